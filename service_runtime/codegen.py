@@ -1,0 +1,108 @@
+"""Generate Python code and Envoy's descriptor set from `protos/`.
+
+One command (`./dev codegen`, or `python -m service_runtime.codegen`) writes everything generated from the
+protos into `gen/`: message modules with `.pyi` stubs, gRPC stubs with `.pyi` stubs, and the descriptor set
+Envoy's gRPC-JSON transcoder reads. Generated files are never edited by hand; the test suite regenerates into
+a temporary directory and fails if anything differs from what is committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import shutil
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROTO_ROOT = REPO_ROOT / "protos"
+GEN_ROOT = REPO_ROOT / "gen"
+DEPS_ROOT = REPO_ROOT / ".build" / "proto-deps"
+DESCRIPTOR_NAME = "stablegate_descriptor.binpb"
+# google/api protos our files import; staged for buf, which cannot fetch buf.build deps offline.
+GOOGLE_DEPS = (
+    "google/api/annotations.proto",
+    "google/api/http.proto",
+    "google/api/field_behavior.proto",
+)
+
+
+class CodegenError(RuntimeError):
+    """protoc rejected the protos or a dependency is missing."""
+
+
+def proto_files(proto_root: Path = PROTO_ROOT) -> list[Path]:
+    """All `.proto` files under the proto root, sorted for a deterministic build."""
+    return sorted(proto_root.rglob("*.proto"))
+
+
+def site_packages_root() -> Path:
+    """The directory holding the installed `google/api/*.proto` (from googleapis-common-protos)."""
+    import google.api  # noqa: PLC0415 - located at call time
+
+    return Path(next(iter(google.api.__path__))).parent.parent
+
+
+def stage_deps(deps_root: Path = DEPS_ROOT) -> Path:
+    """Copy the google/api protos our files import into a build-time directory (for buf)."""
+    source = site_packages_root()
+    for rel in GOOGLE_DEPS:
+        target = deps_root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = (source / rel).read_bytes()
+        if not target.exists() or target.read_bytes() != data:
+            target.write_bytes(data)
+    return deps_root
+
+
+def generate(out_dir: Path = GEN_ROOT, proto_root: Path = PROTO_ROOT) -> list[Path]:
+    """Regenerate all code into `out_dir` (replacing its `stablegate/` tree); return the files written."""
+    from grpc_tools import protoc  # noqa: PLC0415 - a dev dependency, imported only when generating
+
+    files = proto_files(proto_root)
+    if not files:
+        raise CodegenError(f"no .proto files under {proto_root}")
+    shutil.rmtree(out_dir / "stablegate", ignore_errors=True)
+    (out_dir / DESCRIPTOR_NAME).unlink(missing_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    well_known = Path(str(importlib.resources.files("grpc_tools") / "_proto"))
+    bindir = Path(sys.executable).parent
+    args = [
+        "grpc_tools.protoc",
+        f"--plugin=protoc-gen-mypy={bindir / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={bindir / 'protoc-gen-mypy_grpc'}",
+        f"-I{proto_root}",
+        f"-I{site_packages_root()}",
+        f"-I{well_known}",
+        f"--python_out={out_dir}",
+        f"--mypy_out={out_dir}",
+        f"--grpc_python_out={out_dir}",
+        f"--mypy_grpc_out={out_dir}",
+        f"--descriptor_set_out={out_dir / DESCRIPTOR_NAME}",
+        "--include_imports",
+        "--include_source_info",
+        *(str(f.relative_to(proto_root)) for f in files),
+    ]
+    code = protoc.main(args)
+    if code != 0:
+        raise CodegenError(f"protoc failed with exit code {code}; see its message above")
+    return sorted(p for p in out_dir.rglob("*") if p.is_file())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: regenerate `gen/` and stage buf's deps."""
+    parser = argparse.ArgumentParser(prog="codegen", description=__doc__)
+    parser.add_argument("--out", type=Path, default=GEN_ROOT, help="output directory (default: gen/)")
+    args = parser.parse_args(argv)
+    stage_deps()
+    try:
+        written = generate(args.out)
+    except CodegenError as exc:
+        print(f"codegen: {exc}", file=sys.stderr)
+        return 1
+    print(f"codegen: wrote {len(written)} files to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

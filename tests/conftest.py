@@ -1,0 +1,127 @@
+"""Shared fixtures: real parts started on free loopback ports in throwaway directories, stopped at the end."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from edge.bootstrap import envoy_yaml
+from service_runtime import parts
+
+
+@pytest.fixture(scope="session")
+def process_registry() -> Iterator[list[parts.RunningProcess]]:
+    """Every process the harness started this session; at the end, each must be gone."""
+    started: list[parts.RunningProcess] = []
+    yield started
+    for proc in started:
+        proc.stop()
+    leftovers = [p.spec.name for p in started if p.alive()]
+    assert not leftovers, f"processes left running: {leftovers}"
+
+
+@pytest.fixture(scope="session")
+def shared_tmp() -> Iterator[Path]:
+    """A session temp dir other local users can enter (Postgres runs as `postgres` when we are root)."""
+    path = parts.make_shared_dir("stablegate-test-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """A running Postgres with the `stablegate` database."""
+
+    plan: parts.PostgresPlan
+    process: parts.RunningProcess
+
+    @property
+    def dsn(self) -> str:
+        """Connection string of the `stablegate` database."""
+        return self.plan.dsn
+
+
+@pytest.fixture(scope="session")
+def postgres(shared_tmp: Path, process_registry: list[parts.RunningProcess]) -> PostgresServer:
+    """A real Postgres cluster for the session."""
+    base = shared_tmp / "postgres"
+    base.mkdir(mode=0o755)
+    plan, spec = parts.prepare_postgres(base, parts.free_port())
+    proc = parts.start(spec)
+    process_registry.append(proc)
+    parts.create_database(plan)
+    return PostgresServer(plan, proc)
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    """A running Redis server."""
+
+    port: int
+    process: parts.RunningProcess
+
+    @property
+    def url(self) -> str:
+        """redis:// URL of the server."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+@pytest.fixture(scope="session")
+def redis_server(shared_tmp: Path, process_registry: list[parts.RunningProcess]) -> RedisServer:
+    """A real Redis server for the session."""
+    port = parts.free_port()
+    proc = parts.start(parts.prepare_redis(shared_tmp, port))
+    process_registry.append(proc)
+    return RedisServer(port, proc)
+
+
+@dataclass(frozen=True)
+class AnvilNode:
+    """A running anvil node (chain id 97, BSC-like finality lag)."""
+
+    port: int
+    process: parts.RunningProcess
+
+    @property
+    def url(self) -> str:
+        """JSON-RPC URL of the node."""
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def anvil(process_registry: list[parts.RunningProcess]) -> AnvilNode:
+    """A real local EVM chain for the session."""
+    port = parts.free_port()
+    proc = parts.start(parts.prepare_anvil(port))
+    process_registry.append(proc)
+    return AnvilNode(port, proc)
+
+
+@dataclass(frozen=True)
+class EnvoyProxy:
+    """A running Envoy with its public and admin ports."""
+
+    port: int
+    admin_port: int
+    process: parts.RunningProcess
+
+
+@pytest.fixture(scope="session")
+def envoy(shared_tmp: Path, process_registry: list[parts.RunningProcess]) -> EnvoyProxy:
+    """A real Envoy edge (today: /healthz only) for the session."""
+    base = shared_tmp / "envoy"
+    base.mkdir()
+    port, admin = parts.free_port(), parts.free_port()
+    proc = parts.start(parts.prepare_envoy(base, envoy_yaml(listen_port=port, admin_port=admin), admin))
+    process_registry.append(proc)
+    return EnvoyProxy(port, admin, proc)
+
+
+@pytest.fixture(scope="module")
+def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> parts.SoftHsmToken:
+    """A fresh SoftHSM token per test module, with random PINs."""
+    return parts.init_softhsm_token(tmp_path_factory.mktemp("softhsm"), "stablegate-test")
