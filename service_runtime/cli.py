@@ -1,9 +1,133 @@
-"""The `stablegate` operator CLI."""
+"""`stablegate`, the one CLI for operators: run services, check their config, bring the gateway up locally."""
 
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from rich.console import Console
+
+from service_runtime.config import ConfigError, ServiceSettings, load_settings
+from service_runtime.server import ServiceDefinition
+
+EXIT_CONFIG = 2
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    """Where a service's settings class and definition function live (imported on demand)."""
+
+    settings: str
+    definition: str
+
+    def load(self) -> tuple[type[ServiceSettings], Callable[[Any], ServiceDefinition]]:
+        """Import the settings class and the definition function."""
+        return cast(type[ServiceSettings], _import(self.settings)), cast(
+            Callable[[Any], ServiceDefinition], _import(self.definition)
+        )
+
+
+def _import(path: str) -> object:
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+SERVICES: dict[str, ServiceEntry] = {
+    "ledger": ServiceEntry("ledger.config:LedgerSettings", "ledger.app:definition"),
+    "watcher": ServiceEntry("watcher.config:WatcherSettings", "watcher.app:definition"),
+    "settlement": ServiceEntry("settlement.config:SettlementSettings", "settlement.app:definition"),
+    "signer": ServiceEntry("signer.config:SignerSettings", "signer.app:definition"),
+}
+
+
+def _settings_or_exit(name: str) -> tuple[ServiceSettings, Callable[[Any], ServiceDefinition]]:
+    settings_cls, definition = SERVICES[name].load()
+    try:
+        return load_settings(settings_cls), definition
+    except ConfigError as exc:
+        # Plain text, never wrapped: the variable names must stay greppable.
+        print(f"error: {exc}", file=sys.stderr)
+        print(
+            "Fix the variables above (check with `stablegate config check SERVICE`) and start again.", file=sys.stderr
+        )
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run one service in the foreground until SIGTERM."""
+    from service_runtime.server import run  # noqa: PLC0415 - keeps `--help` fast
+
+    settings, definition = _settings_or_exit(args.service)
+    run(settings, definition(settings))
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    """Validate a service's configuration from the environment and print it with secrets masked."""
+    settings, _ = _settings_or_exit(args.service)
+    print(json.dumps(settings.redacted(), indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Bring the whole gateway up locally under supervisord; Ctrl-C stops it."""
+    from service_runtime.localrun import LocalGateway  # noqa: PLC0415
+
+    gateway = LocalGateway(state_dir=args.state_dir, base_port=args.base_port, console=Console())
+    return gateway.run()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `stablegate` command."""
+    parser = argparse.ArgumentParser(
+        prog="stablegate",
+        description="stablegate: self-hosted USDT (BEP20) payment gateway. One CLI for operators.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser(
+        "up", help="bring the whole gateway up locally (Postgres, Redis, SoftHSM, anvil, Envoy, services)"
+    )
+    up.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".stablegate"),
+        help="where local data and logs live (default: .stablegate)",
+    )
+    up.add_argument(
+        "--base-port",
+        type=int,
+        default=None,
+        help="put every port at an offset from this one instead of the defaults (see docs/development.md)",
+    )
+    up.set_defaults(func=cmd_up)
+
+    serve = sub.add_parser("serve", help="run one service in the foreground (config from STABLEGATE_<SERVICE>_*)")
+    serve.add_argument("service", choices=sorted(SERVICES))
+    serve.set_defaults(func=cmd_serve)
+
+    config = sub.add_parser("config", help="inspect configuration")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = config_sub.add_parser(
+        "check", help="validate a service's config from the environment and print it (secrets masked)"
+    )
+    check.add_argument("service", choices=sorted(SERVICES))
+    check.set_defaults(func=cmd_config_check)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `stablegate` console script."""
-    print("stablegate", argv if argv is not None else sys.argv[1:])
-    return 0
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

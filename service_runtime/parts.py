@@ -420,3 +420,53 @@ def prepare_envoy(base: Path, config_yaml: str, admin_port: int) -> ProcessSpec:
         ready=ready,
         port=admin_port,
     )
+
+
+# --- our services -----------------------------------------------------------------------------------------
+
+
+def prepare_service(service: str, base: Path, env: Mapping[str, str] | None = None) -> tuple[ProcessSpec, Path]:
+    """Describe one of our services run as `python -m service_runtime.cli serve NAME` on a free port.
+
+    Returns the spec and the ready file where the service writes its bound ports once serving.
+    """
+    prefix = f"STABLEGATE_{service.upper()}_"
+    ready_file = base / f"{service}.ready.json"
+    ready_file.unlink(missing_ok=True)
+    full_env = {
+        f"{prefix}GRPC_PORT": "0",
+        f"{prefix}METRICS_PORT": "0",
+        f"{prefix}PROFILE": "test",
+        f"{prefix}READY_FILE": str(ready_file),
+        **(env or {}),
+    }
+    spec = ProcessSpec(
+        name=service,
+        argv=[sys.executable, "-m", "service_runtime.cli", "serve", service],
+        ready=ready_file.exists,
+        env=full_env,
+        cwd=REPO_ROOT,
+        log_path=base / f"{service}.log",
+    )
+    return spec, ready_file
+
+
+def read_ready_file(path: Path) -> dict[str, int | None]:
+    """The ports a service wrote to its ready file."""
+    data: dict[str, int | None] = json.loads(path.read_text())
+    return data
+
+
+def grpc_serving(port: int, service: str = "", timeout: float = 0.5) -> bool:
+    """True when a gRPC server on the port answers health Check with SERVING."""
+    import grpc  # noqa: PLC0415 - the harness's other parts need no grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout
+            )
+        except grpc.RpcError:
+            return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)

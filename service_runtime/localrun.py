@@ -1,0 +1,337 @@
+"""`stablegate up`: the whole gateway on one machine, on embedded defaults, under supervisord.
+
+Prepares each real part (initdb, a SoftHSM token with generated dev PINs, configs), writes a supervisord
+config with one program per process (the same command lines the test harness uses), runs supervisord in the
+foreground, waits until everything answers, prints the addresses, and on Ctrl-C stops it all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from edge.bootstrap import envoy_yaml
+from service_runtime import parts
+from service_runtime.config import DEMO_SECRET_PREFIX
+
+SERVICE_NAMES = ("ledger", "watcher", "settlement", "signer")
+# Well-known local ports; `--base-port N` moves them all to N + offset (the offset is the order below).
+DEFAULT_PORTS: dict[str, int] = {
+    "envoy": 8080,
+    "envoy_admin": 9901,
+    "postgres": 55432,
+    "redis": 56379,
+    "anvil": 8545,
+    "ledger": 50051,
+    "watcher": 50052,
+    "settlement": 50053,
+    "signer": 50054,
+    "ledger_metrics": 9101,
+    "watcher_metrics": 9102,
+    "settlement_metrics": 9103,
+    "signer_metrics": 9104,
+}
+READY_TIMEOUT = 90.0
+
+
+def postgres_base_for(state: Path) -> Path:
+    """Where `up` keeps its Postgres cluster for a state dir.
+
+    As root, Postgres runs as `postgres`, which may not be able to enter the checkout (e.g. under /root), so
+    the cluster lives in a directory of its own under /var/tmp, named after the state dir so it persists.
+    """
+    if not parts.running_as_root():
+        return state / "postgres"
+    digest = hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:12]
+    return Path("/var/tmp") / f"stablegate-{digest}"  # noqa: S108 - checked for ownership before use
+
+
+class UpError(RuntimeError):
+    """The local gateway could not start; the message says what to do."""
+
+
+def assign_ports(base_port: int | None) -> dict[str, int]:
+    """The port of every process: the well-known defaults, or consecutive ports from `base_port`."""
+    if base_port is None:
+        return dict(DEFAULT_PORTS)
+    if not 1024 <= base_port <= 65535 - len(DEFAULT_PORTS):
+        raise UpError(f"--base-port {base_port} is out of range: pick 1024..{65535 - len(DEFAULT_PORTS)}")
+    return {name: base_port + i for i, name in enumerate(DEFAULT_PORTS)}
+
+
+@dataclass(frozen=True)
+class Program:
+    """One supervisord program: a process spec plus how to tell it is ready and where it answers."""
+
+    spec: parts.ProcessSpec
+    address: str
+    ready: Callable[[], bool]
+    stop_signal: str = "TERM"
+    on_ready: Callable[[], None] | None = None
+
+
+def supervisord_config(state: Path, programs: list[Program], user: str) -> str:
+    """Render supervisord's config: foreground, a control socket, one program per process."""
+    logs = state / "logs"
+    lines = [
+        "[supervisord]",
+        "nodaemon=true",
+        f"logfile={logs / 'supervisord.log'}",
+        f"pidfile={state / 'supervisord.pid'}",
+        f"childlogdir={logs}",
+        f"user={user}",
+        "",
+        "[unix_http_server]",
+        f"file={state / 'supervisor.sock'}",
+        "chmod=0700",
+        "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+        "",
+        "[supervisorctl]",
+        f"serverurl=unix://{state / 'supervisor.sock'}",
+        "",
+    ]
+    for priority, program in enumerate(programs, start=1):
+        spec = program.spec
+        command = " ".join(shlex.quote(a) if a else "''" for a in spec.argv).replace("%", "%%")
+        lines += [
+            f"[program:{spec.name}]",
+            f"command={command}",
+            f"priority={priority * 10}",
+            "autorestart=true",
+            "startsecs=1",
+            f"stopsignal={program.stop_signal}",
+            "stopwaitsecs=30",
+            "stopasgroup=true",
+            "killasgroup=true",
+            "redirect_stderr=true",
+            f"stdout_logfile={logs / (spec.name + '.log')}",
+        ]
+        if spec.user:
+            lines.append(f"user={spec.user}")
+        if spec.cwd:
+            lines.append(f"directory={spec.cwd}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+class LocalGateway:
+    """Everything `stablegate up` starts, and the loop that keeps it in the foreground."""
+
+    def __init__(self, state_dir: Path, base_port: int | None, console: Console) -> None:
+        self.state = state_dir.resolve()
+        self.base_port = base_port
+        self.console = console
+        self._supervisord: subprocess.Popen[bytes] | None = None
+        self._stop_requested = False
+
+    def run(self) -> int:
+        """Prepare, start, wait until ready, print addresses, then block until Ctrl-C or SIGTERM."""
+        try:
+            ports = assign_ports(self.base_port)
+            taken = [f"{name} ({port})" for name, port in ports.items() if parts.port_is_open(port)]
+            if taken:
+                raise UpError(
+                    f"ports already in use: {', '.join(taken)}. Stop what holds them (another `stablegate up`?) "
+                    "or move every port with --base-port N."
+                )
+            programs, env = self._prepare(ports)
+            self._start_supervisord(programs, env)
+            self._wait_ready(programs)
+        except (UpError, parts.PartError) as exc:
+            self.console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            self._stop()
+            return 1
+        self._print_addresses(programs)
+        return self._wait_for_stop()
+
+    # -- preparation -------------------------------------------------------------------------------------
+
+    def _prepare(self, ports: dict[str, int]) -> tuple[list[Program], dict[str, str]]:
+        logs = self.state / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with self.console.status("preparing Postgres, SoftHSM, Redis, anvil and Envoy…"):
+            pg_plan, pg_spec = parts.prepare_postgres(self._postgres_base(), ports["postgres"])
+            token = self._softhsm_token()
+            redis_spec = parts.prepare_redis(self.state, ports["redis"])
+            anvil_spec = parts.prepare_anvil(ports["anvil"])
+            envoy_dir = self.state / "envoy"
+            envoy_dir.mkdir(exist_ok=True)
+            envoy_spec = parts.prepare_envoy(
+                envoy_dir,
+                envoy_yaml(listen_port=ports["envoy"], admin_port=ports["envoy_admin"]),
+                ports["envoy_admin"],
+            )
+        programs = [
+            # INT is Postgres's fast shutdown; TERM would wait for every client to disconnect.
+            Program(
+                pg_spec, pg_plan.dsn, pg_spec.ready, stop_signal="INT", on_ready=lambda: parts.create_database(pg_plan)
+            ),
+            Program(redis_spec, f"redis://127.0.0.1:{ports['redis']}/0", redis_spec.ready),
+            Program(anvil_spec, f"http://127.0.0.1:{ports['anvil']} (chain id 97)", anvil_spec.ready),
+            Program(envoy_spec, f"http://127.0.0.1:{ports['envoy']} (admin :{ports['envoy_admin']})", envoy_spec.ready),
+        ]
+        env = {**token.env, **self._service_env(ports, pg_plan, token)}
+        for name in SERVICE_NAMES:
+            port = ports[name]
+            spec = parts.ProcessSpec(
+                name=name,
+                argv=[sys.executable, "-m", "service_runtime.cli", "serve", name],
+                ready=lambda port=port: parts.grpc_serving(port),  # type: ignore[misc]
+                cwd=parts.REPO_ROOT,
+            )
+            metrics = ports[f"{name}_metrics"]
+            programs.append(Program(spec, f"127.0.0.1:{port} (gRPC), :{metrics}/metrics", spec.ready))
+        return programs, env
+
+    def _postgres_base(self) -> Path:
+        base = postgres_base_for(self.state)
+        base.mkdir(mode=0o755, parents=True, exist_ok=True)
+        info = base.lstat()
+        if base.is_symlink() or info.st_uid != os.geteuid():
+            # A predictable path in a shared directory: refuse one somebody else made.
+            raise UpError(f"{base} is not a directory owned by you; remove it and run again")
+        base.chmod(0o755)
+        return base
+
+    def _softhsm_token(self) -> parts.SoftHsmToken:
+        hsm_dir = self.state / "softhsm"
+        secrets_file = self.state / "dev-secrets.json"
+        if secrets_file.exists() and (hsm_dir / "softhsm2.conf").exists():
+            saved = json.loads(secrets_file.read_text())
+            return parts.SoftHsmToken(hsm_dir / "softhsm2.conf", saved["label"], saved["so_pin"], saved["user_pin"])
+        hsm_dir.mkdir(parents=True, exist_ok=True)
+        # Dev PINs are generated here, never committed, and marked so the prod profile refuses them.
+        token = parts.init_softhsm_token(
+            hsm_dir,
+            "stablegate-dev",
+            so_pin=DEMO_SECRET_PREFIX + secrets.token_hex(8),
+            user_pin=DEMO_SECRET_PREFIX + secrets.token_hex(8),
+        )
+        fd = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump({"label": token.label, "so_pin": token.so_pin, "user_pin": token.user_pin}, out)
+        return token
+
+    def _service_env(self, ports: dict[str, int], pg: parts.PostgresPlan, token: parts.SoftHsmToken) -> dict[str, str]:
+        env: dict[str, str] = {}
+        for name in SERVICE_NAMES:
+            prefix = f"STABLEGATE_{name.upper()}_"
+            env[prefix + "PROFILE"] = "dev"
+            env[prefix + "GRPC_PORT"] = str(ports[name])
+            env[prefix + "METRICS_PORT"] = str(ports[f"{name}_metrics"])
+        rpc = json.dumps([f"http://127.0.0.1:{ports['anvil']}"])
+        ledger = f"127.0.0.1:{ports['ledger']}"
+        env.update(
+            {
+                "STABLEGATE_LEDGER_DATABASE_URL": pg.dsn,
+                "STABLEGATE_LEDGER_REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
+                "STABLEGATE_WATCHER_RPC_URLS": rpc,
+                "STABLEGATE_WATCHER_LEDGER_TARGET": ledger,
+                "STABLEGATE_SETTLEMENT_DATABASE_URL": pg.dsn,
+                "STABLEGATE_SETTLEMENT_RPC_URLS": rpc,
+                "STABLEGATE_SETTLEMENT_LEDGER_TARGET": ledger,
+                "STABLEGATE_SETTLEMENT_SIGNER_TARGET": f"127.0.0.1:{ports['signer']}",
+                "STABLEGATE_SIGNER_PKCS11_MODULE": str(token.module),
+                "STABLEGATE_SIGNER_TOKEN_LABEL": token.label,
+                "STABLEGATE_SIGNER_PIN": token.user_pin,
+                "STABLEGATE_SIGNER_STATE_PATH": str(self.state / "signer-state.sqlite3"),
+            }
+        )
+        return env
+
+    # -- running -----------------------------------------------------------------------------------------
+
+    def _start_supervisord(self, programs: list[Program], env: dict[str, str]) -> None:
+        import pwd  # noqa: PLC0415
+
+        conf = self.state / "supervisord.conf"
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        conf.write_text(supervisord_config(self.state, [p for p in programs], user))
+        supervisord = Path(sys.executable).parent / "supervisord"
+        self._supervisord = subprocess.Popen(
+            [str(supervisord), "-n", "-c", str(conf)],
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def _wait_ready(self, programs: list[Program]) -> None:
+        pending = {p.spec.name: p for p in programs}
+        deadline = time.monotonic() + READY_TIMEOUT
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=self.console
+        ) as progress:
+            task = progress.add_task("starting", total=len(programs))
+            while pending:
+                if self._supervisord is not None and self._supervisord.poll() is not None:
+                    raise UpError(f"supervisord exited; see {self.state / 'logs' / 'supervisord.log'}")
+                if time.monotonic() > deadline:
+                    names = ", ".join(sorted(pending))
+                    raise UpError(
+                        f"not ready after {READY_TIMEOUT:.0f}s: {names}; see their logs in {self.state / 'logs'}"
+                    )
+                progress.update(task, description=f"waiting for {', '.join(pending)}")
+                for name, program in list(pending.items()):
+                    if program.ready():
+                        if program.on_ready is not None:
+                            program.on_ready()
+                        del pending[name]
+                        progress.advance(task)
+                time.sleep(0.1)
+
+    def _print_addresses(self, programs: list[Program]) -> None:
+        table = Table(title="stablegate is up", title_justify="left")
+        table.add_column("part")
+        table.add_column("address")
+        for program in programs:
+            table.add_row(program.spec.name, program.address)
+        self.console.print(table)
+        self.console.print(f"logs: {self.state / 'logs'}   control: supervisorctl -c {self.state / 'supervisord.conf'}")
+        self.console.print("gateway is up; press Ctrl-C to stop everything", highlight=False)
+
+    def _wait_for_stop(self) -> int:
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            self._stop_requested = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        assert self._supervisord is not None
+        while not self._stop_requested and self._supervisord.poll() is None:
+            time.sleep(0.2)
+        code = 0 if self._stop_requested else 1
+        if code:
+            self.console.print(f"[bold red]supervisord exited[/]; see {self.state / 'logs' / 'supervisord.log'}")
+        with self.console.status("stopping…"):
+            self._stop()
+        self.console.print("stopped")
+        return code
+
+    def _stop(self) -> None:
+        proc = self._supervisord
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

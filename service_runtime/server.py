@@ -1,0 +1,155 @@
+"""grpc.aio server bootstrap shared by every service.
+
+`serve()` builds the server with the shared interceptors (OpenTelemetry, ids in logs, metrics, domain errors),
+registers the service's handlers, `grpc.health.v1` health and reflection, binds plaintext or (mutual) TLS,
+starts a Prometheus endpoint, and on SIGTERM or SIGINT drains: health turns NOT_SERVING for every service,
+the server waits `drain_delay_seconds` so load balancers notice, then stops accepting calls and gives in-flight
+ones `drain_timeout_seconds` to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry, start_http_server
+
+from service_runtime.config import ServiceSettings
+from service_runtime.interceptors import RpcMetrics, ServiceInterceptor
+from service_runtime.logs import configure_logging
+
+log = logging.getLogger("stablegate.server")
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """What one service serves: a name, a function registering its handlers, and its full service names."""
+
+    name: str
+    register: Callable[[grpc.aio.Server], None]
+    service_names: Sequence[str] = field(default_factory=tuple)
+
+
+@dataclass
+class BoundPorts:
+    """The ports a started service actually listens on."""
+
+    grpc_port: int
+    metrics_port: int | None
+
+
+def server_credentials(settings: ServiceSettings) -> grpc.ServerCredentials | None:
+    """TLS credentials from the settings' files; client certificates are required when a CA is set."""
+    if settings.tls is None:
+        return None
+    root = settings.tls.client_ca_file.read_bytes() if settings.tls.client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(settings.tls.key_file.read_bytes(), settings.tls.cert_file.read_bytes())],
+        root_certificates=root,
+        require_client_auth=root is not None,
+    )
+
+
+class ServiceRuntime:
+    """One running service: its gRPC server, health, metrics and drain logic."""
+
+    def __init__(self, settings: ServiceSettings, definition: ServiceDefinition) -> None:
+        self.settings = settings
+        self.definition = definition
+        self.registry = CollectorRegistry()
+        self.health = HealthServicer()
+        provider = TracerProvider(resource=Resource.create({"service.name": f"stablegate-{definition.name}"}))
+        self.server = grpc.aio.server(
+            interceptors=[
+                aio_server_interceptor(tracer_provider=provider),  # type: ignore[no-untyped-call]
+                ServiceInterceptor(RpcMetrics(self.registry)),
+            ],
+            options=[("grpc.so_reuseport", 0)],
+        )
+        self._metrics_server: object | None = None
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> BoundPorts:
+        """Register everything, bind, start serving, and report SERVING."""
+        self.definition.register(self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        names = [*self.definition.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
+        reflection.enable_server_reflection(names, self.server)
+        address = f"{self.settings.host}:{self.settings.grpc_port}"
+        creds = server_credentials(self.settings)
+        port = self.server.add_secure_port(address, creds) if creds else self.server.add_insecure_port(address)
+        if port == 0:
+            raise OSError(f"could not bind gRPC to {address}: the port is taken or the address is not local")
+        metrics_port = None
+        if self.settings.metrics_port is not None:
+            server, _thread = start_http_server(self.settings.metrics_port, self.settings.host, registry=self.registry)
+            self._metrics_server = server
+            metrics_port = int(server.server_port)
+        await self.server.start()
+        serving = health_pb2.HealthCheckResponse.SERVING
+        await self.health.set("", serving)
+        for name in self.definition.service_names:
+            await self.health.set(name, serving)
+        bound = BoundPorts(port, metrics_port)
+        log.info(
+            "serving",
+            extra={
+                "grpc_port": port,
+                "metrics_port": metrics_port,
+                "tls": creds is not None,
+                "services": list(self.definition.service_names),
+            },
+        )
+        if self.settings.ready_file is not None:
+            write_ready_file(self.settings.ready_file, bound)
+        return bound
+
+    def request_stop(self) -> None:
+        """Begin draining (what SIGTERM does)."""
+        self._stopping.set()
+
+    async def wait_and_drain(self) -> None:
+        """Wait for a stop request, then flip health to NOT_SERVING, wait the drain delay and stop."""
+        await self._stopping.wait()
+        log.info("draining", extra={"drain_delay_seconds": self.settings.drain_delay_seconds})
+        await self.health.enter_graceful_shutdown()
+        await asyncio.sleep(self.settings.drain_delay_seconds)
+        await self.server.stop(grace=self.settings.drain_timeout_seconds)
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()  # type: ignore[attr-defined]
+        log.info("stopped")
+
+
+def write_ready_file(path: Path, bound: BoundPorts) -> None:
+    """Atomically write the bound ports as JSON, so a supervisor or test knows where the service listens."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps({"grpc_port": bound.grpc_port, "metrics_port": bound.metrics_port}))
+    tmp.replace(path)
+
+
+async def serve(settings: ServiceSettings, definition: ServiceDefinition) -> None:
+    """Run a service until SIGTERM or SIGINT, then drain and return."""
+    configure_logging(definition.name, settings.log_level)
+    runtime = ServiceRuntime(settings, definition)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, runtime.request_stop)
+    await runtime.start()
+    await runtime.wait_and_drain()
+
+
+def run(settings: ServiceSettings, definition: ServiceDefinition) -> None:
+    """Blocking entry point for a service's `__main__`."""
+    asyncio.run(serve(settings, definition))

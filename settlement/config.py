@@ -1,0 +1,29 @@
+"""Settlement's typed settings."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from service_runtime.config import ServiceSettings
+
+
+class SettlementSettings(ServiceSettings):
+    """Settings of settlement: sweeps, payouts, reconciliation (env prefix STABLEGATE_SETTLEMENT_)."""
+
+    model_config = SettingsConfigDict(env_prefix="STABLEGATE_SETTLEMENT_")
+    service_name: ClassVar[str] = "settlement"
+
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/stablegate",
+        pattern=r"^postgres(ql)?://",
+        description="Postgres connection URL; settlement owns schema `settlement`.",
+    )
+    chain_id: int = Field(default=97, gt=0, description="EVM chain id: 56 is BSC mainnet, 97 BSC testnet/anvil.")
+    rpc_urls: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8545"], min_length=1, description="JSON-RPC providers (JSON list)."
+    )
+    ledger_target: str = Field(default="127.0.0.1:50051", min_length=1, description="host:port of the ledger.")
+    signer_target: str = Field(default="127.0.0.1:50054", min_length=1, description="host:port of the signer.")

@@ -1,0 +1,90 @@
+"""The `stablegate` CLI: help lists the commands; bad config exits 2 naming the variable and the fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from service_runtime.cli import SERVICES
+
+
+def stablegate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("STABLEGATE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "service_runtime.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**clean, **(env or {})},
+        timeout=60,
+        check=False,
+    )
+
+
+def test_help_lists_the_commands() -> None:
+    result = stablegate("--help")
+    assert result.returncode == 0
+    for command in ("up", "serve", "config"):
+        assert command in result.stdout
+
+
+def test_console_script_is_installed() -> None:
+    script = os.path.join(os.path.dirname(sys.executable), "stablegate")
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert "usage: stablegate" in result.stdout
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_bad_port_exits_2_naming_the_variable(service: str) -> None:
+    var = f"STABLEGATE_{service.upper()}_GRPC_PORT"
+    result = stablegate("serve", service, env={var: "not-a-port"})
+    assert result.returncode == 2
+    assert var in result.stderr
+    assert "valid integer" in result.stderr and "'not-a-port'" in result.stderr
+
+
+def test_unknown_variable_is_refused_by_name() -> None:
+    result = stablegate("config", "check", "ledger", env={"STABLEGATE_LEDGER_GRPC_PROT": "1"})
+    assert result.returncode == 2
+    assert "STABLEGATE_LEDGER_GRPC_PROT: not a setting of the ledger" in result.stderr
+    assert "did you mean STABLEGATE_LEDGER_GRPC_PORT?" in result.stderr
+
+
+def test_prod_refuses_plaintext_grpc() -> None:
+    result = stablegate("config", "check", "ledger", env={"STABLEGATE_LEDGER_PROFILE": "prod"})
+    assert result.returncode == 2
+    assert "STABLEGATE_LEDGER_TLS: prod refuses plaintext gRPC" in result.stderr
+    assert "STABLEGATE_LEDGER_TLS__CERT_FILE" in result.stderr
+
+
+def test_prod_signer_refuses_softhsm_and_a_demo_pin(tmp_path: os.PathLike[str]) -> None:
+    cert = os.path.join(tmp_path, "c.pem")
+    open(cert, "w").close()
+    result = stablegate(
+        "config",
+        "check",
+        "signer",
+        env={
+            "STABLEGATE_SIGNER_PROFILE": "prod",
+            "STABLEGATE_SIGNER_TLS__CERT_FILE": cert,
+            "STABLEGATE_SIGNER_TLS__KEY_FILE": cert,
+            "STABLEGATE_SIGNER_PIN": "dev-only-0123456789",
+        },
+    )
+    assert result.returncode == 2
+    assert "STABLEGATE_SIGNER_PKCS11_MODULE: prod refuses SoftHSM" in result.stderr
+    assert "STABLEGATE_SIGNER_PIN: prod refuses an empty or demo PIN" in result.stderr
+    assert "STABLEGATE_SIGNER_TLS: prod requires mutual TLS" in result.stderr
+    assert "0123456789" not in result.stderr + result.stdout
+
+
+def test_config_check_masks_secrets() -> None:
+    result = stablegate("config", "check", "signer", env={"STABLEGATE_SIGNER_PIN": "s3cret-pin"})
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["pin"] == "**********"
+    assert "s3cret-pin" not in result.stdout

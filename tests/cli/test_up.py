@@ -1,0 +1,98 @@
+"""`stablegate up` (what `./dev up` runs) brings every part and service up, healthy, and Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from service_runtime import localrun, parts
+
+
+def free_base_port() -> int:
+    """A base port whose whole block of local ports is free right now."""
+    for _ in range(50):
+        base = 20000 + int.from_bytes(os.urandom(2), "big") % 20000
+        if not any(parts.port_is_open(p) for p in localrun.assign_ports(base).values()):
+            return base
+    raise AssertionError("no free block of ports found")
+
+
+def wait_for_output(proc: subprocess.Popen[bytes], out: Path, marker: bytes, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while marker not in out.read_bytes():
+        assert proc.poll() is None, out.read_text()
+        assert time.monotonic() < deadline, out.read_text()
+        time.sleep(0.2)
+    return out.read_text()
+
+
+def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    base = free_base_port()
+    ports = localrun.assign_ports(base)
+    state = tmp_path / "state"
+    out = tmp_path / "up.out"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "service_runtime.cli", "up", "--state-dir", str(state), "--base-port", str(base)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            cwd=parts.REPO_ROOT,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+    try:
+        text = wait_for_output(proc, out, b"gateway is up", timeout=100)
+        for name in ("postgres", "redis", "anvil", "envoy", *localrun.SERVICE_NAMES):
+            assert name in text
+        for name in localrun.SERVICE_NAMES:
+            assert parts.grpc_serving(ports[name]), name
+        assert parts.http_get(f"http://127.0.0.1:{ports['envoy']}/healthz")[0] == 200
+        assert parts.redis_ping(ports["redis"])
+        assert parts.json_rpc(f"http://127.0.0.1:{ports['anvil']}", "eth_chainId") == "0x61"
+        psql = str(parts.postgres_bin_dir() / "psql")
+        query = [psql, "-h", "127.0.0.1", "-p", str(ports["postgres"]), "-U", "postgres", "-d", "stablegate"]
+        db = subprocess.run([*query, "-tAc", "SELECT 1"], capture_output=True, text=True, check=True)
+        assert db.stdout.strip() == "1"
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= 9  # supervisord and its eight programs (postgres forks more)
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=90) == 0, out.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        shutil.rmtree(localrun.postgres_base_for(state), ignore_errors=True)
+    assert "stopped" in out.read_text()
+    assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not [name for name, port in ports.items() if parts.port_is_open(port)]
+    # The dev PINs were generated at setup, kept private, and kept out of the output.
+    assert (state / "dev-secrets.json").stat().st_mode & 0o777 == 0o600
+    assert "dev-only-" not in out.read_text()
+
+
+def test_up_refuses_taken_ports_with_a_fix(tmp_path: Path) -> None:
+    base = free_base_port()
+    ports = localrun.assign_ports(base)
+    blocker = parts.start(parts.prepare_redis(tmp_path, ports["redis"]))
+    try:
+        argv = ["-m", "service_runtime.cli", "up", "--state-dir", str(tmp_path / "s"), "--base-port", str(base)]
+        result = subprocess.run(
+            [sys.executable, *argv],
+            capture_output=True,
+            text=True,
+            cwd=parts.REPO_ROOT,
+            timeout=60,
+            env={**os.environ, "COLUMNS": "200"},
+            check=False,
+        )
+    finally:
+        blocker.stop()
+    assert result.returncode == 1
+    assert f"redis ({ports['redis']})" in result.stdout
+    assert "--base-port" in result.stdout

@@ -1,0 +1,105 @@
+"""The proto surface: buf lint is clean, breaking changes are caught, and generated code is fresh."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from service_runtime import codegen, parts
+from service_runtime.cli import SERVICES
+from service_runtime.surface import all_services
+
+REPO = codegen.REPO_ROOT
+
+
+def buf() -> str:
+    return parts.which("buf", "run ./dev setup (npm install @bufbuild/buf)")
+
+
+def workspace_copy(dest: Path, ref: str | None = None) -> Path:
+    """A buf workspace in `dest`: protos/ and buf.yaml from the work tree (or a git ref), plus staged deps."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if ref is None:
+        shutil.copytree(REPO / "protos", dest / "protos")
+        shutil.copy(REPO / "buf.yaml", dest / "buf.yaml")
+    else:
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", ref, "protos", "buf.yaml"], capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    codegen.stage_deps(dest / ".build" / "proto-deps")
+    return dest
+
+
+def run_buf(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([buf(), *args], cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def test_buf_lint_passes_on_our_protos(tmp_path: Path) -> None:
+    result = run_buf(["lint"], workspace_copy(tmp_path / "ws"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_buf_lint_rejects_a_rule_breaking_proto(tmp_path: Path) -> None:
+    ws = workspace_copy(tmp_path / "ws")
+    bad = ws / "protos" / "stablegate" / "merchant" / "v1" / "bad_example.proto"
+    bad.write_text(
+        'syntax = "proto3";\n\npackage stablegate.merchant.v1;\n\n'
+        "// Enum whose zero value is not <NAME>_UNSPECIFIED.\nenum Color {\n  // Red.\n  RED = 0;\n}\n\n"
+        "// Lower-camel field name.\nmessage bad_message {\n  // Bad.\n  string someField = 1;\n}\n"
+    )
+    result = run_buf(["lint", "--error-format", "json"], ws)
+    assert result.returncode != 0
+    rules = {json.loads(line)["type"] for line in result.stdout.splitlines() if line.strip()}
+    assert {"ENUM_VALUE_PREFIX", "ENUM_ZERO_VALUE_SUFFIX", "MESSAGE_PASCAL_CASE", "FIELD_LOWER_SNAKE_CASE"} <= rules
+
+
+def test_buf_breaking_catches_a_wire_incompatible_change(tmp_path: Path) -> None:
+    before = workspace_copy(tmp_path / "before")
+    after = workspace_copy(tmp_path / "after")
+    invoice = after / "protos" / "stablegate" / "merchant" / "v1" / "invoice.proto"
+    text = invoice.read_text()
+    changed = text.replace("string id = 1 ", "int64 id = 1 ", 1)
+    assert changed != text, "expected `string id = 1 ` in invoice.proto"
+    invoice.write_text(changed)
+    result = run_buf(["breaking", "--against", str(before), "--error-format", "json"], after)
+    assert result.returncode != 0
+    rules = {json.loads(line)["type"] for line in result.stdout.splitlines() if line.strip()}
+    assert "FIELD_WIRE_JSON_COMPATIBLE_TYPE" in rules
+
+
+def test_buf_breaking_against_the_api_v1_tag(tmp_path: Path) -> None:
+    """DECISIONS: `buf breaking` gates against tag api-v1 once the end-to-end issue sets it; until then, off."""
+    tags = subprocess.run(["git", "-C", str(REPO), "tag", "-l", "api-v1"], capture_output=True, text=True, check=True)
+    if tags.stdout.strip() != "api-v1":
+        print("buf breaking: off until the tag api-v1 exists (DECISIONS.md: the v1 surface has not settled yet)")
+        return
+    tagged = workspace_copy(tmp_path / "tagged", ref="api-v1")
+    result = run_buf(["breaking", "--against", str(tagged)], workspace_copy(tmp_path / "now"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_generated_code_is_fresh(tmp_path: Path) -> None:
+    out = tmp_path / "gen"
+    codegen.generate(out)
+    fresh = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    committed = sorted(
+        p.relative_to(codegen.GEN_ROOT)
+        for p in codegen.GEN_ROOT.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
+    assert fresh == committed, "gen/ is stale: run ./dev codegen and commit the result"
+    _, mismatch, errors = filecmp.cmpfiles(out, codegen.GEN_ROOT, [str(p) for p in fresh], shallow=False)
+    assert not mismatch and not errors, f"gen/ is stale ({mismatch or errors}): run ./dev codegen and commit"
+
+
+def test_every_proto_service_belongs_to_exactly_one_service_process() -> None:
+    owners: dict[str, list[str]] = {}
+    for name, entry in SERVICES.items():
+        for proto_service in entry.load()[1].__globals__["SERVED"]:
+            owners.setdefault(proto_service, []).append(name)
+    assert sorted(owners) == all_services()
+    assert all(len(v) == 1 for v in owners.values()), owners

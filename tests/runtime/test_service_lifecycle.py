@@ -1,0 +1,94 @@
+"""Every service skeleton serves gRPC health and reflection, and drains on SIGTERM within its timeout."""
+
+from __future__ import annotations
+
+import signal
+import time
+import urllib.request
+from pathlib import Path
+from typing import cast
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
+from stablegate.merchant.v1 import invoice_service_pb2, invoice_service_pb2_grpc
+
+from service_runtime import parts
+from service_runtime.cli import SERVICES
+
+DRAIN_DELAY = 1.0
+DRAIN_TIMEOUT = 2.0
+
+
+def health(channel: grpc.Channel, service: str = "") -> int:
+    reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+    return int(reply.status)
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_service_serves_health_then_drains_on_sigterm(service: str, tmp_path: Path) -> None:
+    prefix = f"STABLEGATE_{service.upper()}_"
+    spec, ready_file = parts.prepare_service(
+        service,
+        tmp_path,
+        {f"{prefix}DRAIN_DELAY_SECONDS": str(DRAIN_DELAY), f"{prefix}DRAIN_TIMEOUT_SECONDS": str(DRAIN_TIMEOUT)},
+    )
+    proc = parts.start(spec)
+    try:
+        ports = parts.read_ready_file(ready_file)
+        grpc_port = ports["grpc_port"]
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            assert health(channel) == health_pb2.HealthCheckResponse.SERVING
+            served = SERVICES[service].load()[1]  # the definition function
+            names = list(served.__globals__["SERVED"])
+            for name in names:
+                assert health(channel, name) == health_pb2.HealthCheckResponse.SERVING
+
+            listing = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=2
+            )
+            reflected = {s.name for reply in listing for s in reply.list_services_response.service}
+            assert set(names) <= reflected and "grpc.health.v1.Health" in reflected
+
+            with urllib.request.urlopen(f"http://127.0.0.1:{ports['metrics_port']}/metrics", timeout=2) as resp:
+                assert b"grpc_server_handled_total" in resp.read()
+
+            proc.popen.send_signal(signal.SIGTERM)
+            sent = time.monotonic()
+            assert health(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
+        proc.popen.wait(timeout=DRAIN_DELAY + DRAIN_TIMEOUT + 3)
+        assert time.monotonic() - sent <= DRAIN_DELAY + DRAIN_TIMEOUT + 1
+        assert proc.popen.returncode == 0, proc.log_tail()
+        assert not parts.port_is_open(int(grpc_port or 0))
+        assert '"message": "stopped"' in proc.log_tail()
+    finally:
+        proc.stop()
+
+
+def test_unbuilt_rpc_answers_unimplemented_with_error_info(tmp_path: Path) -> None:
+    spec, ready_file = parts.prepare_service("ledger", tmp_path)
+    proc = parts.start(spec)
+    try:
+        port = parts.read_ready_file(ready_file)["grpc_port"]
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = invoice_service_pb2_grpc.InvoiceServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.GetInvoice(
+                    invoice_service_pb2.GetInvoiceRequest(id="inv_1"), metadata=(("x-request-id", "req-42"),)
+                )
+        err = cast(grpc.Call, caught.value)
+        assert err.code() == grpc.StatusCode.UNIMPLEMENTED
+        status = rpc_status.from_call(err)
+        assert status is not None and len(status.details) == 1
+        from google.rpc import error_details_pb2
+
+        info = error_details_pb2.ErrorInfo()
+        assert status.details[0].Unpack(info)
+        assert (info.reason, info.domain) == ("NOT_IMPLEMENTED", "stablegate")
+        assert info.metadata["method"] == "stablegate.merchant.v1.InvoiceService.GetInvoice"
+    finally:
+        proc.stop()
+    log = (tmp_path / "ledger.log").read_text()
+    assert '"request_id": "req-42"' in log and '"grpc_code": "UNIMPLEMENTED"' in log and '"trace_id"' in log

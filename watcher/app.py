@@ -1,0 +1,14 @@
+"""Wiring of the watcher service: what it serves (today every RPC answers UNIMPLEMENTED)."""
+
+from __future__ import annotations
+
+from service_runtime.server import ServiceDefinition
+from service_runtime.surface import register_unimplemented
+from watcher.config import WatcherSettings
+
+SERVED = ("stablegate.watcher.v1.WatcherService",)
+
+
+def definition(settings: WatcherSettings) -> ServiceDefinition:
+    """The watcher's gRPC surface."""
+    return ServiceDefinition("watcher", lambda server: register_unimplemented(server, SERVED), SERVED)
