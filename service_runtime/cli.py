@@ -83,6 +83,50 @@ def cmd_up(args: argparse.Namespace) -> int:
     return gateway.run()
 
 
+# Services that own a Postgres schema, and where their migrations live (applied in this order).
+MIGRATIONS: dict[str, Path] = {
+    "ledger": Path(__file__).resolve().parent.parent / "ledger" / "store" / "migrations",
+}
+
+
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    """Apply every service's pending migrations to the database."""
+    import asyncio  # noqa: PLC0415
+
+    import asyncpg  # noqa: PLC0415
+
+    from service_runtime.migrations import MigrationError, discover, migrate  # noqa: PLC0415
+
+    url: str | None = args.database_url
+    if url is None:
+        settings, _ = _settings_or_exit("ledger")
+        url = str(getattr(settings, "database_url"))  # noqa: B009 - ledger settings carry the URL
+
+    async def run() -> int:
+        try:
+            conn = await asyncpg.connect(url, timeout=10)
+        except (OSError, asyncpg.PostgresError) as exc:
+            print(
+                f"error: cannot connect to the database: {exc}. Is Postgres up (./dev up)? "
+                "Check --database-url or STABLEGATE_LEDGER_DATABASE_URL.",
+                file=sys.stderr,
+            )
+            return 1
+        try:
+            for service, directory in MIGRATIONS.items():
+                new = await migrate(conn, service, discover(service, directory))
+                names = ", ".join(m.name for m in new) or "nothing new"
+                print(f"{service}: {names}")
+        except MigrationError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await conn.close()
+        return 0
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `stablegate` command."""
     parser = argparse.ArgumentParser(
@@ -111,6 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run one service in the foreground (config from STABLEGATE_<SERVICE>_*)")
     serve.add_argument("service", choices=sorted(SERVICES))
     serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database administration")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    migrate = db_sub.add_parser("migrate", help="apply pending schema migrations of every service")
+    migrate.add_argument(
+        "--database-url", default=None, help="Postgres URL (default: STABLEGATE_LEDGER_DATABASE_URL or its default)"
+    )
+    migrate.set_defaults(func=cmd_db_migrate)
 
     config = sub.add_parser("config", help="inspect configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
