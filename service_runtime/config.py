@@ -1,7 +1,7 @@
 """Typed configuration shared by every service (pydantic-settings), with profiles and a readable failure.
 
 Each service subclasses `ServiceSettings` with its own env prefix (`STABLEGATE_<SERVICE>_`) and fields.
-Values come from the environment (and an optional `.env`-style file); `load_settings` validates them at
+Values come from the environment; `load_settings` validates them at
 start and turns any failure into a `ConfigError` that names the variable and the fix. The `prod` profile
 refuses development defaults: plaintext gRPC, the SoftHSM module, demo keys.
 """
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, get_args
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -67,7 +67,9 @@ class ServiceSettings(BaseSettings):
     service_name: ClassVar[str] = "service"
 
     profile: Profile = Field(default=Profile.DEV, description="dev, test or prod; prod refuses dev defaults.")
-    host: str = Field(default="127.0.0.1", min_length=1, description="Address the gRPC server binds.")
+    host: str = Field(
+        default="127.0.0.1", pattern=r"^[A-Za-z0-9.:\[\]-]+$", description="Address the gRPC server binds (IP or host)."
+    )
     grpc_port: int = Field(default=0, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
     metrics_port: int | None = Field(
         default=0, ge=0, le=65535, description="Prometheus /metrics port; 0 picks a free one, empty disables."
@@ -85,6 +87,11 @@ class ServiceSettings(BaseSettings):
     ready_file: Path | None = Field(
         default=None, description="If set, the bound ports are written here as JSON once serving."
     )
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_disables_metrics(cls, value: object) -> object:
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_in_prod(self) -> ServiceSettings:
@@ -104,6 +111,14 @@ class ServiceSettings(BaseSettings):
         return _redact(self.model_dump(mode="json"), self)
 
 
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]*)@")
+
+
+def redact_url_secrets(text: str) -> str:
+    """Mask the password of every URL in the text (`postgresql://app:***@db/x`)."""
+    return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+
+
 def _redact(data: dict[str, Any], model: BaseModel) -> dict[str, Any]:
     for name, value in list(data.items()):
         attr = getattr(model, name, None)
@@ -111,6 +126,10 @@ def _redact(data: dict[str, Any], model: BaseModel) -> dict[str, Any]:
             data[name] = "**********" if attr.get_secret_value() else ""
         elif isinstance(attr, BaseModel) and isinstance(value, dict):
             data[name] = _redact(value, attr)
+        elif isinstance(value, str):
+            data[name] = redact_url_secrets(value)
+        elif isinstance(value, list):
+            data[name] = [redact_url_secrets(v) if isinstance(v, str) else v for v in value]
     return data
 
 
@@ -155,9 +174,12 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return [m for arg in get_args(annotation) for m in _models_in(arg)]
 
 
-def load_settings(settings_cls: type[S], environ: Mapping[str, str] | None = None, **overrides: Any) -> S:
-    """Read and validate a service's settings, or raise ConfigError naming each bad variable and the fix."""
-    unknown = unknown_variables(settings_cls, os.environ if environ is None else environ)
+def load_settings(settings_cls: type[S], **overrides: Any) -> S:
+    """Read and validate a service's settings from the environment (keyword overrides win).
+
+    Raises ConfigError naming each bad variable and the fix.
+    """
+    unknown = unknown_variables(settings_cls, os.environ)
     if unknown:
         raise ConfigError(settings_cls.service_name, unknown)
     try:
@@ -176,7 +198,19 @@ def load_settings(settings_cls: type[S], environ: Mapping[str, str] | None = Non
             name = env_name(settings_cls, tuple(err["loc"]))
             info = settings_cls.model_fields.get(str(err["loc"][0])) if err["loc"] else None
             secret = info is not None and info.annotation is SecretStr
-            shown = "" if secret or err["type"] == "missing" else f" (got {err['input']!r})"
+            shown = "" if secret or err["type"] == "missing" else f" (got {redact_url_secrets(repr(err['input']))})"
             desc = f"; expected: {info.description}" if info is not None and info.description else ""
             problems.append(f"{name}: {err['msg']}{shown}{desc}")
         raise ConfigError(settings_cls.service_name, problems) from None
+
+
+TARGET_PATTERN = r"^[A-Za-z0-9.-]+:[0-9]{1,5}$"
+"""A gRPC target as host:port."""
+
+
+def check_http_urls(urls: list[str]) -> list[str]:
+    """Each entry must be an http(s) URL with a host (JSON-RPC providers)."""
+    bad = [u for u in urls if not re.match(r"^https?://[^\s/:]+(:[0-9]{1,5})?(/\S*)?$", u)]
+    if bad:
+        raise ValueError(f"not http(s) URLs: {', '.join(redact_url_secrets(b) for b in bad)}")
+    return urls

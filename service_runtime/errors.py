@@ -99,6 +99,12 @@ class Unimplemented(DomainError):
     kind = ErrorKind.UNIMPLEMENTED
 
 
+class Internal(DomainError):
+    """A bug or an unexpected failure; the client sees only a fixed message and the request id."""
+
+    kind = ErrorKind.INTERNAL
+
+
 class Unavailable(DomainError):
     """A dependency is down; retrying later may succeed."""
 

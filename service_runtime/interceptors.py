@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -14,7 +15,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from service_runtime.errors import ERROR_DOMAIN, DomainError, ErrorKind
+from service_runtime.errors import ERROR_DOMAIN, DomainError, ErrorKind, Internal
 from service_runtime.logs import request_id_var, trace_id_var
 
 log = logging.getLogger("stablegate.rpc")
@@ -106,13 +107,27 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             fields["reason"] = error.reason
         log.info("rpc", extra=fields)
 
-    async def _abort(self, context: grpc.aio.ServicerContext[Any, Any], error: DomainError) -> None:
+    async def _fail(
+        self, context: grpc.aio.ServicerContext[Any, Any], exc: Exception, method: str, request_id: str
+    ) -> tuple[grpc.StatusCode, DomainError | None]:
+        """Abort the call with the error shape; an unexpected exception is logged here and hidden from clients."""
+        if isinstance(exc, grpc.aio.AbortError):
+            raise exc  # the handler aborted on its own; its status stands
+        if isinstance(exc, DomainError):
+            error = exc
+        else:
+            log.error("unhandled error", exc_info=exc, extra={"grpc_method": method})
+            error = Internal(
+                f"internal error; quote request id {request_id} when reporting it",
+                reason="INTERNAL_ERROR",
+                metadata={"requestId": request_id},
+            )
+        code = GRPC_CODES[error.kind]
         status = status_for(error)
-        await context.abort(
-            GRPC_CODES[error.kind],
-            error.message,
-            trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),),
-        )
+        trailers = ((STATUS_DETAILS_KEY, status.SerializeToString()), (REQUEST_ID_HEADER, request_id))
+        with contextlib.suppress(grpc.aio.AbortError):
+            await context.abort(code, error.message, trailing_metadata=trailers)
+        return code, error
 
     def _wrap_unary(self, method: str, request_id: str, behavior: Any) -> Any:
         async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
@@ -123,14 +138,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             error: DomainError | None = None
             try:
                 return await behavior(request, context)
-            except DomainError as exc:
-                error, code = exc, GRPC_CODES[exc.kind]
-                await self._abort(context, exc)
-            except Exception:
+            except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
-                if code == grpc.StatusCode.UNKNOWN:
-                    log.exception("unhandled error", extra={"grpc_method": method})
                 raise
+            except Exception as exc:
+                code, error = await self._fail(context, exc, method, request_id)
+                raise grpc.aio.AbortError() from None
             finally:
                 self._finish(method, started, code, error)
 
@@ -145,9 +158,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             try:
                 async for item in behavior(request, context):
                     yield item
-            except DomainError as exc:
-                error, code = exc, GRPC_CODES[exc.kind]
-                await self._abort(context, exc)
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            except Exception as exc:
+                code, error = await self._fail(context, exc, method, request_id)
+                raise grpc.aio.AbortError() from None
             finally:
                 self._finish(method, started, code, error)
 

@@ -7,6 +7,7 @@ foreground, waits until everything answers, prints the addresses, and on Ctrl-C 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -17,10 +18,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+import psutil
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -47,6 +49,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "signer_metrics": 9104,
 }
 READY_TIMEOUT = 90.0
+LOCAL_DRAIN_TIMEOUT = 5
 
 
 def postgres_base_for(state: Path) -> Path:
@@ -82,7 +85,18 @@ class Program:
     address: str
     ready: Callable[[], bool]
     stop_signal: str = "TERM"
+    stop_wait_seconds: int = 30
     on_ready: Callable[[], None] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    """Environment of this program only (secrets such as the signer PIN go to the one program that needs them)."""
+
+
+def supervisor_env_value(value: str) -> str:
+    """Quote a value for supervisord's `environment=` (its lexer has no escapes: pick the absent quote)."""
+    for quote in ('"', "'"):
+        if quote not in value:
+            return quote + value.replace("%", "%%") + quote
+    raise UpError(f"cannot pass a value with both quote characters through supervisord: {value[:20]}…")
 
 
 def supervisord_config(state: Path, programs: list[Program], user: str) -> str:
@@ -117,12 +131,15 @@ def supervisord_config(state: Path, programs: list[Program], user: str) -> str:
             "autorestart=true",
             "startsecs=1",
             f"stopsignal={program.stop_signal}",
-            "stopwaitsecs=30",
+            f"stopwaitsecs={program.stop_wait_seconds}",
             "stopasgroup=true",
             "killasgroup=true",
             "redirect_stderr=true",
             f"stdout_logfile={logs / (spec.name + '.log')}",
         ]
+        if program.env:
+            pairs = ",".join(f"{k}={supervisor_env_value(v)}" for k, v in sorted(program.env.items()))
+            lines.append(f"environment={pairs}")
         if spec.user:
             lines.append(f"user={spec.user}")
         if spec.cwd:
@@ -142,7 +159,16 @@ class LocalGateway:
         self._stop_requested = False
 
     def run(self) -> int:
-        """Prepare, start, wait until ready, print addresses, then block until Ctrl-C or SIGTERM."""
+        """Prepare, start, wait until ready, print addresses, then block until Ctrl-C or SIGTERM.
+
+        Whatever happens (a failure, Ctrl-C while starting), everything started is stopped before returning.
+        """
+
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            self._stop_requested = True
+
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, request_stop)
         try:
             ports = assign_ports(self.base_port)
             taken = [f"{name} ({port})" for name, port in ports.items() if parts.port_is_open(port)]
@@ -151,19 +177,21 @@ class LocalGateway:
                     f"ports already in use: {', '.join(taken)}. Stop what holds them (another `stablegate up`?) "
                     "or move every port with --base-port N."
                 )
-            programs, env = self._prepare(ports)
-            self._start_supervisord(programs, env)
+            programs = self._prepare(ports)
+            self._start_supervisord(programs)
             self._wait_ready(programs)
+            self._print_addresses(programs)
+            return self._wait_for_stop()
         except (UpError, parts.PartError) as exc:
             self.console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            self._stop()
-            return 1
-        self._print_addresses(programs)
-        return self._wait_for_stop()
+            return 130 if self._stop_requested else 1
+        finally:
+            with self.console.status("stopping…"):
+                self._stop()
 
     # -- preparation -------------------------------------------------------------------------------------
 
-    def _prepare(self, ports: dict[str, int]) -> tuple[list[Program], dict[str, str]]:
+    def _prepare(self, ports: dict[str, int]) -> list[Program]:
         logs = self.state / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         with self.console.status("preparing Postgres, SoftHSM, Redis, anvil and Envoy…"):
@@ -187,7 +215,7 @@ class LocalGateway:
             Program(anvil_spec, f"http://127.0.0.1:{ports['anvil']} (chain id 97)", anvil_spec.ready),
             Program(envoy_spec, f"http://127.0.0.1:{ports['envoy']} (admin :{ports['envoy_admin']})", envoy_spec.ready),
         ]
-        env = {**token.env, **self._service_env(ports, pg_plan, token)}
+        env = self._service_env(ports, pg_plan, token)
         for name in SERVICE_NAMES:
             port = ports[name]
             spec = parts.ProcessSpec(
@@ -197,8 +225,14 @@ class LocalGateway:
                 cwd=parts.REPO_ROOT,
             )
             metrics = ports[f"{name}_metrics"]
-            programs.append(Program(spec, f"127.0.0.1:{port} (gRPC), :{metrics}/metrics", spec.ready))
-        return programs, env
+            own = {k: v for k, v in env.items() if k.startswith(f"STABLEGATE_{name.upper()}_")}
+            if name == "signer":
+                own.update(token.env)
+            address = f"127.0.0.1:{port} (gRPC), :{metrics}/metrics"
+            # supervisord loses a stop signal sent in the instant after it spawns a program (the group does not
+            # exist yet), so keep its wait short: the drain timeout and a margin.
+            programs.append(Program(spec, address, spec.ready, env=own, stop_wait_seconds=LOCAL_DRAIN_TIMEOUT + 5))
+        return programs
 
     def _postgres_base(self) -> Path:
         base = postgres_base_for(self.state)
@@ -236,6 +270,9 @@ class LocalGateway:
             env[prefix + "PROFILE"] = "dev"
             env[prefix + "GRPC_PORT"] = str(ports[name])
             env[prefix + "METRICS_PORT"] = str(ports[f"{name}_metrics"])
+            # No load balancer to tell locally: stop at once, give in-flight calls 5 s.
+            env[prefix + "DRAIN_DELAY_SECONDS"] = "0"
+            env[prefix + "DRAIN_TIMEOUT_SECONDS"] = str(LOCAL_DRAIN_TIMEOUT)
         rpc = json.dumps([f"http://127.0.0.1:{ports['anvil']}"])
         ledger = f"127.0.0.1:{ports['ledger']}"
         env.update(
@@ -258,16 +295,18 @@ class LocalGateway:
 
     # -- running -----------------------------------------------------------------------------------------
 
-    def _start_supervisord(self, programs: list[Program], env: dict[str, str]) -> None:
+    def _start_supervisord(self, programs: list[Program]) -> None:
         import pwd  # noqa: PLC0415
 
         conf = self.state / "supervisord.conf"
         user = pwd.getpwuid(os.geteuid()).pw_name
-        conf.write_text(supervisord_config(self.state, [p for p in programs], user))
+        # The config carries the signer's dev PIN: readable by its owner only.
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(supervisord_config(self.state, programs, user))
         supervisord = Path(sys.executable).parent / "supervisord"
         self._supervisord = subprocess.Popen(
             [str(supervisord), "-n", "-c", str(conf)],
-            env={**os.environ, **env},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -282,6 +321,8 @@ class LocalGateway:
         ) as progress:
             task = progress.add_task("starting", total=len(programs))
             while pending:
+                if self._stop_requested:
+                    raise UpError("interrupted while starting; stopping what was started")
                 if self._supervisord is not None and self._supervisord.poll() is not None:
                     raise UpError(f"supervisord exited; see {self.state / 'logs' / 'supervisord.log'}")
                 if time.monotonic() > deadline:
@@ -309,29 +350,26 @@ class LocalGateway:
         self.console.print("gateway is up; press Ctrl-C to stop everything", highlight=False)
 
     def _wait_for_stop(self) -> int:
-        def request_stop(signum: int, frame: FrameType | None) -> None:
-            self._stop_requested = True
-
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
         assert self._supervisord is not None
         while not self._stop_requested and self._supervisord.poll() is None:
             time.sleep(0.2)
-        code = 0 if self._stop_requested else 1
-        if code:
-            self.console.print(f"[bold red]supervisord exited[/]; see {self.state / 'logs' / 'supervisord.log'}")
-        with self.console.status("stopping…"):
-            self._stop()
+        if not self._stop_requested:
+            raise UpError(f"supervisord exited; see {self.state / 'logs' / 'supervisord.log'}")
+        self._stop()
         self.console.print("stopped")
-        return code
+        return 0
 
     def _stop(self) -> None:
         proc = self._supervisord
         if proc is None or proc.poll() is not None:
             return
+        # Each program runs in its own process group: remember them all in case supervisord hangs.
+        programs = psutil.Process(proc.pid).children(recursive=True)
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            for child in [psutil.Process(proc.pid), *programs]:
+                with contextlib.suppress(psutil.Error):
+                    child.kill()
             proc.wait()

@@ -90,6 +90,7 @@ class ProcessSpec:
     log_path: Path | None = None
     ready_timeout: float = 30.0
     stop_timeout: float = 10.0
+    stop_signal: signal.Signals = signal.SIGTERM
 
 
 @dataclass
@@ -115,18 +116,24 @@ class RunningProcess:
         return "\n".join(self.spec.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
-        """SIGTERM the process group, wait, then SIGKILL whatever is left."""
-        try:
-            pgid = os.getpgid(self.popen.pid)
-        except ProcessLookupError:
-            pgid = None
-        if pgid is not None:
-            _signal_group(pgid, signal.SIGTERM)
+        """Send the stop signal to the process group, wait, then SIGKILL whatever is left in the group."""
+        # start_new_session makes the process a group leader, so its pid is the group id even after it exits.
+        pgid = self.popen.pid
+        _signal_group(pgid, self.spec.stop_signal)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=self.spec.stop_timeout)
-        if pgid is not None:
-            _signal_group(pgid, signal.SIGKILL)
+        _signal_group(pgid, signal.SIGKILL)
         self.popen.wait(timeout=self.spec.stop_timeout)
+
+    def group_alive(self) -> bool:
+        """True while any process of the started session's group remains."""
+        try:
+            os.killpg(self.popen.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -140,10 +147,13 @@ def start(spec: ProcessSpec) -> RunningProcess:
         raise PartError(
             f"{spec.name}: port {spec.port} on 127.0.0.1 is already in use; stop what holds it or pick another"
         )
-    log_path = spec.log_path or Path(tempfile.mkstemp(prefix=f"{spec.name}-", suffix=".log")[1])
-    spec.log_path = log_path
+    if spec.log_path is None:
+        fd, name = tempfile.mkstemp(prefix=f"stablegate-{spec.name}-", suffix=".log")
+        os.close(fd)
+        spec.log_path = Path(name)
     env = {**os.environ, **spec.env}
-    with open(log_path, "ab") as log:
+    ids = drop_privileges_to(spec.user) if spec.user else PrivilegeDrop()
+    with open(spec.log_path, "ab") as log:
         popen = subprocess.Popen(
             spec.argv,
             stdin=subprocess.DEVNULL,
@@ -151,30 +161,53 @@ def start(spec: ProcessSpec) -> RunningProcess:
             stderr=subprocess.STDOUT,
             env=env,
             cwd=spec.cwd,
-            user=spec.user,
             start_new_session=True,
+            user=ids.user,
+            group=ids.group,
+            extra_groups=ids.extra_groups,
         )
     running = RunningProcess(spec, popen)
-    deadline = time.monotonic() + spec.ready_timeout
-    while time.monotonic() < deadline:
-        if not running.alive():
-            raise PartError(
-                f"{spec.name} exited with code {popen.returncode} before it was ready; log:\n{running.log_tail()}"
-            )
-        if spec.ready():
-            return running
-        time.sleep(0.05)
-    running.stop()
-    raise PartError(f"{spec.name} not ready after {spec.ready_timeout:.0f}s; log:\n{running.log_tail()}")
+    try:
+        deadline = time.monotonic() + spec.ready_timeout
+        while time.monotonic() < deadline:
+            if not running.alive():
+                raise PartError(
+                    f"{spec.name} exited with code {popen.returncode} before it was ready; log:\n{running.log_tail()}"
+                )
+            if spec.ready():
+                return running
+            time.sleep(0.05)
+        raise PartError(f"{spec.name} not ready after {spec.ready_timeout:.0f}s; log:\n{running.log_tail()}")
+    except BaseException:
+        running.stop()
+        raise
+
+
+@dataclass(frozen=True)
+class PrivilegeDrop:
+    """Popen's user, group and supplementary groups for a child (all None: keep ours)."""
+
+    user: int | None = None
+    group: int | None = None
+    extra_groups: list[int] | None = None
+
+
+def drop_privileges_to(user: str) -> PrivilegeDrop:
+    """Run a child as `user` with that user's group and no supplementary groups (not root's)."""
+    pw = pwd.getpwnam(user)
+    return PrivilegeDrop(pw.pw_uid, pw.pw_gid, [])
 
 
 def run_checked(argv: Sequence[str], *, user: str | None = None, env: Mapping[str, str] | None = None) -> str:
     """Run a short setup command; on failure raise PartError carrying its output."""
+    ids = drop_privileges_to(user) if user else PrivilegeDrop()
     proc = subprocess.run(
         list(argv),
         capture_output=True,
         text=True,
-        user=user,
+        user=ids.user,
+        group=ids.group,
+        extra_groups=ids.extra_groups,
         env={**os.environ, **(env or {})},
         check=False,
     )
@@ -252,6 +285,8 @@ def prepare_postgres(base: Path, port: int) -> tuple[PostgresPlan, ProcessSpec]:
         ready=ready,
         port=port,
         user=user,
+        # SIGINT is Postgres's fast shutdown; SIGTERM ("smart") waits for every client to disconnect.
+        stop_signal=signal.SIGINT,
     )
     return plan, spec
 
@@ -314,8 +349,8 @@ class SoftHsmToken:
 
     conf: Path
     label: str
-    so_pin: str
-    user_pin: str
+    so_pin: str = field(repr=False)
+    user_pin: str = field(repr=False)
     module: Path = SOFTHSM_MODULE
 
     @property
@@ -447,6 +482,7 @@ def prepare_service(service: str, base: Path, env: Mapping[str, str] | None = No
         env=full_env,
         cwd=REPO_ROOT,
         log_path=base / f"{service}.log",
+        stop_timeout=30.0,  # longer than the default drain (1 s delay + 10 s for in-flight calls)
     )
     return spec, ready_file
 

@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +40,12 @@ class ServiceDefinition:
     name: str
     register: Callable[[grpc.aio.Server], None]
     service_names: Sequence[str] = field(default_factory=tuple)
+    startup: Callable[[], Awaitable[None]] | None = None
+    """Runs before the server binds (open pools, run dev migrations); a failure stops the start."""
+    shutdown: Callable[[], Awaitable[None]] | None = None
+    """Runs after the server has stopped (close pools)."""
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = field(default_factory=tuple)  # type: ignore[type-arg]
+    """The service's own interceptors, inside the shared ones (so their domain errors get the error shape)."""
 
 
 @dataclass
@@ -75,6 +81,7 @@ class ServiceRuntime:
             interceptors=[
                 aio_server_interceptor(tracer_provider=provider),  # type: ignore[no-untyped-call]
                 ServiceInterceptor(RpcMetrics(self.registry)),
+                *definition.interceptors,
             ],
             options=[("grpc.so_reuseport", 0)],
         )
@@ -82,7 +89,9 @@ class ServiceRuntime:
         self._stopping = asyncio.Event()
 
     async def start(self) -> BoundPorts:
-        """Register everything, bind, start serving, and report SERVING."""
+        """Run the startup hook, register everything, bind, start serving, and report SERVING."""
+        if self.definition.startup is not None:
+            await self.definition.startup()
         self.definition.register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         names = [*self.definition.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
@@ -129,6 +138,8 @@ class ServiceRuntime:
         await self.server.stop(grace=self.settings.drain_timeout_seconds)
         if self._metrics_server is not None:
             self._metrics_server.shutdown()  # type: ignore[attr-defined]
+        if self.definition.shutdown is not None:
+            await self.definition.shutdown()
         log.info("stopped")
 
 

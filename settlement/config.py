@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from service_runtime.config import ServiceSettings
+from service_runtime.config import TARGET_PATTERN, ServiceSettings, check_http_urls
 
 
 class SettlementSettings(ServiceSettings):
@@ -25,5 +25,14 @@ class SettlementSettings(ServiceSettings):
     rpc_urls: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:8545"], min_length=1, description="JSON-RPC providers (JSON list)."
     )
-    ledger_target: str = Field(default="127.0.0.1:50051", min_length=1, description="host:port of the ledger.")
-    signer_target: str = Field(default="127.0.0.1:50054", min_length=1, description="host:port of the signer.")
+    ledger_target: str = Field(
+        default="127.0.0.1:50051", pattern=TARGET_PATTERN, description="host:port of the ledger."
+    )
+    signer_target: str = Field(
+        default="127.0.0.1:50054", pattern=TARGET_PATTERN, description="host:port of the signer."
+    )
+
+    @field_validator("rpc_urls")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        return check_http_urls(value)

@@ -20,7 +20,7 @@ def process_registry() -> Iterator[list[parts.RunningProcess]]:
     yield started
     for proc in started:
         proc.stop()
-    leftovers = [p.spec.name for p in started if p.alive()]
+    leftovers = [p.spec.name for p in started if p.group_alive()]
     assert not leftovers, f"processes left running: {leftovers}"
 
 

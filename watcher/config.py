@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from service_runtime.config import ServiceSettings
+from service_runtime.config import TARGET_PATTERN, ServiceSettings, check_http_urls
 
 
 class WatcherSettings(ServiceSettings):
@@ -22,4 +22,11 @@ class WatcherSettings(ServiceSettings):
         min_length=1,
         description="JSON-RPC providers, tried in order with failover (JSON list).",
     )
-    ledger_target: str = Field(default="127.0.0.1:50051", min_length=1, description="host:port of the ledger.")
+    ledger_target: str = Field(
+        default="127.0.0.1:50051", pattern=TARGET_PATTERN, description="host:port of the ledger."
+    )
+
+    @field_validator("rpc_urls")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        return check_http_urls(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -61,12 +62,21 @@ def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path
         assert db.stdout.strip() == "1"
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 9  # supervisord and its eight programs (postgres forks more)
+        # The signer's PIN reaches the signer and no other program.
+        for child in children:
+            holds_pin = "STABLEGATE_SIGNER_PIN" in child.environ()
+            assert holds_pin == ("serve" in child.cmdline() and "signer" in child.cmdline()), child.cmdline()
 
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=90) == 0, out.read_text()
     finally:
         if proc.poll() is None:
-            proc.kill()
+            # Kill `up` and everything under it (supervisord and each program run in their own sessions).
+            everything = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+            for p in everything:
+                with contextlib.suppress(psutil.Error):
+                    p.kill()
+            psutil.wait_procs(everything, timeout=30)
         shutil.rmtree(localrun.postgres_base_for(state), ignore_errors=True)
     assert "stopped" in out.read_text()
     assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
@@ -96,3 +106,34 @@ def test_up_refuses_taken_ports_with_a_fix(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"redis ({ports['redis']})" in result.stdout
     assert "--base-port" in result.stdout
+
+
+def test_ctrl_c_while_starting_stops_what_was_started(tmp_path: Path) -> None:
+    base = free_base_port()
+    ports = localrun.assign_ports(base)
+    state = tmp_path / "state"
+    out = tmp_path / "up.out"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "service_runtime.cli", "up", "--state-dir", str(state), "--base-port", str(base)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            cwd=parts.REPO_ROOT,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+    try:
+        # Wait until supervisord runs (some programs are up, the gateway is not yet ready), then interrupt.
+        deadline = time.monotonic() + 60
+        while not (state / "supervisord.pid").exists():
+            assert proc.poll() is None, out.read_text()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=90) in (0, 130), out.read_text()
+    finally:
+        shutil.rmtree(localrun.postgres_base_for(state), ignore_errors=True)
+    assert children
+    assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not [name for name, port in ports.items() if parts.port_is_open(port)]
+    assert (state / "supervisord.conf").stat().st_mode & 0o777 == 0o600

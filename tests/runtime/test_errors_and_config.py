@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -45,8 +46,14 @@ def test_error_reason_and_metadata_shapes_are_enforced(reason: str, metadata: di
         DomainError("x", reason=reason, metadata=metadata)
 
 
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in [v for v in os.environ if v.startswith("STABLEGATE_")]:
+        monkeypatch.delenv(var)
+
+
 def test_defaults_are_the_dev_profile_on_loopback() -> None:
-    settings = load_settings(LedgerSettings, environ={})
+    settings = load_settings(LedgerSettings)
     assert settings.profile is Profile.DEV
     assert settings.host == "127.0.0.1"
     assert settings.tls is None
@@ -104,3 +111,30 @@ def test_prod_with_real_values_is_accepted(monkeypatch: pytest.MonkeyPatch, tmp_
     settings = load_settings(SignerSettings)
     assert settings.profile is Profile.PROD
     assert settings.redacted()["pin"] == "**********"
+
+
+def test_database_passwords_are_masked_in_output_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STABLEGATE_LEDGER_DATABASE_URL", "postgresql://app:hunter2@db:5432/ledger")
+    shown = load_settings(LedgerSettings).redacted()
+    assert shown["database_url"] == "postgresql://app:***@db:5432/ledger"
+    monkeypatch.setenv("STABLEGATE_LEDGER_DATABASE_URL", "mysql://app:hunter2@db/ledger")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(LedgerSettings)
+    assert "hunter2" not in str(caught.value)
+    assert "mysql://app:***@db/ledger" in str(caught.value)
+
+
+def test_an_empty_metrics_port_turns_metrics_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STABLEGATE_LEDGER_METRICS_PORT", "")
+    assert load_settings(LedgerSettings).metrics_port is None
+
+
+def test_rpc_urls_and_targets_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STABLEGATE_WATCHER_RPC_URLS", '["not a url", "ftp://x"]')
+    monkeypatch.setenv("STABLEGATE_WATCHER_LEDGER_TARGET", "???")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(WatcherSettings)
+    text = str(caught.value)
+    assert "STABLEGATE_WATCHER_RPC_URLS" in text
+    assert "not http(s) URLs: not a url, ftp://x" in text
+    assert "STABLEGATE_WATCHER_LEDGER_TARGET" in text

@@ -8,13 +8,17 @@ CREATE TABLE ledger.merchants (
     name                        text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
     status                      text NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'SUSPENDED')),
     contact_email               text,
-    settlement_address          text,
+    payout_address              text,
     default_expiry_seconds      integer NOT NULL DEFAULT 900 CHECK (default_expiry_seconds BETWEEN 60 AND 604800),
     default_tolerance_base_units NUMERIC(78,0) NOT NULL DEFAULT 0 CHECK (default_tolerance_base_units >= 0),
+    suspend_reason              text NOT NULL DEFAULT '',
     request_id                  text UNIQUE,
+    request_hash                bytea,
     create_time                 timestamptz NOT NULL DEFAULT now(),
-    update_time                 timestamptz NOT NULL DEFAULT now()
+    update_time                 timestamptz NOT NULL DEFAULT now(),
+    suspend_time                timestamptz
 );
+CREATE INDEX merchants_created ON ledger.merchants (create_time DESC, id DESC);
 
 -- Merchant API keys (sk_test_… / sk_live_…) and admin keys (ak_…): only a SHA-256 of the whole key is
 -- stored; `prefix` (the first characters) finds the row without revealing the secret.
@@ -27,11 +31,14 @@ CREATE TABLE ledger.api_keys (
     scopes         text[] NOT NULL,
     name           text NOT NULL DEFAULT '',
     request_id     text,
+    request_hash   bytea,
     create_time    timestamptz NOT NULL DEFAULT now(),
+    expire_time    timestamptz,
     revoke_time    timestamptz,
     last_used_time timestamptz,
     UNIQUE (merchant_id, request_id)
 );
+CREATE INDEX api_keys_merchant ON ledger.api_keys (merchant_id, create_time DESC, id DESC);
 
 CREATE TABLE ledger.admin_keys (
     id             text PRIMARY KEY,
@@ -50,6 +57,7 @@ CREATE TABLE ledger.invoices (
     request_id           text NOT NULL,
     request_hash         bytea NOT NULL,
     order_id             text,
+    customer_reference   text NOT NULL DEFAULT '',
     status               text NOT NULL CHECK (status IN ('OPEN', 'PROCESSING', 'PAID', 'EXPIRED', 'CANCELED')),
     exceptions           text[] NOT NULL DEFAULT '{}',
     asset                text NOT NULL,
