@@ -1,10 +1,26 @@
-"""Wiring of the ledger service: what it serves (today every RPC answers UNIMPLEMENTED)."""
+"""Wiring of the ledger service: its pool, migrations in dev, authentication, and what it serves."""
 
 from __future__ import annotations
 
+import logging
+
+import grpc
+from stablegate.admin.v1 import api_key_admin_service_pb2_grpc, merchant_admin_service_pb2_grpc
+from stablegate.ledger.v1 import credential_service_pb2_grpc
+from stablegate.merchant.v1 import balance_service_pb2_grpc, invoice_service_pb2_grpc
+
+from ledger.api.admin import ApiKeyAdmin, MerchantAdmin
+from ledger.api.auth import AuthInterceptor
+from ledger.api.credentials import Credentials
+from ledger.api.invoices import Balances, Invoices
 from ledger.config import LedgerSettings
+from ledger.core import LedgerCore
+from ledger.store.db import apply_migrations, open_pool
+from service_runtime.config import Profile
 from service_runtime.server import ServiceDefinition
 from service_runtime.surface import register_unimplemented
+
+log = logging.getLogger("stablegate.ledger")
 
 SERVED = (
     "stablegate.merchant.v1.InvoiceService",
@@ -18,8 +34,46 @@ SERVED = (
     "stablegate.ledger.v1.DepositAddressService",
     "stablegate.ledger.v1.JournalService",
 )
+# Drafted in the protos, built by later issues (Webhooks, Chain, the rest of Ledger): UNIMPLEMENTED for now.
+NOT_BUILT = (
+    "stablegate.merchant.v1.WebhookEndpointService",
+    "stablegate.admin.v1.AuditLogService",
+    "stablegate.ledger.v1.ChainObservationService",
+    "stablegate.ledger.v1.DepositAddressService",
+    "stablegate.ledger.v1.JournalService",
+)
 
 
-def definition(settings: LedgerSettings) -> ServiceDefinition:
-    """The ledger's gRPC surface."""
-    return ServiceDefinition("ledger", lambda server: register_unimplemented(server, SERVED), SERVED)
+def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> ServiceDefinition:
+    """The ledger's gRPC surface, with its startup (pool, dev migrations) and shutdown."""
+    core = core or LedgerCore(settings)
+
+    async def startup() -> None:
+        pool = await open_pool(
+            settings.database_url, settings.database_pool_size, wait_seconds=settings.database_wait_seconds
+        )
+        if settings.migrate_on_start or settings.profile is Profile.DEV:
+            applied = await apply_migrations(pool)
+            if applied:
+                log.info("migrated", extra={"migrations": applied})
+        core.attach(pool)
+
+    async def shutdown() -> None:
+        await core.pool.close()
+
+    def register(server: grpc.aio.Server) -> None:
+        invoice_service_pb2_grpc.add_InvoiceServiceServicer_to_server(Invoices(core), server)
+        balance_service_pb2_grpc.add_BalanceServiceServicer_to_server(Balances(core), server)
+        merchant_admin_service_pb2_grpc.add_MerchantAdminServiceServicer_to_server(MerchantAdmin(core), server)
+        api_key_admin_service_pb2_grpc.add_ApiKeyAdminServiceServicer_to_server(ApiKeyAdmin(core), server)
+        credential_service_pb2_grpc.add_CredentialServiceServicer_to_server(Credentials(core), server)
+        register_unimplemented(server, NOT_BUILT)
+
+    return ServiceDefinition(
+        "ledger",
+        register,
+        SERVED,
+        startup=startup,
+        shutdown=shutdown,
+        interceptors=(AuthInterceptor(lambda: core.verifier),),
+    )

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from service_runtime.config import ServiceSettings
+
+ZERO_HASH = "0x" + "00" * 32
+# Development defaults for the chain: BSC testnet's chain id and the BSC-USD contract address of mainnet as
+# a placeholder token; `stablegate up` and the Chain issue replace them with the deployed local contracts.
+DEV_TOKEN = "0x55d398326f99059fF775485246999027B3197955"  # noqa: S105 - an address, not a secret
+DEV_FACTORY = "0x00000000000000000000000000000000000F0001"
 
 
 class LedgerSettings(ServiceSettings):
@@ -21,6 +27,48 @@ class LedgerSettings(ServiceSettings):
         pattern=r"^postgres(ql)?://",
         description="Postgres connection URL (postgresql://user@host:port/db); the ledger owns schema `ledger`.",
     )
+    database_pool_size: int = Field(default=10, ge=1, le=200, description="Connections in the asyncpg pool.")
+    database_wait_seconds: float = Field(
+        default=30.0, ge=0, le=600, description="How long startup waits for the database to accept connections."
+    )
+    migrate_on_start: bool = Field(
+        default=False, description="Apply pending migrations at start (the dev profile always does)."
+    )
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0", pattern=r"^rediss?://", description="Redis URL for caches."
     )
+    chain_id: int = Field(default=97, gt=0, description="EVM chain id of invoices: 56 BSC mainnet, 97 testnet/anvil.")
+    asset: str = Field(default="USDT", pattern=r"^[A-Z0-9]{2,12}$", description="The asset symbol invoices are in.")
+    token_contract: str = Field(
+        default=DEV_TOKEN, pattern=r"^0x[0-9a-fA-F]{40}$", description="The BEP20 token contract address."
+    )
+    token_decimals: int = Field(default=18, ge=0, le=36, description="The token's decimals, pinned from the chain.")
+    forwarder_factory: str = Field(
+        default=DEV_FACTORY, pattern=r"^0x[0-9a-fA-F]{40}$", description="CREATE2 deployer of deposit forwarders."
+    )
+    forwarder_init_code_hash: str = Field(
+        default="0x" + "ab" * 32,
+        pattern=r"^0x[0-9a-fA-F]{64}$",
+        description="keccak256 of the forwarder's init code (0x + 64 hex), as the factory deploys it.",
+    )
+    checkout_base_url: str = Field(
+        default="http://127.0.0.1:8080/checkout/",
+        pattern=r"^https?://",
+        description="Base URL of the hosted checkout page; the invoice id is appended.",
+    )
+    default_invoice_ttl_seconds: int = Field(
+        default=900, ge=60, le=604800, description="Invoice expiry when neither request nor merchant sets one."
+    )
+    monitoring_window_seconds: int = Field(
+        default=86400, ge=0, le=2592000, description="How long after expiry late payments are still credited."
+    )
+    credential_cache_seconds: float = Field(
+        default=2.0, ge=0, le=5, description="How long a verified key stays cached; bounds revocation delay."
+    )
+
+    @field_validator("forwarder_init_code_hash")
+    @classmethod
+    def _not_zero(cls, value: str) -> str:
+        if value == ZERO_HASH:
+            raise ValueError("must be the real init-code hash, not zero")
+        return value

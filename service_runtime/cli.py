@@ -127,6 +127,50 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_admin_keys_create(args: argparse.Namespace) -> int:
+    """Create an admin key (ak_…) and print it once; only its hash is stored."""
+    import asyncio  # noqa: PLC0415
+
+    import asyncpg  # noqa: PLC0415
+
+    from ledger.domain.credentials import ADMIN_ROLES, new_admin_key  # noqa: PLC0415
+    from ledger.domain.ids import new_id  # noqa: PLC0415
+    from ledger.store.credentials import insert_admin_key  # noqa: PLC0415
+
+    roles = sorted(set(args.role or ["admin"]))
+    unknown = sorted(set(roles) - ADMIN_ROLES)
+    if unknown:
+        print(f"error: unknown role {', '.join(unknown)}; known: {', '.join(sorted(ADMIN_ROLES))}", file=sys.stderr)
+        return EXIT_CONFIG
+    url: str | None = args.database_url
+    if url is None:
+        settings, _ = _settings_or_exit("ledger")
+        url = str(getattr(settings, "database_url"))  # noqa: B009
+
+    async def run() -> int:
+        try:
+            conn = await asyncpg.connect(url, timeout=10)
+        except (OSError, asyncpg.PostgresError) as exc:
+            print(f"error: cannot connect to the database: {exc}. Is Postgres up (./dev up)?", file=sys.stderr)
+            return 1
+        try:
+            issued = new_admin_key()
+            key_id = new_id("adm")
+            await insert_admin_key(
+                conn, key_id=key_id, prefix=issued.prefix, secret_hash=issued.secret_hash, roles=roles, name=args.name
+            )
+        except asyncpg.UndefinedTableError:
+            print("error: the ledger schema is missing: run `stablegate db migrate` first", file=sys.stderr)
+            return 1
+        finally:
+            await conn.close()
+        print(issued.plaintext)
+        print(f"admin key {key_id} ({', '.join(roles)}) created; the key above is shown only once", file=sys.stderr)
+        return 0
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `stablegate` command."""
     parser = argparse.ArgumentParser(
@@ -163,6 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-url", default=None, help="Postgres URL (default: STABLEGATE_LEDGER_DATABASE_URL or its default)"
     )
     migrate.set_defaults(func=cmd_db_migrate)
+
+    admin = sub.add_parser("admin", help="administer the gateway")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+    keys = admin_sub.add_parser("keys", help="admin API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = keys_sub.add_parser("create", help="create an admin key (ak_…) and print it once")
+    create.add_argument("--name", required=True, help="who or what the key is for")
+    create.add_argument("--role", action="append", help="admin (default) or viewer; repeat for several")
+    create.add_argument("--database-url", default=None, help="Postgres URL (default: STABLEGATE_LEDGER_DATABASE_URL)")
+    create.set_defaults(func=cmd_admin_keys_create)
 
     config = sub.add_parser("config", help="inspect configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")

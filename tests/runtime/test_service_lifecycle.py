@@ -6,14 +6,17 @@ import signal
 import time
 import urllib.request
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
-from stablegate.merchant.v1 import invoice_service_pb2, invoice_service_pb2_grpc
+from stablegate.watcher.v1 import watcher_service_pb2, watcher_service_pb2_grpc
+
+if TYPE_CHECKING:
+    from tests.conftest import PostgresServer
 
 from service_runtime import parts
 from service_runtime.cli import SERVICES
@@ -27,13 +30,24 @@ def health(channel: grpc.Channel, service: str = "") -> int:
     return int(reply.status)
 
 
+def service_env(service: str, postgres: PostgresServer) -> dict[str, str]:
+    """What a service needs from the real parts to start (the ledger: its database, migrated at start)."""
+    if service == "ledger":
+        return {"STABLEGATE_LEDGER_DATABASE_URL": postgres.dsn, "STABLEGATE_LEDGER_MIGRATE_ON_START": "true"}
+    return {}
+
+
 @pytest.mark.parametrize("service", sorted(SERVICES))
-def test_service_serves_health_then_drains_on_sigterm(service: str, tmp_path: Path) -> None:
+def test_service_serves_health_then_drains_on_sigterm(service: str, tmp_path: Path, postgres: PostgresServer) -> None:
     prefix = f"STABLEGATE_{service.upper()}_"
     spec, ready_file = parts.prepare_service(
         service,
         tmp_path,
-        {f"{prefix}DRAIN_DELAY_SECONDS": str(DRAIN_DELAY), f"{prefix}DRAIN_TIMEOUT_SECONDS": str(DRAIN_TIMEOUT)},
+        {
+            f"{prefix}DRAIN_DELAY_SECONDS": str(DRAIN_DELAY),
+            f"{prefix}DRAIN_TIMEOUT_SECONDS": str(DRAIN_TIMEOUT),
+            **service_env(service, postgres),
+        },
     )
     proc = parts.start(spec)
     try:
@@ -68,16 +82,14 @@ def test_service_serves_health_then_drains_on_sigterm(service: str, tmp_path: Pa
 
 
 def test_unbuilt_rpc_answers_unimplemented_with_error_info(tmp_path: Path) -> None:
-    spec, ready_file = parts.prepare_service("ledger", tmp_path)
+    spec, ready_file = parts.prepare_service("watcher", tmp_path)
     proc = parts.start(spec)
     try:
         port = parts.read_ready_file(ready_file)["grpc_port"]
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = invoice_service_pb2_grpc.InvoiceServiceStub(channel)
+            stub = watcher_service_pb2_grpc.WatcherServiceStub(channel)
             with pytest.raises(grpc.RpcError) as caught:
-                stub.GetInvoice(
-                    invoice_service_pb2.GetInvoiceRequest(id="inv_1"), metadata=(("x-request-id", "req-42"),)
-                )
+                stub.GetStatus(watcher_service_pb2.GetStatusRequest(), metadata=(("x-request-id", "req-42"),))
         err = cast(grpc.Call, caught.value)
         assert err.code() == grpc.StatusCode.UNIMPLEMENTED
         status = rpc_status.from_call(err)
@@ -87,8 +99,8 @@ def test_unbuilt_rpc_answers_unimplemented_with_error_info(tmp_path: Path) -> No
         info = error_details_pb2.ErrorInfo()
         assert status.details[0].Unpack(info)
         assert (info.reason, info.domain) == ("NOT_IMPLEMENTED", "stablegate")
-        assert info.metadata["method"] == "stablegate.merchant.v1.InvoiceService.GetInvoice"
+        assert info.metadata["method"] == "stablegate.watcher.v1.WatcherService.GetStatus"
     finally:
         proc.stop()
-    log = (tmp_path / "ledger.log").read_text()
+    log = (tmp_path / "watcher.log").read_text()
     assert '"request_id": "req-42"' in log and '"grpc_code": "UNIMPLEMENTED"' in log and '"trace_id"' in log

@@ -1,0 +1,1 @@
+"""The ledger's thin gRPC servicers: message → domain call → message."""

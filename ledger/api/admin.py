@@ -1,0 +1,217 @@
+"""Admin API servicers: merchants and their API keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import grpc
+from stablegate.admin.v1 import api_key_admin_service_pb2 as keys_pb
+from stablegate.admin.v1 import api_key_admin_service_pb2_grpc as keys_grpc
+from stablegate.admin.v1 import merchant_admin_service_pb2 as pb
+from stablegate.admin.v1 import merchant_admin_service_pb2_grpc as pb_grpc
+
+from ledger.api.convert import api_key_message, from_timestamp, merchant_message, request_hash
+from ledger.core import LedgerCore
+from ledger.domain import credentials
+from ledger.domain.addresses import parse_address
+from ledger.domain.ids import new_id
+from ledger.domain.invoices import check_text
+from ledger.domain.models import Merchant
+from ledger.domain.money import parse_amount
+from ledger.store import credentials as key_store
+from ledger.store import merchants as merchant_store
+from service_runtime.errors import AlreadyExists, InvalidArgument, NotFound
+from service_runtime.pagination import decode_token, encode_token, page_size
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+def _required(value: str, field: str) -> str:
+    if not value.strip():
+        raise InvalidArgument(f"{field} is required", reason="FIELD_REQUIRED", metadata={"field": field})
+    return value.strip()
+
+
+def _position(token: str, query: str) -> tuple[dt.datetime, str] | None:
+    position = decode_token(token, query)
+    if position is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(position["t"])), str(position["i"])
+    except (KeyError, ValueError):
+        raise InvalidArgument(
+            "page_token is corrupt", reason="PAGE_TOKEN_INVALID", metadata={"field": "page_token"}
+        ) from None
+
+
+def _next_token(rows: list[Any], limit: int, query: str) -> str:
+    if len(rows) < limit:
+        return ""
+    last = rows[-1]
+    return encode_token({"t": last.create_time.isoformat(), "i": last.id}, query)
+
+
+class MerchantAdmin(pb_grpc.MerchantAdminServiceServicer):
+    """Onboard, read, list, suspend and reactivate merchants."""
+
+    def __init__(self, core: LedgerCore) -> None:
+        self.core = core
+
+    async def OnboardMerchant(self, request: pb.OnboardMerchantRequest, context: Context) -> pb.OnboardMerchantResponse:
+        """Create a merchant (idempotent by request_id)."""
+        decimals = self.core.settings.token_decimals
+        name = check_text(_required(request.name, "name"), "name", 200)
+        email = _required(request.contact_email, "contact_email")
+        if "@" not in email or len(email) > 254:
+            raise InvalidArgument(
+                "contact_email is not an email address", reason="EMAIL_INVALID", metadata={"field": "contact_email"}
+            )
+        payout = parse_address(request.payout_address, field="payout_address") if request.payout_address else ""
+        tolerance = 0
+        if request.default_underpayment_tolerance:
+            tolerance = parse_amount(
+                request.default_underpayment_tolerance, decimals, field="default_underpayment_tolerance"
+            )
+        ttl = self.core.settings.default_invoice_ttl_seconds
+        if request.HasField("default_invoice_ttl"):
+            ttl = request.default_invoice_ttl.seconds
+            if not 60 <= ttl <= 604800:
+                raise InvalidArgument(
+                    "default_invoice_ttl must be between 60 s and 7 days",
+                    reason="TTL_OUT_OF_RANGE",
+                    metadata={"field": "default_invoice_ttl"},
+                )
+        now = self.core.now()
+        merchant = Merchant(new_id("mer"), name, "ACTIVE", email, payout, ttl, tolerance, "", now, now, None)
+        request_id = request.request_id or new_id("req")
+        digest = request_hash(request)
+        async with self.core.pool.acquire() as conn, conn.transaction():
+            stored, created = await merchant_store.insert(
+                conn, merchant=merchant, request_id=request_id, request_hash=digest
+            )
+            if not created and await merchant_store.request_hash_of(conn, stored.id) != digest:
+                raise AlreadyExists(
+                    "request_id was already used with a different request",
+                    reason="REQUEST_ID_REUSED",
+                    metadata={"field": "request_id"},
+                )
+        return pb.OnboardMerchantResponse(merchant=merchant_message(stored, decimals))
+
+    async def GetMerchant(self, request: pb.GetMerchantRequest, context: Context) -> pb.GetMerchantResponse:
+        """One merchant."""
+        async with self.core.pool.acquire() as conn:
+            merchant = await merchant_store.get(conn, request.id)
+        if merchant is None:
+            raise NotFound(f"no merchant {request.id}", reason="MERCHANT_NOT_FOUND", metadata={"field": "id"})
+        return pb.GetMerchantResponse(merchant=merchant_message(merchant, self.core.settings.token_decimals))
+
+    async def ListMerchants(self, request: pb.ListMerchantsRequest, context: Context) -> pb.ListMerchantsResponse:
+        """Merchants, newest first."""
+        limit = page_size(request.page_size)
+        status = None
+        if request.status:
+            status = pb.MerchantStatus.Name(request.status).removeprefix("MERCHANT_STATUS_")
+        query = f"status={status}"
+        after = _position(request.page_token, query)
+        async with self.core.pool.acquire() as conn:
+            rows = await merchant_store.list_page(conn, status=status, after=after, limit=limit)
+        decimals = self.core.settings.token_decimals
+        return pb.ListMerchantsResponse(
+            merchants=[merchant_message(m, decimals) for m in rows], next_page_token=_next_token(rows, limit, query)
+        )
+
+    async def SuspendMerchant(self, request: pb.SuspendMerchantRequest, context: Context) -> pb.SuspendMerchantResponse:
+        """Suspend a merchant: its keys stop working within the credential cache bound."""
+        reason = check_text(_required(request.reason, "reason"), "reason", 500)
+        return pb.SuspendMerchantResponse(merchant=await self._set_status(request.id, "SUSPENDED", reason))
+
+    async def ReactivateMerchant(
+        self, request: pb.ReactivateMerchantRequest, context: Context
+    ) -> pb.ReactivateMerchantResponse:
+        """Reactivate a suspended merchant."""
+        return pb.ReactivateMerchantResponse(merchant=await self._set_status(request.id, "ACTIVE", ""))
+
+    async def _set_status(self, merchant_id: str, status: str, reason: str) -> pb.Merchant:
+        async with self.core.pool.acquire() as conn:
+            merchant = await merchant_store.set_status(conn, merchant_id, status, reason)
+        if merchant is None:
+            raise NotFound(f"no merchant {merchant_id}", reason="MERCHANT_NOT_FOUND", metadata={"field": "id"})
+        return merchant_message(merchant, self.core.settings.token_decimals)
+
+
+class ApiKeyAdmin(keys_grpc.ApiKeyAdminServiceServicer):
+    """Issue, list and revoke merchants' API keys."""
+
+    def __init__(self, core: LedgerCore) -> None:
+        self.core = core
+
+    async def IssueApiKey(self, request: keys_pb.IssueApiKeyRequest, context: Context) -> keys_pb.IssueApiKeyResponse:
+        """A new key; its plaintext is in this response only and is stored as a hash."""
+        scopes = credentials.validate_scopes(list(request.scopes))
+        name = check_text(request.name, "name", 200)
+        now = self.core.now()
+        expire = from_timestamp(request.expire_time) if request.HasField("expire_time") else None
+        if expire is not None and expire <= now:
+            raise InvalidArgument(
+                "expire_time must be in the future", reason="EXPIRE_TIME_PAST", metadata={"field": "expire_time"}
+            )
+        mode: credentials.Mode = "live" if self.core.settings.profile.value == "prod" else "test"
+        issued = credentials.new_merchant_key(mode)
+        digest = request_hash(request)
+        async with self.core.pool.acquire() as conn, conn.transaction():
+            if await merchant_store.get(conn, request.merchant_id) is None:
+                raise NotFound(
+                    f"no merchant {request.merchant_id}", reason="MERCHANT_NOT_FOUND", metadata={"field": "merchant_id"}
+                )
+            stored = await key_store.insert_api_key(
+                conn,
+                key_id=new_id("key"),
+                merchant_id=request.merchant_id,
+                name=name,
+                prefix=issued.prefix,
+                secret_hash=issued.secret_hash,
+                mode=mode,
+                scopes=sorted(scopes),
+                expire_time=expire,
+                request_id=request.request_id or None,
+                request_hash=digest,
+            )
+            if stored is None:
+                found = await key_store.find_by_request(conn, request.merchant_id, request.request_id)
+                assert found is not None
+                if found[1] != digest:
+                    raise AlreadyExists(
+                        "request_id was already used with a different request",
+                        reason="REQUEST_ID_REUSED",
+                        metadata={"field": "request_id"},
+                    )
+                # A replay never shows the secret again: it was shown once.
+                return keys_pb.IssueApiKeyResponse(api_key=api_key_message(found[0], now))
+        return keys_pb.IssueApiKeyResponse(api_key=api_key_message(stored, now, issued.plaintext))
+
+    async def ListApiKeys(self, request: keys_pb.ListApiKeysRequest, context: Context) -> keys_pb.ListApiKeysResponse:
+        """A merchant's keys (never their secrets), newest first."""
+        limit = page_size(request.page_size)
+        query = f"merchant={request.merchant_id}"
+        after = _position(request.page_token, query)
+        async with self.core.pool.acquire() as conn:
+            rows = await key_store.list_api_keys(conn, request.merchant_id, after=after, limit=limit)
+        now = self.core.now()
+        return keys_pb.ListApiKeysResponse(
+            api_keys=[api_key_message(k, now) for k in rows], next_page_token=_next_token(rows, limit, query)
+        )
+
+    async def RevokeApiKey(
+        self, request: keys_pb.RevokeApiKeyRequest, context: Context
+    ) -> keys_pb.RevokeApiKeyResponse:
+        """Revoke a key; it stops working within the credential cache bound."""
+        async with self.core.pool.acquire() as conn:
+            key = await key_store.revoke_api_key(conn, request.merchant_id, request.id)
+        if key is None:
+            raise NotFound(
+                f"no API key {request.id} for merchant {request.merchant_id}",
+                reason="API_KEY_NOT_FOUND",
+                metadata={"field": "id"},
+            )
+        return keys_pb.RevokeApiKeyResponse(api_key=api_key_message(key, self.core.now()))

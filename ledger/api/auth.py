@@ -1,0 +1,65 @@
+"""The ledger's authentication interceptor: `authorization: Bearer <key>` metadata → a Principal."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from ledger.auth import CredentialVerifier, authorize, requirement_for
+from ledger.domain.credentials import Principal, bearer_token
+from service_runtime.errors import Unauthenticated
+
+current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
+
+
+def principal() -> Principal:
+    """The verified caller of the current RPC (set by AuthInterceptor)."""
+    found = current_principal.get()
+    if found is None:
+        raise Unauthenticated("this method needs credentials", reason="API_KEY_MISSING")
+    return found
+
+
+def merchant_id() -> str:
+    """The merchant the current caller's key belongs to."""
+    who = principal()
+    assert who.merchant_id is not None, "authorize() admits only merchant keys to merchant methods"
+    return who.merchant_id
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Verifies the caller's key and scope before the handler runs; deny by default."""
+
+    def __init__(self, verifier: Callable[[], CredentialVerifier]) -> None:
+        self._verifier = verifier
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        """Wrap unary handlers with verification; internal and infrastructure methods pass through."""
+        handler = await continuation(handler_call_details)
+        requirement = requirement_for(handler_call_details.method)
+        if handler is None or requirement.internal or not handler.unary_unary:
+            return handler
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        authorization = metadata.get("authorization")
+        behavior: Any = handler.unary_unary
+        verifier = self._verifier
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            token = bearer_token(str(authorization) if authorization is not None else None)
+            who = await verifier().verify(token)
+            authorize(who, requirement)
+            current_principal.set(who)
+            return await behavior(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

@@ -1,0 +1,129 @@
+"""Translate between ledger records and protobuf messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from stablegate.admin.v1 import api_key_admin_service_pb2 as keys_pb
+from stablegate.admin.v1 import merchant_admin_service_pb2 as merchants_pb
+from stablegate.merchant.v1 import invoice_pb2
+
+from ledger.domain.models import ApiKeyRecord, Invoice, Merchant
+from ledger.domain.money import format_amount
+from ledger.domain.payment_uri import erc20_transfer_uri
+
+
+def timestamp(value: dt.datetime | None) -> Timestamp | None:
+    """A protobuf Timestamp (None stays None)."""
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value.astimezone(dt.UTC))
+    return stamp
+
+
+def from_timestamp(stamp: Timestamp) -> dt.datetime:
+    """An aware UTC datetime from a protobuf Timestamp."""
+    return stamp.ToDatetime(tzinfo=dt.UTC)
+
+
+def request_hash(request: Message) -> bytes:
+    """SHA-256 of the request's deterministic encoding without its request_id: what idempotency compares."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    if "request_id" in copy.DESCRIPTOR.fields_by_name:
+        copy.ClearField("request_id")
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).digest()
+
+
+def merchant_message(merchant: Merchant, decimals: int) -> merchants_pb.Merchant:
+    """The admin API's Merchant."""
+    message = merchants_pb.Merchant(
+        id=merchant.id,
+        name=merchant.name,
+        status=merchants_pb.MerchantStatus.Value(f"MERCHANT_STATUS_{merchant.status}"),
+        contact_email=merchant.contact_email,
+        payout_address=merchant.payout_address,
+        default_underpayment_tolerance=format_amount(merchant.default_tolerance, decimals),
+        suspend_reason=merchant.suspend_reason,
+        create_time=timestamp(merchant.create_time),
+        update_time=timestamp(merchant.update_time),
+        suspend_time=timestamp(merchant.suspend_time),
+    )
+    message.default_invoice_ttl.FromSeconds(merchant.default_expiry_seconds)
+    return message
+
+
+def api_key_message(key: ApiKeyRecord, now: dt.datetime, plaintext: str = "") -> keys_pb.ApiKey:
+    """The admin API's ApiKey (the plaintext only right after issuing)."""
+    return keys_pb.ApiKey(
+        id=key.id,
+        merchant_id=key.merchant_id,
+        name=key.name,
+        prefix=key.prefix,
+        plaintext_key=plaintext,
+        scopes=list(key.scopes),
+        status=keys_pb.ApiKeyStatus.Value(f"API_KEY_STATUS_{key.status(now)}"),
+        create_time=timestamp(key.create_time),
+        expire_time=timestamp(key.expire_time),
+        last_use_time=timestamp(key.last_used_time),
+        revoke_time=timestamp(key.revoke_time),
+    )
+
+
+def invoice_message(invoice: Invoice, checkout_base_url: str) -> invoice_pb2.Invoice:
+    """The merchant API's Invoice: amounts in token units and base units, the payment URI and checkout URL."""
+    d = invoice.token_decimals
+    return invoice_pb2.Invoice(
+        id=invoice.id,
+        merchant_id=invoice.merchant_id,
+        status=invoice_pb2.InvoiceStatus.Value(f"INVOICE_STATUS_{invoice.status}"),
+        exceptions=[invoice_pb2.InvoiceException.Value(f"INVOICE_EXCEPTION_{e}") for e in invoice.exceptions],
+        amount=format_amount(invoice.amount, d),
+        amount_base_units=str(invoice.amount),
+        amount_paid=format_amount(invoice.amount_paid, d),
+        amount_paid_base_units=str(invoice.amount_paid),
+        asset=invoice.asset,
+        token_contract=invoice.token_contract,
+        token_decimals=d,
+        chain_id=invoice.chain_id,
+        deposit_address=invoice.deposit_address,
+        payment_uri=erc20_transfer_uri(
+            invoice.token_contract, invoice.chain_id, invoice.deposit_address, invoice.amount
+        ),
+        checkout_url=checkout_base_url + invoice.id,
+        underpayment_tolerance=format_amount(invoice.tolerance, d),
+        underpayment_tolerance_base_units=str(invoice.tolerance),
+        description=invoice.description,
+        metadata=invoice.metadata,
+        order_id=invoice.order_id or "",
+        customer_reference=invoice.customer_reference,
+        redirect_url=invoice.redirect_url,
+        payments=[
+            invoice_pb2.Payment(
+                id=p.id,
+                tx_hash=p.tx_hash,
+                log_index=p.log_index,
+                block_number=p.block_number,
+                block_hash=p.block_hash,
+                from_address=p.from_address,
+                amount=format_amount(p.amount, d),
+                amount_base_units=str(p.amount),
+                status=invoice_pb2.PaymentStatus.Value(f"PAYMENT_STATUS_{p.status}")
+                if p.status in ("SEEN", "FINAL", "REVERSED")
+                else invoice_pb2.PaymentStatus.PAYMENT_STATUS_UNSPECIFIED,
+                detect_time=timestamp(p.observe_time),
+                final_time=timestamp(p.final_time),
+            )
+            for p in invoice.payments
+        ],
+        create_time=timestamp(invoice.create_time),
+        update_time=timestamp(invoice.update_time),
+        expire_time=timestamp(invoice.expire_time),
+        paid_time=timestamp(invoice.paid_time),
+        cancel_time=timestamp(invoice.cancel_time),
+        monitor_until_time=timestamp(invoice.monitor_until),
+    )

@@ -1,0 +1,146 @@
+"""Verifying API keys: one function with two callers (the ledger's gRPC interceptor and the edge's ext_authz).
+
+Lookup by prefix, constant-time hash comparison, revocation and expiry, the merchant's status, and a short
+in-process cache whose lifetime bounds how long a revoked key keeps working (`credential_cache_seconds`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+from ledger.domain.credentials import Principal, credential_prefix, hash_key
+from ledger.store import credentials as store
+from service_runtime.errors import PermissionDenied, Unauthenticated
+
+TOUCH_INTERVAL_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What a method demands of its caller: a merchant scope, an admin role, or nothing (internal)."""
+
+    scope: str | None = None
+    roles: frozenset[str] = frozenset()
+    internal: bool = False
+
+
+def requirement_for(method: str) -> Requirement:
+    """The requirement of a full gRPC method name; unknown public methods are denied by default."""
+    if method in METHOD_SCOPES:
+        return Requirement(scope=METHOD_SCOPES[method])
+    service, _, name = method.lstrip("/").partition("/")
+    if service.startswith("stablegate.admin."):
+        read_only = name.startswith(("Get", "List"))
+        return Requirement(roles=frozenset({"admin", "viewer"}) if read_only else frozenset({"admin"}))
+    if service.startswith(("stablegate.ledger.", "grpc.health.", "grpc.reflection.")):
+        # Internal services are reached only inside the mesh (network policy, mutual TLS in production).
+        return Requirement(internal=True)
+    return Requirement(scope="__undefined__")
+
+
+METHOD_SCOPES: dict[str, str] = {
+    "/stablegate.merchant.v1.InvoiceService/CreateInvoice": "invoices:write",
+    "/stablegate.merchant.v1.InvoiceService/CancelInvoice": "invoices:write",
+    "/stablegate.merchant.v1.InvoiceService/GetInvoice": "invoices:read",
+    "/stablegate.merchant.v1.InvoiceService/ListInvoices": "invoices:read",
+    "/stablegate.merchant.v1.BalanceService/GetBalance": "balance:read",
+    **{
+        f"/stablegate.merchant.v1.WebhookEndpointService/{m}": "webhooks:write"
+        for m in (
+            "CreateWebhookEndpoint",
+            "UpdateWebhookEndpoint",
+            "DeleteWebhookEndpoint",
+            "RotateWebhookSecret",
+            "RedeliverWebhook",
+            "SendTestWebhook",
+        )
+    },
+    **{
+        f"/stablegate.merchant.v1.WebhookEndpointService/{m}": "webhooks:read"
+        for m in ("GetWebhookEndpoint", "ListWebhookEndpoints", "ListWebhookDeliveries")
+    },
+}
+
+
+def authorize(principal: Principal, requirement: Requirement) -> None:
+    """PermissionDenied unless the principal meets the requirement."""
+    if requirement.internal:
+        return
+    if requirement.roles:
+        if principal.kind != "admin":
+            raise PermissionDenied("merchant keys cannot call the admin API", reason="ADMIN_KEY_REQUIRED")
+        if not principal.roles & requirement.roles:
+            raise PermissionDenied(
+                f"this admin key lacks a role among {', '.join(sorted(requirement.roles))}",
+                reason="ROLE_MISSING",
+                metadata={"requiredRoles": ",".join(sorted(requirement.roles))},
+            )
+        return
+    if principal.kind != "merchant":
+        raise PermissionDenied("this API takes a merchant key (sk_…), not an admin key", reason="MERCHANT_KEY_REQUIRED")
+    if requirement.scope not in principal.scopes:
+        raise PermissionDenied(
+            f"the API key lacks the scope {requirement.scope}",
+            reason="SCOPE_MISSING",
+            metadata={"requiredScope": str(requirement.scope)},
+        )
+
+
+class CredentialVerifier:
+    """Turns a presented key into a Principal, or raises Unauthenticated / PermissionDenied."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        cache_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._pool = pool
+        self._cache_seconds = cache_seconds
+        self._monotonic = monotonic
+        self._now = now
+        self._cache: dict[bytes, tuple[float, Principal]] = {}
+        self._touched: dict[str, float] = {}
+
+    async def verify(self, credential: str) -> Principal:
+        """The principal behind a key; results are cached for `cache_seconds` (the revocation bound)."""
+        kind, prefix = credential_prefix(credential)
+        digest = hash_key(credential)
+        cached = self._cache.get(digest)
+        clock = self._monotonic()
+        if cached is not None and cached[0] > clock:
+            return cached[1]
+        async with self._pool.acquire() as conn:
+            match = await store.find_by_prefix(conn, kind, prefix)
+            if match is None or not hmac.compare_digest(match.secret_hash, digest):
+                raise Unauthenticated("the API key is not valid", reason="API_KEY_INVALID")
+            if match.revoke_time is not None:
+                raise Unauthenticated("the API key was revoked", reason="API_KEY_REVOKED")
+            if match.expire_time is not None and match.expire_time <= self._now():
+                raise Unauthenticated("the API key has expired", reason="API_KEY_EXPIRED")
+            if match.merchant_status == "SUSPENDED":
+                raise PermissionDenied("the merchant account is suspended", reason="MERCHANT_SUSPENDED")
+            if self._touched.get(match.key_id, -1e18) + TOUCH_INTERVAL_SECONDS <= clock:
+                self._touched[match.key_id] = clock
+                await store.touch(conn, match.kind, match.key_id)
+        principal = Principal(
+            kind="merchant" if match.kind == "merchant" else "admin",
+            key_id=match.key_id,
+            merchant_id=match.merchant_id,
+            scopes=frozenset(match.scopes),
+            roles=frozenset(match.roles),
+            name=match.name,
+        )
+        if self._cache_seconds > 0:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (clock + self._cache_seconds, principal)
+        return principal

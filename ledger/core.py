@@ -1,0 +1,59 @@
+"""What every ledger servicer shares: the pool, the settings, the chain terms, the verifier and a clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from ledger.auth import CredentialVerifier
+from ledger.config import LedgerSettings
+from ledger.domain.invoices import ChainTerms
+
+
+def utc_now() -> dt.datetime:
+    """The current time, timezone-aware UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class LedgerCore:
+    """Dependencies of the ledger's servicers; `pool` and `verifier` are set at startup."""
+
+    settings: LedgerSettings
+    now: Callable[[], dt.datetime] = utc_now
+    _pool: asyncpg.Pool | None = field(default=None, repr=False)
+    _verifier: CredentialVerifier | None = field(default=None, repr=False)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The database pool (only after startup)."""
+        assert self._pool is not None, "the ledger has not started"
+        return self._pool
+
+    @property
+    def verifier(self) -> CredentialVerifier:
+        """The API key verifier (only after startup)."""
+        assert self._verifier is not None, "the ledger has not started"
+        return self._verifier
+
+    def attach(self, pool: asyncpg.Pool) -> None:
+        """Bind the started pool and build the verifier on it."""
+        self._pool = pool
+        self._verifier = CredentialVerifier(pool, cache_seconds=self.settings.credential_cache_seconds, now=self.now)
+
+    @property
+    def terms(self) -> ChainTerms:
+        """The chain, token and forwarder every invoice uses."""
+        s = self.settings
+        return ChainTerms(
+            chain_id=s.chain_id,
+            asset=s.asset,
+            token_contract=s.token_contract,
+            token_decimals=s.token_decimals,
+            forwarder_factory=s.forwarder_factory,
+            forwarder_init_code_hash=bytes.fromhex(s.forwarder_init_code_hash[2:]),
+            monitoring_window=dt.timedelta(seconds=s.monitoring_window_seconds),
+        )

@@ -1,0 +1,233 @@
+"""The journal postings each payment event makes: balanced double-entry transactions as plain data.
+
+A payment moves through the accounts like this (Dr = debit, Cr = credit; amounts in base units):
+
+| event | entries |
+|---|---|
+| payment seen (credited to an invoice) | Dr chain_clearing / Cr merchant_pending |
+| payment final | Dr merchant_pending / Cr merchant_available |
+| seen payment reorged out | Dr merchant_pending / Cr chain_clearing |
+| credited payment reorged | Dr merchant_available (what it covers), Dr merchant_receivable (rest) / Cr chain_clearing |
+| payment held as unallocated | Dr chain_clearing / Cr unallocated |
+| unallocated payment reorged out | Dr unallocated / Cr chain_clearing |
+
+Chain clearing is the platform's claim on tokens sitting at deposit addresses; the sweep later moves it to
+the treasury. A reversal never fails (DECISIONS.md): it always posts in full, and whatever the merchant's
+available balance cannot cover becomes a merchant receivable (what the merchant owes the platform), so
+merchant balances never go negative.
+
+Balances are kept in each account's normal orientation, as the schema keeps them: a debit raises a
+debit-normal (asset) account and lowers a credit-normal (liability or income) one, and the reverse for a
+credit.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Side = Literal["D", "C"]
+"""Debit or credit."""
+
+NORMAL_SIDE: dict[str, Side] = {
+    # Assets: what the platform holds or is owed.
+    "chain_clearing": "D",
+    "treasury": "D",
+    "cold_storage": "D",
+    "gas_expense": "D",
+    "merchant_receivable": "D",
+    # Liabilities and income: what the platform owes merchants, holds for others, or has earned.
+    "merchant_available": "C",
+    "merchant_pending": "C",
+    "unallocated": "C",
+    "platform_fees": "C",
+}
+"""Each account kind of the schema (`ledger.accounts.kind`) and the side that increases its balance."""
+
+NON_NEGATIVE_KINDS: frozenset[str] = frozenset({"merchant_available", "merchant_pending"})
+"""Account kinds whose balance may never go below zero (the schema's `merchant_balance_not_negative`)."""
+
+PAYMENT_SEEN = "payment_seen"
+"""Posting kind: a payment credited to an invoice was seen on chain."""
+PAYMENT_FINAL = "payment_final"
+"""Posting kind: a seen payment's block became final."""
+SEEN_PAYMENT_REORGED = "seen_payment_reorged"
+"""Posting kind: a reorg dropped a payment that was seen but not final."""
+CREDITED_PAYMENT_REVERSED = "credited_payment_reversed"
+"""Posting kind: a reorg dropped a payment already credited as final (depth fallback only)."""
+UNALLOCATED_PAYMENT = "unallocated_payment"
+"""Posting kind: a payment that no invoice takes is held as unallocated."""
+UNALLOCATED_PAYMENT_REVERSED = "unallocated_payment_reversed"
+"""Posting kind: a reorg dropped a payment held as unallocated."""
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    """One ledger account: its kind, its merchant (for `merchant_*` kinds only) and its asset."""
+
+    kind: str
+    merchant_id: str | None
+    asset: str
+
+    def __post_init__(self) -> None:
+        """Refuse an unknown kind, and a merchant id on a platform account or its absence on a merchant one."""
+        if self.kind not in NORMAL_SIDE:
+            raise ValueError(f"unknown account kind {self.kind!r}")
+        if (self.merchant_id is None) != (not self.kind.startswith("merchant_")):
+            raise ValueError(f"account kind {self.kind} needs a merchant id exactly when it is a merchant account")
+        if not self.asset:
+            raise ValueError("an account needs an asset")
+
+    @property
+    def normal_side(self) -> Side:
+        """The side that increases this account's balance."""
+        return NORMAL_SIDE[self.kind]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of a posting: an amount (> 0, base units) debited or credited to an account."""
+
+    account: AccountRef
+    side: Side
+    amount: int
+
+
+@dataclass(frozen=True)
+class Posting:
+    """A journal transaction: entries that balance per asset, of a kind, with a memo for people."""
+
+    kind: str
+    entries: tuple[Entry, ...]
+    memo: str
+
+
+def check_balanced(posting: Posting) -> None:
+    """Raise `ValueError` unless the posting has entries, all positive integers, and debits equal credits per asset."""
+    if not posting.entries:
+        raise ValueError(f"posting {posting.kind} has no entries")
+    net: dict[str, int] = defaultdict(int)
+    for entry in posting.entries:
+        amount = entry.amount
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise ValueError(f"posting {posting.kind}: entry amounts must be positive integers, got {amount!r}")
+        if entry.side not in ("D", "C"):
+            raise ValueError(f"posting {posting.kind}: entry side must be 'D' or 'C', got {entry.side!r}")
+        net[entry.account.asset] += amount if entry.side == "D" else -amount
+    unbalanced = sorted(asset for asset, difference in net.items() if difference != 0)
+    if unbalanced:
+        raise ValueError(f"posting {posting.kind} does not balance in {', '.join(unbalanced)}")
+
+
+def apply(balances: Mapping[AccountRef, int], posting: Posting) -> dict[AccountRef, int]:
+    """New balances after `posting` (checked first), each in its account's normal orientation; the input is not changed.
+
+    This is what the database's `apply_entry` trigger does, for tests and for folding a journal in memory.
+    """
+    check_balanced(posting)
+    result = dict(balances)
+    for entry in posting.entries:
+        delta = entry.amount if entry.side == entry.account.normal_side else -entry.amount
+        result[entry.account] = result.get(entry.account, 0) + delta
+    return result
+
+
+def _posting(kind: str, entries: list[Entry], memo: str) -> Posting:
+    posting = Posting(kind=kind, entries=tuple(entries), memo=memo)
+    check_balanced(posting)
+    return posting
+
+
+def _merchant(kind: str, merchant_id: str, asset: str) -> AccountRef:
+    return AccountRef(kind=kind, merchant_id=merchant_id, asset=asset)
+
+
+def _platform(kind: str, asset: str) -> AccountRef:
+    return AccountRef(kind=kind, merchant_id=None, asset=asset)
+
+
+def payment_seen(merchant_id: str, asset: str, amount: int) -> Posting:
+    """A credited payment was seen: Dr chain_clearing / Cr merchant_pending."""
+    return _posting(
+        PAYMENT_SEEN,
+        [
+            Entry(_platform("chain_clearing", asset), "D", amount),
+            Entry(_merchant("merchant_pending", merchant_id, asset), "C", amount),
+        ],
+        "payment seen on chain, pending finality",
+    )
+
+
+def payment_final(merchant_id: str, asset: str, amount: int) -> Posting:
+    """A seen payment became final: Dr merchant_pending / Cr merchant_available."""
+    return _posting(
+        PAYMENT_FINAL,
+        [
+            Entry(_merchant("merchant_pending", merchant_id, asset), "D", amount),
+            Entry(_merchant("merchant_available", merchant_id, asset), "C", amount),
+        ],
+        "payment final, credited to the merchant",
+    )
+
+
+def seen_payment_reorged(merchant_id: str, asset: str, amount: int) -> Posting:
+    """A reorg dropped a payment that was seen but not final: Dr merchant_pending / Cr chain_clearing."""
+    return _posting(
+        SEEN_PAYMENT_REORGED,
+        [
+            Entry(_merchant("merchant_pending", merchant_id, asset), "D", amount),
+            Entry(_platform("chain_clearing", asset), "C", amount),
+        ],
+        "seen payment dropped by a reorg",
+    )
+
+
+def credited_payment_reversed(merchant_id: str, asset: str, amount: int, available_balance: int) -> Posting:
+    """A reorg dropped a final (credited) payment: reverse it in full, never failing.
+
+    Dr merchant_available for what the available balance covers, Dr merchant_receivable for the shortfall,
+    Cr chain_clearing for the whole amount. `available_balance` is the merchant's available balance in this
+    asset just before the reversal (read under the same lock the posting is written with).
+    """
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ValueError(f"amount must be a positive integer, got {amount!r}")
+    if isinstance(available_balance, bool) or not isinstance(available_balance, int) or available_balance < 0:
+        raise ValueError(f"available_balance must be a non-negative integer, got {available_balance!r}")
+    covered = min(amount, available_balance)
+    shortfall = amount - covered
+    entries: list[Entry] = []
+    if covered > 0:
+        entries.append(Entry(_merchant("merchant_available", merchant_id, asset), "D", covered))
+    if shortfall > 0:
+        entries.append(Entry(_merchant("merchant_receivable", merchant_id, asset), "D", shortfall))
+    entries.append(Entry(_platform("chain_clearing", asset), "C", amount))
+    memo = "credited payment reversed by a reorg"
+    if shortfall > 0:
+        memo += f"; {shortfall} base units not covered by the available balance, owed by the merchant"
+    return _posting(CREDITED_PAYMENT_REVERSED, entries, memo)
+
+
+def unallocated_payment(asset: str, amount: int) -> Posting:
+    """A payment no invoice takes (after the monitoring window) is held: Dr chain_clearing / Cr unallocated."""
+    return _posting(
+        UNALLOCATED_PAYMENT,
+        [
+            Entry(_platform("chain_clearing", asset), "D", amount),
+            Entry(_platform("unallocated", asset), "C", amount),
+        ],
+        "payment held as unallocated, to be reported",
+    )
+
+
+def unallocated_payment_reversed(asset: str, amount: int) -> Posting:
+    """A reorg dropped a payment held as unallocated: Dr unallocated / Cr chain_clearing."""
+    return _posting(
+        UNALLOCATED_PAYMENT_REVERSED,
+        [
+            Entry(_platform("unallocated", asset), "D", amount),
+            Entry(_platform("chain_clearing", asset), "C", amount),
+        ],
+        "unallocated payment dropped by a reorg",
+    )

@@ -1,0 +1,43 @@
+"""The asyncpg pool and migrations at start."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import asyncpg
+
+from service_runtime.config import redact_url_secrets
+from service_runtime.migrations import discover, migrate
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database did not accept connections in time; the message says where it was looked for."""
+
+
+async def open_pool(url: str, size: int, *, wait_seconds: float = 30.0) -> asyncpg.Pool:
+    """A connection pool to the ledger's database, waiting up to `wait_seconds` for it to come up."""
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.1
+    while True:
+        try:
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=size, command_timeout=30)
+        except (OSError, asyncpg.CannotConnectNowError, asyncpg.InvalidCatalogNameError) as exc:
+            if time.monotonic() >= deadline:
+                where = redact_url_secrets(url)
+                raise DatabaseUnavailable(f"cannot connect to {where} after {wait_seconds:.0f}s: {exc}") from None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            continue
+        assert pool is not None
+        return pool
+
+
+async def apply_migrations(pool: asyncpg.Pool) -> list[str]:
+    """Apply the ledger's pending migrations; returns the names applied."""
+    async with pool.acquire() as conn:
+        new = await migrate(conn, "ledger", discover("ledger", MIGRATIONS_DIR))
+    return [m.name for m in new]

@@ -1,0 +1,189 @@
+"""Invoice rows (with their payments)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import asyncpg
+
+from ledger.domain.invoices import ChainTerms, NewInvoice
+from ledger.domain.models import Invoice, PaymentRecord
+
+_COLUMNS = (
+    "id, merchant_id, status, exceptions, asset, chain_id, token_contract, token_decimals, amount, amount_paid, "
+    "tolerance, deposit_address, description, metadata, order_id, customer_reference, redirect_url, expire_time, "
+    "monitor_until, create_time, update_time, paid_time, cancel_time"
+)
+
+
+def _invoice(row: asyncpg.Record, payments: tuple[PaymentRecord, ...] = ()) -> Invoice:
+    return Invoice(
+        id=row["id"],
+        merchant_id=row["merchant_id"],
+        status=row["status"],
+        exceptions=tuple(row["exceptions"]),
+        asset=row["asset"],
+        chain_id=int(row["chain_id"]),
+        token_contract=row["token_contract"],
+        token_decimals=row["token_decimals"],
+        amount=int(row["amount"]),
+        amount_paid=int(row["amount_paid"]),
+        tolerance=int(row["tolerance"]),
+        deposit_address=row["deposit_address"],
+        description=row["description"],
+        metadata=json.loads(row["metadata"]),
+        order_id=row["order_id"],
+        customer_reference=row["customer_reference"],
+        redirect_url=row["redirect_url"],
+        expire_time=row["expire_time"],
+        monitor_until=row["monitor_until"],
+        create_time=row["create_time"],
+        update_time=row["update_time"],
+        paid_time=row["paid_time"],
+        cancel_time=row["cancel_time"],
+        payments=payments,
+    )
+
+
+async def insert(
+    conn: asyncpg.Connection, new: NewInvoice, terms: ChainTerms, *, request_id: str, request_hash: bytes
+) -> Invoice | None:
+    """Insert an invoice; None when a unique key (request id, order id) is already taken."""
+    row = await conn.fetchrow(
+        f"INSERT INTO ledger.invoices (id, merchant_id, request_id, request_hash, order_id, customer_reference, "
+        f"status, asset, chain_id, token_contract, token_decimals, amount, tolerance, deposit_address, description, "
+        f"metadata, redirect_url, expire_time, monitor_until) VALUES ($1, $2, $3, $4, $5, $6, 'OPEN', $7, $8, $9, "
+        f"$10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18) ON CONFLICT DO NOTHING RETURNING {_COLUMNS}",
+        new.id,
+        new.merchant_id,
+        request_id,
+        request_hash,
+        new.order_id,
+        new.customer_reference,
+        terms.asset,
+        terms.chain_id,
+        terms.token_contract,
+        terms.token_decimals,
+        new.amount,
+        new.tolerance,
+        new.deposit_address,
+        new.description,
+        json.dumps(new.metadata),
+        new.redirect_url,
+        new.expire_time,
+        new.monitor_until,
+    )
+    return _invoice(row) if row is not None else None
+
+
+async def find_by_request(conn: asyncpg.Connection, merchant_id: str, request_id: str) -> tuple[Invoice, bytes] | None:
+    """The invoice created earlier under this request id, with its request hash."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS}, request_hash FROM ledger.invoices WHERE merchant_id = $1 AND request_id = $2",
+        merchant_id,
+        request_id,
+    )
+    if row is None:
+        return None
+    return await _with_payments(conn, row), bytes(row["request_hash"])
+
+
+async def order_id_taken(conn: asyncpg.Connection, merchant_id: str, order_id: str) -> bool:
+    """True when the merchant already has an invoice with this order id."""
+    found = await conn.fetchval(
+        "SELECT 1 FROM ledger.invoices WHERE merchant_id = $1 AND order_id = $2", merchant_id, order_id
+    )
+    return found is not None
+
+
+async def _with_payments(conn: asyncpg.Connection, row: asyncpg.Record) -> Invoice:
+    payments = await conn.fetch(
+        "SELECT id, tx_hash, log_index, block_number, block_hash, from_address, amount, status, observe_time, "
+        "final_time FROM ledger.payments WHERE invoice_id = $1 ORDER BY observe_time, id",
+        row["id"],
+    )
+    return _invoice(
+        row,
+        tuple(
+            PaymentRecord(
+                id=p["id"],
+                tx_hash=p["tx_hash"],
+                log_index=p["log_index"],
+                block_number=int(p["block_number"]),
+                block_hash=p["block_hash"],
+                from_address=p["from_address"],
+                amount=int(p["amount"]),
+                status=p["status"],
+                observe_time=p["observe_time"],
+                final_time=p["final_time"],
+            )
+            for p in payments
+        ),
+    )
+
+
+async def get(
+    conn: asyncpg.Connection, merchant_id: str, invoice_id: str, *, for_update: bool = False
+) -> Invoice | None:
+    """One of a merchant's invoices (another merchant's invoice is simply not found)."""
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM ledger.invoices WHERE merchant_id = $1 AND id = $2{lock}", merchant_id, invoice_id
+    )
+    return await _with_payments(conn, row) if row is not None else None
+
+
+async def list_page(
+    conn: asyncpg.Connection,
+    merchant_id: str,
+    *,
+    status: str | None,
+    created_from: dt.datetime | None,
+    created_before: dt.datetime | None,
+    order_id: str | None,
+    after: tuple[dt.datetime, str] | None,
+    limit: int,
+) -> list[Invoice]:
+    """A merchant's invoices, newest first, filtered, after a (create_time, id) position."""
+    args: list[Any] = [merchant_id, limit]
+    where = ["merchant_id = $1"]
+
+    def add(condition: str, *values: Any) -> None:
+        args.extend(values)
+        where.append(condition.format(*(f"${len(args) - len(values) + i + 1}" for i in range(len(values)))))
+
+    if status is not None:
+        add("status = {0}", status)
+    if created_from is not None:
+        add("create_time >= {0}", created_from)
+    if created_before is not None:
+        add("create_time < {0}", created_before)
+    if order_id is not None:
+        add("order_id = {0}", order_id)
+    if after is not None:
+        add("(create_time, id) < ({0}, {1})", *after)
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM ledger.invoices WHERE {' AND '.join(where)} "
+        "ORDER BY create_time DESC, id DESC LIMIT $2",
+        *args,
+    )
+    return [await _with_payments(conn, r) for r in rows]
+
+
+async def cancel(conn: asyncpg.Connection, invoice_id: str) -> Invoice:
+    """Mark an invoice canceled (the caller has checked it may be)."""
+    row = await conn.fetchrow(
+        f"UPDATE ledger.invoices SET status = 'CANCELED', cancel_time = now(), update_time = now() "
+        f"WHERE id = $1 RETURNING {_COLUMNS}",
+        invoice_id,
+    )
+    assert row is not None
+    return await _with_payments(conn, row)
+
+
+async def merchant_balances(conn: asyncpg.Connection, merchant_id: str) -> dict[tuple[str, str], int]:
+    """(asset, kind) → balance of the merchant's accounts."""
+    rows = await conn.fetch("SELECT asset, kind, balance FROM ledger.accounts WHERE merchant_id = $1", merchant_id)
+    return {(r["asset"], r["kind"]): int(r["balance"]) for r in rows}

@@ -1,0 +1,403 @@
+"""The ledger's merchant and admin APIs through a real gRPC channel, on a real Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from stablegate.admin.v1 import api_key_admin_service_pb2 as keys_pb
+from stablegate.admin.v1 import api_key_admin_service_pb2_grpc as keys_grpc
+from stablegate.admin.v1 import merchant_admin_service_pb2 as merchants_pb
+from stablegate.admin.v1 import merchant_admin_service_pb2_grpc as merchants_grpc
+from stablegate.ledger.v1 import credential_service_pb2 as cred_pb
+from stablegate.ledger.v1 import credential_service_pb2_grpc as cred_grpc
+from stablegate.merchant.v1 import balance_service_pb2 as balance_pb
+from stablegate.merchant.v1 import balance_service_pb2_grpc as balance_grpc
+from stablegate.merchant.v1 import invoice_pb2
+from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
+from stablegate.merchant.v1 import invoice_service_pb2_grpc as inv_grpc
+
+from ledger.app import definition
+from ledger.config import LedgerSettings
+from ledger.core import LedgerCore
+from ledger.domain.addresses import create2_address, invoice_salt
+from ledger.domain.credentials import new_admin_key
+from ledger.store.credentials import insert_admin_key
+from service_runtime.config import load_settings
+from service_runtime.server import ServiceRuntime
+
+
+@dataclass
+class Ledger:
+    """A running ledger on a fresh database, with an admin key and a channel."""
+
+    channel: grpc.aio.Channel
+    admin_key: str
+    db_url: str
+    settings: LedgerSettings
+
+    def auth(self, key: str) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {key}"),)
+
+    @property
+    def merchants(self) -> merchants_grpc.MerchantAdminServiceAsyncStub:
+        return merchants_grpc.MerchantAdminServiceStub(self.channel)
+
+    @property
+    def keys(self) -> keys_grpc.ApiKeyAdminServiceAsyncStub:
+        return keys_grpc.ApiKeyAdminServiceStub(self.channel)
+
+    @property
+    def invoices(self) -> inv_grpc.InvoiceServiceAsyncStub:
+        return inv_grpc.InvoiceServiceStub(self.channel)
+
+    async def merchant_with_key(
+        self, name: str = "Shop", scopes: tuple[str, ...] = ("invoices:read", "invoices:write", "balance:read")
+    ) -> tuple[str, str]:
+        reply = await self.merchants.OnboardMerchant(
+            merchants_pb.OnboardMerchantRequest(name=name, contact_email="ops@shop.example"),
+            metadata=self.auth(self.admin_key),
+        )
+        key = await self.keys.IssueApiKey(
+            keys_pb.IssueApiKeyRequest(merchant_id=reply.merchant.id, scopes=list(scopes), name="test"),
+            metadata=self.auth(self.admin_key),
+        )
+        return reply.merchant.id, key.api_key.plaintext_key
+
+    async def count(self, sql: str, *args: Any) -> int:
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            return int(await conn.fetchval(sql, *args))
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def ledger(ledger_db: str) -> AsyncIterator[Ledger]:
+    settings = load_settings(
+        LedgerSettings,
+        database_url=ledger_db,
+        profile="test",
+        grpc_port=0,
+        metrics_port=None,
+        credential_cache_seconds=0,
+        drain_delay_seconds=0,
+    )
+    admin = new_admin_key()
+    conn = await asyncpg.connect(ledger_db)
+    try:
+        await insert_admin_key(
+            conn, key_id="adm_test", prefix=admin.prefix, secret_hash=admin.secret_hash, roles=["admin"], name="tests"
+        )
+    finally:
+        await conn.close()
+    runtime = ServiceRuntime(settings, definition(settings, LedgerCore(settings)))
+    ports = await runtime.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{ports.grpc_port}") as channel:
+        yield Ledger(channel, admin.plaintext, ledger_db, settings)
+    runtime.request_stop()
+    await runtime.wait_and_drain()
+
+
+def error_info(exc: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
+    status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    return info
+
+
+async def expect_error(call: Any, code: grpc.StatusCode) -> error_details_pb2.ErrorInfo:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    assert caught.value.code() == code, caught.value.details()
+    return error_info(caught.value)
+
+
+async def test_invoice_lifecycle_create_get_list_cancel_with_outbox_events(ledger: Ledger) -> None:
+    merchant_id, key = await ledger.merchant_with_key()
+    created = await ledger.invoices.CreateInvoice(
+        inv_pb.CreateInvoiceRequest(
+            request_id="order-1", amount="10.50", order_id="A-1", description="Mug", metadata={"sku": "mug-1"}
+        ),
+        metadata=ledger.auth(key),
+    )
+    invoice = created.invoice
+    assert invoice.status == invoice_pb2.INVOICE_STATUS_OPEN
+    assert (invoice.amount, invoice.amount_base_units) == ("10.5", str(105 * 10**17))
+    expected_address = create2_address(
+        ledger.settings.forwarder_factory,
+        invoice_salt(invoice.id),
+        bytes.fromhex(ledger.settings.forwarder_init_code_hash[2:]),
+    )
+    assert invoice.deposit_address == expected_address
+    assert invoice.payment_uri == (
+        f"ethereum:{ledger.settings.token_contract}@97/transfer?address={expected_address}&uint256={105 * 10**17}"
+    )
+    assert invoice.checkout_url.endswith(invoice.id)
+    assert (invoice.expire_time.ToDatetime() - invoice.create_time.ToDatetime()).total_seconds() == pytest.approx(
+        900, abs=2
+    )
+
+    got = await ledger.invoices.GetInvoice(inv_pb.GetInvoiceRequest(id=invoice.id), metadata=ledger.auth(key))
+    assert got.invoice == invoice
+    listed = await ledger.invoices.ListInvoices(inv_pb.ListInvoicesRequest(order_id="A-1"), metadata=ledger.auth(key))
+    assert [i.id for i in listed.invoices] == [invoice.id]
+
+    canceled = await ledger.invoices.CancelInvoice(
+        inv_pb.CancelInvoiceRequest(id=invoice.id, reason="customer left"), metadata=ledger.auth(key)
+    )
+    assert canceled.invoice.status == invoice_pb2.INVOICE_STATUS_CANCELED
+    events = await ledger.count(
+        "SELECT count(*) FROM ledger.outbox WHERE subject_id = $1 AND event_type = ANY($2)",
+        invoice.id,
+        ["invoice.created", "invoice.canceled"],
+    )
+    assert events == 2
+    balance = await balance_grpc.BalanceServiceStub(ledger.channel).GetBalance(
+        balance_pb.GetBalanceRequest(), metadata=ledger.auth(key)
+    )
+    assert balance.balance.merchant_id == merchant_id
+    assert balance.balance.assets[0].available_base_units == "0"
+
+
+async def test_credentials_are_checked_and_scoped(ledger: Ledger) -> None:
+    _, key = await ledger.merchant_with_key(scopes=("invoices:read",))
+    request = inv_pb.CreateInvoiceRequest(amount="1")
+    assert (await expect_error(ledger.invoices.CreateInvoice(request), grpc.StatusCode.UNAUTHENTICATED)).reason == (
+        "API_KEY_MISSING"
+    )
+    malformed = ledger.invoices.CreateInvoice(request, metadata=ledger.auth("sk_test_short"))
+    assert (await expect_error(malformed, grpc.StatusCode.UNAUTHENTICATED)).reason == "API_KEY_MALFORMED"
+    forged = ledger.invoices.CreateInvoice(request, metadata=ledger.auth(key[:-4] + "AAAA"))
+    assert (await expect_error(forged, grpc.StatusCode.UNAUTHENTICATED)).reason == "API_KEY_INVALID"
+    lacking = await expect_error(
+        ledger.invoices.CreateInvoice(request, metadata=ledger.auth(key)), grpc.StatusCode.PERMISSION_DENIED
+    )
+    assert (lacking.reason, lacking.metadata["requiredScope"]) == ("SCOPE_MISSING", "invoices:write")
+    on_admin = ledger.merchants.ListMerchants(merchants_pb.ListMerchantsRequest(), metadata=ledger.auth(key))
+    assert (await expect_error(on_admin, grpc.StatusCode.PERMISSION_DENIED)).reason == "ADMIN_KEY_REQUIRED"
+    admin_on_merchant = ledger.invoices.ListInvoices(
+        inv_pb.ListInvoicesRequest(), metadata=ledger.auth(ledger.admin_key)
+    )
+    assert (await expect_error(admin_on_merchant, grpc.StatusCode.PERMISSION_DENIED)).reason == "MERCHANT_KEY_REQUIRED"
+    assert await ledger.count("SELECT count(*) FROM ledger.invoices") == 0
+
+
+async def test_a_revoked_key_stops_working(ledger: Ledger) -> None:
+    merchant_id, key = await ledger.merchant_with_key()
+    await ledger.invoices.ListInvoices(inv_pb.ListInvoicesRequest(), metadata=ledger.auth(key))
+    listed = await ledger.keys.ListApiKeys(
+        keys_pb.ListApiKeysRequest(merchant_id=merchant_id), metadata=ledger.auth(ledger.admin_key)
+    )
+    assert [k.plaintext_key for k in listed.api_keys] == [""]  # the secret is never shown again
+    assert listed.api_keys[0].last_use_time.seconds > 0
+    revoked = await ledger.keys.RevokeApiKey(
+        keys_pb.RevokeApiKeyRequest(merchant_id=merchant_id, id=listed.api_keys[0].id),
+        metadata=ledger.auth(ledger.admin_key),
+    )
+    assert revoked.api_key.status == keys_pb.API_KEY_STATUS_REVOKED
+    call = ledger.invoices.ListInvoices(inv_pb.ListInvoicesRequest(), metadata=ledger.auth(key))
+    assert (await expect_error(call, grpc.StatusCode.UNAUTHENTICATED)).reason == "API_KEY_REVOKED"
+
+
+async def test_a_suspended_merchant_is_refused(ledger: Ledger) -> None:
+    merchant_id, key = await ledger.merchant_with_key()
+    await ledger.merchants.SuspendMerchant(
+        merchants_pb.SuspendMerchantRequest(id=merchant_id, reason="fraud review"),
+        metadata=ledger.auth(ledger.admin_key),
+    )
+    call = ledger.invoices.ListInvoices(inv_pb.ListInvoicesRequest(), metadata=ledger.auth(key))
+    assert (await expect_error(call, grpc.StatusCode.PERMISSION_DENIED)).reason == "MERCHANT_SUSPENDED"
+
+
+async def test_the_edge_verifies_keys_through_the_credential_service(ledger: Ledger) -> None:
+    merchant_id, key = await ledger.merchant_with_key()
+    stub = cred_grpc.CredentialServiceStub(ledger.channel)
+    reply = await stub.VerifyCredential(cred_pb.VerifyCredentialRequest(credential=f"Bearer {key}"))
+    assert (reply.kind, reply.merchant_id) == (cred_pb.CREDENTIAL_KIND_MERCHANT_KEY, merchant_id)
+    assert set(reply.scopes) == {"invoices:read", "invoices:write", "balance:read"}
+    bad = stub.VerifyCredential(cred_pb.VerifyCredentialRequest(credential="sk_test_" + "A" * 32))
+    assert (await expect_error(bad, grpc.StatusCode.UNAUTHENTICATED)).reason == "API_KEY_INVALID"
+
+
+async def test_merchants_cannot_see_or_cancel_each_others_invoices(ledger: Ledger) -> None:
+    _, key_a = await ledger.merchant_with_key("A")
+    _, key_b = await ledger.merchant_with_key("B")
+    invoice = (
+        await ledger.invoices.CreateInvoice(inv_pb.CreateInvoiceRequest(amount="5"), metadata=ledger.auth(key_a))
+    ).invoice
+    get = ledger.invoices.GetInvoice(inv_pb.GetInvoiceRequest(id=invoice.id), metadata=ledger.auth(key_b))
+    assert (await expect_error(get, grpc.StatusCode.NOT_FOUND)).reason == "INVOICE_NOT_FOUND"
+    cancel = ledger.invoices.CancelInvoice(inv_pb.CancelInvoiceRequest(id=invoice.id), metadata=ledger.auth(key_b))
+    await expect_error(cancel, grpc.StatusCode.NOT_FOUND)
+    listed = await ledger.invoices.ListInvoices(inv_pb.ListInvoicesRequest(), metadata=ledger.auth(key_b))
+    assert list(listed.invoices) == []
+    still = await ledger.invoices.GetInvoice(inv_pb.GetInvoiceRequest(id=invoice.id), metadata=ledger.auth(key_a))
+    assert still.invoice.status == invoice_pb2.INVOICE_STATUS_OPEN
+
+
+async def test_same_request_id_same_body_returns_the_same_invoice_other_body_conflicts(ledger: Ledger) -> None:
+    _, key = await ledger.merchant_with_key()
+    request = inv_pb.CreateInvoiceRequest(request_id="idem-1", amount="3.25", description="x")
+    first = await ledger.invoices.CreateInvoice(request, metadata=ledger.auth(key))
+    again = await ledger.invoices.CreateInvoice(request, metadata=ledger.auth(key))
+    assert again.invoice == first.invoice
+    other = inv_pb.CreateInvoiceRequest(request_id="idem-1", amount="3.26", description="x")
+    info = await expect_error(
+        ledger.invoices.CreateInvoice(other, metadata=ledger.auth(key)), grpc.StatusCode.ALREADY_EXISTS
+    )
+    assert (info.reason, info.metadata["field"]) == ("REQUEST_ID_REUSED", "request_id")
+    assert await ledger.count("SELECT count(*) FROM ledger.invoices") == 1
+
+
+async def test_fifty_concurrent_identical_creates_make_exactly_one_invoice(ledger: Ledger) -> None:
+    _, key = await ledger.merchant_with_key()
+    request = inv_pb.CreateInvoiceRequest(request_id="burst-1", amount="7", order_id="burst")
+    replies = await asyncio.gather(
+        *(ledger.invoices.CreateInvoice(request, metadata=ledger.auth(key)) for _ in range(50))
+    )
+    assert len({r.invoice.id for r in replies}) == 1
+    assert await ledger.count("SELECT count(*) FROM ledger.invoices") == 1
+    assert await ledger.count("SELECT count(*) FROM ledger.outbox WHERE event_type = 'invoice.created'") == 1
+
+
+async def test_a_taken_order_id_is_already_exists(ledger: Ledger) -> None:
+    _, key = await ledger.merchant_with_key()
+    await ledger.invoices.CreateInvoice(
+        inv_pb.CreateInvoiceRequest(amount="1", order_id="O-9"), metadata=ledger.auth(key)
+    )
+    dup = ledger.invoices.CreateInvoice(
+        inv_pb.CreateInvoiceRequest(amount="2", order_id="O-9"), metadata=ledger.auth(key)
+    )
+    assert (await expect_error(dup, grpc.StatusCode.ALREADY_EXISTS)).reason == "ORDER_ID_EXISTS"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "reason"),
+    [
+        ({"amount": "0"}, "amount", "AMOUNT_NOT_POSITIVE"),
+        ({"amount": "-1"}, "amount", "AMOUNT_INVALID"),
+        ({"amount": "ten"}, "amount", "AMOUNT_INVALID"),
+        ({"amount": "1e5"}, "amount", "AMOUNT_INVALID"),
+        ({"amount": "0.0000000000000000001"}, "amount", "AMOUNT_TOO_PRECISE"),
+        ({"amount": "9" * 80}, "amount", "AMOUNT_TOO_LARGE"),
+        ({"amount": ""}, "amount", "FIELD_REQUIRED"),
+        ({"amount": "1", "metadata": {f"k{i}": "v" for i in range(21)}}, "metadata", "METADATA_TOO_LARGE"),
+        ({"amount": "1", "metadata": {"k": "v" * 501}}, "metadata", "METADATA_TOO_LARGE"),
+        ({"amount": "1", "asset": "BNB"}, "asset", "ASSET_UNSUPPORTED"),
+        ({"amount": "1", "redirect_url": "javascript:alert(1)"}, "redirect_url", "URL_INVALID"),
+        ({"amount": "1", "underpayment_tolerance": "1"}, "underpayment_tolerance", "TOLERANCE_TOO_LARGE"),
+    ],
+)
+async def test_bad_invoice_input_is_invalid_argument_naming_the_field_and_writes_nothing(
+    ledger: Ledger, fields: dict[str, Any], field: str, reason: str
+) -> None:
+    _, key = await ledger.merchant_with_key()
+    call = ledger.invoices.CreateInvoice(inv_pb.CreateInvoiceRequest(**fields), metadata=ledger.auth(key))
+    info = await expect_error(call, grpc.StatusCode.INVALID_ARGUMENT)
+    assert (info.metadata["field"], info.reason) == (field, reason)
+    assert await ledger.count("SELECT count(*) FROM ledger.invoices") == 0
+    assert await ledger.count("SELECT count(*) FROM ledger.outbox") == 0
+
+
+async def test_bad_ttl_unknown_invoice_and_bad_page_token(ledger: Ledger) -> None:
+    _, key = await ledger.merchant_with_key()
+    request = inv_pb.CreateInvoiceRequest(amount="1")
+    request.ttl.FromSeconds(30)
+    info = await expect_error(
+        ledger.invoices.CreateInvoice(request, metadata=ledger.auth(key)), grpc.StatusCode.INVALID_ARGUMENT
+    )
+    assert info.metadata["field"] == "ttl"
+    unknown = ledger.invoices.GetInvoice(inv_pb.GetInvoiceRequest(id="inv_" + "x" * 24), metadata=ledger.auth(key))
+    assert (await expect_error(unknown, grpc.StatusCode.NOT_FOUND)).metadata["field"] == "id"
+    bad_token = ledger.invoices.ListInvoices(
+        inv_pb.ListInvoicesRequest(page_token="garbage!"), metadata=ledger.auth(key)
+    )
+    assert (await expect_error(bad_token, grpc.StatusCode.INVALID_ARGUMENT)).metadata["field"] == "page_token"
+    bad_address = ledger.merchants.OnboardMerchant(
+        merchants_pb.OnboardMerchantRequest(name="X", contact_email="a@b.c", payout_address="0x1234"),
+        metadata=ledger.auth(ledger.admin_key),
+    )
+    assert (await expect_error(bad_address, grpc.StatusCode.INVALID_ARGUMENT)).metadata["field"] == "payout_address"
+    assert await ledger.count("SELECT count(*) FROM ledger.invoices") == 0
+    assert await ledger.count("SELECT count(*) FROM ledger.merchants") == 1
+
+
+async def test_list_pages_through_every_invoice_once_newest_first(ledger: Ledger) -> None:
+    _, key = await ledger.merchant_with_key()
+    made = [
+        (
+            await ledger.invoices.CreateInvoice(
+                inv_pb.CreateInvoiceRequest(amount=str(i + 1)), metadata=ledger.auth(key)
+            )
+        ).invoice.id
+        for i in range(5)
+    ]
+    seen: list[str] = []
+    token = ""
+    pages = 0
+    while True:
+        page = await ledger.invoices.ListInvoices(
+            inv_pb.ListInvoicesRequest(page_size=2, page_token=token), metadata=ledger.auth(key)
+        )
+        seen += [i.id for i in page.invoices]
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == list(reversed(made))
+    assert pages == 3
+    filtered = ledger.invoices.ListInvoices(
+        inv_pb.ListInvoicesRequest(page_size=2, page_token=token or "", status=invoice_pb2.INVOICE_STATUS_PAID),
+        metadata=ledger.auth(key),
+    )
+    assert list((await filtered).invoices) == []
+
+
+def test_admin_keys_create_prints_a_working_key_once(ledger_db: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STABLEGATE_")}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "service_runtime.cli",
+            "admin",
+            "keys",
+            "create",
+            "--name",
+            "ops",
+            "--database-url",
+            ledger_db,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.strip()
+    assert key.startswith("ak_")
+    assert len(key) == 35
+    assert "shown only once" in result.stderr
+    stored = asyncio.run(_stored_admin_hashes(ledger_db))
+    assert key.encode() not in b"".join(stored)
+
+
+async def _stored_admin_hashes(url: str) -> list[bytes]:
+    conn = await asyncpg.connect(url)
+    try:
+        return [bytes(r["secret_hash"]) for r in await conn.fetch("SELECT secret_hash FROM ledger.admin_keys")]
+    finally:
+        await conn.close()
