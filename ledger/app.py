@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 import grpc
 from stablegate.admin.v1 import api_key_admin_service_pb2_grpc, merchant_admin_service_pb2_grpc
-from stablegate.ledger.v1 import credential_service_pb2_grpc
+from stablegate.ledger.v1 import chain_observation_service_pb2_grpc, credential_service_pb2_grpc
 from stablegate.merchant.v1 import balance_service_pb2_grpc, invoice_service_pb2_grpc
 
 from ledger.api.admin import ApiKeyAdmin, MerchantAdmin
 from ledger.api.auth import AuthInterceptor
 from ledger.api.credentials import Credentials
 from ledger.api.invoices import Balances, Invoices
+from ledger.api.observations import ChainObservations
 from ledger.config import LedgerSettings
 from ledger.core import LedgerCore
 from ledger.store.db import apply_migrations, open_pool
@@ -38,7 +41,6 @@ SERVED = (
 NOT_BUILT = (
     "stablegate.merchant.v1.WebhookEndpointService",
     "stablegate.admin.v1.AuditLogService",
-    "stablegate.ledger.v1.ChainObservationService",
     "stablegate.ledger.v1.DepositAddressService",
     "stablegate.ledger.v1.JournalService",
 )
@@ -47,6 +49,17 @@ NOT_BUILT = (
 def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> ServiceDefinition:
     """The ledger's gRPC surface, with its startup (pool, dev migrations) and shutdown."""
     core = core or LedgerCore(settings)
+
+    expiry_task: list[asyncio.Task[None]] = []
+
+    async def expire_forever() -> None:
+        # Every replica runs it; rows are claimed with SKIP LOCKED, so the work is shared, never doubled.
+        while True:
+            try:
+                await core.recorder.expire_due(core.now())
+            except Exception:
+                log.exception("expiry pass failed; retrying")
+            await asyncio.sleep(settings.expiry_interval_seconds)
 
     async def startup() -> None:
         pool = await open_pool(
@@ -57,8 +70,13 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
             if applied:
                 log.info("migrated", extra={"migrations": applied})
         core.attach(pool)
+        expiry_task.append(asyncio.create_task(expire_forever()))
 
     async def shutdown() -> None:
+        for task in expiry_task:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await core.pool.close()
 
     def register(server: grpc.aio.Server) -> None:
@@ -67,6 +85,9 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
         merchant_admin_service_pb2_grpc.add_MerchantAdminServiceServicer_to_server(MerchantAdmin(core), server)
         api_key_admin_service_pb2_grpc.add_ApiKeyAdminServiceServicer_to_server(ApiKeyAdmin(core), server)
         credential_service_pb2_grpc.add_CredentialServiceServicer_to_server(Credentials(core), server)
+        chain_observation_service_pb2_grpc.add_ChainObservationServiceServicer_to_server(
+            ChainObservations(core), server
+        )
         register_unimplemented(server, NOT_BUILT)
 
     return ServiceDefinition(

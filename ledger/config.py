@@ -62,6 +62,9 @@ class LedgerSettings(ServiceSettings):
     monitoring_window_seconds: int = Field(
         default=86400, ge=0, le=2592000, description="How long after expiry late payments are still credited."
     )
+    expiry_interval_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="How often the expiry job looks for invoices past their expiry."
+    )
     credential_cache_seconds: float = Field(
         default=2.0, ge=0, le=5, description="How long a verified key stays cached; bounds revocation delay."
     )

@@ -11,6 +11,7 @@ import asyncpg
 from ledger.auth import CredentialVerifier
 from ledger.config import LedgerSettings
 from ledger.domain.invoices import ChainTerms
+from ledger.payments import PaymentRecorder
 
 
 def utc_now() -> dt.datetime:
@@ -26,6 +27,7 @@ class LedgerCore:
     now: Callable[[], dt.datetime] = utc_now
     _pool: asyncpg.Pool | None = field(default=None, repr=False)
     _verifier: CredentialVerifier | None = field(default=None, repr=False)
+    _recorder: PaymentRecorder | None = field(default=None, repr=False)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -39,10 +41,18 @@ class LedgerCore:
         assert self._verifier is not None, "the ledger has not started"
         return self._verifier
 
+    @property
+    def recorder(self) -> PaymentRecorder:
+        """Records chain observations (only after startup)."""
+        assert self._recorder is not None, "the ledger has not started"
+        return self._recorder
+
     def attach(self, pool: asyncpg.Pool) -> None:
-        """Bind the started pool and build the verifier on it."""
+        """Bind the started pool and build the verifier and the payment recorder on it."""
+        s = self.settings
         self._pool = pool
-        self._verifier = CredentialVerifier(pool, cache_seconds=self.settings.credential_cache_seconds, now=self.now)
+        self._verifier = CredentialVerifier(pool, cache_seconds=s.credential_cache_seconds, now=self.now)
+        self._recorder = PaymentRecorder(pool, chain_id=s.chain_id, token_contract=s.token_contract, asset=s.asset)
 
     @property
     def terms(self) -> ChainTerms:

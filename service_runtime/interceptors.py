@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import uuid
@@ -109,8 +108,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
     async def _fail(
         self, context: grpc.aio.ServicerContext[Any, Any], exc: Exception, method: str, request_id: str
-    ) -> tuple[grpc.StatusCode, DomainError | None]:
-        """Abort the call with the error shape; an unexpected exception is logged here and hidden from clients."""
+    ) -> tuple[grpc.StatusCode, DomainError, BaseException]:
+        """Abort the call with the error shape; an unexpected exception is logged here and hidden from clients.
+
+        Returns the code, the error, and the AbortError grpc raised, which the caller must re-raise itself
+        (grpc checks that the exception ending the call is the one `abort` raised).
+        """
         if isinstance(exc, grpc.aio.AbortError):
             raise exc  # the handler aborted on its own; its status stands
         if isinstance(exc, DomainError):
@@ -125,9 +128,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         code = GRPC_CODES[error.kind]
         status = status_for(error)
         trailers = ((STATUS_DETAILS_KEY, status.SerializeToString()), (REQUEST_ID_HEADER, request_id))
-        with contextlib.suppress(grpc.aio.AbortError):
+        try:
             await context.abort(code, error.message, trailing_metadata=trailers)
-        return code, error
+        except grpc.aio.AbortError as abort:
+            return code, error, abort
+        raise AssertionError("ServicerContext.abort returned instead of raising")
 
     def _wrap_unary(self, method: str, request_id: str, behavior: Any) -> Any:
         async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
@@ -142,8 +147,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             except Exception as exc:
-                code, error = await self._fail(context, exc, method, request_id)
-                raise grpc.aio.AbortError() from None
+                code, error, abort = await self._fail(context, exc, method, request_id)
+                raise abort from None
             finally:
                 self._finish(method, started, code, error)
 
@@ -162,8 +167,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             except Exception as exc:
-                code, error = await self._fail(context, exc, method, request_id)
-                raise grpc.aio.AbortError() from None
+                code, error, abort = await self._fail(context, exc, method, request_id)
+                raise abort from None
             finally:
                 self._finish(method, started, code, error)
 

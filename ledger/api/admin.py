@@ -18,7 +18,7 @@ from ledger.domain.addresses import parse_address
 from ledger.domain.ids import new_id
 from ledger.domain.invoices import check_text
 from ledger.domain.models import Merchant
-from ledger.domain.money import parse_amount
+from ledger.domain.money import parse_non_negative_amount
 from ledger.store import credentials as key_store
 from ledger.store import merchants as merchant_store
 from service_runtime.errors import AlreadyExists, InvalidArgument, NotFound
@@ -70,7 +70,7 @@ class MerchantAdmin(pb_grpc.MerchantAdminServiceServicer):
         payout = parse_address(request.payout_address, field="payout_address") if request.payout_address else ""
         tolerance = 0
         if request.default_underpayment_tolerance:
-            tolerance = parse_amount(
+            tolerance = parse_non_negative_amount(
                 request.default_underpayment_tolerance, decimals, field="default_underpayment_tolerance"
             )
         ttl = self.core.settings.default_invoice_ttl_seconds

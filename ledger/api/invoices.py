@@ -18,7 +18,7 @@ from ledger.api.convert import from_timestamp, invoice_message, request_hash
 from ledger.core import LedgerCore
 from ledger.domain import invoices as rules
 from ledger.domain.ids import looks_like_id, new_id
-from ledger.domain.money import format_amount, parse_amount
+from ledger.domain.money import format_amount, parse_amount, parse_non_negative_amount
 from ledger.store import invoices as invoice_store
 from ledger.store import merchants as merchant_store
 from ledger.store import outbox
@@ -73,7 +73,7 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
             assert merchant is not None
             tolerance = merchant.default_tolerance
             if request.underpayment_tolerance:
-                tolerance = parse_amount(
+                tolerance = parse_non_negative_amount(
                     request.underpayment_tolerance, terms.token_decimals, field="underpayment_tolerance"
                 )
             if tolerance >= amount:
@@ -194,7 +194,7 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
             if invoice.status == "CANCELED":
                 return pb.CancelInvoiceResponse(invoice=invoice_message(invoice, self.core.settings.checkout_base_url))
             rules.check_cancelable(invoice.status)
-            canceled = await invoice_store.cancel(conn, invoice.id)
+            canceled = await invoice_store.cancel(conn, invoice.id, self.core.now())
             message = invoice_message(canceled, self.core.settings.checkout_base_url)
             await outbox.append(
                 conn,

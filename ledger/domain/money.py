@@ -116,3 +116,10 @@ def _check_range(base_units: int, field: str, max_base_units: int, *, decimals: 
             field=field,
             metadata=limit,
         )
+
+
+def parse_non_negative_amount(text: str, decimals: int, *, field: str) -> int:
+    """Like `parse_amount`, but zero ("0", "0.00") is allowed: for tolerances and limits that may be off."""
+    if re.fullmatch(r"0(\.0+)?", text):
+        return 0
+    return parse_amount(text, decimals, field=field)

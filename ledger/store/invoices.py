@@ -172,12 +172,13 @@ async def list_page(
     return [await _with_payments(conn, r) for r in rows]
 
 
-async def cancel(conn: asyncpg.Connection, invoice_id: str) -> Invoice:
+async def cancel(conn: asyncpg.Connection, invoice_id: str, cancel_time: dt.datetime) -> Invoice:
     """Mark an invoice canceled (the caller has checked it may be)."""
     row = await conn.fetchrow(
-        f"UPDATE ledger.invoices SET status = 'CANCELED', cancel_time = now(), update_time = now() "
+        f"UPDATE ledger.invoices SET status = 'CANCELED', cancel_time = $2, update_time = now() "
         f"WHERE id = $1 RETURNING {_COLUMNS}",
         invoice_id,
+        cancel_time,
     )
     assert row is not None
     return await _with_payments(conn, row)
@@ -187,3 +188,71 @@ async def merchant_balances(conn: asyncpg.Connection, merchant_id: str) -> dict[
     """(asset, kind) → balance of the merchant's accounts."""
     rows = await conn.fetch("SELECT asset, kind, balance FROM ledger.accounts WHERE merchant_id = $1", merchant_id)
     return {(r["asset"], r["kind"]): int(r["balance"]) for r in rows}
+
+
+async def get_by_address(conn: asyncpg.Connection, deposit_address: str) -> Invoice | None:
+    """The invoice owning a deposit address, locked for this transaction."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM ledger.invoices WHERE deposit_address = $1 FOR UPDATE", deposit_address
+    )
+    return await _with_payments(conn, row) if row is not None else None
+
+
+async def lock(conn: asyncpg.Connection, invoice_id: str) -> Invoice | None:
+    """An invoice by id (any merchant), locked for this transaction."""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM ledger.invoices WHERE id = $1 FOR UPDATE", invoice_id)
+    return await _with_payments(conn, row) if row is not None else None
+
+
+async def save_evaluation(
+    conn: asyncpg.Connection,
+    invoice_id: str,
+    *,
+    status: str,
+    exceptions: list[str],
+    amount_paid: int,
+    amount_pending: int,
+    paid_time: dt.datetime | None,
+) -> Invoice:
+    """Store the invoice's re-evaluated status, flags and amounts."""
+    row = await conn.fetchrow(
+        f"UPDATE ledger.invoices SET status = $2, exceptions = $3, amount_paid = $4, amount_pending = $5, "
+        f"paid_time = $6, update_time = now() WHERE id = $1 RETURNING {_COLUMNS}",
+        invoice_id,
+        status,
+        exceptions,
+        amount_paid,
+        amount_pending,
+        paid_time,
+    )
+    assert row is not None
+    return await _with_payments(conn, row)
+
+
+async def due_for_expiry(conn: asyncpg.Connection, now: dt.datetime, limit: int) -> list[str]:
+    """Ids of OPEN or PROCESSING invoices past their expiry with no payment still pending finality.
+
+    Rows are claimed (SKIP LOCKED) so parallel runs on several replicas share the work.
+    """
+    rows = await conn.fetch(
+        "SELECT id FROM ledger.invoices i WHERE status IN ('OPEN', 'PROCESSING') AND expire_time <= $1 "
+        "AND NOT EXISTS (SELECT 1 FROM ledger.payments p WHERE p.invoice_id = i.id AND p.status = 'SEEN') "
+        "ORDER BY expire_time LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+async def active_addresses(
+    conn: asyncpg.Connection, now: dt.datetime, *, after: str | None, limit: int
+) -> list[tuple[str, str, dt.datetime]]:
+    """(deposit address, invoice id, monitor until) of invoices still watched, ordered by address."""
+    rows = await conn.fetch(
+        "SELECT deposit_address, id, monitor_until FROM ledger.invoices WHERE monitor_until > $1 "
+        "AND ($2::text IS NULL OR deposit_address > $2) ORDER BY deposit_address LIMIT $3",
+        now,
+        after,
+        limit,
+    )
+    return [(r["deposit_address"], r["id"], r["monitor_until"]) for r in rows]

@@ -11,13 +11,22 @@ from ledger.domain.ids import new_id
 
 
 async def append(
-    conn: asyncpg.Connection, *, event_type: str, merchant_id: str | None, subject_id: str, data: dict[str, Any]
+    conn: asyncpg.Connection,
+    *,
+    event_type: str,
+    merchant_id: str | None,
+    subject_id: str,
+    data: dict[str, Any],
+    event_id: str | None = None,
 ) -> str:
-    """Append an event (the caller's transaction commits it with the change); returns the event id."""
-    event_id = new_id("evt")
+    """Append an event (the caller's transaction commits it with the change); returns the event id.
+
+    A caller that may repeat itself passes a deterministic `event_id`: the event is then written once.
+    """
+    event_id = event_id or new_id("evt")
     await conn.execute(
         "INSERT INTO ledger.outbox (event_id, event_type, merchant_id, subject_id, payload) "
-        "VALUES ($1, $2, $3, $4, $5::jsonb)",
+        "VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (event_id) DO NOTHING",
         event_id,
         event_type,
         merchant_id,

@@ -38,3 +38,22 @@ async def ledger_db(empty_db: str) -> str:
     finally:
         await conn.close()
     return empty_db
+
+
+@pytest.fixture(scope="module")
+async def postgres_module_db(postgres: PostgresServer) -> AsyncIterator[str]:
+    """A migrated database shared by one test module (for simulations that build on each other)."""
+    name = f"m_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(postgres.plan.dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = postgres.plan.dsn.rsplit("/", 1)[0] + f"/{name}"
+        conn = await asyncpg.connect(url)
+        try:
+            await migrate(conn, "ledger", discover("ledger", MIGRATIONS["ledger"]))
+        finally:
+            await conn.close()
+        yield url
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()

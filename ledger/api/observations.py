@@ -1,0 +1,100 @@
+"""Internal ChainObservationService: the watcher reports transfers and finality to the ledger."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import grpc
+from stablegate.ledger.v1 import chain_observation_service_pb2 as pb
+from stablegate.ledger.v1 import chain_observation_service_pb2_grpc as pb_grpc
+
+from ledger.api.convert import from_timestamp
+from ledger.core import LedgerCore
+from ledger.domain.addresses import parse_address
+from ledger.domain.money import parse_base_units
+from ledger.payments import Finality, Observation
+from service_runtime.errors import InvalidArgument
+
+Context = grpc.aio.ServicerContext[Any, Any]
+_HASH = re.compile(r"^0x[0-9a-f]{64}$")
+_FINALITY: dict[int, Finality] = {
+    pb.OBSERVATION_FINALITY_SEEN: "SEEN",
+    pb.OBSERVATION_FINALITY_FINAL: "FINAL",
+    pb.OBSERVATION_FINALITY_REORGED: "REORGED",
+}
+_OUTCOME = {
+    "MATCHED": pb.OBSERVATION_OUTCOME_MATCHED,
+    "DUPLICATE": pb.OBSERVATION_OUTCOME_DUPLICATE,
+    "UNKNOWN_ADDRESS": pb.OBSERVATION_OUTCOME_UNKNOWN_ADDRESS,
+    "WRONG_ASSET": pb.OBSERVATION_OUTCOME_WRONG_ASSET,
+    "REVERSED": pb.OBSERVATION_OUTCOME_REVERSED,
+}
+
+
+def _hash(value: str, field: str) -> str:
+    lowered = value.lower()
+    if not _HASH.match(lowered):
+        raise InvalidArgument(f"{field} must be 0x and 64 hex digits", reason="HASH_INVALID", metadata={"field": field})
+    return lowered
+
+
+def parse_observation(message: pb.TransferObservation) -> Observation:
+    """Validate chain data before it touches the ledger: every field checked, nothing trusted."""
+    f = "observation."
+    if message.finality not in _FINALITY:
+        raise InvalidArgument(
+            "finality must be SEEN, FINAL or REORGED", reason="FINALITY_INVALID", metadata={"field": f + "finality"}
+        )
+    if message.chain_id == 0 or message.block_number == 0:
+        field = f + ("chain_id" if message.chain_id == 0 else "block_number")
+        raise InvalidArgument(f"{field} is required", reason="FIELD_REQUIRED", metadata={"field": field})
+    return Observation(
+        chain_id=message.chain_id,
+        token_contract=parse_address(message.token_contract.lower(), field=f + "token_contract"),
+        tx_hash=_hash(message.tx_hash, f + "tx_hash"),
+        log_index=message.log_index,
+        block_number=message.block_number,
+        block_hash=_hash(message.block_hash, f + "block_hash"),
+        from_address=parse_address(message.from_address.lower(), field=f + "from_address"),
+        to_address=parse_address(message.to_address.lower(), field=f + "to_address"),
+        amount=parse_base_units(message.amount_base_units, field=f + "amount_base_units"),
+        finality=_FINALITY[message.finality],
+        block_time=from_timestamp(message.block_time) if message.HasField("block_time") else None,
+    )
+
+
+class ChainObservations(pb_grpc.ChainObservationServiceServicer):
+    """Record transfers and finality reported by the watcher."""
+
+    def __init__(self, core: LedgerCore) -> None:
+        self.core = core
+
+    async def RecordTransferObservation(
+        self, request: pb.RecordTransferObservationRequest, context: Context
+    ) -> pb.RecordTransferObservationResponse:
+        """Record one transfer log at a deposit address; idempotent on (chain id, tx hash, log index)."""
+        observation = parse_observation(request.observation)
+        done = await self.core.recorder.record(observation, self.core.now())
+        return pb.RecordTransferObservationResponse(
+            outcome=_OUTCOME[done.outcome],
+            invoice_id=done.invoice_id,
+            payment_id=done.payment_id,
+            transaction_id=done.transaction_id,
+        )
+
+    async def RecordFinality(self, request: pb.RecordFinalityRequest, context: Context) -> pb.RecordFinalityResponse:
+        """Credit every payment seen at or below the finalized block."""
+        if request.finalized_block_number == 0:
+            raise InvalidArgument(
+                "finalized_block_number is required",
+                reason="FIELD_REQUIRED",
+                metadata={"field": "finalized_block_number"},
+            )
+        _hash(request.finalized_block_hash, "finalized_block_hash")
+        credited = await self.core.recorder.record_finality(
+            request.chain_id, request.finalized_block_number, self.core.now()
+        )
+        return pb.RecordFinalityResponse(
+            credited_payment_count=credited, finalized_block_number=request.finalized_block_number
+        )

@@ -1,0 +1,82 @@
+"""Posting balanced transactions to the journal (accounts are created on first use)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import asyncpg
+
+from ledger.domain.postings import AccountRef, Posting, check_balanced
+
+
+def account_code(ref: AccountRef) -> str:
+    """The account's unique code, e.g. `merchant:mer_…:available:USDT` or `chain_clearing:USDT`."""
+    if ref.merchant_id is not None:
+        return f"merchant:{ref.merchant_id}:{ref.kind.removeprefix('merchant_')}:{ref.asset}"
+    return f"{ref.kind}:{ref.asset}"
+
+
+async def account_id(conn: asyncpg.Connection, ref: AccountRef) -> int:
+    """The id of the account, created if it does not exist yet."""
+    found = await conn.fetchval(
+        "INSERT INTO ledger.accounts (code, kind, merchant_id, asset, normal_side) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (code) DO NOTHING RETURNING id",
+        account_code(ref),
+        ref.kind,
+        ref.merchant_id,
+        ref.asset,
+        ref.normal_side,
+    )
+    if found is None:
+        found = await conn.fetchval("SELECT id FROM ledger.accounts WHERE code = $1", account_code(ref))
+    return int(found)
+
+
+async def balance(conn: asyncpg.Connection, ref: AccountRef, *, for_update: bool = False) -> int:
+    """The account's balance in its normal orientation (0 if it does not exist yet)."""
+    lock = " FOR UPDATE" if for_update else ""
+    value = await conn.fetchval(f"SELECT balance FROM ledger.accounts WHERE code = $1{lock}", account_code(ref))
+    return int(value) if value is not None else 0
+
+
+def _digest(posting: Posting) -> bytes:
+    lines = [f"{posting.kind}"] + [f"{account_code(e.account)}|{e.side}|{e.amount}" for e in posting.entries]
+    return hashlib.sha256("\n".join(lines).encode()).digest()
+
+
+async def post(
+    conn: asyncpg.Connection,
+    posting: Posting,
+    *,
+    request_id: str,
+    invoice_id: str | None = None,
+    payment_id: str | None = None,
+) -> int | None:
+    """Write a balanced transaction once per request id; returns its id, or None if it was already posted.
+
+    The database re-checks the balance at commit and moves account balances by trigger.
+    """
+    check_balanced(posting)
+    tx = await conn.fetchval(
+        "INSERT INTO ledger.journal_transactions (request_id, request_hash, kind, invoice_id, payment_id, memo) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id) DO NOTHING RETURNING id",
+        request_id,
+        _digest(posting),
+        posting.kind,
+        invoice_id,
+        payment_id,
+        posting.memo,
+    )
+    if tx is None:
+        return None
+    for entry in posting.entries:
+        await conn.execute(
+            "INSERT INTO ledger.journal_entries (transaction_id, account_id, asset, side, amount) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            tx,
+            await account_id(conn, entry.account),
+            entry.account.asset,
+            entry.side,
+            entry.amount,
+        )
+    return int(tx)

@@ -1,0 +1,118 @@
+"""Payment rows: one per token transfer log seen at a deposit address."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import asyncpg
+
+from ledger.domain.lifecycle import PaymentFact
+
+
+@dataclass(frozen=True)
+class PaymentRow:
+    """A stored payment."""
+
+    id: str
+    chain_id: int
+    tx_hash: str
+    log_index: int
+    invoice_id: str | None
+    token_contract: str
+    block_number: int
+    block_hash: str
+    from_address: str
+    to_address: str
+    amount: int
+    status: str
+    observe_time: dt.datetime
+
+
+_COLUMNS = (
+    "id, chain_id, tx_hash, log_index, invoice_id, token_contract, block_number, block_hash, from_address, "
+    "to_address, amount, status, observe_time"
+)
+
+
+def _row(r: asyncpg.Record) -> PaymentRow:
+    return PaymentRow(
+        id=r["id"],
+        chain_id=int(r["chain_id"]),
+        tx_hash=r["tx_hash"],
+        log_index=r["log_index"],
+        invoice_id=r["invoice_id"],
+        token_contract=r["token_contract"],
+        block_number=int(r["block_number"]),
+        block_hash=r["block_hash"],
+        from_address=r["from_address"],
+        to_address=r["to_address"],
+        amount=int(r["amount"]),
+        status=r["status"],
+        observe_time=r["observe_time"],
+    )
+
+
+async def get(conn: asyncpg.Connection, chain_id: int, tx_hash: str, log_index: int) -> PaymentRow | None:
+    """The payment for a transfer log, locked for this transaction."""
+    r = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM ledger.payments WHERE chain_id = $1 AND tx_hash = $2 AND log_index = $3 FOR UPDATE",
+        chain_id,
+        tx_hash,
+        log_index,
+    )
+    return _row(r) if r is not None else None
+
+
+async def insert(conn: asyncpg.Connection, row: PaymentRow, *, late: bool) -> PaymentRow | None:
+    """Store a new payment; None if the transfer log is already stored (a concurrent report)."""
+    r = await conn.fetchrow(
+        f"INSERT INTO ledger.payments (id, chain_id, tx_hash, log_index, invoice_id, token_contract, block_number, "
+        f"block_hash, from_address, to_address, amount, status, late, observe_time) VALUES ($1, $2, $3, $4, $5, $6, "
+        f"$7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (chain_id, tx_hash, log_index) DO NOTHING "
+        f"RETURNING {_COLUMNS}",
+        row.id,
+        row.chain_id,
+        row.tx_hash,
+        row.log_index,
+        row.invoice_id,
+        row.token_contract,
+        row.block_number,
+        row.block_hash,
+        row.from_address,
+        row.to_address,
+        row.amount,
+        row.status,
+        late,
+        row.observe_time,
+    )
+    return _row(r) if r is not None else None
+
+
+async def set_status(conn: asyncpg.Connection, payment_id: str, status: str) -> None:
+    """Move a payment to FINAL or REVERSED."""
+    await conn.execute(
+        "UPDATE ledger.payments SET status = $2, update_time = now(), "
+        "final_time = CASE WHEN $2 = 'FINAL' THEN now() ELSE final_time END WHERE id = $1",
+        payment_id,
+        status,
+    )
+
+
+async def facts_for(conn: asyncpg.Connection, invoice_id: str) -> list[PaymentFact]:
+    """The invoice's payments as lifecycle facts."""
+    rows = await conn.fetch(
+        "SELECT id, amount, status, observe_time FROM ledger.payments WHERE invoice_id = $1", invoice_id
+    )
+    return [PaymentFact(r["id"], int(r["amount"]), r["status"], r["observe_time"]) for r in rows]
+
+
+async def seen_at_or_below(conn: asyncpg.Connection, chain_id: int, block_number: int) -> list[tuple[str, int]]:
+    """(tx hash, log index) of SEEN payments in blocks at or below a finalized block."""
+    rows = await conn.fetch(
+        "SELECT tx_hash, log_index FROM ledger.payments WHERE chain_id = $1 AND status = 'SEEN' "
+        "AND block_number <= $2 ORDER BY block_number, tx_hash, log_index",
+        chain_id,
+        block_number,
+    )
+    return [(r["tx_hash"], int(r["log_index"])) for r in rows]

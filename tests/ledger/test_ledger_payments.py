@@ -1,0 +1,279 @@
+"""Payments through the ledger's gRPC API on a real Postgres: lifecycle, journal, outbox, reorgs, bad chain data."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+from stablegate.ledger.v1 import chain_observation_service_pb2 as obs_pb
+from stablegate.merchant.v1 import invoice_pb2
+from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
+
+from tests.ledger.ledger_harness import Ledger, running_ledger
+
+UNIT = 10**18  # BSC-USD has 18 decimals
+
+
+@pytest.fixture
+async def ledger(ledger_db: str) -> AsyncIterator[Ledger]:
+    async with running_ledger(ledger_db) as running:
+        yield running
+
+
+async def new_invoice(ledger: Ledger, key: str, amount: str = "10", **fields: Any) -> invoice_pb2.Invoice:
+    reply = await ledger.invoices.CreateInvoice(
+        inv_pb.CreateInvoiceRequest(amount=amount, **fields), metadata=ledger.auth(key)
+    )
+    return reply.invoice
+
+
+async def current(ledger: Ledger, key: str, invoice_id: str) -> invoice_pb2.Invoice:
+    return (
+        await ledger.invoices.GetInvoice(inv_pb.GetInvoiceRequest(id=invoice_id), metadata=ledger.auth(key))
+    ).invoice
+
+
+def flags(invoice: invoice_pb2.Invoice) -> set[str]:
+    return {invoice_pb2.InvoiceException.Name(e).removeprefix("INVOICE_EXCEPTION_") for e in invoice.exceptions}
+
+
+async def journal_kinds(ledger: Ledger, invoice_id: str) -> list[str]:
+    rows = await ledger.fetch(
+        "SELECT kind FROM ledger.journal_transactions WHERE invoice_id = $1 ORDER BY id", invoice_id
+    )
+    return [r["kind"] for r in rows]
+
+
+async def test_exact_payment_is_processing_when_seen_and_paid_on_finality(ledger: Ledger) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "10")
+    tx = "0x" + "1" * 64
+    seen = await ledger.observe(invoice.deposit_address, 10 * UNIT, "SEEN", tx=tx)
+    assert seen.outcome == obs_pb.OBSERVATION_OUTCOME_MATCHED
+    assert (await current(ledger, key, invoice.id)).status == invoice_pb2.INVOICE_STATUS_PROCESSING
+    assert await ledger.balances(merchant) == {"merchant_pending": 10 * UNIT}
+
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "FINAL", tx=tx)
+    paid = await current(ledger, key, invoice.id)
+    assert paid.status == invoice_pb2.INVOICE_STATUS_PAID
+    assert flags(paid) == set()
+    assert paid.amount_paid_base_units == str(10 * UNIT)
+    assert [p.status for p in paid.payments] == [invoice_pb2.PAYMENT_STATUS_FINAL]
+    assert await ledger.balances(merchant) == {"merchant_pending": 0, "merchant_available": 10 * UNIT}
+    assert await journal_kinds(ledger, invoice.id) == ["payment_seen", "payment_final"]
+    assert await ledger.events(invoice.id) == [
+        "invoice.created",
+        "invoice.payment_detected",
+        "invoice.processing",
+        "invoice.paid",
+    ]
+    await ledger.assert_books_are_sound()
+
+
+async def test_the_same_observation_twice_credits_once(ledger: Ledger) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "10")
+    tx = "0x" + "2" * 64
+    for _ in range(2):
+        await ledger.observe(invoice.deposit_address, 10 * UNIT, "FINAL", tx=tx)
+    again = await ledger.observe(invoice.deposit_address, 10 * UNIT, "FINAL", tx=tx)
+    assert again.outcome == obs_pb.OBSERVATION_OUTCOME_DUPLICATE
+    assert await ledger.balances(merchant) == {"merchant_pending": 0, "merchant_available": 10 * UNIT}
+    assert await journal_kinds(ledger, invoice.id) == ["payment_seen", "payment_final"]
+    assert (await ledger.events(invoice.id)).count("invoice.paid") == 1
+
+
+async def test_underpaid_within_tolerance_is_paid_and_flagged(ledger: Ledger) -> None:
+    _, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "10", underpayment_tolerance="0.5")
+    await ledger.observe(invoice.deposit_address, 96 * UNIT // 10, "FINAL")
+    paid = await current(ledger, key, invoice.id)
+    assert paid.status == invoice_pb2.INVOICE_STATUS_PAID
+    assert flags(paid) == {"UNDERPAID"}
+
+
+async def test_underpaid_beyond_tolerance_stays_processing_then_expires_underpaid(ledger: Ledger) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "10", underpayment_tolerance="0.5")
+    await ledger.observe(invoice.deposit_address, 5 * UNIT, "FINAL")
+    assert (await current(ledger, key, invoice.id)).status == invoice_pb2.INVOICE_STATUS_PROCESSING
+    ledger.clock.advance(minutes=16)
+    assert await ledger.core.recorder.expire_due(ledger.clock()) == 1
+    expired = await current(ledger, key, invoice.id)
+    assert expired.status == invoice_pb2.INVOICE_STATUS_EXPIRED
+    assert flags(expired) == {"UNDERPAID"}
+    assert (await ledger.balances(merchant))["merchant_available"] == 5 * UNIT  # what was paid stays credited
+    assert (await ledger.events(invoice.id))[-1] == "invoice.expired"
+
+
+async def test_overpaid_and_multiple_payments_are_flagged(ledger: Ledger) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    over = await new_invoice(ledger, key, "10")
+    await ledger.observe(over.deposit_address, 12 * UNIT, "FINAL")
+    assert flags(await current(ledger, key, over.id)) == {"OVERPAID"}
+    two = await new_invoice(ledger, key, "10")
+    await ledger.observe(two.deposit_address, 6 * UNIT, "FINAL")
+    await ledger.observe(two.deposit_address, 4 * UNIT, "FINAL")
+    both = await current(ledger, key, two.id)
+    assert both.status == invoice_pb2.INVOICE_STATUS_PAID
+    assert flags(both) == {"MULTIPLE_PAYMENTS"}
+    assert (await ledger.balances(merchant))["merchant_available"] == 22 * UNIT
+    await ledger.assert_books_are_sound()
+
+
+async def test_a_plain_expiry_and_a_late_payment_inside_the_window(ledger: Ledger) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "10")
+    ledger.clock.advance(minutes=20)
+    await ledger.core.recorder.expire_due(ledger.clock())
+    assert (await current(ledger, key, invoice.id)).status == invoice_pb2.INVOICE_STATUS_EXPIRED
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "FINAL")
+    late = await current(ledger, key, invoice.id)
+    assert late.status == invoice_pb2.INVOICE_STATUS_PAID
+    assert flags(late) == {"PAID_LATE"}
+    assert (await ledger.balances(merchant))["merchant_available"] == 10 * UNIT
+    assert await ledger.events(invoice.id) == [
+        "invoice.created",
+        "invoice.expired",
+        "invoice.payment_detected",
+        "invoice.paid",
+    ]
+
+
+async def test_a_payment_after_the_monitoring_window_is_held_unallocated(ledger: Ledger) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "10")
+    ledger.clock.advance(hours=25)
+    await ledger.core.recorder.expire_due(ledger.clock())
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "FINAL")
+    held = await current(ledger, key, invoice.id)
+    assert held.status == invoice_pb2.INVOICE_STATUS_EXPIRED
+    assert await ledger.balances(merchant) == {}
+    assert await ledger.value("SELECT balance FROM ledger.accounts WHERE kind = 'unallocated'") == 10 * UNIT
+    assert "payment.unallocated" in await ledger.events(invoice.id)
+    await ledger.assert_books_are_sound()
+
+
+async def test_a_canceled_invoice_credits_a_late_payment_and_stays_canceled(ledger: Ledger) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "10")
+    await ledger.invoices.CancelInvoice(inv_pb.CancelInvoiceRequest(id=invoice.id), metadata=ledger.auth(key))
+    ledger.clock.advance(minutes=1)
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "FINAL")
+    canceled = await current(ledger, key, invoice.id)
+    assert canceled.status == invoice_pb2.INVOICE_STATUS_CANCELED
+    assert "PAID_LATE" in flags(canceled)
+    assert (await ledger.balances(merchant))["merchant_available"] == 10 * UNIT
+    cancel_again = ledger.invoices.CancelInvoice(inv_pb.CancelInvoiceRequest(id=invoice.id), metadata=ledger.auth(key))
+    assert (await cancel_again).invoice.status == invoice_pb2.INVOICE_STATUS_CANCELED
+
+
+async def test_a_processing_invoice_cannot_be_canceled(ledger: Ledger) -> None:
+    _, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "10")
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "SEEN")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await ledger.invoices.CancelInvoice(inv_pb.CancelInvoiceRequest(id=invoice.id), metadata=ledger.auth(key))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_a_reorg_of_a_seen_payment_reopens_the_invoice(ledger: Ledger) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "10")
+    tx = "0x" + "3" * 64
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "SEEN", tx=tx)
+    gone = await ledger.observe(invoice.deposit_address, 10 * UNIT, "REORGED", tx=tx)
+    assert gone.outcome == obs_pb.OBSERVATION_OUTCOME_REVERSED
+    reopened = await current(ledger, key, invoice.id)
+    assert reopened.status == invoice_pb2.INVOICE_STATUS_OPEN
+    assert await ledger.balances(merchant) == {"merchant_pending": 0}
+    assert await journal_kinds(ledger, invoice.id) == ["payment_seen", "seen_payment_reorged"]
+    assert "invoice.payment_reversed" in await ledger.events(invoice.id)
+    await ledger.assert_books_are_sound()
+
+
+async def test_a_reorg_of_a_credited_payment_posts_a_full_reversal(ledger: Ledger) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "10")
+    tx = "0x" + "4" * 64
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "FINAL", tx=tx)
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "REORGED", tx=tx)
+    reversed_invoice = await current(ledger, key, invoice.id)
+    assert reversed_invoice.status == invoice_pb2.INVOICE_STATUS_OPEN
+    assert reversed_invoice.payments[0].status == invoice_pb2.PAYMENT_STATUS_REVERSED
+    assert await ledger.balances(merchant) == {"merchant_pending": 0, "merchant_available": 0}
+    assert await journal_kinds(ledger, invoice.id) == ["payment_seen", "payment_final", "credited_payment_reversed"]
+    await ledger.assert_books_are_sound()
+
+
+async def test_finality_by_block_credits_every_seen_payment_at_or_below_it(ledger: Ledger) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    a = await new_invoice(ledger, key, "1")
+    b = await new_invoice(ledger, key, "2")
+    await ledger.observe(a.deposit_address, UNIT, "SEEN", block=100)
+    await ledger.observe(b.deposit_address, 2 * UNIT, "SEEN", block=105)
+    reply = await ledger.observations.RecordFinality(
+        obs_pb.RecordFinalityRequest(chain_id=97, finalized_block_number=102, finalized_block_hash="0x" + "d" * 64)
+    )
+    assert reply.credited_payment_count == 1
+    assert (await current(ledger, key, a.id)).status == invoice_pb2.INVOICE_STATUS_PAID
+    assert (await current(ledger, key, b.id)).status == invoice_pb2.INVOICE_STATUS_PROCESSING
+    assert await ledger.balances(merchant) == {"merchant_pending": 2 * UNIT, "merchant_available": UNIT}
+
+
+async def test_other_tokens_and_unknown_addresses_are_never_credited(ledger: Ledger) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "10")
+    lookalike = await ledger.observe(invoice.deposit_address, 10 * UNIT, "FINAL", token="0x" + "e" * 40)
+    assert lookalike.outcome == obs_pb.OBSERVATION_OUTCOME_WRONG_ASSET
+    stranger = await ledger.observe("0x" + "f" * 40, 10 * UNIT, "FINAL")
+    assert stranger.outcome == obs_pb.OBSERVATION_OUTCOME_UNKNOWN_ADDRESS
+    assert (await current(ledger, key, invoice.id)).status == invoice_pb2.INVOICE_STATUS_OPEN
+    assert await ledger.balances(merchant) == {}
+    assert await ledger.value("SELECT count(*) FROM ledger.payments") == 0
+    assert "deposit.unexpected_asset" in await ledger.events(invoice.id)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"tx_hash": "0x1234"}, "observation.tx_hash"),
+        ({"block_hash": "nothex"}, "observation.block_hash"),
+        ({"to_address": "0xnope"}, "observation.to_address"),
+        ({"amount_base_units": "0"}, "observation.amount_base_units"),
+        ({"amount_base_units": "1.5"}, "observation.amount_base_units"),
+        ({"amount_base_units": str(2**256)}, "observation.amount_base_units"),
+        ({"chain_id": 56}, "observation.chain_id"),
+        ({"finality": 0}, "observation.finality"),
+        ({"block_number": 0}, "observation.block_number"),
+    ],
+)
+async def test_bad_chain_data_is_refused_naming_the_field_and_changes_nothing(
+    ledger: Ledger, change: dict[str, Any], field: str
+) -> None:
+    _, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "10")
+    observation = obs_pb.TransferObservation(
+        chain_id=97,
+        token_contract=ledger.settings.token_contract,
+        tx_hash="0x" + "5" * 64,
+        log_index=0,
+        block_number=10,
+        block_hash="0x" + "b" * 64,
+        from_address="0x" + "c" * 40,
+        to_address=invoice.deposit_address,
+        amount_base_units=str(UNIT),
+        finality=obs_pb.OBSERVATION_FINALITY_SEEN,
+    )
+    for name, value in change.items():
+        setattr(observation, name, value)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await ledger.observations.RecordTransferObservation(
+            obs_pb.RecordTransferObservationRequest(observation=observation)
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in (caught.value.details() or "") or field in str(caught.value.trailing_metadata())
+    assert await ledger.value("SELECT count(*) FROM ledger.payments") == 0
+    assert await ledger.value("SELECT count(*) FROM ledger.journal_transactions") == 0
