@@ -96,5 +96,11 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
         SERVED,
         startup=startup,
         shutdown=shutdown,
-        interceptors=(AuthInterceptor(lambda: core.verifier),),
+        interceptors=(
+            AuthInterceptor(
+                lambda: core.verifier,
+                mutual_tls=settings.tls is not None and settings.tls.client_ca_file is not None,
+                internal_clients=settings.internal_clients,
+            ),
+        ),
     )

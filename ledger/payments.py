@@ -99,7 +99,18 @@ async def _reevaluate(conn: asyncpg.Connection, invoice: Invoice, now: dt.dateti
         amount_pending=result.amount_pending,
         paid_time=result.paid_time,
     )
-    if unchanged or result.status == invoice.status:
+    if unchanged:
+        return updated
+    if result.status == invoice.status:
+        # Same status, new flags or amounts (a top-up, a late payment to a canceled invoice): still news.
+        await outbox.append(
+            conn,
+            event_type="invoice.updated",
+            merchant_id=invoice.merchant_id,
+            subject_id=invoice.id,
+            data=_invoice_data(updated),
+            event_id=_event_id(invoice.id, "updated", result.status, flags, result.amount_paid, len(facts)),
+        )
         return updated
     event = {
         "PAID": "invoice.paid",

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
 
 from ledger.auth import CredentialVerifier, authorize, requirement_for
 from ledger.domain.credentials import Principal, bearer_token
-from service_runtime.errors import Unauthenticated
+from service_runtime.errors import PermissionDenied, Unauthenticated
 
 current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
 
@@ -33,8 +33,12 @@ def merchant_id() -> str:
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Verifies the caller's key and scope before the handler runs; deny by default."""
 
-    def __init__(self, verifier: Callable[[], CredentialVerifier]) -> None:
+    def __init__(
+        self, verifier: Callable[[], CredentialVerifier], *, mutual_tls: bool, internal_clients: Sequence[str]
+    ) -> None:
         self._verifier = verifier
+        self._mutual_tls = mutual_tls
+        self._internal_clients = frozenset(internal_clients)
 
     async def intercept_service(
         self,
@@ -43,8 +47,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     ) -> grpc.RpcMethodHandler[Any, Any]:
         """Wrap unary handlers with verification; internal and infrastructure methods pass through."""
         handler = await continuation(handler_call_details)
-        requirement = requirement_for(handler_call_details.method)
-        if handler is None or requirement.internal or not handler.unary_unary:
+        method = handler_call_details.method
+        requirement = requirement_for(method)
+        if handler is None or not handler.unary_unary:
+            return handler
+        if requirement.internal:
+            if self._mutual_tls and method.startswith("/stablegate."):
+                return self._peer_checked(handler)
             return handler
         metadata = dict(handler_call_details.invocation_metadata or ())
         authorization = metadata.get("authorization")
@@ -56,6 +65,27 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             who = await verifier().verify(token)
             authorize(who, requirement)
             current_principal.set(who)
+            return await behavior(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _peer_checked(self, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+        """Internal methods under mutual TLS: only peers whose certificate names an allowed client."""
+        behavior: Any = handler.unary_unary
+        allowed = self._internal_clients
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            names = {n.decode() for n in context.auth_context().get("x509_common_name", [])}
+            if not names & allowed:
+                raise PermissionDenied(
+                    "internal methods are for the mesh's own services; this client certificate is not one of them",
+                    reason="INTERNAL_CLIENT_REQUIRED",
+                    metadata={"peer": ",".join(sorted(names)) or "none"},
+                )
             return await behavior(request, context)
 
         return grpc.unary_unary_rpc_method_handler(

@@ -112,9 +112,7 @@ def invoice_message(invoice: Invoice, checkout_base_url: str) -> invoice_pb2.Inv
                 from_address=p.from_address,
                 amount=format_amount(p.amount, d),
                 amount_base_units=str(p.amount),
-                status=invoice_pb2.PaymentStatus.Value(f"PAYMENT_STATUS_{p.status}")
-                if p.status in ("SEEN", "FINAL", "REVERSED")
-                else invoice_pb2.PaymentStatus.PAYMENT_STATUS_UNSPECIFIED,
+                status=invoice_pb2.PaymentStatus.Value(f"PAYMENT_STATUS_{p.status}"),
                 detect_time=timestamp(p.observe_time),
                 final_time=timestamp(p.final_time),
             )

@@ -67,13 +67,15 @@ class _InvoiceExceptionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Invo
     INVOICE_EXCEPTION_NONE: _InvoiceException.ValueType  # 1
     """No exception (never listed; an empty list means none)."""
     INVOICE_EXCEPTION_UNDERPAID: _InvoiceException.ValueType  # 2
-    """Final payments total less than the amount minus the tolerance."""
+    """Paid with final payments below the amount but within the tolerance, or expired with some money received
+    but less than the amount minus the tolerance.
+    """
     INVOICE_EXCEPTION_OVERPAID: _InvoiceException.ValueType  # 3
     """Final payments total more than the amount."""
     INVOICE_EXCEPTION_PAID_LATE: _InvoiceException.ValueType  # 4
-    """Payment arrived after expiry, within the monitoring window; credited."""
+    """A credited payment arrived at or after expiry (or after cancellation), within the monitoring window."""
     INVOICE_EXCEPTION_MULTIPLE_PAYMENTS: _InvoiceException.ValueType  # 5
-    """More than one payment was made to the deposit address."""
+    """More than one credited (seen or final, not reversed) payment was made to the deposit address."""
 
 class InvoiceException(_InvoiceException, metaclass=_InvoiceExceptionEnumTypeWrapper):
     """Exception flag on an invoice: something unusual about how it was paid."""
@@ -83,13 +85,15 @@ INVOICE_EXCEPTION_UNSPECIFIED: InvoiceException.ValueType  # 0
 INVOICE_EXCEPTION_NONE: InvoiceException.ValueType  # 1
 """No exception (never listed; an empty list means none)."""
 INVOICE_EXCEPTION_UNDERPAID: InvoiceException.ValueType  # 2
-"""Final payments total less than the amount minus the tolerance."""
+"""Paid with final payments below the amount but within the tolerance, or expired with some money received
+but less than the amount minus the tolerance.
+"""
 INVOICE_EXCEPTION_OVERPAID: InvoiceException.ValueType  # 3
 """Final payments total more than the amount."""
 INVOICE_EXCEPTION_PAID_LATE: InvoiceException.ValueType  # 4
-"""Payment arrived after expiry, within the monitoring window; credited."""
+"""A credited payment arrived at or after expiry (or after cancellation), within the monitoring window."""
 INVOICE_EXCEPTION_MULTIPLE_PAYMENTS: InvoiceException.ValueType  # 5
-"""More than one payment was made to the deposit address."""
+"""More than one credited (seen or final, not reversed) payment was made to the deposit address."""
 Global___InvoiceException: _TypeAlias = InvoiceException  # noqa: Y015
 
 class _PaymentStatus:
@@ -106,6 +110,8 @@ class _PaymentStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Payment
     """Its block is final; credited to the merchant."""
     PAYMENT_STATUS_REVERSED: _PaymentStatus.ValueType  # 3
     """A reorg dropped the transfer; any credit was reversed."""
+    PAYMENT_STATUS_UNALLOCATED: _PaymentStatus.ValueType  # 4
+    """Arrived after the monitoring window: held by the gateway as unallocated, not credited to the merchant."""
 
 class PaymentStatus(_PaymentStatus, metaclass=_PaymentStatusEnumTypeWrapper):
     """Finality status of a payment."""
@@ -118,6 +124,8 @@ PAYMENT_STATUS_FINAL: PaymentStatus.ValueType  # 2
 """Its block is final; credited to the merchant."""
 PAYMENT_STATUS_REVERSED: PaymentStatus.ValueType  # 3
 """A reorg dropped the transfer; any credit was reversed."""
+PAYMENT_STATUS_UNALLOCATED: PaymentStatus.ValueType  # 4
+"""Arrived after the monitoring window: held by the gateway as unallocated, not credited to the merchant."""
 Global___PaymentStatus: _TypeAlias = PaymentStatus  # noqa: Y015
 
 @_typing.final
@@ -337,7 +345,7 @@ class Payment(_message.Message):
 
     @_builtins.property
     def block_time(self) -> _timestamp_pb2.Timestamp:
-        """Timestamp of the block holding the transfer."""
+        """Timestamp of the block holding the transfer (when the watcher reports it)."""
 
     @_builtins.property
     def final_time(self) -> _timestamp_pb2.Timestamp:
@@ -345,7 +353,7 @@ class Payment(_message.Message):
 
     @_builtins.property
     def reverse_time(self) -> _timestamp_pb2.Timestamp:
-        """When a reorg dropped the payment and it was reversed; unset otherwise."""
+        """When a reorg dropped the payment and it was reversed; unset otherwise (not recorded yet: always unset)."""
 
     def __init__(
         self,

@@ -73,10 +73,10 @@ class CreateInvoiceRequest(_message.Message):
     customer_reference: _builtins.str
     """Merchant's customer reference."""
     redirect_url: _builtins.str
-    """https URL the checkout page sends the customer to after payment."""
+    """http(s) URL the checkout page sends the customer to after payment (at most 2000 characters)."""
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """Merchant's own key/value data (at most 50 keys, keys ≤ 40 and values ≤ 500 characters)."""
+        """Merchant's own key/value data (at most 20 keys, keys ≤ 40 and values ≤ 500 characters, 4 KiB as JSON)."""
 
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
