@@ -8,12 +8,17 @@ import logging
 
 import grpc
 from stablegate.admin.v1 import api_key_admin_service_pb2_grpc, merchant_admin_service_pb2_grpc
-from stablegate.ledger.v1 import chain_observation_service_pb2_grpc, credential_service_pb2_grpc
+from stablegate.ledger.v1 import (
+    chain_observation_service_pb2_grpc,
+    credential_service_pb2_grpc,
+    deposit_address_service_pb2_grpc,
+)
 from stablegate.merchant.v1 import balance_service_pb2_grpc, invoice_service_pb2_grpc
 
 from ledger.api.admin import ApiKeyAdmin, MerchantAdmin
 from ledger.api.auth import AuthInterceptor
 from ledger.api.credentials import Credentials
+from ledger.api.deposit_addresses import DepositAddresses
 from ledger.api.invoices import Balances, Invoices
 from ledger.api.observations import ChainObservations
 from ledger.config import LedgerSettings
@@ -41,7 +46,6 @@ SERVED = (
 NOT_BUILT = (
     "stablegate.merchant.v1.WebhookEndpointService",
     "stablegate.admin.v1.AuditLogService",
-    "stablegate.ledger.v1.DepositAddressService",
     "stablegate.ledger.v1.JournalService",
 )
 
@@ -88,6 +92,7 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
         chain_observation_service_pb2_grpc.add_ChainObservationServiceServicer_to_server(
             ChainObservations(core), server
         )
+        deposit_address_service_pb2_grpc.add_DepositAddressServiceServicer_to_server(DepositAddresses(core), server)
         register_unimplemented(server, NOT_BUILT)
 
     return ServiceDefinition(

@@ -28,6 +28,14 @@ from service_runtime.pagination import page_size
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
+def idempotency_key(context: Context) -> str:
+    """The `idempotency-key` metadata (the REST Idempotency-Key header), or empty."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "idempotency-key":
+            return str(value)
+    return ""
+
+
 def _not_found(invoice_id: str) -> NotFound:
     return NotFound(f"no invoice {invoice_id}", reason="INVOICE_NOT_FOUND", metadata={"field": "id"})
 
@@ -59,7 +67,8 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
             )
         amount = parse_amount(request.amount, terms.token_decimals, field="amount")
         digest = request_hash(request)
-        request_id = request.request_id or new_id("req")
+        # REST clients send the Idempotency-Key header; Envoy passes it on as gRPC metadata.
+        request_id = request.request_id or idempotency_key(context) or new_id("req")
         if len(request_id) > 200:
             raise InvalidArgument(
                 "request_id is at most 200 characters", reason="FIELD_TOO_LONG", metadata={"field": "request_id"}
@@ -101,7 +110,11 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
                 customer_reference=rules.check_text(request.customer_reference, "customer_reference", 200),
                 redirect_url=rules.check_url(request.redirect_url, "redirect_url"),
                 expire_time=expire_time,
-                monitor_until=expire_time + terms.monitoring_window,
+                monitor_until=expire_time
+                + rules.monitoring_window(
+                    request.monitoring_window.ToTimedelta() if request.HasField("monitoring_window") else None,
+                    terms.monitoring_window,
+                ),
             )
             async with conn.transaction():
                 stored = await invoice_store.insert(conn, new, terms, request_id=request_id, request_hash=digest)

@@ -111,3 +111,14 @@ def check_cancelable(status: str) -> None:
             reason="INVOICE_NOT_CANCELABLE",
             metadata={"status": status},
         )
+
+
+MAX_MONITORING_WINDOW = dt.timedelta(days=30)
+
+
+def monitoring_window(requested: dt.timedelta | None, default: dt.timedelta) -> dt.timedelta:
+    """How long after expiry late payments are credited: the request's window or the default, 0 .. 30 days."""
+    window = default if requested is None else requested
+    if not dt.timedelta(0) <= window <= MAX_MONITORING_WINDOW:
+        raise _invalid("monitoring_window", "must be between 0 and 30 days", "MONITORING_WINDOW_OUT_OF_RANGE")
+    return window

@@ -92,6 +92,9 @@ async def test_underpaid_within_tolerance_is_paid_and_flagged(ledger: Ledger) ->
     paid = await current(ledger, key, invoice.id)
     assert paid.status == invoice_pb2.INVOICE_STATUS_PAID
     assert flags(paid) == {"UNDERPAID"}
+    assert paid.amount_paid == "9.6"
+    assert await journal_kinds(ledger, invoice.id) == ["payment_seen", "payment_final"]
+    assert await ledger.events(invoice.id) == ["invoice.created", "invoice.payment_detected", "invoice.paid"]
 
 
 async def test_underpaid_beyond_tolerance_stays_processing_then_expires_underpaid(ledger: Ledger) -> None:
@@ -105,20 +108,43 @@ async def test_underpaid_beyond_tolerance_stays_processing_then_expires_underpai
     assert expired.status == invoice_pb2.INVOICE_STATUS_EXPIRED
     assert flags(expired) == {"UNDERPAID"}
     assert (await ledger.balances(merchant))["merchant_available"] == 5 * UNIT  # what was paid stays credited
-    assert (await ledger.events(invoice.id))[-1] == "invoice.expired"
+    assert expired.amount_paid == "5"
+    assert await journal_kinds(ledger, invoice.id) == ["payment_seen", "payment_final"]
+    assert await ledger.events(invoice.id) == [
+        "invoice.created",
+        "invoice.payment_detected",
+        "invoice.processing",
+        "invoice.expired",
+    ]
 
 
 async def test_overpaid_and_multiple_payments_are_flagged(ledger: Ledger) -> None:
     merchant, key = await ledger.merchant_with_key()
     over = await new_invoice(ledger, key, "10")
     await ledger.observe(over.deposit_address, 12 * UNIT, "FINAL")
-    assert flags(await current(ledger, key, over.id)) == {"OVERPAID"}
+    overpaid = await current(ledger, key, over.id)
+    assert (overpaid.status, flags(overpaid), overpaid.amount_paid) == (
+        invoice_pb2.INVOICE_STATUS_PAID,
+        {"OVERPAID"},
+        "12",
+    )
+    assert await journal_kinds(ledger, over.id) == ["payment_seen", "payment_final"]
+    assert await ledger.events(over.id) == ["invoice.created", "invoice.payment_detected", "invoice.paid"]
     two = await new_invoice(ledger, key, "10")
     await ledger.observe(two.deposit_address, 6 * UNIT, "FINAL")
     await ledger.observe(two.deposit_address, 4 * UNIT, "FINAL")
     both = await current(ledger, key, two.id)
     assert both.status == invoice_pb2.INVOICE_STATUS_PAID
     assert flags(both) == {"MULTIPLE_PAYMENTS"}
+    assert both.amount_paid == "10"
+    assert await journal_kinds(ledger, two.id) == ["payment_seen", "payment_final"] * 2
+    assert await ledger.events(two.id) == [
+        "invoice.created",
+        "invoice.payment_detected",
+        "invoice.processing",
+        "invoice.payment_detected",
+        "invoice.paid",
+    ]
     assert (await ledger.balances(merchant))["merchant_available"] == 22 * UNIT
     await ledger.assert_books_are_sound()
 
@@ -128,12 +154,16 @@ async def test_a_plain_expiry_and_a_late_payment_inside_the_window(ledger: Ledge
     invoice = await new_invoice(ledger, key, "10")
     ledger.clock.advance(minutes=20)
     await ledger.core.recorder.expire_due(ledger.clock())
-    assert (await current(ledger, key, invoice.id)).status == invoice_pb2.INVOICE_STATUS_EXPIRED
+    expired = await current(ledger, key, invoice.id)
+    assert (expired.status, flags(expired), expired.amount_paid) == (invoice_pb2.INVOICE_STATUS_EXPIRED, set(), "0")
+    assert await ledger.events(invoice.id) == ["invoice.created", "invoice.expired"]
+    assert await journal_kinds(ledger, invoice.id) == []
     await ledger.observe(invoice.deposit_address, 10 * UNIT, "FINAL")
     late = await current(ledger, key, invoice.id)
     assert late.status == invoice_pb2.INVOICE_STATUS_PAID
     assert flags(late) == {"PAID_LATE"}
     assert (await ledger.balances(merchant))["merchant_available"] == 10 * UNIT
+    assert await journal_kinds(ledger, invoice.id) == ["payment_seen", "payment_final"]
     assert await ledger.events(invoice.id) == [
         "invoice.created",
         "invoice.expired",
@@ -152,7 +182,10 @@ async def test_a_payment_after_the_monitoring_window_is_held_unallocated(ledger:
     assert held.status == invoice_pb2.INVOICE_STATUS_EXPIRED
     assert await ledger.balances(merchant) == {}
     assert await ledger.value("SELECT balance FROM ledger.accounts WHERE kind = 'unallocated'") == 10 * UNIT
-    assert "payment.unallocated" in await ledger.events(invoice.id)
+    assert held.amount_paid == "0"
+    assert [p.status for p in held.payments] == [invoice_pb2.PAYMENT_STATUS_UNALLOCATED]
+    assert await journal_kinds(ledger, invoice.id) == ["unallocated_payment"]
+    assert await ledger.events(invoice.id) == ["invoice.created", "invoice.expired", "payment.unallocated"]
     await ledger.assert_books_are_sound()
 
 
@@ -164,8 +197,16 @@ async def test_a_canceled_invoice_credits_a_late_payment_and_stays_canceled(ledg
     await ledger.observe(invoice.deposit_address, 10 * UNIT, "FINAL")
     canceled = await current(ledger, key, invoice.id)
     assert canceled.status == invoice_pb2.INVOICE_STATUS_CANCELED
-    assert "PAID_LATE" in flags(canceled)
+    assert flags(canceled) == {"PAID_LATE"}
+    assert canceled.amount_paid == "10"
     assert (await ledger.balances(merchant))["merchant_available"] == 10 * UNIT
+    assert await journal_kinds(ledger, invoice.id) == ["payment_seen", "payment_final"]
+    assert await ledger.events(invoice.id) == [
+        "invoice.created",
+        "invoice.canceled",
+        "invoice.payment_detected",
+        "invoice.updated",
+    ]
     cancel_again = ledger.invoices.CancelInvoice(inv_pb.CancelInvoiceRequest(id=invoice.id), metadata=ledger.auth(key))
     assert (await cancel_again).invoice.status == invoice_pb2.INVOICE_STATUS_CANCELED
 
@@ -277,3 +318,43 @@ async def test_bad_chain_data_is_refused_naming_the_field_and_changes_nothing(
     assert field in (caught.value.details() or "") or field in str(caught.value.trailing_metadata())
     assert await ledger.value("SELECT count(*) FROM ledger.payments") == 0
     assert await ledger.value("SELECT count(*) FROM ledger.journal_transactions") == 0
+
+
+async def test_the_watcher_lists_addresses_inside_their_monitoring_window(ledger: Ledger) -> None:
+    from stablegate.ledger.v1 import deposit_address_service_pb2 as dep_pb
+    from stablegate.ledger.v1 import deposit_address_service_pb2_grpc as dep_grpc
+
+    _, key = await ledger.merchant_with_key()
+    short = inv_pb.CreateInvoiceRequest(amount="1")
+    short.monitoring_window.FromSeconds(0)
+    brief = await ledger.invoices.CreateInvoice(short, metadata=ledger.auth(key))
+    made = {(await new_invoice(ledger, key, str(i + 1))).deposit_address for i in range(3)}
+    made.add(brief.invoice.deposit_address)
+    stub = dep_grpc.DepositAddressServiceStub(ledger.channel)
+
+    async def listed() -> set[str]:
+        found: set[str] = set()
+        token = ""
+        while True:
+            page = await stub.ListDepositAddresses(
+                dep_pb.ListDepositAddressesRequest(chain_id=97, page_size=2, page_token=token)
+            )
+            found |= {a.address for a in page.deposit_addresses}
+            token = page.next_page_token
+            if not token:
+                return found
+
+    assert await listed() == made
+    ledger.clock.advance(minutes=16)  # the brief invoice's window (expiry + 0) has passed; the others' has not
+    assert await listed() == made - {brief.invoice.deposit_address}
+
+
+async def test_the_idempotency_key_header_is_the_request_id(ledger: Ledger) -> None:
+    _, key = await ledger.merchant_with_key()
+    metadata = (*ledger.auth(key), ("idempotency-key", "checkout-42"))
+    first = await ledger.invoices.CreateInvoice(inv_pb.CreateInvoiceRequest(amount="2"), metadata=metadata)
+    again = await ledger.invoices.CreateInvoice(inv_pb.CreateInvoiceRequest(amount="2"), metadata=metadata)
+    assert again.invoice.id == first.invoice.id
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await ledger.invoices.CreateInvoice(inv_pb.CreateInvoiceRequest(amount="3"), metadata=metadata)
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS

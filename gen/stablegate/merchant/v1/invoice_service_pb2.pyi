@@ -58,6 +58,7 @@ class CreateInvoiceRequest(_message.Message):
     ORDER_ID_FIELD_NUMBER: _builtins.int
     CUSTOMER_REFERENCE_FIELD_NUMBER: _builtins.int
     REDIRECT_URL_FIELD_NUMBER: _builtins.int
+    MONITORING_WINDOW_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Client-chosen idempotency key; the same key with other content fails with ALREADY_EXISTS."""
     amount: _builtins.str
@@ -86,6 +87,12 @@ class CreateInvoiceRequest(_message.Message):
     def ttl(self) -> _duration_pb2.Duration:
         """Lifetime from creation, e.g. "900s"."""
 
+    @_builtins.property
+    def monitoring_window(self) -> _duration_pb2.Duration:
+        """How long after expiry late payments are still credited (flagged PAID_LATE); later ones are held as
+        unallocated. Default 24 hours (ledger config), at most 30 days.
+        """
+
     def __init__(
         self,
         *,
@@ -100,10 +107,11 @@ class CreateInvoiceRequest(_message.Message):
         order_id: _builtins.str = ...,
         customer_reference: _builtins.str = ...,
         redirect_url: _builtins.str = ...,
+        monitoring_window: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["expiration", b"expiration", "expire_time", b"expire_time", "ttl", b"ttl"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expiration", b"expiration", "expire_time", b"expire_time", "monitoring_window", b"monitoring_window", "ttl", b"ttl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "asset", b"asset", "customer_reference", b"customer_reference", "description", b"description", "expiration", b"expiration", "expire_time", b"expire_time", "metadata", b"metadata", "order_id", b"order_id", "redirect_url", b"redirect_url", "request_id", b"request_id", "ttl", b"ttl", "underpayment_tolerance", b"underpayment_tolerance"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "asset", b"asset", "customer_reference", b"customer_reference", "description", b"description", "expiration", b"expiration", "expire_time", b"expire_time", "metadata", b"metadata", "monitoring_window", b"monitoring_window", "order_id", b"order_id", "redirect_url", b"redirect_url", "request_id", b"request_id", "ttl", b"ttl", "underpayment_tolerance", b"underpayment_tolerance"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_expiration: _TypeAlias = _typing.Literal["expire_time", "ttl"]  # noqa: Y015
     _WhichOneofArgType_expiration: _TypeAlias = _typing.Literal["expiration", b"expiration"]  # noqa: Y015

@@ -1,0 +1,68 @@
+"""Internal DepositAddressService: the watcher learns which deposit addresses to watch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from stablegate.ledger.v1 import deposit_address_service_pb2 as pb
+from stablegate.ledger.v1 import deposit_address_service_pb2_grpc as pb_grpc
+
+from ledger.api.convert import timestamp
+from ledger.core import LedgerCore
+from ledger.domain.addresses import invoice_salt
+from ledger.store import invoices as invoice_store
+from service_runtime.errors import InvalidArgument, Unimplemented
+from service_runtime.pagination import decode_token, encode_token, page_size
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class DepositAddresses(pb_grpc.DepositAddressServiceServicer):
+    """List the deposit addresses still watched (invoices inside their monitoring window)."""
+
+    def __init__(self, core: LedgerCore) -> None:
+        self.core = core
+
+    async def RegisterDepositAddress(
+        self, request: pb.RegisterDepositAddressRequest, context: Context
+    ) -> pb.RegisterDepositAddressResponse:
+        """Not built: every address today is derived from its invoice at creation."""
+        raise Unimplemented(
+            "deposit addresses are derived from invoices at creation; registering others is not built yet",
+            reason="NOT_IMPLEMENTED",
+            metadata={"method": "stablegate.ledger.v1.DepositAddressService.RegisterDepositAddress"},
+        )
+
+    async def ListDepositAddresses(
+        self, request: pb.ListDepositAddressesRequest, context: Context
+    ) -> pb.ListDepositAddressesResponse:
+        """Active addresses ordered by address; with the `invoice.created` outbox events, the watcher's feed."""
+        terms = self.core.terms
+        if request.chain_id != terms.chain_id:
+            raise InvalidArgument(
+                f"chain_id must be {terms.chain_id}", reason="CHAIN_MISMATCH", metadata={"field": "chain_id"}
+            )
+        if request.state not in (pb.DEPOSIT_ADDRESS_STATE_UNSPECIFIED, pb.DEPOSIT_ADDRESS_STATE_ACTIVE):
+            raise Unimplemented(
+                "only active addresses can be listed yet", reason="NOT_IMPLEMENTED", metadata={"field": "state"}
+            )
+        limit = page_size(request.page_size, default=500, maximum=5000)
+        position = decode_token(request.page_token, f"active|{terms.chain_id}")
+        after = str(position["a"]) if position else None
+        async with self.core.pool.acquire() as conn:
+            rows = await invoice_store.active_addresses(conn, self.core.now(), after=after, limit=limit)
+        addresses = [
+            pb.DepositAddress(
+                address=address,
+                chain_id=terms.chain_id,
+                factory_address=terms.forwarder_factory,
+                salt="0x" + invoice_salt(invoice_id).hex(),
+                invoice_id=invoice_id,
+                state=pb.DEPOSIT_ADDRESS_STATE_ACTIVE,
+                monitor_until_time=timestamp(monitor_until),
+            )
+            for address, invoice_id, monitor_until in rows
+        ]
+        token = encode_token({"a": rows[-1][0]}, f"active|{terms.chain_id}") if len(rows) == limit else ""
+        return pb.ListDepositAddressesResponse(deposit_addresses=addresses, next_page_token=token)
