@@ -43,6 +43,7 @@ SERVICES: dict[str, ServiceEntry] = {
     "watcher": ServiceEntry("watcher.config:WatcherSettings", "watcher.app:definition"),
     "settlement": ServiceEntry("settlement.config:SettlementSettings", "settlement.app:definition"),
     "signer": ServiceEntry("signer.config:SignerSettings", "signer.app:definition"),
+    "edge": ServiceEntry("edge.config:EdgeSettings", "edge.app:definition"),
 }
 
 

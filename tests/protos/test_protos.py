@@ -103,6 +103,7 @@ def test_every_proto_service_belongs_to_exactly_one_service_process() -> None:
     owners: dict[str, list[str]] = {}
     for name, entry in SERVICES.items():
         for proto_service in entry.load()[1].__globals__["SERVED"]:
-            owners.setdefault(proto_service, []).append(name)
+            if proto_service.startswith("stablegate."):  # the edge also serves Envoy's own APIs
+                owners.setdefault(proto_service, []).append(name)
     assert sorted(owners) == all_services()
     assert all(len(v) == 1 for v in owners.values()), owners

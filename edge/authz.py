@@ -1,0 +1,198 @@
+"""Envoy's ext_authz check, answered by the ledger's key verification (one function, two callers).
+
+Envoy asks before any request reaches a service. We reject early what is plainly wrong (no key, a malformed,
+unknown, revoked or expired key, the wrong kind of key for the route) with our JSON error body, and on success
+set the identity headers rate limits key on. Envoy strips those headers from client requests first, and the
+services verify the key again themselves: nothing downstream trusts a header a client could have sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import redis.asyncio as redis
+from envoy.config.core.v3 import base_pb2
+from envoy.service.auth.v3 import external_auth_pb2 as authz_pb
+from envoy.service.auth.v3 import external_auth_pb2_grpc as authz_grpc
+from envoy.type.v3 import http_status_pb2
+from google.rpc import code_pb2, status_pb2
+from stablegate.ledger.v1 import credential_service_pb2 as cred_pb
+from stablegate.ledger.v1 import credential_service_pb2_grpc as cred_grpc
+
+log = logging.getLogger("stablegate.edge.authz")
+
+IDENTITY_HEADERS = ("x-stablegate-merchant-id", "x-stablegate-key-id", "x-stablegate-scopes", "x-stablegate-admin")
+"""Set by the edge after verification; Envoy removes them from every client request before ext_authz runs."""
+
+_HTTP_FOR: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.UNAUTHENTICATED: http_status_pb2.Unauthorized,
+    grpc.StatusCode.PERMISSION_DENIED: http_status_pb2.Forbidden,
+    grpc.StatusCode.INVALID_ARGUMENT: http_status_pb2.Unauthorized,
+}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A verified caller, as the ledger described it."""
+
+    kind: str  # "merchant" or "admin"
+    key_id: str
+    merchant_id: str
+    scopes: tuple[str, ...]
+    admin: str
+
+
+def error_body(code: int, message: str, reason: str) -> str:
+    """Our JSON error shape (what Envoy's transcoder produces for a gRPC error)."""
+    detail = {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": reason,
+        "domain": "stablegate",
+        "metadata": {},
+    }
+    return json.dumps({"code": code, "message": message, "details": [detail]})
+
+
+def denied(http_status: int, grpc_code: int, message: str, reason: str) -> authz_pb.CheckResponse:
+    """A denial Envoy returns to the client as is."""
+    headers = [
+        base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key="content-type", value="application/json")),
+    ]
+    if http_status == http_status_pb2.Unauthorized:
+        headers.append(base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key="www-authenticate", value="Bearer")))
+    return authz_pb.CheckResponse(
+        status=status_pb2.Status(code=grpc_code, message=message),
+        denied_response=authz_pb.DeniedHttpResponse(
+            status=http_status_pb2.HttpStatus(code=http_status),
+            headers=headers,
+            body=error_body(grpc_code, message, reason),
+        ),
+    )
+
+
+def allowed(identity: Identity) -> authz_pb.CheckResponse:
+    """Admit the request, carrying the verified identity to rate limits and services."""
+    overwrite = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+    values = {
+        "x-stablegate-key-id": identity.key_id,
+        "x-stablegate-merchant-id": identity.merchant_id,
+        "x-stablegate-scopes": ",".join(identity.scopes),
+        "x-stablegate-admin": identity.admin,
+    }
+    headers = [
+        base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=k, value=v), append_action=overwrite)
+        for k, v in values.items()
+        if v
+    ]
+    return authz_pb.CheckResponse(
+        status=status_pb2.Status(code=code_pb2.OK), ok_response=authz_pb.OkHttpResponse(headers=headers)
+    )
+
+
+class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
+    """ext_authz servicer: verify the bearer key with the ledger (cached briefly in Redis)."""
+
+    def __init__(self, ledger: grpc.aio.Channel, cache: redis.Redis, *, cache_seconds: float) -> None:
+        self._credentials = cred_grpc.CredentialServiceStub(ledger)
+        self._cache = cache
+        self._cache_ms = int(cache_seconds * 1000)
+
+    async def Check(self, request: authz_pb.CheckRequest, context: Any) -> authz_pb.CheckResponse:
+        """Allow or deny one HTTP request."""
+        http = request.attributes.request.http
+        admin_route = http.path.startswith("/admin/")
+        authorization = http.headers.get("authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        if not authorization:
+            return denied(
+                http_status_pb2.Unauthorized,
+                code_pb2.UNAUTHENTICATED,
+                "missing credentials: send `Authorization: Bearer <API key>`",
+                "API_KEY_MISSING",
+            )
+        if scheme.lower() != "bearer" or not token.strip():
+            return denied(
+                http_status_pb2.Unauthorized,
+                code_pb2.UNAUTHENTICATED,
+                "the Authorization header must be `Bearer <API key>`",
+                "API_KEY_MALFORMED",
+            )
+        identity = await self._verify(token.strip())
+        if isinstance(identity, authz_pb.CheckResponse):
+            return identity
+        if admin_route and identity.kind != "admin":
+            return denied(
+                http_status_pb2.Forbidden,
+                code_pb2.PERMISSION_DENIED,
+                "merchant keys cannot call the admin API",
+                "ADMIN_KEY_REQUIRED",
+            )
+        if not admin_route and identity.kind != "merchant":
+            return denied(
+                http_status_pb2.Forbidden,
+                code_pb2.PERMISSION_DENIED,
+                "this API takes a merchant key (sk_…), not an admin key",
+                "MERCHANT_KEY_REQUIRED",
+            )
+        return allowed(identity)
+
+    async def _verify(self, token: str) -> Identity | authz_pb.CheckResponse:
+        cache_key = "authz:" + hashlib.sha256(token.encode()).hexdigest()
+        if self._cache_ms:
+            try:
+                cached = await self._cache.get(cache_key)
+            except redis.RedisError:
+                cached = None  # the cache is an optimisation: fall through to the ledger
+            if cached is not None:
+                return Identity(**json.loads(cached))
+        try:
+            reply = await self._credentials.VerifyCredential(
+                cred_pb.VerifyCredentialRequest(credential=token), timeout=3
+            )
+        except grpc.aio.AioRpcError as exc:
+            http_status = _HTTP_FOR.get(exc.code())
+            if http_status is None:
+                log.error("ledger unavailable for key checks", extra={"grpcCode": exc.code().name})
+                return denied(
+                    http_status_pb2.ServiceUnavailable,
+                    code_pb2.UNAVAILABLE,
+                    "cannot verify credentials right now; retry shortly",
+                    "AUTH_UNAVAILABLE",
+                )
+            reason = _reason(exc) or "API_KEY_INVALID"
+            grpc_code = (
+                code_pb2.PERMISSION_DENIED if http_status == http_status_pb2.Forbidden else code_pb2.UNAUTHENTICATED
+            )
+            return denied(http_status, grpc_code, exc.details() or "invalid credentials", reason)
+        identity = Identity(
+            kind="merchant" if reply.kind == cred_pb.CREDENTIAL_KIND_MERCHANT_KEY else "admin",
+            key_id=reply.key_id,
+            merchant_id=reply.merchant_id,
+            scopes=tuple(reply.scopes),
+            admin=reply.admin_identity,
+        )
+        if self._cache_ms:
+            try:
+                await self._cache.set(cache_key, json.dumps(identity.__dict__), px=self._cache_ms)
+            except redis.RedisError:
+                log.warning("credential cache unavailable")
+        return identity
+
+
+def _reason(exc: grpc.aio.AioRpcError) -> str | None:
+    from google.rpc import error_details_pb2  # noqa: PLC0415
+    from grpc_status import rpc_status  # noqa: PLC0415
+
+    status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    if status is None:
+        return None
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.reason)
+    return None

@@ -1,0 +1,33 @@
+"""The edge service's typed settings (ext_authz and rate limits for Envoy)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from service_runtime.config import TARGET_PATTERN, ServiceSettings
+
+
+class EdgeSettings(ServiceSettings):
+    """Settings of the edge's authorization and rate-limit service (env prefix STABLEGATE_EDGE_)."""
+
+    model_config = SettingsConfigDict(env_prefix="STABLEGATE_EDGE_")
+    service_name: ClassVar[str] = "edge"
+
+    ledger_target: str = Field(
+        default="127.0.0.1:50051", pattern=TARGET_PATTERN, description="host:port of the ledger (key checks)."
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0", pattern=r"^rediss?://", description="Redis for rate limits and caches."
+    )
+    credential_cache_seconds: float = Field(
+        default=2.0, ge=0, le=5, description="How long a verified key is cached in Redis; bounds revocation delay."
+    )
+    merchant_requests_per_second: int = Field(
+        default=50, ge=1, le=100000, description="Requests per second one merchant may make (all routes)."
+    )
+    route_requests_per_second: int = Field(
+        default=20, ge=1, le=100000, description="Requests per second one merchant may make to one route group."
+    )

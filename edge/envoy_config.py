@@ -1,0 +1,580 @@
+"""The production-shaped Envoy bootstrap for the edge, generated from a typed plan and the descriptor set.
+
+One `EdgePlan` says where Envoy listens, which upstream serves which public gRPC service, and which optional
+parts are on (ext_authz, rate limits, CORS, TLS). `envoy_config(plan)` turns it into the bootstrap as a dict,
+`render_yaml` and `write` into the file Envoy reads.
+
+How a REST request travels (the filter order, first to last):
+
+1. `header_mutation` strips every identity header a client could forge, and on the way out adds the security
+   headers and removes any `server` header (it is the first filter, so its response side runs last and also
+   sees Envoy's own local replies).
+2. `cors` (only with configured origins) answers preflights.
+3. `buffer` caps the request body (413 over `max_request_bytes`).
+4. `ext_authz` checks the API key against our authorization service and sets the identity headers.
+5. `grpc_json_transcoder` turns the REST call into a gRPC call: the path becomes `/<package>.<Service>/<Method>`
+   and, because `match_incoming_request_route` stays false, the route cache is cleared so the route is matched
+   again on the gRPC path.
+6. `ratelimit` sends the route's descriptors to our rate-limit service. It comes after the transcoder on
+   purpose: the filter does nothing when no route with a cluster matched, and before transcoding the REST
+   path matches only the catch-all (see `_routes`).
+7. `router` sends the gRPC call to the upstream's HTTP/2 cluster.
+
+Routes match gRPC paths and require the marker header the transcoder sets, so only transcoded REST calls reach
+the upstreams: a native gRPC client gets UNIMPLEMENTED (ext_authz tells admin from merchant calls by the REST
+path, which a native call would not have). Safe methods (bound to GET) get a route each with retries; the rest
+of a service shares one route without. Before transcoding, a REST path matches only the catch-all routes at
+the end, which exist so that CORS and ext_authz have a route to read their per-route settings from.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from google.api import annotations_pb2
+from google.protobuf import descriptor_pb2
+
+PUBLIC_PACKAGES = ("stablegate.merchant.v1.", "stablegate.admin.v1.")
+"""Package prefixes of the services the edge exposes; everything else stays inside the mesh."""
+
+IDENTITY_HEADERS = (
+    "x-stablegate-merchant-id",
+    "x-stablegate-key-id",
+    "x-stablegate-scopes",
+    "x-stablegate-admin",
+)
+"""Headers only ext_authz may set; Envoy removes them from every client request first."""
+
+SECURITY_HEADERS = (
+    ("strict-transport-security", "max-age=63072000; includeSubDomains"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
+    ("cache-control", "no-store"),
+)
+"""Headers on every response, Envoy's own replies included (the API serves JSON only, hence the strict CSP)."""
+
+RETRY_ON = "unavailable,reset,connect-failure"
+"""What a safe (GET-bound) call is retried on; calls with side effects are never retried by Envoy."""
+
+TRANSCODED_MARKER = "x-envoy-original-path"
+"""Set by the transcoder on every call it made; upstream routes require it, so native gRPC gets UNIMPLEMENTED."""
+
+UNROUTED_CLUSTER = "unrouted"
+"""A cluster without endpoints behind the catch-all REST route (a reserved upstream name)."""
+
+RATELIMIT_DOMAIN = "stablegate"
+MERCHANT_DESCRIPTOR_KEY = "merchant_id"
+ROUTE_GROUP_DESCRIPTOR_KEY = "route"
+
+CORS_ALLOW_HEADERS = "authorization, content-type, idempotency-key"
+CORS_EXPOSE_HEADERS = "retry-after, x-request-id"
+
+_HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+_HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+_EXT_AUTHZ = "envoy.filters.http.ext_authz"
+_CORS = "envoy.filters.http.cors"
+_TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """A gRPC server Envoy sends traffic to (a cluster of one address; a DNS name may resolve to several)."""
+
+    name: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM certificate chain and private key for the public listener."""
+
+    cert_file: Path
+    key_file: Path
+
+
+@dataclass(frozen=True)
+class RpcMethod:
+    """One method of a public service, with the HTTP verb of its `google.api.http` rule (None: gRPC only)."""
+
+    service: str
+    name: str
+    http_verb: str | None
+
+    @property
+    def grpc_path(self) -> str:
+        """The HTTP/2 path of the gRPC call, which is what routes match after transcoding."""
+        return f"/{self.service}/{self.name}"
+
+    @property
+    def safe(self) -> bool:
+        """True when the method is bound to GET: no side effects, so Envoy may retry it."""
+        return self.http_verb == "get"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgePlan:
+    """Everything the edge's Envoy needs to know; `routes` maps an upstream's name to the services it serves."""
+
+    listen_port: int
+    admin_port: int
+    descriptor_path: Path
+    upstreams: tuple[Upstream, ...]
+    routes: Mapping[str, tuple[str, ...]]
+    host: str = "127.0.0.1"
+    # The admin interface can stop Envoy (POST /quitquitquit): it stays on loopback even when `host` is public.
+    admin_host: str = "127.0.0.1"
+    ext_authz: Upstream | None = None
+    ratelimit: Upstream | None = None
+    max_request_bytes: int = 64 * 1024
+    request_timeout: float = 15.0
+    connect_timeout: float = 1.0
+    ext_authz_timeout: float = 0.5
+    ratelimit_timeout: float = 0.25
+    max_connections: int = 10_000
+    cors_origins: tuple[str, ...] = ()
+    tls: TlsFiles | None = None
+    health_check_interval: float = 5.0
+
+    def __post_init__(self) -> None:
+        """Reject plans Envoy would reject later with a less helpful message, or accept and serve wrongly."""
+        names = [u.name for u in self.upstreams]
+        extra = [u.name for u in (self.ext_authz, self.ratelimit) if u is not None] + [UNROUTED_CLUSTER]
+        if len(set(names + extra)) != len(names + extra):
+            raise ValueError(f"upstream names must be unique: {names + extra}")
+        unknown = set(self.routes) - set(names)
+        if unknown:
+            raise ValueError(f"routes name upstreams that are not in the plan: {sorted(unknown)}")
+        seen: dict[str, str] = {}
+        for upstream, services in self.routes.items():
+            for service in services:
+                if not service.startswith(PUBLIC_PACKAGES):
+                    raise ValueError(f"{service} is not a public service; only {PUBLIC_PACKAGES} go through the edge")
+                if service in seen:
+                    raise ValueError(f"{service} is routed to both {seen[service]} and {upstream}")
+                seen[service] = upstream
+        if not seen:
+            raise ValueError("the plan routes no service")
+        if self.max_request_bytes <= 0 or self.request_timeout <= 0:
+            raise ValueError("max_request_bytes and request_timeout must be positive")
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """Every routed public service, in route order."""
+        return tuple(s for services in self.routes.values() for s in services)
+
+
+def public_routes_from_served(served: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    """Keep only the public services of each upstream's SERVED list (upstreams left with none are dropped)."""
+    routes = {name: tuple(s for s in services if s.startswith(PUBLIC_PACKAGES)) for name, services in served.items()}
+    return {name: services for name, services in routes.items() if services}
+
+
+def read_methods(descriptor_path: Path, services: Sequence[str]) -> dict[str, tuple[RpcMethod, ...]]:
+    """The methods of each named service in the descriptor set, with their HTTP verbs.
+
+    Raises ValueError for a service the set lacks, and for methods whose `response_body` Envoy cannot transcode.
+    """
+    fds = descriptor_pb2.FileDescriptorSet.FromString(descriptor_path.read_bytes())
+    found: dict[str, tuple[RpcMethod, ...]] = {}
+    unsupported: list[str] = []
+    for file in fds.file:
+        for service in file.service:
+            full_name = f"{file.package}.{service.name}"
+            if full_name not in services:
+                continue
+            found[full_name] = tuple(_method(full_name, m) for m in service.method)
+            unsupported += [
+                f"{full_name}.{m.name}"
+                for m in service.method
+                if m.options.Extensions[annotations_pb2.http].response_body
+            ]
+    missing = [s for s in services if s not in found]
+    if missing:
+        raise ValueError(f"{descriptor_path} has no service {missing}; regenerate it with service_runtime.codegen")
+    if unsupported:
+        # Envoy refuses the whole config at start ("Setting response_body is not supported yet for non-HttpBody
+        # fields"); say so here, with every method, instead.
+        raise ValueError(
+            "Envoy 1.40's transcoder accepts google.api.http response_body only on google.api.HttpBody fields; "
+            f"these methods set it: {', '.join(unsupported)}"
+        )
+    return found
+
+
+def _method(service: str, method: descriptor_pb2.MethodDescriptorProto) -> RpcMethod:
+    rule = method.options.Extensions[annotations_pb2.http]
+    verb = rule.WhichOneof("pattern")
+    return RpcMethod(service, method.name, None if verb in (None, "custom") else verb)
+
+
+def envoy_config(plan: EdgePlan) -> dict[str, Any]:
+    """The Envoy bootstrap for the plan, as a dict ready for YAML or JSON."""
+    methods = read_methods(plan.descriptor_path, plan.services)
+    clusters = [_cluster(u, plan, health_checked=True) for u in plan.upstreams]
+    clusters += [_cluster(u, plan, health_checked=False) for u in (plan.ext_authz, plan.ratelimit) if u is not None]
+    # Without endpoints: a REST request the transcoder neither transcoded nor rejected would get 503 here.
+    clusters.append({"name": UNROUTED_CLUSTER, "type": "STATIC", "connect_timeout": "1s"})
+    listener: dict[str, Any] = {
+        "name": "public",
+        "address": _address(plan.host, plan.listen_port),
+        "filter_chains": [{"filters": [_connection_manager(plan, methods)]}],
+    }
+    if plan.tls is not None:
+        listener["filter_chains"][0]["transport_socket"] = _downstream_tls(plan.tls)
+    return {
+        "admin": {"address": _address(plan.admin_host, plan.admin_port)},
+        "static_resources": {"listeners": [listener], "clusters": clusters},
+        "overload_manager": {
+            "resource_monitors": [
+                {
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": _typed(
+                        "envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+                        max_active_downstream_connections=plan.max_connections,
+                    ),
+                }
+            ]
+        },
+    }
+
+
+def render_yaml(plan: EdgePlan) -> str:
+    """The bootstrap rendered as YAML."""
+    return yaml.safe_dump(envoy_config(plan), sort_keys=False)
+
+
+def write(plan: EdgePlan, path: Path) -> Path:
+    """Write the bootstrap YAML to `path` (parents created) and return the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_yaml(plan))
+    return path
+
+
+# --- listener and HTTP connection manager -----------------------------------------------------------------
+
+
+def _address(host: str, port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+def _typed(type_name: str, **fields: Any) -> dict[str, Any]:
+    return {"@type": f"type.googleapis.com/{type_name}", **fields}
+
+
+def _downstream_tls(tls: TlsFiles) -> dict[str, Any]:
+    context = {
+        "common_tls_context": {
+            "tls_params": {"tls_minimum_protocol_version": "TLSv1_2"},
+            "alpn_protocols": ["h2", "http/1.1"],
+            "tls_certificates": [
+                {
+                    "certificate_chain": {"filename": str(tls.cert_file)},
+                    "private_key": {"filename": str(tls.key_file)},
+                }
+            ],
+        }
+    }
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": _typed("envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext", **context),
+    }
+
+
+def _connection_manager(plan: EdgePlan, methods: Mapping[str, tuple[RpcMethod, ...]]) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "@type": _HCM,
+        "stat_prefix": "public",
+        "codec_type": "AUTO",
+        "use_remote_address": True,
+        "normalize_path": True,
+        "merge_slashes": True,
+        "path_with_escaped_slashes_action": "REJECT_REQUEST",
+        "common_http_protocol_options": {"headers_with_underscores_action": "REJECT_REQUEST"},
+        # PASS_THROUGH: Envoy adds no `server: envoy` of its own; the header_mutation filter removes any the
+        # upstream sends, so no response carries a server banner.
+        "server_header_transformation": "PASS_THROUGH",
+        "request_headers_timeout": "10s",
+        "stream_idle_timeout": "60s",
+        "route_config": {"name": "public", "virtual_hosts": [_virtual_host(plan, methods)]},
+        "local_reply_config": _local_reply_config(),
+        "http_filters": _http_filters(plan),
+    }
+    return {"name": "envoy.filters.network.http_connection_manager", "typed_config": config}
+
+
+def _http_filters(plan: EdgePlan) -> list[dict[str, Any]]:
+    filters = [_header_mutation()]
+    if plan.cors_origins:
+        filters.append({"name": _CORS, "typed_config": _typed("envoy.extensions.filters.http.cors.v3.Cors")})
+    filters.append(
+        {
+            "name": "envoy.filters.http.buffer",
+            "typed_config": _typed(
+                "envoy.extensions.filters.http.buffer.v3.Buffer", max_request_bytes=plan.max_request_bytes
+            ),
+        }
+    )
+    if plan.ext_authz is not None:
+        filters.append(_ext_authz(plan.ext_authz, plan.ext_authz_timeout))
+    filters.append(_transcoder(plan))
+    if plan.ratelimit is not None:
+        filters.append(_ratelimit(plan.ratelimit, plan.ratelimit_timeout))
+    filters.append(
+        {"name": "envoy.filters.http.router", "typed_config": _typed("envoy.extensions.filters.http.router.v3.Router")}
+    )
+    return filters
+
+
+def _header_mutation() -> dict[str, Any]:
+    response = [{"remove": "server"}] + [
+        {"append": {"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}}
+        for k, v in SECURITY_HEADERS
+    ]
+    return {
+        "name": "envoy.filters.http.header_mutation",
+        "typed_config": _typed(
+            "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+            mutations={
+                "request_mutations": [{"remove": h} for h in (*IDENTITY_HEADERS, TRANSCODED_MARKER)],
+                "response_mutations": response,
+            },
+        ),
+    }
+
+
+def _ext_authz(upstream: Upstream, timeout: float) -> dict[str, Any]:
+    return {
+        "name": _EXT_AUTHZ,
+        "typed_config": _typed(
+            "envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+            grpc_service={"envoy_grpc": {"cluster_name": upstream.name}, "timeout": _duration(timeout)},
+            transport_api_version="V3",
+            failure_mode_allow=False,
+            # An unreachable authorization service is an outage (503, UNAVAILABLE), not the caller's fault.
+            status_on_error={"code": "ServiceUnavailable"},
+            allowed_headers={"patterns": [{"exact": "authorization"}, {"exact": "x-request-id"}]},
+        ),
+    }
+
+
+def _transcoder(plan: EdgePlan) -> dict[str, Any]:
+    return {
+        "name": _TRANSCODER,
+        "typed_config": _typed(
+            "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+            proto_descriptor=str(plan.descriptor_path.resolve()),
+            services=list(plan.services),
+            # False (the default, spelled out): after transcoding the route cache is cleared and the route is
+            # matched again on the gRPC path, which is what the route table matches.
+            match_incoming_request_route=False,
+            convert_grpc_status=True,
+            print_options={"preserve_proto_field_names": True, "always_print_primitive_fields": False},
+            request_validation_options={"reject_unknown_method": True, "reject_unknown_query_parameters": True},
+        ),
+    }
+
+
+def _ratelimit(upstream: Upstream, timeout: float) -> dict[str, Any]:
+    return {
+        "name": "envoy.filters.http.ratelimit",
+        "typed_config": _typed(
+            "envoy.extensions.filters.http.ratelimit.v3.RateLimit",
+            domain=RATELIMIT_DOMAIN,
+            timeout=_duration(timeout),
+            # Fail open: a rate-limit service outage must not stop payments; ext_authz still fails closed.
+            failure_mode_deny=False,
+            rate_limit_service={
+                "grpc_service": {"envoy_grpc": {"cluster_name": upstream.name}},
+                "transport_api_version": "V3",
+            },
+        ),
+    }
+
+
+# --- routes -----------------------------------------------------------------------------------------------
+
+
+def _virtual_host(plan: EdgePlan, methods: Mapping[str, tuple[RpcMethod, ...]]) -> dict[str, Any]:
+    host: dict[str, Any] = {"name": "stablegate", "domains": ["*"], "routes": _routes(plan, methods)}
+    if plan.cors_origins:
+        host["typed_per_filter_config"] = {
+            _CORS: _typed(
+                "envoy.extensions.filters.http.cors.v3.CorsPolicy",
+                allow_origin_string_match=[{"exact": origin} for origin in plan.cors_origins],
+                allow_methods="GET, POST, PATCH, DELETE",
+                allow_headers=CORS_ALLOW_HEADERS,
+                expose_headers=CORS_EXPOSE_HEADERS,
+                max_age="600",
+                allow_credentials=False,
+            )
+        }
+    return host
+
+
+def _routes(plan: EdgePlan, methods: Mapping[str, tuple[RpcMethod, ...]]) -> list[dict[str, Any]]:
+    routes: list[dict[str, Any]] = [
+        {
+            "name": "healthz",
+            "match": {"path": "/healthz"},
+            "direct_response": {"status": 200, "body": {"inline_string": '{"status":"ok"}'}},
+            "response_headers_to_add": [
+                {
+                    "header": {"key": "content-type", "value": "application/json"},
+                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                }
+            ],
+            **_plain_http(plan),
+        }
+    ]
+    for upstream, services in plan.routes.items():
+        for service in services:
+            # Safe methods get an exact-path route each, with retries; the service prefix catches the rest
+            # (writes, and gRPC-only methods) without retries.
+            # Rate limits group them per service as `<service>:read` and `<service>:write`.
+            for method in methods[service]:
+                if method.safe:
+                    match = {"path": method.grpc_path}
+                    routes.append(
+                        _upstream_route(plan, upstream, method.grpc_path, f"{service}:read", match, retry=True)
+                    )
+            prefix = {"prefix": f"/{service}/"}
+            routes.append(_upstream_route(plan, upstream, f"/{service}/", f"{service}:write", prefix, retry=False))
+    # Before the transcoder runs, a REST path matches no route above. These two give the filters before it
+    # a route to read their settings from (CORS even needs one with a cluster). After transcoding, the gRPC
+    # path matches a route above; the router reaches these only for requests the transcoder passed through
+    # untouched, which are gRPC calls to a path we do not route (internal services among them).
+    routes.append({"name": "grpc_not_routed", "match": {"prefix": "/", "grpc": {}}, "direct_response": {"status": 404}})
+    routes.append({"name": "rest", "match": {"prefix": "/"}, "route": {"cluster": UNROUTED_CLUSTER}})
+    return routes
+
+
+def _plain_http(plan: EdgePlan) -> dict[str, Any]:
+    # A route Envoy answers itself: no API key needed, and no transcoding (which would reject the path as
+    # an unknown method before the router could answer).
+    config = {_TRANSCODER: _typed("envoy.config.route.v3.FilterConfig", disabled=True)}
+    if plan.ext_authz is not None:
+        config[_EXT_AUTHZ] = _typed("envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute", disabled=True)
+    return {"typed_per_filter_config": config}
+
+
+def _upstream_route(
+    plan: EdgePlan, upstream: str, name: str, group: str, match: dict[str, str], *, retry: bool
+) -> dict[str, Any]:
+    action: dict[str, Any] = {"cluster": upstream, "timeout": _duration(plan.request_timeout)}
+    if retry:
+        action["retry_policy"] = {
+            "retry_on": RETRY_ON,
+            "num_retries": 2,
+            "per_try_timeout": _duration(plan.request_timeout / 3),
+        }
+    if plan.ratelimit is not None:
+        merchant = {"header_name": IDENTITY_HEADERS[0], "descriptor_key": MERCHANT_DESCRIPTOR_KEY}
+        route_group = {"descriptor_key": ROUTE_GROUP_DESCRIPTOR_KEY, "descriptor_value": group}
+        action["rate_limits"] = [
+            # Per merchant, across every route.
+            {"actions": [{"request_headers": merchant}]},
+            # Per merchant and route group (the most specific key last); without a merchant (admin calls) per
+            # route group alone.
+            {"actions": [{"request_headers": {**merchant, "skip_if_absent": True}}, {"generic_key": route_group}]},
+        ]
+    # Only calls the transcoder made (it sets the original path; clients' copies are stripped first): a native
+    # gRPC client would otherwise pass ext_authz, which tells admin from merchant routes by the REST path.
+    transcoded = {"name": TRANSCODED_MARKER, "present_match": True}
+    return {"name": name, "match": {**match, "grpc": {}, "headers": [transcoded]}, "route": action}
+
+
+# --- Envoy's own error replies ----------------------------------------------------------------------------
+
+# (HTTP status of a local reply, gRPC code, message; None: the reply's own text): Envoy's own replies in the
+# API's error shape. ext_authz denials (401/403) carry our authorization service's JSON body and are left
+# alone; 400 comes from the transcoder (bad JSON, unknown query parameter) and its text names the problem.
+LOCAL_REPLIES: tuple[tuple[int, int, str | None], ...] = (
+    (429, 8, "rate limit exceeded; retry after the Retry-After seconds"),
+    (413, 3, "request body too large"),
+    (404, 5, "no such method or path"),
+    (503, 14, "service unavailable; retry later"),
+    (400, 3, None),
+)
+
+
+def _local_reply_config() -> dict[str, Any]:
+    mappers = []
+    for status, code, message in LOCAL_REPLIES:
+        status_filter = {
+            "comparison": {"op": "EQ", "value": {"default_value": status, "runtime_key": f"edge.{status}"}}
+        }
+        mappers.append(
+            {
+                "filter": {"status_code_filter": status_filter},
+                "body_format_override": {
+                    # json_format escapes the reply's text into a JSON string; a fixed message needs no escaping.
+                    "json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%", "details": []},
+                    "content_type": "application/json",
+                }
+                if message is None
+                else {
+                    "text_format_source": {"inline_string": _error_json(code, message)},
+                    "content_type": "application/json",
+                },
+            }
+        )
+    return {"mappers": mappers}
+
+
+def _error_json(code: int, message: str) -> str:
+    return json.dumps({"code": code, "message": message, "details": []}, separators=(",", ":"))
+
+
+# --- clusters ---------------------------------------------------------------------------------------------
+
+
+def _cluster(upstream: Upstream, plan: EdgePlan, *, health_checked: bool) -> dict[str, Any]:
+    try:
+        ipaddress.ip_address(upstream.host)
+        discovery = "STATIC"
+    except ValueError:
+        discovery = "STRICT_DNS"
+    cluster: dict[str, Any] = {
+        "name": upstream.name,
+        "type": discovery,
+        "connect_timeout": _duration(plan.connect_timeout),
+        "lb_policy": "ROUND_ROBIN",
+        "typed_extension_protocol_options": {
+            _HTTP_PROTOCOL_OPTIONS: _typed(_HTTP_PROTOCOL_OPTIONS, explicit_http_config={"http2_protocol_options": {}})
+        },
+        "load_assignment": {
+            "cluster_name": upstream.name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(upstream.host, upstream.port)}}]}],
+        },
+    }
+    if health_checked:
+        cluster["health_checks"] = [
+            {
+                "timeout": "1s",
+                "interval": _duration(plan.health_check_interval),
+                "unhealthy_threshold": 2,
+                "healthy_threshold": 1,
+                "grpc_health_check": {"service_name": ""},
+            }
+        ]
+        cluster["outlier_detection"] = {
+            # gRPC statuses count as their HTTP equivalents (UNAVAILABLE as 503, INTERNAL as 500).
+            "consecutive_5xx": 5,
+            "consecutive_gateway_failure": 5,
+            "interval": "10s",
+            "base_ejection_time": "30s",
+            "max_ejection_percent": 50,
+        }
+    return cluster
