@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import grpc
 import redis.asyncio as redis
 from envoy.service.auth.v3 import external_auth_pb2_grpc
@@ -15,25 +17,38 @@ from service_runtime.server import ServiceDefinition
 SERVED = ("envoy.service.auth.v3.Authorization", "envoy.service.ratelimit.v3.RateLimitService")
 
 
+@dataclass
+class EdgeClients:
+    """The ledger channel and the Redis client, made inside the server's event loop at startup."""
+
+    ledger: grpc.aio.Channel | None = None
+    cache: redis.Redis | None = field(default=None, repr=False)
+
+
 def definition(settings: EdgeSettings) -> ServiceDefinition:
-    """The edge's gRPC surface for Envoy, with its ledger channel and Redis client."""
-    ledger = grpc.aio.insecure_channel(settings.ledger_target)
-    cache = redis.from_url(settings.redis_url)
+    """The edge's gRPC surface for Envoy."""
+    clients = EdgeClients()
+    authorizer: list[EdgeAuthorizer] = []
+    limiter: list[RedisRateLimiter] = []
+
+    async def startup() -> None:
+        # grpc.aio channels and redis clients bind to the loop they are made in: make them in the server's.
+        clients.ledger = grpc.aio.insecure_channel(settings.ledger_target)
+        clients.cache = redis.from_url(settings.redis_url)
+        authorizer.append(
+            EdgeAuthorizer(clients.ledger, clients.cache, cache_seconds=settings.credential_cache_seconds)
+        )
+        limits = {"merchant_id": settings.merchant_requests_per_second, "route": settings.route_requests_per_second}
+        limiter.append(RedisRateLimiter(clients.cache, limits))
 
     def register(server: grpc.aio.Server) -> None:
-        external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
-            EdgeAuthorizer(ledger, cache, cache_seconds=settings.credential_cache_seconds), server
-        )
-        rls_pb2_grpc.add_RateLimitServiceServicer_to_server(
-            RedisRateLimiter(
-                cache,
-                {"merchant_id": settings.merchant_requests_per_second, "route": settings.route_requests_per_second},
-            ),
-            server,
-        )
+        external_auth_pb2_grpc.add_AuthorizationServicer_to_server(authorizer[0], server)
+        rls_pb2_grpc.add_RateLimitServiceServicer_to_server(limiter[0], server)
 
     async def shutdown() -> None:
-        await ledger.close(None)
-        await cache.aclose()
+        if clients.ledger is not None:
+            await clients.ledger.close(None)
+        if clients.cache is not None:
+            await clients.cache.aclose()
 
-    return ServiceDefinition("edge", register, SERVED, shutdown=shutdown)
+    return ServiceDefinition("edge", register, SERVED, startup=startup, shutdown=shutdown)

@@ -107,6 +107,8 @@ class RpcMethod:
     service: str
     name: str
     http_verb: str | None
+    response_body: str | None = None
+    """The response field REST returns by itself (google.api.http `response_body`), unwrapped at the edge."""
 
     @property
     def grpc_path(self) -> str:
@@ -178,45 +180,88 @@ def public_routes_from_served(served: Mapping[str, Sequence[str]]) -> dict[str, 
 
 
 def read_methods(descriptor_path: Path, services: Sequence[str]) -> dict[str, tuple[RpcMethod, ...]]:
-    """The methods of each named service in the descriptor set, with their HTTP verbs.
+    """The methods of each named service in the descriptor set, with their HTTP verbs and response bodies.
 
-    Raises ValueError for a service the set lacks, and for methods whose `response_body` Envoy cannot transcode.
+    Raises ValueError for a service the set lacks, and for a `response_body` the edge cannot unwrap (the
+    response message must have that one field and no other, so the unwrapped JSON is exactly the resource).
     """
     fds = descriptor_pb2.FileDescriptorSet.FromString(descriptor_path.read_bytes())
+    messages = {f".{file.package}.{m.name}": m for file in fds.file for m in file.message_type}
     found: dict[str, tuple[RpcMethod, ...]] = {}
-    unsupported: list[str] = []
     for file in fds.file:
         for service in file.service:
             full_name = f"{file.package}.{service.name}"
             if full_name not in services:
                 continue
-            found[full_name] = tuple(_method(full_name, m) for m in service.method)
-            unsupported += [
-                f"{full_name}.{m.name}"
-                for m in service.method
-                if m.options.Extensions[annotations_pb2.http].response_body
-            ]
+            found[full_name] = tuple(_method(full_name, m, messages) for m in service.method)
     missing = [s for s in services if s not in found]
     if missing:
         raise ValueError(f"{descriptor_path} has no service {missing}; regenerate it with service_runtime.codegen")
-    if unsupported:
-        # Envoy refuses the whole config at start ("Setting response_body is not supported yet for non-HttpBody
-        # fields"); say so here, with every method, instead.
-        raise ValueError(
-            "Envoy 1.40's transcoder accepts google.api.http response_body only on google.api.HttpBody fields; "
-            f"these methods set it: {', '.join(unsupported)}"
-        )
     return found
 
 
-def _method(service: str, method: descriptor_pb2.MethodDescriptorProto) -> RpcMethod:
+def _method(
+    service: str, method: descriptor_pb2.MethodDescriptorProto, messages: Mapping[str, descriptor_pb2.DescriptorProto]
+) -> RpcMethod:
     rule = method.options.Extensions[annotations_pb2.http]
     verb = rule.WhichOneof("pattern")
-    return RpcMethod(service, method.name, None if verb in (None, "custom") else verb)
+    body = rule.response_body or None
+    if body is not None:
+        fields = [f.name for f in messages[method.output_type].field]
+        if fields != [body]:
+            raise ValueError(
+                f"{service}.{method.name}: response_body {body!r} can be unwrapped at the edge only when it is the "
+                f"response's one field (it has {fields})"
+            )
+    return RpcMethod(service, method.name, None if verb in (None, "custom") else verb, body)
 
 
-def envoy_config(plan: EdgePlan) -> dict[str, Any]:
-    """The Envoy bootstrap for the plan, as a dict ready for YAML or JSON."""
+def transcoder_descriptor(source: Path, dest: Path) -> Path:
+    """Write the descriptor set Envoy's transcoder reads: ours, with every `response_body` cleared.
+
+    Envoy 1.40 refuses `response_body` on anything but google.api.HttpBody ("not supported yet for non-HttpBody
+    fields"). The transcoder therefore answers `{"invoice": {...}}`, and the edge's Lua filter takes the resource
+    out on success, so REST still returns the resource itself (DECISIONS.md) while the protos keep saying so.
+    """
+    fds = descriptor_pb2.FileDescriptorSet.FromString(source.read_bytes())
+    for file in fds.file:
+        for service in file.service:
+            for method in service.method:
+                if method.options.HasExtension(annotations_pb2.http):
+                    method.options.Extensions[annotations_pb2.http].response_body = ""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(fds.SerializeToString(deterministic=True))
+    return dest
+
+
+# Runs on responses after the transcoder (filters see responses in reverse order): on a 200 from a route that
+# names a response field, `{"<field>":<resource>}` becomes `<resource>`. Errors and other routes pass as they are.
+UNWRAP_LUA = """
+function envoy_on_response(handle)
+  local field = handle:metadata():get("response_body")
+  if field == nil or handle:headers():get(":status") ~= "200" then
+    return
+  end
+  local body = handle:body()
+  if body == nil then
+    return
+  end
+  local text = body:getBytes(0, body:length())
+  local prefix = '{"' .. field .. '":'
+  if string.sub(text, 1, #prefix) == prefix and string.sub(text, -1) == "}" then
+    body:setBytes(string.sub(text, #prefix + 1, -2))
+  end
+end
+"""
+_LUA = "envoy.filters.http.lua"
+
+
+def envoy_config(plan: EdgePlan, transcoder_descriptor_path: Path | None = None) -> dict[str, Any]:
+    """The Envoy bootstrap for the plan, as a dict ready for YAML or JSON.
+
+    `transcoder_descriptor_path` is the descriptor the transcoder reads (see `transcoder_descriptor`); `write`
+    makes it beside the config.
+    """
     methods = read_methods(plan.descriptor_path, plan.services)
     clusters = [_cluster(u, plan, health_checked=True) for u in plan.upstreams]
     clusters += [_cluster(u, plan, health_checked=False) for u in (plan.ext_authz, plan.ratelimit) if u is not None]
@@ -225,7 +270,9 @@ def envoy_config(plan: EdgePlan) -> dict[str, Any]:
     listener: dict[str, Any] = {
         "name": "public",
         "address": _address(plan.host, plan.listen_port),
-        "filter_chains": [{"filters": [_connection_manager(plan, methods)]}],
+        "filter_chains": [
+            {"filters": [_connection_manager(plan, methods, transcoder_descriptor_path or plan.descriptor_path)]}
+        ],
     }
     if plan.tls is not None:
         listener["filter_chains"][0]["transport_socket"] = _downstream_tls(plan.tls)
@@ -246,15 +293,16 @@ def envoy_config(plan: EdgePlan) -> dict[str, Any]:
     }
 
 
-def render_yaml(plan: EdgePlan) -> str:
+def render_yaml(plan: EdgePlan, transcoder_descriptor_path: Path | None = None) -> str:
     """The bootstrap rendered as YAML."""
-    return yaml.safe_dump(envoy_config(plan), sort_keys=False)
+    return yaml.safe_dump(envoy_config(plan, transcoder_descriptor_path), sort_keys=False)
 
 
 def write(plan: EdgePlan, path: Path) -> Path:
-    """Write the bootstrap YAML to `path` (parents created) and return the path."""
+    """Write the bootstrap YAML to `path` and the transcoder's descriptor beside it; return the config's path."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_yaml(plan))
+    descriptor = transcoder_descriptor(plan.descriptor_path, path.parent / "transcoder_descriptor.binpb")
+    path.write_text(render_yaml(plan, descriptor))
     return path
 
 
@@ -292,7 +340,9 @@ def _downstream_tls(tls: TlsFiles) -> dict[str, Any]:
     }
 
 
-def _connection_manager(plan: EdgePlan, methods: Mapping[str, tuple[RpcMethod, ...]]) -> dict[str, Any]:
+def _connection_manager(
+    plan: EdgePlan, methods: Mapping[str, tuple[RpcMethod, ...]], descriptor: Path
+) -> dict[str, Any]:
     config: dict[str, Any] = {
         "@type": _HCM,
         "stat_prefix": "public",
@@ -309,12 +359,12 @@ def _connection_manager(plan: EdgePlan, methods: Mapping[str, tuple[RpcMethod, .
         "stream_idle_timeout": "60s",
         "route_config": {"name": "public", "virtual_hosts": [_virtual_host(plan, methods)]},
         "local_reply_config": _local_reply_config(),
-        "http_filters": _http_filters(plan),
+        "http_filters": _http_filters(plan, descriptor),
     }
     return {"name": "envoy.filters.network.http_connection_manager", "typed_config": config}
 
 
-def _http_filters(plan: EdgePlan) -> list[dict[str, Any]]:
+def _http_filters(plan: EdgePlan, descriptor: Path) -> list[dict[str, Any]]:
     filters = [_header_mutation()]
     if plan.cors_origins:
         filters.append({"name": _CORS, "typed_config": _typed("envoy.extensions.filters.http.cors.v3.Cors")})
@@ -328,7 +378,15 @@ def _http_filters(plan: EdgePlan) -> list[dict[str, Any]]:
     )
     if plan.ext_authz is not None:
         filters.append(_ext_authz(plan.ext_authz, plan.ext_authz_timeout))
-    filters.append(_transcoder(plan))
+    filters.append(
+        {
+            "name": _LUA,
+            "typed_config": _typed(
+                "envoy.extensions.filters.http.lua.v3.Lua", default_source_code={"inline_string": UNWRAP_LUA}
+            ),
+        }
+    )
+    filters.append(_transcoder(plan, descriptor))
     if plan.ratelimit is not None:
         filters.append(_ratelimit(plan.ratelimit, plan.ratelimit_timeout))
     filters.append(
@@ -369,12 +427,12 @@ def _ext_authz(upstream: Upstream, timeout: float) -> dict[str, Any]:
     }
 
 
-def _transcoder(plan: EdgePlan) -> dict[str, Any]:
+def _transcoder(plan: EdgePlan, descriptor: Path) -> dict[str, Any]:
     return {
         "name": _TRANSCODER,
         "typed_config": _typed(
             "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
-            proto_descriptor=str(plan.descriptor_path.resolve()),
+            proto_descriptor=str(descriptor.resolve()),
             services=list(plan.services),
             # False (the default, spelled out): after transcoding the route cache is cleared and the route is
             # matched again on the gRPC path, which is what the route table matches.
@@ -443,12 +501,16 @@ def _routes(plan: EdgePlan, methods: Mapping[str, tuple[RpcMethod, ...]]) -> lis
             # Safe methods get an exact-path route each, with retries; the service prefix catches the rest
             # (writes, and gRPC-only methods) without retries.
             # Rate limits group them per service as `<service>:read` and `<service>:write`.
+            # A method whose REST response is one field of its gRPC response gets its own route too, carrying
+            # that field's name for the Lua filter that unwraps it.
             for method in methods[service]:
-                if method.safe:
+                if method.safe or method.response_body:
                     match = {"path": method.grpc_path}
-                    routes.append(
-                        _upstream_route(plan, upstream, method.grpc_path, f"{service}:read", match, retry=True)
-                    )
+                    group = f"{service}:read" if method.safe else f"{service}:write"
+                    route = _upstream_route(plan, upstream, method.grpc_path, group, match, retry=method.safe)
+                    if method.response_body:
+                        route["metadata"] = {"filter_metadata": {_LUA: {"response_body": method.response_body}}}
+                    routes.append(route)
             prefix = {"prefix": f"/{service}/"}
             routes.append(_upstream_route(plan, upstream, f"/{service}/", f"{service}:write", prefix, retry=False))
     # Before the transcoder runs, a REST path matches no route above. These two give the filters before it

@@ -27,6 +27,9 @@ GOOGLE_DEPS = (
 )
 
 
+ERROR_DETAIL_PROTOS = ("google/rpc/error_details.proto", "google/rpc/status.proto")
+
+
 class CodegenError(RuntimeError):
     """protoc rejected the protos or a dependency is missing."""
 
@@ -78,14 +81,26 @@ def generate(out_dir: Path = GEN_ROOT, proto_root: Path = PROTO_ROOT) -> list[Pa
         f"--mypy_out={out_dir}",
         f"--grpc_python_out={out_dir}",
         f"--mypy_grpc_out={out_dir}",
-        f"--descriptor_set_out={out_dir / DESCRIPTOR_NAME}",
-        "--include_imports",
-        "--include_source_info",
         *(str(f.relative_to(proto_root)) for f in files),
     ]
     code = protoc.main(args)
     if code != 0:
         raise CodegenError(f"protoc failed with exit code {code}; see its message above")
+    # Envoy's descriptor also carries the error detail types, so the transcoder can print them in JSON errors.
+    descriptor_args = [
+        "grpc_tools.protoc",
+        f"-I{proto_root}",
+        f"-I{site_packages_root()}",
+        f"-I{well_known}",
+        f"--descriptor_set_out={out_dir / DESCRIPTOR_NAME}",
+        "--include_imports",
+        "--include_source_info",
+        *(str(f.relative_to(proto_root)) for f in files),
+        *ERROR_DETAIL_PROTOS,
+    ]
+    code = protoc.main(descriptor_args)
+    if code != 0:
+        raise CodegenError(f"protoc failed writing the descriptor set with exit code {code}")
     return sorted(p for p in out_dir.rglob("*") if p.is_file())
 
 

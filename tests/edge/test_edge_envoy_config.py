@@ -1,8 +1,8 @@
 """The generated edge bootstrap: Envoy accepts it, and a running Envoy answers with our headers and JSON errors.
 
-Envoy 1.40's transcoder rejects `google.api.http` rules with `response_body` on a message field, and our protos
-set it on every create/get/update. Until that is settled, these tests run Envoy on a copy of the descriptor set
-with `response_body` cleared (`transcodable_descriptor`); one test pins the generator's own refusal.
+Envoy 1.40's transcoder rejects `google.api.http` rules with `response_body` on a message field, which our protos
+set on every create, get and update. The edge clears them from the descriptor Envoy reads and unwraps the
+resource with a Lua filter instead (pinned below); these tests run Envoy with the real descriptor set.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from edge.envoy_config import (
     Upstream,
     envoy_config,
     public_routes_from_served,
-    render_yaml,
+    read_methods,
+    transcoder_descriptor,
     write,
 )
 from ledger.app import SERVED as LEDGER_SERVED
@@ -44,20 +45,9 @@ DESCRIPTOR = parts.REPO_ROOT / "gen" / "stablegate_descriptor.binpb"
 ROUTES = public_routes_from_served({"ledger": LEDGER_SERVED, "settlement": SETTLEMENT_SERVED})
 
 
-def transcodable_descriptor(target: Path) -> Path:
-    """A copy of the project's descriptor set without `response_body`, which Envoy 1.40 cannot transcode."""
-    fds = descriptor_pb2.FileDescriptorSet.FromString(DESCRIPTOR.read_bytes())
-    for file in fds.file:
-        for service in file.service:
-            for method in service.method:
-                method.options.Extensions[annotations_pb2.http].ClearField("response_body")
-    target.write_bytes(fds.SerializeToString())
-    return target
-
-
-@pytest.fixture(scope="module")
-def descriptor(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return transcodable_descriptor(tmp_path_factory.mktemp("descriptor") / "stablegate.binpb")
+@pytest.fixture(scope="session")
+def descriptor() -> Path:
+    return DESCRIPTOR
 
 
 def minimal_plan(descriptor: Path) -> EdgePlan:
@@ -104,7 +94,8 @@ def request(
 
 
 def run_envoy(base: Path, plan: EdgePlan) -> parts.RunningProcess:
-    spec = parts.prepare_envoy(base, render_yaml(plan), plan.admin_port)
+    config = write(plan, base / "generated" / "envoy.yaml")
+    spec = parts.prepare_envoy(base, config.read_text(), plan.admin_port)
     spec.log_path = base / "envoy.log"
     return parts.start(spec)
 
@@ -139,6 +130,7 @@ def test_full_plan_passes_envoy_validate(tmp_path: Path, descriptor: Path) -> No
         "envoy.filters.http.cors",
         "envoy.filters.http.buffer",
         "envoy.filters.http.ext_authz",
+        "envoy.filters.http.lua",
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.ratelimit",
         "envoy.filters.http.router",
@@ -154,6 +146,7 @@ def test_minimal_plan_passes_envoy_validate(tmp_path: Path, descriptor: Path) ->
     assert names == [
         "envoy.filters.http.header_mutation",
         "envoy.filters.http.buffer",
+        "envoy.filters.http.lua",
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]
@@ -179,9 +172,30 @@ def test_only_public_services_are_routed() -> None:
         replace(minimal_plan(DESCRIPTOR), routes={"ledger": ("stablegate.ledger.v1.JournalService",)})
 
 
-def test_response_body_rules_are_refused_before_envoy_sees_them() -> None:
-    with pytest.raises(ValueError, match=r"response_body .*InvoiceService\.CreateInvoice"):
-        envoy_config(minimal_plan(DESCRIPTOR))
+def test_response_bodies_are_read_from_the_rules_and_cleared_for_envoy(tmp_path: Path) -> None:
+    methods = read_methods(DESCRIPTOR, ("stablegate.merchant.v1.InvoiceService",))
+    bodies = {m.name: m.response_body for m in methods["stablegate.merchant.v1.InvoiceService"]}
+    assert bodies == {
+        "CreateInvoice": "invoice",
+        "GetInvoice": "invoice",
+        "ListInvoices": None,
+        "CancelInvoice": "invoice",
+    }
+    cleared = descriptor_pb2.FileDescriptorSet.FromString(
+        transcoder_descriptor(DESCRIPTOR, tmp_path / "t.binpb").read_bytes()
+    )
+    assert not [
+        m.name
+        for file in cleared.file
+        for service in file.service
+        for m in service.method
+        if m.options.Extensions[annotations_pb2.http].response_body
+    ]
+    routes = envoy_config(minimal_plan(DESCRIPTOR))["static_resources"]["listeners"][0]["filter_chains"][0]
+    table = routes["filters"][0]["typed_config"]["route_config"]["virtual_hosts"][0]["routes"]
+    create = next(r for r in table if r["match"].get("path") == "/stablegate.merchant.v1.InvoiceService/CreateInvoice")
+    assert create["metadata"]["filter_metadata"]["envoy.filters.http.lua"] == {"response_body": "invoice"}
+    assert "retry_policy" not in create["route"]
 
 
 # --- a running Envoy in front of nothing -------------------------------------------------------------------
@@ -392,7 +406,7 @@ def test_get_is_retried_on_unavailable_and_a_create_is_not(tmp_path: Path, descr
         server.stop(grace=None)
 
     assert read.status == 200
-    assert read.json() == {"balance": {"merchant_id": "m_1"}}
+    assert read.json() == {"merchant_id": "m_1"}  # the resource itself: the edge unwraps response_body
     assert_hardened(read)
     assert write_.status == 503
     error = write_.json()
