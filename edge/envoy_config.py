@@ -238,6 +238,13 @@ def transcoder_descriptor(source: Path, dest: Path) -> Path:
 # names a response field, `{"<field>":<resource>}` becomes `<resource>`. Errors and other routes pass as they are.
 UNWRAP_LUA = """
 function envoy_on_response(handle)
+  local headers = handle:headers()
+  local content_type = headers:get("content-type") or ""
+  if string.sub(content_type, 1, 16) == "application/json" then
+    headers:remove("grpc-status")
+    headers:remove("grpc-message")
+    headers:remove("grpc-accept-encoding")
+  end
   local field = handle:metadata():get("response_body")
   if field == nil or handle:headers():get(":status") ~= "200" then
     return
@@ -396,7 +403,10 @@ def _http_filters(plan: EdgePlan, descriptor: Path) -> list[dict[str, Any]]:
 
 
 def _header_mutation() -> dict[str, Any]:
-    response = [{"remove": "server"}] + [
+    # No banner and no upstream timing; the gRPC trailers-as-headers on REST answers go in the Lua filter, which
+    # can tell REST (JSON) from gRPC responses (gRPC clients need grpc-status).
+    internal = ("server", "x-envoy-upstream-service-time")
+    response = [{"remove": name} for name in internal] + [
         {"append": {"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}}
         for k, v in SECURITY_HEADERS
     ]

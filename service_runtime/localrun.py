@@ -27,11 +27,11 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edge.bootstrap import envoy_yaml
+from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
 from service_runtime import parts
 from service_runtime.config import DEMO_SECRET_PREFIX
 
-SERVICE_NAMES = ("ledger", "watcher", "settlement", "signer")
+SERVICE_NAMES = ("ledger", "watcher", "settlement", "signer", "edge")
 # Well-known local ports; `--base-port N` moves them all to N + offset (the offset is the order below).
 DEFAULT_PORTS: dict[str, int] = {
     "envoy": 8080,
@@ -47,6 +47,8 @@ DEFAULT_PORTS: dict[str, int] = {
     "watcher_metrics": 9102,
     "settlement_metrics": 9103,
     "signer_metrics": 9104,
+    "edge": 50055,
+    "edge_metrics": 9105,
 }
 READY_TIMEOUT = 90.0
 LOCAL_DRAIN_TIMEOUT = 5
@@ -62,6 +64,26 @@ def postgres_base_for(state: Path) -> Path:
         return state / "postgres"
     digest = hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:12]
     return Path("/var/tmp") / f"stablegate-{digest}"  # noqa: S108 - checked for ownership before use
+
+
+def edge_plan(ports: dict[str, int]) -> EdgePlan:
+    """The local Envoy: REST on the envoy port, transcoded to the ledger and settlement, keys and limits by edge."""
+    from ledger.app import SERVED as ledger_served  # noqa: PLC0415
+    from settlement.app import SERVED as settlement_served  # noqa: PLC0415
+
+    edge = Upstream("edge", "127.0.0.1", ports["edge"])
+    return EdgePlan(
+        listen_port=ports["envoy"],
+        admin_port=ports["envoy_admin"],
+        descriptor_path=parts.REPO_ROOT / "gen" / "stablegate_descriptor.binpb",
+        upstreams=(
+            Upstream("ledger", "127.0.0.1", ports["ledger"]),
+            Upstream("settlement", "127.0.0.1", ports["settlement"]),
+        ),
+        routes=public_routes_from_served({"ledger": ledger_served, "settlement": settlement_served}),
+        ext_authz=Upstream("ext_authz", edge.host, edge.port),
+        ratelimit=Upstream("ratelimit", edge.host, edge.port),
+    )
 
 
 class UpError(RuntimeError):
@@ -156,6 +178,7 @@ class LocalGateway:
         self.base_port = base_port
         self.console = console
         self._supervisord: subprocess.Popen[bytes] | None = None
+        self._ports: dict[str, int] = {}
         self._stop_requested = False
 
     def run(self) -> int:
@@ -177,6 +200,7 @@ class LocalGateway:
                     f"ports already in use: {', '.join(taken)}. Stop what holds them (another `stablegate up`?) "
                     "or move every port with --base-port N."
                 )
+            self._ports = ports
             programs = self._prepare(ports)
             self._start_supervisord(programs)
             self._wait_ready(programs)
@@ -203,7 +227,7 @@ class LocalGateway:
             envoy_dir.mkdir(exist_ok=True)
             envoy_spec = parts.prepare_envoy(
                 envoy_dir,
-                envoy_yaml(listen_port=ports["envoy"], admin_port=ports["envoy_admin"]),
+                write(edge_plan(ports), envoy_dir / "generated" / "envoy.yaml").read_text(),
                 ports["envoy_admin"],
             )
         programs = [
@@ -213,7 +237,11 @@ class LocalGateway:
             ),
             Program(redis_spec, f"redis://127.0.0.1:{ports['redis']}/0", redis_spec.ready),
             Program(anvil_spec, f"http://127.0.0.1:{ports['anvil']} (chain id 97)", anvil_spec.ready),
-            Program(envoy_spec, f"http://127.0.0.1:{ports['envoy']} (admin :{ports['envoy_admin']})", envoy_spec.ready),
+            Program(
+                envoy_spec,
+                f"http://127.0.0.1:{ports['envoy']} (REST; admin :{ports['envoy_admin']})",
+                envoy_spec.ready,
+            ),
         ]
         env = self._service_env(ports, pg_plan, token)
         for name in SERVICE_NAMES:
@@ -289,6 +317,8 @@ class LocalGateway:
                 "STABLEGATE_SIGNER_TOKEN_LABEL": token.label,
                 "STABLEGATE_SIGNER_PIN": token.user_pin,
                 "STABLEGATE_SIGNER_STATE_PATH": str(self.state / "signer-state.sqlite3"),
+                "STABLEGATE_EDGE_LEDGER_TARGET": ledger,
+                "STABLEGATE_EDGE_REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
             }
         )
         return env
@@ -347,6 +377,11 @@ class LocalGateway:
             table.add_row(program.spec.name, program.address)
         self.console.print(table)
         self.console.print(f"logs: {self.state / 'logs'}   control: supervisorctl -c {self.state / 'supervisord.conf'}")
+        self.console.print(
+            f"admin key: .venv/bin/stablegate admin keys create --name you --database-url "
+            f"postgresql://postgres@127.0.0.1:{self._ports['postgres']}/stablegate",
+            highlight=False,
+        )
         self.console.print("gateway is up; press Ctrl-C to stop everything", highlight=False)
 
     def _wait_for_stop(self) -> int:

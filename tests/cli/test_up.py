@@ -54,6 +54,8 @@ def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path
         for name in localrun.SERVICE_NAMES:
             assert parts.grpc_serving(ports[name]), name
         assert parts.http_get(f"http://127.0.0.1:{ports['envoy']}/healthz")[0] == 200
+        # REST reaches the ledger through Envoy and the edge's key check (no key: 401 from the edge).
+        assert parts.http_get(f"http://127.0.0.1:{ports['envoy']}/v1/invoices")[0] == 401
         assert parts.redis_ping(ports["redis"])
         assert parts.json_rpc(f"http://127.0.0.1:{ports['anvil']}", "eth_chainId") == "0x61"
         psql = str(parts.postgres_bin_dir() / "psql")
@@ -61,7 +63,7 @@ def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path
         db = subprocess.run([*query, "-tAc", "SELECT 1"], capture_output=True, text=True, check=True)
         assert db.stdout.strip() == "1"
         children = psutil.Process(proc.pid).children(recursive=True)
-        assert len(children) >= 9  # supervisord and its eight programs (postgres forks more)
+        assert len(children) >= 10  # supervisord and its nine programs (postgres forks more)
         # The signer's PIN reaches the signer and no other program.
         checked = 0
         for child in children:
@@ -71,7 +73,7 @@ def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path
                 continue  # short-lived helpers (Postgres backends) come and go
             checked += 1
             assert holds_pin == ("serve" in cmdline and "signer" in cmdline), cmdline
-        assert checked >= 9
+        assert checked >= 10
 
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=90) == 0, out.read_text()

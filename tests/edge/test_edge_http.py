@@ -182,6 +182,7 @@ def test_create_get_list_and_cancel_an_invoice_over_rest(stack: Stack) -> None:
     assert (invoice["amount"], invoice["amount_base_units"]) == ("10.5", str(105 * 10**17))
     assert invoice["deposit_address"].startswith("0x")
     assert created.headers["content-type"].startswith("application/json")
+    assert not {"server", "grpc-status", "grpc-message", "x-envoy-upstream-service-time"} & set(created.headers)
 
     got = stack.call("GET", f"/v1/invoices/{invoice['id']}", key=key)
     assert got.status == 200
