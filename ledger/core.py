@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -11,7 +12,12 @@ import asyncpg
 from ledger.auth import CredentialVerifier
 from ledger.config import LedgerSettings
 from ledger.domain.invoices import ChainTerms
+from ledger.domain.models import Merchant
 from ledger.payments import PaymentRecorder
+from ledger.store import merchants as merchant_store
+
+MERCHANT_CACHE_SECONDS = 5.0
+"""How long a merchant's invoice defaults are reused before being read again."""
 
 
 def utc_now() -> dt.datetime:
@@ -28,6 +34,7 @@ class LedgerCore:
     _pool: asyncpg.Pool | None = field(default=None, repr=False)
     _verifier: CredentialVerifier | None = field(default=None, repr=False)
     _recorder: PaymentRecorder | None = field(default=None, repr=False)
+    _merchants: dict[str, tuple[float, Merchant]] = field(default_factory=dict, repr=False)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -40,6 +47,19 @@ class LedgerCore:
         """The API key verifier (only after startup)."""
         assert self._verifier is not None, "the ledger has not started"
         return self._verifier
+
+    async def merchant(self, conn: asyncpg.Connection, merchant_id: str) -> Merchant | None:
+        """A merchant's row for its invoice defaults, cached for a few seconds (defaults rarely change)."""
+        cached = self._merchants.get(merchant_id)
+        clock = time.monotonic()
+        if cached is not None and cached[0] > clock:
+            return cached[1]
+        found = await merchant_store.get(conn, merchant_id)
+        if found is not None:
+            if len(self._merchants) > 10_000:
+                self._merchants.clear()
+            self._merchants[merchant_id] = (clock + MERCHANT_CACHE_SECONDS, found)
+        return found
 
     @property
     def recorder(self) -> PaymentRecorder:

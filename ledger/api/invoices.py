@@ -20,7 +20,6 @@ from ledger.domain import invoices as rules
 from ledger.domain.ids import looks_like_id, new_id
 from ledger.domain.money import format_amount, parse_amount, parse_non_negative_amount
 from ledger.store import invoices as invoice_store
-from ledger.store import merchants as merchant_store
 from ledger.store import outbox
 from service_runtime.errors import AlreadyExists, InvalidArgument, NotFound
 from service_runtime.pagination import page_size
@@ -78,7 +77,7 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
             replay = await invoice_store.find_by_request(conn, owner, request_id)
             if replay is not None:
                 return self._replay(replay, digest)
-            merchant = await merchant_store.get(conn, owner)
+            merchant = await self.core.merchant(conn, owner)
             assert merchant is not None
             tolerance = merchant.default_tolerance
             if request.underpayment_tolerance:

@@ -18,13 +18,21 @@ class DatabaseUnavailable(RuntimeError):
     """The database did not accept connections in time; the message says where it was looked for."""
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's per-release reset (a round trip per call): the ledger leaves no session state behind.
+
+    The ledger never LISTENs, opens cursors or sets session settings on pooled connections, and the migrator
+    unlocks its advisory lock itself.
+    """
+
+
 async def open_pool(url: str, size: int, *, wait_seconds: float = 30.0) -> asyncpg.Pool:
     """A connection pool to the ledger's database, waiting up to `wait_seconds` for it to come up."""
     deadline = time.monotonic() + wait_seconds
     delay = 0.1
     while True:
         try:
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=size, command_timeout=30)
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=size, command_timeout=30, reset=_keep_session)
         except (OSError, asyncpg.CannotConnectNowError, asyncpg.InvalidCatalogNameError) as exc:
             if time.monotonic() >= deadline:
                 where = redact_url_secrets(url)
