@@ -7,6 +7,7 @@ from typing import ClassVar
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from ledger.domain.addresses import to_checksum_address
 from service_runtime.config import ServiceSettings
 
 ZERO_HASH = "0x" + "00" * 32
@@ -73,6 +74,12 @@ class LedgerSettings(ServiceSettings):
     credential_cache_seconds: float = Field(
         default=2.0, ge=0, le=5, description="How long a verified key stays cached; bounds revocation delay."
     )
+
+    @field_validator("token_contract", "forwarder_factory")
+    @classmethod
+    def _checksummed(cls, value: str) -> str:
+        # Observations arrive checksummed (EIP-55); compare like with like whatever case the operator typed.
+        return to_checksum_address(value)
 
     @field_validator("forwarder_init_code_hash")
     @classmethod

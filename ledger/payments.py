@@ -8,11 +8,15 @@ nothing and a repeated report changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import hashlib
 import logging
-from dataclasses import dataclass
-from typing import Any, Literal
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 
@@ -22,7 +26,9 @@ from ledger.domain.models import Invoice
 from ledger.store import invoices as invoice_store
 from ledger.store import journal, outbox
 from ledger.store import payments as payment_store
-from service_runtime.errors import FailedPrecondition, InvalidArgument
+from service_runtime.errors import Aborted, FailedPrecondition, InvalidArgument
+
+T = TypeVar("T")
 
 log = logging.getLogger("stablegate.ledger.payments")
 
@@ -68,15 +74,35 @@ def _terms(invoice: Invoice) -> lifecycle.InvoiceTerms:
     )
 
 
+RETRIES = 5
+
+
+async def _retrying(step: Callable[[], Awaitable[T]]) -> T:
+    """Run a one-transaction, idempotent step, again when Postgres aborted it for a deadlock or serialization."""
+    for attempt in range(RETRIES):
+        try:
+            return await step()
+        except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+            if attempt == RETRIES - 1:
+                raise Aborted(
+                    "the ledger was too busy to record this; retry", reason="CONTENTION", metadata={}
+                ) from None
+            await asyncio.sleep(0.01 * (attempt + 1) * random.random())  # noqa: S311 - jitter, not security
+    raise AssertionError("unreachable")
+
+
 def _event_id(*parts: object) -> str:
     """A deterministic event id, so a repeated step writes its event once."""
     return "evt_" + hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:24]
 
 
-async def _post(conn: asyncpg.Connection, posting: postings.Posting, payment_id: str, invoice_id: str | None) -> str:
-    tx = await journal.post(
-        conn, posting, request_id=f"{payment_id}:{posting.kind}", invoice_id=invoice_id, payment_id=payment_id
-    )
+async def _post(
+    conn: asyncpg.Connection, posting: postings.Posting, payment: payment_store.PaymentRow, invoice_id: str | None
+) -> str:
+    # Keyed by the block too: a transfer re-mined in another block after a reorg is a new generation whose
+    # postings must not be mistaken for the reversed ones.
+    request_id = f"{payment.id}:{payment.block_hash}:{posting.kind}"
+    tx = await journal.post(conn, posting, request_id=request_id, invoice_id=invoice_id, payment_id=payment.id)
     return str(tx) if tx is not None else ""
 
 
@@ -109,7 +135,7 @@ async def _reevaluate(conn: asyncpg.Connection, invoice: Invoice, now: dt.dateti
             merchant_id=invoice.merchant_id,
             subject_id=invoice.id,
             data=_invoice_data(updated),
-            event_id=_event_id(invoice.id, "updated", result.status, flags, result.amount_paid, len(facts)),
+            event_id=new_id("evt"),
         )
         return updated
     event = {
@@ -125,7 +151,7 @@ async def _reevaluate(conn: asyncpg.Connection, invoice: Invoice, now: dt.dateti
         merchant_id=invoice.merchant_id,
         subject_id=invoice.id,
         data=_invoice_data(updated),
-        event_id=_event_id(invoice.id, event, result.status, result.amount_paid, len(facts)),
+        event_id=new_id("evt"),
     )
     return updated
 
@@ -165,13 +191,21 @@ class PaymentRecorder:
         self.asset = asset
 
     async def record(self, obs: Observation, now: dt.datetime) -> Recorded:
-        """Record one observation (idempotent on chain id, tx hash and log index)."""
+        """Record one observation (idempotent on chain id, tx hash, log index and block hash).
+
+        A transaction that loses a deadlock or serialization race is retried: the step is one transaction and
+        idempotent, so a retry either does it or finds it done.
+        """
         if obs.chain_id != self.chain_id:
             raise InvalidArgument(
                 f"chain_id {obs.chain_id} is not this ledger's chain ({self.chain_id})",
                 reason="CHAIN_MISMATCH",
                 metadata={"field": "observation.chain_id"},
             )
+        return await _retrying(lambda: self._record_once(obs, now))
+
+    async def _record_once(self, obs: Observation, now: dt.datetime) -> Recorded:
+        # Lock order everywhere: the invoice, then its payment, then accounts (sorted by code, in journal.post).
         async with self.pool.acquire() as conn, conn.transaction():
             invoice = await invoice_store.get_by_address(conn, obs.to_address)
             if invoice is None:
@@ -206,7 +240,7 @@ class PaymentRecorder:
                     reason="OBSERVATION_CONFLICT",
                     metadata={"paymentId": existing.id},
                 )
-            return await self._transition(conn, invoice, existing, obs.finality, now)
+            return await self._again(conn, invoice, existing, obs, now)
 
     async def _first_sight(
         self, conn: asyncpg.Connection, invoice: Invoice, obs: Observation, now: dt.datetime
@@ -235,33 +269,19 @@ class PaymentRecorder:
         stored = await payment_store.insert(conn, row, late=lifecycle.is_late(terms, observed_at))
         assert stored is not None, "the invoice row lock serialises reports for one deposit address"
         if status == "UNALLOCATED":
-            tx = await _post(conn, postings.unallocated_payment(self.asset, obs.amount), stored.id, invoice.id)
+            tx = await _post(conn, postings.unallocated_payment(self.asset, obs.amount), stored, invoice.id)
             await outbox.append(
                 conn,
                 event_type="payment.unallocated",
                 merchant_id=invoice.merchant_id,
                 subject_id=invoice.id,
                 data=_payment_data(stored),
-                event_id=_event_id(stored.id, "unallocated"),
+                event_id=_event_id(stored.id, stored.block_hash, "unallocated"),
             )
             return Recorded("MATCHED", invoice.id, stored.id, tx)
-        tx = await _post(
-            conn, postings.payment_seen(invoice.merchant_id, self.asset, obs.amount), stored.id, invoice.id
-        )
-        await outbox.append(
-            conn,
-            event_type="invoice.payment_detected",
-            merchant_id=invoice.merchant_id,
-            subject_id=invoice.id,
-            data={**_invoice_data(invoice), "payment": _payment_data(stored)},
-            event_id=_event_id(stored.id, "detected"),
-        )
-        if obs.finality == "FINAL":
-            return await self._transition(conn, invoice, stored, "FINAL", now)
-        await _reevaluate(conn, invoice, now)
-        return Recorded("MATCHED", invoice.id, stored.id, tx)
+        return await self._credit_seen(conn, invoice, stored, obs.finality, now)
 
-    async def _transition(
+    async def _credit_seen(
         self,
         conn: asyncpg.Connection,
         invoice: Invoice,
@@ -269,24 +289,78 @@ class PaymentRecorder:
         finality: Finality,
         now: dt.datetime,
     ) -> Recorded:
-        merchant, asset, amount = invoice.merchant_id, self.asset, payment.amount
-        if finality == "SEEN" or (finality == "FINAL" and payment.status != "SEEN"):
-            return Recorded("DUPLICATE", invoice.id, payment.id)  # finality never regresses; FINAL once
+        """Post a (re)seen payment as pending, announce it, and go on to FINAL if the report says so."""
+        tx = await _post(
+            conn, postings.payment_seen(invoice.merchant_id, self.asset, payment.amount), payment, invoice.id
+        )
+        await outbox.append(
+            conn,
+            event_type="invoice.payment_detected",
+            merchant_id=invoice.merchant_id,
+            subject_id=invoice.id,
+            data={**_invoice_data(invoice), "payment": _payment_data(payment)},
+            event_id=_event_id(payment.id, payment.block_hash, "detected"),
+        )
         if finality == "FINAL":
-            tx = await _post(conn, postings.payment_final(merchant, asset, amount), payment.id, invoice.id)
-            await payment_store.set_status(conn, payment.id, "FINAL")
-            await _reevaluate(conn, invoice, now)
-            return Recorded("MATCHED", invoice.id, payment.id, tx)
-        # REORGED: undo what this payment did, in full.
+            return await self._finalize(conn, invoice, payment, now)
+        await _reevaluate(conn, invoice, now)
+        return Recorded("MATCHED", invoice.id, payment.id, tx)
+
+    async def _again(  # noqa: PLR0911 - one return per case of the transfer state machine
+        self,
+        conn: asyncpg.Connection,
+        invoice: Invoice,
+        payment: payment_store.PaymentRow,
+        obs: Observation,
+        now: dt.datetime,
+    ) -> Recorded:
+        """A report about a transfer already recorded: finality moves forward, a reorg undoes, a re-mine redoes."""
+        moved = obs.block_hash != payment.block_hash
+        if obs.finality == "REORGED":
+            if moved or payment.status == "REVERSED":
+                # A reorg of a block this payment is no longer in (it was re-mined elsewhere), or already undone.
+                return Recorded("DUPLICATE", invoice.id, payment.id)
+            return await self._reverse(conn, invoice, payment, now)
         if payment.status == "REVERSED":
+            if not moved:
+                return Recorded("DUPLICATE", invoice.id, payment.id)  # a stale report of the dropped block
+            # Re-mined in another block after a reorg: a new generation, credited again from SEEN.
+            await payment_store.move_to_block(conn, payment.id, obs.block_number, obs.block_hash, "SEEN")
+            revived = replace(payment, block_number=obs.block_number, block_hash=obs.block_hash, status="SEEN")
+            return await self._credit_seen(conn, invoice, revived, obs.finality, now)
+        if payment.status == "SEEN":
+            if moved:
+                # Seen in another block before the old one's reorg was reported: follow the transfer.
+                await payment_store.move_to_block(conn, payment.id, obs.block_number, obs.block_hash, "SEEN")
+                payment = replace(payment, block_number=obs.block_number, block_hash=obs.block_hash)
+            if obs.finality == "FINAL":
+                return await self._finalize(conn, invoice, payment, now)
             return Recorded("DUPLICATE", invoice.id, payment.id)
+        if moved:
+            log.warning("a final payment was reported in another block", extra={"paymentId": payment.id})
+        return Recorded("DUPLICATE", invoice.id, payment.id)  # FINAL or UNALLOCATED: finality never regresses
+
+    async def _finalize(
+        self, conn: asyncpg.Connection, invoice: Invoice, payment: payment_store.PaymentRow, now: dt.datetime
+    ) -> Recorded:
+        posting = postings.payment_final(invoice.merchant_id, self.asset, payment.amount)
+        tx = await _post(conn, posting, payment, invoice.id)
+        await payment_store.set_status(conn, payment.id, "FINAL")
+        await _reevaluate(conn, invoice, now)
+        return Recorded("MATCHED", invoice.id, payment.id, tx)
+
+    async def _reverse(
+        self, conn: asyncpg.Connection, invoice: Invoice, payment: payment_store.PaymentRow, now: dt.datetime
+    ) -> Recorded:
+        """Undo what this payment did, in full."""
+        merchant, asset, amount = invoice.merchant_id, self.asset, payment.amount
         if payment.status == "SEEN":
             posting = postings.seen_payment_reorged(merchant, asset, amount)
         elif payment.status == "UNALLOCATED":
             posting = postings.unallocated_payment_reversed(asset, amount)
         else:
             available_ref = postings.AccountRef("merchant_available", merchant, asset)
-            available = await journal.balance(conn, available_ref, for_update=True)
+            available = await journal.balance(conn, available_ref)
             posting = postings.credited_payment_reversed(merchant, asset, amount, available)
             shortfall = amount - min(amount, available)
             if shortfall:
@@ -296,19 +370,18 @@ class PaymentRecorder:
                     merchant_id=merchant,
                     subject_id=merchant,
                     data={"payment_id": payment.id, "shortfall_base_units": str(shortfall), "asset": asset},
-                    event_id=_event_id(payment.id, "shortfall"),
+                    event_id=_event_id(payment.id, payment.block_hash, "shortfall"),
                 )
                 log.warning("reversal exceeds available balance", extra={"paymentId": payment.id})
-        tx = await _post(conn, posting, payment.id, invoice.id)
+        tx = await _post(conn, posting, payment, invoice.id)
         await payment_store.set_status(conn, payment.id, "REVERSED")
-        reversed_row = payment_store.PaymentRow(**{**payment.__dict__, "status": "REVERSED"})
         await outbox.append(
             conn,
             event_type="invoice.payment_reversed",
             merchant_id=merchant,
             subject_id=invoice.id,
-            data={**_invoice_data(invoice), "payment": _payment_data(reversed_row)},
-            event_id=_event_id(payment.id, "reversed"),
+            data={**_invoice_data(invoice), "payment": _payment_data(replace(payment, status="REVERSED"))},
+            event_id=_event_id(payment.id, payment.block_hash, "reversed"),
         )
         await _reevaluate(conn, invoice, now)
         return Recorded("REVERSED", invoice.id, payment.id, tx)
@@ -325,15 +398,23 @@ class PaymentRecorder:
             keys = await payment_store.seen_at_or_below(conn, chain_id, finalized_block)
         credited = 0
         for tx_hash, log_index in keys:
-            async with self.pool.acquire() as conn, conn.transaction():
-                payment = await payment_store.get(conn, chain_id, tx_hash, log_index)
-                if payment is None or payment.status != "SEEN" or payment.invoice_id is None:
-                    continue
-                invoice = await invoice_store.lock(conn, payment.invoice_id)
-                assert invoice is not None
-                await self._transition(conn, invoice, payment, "FINAL", now)
-                credited += 1
+            step = functools.partial(self._finalize_one, chain_id, tx_hash, log_index, finalized_block, now)
+            credited += await _retrying(step)
         return credited
+
+    async def _finalize_one(
+        self, chain_id: int, tx_hash: str, log_index: int, finalized_block: int, now: dt.datetime
+    ) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            invoice_id = await payment_store.invoice_of(conn, chain_id, tx_hash, log_index)
+            if invoice_id is None:
+                return 0
+            invoice = await invoice_store.lock(conn, invoice_id)  # the invoice first, as record() does
+            payment = await payment_store.get(conn, chain_id, tx_hash, log_index)
+            if invoice is None or payment is None or payment.status != "SEEN" or payment.block_number > finalized_block:
+                return 0
+            await self._finalize(conn, invoice, payment, now)
+            return 1
 
     async def expire_due(self, now: dt.datetime, batch: int = 100) -> int:
         """Re-evaluate invoices past their expiry (OPEN → EXPIRED with `invoice.expired`); returns how many moved."""

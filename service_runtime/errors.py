@@ -93,6 +93,12 @@ class ResourceExhausted(DomainError):
     kind = ErrorKind.RESOURCE_EXHAUSTED
 
 
+class Aborted(DomainError):
+    """A concurrency conflict (deadlock, serialization); retrying the same request may succeed."""
+
+    kind = ErrorKind.ABORTED
+
+
 class Unimplemented(DomainError):
     """The operation is part of the API but not built yet."""
 

@@ -67,11 +67,9 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
         amount = parse_amount(request.amount, terms.token_decimals, field="amount")
         digest = request_hash(request)
         # REST clients send the Idempotency-Key header; Envoy passes it on as gRPC metadata.
-        request_id = request.request_id or idempotency_key(context) or new_id("req")
-        if len(request_id) > 200:
-            raise InvalidArgument(
-                "request_id is at most 200 characters", reason="FIELD_TOO_LONG", metadata={"field": "request_id"}
-            )
+        request_id = rules.check_text(
+            request.request_id or idempotency_key(context) or new_id("req"), "request_id", 200
+        )
         now = self.core.now()
         async with self.core.pool.acquire() as conn:
             replay = await invoice_store.find_by_request(conn, owner, request_id)
@@ -175,6 +173,7 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
                 reason="RANGE_INVALID",
                 metadata={"field": "create_time_start"},
             )
+        rules.check_text(request.order_id, "order_id", rules.MAX_ORDER_ID)
         query = f"{owner}|{status}|{start}|{end}|{request.order_id}"
         after = _position(request.page_token, query)
         async with self.core.pool.acquire() as conn:

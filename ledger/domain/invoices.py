@@ -78,6 +78,9 @@ def check_metadata(metadata: dict[str, str]) -> dict[str, str]:
             raise _invalid("metadata", f"keys must be 1..{MAX_METADATA_KEY} characters", "METADATA_INVALID")
         if len(value) > MAX_METADATA_VALUE:
             raise _invalid("metadata", f"values must be at most {MAX_METADATA_VALUE} characters", "METADATA_TOO_LARGE")
+        if "\x00" in key or "\x00" in value:
+            # Postgres text cannot hold NUL; other control characters are the merchant's own data.
+            raise _invalid("metadata", "keys and values must not contain NUL characters", "METADATA_INVALID")
     if len(json.dumps(metadata).encode()) > MAX_METADATA_BYTES:
         raise _invalid("metadata", f"at most {MAX_METADATA_BYTES} bytes as JSON", "METADATA_TOO_LARGE")
     return dict(metadata)

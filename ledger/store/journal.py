@@ -57,6 +57,13 @@ async def post(
     The database re-checks the balance at commit and moves account balances by trigger.
     """
     check_balanced(posting)
+    # Lock every account this posting moves, in code order, before the entries' trigger updates them: postings
+    # touching the same accounts in different orders would otherwise deadlock against each other.
+    refs = {account_code(e.account): e.account for e in posting.entries}
+    ids = {code: await account_id(conn, ref) for code, ref in sorted(refs.items())}
+    await conn.execute(
+        "SELECT 1 FROM ledger.accounts WHERE id = ANY($1::bigint[]) ORDER BY code FOR UPDATE", list(ids.values())
+    )
     tx = await conn.fetchval(
         "INSERT INTO ledger.journal_transactions (request_id, request_hash, kind, invoice_id, payment_id, memo) "
         "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id) DO NOTHING RETURNING id",
@@ -74,7 +81,7 @@ async def post(
             "INSERT INTO ledger.journal_entries (transaction_id, account_id, asset, side, amount) "
             "VALUES ($1, $2, $3, $4, $5)",
             tx,
-            await account_id(conn, entry.account),
+            ids[account_code(entry.account)],
             entry.account.asset,
             entry.side,
             entry.amount,

@@ -64,6 +64,30 @@ async def get(conn: asyncpg.Connection, chain_id: int, tx_hash: str, log_index: 
     return _row(r) if r is not None else None
 
 
+async def invoice_of(conn: asyncpg.Connection, chain_id: int, tx_hash: str, log_index: int) -> str | None:
+    """The invoice a payment belongs to, read without locking (to lock the invoice first)."""
+    value = await conn.fetchval(
+        "SELECT invoice_id FROM ledger.payments WHERE chain_id = $1 AND tx_hash = $2 AND log_index = $3",
+        chain_id,
+        tx_hash,
+        log_index,
+    )
+    return str(value) if value is not None else None
+
+
+async def move_to_block(
+    conn: asyncpg.Connection, payment_id: str, block_number: int, block_hash: str, status: str
+) -> None:
+    """Record that a transfer now sits in another block (re-mined after a reorg), with its new status."""
+    await conn.execute(
+        "UPDATE ledger.payments SET block_number = $2, block_hash = $3, status = $4, update_time = now() WHERE id = $1",
+        payment_id,
+        block_number,
+        block_hash,
+        status,
+    )
+
+
 async def insert(conn: asyncpg.Connection, row: PaymentRow, *, late: bool) -> PaymentRow | None:
     """Store a new payment; None if the transfer log is already stored (a concurrent report)."""
     r = await conn.fetchrow(

@@ -401,3 +401,11 @@ async def _stored_admin_hashes(url: str) -> list[bytes]:
         return [bytes(r["secret_hash"]) for r in await conn.fetch("SELECT secret_hash FROM ledger.admin_keys")]
     finally:
         await conn.close()
+
+
+def test_token_and_factory_addresses_are_checksummed_whatever_case_is_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STABLEGATE_LEDGER_TOKEN_CONTRACT", "0x55d398326f99059ff775485246999027b3197955")
+    settings = load_settings(LedgerSettings)
+    assert settings.token_contract == "0x55d398326f99059fF775485246999027B3197955"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -358,3 +360,106 @@ async def test_the_idempotency_key_header_is_the_request_id(ledger: Ledger) -> N
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await ledger.invoices.CreateInvoice(inv_pb.CreateInvoiceRequest(amount="3"), metadata=metadata)
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+async def test_a_payment_re_mined_after_a_reorg_is_credited_again(ledger: Ledger) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "10")
+    tx = "0x" + "6" * 64
+    old_block, new_block = "0x" + "a" * 64, "0x" + "c" * 64
+
+    async def report(finality: str, block_hash: str, block: int) -> obs_pb.RecordTransferObservationResponse:
+        observation = obs_pb.TransferObservation(
+            chain_id=97,
+            token_contract=ledger.settings.token_contract,
+            tx_hash=tx,
+            log_index=0,
+            block_number=block,
+            block_hash=block_hash,
+            from_address="0x" + "c" * 40,
+            to_address=invoice.deposit_address,
+            amount_base_units=str(10 * UNIT),
+            finality=obs_pb.ObservationFinality.Value(f"OBSERVATION_FINALITY_{finality}"),
+        )
+        return await ledger.observations.RecordTransferObservation(
+            obs_pb.RecordTransferObservationRequest(observation=observation)
+        )
+
+    await report("SEEN", old_block, 100)
+    await report("REORGED", old_block, 100)
+    again = await report("SEEN", new_block, 103)
+    assert again.outcome == obs_pb.OBSERVATION_OUTCOME_MATCHED
+    stale = await report("REORGED", old_block, 100)  # a late report about the dropped block changes nothing
+    assert stale.outcome == obs_pb.OBSERVATION_OUTCOME_DUPLICATE
+    await report("FINAL", new_block, 103)
+    paid = await current(ledger, key, invoice.id)
+    assert paid.status == invoice_pb2.INVOICE_STATUS_PAID
+    assert paid.payments[0].block_number == 103
+    assert await ledger.balances(merchant) == {"merchant_pending": 0, "merchant_available": 10 * UNIT}
+    assert await journal_kinds(ledger, invoice.id) == [
+        "payment_seen",
+        "seen_payment_reorged",
+        "payment_seen",
+        "payment_final",
+    ]
+    await ledger.assert_books_are_sound()
+
+
+async def test_a_transfer_seen_in_its_new_block_before_the_old_one_is_reorged_follows_the_chain(
+    ledger: Ledger,
+) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "10")
+    tx = "0x" + "7" * 64
+    first = await ledger.observe(invoice.deposit_address, 10 * UNIT, "SEEN", tx=tx, block=100)
+    assert first.outcome == obs_pb.OBSERVATION_OUTCOME_MATCHED
+    # The watcher sees the transfer in a new block 104 (other hash) first, then the reorg of block 100.
+    moved = obs_pb.TransferObservation(
+        chain_id=97,
+        token_contract=ledger.settings.token_contract,
+        tx_hash=tx,
+        log_index=0,
+        block_number=104,
+        block_hash="0x" + "e" * 64,
+        from_address="0x" + "c" * 40,
+        to_address=invoice.deposit_address,
+        amount_base_units=str(10 * UNIT),
+        finality=obs_pb.OBSERVATION_FINALITY_SEEN,
+    )
+    await ledger.observations.RecordTransferObservation(obs_pb.RecordTransferObservationRequest(observation=moved))
+    stale = await ledger.observe(invoice.deposit_address, 10 * UNIT, "REORGED", tx=tx, block=100)
+    assert stale.outcome == obs_pb.OBSERVATION_OUTCOME_DUPLICATE
+    reply = await ledger.observations.RecordFinality(
+        obs_pb.RecordFinalityRequest(chain_id=97, finalized_block_number=102, finalized_block_hash="0x" + "d" * 64)
+    )
+    assert reply.credited_payment_count == 0  # block 104 is not final yet
+    await ledger.observations.RecordFinality(
+        obs_pb.RecordFinalityRequest(chain_id=97, finalized_block_number=104, finalized_block_hash="0x" + "d" * 64)
+    )
+    assert (await current(ledger, key, invoice.id)).status == invoice_pb2.INVOICE_STATUS_PAID
+    assert await ledger.balances(merchant) == {"merchant_pending": 0, "merchant_available": 10 * UNIT}
+
+
+async def test_concurrent_reports_finality_and_reorgs_all_succeed_and_keep_the_books(ledger: Ledger) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    invoices = [await new_invoice(ledger, key, "5") for _ in range(10)]
+    txs = ["0x" + secrets.token_hex(32) for _ in invoices]
+    await asyncio.gather(
+        *(ledger.observe(i.deposit_address, 3 * UNIT, "SEEN", tx=t) for i, t in zip(invoices, txs, strict=True))
+    )
+    calls = [
+        ledger.observe(i.deposit_address, 3 * UNIT, "REORGED", tx=t) for i, t in zip(invoices[:5], txs[:5], strict=True)
+    ]
+    calls += [ledger.observe(i.deposit_address, 2 * UNIT, "SEEN") for i in invoices]
+    calls += [
+        ledger.observe(i.deposit_address, 3 * UNIT, "FINAL", tx=t) for i, t in zip(invoices[5:], txs[5:], strict=True)
+    ]
+    finality = ledger.observations.RecordFinality(
+        obs_pb.RecordFinalityRequest(chain_id=97, finalized_block_number=100, finalized_block_hash="0x" + "d" * 64)
+    )
+    await asyncio.gather(*calls, finality)  # no call fails (deadlocks are avoided or retried)
+    await ledger.assert_books_are_sound()
+    balances = await ledger.balances(merchant)
+    final = await ledger.value("SELECT coalesce(sum(amount), 0) FROM ledger.payments WHERE status = 'FINAL'")
+    seen = await ledger.value("SELECT coalesce(sum(amount), 0) FROM ledger.payments WHERE status = 'SEEN'")
+    assert (balances["merchant_available"], balances["merchant_pending"]) == (final, seen)
