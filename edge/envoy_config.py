@@ -20,6 +20,10 @@ How a REST request travels (the filter order, first to last):
    path matches only the catch-all (see `_routes`).
 7. `router` sends the gRPC call to the upstream's HTTP/2 cluster.
 
+Envoy answers a few routes itself, without an API key and without transcoding (`_plain_http`): `GET /healthz`,
+and the generated OpenAPI document and reference page (`ApiDocs`, written by codegen) at `GET /v1/openapi.json`
+and `GET /v1/reference`; the page alone gets a CSP that allows its inline stylesheet.
+
 Routes match gRPC paths and require the marker header the transcoder sets, so only transcoded REST calls reach
 the upstreams: a native gRPC client gets UNIMPLEMENTED (ext_authz tells admin from merchant calls by the REST
 path, which a native call would not have). Safe methods (bound to GET) get a route each with retries; the rest
@@ -73,6 +77,14 @@ RATELIMIT_DOMAIN = "stablegate"
 MERCHANT_DESCRIPTOR_KEY = "merchant_id"
 ROUTE_GROUP_DESCRIPTOR_KEY = "route"
 
+GEN_ROOT = Path(__file__).resolve().parent.parent / "gen"
+OPENAPI_PATH = "/v1/openapi.json"
+REFERENCE_PATH = "/v1/reference"
+REFERENCE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+"""The reference page's CSP: its inline stylesheet and nothing else (no scripts, no external resources)."""
+MAX_DIRECT_RESPONSE_BYTES = 1024 * 1024
+"""Envoy's cap on a direct response's body (its default, 4 KiB, is far below the OpenAPI document)."""
+
 CORS_ALLOW_HEADERS = "authorization, content-type, idempotency-key"
 CORS_EXPOSE_HEADERS = "retry-after, x-request-id"
 
@@ -81,6 +93,7 @@ _HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions
 _EXT_AUTHZ = "envoy.filters.http.ext_authz"
 _CORS = "envoy.filters.http.cors"
 _TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
+_HEADER_MUTATION = "envoy.filters.http.header_mutation"
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,14 @@ class TlsFiles:
 
     cert_file: Path
     key_file: Path
+
+
+@dataclass(frozen=True)
+class ApiDocs:
+    """The generated OpenAPI document and reference page the edge serves itself (Envoy reads them at start)."""
+
+    openapi_json: Path = GEN_ROOT / "openapi.json"
+    reference_html: Path = GEN_ROOT / "reference.html"
 
 
 @dataclass(frozen=True)
@@ -144,6 +165,8 @@ class EdgePlan:
     cors_origins: tuple[str, ...] = ()
     tls: TlsFiles | None = None
     health_check_interval: float = 5.0
+    api_docs: ApiDocs | None = ApiDocs()
+    """Served at `GET /v1/openapi.json` and `GET /v1/reference` without an API key; None serves neither."""
 
     def __post_init__(self) -> None:
         """Reject plans Envoy would reject later with a less helpful message, or accept and serve wrongly."""
@@ -234,9 +257,45 @@ def transcoder_descriptor(source: Path, dest: Path) -> Path:
     return dest
 
 
-# Runs on responses after the transcoder (filters see responses in reverse order): on a 200 from a route that
+# On requests, before the transcoder: a percent-encoded path or query that is not UTF-8 once decoded is a 400
+# here; the transcoder would put the bytes in a proto string field, which the upstream cannot parse (a 500).
+# On responses, after the transcoder (filters see responses in reverse order): on a 200 from a route that
 # names a response field, `{"<field>":<resource>}` becomes `<resource>`. Errors and other routes pass as they are.
 UNWRAP_LUA = """
+local function valid_utf8(s)
+  local i, n = 1, #s
+  while i <= n do
+    local c = string.byte(s, i)
+    local len = 0
+    if c < 0x80 then len = 1
+    elseif c >= 0xC2 and c <= 0xDF then len = 2
+    elseif c >= 0xE0 and c <= 0xEF then len = 3
+    elseif c >= 0xF0 and c <= 0xF4 then len = 4
+    else return false end
+    if i + len - 1 > n then return false end
+    for j = i + 1, i + len - 1 do
+      local d = string.byte(s, j)
+      if d < 0x80 or d > 0xBF then return false end
+    end
+    local d = string.byte(s, i + 1)
+    if len == 3 and ((c == 0xE0 and d < 0xA0) or (c == 0xED and d > 0x9F)) then return false end
+    if len == 4 and ((c == 0xF0 and d < 0x90) or (c == 0xF4 and d > 0x8F)) then return false end
+    i = i + len
+  end
+  return true
+end
+
+function envoy_on_request(handle)
+  local path = handle:headers():get(":path") or ""
+  if not string.find(path, "%%[89A-Fa-f]") then
+    return
+  end
+  local decoded = string.gsub(path, "%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  if not valid_utf8(decoded) then
+    handle:respond({[":status"] = "400"}, "the path or query is not UTF-8 once percent-decoded")
+  end
+end
+
 function envoy_on_response(handle)
   local headers = handle:headers()
   local content_type = headers:get("content-type") or ""
@@ -364,7 +423,11 @@ def _connection_manager(
         "server_header_transformation": "PASS_THROUGH",
         "request_headers_timeout": "10s",
         "stream_idle_timeout": "60s",
-        "route_config": {"name": "public", "virtual_hosts": [_virtual_host(plan, methods)]},
+        "route_config": {
+            "name": "public",
+            "virtual_hosts": [_virtual_host(plan, methods)],
+            "max_direct_response_body_size_bytes": MAX_DIRECT_RESPONSE_BYTES,
+        },
         "local_reply_config": _local_reply_config(),
         "http_filters": _http_filters(plan, descriptor),
     }
@@ -411,7 +474,7 @@ def _header_mutation() -> dict[str, Any]:
         for k, v in SECURITY_HEADERS
     ]
     return {
-        "name": "envoy.filters.http.header_mutation",
+        "name": _HEADER_MUTATION,
         "typed_config": _typed(
             "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
             mutations={
@@ -506,6 +569,8 @@ def _routes(plan: EdgePlan, methods: Mapping[str, tuple[RpcMethod, ...]]) -> lis
             **_plain_http(plan),
         }
     ]
+    if plan.api_docs is not None:
+        routes += _api_doc_routes(plan, plan.api_docs)
     for upstream, services in plan.routes.items():
         for service in services:
             # Safe methods get an exact-path route each, with retries; the service prefix catches the rest
@@ -530,6 +595,46 @@ def _routes(plan: EdgePlan, methods: Mapping[str, tuple[RpcMethod, ...]]) -> lis
     routes.append({"name": "grpc_not_routed", "match": {"prefix": "/", "grpc": {}}, "direct_response": {"status": 404}})
     routes.append({"name": "rest", "match": {"prefix": "/"}, "route": {"cluster": UNROUTED_CLUSTER}})
     return routes
+
+
+def _api_doc_routes(plan: EdgePlan, docs: ApiDocs) -> list[dict[str, Any]]:
+    # Envoy reads the files when it loads the config: a missing or oversized one would stop it with a less
+    # helpful message, so both are checked here.
+    for path in (docs.openapi_json, docs.reference_html):
+        if not path.is_file():
+            raise ValueError(f"{path} does not exist; generate it with service_runtime.codegen")
+        if path.stat().st_size > MAX_DIRECT_RESPONSE_BYTES:
+            raise ValueError(f"{path} is over {MAX_DIRECT_RESPONSE_BYTES} bytes, Envoy's direct response cap here")
+    get = [{"name": ":method", "string_match": {"exact": "GET"}}]
+    openapi = {
+        "name": "openapi",
+        "match": {"path": OPENAPI_PATH, "headers": get},
+        "direct_response": {"status": 200, "body": {"filename": str(docs.openapi_json.resolve())}},
+        "response_headers_to_add": [_header("content-type", "application/json")],
+        **_plain_http(plan),
+    }
+    reference = {
+        "name": "reference",
+        "match": {"path": REFERENCE_PATH, "headers": get},
+        "direct_response": {"status": 200, "body": {"filename": str(docs.reference_html.resolve())}},
+        "response_headers_to_add": [_header("content-type", "text/html; charset=utf-8")],
+        **_plain_http(plan),
+    }
+    # The page's looser CSP replaces the API's strict one in the header_mutation filter itself, which sets the
+    # strict one on every response (route-level headers would be overwritten by it).
+    reference["typed_per_filter_config"][_HEADER_MUTATION] = _typed(
+        "envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute",
+        mutations={
+            "response_mutations": [
+                {"append": _header("content-security-policy", REFERENCE_CSP)},
+            ]
+        },
+    )
+    return [openapi, reference]
+
+
+def _header(key: str, value: str) -> dict[str, Any]:
+    return {"header": {"key": key, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
 
 
 def _plain_http(plan: EdgePlan) -> dict[str, Any]:

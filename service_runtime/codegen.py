@@ -1,9 +1,10 @@
 """Generate Python code and Envoy's descriptor set from `protos/`.
 
 One command (`./dev codegen`, or `python -m service_runtime.codegen`) writes everything generated from the
-protos into `gen/`: message modules with `.pyi` stubs, gRPC stubs with `.pyi` stubs, and the descriptor set
-Envoy's gRPC-JSON transcoder reads. Generated files are never edited by hand; the test suite regenerates into
-a temporary directory and fails if anything differs from what is committed.
+protos into `gen/`: message modules with `.pyi` stubs, gRPC stubs with `.pyi` stubs, the descriptor set
+Envoy's gRPC-JSON transcoder reads, and the OpenAPI document with its reference page (edge/openapi.py).
+Generated files are never edited by hand; the test suite regenerates into a temporary directory and fails if
+anything differs from what is committed.
 """
 
 from __future__ import annotations
@@ -101,6 +102,11 @@ def generate(out_dir: Path = GEN_ROOT, proto_root: Path = PROTO_ROOT) -> list[Pa
     code = protoc.main(descriptor_args)
     if code != 0:
         raise CodegenError(f"protoc failed writing the descriptor set with exit code {code}")
+    # The OpenAPI document and its reference page come from the descriptor set just written, so they are
+    # checked fresh like the rest of gen/.
+    from edge import openapi  # noqa: PLC0415 - edge imports nothing generated; imported only when generating
+
+    openapi.write(out_dir / DESCRIPTOR_NAME, out_dir)
     return sorted(p for p in out_dir.rglob("*") if p.is_file())
 
 

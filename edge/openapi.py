@@ -1,0 +1,708 @@
+"""The OpenAPI 3 document and reference page of the public REST surface, generated from the descriptor set.
+
+No generator for descriptor sets installs from the registries here (DECISIONS.md, "OpenAPI"), so this is a
+small one of ours. It reads the descriptor set (with source info: proto comments become summaries and
+descriptions) and the `google.api.http` rules, and describes the *built* public methods only: an RPC whose issue
+has not landed answers UNIMPLEMENTED and stays out of the document (DECISIONS.md, "Not built yet").
+
+What it follows, so the document says what the edge really does:
+
+- proto3 JSON mapping with `preserve_proto_field_names` (snake_case), as the transcoder prints and parses it;
+  64-bit integers are strings, enums are value names, Timestamps RFC 3339 strings, Durations `"1.5s"` strings.
+- the edge returns the `response_body` field by itself (Lua unwrapping in `envoy_config`), else the whole
+  response message; fields at their default value are omitted, so response schemas require nothing.
+- path parameters from `{field}`, a custom verb (`:cancel`) stays a literal suffix of the path; GET and DELETE
+  take the remaining top-level scalar fields as query parameters; `body: "*"` takes every non-path field.
+
+`codegen` writes `gen/openapi.json` and `gen/reference.html` from the freshly written descriptor set, so the
+freshness test covers them; the edge serves them at `GET /v1/openapi.json` and `GET /v1/reference`.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from google.api import annotations_pb2, field_behavior_pb2, http_pb2
+from google.protobuf import descriptor_pb2
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+OPENAPI_NAME = "openapi.json"
+REFERENCE_NAME = "reference.html"
+OPENAPI_VERSION = "3.0.3"
+API_TITLE = "stablegate API"
+API_VERSION = "v1"
+
+PUBLIC_PACKAGES = ("stablegate.merchant.v1.", "stablegate.admin.v1.")
+"""Package prefixes of the services the edge exposes (the same as `envoy_config.PUBLIC_PACKAGES`)."""
+
+BUILT_FROM = (REPO_ROOT / "ledger" / "app.py",)
+"""Service wiring modules whose `SERVED` minus `NOT_BUILT` is built. settlement/app.py is not listed: every
+service it serves is UNIMPLEMENTED today; when it builds one, give it a `NOT_BUILT` and list it here."""
+
+ERROR_STATUSES: Mapping[str, str] = {
+    "400": "Invalid argument or failed precondition (the details name the field or the rule).",
+    "401": "Missing, malformed, unknown, expired or revoked API key.",
+    "403": "The key lacks the scope this operation needs, or is the wrong kind of key.",
+    "404": "No such resource for this caller, or no such path.",
+    "409": "A request_id (Idempotency-Key) reused with other content, or a conflicting change.",
+    "413": "Request body over the size limit.",
+    "429": "Rate limit exceeded; retry after the Retry-After seconds.",
+    "503": "A service is unavailable; retry later.",
+}
+"""Error statuses every operation may answer, each with the shared `Error` body."""
+
+ERROR_SCHEMA = "Error"
+SECURITY_SCHEME = "bearerAuth"
+DURATION_PATTERN = r"^-?[0-9]+(\.[0-9]+)?s$"
+
+# FieldDescriptorProto numbers of the descriptor's repeated fields, for source-info paths.
+_MESSAGE_TYPE, _ENUM_TYPE, _SERVICE = 4, 5, 6
+_FIELD, _NESTED_TYPE, _NESTED_ENUM, _ENUM_VALUE, _METHOD = 2, 3, 4, 2, 2
+
+_F = descriptor_pb2.FieldDescriptorProto
+_SCALARS: Mapping[int, dict[str, Any]] = {
+    _F.TYPE_DOUBLE: {"type": "number", "format": "double"},
+    _F.TYPE_FLOAT: {"type": "number", "format": "float"},
+    _F.TYPE_INT32: {"type": "integer", "format": "int32"},
+    _F.TYPE_SINT32: {"type": "integer", "format": "int32"},
+    _F.TYPE_SFIXED32: {"type": "integer", "format": "int32"},
+    _F.TYPE_UINT32: {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
+    _F.TYPE_FIXED32: {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
+    _F.TYPE_INT64: {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"},
+    _F.TYPE_SINT64: {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"},
+    _F.TYPE_SFIXED64: {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"},
+    _F.TYPE_UINT64: {"type": "string", "format": "uint64", "pattern": "^[0-9]+$"},
+    _F.TYPE_FIXED64: {"type": "string", "format": "uint64", "pattern": "^[0-9]+$"},
+    _F.TYPE_BOOL: {"type": "boolean"},
+    _F.TYPE_STRING: {"type": "string"},
+    _F.TYPE_BYTES: {"type": "string", "format": "byte"},
+}
+_INT32_RANGE = {"minimum": -(2**31), "maximum": 2**31 - 1}
+
+# Well-known types have their own JSON forms (proto3 JSON mapping); they are inlined, never components.
+_WELL_KNOWN: Mapping[str, dict[str, Any]] = {
+    ".google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
+    ".google.protobuf.Duration": {"type": "string", "pattern": DURATION_PATTERN},
+    ".google.protobuf.FieldMask": {"type": "string"},
+    ".google.protobuf.Struct": {"type": "object", "additionalProperties": True},
+    ".google.protobuf.Value": {},
+    ".google.protobuf.ListValue": {"type": "array", "items": {}},
+    ".google.protobuf.Empty": {"type": "object", "additionalProperties": False},
+    ".google.protobuf.Any": {
+        "type": "object",
+        "properties": {"@type": {"type": "string"}},
+        "required": ["@type"],
+        "additionalProperties": True,
+    },
+    ".google.protobuf.StringValue": {"type": "string", "nullable": True},
+    ".google.protobuf.BytesValue": {"type": "string", "format": "byte", "nullable": True},
+    ".google.protobuf.BoolValue": {"type": "boolean", "nullable": True},
+    ".google.protobuf.Int32Value": {"type": "integer", "format": "int32", "nullable": True},
+    ".google.protobuf.UInt32Value": {"type": "integer", "minimum": 0, "nullable": True},
+    ".google.protobuf.Int64Value": {"type": "string", "format": "int64", "nullable": True},
+    ".google.protobuf.UInt64Value": {"type": "string", "format": "uint64", "nullable": True},
+    ".google.protobuf.FloatValue": {"type": "number", "format": "float", "nullable": True},
+    ".google.protobuf.DoubleValue": {"type": "number", "format": "double", "nullable": True},
+}
+# Field types a query parameter can carry (the transcoder parses them from the query string).
+_QUERY_MESSAGES = frozenset({".google.protobuf.Timestamp", ".google.protobuf.Duration", ".google.protobuf.FieldMask"})
+_PATH_VARIABLE = re.compile(r"\{([^}=]+)(?:=[^}]*)?\}")
+
+
+def built_public_services(modules: Sequence[Path] = BUILT_FROM) -> tuple[str, ...]:
+    """The public services that are built: each module's `SERVED` minus its `NOT_BUILT`, public packages only.
+
+    The constants are read from the modules' source (literal tuples), not imported: codegen calls this, and
+    importing a service's wiring would import the generated code codegen is about to replace.
+    """
+    built: list[str] = []
+    for module in modules:
+        constants = _literal_constants(module, ("SERVED", "NOT_BUILT"))
+        if "SERVED" not in constants:
+            raise ValueError(f"{module} has no literal SERVED tuple")
+        not_built = set(constants.get("NOT_BUILT", ()))
+        built += [s for s in constants["SERVED"] if s not in not_built and s.startswith(PUBLIC_PACKAGES)]
+    return tuple(built)
+
+
+def _literal_constants(module: Path, names: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    found: dict[str, tuple[str, ...]] = {}
+    for node in ast.parse(module.read_text(), str(module)).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name in names:
+                value = ast.literal_eval(node.value)
+                if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+                    raise ValueError(f"{module}: {name} must be a literal tuple of service names")
+                found[name] = value
+    return found
+
+
+# --- reading the descriptor set ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Message:
+    full_name: str  # with the leading dot, as descriptors refer to types
+    proto: descriptor_pb2.DescriptorProto
+    comment: str
+    field_comments: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class _Enum:
+    values: tuple[str, ...]
+    comment: str
+    value_comments: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class _Method:
+    service: str
+    service_comment: str
+    proto: descriptor_pb2.MethodDescriptorProto
+    comment: str
+    rule: http_pb2.HttpRule
+
+
+class _Catalog:
+    """Every message, enum and method of a descriptor set, with their comments, by full name."""
+
+    def __init__(self, fds: descriptor_pb2.FileDescriptorSet) -> None:
+        self.messages: dict[str, _Message] = {}
+        self.enums: dict[str, _Enum] = {}
+        self.services: dict[str, list[_Method]] = {}
+        for file in fds.file:
+            comments = {tuple(loc.path): _clean(loc.leading_comments) for loc in file.source_code_info.location}
+            prefix = f".{file.package}" if file.package else ""
+            for i, message in enumerate(file.message_type):
+                self._add_message(prefix, message, (_MESSAGE_TYPE, i), comments)
+            for i, enum in enumerate(file.enum_type):
+                self._add_enum(prefix, enum, (_ENUM_TYPE, i), comments)
+            for i, service in enumerate(file.service):
+                name = f"{file.package}.{service.name}"
+                service_comment = comments.get((_SERVICE, i), "")
+                self.services[name] = [
+                    _Method(
+                        name,
+                        service_comment,
+                        method,
+                        comments.get((_SERVICE, i, _METHOD, j), ""),
+                        method.options.Extensions[annotations_pb2.http],
+                    )
+                    for j, method in enumerate(service.method)
+                    if method.options.HasExtension(annotations_pb2.http)
+                ]
+
+    def _add_message(
+        self,
+        prefix: str,
+        message: descriptor_pb2.DescriptorProto,
+        path: tuple[int, ...],
+        comments: Mapping[tuple[int, ...], str],
+    ) -> None:
+        full_name = f"{prefix}.{message.name}"
+        field_comments = {f.name: comments.get((*path, _FIELD, i), "") for i, f in enumerate(message.field)}
+        self.messages[full_name] = _Message(full_name, message, comments.get(path, ""), field_comments)
+        for i, nested in enumerate(message.nested_type):
+            self._add_message(full_name, nested, (*path, _NESTED_TYPE, i), comments)
+        for i, enum in enumerate(message.enum_type):
+            self._add_enum(full_name, enum, (*path, _NESTED_ENUM, i), comments)
+
+    def _add_enum(
+        self,
+        prefix: str,
+        enum: descriptor_pb2.EnumDescriptorProto,
+        path: tuple[int, ...],
+        comments: Mapping[tuple[int, ...], str],
+    ) -> None:
+        self.enums[f"{prefix}.{enum.name}"] = _Enum(
+            tuple(v.name for v in enum.value),
+            comments.get(path, ""),
+            {v.name: comments.get((*path, _ENUM_VALUE, i), "") for i, v in enumerate(enum.value)},
+        )
+
+
+def _clean(comment: str) -> str:
+    lines = [line.strip() for line in comment.strip().splitlines()]
+    return " ".join(line for line in lines if line)
+
+
+def _summary(comment: str) -> str:
+    first, _, _ = comment.partition(". ")
+    return first.rstrip(".")
+
+
+def _behaviors(field: descriptor_pb2.FieldDescriptorProto) -> set[str]:
+    return {
+        field_behavior_pb2.FieldBehavior.Name(b) for b in field.options.Extensions[field_behavior_pb2.field_behavior]
+    }
+
+
+def _is_map(catalog: _Catalog, field: descriptor_pb2.FieldDescriptorProto) -> bool:
+    message = catalog.messages.get(field.type_name)
+    return (
+        field.label == _F.LABEL_REPEATED
+        and field.type == _F.TYPE_MESSAGE
+        and message is not None
+        and message.proto.options.map_entry
+    )
+
+
+# --- schemas ----------------------------------------------------------------------------------------------
+
+
+def schema_name(full_name: str) -> str:
+    """The component name of a message or enum: its full proto name without the leading dot."""
+    return full_name.lstrip(".")
+
+
+def _ref(full_name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{schema_name(full_name)}"}
+
+
+class _SchemaBuilder:
+    """Component schemas for the messages and enums an operation reaches, following proto3 JSON."""
+
+    def __init__(self, catalog: _Catalog, response_messages: set[str]) -> None:
+        self.catalog = catalog
+        # Messages some response reaches: proto3 JSON omits fields at their defaults, so these require nothing.
+        self.response_messages = response_messages
+        self.components: dict[str, dict[str, Any]] = {}
+
+    def message(self, full_name: str, *, exclude: Sequence[str] = ()) -> dict[str, Any]:
+        """A schema for the message: a `$ref` to its component, or inline without the `exclude`d fields."""
+        if full_name in _WELL_KNOWN:
+            return dict(_WELL_KNOWN[full_name])
+        message = self.catalog.messages[full_name]
+        if not exclude:
+            if schema_name(full_name) not in self.components:
+                self.components[schema_name(full_name)] = {}  # placeholder: recursion stops here
+                self.components[schema_name(full_name)] = self._object(message, ())
+            return _ref(full_name)
+        return self._object(message, exclude)
+
+    def _object(self, message: _Message, exclude: Sequence[str]) -> dict[str, Any]:
+        properties: dict[str, Any] = {}
+        required: list[str] = []
+        oneofs: dict[int, list[str]] = {}
+        for field in message.proto.field:
+            if field.name in exclude:
+                continue
+            schema = self.field(field)
+            description = message.field_comments.get(field.name, "")
+            behaviors = _behaviors(field)
+            extra: dict[str, Any] = {}
+            if description:
+                extra["description"] = description
+            if "OUTPUT_ONLY" in behaviors:
+                extra["readOnly"] = True
+            properties[field.name] = _annotate(schema, extra)
+            if "REQUIRED" in behaviors and message.full_name not in self.response_messages:
+                required.append(field.name)
+            if field.HasField("oneof_index") and not field.proto3_optional:
+                oneofs.setdefault(field.oneof_index, []).append(field.name)
+        result: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+        description = message.comment
+        for index, members in sorted(oneofs.items()):
+            if len(members) > 1:
+                name = message.proto.oneof_decl[index].name
+                description += f" At most one of {', '.join(members)} (oneof {name})."
+        if description.strip():
+            result["description"] = description.strip()
+        if required:
+            result["required"] = required
+        return result
+
+    def field(self, field: descriptor_pb2.FieldDescriptorProto) -> dict[str, Any]:
+        """The JSON schema of one field's value (repeated as an array, a map as an object)."""
+        if _is_map(self.catalog, field):
+            entry = self.catalog.messages[field.type_name].proto
+            value = next(f for f in entry.field if f.name == "value")
+            return {"type": "object", "additionalProperties": self._single(value)}
+        single = self._single(field)
+        if field.label == _F.LABEL_REPEATED:
+            return {"type": "array", "items": single}
+        return single
+
+    def _single(self, field: descriptor_pb2.FieldDescriptorProto) -> dict[str, Any]:
+        if field.type == _F.TYPE_MESSAGE:
+            return self.message(field.type_name)
+        if field.type == _F.TYPE_ENUM:
+            return self.enum(field.type_name)
+        schema = dict(_SCALARS[field.type])
+        if schema.get("format") == "int32":
+            schema.update(_INT32_RANGE)
+        return schema
+
+    def enum(self, full_name: str) -> dict[str, Any]:
+        """A `$ref` to the enum's component: a string enum of its value names."""
+        name = schema_name(full_name)
+        if name not in self.components:
+            enum = self.catalog.enums[full_name]
+            values = "; ".join(f"{v}: {c}" for v, c in enum.value_comments.items() if c)
+            description = " ".join(part for part in (enum.comment, values) if part)
+            self.components[name] = {"type": "string", "enum": list(enum.values)}
+            if description:
+                self.components[name]["description"] = description
+        return _ref(full_name)
+
+
+def _annotate(schema: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    if not extra:
+        return schema
+    if "$ref" in schema:
+        # OpenAPI 3.0 ignores the siblings of a $ref: wrap it so the description and readOnly count.
+        return {"allOf": [schema], **extra}
+    return {**schema, **extra}
+
+
+def _reachable(catalog: _Catalog, roots: Sequence[str]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(roots)
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in catalog.messages:
+            continue
+        seen.add(name)
+        stack += [f.type_name for f in catalog.messages[name].proto.field if f.type == _F.TYPE_MESSAGE]
+    return seen
+
+
+# --- operations -------------------------------------------------------------------------------------------
+
+
+def _pattern(rule: http_pb2.HttpRule) -> tuple[str, str]:
+    kind = rule.WhichOneof("pattern")
+    if kind is None:
+        raise ValueError("an http rule without a pattern")
+    if kind == "custom":
+        return rule.custom.kind.lower(), rule.custom.path
+    return kind, str(getattr(rule, kind))
+
+
+def _bindings(method: _Method) -> Iterator[http_pb2.HttpRule]:
+    yield method.rule
+    yield from method.rule.additional_bindings
+
+
+def _operation(builder: _SchemaBuilder, method: _Method, rule: http_pb2.HttpRule) -> tuple[str, str, dict[str, Any]]:
+    catalog = builder.catalog
+    verb, template = _pattern(rule)
+    request = catalog.messages[method.proto.input_type]
+    path_fields = _PATH_VARIABLE.findall(template)
+    path = _PATH_VARIABLE.sub(lambda m: "{" + m.group(1) + "}", template)
+    fields = {f.name: f for f in request.proto.field}
+    parameters: list[dict[str, Any]] = []
+    for name in path_fields:
+        top = fields.get(name.split(".")[0])
+        schema: dict[str, Any] = {"type": "string", "minLength": 1}
+        if top is not None and "." not in name:
+            schema = {**builder.field(top), "minLength": 1} if top.type == _F.TYPE_STRING else builder.field(top)
+        parameters.append(
+            _parameter(name, "path", schema, request.field_comments.get(name, ""), required=True),
+        )
+    top_level_path = {name.split(".")[0] for name in path_fields}
+    operation: dict[str, Any] = {
+        "operationId": f"{method.service.rsplit('.', 1)[-1]}_{method.proto.name}",
+        "tags": [method.service.rsplit(".", 1)[-1]],
+        "security": [{SECURITY_SCHEME: []}],
+    }
+    if method.comment:
+        operation["summary"] = _summary(method.comment)
+        operation["description"] = method.comment
+    if rule.body == "*":
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": builder.message(request.full_name, exclude=sorted(top_level_path))}
+            },
+        }
+    else:
+        if rule.body:
+            body_field = fields[rule.body]
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": builder.field(body_field)}},
+            }
+        for field in request.proto.field:
+            if field.name in top_level_path or field.name == rule.body or not _query_field(catalog, field):
+                continue
+            schema = builder.field(field)
+            parameters.append(
+                _parameter(field.name, "query", schema, request.field_comments.get(field.name, ""), required=False)
+            )
+    if "request_id" in fields and verb == "post":
+        parameters.append(
+            _parameter(
+                "Idempotency-Key",
+                "header",
+                {"type": "string", "maxLength": 200},
+                "Becomes the request's request_id when the body sets none: a retry with the same key returns "
+                "the first result; the same key with other content is 409.",
+                required=False,
+            )
+        )
+    if parameters:
+        operation["parameters"] = parameters
+    response_message = method.proto.output_type
+    if rule.response_body:
+        response_field = next(f for f in catalog.messages[response_message].proto.field if f.name == rule.response_body)
+        response_schema = builder.field(response_field)
+    else:
+        response_schema = builder.message(response_message)
+    operation["responses"] = {
+        "200": {"description": "OK", "content": {"application/json": {"schema": response_schema}}},
+        **{status: {"$ref": f"#/components/responses/{_error_response(status)}"} for status in ERROR_STATUSES},
+    }
+    return path, verb, operation
+
+
+def _query_field(catalog: _Catalog, field: descriptor_pb2.FieldDescriptorProto) -> bool:
+    if _is_map(catalog, field):
+        return False
+    if field.type == _F.TYPE_MESSAGE:
+        return field.label != _F.LABEL_REPEATED and field.type_name in _QUERY_MESSAGES
+    return True
+
+
+def _parameter(name: str, where: str, schema: dict[str, Any], description: str, *, required: bool) -> dict[str, Any]:
+    parameter: dict[str, Any] = {"name": name, "in": where, "required": required, "schema": schema}
+    if description:
+        parameter["description"] = description
+    if schema.get("type") == "array":
+        parameter["style"] = "form"
+        parameter["explode"] = True
+    return parameter
+
+
+def _link_creates(paths: Mapping[str, dict[str, Any]], builder: _SchemaBuilder) -> None:
+    """Link each create (a POST to a collection answering a resource with an `id`) to the operations on it.
+
+    A target is any operation whose path continues the collection's with `/{param}`: the link fills `param`
+    with the created resource's `id` (AIP-style resource paths), so clients and stateful testers can follow.
+    """
+    for path, verbs in paths.items():
+        create = verbs.get("post")
+        last = path.rsplit("/", 1)[-1]
+        if create is None or ":" in last or "{" in last:
+            continue
+        schema = create["responses"]["200"]["content"]["application/json"]["schema"]
+        component = builder.components.get(str(schema.get("$ref", "")).rsplit("/", 1)[-1], {})
+        if "id" not in component.get("properties", {}):
+            continue
+        links: dict[str, Any] = {}
+        for target_path, target_verbs in paths.items():
+            match = re.match(re.escape(path) + r"/\{([^}]+)\}", target_path)
+            if match is None:
+                continue
+            # The collection's own path parameters (a parent's id) pass through from the create's request.
+            parameters = {name: f"$request.path.{name}" for name in _PATH_VARIABLE.findall(path)}
+            parameters[match.group(1)] = "$response.body#/id"
+            for verb, target in target_verbs.items():
+                links[target["operationId"]] = {
+                    "operationId": target["operationId"],
+                    "parameters": parameters,
+                    "description": f"The created resource's id as `{match.group(1)}` of {verb.upper()} {target_path}.",
+                }
+        if links:
+            create["responses"]["200"]["links"] = links
+
+
+def _error_response(status: str) -> str:
+    return f"Error{status}"
+
+
+def _error_components() -> tuple[dict[str, Any], dict[str, Any]]:
+    schema = {
+        "type": "object",
+        "description": "An error: a google.rpc.Status in JSON (code is the gRPC status code).",
+        "properties": {
+            "code": {"type": "integer", "description": "gRPC status code (e.g. 3 INVALID_ARGUMENT, 5 NOT_FOUND)."},
+            "message": {"type": "string", "description": "What went wrong, for developers."},
+            "details": {
+                "type": "array",
+                "description": "Typed details, e.g. google.rpc.ErrorInfo with a reason and metadata.",
+                "items": {"type": "object", "additionalProperties": True},
+            },
+        },
+        "required": ["code", "message"],
+    }
+    responses: dict[str, Any] = {}
+    for status, description in ERROR_STATUSES.items():
+        response: dict[str, Any] = {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}}},
+        }
+        if status == "429":
+            response["headers"] = {
+                "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
+            }
+        responses[_error_response(status)] = response
+    return schema, responses
+
+
+def build_document(descriptor_path: Path, services: Sequence[str] | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.0.3 document (as a dict) for the given services' HTTP-bound methods.
+
+    `services` defaults to `built_public_services()`. Raises ValueError for a service the set lacks, a
+    non-public service, or two methods bound to one path and verb.
+    """
+    services = built_public_services() if services is None else tuple(services)
+    catalog = _Catalog(descriptor_pb2.FileDescriptorSet.FromString(descriptor_path.read_bytes()))
+    missing = [s for s in services if s not in catalog.services]
+    if missing:
+        raise ValueError(f"{descriptor_path} has no service {missing}; regenerate it with service_runtime.codegen")
+    private = [s for s in services if not s.startswith(PUBLIC_PACKAGES)]
+    if private:
+        raise ValueError(f"{private} are not public services")
+    methods = [m for s in services for m in catalog.services[s]]
+    responses = _reachable(catalog, [m.proto.output_type for m in methods])
+    builder = _SchemaBuilder(catalog, responses)
+    paths: dict[str, dict[str, Any]] = {}
+    tags: dict[str, str] = {}
+    for method in methods:
+        tags[method.service.rsplit(".", 1)[-1]] = method.service_comment
+        for rule in _bindings(method):
+            path, verb, operation = _operation(builder, method, rule)
+            if verb in paths.setdefault(path, {}):
+                raise ValueError(f"{verb.upper()} {path} is bound twice (second: {method.service}.{method.proto.name})")
+            paths[path][verb] = operation
+    _link_creates(paths, builder)
+    error_schema, error_responses = _error_components()
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": API_TITLE,
+            "version": API_VERSION,
+            "description": (
+                "REST/JSON surface of the stablegate payment gateway, transcoded to gRPC at the edge. JSON field "
+                "names are the proto field names (snake_case); 64-bit integers and amounts are strings. Merchant "
+                "operations (/v1/) take a merchant key (`Authorization: Bearer sk_...`), admin operations "
+                "(/admin/v1/) an admin key (`ak_...`)."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "tags": [{"name": name, "description": text} if text else {"name": name} for name, text in tags.items()],
+        "paths": paths,
+        "components": {
+            "schemas": {**builder.components, ERROR_SCHEMA: error_schema},
+            "responses": error_responses,
+            "securitySchemes": {SECURITY_SCHEME: {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def render_json(document: Mapping[str, Any]) -> str:
+    """The document as deterministic JSON: sorted keys, two-space indent, a trailing newline."""
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# --- the reference page -----------------------------------------------------------------------------------
+
+REFERENCE_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
+    "h2{border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:2.5rem}"
+    "section{margin:1.5rem 0}"
+    "code{background:#f4f4f4;padding:0 .2rem}"
+    ".verb{display:inline-block;min-width:4.5rem;font-weight:bold;font-family:monospace}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2rem .5rem;text-align:left}"
+)
+"""The page's only styling, inline (the edge's CSP for the page allows inline styles and nothing else)."""
+
+
+def render_html(document: Mapping[str, Any]) -> str:
+    """A self-contained reference page of the document's operations.
+
+    Each operation shows its method, path, summary, parameters, and body and response schema names. No scripts,
+    no external resources; all text is escaped.
+    """
+    e = html.escape
+    info = document.get("info", {})
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(str(info.get('title', 'API')))} reference</title>",
+        f"<style>{REFERENCE_STYLE}</style>",
+        "</head><body>",
+        f"<h1>{e(str(info.get('title', 'API')))} <small>{e(str(info.get('version', '')))}</small></h1>",
+        f"<p>{e(str(info.get('description', '')))}</p>",
+        '<p>The machine-readable document: <a href="/v1/openapi.json">/v1/openapi.json</a>.</p>',
+    ]
+    tags = {t["name"]: t.get("description", "") for t in document.get("tags", [])}
+    by_tag: dict[str, list[tuple[str, str, Mapping[str, Any]]]] = {name: [] for name in tags}
+    for path, verbs in document.get("paths", {}).items():
+        for verb, operation in verbs.items():
+            tag = (operation.get("tags") or ["other"])[0]
+            by_tag.setdefault(tag, []).append((path, verb, operation))
+    for tag, operations in by_tag.items():
+        out.append(f'<h2 id="{e(tag)}">{e(tag)}</h2>')
+        if tags.get(tag):
+            out.append(f"<p>{e(tags[tag])}</p>")
+        for path, verb, operation in operations:
+            out.append(_operation_html(path, verb, operation))
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def _operation_html(path: str, verb: str, operation: Mapping[str, Any]) -> str:
+    e = html.escape
+    parts = [
+        f'<section id="{e(str(operation.get("operationId", "")))}">',
+        f'<h3><span class="verb">{e(verb.upper())}</span> <code>{e(path)}</code></h3>',
+    ]
+    if operation.get("summary"):
+        parts.append(f"<p><strong>{e(str(operation['summary']))}</strong></p>")
+    if operation.get("description") and operation.get("description") != operation.get("summary"):
+        parts.append(f"<p>{e(str(operation['description']))}</p>")
+    parameters = operation.get("parameters", [])
+    if parameters:
+        parts.append("<table><tr><th>parameter</th><th>in</th><th>type</th><th>required</th><th>description</th></tr>")
+        for p in parameters:
+            parts.append(
+                f"<tr><td><code>{e(str(p['name']))}</code></td><td>{e(str(p['in']))}</td>"
+                f"<td>{e(_type_name(p.get('schema', {})))}</td><td>{'yes' if p.get('required') else 'no'}</td>"
+                f"<td>{e(str(p.get('description', '')))}</td></tr>"
+            )
+        parts.append("</table>")
+    body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+    if body is not None:
+        parts.append(f"<p>Request body: <code>{e(_type_name(body))}</code></p>")
+    ok = operation.get("responses", {}).get("200", {}).get("content", {}).get("application/json", {})
+    if "schema" in ok:
+        parts.append(f"<p>Response 200: <code>{e(_type_name(ok['schema']))}</code></p>")
+    errors = sorted(status for status in operation.get("responses", {}) if status != "200")
+    if errors:
+        parts.append(f"<p>Errors: {e(', '.join(errors))} (<code>{ERROR_SCHEMA}</code>)</p>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _type_name(schema: Mapping[str, Any]) -> str:
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    if "allOf" in schema and len(schema["allOf"]) == 1:
+        return _type_name(schema["allOf"][0])
+    if schema.get("type") == "array":
+        return f"array of {_type_name(schema.get('items', {}))}"
+    if schema.get("type") == "object" and "properties" in schema:
+        return "object {" + ", ".join(schema["properties"]) + "}"
+    kind = str(schema.get("type", "any"))
+    return f"{kind} ({schema['format']})" if "format" in schema else kind
+
+
+def write(descriptor_path: Path, out_dir: Path, services: Sequence[str] | None = None) -> list[Path]:
+    """Write `openapi.json` and `reference.html` for the built public services into `out_dir`."""
+    document = build_document(descriptor_path, services)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, html_path = out_dir / OPENAPI_NAME, out_dir / REFERENCE_NAME
+    json_path.write_text(render_json(document), encoding="utf-8")
+    html_path.write_text(render_html(document), encoding="utf-8")
+    return [json_path, html_path]
