@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,9 +177,16 @@ class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
             scopes=tuple(reply.scopes),
             admin=reply.admin_identity,
         )
-        if self._cache_ms:
+        # Cache no longer than the ledger allows (its own cache adds to the revocation delay otherwise).
+        ledger_ms = (
+            int(reply.cache_until_time.ToMilliseconds() - time.time() * 1000)
+            if reply.HasField("cache_until_time")
+            else self._cache_ms
+        )
+        cache_ms = min(self._cache_ms, ledger_ms)
+        if cache_ms > 0:
             try:
-                await self._cache.set(cache_key, json.dumps(identity.__dict__), px=self._cache_ms)
+                await self._cache.set(cache_key, json.dumps(identity.__dict__), px=cache_ms)
             except redis.RedisError:
                 log.warning("credential cache unavailable")
         return identity

@@ -70,7 +70,7 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
             settings.database_url, settings.database_pool_size, wait_seconds=settings.database_wait_seconds
         )
         if settings.migrate_on_start or settings.profile is Profile.DEV:
-            applied = await apply_migrations(pool)
+            applied = await apply_migrations(settings.database_url)
             if applied:
                 log.info("migrated", extra={"migrations": applied})
         core.attach(pool)

@@ -151,7 +151,7 @@ class ApiKeyAdmin(keys_grpc.ApiKeyAdminServiceServicer):
         scopes = credentials.validate_scopes(list(request.scopes))
         name = check_text(request.name, "name", 200)
         now = self.core.now()
-        expire = from_timestamp(request.expire_time) if request.HasField("expire_time") else None
+        expire = from_timestamp(request.expire_time, "expire_time") if request.HasField("expire_time") else None
         if expire is not None and expire <= now:
             raise InvalidArgument(
                 "expire_time must be in the future", reason="EXPIRE_TIME_PAST", metadata={"field": "expire_time"}

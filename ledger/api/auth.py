@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -49,8 +49,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
         requirement = requirement_for(method)
-        if handler is None or not handler.unary_unary:
+        if handler is None:
             return handler
+        if not handler.unary_unary:
+            # Only unary methods are authenticated yet; anything else is refused rather than let through.
+            return handler if requirement.internal and not method.startswith("/stablegate.") else _refused(handler)
         if requirement.internal:
             if self._mutual_tls and method.startswith("/stablegate."):
                 return self._peer_checked(handler)
@@ -93,3 +96,27 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+def _refused(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+    """A handler of the same kind that refuses every call (deny by default for streaming methods)."""
+
+    def error() -> PermissionDenied:
+        return PermissionDenied("streaming methods are not authenticated yet", reason="STREAMING_NOT_ALLOWED")
+
+    async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        raise error()
+
+    async def streaming(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        raise error()
+        yield  # pragma: no cover - makes this an async generator
+
+    kwargs: dict[str, Any] = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(streaming, **kwargs)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(unary, **kwargs)
+    return grpc.stream_stream_rpc_method_handler(streaming, **kwargs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from stablegate.admin.v1 import api_key_admin_service_pb2 as keys_pb
@@ -14,6 +15,7 @@ from stablegate.merchant.v1 import invoice_pb2
 from ledger.domain.models import ApiKeyRecord, Invoice, Merchant
 from ledger.domain.money import format_amount
 from ledger.domain.payment_uri import erc20_transfer_uri
+from service_runtime.errors import InvalidArgument
 
 
 def timestamp(value: dt.datetime | None) -> Timestamp | None:
@@ -25,9 +27,24 @@ def timestamp(value: dt.datetime | None) -> Timestamp | None:
     return stamp
 
 
-def from_timestamp(stamp: Timestamp) -> dt.datetime:
-    """An aware UTC datetime from a protobuf Timestamp."""
-    return stamp.ToDatetime(tzinfo=dt.UTC)
+def from_timestamp(stamp: Timestamp, field: str = "time") -> dt.datetime:
+    """An aware UTC datetime from a protobuf Timestamp; INVALID_ARGUMENT naming the field if out of range."""
+    try:
+        return stamp.ToDatetime(tzinfo=dt.UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument(
+            f"{field} is not a valid time", reason="TIME_INVALID", metadata={"field": field}
+        ) from None
+
+
+def from_duration(duration: Duration, field: str) -> dt.timedelta:
+    """A timedelta from a protobuf Duration; INVALID_ARGUMENT naming the field if out of range."""
+    try:
+        return duration.ToTimedelta()
+    except (ValueError, OverflowError):
+        raise InvalidArgument(
+            f"{field} is not a valid duration", reason="DURATION_INVALID", metadata={"field": field}
+        ) from None
 
 
 def request_hash(request: Message) -> bytes:

@@ -14,7 +14,7 @@ from stablegate.merchant.v1 import invoice_service_pb2_grpc as pb_grpc
 
 from ledger.api.admin import _next_token, _position
 from ledger.api.auth import merchant_id
-from ledger.api.convert import from_timestamp, invoice_message, request_hash
+from ledger.api.convert import from_duration, from_timestamp, invoice_message, request_hash
 from ledger.core import LedgerCore
 from ledger.domain import invoices as rules
 from ledger.domain.ids import looks_like_id, new_id
@@ -90,8 +90,10 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
                 )
             expire_time = rules.expiry(
                 now,
-                expire_time=from_timestamp(request.expire_time) if request.HasField("expire_time") else None,
-                ttl=request.ttl.ToTimedelta() if request.HasField("ttl") else None,
+                expire_time=from_timestamp(request.expire_time, "expire_time")
+                if request.HasField("expire_time")
+                else None,
+                ttl=from_duration(request.ttl, "ttl") if request.HasField("ttl") else None,
                 default_ttl=dt.timedelta(seconds=merchant.default_expiry_seconds),
             )
             invoice_id = new_id("inv")
@@ -109,7 +111,9 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
                 expire_time=expire_time,
                 monitor_until=expire_time
                 + rules.monitoring_window(
-                    request.monitoring_window.ToTimedelta() if request.HasField("monitoring_window") else None,
+                    from_duration(request.monitoring_window, "monitoring_window")
+                    if request.HasField("monitoring_window")
+                    else None,
                     terms.monitoring_window,
                 ),
             )
@@ -165,8 +169,14 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
         status = (
             invoice_pb2.InvoiceStatus.Name(request.status).removeprefix("INVOICE_STATUS_") if request.status else None
         )
-        start = from_timestamp(request.create_time_start) if request.HasField("create_time_start") else None
-        end = from_timestamp(request.create_time_end) if request.HasField("create_time_end") else None
+        start = (
+            from_timestamp(request.create_time_start, "create_time_start")
+            if request.HasField("create_time_start")
+            else None
+        )
+        end = (
+            from_timestamp(request.create_time_end, "create_time_end") if request.HasField("create_time_end") else None
+        )
         if start is not None and end is not None and start >= end:
             raise InvalidArgument(
                 "create_time_start must be before create_time_end",

@@ -18,6 +18,8 @@ from service_runtime.errors import InvalidArgument
 
 Context = grpc.aio.ServicerContext[Any, Any]
 _HASH = re.compile(r"^0x[0-9a-f]{64}$")
+MAX_BLOCK_NUMBER = 2**63 - 1  # Postgres bigint
+MAX_LOG_INDEX = 2**31 - 1  # Postgres integer
 _FINALITY: dict[int, Finality] = {
     pb.OBSERVATION_FINALITY_SEEN: "SEEN",
     pb.OBSERVATION_FINALITY_FINAL: "FINAL",
@@ -49,6 +51,15 @@ def parse_observation(message: pb.TransferObservation) -> Observation:
     if message.chain_id == 0 or message.block_number == 0:
         field = f + ("chain_id" if message.chain_id == 0 else "block_number")
         raise InvalidArgument(f"{field} is required", reason="FIELD_REQUIRED", metadata={"field": field})
+    for field, value, limit in (
+        ("block_number", message.block_number, MAX_BLOCK_NUMBER),
+        ("log_index", message.log_index, MAX_LOG_INDEX),
+        ("chain_id", message.chain_id, MAX_BLOCK_NUMBER),
+    ):
+        if value > limit:
+            raise InvalidArgument(
+                f"{f}{field} is out of range (at most {limit})", reason="OUT_OF_RANGE", metadata={"field": f + field}
+            )
     return Observation(
         chain_id=message.chain_id,
         token_contract=parse_address(message.token_contract.lower(), field=f + "token_contract"),
@@ -60,7 +71,7 @@ def parse_observation(message: pb.TransferObservation) -> Observation:
         to_address=parse_address(message.to_address.lower(), field=f + "to_address"),
         amount=parse_base_units(message.amount_base_units, field=f + "amount_base_units"),
         finality=_FINALITY[message.finality],
-        block_time=from_timestamp(message.block_time) if message.HasField("block_time") else None,
+        block_time=from_timestamp(message.block_time, f + "block_time") if message.HasField("block_time") else None,
     )
 
 
@@ -85,6 +96,12 @@ class ChainObservations(pb_grpc.ChainObservationServiceServicer):
 
     async def RecordFinality(self, request: pb.RecordFinalityRequest, context: Context) -> pb.RecordFinalityResponse:
         """Credit every payment seen at or below the finalized block."""
+        if request.finalized_block_number > MAX_BLOCK_NUMBER:
+            raise InvalidArgument(
+                "finalized_block_number is out of range",
+                reason="OUT_OF_RANGE",
+                metadata={"field": "finalized_block_number"},
+            )
         if request.finalized_block_number == 0:
             raise InvalidArgument(
                 "finalized_block_number is required",

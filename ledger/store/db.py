@@ -44,8 +44,15 @@ async def open_pool(url: str, size: int, *, wait_seconds: float = 30.0) -> async
         return pool
 
 
-async def apply_migrations(pool: asyncpg.Pool) -> list[str]:
-    """Apply the ledger's pending migrations; returns the names applied."""
-    async with pool.acquire() as conn:
+async def apply_migrations(url: str) -> list[str]:
+    """Apply the ledger's pending migrations on a connection of their own; returns the names applied.
+
+    Not on a pooled connection: the pool skips the reset that would release a migration lock left behind by a
+    cancelled start, and a closed connection always releases it.
+    """
+    conn = await asyncpg.connect(url)
+    try:
         new = await migrate(conn, "ledger", discover("ledger", MIGRATIONS_DIR))
+    finally:
+        await conn.close()
     return [m.name for m in new]

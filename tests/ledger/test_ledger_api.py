@@ -313,6 +313,18 @@ async def test_bad_invoice_input_is_invalid_argument_naming_the_field_and_writes
 
 async def test_bad_ttl_unknown_invoice_and_bad_page_token(ledger: Ledger) -> None:
     _, key = await ledger.merchant_with_key()
+    far = inv_pb.CreateInvoiceRequest(amount="1")
+    far.expire_time.seconds = 2**62
+    info = await expect_error(
+        ledger.invoices.CreateInvoice(far, metadata=ledger.auth(key)), grpc.StatusCode.INVALID_ARGUMENT
+    )
+    assert (info.reason, info.metadata["field"]) == ("TIME_INVALID", "expire_time")
+    huge = inv_pb.CreateInvoiceRequest(amount="1")
+    huge.monitoring_window.seconds = 2**62
+    info = await expect_error(
+        ledger.invoices.CreateInvoice(huge, metadata=ledger.auth(key)), grpc.StatusCode.INVALID_ARGUMENT
+    )
+    assert info.metadata["field"] == "monitoring_window"
     request = inv_pb.CreateInvoiceRequest(amount="1")
     request.ttl.FromSeconds(30)
     info = await expect_error(

@@ -291,6 +291,8 @@ async def test_other_tokens_and_unknown_addresses_are_never_credited(ledger: Led
         ({"chain_id": 56}, "observation.chain_id"),
         ({"finality": 0}, "observation.finality"),
         ({"block_number": 0}, "observation.block_number"),
+        ({"block_number": 2**63}, "observation.block_number"),
+        ({"log_index": 2**31}, "observation.log_index"),
     ],
 )
 async def test_bad_chain_data_is_refused_naming_the_field_and_changes_nothing(
