@@ -30,6 +30,8 @@ log = logging.getLogger("stablegate.edge.authz")
 IDENTITY_HEADERS = ("x-stablegate-merchant-id", "x-stablegate-key-id", "x-stablegate-scopes", "x-stablegate-admin")
 """Set by the edge after verification; Envoy removes them from every client request before ext_authz runs."""
 
+LOCAL_CACHE_ENTRIES = 10_000
+
 _HTTP_FOR: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.UNAUTHENTICATED: http_status_pb2.Unauthorized,
     grpc.StatusCode.PERMISSION_DENIED: http_status_pb2.Forbidden,
@@ -102,6 +104,7 @@ class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
         self._credentials = cred_grpc.CredentialServiceStub(ledger)
         self._cache = cache
         self._cache_ms = int(cache_seconds * 1000)
+        self._local: dict[str, tuple[float, Identity]] = {}
 
     async def Check(self, request: authz_pb.CheckRequest, context: Any) -> authz_pb.CheckResponse:
         """Allow or deny one HTTP request."""
@@ -144,6 +147,9 @@ class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
 
     async def _verify(self, token: str) -> Identity | authz_pb.CheckResponse:
         cache_key = "authz:" + hashlib.sha256(token.encode()).hexdigest()
+        local = self._local.get(cache_key)
+        if local is not None and local[0] > time.monotonic():
+            return local[1]
         if self._cache_ms:
             try:
                 cached = await self._cache.get(cache_key)
@@ -185,6 +191,11 @@ class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
         )
         cache_ms = min(self._cache_ms, ledger_ms)
         if cache_ms > 0:
+            # This process first (no round trip on the hot path), Redis for the other replicas. Only answers
+            # straight from the ledger are kept here, so no entry outlives the bound.
+            if len(self._local) > LOCAL_CACHE_ENTRIES:
+                self._local.clear()
+            self._local[cache_key] = (time.monotonic() + cache_ms / 1000, identity)
             try:
                 await self._cache.set(cache_key, json.dumps(identity.__dict__), px=cache_ms)
             except redis.RedisError:
