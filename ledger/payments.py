@@ -1,9 +1,10 @@
 """Recording what the chain says: transfer observations, finality, reorgs and expiry.
 
 Each observation is one Postgres transaction that locks the invoice, stores or moves the payment, posts the
-journal transactions it implies (idempotent by a request id derived from the payment and the step), re-evaluates
-the invoice with the lifecycle rules, and writes the outbox events of every change, so a crash anywhere loses
-nothing and a repeated report changes nothing.
+journal transactions it implies (idempotent by a request id derived from the payment, its block hash and the
+step), re-evaluates the invoice with the lifecycle rules, and writes the outbox events of every change, so a
+crash anywhere loses nothing and a repeated report changes nothing. A transfer re-mined in another block after a
+reorg is a new generation of the same payment: undone for the old block, credited again for the new one.
 """
 
 from __future__ import annotations
@@ -324,7 +325,21 @@ class PaymentRecorder:
         if payment.status == "REVERSED":
             if not moved:
                 return Recorded("DUPLICATE", invoice.id, payment.id)  # a stale report of the dropped block
-            # Re-mined in another block after a reorg: a new generation, credited again from SEEN.
+            # Re-mined in another block after a reorg: a new generation, admitted again by its first observation
+            # time (so a transfer that came after the monitoring window stays unallocated), then credited.
+            if lifecycle.admit_payment(_terms(invoice), payment.observe_time) == "UNALLOCATED":
+                await payment_store.move_to_block(conn, payment.id, obs.block_number, obs.block_hash, "UNALLOCATED")
+                held = replace(payment, block_number=obs.block_number, block_hash=obs.block_hash, status="UNALLOCATED")
+                tx = await _post(conn, postings.unallocated_payment(self.asset, held.amount), held, invoice.id)
+                await outbox.append(
+                    conn,
+                    event_type="payment.unallocated",
+                    merchant_id=invoice.merchant_id,
+                    subject_id=invoice.id,
+                    data=_payment_data(held),
+                    event_id=_event_id(held.id, held.block_hash, "unallocated"),
+                )
+                return Recorded("MATCHED", invoice.id, held.id, tx)
             await payment_store.move_to_block(conn, payment.id, obs.block_number, obs.block_hash, "SEEN")
             revived = replace(payment, block_number=obs.block_number, block_hash=obs.block_hash, status="SEEN")
             return await self._credit_seen(conn, invoice, revived, obs.finality, now)

@@ -84,7 +84,7 @@ class ChainObservations(pb_grpc.ChainObservationServiceServicer):
     async def RecordTransferObservation(
         self, request: pb.RecordTransferObservationRequest, context: Context
     ) -> pb.RecordTransferObservationResponse:
-        """Record one transfer log at a deposit address; idempotent on (chain id, tx hash, log index)."""
+        """Record one transfer log at a deposit address; idempotent on (chain id, tx hash, log index, block hash)."""
         observation = parse_observation(request.observation)
         done = await self.core.recorder.record(observation, self.core.now())
         return pb.RecordTransferObservationResponse(

@@ -465,3 +465,33 @@ async def test_concurrent_reports_finality_and_reorgs_all_succeed_and_keep_the_b
     final = await ledger.value("SELECT coalesce(sum(amount), 0) FROM ledger.payments WHERE status = 'FINAL'")
     seen = await ledger.value("SELECT coalesce(sum(amount), 0) FROM ledger.payments WHERE status = 'SEEN'")
     assert (balances["merchant_available"], balances["merchant_pending"]) == (final, seen)
+
+
+async def test_an_unallocated_payment_re_mined_after_a_reorg_stays_unallocated(ledger: Ledger) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "10")
+    ledger.clock.advance(hours=25)
+    tx = "0x" + "8" * 64
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "SEEN", tx=tx)
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "REORGED", tx=tx)
+    moved = obs_pb.TransferObservation(
+        chain_id=97,
+        token_contract=ledger.settings.token_contract,
+        tx_hash=tx,
+        log_index=0,
+        block_number=101,
+        block_hash="0x" + "9" * 64,
+        from_address="0x" + "c" * 40,
+        to_address=invoice.deposit_address,
+        amount_base_units=str(10 * UNIT),
+        finality=obs_pb.OBSERVATION_FINALITY_FINAL,
+    )
+    await ledger.observations.RecordTransferObservation(obs_pb.RecordTransferObservationRequest(observation=moved))
+    assert await ledger.balances(merchant) == {}
+    assert await ledger.value("SELECT balance FROM ledger.accounts WHERE kind = 'unallocated'") == 10 * UNIT
+    assert await journal_kinds(ledger, invoice.id) == [
+        "unallocated_payment",
+        "unallocated_payment_reversed",
+        "unallocated_payment",
+    ]
+    await ledger.assert_books_are_sound()
