@@ -523,9 +523,9 @@ def bound_note(baseline: Result, create: Result, cores: int, envoy_concurrency: 
     text += (
         f"Were the {cores} cores given to this path alone, they would carry at most about {ceiling:,.0f} "
         "invoices/s at this CPU per request. Beyond the baseline, each invoice pays Envoy's ext_authz call "
-        "(the edge serves it from its Redis cache), the rate-limit call (two Redis counters), JSON to gRPC "
+        "(the edge serves it from its own cache), the rate-limit call (two Redis counters), JSON to gRPC "
         "transcoding both ways and the Lua unwrap, and the ledger's CreateInvoice (see the ledger benchmark "
-        "above: about seven Postgres round trips); the ledger verifies the key again itself (cached too). The "
+        "above: five Postgres round trips); the ledger verifies the key again itself (cached too). The "
         "ratio compares that whole path with a reply Envoy makes without leaving its worker, so it mostly "
         "measures how much work the path adds, not Envoy's overhead: against this baseline even the rate goal of "
         f"{GOAL_RATE:,.0f} invoices/s would be a ratio of {GOAL_RATE / baseline.rate:.2f}."
