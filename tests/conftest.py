@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import shutil
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
 from edge.bootstrap import envoy_yaml
 from service_runtime import parts
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Turn SIGTERM (an outer timeout, a CI cancel) into KeyboardInterrupt so fixtures still stop their parts."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @pytest.fixture(scope="session")
