@@ -31,6 +31,8 @@ IDENTITY_HEADERS = ("x-stablegate-merchant-id", "x-stablegate-key-id", "x-stable
 """Set by the edge after verification; Envoy removes them from every client request before ext_authz runs."""
 
 LOCAL_CACHE_ENTRIES = 10_000
+REFUSAL_CACHE_SECONDS = 1.0
+"""How long a refused key is refused without asking the ledger again (never longer than the key cache)."""
 
 _HTTP_FOR: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.UNAUTHENTICATED: http_status_pb2.Unauthorized,
@@ -105,6 +107,7 @@ class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
         self._cache = cache
         self._cache_ms = int(cache_seconds * 1000)
         self._local: dict[str, tuple[float, Identity]] = {}
+        self._refused: dict[str, tuple[float, authz_pb.CheckResponse]] = {}
 
     async def Check(self, request: authz_pb.CheckRequest, context: Any) -> authz_pb.CheckResponse:
         """Allow or deny one HTTP request."""
@@ -150,6 +153,9 @@ class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
         local = self._local.get(cache_key)
         if local is not None and local[0] > time.monotonic():
             return local[1]
+        refused = self._refused.get(cache_key)
+        if refused is not None and refused[0] > time.monotonic():
+            return refused[1]  # a bad key hammering the API costs no ledger call for a moment
         if self._cache_ms:
             try:
                 cached = await self._cache.get(cache_key)
@@ -175,7 +181,13 @@ class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
             grpc_code = (
                 code_pb2.PERMISSION_DENIED if http_status == http_status_pb2.Forbidden else code_pb2.UNAUTHENTICATED
             )
-            return denied(http_status, grpc_code, exc.details() or "invalid credentials", reason)
+            answer = denied(http_status, grpc_code, exc.details() or "invalid credentials", reason)
+            refuse_ms = min(self._cache_ms, int(REFUSAL_CACHE_SECONDS * 1000))
+            if refuse_ms > 0:
+                if len(self._refused) > LOCAL_CACHE_ENTRIES:
+                    self._refused.clear()
+                self._refused[cache_key] = (time.monotonic() + refuse_ms / 1000, answer)
+            return answer
         identity = Identity(
             kind="merchant" if reply.kind == cred_pb.CREDENTIAL_KIND_MERCHANT_KEY else "admin",
             key_id=reply.key_id,

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import signal
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+import asyncpg
 import pytest
 
 from edge.bootstrap import envoy_yaml
 from service_runtime import parts
+from service_runtime.cli import MIGRATIONS
+from service_runtime.migrations import discover, migrate
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -136,3 +140,46 @@ def envoy(shared_tmp: Path, process_registry: list[parts.RunningProcess]) -> Env
 def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> parts.SoftHsmToken:
     """A fresh SoftHSM token per test module, with random PINs."""
     return parts.init_softhsm_token(tmp_path_factory.mktemp("softhsm"), "stablegate-test")
+
+
+@pytest.fixture
+async def empty_db(postgres: PostgresServer) -> AsyncIterator[str]:
+    """The URL of a new, empty database, dropped after the test."""
+    name = f"t_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(postgres.plan.dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield postgres.plan.dsn.rsplit("/", 1)[0] + f"/{name}"
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def ledger_db(empty_db: str) -> str:
+    """The URL of a new database with every ledger migration applied."""
+    conn = await asyncpg.connect(empty_db)
+    try:
+        await migrate(conn, "ledger", discover("ledger", MIGRATIONS["ledger"]))
+    finally:
+        await conn.close()
+    return empty_db
+
+
+@pytest.fixture(scope="module")
+async def postgres_module_db(postgres: PostgresServer) -> AsyncIterator[str]:
+    """A migrated database shared by one test module (for simulations that build on each other)."""
+    name = f"m_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(postgres.plan.dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = postgres.plan.dsn.rsplit("/", 1)[0] + f"/{name}"
+        conn = await asyncpg.connect(url)
+        try:
+            await migrate(conn, "ledger", discover("ledger", MIGRATIONS["ledger"]))
+        finally:
+            await conn.close()
+        yield url
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()

@@ -98,30 +98,47 @@ async def order_id_taken(conn: asyncpg.Connection, merchant_id: str, order_id: s
     return found is not None
 
 
+_PAYMENT_COLUMNS = (
+    "invoice_id, id, tx_hash, log_index, block_number, block_hash, from_address, amount, status, observe_time, "
+    "final_time"
+)
+
+
+def _payment(p: asyncpg.Record) -> PaymentRecord:
+    return PaymentRecord(
+        id=p["id"],
+        tx_hash=p["tx_hash"],
+        log_index=p["log_index"],
+        block_number=int(p["block_number"]),
+        block_hash=p["block_hash"],
+        from_address=p["from_address"],
+        amount=int(p["amount"]),
+        status=p["status"],
+        observe_time=p["observe_time"],
+        final_time=p["final_time"],
+    )
+
+
 async def _with_payments(conn: asyncpg.Connection, row: asyncpg.Record) -> Invoice:
     payments = await conn.fetch(
-        "SELECT id, tx_hash, log_index, block_number, block_hash, from_address, amount, status, observe_time, "
-        "final_time FROM ledger.payments WHERE invoice_id = $1 ORDER BY observe_time, id",
+        f"SELECT {_PAYMENT_COLUMNS} FROM ledger.payments WHERE invoice_id = $1 ORDER BY observe_time, id",
         row["id"],
     )
-    return _invoice(
-        row,
-        tuple(
-            PaymentRecord(
-                id=p["id"],
-                tx_hash=p["tx_hash"],
-                log_index=p["log_index"],
-                block_number=int(p["block_number"]),
-                block_hash=p["block_hash"],
-                from_address=p["from_address"],
-                amount=int(p["amount"]),
-                status=p["status"],
-                observe_time=p["observe_time"],
-                final_time=p["final_time"],
-            )
-            for p in payments
-        ),
+    return _invoice(row, tuple(_payment(p) for p in payments))
+
+
+async def _many_with_payments(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[Invoice]:
+    """Invoices with their payments, in one query for the whole page (not one per invoice)."""
+    if not rows:
+        return []
+    payments = await conn.fetch(
+        f"SELECT {_PAYMENT_COLUMNS} FROM ledger.payments WHERE invoice_id = ANY($1::text[]) ORDER BY observe_time, id",
+        [r["id"] for r in rows],
     )
+    by_invoice: dict[str, list[PaymentRecord]] = {}
+    for p in payments:
+        by_invoice.setdefault(p["invoice_id"], []).append(_payment(p))
+    return [_invoice(r, tuple(by_invoice.get(r["id"], ()))) for r in rows]
 
 
 async def get(
@@ -169,7 +186,7 @@ async def list_page(
         "ORDER BY create_time DESC, id DESC LIMIT $2",
         *args,
     )
-    return [await _with_payments(conn, r) for r in rows]
+    return await _many_with_payments(conn, list(rows))
 
 
 async def cancel(conn: asyncpg.Connection, invoice_id: str, cancel_time: dt.datetime) -> Invoice:

@@ -53,6 +53,7 @@ class Ledger:
     settings: LedgerSettings
     core: LedgerCore
     clock: Clock
+    runtime: ServiceRuntime
 
     def auth(self, key: str) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {key}"),)
@@ -181,7 +182,7 @@ async def running_ledger(db_url: str, **overrides: Any) -> AsyncIterator[Ledger]
     ports = await runtime.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{ports.grpc_port}") as channel:
-            yield Ledger(channel, admin.plaintext, db_url, settings, core, clock)
+            yield Ledger(channel, admin.plaintext, db_url, settings, core, clock, runtime)
     finally:
         runtime.request_stop()
         await runtime.wait_and_drain()

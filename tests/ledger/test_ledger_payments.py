@@ -148,6 +148,9 @@ async def test_overpaid_and_multiple_payments_are_flagged(ledger: Ledger) -> Non
         "invoice.paid",
     ]
     assert (await ledger.balances(merchant))["merchant_available"] == 22 * UNIT
+    listed = await ledger.invoices.ListInvoices(inv_pb.ListInvoicesRequest(), metadata=ledger.auth(key))
+    payments_by_invoice = {i.id: sorted(p.amount for p in i.payments) for i in listed.invoices}
+    assert payments_by_invoice == {over.id: ["12"], two.id: ["4", "6"]}
     await ledger.assert_books_are_sound()
 
 
