@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -16,97 +15,24 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from stablegate.admin.v1 import api_key_admin_service_pb2 as keys_pb
-from stablegate.admin.v1 import api_key_admin_service_pb2_grpc as keys_grpc
 from stablegate.admin.v1 import merchant_admin_service_pb2 as merchants_pb
-from stablegate.admin.v1 import merchant_admin_service_pb2_grpc as merchants_grpc
 from stablegate.ledger.v1 import credential_service_pb2 as cred_pb
 from stablegate.ledger.v1 import credential_service_pb2_grpc as cred_grpc
 from stablegate.merchant.v1 import balance_service_pb2 as balance_pb
 from stablegate.merchant.v1 import balance_service_pb2_grpc as balance_grpc
 from stablegate.merchant.v1 import invoice_pb2
 from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
-from stablegate.merchant.v1 import invoice_service_pb2_grpc as inv_grpc
 
-from ledger.app import definition
 from ledger.config import LedgerSettings
-from ledger.core import LedgerCore
 from ledger.domain.addresses import create2_address, invoice_salt
-from ledger.domain.credentials import new_admin_key
-from ledger.store.credentials import insert_admin_key
 from service_runtime.config import load_settings
-from service_runtime.server import ServiceRuntime
-
-
-@dataclass
-class Ledger:
-    """A running ledger on a fresh database, with an admin key and a channel."""
-
-    channel: grpc.aio.Channel
-    admin_key: str
-    db_url: str
-    settings: LedgerSettings
-
-    def auth(self, key: str) -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {key}"),)
-
-    @property
-    def merchants(self) -> merchants_grpc.MerchantAdminServiceAsyncStub:
-        return merchants_grpc.MerchantAdminServiceStub(self.channel)
-
-    @property
-    def keys(self) -> keys_grpc.ApiKeyAdminServiceAsyncStub:
-        return keys_grpc.ApiKeyAdminServiceStub(self.channel)
-
-    @property
-    def invoices(self) -> inv_grpc.InvoiceServiceAsyncStub:
-        return inv_grpc.InvoiceServiceStub(self.channel)
-
-    async def merchant_with_key(
-        self, name: str = "Shop", scopes: tuple[str, ...] = ("invoices:read", "invoices:write", "balance:read")
-    ) -> tuple[str, str]:
-        reply = await self.merchants.OnboardMerchant(
-            merchants_pb.OnboardMerchantRequest(name=name, contact_email="ops@shop.example"),
-            metadata=self.auth(self.admin_key),
-        )
-        key = await self.keys.IssueApiKey(
-            keys_pb.IssueApiKeyRequest(merchant_id=reply.merchant.id, scopes=list(scopes), name="test"),
-            metadata=self.auth(self.admin_key),
-        )
-        return reply.merchant.id, key.api_key.plaintext_key
-
-    async def count(self, sql: str, *args: Any) -> int:
-        conn = await asyncpg.connect(self.db_url)
-        try:
-            return int(await conn.fetchval(sql, *args))
-        finally:
-            await conn.close()
+from tests.ledger.ledger_harness import Ledger, running_ledger
 
 
 @pytest.fixture
 async def ledger(ledger_db: str) -> AsyncIterator[Ledger]:
-    settings = load_settings(
-        LedgerSettings,
-        database_url=ledger_db,
-        profile="test",
-        grpc_port=0,
-        metrics_port=None,
-        credential_cache_seconds=0,
-        drain_delay_seconds=0,
-    )
-    admin = new_admin_key()
-    conn = await asyncpg.connect(ledger_db)
-    try:
-        await insert_admin_key(
-            conn, key_id="adm_test", prefix=admin.prefix, secret_hash=admin.secret_hash, roles=["admin"], name="tests"
-        )
-    finally:
-        await conn.close()
-    runtime = ServiceRuntime(settings, definition(settings, LedgerCore(settings)))
-    ports = await runtime.start()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{ports.grpc_port}") as channel:
-        yield Ledger(channel, admin.plaintext, ledger_db, settings)
-    runtime.request_stop()
-    await runtime.wait_and_drain()
+    async with running_ledger(ledger_db) as running:
+        yield running
 
 
 def error_info(exc: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
@@ -158,7 +84,7 @@ async def test_invoice_lifecycle_create_get_list_cancel_with_outbox_events(ledge
         inv_pb.CancelInvoiceRequest(id=invoice.id, reason="customer left"), metadata=ledger.auth(key)
     )
     assert canceled.invoice.status == invoice_pb2.INVOICE_STATUS_CANCELED
-    events = await ledger.count(
+    events = await ledger.value(
         "SELECT count(*) FROM ledger.outbox WHERE subject_id = $1 AND event_type = ANY($2)",
         invoice.id,
         ["invoice.created", "invoice.canceled"],
@@ -191,7 +117,7 @@ async def test_credentials_are_checked_and_scoped(ledger: Ledger) -> None:
         inv_pb.ListInvoicesRequest(), metadata=ledger.auth(ledger.admin_key)
     )
     assert (await expect_error(admin_on_merchant, grpc.StatusCode.PERMISSION_DENIED)).reason == "MERCHANT_KEY_REQUIRED"
-    assert await ledger.count("SELECT count(*) FROM ledger.invoices") == 0
+    assert await ledger.value("SELECT count(*) FROM ledger.invoices") == 0
 
 
 async def test_a_revoked_key_stops_working(ledger: Ledger) -> None:
@@ -258,7 +184,7 @@ async def test_same_request_id_same_body_returns_the_same_invoice_other_body_con
         ledger.invoices.CreateInvoice(other, metadata=ledger.auth(key)), grpc.StatusCode.ALREADY_EXISTS
     )
     assert (info.reason, info.metadata["field"]) == ("REQUEST_ID_REUSED", "request_id")
-    assert await ledger.count("SELECT count(*) FROM ledger.invoices") == 1
+    assert await ledger.value("SELECT count(*) FROM ledger.invoices") == 1
 
 
 async def test_fifty_concurrent_identical_creates_make_exactly_one_invoice(ledger: Ledger) -> None:
@@ -268,8 +194,8 @@ async def test_fifty_concurrent_identical_creates_make_exactly_one_invoice(ledge
         *(ledger.invoices.CreateInvoice(request, metadata=ledger.auth(key)) for _ in range(50))
     )
     assert len({r.invoice.id for r in replies}) == 1
-    assert await ledger.count("SELECT count(*) FROM ledger.invoices") == 1
-    assert await ledger.count("SELECT count(*) FROM ledger.outbox WHERE event_type = 'invoice.created'") == 1
+    assert await ledger.value("SELECT count(*) FROM ledger.invoices") == 1
+    assert await ledger.value("SELECT count(*) FROM ledger.outbox WHERE event_type = 'invoice.created'") == 1
 
 
 async def test_a_taken_order_id_is_already_exists(ledger: Ledger) -> None:
@@ -307,8 +233,8 @@ async def test_bad_invoice_input_is_invalid_argument_naming_the_field_and_writes
     call = ledger.invoices.CreateInvoice(inv_pb.CreateInvoiceRequest(**fields), metadata=ledger.auth(key))
     info = await expect_error(call, grpc.StatusCode.INVALID_ARGUMENT)
     assert (info.metadata["field"], info.reason) == (field, reason)
-    assert await ledger.count("SELECT count(*) FROM ledger.invoices") == 0
-    assert await ledger.count("SELECT count(*) FROM ledger.outbox") == 0
+    assert await ledger.value("SELECT count(*) FROM ledger.invoices") == 0
+    assert await ledger.value("SELECT count(*) FROM ledger.outbox") == 0
 
 
 async def test_bad_ttl_unknown_invoice_and_bad_page_token(ledger: Ledger) -> None:
@@ -342,8 +268,8 @@ async def test_bad_ttl_unknown_invoice_and_bad_page_token(ledger: Ledger) -> Non
         metadata=ledger.auth(ledger.admin_key),
     )
     assert (await expect_error(bad_address, grpc.StatusCode.INVALID_ARGUMENT)).metadata["field"] == "payout_address"
-    assert await ledger.count("SELECT count(*) FROM ledger.invoices") == 0
-    assert await ledger.count("SELECT count(*) FROM ledger.merchants") == 1
+    assert await ledger.value("SELECT count(*) FROM ledger.invoices") == 0
+    assert await ledger.value("SELECT count(*) FROM ledger.merchants") == 1
 
 
 async def test_list_pages_through_every_invoice_once_newest_first(ledger: Ledger) -> None:
