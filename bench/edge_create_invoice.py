@@ -19,15 +19,10 @@ import contextlib
 import datetime as dt
 import itertools
 import json
-import os
-import platform
-import re
 import secrets
-import shlex
 import shutil
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +30,22 @@ from pathlib import Path
 
 import aiohttp
 import psutil
+from benchlib import (
+    DOC,
+    REPO_ROOT,
+    Machine,
+    code_version,
+    command_line,
+    cpu_of,
+    machine,
+    machine_cpu,
+    markers,
+    percentile_ms,
+    tree_cpu,
+    version_of,
+    wrap,
+    write_section,
+)
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -44,21 +55,11 @@ from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, wri
 from ledger.app import SERVED as LEDGER_SERVED
 from service_runtime import parts
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DOC = REPO_ROOT / "docs" / "benchmarks.md"
 DESCRIPTOR = REPO_ROOT / "gen" / "stablegate_descriptor.binpb"
 GOAL_RATE = 1000.0
 GOAL_RATIO = 0.4
 SECTION = "edge_create_invoice"
-BEGIN = f"<!-- bench:{SECTION}:begin -->"
-END = f"<!-- bench:{SECTION}:end -->"
-DOC_HEADER = """# Benchmarks
-
-Figures recorded by the scripts in `bench/`. Each script rewrites its own section on every run (the other
-sections stay) and records the exact command, the date (UTC) and the machine it ran on. Figures are
-reported, not gated (DECISIONS.md, "Tests and figures"): a figure below its goal is recorded as measured,
-with a note on what bounds it.
-"""
+BEGIN, END = markers(SECTION)
 HEALTHZ = "GET /healthz"
 CREATE = "POST /v1/invoices"
 PROCESSES = ("envoy", "ledger", "edge", "postgres", "redis")
@@ -212,37 +213,11 @@ async def onboard(session: aiohttp.ClientSession, stack: Stack) -> str:
 # --- load -------------------------------------------------------------------------------------------------
 
 
-def _cpu_of(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
-
-
-def _tree_cpu(pid: int) -> float:
-    """CPU seconds of a process and its live children (Postgres backends; the envoy wrapper's binary)."""
-    try:
-        root = psutil.Process(pid)
-        total = _cpu_of(root)
-        for child in root.children(recursive=True):
-            with contextlib.suppress(psutil.NoSuchProcess):
-                total += _cpu_of(child)
-    except psutil.NoSuchProcess:
-        return 0.0
-    return total
-
-
-def _machine_cpu() -> float:
-    """Busy CPU seconds of every core together, whoever used them (interrupts too; not a hypervisor's steal)."""
-    times = psutil.cpu_times()
-    # guest time is already counted in user time on Linux; steal is time the VM did not get at all.
-    busy = ("user", "nice", "system", "irq", "softirq")
-    return float(sum(getattr(times, name, 0.0) for name in busy))
-
-
 def cpu_sample(stack: Stack) -> dict[str, float]:
     """CPU seconds used so far by each part, this load generator and the whole machine."""
-    sample = {name: _tree_cpu(stack.processes[name].pid) for name in PROCESSES}
-    sample["client"] = _cpu_of(psutil.Process())
-    sample["machine"] = _machine_cpu()
+    sample = {name: tree_cpu(stack.processes[name].pid) for name in PROCESSES}
+    sample["client"] = cpu_of(psutil.Process())
+    sample["machine"] = machine_cpu()
     return sample
 
 
@@ -274,10 +249,7 @@ class Result:
 
     def percentile(self, q: float) -> float:
         """Latency at quantile q (nearest rank), in milliseconds."""
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1e3
+        return percentile_ms(self.latencies, q)
 
     def per_request_ms(self, part: str) -> float:
         """CPU milliseconds of one part per successful request."""
@@ -382,73 +354,6 @@ async def run_phases(stack: Stack, *, seconds: float, warmup: float, concurrency
 # --- report -----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Machine:
-    """Where the figures were measured."""
-
-    cpu: str
-    cores: int
-    python: str
-    system: str
-    versions: tuple[str, ...]
-
-    def line(self) -> str:
-        """One line for the doc."""
-        return f"{self.cpu}, {self.cores} cores; Python {self.python}; {self.system}; " + "; ".join(self.versions)
-
-
-def _version(argv: list[str], pattern: str, label: str) -> str:
-    with contextlib.suppress(OSError, parts.PartError):
-        out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30).stdout
-        found = re.search(pattern, out)
-        if found:
-            return f"{label} {found.group(1)}"
-    return f"{label} (version unknown)"
-
-
-def machine() -> Machine:
-    """CPU model, core count, Python, kernel, and the versions of Postgres, Redis and Envoy."""
-    cpu = platform.processor() or "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    versions = (
-        _version([str(parts.postgres_bin_dir() / "postgres"), "--version"], r"\(PostgreSQL\) (\S+)", "PostgreSQL"),
-        _version([parts.which("redis-server", ""), "--version"], r"v=(\S+)", "Redis"),
-        _version([parts.which("envoy", ""), "--version"], r"/(\d+\.\d+\.\d+)/", "Envoy"),
-    )
-    return Machine(
-        cpu, os.cpu_count() or 0, platform.python_version(), f"{platform.system()} {platform.release()}", versions
-    )
-
-
-def code_version() -> str:
-    """The commit measured, and whether the working tree had changes on top of it."""
-
-    def git(*args: str) -> str:
-        proc = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
-        return proc.stdout.strip() if proc.returncode == 0 else ""
-
-    commit = git("rev-parse", "--short", "HEAD")
-    if not commit:
-        return "unknown (not a git checkout)"
-    dirty = git("status", "--porcelain", "--untracked-files=no")
-    return f"commit {commit}" + (" with uncommitted changes" if dirty else "")
-
-
-def command_line() -> str:
-    """The command as typed from the repository root."""
-
-    def rel(path: str) -> str:
-        with contextlib.suppress(ValueError):
-            return str(Path(path).absolute().relative_to(REPO_ROOT))
-        return path
-
-    return shlex.join([rel(sys.executable), rel(sys.argv[0]), *sys.argv[1:]])
-
-
 def print_results(baseline: Result, create: Result, ratio: float) -> None:
     """A rich table of both phases and the ratio."""
     table = Table(title="edge: POST /v1/invoices against a no-op route through the same Envoy")
@@ -533,11 +438,6 @@ def bound_note(baseline: Result, create: Result, cores: int, envoy_concurrency: 
     return text.strip()
 
 
-def wrap(text: str) -> str:
-    """A paragraph wrapped like the rest of docs/ (words and hyphenated names kept whole)."""
-    return textwrap.fill(text, width=110, break_on_hyphens=False, break_long_words=False)
-
-
 def section(
     *,
     command: str,
@@ -600,17 +500,6 @@ def section(
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = DOC) -> None:
-    """Replace this benchmark's section of the doc (or append it), keeping every other section."""
-    current = path.read_text() if path.exists() else DOC_HEADER
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?", re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: text, current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    path.write_text(updated)
-
-
 # --- main -------------------------------------------------------------------------------------------------
 
 
@@ -642,7 +531,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Start the parts, measure both routes, print and record."""
-    command, when, host = command_line(), dt.datetime.now(dt.UTC), machine()
+    command, when, host = (
+        command_line(),
+        dt.datetime.now(dt.UTC),
+        machine(
+            (
+                version_of(
+                    [str(parts.postgres_bin_dir() / "postgres"), "--version"], r"\(PostgreSQL\) (\S+)", "PostgreSQL"
+                ),
+                version_of([parts.which("redis-server", ""), "--version"], r"v=(\S+)", "Redis"),
+                version_of([parts.which("envoy", ""), "--version"], r"/(\d+\.\d+\.\d+)/", "Envoy"),
+            )
+        ),
+    )
     console.print(f"[dim]{host.line()}[/]")
     with running_stack(args.envoy_concurrency) as stack:
         console.print(
@@ -663,6 +564,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"[bold]What bounds it.[/] {note}")
     if not args.no_write:
         write_section(
+            SECTION,
             section(
                 command=command,
                 when=when,
@@ -672,7 +574,7 @@ def run(args: argparse.Namespace) -> int:
                 create=create,
                 ratio=ratio,
                 note=note,
-            )
+            ),
         )
         console.print(f"recorded in {DOC.relative_to(REPO_ROOT)}")
     return 0

@@ -17,14 +17,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
-import platform
 import pstats
 import re
-import shlex
 import shutil
-import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -33,6 +29,22 @@ from pathlib import Path
 import asyncpg
 import grpc
 import psutil
+from benchlib import (
+    DOC,
+    REPO_ROOT,
+    Machine,
+    code_version,
+    command_line,
+    cpu_of,
+    machine,
+    machine_cpu,
+    markers,
+    percentile_ms,
+    tree_cpu,
+    version_of,
+    wrap,
+    write_section,
+)
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.markup import escape
@@ -52,19 +64,9 @@ from service_runtime import parts
 from service_runtime.cli import MIGRATIONS
 from service_runtime.migrations import discover, migrate
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DOC = REPO_ROOT / "docs" / "benchmarks.md"
 GOAL = 0.5
 SECTION = "ledger_create_invoice"
-BEGIN = f"<!-- bench:{SECTION}:begin -->"
-END = f"<!-- bench:{SECTION}:end -->"
-DOC_HEADER = """# Benchmarks
-
-Figures recorded by the scripts in `bench/`. Each script rewrites its own section on every run (the other
-sections stay) and records the exact command, the date (UTC) and the machine it ran on. Figures are
-reported, not gated (DECISIONS.md, "Tests and figures"): a figure below its goal is recorded as measured,
-with a note on what bounds it.
-"""
+BEGIN, END = markers(SECTION)
 HEALTH = "grpc.health.v1.Health/Check"
 CREATE = "stablegate.merchant.v1.InvoiceService/CreateInvoice"
 
@@ -178,35 +180,9 @@ class CpuSample:
     machine: float
 
 
-def _cpu_of(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
-
-
-def _tree_cpu(pid: int) -> float:
-    """CPU seconds of a process and its live children (Postgres backends come and go; the pool keeps them)."""
-    try:
-        root = psutil.Process(pid)
-        total = _cpu_of(root)
-        for child in root.children(recursive=True):
-            with contextlib.suppress(psutil.NoSuchProcess):
-                total += _cpu_of(child)
-    except psutil.NoSuchProcess:
-        return 0.0
-    return total
-
-
-def _machine_cpu() -> float:
-    """Busy CPU seconds of every core together, whoever used them."""
-    times = psutil.cpu_times()
-    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
-
-
 def cpu_sample(stack: Stack) -> CpuSample:
     """CPU used so far by each process of the run, and by the machine."""
-    return CpuSample(
-        _tree_cpu(stack.ledger.pid), _tree_cpu(stack.postgres.pid), _cpu_of(psutil.Process()), _machine_cpu()
-    )
+    return CpuSample(tree_cpu(stack.ledger.pid), tree_cpu(stack.postgres.pid), cpu_of(psutil.Process()), machine_cpu())
 
 
 @dataclass(frozen=True)
@@ -239,10 +215,7 @@ class Result:
 
     def percentile(self, q: float) -> float:
         """Latency at quantile q (nearest rank), in milliseconds."""
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1e3
+        return percentile_ms(self.latencies, q)
 
     def per_call_ms(self, cpu_seconds: float) -> float:
         """CPU milliseconds per successful call."""
@@ -413,60 +386,6 @@ def profile_create(stack: Stack, merchant_key: str, *, seconds: float, concurren
 # --- report -----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Machine:
-    """Where the figures were measured."""
-
-    cpu: str
-    cores: int
-    python: str
-    system: str
-    postgres: str
-
-    def line(self) -> str:
-        """One line for the doc."""
-        return f"{self.cpu}, {self.cores} cores; Python {self.python}; {self.system}; {self.postgres}"
-
-
-def machine() -> Machine:
-    """CPU model, core count, Python, kernel and Postgres versions."""
-    cpu = platform.processor() or "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    pg = subprocess.run(
-        [str(parts.postgres_bin_dir() / "postgres"), "--version"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    return Machine(cpu, os.cpu_count() or 0, platform.python_version(), f"{platform.system()} {platform.release()}", pg)
-
-
-def code_version() -> str:
-    """The commit measured, and whether the working tree had changes on top of it."""
-
-    def git(*args: str) -> str:
-        proc = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
-        return proc.stdout.strip() if proc.returncode == 0 else ""
-
-    commit = git("rev-parse", "--short", "HEAD")
-    if not commit:
-        return "unknown (not a git checkout)"
-    dirty = git("status", "--porcelain", "--untracked-files=no")
-    return f"commit {commit}" + (" with uncommitted changes" if dirty else "")
-
-
-def command_line() -> str:
-    """The command as typed from the repository root."""
-
-    def rel(path: str) -> str:
-        with contextlib.suppress(ValueError):
-            return str(Path(path).absolute().relative_to(REPO_ROOT))
-        return path
-
-    return shlex.join([rel(sys.executable), rel(sys.argv[0]), *sys.argv[1:]])
-
-
 def print_results(baseline: Result, create: Result, ratio: float) -> None:
     """A rich table of both phases and the ratio."""
     table = Table(title="ledger: CreateInvoice against a no-op RPC")
@@ -559,11 +478,6 @@ def bound_note(baseline: Result, create: Result, profile: Profile | None, cores:
     return text.strip()
 
 
-def wrap(text: str) -> str:
-    """A paragraph wrapped like the rest of docs/ (words and hyphenated names kept whole)."""
-    return textwrap.fill(text, width=110, break_on_hyphens=False, break_long_words=False)
-
-
 def section(
     *,
     command: str,
@@ -618,17 +532,6 @@ def section(
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = DOC) -> None:
-    """Replace this benchmark's section of the doc (or append it), keeping every other section."""
-    current = path.read_text() if path.exists() else DOC_HEADER
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?", re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: text, current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    path.write_text(updated)
-
-
 # --- main -------------------------------------------------------------------------------------------------
 
 
@@ -665,7 +568,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Start the parts, measure both RPCs, profile below the goal, print and record."""
-    command, when, host = command_line(), dt.datetime.now(dt.UTC), machine()
+    command, when, host = (
+        command_line(),
+        dt.datetime.now(dt.UTC),
+        machine(
+            (
+                version_of(
+                    [str(parts.postgres_bin_dir() / "postgres"), "--version"], r"\(PostgreSQL\) (\S+)", "PostgreSQL"
+                ),
+            )
+        ),
+    )
     console.print(f"[dim]{host.line()}[/]")
     profile: Profile | None = None
     with running_stack() as (stack, admin_key):
@@ -691,6 +604,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"[bold]What bounds it.[/] {note}")
     if not args.no_write:
         write_section(
+            SECTION,
             section(
                 command=command,
                 when=when,
@@ -700,7 +614,7 @@ def run(args: argparse.Namespace) -> int:
                 create=create,
                 ratio=ratio,
                 note=note,
-            )
+            ),
         )
         console.print(f"recorded in {DOC.relative_to(REPO_ROOT)}")
     return 0
