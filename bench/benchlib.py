@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import platform
@@ -10,7 +11,8 @@ import shlex
 import subprocess
 import sys
 import textwrap
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,3 +147,26 @@ def write_section(name: str, text: str, path: Path = DOC) -> None:
     else:
         updated = current.rstrip("\n") + "\n\n" + text
     path.write_text(updated)
+
+
+Attempt = Callable[[], Awaitable[str | None]]
+"""One request: None when it succeeded, else a label for the failure (a status code, an exception name)."""
+
+
+async def drive(attempt: Attempt, *, seconds: float, concurrency: int) -> tuple[list[float], dict[str, int], float]:
+    """Run `concurrency` closed-loop clients for `seconds`; latencies of successes, failures by label, elapsed."""
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def worker() -> None:
+        while (now := time.perf_counter()) < deadline:
+            failure = await attempt()
+            if failure is None:
+                latencies.append(time.perf_counter() - now)
+            else:
+                errors[failure] = errors.get(failure, 0) + 1
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, errors, time.perf_counter() - started

@@ -23,7 +23,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +32,12 @@ import psutil
 from benchlib import (
     DOC,
     REPO_ROOT,
+    Attempt,
     Machine,
     code_version,
     command_line,
     cpu_of,
+    drive,
     machine,
     machine_cpu,
     markers,
@@ -264,37 +265,26 @@ class Result:
 Request = Callable[[], Awaitable[int]]
 
 
-async def drive(request: Request, *, seconds: float, concurrency: int) -> tuple[list[float], dict[str, int], float]:
-    """Run `concurrency` closed-loop clients for `seconds`; latencies of 200s, failures by status, elapsed."""
-    latencies: list[float] = []
-    errors: dict[str, int] = {}
-    started = time.perf_counter()
-    deadline = started + seconds
+def outcome(request: Request) -> Attempt:
+    """The request as an attempt: None on HTTP 200, else the status or the client error's name."""
 
-    async def worker() -> None:
-        while (now := time.perf_counter()) < deadline:
-            try:
-                status = await request()
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                name = type(exc).__name__
-                errors[name] = errors.get(name, 0) + 1
-                continue
-            if status != 200:
-                errors[str(status)] = errors.get(str(status), 0) + 1
-                continue
-            latencies.append(time.perf_counter() - now)
+    async def attempt() -> str | None:
+        try:
+            status = await request()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return type(exc).__name__
+        return None if status == 200 else str(status)
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, errors, time.perf_counter() - started
+    return attempt
 
 
 async def measure(
     stack: Stack, route: str, request: Request, *, seconds: float, warmup: float, concurrency: int
 ) -> Result:
     """Warm up, then measure one route with CPU samples around the measured window."""
-    await drive(request, seconds=warmup, concurrency=concurrency)
+    await drive(outcome(request), seconds=warmup, concurrency=concurrency)
     before = cpu_sample(stack)
-    latencies, errors, elapsed = await drive(request, seconds=seconds, concurrency=concurrency)
+    latencies, errors, elapsed = await drive(outcome(request), seconds=seconds, concurrency=concurrency)
     after = cpu_sample(stack)
     return Result(route, latencies, errors, elapsed, {k: after[k] - before[k] for k in after})
 

@@ -21,7 +21,6 @@ import pstats
 import re
 import shutil
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +31,12 @@ import psutil
 from benchlib import (
     DOC,
     REPO_ROOT,
+    Attempt,
     Machine,
     code_version,
     command_line,
     cpu_of,
+    drive,
     machine,
     machine_cpu,
     markers,
@@ -229,31 +230,24 @@ class Result:
 Call = Callable[[], Awaitable[object]]
 
 
-async def drive(call: Call, *, seconds: float, concurrency: int) -> tuple[list[float], dict[str, int], float]:
-    """Run `concurrency` closed-loop callers for `seconds`; latencies of successes, failures by code, elapsed."""
-    latencies: list[float] = []
-    errors: dict[str, int] = {}
-    started = time.perf_counter()
-    deadline = started + seconds
+def outcome(call: Call) -> Attempt:
+    """The call as an attempt: None when it returned, its gRPC status name when it failed."""
 
-    async def worker() -> None:
-        while (now := time.perf_counter()) < deadline:
-            try:
-                await call()
-            except grpc.aio.AioRpcError as exc:
-                errors[exc.code().name] = errors.get(exc.code().name, 0) + 1
-                continue
-            latencies.append(time.perf_counter() - now)
+    async def attempt() -> str | None:
+        try:
+            await call()
+        except grpc.aio.AioRpcError as exc:
+            return exc.code().name
+        return None
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, errors, time.perf_counter() - started
+    return attempt
 
 
 async def measure(stack: Stack, rpc: str, call: Call, *, seconds: float, warmup: float, concurrency: int) -> Result:
     """Warm up, then measure one RPC with CPU samples around the measured window."""
-    await drive(call, seconds=warmup, concurrency=concurrency)
+    await drive(outcome(call), seconds=warmup, concurrency=concurrency)
     before = cpu_sample(stack)
-    latencies, errors, elapsed = await drive(call, seconds=seconds, concurrency=concurrency)
+    latencies, errors, elapsed = await drive(outcome(call), seconds=seconds, concurrency=concurrency)
     after = cpu_sample(stack)
     return Result(
         rpc,
@@ -373,8 +367,8 @@ def profile_create(stack: Stack, merchant_key: str, *, seconds: float, concurren
     async def load() -> None:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.grpc_port}") as channel:
             call = create_call(channel, merchant_key)
-            await drive(call, seconds=min(1.0, seconds), concurrency=concurrency)
-            await drive(call, seconds=seconds, concurrency=concurrency)
+            await drive(outcome(call), seconds=min(1.0, seconds), concurrency=concurrency)
+            await drive(outcome(call), seconds=seconds, concurrency=concurrency)
 
     asyncio.run(load())
     stack.ledger.stop()  # SIGTERM: the service drains and returns, and cProfile writes its stats
