@@ -208,17 +208,20 @@ async def merchant_balances(conn: asyncpg.Connection, merchant_id: str) -> dict[
 
 
 async def get_by_address(conn: asyncpg.Connection, deposit_address: str) -> Invoice | None:
-    """The invoice owning a deposit address, locked for this transaction."""
+    """The invoice owning a deposit address, locked for this transaction, without its payments.
+
+    Recording a payment reads them as lifecycle facts; loading them here too would read every payment twice.
+    """
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM ledger.invoices WHERE deposit_address = $1 FOR UPDATE", deposit_address
     )
-    return await _with_payments(conn, row) if row is not None else None
+    return _invoice(row) if row is not None else None
 
 
 async def lock(conn: asyncpg.Connection, invoice_id: str) -> Invoice | None:
-    """An invoice by id (any merchant), locked for this transaction."""
+    """An invoice by id (any merchant), locked for this transaction, without its payments."""
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM ledger.invoices WHERE id = $1 FOR UPDATE", invoice_id)
-    return await _with_payments(conn, row) if row is not None else None
+    return _invoice(row) if row is not None else None
 
 
 async def save_evaluation(
@@ -231,7 +234,7 @@ async def save_evaluation(
     amount_pending: int,
     paid_time: dt.datetime | None,
 ) -> Invoice:
-    """Store the invoice's re-evaluated status, flags and amounts."""
+    """Store the invoice's re-evaluated status, flags and amounts; returns it without its payments."""
     row = await conn.fetchrow(
         f"UPDATE ledger.invoices SET status = $2, exceptions = $3, amount_paid = $4, amount_pending = $5, "
         f"paid_time = $6, update_time = now() WHERE id = $1 RETURNING {_COLUMNS}",
@@ -243,7 +246,7 @@ async def save_evaluation(
         paid_time,
     )
     assert row is not None
-    return await _with_payments(conn, row)
+    return _invoice(row)
 
 
 async def due_for_expiry(conn: asyncpg.Connection, now: dt.datetime, limit: int) -> list[str]:
