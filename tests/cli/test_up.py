@@ -25,6 +25,18 @@ def free_base_port() -> int:
     raise AssertionError("no free block of ports found")
 
 
+def start_up(state: Path, base: int, out: Path) -> subprocess.Popen[bytes]:
+    """`stablegate up` in the background on ports from `base`, its output going to `out`."""
+    with out.open("wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "service_runtime.cli", "up", "--state-dir", str(state), "--base-port", str(base)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            cwd=parts.REPO_ROOT,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+
+
 def wait_for_output(proc: subprocess.Popen[bytes], out: Path, marker: bytes, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while marker not in out.read_bytes():
@@ -39,14 +51,7 @@ def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path
     ports = localrun.assign_ports(base)
     state = tmp_path / "state"
     out = tmp_path / "up.out"
-    with out.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service_runtime.cli", "up", "--state-dir", str(state), "--base-port", str(base)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            cwd=parts.REPO_ROOT,
-            env={**os.environ, "COLUMNS": "200"},
-        )
+    proc = start_up(state, base, out)
     try:
         text = wait_for_output(proc, out, b"gateway is up", timeout=100)
         for name in ("postgres", "redis", "anvil", "envoy", *localrun.SERVICE_NAMES):
@@ -121,14 +126,7 @@ def test_ctrl_c_while_starting_stops_what_was_started(tmp_path: Path) -> None:
     ports = localrun.assign_ports(base)
     state = tmp_path / "state"
     out = tmp_path / "up.out"
-    with out.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service_runtime.cli", "up", "--state-dir", str(state), "--base-port", str(base)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            cwd=parts.REPO_ROOT,
-            env={**os.environ, "COLUMNS": "200"},
-        )
+    proc = start_up(state, base, out)
     try:
         # Wait until supervisord runs (some programs are up, the gateway is not yet ready), then interrupt.
         deadline = time.monotonic() + 60
