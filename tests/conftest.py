@@ -13,7 +13,7 @@ from types import FrameType
 import asyncpg
 import pytest
 
-from edge.bootstrap import envoy_yaml
+from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
 from service_runtime import parts
 from service_runtime.cli import MIGRATIONS
 from service_runtime.migrations import discover, migrate
@@ -125,13 +125,27 @@ class EnvoyProxy:
     process: parts.RunningProcess
 
 
+def edge_envoy_yaml(base: Path, listen_port: int, admin_port: int) -> str:
+    """The edge's generated Envoy config, its upstream (the ledger) on a port nothing listens on."""
+    from ledger.app import SERVED
+
+    plan = EdgePlan(
+        listen_port=listen_port,
+        admin_port=admin_port,
+        descriptor_path=parts.REPO_ROOT / "gen" / "stablegate_descriptor.binpb",
+        upstreams=(Upstream("ledger", "127.0.0.1", parts.free_port()),),
+        routes=public_routes_from_served({"ledger": SERVED}),
+    )
+    return write(plan, base / "generated" / "envoy.yaml").read_text()
+
+
 @pytest.fixture(scope="session")
 def envoy(shared_tmp: Path, process_registry: list[parts.RunningProcess]) -> EnvoyProxy:
-    """A real Envoy edge (today: /healthz only) for the session."""
+    """A real Envoy with the edge's generated config, in front of no service, for the session."""
     base = shared_tmp / "envoy"
     base.mkdir()
     port, admin = parts.free_port(), parts.free_port()
-    proc = parts.start(parts.prepare_envoy(base, envoy_yaml(listen_port=port, admin_port=admin), admin))
+    proc = parts.start(parts.prepare_envoy(base, edge_envoy_yaml(base, port, admin), admin))
     process_registry.append(proc)
     return EnvoyProxy(port, admin, proc)
 

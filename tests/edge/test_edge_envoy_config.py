@@ -152,6 +152,12 @@ def test_minimal_plan_passes_envoy_validate(tmp_path: Path, descriptor: Path) ->
     ]
 
 
+def test_envoy_validate_rejects_a_broken_config(tmp_path: Path, descriptor: Path) -> None:
+    config = write(minimal_plan(descriptor), tmp_path / "envoy.yaml")
+    config.write_text(config.read_text().replace("routes:", "rutes:"))
+    assert envoy_validate(config).returncode != 0
+
+
 def _http_filters(plan: EdgePlan) -> list[dict[str, object]]:
     listener = envoy_config(plan)["static_resources"]["listeners"][0]
     filters: list[dict[str, object]] = listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]

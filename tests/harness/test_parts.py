@@ -9,13 +9,16 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import asyncpg
 import pytest
 
-from edge.bootstrap import envoy_yaml
 from service_runtime import parts
+from tests.conftest import edge_envoy_yaml
+
+if TYPE_CHECKING:
+    from tests.conftest import AnvilNode, EnvoyProxy, PostgresServer, RedisServer
 
 # Runs in a child process: SOFTHSM2_CONF must be set before the PKCS#11 library loads, and the library can be
 # initialised once per process.
@@ -102,7 +105,7 @@ def test_anvil_reports_its_block_number_and_leaves_nothing() -> None:
 
 def test_envoy_is_ready_and_serves_healthz_and_leaves_nothing(tmp_path: Path) -> None:
     port, admin = parts.free_port(), parts.free_port()
-    spec = parts.prepare_envoy(tmp_path, envoy_yaml(listen_port=port, admin_port=admin), admin)
+    spec = parts.prepare_envoy(tmp_path, edge_envoy_yaml(tmp_path, port, admin), admin)
 
     def probe() -> tuple[tuple[int, bytes], tuple[int, bytes]]:
         return parts.http_get(f"http://127.0.0.1:{admin}/ready"), parts.http_get(f"http://127.0.0.1:{port}/healthz")
@@ -152,3 +155,18 @@ def test_a_part_that_cannot_start_reports_its_log(tmp_path: Path) -> None:
             parts.start(parts.prepare_redis(tmp_path / "b", port))
     finally:
         blocker.stop()
+
+
+def test_the_session_fixtures_answer(
+    postgres: PostgresServer, redis_server: RedisServer, anvil: AnvilNode, envoy: EnvoyProxy
+) -> None:
+    db = subprocess.run(
+        [str(parts.postgres_bin_dir() / "psql"), postgres.dsn, "-tAc", "SELECT 1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert db.stdout.strip() == "1"
+    assert parts.redis_ping(redis_server.port)
+    assert parts.json_rpc(anvil.url, "eth_chainId") == "0x61"
+    assert parts.http_get(f"http://127.0.0.1:{envoy.admin_port}/ready") == (200, b"LIVE\n")
