@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,9 +75,9 @@ class LedgerCore:
         self._verifier = CredentialVerifier(pool, cache_seconds=s.credential_cache_seconds, now=self.now)
         self._recorder = PaymentRecorder(pool, chain_id=s.chain_id, token_contract=s.token_contract, asset=s.asset)
 
-    @property
+    @functools.cached_property
     def terms(self) -> ChainTerms:
-        """The chain, token and forwarder every invoice uses."""
+        """The chain, token and forwarder every invoice uses (read from the settings once)."""
         s = self.settings
         return ChainTerms(
             chain_id=s.chain_id,
