@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from service_runtime.errors import InvalidArgument
 
@@ -55,3 +57,38 @@ def decode_token(token: str, query: str) -> dict[str, Any] | None:
         raise bad
     position: dict[str, Any] = data["p"]
     return position
+
+
+class NewestFirst(Protocol):
+    """A row of a list ordered by (create_time, id), newest first."""
+
+    @property
+    def create_time(self) -> dt.datetime:
+        """When the row was created."""
+        ...
+
+    @property
+    def id(self) -> str:
+        """The row's id, the tie-breaker."""
+        ...
+
+
+def newest_first_position(token: str, query: str) -> tuple[dt.datetime, str] | None:
+    """The (create_time, id) a newest-first page ended at, or None for the first page."""
+    position = decode_token(token, query)
+    if position is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(position["t"])), str(position["i"])
+    except (KeyError, ValueError):
+        raise InvalidArgument(
+            "page_token is corrupt", reason="PAGE_TOKEN_INVALID", metadata={"field": "page_token"}
+        ) from None
+
+
+def newest_first_next_token(rows: Sequence[NewestFirst], limit: int, query: str) -> str:
+    """The token of the page after `rows` (empty when this page was the last)."""
+    if len(rows) < limit:
+        return ""
+    last = rows[-1]
+    return encode_token({"t": last.create_time.isoformat(), "i": last.id}, query)

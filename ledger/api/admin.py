@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import grpc
@@ -22,7 +21,7 @@ from ledger.domain.money import parse_non_negative_amount
 from ledger.store import credentials as key_store
 from ledger.store import merchants as merchant_store
 from service_runtime.errors import AlreadyExists, InvalidArgument, NotFound
-from service_runtime.pagination import decode_token, encode_token, page_size
+from service_runtime.pagination import newest_first_next_token, newest_first_position, page_size
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -31,25 +30,6 @@ def _required(value: str, field: str) -> str:
     if not value.strip():
         raise InvalidArgument(f"{field} is required", reason="FIELD_REQUIRED", metadata={"field": field})
     return value.strip()
-
-
-def _position(token: str, query: str) -> tuple[dt.datetime, str] | None:
-    position = decode_token(token, query)
-    if position is None:
-        return None
-    try:
-        return dt.datetime.fromisoformat(str(position["t"])), str(position["i"])
-    except (KeyError, ValueError):
-        raise InvalidArgument(
-            "page_token is corrupt", reason="PAGE_TOKEN_INVALID", metadata={"field": "page_token"}
-        ) from None
-
-
-def _next_token(rows: list[Any], limit: int, query: str) -> str:
-    if len(rows) < limit:
-        return ""
-    last = rows[-1]
-    return encode_token({"t": last.create_time.isoformat(), "i": last.id}, query)
 
 
 class MerchantAdmin(pb_grpc.MerchantAdminServiceServicer):
@@ -113,12 +93,13 @@ class MerchantAdmin(pb_grpc.MerchantAdminServiceServicer):
         if request.status:
             status = pb.MerchantStatus.Name(request.status).removeprefix("MERCHANT_STATUS_")
         query = f"status={status}"
-        after = _position(request.page_token, query)
+        after = newest_first_position(request.page_token, query)
         async with self.core.pool.acquire() as conn:
             rows = await merchant_store.list_page(conn, status=status, after=after, limit=limit)
         decimals = self.core.settings.token_decimals
         return pb.ListMerchantsResponse(
-            merchants=[merchant_message(m, decimals) for m in rows], next_page_token=_next_token(rows, limit, query)
+            merchants=[merchant_message(m, decimals) for m in rows],
+            next_page_token=newest_first_next_token(rows, limit, query),
         )
 
     async def SuspendMerchant(self, request: pb.SuspendMerchantRequest, context: Context) -> pb.SuspendMerchantResponse:
@@ -194,12 +175,13 @@ class ApiKeyAdmin(keys_grpc.ApiKeyAdminServiceServicer):
         """A merchant's keys (never their secrets), newest first."""
         limit = page_size(request.page_size)
         query = f"merchant={request.merchant_id}"
-        after = _position(request.page_token, query)
+        after = newest_first_position(request.page_token, query)
         async with self.core.pool.acquire() as conn:
             rows = await key_store.list_api_keys(conn, request.merchant_id, after=after, limit=limit)
         now = self.core.now()
         return keys_pb.ListApiKeysResponse(
-            api_keys=[api_key_message(k, now) for k in rows], next_page_token=_next_token(rows, limit, query)
+            api_keys=[api_key_message(k, now) for k in rows],
+            next_page_token=newest_first_next_token(rows, limit, query),
         )
 
     async def RevokeApiKey(

@@ -12,7 +12,6 @@ from stablegate.merchant.v1 import invoice_pb2
 from stablegate.merchant.v1 import invoice_service_pb2 as pb
 from stablegate.merchant.v1 import invoice_service_pb2_grpc as pb_grpc
 
-from ledger.api.admin import _next_token, _position
 from ledger.api.auth import merchant_id
 from ledger.api.convert import from_duration, from_timestamp, invoice_message, request_hash
 from ledger.core import LedgerCore
@@ -22,7 +21,7 @@ from ledger.domain.money import format_amount, parse_amount, parse_non_negative_
 from ledger.store import invoices as invoice_store
 from ledger.store import outbox
 from service_runtime.errors import AlreadyExists, InvalidArgument, NotFound
-from service_runtime.pagination import page_size
+from service_runtime.pagination import newest_first_next_token, newest_first_position, page_size
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -185,7 +184,7 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
             )
         rules.check_text(request.order_id, "order_id", rules.MAX_ORDER_ID)
         query = f"{owner}|{status}|{start}|{end}|{request.order_id}"
-        after = _position(request.page_token, query)
+        after = newest_first_position(request.page_token, query)
         async with self.core.pool.acquire() as conn:
             rows = await invoice_store.list_page(
                 conn,
@@ -199,7 +198,8 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
             )
         base = self.core.settings.checkout_base_url
         return pb.ListInvoicesResponse(
-            invoices=[invoice_message(i, base) for i in rows], next_page_token=_next_token(rows, limit, query)
+            invoices=[invoice_message(i, base) for i in rows],
+            next_page_token=newest_first_next_token(rows, limit, query),
         )
 
     async def CancelInvoice(self, request: pb.CancelInvoiceRequest, context: Context) -> pb.CancelInvoiceResponse:
