@@ -53,8 +53,8 @@ from rich.table import Table
 
 from edge.config import EdgeSettings
 from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
+from gateway import parts
 from ledger.app import SERVED as LEDGER_SERVED
-from service_runtime import parts
 
 DESCRIPTOR = REPO_ROOT / "gen" / "stablegate_descriptor.binpb"
 GOAL_RATE = 1000.0
@@ -111,7 +111,7 @@ def create_admin_key(dsn: str) -> str:
         [
             sys.executable,
             "-m",
-            "service_runtime.cli",
+            "gateway.cli",
             "admin",
             "keys",
             "create",

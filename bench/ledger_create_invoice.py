@@ -57,12 +57,12 @@ from stablegate.admin.v1 import merchant_admin_service_pb2_grpc as merchants_grp
 from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
 from stablegate.merchant.v1 import invoice_service_pb2_grpc as inv_grpc
 
+from gateway import parts
+from gateway.cli import MIGRATIONS
 from ledger.config import LedgerSettings
 from ledger.domain.credentials import new_admin_key
 from ledger.domain.ids import new_id
 from ledger.store.credentials import insert_admin_key
-from service_runtime import parts
-from service_runtime.cli import MIGRATIONS
 from service_runtime.migrations import discover, migrate
 
 GOAL = 0.5
@@ -103,7 +103,7 @@ def start_ledger(base: Path, dsn: str, *, profile_to: Path | None = None) -> tup
     """Start the ledger as its own process (under cProfile when `profile_to` is set); returns it and its port."""
     spec, ready_file = parts.prepare_service("ledger", base, ledger_env(dsn))
     if profile_to is not None:
-        # `python -m cProfile -o FILE -m service_runtime.cli serve ledger`: stats are written at a clean exit.
+        # `python -m cProfile -o FILE -m gateway.cli serve ledger`: stats are written at a clean exit.
         spec.argv[1:1] = ["-m", "cProfile", "-o", str(profile_to)]
     spec.ready_timeout = 60.0
     running = parts.start(spec)

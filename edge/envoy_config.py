@@ -219,7 +219,7 @@ def read_methods(descriptor_path: Path, services: Sequence[str]) -> dict[str, tu
             found[full_name] = tuple(_method(full_name, m, messages) for m in service.method)
     missing = [s for s in services if s not in found]
     if missing:
-        raise ValueError(f"{descriptor_path} has no service {missing}; regenerate it with service_runtime.codegen")
+        raise ValueError(f"{descriptor_path} has no service {missing}; regenerate it with gateway.codegen")
     return found
 
 
@@ -602,7 +602,7 @@ def _api_doc_routes(plan: EdgePlan, docs: ApiDocs) -> list[dict[str, Any]]:
     # helpful message, so both are checked here.
     for path in (docs.openapi_json, docs.reference_html):
         if not path.is_file():
-            raise ValueError(f"{path} does not exist; generate it with service_runtime.codegen")
+            raise ValueError(f"{path} does not exist; generate it with gateway.codegen")
         if path.stat().st_size > MAX_DIRECT_RESPONSE_BYTES:
             raise ValueError(f"{path} is over {MAX_DIRECT_RESPONSE_BYTES} bytes, Envoy's direct response cap here")
     get = [{"name": ":method", "string_match": {"exact": "GET"}}]

@@ -559,7 +559,7 @@ def build_document(descriptor_path: Path, services: Sequence[str] | None = None)
     catalog = _Catalog(descriptor_pb2.FileDescriptorSet.FromString(descriptor_path.read_bytes()))
     missing = [s for s in services if s not in catalog.services]
     if missing:
-        raise ValueError(f"{descriptor_path} has no service {missing}; regenerate it with service_runtime.codegen")
+        raise ValueError(f"{descriptor_path} has no service {missing}; regenerate it with gateway.codegen")
     private = [s for s in services if not s.startswith(PUBLIC_PACKAGES)]
     if private:
         raise ValueError(f"{private} are not public services")

@@ -1,5 +1,7 @@
 """`python -m ledger`: run the ledger service (same as `stablegate serve ledger`)."""
 
-from service_runtime.cli import main
+from ledger.app import definition
+from ledger.config import LedgerSettings
+from service_runtime.server import main
 
-raise SystemExit(main(["serve", "ledger"]))
+raise SystemExit(main(LedgerSettings, definition))

@@ -204,6 +204,25 @@ def load_settings(settings_cls: type[S], **overrides: Any) -> S:
         raise ConfigError(settings_cls.service_name, problems) from None
 
 
+EXIT_CONFIG = 2
+"""Exit status of a command whose configuration is invalid."""
+
+
+def settings_or_exit(settings_cls: type[S]) -> S:
+    """Load a service's settings, or print each bad variable with its fix and exit with EXIT_CONFIG."""
+    import sys  # noqa: PLC0415 - only the command-line paths print
+
+    try:
+        return load_settings(settings_cls)
+    except ConfigError as exc:
+        # Plain text, never wrapped: the variable names must stay greppable.
+        print(f"error: {exc}", file=sys.stderr)
+        print(
+            "Fix the variables above (check with `stablegate config check SERVICE`) and start again.", file=sys.stderr
+        )
+        raise SystemExit(EXIT_CONFIG) from None
+
+
 TARGET_PATTERN = r"^[A-Za-z0-9.-]+:[0-9]{1,5}$"
 """A gRPC target as host:port."""
 

@@ -26,7 +26,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry, start_http_server
 
-from service_runtime.config import ServiceSettings
+from service_runtime.config import S, ServiceSettings, settings_or_exit
 from service_runtime.interceptors import RpcMetrics, ServiceInterceptor
 from service_runtime.logs import configure_logging
 
@@ -162,5 +162,12 @@ async def serve(settings: ServiceSettings, definition: ServiceDefinition) -> Non
 
 
 def run(settings: ServiceSettings, definition: ServiceDefinition) -> None:
-    """Blocking entry point for a service's `__main__`."""
+    """Run a service with its settings until SIGTERM (blocking)."""
     asyncio.run(serve(settings, definition))
+
+
+def main(settings_cls: type[S], definition: Callable[[S], ServiceDefinition]) -> int:
+    """A service's `python -m NAME` entry point: settings from the environment, then serve until SIGTERM."""
+    settings = settings_or_exit(settings_cls)
+    run(settings, definition(settings))
+    return 0

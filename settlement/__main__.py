@@ -1,5 +1,7 @@
 """`python -m settlement`: run the settlement service (same as `stablegate serve settlement`)."""
 
-from service_runtime.cli import main
+from service_runtime.server import main
+from settlement.app import definition
+from settlement.config import SettlementSettings
 
-raise SystemExit(main(["serve", "settlement"]))
+raise SystemExit(main(SettlementSettings, definition))

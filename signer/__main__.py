@@ -1,5 +1,7 @@
 """`python -m signer`: run the signer service (same as `stablegate serve signer`)."""
 
-from service_runtime.cli import main
+from service_runtime.server import main
+from signer.app import definition
+from signer.config import SignerSettings
 
-raise SystemExit(main(["serve", "signer"]))
+raise SystemExit(main(SignerSettings, definition))

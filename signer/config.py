@@ -9,7 +9,9 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from service_runtime.config import DEMO_SECRET_PREFIX, ServiceSettings
-from service_runtime.parts import SOFTHSM_MODULE
+
+SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
+"""Where Debian's softhsm2 package puts SoftHSM's PKCS#11 library (the development default)."""
 
 
 class SignerSettings(ServiceSettings):

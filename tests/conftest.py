@@ -14,8 +14,8 @@ import asyncpg
 import pytest
 
 from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
-from service_runtime import parts
-from service_runtime.cli import MIGRATIONS
+from gateway import parts
+from gateway.cli import MIGRATIONS
 from service_runtime.migrations import discover, migrate
 
 

@@ -9,13 +9,13 @@ import sys
 
 import pytest
 
-from service_runtime.cli import SERVICES
+from gateway.cli import SERVICES
 
 
 def stablegate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("STABLEGATE_")}
     return subprocess.run(
-        [sys.executable, "-m", "service_runtime.cli", *args],
+        [sys.executable, "-m", "gateway.cli", *args],
         capture_output=True,
         text=True,
         env={**clean, **(env or {})},

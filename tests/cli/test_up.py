@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from service_runtime import localrun, parts
+from gateway import localrun, parts
 
 
 def free_base_port() -> int:
@@ -29,7 +29,7 @@ def start_up(state: Path, base: int, out: Path) -> subprocess.Popen[bytes]:
     """`stablegate up` in the background on ports from `base`, its output going to `out`."""
     with out.open("wb") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "service_runtime.cli", "up", "--state-dir", str(state), "--base-port", str(base)],
+            [sys.executable, "-m", "gateway.cli", "up", "--state-dir", str(state), "--base-port", str(base)],
             stdout=sink,
             stderr=subprocess.STDOUT,
             cwd=parts.REPO_ROOT,
@@ -77,7 +77,7 @@ def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path
             except psutil.NoSuchProcess:
                 continue  # short-lived helpers (Postgres backends) come and go
             checked += 1
-            assert holds_pin == ("serve" in cmdline and "signer" in cmdline), cmdline
+            assert holds_pin == (cmdline[-2:] == ["-m", "signer"]), cmdline
         assert checked >= 10
 
         proc.send_signal(signal.SIGINT)
@@ -104,7 +104,7 @@ def test_up_refuses_taken_ports_with_a_fix(tmp_path: Path) -> None:
     ports = localrun.assign_ports(base)
     blocker = parts.start(parts.prepare_redis(tmp_path, ports["redis"]))
     try:
-        argv = ["-m", "service_runtime.cli", "up", "--state-dir", str(tmp_path / "s"), "--base-port", str(base)]
+        argv = ["-m", "gateway.cli", "up", "--state-dir", str(tmp_path / "s"), "--base-port", str(base)]
         result = subprocess.run(
             [sys.executable, *argv],
             capture_output=True,

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
+from gateway import parts
 from ledger.app import SERVED as LEDGER_SERVED
-from service_runtime import parts
 from settlement.app import SERVED as SETTLEMENT_SERVED
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def stack(
             [
                 sys.executable,
                 "-m",
-                "service_runtime.cli",
+                "gateway.cli",
                 "admin",
                 "keys",
                 "create",

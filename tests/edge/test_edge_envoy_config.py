@@ -36,8 +36,8 @@ from edge.envoy_config import (
     transcoder_descriptor,
     write,
 )
+from gateway import parts
 from ledger.app import SERVED as LEDGER_SERVED
-from service_runtime import parts
 from service_runtime.devcerts import DevCertificateAuthority
 from settlement.app import SERVED as SETTLEMENT_SERVED
 

@@ -19,7 +19,7 @@ from openapi_spec_validator import validate as validate_openapi
 
 from edge import openapi
 from edge.envoy_config import OPENAPI_PATH, REFERENCE_CSP, REFERENCE_PATH
-from service_runtime import codegen
+from gateway import codegen
 from tests.edge.conftest import MERCHANT_RPS, Stack
 
 DOCUMENT_PATH = codegen.GEN_ROOT / openapi.OPENAPI_NAME

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 import asyncpg
 import pytest
 
-from service_runtime import parts
+from gateway import parts
 from tests.conftest import edge_envoy_yaml
 
 if TYPE_CHECKING:

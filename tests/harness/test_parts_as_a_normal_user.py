@@ -1,7 +1,7 @@
 """The harness works for a normal user too: Postgres, Redis, anvil and a SoftHSM token, without root.
 
 CI runs as root, so this test drops to the unprivileged `nobody` user and runs the harness there with Debian's
-own Python (the project's venv Python lives under /root, which other users cannot enter; `service_runtime.parts`
+own Python (the project's venv Python lives under /root, which other users cannot enter; `gateway.parts`
 needs only the standard library). Run as a normal user, it runs the same script as that user.
 """
 
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from service_runtime import parts
+from gateway import parts
 
 SCRIPT = r"""
 import json, os, shutil, subprocess, sys
-from service_runtime import parts
+from gateway import parts
 
 assert os.geteuid() != 0
 base = parts.make_shared_dir("stablegate-user-")

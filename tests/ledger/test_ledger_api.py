@@ -309,7 +309,7 @@ def test_admin_keys_create_prints_a_working_key_once(ledger_db: str) -> None:
         [
             sys.executable,
             "-m",
-            "service_runtime.cli",
+            "gateway.cli",
             "admin",
             "keys",
             "create",

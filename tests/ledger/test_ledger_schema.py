@@ -11,13 +11,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from service_runtime.cli import MIGRATIONS
+from gateway.cli import MIGRATIONS
 from service_runtime.migrations import MigrationError, discover, migrate
 
 
 def db_migrate(url: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "service_runtime.cli", "db", "migrate", "--database-url", url],
+        [sys.executable, "-m", "gateway.cli", "db", "migrate", "--database-url", url],
         capture_output=True,
         text=True,
         timeout=60,

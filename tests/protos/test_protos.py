@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from service_runtime import codegen, parts
-from service_runtime.cli import SERVICES
+from gateway import codegen, parts
+from gateway.cli import SERVICES
 from service_runtime.surface import all_services
 
 REPO = codegen.REPO_ROOT

@@ -18,8 +18,8 @@ from stablegate.watcher.v1 import watcher_service_pb2, watcher_service_pb2_grpc
 if TYPE_CHECKING:
     from tests.conftest import PostgresServer
 
-from service_runtime import parts
-from service_runtime.cli import SERVICES
+from gateway import parts
+from gateway.cli import SERVICES
 
 DRAIN_DELAY = 1.0
 DRAIN_TIMEOUT = 2.0

@@ -8,7 +8,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from service_runtime import parts
+from gateway import parts
 from service_runtime.devcerts import CertPair, DevCertificateAuthority
 
 

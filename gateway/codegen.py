@@ -1,6 +1,6 @@
 """Generate Python code and Envoy's descriptor set from `protos/`.
 
-One command (`./dev codegen`, or `python -m service_runtime.codegen`) writes everything generated from the
+One command (`./dev codegen`, or `python -m gateway.codegen`) writes everything generated from the
 protos into `gen/`: message modules with `.pyi` stubs, gRPC stubs with `.pyi` stubs, the descriptor set
 Envoy's gRPC-JSON transcoder reads, and the OpenAPI document with its reference page (edge/openapi.py).
 Generated files are never edited by hand; the test suite regenerates into a temporary directory and fails if

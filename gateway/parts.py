@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# This module runs under a bare system Python too (tests start parts as `nobody`): standard library only, so the
+# signer's default module path is repeated here rather than imported from signer.config.
 SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 
 
@@ -461,7 +463,7 @@ def prepare_envoy(base: Path, config_yaml: str, admin_port: int) -> ProcessSpec:
 
 
 def prepare_service(service: str, base: Path, env: Mapping[str, str] | None = None) -> tuple[ProcessSpec, Path]:
-    """Describe one of our services run as `python -m service_runtime.cli serve NAME` on a free port.
+    """Describe one of our services run as `python -m NAME` (its own entry point) on a free port.
 
     Returns the spec and the ready file where the service writes its bound ports once serving.
     """
@@ -477,7 +479,7 @@ def prepare_service(service: str, base: Path, env: Mapping[str, str] | None = No
     }
     spec = ProcessSpec(
         name=service,
-        argv=[sys.executable, "-m", "service_runtime.cli", "serve", service],
+        argv=[sys.executable, "-m", service],
         ready=ready_file.exists,
         env=full_env,
         cwd=REPO_ROOT,

@@ -13,10 +13,8 @@ from typing import Any, cast
 
 from rich.console import Console
 
-from service_runtime.config import ConfigError, ServiceSettings, load_settings
+from service_runtime.config import EXIT_CONFIG, ServiceSettings, settings_or_exit
 from service_runtime.server import ServiceDefinition
-
-EXIT_CONFIG = 2
 
 
 @dataclass(frozen=True)
@@ -49,15 +47,7 @@ SERVICES: dict[str, ServiceEntry] = {
 
 def _settings_or_exit(name: str) -> tuple[ServiceSettings, Callable[[Any], ServiceDefinition]]:
     settings_cls, definition = SERVICES[name].load()
-    try:
-        return load_settings(settings_cls), definition
-    except ConfigError as exc:
-        # Plain text, never wrapped: the variable names must stay greppable.
-        print(f"error: {exc}", file=sys.stderr)
-        print(
-            "Fix the variables above (check with `stablegate config check SERVICE`) and start again.", file=sys.stderr
-        )
-        raise SystemExit(EXIT_CONFIG) from None
+    return settings_or_exit(settings_cls), definition
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -78,7 +68,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Bring the whole gateway up locally under supervisord; Ctrl-C stops it."""
-    from service_runtime.localrun import LocalGateway  # noqa: PLC0415
+    from gateway.localrun import LocalGateway  # noqa: PLC0415
 
     gateway = LocalGateway(state_dir=args.state_dir, base_port=args.base_port, console=Console())
     return gateway.run()

@@ -28,7 +28,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
-from service_runtime import parts
+from gateway import parts
 from service_runtime.config import DEMO_SECRET_PREFIX
 
 SERVICE_NAMES = ("ledger", "watcher", "settlement", "signer", "edge")
@@ -248,7 +248,7 @@ class LocalGateway:
             port = ports[name]
             spec = parts.ProcessSpec(
                 name=name,
-                argv=[sys.executable, "-m", "service_runtime.cli", "serve", name],
+                argv=[sys.executable, "-m", name],
                 ready=lambda port=port: parts.grpc_serving(port),  # type: ignore[misc]
                 cwd=parts.REPO_ROOT,
             )
