@@ -12,9 +12,16 @@ from envoy.service.ratelimit.v3 import rls_pb2_grpc
 from edge.authz import EdgeAuthorizer
 from edge.config import EdgeSettings
 from edge.ratelimit import RedisRateLimiter
+from service_runtime import mesh
+from service_runtime.mesh import MethodRoles, Role
 from service_runtime.server import ServiceDefinition
 
 SERVED = ("envoy.service.auth.v3.Authorization", "envoy.service.ratelimit.v3.RateLimitService")
+# Only Envoy (the edge role) asks for key checks and rate limits (docs/security.md).
+ROLES: MethodRoles = {
+    "/envoy.service.auth.v3.Authorization/": frozenset({Role.EDGE}),
+    "/envoy.service.ratelimit.v3.RateLimitService/": frozenset({Role.EDGE}),
+}
 
 
 @dataclass
@@ -33,7 +40,7 @@ def definition(settings: EdgeSettings) -> ServiceDefinition:
 
     async def startup() -> None:
         # grpc.aio channels and redis clients bind to the loop they are made in: make them in the server's.
-        clients.ledger = grpc.aio.insecure_channel(settings.ledger_target)
+        clients.ledger = mesh.channel(settings.ledger_target, settings.tls)
         clients.cache = redis.from_url(settings.redis_url)
         authorizer.append(
             EdgeAuthorizer(clients.ledger, clients.cache, cache_seconds=settings.credential_cache_seconds)
@@ -51,4 +58,4 @@ def definition(settings: EdgeSettings) -> ServiceDefinition:
         if clients.cache is not None:
             await clients.cache.aclose()
 
-    return ServiceDefinition("edge", register, SERVED, startup=startup, shutdown=shutdown)
+    return ServiceDefinition("edge", register, SERVED, startup=startup, shutdown=shutdown, roles=ROLES)

@@ -15,6 +15,7 @@ class EdgeSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="STABLEGATE_EDGE_")
     service_name: ClassVar[str] = "edge"
+    mesh_role: ClassVar[str | None] = "edge"
 
     ledger_target: str = Field(
         default="127.0.0.1:50051", pattern=TARGET_PATTERN, description="host:port of the ledger (key checks)."

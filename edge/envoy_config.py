@@ -18,7 +18,8 @@ How a REST request travels (the filter order, first to last):
 6. `ratelimit` sends the route's descriptors to our rate-limit service. It comes after the transcoder on
    purpose: the filter does nothing when no route with a cluster matched, and before transcoding the REST
    path matches only the catch-all (see `_routes`).
-7. `router` sends the gRPC call to the upstream's HTTP/2 cluster.
+7. `router` sends the gRPC call to the upstream's HTTP/2 cluster, over mutual TLS: Envoy presents its `edge`
+   mesh certificate and accepts only an upstream whose certificate names the role the plan expects.
 
 Envoy answers a few routes itself, without an API key and without transcoding (`_plain_http`): `GET /healthz`,
 and the generated OpenAPI document and reference page (`ApiDocs`, written by codegen) at `GET /v1/openapi.json`
@@ -43,6 +44,8 @@ from typing import Any
 import yaml
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
+
+from service_runtime.mesh import DEFAULT_TRUST_DOMAIN, ROLES, spiffe_id
 
 PUBLIC_PACKAGES = ("stablegate.merchant.v1.", "stablegate.admin.v1.")
 """Package prefixes of the services the edge exposes; everything else stays inside the mesh."""
@@ -103,6 +106,18 @@ class Upstream:
     name: str
     host: str
     port: int
+    role: str
+    """The mesh role the upstream's certificate must name (Envoy checks its SPIFFE ID)."""
+
+
+@dataclass(frozen=True)
+class MeshClient:
+    """Envoy's mesh identity: its `edge`-role certificate and key, and the mesh CA upstreams chain to."""
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+    trust_domain: str = DEFAULT_TRUST_DOMAIN
 
 
 @dataclass(frozen=True)
@@ -151,6 +166,8 @@ class EdgePlan:
     descriptor_path: Path
     upstreams: tuple[Upstream, ...]
     routes: Mapping[str, tuple[str, ...]]
+    mesh: MeshClient
+    """Every upstream is reached over mutual TLS with this identity; there is no plaintext upstream."""
     host: str = "127.0.0.1"
     # The admin interface can stop Envoy (POST /quitquitquit): it stays on loopback even when `host` is public.
     admin_host: str = "127.0.0.1"
@@ -187,6 +204,9 @@ class EdgePlan:
                 seen[service] = upstream
         if not seen:
             raise ValueError("the plan routes no service")
+        roles = [u.role for u in (*self.upstreams, self.ext_authz, self.ratelimit) if u is not None]
+        if unknown_roles := sorted(set(roles) - ROLES):
+            raise ValueError(f"upstreams name unknown mesh roles {unknown_roles}; known: {sorted(ROLES)}")
         if self.max_request_bytes <= 0 or self.request_timeout <= 0:
             raise ValueError("max_request_bytes and request_timeout must be positive")
 
@@ -736,6 +756,7 @@ def _cluster(upstream: Upstream, plan: EdgePlan, *, health_checked: bool) -> dic
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(upstream.host, upstream.port)}}]}],
         },
     }
+    cluster["transport_socket"] = _upstream_tls(plan.mesh, upstream.role)
     if health_checked:
         cluster["health_checks"] = [
             {
@@ -755,3 +776,29 @@ def _cluster(upstream: Upstream, plan: EdgePlan, *, health_checked: bool) -> dic
             "max_ejection_percent": 50,
         }
     return cluster
+
+
+def _upstream_tls(mesh: MeshClient, role: str) -> dict[str, Any]:
+    """Mutual TLS to one upstream: Envoy presents its edge certificate and accepts only the expected role's."""
+    context = {
+        "common_tls_context": {
+            "tls_params": {"tls_minimum_protocol_version": "TLSv1_2"},
+            "alpn_protocols": ["h2"],
+            "tls_certificates": [
+                {
+                    "certificate_chain": {"filename": str(mesh.cert_file)},
+                    "private_key": {"filename": str(mesh.key_file)},
+                }
+            ],
+            "validation_context": {
+                "trusted_ca": {"filename": str(mesh.ca_file)},
+                "match_typed_subject_alt_names": [
+                    {"san_type": "URI", "matcher": {"exact": spiffe_id(mesh.trust_domain, role)}}
+                ],
+            },
+        }
+    }
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": _typed("envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", **context),
+    }

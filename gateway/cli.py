@@ -162,6 +162,22 @@ def cmd_admin_keys_create(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_mesh_certs(args: argparse.Namespace) -> int:
+    """Make a dev mesh CA and one certificate per role; print the TLS variables of each service."""
+    from service_runtime.devcerts import DevMesh  # noqa: PLC0415
+
+    mesh = DevMesh(args.dir.resolve(), trust_domain=args.trust_domain)
+    for service in SERVICES:
+        for key, value in sorted(mesh.files(service).env(service).items()):
+            print(f"{key}={value}")
+    print(
+        f"mesh CA and certificates for {', '.join(sorted(mesh.roles))} written to {args.dir} "
+        "(development only: the prod profile refuses this CA)",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `stablegate` command."""
     parser = argparse.ArgumentParser(
@@ -208,6 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", action="append", help="admin (default) or viewer; repeat for several")
     create.add_argument("--database-url", default=None, help="Postgres URL (default: STABLEGATE_LEDGER_DATABASE_URL)")
     create.set_defaults(func=cmd_admin_keys_create)
+
+    mesh = sub.add_parser("mesh", help="the service mesh's identities")
+    mesh_sub = mesh.add_subparsers(dest="mesh_command", required=True, metavar="ACTION")
+    certs = mesh_sub.add_parser(
+        "certs", help="make a dev CA and a certificate per mesh role; print each service's TLS variables"
+    )
+    certs.add_argument("--dir", type=Path, default=Path(".stablegate/pki"), help="where to write them")
+    certs.add_argument("--trust-domain", default="stablegate", help="SPIFFE trust domain (default: stablegate)")
+    certs.set_defaults(func=cmd_mesh_certs)
 
     config = sub.add_parser("config", help="inspect configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")

@@ -27,9 +27,11 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
+from edge.envoy_config import EdgePlan, MeshClient, Upstream, public_routes_from_served, write
 from gateway import parts
 from service_runtime.config import DEMO_SECRET_PREFIX
+from service_runtime.devcerts import DevMesh, MeshFiles
+from service_runtime.mesh import Role
 
 SERVICE_NAMES = ("ledger", "watcher", "settlement", "signer", "edge")
 # Well-known local ports; `--base-port N` moves them all to N + offset (the offset is the order below).
@@ -66,23 +68,24 @@ def postgres_base_for(state: Path) -> Path:
     return Path("/var/tmp") / f"stablegate-{digest}"  # noqa: S108 - checked for ownership before use
 
 
-def edge_plan(ports: dict[str, int]) -> EdgePlan:
+def edge_plan(ports: dict[str, int], envoy: MeshFiles) -> EdgePlan:
     """The local Envoy: REST on the envoy port, transcoded to the ledger and settlement, keys and limits by edge."""
     from ledger.app import SERVED as ledger_served  # noqa: PLC0415
     from settlement.app import SERVED as settlement_served  # noqa: PLC0415
 
-    edge = Upstream("edge", "127.0.0.1", ports["edge"])
+    edge = Upstream("edge", "127.0.0.1", ports["edge"], Role.EDGE)
     return EdgePlan(
         listen_port=ports["envoy"],
         admin_port=ports["envoy_admin"],
         descriptor_path=parts.REPO_ROOT / "gen" / "stablegate_descriptor.binpb",
         upstreams=(
-            Upstream("ledger", "127.0.0.1", ports["ledger"]),
-            Upstream("settlement", "127.0.0.1", ports["settlement"]),
+            Upstream("ledger", "127.0.0.1", ports["ledger"], Role.LEDGER),
+            Upstream("settlement", "127.0.0.1", ports["settlement"], Role.SETTLEMENT),
         ),
         routes=public_routes_from_served({"ledger": ledger_served, "settlement": settlement_served}),
-        ext_authz=Upstream("ext_authz", edge.host, edge.port),
-        ratelimit=Upstream("ratelimit", edge.host, edge.port),
+        ext_authz=Upstream("ext_authz", edge.host, edge.port, Role.EDGE),
+        ratelimit=Upstream("ratelimit", edge.host, edge.port, Role.EDGE),
+        mesh=MeshClient(envoy.cert_file, envoy.key_file, envoy.ca_file, envoy.trust_domain),
     )
 
 
@@ -223,11 +226,13 @@ class LocalGateway:
             token = self._softhsm_token()
             redis_spec = parts.prepare_redis(self.state, ports["redis"])
             anvil_spec = parts.prepare_anvil(ports["anvil"])
+            # A fresh dev CA and one certificate per mesh role at every start: every process restarts with it.
+            mesh = DevMesh(self.state / "pki")
             envoy_dir = self.state / "envoy"
             envoy_dir.mkdir(exist_ok=True)
             envoy_spec = parts.prepare_envoy(
                 envoy_dir,
-                write(edge_plan(ports), envoy_dir / "generated" / "envoy.yaml").read_text(),
+                write(edge_plan(ports, mesh.files(Role.EDGE)), envoy_dir / "generated" / "envoy.yaml").read_text(),
                 ports["envoy_admin"],
             )
         programs = [
@@ -243,13 +248,14 @@ class LocalGateway:
                 envoy_spec.ready,
             ),
         ]
-        env = self._service_env(ports, pg_plan, token)
+        env = self._service_env(ports, pg_plan, token, mesh)
+        probe = mesh.files(Role.OPERATOR)
         for name in SERVICE_NAMES:
             port = ports[name]
             spec = parts.ProcessSpec(
                 name=name,
                 argv=[sys.executable, "-m", name],
-                ready=lambda port=port: parts.grpc_serving(port),  # type: ignore[misc]
+                ready=lambda port=port: parts.grpc_serving(port, probe),  # type: ignore[misc]
                 cwd=parts.REPO_ROOT,
             )
             metrics = ports[f"{name}_metrics"]
@@ -291,9 +297,12 @@ class LocalGateway:
             json.dump({"label": token.label, "so_pin": token.so_pin, "user_pin": token.user_pin}, out)
         return token
 
-    def _service_env(self, ports: dict[str, int], pg: parts.PostgresPlan, token: parts.SoftHsmToken) -> dict[str, str]:
+    def _service_env(
+        self, ports: dict[str, int], pg: parts.PostgresPlan, token: parts.SoftHsmToken, mesh: DevMesh
+    ) -> dict[str, str]:
         env: dict[str, str] = {}
         for name in SERVICE_NAMES:
+            env.update(mesh.files(name).env(name))
             prefix = f"STABLEGATE_{name.upper()}_"
             env[prefix + "PROFILE"] = "dev"
             env[prefix + "GRPC_PORT"] = str(ports[name])

@@ -24,6 +24,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # This module runs under a bare system Python too (tests start parts as `nobody`): standard library only, so the
@@ -495,12 +496,33 @@ def read_ready_file(path: Path) -> dict[str, int | None]:
     return data
 
 
-def grpc_serving(port: int, service: str = "", timeout: float = 0.5) -> bool:
-    """True when a gRPC server on the port answers health Check with SERVING."""
+class MeshClientFiles(Protocol):
+    """A mesh client's TLS files (service_runtime.devcerts.MeshFiles has this shape)."""
+
+    @property
+    def cert_file(self) -> Path:
+        """PEM certificate naming the caller's role."""
+
+    @property
+    def key_file(self) -> Path:
+        """Its private key."""
+
+    @property
+    def ca_file(self) -> Path:
+        """The mesh CA bundle."""
+
+
+def grpc_serving(port: int, mesh: MeshClientFiles, service: str = "", timeout: float = 0.5) -> bool:
+    """True when a mesh server on the port answers health Check with SERVING (over mutual TLS, as `mesh`)."""
     import grpc  # noqa: PLC0415 - the harness's other parts need no grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
 
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=mesh.ca_file.read_bytes(),
+        private_key=mesh.key_file.read_bytes(),
+        certificate_chain=mesh.cert_file.read_bytes(),
+    )
+    with grpc.secure_channel(f"127.0.0.1:{port}", creds) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout

@@ -25,6 +25,7 @@ from ledger.config import LedgerSettings
 from ledger.core import LedgerCore
 from ledger.store.db import apply_migrations, open_pool
 from service_runtime.config import Profile
+from service_runtime.mesh import MethodRoles, Role
 from service_runtime.server import ServiceDefinition
 from service_runtime.surface import register_unimplemented
 
@@ -48,6 +49,18 @@ NOT_BUILT = (
     "stablegate.admin.v1.AuditLogService",
     "stablegate.ledger.v1.JournalService",
 )
+
+# Who may call what (docs/security.md). Public APIs: Envoy (edge) and the dashboard, with a merchant or admin key
+# on top. Internal APIs: only the service whose job it is.
+ROLES: MethodRoles = {
+    "/stablegate.merchant.v1.": frozenset({Role.EDGE, Role.DASHBOARD}),
+    "/stablegate.admin.v1.": frozenset({Role.EDGE, Role.DASHBOARD}),
+    "/stablegate.ledger.v1.CredentialService/": frozenset({Role.EDGE, Role.DASHBOARD}),
+    "/stablegate.ledger.v1.ChainObservationService/": frozenset({Role.WATCHER}),
+    "/stablegate.ledger.v1.DepositAddressService/ListDepositAddresses": frozenset({Role.WATCHER, Role.SETTLEMENT}),
+    "/stablegate.ledger.v1.DepositAddressService/RegisterDepositAddress": frozenset({Role.SETTLEMENT}),
+    "/stablegate.ledger.v1.JournalService/": frozenset({Role.SETTLEMENT}),
+}
 
 
 def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> ServiceDefinition:
@@ -101,11 +114,6 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
         SERVED,
         startup=startup,
         shutdown=shutdown,
-        interceptors=(
-            AuthInterceptor(
-                lambda: core.verifier,
-                mutual_tls=settings.tls is not None and settings.tls.client_ca_file is not None,
-                internal_clients=settings.internal_clients,
-            ),
-        ),
+        interceptors=(AuthInterceptor(lambda: core.verifier),),
+        roles=ROLES,
     )

@@ -22,6 +22,7 @@ class LedgerSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="STABLEGATE_LEDGER_")
     service_name: ClassVar[str] = "ledger"
+    mesh_role: ClassVar[str | None] = "ledger"
 
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/stablegate",
@@ -66,11 +67,6 @@ class LedgerSettings(ServiceSettings):
     expiry_interval_seconds: float = Field(
         default=5.0, gt=0, le=3600, description="How often the expiry job looks for invoices past their expiry."
     )
-    internal_clients: list[str] = Field(
-        default_factory=lambda: ["watcher", "settlement", "edge"],
-        description="Client-certificate common names allowed to call internal stablegate.ledger.v1 methods "
-        "(checked when mutual TLS is on; JSON list).",
-    )
     credential_cache_seconds: float = Field(
         default=2.0, ge=0, le=5, description="How long a verified key stays cached; bounds revocation delay."
     )
@@ -87,10 +83,3 @@ class LedgerSettings(ServiceSettings):
         if value == ZERO_HASH:
             raise ValueError("must be the real init-code hash, not zero")
         return value
-
-    def prod_violations(self) -> list[tuple[str, str]]:
-        """Production also needs client certificates: internal methods move money and trust only known peers."""
-        found = super().prod_violations()
-        if self.tls is not None and self.tls.client_ca_file is None:
-            found.append(("tls", "prod requires mutual TLS for the ledger; set TLS__CLIENT_CA_FILE"))
-        return found

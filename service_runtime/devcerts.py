@@ -1,7 +1,7 @@
-"""Development certificates: a throwaway CA and leaf certificates for local mutual TLS.
+"""Development certificates: a throwaway mesh CA and one certificate per role, for local mutual TLS.
 
-Generated at setup or in tests, never committed. Production brings its own PKI; the prod profile does not
-care where certificates come from, only that TLS is on.
+Generated at setup (`stablegate mesh certs`, `stablegate up`) or in tests, never committed. Production brings
+its own CA (cert-manager, a vault); the prod profile refuses this one by its name.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from service_runtime.config import DEV_CA_NAME
+from service_runtime.mesh import DEFAULT_TRUST_DOMAIN, Role, spiffe_id
 
 VALIDITY = datetime.timedelta(days=30)
 
@@ -41,10 +44,11 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 class DevCertificateAuthority:
-    """A local CA that issues server and client certificates (ECDSA P-256)."""
+    """A local CA that issues mesh certificates (ECDSA P-256), one per role, each naming its role."""
 
-    def __init__(self, directory: Path, name: str = "stablegate dev CA") -> None:
+    def __init__(self, directory: Path, name: str = DEV_CA_NAME, trust_domain: str = DEFAULT_TRUST_DOMAIN) -> None:
         self.directory = directory
+        self.trust_domain = trust_domain
         directory.mkdir(parents=True, exist_ok=True)
         self._key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
@@ -63,13 +67,22 @@ class DevCertificateAuthority:
         self.cert_file = directory / "ca.pem"
         self.cert_file.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, name: str, *, server: bool) -> CertPair:
-        """A leaf certificate for `name` (a server certificate also covers localhost and 127.0.0.1)."""
+    def issue(
+        self, role: str, *, file_name: str | None = None, spiffe: str | None = None, hosts: tuple[str, ...] = ()
+    ) -> CertPair:
+        """A certificate for one mesh role, usable to serve and to call (both key usages).
+
+        It names `spiffe://<trust domain>/role/<role>` (or `spiffe`, to make a deliberately odd one in tests)
+        and covers localhost, 127.0.0.1 and `hosts`, so a process can serve on loopback with it.
+        """
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
-        builder = (
+        names: list[x509.GeneralName] = [x509.DNSName(h) for h in ("localhost", *hosts)]
+        names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+        names.append(x509.UniformResourceIdentifier(spiffe or spiffe_id(self.trust_domain, role)))
+        cert = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, role)]))
             .issuer_name(self._cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
@@ -77,19 +90,62 @@ class DevCertificateAuthority:
             .not_valid_after(now + VALIDITY)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
                 critical=False,
             )
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .sign(self._key, hashes.SHA256())
         )
-        if server:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName(
-                    [x509.DNSName(name), x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-                ),
-                critical=False,
-            )
-        cert = builder.sign(self._key, hashes.SHA256())
-        pair = CertPair(self.directory / f"{name}.pem", self.directory / f"{name}.key")
+        stem = file_name or role
+        pair = CertPair(self.directory / f"{stem}.pem", self.directory / f"{stem}.key")
         pair.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_private(pair.key_file, _key_pem(key))
         return pair
+
+
+@dataclass(frozen=True)
+class MeshFiles:
+    """One role's mesh TLS files: certificate, key and the CA bundle (the shape of TlsSettings)."""
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+    trust_domain: str = DEFAULT_TRUST_DOMAIN
+
+    def settings(self) -> dict[str, str]:
+        """As a `tls=` override for load_settings."""
+        return {k: str(v) for k, v in self.__dict__.items()}
+
+    def env(self, service: str) -> dict[str, str]:
+        """As STABLEGATE_<SERVICE>_TLS__* environment variables."""
+        prefix = f"STABLEGATE_{service.upper()}_TLS__"
+        return {prefix + k.upper(): v for k, v in self.settings().items()}
+
+
+class DevMesh:
+    """A dev CA and one certificate per mesh role, written to a directory (made at setup, never committed)."""
+
+    def __init__(self, directory: Path, trust_domain: str = DEFAULT_TRUST_DOMAIN) -> None:
+        self.ca = DevCertificateAuthority(directory, trust_domain=trust_domain)
+        self.trust_domain = trust_domain
+        self._files = {role.value: self.ca.issue(role.value) for role in Role}
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """Every role this mesh has a certificate for."""
+        return tuple(self._files)
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA bundle every mesh process trusts."""
+        return self.ca.cert_file
+
+    def files(self, role: str) -> MeshFiles:
+        """The TLS files of a role."""
+        pair = self._files[role]
+        return MeshFiles(pair.cert_file, pair.key_file, self.ca.cert_file, self.trust_domain)
+
+
+def mesh_files_in(directory: Path, role: str, trust_domain: str = DEFAULT_TRUST_DOMAIN) -> MeshFiles:
+    """A role's files in a directory DevMesh wrote (e.g. `.stablegate/pki` of `stablegate up`)."""
+    return MeshFiles(directory / f"{role}.pem", directory / f"{role}.key", directory / "ca.pem", trust_domain)

@@ -1,7 +1,8 @@
 """grpc.aio server bootstrap shared by every service.
 
 `serve()` builds the server with the shared interceptors (OpenTelemetry, ids in logs, metrics, domain errors),
-registers the service's handlers, `grpc.health.v1` health and reflection, binds plaintext or (mutual) TLS,
+registers the service's handlers, `grpc.health.v1` health and reflection, binds with mutual TLS (always: the
+caller's certificate names its mesh role, checked against the service's `roles` before any handler runs),
 starts a Prometheus endpoint, and on SIGTERM or SIGINT drains: health turns NOT_SERVING for every service,
 the server waits `drain_delay_seconds` so load balancers notice, then stops accepting calls and gives in-flight
 ones `drain_timeout_seconds` to finish.
@@ -29,6 +30,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from service_runtime.config import S, ServiceSettings, settings_or_exit
 from service_runtime.interceptors import RpcMetrics, ServiceInterceptor
 from service_runtime.logs import configure_logging
+from service_runtime.mesh import MeshRoleInterceptor, MethodRoles
 
 log = logging.getLogger("stablegate.server")
 
@@ -46,6 +48,8 @@ class ServiceDefinition:
     """Runs after the server has stopped (close pools)."""
     interceptors: Sequence[grpc.aio.ServerInterceptor] = field(default_factory=tuple)  # type: ignore[type-arg]
     """The service's own interceptors, inside the shared ones (so their domain errors get the error shape)."""
+    roles: MethodRoles = field(default_factory=dict)
+    """Which mesh roles may call which methods (service_runtime.mesh); a method no rule names is refused."""
 
 
 @dataclass
@@ -56,15 +60,12 @@ class BoundPorts:
     metrics_port: int | None
 
 
-def server_credentials(settings: ServiceSettings) -> grpc.ServerCredentials | None:
-    """TLS credentials from the settings' files; client certificates are required when a CA is set."""
-    if settings.tls is None:
-        return None
-    root = settings.tls.client_ca_file.read_bytes() if settings.tls.client_ca_file else None
+def server_credentials(settings: ServiceSettings) -> grpc.ServerCredentials:
+    """Mutual TLS from the settings' files: every caller must present a certificate from the mesh CA."""
     return grpc.ssl_server_credentials(
         [(settings.tls.key_file.read_bytes(), settings.tls.cert_file.read_bytes())],
-        root_certificates=root,
-        require_client_auth=root is not None,
+        root_certificates=settings.tls.ca_file.read_bytes(),
+        require_client_auth=True,
     )
 
 
@@ -81,6 +82,7 @@ class ServiceRuntime:
             interceptors=[
                 aio_server_interceptor(tracer_provider=provider),  # type: ignore[no-untyped-call]
                 ServiceInterceptor(RpcMetrics(self.registry)),
+                MeshRoleInterceptor(definition.roles, settings.tls.trust_domain),
                 *definition.interceptors,
             ],
             options=[("grpc.so_reuseport", 0)],
@@ -97,8 +99,7 @@ class ServiceRuntime:
         names = [*self.definition.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, self.server)
         address = f"{self.settings.host}:{self.settings.grpc_port}"
-        creds = server_credentials(self.settings)
-        port = self.server.add_secure_port(address, creds) if creds else self.server.add_insecure_port(address)
+        port = self.server.add_secure_port(address, server_credentials(self.settings))
         if port == 0:
             raise OSError(f"could not bind gRPC to {address}: the port is taken or the address is not local")
         metrics_port = None
@@ -117,7 +118,7 @@ class ServiceRuntime:
             extra={
                 "grpc_port": port,
                 "metrics_port": metrics_port,
-                "tls": creds is not None,
+                "role": self.settings.tls.role(),
                 "services": list(self.definition.service_names),
             },
         )

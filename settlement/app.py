@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from service_runtime.mesh import MethodRoles, Role
 from service_runtime.server import ServiceDefinition
 from service_runtime.surface import register_unimplemented
 from settlement.config import SettlementSettings
@@ -16,6 +17,15 @@ SERVED = (
 )
 
 
+# Who may call what (docs/security.md): public APIs come through Envoy (edge) or the dashboard; the internal
+# ones are operators' (drafts until the settlement issue builds them).
+ROLES: MethodRoles = {
+    "/stablegate.merchant.v1.": frozenset({Role.EDGE, Role.DASHBOARD}),
+    "/stablegate.admin.v1.": frozenset({Role.EDGE, Role.DASHBOARD}),
+    "/stablegate.settlement.v1.": frozenset({Role.OPERATOR}),
+}
+
+
 def definition(settings: SettlementSettings) -> ServiceDefinition:
     """Settlement's gRPC surface."""
-    return ServiceDefinition("settlement", lambda server: register_unimplemented(server, SERVED), SERVED)
+    return ServiceDefinition("settlement", lambda server: register_unimplemented(server, SERVED), SERVED, roles=ROLES)

@@ -15,6 +15,7 @@ class SettlementSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="STABLEGATE_SETTLEMENT_")
     service_name: ClassVar[str] = "settlement"
+    mesh_role: ClassVar[str | None] = "settlement"
 
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/stablegate",

@@ -19,6 +19,7 @@ class SignerSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="STABLEGATE_SIGNER_")
     service_name: ClassVar[str] = "signer"
+    mesh_role: ClassVar[str | None] = "signer"
 
     pkcs11_module: Path = Field(default=SOFTHSM_MODULE, description="Path of the HSM's PKCS#11 library.")
     token_label: str = Field(default="stablegate-dev", min_length=1, description="Label of the HSM token.")
@@ -30,13 +31,11 @@ class SignerSettings(ServiceSettings):
     )
 
     def prod_violations(self) -> list[tuple[str, str]]:
-        """Production also refuses SoftHSM, a demo PIN and a signer reachable without client certificates."""
+        """Production also refuses SoftHSM and an empty or demo PIN."""
         found = super().prod_violations()
         if "softhsm" in self.pkcs11_module.name.lower():
             found.append(("pkcs11_module", "prod refuses SoftHSM; point it at your HSM vendor's PKCS#11 library"))
         pin = self.pin.get_secret_value()
         if not pin or pin.startswith(DEMO_SECRET_PREFIX):
             found.append(("pin", "prod refuses an empty or demo PIN; set the token's real user PIN"))
-        if self.tls is not None and self.tls.client_ca_file is None:
-            found.append(("tls", "prod requires mutual TLS for the signer; set TLS__CLIENT_CA_FILE"))
         return found

@@ -11,11 +11,15 @@ from pathlib import Path
 from types import FrameType
 
 import asyncpg
+import grpc
 import pytest
 
-from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
+from edge.envoy_config import EdgePlan, MeshClient, Upstream, public_routes_from_served, write
 from gateway import parts
 from gateway.cli import MIGRATIONS
+from service_runtime import mesh
+from service_runtime.devcerts import DevMesh
+from service_runtime.mesh import Role
 from service_runtime.migrations import discover, migrate
 
 
@@ -116,6 +120,38 @@ def anvil(process_registry: list[parts.RunningProcess]) -> AnvilNode:
     return AnvilNode(port, proc)
 
 
+@pytest.fixture(scope="session")
+def mesh_pki(shared_tmp: Path) -> DevMesh:
+    """The session's mesh CA and one certificate per role (what `stablegate mesh certs` makes)."""
+    return DevMesh(shared_tmp / "pki")
+
+
+def mesh_client(pki: DevMesh, role: str) -> MeshClient:
+    """Envoy's mesh identity from the session's PKI."""
+    files = pki.files(role)
+    return MeshClient(files.cert_file, files.key_file, files.ca_file, files.trust_domain)
+
+
+def mesh_server_credentials(pki: DevMesh, role: str) -> grpc.ServerCredentials:
+    """Server credentials of a stand-in mesh server: the role's certificate, client certificates required."""
+    files = pki.files(role)
+    return grpc.ssl_server_credentials(
+        [(files.key_file.read_bytes(), files.cert_file.read_bytes())],
+        root_certificates=files.ca_file.read_bytes(),
+        require_client_auth=True,
+    )
+
+
+def mesh_channel(pki: DevMesh, role: str, port: int) -> grpc.aio.Channel:
+    """An async channel to a mesh server on loopback, presenting the role's certificate."""
+    return mesh.channel(f"127.0.0.1:{port}", pki.files(role))
+
+
+def mesh_sync_channel(pki: DevMesh, role: str, port: int) -> grpc.Channel:
+    """A blocking channel to a mesh server on loopback, presenting the role's certificate."""
+    return grpc.secure_channel(f"127.0.0.1:{port}", mesh.channel_credentials(pki.files(role)))
+
+
 @dataclass(frozen=True)
 class EnvoyProxy:
     """A running Envoy with its public and admin ports."""
@@ -125,7 +161,7 @@ class EnvoyProxy:
     process: parts.RunningProcess
 
 
-def edge_envoy_yaml(base: Path, listen_port: int, admin_port: int) -> str:
+def edge_envoy_yaml(base: Path, listen_port: int, admin_port: int, pki: DevMesh) -> str:
     """The edge's generated Envoy config, its upstream (the ledger) on a port nothing listens on."""
     from ledger.app import SERVED
 
@@ -133,19 +169,20 @@ def edge_envoy_yaml(base: Path, listen_port: int, admin_port: int) -> str:
         listen_port=listen_port,
         admin_port=admin_port,
         descriptor_path=parts.REPO_ROOT / "gen" / "stablegate_descriptor.binpb",
-        upstreams=(Upstream("ledger", "127.0.0.1", parts.free_port()),),
+        upstreams=(Upstream("ledger", "127.0.0.1", parts.free_port(), Role.LEDGER),),
         routes=public_routes_from_served({"ledger": SERVED}),
+        mesh=mesh_client(pki, Role.EDGE),
     )
     return write(plan, base / "generated" / "envoy.yaml").read_text()
 
 
 @pytest.fixture(scope="session")
-def envoy(shared_tmp: Path, process_registry: list[parts.RunningProcess]) -> EnvoyProxy:
+def envoy(shared_tmp: Path, process_registry: list[parts.RunningProcess], mesh_pki: DevMesh) -> EnvoyProxy:
     """A real Envoy with the edge's generated config, in front of no service, for the session."""
     base = shared_tmp / "envoy"
     base.mkdir()
     port, admin = parts.free_port(), parts.free_port()
-    proc = parts.start(parts.prepare_envoy(base, edge_envoy_yaml(base, port, admin), admin))
+    proc = parts.start(parts.prepare_envoy(base, edge_envoy_yaml(base, port, admin, mesh_pki), admin))
     process_registry.append(proc)
     return EnvoyProxy(port, admin, proc)
 

@@ -15,6 +15,7 @@ class WatcherSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="STABLEGATE_WATCHER_")
     service_name: ClassVar[str] = "watcher"
+    mesh_role: ClassVar[str | None] = "watcher"
 
     chain_id: int = Field(default=97, gt=0, description="EVM chain id: 56 is BSC mainnet, 97 BSC testnet/anvil.")
     rpc_urls: list[str] = Field(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextvars
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -33,12 +33,8 @@ def merchant_id() -> str:
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Verifies the caller's key and scope before the handler runs; deny by default."""
 
-    def __init__(
-        self, verifier: Callable[[], CredentialVerifier], *, mutual_tls: bool, internal_clients: Sequence[str]
-    ) -> None:
+    def __init__(self, verifier: Callable[[], CredentialVerifier]) -> None:
         self._verifier = verifier
-        self._mutual_tls = mutual_tls
-        self._internal_clients = frozenset(internal_clients)
 
     async def intercept_service(
         self,
@@ -55,8 +51,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             # Only unary methods are authenticated yet; anything else is refused rather than let through.
             return handler if requirement.internal and not method.startswith("/stablegate.") else _refused(handler)
         if requirement.internal:
-            if self._mutual_tls and method.startswith("/stablegate."):
-                return self._peer_checked(handler)
+            # Internal methods carry no key: the mesh role check (service_runtime.mesh, outside this
+            # interceptor) has already admitted only the roles that may call them.
             return handler
         metadata = dict(handler_call_details.invocation_metadata or ())
         authorization = metadata.get("authorization")
@@ -68,27 +64,6 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             who = await verifier().verify(token)
             authorize(who, requirement)
             current_principal.set(who)
-            return await behavior(request, context)
-
-        return grpc.unary_unary_rpc_method_handler(
-            guarded,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-
-    def _peer_checked(self, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
-        """Internal methods under mutual TLS: only peers whose certificate names an allowed client."""
-        behavior: Any = handler.unary_unary
-        allowed = self._internal_clients
-
-        async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            names = {n.decode() for n in context.auth_context().get("x509_common_name", [])}
-            if not names & allowed:
-                raise PermissionDenied(
-                    "internal methods are for the mesh's own services; this client certificate is not one of them",
-                    reason="INTERNAL_CLIENT_REQUIRED",
-                    metadata={"peer": ",".join(sorted(names)) or "none"},
-                )
             return await behavior(request, context)
 
         return grpc.unary_unary_rpc_method_handler(

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,7 @@ from gateway.cli import SERVICES
 def stablegate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("STABLEGATE_")}
     return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
+        [sys.executable, "-m", "gateway", *args],
         capture_output=True,
         text=True,
         env={**clean, **(env or {})},
@@ -54,36 +55,52 @@ def test_unknown_variable_is_refused_by_name() -> None:
     assert "did you mean STABLEGATE_LEDGER_GRPC_PORT?" in result.stderr
 
 
-def test_prod_refuses_plaintext_grpc() -> None:
-    result = stablegate("config", "check", "ledger", env={"STABLEGATE_LEDGER_PROFILE": "prod"})
+@pytest.mark.parametrize("profile", ["dev", "test", "prod"])
+def test_no_profile_runs_without_mesh_tls_and_the_error_names_what_to_set(profile: str) -> None:
+    result = stablegate("config", "check", "ledger", env={"STABLEGATE_LEDGER_PROFILE": profile})
     assert result.returncode == 2
-    assert "STABLEGATE_LEDGER_TLS: prod refuses plaintext gRPC" in result.stderr
-    assert "STABLEGATE_LEDGER_TLS__CERT_FILE" in result.stderr
+    assert "STABLEGATE_LEDGER_TLS: Field required; set STABLEGATE_LEDGER_TLS__CERT_FILE" in result.stderr
+    assert "STABLEGATE_LEDGER_TLS__CA_FILE" in result.stderr and "stablegate mesh certs" in result.stderr
 
 
-def test_prod_signer_refuses_softhsm_and_a_demo_pin(tmp_path: os.PathLike[str]) -> None:
-    cert = os.path.join(tmp_path, "c.pem")
-    open(cert, "w").close()
+def mesh_env(tmp_path: Path) -> dict[str, str]:
+    """`stablegate mesh certs` output, as an environment."""
+    made = stablegate("mesh", "certs", "--dir", str(tmp_path / "pki"))
+    assert made.returncode == 0, made.stderr
+    return dict(line.split("=", 1) for line in made.stdout.splitlines())
+
+
+def test_mesh_certs_makes_a_certificate_per_service_that_its_config_accepts(tmp_path: Path) -> None:
+    env = mesh_env(tmp_path)
+    for service in SERVICES:
+        checked = stablegate("config", "check", service, env=env)
+        assert checked.returncode == 0, checked.stderr
+        assert json.loads(checked.stdout)["tls"]["cert_file"] == str(tmp_path / "pki" / f"{service}.pem")
+    swapped = {**env, "STABLEGATE_LEDGER_TLS__CERT_FILE": env["STABLEGATE_EDGE_TLS__CERT_FILE"]}
+    refused = stablegate("config", "check", "ledger", env=swapped)
+    assert refused.returncode == 2
+    assert "STABLEGATE_LEDGER_TLS: the certificate names the edge role; the ledger needs a ledger one" in (
+        refused.stderr
+    )
+
+
+def test_prod_signer_refuses_softhsm_a_demo_pin_and_the_dev_ca(tmp_path: Path) -> None:
     result = stablegate(
         "config",
         "check",
         "signer",
-        env={
-            "STABLEGATE_SIGNER_PROFILE": "prod",
-            "STABLEGATE_SIGNER_TLS__CERT_FILE": cert,
-            "STABLEGATE_SIGNER_TLS__KEY_FILE": cert,
-            "STABLEGATE_SIGNER_PIN": "dev-only-0123456789",
-        },
+        env={**mesh_env(tmp_path), "STABLEGATE_SIGNER_PROFILE": "prod", "STABLEGATE_SIGNER_PIN": "dev-only-0123456789"},
     )
     assert result.returncode == 2
     assert "STABLEGATE_SIGNER_PKCS11_MODULE: prod refuses SoftHSM" in result.stderr
     assert "STABLEGATE_SIGNER_PIN: prod refuses an empty or demo PIN" in result.stderr
-    assert "STABLEGATE_SIGNER_TLS: prod requires mutual TLS" in result.stderr
+    assert "STABLEGATE_SIGNER_TLS: prod refuses the development CA" in result.stderr
     assert "0123456789" not in result.stderr + result.stdout
 
 
-def test_config_check_masks_secrets() -> None:
-    result = stablegate("config", "check", "signer", env={"STABLEGATE_SIGNER_PIN": "s3cret-pin"})
+def test_config_check_masks_secrets(tmp_path: Path) -> None:
+    env = {**mesh_env(tmp_path), "STABLEGATE_SIGNER_PIN": "s3cret-pin"}
+    result = stablegate("config", "check", "signer", env=env)
     assert result.returncode == 0, result.stderr
     shown = json.loads(result.stdout)
     assert shown["pin"] == "**********"

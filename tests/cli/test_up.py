@@ -14,6 +14,8 @@ from pathlib import Path
 import psutil
 
 from gateway import localrun, parts
+from service_runtime.devcerts import mesh_files_in
+from service_runtime.mesh import Role
 
 
 def free_base_port() -> int:
@@ -57,7 +59,7 @@ def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path
         for name in ("postgres", "redis", "anvil", "envoy", *localrun.SERVICE_NAMES):
             assert name in text
         for name in localrun.SERVICE_NAMES:
-            assert parts.grpc_serving(ports[name]), name
+            assert parts.grpc_serving(ports[name], mesh_files_in(state / "pki", Role.OPERATOR)), name
         assert parts.http_get(f"http://127.0.0.1:{ports['envoy']}/healthz")[0] == 200
         # REST reaches the ledger through Envoy and the edge's key check (no key: 401 from the edge).
         assert parts.http_get(f"http://127.0.0.1:{ports['envoy']}/v1/invoices")[0] == 401

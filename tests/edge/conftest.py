@@ -17,7 +17,10 @@ import pytest
 from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
 from gateway import parts
 from ledger.app import SERVED as LEDGER_SERVED
+from service_runtime.devcerts import DevMesh
+from service_runtime.mesh import Role
 from settlement.app import SERVED as SETTLEMENT_SERVED
+from tests.conftest import mesh_client
 
 if TYPE_CHECKING:
     from tests.conftest import PostgresServer, RedisServer
@@ -87,7 +90,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(
-    postgres: PostgresServer, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+    postgres: PostgresServer, redis_server: RedisServer, mesh_pki: DevMesh, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     base = tmp_path_factory.mktemp("stack")
     database = f"edge_{secrets.token_hex(4)}"
@@ -118,6 +121,7 @@ def stack(
                 "STABLEGATE_LEDGER_MIGRATE_ON_START": "true",
                 "STABLEGATE_LEDGER_CREDENTIAL_CACHE_SECONDS": "0",
                 "STABLEGATE_LEDGER_LOG_LEVEL": "WARNING",
+                **mesh_pki.files(Role.LEDGER).env("ledger"),
             },
         )
         started.append(parts.start(spec))
@@ -126,7 +130,7 @@ def stack(
             [
                 sys.executable,
                 "-m",
-                "gateway.cli",
+                "gateway",
                 "admin",
                 "keys",
                 "create",
@@ -149,6 +153,7 @@ def stack(
                 "STABLEGATE_EDGE_CREDENTIAL_CACHE_SECONDS": "0",
                 "STABLEGATE_EDGE_MERCHANT_REQUESTS_PER_SECOND": str(MERCHANT_RPS),
                 "STABLEGATE_EDGE_ROUTE_REQUESTS_PER_SECOND": str(MERCHANT_RPS),
+                **mesh_pki.files(Role.EDGE).env("edge"),
             },
         )
         started.append(parts.start(spec))
@@ -158,12 +163,13 @@ def stack(
             admin_port=parts.free_port(),
             descriptor_path=DESCRIPTOR,
             upstreams=(
-                Upstream("ledger", "127.0.0.1", ledger_port),
-                Upstream("settlement", "127.0.0.1", parts.free_port()),
+                Upstream("ledger", "127.0.0.1", ledger_port, Role.LEDGER),
+                Upstream("settlement", "127.0.0.1", parts.free_port(), Role.SETTLEMENT),
             ),
             routes=public_routes_from_served({"ledger": LEDGER_SERVED, "settlement": SETTLEMENT_SERVED}),
-            ext_authz=Upstream("ext_authz", "127.0.0.1", edge_port),
-            ratelimit=Upstream("ratelimit", "127.0.0.1", edge_port),
+            ext_authz=Upstream("ext_authz", "127.0.0.1", edge_port, Role.EDGE),
+            ratelimit=Upstream("ratelimit", "127.0.0.1", edge_port, Role.EDGE),
+            mesh=mesh_client(mesh_pki, Role.EDGE),
             max_request_bytes=16 * 1024,
         )
         config = write(plan, base / "envoy" / "envoy.yaml")

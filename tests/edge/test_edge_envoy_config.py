@@ -38,8 +38,10 @@ from edge.envoy_config import (
 )
 from gateway import parts
 from ledger.app import SERVED as LEDGER_SERVED
-from service_runtime.devcerts import DevCertificateAuthority
+from service_runtime.devcerts import DevCertificateAuthority, DevMesh
+from service_runtime.mesh import Role
 from settlement.app import SERVED as SETTLEMENT_SERVED
+from tests.conftest import mesh_client, mesh_server_credentials
 
 DESCRIPTOR = parts.REPO_ROOT / "gen" / "stablegate_descriptor.binpb"
 ROUTES = public_routes_from_served({"ledger": LEDGER_SERVED, "settlement": SETTLEMENT_SERVED})
@@ -50,17 +52,18 @@ def descriptor() -> Path:
     return DESCRIPTOR
 
 
-def minimal_plan(descriptor: Path) -> EdgePlan:
+def minimal_plan(descriptor: Path, mesh_pki: DevMesh) -> EdgePlan:
     """Two upstreams on free ports where nothing listens; no ext_authz, rate limits, CORS or TLS."""
     return EdgePlan(
         listen_port=parts.free_port(),
         admin_port=parts.free_port(),
         descriptor_path=descriptor,
         upstreams=(
-            Upstream("ledger", "127.0.0.1", parts.free_port()),
-            Upstream("settlement", "127.0.0.1", parts.free_port()),
+            Upstream("ledger", "127.0.0.1", parts.free_port(), Role.LEDGER),
+            Upstream("settlement", "127.0.0.1", parts.free_port(), Role.SETTLEMENT),
         ),
         routes=ROUTES,
+        mesh=mesh_client(mesh_pki, Role.EDGE),
     )
 
 
@@ -109,13 +112,13 @@ def assert_hardened(reply: Reply) -> None:
 # --- the config -------------------------------------------------------------------------------------------
 
 
-def test_full_plan_passes_envoy_validate(tmp_path: Path, descriptor: Path) -> None:
-    ca = DevCertificateAuthority(tmp_path / "ca")
-    pair = ca.issue("edge", server=True)
+def test_full_plan_passes_envoy_validate(tmp_path: Path, descriptor: Path, mesh_pki: DevMesh) -> None:
+    ca = DevCertificateAuthority(tmp_path / "ca", name="public listener CA")
+    pair = ca.issue("edge", hosts=("api.example.com",))
     plan = replace(
-        minimal_plan(descriptor),
-        ext_authz=Upstream("ext_authz", "localhost", parts.free_port()),
-        ratelimit=Upstream("ratelimit", "127.0.0.1", parts.free_port()),
+        minimal_plan(descriptor, mesh_pki),
+        ext_authz=Upstream("ext_authz", "localhost", parts.free_port(), Role.EDGE),
+        ratelimit=Upstream("ratelimit", "127.0.0.1", parts.free_port(), Role.EDGE),
         cors_origins=("https://dashboard.example.com",),
         tls=TlsFiles(pair.cert_file, pair.key_file),
     )
@@ -137,8 +140,8 @@ def test_full_plan_passes_envoy_validate(tmp_path: Path, descriptor: Path) -> No
     ]
 
 
-def test_minimal_plan_passes_envoy_validate(tmp_path: Path, descriptor: Path) -> None:
-    plan = minimal_plan(descriptor)
+def test_minimal_plan_passes_envoy_validate(tmp_path: Path, descriptor: Path, mesh_pki: DevMesh) -> None:
+    plan = minimal_plan(descriptor, mesh_pki)
     result = envoy_validate(write(plan, tmp_path / "envoy.yaml"))
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -152,8 +155,8 @@ def test_minimal_plan_passes_envoy_validate(tmp_path: Path, descriptor: Path) ->
     ]
 
 
-def test_envoy_validate_rejects_a_broken_config(tmp_path: Path, descriptor: Path) -> None:
-    config = write(minimal_plan(descriptor), tmp_path / "envoy.yaml")
+def test_envoy_validate_rejects_a_broken_config(tmp_path: Path, descriptor: Path, mesh_pki: DevMesh) -> None:
+    config = write(minimal_plan(descriptor, mesh_pki), tmp_path / "envoy.yaml")
     config.write_text(config.read_text().replace("routes:", "rutes:"))
     assert envoy_validate(config).returncode != 0
 
@@ -164,7 +167,7 @@ def _http_filters(plan: EdgePlan) -> list[dict[str, object]]:
     return filters
 
 
-def test_only_public_services_are_routed() -> None:
+def test_only_public_services_are_routed(mesh_pki: DevMesh) -> None:
     assert ROUTES["ledger"] == (
         "stablegate.merchant.v1.InvoiceService",
         "stablegate.merchant.v1.WebhookEndpointService",
@@ -175,10 +178,10 @@ def test_only_public_services_are_routed() -> None:
     )
     assert public_routes_from_served({"watcher": ("stablegate.watcher.v1.WatcherService",)}) == {}
     with pytest.raises(ValueError, match="not a public service"):
-        replace(minimal_plan(DESCRIPTOR), routes={"ledger": ("stablegate.ledger.v1.JournalService",)})
+        replace(minimal_plan(DESCRIPTOR, mesh_pki), routes={"ledger": ("stablegate.ledger.v1.JournalService",)})
 
 
-def test_response_bodies_are_read_from_the_rules_and_cleared_for_envoy(tmp_path: Path) -> None:
+def test_response_bodies_are_read_from_the_rules_and_cleared_for_envoy(tmp_path: Path, mesh_pki: DevMesh) -> None:
     methods = read_methods(DESCRIPTOR, ("stablegate.merchant.v1.InvoiceService",))
     bodies = {m.name: m.response_body for m in methods["stablegate.merchant.v1.InvoiceService"]}
     assert bodies == {
@@ -197,7 +200,7 @@ def test_response_bodies_are_read_from_the_rules_and_cleared_for_envoy(tmp_path:
         for m in service.method
         if m.options.Extensions[annotations_pb2.http].response_body
     ]
-    routes = envoy_config(minimal_plan(DESCRIPTOR))["static_resources"]["listeners"][0]["filter_chains"][0]
+    routes = envoy_config(minimal_plan(DESCRIPTOR, mesh_pki))["static_resources"]["listeners"][0]["filter_chains"][0]
     table = routes["filters"][0]["typed_config"]["route_config"]["virtual_hosts"][0]["routes"]
     create = next(r for r in table if r["match"].get("path") == "/stablegate.merchant.v1.InvoiceService/CreateInvoice")
     assert create["metadata"]["filter_metadata"]["envoy.filters.http.lua"] == {"response_body": "invoice"}
@@ -208,8 +211,8 @@ def test_response_bodies_are_read_from_the_rules_and_cleared_for_envoy(tmp_path:
 
 
 @pytest.fixture(scope="module")
-def edge(tmp_path_factory: pytest.TempPathFactory, descriptor: Path) -> Iterator[EdgePlan]:
-    plan = minimal_plan(descriptor)
+def edge(tmp_path_factory: pytest.TempPathFactory, descriptor: Path, mesh_pki: DevMesh) -> Iterator[EdgePlan]:
+    plan = minimal_plan(descriptor, mesh_pki)
     envoy = run_envoy(tmp_path_factory.mktemp("edge"), plan)
     try:
         yield plan
@@ -278,8 +281,12 @@ def test_native_grpc_through_the_edge_is_unimplemented(edge: EdgePlan, path: str
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
-def test_authorization_outage_fails_closed_but_healthz_still_answers(tmp_path: Path, descriptor: Path) -> None:
-    plan = replace(minimal_plan(descriptor), ext_authz=Upstream("ext_authz", "127.0.0.1", parts.free_port()))
+def test_authorization_outage_fails_closed_but_healthz_still_answers(
+    tmp_path: Path, descriptor: Path, mesh_pki: DevMesh
+) -> None:
+    plan = replace(
+        minimal_plan(descriptor, mesh_pki), ext_authz=Upstream("ext_authz", "127.0.0.1", parts.free_port(), Role.EDGE)
+    )
     envoy = run_envoy(tmp_path, plan)
     try:
         health = request(plan.listen_port, "GET", "/healthz")
@@ -313,15 +320,19 @@ class OverLimit(rls_pb2_grpc.RateLimitServiceServicer):  # type: ignore[misc]
         )
 
 
-def test_rate_limited_call_is_429_json_with_retry_after_and_route_descriptors(tmp_path: Path, descriptor: Path) -> None:
+def test_rate_limited_call_is_429_json_with_retry_after_and_route_descriptors(
+    tmp_path: Path, descriptor: Path, mesh_pki: DevMesh
+) -> None:
     limiter = OverLimit()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     rls_pb2_grpc.add_RateLimitServiceServicer_to_server(limiter, server)
-    rls_port = server.add_insecure_port("127.0.0.1:0")
+    rls_port = server.add_secure_port("127.0.0.1:0", mesh_server_credentials(mesh_pki, Role.EDGE))
     server.start()
     origin = "https://dashboard.example.com"
     plan = replace(
-        minimal_plan(descriptor), ratelimit=Upstream("ratelimit", "127.0.0.1", rls_port), cors_origins=(origin,)
+        minimal_plan(descriptor, mesh_pki),
+        ratelimit=Upstream("ratelimit", "127.0.0.1", rls_port, Role.EDGE),
+        cors_origins=(origin,),
     )
     envoy = run_envoy(tmp_path, plan)
     try:
@@ -393,15 +404,15 @@ class ScriptedUpstream:
         return lambda _request, context: self._answer(method, reply, context)
 
 
-def test_get_is_retried_on_unavailable_and_a_create_is_not(tmp_path: Path, descriptor: Path) -> None:
+def test_get_is_retried_on_unavailable_and_a_create_is_not(tmp_path: Path, descriptor: Path, mesh_pki: DevMesh) -> None:
     upstream = ScriptedUpstream(failures=1)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     server.add_generic_rpc_handlers(upstream.handlers())
     health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    port = server.add_secure_port("127.0.0.1:0", mesh_server_credentials(mesh_pki, Role.LEDGER))
     server.start()
-    base = minimal_plan(descriptor)
-    plan = replace(base, upstreams=(Upstream("ledger", "127.0.0.1", port), base.upstreams[1]))
+    base = minimal_plan(descriptor, mesh_pki)
+    plan = replace(base, upstreams=(Upstream("ledger", "127.0.0.1", port, Role.LEDGER), base.upstreams[1]))
     envoy = run_envoy(tmp_path, plan)
     try:
         read = request(plan.listen_port, "GET", "/v1/balance")

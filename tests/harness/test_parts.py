@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from gateway import parts
+from service_runtime.devcerts import DevMesh
 from tests.conftest import edge_envoy_yaml
 
 if TYPE_CHECKING:
@@ -103,9 +104,9 @@ def test_anvil_reports_its_block_number_and_leaves_nothing() -> None:
     assert run_part(parts.prepare_anvil(port), port, probe) == ("0x61", "0x5")
 
 
-def test_envoy_is_ready_and_serves_healthz_and_leaves_nothing(tmp_path: Path) -> None:
+def test_envoy_is_ready_and_serves_healthz_and_leaves_nothing(tmp_path: Path, mesh_pki: DevMesh) -> None:
     port, admin = parts.free_port(), parts.free_port()
-    spec = parts.prepare_envoy(tmp_path, edge_envoy_yaml(tmp_path, port, admin), admin)
+    spec = parts.prepare_envoy(tmp_path, edge_envoy_yaml(tmp_path, port, admin, mesh_pki), admin)
 
     def probe() -> tuple[tuple[int, bytes], tuple[int, bytes]]:
         return parts.http_get(f"http://127.0.0.1:{admin}/ready"), parts.http_get(f"http://127.0.0.1:{port}/healthz")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,7 +27,10 @@ from ledger.config import LedgerSettings
 from ledger.core import LedgerCore
 from ledger.domain.credentials import new_admin_key
 from ledger.store.credentials import insert_admin_key
+from service_runtime import mesh
 from service_runtime.config import load_settings
+from service_runtime.devcerts import DevMesh
+from service_runtime.mesh import Role
 from service_runtime.server import ServiceRuntime
 
 ALL_SCOPES = ("invoices:read", "invoices:write", "balance:read")
@@ -45,15 +51,21 @@ class Clock:
 
 @dataclass
 class Ledger:
-    """A running ledger on a fresh database, with an admin key, a channel and the clock it reads."""
+    """A running ledger on a fresh database, with an admin key, mesh channels and the clock it reads.
+
+    `channel` calls as the edge (public methods, with a key); `watcher_channel` as the watcher (observations).
+    """
 
     channel: grpc.aio.Channel
+    watcher_channel: grpc.aio.Channel
     admin_key: str
     db_url: str
     settings: LedgerSettings
     core: LedgerCore
     clock: Clock
     runtime: ServiceRuntime
+    pki: DevMesh
+    grpc_port: int
 
     def auth(self, key: str) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {key}"),)
@@ -72,7 +84,7 @@ class Ledger:
 
     @property
     def observations(self) -> obs_grpc.ChainObservationServiceAsyncStub:
-        return obs_grpc.ChainObservationServiceStub(self.channel)
+        return obs_grpc.ChainObservationServiceStub(self.watcher_channel)
 
     async def merchant_with_key(self, name: str = "Shop", scopes: tuple[str, ...] = ALL_SCOPES) -> tuple[str, str]:
         reply = await self.merchants.OnboardMerchant(
@@ -155,6 +167,7 @@ class Ledger:
 @asynccontextmanager
 async def running_ledger(db_url: str, **overrides: Any) -> AsyncIterator[Ledger]:
     """Start a ledger on a migrated database; stop it at the end."""
+    pki = DevMesh(Path(tempfile.mkdtemp(prefix="ledger-pki-")))
     settings = load_settings(
         LedgerSettings,
         **{
@@ -165,6 +178,7 @@ async def running_ledger(db_url: str, **overrides: Any) -> AsyncIterator[Ledger]
             "credential_cache_seconds": 0,
             "drain_delay_seconds": 0,
             "expiry_interval_seconds": 3600,  # tests run expiry by hand, on their own clock
+            "tls": pki.files(Role.LEDGER).settings(),
             **overrides,
         },
     )
@@ -181,8 +195,15 @@ async def running_ledger(db_url: str, **overrides: Any) -> AsyncIterator[Ledger]
     runtime = ServiceRuntime(settings, definition(settings, core))
     ports = await runtime.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{ports.grpc_port}") as channel:
-            yield Ledger(channel, admin.plaintext, db_url, settings, core, clock, runtime)
+        target = f"127.0.0.1:{ports.grpc_port}"
+        async with (
+            mesh.channel(target, pki.files(Role.EDGE)) as channel,
+            mesh.channel(target, pki.files(Role.WATCHER)) as watcher,
+        ):
+            yield Ledger(
+                channel, watcher, admin.plaintext, db_url, settings, core, clock, runtime, pki, ports.grpc_port
+            )
     finally:
         runtime.request_stop()
         await runtime.wait_and_drain()
+        shutil.rmtree(pki.ca.directory, ignore_errors=True)

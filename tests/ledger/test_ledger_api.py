@@ -26,6 +26,7 @@ from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
 from ledger.config import LedgerSettings
 from ledger.domain.addresses import create2_address, invoice_salt
 from service_runtime.config import load_settings
+from service_runtime.devcerts import DevMesh
 from tests.ledger.ledger_harness import Ledger, running_ledger
 
 
@@ -342,8 +343,10 @@ async def _stored_admin_hashes(url: str) -> list[bytes]:
 
 
 def test_token_and_factory_addresses_are_checksummed_whatever_case_is_configured(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, mesh_pki: DevMesh
 ) -> None:
     monkeypatch.setenv("STABLEGATE_LEDGER_TOKEN_CONTRACT", "0x55d398326f99059ff775485246999027b3197955")
+    for key, value in mesh_pki.files("ledger").env("ledger").items():
+        monkeypatch.setenv(key, value)
     settings = load_settings(LedgerSettings)
     assert settings.token_contract == "0x55d398326f99059fF775485246999027B3197955"

@@ -25,7 +25,7 @@ async def test_a_streaming_merchant_method_is_refused() -> None:
     def no_verifier() -> Any:
         raise AssertionError("a refused stream never reaches key verification")
 
-    interceptor = AuthInterceptor(no_verifier, mutual_tls=False, internal_clients=())
+    interceptor = AuthInterceptor(no_verifier)
     original = grpc.unary_stream_rpc_method_handler(_stream)
 
     async def continuation(details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any]:

@@ -337,7 +337,7 @@ async def test_the_watcher_lists_addresses_inside_their_monitoring_window(ledger
     brief = await ledger.invoices.CreateInvoice(short, metadata=ledger.auth(key))
     made = {(await new_invoice(ledger, key, str(i + 1))).deposit_address for i in range(3)}
     made.add(brief.invoice.deposit_address)
-    stub = dep_grpc.DepositAddressServiceStub(ledger.channel)
+    stub = dep_grpc.DepositAddressServiceStub(ledger.watcher_channel)
 
     async def listed() -> set[str]:
         found: set[str] = set()

@@ -10,6 +10,7 @@ from google.rpc import code_pb2, error_details_pb2
 
 from ledger.config import LedgerSettings
 from service_runtime.config import ConfigError, Profile, load_settings
+from service_runtime.devcerts import DevCertificateAuthority, DevMesh
 from service_runtime.errors import DomainError, InvalidArgument, NotFound
 from service_runtime.interceptors import status_for
 from signer.config import SignerSettings
@@ -47,16 +48,20 @@ def test_error_reason_and_metadata_shapes_are_enforced(reason: str, metadata: di
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, mesh_pki: DevMesh) -> None:
+    """Only the mesh certificates every service needs (tls has no default in any profile)."""
     for var in [v for v in os.environ if v.startswith("STABLEGATE_")]:
         monkeypatch.delenv(var)
+    for service in ("ledger", "watcher", "signer"):
+        for key, value in mesh_pki.files(service).env(service).items():
+            monkeypatch.setenv(key, value)
 
 
 def test_defaults_are_the_dev_profile_on_loopback() -> None:
     settings = load_settings(LedgerSettings)
     assert settings.profile is Profile.DEV
     assert settings.host == "127.0.0.1"
-    assert settings.tls is None
+    assert settings.tls.role() == "ledger"
 
 
 def test_env_values_are_read_and_typed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,15 +100,15 @@ def test_secret_values_never_appear_in_errors(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_prod_with_real_values_is_accepted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    pem = tmp_path / "x.pem"
-    pem.write_text("placeholder")
+    ca = DevCertificateAuthority(tmp_path / "pki", name="example.com mesh CA")
+    pair = ca.issue("signer")
     module = tmp_path / "libvendorhsm.so"
     module.write_text("")
     for key, value in {
         "PROFILE": "prod",
-        "TLS__CERT_FILE": str(pem),
-        "TLS__KEY_FILE": str(pem),
-        "TLS__CLIENT_CA_FILE": str(pem),
+        "TLS__CERT_FILE": str(pair.cert_file),
+        "TLS__KEY_FILE": str(pair.key_file),
+        "TLS__CA_FILE": str(ca.cert_file),
         "PKCS11_MODULE": str(module),
         "PIN": "a-real-pin",
     }.items():

@@ -13,7 +13,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from service_runtime.config import ServiceSettings, load_settings
+from service_runtime.devcerts import DevMesh
+from service_runtime.mesh import Role
 from service_runtime.server import ServiceDefinition, ServiceRuntime
+from tests.conftest import mesh_channel
 
 SERVICE = "test.v1.Probe"
 SLOW_SECONDS = 1.5
@@ -35,18 +38,22 @@ def probe_definition(started: asyncio.Event) -> ServiceDefinition:
         }
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
 
-    return ServiceDefinition("probe", register, (SERVICE,))
+    return ServiceDefinition("probe", register, (SERVICE,), roles={f"/{SERVICE}/": frozenset({Role.OPERATOR})})
 
 
-def settings(**values: Any) -> ServiceSettings:
-    return load_settings(ServiceSettings, grpc_port=0, metrics_port=None, **values)
+def settings(pki: DevMesh, **values: Any) -> ServiceSettings:
+    return load_settings(
+        ServiceSettings, grpc_port=0, metrics_port=None, tls=pki.files(Role.LEDGER).settings(), **values
+    )
 
 
-async def test_sigterm_drain_turns_not_serving_then_lets_the_in_flight_call_finish() -> None:
+async def test_sigterm_drain_turns_not_serving_then_lets_the_in_flight_call_finish(mesh_pki: DevMesh) -> None:
     started = asyncio.Event()
-    runtime = ServiceRuntime(settings(drain_delay_seconds=0.5, drain_timeout_seconds=5), probe_definition(started))
+    runtime = ServiceRuntime(
+        settings(mesh_pki, drain_delay_seconds=0.5, drain_timeout_seconds=5), probe_definition(started)
+    )
     ports = await runtime.start()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{ports.grpc_port}") as channel:
+    async with mesh_channel(mesh_pki, Role.OPERATOR, ports.grpc_port) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         slow = channel.unary_unary(f"/{SERVICE}/Slow", None, None)
         in_flight = asyncio.ensure_future(slow(b"x", timeout=10))
@@ -61,17 +68,17 @@ async def test_sigterm_drain_turns_not_serving_then_lets_the_in_flight_call_fini
         assert await in_flight == b"done:x"
         await drained
         assert time.monotonic() - began >= 0.5
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{ports.grpc_port}") as channel:
+    async with mesh_channel(mesh_pki, Role.OPERATOR, ports.grpc_port) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await channel.unary_unary(f"/{SERVICE}/Slow", None, None)(b"y", timeout=1)
         assert refused.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
-async def test_unexpected_exception_is_internal_with_request_id_and_no_details() -> None:
-    runtime = ServiceRuntime(settings(), probe_definition(asyncio.Event()))
+async def test_unexpected_exception_is_internal_with_request_id_and_no_details(mesh_pki: DevMesh) -> None:
+    runtime = ServiceRuntime(settings(mesh_pki), probe_definition(asyncio.Event()))
     ports = await runtime.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{ports.grpc_port}") as channel:
+        async with mesh_channel(mesh_pki, Role.OPERATOR, ports.grpc_port) as channel:
             call = channel.unary_unary(f"/{SERVICE}/Broken", None, None)(
                 b"", metadata=(("x-request-id", "req-7"),), timeout=5
             )

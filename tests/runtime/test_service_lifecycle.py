@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 from gateway import parts
 from gateway.cli import SERVICES
+from service_runtime.devcerts import DevMesh
+from service_runtime.mesh import Role
+from tests.conftest import mesh_sync_channel
 
 DRAIN_DELAY = 1.0
 DRAIN_TIMEOUT = 2.0
@@ -30,15 +33,18 @@ def health(channel: grpc.Channel, service: str = "") -> int:
     return int(reply.status)
 
 
-def service_env(service: str, postgres: PostgresServer) -> dict[str, str]:
-    """What a service needs from the real parts to start (the ledger: its database, migrated at start)."""
+def service_env(service: str, postgres: PostgresServer, pki: DevMesh) -> dict[str, str]:
+    """What a service needs to start: its mesh certificate (the ledger also its database, migrated at start)."""
+    env = pki.files(service).env(service)
     if service == "ledger":
-        return {"STABLEGATE_LEDGER_DATABASE_URL": postgres.dsn, "STABLEGATE_LEDGER_MIGRATE_ON_START": "true"}
-    return {}
+        env |= {"STABLEGATE_LEDGER_DATABASE_URL": postgres.dsn, "STABLEGATE_LEDGER_MIGRATE_ON_START": "true"}
+    return env
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
-def test_service_serves_health_then_drains_on_sigterm(service: str, tmp_path: Path, postgres: PostgresServer) -> None:
+def test_service_serves_health_then_drains_on_sigterm(
+    service: str, tmp_path: Path, postgres: PostgresServer, mesh_pki: DevMesh
+) -> None:
     prefix = f"STABLEGATE_{service.upper()}_"
     spec, ready_file = parts.prepare_service(
         service,
@@ -46,14 +52,14 @@ def test_service_serves_health_then_drains_on_sigterm(service: str, tmp_path: Pa
         {
             f"{prefix}DRAIN_DELAY_SECONDS": str(DRAIN_DELAY),
             f"{prefix}DRAIN_TIMEOUT_SECONDS": str(DRAIN_TIMEOUT),
-            **service_env(service, postgres),
+            **service_env(service, postgres, mesh_pki),
         },
     )
     proc = parts.start(spec)
     try:
         ports = parts.read_ready_file(ready_file)
         grpc_port = ports["grpc_port"]
-        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        with mesh_sync_channel(mesh_pki, Role.OPERATOR, int(grpc_port or 0)) as channel:
             assert health(channel) == health_pb2.HealthCheckResponse.SERVING
             served = SERVICES[service].load()[1]  # the definition function
             names = list(served.__globals__["SERVED"])
@@ -81,12 +87,12 @@ def test_service_serves_health_then_drains_on_sigterm(service: str, tmp_path: Pa
         proc.stop()
 
 
-def test_unbuilt_rpc_answers_unimplemented_with_error_info(tmp_path: Path) -> None:
-    spec, ready_file = parts.prepare_service("watcher", tmp_path)
+def test_unbuilt_rpc_answers_unimplemented_with_error_info(tmp_path: Path, mesh_pki: DevMesh) -> None:
+    spec, ready_file = parts.prepare_service("watcher", tmp_path, mesh_pki.files(Role.WATCHER).env("watcher"))
     proc = parts.start(spec)
     try:
         port = parts.read_ready_file(ready_file)["grpc_port"]
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with mesh_sync_channel(mesh_pki, Role.OPERATOR, int(port or 0)) as channel:
             stub = watcher_service_pb2_grpc.WatcherServiceStub(channel)
             with pytest.raises(grpc.RpcError) as caught:
                 stub.GetStatus(watcher_service_pb2.GetStatusRequest(), metadata=(("x-request-id", "req-42"),))

@@ -1,69 +1,174 @@
-"""Optional mutual TLS on every service, and trace context carried from the caller into the logs."""
+"""Mutual TLS on every service in every profile, the caller's mesh role checked per method, and trace context."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
 
 from gateway import parts
-from service_runtime.devcerts import CertPair, DevCertificateAuthority
+from service_runtime import mesh
+from service_runtime.config import ConfigError, ServiceSettings, load_settings
+from service_runtime.devcerts import DevCertificateAuthority, DevMesh, MeshFiles
+from service_runtime.mesh import Role
+from service_runtime.server import ServiceDefinition, ServiceRuntime
+from tests.conftest import mesh_sync_channel
+
+SERVICE = "test.v1.Vault"
 
 
-def check(channel: grpc.Channel) -> int:
-    reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3)
-    return int(reply.status)
+def vault_definition() -> ServiceDefinition:
+    """A service whose Open method only settlement may call, with a streaming method too, and one no rule names."""
+
+    async def unary(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        return b"opened"
+
+    async def stream(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        yield b"one"
+        yield b"two"
+
+    def register(server: grpc.aio.Server) -> None:
+        handlers = {
+            "Open": grpc.unary_unary_rpc_method_handler(unary),
+            "Watch": grpc.unary_stream_rpc_method_handler(stream),
+            "Forgotten": grpc.unary_unary_rpc_method_handler(unary),
+        }
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+
+    roles = {f"/{SERVICE}/Open": frozenset({Role.SETTLEMENT}), f"/{SERVICE}/Watch": frozenset({Role.SETTLEMENT})}
+    return ServiceDefinition("vault", register, (SERVICE,), roles=roles)
 
 
-def test_mutual_tls_admits_only_clients_with_a_certificate_from_the_ca(tmp_path: Path) -> None:
-    ca = DevCertificateAuthority(tmp_path / "pki")
-    server = ca.issue("signer", server=True)
-    client = ca.issue("settlement", server=False)
-    stranger_ca = DevCertificateAuthority(tmp_path / "other-pki", name="somebody else")
-    stranger = stranger_ca.issue("intruder", server=False)
-    spec, ready = parts.prepare_service(
-        "signer",
-        tmp_path,
-        {
-            "STABLEGATE_SIGNER_TLS__CERT_FILE": str(server.cert_file),
-            "STABLEGATE_SIGNER_TLS__KEY_FILE": str(server.key_file),
-            "STABLEGATE_SIGNER_TLS__CLIENT_CA_FILE": str(ca.cert_file),
-        },
+def reason(error: grpc.aio.AioRpcError) -> str:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    return str(info.reason)
+
+
+@pytest.mark.parametrize("profile", ["dev", "prod"])
+async def test_a_method_answers_its_roles_only_and_refuses_other_roles_no_role_and_no_certificate(
+    profile: str, tmp_path: Path
+) -> None:
+    # prod refuses the dev CA by name, so prod runs on an "operator's" CA.
+    name = "stablegate dev CA" if profile == "dev" else "example.com mesh CA"
+    ca = DevCertificateAuthority(tmp_path / "pki", name=name)
+    server = ca.issue(Role.SIGNER)
+
+    def files(role: str, **kwargs: Any) -> MeshFiles:
+        pair = ca.issue(role, file_name=f"{role}-{len(kwargs)}", **kwargs)
+        return MeshFiles(pair.cert_file, pair.key_file, ca.cert_file)
+
+    settings = load_settings(
+        ServiceSettings,
+        profile=profile,
+        grpc_port=0,
+        metrics_port=None,
+        drain_delay_seconds=0,
+        tls=MeshFiles(server.cert_file, server.key_file, ca.cert_file).settings(),
     )
-    proc = parts.start(spec)
+    runtime = ServiceRuntime(settings, vault_definition())
+    port = (await runtime.start()).grpc_port
+    target = f"127.0.0.1:{port}"
+
+    async def call(creds: grpc.ChannelCredentials, method: str = "Open") -> bytes:
+        async with grpc.aio.secure_channel(target, creds) as channel:
+            if method == "Watch":
+                return b"".join(
+                    [r async for r in channel.unary_stream(f"/{SERVICE}/Watch", None, None)(b"", timeout=5)]
+                )
+            return bytes(await channel.unary_unary(f"/{SERVICE}/{method}", None, None)(b"", timeout=5))
+
     try:
-        target = f"localhost:{parts.read_ready_file(ready)['grpc_port']}"
-        root = ca.cert_file.read_bytes()
+        settlement = mesh.channel_credentials(files(Role.SETTLEMENT))
+        assert await call(settlement) == b"opened"
+        assert await call(settlement, "Watch") == b"onetwo"
 
-        def creds(pair: CertPair | None) -> grpc.ChannelCredentials:
-            if pair is None:
-                return grpc.ssl_channel_credentials(root_certificates=root)
-            return grpc.ssl_channel_credentials(
-                root_certificates=root,
-                private_key=pair.key_file.read_bytes(),
-                certificate_chain=pair.cert_file.read_bytes(),
-            )
+        for role in (Role.EDGE, Role.WATCHER, Role.OPERATOR):
+            for method in ("Open", "Watch"):
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await call(mesh.channel_credentials(files(role)), method)
+                assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, (role, method)
+                assert reason(refused.value) == "MESH_ROLE_NOT_ALLOWED"
 
-        with grpc.secure_channel(target, creds(client)) as channel:
-            assert check(channel) == health_pb2.HealthCheckResponse.SERVING
-        for pair in (None, stranger):
-            with grpc.secure_channel(target, creds(pair)) as channel, pytest.raises(grpc.RpcError):
-                check(channel)
-        with grpc.insecure_channel(target) as channel, pytest.raises(grpc.RpcError):
-            check(channel)
+        # A method no rule names is refused even to the role that may call its neighbours (deny by default).
+        with pytest.raises(grpc.aio.AioRpcError) as unnamed:
+            await call(settlement, "Forgotten")
+        assert unnamed.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+        # A certificate from the mesh CA that names no role (or another trust domain's) is refused.
+        for odd in ("spiffe://elsewhere/role/settlement", "spiffe://stablegate/role/root"):
+            with pytest.raises(grpc.aio.AioRpcError) as roleless:
+                await call(mesh.channel_credentials(files(Role.SETTLEMENT, spiffe=odd)))
+            assert roleless.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert reason(roleless.value) == "MESH_ROLE_MISSING"
+
+        # No certificate, or one from another CA: the TLS handshake itself fails.
+        stranger_ca = DevCertificateAuthority(tmp_path / "stranger", name="somebody else")
+        stranger = stranger_ca.issue(Role.SETTLEMENT)
+        refused_creds = [
+            grpc.ssl_channel_credentials(root_certificates=ca.cert_file.read_bytes()),
+            grpc.ssl_channel_credentials(
+                root_certificates=ca.cert_file.read_bytes(),
+                private_key=stranger.key_file.read_bytes(),
+                certificate_chain=stranger.cert_file.read_bytes(),
+            ),
+        ]
+        for creds in refused_creds:
+            with pytest.raises(grpc.aio.AioRpcError) as handshake:
+                await call(creds)
+            assert handshake.value.code() == grpc.StatusCode.UNAVAILABLE
+        async with grpc.aio.insecure_channel(target) as plaintext:
+            with pytest.raises(grpc.aio.AioRpcError) as plain:
+                await plaintext.unary_unary(f"/{SERVICE}/Open", None, None)(b"", timeout=5)
+            assert plain.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
-        proc.stop()
+        runtime.request_stop()
+        await asyncio.wait_for(runtime.wait_and_drain(), 15)
 
 
-def test_trace_context_from_the_caller_appears_in_the_service_log(tmp_path: Path) -> None:
-    spec, ready = parts.prepare_service("watcher", tmp_path)
+def test_settings_without_mesh_tls_or_with_another_roles_certificate_are_refused(
+    mesh_pki: DevMesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ledger.config import LedgerSettings
+
+    for profile in ("dev", "test"):
+        monkeypatch.setenv("STABLEGATE_LEDGER_PROFILE", profile)
+        with pytest.raises(ConfigError, match="STABLEGATE_LEDGER_TLS: Field required"):
+            load_settings(LedgerSettings)
+    for key, value in mesh_pki.files(Role.EDGE).env("ledger").items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(
+        ConfigError, match="STABLEGATE_LEDGER_TLS: the certificate names the edge role; the ledger needs a ledger one"
+    ):
+        load_settings(LedgerSettings)
+
+
+def test_prod_refuses_the_dev_ca(mesh_pki: DevMesh, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ledger.config import LedgerSettings
+
+    for key, value in mesh_pki.files(Role.LEDGER).env("ledger").items():
+        monkeypatch.setenv(key, value)
+    assert load_settings(LedgerSettings).tls.role() == "ledger"
+    monkeypatch.setenv("STABLEGATE_LEDGER_PROFILE", "prod")
+    with pytest.raises(ConfigError, match="STABLEGATE_LEDGER_TLS: prod refuses the development CA"):
+        load_settings(LedgerSettings)
+
+
+def test_trace_context_from_the_caller_appears_in_the_service_log(tmp_path: Path, mesh_pki: DevMesh) -> None:
+    spec, ready = parts.prepare_service("watcher", tmp_path, mesh_pki.files(Role.WATCHER).env("watcher"))
     proc = parts.start(spec)
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     try:
-        port = parts.read_ready_file(ready)["grpc_port"]
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        port = int(parts.read_ready_file(ready)["grpc_port"] or 0)
+        with mesh_sync_channel(mesh_pki, Role.OPERATOR, port) as channel:
             health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(),
                 metadata=(("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01"), ("x-request-id", "trace-test")),

@@ -1,0 +1,195 @@
+"""Mesh identity: mutual TLS between every pair of our processes, and the roles that may call each method.
+
+Every process of ours holds a certificate from the mesh CA (the dev CA made at setup, or the operator's CA)
+whose URI SAN is a SPIFFE ID naming its role: `spiffe://<trust domain>/role/<role>`. A server requires a
+client certificate from that CA in every profile, reads the caller's role from the verified certificate, and
+refuses a method the role may not call with PERMISSION_DENIED before any handler runs. Each service declares
+who may call what in its `ServiceDefinition.roles`; a method no rule names is refused (deny by default).
+Health and reflection answer any mesh role. Merchants and admins never hold mesh certificates: they reach
+the public services through Envoy, which calls them with the `edge` role.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Protocol
+
+import grpc
+
+from service_runtime.errors import PermissionDenied
+
+
+class Role(enum.StrEnum):
+    """The roles a mesh certificate can name (docs/security.md says who may call what)."""
+
+    EDGE = "edge"
+    """Envoy and the edge service: public REST traffic, key checks and rate limits."""
+    LEDGER = "ledger"
+    """The system of record."""
+    WATCHER = "watcher"
+    """Reads the chain, reports observations to the ledger."""
+    SETTLEMENT = "settlement"
+    """Sweeps, payouts and reconciliation; the signer's only signing client."""
+    SIGNER = "signer"
+    """The signing enclave."""
+    DASHBOARD = "dashboard"
+    """The web dashboards (a gRPC client like the edge)."""
+    OPERATOR = "operator"
+    """Operators' tools: health probes, the runner, status and audit reads."""
+
+
+ROLES: frozenset[str] = frozenset(r.value for r in Role)
+INFRASTRUCTURE = ("/grpc.health.v1.", "/grpc.reflection.")
+"""Method prefixes every mesh role may call: health probes and reflection."""
+
+DEFAULT_TRUST_DOMAIN = "stablegate"
+
+
+def spiffe_id(trust_domain: str, role: str) -> str:
+    """The SPIFFE ID a certificate carries for a role: `spiffe://<trust domain>/role/<role>`."""
+    return f"spiffe://{trust_domain}/role/{role}"
+
+
+def role_from_spiffe_id(value: str, trust_domain: str) -> str | None:
+    """The role a SPIFFE ID names in the trust domain, or None when it is foreign or names no known role."""
+    prefix = f"spiffe://{trust_domain}/role/"
+    if not value.startswith(prefix):
+        return None
+    role = value.removeprefix(prefix)
+    return role if role in ROLES else None
+
+
+class _HasAuthContext(Protocol):
+    def auth_context(self) -> Mapping[str, Any]: ...
+
+
+def peer_role(context: _HasAuthContext, trust_domain: str) -> str | None:
+    """The caller's role, from the SPIFFE ID of its verified client certificate (None without one)."""
+    ids = context.auth_context().get("peer_spiffe_id", [])
+    if len(ids) != 1:
+        return None
+    raw = ids[0]
+    return role_from_spiffe_id(raw.decode() if isinstance(raw, bytes) else str(raw), trust_domain)
+
+
+MethodRoles = Mapping[str, frozenset[str]]
+"""Who may call what: keys are a full method (`/pkg.Service/Method`), a service (`/pkg.Service/`) or a package
+prefix (`/pkg.`); the longest key that prefixes a method decides."""
+
+
+def roles_for(rules: MethodRoles, method: str) -> frozenset[str]:
+    """The roles that may call `method` under `rules` (empty: nobody; infrastructure: every role)."""
+    if method.startswith(INFRASTRUCTURE):
+        return ROLES
+    best = ""
+    for key in rules:
+        if method.startswith(key) and len(key) > len(best):
+            best = key
+    return rules[best] if best else frozenset()
+
+
+def check_rules(rules: MethodRoles) -> None:
+    """Refuse a rule table that names an unknown role or a key that is not a method path (a typo denies)."""
+    for key, roles in rules.items():
+        if not key.startswith("/") or key == "/":
+            raise ValueError(f"role rule {key!r} is not a method, service or package path starting with '/'")
+        unknown = set(roles) - ROLES
+        if unknown:
+            raise ValueError(f"role rule {key!r} names unknown roles {sorted(unknown)}; known: {sorted(ROLES)}")
+
+
+class MeshRoleInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Refuses a call whose caller's certificate names no role allowed for the method (PERMISSION_DENIED)."""
+
+    def __init__(self, rules: MethodRoles, trust_domain: str) -> None:
+        check_rules(rules)
+        self._rules = rules
+        self._trust_domain = trust_domain
+
+    async def intercept_service(
+        self,
+        continuation: Any,
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        """Wrap the method's handler (any of the four kinds) with the role check."""
+        handler: Any = await continuation(handler_call_details)
+        if handler is None:  # an unknown method: grpc answers UNIMPLEMENTED
+            return None  # type: ignore[return-value]
+        method = handler_call_details.method
+        allowed = roles_for(self._rules, method)
+        trust_domain = self._trust_domain
+
+        def check(context: _HasAuthContext) -> None:
+            role = peer_role(context, trust_domain)
+            if role is None:
+                raise PermissionDenied(
+                    "the client certificate names no mesh role; mesh certificates carry "
+                    f"{spiffe_id(trust_domain, '<role>')}",
+                    reason="MESH_ROLE_MISSING",
+                    metadata={"method": method},
+                )
+            if role not in allowed:
+                raise PermissionDenied(
+                    f"the {role} role may not call this method",
+                    reason="MESH_ROLE_NOT_ALLOWED",
+                    metadata={"method": method, "peerRole": role, "allowedRoles": ",".join(sorted(allowed))},
+                )
+
+        return _guarded(handler, check)
+
+
+def _guarded(handler: grpc.RpcMethodHandler[Any, Any], check: Any) -> grpc.RpcMethodHandler[Any, Any]:
+    kwargs: dict[str, Any] = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary or handler.stream_unary:
+        behavior: Any = handler.unary_unary or handler.stream_unary
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            check(context)
+            return await behavior(request, context)
+
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(unary, **kwargs)
+        return grpc.stream_unary_rpc_method_handler(unary, **kwargs)
+    streaming: Any = handler.unary_stream or handler.stream_stream
+
+    async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        check(context)
+        async for item in streaming(request, context):
+            yield item
+
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(stream, **kwargs)
+    return grpc.stream_stream_rpc_method_handler(stream, **kwargs)
+
+
+class ClientTls(Protocol):
+    """What a mesh client needs: its certificate and key, and the mesh CA to verify servers."""
+
+    @property
+    def cert_file(self) -> Any:
+        """PEM certificate naming the client's role."""
+
+    @property
+    def key_file(self) -> Any:
+        """PEM private key of that certificate."""
+
+    @property
+    def ca_file(self) -> Any:
+        """PEM bundle of the mesh CA."""
+
+
+def channel_credentials(tls: ClientTls) -> grpc.ChannelCredentials:
+    """Client credentials presenting our certificate and trusting only the mesh CA."""
+    with open(tls.ca_file, "rb") as ca, open(tls.key_file, "rb") as key, open(tls.cert_file, "rb") as cert:
+        return grpc.ssl_channel_credentials(
+            root_certificates=ca.read(), private_key=key.read(), certificate_chain=cert.read()
+        )
+
+
+def channel(target: str, tls: ClientTls, options: list[tuple[str, Any]] | None = None) -> grpc.aio.Channel:
+    """A grpc.aio channel to another mesh process, over mutual TLS (make it inside the loop that uses it)."""
+    return grpc.aio.secure_channel(target, channel_credentials(tls), options=options)
