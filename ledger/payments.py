@@ -1,10 +1,12 @@
 """Recording what the chain says: transfer observations, finality, reorgs and expiry.
 
 Each observation is one Postgres transaction that locks the invoice, stores or moves the payment, posts the
-journal transactions it implies (idempotent by a request id derived from the payment, its block hash and the
+journal transactions it implies (idempotent by a request id derived from the payment, its generation and the
 step), re-evaluates the invoice with the lifecycle rules, and writes the outbox events of every change, so a
 crash anywhere loses nothing and a repeated report changes nothing. A transfer re-mined in another block after a
-reorg is a new generation of the same payment: undone for the old block, credited again for the new one.
+reorg is a new generation of the same payment: undone for the old block, credited again for the new one. Every
+move to another block starts a generation, so a transfer that comes back to a block it left (A → B → A) is
+credited again too, never mistaken for its first appearance.
 """
 
 from __future__ import annotations
@@ -97,12 +99,22 @@ def _event_id(*parts: object) -> str:
     return "evt_" + hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:24]
 
 
+def posting_request_id(payment: payment_store.PaymentRow, kind: str) -> str:
+    """The journal request id of a payment's posting: `<payment id>:g<generation>:<block hash>:<posting kind>`."""
+    return f"{payment.id}:g{payment.generation}:{payment.block_hash}:{kind}"
+
+
+def _payment_event_id(payment: payment_store.PaymentRow, step: str) -> str:
+    """A per-payment event's id: written once per generation, so every (re)appearance announces itself once."""
+    return _event_id(payment.id, payment.generation, payment.block_hash, step)
+
+
 async def _post(
     conn: asyncpg.Connection, posting: postings.Posting, payment: payment_store.PaymentRow, invoice_id: str | None
 ) -> str:
-    # Keyed by the block too: a transfer re-mined in another block after a reorg is a new generation whose
-    # postings must not be mistaken for the reversed ones.
-    request_id = f"{payment.id}:{payment.block_hash}:{posting.kind}"
+    # Keyed by the generation: a transfer re-mined in another block after a reorg, or back in a block it sat in
+    # before (A → B → A), is a new appearance whose postings must not be mistaken for an earlier one's.
+    request_id = posting_request_id(payment, posting.kind)
     tx = await journal.post(conn, posting, request_id=request_id, invoice_id=invoice_id, payment_id=payment.id)
     return str(tx) if tx is not None else ""
 
@@ -277,7 +289,7 @@ class PaymentRecorder:
                 merchant_id=invoice.merchant_id,
                 subject_id=invoice.id,
                 data=_payment_data(stored),
-                event_id=_event_id(stored.id, stored.block_hash, "unallocated"),
+                event_id=_payment_event_id(stored, "unallocated"),
             )
             return Recorded("MATCHED", invoice.id, stored.id, tx)
         return await self._credit_seen(conn, invoice, stored, obs.finality, now)
@@ -300,7 +312,7 @@ class PaymentRecorder:
             merchant_id=invoice.merchant_id,
             subject_id=invoice.id,
             data={**_invoice_data(invoice), "payment": _payment_data(payment)},
-            event_id=_event_id(payment.id, payment.block_hash, "detected"),
+            event_id=_payment_event_id(payment, "detected"),
         )
         if finality == "FINAL":
             return await self._finalize(conn, invoice, payment, now)
@@ -328,8 +340,7 @@ class PaymentRecorder:
             # Re-mined in another block after a reorg: a new generation, admitted again by its first observation
             # time (so a transfer that came after the monitoring window stays unallocated), then credited.
             if lifecycle.admit_payment(_terms(invoice), payment.observe_time) == "UNALLOCATED":
-                await payment_store.move_to_block(conn, payment.id, obs.block_number, obs.block_hash, "UNALLOCATED")
-                held = replace(payment, block_number=obs.block_number, block_hash=obs.block_hash, status="UNALLOCATED")
+                held = await payment_store.move_to_block(conn, payment, obs.block_number, obs.block_hash, "UNALLOCATED")
                 tx = await _post(conn, postings.unallocated_payment(self.asset, held.amount), held, invoice.id)
                 await outbox.append(
                     conn,
@@ -337,17 +348,15 @@ class PaymentRecorder:
                     merchant_id=invoice.merchant_id,
                     subject_id=invoice.id,
                     data=_payment_data(held),
-                    event_id=_event_id(held.id, held.block_hash, "unallocated"),
+                    event_id=_payment_event_id(held, "unallocated"),
                 )
                 return Recorded("MATCHED", invoice.id, held.id, tx)
-            await payment_store.move_to_block(conn, payment.id, obs.block_number, obs.block_hash, "SEEN")
-            revived = replace(payment, block_number=obs.block_number, block_hash=obs.block_hash, status="SEEN")
+            revived = await payment_store.move_to_block(conn, payment, obs.block_number, obs.block_hash, "SEEN")
             return await self._credit_seen(conn, invoice, revived, obs.finality, now)
         if payment.status == "SEEN":
             if moved:
                 # Seen in another block before the old one's reorg was reported: follow the transfer.
-                await payment_store.move_to_block(conn, payment.id, obs.block_number, obs.block_hash, "SEEN")
-                payment = replace(payment, block_number=obs.block_number, block_hash=obs.block_hash)
+                payment = await payment_store.move_to_block(conn, payment, obs.block_number, obs.block_hash, "SEEN")
             if obs.finality == "FINAL":
                 return await self._finalize(conn, invoice, payment, now)
             return Recorded("DUPLICATE", invoice.id, payment.id)
@@ -385,7 +394,7 @@ class PaymentRecorder:
                     merchant_id=merchant,
                     subject_id=merchant,
                     data={"payment_id": payment.id, "shortfall_base_units": str(shortfall), "asset": asset},
-                    event_id=_event_id(payment.id, payment.block_hash, "shortfall"),
+                    event_id=_payment_event_id(payment, "shortfall"),
                 )
                 log.warning("reversal exceeds available balance", extra={"paymentId": payment.id})
         tx = await _post(conn, posting, payment, invoice.id)
@@ -396,7 +405,7 @@ class PaymentRecorder:
             merchant_id=merchant,
             subject_id=invoice.id,
             data={**_invoice_data(invoice), "payment": _payment_data(replace(payment, status="REVERSED"))},
-            event_id=_event_id(payment.id, payment.block_hash, "reversed"),
+            event_id=_payment_event_id(payment, "reversed"),
         )
         await _reevaluate(conn, invoice, now)
         return Recorded("REVERSED", invoice.id, payment.id, tx)

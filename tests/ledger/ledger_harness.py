@@ -94,6 +94,7 @@ class Ledger:
         tx: str | None = None,
         log_index: int = 0,
         block: int = 100,
+        block_hash: str = "0x" + "b" * 64,
         token: str | None = None,
         chain_id: int | None = None,
     ) -> obs_pb.RecordTransferObservationResponse:
@@ -103,7 +104,7 @@ class Ledger:
             tx_hash=tx or "0x" + secrets.token_hex(32),
             log_index=log_index,
             block_number=block,
-            block_hash="0x" + "b" * 64,
+            block_hash=block_hash,
             from_address="0x" + "c" * 40,
             to_address=to,
             amount_base_units=str(amount),

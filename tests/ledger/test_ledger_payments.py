@@ -498,3 +498,49 @@ async def test_an_unallocated_payment_re_mined_after_a_reorg_stays_unallocated(l
         "unallocated_payment",
     ]
     await ledger.assert_books_are_sound()
+
+
+@pytest.mark.parametrize("first", ["SEEN", "FINAL"])
+async def test_a_transfer_back_in_its_first_block_after_a_flip_flop_is_credited_exactly_once(
+    ledger: Ledger, first: str
+) -> None:
+    # A → B → A: seen in block A, moved to B by a reorg, then reported in A again (a lagging provider after a
+    # failover). Each appearance is a generation of its own, so the third one posts again.
+    merchant, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "10")
+    tx = "0x" + "a1" * 32
+    a, b = "0x" + "1a" * 32, "0x" + "2b" * 32
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, first, tx=tx, block=100, block_hash=a)
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "REORGED", tx=tx, block=100, block_hash=a)
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "SEEN", tx=tx, block=101, block_hash=b)
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "REORGED", tx=tx, block=101, block_hash=b)
+    back = await ledger.observe(invoice.deposit_address, 10 * UNIT, "SEEN", tx=tx, block=100, block_hash=a)
+    assert back.outcome == obs_pb.OBSERVATION_OUTCOME_MATCHED
+    balances = await ledger.balances(merchant)
+    assert (balances.get("merchant_pending"), balances.get("merchant_available", 0)) == (10 * UNIT, 0)
+    assert (await current(ledger, key, invoice.id)).status == invoice_pb2.INVOICE_STATUS_PROCESSING
+
+    final = await ledger.observe(invoice.deposit_address, 10 * UNIT, "FINAL", tx=tx, block=100, block_hash=a)
+    assert final.outcome == obs_pb.OBSERVATION_OUTCOME_MATCHED
+    paid = await current(ledger, key, invoice.id)
+    assert paid.status == invoice_pb2.INVOICE_STATUS_PAID
+    assert paid.amount_paid_base_units == str(10 * UNIT)
+    balances = await ledger.balances(merchant)
+    assert (balances["merchant_pending"], balances["merchant_available"]) == (0, 10 * UNIT)
+    assert balances.get("merchant_receivable", 0) == 0
+    first_generation = ["payment_seen", "payment_final"] if first == "FINAL" else ["payment_seen"]
+    first_reversal = "credited_payment_reversed" if first == "FINAL" else "seen_payment_reorged"
+    assert await journal_kinds(ledger, invoice.id) == [
+        *first_generation,
+        first_reversal,
+        "payment_seen",
+        "seen_payment_reorged",
+        "payment_seen",
+        "payment_final",
+    ]
+    assert (await ledger.events(invoice.id)).count("invoice.payment_detected") == 3
+    assert (await ledger.events(invoice.id)).count("invoice.payment_reversed") == 2
+    await ledger.assert_books_are_sound()
+    # Every report again, in order, is a replay of a history that ended in A: the last one changes nothing.
+    again = await ledger.observe(invoice.deposit_address, 10 * UNIT, "FINAL", tx=tx, block=100, block_hash=a)
+    assert again.outcome == obs_pb.OBSERVATION_OUTCOME_DUPLICATE
