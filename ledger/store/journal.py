@@ -7,6 +7,7 @@ import hashlib
 import asyncpg
 
 from ledger.domain.postings import AccountRef, Posting, check_balanced
+from ledger.errors import AlreadyExists
 
 
 def account_code(ref: AccountRef) -> str:
@@ -54,9 +55,13 @@ async def post(
 ) -> int | None:
     """Write a balanced transaction once per request id; returns its id, or None if it was already posted.
 
-    The database re-checks the balance at commit and moves account balances by trigger.
+    A request id already posted with the same content (kind and entries, compared by the stored request hash) is
+    a replay: nothing is written and None returned. Posted with other content, it is `AlreadyExists`
+    (`REQUEST_ID_REUSED`): a caller bug or a key collision, never a silent no-op; the caller's transaction
+    should roll back. The database re-checks the balance at commit and moves account balances by trigger.
     """
     check_balanced(posting)
+    digest = _digest(posting)
     # Lock every account this posting moves, in code order, before the entries' trigger updates them: postings
     # touching the same accounts in different orders would otherwise deadlock against each other.
     refs = {account_code(e.account): e.account for e in posting.entries}
@@ -68,13 +73,23 @@ async def post(
         "INSERT INTO ledger.journal_transactions (request_id, request_hash, kind, invoice_id, payment_id, memo) "
         "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id) DO NOTHING RETURNING id",
         request_id,
-        _digest(posting),
+        digest,
         posting.kind,
         invoice_id,
         payment_id,
         posting.memo,
     )
     if tx is None:
+        # The conflicting row is committed (ON CONFLICT waited for it), so this statement's snapshot sees it.
+        stored = await conn.fetchval(
+            "SELECT request_hash FROM ledger.journal_transactions WHERE request_id = $1", request_id
+        )
+        if stored is None or bytes(stored) != digest:
+            raise AlreadyExists(
+                f"journal request id {request_id} was already posted with other content",
+                reason="REQUEST_ID_REUSED",
+                metadata={"requestId": request_id},
+            )
         return None
     for entry in posting.entries:
         await conn.execute(
