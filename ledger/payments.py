@@ -383,8 +383,13 @@ class PaymentRecorder:
         elif payment.status == "UNALLOCATED":
             posting = postings.unallocated_payment_reversed(asset, amount)
         else:
+            # Lock the balance (with chain clearing, in account-code order, as `journal.post` locks) before deciding
+            # how much it covers: a concurrent reversal for this merchant could otherwise spend it in between,
+            # and the posting would overdraw it and fail (DECISIONS.md: reversals never fail).
             available_ref = postings.AccountRef("merchant_available", merchant, asset)
-            available = await journal.balance(conn, available_ref)
+            clearing_ref = postings.AccountRef("chain_clearing", None, asset)
+            locked = await journal.lock_balances(conn, [clearing_ref, available_ref])
+            available = locked[available_ref]
             posting = postings.credited_payment_reversed(merchant, asset, amount, available)
             shortfall = amount - min(amount, available)
             if shortfall:

@@ -22,7 +22,9 @@ from stablegate.merchant.v1 import invoice_service_pb2_grpc as inv_grpc
 from ledger.app import definition
 from ledger.config import LedgerSettings
 from ledger.core import LedgerCore
+from ledger.domain import postings
 from ledger.domain.credentials import new_admin_key
+from ledger.store import journal
 from ledger.store.credentials import insert_admin_key
 from service_runtime.config import load_settings
 from service_runtime.server import ServiceRuntime
@@ -113,6 +115,27 @@ class Ledger:
         return await self.observations.RecordTransferObservation(
             obs_pb.RecordTransferObservationRequest(observation=observation)
         )
+
+    async def pay_out(self, merchant_id: str, amount: int) -> None:
+        """Take `amount` from the merchant's available balance as a payout would (Dr available / Cr treasury).
+
+        A stand-in for settlement's payout posting (not built yet), written through the journal store.
+        """
+        asset = self.settings.asset
+        payout = postings.Posting(
+            kind="payout",
+            entries=(
+                postings.Entry(postings.AccountRef("merchant_available", merchant_id, asset), "D", amount),
+                postings.Entry(postings.AccountRef("treasury", None, asset), "C", amount),
+            ),
+            memo="test payout",
+        )
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            async with conn.transaction():
+                await journal.post(conn, payout, request_id=f"payout:{secrets.token_hex(8)}")
+        finally:
+            await conn.close()
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         conn = await asyncpg.connect(self.db_url)

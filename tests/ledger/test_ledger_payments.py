@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -544,3 +545,26 @@ async def test_a_transfer_back_in_its_first_block_after_a_flip_flop_is_credited_
     # Every report again, in order, is a replay of a history that ended in A: the last one changes nothing.
     again = await ledger.observe(invoice.deposit_address, 10 * UNIT, "FINAL", tx=tx, block=100, block_hash=a)
     assert again.outcome == obs_pb.OBSERVATION_OUTCOME_DUPLICATE
+
+
+async def test_concurrent_reversals_for_one_merchant_never_fail(ledger: Ledger) -> None:
+    # Reversals never fail (DECISIONS.md): what the available balance cannot cover goes to the receivable, decided
+    # under a lock on the balance, so concurrent reversals for one merchant never overdraw it.
+    merchant, key = await ledger.merchant_with_key()
+    invoices = [await new_invoice(ledger, key, "6") for _ in range(8)]
+    txs = ["0x" + secrets.token_hex(32) for _ in invoices]
+    for invoice, tx in zip(invoices, txs, strict=True):
+        await ledger.observe(invoice.deposit_address, 6 * UNIT, "FINAL", tx=tx)
+    await ledger.pay_out(merchant, 30 * UNIT)  # 48 credited, 18 left available
+    replies = await asyncio.gather(
+        *(ledger.observe(i.deposit_address, 6 * UNIT, "REORGED", tx=t) for i, t in zip(invoices, txs, strict=True))
+    )
+    assert {r.outcome for r in replies} == {obs_pb.OBSERVATION_OUTCOME_REVERSED}
+    balances = await ledger.balances(merchant)
+    assert (balances["merchant_available"], balances["merchant_receivable"]) == (0, 30 * UNIT)
+    shortfalls = await ledger.fetch(
+        "SELECT payload FROM ledger.outbox WHERE event_type = 'merchant.balance_shortfall' AND subject_id = $1",
+        merchant,
+    )
+    assert sum(int(json.loads(r["payload"])["data"]["shortfall_base_units"]) for r in shortfalls) == 30 * UNIT
+    await ledger.assert_books_are_sound()
