@@ -26,6 +26,7 @@ import asyncpg
 from ledger.domain import lifecycle, postings
 from ledger.domain.ids import new_id
 from ledger.domain.models import Invoice
+from ledger.metrics import LedgerMetrics
 from ledger.store import invoices as invoice_store
 from ledger.store import journal, outbox
 from ledger.store import payments as payment_store
@@ -194,14 +195,33 @@ def _payment_data(p: payment_store.PaymentRow) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class FinalityResult:
+    """What recording a finalized block did: payments credited, invoices paid by them, payments that failed."""
+
+    credited: int = 0
+    paid_invoices: int = 0
+    failed: int = 0
+
+
 class PaymentRecorder:
     """Records observations for one configured chain and token."""
 
-    def __init__(self, pool: asyncpg.Pool, *, chain_id: int, token_contract: str, asset: str) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        chain_id: int,
+        token_contract: str,
+        asset: str,
+        metrics: LedgerMetrics | None = None,
+    ) -> None:
+        """Record for this chain and token on `pool`, counting failures in `metrics`."""
         self.pool = pool
         self.chain_id = chain_id
         self.token_contract = token_contract
         self.asset = asset
+        self.metrics = metrics or LedgerMetrics()
 
     async def record(self, obs: Observation, now: dt.datetime) -> Recorded:
         """Record one observation (idempotent on chain id, tx hash, log index and block hash).
@@ -367,11 +387,18 @@ class PaymentRecorder:
     async def _finalize(
         self, conn: asyncpg.Connection, invoice: Invoice, payment: payment_store.PaymentRow, now: dt.datetime
     ) -> Recorded:
+        recorded, _after = await self._finalize_payment(conn, invoice, payment, now)
+        return recorded
+
+    async def _finalize_payment(
+        self, conn: asyncpg.Connection, invoice: Invoice, payment: payment_store.PaymentRow, now: dt.datetime
+    ) -> tuple[Recorded, Invoice]:
+        """Credit a SEEN payment as final; what was done, and the invoice after re-evaluation."""
         posting = postings.payment_final(invoice.merchant_id, self.asset, payment.amount)
         tx = await _post(conn, posting, payment, invoice.id)
         await payment_store.set_status(conn, payment.id, "FINAL")
-        await _reevaluate(conn, invoice, now)
-        return Recorded("MATCHED", invoice.id, payment.id, tx)
+        after = await _reevaluate(conn, invoice, now)
+        return Recorded("MATCHED", invoice.id, payment.id, tx), after
 
     async def _reverse(
         self, conn: asyncpg.Connection, invoice: Invoice, payment: payment_store.PaymentRow, now: dt.datetime
@@ -415,8 +442,12 @@ class PaymentRecorder:
         await _reevaluate(conn, invoice, now)
         return Recorded("REVERSED", invoice.id, payment.id, tx)
 
-    async def record_finality(self, chain_id: int, finalized_block: int, now: dt.datetime) -> int:
-        """Mark every SEEN payment at or below the finalized block FINAL; returns how many."""
+    async def record_finality(self, chain_id: int, finalized_block: int, now: dt.datetime) -> FinalityResult:
+        """Mark every SEEN payment at or below the finalized block FINAL, each in a transaction of its own.
+
+        A payment whose transaction fails (after the contention retries) is logged and counted in
+        `ledger_finality_payment_failures_total`, stays SEEN for the next call, and does not stop the others.
+        """
         if chain_id != self.chain_id:
             raise InvalidArgument(
                 f"chain_id {chain_id} is not this ledger's chain ({self.chain_id})",
@@ -425,25 +456,38 @@ class PaymentRecorder:
             )
         async with self.pool.acquire() as conn:
             keys = await payment_store.seen_at_or_below(conn, chain_id, finalized_block)
-        credited = 0
+        credited = paid = failed = 0
         for tx_hash, log_index in keys:
             step = functools.partial(self._finalize_one, chain_id, tx_hash, log_index, finalized_block, now)
-            credited += await _retrying(step)
-        return credited
+            try:
+                outcome = await _retrying(step)
+            except Exception as exc:
+                # Whatever went wrong with this payment, its transaction rolled back: one bad payment must not
+                # stall crediting for the whole chain.
+                failed += 1
+                self.metrics.finality_payment_failures.labels(type(exc).__name__).inc()
+                log.exception(
+                    "a payment could not be credited at finality; it stays SEEN, the others go on",
+                    extra={"chainId": chain_id, "txHash": tx_hash, "logIndex": log_index, "error": type(exc).__name__},
+                )
+                continue
+            credited += outcome != "SKIPPED"
+            paid += outcome == "PAID"
+        return FinalityResult(credited=credited, paid_invoices=paid, failed=failed)
 
     async def _finalize_one(
         self, chain_id: int, tx_hash: str, log_index: int, finalized_block: int, now: dt.datetime
-    ) -> int:
+    ) -> Literal["CREDITED", "PAID", "SKIPPED"]:
         async with self.pool.acquire() as conn, conn.transaction():
             invoice_id = await payment_store.invoice_of(conn, chain_id, tx_hash, log_index)
             if invoice_id is None:
-                return 0
+                return "SKIPPED"
             invoice = await invoice_store.lock(conn, invoice_id)  # the invoice first, as record() does
             payment = await payment_store.get(conn, chain_id, tx_hash, log_index)
             if invoice is None or payment is None or payment.status != "SEEN" or payment.block_number > finalized_block:
-                return 0
-            await self._finalize(conn, invoice, payment, now)
-            return 1
+                return "SKIPPED"  # moved, reversed or credited since it was listed
+            _recorded, after = await self._finalize_payment(conn, invoice, payment, now)
+            return "PAID" if after.status == "PAID" and invoice.status != "PAID" else "CREDITED"
 
     async def expire_due(self, now: dt.datetime, batch: int = 100) -> int:
         """Re-evaluate invoices past their expiry (OPEN → EXPIRED with `invoice.expired`); returns how many moved."""

@@ -46,6 +46,8 @@ class ServiceDefinition:
     """Runs after the server has stopped (close pools)."""
     interceptors: Sequence[grpc.aio.ServerInterceptor] = field(default_factory=tuple)  # type: ignore[type-arg]
     """The service's own interceptors, inside the shared ones (so their domain errors get the error shape)."""
+    metrics: Callable[[CollectorRegistry], None] | None = None
+    """Registers the service's own metrics in the runtime's registry (served on /metrics with the RPC metrics)."""
 
 
 @dataclass
@@ -75,6 +77,8 @@ class ServiceRuntime:
         self.settings = settings
         self.definition = definition
         self.registry = CollectorRegistry()
+        if definition.metrics is not None:
+            definition.metrics(self.registry)
         self.health = HealthServicer()
         provider = TracerProvider(resource=Resource.create({"service.name": f"stablegate-{definition.name}"}))
         self.server = grpc.aio.server(

@@ -95,7 +95,7 @@ class ChainObservations(pb_grpc.ChainObservationServiceServicer):
         )
 
     async def RecordFinality(self, request: pb.RecordFinalityRequest, context: Context) -> pb.RecordFinalityResponse:
-        """Credit every payment seen at or below the finalized block."""
+        """Credit every payment seen at or below the finalized block; report what was credited and what failed."""
         if request.finalized_block_number > MAX_BLOCK_NUMBER:
             raise InvalidArgument(
                 "finalized_block_number is out of range",
@@ -109,9 +109,12 @@ class ChainObservations(pb_grpc.ChainObservationServiceServicer):
                 metadata={"field": "finalized_block_number"},
             )
         _hash(request.finalized_block_hash, "finalized_block_hash")
-        credited = await self.core.recorder.record_finality(
+        done = await self.core.recorder.record_finality(
             request.chain_id, request.finalized_block_number, self.core.now()
         )
         return pb.RecordFinalityResponse(
-            credited_payment_count=credited, finalized_block_number=request.finalized_block_number
+            credited_payment_count=done.credited,
+            paid_invoice_count=done.paid_invoices,
+            failed_payment_count=done.failed,
+            finalized_block_number=request.finalized_block_number,
         )

@@ -137,6 +137,18 @@ class Ledger:
         finally:
             await conn.close()
 
+    async def finality(self, number: int, block_hash: str = "0x" + "d" * 64) -> obs_pb.RecordFinalityResponse:
+        """Report the chain's finalized block as the watcher does."""
+        return await self.observations.RecordFinality(
+            obs_pb.RecordFinalityRequest(
+                chain_id=self.settings.chain_id, finalized_block_number=number, finalized_block_hash=block_hash
+            )
+        )
+
+    def metric(self, name: str, **labels: str) -> float:
+        """A sample of the ledger's Prometheus registry (what /metrics would show); 0 if never recorded."""
+        return self.runtime.registry.get_sample_value(name, labels) or 0.0
+
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         conn = await asyncpg.connect(self.db_url)
         try:

@@ -568,3 +568,27 @@ async def test_concurrent_reversals_for_one_merchant_never_fail(ledger: Ledger) 
     )
     assert sum(int(json.loads(r["payload"])["data"]["shortfall_base_units"]) for r in shortfalls) == 30 * UNIT
     await ledger.assert_books_are_sound()
+
+
+async def test_one_payment_failing_at_finality_does_not_stall_the_others(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    bad, good = await new_invoice(ledger, key, "1"), await new_invoice(ledger, key, "2")
+    bad_tx = "0x" + "ba" * 32
+    await ledger.observe(bad.deposit_address, UNIT, "SEEN", tx=bad_tx, block=100)
+    await ledger.observe(good.deposit_address, 2 * UNIT, "SEEN", block=101)
+    # A damaged row (its amount no longer what was posted as pending): crediting it would overdraw the pending
+    # balance, so its own transaction fails, every time.
+    await ledger.fetch("UPDATE ledger.payments SET amount = amount * 100 WHERE tx_hash = $1", bad_tx)
+    failures = ledger.metric("ledger_finality_payment_failures_total", error="CheckViolationError")
+
+    reply = await ledger.finality(102)
+    assert (reply.credited_payment_count, reply.paid_invoice_count, reply.failed_payment_count) == (1, 1, 1)
+    assert (await current(ledger, key, good.id)).status == invoice_pb2.INVOICE_STATUS_PAID
+    assert (await current(ledger, key, bad.id)).status == invoice_pb2.INVOICE_STATUS_PROCESSING
+    assert await ledger.balances(merchant) == {"merchant_pending": UNIT, "merchant_available": 2 * UNIT}
+    assert ledger.metric("ledger_finality_payment_failures_total", error="CheckViolationError") == failures + 1
+    logged = [r for r in caplog.records if r.name == "stablegate.ledger.payments" and r.levelname == "ERROR"]
+    assert [getattr(r, "txHash", None) for r in logged] == [bad_tx]
+    await ledger.assert_books_are_sound()

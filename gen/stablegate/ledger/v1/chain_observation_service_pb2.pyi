@@ -249,22 +249,28 @@ class RecordFinalityResponse(_message.Message):
     CREDITED_PAYMENT_COUNT_FIELD_NUMBER: _builtins.int
     PAID_INVOICE_COUNT_FIELD_NUMBER: _builtins.int
     FINALIZED_BLOCK_NUMBER_FIELD_NUMBER: _builtins.int
+    FAILED_PAYMENT_COUNT_FIELD_NUMBER: _builtins.int
     credited_payment_count: _builtins.int
     """Payments credited by this call."""
     paid_invoice_count: _builtins.int
     """Invoices that became PAID by this call."""
     finalized_block_number: _builtins.int
     """Highest finalized block the ledger now knows for the chain."""
+    failed_payment_count: _builtins.int
+    """Payments that could not be credited because their own transaction failed (counted in the ledger's
+    `ledger_finality_payment_failures_total` metric and logged); they stay SEEN, and the others are credited.
+    """
     def __init__(
         self,
         *,
         credited_payment_count: _builtins.int = ...,
         paid_invoice_count: _builtins.int = ...,
         finalized_block_number: _builtins.int = ...,
+        failed_payment_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credited_payment_count", b"credited_payment_count", "finalized_block_number", b"finalized_block_number", "paid_invoice_count", b"paid_invoice_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credited_payment_count", b"credited_payment_count", "failed_payment_count", b"failed_payment_count", "finalized_block_number", b"finalized_block_number", "paid_invoice_count", b"paid_invoice_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
