@@ -24,6 +24,7 @@ from typing import Any, Literal, TypeVar
 import asyncpg
 
 from ledger.domain import lifecycle, postings
+from ledger.domain.finality import CanonicalChain
 from ledger.domain.ids import new_id
 from ledger.domain.models import Invoice
 from ledger.metrics import LedgerMetrics
@@ -202,6 +203,8 @@ class FinalityResult:
     credited: int = 0
     paid_invoices: int = 0
     failed: int = 0
+    not_canonical: int = 0
+    """SEEN payments at or below the finalized block left uncredited: their block is not shown canonical."""
 
 
 class PaymentRecorder:
@@ -442,11 +445,13 @@ class PaymentRecorder:
         await _reevaluate(conn, invoice, now)
         return Recorded("REVERSED", invoice.id, payment.id, tx)
 
-    async def record_finality(self, chain_id: int, finalized_block: int, now: dt.datetime) -> FinalityResult:
-        """Mark every SEEN payment at or below the finalized block FINAL, each in a transaction of its own.
+    async def record_finality(self, chain_id: int, chain: CanonicalChain, now: dt.datetime) -> FinalityResult:
+        """Mark FINAL every SEEN payment whose block is canonical under the finalized block, each on its own.
 
-        A payment whose transaction fails (after the contention retries) is logged and counted in
-        `ledger_finality_payment_failures_total`, stays SEEN for the next call, and does not stop the others.
+        A SEEN payment at or below the finalized height in a block not shown canonical (`ledger.domain.finality`)
+        is left SEEN, for the watcher's reorg report or a later call. A payment whose transaction fails (after
+        the contention retries) is logged and counted in `ledger_finality_payment_failures_total`, stays SEEN
+        for the next call, and does not stop the others.
         """
         if chain_id != self.chain_id:
             raise InvalidArgument(
@@ -455,10 +460,14 @@ class PaymentRecorder:
                 metadata={"field": "chain_id"},
             )
         async with self.pool.acquire() as conn:
-            keys = await payment_store.seen_at_or_below(conn, chain_id, finalized_block)
-        credited = paid = failed = 0
-        for tx_hash, log_index in keys:
-            step = functools.partial(self._finalize_one, chain_id, tx_hash, log_index, finalized_block, now)
+            listed = await payment_store.seen_at_or_below(conn, chain_id, chain.finalized_number)
+        credited = paid = failed = not_canonical = 0
+        for seen in listed:
+            if not chain.is_canonical(seen.block_number, seen.block_hash):
+                not_canonical += 1
+                continue
+            tx_hash, log_index = seen.tx_hash, seen.log_index
+            step = functools.partial(self._finalize_one, chain_id, tx_hash, log_index, chain, now)
             try:
                 outcome = await _retrying(step)
             except Exception as exc:
@@ -473,10 +482,15 @@ class PaymentRecorder:
                 continue
             credited += outcome != "SKIPPED"
             paid += outcome == "PAID"
-        return FinalityResult(credited=credited, paid_invoices=paid, failed=failed)
+        if not_canonical:
+            log.info(
+                "payments left uncredited at finality: their blocks are not shown canonical",
+                extra={"chainId": chain_id, "finalizedBlock": chain.finalized_number, "count": not_canonical},
+            )
+        return FinalityResult(credited=credited, paid_invoices=paid, failed=failed, not_canonical=not_canonical)
 
     async def _finalize_one(
-        self, chain_id: int, tx_hash: str, log_index: int, finalized_block: int, now: dt.datetime
+        self, chain_id: int, tx_hash: str, log_index: int, chain: CanonicalChain, now: dt.datetime
     ) -> Literal["CREDITED", "PAID", "SKIPPED"]:
         async with self.pool.acquire() as conn, conn.transaction():
             invoice_id = await payment_store.invoice_of(conn, chain_id, tx_hash, log_index)
@@ -484,7 +498,12 @@ class PaymentRecorder:
                 return "SKIPPED"
             invoice = await invoice_store.lock(conn, invoice_id)  # the invoice first, as record() does
             payment = await payment_store.get(conn, chain_id, tx_hash, log_index)
-            if invoice is None or payment is None or payment.status != "SEEN" or payment.block_number > finalized_block:
+            if (
+                invoice is None
+                or payment is None
+                or payment.status != "SEEN"
+                or not chain.is_canonical(payment.block_number, payment.block_hash)
+            ):
                 return "SKIPPED"  # moved, reversed or credited since it was listed
             _recorded, after = await self._finalize_payment(conn, invoice, payment, now)
             return "PAID" if after.status == "PAID" and invoice.status != "PAID" else "CREDITED"

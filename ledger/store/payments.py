@@ -140,12 +140,22 @@ async def facts_for(conn: asyncpg.Connection, invoice_id: str) -> list[PaymentFa
     return [PaymentFact(r["id"], int(r["amount"]), r["status"], r["observe_time"]) for r in rows]
 
 
-async def seen_at_or_below(conn: asyncpg.Connection, chain_id: int, block_number: int) -> list[tuple[str, int]]:
-    """(tx hash, log index) of SEEN payments in blocks at or below a finalized block."""
+@dataclass(frozen=True)
+class SeenPayment:
+    """Where a SEEN payment sits, as listed (unlocked) for finality: its key and its block."""
+
+    tx_hash: str
+    log_index: int
+    block_number: int
+    block_hash: str
+
+
+async def seen_at_or_below(conn: asyncpg.Connection, chain_id: int, block_number: int) -> list[SeenPayment]:
+    """SEEN payments in blocks at or below a finalized block, in block order (read without locking)."""
     rows = await conn.fetch(
-        "SELECT tx_hash, log_index FROM ledger.payments WHERE chain_id = $1 AND status = 'SEEN' "
-        "AND block_number <= $2 ORDER BY block_number, tx_hash, log_index",
+        "SELECT tx_hash, log_index, block_number, block_hash FROM ledger.payments WHERE chain_id = $1 "
+        "AND status = 'SEEN' AND block_number <= $2 ORDER BY block_number, tx_hash, log_index",
         chain_id,
         block_number,
     )
-    return [(r["tx_hash"], int(r["log_index"])) for r in rows]
+    return [SeenPayment(r["tx_hash"], int(r["log_index"]), int(r["block_number"]), r["block_hash"]) for r in rows]

@@ -11,6 +11,8 @@ from typing import Any
 
 import asyncpg
 import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from stablegate.admin.v1 import api_key_admin_service_pb2 as keys_pb
 from stablegate.admin.v1 import api_key_admin_service_pb2_grpc as keys_grpc
 from stablegate.admin.v1 import merchant_admin_service_pb2 as merchants_pb
@@ -137,11 +139,16 @@ class Ledger:
         finally:
             await conn.close()
 
-    async def finality(self, number: int, block_hash: str = "0x" + "d" * 64) -> obs_pb.RecordFinalityResponse:
-        """Report the chain's finalized block as the watcher does."""
+    async def finality(
+        self, number: int, block_hash: str = "0x" + "d" * 64, canonical: dict[int, str] | None = None
+    ) -> obs_pb.RecordFinalityResponse:
+        """Report the chain's finalized block, and the canonical hashes of older blocks, as the watcher does."""
         return await self.observations.RecordFinality(
             obs_pb.RecordFinalityRequest(
-                chain_id=self.settings.chain_id, finalized_block_number=number, finalized_block_hash=block_hash
+                chain_id=self.settings.chain_id,
+                finalized_block_number=number,
+                finalized_block_hash=block_hash,
+                canonical_blocks=[obs_pb.CanonicalBlock(number=n, hash=h) for n, h in (canonical or {}).items()],
             )
         )
 
@@ -186,6 +193,15 @@ class Ledger:
             "SELECT code FROM ledger.accounts WHERE kind IN ('merchant_available', 'merchant_pending') AND balance < 0"
         )
         assert negative == []
+
+
+def error_info(exc: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
+    """The one ErrorInfo of a refused call's rich status (reason, metadata)."""
+    status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    return info
 
 
 @asynccontextmanager
