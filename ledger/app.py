@@ -114,6 +114,7 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
         SERVED,
         startup=startup,
         shutdown=shutdown,
+        metrics=core.bind_metrics,
         interceptors=(AuthInterceptor(lambda: core.verifier),),
         roles=ROLES,
     )

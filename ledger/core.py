@@ -9,11 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import asyncpg
+from prometheus_client import CollectorRegistry
 
 from ledger.auth import CredentialVerifier
 from ledger.config import LedgerSettings
 from ledger.domain.invoices import ChainTerms
 from ledger.domain.models import Merchant
+from ledger.metrics import LedgerMetrics
 from ledger.payments import PaymentRecorder
 from ledger.store import merchants as merchant_store
 
@@ -36,6 +38,8 @@ class LedgerCore:
     _verifier: CredentialVerifier | None = field(default=None, repr=False)
     _recorder: PaymentRecorder | None = field(default=None, repr=False)
     _merchants: dict[str, tuple[float, Merchant]] = field(default_factory=dict, repr=False)
+    metrics: LedgerMetrics = field(default_factory=LedgerMetrics, repr=False)
+    """The ledger's own metrics; `bind_metrics` moves them into the serving runtime's registry."""
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -68,12 +72,18 @@ class LedgerCore:
         assert self._recorder is not None, "the ledger has not started"
         return self._recorder
 
+    def bind_metrics(self, registry: CollectorRegistry) -> None:
+        """Register the ledger's metrics in the runtime's registry (before startup builds the recorder)."""
+        self.metrics = LedgerMetrics(registry)
+
     def attach(self, pool: asyncpg.Pool) -> None:
         """Bind the started pool and build the verifier and the payment recorder on it."""
         s = self.settings
         self._pool = pool
         self._verifier = CredentialVerifier(pool, cache_seconds=s.credential_cache_seconds, now=self.now)
-        self._recorder = PaymentRecorder(pool, chain_id=s.chain_id, token_contract=s.token_contract, asset=s.asset)
+        self._recorder = PaymentRecorder(
+            pool, chain_id=s.chain_id, token_contract=s.token_contract, asset=s.asset, metrics=self.metrics
+        )
 
     @functools.cached_property
     def terms(self) -> ChainTerms:

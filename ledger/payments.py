@@ -1,10 +1,12 @@
 """Recording what the chain says: transfer observations, finality, reorgs and expiry.
 
 Each observation is one Postgres transaction that locks the invoice, stores or moves the payment, posts the
-journal transactions it implies (idempotent by a request id derived from the payment, its block hash and the
+journal transactions it implies (idempotent by a request id derived from the payment, its generation and the
 step), re-evaluates the invoice with the lifecycle rules, and writes the outbox events of every change, so a
 crash anywhere loses nothing and a repeated report changes nothing. A transfer re-mined in another block after a
-reorg is a new generation of the same payment: undone for the old block, credited again for the new one.
+reorg is a new generation of the same payment: undone for the old block, credited again for the new one. Every
+move to another block starts a generation, so a transfer that comes back to a block it left (A → B → A) is
+credited again too, never mistaken for its first appearance.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from typing import Any, Literal, TypeVar
 import asyncpg
 
 from ledger.domain import lifecycle, postings
+from ledger.domain.finality import CanonicalChain
 from ledger.domain.ids import new_id
 from ledger.domain.models import Invoice
+from ledger.metrics import LedgerMetrics
 from ledger.store import invoices as invoice_store
 from ledger.store import journal, outbox
 from ledger.store import payments as payment_store
@@ -97,12 +101,22 @@ def _event_id(*parts: object) -> str:
     return "evt_" + hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:24]
 
 
+def posting_request_id(payment: payment_store.PaymentRow, kind: str) -> str:
+    """The journal request id of a payment's posting: `<payment id>:g<generation>:<block hash>:<posting kind>`."""
+    return f"{payment.id}:g{payment.generation}:{payment.block_hash}:{kind}"
+
+
+def _payment_event_id(payment: payment_store.PaymentRow, step: str) -> str:
+    """A per-payment event's id: written once per generation, so every (re)appearance announces itself once."""
+    return _event_id(payment.id, payment.generation, payment.block_hash, step)
+
+
 async def _post(
     conn: asyncpg.Connection, posting: postings.Posting, payment: payment_store.PaymentRow, invoice_id: str | None
 ) -> str:
-    # Keyed by the block too: a transfer re-mined in another block after a reorg is a new generation whose
-    # postings must not be mistaken for the reversed ones.
-    request_id = f"{payment.id}:{payment.block_hash}:{posting.kind}"
+    # Keyed by the generation: a transfer re-mined in another block after a reorg, or back in a block it sat in
+    # before (A → B → A), is a new appearance whose postings must not be mistaken for an earlier one's.
+    request_id = posting_request_id(payment, posting.kind)
     tx = await journal.post(conn, posting, request_id=request_id, invoice_id=invoice_id, payment_id=payment.id)
     return str(tx) if tx is not None else ""
 
@@ -182,14 +196,35 @@ def _payment_data(p: payment_store.PaymentRow) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class FinalityResult:
+    """What recording a finalized block did: payments credited, invoices paid by them, payments that failed."""
+
+    credited: int = 0
+    paid_invoices: int = 0
+    failed: int = 0
+    not_canonical: int = 0
+    """SEEN payments at or below the finalized block left uncredited: their block is not shown canonical."""
+
+
 class PaymentRecorder:
     """Records observations for one configured chain and token."""
 
-    def __init__(self, pool: asyncpg.Pool, *, chain_id: int, token_contract: str, asset: str) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        chain_id: int,
+        token_contract: str,
+        asset: str,
+        metrics: LedgerMetrics | None = None,
+    ) -> None:
+        """Record for this chain and token on `pool`, counting failures in `metrics`."""
         self.pool = pool
         self.chain_id = chain_id
         self.token_contract = token_contract
         self.asset = asset
+        self.metrics = metrics or LedgerMetrics()
 
     async def record(self, obs: Observation, now: dt.datetime) -> Recorded:
         """Record one observation (idempotent on chain id, tx hash, log index and block hash).
@@ -277,7 +312,7 @@ class PaymentRecorder:
                 merchant_id=invoice.merchant_id,
                 subject_id=invoice.id,
                 data=_payment_data(stored),
-                event_id=_event_id(stored.id, stored.block_hash, "unallocated"),
+                event_id=_payment_event_id(stored, "unallocated"),
             )
             return Recorded("MATCHED", invoice.id, stored.id, tx)
         return await self._credit_seen(conn, invoice, stored, obs.finality, now)
@@ -300,7 +335,7 @@ class PaymentRecorder:
             merchant_id=invoice.merchant_id,
             subject_id=invoice.id,
             data={**_invoice_data(invoice), "payment": _payment_data(payment)},
-            event_id=_event_id(payment.id, payment.block_hash, "detected"),
+            event_id=_payment_event_id(payment, "detected"),
         )
         if finality == "FINAL":
             return await self._finalize(conn, invoice, payment, now)
@@ -328,8 +363,7 @@ class PaymentRecorder:
             # Re-mined in another block after a reorg: a new generation, admitted again by its first observation
             # time (so a transfer that came after the monitoring window stays unallocated), then credited.
             if lifecycle.admit_payment(_terms(invoice), payment.observe_time) == "UNALLOCATED":
-                await payment_store.move_to_block(conn, payment.id, obs.block_number, obs.block_hash, "UNALLOCATED")
-                held = replace(payment, block_number=obs.block_number, block_hash=obs.block_hash, status="UNALLOCATED")
+                held = await payment_store.move_to_block(conn, payment, obs.block_number, obs.block_hash, "UNALLOCATED")
                 tx = await _post(conn, postings.unallocated_payment(self.asset, held.amount), held, invoice.id)
                 await outbox.append(
                     conn,
@@ -337,17 +371,15 @@ class PaymentRecorder:
                     merchant_id=invoice.merchant_id,
                     subject_id=invoice.id,
                     data=_payment_data(held),
-                    event_id=_event_id(held.id, held.block_hash, "unallocated"),
+                    event_id=_payment_event_id(held, "unallocated"),
                 )
                 return Recorded("MATCHED", invoice.id, held.id, tx)
-            await payment_store.move_to_block(conn, payment.id, obs.block_number, obs.block_hash, "SEEN")
-            revived = replace(payment, block_number=obs.block_number, block_hash=obs.block_hash, status="SEEN")
+            revived = await payment_store.move_to_block(conn, payment, obs.block_number, obs.block_hash, "SEEN")
             return await self._credit_seen(conn, invoice, revived, obs.finality, now)
         if payment.status == "SEEN":
             if moved:
                 # Seen in another block before the old one's reorg was reported: follow the transfer.
-                await payment_store.move_to_block(conn, payment.id, obs.block_number, obs.block_hash, "SEEN")
-                payment = replace(payment, block_number=obs.block_number, block_hash=obs.block_hash)
+                payment = await payment_store.move_to_block(conn, payment, obs.block_number, obs.block_hash, "SEEN")
             if obs.finality == "FINAL":
                 return await self._finalize(conn, invoice, payment, now)
             return Recorded("DUPLICATE", invoice.id, payment.id)
@@ -358,11 +390,18 @@ class PaymentRecorder:
     async def _finalize(
         self, conn: asyncpg.Connection, invoice: Invoice, payment: payment_store.PaymentRow, now: dt.datetime
     ) -> Recorded:
+        recorded, _after = await self._finalize_payment(conn, invoice, payment, now)
+        return recorded
+
+    async def _finalize_payment(
+        self, conn: asyncpg.Connection, invoice: Invoice, payment: payment_store.PaymentRow, now: dt.datetime
+    ) -> tuple[Recorded, Invoice]:
+        """Credit a SEEN payment as final; what was done, and the invoice after re-evaluation."""
         posting = postings.payment_final(invoice.merchant_id, self.asset, payment.amount)
         tx = await _post(conn, posting, payment, invoice.id)
         await payment_store.set_status(conn, payment.id, "FINAL")
-        await _reevaluate(conn, invoice, now)
-        return Recorded("MATCHED", invoice.id, payment.id, tx)
+        after = await _reevaluate(conn, invoice, now)
+        return Recorded("MATCHED", invoice.id, payment.id, tx), after
 
     async def _reverse(
         self, conn: asyncpg.Connection, invoice: Invoice, payment: payment_store.PaymentRow, now: dt.datetime
@@ -374,8 +413,13 @@ class PaymentRecorder:
         elif payment.status == "UNALLOCATED":
             posting = postings.unallocated_payment_reversed(asset, amount)
         else:
+            # Lock the balance (with chain clearing, in account-code order, as `journal.post` locks) before deciding
+            # how much it covers: a concurrent reversal for this merchant could otherwise spend it in between,
+            # and the posting would overdraw it and fail (DECISIONS.md: reversals never fail).
             available_ref = postings.AccountRef("merchant_available", merchant, asset)
-            available = await journal.balance(conn, available_ref)
+            clearing_ref = postings.AccountRef("chain_clearing", None, asset)
+            locked = await journal.lock_balances(conn, [clearing_ref, available_ref])
+            available = locked[available_ref]
             posting = postings.credited_payment_reversed(merchant, asset, amount, available)
             shortfall = amount - min(amount, available)
             if shortfall:
@@ -385,7 +429,7 @@ class PaymentRecorder:
                     merchant_id=merchant,
                     subject_id=merchant,
                     data={"payment_id": payment.id, "shortfall_base_units": str(shortfall), "asset": asset},
-                    event_id=_event_id(payment.id, payment.block_hash, "shortfall"),
+                    event_id=_payment_event_id(payment, "shortfall"),
                 )
                 log.warning("reversal exceeds available balance", extra={"paymentId": payment.id})
         tx = await _post(conn, posting, payment, invoice.id)
@@ -396,13 +440,19 @@ class PaymentRecorder:
             merchant_id=merchant,
             subject_id=invoice.id,
             data={**_invoice_data(invoice), "payment": _payment_data(replace(payment, status="REVERSED"))},
-            event_id=_event_id(payment.id, payment.block_hash, "reversed"),
+            event_id=_payment_event_id(payment, "reversed"),
         )
         await _reevaluate(conn, invoice, now)
         return Recorded("REVERSED", invoice.id, payment.id, tx)
 
-    async def record_finality(self, chain_id: int, finalized_block: int, now: dt.datetime) -> int:
-        """Mark every SEEN payment at or below the finalized block FINAL; returns how many."""
+    async def record_finality(self, chain_id: int, chain: CanonicalChain, now: dt.datetime) -> FinalityResult:
+        """Mark FINAL every SEEN payment whose block is canonical under the finalized block, each on its own.
+
+        A SEEN payment at or below the finalized height in a block not shown canonical (`ledger.domain.finality`)
+        is left SEEN, for the watcher's reorg report or a later call. A payment whose transaction fails (after
+        the contention retries) is logged and counted in `ledger_finality_payment_failures_total`, stays SEEN
+        for the next call, and does not stop the others.
+        """
         if chain_id != self.chain_id:
             raise InvalidArgument(
                 f"chain_id {chain_id} is not this ledger's chain ({self.chain_id})",
@@ -410,26 +460,53 @@ class PaymentRecorder:
                 metadata={"field": "chain_id"},
             )
         async with self.pool.acquire() as conn:
-            keys = await payment_store.seen_at_or_below(conn, chain_id, finalized_block)
-        credited = 0
-        for tx_hash, log_index in keys:
-            step = functools.partial(self._finalize_one, chain_id, tx_hash, log_index, finalized_block, now)
-            credited += await _retrying(step)
-        return credited
+            listed = await payment_store.seen_at_or_below(conn, chain_id, chain.finalized_number)
+        credited = paid = failed = not_canonical = 0
+        for seen in listed:
+            if not chain.is_canonical(seen.block_number, seen.block_hash):
+                not_canonical += 1
+                continue
+            tx_hash, log_index = seen.tx_hash, seen.log_index
+            step = functools.partial(self._finalize_one, chain_id, tx_hash, log_index, chain, now)
+            try:
+                outcome = await _retrying(step)
+            except Exception as exc:
+                # Whatever went wrong with this payment, its transaction rolled back: one bad payment must not
+                # stall crediting for the whole chain.
+                failed += 1
+                self.metrics.finality_payment_failures.labels(type(exc).__name__).inc()
+                log.exception(
+                    "a payment could not be credited at finality; it stays SEEN, the others go on",
+                    extra={"chainId": chain_id, "txHash": tx_hash, "logIndex": log_index, "error": type(exc).__name__},
+                )
+                continue
+            credited += outcome != "SKIPPED"
+            paid += outcome == "PAID"
+        if not_canonical:
+            log.info(
+                "payments left uncredited at finality: their blocks are not shown canonical",
+                extra={"chainId": chain_id, "finalizedBlock": chain.finalized_number, "count": not_canonical},
+            )
+        return FinalityResult(credited=credited, paid_invoices=paid, failed=failed, not_canonical=not_canonical)
 
     async def _finalize_one(
-        self, chain_id: int, tx_hash: str, log_index: int, finalized_block: int, now: dt.datetime
-    ) -> int:
+        self, chain_id: int, tx_hash: str, log_index: int, chain: CanonicalChain, now: dt.datetime
+    ) -> Literal["CREDITED", "PAID", "SKIPPED"]:
         async with self.pool.acquire() as conn, conn.transaction():
             invoice_id = await payment_store.invoice_of(conn, chain_id, tx_hash, log_index)
             if invoice_id is None:
-                return 0
+                return "SKIPPED"
             invoice = await invoice_store.lock(conn, invoice_id)  # the invoice first, as record() does
             payment = await payment_store.get(conn, chain_id, tx_hash, log_index)
-            if invoice is None or payment is None or payment.status != "SEEN" or payment.block_number > finalized_block:
-                return 0
-            await self._finalize(conn, invoice, payment, now)
-            return 1
+            if (
+                invoice is None
+                or payment is None
+                or payment.status != "SEEN"
+                or not chain.is_canonical(payment.block_number, payment.block_hash)
+            ):
+                return "SKIPPED"  # moved, reversed or credited since it was listed
+            _recorded, after = await self._finalize_payment(conn, invoice, payment, now)
+            return "PAID" if after.status == "PAID" and invoice.status != "PAID" else "CREDITED"
 
     async def expire_due(self, now: dt.datetime, batch: int = 100) -> int:
         """Re-evaluate invoices past their expiry (OPEN → EXPIRED with `invoice.expired`); returns how many moved."""

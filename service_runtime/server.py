@@ -50,6 +50,8 @@ class ServiceDefinition:
     """The service's own interceptors, inside the shared ones (so their domain errors get the error shape)."""
     roles: MethodRoles = field(default_factory=dict)
     """Which mesh roles may call which methods (service_runtime.mesh); a method no rule names is refused."""
+    metrics: Callable[[CollectorRegistry], None] | None = None
+    """Registers the service's own metrics in the runtime's registry (served on /metrics with the RPC metrics)."""
 
 
 @dataclass
@@ -76,6 +78,8 @@ class ServiceRuntime:
         self.settings = settings
         self.definition = definition
         self.registry = CollectorRegistry()
+        if definition.metrics is not None:
+            definition.metrics(self.registry)
         self.health = HealthServicer()
         provider = TracerProvider(resource=Resource.create({"service.name": f"stablegate-{definition.name}"}))
         self.server = grpc.aio.server(

@@ -12,6 +12,7 @@ from stablegate.ledger.v1 import chain_observation_service_pb2_grpc as pb_grpc
 from ledger.api.convert import from_timestamp
 from ledger.core import LedgerCore
 from ledger.domain.addresses import parse_address
+from ledger.domain.finality import CanonicalChain
 from ledger.domain.money import parse_base_units
 from ledger.payments import Finality, Observation
 from service_runtime.errors import InvalidArgument
@@ -20,6 +21,7 @@ Context = grpc.aio.ServicerContext[Any, Any]
 _HASH = re.compile(r"^0x[0-9a-f]{64}$")
 MAX_BLOCK_NUMBER = 2**63 - 1  # Postgres bigint
 MAX_LOG_INDEX = 2**31 - 1  # Postgres integer
+MAX_CANONICAL_BLOCKS = 10_000
 _FINALITY: dict[int, Finality] = {
     pb.OBSERVATION_FINALITY_SEEN: "SEEN",
     pb.OBSERVATION_FINALITY_FINAL: "FINAL",
@@ -75,6 +77,46 @@ def parse_observation(message: pb.TransferObservation) -> Observation:
     )
 
 
+def parse_canonical_chain(request: pb.RecordFinalityRequest) -> CanonicalChain:
+    """The finalized block and the canonical blocks below it; each bad entry is refused naming its field."""
+    finalized = request.finalized_block_number
+    finalized_hash = _hash(request.finalized_block_hash, "finalized_block_hash")
+    if len(request.canonical_blocks) > MAX_CANONICAL_BLOCKS:
+        raise InvalidArgument(
+            f"at most {MAX_CANONICAL_BLOCKS} canonical_blocks per call",
+            reason="TOO_MANY_CANONICAL_BLOCKS",
+            metadata={"field": "canonical_blocks"},
+        )
+    older: dict[int, str] = {}
+    for index, block in enumerate(request.canonical_blocks):
+        f = f"canonical_blocks[{index}]."
+        if block.number == 0:
+            raise InvalidArgument(f"{f}number is required", reason="FIELD_REQUIRED", metadata={"field": f + "number"})
+        if block.number > finalized:
+            raise InvalidArgument(
+                f"{f}number {block.number} is above the finalized block {finalized}: not final",
+                reason="CANONICAL_BLOCK_NOT_FINAL",
+                metadata={"field": f + "number"},
+            )
+        block_hash = _hash(block.hash, f + "hash")
+        if block.number == finalized:
+            if block_hash != finalized_hash:
+                raise InvalidArgument(
+                    f"{f}hash differs from finalized_block_hash for the same block number",
+                    reason="CANONICAL_BLOCK_CONFLICT",
+                    metadata={"field": f + "hash"},
+                )
+            continue
+        if block.number in older:
+            raise InvalidArgument(
+                f"{f}number {block.number} is listed twice",
+                reason="CANONICAL_BLOCK_REPEATED",
+                metadata={"field": f + "number"},
+            )
+        older[block.number] = block_hash
+    return CanonicalChain(finalized, finalized_hash, older)
+
+
 class ChainObservations(pb_grpc.ChainObservationServiceServicer):
     """Record transfers and finality reported by the watcher."""
 
@@ -95,7 +137,7 @@ class ChainObservations(pb_grpc.ChainObservationServiceServicer):
         )
 
     async def RecordFinality(self, request: pb.RecordFinalityRequest, context: Context) -> pb.RecordFinalityResponse:
-        """Credit every payment seen at or below the finalized block."""
+        """Credit every SEEN payment in a block canonical under the finalized block; report what was done."""
         if request.finalized_block_number > MAX_BLOCK_NUMBER:
             raise InvalidArgument(
                 "finalized_block_number is out of range",
@@ -108,10 +150,12 @@ class ChainObservations(pb_grpc.ChainObservationServiceServicer):
                 reason="FIELD_REQUIRED",
                 metadata={"field": "finalized_block_number"},
             )
-        _hash(request.finalized_block_hash, "finalized_block_hash")
-        credited = await self.core.recorder.record_finality(
-            request.chain_id, request.finalized_block_number, self.core.now()
-        )
+        chain = parse_canonical_chain(request)
+        done = await self.core.recorder.record_finality(request.chain_id, chain, self.core.now())
         return pb.RecordFinalityResponse(
-            credited_payment_count=credited, finalized_block_number=request.finalized_block_number
+            credited_payment_count=done.credited,
+            paid_invoice_count=done.paid_invoices,
+            failed_payment_count=done.failed,
+            not_canonical_payment_count=done.not_canonical,
+            finalized_block_number=request.finalized_block_number,
         )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 import asyncpg
 
 from ledger.domain.postings import AccountRef, Posting, check_balanced
+from ledger.errors import AlreadyExists
 
 
 def account_code(ref: AccountRef) -> str:
@@ -32,11 +34,27 @@ async def account_id(conn: asyncpg.Connection, ref: AccountRef) -> int:
     return int(found)
 
 
-async def balance(conn: asyncpg.Connection, ref: AccountRef, *, for_update: bool = False) -> int:
-    """The account's balance in its normal orientation (0 if it does not exist yet)."""
-    lock = " FOR UPDATE" if for_update else ""
-    value = await conn.fetchval(f"SELECT balance FROM ledger.accounts WHERE code = $1{lock}", account_code(ref))
-    return int(value) if value is not None else 0
+async def _lock(conn: asyncpg.Connection, refs: Iterable[AccountRef]) -> dict[str, tuple[int, int]]:
+    """Create (if need be) and lock the accounts in code order; each code's (account id, balance)."""
+    # One order everywhere (account code): transactions locking overlapping accounts never deadlock each other.
+    by_code = {account_code(ref): ref for ref in refs}
+    ids = [await account_id(conn, ref) for _code, ref in sorted(by_code.items())]
+    rows = await conn.fetch(
+        "SELECT id, code, balance FROM ledger.accounts WHERE id = ANY($1::bigint[]) ORDER BY code FOR UPDATE", ids
+    )
+    return {r["code"]: (int(r["id"]), int(r["balance"])) for r in rows}
+
+
+async def lock_balances(conn: asyncpg.Connection, refs: Iterable[AccountRef]) -> dict[AccountRef, int]:
+    """Lock the accounts (created if need be) until the transaction ends, in code order; returns their balances.
+
+    Lock every account a posting will move *before* reading a balance that decides the posting's amounts (a
+    reversal's split between available and receivable): another transaction cannot move it in between, and
+    `post` then finds the locks already held.
+    """
+    wanted = list(refs)
+    locked = await _lock(conn, wanted)
+    return {ref: locked[account_code(ref)][1] for ref in wanted}
 
 
 def _digest(posting: Posting) -> bytes:
@@ -54,27 +72,39 @@ async def post(
 ) -> int | None:
     """Write a balanced transaction once per request id; returns its id, or None if it was already posted.
 
-    The database re-checks the balance at commit and moves account balances by trigger.
+    A request id already posted with the same content (kind and entries, compared by the stored request hash) is
+    a replay: nothing is written and None returned. Posted with other content, it is `AlreadyExists`
+    (`REQUEST_ID_REUSED`): a caller bug or a key collision, never a silent no-op; the caller's transaction
+    should roll back. The database re-checks the balance at commit and moves account balances by trigger.
     """
     check_balanced(posting)
+    digest = _digest(posting)
     # Lock every account this posting moves, in code order, before the entries' trigger updates them: postings
     # touching the same accounts in different orders would otherwise deadlock against each other.
-    refs = {account_code(e.account): e.account for e in posting.entries}
-    ids = {code: await account_id(conn, ref) for code, ref in sorted(refs.items())}
-    await conn.execute(
-        "SELECT 1 FROM ledger.accounts WHERE id = ANY($1::bigint[]) ORDER BY code FOR UPDATE", list(ids.values())
-    )
+    ids = {
+        code: account for code, (account, _balance) in (await _lock(conn, [e.account for e in posting.entries])).items()
+    }
     tx = await conn.fetchval(
         "INSERT INTO ledger.journal_transactions (request_id, request_hash, kind, invoice_id, payment_id, memo) "
         "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id) DO NOTHING RETURNING id",
         request_id,
-        _digest(posting),
+        digest,
         posting.kind,
         invoice_id,
         payment_id,
         posting.memo,
     )
     if tx is None:
+        # The conflicting row is committed (ON CONFLICT waited for it), so this statement's snapshot sees it.
+        stored = await conn.fetchval(
+            "SELECT request_hash FROM ledger.journal_transactions WHERE request_id = $1", request_id
+        )
+        if stored is None or bytes(stored) != digest:
+            raise AlreadyExists(
+                f"journal request id {request_id} was already posted with other content",
+                reason="REQUEST_ID_REUSED",
+                metadata={"requestId": request_id},
+            )
         return None
     for entry in posting.entries:
         await conn.execute(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import asyncpg
 
@@ -27,11 +27,13 @@ class PaymentRow:
     amount: int
     status: str
     observe_time: dt.datetime
+    generation: int = 0
+    """How many times the transfer has moved to another block; keys the payment's postings and events."""
 
 
 _COLUMNS = (
     "id, chain_id, tx_hash, log_index, invoice_id, token_contract, block_number, block_hash, from_address, "
-    "to_address, amount, status, observe_time"
+    "to_address, amount, status, observe_time, generation"
 )
 
 
@@ -50,6 +52,7 @@ def _row(r: asyncpg.Record) -> PaymentRow:
         amount=int(r["amount"]),
         status=r["status"],
         observe_time=r["observe_time"],
+        generation=int(r["generation"]),
     )
 
 
@@ -76,16 +79,22 @@ async def invoice_of(conn: asyncpg.Connection, chain_id: int, tx_hash: str, log_
 
 
 async def move_to_block(
-    conn: asyncpg.Connection, payment_id: str, block_number: int, block_hash: str, status: str
-) -> None:
-    """Record that a transfer now sits in another block (re-mined after a reorg), with its new status."""
-    await conn.execute(
-        "UPDATE ledger.payments SET block_number = $2, block_hash = $3, status = $4, update_time = now() WHERE id = $1",
-        payment_id,
+    conn: asyncpg.Connection, payment: PaymentRow, block_number: int, block_hash: str, status: str
+) -> PaymentRow:
+    """Record that a transfer now sits in another block, with its new status; returns the moved payment.
+
+    Every move starts a new generation, even a move back to a block the transfer sat in before (A → B → A), so
+    the postings of this appearance never share a request id with an earlier one's.
+    """
+    generation = await conn.fetchval(
+        "UPDATE ledger.payments SET block_number = $2, block_hash = $3, status = $4, generation = generation + 1, "
+        "update_time = now() WHERE id = $1 RETURNING generation",
+        payment.id,
         block_number,
         block_hash,
         status,
     )
+    return replace(payment, block_number=block_number, block_hash=block_hash, status=status, generation=int(generation))
 
 
 async def insert(conn: asyncpg.Connection, row: PaymentRow, *, late: bool) -> PaymentRow | None:
@@ -131,12 +140,22 @@ async def facts_for(conn: asyncpg.Connection, invoice_id: str) -> list[PaymentFa
     return [PaymentFact(r["id"], int(r["amount"]), r["status"], r["observe_time"]) for r in rows]
 
 
-async def seen_at_or_below(conn: asyncpg.Connection, chain_id: int, block_number: int) -> list[tuple[str, int]]:
-    """(tx hash, log index) of SEEN payments in blocks at or below a finalized block."""
+@dataclass(frozen=True)
+class SeenPayment:
+    """Where a SEEN payment sits, as listed (unlocked) for finality: its key and its block."""
+
+    tx_hash: str
+    log_index: int
+    block_number: int
+    block_hash: str
+
+
+async def seen_at_or_below(conn: asyncpg.Connection, chain_id: int, block_number: int) -> list[SeenPayment]:
+    """SEEN payments in blocks at or below a finalized block, in block order (read without locking)."""
     rows = await conn.fetch(
-        "SELECT tx_hash, log_index FROM ledger.payments WHERE chain_id = $1 AND status = 'SEEN' "
-        "AND block_number <= $2 ORDER BY block_number, tx_hash, log_index",
+        "SELECT tx_hash, log_index, block_number, block_hash FROM ledger.payments WHERE chain_id = $1 "
+        "AND status = 'SEEN' AND block_number <= $2 ORDER BY block_number, tx_hash, log_index",
         chain_id,
         block_number,
     )
-    return [(r["tx_hash"], int(r["log_index"])) for r in rows]
+    return [SeenPayment(r["tx_hash"], int(r["log_index"]), int(r["block_number"]), r["block_hash"]) for r in rows]

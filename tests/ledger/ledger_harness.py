@@ -14,6 +14,8 @@ from typing import Any
 
 import asyncpg
 import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from stablegate.admin.v1 import api_key_admin_service_pb2 as keys_pb
 from stablegate.admin.v1 import api_key_admin_service_pb2_grpc as keys_grpc
 from stablegate.admin.v1 import merchant_admin_service_pb2 as merchants_pb
@@ -25,7 +27,9 @@ from stablegate.merchant.v1 import invoice_service_pb2_grpc as inv_grpc
 from ledger.app import definition
 from ledger.config import LedgerSettings
 from ledger.core import LedgerCore
+from ledger.domain import postings
 from ledger.domain.credentials import new_admin_key
+from ledger.store import journal
 from ledger.store.credentials import insert_admin_key
 from service_runtime import mesh
 from service_runtime.config import load_settings
@@ -106,6 +110,7 @@ class Ledger:
         tx: str | None = None,
         log_index: int = 0,
         block: int = 100,
+        block_hash: str = "0x" + "b" * 64,
         token: str | None = None,
         chain_id: int | None = None,
     ) -> obs_pb.RecordTransferObservationResponse:
@@ -115,7 +120,7 @@ class Ledger:
             tx_hash=tx or "0x" + secrets.token_hex(32),
             log_index=log_index,
             block_number=block,
-            block_hash="0x" + "b" * 64,
+            block_hash=block_hash,
             from_address="0x" + "c" * 40,
             to_address=to,
             amount_base_units=str(amount),
@@ -124,6 +129,44 @@ class Ledger:
         return await self.observations.RecordTransferObservation(
             obs_pb.RecordTransferObservationRequest(observation=observation)
         )
+
+    async def pay_out(self, merchant_id: str, amount: int) -> None:
+        """Take `amount` from the merchant's available balance as a payout would (Dr available / Cr treasury).
+
+        A stand-in for settlement's payout posting (not built yet), written through the journal store.
+        """
+        asset = self.settings.asset
+        payout = postings.Posting(
+            kind="payout",
+            entries=(
+                postings.Entry(postings.AccountRef("merchant_available", merchant_id, asset), "D", amount),
+                postings.Entry(postings.AccountRef("treasury", None, asset), "C", amount),
+            ),
+            memo="test payout",
+        )
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            async with conn.transaction():
+                await journal.post(conn, payout, request_id=f"payout:{secrets.token_hex(8)}")
+        finally:
+            await conn.close()
+
+    async def finality(
+        self, number: int, block_hash: str = "0x" + "d" * 64, canonical: dict[int, str] | None = None
+    ) -> obs_pb.RecordFinalityResponse:
+        """Report the chain's finalized block, and the canonical hashes of older blocks, as the watcher does."""
+        return await self.observations.RecordFinality(
+            obs_pb.RecordFinalityRequest(
+                chain_id=self.settings.chain_id,
+                finalized_block_number=number,
+                finalized_block_hash=block_hash,
+                canonical_blocks=[obs_pb.CanonicalBlock(number=n, hash=h) for n, h in (canonical or {}).items()],
+            )
+        )
+
+    def metric(self, name: str, **labels: str) -> float:
+        """A sample of the ledger's Prometheus registry (what /metrics would show); 0 if never recorded."""
+        return self.runtime.registry.get_sample_value(name, labels) or 0.0
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         conn = await asyncpg.connect(self.db_url)
@@ -162,6 +205,15 @@ class Ledger:
             "SELECT code FROM ledger.accounts WHERE kind IN ('merchant_available', 'merchant_pending') AND balance < 0"
         )
         assert negative == []
+
+
+def error_info(exc: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
+    """The one ErrorInfo of a refused call's rich status (reason, metadata)."""
+    status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    return info
 
 
 @asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,7 +14,7 @@ from stablegate.ledger.v1 import chain_observation_service_pb2 as obs_pb
 from stablegate.merchant.v1 import invoice_pb2
 from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
 
-from tests.ledger.ledger_harness import Ledger, running_ledger
+from tests.ledger.ledger_harness import Ledger, error_info, running_ledger
 
 UNIT = 10**18  # BSC-USD has 18 decimals
 
@@ -254,16 +255,14 @@ async def test_a_reorg_of_a_credited_payment_posts_a_full_reversal(ledger: Ledge
     await ledger.assert_books_are_sound()
 
 
-async def test_finality_by_block_credits_every_seen_payment_at_or_below_it(ledger: Ledger) -> None:
+async def test_finality_by_block_credits_every_canonical_seen_payment_at_or_below_it(ledger: Ledger) -> None:
     merchant, key = await ledger.merchant_with_key()
     a = await new_invoice(ledger, key, "1")
     b = await new_invoice(ledger, key, "2")
     await ledger.observe(a.deposit_address, UNIT, "SEEN", block=100)
     await ledger.observe(b.deposit_address, 2 * UNIT, "SEEN", block=105)
-    reply = await ledger.observations.RecordFinality(
-        obs_pb.RecordFinalityRequest(chain_id=97, finalized_block_number=102, finalized_block_hash="0x" + "d" * 64)
-    )
-    assert reply.credited_payment_count == 1
+    reply = await ledger.finality(102, canonical={100: "0x" + "b" * 64})
+    assert (reply.credited_payment_count, reply.paid_invoice_count, reply.not_canonical_payment_count) == (1, 1, 0)
     assert (await current(ledger, key, a.id)).status == invoice_pb2.INVOICE_STATUS_PAID
     assert (await current(ledger, key, b.id)).status == invoice_pb2.INVOICE_STATUS_PROCESSING
     assert await ledger.balances(merchant) == {"merchant_pending": 2 * UNIT, "merchant_available": UNIT}
@@ -438,9 +437,7 @@ async def test_a_transfer_seen_in_its_new_block_before_the_old_one_is_reorged_fo
         obs_pb.RecordFinalityRequest(chain_id=97, finalized_block_number=102, finalized_block_hash="0x" + "d" * 64)
     )
     assert reply.credited_payment_count == 0  # block 104 is not final yet
-    await ledger.observations.RecordFinality(
-        obs_pb.RecordFinalityRequest(chain_id=97, finalized_block_number=104, finalized_block_hash="0x" + "d" * 64)
-    )
+    await ledger.finality(104, "0x" + "e" * 64)  # the payment's new block is the finalized one
     assert (await current(ledger, key, invoice.id)).status == invoice_pb2.INVOICE_STATUS_PAID
     assert await ledger.balances(merchant) == {"merchant_pending": 0, "merchant_available": 10 * UNIT}
 
@@ -459,9 +456,7 @@ async def test_concurrent_reports_finality_and_reorgs_all_succeed_and_keep_the_b
     calls += [
         ledger.observe(i.deposit_address, 3 * UNIT, "FINAL", tx=t) for i, t in zip(invoices[5:], txs[5:], strict=True)
     ]
-    finality = ledger.observations.RecordFinality(
-        obs_pb.RecordFinalityRequest(chain_id=97, finalized_block_number=100, finalized_block_hash="0x" + "d" * 64)
-    )
+    finality = ledger.finality(100, "0x" + "b" * 64)  # the block every payment here sits in
     await asyncio.gather(*calls, finality)  # no call fails (deadlocks are avoided or retried)
     await ledger.assert_books_are_sound()
     balances = await ledger.balances(merchant)
@@ -498,3 +493,194 @@ async def test_an_unallocated_payment_re_mined_after_a_reorg_stays_unallocated(l
         "unallocated_payment",
     ]
     await ledger.assert_books_are_sound()
+
+
+@pytest.mark.parametrize("first", ["SEEN", "FINAL"])
+async def test_a_transfer_back_in_its_first_block_after_a_flip_flop_is_credited_exactly_once(
+    ledger: Ledger, first: str
+) -> None:
+    # A → B → A: seen in block A, moved to B by a reorg, then reported in A again (a lagging provider after a
+    # failover). Each appearance is a generation of its own, so the third one posts again.
+    merchant, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "10")
+    tx = "0x" + "a1" * 32
+    a, b = "0x" + "1a" * 32, "0x" + "2b" * 32
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, first, tx=tx, block=100, block_hash=a)
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "REORGED", tx=tx, block=100, block_hash=a)
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "SEEN", tx=tx, block=101, block_hash=b)
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "REORGED", tx=tx, block=101, block_hash=b)
+    back = await ledger.observe(invoice.deposit_address, 10 * UNIT, "SEEN", tx=tx, block=100, block_hash=a)
+    assert back.outcome == obs_pb.OBSERVATION_OUTCOME_MATCHED
+    balances = await ledger.balances(merchant)
+    assert (balances.get("merchant_pending"), balances.get("merchant_available", 0)) == (10 * UNIT, 0)
+    assert (await current(ledger, key, invoice.id)).status == invoice_pb2.INVOICE_STATUS_PROCESSING
+
+    final = await ledger.observe(invoice.deposit_address, 10 * UNIT, "FINAL", tx=tx, block=100, block_hash=a)
+    assert final.outcome == obs_pb.OBSERVATION_OUTCOME_MATCHED
+    paid = await current(ledger, key, invoice.id)
+    assert paid.status == invoice_pb2.INVOICE_STATUS_PAID
+    assert paid.amount_paid_base_units == str(10 * UNIT)
+    balances = await ledger.balances(merchant)
+    assert (balances["merchant_pending"], balances["merchant_available"]) == (0, 10 * UNIT)
+    assert balances.get("merchant_receivable", 0) == 0
+    first_generation = ["payment_seen", "payment_final"] if first == "FINAL" else ["payment_seen"]
+    first_reversal = "credited_payment_reversed" if first == "FINAL" else "seen_payment_reorged"
+    assert await journal_kinds(ledger, invoice.id) == [
+        *first_generation,
+        first_reversal,
+        "payment_seen",
+        "seen_payment_reorged",
+        "payment_seen",
+        "payment_final",
+    ]
+    assert (await ledger.events(invoice.id)).count("invoice.payment_detected") == 3
+    assert (await ledger.events(invoice.id)).count("invoice.payment_reversed") == 2
+    await ledger.assert_books_are_sound()
+    # Every report again, in order, is a replay of a history that ended in A: the last one changes nothing.
+    again = await ledger.observe(invoice.deposit_address, 10 * UNIT, "FINAL", tx=tx, block=100, block_hash=a)
+    assert again.outcome == obs_pb.OBSERVATION_OUTCOME_DUPLICATE
+
+
+async def test_concurrent_reversals_for_one_merchant_never_fail(ledger: Ledger) -> None:
+    # Reversals never fail (DECISIONS.md): what the available balance cannot cover goes to the receivable, decided
+    # under a lock on the balance, so concurrent reversals for one merchant never overdraw it.
+    merchant, key = await ledger.merchant_with_key()
+    invoices = [await new_invoice(ledger, key, "6") for _ in range(8)]
+    txs = ["0x" + secrets.token_hex(32) for _ in invoices]
+    for invoice, tx in zip(invoices, txs, strict=True):
+        await ledger.observe(invoice.deposit_address, 6 * UNIT, "FINAL", tx=tx)
+    await ledger.pay_out(merchant, 30 * UNIT)  # 48 credited, 18 left available
+    replies = await asyncio.gather(
+        *(ledger.observe(i.deposit_address, 6 * UNIT, "REORGED", tx=t) for i, t in zip(invoices, txs, strict=True))
+    )
+    assert {r.outcome for r in replies} == {obs_pb.OBSERVATION_OUTCOME_REVERSED}
+    balances = await ledger.balances(merchant)
+    assert (balances["merchant_available"], balances["merchant_receivable"]) == (0, 30 * UNIT)
+    shortfalls = await ledger.fetch(
+        "SELECT payload FROM ledger.outbox WHERE event_type = 'merchant.balance_shortfall' AND subject_id = $1",
+        merchant,
+    )
+    assert sum(int(json.loads(r["payload"])["data"]["shortfall_base_units"]) for r in shortfalls) == 30 * UNIT
+    await ledger.assert_books_are_sound()
+
+
+async def test_one_payment_failing_at_finality_does_not_stall_the_others(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    bad, good = await new_invoice(ledger, key, "1"), await new_invoice(ledger, key, "2")
+    bad_tx = "0x" + "ba" * 32
+    block_100, block_101 = "0x" + "10" * 32, "0x" + "11" * 32
+    await ledger.observe(bad.deposit_address, UNIT, "SEEN", tx=bad_tx, block=100, block_hash=block_100)
+    await ledger.observe(good.deposit_address, 2 * UNIT, "SEEN", block=101, block_hash=block_101)
+    # A damaged row (its amount no longer what was posted as pending): crediting it would overdraw the pending
+    # balance, so its own transaction fails, every time.
+    await ledger.fetch("UPDATE ledger.payments SET amount = amount * 100 WHERE tx_hash = $1", bad_tx)
+    failures = ledger.metric("ledger_finality_payment_failures_total", error="CheckViolationError")
+
+    reply = await ledger.finality(102, canonical={100: block_100, 101: block_101})
+    assert (reply.credited_payment_count, reply.paid_invoice_count, reply.failed_payment_count) == (1, 1, 1)
+    assert (await current(ledger, key, good.id)).status == invoice_pb2.INVOICE_STATUS_PAID
+    assert (await current(ledger, key, bad.id)).status == invoice_pb2.INVOICE_STATUS_PROCESSING
+    assert await ledger.balances(merchant) == {"merchant_pending": UNIT, "merchant_available": 2 * UNIT}
+    assert ledger.metric("ledger_finality_payment_failures_total", error="CheckViolationError") == failures + 1
+    logged = [r for r in caplog.records if r.name == "stablegate.ledger.payments" and r.levelname == "ERROR"]
+    assert [getattr(r, "txHash", None) for r in logged] == [bad_tx]
+    await ledger.assert_books_are_sound()
+
+
+async def test_finality_credits_only_payments_whose_block_is_canonical_under_the_finalized_block(
+    ledger: Ledger,
+) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    finalized, canonical_100, canonical_101 = "0x" + "f0" * 32, "0x" + "a0" * 32, "0x" + "a1" * 32
+    on_chain, orphaned, unlisted, rival = [await new_invoice(ledger, key, "1") for _ in range(4)]
+    await ledger.observe(on_chain.deposit_address, UNIT, "SEEN", block=100, block_hash=canonical_100)
+    await ledger.observe(orphaned.deposit_address, UNIT, "SEEN", block=101, block_hash="0x" + "b1" * 32)
+    await ledger.observe(unlisted.deposit_address, UNIT, "SEEN", block=99, block_hash="0x" + "99" * 32)
+    await ledger.observe(rival.deposit_address, UNIT, "SEEN", block=102, block_hash="0x" + "b2" * 32)
+
+    reply = await ledger.finality(102, finalized, canonical={100: canonical_100, 101: canonical_101})
+    assert (reply.credited_payment_count, reply.not_canonical_payment_count) == (1, 3)
+    status = {i.id: (await current(ledger, key, i.id)).status for i in (on_chain, orphaned, unlisted, rival)}
+    assert status == {
+        on_chain.id: invoice_pb2.INVOICE_STATUS_PAID,
+        orphaned.id: invoice_pb2.INVOICE_STATUS_PROCESSING,  # left for the watcher's reorg report
+        unlisted.id: invoice_pb2.INVOICE_STATUS_PROCESSING,  # not shown canonical: not credited yet
+        rival.id: invoice_pb2.INVOICE_STATUS_PROCESSING,  # at the finalized height, in another block
+    }
+    assert await ledger.balances(merchant) == {"merchant_pending": 3 * UNIT, "merchant_available": UNIT}
+
+    # A later call that lists block 99 with the payment's hash credits it; the others still wait.
+    later = await ledger.finality(103, "0x" + "f1" * 32, canonical={99: "0x" + "99" * 32, 101: canonical_101})
+    assert (later.credited_payment_count, later.not_canonical_payment_count) == (1, 2)
+    assert (await current(ledger, key, unlisted.id)).status == invoice_pb2.INVOICE_STATUS_PAID
+    await ledger.assert_books_are_sound()
+
+
+async def test_a_payment_followed_back_to_a_stale_block_waits_at_finality_for_the_reorg_report(ledger: Ledger) -> None:
+    # The transfer moved from block A (height 100) to B (101); a lagging provider then reports it in A again, so
+    # the ledger follows it back. Finality under B must not credit it in A; the watcher's reorg report of A and
+    # its report in B credit it, exactly once.
+    merchant, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "10")
+    tx = "0x" + "c3" * 32
+    a, b, canonical_100 = "0x" + "aa" * 32, "0x" + "bb" * 32, "0x" + "cc" * 32
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "SEEN", tx=tx, block=100, block_hash=a)
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "SEEN", tx=tx, block=101, block_hash=b)
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "SEEN", tx=tx, block=100, block_hash=a)
+
+    held = await ledger.finality(101, b, canonical={100: canonical_100})
+    assert (held.credited_payment_count, held.not_canonical_payment_count) == (0, 1)
+    assert (await current(ledger, key, invoice.id)).status == invoice_pb2.INVOICE_STATUS_PROCESSING
+
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "REORGED", tx=tx, block=100, block_hash=a)
+    await ledger.observe(invoice.deposit_address, 10 * UNIT, "SEEN", tx=tx, block=101, block_hash=b)
+    credited = await ledger.finality(101, b, canonical={100: canonical_100})
+    assert (credited.credited_payment_count, credited.paid_invoice_count) == (1, 1)
+    assert (await current(ledger, key, invoice.id)).status == invoice_pb2.INVOICE_STATUS_PAID
+    balances = await ledger.balances(merchant)
+    assert (balances["merchant_pending"], balances["merchant_available"]) == (0, 10 * UNIT)
+    assert await journal_kinds(ledger, invoice.id) == [
+        "payment_seen",
+        "seen_payment_reorged",
+        "payment_seen",
+        "payment_final",
+    ]
+    await ledger.assert_books_are_sound()
+
+
+@pytest.mark.parametrize(
+    ("canonical", "reason", "field"),
+    [
+        ({103: "0x" + "ab" * 32}, "CANONICAL_BLOCK_NOT_FINAL", "canonical_blocks[0].number"),
+        ({102: "0x" + "ab" * 32}, "CANONICAL_BLOCK_CONFLICT", "canonical_blocks[0].hash"),
+        ({100: "0x12"}, "HASH_INVALID", "canonical_blocks[0].hash"),
+        ({0: "0x" + "ab" * 32}, "FIELD_REQUIRED", "canonical_blocks[0].number"),
+    ],
+)
+async def test_bad_canonical_blocks_are_refused_naming_the_field_and_credit_nothing(
+    ledger: Ledger, canonical: dict[int, str], reason: str, field: str
+) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key, "1")
+    await ledger.observe(invoice.deposit_address, UNIT, "SEEN", block=101)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await ledger.finality(102, "0x" + "ff" * 32, canonical={101: "0x" + "b" * 64, **canonical})
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    info = error_info(caught.value)
+    assert (info.reason, info.metadata["field"]) == (reason, field.replace("[0]", "[1]"))
+    assert await ledger.balances(merchant) == {"merchant_pending": UNIT}
+
+
+async def test_a_canonical_block_listed_twice_is_refused(ledger: Ledger) -> None:
+    request = obs_pb.RecordFinalityRequest(
+        chain_id=97,
+        finalized_block_number=102,
+        finalized_block_hash="0x" + "ff" * 32,
+        canonical_blocks=[obs_pb.CanonicalBlock(number=101, hash="0x" + h * 32) for h in ("aa", "bb")],
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await ledger.observations.RecordFinality(request)
+    info = error_info(caught.value)
+    assert (info.reason, info.metadata["field"]) == ("CANONICAL_BLOCK_REPEATED", "canonical_blocks[1].number")

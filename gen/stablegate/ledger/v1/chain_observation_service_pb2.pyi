@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -219,26 +221,64 @@ class RecordFinalityRequest(_message.Message):
     CHAIN_ID_FIELD_NUMBER: _builtins.int
     FINALIZED_BLOCK_NUMBER_FIELD_NUMBER: _builtins.int
     FINALIZED_BLOCK_HASH_FIELD_NUMBER: _builtins.int
+    CANONICAL_BLOCKS_FIELD_NUMBER: _builtins.int
     chain_id: _builtins.int
     """EIP-155 chain id."""
     finalized_block_number: _builtins.int
     """Number of the newest finalized block."""
     finalized_block_hash: _builtins.str
     """Hash of that block (0x-prefixed hex)."""
+    @_builtins.property
+    def canonical_blocks(self) -> _containers.RepeatedCompositeFieldContainer[Global___CanonicalBlock]:
+        """The canonical hashes of older blocks: for each height below the finalized block at which the watcher
+        reported transfers that are not final yet, the hash of the block at that height on the chain ending in the
+        finalized block. A SEEN payment at or below the finalized block is credited only when its block is the
+        finalized block itself or is listed here with its hash; any other is left SEEN for the watcher's reorg
+        report (or a later call that lists its block). Each number at most once, none above the finalized block
+        (one at it must carry `finalized_block_hash`); at most 10000 entries.
+        """
+
     def __init__(
         self,
         *,
         chain_id: _builtins.int = ...,
         finalized_block_number: _builtins.int = ...,
         finalized_block_hash: _builtins.str = ...,
+        canonical_blocks: _abc.Iterable[Global___CanonicalBlock] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "finalized_block_hash", b"finalized_block_hash", "finalized_block_number", b"finalized_block_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["canonical_blocks", b"canonical_blocks", "chain_id", b"chain_id", "finalized_block_hash", b"finalized_block_hash", "finalized_block_number", b"finalized_block_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RecordFinalityRequest: _TypeAlias = RecordFinalityRequest  # noqa: Y015
+
+@_typing.final
+class CanonicalBlock(_message.Message):
+    """A block on the canonical chain."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NUMBER_FIELD_NUMBER: _builtins.int
+    HASH_FIELD_NUMBER: _builtins.int
+    number: _builtins.int
+    """Block number."""
+    hash: _builtins.str
+    """Block hash (0x-prefixed hex)."""
+    def __init__(
+        self,
+        *,
+        number: _builtins.int = ...,
+        hash: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hash", b"hash", "number", b"number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CanonicalBlock: _TypeAlias = CanonicalBlock  # noqa: Y015
 
 @_typing.final
 class RecordFinalityResponse(_message.Message):
@@ -249,22 +289,34 @@ class RecordFinalityResponse(_message.Message):
     CREDITED_PAYMENT_COUNT_FIELD_NUMBER: _builtins.int
     PAID_INVOICE_COUNT_FIELD_NUMBER: _builtins.int
     FINALIZED_BLOCK_NUMBER_FIELD_NUMBER: _builtins.int
+    FAILED_PAYMENT_COUNT_FIELD_NUMBER: _builtins.int
+    NOT_CANONICAL_PAYMENT_COUNT_FIELD_NUMBER: _builtins.int
     credited_payment_count: _builtins.int
     """Payments credited by this call."""
     paid_invoice_count: _builtins.int
     """Invoices that became PAID by this call."""
     finalized_block_number: _builtins.int
     """Highest finalized block the ledger now knows for the chain."""
+    failed_payment_count: _builtins.int
+    """Payments that could not be credited because their own transaction failed (counted in the ledger's
+    `ledger_finality_payment_failures_total` metric and logged); they stay SEEN, and the others are credited.
+    """
+    not_canonical_payment_count: _builtins.int
+    """SEEN payments at or below the finalized block left uncredited because their block is not shown canonical
+    under it (another hash at that height, or the height not listed in `canonical_blocks`).
+    """
     def __init__(
         self,
         *,
         credited_payment_count: _builtins.int = ...,
         paid_invoice_count: _builtins.int = ...,
         finalized_block_number: _builtins.int = ...,
+        failed_payment_count: _builtins.int = ...,
+        not_canonical_payment_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credited_payment_count", b"credited_payment_count", "finalized_block_number", b"finalized_block_number", "paid_invoice_count", b"paid_invoice_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credited_payment_count", b"credited_payment_count", "failed_payment_count", b"failed_payment_count", "finalized_block_number", b"finalized_block_number", "not_canonical_payment_count", b"not_canonical_payment_count", "paid_invoice_count", b"paid_invoice_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -61,7 +61,9 @@ class ChainObservationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RecordFinality(self, request, context):
-        """Records that the chain's finalized block advanced; credits every seen payment at or below it.
+        """Records that the chain's finalized block advanced; credits every seen payment at or below it whose block is
+        canonical under the finalized block (see RecordFinalityRequest), each in a transaction of its own, so one
+        payment that fails does not hold back the others.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -38,7 +38,10 @@ class ChainObservationServiceStub:
     RecordTransferObservation: _grpc.UnaryUnaryMultiCallable[_chain_observation_service_pb2.RecordTransferObservationRequest, _chain_observation_service_pb2.RecordTransferObservationResponse]
     """Records a token Transfer log (or its finality or its loss to a reorg)."""
     RecordFinality: _grpc.UnaryUnaryMultiCallable[_chain_observation_service_pb2.RecordFinalityRequest, _chain_observation_service_pb2.RecordFinalityResponse]
-    """Records that the chain's finalized block advanced; credits every seen payment at or below it."""
+    """Records that the chain's finalized block advanced; credits every seen payment at or below it whose block is
+    canonical under the finalized block (see RecordFinalityRequest), each in a transaction of its own, so one
+    payment that fails does not hold back the others.
+    """
 
 @_typing.type_check_only
 class ChainObservationServiceAsyncStub(ChainObservationServiceStub):
@@ -50,7 +53,10 @@ class ChainObservationServiceAsyncStub(ChainObservationServiceStub):
     RecordTransferObservation: _aio.UnaryUnaryMultiCallable[_chain_observation_service_pb2.RecordTransferObservationRequest, _chain_observation_service_pb2.RecordTransferObservationResponse]  # type: ignore[assignment]
     """Records a token Transfer log (or its finality or its loss to a reorg)."""
     RecordFinality: _aio.UnaryUnaryMultiCallable[_chain_observation_service_pb2.RecordFinalityRequest, _chain_observation_service_pb2.RecordFinalityResponse]  # type: ignore[assignment]
-    """Records that the chain's finalized block advanced; credits every seen payment at or below it."""
+    """Records that the chain's finalized block advanced; credits every seen payment at or below it whose block is
+    canonical under the finalized block (see RecordFinalityRequest), each in a transaction of its own, so one
+    payment that fails does not hold back the others.
+    """
 
 class ChainObservationServiceServicer(metaclass=_abc_1.ABCMeta):
     """Internal: the watcher reports what it sees on chain; the ledger matches, marks and credits. Every call is
@@ -71,6 +77,9 @@ class ChainObservationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _chain_observation_service_pb2.RecordFinalityRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_chain_observation_service_pb2.RecordFinalityResponse, _abc.Awaitable[_chain_observation_service_pb2.RecordFinalityResponse]]:
-        """Records that the chain's finalized block advanced; credits every seen payment at or below it."""
+        """Records that the chain's finalized block advanced; credits every seen payment at or below it whose block is
+        canonical under the finalized block (see RecordFinalityRequest), each in a transaction of its own, so one
+        payment that fails does not hold back the others.
+        """
 
 def add_ChainObservationServiceServicer_to_server(servicer: ChainObservationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
