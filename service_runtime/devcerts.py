@@ -125,8 +125,8 @@ class MeshFiles:
 class DevMesh:
     """A dev CA and one certificate per mesh role, written to a directory (made at setup, never committed)."""
 
-    def __init__(self, directory: Path, trust_domain: str = DEFAULT_TRUST_DOMAIN) -> None:
-        self.ca = DevCertificateAuthority(directory, trust_domain=trust_domain)
+    def __init__(self, directory: Path, trust_domain: str = DEFAULT_TRUST_DOMAIN, ca_name: str = DEV_CA_NAME) -> None:
+        self.ca = DevCertificateAuthority(directory, name=ca_name, trust_domain=trust_domain)
         self.trust_domain = trust_domain
         self._files = {role.value: self.ca.issue(role.value) for role in Role}
 

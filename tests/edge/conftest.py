@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import secrets
+import ssl
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
+from edge.envoy_config import EdgePlan, TlsFiles, Upstream, public_routes_from_served, write
 from gateway import parts
 from ledger.app import SERVED as LEDGER_SERVED
 from service_runtime.devcerts import DevMesh
@@ -48,6 +50,8 @@ class Stack:
 
     port: int
     admin_key: str
+    tls_context: ssl.SSLContext | None = None
+    """Set when Envoy's public listener speaks TLS: requests go over https with this context."""
 
     def call(
         self,
@@ -60,7 +64,8 @@ class Stack:
         raw: bytes | None = None,
     ) -> Reply:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method)
+        scheme = "https" if self.tls_context is not None else "http"
+        request = urllib.request.Request(f"{scheme}://127.0.0.1:{self.port}{path}", data=data, method=method)
         if data is not None:
             request.add_header("content-type", "application/json")
         if key is not None:
@@ -68,7 +73,7 @@ class Stack:
         for name, value in (headers or {}).items():
             request.add_header(name, value)
         try:
-            with urllib.request.urlopen(request, timeout=10) as resp:
+            with urllib.request.urlopen(request, timeout=10, context=self.tls_context) as resp:
                 return Reply(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read())
         except urllib.error.HTTPError as exc:
             return Reply(exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read())
@@ -88,93 +93,90 @@ class Stack:
         return merchant_id, issued.json()["plaintext_key"]
 
 
+def launch_stack(
+    postgres: PostgresServer,
+    redis_server: RedisServer,
+    pki: DevMesh,
+    base: Path,
+    started: list[parts.RunningProcess],
+    *,
+    profile: str = "test",
+    public_tls: TlsFiles | None = None,
+) -> tuple[Stack, int]:
+    """Start a ledger, the edge service and Envoy on a fresh database (appending each to `started`).
+
+    Returns the stack and the ledger's gRPC port. Every hop inside is mutual TLS with `pki`'s certificates;
+    `public_tls` puts TLS on Envoy's public listener too.
+    """
+    database = f"edge_{secrets.token_hex(4)}"
+    psql = str(parts.postgres_bin_dir() / "psql")
+    admin_db = ["-h", "127.0.0.1", "-p", str(postgres.plan.port), "-U", "postgres", "-d", "postgres"]
+    parts.run_checked([psql, *admin_db, "-c", f"CREATE DATABASE {database}"])
+    dsn = postgres.dsn.rsplit("/", 1)[0] + f"/{database}"
+    spec, ready = parts.prepare_service(
+        "ledger",
+        base,
+        {
+            "STABLEGATE_LEDGER_PROFILE": profile,
+            "STABLEGATE_LEDGER_DATABASE_URL": dsn,
+            "STABLEGATE_LEDGER_MIGRATE_ON_START": "true",
+            "STABLEGATE_LEDGER_CREDENTIAL_CACHE_SECONDS": "0",
+            "STABLEGATE_LEDGER_LOG_LEVEL": "WARNING",
+            **pki.files(Role.LEDGER).env("ledger"),
+        },
+    )
+    started.append(parts.start(spec))
+    ledger_port = int(parts.read_ready_file(ready)["grpc_port"] or 0)
+    created = subprocess.run(
+        [sys.executable, "-m", "gateway", "admin", "keys", "create", "--name", "tests", "--database-url", dsn],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    spec, ready = parts.prepare_service(
+        "edge",
+        base,
+        {
+            "STABLEGATE_EDGE_PROFILE": profile,
+            "STABLEGATE_EDGE_LEDGER_TARGET": f"127.0.0.1:{ledger_port}",
+            "STABLEGATE_EDGE_REDIS_URL": redis_server.url,
+            "STABLEGATE_EDGE_CREDENTIAL_CACHE_SECONDS": "0",
+            "STABLEGATE_EDGE_MERCHANT_REQUESTS_PER_SECOND": str(MERCHANT_RPS),
+            "STABLEGATE_EDGE_ROUTE_REQUESTS_PER_SECOND": str(MERCHANT_RPS),
+            **pki.files(Role.EDGE).env("edge"),
+        },
+    )
+    started.append(parts.start(spec))
+    edge_port = int(parts.read_ready_file(ready)["grpc_port"] or 0)
+    plan = EdgePlan(
+        listen_port=parts.free_port(),
+        admin_port=parts.free_port(),
+        descriptor_path=DESCRIPTOR,
+        upstreams=(
+            Upstream("ledger", "127.0.0.1", ledger_port, Role.LEDGER),
+            Upstream("settlement", "127.0.0.1", parts.free_port(), Role.SETTLEMENT),
+        ),
+        routes=public_routes_from_served({"ledger": LEDGER_SERVED, "settlement": SETTLEMENT_SERVED}),
+        ext_authz=Upstream("ext_authz", "127.0.0.1", edge_port, Role.EDGE),
+        ratelimit=Upstream("ratelimit", "127.0.0.1", edge_port, Role.EDGE),
+        mesh=mesh_client(pki, Role.EDGE),
+        max_request_bytes=16 * 1024,
+        tls=public_tls,
+    )
+    config = write(plan, base / "envoy" / "envoy.yaml")
+    started.append(parts.start(parts.prepare_envoy(base / "envoy", config.read_text(), plan.admin_port)))
+    return Stack(plan.listen_port, created.stdout.strip()), ledger_port
+
+
 @pytest.fixture(scope="module")
 def stack(
     postgres: PostgresServer, redis_server: RedisServer, mesh_pki: DevMesh, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    base = tmp_path_factory.mktemp("stack")
-    database = f"edge_{secrets.token_hex(4)}"
-    psql = str(parts.postgres_bin_dir() / "psql")
-    parts.run_checked(
-        [
-            psql,
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(postgres.plan.port),
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-c",
-            f"CREATE DATABASE {database}",
-        ]
-    )
-    dsn = postgres.dsn.rsplit("/", 1)[0] + f"/{database}"
+    """Envoy in front of a ledger and the edge service (test profile, mutual TLS inside) for one module."""
     started: list[parts.RunningProcess] = []
     try:
-        spec, ready = parts.prepare_service(
-            "ledger",
-            base,
-            {
-                "STABLEGATE_LEDGER_DATABASE_URL": dsn,
-                "STABLEGATE_LEDGER_MIGRATE_ON_START": "true",
-                "STABLEGATE_LEDGER_CREDENTIAL_CACHE_SECONDS": "0",
-                "STABLEGATE_LEDGER_LOG_LEVEL": "WARNING",
-                **mesh_pki.files(Role.LEDGER).env("ledger"),
-            },
-        )
-        started.append(parts.start(spec))
-        ledger_port = int(parts.read_ready_file(ready)["grpc_port"] or 0)
-        created = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "gateway",
-                "admin",
-                "keys",
-                "create",
-                "--name",
-                "tests",
-                "--database-url",
-                dsn,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        )
-        spec, ready = parts.prepare_service(
-            "edge",
-            base,
-            {
-                "STABLEGATE_EDGE_LEDGER_TARGET": f"127.0.0.1:{ledger_port}",
-                "STABLEGATE_EDGE_REDIS_URL": redis_server.url,
-                "STABLEGATE_EDGE_CREDENTIAL_CACHE_SECONDS": "0",
-                "STABLEGATE_EDGE_MERCHANT_REQUESTS_PER_SECOND": str(MERCHANT_RPS),
-                "STABLEGATE_EDGE_ROUTE_REQUESTS_PER_SECOND": str(MERCHANT_RPS),
-                **mesh_pki.files(Role.EDGE).env("edge"),
-            },
-        )
-        started.append(parts.start(spec))
-        edge_port = int(parts.read_ready_file(ready)["grpc_port"] or 0)
-        plan = EdgePlan(
-            listen_port=parts.free_port(),
-            admin_port=parts.free_port(),
-            descriptor_path=DESCRIPTOR,
-            upstreams=(
-                Upstream("ledger", "127.0.0.1", ledger_port, Role.LEDGER),
-                Upstream("settlement", "127.0.0.1", parts.free_port(), Role.SETTLEMENT),
-            ),
-            routes=public_routes_from_served({"ledger": LEDGER_SERVED, "settlement": SETTLEMENT_SERVED}),
-            ext_authz=Upstream("ext_authz", "127.0.0.1", edge_port, Role.EDGE),
-            ratelimit=Upstream("ratelimit", "127.0.0.1", edge_port, Role.EDGE),
-            mesh=mesh_client(mesh_pki, Role.EDGE),
-            max_request_bytes=16 * 1024,
-        )
-        config = write(plan, base / "envoy" / "envoy.yaml")
-        started.append(parts.start(parts.prepare_envoy(base / "envoy", config.read_text(), plan.admin_port)))
-        yield Stack(plan.listen_port, created.stdout.strip())
+        yield launch_stack(postgres, redis_server, mesh_pki, tmp_path_factory.mktemp("stack"), started)[0]
     finally:
         for proc in reversed(started):
             proc.stop()
