@@ -52,9 +52,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from edge.config import EdgeSettings
-from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
+from edge.envoy_config import EdgePlan, MeshClient, Upstream, public_routes_from_served, write
 from gateway import parts
 from ledger.app import SERVED as LEDGER_SERVED
+from service_runtime.devcerts import DevMesh
+from service_runtime.mesh import Role
 
 DESCRIPTOR = REPO_ROOT / "gen" / "stablegate_descriptor.binpb"
 GOAL_RATE = 1000.0
@@ -111,7 +113,7 @@ def create_admin_key(dsn: str) -> str:
         [
             sys.executable,
             "-m",
-            "gateway.cli",
+            "gateway",
             "admin",
             "keys",
             "create",
@@ -146,6 +148,7 @@ def running_stack(envoy_concurrency: int) -> Iterator[Stack]:
         redis = parts.start(spec)
         started.append(redis)
         assert spec.port is not None
+        pki = DevMesh(base / "pki")
         ledger, ledger_port = _service(
             "ledger",
             base,
@@ -154,6 +157,7 @@ def running_stack(envoy_concurrency: int) -> Iterator[Stack]:
                 "STABLEGATE_LEDGER_MIGRATE_ON_START": "true",
                 "STABLEGATE_LEDGER_LOG_LEVEL": "WARNING",
                 "STABLEGATE_LEDGER_DRAIN_DELAY_SECONDS": "0",
+                **pki.files(Role.LEDGER).env("ledger"),
             },
         )
         started.append(ledger)
@@ -169,17 +173,20 @@ def running_stack(envoy_concurrency: int) -> Iterator[Stack]:
                 "STABLEGATE_EDGE_ROUTE_REQUESTS_PER_SECOND": str(HIGH_LIMIT),
                 "STABLEGATE_EDGE_LOG_LEVEL": "WARNING",
                 "STABLEGATE_EDGE_DRAIN_DELAY_SECONDS": "0",
+                **pki.files(Role.EDGE).env("edge"),
             },
         )
         started.append(edge)
+        edge_files = pki.files(Role.EDGE)
         edge_plan = EdgePlan(
             listen_port=parts.free_port(),
             admin_port=parts.free_port(),
             descriptor_path=DESCRIPTOR,
-            upstreams=(Upstream("ledger", "127.0.0.1", ledger_port),),
+            upstreams=(Upstream("ledger", "127.0.0.1", ledger_port, Role.LEDGER),),
             routes=public_routes_from_served({"ledger": LEDGER_SERVED}),
-            ext_authz=Upstream("ext_authz", "127.0.0.1", edge_port),
-            ratelimit=Upstream("ratelimit", "127.0.0.1", edge_port),
+            ext_authz=Upstream("ext_authz", "127.0.0.1", edge_port, Role.EDGE),
+            ratelimit=Upstream("ratelimit", "127.0.0.1", edge_port, Role.EDGE),
+            mesh=MeshClient(edge_files.cert_file, edge_files.key_file, edge_files.ca_file),
         )
         config = write(edge_plan, base / "envoy" / "envoy.yaml")
         envoy_spec = parts.prepare_envoy(base / "envoy", config.read_text(), edge_plan.admin_port)

@@ -63,6 +63,9 @@ from ledger.config import LedgerSettings
 from ledger.domain.credentials import new_admin_key
 from ledger.domain.ids import new_id
 from ledger.store.credentials import insert_admin_key
+from service_runtime import mesh
+from service_runtime.devcerts import DevMesh
+from service_runtime.mesh import Role
 from service_runtime.migrations import discover, migrate
 
 GOAL = 0.5
@@ -86,11 +89,17 @@ class Stack:
     postgres: parts.RunningProcess
     ledger: parts.RunningProcess
     grpc_port: int
+    pki: DevMesh
+
+    def channel(self) -> grpc.aio.Channel:
+        """A channel to the ledger as Envoy reaches it: mutual TLS with the edge role's certificate."""
+        return mesh.channel(f"127.0.0.1:{self.grpc_port}", self.pki.files(Role.EDGE))
 
 
-def ledger_env(dsn: str) -> dict[str, str]:
-    """The ledger's environment: the bench database, test profile, quiet logs, no drain delay."""
+def ledger_env(dsn: str, pki: DevMesh) -> dict[str, str]:
+    """The ledger's environment: the bench database, test profile, quiet logs, no drain delay, mesh TLS."""
     return {
+        **pki.files(Role.LEDGER).env("ledger"),
         "STABLEGATE_LEDGER_DATABASE_URL": dsn,
         "STABLEGATE_LEDGER_MIGRATE_ON_START": "true",
         "STABLEGATE_LEDGER_PROFILE": "test",
@@ -99,11 +108,13 @@ def ledger_env(dsn: str) -> dict[str, str]:
     }
 
 
-def start_ledger(base: Path, dsn: str, *, profile_to: Path | None = None) -> tuple[parts.RunningProcess, int]:
+def start_ledger(
+    base: Path, dsn: str, pki: DevMesh, *, profile_to: Path | None = None
+) -> tuple[parts.RunningProcess, int]:
     """Start the ledger as its own process (under cProfile when `profile_to` is set); returns it and its port."""
-    spec, ready_file = parts.prepare_service("ledger", base, ledger_env(dsn))
+    spec, ready_file = parts.prepare_service("ledger", base, ledger_env(dsn, pki))
     if profile_to is not None:
-        # `python -m cProfile -o FILE -m gateway.cli serve ledger`: stats are written at a clean exit.
+        # `python -m cProfile -o FILE -m ledger`: stats are written at a clean exit.
         spec.argv[1:1] = ["-m", "cProfile", "-o", str(profile_to)]
     spec.ready_timeout = 60.0
     running = parts.start(spec)
@@ -143,8 +154,9 @@ def running_stack() -> Iterator[tuple[Stack, str]]:
         postgres = parts.start(spec)
         parts.create_database(plan)
         admin_key = asyncio.run(prepare_database(plan.dsn))
-        ledger, port = start_ledger(base, plan.dsn)
-        stack = Stack(base, plan.dsn, postgres, ledger, port)
+        pki = DevMesh(base / "pki")
+        ledger, port = start_ledger(base, plan.dsn, pki)
+        stack = Stack(base, plan.dsn, postgres, ledger, port, pki)
         yield stack, admin_key
     finally:
         # stack.ledger, not the first ledger: the profile run replaces it.
@@ -154,10 +166,10 @@ def running_stack() -> Iterator[tuple[Stack, str]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-async def onboard(port: int, admin_key: str) -> str:
+async def onboard(stack: Stack, admin_key: str) -> str:
     """A merchant with an invoices:write key, made over the admin API; returns the key."""
     admin = (("authorization", f"Bearer {admin_key}"),)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    async with stack.channel() as channel:
         merchant = await merchants_grpc.MerchantAdminServiceStub(channel).OnboardMerchant(
             merchants_pb.OnboardMerchantRequest(name="Bench shop", contact_email="bench@shop.example"), metadata=admin
         )
@@ -288,7 +300,7 @@ async def run_phases(
     stack: Stack, merchant_key: str, *, seconds: float, warmup: float, concurrency: int
 ) -> tuple[Result, Result]:
     """The baseline, then CreateInvoice, over one channel."""
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.grpc_port}") as channel:
+    async with stack.channel() as channel:
         baseline = await measure(
             stack, HEALTH, health_call(channel), seconds=seconds, warmup=warmup, concurrency=concurrency
         )
@@ -362,10 +374,10 @@ def profile_create(stack: Stack, merchant_key: str, *, seconds: float, concurren
     """Restart the ledger under cProfile, drive CreateInvoice for `seconds`, stop it and read the profile."""
     stack.ledger.stop()
     out = stack.base / "ledger.prof"
-    stack.ledger, stack.grpc_port = start_ledger(stack.base, stack.dsn, profile_to=out)
+    stack.ledger, stack.grpc_port = start_ledger(stack.base, stack.dsn, stack.pki, profile_to=out)
 
     async def load() -> None:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.grpc_port}") as channel:
+        async with stack.channel() as channel:
             call = create_call(channel, merchant_key)
             await drive(outcome(call), seconds=min(1.0, seconds), concurrency=concurrency)
             await drive(outcome(call), seconds=seconds, concurrency=concurrency)
@@ -576,7 +588,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"[dim]{host.line()}[/]")
     profile: Profile | None = None
     with running_stack() as (stack, admin_key):
-        merchant_key = asyncio.run(onboard(stack.grpc_port, admin_key))
+        merchant_key = asyncio.run(onboard(stack, admin_key))
         console.print(
             f"ledger pid {stack.ledger.pid} on 127.0.0.1:{stack.grpc_port}; "
             f"{args.concurrency} callers, {args.seconds:g} s per RPC"

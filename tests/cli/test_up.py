@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -31,7 +35,7 @@ def start_up(state: Path, base: int, out: Path) -> subprocess.Popen[bytes]:
     """`stablegate up` in the background on ports from `base`, its output going to `out`."""
     with out.open("wb") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "up", "--state-dir", str(state), "--base-port", str(base)],
+            [sys.executable, "-m", "gateway", "up", "--state-dir", str(state), "--base-port", str(base)],
             stdout=sink,
             stderr=subprocess.STDOUT,
             cwd=parts.REPO_ROOT,
@@ -46,6 +50,48 @@ def wait_for_output(proc: subprocess.Popen[bytes], out: Path, marker: bytes, tim
         assert time.monotonic() < deadline, out.read_text()
         time.sleep(0.2)
     return out.read_text()
+
+
+def rest(port: int, method: str, path: str, key: str, body: object = None) -> tuple[int, dict[str, Any]]:
+    """A JSON call to the local gateway's Envoy."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers={"authorization": f"Bearer {key}", "content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def assert_invoices_are_served_through_envoy(ports: dict[str, int]) -> None:
+    """An operator's admin key, a merchant and its key, then an invoice created and read back over REST."""
+    dsn = f"postgresql://postgres@127.0.0.1:{ports['postgres']}/stablegate"
+    made = subprocess.run(
+        [sys.executable, "-m", "gateway", "admin", "keys", "create", "--name", "test", "--database-url", dsn],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    admin, envoy = made.stdout.strip(), ports["envoy"]
+    status, merchant = rest(envoy, "POST", "/admin/v1/merchants", admin, {"name": "Up", "contact_email": "a@b.example"})
+    assert status == 200, merchant
+    status, key = rest(
+        envoy,
+        "POST",
+        f"/admin/v1/merchants/{merchant['id']}/api_keys",
+        admin,
+        {"scopes": ["invoices:read", "invoices:write"]},
+    )
+    assert status == 200, key
+    status, invoice = rest(envoy, "POST", "/v1/invoices", key["plaintext_key"], {"amount": "3.25"})
+    assert status == 200, invoice
+    status, read = rest(envoy, "GET", f"/v1/invoices/{invoice['id']}", key["plaintext_key"])
+    assert (status, read["amount"], read["status"]) == (200, "3.25", "INVOICE_STATUS_OPEN")
 
 
 def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
@@ -63,6 +109,7 @@ def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path
         assert parts.http_get(f"http://127.0.0.1:{ports['envoy']}/healthz")[0] == 200
         # REST reaches the ledger through Envoy and the edge's key check (no key: 401 from the edge).
         assert parts.http_get(f"http://127.0.0.1:{ports['envoy']}/v1/invoices")[0] == 401
+        assert_invoices_are_served_through_envoy(ports)
         assert parts.redis_ping(ports["redis"])
         assert parts.json_rpc(f"http://127.0.0.1:{ports['anvil']}", "eth_chainId") == "0x61"
         psql = str(parts.postgres_bin_dir() / "psql")
@@ -106,7 +153,7 @@ def test_up_refuses_taken_ports_with_a_fix(tmp_path: Path) -> None:
     ports = localrun.assign_ports(base)
     blocker = parts.start(parts.prepare_redis(tmp_path, ports["redis"]))
     try:
-        argv = ["-m", "gateway.cli", "up", "--state-dir", str(tmp_path / "s"), "--base-port", str(base)]
+        argv = ["-m", "gateway", "up", "--state-dir", str(tmp_path / "s"), "--base-port", str(base)]
         result = subprocess.run(
             [sys.executable, *argv],
             capture_output=True,
