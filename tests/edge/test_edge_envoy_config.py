@@ -430,3 +430,31 @@ def test_get_is_retried_on_unavailable_and_a_create_is_not(tmp_path: Path, descr
     assert isinstance(error, dict)
     assert (error["code"], error["message"]) == (14, "try again")
     assert upstream.calls == ["GetBalance", "GetBalance", "CreateInvoice"]
+
+
+# --- mutual TLS to upstreams: Envoy accepts only the role the plan expects ----------------------------------
+
+
+def test_envoy_reaches_an_upstream_only_when_its_certificate_names_the_expected_role(
+    tmp_path: Path, descriptor: Path, mesh_pki: DevMesh
+) -> None:
+    replies = []
+    for role in (Role.WATCHER, Role.LEDGER):
+        upstream = ScriptedUpstream(failures=0)
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        server.add_generic_rpc_handlers(upstream.handlers())
+        port = server.add_secure_port("127.0.0.1:0", mesh_server_credentials(mesh_pki, role))
+        server.start()
+        base = minimal_plan(descriptor, mesh_pki)
+        plan = replace(base, upstreams=(Upstream("ledger", "127.0.0.1", port, Role.LEDGER), base.upstreams[1]))
+        envoy = run_envoy(tmp_path / role, plan)
+        try:
+            replies.append((request(plan.listen_port, "GET", "/v1/balance"), list(upstream.calls)))
+        finally:
+            envoy.stop()
+            server.stop(grace=None)
+
+    (impostor, impostor_calls), (ledger, ledger_calls) = replies
+    # A server of the mesh CA that is not the ledger never sees the request.
+    assert impostor.status == 503 and impostor_calls == []
+    assert ledger.status == 200 and ledger_calls == ["GetBalance"]
