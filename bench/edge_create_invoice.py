@@ -52,7 +52,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edge.config import EdgeSettings
-from edge.envoy_config import EdgePlan, MeshClient, Upstream, public_routes_from_served, write
+from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
 from gateway import parts
 from ledger.app import SERVED as LEDGER_SERVED
 from service_runtime.devcerts import DevMesh
@@ -177,7 +177,6 @@ def running_stack(envoy_concurrency: int) -> Iterator[Stack]:
             },
         )
         started.append(edge)
-        edge_files = pki.files(Role.EDGE)
         edge_plan = EdgePlan(
             listen_port=parts.free_port(),
             admin_port=parts.free_port(),
@@ -186,7 +185,7 @@ def running_stack(envoy_concurrency: int) -> Iterator[Stack]:
             routes=public_routes_from_served({"ledger": LEDGER_SERVED}),
             ext_authz=Upstream("ext_authz", "127.0.0.1", edge_port, Role.EDGE),
             ratelimit=Upstream("ratelimit", "127.0.0.1", edge_port, Role.EDGE),
-            mesh=MeshClient(edge_files.cert_file, edge_files.key_file, edge_files.ca_file),
+            mesh=pki.files(Role.EDGE),
         )
         config = write(edge_plan, base / "envoy" / "envoy.yaml")
         envoy_spec = parts.prepare_envoy(base / "envoy", config.read_text(), edge_plan.admin_port)

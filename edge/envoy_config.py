@@ -45,7 +45,7 @@ import yaml
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
-from service_runtime.mesh import DEFAULT_TRUST_DOMAIN, ROLES, spiffe_id
+from service_runtime.mesh import ROLES, MeshFiles, spiffe_id
 
 PUBLIC_PACKAGES = ("stablegate.merchant.v1.", "stablegate.admin.v1.")
 """Package prefixes of the services the edge exposes; everything else stays inside the mesh."""
@@ -111,16 +111,6 @@ class Upstream:
 
 
 @dataclass(frozen=True)
-class MeshClient:
-    """Envoy's mesh identity: its `edge`-role certificate and key, and the mesh CA upstreams chain to."""
-
-    cert_file: Path
-    key_file: Path
-    ca_file: Path
-    trust_domain: str = DEFAULT_TRUST_DOMAIN
-
-
-@dataclass(frozen=True)
 class TlsFiles:
     """PEM certificate chain and private key for the public listener."""
 
@@ -166,7 +156,7 @@ class EdgePlan:
     descriptor_path: Path
     upstreams: tuple[Upstream, ...]
     routes: Mapping[str, tuple[str, ...]]
-    mesh: MeshClient
+    mesh: MeshFiles
     """Every upstream is reached over mutual TLS with this identity; there is no plaintext upstream."""
     host: str = "127.0.0.1"
     # The admin interface can stop Envoy (POST /quitquitquit): it stays on loopback even when `host` is public.
@@ -778,7 +768,7 @@ def _cluster(upstream: Upstream, plan: EdgePlan, *, health_checked: bool) -> dic
     return cluster
 
 
-def _upstream_tls(mesh: MeshClient, role: str) -> dict[str, Any]:
+def _upstream_tls(mesh: MeshFiles, role: str) -> dict[str, Any]:
     """Mutual TLS to one upstream: Envoy presents its edge certificate and accepts only the expected role's."""
     context = {
         "common_tls_context": {

@@ -27,11 +27,11 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edge.envoy_config import EdgePlan, MeshClient, Upstream, public_routes_from_served, write
+from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
 from gateway import parts
 from service_runtime.config import DEMO_SECRET_PREFIX
-from service_runtime.devcerts import DevMesh, MeshFiles
-from service_runtime.mesh import Role
+from service_runtime.devcerts import DevMesh
+from service_runtime.mesh import MeshFiles, Role
 
 SERVICE_NAMES = ("ledger", "watcher", "settlement", "signer", "edge")
 # Well-known local ports; `--base-port N` moves them all to N + offset (the offset is the order below).
@@ -85,7 +85,7 @@ def edge_plan(ports: dict[str, int], envoy: MeshFiles) -> EdgePlan:
         routes=public_routes_from_served({"ledger": ledger_served, "settlement": settlement_served}),
         ext_authz=Upstream("ext_authz", edge.host, edge.port, Role.EDGE),
         ratelimit=Upstream("ratelimit", edge.host, edge.port, Role.EDGE),
-        mesh=MeshClient(envoy.cert_file, envoy.key_file, envoy.ca_file, envoy.trust_domain),
+        mesh=envoy,
     )
 
 

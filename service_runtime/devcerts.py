@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from service_runtime.config import DEV_CA_NAME
-from service_runtime.mesh import DEFAULT_TRUST_DOMAIN, Role, spiffe_id
+from service_runtime.mesh import DEFAULT_TRUST_DOMAIN, MeshFiles, Role, spiffe_id
 
 VALIDITY = datetime.timedelta(days=30)
 
@@ -101,25 +101,6 @@ class DevCertificateAuthority:
         pair.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_private(pair.key_file, _key_pem(key))
         return pair
-
-
-@dataclass(frozen=True)
-class MeshFiles:
-    """One role's mesh TLS files: certificate, key and the CA bundle (the shape of TlsSettings)."""
-
-    cert_file: Path
-    key_file: Path
-    ca_file: Path
-    trust_domain: str = DEFAULT_TRUST_DOMAIN
-
-    def settings(self) -> dict[str, str]:
-        """As a `tls=` override for load_settings."""
-        return {k: str(v) for k, v in self.__dict__.items()}
-
-    def env(self, service: str) -> dict[str, str]:
-        """As STABLEGATE_<SERVICE>_TLS__* environment variables."""
-        prefix = f"STABLEGATE_{service.upper()}_TLS__"
-        return {prefix + k.upper(): v for k, v in self.settings().items()}
 
 
 class DevMesh:

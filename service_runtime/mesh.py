@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import grpc
@@ -164,6 +166,25 @@ def _guarded(handler: grpc.RpcMethodHandler[Any, Any], check: Any) -> grpc.RpcMe
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(stream, **kwargs)
     return grpc.stream_stream_rpc_method_handler(stream, **kwargs)
+
+
+@dataclass(frozen=True)
+class MeshFiles:
+    """One process's mesh TLS files: its role certificate, key and the CA bundle (the shape of TlsSettings)."""
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+    trust_domain: str = DEFAULT_TRUST_DOMAIN
+
+    def settings(self) -> dict[str, str]:
+        """As a `tls=` override for load_settings."""
+        return {k: str(v) for k, v in self.__dict__.items()}
+
+    def env(self, service: str) -> dict[str, str]:
+        """As STABLEGATE_<SERVICE>_TLS__* environment variables."""
+        prefix = f"STABLEGATE_{service.upper()}_TLS__"
+        return {prefix + k.upper(): v for k, v in self.settings().items()}
 
 
 class ClientTls(Protocol):

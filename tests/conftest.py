@@ -13,8 +13,10 @@ from types import FrameType
 import asyncpg
 import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
-from edge.envoy_config import EdgePlan, MeshClient, Upstream, public_routes_from_served, write
+from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
 from gateway import parts
 from gateway.cli import MIGRATIONS
 from service_runtime import mesh
@@ -126,10 +128,13 @@ def mesh_pki(shared_tmp: Path) -> DevMesh:
     return DevMesh(shared_tmp / "pki")
 
 
-def mesh_client(pki: DevMesh, role: str) -> MeshClient:
-    """Envoy's mesh identity from the session's PKI."""
-    files = pki.files(role)
-    return MeshClient(files.cert_file, files.key_file, files.ca_file, files.trust_domain)
+def error_info(exc: grpc.aio.AioRpcError | grpc.RpcError) -> error_details_pb2.ErrorInfo:
+    """The one ErrorInfo of a refused call's rich status (reason, metadata)."""
+    status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    return info
 
 
 def mesh_server_credentials(pki: DevMesh, role: str) -> grpc.ServerCredentials:
@@ -171,7 +176,7 @@ def edge_envoy_yaml(base: Path, listen_port: int, admin_port: int, pki: DevMesh)
         descriptor_path=parts.REPO_ROOT / "gen" / "stablegate_descriptor.binpb",
         upstreams=(Upstream("ledger", "127.0.0.1", parts.free_port(), Role.LEDGER),),
         routes=public_routes_from_served({"ledger": SERVED}),
-        mesh=mesh_client(pki, Role.EDGE),
+        mesh=pki.files(Role.EDGE),
     )
     return write(plan, base / "generated" / "envoy.yaml").read_text()
 

@@ -22,7 +22,6 @@ from ledger.app import SERVED as LEDGER_SERVED
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
 from settlement.app import SERVED as SETTLEMENT_SERVED
-from tests.conftest import mesh_client
 
 if TYPE_CHECKING:
     from tests.conftest import PostgresServer, RedisServer
@@ -160,7 +159,7 @@ def launch_stack(
         routes=public_routes_from_served({"ledger": LEDGER_SERVED, "settlement": SETTLEMENT_SERVED}),
         ext_authz=Upstream("ext_authz", "127.0.0.1", edge_port, Role.EDGE),
         ratelimit=Upstream("ratelimit", "127.0.0.1", edge_port, Role.EDGE),
-        mesh=mesh_client(pki, Role.EDGE),
+        mesh=pki.files(Role.EDGE),
         max_request_bytes=16 * 1024,
         tls=public_tls,
     )

@@ -41,7 +41,7 @@ from ledger.app import SERVED as LEDGER_SERVED
 from service_runtime.devcerts import DevCertificateAuthority, DevMesh
 from service_runtime.mesh import Role
 from settlement.app import SERVED as SETTLEMENT_SERVED
-from tests.conftest import mesh_client, mesh_server_credentials
+from tests.conftest import mesh_server_credentials
 
 DESCRIPTOR = parts.REPO_ROOT / "gen" / "stablegate_descriptor.binpb"
 ROUTES = public_routes_from_served({"ledger": LEDGER_SERVED, "settlement": SETTLEMENT_SERVED})
@@ -63,7 +63,7 @@ def minimal_plan(descriptor: Path, mesh_pki: DevMesh) -> EdgePlan:
             Upstream("settlement", "127.0.0.1", parts.free_port(), Role.SETTLEMENT),
         ),
         routes=ROUTES,
-        mesh=mesh_client(mesh_pki, Role.EDGE),
+        mesh=mesh_pki.files(Role.EDGE),
     )
 
 

@@ -14,8 +14,6 @@ from typing import Any
 
 import asyncpg
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from stablegate.admin.v1 import api_key_admin_service_pb2 as keys_pb
 from stablegate.admin.v1 import api_key_admin_service_pb2_grpc as keys_grpc
 from stablegate.admin.v1 import merchant_admin_service_pb2 as merchants_pb
@@ -205,15 +203,6 @@ class Ledger:
             "SELECT code FROM ledger.accounts WHERE kind IN ('merchant_available', 'merchant_pending') AND balance < 0"
         )
         assert negative == []
-
-
-def error_info(exc: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
-    """The one ErrorInfo of a refused call's rich status (reason, metadata)."""
-    status = rpc_status.from_call(exc)  # type: ignore[arg-type]
-    assert status is not None
-    info = error_details_pb2.ErrorInfo()
-    assert status.details[0].Unpack(info)
-    return info
 
 
 @asynccontextmanager

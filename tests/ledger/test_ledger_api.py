@@ -13,7 +13,6 @@ import asyncpg
 import grpc
 import pytest
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from stablegate.admin.v1 import api_key_admin_service_pb2 as keys_pb
 from stablegate.admin.v1 import merchant_admin_service_pb2 as merchants_pb
 from stablegate.ledger.v1 import credential_service_pb2 as cred_pb
@@ -27,6 +26,7 @@ from ledger.config import LedgerSettings
 from ledger.domain.addresses import create2_address, invoice_salt
 from service_runtime.config import load_settings
 from service_runtime.devcerts import DevMesh
+from tests.conftest import error_info
 from tests.ledger.ledger_harness import Ledger, running_ledger
 
 
@@ -34,14 +34,6 @@ from tests.ledger.ledger_harness import Ledger, running_ledger
 async def ledger(ledger_db: str) -> AsyncIterator[Ledger]:
     async with running_ledger(ledger_db) as running:
         yield running
-
-
-def error_info(exc: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
-    status = rpc_status.from_call(exc)  # type: ignore[arg-type]
-    assert status is not None
-    info = error_details_pb2.ErrorInfo()
-    assert status.details[0].Unpack(info)
-    return info
 
 
 async def expect_error(call: Any, code: grpc.StatusCode) -> error_details_pb2.ErrorInfo:

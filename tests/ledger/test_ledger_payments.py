@@ -14,7 +14,8 @@ from stablegate.ledger.v1 import chain_observation_service_pb2 as obs_pb
 from stablegate.merchant.v1 import invoice_pb2
 from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
 
-from tests.ledger.ledger_harness import Ledger, error_info, running_ledger
+from tests.conftest import error_info
+from tests.ledger.ledger_harness import Ledger, running_ledger
 
 UNIT = 10**18  # BSC-USD has 18 decimals
 

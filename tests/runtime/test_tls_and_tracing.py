@@ -8,17 +8,15 @@ from typing import Any
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 
 from gateway import parts
 from service_runtime import mesh
 from service_runtime.config import ConfigError, ServiceSettings, load_settings
-from service_runtime.devcerts import DevCertificateAuthority, DevMesh, MeshFiles
-from service_runtime.mesh import Role
+from service_runtime.devcerts import DevCertificateAuthority, DevMesh
+from service_runtime.mesh import MeshFiles, Role
 from service_runtime.server import ServiceDefinition, ServiceRuntime
-from tests.conftest import mesh_sync_channel
+from tests.conftest import error_info, mesh_sync_channel
 
 SERVICE = "test.v1.Vault"
 
@@ -43,14 +41,6 @@ def vault_definition() -> ServiceDefinition:
 
     roles = {f"/{SERVICE}/Open": frozenset({Role.SETTLEMENT}), f"/{SERVICE}/Watch": frozenset({Role.SETTLEMENT})}
     return ServiceDefinition("vault", register, (SERVICE,), roles=roles)
-
-
-def reason(error: grpc.aio.AioRpcError) -> str:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None
-    info = error_details_pb2.ErrorInfo()
-    assert status.details[0].Unpack(info)
-    return str(info.reason)
 
 
 @pytest.mark.parametrize("profile", ["dev", "prod"])
@@ -96,7 +86,7 @@ async def test_a_method_answers_its_roles_only_and_refuses_other_roles_no_role_a
                 with pytest.raises(grpc.aio.AioRpcError) as refused:
                     await call(mesh.channel_credentials(files(role)), method)
                 assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, (role, method)
-                assert reason(refused.value) == "MESH_ROLE_NOT_ALLOWED"
+                assert error_info(refused.value).reason == "MESH_ROLE_NOT_ALLOWED"
 
         # A method no rule names is refused even to the role that may call its neighbours (deny by default).
         with pytest.raises(grpc.aio.AioRpcError) as unnamed:
@@ -108,7 +98,7 @@ async def test_a_method_answers_its_roles_only_and_refuses_other_roles_no_role_a
             with pytest.raises(grpc.aio.AioRpcError) as roleless:
                 await call(mesh.channel_credentials(files(Role.SETTLEMENT, spiffe=odd)))
             assert roleless.value.code() == grpc.StatusCode.PERMISSION_DENIED
-            assert reason(roleless.value) == "MESH_ROLE_MISSING"
+            assert error_info(roleless.value).reason == "MESH_ROLE_MISSING"
 
         # No certificate, or one from another CA: the TLS handshake itself fails.
         stranger_ca = DevCertificateAuthority(tmp_path / "stranger", name="somebody else")
