@@ -58,6 +58,7 @@ ROLES: MethodRoles = {
     "/stablegate.ledger.v1.CredentialService/": frozenset({Role.EDGE, Role.DASHBOARD}),
     "/stablegate.ledger.v1.ChainObservationService/": frozenset({Role.WATCHER}),
     "/stablegate.ledger.v1.DepositAddressService/ListDepositAddresses": frozenset({Role.WATCHER, Role.SETTLEMENT}),
+    "/stablegate.ledger.v1.DepositAddressService/ListDepositAddressChanges": frozenset({Role.WATCHER}),
     "/stablegate.ledger.v1.DepositAddressService/RegisterDepositAddress": frozenset({Role.SETTLEMENT}),
     "/stablegate.ledger.v1.JournalService/": frozenset({Role.SETTLEMENT}),
 }

@@ -30,17 +30,17 @@ def encode_token(position: dict[str, Any], query: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_token(token: str, query: str) -> dict[str, Any] | None:
+def decode_token(token: str, query: str, *, field: str = "page_token") -> dict[str, Any] | None:
     """The position a token carries (None for the first page); INVALID_ARGUMENT if foreign or corrupt.
 
-    A token is only valid for the query (filters) that produced it.
+    A token is only valid for the query (filters) that produced it; `field` names it in the error.
     """
     if not token:
         return None
     bad = InvalidArgument(
-        "page_token is not a token this list returned (or its filters changed); start again without it",
+        f"{field} is not a token this list returned (or its filters changed); start again without it",
         reason="PAGE_TOKEN_INVALID",
-        metadata={"field": "page_token"},
+        metadata={"field": field},
     )
     if len(token) > 1000:
         raise bad

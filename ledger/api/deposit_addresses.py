@@ -66,3 +66,37 @@ class DepositAddresses(pb_grpc.DepositAddressServiceServicer):
         ]
         token = encode_token({"a": rows[-1][0]}, f"active|{terms.chain_id}") if len(rows) == limit else ""
         return pb.ListDepositAddressesResponse(deposit_addresses=addresses, next_page_token=token)
+
+    async def ListDepositAddressChanges(
+        self, request: pb.ListDepositAddressChangesRequest, context: Context
+    ) -> pb.ListDepositAddressChangesResponse:
+        """Addresses of invoices created since the cursor, in commit order (the watcher's feed)."""
+        terms = self.core.terms
+        if request.chain_id != terms.chain_id:
+            raise InvalidArgument(
+                f"chain_id must be {terms.chain_id}", reason="CHAIN_MISMATCH", metadata={"field": "chain_id"}
+            )
+        limit = page_size(request.page_size, default=1000, maximum=10000)
+        scope = f"feed|{terms.chain_id}"
+        position = decode_token(request.cursor, scope, field="cursor") if request.cursor else None
+        txid, last_id = (str(position["t"]), int(position["i"])) if position else ("0", 0)
+        async with self.core.pool.acquire() as conn:
+            rows = await invoice_store.addresses_created_after(conn, txid, last_id, limit)
+        addresses = [
+            pb.DepositAddress(
+                address=address,
+                chain_id=terms.chain_id,
+                factory_address=terms.forwarder_factory,
+                salt="0x" + invoice_salt(invoice_id).hex(),
+                invoice_id=invoice_id,
+                state=pb.DEPOSIT_ADDRESS_STATE_ACTIVE
+                if monitor_until > self.core.now()
+                else pb.DEPOSIT_ADDRESS_STATE_RETIRED,
+                monitor_until_time=timestamp(monitor_until),
+            )
+            for _, _, address, invoice_id, monitor_until in rows
+        ]
+        cursor = encode_token({"t": rows[-1][0], "i": rows[-1][1]}, scope) if rows else request.cursor
+        return pb.ListDepositAddressChangesResponse(
+            deposit_addresses=addresses, next_cursor=cursor, caught_up=len(rows) < limit
+        )

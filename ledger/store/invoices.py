@@ -276,3 +276,23 @@ async def active_addresses(
         limit,
     )
     return [(r["deposit_address"], r["id"], r["monitor_until"]) for r in rows]
+
+
+async def addresses_created_after(
+    conn: asyncpg.Connection, txid: str, event_id: int, limit: int
+) -> list[tuple[str, int, str, str, dt.datetime]]:
+    """(txid, outbox id, deposit address, invoice id, monitor until) of invoices created after a feed cursor.
+
+    Read from the `invoice.created` outbox events in commit-safe (transaction id, id) order, like every outbox
+    consumer: only transactions older than every one still running are returned, so none is skipped.
+    """
+    rows = await conn.fetch(
+        "SELECT o.txid::text AS txid_text, o.id, i.deposit_address, i.id AS invoice_id, i.monitor_until "
+        "FROM ledger.outbox o JOIN ledger.invoices i ON i.id = o.subject_id "
+        "WHERE o.event_type = 'invoice.created' AND (o.txid, o.id) > (($1::text)::xid8, $2) "
+        "AND o.txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY o.txid, o.id LIMIT $3",
+        txid,
+        event_id,
+        limit,
+    )
+    return [(r["txid_text"], r["id"], r["deposit_address"], r["invoice_id"], r["monitor_until"]) for r in rows]

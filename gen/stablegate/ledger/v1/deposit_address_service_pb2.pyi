@@ -227,3 +227,65 @@ class ListDepositAddressesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListDepositAddressesResponse: _TypeAlias = ListDepositAddressesResponse  # noqa: Y015
+
+@_typing.final
+class ListDepositAddressChangesRequest(_message.Message):
+    """Request for the deposit addresses made since a cursor."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHAIN_ID_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    chain_id: _builtins.int
+    """EIP-155 chain id."""
+    cursor: _builtins.str
+    """Opaque cursor from a previous response's next_cursor; empty: from the beginning."""
+    page_size: _builtins.int
+    """Maximum number to return; 0 means 1000, capped at 10000."""
+    def __init__(
+        self,
+        *,
+        chain_id: _builtins.int = ...,
+        cursor: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "cursor", b"cursor", "page_size", b"page_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDepositAddressChangesRequest: _TypeAlias = ListDepositAddressChangesRequest  # noqa: Y015
+
+@_typing.final
+class ListDepositAddressChangesResponse(_message.Message):
+    """Deposit addresses made since the cursor, oldest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPOSIT_ADDRESSES_FIELD_NUMBER: _builtins.int
+    NEXT_CURSOR_FIELD_NUMBER: _builtins.int
+    CAUGHT_UP_FIELD_NUMBER: _builtins.int
+    next_cursor: _builtins.str
+    """Cursor to pass next time; equal to the request's when nothing new has settled."""
+    caught_up: _builtins.bool
+    """True when no more settled addresses follow this page."""
+    @_builtins.property
+    def deposit_addresses(self) -> _containers.RepeatedCompositeFieldContainer[Global___DepositAddress]:
+        """New addresses in commit order (each with its monitoring window; past ones are included, already retired)."""
+
+    def __init__(
+        self,
+        *,
+        deposit_addresses: _abc.Iterable[Global___DepositAddress] | None = ...,
+        next_cursor: _builtins.str = ...,
+        caught_up: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caught_up", b"caught_up", "deposit_addresses", b"deposit_addresses", "next_cursor", b"next_cursor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDepositAddressChangesResponse: _TypeAlias = ListDepositAddressChangesResponse  # noqa: Y015

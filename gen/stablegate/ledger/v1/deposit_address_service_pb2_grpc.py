@@ -45,6 +45,11 @@ class DepositAddressServiceStub:
                 request_serializer=stablegate_dot_ledger_dot_v1_dot_deposit__address__service__pb2.ListDepositAddressesRequest.SerializeToString,
                 response_deserializer=stablegate_dot_ledger_dot_v1_dot_deposit__address__service__pb2.ListDepositAddressesResponse.FromString,
                 _registered_method=True)
+        self.ListDepositAddressChanges = channel.unary_unary(
+                '/stablegate.ledger.v1.DepositAddressService/ListDepositAddressChanges',
+                request_serializer=stablegate_dot_ledger_dot_v1_dot_deposit__address__service__pb2.ListDepositAddressChangesRequest.SerializeToString,
+                response_deserializer=stablegate_dot_ledger_dot_v1_dot_deposit__address__service__pb2.ListDepositAddressChangesResponse.FromString,
+                _registered_method=True)
 
 
 class DepositAddressServiceServicer:
@@ -65,6 +70,14 @@ class DepositAddressServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDepositAddressChanges(self, request, context):
+        """The watcher's feed: deposit addresses made since a cursor, in commit order, so none is ever missed and the
+        whole list is never polled. Start with an empty cursor; keep `next_cursor` for the next call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DepositAddressServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +90,11 @@ def add_DepositAddressServiceServicer_to_server(servicer, server):
                     servicer.ListDepositAddresses,
                     request_deserializer=stablegate_dot_ledger_dot_v1_dot_deposit__address__service__pb2.ListDepositAddressesRequest.FromString,
                     response_serializer=stablegate_dot_ledger_dot_v1_dot_deposit__address__service__pb2.ListDepositAddressesResponse.SerializeToString,
+            ),
+            'ListDepositAddressChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDepositAddressChanges,
+                    request_deserializer=stablegate_dot_ledger_dot_v1_dot_deposit__address__service__pb2.ListDepositAddressChangesRequest.FromString,
+                    response_serializer=stablegate_dot_ledger_dot_v1_dot_deposit__address__service__pb2.ListDepositAddressChangesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +152,33 @@ class DepositAddressService:
             '/stablegate.ledger.v1.DepositAddressService/ListDepositAddresses',
             stablegate_dot_ledger_dot_v1_dot_deposit__address__service__pb2.ListDepositAddressesRequest.SerializeToString,
             stablegate_dot_ledger_dot_v1_dot_deposit__address__service__pb2.ListDepositAddressesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDepositAddressChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.ledger.v1.DepositAddressService/ListDepositAddressChanges',
+            stablegate_dot_ledger_dot_v1_dot_deposit__address__service__pb2.ListDepositAddressChangesRequest.SerializeToString,
+            stablegate_dot_ledger_dot_v1_dot_deposit__address__service__pb2.ListDepositAddressChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,10 @@ class DepositAddressServiceStub:
     """Registers a deposit address computed outside invoice creation (e.g. a reused forwarder). Idempotent."""
     ListDepositAddresses: _grpc.UnaryUnaryMultiCallable[_deposit_address_service_pb2.ListDepositAddressesRequest, _deposit_address_service_pb2.ListDepositAddressesResponse]
     """Lists deposit addresses, oldest first, for the watcher's watch set and the sweeper."""
+    ListDepositAddressChanges: _grpc.UnaryUnaryMultiCallable[_deposit_address_service_pb2.ListDepositAddressChangesRequest, _deposit_address_service_pb2.ListDepositAddressChangesResponse]
+    """The watcher's feed: deposit addresses made since a cursor, in commit order, so none is ever missed and the
+    whole list is never polled. Start with an empty cursor; keep `next_cursor` for the next call.
+    """
 
 @_typing.type_check_only
 class DepositAddressServiceAsyncStub(DepositAddressServiceStub):
@@ -47,6 +51,10 @@ class DepositAddressServiceAsyncStub(DepositAddressServiceStub):
     """Registers a deposit address computed outside invoice creation (e.g. a reused forwarder). Idempotent."""
     ListDepositAddresses: _aio.UnaryUnaryMultiCallable[_deposit_address_service_pb2.ListDepositAddressesRequest, _deposit_address_service_pb2.ListDepositAddressesResponse]  # type: ignore[assignment]
     """Lists deposit addresses, oldest first, for the watcher's watch set and the sweeper."""
+    ListDepositAddressChanges: _aio.UnaryUnaryMultiCallable[_deposit_address_service_pb2.ListDepositAddressChangesRequest, _deposit_address_service_pb2.ListDepositAddressChangesResponse]  # type: ignore[assignment]
+    """The watcher's feed: deposit addresses made since a cursor, in commit order, so none is ever missed and the
+    whole list is never polled. Start with an empty cursor; keep `next_cursor` for the next call.
+    """
 
 class DepositAddressServiceServicer(metaclass=_abc_1.ABCMeta):
     """Internal: deposit addresses (counterfactual CREATE2 forwarders) and what the watcher must monitor."""
@@ -66,5 +74,15 @@ class DepositAddressServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_deposit_address_service_pb2.ListDepositAddressesResponse, _abc.Awaitable[_deposit_address_service_pb2.ListDepositAddressesResponse]]:
         """Lists deposit addresses, oldest first, for the watcher's watch set and the sweeper."""
+
+    @_abc_1.abstractmethod
+    def ListDepositAddressChanges(
+        self,
+        request: _deposit_address_service_pb2.ListDepositAddressChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_deposit_address_service_pb2.ListDepositAddressChangesResponse, _abc.Awaitable[_deposit_address_service_pb2.ListDepositAddressChangesResponse]]:
+        """The watcher's feed: deposit addresses made since a cursor, in commit order, so none is ever missed and the
+        whole list is never polled. Start with an empty cursor; keep `next_cursor` for the next call.
+        """
 
 def add_DepositAddressServiceServicer_to_server(servicer: DepositAddressServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
