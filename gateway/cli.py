@@ -77,6 +77,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 # Services that own a Postgres schema, and where their migrations live (applied in this order).
 MIGRATIONS: dict[str, Path] = {
     "ledger": Path(__file__).resolve().parent.parent / "ledger" / "store" / "migrations",
+    "watcher": Path(__file__).resolve().parent.parent / "watcher" / "store" / "migrations",
 }
 
 

@@ -26,8 +26,48 @@ class WatcherSettings(ServiceSettings):
     ledger_target: str = Field(
         default="127.0.0.1:50051", pattern=TARGET_PATTERN, description="host:port of the ledger."
     )
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/stablegate",
+        pattern=r"^postgres(ql)?://",
+        description="Postgres URL; the watcher owns schema `watcher` (its cursor, headers, observations, lease).",
+    )
+    migrate_on_start: bool = Field(
+        default=False, description="Apply pending migrations at start (the dev profile always does)."
+    )
+    token_contract: str = Field(
+        default="0x55d398326f99059fF775485246999027B3197955",
+        pattern=r"^0x[0-9a-fA-F]{40}$",
+        description="The token whose transfers are payments (the ledger's TOKEN_CONTRACT).",
+    )
+    finality_depth: int = Field(
+        default=0, ge=0, le=10000, description="0: the node's `finalized` block; N: head minus N (nodes without it)."
+    )
+    start_block: int | None = Field(
+        default=None, ge=1, description="First block to scan on a fresh database; empty: the finalized block then."
+    )
+    scan_interval_seconds: float = Field(default=1.0, gt=0, le=600, description="Pause between scan passes.")
+    max_block_range: int = Field(default=2000, ge=1, le=100000, description="Largest eth_getLogs range asked for.")
+    lookback_blocks: int = Field(
+        default=64, ge=1, le=100000, description="How far back a new deposit address is looked for."
+    )
+    lag_alert_blocks: int = Field(
+        default=50, ge=1, description="watcher_behind turns 1 when the scan is this many blocks behind the head."
+    )
+    rpc_timeout_seconds: float = Field(default=5.0, gt=0, le=120, description="Timeout of one JSON-RPC call.")
+    breaker_fail_max: int = Field(default=3, ge=1, le=100, description="Failures in a row that open a breaker.")
+    breaker_reset_seconds: float = Field(
+        default=10.0, gt=0, le=3600, description="How long an open breaker keeps a provider out."
+    )
+    lease_retry_seconds: float = Field(
+        default=2.0, gt=0, le=600, description="How often a standby tries to take the scanner lease."
+    )
 
     @field_validator("rpc_urls")
     @classmethod
     def _urls(cls, value: list[str]) -> list[str]:
         return check_http_urls(value)
+
+    @field_validator("start_block", mode="before")
+    @classmethod
+    def _empty_start(cls, value: object) -> object:
+        return None if value == "" else value

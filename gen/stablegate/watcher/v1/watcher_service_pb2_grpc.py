@@ -26,9 +26,9 @@ if _version_not_supported:
 
 
 class WatcherServiceStub:
-    """Internal: the chain watcher. It follows heads, the safe and finalized blocks and reorgs, scans token
-    Transfer logs to watched addresses and reports them to the ledger. Its watch set is rebuilt from the
-    ledger's ListDepositAddresses at start; these RPCs keep it current in between.
+    """Internal: the chain watcher. It follows heads, the finalized block and reorgs, scans token Transfer logs to
+    deposit addresses and reports them to the ledger. It learns deposit addresses from the ledger's feed
+    (DepositAddressService.ListDepositAddressChanges): calls run one way, the ledger never calls the watcher.
     """
 
     def __init__(self, channel):
@@ -37,16 +37,6 @@ class WatcherServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.WatchAddresses = channel.unary_unary(
-                '/stablegate.watcher.v1.WatcherService/WatchAddresses',
-                request_serializer=stablegate_dot_watcher_dot_v1_dot_watcher__service__pb2.WatchAddressesRequest.SerializeToString,
-                response_deserializer=stablegate_dot_watcher_dot_v1_dot_watcher__service__pb2.WatchAddressesResponse.FromString,
-                _registered_method=True)
-        self.UnwatchAddresses = channel.unary_unary(
-                '/stablegate.watcher.v1.WatcherService/UnwatchAddresses',
-                request_serializer=stablegate_dot_watcher_dot_v1_dot_watcher__service__pb2.UnwatchAddressesRequest.SerializeToString,
-                response_deserializer=stablegate_dot_watcher_dot_v1_dot_watcher__service__pb2.UnwatchAddressesResponse.FromString,
-                _registered_method=True)
         self.GetStatus = channel.unary_unary(
                 '/stablegate.watcher.v1.WatcherService/GetStatus',
                 request_serializer=stablegate_dot_watcher_dot_v1_dot_watcher__service__pb2.GetStatusRequest.SerializeToString,
@@ -55,24 +45,10 @@ class WatcherServiceStub:
 
 
 class WatcherServiceServicer:
-    """Internal: the chain watcher. It follows heads, the safe and finalized blocks and reorgs, scans token
-    Transfer logs to watched addresses and reports them to the ledger. Its watch set is rebuilt from the
-    ledger's ListDepositAddresses at start; these RPCs keep it current in between.
+    """Internal: the chain watcher. It follows heads, the finalized block and reorgs, scans token Transfer logs to
+    deposit addresses and reports them to the ledger. It learns deposit addresses from the ledger's feed
+    (DepositAddressService.ListDepositAddressChanges): calls run one way, the ledger never calls the watcher.
     """
-
-    def WatchAddresses(self, request, context):
-        """Adds addresses to the watch set (idempotent). Logs since from_block are rescanned if given.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def UnwatchAddresses(self, request, context):
-        """Removes addresses from the watch set (idempotent).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
 
     def GetStatus(self, request, context):
         """Reports the watcher's view of the chain and its providers.
@@ -84,16 +60,6 @@ class WatcherServiceServicer:
 
 def add_WatcherServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'WatchAddresses': grpc.unary_unary_rpc_method_handler(
-                    servicer.WatchAddresses,
-                    request_deserializer=stablegate_dot_watcher_dot_v1_dot_watcher__service__pb2.WatchAddressesRequest.FromString,
-                    response_serializer=stablegate_dot_watcher_dot_v1_dot_watcher__service__pb2.WatchAddressesResponse.SerializeToString,
-            ),
-            'UnwatchAddresses': grpc.unary_unary_rpc_method_handler(
-                    servicer.UnwatchAddresses,
-                    request_deserializer=stablegate_dot_watcher_dot_v1_dot_watcher__service__pb2.UnwatchAddressesRequest.FromString,
-                    response_serializer=stablegate_dot_watcher_dot_v1_dot_watcher__service__pb2.UnwatchAddressesResponse.SerializeToString,
-            ),
             'GetStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStatus,
                     request_deserializer=stablegate_dot_watcher_dot_v1_dot_watcher__service__pb2.GetStatusRequest.FromString,
@@ -108,64 +74,10 @@ def add_WatcherServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class WatcherService:
-    """Internal: the chain watcher. It follows heads, the safe and finalized blocks and reorgs, scans token
-    Transfer logs to watched addresses and reports them to the ledger. Its watch set is rebuilt from the
-    ledger's ListDepositAddresses at start; these RPCs keep it current in between.
+    """Internal: the chain watcher. It follows heads, the finalized block and reorgs, scans token Transfer logs to
+    deposit addresses and reports them to the ledger. It learns deposit addresses from the ledger's feed
+    (DepositAddressService.ListDepositAddressChanges): calls run one way, the ledger never calls the watcher.
     """
-
-    @staticmethod
-    def WatchAddresses(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/stablegate.watcher.v1.WatcherService/WatchAddresses',
-            stablegate_dot_watcher_dot_v1_dot_watcher__service__pb2.WatchAddressesRequest.SerializeToString,
-            stablegate_dot_watcher_dot_v1_dot_watcher__service__pb2.WatchAddressesResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def UnwatchAddresses(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/stablegate.watcher.v1.WatcherService/UnwatchAddresses',
-            stablegate_dot_watcher_dot_v1_dot_watcher__service__pb2.UnwatchAddressesRequest.SerializeToString,
-            stablegate_dot_watcher_dot_v1_dot_watcher__service__pb2.UnwatchAddressesResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
 
     @staticmethod
     def GetStatus(request,

@@ -27,58 +27,34 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class WatcherServiceStub:
-    """Internal: the chain watcher. It follows heads, the safe and finalized blocks and reorgs, scans token
-    Transfer logs to watched addresses and reports them to the ledger. Its watch set is rebuilt from the
-    ledger's ListDepositAddresses at start; these RPCs keep it current in between.
+    """Internal: the chain watcher. It follows heads, the finalized block and reorgs, scans token Transfer logs to
+    deposit addresses and reports them to the ledger. It learns deposit addresses from the ledger's feed
+    (DepositAddressService.ListDepositAddressChanges): calls run one way, the ledger never calls the watcher.
     """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> WatcherServiceAsyncStub: ...
-    WatchAddresses: _grpc.UnaryUnaryMultiCallable[_watcher_service_pb2.WatchAddressesRequest, _watcher_service_pb2.WatchAddressesResponse]
-    """Adds addresses to the watch set (idempotent). Logs since from_block are rescanned if given."""
-    UnwatchAddresses: _grpc.UnaryUnaryMultiCallable[_watcher_service_pb2.UnwatchAddressesRequest, _watcher_service_pb2.UnwatchAddressesResponse]
-    """Removes addresses from the watch set (idempotent)."""
     GetStatus: _grpc.UnaryUnaryMultiCallable[_watcher_service_pb2.GetStatusRequest, _watcher_service_pb2.GetStatusResponse]
     """Reports the watcher's view of the chain and its providers."""
 
 @_typing.type_check_only
 class WatcherServiceAsyncStub(WatcherServiceStub):
-    """Internal: the chain watcher. It follows heads, the safe and finalized blocks and reorgs, scans token
-    Transfer logs to watched addresses and reports them to the ledger. Its watch set is rebuilt from the
-    ledger's ListDepositAddresses at start; these RPCs keep it current in between.
+    """Internal: the chain watcher. It follows heads, the finalized block and reorgs, scans token Transfer logs to
+    deposit addresses and reports them to the ledger. It learns deposit addresses from the ledger's feed
+    (DepositAddressService.ListDepositAddressChanges): calls run one way, the ledger never calls the watcher.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
-    WatchAddresses: _aio.UnaryUnaryMultiCallable[_watcher_service_pb2.WatchAddressesRequest, _watcher_service_pb2.WatchAddressesResponse]  # type: ignore[assignment]
-    """Adds addresses to the watch set (idempotent). Logs since from_block are rescanned if given."""
-    UnwatchAddresses: _aio.UnaryUnaryMultiCallable[_watcher_service_pb2.UnwatchAddressesRequest, _watcher_service_pb2.UnwatchAddressesResponse]  # type: ignore[assignment]
-    """Removes addresses from the watch set (idempotent)."""
     GetStatus: _aio.UnaryUnaryMultiCallable[_watcher_service_pb2.GetStatusRequest, _watcher_service_pb2.GetStatusResponse]  # type: ignore[assignment]
     """Reports the watcher's view of the chain and its providers."""
 
 class WatcherServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Internal: the chain watcher. It follows heads, the safe and finalized blocks and reorgs, scans token
-    Transfer logs to watched addresses and reports them to the ledger. Its watch set is rebuilt from the
-    ledger's ListDepositAddresses at start; these RPCs keep it current in between.
+    """Internal: the chain watcher. It follows heads, the finalized block and reorgs, scans token Transfer logs to
+    deposit addresses and reports them to the ledger. It learns deposit addresses from the ledger's feed
+    (DepositAddressService.ListDepositAddressChanges): calls run one way, the ledger never calls the watcher.
     """
-
-    @_abc_1.abstractmethod
-    def WatchAddresses(
-        self,
-        request: _watcher_service_pb2.WatchAddressesRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_watcher_service_pb2.WatchAddressesResponse, _abc.Awaitable[_watcher_service_pb2.WatchAddressesResponse]]:
-        """Adds addresses to the watch set (idempotent). Logs since from_block are rescanned if given."""
-
-    @_abc_1.abstractmethod
-    def UnwatchAddresses(
-        self,
-        request: _watcher_service_pb2.UnwatchAddressesRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_watcher_service_pb2.UnwatchAddressesResponse, _abc.Awaitable[_watcher_service_pb2.UnwatchAddressesResponse]]:
-        """Removes addresses from the watch set (idempotent)."""
 
     @_abc_1.abstractmethod
     def GetStatus(

@@ -1,0 +1,1 @@
+"""Shared chain code: the fault-tolerant JSON-RPC client and the chain data types the watcher and settlement read."""

@@ -1,0 +1,315 @@
+"""The scan: follow the head, find transfers to deposit addresses, notice reorgs, report finality.
+
+One `tick` does, in order:
+1. reads the ledger's address feed (new deposit addresses), and looks back over recently scanned blocks for
+   transfers to the new ones (an invoice made while its block was being scanned is not missed);
+2. reads the best head among the providers and the `finalized` block (or head minus the fallback depth);
+3. checks the unfinalized blocks it scanned: if the one at the top no longer has the hash it had, walks down
+   to the fork, reports every transfer seen above it as REORGED, and rescans from there;
+4. scans forward from the cursor in chunks (`eth_getLogs`; a refused range halves the chunk, success grows it
+   back): the configured token's Transfer logs, and any token's Transfer logs to watched addresses; for blocks
+   above the finalized one it reads every header and checks the parent-hash chain and each log's block hash,
+   so a provider's inconsistent answer stops the tick instead of entering the books;
+5. reports the finalized block to the ledger with the canonical hashes of the scanned blocks below it.
+
+Transfers in blocks at or below the finalized block are reported FINAL at once; above it, SEEN. Reports come
+before the cursor moves, and the ledger is idempotent, so a crash anywhere repeats work and loses nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from chain.client import ChainClient, RangeTooLarge, RpcError
+from chain.types import TRANSFER_TOPIC, BlockHeader, TransferLog, address_topic, parse_block, parse_transfer_logs
+from watcher.metrics import WatcherMetrics
+from watcher.reporter import LedgerReporter
+from watcher.store import state
+from watcher.store.state import Observed
+
+log = logging.getLogger("stablegate.watcher.scanner")
+
+
+class InconsistentChain(Exception):
+    """A provider's answers do not fit together (a block's parent, a log's block hash): retry the tick."""
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """What to scan and how."""
+
+    chain_id: int
+    token: str
+    """The configured token's contract, lowercase."""
+    finality_depth: int = 0
+    """0: use the node's `finalized` block; N: head minus N where the node has no finality tag."""
+    start_block: int | None = None
+    """First block to scan on a fresh database; None: from the finalized block at first start."""
+    max_range: int = 2000
+    min_range: int = 1
+    lookback_blocks: int = 64
+    """How far back new deposit addresses are looked for in already-scanned blocks."""
+    address_batch: int = 200
+    """Watched addresses per topic filter when looking for other tokens' transfers."""
+    lag_alert_blocks: int = 50
+
+
+@dataclass
+class ScanStatus:
+    """The last tick's view, for GetStatus and metrics."""
+
+    head: int = 0
+    finalized: int = 0
+    scanned: int = 0
+    watched: int = 0
+    reorgs: int = 0
+    finality_tag: bool = True
+    update_time: dt.datetime | None = None
+
+
+@dataclass
+class Scanner:
+    """One chain's scan (run by the lease holder only)."""
+
+    client: ChainClient
+    pool: asyncpg.Pool
+    reporter: LedgerReporter
+    options: ScanOptions
+    metrics: WatcherMetrics
+    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    status: ScanStatus = field(default_factory=ScanStatus)
+    _chunk: int = 0
+    _watched: set[str] = field(default_factory=set)
+
+    async def tick(self) -> None:
+        """One pass: feed, head and finality, reorg check, forward scan, finality report."""
+        chain = self.options.chain_id
+        head = await self.client.head()
+        finalized = await self._finalized(head)
+        async with self.pool.acquire() as conn:
+            start = self.options.start_block - 1 if self.options.start_block is not None else finalized.number
+            cursor = await state.cursor(conn, chain, max(0, start))
+        await self._sync_addresses(cursor)
+        await self._check_reorg()
+        async with self.pool.acquire() as conn:
+            cursor = await state.cursor(conn, chain, 0)
+        await self._scan(cursor.scanned_number, head, finalized)
+        await self._report_finality(finalized)
+        async with self.pool.acquire() as conn:
+            cursor = await state.cursor(conn, chain, 0)
+        self.status.head, self.status.finalized, self.status.scanned = head, finalized.number, cursor.scanned_number
+        self.status.watched, self.status.update_time = len(self._watched), self.now()
+        self.metrics.observe_tick(head, finalized.number, cursor.scanned_number, self.options.lag_alert_blocks)
+
+    # -- the watch set -----------------------------------------------------------------------------------
+
+    async def _sync_addresses(self, cursor: state.Cursor) -> None:
+        chain, feed_cursor, new = self.options.chain_id, cursor.feed_cursor, []
+        while True:
+            page = await self.reporter.feed(feed_cursor)
+            async with self.pool.acquire() as conn, conn.transaction():
+                await state.add_addresses(conn, chain, page.addresses)
+                await state.set_feed_cursor(conn, chain, page.next_cursor)
+            new += [a.lower() for a, _, until in page.addresses if until > self.now()]
+            feed_cursor = page.next_cursor
+            if page.caught_up:
+                break
+        async with self.pool.acquire() as conn:
+            self._watched = await state.watched(conn, chain, self.now())
+        if new and cursor.scanned_number > 0:
+            # Blocks already scanned may hold a payment to an address made while they were being scanned.
+            low = max(1, cursor.scanned_number - self.options.lookback_blocks + 1)
+            logs = await self._logs_to(low, cursor.scanned_number, new, tokens=None)
+            async with self.pool.acquire() as conn:
+                known = {h.number: h.hash for h in await state.headers(conn, chain)}
+                last_final = (await state.cursor(conn, chain, 0)).finalized_number
+            for item in logs:
+                if item.block_number > last_final and known.get(item.block_number) != item.block_hash:
+                    continue  # not on the chain the scan followed: the reorg check and rescan will see it
+                await self._report(item, "FINAL" if item.block_number <= last_final else "SEEN")
+
+    # -- head and finality -------------------------------------------------------------------------------
+
+    async def _finalized(self, head: int) -> BlockHeader:
+        depth = self.options.finality_depth
+        if depth == 0:
+            try:
+                block = await self.client.call("eth_getBlockByNumber", ["finalized", False], parse_block)
+                self.status.finality_tag = True
+                if block is not None:
+                    return block  # type: ignore[no-any-return]
+            except RpcError:
+                self.status.finality_tag = False
+            depth = 15  # a node without the tag: fall back to a depth, and say so in the status
+        return await self._block(max(0, head - depth))
+
+    async def _block(self, number: int) -> BlockHeader:
+        block = await self.client.call("eth_getBlockByNumber", [hex(number), False], parse_block)
+        if block is None:
+            raise InconsistentChain(f"no provider has block {number} although the head is past it")
+        return block  # type: ignore[no-any-return]
+
+    # -- reorgs ------------------------------------------------------------------------------------------
+
+    async def _check_reorg(self) -> None:
+        chain = self.options.chain_id
+        async with self.pool.acquire() as conn:
+            tracked = await state.headers(conn, chain)
+        if not tracked:
+            return
+        fork: int | None = None
+        for header in reversed(tracked):
+            current = await self.client.call("eth_getBlockByNumber", [hex(header.number), False], parse_block)
+            if current is not None and current.hash == header.hash:
+                break  # a block's hash commits to everything below it
+            fork = header.number
+        if fork is None:
+            return
+        self.status.reorgs += 1
+        self.metrics.reorgs.inc()
+        async with self.pool.acquire() as conn:
+            lost = await state.seen_from(conn, chain, fork)
+            below = [h for h in tracked if h.number < fork]
+        log.warning("reorg", extra={"chainId": chain, "forkBlock": fork, "lostTransfers": len(lost)})
+        for observed in lost:
+            outcome = await self.reporter.transfer(observed, "REORGED")
+            async with self.pool.acquire() as conn:
+                await state.record(conn, chain, observed, "REORGED")
+                await state.set_outcome(conn, chain, observed, outcome)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await state.drop_headers(conn, chain, from_number=fork)
+            await state.set_scanned(conn, chain, fork - 1, below[-1].hash if below else None)
+
+    # -- the forward scan --------------------------------------------------------------------------------
+
+    async def _scan(self, scanned: int, head: int, finalized: BlockHeader) -> None:
+        chain = self.options.chain_id
+        if not self._chunk:
+            self._chunk = self.options.max_range
+        async with self.pool.acquire() as conn:
+            tracked = {h.number: h for h in await state.headers(conn, chain)}
+        start = scanned + 1
+        while start <= head:
+            end = min(head, start + self._chunk - 1)
+            try:
+                logs = await self._logs(start, end)
+            except RangeTooLarge:
+                if self._chunk <= self.options.min_range:
+                    raise
+                self._chunk = max(self.options.min_range, self._chunk // 2)
+                self.metrics.range_shrunk.inc()
+                continue
+            headers = await self._headers(start, end, finalized.number, tracked)
+            for item in logs:
+                if item.block_number > finalized.number and headers[item.block_number].hash != item.block_hash:
+                    raise InconsistentChain(f"a log's block hash is not block {item.block_number}'s: retrying")
+            for item in sorted(logs, key=lambda x: (x.block_number, x.log_index)):
+                await self._report(item, "FINAL" if item.block_number <= finalized.number else "SEEN", headers)
+            end_hash = headers[end].hash if end in headers else None
+            async with self.pool.acquire() as conn, conn.transaction():
+                await state.put_headers(conn, chain, [h for n, h in headers.items() if n > finalized.number])
+                await state.set_scanned(conn, chain, end, end_hash)
+            tracked.update({n: h for n, h in headers.items() if n > finalized.number})
+            self.metrics.scanned_blocks.inc(end - start + 1)
+            start = end + 1
+            self._chunk = min(self.options.max_range, self._chunk * 2)
+
+    async def _headers(
+        self, start: int, end: int, finalized: int, tracked: dict[int, BlockHeader]
+    ) -> dict[int, BlockHeader]:
+        """Headers of the unfinalized blocks in [start, end], checked to chain onto what was scanned before."""
+        found: dict[int, BlockHeader] = {}
+        for number in range(max(start, finalized + 1), end + 1):
+            block = await self._block(number)
+            parent = found.get(number - 1) or tracked.get(number - 1)
+            if parent is not None and block.parent_hash != parent.hash:
+                raise InconsistentChain(f"block {number} does not build on the block {number - 1} scanned")
+            found[number] = block
+        return found
+
+    async def _logs(self, start: int, end: int) -> list[TransferLog]:
+        token_logs = await self._get_logs({"address": self.options.token, "topics": [TRANSFER_TOPIC]}, start, end)
+        matched = [t for t in token_logs if t.to_address in self._watched and not t.removed]
+        self.metrics.matched.inc(len(matched))
+        strays = await self._logs_to(start, end, sorted(self._watched), tokens="others")
+        return matched + strays
+
+    async def _logs_to(
+        self, start: int, end: int, addresses: Iterable[str], *, tokens: str | None
+    ) -> list[TransferLog]:
+        """Transfer logs of any token to these addresses (`tokens="others"`: all but the configured token)."""
+        found: list[TransferLog] = []
+        batch: list[str] = []
+        for addr in [*addresses, None]:
+            if addr is not None:
+                batch.append(addr)
+            if batch and (addr is None or len(batch) >= self.options.address_batch):
+                topics = [TRANSFER_TOPIC, None, [address_topic(a) for a in batch]]
+                found += await self._get_logs({"topics": topics}, start, end)
+                batch = []
+        if tokens == "others":
+            found = [t for t in found if t.token != self.options.token]
+        return [t for t in found if not t.removed]
+
+    async def _get_logs(self, query: dict[str, object], start: int, end: int) -> list[TransferLog]:
+        params = [{**query, "fromBlock": hex(start), "toBlock": hex(end)}]
+        logs: list[TransferLog] = await self.client.call("eth_getLogs", params, parse_transfer_logs)
+        for item in logs:
+            if not start <= item.block_number <= end:
+                raise InconsistentChain(f"a log of block {item.block_number} came back for {start}..{end}")
+        return logs
+
+    async def _report(self, item: TransferLog, finality: str, headers: dict[int, BlockHeader] | None = None) -> None:
+        chain = self.options.chain_id
+        observed = Observed(
+            tx_hash=item.tx_hash,
+            log_index=item.log_index,
+            block_hash=item.block_hash,
+            block_number=item.block_number,
+            asset="TOKEN" if item.token == self.options.token else "OTHER_TOKEN",
+            token=item.token,
+            from_address=item.from_address,
+            to_address=item.to_address,
+            amount=item.amount,
+        )
+        async with self.pool.acquire() as conn:
+            await state.record(conn, chain, observed, finality)
+        header = (headers or {}).get(item.block_number)
+        outcome = await self.reporter.transfer(observed, finality, header.timestamp if header else None)
+        async with self.pool.acquire() as conn:
+            await state.set_outcome(conn, chain, observed, outcome)
+        self.metrics.reported.labels(observed.asset, finality, outcome).inc()
+
+    # -- finality ----------------------------------------------------------------------------------------
+
+    async def _report_finality(self, finalized: BlockHeader) -> None:
+        chain = self.options.chain_id
+        async with self.pool.acquire() as conn:
+            cursor = await state.cursor(conn, chain, 0)
+            tracked = await state.headers(conn, chain)
+        if cursor.scanned_number == 0:
+            return
+        if finalized.number <= cursor.scanned_number:
+            anchor = finalized
+            by_number = {h.number: h for h in tracked}
+            if finalized.number in by_number and by_number[finalized.number].hash != finalized.hash:
+                return  # the scan followed another fork: the next tick's reorg check settles it first
+        else:
+            anchor = await self._block(cursor.scanned_number)  # everything scanned is final already
+        if anchor.number <= cursor.finalized_number:
+            return
+        canonical = [(h.number, h.hash) for h in tracked if h.number < anchor.number]
+        reply = await self.reporter.finality(anchor.number, anchor.hash, canonical)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await state.finalize_seen(conn, chain, anchor.number)
+            await state.drop_headers(conn, chain, below=anchor.number)
+            await state.set_finalized(conn, chain, anchor.number)
+        log.info(
+            "finality reported",
+            extra={"chainId": chain, "finalizedBlock": anchor.number, "credited": reply.credited_payment_count},
+        )
