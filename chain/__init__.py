@@ -1,1 +1,5 @@
-"""Shared chain code: the fault-tolerant JSON-RPC client and the chain data types the watcher and settlement read."""
+"""Chain code shared by the CLI, the local runner, the watcher and settlement.
+
+Our contracts' compiled artifacts and their deployment (`build`, and what grows beside it), and the
+fault-tolerant JSON-RPC client over several providers (`client`) with strictly parsed chain data (`types`).
+"""
