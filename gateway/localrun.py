@@ -318,6 +318,7 @@ class LocalGateway:
                 "STABLEGATE_LEDGER_REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
                 "STABLEGATE_WATCHER_RPC_URLS": rpc,
                 "STABLEGATE_WATCHER_LEDGER_TARGET": ledger,
+                "STABLEGATE_WATCHER_DATABASE_URL": pg.dsn,
                 "STABLEGATE_SETTLEMENT_DATABASE_URL": pg.dsn,
                 "STABLEGATE_SETTLEMENT_RPC_URLS": rpc,
                 "STABLEGATE_SETTLEMENT_LEDGER_TARGET": ledger,

@@ -13,7 +13,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
-from stablegate.watcher.v1 import watcher_service_pb2, watcher_service_pb2_grpc
+from stablegate.settlement.v1 import sweep_service_pb2, sweep_service_pb2_grpc
 
 if TYPE_CHECKING:
     from tests.conftest import PostgresServer
@@ -36,8 +36,9 @@ def health(channel: grpc.Channel, service: str = "") -> int:
 def service_env(service: str, postgres: PostgresServer, pki: DevMesh) -> dict[str, str]:
     """What a service needs to start: its mesh certificate (the ledger also its database, migrated at start)."""
     env = pki.files(service).env(service)
-    if service == "ledger":
-        env |= {"STABLEGATE_LEDGER_DATABASE_URL": postgres.dsn, "STABLEGATE_LEDGER_MIGRATE_ON_START": "true"}
+    if service in ("ledger", "watcher"):
+        prefix = f"STABLEGATE_{service.upper()}_"
+        env |= {f"{prefix}DATABASE_URL": postgres.dsn, f"{prefix}MIGRATE_ON_START": "true"}
     return env
 
 
@@ -88,14 +89,15 @@ def test_service_serves_health_then_drains_on_sigterm(
 
 
 def test_unbuilt_rpc_answers_unimplemented_with_error_info(tmp_path: Path, mesh_pki: DevMesh) -> None:
-    spec, ready_file = parts.prepare_service("watcher", tmp_path, mesh_pki.files(Role.WATCHER).env("watcher"))
+    env = mesh_pki.files(Role.SETTLEMENT).env("settlement")
+    spec, ready_file = parts.prepare_service("settlement", tmp_path, env)
     proc = parts.start(spec)
     try:
         port = parts.read_ready_file(ready_file)["grpc_port"]
         with mesh_sync_channel(mesh_pki, Role.OPERATOR, int(port or 0)) as channel:
-            stub = watcher_service_pb2_grpc.WatcherServiceStub(channel)
+            stub = sweep_service_pb2_grpc.SweepServiceStub(channel)
             with pytest.raises(grpc.RpcError) as caught:
-                stub.GetStatus(watcher_service_pb2.GetStatusRequest(), metadata=(("x-request-id", "req-42"),))
+                stub.GetSweep(sweep_service_pb2.GetSweepRequest(), metadata=(("x-request-id", "req-42"),))
         err = cast(grpc.Call, caught.value)
         assert err.code() == grpc.StatusCode.UNIMPLEMENTED
         status = rpc_status.from_call(err)
@@ -105,8 +107,8 @@ def test_unbuilt_rpc_answers_unimplemented_with_error_info(tmp_path: Path, mesh_
         info = error_details_pb2.ErrorInfo()
         assert status.details[0].Unpack(info)
         assert (info.reason, info.domain) == ("NOT_IMPLEMENTED", "stablegate")
-        assert info.metadata["method"] == "stablegate.watcher.v1.WatcherService.GetStatus"
+        assert info.metadata["method"] == "stablegate.settlement.v1.SweepService.GetSweep"
     finally:
         proc.stop()
-    log = (tmp_path / "watcher.log").read_text()
+    log = (tmp_path / "settlement.log").read_text()
     assert '"request_id": "req-42"' in log and '"grpc_code": "UNIMPLEMENTED"' in log and '"trace_id"' in log

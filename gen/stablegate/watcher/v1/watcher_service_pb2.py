@@ -22,28 +22,27 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+stablegate/watcher/v1/watcher_service.proto\x12\x15stablegate.watcher.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"$\n\x10GetStatusRequest\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\x04\"I\n\x11GetStatusResponse\x12\x34\n\x06status\x18\x01 \x01(\x0b\x32$.stablegate.watcher.v1.WatcherStatus\"\x83\x03\n\rWatcherStatus\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\x04\x12\x0e\n\x06leader\x18\x02 \x01(\x08\x12\x12\n\nhead_block\x18\x03 \x01(\x04\x12\x12\n\nsafe_block\x18\x04 \x01(\x04\x12\x17\n\x0f\x66inalized_block\x18\x05 \x01(\x04\x12\x14\n\x0c\x63ursor_block\x18\x06 \x01(\x04\x12\x12\n\nlag_blocks\x18\x07 \x01(\x04\x12&\n\x03lag\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1d\n\x15watched_address_count\x18\t \x01(\x05\x12\x1e\n\x16\x66inality_tag_supported\x18\n \x01(\x08\x12\x38\n\tproviders\x18\x0b \x03(\x0b\x32%.stablegate.watcher.v1.ProviderHealth\x12\x13\n\x0breorg_count\x18\x0c \x01(\x03\x12/\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x89\x02\n\x0eProviderHealth\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x33\n\x05state\x18\x03 \x01(\x0e\x32$.stablegate.watcher.v1.ProviderState\x12\x12\n\nhead_block\x18\x04 \x01(\x04\x12*\n\x07latency\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1c\n\x14\x63onsecutive_failures\x18\x06 \x01(\x05\x12\x12\n\nlast_error\x18\x07 \x01(\t\x12\x35\n\x11last_success_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x80\x01\n\rProviderState\x12\x1e\n\x1aPROVIDER_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16PROVIDER_STATE_HEALTHY\x10\x01\x12\x1a\n\x16PROVIDER_STATE_PROBING\x10\x02\x12\x17\n\x13PROVIDER_STATE_OPEN\x10\x03\x32p\n\x0eWatcherService\x12^\n\tGetStatus\x12\'.stablegate.watcher.v1.GetStatusRequest\x1a(.stablegate.watcher.v1.GetStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+stablegate/watcher/v1/watcher_service.proto\x12\x15stablegate.watcher.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"$\n\x10GetStatusRequest\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\x04\"I\n\x11GetStatusResponse\x12\x34\n\x06status\x18\x01 \x01(\x0b\x32$.stablegate.watcher.v1.WatcherStatus\"\x83\x03\n\rWatcherStatus\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\x04\x12\x0e\n\x06leader\x18\x02 \x01(\x08\x12\x12\n\nhead_block\x18\x03 \x01(\x04\x12\x12\n\nsafe_block\x18\x04 \x01(\x04\x12\x17\n\x0f\x66inalized_block\x18\x05 \x01(\x04\x12\x14\n\x0c\x63ursor_block\x18\x06 \x01(\x04\x12\x12\n\nlag_blocks\x18\x07 \x01(\x04\x12&\n\x03lag\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1d\n\x15watched_address_count\x18\t \x01(\x05\x12\x1e\n\x16\x66inality_tag_supported\x18\n \x01(\x08\x12\x38\n\tproviders\x18\x0b \x03(\x0b\x32%.stablegate.watcher.v1.ProviderHealth\x12\x13\n\x0breorg_count\x18\x0c \x01(\x03\x12/\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x89\x02\n\x0eProviderHealth\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x33\n\x05state\x18\x03 \x01(\x0e\x32$.stablegate.watcher.v1.ProviderState\x12\x12\n\nhead_block\x18\x04 \x01(\x04\x12*\n\x07latency\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1c\n\x14\x63onsecutive_failures\x18\x06 \x01(\x05\x12\x12\n\nlast_error\x18\x07 \x01(\t\x12\x35\n\x11last_success_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x80\x01\n\rProviderState\x12\x1e\n\x1aPROVIDER_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16PROVIDER_STATE_HEALTHY\x10\x01\x12\x1a\n\x16PROVIDER_STATE_PROBING\x10\x02\x12\x17\n\x13PROVIDER_STATE_OPEN\x10\x03\x32p\n\x0eWatcherService\x12^\n\tGetStatus\x12\'.stablegate.watcher.v1.GetStatusRequest\x1a(.stablegate.watcher.v1.GetStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'stablegate.watcher.v1.watcher_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROVIDERSTATE']._serialized_start=940
-  _globals['_PROVIDERSTATE']._serialized_end=1068
-  _globals['_GETSTATUSREQUEST']._serialized_start=168
-  _globals['_GETSTATUSREQUEST']._serialized_end=204
-  _globals['_GETSTATUSRESPONSE']._serialized_start=206
-  _globals['_GETSTATUSRESPONSE']._serialized_end=279
-  _globals['_WATCHERSTATUS']._serialized_start=282
-  _globals['_WATCHERSTATUS']._serialized_end=669
-  _globals['_PROVIDERHEALTH']._serialized_start=672
-  _globals['_PROVIDERHEALTH']._serialized_end=937
-  _globals['_WATCHERSERVICE']._serialized_start=1070
-  _globals['_WATCHERSERVICE']._serialized_end=1182
+  _globals['_PROVIDERSTATE']._serialized_start=907
+  _globals['_PROVIDERSTATE']._serialized_end=1035
+  _globals['_GETSTATUSREQUEST']._serialized_start=135
+  _globals['_GETSTATUSREQUEST']._serialized_end=171
+  _globals['_GETSTATUSRESPONSE']._serialized_start=173
+  _globals['_GETSTATUSRESPONSE']._serialized_end=246
+  _globals['_WATCHERSTATUS']._serialized_start=249
+  _globals['_WATCHERSTATUS']._serialized_end=636
+  _globals['_PROVIDERHEALTH']._serialized_start=639
+  _globals['_PROVIDERHEALTH']._serialized_end=904
+  _globals['_WATCHERSERVICE']._serialized_start=1037
+  _globals['_WATCHERSERVICE']._serialized_end=1149
 # @@protoc_insertion_point(module_scope)
