@@ -2,7 +2,8 @@
 
 Each provider sits behind its own circuit breaker (pybreaker): timeouts, transport errors, HTTP errors, rate
 limits (429) and garbage (not JSON-RPC, the wrong id, no result) count against it, and an open breaker takes it
-out of rotation until its reset timeout lets one trial call through. A call tries the providers in order,
+out of rotation until its reset timeout lets one trial call through (or until every other provider has failed a
+call, which then gives it a trial rather than fail). A call tries the providers in order,
 skipping open breakers and providers whose head has fallen behind the others, and goes round again with
 exponential backoff and jitter. JSON-RPC errors that are the caller's (a refused range, invalid params) are not
 the provider's fault: they pass straight up and do not trip the breaker. A provider's answer is never trusted
@@ -173,16 +174,26 @@ class ChainClient:
             self._session = aiohttp.ClientSession(timeout=timeout, raise_for_status=False)
         return self._session
 
-    async def call(self, method: str, params: list[Any] | None = None, parse: Callable[[Any], T] | None = None) -> Any:
+    async def call(
+        self,
+        method: str,
+        params: list[Any] | None = None,
+        parse: Callable[[Any], T] | None = None,
+        *,
+        min_head: int | None = None,
+    ) -> Any:
         """The result of a JSON-RPC call from the first provider that answers usefully.
 
         `parse` checks and converts the result; a ValueError from it is the provider's fault (garbage), so the
-        next provider is asked. Raises RangeTooLarge / RpcError for the caller's own errors, NoProviderAvailable
-        when every provider failed in every round.
+        next provider is asked. `min_head` skips providers last seen below that block: a provider behind the
+        range asked for would answer "no logs" for blocks it does not have yet. Raises RangeTooLarge / RpcError
+        for the caller's own errors, NoProviderAvailable when every provider failed in every round.
         """
         last: Exception | None = None
         for round_ in range(self.options.rounds):
             for provider in self._candidates():
+                if min_head is not None and provider.head is not None and provider.head < min_head:
+                    continue
                 try:
                     return await self._call_one(provider, method, params or [], parse)
                 except RpcError:
@@ -192,6 +203,14 @@ class ChainClient:
             if round_ < self.options.rounds - 1:
                 cap = min(self.options.max_backoff_seconds, self.options.backoff_seconds * 2**round_)
                 await asyncio.sleep(cap * self.rng())
+                # Every provider that was allowed failed: rather than fail the call, give the providers whose
+                # breakers are open one trial each (a failed trial opens the breaker again at once).
+                for provider in self.providers:
+                    if provider.breaker.current_state == "open":
+                        provider.breaker.half_open()
+        if last is None and min_head is not None:
+            heads = ", ".join(f"{p.name} at {p.head}" for p in self.providers)
+            raise NoProviderAvailable(f"no provider has reached block {min_head} for {method} ({heads})")
         raise NoProviderAvailable(
             f"no provider answered {method} after {self.options.rounds} rounds"
             + (f"; last: {last}" if last is not None else "")
@@ -265,7 +284,10 @@ class ChainClient:
             except (ChainError, pybreaker.CircuitBreakerError):
                 return
 
-        await asyncio.gather(*(ask(p) for p in self.providers if p.breaker.current_state != "open"))
+        # Every provider is asked, open breakers too: once its reset timeout has passed, this is its trial call
+        # (before that the breaker refuses at once), so a provider that recovered rejoins without waiting for
+        # every other one to fail first.
+        await asyncio.gather(*(ask(p) for p in self.providers))
         if not heads:
             # Every breaker open or failing: fall back to a plain call, which waits and retries.
             head: int = await self.call("eth_blockNumber", [], _block_number)

@@ -94,6 +94,9 @@ class Scanner:
         async with self.pool.acquire() as conn:
             start = self.options.start_block - 1 if self.options.start_block is not None else finalized.number
             cursor = await state.cursor(conn, chain, max(0, start))
+        if head < cursor.scanned_number:
+            # Every provider that answered is behind blocks already scanned: wait for one that is not.
+            raise InconsistentChain(f"the providers' best head {head} is behind the scan at {cursor.scanned_number}")
         await self._sync_addresses(cursor)
         await self._check_reorg()
         async with self.pool.acquire() as conn:
@@ -149,7 +152,7 @@ class Scanner:
         return await self._block(max(0, head - depth))
 
     async def _block(self, number: int) -> BlockHeader:
-        block = await self.client.call("eth_getBlockByNumber", [hex(number), False], parse_block)
+        block = await self.client.call("eth_getBlockByNumber", [hex(number), False], parse_block, min_head=number)
         if block is None:
             raise InconsistentChain(f"no provider has block {number} although the head is past it")
         return block  # type: ignore[no-any-return]
@@ -164,7 +167,9 @@ class Scanner:
             return
         fork: int | None = None
         for header in reversed(tracked):
-            current = await self.client.call("eth_getBlockByNumber", [hex(header.number), False], parse_block)
+            current = await self.client.call(
+                "eth_getBlockByNumber", [hex(header.number), False], parse_block, min_head=header.number
+            )
             if current is not None and current.hash == header.hash:
                 break  # a block's hash commits to everything below it
             fork = header.number
@@ -258,7 +263,8 @@ class Scanner:
 
     async def _get_logs(self, query: dict[str, object], start: int, end: int) -> list[TransferLog]:
         params = [{**query, "fromBlock": hex(start), "toBlock": hex(end)}]
-        logs: list[TransferLog] = await self.client.call("eth_getLogs", params, parse_transfer_logs)
+        # Only a provider known to have block `end` may say there are no logs up to it.
+        logs: list[TransferLog] = await self.client.call("eth_getLogs", params, parse_transfer_logs, min_head=end)
         for item in logs:
             if not start <= item.block_number <= end:
                 raise InconsistentChain(f"a log of block {item.block_number} came back for {start}..{end}")

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import asyncpg
 import pytest
+from prometheus_client import CollectorRegistry
 from stablegate.merchant.v1 import invoice_pb2
 from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
 
-from chain.client import ChainClient, ClientOptions
+from chain.client import ChainClient, ChainError, ClientOptions
 from gateway import parts
 from tests.chain.chain_harness import Chain, start_chain
+from tests.chain.fault_proxy import FaultProxy
 from tests.ledger.ledger_harness import Ledger, running_ledger
 from watcher.metrics import WatcherMetrics
 from watcher.reporter import LedgerReporter
-from watcher.scanner import Scanner, ScanOptions
+from watcher.scanner import InconsistentChain, Scanner, ScanOptions
 from watcher.store.state import apply_migrations
 
 UNIT = 10**18
+PAYMENTS_IN_SUITE = 300
+"""The issue's 1,000 payments scaled to fit the suite's time budget (DECISIONS, "Suite time")."""
 
 
 @pytest.fixture
@@ -166,7 +171,88 @@ async def test_an_address_made_after_its_block_was_scanned_is_still_found(world:
     world.chain.pay(invoice.deposit_address, 2 * UNIT)
     scanned_before = world.scanner.status.scanned
     world.scanner._watched = set()  # as if the feed were read before the invoice existed
-    await world.scanner._scan(scanned_before, world.chain.head(), await world.scanner._finalized(world.chain.head()))
+    head = await world.scanner.client.head()
+    await world.scanner._scan(scanned_before, head, await world.scanner._finalized(head))
     assert await world.status(invoice.id) == "OPEN"  # the scan passed the payment by: the address was not known
     await world.scanner.tick()  # the feed brings the address; the lookback finds the payment
     assert await world.status(invoice.id) == "PROCESSING"
+
+
+async def tick_as_the_service_does(scanner: Scanner) -> int:
+    """One pass; a pass that fails on the chain is retried by the next (as `watcher.app.scan_forever` does)."""
+    try:
+        await scanner.tick()
+    except (ChainError, InconsistentChain):
+        return 1
+    return 0
+
+
+async def test_payments_are_each_credited_once_while_providers_die_lie_and_refuse(chain: Chain, ledger_db: str) -> None:
+    """Two providers in phases of faults, at least one answering correctly at every moment (DECISIONS)."""
+    a, b = FaultProxy(chain.url), FaultProxy(chain.url)
+    await a.start()
+    await b.start()
+    registry = CollectorRegistry()
+    await apply_migrations(ledger_db)
+    count, amount = PAYMENTS_IN_SUITE, 3 * UNIT
+    phases: list[tuple[str, str]] = [
+        ("down", "ok"),
+        ("http_error", "ok"),
+        ("ok", "garbage"),
+        ("stale", "ok"),
+        ("ok", "range_limit"),
+        ("rpc_error", "ok"),
+        ("ok", "rate_limited"),
+        ("ok", "ok"),
+    ]
+    async with running_ledger(ledger_db, token_contract=chain.token) as ledger:
+        _, key = await ledger.merchant_with_key()
+        pool = await asyncpg.create_pool(ledger_db, min_size=1, max_size=2)
+        options = ClientOptions(
+            timeout_seconds=2, rounds=3, backoff_seconds=0.01, fail_max=2, reset_timeout_seconds=0.3
+        )
+        client = ChainClient([a.url, b.url], options, registry=registry)
+        scan = ScanOptions(chain_id=97, token=chain.token, start_block=1, max_range=40)
+        scanner = Scanner(client, pool, LedgerReporter(ledger.watcher_channel, 97), scan, WatcherMetrics())
+        world = World(chain, ledger, scanner, key)
+        chain.mint(chain.token, chain.accounts[1], count * amount)
+        invoices = [await world.invoice("3") for _ in range(count)]
+        failed = 0
+        try:
+            per_phase = -(-count // len(phases))
+            for index, (mode_a, mode_b) in enumerate(phases):
+                if mode_a == "down":
+                    await a.stop()
+                elif a._runner is None:
+                    await a.start()
+                a.mode, b.mode = mode_a, mode_b
+                for invoice in invoices[index * per_phase : (index + 1) * per_phase]:
+                    chain.transfer(invoice.deposit_address, amount)
+                for _ in range(3):
+                    failed += await tick_as_the_service_does(scanner)
+            chain.mine(10)
+            await asyncio.sleep(0.4)  # past the breakers' reset timeout: the trial calls close them again
+            for _ in range(3):
+                assert await tick_as_the_service_does(scanner) == 0  # all well again: every pass succeeds
+        finally:
+            await client.close()
+            await pool.close()
+            await a.close()
+            await b.close()
+
+        statuses = [await world.status(i.id) for i in invoices]
+        assert statuses == ["PAID"] * count
+        merchant = invoices[0].merchant_id
+        assert (await ledger.balances(merchant))["merchant_available"] == count * amount
+        assert await ledger.value("SELECT count(*) FROM ledger.payments") == count
+        await ledger.assert_books_are_sound()
+
+    def sample(name: str, provider: str) -> float:
+        return registry.get_sample_value(name, {"provider": provider}) or 0.0
+
+    name_a, name_b = (p.name for p in client.providers)
+    assert sample("chain_rpc_breaker_opened_total", name_a) >= 1  # it opened while A was down or failing
+    assert sample("chain_rpc_breaker_opened_total", name_b) >= 1  # and while B answered garbage
+    assert sample("chain_rpc_breaker_state", name_a) == 0  # and closed again once they answered
+    assert sample("chain_rpc_breaker_state", name_b) == 0
+    assert a.calls.get("range_limit", 0) + b.calls.get("range_limit", 0) > 0
