@@ -199,6 +199,10 @@ class Scanner:
         async with self.pool.acquire() as conn:
             tracked = {h.number: h for h in await state.headers(conn, chain)}
         start = scanned + 1
+
+        def finality_of(item: TransferLog) -> str:
+            return "FINAL" if item.block_number <= finalized.number else "SEEN"
+
         while start <= head:
             end = min(head, start + self._chunk - 1)
             try:
@@ -213,8 +217,8 @@ class Scanner:
             for item in logs:
                 if item.block_number > finalized.number and headers[item.block_number].hash != item.block_hash:
                     raise InconsistentChain(f"a log's block hash is not block {item.block_number}'s: retrying")
-            for item in sorted(logs, key=lambda x: (x.block_number, x.log_index)):
-                await self._report(item, "FINAL" if item.block_number <= finalized.number else "SEEN", headers)
+            ordered = sorted(logs, key=lambda x: (x.block_number, x.log_index))
+            await self._report_all(ordered, finality_of, headers)
             end_hash = headers[end].hash if end in headers else None
             async with self.pool.acquire() as conn, conn.transaction():
                 await state.put_headers(conn, chain, [h for n, h in headers.items() if n > finalized.number])
@@ -271,25 +275,45 @@ class Scanner:
         return logs
 
     async def _report(self, item: TransferLog, finality: str, headers: dict[int, BlockHeader] | None = None) -> None:
+        await self._report_all([item], lambda _: finality, headers)
+
+    async def _report_all(
+        self,
+        items: list[TransferLog],
+        finality_of: Callable[[TransferLog], str],
+        headers: dict[int, BlockHeader] | None = None,
+    ) -> None:
+        """Store a chunk's observations in one round trip, report each to the ledger, store the outcomes."""
+        if not items:
+            return
         chain = self.options.chain_id
-        observed = Observed(
-            tx_hash=item.tx_hash,
-            log_index=item.log_index,
-            block_hash=item.block_hash,
-            block_number=item.block_number,
-            asset="TOKEN" if item.token == self.options.token else "OTHER_TOKEN",
-            token=item.token,
-            from_address=item.from_address,
-            to_address=item.to_address,
-            amount=item.amount,
-        )
+        observed = [
+            (
+                Observed(
+                    tx_hash=item.tx_hash,
+                    log_index=item.log_index,
+                    block_hash=item.block_hash,
+                    block_number=item.block_number,
+                    asset="TOKEN" if item.token == self.options.token else "OTHER_TOKEN",
+                    token=item.token,
+                    from_address=item.from_address,
+                    to_address=item.to_address,
+                    amount=item.amount,
+                ),
+                finality_of(item),
+            )
+            for item in items
+        ]
         async with self.pool.acquire() as conn:
-            await state.record(conn, chain, observed, finality)
-        header = (headers or {}).get(item.block_number)
-        outcome = await self.reporter.transfer(observed, finality, header.timestamp if header else None)
+            await state.record_many(conn, chain, observed)
+        outcomes = []
+        for obs, finality in observed:
+            header = (headers or {}).get(obs.block_number)
+            outcome = await self.reporter.transfer(obs, finality, header.timestamp if header else None)
+            outcomes.append((obs, outcome))
+            self.metrics.reported.labels(obs.asset, finality, outcome).inc()
         async with self.pool.acquire() as conn:
-            await state.set_outcome(conn, chain, observed, outcome)
-        self.metrics.reported.labels(observed.asset, finality, outcome).inc()
+            await state.set_outcomes(conn, chain, outcomes)
 
     # -- finality ----------------------------------------------------------------------------------------
 

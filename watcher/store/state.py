@@ -115,34 +115,45 @@ async def drop_headers(
 
 async def record(conn: asyncpg.Connection, chain_id: int, observed: Observed, status: str) -> None:
     """Store an observation (once per block it appeared in) or move it to `status`."""
-    await conn.execute(
+    await record_many(conn, chain_id, [(observed, status)])
+
+
+async def record_many(conn: asyncpg.Connection, chain_id: int, observed: list[tuple[Observed, str]]) -> None:
+    """Store observations with their statuses in one round trip (see `record`)."""
+    await conn.executemany(
         "INSERT INTO watcher.observations (chain_id, tx_hash, log_index, block_hash, block_number, asset, token, "
         "from_address, to_address, amount, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
         "ON CONFLICT (chain_id, tx_hash, log_index, block_hash) DO UPDATE SET status = excluded.status",
-        chain_id,
-        observed.tx_hash,
-        observed.log_index,
-        observed.block_hash,
-        observed.block_number,
-        observed.asset,
-        observed.token,
-        observed.from_address,
-        observed.to_address,
-        observed.amount,
-        status,
+        [
+            (
+                chain_id,
+                o.tx_hash,
+                o.log_index,
+                o.block_hash,
+                o.block_number,
+                o.asset,
+                o.token,
+                o.from_address,
+                o.to_address,
+                o.amount,
+                status,
+            )
+            for o, status in observed
+        ],
     )
 
 
 async def set_outcome(conn: asyncpg.Connection, chain_id: int, observed: Observed, outcome: str) -> None:
     """What the ledger said of an observation (MATCHED, WRONG_ASSET, …), for operators."""
-    await conn.execute(
+    await set_outcomes(conn, chain_id, [(observed, outcome)])
+
+
+async def set_outcomes(conn: asyncpg.Connection, chain_id: int, outcomes: list[tuple[Observed, str]]) -> None:
+    """Store what the ledger said of several observations in one round trip."""
+    await conn.executemany(
         "UPDATE watcher.observations SET outcome = $5 WHERE chain_id = $1 AND tx_hash = $2 AND log_index = $3 "
         "AND block_hash = $4",
-        chain_id,
-        observed.tx_hash,
-        observed.log_index,
-        observed.block_hash,
-        outcome,
+        [(chain_id, o.tx_hash, o.log_index, o.block_hash, outcome) for o, outcome in outcomes],
     )
 
 
