@@ -95,13 +95,15 @@ async def build_chain(url: str, transfers: int, share: float) -> tuple[str, list
         accounts = [str(a) for a in await rpc(session, url, "eth_accounts", [])]
         artifact = json.loads((ARTIFACTS_DIR / "StablegateTestToken.json").read_text())
         name = b"Bench USD"
-        args = (
-            word(64) + word(128) + word(len(name)) + name.hex().ljust(64, "0") + word(4) + b"USDT".hex().ljust(64, "0")
-        )
-        tx = await rpc(
-            session, url, "eth_sendTransaction", [{"from": accounts[0], "data": artifact["bytecode"] + args}]
-        )
-        token = str((await rpc(session, url, "eth_getTransactionReceipt", [tx]))["contractAddress"]).lower()
+        args = word(64) + word(128) + word(len(name)) + name.hex().ljust(64, "0")
+        args += word(4) + b"USDT".hex().ljust(64, "0")
+        deploy = {"from": accounts[0], "data": artifact["bytecode"] + args}
+        tx = await rpc(session, url, "eth_sendTransaction", [deploy])
+        receipt = None
+        while receipt is None:
+            receipt = await rpc(session, url, "eth_getTransactionReceipt", [tx])
+            await asyncio.sleep(0.02)
+        token = str(receipt["contractAddress"]).lower()
         senders = accounts[1:9]
         for sender in senders:
             data = "0x40c10f19" + word(sender) + word(10**30)
