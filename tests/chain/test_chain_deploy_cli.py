@@ -63,11 +63,16 @@ def test_chain_deploy_says_what_is_wrong(anvil: AnvilNode, tmp_path: Path) -> No
     assert down.returncode == 1
     assert "cannot reach the JSON-RPC node" in down.stderr and "./dev up" in down.stderr
 
-    locked = stablegate("chain", "deploy", "--rpc-url", anvil.url, "--deployer", "0x" + "12" * 20)
+    env_file = str(tmp_path / "chain.env")
+    locked = stablegate(
+        "chain", "deploy", "--rpc-url", anvil.url, "--deployer", "0x" + "12" * 20, "--env-file", env_file
+    )
     assert locked.returncode == 1
     assert "no unlocked account" in locked.stderr and "signer" in locked.stderr
 
-    no_token = stablegate("chain", "deploy", "--rpc-url", anvil.url, "--token", "0x" + "34" * 20)
+    no_token = stablegate(
+        "chain", "deploy", "--rpc-url", anvil.url, "--token", "0x" + "34" * 20, "--env-file", env_file
+    )
     assert no_token.returncode == 1
     assert "no contract at the token address" in no_token.stderr
     assert not (tmp_path / "chain.env").exists()
