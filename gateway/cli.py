@@ -179,6 +179,80 @@ def cmd_mesh_certs(args: argparse.Namespace) -> int:
     return 0
 
 
+LOCAL_RPC_URL = "http://127.0.0.1:8545"
+
+
+def cmd_chain_deploy(args: argparse.Namespace) -> int:
+    """Deploy the treasury and forwarder factory (and a test token) and write the ledger's chain variables."""
+    from chain.contracts import Chain, ChainError  # noqa: PLC0415
+    from chain.deploy import Roles, deploy  # noqa: PLC0415
+    from chain.rpc import JsonRpc, RpcError, RpcUnavailable  # noqa: PLC0415
+
+    console = Console(stderr=True)
+
+    def fail(message: str) -> int:
+        console.print(f"[bold red]error:[/] {message}", highlight=False)
+        return 1
+
+    chain = Chain(JsonRpc(args.rpc_url))
+    try:
+        chain_id = chain.chain_id()
+        accounts = chain.accounts()
+    except RpcUnavailable as exc:
+        return fail(f"{exc}. Is the node up (`./dev up` runs anvil on {LOCAL_RPC_URL})? Check --rpc-url.")
+    except RpcError as exc:
+        return fail(f"the node at {args.rpc_url} refused {exc.method}: {exc.message}")
+    deployer = args.deployer or (accounts[0] if accounts else None)
+    if deployer is None or deployer.lower() not in {a.lower() for a in accounts}:
+        return fail(
+            f"the node at {args.rpc_url} (chain {chain_id}) has no unlocked account"
+            + (f" {deployer}" if deployer else "")
+            + " to sign with. This command deploys with a node's dev accounts (anvil); deploying to a public "
+            "chain needs a real signer, which arrives with the signer issue (docs/chain.md)."
+        )
+
+    def pick(value: str | None, index: int, what: str) -> str:
+        if value:
+            return str(value)
+        fallback = accounts[index] if index < len(accounts) else deployer
+        console.print(f"  {what}: the node's dev account {fallback} (pass --{what.replace(' ', '-')} to choose)")
+        return fallback
+
+    roles = Roles(
+        admin=pick(args.admin, 0, "admin"),
+        sweeper=pick(args.sweeper, 0, "sweeper"),
+        hot=pick(args.hot, 0, "hot"),
+        cold_safe=pick(args.cold_safe, 1, "cold safe"),
+        quarantine=pick(args.quarantine, 2, "quarantine"),
+    )
+    try:
+        with console.status(f"deploying to chain {chain_id} at {args.rpc_url} from {deployer}…") as status:
+
+            def progress(message: str) -> None:
+                status.update(message + "…")
+                console.print(f"  {message}", highlight=False)
+
+            deployment = deploy(chain, deployer, roles, token=args.token, progress=progress)
+    except (ChainError, RpcError, RpcUnavailable) as exc:
+        return fail(f"deployment failed: {exc}")
+    env_file: Path = args.env_file
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text(deployment.env_file_text())
+    env_file.with_suffix(".json").write_text(json.dumps(deployment.as_json(), indent=2, sort_keys=True) + "\n")
+    console.print(
+        f"[green]deployed[/] token {deployment.token} ({deployment.token_decimals} decimals"
+        + (", test token" if deployment.test_token else "")
+        + f"), treasury {deployment.treasury}, factory {deployment.factory}",
+        highlight=False,
+    )
+    console.print(f"init-code hash {deployment.init_code_hash}", highlight=False)
+    console.print(
+        f"wrote {env_file} (load it with: set -a; . {env_file}; set +a) and {env_file.with_suffix('.json')}",
+        highlight=False,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `stablegate` command."""
     parser = argparse.ArgumentParser(
@@ -234,6 +308,34 @@ def build_parser() -> argparse.ArgumentParser:
     certs.add_argument("--dir", type=Path, default=Path(".stablegate/pki"), help="where to write them")
     certs.add_argument("--trust-domain", default="stablegate", help="SPIFFE trust domain (default: stablegate)")
     certs.set_defaults(func=cmd_mesh_certs)
+
+    chain = sub.add_parser("chain", help="our contracts on the chain")
+    chain_sub = chain.add_subparsers(dest="chain_command", required=True, metavar="ACTION")
+    deploy = chain_sub.add_parser(
+        "deploy",
+        help="deploy the treasury, the forwarder factory and (without --token) a test token; write the ledger's "
+        "chain variables to an env file",
+    )
+    deploy.add_argument("--rpc-url", default=LOCAL_RPC_URL, help=f"JSON-RPC URL of the node (default {LOCAL_RPC_URL})")
+    deploy.add_argument(
+        "--token", default=None, help="an existing token's address (default: deploy StablegateTestToken, local only)"
+    )
+    deploy.add_argument("--deployer", default=None, help="unlocked account that deploys (default: the node's first)")
+    for role, text in (
+        ("admin", "admin of the factory's roles"),
+        ("sweeper", "the account allowed to flush deposit addresses"),
+        ("hot", "the treasury's HOT key (payouts, moves to cold)"),
+        ("cold-safe", "the cold Safe funds move to (it also administers the treasury's roles)"),
+        ("quarantine", "where other tokens found at deposit addresses go"),
+    ):
+        deploy.add_argument(f"--{role}", default=None, help=f"{text} (default: a dev account of the node)")
+    deploy.add_argument(
+        "--env-file",
+        type=Path,
+        default=Path(".stablegate/chain.env"),
+        help="where to write the ledger's variables (default .stablegate/chain.env; a .json beside it has all)",
+    )
+    deploy.set_defaults(func=cmd_chain_deploy)
 
     config = sub.add_parser("config", help="inspect configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")

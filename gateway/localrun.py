@@ -3,6 +3,11 @@
 Prepares each real part (initdb, a SoftHSM token with generated dev PINs, configs), writes a supervisord
 config with one program per process (the same command lines the test harness uses), runs supervisord in the
 foreground, waits until everything answers, prints the addresses, and on Ctrl-C stops it all.
+
+Our contracts are deployed on the local anvil as soon as it answers. Their addresses are known before that:
+anvil starts empty and its first dev account deploys at nonces 0, 1, 2, so `chain.deploy.plan` gives the same
+addresses every run. The ledger's environment carries the planned addresses (it needs no contract to exist,
+only the CREATE2 math) and the deployment is checked against the plan; a mismatch stops `up`.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from chain.contracts import Chain, ChainError
+from chain.deploy import ANVIL_FIRST_ACCOUNT, Deployment, Plan, Roles, deploy, plan
+from chain.rpc import JsonRpc, RpcError, RpcUnavailable
 from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
 from gateway import parts
 from service_runtime.config import DEMO_SECRET_PREFIX
@@ -183,6 +191,8 @@ class LocalGateway:
         self._supervisord: subprocess.Popen[bytes] | None = None
         self._ports: dict[str, int] = {}
         self._stop_requested = False
+        self._contracts: Plan = plan(ANVIL_FIRST_ACCOUNT, 0)
+        self._deployment: Deployment | None = None
 
     def run(self) -> int:
         """Prepare, start, wait until ready, print addresses, then block until Ctrl-C or SIGTERM.
@@ -241,7 +251,12 @@ class LocalGateway:
                 pg_spec, pg_plan.dsn, pg_spec.ready, stop_signal="INT", on_ready=lambda: parts.create_database(pg_plan)
             ),
             Program(redis_spec, f"redis://127.0.0.1:{ports['redis']}/0", redis_spec.ready),
-            Program(anvil_spec, f"http://127.0.0.1:{ports['anvil']} (chain id 97)", anvil_spec.ready),
+            Program(
+                anvil_spec,
+                f"http://127.0.0.1:{ports['anvil']} (chain id 97)",
+                anvil_spec.ready,
+                on_ready=lambda: self._deploy_contracts(f"http://127.0.0.1:{ports['anvil']}"),
+            ),
             Program(
                 envoy_spec,
                 f"http://127.0.0.1:{ports['envoy']} (REST; admin :{ports['envoy_admin']})",
@@ -267,6 +282,29 @@ class LocalGateway:
             # exist yet), so keep its wait short: the drain timeout and a margin.
             programs.append(Program(spec, address, spec.ready, env=own, stop_wait_seconds=LOCAL_DRAIN_TIMEOUT + 5))
         return programs
+
+    def _deploy_contracts(self, rpc_url: str) -> None:
+        """Deploy the test token, treasury and factory on the fresh anvil; they must land where planned."""
+        chain = Chain(JsonRpc(rpc_url))
+        try:
+            accounts = chain.accounts()
+            if not accounts or accounts[0] != ANVIL_FIRST_ACCOUNT:
+                raise UpError(f"anvil's first dev account is not {ANVIL_FIRST_ACCOUNT}: was it given a mnemonic?")
+            roles = Roles(
+                admin=accounts[0], sweeper=accounts[0], hot=accounts[0], cold_safe=accounts[1], quarantine=accounts[2]
+            )
+            deployment = deploy(chain, accounts[0], roles)
+        except (ChainError, RpcError, RpcUnavailable) as exc:
+            raise UpError(f"deploying the contracts on anvil failed: {exc}") from exc
+        got = Plan(deployment.token, deployment.treasury, deployment.factory, deployment.forwarder_implementation)
+        if got != self._contracts:
+            raise UpError(
+                f"the contracts landed at {got}, not at the planned {self._contracts} the ledger was given: "
+                "anvil was not fresh; stop whatever else uses it and run `up` again"
+            )
+        (self.state / "chain.env").write_text(deployment.env_file_text())
+        (self.state / "chain.json").write_text(json.dumps(deployment.as_json(), indent=2, sort_keys=True) + "\n")
+        self._deployment = deployment
 
     def _postgres_base(self) -> Path:
         base = postgres_base_for(self.state)
@@ -316,6 +354,12 @@ class LocalGateway:
             {
                 "STABLEGATE_LEDGER_DATABASE_URL": pg.dsn,
                 "STABLEGATE_LEDGER_REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
+                # The contracts deployed on anvil once it answers (see the module docstring).
+                "STABLEGATE_LEDGER_CHAIN_ID": "97",
+                "STABLEGATE_LEDGER_TOKEN_CONTRACT": self._contracts.token,
+                "STABLEGATE_LEDGER_TOKEN_DECIMALS": "18",
+                "STABLEGATE_LEDGER_FORWARDER_FACTORY": self._contracts.factory,
+                "STABLEGATE_LEDGER_FORWARDER_INIT_CODE_HASH": "0x" + self._contracts.init_code_hash.hex(),
                 "STABLEGATE_WATCHER_RPC_URLS": rpc,
                 "STABLEGATE_WATCHER_LEDGER_TARGET": ledger,
                 "STABLEGATE_WATCHER_DATABASE_URL": pg.dsn,
@@ -386,6 +430,13 @@ class LocalGateway:
         for program in programs:
             table.add_row(program.spec.name, program.address)
         self.console.print(table)
+        if self._deployment is not None:
+            d = self._deployment
+            self.console.print(
+                f"contracts: token {d.token} (tUSDT, open mint), factory {d.factory}, treasury {d.treasury} "
+                f"({self.state / 'chain.env'})",
+                highlight=False,
+            )
         self.console.print(f"logs: {self.state / 'logs'}   control: supervisorctl -c {self.state / 'supervisord.conf'}")
         self.console.print(
             f"admin key: .venv/bin/stablegate admin keys create --name you --database-url "

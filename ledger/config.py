@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from ledger.domain.addresses import to_checksum_address
-from service_runtime.config import ServiceSettings
+from service_runtime.config import FieldsRefused, ServiceSettings
 
 ZERO_HASH = "0x" + "00" * 32
-# Development defaults for the chain: BSC testnet's chain id and the BSC-USD contract address of mainnet as
-# a placeholder token; `stablegate up` and the Chain issue replace them with the deployed local contracts.
-DEV_TOKEN = "0x55d398326f99059fF775485246999027B3197955"  # noqa: S105 - an address, not a secret
+# Placeholders for the chain, good for the ledger's own tests (deposit addresses are CREATE2 math, nothing is
+# deployed) and refused under prod. `stablegate up` replaces them with the contracts it deploys on its anvil;
+# `stablegate chain deploy` writes the real values to an env file (docs/chain.md).
+DEV_TOKEN = "0x00000000000000000000000000000000000F0002"  # noqa: S105 - an address, not a secret
 DEV_FACTORY = "0x00000000000000000000000000000000000F0001"
+DEV_INIT_CODE_HASH = "0x" + "ab" * 32
+BSC_MAINNET_CHAIN_ID = 56
+BSC_MAINNET_USDT = "0x55d398326f99059fF775485246999027B3197955"
+"""BSC-USD on BNB Smart Chain mainnet: a real token there, and nowhere else."""
 
 
 class LedgerSettings(ServiceSettings):
@@ -49,7 +54,7 @@ class LedgerSettings(ServiceSettings):
         default=DEV_FACTORY, pattern=r"^0x[0-9a-fA-F]{40}$", description="CREATE2 deployer of deposit forwarders."
     )
     forwarder_init_code_hash: str = Field(
-        default="0x" + "ab" * 32,
+        default=DEV_INIT_CODE_HASH,
         pattern=r"^0x[0-9a-fA-F]{64}$",
         description="keccak256 of the forwarder's init code (0x + 64 hex), as the factory deploys it.",
     )
@@ -83,3 +88,31 @@ class LedgerSettings(ServiceSettings):
         if value == ZERO_HASH:
             raise ValueError("must be the real init-code hash, not zero")
         return value
+
+    @model_validator(mode="after")
+    def _mainnet_token_only_on_mainnet(self) -> LedgerSettings:
+        # Mainnet's token address on a test chain is somebody else's contract (or none): nothing paid there
+        # is the money the invoice names, and a mix-up like this must stop the ledger, whatever the profile.
+        if self.token_contract == BSC_MAINNET_USDT and self.chain_id != BSC_MAINNET_CHAIN_ID:
+            raise FieldsRefused(
+                [
+                    (
+                        "token_contract",
+                        f"{BSC_MAINNET_USDT} is BSC-USD on mainnet (chain 56) but CHAIN_ID is {self.chain_id}; "
+                        "name the token deployed on that chain (`stablegate chain deploy` writes it)",
+                    )
+                ]
+            )
+        return self
+
+    def prod_violations(self) -> list[tuple[str, str]]:
+        """Production also refuses the placeholder token, factory and init-code hash."""
+        found = super().prod_violations()
+        fix = "prod refuses the placeholder; set the deployed value (`stablegate chain deploy` writes it)"
+        if self.token_contract == to_checksum_address(DEV_TOKEN):
+            found.append(("token_contract", fix))
+        if self.forwarder_factory == to_checksum_address(DEV_FACTORY):
+            found.append(("forwarder_factory", fix))
+        if self.forwarder_init_code_hash.lower() == DEV_INIT_CODE_HASH:
+            found.append(("forwarder_init_code_hash", fix))
+        return found

@@ -17,7 +17,10 @@ from typing import Any
 
 import psutil
 
+from chain.contracts import Chain, Contract, load_artifact
+from chain.rpc import JsonRpc
 from gateway import localrun, parts
+from ledger.domain.addresses import invoice_salt
 from service_runtime.devcerts import mesh_files_in
 from service_runtime.mesh import Role
 
@@ -67,7 +70,7 @@ def rest(port: int, method: str, path: str, key: str, body: object = None) -> tu
         return exc.code, json.loads(exc.read())
 
 
-def assert_invoices_are_served_through_envoy(ports: dict[str, int]) -> None:
+def assert_invoices_are_served_through_envoy(ports: dict[str, int], state_dir: Path) -> None:
     """An operator's admin key, a merchant and its key, then an invoice created and read back over REST."""
     dsn = f"postgresql://postgres@127.0.0.1:{ports['postgres']}/stablegate"
     made = subprocess.run(
@@ -92,6 +95,22 @@ def assert_invoices_are_served_through_envoy(ports: dict[str, int]) -> None:
     assert status == 200, invoice
     status, read = rest(envoy, "GET", f"/v1/invoices/{invoice['id']}", key["plaintext_key"])
     assert (status, read["amount"], read["status"]) == (200, "3.25", "INVOICE_STATUS_OPEN")
+    (state_dir / "invoice.json").write_text(json.dumps(read))
+
+
+def assert_deposit_addresses_come_from_the_deployed_factory(state: Path, ports: dict[str, int]) -> None:
+    """The contracts are on anvil, chain.env names them, and the invoice's address is the factory's prediction."""
+    lines = (state / "chain.env").read_text().splitlines()
+    env = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    factory_address = env["STABLEGATE_LEDGER_FORWARDER_FACTORY"]
+    rpc = JsonRpc(f"http://127.0.0.1:{ports['anvil']}")
+    chain = Chain(rpc)
+    factory = Contract(chain, factory_address, load_artifact("ForwarderFactory"))
+    token = Contract(chain, env["STABLEGATE_LEDGER_TOKEN_CONTRACT"], load_artifact("StablegateTestToken"))
+    assert token.call1("decimals") == 18
+    invoice = json.loads((state / "invoice.json").read_text())
+    assert factory.call1("predict", invoice_salt(invoice["id"])) == invoice["deposit_address"]
+    assert env["STABLEGATE_LEDGER_TOKEN_CONTRACT"] in invoice["payment_uri"]
 
 
 def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
@@ -109,9 +128,10 @@ def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path
         assert parts.http_get(f"http://127.0.0.1:{ports['envoy']}/healthz")[0] == 200
         # REST reaches the ledger through Envoy and the edge's key check (no key: 401 from the edge).
         assert parts.http_get(f"http://127.0.0.1:{ports['envoy']}/v1/invoices")[0] == 401
-        assert_invoices_are_served_through_envoy(ports)
+        assert_invoices_are_served_through_envoy(ports, state)
         assert parts.redis_ping(ports["redis"])
         assert parts.json_rpc(f"http://127.0.0.1:{ports['anvil']}", "eth_chainId") == "0x61"
+        assert_deposit_addresses_come_from_the_deployed_factory(state, ports)
         psql = str(parts.postgres_bin_dir() / "psql")
         query = [psql, "-h", "127.0.0.1", "-p", str(ports["postgres"]), "-U", "postgres", "-d", "stablegate"]
         db = subprocess.run([*query, "-tAc", "SELECT 1"], capture_output=True, text=True, check=True)

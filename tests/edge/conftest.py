@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from chain.deploy import ANVIL_FIRST_ACCOUNT
+from chain.deploy import plan as plan_contracts
 from edge.envoy_config import EdgePlan, TlsFiles, Upstream, public_routes_from_served, write
 from gateway import parts
 from ledger.app import SERVED as LEDGER_SERVED
@@ -112,6 +114,18 @@ def launch_stack(
     admin_db = ["-h", "127.0.0.1", "-p", str(postgres.plan.port), "-U", "postgres", "-d", "postgres"]
     parts.run_checked([psql, *admin_db, "-c", f"CREATE DATABASE {database}"])
     dsn = postgres.dsn.rsplit("/", 1)[0] + f"/{database}"
+    # prod refuses the placeholder token, factory and init-code hash: give it what `up` deploys on anvil (the
+    # ledger only does CREATE2 math with them; nothing here reads the chain).
+    planned = plan_contracts(ANVIL_FIRST_ACCOUNT, 0)
+    chain_env = (
+        {
+            "STABLEGATE_LEDGER_TOKEN_CONTRACT": planned.token,
+            "STABLEGATE_LEDGER_FORWARDER_FACTORY": planned.factory,
+            "STABLEGATE_LEDGER_FORWARDER_INIT_CODE_HASH": "0x" + planned.init_code_hash.hex(),
+        }
+        if profile == "prod"
+        else {}
+    )
     spec, ready = parts.prepare_service(
         "ledger",
         base,
@@ -122,6 +136,7 @@ def launch_stack(
             "STABLEGATE_LEDGER_CREDENTIAL_CACHE_SECONDS": "0",
             "STABLEGATE_LEDGER_LOG_LEVEL": "WARNING",
             **pki.files(Role.LEDGER).env("ledger"),
+            **chain_env,
         },
     )
     started.append(parts.start(spec))

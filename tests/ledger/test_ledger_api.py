@@ -337,6 +337,8 @@ async def _stored_admin_hashes(url: str) -> list[bytes]:
 def test_token_and_factory_addresses_are_checksummed_whatever_case_is_configured(
     monkeypatch: pytest.MonkeyPatch, mesh_pki: DevMesh
 ) -> None:
+    # BSC-USD's mainnet address, on mainnet (the ledger refuses it on any other chain).
+    monkeypatch.setenv("STABLEGATE_LEDGER_CHAIN_ID", "56")
     monkeypatch.setenv("STABLEGATE_LEDGER_TOKEN_CONTRACT", "0x55d398326f99059ff775485246999027b3197955")
     for key, value in mesh_pki.files("ledger").env("ledger").items():
         monkeypatch.setenv(key, value)
