@@ -97,6 +97,21 @@ def edge_plan(ports: dict[str, int], envoy: MeshFiles) -> EdgePlan:
     )
 
 
+def fresh_database(pg: parts.PostgresPlan) -> None:
+    """The gateway's database, with the watcher's chain state forgotten: `up`'s anvil starts empty every time.
+
+    The ledger's data stays (its invoices' addresses are CREATE2 math on the same planned factory); the
+    watcher's cursor, headers and observations described the previous run's chain and would stall the scan.
+    """
+    parts.create_database(pg)
+    psql = str(parts.postgres_bin_dir() / "psql")
+    forget = (
+        "DO $$ BEGIN IF to_regclass('watcher.cursors') IS NOT NULL THEN "
+        "TRUNCATE watcher.cursors, watcher.headers, watcher.observations; END IF; END $$"
+    )
+    parts.run_checked([psql, "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-d", pg.database, "-c", forget])
+
+
 class UpError(RuntimeError):
     """The local gateway could not start; the message says what to do."""
 
@@ -247,9 +262,7 @@ class LocalGateway:
             )
         programs = [
             # INT is Postgres's fast shutdown; TERM would wait for every client to disconnect.
-            Program(
-                pg_spec, pg_plan.dsn, pg_spec.ready, stop_signal="INT", on_ready=lambda: parts.create_database(pg_plan)
-            ),
+            Program(pg_spec, pg_plan.dsn, pg_spec.ready, stop_signal="INT", on_ready=lambda: fresh_database(pg_plan)),
             Program(redis_spec, f"redis://127.0.0.1:{ports['redis']}/0", redis_spec.ready),
             Program(
                 anvil_spec,
@@ -363,6 +376,9 @@ class LocalGateway:
                 "STABLEGATE_WATCHER_RPC_URLS": rpc,
                 "STABLEGATE_WATCHER_LEDGER_TARGET": ledger,
                 "STABLEGATE_WATCHER_DATABASE_URL": pg.dsn,
+                "STABLEGATE_WATCHER_TOKEN_CONTRACT": self._contracts.token,
+                # anvil starts empty at every `up`: scan it from its first block.
+                "STABLEGATE_WATCHER_START_BLOCK": "1",
                 "STABLEGATE_SETTLEMENT_DATABASE_URL": pg.dsn,
                 "STABLEGATE_SETTLEMENT_RPC_URLS": rpc,
                 "STABLEGATE_SETTLEMENT_LEDGER_TARGET": ledger,

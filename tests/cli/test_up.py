@@ -113,6 +113,38 @@ def assert_deposit_addresses_come_from_the_deployed_factory(state: Path, ports: 
     assert env["STABLEGATE_LEDGER_TOKEN_CONTRACT"] in invoice["payment_uri"]
 
 
+def assert_a_payment_is_seen_and_credited_through_the_watcher(state: Path, ports: dict[str, int]) -> None:
+    """A customer pays the invoice on anvil; the watcher (mutual TLS, its own role) gets it to PAID on finality."""
+    invoice = json.loads((state / "invoice.json").read_text())
+    env = dict(line.split("=", 1) for line in (state / "chain.env").read_text().splitlines() if "=" in line)
+    token, url = env["STABLEGATE_LEDGER_TOKEN_CONTRACT"], f"http://127.0.0.1:{ports['anvil']}"
+    accounts = parts.json_rpc(url, "eth_accounts")  # anvil's unlocked dev accounts
+    assert isinstance(accounts, list)
+    payer = str(accounts[5])
+    amount = hex(325 * 10**16)[2:].rjust(64, "0")
+
+    def word(address: str) -> str:
+        return address.lower().removeprefix("0x").rjust(64, "0")
+
+    for data in ("0x40c10f19" + word(payer) + amount, "0xa9059cbb" + word(invoice["deposit_address"]) + amount):
+        parts.json_rpc(url, "eth_sendTransaction", [{"from": payer, "to": token, "data": data}])
+    psql = str(parts.postgres_bin_dir() / "psql")
+    query = [psql, "-h", "127.0.0.1", "-p", str(ports["postgres"]), "-U", "postgres", "-d", "stablegate", "-tAc"]
+    deadline = time.monotonic() + 60
+    while True:
+        status = subprocess.run(
+            [*query, f"SELECT status FROM ledger.invoices WHERE id = '{invoice['id']}'"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if status == "PAID":
+            return
+        assert time.monotonic() < deadline, status
+        parts.json_rpc(url, "anvil_mine", ["0x1"])
+        time.sleep(0.3)
+
+
 def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     base = free_base_port()
     ports = localrun.assign_ports(base)
@@ -132,6 +164,7 @@ def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path
         assert parts.redis_ping(ports["redis"])
         assert parts.json_rpc(f"http://127.0.0.1:{ports['anvil']}", "eth_chainId") == "0x61"
         assert_deposit_addresses_come_from_the_deployed_factory(state, ports)
+        assert_a_payment_is_seen_and_credited_through_the_watcher(state, ports)
         psql = str(parts.postgres_bin_dir() / "psql")
         query = [psql, "-h", "127.0.0.1", "-p", str(ports["postgres"]), "-U", "postgres", "-d", "stablegate"]
         db = subprocess.run([*query, "-tAc", "SELECT 1"], capture_output=True, text=True, check=True)
