@@ -39,6 +39,16 @@ class InconsistentChain(Exception):
     """A provider's answers do not fit together (a block's parent, a log's block hash): retry the tick."""
 
 
+class MisconfiguredChain(InconsistentChain):
+    """The chain does not hold what the configuration names (the token is no contract there)."""
+
+
+def _hex_data(value: object) -> str:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise ValueError("eth_getCode: not hex data")
+    return value
+
+
 @dataclass(frozen=True)
 class ScanOptions:
     """What to scan and how."""
@@ -85,11 +95,14 @@ class Scanner:
     status: ScanStatus = field(default_factory=ScanStatus)
     _chunk: int = 0
     _watched: set[str] = field(default_factory=set)
+    _token_checked: bool = False
 
     async def tick(self) -> None:
         """One pass: feed, head and finality, reorg check, forward scan, finality report."""
         chain = self.options.chain_id
         head = await self.client.head()
+        if not self._token_checked:
+            await self._check_token()
         finalized = await self._finalized(head)
         async with self.pool.acquire() as conn:
             start = self.options.start_block - 1 if self.options.start_block is not None else finalized.number
@@ -108,6 +121,16 @@ class Scanner:
         self.status.head, self.status.finalized, self.status.scanned = head, finalized.number, cursor.scanned_number
         self.status.watched, self.status.update_time = len(self._watched), self.now()
         self.metrics.observe_tick(head, finalized.number, cursor.scanned_number, self.options.lag_alert_blocks)
+
+    async def _check_token(self) -> None:
+        """Refuse to scan for a token that is not a contract on this chain (a wrong address or the wrong chain)."""
+        code = await self.client.call("eth_getCode", [self.options.token, "latest"], _hex_data)
+        if code in ("0x", ""):
+            raise MisconfiguredChain(
+                f"the configured token {self.options.token} has no code on chain {self.options.chain_id}: check "
+                "STABLEGATE_WATCHER_TOKEN_CONTRACT and the providers (a wrong address or the wrong chain)"
+            )
+        self._token_checked = True
 
     # -- the watch set -----------------------------------------------------------------------------------
 

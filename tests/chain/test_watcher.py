@@ -19,7 +19,7 @@ from tests.chain.fault_proxy import FaultProxy
 from tests.ledger.ledger_harness import Ledger, running_ledger
 from watcher.metrics import WatcherMetrics
 from watcher.reporter import LedgerReporter
-from watcher.scanner import InconsistentChain, Scanner, ScanOptions
+from watcher.scanner import InconsistentChain, MisconfiguredChain, Scanner, ScanOptions
 from watcher.store.state import apply_migrations
 
 UNIT = 10**18
@@ -256,3 +256,22 @@ async def test_payments_are_each_credited_once_while_providers_die_lie_and_refus
     assert sample("chain_rpc_breaker_state", name_a) == 0  # and closed again once they answered
     assert sample("chain_rpc_breaker_state", name_b) == 0
     assert a.calls.get("range_limit", 0) + b.calls.get("range_limit", 0) > 0
+
+
+async def test_the_watcher_refuses_to_scan_for_a_token_that_is_not_a_contract_on_its_chain(
+    chain: Chain, ledger_db: str
+) -> None:
+    await apply_migrations(ledger_db)
+    pool = await asyncpg.create_pool(ledger_db, min_size=1, max_size=2)
+    client = ChainClient([chain.url], ClientOptions(timeout_seconds=5, rounds=1))
+    nowhere = "0x" + "5" * 40
+    async with running_ledger(ledger_db) as ledger:
+        options = ScanOptions(chain_id=97, token=nowhere, start_block=1)
+        scanner = Scanner(client, pool, LedgerReporter(ledger.watcher_channel, 97), options, WatcherMetrics())
+        try:
+            with pytest.raises(MisconfiguredChain, match="has no code on chain 97"):
+                await scanner.tick()
+            assert await ledger.value("SELECT count(*) FROM watcher.cursors") == 0  # nothing scanned
+        finally:
+            await client.close()
+            await pool.close()
