@@ -295,8 +295,10 @@ class Dispatcher:
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:
-    """Until the event is set or the time is up. Not `asyncio.wait_for`: on Python 3.11 it can swallow a
-    cancellation that arrives as the event is set, and a stopping dispatcher would then never stop.
+    """Until the event is set or the time is up.
+
+    Not `asyncio.wait_for`: on Python 3.11 it can swallow a cancellation that arrives as the event is set, and a
+    stopping dispatcher would then never stop.
     """
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
