@@ -37,6 +37,7 @@ from chain.deploy import ANVIL_FIRST_ACCOUNT, Deployment, Plan, Roles, deploy, p
 from chain.rpc import JsonRpc, RpcError, RpcUnavailable
 from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
 from gateway import parts
+from ledger.secretbox import new_dev_key
 from service_runtime.config import DEMO_SECRET_PREFIX
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import MeshFiles, Role
@@ -348,6 +349,17 @@ class LocalGateway:
             json.dump({"label": token.label, "so_pin": token.so_pin, "user_pin": token.user_pin}, out)
         return token
 
+    def _webhook_key(self) -> str:
+        """The dev key sealing webhook secrets: made once, kept private in the state dir, refused by prod."""
+        path = self.state / "webhook-secret-key"
+        if path.exists():
+            return path.read_text().strip()
+        key = new_dev_key()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(key)
+        return key
+
     def _service_env(
         self, ports: dict[str, int], pg: parts.PostgresPlan, token: parts.SoftHsmToken, mesh: DevMesh
     ) -> dict[str, str]:
@@ -373,6 +385,8 @@ class LocalGateway:
                 "STABLEGATE_LEDGER_TOKEN_DECIMALS": "18",
                 "STABLEGATE_LEDGER_FORWARDER_FACTORY": self._contracts.factory,
                 "STABLEGATE_LEDGER_FORWARDER_INIT_CODE_HASH": "0x" + self._contracts.init_code_hash.hex(),
+                "STABLEGATE_LEDGER_WEBHOOK_SECRET_KEY": self._webhook_key(),
+                "STABLEGATE_LEDGER_WEBHOOK_ALLOW_LOOPBACK": "true",
                 "STABLEGATE_WATCHER_RPC_URLS": rpc,
                 "STABLEGATE_WATCHER_LEDGER_TARGET": ledger,
                 "STABLEGATE_WATCHER_DATABASE_URL": pg.dsn,

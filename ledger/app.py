@@ -13,7 +13,7 @@ from stablegate.ledger.v1 import (
     credential_service_pb2_grpc,
     deposit_address_service_pb2_grpc,
 )
-from stablegate.merchant.v1 import balance_service_pb2_grpc, invoice_service_pb2_grpc
+from stablegate.merchant.v1 import balance_service_pb2_grpc, invoice_service_pb2_grpc, webhook_service_pb2_grpc
 
 from ledger.api.admin import ApiKeyAdmin, MerchantAdmin
 from ledger.api.auth import AuthInterceptor
@@ -21,6 +21,7 @@ from ledger.api.credentials import Credentials
 from ledger.api.deposit_addresses import DepositAddresses
 from ledger.api.invoices import Balances, Invoices
 from ledger.api.observations import ChainObservations
+from ledger.api.webhooks import WebhookEndpoints
 from ledger.config import LedgerSettings
 from ledger.core import LedgerCore
 from ledger.store.db import apply_migrations, open_pool
@@ -43,9 +44,8 @@ SERVED = (
     "stablegate.ledger.v1.DepositAddressService",
     "stablegate.ledger.v1.JournalService",
 )
-# Drafted in the protos, built by later issues (Webhooks, Chain, the rest of Ledger): UNIMPLEMENTED for now.
+# Drafted in the protos, built by later issues (Chain, the rest of Ledger): UNIMPLEMENTED for now.
 NOT_BUILT = (
-    "stablegate.merchant.v1.WebhookEndpointService",
     "stablegate.admin.v1.AuditLogService",
     "stablegate.ledger.v1.JournalService",
 )
@@ -89,8 +89,12 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
                 log.info("migrated", extra={"migrations": applied})
         core.attach(pool)
         expiry_task.append(asyncio.create_task(expire_forever()))
+        if settings.webhook_dispatch:
+            core.dispatcher.start()
 
     async def shutdown() -> None:
+        if settings.webhook_dispatch:
+            await core.dispatcher.stop()
         for task in expiry_task:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -107,6 +111,7 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
             ChainObservations(core), server
         )
         deposit_address_service_pb2_grpc.add_DepositAddressServiceServicer_to_server(DepositAddresses(core), server)
+        webhook_service_pb2_grpc.add_WebhookEndpointServiceServicer_to_server(WebhookEndpoints(core), server)
         register_unimplemented(server, NOT_BUILT)
 
     return ServiceDefinition(

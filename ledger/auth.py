@@ -58,6 +58,7 @@ METHOD_SCOPES: dict[str, str] = {
             "DeleteWebhookEndpoint",
             "RotateWebhookSecret",
             "RedeliverWebhook",
+            "ReplayFailedWebhooks",
             "SendTestWebhook",
         )
     },

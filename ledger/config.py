@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from ledger.domain.addresses import to_checksum_address
-from service_runtime.config import FieldsRefused, ServiceSettings
+from ledger.secretbox import SecretKeyInvalid, parse_key
+from service_runtime.config import DEMO_SECRET_PREFIX, FieldsRefused, Profile, ServiceSettings
 
 ZERO_HASH = "0x" + "00" * 32
 # Placeholders for the chain, good for the ledger's own tests (deposit addresses are CREATE2 math, nothing is
@@ -76,6 +77,61 @@ class LedgerSettings(ServiceSettings):
         default=2.0, ge=0, le=5, description="How long a verified key stays cached; bounds revocation delay."
     )
 
+    webhook_secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="AES-256-GCM key sealing webhook signing secrets at rest: the base64 of 32 random bytes. "
+        "Empty: webhook endpoints cannot be created (prod refuses to start). `stablegate up` makes a dev key.",
+    )
+    webhook_allow_loopback: bool = Field(
+        default=False, description="Let webhooks reach loopback addresses (dev and test only; prod refuses it)."
+    )
+    webhook_dispatch: bool = Field(
+        default=True, description="Run the webhook fan-out (leased) and a sender in this process."
+    )
+    webhook_senders: int = Field(default=16, ge=1, le=256, description="Deliveries this process sends at once.")
+    webhook_connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="How long a delivery may take to connect (TCP and TLS)."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=15.0, gt=0, le=120, description="How long a delivery may take in all, connect to read."
+    )
+    webhook_response_limit_bytes: int = Field(
+        default=65536, ge=1024, le=1048576, description="At most this much of a receiver's response is read."
+    )
+    webhook_disable_after_seconds: float = Field(
+        default=5 * 86400.0,
+        gt=0,
+        le=30 * 86400.0,
+        description="An endpoint failing every delivery for this long is disabled and the merchant told.",
+    )
+
+    @field_validator("webhook_secret_key")
+    @classmethod
+    def _key_shape(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value():
+            try:
+                parse_key(value.get_secret_value())
+            except SecretKeyInvalid as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    def _webhook_violations(self) -> list[tuple[str, str]]:
+        """Production refuses a missing or demo webhook key and loopback webhooks."""
+        found: list[tuple[str, str]] = []
+        key = self.webhook_secret_key.get_secret_value()
+        if not key or key.startswith(DEMO_SECRET_PREFIX):
+            found.append(
+                ("webhook_secret_key", "prod refuses a missing or demo key; set the base64 of 32 random bytes")
+            )
+        if self.webhook_allow_loopback:
+            found.append(("webhook_allow_loopback", "prod never lets webhooks reach loopback; set it false"))
+        return found
+
+    @property
+    def webhooks_require_https(self) -> bool:
+        """Webhook URLs must be https under prod."""
+        return self.profile is Profile.PROD
+
     @field_validator("token_contract", "forwarder_factory")
     @classmethod
     def _checksummed(cls, value: str) -> str:
@@ -106,8 +162,8 @@ class LedgerSettings(ServiceSettings):
         return self
 
     def prod_violations(self) -> list[tuple[str, str]]:
-        """Production also refuses the placeholder token, factory and init-code hash."""
-        found = super().prod_violations()
+        """Production also refuses the placeholder token, factory and init-code hash, and webhook dev settings."""
+        found = super().prod_violations() + self._webhook_violations()
         fix = "prod refuses the placeholder; set the deployed value (`stablegate chain deploy` writes it)"
         if self.token_contract == to_checksum_address(DEV_TOKEN):
             found.append(("token_contract", fix))

@@ -13,11 +13,15 @@ from prometheus_client import CollectorRegistry
 
 from ledger.auth import CredentialVerifier
 from ledger.config import LedgerSettings
+from ledger.dispatch import Dispatcher
 from ledger.domain.invoices import ChainTerms
 from ledger.domain.models import Merchant
+from ledger.domain.ssrf import Resolver, UrlPolicy
 from ledger.metrics import LedgerMetrics
 from ledger.payments import PaymentRecorder
+from ledger.secretbox import SecretBox, parse_key
 from ledger.store import merchants as merchant_store
+from ledger.webhook_http import SystemResolver, WebhookPoster
 
 MERCHANT_CACHE_SECONDS = 5.0
 """How long a merchant's invoice defaults are reused before being read again."""
@@ -40,6 +44,9 @@ class LedgerCore:
     _merchants: dict[str, tuple[float, Merchant]] = field(default_factory=dict, repr=False)
     metrics: LedgerMetrics = field(default_factory=LedgerMetrics, repr=False)
     """The ledger's own metrics; `bind_metrics` moves them into the serving runtime's registry."""
+    resolver: Resolver = field(default_factory=SystemResolver, repr=False)
+    """Resolves webhook hosts, at creation and at every send (tests inject their own)."""
+    _dispatcher: Dispatcher | None = field(default=None, repr=False)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -72,6 +79,24 @@ class LedgerCore:
         assert self._recorder is not None, "the ledger has not started"
         return self._recorder
 
+    @functools.cached_property
+    def secret_box(self) -> SecretBox | None:
+        """Seals webhook secrets; None when no key is configured (then no endpoint can be made)."""
+        key = self.settings.webhook_secret_key.get_secret_value()
+        return SecretBox(parse_key(key)) if key else None
+
+    @property
+    def url_policy(self) -> UrlPolicy:
+        """Which webhook URLs and addresses the profile allows."""
+        s = self.settings
+        return UrlPolicy(require_https=s.webhooks_require_https, allow_loopback=s.webhook_allow_loopback)
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The webhook fan-out and sender (only after startup)."""
+        assert self._dispatcher is not None, "the ledger has not started"
+        return self._dispatcher
+
     def bind_metrics(self, registry: CollectorRegistry) -> None:
         """Register the ledger's metrics in the runtime's registry (before startup builds the recorder)."""
         self.metrics = LedgerMetrics(registry)
@@ -83,6 +108,22 @@ class LedgerCore:
         self._verifier = CredentialVerifier(pool, cache_seconds=s.credential_cache_seconds, now=self.now)
         self._recorder = PaymentRecorder(
             pool, chain_id=s.chain_id, token_contract=s.token_contract, asset=s.asset, metrics=self.metrics
+        )
+        self._dispatcher = Dispatcher(
+            database_url=s.database_url,
+            pool=pool,
+            box=lambda: self.secret_box,
+            poster=WebhookPoster(
+                policy=self.url_policy,
+                resolver=self.resolver,
+                connect_timeout=s.webhook_connect_timeout_seconds,
+                total_timeout=s.webhook_timeout_seconds,
+                response_limit=s.webhook_response_limit_bytes,
+            ),
+            now=self.now,
+            senders=s.webhook_senders,
+            lease_seconds=s.webhook_timeout_seconds + 30,
+            disable_after=dt.timedelta(seconds=s.webhook_disable_after_seconds),
         )
 
     @functools.cached_property

@@ -52,5 +52,6 @@ def test_prod_accepts_deployed_values_for_the_chain_fields(ledger_env: pytest.Mo
     ledger_env.setenv("STABLEGATE_LEDGER_FORWARDER_INIT_CODE_HASH", "0x" + "34" * 32)
     with pytest.raises(ConfigError) as caught:
         load_settings(LedgerSettings)
-    # Only the dev mesh CA is left to refuse: the chain fields pass.
-    assert [p.split(":", 1)[0] for p in caught.value.problems] == ["STABLEGATE_LEDGER_TLS"]
+    # Only the dev mesh CA and the missing webhook key are left to refuse: the chain fields pass.
+    refused = sorted(p.split(":", 1)[0] for p in caught.value.problems)
+    assert refused == ["STABLEGATE_LEDGER_TLS", "STABLEGATE_LEDGER_WEBHOOK_SECRET_KEY"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import ssl
@@ -21,6 +22,7 @@ from chain.deploy import plan as plan_contracts
 from edge.envoy_config import EdgePlan, TlsFiles, Upstream, public_routes_from_served, write
 from gateway import parts
 from ledger.app import SERVED as LEDGER_SERVED
+from ledger.secretbox import new_dev_key
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
 from settlement.app import SERVED as SETTLEMENT_SERVED
@@ -135,6 +137,10 @@ def launch_stack(
             "STABLEGATE_LEDGER_MIGRATE_ON_START": "true",
             "STABLEGATE_LEDGER_CREDENTIAL_CACHE_SECONDS": "0",
             "STABLEGATE_LEDGER_LOG_LEVEL": "WARNING",
+            # Webhook secrets are sealed with this key; prod refuses the dev marker, so prod gets a plain one.
+            "STABLEGATE_LEDGER_WEBHOOK_SECRET_KEY": new_dev_key()
+            if profile != "prod"
+            else base64.b64encode(secrets.token_bytes(32)).decode(),
             **pki.files(Role.LEDGER).env("ledger"),
             **chain_env,
         },

@@ -27,6 +27,7 @@ from ledger.config import LedgerSettings
 from ledger.core import LedgerCore
 from ledger.domain import postings
 from ledger.domain.credentials import new_admin_key
+from ledger.domain.ssrf import Resolver
 from ledger.store import journal
 from ledger.store.credentials import insert_admin_key
 from service_runtime import mesh
@@ -206,9 +207,16 @@ class Ledger:
 
 
 @asynccontextmanager
-async def running_ledger(db_url: str, **overrides: Any) -> AsyncIterator[Ledger]:
-    """Start a ledger on a migrated database; stop it at the end."""
-    pki = DevMesh(Path(tempfile.mkdtemp(prefix="ledger-pki-")))
+async def running_ledger(
+    db_url: str, *, resolver: Resolver | None = None, ca_name: str | None = None, **overrides: Any
+) -> AsyncIterator[Ledger]:
+    """Start a ledger on a migrated database; stop it at the end.
+
+    `resolver` replaces the system resolver for webhook hosts; `ca_name` names the mesh CA (prod refuses the
+    dev CA's name, so a prod-profile ledger needs another).
+    """
+    mesh_dir = Path(tempfile.mkdtemp(prefix="ledger-pki-"))
+    pki = DevMesh(mesh_dir, ca_name=ca_name) if ca_name else DevMesh(mesh_dir)
     settings = load_settings(
         LedgerSettings,
         **{
@@ -233,6 +241,8 @@ async def running_ledger(db_url: str, **overrides: Any) -> AsyncIterator[Ledger]
         await conn.close()
     clock = Clock()
     core = LedgerCore(settings, now=clock)
+    if resolver is not None:
+        core.resolver = resolver
     runtime = ServiceRuntime(settings, definition(settings, core))
     ports = await runtime.start()
     try:

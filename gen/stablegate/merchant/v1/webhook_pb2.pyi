@@ -97,6 +97,7 @@ class WebhookEndpoint(_message.Message):
     PREVIOUS_SECRET_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    API_VERSION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique endpoint id, e.g. "we_01HV..."."""
     merchant_id: _builtins.str
@@ -113,9 +114,11 @@ class WebhookEndpoint(_message.Message):
     """HMAC signing secret ("whsec_..."); returned only by create and rotate, empty everywhere else."""
     signing_public_key: _builtins.str
     """Ed25519 public key ("whpk_...", base64) that verifies v1a signatures; empty unless ED25519 is enabled."""
+    api_version: _builtins.str
+    """Version of the event payloads sent to this endpoint, e.g. "2026-11-25"; the latest when empty at creation."""
     @_builtins.property
     def enabled_events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Event types delivered, e.g. "invoice.paid", "invoice.expired"; ["*"] or empty means all."""
+        """Event types delivered: exact types ("invoice.paid") or a family ("invoice.*"); ["*"] or empty means all."""
 
     @_builtins.property
     def signing_algorithms(self) -> _containers.RepeatedScalarFieldContainer[Global___WebhookSigningAlgorithm.ValueType]:
@@ -149,10 +152,11 @@ class WebhookEndpoint(_message.Message):
         previous_secret_expire_time: _timestamp_pb2.Timestamp | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        api_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "previous_secret_expire_time", b"previous_secret_expire_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "description", b"description", "disabled", b"disabled", "disabled_reason", b"disabled_reason", "enabled_events", b"enabled_events", "id", b"id", "merchant_id", b"merchant_id", "previous_secret_expire_time", b"previous_secret_expire_time", "secret", b"secret", "signing_algorithms", b"signing_algorithms", "signing_public_key", b"signing_public_key", "update_time", b"update_time", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_version", b"api_version", "create_time", b"create_time", "description", b"description", "disabled", b"disabled", "disabled_reason", b"disabled_reason", "enabled_events", b"enabled_events", "id", b"id", "merchant_id", b"merchant_id", "previous_secret_expire_time", b"previous_secret_expire_time", "secret", b"secret", "signing_algorithms", b"signing_algorithms", "signing_public_key", b"signing_public_key", "update_time", b"update_time", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -251,6 +255,7 @@ class WebhookDeliveryAttempt(_message.Message):
     RESPONSE_STATUS_FIELD_NUMBER: _builtins.int
     DURATION_MS_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    RESPONSE_EXCERPT_FIELD_NUMBER: _builtins.int
     attempt_number: _builtins.int
     """1-based attempt number."""
     response_status: _builtins.int
@@ -259,6 +264,8 @@ class WebhookDeliveryAttempt(_message.Message):
     """Round-trip time in milliseconds."""
     error: _builtins.str
     """Error when no valid response was received; empty otherwise."""
+    response_excerpt: _builtins.str
+    """The first bytes (at most 1 KiB, as text) of the response body."""
     @_builtins.property
     def attempt_time(self) -> _timestamp_pb2.Timestamp:
         """When the attempt started."""
@@ -271,10 +278,11 @@ class WebhookDeliveryAttempt(_message.Message):
         response_status: _builtins.int = ...,
         duration_ms: _builtins.int = ...,
         error: _builtins.str = ...,
+        response_excerpt: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["attempt_time", b"attempt_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_number", b"attempt_number", "attempt_time", b"attempt_time", "duration_ms", b"duration_ms", "error", b"error", "response_status", b"response_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_number", b"attempt_number", "attempt_time", b"attempt_time", "duration_ms", b"duration_ms", "error", b"error", "response_excerpt", b"response_excerpt", "response_status", b"response_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

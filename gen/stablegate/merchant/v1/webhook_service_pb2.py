@@ -26,10 +26,11 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from stablegate.merchant.v1 import webhook_pb2 as stablegate_dot_merchant_dot_v1_dot_webhook__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,stablegate/merchant/v1/webhook_service.proto\x12\x16stablegate.merchant.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a$stablegate/merchant/v1/webhook.proto\"\xbf\x01\n\x1c\x43reateWebhookEndpointRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\x03url\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x16\n\x0e\x65nabled_events\x18\x04 \x03(\t\x12K\n\x12signing_algorithms\x18\x05 \x03(\x0e\x32/.stablegate.merchant.v1.WebhookSigningAlgorithm\"b\n\x1d\x43reateWebhookEndpointResponse\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.stablegate.merchant.v1.WebhookEndpoint\"-\n\x19GetWebhookEndpointRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"_\n\x1aGetWebhookEndpointResponse\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.stablegate.merchant.v1.WebhookEndpoint\"D\n\x1bListWebhookEndpointsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"{\n\x1cListWebhookEndpointsResponse\x12\x42\n\x11webhook_endpoints\x18\x01 \x03(\x0b\x32\'.stablegate.merchant.v1.WebhookEndpoint\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xaa\x01\n\x1cUpdateWebhookEndpointRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12G\n\x10webhook_endpoint\x18\x02 \x01(\x0b\x32\'.stablegate.merchant.v1.WebhookEndpointB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"b\n\x1dUpdateWebhookEndpointResponse\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.stablegate.merchant.v1.WebhookEndpoint\"0\n\x1c\x44\x65leteWebhookEndpointRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x1f\n\x1d\x44\x65leteWebhookEndpointResponse\"n\n\x1aRotateWebhookSecretRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12*\n\x07overlap\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"`\n\x1bRotateWebhookSecretResponse\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.stablegate.merchant.v1.WebhookEndpoint\"\xaa\x01\n\x1cListWebhookDeliveriesRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12=\n\x06status\x18\x04 \x01(\x0e\x32-.stablegate.merchant.v1.WebhookDeliveryStatus\x12\x12\n\nevent_type\x18\x05 \x01(\t\"u\n\x1dListWebhookDeliveriesResponse\x12;\n\ndeliveries\x18\x01 \x03(\x0b\x32\'.stablegate.merchant.v1.WebhookDelivery\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"Z\n\x17RedeliverWebhookRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65livery_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"U\n\x18RedeliverWebhookResponse\x12\x39\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\'.stablegate.merchant.v1.WebhookDelivery\"R\n\x16SendTestWebhookRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"T\n\x17SendTestWebhookResponse\x12\x39\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\'.stablegate.merchant.v1.WebhookDelivery2\x9e\r\n\x16WebhookEndpointService\x12\xb8\x01\n\x15\x43reateWebhookEndpoint\x12\x34.stablegate.merchant.v1.CreateWebhookEndpointRequest\x1a\x35.stablegate.merchant.v1.CreateWebhookEndpointResponse\"2\x82\xd3\xe4\x93\x02,\"\x15/v1/webhook_endpoints:\x01*b\x10webhook_endpoint\x12\xb1\x01\n\x12GetWebhookEndpoint\x12\x31.stablegate.merchant.v1.GetWebhookEndpointRequest\x1a\x32.stablegate.merchant.v1.GetWebhookEndpointResponse\"4\x82\xd3\xe4\x93\x02.\x12\x1a/v1/webhook_endpoints/{id}b\x10webhook_endpoint\x12\xa0\x01\n\x14ListWebhookEndpoints\x12\x33.stablegate.merchant.v1.ListWebhookEndpointsRequest\x1a\x34.stablegate.merchant.v1.ListWebhookEndpointsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/webhook_endpoints\x12\xcc\x01\n\x15UpdateWebhookEndpoint\x12\x34.stablegate.merchant.v1.UpdateWebhookEndpointRequest\x1a\x35.stablegate.merchant.v1.UpdateWebhookEndpointResponse\"F\x82\xd3\xe4\x93\x02@2\x1a/v1/webhook_endpoints/{id}:\x10webhook_endpointb\x10webhook_endpoint\x12\xa8\x01\n\x15\x44\x65leteWebhookEndpoint\x12\x34.stablegate.merchant.v1.DeleteWebhookEndpointRequest\x1a\x35.stablegate.merchant.v1.DeleteWebhookEndpointResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/v1/webhook_endpoints/{id}\x12\xc5\x01\n\x13RotateWebhookSecret\x12\x32.stablegate.merchant.v1.RotateWebhookSecretRequest\x1a\x33.stablegate.merchant.v1.RotateWebhookSecretResponse\"E\x82\xd3\xe4\x93\x02?\"(/v1/webhook_endpoints/{id}:rotate_secret:\x01*b\x10webhook_endpoint\x12\xb3\x01\n\x15ListWebhookDeliveries\x12\x34.stablegate.merchant.v1.ListWebhookDeliveriesRequest\x1a\x35.stablegate.merchant.v1.ListWebhookDeliveriesResponse\"-\x82\xd3\xe4\x93\x02\'\x12%/v1/webhook_endpoints/{id}/deliveries\x12\xc9\x01\n\x10RedeliverWebhook\x12/.stablegate.merchant.v1.RedeliverWebhookRequest\x1a\x30.stablegate.merchant.v1.RedeliverWebhookResponse\"R\x82\xd3\xe4\x93\x02L\"=/v1/webhook_endpoints/{id}/deliveries/{delivery_id}:redeliver:\x01*b\x08\x64\x65livery\x12\xad\x01\n\x0fSendTestWebhook\x12..stablegate.merchant.v1.SendTestWebhookRequest\x1a/.stablegate.merchant.v1.SendTestWebhookResponse\"9\x82\xd3\xe4\x93\x02\x33\"$/v1/webhook_endpoints/{id}:send_test:\x01*b\x08\x64\x65liveryb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,stablegate/merchant/v1/webhook_service.proto\x12\x16stablegate.merchant.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$stablegate/merchant/v1/webhook.proto\"\xd4\x01\n\x1c\x43reateWebhookEndpointRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\x03url\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x16\n\x0e\x65nabled_events\x18\x04 \x03(\t\x12K\n\x12signing_algorithms\x18\x05 \x03(\x0e\x32/.stablegate.merchant.v1.WebhookSigningAlgorithm\x12\x13\n\x0b\x61pi_version\x18\x06 \x01(\t\"b\n\x1d\x43reateWebhookEndpointResponse\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.stablegate.merchant.v1.WebhookEndpoint\"-\n\x19GetWebhookEndpointRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"_\n\x1aGetWebhookEndpointResponse\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.stablegate.merchant.v1.WebhookEndpoint\"D\n\x1bListWebhookEndpointsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"{\n\x1cListWebhookEndpointsResponse\x12\x42\n\x11webhook_endpoints\x18\x01 \x03(\x0b\x32\'.stablegate.merchant.v1.WebhookEndpoint\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xaa\x01\n\x1cUpdateWebhookEndpointRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12G\n\x10webhook_endpoint\x18\x02 \x01(\x0b\x32\'.stablegate.merchant.v1.WebhookEndpointB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"b\n\x1dUpdateWebhookEndpointResponse\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.stablegate.merchant.v1.WebhookEndpoint\"0\n\x1c\x44\x65leteWebhookEndpointRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x1f\n\x1d\x44\x65leteWebhookEndpointResponse\"n\n\x1aRotateWebhookSecretRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12*\n\x07overlap\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"`\n\x1bRotateWebhookSecretResponse\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.stablegate.merchant.v1.WebhookEndpoint\"\xaa\x01\n\x1cListWebhookDeliveriesRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12=\n\x06status\x18\x04 \x01(\x0e\x32-.stablegate.merchant.v1.WebhookDeliveryStatus\x12\x12\n\nevent_type\x18\x05 \x01(\t\"u\n\x1dListWebhookDeliveriesResponse\x12;\n\ndeliveries\x18\x01 \x03(\x0b\x32\'.stablegate.merchant.v1.WebhookDelivery\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"Z\n\x17RedeliverWebhookRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65livery_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"U\n\x18RedeliverWebhookResponse\x12\x39\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\'.stablegate.merchant.v1.WebhookDelivery\"e\n\x1bReplayFailedWebhooksRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x34\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\"6\n\x1cReplayFailedWebhooksResponse\x12\x16\n\x0ereplayed_count\x18\x01 \x01(\x05\"R\n\x16SendTestWebhookRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"T\n\x17SendTestWebhookResponse\x12\x39\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\'.stablegate.merchant.v1.WebhookDelivery2\xd7\x0e\n\x16WebhookEndpointService\x12\xb8\x01\n\x15\x43reateWebhookEndpoint\x12\x34.stablegate.merchant.v1.CreateWebhookEndpointRequest\x1a\x35.stablegate.merchant.v1.CreateWebhookEndpointResponse\"2\x82\xd3\xe4\x93\x02,\"\x15/v1/webhook_endpoints:\x01*b\x10webhook_endpoint\x12\xb1\x01\n\x12GetWebhookEndpoint\x12\x31.stablegate.merchant.v1.GetWebhookEndpointRequest\x1a\x32.stablegate.merchant.v1.GetWebhookEndpointResponse\"4\x82\xd3\xe4\x93\x02.\x12\x1a/v1/webhook_endpoints/{id}b\x10webhook_endpoint\x12\xa0\x01\n\x14ListWebhookEndpoints\x12\x33.stablegate.merchant.v1.ListWebhookEndpointsRequest\x1a\x34.stablegate.merchant.v1.ListWebhookEndpointsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/webhook_endpoints\x12\xcc\x01\n\x15UpdateWebhookEndpoint\x12\x34.stablegate.merchant.v1.UpdateWebhookEndpointRequest\x1a\x35.stablegate.merchant.v1.UpdateWebhookEndpointResponse\"F\x82\xd3\xe4\x93\x02@2\x1a/v1/webhook_endpoints/{id}:\x10webhook_endpointb\x10webhook_endpoint\x12\xa8\x01\n\x15\x44\x65leteWebhookEndpoint\x12\x34.stablegate.merchant.v1.DeleteWebhookEndpointRequest\x1a\x35.stablegate.merchant.v1.DeleteWebhookEndpointResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/v1/webhook_endpoints/{id}\x12\xc5\x01\n\x13RotateWebhookSecret\x12\x32.stablegate.merchant.v1.RotateWebhookSecretRequest\x1a\x33.stablegate.merchant.v1.RotateWebhookSecretResponse\"E\x82\xd3\xe4\x93\x02?\"(/v1/webhook_endpoints/{id}:rotate_secret:\x01*b\x10webhook_endpoint\x12\xb3\x01\n\x15ListWebhookDeliveries\x12\x34.stablegate.merchant.v1.ListWebhookDeliveriesRequest\x1a\x35.stablegate.merchant.v1.ListWebhookDeliveriesResponse\"-\x82\xd3\xe4\x93\x02\'\x12%/v1/webhook_endpoints/{id}/deliveries\x12\xc9\x01\n\x10RedeliverWebhook\x12/.stablegate.merchant.v1.RedeliverWebhookRequest\x1a\x30.stablegate.merchant.v1.RedeliverWebhookResponse\"R\x82\xd3\xe4\x93\x02L\"=/v1/webhook_endpoints/{id}/deliveries/{delivery_id}:redeliver:\x01*b\x08\x64\x65livery\x12\xb6\x01\n\x14ReplayFailedWebhooks\x12\x33.stablegate.merchant.v1.ReplayFailedWebhooksRequest\x1a\x34.stablegate.merchant.v1.ReplayFailedWebhooksResponse\"3\x82\xd3\xe4\x93\x02-\"(/v1/webhook_endpoints/{id}:replay_failed:\x01*\x12\xad\x01\n\x0fSendTestWebhook\x12..stablegate.merchant.v1.SendTestWebhookRequest\x1a/.stablegate.merchant.v1.SendTestWebhookResponse\"9\x82\xd3\xe4\x93\x02\x33\"$/v1/webhook_endpoints/{id}:send_test:\x01*b\x08\x64\x65liveryb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -54,6 +55,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REDELIVERWEBHOOKREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_REDELIVERWEBHOOKREQUEST'].fields_by_name['delivery_id']._loaded_options = None
   _globals['_REDELIVERWEBHOOKREQUEST'].fields_by_name['delivery_id']._serialized_options = b'\342A\001\002'
+  _globals['_REPLAYFAILEDWEBHOOKSREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_REPLAYFAILEDWEBHOOKSREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_REPLAYFAILEDWEBHOOKSREQUEST'].fields_by_name['start_time']._loaded_options = None
+  _globals['_REPLAYFAILEDWEBHOOKSREQUEST'].fields_by_name['start_time']._serialized_options = b'\342A\001\002'
   _globals['_SENDTESTWEBHOOKREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_SENDTESTWEBHOOKREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_WEBHOOKENDPOINTSERVICE'].methods_by_name['CreateWebhookEndpoint']._loaded_options = None
@@ -72,44 +77,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WEBHOOKENDPOINTSERVICE'].methods_by_name['ListWebhookDeliveries']._serialized_options = b'\202\323\344\223\002\'\022%/v1/webhook_endpoints/{id}/deliveries'
   _globals['_WEBHOOKENDPOINTSERVICE'].methods_by_name['RedeliverWebhook']._loaded_options = None
   _globals['_WEBHOOKENDPOINTSERVICE'].methods_by_name['RedeliverWebhook']._serialized_options = b'\202\323\344\223\002L\"=/v1/webhook_endpoints/{id}/deliveries/{delivery_id}:redeliver:\001*b\010delivery'
+  _globals['_WEBHOOKENDPOINTSERVICE'].methods_by_name['ReplayFailedWebhooks']._loaded_options = None
+  _globals['_WEBHOOKENDPOINTSERVICE'].methods_by_name['ReplayFailedWebhooks']._serialized_options = b'\202\323\344\223\002-\"(/v1/webhook_endpoints/{id}:replay_failed:\001*'
   _globals['_WEBHOOKENDPOINTSERVICE'].methods_by_name['SendTestWebhook']._loaded_options = None
   _globals['_WEBHOOKENDPOINTSERVICE'].methods_by_name['SendTestWebhook']._serialized_options = b'\202\323\344\223\0023\"$/v1/webhook_endpoints/{id}:send_test:\001*b\010delivery'
-  _globals['_CREATEWEBHOOKENDPOINTREQUEST']._serialized_start=240
-  _globals['_CREATEWEBHOOKENDPOINTREQUEST']._serialized_end=431
-  _globals['_CREATEWEBHOOKENDPOINTRESPONSE']._serialized_start=433
-  _globals['_CREATEWEBHOOKENDPOINTRESPONSE']._serialized_end=531
-  _globals['_GETWEBHOOKENDPOINTREQUEST']._serialized_start=533
-  _globals['_GETWEBHOOKENDPOINTREQUEST']._serialized_end=578
-  _globals['_GETWEBHOOKENDPOINTRESPONSE']._serialized_start=580
-  _globals['_GETWEBHOOKENDPOINTRESPONSE']._serialized_end=675
-  _globals['_LISTWEBHOOKENDPOINTSREQUEST']._serialized_start=677
-  _globals['_LISTWEBHOOKENDPOINTSREQUEST']._serialized_end=745
-  _globals['_LISTWEBHOOKENDPOINTSRESPONSE']._serialized_start=747
-  _globals['_LISTWEBHOOKENDPOINTSRESPONSE']._serialized_end=870
-  _globals['_UPDATEWEBHOOKENDPOINTREQUEST']._serialized_start=873
-  _globals['_UPDATEWEBHOOKENDPOINTREQUEST']._serialized_end=1043
-  _globals['_UPDATEWEBHOOKENDPOINTRESPONSE']._serialized_start=1045
-  _globals['_UPDATEWEBHOOKENDPOINTRESPONSE']._serialized_end=1143
-  _globals['_DELETEWEBHOOKENDPOINTREQUEST']._serialized_start=1145
-  _globals['_DELETEWEBHOOKENDPOINTREQUEST']._serialized_end=1193
-  _globals['_DELETEWEBHOOKENDPOINTRESPONSE']._serialized_start=1195
-  _globals['_DELETEWEBHOOKENDPOINTRESPONSE']._serialized_end=1226
-  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_start=1228
-  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_end=1338
-  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_start=1340
-  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_end=1436
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=1439
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=1609
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=1611
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=1728
-  _globals['_REDELIVERWEBHOOKREQUEST']._serialized_start=1730
-  _globals['_REDELIVERWEBHOOKREQUEST']._serialized_end=1820
-  _globals['_REDELIVERWEBHOOKRESPONSE']._serialized_start=1822
-  _globals['_REDELIVERWEBHOOKRESPONSE']._serialized_end=1907
-  _globals['_SENDTESTWEBHOOKREQUEST']._serialized_start=1909
-  _globals['_SENDTESTWEBHOOKREQUEST']._serialized_end=1991
-  _globals['_SENDTESTWEBHOOKRESPONSE']._serialized_start=1993
-  _globals['_SENDTESTWEBHOOKRESPONSE']._serialized_end=2077
-  _globals['_WEBHOOKENDPOINTSERVICE']._serialized_start=2080
-  _globals['_WEBHOOKENDPOINTSERVICE']._serialized_end=3774
+  _globals['_CREATEWEBHOOKENDPOINTREQUEST']._serialized_start=273
+  _globals['_CREATEWEBHOOKENDPOINTREQUEST']._serialized_end=485
+  _globals['_CREATEWEBHOOKENDPOINTRESPONSE']._serialized_start=487
+  _globals['_CREATEWEBHOOKENDPOINTRESPONSE']._serialized_end=585
+  _globals['_GETWEBHOOKENDPOINTREQUEST']._serialized_start=587
+  _globals['_GETWEBHOOKENDPOINTREQUEST']._serialized_end=632
+  _globals['_GETWEBHOOKENDPOINTRESPONSE']._serialized_start=634
+  _globals['_GETWEBHOOKENDPOINTRESPONSE']._serialized_end=729
+  _globals['_LISTWEBHOOKENDPOINTSREQUEST']._serialized_start=731
+  _globals['_LISTWEBHOOKENDPOINTSREQUEST']._serialized_end=799
+  _globals['_LISTWEBHOOKENDPOINTSRESPONSE']._serialized_start=801
+  _globals['_LISTWEBHOOKENDPOINTSRESPONSE']._serialized_end=924
+  _globals['_UPDATEWEBHOOKENDPOINTREQUEST']._serialized_start=927
+  _globals['_UPDATEWEBHOOKENDPOINTREQUEST']._serialized_end=1097
+  _globals['_UPDATEWEBHOOKENDPOINTRESPONSE']._serialized_start=1099
+  _globals['_UPDATEWEBHOOKENDPOINTRESPONSE']._serialized_end=1197
+  _globals['_DELETEWEBHOOKENDPOINTREQUEST']._serialized_start=1199
+  _globals['_DELETEWEBHOOKENDPOINTREQUEST']._serialized_end=1247
+  _globals['_DELETEWEBHOOKENDPOINTRESPONSE']._serialized_start=1249
+  _globals['_DELETEWEBHOOKENDPOINTRESPONSE']._serialized_end=1280
+  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_start=1282
+  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_end=1392
+  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_start=1394
+  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_end=1490
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=1493
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=1663
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=1665
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=1782
+  _globals['_REDELIVERWEBHOOKREQUEST']._serialized_start=1784
+  _globals['_REDELIVERWEBHOOKREQUEST']._serialized_end=1874
+  _globals['_REDELIVERWEBHOOKRESPONSE']._serialized_start=1876
+  _globals['_REDELIVERWEBHOOKRESPONSE']._serialized_end=1961
+  _globals['_REPLAYFAILEDWEBHOOKSREQUEST']._serialized_start=1963
+  _globals['_REPLAYFAILEDWEBHOOKSREQUEST']._serialized_end=2064
+  _globals['_REPLAYFAILEDWEBHOOKSRESPONSE']._serialized_start=2066
+  _globals['_REPLAYFAILEDWEBHOOKSRESPONSE']._serialized_end=2120
+  _globals['_SENDTESTWEBHOOKREQUEST']._serialized_start=2122
+  _globals['_SENDTESTWEBHOOKREQUEST']._serialized_end=2204
+  _globals['_SENDTESTWEBHOOKRESPONSE']._serialized_start=2206
+  _globals['_SENDTESTWEBHOOKRESPONSE']._serialized_end=2290
+  _globals['_WEBHOOKENDPOINTSERVICE']._serialized_start=2293
+  _globals['_WEBHOOKENDPOINTSERVICE']._serialized_end=4172
 # @@protoc_insertion_point(module_scope)

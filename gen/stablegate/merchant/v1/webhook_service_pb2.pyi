@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from stablegate.merchant.v1 import webhook_pb2 as _webhook_pb2
 import builtins as _builtins
@@ -32,15 +33,18 @@ class CreateWebhookEndpointRequest(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     ENABLED_EVENTS_FIELD_NUMBER: _builtins.int
     SIGNING_ALGORITHMS_FIELD_NUMBER: _builtins.int
+    API_VERSION_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Client-chosen idempotency key."""
     url: _builtins.str
     """https URL events are POSTed to."""
     description: _builtins.str
     """Free text for the merchant's own use."""
+    api_version: _builtins.str
+    """Version of the event payloads, e.g. "2026-11-25"; the latest when empty."""
     @_builtins.property
     def enabled_events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Event types to deliver, e.g. "invoice.paid"; empty or ["*"] means all."""
+        """Event types to deliver: exact types ("invoice.paid") or a family ("invoice.*"); empty or ["*"] means all."""
 
     @_builtins.property
     def signing_algorithms(self) -> _containers.RepeatedScalarFieldContainer[_webhook_pb2.WebhookSigningAlgorithm.ValueType]:
@@ -54,10 +58,11 @@ class CreateWebhookEndpointRequest(_message.Message):
         description: _builtins.str = ...,
         enabled_events: _abc.Iterable[_builtins.str] | None = ...,
         signing_algorithms: _abc.Iterable[_webhook_pb2.WebhookSigningAlgorithm.ValueType] | None = ...,
+        api_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "enabled_events", b"enabled_events", "request_id", b"request_id", "signing_algorithms", b"signing_algorithms", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_version", b"api_version", "description", b"description", "enabled_events", b"enabled_events", "request_id", b"request_id", "signing_algorithms", b"signing_algorithms", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -459,6 +464,56 @@ class RedeliverWebhookResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RedeliverWebhookResponse: _TypeAlias = RedeliverWebhookResponse  # noqa: Y015
+
+@_typing.final
+class ReplayFailedWebhooksRequest(_message.Message):
+    """Request to replay failed deliveries."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Endpoint id."""
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """Failed deliveries created at or after this time are sent again; at most 30 days ago."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "start_time", b"start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReplayFailedWebhooksRequest: _TypeAlias = ReplayFailedWebhooksRequest  # noqa: Y015
+
+@_typing.final
+class ReplayFailedWebhooksResponse(_message.Message):
+    """Response to ReplayFailedWebhooks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPLAYED_COUNT_FIELD_NUMBER: _builtins.int
+    replayed_count: _builtins.int
+    """How many new deliveries were made (at most 1000 per call; call again for more)."""
+    def __init__(
+        self,
+        *,
+        replayed_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["replayed_count", b"replayed_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReplayFailedWebhooksResponse: _TypeAlias = ReplayFailedWebhooksResponse  # noqa: Y015
 
 @_typing.final
 class SendTestWebhookRequest(_message.Message):

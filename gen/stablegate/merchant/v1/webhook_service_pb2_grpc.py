@@ -75,6 +75,11 @@ class WebhookEndpointServiceStub:
                 request_serializer=stablegate_dot_merchant_dot_v1_dot_webhook__service__pb2.RedeliverWebhookRequest.SerializeToString,
                 response_deserializer=stablegate_dot_merchant_dot_v1_dot_webhook__service__pb2.RedeliverWebhookResponse.FromString,
                 _registered_method=True)
+        self.ReplayFailedWebhooks = channel.unary_unary(
+                '/stablegate.merchant.v1.WebhookEndpointService/ReplayFailedWebhooks',
+                request_serializer=stablegate_dot_merchant_dot_v1_dot_webhook__service__pb2.ReplayFailedWebhooksRequest.SerializeToString,
+                response_deserializer=stablegate_dot_merchant_dot_v1_dot_webhook__service__pb2.ReplayFailedWebhooksResponse.FromString,
+                _registered_method=True)
         self.SendTestWebhook = channel.unary_unary(
                 '/stablegate.merchant.v1.WebhookEndpointService/SendTestWebhook',
                 request_serializer=stablegate_dot_merchant_dot_v1_dot_webhook__service__pb2.SendTestWebhookRequest.SerializeToString,
@@ -108,7 +113,7 @@ class WebhookEndpointServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateWebhookEndpoint(self, request, context):
-        """Updates the fields named in update_mask (url, description, enabled_events, disabled, signing_algorithms).
+        """Updates the fields named in update_mask (url, description, enabled_events, disabled, api_version).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -137,6 +142,13 @@ class WebhookEndpointServiceServicer:
 
     def RedeliverWebhook(self, request, context):
         """Sends a delivery's event again now, as a new delivery with the same event id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplayFailedWebhooks(self, request, context):
+        """Redelivers every failed delivery to an endpoint created since start_time, as new deliveries.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -191,6 +203,11 @@ def add_WebhookEndpointServiceServicer_to_server(servicer, server):
                     servicer.RedeliverWebhook,
                     request_deserializer=stablegate_dot_merchant_dot_v1_dot_webhook__service__pb2.RedeliverWebhookRequest.FromString,
                     response_serializer=stablegate_dot_merchant_dot_v1_dot_webhook__service__pb2.RedeliverWebhookResponse.SerializeToString,
+            ),
+            'ReplayFailedWebhooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayFailedWebhooks,
+                    request_deserializer=stablegate_dot_merchant_dot_v1_dot_webhook__service__pb2.ReplayFailedWebhooksRequest.FromString,
+                    response_serializer=stablegate_dot_merchant_dot_v1_dot_webhook__service__pb2.ReplayFailedWebhooksResponse.SerializeToString,
             ),
             'SendTestWebhook': grpc.unary_unary_rpc_method_handler(
                     servicer.SendTestWebhook,
@@ -415,6 +432,33 @@ class WebhookEndpointService:
             '/stablegate.merchant.v1.WebhookEndpointService/RedeliverWebhook',
             stablegate_dot_merchant_dot_v1_dot_webhook__service__pb2.RedeliverWebhookRequest.SerializeToString,
             stablegate_dot_merchant_dot_v1_dot_webhook__service__pb2.RedeliverWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayFailedWebhooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.merchant.v1.WebhookEndpointService/ReplayFailedWebhooks',
+            stablegate_dot_merchant_dot_v1_dot_webhook__service__pb2.ReplayFailedWebhooksRequest.SerializeToString,
+            stablegate_dot_merchant_dot_v1_dot_webhook__service__pb2.ReplayFailedWebhooksResponse.FromString,
             options,
             channel_credentials,
             insecure,

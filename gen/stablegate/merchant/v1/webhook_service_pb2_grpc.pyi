@@ -40,7 +40,7 @@ class WebhookEndpointServiceStub:
     ListWebhookEndpoints: _grpc.UnaryUnaryMultiCallable[_webhook_service_pb2.ListWebhookEndpointsRequest, _webhook_service_pb2.ListWebhookEndpointsResponse]
     """Lists the caller's endpoints, newest first."""
     UpdateWebhookEndpoint: _grpc.UnaryUnaryMultiCallable[_webhook_service_pb2.UpdateWebhookEndpointRequest, _webhook_service_pb2.UpdateWebhookEndpointResponse]
-    """Updates the fields named in update_mask (url, description, enabled_events, disabled, signing_algorithms)."""
+    """Updates the fields named in update_mask (url, description, enabled_events, disabled, api_version)."""
     DeleteWebhookEndpoint: _grpc.UnaryUnaryMultiCallable[_webhook_service_pb2.DeleteWebhookEndpointRequest, _webhook_service_pb2.DeleteWebhookEndpointResponse]
     """Deletes an endpoint; pending deliveries to it fail."""
     RotateWebhookSecret: _grpc.UnaryUnaryMultiCallable[_webhook_service_pb2.RotateWebhookSecretRequest, _webhook_service_pb2.RotateWebhookSecretResponse]
@@ -49,6 +49,8 @@ class WebhookEndpointServiceStub:
     """Lists deliveries to an endpoint, newest first."""
     RedeliverWebhook: _grpc.UnaryUnaryMultiCallable[_webhook_service_pb2.RedeliverWebhookRequest, _webhook_service_pb2.RedeliverWebhookResponse]
     """Sends a delivery's event again now, as a new delivery with the same event id."""
+    ReplayFailedWebhooks: _grpc.UnaryUnaryMultiCallable[_webhook_service_pb2.ReplayFailedWebhooksRequest, _webhook_service_pb2.ReplayFailedWebhooksResponse]
+    """Redelivers every failed delivery to an endpoint created since start_time, as new deliveries."""
     SendTestWebhook: _grpc.UnaryUnaryMultiCallable[_webhook_service_pb2.SendTestWebhookRequest, _webhook_service_pb2.SendTestWebhookResponse]
     """Sends a test event to an endpoint."""
 
@@ -64,7 +66,7 @@ class WebhookEndpointServiceAsyncStub(WebhookEndpointServiceStub):
     ListWebhookEndpoints: _aio.UnaryUnaryMultiCallable[_webhook_service_pb2.ListWebhookEndpointsRequest, _webhook_service_pb2.ListWebhookEndpointsResponse]  # type: ignore[assignment]
     """Lists the caller's endpoints, newest first."""
     UpdateWebhookEndpoint: _aio.UnaryUnaryMultiCallable[_webhook_service_pb2.UpdateWebhookEndpointRequest, _webhook_service_pb2.UpdateWebhookEndpointResponse]  # type: ignore[assignment]
-    """Updates the fields named in update_mask (url, description, enabled_events, disabled, signing_algorithms)."""
+    """Updates the fields named in update_mask (url, description, enabled_events, disabled, api_version)."""
     DeleteWebhookEndpoint: _aio.UnaryUnaryMultiCallable[_webhook_service_pb2.DeleteWebhookEndpointRequest, _webhook_service_pb2.DeleteWebhookEndpointResponse]  # type: ignore[assignment]
     """Deletes an endpoint; pending deliveries to it fail."""
     RotateWebhookSecret: _aio.UnaryUnaryMultiCallable[_webhook_service_pb2.RotateWebhookSecretRequest, _webhook_service_pb2.RotateWebhookSecretResponse]  # type: ignore[assignment]
@@ -73,6 +75,8 @@ class WebhookEndpointServiceAsyncStub(WebhookEndpointServiceStub):
     """Lists deliveries to an endpoint, newest first."""
     RedeliverWebhook: _aio.UnaryUnaryMultiCallable[_webhook_service_pb2.RedeliverWebhookRequest, _webhook_service_pb2.RedeliverWebhookResponse]  # type: ignore[assignment]
     """Sends a delivery's event again now, as a new delivery with the same event id."""
+    ReplayFailedWebhooks: _aio.UnaryUnaryMultiCallable[_webhook_service_pb2.ReplayFailedWebhooksRequest, _webhook_service_pb2.ReplayFailedWebhooksResponse]  # type: ignore[assignment]
+    """Redelivers every failed delivery to an endpoint created since start_time, as new deliveries."""
     SendTestWebhook: _aio.UnaryUnaryMultiCallable[_webhook_service_pb2.SendTestWebhookRequest, _webhook_service_pb2.SendTestWebhookResponse]  # type: ignore[assignment]
     """Sends a test event to an endpoint."""
 
@@ -109,7 +113,7 @@ class WebhookEndpointServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _webhook_service_pb2.UpdateWebhookEndpointRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_webhook_service_pb2.UpdateWebhookEndpointResponse, _abc.Awaitable[_webhook_service_pb2.UpdateWebhookEndpointResponse]]:
-        """Updates the fields named in update_mask (url, description, enabled_events, disabled, signing_algorithms)."""
+        """Updates the fields named in update_mask (url, description, enabled_events, disabled, api_version)."""
 
     @_abc_1.abstractmethod
     def DeleteWebhookEndpoint(
@@ -142,6 +146,14 @@ class WebhookEndpointServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_webhook_service_pb2.RedeliverWebhookResponse, _abc.Awaitable[_webhook_service_pb2.RedeliverWebhookResponse]]:
         """Sends a delivery's event again now, as a new delivery with the same event id."""
+
+    @_abc_1.abstractmethod
+    def ReplayFailedWebhooks(
+        self,
+        request: _webhook_service_pb2.ReplayFailedWebhooksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhook_service_pb2.ReplayFailedWebhooksResponse, _abc.Awaitable[_webhook_service_pb2.ReplayFailedWebhooksResponse]]:
+        """Redelivers every failed delivery to an endpoint created since start_time, as new deliveries."""
 
     @_abc_1.abstractmethod
     def SendTestWebhook(
