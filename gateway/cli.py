@@ -238,7 +238,25 @@ def cmd_signer_keys_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_signer_audit_verify(args: argparse.Namespace) -> int:
+    """Check the signer's hash-chained audit log; name the first bad record."""
+    from signer.store.state import verify_path  # noqa: PLC0415
+
+    path: Path = args.state
+    if not path.exists():
+        print(f"error: no state file at {path}", file=sys.stderr)
+        return 1
+    verdict = verify_path(path)
+    if verdict.ok:
+        print(f"audit log intact: {verdict.records} records")
+        return 0
+    print(f"audit log BROKEN at record {verdict.bad_sequence}: {verdict.problem}", file=sys.stderr)
+    return 2
+
+
 def _add_signer_commands(sub: Any) -> None:
+    import os  # noqa: PLC0415
+
     from signer.domain.purpose import KeyPurpose  # noqa: PLC0415
 
     signer = sub.add_parser("signer", help="the signing enclave: key ceremony, audit checks")
@@ -255,6 +273,16 @@ def _add_signer_commands(sub: Any) -> None:
     create.set_defaults(func=cmd_signer_keys_create)
     listing = keys_sub.add_parser("list", parents=[hsm_args], help="list keys with purpose and address")
     listing.set_defaults(func=cmd_signer_keys_list)
+    audit = signer_sub.add_parser("audit", help="the signer's audit log")
+    audit_sub = audit.add_subparsers(dest="signer_audit_command", required=True, metavar="ACTION")
+    verify = audit_sub.add_parser("verify", help="check the hash chain; name the first bad record")
+    verify.add_argument(
+        "--state",
+        type=Path,
+        default=Path(os.environ.get("STABLEGATE_SIGNER_STATE_PATH", "signer-state.sqlite3")),
+        help="the signer's SQLite state file (default: STABLEGATE_SIGNER_STATE_PATH)",
+    )
+    verify.set_defaults(func=cmd_signer_audit_verify)
 
 
 def build_parser() -> argparse.ArgumentParser:
