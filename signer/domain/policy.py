@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,9 +121,17 @@ class LoadedPolicy:
     sha256: str
 
 
+class _PolicyLoader(yaml.SafeLoader):
+    """YAML 1.1 reads an unquoted `0x…` as an integer; in a policy it is always an address (a string)."""
+
+
+_PolicyLoader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_PolicyLoader.yaml_implicit_resolvers["0"].insert(0, ("tag:yaml.org,2002:str", re.compile(r"^0x[0-9a-fA-F]+$")))
+
+
 def parse_policy(raw: bytes) -> LoadedPolicy:
     """Validate a YAML or JSON policy document (a ValueError names what is wrong)."""
-    data = yaml.safe_load(raw) if raw.strip() else None
+    data = yaml.load(raw, Loader=_PolicyLoader) if raw.strip() else None  # noqa: S506 - a SafeLoader subclass
     if not isinstance(data, dict):
         raise ValueError("a policy is a mapping with `version` and `rules`")
     return LoadedPolicy(Policy.model_validate(data), hashlib.sha256(raw).hexdigest())

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import multiprocessing
+import signal
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import resource_tracker
 from typing import Any
 
 from service_runtime.errors import DomainError
@@ -32,6 +34,10 @@ _ERRORS: dict[str, type[DomainError]] = {
 
 def _open(config: HsmConfig) -> None:
     global _session  # noqa: PLW0603 - one session per worker process is the point
+    # The front decides when workers stop (after draining); a signal to the whole process group must not
+    # kill a worker in the middle of a signature.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _session = Pkcs11Session(config)
 
 
@@ -122,3 +128,7 @@ class WorkerKeyStore:
         """Stop the workers (their sessions close with them)."""
         for pool in self._pools:
             pool.shutdown(wait=True, cancel_futures=True)
+        # spawn's resource tracker would outlive us for a moment; stop it so nothing of ours is left behind.
+        stop = getattr(resource_tracker._resource_tracker, "_stop", None)
+        if callable(stop):
+            stop()
