@@ -16,7 +16,7 @@ from signer.config import SignerSettings
 from signer.core import SignerCore
 from signer.domain.policy import DENY_ALL, load_policy
 from signer.keystore.pkcs11_session import HsmConfig
-from signer.keystore.workers import WorkerKeyStore
+from signer.keystore.workers import WorkerKeyStore, stop_resource_tracker
 from signer.store.state import SignerState
 
 log = logging.getLogger("stablegate.signer")
@@ -57,9 +57,16 @@ def definition(settings: SignerSettings) -> ServiceDefinition:
     holder: dict[str, SignerCore] = {}
 
     async def startup() -> None:
+        # The PIN is in the settings now; no child process (worker, resource tracker) inherits it from the
+        # environment. Workers receive it over their pipe only.
+        os.environ.pop("STABLEGATE_SIGNER_PIN", None)
         policy = load_policy(settings.policy_path) if settings.policy_path is not None else DENY_ALL
         keys = WorkerKeyStore(hsm_config(settings), settings.workers)
-        await keys.start()
+        try:
+            await keys.start()
+        except Exception:
+            await keys.close()
+            raise
         core = SignerCore(policy, SignerState(settings.state_path), keys)
         core.record_start()
         holder["core"] = core
@@ -73,6 +80,7 @@ def definition(settings: SignerSettings) -> ServiceDefinition:
         if core is not None:
             await core.keys.close()
             core.state.close()
+            stop_resource_tracker()
 
     def register(server: grpc.aio.Server) -> None:
         signing_service_pb2_grpc.add_SigningServiceServicer_to_server(

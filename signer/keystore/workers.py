@@ -24,6 +24,8 @@ from signer.keystore.pkcs11_session import HsmConfig, Pkcs11Session
 _session: Pkcs11Session | None = None
 """This worker process's one session (set by `_open`; worker processes only)."""
 
+_open_error: tuple[str, str, str, dict[str, str]] = ("KeyStoreError", "no HSM session", "HSM_UNAVAILABLE", {})
+
 _ERRORS: dict[str, type[DomainError]] = {
     "KeyNotFound": KeyNotFound,
     "KeyStoreError": KeyStoreError,
@@ -38,12 +40,17 @@ def _open(config: HsmConfig) -> None:
     # kill a worker in the middle of a signature.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _session = Pkcs11Session(config)
+    try:
+        _session = Pkcs11Session(config)
+    except DomainError as exc:  # reported by the first call, instead of a pool broken without a word
+        global _open_error  # noqa: PLW0603
+        _open_error = ("KeyStoreError", exc.message, exc.reason, exc.metadata)
 
 
 def _call(method: str, *args: Any) -> tuple[str, Any]:
     # Exceptions cross the process boundary as plain tuples: domain errors take keyword arguments pickle drops.
-    assert _session is not None
+    if _session is None:
+        return "err", _open_error
     try:
         return "ok", getattr(_session, method)(*args)
     except DomainError as exc:
@@ -55,6 +62,13 @@ def _call(method: str, *args: Any) -> tuple[str, Any]:
         return "err", ("BadRequest", str(exc), "INVALID_KEY_REQUEST", {})
     except Exception as exc:  # the PKCS#11 library's errors: name the type, never more
         return "err", ("KeyStoreError", f"HSM call failed: {type(exc).__name__}", "HSM_ERROR", {})
+
+
+def stop_resource_tracker() -> None:
+    """Stop spawn's resource tracker process (a service at exit: it would outlive us for a moment)."""
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)
+    if callable(stop):
+        stop()
 
 
 class WorkerKeyStore:
@@ -128,7 +142,3 @@ class WorkerKeyStore:
         """Stop the workers (their sessions close with them)."""
         for pool in self._pools:
             pool.shutdown(wait=True, cancel_futures=True)
-        # spawn's resource tracker would outlive us for a moment; stop it so nothing of ours is left behind.
-        stop = getattr(resource_tracker._resource_tracker, "_stop", None)
-        if callable(stop):
-            stop()

@@ -95,3 +95,19 @@ def test_key_ceremony_cli_creates_and_lists_a_key_without_printing_the_pin(
     assert wrong.returncode == 1 and "not-the-pin" not in wrong.stderr
     for out in (created, listed, wrong):
         assert softhsm_token.user_pin not in out.stdout + out.stderr
+
+
+async def test_a_wrong_pin_fails_at_start_with_a_reason_and_without_the_pin(
+    softhsm_token: parts.SoftHsmToken,
+) -> None:
+    from signer.errors import KeyStoreError
+    from signer.keystore.pkcs11_session import HsmConfig
+
+    store = WorkerKeyStore(HsmConfig(softhsm_token.module, softhsm_token.label, "wrong-pin-123", softhsm_token.env))
+    try:
+        with pytest.raises(KeyStoreError) as failed:
+            await store.start()
+        assert failed.value.reason == "HSM_UNAVAILABLE"
+        assert "wrong-pin-123" not in str(failed.value) and softhsm_token.user_pin not in str(failed.value)
+    finally:
+        await store.close()
