@@ -253,6 +253,113 @@ def cmd_chain_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _signer_pin(args: argparse.Namespace) -> str | None:
+    """The token PIN from --pin-file or STABLEGATE_SIGNER_PIN (never from the command line, never printed)."""
+    import os  # noqa: PLC0415
+
+    if args.pin_file is not None:
+        return str(args.pin_file.read_text().strip())
+    return os.environ.get("STABLEGATE_SIGNER_PIN") or None
+
+
+def _signer_session(args: argparse.Namespace) -> Any:
+    """A PKCS#11 session on the signer's token, for the key ceremony (this process only)."""
+    import os  # noqa: PLC0415
+
+    from signer.config import SOFTHSM_MODULE  # noqa: PLC0415
+    from signer.keystore.pkcs11_session import HsmConfig, Pkcs11Session  # noqa: PLC0415
+
+    pin = _signer_pin(args)
+    if pin is None:
+        raise SystemExit("error: no PIN: give --pin-file or set STABLEGATE_SIGNER_PIN")
+    module = args.module or Path(os.environ.get("STABLEGATE_SIGNER_PKCS11_MODULE", str(SOFTHSM_MODULE)))
+    token = args.token_label or os.environ.get("STABLEGATE_SIGNER_TOKEN_LABEL", "stablegate-dev")
+    return Pkcs11Session(HsmConfig(module, token, pin))
+
+
+def cmd_signer_keys_create(args: argparse.Namespace) -> int:
+    """The key ceremony: generate a key pair inside the HSM and print its id, purpose and address."""
+    from service_runtime.errors import DomainError  # noqa: PLC0415
+    from signer.domain.purpose import KeyPurpose  # noqa: PLC0415
+
+    try:
+        session = _signer_session(args)
+        try:
+            key = session.create_key(KeyPurpose(args.purpose), args.label)
+        finally:
+            session.close()
+    except (DomainError, ValueError) as exc:
+        print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
+    print(json.dumps({"key_id": key.key_id, "label": key.label, "purpose": key.purpose, "address": key.address}))
+    return 0
+
+
+def cmd_signer_keys_list(args: argparse.Namespace) -> int:
+    """List the signer's keys on the token: id, label, purpose, address (one JSON object a line)."""
+    from service_runtime.errors import DomainError  # noqa: PLC0415
+
+    try:
+        session = _signer_session(args)
+        try:
+            keys = session.list_keys()
+        finally:
+            session.close()
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    for key in keys:
+        print(json.dumps({"key_id": key.key_id, "label": key.label, "purpose": key.purpose, "address": key.address}))
+    return 0
+
+
+def cmd_signer_audit_verify(args: argparse.Namespace) -> int:
+    """Check the signer's hash-chained audit log; name the first bad record."""
+    from signer.store.state import verify_path  # noqa: PLC0415
+
+    path: Path = args.state
+    if not path.exists():
+        print(f"error: no state file at {path}", file=sys.stderr)
+        return 1
+    verdict = verify_path(path)
+    if verdict.ok:
+        print(f"audit log intact: {verdict.records} records")
+        return 0
+    print(f"audit log BROKEN at record {verdict.bad_sequence}: {verdict.problem}", file=sys.stderr)
+    return 2
+
+
+def _add_signer_commands(sub: Any) -> None:
+    import os  # noqa: PLC0415
+
+    from signer.domain.purpose import KeyPurpose  # noqa: PLC0415
+
+    signer = sub.add_parser("signer", help="the signing enclave: key ceremony, audit checks")
+    signer_sub = signer.add_subparsers(dest="signer_command", required=True, metavar="ACTION")
+    keys = signer_sub.add_parser("keys", help="keys in the HSM")
+    keys_sub = keys.add_subparsers(dest="signer_keys_command", required=True, metavar="ACTION")
+    hsm_args = argparse.ArgumentParser(add_help=False)
+    hsm_args.add_argument("--module", type=Path, default=None, help="PKCS#11 library (default: config, SoftHSM)")
+    hsm_args.add_argument("--token-label", default=None, help="token label (default: STABLEGATE_SIGNER_TOKEN_LABEL)")
+    hsm_args.add_argument("--pin-file", type=Path, default=None, help="file holding the user PIN (else env)")
+    create = keys_sub.add_parser("create", parents=[hsm_args], help="generate a key pair inside the HSM")
+    create.add_argument("--purpose", required=True, choices=[p.value for p in KeyPurpose])
+    create.add_argument("--label", required=True, help="a unique human label, e.g. hot-1")
+    create.set_defaults(func=cmd_signer_keys_create)
+    listing = keys_sub.add_parser("list", parents=[hsm_args], help="list keys with purpose and address")
+    listing.set_defaults(func=cmd_signer_keys_list)
+    audit = signer_sub.add_parser("audit", help="the signer's audit log")
+    audit_sub = audit.add_subparsers(dest="signer_audit_command", required=True, metavar="ACTION")
+    verify = audit_sub.add_parser("verify", help="check the hash chain; name the first bad record")
+    verify.add_argument(
+        "--state",
+        type=Path,
+        default=Path(os.environ.get("STABLEGATE_SIGNER_STATE_PATH", "signer-state.sqlite3")),
+        help="the signer's SQLite state file (default: STABLEGATE_SIGNER_STATE_PATH)",
+    )
+    verify.set_defaults(func=cmd_signer_audit_verify)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `stablegate` command."""
     parser = argparse.ArgumentParser(
@@ -336,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write the ledger's variables (default .stablegate/chain.env; a .json beside it has all)",
     )
     deploy.set_defaults(func=cmd_chain_deploy)
+    _add_signer_commands(sub)
 
     config = sub.add_parser("config", help="inspect configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")

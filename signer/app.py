@@ -1,15 +1,35 @@
-"""Wiring of the signer service: what it serves (today every RPC answers UNIMPLEMENTED)."""
+"""Wiring of the signer service: key store workers, state file, policy, and what it serves."""
 
 from __future__ import annotations
+
+import logging
+import os
+
+import grpc
+from stablegate.signer.v1 import signing_service_pb2_grpc
 
 from service_runtime.mesh import MethodRoles, Role
 from service_runtime.server import ServiceDefinition
 from service_runtime.surface import register_unimplemented
+from signer.api.signing import Signing
 from signer.config import SignerSettings
+from signer.core import SignerCore
+from signer.domain.policy import DENY_ALL, load_policy
+from signer.keystore.pkcs11_session import HsmConfig
+from signer.keystore.workers import WorkerKeyStore, stop_resource_tracker
+from signer.store.state import SignerState
+
+log = logging.getLogger("stablegate.signer")
 
 SERVED = (
     "stablegate.signer.v1.KeyService",
     "stablegate.signer.v1.SigningService",
+    "stablegate.signer.v1.ApprovalService",
+    "stablegate.signer.v1.AuditService",
+)
+# Drafted in the protos, not built yet: UNIMPLEMENTED (keys are made by the `stablegate signer keys` ceremony).
+NOT_BUILT = (
+    "stablegate.signer.v1.KeyService",
     "stablegate.signer.v1.ApprovalService",
     "stablegate.signer.v1.AuditService",
 )
@@ -19,12 +39,61 @@ SERVED = (
 # audit and relay approvals (an approval's authority is the approver's own signature, not the caller).
 ROLES: MethodRoles = {
     "/stablegate.signer.v1.SigningService/": frozenset({Role.SETTLEMENT}),
+    "/stablegate.signer.v1.SigningService/GetPolicy": frozenset({Role.SETTLEMENT, Role.OPERATOR}),
     "/stablegate.signer.v1.ApprovalService/": frozenset({Role.SETTLEMENT, Role.OPERATOR}),
     "/stablegate.signer.v1.AuditService/": frozenset({Role.OPERATOR}),
     "/stablegate.signer.v1.KeyService/": frozenset({Role.OPERATOR}),
 }
 
 
+def hsm_config(settings: SignerSettings) -> HsmConfig:
+    """How the workers reach the token (SOFTHSM2_CONF passed on when set)."""
+    env = {k: v for k, v in os.environ.items() if k == "SOFTHSM2_CONF"}
+    return HsmConfig(settings.pkcs11_module, settings.token_label, settings.pin.get_secret_value(), env)
+
+
 def definition(settings: SignerSettings) -> ServiceDefinition:
-    """The signer's gRPC surface."""
-    return ServiceDefinition("signer", lambda server: register_unimplemented(server, SERVED), SERVED, roles=ROLES)
+    """The signer's gRPC surface, with its startup (policy, state, workers) and shutdown."""
+    holder: dict[str, SignerCore] = {}
+
+    async def startup() -> None:
+        # The PIN is in the settings now; no child process (worker, resource tracker) inherits it from the
+        # environment. Workers receive it over their pipe only.
+        os.environ.pop("STABLEGATE_SIGNER_PIN", None)
+        policy = load_policy(settings.policy_path) if settings.policy_path is not None else DENY_ALL
+        keys = WorkerKeyStore(hsm_config(settings), settings.workers)
+        try:
+            await keys.start()
+        except Exception:
+            await keys.close()
+            raise
+        core = SignerCore(policy, SignerState(settings.state_path), keys)
+        core.record_start()
+        holder["core"] = core
+        log.info(
+            "policy loaded",
+            extra={"policy_sha256": policy.sha256, "rules": len(policy.policy.rules), "workers": keys.workers},
+        )
+
+    async def shutdown() -> None:
+        core = holder.get("core")
+        if core is not None:
+            await core.keys.close()
+            core.state.close()
+            stop_resource_tracker()
+
+    def register(server: grpc.aio.Server) -> None:
+        signing_service_pb2_grpc.add_SigningServiceServicer_to_server(
+            Signing(holder["core"], settings.tls.trust_domain),
+            server,
+        )
+        register_unimplemented(server, NOT_BUILT)
+
+    return ServiceDefinition(
+        "signer",
+        register,
+        SERVED,
+        startup=startup,
+        shutdown=shutdown,
+        roles=ROLES,
+    )

@@ -30,6 +30,11 @@ class SignerSettings(ServiceSettings):
         default=Path("signer-state.sqlite3"), description="SQLite file for policy state and the audit log."
     )
 
+    policy_path: Path | None = Field(
+        default=None, description="YAML or JSON signing policy; without one every request is denied."
+    )
+    workers: int = Field(default=2, ge=1, le=64, description="Signing worker processes, each with a PKCS#11 session.")
+
     def prod_violations(self) -> list[tuple[str, str]]:
         """Production also refuses SoftHSM and an empty or demo PIN."""
         found = super().prod_violations()

@@ -33,18 +33,28 @@ def health(channel: grpc.Channel, service: str = "") -> int:
     return int(reply.status)
 
 
-def service_env(service: str, postgres: PostgresServer, pki: DevMesh) -> dict[str, str]:
-    """What a service needs to start: its mesh certificate (the ledger also its database, migrated at start)."""
+def service_env(
+    service: str, postgres: PostgresServer, pki: DevMesh, hsm: parts.SoftHsmToken, base: Path
+) -> dict[str, str]:
+    """What a service needs to start: its mesh certificate (the ledger also its database, migrated at start;
+    the signer its HSM token and state file)."""
     env = pki.files(service).env(service)
     if service in ("ledger", "watcher"):
         prefix = f"STABLEGATE_{service.upper()}_"
         env |= {f"{prefix}DATABASE_URL": postgres.dsn, f"{prefix}MIGRATE_ON_START": "true"}
+    if service == "signer":
+        env |= {
+            **hsm.env,
+            "STABLEGATE_SIGNER_TOKEN_LABEL": hsm.label,
+            "STABLEGATE_SIGNER_PIN": hsm.user_pin,
+            "STABLEGATE_SIGNER_STATE_PATH": str(base / "signer-state.sqlite3"),
+        }
     return env
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_service_serves_health_then_drains_on_sigterm(
-    service: str, tmp_path: Path, postgres: PostgresServer, mesh_pki: DevMesh
+    service: str, tmp_path: Path, postgres: PostgresServer, mesh_pki: DevMesh, softhsm_token: parts.SoftHsmToken
 ) -> None:
     prefix = f"STABLEGATE_{service.upper()}_"
     spec, ready_file = parts.prepare_service(
@@ -53,7 +63,7 @@ def test_service_serves_health_then_drains_on_sigterm(
         {
             f"{prefix}DRAIN_DELAY_SECONDS": str(DRAIN_DELAY),
             f"{prefix}DRAIN_TIMEOUT_SECONDS": str(DRAIN_TIMEOUT),
-            **service_env(service, postgres, mesh_pki),
+            **service_env(service, postgres, mesh_pki, softhsm_token, tmp_path),
         },
     )
     proc = parts.start(spec)

@@ -81,7 +81,7 @@ class Approval(_message.Message):
     intent_digest: _builtins.str
     """SHA-256 of the canonical intent (hex); approvals bind to exactly this intent."""
     intent_kind: _builtins.str
-    """Kind of intent: "sweep", "payout" or "treasury_transfer"."""
+    """Kind of intent: "sweep", "payout" or "cold_move"."""
     summary: _builtins.str
     """Human-readable summary decoded by the signer, e.g. "transfer 25000 USDT to 0xabc..."."""
     key_id: _builtins.str

@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&stablegate/signer/v1/key_service.proto\x12\x14stablegate.signer.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x02\n\x03Key\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05label\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x37\n\x07purpose\x18\x03 \x01(\x0e\x32 .stablegate.signer.v1.KeyPurposeB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x61\x64\x64ress\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\npublic_key\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nhsm_key_id\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x33\n\x05state\x18\x07 \x01(\x0e\x32\x1e.stablegate.signer.v1.KeyStateB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"z\n\x10\x43reateKeyRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05label\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x37\n\x07purpose\x18\x03 \x01(\x0e\x32 .stablegate.signer.v1.KeyPurposeB\x04\xe2\x41\x01\x02\";\n\x11\x43reateKeyResponse\x12&\n\x03key\x18\x01 \x01(\x0b\x32\x19.stablegate.signer.v1.Key\"!\n\rGetKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"8\n\x0eGetKeyResponse\x12&\n\x03key\x18\x01 \x01(\x0b\x32\x19.stablegate.signer.v1.Key\"k\n\x0fListKeysRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x31\n\x07purpose\x18\x03 \x01(\x0e\x32 .stablegate.signer.v1.KeyPurpose\"T\n\x10ListKeysResponse\x12\'\n\x04keys\x18\x01 \x03(\x0b\x32\x19.stablegate.signer.v1.Key\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*m\n\nKeyPurpose\x12\x1b\n\x17KEY_PURPOSE_UNSPECIFIED\x10\x00\x12\x13\n\x0fKEY_PURPOSE_HOT\x10\x01\x12\x14\n\x10KEY_PURPOSE_COLD\x10\x02\x12\x17\n\x13KEY_PURPOSE_SWEEPER\x10\x03*T\n\x08KeyState\x12\x19\n\x15KEY_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11KEY_STATE_ENABLED\x10\x01\x12\x16\n\x12KEY_STATE_DISABLED\x10\x02\x32\x9a\x02\n\nKeyService\x12\\\n\tCreateKey\x12&.stablegate.signer.v1.CreateKeyRequest\x1a\'.stablegate.signer.v1.CreateKeyResponse\x12S\n\x06GetKey\x12#.stablegate.signer.v1.GetKeyRequest\x1a$.stablegate.signer.v1.GetKeyResponse\x12Y\n\x08ListKeys\x12%.stablegate.signer.v1.ListKeysRequest\x1a&.stablegate.signer.v1.ListKeysResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&stablegate/signer/v1/key_service.proto\x12\x14stablegate.signer.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x02\n\x03Key\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05label\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x37\n\x07purpose\x18\x03 \x01(\x0e\x32 .stablegate.signer.v1.KeyPurposeB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x61\x64\x64ress\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\npublic_key\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nhsm_key_id\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x33\n\x05state\x18\x07 \x01(\x0e\x32\x1e.stablegate.signer.v1.KeyStateB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"z\n\x10\x43reateKeyRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05label\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x37\n\x07purpose\x18\x03 \x01(\x0e\x32 .stablegate.signer.v1.KeyPurposeB\x04\xe2\x41\x01\x02\";\n\x11\x43reateKeyResponse\x12&\n\x03key\x18\x01 \x01(\x0b\x32\x19.stablegate.signer.v1.Key\"!\n\rGetKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"8\n\x0eGetKeyResponse\x12&\n\x03key\x18\x01 \x01(\x0b\x32\x19.stablegate.signer.v1.Key\"k\n\x0fListKeysRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x31\n\x07purpose\x18\x03 \x01(\x0e\x32 .stablegate.signer.v1.KeyPurpose\"T\n\x10ListKeysResponse\x12\'\n\x04keys\x18\x01 \x03(\x0b\x32\x19.stablegate.signer.v1.Key\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*s\n\nKeyPurpose\x12\x1b\n\x17KEY_PURPOSE_UNSPECIFIED\x10\x00\x12\x13\n\x0fKEY_PURPOSE_HOT\x10\x01\x12\x1a\n\x16KEY_PURPOSE_COLD_OWNER\x10\x02\x12\x17\n\x13KEY_PURPOSE_SWEEPER\x10\x03*T\n\x08KeyState\x12\x19\n\x15KEY_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11KEY_STATE_ENABLED\x10\x01\x12\x16\n\x12KEY_STATE_DISABLED\x10\x02\x32\x9a\x02\n\nKeyService\x12\\\n\tCreateKey\x12&.stablegate.signer.v1.CreateKeyRequest\x1a\'.stablegate.signer.v1.CreateKeyResponse\x12S\n\x06GetKey\x12#.stablegate.signer.v1.GetKeyRequest\x1a$.stablegate.signer.v1.GetKeyResponse\x12Y\n\x08ListKeys\x12%.stablegate.signer.v1.ListKeysRequest\x1a&.stablegate.signer.v1.ListKeysResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -58,9 +58,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETKEYREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_GETKEYREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_KEYPURPOSE']._serialized_start=890
-  _globals['_KEYPURPOSE']._serialized_end=999
-  _globals['_KEYSTATE']._serialized_start=1001
-  _globals['_KEYSTATE']._serialized_end=1085
+  _globals['_KEYPURPOSE']._serialized_end=1005
+  _globals['_KEYSTATE']._serialized_start=1007
+  _globals['_KEYSTATE']._serialized_end=1091
   _globals['_KEY']._serialized_start=131
   _globals['_KEY']._serialized_end=415
   _globals['_CREATEKEYREQUEST']._serialized_start=417
@@ -75,6 +75,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTKEYSREQUEST']._serialized_end=802
   _globals['_LISTKEYSRESPONSE']._serialized_start=804
   _globals['_LISTKEYSRESPONSE']._serialized_end=888
-  _globals['_KEYSERVICE']._serialized_start=1088
-  _globals['_KEYSERVICE']._serialized_end=1370
+  _globals['_KEYSERVICE']._serialized_start=1094
+  _globals['_KEYSERVICE']._serialized_end=1376
 # @@protoc_insertion_point(module_scope)

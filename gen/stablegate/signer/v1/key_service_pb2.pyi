@@ -29,21 +29,23 @@ class _KeyPurposeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_KeyPurpose
     KEY_PURPOSE_UNSPECIFIED: _KeyPurpose.ValueType  # 0
     """Not set; rejected."""
     KEY_PURPOSE_HOT: _KeyPurpose.ValueType  # 1
-    """Hot wallet: payouts and hot-to-cold transfers."""
-    KEY_PURPOSE_COLD: _KeyPurpose.ValueType  # 2
-    """Cold wallet: cold-to-hot transfers, always under quorum."""
+    """The treasury's hot key: batched payouts and moves to the cold Safe."""
+    KEY_PURPOSE_COLD_OWNER: _KeyPurpose.ValueType  # 2
+    """One owner of the cold Safe: signs SafeTx hashes (as one owner), never a raw transaction."""
     KEY_PURPOSE_SWEEPER: _KeyPurpose.ValueType  # 3
     """Sweeper: only flushBatch calls on the forwarder factory."""
 
 class KeyPurpose(_KeyPurpose, metaclass=_KeyPurposeEnumTypeWrapper):
-    """What a key is for; policy allows each purpose only its own intents."""
+    """What a key is for; policy allows each purpose only its own intents. The same names as signer's
+    domain KeyPurpose and the policy file's `purposes`.
+    """
 
 KEY_PURPOSE_UNSPECIFIED: KeyPurpose.ValueType  # 0
 """Not set; rejected."""
 KEY_PURPOSE_HOT: KeyPurpose.ValueType  # 1
-"""Hot wallet: payouts and hot-to-cold transfers."""
-KEY_PURPOSE_COLD: KeyPurpose.ValueType  # 2
-"""Cold wallet: cold-to-hot transfers, always under quorum."""
+"""The treasury's hot key: batched payouts and moves to the cold Safe."""
+KEY_PURPOSE_COLD_OWNER: KeyPurpose.ValueType  # 2
+"""One owner of the cold Safe: signs SafeTx hashes (as one owner), never a raw transaction."""
 KEY_PURPOSE_SWEEPER: KeyPurpose.ValueType  # 3
 """Sweeper: only flushBatch calls on the forwarder factory."""
 Global___KeyPurpose: _TypeAlias = KeyPurpose  # noqa: Y015

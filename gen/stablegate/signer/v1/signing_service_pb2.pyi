@@ -48,6 +48,49 @@ SIGNING_DECISION_PENDING_APPROVAL: SigningDecision.ValueType  # 3
 Global___SigningDecision: _TypeAlias = SigningDecision  # noqa: Y015
 
 @_typing.final
+class GetPolicyRequest(_message.Message):
+    """Request for the policy in force."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPolicyRequest: _TypeAlias = GetPolicyRequest  # noqa: Y015
+
+@_typing.final
+class GetPolicyResponse(_message.Message):
+    """The policy in force."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHA256_FIELD_NUMBER: _builtins.int
+    POLICY_JSON_FIELD_NUMBER: _builtins.int
+    sha256: _builtins.str
+    """SHA-256 (hex) of the policy file as loaded."""
+    policy_json: _builtins.str
+    """The validated policy as canonical JSON."""
+    def __init__(
+        self,
+        *,
+        sha256: _builtins.str = ...,
+        policy_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["policy_json", b"policy_json", "sha256", b"sha256"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPolicyResponse: _TypeAlias = GetPolicyResponse  # noqa: Y015
+
+@_typing.final
 class SignTransactionRequest(_message.Message):
     """Request to sign a transaction."""
 
@@ -62,7 +105,7 @@ class SignTransactionRequest(_message.Message):
     LEGACY_FIELD_NUMBER: _builtins.int
     SWEEP_FIELD_NUMBER: _builtins.int
     PAYOUT_FIELD_NUMBER: _builtins.int
-    TREASURY_TRANSFER_FIELD_NUMBER: _builtins.int
+    COLD_MOVE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key."""
     key_id: _builtins.str
@@ -83,15 +126,15 @@ class SignTransactionRequest(_message.Message):
 
     @_builtins.property
     def sweep(self) -> Global___SweepIntent:
-        """Deploy and flush forwarders to the treasury."""
+        """flushBatch on the forwarder factory (SWEEPER keys)."""
 
     @_builtins.property
     def payout(self) -> Global___PayoutIntent:
-        """Pay a merchant payout."""
+        """payoutBatch on the treasury (HOT keys)."""
 
     @_builtins.property
-    def treasury_transfer(self) -> Global___TreasuryTransferIntent:
-        """Move treasury funds between hot and cold."""
+    def cold_move(self) -> Global___ColdMoveIntent:
+        """moveToCold on the treasury (HOT keys)."""
 
     def __init__(
         self,
@@ -105,15 +148,15 @@ class SignTransactionRequest(_message.Message):
         legacy: Global___LegacyFee | None = ...,
         sweep: Global___SweepIntent | None = ...,
         payout: Global___PayoutIntent | None = ...,
-        treasury_transfer: Global___TreasuryTransferIntent | None = ...,
+        cold_move: Global___ColdMoveIntent | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["eip1559", b"eip1559", "fee", b"fee", "intent", b"intent", "legacy", b"legacy", "payout", b"payout", "sweep", b"sweep", "treasury_transfer", b"treasury_transfer"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cold_move", b"cold_move", "eip1559", b"eip1559", "fee", b"fee", "intent", b"intent", "legacy", b"legacy", "payout", b"payout", "sweep", b"sweep"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "eip1559", b"eip1559", "fee", b"fee", "gas_limit", b"gas_limit", "intent", b"intent", "key_id", b"key_id", "legacy", b"legacy", "nonce", b"nonce", "payout", b"payout", "request_id", b"request_id", "sweep", b"sweep", "treasury_transfer", b"treasury_transfer"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "cold_move", b"cold_move", "eip1559", b"eip1559", "fee", b"fee", "gas_limit", b"gas_limit", "intent", b"intent", "key_id", b"key_id", "legacy", b"legacy", "nonce", b"nonce", "payout", b"payout", "request_id", b"request_id", "sweep", b"sweep"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_fee: _TypeAlias = _typing.Literal["eip1559", "legacy"]  # noqa: Y015
     _WhichOneofArgType_fee: _TypeAlias = _typing.Literal["fee", b"fee"]  # noqa: Y015
-    _WhichOneofReturnType_intent: _TypeAlias = _typing.Literal["sweep", "payout", "treasury_transfer"]  # noqa: Y015
+    _WhichOneofReturnType_intent: _TypeAlias = _typing.Literal["sweep", "payout", "cold_move"]  # noqa: Y015
     _WhichOneofArgType_intent: _TypeAlias = _typing.Literal["intent", b"intent"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType_fee) -> _WhichOneofReturnType_fee | None: ...
@@ -172,129 +215,131 @@ Global___LegacyFee: _TypeAlias = LegacyFee  # noqa: Y015
 
 @_typing.final
 class SweepIntent(_message.Message):
-    """Call flushBatch on the forwarder factory: deploy (if needed) and flush each forwarder to the treasury."""
+    """Call flushBatch(token, salts) on the forwarder factory: deploy (if needed) and flush each forwarder to the
+    treasury the factory holds.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     FACTORY_ADDRESS_FIELD_NUMBER: _builtins.int
     TOKEN_CONTRACT_FIELD_NUMBER: _builtins.int
-    TREASURY_ADDRESS_FIELD_NUMBER: _builtins.int
-    FORWARDERS_FIELD_NUMBER: _builtins.int
+    SALTS_FIELD_NUMBER: _builtins.int
     factory_address: _builtins.str
     """Forwarder factory contract; must be allowed by policy."""
     token_contract: _builtins.str
     """Token to flush; must be allowed by policy."""
-    treasury_address: _builtins.str
-    """Treasury receiving the funds; must equal the configured treasury."""
     @_builtins.property
-    def forwarders(self) -> _containers.RepeatedCompositeFieldContainer[Global___SweepForwarder]:
-        """Forwarders in the batch; the signer checks each address is CREATE2(factory, salt)."""
+    def salts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """CREATE2 salts of the forwarders in the batch (0x-prefixed 32-byte hex each)."""
 
     def __init__(
         self,
         *,
         factory_address: _builtins.str = ...,
         token_contract: _builtins.str = ...,
-        treasury_address: _builtins.str = ...,
-        forwarders: _abc.Iterable[Global___SweepForwarder] | None = ...,
+        salts: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["factory_address", b"factory_address", "forwarders", b"forwarders", "token_contract", b"token_contract", "treasury_address", b"treasury_address"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["factory_address", b"factory_address", "salts", b"salts", "token_contract", b"token_contract"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SweepIntent: _TypeAlias = SweepIntent  # noqa: Y015
 
 @_typing.final
-class SweepForwarder(_message.Message):
-    """One forwarder in a sweep intent."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    SALT_FIELD_NUMBER: _builtins.int
-    FORWARDER_ADDRESS_FIELD_NUMBER: _builtins.int
-    salt: _builtins.str
-    """CREATE2 salt (0x-prefixed 32-byte hex)."""
-    forwarder_address: _builtins.str
-    """Expected forwarder address."""
-    def __init__(
-        self,
-        *,
-        salt: _builtins.str = ...,
-        forwarder_address: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["forwarder_address", b"forwarder_address", "salt", b"salt"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___SweepForwarder: _TypeAlias = SweepForwarder  # noqa: Y015
-
-@_typing.final
 class PayoutIntent(_message.Message):
-    """Token transfer from the hot wallet to a merchant's destination."""
+    """A batched token payout: payoutBatch(token, recipients, amounts) on the treasury."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    TREASURY_ADDRESS_FIELD_NUMBER: _builtins.int
     TOKEN_CONTRACT_FIELD_NUMBER: _builtins.int
-    DESTINATION_ADDRESS_FIELD_NUMBER: _builtins.int
-    AMOUNT_BASE_UNITS_FIELD_NUMBER: _builtins.int
-    PAYOUT_ID_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    treasury_address: _builtins.str
+    """Treasury contract; must be allowed by policy."""
     token_contract: _builtins.str
     """Token contract; must be allowed by policy."""
-    destination_address: _builtins.str
-    """Recipient; checked against policy destination rules."""
-    amount_base_units: _builtins.str
-    """Amount, integer string in base units; checked against per-transaction and windowed limits."""
-    payout_id: _builtins.str
-    """Payout id, for the audit log and approvals."""
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___PayoutLine]:
+        """The payouts, in order; each destination is checked against the policy's allow-list."""
+
     def __init__(
         self,
         *,
+        treasury_address: _builtins.str = ...,
         token_contract: _builtins.str = ...,
-        destination_address: _builtins.str = ...,
-        amount_base_units: _builtins.str = ...,
-        payout_id: _builtins.str = ...,
+        lines: _abc.Iterable[Global___PayoutLine] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_base_units", b"amount_base_units", "destination_address", b"destination_address", "payout_id", b"payout_id", "token_contract", b"token_contract"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines", "token_contract", b"token_contract", "treasury_address", b"treasury_address"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PayoutIntent: _TypeAlias = PayoutIntent  # noqa: Y015
 
 @_typing.final
-class TreasuryTransferIntent(_message.Message):
-    """Token transfer between the hot wallet and cold storage."""
+class PayoutLine(_message.Message):
+    """One payout of a batch."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    TOKEN_CONTRACT_FIELD_NUMBER: _builtins.int
     DESTINATION_ADDRESS_FIELD_NUMBER: _builtins.int
     AMOUNT_BASE_UNITS_FIELD_NUMBER: _builtins.int
+    PAYOUT_ID_FIELD_NUMBER: _builtins.int
+    destination_address: _builtins.str
+    """Recipient."""
+    amount_base_units: _builtins.str
+    """Amount, integer string in base units; the batch total is checked against caps."""
+    payout_id: _builtins.str
+    """Payout id, for the audit log."""
+    def __init__(
+        self,
+        *,
+        destination_address: _builtins.str = ...,
+        amount_base_units: _builtins.str = ...,
+        payout_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_base_units", b"amount_base_units", "destination_address", b"destination_address", "payout_id", b"payout_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PayoutLine: _TypeAlias = PayoutLine  # noqa: Y015
+
+@_typing.final
+class ColdMoveIntent(_message.Message):
+    """A move from the treasury to the cold Safe: moveToCold(token, amount); the Safe's address is fixed in the
+    treasury (only the Safe can change it), so the caller names none.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TREASURY_ADDRESS_FIELD_NUMBER: _builtins.int
+    TOKEN_CONTRACT_FIELD_NUMBER: _builtins.int
+    AMOUNT_BASE_UNITS_FIELD_NUMBER: _builtins.int
+    treasury_address: _builtins.str
+    """Treasury contract; must be allowed by policy."""
     token_contract: _builtins.str
     """Token contract; must be allowed by policy."""
-    destination_address: _builtins.str
-    """Recipient: the configured cold address (hot-to-cold) or hot address (cold-to-hot)."""
     amount_base_units: _builtins.str
     """Amount, integer string in base units."""
     def __init__(
         self,
         *,
+        treasury_address: _builtins.str = ...,
         token_contract: _builtins.str = ...,
-        destination_address: _builtins.str = ...,
         amount_base_units: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_base_units", b"amount_base_units", "destination_address", b"destination_address", "token_contract", b"token_contract"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_base_units", b"amount_base_units", "token_contract", b"token_contract", "treasury_address", b"treasury_address"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___TreasuryTransferIntent: _TypeAlias = TreasuryTransferIntent  # noqa: Y015
+Global___ColdMoveIntent: _TypeAlias = ColdMoveIntent  # noqa: Y015
 
 @_typing.final
 class SignTransactionResponse(_message.Message):
@@ -308,6 +353,7 @@ class SignTransactionResponse(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     APPROVAL_ID_FIELD_NUMBER: _builtins.int
     AUDIT_SEQUENCE_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
     decision: Global___SigningDecision.ValueType
     """Policy decision."""
     signed_transaction: _builtins.str
@@ -315,11 +361,13 @@ class SignTransactionResponse(_message.Message):
     tx_hash: _builtins.str
     """Transaction hash (0x-prefixed hex); empty unless ALLOWED."""
     reason: _builtins.str
-    """Policy rule that decided, e.g. "DESTINATION_NOT_ALLOWED", "WINDOW_LIMIT_EXCEEDED"; empty when ALLOWED."""
+    """Reason code of a refusal, e.g. "DESTINATION_NOT_ALLOWED", "WINDOW_LIMIT_EXCEEDED"; empty when ALLOWED."""
     approval_id: _builtins.str
     """Approval to wait for; set when PENDING_APPROVAL."""
     audit_sequence: _builtins.int
     """Sequence of the audit record of this decision."""
+    rule: _builtins.str
+    """Name of the policy rule that decided; empty when no rule matched."""
     def __init__(
         self,
         *,
@@ -329,10 +377,11 @@ class SignTransactionResponse(_message.Message):
         reason: _builtins.str = ...,
         approval_id: _builtins.str = ...,
         audit_sequence: _builtins.int = ...,
+        rule: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_id", b"approval_id", "audit_sequence", b"audit_sequence", "decision", b"decision", "reason", b"reason", "signed_transaction", b"signed_transaction", "tx_hash", b"tx_hash"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_id", b"approval_id", "audit_sequence", b"audit_sequence", "decision", b"decision", "reason", b"reason", "rule", b"rule", "signed_transaction", b"signed_transaction", "tx_hash", b"tx_hash"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

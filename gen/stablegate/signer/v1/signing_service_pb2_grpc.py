@@ -41,6 +41,11 @@ class SigningServiceStub:
                 request_serializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.SignTransactionRequest.SerializeToString,
                 response_deserializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.SignTransactionResponse.FromString,
                 _registered_method=True)
+        self.GetPolicy = channel.unary_unary(
+                '/stablegate.signer.v1.SigningService/GetPolicy',
+                request_serializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.GetPolicyRequest.SerializeToString,
+                response_deserializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.GetPolicyResponse.FromString,
+                _registered_method=True)
 
 
 class SigningServiceServicer:
@@ -57,6 +62,13 @@ class SigningServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPolicy(self, request, context):
+        """The policy in force: its SHA-256 (logged at start and recorded in the audit log) and its content.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SigningServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -64,6 +76,11 @@ def add_SigningServiceServicer_to_server(servicer, server):
                     servicer.SignTransaction,
                     request_deserializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.SignTransactionRequest.FromString,
                     response_serializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.SignTransactionResponse.SerializeToString,
+            ),
+            'GetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicy,
+                    request_deserializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.GetPolicyRequest.FromString,
+                    response_serializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.GetPolicyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -95,6 +112,33 @@ class SigningService:
             '/stablegate.signer.v1.SigningService/SignTransaction',
             stablegate_dot_signer_dot_v1_dot_signing__service__pb2.SignTransactionRequest.SerializeToString,
             stablegate_dot_signer_dot_v1_dot_signing__service__pb2.SignTransactionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.signer.v1.SigningService/GetPolicy',
+            stablegate_dot_signer_dot_v1_dot_signing__service__pb2.GetPolicyRequest.SerializeToString,
+            stablegate_dot_signer_dot_v1_dot_signing__service__pb2.GetPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

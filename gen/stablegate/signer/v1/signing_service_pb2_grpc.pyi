@@ -40,6 +40,8 @@ class SigningServiceStub:
     the same result; after a quorum approves a PENDING_APPROVAL intent, the same call returns it signed.
     One nonce is never signed for two different payloads (FAILED_PRECONDITION).
     """
+    GetPolicy: _grpc.UnaryUnaryMultiCallable[_signing_service_pb2.GetPolicyRequest, _signing_service_pb2.GetPolicyResponse]
+    """The policy in force: its SHA-256 (logged at start and recorded in the audit log) and its content."""
 
 @_typing.type_check_only
 class SigningServiceAsyncStub(SigningServiceStub):
@@ -53,6 +55,8 @@ class SigningServiceAsyncStub(SigningServiceStub):
     the same result; after a quorum approves a PENDING_APPROVAL intent, the same call returns it signed.
     One nonce is never signed for two different payloads (FAILED_PRECONDITION).
     """
+    GetPolicy: _aio.UnaryUnaryMultiCallable[_signing_service_pb2.GetPolicyRequest, _signing_service_pb2.GetPolicyResponse]  # type: ignore[assignment]
+    """The policy in force: its SHA-256 (logged at start and recorded in the audit log) and its content."""
 
 class SigningServiceServicer(metaclass=_abc_1.ABCMeta):
     """Internal, mutual TLS only (settlement's certificate): signs typed transaction intents that pass policy.
@@ -69,5 +73,13 @@ class SigningServiceServicer(metaclass=_abc_1.ABCMeta):
         the same result; after a quorum approves a PENDING_APPROVAL intent, the same call returns it signed.
         One nonce is never signed for two different payloads (FAILED_PRECONDITION).
         """
+
+    @_abc_1.abstractmethod
+    def GetPolicy(
+        self,
+        request: _signing_service_pb2.GetPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_signing_service_pb2.GetPolicyResponse, _abc.Awaitable[_signing_service_pb2.GetPolicyResponse]]:
+        """The policy in force: its SHA-256 (logged at start and recorded in the audit log) and its content."""
 
 def add_SigningServiceServicer_to_server(servicer: SigningServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,1 @@
+"""Thin gRPC servicers: message -> core call -> message."""

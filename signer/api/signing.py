@@ -1,0 +1,173 @@
+"""SigningService: request message -> typed intent -> core decision -> response message."""
+
+from __future__ import annotations
+
+import grpc
+from stablegate.signer.v1 import signing_service_pb2 as pb
+from stablegate.signer.v1 import signing_service_pb2_grpc
+
+from service_runtime.mesh import peer_role
+from signer.core import SignerCore, SignResult
+from signer.domain.ethereum import parse_address
+from signer.domain.intents import (
+    MAX_BATCH,
+    ColdMoveIntent,
+    Intent,
+    PayoutIntent,
+    PayoutLine,
+    SweepIntent,
+    TransactionRequest,
+)
+from signer.domain.policy import policy_json
+from signer.domain.transactions import Eip1559Fee, Fee, LegacyFee
+from signer.errors import BadRequest
+
+UINT256 = 2**256
+
+
+def _uint(text: str, field: str) -> int:
+    if not text.isdigit() or int(text) >= UINT256:
+        raise BadRequest(f"{field} is an integer string", reason="INVALID_INTENT", metadata={"field": field})
+    return int(text)
+
+
+def _address(text: str, field: str) -> bytes:
+    try:
+        return parse_address(text)
+    except ValueError:
+        raise BadRequest(f"{field} is not an address", reason="INVALID_INTENT", metadata={"field": field}) from None
+
+
+def _salt(text: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raw = b""
+    if len(raw) != 32 or not text.startswith("0x"):
+        raise BadRequest("a salt is 0x-prefixed 32-byte hex", reason="INVALID_INTENT", metadata={"field": "salts"})
+    return raw
+
+
+def _batch(count: int, field: str) -> None:
+    if not 1 <= count <= MAX_BATCH:
+        raise BadRequest(f"{field} holds 1 to {MAX_BATCH} entries", reason="INVALID_INTENT", metadata={"field": field})
+
+
+def intent_from(message: pb.SignTransactionRequest) -> Intent:
+    """The typed intent of a request (BadRequest when missing or malformed)."""
+    which = message.WhichOneof("intent")
+    if which == "payout":
+        p = message.payout
+        _batch(len(p.lines), "lines")
+        lines = tuple(
+            PayoutLine(
+                _address(x.destination_address, "destination_address"),
+                _uint(x.amount_base_units, "amount_base_units"),
+                x.payout_id,
+            )
+            for x in p.lines
+        )
+        return PayoutIntent(
+            _address(p.treasury_address, "treasury_address"), _address(p.token_contract, "token_contract"), lines
+        )
+    if which == "cold_move":
+        c = message.cold_move
+        return ColdMoveIntent(
+            _address(c.treasury_address, "treasury_address"),
+            _address(c.token_contract, "token_contract"),
+            _uint(c.amount_base_units, "amount_base_units"),
+        )
+    if which == "sweep":
+        s = message.sweep
+        _batch(len(s.salts), "salts")
+        return SweepIntent(
+            _address(s.factory_address, "factory_address"),
+            _address(s.token_contract, "token_contract"),
+            tuple(_salt(x) for x in s.salts),
+        )
+    raise BadRequest("an intent is required", reason="INVALID_INTENT", metadata={"field": "intent"})
+
+
+def fee_from(message: pb.SignTransactionRequest) -> Fee:
+    """The fee of a request (BadRequest when missing)."""
+    which = message.WhichOneof("fee")
+    if which == "eip1559":
+        f = message.eip1559
+        fee = Eip1559Fee(
+            _uint(f.max_fee_per_gas_wei, "max_fee_per_gas_wei"),
+            _uint(f.max_priority_fee_per_gas_wei, "max_priority_fee_per_gas_wei"),
+        )
+        if fee.max_priority_fee_per_gas > fee.max_fee_per_gas:
+            raise BadRequest("priority fee above max fee", reason="INVALID_FEE", metadata={"field": "eip1559"})
+        return fee
+    if which == "legacy":
+        return LegacyFee(_uint(message.legacy.gas_price_wei, "gas_price_wei"))
+    raise BadRequest("a fee is required", reason="INVALID_FEE", metadata={"field": "fee"})
+
+
+def request_from(message: pb.SignTransactionRequest) -> TransactionRequest:
+    """The typed request (BadRequest names the bad field)."""
+    if not message.key_id or not message.chain_id or message.gas_limit < 21_000:
+        raise BadRequest(
+            "key_id, chain_id and gas_limit (>= 21000) are required",
+            reason="INVALID_INTENT",
+            metadata={"field": "key_id,chain_id,gas_limit"},
+        )
+    return TransactionRequest(
+        message.key_id, message.chain_id, message.nonce, message.gas_limit, fee_from(message), intent_from(message)
+    )
+
+
+_DECISIONS = {
+    "ALLOWED": pb.SIGNING_DECISION_ALLOWED,
+    "DENIED": pb.SIGNING_DECISION_DENIED,
+    "PENDING_APPROVAL": pb.SIGNING_DECISION_PENDING_APPROVAL,
+}
+
+
+def response_of(result: SignResult) -> pb.SignTransactionResponse:
+    """The response message of a result."""
+    return pb.SignTransactionResponse(
+        decision=_DECISIONS[result.decision],
+        signed_transaction=result.signed_transaction,
+        tx_hash=result.tx_hash,
+        reason=result.reason,
+        approval_id=result.approval_id,
+        audit_sequence=result.audit_sequence,
+        rule=result.rule,
+    )
+
+
+class Signing(signing_service_pb2_grpc.SigningServiceServicer):
+    """The signing RPCs."""
+
+    def __init__(self, core: SignerCore, trust_domain: str) -> None:
+        self._core = core
+        self._trust_domain = trust_domain
+
+    async def SignTransaction(
+        self,
+        request: pb.SignTransactionRequest,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    ) -> pb.SignTransactionResponse:
+        """Decide and sign."""
+        actor = peer_role(context, self._trust_domain) or "unknown"
+        if not request.request_id:
+            raise self._core.refuse_malformed(
+                actor,
+                "",
+                BadRequest("request_id is required", reason="INVALID_INTENT", metadata={"field": "request_id"}),
+            )
+        try:
+            typed = request_from(request)
+        except BadRequest as exc:
+            raise self._core.refuse_malformed(actor, request.request_id, exc) from None
+        return response_of(await self._core.sign(actor, request.request_id, typed))
+
+    async def GetPolicy(
+        self,
+        request: pb.GetPolicyRequest,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    ) -> pb.GetPolicyResponse:
+        """The policy in force and its hash."""
+        return pb.GetPolicyResponse(sha256=self._core.policy.sha256, policy_json=policy_json(self._core.policy))

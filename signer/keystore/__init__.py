@@ -1,0 +1,1 @@
+"""Where keys live: the `KeyStore` Protocol and its PKCS#11 implementation (in worker processes)."""

@@ -1,0 +1,228 @@
+"""The signer served by the real runtime with mutual TLS: settlement gets signatures the policy allows, no other
+role may ask, every decision is audited, window caps hold across a restart, the nonce guard holds."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from eth_account import Account
+from stablegate.signer.v1 import signing_service_pb2 as pb
+from stablegate.signer.v1 import signing_service_pb2_grpc as pb_grpc
+
+from gateway import parts
+from service_runtime.devcerts import DevMesh
+from service_runtime.mesh import Role
+from signer.domain.ethereum import checksum_address
+from signer.domain.purpose import KeyPurpose
+from signer.keystore.workers import WorkerKeyStore
+from signer.store.state import verify_path
+from tests.conftest import mesh_channel
+
+TREASURY, TOKEN, DEST, STRANGER = (checksum_address(os.urandom(20)) for _ in range(4))
+GWEI = 10**9
+
+
+@dataclass
+class RunningSigner:
+    base: Path
+    env: dict[str, str]
+    registry: list[parts.RunningProcess]
+    pki: DevMesh
+    hot: str
+    hot_address: str
+    port: int = 0
+    process: parts.RunningProcess | None = None
+
+    def start(self) -> None:
+        spec, ready = parts.prepare_service("signer", self.base, self.env)
+        self.process = parts.start(spec)
+        self.registry.append(self.process)
+        port = parts.read_ready_file(ready)["grpc_port"]
+        assert port is not None
+        self.port = port
+
+    def stop(self) -> None:
+        assert self.process is not None
+        self.process.stop()
+
+    def channel(self, role: str) -> grpc.aio.Channel:
+        return mesh_channel(self.pki, role, self.port)
+
+
+POLICY = f"""
+version: 1
+rules:
+  - name: payouts-to-known-destinations
+    purposes: [HOT]
+    intents: [payout]
+    chain_ids: [97]
+    contracts: [{TREASURY}]
+    tokens: [{TOKEN}]
+    destinations: [{DEST}]
+    max_amount: 1000
+    window: {{seconds: 3600, max_amount: 1500}}
+    max_gas_limit: 500000
+    max_fee_per_gas_wei: {100 * GWEI}
+    action: ALLOW
+"""
+
+
+@pytest.fixture(scope="module")
+async def keys(softhsm_token: parts.SoftHsmToken) -> AsyncIterator[WorkerKeyStore]:
+    from tests.signer.conftest import hsm_config
+
+    store = WorkerKeyStore(hsm_config(softhsm_token))
+    await store.start()
+    yield store
+    await store.close()
+
+
+@pytest.fixture(scope="module")
+async def signer(
+    keys: WorkerKeyStore,
+    softhsm_token: parts.SoftHsmToken,
+    mesh_pki: DevMesh,
+    process_registry: list[parts.RunningProcess],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[RunningSigner]:
+    hot = await keys.create_key(KeyPurpose.HOT, "hot-api")
+    base = tmp_path_factory.mktemp("signer")
+    (base / "policy.yaml").write_text(POLICY)
+    env = {
+        **mesh_pki.files(Role.SIGNER).env("signer"),
+        **softhsm_token.env,
+        "STABLEGATE_SIGNER_PIN": softhsm_token.user_pin,
+        "STABLEGATE_SIGNER_TOKEN_LABEL": softhsm_token.label,
+        "STABLEGATE_SIGNER_POLICY_PATH": str(base / "policy.yaml"),
+        "STABLEGATE_SIGNER_STATE_PATH": str(base / "state.sqlite3"),
+        "STABLEGATE_SIGNER_DRAIN_DELAY_SECONDS": "0",
+        "STABLEGATE_SIGNER_WORKERS": "2",
+    }
+    running = RunningSigner(base, env, process_registry, mesh_pki, hot.key_id, hot.address)
+    running.start()
+    yield running
+    running.stop()
+
+
+_nonce = iter(range(1_000_000))
+
+
+def payout(
+    key_id: str,
+    amount: int,
+    dest: str = DEST,
+    *,
+    request_id: str | None = None,
+    nonce: int | None = None,
+    fee: int = 20 * GWEI,
+    gas: int = 200_000,
+    chain: int = 97,
+) -> pb.SignTransactionRequest:
+    return pb.SignTransactionRequest(
+        request_id=request_id or os.urandom(8).hex(),
+        key_id=key_id,
+        chain_id=chain,
+        nonce=next(_nonce) if nonce is None else nonce,
+        gas_limit=gas,
+        eip1559=pb.Eip1559Fee(max_fee_per_gas_wei=str(fee), max_priority_fee_per_gas_wei=str(GWEI)),
+        payout=pb.PayoutIntent(
+            treasury_address=TREASURY,
+            token_contract=TOKEN,
+            lines=[pb.PayoutLine(destination_address=dest, amount_base_units=str(amount), payout_id="po_1")],
+        ),
+    )
+
+
+async def test_settlement_gets_an_allowed_payout_signed_by_the_hot_key(signer: RunningSigner) -> None:
+    async with signer.channel(Role.SETTLEMENT) as channel:
+        stub = pb_grpc.SigningServiceStub(channel)
+        request = payout(signer.hot, 10)
+        reply = await stub.SignTransaction(request)
+        assert reply.decision == pb.SIGNING_DECISION_ALLOWED, reply.reason
+        assert reply.rule == "payouts-to-known-destinations" and reply.audit_sequence > 0
+        assert Account.recover_transaction(reply.signed_transaction) == signer.hot_address
+        again = await stub.SignTransaction(request)
+        assert again == reply  # idempotent by request_id
+        policy = await stub.GetPolicy(pb.GetPolicyRequest())
+    import hashlib
+
+    assert policy.sha256 == hashlib.sha256(POLICY.encode()).hexdigest()
+
+
+async def test_off_policy_requests_are_refused_with_a_reason_and_audited(signer: RunningSigner) -> None:
+    async with signer.channel(Role.SETTLEMENT) as channel:
+        stub = pb_grpc.SigningServiceStub(channel)
+        cases = {
+            "DESTINATION_NOT_ALLOWED": payout(signer.hot, 10, STRANGER),
+            "CHAIN_NOT_ALLOWED": payout(signer.hot, 10, chain=56),
+            "GAS_LIMIT_EXCEEDED": payout(signer.hot, 10, gas=600_000),
+            "FEE_CAP_EXCEEDED": payout(signer.hot, 10, fee=101 * GWEI),
+            "AMOUNT_CAP_EXCEEDED": payout(signer.hot, 1001),
+            "KEY_NOT_FOUND": payout("key_hot_0000", 10),
+        }
+        for reason, request in cases.items():
+            reply = await stub.SignTransaction(request)
+            assert reply.decision == pb.SIGNING_DECISION_DENIED
+            assert reply.reason == reason
+            assert not reply.signed_transaction and reply.audit_sequence > 0
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await stub.SignTransaction(payout(signer.hot, 10, "0x1234"))
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert verify_path(signer.base / "state.sqlite3").ok
+
+
+async def test_only_settlement_may_ask_for_signatures(signer: RunningSigner) -> None:
+    for role in (Role.OPERATOR, Role.EDGE, Role.LEDGER, Role.WATCHER, Role.DASHBOARD, Role.SIGNER):
+        async with signer.channel(role) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await pb_grpc.SigningServiceStub(channel).SignTransaction(payout(signer.hot, 10))
+            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, role
+    async with signer.channel(Role.OPERATOR) as channel:
+        assert (await pb_grpc.SigningServiceStub(channel).GetPolicy(pb.GetPolicyRequest())).sha256
+    async with signer.channel(Role.EDGE) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await pb_grpc.SigningServiceStub(channel).GetPolicy(pb.GetPolicyRequest())
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # Without a client certificate the TLS handshake itself fails.
+    ca = signer.pki.files(Role.SETTLEMENT).ca_file.read_bytes()
+    async with grpc.aio.secure_channel(f"127.0.0.1:{signer.port}", grpc.ssl_channel_credentials(ca)) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await pb_grpc.SigningServiceStub(channel).SignTransaction(payout(signer.hot, 10), timeout=5)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_nonce_guard_refuses_a_conflicting_payload_and_signs_a_fee_bump(signer: RunningSigner) -> None:
+    async with signer.channel(Role.SETTLEMENT) as channel:
+        stub = pb_grpc.SigningServiceStub(channel)
+        first = await stub.SignTransaction(payout(signer.hot, 5, nonce=900_000))
+        assert first.decision == pb.SIGNING_DECISION_ALLOWED
+        conflict = await stub.SignTransaction(payout(signer.hot, 6, nonce=900_000))
+        assert (conflict.decision, conflict.reason) == (pb.SIGNING_DECISION_DENIED, "NONCE_CONFLICT")
+        lower = await stub.SignTransaction(payout(signer.hot, 5, nonce=900_000, fee=10 * GWEI))
+        assert lower.reason == "NONCE_CONFLICT"
+        bump = payout(signer.hot, 5, nonce=900_000, fee=30 * GWEI)
+        bump.eip1559.max_priority_fee_per_gas_wei = str(2 * GWEI)
+        bumped = await stub.SignTransaction(bump)
+        assert bumped.decision == pb.SIGNING_DECISION_ALLOWED, bumped.reason
+        assert bumped.tx_hash != first.tx_hash
+
+
+async def test_window_caps_hold_across_a_signer_restart(signer: RunningSigner) -> None:
+    # 1,500 per hour under the rule; earlier tests in this module signed 10 + 5 + 5.
+    async with signer.channel(Role.SETTLEMENT) as channel:
+        stub = pb_grpc.SigningServiceStub(channel)
+        assert (await stub.SignTransaction(payout(signer.hot, 1000))).decision == pb.SIGNING_DECISION_ALLOWED
+        assert (await stub.SignTransaction(payout(signer.hot, 400))).decision == pb.SIGNING_DECISION_ALLOWED
+    signer.stop()
+    signer.start()
+    async with signer.channel(Role.SETTLEMENT) as channel:
+        stub = pb_grpc.SigningServiceStub(channel)
+        over = await stub.SignTransaction(payout(signer.hot, 100))
+        assert (over.decision, over.reason) == (pb.SIGNING_DECISION_DENIED, "WINDOW_LIMIT_EXCEEDED")
+        assert (await stub.SignTransaction(payout(signer.hot, 70))).decision == pb.SIGNING_DECISION_ALLOWED
+    assert verify_path(signer.base / "state.sqlite3").ok

@@ -1,0 +1,78 @@
+"""HSM-signed transactions built from typed intents mine on anvil, EIP-1559 and legacy EIP-155 alike."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from eth_account import Account
+
+from gateway.parts import json_rpc
+from signer.domain.abi import selector
+from signer.domain.ethereum import parse_address
+from signer.domain.intents import ColdMoveIntent, PayoutIntent, PayoutLine, TransactionRequest
+from signer.domain.purpose import KeyPurpose
+from signer.domain.transactions import Eip1559Fee, Fee, LegacyFee
+from signer.keystore.workers import WorkerKeyStore
+from tests.conftest import AnvilNode
+
+GWEI = 10**9
+
+
+def receipt(url: str, tx_hash: str) -> dict[str, str]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = json_rpc(url, "eth_getTransactionReceipt", [tx_hash])
+        if found is not None:
+            assert isinstance(found, dict)
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"{tx_hash} not mined")
+
+
+def fund(url: str, address: str) -> None:
+    accounts = json_rpc(url, "eth_accounts")
+    assert isinstance(accounts, list)
+    tx = json_rpc(url, "eth_sendTransaction", [{"from": accounts[0], "to": address, "value": hex(10**18)}])
+    assert receipt(url, str(tx))["status"] == "0x1"
+
+
+@pytest.mark.parametrize("fee", [Eip1559Fee(20 * GWEI, GWEI), LegacyFee(20 * GWEI)], ids=["eip1559", "legacy"])
+async def test_an_hsm_signed_transaction_from_a_typed_intent_mines_on_anvil(
+    keystore: WorkerKeyStore, anvil: AnvilNode, fee: Fee
+) -> None:
+    key = await keystore.create_key(KeyPurpose.HOT, f"hot-mine-{type(fee).__name__}")
+    fund(anvil.url, key.address)
+    treasury, token = os.urandom(20), os.urandom(20)
+    intent = PayoutIntent(
+        treasury, token, (PayoutLine(os.urandom(20), 1_500_000, "po_1"), PayoutLine(os.urandom(20), 7))
+    )
+    nonce = int(str(json_rpc(anvil.url, "eth_getTransactionCount", [key.address, "pending"])), 16)
+    request = TransactionRequest(key.key_id, 97, nonce, 200_000, fee, intent)
+    unsigned = request.unsigned()
+    raw = unsigned.signed(await keystore.sign_digest(key.key_id, unsigned.signing_hash()))
+
+    assert Account.recover_transaction(raw) == key.address
+    tx_hash = json_rpc(anvil.url, "eth_sendRawTransaction", ["0x" + raw.hex()])
+    mined = receipt(anvil.url, str(tx_hash))
+    assert mined["status"] == "0x1"
+    assert mined["type"] == ("0x2" if isinstance(fee, Eip1559Fee) else "0x0")
+    sent = json_rpc(anvil.url, "eth_getTransactionByHash", [tx_hash])
+    assert isinstance(sent, dict)
+    assert parse_address(sent["to"]) == treasury
+    assert sent["input"].startswith("0x" + selector("payoutBatch(address,address[],uint256[])").hex())
+
+
+def test_calldata_is_the_abi_encoding_of_the_intent() -> None:
+    from eth_abi.abi import decode
+
+    token, treasury = os.urandom(20), os.urandom(20)
+    a, b = os.urandom(20), os.urandom(20)
+    data = PayoutIntent(treasury, token, (PayoutLine(a, 5), PayoutLine(b, 2**200))).calldata()
+    got = decode(["address", "address[]", "uint256[]"], data[4:])
+    assert parse_address(got[0]) == token
+    assert [parse_address(x) for x in got[1]] == [a, b]
+    assert list(got[2]) == [5, 2**200]
+    move = ColdMoveIntent(treasury, token, 42).calldata()
+    assert decode(["address", "uint256"], move[4:])[1] == 42
