@@ -153,7 +153,7 @@ def test_prod_refuses_the_dev_ca(mesh_pki: DevMesh, monkeypatch: pytest.MonkeyPa
 
 
 def test_trace_context_from_the_caller_appears_in_the_service_log(tmp_path: Path, mesh_pki: DevMesh) -> None:
-    spec, ready = parts.prepare_service("signer", tmp_path, mesh_pki.files(Role.SIGNER).env("signer"))
+    spec, ready = parts.prepare_service("settlement", tmp_path, mesh_pki.files(Role.SETTLEMENT).env("settlement"))
     proc = parts.start(spec)
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     try:
@@ -166,6 +166,6 @@ def test_trace_context_from_the_caller_appears_in_the_service_log(tmp_path: Path
             )
     finally:
         proc.stop()
-    lines = [line for line in (tmp_path / "signer.log").read_text().splitlines() if "trace-test" in line]
+    lines = [line for line in (tmp_path / "settlement.log").read_text().splitlines() if "trace-test" in line]
     assert len(lines) == 1
     assert f'"trace_id": "{trace_id}"' in lines[0]
