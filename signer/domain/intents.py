@@ -1,12 +1,15 @@
 """Typed intents: what settlement may ask the signer to sign. The signer builds the calldata from these itself.
 
-The contract interfaces encoded here are the treasury's and the forwarder factory's (the Chain issue's
-contracts must expose exactly these functions):
+The functions encoded here are our contracts' (`contracts/src/`; a test compares these signatures with the
+committed ABI artifacts, so the two cannot drift apart):
 
-- `payoutBatch(address token, address[] recipients, uint256[] amounts)` on the treasury (HOT key),
-- `moveToCold(address token, uint256 amount)` on the treasury; the cold Safe's address is fixed in the
-  treasury, changeable only by the Safe (HOT key),
-- `flushBatch(address token, bytes32[] salts)` on the forwarder factory (SWEEPER key).
+- `payoutBatch(bytes32 batchId, address[] recipients, uint256[] amounts)` on the treasury (HOT key); the
+  batch id is derived from the payout ids, so a re-signed batch carries the same id and the treasury refuses
+  to pay it twice;
+- `moveToCold(address asset, uint256 amount)` on the treasury; the cold Safe's address is fixed in the
+  treasury, changeable only by the Safe (HOT key);
+- `flushBatch(bytes32[] salts, uint256[] strayIndexes, address[] strayTokens)` on the forwarder factory
+  (SWEEPER key); the token is the factory's own, and no strays are named yet.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from signer.domain.abi import WordArray, encode_call, word_address, word_bytes32, word_uint
-from signer.domain.ethereum import checksum_address
+from signer.domain.ethereum import checksum_address, keccak256
 from signer.domain.purpose import KeyPurpose
 from signer.domain.transactions import Eip1559Fee, Fee, LegacyFee, UnsignedTransaction
 
+PAYOUT_BATCH = "payoutBatch(bytes32,address[],uint256[])"
+MOVE_TO_COLD = "moveToCold(address,uint256)"
+FLUSH_BATCH = "flushBatch(bytes32[],uint256[],address[])"
 MAX_BATCH = 200
 """The most lines (payouts or forwarders) one intent may carry."""
 
@@ -58,12 +64,22 @@ class PayoutIntent:
         """The total moved, in token base units."""
         return sum(line.amount for line in self.lines)
 
+    @property
+    def batch_id(self) -> bytes:
+        """The treasury's replay guard: keccak256 over the payout ids (or, without ids, over the lines)."""
+        ids = [line.payout_id for line in self.lines]
+        if all(ids):
+            material = "stablegate.payout-batch:" + "|".join(ids)
+        else:
+            material = "stablegate.payout-lines:" + "|".join(f"{x.destination.hex()}:{x.amount}" for x in self.lines)
+        return keccak256(material.encode())
+
     def calldata(self) -> bytes:
-        """payoutBatch(token, recipients, amounts)."""
+        """payoutBatch(batchId, recipients, amounts)."""
         return encode_call(
-            "payoutBatch(address,address[],uint256[])",
+            PAYOUT_BATCH,
             [
-                word_address(self.token),
+                word_bytes32(self.batch_id),
                 WordArray([word_address(line.destination) for line in self.lines]),
                 WordArray([word_uint(line.amount) for line in self.lines]),
             ],
@@ -91,7 +107,7 @@ class ColdMoveIntent:
 
     def calldata(self) -> bytes:
         """moveToCold(token, amount)."""
-        return encode_call("moveToCold(address,uint256)", [word_address(self.token), word_uint(self.amount)])
+        return encode_call(MOVE_TO_COLD, [word_address(self.token), word_uint(self.amount)])
 
 
 @dataclass(frozen=True)
@@ -119,10 +135,9 @@ class SweepIntent:
         return 0
 
     def calldata(self) -> bytes:
-        """flushBatch(token, salts)."""
+        """flushBatch(salts, no stray indexes, no stray tokens)."""
         return encode_call(
-            "flushBatch(address,bytes32[])",
-            [word_address(self.token), WordArray([word_bytes32(s) for s in self.salts])],
+            FLUSH_BATCH, [WordArray([word_bytes32(s) for s in self.salts]), WordArray([]), WordArray([])]
         )
 
 

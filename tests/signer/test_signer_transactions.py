@@ -11,7 +11,16 @@ from eth_account import Account
 from gateway.parts import json_rpc
 from signer.domain.abi import selector
 from signer.domain.ethereum import parse_address
-from signer.domain.intents import ColdMoveIntent, PayoutIntent, PayoutLine, TransactionRequest
+from signer.domain.intents import (
+    FLUSH_BATCH,
+    MOVE_TO_COLD,
+    PAYOUT_BATCH,
+    ColdMoveIntent,
+    PayoutIntent,
+    PayoutLine,
+    SweepIntent,
+    TransactionRequest,
+)
 from signer.domain.purpose import KeyPurpose
 from signer.domain.transactions import Eip1559Fee, Fee, LegacyFee
 from signer.keystore.workers import WorkerKeyStore
@@ -61,7 +70,7 @@ async def test_an_hsm_signed_transaction_from_a_typed_intent_mines_on_anvil(
     sent = json_rpc(anvil.url, "eth_getTransactionByHash", [tx_hash])
     assert isinstance(sent, dict)
     assert parse_address(sent["to"]) == treasury
-    assert sent["input"].startswith("0x" + selector("payoutBatch(address,address[],uint256[])").hex())
+    assert sent["input"].startswith("0x" + selector(PAYOUT_BATCH).hex())
 
 
 def test_calldata_is_the_abi_encoding_of_the_intent() -> None:
@@ -69,10 +78,28 @@ def test_calldata_is_the_abi_encoding_of_the_intent() -> None:
 
     token, treasury = os.urandom(20), os.urandom(20)
     a, b = os.urandom(20), os.urandom(20)
-    data = PayoutIntent(treasury, token, (PayoutLine(a, 5), PayoutLine(b, 2**200))).calldata()
-    got = decode(["address", "address[]", "uint256[]"], data[4:])
-    assert parse_address(got[0]) == token
+    intent = PayoutIntent(treasury, token, (PayoutLine(a, 5, "po_1"), PayoutLine(b, 2**200, "po_2")))
+    got = decode(["bytes32", "address[]", "uint256[]"], intent.calldata()[4:])
+    assert got[0] == intent.batch_id
     assert [parse_address(x) for x in got[1]] == [a, b]
     assert list(got[2]) == [5, 2**200]
+    again = PayoutIntent(treasury, token, (PayoutLine(a, 5, "po_1"), PayoutLine(b, 2**200, "po_2")))
+    assert again.batch_id == intent.batch_id  # re-signed, the same batch: the treasury pays it once
+    salts = (os.urandom(32), os.urandom(32))
+    flushed = decode(["bytes32[]", "uint256[]", "address[]"], SweepIntent(treasury, token, salts).calldata()[4:])
+    assert (list(flushed[0]), list(flushed[1]), list(flushed[2])) == (list(salts), [], [])
     move = ColdMoveIntent(treasury, token, 42).calldata()
     assert decode(["address", "uint256"], move[4:])[1] == 42
+
+
+def test_every_intent_calls_a_function_our_contracts_have() -> None:
+    import json
+
+    from chain.build import ARTIFACTS_DIR
+
+    def functions(contract: str) -> set[str]:
+        abi = json.loads((ARTIFACTS_DIR / f"{contract}.json").read_text())["abi"]
+        return {f"{f['name']}({','.join(i['type'] for i in f['inputs'])})" for f in abi if f.get("type") == "function"}
+
+    assert {PAYOUT_BATCH, MOVE_TO_COLD} <= functions("Treasury")
+    assert FLUSH_BATCH in functions("ForwarderFactory")
