@@ -247,13 +247,14 @@ class PaymentRecorder:
             if invoice is None:
                 return Recorded("UNKNOWN_ADDRESS")
             if obs.token_contract != self.token_contract:
-                # Lookalike tokens and other assets at a deposit address: recorded as an event, never credited.
+                # Lookalike tokens and native BNB at a deposit address: recorded as an event, never credited.
                 await outbox.append(
                     conn,
                     event_type="deposit.unexpected_asset",
                     merchant_id=invoice.merchant_id,
                     subject_id=invoice.id,
                     data={
+                        "asset": "NATIVE" if not obs.token_contract else "TOKEN",
                         "token_contract": obs.token_contract,
                         "tx_hash": obs.tx_hash,
                         "log_index": obs.log_index,

@@ -124,6 +124,7 @@ def definition(settings: WatcherSettings) -> ServiceDefinition:
             max_range=settings.max_block_range,
             lookback_blocks=settings.lookback_blocks,
             lag_alert_blocks=settings.lag_alert_blocks,
+            native_check_seconds=settings.native_check_seconds,
         )
         metrics = running.metrics or WatcherMetrics()
         running.metrics = metrics

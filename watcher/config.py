@@ -50,6 +50,9 @@ class WatcherSettings(ServiceSettings):
     lookback_blocks: int = Field(
         default=64, ge=1, le=100000, description="How far back a new deposit address is looked for."
     )
+    native_check_seconds: float = Field(
+        default=30.0, ge=0, le=86400, description="How often watched addresses' BNB balances are compared; 0: never."
+    )
     lag_alert_blocks: int = Field(
         default=50, ge=1, description="watcher_behind turns 1 when the scan is this many blocks behind the head."
     )

@@ -78,6 +78,7 @@ class LedgerReporter:
             to_address=observed.to_address,
             amount_base_units=str(observed.amount),
             finality=_FINALITY[finality],
+            asset=obs_pb.TRANSFER_ASSET_NATIVE if observed.asset == "NATIVE" else obs_pb.TRANSFER_ASSET_TOKEN,
         )
         if block_time:
             message.block_time.CopyFrom(Timestamp(seconds=block_time))

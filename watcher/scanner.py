@@ -20,13 +20,23 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import asyncpg
+from Crypto.Hash import keccak as _keccak
 
 from chain.client import ChainClient, RangeTooLarge, RpcError
-from chain.types import TRANSFER_TOPIC, BlockHeader, TransferLog, address_topic, parse_block, parse_transfer_logs
+from chain.types import (
+    TRANSFER_TOPIC,
+    BlockHeader,
+    TransferLog,
+    address_topic,
+    parse_block,
+    parse_transfer_logs,
+    quantity,
+)
 from watcher.metrics import WatcherMetrics
 from watcher.reporter import LedgerReporter
 from watcher.store import state
@@ -41,6 +51,10 @@ class InconsistentChain(Exception):
 
 class MisconfiguredChain(InconsistentChain):
     """The chain does not hold what the configuration names (the token is no contract there)."""
+
+
+def _balance(value: object) -> int:
+    return quantity(value, "eth_getBalance")
 
 
 def _hex_data(value: object) -> str:
@@ -67,6 +81,8 @@ class ScanOptions:
     address_batch: int = 200
     """Watched addresses per topic filter when looking for other tokens' transfers."""
     lag_alert_blocks: int = 50
+    native_check_seconds: float = 30.0
+    """How often watched addresses' native balances are compared at the finalized block; 0: never."""
 
 
 @dataclass
@@ -96,6 +112,7 @@ class Scanner:
     _chunk: int = 0
     _watched: set[str] = field(default_factory=set)
     _token_checked: bool = False
+    _native_checked_at: float = 0.0
 
     async def tick(self) -> None:
         """One pass: feed, head and finality, reorg check, forward scan, finality report."""
@@ -338,6 +355,55 @@ class Scanner:
         async with self.pool.acquire() as conn:
             await state.set_outcomes(conn, chain, outcomes)
 
+    # -- native BNB ----------------------------------------------------------------------------------------
+
+    async def _check_native(self, anchor: BlockHeader) -> None:
+        """Report native BNB that reached watched addresses, by balance rises at a finalized block.
+
+        No log shows BNB sent by a contract's internal call, so balances are compared (every
+        `native_check_seconds`); a rise is reported FINAL as NATIVE, with an id derived from the address and the
+        block, and the ledger records it without crediting it.
+        """
+        interval = self.options.native_check_seconds
+        if interval <= 0 or not self._watched or time.monotonic() - self._native_checked_at < interval:
+            return
+        chain = self.options.chain_id
+        async with self.pool.acquire() as conn:
+            known = await state.native_balances(conn, chain)
+        current: dict[str, int] = {}
+        for address in sorted(self._watched):
+            current[address] = await self.client.call(
+                "eth_getBalance", [address, hex(anchor.number)], _balance, min_head=anchor.number
+            )
+        rises = [
+            Observed(
+                tx_hash="0x" + keccak256(f"native:{address}:{anchor.hash}".encode()).hex(),
+                log_index=0,
+                block_hash=anchor.hash,
+                block_number=anchor.number,
+                asset="NATIVE",
+                token="",
+                from_address="",
+                to_address=address,
+                amount=balance - known.get(address, 0),
+            )
+            for address, balance in current.items()
+            if balance > known.get(address, 0)
+        ]
+        if rises:
+            async with self.pool.acquire() as conn:
+                await state.record_many(conn, chain, [(r, "FINAL") for r in rises])
+            outcomes = []
+            for rise in rises:
+                outcome = await self.reporter.transfer(rise, "FINAL")
+                outcomes.append((rise, outcome))
+                self.metrics.reported.labels("NATIVE", "FINAL", outcome).inc()
+            async with self.pool.acquire() as conn:
+                await state.set_outcomes(conn, chain, outcomes)
+        async with self.pool.acquire() as conn:
+            await state.set_native_balances(conn, chain, anchor.number, current)
+        self._native_checked_at = time.monotonic()
+
     # -- finality ----------------------------------------------------------------------------------------
 
     async def _report_finality(self, finalized: BlockHeader) -> None:
@@ -362,7 +428,13 @@ class Scanner:
             await state.finalize_seen(conn, chain, anchor.number)
             await state.drop_headers(conn, chain, below=anchor.number)
             await state.set_finalized(conn, chain, anchor.number)
+        await self._check_native(anchor)
         log.info(
             "finality reported",
             extra={"chainId": chain, "finalizedBlock": anchor.number, "credited": reply.credited_payment_count},
         )
+
+
+def keccak256(data: bytes) -> bytes:
+    """Ethereum's Keccak-256."""
+    return _keccak.new(digest_bits=256, data=data).digest()

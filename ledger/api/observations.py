@@ -62,14 +62,23 @@ def parse_observation(message: pb.TransferObservation) -> Observation:
             raise InvalidArgument(
                 f"{f}{field} is out of range (at most {limit})", reason="OUT_OF_RANGE", metadata={"field": f + field}
             )
+    if message.asset not in (pb.TRANSFER_ASSET_UNSPECIFIED, pb.TRANSFER_ASSET_TOKEN, pb.TRANSFER_ASSET_NATIVE):
+        raise InvalidArgument("asset must be TOKEN or NATIVE", reason="ASSET_INVALID", metadata={"field": f + "asset"})
+    native = message.asset == pb.TRANSFER_ASSET_NATIVE
+    if native and (message.token_contract or message.from_address):
+        raise InvalidArgument(
+            "a native (BNB) observation names no token contract and no sender",
+            reason="NATIVE_WITH_TOKEN",
+            metadata={"field": f + ("token_contract" if message.token_contract else "from_address")},
+        )
     return Observation(
         chain_id=message.chain_id,
-        token_contract=parse_address(message.token_contract.lower(), field=f + "token_contract"),
+        token_contract="" if native else parse_address(message.token_contract.lower(), field=f + "token_contract"),
         tx_hash=_hash(message.tx_hash, f + "tx_hash"),
         log_index=message.log_index,
         block_number=message.block_number,
         block_hash=_hash(message.block_hash, f + "block_hash"),
-        from_address=parse_address(message.from_address.lower(), field=f + "from_address"),
+        from_address="" if native else parse_address(message.from_address.lower(), field=f + "from_address"),
         to_address=parse_address(message.to_address.lower(), field=f + "to_address"),
         amount=parse_base_units(message.amount_base_units, field=f + "amount_base_units"),
         finality=_FINALITY[message.finality],

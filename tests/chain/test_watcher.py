@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import asyncpg
 import pytest
@@ -275,3 +275,42 @@ async def test_the_watcher_refuses_to_scan_for_a_token_that_is_not_a_contract_on
         finally:
             await client.close()
             await pool.close()
+
+
+async def test_bnb_sent_directly_or_by_a_contracts_internal_call_is_found_and_reported_not_credited(
+    world: World,
+) -> None:
+    from chain.contracts import Chain as Node
+    from chain.contracts import Contract, load_artifact
+    from chain.deploy import Roles, deploy
+    from chain.rpc import JsonRpc
+
+    direct, internal = await world.invoice("1"), await world.invoice("1")
+    world.chain.send(world.chain.accounts[3], direct.deposit_address, "0x", value=2 * UNIT)
+    # The treasury's moveNativeToCold sends BNB to its cold Safe in an internal call, which no log shows: make
+    # the second invoice's deposit address that "Safe".
+    node = Node(JsonRpc(world.chain.url))
+    d = world.chain.accounts[0]
+    roles = Roles(admin=d, sweeper=d, hot=d, cold_safe=internal.deposit_address, quarantine=world.chain.accounts[2])
+    deployment = deploy(node, d, roles, token=world.chain.token)
+    world.chain.send(d, deployment.treasury, "0x", value=3 * UNIT)
+    Contract(node, deployment.treasury, load_artifact("Treasury")).transact("moveNativeToCold", 3 * UNIT, sender=d)
+    world.chain.mine(10)
+    world.scanner.options = replace(world.scanner.options, native_check_seconds=0.001)
+    await world.scanner.tick()
+    await world.scanner.tick()
+
+    rows = await world.ledger.fetch(
+        "SELECT to_address, amount, asset, status, outcome FROM watcher.observations ORDER BY amount"
+    )
+    found = [(r["to_address"], int(r["amount"]), r["asset"], r["status"], r["outcome"]) for r in rows]
+    assert found == [
+        (direct.deposit_address.lower(), 2 * UNIT, "NATIVE", "FINAL", "WRONG_ASSET"),
+        (internal.deposit_address.lower(), 3 * UNIT, "NATIVE", "FINAL", "WRONG_ASSET"),
+    ]
+    for invoice in (direct, internal):
+        assert await world.status(invoice.id) == "OPEN"
+        assert "deposit.unexpected_asset" in await world.ledger.events(invoice.id)
+    world.chain.mine(5)
+    await world.scanner.tick()  # balances unchanged since: nothing reported again
+    assert await world.ledger.value("SELECT count(*) FROM watcher.observations") == 2

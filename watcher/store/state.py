@@ -207,3 +207,21 @@ async def watched(conn: asyncpg.Connection, chain_id: int, now: dt.datetime) -> 
         "SELECT address FROM watcher.addresses WHERE chain_id = $1 AND monitor_until > $2", chain_id, now
     )
     return {r["address"] for r in rows}
+
+
+async def native_balances(conn: asyncpg.Connection, chain_id: int) -> dict[str, int]:
+    """The last native balance seen at each watched address."""
+    rows = await conn.fetch("SELECT address, balance FROM watcher.native_balances WHERE chain_id = $1", chain_id)
+    return {r["address"]: int(r["balance"]) for r in rows}
+
+
+async def set_native_balances(
+    conn: asyncpg.Connection, chain_id: int, block_number: int, balances: dict[str, int]
+) -> None:
+    """Remember the native balances seen at a finalized block."""
+    await conn.executemany(
+        "INSERT INTO watcher.native_balances (chain_id, address, balance, block_number) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (chain_id, address) DO UPDATE SET balance = excluded.balance, "
+        "block_number = excluded.block_number",
+        [(chain_id, address, balance, block_number) for address, balance in balances.items()],
+    )

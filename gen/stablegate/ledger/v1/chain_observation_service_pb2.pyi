@@ -20,6 +20,30 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _TransferAsset:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TransferAssetEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TransferAsset.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRANSFER_ASSET_UNSPECIFIED: _TransferAsset.ValueType  # 0
+    """Not set: a token transfer (what the token_contract field names)."""
+    TRANSFER_ASSET_TOKEN: _TransferAsset.ValueType  # 1
+    """A Transfer log of token_contract."""
+    TRANSFER_ASSET_NATIVE: _TransferAsset.ValueType  # 2
+    """Native BNB found by a balance rise at a finalized block."""
+
+class TransferAsset(_TransferAsset, metaclass=_TransferAssetEnumTypeWrapper):
+    """What a reported transfer moved."""
+
+TRANSFER_ASSET_UNSPECIFIED: TransferAsset.ValueType  # 0
+"""Not set: a token transfer (what the token_contract field names)."""
+TRANSFER_ASSET_TOKEN: TransferAsset.ValueType  # 1
+"""A Transfer log of token_contract."""
+TRANSFER_ASSET_NATIVE: TransferAsset.ValueType  # 2
+"""Native BNB found by a balance rise at a finalized block."""
+Global___TransferAsset: _TypeAlias = TransferAsset  # noqa: Y015
+
 class _ObservationFinality:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -102,6 +126,7 @@ class TransferObservation(_message.Message):
     FINALITY_FIELD_NUMBER: _builtins.int
     BLOCK_TIME_FIELD_NUMBER: _builtins.int
     OBSERVE_TIME_FIELD_NUMBER: _builtins.int
+    ASSET_FIELD_NUMBER: _builtins.int
     chain_id: _builtins.int
     """EIP-155 chain id."""
     token_contract: _builtins.str
@@ -122,6 +147,11 @@ class TransferObservation(_message.Message):
     """Value transferred, integer string in base units."""
     finality: Global___ObservationFinality.ValueType
     """Finality state the watcher observed."""
+    asset: Global___TransferAsset.ValueType
+    """What arrived: a token's Transfer (the configured one or another) or native BNB. For NATIVE,
+    token_contract and from_address are empty (a balance rise shows no sender: it may come from a contract's
+    internal call), and tx_hash is an id the watcher derives from the address and the block it found it in.
+    """
     @_builtins.property
     def block_time(self) -> _timestamp_pb2.Timestamp:
         """Timestamp of the block."""
@@ -145,10 +175,11 @@ class TransferObservation(_message.Message):
         finality: Global___ObservationFinality.ValueType = ...,
         block_time: _timestamp_pb2.Timestamp | None = ...,
         observe_time: _timestamp_pb2.Timestamp | None = ...,
+        asset: Global___TransferAsset.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["block_time", b"block_time", "observe_time", b"observe_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_base_units", b"amount_base_units", "block_hash", b"block_hash", "block_number", b"block_number", "block_time", b"block_time", "chain_id", b"chain_id", "finality", b"finality", "from_address", b"from_address", "log_index", b"log_index", "observe_time", b"observe_time", "to_address", b"to_address", "token_contract", b"token_contract", "tx_hash", b"tx_hash"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_base_units", b"amount_base_units", "asset", b"asset", "block_hash", b"block_hash", "block_number", b"block_number", "block_time", b"block_time", "chain_id", b"chain_id", "finality", b"finality", "from_address", b"from_address", "log_index", b"log_index", "observe_time", b"observe_time", "to_address", b"to_address", "token_contract", b"token_contract", "tx_hash", b"tx_hash"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
