@@ -125,6 +125,7 @@ def definition(settings: WatcherSettings) -> ServiceDefinition:
             lookback_blocks=settings.lookback_blocks,
             lag_alert_blocks=settings.lag_alert_blocks,
             native_check_seconds=settings.native_check_seconds,
+            factory=settings.forwarder_factory.lower() if settings.forwarder_factory else None,
         )
         metrics = running.metrics or WatcherMetrics()
         running.metrics = metrics

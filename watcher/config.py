@@ -39,6 +39,11 @@ class WatcherSettings(ServiceSettings):
         pattern=r"^0x[0-9a-fA-F]{40}$",
         description="The token whose transfers are payments (the ledger's TOKEN_CONTRACT).",
     )
+    forwarder_factory: str | None = Field(
+        default=None,
+        pattern=r"^0x[0-9a-fA-F]{40}$",
+        description="The ledger's FORWARDER_FACTORY, checked for code at start like the token (empty: unchecked).",
+    )
     finality_depth: int = Field(
         default=0, ge=0, le=10000, description="0: the node's `finalized` block; N: head minus N (nodes without it)."
     )
@@ -70,7 +75,7 @@ class WatcherSettings(ServiceSettings):
     def _urls(cls, value: list[str]) -> list[str]:
         return check_http_urls(value)
 
-    @field_validator("start_block", mode="before")
+    @field_validator("start_block", "forwarder_factory", mode="before")
     @classmethod
     def _empty_start(cls, value: object) -> object:
         return None if value == "" else value

@@ -81,6 +81,8 @@ class ScanOptions:
     address_batch: int = 200
     """Watched addresses per topic filter when looking for other tokens' transfers."""
     lag_alert_blocks: int = 50
+    factory: str | None = None
+    """The forwarder factory, lowercase, checked for code at start like the token (None: not checked)."""
     native_check_seconds: float = 30.0
     """How often watched addresses' native balances are compared at the finalized block; 0: never."""
 
@@ -140,13 +142,17 @@ class Scanner:
         self.metrics.observe_tick(head, finalized.number, cursor.scanned_number, self.options.lag_alert_blocks)
 
     async def _check_token(self) -> None:
-        """Refuse to scan for a token that is not a contract on this chain (a wrong address or the wrong chain)."""
-        code = await self.client.call("eth_getCode", [self.options.token, "latest"], _hex_data)
-        if code in ("0x", ""):
-            raise MisconfiguredChain(
-                f"the configured token {self.options.token} has no code on chain {self.options.chain_id}: check "
-                "STABLEGATE_WATCHER_TOKEN_CONTRACT and the providers (a wrong address or the wrong chain)"
-            )
+        """Refuse to scan when the token (or the factory, if configured) is no contract on this chain."""
+        named = {"token": (self.options.token, "TOKEN_CONTRACT")}
+        if self.options.factory is not None:
+            named["forwarder factory"] = (self.options.factory, "FORWARDER_FACTORY")
+        for what, (address, variable) in named.items():
+            code = await self.client.call("eth_getCode", [address, "latest"], _hex_data)
+            if code in ("0x", ""):
+                raise MisconfiguredChain(
+                    f"the configured {what} {address} has no code on chain {self.options.chain_id}: check "
+                    f"STABLEGATE_WATCHER_{variable} and the providers (a wrong address or the wrong chain)"
+                )
         self._token_checked = True
 
     # -- the watch set -----------------------------------------------------------------------------------

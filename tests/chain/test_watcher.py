@@ -260,7 +260,7 @@ async def test_payments_are_each_credited_once_while_providers_die_lie_and_refus
     assert a.calls.get("range_limit", 0) + b.calls.get("range_limit", 0) > 0
 
 
-async def test_the_watcher_refuses_to_scan_for_a_token_that_is_not_a_contract_on_its_chain(
+async def test_the_watcher_refuses_to_scan_when_the_token_or_factory_is_not_a_contract_on_its_chain(
     chain: Chain, ledger_db: str
 ) -> None:
     await apply_migrations(ledger_db)
@@ -268,11 +268,15 @@ async def test_the_watcher_refuses_to_scan_for_a_token_that_is_not_a_contract_on
     client = ChainClient([chain.url], ClientOptions(timeout_seconds=5, rounds=1))
     nowhere = "0x" + "5" * 40
     async with running_ledger(ledger_db) as ledger:
+        reporter = LedgerReporter(ledger.watcher_channel, 97)
         options = ScanOptions(chain_id=97, token=nowhere, start_block=1)
-        scanner = Scanner(client, pool, LedgerReporter(ledger.watcher_channel, 97), options, WatcherMetrics())
+        scanner = Scanner(client, pool, reporter, options, WatcherMetrics())
+        no_factory = ScanOptions(chain_id=97, token=chain.token, factory=nowhere, start_block=1)
         try:
-            with pytest.raises(MisconfiguredChain, match="has no code on chain 97"):
+            with pytest.raises(MisconfiguredChain, match=r"token 0x5+ has no code on chain 97"):
                 await scanner.tick()
+            with pytest.raises(MisconfiguredChain, match=r"forwarder factory 0x5+ has no code"):
+                await Scanner(client, pool, reporter, no_factory, WatcherMetrics()).tick()
             assert await ledger.value("SELECT count(*) FROM watcher.cursors") == 0  # nothing scanned
         finally:
             await client.close()
