@@ -92,6 +92,7 @@ class SignerCore:
         self.state = state
         self.keys = keys
         self._lock = asyncio.Lock()
+        self._inflight: dict[str, asyncio.Future[None]] = {}
 
     def audit(self, actor: str, action: str, **fields: object) -> int:
         """Append one record to the audit chain."""
@@ -119,7 +120,24 @@ class SignerCore:
     async def sign(
         self, actor: str, request_id: str, request: TransactionRequest, initiator: str = ZERO_ADDRESS
     ) -> SignResult:
-        """Decide and, when the policy allows (or a quorum approved), sign; idempotent by request_id."""
+        """Decide and, when the policy allows (or a quorum approved), sign; idempotent by request_id.
+
+        Concurrent calls with one request id (a retry racing the approval that completes the quorum) run one at a
+        time: the later one waits and then answers from the stored result.
+        """
+        waiting = self._inflight.get(request_id)
+        if waiting is not None:
+            await asyncio.shield(waiting)
+            return await self.sign(actor, request_id, request, initiator)
+        done = asyncio.get_running_loop().create_future()
+        self._inflight[request_id] = done
+        try:
+            return await self._sign_once(actor, request_id, request, initiator)
+        finally:
+            del self._inflight[request_id]
+            done.set_result(None)
+
+    async def _sign_once(self, actor: str, request_id: str, request: TransactionRequest, initiator: str) -> SignResult:
         digest = request.digest().hex()
         previous = self.state.result(request_id)
         held = self.state.held_by_request(request_id)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -89,4 +90,26 @@ async def test_a_held_request_lapses_and_is_raised_again_and_unfreezing_needs_a_
         await core.unfreeze("operator", frozen.freeze_id, [])
     assert refused.value.reason == "UNFREEZE_NOT_CONFIGURED"
     assert core.freeze_state() == frozen
+    core.state.close()
+
+
+async def test_concurrent_calls_with_one_request_id_sign_once_and_count_once(
+    keystore: WorkerKeyStore, tmp_path: Path
+) -> None:
+    hot = await keystore.create_key(KeyPurpose.HOT, "hot-race")
+    policy = f"""
+version: 1
+rules:
+  - name: windowed
+    purposes: [HOT]
+    intents: [payout]
+    chain_ids: [97]
+    window: {{seconds: 3600, max_amount: {10**7}}}
+    action: ALLOW
+"""
+    core = SignerCore(parse_policy(policy.encode()), SignerState(tmp_path / "state.sqlite3"), keystore)
+    results = await asyncio.gather(*(core.sign("settlement", "req-race", request(hot.key_id)) for _ in range(6)))
+    assert {r.decision for r in results} == {"ALLOWED"}
+    assert len({(r.tx_hash, r.audit_sequence) for r in results}) == 1
+    assert core.state.window_spent("windowed", 3600) == 10**6
     core.state.close()
