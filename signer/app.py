@@ -6,11 +6,17 @@ import logging
 import os
 
 import grpc
-from stablegate.signer.v1 import signing_service_pb2_grpc
+from stablegate.signer.v1 import (
+    approval_service_pb2_grpc,
+    audit_service_pb2_grpc,
+    key_service_pb2_grpc,
+    signing_service_pb2_grpc,
+)
 
 from service_runtime.mesh import MethodRoles, Role
 from service_runtime.server import ServiceDefinition
-from service_runtime.surface import register_unimplemented
+from signer.api.approvals import Approvals
+from signer.api.operator import Audit, Keys
 from signer.api.signing import Signing
 from signer.config import SignerSettings
 from signer.core import SignerCore
@@ -27,19 +33,19 @@ SERVED = (
     "stablegate.signer.v1.ApprovalService",
     "stablegate.signer.v1.AuditService",
 )
-# Drafted in the protos, not built yet: UNIMPLEMENTED (keys are made by the `stablegate signer keys` ceremony).
-NOT_BUILT = (
-    "stablegate.signer.v1.KeyService",
-    "stablegate.signer.v1.ApprovalService",
-    "stablegate.signer.v1.AuditService",
-)
+# Every service is served; KeyService.CreateKey answers UNIMPLEMENTED (keys are made by the
+# `stablegate signer keys` ceremony on the signer's host).
 
 
-# Who may call what (docs/security.md): only settlement asks for signatures; operators manage keys, read the
-# audit and relay approvals (an approval's authority is the approver's own signature, not the caller).
+# Who may call what (docs/security.md): only settlement asks for signatures; operators freeze signing, manage
+# keys, read the audit and relay approvals and unfreeze signatures (whose authority is the approvers' own
+# signatures, not the caller's certificate).
 ROLES: MethodRoles = {
     "/stablegate.signer.v1.SigningService/": frozenset({Role.SETTLEMENT}),
     "/stablegate.signer.v1.SigningService/GetPolicy": frozenset({Role.SETTLEMENT, Role.OPERATOR}),
+    "/stablegate.signer.v1.SigningService/FreezeSigning": frozenset({Role.OPERATOR}),
+    "/stablegate.signer.v1.SigningService/UnfreezeSigning": frozenset({Role.OPERATOR}),
+    "/stablegate.signer.v1.SigningService/GetFreezeState": frozenset({Role.SETTLEMENT, Role.OPERATOR}),
     "/stablegate.signer.v1.ApprovalService/": frozenset({Role.SETTLEMENT, Role.OPERATOR}),
     "/stablegate.signer.v1.AuditService/": frozenset({Role.OPERATOR}),
     "/stablegate.signer.v1.KeyService/": frozenset({Role.OPERATOR}),
@@ -87,7 +93,11 @@ def definition(settings: SignerSettings) -> ServiceDefinition:
             Signing(holder["core"], settings.tls.trust_domain),
             server,
         )
-        register_unimplemented(server, NOT_BUILT)
+        approval_service_pb2_grpc.add_ApprovalServiceServicer_to_server(
+            Approvals(holder["core"], settings.tls.trust_domain), server
+        )
+        key_service_pb2_grpc.add_KeyServiceServicer_to_server(Keys(holder["core"]), server)
+        audit_service_pb2_grpc.add_AuditServiceServicer_to_server(Audit(holder["core"]), server)
 
     return ServiceDefinition(
         "signer",

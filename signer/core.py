@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import secrets
 from dataclasses import asdict, dataclass
 
-from service_runtime.errors import AlreadyExists, DomainError
-from signer.domain.intents import TransactionRequest
-from signer.domain.policy import Action, LoadedPolicy, evaluate
+from service_runtime.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
+from signer.domain.eip712 import ZERO_ADDRESS, ApprovalSubject, BadSignature, recover_signer, unfreeze_digest
+from signer.domain.intents import TransactionRequest, request_of
+from signer.domain.policy import Action, ApprovalRequirement, Decision, LoadedPolicy, evaluate
 from signer.domain.purpose import KeyPurpose
 from signer.domain.transactions import Eip1559Fee, transaction_hash
 from signer.errors import BadRequest
 from signer.keystore.base import KeyStore
 from signer.keystore.workers import WorkerKeyStore
-from signer.store.state import NonceRecord, SignerState
+from signer.store.state import Held, NonceRecord, SignerState
 
 FREEZE_FLAG = "frozen"
 """Set in the state file, every signing request is refused with SIGNING_FROZEN."""
@@ -40,6 +43,47 @@ class SignResult:
 ALLOWED, DENIED, PENDING = "ALLOWED", "DENIED", "PENDING_APPROVAL"
 
 
+@dataclass(frozen=True)
+class Freeze:
+    """The freeze in force."""
+
+    freeze_id: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Signature:
+    """An approver's EIP-712 signature with the deadline it signed."""
+
+    signature: str
+    deadline: int
+
+
+@dataclass(frozen=True)
+class _Go:
+    """A decision to sign: the rule, the key's address and the approvers that made the quorum (if any)."""
+
+    rule: str
+    address: str
+    approvers: tuple[str, ...] = ()
+    approval_id: str = ""
+
+
+def subject_of(held: Held) -> ApprovalSubject:
+    """What approvers of a held request sign."""
+    request = request_of(json.loads(held.request))
+    return ApprovalSubject(
+        held.request_id,
+        bytes.fromhex(held.request_digest),
+        request.key_id,
+        request.chain_id,
+        request.intent.kind,
+        request.intent.amount,
+        held.initiator,
+    )
+
+
 class SignerCore:
     """Decides and signs; records every decision in the audit log."""
 
@@ -48,6 +92,7 @@ class SignerCore:
         self.state = state
         self.keys = keys
         self._lock = asyncio.Lock()
+        self._inflight: dict[str, asyncio.Future[None]] = {}
 
     def audit(self, actor: str, action: str, **fields: object) -> int:
         """Append one record to the audit chain."""
@@ -72,10 +117,32 @@ class SignerCore:
         self.audit(actor, "sign", request_id=request_id, decision=DENIED, reason=error.reason)
         return error
 
-    async def sign(self, actor: str, request_id: str, request: TransactionRequest) -> SignResult:
-        """Decide and, when the policy allows, sign; idempotent by request_id."""
+    async def sign(
+        self, actor: str, request_id: str, request: TransactionRequest, initiator: str = ZERO_ADDRESS
+    ) -> SignResult:
+        """Decide and, when the policy allows (or a quorum approved), sign; idempotent by request_id.
+
+        Concurrent calls with one request id (a retry racing the approval that completes the quorum) run one at a
+        time: the later one waits and then answers from the stored result.
+        """
+        waiting = self._inflight.get(request_id)
+        if waiting is not None:
+            await asyncio.shield(waiting)
+            return await self.sign(actor, request_id, request, initiator)
+        done = asyncio.get_running_loop().create_future()
+        self._inflight[request_id] = done
+        try:
+            return await self._sign_once(actor, request_id, request, initiator)
+        finally:
+            del self._inflight[request_id]
+            done.set_result(None)
+
+    async def _sign_once(self, actor: str, request_id: str, request: TransactionRequest, initiator: str) -> SignResult:
         digest = request.digest().hex()
         previous = self.state.result(request_id)
+        held = self.state.held_by_request(request_id)
+        if previous is None and held is not None and held.request_digest != digest:
+            previous = (held.request_digest, {})
         if previous is not None:
             if previous[0] != digest:
                 raise AlreadyExists(
@@ -88,7 +155,7 @@ class SignerCore:
         details = request.canonical()
 
         async with self._lock:
-            refusal = await self._decide(request, request_id)
+            refusal = await self._decide(request, request_id, actor, initiator)
             if isinstance(refusal, SignResult):
                 seq = self.audit(
                     actor,
@@ -100,10 +167,12 @@ class SignerCore:
                     request=details,
                 )
                 result = SignResult(**{**asdict(refusal), "audit_sequence": seq})
-                if refusal.decision == DENIED:
+                # A denial is final for its request id, except a freeze's: it lasts only until the unfreeze.
+                if refusal.decision == DENIED and refusal.reason != "SIGNING_FROZEN":
                     self.state.put_result(request_id, digest, asdict(result))
                 return result
-            rule, address = refusal
+            go = refusal
+            rule, address = go.rule, go.address
         unsigned = request.unsigned()
         try:
             signature = await self.keys.sign_digest(request.key_id, unsigned.signing_hash())
@@ -124,14 +193,19 @@ class SignerCore:
                 rule=rule,
                 tx_hash=tx_hash,
                 signer_address=address,
+                approvers=list(go.approvers),
                 request=details,
             )
-            result = SignResult(ALLOWED, "", rule, "0x" + raw.hex(), tx_hash, "", seq)
+            result = SignResult(ALLOWED, "", rule, "0x" + raw.hex(), tx_hash, go.approval_id, seq)
             self.state.put_result(request_id, digest, asdict(result))
+            if go.approval_id:
+                self.state.mark_held_signed(go.approval_id, tx_hash)
         return result
 
-    async def _decide(self, request: TransactionRequest, request_id: str) -> SignResult | tuple[str, str]:
-        """A refusal, or (matched rule, signer address) with the window reservation and nonce recorded."""
+    async def _decide(
+        self, request: TransactionRequest, request_id: str, actor: str, initiator: str
+    ) -> SignResult | _Go:
+        """A refusal, or what to sign with, the window reservation and nonce recorded."""
         if self.state.flag(FREEZE_FLAG) is not None:
             return SignResult(DENIED, "SIGNING_FROZEN")
         found = await self._purpose_and_address(request.key_id)
@@ -141,15 +215,178 @@ class SignerCore:
         decision = evaluate(self.policy.policy, KeyPurpose(purpose), request, self.state.window_spent)
         if decision.action is None or decision.action is Action.DENY:
             return SignResult(DENIED, decision.reason, decision.rule)
+        go = _Go(decision.rule, address)
         if decision.action is Action.REQUIRE_APPROVAL:
-            # Approvals by EIP-712 signature are not built yet: held, never signed.
-            return SignResult(PENDING, "APPROVALS_REQUIRED", decision.rule)
+            assert decision.approval is not None
+            held = self._hold(request, request_id, actor, initiator, decision)
+            approvers = self._quorum(held, decision.approval)
+            if approvers is None:
+                return SignResult(PENDING, "APPROVALS_REQUIRED", decision.rule, approval_id=held.approval_id)
+            go = _Go(decision.rule, address, approvers, held.approval_id)
         nonce_refusal = self._nonce_guard(request, address)
         if nonce_refusal is not None:
             return SignResult(DENIED, nonce_refusal, decision.rule)
         if decision.window is not None and request.intent.amount:
             self.state.record_spend(decision.rule, request.intent.amount, request_id)
-        return decision.rule, address
+        return go
+
+    def _hold(
+        self, request: TransactionRequest, request_id: str, actor: str, initiator: str, decision: Decision
+    ) -> Held:
+        """The held request for request_id: raised now, renewed when it lapsed, or as it was."""
+        assert decision.approval is not None
+        held = self.state.held_by_request(request_id)
+        now = self.state.now()
+        if held is not None and held.expires > now:
+            return held
+        held = Held(
+            approval_id=held.approval_id if held is not None else "apr_" + secrets.token_hex(12),
+            request_id=request_id,
+            request_digest=request.digest().hex(),
+            request=json.dumps(request.canonical(), sort_keys=True),
+            initiator=held.initiator if held is not None else initiator,
+            actor=actor,
+            rule=decision.rule,
+            group=decision.approval.group,
+            threshold=decision.approval.threshold,
+            created=now,
+            expires=now + self.policy.policy.approval_ttl_seconds,
+        )
+        self.state.put_held(held)
+        return held
+
+    def _quorum(self, held: Held, requirement: ApprovalRequirement) -> tuple[str, ...] | None:
+        """The distinct live approvers of the requirement's group, never the initiator, when they are enough."""
+        group = self.policy.policy.approver_groups[requirement.group].addresses
+        live = [a for a in self.state.live_approvers(held.approval_id) if a in group and a != held.initiator]
+        return tuple(live) if len(live) >= requirement.threshold else None
+
+    def _check_deadline(self, deadline: int) -> None:
+        now = self.state.now()
+        if not now < deadline <= now + self.policy.policy.approval_ttl_seconds:
+            raise InvalidArgument(
+                "an approval's deadline lies in the future, at most approval_ttl_seconds ahead",
+                reason="APPROVAL_DEADLINE_INVALID",
+                metadata={"field": "deadline"},
+            )
+
+    async def approve(self, actor: str, approval_id: str, approval: Signature, comment: str = "") -> tuple[str, Held]:
+        """Record one approver's signature on a held request and sign it when the quorum is reached.
+
+        Returns the approver's address and the held request afterwards. Refused (and audited): an unknown,
+        signed or lapsed request, a bad deadline or signature, the initiator, an address outside the group.
+        """
+        async with self._lock:
+            held = self.state.held(approval_id)
+            if held is None:
+                raise NotFound("no such approval", reason="APPROVAL_NOT_FOUND", metadata={"id": approval_id})
+            base = {"request_id": held.request_id, "approval_id": approval_id, "comment": comment}
+
+            def refuse(error: DomainError, approver: str = "") -> DomainError:
+                self.audit(actor, "approve", **base, approver=approver, decision="REFUSED", reason=error.reason)
+                return error
+
+            if held.tx_hash:
+                raise refuse(FailedPrecondition("already signed", reason="APPROVAL_NOT_PENDING"))
+            if held.expires <= self.state.now():
+                raise refuse(FailedPrecondition("the held request lapsed", reason="APPROVAL_EXPIRED"))
+            try:
+                self._check_deadline(approval.deadline)
+                approver = recover_signer(subject_of(held).digest(approval.deadline), approval.signature)
+            except BadSignature as exc:
+                raise refuse(
+                    InvalidArgument(str(exc), reason="BAD_SIGNATURE", metadata={"field": "signature"})
+                ) from None
+            except DomainError as exc:
+                raise refuse(exc) from None
+            if approver == held.initiator:
+                raise refuse(
+                    FailedPrecondition("the initiator cannot approve", reason="INITIATOR_CANNOT_APPROVE"), approver
+                )
+            group = self.policy.policy.approver_groups.get(held.group)
+            if group is None or approver not in group.addresses:
+                raise refuse(
+                    FailedPrecondition("not an approver of this group", reason="APPROVER_NOT_IN_GROUP"), approver
+                )
+            self.state.put_approval(approval_id, approver, approval.deadline, approval.signature)
+            self.audit(actor, "approve", **base, approver=approver, decision="ACCEPTED", deadline=approval.deadline)
+        await self.sign(held.actor, held.request_id, request_of(json.loads(held.request)), held.initiator)
+        after = self.state.held(approval_id)
+        assert after is not None
+        return approver, after
+
+    def approval_view(self, held: Held) -> tuple[str, list[str]]:
+        """(status, live approvers that count) of a held request."""
+        group = self.policy.policy.approver_groups.get(held.group)
+        members = group.addresses if group is not None else []
+        live = [a for a in self.state.live_approvers(held.approval_id) if a in members and a != held.initiator]
+        if held.tx_hash:
+            return "APPROVED", live
+        return ("EXPIRED" if held.expires <= self.state.now() else "PENDING"), live
+
+    # --- emergency freeze ----------------------------------------------------------------------------------
+
+    def freeze_state(self) -> Freeze | None:
+        """The freeze in force, if any."""
+        raw = self.state.flag(FREEZE_FLAG)
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return Freeze(str(data["id"]), str(data["reason"]), float(data["at"]))
+
+    async def freeze(self, actor: str, reason: str) -> Freeze:
+        """Refuse every signing request from now on (a second freeze keeps the first)."""
+        async with self._lock:
+            current = self.freeze_state()
+            if current is not None:
+                self.audit(actor, "freeze", freeze_id=current.freeze_id, reason=reason, decision="ALREADY_FROZEN")
+                return current
+            frozen = Freeze("frz_" + secrets.token_hex(12), reason, self.state.now())
+            self.state.set_flag(FREEZE_FLAG, json.dumps({"id": frozen.freeze_id, "reason": reason, "at": frozen.at}))
+            self.audit(actor, "freeze", freeze_id=frozen.freeze_id, reason=reason, decision="FROZEN")
+            return frozen
+
+    async def unfreeze(self, actor: str, freeze_id: str, signatures: list[Signature]) -> list[str]:
+        """Lift the freeze when the policy's `unfreeze` quorum signed its id; returns the approvers that counted."""
+        async with self._lock:
+            base = {"freeze_id": freeze_id}
+
+            def refuse(error: DomainError, approvers: list[str] | None = None) -> DomainError:
+                self.audit(
+                    actor, "unfreeze", **base, decision="REFUSED", reason=error.reason, approvers=approvers or []
+                )
+                return error
+
+            current = self.freeze_state()
+            if current is None:
+                raise refuse(FailedPrecondition("signing is not frozen", reason="NOT_FROZEN"))
+            if current.freeze_id != freeze_id:
+                raise refuse(FailedPrecondition("not the freeze in force", reason="FREEZE_ID_MISMATCH"))
+            requirement = self.policy.policy.unfreeze
+            if requirement is None:
+                raise refuse(
+                    FailedPrecondition("the policy names no unfreeze quorum", reason="UNFREEZE_NOT_CONFIGURED")
+                )
+            group = self.policy.policy.approver_groups[requirement.group].addresses
+            counted: list[str] = []
+            for item in signatures:
+                try:
+                    self._check_deadline(item.deadline)
+                    who = recover_signer(unfreeze_digest(freeze_id, item.deadline), item.signature)
+                except (BadSignature, DomainError):
+                    continue
+                if who in group and who not in counted:
+                    counted.append(who)
+            if len(counted) < requirement.threshold:
+                raise refuse(
+                    FailedPrecondition(
+                        f"{len(counted)} of {requirement.threshold} approvers signed", reason="QUORUM_NOT_MET"
+                    ),
+                    counted,
+                )
+            self.state.set_flag(FREEZE_FLAG, None)
+            self.audit(actor, "unfreeze", **base, decision="UNFROZEN", reason="", approvers=counted)
+            return counted
 
     def _nonce_guard(self, request: TransactionRequest, address: str) -> str | None:
         """Refuse a second, different payload for a used nonce unless it only raises the fees."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 from stablegate.signer.v1 import signing_service_pb2 as pb
 from stablegate.signer.v1 import signing_service_pb2_grpc
 
 from service_runtime.mesh import peer_role
-from signer.core import SignerCore, SignResult
-from signer.domain.ethereum import parse_address
+from signer.core import Freeze, Signature, SignerCore, SignResult
+from signer.domain.eip712 import ZERO_ADDRESS
+from signer.domain.ethereum import normalize_address, parse_address
 from signer.domain.intents import (
     MAX_BATCH,
     ColdMoveIntent,
@@ -118,6 +120,34 @@ def request_from(message: pb.SignTransactionRequest) -> TransactionRequest:
     )
 
 
+def initiator_from(text: str) -> str:
+    """The initiator's checksummed address (the zero address when none is named)."""
+    if not text:
+        return ZERO_ADDRESS
+    try:
+        return normalize_address(text)
+    except ValueError:
+        raise BadRequest(
+            "initiator_address is not an address", reason="INVALID_INTENT", metadata={"field": "initiator_address"}
+        ) from None
+
+
+def timestamp(seconds: float) -> Timestamp:
+    """A protobuf timestamp of unix seconds."""
+    stamp = Timestamp()
+    stamp.FromNanoseconds(int(seconds * 1e9))
+    return stamp
+
+
+def freeze_message(freeze: Freeze | None) -> pb.FreezeState:
+    """The freeze state message."""
+    if freeze is None:
+        return pb.FreezeState(frozen=False)
+    return pb.FreezeState(
+        frozen=True, freeze_id=freeze.freeze_id, reason=freeze.reason, freeze_time=timestamp(freeze.at)
+    )
+
+
 _DECISIONS = {
     "ALLOWED": pb.SIGNING_DECISION_ALLOWED,
     "DENIED": pb.SIGNING_DECISION_DENIED,
@@ -160,9 +190,10 @@ class Signing(signing_service_pb2_grpc.SigningServiceServicer):
             )
         try:
             typed = request_from(request)
+            initiator = initiator_from(request.initiator_address)
         except BadRequest as exc:
             raise self._core.refuse_malformed(actor, request.request_id, exc) from None
-        return response_of(await self._core.sign(actor, request.request_id, typed))
+        return response_of(await self._core.sign(actor, request.request_id, typed, initiator))
 
     async def GetPolicy(
         self,
@@ -171,3 +202,33 @@ class Signing(signing_service_pb2_grpc.SigningServiceServicer):
     ) -> pb.GetPolicyResponse:
         """The policy in force and its hash."""
         return pb.GetPolicyResponse(sha256=self._core.policy.sha256, policy_json=policy_json(self._core.policy))
+
+    async def FreezeSigning(
+        self,
+        request: pb.FreezeSigningRequest,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    ) -> pb.FreezeSigningResponse:
+        """Refuse every signing request until the unfreeze quorum lifts it."""
+        if not request.reason:
+            raise BadRequest("a reason is required", reason="INVALID_ARGUMENT", metadata={"field": "reason"})
+        actor = peer_role(context, self._trust_domain) or "unknown"
+        return pb.FreezeSigningResponse(state=freeze_message(await self._core.freeze(actor, request.reason)))
+
+    async def UnfreezeSigning(
+        self,
+        request: pb.UnfreezeSigningRequest,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    ) -> pb.UnfreezeSigningResponse:
+        """Lift the freeze with the approvers' signatures."""
+        actor = peer_role(context, self._trust_domain) or "unknown"
+        signatures = [Signature(a.signature, a.deadline) for a in request.approvals]
+        await self._core.unfreeze(actor, request.freeze_id, signatures)
+        return pb.UnfreezeSigningResponse(state=freeze_message(self._core.freeze_state()))
+
+    async def GetFreezeState(
+        self,
+        request: pb.GetFreezeStateRequest,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    ) -> pb.GetFreezeStateResponse:
+        """Whether signing is frozen."""
+        return pb.GetFreezeStateResponse(state=freeze_message(self._core.freeze_state()))

@@ -17,10 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from signer.domain.abi import WordArray, encode_call, word_address, word_bytes32, word_uint
-from signer.domain.ethereum import checksum_address, keccak256
+from signer.domain.ethereum import checksum_address, keccak256, parse_address
 from signer.domain.purpose import KeyPurpose
 from signer.domain.transactions import Eip1559Fee, Fee, LegacyFee, UnsignedTransaction
 
@@ -228,3 +228,36 @@ def describe(intent: Intent) -> dict[str, object]:
         "token": checksum_address(intent.token),
         "salts": ["0x" + s.hex() for s in intent.salts],
     }
+
+
+def _intent_of(data: dict[str, Any]) -> Intent:
+    kind = data["kind"]
+    if kind == PayoutIntent.kind:
+        lines = tuple(
+            PayoutLine(parse_address(x["destination"]), int(x["amount"]), str(x["payout_id"])) for x in data["lines"]
+        )
+        return PayoutIntent(parse_address(data["treasury"]), parse_address(data["token"]), lines)
+    if kind == ColdMoveIntent.kind:
+        return ColdMoveIntent(parse_address(data["treasury"]), parse_address(data["token"]), int(data["amount"]))
+    if kind == SweepIntent.kind:
+        salts = tuple(bytes.fromhex(s.removeprefix("0x")) for s in data["salts"])
+        return SweepIntent(parse_address(data["factory"]), parse_address(data["token"]), salts)
+    raise ValueError(f"unknown intent kind {kind!r}")
+
+
+def request_of(data: dict[str, Any]) -> TransactionRequest:
+    """The request a canonical description describes (the inverse of `TransactionRequest.canonical`)."""
+    fee_data = data["fee"]
+    fee: Fee = (
+        LegacyFee(int(fee_data["gas_price"]))
+        if "gas_price" in fee_data
+        else Eip1559Fee(int(fee_data["max_fee_per_gas"]), int(fee_data["max_priority_fee_per_gas"]))
+    )
+    return TransactionRequest(
+        str(data["key_id"]),
+        int(data["chain_id"]),
+        int(data["nonce"]),
+        int(data["gas_limit"]),
+        fee,
+        _intent_of(data["intent"]),
+    )

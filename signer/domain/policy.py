@@ -97,19 +97,25 @@ class Policy(_Model):
     approval_ttl_seconds: int = Field(default=86_400, gt=0, description="Longest an approval stays valid.")
     approver_groups: dict[str, ApproverGroup] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
+    unfreeze: ApprovalRequirement | None = Field(
+        default=None, description="The quorum that lifts an emergency freeze; without it a freeze cannot be lifted."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
         names = [r.name for r in self.rules]
         if len(set(names)) != len(names):
             raise ValueError("rule names must be unique")
-        for rule in self.rules:
-            if rule.approval is not None and rule.approval.group not in self.approver_groups:
-                raise ValueError(f"rule {rule.name!r} names unknown approver group {rule.approval.group!r}")
-            if rule.approval is not None:
-                size = len(set(self.approver_groups[rule.approval.group].addresses))
-                if rule.approval.threshold > size:
-                    raise ValueError(f"rule {rule.name!r}: threshold above the group's {size} approvers")
+        needs = [(f"rule {r.name!r}", r.approval) for r in self.rules]
+        needs.append(("unfreeze", self.unfreeze))
+        for where, approval in needs:
+            if approval is None:
+                continue
+            if approval.group not in self.approver_groups:
+                raise ValueError(f"{where} names unknown approver group {approval.group!r}")
+            size = len(set(self.approver_groups[approval.group].addresses))
+            if approval.threshold > size:
+                raise ValueError(f"{where}: threshold above the group's {size} approvers")
         return self
 
 

@@ -1,4 +1,4 @@
-"""The signer's own SQLite file: audit log, window spends, nonce guard, request results, freeze flag.
+"""The signer's own SQLite file: audit log, windows, nonce guard, results, freeze, held requests, approvals.
 
 One writer (the gRPC front process). Every write is its own transaction; an audit append updates the chain's
 head in the same transaction.
@@ -33,6 +33,16 @@ CREATE TABLE IF NOT EXISTS results (
   request_id TEXT PRIMARY KEY, request_digest TEXT NOT NULL, result TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS flags (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS held (
+  approval_id TEXT PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, request_digest TEXT NOT NULL,
+  request TEXT NOT NULL, initiator TEXT NOT NULL, actor TEXT NOT NULL, rule TEXT NOT NULL, grp TEXT NOT NULL,
+  threshold INTEGER NOT NULL, created REAL NOT NULL, expires REAL NOT NULL, tx_hash TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS held_created ON held (created);
+CREATE TABLE IF NOT EXISTS approvals (
+  approval_id TEXT NOT NULL, approver TEXT NOT NULL, deadline INTEGER NOT NULL, signature TEXT NOT NULL,
+  at REAL NOT NULL, PRIMARY KEY (approval_id, approver)
+);
 """
 
 
@@ -44,6 +54,30 @@ class NonceRecord:
     call_hash: str
     fee_cap: int
     tip: int
+
+
+@dataclass(frozen=True)
+class Held:
+    """A signing request held by a REQUIRE_APPROVAL rule."""
+
+    approval_id: str
+    request_id: str
+    request_digest: str
+    request: str
+    initiator: str
+    actor: str
+    rule: str
+    group: str
+    threshold: int
+    created: float
+    expires: float
+    tx_hash: str = ""
+
+
+_HELD_COLUMNS = (
+    "approval_id, request_id, request_digest, request, initiator, actor, rule, grp, threshold, created, expires, "
+    "tx_hash"
+)
 
 
 class SignerState:
@@ -146,6 +180,78 @@ class SignerState:
             self._db.execute("DELETE FROM flags WHERE name = ?", (name,))
         else:
             self._db.execute("INSERT OR REPLACE INTO flags VALUES (?, ?)", (name, value))
+
+    def now(self) -> float:
+        """The state's clock (unix seconds)."""
+        return self._clock()
+
+    # --- held requests and approvals -----------------------------------------------------------------------
+
+    def _held(self, where: str, arg: str) -> Held | None:
+        row = self._db.execute(f"SELECT {_HELD_COLUMNS} FROM held WHERE {where} = ?", (arg,)).fetchone()
+        return None if row is None else Held(*row)
+
+    def held(self, approval_id: str) -> Held | None:
+        """A held request by approval id."""
+        return self._held("approval_id", approval_id)
+
+    def held_by_request(self, request_id: str) -> Held | None:
+        """A held request by the request id that raised it."""
+        return self._held("request_id", request_id)
+
+    def put_held(self, held: Held) -> None:
+        """Record (or renew) a held request."""
+        self._db.execute(
+            f"INSERT OR REPLACE INTO held ({_HELD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                held.approval_id,
+                held.request_id,
+                held.request_digest,
+                held.request,
+                held.initiator,
+                held.actor,
+                held.rule,
+                held.group,
+                held.threshold,
+                held.created,
+                held.expires,
+                held.tx_hash,
+            ),
+        )
+
+    def mark_held_signed(self, approval_id: str, tx_hash: str) -> None:
+        """The held request was signed."""
+        self._db.execute("UPDATE held SET tx_hash = ? WHERE approval_id = ?", (tx_hash, approval_id))
+
+    def list_held(self, status: str, limit: int, offset: int) -> list[Held]:
+        """Held requests, newest first; status "" (any), "PENDING", "APPROVED" or "EXPIRED"."""
+        now = self._clock()
+        where, args = {
+            "": ("1 = 1", ()),
+            "APPROVED": ("tx_hash != ''", ()),
+            "EXPIRED": ("tx_hash = '' AND expires <= ?", (now,)),
+            "PENDING": ("tx_hash = '' AND expires > ?", (now,)),
+        }[status]
+        rows = self._db.execute(
+            f"SELECT {_HELD_COLUMNS} FROM held WHERE {where} ORDER BY created DESC, approval_id LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+        return [Held(*r) for r in rows]
+
+    def put_approval(self, approval_id: str, approver: str, deadline: int, signature: str) -> None:
+        """Record one approver's signature (a later one from the same approver replaces it)."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO approvals VALUES (?, ?, ?, ?, ?)",
+            (approval_id, approver, deadline, signature, self._clock()),
+        )
+
+    def live_approvers(self, approval_id: str) -> list[str]:
+        """Approvers of a held request whose signed deadline has not passed."""
+        rows = self._db.execute(
+            "SELECT approver FROM approvals WHERE approval_id = ? AND deadline > ? ORDER BY approver",
+            (approval_id, self._clock()),
+        )
+        return [str(r[0]) for r in rows]
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)

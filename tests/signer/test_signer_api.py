@@ -11,17 +11,23 @@ from pathlib import Path
 import grpc
 import pytest
 from eth_account import Account
+from eth_keys.datatypes import PublicKey
+from stablegate.signer.v1 import audit_service_pb2 as audit_pb
+from stablegate.signer.v1 import audit_service_pb2_grpc as audit_grpc
+from stablegate.signer.v1 import key_service_pb2 as key_pb
+from stablegate.signer.v1 import key_service_pb2_grpc as key_grpc
 from stablegate.signer.v1 import signing_service_pb2 as pb
 from stablegate.signer.v1 import signing_service_pb2_grpc as pb_grpc
 
 from gateway import parts
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
+from signer.domain.audit import chain_hash
 from signer.domain.ethereum import checksum_address
 from signer.domain.purpose import KeyPurpose
 from signer.keystore.workers import WorkerKeyStore
 from signer.store.state import verify_path
-from tests.conftest import mesh_channel
+from tests.conftest import error_info, mesh_channel
 
 TREASURY, TOKEN, DEST, STRANGER = (checksum_address(os.urandom(20)) for _ in range(4))
 GWEI = 10**9
@@ -226,3 +232,47 @@ async def test_window_caps_hold_across_a_signer_restart(signer: RunningSigner) -
         assert (over.decision, over.reason) == (pb.SIGNING_DECISION_DENIED, "WINDOW_LIMIT_EXCEEDED")
         assert (await stub.SignTransaction(payout(signer.hot, 70))).decision == pb.SIGNING_DECISION_ALLOWED
     assert verify_path(signer.base / "state.sqlite3").ok
+
+
+async def test_the_operator_lists_keys_and_reads_the_audit_chain_and_no_other_role_may(signer: RunningSigner) -> None:
+    async with signer.channel(Role.OPERATOR) as channel:
+        keys = key_grpc.KeyServiceStub(channel)
+        listed = await keys.ListKeys(key_pb.ListKeysRequest(purpose=key_pb.KEY_PURPOSE_HOT))
+        hot = next(k for k in listed.keys if k.id == signer.hot)
+        assert hot.address == signer.hot_address and hot.purpose == key_pb.KEY_PURPOSE_HOT
+        assert PublicKey(bytes.fromhex(hot.public_key.removeprefix("0x04"))).to_checksum_address() == signer.hot_address
+        assert (await keys.GetKey(key_pb.GetKeyRequest(id=signer.hot))).key == hot
+        with pytest.raises(grpc.aio.AioRpcError) as missing:
+            await keys.GetKey(key_pb.GetKeyRequest(id="key_hot_0000"))
+        assert (missing.value.code(), error_info(missing.value).reason) == (grpc.StatusCode.NOT_FOUND, "KEY_NOT_FOUND")
+        with pytest.raises(grpc.aio.AioRpcError) as ceremony:
+            await keys.CreateKey(key_pb.CreateKeyRequest(request_id="k1", label="x", purpose=key_pb.KEY_PURPOSE_HOT))
+        assert ceremony.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+        audit = audit_grpc.AuditServiceStub(channel)
+        records: list[audit_pb.AuditRecord] = []
+        token = ""
+        while True:
+            page = await audit.ListAuditRecords(audit_pb.ListAuditRecordsRequest(page_size=3, page_token=token))
+            records.extend(page.records)
+            token = page.next_page_token
+            if not token:
+                break
+        assert [r.sequence for r in records] == list(range(1, len(records) + 1))
+        for previous, record in zip([None, *records], records, strict=False):
+            assert record.prev_hash == (previous.hash if previous else "0" * 64)
+            assert record.hash == chain_hash(record.prev_hash, record.body_json)
+        assert any(r.decision == pb.SIGNING_DECISION_ALLOWED and r.tx_hash for r in records)
+        signs = await audit.ListAuditRecords(audit_pb.ListAuditRecordsRequest(action="sign", key_id=signer.hot))
+        assert signs.records and all(r.action == "sign" and r.key_id == signer.hot for r in signs.records)
+        later = await audit.ListAuditRecords(audit_pb.ListAuditRecordsRequest(after_sequence=records[-2].sequence))
+        assert [r.sequence for r in later.records] == [records[-1].sequence]
+    for role in (Role.SETTLEMENT, Role.EDGE, Role.DASHBOARD):
+        async with signer.channel(role) as channel:
+            for call in (
+                key_grpc.KeyServiceStub(channel).ListKeys(key_pb.ListKeysRequest()),
+                audit_grpc.AuditServiceStub(channel).ListAuditRecords(audit_pb.ListAuditRecordsRequest()),
+            ):
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await call
+                assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, role

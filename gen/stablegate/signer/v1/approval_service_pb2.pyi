@@ -31,78 +31,85 @@ class _ApprovalStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Approv
     APPROVAL_STATUS_PENDING: _ApprovalStatus.ValueType  # 1
     """Waiting for approvers."""
     APPROVAL_STATUS_APPROVED: _ApprovalStatus.ValueType  # 2
-    """Quorum reached; the intent will be signed on the next call."""
-    APPROVAL_STATUS_REJECTED: _ApprovalStatus.ValueType  # 3
-    """Rejected."""
+    """Quorum reached and signed."""
     APPROVAL_STATUS_EXPIRED: _ApprovalStatus.ValueType  # 4
-    """Lapsed."""
+    """Lapsed before the quorum; a retried SignTransaction raises it again."""
 
 class ApprovalStatus(_ApprovalStatus, metaclass=_ApprovalStatusEnumTypeWrapper):
-    """Status of a signer approval."""
+    """Status of a held signing request."""
 
 APPROVAL_STATUS_UNSPECIFIED: ApprovalStatus.ValueType  # 0
 """Not set; as a filter: any."""
 APPROVAL_STATUS_PENDING: ApprovalStatus.ValueType  # 1
 """Waiting for approvers."""
 APPROVAL_STATUS_APPROVED: ApprovalStatus.ValueType  # 2
-"""Quorum reached; the intent will be signed on the next call."""
-APPROVAL_STATUS_REJECTED: ApprovalStatus.ValueType  # 3
-"""Rejected."""
+"""Quorum reached and signed."""
 APPROVAL_STATUS_EXPIRED: ApprovalStatus.ValueType  # 4
-"""Lapsed."""
+"""Lapsed before the quorum; a retried SignTransaction raises it again."""
 Global___ApprovalStatus: _TypeAlias = ApprovalStatus  # noqa: Y015
 
 @_typing.final
 class Approval(_message.Message):
-    """An intent waiting for, or decided by, approvers."""
+    """A signing request held for a quorum of approvers."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
-    INTENT_DIGEST_FIELD_NUMBER: _builtins.int
+    REQUEST_DIGEST_FIELD_NUMBER: _builtins.int
     INTENT_KIND_FIELD_NUMBER: _builtins.int
-    SUMMARY_FIELD_NUMBER: _builtins.int
+    REQUEST_JSON_FIELD_NUMBER: _builtins.int
     KEY_ID_FIELD_NUMBER: _builtins.int
-    TOKEN_CONTRACT_FIELD_NUMBER: _builtins.int
-    DESTINATION_ADDRESS_FIELD_NUMBER: _builtins.int
+    CHAIN_ID_FIELD_NUMBER: _builtins.int
     AMOUNT_BASE_UNITS_FIELD_NUMBER: _builtins.int
-    REQUESTED_BY_FIELD_NUMBER: _builtins.int
+    INITIATOR_ADDRESS_FIELD_NUMBER: _builtins.int
     APPROVERS_FIELD_NUMBER: _builtins.int
     QUORUM_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
-    REJECT_REASON_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    APPROVER_GROUP_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    TX_HASH_FIELD_NUMBER: _builtins.int
+    TYPED_DATA_JSON_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique approval id."""
     request_id: _builtins.str
     """request_id of the SignTransaction call that raised it."""
-    intent_digest: _builtins.str
-    """SHA-256 of the canonical intent (hex); approvals bind to exactly this intent."""
+    request_digest: _builtins.str
+    """SHA-256 (0x-prefixed hex) of the request's canonical JSON; approvals bind to exactly this request."""
     intent_kind: _builtins.str
     """Kind of intent: "sweep", "payout" or "cold_move"."""
-    summary: _builtins.str
-    """Human-readable summary decoded by the signer, e.g. "transfer 25000 USDT to 0xabc..."."""
+    request_json: _builtins.str
+    """The request as canonical JSON (what request_digest hashes), for the approver to review."""
     key_id: _builtins.str
     """Signing key id."""
-    token_contract: _builtins.str
-    """Token contract."""
-    destination_address: _builtins.str
-    """Destination address."""
+    chain_id: _builtins.int
+    """EIP-155 chain id of the transaction."""
     amount_base_units: _builtins.str
-    """Amount, integer string in base units."""
-    requested_by: _builtins.str
-    """Certificate subject of the requester."""
+    """Total amount the intent moves, integer string in base units."""
+    initiator_address: _builtins.str
+    """The initiator's Ethereum address as the SignTransaction request named it (checksummed; the zero address
+    when none was named); its signature never counts.
+    """
     quorum: _builtins.int
     """Approvals required."""
     status: Global___ApprovalStatus.ValueType
     """Status."""
-    reject_reason: _builtins.str
-    """Rejection reason; empty otherwise."""
+    rule: _builtins.str
+    """Policy rule that holds the request."""
+    approver_group: _builtins.str
+    """Name of the approver group in the policy."""
+    tx_hash: _builtins.str
+    """Transaction hash once signed; empty otherwise."""
+    typed_data_json: _builtins.str
+    """The EIP-712 digest an approver signs for a given deadline is computed by the client from these fields
+    (docs/signer.md); this is the typed data's JSON without the deadline, ready for eth_signTypedData_v4
+    once "deadline" is added to "message".
+    """
     @_builtins.property
     def approvers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Certificate subjects of the approvers so far."""
+        """Addresses whose approvals are recorded and not yet expired (checksummed)."""
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
@@ -110,31 +117,33 @@ class Approval(_message.Message):
 
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
-        """When a pending approval lapses."""
+        """When a pending request lapses (create_time + the policy's approval_ttl_seconds)."""
 
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
         request_id: _builtins.str = ...,
-        intent_digest: _builtins.str = ...,
+        request_digest: _builtins.str = ...,
         intent_kind: _builtins.str = ...,
-        summary: _builtins.str = ...,
+        request_json: _builtins.str = ...,
         key_id: _builtins.str = ...,
-        token_contract: _builtins.str = ...,
-        destination_address: _builtins.str = ...,
+        chain_id: _builtins.int = ...,
         amount_base_units: _builtins.str = ...,
-        requested_by: _builtins.str = ...,
+        initiator_address: _builtins.str = ...,
         approvers: _abc.Iterable[_builtins.str] | None = ...,
         quorum: _builtins.int = ...,
         status: Global___ApprovalStatus.ValueType = ...,
-        reject_reason: _builtins.str = ...,
+        rule: _builtins.str = ...,
+        approver_group: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
+        tx_hash: _builtins.str = ...,
+        typed_data_json: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_base_units", b"amount_base_units", "approvers", b"approvers", "create_time", b"create_time", "destination_address", b"destination_address", "expire_time", b"expire_time", "id", b"id", "intent_digest", b"intent_digest", "intent_kind", b"intent_kind", "key_id", b"key_id", "quorum", b"quorum", "reject_reason", b"reject_reason", "request_id", b"request_id", "requested_by", b"requested_by", "status", b"status", "summary", b"summary", "token_contract", b"token_contract"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_base_units", b"amount_base_units", "approver_group", b"approver_group", "approvers", b"approvers", "chain_id", b"chain_id", "create_time", b"create_time", "expire_time", b"expire_time", "id", b"id", "initiator_address", b"initiator_address", "intent_kind", b"intent_kind", "key_id", b"key_id", "quorum", b"quorum", "request_digest", b"request_digest", "request_id", b"request_id", "request_json", b"request_json", "rule", b"rule", "status", b"status", "tx_hash", b"tx_hash", "typed_data_json", b"typed_data_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -142,7 +151,7 @@ Global___Approval: _TypeAlias = Approval  # noqa: Y015
 
 @_typing.final
 class ListApprovalsRequest(_message.Message):
-    """Request to list approvals."""
+    """Request to list held signing requests."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -172,7 +181,7 @@ Global___ListApprovalsRequest: _TypeAlias = ListApprovalsRequest  # noqa: Y015
 
 @_typing.final
 class ListApprovalsResponse(_message.Message):
-    """A page of approvals."""
+    """A page of held signing requests."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -199,30 +208,60 @@ class ListApprovalsResponse(_message.Message):
 Global___ListApprovalsResponse: _TypeAlias = ListApprovalsResponse  # noqa: Y015
 
 @_typing.final
+class ApproverSignature(_message.Message):
+    """An approver's EIP-712 signature with the deadline it signed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    DEADLINE_FIELD_NUMBER: _builtins.int
+    signature: _builtins.str
+    """65-byte r || s || v signature (0x-prefixed hex, v 27/28 or 0/1) over the EIP-712 digest."""
+    deadline: _builtins.int
+    """Unix seconds after which the approval no longer counts; signed as part of the typed data. At most the
+    policy's approval_ttl_seconds ahead.
+    """
+    def __init__(
+        self,
+        *,
+        signature: _builtins.str = ...,
+        deadline: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadline", b"deadline", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproverSignature: _TypeAlias = ApproverSignature  # noqa: Y015
+
+@_typing.final
 class ApproveRequest(_message.Message):
-    """Request to approve."""
+    """Request to approve a held signing request."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
-    INTENT_DIGEST_FIELD_NUMBER: _builtins.int
+    APPROVAL_FIELD_NUMBER: _builtins.int
     COMMENT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Approval id."""
-    intent_digest: _builtins.str
-    """Digest the approver reviewed; must equal the approval's intent_digest."""
     comment: _builtins.str
     """Optional comment, kept in the audit log."""
+    @_builtins.property
+    def approval(self) -> Global___ApproverSignature:
+        """The approver's signature over the SigningApproval typed data (docs/signer.md)."""
+
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
-        intent_digest: _builtins.str = ...,
+        approval: Global___ApproverSignature | None = ...,
         comment: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "id", b"id", "intent_digest", b"intent_digest"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "comment", b"comment", "id", b"id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -235,6 +274,9 @@ class ApproveResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     APPROVAL_FIELD_NUMBER: _builtins.int
+    APPROVER_ADDRESS_FIELD_NUMBER: _builtins.int
+    approver_address: _builtins.str
+    """The address the signature recovered to (checksummed)."""
     @_builtins.property
     def approval(self) -> Global___Approval:
         """The approval after the vote."""
@@ -243,61 +285,12 @@ class ApproveResponse(_message.Message):
         self,
         *,
         approval: Global___Approval | None = ...,
+        approver_address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "approver_address", b"approver_address"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ApproveResponse: _TypeAlias = ApproveResponse  # noqa: Y015
-
-@_typing.final
-class RejectRequest(_message.Message):
-    """Request to reject."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    ID_FIELD_NUMBER: _builtins.int
-    REASON_FIELD_NUMBER: _builtins.int
-    id: _builtins.str
-    """Approval id."""
-    reason: _builtins.str
-    """Why."""
-    def __init__(
-        self,
-        *,
-        id: _builtins.str = ...,
-        reason: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "reason", b"reason"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___RejectRequest: _TypeAlias = RejectRequest  # noqa: Y015
-
-@_typing.final
-class RejectResponse(_message.Message):
-    """Response to Reject."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    APPROVAL_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def approval(self) -> Global___Approval:
-        """The rejected approval."""
-
-    def __init__(
-        self,
-        *,
-        approval: Global___Approval | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___RejectResponse: _TypeAlias = RejectResponse  # noqa: Y015

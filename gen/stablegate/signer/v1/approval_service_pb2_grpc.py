@@ -26,8 +26,11 @@ if _version_not_supported:
 
 
 class ApprovalServiceStub:
-    """Internal, mutual TLS only: approvers decide on intents held for a quorum. The approver's identity is the
-    subject of their client certificate, never a request field; one approver counts once.
+    """Internal, mutual TLS only: signing requests held by a REQUIRE_APPROVAL rule, and their approvals. An approval
+    is an EIP-712 signature by the approver's own Ethereum key (docs/signer.md, "Approvals"); the signer recovers
+    the approver's address from it and checks it against the rule's approver group in the policy. Whoever relays
+    the signature (a CLI, the admin API, the dashboard) adds no authority: the caller's certificate only admits
+    the call.
     """
 
     def __init__(self, channel):
@@ -46,34 +49,26 @@ class ApprovalServiceStub:
                 request_serializer=stablegate_dot_signer_dot_v1_dot_approval__service__pb2.ApproveRequest.SerializeToString,
                 response_deserializer=stablegate_dot_signer_dot_v1_dot_approval__service__pb2.ApproveResponse.FromString,
                 _registered_method=True)
-        self.Reject = channel.unary_unary(
-                '/stablegate.signer.v1.ApprovalService/Reject',
-                request_serializer=stablegate_dot_signer_dot_v1_dot_approval__service__pb2.RejectRequest.SerializeToString,
-                response_deserializer=stablegate_dot_signer_dot_v1_dot_approval__service__pb2.RejectResponse.FromString,
-                _registered_method=True)
 
 
 class ApprovalServiceServicer:
-    """Internal, mutual TLS only: approvers decide on intents held for a quorum. The approver's identity is the
-    subject of their client certificate, never a request field; one approver counts once.
+    """Internal, mutual TLS only: signing requests held by a REQUIRE_APPROVAL rule, and their approvals. An approval
+    is an EIP-712 signature by the approver's own Ethereum key (docs/signer.md, "Approvals"); the signer recovers
+    the approver's address from it and checks it against the rule's approver group in the policy. Whoever relays
+    the signature (a CLI, the admin API, the dashboard) adds no authority: the caller's certificate only admits
+    the call.
     """
 
     def ListApprovals(self, request, context):
-        """Lists approvals, newest first.
+        """Lists held signing requests, newest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Approve(self, request, context):
-        """Adds the caller's approval; APPROVED when the quorum is reached.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def Reject(self, request, context):
-        """Rejects; one rejection is final.
+        """Adds one approver's signature. When the signatures still valid reach the quorum, the held request is
+        signed at once (its result is what a retried SignTransaction with the same request_id returns).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -92,11 +87,6 @@ def add_ApprovalServiceServicer_to_server(servicer, server):
                     request_deserializer=stablegate_dot_signer_dot_v1_dot_approval__service__pb2.ApproveRequest.FromString,
                     response_serializer=stablegate_dot_signer_dot_v1_dot_approval__service__pb2.ApproveResponse.SerializeToString,
             ),
-            'Reject': grpc.unary_unary_rpc_method_handler(
-                    servicer.Reject,
-                    request_deserializer=stablegate_dot_signer_dot_v1_dot_approval__service__pb2.RejectRequest.FromString,
-                    response_serializer=stablegate_dot_signer_dot_v1_dot_approval__service__pb2.RejectResponse.SerializeToString,
-            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'stablegate.signer.v1.ApprovalService', rpc_method_handlers)
@@ -106,8 +96,11 @@ def add_ApprovalServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ApprovalService:
-    """Internal, mutual TLS only: approvers decide on intents held for a quorum. The approver's identity is the
-    subject of their client certificate, never a request field; one approver counts once.
+    """Internal, mutual TLS only: signing requests held by a REQUIRE_APPROVAL rule, and their approvals. An approval
+    is an EIP-712 signature by the approver's own Ethereum key (docs/signer.md, "Approvals"); the signer recovers
+    the approver's address from it and checks it against the rule's approver group in the policy. Whoever relays
+    the signature (a CLI, the admin API, the dashboard) adds no authority: the caller's certificate only admits
+    the call.
     """
 
     @staticmethod
@@ -154,33 +147,6 @@ class ApprovalService:
             '/stablegate.signer.v1.ApprovalService/Approve',
             stablegate_dot_signer_dot_v1_dot_approval__service__pb2.ApproveRequest.SerializeToString,
             stablegate_dot_signer_dot_v1_dot_approval__service__pb2.ApproveResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def Reject(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/stablegate.signer.v1.ApprovalService/Reject',
-            stablegate_dot_signer_dot_v1_dot_approval__service__pb2.RejectRequest.SerializeToString,
-            stablegate_dot_signer_dot_v1_dot_approval__service__pb2.RejectResponse.FromString,
             options,
             channel_credentials,
             insecure,

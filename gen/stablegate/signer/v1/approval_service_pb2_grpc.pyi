@@ -27,8 +27,11 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class ApprovalServiceStub:
-    """Internal, mutual TLS only: approvers decide on intents held for a quorum. The approver's identity is the
-    subject of their client certificate, never a request field; one approver counts once.
+    """Internal, mutual TLS only: signing requests held by a REQUIRE_APPROVAL rule, and their approvals. An approval
+    is an EIP-712 signature by the approver's own Ethereum key (docs/signer.md, "Approvals"); the signer recovers
+    the approver's address from it and checks it against the rule's approver group in the policy. Whoever relays
+    the signature (a CLI, the admin API, the dashboard) adds no authority: the caller's certificate only admits
+    the call.
     """
 
     @_typing.overload
@@ -36,29 +39,35 @@ class ApprovalServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ApprovalServiceAsyncStub: ...
     ListApprovals: _grpc.UnaryUnaryMultiCallable[_approval_service_pb2.ListApprovalsRequest, _approval_service_pb2.ListApprovalsResponse]
-    """Lists approvals, newest first."""
+    """Lists held signing requests, newest first."""
     Approve: _grpc.UnaryUnaryMultiCallable[_approval_service_pb2.ApproveRequest, _approval_service_pb2.ApproveResponse]
-    """Adds the caller's approval; APPROVED when the quorum is reached."""
-    Reject: _grpc.UnaryUnaryMultiCallable[_approval_service_pb2.RejectRequest, _approval_service_pb2.RejectResponse]
-    """Rejects; one rejection is final."""
+    """Adds one approver's signature. When the signatures still valid reach the quorum, the held request is
+    signed at once (its result is what a retried SignTransaction with the same request_id returns).
+    """
 
 @_typing.type_check_only
 class ApprovalServiceAsyncStub(ApprovalServiceStub):
-    """Internal, mutual TLS only: approvers decide on intents held for a quorum. The approver's identity is the
-    subject of their client certificate, never a request field; one approver counts once.
+    """Internal, mutual TLS only: signing requests held by a REQUIRE_APPROVAL rule, and their approvals. An approval
+    is an EIP-712 signature by the approver's own Ethereum key (docs/signer.md, "Approvals"); the signer recovers
+    the approver's address from it and checks it against the rule's approver group in the policy. Whoever relays
+    the signature (a CLI, the admin API, the dashboard) adds no authority: the caller's certificate only admits
+    the call.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListApprovals: _aio.UnaryUnaryMultiCallable[_approval_service_pb2.ListApprovalsRequest, _approval_service_pb2.ListApprovalsResponse]  # type: ignore[assignment]
-    """Lists approvals, newest first."""
+    """Lists held signing requests, newest first."""
     Approve: _aio.UnaryUnaryMultiCallable[_approval_service_pb2.ApproveRequest, _approval_service_pb2.ApproveResponse]  # type: ignore[assignment]
-    """Adds the caller's approval; APPROVED when the quorum is reached."""
-    Reject: _aio.UnaryUnaryMultiCallable[_approval_service_pb2.RejectRequest, _approval_service_pb2.RejectResponse]  # type: ignore[assignment]
-    """Rejects; one rejection is final."""
+    """Adds one approver's signature. When the signatures still valid reach the quorum, the held request is
+    signed at once (its result is what a retried SignTransaction with the same request_id returns).
+    """
 
 class ApprovalServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Internal, mutual TLS only: approvers decide on intents held for a quorum. The approver's identity is the
-    subject of their client certificate, never a request field; one approver counts once.
+    """Internal, mutual TLS only: signing requests held by a REQUIRE_APPROVAL rule, and their approvals. An approval
+    is an EIP-712 signature by the approver's own Ethereum key (docs/signer.md, "Approvals"); the signer recovers
+    the approver's address from it and checks it against the rule's approver group in the policy. Whoever relays
+    the signature (a CLI, the admin API, the dashboard) adds no authority: the caller's certificate only admits
+    the call.
     """
 
     @_abc_1.abstractmethod
@@ -67,7 +76,7 @@ class ApprovalServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _approval_service_pb2.ListApprovalsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_approval_service_pb2.ListApprovalsResponse, _abc.Awaitable[_approval_service_pb2.ListApprovalsResponse]]:
-        """Lists approvals, newest first."""
+        """Lists held signing requests, newest first."""
 
     @_abc_1.abstractmethod
     def Approve(
@@ -75,14 +84,8 @@ class ApprovalServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _approval_service_pb2.ApproveRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_approval_service_pb2.ApproveResponse, _abc.Awaitable[_approval_service_pb2.ApproveResponse]]:
-        """Adds the caller's approval; APPROVED when the quorum is reached."""
-
-    @_abc_1.abstractmethod
-    def Reject(
-        self,
-        request: _approval_service_pb2.RejectRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_approval_service_pb2.RejectResponse, _abc.Awaitable[_approval_service_pb2.RejectResponse]]:
-        """Rejects; one rejection is final."""
+        """Adds one approver's signature. When the signatures still valid reach the quorum, the held request is
+        signed at once (its result is what a retried SignTransaction with the same request_id returns).
+        """
 
 def add_ApprovalServiceServicer_to_server(servicer: ApprovalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from stablegate.signer.v1 import signing_service_pb2 as stablegate_dot_signer_dot_v1_dot_signing__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(stablegate/signer/v1/audit_service.proto\x12\x14stablegate.signer.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a*stablegate/signer/v1/signing_service.proto\"\xa5\x02\n\x0b\x41uditRecord\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12/\n\x0brecord_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x0e\n\x06key_id\x18\x06 \x01(\t\x12\x15\n\rintent_digest\x18\x07 \x01(\t\x12\x37\n\x08\x64\x65\x63ision\x18\x08 \x01(\x0e\x32%.stablegate.signer.v1.SigningDecision\x12\x0e\n\x06reason\x18\t \x01(\t\x12\x0f\n\x07tx_hash\x18\n \x01(\t\x12\x11\n\tprev_hash\x18\x0b \x01(\t\x12\x0c\n\x04hash\x18\x0c \x01(\t\"x\n\x17ListAuditRecordsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x03 \x01(\x04\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x0e\n\x06key_id\x18\x05 \x01(\t\"g\n\x18ListAuditRecordsResponse\x12\x32\n\x07records\x18\x01 \x03(\x0b\x32!.stablegate.signer.v1.AuditRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x81\x01\n\x0c\x41uditService\x12q\n\x10ListAuditRecords\x12-.stablegate.signer.v1.ListAuditRecordsRequest\x1a..stablegate.signer.v1.ListAuditRecordsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(stablegate/signer/v1/audit_service.proto\x12\x14stablegate.signer.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a*stablegate/signer/v1/signing_service.proto\"\xb8\x02\n\x0b\x41uditRecord\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12/\n\x0brecord_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x0e\n\x06key_id\x18\x06 \x01(\t\x12\x15\n\rintent_digest\x18\x07 \x01(\t\x12\x37\n\x08\x64\x65\x63ision\x18\x08 \x01(\x0e\x32%.stablegate.signer.v1.SigningDecision\x12\x0e\n\x06reason\x18\t \x01(\t\x12\x0f\n\x07tx_hash\x18\n \x01(\t\x12\x11\n\tprev_hash\x18\x0b \x01(\t\x12\x0c\n\x04hash\x18\x0c \x01(\t\x12\x11\n\tbody_json\x18\r \x01(\t\"x\n\x17ListAuditRecordsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x03 \x01(\x04\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x0e\n\x06key_id\x18\x05 \x01(\t\"g\n\x18ListAuditRecordsResponse\x12\x32\n\x07records\x18\x01 \x03(\x0b\x32!.stablegate.signer.v1.AuditRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x81\x01\n\x0c\x41uditService\x12q\n\x10ListAuditRecords\x12-.stablegate.signer.v1.ListAuditRecordsRequest\x1a..stablegate.signer.v1.ListAuditRecordsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,11 +34,11 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'stablegate.signer.v1.audit_
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AUDITRECORD']._serialized_start=144
-  _globals['_AUDITRECORD']._serialized_end=437
-  _globals['_LISTAUDITRECORDSREQUEST']._serialized_start=439
-  _globals['_LISTAUDITRECORDSREQUEST']._serialized_end=559
-  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_start=561
-  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_end=664
-  _globals['_AUDITSERVICE']._serialized_start=667
-  _globals['_AUDITSERVICE']._serialized_end=796
+  _globals['_AUDITRECORD']._serialized_end=456
+  _globals['_LISTAUDITRECORDSREQUEST']._serialized_start=458
+  _globals['_LISTAUDITRECORDSREQUEST']._serialized_end=578
+  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_start=580
+  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_end=683
+  _globals['_AUDITSERVICE']._serialized_start=686
+  _globals['_AUDITSERVICE']._serialized_end=815
 # @@protoc_insertion_point(module_scope)

@@ -38,12 +38,13 @@ class AuditRecord(_message.Message):
     TX_HASH_FIELD_NUMBER: _builtins.int
     PREV_HASH_FIELD_NUMBER: _builtins.int
     HASH_FIELD_NUMBER: _builtins.int
+    BODY_JSON_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Position in the chain, from 1, without gaps."""
     actor: _builtins.str
     """Certificate subject of the caller."""
     action: _builtins.str
-    """Action: "sign", "approve", "reject", "create_key", "policy_load"."""
+    """Action: "sign", "approve", "freeze", "unfreeze", "policy_load"."""
     request_id: _builtins.str
     """request_id of the call."""
     key_id: _builtins.str
@@ -51,7 +52,9 @@ class AuditRecord(_message.Message):
     intent_digest: _builtins.str
     """SHA-256 of the canonical intent (hex); empty if none."""
     decision: _signing_service_pb2.SigningDecision.ValueType
-    """Decision for "sign" actions; unspecified otherwise."""
+    """Decision for "sign" actions; unspecified otherwise (the body's "decision" says what an approve, freeze
+    or unfreeze record decided).
+    """
     reason: _builtins.str
     """Policy rule or free-text reason."""
     tx_hash: _builtins.str
@@ -60,6 +63,10 @@ class AuditRecord(_message.Message):
     """Hash of the previous record (hex); 64 zeros for the first."""
     hash: _builtins.str
     """Hash of this record (hex)."""
+    body_json: _builtins.str
+    """The canonical JSON body the hash covers (every field of the record, including those not mapped above, e.g.
+    approvers); with prev_hash it lets a client check hash = SHA-256(prev_hash bytes || body_json) itself.
+    """
     @_builtins.property
     def record_time(self) -> _timestamp_pb2.Timestamp:
         """When the decision was made."""
@@ -79,10 +86,11 @@ class AuditRecord(_message.Message):
         tx_hash: _builtins.str = ...,
         prev_hash: _builtins.str = ...,
         hash: _builtins.str = ...,
+        body_json: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["record_time", b"record_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "decision", b"decision", "hash", b"hash", "intent_digest", b"intent_digest", "key_id", b"key_id", "prev_hash", b"prev_hash", "reason", b"reason", "record_time", b"record_time", "request_id", b"request_id", "sequence", b"sequence", "tx_hash", b"tx_hash"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "body_json", b"body_json", "decision", b"decision", "hash", b"hash", "intent_digest", b"intent_digest", "key_id", b"key_id", "prev_hash", b"prev_hash", "reason", b"reason", "record_time", b"record_time", "request_id", b"request_id", "sequence", b"sequence", "tx_hash", b"tx_hash"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -104,7 +104,7 @@ class Key(_message.Message):
     """Whether the key may sign."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
-        """When the key was generated."""
+        """When the key was generated; unset when the HSM records no creation time (SoftHSM does not)."""
 
     def __init__(
         self,

@@ -57,7 +57,8 @@ class KeyServiceServicer:
     """
 
     def CreateKey(self, request, context):
-        """Generates a key in the HSM. Idempotent by request_id. Operator certificates only.
+        """Generates a key in the HSM. Idempotent by request_id. Operator certificates only. Not served yet
+        (UNIMPLEMENTED): keys are made by the `stablegate signer keys create` ceremony on the signer's host.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -34,7 +34,9 @@ class KeyServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> KeyServiceAsyncStub: ...
     CreateKey: _grpc.UnaryUnaryMultiCallable[_key_service_pb2.CreateKeyRequest, _key_service_pb2.CreateKeyResponse]
-    """Generates a key in the HSM. Idempotent by request_id. Operator certificates only."""
+    """Generates a key in the HSM. Idempotent by request_id. Operator certificates only. Not served yet
+    (UNIMPLEMENTED): keys are made by the `stablegate signer keys create` ceremony on the signer's host.
+    """
     GetKey: _grpc.UnaryUnaryMultiCallable[_key_service_pb2.GetKeyRequest, _key_service_pb2.GetKeyResponse]
     """Gets a key's public data."""
     ListKeys: _grpc.UnaryUnaryMultiCallable[_key_service_pb2.ListKeysRequest, _key_service_pb2.ListKeysResponse]
@@ -46,7 +48,9 @@ class KeyServiceAsyncStub(KeyServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateKey: _aio.UnaryUnaryMultiCallable[_key_service_pb2.CreateKeyRequest, _key_service_pb2.CreateKeyResponse]  # type: ignore[assignment]
-    """Generates a key in the HSM. Idempotent by request_id. Operator certificates only."""
+    """Generates a key in the HSM. Idempotent by request_id. Operator certificates only. Not served yet
+    (UNIMPLEMENTED): keys are made by the `stablegate signer keys create` ceremony on the signer's host.
+    """
     GetKey: _aio.UnaryUnaryMultiCallable[_key_service_pb2.GetKeyRequest, _key_service_pb2.GetKeyResponse]  # type: ignore[assignment]
     """Gets a key's public data."""
     ListKeys: _aio.UnaryUnaryMultiCallable[_key_service_pb2.ListKeysRequest, _key_service_pb2.ListKeysResponse]  # type: ignore[assignment]
@@ -61,7 +65,9 @@ class KeyServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _key_service_pb2.CreateKeyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_key_service_pb2.CreateKeyResponse, _abc.Awaitable[_key_service_pb2.CreateKeyResponse]]:
-        """Generates a key in the HSM. Idempotent by request_id. Operator certificates only."""
+        """Generates a key in the HSM. Idempotent by request_id. Operator certificates only. Not served yet
+        (UNIMPLEMENTED): keys are made by the `stablegate signer keys create` ceremony on the signer's host.
+        """
 
     @_abc_1.abstractmethod
     def GetKey(

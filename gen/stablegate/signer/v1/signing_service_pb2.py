@@ -23,15 +23,23 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from stablegate.signer.v1 import approval_service_pb2 as stablegate_dot_signer_dot_v1_dot_approval__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*stablegate/signer/v1/signing_service.proto\x12\x14stablegate.signer.v1\x1a\x1fgoogle/api/field_behavior.proto\"\x12\n\x10GetPolicyRequest\"8\n\x11GetPolicyResponse\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x13\n\x0bpolicy_json\x18\x02 \x01(\t\"\xa6\x03\n\x16SignTransactionRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06key_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x63hain_id\x18\x03 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\r\n\x05nonce\x18\x04 \x01(\x04\x12\x17\n\tgas_limit\x18\x05 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x33\n\x07\x65ip1559\x18\x06 \x01(\x0b\x32 .stablegate.signer.v1.Eip1559FeeH\x00\x12\x31\n\x06legacy\x18\x07 \x01(\x0b\x32\x1f.stablegate.signer.v1.LegacyFeeH\x00\x12\x32\n\x05sweep\x18\x08 \x01(\x0b\x32!.stablegate.signer.v1.SweepIntentH\x01\x12\x34\n\x06payout\x18\t \x01(\x0b\x32\".stablegate.signer.v1.PayoutIntentH\x01\x12\x39\n\tcold_move\x18\n \x01(\x0b\x32$.stablegate.signer.v1.ColdMoveIntentH\x01\x42\x05\n\x03\x66\x65\x65\x42\x08\n\x06intent\"[\n\nEip1559Fee\x12!\n\x13max_fee_per_gas_wei\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12*\n\x1cmax_priority_fee_per_gas_wei\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"(\n\tLegacyFee\x12\x1b\n\rgas_price_wei\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"_\n\x0bSweepIntent\x12\x1d\n\x0f\x66\x61\x63tory_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0etoken_contract\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05salts\x18\x03 \x03(\tB\x04\xe2\x41\x01\x02\"\x83\x01\n\x0cPayoutIntent\x12\x1e\n\x10treasury_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0etoken_contract\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x35\n\x05lines\x18\x03 \x03(\x0b\x32 .stablegate.signer.v1.PayoutLineB\x04\xe2\x41\x01\x02\"c\n\nPayoutLine\x12!\n\x13\x64\x65stination_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpayout_id\x18\x03 \x01(\t\"o\n\x0e\x43oldMoveIntent\x12\x1e\n\x10treasury_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0etoken_contract\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"\xca\x01\n\x17SignTransactionResponse\x12\x37\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0e\x32%.stablegate.signer.v1.SigningDecision\x12\x1a\n\x12signed_transaction\x18\x02 \x01(\t\x12\x0f\n\x07tx_hash\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x13\n\x0b\x61pproval_id\x18\x05 \x01(\t\x12\x16\n\x0e\x61udit_sequence\x18\x06 \x01(\x04\x12\x0c\n\x04rule\x18\x07 \x01(\t*\x95\x01\n\x0fSigningDecision\x12 \n\x1cSIGNING_DECISION_UNSPECIFIED\x10\x00\x12\x1c\n\x18SIGNING_DECISION_ALLOWED\x10\x01\x12\x1b\n\x17SIGNING_DECISION_DENIED\x10\x02\x12%\n!SIGNING_DECISION_PENDING_APPROVAL\x10\x03\x32\xde\x01\n\x0eSigningService\x12n\n\x0fSignTransaction\x12,.stablegate.signer.v1.SignTransactionRequest\x1a-.stablegate.signer.v1.SignTransactionResponse\x12\\\n\tGetPolicy\x12&.stablegate.signer.v1.GetPolicyRequest\x1a\'.stablegate.signer.v1.GetPolicyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*stablegate/signer/v1/signing_service.proto\x12\x14stablegate.signer.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+stablegate/signer/v1/approval_service.proto\",\n\x14\x46reezeSigningRequest\x12\x14\n\x06reason\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"s\n\x16UnfreezeSigningRequest\x12\x17\n\tfreeze_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12@\n\tapprovals\x18\x02 \x03(\x0b\x32\'.stablegate.signer.v1.ApproverSignatureB\x04\xe2\x41\x01\x02\"\x17\n\x15GetFreezeStateRequest\"I\n\x15\x46reezeSigningResponse\x12\x30\n\x05state\x18\x01 \x01(\x0b\x32!.stablegate.signer.v1.FreezeState\"K\n\x17UnfreezeSigningResponse\x12\x30\n\x05state\x18\x01 \x01(\x0b\x32!.stablegate.signer.v1.FreezeState\"J\n\x16GetFreezeStateResponse\x12\x30\n\x05state\x18\x01 \x01(\x0b\x32!.stablegate.signer.v1.FreezeState\"q\n\x0b\x46reezeState\x12\x0e\n\x06\x66rozen\x18\x01 \x01(\x08\x12\x11\n\tfreeze_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12/\n\x0b\x66reeze_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x12\n\x10GetPolicyRequest\"8\n\x11GetPolicyResponse\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x13\n\x0bpolicy_json\x18\x02 \x01(\t\"\xc1\x03\n\x16SignTransactionRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06key_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x63hain_id\x18\x03 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\r\n\x05nonce\x18\x04 \x01(\x04\x12\x17\n\tgas_limit\x18\x05 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x33\n\x07\x65ip1559\x18\x06 \x01(\x0b\x32 .stablegate.signer.v1.Eip1559FeeH\x00\x12\x31\n\x06legacy\x18\x07 \x01(\x0b\x32\x1f.stablegate.signer.v1.LegacyFeeH\x00\x12\x32\n\x05sweep\x18\x08 \x01(\x0b\x32!.stablegate.signer.v1.SweepIntentH\x01\x12\x34\n\x06payout\x18\t \x01(\x0b\x32\".stablegate.signer.v1.PayoutIntentH\x01\x12\x39\n\tcold_move\x18\n \x01(\x0b\x32$.stablegate.signer.v1.ColdMoveIntentH\x01\x12\x19\n\x11initiator_address\x18\x0b \x01(\tB\x05\n\x03\x66\x65\x65\x42\x08\n\x06intent\"[\n\nEip1559Fee\x12!\n\x13max_fee_per_gas_wei\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12*\n\x1cmax_priority_fee_per_gas_wei\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"(\n\tLegacyFee\x12\x1b\n\rgas_price_wei\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"_\n\x0bSweepIntent\x12\x1d\n\x0f\x66\x61\x63tory_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0etoken_contract\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05salts\x18\x03 \x03(\tB\x04\xe2\x41\x01\x02\"\x83\x01\n\x0cPayoutIntent\x12\x1e\n\x10treasury_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0etoken_contract\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x35\n\x05lines\x18\x03 \x03(\x0b\x32 .stablegate.signer.v1.PayoutLineB\x04\xe2\x41\x01\x02\"c\n\nPayoutLine\x12!\n\x13\x64\x65stination_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpayout_id\x18\x03 \x01(\t\"o\n\x0e\x43oldMoveIntent\x12\x1e\n\x10treasury_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0etoken_contract\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"\xca\x01\n\x17SignTransactionResponse\x12\x37\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0e\x32%.stablegate.signer.v1.SigningDecision\x12\x1a\n\x12signed_transaction\x18\x02 \x01(\t\x12\x0f\n\x07tx_hash\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x13\n\x0b\x61pproval_id\x18\x05 \x01(\t\x12\x16\n\x0e\x61udit_sequence\x18\x06 \x01(\x04\x12\x0c\n\x04rule\x18\x07 \x01(\t*\x95\x01\n\x0fSigningDecision\x12 \n\x1cSIGNING_DECISION_UNSPECIFIED\x10\x00\x12\x1c\n\x18SIGNING_DECISION_ALLOWED\x10\x01\x12\x1b\n\x17SIGNING_DECISION_DENIED\x10\x02\x12%\n!SIGNING_DECISION_PENDING_APPROVAL\x10\x03\x32\xa5\x04\n\x0eSigningService\x12n\n\x0fSignTransaction\x12,.stablegate.signer.v1.SignTransactionRequest\x1a-.stablegate.signer.v1.SignTransactionResponse\x12\\\n\tGetPolicy\x12&.stablegate.signer.v1.GetPolicyRequest\x1a\'.stablegate.signer.v1.GetPolicyResponse\x12h\n\rFreezeSigning\x12*.stablegate.signer.v1.FreezeSigningRequest\x1a+.stablegate.signer.v1.FreezeSigningResponse\x12n\n\x0fUnfreezeSigning\x12,.stablegate.signer.v1.UnfreezeSigningRequest\x1a-.stablegate.signer.v1.UnfreezeSigningResponse\x12k\n\x0eGetFreezeState\x12+.stablegate.signer.v1.GetFreezeStateRequest\x1a,.stablegate.signer.v1.GetFreezeStateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'stablegate.signer.v1.signing_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_FREEZESIGNINGREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_FREEZESIGNINGREQUEST'].fields_by_name['reason']._serialized_options = b'\342A\001\002'
+  _globals['_UNFREEZESIGNINGREQUEST'].fields_by_name['freeze_id']._loaded_options = None
+  _globals['_UNFREEZESIGNINGREQUEST'].fields_by_name['freeze_id']._serialized_options = b'\342A\001\002'
+  _globals['_UNFREEZESIGNINGREQUEST'].fields_by_name['approvals']._loaded_options = None
+  _globals['_UNFREEZESIGNINGREQUEST'].fields_by_name['approvals']._serialized_options = b'\342A\001\002'
   _globals['_SIGNTRANSACTIONREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_SIGNTRANSACTIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\002'
   _globals['_SIGNTRANSACTIONREQUEST'].fields_by_name['key_id']._loaded_options = None
@@ -68,28 +76,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COLDMOVEINTENT'].fields_by_name['token_contract']._serialized_options = b'\342A\001\002'
   _globals['_COLDMOVEINTENT'].fields_by_name['amount_base_units']._loaded_options = None
   _globals['_COLDMOVEINTENT'].fields_by_name['amount_base_units']._serialized_options = b'\342A\001\002'
-  _globals['_SIGNINGDECISION']._serialized_start=1390
-  _globals['_SIGNINGDECISION']._serialized_end=1539
-  _globals['_GETPOLICYREQUEST']._serialized_start=101
-  _globals['_GETPOLICYREQUEST']._serialized_end=119
-  _globals['_GETPOLICYRESPONSE']._serialized_start=121
-  _globals['_GETPOLICYRESPONSE']._serialized_end=177
-  _globals['_SIGNTRANSACTIONREQUEST']._serialized_start=180
-  _globals['_SIGNTRANSACTIONREQUEST']._serialized_end=602
-  _globals['_EIP1559FEE']._serialized_start=604
-  _globals['_EIP1559FEE']._serialized_end=695
-  _globals['_LEGACYFEE']._serialized_start=697
-  _globals['_LEGACYFEE']._serialized_end=737
-  _globals['_SWEEPINTENT']._serialized_start=739
-  _globals['_SWEEPINTENT']._serialized_end=834
-  _globals['_PAYOUTINTENT']._serialized_start=837
-  _globals['_PAYOUTINTENT']._serialized_end=968
-  _globals['_PAYOUTLINE']._serialized_start=970
-  _globals['_PAYOUTLINE']._serialized_end=1069
-  _globals['_COLDMOVEINTENT']._serialized_start=1071
-  _globals['_COLDMOVEINTENT']._serialized_end=1182
-  _globals['_SIGNTRANSACTIONRESPONSE']._serialized_start=1185
-  _globals['_SIGNTRANSACTIONRESPONSE']._serialized_end=1387
-  _globals['_SIGNINGSERVICE']._serialized_start=1542
-  _globals['_SIGNINGSERVICE']._serialized_end=1764
+  _globals['_SIGNINGDECISION']._serialized_start=2026
+  _globals['_SIGNINGDECISION']._serialized_end=2175
+  _globals['_FREEZESIGNINGREQUEST']._serialized_start=179
+  _globals['_FREEZESIGNINGREQUEST']._serialized_end=223
+  _globals['_UNFREEZESIGNINGREQUEST']._serialized_start=225
+  _globals['_UNFREEZESIGNINGREQUEST']._serialized_end=340
+  _globals['_GETFREEZESTATEREQUEST']._serialized_start=342
+  _globals['_GETFREEZESTATEREQUEST']._serialized_end=365
+  _globals['_FREEZESIGNINGRESPONSE']._serialized_start=367
+  _globals['_FREEZESIGNINGRESPONSE']._serialized_end=440
+  _globals['_UNFREEZESIGNINGRESPONSE']._serialized_start=442
+  _globals['_UNFREEZESIGNINGRESPONSE']._serialized_end=517
+  _globals['_GETFREEZESTATERESPONSE']._serialized_start=519
+  _globals['_GETFREEZESTATERESPONSE']._serialized_end=593
+  _globals['_FREEZESTATE']._serialized_start=595
+  _globals['_FREEZESTATE']._serialized_end=708
+  _globals['_GETPOLICYREQUEST']._serialized_start=710
+  _globals['_GETPOLICYREQUEST']._serialized_end=728
+  _globals['_GETPOLICYRESPONSE']._serialized_start=730
+  _globals['_GETPOLICYRESPONSE']._serialized_end=786
+  _globals['_SIGNTRANSACTIONREQUEST']._serialized_start=789
+  _globals['_SIGNTRANSACTIONREQUEST']._serialized_end=1238
+  _globals['_EIP1559FEE']._serialized_start=1240
+  _globals['_EIP1559FEE']._serialized_end=1331
+  _globals['_LEGACYFEE']._serialized_start=1333
+  _globals['_LEGACYFEE']._serialized_end=1373
+  _globals['_SWEEPINTENT']._serialized_start=1375
+  _globals['_SWEEPINTENT']._serialized_end=1470
+  _globals['_PAYOUTINTENT']._serialized_start=1473
+  _globals['_PAYOUTINTENT']._serialized_end=1604
+  _globals['_PAYOUTLINE']._serialized_start=1606
+  _globals['_PAYOUTLINE']._serialized_end=1705
+  _globals['_COLDMOVEINTENT']._serialized_start=1707
+  _globals['_COLDMOVEINTENT']._serialized_end=1818
+  _globals['_SIGNTRANSACTIONRESPONSE']._serialized_start=1821
+  _globals['_SIGNTRANSACTIONRESPONSE']._serialized_end=2023
+  _globals['_SIGNINGSERVICE']._serialized_start=2178
+  _globals['_SIGNINGSERVICE']._serialized_end=2727
 # @@protoc_insertion_point(module_scope)

@@ -6,8 +6,10 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from stablegate.signer.v1 import approval_service_pb2 as _approval_service_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -46,6 +48,181 @@ SIGNING_DECISION_DENIED: SigningDecision.ValueType  # 2
 SIGNING_DECISION_PENDING_APPROVAL: SigningDecision.ValueType  # 3
 """Held until a quorum of approvers approves; see approval_id."""
 Global___SigningDecision: _TypeAlias = SigningDecision  # noqa: Y015
+
+@_typing.final
+class FreezeSigningRequest(_message.Message):
+    """Request to freeze all signing."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Why; kept in the audit log."""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FreezeSigningRequest: _TypeAlias = FreezeSigningRequest  # noqa: Y015
+
+@_typing.final
+class UnfreezeSigningRequest(_message.Message):
+    """Request to lift the freeze."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FREEZE_ID_FIELD_NUMBER: _builtins.int
+    APPROVALS_FIELD_NUMBER: _builtins.int
+    freeze_id: _builtins.str
+    """The freeze being lifted; the approvers sign this id."""
+    @_builtins.property
+    def approvals(self) -> _containers.RepeatedCompositeFieldContainer[_approval_service_pb2.ApproverSignature]:
+        """The approvers' signatures; distinct addresses of the `unfreeze` group, not expired, count."""
+
+    def __init__(
+        self,
+        *,
+        freeze_id: _builtins.str = ...,
+        approvals: _abc.Iterable[_approval_service_pb2.ApproverSignature] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approvals", b"approvals", "freeze_id", b"freeze_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnfreezeSigningRequest: _TypeAlias = UnfreezeSigningRequest  # noqa: Y015
+
+@_typing.final
+class GetFreezeStateRequest(_message.Message):
+    """Request for the freeze state."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFreezeStateRequest: _TypeAlias = GetFreezeStateRequest  # noqa: Y015
+
+@_typing.final
+class FreezeSigningResponse(_message.Message):
+    """Response to FreezeSigning."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def state(self) -> Global___FreezeState:
+        """The freeze in force."""
+
+    def __init__(
+        self,
+        *,
+        state: Global___FreezeState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FreezeSigningResponse: _TypeAlias = FreezeSigningResponse  # noqa: Y015
+
+@_typing.final
+class UnfreezeSigningResponse(_message.Message):
+    """Response to UnfreezeSigning."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def state(self) -> Global___FreezeState:
+        """The state after the freeze was lifted."""
+
+    def __init__(
+        self,
+        *,
+        state: Global___FreezeState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnfreezeSigningResponse: _TypeAlias = UnfreezeSigningResponse  # noqa: Y015
+
+@_typing.final
+class GetFreezeStateResponse(_message.Message):
+    """Response to GetFreezeState."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def state(self) -> Global___FreezeState:
+        """The current state."""
+
+    def __init__(
+        self,
+        *,
+        state: Global___FreezeState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFreezeStateResponse: _TypeAlias = GetFreezeStateResponse  # noqa: Y015
+
+@_typing.final
+class FreezeState(_message.Message):
+    """Whether signing is frozen."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROZEN_FIELD_NUMBER: _builtins.int
+    FREEZE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    FREEZE_TIME_FIELD_NUMBER: _builtins.int
+    frozen: _builtins.bool
+    """True while every signing request is refused."""
+    freeze_id: _builtins.str
+    """Id of the freeze in force (what unfreeze approvers sign); empty when not frozen."""
+    reason: _builtins.str
+    """Reason given by the operator."""
+    @_builtins.property
+    def freeze_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was frozen."""
+
+    def __init__(
+        self,
+        *,
+        frozen: _builtins.bool = ...,
+        freeze_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        freeze_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["freeze_time", b"freeze_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["freeze_id", b"freeze_id", "freeze_time", b"freeze_time", "frozen", b"frozen", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FreezeState: _TypeAlias = FreezeState  # noqa: Y015
 
 @_typing.final
 class GetPolicyRequest(_message.Message):
@@ -106,6 +283,7 @@ class SignTransactionRequest(_message.Message):
     SWEEP_FIELD_NUMBER: _builtins.int
     PAYOUT_FIELD_NUMBER: _builtins.int
     COLD_MOVE_FIELD_NUMBER: _builtins.int
+    INITIATOR_ADDRESS_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key."""
     key_id: _builtins.str
@@ -116,6 +294,10 @@ class SignTransactionRequest(_message.Message):
     """Account nonce of the key's address."""
     gas_limit: _builtins.int
     """Gas limit; capped by policy."""
+    initiator_address: _builtins.str
+    """Ethereum address of the person who initiated the intent (e.g. who asked for the payout), as settlement
+    knows them; recorded with a held request, and that address's approval never counts. Optional.
+    """
     @_builtins.property
     def eip1559(self) -> Global___Eip1559Fee:
         """EIP-1559 (type 2) fees."""
@@ -149,10 +331,11 @@ class SignTransactionRequest(_message.Message):
         sweep: Global___SweepIntent | None = ...,
         payout: Global___PayoutIntent | None = ...,
         cold_move: Global___ColdMoveIntent | None = ...,
+        initiator_address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cold_move", b"cold_move", "eip1559", b"eip1559", "fee", b"fee", "intent", b"intent", "legacy", b"legacy", "payout", b"payout", "sweep", b"sweep"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "cold_move", b"cold_move", "eip1559", b"eip1559", "fee", b"fee", "gas_limit", b"gas_limit", "intent", b"intent", "key_id", b"key_id", "legacy", b"legacy", "nonce", b"nonce", "payout", b"payout", "request_id", b"request_id", "sweep", b"sweep"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "cold_move", b"cold_move", "eip1559", b"eip1559", "fee", b"fee", "gas_limit", b"gas_limit", "initiator_address", b"initiator_address", "intent", b"intent", "key_id", b"key_id", "legacy", b"legacy", "nonce", b"nonce", "payout", b"payout", "request_id", b"request_id", "sweep", b"sweep"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_fee: _TypeAlias = _typing.Literal["eip1559", "legacy"]  # noqa: Y015
     _WhichOneofArgType_fee: _TypeAlias = _typing.Literal["fee", b"fee"]  # noqa: Y015

@@ -46,6 +46,21 @@ class SigningServiceStub:
                 request_serializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.GetPolicyRequest.SerializeToString,
                 response_deserializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.GetPolicyResponse.FromString,
                 _registered_method=True)
+        self.FreezeSigning = channel.unary_unary(
+                '/stablegate.signer.v1.SigningService/FreezeSigning',
+                request_serializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.FreezeSigningRequest.SerializeToString,
+                response_deserializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.FreezeSigningResponse.FromString,
+                _registered_method=True)
+        self.UnfreezeSigning = channel.unary_unary(
+                '/stablegate.signer.v1.SigningService/UnfreezeSigning',
+                request_serializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.UnfreezeSigningRequest.SerializeToString,
+                response_deserializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.UnfreezeSigningResponse.FromString,
+                _registered_method=True)
+        self.GetFreezeState = channel.unary_unary(
+                '/stablegate.signer.v1.SigningService/GetFreezeState',
+                request_serializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.GetFreezeStateRequest.SerializeToString,
+                response_deserializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.GetFreezeStateResponse.FromString,
+                _registered_method=True)
 
 
 class SigningServiceServicer:
@@ -69,6 +84,30 @@ class SigningServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FreezeSigning(self, request, context):
+        """Emergency stop (operator certificates): from now on every signing request is refused with reason
+        SIGNING_FROZEN and audited, until a quorum of the policy's `unfreeze` approvers lifts it. Freezing a frozen
+        signer keeps the first freeze.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnfreezeSigning(self, request, context):
+        """Lifts the freeze with EIP-712 signatures (SigningUnfreeze, docs/signer.md) of the policy's `unfreeze`
+        quorum over the freeze's id (operator certificates relay them; the signatures are the authority).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFreezeState(self, request, context):
+        """Whether signing is frozen (settlement, operator).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SigningServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -81,6 +120,21 @@ def add_SigningServiceServicer_to_server(servicer, server):
                     servicer.GetPolicy,
                     request_deserializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.GetPolicyRequest.FromString,
                     response_serializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.GetPolicyResponse.SerializeToString,
+            ),
+            'FreezeSigning': grpc.unary_unary_rpc_method_handler(
+                    servicer.FreezeSigning,
+                    request_deserializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.FreezeSigningRequest.FromString,
+                    response_serializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.FreezeSigningResponse.SerializeToString,
+            ),
+            'UnfreezeSigning': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnfreezeSigning,
+                    request_deserializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.UnfreezeSigningRequest.FromString,
+                    response_serializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.UnfreezeSigningResponse.SerializeToString,
+            ),
+            'GetFreezeState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFreezeState,
+                    request_deserializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.GetFreezeStateRequest.FromString,
+                    response_serializer=stablegate_dot_signer_dot_v1_dot_signing__service__pb2.GetFreezeStateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -139,6 +193,87 @@ class SigningService:
             '/stablegate.signer.v1.SigningService/GetPolicy',
             stablegate_dot_signer_dot_v1_dot_signing__service__pb2.GetPolicyRequest.SerializeToString,
             stablegate_dot_signer_dot_v1_dot_signing__service__pb2.GetPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FreezeSigning(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.signer.v1.SigningService/FreezeSigning',
+            stablegate_dot_signer_dot_v1_dot_signing__service__pb2.FreezeSigningRequest.SerializeToString,
+            stablegate_dot_signer_dot_v1_dot_signing__service__pb2.FreezeSigningResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnfreezeSigning(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.signer.v1.SigningService/UnfreezeSigning',
+            stablegate_dot_signer_dot_v1_dot_signing__service__pb2.UnfreezeSigningRequest.SerializeToString,
+            stablegate_dot_signer_dot_v1_dot_signing__service__pb2.UnfreezeSigningResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFreezeState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.signer.v1.SigningService/GetFreezeState',
+            stablegate_dot_signer_dot_v1_dot_signing__service__pb2.GetFreezeStateRequest.SerializeToString,
+            stablegate_dot_signer_dot_v1_dot_signing__service__pb2.GetFreezeStateResponse.FromString,
             options,
             channel_credentials,
             insecure,

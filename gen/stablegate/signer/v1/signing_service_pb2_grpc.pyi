@@ -42,6 +42,17 @@ class SigningServiceStub:
     """
     GetPolicy: _grpc.UnaryUnaryMultiCallable[_signing_service_pb2.GetPolicyRequest, _signing_service_pb2.GetPolicyResponse]
     """The policy in force: its SHA-256 (logged at start and recorded in the audit log) and its content."""
+    FreezeSigning: _grpc.UnaryUnaryMultiCallable[_signing_service_pb2.FreezeSigningRequest, _signing_service_pb2.FreezeSigningResponse]
+    """Emergency stop (operator certificates): from now on every signing request is refused with reason
+    SIGNING_FROZEN and audited, until a quorum of the policy's `unfreeze` approvers lifts it. Freezing a frozen
+    signer keeps the first freeze.
+    """
+    UnfreezeSigning: _grpc.UnaryUnaryMultiCallable[_signing_service_pb2.UnfreezeSigningRequest, _signing_service_pb2.UnfreezeSigningResponse]
+    """Lifts the freeze with EIP-712 signatures (SigningUnfreeze, docs/signer.md) of the policy's `unfreeze`
+    quorum over the freeze's id (operator certificates relay them; the signatures are the authority).
+    """
+    GetFreezeState: _grpc.UnaryUnaryMultiCallable[_signing_service_pb2.GetFreezeStateRequest, _signing_service_pb2.GetFreezeStateResponse]
+    """Whether signing is frozen (settlement, operator)."""
 
 @_typing.type_check_only
 class SigningServiceAsyncStub(SigningServiceStub):
@@ -57,6 +68,17 @@ class SigningServiceAsyncStub(SigningServiceStub):
     """
     GetPolicy: _aio.UnaryUnaryMultiCallable[_signing_service_pb2.GetPolicyRequest, _signing_service_pb2.GetPolicyResponse]  # type: ignore[assignment]
     """The policy in force: its SHA-256 (logged at start and recorded in the audit log) and its content."""
+    FreezeSigning: _aio.UnaryUnaryMultiCallable[_signing_service_pb2.FreezeSigningRequest, _signing_service_pb2.FreezeSigningResponse]  # type: ignore[assignment]
+    """Emergency stop (operator certificates): from now on every signing request is refused with reason
+    SIGNING_FROZEN and audited, until a quorum of the policy's `unfreeze` approvers lifts it. Freezing a frozen
+    signer keeps the first freeze.
+    """
+    UnfreezeSigning: _aio.UnaryUnaryMultiCallable[_signing_service_pb2.UnfreezeSigningRequest, _signing_service_pb2.UnfreezeSigningResponse]  # type: ignore[assignment]
+    """Lifts the freeze with EIP-712 signatures (SigningUnfreeze, docs/signer.md) of the policy's `unfreeze`
+    quorum over the freeze's id (operator certificates relay them; the signatures are the authority).
+    """
+    GetFreezeState: _aio.UnaryUnaryMultiCallable[_signing_service_pb2.GetFreezeStateRequest, _signing_service_pb2.GetFreezeStateResponse]  # type: ignore[assignment]
+    """Whether signing is frozen (settlement, operator)."""
 
 class SigningServiceServicer(metaclass=_abc_1.ABCMeta):
     """Internal, mutual TLS only (settlement's certificate): signs typed transaction intents that pass policy.
@@ -81,5 +103,34 @@ class SigningServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_signing_service_pb2.GetPolicyResponse, _abc.Awaitable[_signing_service_pb2.GetPolicyResponse]]:
         """The policy in force: its SHA-256 (logged at start and recorded in the audit log) and its content."""
+
+    @_abc_1.abstractmethod
+    def FreezeSigning(
+        self,
+        request: _signing_service_pb2.FreezeSigningRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_signing_service_pb2.FreezeSigningResponse, _abc.Awaitable[_signing_service_pb2.FreezeSigningResponse]]:
+        """Emergency stop (operator certificates): from now on every signing request is refused with reason
+        SIGNING_FROZEN and audited, until a quorum of the policy's `unfreeze` approvers lifts it. Freezing a frozen
+        signer keeps the first freeze.
+        """
+
+    @_abc_1.abstractmethod
+    def UnfreezeSigning(
+        self,
+        request: _signing_service_pb2.UnfreezeSigningRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_signing_service_pb2.UnfreezeSigningResponse, _abc.Awaitable[_signing_service_pb2.UnfreezeSigningResponse]]:
+        """Lifts the freeze with EIP-712 signatures (SigningUnfreeze, docs/signer.md) of the policy's `unfreeze`
+        quorum over the freeze's id (operator certificates relay them; the signatures are the authority).
+        """
+
+    @_abc_1.abstractmethod
+    def GetFreezeState(
+        self,
+        request: _signing_service_pb2.GetFreezeStateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_signing_service_pb2.GetFreezeStateResponse, _abc.Awaitable[_signing_service_pb2.GetFreezeStateResponse]]:
+        """Whether signing is frozen (settlement, operator)."""
 
 def add_SigningServiceServicer_to_server(servicer: SigningServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
