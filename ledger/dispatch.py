@@ -235,12 +235,20 @@ class Dispatcher:
         if not task.cancelled() and task.exception() is not None:
             log.error("webhook delivery task failed", exc_info=task.exception())
 
-    def _secrets(self, endpoint: rules.Endpoint, box: SecretBox) -> list[str]:
-        found = [box.open(endpoint.secret_sealed, endpoint.id)]
-        expires = endpoint.previous_secret_expire_time
-        if endpoint.previous_secret_sealed is not None and expires is not None and expires > self.now():
-            found.append(box.open(endpoint.previous_secret_sealed, endpoint.id))
-        return found
+    def _secrets(self, endpoint: rules.Endpoint, box: SecretBox) -> tuple[list[str], list[str]]:
+        """The HMAC secrets and ed25519 keys that sign now: the current ones and, during a rotation, the old."""
+        overlap = endpoint.previous_secret_expire_time is not None and endpoint.previous_secret_expire_time > self.now()
+        hmac_secrets: list[str] = []
+        keys: list[str] = []
+        if rules.HMAC_SHA256 in endpoint.signing_algorithms:
+            hmac_secrets.append(box.open(endpoint.secret_sealed, endpoint.id))
+            if overlap and endpoint.previous_secret_sealed is not None:
+                hmac_secrets.append(box.open(endpoint.previous_secret_sealed, endpoint.id))
+        if rules.ED25519 in endpoint.signing_algorithms and endpoint.signing_key_sealed is not None:
+            keys.append(box.open(endpoint.signing_key_sealed, endpoint.id))
+            if overlap and endpoint.previous_signing_key_sealed is not None:
+                keys.append(box.open(endpoint.previous_signing_key_sealed, endpoint.id))
+        return hmac_secrets, keys
 
     async def _deliver(self, item: Claimed) -> None:
         delivery, endpoint = item.delivery, item.endpoint
@@ -252,11 +260,12 @@ class Dispatcher:
         box = self.box()
         assert box is not None, "deliveries exist only where endpoints could be created"
         timestamp = int(self.wall_clock())
+        hmac_secrets, signing_keys = self._secrets(endpoint, box)
         headers = {
             "webhook-id": delivery.event_id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": rules.signature_header(
-                self._secrets(endpoint, box), delivery.event_id, timestamp, delivery.body
+                hmac_secrets, delivery.event_id, timestamp, delivery.body, signing_keys
             ),
             "user-agent": "stablegate-webhooks/1",
         }
