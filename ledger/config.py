@@ -95,6 +95,13 @@ class LedgerSettings(ServiceSettings):
     webhook_timeout_seconds: float = Field(
         default=15.0, gt=0, le=120, description="How long a delivery may take in all, connect to read."
     )
+    webhook_lease_margin_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=600,
+        description="A claimed delivery is leased for the timeout plus this; a crashed sender's deliveries go to "
+        "another replica when the lease runs out.",
+    )
     webhook_response_limit_bytes: int = Field(
         default=65536, ge=1024, le=1048576, description="At most this much of a receiver's response is read."
     )

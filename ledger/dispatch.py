@@ -224,8 +224,12 @@ class Dispatcher:
         if not claimed:
             async with self.pool.acquire() as conn:
                 due = await store.next_due_time(conn, self.now())
+                lease_wait = await store.lease_wait_seconds(conn, self.now())
             if due is not None:
                 delay = min(delay, max((due - self.now()).total_seconds(), 0.01))
+            if lease_wait is not None:
+                # Another sender holds due deliveries: wake when its lease runs out, in case it crashed.
+                delay = min(delay, max(lease_wait, 0.01) + 0.05)
         await _wait(self._wake_sender, delay)
 
     def _finished(self, task: asyncio.Task[None]) -> None:

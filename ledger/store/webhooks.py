@@ -370,6 +370,16 @@ async def next_due_time(conn: asyncpg.Connection, after: dt.datetime) -> dt.date
     return value
 
 
+async def lease_wait_seconds(conn: asyncpg.Connection, now: dt.datetime) -> float | None:
+    """Seconds until the first lease of a due, open delivery runs out (a crashed sender's work), if any."""
+    value: float | None = await conn.fetchval(
+        "SELECT extract(epoch FROM min(lease_until) - clock_timestamp())::float8 FROM ledger.webhook_deliveries "
+        "WHERE status IN ('PENDING', 'RETRYING') AND next_attempt_time <= $1 AND lease_until > clock_timestamp()",
+        now,
+    )
+    return value
+
+
 async def record_attempt(
     conn: asyncpg.Connection,
     delivery_id: str,
