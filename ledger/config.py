@@ -112,6 +112,21 @@ class LedgerSettings(ServiceSettings):
         description="An endpoint failing every delivery for this long is disabled and the merchant told.",
     )
 
+    smtp_host: str = Field(default="", description="SMTP server for email notifications; empty: email is off.")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP server port.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_username: str = Field(default="", description="SMTP login; empty: no login.")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password (never logged).")
+    email_from: str = Field(default="stablegate@localhost", description="From address of notification emails.")
+    sms_api_url: str = Field(
+        default="",
+        description="Base URL of an SMS provider with Twilio's Messages API shape (https://api.twilio.com for "
+        "Twilio); empty: SMS is off.",
+    )
+    sms_account_sid: str = Field(default="", description="SMS provider account SID (the basic-auth user).")
+    sms_auth_token: SecretStr = Field(default=SecretStr(""), description="SMS provider auth token (never logged).")
+    sms_from: str = Field(default="", description="Sender number of notification SMS, E.164.")
+
     @field_validator("webhook_secret_key")
     @classmethod
     def _key_shape(cls, value: SecretStr) -> SecretStr:

@@ -22,10 +22,13 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from ledger.domain import notifications as notification_rules
 from ledger.domain import webhooks as rules
 from ledger.domain.ids import new_id
 from ledger.domain.webhooks import Attempt
+from ledger.notify import Notifier
 from ledger.secretbox import SecretBox
+from ledger.store import notifications as notification_store
 from ledger.store import outbox
 from ledger.store import webhooks as store
 from ledger.store.webhooks import Claimed, NewDelivery
@@ -63,6 +66,8 @@ class Dispatcher:
     senders: int
     lease_seconds: float
     disable_after: dt.timedelta
+    notifier: Notifier | None = None
+    """Sends the email and SMS notifications the fan-out makes (every replica runs one)."""
     random: Callable[[], float] = random.random
     wall_clock: Callable[[], float] = time.time
     stats: DispatchStats = field(default_factory=DispatchStats)
@@ -78,6 +83,8 @@ class Dispatcher:
         if fanout:
             self._tasks.append(asyncio.create_task(self._lead_forever(), name="webhook-fanout"))
         self._tasks.append(asyncio.create_task(self._send_forever(), name="webhook-sender"))
+        if self.notifier is not None:
+            self._tasks.append(asyncio.create_task(self.notifier.run(), name="notifier"))
 
     async def stop(self) -> None:
         """Stop both loops and any send in flight (its lease lets another sender retry it)."""
@@ -94,6 +101,8 @@ class Dispatcher:
         """Look for new events and due deliveries now (after a test moved the clock, say)."""
         self._wake_fanout.set()
         self._wake_sender.set()
+        if self.notifier is not None:
+            self.notifier.wake()
 
     # -- fan-out ----------------------------------------------------------------------------------------------
 
@@ -147,6 +156,7 @@ class Dispatcher:
                 return 0
             merchants = sorted({e.merchant_id for e in events if e.merchant_id is not None})
             endpoints = await store.subscribers(conn, merchants) if merchants else []
+            preferences = await notification_store.preferences_for(conn, merchants) if merchants else {}
             by_merchant: dict[str, list[rules.Endpoint]] = {}
             for endpoint in endpoints:
                 by_merchant.setdefault(endpoint.merchant_id, []).append(endpoint)
@@ -158,7 +168,25 @@ class Dispatcher:
             }
             now = self.now()
             new: list[NewDelivery] = []
+            notes: list[notification_store.Notification] = []
             for event in events:
+                if (found := preferences.get(event.merchant_id or "")) is not None:
+                    prefs, contact = found
+                    data = event.payload.get("data", {})
+                    notes += [
+                        notification_store.Notification(
+                            id=new_id("ntf"),
+                            merchant_id=prefs.merchant_id,
+                            event_id=event.event_id,
+                            event_type=event.event_type,
+                            channel=m.channel,
+                            recipient=m.recipient,
+                            subject=m.subject,
+                            body=m.body,
+                            event_time=now,
+                        )
+                        for m in notification_rules.messages(prefs, contact, event.event_id, event.event_type, data)
+                    ]
                 for endpoint in by_merchant.get(event.merchant_id or "", []):
                     if not rules.matches(endpoint.enabled_events, event.event_type):
                         continue
@@ -184,6 +212,7 @@ class Dispatcher:
                         )
                     )
             await store.insert_deliveries(conn, new)
+            await notification_store.insert(conn, notes, now)
             await outbox.advance(conn, CONSUMER, events[-1])
         self.stats.fanned_out += len(new)
         return len(events)
