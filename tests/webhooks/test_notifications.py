@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import email
+import logging
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
@@ -130,8 +132,9 @@ async def wait_for(event: asyncio.Event, check: Any, within: float = 15.0) -> No
 
 
 async def test_an_opted_in_merchant_gets_email_and_sms_a_5xx_provider_is_retried_an_opted_out_one_nothing(
-    ledger_db: str,
+    ledger_db: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     async with smtp_server() as (mailbox, smtp_port), sms_provider(script=[503, 502]) as provider:
         settings: dict[str, Any] = {
             "smtp_host": "127.0.0.1",
@@ -200,11 +203,10 @@ async def test_an_opted_in_merchant_gets_email_and_sms_a_5xx_provider_is_retried
             assert {r["merchant_id"] for r in rows} == {wl.merchant_id}  # the opted-out merchant got nothing
             await asyncio.sleep(0.3)
             assert len(mailbox.messages) == 2 and len(provider.requests) == 3
+    assert TOKEN not in caplog.text  # the provider's token is never logged
 
 
 def test_preferences_take_known_events_and_sms_only_for_critical_ones() -> None:
-    import pytest
-
     from ledger.domain.notifications import check_preferences
     from ledger.errors import InvalidField
 
