@@ -95,6 +95,13 @@ class LedgerSettings(ServiceSettings):
     webhook_timeout_seconds: float = Field(
         default=15.0, gt=0, le=120, description="How long a delivery may take in all, connect to read."
     )
+    webhook_lease_margin_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=600,
+        description="A claimed delivery is leased for the timeout plus this; a crashed sender's deliveries go to "
+        "another replica when the lease runs out.",
+    )
     webhook_response_limit_bytes: int = Field(
         default=65536, ge=1024, le=1048576, description="At most this much of a receiver's response is read."
     )
@@ -104,6 +111,21 @@ class LedgerSettings(ServiceSettings):
         le=30 * 86400.0,
         description="An endpoint failing every delivery for this long is disabled and the merchant told.",
     )
+
+    smtp_host: str = Field(default="", description="SMTP server for email notifications; empty: email is off.")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP server port.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_username: str = Field(default="", description="SMTP login; empty: no login.")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password (never logged).")
+    email_from: str = Field(default="stablegate@localhost", description="From address of notification emails.")
+    sms_api_url: str = Field(
+        default="",
+        description="Base URL of an SMS provider with Twilio's Messages API shape (https://api.twilio.com for "
+        "Twilio); empty: SMS is off.",
+    )
+    sms_account_sid: str = Field(default="", description="SMS provider account SID (the basic-auth user).")
+    sms_auth_token: SecretStr = Field(default=SecretStr(""), description="SMS provider auth token (never logged).")
+    sms_from: str = Field(default="", description="Sender number of notification SMS, E.164.")
 
     @field_validator("webhook_secret_key")
     @classmethod

@@ -18,6 +18,7 @@ from ledger.domain.invoices import ChainTerms
 from ledger.domain.models import Merchant
 from ledger.domain.ssrf import Resolver, UrlPolicy
 from ledger.metrics import LedgerMetrics
+from ledger.notify import Notifier, SmtpEmail, TwilioSms
 from ledger.payments import PaymentRecorder
 from ledger.secretbox import SecretBox, parse_key
 from ledger.store import merchants as merchant_store
@@ -122,8 +123,26 @@ class LedgerCore:
             ),
             now=self.now,
             senders=s.webhook_senders,
-            lease_seconds=s.webhook_timeout_seconds + 30,
+            lease_seconds=s.webhook_timeout_seconds + s.webhook_lease_margin_seconds,
             disable_after=dt.timedelta(seconds=s.webhook_disable_after_seconds),
+            notifier=Notifier(
+                database_url=s.database_url,
+                pool=pool,
+                email=SmtpEmail(
+                    s.smtp_host,
+                    s.smtp_port,
+                    s.email_from,
+                    s.smtp_username,
+                    s.smtp_password.get_secret_value(),
+                    s.smtp_starttls,
+                )
+                if s.smtp_host
+                else None,
+                sms=TwilioSms(s.sms_api_url, s.sms_account_sid, s.sms_auth_token.get_secret_value(), s.sms_from)
+                if s.sms_api_url
+                else None,
+                now=self.now,
+            ),
         )
 
     @functools.cached_property

@@ -22,10 +22,13 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from ledger.domain import notifications as notification_rules
 from ledger.domain import webhooks as rules
 from ledger.domain.ids import new_id
 from ledger.domain.webhooks import Attempt
+from ledger.notify import Notifier
 from ledger.secretbox import SecretBox
+from ledger.store import notifications as notification_store
 from ledger.store import outbox
 from ledger.store import webhooks as store
 from ledger.store.webhooks import Claimed, NewDelivery
@@ -63,6 +66,8 @@ class Dispatcher:
     senders: int
     lease_seconds: float
     disable_after: dt.timedelta
+    notifier: Notifier | None = None
+    """Sends the email and SMS notifications the fan-out makes (every replica runs one)."""
     random: Callable[[], float] = random.random
     wall_clock: Callable[[], float] = time.time
     stats: DispatchStats = field(default_factory=DispatchStats)
@@ -78,6 +83,8 @@ class Dispatcher:
         if fanout:
             self._tasks.append(asyncio.create_task(self._lead_forever(), name="webhook-fanout"))
         self._tasks.append(asyncio.create_task(self._send_forever(), name="webhook-sender"))
+        if self.notifier is not None:
+            self._tasks.append(asyncio.create_task(self.notifier.run(), name="notifier"))
 
     async def stop(self) -> None:
         """Stop both loops and any send in flight (its lease lets another sender retry it)."""
@@ -94,6 +101,8 @@ class Dispatcher:
         """Look for new events and due deliveries now (after a test moved the clock, say)."""
         self._wake_fanout.set()
         self._wake_sender.set()
+        if self.notifier is not None:
+            self.notifier.wake()
 
     # -- fan-out ----------------------------------------------------------------------------------------------
 
@@ -147,6 +156,7 @@ class Dispatcher:
                 return 0
             merchants = sorted({e.merchant_id for e in events if e.merchant_id is not None})
             endpoints = await store.subscribers(conn, merchants) if merchants else []
+            preferences = await notification_store.preferences_for(conn, merchants) if merchants else {}
             by_merchant: dict[str, list[rules.Endpoint]] = {}
             for endpoint in endpoints:
                 by_merchant.setdefault(endpoint.merchant_id, []).append(endpoint)
@@ -158,7 +168,25 @@ class Dispatcher:
             }
             now = self.now()
             new: list[NewDelivery] = []
+            notes: list[notification_store.Notification] = []
             for event in events:
+                if (found := preferences.get(event.merchant_id or "")) is not None:
+                    prefs, contact = found
+                    data = event.payload.get("data", {})
+                    notes += [
+                        notification_store.Notification(
+                            id=new_id("ntf"),
+                            merchant_id=prefs.merchant_id,
+                            event_id=event.event_id,
+                            event_type=event.event_type,
+                            channel=m.channel,
+                            recipient=m.recipient,
+                            subject=m.subject,
+                            body=m.body,
+                            event_time=now,
+                        )
+                        for m in notification_rules.messages(prefs, contact, event.event_id, event.event_type, data)
+                    ]
                 for endpoint in by_merchant.get(event.merchant_id or "", []):
                     if not rules.matches(endpoint.enabled_events, event.event_type):
                         continue
@@ -184,6 +212,7 @@ class Dispatcher:
                         )
                     )
             await store.insert_deliveries(conn, new)
+            await notification_store.insert(conn, notes, now)
             await outbox.advance(conn, CONSUMER, events[-1])
         self.stats.fanned_out += len(new)
         return len(events)
@@ -224,8 +253,12 @@ class Dispatcher:
         if not claimed:
             async with self.pool.acquire() as conn:
                 due = await store.next_due_time(conn, self.now())
+                lease_wait = await store.lease_wait_seconds(conn, self.now())
             if due is not None:
                 delay = min(delay, max((due - self.now()).total_seconds(), 0.01))
+            if lease_wait is not None:
+                # Another sender holds due deliveries: wake when its lease runs out, in case it crashed.
+                delay = min(delay, max(lease_wait, 0.01) + 0.05)
         await _wait(self._wake_sender, delay)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -235,12 +268,20 @@ class Dispatcher:
         if not task.cancelled() and task.exception() is not None:
             log.error("webhook delivery task failed", exc_info=task.exception())
 
-    def _secrets(self, endpoint: rules.Endpoint, box: SecretBox) -> list[str]:
-        found = [box.open(endpoint.secret_sealed, endpoint.id)]
-        expires = endpoint.previous_secret_expire_time
-        if endpoint.previous_secret_sealed is not None and expires is not None and expires > self.now():
-            found.append(box.open(endpoint.previous_secret_sealed, endpoint.id))
-        return found
+    def _secrets(self, endpoint: rules.Endpoint, box: SecretBox) -> tuple[list[str], list[str]]:
+        """The HMAC secrets and ed25519 keys that sign now: the current ones and, during a rotation, the old."""
+        overlap = endpoint.previous_secret_expire_time is not None and endpoint.previous_secret_expire_time > self.now()
+        hmac_secrets: list[str] = []
+        keys: list[str] = []
+        if rules.HMAC_SHA256 in endpoint.signing_algorithms:
+            hmac_secrets.append(box.open(endpoint.secret_sealed, endpoint.id))
+            if overlap and endpoint.previous_secret_sealed is not None:
+                hmac_secrets.append(box.open(endpoint.previous_secret_sealed, endpoint.id))
+        if rules.ED25519 in endpoint.signing_algorithms and endpoint.signing_key_sealed is not None:
+            keys.append(box.open(endpoint.signing_key_sealed, endpoint.id))
+            if overlap and endpoint.previous_signing_key_sealed is not None:
+                keys.append(box.open(endpoint.previous_signing_key_sealed, endpoint.id))
+        return hmac_secrets, keys
 
     async def _deliver(self, item: Claimed) -> None:
         delivery, endpoint = item.delivery, item.endpoint
@@ -252,11 +293,12 @@ class Dispatcher:
         box = self.box()
         assert box is not None, "deliveries exist only where endpoints could be created"
         timestamp = int(self.wall_clock())
+        hmac_secrets, signing_keys = self._secrets(endpoint, box)
         headers = {
             "webhook-id": delivery.event_id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": rules.signature_header(
-                self._secrets(endpoint, box), delivery.event_id, timestamp, delivery.body
+                hmac_secrets, delivery.event_id, timestamp, delivery.body, signing_keys
             ),
             "user-agent": "stablegate-webhooks/1",
         }

@@ -24,6 +24,9 @@ from service_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArg
 from service_runtime.pagination import newest_first_next_token, newest_first_position, page_size
 
 HMAC = wpb.WEBHOOK_SIGNING_ALGORITHM_HMAC_SHA256
+ED25519 = wpb.WEBHOOK_SIGNING_ALGORITHM_ED25519
+_ALGORITHMS = {HMAC: rules.HMAC_SHA256, ED25519: rules.ED25519}
+_ALGORITHM_ENUMS = {name: value for value, name in _ALGORITHMS.items()}
 MAX_REPLAY = 1000
 MAX_REPLAY_AGE = dt.timedelta(days=30)
 
@@ -44,8 +47,9 @@ def endpoint_message(endpoint: rules.Endpoint, secret: str = "") -> wpb.WebhookE
         enabled_events=list(endpoint.enabled_events),
         disabled=endpoint.disabled,
         disabled_reason=endpoint.disabled_reason,
-        signing_algorithms=[HMAC],
-        secret=secret,
+        signing_algorithms=[_ALGORITHM_ENUMS[a] for a in endpoint.signing_algorithms],
+        secret=secret if rules.HMAC_SHA256 in endpoint.signing_algorithms else "",
+        signing_public_key=endpoint.signing_public_key,
         create_time=timestamp(endpoint.create_time),
         update_time=timestamp(endpoint.update_time),
         api_version=endpoint.api_version,
@@ -86,14 +90,20 @@ def delivery_message(delivery: rules.Delivery) -> wpb.WebhookDelivery:
     return message
 
 
-def _check_algorithms(values: Any) -> None:
+def _check_algorithms(values: Any) -> tuple[str, ...]:
+    """The header versions (`v1`, `v1a`) the requested algorithms sign with; `v1` alone when none is given."""
+    found: list[str] = []
     for value in values:
-        if value != HMAC:
+        if value not in _ALGORITHMS:
             raise InvalidArgument(
-                "signing_algorithms: only WEBHOOK_SIGNING_ALGORITHM_HMAC_SHA256 (v1) is available yet",
+                "signing_algorithms: use WEBHOOK_SIGNING_ALGORITHM_HMAC_SHA256 (v1) and/or "
+                "WEBHOOK_SIGNING_ALGORITHM_ED25519 (v1a)",
                 reason="SIGNING_ALGORITHM_UNSUPPORTED",
                 metadata={"field": "signing_algorithms"},
             )
+        if _ALGORITHMS[value] not in found:
+            found.append(_ALGORITHMS[value])
+    return tuple(found) or (rules.HMAC_SHA256,)
 
 
 class WebhookEndpoints(pb_grpc.WebhookEndpointServiceServicer):
@@ -147,11 +157,12 @@ class WebhookEndpoints(pb_grpc.WebhookEndpointServiceServicer):
         description = text_rules.check_text(request.description, "description", 500)
         filters = rules.check_event_filters(list(request.enabled_events))
         version = rules.check_api_version(request.api_version)
-        _check_algorithms(request.signing_algorithms)
+        algorithms = _check_algorithms(request.signing_algorithms)
         url = await self._check_url(request.url)
         now = self.core.now()
         endpoint_id = new_id("we")
         secret = rules.new_secret()
+        signing_key, public_key = rules.new_signing_key() if rules.ED25519 in algorithms else ("", "")
         async with self.core.pool.acquire() as conn:
             replay = await store.find_by_request(conn, owner, request_id)
             if replay is None:
@@ -172,6 +183,9 @@ class WebhookEndpoints(pb_grpc.WebhookEndpointServiceServicer):
                         failing_since=None,
                         create_time=now,
                         update_time=now,
+                        signing_algorithms=algorithms,
+                        signing_key_sealed=box.seal(signing_key, endpoint_id) if signing_key else None,
+                        signing_public_key=public_key,
                     ),
                     request_id=request_id,
                     request_hash=digest,
@@ -273,6 +287,8 @@ class WebhookEndpoints(pb_grpc.WebhookEndpointServiceServicer):
                 current = box.open(endpoint.secret_sealed, endpoint.id)
                 return pb.RotateWebhookSecretResponse(webhook_endpoint=endpoint_message(endpoint, current))
             secret = rules.new_secret()
+            ed25519 = rules.ED25519 in endpoint.signing_algorithms
+            signing_key, public_key = rules.new_signing_key() if ed25519 else ("", "")
             rotated = await store.rotate(
                 conn,
                 endpoint.id,
@@ -281,6 +297,9 @@ class WebhookEndpoints(pb_grpc.WebhookEndpointServiceServicer):
                 previous_expire_time=now + overlap,
                 request_id=request_id,
                 now=now,
+                signing_key_sealed=box.seal(signing_key, endpoint.id) if ed25519 else None,
+                signing_public_key=public_key,
+                previous_signing_key_sealed=endpoint.signing_key_sealed if ed25519 else None,
             )
         return pb.RotateWebhookSecretResponse(webhook_endpoint=endpoint_message(rotated, secret))
 

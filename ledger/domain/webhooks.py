@@ -16,6 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from ledger.errors import InvalidField
 
 API_VERSIONS = ("2026-11-25",)
@@ -43,6 +46,12 @@ EVENT_TYPES = (
 MAX_FILTERS = 50
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 SECRET_BYTES = 32
+SIGNING_KEY_PREFIX = "whsk_"
+PUBLIC_KEY_PREFIX = "whpk_"
+HMAC_SHA256 = "v1"
+ED25519 = "v1a"
+SIGNING_ALGORITHMS = (HMAC_SHA256, ED25519)
+"""Signature versions of the `webhook-signature` header an endpoint may sign with."""
 DEFAULT_OVERLAP = dt.timedelta(hours=24)
 MAX_OVERLAP = dt.timedelta(days=7)
 
@@ -139,9 +148,31 @@ def sign_v1(secret: str, webhook_id: str, timestamp: int, body: str) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def signature_header(secrets_in_use: Sequence[str], webhook_id: str, timestamp: int, body: str) -> str:
-    """The `webhook-signature` header: one signature per secret in use (two during a rotation), space-separated."""
-    return " ".join(sign_v1(s, webhook_id, timestamp, body) for s in secrets_in_use)
+def new_signing_key() -> tuple[str, str]:
+    """A new ed25519 key pair as (`whsk_` + base64 of the 32-byte private key, `whpk_` + base64 of the public key)."""
+    private = Ed25519PrivateKey.generate()
+    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    seed = private.private_bytes_raw()
+    return SIGNING_KEY_PREFIX + base64.b64encode(seed).decode(), PUBLIC_KEY_PREFIX + base64.b64encode(public).decode()
+
+
+def sign_v1a(signing_key: str, webhook_id: str, timestamp: int, body: str) -> str:
+    """One `v1a,<base64 ed25519 signature>` of `id.timestamp.body` with a `whsk_` private key."""
+    seed = base64.b64decode(signing_key.removeprefix(SIGNING_KEY_PREFIX))
+    signature = Ed25519PrivateKey.from_private_bytes(seed).sign(f"{webhook_id}.{timestamp}.{body}".encode())
+    return "v1a," + base64.b64encode(signature).decode()
+
+
+def signature_header(
+    secrets_in_use: Sequence[str], webhook_id: str, timestamp: int, body: str, signing_keys: Sequence[str] = ()
+) -> str:
+    """The `webhook-signature` header, space-separated signatures.
+
+    One `v1` per HMAC secret and one `v1a` per ed25519 key in use (two of each during a rotation).
+    """
+    parts = [sign_v1(s, webhook_id, timestamp, body) for s in secrets_in_use]
+    parts += [sign_v1a(k, webhook_id, timestamp, body) for k in signing_keys]
+    return " ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -227,6 +258,11 @@ class Endpoint:
     failing_since: dt.datetime | None
     create_time: dt.datetime
     update_time: dt.datetime
+    signing_algorithms: tuple[str, ...] = (HMAC_SHA256,)
+    """`v1` (HMAC with the secret) and/or `v1a` (ed25519 with the signing key)."""
+    signing_key_sealed: bytes | None = None
+    signing_public_key: str = ""
+    previous_signing_key_sealed: bytes | None = None
 
 
 @dataclass(frozen=True)

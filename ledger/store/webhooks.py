@@ -13,7 +13,8 @@ from ledger.domain.webhooks import Attempt, Delivery, Endpoint
 
 _ENDPOINT = (
     "id, merchant_id, url, description, enabled_events, api_version, disabled, disabled_reason, secret_sealed, "
-    "previous_secret_sealed, previous_secret_expire_time, failing_since, create_time, update_time"
+    "previous_secret_sealed, previous_secret_expire_time, failing_since, create_time, update_time, "
+    "signing_algorithms, signing_key_sealed, signing_public_key, previous_signing_key_sealed"
 )
 _DELIVERY = (
     "id, endpoint_id, merchant_id, event_id, event_type, body, event_time, status, attempt_count, "
@@ -38,6 +39,12 @@ def _endpoint(row: asyncpg.Record) -> Endpoint:
         failing_since=row["failing_since"],
         create_time=row["create_time"],
         update_time=row["update_time"],
+        signing_algorithms=tuple(row["signing_algorithms"]),
+        signing_key_sealed=bytes(row["signing_key_sealed"]) if row["signing_key_sealed"] else None,
+        signing_public_key=row["signing_public_key"],
+        previous_signing_key_sealed=(
+            bytes(row["previous_signing_key_sealed"]) if row["previous_signing_key_sealed"] else None
+        ),
     )
 
 
@@ -72,8 +79,10 @@ async def insert_endpoint(
     """Insert an endpoint; None when the merchant already used the request id."""
     row = await conn.fetchrow(
         f"INSERT INTO ledger.webhook_endpoints (id, merchant_id, request_id, request_hash, url, description, "
-        f"enabled_events, api_version, secret_sealed, create_time, update_time) "
-        f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) ON CONFLICT DO NOTHING RETURNING {_ENDPOINT}",
+        f"enabled_events, api_version, secret_sealed, create_time, update_time, signing_algorithms, "
+        f"signing_key_sealed, signing_public_key) "
+        f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13) ON CONFLICT DO NOTHING "
+        f"RETURNING {_ENDPOINT}",
         endpoint.id,
         endpoint.merchant_id,
         request_id,
@@ -84,6 +93,9 @@ async def insert_endpoint(
         endpoint.api_version,
         endpoint.secret_sealed,
         endpoint.create_time,
+        list(endpoint.signing_algorithms),
+        endpoint.signing_key_sealed,
+        endpoint.signing_public_key,
     )
     return _endpoint(row) if row is not None else None
 
@@ -187,11 +199,18 @@ async def rotate(
     previous_expire_time: dt.datetime,
     request_id: str | None,
     now: dt.datetime,
+    signing_key_sealed: bytes | None = None,
+    signing_public_key: str = "",
+    previous_signing_key_sealed: bytes | None = None,
 ) -> Endpoint:
-    """Make a new current secret; the old one is kept (sealed) until `previous_expire_time`."""
+    """Make a new current secret (and ed25519 key, if given).
+
+    The old ones are kept (sealed) until `previous_expire_time`.
+    """
     row = await conn.fetchrow(
         f"UPDATE ledger.webhook_endpoints SET secret_sealed = $2, previous_secret_sealed = $3, "
-        f"previous_secret_expire_time = $4, rotate_request_id = $5, update_time = $6 WHERE id = $1 "
+        f"previous_secret_expire_time = $4, rotate_request_id = $5, update_time = $6, signing_key_sealed = $7, "
+        f"signing_public_key = $8, previous_signing_key_sealed = $9 WHERE id = $1 "
         f"RETURNING {_ENDPOINT}",
         endpoint_id,
         secret_sealed,
@@ -199,6 +218,9 @@ async def rotate(
         previous_expire_time,
         request_id,
         now,
+        signing_key_sealed,
+        signing_public_key,
+        previous_signing_key_sealed,
     )
     assert row is not None
     return _endpoint(row)
@@ -344,6 +366,16 @@ async def next_due_time(conn: asyncpg.Connection, after: dt.datetime) -> dt.date
         "SELECT min(next_attempt_time) FROM ledger.webhook_deliveries "
         "WHERE status IN ('PENDING', 'RETRYING') AND next_attempt_time > $1",
         after,
+    )
+    return value
+
+
+async def lease_wait_seconds(conn: asyncpg.Connection, now: dt.datetime) -> float | None:
+    """Seconds until the first lease of a due, open delivery runs out (a crashed sender's work), if any."""
+    value: float | None = await conn.fetchval(
+        "SELECT extract(epoch FROM min(lease_until) - clock_timestamp())::float8 FROM ledger.webhook_deliveries "
+        "WHERE status IN ('PENDING', 'RETRYING') AND next_attempt_time <= $1 AND lease_until > clock_timestamp()",
+        now,
     )
     return value
 

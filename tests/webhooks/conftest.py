@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from stablegate.merchant.v1 import webhook_pb2 as wpb
 from stablegate.merchant.v1 import webhook_service_pb2 as pb
 from stablegate.merchant.v1 import webhook_service_pb2_grpc as pb_grpc
@@ -24,13 +27,42 @@ from tests.ledger.ledger_harness import Ledger, running_ledger
 WEBHOOK_SCOPES = ("invoices:read", "invoices:write", "balance:read", "webhooks:read", "webhooks:write")
 
 
+TIMESTAMP_TOLERANCE = 5 * 60
+"""Seconds a webhook-timestamp may differ from the receiver's real clock (the specification's suggestion)."""
+
+
+def verify_v1a(public_key: str, body: bytes, headers: dict[str, str]) -> bool:
+    """An ed25519 (`v1a`) check written from the Standard Webhooks specification's text, independent of the
+    gateway's code: the signed content is `msg_id.timestamp.payload`; `webhook-signature` is a space-delimited
+    list of `version,base64-signature`; a public key is `whpk_` + base64; the timestamp must be near now."""
+    try:
+        msg_id, timestamp = headers["webhook-id"], headers["webhook-timestamp"]
+        if abs(time.time() - int(timestamp)) > TIMESTAMP_TOLERANCE:
+            return False
+        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key.removeprefix("whpk_")))
+    except (KeyError, ValueError):
+        return False
+    signed = msg_id.encode() + b"." + timestamp.encode() + b"." + body
+    for part in headers.get("webhook-signature", "").split(" "):
+        version, _, signature = part.partition(",")
+        if version != "v1a":
+            continue
+        try:
+            key.verify(base64.b64decode(signature), signed)
+        except (InvalidSignature, ValueError):
+            continue
+        return True
+    return False
+
+
 @dataclass
 class Received:
-    """One request a receiver got: its headers, body and whether a secret verified it."""
+    """One request a receiver got: its headers, body, which secrets (`v1`) and public keys (`v1a`) verified it."""
 
     headers: dict[str, str]
     body: bytes
     verified_by: list[int]
+    v1a_verified_by: list[int] = field(default_factory=list)
 
     @property
     def json(self) -> Any:
@@ -44,6 +76,7 @@ class Receiver:
 
     port: int = 0
     secrets: list[str] = field(default_factory=list)
+    public_keys: list[str] = field(default_factory=list)
     script: list[tuple[int, dict[str, str], float]] = field(default_factory=list)
     default: tuple[int, dict[str, str], float] = (200, {}, 0.0)
     received: list[Received] = field(default_factory=list)
@@ -63,7 +96,8 @@ class Receiver:
             except WebhookVerificationError:
                 continue
             verified.append(index)
-        self.received.append(Received(headers, body, verified))
+        by_key = [i for i, key in enumerate(self.public_keys) if verify_v1a(key, body, headers)]
+        self.received.append(Received(headers, body, verified, by_key))
         self.arrived.set()
         status, extra, delay = self.script.pop(0) if self.script else self.default
         if delay:

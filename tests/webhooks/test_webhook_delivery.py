@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Awaitable, Callable
 
+import pytest
 from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
 from stablegate.merchant.v1 import webhook_pb2 as wpb
 from stablegate.merchant.v1 import webhook_service_pb2 as pb
@@ -186,3 +188,29 @@ async def test_a_later_event_for_an_invoice_waits_while_an_earlier_one_is_retryi
         mine = [r.json["type"] for r in receiver.received if r.json["data"]["id"] == invoice_id]
         assert mine == ["invoice.created", "invoice.created", "invoice.canceled"]
         assert len(await wl.deliveries(endpoint.id)) == 3
+
+
+async def test_a_redirect_is_never_followed_and_secrets_are_never_logged(
+    wl: WebhookLedger, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with receiving() as target, receiving() as redirecting:
+        redirecting.default = (307, {"location": target.url}, 0.0)
+        endpoint = await wl.create(redirecting.url, signing_algorithms=[wpb.WEBHOOK_SIGNING_ALGORITHM_ED25519, 1])
+        rotate = pb.RotateWebhookSecretRequest(id=endpoint.id)
+        rotated = await wl.endpoints.RotateWebhookSecret(rotate, metadata=wl.auth)
+        await wl.endpoints.SendTestWebhook(pb.SendTestWebhookRequest(id=endpoint.id), metadata=wl.auth)
+        await redirecting.wait_for(1)
+
+        async def recorded() -> bool:
+            return bool(await wl.ledger.value("SELECT count(*) FROM ledger.webhook_attempts"))
+
+        await wait_until(recorded)
+        (delivery,) = await wl.deliveries(endpoint.id)
+        assert delivery.status == wpb.WEBHOOK_DELIVERY_STATUS_RETRYING
+        assert delivery.attempts[0].response_status == 307
+        await asyncio.sleep(0.2)
+        assert target.received == []  # the Location was not followed
+    for secret in (endpoint.secret, rotated.webhook_endpoint.secret):
+        assert secret not in caplog.text and secret.removeprefix("whsec_") not in caplog.text
+    assert "whsk_" not in caplog.text

@@ -46,7 +46,7 @@ async def test_bad_endpoints_are_invalid_argument_naming_the_field_and_store_not
         ({"url": "http://127.0.0.1:9/x", "enabled_events": ["invoice.bogus"]}, "enabled_events", "EVENT_TYPE_UNKNOWN"),
         ({"url": "http://127.0.0.1:9/x", "api_version": "1999-01-01"}, "api_version", "API_VERSION_UNKNOWN"),
         (
-            {"url": "http://127.0.0.1:9/x", "signing_algorithms": [wpb.WEBHOOK_SIGNING_ALGORITHM_ED25519]},
+            {"url": "http://127.0.0.1:9/x", "signing_algorithms": [7]},
             "signing_algorithms",
             "SIGNING_ALGORITHM_UNSUPPORTED",
         ),
