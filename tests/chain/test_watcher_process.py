@@ -28,6 +28,7 @@ from service_runtime import mesh
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
 from tests.chain.chain_harness import Chain, start_chain
+from tests.chain.fault_proxy import FaultProxy
 
 if TYPE_CHECKING:
     from tests.conftest import PostgresServer
@@ -67,16 +68,17 @@ class Gateway:
         self.watchers[name] = parts.start(spec)
         self.metrics[name] = int(parts.read_ready_file(ready)["metrics_port"] or 0)
 
-    def metric(self, name: str, metric: str) -> float | None:
-        """A watcher's metric from its /metrics endpoint (None if it does not answer)."""
+    def metric(self, name: str, metric: str, *labels: str) -> float | None:
+        """A watcher's metric from its /metrics endpoint (None if it does not answer); `labels` are substrings
+        its label set must contain."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics[name]}/metrics", timeout=2) as resp:
                 text = resp.read().decode()
         except OSError:
             return None
         for line in text.splitlines():
-            if line.startswith(metric + " "):
-                return float(line.split()[1])
+            if line.startswith(metric + " ") or (line.startswith(metric + "{") and all(f in line for f in labels)):
+                return float(line.split()[-1])
         return None
 
 
@@ -206,3 +208,24 @@ async def test_a_watcher_killed_mid_scan_and_restarted_credits_every_payment_onc
     assert partial < 40  # killed before it had seen everything
     gateway.start_watcher("a2")
     await wait_all_paid(gateway, 40)
+
+
+async def test_a_failing_providers_breaker_opens_and_closes_again_on_the_metrics_endpoint(gateway: Gateway) -> None:
+    proxy = FaultProxy(gateway.chain.url, mode="http_error")
+    await proxy.start()
+    try:
+        providers = f'["{proxy.url}", "{gateway.chain.url}"]'
+        gateway.start_watcher("a", rpc_urls=providers, breaker_fail_max="2", breaker_reset_seconds="1")
+        state = ("chain_rpc_breaker_state", f"{proxy.port}")
+        await wait_for(lambda: gateway.metric("a", *state) == 2.0)  # open: the first provider answers 502
+        addresses = await invoices(gateway, 3)
+        gateway.chain.mint(gateway.chain.token, gateway.chain.accounts[1], 3 * UNIT)
+        for address in addresses:
+            gateway.chain.transfer(address, UNIT)
+        await wait_all_paid(gateway, 3)  # the second provider carries the scan meanwhile
+        proxy.mode = "ok"
+        await wait_for(lambda: gateway.metric("a", *state) == 0.0)  # closed again after its trial call
+        assert (gateway.metric("a", "chain_rpc_breaker_opened_total", f"{proxy.port}") or 0) >= 1
+        assert gateway.metric("a", "watcher_lag_blocks") is not None
+    finally:
+        await proxy.close()
