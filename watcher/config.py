@@ -53,7 +53,7 @@ class WatcherSettings(ServiceSettings):
     scan_interval_seconds: float = Field(default=1.0, gt=0, le=600, description="Pause between scan passes.")
     max_block_range: int = Field(default=2000, ge=1, le=100000, description="Largest eth_getLogs range asked for.")
     lookback_blocks: int = Field(
-        default=64, ge=1, le=100000, description="How far back a new deposit address is looked for."
+        default=1000, ge=1, le=100000, description="How far back a new deposit address is looked for."
     )
     native_check_seconds: float = Field(
         default=30.0, ge=0, le=86400, description="How often watched addresses' BNB balances are compared; 0: never."

@@ -76,8 +76,9 @@ class ScanOptions:
     """First block to scan on a fresh database; None: from the finalized block at first start."""
     max_range: int = 2000
     min_range: int = 1
-    lookback_blocks: int = 64
-    """How far back new deposit addresses are looked for in already-scanned blocks."""
+    lookback_blocks: int = 1000
+    """How far back new deposit addresses are looked for in already-scanned blocks (about 7.5 min of BSC
+    blocks: an address the feed delivers late, behind a long transaction elsewhere, is still found)."""
     address_batch: int = 200
     """Watched addresses per topic filter when looking for other tokens' transfers."""
     lag_alert_blocks: int = 50
@@ -173,7 +174,7 @@ class Scanner:
         if new and cursor.scanned_number > 0:
             # Blocks already scanned may hold a payment to an address made while they were being scanned.
             low = max(1, cursor.scanned_number - self.options.lookback_blocks + 1)
-            logs = await self._logs_to(low, cursor.scanned_number, new, tokens=None)
+            logs = await self._logs_to_in_chunks(low, cursor.scanned_number, new)
             async with self.pool.acquire() as conn:
                 known = {h.number: h.hash for h in await state.headers(conn, chain)}
                 last_final = (await state.cursor(conn, chain, 0)).finalized_number
@@ -181,6 +182,23 @@ class Scanner:
                 if item.block_number > last_final and known.get(item.block_number) != item.block_hash:
                     continue  # not on the chain the scan followed: the reorg check and rescan will see it
                 await self._report(item, "FINAL" if item.block_number <= last_final else "SEEN")
+
+    async def _logs_to_in_chunks(self, low: int, high: int, addresses: list[str]) -> list[TransferLog]:
+        """`_logs_to` over a range in chunks the providers accept (a refused range halves the chunk)."""
+        found: list[TransferLog] = []
+        chunk = self._chunk or self.options.max_range
+        start = low
+        while start <= high:
+            end = min(high, start + chunk - 1)
+            try:
+                found += await self._logs_to(start, end, addresses, tokens=None)
+            except RangeTooLarge:
+                if chunk <= self.options.min_range:
+                    raise
+                chunk = max(self.options.min_range, chunk // 2)
+                continue
+            start = end + 1
+        return found
 
     # -- head and finality -------------------------------------------------------------------------------
 
