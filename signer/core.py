@@ -14,9 +14,11 @@ from dataclasses import asdict, dataclass
 
 from service_runtime.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
 from signer.domain.eip712 import ZERO_ADDRESS, ApprovalSubject, BadSignature, recover_signer, unfreeze_digest
-from signer.domain.intents import TransactionRequest, request_of
+from signer.domain.ethereum import checksum_address
+from signer.domain.intents import SafeTransactionIntent, TransactionRequest, request_of
 from signer.domain.policy import Action, ApprovalRequirement, Decision, LoadedPolicy, evaluate
 from signer.domain.purpose import KeyPurpose
+from signer.domain.safe import owner_signature
 from signer.domain.transactions import Eip1559Fee, transaction_hash
 from signer.errors import BadRequest
 from signer.keystore.base import KeyStore
@@ -29,7 +31,10 @@ FREEZE_FLAG = "frozen"
 
 @dataclass(frozen=True)
 class SignResult:
-    """The outcome of one signing request; signed_transaction is set only when ALLOWED."""
+    """The outcome of one signing request; signed_transaction is set only when ALLOWED.
+
+    For a Safe transaction, signed_transaction is the owner's 65-byte signature and tx_hash the safeTxHash.
+    """
 
     decision: str
     reason: str = ""
@@ -173,16 +178,20 @@ class SignerCore:
                 return result
             go = refusal
             rule, address = go.rule, go.address
-        unsigned = request.unsigned()
+        safe = isinstance(request.intent, SafeTransactionIntent)
+        to_sign = request.safe_tx().hash() if safe else request.unsigned().signing_hash()
         try:
-            signature = await self.keys.sign_digest(request.key_id, unsigned.signing_hash())
+            signature = await self.keys.sign_digest(request.key_id, to_sign)
         except DomainError as exc:
             async with self._lock:
                 self.state.drop_spend(request_id)
                 self.audit(actor, "sign", **base, decision=DENIED, reason=exc.reason, rule=rule, request=details)
             raise
-        raw = unsigned.signed(signature)
-        tx_hash = "0x" + transaction_hash(raw).hex()
+        if safe:
+            raw, tx_hash = owner_signature(signature), "0x" + to_sign.hex()
+        else:
+            raw = request.unsigned().signed(signature)
+            tx_hash = "0x" + transaction_hash(raw).hex()
         async with self._lock:
             seq = self.audit(
                 actor,
@@ -389,7 +398,20 @@ class SignerCore:
             return counted
 
     def _nonce_guard(self, request: TransactionRequest, address: str) -> str | None:
-        """Refuse a second, different payload for a used nonce unless it only raises the fees."""
+        """Refuse a second, different payload for a used nonce unless it only raises the fees.
+
+        A Safe transaction's nonce is the Safe's: one Safe nonce gets one SafeTx, whichever owner key signs it
+        (the guard is kept under the Safe's address; no fee bump applies).
+        """
+        if isinstance(request.intent, SafeTransactionIntent):
+            safe_hash = request.safe_tx().hash().hex()
+            record = NonceRecord(safe_hash, safe_hash, 0, 0)
+            safe_address = checksum_address(request.intent.safe)
+            used = self.state.nonce_record(request.chain_id, safe_address, request.nonce)
+            if used is not None and used.payload_hash != safe_hash:
+                return "NONCE_CONFLICT"
+            self.state.put_nonce(request.chain_id, safe_address, request.nonce, record)
+            return None
         unsigned = request.unsigned()
         payload = hashlib.sha256(unsigned.signing_payload()).hexdigest()
         call = hashlib.sha256(unsigned.to + unsigned.value.to_bytes(32, "big") + unsigned.data).hexdigest()

@@ -17,6 +17,7 @@ from signer.domain.intents import (
     Intent,
     PayoutIntent,
     PayoutLine,
+    SafeTransactionIntent,
     SweepIntent,
     TransactionRequest,
 )
@@ -38,6 +39,14 @@ def _address(text: str, field: str) -> bytes:
         return parse_address(text)
     except ValueError:
         raise BadRequest(f"{field} is not an address", reason="INVALID_INTENT", metadata={"field": field}) from None
+
+
+def _optional_uint(text: str, field: str) -> int:
+    return _uint(text, field) if text else 0
+
+
+def _optional_address(text: str, field: str) -> bytes:
+    return _address(text, field) if text else b"\x00" * 20
 
 
 def _salt(text: str) -> bytes:
@@ -79,6 +88,22 @@ def intent_from(message: pb.SignTransactionRequest) -> Intent:
             _address(c.token_contract, "token_contract"),
             _uint(c.amount_base_units, "amount_base_units"),
         )
+    if which == "safe_transaction":
+        t = message.safe_transaction
+        if t.operation not in (0, 1):
+            raise BadRequest("operation is 0 (call) or 1", reason="INVALID_INTENT", metadata={"field": "operation"})
+        return SafeTransactionIntent(
+            safe=_address(t.safe_address, "safe_address"),
+            token=_optional_address(t.token_contract, "token_contract"),
+            destination=_address(t.destination_address, "destination_address"),
+            amount=_uint(t.amount_base_units, "amount_base_units"),
+            operation=t.operation,
+            safe_tx_gas=_optional_uint(t.safe_tx_gas, "safe_tx_gas"),
+            base_gas=_optional_uint(t.base_gas, "base_gas"),
+            gas_price=_optional_uint(t.gas_price_wei, "gas_price_wei"),
+            gas_token=_optional_address(t.gas_token, "gas_token"),
+            refund_receiver=_optional_address(t.refund_receiver, "refund_receiver"),
+        )
     if which == "sweep":
         s = message.sweep
         _batch(len(s.salts), "salts")
@@ -109,6 +134,14 @@ def fee_from(message: pb.SignTransactionRequest) -> Fee:
 
 def request_from(message: pb.SignTransactionRequest) -> TransactionRequest:
     """The typed request (BadRequest names the bad field)."""
+    if message.WhichOneof("intent") == "safe_transaction":
+        if not message.key_id or not message.chain_id or message.gas_limit or message.WhichOneof("fee"):
+            raise BadRequest(
+                "a Safe transaction names key_id and chain_id, and no gas_limit or fee",
+                reason="INVALID_INTENT",
+                metadata={"field": "key_id,chain_id,gas_limit,fee"},
+            )
+        return TransactionRequest(message.key_id, message.chain_id, message.nonce, 0, None, intent_from(message))
     if not message.key_id or not message.chain_id or message.gas_limit < 21_000:
         raise BadRequest(
             "key_id, chain_id and gas_limit (>= 21000) are required",

@@ -10,6 +10,10 @@ committed ABI artifacts, so the two cannot drift apart):
   treasury, changeable only by the Safe (HOT key);
 - `flushBatch(bytes32[] salts, uint256[] strayIndexes, address[] strayTokens)` on the forwarder factory
   (SWEEPER key); the token is the factory's own, and no strays are named yet.
+
+A Safe transaction out of cold storage is no Ethereum transaction: a COLD_OWNER key signs the SafeTx's EIP-712
+hash as one owner (`signer/domain/safe.py`). Its call is one the signer builds itself: an ERC-20
+`transfer(address to, uint256 amount)` from the Safe, or a plain native value transfer; never opaque bytes.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ from typing import Any, ClassVar
 from signer.domain.abi import WordArray, encode_call, word_address, word_bytes32, word_uint
 from signer.domain.ethereum import checksum_address, keccak256, parse_address
 from signer.domain.purpose import KeyPurpose
+from signer.domain.safe import CALL, ZERO, SafeTx
 from signer.domain.transactions import Eip1559Fee, Fee, LegacyFee, UnsignedTransaction
 
 PAYOUT_BATCH = "payoutBatch(bytes32,address[],uint256[])"
 MOVE_TO_COLD = "moveToCold(address,uint256)"
 FLUSH_BATCH = "flushBatch(bytes32[],uint256[],address[])"
+ERC20_TRANSFER = "transfer(address,uint256)"
 MAX_BATCH = 200
 """The most lines (payouts or forwarders) one intent may carry."""
 
@@ -141,29 +147,110 @@ class SweepIntent:
         )
 
 
-Intent = PayoutIntent | ColdMoveIntent | SweepIntent
+@dataclass(frozen=True)
+class SafeTransactionIntent:
+    """A move out of the cold Safe (COLD_OWNER), signed as one owner of the Safe.
+
+    A token transfer (or, with the zero token, native value) to a destination. The refund parameters and the
+    operation are carried only so that a request naming them can be refused with its reason (`refusal`): the
+    signer signs plain calls without refunds.
+    """
+
+    kind: ClassVar[str] = "safe_transaction"
+    safe: bytes
+    token: bytes
+    """The ERC-20 moved; the zero address moves the chain's native coin."""
+    destination: bytes
+    amount: int
+    operation: int = CALL
+    safe_tx_gas: int = 0
+    base_gas: int = 0
+    gas_price: int = 0
+    gas_token: bytes = ZERO
+    refund_receiver: bytes = ZERO
+
+    @property
+    def contract(self) -> bytes:
+        """The contract the owners' signature is for: the Safe (the policy's `contracts`)."""
+        return self.safe
+
+    @property
+    def destinations(self) -> tuple[bytes, ...]:
+        """Where the money goes."""
+        return (self.destination,)
+
+    @property
+    def native(self) -> bool:
+        """True when the chain's coin moves rather than a token."""
+        return self.token == ZERO
+
+    def refusal(self) -> str | None:
+        """Why the signer will not sign this SafeTx whatever the policy says, or None."""
+        if self.operation != CALL:
+            return "SAFE_DELEGATE_CALL"
+        if self.gas_price or self.gas_token != ZERO or self.refund_receiver != ZERO:
+            return "SAFE_REFUND_NOT_ALLOWED"
+        return None
+
+    def calldata(self) -> bytes:
+        """transfer(destination, amount) on the token; nothing for a native transfer."""
+        if self.native:
+            return b""
+        return encode_call(ERC20_TRANSFER, [word_address(self.destination), word_uint(self.amount)])
+
+    def safe_tx(self, chain_id: int, nonce: int) -> SafeTx:
+        """The SafeTx for the Safe's nonce."""
+        return SafeTx(
+            chain_id=chain_id,
+            safe=self.safe,
+            to=self.destination if self.native else self.token,
+            value=self.amount if self.native else 0,
+            data=self.calldata(),
+            operation=self.operation,
+            safe_tx_gas=self.safe_tx_gas,
+            base_gas=self.base_gas,
+            gas_price=self.gas_price,
+            gas_token=self.gas_token,
+            refund_receiver=self.refund_receiver,
+            nonce=nonce,
+        )
+
+
+Intent = PayoutIntent | ColdMoveIntent | SweepIntent | SafeTransactionIntent
 
 INTENT_PURPOSE: dict[str, KeyPurpose] = {
     PayoutIntent.kind: KeyPurpose.HOT,
     ColdMoveIntent.kind: KeyPurpose.HOT,
     SweepIntent.kind: KeyPurpose.SWEEPER,
+    SafeTransactionIntent.kind: KeyPurpose.COLD_OWNER,
 }
 """The one purpose whose keys may sign each intent (checked before any policy rule)."""
 
 
 @dataclass(frozen=True)
 class TransactionRequest:
-    """Everything settlement asks for one transaction: key, chain, nonce, gas, fees and the intent."""
+    """Everything settlement asks for one transaction: key, chain, nonce, gas, fees and the intent.
+
+    For a Safe transaction the nonce is the Safe's, and there is no gas limit (0) and no fee (None): the owners
+    sign a SafeTx, and whoever calls `execTransaction` pays the gas.
+    """
 
     key_id: str
     chain_id: int
     nonce: int
     gas_limit: int
-    fee: Fee
+    fee: Fee | None
     intent: Intent
+
+    def safe_tx(self) -> SafeTx:
+        """The SafeTx of a Safe transaction request."""
+        assert isinstance(self.intent, SafeTransactionIntent)
+        return self.intent.safe_tx(self.chain_id, self.nonce)
 
     def unsigned(self) -> UnsignedTransaction:
         """The transaction the signer builds: a call of the intent's contract with zero value."""
+        assert self.fee is not None
+        assert not isinstance(self.intent, SafeTransactionIntent)
         return UnsignedTransaction(
             chain_id=self.chain_id,
             nonce=self.nonce,
@@ -183,6 +270,8 @@ class TransactionRequest:
             }
             if isinstance(self.fee, Eip1559Fee)
             else {"gas_price": str(self.fee.gas_price)}
+            if isinstance(self.fee, LegacyFee)
+            else {}
         )
         return {
             "key_id": self.key_id,
@@ -222,6 +311,20 @@ def describe(intent: Intent) -> dict[str, object]:
             "token": checksum_address(intent.token),
             "amount": str(intent.amount),
         }
+    if isinstance(intent, SafeTransactionIntent):
+        return {
+            "kind": intent.kind,
+            "safe": checksum_address(intent.safe),
+            "token": checksum_address(intent.token),
+            "destination": checksum_address(intent.destination),
+            "amount": str(intent.amount),
+            "operation": intent.operation,
+            "safe_tx_gas": str(intent.safe_tx_gas),
+            "base_gas": str(intent.base_gas),
+            "gas_price": str(intent.gas_price),
+            "gas_token": checksum_address(intent.gas_token),
+            "refund_receiver": checksum_address(intent.refund_receiver),
+        }
     return {
         "kind": intent.kind,
         "factory": checksum_address(intent.factory),
@@ -239,6 +342,19 @@ def _intent_of(data: dict[str, Any]) -> Intent:
         return PayoutIntent(parse_address(data["treasury"]), parse_address(data["token"]), lines)
     if kind == ColdMoveIntent.kind:
         return ColdMoveIntent(parse_address(data["treasury"]), parse_address(data["token"]), int(data["amount"]))
+    if kind == SafeTransactionIntent.kind:
+        return SafeTransactionIntent(
+            parse_address(data["safe"]),
+            parse_address(data["token"]),
+            parse_address(data["destination"]),
+            int(data["amount"]),
+            int(data["operation"]),
+            int(data["safe_tx_gas"]),
+            int(data["base_gas"]),
+            int(data["gas_price"]),
+            parse_address(data["gas_token"]),
+            parse_address(data["refund_receiver"]),
+        )
     if kind == SweepIntent.kind:
         salts = tuple(bytes.fromhex(s.removeprefix("0x")) for s in data["salts"])
         return SweepIntent(parse_address(data["factory"]), parse_address(data["token"]), salts)
@@ -248,10 +364,12 @@ def _intent_of(data: dict[str, Any]) -> Intent:
 def request_of(data: dict[str, Any]) -> TransactionRequest:
     """The request a canonical description describes (the inverse of `TransactionRequest.canonical`)."""
     fee_data = data["fee"]
-    fee: Fee = (
+    fee: Fee | None = (
         LegacyFee(int(fee_data["gas_price"]))
         if "gas_price" in fee_data
         else Eip1559Fee(int(fee_data["max_fee_per_gas"]), int(fee_data["max_priority_fee_per_gas"]))
+        if fee_data
+        else None
     )
     return TransactionRequest(
         str(data["key_id"]),

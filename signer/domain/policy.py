@@ -4,7 +4,8 @@ Rules are tried in order. A rule applies to a request when the key's purpose and
 its `purposes` and `intents`; it *matches* when every condition it names also holds (chain id, contract,
 token, destinations, per-transaction cap, rolling-window cap, gas limit, fee cap). The first matching rule's
 action decides. When none matches the request is denied, with the reason of the first applicable rule that
-failed (e.g. DESTINATION_NOT_ALLOWED), or NO_RULE_MATCHED.
+failed (e.g. DESTINATION_NOT_ALLOWED), or NO_RULE_MATCHED. A Safe transaction with a delegate call or refund
+parameters is refused before any rule (SAFE_DELEGATE_CALL, SAFE_REFUND_NOT_ALLOWED).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from signer.domain.ethereum import normalize_address, parse_address
-from signer.domain.intents import INTENT_PURPOSE, TransactionRequest
+from signer.domain.intents import INTENT_PURPOSE, SafeTransactionIntent, TransactionRequest
 from signer.domain.purpose import KeyPurpose
 
 
@@ -69,7 +70,7 @@ class Rule(_Model):
 
     name: str = Field(min_length=1)
     purposes: list[KeyPurpose] = Field(min_length=1)
-    intents: list[Literal["payout", "cold_move", "sweep"]] | None = None
+    intents: list[Literal["payout", "cold_move", "sweep", "safe_transaction"]] | None = None
     chain_ids: list[int] = Field(min_length=1, description="Chains the rule covers (always named).")
     contracts: list[str] | None = Field(default=None, description="Contracts the transaction may call.")
     tokens: list[str] | None = Field(default=None, description="Tokens the intent may move.")
@@ -200,6 +201,10 @@ def evaluate(policy: Policy, purpose: KeyPurpose, request: TransactionRequest, s
     kind = request.intent.kind
     if INTENT_PURPOSE[kind] is not purpose:
         return Decision(None, "", "PURPOSE_MISMATCH")
+    if isinstance(request.intent, SafeTransactionIntent):
+        refusal = request.intent.refusal()
+        if refusal is not None:
+            return Decision(None, "", refusal)
     first_failure: tuple[str, str] | None = None
     for rule in policy.rules:
         if purpose not in rule.purposes or (rule.intents is not None and kind not in rule.intents):

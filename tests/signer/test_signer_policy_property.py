@@ -1,5 +1,6 @@
 """Property: over random policies and intents, a signature comes back only when a rule allows the request, and
-every refusal carries a reason code and is the audit record it points at."""
+every refusal carries a reason code and is the audit record it points at; a Safe transaction with a delegate call
+or refund parameters is never signed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,17 @@ from hypothesis import strategies as st
 from gateway import parts
 from signer.core import ALLOWED, SignerCore
 from signer.domain.ethereum import checksum_address
-from signer.domain.intents import PayoutIntent, PayoutLine, SweepIntent, TransactionRequest
+from signer.domain.intents import (
+    Intent,
+    PayoutIntent,
+    PayoutLine,
+    SafeTransactionIntent,
+    SweepIntent,
+    TransactionRequest,
+)
 from signer.domain.policy import Action, LoadedPolicy, Policy
 from signer.domain.purpose import KeyPurpose
-from signer.domain.transactions import Eip1559Fee, LegacyFee
+from signer.domain.transactions import Eip1559Fee, Fee, LegacyFee
 from signer.keystore.base import KeyInfo
 from signer.keystore.workers import WorkerKeyStore
 from signer.store.state import SignerState
@@ -39,6 +47,7 @@ class Harness:
     store: WorkerKeyStore
     hot: KeyInfo
     sweeper: KeyInfo
+    cold: KeyInfo
     tmp: Path
 
 
@@ -49,8 +58,9 @@ def harness(softhsm_token: parts.SoftHsmToken) -> Iterator[Harness]:
     loop.run_until_complete(store.start())
     hot = loop.run_until_complete(store.create_key(KeyPurpose.HOT, "hot-prop"))
     sweeper = loop.run_until_complete(store.create_key(KeyPurpose.SWEEPER, "sweeper-prop"))
+    cold = loop.run_until_complete(store.create_key(KeyPurpose.COLD_OWNER, "cold-prop"))
     with tempfile.TemporaryDirectory() as tmp:
-        yield Harness(loop, store, hot, sweeper, Path(tmp))
+        yield Harness(loop, store, hot, sweeper, cold, Path(tmp))
     loop.run_until_complete(store.close())
     loop.close()
 
@@ -62,7 +72,7 @@ def addresses(raw: list[bytes]) -> list[str]:
 rules = st.fixed_dictionaries(
     {
         "name": st.uuids().map(str),
-        "purposes": st.lists(st.sampled_from(["HOT", "SWEEPER"]), min_size=1, unique=True),
+        "purposes": st.lists(st.sampled_from(["HOT", "SWEEPER", "COLD_OWNER"]), min_size=1, unique=True),
         "chain_ids": st.lists(st.sampled_from([97, 56]), min_size=1, unique=True),
         "action": st.sampled_from(["ALLOW", "ALLOW", "DENY", "REQUIRE_APPROVAL"]),
     },
@@ -86,8 +96,11 @@ policies = st.lists(rules, max_size=3).map(
 
 requests = st.fixed_dictionaries(
     {
-        "hot": st.booleans(),
+        "key": st.sampled_from(["hot", "sweeper", "cold"]),
         "mismatch": st.sampled_from([False] * 9 + [True]),  # ask a key for an intent of another purpose
+        "other": st.sampled_from(["hot", "sweeper", "cold"]),
+        "operation": st.sampled_from([0, 0, 0, 1]),  # Safe transactions: a delegate call now and then
+        "refund": st.sampled_from([None, None, None, "gas_price", "gas_token", "refund_receiver"]),
         "chain_id": st.sampled_from([97, 56, 1]),
         "dest": st.sampled_from(ADDRS),
         "amount": st.integers(0, 2000),
@@ -96,6 +109,24 @@ requests = st.fixed_dictionaries(
         "legacy": st.booleans(),
     }
 )
+
+
+def intent_of(kind: str, spec: dict[str, object]) -> Intent:
+    dest, amount = spec["dest"], spec["amount"]
+    assert isinstance(dest, bytes) and isinstance(amount, int)
+    if kind == "sweeper":
+        return SweepIntent(TREASURY, TOKEN, (os.urandom(32),))
+    if kind == "hot":
+        return PayoutIntent(TREASURY, TOKEN, (PayoutLine(dest, amount),))
+    operation = int(str(spec["operation"]))
+    intent = SafeTransactionIntent(TREASURY, TOKEN, dest, amount, operation=operation)
+    if spec["refund"] == "gas_price":
+        return replace(intent, gas_price=1)
+    if spec["refund"] == "gas_token":
+        return replace(intent, gas_token=TOKEN)
+    if spec["refund"] == "refund_receiver":
+        return replace(intent, refund_receiver=dest)
+    return intent
 
 
 def conditions_hold(rule: dict[str, object], request: TransactionRequest) -> bool:
@@ -119,15 +150,14 @@ def test_a_signature_is_returned_only_when_a_rule_allows_and_every_refusal_is_au
     loaded = LoadedPolicy(Policy.model_validate(policy), "0" * 64)
     state = SignerState(harness.tmp / f"{os.urandom(6).hex()}.sqlite3")
     core = SignerCore(loaded, state, harness.store)
-    key = harness.hot if spec["hot"] else harness.sweeper
-    spec["sweep"] = (not spec["hot"]) != spec["mismatch"]
-    intent = (
-        SweepIntent(TREASURY, TOKEN, (os.urandom(32),))
-        if spec["sweep"]
-        else PayoutIntent(TREASURY, TOKEN, (PayoutLine(spec["dest"], spec["amount"]),))  # type: ignore[arg-type]
-    )
-    fee = LegacyFee(spec["fee"]) if spec["legacy"] else Eip1559Fee(spec["fee"], 1)  # type: ignore[arg-type]
-    request = TransactionRequest(key.key_id, spec["chain_id"], 0, spec["gas"], fee, intent)  # type: ignore[arg-type]
+    key = {"hot": harness.hot, "sweeper": harness.sweeper, "cold": harness.cold}[str(spec["key"])]
+    kind = str(spec["other"] if spec["mismatch"] else spec["key"])
+    intent = intent_of(kind, spec)
+    fee: Fee | None = LegacyFee(spec["fee"]) if spec["legacy"] else Eip1559Fee(spec["fee"], 1)  # type: ignore[arg-type]
+    gas = spec["gas"]
+    if kind == "cold":
+        fee, gas = None, 0
+    request = TransactionRequest(key.key_id, spec["chain_id"], 0, gas, fee, intent)  # type: ignore[arg-type]
     result = harness.loop.run_until_complete(core.sign("settlement", os.urandom(8).hex(), request))
 
     event(f"{result.decision} {result.reason}")
@@ -138,13 +168,21 @@ def test_a_signature_is_returned_only_when_a_rule_allows_and_every_refusal_is_au
         rule = next(r for r in policy["rules"] if r["name"] == result.rule)  # type: ignore[attr-defined]
         assert rule["action"] == Action.ALLOW
         assert key.purpose in rule["purposes"]
-        assert (key.purpose is KeyPurpose.HOT) != spec["sweep"]
+        assert kind == spec["key"]
         assert conditions_hold(rule, request)
-        assert Account.recover_transaction(result.signed_transaction) == key.address
+        if isinstance(intent, SafeTransactionIntent):
+            assert intent.refusal() is None
+            assert result.tx_hash == "0x" + request.safe_tx().hash().hex()
+            assert Account._recover_hash(request.safe_tx().hash(), signature=result.signed_transaction) == key.address
+        else:
+            assert Account.recover_transaction(result.signed_transaction) == key.address
         assert record["tx_hash"] == result.tx_hash
     else:
         assert not result.signed_transaction and not result.tx_hash
         assert result.reason and record["reason"] == result.reason
+        if isinstance(intent, SafeTransactionIntent) and kind == spec["key"] and intent.refusal() is not None:
+            assert result.reason == intent.refusal()
     if not policy["rules"]:
-        assert (result.decision, result.reason) in {("DENIED", "NO_RULE_MATCHED"), ("DENIED", "PURPOSE_MISMATCH")}
+        reasons = {"NO_RULE_MATCHED", "PURPOSE_MISMATCH", "SAFE_DELEGATE_CALL", "SAFE_REFUND_NOT_ALLOWED"}
+        assert result.decision == "DENIED" and result.reason in reasons
     state.close()

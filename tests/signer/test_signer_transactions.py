@@ -12,6 +12,7 @@ from gateway.parts import json_rpc
 from signer.domain.abi import selector
 from signer.domain.ethereum import parse_address
 from signer.domain.intents import (
+    ERC20_TRANSFER,
     FLUSH_BATCH,
     MOVE_TO_COLD,
     PAYOUT_BATCH,
@@ -103,3 +104,4 @@ def test_every_intent_calls_a_function_our_contracts_have() -> None:
 
     assert {PAYOUT_BATCH, MOVE_TO_COLD} <= functions("Treasury")
     assert FLUSH_BATCH in functions("ForwarderFactory")
+    assert ERC20_TRANSFER in functions("StablegateTestToken")  # what a Safe transaction calls on a token

@@ -283,6 +283,7 @@ class SignTransactionRequest(_message.Message):
     SWEEP_FIELD_NUMBER: _builtins.int
     PAYOUT_FIELD_NUMBER: _builtins.int
     COLD_MOVE_FIELD_NUMBER: _builtins.int
+    SAFE_TRANSACTION_FIELD_NUMBER: _builtins.int
     INITIATOR_ADDRESS_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key."""
@@ -291,9 +292,9 @@ class SignTransactionRequest(_message.Message):
     chain_id: _builtins.int
     """EIP-155 chain id; must be an allowed chain."""
     nonce: _builtins.int
-    """Account nonce of the key's address."""
+    """Account nonce of the key's address; for a Safe transaction, the Safe's nonce."""
     gas_limit: _builtins.int
-    """Gas limit; capped by policy."""
+    """Gas limit; capped by policy. Left unset (0) for a Safe transaction: whoever executes it pays the gas."""
     initiator_address: _builtins.str
     """Ethereum address of the person who initiated the intent (e.g. who asked for the payout), as settlement
     knows them; recorded with a held request, and that address's approval never counts. Optional.
@@ -318,6 +319,10 @@ class SignTransactionRequest(_message.Message):
     def cold_move(self) -> Global___ColdMoveIntent:
         """moveToCold on the treasury (HOT keys)."""
 
+    @_builtins.property
+    def safe_transaction(self) -> Global___SafeTransactionIntent:
+        """A SafeTx out of the cold Safe, signed as one owner (COLD_OWNER keys)."""
+
     def __init__(
         self,
         *,
@@ -331,15 +336,16 @@ class SignTransactionRequest(_message.Message):
         sweep: Global___SweepIntent | None = ...,
         payout: Global___PayoutIntent | None = ...,
         cold_move: Global___ColdMoveIntent | None = ...,
+        safe_transaction: Global___SafeTransactionIntent | None = ...,
         initiator_address: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cold_move", b"cold_move", "eip1559", b"eip1559", "fee", b"fee", "intent", b"intent", "legacy", b"legacy", "payout", b"payout", "sweep", b"sweep"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cold_move", b"cold_move", "eip1559", b"eip1559", "fee", b"fee", "intent", b"intent", "legacy", b"legacy", "payout", b"payout", "safe_transaction", b"safe_transaction", "sweep", b"sweep"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "cold_move", b"cold_move", "eip1559", b"eip1559", "fee", b"fee", "gas_limit", b"gas_limit", "initiator_address", b"initiator_address", "intent", b"intent", "key_id", b"key_id", "legacy", b"legacy", "nonce", b"nonce", "payout", b"payout", "request_id", b"request_id", "sweep", b"sweep"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "cold_move", b"cold_move", "eip1559", b"eip1559", "fee", b"fee", "gas_limit", b"gas_limit", "initiator_address", b"initiator_address", "intent", b"intent", "key_id", b"key_id", "legacy", b"legacy", "nonce", b"nonce", "payout", b"payout", "request_id", b"request_id", "safe_transaction", b"safe_transaction", "sweep", b"sweep"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_fee: _TypeAlias = _typing.Literal["eip1559", "legacy"]  # noqa: Y015
     _WhichOneofArgType_fee: _TypeAlias = _typing.Literal["fee", b"fee"]  # noqa: Y015
-    _WhichOneofReturnType_intent: _TypeAlias = _typing.Literal["sweep", "payout", "cold_move"]  # noqa: Y015
+    _WhichOneofReturnType_intent: _TypeAlias = _typing.Literal["sweep", "payout", "cold_move", "safe_transaction"]  # noqa: Y015
     _WhichOneofArgType_intent: _TypeAlias = _typing.Literal["intent", b"intent"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType_fee) -> _WhichOneofReturnType_fee | None: ...
@@ -525,6 +531,67 @@ class ColdMoveIntent(_message.Message):
 Global___ColdMoveIntent: _TypeAlias = ColdMoveIntent  # noqa: Y015
 
 @_typing.final
+class SafeTransactionIntent(_message.Message):
+    """A transfer out of the cold Safe (Safe 1.4.1): the signer builds the SafeTx (an ERC-20 transfer(to, amount) from
+    the Safe, or a native value transfer), computes its EIP-712 hash with the Safe as verifying contract and signs it
+    as one owner. A delegate call (SAFE_DELEGATE_CALL) or any refund parameter (SAFE_REFUND_NOT_ALLOWED) is refused.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SAFE_ADDRESS_FIELD_NUMBER: _builtins.int
+    TOKEN_CONTRACT_FIELD_NUMBER: _builtins.int
+    DESTINATION_ADDRESS_FIELD_NUMBER: _builtins.int
+    AMOUNT_BASE_UNITS_FIELD_NUMBER: _builtins.int
+    OPERATION_FIELD_NUMBER: _builtins.int
+    SAFE_TX_GAS_FIELD_NUMBER: _builtins.int
+    BASE_GAS_FIELD_NUMBER: _builtins.int
+    GAS_PRICE_WEI_FIELD_NUMBER: _builtins.int
+    GAS_TOKEN_FIELD_NUMBER: _builtins.int
+    REFUND_RECEIVER_FIELD_NUMBER: _builtins.int
+    safe_address: _builtins.str
+    """The Safe; must be allowed by policy (`contracts`)."""
+    token_contract: _builtins.str
+    """Token moved; empty (or the zero address) moves the chain's native coin. Checked against the policy's `tokens`."""
+    destination_address: _builtins.str
+    """Recipient (the treasury or another address on the policy's allow-list)."""
+    amount_base_units: _builtins.str
+    """Amount, integer string in base units (wei for the native coin)."""
+    operation: _builtins.int
+    """SafeTx operation: 0 call; 1 (delegate call) is always refused."""
+    safe_tx_gas: _builtins.str
+    """SafeTx safeTxGas, integer string; empty is 0."""
+    base_gas: _builtins.str
+    """SafeTx baseGas, integer string; empty is 0."""
+    gas_price_wei: _builtins.str
+    """SafeTx gasPrice (refund), integer string; anything but 0 is refused."""
+    gas_token: _builtins.str
+    """SafeTx gasToken (refund); anything but empty or the zero address is refused."""
+    refund_receiver: _builtins.str
+    """SafeTx refundReceiver; anything but empty or the zero address is refused."""
+    def __init__(
+        self,
+        *,
+        safe_address: _builtins.str = ...,
+        token_contract: _builtins.str = ...,
+        destination_address: _builtins.str = ...,
+        amount_base_units: _builtins.str = ...,
+        operation: _builtins.int = ...,
+        safe_tx_gas: _builtins.str = ...,
+        base_gas: _builtins.str = ...,
+        gas_price_wei: _builtins.str = ...,
+        gas_token: _builtins.str = ...,
+        refund_receiver: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_base_units", b"amount_base_units", "base_gas", b"base_gas", "destination_address", b"destination_address", "gas_price_wei", b"gas_price_wei", "gas_token", b"gas_token", "operation", b"operation", "refund_receiver", b"refund_receiver", "safe_address", b"safe_address", "safe_tx_gas", b"safe_tx_gas", "token_contract", b"token_contract"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SafeTransactionIntent: _TypeAlias = SafeTransactionIntent  # noqa: Y015
+
+@_typing.final
 class SignTransactionResponse(_message.Message):
     """Response to SignTransaction."""
 
@@ -540,9 +607,11 @@ class SignTransactionResponse(_message.Message):
     decision: Global___SigningDecision.ValueType
     """Policy decision."""
     signed_transaction: _builtins.str
-    """Signed raw transaction (0x-prefixed hex), ready for eth_sendRawTransaction; empty unless ALLOWED."""
+    """Signed raw transaction (0x-prefixed hex), ready for eth_sendRawTransaction; empty unless ALLOWED. For a Safe
+    transaction: the owner's 65-byte signature r || s || v (v = 27 or 28) for execTransaction.
+    """
     tx_hash: _builtins.str
-    """Transaction hash (0x-prefixed hex); empty unless ALLOWED."""
+    """Transaction hash (0x-prefixed hex); empty unless ALLOWED. For a Safe transaction: the safeTxHash."""
     reason: _builtins.str
     """Reason code of a refusal, e.g. "DESTINATION_NOT_ALLOWED", "WINDOW_LIMIT_EXCEEDED"; empty when ALLOWED."""
     approval_id: _builtins.str
