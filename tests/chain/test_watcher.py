@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 
 import asyncpg
@@ -15,7 +15,7 @@ from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
 
 from chain.client import ChainClient, ChainError, ClientOptions
 from gateway import parts
-from tests.chain.chain_harness import Chain, start_chain
+from tests.chain.chain_harness import Chain, rpc, start_chain
 from tests.chain.fault_proxy import FaultProxy
 from tests.ledger.ledger_harness import Ledger, running_ledger
 from watcher.metrics import WatcherMetrics
@@ -24,6 +24,7 @@ from watcher.scanner import InconsistentChain, MisconfiguredChain, Scanner, Scan
 from watcher.store.state import apply_migrations
 
 UNIT = 10**18
+GENESIS_TIME = 1_700_000_000
 PAYMENTS_IN_SUITE = int(os.environ.get("STABLEGATE_FAULT_PAYMENTS", "300"))
 """The issue's 1,000 payments scaled to 300 to fit the suite's time budget (DECISIONS, "Suite time");
 `bench/watcher_faults.py` runs this test with 1,000."""
@@ -320,3 +321,93 @@ async def test_bnb_sent_directly_or_by_a_contracts_internal_call_is_found_and_re
     world.chain.mine(5)
     await world.scanner.tick()  # balances unchanged since: nothing reported again
     assert await world.ledger.value("SELECT count(*) FROM watcher.observations") == 2
+
+
+@dataclass
+class Twins:
+    """Two nodes kept identical block for block: same genesis time, same transactions, same block times."""
+
+    first: Chain
+    second: Chain
+    clock: Iterator[int]
+
+    def on_both(self, action: Callable[[Chain], str]) -> str:
+        """The same transaction in a block with the same time on both nodes: the same block hash."""
+        at = next(self.clock)
+        results = []
+        for node in (self.first, self.second):
+            rpc(node.url, "evm_setNextBlockTimestamp", [at])
+            results.append(action(node))
+        heads = [rpc(n.url, "eth_getBlockByNumber", ["latest", False])["hash"] for n in (self.first, self.second)]
+        assert results[0] == results[1] and heads[0] == heads[1]
+        return results[0]
+
+
+@pytest.fixture
+def twins() -> Iterator[Twins]:
+    started: list[parts.RunningProcess] = []
+    try:
+        nodes = []
+        for _ in range(2):
+            port = parts.free_port()
+            spec = parts.prepare_anvil(port)
+            spec.argv += ["--timestamp", str(GENESIS_TIME)]
+            started.append(parts.start(spec))
+            url = f"http://127.0.0.1:{port}"
+            nodes.append(Chain(url, [str(a).lower() for a in rpc(url, "eth_accounts")]))
+        pair = Twins(nodes[0], nodes[1], iter(range(GENESIS_TIME + 1, GENESIS_TIME + 10_000)))
+        token = pair.on_both(lambda n: n.deploy_token())
+        pair.first.token = pair.second.token = token
+        yield pair
+    finally:
+        for proc in started:
+            proc.stop()
+
+
+async def test_a_provider_flip_flop_reporting_a_payment_in_block_a_then_b_then_a_again_credits_it_once(
+    twins: Twins, ledger_db: str
+) -> None:
+    """The first node reorgs the payment from block A into block B; the second keeps block A, and the watcher
+    fails over to it: the payment is reported in A, then B, then A again, and credited once."""
+    first, second, token = twins.first, twins.second, twins.first.token
+    await apply_migrations(ledger_db)
+    clients = [ChainClient([n.url], ClientOptions(timeout_seconds=5, rounds=2)) for n in (first, second)]
+    async with running_ledger(ledger_db, token_contract=token) as ledger:
+        _, key = await ledger.merchant_with_key()
+        pool = await asyncpg.create_pool(ledger_db, min_size=1, max_size=2)
+        options = ScanOptions(chain_id=97, token=token, start_block=1, max_range=50)
+        scanner = Scanner(clients[0], pool, LedgerReporter(ledger.watcher_channel, 97), options, WatcherMetrics())
+        world = World(first, ledger, scanner, key)
+        try:
+            invoice = await world.invoice("4")
+            twins.on_both(lambda n: n.mint(token, n.accounts[1], 4 * UNIT))
+            for _ in range(3):
+                twins.on_both(lambda n: rpc(n.url, "anvil_mine", ["0x1"]) or "mined")
+            tx = twins.on_both(lambda n: n.transfer(invoice.deposit_address, 4 * UNIT))
+            _, hash_a = first.block_of(tx)
+            await scanner.tick()  # block A, from the first node
+            assert await world.status(invoice.id) == "PROCESSING"
+
+            first.reorg(2, [(first.raw(tx), 0)])  # the first node moves the transfer to block B
+            first.mine(1)
+            _, hash_b = first.block_of(tx)
+            assert hash_b != hash_a and second.block_of(tx)[1] == hash_a
+            await scanner.tick()  # block B
+
+            # Failover to the second node, which kept block A and has since grown past the scan.
+            second.mine(20)
+            scanner.client = clients[1]
+            await scanner.tick()  # block A again
+            second.mine(10)
+            await scanner.tick()
+        finally:
+            await pool.close()
+            for client in clients:
+                await client.close()
+
+        assert await world.status(invoice.id) == "PAID"
+        assert (await ledger.balances(invoice.merchant_id))["merchant_available"] == 4 * UNIT
+        assert await ledger.value("SELECT count(*) FROM ledger.payments") == 1
+        rows = await ledger.fetch("SELECT block_hash, status FROM watcher.observations")
+        assert sorted((r["block_hash"], r["status"]) for r in rows) == sorted([(hash_a, "FINAL"), (hash_b, "REORGED")])
+        await ledger.assert_books_are_sound()
