@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import asyncpg
-from Crypto.Hash import keccak as _keccak
 
+from chain.abi import keccak256
 from chain.client import ChainClient, RangeTooLarge, RpcError
 from chain.types import (
     TRANSFER_TOPIC,
@@ -457,8 +457,3 @@ class Scanner:
             "finality reported",
             extra={"chainId": chain, "finalizedBlock": anchor.number, "credited": reply.credited_payment_count},
         )
-
-
-def keccak256(data: bytes) -> bytes:
-    """Ethereum's Keccak-256."""
-    return _keccak.new(digest_bits=256, data=data).digest()

@@ -11,6 +11,7 @@ from stablegate.ledger.v1 import deposit_address_service_pb2_grpc as pb_grpc
 from ledger.api.convert import timestamp
 from ledger.core import LedgerCore
 from ledger.domain.addresses import invoice_salt
+from ledger.domain.invoices import ChainTerms
 from ledger.store import invoices as invoice_store
 from service_runtime.errors import InvalidArgument, Unimplemented
 from service_runtime.pagination import decode_token, encode_token, page_size
@@ -23,6 +24,15 @@ class DepositAddresses(pb_grpc.DepositAddressServiceServicer):
 
     def __init__(self, core: LedgerCore) -> None:
         self.core = core
+
+    def _terms_for(self, chain_id: int) -> ChainTerms:
+        """The ledger's chain terms, INVALID_ARGUMENT when the request names another chain."""
+        terms = self.core.terms
+        if chain_id != terms.chain_id:
+            raise InvalidArgument(
+                f"chain_id must be {terms.chain_id}", reason="CHAIN_MISMATCH", metadata={"field": "chain_id"}
+            )
+        return terms
 
     async def RegisterDepositAddress(
         self, request: pb.RegisterDepositAddressRequest, context: Context
@@ -38,11 +48,7 @@ class DepositAddresses(pb_grpc.DepositAddressServiceServicer):
         self, request: pb.ListDepositAddressesRequest, context: Context
     ) -> pb.ListDepositAddressesResponse:
         """Active addresses ordered by address; with the `invoice.created` outbox events, the watcher's feed."""
-        terms = self.core.terms
-        if request.chain_id != terms.chain_id:
-            raise InvalidArgument(
-                f"chain_id must be {terms.chain_id}", reason="CHAIN_MISMATCH", metadata={"field": "chain_id"}
-            )
+        terms = self._terms_for(request.chain_id)
         if request.state not in (pb.DEPOSIT_ADDRESS_STATE_UNSPECIFIED, pb.DEPOSIT_ADDRESS_STATE_ACTIVE):
             raise Unimplemented(
                 "only active addresses can be listed yet", reason="NOT_IMPLEMENTED", metadata={"field": "state"}
@@ -71,11 +77,7 @@ class DepositAddresses(pb_grpc.DepositAddressServiceServicer):
         self, request: pb.ListDepositAddressChangesRequest, context: Context
     ) -> pb.ListDepositAddressChangesResponse:
         """Addresses of invoices created since the cursor, in commit order (the watcher's feed)."""
-        terms = self.core.terms
-        if request.chain_id != terms.chain_id:
-            raise InvalidArgument(
-                f"chain_id must be {terms.chain_id}", reason="CHAIN_MISMATCH", metadata={"field": "chain_id"}
-            )
+        terms = self._terms_for(request.chain_id)
         limit = page_size(request.page_size, default=1000, maximum=10000)
         scope = f"feed|{terms.chain_id}"
         position = decode_token(request.cursor, scope, field="cursor") if request.cursor else None
