@@ -78,6 +78,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 MIGRATIONS: dict[str, Path] = {
     "ledger": Path(__file__).resolve().parent.parent / "ledger" / "store" / "migrations",
     "watcher": Path(__file__).resolve().parent.parent / "watcher" / "store" / "migrations",
+    "settlement": Path(__file__).resolve().parent.parent / "settlement" / "store" / "migrations",
 }
 
 

@@ -1,0 +1,1 @@
+"""Settlement's state in Postgres (schema `settlement`)."""
