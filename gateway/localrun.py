@@ -63,6 +63,15 @@ DEFAULT_PORTS: dict[str, int] = {
 }
 READY_TIMEOUT = 90.0
 LOCAL_DRAIN_TIMEOUT = 5
+DEV_KEYS: tuple[tuple[str, str], ...] = (
+    ("SWEEPER", "dev-sweeper"),
+    ("HOT", "dev-hot"),
+    ("COLD_OWNER", "dev-cold-owner-1"),
+    ("COLD_OWNER", "dev-cold-owner-2"),
+)
+"""(purpose, label) of the keys `up` makes once on its SoftHSM token with the key ceremony."""
+DEV_KEY_FUNDING_WEI = 10 * 10**18
+"""BNB each dev signing key gets from anvil's first account (the keys pay their own gas)."""
 
 
 def postgres_base_for(state: Path) -> Path:
@@ -124,6 +133,35 @@ def assign_ports(base_port: int | None) -> dict[str, int]:
     if not 1024 <= base_port <= 65535 - len(DEFAULT_PORTS):
         raise UpError(f"--base-port {base_port} is out of range: pick 1024..{65535 - len(DEFAULT_PORTS)}")
     return {name: base_port + i for i, name in enumerate(DEFAULT_PORTS)}
+
+
+@dataclass(frozen=True)
+class DevKey:
+    """A key `up` made in its SoftHSM token."""
+
+    key_id: str
+    label: str
+    purpose: str
+    address: str
+
+
+def dev_policy(contracts: Plan, chain_id: int = 97) -> str:
+    """The local signer's policy (JSON): sweeps through the deployed factory by SWEEPER keys; nothing else.
+
+    The signer refuses by default; payouts, moves to cold and Safe transactions get rules as their issues land.
+    """
+    rule = {
+        "name": "dev-sweeps",
+        "purposes": ["SWEEPER"],
+        "intents": ["sweep"],
+        "chain_ids": [chain_id],
+        "contracts": [contracts.factory],
+        "tokens": [contracts.token],
+        "max_gas_limit": 15_000_000,
+        "max_fee_per_gas_wei": 100 * 10**9,
+        "action": "ALLOW",
+    }
+    return json.dumps({"version": 1, "rules": [rule]}, indent=2) + "\n"
 
 
 @dataclass(frozen=True)
@@ -209,6 +247,7 @@ class LocalGateway:
         self._stop_requested = False
         self._contracts: Plan = plan(ANVIL_FIRST_ACCOUNT, 0)
         self._deployment: Deployment | None = None
+        self._keys: dict[str, DevKey] = {}
 
     def run(self) -> int:
         """Prepare, start, wait until ready, print addresses, then block until Ctrl-C or SIGTERM.
@@ -250,6 +289,7 @@ class LocalGateway:
         with self.console.status("preparing Postgres, SoftHSM, Redis, anvil and Envoy…"):
             pg_plan, pg_spec = parts.prepare_postgres(self._postgres_base(), ports["postgres"])
             token = self._softhsm_token()
+            self._keys = self._dev_keys(token)
             redis_spec = parts.prepare_redis(self.state, ports["redis"])
             anvil_spec = parts.prepare_anvil(ports["anvil"])
             # A fresh dev CA and one certificate per mesh role at every start: every process restarts with it.
@@ -304,10 +344,12 @@ class LocalGateway:
             accounts = chain.accounts()
             if not accounts or accounts[0] != ANVIL_FIRST_ACCOUNT:
                 raise UpError(f"anvil's first dev account is not {ANVIL_FIRST_ACCOUNT}: was it given a mnemonic?")
-            roles = Roles(
-                admin=accounts[0], sweeper=accounts[0], hot=accounts[0], cold_safe=accounts[1], quarantine=accounts[2]
-            )
+            # The HSM keys hold the sweeper and hot roles and pay their own gas, as in production.
+            sweeper, hot = self._keys["dev-sweeper"].address, self._keys["dev-hot"].address
+            roles = Roles(admin=accounts[0], sweeper=sweeper, hot=hot, cold_safe=accounts[1], quarantine=accounts[2])
             deployment = deploy(chain, accounts[0], roles)
+            for key in self._keys.values():
+                chain.send(accounts[0], key.address, b"", value=DEV_KEY_FUNDING_WEI, what=f"funding {key.label}")
         except (ChainError, RpcError, RpcUnavailable) as exc:
             raise UpError(f"deploying the contracts on anvil failed: {exc}") from exc
         got = Plan(deployment.token, deployment.treasury, deployment.factory, deployment.forwarder_implementation)
@@ -360,6 +402,39 @@ class LocalGateway:
             out.write(key)
         return key
 
+    def _write_policy(self) -> Path:
+        """Write the local signer's policy for this run's planned contracts (`dev_policy`)."""
+        path = self.state / "signer-policy.json"
+        path.write_text(dev_policy(self._contracts))
+        return path
+
+    def _dev_keys(self, token: parts.SoftHsmToken) -> dict[str, DevKey]:
+        """The dev signing keys by label, made once on the token by the key ceremony (`signer keys create`)."""
+        env = {
+            **os.environ,
+            **token.env,
+            "STABLEGATE_SIGNER_PIN": token.user_pin,
+            "STABLEGATE_SIGNER_PKCS11_MODULE": str(token.module),
+            "STABLEGATE_SIGNER_TOKEN_LABEL": token.label,
+        }
+        ceremony = [sys.executable, "-m", "gateway", "signer", "keys"]
+
+        def run(*args: str) -> list[DevKey]:
+            done = subprocess.run([*ceremony, *args], env=env, capture_output=True, text=True, check=False, timeout=60)
+            if done.returncode != 0:
+                raise UpError(f"the key ceremony failed ({' '.join(args[:1])}): {done.stderr.strip()}")
+            return [
+                DevKey(row["key_id"], row["label"], row["purpose"], row["address"])
+                for row in map(json.loads, done.stdout.splitlines())
+            ]
+
+        keys = {k.label: k for k in run("list")}
+        for purpose, label in DEV_KEYS:
+            if label not in keys:
+                (made,) = run("create", "--purpose", purpose, "--label", label)
+                keys[label] = made
+        return keys
+
     def _service_env(
         self, ports: dict[str, int], pg: parts.PostgresPlan, token: parts.SoftHsmToken, mesh: DevMesh
     ) -> dict[str, str]:
@@ -402,6 +477,7 @@ class LocalGateway:
                 "STABLEGATE_SIGNER_TOKEN_LABEL": token.label,
                 "STABLEGATE_SIGNER_PIN": token.user_pin,
                 "STABLEGATE_SIGNER_STATE_PATH": str(self.state / "signer-state.sqlite3"),
+                "STABLEGATE_SIGNER_POLICY_PATH": str(self._write_policy()),
                 "STABLEGATE_EDGE_LEDGER_TARGET": ledger,
                 "STABLEGATE_EDGE_REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
             }
@@ -468,6 +544,9 @@ class LocalGateway:
                 f"({self.state / 'chain.env'})",
                 highlight=False,
             )
+        if self._keys:
+            held = ", ".join(f"{k.label} {k.address}" for k in self._keys.values())
+            self.console.print(f"signing keys (SoftHSM): {held}", highlight=False)
         self.console.print(f"logs: {self.state / 'logs'}   control: supervisorctl -c {self.state / 'supervisord.conf'}")
         self.console.print(
             f"admin key: .venv/bin/stablegate admin keys create --name you --database-url "

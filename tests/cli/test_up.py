@@ -145,6 +145,32 @@ def assert_a_payment_is_seen_and_credited_through_the_watcher(state: Path, ports
         time.sleep(0.3)
 
 
+def assert_the_hsm_keys_hold_the_roles(state: Path, ports: dict[str, int]) -> None:
+    """The key ceremony made the dev keys in SoftHSM; they hold the sweeper and hot roles and have gas money."""
+    secrets = json.loads((state / "dev-secrets.json").read_text())
+    env = {
+        **os.environ,
+        "SOFTHSM2_CONF": str(state / "softhsm" / "softhsm2.conf"),
+        "STABLEGATE_SIGNER_PIN": secrets["user_pin"],
+        "STABLEGATE_SIGNER_TOKEN_LABEL": secrets["label"],
+    }
+    listed = subprocess.run(
+        [sys.executable, "-m", "gateway", "signer", "keys", "list"], env=env, capture_output=True, text=True, check=True
+    )
+    keys = {row["label"]: row for row in map(json.loads, listed.stdout.splitlines())}
+    assert {label: keys[label]["purpose"] for label in keys} == {label: p for p, label in localrun.DEV_KEYS}
+    chain = Chain(JsonRpc(f"http://127.0.0.1:{ports['anvil']}"))
+    deployed = json.loads((state / "chain.json").read_text())
+    factory = Contract(chain, deployed["factory"], load_artifact("ForwarderFactory"))
+    treasury = Contract(chain, deployed["treasury"], load_artifact("Treasury"))
+    sweeper, hot = keys["dev-sweeper"]["address"], keys["dev-hot"]["address"]
+    assert factory.call1("hasRole", factory.call1("SWEEPER_ROLE"), sweeper)
+    assert treasury.call1("hasRole", treasury.call1("HOT_ROLE"), hot)
+    assert all(chain.balance(k["address"]) == localrun.DEV_KEY_FUNDING_WEI for k in keys.values())
+    policy = json.loads((state / "signer-policy.json").read_text())
+    assert [(r["name"], r["contracts"]) for r in policy["rules"]] == [("dev-sweeps", [deployed["factory"]])]
+
+
 def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     base = free_base_port()
     ports = localrun.assign_ports(base)
@@ -165,6 +191,7 @@ def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path
         assert parts.json_rpc(f"http://127.0.0.1:{ports['anvil']}", "eth_chainId") == "0x61"
         assert_deposit_addresses_come_from_the_deployed_factory(state, ports)
         assert_a_payment_is_seen_and_credited_through_the_watcher(state, ports)
+        assert_the_hsm_keys_hold_the_roles(state, ports)
         psql = str(parts.postgres_bin_dir() / "psql")
         query = [psql, "-h", "127.0.0.1", "-p", str(ports["postgres"]), "-U", "postgres", "-d", "stablegate"]
         db = subprocess.run([*query, "-tAc", "SELECT 1"], capture_output=True, text=True, check=True)
