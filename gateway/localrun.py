@@ -35,6 +35,7 @@ from rich.table import Table
 from chain.contracts import Chain, ChainError
 from chain.deploy import ANVIL_FIRST_ACCOUNT, Deployment, Plan, Roles, deploy, plan
 from chain.rpc import JsonRpc, RpcError, RpcUnavailable
+from chain.safe import deploy_safe
 from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
 from gateway import parts
 from ledger.secretbox import new_dev_key
@@ -346,7 +347,11 @@ class LocalGateway:
                 raise UpError(f"anvil's first dev account is not {ANVIL_FIRST_ACCOUNT}: was it given a mnemonic?")
             # The HSM keys hold the sweeper and hot roles and pay their own gas, as in production.
             sweeper, hot = self._keys["dev-sweeper"].address, self._keys["dev-hot"].address
-            roles = Roles(admin=accounts[0], sweeper=sweeper, hot=hot, cold_safe=accounts[1], quarantine=accounts[2])
+            # Cold storage is a Safe 1.4.1 whose owners are the two COLD_OWNER keys (2 of 2), deployed first by
+            # another dev account so the deployer's nonces, and so the planned addresses, stay as they are.
+            owners = [k.address for k in self._keys.values() if k.purpose == "COLD_OWNER"]
+            cold = deploy_safe(chain, accounts[3], owners, threshold=len(owners), salt=0).address
+            roles = Roles(admin=accounts[0], sweeper=sweeper, hot=hot, cold_safe=cold, quarantine=accounts[2])
             deployment = deploy(chain, accounts[0], roles)
             for key in self._keys.values():
                 chain.send(accounts[0], key.address, b"", value=DEV_KEY_FUNDING_WEI, what=f"funding {key.label}")
@@ -540,8 +545,8 @@ class LocalGateway:
         if self._deployment is not None:
             d = self._deployment
             self.console.print(
-                f"contracts: token {d.token} (tUSDT, open mint), factory {d.factory}, treasury {d.treasury} "
-                f"({self.state / 'chain.env'})",
+                f"contracts: token {d.token} (tUSDT, open mint), factory {d.factory}, treasury {d.treasury}, "
+                f"cold Safe {d.roles.cold_safe} (2 of 2 COLD_OWNER keys) ({self.state / 'chain.env'})",
                 highlight=False,
             )
         if self._keys:

@@ -19,6 +19,7 @@ import psutil
 
 from chain.contracts import Chain, Contract, load_artifact
 from chain.rpc import JsonRpc
+from chain.safe import read_safe
 from gateway import localrun, parts
 from ledger.domain.addresses import invoice_salt
 from service_runtime.devcerts import mesh_files_in
@@ -167,6 +168,10 @@ def assert_the_hsm_keys_hold_the_roles(state: Path, ports: dict[str, int]) -> No
     assert factory.call1("hasRole", factory.call1("SWEEPER_ROLE"), sweeper)
     assert treasury.call1("hasRole", treasury.call1("HOT_ROLE"), hot)
     assert all(chain.balance(k["address"]) == localrun.DEV_KEY_FUNDING_WEI for k in keys.values())
+    cold = read_safe(chain, deployed["roles"]["cold_safe"])
+    owners = {keys[f"dev-cold-owner-{i}"]["address"] for i in (1, 2)}
+    assert (set(cold.owners), cold.threshold) == (owners, 2)
+    assert treasury.call1("coldSafe") == cold.address
     policy = json.loads((state / "signer-policy.json").read_text())
     assert [(r["name"], r["contracts"]) for r in policy["rules"]] == [("dev-sweeps", [deployed["factory"]])]
 
