@@ -236,6 +236,38 @@ def supervisord_config(state: Path, programs: list[Program], user: str) -> str:
     return "\n".join(lines)
 
 
+def _terminate_with_parent() -> None:
+    """In the child before exec: ask Linux for SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG)."""
+    import ctypes  # noqa: PLC0415
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def stop_leftover_supervisord(state: Path, timeout: float = 60.0) -> int | None:
+    """Stop a supervisord a killed `up` left running for this state dir; its pid, or None when there was none.
+
+    Only a live process that is supervisord with this state dir's config is stopped (a stale pid file whose
+    pid now belongs to something else is ignored).
+    """
+    pidfile = state / "supervisord.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+        process = psutil.Process(pid)
+        cmdline = process.cmdline()
+    except (OSError, ValueError, psutil.Error):
+        return None
+    if (
+        not any(Path(arg).name == "supervisord" for arg in cmdline[:2])
+        or str(state / "supervisord.conf") not in cmdline
+    ):
+        return None
+    with contextlib.suppress(psutil.Error):
+        process.terminate()
+        process.wait(timeout=timeout)
+    return pid
+
+
 class LocalGateway:
     """Everything `stablegate up` starts, and the loop that keeps it in the foreground."""
 
@@ -262,6 +294,9 @@ class LocalGateway:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, request_stop)
         try:
+            leftover = stop_leftover_supervisord(self.state)
+            if leftover is not None:
+                self.console.print(f"stopped the processes a previous `up` left running (supervisord {leftover})")
             ports = assign_ports(self.base_port)
             taken = [f"{name} ({port})" for name, port in ports.items() if parts.port_is_open(port)]
             if taken:
@@ -507,6 +542,8 @@ class LocalGateway:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            # If `up` itself is killed (SIGKILL, an OOM kill), supervisord gets SIGTERM and stops everything.
+            preexec_fn=_terminate_with_parent,  # noqa: PLW1509 - only calls prctl, safe between fork and exec
         )
 
     def _wait_ready(self, programs: list[Program]) -> None:

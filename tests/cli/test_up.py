@@ -277,3 +277,31 @@ def test_ctrl_c_while_starting_stops_what_was_started(tmp_path: Path) -> None:
     assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not [name for name, port in ports.items() if parts.port_is_open(port)]
     assert (state / "supervisord.conf").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_second_up_after_a_sigkilled_one_starts(tmp_path: Path) -> None:
+    """`up` killed outright takes its processes down with it; the next `up` on the same state dir starts."""
+    base = free_base_port()
+    ports = localrun.assign_ports(base)
+    state = tmp_path / "state"
+    first_out, second_out = tmp_path / "first.out", tmp_path / "second.out"
+    first = start_up(state, base, first_out)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        wait_for_output(first, first_out, b"gateway is up", timeout=100)
+        children = psutil.Process(first.pid).children(recursive=True)
+        first.kill()
+        first.wait(timeout=10)
+        psutil.wait_procs(children, timeout=60)
+        assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        second = start_up(state, base, second_out)
+        wait_for_output(second, second_out, b"gateway is up", timeout=100)
+        assert parts.http_get(f"http://127.0.0.1:{ports['envoy']}/healthz")[0] == 200
+        second.send_signal(signal.SIGINT)
+        assert second.wait(timeout=90) == 0, second_out.read_text()
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+        shutil.rmtree(localrun.postgres_base_for(state), ignore_errors=True)
+    assert not [name for name, port in ports.items() if parts.port_is_open(port)]
