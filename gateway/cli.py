@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from rich.console import Console
 
+from gateway.demo import add_demo_commands
 from service_runtime.config import EXIT_CONFIG, ServiceSettings, settings_or_exit
 from service_runtime.server import ServiceDefinition
 
@@ -445,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     deploy.set_defaults(func=cmd_chain_deploy)
     _add_signer_commands(sub)
+    add_demo_commands(sub)
 
     config = sub.add_parser("config", help="inspect configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")

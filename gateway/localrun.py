@@ -71,6 +71,8 @@ DEV_KEYS: tuple[tuple[str, str], ...] = (
     ("COLD_OWNER", "dev-cold-owner-2"),
 )
 """(purpose, label) of the keys `up` makes once on its SoftHSM token with the key ceremony."""
+BLOCK_SECONDS = 1
+"""anvil's block interval once the contracts are deployed (they deploy block by block, at once, before)."""
 DEV_KEY_FUNDING_WEI = 10 * 10**18
 """BNB each dev signing key gets from anvil's first account (the keys pay their own gas)."""
 
@@ -398,6 +400,12 @@ class LocalGateway:
                 f"the contracts landed at {got}, not at the planned {self._contracts} the ledger was given: "
                 "anvil was not fresh; stop whatever else uses it and run `up` again"
             )
+        try:
+            # From here on a block every second, transactions or not, as on a real chain: finality keeps moving
+            # (the watcher credits payments, settlement's transactions become final) without anyone mining.
+            chain.rpc.request("evm_setIntervalMining", BLOCK_SECONDS)
+        except (RpcError, RpcUnavailable) as exc:
+            raise UpError(f"switching anvil to a block every {BLOCK_SECONDS} s failed: {exc}") from exc
         (self.state / "chain.env").write_text(deployment.env_file_text())
         (self.state / "chain.json").write_text(json.dumps(deployment.as_json(), indent=2, sort_keys=True) + "\n")
         self._deployment = deployment

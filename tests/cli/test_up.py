@@ -115,20 +115,21 @@ def assert_deposit_addresses_come_from_the_deployed_factory(state: Path, ports: 
 
 
 def assert_a_payment_is_seen_and_credited_through_the_watcher(state: Path, ports: dict[str, int]) -> None:
-    """A customer pays the invoice on anvil; the watcher (mutual TLS, its own role) gets it to PAID on finality."""
+    """`stablegate demo pay` pays the invoice on anvil; the watcher (mutual TLS, its own role) gets it to PAID at
+    finality, with anvil making a block a second on its own (nobody mines by hand)."""
     invoice = json.loads((state / "invoice.json").read_text())
-    env = dict(line.split("=", 1) for line in (state / "chain.env").read_text().splitlines() if "=" in line)
-    token, url = env["STABLEGATE_LEDGER_TOKEN_CONTRACT"], f"http://127.0.0.1:{ports['anvil']}"
-    accounts = parts.json_rpc(url, "eth_accounts")  # anvil's unlocked dev accounts
-    assert isinstance(accounts, list)
-    payer = str(accounts[5])
-    amount = hex(325 * 10**16)[2:].rjust(64, "0")
-
-    def word(address: str) -> str:
-        return address.lower().removeprefix("0x").rjust(64, "0")
-
-    for data in ("0x40c10f19" + word(payer) + amount, "0xa9059cbb" + word(invoice["deposit_address"]) + amount):
-        parts.json_rpc(url, "eth_sendTransaction", [{"from": payer, "to": token, "data": data}])
+    dsn = f"postgresql://postgres@127.0.0.1:{ports['postgres']}/stablegate"
+    url = f"http://127.0.0.1:{ports['anvil']}"
+    demo = [sys.executable, "-m", "gateway", "demo", "pay", "--database-url", dsn, "--rpc-url", url]
+    refused = subprocess.run([*demo, "inv_nope"], capture_output=True, text=True, check=False, timeout=60)
+    assert (refused.returncode, refused.stderr.strip()) == (1, "error: no invoice 'inv_nope' in the local ledger")
+    too_fine = subprocess.run(
+        [*demo, invoice["id"], "--amount", "0.0000000000000000001"], capture_output=True, text=True, check=False
+    )
+    assert too_fine.returncode == 1 and "more than the token's 18 decimals" in too_fine.stderr
+    paid = subprocess.run([*demo, invoice["id"]], capture_output=True, text=True, check=False, timeout=60)
+    assert paid.returncode == 0, paid.stderr
+    assert f"paid {325 * 10**16} base units to {invoice['deposit_address']}" in paid.stdout
     psql = str(parts.postgres_bin_dir() / "psql")
     query = [psql, "-h", "127.0.0.1", "-p", str(ports["postgres"]), "-U", "postgres", "-d", "stablegate", "-tAc"]
     deadline = time.monotonic() + 60
@@ -142,7 +143,6 @@ def assert_a_payment_is_seen_and_credited_through_the_watcher(state: Path, ports
         if status == "PAID":
             return
         assert time.monotonic() < deadline, status
-        parts.json_rpc(url, "anvil_mine", ["0x1"])
         time.sleep(0.3)
 
 
