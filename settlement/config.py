@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from service_runtime.config import TARGET_PATTERN, ServiceSettings, check_http_urls
@@ -33,7 +33,27 @@ class SettlementSettings(ServiceSettings):
         default="127.0.0.1:50054", pattern=TARGET_PATTERN, description="host:port of the signer."
     )
 
+    fee_floor_gas_price_wei: int = Field(
+        default=50_000_000,
+        ge=0,
+        description="The chain's minimum gas price in wei; BSC validators refuse less (0.05 gwei since late 2025).",
+    )
+    fee_max_gas_price_wei: int = Field(
+        default=5_000_000_000,
+        gt=0,
+        description="The most settlement pays per gas, in wei; a fee quote above it is over the cap (5 gwei).",
+    )
+    fee_priority_fee_wei: int = Field(
+        default=50_000_000, ge=0, description="The least tip per gas settlement offers, in wei (0.05 gwei)."
+    )
+
     @field_validator("rpc_urls")
     @classmethod
     def _urls(cls, value: list[str]) -> list[str]:
         return check_http_urls(value)
+
+    @model_validator(mode="after")
+    def _cap_above_floor(self) -> SettlementSettings:
+        if self.fee_max_gas_price_wei < self.fee_floor_gas_price_wei:
+            raise ValueError("fee_max_gas_price_wei must be at least fee_floor_gas_price_wei")
+        return self
