@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from service_runtime.config import TARGET_PATTERN, ServiceSettings, check_http_urls
@@ -52,8 +52,10 @@ class SettlementSettings(ServiceSettings):
     def _urls(cls, value: list[str]) -> list[str]:
         return check_http_urls(value)
 
-    @model_validator(mode="after")
-    def _cap_above_floor(self) -> SettlementSettings:
-        if self.fee_max_gas_price_wei < self.fee_floor_gas_price_wei:
-            raise ValueError("fee_max_gas_price_wei must be at least fee_floor_gas_price_wei")
-        return self
+    @field_validator("fee_max_gas_price_wei")
+    @classmethod
+    def _cap_above_floor(cls, value: int, info: ValidationInfo) -> int:
+        floor = info.data.get("fee_floor_gas_price_wei")
+        if isinstance(floor, int) and value < floor:
+            raise ValueError(f"must be at least FEE_FLOOR_GAS_PRICE_WEI ({floor}): no transaction could go out")
+        return value

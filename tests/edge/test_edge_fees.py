@@ -21,7 +21,7 @@ from stablegate.merchant.v1 import fee_service_pb2_grpc as pb_grpc
 
 from gateway import parts
 from service_runtime import mesh
-from service_runtime.config import load_settings
+from service_runtime.config import ConfigError, load_settings
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
 from service_runtime.server import ServiceRuntime
@@ -154,3 +154,15 @@ async def test_settlement_trusts_identity_headers_only_from_the_edge(settlement:
         with pytest.raises(grpc.aio.AioRpcError) as watcher:
             await pb_grpc.FeeServiceStub(channel).EstimateFee(pb.EstimateFeeRequest(), metadata=forged)
         assert watcher.value.code() == grpc.StatusCode.PERMISSION_DENIED  # not a role public methods admit
+
+
+def test_settlement_refuses_a_fee_cap_below_the_floor_naming_the_variable(tmp_path: Path) -> None:
+    pki = DevMesh(tmp_path / "pki")
+    with pytest.raises(ConfigError, match=r"STABLEGATE_SETTLEMENT_FEE_MAX_GAS_PRICE_WEI.*FEE_FLOOR_GAS_PRICE_WEI"):
+        load_settings(
+            SettlementSettings,
+            profile="test",
+            tls=pki.files(Role.SETTLEMENT).settings(),
+            fee_floor_gas_price_wei=10,
+            fee_max_gas_price_wei=5,
+        )
