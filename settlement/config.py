@@ -7,7 +7,10 @@ from typing import ClassVar
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from chain.fees import BSC_MIN_GAS_PRICE_WEI
 from service_runtime.config import TARGET_PATTERN, ServiceSettings, check_http_urls
+
+GWEI = 10**9
 
 
 class SettlementSettings(ServiceSettings):
@@ -34,18 +37,14 @@ class SettlementSettings(ServiceSettings):
     )
 
     fee_floor_gas_price_wei: int = Field(
-        default=50_000_000,
+        default=BSC_MIN_GAS_PRICE_WEI,
         ge=0,
-        description="The chain's minimum gas price in wei; BSC validators refuse less (0.05 gwei since late 2025).",
+        description="The chain's minimum gas price, wei (BSC validators' floor: 0.05 gwei since late 2025).",
     )
     fee_max_gas_price_wei: int = Field(
-        default=5_000_000_000,
-        gt=0,
-        description="The most settlement pays per gas, in wei; a fee quote above it is over the cap (5 gwei).",
+        default=10 * GWEI, gt=0, description="Fee cap: a sweep whose gas price would pass it is held, not signed."
     )
-    fee_priority_fee_wei: int = Field(
-        default=50_000_000, ge=0, description="The least tip per gas settlement offers, in wei (0.05 gwei)."
-    )
+    fee_priority_fee_wei: int = Field(default=GWEI // 10, ge=0, description="Priority fee (tip) offered, wei.")
 
     @field_validator("rpc_urls")
     @classmethod
