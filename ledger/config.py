@@ -112,6 +112,18 @@ class LedgerSettings(ServiceSettings):
         description="An endpoint failing every delivery for this long is disabled and the merchant told.",
     )
 
+    default_fee_bps: int = Field(
+        default=0,
+        ge=0,
+        le=10000,
+        description="Platform fee of merchants without a plan of their own, in basis points of each invoice paid.",
+    )
+    default_fee_fixed_base_units: int = Field(
+        default=0, ge=0, description="Fixed part of the default fee plan per invoice paid, in base units."
+    )
+    default_fee_minimum_base_units: int = Field(
+        default=0, ge=0, description="Minimum fee of the default plan per invoice paid, in base units."
+    )
     smtp_host: str = Field(default="", description="SMTP server for email notifications; empty: email is off.")
     smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP server port.")
     smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from ledger.auth import CredentialVerifier
 from ledger.config import LedgerSettings
 from ledger.dispatch import Dispatcher
+from ledger.domain.fees import FeePlan
 from ledger.domain.invoices import ChainTerms
 from ledger.domain.models import Merchant
 from ledger.domain.ssrf import Resolver, UrlPolicy
@@ -143,6 +144,14 @@ class LedgerCore:
                 else None,
                 now=self.now,
             ),
+        )
+
+    @functools.cached_property
+    def default_fee_plan(self) -> FeePlan:
+        """The fee plan of merchants without one of their own (from the settings)."""
+        s = self.settings
+        return FeePlan(
+            bps=s.default_fee_bps, fixed=s.default_fee_fixed_base_units, minimum=s.default_fee_minimum_base_units
         )
 
     @functools.cached_property

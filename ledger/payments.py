@@ -23,11 +23,12 @@ from typing import Any, Literal, TypeVar
 
 import asyncpg
 
-from ledger.domain import lifecycle, postings
+from ledger.domain import fees, lifecycle, postings
 from ledger.domain.finality import CanonicalChain
 from ledger.domain.ids import new_id
 from ledger.domain.models import Invoice
 from ledger.metrics import LedgerMetrics
+from ledger.store import fees as fee_store
 from ledger.store import invoices as invoice_store
 from ledger.store import journal, outbox
 from ledger.store import payments as payment_store
@@ -398,9 +399,15 @@ class PaymentRecorder:
         self, conn: asyncpg.Connection, invoice: Invoice, payment: payment_store.PaymentRow, now: dt.datetime
     ) -> tuple[Recorded, Invoice]:
         """Credit a SEEN payment as final; what was done, and the invoice after re-evaluation."""
-        posting = postings.payment_final(invoice.merchant_id, self.asset, payment.amount)
+        # The invoice is locked: its credited total and charged fee cannot move under us. The invoice's fee is
+        # always fee(credited total) under the plan it was made with; this payment pays the increase.
+        plan, charged = await fee_store.invoice_plan_and_charged(conn, invoice.id)
+        credited = await fee_store.credited_total(conn, invoice.id)
+        fee = fees.fee_for(plan, credited + payment.amount) - charged
+        posting = postings.payment_final(invoice.merchant_id, self.asset, payment.amount, fee)
         tx = await _post(conn, posting, payment, invoice.id)
         await payment_store.set_status(conn, payment.id, "FINAL")
+        await fee_store.record_charge(conn, invoice.id, payment.id, fee, charged + fee)
         after = await _reevaluate(conn, invoice, now)
         return Recorded("MATCHED", invoice.id, payment.id, tx), after
 
@@ -421,8 +428,13 @@ class PaymentRecorder:
             clearing_ref = postings.AccountRef("chain_clearing", None, asset)
             locked = await journal.lock_balances(conn, [clearing_ref, available_ref])
             available = locked[available_ref]
-            posting = postings.credited_payment_reversed(merchant, asset, amount, available)
-            shortfall = amount - min(amount, available)
+            # The platform gives back what its fee falls by: the invoice's fee becomes fee(what stays credited).
+            plan, charged = await fee_store.invoice_plan_and_charged(conn, invoice.id)
+            credited = await fee_store.credited_total(conn, invoice.id)
+            fee = charged - fees.fee_for(plan, credited - amount)
+            await fee_store.record_charge(conn, invoice.id, payment.id, 0, charged - fee)
+            posting = postings.credited_payment_reversed(merchant, asset, amount, available, fee)
+            shortfall = (amount - fee) - min(amount - fee, available)
             if shortfall:
                 await outbox.append(
                     conn,

@@ -4,26 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import grpc
 from stablegate.admin.v1 import api_key_admin_service_pb2 as keys_pb
 from stablegate.admin.v1 import api_key_admin_service_pb2_grpc as keys_grpc
 from stablegate.admin.v1 import merchant_admin_service_pb2 as pb
 from stablegate.admin.v1 import merchant_admin_service_pb2_grpc as pb_grpc
 
-from ledger.api.convert import api_key_message, from_timestamp, merchant_message, request_hash
+from ledger.api.auth import principal
+from ledger.api.convert import api_key_message, from_timestamp, merchant_message, request_hash, timestamp
 from ledger.core import LedgerCore
 from ledger.domain import credentials
 from ledger.domain.addresses import parse_address
+from ledger.domain.fees import BPS_DENOMINATOR, FeePlan
 from ledger.domain.ids import new_id
 from ledger.domain.invoices import check_text
 from ledger.domain.models import Merchant
-from ledger.domain.money import parse_non_negative_amount
+from ledger.domain.money import format_amount, parse_non_negative_amount
 from ledger.store import credentials as key_store
+from ledger.store import fees as fee_store
 from ledger.store import merchants as merchant_store
+from ledger.store import outbox
 from service_runtime.errors import AlreadyExists, InvalidArgument, NotFound
 from service_runtime.pagination import newest_first_next_token, newest_first_position, page_size
 
 Context = grpc.aio.ServicerContext[Any, Any]
+
+FEE_PLAN_CHANGED = "fee_plan.changed"
+"""Operator-level outbox event (no merchant, so never a webhook): an admin set a merchant's fee plan."""
 
 
 def _required(value: str, field: str) -> str:
@@ -119,6 +127,71 @@ class MerchantAdmin(pb_grpc.MerchantAdminServiceServicer):
         if merchant is None:
             raise NotFound(f"no merchant {merchant_id}", reason="MERCHANT_NOT_FOUND", metadata={"field": "id"})
         return merchant_message(merchant, self.core.settings.token_decimals)
+
+    async def GetMerchantFeePlan(
+        self, request: pb.GetMerchantFeePlanRequest, context: Context
+    ) -> pb.GetMerchantFeePlanResponse:
+        """The merchant's fee plan, or the default when it has none."""
+        async with self.core.pool.acquire() as conn:
+            await self._existing(conn, request.merchant_id)
+            stored = await fee_store.plan_of(conn, request.merchant_id, self.core.default_fee_plan)
+        return pb.GetMerchantFeePlanResponse(fee_plan=self._plan_message(stored))
+
+    async def SetMerchantFeePlan(
+        self, request: pb.SetMerchantFeePlanRequest, context: Context
+    ) -> pb.SetMerchantFeePlanResponse:
+        """Set the merchant's plan for invoices created from now on; the change is kept with its admin and reason."""
+        decimals = self.core.settings.token_decimals
+        reason = check_text(_required(request.reason, "reason"), "reason", 500)
+        if request.bps > BPS_DENOMINATOR:
+            raise InvalidArgument(
+                f"bps must be between 0 and {BPS_DENOMINATOR}", reason="FEE_BPS_OUT_OF_RANGE", metadata={"field": "bps"}
+            )
+        fixed = parse_non_negative_amount(request.fixed or "0", decimals, field="fixed")
+        minimum = parse_non_negative_amount(request.minimum or "0", decimals, field="minimum")
+        plan = FeePlan(bps=request.bps, fixed=fixed, minimum=minimum)
+        actor = principal().key_id
+        async with self.core.pool.acquire() as conn, conn.transaction():
+            await self._existing(conn, request.merchant_id, lock=True)
+            stored = await fee_store.set_plan(
+                conn, request.merchant_id, plan, actor=actor, reason=reason, now=self.core.now()
+            )
+            await outbox.append(
+                conn,
+                event_type=FEE_PLAN_CHANGED,
+                merchant_id=None,  # operator-level: an audit record, never a webhook
+                subject_id=request.merchant_id,
+                data={
+                    "merchant_id": request.merchant_id,
+                    "bps": plan.bps,
+                    "fixed_base_units": str(plan.fixed),
+                    "minimum_base_units": str(plan.minimum),
+                    "reason": reason,
+                    "actor": actor,
+                },
+            )
+        return pb.SetMerchantFeePlanResponse(fee_plan=self._plan_message(stored))
+
+    @staticmethod
+    async def _existing(conn: asyncpg.Connection, merchant_id: str, *, lock: bool = False) -> Merchant:
+        merchant = await merchant_store.get(conn, merchant_id, for_update=lock)
+        if merchant is None:
+            raise NotFound(f"no merchant {merchant_id}", reason="MERCHANT_NOT_FOUND", metadata={"field": "merchant_id"})
+        return merchant
+
+    def _plan_message(self, stored: fee_store.StoredPlan) -> pb.FeePlan:
+        d = self.core.settings.token_decimals
+        return pb.FeePlan(
+            merchant_id=stored.merchant_id,
+            bps=stored.plan.bps,
+            fixed=format_amount(stored.plan.fixed, d),
+            fixed_base_units=str(stored.plan.fixed),
+            minimum=format_amount(stored.plan.minimum, d),
+            minimum_base_units=str(stored.plan.minimum),
+            default=not stored.custom,
+            update_time=timestamp(stored.update_time),
+            updated_by=stored.updated_by,
+        )
 
 
 class ApiKeyAdmin(keys_grpc.ApiKeyAdminServiceServicer):

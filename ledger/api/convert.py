@@ -141,4 +141,8 @@ def invoice_message(invoice: Invoice, checkout_base_url: str) -> invoice_pb2.Inv
         paid_time=timestamp(invoice.paid_time),
         cancel_time=timestamp(invoice.cancel_time),
         monitor_until_time=timestamp(invoice.monitor_until),
+        fee=format_amount(invoice.fee_charged, d),
+        fee_base_units=str(invoice.fee_charged),
+        net_amount=format_amount(invoice.amount_paid - invoice.fee_charged, d),
+        net_amount_base_units=str(invoice.amount_paid - invoice.fee_charged),
     )

@@ -18,6 +18,7 @@ from ledger.core import LedgerCore
 from ledger.domain import invoices as rules
 from ledger.domain.ids import looks_like_id, new_id
 from ledger.domain.money import format_amount, parse_amount, parse_non_negative_amount
+from ledger.store import fees as fee_store
 from ledger.store import invoices as invoice_store
 from ledger.store import outbox
 from service_runtime.errors import AlreadyExists, InvalidArgument, NotFound
@@ -117,7 +118,10 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
                 ),
             )
             async with conn.transaction():
-                stored = await invoice_store.insert(conn, new, terms, request_id=request_id, request_hash=digest)
+                plan = await fee_store.plan_of(conn, owner, self.core.default_fee_plan)
+                stored = await invoice_store.insert(
+                    conn, new, terms, request_id=request_id, request_hash=digest, fee_plan=plan.plan
+                )
                 if stored is not None:
                     message = invoice_message(stored, self.core.settings.checkout_base_url)
                     await outbox.append(

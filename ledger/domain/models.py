@@ -91,3 +91,11 @@ class Invoice:
     paid_time: dt.datetime | None
     cancel_time: dt.datetime | None
     payments: tuple[PaymentRecord, ...] = field(default_factory=tuple)
+    fee_bps: int = 0
+    """The platform fee plan the invoice was created under (ledger/domain/fees.py): basis points…"""
+    fee_fixed: int = 0
+    """…its fixed part (base units)…"""
+    fee_minimum: int = 0
+    """…and its minimum (base units)."""
+    fee_charged: int = 0
+    """The platform fee charged so far: fee(amount_paid) under the invoice's plan."""

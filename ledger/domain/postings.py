@@ -5,9 +5,9 @@ A payment moves through the accounts like this (Dr = debit, Cr = credit; amounts
 | event | entries |
 |---|---|
 | payment seen (credited to an invoice) | Dr chain_clearing / Cr merchant_pending |
-| payment final | Dr merchant_pending / Cr merchant_available |
+| payment final | Dr merchant_pending / Cr merchant_available (net), Cr platform_fees (the fee; ledger/domain/fees.py) |
 | seen payment reorged out | Dr merchant_pending / Cr chain_clearing |
-| credited payment reorged | Dr merchant_available (what it covers), Dr merchant_receivable (rest) / Cr chain_clearing |
+| credited payment reorged | Dr platform_fees (fee), Dr merchant_available, Dr merchant_receivable / Cr chain_clearing |
 | payment held as unallocated | Dr chain_clearing / Cr unallocated |
 | unallocated payment reorged out | Dr unallocated / Cr chain_clearing |
 
@@ -177,16 +177,29 @@ def payment_seen(merchant_id: str, asset: str, amount: int) -> Posting:
     )
 
 
-def payment_final(merchant_id: str, asset: str, amount: int) -> Posting:
-    """A seen payment became final: Dr merchant_pending / Cr merchant_available."""
-    return _posting(
-        PAYMENT_FINAL,
-        [
-            Entry(_merchant("merchant_pending", merchant_id, asset), "D", amount),
-            Entry(_merchant("merchant_available", merchant_id, asset), "C", amount),
-        ],
-        "payment final, credited to the merchant",
-    )
+def payment_final(merchant_id: str, asset: str, amount: int, fee: int = 0) -> Posting:
+    """A seen payment became final: Dr merchant_pending / Cr merchant_available (net), Cr platform_fees (fee).
+
+    `fee` (0 ≤ fee ≤ amount) is the platform's charge for this payment (`ledger.domain.fees`); a line whose
+    amount would be 0 is left out, so a free plan posts exactly what it posted before fees existed.
+    """
+    _check_fee(amount, fee)
+    entries = [Entry(_merchant("merchant_pending", merchant_id, asset), "D", amount)]
+    if amount - fee:
+        entries.append(Entry(_merchant("merchant_available", merchant_id, asset), "C", amount - fee))
+    if fee:
+        entries.append(Entry(_platform("platform_fees", asset), "C", fee))
+    memo = "payment final, credited to the merchant"
+    if fee:
+        memo += f"; platform fee {fee} base units"
+    return _posting(PAYMENT_FINAL, entries, memo)
+
+
+def _check_fee(amount: int, fee: int) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ValueError(f"amount must be a positive integer, got {amount!r}")
+    if isinstance(fee, bool) or not isinstance(fee, int) or not 0 <= fee <= amount:
+        raise ValueError(f"fee must be an integer between 0 and the amount {amount}, got {fee!r}")
 
 
 def seen_payment_reorged(merchant_id: str, asset: str, amount: int) -> Posting:
@@ -201,20 +214,25 @@ def seen_payment_reorged(merchant_id: str, asset: str, amount: int) -> Posting:
     )
 
 
-def credited_payment_reversed(merchant_id: str, asset: str, amount: int, available_balance: int) -> Posting:
+def credited_payment_reversed(
+    merchant_id: str, asset: str, amount: int, available_balance: int, fee: int = 0
+) -> Posting:
     """A reorg dropped a final (credited) payment: reverse it in full, never failing.
 
-    Dr merchant_available for what the available balance covers, Dr merchant_receivable for the shortfall,
-    Cr chain_clearing for the whole amount. `available_balance` is the merchant's available balance in this
-    asset just before the reversal (read under the same lock the posting is written with).
+    Dr platform_fees for the fee the payment paid (the platform gives its charge back), Dr merchant_available for
+    what the available balance covers of the net (amount - fee), Dr merchant_receivable for the shortfall, Cr
+    chain_clearing for the whole amount. `available_balance` is the merchant's available balance in this asset
+    just before the reversal (read under the same lock the posting is written with).
     """
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise ValueError(f"amount must be a positive integer, got {amount!r}")
+    _check_fee(amount, fee)
     if isinstance(available_balance, bool) or not isinstance(available_balance, int) or available_balance < 0:
         raise ValueError(f"available_balance must be a non-negative integer, got {available_balance!r}")
-    covered = min(amount, available_balance)
-    shortfall = amount - covered
+    net = amount - fee
+    covered = min(net, available_balance)
+    shortfall = net - covered
     entries: list[Entry] = []
+    if fee > 0:
+        entries.append(Entry(_platform("platform_fees", asset), "D", fee))
     if covered > 0:
         entries.append(Entry(_merchant("merchant_available", merchant_id, asset), "D", covered))
     if shortfall > 0:

@@ -8,13 +8,14 @@ from typing import Any
 
 import asyncpg
 
+from ledger.domain.fees import FeePlan
 from ledger.domain.invoices import ChainTerms, NewInvoice
 from ledger.domain.models import Invoice, PaymentRecord
 
 _COLUMNS = (
     "id, merchant_id, status, exceptions, asset, chain_id, token_contract, token_decimals, amount, amount_paid, "
     "tolerance, deposit_address, description, metadata, order_id, customer_reference, redirect_url, expire_time, "
-    "monitor_until, create_time, update_time, paid_time, cancel_time"
+    "monitor_until, create_time, update_time, paid_time, cancel_time, fee_bps, fee_fixed, fee_minimum, fee_charged"
 )
 
 
@@ -44,18 +45,30 @@ def _invoice(row: asyncpg.Record, payments: tuple[PaymentRecord, ...] = ()) -> I
         paid_time=row["paid_time"],
         cancel_time=row["cancel_time"],
         payments=payments,
+        fee_bps=int(row["fee_bps"]),
+        fee_fixed=int(row["fee_fixed"]),
+        fee_minimum=int(row["fee_minimum"]),
+        fee_charged=int(row["fee_charged"]),
     )
 
 
 async def insert(
-    conn: asyncpg.Connection, new: NewInvoice, terms: ChainTerms, *, request_id: str, request_hash: bytes
+    conn: asyncpg.Connection,
+    new: NewInvoice,
+    terms: ChainTerms,
+    *,
+    request_id: str,
+    request_hash: bytes,
+    fee_plan: FeePlan | None = None,
 ) -> Invoice | None:
-    """Insert an invoice; None when a unique key (request id, order id) is already taken."""
+    """Insert an invoice under `fee_plan` (free when None); None when a unique key (request id, order id) is taken."""
+    plan = fee_plan or FeePlan()
     row = await conn.fetchrow(
         f"INSERT INTO ledger.invoices (id, merchant_id, request_id, request_hash, order_id, customer_reference, "
         f"status, asset, chain_id, token_contract, token_decimals, amount, tolerance, deposit_address, description, "
-        f"metadata, redirect_url, expire_time, monitor_until) VALUES ($1, $2, $3, $4, $5, $6, 'OPEN', $7, $8, $9, "
-        f"$10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18) ON CONFLICT DO NOTHING RETURNING {_COLUMNS}",
+        f"metadata, redirect_url, expire_time, monitor_until, fee_bps, fee_fixed, fee_minimum) VALUES ($1, $2, $3, $4, "
+        f"$5, $6, 'OPEN', $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18, $19, $20, $21) "
+        f"ON CONFLICT DO NOTHING RETURNING {_COLUMNS}",
         new.id,
         new.merchant_id,
         request_id,
@@ -74,6 +87,9 @@ async def insert(
         new.redirect_url,
         new.expire_time,
         new.monitor_until,
+        plan.bps,
+        plan.fixed,
+        plan.minimum,
     )
     return _invoice(row) if row is not None else None
 

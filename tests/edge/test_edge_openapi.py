@@ -107,6 +107,8 @@ def test_document_lists_exactly_the_built_public_operations() -> None:
         ("POST", "/admin/v1/merchants/{merchant_id}/api_keys"),
         ("GET", "/admin/v1/merchants/{merchant_id}/api_keys"),
         ("POST", "/admin/v1/merchants/{merchant_id}/api_keys/{id}:revoke"),
+        ("GET", "/admin/v1/merchants/{merchant_id}/fee_plan"),
+        ("POST", "/admin/v1/merchants/{merchant_id}/fee_plan"),
     }
     paths = set(document()["paths"])
     assert not any(p.startswith("/v1/payouts") for p in paths)

@@ -46,6 +46,172 @@ MERCHANT_STATUS_SUSPENDED: MerchantStatus.ValueType  # 2
 Global___MerchantStatus: _TypeAlias = MerchantStatus  # noqa: Y015
 
 @_typing.final
+class FeePlan(_message.Message):
+    """A merchant's platform fee plan: fee(g) = min(g, max(minimum, fixed + floor(g * bps / 10000))) on what an
+    invoice is paid (docs/payouts.md, "Fee plans").
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MERCHANT_ID_FIELD_NUMBER: _builtins.int
+    BPS_FIELD_NUMBER: _builtins.int
+    FIXED_FIELD_NUMBER: _builtins.int
+    FIXED_BASE_UNITS_FIELD_NUMBER: _builtins.int
+    MINIMUM_FIELD_NUMBER: _builtins.int
+    MINIMUM_BASE_UNITS_FIELD_NUMBER: _builtins.int
+    DEFAULT_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATED_BY_FIELD_NUMBER: _builtins.int
+    merchant_id: _builtins.str
+    """Merchant id."""
+    bps: _builtins.int
+    """Percentage part in basis points (1 bp = 0.01 %), 0 to 10000."""
+    fixed: _builtins.str
+    """Fixed part per invoice, decimal string in token units."""
+    fixed_base_units: _builtins.str
+    """Fixed part, integer string in base units."""
+    minimum: _builtins.str
+    """Minimum fee per invoice, decimal string in token units."""
+    minimum_base_units: _builtins.str
+    """Minimum fee, integer string in base units."""
+    default: _builtins.bool
+    """True when the merchant has no plan of its own and the configured default applies."""
+    updated_by: _builtins.str
+    """Id of the admin key that last set it; empty for the default."""
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When the plan was last set; unset for the default."""
+
+    def __init__(
+        self,
+        *,
+        merchant_id: _builtins.str = ...,
+        bps: _builtins.int = ...,
+        fixed: _builtins.str = ...,
+        fixed_base_units: _builtins.str = ...,
+        minimum: _builtins.str = ...,
+        minimum_base_units: _builtins.str = ...,
+        default: _builtins.bool = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+        updated_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bps", b"bps", "default", b"default", "fixed", b"fixed", "fixed_base_units", b"fixed_base_units", "merchant_id", b"merchant_id", "minimum", b"minimum", "minimum_base_units", b"minimum_base_units", "update_time", b"update_time", "updated_by", b"updated_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FeePlan: _TypeAlias = FeePlan  # noqa: Y015
+
+@_typing.final
+class GetMerchantFeePlanRequest(_message.Message):
+    """Request to get a merchant's fee plan."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MERCHANT_ID_FIELD_NUMBER: _builtins.int
+    merchant_id: _builtins.str
+    """Merchant id."""
+    def __init__(
+        self,
+        *,
+        merchant_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merchant_id", b"merchant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMerchantFeePlanRequest: _TypeAlias = GetMerchantFeePlanRequest  # noqa: Y015
+
+@_typing.final
+class GetMerchantFeePlanResponse(_message.Message):
+    """Response to GetMerchantFeePlan."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FEE_PLAN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def fee_plan(self) -> Global___FeePlan:
+        """The plan."""
+
+    def __init__(
+        self,
+        *,
+        fee_plan: Global___FeePlan | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fee_plan", b"fee_plan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fee_plan", b"fee_plan"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMerchantFeePlanResponse: _TypeAlias = GetMerchantFeePlanResponse  # noqa: Y015
+
+@_typing.final
+class SetMerchantFeePlanRequest(_message.Message):
+    """Request to set a merchant's fee plan."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MERCHANT_ID_FIELD_NUMBER: _builtins.int
+    BPS_FIELD_NUMBER: _builtins.int
+    FIXED_FIELD_NUMBER: _builtins.int
+    MINIMUM_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    merchant_id: _builtins.str
+    """Merchant id."""
+    bps: _builtins.int
+    """Percentage part in basis points, 0 to 10000."""
+    fixed: _builtins.str
+    """Fixed part per invoice, decimal string in token units; "0" when empty."""
+    minimum: _builtins.str
+    """Minimum fee per invoice, decimal string in token units; "0" when empty."""
+    reason: _builtins.str
+    """Why the plan changes, kept in its history."""
+    def __init__(
+        self,
+        *,
+        merchant_id: _builtins.str = ...,
+        bps: _builtins.int = ...,
+        fixed: _builtins.str = ...,
+        minimum: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bps", b"bps", "fixed", b"fixed", "merchant_id", b"merchant_id", "minimum", b"minimum", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetMerchantFeePlanRequest: _TypeAlias = SetMerchantFeePlanRequest  # noqa: Y015
+
+@_typing.final
+class SetMerchantFeePlanResponse(_message.Message):
+    """Response to SetMerchantFeePlan."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FEE_PLAN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def fee_plan(self) -> Global___FeePlan:
+        """The plan now in force."""
+
+    def __init__(
+        self,
+        *,
+        fee_plan: Global___FeePlan | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fee_plan", b"fee_plan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fee_plan", b"fee_plan"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetMerchantFeePlanResponse: _TypeAlias = SetMerchantFeePlanResponse  # noqa: Y015
+
+@_typing.final
 class Merchant(_message.Message):
     """A merchant account."""
 

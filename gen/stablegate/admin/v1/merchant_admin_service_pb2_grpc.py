@@ -60,6 +60,16 @@ class MerchantAdminServiceStub:
                 request_serializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.ReactivateMerchantRequest.SerializeToString,
                 response_deserializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.ReactivateMerchantResponse.FromString,
                 _registered_method=True)
+        self.GetMerchantFeePlan = channel.unary_unary(
+                '/stablegate.admin.v1.MerchantAdminService/GetMerchantFeePlan',
+                request_serializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.GetMerchantFeePlanRequest.SerializeToString,
+                response_deserializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.GetMerchantFeePlanResponse.FromString,
+                _registered_method=True)
+        self.SetMerchantFeePlan = channel.unary_unary(
+                '/stablegate.admin.v1.MerchantAdminService/SetMerchantFeePlan',
+                request_serializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.SetMerchantFeePlanRequest.SerializeToString,
+                response_deserializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.SetMerchantFeePlanResponse.FromString,
+                _registered_method=True)
 
 
 class MerchantAdminServiceServicer:
@@ -102,6 +112,21 @@ class MerchantAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMerchantFeePlan(self, request, context):
+        """Gets a merchant's platform fee plan (the default plan when it has none of its own).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetMerchantFeePlan(self, request, context):
+        """Sets a merchant's platform fee plan; invoices created afterwards use it, earlier ones keep theirs. Every change
+        is kept with the admin key that made it and its reason.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MerchantAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +154,16 @@ def add_MerchantAdminServiceServicer_to_server(servicer, server):
                     servicer.ReactivateMerchant,
                     request_deserializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.ReactivateMerchantRequest.FromString,
                     response_serializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.ReactivateMerchantResponse.SerializeToString,
+            ),
+            'GetMerchantFeePlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMerchantFeePlan,
+                    request_deserializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.GetMerchantFeePlanRequest.FromString,
+                    response_serializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.GetMerchantFeePlanResponse.SerializeToString,
+            ),
+            'SetMerchantFeePlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetMerchantFeePlan,
+                    request_deserializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.SetMerchantFeePlanRequest.FromString,
+                    response_serializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.SetMerchantFeePlanResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +302,60 @@ class MerchantAdminService:
             '/stablegate.admin.v1.MerchantAdminService/ReactivateMerchant',
             stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.ReactivateMerchantRequest.SerializeToString,
             stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.ReactivateMerchantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMerchantFeePlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.admin.v1.MerchantAdminService/GetMerchantFeePlan',
+            stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.GetMerchantFeePlanRequest.SerializeToString,
+            stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.GetMerchantFeePlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetMerchantFeePlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.admin.v1.MerchantAdminService/SetMerchantFeePlan',
+            stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.SetMerchantFeePlanRequest.SerializeToString,
+            stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.SetMerchantFeePlanResponse.FromString,
             options,
             channel_credentials,
             insecure,

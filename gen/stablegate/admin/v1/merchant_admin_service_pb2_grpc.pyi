@@ -45,6 +45,12 @@ class MerchantAdminServiceStub:
     """
     ReactivateMerchant: _grpc.UnaryUnaryMultiCallable[_merchant_admin_service_pb2.ReactivateMerchantRequest, _merchant_admin_service_pb2.ReactivateMerchantResponse]
     """Lifts a suspension."""
+    GetMerchantFeePlan: _grpc.UnaryUnaryMultiCallable[_merchant_admin_service_pb2.GetMerchantFeePlanRequest, _merchant_admin_service_pb2.GetMerchantFeePlanResponse]
+    """Gets a merchant's platform fee plan (the default plan when it has none of its own)."""
+    SetMerchantFeePlan: _grpc.UnaryUnaryMultiCallable[_merchant_admin_service_pb2.SetMerchantFeePlanRequest, _merchant_admin_service_pb2.SetMerchantFeePlanResponse]
+    """Sets a merchant's platform fee plan; invoices created afterwards use it, earlier ones keep theirs. Every change
+    is kept with the admin key that made it and its reason.
+    """
 
 @_typing.type_check_only
 class MerchantAdminServiceAsyncStub(MerchantAdminServiceStub):
@@ -63,6 +69,12 @@ class MerchantAdminServiceAsyncStub(MerchantAdminServiceStub):
     """
     ReactivateMerchant: _aio.UnaryUnaryMultiCallable[_merchant_admin_service_pb2.ReactivateMerchantRequest, _merchant_admin_service_pb2.ReactivateMerchantResponse]  # type: ignore[assignment]
     """Lifts a suspension."""
+    GetMerchantFeePlan: _aio.UnaryUnaryMultiCallable[_merchant_admin_service_pb2.GetMerchantFeePlanRequest, _merchant_admin_service_pb2.GetMerchantFeePlanResponse]  # type: ignore[assignment]
+    """Gets a merchant's platform fee plan (the default plan when it has none of its own)."""
+    SetMerchantFeePlan: _aio.UnaryUnaryMultiCallable[_merchant_admin_service_pb2.SetMerchantFeePlanRequest, _merchant_admin_service_pb2.SetMerchantFeePlanResponse]  # type: ignore[assignment]
+    """Sets a merchant's platform fee plan; invoices created afterwards use it, earlier ones keep theirs. Every change
+    is kept with the admin key that made it and its reason.
+    """
 
 class MerchantAdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Merchant accounts, for operators holding admin credentials ("ak_..."); never reachable with merchant keys."""
@@ -108,5 +120,23 @@ class MerchantAdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_merchant_admin_service_pb2.ReactivateMerchantResponse, _abc.Awaitable[_merchant_admin_service_pb2.ReactivateMerchantResponse]]:
         """Lifts a suspension."""
+
+    @_abc_1.abstractmethod
+    def GetMerchantFeePlan(
+        self,
+        request: _merchant_admin_service_pb2.GetMerchantFeePlanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_admin_service_pb2.GetMerchantFeePlanResponse, _abc.Awaitable[_merchant_admin_service_pb2.GetMerchantFeePlanResponse]]:
+        """Gets a merchant's platform fee plan (the default plan when it has none of its own)."""
+
+    @_abc_1.abstractmethod
+    def SetMerchantFeePlan(
+        self,
+        request: _merchant_admin_service_pb2.SetMerchantFeePlanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_admin_service_pb2.SetMerchantFeePlanResponse, _abc.Awaitable[_merchant_admin_service_pb2.SetMerchantFeePlanResponse]]:
+        """Sets a merchant's platform fee plan; invoices created afterwards use it, earlier ones keep theirs. Every change
+        is kept with the admin key that made it and its reason.
+        """
 
 def add_MerchantAdminServiceServicer_to_server(servicer: MerchantAdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

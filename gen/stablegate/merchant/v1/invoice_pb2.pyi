@@ -185,6 +185,10 @@ class Invoice(_message.Message):
     PAID_TIME_FIELD_NUMBER: _builtins.int
     CANCEL_TIME_FIELD_NUMBER: _builtins.int
     MONITOR_UNTIL_TIME_FIELD_NUMBER: _builtins.int
+    FEE_FIELD_NUMBER: _builtins.int
+    FEE_BASE_UNITS_FIELD_NUMBER: _builtins.int
+    NET_AMOUNT_FIELD_NUMBER: _builtins.int
+    NET_AMOUNT_BASE_UNITS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique invoice id, e.g. "inv_01HV..."."""
     merchant_id: _builtins.str
@@ -225,6 +229,16 @@ class Invoice(_message.Message):
     """Merchant's customer reference."""
     redirect_url: _builtins.str
     """Where the checkout page sends the customer after payment."""
+    fee: _builtins.str
+    """Platform fee charged on what has been paid (credited at finality), decimal string in token units: the fee plan
+    the invoice was created under applied to amount_paid (docs/payouts.md, "Fee plans").
+    """
+    fee_base_units: _builtins.str
+    """Platform fee charged, integer string in base units."""
+    net_amount: _builtins.str
+    """What the merchant is credited: amount_paid - fee, decimal string in token units."""
+    net_amount_base_units: _builtins.str
+    """What the merchant is credited, integer string in base units."""
     @_builtins.property
     def exceptions(self) -> _containers.RepeatedScalarFieldContainer[Global___InvoiceException.ValueType]:
         """Exception flags raised on this invoice; empty when none. An invoice may carry several."""
@@ -293,10 +307,14 @@ class Invoice(_message.Message):
         paid_time: _timestamp_pb2.Timestamp | None = ...,
         cancel_time: _timestamp_pb2.Timestamp | None = ...,
         monitor_until_time: _timestamp_pb2.Timestamp | None = ...,
+        fee: _builtins.str = ...,
+        fee_base_units: _builtins.str = ...,
+        net_amount: _builtins.str = ...,
+        net_amount_base_units: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cancel_time", b"cancel_time", "create_time", b"create_time", "expire_time", b"expire_time", "monitor_until_time", b"monitor_until_time", "paid_time", b"paid_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_base_units", b"amount_base_units", "amount_paid", b"amount_paid", "amount_paid_base_units", b"amount_paid_base_units", "asset", b"asset", "cancel_time", b"cancel_time", "chain_id", b"chain_id", "checkout_url", b"checkout_url", "create_time", b"create_time", "customer_reference", b"customer_reference", "deposit_address", b"deposit_address", "description", b"description", "exceptions", b"exceptions", "expire_time", b"expire_time", "id", b"id", "merchant_id", b"merchant_id", "metadata", b"metadata", "monitor_until_time", b"monitor_until_time", "order_id", b"order_id", "paid_time", b"paid_time", "payment_uri", b"payment_uri", "payments", b"payments", "redirect_url", b"redirect_url", "status", b"status", "token_contract", b"token_contract", "token_decimals", b"token_decimals", "underpayment_tolerance", b"underpayment_tolerance", "underpayment_tolerance_base_units", b"underpayment_tolerance_base_units", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_base_units", b"amount_base_units", "amount_paid", b"amount_paid", "amount_paid_base_units", b"amount_paid_base_units", "asset", b"asset", "cancel_time", b"cancel_time", "chain_id", b"chain_id", "checkout_url", b"checkout_url", "create_time", b"create_time", "customer_reference", b"customer_reference", "deposit_address", b"deposit_address", "description", b"description", "exceptions", b"exceptions", "expire_time", b"expire_time", "fee", b"fee", "fee_base_units", b"fee_base_units", "id", b"id", "merchant_id", b"merchant_id", "metadata", b"metadata", "monitor_until_time", b"monitor_until_time", "net_amount", b"net_amount", "net_amount_base_units", b"net_amount_base_units", "order_id", b"order_id", "paid_time", b"paid_time", "payment_uri", b"payment_uri", "payments", b"payments", "redirect_url", b"redirect_url", "status", b"status", "token_contract", b"token_contract", "token_decimals", b"token_decimals", "underpayment_tolerance", b"underpayment_tolerance", "underpayment_tolerance_base_units", b"underpayment_tolerance_base_units", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
