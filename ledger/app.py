@@ -14,7 +14,12 @@ from stablegate.ledger.v1 import (
     deposit_address_service_pb2_grpc,
     sweep_ledger_service_pb2_grpc,
 )
-from stablegate.merchant.v1 import balance_service_pb2_grpc, invoice_service_pb2_grpc, webhook_service_pb2_grpc
+from stablegate.merchant.v1 import (
+    balance_service_pb2_grpc,
+    invoice_service_pb2_grpc,
+    settlement_address_service_pb2_grpc,
+    webhook_service_pb2_grpc,
+)
 
 from ledger.api.admin import ApiKeyAdmin, MerchantAdmin
 from ledger.api.auth import AuthInterceptor
@@ -22,6 +27,7 @@ from ledger.api.credentials import Credentials
 from ledger.api.deposit_addresses import DepositAddresses
 from ledger.api.invoices import Balances, Invoices
 from ledger.api.observations import ChainObservations
+from ledger.api.settlement_addresses import SettlementAddresses
 from ledger.api.sweeps import SweepLedger
 from ledger.api.webhooks import WebhookEndpoints
 from ledger.config import LedgerSettings
@@ -38,6 +44,7 @@ SERVED = (
     "stablegate.merchant.v1.InvoiceService",
     "stablegate.merchant.v1.WebhookEndpointService",
     "stablegate.merchant.v1.BalanceService",
+    "stablegate.merchant.v1.SettlementAddressService",
     "stablegate.admin.v1.MerchantAdminService",
     "stablegate.admin.v1.ApiKeyAdminService",
     "stablegate.admin.v1.AuditLogService",
@@ -117,6 +124,9 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
         deposit_address_service_pb2_grpc.add_DepositAddressServiceServicer_to_server(DepositAddresses(core), server)
         webhook_service_pb2_grpc.add_WebhookEndpointServiceServicer_to_server(WebhookEndpoints(core), server)
         sweep_ledger_service_pb2_grpc.add_SweepLedgerServiceServicer_to_server(SweepLedger(core), server)
+        settlement_address_service_pb2_grpc.add_SettlementAddressServiceServicer_to_server(
+            SettlementAddresses(core), server
+        )
         register_unimplemented(server, NOT_BUILT)
 
     return ServiceDefinition(

@@ -51,6 +51,14 @@ METHOD_SCOPES: dict[str, str] = {
     "/stablegate.merchant.v1.InvoiceService/ListInvoices": "invoices:read",
     "/stablegate.merchant.v1.BalanceService/GetBalance": "balance:read",
     **{
+        f"/stablegate.merchant.v1.SettlementAddressService/{m}": "payouts:write"
+        for m in ("CreateSettlementAddress", "ConfirmSettlementAddress", "RevokeSettlementAddress")
+    },
+    **{
+        f"/stablegate.merchant.v1.SettlementAddressService/{m}": "payouts:read"
+        for m in ("GetSettlementAddress", "ListSettlementAddresses")
+    },
+    **{
         f"/stablegate.merchant.v1.WebhookEndpointService/{m}": "webhooks:write"
         for m in (
             "CreateWebhookEndpoint",

@@ -124,6 +124,24 @@ class LedgerSettings(ServiceSettings):
     default_fee_minimum_base_units: int = Field(
         default=0, ge=0, description="Minimum fee of the default plan per invoice paid, in base units."
     )
+    settlement_address_cooling_off_seconds: int = Field(
+        default=86_400,
+        ge=0,
+        le=30 * 86_400,
+        description="How long after registration a settlement address stays unusable, even once confirmed.",
+    )
+    settlement_address_code_ttl_seconds: int = Field(
+        default=86_400,
+        ge=60,
+        le=7 * 86_400,
+        description="How long the emailed confirmation code of an address is valid.",
+    )
+    settlement_address_code_attempts: int = Field(
+        default=5, ge=1, le=20, description="Wrong confirmation codes accepted before an address can only be approved."
+    )
+    settlement_addresses_max: int = Field(
+        default=20, ge=1, le=1000, description="Live (not revoked) settlement addresses a merchant may have."
+    )
     smtp_host: str = Field(default="", description="SMTP server for email notifications; empty: email is off.")
     smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP server port.")
     smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")

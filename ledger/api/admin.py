@@ -11,6 +11,7 @@ from stablegate.admin.v1 import api_key_admin_service_pb2_grpc as keys_grpc
 from stablegate.admin.v1 import merchant_admin_service_pb2 as pb
 from stablegate.admin.v1 import merchant_admin_service_pb2_grpc as pb_grpc
 
+from ledger.api import settlement_addresses as address_api
 from ledger.api.auth import principal
 from ledger.api.convert import api_key_message, from_timestamp, merchant_message, request_hash, timestamp
 from ledger.core import LedgerCore
@@ -25,7 +26,8 @@ from ledger.store import credentials as key_store
 from ledger.store import fees as fee_store
 from ledger.store import merchants as merchant_store
 from ledger.store import outbox
-from service_runtime.errors import AlreadyExists, InvalidArgument, NotFound
+from ledger.store import settlement_addresses as address_store
+from service_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from service_runtime.pagination import newest_first_next_token, newest_first_position, page_size
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -171,6 +173,29 @@ class MerchantAdmin(pb_grpc.MerchantAdminServiceServicer):
                 },
             )
         return pb.SetMerchantFeePlanResponse(fee_plan=self._plan_message(stored))
+
+    async def ApproveSettlementAddress(
+        self, request: pb.ApproveSettlementAddressRequest, context: Context
+    ) -> pb.ApproveSettlementAddressResponse:
+        """Confirm a merchant's pending address in place of its code; the cooling-off still applies."""
+        reason = check_text(_required(request.reason, "reason"), "reason", 500)
+        actor = principal().key_id
+        now = self.core.now()
+        async with self.core.pool.acquire() as conn, conn.transaction():
+            found = await address_store.get(conn, request.merchant_id, request.id, lock=True)
+            if found is None:
+                raise address_api.not_found(request.id)
+            record = found[0]
+            if record.state == "REVOKED":
+                raise FailedPrecondition(
+                    "the address was revoked", reason="SETTLEMENT_ADDRESS_REVOKED", metadata={"field": "id"}
+                )
+            if record.state == "PENDING":
+                record = await address_store.confirm(
+                    conn, record.id, by="ADMIN", now=now, approver=actor, reason=reason
+                )
+                await address_api.announce(conn, record, now, event_type="settlement_address.confirmed")
+        return pb.ApproveSettlementAddressResponse(settlement_address=address_api.address_message(record, now))
 
     @staticmethod
     async def _existing(conn: asyncpg.Connection, merchant_id: str, *, lock: bool = False) -> Merchant:

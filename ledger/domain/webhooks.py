@@ -38,6 +38,9 @@ EVENT_TYPES = (
     "payment.unallocated",
     "deposit.unexpected_asset",
     "merchant.balance_shortfall",
+    "settlement_address.created",
+    "settlement_address.confirmed",
+    "settlement_address.revoked",
     "webhook_endpoint.disabled",
     "webhook.test",
 )

@@ -38,8 +38,9 @@ SCHEMATHESIS_SCOPES = (
     "webhooks:read",
     "webhooks:write",
     "payouts:read",
+    "payouts:write",
 )
-"""The run's key may call every merchant operation, webhooks included."""
+"""The run's key may call every merchant operation, webhooks and settlement addresses included."""
 SCHEMATHESIS_CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
@@ -78,6 +79,7 @@ def test_document_lists_exactly_the_built_public_operations() -> None:
         "stablegate.merchant.v1.InvoiceService",
         "stablegate.merchant.v1.WebhookEndpointService",
         "stablegate.merchant.v1.BalanceService",
+        "stablegate.merchant.v1.SettlementAddressService",
         "stablegate.admin.v1.MerchantAdminService",
         "stablegate.admin.v1.ApiKeyAdminService",
         "stablegate.merchant.v1.FeeService",
@@ -109,6 +111,12 @@ def test_document_lists_exactly_the_built_public_operations() -> None:
         ("POST", "/admin/v1/merchants/{merchant_id}/api_keys/{id}:revoke"),
         ("GET", "/admin/v1/merchants/{merchant_id}/fee_plan"),
         ("POST", "/admin/v1/merchants/{merchant_id}/fee_plan"),
+        ("POST", "/admin/v1/merchants/{merchant_id}/settlement_addresses/{id}:approve"),
+        ("POST", "/v1/settlement_addresses"),
+        ("GET", "/v1/settlement_addresses"),
+        ("GET", "/v1/settlement_addresses/{id}"),
+        ("POST", "/v1/settlement_addresses/{id}:confirm"),
+        ("POST", "/v1/settlement_addresses/{id}:revoke"),
     }
     paths = set(document()["paths"])
     assert not any(p.startswith("/v1/payouts") for p in paths)
@@ -279,9 +287,9 @@ def test_schemathesis_finds_no_server_error_and_every_response_conforms(stack: S
         "--no-color",
     ]
     started = time.monotonic()
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=110, check=False)
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=170, check=False)
     elapsed = time.monotonic() - started
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-20000:]
-    assert "Tested: 16" in output, output[-5000:]  # the sixteen merchant operations, each of them run
+    assert "Tested: 21" in output, output[-5000:]  # the 21 merchant operations, each of them run
     print(f"schemathesis: {elapsed:.1f} s\n{output[-3000:]}")

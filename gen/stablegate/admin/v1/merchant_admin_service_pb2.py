@@ -26,15 +26,22 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from stablegate.merchant.v1 import settlement_address_service_pb2 as stablegate_dot_merchant_dot_v1_dot_settlement__address__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0stablegate/admin/v1/merchant_admin_service.proto\x12\x13stablegate.admin.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x01\n\x07\x46\x65\x65Plan\x12\x19\n\x0bmerchant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0b\n\x03\x62ps\x18\x02 \x01(\r\x12\r\n\x05\x66ixed\x18\x03 \x01(\t\x12\x1e\n\x10\x66ixed_base_units\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0f\n\x07minimum\x18\x05 \x01(\t\x12 \n\x12minimum_base_units\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x64\x65\x66\x61ult\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\nupdated_by\x18\t \x01(\tB\x04\xe2\x41\x01\x03\"6\n\x19GetMerchantFeePlanRequest\x12\x19\n\x0bmerchant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"L\n\x1aGetMerchantFeePlanResponse\x12.\n\x08\x66\x65\x65_plan\x18\x01 \x01(\x0b\x32\x1c.stablegate.admin.v1.FeePlan\"y\n\x19SetMerchantFeePlanRequest\x12\x19\n\x0bmerchant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0b\n\x03\x62ps\x18\x02 \x01(\r\x12\r\n\x05\x66ixed\x18\x03 \x01(\t\x12\x0f\n\x07minimum\x18\x04 \x01(\t\x12\x14\n\x06reason\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\"L\n\x1aSetMerchantFeePlanResponse\x12.\n\x08\x66\x65\x65_plan\x18\x01 \x01(\x0b\x32\x1c.stablegate.admin.v1.FeePlan\"\xb8\x03\n\x08Merchant\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x39\n\x06status\x18\x03 \x01(\x0e\x32#.stablegate.admin.v1.MerchantStatusB\x04\xe2\x41\x01\x03\x12\x15\n\rcontact_email\x18\x04 \x01(\t\x12\x16\n\x0epayout_address\x18\x05 \x01(\t\x12&\n\x1e\x64\x65\x66\x61ult_underpayment_tolerance\x18\x06 \x01(\t\x12\x36\n\x13\x64\x65\x66\x61ult_invoice_ttl\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1c\n\x0esuspend_reason\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x36\n\x0csuspend_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xd5\x01\n\x16OnboardMerchantRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rcontact_email\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x0epayout_address\x18\x04 \x01(\t\x12&\n\x1e\x64\x65\x66\x61ult_underpayment_tolerance\x18\x05 \x01(\t\x12\x36\n\x13\x64\x65\x66\x61ult_invoice_ttl\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"J\n\x17OnboardMerchantResponse\x12/\n\x08merchant\x18\x01 \x01(\x0b\x32\x1d.stablegate.admin.v1.Merchant\"&\n\x12GetMerchantRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"F\n\x13GetMerchantResponse\x12/\n\x08merchant\x18\x01 \x01(\x0b\x32\x1d.stablegate.admin.v1.Merchant\"r\n\x14ListMerchantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x33\n\x06status\x18\x03 \x01(\x0e\x32#.stablegate.admin.v1.MerchantStatus\"b\n\x15ListMerchantsResponse\x12\x30\n\tmerchants\x18\x01 \x03(\x0b\x32\x1d.stablegate.admin.v1.Merchant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"@\n\x16SuspendMerchantRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06reason\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"J\n\x17SuspendMerchantResponse\x12/\n\x08merchant\x18\x01 \x01(\x0b\x32\x1d.stablegate.admin.v1.Merchant\"=\n\x19ReactivateMerchantRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x02 \x01(\t\"M\n\x1aReactivateMerchantResponse\x12/\n\x08merchant\x18\x01 \x01(\x0b\x32\x1d.stablegate.admin.v1.Merchant*l\n\x0eMerchantStatus\x12\x1f\n\x1bMERCHANT_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16MERCHANT_STATUS_ACTIVE\x10\x01\x12\x1d\n\x19MERCHANT_STATUS_SUSPENDED\x10\x02\x32\x8b\t\n\x14MerchantAdminService\x12\x96\x01\n\x0fOnboardMerchant\x12+.stablegate.admin.v1.OnboardMerchantRequest\x1a,.stablegate.admin.v1.OnboardMerchantResponse\"(\x82\xd3\xe4\x93\x02\"\"\x13/admin/v1/merchants:\x01*b\x08merchant\x12\x8c\x01\n\x0bGetMerchant\x12\'.stablegate.admin.v1.GetMerchantRequest\x1a(.stablegate.admin.v1.GetMerchantResponse\"*\x82\xd3\xe4\x93\x02$\x12\x18/admin/v1/merchants/{id}b\x08merchant\x12\x83\x01\n\rListMerchants\x12).stablegate.admin.v1.ListMerchantsRequest\x1a*.stablegate.admin.v1.ListMerchantsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/admin/v1/merchants\x12\xa3\x01\n\x0fSuspendMerchant\x12+.stablegate.admin.v1.SuspendMerchantRequest\x1a,.stablegate.admin.v1.SuspendMerchantResponse\"5\x82\xd3\xe4\x93\x02/\" /admin/v1/merchants/{id}:suspend:\x01*b\x08merchant\x12\xaf\x01\n\x12ReactivateMerchant\x12..stablegate.admin.v1.ReactivateMerchantRequest\x1a/.stablegate.admin.v1.ReactivateMerchantResponse\"8\x82\xd3\xe4\x93\x02\x32\"#/admin/v1/merchants/{id}:reactivate:\x01*b\x08merchant\x12\xb3\x01\n\x12GetMerchantFeePlan\x12..stablegate.admin.v1.GetMerchantFeePlanRequest\x1a/.stablegate.admin.v1.GetMerchantFeePlanResponse\"<\x82\xd3\xe4\x93\x02\x36\x12*/admin/v1/merchants/{merchant_id}/fee_planb\x08\x66\x65\x65_plan\x12\xb6\x01\n\x12SetMerchantFeePlan\x12..stablegate.admin.v1.SetMerchantFeePlanRequest\x1a/.stablegate.admin.v1.SetMerchantFeePlanResponse\"?\x82\xd3\xe4\x93\x02\x39\"*/admin/v1/merchants/{merchant_id}/fee_plan:\x01*b\x08\x66\x65\x65_planb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0stablegate/admin/v1/merchant_admin_service.proto\x12\x13stablegate.admin.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x37stablegate/merchant/v1/settlement_address_service.proto\"d\n\x1f\x41pproveSettlementAddressRequest\x12\x19\n\x0bmerchant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x02id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06reason\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"i\n ApproveSettlementAddressResponse\x12\x45\n\x12settlement_address\x18\x01 \x01(\x0b\x32).stablegate.merchant.v1.SettlementAddress\"\xfb\x01\n\x07\x46\x65\x65Plan\x12\x19\n\x0bmerchant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0b\n\x03\x62ps\x18\x02 \x01(\r\x12\r\n\x05\x66ixed\x18\x03 \x01(\t\x12\x1e\n\x10\x66ixed_base_units\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0f\n\x07minimum\x18\x05 \x01(\t\x12 \n\x12minimum_base_units\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x64\x65\x66\x61ult\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\nupdated_by\x18\t \x01(\tB\x04\xe2\x41\x01\x03\"6\n\x19GetMerchantFeePlanRequest\x12\x19\n\x0bmerchant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"L\n\x1aGetMerchantFeePlanResponse\x12.\n\x08\x66\x65\x65_plan\x18\x01 \x01(\x0b\x32\x1c.stablegate.admin.v1.FeePlan\"y\n\x19SetMerchantFeePlanRequest\x12\x19\n\x0bmerchant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0b\n\x03\x62ps\x18\x02 \x01(\r\x12\r\n\x05\x66ixed\x18\x03 \x01(\t\x12\x0f\n\x07minimum\x18\x04 \x01(\t\x12\x14\n\x06reason\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\"L\n\x1aSetMerchantFeePlanResponse\x12.\n\x08\x66\x65\x65_plan\x18\x01 \x01(\x0b\x32\x1c.stablegate.admin.v1.FeePlan\"\xb8\x03\n\x08Merchant\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x39\n\x06status\x18\x03 \x01(\x0e\x32#.stablegate.admin.v1.MerchantStatusB\x04\xe2\x41\x01\x03\x12\x15\n\rcontact_email\x18\x04 \x01(\t\x12\x16\n\x0epayout_address\x18\x05 \x01(\t\x12&\n\x1e\x64\x65\x66\x61ult_underpayment_tolerance\x18\x06 \x01(\t\x12\x36\n\x13\x64\x65\x66\x61ult_invoice_ttl\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1c\n\x0esuspend_reason\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x36\n\x0csuspend_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xd5\x01\n\x16OnboardMerchantRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rcontact_email\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x0epayout_address\x18\x04 \x01(\t\x12&\n\x1e\x64\x65\x66\x61ult_underpayment_tolerance\x18\x05 \x01(\t\x12\x36\n\x13\x64\x65\x66\x61ult_invoice_ttl\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"J\n\x17OnboardMerchantResponse\x12/\n\x08merchant\x18\x01 \x01(\x0b\x32\x1d.stablegate.admin.v1.Merchant\"&\n\x12GetMerchantRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"F\n\x13GetMerchantResponse\x12/\n\x08merchant\x18\x01 \x01(\x0b\x32\x1d.stablegate.admin.v1.Merchant\"r\n\x14ListMerchantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x33\n\x06status\x18\x03 \x01(\x0e\x32#.stablegate.admin.v1.MerchantStatus\"b\n\x15ListMerchantsResponse\x12\x30\n\tmerchants\x18\x01 \x03(\x0b\x32\x1d.stablegate.admin.v1.Merchant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"@\n\x16SuspendMerchantRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06reason\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"J\n\x17SuspendMerchantResponse\x12/\n\x08merchant\x18\x01 \x01(\x0b\x32\x1d.stablegate.admin.v1.Merchant\"=\n\x19ReactivateMerchantRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x02 \x01(\t\"M\n\x1aReactivateMerchantResponse\x12/\n\x08merchant\x18\x01 \x01(\x0b\x32\x1d.stablegate.admin.v1.Merchant*l\n\x0eMerchantStatus\x12\x1f\n\x1bMERCHANT_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16MERCHANT_STATUS_ACTIVE\x10\x01\x12\x1d\n\x19MERCHANT_STATUS_SUSPENDED\x10\x02\x32\xf9\n\n\x14MerchantAdminService\x12\x96\x01\n\x0fOnboardMerchant\x12+.stablegate.admin.v1.OnboardMerchantRequest\x1a,.stablegate.admin.v1.OnboardMerchantResponse\"(\x82\xd3\xe4\x93\x02\"\"\x13/admin/v1/merchants:\x01*b\x08merchant\x12\x8c\x01\n\x0bGetMerchant\x12\'.stablegate.admin.v1.GetMerchantRequest\x1a(.stablegate.admin.v1.GetMerchantResponse\"*\x82\xd3\xe4\x93\x02$\x12\x18/admin/v1/merchants/{id}b\x08merchant\x12\x83\x01\n\rListMerchants\x12).stablegate.admin.v1.ListMerchantsRequest\x1a*.stablegate.admin.v1.ListMerchantsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/admin/v1/merchants\x12\xa3\x01\n\x0fSuspendMerchant\x12+.stablegate.admin.v1.SuspendMerchantRequest\x1a,.stablegate.admin.v1.SuspendMerchantResponse\"5\x82\xd3\xe4\x93\x02/\" /admin/v1/merchants/{id}:suspend:\x01*b\x08merchant\x12\xaf\x01\n\x12ReactivateMerchant\x12..stablegate.admin.v1.ReactivateMerchantRequest\x1a/.stablegate.admin.v1.ReactivateMerchantResponse\"8\x82\xd3\xe4\x93\x02\x32\"#/admin/v1/merchants/{id}:reactivate:\x01*b\x08merchant\x12\xb3\x01\n\x12GetMerchantFeePlan\x12..stablegate.admin.v1.GetMerchantFeePlanRequest\x1a/.stablegate.admin.v1.GetMerchantFeePlanResponse\"<\x82\xd3\xe4\x93\x02\x36\x12*/admin/v1/merchants/{merchant_id}/fee_planb\x08\x66\x65\x65_plan\x12\xb6\x01\n\x12SetMerchantFeePlan\x12..stablegate.admin.v1.SetMerchantFeePlanRequest\x1a/.stablegate.admin.v1.SetMerchantFeePlanResponse\"?\x82\xd3\xe4\x93\x02\x39\"*/admin/v1/merchants/{merchant_id}/fee_plan:\x01*b\x08\x66\x65\x65_plan\x12\xeb\x01\n\x18\x41pproveSettlementAddress\x12\x34.stablegate.admin.v1.ApproveSettlementAddressRequest\x1a\x35.stablegate.admin.v1.ApproveSettlementAddressResponse\"b\x82\xd3\xe4\x93\x02\\\"C/admin/v1/merchants/{merchant_id}/settlement_addresses/{id}:approve:\x01*b\x12settlement_addressb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'stablegate.admin.v1.merchant_admin_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_APPROVESETTLEMENTADDRESSREQUEST'].fields_by_name['merchant_id']._loaded_options = None
+  _globals['_APPROVESETTLEMENTADDRESSREQUEST'].fields_by_name['merchant_id']._serialized_options = b'\342A\001\002'
+  _globals['_APPROVESETTLEMENTADDRESSREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_APPROVESETTLEMENTADDRESSREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_APPROVESETTLEMENTADDRESSREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_APPROVESETTLEMENTADDRESSREQUEST'].fields_by_name['reason']._serialized_options = b'\342A\001\002'
   _globals['_FEEPLAN'].fields_by_name['merchant_id']._loaded_options = None
   _globals['_FEEPLAN'].fields_by_name['merchant_id']._serialized_options = b'\342A\001\003'
   _globals['_FEEPLAN'].fields_by_name['fixed_base_units']._loaded_options = None
@@ -91,40 +98,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MERCHANTADMINSERVICE'].methods_by_name['GetMerchantFeePlan']._serialized_options = b'\202\323\344\223\0026\022*/admin/v1/merchants/{merchant_id}/fee_planb\010fee_plan'
   _globals['_MERCHANTADMINSERVICE'].methods_by_name['SetMerchantFeePlan']._loaded_options = None
   _globals['_MERCHANTADMINSERVICE'].methods_by_name['SetMerchantFeePlan']._serialized_options = b'\202\323\344\223\0029\"*/admin/v1/merchants/{merchant_id}/fee_plan:\001*b\010fee_plan'
-  _globals['_MERCHANTSTATUS']._serialized_start=2137
-  _globals['_MERCHANTSTATUS']._serialized_end=2245
-  _globals['_FEEPLAN']._serialized_start=202
-  _globals['_FEEPLAN']._serialized_end=453
-  _globals['_GETMERCHANTFEEPLANREQUEST']._serialized_start=455
-  _globals['_GETMERCHANTFEEPLANREQUEST']._serialized_end=509
-  _globals['_GETMERCHANTFEEPLANRESPONSE']._serialized_start=511
-  _globals['_GETMERCHANTFEEPLANRESPONSE']._serialized_end=587
-  _globals['_SETMERCHANTFEEPLANREQUEST']._serialized_start=589
-  _globals['_SETMERCHANTFEEPLANREQUEST']._serialized_end=710
-  _globals['_SETMERCHANTFEEPLANRESPONSE']._serialized_start=712
-  _globals['_SETMERCHANTFEEPLANRESPONSE']._serialized_end=788
-  _globals['_MERCHANT']._serialized_start=791
-  _globals['_MERCHANT']._serialized_end=1231
-  _globals['_ONBOARDMERCHANTREQUEST']._serialized_start=1234
-  _globals['_ONBOARDMERCHANTREQUEST']._serialized_end=1447
-  _globals['_ONBOARDMERCHANTRESPONSE']._serialized_start=1449
-  _globals['_ONBOARDMERCHANTRESPONSE']._serialized_end=1523
-  _globals['_GETMERCHANTREQUEST']._serialized_start=1525
-  _globals['_GETMERCHANTREQUEST']._serialized_end=1563
-  _globals['_GETMERCHANTRESPONSE']._serialized_start=1565
-  _globals['_GETMERCHANTRESPONSE']._serialized_end=1635
-  _globals['_LISTMERCHANTSREQUEST']._serialized_start=1637
-  _globals['_LISTMERCHANTSREQUEST']._serialized_end=1751
-  _globals['_LISTMERCHANTSRESPONSE']._serialized_start=1753
-  _globals['_LISTMERCHANTSRESPONSE']._serialized_end=1851
-  _globals['_SUSPENDMERCHANTREQUEST']._serialized_start=1853
-  _globals['_SUSPENDMERCHANTREQUEST']._serialized_end=1917
-  _globals['_SUSPENDMERCHANTRESPONSE']._serialized_start=1919
-  _globals['_SUSPENDMERCHANTRESPONSE']._serialized_end=1993
-  _globals['_REACTIVATEMERCHANTREQUEST']._serialized_start=1995
-  _globals['_REACTIVATEMERCHANTREQUEST']._serialized_end=2056
-  _globals['_REACTIVATEMERCHANTRESPONSE']._serialized_start=2058
-  _globals['_REACTIVATEMERCHANTRESPONSE']._serialized_end=2135
-  _globals['_MERCHANTADMINSERVICE']._serialized_start=2248
-  _globals['_MERCHANTADMINSERVICE']._serialized_end=3411
+  _globals['_MERCHANTADMINSERVICE'].methods_by_name['ApproveSettlementAddress']._loaded_options = None
+  _globals['_MERCHANTADMINSERVICE'].methods_by_name['ApproveSettlementAddress']._serialized_options = b'\202\323\344\223\002\\\"C/admin/v1/merchants/{merchant_id}/settlement_addresses/{id}:approve:\001*b\022settlement_address'
+  _globals['_MERCHANTSTATUS']._serialized_start=2403
+  _globals['_MERCHANTSTATUS']._serialized_end=2511
+  _globals['_APPROVESETTLEMENTADDRESSREQUEST']._serialized_start=258
+  _globals['_APPROVESETTLEMENTADDRESSREQUEST']._serialized_end=358
+  _globals['_APPROVESETTLEMENTADDRESSRESPONSE']._serialized_start=360
+  _globals['_APPROVESETTLEMENTADDRESSRESPONSE']._serialized_end=465
+  _globals['_FEEPLAN']._serialized_start=468
+  _globals['_FEEPLAN']._serialized_end=719
+  _globals['_GETMERCHANTFEEPLANREQUEST']._serialized_start=721
+  _globals['_GETMERCHANTFEEPLANREQUEST']._serialized_end=775
+  _globals['_GETMERCHANTFEEPLANRESPONSE']._serialized_start=777
+  _globals['_GETMERCHANTFEEPLANRESPONSE']._serialized_end=853
+  _globals['_SETMERCHANTFEEPLANREQUEST']._serialized_start=855
+  _globals['_SETMERCHANTFEEPLANREQUEST']._serialized_end=976
+  _globals['_SETMERCHANTFEEPLANRESPONSE']._serialized_start=978
+  _globals['_SETMERCHANTFEEPLANRESPONSE']._serialized_end=1054
+  _globals['_MERCHANT']._serialized_start=1057
+  _globals['_MERCHANT']._serialized_end=1497
+  _globals['_ONBOARDMERCHANTREQUEST']._serialized_start=1500
+  _globals['_ONBOARDMERCHANTREQUEST']._serialized_end=1713
+  _globals['_ONBOARDMERCHANTRESPONSE']._serialized_start=1715
+  _globals['_ONBOARDMERCHANTRESPONSE']._serialized_end=1789
+  _globals['_GETMERCHANTREQUEST']._serialized_start=1791
+  _globals['_GETMERCHANTREQUEST']._serialized_end=1829
+  _globals['_GETMERCHANTRESPONSE']._serialized_start=1831
+  _globals['_GETMERCHANTRESPONSE']._serialized_end=1901
+  _globals['_LISTMERCHANTSREQUEST']._serialized_start=1903
+  _globals['_LISTMERCHANTSREQUEST']._serialized_end=2017
+  _globals['_LISTMERCHANTSRESPONSE']._serialized_start=2019
+  _globals['_LISTMERCHANTSRESPONSE']._serialized_end=2117
+  _globals['_SUSPENDMERCHANTREQUEST']._serialized_start=2119
+  _globals['_SUSPENDMERCHANTREQUEST']._serialized_end=2183
+  _globals['_SUSPENDMERCHANTRESPONSE']._serialized_start=2185
+  _globals['_SUSPENDMERCHANTRESPONSE']._serialized_end=2259
+  _globals['_REACTIVATEMERCHANTREQUEST']._serialized_start=2261
+  _globals['_REACTIVATEMERCHANTREQUEST']._serialized_end=2322
+  _globals['_REACTIVATEMERCHANTRESPONSE']._serialized_start=2324
+  _globals['_REACTIVATEMERCHANTRESPONSE']._serialized_end=2401
+  _globals['_MERCHANTADMINSERVICE']._serialized_start=2514
+  _globals['_MERCHANTADMINSERVICE']._serialized_end=3915
 # @@protoc_insertion_point(module_scope)

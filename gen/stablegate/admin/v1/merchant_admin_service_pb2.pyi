@@ -10,6 +10,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from stablegate.merchant.v1 import settlement_address_service_pb2 as _settlement_address_service_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -44,6 +45,60 @@ MERCHANT_STATUS_ACTIVE: MerchantStatus.ValueType  # 1
 MERCHANT_STATUS_SUSPENDED: MerchantStatus.ValueType  # 2
 """Suspended by an operator."""
 Global___MerchantStatus: _TypeAlias = MerchantStatus  # noqa: Y015
+
+@_typing.final
+class ApproveSettlementAddressRequest(_message.Message):
+    """Request to approve a merchant's settlement address."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MERCHANT_ID_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    merchant_id: _builtins.str
+    """Merchant id."""
+    id: _builtins.str
+    """Settlement address id."""
+    reason: _builtins.str
+    """Why (how the merchant was reached), kept with the approval."""
+    def __init__(
+        self,
+        *,
+        merchant_id: _builtins.str = ...,
+        id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "merchant_id", b"merchant_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveSettlementAddressRequest: _TypeAlias = ApproveSettlementAddressRequest  # noqa: Y015
+
+@_typing.final
+class ApproveSettlementAddressResponse(_message.Message):
+    """Response to ApproveSettlementAddress."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTLEMENT_ADDRESS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def settlement_address(self) -> _settlement_address_service_pb2.SettlementAddress:
+        """The approved address."""
+
+    def __init__(
+        self,
+        *,
+        settlement_address: _settlement_address_service_pb2.SettlementAddress | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["settlement_address", b"settlement_address"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["settlement_address", b"settlement_address"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveSettlementAddressResponse: _TypeAlias = ApproveSettlementAddressResponse  # noqa: Y015
 
 @_typing.final
 class FeePlan(_message.Message):

@@ -70,6 +70,11 @@ class MerchantAdminServiceStub:
                 request_serializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.SetMerchantFeePlanRequest.SerializeToString,
                 response_deserializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.SetMerchantFeePlanResponse.FromString,
                 _registered_method=True)
+        self.ApproveSettlementAddress = channel.unary_unary(
+                '/stablegate.admin.v1.MerchantAdminService/ApproveSettlementAddress',
+                request_serializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.ApproveSettlementAddressRequest.SerializeToString,
+                response_deserializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.ApproveSettlementAddressResponse.FromString,
+                _registered_method=True)
 
 
 class MerchantAdminServiceServicer:
@@ -127,6 +132,14 @@ class MerchantAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApproveSettlementAddress(self, request, context):
+        """Confirms a merchant's pending settlement address in place of its emailed code (after checking with the
+        merchant out of band). The cooling-off period still applies. Kept with the admin key and the reason.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MerchantAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -164,6 +177,11 @@ def add_MerchantAdminServiceServicer_to_server(servicer, server):
                     servicer.SetMerchantFeePlan,
                     request_deserializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.SetMerchantFeePlanRequest.FromString,
                     response_serializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.SetMerchantFeePlanResponse.SerializeToString,
+            ),
+            'ApproveSettlementAddress': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveSettlementAddress,
+                    request_deserializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.ApproveSettlementAddressRequest.FromString,
+                    response_serializer=stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.ApproveSettlementAddressResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -356,6 +374,33 @@ class MerchantAdminService:
             '/stablegate.admin.v1.MerchantAdminService/SetMerchantFeePlan',
             stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.SetMerchantFeePlanRequest.SerializeToString,
             stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.SetMerchantFeePlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveSettlementAddress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.admin.v1.MerchantAdminService/ApproveSettlementAddress',
+            stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.ApproveSettlementAddressRequest.SerializeToString,
+            stablegate_dot_admin_dot_v1_dot_merchant__admin__service__pb2.ApproveSettlementAddressResponse.FromString,
             options,
             channel_credentials,
             insecure,

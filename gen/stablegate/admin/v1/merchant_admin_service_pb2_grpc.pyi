@@ -51,6 +51,10 @@ class MerchantAdminServiceStub:
     """Sets a merchant's platform fee plan; invoices created afterwards use it, earlier ones keep theirs. Every change
     is kept with the admin key that made it and its reason.
     """
+    ApproveSettlementAddress: _grpc.UnaryUnaryMultiCallable[_merchant_admin_service_pb2.ApproveSettlementAddressRequest, _merchant_admin_service_pb2.ApproveSettlementAddressResponse]
+    """Confirms a merchant's pending settlement address in place of its emailed code (after checking with the
+    merchant out of band). The cooling-off period still applies. Kept with the admin key and the reason.
+    """
 
 @_typing.type_check_only
 class MerchantAdminServiceAsyncStub(MerchantAdminServiceStub):
@@ -74,6 +78,10 @@ class MerchantAdminServiceAsyncStub(MerchantAdminServiceStub):
     SetMerchantFeePlan: _aio.UnaryUnaryMultiCallable[_merchant_admin_service_pb2.SetMerchantFeePlanRequest, _merchant_admin_service_pb2.SetMerchantFeePlanResponse]  # type: ignore[assignment]
     """Sets a merchant's platform fee plan; invoices created afterwards use it, earlier ones keep theirs. Every change
     is kept with the admin key that made it and its reason.
+    """
+    ApproveSettlementAddress: _aio.UnaryUnaryMultiCallable[_merchant_admin_service_pb2.ApproveSettlementAddressRequest, _merchant_admin_service_pb2.ApproveSettlementAddressResponse]  # type: ignore[assignment]
+    """Confirms a merchant's pending settlement address in place of its emailed code (after checking with the
+    merchant out of band). The cooling-off period still applies. Kept with the admin key and the reason.
     """
 
 class MerchantAdminServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -137,6 +145,16 @@ class MerchantAdminServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_merchant_admin_service_pb2.SetMerchantFeePlanResponse, _abc.Awaitable[_merchant_admin_service_pb2.SetMerchantFeePlanResponse]]:
         """Sets a merchant's platform fee plan; invoices created afterwards use it, earlier ones keep theirs. Every change
         is kept with the admin key that made it and its reason.
+        """
+
+    @_abc_1.abstractmethod
+    def ApproveSettlementAddress(
+        self,
+        request: _merchant_admin_service_pb2.ApproveSettlementAddressRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_admin_service_pb2.ApproveSettlementAddressResponse, _abc.Awaitable[_merchant_admin_service_pb2.ApproveSettlementAddressResponse]]:
+        """Confirms a merchant's pending settlement address in place of its emailed code (after checking with the
+        merchant out of band). The cooling-off period still applies. Kept with the admin key and the reason.
         """
 
 def add_MerchantAdminServiceServicer_to_server(servicer: MerchantAdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
