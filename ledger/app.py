@@ -12,11 +12,13 @@ from stablegate.ledger.v1 import (
     chain_observation_service_pb2_grpc,
     credential_service_pb2_grpc,
     deposit_address_service_pb2_grpc,
+    payout_ledger_service_pb2_grpc,
     sweep_ledger_service_pb2_grpc,
 )
 from stablegate.merchant.v1 import (
     balance_service_pb2_grpc,
     invoice_service_pb2_grpc,
+    payout_service_pb2_grpc,
     settlement_address_service_pb2_grpc,
     webhook_service_pb2_grpc,
 )
@@ -27,6 +29,7 @@ from ledger.api.credentials import Credentials
 from ledger.api.deposit_addresses import DepositAddresses
 from ledger.api.invoices import Balances, Invoices
 from ledger.api.observations import ChainObservations
+from ledger.api.payouts import PayoutLedger, Payouts
 from ledger.api.settlement_addresses import SettlementAddresses
 from ledger.api.sweeps import SweepLedger
 from ledger.api.webhooks import WebhookEndpoints
@@ -45,6 +48,7 @@ SERVED = (
     "stablegate.merchant.v1.WebhookEndpointService",
     "stablegate.merchant.v1.BalanceService",
     "stablegate.merchant.v1.SettlementAddressService",
+    "stablegate.merchant.v1.PayoutService",
     "stablegate.admin.v1.MerchantAdminService",
     "stablegate.admin.v1.ApiKeyAdminService",
     "stablegate.admin.v1.AuditLogService",
@@ -53,6 +57,7 @@ SERVED = (
     "stablegate.ledger.v1.DepositAddressService",
     "stablegate.ledger.v1.JournalService",
     "stablegate.ledger.v1.SweepLedgerService",
+    "stablegate.ledger.v1.PayoutLedgerService",
 )
 # Drafted in the protos, built by later issues (Chain, the rest of Ledger): UNIMPLEMENTED for now.
 NOT_BUILT = (
@@ -72,6 +77,7 @@ ROLES: MethodRoles = {
     "/stablegate.ledger.v1.DepositAddressService/RegisterDepositAddress": frozenset({Role.SETTLEMENT}),
     "/stablegate.ledger.v1.JournalService/": frozenset({Role.SETTLEMENT}),
     "/stablegate.ledger.v1.SweepLedgerService/": frozenset({Role.SETTLEMENT}),
+    "/stablegate.ledger.v1.PayoutLedgerService/": frozenset({Role.SETTLEMENT}),
 }
 
 
@@ -127,6 +133,8 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
         settlement_address_service_pb2_grpc.add_SettlementAddressServiceServicer_to_server(
             SettlementAddresses(core), server
         )
+        payout_service_pb2_grpc.add_PayoutServiceServicer_to_server(Payouts(core), server)
+        payout_ledger_service_pb2_grpc.add_PayoutLedgerServiceServicer_to_server(PayoutLedger(core), server)
         register_unimplemented(server, NOT_BUILT)
 
     return ServiceDefinition(

@@ -54,6 +54,11 @@ METHOD_SCOPES: dict[str, str] = {
         f"/stablegate.merchant.v1.SettlementAddressService/{m}": "payouts:write"
         for m in ("CreateSettlementAddress", "ConfirmSettlementAddress", "RevokeSettlementAddress")
     },
+    **{f"/stablegate.merchant.v1.PayoutService/{m}": "payouts:write" for m in ("CreatePayout", "CancelPayout")},
+    **{
+        f"/stablegate.merchant.v1.PayoutService/{m}": "payouts:read"
+        for m in ("GetPayoutQuote", "GetPayout", "ListPayouts")
+    },
     **{
         f"/stablegate.merchant.v1.SettlementAddressService/{m}": "payouts:read"
         for m in ("GetSettlementAddress", "ListSettlementAddresses")

@@ -142,6 +142,12 @@ class LedgerSettings(ServiceSettings):
     settlement_addresses_max: int = Field(
         default=20, ge=1, le=1000, description="Live (not revoked) settlement addresses a merchant may have."
     )
+    payout_fee_base_units: int = Field(
+        default=0, ge=0, description="Fee of one payout, charged on top of its amount, in base units (0: free)."
+    )
+    payout_minimum_base_units: int = Field(
+        default=1, ge=1, description="The smallest payout amount accepted, in base units."
+    )
     smtp_host: str = Field(default="", description="SMTP server for email notifications; empty: email is off.")
     smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP server port.")
     smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")

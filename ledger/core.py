@@ -21,6 +21,7 @@ from ledger.domain.ssrf import Resolver, UrlPolicy
 from ledger.metrics import LedgerMetrics
 from ledger.notify import Notifier, SmtpEmail, TwilioSms
 from ledger.payments import PaymentRecorder
+from ledger.payouts import PayoutBook, PayoutTerms
 from ledger.secretbox import SecretBox, parse_key
 from ledger.store import merchants as merchant_store
 from ledger.webhook_http import SystemResolver, WebhookPoster
@@ -49,6 +50,7 @@ class LedgerCore:
     resolver: Resolver = field(default_factory=SystemResolver, repr=False)
     """Resolves webhook hosts, at creation and at every send (tests inject their own)."""
     _dispatcher: Dispatcher | None = field(default=None, repr=False)
+    _payouts: PayoutBook | None = field(default=None, repr=False)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -94,6 +96,12 @@ class LedgerCore:
         return UrlPolicy(require_https=s.webhooks_require_https, allow_loopback=s.webhook_allow_loopback)
 
     @property
+    def payouts(self) -> PayoutBook:
+        """Payout operations (only after startup)."""
+        assert self._payouts is not None, "the ledger has not started"
+        return self._payouts
+
+    @property
     def dispatcher(self) -> Dispatcher:
         """The webhook fan-out and sender (only after startup)."""
         assert self._dispatcher is not None, "the ledger has not started"
@@ -110,6 +118,17 @@ class LedgerCore:
         self._verifier = CredentialVerifier(pool, cache_seconds=s.credential_cache_seconds, now=self.now)
         self._recorder = PaymentRecorder(
             pool, chain_id=s.chain_id, token_contract=s.token_contract, asset=s.asset, metrics=self.metrics
+        )
+        self._payouts = PayoutBook(
+            pool,
+            PayoutTerms(
+                asset=s.asset,
+                chain_id=s.chain_id,
+                token_contract=s.token_contract,
+                decimals=s.token_decimals,
+                fixed_fee=s.payout_fee_base_units,
+                minimum=s.payout_minimum_base_units,
+            ),
         )
         self._dispatcher = Dispatcher(
             database_url=s.database_url,

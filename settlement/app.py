@@ -15,15 +15,14 @@ from settlement.fee_service import FeeEstimates
 
 SERVED = (
     "stablegate.merchant.v1.FeeService",
-    "stablegate.merchant.v1.PayoutService",
     "stablegate.admin.v1.ApprovalAdminService",
     "stablegate.settlement.v1.SweepService",
     "stablegate.settlement.v1.PayoutExecutionService",
     "stablegate.settlement.v1.ReconciliationService",
 )
-# Drafted in the protos, built by later issues (the rest of Settlement, Payouts): UNIMPLEMENTED for now.
+# Drafted in the protos, built by later issues (the rest of Settlement, Payouts): UNIMPLEMENTED for now. The
+# merchant's PayoutService is the ledger's (it owns payout records and reservations; docs/payouts.md).
 NOT_BUILT = (
-    "stablegate.merchant.v1.PayoutService",
     "stablegate.admin.v1.ApprovalAdminService",
     "stablegate.settlement.v1.SweepService",
     "stablegate.settlement.v1.PayoutExecutionService",

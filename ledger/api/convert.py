@@ -10,11 +10,12 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from stablegate.admin.v1 import api_key_admin_service_pb2 as keys_pb
 from stablegate.admin.v1 import merchant_admin_service_pb2 as merchants_pb
-from stablegate.merchant.v1 import invoice_pb2
+from stablegate.merchant.v1 import invoice_pb2, payout_pb2
 
 from ledger.domain.models import ApiKeyRecord, Invoice, Merchant
 from ledger.domain.money import format_amount
 from ledger.domain.payment_uri import erc20_transfer_uri
+from ledger.domain.payouts import PayoutRecord
 from service_runtime.errors import InvalidArgument
 
 
@@ -145,4 +146,34 @@ def invoice_message(invoice: Invoice, checkout_base_url: str) -> invoice_pb2.Inv
         fee_base_units=str(invoice.fee_charged),
         net_amount=format_amount(invoice.amount_paid - invoice.fee_charged, d),
         net_amount_base_units=str(invoice.amount_paid - invoice.fee_charged),
+    )
+
+
+def payout_message(payout: PayoutRecord, decimals: int) -> payout_pb2.Payout:
+    """The API's Payout: amounts in token units and base units."""
+    return payout_pb2.Payout(
+        id=payout.id,
+        merchant_id=payout.merchant_id,
+        status=payout_pb2.PayoutStatus.Value(f"PAYOUT_STATUS_{payout.status}"),
+        destination_address=payout.destination_address,
+        settlement_address_id=payout.settlement_address_id,
+        asset=payout.asset,
+        token_contract=payout.token_contract,
+        chain_id=payout.chain_id,
+        amount=format_amount(payout.amount, decimals),
+        amount_base_units=str(payout.amount),
+        fee=format_amount(payout.fee, decimals),
+        fee_base_units=str(payout.fee),
+        total=format_amount(payout.total, decimals),
+        total_base_units=str(payout.total),
+        description=payout.description,
+        metadata=payout.metadata,
+        tx_hash=payout.tx_hash or "",
+        block_number=payout.block_number or 0,
+        failure_reason=payout.failure_reason,
+        create_time=timestamp(payout.create_time),
+        update_time=timestamp(payout.update_time),
+        broadcast_time=timestamp(payout.broadcast_time),
+        confirm_time=timestamp(payout.confirm_time),
+        cancel_time=timestamp(payout.cancel_time),
     )

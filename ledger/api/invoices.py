@@ -251,6 +251,7 @@ class Balances(balance_grpc.BalanceServiceServicer):
             balances = await invoice_store.merchant_balances(conn, owner)
         available = balances.get((terms.asset, "merchant_available"), 0)
         pending = balances.get((terms.asset, "merchant_pending"), 0)
+        reserved = balances.get((terms.asset, "merchant_reserved"), 0)
         d = terms.token_decimals
         asset = balance_pb.AssetBalance(
             asset=terms.asset,
@@ -260,8 +261,8 @@ class Balances(balance_grpc.BalanceServiceServicer):
             available_base_units=str(available),
             pending=format_amount(pending, d),
             pending_base_units=str(pending),
-            reserved=format_amount(0, d),
-            reserved_base_units="0",
+            reserved=format_amount(reserved, d),
+            reserved_base_units=str(reserved),
         )
         balance = balance_pb.Balance(merchant_id=owner, assets=[asset])
         balance.as_of_time.FromDatetime(self.core.now())

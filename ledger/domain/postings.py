@@ -52,13 +52,14 @@ NORMAL_SIDE: dict[str, Side] = {
     # Liabilities and income: what the platform owes merchants, holds for others, or has earned.
     "merchant_available": "C",
     "merchant_pending": "C",
+    "merchant_reserved": "C",
     "unallocated": "C",
     "platform_fees": "C",
     "platform_capital": "C",
 }
 """Each account kind of the schema (`ledger.accounts.kind`) and the side that increases its balance."""
 
-NON_NEGATIVE_KINDS: frozenset[str] = frozenset({"merchant_available", "merchant_pending"})
+NON_NEGATIVE_KINDS: frozenset[str] = frozenset({"merchant_available", "merchant_pending", "merchant_reserved"})
 """Account kinds whose balance may never go below zero (the schema's `merchant_balance_not_negative`)."""
 
 PAYMENT_SEEN = "payment_seen"
@@ -75,6 +76,13 @@ UNALLOCATED_PAYMENT_REVERSED = "unallocated_payment_reversed"
 """Posting kind: a reorg dropped a payment held as unallocated."""
 SWEEP = "sweep"
 """Posting kind: a final sweep moved tokens from deposit addresses to the treasury, paying gas in BNB."""
+
+PAYOUT_RESERVED = "payout_reserved"
+"""Posting kind: a payout was accepted; its amount plus fee is held from the available balance."""
+PAYOUT_RELEASED = "payout_released"
+"""Posting kind: a payout was canceled, rejected or failed; its reservation goes back to the available balance."""
+PAYOUT_CONFIRMED = "payout_confirmed"
+"""Posting kind: a payout's transaction is final; the reservation leaves through the treasury, the fee is earned."""
 
 GAS_ASSET = "BNB"
 """The asset gas is paid and booked in (amounts in wei)."""
@@ -286,3 +294,44 @@ def sweep(asset: str, amount: int, gas_wei: int) -> Posting:
             Entry(_platform("gas_float", GAS_ASSET), "C", gas_wei),
         ]
     return _posting(SWEEP, entries, "sweep final: deposit forwarders flushed into the treasury; gas paid in BNB")
+
+
+def payout_reserved(merchant_id: str, asset: str, amount: int, fee: int) -> Posting:
+    """A payout was accepted: Dr merchant_available / Cr merchant_reserved, for amount + fee."""
+    _check_fee(amount + fee, fee)
+    return _posting(
+        PAYOUT_RESERVED,
+        [
+            Entry(_merchant("merchant_available", merchant_id, asset), "D", amount + fee),
+            Entry(_merchant("merchant_reserved", merchant_id, asset), "C", amount + fee),
+        ],
+        "payout accepted: amount and fee reserved",
+    )
+
+
+def payout_released(merchant_id: str, asset: str, amount: int, fee: int) -> Posting:
+    """A payout will not be sent (canceled, rejected, failed): Dr merchant_reserved / Cr merchant_available."""
+    _check_fee(amount + fee, fee)
+    return _posting(
+        PAYOUT_RELEASED,
+        [
+            Entry(_merchant("merchant_reserved", merchant_id, asset), "D", amount + fee),
+            Entry(_merchant("merchant_available", merchant_id, asset), "C", amount + fee),
+        ],
+        "payout not sent: reservation released",
+    )
+
+
+def payout_confirmed(merchant_id: str, asset: str, amount: int, fee: int) -> Posting:
+    """A payout is final on chain: Dr merchant_reserved (amount + fee) / Cr treasury (amount), Cr platform_fees (fee).
+
+    The gas is the platform's (settlement books it against gas_float); the merchant pays only the payout fee.
+    """
+    _check_fee(amount + fee, fee)
+    entries = [
+        Entry(_merchant("merchant_reserved", merchant_id, asset), "D", amount + fee),
+        Entry(_platform("treasury", asset), "C", amount),
+    ]
+    if fee:
+        entries.append(Entry(_platform("platform_fees", asset), "C", fee))
+    return _posting(PAYOUT_CONFIRMED, entries, "payout final on chain: paid from the treasury")

@@ -41,6 +41,11 @@ EVENT_TYPES = (
     "settlement_address.created",
     "settlement_address.confirmed",
     "settlement_address.revoked",
+    "payout.created",
+    "payout.canceled",
+    "payout.broadcast",
+    "payout.confirmed",
+    "payout.failed",
     "webhook_endpoint.disabled",
     "webhook.test",
 )

@@ -66,7 +66,9 @@ Global___PayoutStatus: _TypeAlias = PayoutStatus  # noqa: Y015
 
 @_typing.final
 class Payout(_message.Message):
-    """A transfer of the merchant's available balance to an external address."""
+    """A transfer of the merchant's available balance to one of its settlement addresses. Its amount plus fee is reserved
+    (taken from available into reserved) from the moment it is accepted until it is confirmed or released.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -112,6 +114,9 @@ class Payout(_message.Message):
     BROADCAST_TIME_FIELD_NUMBER: _builtins.int
     CONFIRM_TIME_FIELD_NUMBER: _builtins.int
     CANCEL_TIME_FIELD_NUMBER: _builtins.int
+    SETTLEMENT_ADDRESS_ID_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    TOTAL_BASE_UNITS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique payout id, e.g. "po_01HV..."."""
     merchant_id: _builtins.str
@@ -144,6 +149,12 @@ class Payout(_message.Message):
     """Block holding the transaction once mined; 0 before."""
     failure_reason: _builtins.str
     """Why the payout failed or was rejected; empty otherwise."""
+    settlement_address_id: _builtins.str
+    """Id of the settlement address the payout goes to (docs/payouts.md, "Settlement addresses")."""
+    total: _builtins.str
+    """Amount plus fee: what leaves the merchant's balance, decimal string in token units."""
+    total_base_units: _builtins.str
+    """Amount plus fee, integer string in base units."""
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Merchant's own key/value data."""
@@ -193,10 +204,13 @@ class Payout(_message.Message):
         broadcast_time: _timestamp_pb2.Timestamp | None = ...,
         confirm_time: _timestamp_pb2.Timestamp | None = ...,
         cancel_time: _timestamp_pb2.Timestamp | None = ...,
+        settlement_address_id: _builtins.str = ...,
+        total: _builtins.str = ...,
+        total_base_units: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["broadcast_time", b"broadcast_time", "cancel_time", b"cancel_time", "confirm_time", b"confirm_time", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_base_units", b"amount_base_units", "approval_id", b"approval_id", "asset", b"asset", "block_number", b"block_number", "broadcast_time", b"broadcast_time", "cancel_time", b"cancel_time", "chain_id", b"chain_id", "confirm_time", b"confirm_time", "create_time", b"create_time", "description", b"description", "destination_address", b"destination_address", "failure_reason", b"failure_reason", "fee", b"fee", "fee_base_units", b"fee_base_units", "id", b"id", "merchant_id", b"merchant_id", "metadata", b"metadata", "status", b"status", "token_contract", b"token_contract", "tx_hash", b"tx_hash", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_base_units", b"amount_base_units", "approval_id", b"approval_id", "asset", b"asset", "block_number", b"block_number", "broadcast_time", b"broadcast_time", "cancel_time", b"cancel_time", "chain_id", b"chain_id", "confirm_time", b"confirm_time", "create_time", b"create_time", "description", b"description", "destination_address", b"destination_address", "failure_reason", b"failure_reason", "fee", b"fee", "fee_base_units", b"fee_base_units", "id", b"id", "merchant_id", b"merchant_id", "metadata", b"metadata", "settlement_address_id", b"settlement_address_id", "status", b"status", "token_contract", b"token_contract", "total", b"total", "total_base_units", b"total_base_units", "tx_hash", b"tx_hash", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -28,7 +28,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from stablegate.merchant.v1 import payout_pb2 as stablegate_dot_merchant_dot_v1_dot_payout__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+stablegate/merchant/v1/payout_service.proto\x12\x16stablegate.merchant.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#stablegate/merchant/v1/payout.proto\"\x95\x02\n\x13\x43reatePayoutRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12!\n\x13\x64\x65stination_address\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06\x61mount\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05\x61sset\x18\x04 \x01(\t\x12\x0f\n\x07max_fee\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12K\n\x08metadata\x18\x07 \x03(\x0b\x32\x39.stablegate.merchant.v1.CreatePayoutRequest.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"F\n\x14\x43reatePayoutResponse\x12.\n\x06payout\x18\x01 \x01(\x0b\x32\x1e.stablegate.merchant.v1.Payout\"$\n\x10GetPayoutRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"C\n\x11GetPayoutResponse\x12.\n\x06payout\x18\x01 \x01(\x0b\x32\x1e.stablegate.merchant.v1.Payout\"\xdd\x01\n\x12ListPayoutsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x34\n\x06status\x18\x03 \x01(\x0e\x32$.stablegate.merchant.v1.PayoutStatus\x12\x35\n\x11\x63reate_time_start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x63reate_time_end\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"_\n\x13ListPayoutsResponse\x12/\n\x07payouts\x18\x01 \x03(\x0b\x32\x1e.stablegate.merchant.v1.Payout\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"7\n\x13\x43\x61ncelPayoutRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x02 \x01(\t\"F\n\x14\x43\x61ncelPayoutResponse\x12.\n\x06payout\x18\x01 \x01(\x0b\x32\x1e.stablegate.merchant.v1.Payout2\xb5\x04\n\rPayoutService\x12\x89\x01\n\x0c\x43reatePayout\x12+.stablegate.merchant.v1.CreatePayoutRequest\x1a,.stablegate.merchant.v1.CreatePayoutResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x0b/v1/payouts:\x01*b\x06payout\x12\x82\x01\n\tGetPayout\x12(.stablegate.merchant.v1.GetPayoutRequest\x1a).stablegate.merchant.v1.GetPayoutResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x10/v1/payouts/{id}b\x06payout\x12{\n\x0bListPayouts\x12*.stablegate.merchant.v1.ListPayoutsRequest\x1a+.stablegate.merchant.v1.ListPayoutsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/payouts\x12\x95\x01\n\x0c\x43\x61ncelPayout\x12+.stablegate.merchant.v1.CancelPayoutRequest\x1a,.stablegate.merchant.v1.CancelPayoutResponse\"*\x82\xd3\xe4\x93\x02$\"\x17/v1/payouts/{id}:cancel:\x01*b\x06payoutb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+stablegate/merchant/v1/payout_service.proto\x12\x16stablegate.merchant.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#stablegate/merchant/v1/payout.proto\"\x95\x02\n\x13\x43reatePayoutRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12!\n\x13\x64\x65stination_address\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06\x61mount\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05\x61sset\x18\x04 \x01(\t\x12\x0f\n\x07max_fee\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12K\n\x08metadata\x18\x07 \x03(\x0b\x32\x39.stablegate.merchant.v1.CreatePayoutRequest.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"F\n\x14\x43reatePayoutResponse\x12.\n\x06payout\x18\x01 \x01(\x0b\x32\x1e.stablegate.merchant.v1.Payout\"$\n\x10GetPayoutRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"C\n\x11GetPayoutResponse\x12.\n\x06payout\x18\x01 \x01(\x0b\x32\x1e.stablegate.merchant.v1.Payout\"\xdd\x01\n\x12ListPayoutsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x34\n\x06status\x18\x03 \x01(\x0e\x32$.stablegate.merchant.v1.PayoutStatus\x12\x35\n\x11\x63reate_time_start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x63reate_time_end\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"_\n\x13ListPayoutsResponse\x12/\n\x07payouts\x18\x01 \x03(\x0b\x32\x1e.stablegate.merchant.v1.Payout\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"7\n\x13\x43\x61ncelPayoutRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x02 \x01(\t\"F\n\x14\x43\x61ncelPayoutResponse\x12.\n\x06payout\x18\x01 \x01(\x0b\x32\x1e.stablegate.merchant.v1.Payout\"\x93\x02\n\x0bPayoutQuote\x12\x13\n\x05\x61sset\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x61mount\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1f\n\x11\x61mount_base_units\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x11\n\x03\x66\x65\x65\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x66\x65\x65_base_units\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05total\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1e\n\x10total_base_units\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tavailable\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\"\n\x14\x61vailable_base_units\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x63overed\x18\n \x01(\x08\x42\x04\xe2\x41\x01\x03\"<\n\x15GetPayoutQuoteRequest\x12\x14\n\x06\x61mount\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05\x61sset\x18\x02 \x01(\t\"S\n\x16GetPayoutQuoteResponse\x12\x39\n\x0cpayout_quote\x18\x01 \x01(\x0b\x32#.stablegate.merchant.v1.PayoutQuote2\xd0\x05\n\rPayoutService\x12\x98\x01\n\x0eGetPayoutQuote\x12-.stablegate.merchant.v1.GetPayoutQuoteRequest\x1a..stablegate.merchant.v1.GetPayoutQuoteResponse\"\'\x82\xd3\xe4\x93\x02!\x12\x11/v1/payouts:quoteb\x0cpayout_quote\x12\x89\x01\n\x0c\x43reatePayout\x12+.stablegate.merchant.v1.CreatePayoutRequest\x1a,.stablegate.merchant.v1.CreatePayoutResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x0b/v1/payouts:\x01*b\x06payout\x12\x82\x01\n\tGetPayout\x12(.stablegate.merchant.v1.GetPayoutRequest\x1a).stablegate.merchant.v1.GetPayoutResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x10/v1/payouts/{id}b\x06payout\x12{\n\x0bListPayouts\x12*.stablegate.merchant.v1.ListPayoutsRequest\x1a+.stablegate.merchant.v1.ListPayoutsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/payouts\x12\x95\x01\n\x0c\x43\x61ncelPayout\x12+.stablegate.merchant.v1.CancelPayoutRequest\x1a,.stablegate.merchant.v1.CancelPayoutResponse\"*\x82\xd3\xe4\x93\x02$\"\x17/v1/payouts/{id}:cancel:\x01*b\x06payoutb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,6 +45,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETPAYOUTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_CANCELPAYOUTREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_CANCELPAYOUTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_PAYOUTQUOTE'].fields_by_name['asset']._loaded_options = None
+  _globals['_PAYOUTQUOTE'].fields_by_name['asset']._serialized_options = b'\342A\001\003'
+  _globals['_PAYOUTQUOTE'].fields_by_name['amount']._loaded_options = None
+  _globals['_PAYOUTQUOTE'].fields_by_name['amount']._serialized_options = b'\342A\001\003'
+  _globals['_PAYOUTQUOTE'].fields_by_name['amount_base_units']._loaded_options = None
+  _globals['_PAYOUTQUOTE'].fields_by_name['amount_base_units']._serialized_options = b'\342A\001\003'
+  _globals['_PAYOUTQUOTE'].fields_by_name['fee']._loaded_options = None
+  _globals['_PAYOUTQUOTE'].fields_by_name['fee']._serialized_options = b'\342A\001\003'
+  _globals['_PAYOUTQUOTE'].fields_by_name['fee_base_units']._loaded_options = None
+  _globals['_PAYOUTQUOTE'].fields_by_name['fee_base_units']._serialized_options = b'\342A\001\003'
+  _globals['_PAYOUTQUOTE'].fields_by_name['total']._loaded_options = None
+  _globals['_PAYOUTQUOTE'].fields_by_name['total']._serialized_options = b'\342A\001\003'
+  _globals['_PAYOUTQUOTE'].fields_by_name['total_base_units']._loaded_options = None
+  _globals['_PAYOUTQUOTE'].fields_by_name['total_base_units']._serialized_options = b'\342A\001\003'
+  _globals['_PAYOUTQUOTE'].fields_by_name['available']._loaded_options = None
+  _globals['_PAYOUTQUOTE'].fields_by_name['available']._serialized_options = b'\342A\001\003'
+  _globals['_PAYOUTQUOTE'].fields_by_name['available_base_units']._loaded_options = None
+  _globals['_PAYOUTQUOTE'].fields_by_name['available_base_units']._serialized_options = b'\342A\001\003'
+  _globals['_PAYOUTQUOTE'].fields_by_name['covered']._loaded_options = None
+  _globals['_PAYOUTQUOTE'].fields_by_name['covered']._serialized_options = b'\342A\001\003'
+  _globals['_GETPAYOUTQUOTEREQUEST'].fields_by_name['amount']._loaded_options = None
+  _globals['_GETPAYOUTQUOTEREQUEST'].fields_by_name['amount']._serialized_options = b'\342A\001\002'
+  _globals['_PAYOUTSERVICE'].methods_by_name['GetPayoutQuote']._loaded_options = None
+  _globals['_PAYOUTSERVICE'].methods_by_name['GetPayoutQuote']._serialized_options = b'\202\323\344\223\002!\022\021/v1/payouts:quoteb\014payout_quote'
   _globals['_PAYOUTSERVICE'].methods_by_name['CreatePayout']._loaded_options = None
   _globals['_PAYOUTSERVICE'].methods_by_name['CreatePayout']._serialized_options = b'\202\323\344\223\002\030\"\013/v1/payouts:\001*b\006payout'
   _globals['_PAYOUTSERVICE'].methods_by_name['GetPayout']._loaded_options = None
@@ -71,6 +95,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CANCELPAYOUTREQUEST']._serialized_end=1039
   _globals['_CANCELPAYOUTRESPONSE']._serialized_start=1041
   _globals['_CANCELPAYOUTRESPONSE']._serialized_end=1111
-  _globals['_PAYOUTSERVICE']._serialized_start=1114
-  _globals['_PAYOUTSERVICE']._serialized_end=1679
+  _globals['_PAYOUTQUOTE']._serialized_start=1114
+  _globals['_PAYOUTQUOTE']._serialized_end=1389
+  _globals['_GETPAYOUTQUOTEREQUEST']._serialized_start=1391
+  _globals['_GETPAYOUTQUOTEREQUEST']._serialized_end=1451
+  _globals['_GETPAYOUTQUOTERESPONSE']._serialized_start=1453
+  _globals['_GETPAYOUTQUOTERESPONSE']._serialized_end=1536
+  _globals['_PAYOUTSERVICE']._serialized_start=1539
+  _globals['_PAYOUTSERVICE']._serialized_end=2259
 # @@protoc_insertion_point(module_scope)

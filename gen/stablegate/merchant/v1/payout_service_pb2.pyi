@@ -56,7 +56,9 @@ class CreatePayoutRequest(_message.Message):
     request_id: _builtins.str
     """Client-chosen idempotency key; the same key with other content fails with ALREADY_EXISTS."""
     destination_address: _builtins.str
-    """Address receiving the funds (0x-prefixed; checksum verified when mixed case)."""
+    """Address receiving the funds (0x-prefixed; checksum verified when mixed case): one of the merchant's ACTIVE
+    settlement addresses.
+    """
     amount: _builtins.str
     """Amount to send, exact decimal string in token units (e.g. "250.00")."""
     asset: _builtins.str
@@ -277,3 +279,111 @@ class CancelPayoutResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CancelPayoutResponse: _TypeAlias = CancelPayoutResponse  # noqa: Y015
+
+@_typing.final
+class PayoutQuote(_message.Message):
+    """A payout quote."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSET_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    AMOUNT_BASE_UNITS_FIELD_NUMBER: _builtins.int
+    FEE_FIELD_NUMBER: _builtins.int
+    FEE_BASE_UNITS_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    TOTAL_BASE_UNITS_FIELD_NUMBER: _builtins.int
+    AVAILABLE_FIELD_NUMBER: _builtins.int
+    AVAILABLE_BASE_UNITS_FIELD_NUMBER: _builtins.int
+    COVERED_FIELD_NUMBER: _builtins.int
+    asset: _builtins.str
+    """Asset symbol, e.g. "USDT"."""
+    amount: _builtins.str
+    """Amount the destination would receive, decimal string in token units."""
+    amount_base_units: _builtins.str
+    """Amount, integer string in base units."""
+    fee: _builtins.str
+    """Fee charged on top of the amount, decimal string in token units."""
+    fee_base_units: _builtins.str
+    """Fee, integer string in base units."""
+    total: _builtins.str
+    """Amount plus fee: what the payout would take from the available balance, decimal string in token units."""
+    total_base_units: _builtins.str
+    """Amount plus fee, integer string in base units."""
+    available: _builtins.str
+    """The available balance now, decimal string in token units."""
+    available_base_units: _builtins.str
+    """The available balance now, integer string in base units."""
+    covered: _builtins.bool
+    """True when the available balance covers the total now (a payout may still be refused if it changes)."""
+    def __init__(
+        self,
+        *,
+        asset: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        amount_base_units: _builtins.str = ...,
+        fee: _builtins.str = ...,
+        fee_base_units: _builtins.str = ...,
+        total: _builtins.str = ...,
+        total_base_units: _builtins.str = ...,
+        available: _builtins.str = ...,
+        available_base_units: _builtins.str = ...,
+        covered: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_base_units", b"amount_base_units", "asset", b"asset", "available", b"available", "available_base_units", b"available_base_units", "covered", b"covered", "fee", b"fee", "fee_base_units", b"fee_base_units", "total", b"total", "total_base_units", b"total_base_units"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PayoutQuote: _TypeAlias = PayoutQuote  # noqa: Y015
+
+@_typing.final
+class GetPayoutQuoteRequest(_message.Message):
+    """Request to quote a payout."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    ASSET_FIELD_NUMBER: _builtins.int
+    amount: _builtins.str
+    """Amount to send, exact decimal string in token units (e.g. "250.00")."""
+    asset: _builtins.str
+    """Asset symbol; "USDT" when empty."""
+    def __init__(
+        self,
+        *,
+        amount: _builtins.str = ...,
+        asset: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "asset", b"asset"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPayoutQuoteRequest: _TypeAlias = GetPayoutQuoteRequest  # noqa: Y015
+
+@_typing.final
+class GetPayoutQuoteResponse(_message.Message):
+    """Response to GetPayoutQuote."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYOUT_QUOTE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def payout_quote(self) -> Global___PayoutQuote:
+        """The quote."""
+
+    def __init__(
+        self,
+        *,
+        payout_quote: Global___PayoutQuote | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["payout_quote", b"payout_quote"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payout_quote", b"payout_quote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPayoutQuoteResponse: _TypeAlias = GetPayoutQuoteResponse  # noqa: Y015

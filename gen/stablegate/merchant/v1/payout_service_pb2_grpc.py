@@ -36,6 +36,11 @@ class PayoutServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.GetPayoutQuote = channel.unary_unary(
+                '/stablegate.merchant.v1.PayoutService/GetPayoutQuote',
+                request_serializer=stablegate_dot_merchant_dot_v1_dot_payout__service__pb2.GetPayoutQuoteRequest.SerializeToString,
+                response_deserializer=stablegate_dot_merchant_dot_v1_dot_payout__service__pb2.GetPayoutQuoteResponse.FromString,
+                _registered_method=True)
         self.CreatePayout = channel.unary_unary(
                 '/stablegate.merchant.v1.PayoutService/CreatePayout',
                 request_serializer=stablegate_dot_merchant_dot_v1_dot_payout__service__pb2.CreatePayoutRequest.SerializeToString,
@@ -63,8 +68,16 @@ class PayoutServiceServicer:
     "payouts:write".
     """
 
+    def GetPayoutQuote(self, request, context):
+        """Quotes a payout: its fee, what it takes from the balance, and whether the balance covers it. Changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreatePayout(self, request, context):
-        """Creates a payout, reserving amount plus fee from the available balance. Idempotent by request_id.
+        """Creates a payout to an ACTIVE settlement address, reserving amount plus fee from the available balance; refused
+        (changing nothing) when the balance does not cover it. Idempotent by request_id (or the Idempotency-Key header).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -85,7 +98,8 @@ class PayoutServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelPayout(self, request, context):
-        """Cancels a payout that has not been broadcast; FAILED_PRECONDITION afterwards.
+        """Cancels a payout still waiting (PENDING_APPROVAL or QUEUED), releasing its reservation; FAILED_PRECONDITION
+        once settlement has broadcast it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -94,6 +108,11 @@ class PayoutServiceServicer:
 
 def add_PayoutServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'GetPayoutQuote': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPayoutQuote,
+                    request_deserializer=stablegate_dot_merchant_dot_v1_dot_payout__service__pb2.GetPayoutQuoteRequest.FromString,
+                    response_serializer=stablegate_dot_merchant_dot_v1_dot_payout__service__pb2.GetPayoutQuoteResponse.SerializeToString,
+            ),
             'CreatePayout': grpc.unary_unary_rpc_method_handler(
                     servicer.CreatePayout,
                     request_deserializer=stablegate_dot_merchant_dot_v1_dot_payout__service__pb2.CreatePayoutRequest.FromString,
@@ -126,6 +145,33 @@ class PayoutService:
     """Payouts of the merchant's available balance to external addresses. Scopes: "payouts:read",
     "payouts:write".
     """
+
+    @staticmethod
+    def GetPayoutQuote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.merchant.v1.PayoutService/GetPayoutQuote',
+            stablegate_dot_merchant_dot_v1_dot_payout__service__pb2.GetPayoutQuoteRequest.SerializeToString,
+            stablegate_dot_merchant_dot_v1_dot_payout__service__pb2.GetPayoutQuoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def CreatePayout(request,

@@ -35,14 +35,20 @@ class PayoutServiceStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> PayoutServiceAsyncStub: ...
+    GetPayoutQuote: _grpc.UnaryUnaryMultiCallable[_payout_service_pb2.GetPayoutQuoteRequest, _payout_service_pb2.GetPayoutQuoteResponse]
+    """Quotes a payout: its fee, what it takes from the balance, and whether the balance covers it. Changes nothing."""
     CreatePayout: _grpc.UnaryUnaryMultiCallable[_payout_service_pb2.CreatePayoutRequest, _payout_service_pb2.CreatePayoutResponse]
-    """Creates a payout, reserving amount plus fee from the available balance. Idempotent by request_id."""
+    """Creates a payout to an ACTIVE settlement address, reserving amount plus fee from the available balance; refused
+    (changing nothing) when the balance does not cover it. Idempotent by request_id (or the Idempotency-Key header).
+    """
     GetPayout: _grpc.UnaryUnaryMultiCallable[_payout_service_pb2.GetPayoutRequest, _payout_service_pb2.GetPayoutResponse]
     """Gets one of the caller's payouts."""
     ListPayouts: _grpc.UnaryUnaryMultiCallable[_payout_service_pb2.ListPayoutsRequest, _payout_service_pb2.ListPayoutsResponse]
     """Lists the caller's payouts, newest first."""
     CancelPayout: _grpc.UnaryUnaryMultiCallable[_payout_service_pb2.CancelPayoutRequest, _payout_service_pb2.CancelPayoutResponse]
-    """Cancels a payout that has not been broadcast; FAILED_PRECONDITION afterwards."""
+    """Cancels a payout still waiting (PENDING_APPROVAL or QUEUED), releasing its reservation; FAILED_PRECONDITION
+    once settlement has broadcast it.
+    """
 
 @_typing.type_check_only
 class PayoutServiceAsyncStub(PayoutServiceStub):
@@ -51,14 +57,20 @@ class PayoutServiceAsyncStub(PayoutServiceStub):
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
+    GetPayoutQuote: _aio.UnaryUnaryMultiCallable[_payout_service_pb2.GetPayoutQuoteRequest, _payout_service_pb2.GetPayoutQuoteResponse]  # type: ignore[assignment]
+    """Quotes a payout: its fee, what it takes from the balance, and whether the balance covers it. Changes nothing."""
     CreatePayout: _aio.UnaryUnaryMultiCallable[_payout_service_pb2.CreatePayoutRequest, _payout_service_pb2.CreatePayoutResponse]  # type: ignore[assignment]
-    """Creates a payout, reserving amount plus fee from the available balance. Idempotent by request_id."""
+    """Creates a payout to an ACTIVE settlement address, reserving amount plus fee from the available balance; refused
+    (changing nothing) when the balance does not cover it. Idempotent by request_id (or the Idempotency-Key header).
+    """
     GetPayout: _aio.UnaryUnaryMultiCallable[_payout_service_pb2.GetPayoutRequest, _payout_service_pb2.GetPayoutResponse]  # type: ignore[assignment]
     """Gets one of the caller's payouts."""
     ListPayouts: _aio.UnaryUnaryMultiCallable[_payout_service_pb2.ListPayoutsRequest, _payout_service_pb2.ListPayoutsResponse]  # type: ignore[assignment]
     """Lists the caller's payouts, newest first."""
     CancelPayout: _aio.UnaryUnaryMultiCallable[_payout_service_pb2.CancelPayoutRequest, _payout_service_pb2.CancelPayoutResponse]  # type: ignore[assignment]
-    """Cancels a payout that has not been broadcast; FAILED_PRECONDITION afterwards."""
+    """Cancels a payout still waiting (PENDING_APPROVAL or QUEUED), releasing its reservation; FAILED_PRECONDITION
+    once settlement has broadcast it.
+    """
 
 class PayoutServiceServicer(metaclass=_abc_1.ABCMeta):
     """Payouts of the merchant's available balance to external addresses. Scopes: "payouts:read",
@@ -66,12 +78,22 @@ class PayoutServiceServicer(metaclass=_abc_1.ABCMeta):
     """
 
     @_abc_1.abstractmethod
+    def GetPayoutQuote(
+        self,
+        request: _payout_service_pb2.GetPayoutQuoteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payout_service_pb2.GetPayoutQuoteResponse, _abc.Awaitable[_payout_service_pb2.GetPayoutQuoteResponse]]:
+        """Quotes a payout: its fee, what it takes from the balance, and whether the balance covers it. Changes nothing."""
+
+    @_abc_1.abstractmethod
     def CreatePayout(
         self,
         request: _payout_service_pb2.CreatePayoutRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_payout_service_pb2.CreatePayoutResponse, _abc.Awaitable[_payout_service_pb2.CreatePayoutResponse]]:
-        """Creates a payout, reserving amount plus fee from the available balance. Idempotent by request_id."""
+        """Creates a payout to an ACTIVE settlement address, reserving amount plus fee from the available balance; refused
+        (changing nothing) when the balance does not cover it. Idempotent by request_id (or the Idempotency-Key header).
+        """
 
     @_abc_1.abstractmethod
     def GetPayout(
@@ -95,6 +117,8 @@ class PayoutServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _payout_service_pb2.CancelPayoutRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_payout_service_pb2.CancelPayoutResponse, _abc.Awaitable[_payout_service_pb2.CancelPayoutResponse]]:
-        """Cancels a payout that has not been broadcast; FAILED_PRECONDITION afterwards."""
+        """Cancels a payout still waiting (PENDING_APPROVAL or QUEUED), releasing its reservation; FAILED_PRECONDITION
+        once settlement has broadcast it.
+        """
 
 def add_PayoutServiceServicer_to_server(servicer: PayoutServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,339 @@
+"""Payouts, ledger side: accept (reserving the amount plus fee), cancel, and record what settlement did.
+
+Each step is one Postgres transaction that locks what it changes, posts its journal transaction (idempotent by a
+request id derived from the payout and the step), moves the payout and writes its `payout.*` event, so a crash
+anywhere loses nothing and a repeated report changes nothing. The reservation is decided under a row lock on the
+merchant (which serialises one merchant's payouts) and on its balance accounts; the schema's
+`merchant_balance_not_negative` constraint backs it: a payout can never overdraw.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from google.protobuf.json_format import MessageToDict
+
+from ledger.api.convert import payout_message
+from ledger.domain import postings
+from ledger.domain import settlement_addresses as address_rules
+from ledger.domain.ids import new_id
+from ledger.domain.payouts import CANCELABLE, PayoutRecord, payout_fee
+from ledger.store import journal, outbox
+from ledger.store import merchants as merchant_store
+from ledger.store import payouts as store
+from ledger.store import settlement_addresses as address_store
+from service_runtime.errors import AlreadyExists, FailedPrecondition, NotFound
+
+
+@dataclass(frozen=True)
+class PayoutTerms:
+    """What every payout of this ledger uses: the chain and token, the fee and the minimum."""
+
+    asset: str
+    chain_id: int
+    token_contract: str
+    decimals: int
+    fixed_fee: int
+    minimum: int
+
+
+@dataclass(frozen=True)
+class NewPayout:
+    """A validated payout request."""
+
+    merchant_id: str
+    destination_address: str
+    amount: int
+    max_fee: int | None
+    description: str
+    metadata: dict[str, str]
+    request_id: str
+    request_hash: bytes
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A payout's fee and whether the available balance covers it now."""
+
+    amount: int
+    fee: int
+    available: int
+
+    @property
+    def total(self) -> int:
+        """Amount plus fee."""
+        return self.amount + self.fee
+
+
+def _not_found(payout_id: str, field: str = "id") -> NotFound:
+    return NotFound(f"no payout {payout_id}", reason="PAYOUT_NOT_FOUND", metadata={"field": field})
+
+
+class PayoutBook:
+    """The ledger's payout operations on one pool."""
+
+    def __init__(self, pool: asyncpg.Pool, terms: PayoutTerms) -> None:
+        """Operate on `pool` with these terms."""
+        self.pool = pool
+        self.terms = terms
+
+    def _refs(self, merchant_id: str) -> tuple[postings.AccountRef, postings.AccountRef]:
+        asset = self.terms.asset
+        return (
+            postings.AccountRef("merchant_available", merchant_id, asset),
+            postings.AccountRef("merchant_reserved", merchant_id, asset),
+        )
+
+    def _data(self, payout: PayoutRecord) -> dict[str, Any]:
+        return MessageToDict(payout_message(payout, self.terms.decimals), preserving_proto_field_name=True)
+
+    def _check_minimum(self, amount: int) -> None:
+        if amount < self.terms.minimum:
+            raise FailedPrecondition(
+                f"a payout must be at least {self.terms.minimum} base units",
+                reason="PAYOUT_BELOW_MINIMUM",
+                metadata={"field": "amount", "minimumBaseUnits": str(self.terms.minimum)},
+            )
+
+    async def quote(self, merchant_id: str, amount: int) -> Quote:
+        """The fee of a payout of `amount` and the available balance now (changes nothing)."""
+        self._check_minimum(amount)
+        async with self.pool.acquire() as conn:
+            value = await conn.fetchval(
+                "SELECT balance FROM ledger.accounts WHERE code = $1",
+                journal.account_code(self._refs(merchant_id)[0]),
+            )
+        return Quote(amount, payout_fee(self.terms.fixed_fee, amount), int(value or 0))
+
+    async def create(self, new: NewPayout, now: dt.datetime) -> PayoutRecord:
+        """Accept a payout reserving its amount plus fee, or refuse it changing nothing; a replay returns the first."""
+        self._check_minimum(new.amount)
+        fee = payout_fee(self.terms.fixed_fee, new.amount)
+        if new.max_fee is not None and fee > new.max_fee:
+            raise FailedPrecondition(
+                "the payout fee is above max_fee",
+                reason="PAYOUT_FEE_ABOVE_MAX",
+                metadata={"field": "max_fee", "feeBaseUnits": str(fee)},
+            )
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                # The merchant's row first: one merchant's payouts (and their idempotency keys) go one at a time.
+                await merchant_store.get(conn, new.merchant_id, for_update=True)
+                replay = await store.find_by_request(conn, new.merchant_id, new.request_id)
+                if replay is not None:
+                    if replay[1] != new.request_hash:
+                        raise AlreadyExists(
+                            "request_id was already used with a different request",
+                            reason="REQUEST_ID_REUSED",
+                            metadata={"field": "request_id"},
+                        )
+                    return replay[0]
+                address = await address_store.live_with_address(conn, new.merchant_id, new.destination_address)
+                if address is None:
+                    raise FailedPrecondition(
+                        "destination_address is not one of your settlement addresses",
+                        reason="SETTLEMENT_ADDRESS_NOT_REGISTERED",
+                        metadata={"field": "destination_address"},
+                    )
+                if not address_rules.usable(address, now):
+                    raise FailedPrecondition(
+                        "the settlement address is not usable yet: it needs a confirmation and its cooling-off to end",
+                        reason="SETTLEMENT_ADDRESS_NOT_USABLE",
+                        metadata={
+                            "field": "destination_address",
+                            "settlementAddressId": address.id,
+                            "status": address_rules.status(address, now),
+                            "coolingOffEndTime": address.cooling_off_end.isoformat(),
+                        },
+                    )
+                available_ref, reserved_ref = self._refs(new.merchant_id)
+                locked = await journal.lock_balances(conn, [available_ref, reserved_ref])
+                if locked[available_ref] < new.amount + fee:
+                    raise self._insufficient(locked[available_ref], new.amount + fee)
+                payout = PayoutRecord(
+                    id=new_id("po"),
+                    merchant_id=new.merchant_id,
+                    settlement_address_id=address.id,
+                    destination_address=address.address,
+                    asset=self.terms.asset,
+                    chain_id=self.terms.chain_id,
+                    token_contract=self.terms.token_contract,
+                    amount=new.amount,
+                    fee=fee,
+                    status="QUEUED",
+                    description=new.description,
+                    metadata=new.metadata,
+                    tx_hash=None,
+                    block_number=None,
+                    failure_reason="",
+                    create_time=now,
+                    update_time=now,
+                    broadcast_time=None,
+                    confirm_time=None,
+                    cancel_time=None,
+                )
+                stored = await store.insert(conn, payout, request_id=new.request_id, request_hash=new.request_hash)
+                await journal.post(
+                    conn,
+                    postings.payout_reserved(new.merchant_id, self.terms.asset, new.amount, fee),
+                    request_id=f"{stored.id}:{postings.PAYOUT_RESERVED}",
+                )
+                await outbox.append(
+                    conn,
+                    event_type="payout.created",
+                    merchant_id=new.merchant_id,
+                    subject_id=stored.id,
+                    data=self._data(stored),
+                )
+                return stored
+        except asyncpg.CheckViolationError as exc:
+            # The constraint behind the check above: only a bug could get here, and it still refuses.
+            raise self._insufficient(0, new.amount + fee) from exc
+
+    @staticmethod
+    def _insufficient(available: int, required: int) -> FailedPrecondition:
+        return FailedPrecondition(
+            "the available balance does not cover the payout's amount plus fee",
+            reason="INSUFFICIENT_BALANCE",
+            metadata={"field": "amount", "availableBaseUnits": str(available), "requiredBaseUnits": str(required)},
+        )
+
+    async def get(self, merchant_id: str, payout_id: str) -> PayoutRecord:
+        """One of the merchant's payouts."""
+        async with self.pool.acquire() as conn:
+            found = await store.get(conn, payout_id, merchant_id=merchant_id)
+        if found is None:
+            raise _not_found(payout_id)
+        return found
+
+    async def cancel(self, merchant_id: str, payout_id: str, reason: str, now: dt.datetime) -> PayoutRecord:
+        """Cancel a waiting payout and release its reservation; canceling a canceled one changes nothing."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            payout = await store.get(conn, payout_id, merchant_id=merchant_id, lock=True)
+            if payout is None:
+                raise _not_found(payout_id)
+            if payout.status == "CANCELED":
+                return payout
+            if payout.status not in CANCELABLE:
+                raise FailedPrecondition(
+                    f"a {payout.status} payout cannot be canceled",
+                    reason="PAYOUT_NOT_CANCELABLE",
+                    metadata={"field": "id", "status": payout.status},
+                )
+            return await self._release(conn, payout, "CANCELED", now, cancel_reason=reason)
+
+    async def _release(
+        self,
+        conn: asyncpg.Connection,
+        payout: PayoutRecord,
+        status: str,
+        now: dt.datetime,
+        *,
+        cancel_reason: str | None = None,
+        failure_reason: str | None = None,
+    ) -> PayoutRecord:
+        await journal.post(
+            conn,
+            postings.payout_released(payout.merchant_id, payout.asset, payout.amount, payout.fee),
+            request_id=f"{payout.id}:{postings.PAYOUT_RELEASED}",
+        )
+        moved = await store.update(
+            conn, payout.id, status=status, now=now, cancel_reason=cancel_reason, failure_reason=failure_reason
+        )
+        if status == "CANCELED":
+            await outbox.append(
+                conn,
+                event_type="payout.canceled",
+                merchant_id=payout.merchant_id,
+                subject_id=payout.id,
+                data=self._data(moved),
+            )
+        else:
+            await outbox.append(
+                conn,
+                event_type="payout.failed",
+                merchant_id=payout.merchant_id,
+                subject_id=payout.id,
+                data=self._data(moved),
+            )
+        return moved
+
+    async def mark_broadcast(self, payout_id: str, tx_hash: str, now: dt.datetime) -> PayoutRecord:
+        """QUEUED → BROADCAST with its transaction; the same report again changes nothing."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            payout = await self._locked(conn, payout_id)
+            if payout.status == "BROADCAST" and payout.tx_hash == tx_hash:
+                return payout
+            if payout.status != "QUEUED":
+                raise self._wrong_state(payout, "QUEUED")
+            moved = await store.update(conn, payout.id, status="BROADCAST", now=now, tx_hash=tx_hash)
+            await outbox.append(
+                conn,
+                event_type="payout.broadcast",
+                merchant_id=payout.merchant_id,
+                subject_id=payout.id,
+                data=self._data(moved),
+            )
+            return moved
+
+    async def mark_confirmed(self, payout_id: str, tx_hash: str, block_number: int, now: dt.datetime) -> PayoutRecord:
+        """BROADCAST → CONFIRMED: the reservation leaves through the treasury and the fee is earned."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            payout = await self._locked(conn, payout_id)
+            if payout.status == "CONFIRMED" and payout.tx_hash == tx_hash:
+                return payout
+            if payout.status != "BROADCAST":
+                raise self._wrong_state(payout, "BROADCAST")
+            if payout.tx_hash != tx_hash:
+                raise FailedPrecondition(
+                    "tx_hash is not the payout's broadcast transaction",
+                    reason="PAYOUT_TX_MISMATCH",
+                    metadata={"field": "tx_hash", "broadcastTxHash": payout.tx_hash or ""},
+                )
+            await journal.post(
+                conn,
+                postings.payout_confirmed(payout.merchant_id, payout.asset, payout.amount, payout.fee),
+                request_id=f"{payout.id}:{postings.PAYOUT_CONFIRMED}",
+            )
+            moved = await store.update(conn, payout.id, status="CONFIRMED", now=now, block_number=block_number)
+            await outbox.append(
+                conn,
+                event_type="payout.confirmed",
+                merchant_id=payout.merchant_id,
+                subject_id=payout.id,
+                data=self._data(moved),
+            )
+            return moved
+
+    async def mark_failed(self, payout_id: str, reason: str, now: dt.datetime) -> PayoutRecord:
+        """QUEUED or BROADCAST → FAILED, releasing the reservation; a failed payout again changes nothing."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            payout = await self._locked(conn, payout_id)
+            if payout.status == "FAILED":
+                return payout
+            if payout.status not in ("QUEUED", "BROADCAST"):
+                raise self._wrong_state(payout, "QUEUED or BROADCAST")
+            return await self._release(conn, payout, "FAILED", now, failure_reason=reason)
+
+    async def list_queued(self, after: tuple[dt.datetime, str] | None, limit: int) -> list[PayoutRecord]:
+        """QUEUED payouts, oldest first."""
+        async with self.pool.acquire() as conn:
+            return await store.queued(conn, after=after, limit=limit)
+
+    @staticmethod
+    async def _locked(conn: asyncpg.Connection, payout_id: str) -> PayoutRecord:
+        payout = await store.get(conn, payout_id, lock=True)
+        if payout is None:
+            raise _not_found(payout_id, "payout_id")
+        return payout
+
+    @staticmethod
+    def _wrong_state(payout: PayoutRecord, expected: str) -> FailedPrecondition:
+        return FailedPrecondition(
+            f"the payout is {payout.status}, not {expected}",
+            reason="PAYOUT_STATE_CONFLICT",
+            metadata={"field": "payout_id", "status": payout.status},
+        )
