@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from ledger.auth import CredentialVerifier, authorize, requirement_for
 from ledger.domain.credentials import Principal, bearer_token
-from service_runtime.errors import PermissionDenied, Unauthenticated
+from service_runtime.errors import InvalidArgument, PermissionDenied, Unauthenticated
 
 current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
 
@@ -57,20 +58,36 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         metadata = dict(handler_call_details.invocation_metadata or ())
         authorization = metadata.get("authorization")
         behavior: Any = handler.unary_unary
+        deserialize = handler.request_deserializer
         verifier = self._verifier
 
-        async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        async def guarded(raw: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             token = bearer_token(str(authorization) if authorization is not None else None)
             who = await verifier().verify(token)
             authorize(who, requirement)
             current_principal.set(who)
-            return await behavior(request, context)
+            return await behavior(parse(raw, deserialize, method), context)
 
+        # The body is parsed here rather than by grpc, so a request that is not valid protobuf (what Envoy's
+        # transcoder makes of some JSON it cannot map, e.g. an object where a map wants a string) is the caller's
+        # error (INVALID_ARGUMENT) instead of grpc's UNKNOWN.
         return grpc.unary_unary_rpc_method_handler(
-            guarded,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
+            guarded, request_deserializer=None, response_serializer=handler.response_serializer
         )
+
+
+def parse(raw: Any, deserialize: Callable[[bytes], Any] | None, method: str) -> Any:
+    """The request message from its wire bytes; INVALID_ARGUMENT (`REQUEST_MALFORMED`) if they are not one."""
+    if deserialize is None or not isinstance(raw, bytes):
+        return raw
+    try:
+        return deserialize(raw)
+    except DecodeError:
+        raise InvalidArgument(
+            "the request body could not be read as this method's request",
+            reason="REQUEST_MALFORMED",
+            metadata={"method": method},
+        ) from None
 
 
 def _refused(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:

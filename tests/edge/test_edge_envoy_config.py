@@ -172,6 +172,8 @@ def test_only_public_services_are_routed(mesh_pki: DevMesh) -> None:
         "stablegate.merchant.v1.InvoiceService",
         "stablegate.merchant.v1.WebhookEndpointService",
         "stablegate.merchant.v1.BalanceService",
+        "stablegate.merchant.v1.SettlementAddressService",
+        "stablegate.merchant.v1.PayoutService",
         "stablegate.admin.v1.MerchantAdminService",
         "stablegate.admin.v1.ApiKeyAdminService",
         "stablegate.admin.v1.AuditLogService",

@@ -221,9 +221,11 @@ def test_invoice_responses_through_the_edge_match_the_document(stack: Stack) -> 
 
 
 def test_inputs_schemathesis_found_are_400_not_500(stack: Stack) -> None:
-    """Strings Postgres cannot hold (NUL) and percent-encoded bytes that are not UTF-8 are the caller's error."""
+    """Strings Postgres cannot hold (NUL), percent-encoded bytes that are not UTF-8, and JSON the transcoder turns
+    into a body that is not valid protobuf (an object as a map's value) are the caller's error."""
     _, key = stack.merchant_key()
     cases: list[tuple[str, str, object]] = [
+        ("POST", "/v1/invoices", {"amount": "1", "metadata": {"k": {}}}),
         ("POST", "/v1/invoices", {"amount": "1", "request_id": "a\u0000b"}),
         ("POST", "/v1/invoices", {"amount": "1", "metadata": {"k": "a\u0000"}}),
         ("POST", "/v1/invoices", {"amount": "1", "metadata": {"k\u0000": "a"}}),
