@@ -19,6 +19,7 @@ from stablegate.merchant.v1 import (
     balance_service_pb2_grpc,
     invoice_service_pb2_grpc,
     payout_service_pb2_grpc,
+    refund_service_pb2_grpc,
     settlement_address_service_pb2_grpc,
     webhook_service_pb2_grpc,
 )
@@ -30,6 +31,7 @@ from ledger.api.deposit_addresses import DepositAddresses
 from ledger.api.invoices import Balances, Invoices
 from ledger.api.observations import ChainObservations
 from ledger.api.payouts import PayoutLedger, Payouts
+from ledger.api.refunds import Refunds
 from ledger.api.settlement_addresses import SettlementAddresses
 from ledger.api.sweeps import SweepLedger
 from ledger.api.webhooks import WebhookEndpoints
@@ -49,6 +51,7 @@ SERVED = (
     "stablegate.merchant.v1.BalanceService",
     "stablegate.merchant.v1.SettlementAddressService",
     "stablegate.merchant.v1.PayoutService",
+    "stablegate.merchant.v1.RefundService",
     "stablegate.admin.v1.MerchantAdminService",
     "stablegate.admin.v1.ApiKeyAdminService",
     "stablegate.admin.v1.AuditLogService",
@@ -134,6 +137,7 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
             SettlementAddresses(core), server
         )
         payout_service_pb2_grpc.add_PayoutServiceServicer_to_server(Payouts(core), server)
+        refund_service_pb2_grpc.add_RefundServiceServicer_to_server(Refunds(core), server)
         payout_ledger_service_pb2_grpc.add_PayoutLedgerServiceServicer_to_server(PayoutLedger(core), server)
         register_unimplemented(server, NOT_BUILT)
 

@@ -55,6 +55,8 @@ METHOD_SCOPES: dict[str, str] = {
         for m in ("CreateSettlementAddress", "ConfirmSettlementAddress", "RevokeSettlementAddress")
     },
     **{f"/stablegate.merchant.v1.PayoutService/{m}": "payouts:write" for m in ("CreatePayout", "CancelPayout")},
+    **{f"/stablegate.merchant.v1.RefundService/{m}": "payouts:write" for m in ("CreateRefund", "CancelRefund")},
+    **{f"/stablegate.merchant.v1.RefundService/{m}": "payouts:read" for m in ("GetRefund", "ListRefunds")},
     **{
         f"/stablegate.merchant.v1.PayoutService/{m}": "payouts:read"
         for m in ("GetPayoutQuote", "GetPayout", "ListPayouts")

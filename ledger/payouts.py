@@ -16,11 +16,12 @@ from typing import Any
 import asyncpg
 from google.protobuf.json_format import MessageToDict
 
-from ledger.api.convert import payout_message
+from ledger.api.convert import payout_message, refund_message
 from ledger.domain import postings
 from ledger.domain import settlement_addresses as address_rules
 from ledger.domain.ids import new_id
-from ledger.domain.payouts import CANCELABLE, PayoutRecord, payout_fee
+from ledger.domain.payouts import CANCELABLE, PayoutRecord, payout_fee, refundable
+from ledger.store import invoices as invoice_store
 from ledger.store import journal, outbox
 from ledger.store import merchants as merchant_store
 from ledger.store import payouts as store
@@ -55,6 +56,19 @@ class NewPayout:
 
 
 @dataclass(frozen=True)
+class NewRefund:
+    """A validated refund request; `amount` None means everything still refundable."""
+
+    merchant_id: str
+    invoice_id: str
+    refund_address: str
+    amount: int | None
+    reason: str
+    request_id: str
+    request_hash: bytes
+
+
+@dataclass(frozen=True)
 class Quote:
     """A payout's fee and whether the available balance covers it now."""
 
@@ -70,6 +84,10 @@ class Quote:
 
 def _not_found(payout_id: str, field: str = "id") -> NotFound:
     return NotFound(f"no payout {payout_id}", reason="PAYOUT_NOT_FOUND", metadata={"field": field})
+
+
+def _refund_not_found(refund_id: str) -> NotFound:
+    return NotFound(f"no refund {refund_id}", reason="REFUND_NOT_FOUND", metadata={"field": "id"})
 
 
 class PayoutBook:
@@ -181,17 +199,88 @@ class PayoutBook:
                     postings.payout_reserved(new.merchant_id, self.terms.asset, new.amount, fee),
                     request_id=f"{stored.id}:{postings.PAYOUT_RESERVED}",
                 )
-                await outbox.append(
-                    conn,
-                    event_type="payout.created",
-                    merchant_id=new.merchant_id,
-                    subject_id=stored.id,
-                    data=self._data(stored),
-                )
+                await self._announce(conn, stored, "created")
                 return stored
         except asyncpg.CheckViolationError as exc:
             # The constraint behind the check above: only a bug could get here, and it still refuses.
             raise self._insufficient(0, new.amount + fee) from exc
+
+    async def create_refund(self, new: NewRefund, now: dt.datetime) -> PayoutRecord:
+        """Accept a refund of an invoice's credited money, reserving it; or refuse it changing nothing."""
+        request_id = f"refund:{new.request_id}"  # payouts and refunds share the merchant's request ids
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await merchant_store.get(conn, new.merchant_id, for_update=True)
+                replay = await store.find_by_request(conn, new.merchant_id, request_id)
+                if replay is not None:
+                    if replay[1] != new.request_hash:
+                        raise AlreadyExists(
+                            "request_id was already used with a different request",
+                            reason="REQUEST_ID_REUSED",
+                            metadata={"field": "request_id"},
+                        )
+                    return replay[0]
+                invoice = await invoice_store.get(conn, new.merchant_id, new.invoice_id, for_update=True)
+                if invoice is None:
+                    raise NotFound(
+                        f"no invoice {new.invoice_id}", reason="INVOICE_NOT_FOUND", metadata={"field": "invoice_id"}
+                    )
+                left = refundable(invoice.amount_paid, await store.refunds_of(conn, invoice.id))
+                amount = left if new.amount is None else new.amount
+                if amount <= 0 or amount > left:
+                    raise FailedPrecondition(
+                        "a refund can be at most what the invoice was paid less its earlier refunds",
+                        reason="REFUND_EXCEEDS_PAID",
+                        metadata={
+                            "field": "amount",
+                            "refundableBaseUnits": str(left),
+                            "amountPaidBaseUnits": str(invoice.amount_paid),
+                        },
+                    )
+                available_ref, reserved_ref = self._refs(new.merchant_id)
+                locked = await journal.lock_balances(conn, [available_ref, reserved_ref])
+                if locked[available_ref] < amount:
+                    raise self._insufficient(locked[available_ref], amount)
+                refund = PayoutRecord(
+                    id=new_id("rf"),
+                    merchant_id=new.merchant_id,
+                    settlement_address_id=None,
+                    destination_address=new.refund_address,
+                    asset=self.terms.asset,
+                    chain_id=self.terms.chain_id,
+                    token_contract=self.terms.token_contract,
+                    amount=amount,
+                    fee=0,
+                    status="QUEUED",
+                    description="",
+                    metadata={},
+                    tx_hash=None,
+                    block_number=None,
+                    failure_reason="",
+                    create_time=now,
+                    update_time=now,
+                    broadcast_time=None,
+                    confirm_time=None,
+                    cancel_time=None,
+                    kind="REFUND",
+                    invoice_id=invoice.id,
+                    reason=new.reason,
+                )
+                stored = await store.insert(conn, refund, request_id=request_id, request_hash=new.request_hash)
+                posting = postings.payout_reserved(new.merchant_id, self.terms.asset, amount, 0, refund=True)
+                await journal.post(conn, posting, request_id=f"{stored.id}:{posting.kind}")
+                await self._announce(conn, stored, "created")
+                return stored
+        except asyncpg.CheckViolationError as exc:
+            raise self._insufficient(0, new.amount or 0) from exc
+
+    async def get_refund(self, merchant_id: str, refund_id: str) -> PayoutRecord:
+        """One of the merchant's refunds."""
+        async with self.pool.acquire() as conn:
+            found = await store.get(conn, refund_id, merchant_id=merchant_id, kind="REFUND")
+        if found is None:
+            raise _refund_not_found(refund_id)
+        return found
 
     @staticmethod
     def _insufficient(available: int, required: int) -> FailedPrecondition:
@@ -204,23 +293,25 @@ class PayoutBook:
     async def get(self, merchant_id: str, payout_id: str) -> PayoutRecord:
         """One of the merchant's payouts."""
         async with self.pool.acquire() as conn:
-            found = await store.get(conn, payout_id, merchant_id=merchant_id)
+            found = await store.get(conn, payout_id, merchant_id=merchant_id, kind="PAYOUT")
         if found is None:
             raise _not_found(payout_id)
         return found
 
-    async def cancel(self, merchant_id: str, payout_id: str, reason: str, now: dt.datetime) -> PayoutRecord:
-        """Cancel a waiting payout and release its reservation; canceling a canceled one changes nothing."""
+    async def cancel(
+        self, merchant_id: str, payout_id: str, reason: str, now: dt.datetime, *, kind: str = "PAYOUT"
+    ) -> PayoutRecord:
+        """Cancel a waiting payout (or refund) and release its reservation; canceling a canceled one changes nothing."""
         async with self.pool.acquire() as conn, conn.transaction():
-            payout = await store.get(conn, payout_id, merchant_id=merchant_id, lock=True)
+            payout = await store.get(conn, payout_id, merchant_id=merchant_id, kind=kind, lock=True)
             if payout is None:
-                raise _not_found(payout_id)
+                raise _not_found(payout_id) if kind == "PAYOUT" else _refund_not_found(payout_id)
             if payout.status == "CANCELED":
                 return payout
             if payout.status not in CANCELABLE:
                 raise FailedPrecondition(
-                    f"a {payout.status} payout cannot be canceled",
-                    reason="PAYOUT_NOT_CANCELABLE",
+                    f"a {payout.status} {kind.lower()} cannot be canceled",
+                    reason=f"{kind}_NOT_CANCELABLE",
                     metadata={"field": "id", "status": payout.status},
                 )
             return await self._release(conn, payout, "CANCELED", now, cancel_reason=reason)
@@ -235,31 +326,47 @@ class PayoutBook:
         cancel_reason: str | None = None,
         failure_reason: str | None = None,
     ) -> PayoutRecord:
-        await journal.post(
-            conn,
-            postings.payout_released(payout.merchant_id, payout.asset, payout.amount, payout.fee),
-            request_id=f"{payout.id}:{postings.PAYOUT_RELEASED}",
+        posting = postings.payout_released(
+            payout.merchant_id, payout.asset, payout.amount, payout.fee, refund=payout.kind == "REFUND"
         )
+        await journal.post(conn, posting, request_id=f"{payout.id}:{posting.kind}")
         moved = await store.update(
             conn, payout.id, status=status, now=now, cancel_reason=cancel_reason, failure_reason=failure_reason
         )
-        if status == "CANCELED":
-            await outbox.append(
-                conn,
-                event_type="payout.canceled",
-                merchant_id=payout.merchant_id,
-                subject_id=payout.id,
-                data=self._data(moved),
-            )
-        else:
-            await outbox.append(
-                conn,
-                event_type="payout.failed",
-                merchant_id=payout.merchant_id,
-                subject_id=payout.id,
-                data=self._data(moved),
-            )
+        await self._announce(conn, moved, "canceled" if status == "CANCELED" else "failed")
         return moved
+
+    async def _announce(self, conn: asyncpg.Connection, record: PayoutRecord, step: str) -> None:
+        """Write the step's `payout.*` or `refund.*` event in the caller's transaction."""
+        if record.kind == "REFUND":
+            await self._announce_refund(conn, record, step)
+            return
+        data = self._data(record)
+        m, subject = record.merchant_id, record.id
+        if step == "created":
+            await outbox.append(conn, event_type="payout.created", merchant_id=m, subject_id=subject, data=data)
+        elif step == "canceled":
+            await outbox.append(conn, event_type="payout.canceled", merchant_id=m, subject_id=subject, data=data)
+        elif step == "broadcast":
+            await outbox.append(conn, event_type="payout.broadcast", merchant_id=m, subject_id=subject, data=data)
+        elif step == "confirmed":
+            await outbox.append(conn, event_type="payout.confirmed", merchant_id=m, subject_id=subject, data=data)
+        else:
+            await outbox.append(conn, event_type="payout.failed", merchant_id=m, subject_id=subject, data=data)
+
+    async def _announce_refund(self, conn: asyncpg.Connection, record: PayoutRecord, step: str) -> None:
+        data = MessageToDict(refund_message(record, self.terms.decimals), preserving_proto_field_name=True)
+        m, subject = record.merchant_id, record.id
+        if step == "created":
+            await outbox.append(conn, event_type="refund.created", merchant_id=m, subject_id=subject, data=data)
+        elif step == "canceled":
+            await outbox.append(conn, event_type="refund.canceled", merchant_id=m, subject_id=subject, data=data)
+        elif step == "broadcast":
+            await outbox.append(conn, event_type="refund.broadcast", merchant_id=m, subject_id=subject, data=data)
+        elif step == "confirmed":
+            await outbox.append(conn, event_type="refund.confirmed", merchant_id=m, subject_id=subject, data=data)
+        else:
+            await outbox.append(conn, event_type="refund.failed", merchant_id=m, subject_id=subject, data=data)
 
     async def mark_broadcast(self, payout_id: str, tx_hash: str, now: dt.datetime) -> PayoutRecord:
         """QUEUED → BROADCAST with its transaction; the same report again changes nothing."""
@@ -270,13 +377,7 @@ class PayoutBook:
             if payout.status != "QUEUED":
                 raise self._wrong_state(payout, "QUEUED")
             moved = await store.update(conn, payout.id, status="BROADCAST", now=now, tx_hash=tx_hash)
-            await outbox.append(
-                conn,
-                event_type="payout.broadcast",
-                merchant_id=payout.merchant_id,
-                subject_id=payout.id,
-                data=self._data(moved),
-            )
+            await self._announce(conn, moved, "broadcast")
             return moved
 
     async def mark_confirmed(self, payout_id: str, tx_hash: str, block_number: int, now: dt.datetime) -> PayoutRecord:
@@ -293,19 +394,12 @@ class PayoutBook:
                     reason="PAYOUT_TX_MISMATCH",
                     metadata={"field": "tx_hash", "broadcastTxHash": payout.tx_hash or ""},
                 )
-            await journal.post(
-                conn,
-                postings.payout_confirmed(payout.merchant_id, payout.asset, payout.amount, payout.fee),
-                request_id=f"{payout.id}:{postings.PAYOUT_CONFIRMED}",
+            posting = postings.payout_confirmed(
+                payout.merchant_id, payout.asset, payout.amount, payout.fee, refund=payout.kind == "REFUND"
             )
+            await journal.post(conn, posting, request_id=f"{payout.id}:{posting.kind}")
             moved = await store.update(conn, payout.id, status="CONFIRMED", now=now, block_number=block_number)
-            await outbox.append(
-                conn,
-                event_type="payout.confirmed",
-                merchant_id=payout.merchant_id,
-                subject_id=payout.id,
-                data=self._data(moved),
-            )
+            await self._announce(conn, moved, "confirmed")
             return moved
 
     async def mark_failed(self, payout_id: str, reason: str, now: dt.datetime) -> PayoutRecord:

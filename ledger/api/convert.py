@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from stablegate.admin.v1 import api_key_admin_service_pb2 as keys_pb
 from stablegate.admin.v1 import merchant_admin_service_pb2 as merchants_pb
-from stablegate.merchant.v1 import invoice_pb2, payout_pb2
+from stablegate.merchant.v1 import invoice_pb2, payout_pb2, refund_service_pb2
 
 from ledger.domain.models import ApiKeyRecord, Invoice, Merchant
 from ledger.domain.money import format_amount
@@ -156,7 +156,7 @@ def payout_message(payout: PayoutRecord, decimals: int) -> payout_pb2.Payout:
         merchant_id=payout.merchant_id,
         status=payout_pb2.PayoutStatus.Value(f"PAYOUT_STATUS_{payout.status}"),
         destination_address=payout.destination_address,
-        settlement_address_id=payout.settlement_address_id,
+        settlement_address_id=payout.settlement_address_id or "",
         asset=payout.asset,
         token_contract=payout.token_contract,
         chain_id=payout.chain_id,
@@ -176,4 +176,28 @@ def payout_message(payout: PayoutRecord, decimals: int) -> payout_pb2.Payout:
         broadcast_time=timestamp(payout.broadcast_time),
         confirm_time=timestamp(payout.confirm_time),
         cancel_time=timestamp(payout.cancel_time),
+        invoice_id=payout.invoice_id or "",
+    )
+
+
+def refund_message(refund: PayoutRecord, decimals: int) -> refund_service_pb2.Refund:
+    """The API's Refund (a refund is kept as a transfer of kind REFUND)."""
+    return refund_service_pb2.Refund(
+        id=refund.id,
+        merchant_id=refund.merchant_id,
+        invoice_id=refund.invoice_id or "",
+        status=refund_service_pb2.RefundStatus.Value(f"REFUND_STATUS_{refund.status}"),
+        refund_address=refund.destination_address,
+        asset=refund.asset,
+        amount=format_amount(refund.amount, decimals),
+        amount_base_units=str(refund.amount),
+        reason=refund.reason,
+        tx_hash=refund.tx_hash or "",
+        block_number=refund.block_number or 0,
+        failure_reason=refund.failure_reason,
+        create_time=timestamp(refund.create_time),
+        update_time=timestamp(refund.update_time),
+        broadcast_time=timestamp(refund.broadcast_time),
+        confirm_time=timestamp(refund.confirm_time),
+        cancel_time=timestamp(refund.cancel_time),
     )

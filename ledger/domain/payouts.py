@@ -14,6 +14,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
+Kind = Literal["PAYOUT", "REFUND"]
+"""A transfer out of the merchant's balance: a payout, or a refund of an invoice."""
 Status = Literal["PENDING_APPROVAL", "QUEUED", "BROADCAST", "CONFIRMED", "FAILED", "CANCELED", "REJECTED"]
 """The proto's status names, without the prefix."""
 
@@ -29,7 +31,7 @@ class PayoutRecord:
 
     id: str
     merchant_id: str
-    settlement_address_id: str
+    settlement_address_id: str | None
     destination_address: str
     asset: str
     chain_id: int
@@ -47,6 +49,12 @@ class PayoutRecord:
     broadcast_time: dt.datetime | None
     confirm_time: dt.datetime | None
     cancel_time: dt.datetime | None
+    kind: Kind = "PAYOUT"
+    """PAYOUT (to a settlement address) or REFUND (of an invoice, to the address the merchant gave)."""
+    invoice_id: str | None = None
+    """The invoice a refund refunds; None for a payout."""
+    reason: str = ""
+    """Why a refund is made (the merchant's words); empty for a payout."""
 
     @property
     def total(self) -> int:
@@ -59,3 +67,13 @@ def payout_fee(fixed_fee: int, amount: int) -> int:
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise ValueError(f"amount must be a positive integer, got {amount!r}")
     return fixed_fee
+
+
+REFUNDING: frozenset[str] = frozenset({"QUEUED", "BROADCAST", "CONFIRMED"})
+"""Refund states that count against what an invoice can still be refunded."""
+
+
+def refundable(amount_paid: int, refunds: list[PayoutRecord]) -> int:
+    """What an invoice can still be refunded: what it was paid (credited) less its refunds not canceled or failed."""
+    taken = sum(r.amount for r in refunds if r.status in REFUNDING)
+    return max(0, amount_paid - taken)

@@ -84,6 +84,13 @@ PAYOUT_RELEASED = "payout_released"
 PAYOUT_CONFIRMED = "payout_confirmed"
 """Posting kind: a payout's transaction is final; the reservation leaves through the treasury, the fee is earned."""
 
+REFUND_RESERVED = "refund_reserved"
+"""Posting kind: a refund was accepted; its amount is held from the available balance."""
+REFUND_RELEASED = "refund_released"
+"""Posting kind: a refund was canceled or failed; its reservation goes back to the available balance."""
+REFUND_CONFIRMED = "refund_confirmed"
+"""Posting kind: a refund's transaction is final; the reservation leaves through the treasury."""
+
 GAS_ASSET = "BNB"
 """The asset gas is paid and booked in (amounts in wei)."""
 
@@ -296,11 +303,11 @@ def sweep(asset: str, amount: int, gas_wei: int) -> Posting:
     return _posting(SWEEP, entries, "sweep final: deposit forwarders flushed into the treasury; gas paid in BNB")
 
 
-def payout_reserved(merchant_id: str, asset: str, amount: int, fee: int) -> Posting:
-    """A payout was accepted: Dr merchant_available / Cr merchant_reserved, for amount + fee."""
+def payout_reserved(merchant_id: str, asset: str, amount: int, fee: int, *, refund: bool = False) -> Posting:
+    """A payout (or refund) was accepted: Dr merchant_available / Cr merchant_reserved, for amount + fee."""
     _check_fee(amount + fee, fee)
     return _posting(
-        PAYOUT_RESERVED,
+        REFUND_RESERVED if refund else PAYOUT_RESERVED,
         [
             Entry(_merchant("merchant_available", merchant_id, asset), "D", amount + fee),
             Entry(_merchant("merchant_reserved", merchant_id, asset), "C", amount + fee),
@@ -309,11 +316,11 @@ def payout_reserved(merchant_id: str, asset: str, amount: int, fee: int) -> Post
     )
 
 
-def payout_released(merchant_id: str, asset: str, amount: int, fee: int) -> Posting:
-    """A payout will not be sent (canceled, rejected, failed): Dr merchant_reserved / Cr merchant_available."""
+def payout_released(merchant_id: str, asset: str, amount: int, fee: int, *, refund: bool = False) -> Posting:
+    """A payout (or refund) will not be sent (canceled, rejected, failed): Dr merchant_reserved / Cr available."""
     _check_fee(amount + fee, fee)
     return _posting(
-        PAYOUT_RELEASED,
+        REFUND_RELEASED if refund else PAYOUT_RELEASED,
         [
             Entry(_merchant("merchant_reserved", merchant_id, asset), "D", amount + fee),
             Entry(_merchant("merchant_available", merchant_id, asset), "C", amount + fee),
@@ -322,7 +329,7 @@ def payout_released(merchant_id: str, asset: str, amount: int, fee: int) -> Post
     )
 
 
-def payout_confirmed(merchant_id: str, asset: str, amount: int, fee: int) -> Posting:
+def payout_confirmed(merchant_id: str, asset: str, amount: int, fee: int, *, refund: bool = False) -> Posting:
     """A payout is final on chain: Dr merchant_reserved (amount + fee) / Cr treasury (amount), Cr platform_fees (fee).
 
     The gas is the platform's (settlement books it against gas_float); the merchant pays only the payout fee.
@@ -334,4 +341,5 @@ def payout_confirmed(merchant_id: str, asset: str, amount: int, fee: int) -> Pos
     ]
     if fee:
         entries.append(Entry(_platform("platform_fees", asset), "C", fee))
-    return _posting(PAYOUT_CONFIRMED, entries, "payout final on chain: paid from the treasury")
+    kind, memo = (REFUND_CONFIRMED, "refund") if refund else (PAYOUT_CONFIRMED, "payout")
+    return _posting(kind, entries, f"{memo} final on chain: paid from the treasury")

@@ -46,6 +46,11 @@ EVENT_TYPES = (
     "payout.broadcast",
     "payout.confirmed",
     "payout.failed",
+    "refund.created",
+    "refund.canceled",
+    "refund.broadcast",
+    "refund.confirmed",
+    "refund.failed",
     "webhook_endpoint.disabled",
     "webhook.test",
 )

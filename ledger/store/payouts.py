@@ -12,7 +12,7 @@ from ledger.domain.payouts import PayoutRecord
 _COLUMNS = (
     "id, merchant_id, settlement_address_id, destination_address, asset, chain_id, token_contract, amount, fee, "
     "status, description, metadata, tx_hash, block_number, failure_reason, create_time, update_time, "
-    "broadcast_time, confirm_time, cancel_time"
+    "broadcast_time, confirm_time, cancel_time, kind, invoice_id, reason"
 )
 
 
@@ -38,6 +38,9 @@ def _record(r: asyncpg.Record) -> PayoutRecord:
         broadcast_time=r["broadcast_time"],
         confirm_time=r["confirm_time"],
         cancel_time=r["cancel_time"],
+        kind=r["kind"],
+        invoice_id=r["invoice_id"],
+        reason=r["reason"],
     )
 
 
@@ -48,7 +51,8 @@ async def insert(
     r = await conn.fetchrow(
         "INSERT INTO ledger.payouts (id, merchant_id, settlement_address_id, destination_address, asset, chain_id, "
         "token_contract, amount, fee, status, description, metadata, request_id, request_hash, create_time, "
-        "update_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15, $15) "
+        "update_time, kind, invoice_id, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, "
+        "$14, $15, $15, $16, $17, $18) "
         f"RETURNING {_COLUMNS}",
         payout.id,
         payout.merchant_id,
@@ -65,6 +69,9 @@ async def insert(
         request_id,
         request_hash,
         payout.create_time,
+        payout.kind,
+        payout.invoice_id,
+        payout.reason,
     )
     return _record(r)
 
@@ -72,7 +79,7 @@ async def insert(
 async def find_by_request(
     conn: asyncpg.Connection, merchant_id: str, request_id: str
 ) -> tuple[PayoutRecord, bytes] | None:
-    """The payout made under a request id, with its request hash."""
+    """The payout or refund made under a request id (stored as `<kind>:<request id>`), with its request hash."""
     r = await conn.fetchrow(
         f"SELECT {_COLUMNS}, request_hash FROM ledger.payouts WHERE merchant_id = $1 AND request_id = $2",
         merchant_id,
@@ -82,14 +89,20 @@ async def find_by_request(
 
 
 async def get(
-    conn: asyncpg.Connection, payout_id: str, *, merchant_id: str | None = None, lock: bool = False
+    conn: asyncpg.Connection,
+    payout_id: str,
+    *,
+    merchant_id: str | None = None,
+    kind: str | None = None,
+    lock: bool = False,
 ) -> PayoutRecord | None:
-    """A payout (only the merchant's when `merchant_id` is given), locked when `lock`."""
+    """A payout or refund (only the merchant's, of the kind, when given), locked when `lock`."""
     r = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM ledger.payouts WHERE id = $1 AND ($2::text IS NULL OR merchant_id = $2)"
-        + (" FOR UPDATE" if lock else ""),
+        f"SELECT {_COLUMNS} FROM ledger.payouts WHERE id = $1 AND ($2::text IS NULL OR merchant_id = $2) "
+        "AND ($3::text IS NULL OR kind = $3)" + (" FOR UPDATE" if lock else ""),
         payout_id,
         merchant_id,
+        kind,
     )
     return _record(r) if r is not None else None
 
@@ -103,10 +116,13 @@ async def list_page(
     created_before: dt.datetime | None,
     after: tuple[dt.datetime, str] | None,
     limit: int,
+    kind: str = "PAYOUT",
+    invoice_id: str | None = None,
 ) -> list[PayoutRecord]:
-    """The merchant's payouts, newest first, filtered, after a (create_time, id) position."""
+    """The merchant's payouts (or refunds), newest first, filtered, after a (create_time, id) position."""
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM ledger.payouts WHERE merchant_id = $1 AND ($3::text IS NULL OR status = $3) "
+        "AND kind = $8 AND ($9::text IS NULL OR invoice_id = $9) "
         "AND ($4::timestamptz IS NULL OR create_time >= $4) AND ($5::timestamptz IS NULL OR create_time < $5) "
         "AND ($6::timestamptz IS NULL OR (create_time, id) < ($6, $7)) ORDER BY create_time DESC, id DESC LIMIT $2",
         merchant_id,
@@ -116,6 +132,17 @@ async def list_page(
         created_before,
         after[0] if after else None,
         after[1] if after else "",
+        kind,
+        invoice_id,
+    )
+    return [_record(r) for r in rows]
+
+
+async def refunds_of(conn: asyncpg.Connection, invoice_id: str) -> list[PayoutRecord]:
+    """Every refund of an invoice."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM ledger.payouts WHERE kind = 'REFUND' AND invoice_id = $1 ORDER BY create_time, id",
+        invoice_id,
     )
     return [_record(r) for r in rows]
 

@@ -117,6 +117,7 @@ class Payout(_message.Message):
     SETTLEMENT_ADDRESS_ID_FIELD_NUMBER: _builtins.int
     TOTAL_FIELD_NUMBER: _builtins.int
     TOTAL_BASE_UNITS_FIELD_NUMBER: _builtins.int
+    INVOICE_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique payout id, e.g. "po_01HV..."."""
     merchant_id: _builtins.str
@@ -155,6 +156,10 @@ class Payout(_message.Message):
     """Amount plus fee: what leaves the merchant's balance, decimal string in token units."""
     total_base_units: _builtins.str
     """Amount plus fee, integer string in base units."""
+    invoice_id: _builtins.str
+    """Set only on refunds as settlement's internal listing shows them (ids "rf_..."): the invoice refunded. Empty on
+    the merchant API's payouts.
+    """
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Merchant's own key/value data."""
@@ -207,10 +212,11 @@ class Payout(_message.Message):
         settlement_address_id: _builtins.str = ...,
         total: _builtins.str = ...,
         total_base_units: _builtins.str = ...,
+        invoice_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["broadcast_time", b"broadcast_time", "cancel_time", b"cancel_time", "confirm_time", b"confirm_time", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_base_units", b"amount_base_units", "approval_id", b"approval_id", "asset", b"asset", "block_number", b"block_number", "broadcast_time", b"broadcast_time", "cancel_time", b"cancel_time", "chain_id", b"chain_id", "confirm_time", b"confirm_time", "create_time", b"create_time", "description", b"description", "destination_address", b"destination_address", "failure_reason", b"failure_reason", "fee", b"fee", "fee_base_units", b"fee_base_units", "id", b"id", "merchant_id", b"merchant_id", "metadata", b"metadata", "settlement_address_id", b"settlement_address_id", "status", b"status", "token_contract", b"token_contract", "total", b"total", "total_base_units", b"total_base_units", "tx_hash", b"tx_hash", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_base_units", b"amount_base_units", "approval_id", b"approval_id", "asset", b"asset", "block_number", b"block_number", "broadcast_time", b"broadcast_time", "cancel_time", b"cancel_time", "chain_id", b"chain_id", "confirm_time", b"confirm_time", "create_time", b"create_time", "description", b"description", "destination_address", b"destination_address", "failure_reason", b"failure_reason", "fee", b"fee", "fee_base_units", b"fee_base_units", "id", b"id", "invoice_id", b"invoice_id", "merchant_id", b"merchant_id", "metadata", b"metadata", "settlement_address_id", b"settlement_address_id", "status", b"status", "token_contract", b"token_contract", "total", b"total", "total_base_units", b"total_base_units", "tx_hash", b"tx_hash", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
