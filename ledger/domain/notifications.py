@@ -15,7 +15,7 @@ from typing import Any
 from ledger.domain.webhooks import EVENT_TYPES, RETRY_HORIZON, next_delay
 from ledger.errors import InvalidField
 
-CRITICAL_EVENTS = ("webhook_endpoint.disabled", "merchant.balance_shortfall")
+CRITICAL_EVENTS = ("webhook_endpoint.disabled", "merchant.balance_shortfall", "settlement_address.created")
 """Events that need a person, the only ones SMS carries. The issue's other critical events (a payout waiting
 for approval, a reconciliation difference, a hot wallet threshold) are not emitted by the ledger yet."""
 EMAIL_EVENTS = tuple(t for t in EVENT_TYPES if t != "webhook.test")
@@ -64,6 +64,11 @@ class Message:
 def _summary(event_type: str, data: dict[str, Any]) -> str:
     if event_type == "webhook_endpoint.disabled":
         return f"Webhook endpoint {data.get('url', '')} was disabled ({data.get('disabled_reason', '')})."
+    if event_type == "settlement_address.created":
+        return (
+            f"A new settlement address {data.get('address', '')} was registered; if it was not you, revoke it "
+            f"({data.get('id', '')}) and rotate your API keys."
+        )
     if event_type == "merchant.balance_shortfall":
         return (
             f"A reversal of payment {data.get('payment_id', '')} exceeded your available balance by "

@@ -14,6 +14,7 @@ from stablegate.admin.v1 import merchant_admin_service_pb2 as admin_pb
 from stablegate.merchant.v1 import settlement_address_service_pb2 as pb
 from stablegate.merchant.v1 import settlement_address_service_pb2_grpc as pb_grpc
 
+from ledger.domain.notifications import Preferences, check_preferences, messages
 from tests.conftest import error_info
 from tests.ledger.ledger_harness import Ledger, running_ledger
 from tests.webhooks.conftest import webhook_ledger
@@ -249,3 +250,12 @@ async def test_bad_registrations_and_other_merchants_addresses_are_refused_and_c
     read_only = (await ledger.merchant_with_key("Reader", scopes=("payouts:read",)))[1]
     denied = await refused(register(ledger, read_only))
     assert denied.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_new_settlement_address_is_a_critical_event_a_merchant_may_get_by_sms() -> None:
+    prefs = Preferences("mer_1", "", (), "+15551234567", ("settlement_address.created",))
+    check_preferences([], ["settlement_address.created"], "+15551234567")
+    data = {"id": "sad_1", "address": ADDRESS}
+    sent = messages(prefs, "ops@shop.example", "evt_1", "settlement_address.created", data)
+    assert [(m.channel, m.recipient) for m in sent] == [("sms", "+15551234567")]
+    assert ADDRESS in sent[0].body and "revoke it (sad_1)" in sent[0].body
