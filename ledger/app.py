@@ -12,6 +12,7 @@ from stablegate.ledger.v1 import (
     chain_observation_service_pb2_grpc,
     credential_service_pb2_grpc,
     deposit_address_service_pb2_grpc,
+    sweep_ledger_service_pb2_grpc,
 )
 from stablegate.merchant.v1 import balance_service_pb2_grpc, invoice_service_pb2_grpc, webhook_service_pb2_grpc
 
@@ -21,6 +22,7 @@ from ledger.api.credentials import Credentials
 from ledger.api.deposit_addresses import DepositAddresses
 from ledger.api.invoices import Balances, Invoices
 from ledger.api.observations import ChainObservations
+from ledger.api.sweeps import SweepLedger
 from ledger.api.webhooks import WebhookEndpoints
 from ledger.config import LedgerSettings
 from ledger.core import LedgerCore
@@ -43,6 +45,7 @@ SERVED = (
     "stablegate.ledger.v1.CredentialService",
     "stablegate.ledger.v1.DepositAddressService",
     "stablegate.ledger.v1.JournalService",
+    "stablegate.ledger.v1.SweepLedgerService",
 )
 # Drafted in the protos, built by later issues (Chain, the rest of Ledger): UNIMPLEMENTED for now.
 NOT_BUILT = (
@@ -61,6 +64,7 @@ ROLES: MethodRoles = {
     "/stablegate.ledger.v1.DepositAddressService/ListDepositAddressChanges": frozenset({Role.WATCHER}),
     "/stablegate.ledger.v1.DepositAddressService/RegisterDepositAddress": frozenset({Role.SETTLEMENT}),
     "/stablegate.ledger.v1.JournalService/": frozenset({Role.SETTLEMENT}),
+    "/stablegate.ledger.v1.SweepLedgerService/": frozenset({Role.SETTLEMENT}),
 }
 
 
@@ -112,6 +116,7 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
         )
         deposit_address_service_pb2_grpc.add_DepositAddressServiceServicer_to_server(DepositAddresses(core), server)
         webhook_service_pb2_grpc.add_WebhookEndpointServiceServicer_to_server(WebhookEndpoints(core), server)
+        sweep_ledger_service_pb2_grpc.add_SweepLedgerServiceServicer_to_server(SweepLedger(core), server)
         register_unimplemented(server, NOT_BUILT)
 
     return ServiceDefinition(

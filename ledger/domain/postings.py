@@ -11,10 +11,20 @@ A payment moves through the accounts like this (Dr = debit, Cr = credit; amounts
 | payment held as unallocated | Dr chain_clearing / Cr unallocated |
 | unallocated payment reorged out | Dr unallocated / Cr chain_clearing |
 
-Chain clearing is the platform's claim on tokens sitting at deposit addresses; the sweep later moves it to
-the treasury. A reversal never fails (DECISIONS.md): it always posts in full, and whatever the merchant's
-available balance cannot cover becomes a merchant receivable (what the merchant owes the platform), so
-merchant balances never go negative.
+Settlement's sweep, once its transaction is final, is one transaction in two assets:
+
+| event | entries |
+|---|---|
+| sweep final (token) | Dr treasury / Cr chain_clearing, the tokens the forwarders' Transfer logs moved |
+| sweep final (gas) | Dr gas_expense / Cr gas_float, in BNB wei: gas used * effective gas price (omitted when 0) |
+
+Chain clearing is the platform's claim on tokens sitting at deposit addresses; the sweep moves it to the
+treasury. Gas float is the BNB the signing keys hold for gas; the operator's BNB top-ups of those keys would be
+Dr gas_float / Cr platform_capital (no RPC books them yet).
+
+A reversal never fails (DECISIONS.md): it always posts in full, and whatever the merchant's available balance
+cannot cover becomes a merchant receivable (what the merchant owes the platform), so merchant balances never go
+negative.
 
 Balances are kept in each account's normal orientation, as the schema keeps them: a debit raises a
 debit-normal (asset) account and lowers a credit-normal (liability or income) one, and the reverse for a
@@ -37,12 +47,14 @@ NORMAL_SIDE: dict[str, Side] = {
     "treasury": "D",
     "cold_storage": "D",
     "gas_expense": "D",
+    "gas_float": "D",
     "merchant_receivable": "D",
     # Liabilities and income: what the platform owes merchants, holds for others, or has earned.
     "merchant_available": "C",
     "merchant_pending": "C",
     "unallocated": "C",
     "platform_fees": "C",
+    "platform_capital": "C",
 }
 """Each account kind of the schema (`ledger.accounts.kind`) and the side that increases its balance."""
 
@@ -61,6 +73,11 @@ UNALLOCATED_PAYMENT = "unallocated_payment"
 """Posting kind: a payment that no invoice takes is held as unallocated."""
 UNALLOCATED_PAYMENT_REVERSED = "unallocated_payment_reversed"
 """Posting kind: a reorg dropped a payment held as unallocated."""
+SWEEP = "sweep"
+"""Posting kind: a final sweep moved tokens from deposit addresses to the treasury, paying gas in BNB."""
+
+GAS_ASSET = "BNB"
+"""The asset gas is paid and booked in (amounts in wei)."""
 
 
 @dataclass(frozen=True)
@@ -231,3 +248,23 @@ def unallocated_payment_reversed(asset: str, amount: int) -> Posting:
         ],
         "unallocated payment dropped by a reorg",
     )
+
+
+def sweep(asset: str, amount: int, gas_wei: int) -> Posting:
+    """A final sweep: Dr treasury / Cr chain_clearing (`amount` of `asset`), Dr gas_expense / Cr gas_float (BNB).
+
+    `amount` is what the sweep moved (> 0); `gas_wei` its gas cost (gas used * effective gas price, ≥ 0; no gas
+    lines when it is 0, since entries are positive).
+    """
+    if isinstance(gas_wei, bool) or not isinstance(gas_wei, int) or gas_wei < 0:
+        raise ValueError(f"gas_wei must be a non-negative integer, got {gas_wei!r}")
+    entries = [
+        Entry(_platform("treasury", asset), "D", amount),
+        Entry(_platform("chain_clearing", asset), "C", amount),
+    ]
+    if gas_wei:
+        entries += [
+            Entry(_platform("gas_expense", GAS_ASSET), "D", gas_wei),
+            Entry(_platform("gas_float", GAS_ASSET), "C", gas_wei),
+        ]
+    return _posting(SWEEP, entries, "sweep final: deposit forwarders flushed into the treasury; gas paid in BNB")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 import asyncpg
 
 from ledger.domain.lifecycle import PaymentFact
+from ledger.store.sweeps import COVERING_SWEEP
 
 
 @dataclass(frozen=True)
@@ -86,24 +87,34 @@ async def move_to_block(
     Every move starts a new generation, even a move back to a block the transfer sat in before (A → B → A), so
     the postings of this appearance never share a request id with an earlier one's.
     """
+    # The sweep that moved it is decided again for the new block: the first recorded sweep of its address at or
+    # after that block, if any (a flush moves the whole balance), else none yet.
+    covering = COVERING_SWEEP.format(chain="$5::bigint", address="$6::text", block="$2::bigint")
     generation = await conn.fetchval(
         "UPDATE ledger.payments SET block_number = $2, block_hash = $3, status = $4, generation = generation + 1, "
-        "update_time = now() WHERE id = $1 RETURNING generation",
+        f"sweep_id = {covering}, update_time = now() WHERE id = $1 RETURNING generation",
         payment.id,
         block_number,
         block_hash,
         status,
+        payment.chain_id,
+        payment.to_address,
     )
     return replace(payment, block_number=block_number, block_hash=block_hash, status=status, generation=int(generation))
 
 
 async def insert(conn: asyncpg.Connection, row: PaymentRow, *, late: bool) -> PaymentRow | None:
-    """Store a new payment; None if the transfer log is already stored (a concurrent report)."""
+    """Store a new payment; None if the transfer log is already stored (a concurrent report).
+
+    A transfer reported after a recorded sweep of its address at or after its block (the watcher lagging behind
+    the sweeper) left with that sweep, and is stored as swept by it.
+    """
+    covering = COVERING_SWEEP.format(chain="$2::bigint", address="$10::text", block="$7::bigint")
     r = await conn.fetchrow(
         f"INSERT INTO ledger.payments (id, chain_id, tx_hash, log_index, invoice_id, token_contract, block_number, "
-        f"block_hash, from_address, to_address, amount, status, late, observe_time) VALUES ($1, $2, $3, $4, $5, $6, "
-        f"$7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (chain_id, tx_hash, log_index) DO NOTHING "
-        f"RETURNING {_COLUMNS}",
+        f"block_hash, from_address, to_address, amount, status, late, observe_time, sweep_id) VALUES ($1, $2, $3, "
+        f"$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, {covering}) ON CONFLICT (chain_id, tx_hash, log_index) "
+        f"DO NOTHING RETURNING {_COLUMNS}",
         row.id,
         row.chain_id,
         row.tx_hash,

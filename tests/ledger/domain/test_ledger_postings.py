@@ -18,6 +18,7 @@ from ledger.domain.postings import (
     PAYMENT_FINAL,
     PAYMENT_SEEN,
     SEEN_PAYMENT_REORGED,
+    SWEEP,
     UNALLOCATED_PAYMENT,
     AccountRef,
     Entry,
@@ -28,11 +29,12 @@ from ledger.domain.postings import (
     payment_final,
     payment_seen,
     seen_payment_reorged,
+    sweep,
     unallocated_payment,
     unallocated_payment_reversed,
 )
 
-SCHEMA = Path(__file__).resolve().parents[3] / "ledger" / "store" / "migrations" / "0001_init.sql"
+MIGRATIONS = Path(__file__).resolve().parents[3] / "ledger" / "store" / "migrations"
 USDT = "USDT"
 
 
@@ -49,16 +51,18 @@ def lines(posting: Posting) -> set[tuple[str, str | None, str, int]]:
 
 
 def test_normal_sides_cover_exactly_the_schemas_account_kinds() -> None:
-    sql = SCHEMA.read_text()
-    match = re.search(r"kind\s+text NOT NULL CHECK \(kind IN \((?P<kinds>[^)]*)\)\)", sql)
-    assert match is not None
-    schema_kinds = set(re.findall(r"'([a-z_]+)'", match["kinds"]))
+    # The latest migration that (re)defines the account kinds is the schema's word.
+    kinds_pattern = r"(?:kind\s+text NOT NULL|accounts_kind_check) CHECK \(kind IN \((?P<kinds>[^)]*)\)\)"
+    matches = [m for path in sorted(MIGRATIONS.glob("*.sql")) for m in re.finditer(kinds_pattern, path.read_text())]
+    assert matches
+    schema_kinds = set(re.findall(r"'([a-z_]+)'", matches[-1]["kinds"]))
     assert set(NORMAL_SIDE) == schema_kinds
     assert {k for k, side in NORMAL_SIDE.items() if side == "D"} == {
         "chain_clearing",
         "treasury",
         "cold_storage",
         "gas_expense",
+        "gas_float",
         "merchant_receivable",
     }
     assert set(NORMAL_SIDE) >= NON_NEGATIVE_KINDS
@@ -135,6 +139,28 @@ def test_unallocated_payment_is_held_apart_from_merchants() -> None:
 def test_postings_refuse_non_positive_amounts(make: Callable[[int], Posting], amount: int) -> None:
     with pytest.raises(ValueError, match="positive"):
         make(amount)
+
+
+def test_sweep_moves_clearing_to_treasury_and_books_gas_in_bnb_from_the_float() -> None:
+    posting = sweep(USDT, 2200, 7 * 10**13)
+    assert posting.kind == SWEEP
+    assert {(e.account.kind, e.account.asset, e.side, e.amount) for e in posting.entries} == {
+        ("treasury", USDT, "D", 2200),
+        ("chain_clearing", USDT, "C", 2200),
+        ("gas_expense", "BNB", "D", 7 * 10**13),
+        ("gas_float", "BNB", "C", 7 * 10**13),
+    }
+    after = apply({}, posting)
+    assert after[platform("treasury")] == 2200
+    assert after[platform("chain_clearing")] == -2200
+    assert after[platform("gas_expense", "BNB")] == 7 * 10**13
+    assert after[platform("gas_float", "BNB")] == -(7 * 10**13)  # debit-normal: the float shrinks
+    free = sweep(USDT, 5, 0)  # a chain that charged no gas: no BNB lines (entries are positive)
+    assert {e.account.kind for e in free.entries} == {"treasury", "chain_clearing"}
+    with pytest.raises(ValueError, match="gas_wei"):
+        sweep(USDT, 5, -1)
+    with pytest.raises(ValueError, match="positive"):
+        sweep(USDT, 0, 1)
 
 
 def test_check_balanced_refuses_unbalanced_and_non_positive_entries() -> None:
