@@ -6,22 +6,39 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import grpc
+from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
 
+from chain.client import ChainClient, ClientOptions
 from chain.contracts import Chain as NodeChain
 from chain.contracts import Contract, load_artifact
-from chain.deploy import Roles, deploy
+from chain.deploy import Roles, deploy, forwarder_init_code_hash
 from chain.rpc import JsonRpc
 from gateway import parts
+from service_runtime import mesh
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
+from settlement.domain.sweeps import Deposit, GasBudget
+from settlement.interim_fees import FeeCaps
+from settlement.ledger_client import GrpcSweepLedger
+from settlement.signing import SweepSigner
+from settlement.store.db import apply_migrations
+from settlement.sweeper import Sweeper, SweeperOptions
+from signer.keystore.base import KeyInfo
 from tests.chain.chain_harness import Chain, rpc, start_chain
 from tests.conftest import mesh_channel
+from tests.ledger.ledger_harness import Ledger, running_ledger
+from watcher.metrics import WatcherMetrics
+from watcher.reporter import LedgerReporter
+from watcher.scanner import Scanner, ScanOptions
+from watcher.store.state import apply_migrations as apply_watcher_migrations
 
 GWEI = 10**9
 UNIT = 10**18
@@ -172,17 +189,141 @@ async def eventually(
 
 
 @dataclass
-class Rows:
-    """Reads of settlement's tables, for assertions."""
+class SweepWorld:
+    """Everything a sweep touches, real: anvil with our contracts, the ledger, the watcher's scanner (ticked by
+    hand), the signer process, and settlement's schema beside the ledger's in one database."""
 
-    fetch: Callable[..., Awaitable[list[Any]]]
-    cache: dict[str, Any] = field(default_factory=dict)
+    chain: SweepChain
+    ledger: Ledger
+    scanner: Scanner
+    signer: SignerProcess
+    key: KeyInfo
+    merchant_key: str
+    merchant_id: str
+    db: str
+    pool: asyncpg.Pool
+    ledger_channel: grpc.aio.Channel
+    clients: list[ChainClient] = field(default_factory=list)
 
-    async def sweeps(self) -> list[dict[str, Any]]:
-        """Every sweep, by creation."""
-        return [dict(r) for r in await self.fetch("SELECT * FROM settlement.sweeps ORDER BY created_at, id")]
+    def client(self, *urls: str) -> ChainClient:
+        """A chain client over `urls` (default: the node itself), closed with the world."""
+        made = ChainClient(
+            list(urls) or [self.chain.url], ClientOptions(timeout_seconds=5, rounds=2, backoff_seconds=0.01)
+        )
+        self.clients.append(made)
+        return made
 
-    async def transactions(self) -> list[dict[str, Any]]:
-        """Every chain transaction row, by nonce and version."""
-        rows = await self.fetch("SELECT * FROM settlement.chain_transactions ORDER BY nonce, version")
-        return [dict(r) for r in rows]
+    def options(self, **changes: Any) -> SweeperOptions:
+        """Sweeper options for this world (tests change what they exercise)."""
+        base = SweeperOptions(
+            chain_id=97,
+            key_id=self.key.key_id,
+            sweeper_address=self.key.address.lower(),
+            factory=self.chain.factory.address.lower(),
+            token=self.chain.token,
+            batch_size=50,
+            budget=GasBudget(max_gas=5_000_000, per_forwarder=60_000, base=50_000),
+            fee_caps=FeeCaps(floor_gas_price_wei=1, max_gas_price_wei=50 * GWEI, priority_fee_wei=GWEI // 10),
+            stuck_after_seconds=3600,
+            rebroadcast_seconds=0,
+            max_in_flight=8,
+        )
+        return replace(base, **changes)
+
+    def sweeper(self, client: ChainClient | None = None, **changes: Any) -> Sweeper:
+        """An in-process sweeper on this world's parts."""
+        return Sweeper(
+            client or self.client(),
+            self.pool,
+            SweepSigner(self.signer.channel()),
+            GrpcSweepLedger(self.ledger_channel),
+            options=self.options(**changes),
+        )
+
+    async def paid_invoices(self, amounts: list[int]) -> list[str]:
+        """Invoices paid for real (token transfers to their deposit addresses), credited FINAL by the scanner."""
+        ids, addresses = [], []
+        for amount in amounts:
+            whole, frac = divmod(amount, UNIT)
+            text = f"{whole}.{str(frac).rjust(18, '0').rstrip('0')}" if frac else str(whole)
+            reply = await self.ledger.invoices.CreateInvoice(
+                inv_pb.CreateInvoiceRequest(amount=text), metadata=self.ledger.auth(self.merchant_key)
+            )
+            ids.append(reply.invoice.id)
+            addresses.append(reply.invoice.deposit_address.lower())
+        await self._feed_shows(set(addresses))
+        self.chain.chain.mint(self.chain.token, self.chain.chain.accounts[1], sum(amounts))
+        for address, amount in zip(addresses, amounts, strict=True):
+            self.chain.chain.transfer(address, amount)
+        self.chain.mine(8)
+
+        async def all_paid() -> bool:
+            await self.scanner.tick()
+            statuses = await self.ledger.fetch("SELECT status FROM ledger.invoices WHERE id = ANY($1::text[])", ids)
+            return len(statuses) == len(ids) and all(r["status"] == "PAID" for r in statuses)
+
+        await eventually(all_paid, "every invoice PAID", within=60)
+        return ids
+
+    async def _feed_shows(self, addresses: set[str]) -> None:
+        async def shown() -> bool:
+            cursor, seen = "", set()
+            while True:
+                page = await self.scanner.reporter.feed(cursor)
+                seen |= {a.lower() for a, _, _ in page.addresses}
+                cursor = page.next_cursor
+                if page.caught_up:
+                    return addresses <= seen
+
+        await eventually(shown, "the watcher's feed to show every new address", within=20, interval=0.05)
+
+    async def balance(self, code: str) -> int:
+        """A ledger account's balance (0 when the account does not exist yet)."""
+        value = await self.ledger.value("SELECT balance FROM ledger.accounts WHERE code = $1", code)
+        return int(value) if value is not None else 0
+
+    async def rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """Rows of a query on the shared database."""
+        return [dict(r) for r in await self.ledger.fetch(sql, *args)]
+
+    async def sweepable(self) -> list[Deposit]:
+        """What the ledger still lists as sweepable."""
+        return await GrpcSweepLedger(self.ledger_channel).sweepable(97)
+
+
+@asynccontextmanager
+async def sweep_world(
+    db: str,
+    key: KeyInfo,
+    token: parts.SoftHsmToken,
+    registry: list[parts.RunningProcess],
+    base: Path,
+) -> AsyncIterator[SweepWorld]:
+    """Start every part on a fresh chain and database; stop them at the end."""
+    chain = start_sweep_chain(registry, key.address)
+    await apply_watcher_migrations(db)
+    await apply_migrations(db)
+    init_hash = "0x" + forwarder_init_code_hash(str(chain.factory.call1("implementation"))).hex()
+    async with running_ledger(
+        db, token_contract=chain.token, forwarder_factory=chain.factory.address, forwarder_init_code_hash=init_hash
+    ) as ledger:
+        merchant_id, merchant_key = await ledger.merchant_with_key()
+        signer = start_signer(
+            base / "signer", ledger.pki, token, sweep_policy(chain.factory.address, chain.token), registry
+        )
+        pool = await asyncpg.create_pool(db, min_size=1, max_size=4)
+        scan_client = ChainClient([chain.url], ClientOptions(timeout_seconds=5, rounds=2))
+        options = ScanOptions(chain_id=97, token=chain.token, start_block=1, max_range=500)
+        scanner = Scanner(scan_client, pool, LedgerReporter(ledger.watcher_channel, 97), options, WatcherMetrics())
+        channel = mesh.channel(f"127.0.0.1:{ledger.grpc_port}", ledger.pki.files(Role.SETTLEMENT))
+        world = SweepWorld(
+            chain, ledger, scanner, signer, key, merchant_key, merchant_id, db, pool, channel, [scan_client]
+        )
+        try:
+            yield world
+        finally:
+            for client in world.clients:
+                await client.close()
+            await channel.close(None)
+            await pool.close()
+            signer.stop()
