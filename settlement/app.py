@@ -70,6 +70,7 @@ def sweeper_options(settings: SettlementSettings) -> SweeperOptions:
         rebroadcast_seconds=settings.rebroadcast_seconds,
         max_in_flight=settings.max_in_flight,
         legacy_fees=settings.legacy_fees,
+        failure_backoff_seconds=settings.failure_backoff_seconds,
     )
 
 

@@ -98,6 +98,9 @@ class SettlementSettings(ServiceSettings):
     max_in_flight: int = Field(
         default=4, ge=1, le=64, description="Sweep transactions out (sent, not yet final) at once."
     )
+    failure_backoff_seconds: float = Field(
+        default=300.0, ge=0, le=86400, description="After a sweep fails, how long before new sweeps are planned."
+    )
     sweep_interval_seconds: float = Field(default=5.0, gt=0, le=3600, description="Pause between sweeper passes.")
     lease_retry_seconds: float = Field(
         default=2.0, gt=0, le=600, description="How often a standby tries to take the sweeper lease."

@@ -58,6 +58,8 @@ class SweeperOptions:
     rebroadcast_seconds: float = 15.0
     max_in_flight: int = 4
     legacy_fees: bool = False
+    failure_backoff_seconds: float = 300.0
+    """After a sweep fails (signer refusal, revert, estimate), no new sweep is planned for this long."""
 
 
 class SweeperMetrics:
@@ -146,7 +148,8 @@ class Sweeper:
             if version.status == "SIGNING":
                 await self._sign_and_broadcast(sweep, version)
         async with self.pool.acquire() as conn:
-            versions = [v for v in await store.versions(conn, sweep.id) if v.tx_hash is not None]
+            every = await store.versions(conn, sweep.id)
+        versions = [v for v in every if v.tx_hash is not None]
         if not versions:
             return
         if await self._find_receipt(sweep, versions):
@@ -166,7 +169,9 @@ class Sweeper:
         newest = versions[-1]
         if newest.broadcast_count == 0 or newest.since_broadcast >= self.options.rebroadcast_seconds:
             await self._broadcast(newest)
-        if newest.broadcast_count > 0 and newest.age_seconds >= self.options.stuck_after_seconds:
+        # A replacement the signer refused is not asked for again until another stuck period has passed.
+        refused_lately = every[-1].status == "DENIED" and every[-1].since_created < self.options.stuck_after_seconds
+        if newest.broadcast_count > 0 and newest.age_seconds >= self.options.stuck_after_seconds and not refused_lately:
             await self._replace(sweep, newest)
 
     async def _find_receipt(self, sweep: Sweep, versions: list[ChainTx]) -> bool:
@@ -284,10 +289,14 @@ class Sweeper:
     async def plan(self) -> list[str]:
         """Persist new sweeps (PLANNED) for sweepable deposits not in an open sweep; their ids.
 
-        Nothing new is planned while planned or held sweeps wait: they go first.
+        Nothing new is planned while planned or held sweeps wait (they go first), nor for a while after a sweep
+        failed: a refusal that will repeat (a policy that does not allow the key) is not asked again every pass.
         """
         async with self.pool.acquire() as conn:
             if await store.sweeps_in(conn, self.options.chain_id, ("PLANNED", "HELD")):
+                return []
+            since = await store.seconds_since_failure(conn, self.options.chain_id)
+            if since is not None and since < self.options.failure_backoff_seconds:
                 return []
             taken = await store.open_addresses(conn, self.options.chain_id)
         deposits = [

@@ -60,6 +60,8 @@ class ChainTx:
     """Seconds since this version was first broadcast (0 before that)."""
     since_broadcast: float = 0.0
     """Seconds since this version was last broadcast (0 before that)."""
+    since_created: float = 0.0
+    """Seconds since this version was asked for."""
 
 
 def new_sweep_id() -> str:
@@ -110,6 +112,16 @@ async def insert_sweep(
                 for i, d in enumerate(items)
             ],
         )
+
+
+async def seconds_since_failure(conn: asyncpg.Connection, chain_id: int) -> float | None:
+    """Seconds since the last sweep that failed before reaching the chain or reverted (None: never)."""
+    value = await conn.fetchval(
+        "SELECT extract(epoch FROM now() - max(updated_at))::float8 FROM settlement.sweeps "
+        "WHERE chain_id = $1 AND status = 'FAILED'",
+        chain_id,
+    )
+    return None if value is None else float(value)
 
 
 async def open_addresses(conn: asyncpg.Connection, chain_id: int) -> set[str]:
@@ -314,7 +326,8 @@ async def _insert_version(
         "INSERT INTO settlement.chain_transactions (request_id, chain_id, from_address, nonce, version, sweep_id, "
         "gas_limit, max_fee_per_gas_wei, max_priority_fee_wei, legacy, status) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'SIGNING') RETURNING *, 0::float8 AS age_seconds",
-        f"{sweep.id}:{version}",
+        # Unique per ask: a refused request id stays refused at the signer, so a later retry needs a new one.
+        f"{sweep.id}:n{nonce}:v{version}:{secrets.token_hex(4)}",
         sweep.chain_id,
         sweep.sweeper_address,
         nonce,
@@ -346,19 +359,21 @@ def _tx(row: asyncpg.Record) -> ChainTx:
         broadcast_count=int(row["broadcast_count"]),
         age_seconds=float(row["age_seconds"] or 0),
         since_broadcast=float(row.get("since_broadcast") or 0),
+        since_created=float(row.get("since_created") or 0),
     )
 
 
 _TX_SELECT = (
     "SELECT *, coalesce(extract(epoch FROM now() - first_broadcast_at), 0)::float8 AS age_seconds, "
-    "coalesce(extract(epoch FROM now() - last_broadcast_at), 0)::float8 AS since_broadcast "
+    "coalesce(extract(epoch FROM now() - last_broadcast_at), 0)::float8 AS since_broadcast, "
+    "extract(epoch FROM now() - created_at)::float8 AS since_created "
     "FROM settlement.chain_transactions"
 )
 
 
 async def versions(conn: asyncpg.Connection, sweep_id: str) -> list[ChainTx]:
     """Every version of a sweep's transaction, oldest first."""
-    rows = await conn.fetch(_TX_SELECT + " WHERE sweep_id = $1 ORDER BY version", sweep_id)
+    rows = await conn.fetch(_TX_SELECT + " WHERE sweep_id = $1 ORDER BY version, id", sweep_id)
     return [_tx(r) for r in rows]
 
 

@@ -298,6 +298,8 @@ async def sweep_world(
     token: parts.SoftHsmToken,
     registry: list[parts.RunningProcess],
     base: Path,
+    *,
+    policy_max_fee_wei: int = 1000 * GWEI,
 ) -> AsyncIterator[SweepWorld]:
     """Start every part on a fresh chain and database; stop them at the end."""
     chain = start_sweep_chain(registry, key.address)
@@ -309,7 +311,11 @@ async def sweep_world(
     ) as ledger:
         merchant_id, merchant_key = await ledger.merchant_with_key()
         signer = start_signer(
-            base / "signer", ledger.pki, token, sweep_policy(chain.factory.address, chain.token), registry
+            base / "signer",
+            ledger.pki,
+            token,
+            sweep_policy(chain.factory.address, chain.token, policy_max_fee_wei),
+            registry,
         )
         pool = await asyncpg.create_pool(db, min_size=1, max_size=4)
         scan_client = ChainClient([chain.url], ClientOptions(timeout_seconds=5, rounds=2))

@@ -16,7 +16,7 @@ from signer.domain.purpose import KeyPurpose
 from signer.keystore.base import KeyInfo
 from signer.keystore.workers import WorkerKeyStore
 from tests.chain.chain_harness import rpc
-from tests.settlement.settlement_harness import UNIT, SweepWorld, eventually, sweep_world
+from tests.settlement.settlement_harness import GWEI, UNIT, SweepWorld, eventually, sweep_world
 from tests.signer.conftest import hsm_config
 
 INVOICES_IN_SUITE = int(os.environ.get("STABLEGATE_SWEEP_INVOICES", "200"))
@@ -138,4 +138,52 @@ async def test_a_stuck_sweep_is_replaced_and_the_ledger_books_the_one_that_lande
     assert await world.balance("treasury:USDT") == sum(amounts)
     assert await world.balance("chain_clearing:USDT") == 0
     assert await world.balance("gas_expense:BNB") == int(sweep["gas_used"]) * int(sweep["effective_gas_price_wei"])
+    await world.ledger.assert_books_are_sound()
+
+
+@pytest.fixture
+async def strict_world(
+    sweeper_key: KeyInfo,
+    softhsm_token: parts.SoftHsmToken,
+    ledger_db: str,
+    registry: list[parts.RunningProcess],
+    tmp_path: Path,
+) -> AsyncIterator[SweepWorld]:
+    """A world whose signer policy allows sweeps only up to 3 gwei per gas."""
+    async with sweep_world(
+        ledger_db, sweeper_key, softhsm_token, registry, tmp_path, policy_max_fee_wei=3 * GWEI
+    ) as made:
+        yield made
+
+
+async def test_a_sweep_the_signer_refuses_frees_its_nonce_and_addresses_and_waits_before_trying_again(
+    strict_world: SweepWorld,
+) -> None:
+    world = strict_world
+    amounts = [5 * UNIT, 1 * UNIT]
+    await world.paid_invoices(amounts)
+    rpc(world.chain.url, "anvil_setNextBlockBaseFeePerGas", [hex(10 * GWEI)])
+    world.chain.mine(1)  # under the sweeper's own cap (50 gwei), over the signer's policy (3 gwei)
+    sweeper = world.sweeper()
+    await sweeper.tick()
+
+    (failed,) = await world.rows("SELECT * FROM settlement.sweeps")
+    assert failed["status"] == "FAILED"
+    assert failed["failure_reason"] == "SIGNER_DENIED:FEE_CAP_EXCEEDED"
+    (denied,) = await world.rows("SELECT * FROM settlement.chain_transactions")
+    assert (denied["status"], denied["nonce"], denied["raw_transaction"]) == ("DENIED", 0, None)
+    assert await world.rows("SELECT next_nonce FROM settlement.nonces") == [{"next_nonce": 0}]  # given back
+    assert await world.rows("SELECT 1 FROM settlement.sweep_items WHERE open") == []
+    await sweeper.tick()  # within the backoff: not asked again
+    assert len(await world.rows("SELECT id FROM settlement.sweeps")) == 1
+
+    rpc(world.chain.url, "anvil_setNextBlockBaseFeePerGas", [hex(GWEI)])
+    world.chain.mine(1)
+    retrying = world.sweeper(failure_backoff_seconds=0.0)
+    await sweep_until_recorded(world, retrying, 1)
+    (landed,) = await world.rows("SELECT * FROM settlement.sweeps WHERE status = 'RECORDED'")
+    assert landed["nonce"] == 0  # the refused nonce was reused: no gap
+    assert world.chain.nonce() == 1
+    assert world.chain.token_balance(world.chain.treasury) == sum(amounts)
+    assert await world.balance("chain_clearing:USDT") == 0
     await world.ledger.assert_books_are_sound()

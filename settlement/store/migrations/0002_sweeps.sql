@@ -79,9 +79,11 @@ CREATE TABLE settlement.chain_transactions (
     effective_gas_price_wei  numeric(78, 0),
     created_at               timestamptz NOT NULL DEFAULT now(),
     updated_at               timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (chain_id, from_address, nonce, version),
     CHECK (status IN ('SIGNING', 'DENIED') OR (raw_transaction IS NOT NULL AND tx_hash IS NOT NULL))
 );
+-- One signed version per (key, nonce, version); a refused request signed nothing, so its nonce may be used again.
+CREATE UNIQUE INDEX chain_transactions_one_per_version ON settlement.chain_transactions
+    (chain_id, from_address, nonce, version) WHERE status <> 'DENIED';
 CREATE INDEX chain_transactions_live ON settlement.chain_transactions (chain_id, from_address, nonce)
     WHERE status IN ('SIGNING', 'SIGNED', 'BROADCAST', 'MINED');
 
