@@ -82,7 +82,7 @@ def _terms(invoice: Invoice) -> lifecycle.InvoiceTerms:
 RETRIES = 5
 
 
-async def _retrying(step: Callable[[], Awaitable[T]]) -> T:
+async def retrying(step: Callable[[], Awaitable[T]]) -> T:
     """Run a one-transaction, idempotent step, again when Postgres aborted it for a deadlock or serialization."""
     for attempt in range(RETRIES):
         try:
@@ -238,7 +238,7 @@ class PaymentRecorder:
                 reason="CHAIN_MISMATCH",
                 metadata={"field": "observation.chain_id"},
             )
-        return await _retrying(lambda: self._record_once(obs, now))
+        return await retrying(lambda: self._record_once(obs, now))
 
     async def _record_once(self, obs: Observation, now: dt.datetime) -> Recorded:
         # Lock order everywhere: the invoice, then its payment, then accounts (sorted by code, in journal.post).
@@ -470,7 +470,7 @@ class PaymentRecorder:
             tx_hash, log_index = seen.tx_hash, seen.log_index
             step = functools.partial(self._finalize_one, chain_id, tx_hash, log_index, chain, now)
             try:
-                outcome = await _retrying(step)
+                outcome = await retrying(step)
             except Exception as exc:
                 # Whatever went wrong with this payment, its transaction rolled back: one bad payment must not
                 # stall crediting for the whole chain.

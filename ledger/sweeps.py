@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from ledger.domain import postings
-from ledger.payments import _retrying
+from ledger.payments import retrying
 from ledger.store import invoices as invoice_store
 from ledger.store import journal, outbox
 from ledger.store import sweeps as sweep_store
@@ -114,7 +114,7 @@ class SweepBook:
     async def record(self, report: SweepReport) -> SweepRecorded:
         """Book a final sweep once (see the module docstring); a deadlock or serialization loss is retried."""
         self.check_chain(report.chain_id)
-        return await _retrying(lambda: self._record_once(report))
+        return await retrying(lambda: self._record_once(report))
 
     async def _record_once(self, report: SweepReport) -> SweepRecorded:
         digest = report.digest()

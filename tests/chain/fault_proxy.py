@@ -26,6 +26,11 @@ class FaultProxy:
     stale_by: int = 100
     port: int = field(default_factory=parts.free_port)
     calls: dict[str, int] = field(default_factory=dict)
+    refuse: set[str] = field(default_factory=set)
+    """Methods answered with JSON-RPC error -32601, as a node that does not serve them answers (in any mode)."""
+    answers: dict[str, Any] = field(default_factory=dict)
+    """Methods answered with this `result` instead of the upstream's (a provider giving bad data, in any mode)."""
+    method_calls: dict[str, int] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _session: aiohttp.ClientSession | None = None
 
@@ -59,6 +64,12 @@ class FaultProxy:
         body: dict[str, Any] = await request.json()
         self.calls[self.mode] = self.calls.get(self.mode, 0) + 1
         method, ident = body.get("method"), body.get("id")
+        self.method_calls[str(method)] = self.method_calls.get(str(method), 0) + 1
+        if method in self.refuse:
+            error = {"code": -32601, "message": f"the method {method} does not exist/is not available"}
+            return web.json_response({"jsonrpc": "2.0", "id": ident, "error": error})
+        if method in self.answers:
+            return web.json_response({"jsonrpc": "2.0", "id": ident, "result": self.answers[method]})
         if self.mode == "http_error":
             return web.Response(status=502, text="bad gateway")
         if self.mode == "rate_limited":

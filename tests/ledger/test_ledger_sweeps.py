@@ -234,16 +234,21 @@ async def test_a_sweep_marks_only_payments_in_blocks_up_to_its_own_and_late_repo
     _, a = await sweeping.invoice()
     early = await sweeping.pay(a, 10, 100)
     after_sweep = await sweeping.pay(a, 6, 200)
-    reply = await sweeping.record(sweep_request({a: 10 * UNIT}, block=150))
+    # The flush also took 1 token of a transfer in block 140 that the watcher has not reported yet: a surplus.
+    request = sweep_request({a: 11 * UNIT}, block=150)
+    reply = await sweeping.record(request)
     assert list(reply.swept_payment_ids) == [early]
     assert await sweeping.everything_listed() == {a: (6 * UNIT, [after_sweep])}
+    payload = await ledger.value("SELECT payload FROM ledger.outbox WHERE subject_id = $1", request.sweep_id)
+    assert '"surplus_base_units": "1000000000000000000"' in payload
+    assert await sweeping.balance("chain_clearing:USDT") == 5 * UNIT  # 16 claimed, 11 moved
 
-    # The watcher reports, late, a transfer mined before the sweep: the flush took it along, so it is swept.
+    # The watcher reports that transfer late: the flush took it along, so it is swept, and the clearing account
+    # again holds exactly what is unswept.
     lagging = await sweeping.pay(a, 1, 140)
-    assert await ledger.value("SELECT sweep_id FROM ledger.payments WHERE id = $1", lagging) == (
-        await ledger.value("SELECT id FROM ledger.sweeps")
-    )
+    assert await ledger.value("SELECT sweep_id FROM ledger.payments WHERE id = $1", lagging) == request.sweep_id
     assert await sweeping.everything_listed() == {a: (6 * UNIT, [after_sweep])}
+    assert await sweeping.balance("chain_clearing:USDT") == 6 * UNIT
 
     # A seen payment the sweep took along, re-mined after a reorg in a block after the sweep, is unswept again.
     moved = await ledger.observe(a, 4 * UNIT, "SEEN", block=145, block_hash=BLOCK_HASH)
@@ -254,6 +259,7 @@ async def test_a_sweep_marks_only_payments_in_blocks_up_to_its_own_and_late_repo
     listed = await sweeping.everything_listed()
     assert listed[a][0] == 10 * UNIT
     assert set(listed[a][1]) == {after_sweep, moved.payment_id}
+    assert await sweeping.balance("chain_clearing:USDT") == 10 * UNIT
     await ledger.assert_books_are_sound()
 
 
