@@ -12,6 +12,7 @@ import grpc
 from prometheus_client import CollectorRegistry
 
 from chain.client import ChainClient, ChainError, ClientOptions
+from chain.fees import FeeCaps
 from service_runtime import mesh
 from service_runtime.lease import Lease
 from service_runtime.mesh import MethodRoles, Role
@@ -19,7 +20,6 @@ from service_runtime.server import ServiceDefinition
 from service_runtime.surface import register_unimplemented
 from settlement.config import SettlementSettings
 from settlement.domain.sweeps import GasBudget
-from settlement.interim_fees import FeeCaps
 from settlement.ledger_client import GrpcSweepLedger
 from settlement.signing import SweepSigner
 from settlement.store.db import apply_migrations

@@ -7,6 +7,7 @@ from typing import ClassVar
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from chain.fees import BSC_MIN_GAS_PRICE_WEI
 from service_runtime.config import TARGET_PATTERN, ServiceSettings, check_http_urls
 
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"
@@ -79,7 +80,9 @@ class SettlementSettings(ServiceSettings):
         default=20, ge=0, le=200, description="Margin added to eth_estimateGas for the signed gas limit."
     )
     fee_floor_gas_price_wei: int = Field(
-        default=GWEI // 10, ge=0, description="The chain's minimum gas price (BSC validators' floor), wei."
+        default=BSC_MIN_GAS_PRICE_WEI,
+        ge=0,
+        description="The chain's minimum gas price, wei (BSC validators' floor: 0.05 gwei since late 2025).",
     )
     fee_max_gas_price_wei: int = Field(
         default=10 * GWEI, gt=0, description="Fee cap: a sweep whose gas price would pass it is held, not signed."

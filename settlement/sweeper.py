@@ -27,11 +27,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from chain import abi
 from chain.client import ChainClient, RpcError
 from chain.contracts import load_artifact
+from chain.fees import FeeCaps, FeeQuote, estimate_fees
 from settlement import chain_io
 from settlement.domain.fees import TxFees, bumped
 from settlement.domain.receipts import swept_amounts
 from settlement.domain.sweeps import GasBudget, batches, gas_limit
-from settlement.interim_fees import FeeCaps, FeeQuote, estimate_fees
 from settlement.ledger_client import SweepLedger, SweepRecord
 from settlement.signing import Refused, Signed, SweepSigner
 from settlement.store import sweeps as store

@@ -20,13 +20,13 @@ from chain.client import ChainClient, ClientOptions
 from chain.contracts import Chain as NodeChain
 from chain.contracts import Contract, load_artifact
 from chain.deploy import Roles, deploy, forwarder_init_code_hash
+from chain.fees import FeeCaps
 from chain.rpc import JsonRpc
 from gateway import parts
 from service_runtime import mesh
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
 from settlement.domain.sweeps import Deposit, GasBudget
-from settlement.interim_fees import FeeCaps
 from settlement.ledger_client import GrpcSweepLedger
 from settlement.signing import SweepSigner
 from settlement.store.db import apply_migrations

@@ -13,10 +13,10 @@ import asyncpg
 import pytest
 
 from chain.client import ChainClient, ClientOptions
+from chain.fees import FeeCaps
 from gateway import parts
 from service_runtime.devcerts import DevMesh
 from settlement.domain.sweeps import Deposit, GasBudget
-from settlement.interim_fees import FeeCaps
 from settlement.ledger_client import SweepRecord
 from settlement.signing import SweepSigner
 from settlement.store import sweeps as store
