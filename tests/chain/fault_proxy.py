@@ -12,8 +12,7 @@ from aiohttp import web
 
 from gateway import parts
 
-MODES = ("ok", "down", "http_error", "garbage", "rpc_error", "stale", "range_limit", "rate_limited", "refuse_send")
-"""`refuse_send` answers every eth_sendRawTransaction with an error and passes every other call through."""
+MODES = ("ok", "down", "http_error", "garbage", "rpc_error", "stale", "range_limit", "rate_limited")
 
 
 @dataclass
@@ -78,9 +77,6 @@ class FaultProxy:
             return web.Response(status=200, text='{"jsonrpc": "2.0", "id": ' + json.dumps(ident) + ', "result": {"oops')
         if self.mode == "rpc_error":
             return web.json_response({"jsonrpc": "2.0", "id": ident, "error": {"code": -32603, "message": ""}})
-        if self.mode == "refuse_send" and method == "eth_sendRawTransaction":
-            error = {"code": -32000, "message": "transaction pool is full (refused by the fault proxy)"}
-            return web.json_response({"jsonrpc": "2.0", "id": ident, "error": error})
         if self.mode == "range_limit" and method == "eth_getLogs":
             query = body["params"][0]
             if int(query["toBlock"], 16) - int(query["fromBlock"], 16) + 1 > self.range_limit:

@@ -192,7 +192,7 @@ async def test_a_sweep_is_signed_at_the_keys_next_nonce_broadcast_and_mined_into
 async def test_a_stored_transaction_no_provider_took_is_rebroadcast_with_the_same_bytes_and_never_resigned(
     world: Parts,
 ) -> None:
-    refusing = FaultProxy(world.chain.url, mode="refuse_send")
+    refusing = FaultProxy(world.chain.url, refuse={"eth_sendRawTransaction"})
     await refusing.start()
     try:
         deposits = await world.deposits([2 * UNIT])
@@ -205,10 +205,12 @@ async def test_a_stored_transaction_no_provider_took_is_rebroadcast_with_the_sam
         assert world.chain.nonce("pending") == 0
 
         # Two providers, one still refusing: a broadcast goes to every one, so the good one takes it.
+        refused_before = refusing.method_calls["eth_sendRawTransaction"]
         healed = world.sweeper(world.client(refusing.url, world.chain.url))
         await healed.recover()
         await healed.track()
         await healed.track()
+        assert refusing.method_calls["eth_sendRawTransaction"] > refused_before  # the first provider was asked too
     finally:
         await refusing.close()
 

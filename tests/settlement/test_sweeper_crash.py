@@ -128,14 +128,19 @@ async def test_killed_between_signing_and_broadcast_the_stored_transaction_is_re
 ) -> None:
     amounts = [3 * UNIT, 5 * UNIT, 11 * UNIT]
     await world.paid_invoices(amounts)
-    refusing = FaultProxy(world.chain.url, mode="refuse_send")  # every provider refuses to take a transaction
+    # The only provider answers everything but refuses to take a transaction.
+    refusing = FaultProxy(world.chain.url, refuse={"eth_sendRawTransaction"})
     await refusing.start()
     try:
         first = await start_settlement(world, tmp_path / "first", [refusing.url], registry)
 
         async def signed() -> bool:
             rows = await transactions(world)
-            return len(rows) == 1 and rows[0]["status"] == "SIGNED" and refusing.calls.get("refuse_send", 0) > 2
+            return (
+                len(rows) == 1
+                and rows[0]["status"] == "SIGNED"
+                and refusing.method_calls.get("eth_sendRawTransaction", 0) >= 2
+            )
 
         await eventually(signed, "the sweep signed and stored, its broadcast refused", within=60)
         kill(first)
