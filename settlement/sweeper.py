@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from chain import abi
@@ -38,6 +39,10 @@ from settlement.store import sweeps as store
 from settlement.store.sweeps import ChainTx, Landed, Sweep
 
 log = logging.getLogger("stablegate.settlement.sweeper")
+REFUSALS = frozenset(
+    {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ALREADY_EXISTS}
+)
+"""Answers of the ledger that will not change by asking again (as opposed to UNAVAILABLE, DEADLINE_EXCEEDED)."""
 
 
 @dataclass(frozen=True)
@@ -136,10 +141,20 @@ class Sweeper:
         async with self.pool.acquire() as conn:
             out = await store.sweeps_in(conn, self.options.chain_id, ("SENT", "MINED"))
         for sweep in out:
-            if sweep.status == "SENT":
-                await self._track_sent(sweep)
-            else:
-                await self._track_mined(sweep)
+            try:
+                if sweep.status == "SENT":
+                    await self._track_sent(sweep)
+                else:
+                    await self._track_mined(sweep)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in REFUSALS:
+                    raise
+                # The ledger refused this sweep's booking: it needs an operator; the others go on meanwhile.
+                self.metrics.failed.labels("RECORD_REFUSED").inc()
+                log.error(
+                    "the ledger refused to book a final sweep; retried every pass",
+                    extra={"sweep_id": sweep.id, "code": exc.code().name, "detail": exc.details()},
+                )
 
     async def _track_sent(self, sweep: Sweep) -> None:
         async with self.pool.acquire() as conn:
@@ -391,7 +406,7 @@ class Sweeper:
             salts=[d.salt for d in sweep.items],
         )
         if isinstance(result, Refused):
-            async with self.pool.acquire() as conn:
+            async with self.pool.acquire() as conn, conn.transaction():
                 await store.store_denied(conn, tx, f"{result.decision}:{result.reason}")
                 if tx.version == 0:
                     await store.set_status(

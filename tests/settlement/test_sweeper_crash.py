@@ -6,49 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from gateway import parts
 from service_runtime.mesh import Role
-from signer.domain.purpose import KeyPurpose
-from signer.keystore.base import KeyInfo
-from signer.keystore.workers import WorkerKeyStore
 from tests.chain.fault_proxy import FaultProxy
-from tests.settlement.settlement_harness import UNIT, SweepWorld, eventually, sweep_world
-from tests.signer.conftest import hsm_config
-
-
-@pytest.fixture(scope="module")
-async def sweeper_key(softhsm_token: parts.SoftHsmToken) -> AsyncIterator[KeyInfo]:
-    keys = WorkerKeyStore(hsm_config(softhsm_token), workers=1)
-    await keys.start()
-    key = await keys.create_key(KeyPurpose.SWEEPER, "sweeper")
-    yield key
-    await keys.close()
-
-
-@pytest.fixture
-def registry() -> Iterator[list[parts.RunningProcess]]:
-    started: list[parts.RunningProcess] = []
-    yield started
-    for proc in reversed(started):
-        proc.stop()
-
-
-@pytest.fixture
-async def world(
-    sweeper_key: KeyInfo,
-    softhsm_token: parts.SoftHsmToken,
-    ledger_db: str,
-    registry: list[parts.RunningProcess],
-    tmp_path: Path,
-) -> AsyncIterator[SweepWorld]:
-    async with sweep_world(ledger_db, sweeper_key, softhsm_token, registry, tmp_path) as made:
-        yield made
+from tests.settlement.settlement_harness import UNIT, SweepWorld, eventually
 
 
 async def start_settlement(

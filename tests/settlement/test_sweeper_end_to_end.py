@@ -5,52 +5,20 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from gateway import parts
 from settlement.sweeper import Sweeper
-from signer.domain.purpose import KeyPurpose
 from signer.keystore.base import KeyInfo
-from signer.keystore.workers import WorkerKeyStore
 from tests.chain.chain_harness import rpc
 from tests.settlement.settlement_harness import GWEI, UNIT, SweepWorld, eventually, sweep_world
-from tests.signer.conftest import hsm_config
 
 INVOICES_IN_SUITE = int(os.environ.get("STABLEGATE_SWEEP_INVOICES", "200"))
 """The issue's 200 paid invoices (the module stays well under DECISIONS' 3 minutes at this size)."""
 BATCH = 50
-
-
-@pytest.fixture(scope="module")
-async def sweeper_key(softhsm_token: parts.SoftHsmToken) -> AsyncIterator[KeyInfo]:
-    keys = WorkerKeyStore(hsm_config(softhsm_token), workers=1)
-    await keys.start()
-    key = await keys.create_key(KeyPurpose.SWEEPER, "sweeper")
-    yield key
-    await keys.close()
-
-
-@pytest.fixture
-def registry() -> Iterator[list[parts.RunningProcess]]:
-    started: list[parts.RunningProcess] = []
-    yield started
-    for proc in reversed(started):
-        proc.stop()
-
-
-@pytest.fixture
-async def world(
-    sweeper_key: KeyInfo,
-    softhsm_token: parts.SoftHsmToken,
-    ledger_db: str,
-    registry: list[parts.RunningProcess],
-    tmp_path: Path,
-) -> AsyncIterator[SweepWorld]:
-    async with sweep_world(ledger_db, sweeper_key, softhsm_token, registry, tmp_path) as made:
-        yield made
 
 
 async def sweep_until_recorded(world: SweepWorld, sweeper: Sweeper, expected: int) -> None:
