@@ -229,27 +229,30 @@ async def take_nonce(conn: asyncpg.Connection, chain_id: int, address: str, chai
     """The next nonce of a key, taken (call inside the transaction that stores the row using it).
 
     Never below the chain's mined count: a nonce the chain has already used cannot be ours to give. A gap (a
-    nonce at or above the mined count, below the next one, that no live transaction of ours holds) is filled
-    first: the transactions above it cannot land until it does.
+    nonce at or above the mined count and the pending count seen at recovery, below the next one, that no live
+    transaction of ours holds) is filled first: the transactions above it cannot land until it does.
     """
     address = address.lower()
     row = await conn.fetchrow(
-        "SELECT next_nonce FROM settlement.nonces WHERE chain_id = $1 AND address = $2 FOR UPDATE",
+        "SELECT next_nonce, chain_pending FROM settlement.nonces WHERE chain_id = $1 AND address = $2 FOR UPDATE",
         chain_id,
         address,
     )
     if row is None:
         raise LookupError(f"no nonce row for {address} on chain {chain_id}: recover_nonce runs first")
     following = int(row["next_nonce"])
+    # Below the pending count seen at recovery, a nonce without a row of ours is a foreign transaction waiting
+    # in a pool, not a gap: replacing it would be signing over someone else's transaction.
     gap = await conn.fetchval(
-        "SELECT min(n) FROM generate_series($3::bigint, $4::bigint - 1) AS n WHERE NOT EXISTS (SELECT 1 FROM "
-        "settlement.chain_transactions t WHERE t.chain_id = $1 AND t.from_address = $2 AND t.nonce = n "
-        "AND t.status = ANY($5::text[]))",
+        "SELECT min(n) FROM generate_series(greatest($3::bigint, $6::bigint), $4::bigint - 1) AS n "
+        "WHERE NOT EXISTS (SELECT 1 FROM settlement.chain_transactions t WHERE t.chain_id = $1 "
+        "AND t.from_address = $2 AND t.nonce = n AND t.status = ANY($5::text[]))",
         chain_id,
         address,
         chain_latest,
         following,
         list(LIVE_TX),
+        int(row["chain_pending"] or 0),
     )
     if gap is not None:
         return int(gap)
@@ -264,9 +267,10 @@ async def take_nonce(conn: asyncpg.Connection, chain_id: int, address: str, chai
 
 
 async def gaps(conn: asyncpg.Connection, chain_id: int, address: str, chain_latest: int) -> list[int]:
-    """Nonces at or above the mined count and below the next one that no live transaction of ours holds."""
+    """Gaps: nonces at or above the mined and recovered pending counts, below the next one, with no live row."""
     rows = await conn.fetch(
-        "SELECT n FROM settlement.nonces k, generate_series($3::bigint, k.next_nonce - 1) AS n "
+        "SELECT n FROM settlement.nonces k, generate_series(greatest($3::bigint, coalesce(k.chain_pending, 0)), "
+        "k.next_nonce - 1) AS n "
         "WHERE k.chain_id = $1 AND k.address = $2 AND NOT EXISTS (SELECT 1 FROM settlement.chain_transactions t "
         "WHERE t.chain_id = $1 AND t.from_address = $2 AND t.nonce = n AND t.status = ANY($4::text[])) ORDER BY n",
         chain_id,
