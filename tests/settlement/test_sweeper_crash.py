@@ -135,7 +135,18 @@ async def test_leader_killed_between_broadcast_and_receipt_the_standby_lands_it_
     # A standby waits on the lease meanwhile; the leader dies without a word and the standby carries on.
     await start_settlement(world, tmp_path / "standby", [world.chain.url], registry)
     (before,) = await transactions(world)
+    (led,) = await world.rows("SELECT recovered_at FROM settlement.nonces")
     kill(first)
+
+    async def standby_leads() -> bool:
+        (now,) = await world.rows("SELECT recovered_at FROM settlement.nonces")
+        return bool(now["recovered_at"] > led["recovered_at"])
+
+    await eventually(standby_leads, "the standby to take the lease and recover the key's nonces", within=30)
+    # It took over while the sweep was still unmined in the pool: the chain counts it pending, not mined.
+    assert await world.rows("SELECT chain_latest, chain_pending, next_nonce FROM settlement.nonces") == [
+        {"chain_latest": 0, "chain_pending": 1, "next_nonce": 1}
+    ]
     world.chain.automine(True)
     await mine_until_recorded(world, 1)
     await assert_swept_once(world, amounts, before)
