@@ -1,4 +1,6 @@
-"""Wiring of the settlement service: the sweeper under its lease, and the gRPC surface (UNIMPLEMENTED for now)."""
+"""Wiring of the settlement service: the sweeper under its lease, the public fee estimate, and the drafted RPCs
+(UNIMPLEMENTED until later issues build them).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import grpc
 from prometheus_client import CollectorRegistry
+from stablegate.merchant.v1 import fee_service_pb2_grpc
 
 from chain.client import ChainClient, ChainError, ClientOptions
 from chain.fees import FeeCaps
@@ -20,6 +23,7 @@ from service_runtime.server import ServiceDefinition
 from service_runtime.surface import register_unimplemented
 from settlement.config import SettlementSettings
 from settlement.domain.sweeps import GasBudget
+from settlement.fee_service import FeeEstimates
 from settlement.ledger_client import GrpcSweepLedger
 from settlement.signing import SweepSigner
 from settlement.store.db import apply_migrations
@@ -29,6 +33,14 @@ log = logging.getLogger("stablegate.settlement")
 
 SERVED = (
     "stablegate.merchant.v1.FeeService",
+    "stablegate.merchant.v1.PayoutService",
+    "stablegate.admin.v1.ApprovalAdminService",
+    "stablegate.settlement.v1.SweepService",
+    "stablegate.settlement.v1.PayoutExecutionService",
+    "stablegate.settlement.v1.ReconciliationService",
+)
+# Drafted in the protos, built by later issues (the rest of Settlement, Payouts): UNIMPLEMENTED for now.
+NOT_BUILT = (
     "stablegate.merchant.v1.PayoutService",
     "stablegate.admin.v1.ApprovalAdminService",
     "stablegate.settlement.v1.SweepService",
@@ -46,6 +58,15 @@ ROLES: MethodRoles = {
 }
 
 
+def fee_caps(settings: SettlementSettings) -> FeeCaps:
+    """The fee floor, cap and tip from settings (the sweeper and the fee estimate use the same)."""
+    return FeeCaps(
+        floor_gas_price_wei=settings.fee_floor_gas_price_wei,
+        max_gas_price_wei=settings.fee_max_gas_price_wei,
+        priority_fee_wei=settings.fee_priority_fee_wei,
+    )
+
+
 def sweeper_options(settings: SettlementSettings) -> SweeperOptions:
     """The sweeper's options from validated settings (sweeper_enabled guarantees the addresses are set)."""
     assert settings.sweeper_address is not None
@@ -59,11 +80,7 @@ def sweeper_options(settings: SettlementSettings) -> SweeperOptions:
         token=settings.token_contract.lower(),
         batch_size=settings.sweep_batch_size,
         budget=GasBudget(settings.sweep_max_gas, settings.sweep_gas_per_forwarder, settings.sweep_base_gas),
-        fee_caps=FeeCaps(
-            floor_gas_price_wei=settings.fee_floor_gas_price_wei,
-            max_gas_price_wei=settings.fee_max_gas_price_wei,
-            priority_fee_wei=settings.fee_priority_fee_wei,
-        ),
+        fee_caps=fee_caps(settings),
         gas_margin_percent=settings.gas_margin_percent,
         bump_percent=settings.fee_bump_percent,
         stuck_after_seconds=settings.stuck_after_seconds,
@@ -121,6 +138,22 @@ def definition(settings: SettlementSettings) -> ServiceDefinition:
     """Settlement: the sweeper loop (when enabled) beside its gRPC surface."""
     running = Running()
 
+    def chain() -> ChainClient:
+        """The one chain client (made on first use: at start when the sweeper runs, else on the first estimate)."""
+        if running.client is None:
+            options = ClientOptions(
+                timeout_seconds=settings.rpc_timeout_seconds,
+                fail_max=settings.breaker_fail_max,
+                reset_timeout_seconds=settings.breaker_reset_seconds,
+            )
+            running.client = ChainClient(settings.rpc_urls, options, registry=running.registry)
+        return running.client
+
+    def register(server: grpc.aio.Server) -> None:
+        fees = FeeEstimates(chain, fee_caps(settings), trust_domain=settings.tls.trust_domain)
+        fee_service_pb2_grpc.add_FeeServiceServicer_to_server(fees, server)
+        register_unimplemented(server, NOT_BUILT)
+
     def bind_metrics(registry: CollectorRegistry) -> None:
         running.registry = registry
         running.metrics = SweeperMetrics(registry)
@@ -132,17 +165,12 @@ def definition(settings: SettlementSettings) -> ServiceDefinition:
             log.info("sweeper disabled (STABLEGATE_SETTLEMENT_SWEEPER_ENABLED)")
             return
         running.pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
-        options = ClientOptions(
-            timeout_seconds=settings.rpc_timeout_seconds,
-            fail_max=settings.breaker_fail_max,
-            reset_timeout_seconds=settings.breaker_reset_seconds,
-        )
-        running.client = ChainClient(settings.rpc_urls, options, registry=running.registry)
+        client = chain()
         signer_channel = mesh.channel(settings.signer_target, settings.tls)
         ledger_channel = mesh.channel(settings.ledger_target, settings.tls)
         running.channels += [signer_channel, ledger_channel]
         running.sweeper = Sweeper(
-            running.client,
+            client,
             running.pool,
             SweepSigner(signer_channel),
             GrpcSweepLedger(ledger_channel),
@@ -168,7 +196,7 @@ def definition(settings: SettlementSettings) -> ServiceDefinition:
 
     return ServiceDefinition(
         "settlement",
-        lambda server: register_unimplemented(server, SERVED),
+        register,
         SERVED,
         startup=startup,
         shutdown=shutdown,

@@ -28,7 +28,7 @@ from service_runtime.mesh import Role
 from settlement.app import SERVED as SETTLEMENT_SERVED
 
 if TYPE_CHECKING:
-    from tests.conftest import PostgresServer, RedisServer
+    from tests.conftest import AnvilNode, PostgresServer, RedisServer
 
 DESCRIPTOR = parts.REPO_ROOT / "gen" / "stablegate_descriptor.binpb"
 MERCHANT_RPS = 15
@@ -105,11 +105,13 @@ def launch_stack(
     *,
     profile: str = "test",
     public_tls: TlsFiles | None = None,
+    rpc_url: str | None = None,
 ) -> tuple[Stack, int]:
     """Start a ledger, the edge service and Envoy on a fresh database (appending each to `started`).
 
     Returns the stack and the ledger's gRPC port. Every hop inside is mutual TLS with `pki`'s certificates;
-    `public_tls` puts TLS on Envoy's public listener too.
+    `public_tls` puts TLS on Envoy's public listener too. With `rpc_url` (a chain node), settlement runs behind
+    Envoy as well (its fee estimate reads that node); without, its upstream is a port nothing listens on.
     """
     database = f"edge_{secrets.token_hex(4)}"
     psql = str(parts.postgres_bin_dir() / "psql")
@@ -169,13 +171,27 @@ def launch_stack(
     )
     started.append(parts.start(spec))
     edge_port = int(parts.read_ready_file(ready)["grpc_port"] or 0)
+    settlement_port = parts.free_port()
+    if rpc_url is not None:
+        spec, ready = parts.prepare_service(
+            "settlement",
+            base,
+            {
+                "STABLEGATE_SETTLEMENT_PROFILE": profile,
+                "STABLEGATE_SETTLEMENT_RPC_URLS": json.dumps([rpc_url]),
+                "STABLEGATE_SETTLEMENT_LOG_LEVEL": "WARNING",
+                **pki.files(Role.SETTLEMENT).env("settlement"),
+            },
+        )
+        started.append(parts.start(spec))
+        settlement_port = int(parts.read_ready_file(ready)["grpc_port"] or 0)
     plan = EdgePlan(
         listen_port=parts.free_port(),
         admin_port=parts.free_port(),
         descriptor_path=DESCRIPTOR,
         upstreams=(
             Upstream("ledger", "127.0.0.1", ledger_port, Role.LEDGER),
-            Upstream("settlement", "127.0.0.1", parts.free_port(), Role.SETTLEMENT),
+            Upstream("settlement", "127.0.0.1", settlement_port, Role.SETTLEMENT),
         ),
         routes=public_routes_from_served({"ledger": LEDGER_SERVED, "settlement": SETTLEMENT_SERVED}),
         ext_authz=Upstream("ext_authz", "127.0.0.1", edge_port, Role.EDGE),
@@ -191,12 +207,18 @@ def launch_stack(
 
 @pytest.fixture(scope="module")
 def stack(
-    postgres: PostgresServer, redis_server: RedisServer, mesh_pki: DevMesh, tmp_path_factory: pytest.TempPathFactory
+    postgres: PostgresServer,
+    redis_server: RedisServer,
+    mesh_pki: DevMesh,
+    anvil: AnvilNode,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    """Envoy in front of a ledger and the edge service (test profile, mutual TLS inside) for one module."""
+    """Envoy in front of a ledger, settlement (reading the session's anvil) and the edge service (test profile,
+    mutual TLS inside) for one module."""
     started: list[parts.RunningProcess] = []
     try:
-        yield launch_stack(postgres, redis_server, mesh_pki, tmp_path_factory.mktemp("stack"), started)[0]
+        base = tmp_path_factory.mktemp("stack")
+        yield launch_stack(postgres, redis_server, mesh_pki, base, started, rpc_url=anvil.url)[0]
     finally:
         for proc in reversed(started):
             proc.stop()

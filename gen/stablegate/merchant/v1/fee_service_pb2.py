@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(stablegate/merchant/v1/fee_service.proto\x12\x16stablegate.merchant.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x02\n\x0b\x46\x65\x65\x45stimate\x12=\n\toperation\x18\x01 \x01(\x0e\x32$.stablegate.merchant.v1.FeeOperationB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x61sset\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x11\n\x03\x66\x65\x65\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x66\x65\x65_base_units\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tgas_limit\x18\x05 \x01(\x04\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rgas_price_wei\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fnetwork_fee_wei\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x65xpire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\x8f\x01\n\x12\x45stimateFeeRequest\x12\x37\n\toperation\x18\x01 \x01(\x0e\x32$.stablegate.merchant.v1.FeeOperation\x12\x14\n\x06\x61mount\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05\x61sset\x18\x03 \x01(\t\x12\x1b\n\x13\x64\x65stination_address\x18\x04 \x01(\t\"P\n\x13\x45stimateFeeResponse\x12\x39\n\x0c\x66\x65\x65_estimate\x18\x01 \x01(\x0b\x32#.stablegate.merchant.v1.FeeEstimate*G\n\x0c\x46\x65\x65Operation\x12\x1d\n\x19\x46\x45\x45_OPERATION_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46\x45\x45_OPERATION_PAYOUT\x10\x01\x32\x9e\x01\n\nFeeService\x12\x8f\x01\n\x0b\x45stimateFee\x12*.stablegate.merchant.v1.EstimateFeeRequest\x1a+.stablegate.merchant.v1.EstimateFeeResponse\"\'\x82\xd3\xe4\x93\x02!\x12\x11/v1/fees:estimateb\x0c\x66\x65\x65_estimateb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(stablegate/merchant/v1/fee_service.proto\x12\x16stablegate.merchant.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x03\n\x0b\x46\x65\x65\x45stimate\x12=\n\toperation\x18\x01 \x01(\x0e\x32$.stablegate.merchant.v1.FeeOperationB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x61sset\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x11\n\x03\x66\x65\x65\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x66\x65\x65_base_units\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tgas_limit\x18\x05 \x01(\x04\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rgas_price_wei\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fnetwork_fee_wei\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x65xpire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1f\n\x11network_fee_asset\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0bnetwork_fee\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12!\n\x13max_network_fee_wei\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x62\x61se_fee_wei\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03\x12\x1e\n\x10priority_fee_wei\x18\r \x01(\tB\x04\xe2\x41\x01\x03\"\x89\x01\n\x12\x45stimateFeeRequest\x12\x37\n\toperation\x18\x01 \x01(\x0e\x32$.stablegate.merchant.v1.FeeOperation\x12\x0e\n\x06\x61mount\x18\x02 \x01(\t\x12\r\n\x05\x61sset\x18\x03 \x01(\t\x12\x1b\n\x13\x64\x65stination_address\x18\x04 \x01(\t\"P\n\x13\x45stimateFeeResponse\x12\x39\n\x0c\x66\x65\x65_estimate\x18\x01 \x01(\x0b\x32#.stablegate.merchant.v1.FeeEstimate*G\n\x0c\x46\x65\x65Operation\x12\x1d\n\x19\x46\x45\x45_OPERATION_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46\x45\x45_OPERATION_PAYOUT\x10\x01\x32\x9e\x01\n\nFeeService\x12\x8f\x01\n\x0b\x45stimateFee\x12*.stablegate.merchant.v1.EstimateFeeRequest\x1a+.stablegate.merchant.v1.EstimateFeeResponse\"\'\x82\xd3\xe4\x93\x02!\x12\x11/v1/fees:estimateb\x0c\x66\x65\x65_estimateb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,18 +50,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FEEESTIMATE'].fields_by_name['network_fee_wei']._serialized_options = b'\342A\001\003'
   _globals['_FEEESTIMATE'].fields_by_name['expire_time']._loaded_options = None
   _globals['_FEEESTIMATE'].fields_by_name['expire_time']._serialized_options = b'\342A\001\003'
-  _globals['_ESTIMATEFEEREQUEST'].fields_by_name['amount']._loaded_options = None
-  _globals['_ESTIMATEFEEREQUEST'].fields_by_name['amount']._serialized_options = b'\342A\001\002'
+  _globals['_FEEESTIMATE'].fields_by_name['network_fee_asset']._loaded_options = None
+  _globals['_FEEESTIMATE'].fields_by_name['network_fee_asset']._serialized_options = b'\342A\001\003'
+  _globals['_FEEESTIMATE'].fields_by_name['network_fee']._loaded_options = None
+  _globals['_FEEESTIMATE'].fields_by_name['network_fee']._serialized_options = b'\342A\001\003'
+  _globals['_FEEESTIMATE'].fields_by_name['max_network_fee_wei']._loaded_options = None
+  _globals['_FEEESTIMATE'].fields_by_name['max_network_fee_wei']._serialized_options = b'\342A\001\003'
+  _globals['_FEEESTIMATE'].fields_by_name['base_fee_wei']._loaded_options = None
+  _globals['_FEEESTIMATE'].fields_by_name['base_fee_wei']._serialized_options = b'\342A\001\003'
+  _globals['_FEEESTIMATE'].fields_by_name['priority_fee_wei']._loaded_options = None
+  _globals['_FEEESTIMATE'].fields_by_name['priority_fee_wei']._serialized_options = b'\342A\001\003'
   _globals['_FEESERVICE'].methods_by_name['EstimateFee']._loaded_options = None
   _globals['_FEESERVICE'].methods_by_name['EstimateFee']._serialized_options = b'\202\323\344\223\002!\022\021/v1/fees:estimateb\014fee_estimate'
-  _globals['_FEEOPERATION']._serialized_start=681
-  _globals['_FEEOPERATION']._serialized_end=752
+  _globals['_FEEOPERATION']._serialized_start=830
+  _globals['_FEEOPERATION']._serialized_end=901
   _globals['_FEEESTIMATE']._serialized_start=165
-  _globals['_FEEESTIMATE']._serialized_end=451
-  _globals['_ESTIMATEFEEREQUEST']._serialized_start=454
-  _globals['_ESTIMATEFEEREQUEST']._serialized_end=597
-  _globals['_ESTIMATEFEERESPONSE']._serialized_start=599
-  _globals['_ESTIMATEFEERESPONSE']._serialized_end=679
-  _globals['_FEESERVICE']._serialized_start=755
-  _globals['_FEESERVICE']._serialized_end=913
+  _globals['_FEEESTIMATE']._serialized_end=606
+  _globals['_ESTIMATEFEEREQUEST']._serialized_start=609
+  _globals['_ESTIMATEFEEREQUEST']._serialized_end=746
+  _globals['_ESTIMATEFEERESPONSE']._serialized_start=748
+  _globals['_ESTIMATEFEERESPONSE']._serialized_end=828
+  _globals['_FEESERVICE']._serialized_start=904
+  _globals['_FEESERVICE']._serialized_end=1062
 # @@protoc_insertion_point(module_scope)

@@ -52,20 +52,41 @@ class FeeEstimate(_message.Message):
     GAS_PRICE_WEI_FIELD_NUMBER: _builtins.int
     NETWORK_FEE_WEI_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    NETWORK_FEE_ASSET_FIELD_NUMBER: _builtins.int
+    NETWORK_FEE_FIELD_NUMBER: _builtins.int
+    MAX_NETWORK_FEE_WEI_FIELD_NUMBER: _builtins.int
+    BASE_FEE_WEI_FIELD_NUMBER: _builtins.int
+    PRIORITY_FEE_WEI_FIELD_NUMBER: _builtins.int
     operation: Global___FeeOperation.ValueType
     """Operation quoted."""
     asset: _builtins.str
     """Asset the fee is charged in, e.g. "USDT"."""
     fee: _builtins.str
-    """Fee charged to the merchant, decimal string in token units."""
+    """Fee charged to the merchant, decimal string in token units; "0" until payout plans set one."""
     fee_base_units: _builtins.str
-    """Fee charged to the merchant, integer string in base units."""
+    """Fee charged to the merchant, integer string in base units; "0" until payout plans set one."""
     gas_limit: _builtins.int
-    """Estimated gas the transaction uses."""
+    """Gas a one-line payout transaction uses (at most)."""
     gas_price_wei: _builtins.str
-    """Gas price assumed, integer string in wei."""
+    """Gas price a transaction pays now (next block's base fee plus tip, at least the chain's floor), integer string
+    in wei.
+    """
     network_fee_wei: _builtins.str
-    """Network fee the gateway expects to pay, integer string in wei (BNB)."""
+    """Network fee the gateway expects to pay (gas_limit * gas_price_wei), integer string in wei (BNB). Paid by the
+    platform, not charged to the merchant.
+    """
+    network_fee_asset: _builtins.str
+    """Asset the network fee is paid in: "BNB"."""
+    network_fee: _builtins.str
+    """Network fee, decimal string in BNB (18 decimals), e.g. "0.0000041814"."""
+    max_network_fee_wei: _builtins.str
+    """The most the network fee can reach before the quote expires (gas_limit * the EIP-1559 max fee per gas),
+    integer string in wei (BNB).
+    """
+    base_fee_wei: _builtins.str
+    """Next block's base fee, integer string in wei; "0" on chains without one (BSC)."""
+    priority_fee_wei: _builtins.str
+    """Tip per gas offered on top of the base fee, integer string in wei."""
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """Until when the quote is valid."""
@@ -81,10 +102,15 @@ class FeeEstimate(_message.Message):
         gas_price_wei: _builtins.str = ...,
         network_fee_wei: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
+        network_fee_asset: _builtins.str = ...,
+        network_fee: _builtins.str = ...,
+        max_network_fee_wei: _builtins.str = ...,
+        base_fee_wei: _builtins.str = ...,
+        priority_fee_wei: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "expire_time", b"expire_time", "fee", b"fee", "fee_base_units", b"fee_base_units", "gas_limit", b"gas_limit", "gas_price_wei", b"gas_price_wei", "network_fee_wei", b"network_fee_wei", "operation", b"operation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "base_fee_wei", b"base_fee_wei", "expire_time", b"expire_time", "fee", b"fee", "fee_base_units", b"fee_base_units", "gas_limit", b"gas_limit", "gas_price_wei", b"gas_price_wei", "max_network_fee_wei", b"max_network_fee_wei", "network_fee", b"network_fee", "network_fee_asset", b"network_fee_asset", "network_fee_wei", b"network_fee_wei", "operation", b"operation", "priority_fee_wei", b"priority_fee_wei"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -103,11 +129,15 @@ class EstimateFeeRequest(_message.Message):
     operation: Global___FeeOperation.ValueType
     """Operation to quote."""
     amount: _builtins.str
-    """Amount of the operation, decimal string in token units (e.g. "250.00")."""
+    """Amount of the operation, decimal string in token units (e.g. "250.00"); optional: the network fee does not
+    depend on it.
+    """
     asset: _builtins.str
     """Asset symbol; "USDT" when empty."""
     destination_address: _builtins.str
-    """Destination address, when known (may change the gas estimate)."""
+    """Destination address, when known (0x + 40 hex). The quote assumes a recipient that holds none of the token yet,
+    the dearer case.
+    """
     def __init__(
         self,
         *,

@@ -47,7 +47,8 @@ class FeeServiceServicer:
     """
 
     def EstimateFee(self, request, context):
-        """Estimates the fee of an operation at current network conditions.
+        """Estimates the fee of an operation at current network conditions: today the network (gas) cost of a one-line
+        payout in BNB, which the platform pays; the merchant's own fee comes with payout plans.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -34,7 +34,9 @@ class FeeServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> FeeServiceAsyncStub: ...
     EstimateFee: _grpc.UnaryUnaryMultiCallable[_fee_service_pb2.EstimateFeeRequest, _fee_service_pb2.EstimateFeeResponse]
-    """Estimates the fee of an operation at current network conditions."""
+    """Estimates the fee of an operation at current network conditions: today the network (gas) cost of a one-line
+    payout in BNB, which the platform pays; the merchant's own fee comes with payout plans.
+    """
 
 @_typing.type_check_only
 class FeeServiceAsyncStub(FeeServiceStub):
@@ -42,7 +44,9 @@ class FeeServiceAsyncStub(FeeServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     EstimateFee: _aio.UnaryUnaryMultiCallable[_fee_service_pb2.EstimateFeeRequest, _fee_service_pb2.EstimateFeeResponse]  # type: ignore[assignment]
-    """Estimates the fee of an operation at current network conditions."""
+    """Estimates the fee of an operation at current network conditions: today the network (gas) cost of a one-line
+    payout in BNB, which the platform pays; the merchant's own fee comes with payout plans.
+    """
 
 class FeeServiceServicer(metaclass=_abc_1.ABCMeta):
     """Fee quotes for operations the merchant pays for. Scope: "payouts:read"."""
@@ -53,6 +57,8 @@ class FeeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _fee_service_pb2.EstimateFeeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_fee_service_pb2.EstimateFeeResponse, _abc.Awaitable[_fee_service_pb2.EstimateFeeResponse]]:
-        """Estimates the fee of an operation at current network conditions."""
+        """Estimates the fee of an operation at current network conditions: today the network (gas) cost of a one-line
+        payout in BNB, which the platform pays; the merchant's own fee comes with payout plans.
+        """
 
 def add_FeeServiceServicer_to_server(servicer: FeeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
