@@ -1,5 +1,6 @@
-"""Wiring of the settlement service: the sweeper under its lease, the public fee estimate, and the drafted RPCs
-(UNIMPLEMENTED until later issues build them).
+"""Wiring of the settlement service: the sweeper under its lease, the fee estimate, and the drafted RPCs.
+
+Drafted RPCs answer UNIMPLEMENTED until later issues build them.
 """
 
 from __future__ import annotations
