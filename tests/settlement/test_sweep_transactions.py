@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from chain.fees import FeeCaps
+from settlement import chain_io
 from settlement.sweeper import Sweeper
 from tests.chain.chain_harness import rpc
 from tests.chain.fault_proxy import FaultProxy
@@ -60,6 +61,10 @@ async def test_a_sweep_is_signed_at_the_keys_next_nonce_broadcast_and_mined_into
     assert rpc(world.chain.url, "eth_getRawTransactionByHash", [tx["tx_hash"]]) == tx["raw_transaction"]
     assert world.chain.token_balance(world.chain.treasury) == 15 * UNIT
     assert world.chain.nonce() == 1
+
+    # Sending the same bytes again (as a restarted sweeper would) is no error: the node knows them.
+    again = await chain_io.broadcast(world.client(), tx["raw_transaction"])
+    assert (again.accepted, again.known, again.failed) == (0, 1, {})
 
 
 async def test_a_stored_transaction_no_provider_took_is_rebroadcast_with_the_same_bytes_and_never_resigned(
