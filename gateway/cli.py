@@ -180,6 +180,13 @@ def cmd_mesh_certs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Compare on-chain balances with the ledger once (gateway/reconcile_cli.py); exit 1 on a difference."""
+    from gateway.reconcile_cli import cmd_reconcile as run  # noqa: PLC0415 - keeps `--help` fast
+
+    return run(args)
+
+
 LOCAL_RPC_URL = "http://127.0.0.1:8545"
 
 
@@ -445,6 +452,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     deploy.set_defaults(func=cmd_chain_deploy)
     _add_signer_commands(sub)
+
+    reconcile = sub.add_parser(
+        "reconcile",
+        help="compare on-chain balances with the ledger at the newest finalized block (settlement's settings); "
+        "exit 1 on a difference, 2 when the run failed",
+    )
+    reconcile.add_argument("--json", action="store_true", help="print the report as JSON")
+    reconcile.add_argument("--block", type=int, default=None, help="a finalized block (default: the newest)")
+    reconcile.add_argument(
+        "--request-id", default=None, help="idempotency key: the same key returns the first run's report"
+    )
+    reconcile.set_defaults(func=cmd_reconcile)
 
     config = sub.add_parser("config", help="inspect configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
