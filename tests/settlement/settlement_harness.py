@@ -60,6 +60,8 @@ class World:
     settlement: ServiceRuntime
     settlement_settings: SettlementSettings
     operator: grpc.aio.Channel
+    grpc_port: int
+    """Settlement's gRPC port."""
 
     @property
     def reports(self) -> rec_grpc.ReconciliationServiceAsyncStub:
@@ -234,7 +236,7 @@ async def world_on(db_url: str, **settlement_overrides: Any) -> AsyncIterator[Wo
                     running_settlement(settings) as (runtime, grpc_port),
                     mesh.channel(f"127.0.0.1:{grpc_port}", ledger.pki.files(Role.OPERATOR)) as operator,
                 ):
-                    yield World(anvil_url, contracts, ledger, scanner, key, runtime, settings, operator)
+                    yield World(anvil_url, contracts, ledger, scanner, key, runtime, settings, operator, grpc_port)
             finally:
                 await client.close()
                 await pool.close()

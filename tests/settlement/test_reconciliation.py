@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
+import grpc
 import pytest
 from stablegate.settlement.v1 import reconciliation_service_pb2 as rec_pb
+from stablegate.settlement.v1 import reconciliation_service_pb2_grpc as rec_grpc
 
+from service_runtime import mesh
+from service_runtime.mesh import Role
+from tests.conftest import error_info
 from tests.settlement.settlement_harness import UNIT, World, world_on
 
 LINE = rec_pb.ReconciliationLineStatus
@@ -96,3 +101,134 @@ async def test_paid_invoices_reconcile_to_zero_then_tokens_minted_to_the_treasur
     assert data["block_number"] == str(report.block_number)
     treasury_balance = await world.ledger.value("SELECT balance FROM ledger.accounts WHERE code = 'treasury:USDT'")
     assert treasury_balance is None  # nothing was booked to make the difference go away
+
+
+async def test_a_transfer_out_of_the_treasury_the_gateway_did_not_make_is_reported_with_the_exact_difference(
+    world: World,
+) -> None:
+    amounts = [40 * UNIT + 3, 60 * UNIT + 11]
+    invoices = [await world.invoice(tokens(a)) for a in amounts]
+    for invoice, amount in zip(invoices, amounts, strict=True):
+        world.pay(invoice.deposit_address, amount)
+    await world.settle()
+    # The sweep and the move to cold happen on chain for real; their postings are what settlement's sweeper books.
+    world.sweep([i.id for i in invoices])
+    await world.book("sweep", [("treasury", "D", sum(amounts)), ("chain_clearing", "C", sum(amounts))])
+    to_cold = 30 * UNIT
+    world.move_to_cold(to_cold)
+    await world.book("cold_move", [("cold_storage", "D", to_cold), ("treasury", "C", to_cold)])
+    world.mine(10)
+    before = await world.run()
+    assert before.status == rec_pb.RECONCILIATION_STATUS_MATCHED, before
+    hot = sum(amounts) - to_cold
+    assert lines(before)["treasury:USDT"] == (str(hot), str(hot), "0", LINE.RECONCILIATION_LINE_STATUS_MATCHED)
+    assert lines(before)["cold_storage:USDT"][:3] == (str(to_cold), str(to_cold), "0")
+    assert lines(before)["chain_clearing:USDT"][:3] == ("0", "0", "0")  # swept: nothing left at the deposits
+
+    stolen = 17 * UNIT + 5
+    world.steal_from_treasury(stolen, world.contracts.accounts[7])
+    world.mine(10)
+    after = await world.run()
+    assert after.status == rec_pb.RECONCILIATION_STATUS_MISMATCHED
+    assert after.mismatch_count == 1
+    assert lines(after)["treasury:USDT"] == (
+        str(hot - stolen),
+        str(hot),
+        str(-stolen),
+        LINE.RECONCILIATION_LINE_STATUS_MISMATCHED,
+    )
+    assert {a: v[3] for a, v in lines(after).items() if a != "treasury:USDT"} == {
+        "cold_storage:USDT": LINE.RECONCILIATION_LINE_STATUS_MATCHED,
+        "chain_clearing:USDT": LINE.RECONCILIATION_LINE_STATUS_MATCHED,
+        "gas_float:BNB": LINE.RECONCILIATION_LINE_STATUS_SKIPPED,
+    }
+    gauge = world.metric("settlement_reconciliation_difference_base_units", asset="USDT", account="treasury:USDT")
+    assert gauge == float(-stolen)
+    events = await world.ledger.fetch("SELECT payload FROM ledger.outbox WHERE subject_id = $1", after.id)
+    assert [json.loads(e["payload"])["data"]["difference_base_units"] for e in events] == [str(-stolen)]
+    stored = await world.reports.GetReconciliationReport(rec_pb.GetReconciliationReportRequest(id=after.id))
+    assert stored.report == after
+
+    # A report at the earlier block still reads the chain and the ledger as they were then: matched.
+    again = await world.run(block_number=before.block_number)
+    assert again.status == rec_pb.RECONCILIATION_STATUS_MATCHED
+    assert again.block_number == before.block_number
+
+
+async def report_count(world: World) -> int:
+    return int(await world.ledger.value("SELECT count(*) FROM settlement.reconciliation_reports"))
+
+
+async def test_reports_are_idempotent_by_request_id_and_listed_newest_first_in_pages(world: World) -> None:
+    first = await world.run("nightly-1")
+    assert await world.run("nightly-1") == first  # the same request id: the first run's report, not a new run
+    second, third = await world.run("nightly-2"), await world.run("nightly-3")
+    assert await report_count(world) == 3
+
+    page = await world.reports.ListReconciliationReports(rec_pb.ListReconciliationReportsRequest(page_size=2))
+    assert [r.id for r in page.reports] == [third.id, second.id]
+    assert all(not r.lines for r in page.reports)  # lines only in GetReconciliationReport
+    rest = await world.reports.ListReconciliationReports(
+        rec_pb.ListReconciliationReportsRequest(page_size=2, page_token=page.next_page_token)
+    )
+    assert [r.id for r in rest.reports] == [first.id] and rest.next_page_token == ""
+    mismatched = await world.reports.ListReconciliationReports(
+        rec_pb.ListReconciliationReportsRequest(status=rec_pb.RECONCILIATION_STATUS_MISMATCHED)
+    )
+    assert list(mismatched.reports) == []
+
+
+@pytest.mark.parametrize(
+    ("call", "code", "reason"),
+    [
+        ("get_unknown", grpc.StatusCode.NOT_FOUND, "REPORT_NOT_FOUND"),
+        ("get_without_id", grpc.StatusCode.INVALID_ARGUMENT, "FIELD_REQUIRED"),
+        ("list_bad_token", grpc.StatusCode.INVALID_ARGUMENT, "PAGE_TOKEN_INVALID"),
+        ("list_token_of_other_filter", grpc.StatusCode.INVALID_ARGUMENT, "PAGE_TOKEN_INVALID"),
+        ("list_negative_size", grpc.StatusCode.INVALID_ARGUMENT, "PAGE_SIZE_INVALID"),
+        ("run_without_request_id", grpc.StatusCode.INVALID_ARGUMENT, "FIELD_REQUIRED"),
+        ("run_other_chain", grpc.StatusCode.INVALID_ARGUMENT, "CHAIN_MISMATCH"),
+        ("run_unfinalized_block", grpc.StatusCode.INVALID_ARGUMENT, "BLOCK_NOT_FINALIZED"),
+    ],
+)
+async def test_bad_requests_get_specific_errors_and_store_nothing(
+    world: World, call: str, code: grpc.StatusCode, reason: str
+) -> None:
+    await world.run("seed")
+    page = await world.reports.ListReconciliationReports(rec_pb.ListReconciliationReportsRequest(page_size=1))
+    stub = world.reports
+    calls = {
+        "get_unknown": lambda: stub.GetReconciliationReport(rec_pb.GetReconciliationReportRequest(id="rec_nope")),
+        "get_without_id": lambda: stub.GetReconciliationReport(rec_pb.GetReconciliationReportRequest()),
+        "list_bad_token": lambda: stub.ListReconciliationReports(
+            rec_pb.ListReconciliationReportsRequest(page_token="not-a-token")
+        ),
+        "list_token_of_other_filter": lambda: stub.ListReconciliationReports(
+            rec_pb.ListReconciliationReportsRequest(
+                page_token=page.next_page_token or "x", status=rec_pb.RECONCILIATION_STATUS_MATCHED
+            )
+        ),
+        "list_negative_size": lambda: stub.ListReconciliationReports(
+            rec_pb.ListReconciliationReportsRequest(page_size=-1)
+        ),
+        "run_without_request_id": lambda: stub.RunReconciliation(rec_pb.RunReconciliationRequest()),
+        "run_other_chain": lambda: stub.RunReconciliation(rec_pb.RunReconciliationRequest(request_id="x", chain_id=56)),
+        "run_unfinalized_block": lambda: stub.RunReconciliation(
+            rec_pb.RunReconciliationRequest(request_id="y", block_number=10**9)
+        ),
+    }
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await calls[call]()
+    assert caught.value.code() == code
+    assert error_info(caught.value).reason == reason
+    assert await report_count(world) == 1
+
+
+async def test_only_operators_may_call_reconciliation(world: World) -> None:
+    async with mesh.channel(f"127.0.0.1:{world.grpc_port}", world.ledger.pki.files(Role.WATCHER)) as channel:
+        stub = rec_grpc.ReconciliationServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.RunReconciliation(rec_pb.RunReconciliationRequest(request_id="z"))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert error_info(caught.value).reason == "MESH_ROLE_NOT_ALLOWED"
+    assert await report_count(world) == 0
