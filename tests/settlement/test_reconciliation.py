@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 import pytest
@@ -197,7 +197,7 @@ async def test_bad_requests_get_specific_errors_and_store_nothing(
     await world.run("seed")
     page = await world.reports.ListReconciliationReports(rec_pb.ListReconciliationReportsRequest(page_size=1))
     stub = world.reports
-    calls = {
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
         "get_unknown": lambda: stub.GetReconciliationReport(rec_pb.GetReconciliationReportRequest(id="rec_nope")),
         "get_without_id": lambda: stub.GetReconciliationReport(rec_pb.GetReconciliationReportRequest()),
         "list_bad_token": lambda: stub.ListReconciliationReports(
