@@ -70,7 +70,9 @@ def print_report(stored: StoredReport, console: Console) -> None:
     title = f"Reconciliation {report.id} · chain {report.chain_id} · block {report.block_number or '-'}"
     table = Table(title=title)
     for column in ("account", "address", "chain", "ledger", "difference", "status"):
-        table.add_column(column, justify="right" if column in ("chain", "ledger", "difference") else "left")
+        table.add_column(
+            column, justify="right" if column in ("chain", "ledger", "difference") else "left", no_wrap=True
+        )
     for line in report.lines:
         style = {LineStatus.MISMATCHED: "bold red", LineStatus.SKIPPED: "dim"}.get(line.status, "")
         table.add_row(
@@ -138,7 +140,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         body = report_json(stored) if stored is not None else {"error": error}
         print(json.dumps(body, indent=2, sort_keys=True))
     elif stored is not None:
-        print_report(stored, Console())
+        # Piped into a file or another program, keep every figure on one line: a wrapped number misreads.
+        print_report(stored, Console() if sys.stdout.isatty() else Console(width=240))
     if stored is None:
         Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
     return code

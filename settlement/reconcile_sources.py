@@ -15,7 +15,7 @@ from stablegate.ledger.v1 import journal_service_pb2_grpc as journal_grpc
 from stablegate.ledger.v1 import operator_event_service_pb2 as event_pb
 from stablegate.ledger.v1 import operator_event_service_pb2_grpc as event_grpc
 
-from chain.client import ChainClient
+from chain.client import ChainClient, ChainError
 from chain.types import quantity
 from settlement.reconcile import LedgerAccount
 
@@ -50,8 +50,14 @@ class ChainReader:
 
     async def _one(self, method: str, params: list[Any], what: str) -> int:
         async with self._limit:
-            value: int = await self.client.call(method, params, lambda v: quantity(v, what))
-            return value
+            # An eth_call to an address without code answers "0x": the contract did not exist at that block, which
+            # is a wrong address or block in the settings, not a provider answering garbage.
+            value: int | None = await self.client.call(
+                method, params, lambda v: None if v == "0x" else quantity(v, what)
+            )
+        if value is None:
+            raise ChainError(f"{what}: no contract at {params[0]['to']} at block {int(params[1], 16)}")
+        return value
 
     async def token_balances(self, token: str, addresses: Sequence[str], block: int) -> list[int]:
         """`balanceOf` of each address at the block."""

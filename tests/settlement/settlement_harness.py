@@ -219,6 +219,7 @@ async def world_on(db_url: str, **settlement_overrides: Any) -> AsyncIterator[Wo
     anvil_url = f"http://127.0.0.1:{port}"
     try:
         contracts = deploy_contracts(anvil_url)
+        rpc(anvil_url, "anvil_mine", [hex(10)])  # the contracts are final before anything reads the finalized block
         d = contracts.deployment
         await watcher_migrations(db_url)
         await settlement_migrations(db_url)

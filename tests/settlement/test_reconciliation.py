@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
@@ -232,3 +234,18 @@ async def test_only_operators_may_call_reconciliation(world: World) -> None:
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert error_info(caught.value).reason == "MESH_ROLE_NOT_ALLOWED"
     assert await report_count(world) == 0
+
+
+async def test_the_periodic_job_reconciles_inside_the_settlement_process(ledger_db: str) -> None:
+    async with world_on(ledger_db, reconcile_interval_seconds=10) as world:
+        deadline = time.monotonic() + 20
+        while not (
+            rows := await world.ledger.fetch(
+                "SELECT request_id, status, error FROM settlement.reconciliation_reports WHERE trigger = 'job'"
+            )
+        ):
+            assert time.monotonic() < deadline, "the periodic job never ran"
+            await asyncio.sleep(0.1)
+        assert rows[0]["status"] == "MATCHED", rows[0]["error"]
+        assert rows[0]["request_id"].startswith("job:97:")  # one report per interval slot, whichever replica runs it
+        assert world.metric("settlement_reconciliation_runs_total", status="MATCHED") >= 1  # type: ignore[operator]
