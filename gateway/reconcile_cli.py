@@ -68,27 +68,53 @@ def print_report(stored: StoredReport, console: Console) -> None:
     """The report as a table, the differing lines in red."""
     report = stored.report
     title = f"Reconciliation {report.id} · chain {report.chain_id} · block {report.block_number or '-'}"
-    table = Table(title=title)
-    for column in ("account", "address", "chain", "ledger", "difference", "status"):
-        table.add_column(
-            column, justify="right" if column in ("chain", "ledger", "difference") else "left", no_wrap=True
-        )
-    for line in report.lines:
-        style = {LineStatus.MISMATCHED: "bold red", LineStatus.SKIPPED: "dim"}.get(line.status, "")
-        table.add_row(
+    rows = [
+        (
             line.account,
             line.address,
             "-" if line.chain_balance is None else str(line.chain_balance),
             "-" if line.ledger_balance is None else str(line.ledger_balance),
             str(line.difference),
             line.status.value + (f" ({line.note})" if line.note else ""),
-            style=style,
+            {LineStatus.MISMATCHED: "bold red", LineStatus.SKIPPED: "dim"}.get(line.status, ""),
         )
-    console.print(table)
+        for line in report.lines
+    ]
+    columns = ("account", "address", "chain", "ledger", "difference")
+    widths = [max([len(column)] + [len(row[index]) for row in rows]) for index, column in enumerate(columns)]
+    if sum(widths) + 3 * len(widths) + 24 > console.width:
+        # Too narrow for the table without cutting a figure: one block per line instead.
+        console.print(title, highlight=False)
+        for account, address, chain, ledger, difference, status, style in rows:
+            console.print(
+                f"{account} ({address})\n  chain {chain}\n  ledger {ledger}\n  difference {difference}\n  {status}",
+                style=style or None,
+                highlight=False,
+            )
+    else:
+        console.print(_table(title, columns, widths, rows))
     colour = {ReportStatus.MATCHED: "green", ReportStatus.MISMATCHED: "bold red", ReportStatus.FAILED: "bold red"}
     console.print(f"[{colour[report.status]}]{report.status.value}[/]", highlight=False)
     if report.error:
         console.print(f"[bold red]error:[/] {report.error}", highlight=False)
+
+
+def _table(
+    title: str, columns: tuple[str, ...], widths: list[int], rows: list[tuple[str, str, str, str, str, str, str]]
+) -> Table:
+    table = Table(title=title)
+    for column, widest in zip(columns, widths, strict=True):
+        # Figures and addresses are never cut or folded (a cut number misreads); the status column folds instead.
+        table.add_column(
+            column,
+            justify="right" if column in ("chain", "ledger", "difference") else "left",
+            no_wrap=True,
+            min_width=widest,
+        )
+    table.add_column("status", overflow="fold")
+    for *cells, style in rows:
+        table.add_row(*cells, style=style)
+    return table
 
 
 async def _run(args: argparse.Namespace, settings: SettlementSettings) -> tuple[int, StoredReport | None, str]:
@@ -141,7 +167,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         print(json.dumps(body, indent=2, sort_keys=True))
     elif stored is not None:
         # Piped into a file or another program, keep every figure on one line: a wrapped number misreads.
-        print_report(stored, Console() if sys.stdout.isatty() else Console(width=240))
+        print_report(stored, Console() if sys.stdout.isatty() else Console(width=200))
     if stored is None:
         Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
     return code

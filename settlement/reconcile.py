@@ -145,6 +145,10 @@ class BlockNotFinalized(ValueError):
         self.finalized = finalized
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 def _ledger_total(accounts: Sequence[LedgerAccount]) -> int:
     return sum(a.balance for a in accounts)
 
@@ -192,7 +196,7 @@ async def compare(
             f"chain_clearing:{asset}",
             "chain_clearing",
             asset,
-            f"{len(addresses)} deposit addresses",
+            _count(len(addresses), "deposit address", "deposit addresses"),
             held_at_deposits,
             _ledger_total(clearing),
         )
@@ -209,7 +213,7 @@ async def compare(
                 code,
                 "gas_float",
                 native,
-                f"{len(keys)} signing keys",
+                _count(len(keys), "signing key", "signing keys"),
                 None,
                 None,
                 "the ledger has no gas_float account yet: not compared",
@@ -217,7 +221,8 @@ async def compare(
         )
     else:
         held = sum(await chain.native_balances(keys, at))
-        lines.append(Line(code, "gas_float", native, f"{len(keys)} signing keys", held, _ledger_total(gas)))
+        keys_text = _count(len(keys), "signing key", "signing keys")
+        lines.append(Line(code, "gas_float", native, keys_text, held, _ledger_total(gas)))
     return at, tuple(lines)
 
 
