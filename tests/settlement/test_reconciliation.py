@@ -12,6 +12,7 @@ import pytest
 from stablegate.settlement.v1 import reconciliation_service_pb2 as rec_pb
 from stablegate.settlement.v1 import reconciliation_service_pb2_grpc as rec_grpc
 
+from gateway import parts
 from service_runtime import mesh
 from service_runtime.mesh import Role
 from tests.conftest import error_info
@@ -249,3 +250,38 @@ async def test_the_periodic_job_reconciles_inside_the_settlement_process(ledger_
         assert rows[0]["status"] == "MATCHED", rows[0]["error"]
         assert rows[0]["request_id"].startswith("job:97:")  # one report per interval slot, whichever replica runs it
         assert world.metric("settlement_reconciliation_runs_total", status="MATCHED") >= 1  # type: ignore[operator]
+
+
+async def test_a_payment_seen_above_the_finalized_block_is_left_out_on_both_sides(world: World) -> None:
+    settled = await world.invoice("4")
+    world.pay(settled.deposit_address, 4 * UNIT)
+    await world.settle()
+    fresh = await world.invoice("6")
+    world.pay(fresh.deposit_address, 6 * UNIT)
+    await world.scanner.tick()  # seen at the head: booked to chain clearing already, its block not final yet
+    assert await world.status(fresh.id) == "PROCESSING"
+    clearing = await world.ledger.value("SELECT balance FROM ledger.accounts WHERE code = 'chain_clearing:USDT'")
+    assert int(clearing) == 10 * UNIT
+
+    report = await world.run()
+    assert report.status == rec_pb.RECONCILIATION_STATUS_MATCHED, report
+    assert lines(report)["chain_clearing:USDT"][:3] == (str(4 * UNIT), str(4 * UNIT), "0")
+
+    await world.settle()
+    later = await world.run()
+    assert lines(later)["chain_clearing:USDT"][:3] == (str(10 * UNIT), str(10 * UNIT), "0")
+
+
+async def test_a_run_no_provider_answers_is_a_failed_report_with_an_alert(ledger_db: str) -> None:
+    dead = f"http://127.0.0.1:{parts.free_port()}"
+    async with world_on(ledger_db, rpc_urls=[dead]) as world:
+        report = await world.run("no-chain")
+        assert report.status == rec_pb.RECONCILIATION_STATUS_FAILED
+        assert report.error.startswith("chain: no provider answered eth_getBlockByNumber")
+        assert report.block_number == 0 and list(report.lines) == []
+        events = await world.ledger.fetch(
+            "SELECT event_type, payload FROM ledger.outbox WHERE subject_id = $1", report.id
+        )
+        assert [e["event_type"] for e in events] == ["reconciliation.failed"]
+        assert json.loads(events[0]["payload"])["data"]["error"] == report.error
+        assert world.metric("settlement_reconciliation_runs_total", status="FAILED") == 1
