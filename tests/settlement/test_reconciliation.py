@@ -285,3 +285,16 @@ async def test_a_run_no_provider_answers_is_a_failed_report_with_an_alert(ledger
         assert [e["event_type"] for e in events] == ["reconciliation.failed"]
         assert json.loads(events[0]["payload"])["data"]["error"] == report.error
         assert world.metric("settlement_reconciliation_runs_total", status="FAILED") == 1
+
+
+async def test_without_a_cold_safe_the_cold_line_is_skipped_and_says_so(ledger_db: str) -> None:
+    async with world_on(ledger_db, cold_safe_address="") as world:
+        # Tokens at the address that would be the Safe: with no Safe configured they are not compared.
+        world.token.transact("mint", world.cold_safe, 5 * UNIT, sender=world.contracts.deployer)
+        world.mine(10)
+        report = await world.run()
+    cold = next(line for line in report.lines if line.kind == "cold_storage")
+    assert cold.status == LINE.RECONCILIATION_LINE_STATUS_SKIPPED
+    assert cold.note == "no cold Safe configured: not compared"
+    assert (cold.chain_balance_base_units, cold.difference_base_units) == ("", "0")
+    assert report.status == rec_pb.RECONCILIATION_STATUS_MATCHED
