@@ -83,10 +83,11 @@ class World:
         """The cold "Safe" of this deployment (a dev account: the Safe itself is the sweep issue's)."""
         return self.contracts.deployment.roles.cold_safe
 
-    async def invoice(self, amount: str) -> invoice_pb2.Invoice:
-        """A new invoice, once the watcher's feed shows its address (as tests/chain/test_watcher.py waits)."""
+    async def invoice(self, amount: str, key: str | None = None) -> invoice_pb2.Invoice:
+        """A new invoice (of the merchant whose key is given, the world's own by default), once the watcher's feed
+        shows its address (as tests/chain/test_watcher.py waits)."""
         reply = await self.ledger.invoices.CreateInvoice(
-            inv_pb.CreateInvoiceRequest(amount=amount), metadata=self.ledger.auth(self.key)
+            inv_pb.CreateInvoiceRequest(amount=amount), metadata=self.ledger.auth(key or self.key)
         )
         address = reply.invoice.deposit_address.lower()
         deadline = time.monotonic() + 10
@@ -119,20 +120,30 @@ class World:
         await self.scanner.tick()
         await self.scanner.tick()
 
-    async def status(self, invoice_id: str) -> str:
-        """An invoice's status name."""
+    async def status(self, invoice_id: str, key: str | None = None) -> str:
+        """An invoice's status name (asked with its merchant's key, the world's own by default)."""
         reply = await self.ledger.invoices.GetInvoice(
-            inv_pb.GetInvoiceRequest(id=invoice_id), metadata=self.ledger.auth(self.key)
+            inv_pb.GetInvoiceRequest(id=invoice_id), metadata=self.ledger.auth(key or self.key)
         )
         return str(invoice_pb2.InvoiceStatus.Name(reply.invoice.status)).removeprefix("INVOICE_STATUS_")
 
-    async def book(self, kind: str, entries: list[tuple[str, str, int]]) -> None:
-        """A platform posting through the ledger's journal store: a stand-in for the sweeper's and the cold move's
-        postings (built on another branch of this issue). Entries are (account kind, side, amount)."""
-        asset = self.ledger.settings.asset
+    async def book(
+        self, kind: str, entries: list[tuple[str, str, int]], *, asset: str | None = None, merchant: str | None = None
+    ) -> None:
+        """A posting through the ledger's journal store: a stand-in for the sweeper's, the cold move's and the fee
+        postings (built on other branches of this issue). Entries are (account kind, side, amount); `merchant` owns
+        the `merchant_*` ones."""
+        asset = asset or self.ledger.settings.asset
         posting = postings.Posting(
             kind=kind,
-            entries=tuple(postings.Entry(postings.AccountRef(k, None, asset), side, n) for k, side, n in entries),  # type: ignore[arg-type]
+            entries=tuple(
+                postings.Entry(
+                    postings.AccountRef(k, merchant if k.startswith("merchant_") else None, asset),
+                    "D" if side == "D" else "C",
+                    n,
+                )
+                for k, side, n in entries
+            ),
             memo=f"test {kind}",
         )
         conn = await asyncpg.connect(self.ledger.db_url)
