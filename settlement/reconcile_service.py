@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,28 +209,64 @@ class Reconciler:
                 )
 
 
-async def reconcile_forever(
-    reconciler: Reconciler, database_url: str, interval: float, clock: Callable[[], float] = time.time
-) -> None:
-    """The periodic job: once per interval slot, on one replica (advisory lock), idempotent per slot."""
-    while True:
-        slot = int(clock() // interval)
+RETRY_SECONDS = 60.0
+"""How soon the periodic job tries again after a failed run (within its slot)."""
+READY_WAIT_SECONDS = 60.0
+"""How long the job's first run waits for the ledger's channel (services start together)."""
+
+
+async def _run_slot(reconciler: Reconciler, database_url: str, request_id: str) -> bool:
+    """One job run under the advisory lock; False when it failed (or could not run) and should be retried."""
+    try:
+        conn = await asyncpg.connect(database_url, timeout=10)
         try:
-            conn = await asyncpg.connect(database_url, timeout=10)
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", JOB_LOCK_KEY):
+                return True  # another replica is running this slot; it retries its own failures
             try:
-                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", JOB_LOCK_KEY):
-                    try:
-                        request_id = f"job:{reconciler.targets.chain_id}:{slot}:{int(interval)}"
-                        await reconciler.run(request_id, trigger="job")
-                    finally:
-                        await conn.execute("SELECT pg_advisory_unlock($1)", JOB_LOCK_KEY)
+                stored = await reconciler.run(request_id, trigger="job")
             finally:
-                await conn.close()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("periodic reconciliation failed; next slot retries")
-        await asyncio.sleep(max(0.0, (slot + 1) * interval - clock()))
+                await conn.execute("SELECT pg_advisory_unlock($1)", JOB_LOCK_KEY)
+        finally:
+            await conn.close()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("periodic reconciliation could not run; retrying")
+        return False
+    return stored.report.status is not ReportStatus.FAILED
+
+
+async def reconcile_forever(
+    reconciler: Reconciler,
+    database_url: str,
+    interval: float,
+    *,
+    ready: Callable[[], Awaitable[None]] | None = None,
+    retry_seconds: float = RETRY_SECONDS,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """The periodic job: once per interval slot, on one replica (advisory lock), idempotent per slot.
+
+    A run that fails (a provider or the ledger down) is stored and alerted like any other, then tried again every
+    `retry_seconds` within the slot under a new request id (`…:retryN`), so one outage does not cost a whole slot.
+    """
+    if ready is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ready(), READY_WAIT_SECONDS)
+    slot, attempt = None, 0
+    while True:
+        now_slot = int(clock() // interval)
+        if now_slot != slot:
+            slot, attempt = now_slot, 0
+        request_id = f"job:{reconciler.targets.chain_id}:{slot}:{int(interval)}" + (
+            f":retry{attempt}" if attempt else ""
+        )
+        slot_end = (slot + 1) * interval - clock()
+        if await _run_slot(reconciler, database_url, request_id):
+            await asyncio.sleep(max(0.0, slot_end))
+        else:
+            attempt += 1
+            await asyncio.sleep(max(0.0, min(retry_seconds, slot_end)))
 
 
 @dataclass
@@ -271,7 +307,11 @@ class ReconciliationPart:
         )
         if s.reconcile_interval_seconds > 0:
             self._tasks.append(
-                asyncio.create_task(reconcile_forever(self.reconciler, s.database_url, s.reconcile_interval_seconds))
+                asyncio.create_task(
+                    reconcile_forever(
+                        self.reconciler, s.database_url, s.reconcile_interval_seconds, ready=self._channel.channel_ready
+                    )
+                )
             )
 
     async def shutdown(self) -> None:

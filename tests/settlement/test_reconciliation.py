@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 
+import asyncpg
 import grpc
 import pytest
 from stablegate.settlement.v1 import reconciliation_service_pb2 as rec_pb
 from stablegate.settlement.v1 import reconciliation_service_pb2_grpc as rec_grpc
 
+from chain.client import ChainClient, ClientOptions
 from gateway import parts
 from service_runtime import mesh
 from service_runtime.mesh import Role
+from settlement.reconcile_service import Reconciler, reconcile_forever, targets_from
+from settlement.reconcile_sources import ChainReader, LedgerReader
 from tests.conftest import error_info
 from tests.settlement.settlement_harness import UNIT, World, world_on
 
@@ -298,3 +304,47 @@ async def test_without_a_cold_safe_the_cold_line_is_skipped_and_says_so(ledger_d
     assert cold.note == "no cold Safe configured: not compared"
     assert (cold.chain_balance_base_units, cold.difference_base_units) == ("", "0")
     assert report.status == rec_pb.RECONCILIATION_STATUS_MATCHED
+
+
+async def test_the_periodic_job_tries_a_failed_run_again_within_its_slot(world: World) -> None:
+    settings = world.settlement_settings
+    assert settings.reconcile_interval_seconds == 0  # the service's own job is off: run the job's loop here
+    good = targets_from(settings)
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    client = ChainClient(settings.rpc_urls, ClientOptions(timeout_seconds=5, rounds=1))
+    channel = mesh.channel(settings.ledger_target, world.ledger.pki.files(Role.SETTLEMENT))
+    reconciler = Reconciler(
+        targets=replace(good, token_contract="0x" + "12" * 20),  # no contract there: every read fails
+        chain=ChainReader(client),
+        ledger=LedgerReader(channel, 97),
+        pool=pool,
+    )
+    job = asyncio.create_task(reconcile_forever(reconciler, settings.database_url, 3600, retry_seconds=0.2))
+    try:
+
+        async def job_reports() -> list[tuple[str, str, str]]:
+            rows = await world.ledger.fetch(
+                "SELECT request_id, status, error FROM settlement.reconciliation_reports WHERE trigger = 'job' "
+                "ORDER BY seq"
+            )
+            return [(r["request_id"], r["status"], r["error"]) for r in rows]
+
+        deadline = time.monotonic() + 20
+        while len(await job_reports()) < 2:
+            assert time.monotonic() < deadline, "the failed run was not tried again"
+            await asyncio.sleep(0.05)
+        reconciler.targets = good  # the operator fixes the setting; the next retry succeeds
+        while (await job_reports())[-1][1] != "MATCHED":
+            assert time.monotonic() < deadline, "the job never recovered"
+            await asyncio.sleep(0.05)
+    finally:
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+        await channel.close(None)
+        await client.close()
+        await pool.close()
+    reports = await job_reports()
+    assert reports[0][1] == "FAILED" and "no contract at 0x1212" in reports[0][2]
+    assert len({r[0] for r in reports}) == len(reports)  # each retry is a report of its own
+    assert any(r[0].endswith(":retry1") for r in reports)
