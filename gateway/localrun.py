@@ -520,6 +520,8 @@ class LocalGateway:
                 "STABLEGATE_SETTLEMENT_DATABASE_URL": pg.dsn,
                 "STABLEGATE_SETTLEMENT_RPC_URLS": rpc,
                 "STABLEGATE_SETTLEMENT_LEDGER_TARGET": ledger,
+                "STABLEGATE_SETTLEMENT_TOKEN_CONTRACT": self._contracts.token,
+                "STABLEGATE_SETTLEMENT_TREASURY_ADDRESS": self._contracts.treasury,
                 "STABLEGATE_SETTLEMENT_SIGNER_TARGET": f"127.0.0.1:{ports['signer']}",
                 "STABLEGATE_SIGNER_PKCS11_MODULE": str(token.module),
                 "STABLEGATE_SIGNER_TOKEN_LABEL": token.label,
