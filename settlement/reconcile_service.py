@@ -61,7 +61,7 @@ def targets_from(settings: SettlementSettings) -> Targets:
         chain_id=settings.chain_id,
         asset=settings.asset,
         native_asset=settings.native_asset,
-        token_contract=settings.token_contract,
+        token_contract=settings.token_contract or "",
         treasury=settings.treasury_address or None,
         cold_safe=settings.cold_safe_address or None,
         signing_keys=tuple(settings.signing_key_addresses),
@@ -305,7 +305,9 @@ class ReconciliationPart:
             metrics=ReconciliationMetrics(self.registry),
             ledger_target=s.ledger_target,
         )
-        if s.reconcile_interval_seconds > 0:
+        if s.reconcile_interval_seconds > 0 and not s.token_contract:
+            log.info("periodic reconciliation off: STABLEGATE_SETTLEMENT_TOKEN_CONTRACT is not set")
+        elif s.reconcile_interval_seconds > 0:
             self._tasks.append(
                 asyncio.create_task(
                     reconcile_forever(

@@ -1,257 +1,335 @@
-"""A world for settlement's tests: its own anvil with our contracts, the real ledger, the watcher's scanner, and the
-settlement service in-process, all on one fresh database and one mesh CA."""
+"""Real parts for settlement's tests: an anvil with our contracts (SWEEPER = an HSM key), the signer as a process
+with a policy that allows that key to flush, and settlement's schema on a fresh database."""
 
 from __future__ import annotations
 
 import asyncio
-import secrets
+import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import grpc
-from stablegate.merchant.v1 import invoice_pb2
 from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
-from stablegate.settlement.v1 import reconciliation_service_pb2 as rec_pb
-from stablegate.settlement.v1 import reconciliation_service_pb2_grpc as rec_grpc
 
 from chain.client import ChainClient, ClientOptions
-from chain.contracts import Contract
+from chain.contracts import Chain as NodeChain
+from chain.contracts import Contract, load_artifact
+from chain.deploy import Roles, deploy, forwarder_init_code_hash
+from chain.fees import FeeCaps
+from chain.rpc import JsonRpc
 from gateway import parts
-from ledger.domain import postings
-from ledger.domain.addresses import invoice_salt
-from ledger.store import journal
 from service_runtime import mesh
-from service_runtime.config import load_settings
+from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
-from service_runtime.server import ServiceRuntime
-from settlement.app import definition
-from settlement.config import SettlementSettings
-from settlement.store.db import apply_migrations as settlement_migrations
-from tests.chain.conftest import Deployed, deploy_contracts
+from settlement.domain.sweeps import Deposit, GasBudget
+from settlement.ledger_client import GrpcSweepLedger
+from settlement.signing import SweepSigner
+from settlement.store.db import apply_migrations
+from settlement.sweeper import Sweeper, SweeperOptions
+from signer.keystore.base import KeyInfo
+from tests.chain.chain_harness import Chain, rpc, start_chain
+from tests.conftest import mesh_channel
 from tests.ledger.ledger_harness import Ledger, running_ledger
 from watcher.metrics import WatcherMetrics
 from watcher.reporter import LedgerReporter
 from watcher.scanner import Scanner, ScanOptions
-from watcher.store.state import apply_migrations as watcher_migrations
+from watcher.store.state import apply_migrations as apply_watcher_migrations
 
+GWEI = 10**9
 UNIT = 10**18
-PAYER = 4
-"""Dev account that pays invoices (0 deploys and holds the HOT and sweeper roles, 1 is the cold "Safe")."""
-
-
-def rpc(url: str, method: str, params: list[Any] | None = None) -> Any:
-    """One JSON-RPC call to anvil."""
-    return parts.json_rpc(url, method, params or [], timeout=10)
 
 
 @dataclass
-class World:
-    """Chain, ledger, watcher scanner and settlement, wired as in production (mesh TLS between services)."""
+class SweepChain:
+    """A fresh anvil with the test token, the treasury and the factory; the sweeper role on an HSM key."""
 
-    anvil_url: str
-    contracts: Deployed
+    chain: Chain
+    treasury: str
+    factory: Contract
+    sweeper: str
+
+    @property
+    def url(self) -> str:
+        """JSON-RPC URL of the node."""
+        return self.chain.url
+
+    @property
+    def token(self) -> str:
+        """The test token, lowercase."""
+        return self.chain.token
+
+    def deposit_address(self, salt: bytes) -> str:
+        """The forwarder address of a salt (the factory's own CREATE2 math), lowercase."""
+        return str(self.factory.call1("predict", salt)).lower()
+
+    def token_balance(self, holder: str) -> int:
+        """Token base units held by `holder`."""
+        data = "0x70a08231" + holder.lower().removeprefix("0x").rjust(64, "0")
+        return int(rpc(self.url, "eth_call", [{"to": self.token, "data": data}, "latest"]), 16)
+
+    def nonce(self, tag: str = "latest") -> int:
+        """The sweeper key's transaction count."""
+        return int(rpc(self.url, "eth_getTransactionCount", [self.sweeper, tag]), 16)
+
+    def automine(self, on: bool) -> None:
+        """Mine each transaction at once (on) or only when asked (off)."""
+        rpc(self.url, "evm_setAutomine", [on])
+
+    def mine(self, blocks: int = 1) -> None:
+        """Mine blocks (with whatever the pool holds)."""
+        self.chain.mine(blocks)
+
+    def pool_hashes(self) -> set[str]:
+        """Hashes of the transactions anvil holds unmined."""
+        content = rpc(self.url, "txpool_content")
+        found: set[str] = set()
+        for by_sender in content.get("pending", {}).values():
+            for tx in by_sender.values():
+                found.add(str(tx["hash"]).lower())
+        return found
+
+
+def start_sweep_chain(registry: list[parts.RunningProcess], sweeper: str) -> SweepChain:
+    """A fresh anvil (deterministic addresses: token, treasury, factory at the first account's nonces 0, 1, 2)."""
+    chain = start_chain("settlement", registry)
+    accounts = chain.accounts
+    roles = Roles(admin=accounts[0], sweeper=sweeper, hot=accounts[0], cold_safe=accounts[1], quarantine=accounts[2])
+    deployment = deploy(NodeChain(JsonRpc(chain.url)), accounts[0], roles, token=chain.token)
+    factory = Contract(NodeChain(JsonRpc(chain.url)), deployment.factory, load_artifact("ForwarderFactory"))
+    rpc(chain.url, "anvil_setBalance", [sweeper, hex(100 * UNIT)])
+    return SweepChain(chain, deployment.treasury.lower(), factory, sweeper.lower())
+
+
+def sweep_policy(factory: str, token: str, max_fee_wei: int = 1000 * GWEI) -> str:
+    """A signer policy that lets SWEEPER keys flush the factory's forwarders of the token."""
+    return f"""
+version: 1
+rules:
+  - name: sweeps
+    purposes: [SWEEPER]
+    intents: [sweep]
+    chain_ids: [97]
+    contracts: [{factory}]
+    tokens: [{token}]
+    max_gas_limit: 30000000
+    max_fee_per_gas_wei: {max_fee_wei}
+    action: ALLOW
+"""
+
+
+@dataclass
+class SignerProcess:
+    """The signer as it runs: its own process, the module's SoftHSM token, a policy file, mutual TLS."""
+
+    base: Path
+    env: dict[str, str]
+    pki: DevMesh
+    registry: list[parts.RunningProcess]
+    port: int = 0
+    process: parts.RunningProcess | None = None
+
+    @property
+    def target(self) -> str:
+        """host:port of the signer."""
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start and wait until it serves."""
+        spec, ready = parts.prepare_service("signer", self.base, self.env)
+        self.process = parts.start(spec)
+        self.registry.append(self.process)
+        port = parts.read_ready_file(ready)["grpc_port"]
+        assert port is not None
+        self.port = port
+
+    def stop(self) -> None:
+        """Stop it (drain, then exit)."""
+        if self.process is not None:
+            self.process.stop()
+
+    def channel(self) -> grpc.aio.Channel:
+        """A channel as settlement calls it."""
+        return mesh_channel(self.pki, Role.SETTLEMENT, self.port)
+
+
+def start_signer(
+    base: Path, pki: DevMesh, token: parts.SoftHsmToken, policy: str, registry: list[parts.RunningProcess]
+) -> SignerProcess:
+    """A signer process with a fresh state file (so its nonce guard matches a fresh chain)."""
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "policy.yaml").write_text(policy)
+    env = {
+        **pki.files(Role.SIGNER).env("signer"),
+        **token.env,
+        "STABLEGATE_SIGNER_PIN": token.user_pin,
+        "STABLEGATE_SIGNER_TOKEN_LABEL": token.label,
+        "STABLEGATE_SIGNER_POLICY_PATH": str(base / "policy.yaml"),
+        "STABLEGATE_SIGNER_STATE_PATH": str(base / f"state-{os.urandom(4).hex()}.sqlite3"),
+        "STABLEGATE_SIGNER_DRAIN_DELAY_SECONDS": "0",
+        "STABLEGATE_SIGNER_WORKERS": "1",
+    }
+    signer = SignerProcess(base, env, pki, registry)
+    signer.start()
+    return signer
+
+
+async def eventually(
+    condition: Callable[[], Awaitable[bool]], what: str, *, within: float = 60.0, interval: float = 0.1
+) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not await condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(interval)
+
+
+@dataclass
+class SweepWorld:
+    """Everything a sweep touches, real: anvil with our contracts, the ledger, the watcher's scanner (ticked by
+    hand), the signer process, and settlement's schema beside the ledger's in one database."""
+
+    chain: SweepChain
     ledger: Ledger
     scanner: Scanner
-    key: str
-    settlement: ServiceRuntime
-    settlement_settings: SettlementSettings
-    operator: grpc.aio.Channel
-    grpc_port: int
-    """Settlement's gRPC port."""
+    signer: SignerProcess
+    key: KeyInfo
+    merchant_key: str
+    merchant_id: str
+    db: str
+    pool: asyncpg.Pool
+    ledger_channel: grpc.aio.Channel
+    clients: list[ChainClient] = field(default_factory=list)
 
-    @property
-    def reports(self) -> rec_grpc.ReconciliationServiceAsyncStub:
-        """ReconciliationService as the operator role."""
-        return rec_grpc.ReconciliationServiceStub(self.operator)
-
-    @property
-    def token(self) -> Contract:
-        """The token contract."""
-        return self.contracts.token
-
-    @property
-    def treasury(self) -> str:
-        """The treasury contract's address."""
-        return self.contracts.deployment.treasury
-
-    @property
-    def cold_safe(self) -> str:
-        """The cold "Safe" of this deployment (a dev account: the Safe itself is the sweep issue's)."""
-        return self.contracts.deployment.roles.cold_safe
-
-    async def invoice(self, amount: str, key: str | None = None) -> invoice_pb2.Invoice:
-        """A new invoice (of the merchant whose key is given, the world's own by default), once the watcher's feed
-        shows its address (as tests/chain/test_watcher.py waits)."""
-        reply = await self.ledger.invoices.CreateInvoice(
-            inv_pb.CreateInvoiceRequest(amount=amount), metadata=self.ledger.auth(key or self.key)
+    def client(self, *urls: str) -> ChainClient:
+        """A chain client over `urls` (default: the node itself), closed with the world."""
+        made = ChainClient(
+            list(urls) or [self.chain.url], ClientOptions(timeout_seconds=5, rounds=2, backoff_seconds=0.01)
         )
-        address = reply.invoice.deposit_address.lower()
-        deadline = time.monotonic() + 10
-        while True:
+        self.clients.append(made)
+        return made
+
+    def options(self, **changes: Any) -> SweeperOptions:
+        """Sweeper options for this world (tests change what they exercise)."""
+        base = SweeperOptions(
+            chain_id=97,
+            key_id=self.key.key_id,
+            sweeper_address=self.key.address.lower(),
+            factory=self.chain.factory.address.lower(),
+            token=self.chain.token,
+            batch_size=50,
+            budget=GasBudget(max_gas=5_000_000, per_forwarder=60_000, base=50_000),
+            fee_caps=FeeCaps(floor_gas_price_wei=1, max_gas_price_wei=50 * GWEI, priority_fee_wei=GWEI // 10),
+            stuck_after_seconds=3600,
+            rebroadcast_seconds=0,
+            max_in_flight=8,
+        )
+        return replace(base, **changes)
+
+    def sweeper(self, client: ChainClient | None = None, **changes: Any) -> Sweeper:
+        """An in-process sweeper on this world's parts."""
+        return Sweeper(
+            client or self.client(),
+            self.pool,
+            SweepSigner(self.signer.channel()),
+            GrpcSweepLedger(self.ledger_channel),
+            options=self.options(**changes),
+        )
+
+    async def paid_invoices(self, amounts: list[int]) -> list[str]:
+        """Invoices paid for real (token transfers to their deposit addresses), credited FINAL by the scanner."""
+        ids, addresses = [], []
+        for amount in amounts:
+            whole, frac = divmod(amount, UNIT)
+            text = f"{whole}.{str(frac).rjust(18, '0').rstrip('0')}" if frac else str(whole)
+            reply = await self.ledger.invoices.CreateInvoice(
+                inv_pb.CreateInvoiceRequest(amount=text), metadata=self.ledger.auth(self.merchant_key)
+            )
+            ids.append(reply.invoice.id)
+            addresses.append(reply.invoice.deposit_address.lower())
+        await self._feed_shows(set(addresses))
+        self.chain.chain.mint(self.chain.token, self.chain.chain.accounts[1], sum(amounts))
+        for address, amount in zip(addresses, amounts, strict=True):
+            self.chain.chain.transfer(address, amount)
+        self.chain.mine(8)
+
+        async def all_paid() -> bool:
+            await self.scanner.tick()
+            statuses = await self.ledger.fetch("SELECT status FROM ledger.invoices WHERE id = ANY($1::text[])", ids)
+            return len(statuses) == len(ids) and all(r["status"] == "PAID" for r in statuses)
+
+        await eventually(all_paid, "every invoice PAID", within=60)
+        return ids
+
+    async def _feed_shows(self, addresses: set[str]) -> None:
+        async def shown() -> bool:
             cursor, seen = "", set()
             while True:
                 page = await self.scanner.reporter.feed(cursor)
                 seen |= {a.lower() for a, _, _ in page.addresses}
                 cursor = page.next_cursor
                 if page.caught_up:
-                    break
-            if address in seen:
-                return reply.invoice
-            assert time.monotonic() < deadline, f"the feed never showed {address}"
-            await asyncio.sleep(0.02)
+                    return addresses <= seen
 
-    def pay(self, address: str, amount: int) -> None:
-        """A real token transfer from the payer to an address (minted to the payer first)."""
-        payer = self.contracts.accounts[PAYER]
-        self.token.transact("mint", payer, amount, sender=payer)
-        self.token.transact("transfer", address, amount, sender=payer)
+        await eventually(shown, "the watcher's feed to show every new address", within=20, interval=0.05)
 
-    def mine(self, blocks: int = 10) -> None:
-        """Mine empty blocks (anvil finalizes a few blocks behind the head)."""
-        rpc(self.anvil_url, "anvil_mine", [hex(blocks)])
+    async def balance(self, code: str) -> int:
+        """A ledger account's balance (0 when the account does not exist yet)."""
+        value = await self.ledger.value("SELECT balance FROM ledger.accounts WHERE code = $1", code)
+        return int(value) if value is not None else 0
 
-    async def settle(self) -> None:
-        """Mine past finality and let the watcher report everything up to the head."""
-        self.mine(10)
-        await self.scanner.tick()
-        await self.scanner.tick()
+    async def rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """Rows of a query on the shared database."""
+        return [dict(r) for r in await self.ledger.fetch(sql, *args)]
 
-    async def status(self, invoice_id: str, key: str | None = None) -> str:
-        """An invoice's status name (asked with its merchant's key, the world's own by default)."""
-        reply = await self.ledger.invoices.GetInvoice(
-            inv_pb.GetInvoiceRequest(id=invoice_id), metadata=self.ledger.auth(key or self.key)
+    async def sweepable(self) -> list[Deposit]:
+        """What the ledger still lists as sweepable."""
+        return await GrpcSweepLedger(self.ledger_channel).sweepable(97)
+
+
+@asynccontextmanager
+async def sweep_world(
+    db: str,
+    key: KeyInfo,
+    token: parts.SoftHsmToken,
+    registry: list[parts.RunningProcess],
+    base: Path,
+    *,
+    policy_max_fee_wei: int = 1000 * GWEI,
+) -> AsyncIterator[SweepWorld]:
+    """Start every part on a fresh chain and database; stop them at the end."""
+    chain = start_sweep_chain(registry, key.address)
+    await apply_watcher_migrations(db)
+    await apply_migrations(db)
+    init_hash = "0x" + forwarder_init_code_hash(str(chain.factory.call1("implementation"))).hex()
+    async with running_ledger(
+        db, token_contract=chain.token, forwarder_factory=chain.factory.address, forwarder_init_code_hash=init_hash
+    ) as ledger:
+        merchant_id, merchant_key = await ledger.merchant_with_key()
+        signer = start_signer(
+            base / "signer",
+            ledger.pki,
+            token,
+            sweep_policy(chain.factory.address, chain.token, policy_max_fee_wei),
+            registry,
         )
-        return str(invoice_pb2.InvoiceStatus.Name(reply.invoice.status)).removeprefix("INVOICE_STATUS_")
-
-    async def book(
-        self, kind: str, entries: list[tuple[str, str, int]], *, asset: str | None = None, merchant: str | None = None
-    ) -> None:
-        """A posting through the ledger's journal store: a stand-in for the sweeper's, the cold move's and the fee
-        postings (built on other branches of this issue). Entries are (account kind, side, amount); `merchant` owns
-        the `merchant_*` ones."""
-        asset = asset or self.ledger.settings.asset
-        posting = postings.Posting(
-            kind=kind,
-            entries=tuple(
-                postings.Entry(
-                    postings.AccountRef(k, merchant if k.startswith("merchant_") else None, asset),
-                    "D" if side == "D" else "C",
-                    n,
-                )
-                for k, side, n in entries
-            ),
-            memo=f"test {kind}",
+        pool = await asyncpg.create_pool(db, min_size=1, max_size=4)
+        scan_client = ChainClient([chain.url], ClientOptions(timeout_seconds=5, rounds=2))
+        options = ScanOptions(chain_id=97, token=chain.token, start_block=1, max_range=500)
+        scanner = Scanner(scan_client, pool, LedgerReporter(ledger.watcher_channel, 97), options, WatcherMetrics())
+        channel = mesh.channel(f"127.0.0.1:{ledger.grpc_port}", ledger.pki.files(Role.SETTLEMENT))
+        world = SweepWorld(
+            chain, ledger, scanner, signer, key, merchant_key, merchant_id, db, pool, channel, [scan_client]
         )
-        conn = await asyncpg.connect(self.ledger.db_url)
         try:
-            async with conn.transaction():
-                await journal.post(conn, posting, request_id=f"{kind}:{secrets.token_hex(8)}")
+            yield world
         finally:
-            await conn.close()
-
-    def sweep(self, invoice_ids: list[str]) -> None:
-        """A real flush of the invoices' deposit addresses into the treasury (the sweeper's on-chain half)."""
-        salts = [invoice_salt(i) for i in invoice_ids]
-        self.contracts.factory.transact("flushBatch", salts, [], [], sender=self.contracts.deployer)
-
-    def move_to_cold(self, amount: int) -> None:
-        """A real move from the treasury to the cold address by the HOT key."""
-        self.contracts.treasury.transact("moveToCold", self.token.address, amount, sender=self.contracts.deployer)
-
-    def steal_from_treasury(self, amount: int, thief: str) -> None:
-        """A token transfer out of the treasury that the gateway did not make: anvil impersonates the contract."""
-        treasury = self.treasury
-        rpc(self.anvil_url, "anvil_impersonateAccount", [treasury])
-        rpc(self.anvil_url, "anvil_setBalance", [treasury, hex(UNIT)])
-        data = "0xa9059cbb" + thief.lower().removeprefix("0x").rjust(64, "0") + hex(amount)[2:].rjust(64, "0")
-        tx = rpc(self.anvil_url, "eth_sendTransaction", [{"from": treasury, "to": self.token.address, "data": data}])
-        receipt = self.contracts.chain.wait_for_receipt(tx)
-        assert receipt is not None, "the impersonated transfer reverted"
-        rpc(self.anvil_url, "anvil_stopImpersonatingAccount", [treasury])
-
-    async def run(self, request_id: str | None = None, **fields: Any) -> rec_pb.ReconciliationReport:
-        """RunReconciliation as the operator; the report."""
-        reply = await self.reports.RunReconciliation(
-            rec_pb.RunReconciliationRequest(request_id=request_id or secrets.token_hex(8), **fields)
-        )
-        return reply.report
-
-    def metric(self, name: str, **labels: str) -> float | None:
-        """A sample of settlement's Prometheus registry (what /metrics shows)."""
-        return self.settlement.registry.get_sample_value(name, labels)
-
-
-def settlement_settings(ledger: Ledger, anvil_url: str, contracts: Deployed, **overrides: Any) -> SettlementSettings:
-    """Settlement's settings for this world: the ledger's database and CA, the anvil, the contracts."""
-    return load_settings(
-        SettlementSettings,
-        **{
-            "database_url": ledger.db_url,
-            "profile": "test",
-            "grpc_port": 0,
-            "metrics_port": None,
-            "drain_delay_seconds": 0,
-            "tls": ledger.pki.files(Role.SETTLEMENT).settings(),
-            "ledger_target": f"127.0.0.1:{ledger.grpc_port}",
-            "rpc_urls": [anvil_url],
-            "chain_id": 97,
-            "token_contract": contracts.deployment.token,
-            "treasury_address": contracts.deployment.treasury,
-            "cold_safe_address": contracts.deployment.roles.cold_safe,
-            "signing_key_addresses": [contracts.deployer],
-            "reconcile_interval_seconds": 0,
-            **overrides,
-        },
-    )
-
-
-@asynccontextmanager
-async def running_settlement(settings: SettlementSettings) -> AsyncIterator[tuple[ServiceRuntime, int]]:
-    """Settlement in-process; its runtime and gRPC port."""
-    runtime = ServiceRuntime(settings, definition(settings))
-    ports = await runtime.start()
-    try:
-        yield runtime, ports.grpc_port
-    finally:
-        runtime.request_stop()
-        await runtime.wait_and_drain()
-
-
-@asynccontextmanager
-async def world_on(db_url: str, **settlement_overrides: Any) -> AsyncIterator[World]:
-    """A fresh anvil with our contracts, and the ledger, scanner and settlement on the database `db_url`."""
-    started: list[parts.RunningProcess] = []
-    port = parts.free_port()
-    started.append(parts.start(parts.prepare_anvil(port)))
-    anvil_url = f"http://127.0.0.1:{port}"
-    try:
-        contracts = deploy_contracts(anvil_url)
-        rpc(anvil_url, "anvil_mine", [hex(10)])  # the contracts are final before anything reads the finalized block
-        d = contracts.deployment
-        await watcher_migrations(db_url)
-        await settlement_migrations(db_url)
-        async with running_ledger(
-            db_url, token_contract=d.token, forwarder_factory=d.factory, forwarder_init_code_hash=d.init_code_hash
-        ) as ledger:
-            _, key = await ledger.merchant_with_key()
-            pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
-            client = ChainClient([anvil_url], ClientOptions(timeout_seconds=5, rounds=2))
-            options = ScanOptions(chain_id=97, token=d.token.lower(), start_block=1, max_range=50)
-            scanner = Scanner(client, pool, LedgerReporter(ledger.watcher_channel, 97), options, WatcherMetrics())
-            settings = settlement_settings(ledger, anvil_url, contracts, **settlement_overrides)
-            try:
-                async with (
-                    running_settlement(settings) as (runtime, grpc_port),
-                    mesh.channel(f"127.0.0.1:{grpc_port}", ledger.pki.files(Role.OPERATOR)) as operator,
-                ):
-                    yield World(anvil_url, contracts, ledger, scanner, key, runtime, settings, operator, grpc_port)
-            finally:
+            for client in world.clients:
                 await client.close()
-                await pool.close()
-    finally:
-        for proc in started:
-            proc.stop()
+            await channel.close(None)
+            await pool.close()
+            signer.stop()

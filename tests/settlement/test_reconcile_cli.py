@@ -13,7 +13,7 @@ import pytest
 
 from gateway import parts
 from service_runtime.mesh import Role
-from tests.settlement.settlement_harness import UNIT, World, world_on
+from tests.settlement.recon_harness import UNIT, World, world_on
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def cli_env(world: World, **changes: str) -> dict[str, str]:
             prefix + "DATABASE_URL": s.database_url,
             prefix + "RPC_URLS": json.dumps(s.rpc_urls),
             prefix + "LEDGER_TARGET": s.ledger_target,
-            prefix + "TOKEN_CONTRACT": s.token_contract,
+            prefix + "TOKEN_CONTRACT": s.token_contract or "",
             prefix + "TREASURY_ADDRESS": s.treasury_address,
             prefix + "COLD_SAFE_ADDRESS": s.cold_safe_address,
             prefix + "SIGNING_KEY_ADDRESSES": json.dumps(s.signing_key_addresses),

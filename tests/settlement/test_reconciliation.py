@@ -22,7 +22,7 @@ from service_runtime.mesh import Role
 from settlement.reconcile_service import Reconciler, reconcile_forever, targets_from
 from settlement.reconcile_sources import ChainReader, LedgerReader
 from tests.conftest import error_info
-from tests.settlement.settlement_harness import UNIT, World, world_on
+from tests.settlement.recon_harness import UNIT, World, world_on
 
 LINE = rec_pb.ReconciliationLineStatus
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from gateway import parts
-from tests.settlement.settlement_harness import UNIT, World, world_on
+from tests.settlement.recon_harness import UNIT, World, world_on
 
 GAS = 21_000 * 5 * 10**9
 
