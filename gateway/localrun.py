@@ -35,6 +35,7 @@ from rich.table import Table
 from chain.contracts import Chain, ChainError
 from chain.deploy import ANVIL_FIRST_ACCOUNT, Deployment, Plan, Roles, deploy, plan
 from chain.rpc import JsonRpc, RpcError, RpcUnavailable
+from chain.safe import deploy_safe
 from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
 from gateway import parts
 from ledger.secretbox import new_dev_key
@@ -63,6 +64,17 @@ DEFAULT_PORTS: dict[str, int] = {
 }
 READY_TIMEOUT = 90.0
 LOCAL_DRAIN_TIMEOUT = 5
+DEV_KEYS: tuple[tuple[str, str], ...] = (
+    ("SWEEPER", "dev-sweeper"),
+    ("HOT", "dev-hot"),
+    ("COLD_OWNER", "dev-cold-owner-1"),
+    ("COLD_OWNER", "dev-cold-owner-2"),
+)
+"""(purpose, label) of the keys `up` makes once on its SoftHSM token with the key ceremony."""
+BLOCK_SECONDS = 1
+"""anvil's block interval once the contracts are deployed (they deploy block by block, at once, before)."""
+DEV_KEY_FUNDING_WEI = 10 * 10**18
+"""BNB each dev signing key gets from anvil's first account (the keys pay their own gas)."""
 
 
 def postgres_base_for(state: Path) -> Path:
@@ -124,6 +136,35 @@ def assign_ports(base_port: int | None) -> dict[str, int]:
     if not 1024 <= base_port <= 65535 - len(DEFAULT_PORTS):
         raise UpError(f"--base-port {base_port} is out of range: pick 1024..{65535 - len(DEFAULT_PORTS)}")
     return {name: base_port + i for i, name in enumerate(DEFAULT_PORTS)}
+
+
+@dataclass(frozen=True)
+class DevKey:
+    """A key `up` made in its SoftHSM token."""
+
+    key_id: str
+    label: str
+    purpose: str
+    address: str
+
+
+def dev_policy(contracts: Plan, chain_id: int = 97) -> str:
+    """The local signer's policy (JSON): sweeps through the deployed factory by SWEEPER keys; nothing else.
+
+    The signer refuses by default; payouts, moves to cold and Safe transactions get rules as their issues land.
+    """
+    rule = {
+        "name": "dev-sweeps",
+        "purposes": ["SWEEPER"],
+        "intents": ["sweep"],
+        "chain_ids": [chain_id],
+        "contracts": [contracts.factory],
+        "tokens": [contracts.token],
+        "max_gas_limit": 15_000_000,
+        "max_fee_per_gas_wei": 100 * 10**9,
+        "action": "ALLOW",
+    }
+    return json.dumps({"version": 1, "rules": [rule]}, indent=2) + "\n"
 
 
 @dataclass(frozen=True)
@@ -197,6 +238,38 @@ def supervisord_config(state: Path, programs: list[Program], user: str) -> str:
     return "\n".join(lines)
 
 
+def _terminate_with_parent() -> None:
+    """In the child before exec: ask Linux for SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG)."""
+    import ctypes  # noqa: PLC0415
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def stop_leftover_supervisord(state: Path, timeout: float = 60.0) -> int | None:
+    """Stop a supervisord a killed `up` left running for this state dir; its pid, or None when there was none.
+
+    Only a live process that is supervisord with this state dir's config is stopped (a stale pid file whose
+    pid now belongs to something else is ignored).
+    """
+    pidfile = state / "supervisord.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+        process = psutil.Process(pid)
+        cmdline = process.cmdline()
+    except (OSError, ValueError, psutil.Error):
+        return None
+    if (
+        not any(Path(arg).name == "supervisord" for arg in cmdline[:2])
+        or str(state / "supervisord.conf") not in cmdline
+    ):
+        return None
+    with contextlib.suppress(psutil.Error):
+        process.terminate()
+        process.wait(timeout=timeout)
+    return pid
+
+
 class LocalGateway:
     """Everything `stablegate up` starts, and the loop that keeps it in the foreground."""
 
@@ -209,6 +282,7 @@ class LocalGateway:
         self._stop_requested = False
         self._contracts: Plan = plan(ANVIL_FIRST_ACCOUNT, 0)
         self._deployment: Deployment | None = None
+        self._keys: dict[str, DevKey] = {}
 
     def run(self) -> int:
         """Prepare, start, wait until ready, print addresses, then block until Ctrl-C or SIGTERM.
@@ -222,6 +296,9 @@ class LocalGateway:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, request_stop)
         try:
+            leftover = stop_leftover_supervisord(self.state)
+            if leftover is not None:
+                self.console.print(f"stopped the processes a previous `up` left running (supervisord {leftover})")
             ports = assign_ports(self.base_port)
             taken = [f"{name} ({port})" for name, port in ports.items() if parts.port_is_open(port)]
             if taken:
@@ -250,6 +327,7 @@ class LocalGateway:
         with self.console.status("preparing Postgres, SoftHSM, Redis, anvil and Envoy…"):
             pg_plan, pg_spec = parts.prepare_postgres(self._postgres_base(), ports["postgres"])
             token = self._softhsm_token()
+            self._keys = self._dev_keys(token)
             redis_spec = parts.prepare_redis(self.state, ports["redis"])
             anvil_spec = parts.prepare_anvil(ports["anvil"])
             # A fresh dev CA and one certificate per mesh role at every start: every process restarts with it.
@@ -304,10 +382,16 @@ class LocalGateway:
             accounts = chain.accounts()
             if not accounts or accounts[0] != ANVIL_FIRST_ACCOUNT:
                 raise UpError(f"anvil's first dev account is not {ANVIL_FIRST_ACCOUNT}: was it given a mnemonic?")
-            roles = Roles(
-                admin=accounts[0], sweeper=accounts[0], hot=accounts[0], cold_safe=accounts[1], quarantine=accounts[2]
-            )
+            # The HSM keys hold the sweeper and hot roles and pay their own gas, as in production.
+            sweeper, hot = self._keys["dev-sweeper"].address, self._keys["dev-hot"].address
+            # Cold storage is a Safe 1.4.1 whose owners are the two COLD_OWNER keys (2 of 2), deployed first by
+            # another dev account so the deployer's nonces, and so the planned addresses, stay as they are.
+            owners = [k.address for k in self._keys.values() if k.purpose == "COLD_OWNER"]
+            cold = deploy_safe(chain, accounts[3], owners, threshold=len(owners), salt=0).address
+            roles = Roles(admin=accounts[0], sweeper=sweeper, hot=hot, cold_safe=cold, quarantine=accounts[2])
             deployment = deploy(chain, accounts[0], roles)
+            for key in self._keys.values():
+                chain.send(accounts[0], key.address, b"", value=DEV_KEY_FUNDING_WEI, what=f"funding {key.label}")
         except (ChainError, RpcError, RpcUnavailable) as exc:
             raise UpError(f"deploying the contracts on anvil failed: {exc}") from exc
         got = Plan(deployment.token, deployment.treasury, deployment.factory, deployment.forwarder_implementation)
@@ -316,6 +400,12 @@ class LocalGateway:
                 f"the contracts landed at {got}, not at the planned {self._contracts} the ledger was given: "
                 "anvil was not fresh; stop whatever else uses it and run `up` again"
             )
+        try:
+            # From here on a block every second, transactions or not, as on a real chain: finality keeps moving
+            # (the watcher credits payments, settlement's transactions become final) without anyone mining.
+            chain.rpc.request("evm_setIntervalMining", BLOCK_SECONDS)
+        except (RpcError, RpcUnavailable) as exc:
+            raise UpError(f"switching anvil to a block every {BLOCK_SECONDS} s failed: {exc}") from exc
         (self.state / "chain.env").write_text(deployment.env_file_text())
         (self.state / "chain.json").write_text(json.dumps(deployment.as_json(), indent=2, sort_keys=True) + "\n")
         self._deployment = deployment
@@ -360,6 +450,39 @@ class LocalGateway:
             out.write(key)
         return key
 
+    def _write_policy(self) -> Path:
+        """Write the local signer's policy for this run's planned contracts (`dev_policy`)."""
+        path = self.state / "signer-policy.json"
+        path.write_text(dev_policy(self._contracts))
+        return path
+
+    def _dev_keys(self, token: parts.SoftHsmToken) -> dict[str, DevKey]:
+        """The dev signing keys by label, made once on the token by the key ceremony (`signer keys create`)."""
+        env = {
+            **os.environ,
+            **token.env,
+            "STABLEGATE_SIGNER_PIN": token.user_pin,
+            "STABLEGATE_SIGNER_PKCS11_MODULE": str(token.module),
+            "STABLEGATE_SIGNER_TOKEN_LABEL": token.label,
+        }
+        ceremony = [sys.executable, "-m", "gateway", "signer", "keys"]
+
+        def run(*args: str) -> list[DevKey]:
+            done = subprocess.run([*ceremony, *args], env=env, capture_output=True, text=True, check=False, timeout=60)
+            if done.returncode != 0:
+                raise UpError(f"the key ceremony failed ({' '.join(args[:1])}): {done.stderr.strip()}")
+            return [
+                DevKey(row["key_id"], row["label"], row["purpose"], row["address"])
+                for row in map(json.loads, done.stdout.splitlines())
+            ]
+
+        keys = {k.label: k for k in run("list")}
+        for purpose, label in DEV_KEYS:
+            if label not in keys:
+                (made,) = run("create", "--purpose", purpose, "--label", label)
+                keys[label] = made
+        return keys
+
     def _service_env(
         self, ports: dict[str, int], pg: parts.PostgresPlan, token: parts.SoftHsmToken, mesh: DevMesh
     ) -> dict[str, str]:
@@ -397,11 +520,19 @@ class LocalGateway:
                 "STABLEGATE_SETTLEMENT_DATABASE_URL": pg.dsn,
                 "STABLEGATE_SETTLEMENT_RPC_URLS": rpc,
                 "STABLEGATE_SETTLEMENT_LEDGER_TARGET": ledger,
+                "STABLEGATE_SETTLEMENT_TOKEN_CONTRACT": self._contracts.token,
+                "STABLEGATE_SETTLEMENT_TREASURY_ADDRESS": self._contracts.treasury,
                 "STABLEGATE_SETTLEMENT_SIGNER_TARGET": f"127.0.0.1:{ports['signer']}",
+                # The sweeper moves final deposits into the treasury with the HSM's SWEEPER key.
+                "STABLEGATE_SETTLEMENT_SWEEPER_ENABLED": "true",
+                "STABLEGATE_SETTLEMENT_SWEEPER_KEY_ID": self._keys["dev-sweeper"].key_id,
+                "STABLEGATE_SETTLEMENT_SWEEPER_ADDRESS": self._keys["dev-sweeper"].address,
+                "STABLEGATE_SETTLEMENT_FORWARDER_FACTORY": self._contracts.factory,
                 "STABLEGATE_SIGNER_PKCS11_MODULE": str(token.module),
                 "STABLEGATE_SIGNER_TOKEN_LABEL": token.label,
                 "STABLEGATE_SIGNER_PIN": token.user_pin,
                 "STABLEGATE_SIGNER_STATE_PATH": str(self.state / "signer-state.sqlite3"),
+                "STABLEGATE_SIGNER_POLICY_PATH": str(self._write_policy()),
                 "STABLEGATE_EDGE_LEDGER_TARGET": ledger,
                 "STABLEGATE_EDGE_REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
             }
@@ -426,6 +557,8 @@ class LocalGateway:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            # If `up` itself is killed (SIGKILL, an OOM kill), supervisord gets SIGTERM and stops everything.
+            preexec_fn=_terminate_with_parent,  # noqa: PLW1509 - only calls prctl, safe between fork and exec
         )
 
     def _wait_ready(self, programs: list[Program]) -> None:
@@ -464,10 +597,13 @@ class LocalGateway:
         if self._deployment is not None:
             d = self._deployment
             self.console.print(
-                f"contracts: token {d.token} (tUSDT, open mint), factory {d.factory}, treasury {d.treasury} "
-                f"({self.state / 'chain.env'})",
+                f"contracts: token {d.token} (tUSDT, open mint), factory {d.factory}, treasury {d.treasury}, "
+                f"cold Safe {d.roles.cold_safe} (2 of 2 COLD_OWNER keys) ({self.state / 'chain.env'})",
                 highlight=False,
             )
+        if self._keys:
+            held = ", ".join(f"{k.label} {k.address}" for k in self._keys.values())
+            self.console.print(f"signing keys (SoftHSM): {held}", highlight=False)
         self.console.print(f"logs: {self.state / 'logs'}   control: supervisorctl -c {self.state / 'supervisord.conf'}")
         self.console.print(
             f"admin key: .venv/bin/stablegate admin keys create --name you --database-url "

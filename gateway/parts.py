@@ -36,8 +36,38 @@ class PartError(RuntimeError):
     """A part could not be prepared or did not become ready; the message says what to do."""
 
 
+_PORTS_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands to outgoing connections (Linux default 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now, never handed out twice by this process.
+
+    Chosen below the kernel's ephemeral range: a port the kernel picks for `bind(0)` comes from the same range
+    as the local ports of outgoing connections, so a client connecting to Postgres could take it before the
+    server meant for it binds (a rare, load-dependent start failure).
+    """
+    low, high = 20000, _ephemeral_low() - 1
+    for _ in range(500):
+        port = secrets.randbelow(high - low + 1) + low if high > low else 0
+        if port == 0:
+            break
+        if port in _PORTS_HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _PORTS_HANDED_OUT.add(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

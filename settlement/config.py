@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
@@ -109,6 +110,32 @@ class SettlementSettings(ServiceSettings):
         default=2.0, gt=0, le=600, description="How often a standby tries to take the sweeper lease."
     )
 
+    # Reconciliation (docs/settlement.md, "Reconciliation").
+    asset: str = Field(
+        default="USDT", pattern=r"^[A-Z0-9]{2,12}$", description="The token's ledger asset (the ledger's ASSET)."
+    )
+    native_asset: str = Field(
+        default="BNB", pattern=r"^[A-Z0-9]{2,12}$", description="The chain's native asset as the ledger names it."
+    )
+    treasury_address: str = Field(
+        default="", description="The treasury contract (hot wallet); empty: the treasury line is skipped."
+    )
+    cold_safe_address: str = Field(
+        default="", description="The cold Safe multisig; empty: the cold storage line is skipped (and says so)."
+    )
+    signing_key_addresses: list[str] = Field(
+        default_factory=list, description="Addresses of the signing keys whose BNB is the gas float (JSON list)."
+    )
+    reconcile_interval_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        le=7 * 86400,
+        description="How often the periodic reconciliation runs; 0: never (the CLI and the API still run it).",
+    )
+    reconcile_concurrency: int = Field(
+        default=16, ge=1, le=256, description="Balance reads in flight at once against the providers."
+    )
+
     @field_validator("rpc_urls")
     @classmethod
     def _urls(cls, value: list[str]) -> list[str]:
@@ -118,6 +145,30 @@ class SettlementSettings(ServiceSettings):
     @classmethod
     def _empty(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("treasury_address", "cold_safe_address")
+    @classmethod
+    def _optional_address(cls, value: str) -> str:
+        if value and not re.fullmatch(ADDRESS, value):
+            raise ValueError("must be a 0x-prefixed 20-byte hex address, or empty")
+        return value
+
+    @field_validator("signing_key_addresses")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if not re.fullmatch(ADDRESS, a)]
+        if bad:
+            raise ValueError(f"not 0x-prefixed 20-byte hex addresses: {', '.join(bad)}")
+        if len({a.lower() for a in value}) != len(value):
+            raise ValueError("an address is listed twice")
+        return value
+
+    @field_validator("reconcile_interval_seconds")
+    @classmethod
+    def _interval(cls, value: float) -> float:
+        if 0 < value < 10:
+            raise ValueError("must be 0 (off) or at least 10 seconds: each run reads every deposit address")
+        return value
 
     @model_validator(mode="after")
     def _sweeper_complete(self) -> SettlementSettings:

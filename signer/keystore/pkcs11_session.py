@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,27 @@ def _parse_label(raw: str) -> tuple[KeyPurpose, str] | None:
         return None
 
 
+TOKEN_LOOKUP_ATTEMPTS = 20
+"""How often a token missing from the slot list is looked for again, 0.1 s apart, before giving up."""
+
+
+def _find_token(lib: Any, label: str) -> Any:
+    """The token with `label`, looked up again for a moment while it is missing.
+
+    SoftHSM keeps each token in files that another process (a second signer worker logging in, the key
+    ceremony) may be rewriting just when this one scans the slots; the token is then briefly unreadable and
+    missing from the list. A token that is really absent is still reported after about two seconds.
+    """
+    for attempt in range(TOKEN_LOOKUP_ATTEMPTS):
+        try:
+            return lib.get_token(token_label=label)
+        except pkcs11.NoSuchToken:
+            if attempt == TOKEN_LOOKUP_ATTEMPTS - 1:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("unreachable")
+
+
 class Pkcs11Session:
     """A logged-in session on the token, with the keys' handles and addresses cached."""
 
@@ -58,7 +80,7 @@ class Pkcs11Session:
         os.environ.update(config.env)
         try:
             lib = pkcs11.lib(str(config.module))
-            token = lib.get_token(token_label=config.token_label)
+            token = _find_token(lib, config.token_label)
             self._session: Any = token.open(user_pin=config.pin, rw=True)
         except (pkcs11.PKCS11Error, RuntimeError) as exc:
             # The library's messages name the failing call, never the PIN.

@@ -99,8 +99,13 @@ class WorkerKeyStore:
         raise _ERRORS[name](message, reason=reason, metadata=metadata)
 
     async def start(self) -> None:
-        """Open every worker's session now (fail at start, not on the first request)."""
-        await asyncio.gather(*(self._run(i, "list_keys") for i in range(len(self._pools))))
+        """Open every worker's session now (fail at start, not on the first request), one worker after another.
+
+        One at a time: a SoftHSM login may rewrite the token's files, which a worker opening at the same moment
+        would find unreadable.
+        """
+        for i in range(len(self._pools)):
+            await self._run(i, "list_keys")
 
     async def create_key(self, purpose: KeyPurpose, label: str) -> KeyInfo:
         """Generate a key pair in the HSM (worker 0)."""

@@ -19,6 +19,7 @@ import psutil
 
 from chain.contracts import Chain, Contract, load_artifact
 from chain.rpc import JsonRpc
+from chain.safe import read_safe
 from gateway import localrun, parts
 from ledger.domain.addresses import invoice_salt
 from service_runtime.devcerts import mesh_files_in
@@ -114,20 +115,21 @@ def assert_deposit_addresses_come_from_the_deployed_factory(state: Path, ports: 
 
 
 def assert_a_payment_is_seen_and_credited_through_the_watcher(state: Path, ports: dict[str, int]) -> None:
-    """A customer pays the invoice on anvil; the watcher (mutual TLS, its own role) gets it to PAID on finality."""
+    """`stablegate demo pay` pays the invoice on anvil; the watcher (mutual TLS, its own role) gets it to PAID at
+    finality, with anvil making a block a second on its own (nobody mines by hand)."""
     invoice = json.loads((state / "invoice.json").read_text())
-    env = dict(line.split("=", 1) for line in (state / "chain.env").read_text().splitlines() if "=" in line)
-    token, url = env["STABLEGATE_LEDGER_TOKEN_CONTRACT"], f"http://127.0.0.1:{ports['anvil']}"
-    accounts = parts.json_rpc(url, "eth_accounts")  # anvil's unlocked dev accounts
-    assert isinstance(accounts, list)
-    payer = str(accounts[5])
-    amount = hex(325 * 10**16)[2:].rjust(64, "0")
-
-    def word(address: str) -> str:
-        return address.lower().removeprefix("0x").rjust(64, "0")
-
-    for data in ("0x40c10f19" + word(payer) + amount, "0xa9059cbb" + word(invoice["deposit_address"]) + amount):
-        parts.json_rpc(url, "eth_sendTransaction", [{"from": payer, "to": token, "data": data}])
+    dsn = f"postgresql://postgres@127.0.0.1:{ports['postgres']}/stablegate"
+    url = f"http://127.0.0.1:{ports['anvil']}"
+    demo = [sys.executable, "-m", "gateway", "demo", "pay", "--database-url", dsn, "--rpc-url", url]
+    refused = subprocess.run([*demo, "inv_nope"], capture_output=True, text=True, check=False, timeout=60)
+    assert (refused.returncode, refused.stderr.strip()) == (1, "error: no invoice 'inv_nope' in the local ledger")
+    too_fine = subprocess.run(
+        [*demo, invoice["id"], "--amount", "0.0000000000000000001"], capture_output=True, text=True, check=False
+    )
+    assert too_fine.returncode == 1 and "more than the token's 18 decimals" in too_fine.stderr
+    paid = subprocess.run([*demo, invoice["id"]], capture_output=True, text=True, check=False, timeout=60)
+    assert paid.returncode == 0, paid.stderr
+    assert f"paid {325 * 10**16} base units to {invoice['deposit_address']}" in paid.stdout
     psql = str(parts.postgres_bin_dir() / "psql")
     query = [psql, "-h", "127.0.0.1", "-p", str(ports["postgres"]), "-U", "postgres", "-d", "stablegate", "-tAc"]
     deadline = time.monotonic() + 60
@@ -139,10 +141,60 @@ def assert_a_payment_is_seen_and_credited_through_the_watcher(state: Path, ports
             check=True,
         ).stdout.strip()
         if status == "PAID":
-            return
+            break
         assert time.monotonic() < deadline, status
-        parts.json_rpc(url, "anvil_mine", ["0x1"])
         time.sleep(0.3)
+    # Settlement's sweeper then moves it into the treasury with the HSM's SWEEPER key and books the sweep.
+    deployed = json.loads((state / "chain.json").read_text())
+    token = Contract(Chain(JsonRpc(url)), deployed["token"], load_artifact("StablegateTestToken"))
+    deadline = time.monotonic() + 90
+    while token.call1("balanceOf", deployed["treasury"]) != 325 * 10**16:
+        assert time.monotonic() < deadline, token.call1("balanceOf", deployed["treasury"])
+        time.sleep(0.5)
+    assert token.call1("balanceOf", invoice["deposit_address"]) == 0
+    while True:
+        swept = subprocess.run(
+            [*query, "SELECT count(*) FROM ledger.sweeps"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        if swept == "1":
+            return
+        assert time.monotonic() < deadline, swept
+        time.sleep(0.5)
+
+
+def assert_the_hsm_keys_hold_the_roles(state: Path, ports: dict[str, int]) -> None:
+    """The key ceremony made the dev keys in SoftHSM; they hold the sweeper and hot roles and have gas money."""
+    secrets = json.loads((state / "dev-secrets.json").read_text())
+    env = {
+        **os.environ,
+        "SOFTHSM2_CONF": str(state / "softhsm" / "softhsm2.conf"),
+        "STABLEGATE_SIGNER_PIN": secrets["user_pin"],
+        "STABLEGATE_SIGNER_TOKEN_LABEL": secrets["label"],
+    }
+    listed = subprocess.run(
+        [sys.executable, "-m", "gateway", "signer", "keys", "list"], env=env, capture_output=True, text=True, check=True
+    )
+    keys = {row["label"]: row for row in map(json.loads, listed.stdout.splitlines())}
+    assert {label: keys[label]["purpose"] for label in keys} == {label: p for p, label in localrun.DEV_KEYS}
+    chain = Chain(JsonRpc(f"http://127.0.0.1:{ports['anvil']}"))
+    deployed = json.loads((state / "chain.json").read_text())
+    factory = Contract(chain, deployed["factory"], load_artifact("ForwarderFactory"))
+    treasury = Contract(chain, deployed["treasury"], load_artifact("Treasury"))
+    sweeper, hot = keys["dev-sweeper"]["address"], keys["dev-hot"]["address"]
+    assert factory.call1("hasRole", factory.call1("SWEEPER_ROLE"), sweeper)
+    assert treasury.call1("hasRole", treasury.call1("HOT_ROLE"), hot)
+    for label, key in keys.items():
+        balance = chain.balance(key["address"])
+        if label == "dev-sweeper":
+            assert 0 < balance < localrun.DEV_KEY_FUNDING_WEI  # it paid the gas of the sweep above
+        else:
+            assert balance == localrun.DEV_KEY_FUNDING_WEI
+    cold = read_safe(chain, deployed["roles"]["cold_safe"])
+    owners = {keys[f"dev-cold-owner-{i}"]["address"] for i in (1, 2)}
+    assert (set(cold.owners), cold.threshold) == (owners, 2)
+    assert treasury.call1("coldSafe") == cold.address
+    policy = json.loads((state / "signer-policy.json").read_text())
+    assert [(r["name"], r["contracts"]) for r in policy["rules"]] == [("dev-sweeps", [deployed["factory"]])]
 
 
 def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
@@ -165,6 +217,7 @@ def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path
         assert parts.json_rpc(f"http://127.0.0.1:{ports['anvil']}", "eth_chainId") == "0x61"
         assert_deposit_addresses_come_from_the_deployed_factory(state, ports)
         assert_a_payment_is_seen_and_credited_through_the_watcher(state, ports)
+        assert_the_hsm_keys_hold_the_roles(state, ports)
         psql = str(parts.postgres_bin_dir() / "psql")
         query = [psql, "-h", "127.0.0.1", "-p", str(ports["postgres"]), "-U", "postgres", "-d", "stablegate"]
         db = subprocess.run([*query, "-tAc", "SELECT 1"], capture_output=True, text=True, check=True)
@@ -245,3 +298,31 @@ def test_ctrl_c_while_starting_stops_what_was_started(tmp_path: Path) -> None:
     assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not [name for name, port in ports.items() if parts.port_is_open(port)]
     assert (state / "supervisord.conf").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_second_up_after_a_sigkilled_one_starts(tmp_path: Path) -> None:
+    """`up` killed outright takes its processes down with it; the next `up` on the same state dir starts."""
+    base = free_base_port()
+    ports = localrun.assign_ports(base)
+    state = tmp_path / "state"
+    first_out, second_out = tmp_path / "first.out", tmp_path / "second.out"
+    first = start_up(state, base, first_out)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        wait_for_output(first, first_out, b"gateway is up", timeout=100)
+        children = psutil.Process(first.pid).children(recursive=True)
+        first.kill()
+        first.wait(timeout=10)
+        psutil.wait_procs(children, timeout=60)
+        assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        second = start_up(state, base, second_out)
+        wait_for_output(second, second_out, b"gateway is up", timeout=100)
+        assert parts.http_get(f"http://127.0.0.1:{ports['envoy']}/healthz")[0] == 200
+        second.send_signal(signal.SIGINT)
+        assert second.wait(timeout=90) == 0, second_out.read_text()
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+        shutil.rmtree(localrun.postgres_base_for(state), ignore_errors=True)
+    assert not [name for name, port in ports.items() if parts.port_is_open(port)]

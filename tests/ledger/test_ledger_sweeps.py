@@ -278,6 +278,13 @@ async def test_recording_a_sweep_twice_changes_nothing_and_another_request_under
     assert again.journal_transaction_id == first.journal_transaction_id
     assert list(again.swept_payment_ids) == list(first.swept_payment_ids)
     assert await sweeping.state() == before
+    # "The same request" is compared normalized: addresses in another case are the same addresses.
+    lowered = pb.RecordSweepRequest()
+    lowered.CopyFrom(request)
+    lowered.sweeper_address = request.sweeper_address.upper().replace("0X", "0x")
+    lowered.swept[0].deposit_address = request.swept[0].deposit_address.lower()
+    assert (await sweeping.record(lowered)).already_recorded is True
+    assert await sweeping.state() == before
 
     other_amount = sweep_request({a: 11 * UNIT}, sweep_id=request.sweep_id, tx=request.tx_hash)
     with pytest.raises(grpc.aio.AioRpcError) as reused:

@@ -18,8 +18,10 @@ from stablegate.signer.v1 import audit_service_pb2_grpc as audit_grpc
 from stablegate.signer.v1 import signing_service_pb2 as pb
 from stablegate.signer.v1 import signing_service_pb2_grpc as pb_grpc
 
-from chain.contracts import Chain, Contract, TransactionReverted, load_artifact
+from chain.contracts import Chain, ChainError, Contract, TransactionReverted, load_artifact
 from chain.rpc import JsonRpc
+from chain.safe import deploy_safe, pack_signatures, read_safe
+from chain.safe import execute as safe_execute
 from gateway import parts
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
@@ -31,7 +33,6 @@ from signer.store.state import verify_path
 from tests.conftest import AnvilNode, mesh_channel
 
 ROOT = Path(__file__).resolve().parents[2]
-SAFE_ARTIFACTS = ROOT / "node_modules/@safe-global/safe-contracts/build/artifacts/contracts"
 ZERO = "0x" + "00" * 20
 DEST = checksum_address(os.urandom(20))
 STRANGER = checksum_address(os.urandom(20))
@@ -57,20 +58,6 @@ class RunningSigner:
         return mesh_channel(self.pki, role, self.port)
 
 
-def deploy_safe(chain: Chain, deployer: str, owners: list[str]) -> Contract:
-    """Safe 1.4.1: the singleton and the proxy factory from the package's artifacts; setup through the proxy."""
-    safe_artifact = load_artifact("Safe", SAFE_ARTIFACTS / "Safe.sol")
-    singleton = chain.deploy(safe_artifact, sender=deployer)
-    factory = chain.deploy(
-        load_artifact("SafeProxyFactory", SAFE_ARTIFACTS / "proxies/SafeProxyFactory.sol"), sender=deployer
-    )
-    initializer = safe_artifact.function("setup").calldata((owners, 2, ZERO, b"", ZERO, ZERO, 0, ZERO))
-    salt = int.from_bytes(os.urandom(8), "big")
-    proxy = factory.call1("createProxyWithNonce", singleton.address, initializer, salt)
-    factory.transact("createProxyWithNonce", singleton.address, initializer, salt, sender=deployer)
-    return Contract(chain, str(proxy), safe_artifact)
-
-
 @pytest.fixture(scope="module")
 async def keys(softhsm_token: parts.SoftHsmToken) -> AsyncIterator[WorkerKeyStore]:
     from tests.signer.conftest import hsm_config
@@ -86,9 +73,13 @@ async def setup(keys: WorkerKeyStore, anvil: AnvilNode) -> SafeSetup:
     owners = [await keys.create_key(KeyPurpose.COLD_OWNER, f"cold-owner-{i}") for i in (1, 2)]
     chain = Chain(JsonRpc(anvil.url))
     deployer = chain.accounts()[0]
-    safe = deploy_safe(chain, deployer, [o.address for o in owners])
-    assert safe.call1("getThreshold") == 2
-    assert {checksum_address(bytes.fromhex(str(a)[2:])) for a in safe.call1("getOwners")} == {o.address for o in owners}
+    with pytest.raises(ValueError, match="threshold must be between 1 and the number of owners"):
+        deploy_safe(chain, deployer, [o.address for o in owners], 3)
+    safe = deploy_safe(chain, deployer, [o.address for o in owners], 2)
+    state = read_safe(chain, safe.address)
+    assert (set(state.owners), state.threshold, state.nonce) == ({o.address for o in owners}, 2, 0)
+    with pytest.raises(ChainError, match="no contract at"):
+        read_safe(chain, STRANGER)
     token = chain.deploy(load_artifact("StablegateTestToken"), "Stablegate Test USD", "tUSDT", sender=deployer)
     token.transact("mint", safe.address, 5_000, sender=deployer)
     chain.send(deployer, safe.address, b"", value=10**18, what="funding the Safe")
@@ -172,9 +163,7 @@ async def owner_signatures(
 
 
 def execute(setup: SafeSetup, to: str, value: int, data: bytes, signatures: bytes) -> None:
-    setup.safe.transact(
-        "execTransaction", to, value, data, 0, 0, 0, 0, ZERO, ZERO, signatures, sender=setup.deployer, gas=500_000
-    )
+    safe_execute(setup.safe, setup.deployer, to, value, data, signatures=signatures)
 
 
 async def test_two_cold_owner_signatures_execute_a_token_transfer_from_the_safe_and_one_does_not(
@@ -195,11 +184,15 @@ async def test_two_cold_owner_signatures_execute_a_token_transfer_from_the_safe_
         execute(setup, setup.token.address, 0, data, signed[0][1])
     assert "GS020" in str(one.value)
 
-    ordered = b"".join(sig for _, sig, _ in sorted(signed, key=lambda s: int(s[0], 16)))
+    ordered = pack_signatures({address: sig for address, sig, _ in signed})
+    unordered = b"".join(sig for _, sig, _ in sorted(signed, key=lambda s: -int(s[0], 16)))
+    with pytest.raises(TransactionReverted) as wrong_order:
+        execute(setup, setup.token.address, 0, data, unordered)
+    assert "GS026" in str(wrong_order.value)  # the Safe wants owners in ascending order: pack_signatures sorts
     execute(setup, setup.token.address, 0, data, ordered)
     assert setup.token.call1("balanceOf", DEST) == 1200
     assert setup.token.call1("balanceOf", setup.safe.address) == 3_800
-    assert setup.safe.call1("nonce") == nonce + 1
+    assert read_safe(setup.chain, setup.safe.address).nonce == nonce + 1
 
 
 async def test_two_cold_owner_signatures_execute_a_native_transfer_from_the_safe(
@@ -208,8 +201,7 @@ async def test_two_cold_owner_signatures_execute_a_native_transfer_from_the_safe
     nonce = int(setup.safe.call1("nonce"))
     before = setup.chain.balance(DEST)
     signed = await owner_signatures(signer, setup, nonce, token_contract="", amount_base_units=str(10**17))
-    ordered = b"".join(sig for _, sig, _ in sorted(signed, key=lambda s: int(s[0], 16)))
-    execute(setup, DEST, 10**17, b"", ordered)
+    execute(setup, DEST, 10**17, b"", pack_signatures({address: sig for address, sig, _ in signed}))
     assert setup.chain.balance(DEST) == before + 10**17
 
 
