@@ -62,7 +62,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "edge": 50055,
     "edge_metrics": 9105,
 }
-READY_TIMEOUT = 90.0
+READY_TIMEOUT = 150.0
 LOCAL_DRAIN_TIMEOUT = 5
 DEV_KEYS: tuple[tuple[str, str], ...] = (
     ("SWEEPER", "dev-sweeper"),
