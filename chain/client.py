@@ -216,6 +216,23 @@ class ChainClient:
             + (f"; last: {last}" if last is not None else "")
         )
 
+    async def call_each(self, method: str, params: list[Any]) -> list[tuple[str, Any]]:
+        """The same call to every provider at once (a broadcast): (provider name, its result or its ChainError).
+
+        Nothing is retried and nothing raised: the caller judges each answer (a node that already knows a
+        transaction answers with an error that is no failure). An open breaker answers ProviderFailure.
+        """
+
+        async def one(provider: Provider) -> tuple[str, Any]:
+            try:
+                return provider.name, await self._call_one(provider, method, params)
+            except ChainError as exc:
+                return provider.name, exc
+            except pybreaker.CircuitBreakerError:
+                return provider.name, ProviderFailure(f"{provider.name}: breaker open")
+
+        return list(await asyncio.gather(*(one(p) for p in self.providers)))
+
     def _candidates(self) -> list[Provider]:
         """Providers to try, in configured order: closed breakers first, lagging ones last (never dropped)."""
         ready = [p for p in self.providers if p.breaker.current_state != "open" and not p.lagging]

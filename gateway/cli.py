@@ -181,6 +181,24 @@ def cmd_mesh_certs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Compare on-chain balances with the ledger once (gateway/reconcile_cli.py); exit 1 on a difference."""
+    from gateway.reconcile_cli import cmd_reconcile as run  # noqa: PLC0415 - keeps `--help` fast
+
+    return run(args)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the settlement or fee report as CSV (gateway/report_cli.py)."""
+    from gateway.report_cli import cmd_report as run  # noqa: PLC0415 - keeps `--help` fast
+
+    url: str | None = args.database_url
+    if url is None:
+        settings, _ = _settings_or_exit("ledger")
+        url = str(getattr(settings, "database_url"))  # noqa: B009 - ledger settings carry the URL
+    return run(args, url)
+
+
 LOCAL_RPC_URL = "http://127.0.0.1:8545"
 
 
@@ -362,6 +380,30 @@ def _add_signer_commands(sub: Any) -> None:
     verify.set_defaults(func=cmd_signer_audit_verify)
 
 
+def _add_settlement_commands(sub: Any) -> None:
+    """`stablegate reconcile` and `stablegate report`."""
+    reconcile = sub.add_parser(
+        "reconcile",
+        help="compare on-chain balances with the ledger at the newest finalized block (settlement's settings); "
+        "exit 1 on a difference, 2 when the run failed",
+    )
+    reconcile.add_argument("--json", action="store_true", help="print the report as JSON")
+    reconcile.add_argument("--block", type=int, default=None, help="a finalized block (default: the newest)")
+    reconcile.add_argument(
+        "--request-id", default=None, help="idempotency key: the same key returns the first run's report"
+    )
+    reconcile.set_defaults(func=cmd_reconcile)
+
+    report = sub.add_parser("report", help="settlement and fee reports per UTC day and merchant, as CSV")
+    report.add_argument("report", choices=("settlement", "fees"), help="which report")
+    report.add_argument("--since", default=None, help="first UTC day, YYYY-MM-DD (default: today)")
+    report.add_argument("--until", default=None, help="last UTC day, included (default: --since)")
+    report.add_argument("--merchant", default=None, help="only this merchant (mer_…)")
+    report.add_argument("--output", type=Path, default=None, help="write the CSV here (default: standard output)")
+    report.add_argument("--database-url", default=None, help="Postgres URL (default: STABLEGATE_LEDGER_DATABASE_URL)")
+    report.set_defaults(func=cmd_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `stablegate` command."""
     parser = argparse.ArgumentParser(
@@ -447,6 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.set_defaults(func=cmd_chain_deploy)
     _add_signer_commands(sub)
     add_demo_commands(sub)
+    _add_settlement_commands(sub)
 
     config = sub.add_parser("config", help="inspect configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")

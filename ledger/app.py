@@ -12,6 +12,8 @@ from stablegate.ledger.v1 import (
     chain_observation_service_pb2_grpc,
     credential_service_pb2_grpc,
     deposit_address_service_pb2_grpc,
+    journal_service_pb2_grpc,
+    operator_event_service_pb2_grpc,
     payout_ledger_service_pb2_grpc,
     sweep_ledger_service_pb2_grpc,
 )
@@ -29,7 +31,9 @@ from ledger.api.auth import AuthInterceptor
 from ledger.api.credentials import Credentials
 from ledger.api.deposit_addresses import DepositAddresses
 from ledger.api.invoices import Balances, Invoices
+from ledger.api.journal import Journal
 from ledger.api.observations import ChainObservations
+from ledger.api.operator_events import OperatorEvents
 from ledger.api.payouts import PayoutLedger, Payouts
 from ledger.api.refunds import Refunds
 from ledger.api.settlement_addresses import SettlementAddresses
@@ -60,13 +64,11 @@ SERVED = (
     "stablegate.ledger.v1.DepositAddressService",
     "stablegate.ledger.v1.JournalService",
     "stablegate.ledger.v1.SweepLedgerService",
+    "stablegate.ledger.v1.OperatorEventService",
     "stablegate.ledger.v1.PayoutLedgerService",
 )
 # Drafted in the protos, built by later issues (Chain, the rest of Ledger): UNIMPLEMENTED for now.
-NOT_BUILT = (
-    "stablegate.admin.v1.AuditLogService",
-    "stablegate.ledger.v1.JournalService",
-)
+NOT_BUILT = ("stablegate.admin.v1.AuditLogService",)
 
 # Who may call what (docs/security.md). Public APIs: Envoy (edge) and the dashboard, with a merchant or admin key
 # on top. Internal APIs: only the service whose job it is.
@@ -80,6 +82,7 @@ ROLES: MethodRoles = {
     "/stablegate.ledger.v1.DepositAddressService/RegisterDepositAddress": frozenset({Role.SETTLEMENT}),
     "/stablegate.ledger.v1.JournalService/": frozenset({Role.SETTLEMENT}),
     "/stablegate.ledger.v1.SweepLedgerService/": frozenset({Role.SETTLEMENT}),
+    "/stablegate.ledger.v1.OperatorEventService/": frozenset({Role.SETTLEMENT}),
     "/stablegate.ledger.v1.PayoutLedgerService/": frozenset({Role.SETTLEMENT}),
 }
 
@@ -133,6 +136,8 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
         deposit_address_service_pb2_grpc.add_DepositAddressServiceServicer_to_server(DepositAddresses(core), server)
         webhook_service_pb2_grpc.add_WebhookEndpointServiceServicer_to_server(WebhookEndpoints(core), server)
         sweep_ledger_service_pb2_grpc.add_SweepLedgerServiceServicer_to_server(SweepLedger(core), server)
+        journal_service_pb2_grpc.add_JournalServiceServicer_to_server(Journal(core), server)
+        operator_event_service_pb2_grpc.add_OperatorEventServiceServicer_to_server(OperatorEvents(core), server)
         settlement_address_service_pb2_grpc.add_SettlementAddressServiceServicer_to_server(
             SettlementAddresses(core), server
         )

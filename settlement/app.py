@@ -1,17 +1,37 @@
-"""Wiring of the settlement service: what it serves (the fee estimate; every other RPC answers UNIMPLEMENTED)."""
+"""Wiring of the settlement service: the sweeper under its lease, the fee estimate, reconciliation, drafted RPCs.
+
+Drafted RPCs answer UNIMPLEMENTED until later issues build them.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+import asyncpg
 import grpc
+from prometheus_client import CollectorRegistry
 from stablegate.merchant.v1 import fee_service_pb2_grpc
 
-from chain.client import ChainClient
+from chain.client import ChainClient, ChainError, ClientOptions
 from chain.fees import FeeCaps
+from service_runtime import mesh
+from service_runtime.lease import Lease
 from service_runtime.mesh import MethodRoles, Role
 from service_runtime.server import ServiceDefinition
 from service_runtime.surface import register_unimplemented
 from settlement.config import SettlementSettings
+from settlement.domain.sweeps import GasBudget
 from settlement.fee_service import FeeEstimates
+from settlement.ledger_client import GrpcSweepLedger
+from settlement.reconcile_service import ReconciliationPart
+from settlement.signing import SweepSigner
+from settlement.store.db import apply_migrations
+from settlement.sweeper import Sweeper, SweeperMetrics, SweeperOptions
+
+log = logging.getLogger("stablegate.settlement")
 
 SERVED = (
     "stablegate.merchant.v1.FeeService",
@@ -20,18 +40,18 @@ SERVED = (
     "stablegate.settlement.v1.PayoutExecutionService",
     "stablegate.settlement.v1.ReconciliationService",
 )
-# Drafted in the protos, built by later issues (the rest of Settlement, Payouts): UNIMPLEMENTED for now. The
-# merchant's PayoutService is the ledger's (it owns payout records and reservations; docs/payouts.md).
+# Drafted in the protos, built by later issues (the rest of Settlement, Payouts): UNIMPLEMENTED for now.
+# A literal tuple: edge/openapi.py reads it from the source. The merchant's PayoutService is the ledger's (it owns
+# payout records and reservations; docs/payouts.md).
 NOT_BUILT = (
     "stablegate.admin.v1.ApprovalAdminService",
     "stablegate.settlement.v1.SweepService",
     "stablegate.settlement.v1.PayoutExecutionService",
-    "stablegate.settlement.v1.ReconciliationService",
 )
 
 
 # Who may call what (docs/security.md): public APIs come through Envoy (edge) or the dashboard; the internal
-# ones are operators' (drafts until the settlement issue builds them).
+# ones are operators'.
 ROLES: MethodRoles = {
     "/stablegate.merchant.v1.": frozenset({Role.EDGE, Role.DASHBOARD}),
     "/stablegate.admin.v1.": frozenset({Role.EDGE, Role.DASHBOARD}),
@@ -39,27 +59,154 @@ ROLES: MethodRoles = {
 }
 
 
-def definition(settings: SettlementSettings) -> ServiceDefinition:
-    """Settlement's gRPC surface, with its chain client opened at start and closed at the end."""
-    clients: list[ChainClient] = []
-    caps = FeeCaps(
+def fee_caps(settings: SettlementSettings) -> FeeCaps:
+    """The fee floor, cap and tip from settings (the sweeper and the fee estimate use the same)."""
+    return FeeCaps(
         floor_gas_price_wei=settings.fee_floor_gas_price_wei,
         max_gas_price_wei=settings.fee_max_gas_price_wei,
         priority_fee_wei=settings.fee_priority_fee_wei,
     )
 
-    def chain() -> ChainClient:
-        if not clients:
-            clients.append(ChainClient(settings.rpc_urls))
-        return clients[0]
 
-    async def shutdown() -> None:
-        for client in clients:
-            await client.close()
+def sweeper_options(settings: SettlementSettings) -> SweeperOptions:
+    """The sweeper's options from validated settings (sweeper_enabled guarantees the addresses are set)."""
+    assert settings.sweeper_address is not None
+    assert settings.forwarder_factory is not None
+    assert settings.token_contract is not None
+    return SweeperOptions(
+        chain_id=settings.chain_id,
+        key_id=settings.sweeper_key_id,
+        sweeper_address=settings.sweeper_address.lower(),
+        factory=settings.forwarder_factory.lower(),
+        token=settings.token_contract.lower(),
+        batch_size=settings.sweep_batch_size,
+        budget=GasBudget(settings.sweep_max_gas, settings.sweep_gas_per_forwarder, settings.sweep_base_gas),
+        fee_caps=fee_caps(settings),
+        gas_margin_percent=settings.gas_margin_percent,
+        bump_percent=settings.fee_bump_percent,
+        stuck_after_seconds=settings.stuck_after_seconds,
+        rebroadcast_seconds=settings.rebroadcast_seconds,
+        max_in_flight=settings.max_in_flight,
+        legacy_fees=settings.legacy_fees,
+        failure_backoff_seconds=settings.failure_backoff_seconds,
+    )
+
+
+def sweeper_lease_name(settings: SettlementSettings) -> str:
+    """One sweeper per chain and key: the lease's name."""
+    return f"stablegate.settlement.sweeper:{settings.chain_id}:{(settings.sweeper_address or '').lower()}"
+
+
+@dataclass
+class Running:
+    """What startup made, for the loop and shutdown."""
+
+    pool: asyncpg.Pool | None = None
+    channels: list[grpc.aio.Channel] = field(default_factory=list)
+    client: ChainClient | None = None
+    sweeper: Sweeper | None = None
+    lease: Lease | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    registry: CollectorRegistry | None = None
+    metrics: SweeperMetrics | None = None
+
+
+async def sweep_forever(settings: SettlementSettings, sweeper: Sweeper, lease: Lease) -> None:
+    """Hold the lease (a standby waits for it) and sweep, pass after pass; a failed pass is logged and retried."""
+    leading = False
+    while True:
+        try:
+            if not await lease.acquire():
+                if leading:
+                    sweeper.lost_leadership()
+                    leading = False
+                await asyncio.sleep(settings.lease_retry_seconds)
+                continue
+            if not leading:
+                sweeper.lost_leadership()  # a new leadership recovers nonces from the chain first
+                leading = True
+            await sweeper.tick()
+        except asyncio.CancelledError:
+            raise
+        except (ChainError, grpc.aio.AioRpcError, asyncpg.PostgresError, OSError) as exc:
+            log.warning("sweep pass failed; retrying", extra={"error": type(exc).__name__, "detail": str(exc)[:300]})
+        except Exception:
+            log.exception("sweep pass failed unexpectedly; retrying")
+        await asyncio.sleep(settings.sweep_interval_seconds)
+
+
+def definition(settings: SettlementSettings) -> ServiceDefinition:
+    """Settlement: the sweeper loop (when enabled) beside its gRPC surface."""
+    running = Running()
+
+    def chain() -> ChainClient:
+        """The one chain client (made on first use: at start when the sweeper runs, else on the first estimate)."""
+        if running.client is None:
+            options = ClientOptions(
+                timeout_seconds=settings.rpc_timeout_seconds,
+                fail_max=settings.breaker_fail_max,
+                reset_timeout_seconds=settings.breaker_reset_seconds,
+            )
+            running.client = ChainClient(settings.rpc_urls, options, registry=running.registry)
+        return running.client
+
+    reconciliation = ReconciliationPart(settings, chain)
 
     def register(server: grpc.aio.Server) -> None:
-        fees = FeeEstimates(chain, caps, trust_domain=settings.tls.trust_domain)
+        fees = FeeEstimates(chain, fee_caps(settings), trust_domain=settings.tls.trust_domain)
         fee_service_pb2_grpc.add_FeeServiceServicer_to_server(fees, server)
+        reconciliation.register(server)
         register_unimplemented(server, NOT_BUILT)
 
-    return ServiceDefinition("settlement", register, SERVED, shutdown=shutdown, roles=ROLES)
+    def bind_metrics(registry: CollectorRegistry) -> None:
+        running.registry = registry
+        running.metrics = SweeperMetrics(registry)
+        reconciliation.bind_metrics(registry)
+
+    async def startup() -> None:
+        if settings.migrate_on_start or settings.profile.value == "dev":
+            await apply_migrations(settings.database_url)
+        await reconciliation.startup()
+        if not settings.sweeper_enabled:
+            log.info("sweeper disabled (STABLEGATE_SETTLEMENT_SWEEPER_ENABLED)")
+            return
+        running.pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+        client = chain()
+        signer_channel = mesh.channel(settings.signer_target, settings.tls)
+        ledger_channel = mesh.channel(settings.ledger_target, settings.tls)
+        running.channels += [signer_channel, ledger_channel]
+        running.sweeper = Sweeper(
+            client,
+            running.pool,
+            SweepSigner(signer_channel),
+            GrpcSweepLedger(ledger_channel),
+            options=sweeper_options(settings),
+            metrics=running.metrics,
+        )
+        running.lease = Lease(settings.database_url, sweeper_lease_name(settings))
+        running.tasks.append(asyncio.create_task(sweep_forever(settings, running.sweeper, running.lease)))
+
+    async def shutdown() -> None:
+        await reconciliation.shutdown()
+        for task in running.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if running.lease is not None:
+            await running.lease.release()
+        if running.client is not None:
+            await running.client.close()
+        for channel in running.channels:
+            await channel.close(None)
+        if running.pool is not None:
+            await running.pool.close()
+
+    return ServiceDefinition(
+        "settlement",
+        register,
+        SERVED,
+        startup=startup,
+        shutdown=shutdown,
+        roles=ROLES,
+        metrics=bind_metrics,
+    )

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from chain.fees import BSC_MIN_GAS_PRICE_WEI
 from service_runtime.config import TARGET_PATTERN, ServiceSettings, check_http_urls
 
+ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 GWEI = 10**9
 
 
@@ -25,9 +27,14 @@ class SettlementSettings(ServiceSettings):
         pattern=r"^postgres(ql)?://",
         description="Postgres connection URL; settlement owns schema `settlement`.",
     )
+    migrate_on_start: bool = Field(
+        default=False, description="Apply pending migrations at start (the dev profile always does)."
+    )
     chain_id: int = Field(default=97, gt=0, description="EVM chain id: 56 is BSC mainnet, 97 BSC testnet/anvil.")
     rpc_urls: list[str] = Field(
-        default_factory=lambda: ["http://127.0.0.1:8545"], min_length=1, description="JSON-RPC providers (JSON list)."
+        default_factory=lambda: ["http://127.0.0.1:8545"],
+        min_length=1,
+        description="JSON-RPC providers (JSON list); reads fail over in order, transactions go to every one.",
     )
     ledger_target: str = Field(
         default="127.0.0.1:50051", pattern=TARGET_PATTERN, description="host:port of the ledger."
@@ -35,7 +42,44 @@ class SettlementSettings(ServiceSettings):
     signer_target: str = Field(
         default="127.0.0.1:50054", pattern=TARGET_PATTERN, description="host:port of the signer."
     )
+    rpc_timeout_seconds: float = Field(default=5.0, gt=0, le=120, description="Timeout of one JSON-RPC call.")
+    breaker_fail_max: int = Field(default=3, ge=1, le=100, description="Failures in a row that open a breaker.")
+    breaker_reset_seconds: float = Field(
+        default=10.0, gt=0, le=3600, description="How long an open breaker keeps a provider out."
+    )
 
+    # --- the sweeper (docs/settlement.md) ---
+    sweeper_enabled: bool = Field(
+        default=False, description="Run the sweeper loop (needs the SWEEPER key, factory and token below)."
+    )
+    sweeper_key_id: str = Field(default="", description="The signer's key id of the SWEEPER key that calls flushBatch.")
+    sweeper_address: str | None = Field(
+        default=None, pattern=ADDRESS, description="That key's address (holds SWEEPER_ROLE and the BNB for gas)."
+    )
+    forwarder_factory: str | None = Field(
+        default=None, pattern=ADDRESS, description="The ForwarderFactory whose forwarders are swept."
+    )
+    token_contract: str | None = Field(
+        default=None, pattern=ADDRESS, description="The token swept (the factory's and the ledger's token)."
+    )
+    sweep_batch_size: int = Field(
+        default=50, ge=1, le=200, description="Most deposit addresses in one flushBatch (the signer allows 200)."
+    )
+    sweep_max_gas: int = Field(
+        default=5_000_000, ge=100_000, le=100_000_000, description="Gas budget of one sweep transaction."
+    )
+    sweep_gas_per_forwarder: int = Field(
+        default=60_000,
+        ge=10_000,
+        le=1_000_000,
+        description="Gas one forwarder costs in a batch (deploy + flush; ~54k measured), for sizing batches.",
+    )
+    sweep_base_gas: int = Field(
+        default=50_000, ge=21_000, le=1_000_000, description="A flushBatch call's own gas beyond its forwarders."
+    )
+    gas_margin_percent: int = Field(
+        default=20, ge=0, le=200, description="Margin added to eth_estimateGas for the signed gas limit."
+    )
     fee_floor_gas_price_wei: int = Field(
         default=BSC_MIN_GAS_PRICE_WEI,
         ge=0,
@@ -45,16 +89,107 @@ class SettlementSettings(ServiceSettings):
         default=10 * GWEI, gt=0, description="Fee cap: a sweep whose gas price would pass it is held, not signed."
     )
     fee_priority_fee_wei: int = Field(default=GWEI // 10, ge=0, description="Priority fee (tip) offered, wei.")
+    fee_bump_percent: int = Field(
+        default=12, ge=10, le=500, description="How much a replacement raises both fee fields (nodes need >= 10)."
+    )
+    legacy_fees: bool = Field(default=False, description="Sign legacy (type 0) transactions instead of EIP-1559.")
+    stuck_after_seconds: float = Field(
+        default=60.0, gt=0, le=86400, description="A broadcast sweep without a receipt this long is replaced."
+    )
+    rebroadcast_seconds: float = Field(
+        default=15.0, gt=0, le=3600, description="How often an unmined sweep is sent to every provider again."
+    )
+    max_in_flight: int = Field(
+        default=4, ge=1, le=64, description="Sweep transactions out (sent, not yet final) at once."
+    )
+    failure_backoff_seconds: float = Field(
+        default=300.0, ge=0, le=86400, description="After a sweep fails, how long before new sweeps are planned."
+    )
+    sweep_interval_seconds: float = Field(default=5.0, gt=0, le=3600, description="Pause between sweeper passes.")
+    lease_retry_seconds: float = Field(
+        default=2.0, gt=0, le=600, description="How often a standby tries to take the sweeper lease."
+    )
+
+    # Reconciliation (docs/settlement.md, "Reconciliation").
+    asset: str = Field(
+        default="USDT", pattern=r"^[A-Z0-9]{2,12}$", description="The token's ledger asset (the ledger's ASSET)."
+    )
+    native_asset: str = Field(
+        default="BNB", pattern=r"^[A-Z0-9]{2,12}$", description="The chain's native asset as the ledger names it."
+    )
+    treasury_address: str = Field(
+        default="", description="The treasury contract (hot wallet); empty: the treasury line is skipped."
+    )
+    cold_safe_address: str = Field(
+        default="", description="The cold Safe multisig; empty: the cold storage line is skipped (and says so)."
+    )
+    signing_key_addresses: list[str] = Field(
+        default_factory=list, description="Addresses of the signing keys whose BNB is the gas float (JSON list)."
+    )
+    reconcile_interval_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        le=7 * 86400,
+        description="How often the periodic reconciliation runs; 0: never (the CLI and the API still run it).",
+    )
+    reconcile_concurrency: int = Field(
+        default=16, ge=1, le=256, description="Balance reads in flight at once against the providers."
+    )
 
     @field_validator("rpc_urls")
     @classmethod
     def _urls(cls, value: list[str]) -> list[str]:
         return check_http_urls(value)
 
-    @field_validator("fee_max_gas_price_wei")
+    @field_validator("sweeper_address", "forwarder_factory", "token_contract", mode="before")
     @classmethod
-    def _cap_above_floor(cls, value: int, info: ValidationInfo) -> int:
-        floor = info.data.get("fee_floor_gas_price_wei")
-        if isinstance(floor, int) and value < floor:
-            raise ValueError(f"must be at least FEE_FLOOR_GAS_PRICE_WEI ({floor}): no transaction could go out")
+    def _empty(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("treasury_address", "cold_safe_address")
+    @classmethod
+    def _optional_address(cls, value: str) -> str:
+        if value and not re.fullmatch(ADDRESS, value):
+            raise ValueError("must be a 0x-prefixed 20-byte hex address, or empty")
         return value
+
+    @field_validator("signing_key_addresses")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if not re.fullmatch(ADDRESS, a)]
+        if bad:
+            raise ValueError(f"not 0x-prefixed 20-byte hex addresses: {', '.join(bad)}")
+        if len({a.lower() for a in value}) != len(value):
+            raise ValueError("an address is listed twice")
+        return value
+
+    @field_validator("reconcile_interval_seconds")
+    @classmethod
+    def _interval(cls, value: float) -> float:
+        if 0 < value < 10:
+            raise ValueError("must be 0 (off) or at least 10 seconds: each run reads every deposit address")
+        return value
+
+    @model_validator(mode="after")
+    def _sweeper_complete(self) -> SettlementSettings:
+        if self.sweeper_enabled:
+            missing = [
+                name
+                for name in ("sweeper_key_id", "sweeper_address", "forwarder_factory", "token_contract")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(
+                    "sweeper_enabled needs "
+                    + ", ".join(missing)
+                    + " (STABLEGATE_SETTLEMENT_"
+                    + ", STABLEGATE_SETTLEMENT_".join(m.upper() for m in missing)
+                    + ")"
+                )
+        if self.fee_floor_gas_price_wei > self.fee_max_gas_price_wei:
+            raise ValueError("fee_floor_gas_price_wei is above fee_max_gas_price_wei: no gas price could be paid")
+        if self.sweep_max_gas < self.sweep_base_gas + self.sweep_gas_per_forwarder:
+            raise ValueError(
+                "sweep_max_gas leaves no room for one forwarder (sweep_base_gas + sweep_gas_per_forwarder)"
+            )
+        return self

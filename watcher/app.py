@@ -17,10 +17,10 @@ from stablegate.watcher.v1 import watcher_service_pb2_grpc as pb_grpc
 
 from chain.client import ChainClient, ChainError, ClientOptions
 from service_runtime import mesh
+from service_runtime.lease import Lease
 from service_runtime.mesh import MethodRoles, Role
 from service_runtime.server import ServiceDefinition
 from watcher.config import WatcherSettings
-from watcher.lease import Lease
 from watcher.metrics import WatcherMetrics
 from watcher.reporter import LedgerReporter
 from watcher.scanner import InconsistentChain, Scanner, ScanOptions

@@ -47,17 +47,27 @@ class DepositAddresses(pb_grpc.DepositAddressServiceServicer):
     async def ListDepositAddresses(
         self, request: pb.ListDepositAddressesRequest, context: Context
     ) -> pb.ListDepositAddressesResponse:
-        """Active addresses ordered by address; with the `invoice.created` outbox events, the watcher's feed."""
+        """Addresses ordered by address: active ones by default, retired ones when asked for.
+
+        Active ones, with the `invoice.created` outbox events, are the watcher's feed; settlement's reconciliation
+        reads both.
+        """
         terms = self._terms_for(request.chain_id)
-        if request.state not in (pb.DEPOSIT_ADDRESS_STATE_UNSPECIFIED, pb.DEPOSIT_ADDRESS_STATE_ACTIVE):
-            raise Unimplemented(
-                "only active addresses can be listed yet", reason="NOT_IMPLEMENTED", metadata={"field": "state"}
+        retired = request.state == pb.DEPOSIT_ADDRESS_STATE_RETIRED
+        if request.state not in (pb.DEPOSIT_ADDRESS_STATE_UNSPECIFIED, pb.DEPOSIT_ADDRESS_STATE_ACTIVE) and not retired:
+            raise InvalidArgument(
+                "state must be DEPOSIT_ADDRESS_STATE_ACTIVE or DEPOSIT_ADDRESS_STATE_RETIRED",
+                reason="STATE_INVALID",
+                metadata={"field": "state"},
             )
+        state = pb.DEPOSIT_ADDRESS_STATE_RETIRED if retired else pb.DEPOSIT_ADDRESS_STATE_ACTIVE
         limit = page_size(request.page_size, default=500, maximum=5000)
-        position = decode_token(request.page_token, f"active|{terms.chain_id}")
+        scope = f"{'retired' if retired else 'active'}|{terms.chain_id}"
+        position = decode_token(request.page_token, scope)
         after = str(position["a"]) if position else None
+        listing = invoice_store.retired_addresses if retired else invoice_store.active_addresses
         async with self.core.pool.acquire() as conn:
-            rows = await invoice_store.active_addresses(conn, self.core.now(), after=after, limit=limit)
+            rows = await listing(conn, self.core.now(), after=after, limit=limit)
         addresses = [
             pb.DepositAddress(
                 address=address,
@@ -65,12 +75,12 @@ class DepositAddresses(pb_grpc.DepositAddressServiceServicer):
                 factory_address=terms.forwarder_factory,
                 salt="0x" + invoice_salt(invoice_id).hex(),
                 invoice_id=invoice_id,
-                state=pb.DEPOSIT_ADDRESS_STATE_ACTIVE,
+                state=state,
                 monitor_until_time=timestamp(monitor_until),
             )
             for address, invoice_id, monitor_until in rows
         ]
-        token = encode_token({"a": rows[-1][0]}, f"active|{terms.chain_id}") if len(rows) == limit else ""
+        token = encode_token({"a": rows[-1][0]}, scope) if len(rows) == limit else ""
         return pb.ListDepositAddressesResponse(deposit_addresses=addresses, next_page_token=token)
 
     async def ListDepositAddressChanges(

@@ -294,6 +294,20 @@ async def active_addresses(
     return [(r["deposit_address"], r["id"], r["monitor_until"]) for r in rows]
 
 
+async def retired_addresses(
+    conn: asyncpg.Connection, now: dt.datetime, *, after: str | None, limit: int
+) -> list[tuple[str, str, dt.datetime]]:
+    """(deposit address, invoice id, monitor until) of invoices past their monitoring window, ordered by address."""
+    rows = await conn.fetch(
+        "SELECT deposit_address, id, monitor_until FROM ledger.invoices WHERE monitor_until <= $1 "
+        "AND ($2::text IS NULL OR deposit_address > $2) ORDER BY deposit_address LIMIT $3",
+        now,
+        after,
+        limit,
+    )
+    return [(r["deposit_address"], r["id"], r["monitor_until"]) for r in rows]
+
+
 async def addresses_created_after(
     conn: asyncpg.Connection, txid: str, event_id: int, limit: int
 ) -> list[tuple[str, int, str, str, dt.datetime]]:

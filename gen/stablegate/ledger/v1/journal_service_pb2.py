@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*stablegate/ledger/v1/journal_service.proto\x12\x14stablegate.ledger.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x03\n\x12JournalTransaction\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04kind\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04memo\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x39\n\x07\x65ntries\x18\x05 \x03(\x0b\x32\".stablegate.ledger.v1.JournalEntryB\x04\xe2\x41\x01\x03\x12%\n\x17reverses_transaction_id\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12N\n\x08metadata\x18\x07 \x03(\x0b\x32\x36.stablegate.ledger.v1.JournalTransaction.MetadataEntryB\x04\xe2\x41\x01\x03\x12\x33\n\tpost_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa8\x01\n\x0cJournalEntry\x12\x15\n\x07\x61\x63\x63ount\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05\x61sset\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12=\n\tdirection\x18\x03 \x01(\x0e\x32$.stablegate.ledger.v1.EntryDirectionB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04memo\x18\x05 \x01(\t\"\xdb\x01\n\x0e\x41\x63\x63ountBalance\x12\x0f\n\x07\x61\x63\x63ount\x18\x01 \x01(\t\x12\r\n\x05\x61sset\x18\x02 \x01(\t\x12\x1a\n\x12\x62\x61lance_base_units\x18\x03 \x01(\t\x12\x1e\n\x16\x64\x65\x62it_total_base_units\x18\x04 \x01(\t\x12\x1f\n\x17\x63redit_total_base_units\x18\x05 \x01(\t\x12\x1b\n\x13last_transaction_id\x18\x06 \x01(\t\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaf\x02\n\x16PostTransactionRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04kind\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04memo\x18\x03 \x01(\t\x12\x39\n\x07\x65ntries\x18\x04 \x03(\x0b\x32\".stablegate.ledger.v1.JournalEntryB\x04\xe2\x41\x01\x02\x12\x1f\n\x17reverses_transaction_id\x18\x05 \x01(\t\x12L\n\x08metadata\x18\x06 \x03(\x0b\x32:.stablegate.ledger.v1.PostTransactionRequest.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"X\n\x17PostTransactionResponse\x12=\n\x0btransaction\x18\x01 \x01(\x0b\x32(.stablegate.ledger.v1.JournalTransaction\")\n\x15GetTransactionRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"W\n\x16GetTransactionResponse\x12=\n\x0btransaction\x18\x01 \x01(\x0b\x32(.stablegate.ledger.v1.JournalTransaction\"\xc7\x01\n\x17ListTransactionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x33\n\x0fpost_time_start\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rpost_time_end\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"s\n\x18ListTransactionsResponse\x12>\n\x0ctransactions\x18\x01 \x03(\x0b\x32(.stablegate.ledger.v1.JournalTransaction\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"F\n\x18GetAccountBalanceRequest\x12\x15\n\x07\x61\x63\x63ount\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05\x61sset\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"R\n\x19GetAccountBalanceResponse\x12\x35\n\x07\x62\x61lance\x18\x01 \x01(\x0b\x32$.stablegate.ledger.v1.AccountBalance\"c\n\x13ListBalancesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x63\x63ount_prefix\x18\x03 \x01(\t\x12\r\n\x05\x61sset\x18\x04 \x01(\t\"g\n\x14ListBalancesResponse\x12\x36\n\x08\x62\x61lances\x18\x01 \x03(\x0b\x32$.stablegate.ledger.v1.AccountBalance\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*h\n\x0e\x45ntryDirection\x12\x1f\n\x1b\x45NTRY_DIRECTION_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45NTRY_DIRECTION_DEBIT\x10\x01\x12\x1a\n\x16\x45NTRY_DIRECTION_CREDIT\x10\x02\x32\xbd\x04\n\x0eJournalService\x12n\n\x0fPostTransaction\x12,.stablegate.ledger.v1.PostTransactionRequest\x1a-.stablegate.ledger.v1.PostTransactionResponse\x12k\n\x0eGetTransaction\x12+.stablegate.ledger.v1.GetTransactionRequest\x1a,.stablegate.ledger.v1.GetTransactionResponse\x12q\n\x10ListTransactions\x12-.stablegate.ledger.v1.ListTransactionsRequest\x1a..stablegate.ledger.v1.ListTransactionsResponse\x12t\n\x11GetAccountBalance\x12..stablegate.ledger.v1.GetAccountBalanceRequest\x1a/.stablegate.ledger.v1.GetAccountBalanceResponse\x12\x65\n\x0cListBalances\x12).stablegate.ledger.v1.ListBalancesRequest\x1a*.stablegate.ledger.v1.ListBalancesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*stablegate/ledger/v1/journal_service.proto\x12\x14stablegate.ledger.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x03\n\x12JournalTransaction\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04kind\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04memo\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x39\n\x07\x65ntries\x18\x05 \x03(\x0b\x32\".stablegate.ledger.v1.JournalEntryB\x04\xe2\x41\x01\x03\x12%\n\x17reverses_transaction_id\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12N\n\x08metadata\x18\x07 \x03(\x0b\x32\x36.stablegate.ledger.v1.JournalTransaction.MetadataEntryB\x04\xe2\x41\x01\x03\x12\x33\n\tpost_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa8\x01\n\x0cJournalEntry\x12\x15\n\x07\x61\x63\x63ount\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05\x61sset\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12=\n\tdirection\x18\x03 \x01(\x0e\x32$.stablegate.ledger.v1.EntryDirectionB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04memo\x18\x05 \x01(\t\"\x9a\x02\n\x0e\x41\x63\x63ountBalance\x12\x0f\n\x07\x61\x63\x63ount\x18\x01 \x01(\t\x12\r\n\x05\x61sset\x18\x02 \x01(\t\x12\x1a\n\x12\x62\x61lance_base_units\x18\x03 \x01(\t\x12\x1e\n\x16\x64\x65\x62it_total_base_units\x18\x04 \x01(\t\x12\x1f\n\x17\x63redit_total_base_units\x18\x05 \x01(\t\x12\x1b\n\x13last_transaction_id\x18\x06 \x01(\t\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04kind\x18\x08 \x01(\t\x12\x13\n\x0bmerchant_id\x18\t \x01(\t\x12\x1a\n\x12\x61s_of_block_number\x18\n \x01(\x04\"\xaf\x02\n\x16PostTransactionRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04kind\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04memo\x18\x03 \x01(\t\x12\x39\n\x07\x65ntries\x18\x04 \x03(\x0b\x32\".stablegate.ledger.v1.JournalEntryB\x04\xe2\x41\x01\x02\x12\x1f\n\x17reverses_transaction_id\x18\x05 \x01(\t\x12L\n\x08metadata\x18\x06 \x03(\x0b\x32:.stablegate.ledger.v1.PostTransactionRequest.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"X\n\x17PostTransactionResponse\x12=\n\x0btransaction\x18\x01 \x01(\x0b\x32(.stablegate.ledger.v1.JournalTransaction\")\n\x15GetTransactionRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"W\n\x16GetTransactionResponse\x12=\n\x0btransaction\x18\x01 \x01(\x0b\x32(.stablegate.ledger.v1.JournalTransaction\"\xc7\x01\n\x17ListTransactionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x33\n\x0fpost_time_start\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rpost_time_end\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"s\n\x18ListTransactionsResponse\x12>\n\x0ctransactions\x18\x01 \x03(\x0b\x32(.stablegate.ledger.v1.JournalTransaction\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"F\n\x18GetAccountBalanceRequest\x12\x15\n\x07\x61\x63\x63ount\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05\x61sset\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"R\n\x19GetAccountBalanceResponse\x12\x35\n\x07\x62\x61lance\x18\x01 \x01(\x0b\x32$.stablegate.ledger.v1.AccountBalance\"\x87\x01\n\x13ListBalancesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x63\x63ount_prefix\x18\x03 \x01(\t\x12\r\n\x05\x61sset\x18\x04 \x01(\t\x12\x0c\n\x04kind\x18\x05 \x01(\t\x12\x14\n\x0c\x62lock_number\x18\x06 \x01(\x04\"g\n\x14ListBalancesResponse\x12\x36\n\x08\x62\x61lances\x18\x01 \x03(\x0b\x32$.stablegate.ledger.v1.AccountBalance\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*h\n\x0e\x45ntryDirection\x12\x1f\n\x1b\x45NTRY_DIRECTION_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45NTRY_DIRECTION_DEBIT\x10\x01\x12\x1a\n\x16\x45NTRY_DIRECTION_CREDIT\x10\x02\x32\xbd\x04\n\x0eJournalService\x12n\n\x0fPostTransaction\x12,.stablegate.ledger.v1.PostTransactionRequest\x1a-.stablegate.ledger.v1.PostTransactionResponse\x12k\n\x0eGetTransaction\x12+.stablegate.ledger.v1.GetTransactionRequest\x1a,.stablegate.ledger.v1.GetTransactionResponse\x12q\n\x10ListTransactions\x12-.stablegate.ledger.v1.ListTransactionsRequest\x1a..stablegate.ledger.v1.ListTransactionsResponse\x12t\n\x11GetAccountBalance\x12..stablegate.ledger.v1.GetAccountBalanceRequest\x1a/.stablegate.ledger.v1.GetAccountBalanceResponse\x12\x65\n\x0cListBalances\x12).stablegate.ledger.v1.ListBalancesRequest\x1a*.stablegate.ledger.v1.ListBalancesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -73,8 +73,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETACCOUNTBALANCEREQUEST'].fields_by_name['account']._serialized_options = b'\342A\001\002'
   _globals['_GETACCOUNTBALANCEREQUEST'].fields_by_name['asset']._loaded_options = None
   _globals['_GETACCOUNTBALANCEREQUEST'].fields_by_name['asset']._serialized_options = b'\342A\001\002'
-  _globals['_ENTRYDIRECTION']._serialized_start=2123
-  _globals['_ENTRYDIRECTION']._serialized_end=2227
+  _globals['_ENTRYDIRECTION']._serialized_start=2223
+  _globals['_ENTRYDIRECTION']._serialized_end=2327
   _globals['_JOURNALTRANSACTION']._serialized_start=135
   _globals['_JOURNALTRANSACTION']._serialized_end=519
   _globals['_JOURNALTRANSACTION_METADATAENTRY']._serialized_start=472
@@ -82,29 +82,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOURNALENTRY']._serialized_start=522
   _globals['_JOURNALENTRY']._serialized_end=690
   _globals['_ACCOUNTBALANCE']._serialized_start=693
-  _globals['_ACCOUNTBALANCE']._serialized_end=912
-  _globals['_POSTTRANSACTIONREQUEST']._serialized_start=915
-  _globals['_POSTTRANSACTIONREQUEST']._serialized_end=1218
+  _globals['_ACCOUNTBALANCE']._serialized_end=975
+  _globals['_POSTTRANSACTIONREQUEST']._serialized_start=978
+  _globals['_POSTTRANSACTIONREQUEST']._serialized_end=1281
   _globals['_POSTTRANSACTIONREQUEST_METADATAENTRY']._serialized_start=472
   _globals['_POSTTRANSACTIONREQUEST_METADATAENTRY']._serialized_end=519
-  _globals['_POSTTRANSACTIONRESPONSE']._serialized_start=1220
-  _globals['_POSTTRANSACTIONRESPONSE']._serialized_end=1308
-  _globals['_GETTRANSACTIONREQUEST']._serialized_start=1310
-  _globals['_GETTRANSACTIONREQUEST']._serialized_end=1351
-  _globals['_GETTRANSACTIONRESPONSE']._serialized_start=1353
-  _globals['_GETTRANSACTIONRESPONSE']._serialized_end=1440
-  _globals['_LISTTRANSACTIONSREQUEST']._serialized_start=1443
-  _globals['_LISTTRANSACTIONSREQUEST']._serialized_end=1642
-  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_start=1644
-  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_end=1759
-  _globals['_GETACCOUNTBALANCEREQUEST']._serialized_start=1761
-  _globals['_GETACCOUNTBALANCEREQUEST']._serialized_end=1831
-  _globals['_GETACCOUNTBALANCERESPONSE']._serialized_start=1833
-  _globals['_GETACCOUNTBALANCERESPONSE']._serialized_end=1915
-  _globals['_LISTBALANCESREQUEST']._serialized_start=1917
-  _globals['_LISTBALANCESREQUEST']._serialized_end=2016
-  _globals['_LISTBALANCESRESPONSE']._serialized_start=2018
-  _globals['_LISTBALANCESRESPONSE']._serialized_end=2121
-  _globals['_JOURNALSERVICE']._serialized_start=2230
-  _globals['_JOURNALSERVICE']._serialized_end=2803
+  _globals['_POSTTRANSACTIONRESPONSE']._serialized_start=1283
+  _globals['_POSTTRANSACTIONRESPONSE']._serialized_end=1371
+  _globals['_GETTRANSACTIONREQUEST']._serialized_start=1373
+  _globals['_GETTRANSACTIONREQUEST']._serialized_end=1414
+  _globals['_GETTRANSACTIONRESPONSE']._serialized_start=1416
+  _globals['_GETTRANSACTIONRESPONSE']._serialized_end=1503
+  _globals['_LISTTRANSACTIONSREQUEST']._serialized_start=1506
+  _globals['_LISTTRANSACTIONSREQUEST']._serialized_end=1705
+  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_start=1707
+  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_end=1822
+  _globals['_GETACCOUNTBALANCEREQUEST']._serialized_start=1824
+  _globals['_GETACCOUNTBALANCEREQUEST']._serialized_end=1894
+  _globals['_GETACCOUNTBALANCERESPONSE']._serialized_start=1896
+  _globals['_GETACCOUNTBALANCERESPONSE']._serialized_end=1978
+  _globals['_LISTBALANCESREQUEST']._serialized_start=1981
+  _globals['_LISTBALANCESREQUEST']._serialized_end=2116
+  _globals['_LISTBALANCESRESPONSE']._serialized_start=2118
+  _globals['_LISTBALANCESRESPONSE']._serialized_end=2221
+  _globals['_JOURNALSERVICE']._serialized_start=2330
+  _globals['_JOURNALSERVICE']._serialized_end=2903
 # @@protoc_insertion_point(module_scope)

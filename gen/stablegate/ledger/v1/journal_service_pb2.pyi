@@ -171,6 +171,9 @@ class AccountBalance(_message.Message):
     CREDIT_TOTAL_BASE_UNITS_FIELD_NUMBER: _builtins.int
     LAST_TRANSACTION_ID_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    MERCHANT_ID_FIELD_NUMBER: _builtins.int
+    AS_OF_BLOCK_NUMBER_FIELD_NUMBER: _builtins.int
     account: _builtins.str
     """Account name."""
     asset: _builtins.str
@@ -185,6 +188,12 @@ class AccountBalance(_message.Message):
     """Sum of credits, integer string in base units."""
     last_transaction_id: _builtins.str
     """Id of the last transaction that touched the account."""
+    kind: _builtins.str
+    """Account kind, e.g. "treasury", "chain_clearing", "merchant_available"."""
+    merchant_id: _builtins.str
+    """Merchant owning a `merchant_*` account; empty for platform accounts."""
+    as_of_block_number: _builtins.int
+    """The block the balance was read as of (ListBalancesRequest.block_number); 0 when read as of now."""
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the balance last changed."""
@@ -199,10 +208,13 @@ class AccountBalance(_message.Message):
         credit_total_base_units: _builtins.str = ...,
         last_transaction_id: _builtins.str = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        kind: _builtins.str = ...,
+        merchant_id: _builtins.str = ...,
+        as_of_block_number: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "asset", b"asset", "balance_base_units", b"balance_base_units", "credit_total_base_units", b"credit_total_base_units", "debit_total_base_units", b"debit_total_base_units", "last_transaction_id", b"last_transaction_id", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "as_of_block_number", b"as_of_block_number", "asset", b"asset", "balance_base_units", b"balance_base_units", "credit_total_base_units", b"credit_total_base_units", "debit_total_base_units", b"debit_total_base_units", "kind", b"kind", "last_transaction_id", b"last_transaction_id", "merchant_id", b"merchant_id", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -478,6 +490,8 @@ class ListBalancesRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     ACCOUNT_PREFIX_FIELD_NUMBER: _builtins.int
     ASSET_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    BLOCK_NUMBER_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum number to return; 0 means 100, capped at 1000."""
     page_token: _builtins.str
@@ -486,6 +500,12 @@ class ListBalancesRequest(_message.Message):
     """Only accounts whose name starts with this, e.g. "merchant:mer_01HV:"."""
     asset: _builtins.str
     """Only this asset."""
+    kind: _builtins.str
+    """Only accounts of this kind, e.g. "treasury"."""
+    block_number: _builtins.int
+    """Read as of this chain block: entries of transactions booking a chain payment observed in a later block are
+    left out, so the balance compares with on-chain balances read at that block. 0: every entry.
+    """
     def __init__(
         self,
         *,
@@ -493,10 +513,12 @@ class ListBalancesRequest(_message.Message):
         page_token: _builtins.str = ...,
         account_prefix: _builtins.str = ...,
         asset: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        block_number: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_prefix", b"account_prefix", "asset", b"asset", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_prefix", b"account_prefix", "asset", b"asset", "block_number", b"block_number", "kind", b"kind", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

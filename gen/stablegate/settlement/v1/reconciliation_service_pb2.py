@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n5stablegate/settlement/v1/reconciliation_service.proto\x12\x18stablegate.settlement.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x88\x03\n\x14ReconciliationReport\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63hain_id\x18\x02 \x01(\x04\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x62lock_number\x18\x03 \x01(\x04\x42\x04\xe2\x41\x01\x03\x12\x44\n\x06status\x18\x04 \x01(\x0e\x32..stablegate.settlement.v1.ReconciliationStatusB\x04\xe2\x41\x01\x03\x12\x41\n\x05lines\x18\x05 \x03(\x0b\x32,.stablegate.settlement.v1.ReconciliationLineB\x04\xe2\x41\x01\x03\x12\x1c\n\x0emismatch_count\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65rror\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x37\n\rcomplete_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xcd\x01\n\x12ReconciliationLine\x12\x15\n\x07\x61\x63\x63ount\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x61\x64\x64ress\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x61sset\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12&\n\x18\x63hain_balance_base_units\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\'\n\x19ledger_balance_base_units\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12#\n\x15\x64ifference_base_units\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\"\\\n\x18RunReconciliationRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08\x63hain_id\x18\x02 \x01(\x04\x12\x14\n\x0c\x62lock_number\x18\x03 \x01(\x04\"[\n\x19RunReconciliationResponse\x12>\n\x06report\x18\x01 \x01(\x0b\x32..stablegate.settlement.v1.ReconciliationReport\"2\n\x1eGetReconciliationReportRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"a\n\x1fGetReconciliationReportResponse\x12>\n\x06report\x18\x01 \x01(\x0b\x32..stablegate.settlement.v1.ReconciliationReport\"\x89\x01\n ListReconciliationReportsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12>\n\x06status\x18\x03 \x01(\x0e\x32..stablegate.settlement.v1.ReconciliationStatus\"}\n!ListReconciliationReportsResponse\x12?\n\x07reports\x18\x01 \x03(\x0b\x32..stablegate.settlement.v1.ReconciliationReport\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xcb\x01\n\x14ReconciliationStatus\x12%\n!RECONCILIATION_STATUS_UNSPECIFIED\x10\x00\x12!\n\x1dRECONCILIATION_STATUS_RUNNING\x10\x01\x12!\n\x1dRECONCILIATION_STATUS_MATCHED\x10\x02\x12$\n RECONCILIATION_STATUS_MISMATCHED\x10\x03\x12 \n\x1cRECONCILIATION_STATUS_FAILED\x10\x04\x32\xbd\x03\n\x15ReconciliationService\x12|\n\x11RunReconciliation\x12\x32.stablegate.settlement.v1.RunReconciliationRequest\x1a\x33.stablegate.settlement.v1.RunReconciliationResponse\x12\x8e\x01\n\x17GetReconciliationReport\x12\x38.stablegate.settlement.v1.GetReconciliationReportRequest\x1a\x39.stablegate.settlement.v1.GetReconciliationReportResponse\x12\x94\x01\n\x19ListReconciliationReports\x12:.stablegate.settlement.v1.ListReconciliationReportsRequest\x1a;.stablegate.settlement.v1.ListReconciliationReportsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n5stablegate/settlement/v1/reconciliation_service.proto\x12\x18stablegate.settlement.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x88\x03\n\x14ReconciliationReport\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63hain_id\x18\x02 \x01(\x04\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x62lock_number\x18\x03 \x01(\x04\x42\x04\xe2\x41\x01\x03\x12\x44\n\x06status\x18\x04 \x01(\x0e\x32..stablegate.settlement.v1.ReconciliationStatusB\x04\xe2\x41\x01\x03\x12\x41\n\x05lines\x18\x05 \x03(\x0b\x32,.stablegate.settlement.v1.ReconciliationLineB\x04\xe2\x41\x01\x03\x12\x1c\n\x0emismatch_count\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65rror\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x37\n\rcomplete_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xbf\x02\n\x12ReconciliationLine\x12\x15\n\x07\x61\x63\x63ount\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x61\x64\x64ress\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x61sset\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12&\n\x18\x63hain_balance_base_units\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\'\n\x19ledger_balance_base_units\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12#\n\x15\x64ifference_base_units\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04kind\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12H\n\x06status\x18\x08 \x01(\x0e\x32\x32.stablegate.settlement.v1.ReconciliationLineStatusB\x04\xe2\x41\x01\x03\x12\x12\n\x04note\x18\t \x01(\tB\x04\xe2\x41\x01\x03\"\\\n\x18RunReconciliationRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08\x63hain_id\x18\x02 \x01(\x04\x12\x14\n\x0c\x62lock_number\x18\x03 \x01(\x04\"[\n\x19RunReconciliationResponse\x12>\n\x06report\x18\x01 \x01(\x0b\x32..stablegate.settlement.v1.ReconciliationReport\"2\n\x1eGetReconciliationReportRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"a\n\x1fGetReconciliationReportResponse\x12>\n\x06report\x18\x01 \x01(\x0b\x32..stablegate.settlement.v1.ReconciliationReport\"\x89\x01\n ListReconciliationReportsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12>\n\x06status\x18\x03 \x01(\x0e\x32..stablegate.settlement.v1.ReconciliationStatus\"}\n!ListReconciliationReportsResponse\x12?\n\x07reports\x18\x01 \x03(\x0b\x32..stablegate.settlement.v1.ReconciliationReport\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xc1\x01\n\x18ReconciliationLineStatus\x12*\n&RECONCILIATION_LINE_STATUS_UNSPECIFIED\x10\x00\x12&\n\"RECONCILIATION_LINE_STATUS_MATCHED\x10\x01\x12)\n%RECONCILIATION_LINE_STATUS_MISMATCHED\x10\x02\x12&\n\"RECONCILIATION_LINE_STATUS_SKIPPED\x10\x03*\xcb\x01\n\x14ReconciliationStatus\x12%\n!RECONCILIATION_STATUS_UNSPECIFIED\x10\x00\x12!\n\x1dRECONCILIATION_STATUS_RUNNING\x10\x01\x12!\n\x1dRECONCILIATION_STATUS_MATCHED\x10\x02\x12$\n RECONCILIATION_STATUS_MISMATCHED\x10\x03\x12 \n\x1cRECONCILIATION_STATUS_FAILED\x10\x04\x32\xbd\x03\n\x15ReconciliationService\x12|\n\x11RunReconciliation\x12\x32.stablegate.settlement.v1.RunReconciliationRequest\x1a\x33.stablegate.settlement.v1.RunReconciliationResponse\x12\x8e\x01\n\x17GetReconciliationReport\x12\x38.stablegate.settlement.v1.GetReconciliationReportRequest\x1a\x39.stablegate.settlement.v1.GetReconciliationReportResponse\x12\x94\x01\n\x19ListReconciliationReports\x12:.stablegate.settlement.v1.ListReconciliationReportsRequest\x1a;.stablegate.settlement.v1.ListReconciliationReportsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -63,28 +63,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECONCILIATIONLINE'].fields_by_name['ledger_balance_base_units']._serialized_options = b'\342A\001\003'
   _globals['_RECONCILIATIONLINE'].fields_by_name['difference_base_units']._loaded_options = None
   _globals['_RECONCILIATIONLINE'].fields_by_name['difference_base_units']._serialized_options = b'\342A\001\003'
+  _globals['_RECONCILIATIONLINE'].fields_by_name['kind']._loaded_options = None
+  _globals['_RECONCILIATIONLINE'].fields_by_name['kind']._serialized_options = b'\342A\001\003'
+  _globals['_RECONCILIATIONLINE'].fields_by_name['status']._loaded_options = None
+  _globals['_RECONCILIATIONLINE'].fields_by_name['status']._serialized_options = b'\342A\001\003'
+  _globals['_RECONCILIATIONLINE'].fields_by_name['note']._loaded_options = None
+  _globals['_RECONCILIATIONLINE'].fields_by_name['note']._serialized_options = b'\342A\001\003'
   _globals['_RUNRECONCILIATIONREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_RUNRECONCILIATIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\002'
   _globals['_GETRECONCILIATIONREPORTREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_GETRECONCILIATIONREPORTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
-  _globals['_RECONCILIATIONSTATUS']._serialized_start=1358
-  _globals['_RECONCILIATIONSTATUS']._serialized_end=1561
+  _globals['_RECONCILIATIONLINESTATUS']._serialized_start=1472
+  _globals['_RECONCILIATIONLINESTATUS']._serialized_end=1665
+  _globals['_RECONCILIATIONSTATUS']._serialized_start=1668
+  _globals['_RECONCILIATIONSTATUS']._serialized_end=1871
   _globals['_RECONCILIATIONREPORT']._serialized_start=150
   _globals['_RECONCILIATIONREPORT']._serialized_end=542
   _globals['_RECONCILIATIONLINE']._serialized_start=545
-  _globals['_RECONCILIATIONLINE']._serialized_end=750
-  _globals['_RUNRECONCILIATIONREQUEST']._serialized_start=752
-  _globals['_RUNRECONCILIATIONREQUEST']._serialized_end=844
-  _globals['_RUNRECONCILIATIONRESPONSE']._serialized_start=846
-  _globals['_RUNRECONCILIATIONRESPONSE']._serialized_end=937
-  _globals['_GETRECONCILIATIONREPORTREQUEST']._serialized_start=939
-  _globals['_GETRECONCILIATIONREPORTREQUEST']._serialized_end=989
-  _globals['_GETRECONCILIATIONREPORTRESPONSE']._serialized_start=991
-  _globals['_GETRECONCILIATIONREPORTRESPONSE']._serialized_end=1088
-  _globals['_LISTRECONCILIATIONREPORTSREQUEST']._serialized_start=1091
-  _globals['_LISTRECONCILIATIONREPORTSREQUEST']._serialized_end=1228
-  _globals['_LISTRECONCILIATIONREPORTSRESPONSE']._serialized_start=1230
-  _globals['_LISTRECONCILIATIONREPORTSRESPONSE']._serialized_end=1355
-  _globals['_RECONCILIATIONSERVICE']._serialized_start=1564
-  _globals['_RECONCILIATIONSERVICE']._serialized_end=2009
+  _globals['_RECONCILIATIONLINE']._serialized_end=864
+  _globals['_RUNRECONCILIATIONREQUEST']._serialized_start=866
+  _globals['_RUNRECONCILIATIONREQUEST']._serialized_end=958
+  _globals['_RUNRECONCILIATIONRESPONSE']._serialized_start=960
+  _globals['_RUNRECONCILIATIONRESPONSE']._serialized_end=1051
+  _globals['_GETRECONCILIATIONREPORTREQUEST']._serialized_start=1053
+  _globals['_GETRECONCILIATIONREPORTREQUEST']._serialized_end=1103
+  _globals['_GETRECONCILIATIONREPORTRESPONSE']._serialized_start=1105
+  _globals['_GETRECONCILIATIONREPORTRESPONSE']._serialized_end=1202
+  _globals['_LISTRECONCILIATIONREPORTSREQUEST']._serialized_start=1205
+  _globals['_LISTRECONCILIATIONREPORTSREQUEST']._serialized_end=1342
+  _globals['_LISTRECONCILIATIONREPORTSRESPONSE']._serialized_start=1344
+  _globals['_LISTRECONCILIATIONREPORTSRESPONSE']._serialized_end=1469
+  _globals['_RECONCILIATIONSERVICE']._serialized_start=1874
+  _globals['_RECONCILIATIONSERVICE']._serialized_end=2319
 # @@protoc_insertion_point(module_scope)

@@ -20,6 +20,34 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _ReconciliationLineStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ReconciliationLineStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReconciliationLineStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RECONCILIATION_LINE_STATUS_UNSPECIFIED: _ReconciliationLineStatus.ValueType  # 0
+    """Not set."""
+    RECONCILIATION_LINE_STATUS_MATCHED: _ReconciliationLineStatus.ValueType  # 1
+    """Chain and ledger agree."""
+    RECONCILIATION_LINE_STATUS_MISMATCHED: _ReconciliationLineStatus.ValueType  # 2
+    """They differ by difference_base_units."""
+    RECONCILIATION_LINE_STATUS_SKIPPED: _ReconciliationLineStatus.ValueType  # 3
+    """Not compared; note says why."""
+
+class ReconciliationLineStatus(_ReconciliationLineStatus, metaclass=_ReconciliationLineStatusEnumTypeWrapper):
+    """Outcome of one line."""
+
+RECONCILIATION_LINE_STATUS_UNSPECIFIED: ReconciliationLineStatus.ValueType  # 0
+"""Not set."""
+RECONCILIATION_LINE_STATUS_MATCHED: ReconciliationLineStatus.ValueType  # 1
+"""Chain and ledger agree."""
+RECONCILIATION_LINE_STATUS_MISMATCHED: ReconciliationLineStatus.ValueType  # 2
+"""They differ by difference_base_units."""
+RECONCILIATION_LINE_STATUS_SKIPPED: ReconciliationLineStatus.ValueType  # 3
+"""Not compared; note says why."""
+Global___ReconciliationLineStatus: _TypeAlias = ReconciliationLineStatus  # noqa: Y015
+
 class _ReconciliationStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -114,7 +142,7 @@ Global___ReconciliationReport: _TypeAlias = ReconciliationReport  # noqa: Y015
 
 @_typing.final
 class ReconciliationLine(_message.Message):
-    """Chain balance against ledger balance for one account."""
+    """Chain balance against ledger balance for one ledger account (one asset)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -124,18 +152,27 @@ class ReconciliationLine(_message.Message):
     CHAIN_BALANCE_BASE_UNITS_FIELD_NUMBER: _builtins.int
     LEDGER_BALANCE_BASE_UNITS_FIELD_NUMBER: _builtins.int
     DIFFERENCE_BASE_UNITS_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
     account: _builtins.str
-    """Ledger account, e.g. "treasury:56:usdt"."""
+    """Ledger account code, e.g. "treasury:USDT", "chain_clearing:USDT", "gas_float:BNB"."""
     address: _builtins.str
-    """On-chain address holding it."""
+    """The on-chain address holding it; for chain_clearing "deposit addresses (N)", the count summed."""
     asset: _builtins.str
     """Asset, e.g. "USDT" or "BNB"."""
     chain_balance_base_units: _builtins.str
-    """Balance on chain, integer string in base units."""
+    """Balance on chain at the report's block, integer string in base units."""
     ledger_balance_base_units: _builtins.str
-    """Balance in the ledger, integer string in base units."""
+    """Balance in the ledger as of the report's block, integer string in base units."""
     difference_base_units: _builtins.str
-    """chain minus ledger, signed integer string in base units; "0" when matched."""
+    """chain minus ledger, signed integer string in base units; "0" when matched or skipped."""
+    kind: _builtins.str
+    """Ledger account kind, e.g. "treasury", "cold_storage", "chain_clearing", "gas_float"."""
+    status: Global___ReconciliationLineStatus.ValueType
+    """Whether this line matched, differed, or was not compared."""
+    note: _builtins.str
+    """Why a line was skipped (e.g. "no cold Safe configured"); empty otherwise."""
     def __init__(
         self,
         *,
@@ -145,10 +182,13 @@ class ReconciliationLine(_message.Message):
         chain_balance_base_units: _builtins.str = ...,
         ledger_balance_base_units: _builtins.str = ...,
         difference_base_units: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        status: Global___ReconciliationLineStatus.ValueType = ...,
+        note: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "address", b"address", "asset", b"asset", "chain_balance_base_units", b"chain_balance_base_units", "difference_base_units", b"difference_base_units", "ledger_balance_base_units", b"ledger_balance_base_units"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "address", b"address", "asset", b"asset", "chain_balance_base_units", b"chain_balance_base_units", "difference_base_units", b"difference_base_units", "kind", b"kind", "ledger_balance_base_units", b"ledger_balance_base_units", "note", b"note", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -168,7 +208,9 @@ class RunReconciliationRequest(_message.Message):
     chain_id: _builtins.int
     """EIP-155 chain id; the configured chain when 0."""
     block_number: _builtins.int
-    """Finalized block to reconcile at; the newest finalized block when 0."""
+    """Finalized block to reconcile at; the newest finalized block when 0. A block above the newest finalized
+    one is INVALID_ARGUMENT.
+    """
     def __init__(
         self,
         *,

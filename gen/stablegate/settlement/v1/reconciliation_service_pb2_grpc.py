@@ -26,8 +26,8 @@ if _version_not_supported:
 
 
 class ReconciliationServiceStub:
-    """Internal: compares every on-chain balance (treasury, hot and cold wallets, unswept forwarders) with the
-    ledger at one finalized block, and alarms on any difference.
+    """Internal (operator role): compares on-chain balances (treasury, cold Safe, deposit addresses, signing keys'
+    BNB) with the ledger at one finalized block; a difference is a metric, an alert event and a report row.
     """
 
     def __init__(self, channel):
@@ -54,12 +54,13 @@ class ReconciliationServiceStub:
 
 
 class ReconciliationServiceServicer:
-    """Internal: compares every on-chain balance (treasury, hot and cold wallets, unswept forwarders) with the
-    ledger at one finalized block, and alarms on any difference.
+    """Internal (operator role): compares on-chain balances (treasury, cold Safe, deposit addresses, signing keys'
+    BNB) with the ledger at one finalized block; a difference is a metric, an alert event and a report row.
     """
 
     def RunReconciliation(self, request, context):
-        """Runs a reconciliation now. Idempotent by request_id.
+        """Runs a reconciliation now and returns its report. Idempotent by request_id: a repeated id returns the
+        report of the first run.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -106,8 +107,8 @@ def add_ReconciliationServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ReconciliationService:
-    """Internal: compares every on-chain balance (treasury, hot and cold wallets, unswept forwarders) with the
-    ledger at one finalized block, and alarms on any difference.
+    """Internal (operator role): compares on-chain balances (treasury, cold Safe, deposit addresses, signing keys'
+    BNB) with the ledger at one finalized block; a difference is a metric, an alert event and a report row.
     """
 
     @staticmethod

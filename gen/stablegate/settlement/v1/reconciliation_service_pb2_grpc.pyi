@@ -27,8 +27,8 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class ReconciliationServiceStub:
-    """Internal: compares every on-chain balance (treasury, hot and cold wallets, unswept forwarders) with the
-    ledger at one finalized block, and alarms on any difference.
+    """Internal (operator role): compares on-chain balances (treasury, cold Safe, deposit addresses, signing keys'
+    BNB) with the ledger at one finalized block; a difference is a metric, an alert event and a report row.
     """
 
     @_typing.overload
@@ -36,7 +36,9 @@ class ReconciliationServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ReconciliationServiceAsyncStub: ...
     RunReconciliation: _grpc.UnaryUnaryMultiCallable[_reconciliation_service_pb2.RunReconciliationRequest, _reconciliation_service_pb2.RunReconciliationResponse]
-    """Runs a reconciliation now. Idempotent by request_id."""
+    """Runs a reconciliation now and returns its report. Idempotent by request_id: a repeated id returns the
+    report of the first run.
+    """
     GetReconciliationReport: _grpc.UnaryUnaryMultiCallable[_reconciliation_service_pb2.GetReconciliationReportRequest, _reconciliation_service_pb2.GetReconciliationReportResponse]
     """Gets a reconciliation report."""
     ListReconciliationReports: _grpc.UnaryUnaryMultiCallable[_reconciliation_service_pb2.ListReconciliationReportsRequest, _reconciliation_service_pb2.ListReconciliationReportsResponse]
@@ -44,21 +46,23 @@ class ReconciliationServiceStub:
 
 @_typing.type_check_only
 class ReconciliationServiceAsyncStub(ReconciliationServiceStub):
-    """Internal: compares every on-chain balance (treasury, hot and cold wallets, unswept forwarders) with the
-    ledger at one finalized block, and alarms on any difference.
+    """Internal (operator role): compares on-chain balances (treasury, cold Safe, deposit addresses, signing keys'
+    BNB) with the ledger at one finalized block; a difference is a metric, an alert event and a report row.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     RunReconciliation: _aio.UnaryUnaryMultiCallable[_reconciliation_service_pb2.RunReconciliationRequest, _reconciliation_service_pb2.RunReconciliationResponse]  # type: ignore[assignment]
-    """Runs a reconciliation now. Idempotent by request_id."""
+    """Runs a reconciliation now and returns its report. Idempotent by request_id: a repeated id returns the
+    report of the first run.
+    """
     GetReconciliationReport: _aio.UnaryUnaryMultiCallable[_reconciliation_service_pb2.GetReconciliationReportRequest, _reconciliation_service_pb2.GetReconciliationReportResponse]  # type: ignore[assignment]
     """Gets a reconciliation report."""
     ListReconciliationReports: _aio.UnaryUnaryMultiCallable[_reconciliation_service_pb2.ListReconciliationReportsRequest, _reconciliation_service_pb2.ListReconciliationReportsResponse]  # type: ignore[assignment]
     """Lists reports, newest first."""
 
 class ReconciliationServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Internal: compares every on-chain balance (treasury, hot and cold wallets, unswept forwarders) with the
-    ledger at one finalized block, and alarms on any difference.
+    """Internal (operator role): compares on-chain balances (treasury, cold Safe, deposit addresses, signing keys'
+    BNB) with the ledger at one finalized block; a difference is a metric, an alert event and a report row.
     """
 
     @_abc_1.abstractmethod
@@ -67,7 +71,9 @@ class ReconciliationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _reconciliation_service_pb2.RunReconciliationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_reconciliation_service_pb2.RunReconciliationResponse, _abc.Awaitable[_reconciliation_service_pb2.RunReconciliationResponse]]:
-        """Runs a reconciliation now. Idempotent by request_id."""
+        """Runs a reconciliation now and returns its report. Idempotent by request_id: a repeated id returns the
+        report of the first run.
+        """
 
     @_abc_1.abstractmethod
     def GetReconciliationReport(

@@ -1,4 +1,6 @@
-"""One scanner per chain: a Postgres advisory lock held on a dedicated connection (DECISIONS, "Leases").
+"""One leader at a time: a Postgres advisory lock held on a dedicated connection (DECISIONS, "Leases").
+
+The watcher's scanner (one per chain) and settlement's sweeper (one per key) each hold one.
 
 A leader that dies loses the lock when its connection drops (at once for a killed process on a live host;
 within the TCP keepalive bound set below when the host or network dies), and a standby's next try takes it.
@@ -11,7 +13,7 @@ import logging
 
 import asyncpg
 
-log = logging.getLogger("stablegate.watcher.lease")
+log = logging.getLogger("stablegate.lease")
 
 # Server-side keepalives on the lease connection: a vanished leader's lock is released within about
 # idle + interval * count = 5 + 2 * 3 = 11 s.

@@ -1,0 +1,1 @@
+"""Settlement's rules as plain code: batching, fee bumps, reading a sweep's receipt."""

@@ -1,0 +1,77 @@
+"""Settlement's client of the signer: SignTransaction with a SweepIntent, over the mesh (role settlement)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+from stablegate.signer.v1 import signing_service_pb2 as pb
+from stablegate.signer.v1 import signing_service_pb2_grpc as pb_grpc
+
+from chain.abi import keccak256
+from settlement.domain.fees import TxFees
+
+
+@dataclass(frozen=True)
+class Signed:
+    """The signer signed: raw bytes for eth_sendRawTransaction and their hash."""
+
+    raw_transaction: str
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The signer did not sign: DENIED (final for this request id) or PENDING_APPROVAL, with its reason."""
+
+    decision: str
+    reason: str
+
+
+class SweepSigner:
+    """Asks the signer for sweep transactions; one request id always gets the same answer (the signer stores it)."""
+
+    def __init__(self, channel: grpc.aio.Channel, timeout_seconds: float = 30.0) -> None:
+        self._stub = pb_grpc.SigningServiceStub(channel)
+        self._timeout = timeout_seconds
+
+    async def sign_sweep(
+        self,
+        *,
+        request_id: str,
+        key_id: str,
+        chain_id: int,
+        nonce: int,
+        gas_limit: int,
+        fees: TxFees,
+        factory: str,
+        token: str,
+        salts: Sequence[str],
+    ) -> Signed | Refused:
+        """Sign flushBatch(salts) on the factory with the SWEEPER key at `nonce`."""
+        request = pb.SignTransactionRequest(
+            request_id=request_id,
+            key_id=key_id,
+            chain_id=chain_id,
+            nonce=nonce,
+            gas_limit=gas_limit,
+            sweep=pb.SweepIntent(factory_address=factory, token_contract=token, salts=list(salts)),
+        )
+        if fees.legacy:
+            request.legacy.CopyFrom(pb.LegacyFee(gas_price_wei=str(fees.max_fee_per_gas)))
+        else:
+            request.eip1559.CopyFrom(
+                pb.Eip1559Fee(
+                    max_fee_per_gas_wei=str(fees.max_fee_per_gas),
+                    max_priority_fee_per_gas_wei=str(fees.max_priority_fee_per_gas),
+                )
+            )
+        reply = await self._stub.SignTransaction(request, timeout=self._timeout)
+        if reply.decision == pb.SIGNING_DECISION_ALLOWED:
+            raw = reply.signed_transaction
+            tx_hash = "0x" + keccak256(bytes.fromhex(raw.removeprefix("0x"))).hex()
+            if tx_hash != reply.tx_hash.lower():
+                raise ValueError(f"the signer's tx_hash {reply.tx_hash} is not the hash of its raw transaction")
+            return Signed(raw, tx_hash)
+        return Refused(pb.SigningDecision.Name(reply.decision).removeprefix("SIGNING_DECISION_"), reply.reason)

@@ -1,0 +1,447 @@
+"""The sweeper: moves final deposits from their forwarders into the treasury, one batched flush at a time.
+
+One pass (`tick`), run under a lease by the settlement process:
+
+1. **Track** every sweep that is out: sign again what was asked for but not stored signed (same request id,
+   so the signer returns the same bytes), broadcast what is signed but was never sent, look for a receipt of
+   any version of its nonce, replace a version that is stuck with a fee bump, and once the receipt's block is
+   final (and still canonical) read its Transfer logs and book the sweep in the ledger.
+2. **Plan** new sweeps from the ledger's sweepable deposits (skipping addresses already in an open sweep),
+   persisting each intent (PLANNED) before anything is signed.
+3. **Send** planned or held sweeps: a fee over its cap holds the sweep (nothing signed); otherwise take the
+   key's next nonce and store the request (SIGNING) in one transaction, ask the signer, store the signed
+   bytes, then broadcast them to every provider.
+
+A crash at any point resumes from the rows: nothing signed is ever signed again with another nonce.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import grpc
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from chain import abi
+from chain.client import ChainClient, RpcError
+from chain.contracts import load_artifact
+from chain.fees import FeeCaps, FeeQuote, estimate_fees
+from settlement import chain_io
+from settlement.domain.fees import TxFees, bumped
+from settlement.domain.receipts import swept_amounts
+from settlement.domain.sweeps import GasBudget, batches, gas_limit
+from settlement.ledger_client import SweepLedger, SweepRecord
+from settlement.signing import Refused, Signed, SweepSigner
+from settlement.store import sweeps as store
+from settlement.store.sweeps import ChainTx, Landed, Sweep
+
+log = logging.getLogger("stablegate.settlement.sweeper")
+REFUSALS = frozenset(
+    {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ALREADY_EXISTS}
+)
+"""Answers of the ledger that will not change by asking again (as opposed to UNAVAILABLE, DEADLINE_EXCEEDED)."""
+
+
+@dataclass(frozen=True)
+class SweeperOptions:
+    """What the sweeper sweeps, with which key, and how it batches, prices and replaces."""
+
+    chain_id: int
+    key_id: str
+    sweeper_address: str
+    factory: str
+    token: str
+    batch_size: int
+    budget: GasBudget
+    fee_caps: FeeCaps
+    gas_margin_percent: int = 20
+    bump_percent: int = 12
+    stuck_after_seconds: float = 60.0
+    rebroadcast_seconds: float = 15.0
+    max_in_flight: int = 4
+    legacy_fees: bool = False
+    failure_backoff_seconds: float = 300.0
+    """After a sweep fails (signer refusal, revert, estimate), no new sweep is planned for this long."""
+
+
+class SweeperMetrics:
+    """Sweeps sent, recorded, held and replaced, on the service's registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        kwargs: dict[str, Any] = {"registry": registry}
+        self.sent = Counter("settlement_sweeps_sent_total", "Sweep transactions signed and broadcast", **kwargs)
+        self.recorded = Counter("settlement_sweeps_recorded_total", "Sweeps final and booked in the ledger", **kwargs)
+        self.failed = Counter("settlement_sweeps_failed_total", "Sweeps that failed, by reason", ["reason"], **kwargs)
+        self.replaced = Counter("settlement_sweep_replacements_total", "Fee-bumped replacements signed", **kwargs)
+        self.held = Gauge("settlement_sweeps_held", "Sweeps waiting because their fee passes the cap", **kwargs)
+        self.nonce_gaps = Gauge(
+            "settlement_nonce_gaps", "Nonces found without a live transaction at recovery", **kwargs
+        )
+
+
+class Sweeper:
+    """The sweeper's passes over its persisted state; see the module docstring."""
+
+    def __init__(
+        self,
+        client: ChainClient,
+        pool: asyncpg.Pool,
+        signer: SweepSigner,
+        ledger: SweepLedger,
+        *,
+        options: SweeperOptions,
+        metrics: SweeperMetrics | None = None,
+    ) -> None:
+        self.client = client
+        self.pool = pool
+        self.signer = signer
+        self.ledger = ledger
+        self.options = options
+        self.metrics = metrics or SweeperMetrics()
+        self._recovered = False
+        self._treasury: str | None = None
+        self._flush = load_artifact("ForwarderFactory").function("flushBatch")
+
+    # --- one pass -----------------------------------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """One pass: recover nonces (first pass of a leadership), track what is out, plan, send."""
+        if not self._recovered:
+            await self.recover()
+        await self.track()
+        await self.plan()
+        await self.send()
+
+    def lost_leadership(self) -> None:
+        """The lease is gone: recover from the chain again before the next pass (another leader may have sent)."""
+        self._recovered = False
+
+    async def recover(self) -> int:
+        """Set the key's next nonce from the chain and our rows; count gaps. Returns the next nonce."""
+        address = self.options.sweeper_address
+        latest = await chain_io.transaction_count(self.client, address, "latest")
+        pending = await chain_io.transaction_count(self.client, address, "pending")
+        async with self.pool.acquire() as conn:
+            following = await store.recover_nonce(conn, self.options.chain_id, address, latest, pending)
+            holes = await store.gaps(conn, self.options.chain_id, address, latest)
+        self.metrics.nonce_gaps.set(len(holes))
+        if holes:
+            log.warning("nonce gaps: the next sweeps fill them", extra={"gaps": holes[:20], "latest": latest})
+        log.info("nonces recovered", extra={"latest": latest, "pending": pending, "next_nonce": following})
+        self._recovered = True
+        return following
+
+    # --- tracking -----------------------------------------------------------------------------------------------
+
+    async def track(self) -> None:
+        """Advance every sweep that is out (SENT or MINED), oldest nonce first."""
+        async with self.pool.acquire() as conn:
+            out = await store.sweeps_in(conn, self.options.chain_id, ("SENT", "MINED"))
+        for sweep in out:
+            try:
+                if sweep.status == "SENT":
+                    await self._track_sent(sweep)
+                else:
+                    await self._track_mined(sweep)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in REFUSALS:
+                    raise
+                # The ledger refused this sweep's booking: it needs an operator; the others go on meanwhile.
+                self.metrics.failed.labels("RECORD_REFUSED").inc()
+                log.error(
+                    "the ledger refused to book a final sweep; retried every pass",
+                    extra={"sweep_id": sweep.id, "code": exc.code().name, "detail": exc.details()},
+                )
+
+    async def _track_sent(self, sweep: Sweep) -> None:
+        async with self.pool.acquire() as conn:
+            versions = await store.versions(conn, sweep.id)
+        for version in versions:
+            if version.status == "SIGNING":
+                await self._sign_and_broadcast(sweep, version)
+        async with self.pool.acquire() as conn:
+            every = await store.versions(conn, sweep.id)
+        versions = [v for v in every if v.tx_hash is not None]
+        if not versions:
+            return
+        if await self._find_receipt(sweep, versions):
+            return
+        assert sweep.nonce is not None
+        latest = await chain_io.transaction_count(self.client, sweep.sweeper_address, "latest")
+        if latest > sweep.nonce:
+            # The nonce is used, yet no version of ours has a receipt: ask once more (a provider may have lagged),
+            # then the sweep can never land.
+            if await self._find_receipt(sweep, versions):
+                return
+            async with self.pool.acquire() as conn:
+                await store.store_dropped(conn, sweep.id)
+            self.metrics.failed.labels("NONCE_USED_ELSEWHERE").inc()
+            log.warning("sweep dropped: its nonce went to another transaction", extra={"sweep_id": sweep.id})
+            return
+        newest = versions[-1]
+        if newest.broadcast_count == 0 or newest.since_broadcast >= self.options.rebroadcast_seconds:
+            await self._broadcast(newest)
+        # A replacement the signer refused is not asked for again until another stuck period has passed.
+        refused_lately = every[-1].status == "DENIED" and every[-1].since_created < self.options.stuck_after_seconds
+        if newest.broadcast_count > 0 and newest.age_seconds >= self.options.stuck_after_seconds and not refused_lately:
+            await self._replace(sweep, newest)
+
+    async def _find_receipt(self, sweep: Sweep, versions: list[ChainTx]) -> bool:
+        for version in versions:
+            assert version.tx_hash is not None
+            found = await chain_io.receipt(self.client, version.tx_hash)
+            if found is None:
+                continue
+            landed = Landed(
+                tx_hash=version.tx_hash,
+                block_number=int(found["blockNumber"], 16),
+                block_hash=str(found["blockHash"]).lower(),
+                status=int(found["status"], 16),
+                gas_used=int(found["gasUsed"], 16),
+                effective_gas_price=int(found.get("effectiveGasPrice") or "0x0", 16),
+            )
+            async with self.pool.acquire() as conn:
+                await store.store_mined(conn, sweep.id, landed)
+            log.info(
+                "sweep mined",
+                extra={
+                    "sweep_id": sweep.id,
+                    "tx_hash": landed.tx_hash,
+                    "block": landed.block_number,
+                    "version": version.version,
+                },
+            )
+            return True
+        return False
+
+    async def _replace(self, sweep: Sweep, stuck: ChainTx) -> None:
+        """Sign the same call at the same nonce with fees at least `bump_percent` higher; keep every version."""
+        quote = await estimate_fees(self.client, self.options.fee_caps)
+        fees = bumped(stuck.fees, self._fees(quote), self.options.bump_percent)
+        if fees.fee_cap > self.options.fee_caps.max_gas_price_wei:
+            log.warning(
+                "stuck sweep not replaced: the bump would pass the fee cap",
+                extra={"sweep_id": sweep.id, "max_fee_per_gas": fees.fee_cap},
+            )
+            return
+        async with self.pool.acquire() as conn:
+            replacement = await store.start_replacement(conn, sweep, stuck, fees)
+        self.metrics.replaced.inc()
+        log.info(
+            "replacing a stuck sweep",
+            extra={
+                "sweep_id": sweep.id,
+                "nonce": stuck.nonce,
+                "version": replacement.version,
+                "max_fee_per_gas": fees.max_fee_per_gas,
+            },
+        )
+        await self._sign_and_broadcast(sweep, replacement)
+
+    async def _track_mined(self, sweep: Sweep) -> None:
+        assert sweep.landed_tx_hash is not None
+        assert sweep.block_number is not None
+        found = await chain_io.receipt(self.client, sweep.landed_tx_hash)
+        if found is None or str(found["blockHash"]).lower() != sweep.block_hash:
+            async with self.pool.acquire() as conn:
+                await store.store_unmined(conn, sweep.id)
+            log.warning("sweep's block was reorged away; tracking it again", extra={"sweep_id": sweep.id})
+            return
+        finalized, _ = await chain_io.finalized_block(self.client)
+        if sweep.block_number > finalized:
+            return
+        if await chain_io.canonical_hash(self.client, sweep.block_number) != sweep.block_hash:
+            async with self.pool.acquire() as conn:
+                await store.store_unmined(conn, sweep.id)
+            return
+        if int(found["status"], 16) != 1:
+            async with self.pool.acquire() as conn:
+                await store.set_status(conn, sweep.id, "FAILED", failure="REVERTED")
+            self.metrics.failed.labels("REVERTED").inc()
+            log.error("sweep reverted on chain; its deposits will be swept again", extra={"sweep_id": sweep.id})
+            return
+        treasury = await self.treasury()
+        swept = swept_amounts(
+            found.get("logs", []), sweep.token_contract, treasury, [d.deposit_address for d in sweep.items]
+        )
+        record = SweepRecord(
+            sweep_id=sweep.id,
+            chain_id=sweep.chain_id,
+            tx_hash=sweep.landed_tx_hash,
+            block_number=sweep.block_number,
+            block_hash=str(sweep.block_hash),
+            sweeper_address=sweep.sweeper_address,
+            gas_used=int(found["gasUsed"], 16),
+            effective_gas_price_wei=int(found.get("effectiveGasPrice") or "0x0", 16),
+            swept=swept,
+        )
+        journal_id, already = await self.ledger.record_sweep(record)
+        async with self.pool.acquire() as conn:
+            await store.store_recorded(conn, sweep.id, swept, journal_id)
+        self.metrics.recorded.inc()
+        log.info(
+            "sweep final and booked",
+            extra={
+                "sweep_id": sweep.id,
+                "journal_transaction_id": journal_id,
+                "already_recorded": already,
+                "addresses": len(swept),
+                "total": sum(swept.values()),
+            },
+        )
+
+    async def treasury(self) -> str:
+        """The treasury the factory flushes into (read once from the factory)."""
+        if self._treasury is None:
+            self._treasury = await chain_io.call_address(self.client, self.options.factory, abi.selector("treasury()"))
+        return self._treasury
+
+    # --- planning and sending -------------------------------------------------------------------------------------
+
+    async def plan(self) -> list[str]:
+        """Persist new sweeps (PLANNED) for sweepable deposits not in an open sweep; their ids.
+
+        Nothing new is planned while planned or held sweeps wait (they go first), nor for a while after a sweep
+        failed: a refusal that will repeat (a policy that does not allow the key) is not asked again every pass.
+        """
+        async with self.pool.acquire() as conn:
+            if await store.sweeps_in(conn, self.options.chain_id, ("PLANNED", "HELD")):
+                return []
+            since = await store.seconds_since_failure(conn, self.options.chain_id)
+            if since is not None and since < self.options.failure_backoff_seconds:
+                return []
+            taken = await store.open_addresses(conn, self.options.chain_id)
+        deposits = [
+            d for d in await self.ledger.sweepable(self.options.chain_id) if d.deposit_address.lower() not in taken
+        ]
+        planned: list[str] = []
+        for batch in batches(deposits, self.options.batch_size, self.options.budget):
+            sweep_id = store.new_sweep_id()
+            async with self.pool.acquire() as conn:
+                await store.insert_sweep(
+                    conn,
+                    sweep_id=sweep_id,
+                    chain_id=self.options.chain_id,
+                    key_id=self.options.key_id,
+                    sweeper_address=self.options.sweeper_address,
+                    factory_address=self.options.factory,
+                    token_contract=self.options.token,
+                    items=batch,
+                )
+            planned.append(sweep_id)
+        if planned:
+            log.info("sweeps planned", extra={"sweeps": len(planned), "addresses": len(deposits)})
+        return planned
+
+    def _fees(self, quote: FeeQuote) -> TxFees:
+        if self.options.legacy_fees:
+            return TxFees(quote.gas_price_wei, quote.gas_price_wei, legacy=True)
+        return TxFees(quote.max_fee_per_gas_wei, quote.max_priority_fee_per_gas_wei)
+
+    async def send(self) -> None:
+        """Sign and broadcast planned (or held) sweeps, up to `max_in_flight` out at once."""
+        async with self.pool.acquire() as conn:
+            out = len(await store.sweeps_in(conn, self.options.chain_id, ("SENT", "MINED")))
+            waiting = await store.sweeps_in(conn, self.options.chain_id, ("PLANNED", "HELD"))
+        held = 0
+        for index, sweep in enumerate(waiting):
+            if out >= self.options.max_in_flight:
+                break
+            quote = await estimate_fees(self.client, self.options.fee_caps)
+            if quote.over_cap:
+                # Held, not signed: no nonce is taken, so nothing waits behind it. Later passes look again.
+                rest = waiting[index:]
+                held = len(rest)
+                async with self.pool.acquire() as conn:
+                    for waiting_sweep in rest:
+                        await store.hold(conn, waiting_sweep.id, "FEE_OVER_CAP")
+                log.info(
+                    "sweeps held: the fee passes its cap",
+                    extra={
+                        "held": held,
+                        "gas_price_wei": quote.gas_price_wei,
+                        "cap_wei": self.options.fee_caps.max_gas_price_wei,
+                    },
+                )
+                break
+            if await self._send_one(sweep, self._fees(quote)):
+                out += 1
+        self.metrics.held.set(held)
+
+    async def _send_one(self, sweep: Sweep, fees: TxFees) -> bool:
+        salts = [bytes.fromhex(d.salt.removeprefix("0x")) for d in sweep.items]
+        calldata = self._flush.calldata((salts, [], []))
+        try:
+            estimate = await chain_io.estimate_gas(self.client, sweep.sweeper_address, sweep.factory_address, calldata)
+        except RpcError as exc:
+            async with self.pool.acquire() as conn:
+                await store.set_status(conn, sweep.id, "FAILED", failure=f"ESTIMATE_FAILED: {exc.rpc_message[:200]}")
+            self.metrics.failed.labels("ESTIMATE_FAILED").inc()
+            log.error("sweep would revert; not signed", extra={"sweep_id": sweep.id, "error": exc.rpc_message})
+            return False
+        limit = gas_limit(estimate, self.options.gas_margin_percent, self.options.budget)
+        latest = await chain_io.transaction_count(self.client, sweep.sweeper_address, "latest")
+        async with self.pool.acquire() as conn:
+            tx = await store.start_sweep_transaction(conn, sweep, chain_latest=latest, gas_limit=limit, fees=fees)
+        if tx is None:
+            return False
+        log.info(
+            "sweep signing",
+            extra={"sweep_id": sweep.id, "nonce": tx.nonce, "addresses": len(sweep.items), "gas_limit": limit},
+        )
+        return await self._sign_and_broadcast(sweep, tx)
+
+    async def _sign_and_broadcast(self, sweep: Sweep, tx: ChainTx) -> bool:
+        """Ask the signer for a stored request, store the bytes, then broadcast them. False when refused."""
+        result = await self.signer.sign_sweep(
+            request_id=tx.request_id,
+            key_id=sweep.key_id,
+            chain_id=sweep.chain_id,
+            nonce=tx.nonce,
+            gas_limit=tx.gas_limit,
+            fees=tx.fees,
+            factory=abi.to_checksum_address(sweep.factory_address),
+            token=abi.to_checksum_address(sweep.token_contract),
+            salts=[d.salt for d in sweep.items],
+        )
+        if isinstance(result, Refused):
+            async with self.pool.acquire() as conn, conn.transaction():
+                await store.store_denied(conn, tx, f"{result.decision}:{result.reason}")
+                if tx.version == 0:
+                    await store.set_status(
+                        conn, sweep.id, "FAILED", failure=f"SIGNER_{result.decision}:{result.reason}"
+                    )
+            self.metrics.failed.labels(f"SIGNER_{result.decision}").inc()
+            log.error(
+                "the signer refused a sweep",
+                extra={
+                    "sweep_id": sweep.id,
+                    "version": tx.version,
+                    "decision": result.decision,
+                    "reason": result.reason,
+                },
+            )
+            return False
+        assert isinstance(result, Signed)
+        async with self.pool.acquire() as conn:
+            await store.store_signed(conn, tx.id, result.raw_transaction, result.tx_hash)
+            stored = next(v for v in await store.versions(conn, sweep.id) if v.id == tx.id)
+        await self._broadcast(stored)
+        if tx.version == 0:
+            self.metrics.sent.inc()
+        return True
+
+    async def _broadcast(self, tx: ChainTx) -> None:
+        assert tx.raw_transaction is not None
+        outcome = await chain_io.broadcast(self.client, tx.raw_transaction)
+        if outcome.reached:
+            async with self.pool.acquire() as conn:
+                await store.mark_broadcast(conn, tx.id)
+        else:
+            log.warning(
+                "no provider took the sweep transaction; it is rebroadcast next pass",
+                extra={"tx_hash": tx.tx_hash, "failed": outcome.failed},
+            )
