@@ -69,6 +69,7 @@ async def test_a_partial_refund_then_the_rest_then_a_third_is_refused_and_the_pa
     invoice = await paid_invoice(ledger, key, "10", 12 * UNIT)  # overpaid by 2
     first = await refund(ledger, key, invoice, "2", reason="overpayment")
     assert (first.status, first.amount, first.refund_address) == (STATUS.REFUND_STATUS_QUEUED, "2", PAYER)
+    ledger.clock.advance(seconds=1)  # oldest first: the listing below orders by creation time
     rest = await refund(ledger, key, invoice)  # no amount: all that is left
     assert rest.amount == "10"
     third = await refused(refund(ledger, key, invoice, "0.000000000000000001"))
