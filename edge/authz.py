@@ -30,6 +30,9 @@ log = logging.getLogger("stablegate.edge.authz")
 IDENTITY_HEADERS = ("x-stablegate-merchant-id", "x-stablegate-key-id", "x-stablegate-scopes", "x-stablegate-admin")
 """Set by the edge after verification; Envoy removes them from every client request before ext_authz runs."""
 
+SURFACE_KEY = "surface"
+"""The ext_authz context extension naming the listener a request came in on: `merchant` or `admin`."""
+
 LOCAL_CACHE_ENTRIES = 10_000
 REFUSAL_CACHE_SECONDS = 1.0
 """How long a refused key is refused without asking the ledger again (never longer than the key cache)."""
@@ -112,7 +115,11 @@ class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
     async def Check(self, request: authz_pb.CheckRequest, context: Any) -> authz_pb.CheckResponse:
         """Allow or deny one HTTP request."""
         http = request.attributes.request.http
-        admin_route = http.path.startswith("/admin/")
+        # The listener says which kind of key it takes (Envoy sets it per listener; clients cannot). Without it
+        # (an older config) the path decides, as before the admin listener existed.
+        surface = request.attributes.context_extensions.get(SURFACE_KEY)
+        admin_route = surface == "admin" if surface else http.path.startswith("/admin/")
+        client_address = request.attributes.source.address.socket_address.address
         authorization = http.headers.get("authorization", "")
         scheme, _, token = authorization.partition(" ")
         if not authorization:
@@ -129,7 +136,7 @@ class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
                 "the Authorization header must be `Bearer <API key>`",
                 "API_KEY_MALFORMED",
             )
-        identity = await self._verify(token.strip())
+        identity = await self._verify(token.strip(), client_address)
         if isinstance(identity, authz_pb.CheckResponse):
             return identity
         if admin_route and identity.kind != "admin":
@@ -148,8 +155,10 @@ class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
             )
         return allowed(identity)
 
-    async def _verify(self, token: str) -> Identity | authz_pb.CheckResponse:
-        cache_key = "authz:" + hashlib.sha256(token.encode()).hexdigest()
+    async def _verify(self, token: str, client_address: str) -> Identity | authz_pb.CheckResponse:
+        # The answer depends on the address too (a key's allowed_ip_ranges, checked by the ledger), so the
+        # address is part of the cache key.
+        cache_key = "authz:" + hashlib.sha256(f"{client_address}|{token}".encode()).hexdigest()
         local = self._local.get(cache_key)
         if local is not None and local[0] > time.monotonic():
             return local[1]
@@ -165,7 +174,7 @@ class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
                 return Identity(**json.loads(cached))
         try:
             reply = await self._credentials.VerifyCredential(
-                cred_pb.VerifyCredentialRequest(credential=token), timeout=3
+                cred_pb.VerifyCredentialRequest(credential=token, client_address=client_address), timeout=3
             )
         except grpc.aio.AioRpcError as exc:
             http_status = _HTTP_FOR.get(exc.code())

@@ -35,6 +35,12 @@ from google.protobuf import descriptor_pb2
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OPENAPI_NAME = "openapi.json"
 REFERENCE_NAME = "reference.html"
+ADMIN_OPENAPI_NAME = "admin_openapi.json"
+ADMIN_REFERENCE_NAME = "admin_reference.html"
+MERCHANT_PACKAGE = "stablegate.merchant.v1."
+ADMIN_PACKAGE = "stablegate.admin.v1."
+OPENAPI_PATH = "/v1/openapi.json"
+ADMIN_OPENAPI_PATH = "/admin/v1/openapi.json"
 OPENAPI_VERSION = "3.0.3"
 API_TITLE = "stablegate API"
 API_VERSION = "v1"
@@ -549,13 +555,20 @@ def _error_components() -> tuple[dict[str, Any], dict[str, Any]]:
     return schema, responses
 
 
-def build_document(descriptor_path: Path, services: Sequence[str] | None = None) -> dict[str, Any]:
+def build_document(
+    descriptor_path: Path, services: Sequence[str] | None = None, *, admin: bool = False
+) -> dict[str, Any]:
     """The OpenAPI 3.0.3 document (as a dict) for the given services' HTTP-bound methods.
 
-    `services` defaults to `built_public_services()`. Raises ValueError for a service the set lacks, a
-    non-public service, or two methods bound to one path and verb.
+    `services` defaults to the built public services of the surface: the merchant API, or with `admin` the
+    admin API (served on its own listener). Raises ValueError for a service the set lacks, a non-public
+    service, or two methods bound to one path and verb.
     """
-    services = built_public_services() if services is None else tuple(services)
+    if services is None:
+        package = ADMIN_PACKAGE if admin else MERCHANT_PACKAGE
+        services = tuple(s for s in built_public_services() if s.startswith(package))
+    else:
+        services = tuple(services)
     catalog = _Catalog(descriptor_pb2.FileDescriptorSet.FromString(descriptor_path.read_bytes()))
     missing = [s for s in services if s not in catalog.services]
     if missing:
@@ -584,9 +597,14 @@ def build_document(descriptor_path: Path, services: Sequence[str] | None = None)
             "version": API_VERSION,
             "description": (
                 "REST/JSON surface of the stablegate payment gateway, transcoded to gRPC at the edge. JSON field "
-                "names are the proto field names (snake_case); 64-bit integers and amounts are strings. Merchant "
-                "operations (/v1/) take a merchant key (`Authorization: Bearer sk_...`), admin operations "
-                "(/admin/v1/) an admin key (`ak_...`)."
+                "names are the proto field names (snake_case); 64-bit integers and amounts are strings. "
+                + (
+                    "The admin API is served on the edge's admin listener only (a port the operator keeps "
+                    "private); every operation takes an admin key (`Authorization: Bearer ak_...`) whose role "
+                    "allows it (admin, operator or viewer)."
+                    if admin
+                    else "Every operation takes a merchant key (`Authorization: Bearer sk_...`)."
+                )
             ),
         },
         "servers": [{"url": "/"}],
@@ -626,6 +644,7 @@ def render_html(document: Mapping[str, Any]) -> str:
     """
     e = html.escape
     info = document.get("info", {})
+    doc_path = ADMIN_OPENAPI_PATH if all(p.startswith("/admin/") for p in document.get("paths", {})) else OPENAPI_PATH
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -634,7 +653,7 @@ def render_html(document: Mapping[str, Any]) -> str:
         "</head><body>",
         f"<h1>{e(str(info.get('title', 'API')))} <small>{e(str(info.get('version', '')))}</small></h1>",
         f"<p>{e(str(info.get('description', '')))}</p>",
-        '<p>The machine-readable document: <a href="/v1/openapi.json">/v1/openapi.json</a>.</p>',
+        f'<p>The machine-readable document: <a href="{e(doc_path)}">{e(doc_path)}</a>.</p>',
     ]
     tags = {t["name"]: t.get("description", "") for t in document.get("tags", [])}
     by_tag: dict[str, list[tuple[str, str, Mapping[str, Any]]]] = {name: [] for name in tags}
@@ -698,11 +717,21 @@ def _type_name(schema: Mapping[str, Any]) -> str:
     return f"{kind} ({schema['format']})" if "format" in schema else kind
 
 
-def write(descriptor_path: Path, out_dir: Path, services: Sequence[str] | None = None) -> list[Path]:
-    """Write `openapi.json` and `reference.html` for the built public services into `out_dir`."""
-    document = build_document(descriptor_path, services)
+def write(descriptor_path: Path, out_dir: Path) -> list[Path]:
+    """Write the built public services' documents into `out_dir`; return their paths.
+
+    The merchant API's `openapi.json` and `reference.html`, the admin API's `admin_openapi.json` and
+    `admin_reference.html`.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, html_path = out_dir / OPENAPI_NAME, out_dir / REFERENCE_NAME
-    json_path.write_text(render_json(document), encoding="utf-8")
-    html_path.write_text(render_html(document), encoding="utf-8")
-    return [json_path, html_path]
+    written: list[Path] = []
+    for admin, json_name, html_name in (
+        (False, OPENAPI_NAME, REFERENCE_NAME),
+        (True, ADMIN_OPENAPI_NAME, ADMIN_REFERENCE_NAME),
+    ):
+        document = build_document(descriptor_path, admin=admin)
+        json_path, html_path = out_dir / json_name, out_dir / html_name
+        json_path.write_text(render_json(document), encoding="utf-8")
+        html_path.write_text(render_html(document), encoding="utf-8")
+        written += [json_path, html_path]
+    return written

@@ -23,6 +23,7 @@ from gateway import codegen
 from tests.edge.conftest import MERCHANT_RPS, Stack
 
 DOCUMENT_PATH = codegen.GEN_ROOT / openapi.OPENAPI_NAME
+ADMIN_DOCUMENT_PATH = codegen.GEN_ROOT / openapi.ADMIN_OPENAPI_NAME
 
 SCHEMATHESIS_MAX_EXAMPLES = 10
 """The run's size: at most this many generated cases per operation in fuzzing, and 10 stateful scenarios; the
@@ -66,6 +67,11 @@ def test_document_is_valid_openapi_3() -> None:
     validate_openapi(doc)
 
 
+def admin_document() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(ADMIN_DOCUMENT_PATH.read_text())
+    return doc
+
+
 def test_document_lists_exactly_the_built_public_operations() -> None:
     assert openapi.built_public_services() == (
         "stablegate.merchant.v1.InvoiceService",
@@ -73,6 +79,7 @@ def test_document_lists_exactly_the_built_public_operations() -> None:
         "stablegate.merchant.v1.BalanceService",
         "stablegate.admin.v1.MerchantAdminService",
         "stablegate.admin.v1.ApiKeyAdminService",
+        "stablegate.admin.v1.AuditLogService",
     )
     assert operations(document()) == {
         ("POST", "/v1/invoices"),
@@ -90,6 +97,9 @@ def test_document_lists_exactly_the_built_public_operations() -> None:
         ("POST", "/v1/webhook_endpoints/{id}/deliveries/{delivery_id}:redeliver"),
         ("POST", "/v1/webhook_endpoints/{id}:replay_failed"),
         ("POST", "/v1/webhook_endpoints/{id}:send_test"),
+    }
+    # The admin API has a document of its own, served on the admin listener only.
+    assert operations(admin_document()) == {
         ("POST", "/admin/v1/merchants"),
         ("GET", "/admin/v1/merchants"),
         ("GET", "/admin/v1/merchants/{id}"),
@@ -98,8 +108,9 @@ def test_document_lists_exactly_the_built_public_operations() -> None:
         ("POST", "/admin/v1/merchants/{merchant_id}/api_keys"),
         ("GET", "/admin/v1/merchants/{merchant_id}/api_keys"),
         ("POST", "/admin/v1/merchants/{merchant_id}/api_keys/{id}:revoke"),
+        ("GET", "/admin/v1/audit_events"),
     }
-    paths = set(document()["paths"])
+    paths = set(document()["paths"]) | set(admin_document()["paths"])
     assert not any(p.startswith(("/v1/payouts", "/v1/fees")) for p in paths)
 
 
