@@ -87,6 +87,7 @@ TRANSCODED_MARKER = "x-envoy-original-path"
 UNROUTED_CLUSTER = "unrouted"
 """A cluster without endpoints behind the catch-all REST route (a reserved upstream name)."""
 
+IDEMPOTENCY_HEADER = "idempotency-key"
 CLIENT_LIMIT_FILTER = "envoy.filters.http.local_ratelimit"
 MAX_TRACKED_CLIENTS = 100_000
 """Client addresses with a bucket of their own at once (least recently used evicted beyond)."""
@@ -396,6 +397,17 @@ local function valid_utf8(s)
 end
 
 function envoy_on_request(handle)
+  -- Headers travel on to the services as gRPC metadata, whose names are [0-9a-z_.-] only: drop the others
+  -- (a client's `*: x` would otherwise fail the call inside the service).
+  local unfit = {}
+  for key, _ in pairs(handle:headers()) do
+    if string.sub(key, 1, 1) ~= ":" and not string.match(key, "^[0-9a-z_%.%-]+$") then
+      table.insert(unfit, key)
+    end
+  end
+  for _, key in ipairs(unfit) do
+    handle:headers():remove(key)
+  end
   local path = handle:headers():get(":path") or ""
   if not string.find(path, "%%[89A-Fa-f]") then
     return
@@ -564,6 +576,9 @@ def _connection_manager(
             "idle_timeout": _duration(plan.idle_timeout),
         },
         "http2_protocol_options": {"max_concurrent_streams": 100, "initial_stream_window_size": 65536},
+        # A method Envoy's HTTP/1 parser does not know (QUERY, …) reaches the route table, which answers 405 on
+        # a declared path (404 elsewhere), instead of a bare 400 from the parser.
+        "http_protocol_options": {"allow_custom_methods": True},
         # PASS_THROUGH: Envoy adds no `server: envoy` of its own; the header_mutation filter removes any the
         # upstream sends, so no response carries a server banner.
         "server_header_transformation": "PASS_THROUGH",
@@ -575,7 +590,7 @@ def _connection_manager(
             "virtual_hosts": [_virtual_host(plan, surface, methods)],
             "max_direct_response_body_size_bytes": MAX_DIRECT_RESPONSE_BYTES,
         },
-        "local_reply_config": _local_reply_config(),
+        "local_reply_config": _local_reply_config([m for s in surface.services(plan) for m in methods[s]]),
         "http_filters": _http_filters(plan, surface, descriptor),
     }
     return {"name": "envoy.filters.network.http_connection_manager", "typed_config": config}
@@ -594,7 +609,7 @@ def _http_filters(plan: EdgePlan, surface: Surface, descriptor: Path) -> list[di
         }
     )
     if plan.ext_authz is not None:
-        filters.append(_ext_authz(plan.ext_authz, plan.ext_authz_timeout))
+        filters.append(_ext_authz(plan.ext_authz, plan.ext_authz_timeout, plan.max_request_bytes))
     filters.append(
         {
             "name": _LUA,
@@ -660,7 +675,7 @@ def _header_mutation() -> dict[str, Any]:
     }
 
 
-def _ext_authz(upstream: Upstream, timeout: float) -> dict[str, Any]:
+def _ext_authz(upstream: Upstream, timeout: float, max_body: int) -> dict[str, Any]:
     return {
         "name": _EXT_AUTHZ,
         "typed_config": _typed(
@@ -670,7 +685,11 @@ def _ext_authz(upstream: Upstream, timeout: float) -> dict[str, Any]:
             failure_mode_allow=False,
             # An unreachable authorization service is an outage (503, UNAVAILABLE), not the caller's fault.
             status_on_error={"code": "ServiceUnavailable"},
-            allowed_headers={"patterns": [{"exact": "authorization"}, {"exact": "x-request-id"}]},
+            allowed_headers={
+                "patterns": [{"exact": "authorization"}, {"exact": "x-request-id"}, {"exact": IDEMPOTENCY_HEADER}]
+            },
+            # The body too, so the edge can refuse fields the operation does not take (edge/bodycheck.py).
+            with_request_body={"max_request_bytes": max_body, "allow_partial_message": False, "pack_as_bytes": True},
         ),
     }
 
@@ -806,19 +825,23 @@ def path_regex(template: str) -> str:
     return out + "$"
 
 
+def _declared_verbs(methods: Sequence[RpcMethod]) -> dict[str, list[str]]:
+    """Each REST path template with the HTTP methods declared on it."""
+    verbs: dict[str, set[str]] = {}
+    for method in methods:
+        if method.http_path is not None and method.http_verb is not None:
+            verbs.setdefault(method.http_path, set()).add(method.http_verb.upper())
+    return {template: sorted(verbs[template]) for template in sorted(verbs)}
+
+
 def _method_not_allowed_routes(plan: EdgePlan, methods: Sequence[RpcMethod]) -> list[dict[str, Any]]:
     """405 with `Allow` for a declared path called with an undeclared HTTP method (before any key check).
 
     A path is matched by its own template's regex only (`path_regex`), so a request to one template is never
     refused for the methods of another.
     """
-    verbs: dict[str, set[str]] = {}
-    for method in methods:
-        if method.http_path is not None and method.http_verb is not None:
-            verbs.setdefault(method.http_path, set()).add(method.http_verb.upper())
     routes = []
-    for template in sorted(verbs):
-        allowed = sorted(verbs[template])
+    for template, allowed in _declared_verbs(methods).items():
         allow = ", ".join(allowed)
         # With CORS on, OPTIONS is the preflight, which the CORS filter answers on the catch-all route.
         passed = allowed + (["OPTIONS"] if plan.cors_origins else [])
@@ -955,8 +978,68 @@ LOCAL_REPLIES: tuple[tuple[int, int, str, str | None], ...] = (
 )
 
 
-def _local_reply_config() -> dict[str, Any]:
+def _query_method_not_allowed(methods: Sequence[RpcMethod]) -> list[dict[str, Any]]:
+    """405 for QUERY on a declared path: Envoy refuses a QUERY without a content type (400) before routing."""
     mappers = []
+    for template, allowed in _declared_verbs(methods).items():
+        allow = ", ".join(allowed)
+        path = path_regex(template)[:-1] + r"(\?.*)?$"
+        request = [
+            {"header_filter": {"header": {"name": ":method", "string_match": {"exact": "QUERY"}}}},
+            {"header_filter": {"header": {"name": ":path", "string_match": {"safe_regex": {"regex": path}}}}},
+        ]
+        mappers.append(
+            {
+                "filter": {"and_filter": {"filters": request}},
+                "status_code": 405,
+                "headers_to_add": [_header("allow", allow)],
+                "body_format_override": {
+                    "text_format_source": {
+                        "inline_string": _error_json(3, f"this path takes {allow}", "METHOD_NOT_ALLOWED")
+                    },
+                    "content_type": "application/json",
+                },
+            }
+        )
+    return mappers
+
+
+def _local_reply_config(methods: Sequence[RpcMethod]) -> dict[str, Any]:
+    # A request Envoy could not parse as HTTP (a downstream protocol error) has no text of its own to show.
+    unparsable = {
+        "filter": {
+            "and_filter": {
+                "filters": [
+                    {
+                        "status_code_filter": {
+                            "comparison": {"op": "EQ", "value": {"default_value": 400, "runtime_key": "edge.400p"}}
+                        }
+                    },
+                    {"response_flag_filter": {"flags": ["DPE"]}},
+                ]
+            }
+        },
+        "body_format_override": {
+            "text_format_source": {
+                "inline_string": _error_json(3, "the request is not valid HTTP", "HTTP_REQUEST_INVALID")
+            },
+            "content_type": "application/json",
+        },
+    }
+    # ext_authz denials (flag UAEX, 400/401/403) already carry our JSON body with their own reason: left as they
+    # are. An unreachable authorization service (UAEX too, but 503 and no body) gets the 503 mapper below.
+    denial_status = {"comparison": {"op": "LE", "value": {"default_value": 403, "runtime_key": "edge.denials"}}}
+    authz_denial = {
+        "filter": {
+            "and_filter": {
+                "filters": [
+                    {"response_flag_filter": {"flags": ["UAEX"]}},
+                    {"status_code_filter": denial_status},
+                ]
+            }
+        }
+    }
+    mappers = [authz_denial, *_query_method_not_allowed(methods), unparsable]
     for status, code, reason, message in LOCAL_REPLIES:
         status_filter = {
             "comparison": {"op": "EQ", "value": {"default_value": status, "runtime_key": f"edge.{status}"}}
@@ -974,6 +1057,10 @@ def _local_reply_config() -> dict[str, Any]:
             }
         mappers.append({"filter": {"status_code_filter": status_filter}, "body_format_override": body})
     return {"mappers": mappers}
+
+
+def _status_value(status: int) -> dict[str, Any]:
+    return {"default_value": status, "runtime_key": f"edge.{status}"}
 
 
 def _error_info(reason: str) -> dict[str, Any]:

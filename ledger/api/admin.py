@@ -12,6 +12,7 @@ from stablegate.admin.v1 import merchant_admin_service_pb2_grpc as pb_grpc
 
 from ledger.api.audit import record
 from ledger.api.convert import api_key_message, from_timestamp, merchant_message, request_hash
+from ledger.api.invoices import idempotency_key
 from ledger.core import LedgerCore
 from ledger.domain import credentials
 from ledger.domain.addresses import parse_address
@@ -65,7 +66,8 @@ class MerchantAdmin(pb_grpc.MerchantAdminServiceServicer):
                 )
         now = self.core.now()
         merchant = Merchant(new_id("mer"), name, "ACTIVE", email, payout, ttl, tolerance, "", now, now, None)
-        request_id = request.request_id or new_id("req")
+        # The REST Idempotency-Key header stands in for request_id, as on the merchant API.
+        request_id = check_text(request.request_id or idempotency_key(context) or new_id("req"), "request_id", 200)
         digest = request_hash(request)
         async with self.core.pool.acquire() as conn, conn.transaction():
             stored, created = await merchant_store.insert(
@@ -151,6 +153,7 @@ class ApiKeyAdmin(keys_grpc.ApiKeyAdminServiceServicer):
             raise InvalidArgument(
                 "expire_time must be in the future", reason="EXPIRE_TIME_PAST", metadata={"field": "expire_time"}
             )
+        request_id = check_text(request.request_id or idempotency_key(context), "request_id", 200)
         mode: credentials.Mode = "live" if self.core.settings.profile.value == "prod" else "test"
         issued = credentials.new_merchant_key(mode)
         digest = request_hash(request)
@@ -169,12 +172,12 @@ class ApiKeyAdmin(keys_grpc.ApiKeyAdminServiceServicer):
                 mode=mode,
                 scopes=sorted(scopes),
                 expire_time=expire,
-                request_id=request.request_id or None,
+                request_id=request_id or None,
                 request_hash=digest,
                 allowed_ip_ranges=networks,
             )
             if stored is None:
-                found = await key_store.find_by_request(conn, request.merchant_id, request.request_id)
+                found = await key_store.find_by_request(conn, request.merchant_id, request_id)
                 assert found is not None
                 if found[1] != digest:
                     raise AlreadyExists(

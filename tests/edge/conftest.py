@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from tests.conftest import PostgresServer, RedisServer
 
 DESCRIPTOR = parts.REPO_ROOT / "gen" / "stablegate_descriptor.binpb"
-MERCHANT_RPS = 15
+MERCHANT_RPS = 40
 """The stack's per-merchant (and per-route) rate limit, requests per second."""
 
 
