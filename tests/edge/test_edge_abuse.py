@@ -102,8 +102,9 @@ def test_a_flood_of_made_up_keys_from_one_address_costs_bounded_ledger_lookups(l
     print(f"flood: {FLOOD} requests in {elapsed:.2f} s, {checked} reached the key check, {lookups:.0f} lookups")
     assert 1 <= checked <= budget, (checked, budget, elapsed)
     assert 1 <= lookups <= budget, (lookups, budget, elapsed)
-    assert lookups <= FLOOD / 4  # far fewer lookups than requests: the limit, not the ledger, absorbed them
     assert len(limited_replies) == FLOOD - checked
+    if budget < FLOOD:  # the flood outran the budget (always, bar a machine slower than 40 requests a second)
+        assert limited_replies
     body = limited_replies[0].json()
     assert body["code"] == 8
     assert body["details"][0]["reason"] == "RATE_LIMITED"
@@ -113,9 +114,15 @@ def test_a_flood_of_made_up_keys_from_one_address_costs_bounded_ledger_lookups(l
 def test_another_address_keeps_its_own_budget(limited: Stack) -> None:
     _, key = limited.merchant_key()
     flooder = "127.0.0.5"
+    # Until the flooder is refused (bounded: the bucket holds CLIENT_RPS, refilled by as many a second).
+    refused = False
     with ThreadPoolExecutor(max_workers=8) as pool:
-        replies = list(pool.map(lambda _: limited.call("GET", "/v1/balance", key=key, source=flooder), range(60)))
-    assert 429 in [r.status for r in replies]
+        for _ in range(50):
+            batch = pool.map(lambda _: limited.call("GET", "/v1/balance", key=key, source=flooder), range(40))
+            if any(r.status == 429 for r in batch):
+                refused = True
+                break
+    assert refused
     # A different client address is unaffected by the first one's exhausted bucket.
     other = limited.call("GET", "/v1/balance", key=key, source="127.0.0.6")
     assert other.status == 200, other.body
