@@ -53,14 +53,19 @@ BUILT_FROM = (REPO_ROOT / "ledger" / "app.py",)
 service it serves is UNIMPLEMENTED today; when it builds one, give it a `NOT_BUILT` and list it here."""
 
 ERROR_STATUSES: Mapping[str, str] = {
-    "400": "Invalid argument or failed precondition (the details name the field or the rule).",
-    "401": "Missing, malformed, unknown, expired or revoked API key.",
-    "403": "The key lacks the scope this operation needs, or is the wrong kind of key.",
-    "404": "No such resource for this caller, or no such path.",
-    "409": "A request_id (Idempotency-Key) reused with other content, or a conflicting change.",
-    "413": "Request body over the size limit.",
-    "429": "Rate limit exceeded; retry after the Retry-After seconds.",
-    "503": "A service is unavailable; retry later.",
+    "400": "Invalid argument or failed precondition; the details' ErrorInfo names the field and the reason, e.g. "
+    "FIELD_REQUIRED, FIELD_INVALID, FIELD_TOO_LONG, FIELD_UNKNOWN, ENUM_VALUE_INVALID, AMOUNT_INVALID, "
+    "PAGE_SIZE_INVALID, INVALID_REQUEST (a body or query the transcoder cannot read).",
+    "401": "No usable key: API_KEY_MISSING, API_KEY_MALFORMED, API_KEY_INVALID, API_KEY_REVOKED, API_KEY_EXPIRED.",
+    "403": "The key may not do this: SCOPE_MISSING, ROLE_MISSING, MERCHANT_KEY_REQUIRED, ADMIN_KEY_REQUIRED, "
+    "MERCHANT_SUSPENDED, CLIENT_ADDRESS_NOT_ALLOWED (the key's allowed_ip_ranges).",
+    "404": "No such resource for this caller (e.g. INVOICE_NOT_FOUND), or NOT_FOUND: no such path.",
+    "408": "REQUEST_TIMEOUT: the request was not received in time.",
+    "409": "REQUEST_ID_REUSED: a request_id (Idempotency-Key) reused with other content; or a conflicting change.",
+    "413": "BODY_TOO_LARGE: the request body is over the size limit.",
+    "429": "RATE_LIMITED: too many requests from this address or for this merchant; retry after Retry-After.",
+    "503": "UNAVAILABLE: a service, or the key check, is unavailable; retry later.",
+    "504": "UPSTREAM_TIMEOUT: a service did not answer in time; retry later.",
 }
 """Error statuses every operation may answer, each with the shared `Error` body."""
 
