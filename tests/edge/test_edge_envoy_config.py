@@ -469,3 +469,40 @@ def test_envoy_reaches_an_upstream_only_when_its_certificate_names_the_expected_
     # A server of the mesh CA that is not the ledger never sees the request.
     assert impostor.status == 503 and impostor_calls == []
     assert ledger.status == 200 and ledger_calls == ["GetBalance"]
+
+
+def test_abuse_settings_are_in_the_bootstrap(mesh_pki: DevMesh) -> None:
+    """The per-address limit, X-Forwarded-For ignored, timeouts and the overload manager, on both listeners."""
+    plan = replace(
+        minimal_plan(DESCRIPTOR, mesh_pki),
+        admin_api_port=parts.free_port(),
+        client_requests_per_second=7,
+        ext_authz=Upstream("ext_authz", "127.0.0.1", parts.free_port(), Role.EDGE),
+    )
+    config = envoy_config(plan)
+    listeners = config["static_resources"]["listeners"]
+    assert [(lst["name"], lst["address"]["socket_address"]["address"]) for lst in listeners] == [
+        ("public", "127.0.0.1"),
+        ("admin_api", "127.0.0.1"),  # loopback unless the operator says otherwise
+    ]
+    for listener in listeners:
+        manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+        assert manager["xff_num_trusted_hops"] == 0 and manager["use_remote_address"] is True
+        assert (manager["request_timeout"], manager["request_headers_timeout"]) == ("30s", "10s")
+        limit = next(f for f in manager["http_filters"] if f["name"] == "envoy.filters.http.local_ratelimit")
+        assert limit["typed_config"]["rate_limits"] == [{"actions": [{"remote_address": {}}]}]
+        assert limit["typed_config"]["descriptors"][0]["token_bucket"]["tokens_per_fill"] == 7
+        # Before the key check.
+        names = [f["name"] for f in manager["http_filters"]]
+        assert names.index("envoy.filters.http.local_ratelimit") < names.index("envoy.filters.http.ext_authz")
+    overload = config["overload_manager"]
+    monitors = {m["name"] for m in overload["resource_monitors"]}
+    assert monitors == {
+        "envoy.resource_monitors.global_downstream_max_connections",
+        "envoy.resource_monitors.fixed_heap",
+    }
+    assert {a["name"] for a in overload["actions"]} >= {"envoy.overload_actions.stop_accepting_requests"}
+    with pytest.raises(ValueError, match="trusted_proxy_hops"):
+        replace(plan, trusted_proxy_hops=-1)
+    with pytest.raises(ValueError, match="admin_api_port"):
+        replace(plan, admin_api_port=plan.listen_port)
