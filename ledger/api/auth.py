@@ -11,6 +11,11 @@ import grpc
 from ledger.auth import CredentialVerifier, authorize, requirement_for
 from ledger.domain.credentials import Principal, bearer_token
 from service_runtime.errors import PermissionDenied, Unauthenticated
+from service_runtime.mesh import DEFAULT_TRUST_DOMAIN, Role, peer_role
+
+CLIENT_ADDRESS_HEADER = "x-stablegate-client-address"
+"""The client's address as Envoy saw it. Envoy removes a client's copy and sets its own; the ledger believes it
+only from a caller holding the `edge` mesh role (any other caller's own address is what counts)."""
 
 current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
 
@@ -33,8 +38,9 @@ def merchant_id() -> str:
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Verifies the caller's key and scope before the handler runs; deny by default."""
 
-    def __init__(self, verifier: Callable[[], CredentialVerifier]) -> None:
+    def __init__(self, verifier: Callable[[], CredentialVerifier], *, trust_domain: str = DEFAULT_TRUST_DOMAIN) -> None:
         self._verifier = verifier
+        self._trust_domain = trust_domain
 
     async def intercept_service(
         self,
@@ -58,10 +64,16 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         authorization = metadata.get("authorization")
         behavior: Any = handler.unary_unary
         verifier = self._verifier
+        trust_domain = self._trust_domain
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             token = bearer_token(str(authorization) if authorization is not None else None)
-            who = await verifier().verify(token)
+            if peer_role(context, trust_domain) == Role.EDGE:
+                asserted = metadata.get(CLIENT_ADDRESS_HEADER)
+                address = str(asserted) if asserted is not None else None
+            else:
+                address = peer_address(context.peer())
+            who = await verifier().verify(token, address)
             authorize(who, requirement)
             current_principal.set(who)
             return await behavior(request, context)
@@ -71,6 +83,18 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+def peer_address(peer: str | None) -> str | None:
+    """The IP address of a gRPC peer string (`ipv4:1.2.3.4:5678`, `ipv6:[::1]:5678`), None for anything else."""
+    if not peer:
+        return None
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv4":
+        return rest.rsplit(":", 1)[0]
+    if kind == "ipv6":
+        return rest.rsplit(":", 1)[0].strip("[]")
+    return None
 
 
 def _refused(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
