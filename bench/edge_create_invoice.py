@@ -91,11 +91,17 @@ class Stack:
     processes: dict[str, parts.RunningProcess]
     port: int
     admin_key: str
+    admin_api_port: int
 
     @property
     def url(self) -> str:
         """Envoy's public listener."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        """Envoy's admin API listener."""
+        return f"http://127.0.0.1:{self.admin_api_port}"
 
 
 def _service(name: str, base: Path, env: dict[str, str]) -> tuple[parts.RunningProcess, int]:
@@ -186,6 +192,9 @@ def running_stack(envoy_concurrency: int) -> Iterator[Stack]:
             ext_authz=Upstream("ext_authz", "127.0.0.1", edge_port, Role.EDGE),
             ratelimit=Upstream("ratelimit", "127.0.0.1", edge_port, Role.EDGE),
             mesh=pki.files(Role.EDGE),
+            admin_api_port=parts.free_port(),
+            # The load comes from one address: its per-address limit must not be what the benchmark measures.
+            client_requests_per_second=HIGH_LIMIT,
         )
         config = write(edge_plan, base / "envoy" / "envoy.yaml")
         envoy_spec = parts.prepare_envoy(base / "envoy", config.read_text(), edge_plan.admin_port)
@@ -194,7 +203,7 @@ def running_stack(envoy_concurrency: int) -> Iterator[Stack]:
         envoy = parts.start(envoy_spec)
         started.append(envoy)
         processes = {"envoy": envoy, "ledger": ledger, "edge": edge, "postgres": postgres, "redis": redis}
-        yield Stack(base, processes, edge_plan.listen_port, admin_key)
+        yield Stack(base, processes, edge_plan.listen_port, admin_key, edge_plan.admin_api_port or 0)
     finally:
         for process in reversed(started):
             process.stop()
@@ -205,11 +214,11 @@ async def onboard(session: aiohttp.ClientSession, stack: Stack) -> str:
     """A merchant and its invoices:write key, made over the admin REST API; returns the key."""
     admin = {"authorization": f"Bearer {stack.admin_key}"}
     merchant_body = {"name": "Bench shop", "contact_email": "bench@shop.example"}
-    async with session.post(f"{stack.url}/admin/v1/merchants", json=merchant_body, headers=admin) as resp:
+    async with session.post(f"{stack.admin_url}/admin/v1/merchants", json=merchant_body, headers=admin) as resp:
         merchant = await resp.json(content_type=None)
         if resp.status != 200:
             raise parts.PartError(f"onboarding failed: {resp.status} {merchant}")
-    url = f"{stack.url}/admin/v1/merchants/{merchant['id']}/api_keys"
+    url = f"{stack.admin_url}/admin/v1/merchants/{merchant['id']}/api_keys"
     async with session.post(url, json={"scopes": ["invoices:write"], "name": "bench"}, headers=admin) as resp:
         issued = await resp.json(content_type=None)
         if resp.status != 200:

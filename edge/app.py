@@ -10,6 +10,7 @@ from envoy.service.auth.v3 import external_auth_pb2_grpc
 from envoy.service.ratelimit.v3 import rls_pb2_grpc
 
 from edge.authz import EdgeAuthorizer
+from edge.bodycheck import BodyFields
 from edge.config import EdgeSettings
 from edge.ratelimit import RedisRateLimiter
 from service_runtime import mesh
@@ -43,7 +44,12 @@ def definition(settings: EdgeSettings) -> ServiceDefinition:
         clients.ledger = mesh.channel(settings.ledger_target, settings.tls)
         clients.cache = redis.from_url(settings.redis_url)
         authorizer.append(
-            EdgeAuthorizer(clients.ledger, clients.cache, cache_seconds=settings.credential_cache_seconds)
+            EdgeAuthorizer(
+                clients.ledger,
+                clients.cache,
+                cache_seconds=settings.credential_cache_seconds,
+                body_fields=BodyFields(settings.descriptor_path),
+            )
         )
         limits = {"merchant_id": settings.merchant_requests_per_second, "route": settings.route_requests_per_second}
         limiter.append(RedisRateLimiter(clients.cache, limits))

@@ -25,12 +25,19 @@ from google.rpc import code_pb2, status_pb2
 from stablegate.ledger.v1 import credential_service_pb2 as cred_pb
 from stablegate.ledger.v1 import credential_service_pb2_grpc as cred_grpc
 
+from edge.bodycheck import BodyFields
+
 log = logging.getLogger("stablegate.edge.authz")
 
 IDENTITY_HEADERS = ("x-stablegate-merchant-id", "x-stablegate-key-id", "x-stablegate-scopes", "x-stablegate-admin")
 """Set by the edge after verification; Envoy removes them from every client request before ext_authz runs."""
 
+SURFACE_KEY = "surface"
+"""The ext_authz context extension naming the listener a request came in on: `merchant` or `admin`."""
+
 LOCAL_CACHE_ENTRIES = 10_000
+MAX_IDEMPOTENCY_KEY = 200
+"""The Idempotency-Key header is a request_id, which is at most this long (refused even when the body sets one)."""
 REFUSAL_CACHE_SECONDS = 1.0
 """How long a refused key is refused without asking the ledger again (never longer than the key cache)."""
 
@@ -52,18 +59,20 @@ class Identity:
     admin: str
 
 
-def error_body(code: int, message: str, reason: str) -> str:
+def error_body(code: int, message: str, reason: str, metadata: dict[str, str] | None = None) -> str:
     """Our JSON error shape (what Envoy's transcoder produces for a gRPC error)."""
     detail = {
         "@type": "type.googleapis.com/google.rpc.ErrorInfo",
         "reason": reason,
         "domain": "stablegate",
-        "metadata": {},
+        "metadata": metadata or {},
     }
     return json.dumps({"code": code, "message": message, "details": [detail]})
 
 
-def denied(http_status: int, grpc_code: int, message: str, reason: str) -> authz_pb.CheckResponse:
+def denied(
+    http_status: int, grpc_code: int, message: str, reason: str, metadata: dict[str, str] | None = None
+) -> authz_pb.CheckResponse:
     """A denial Envoy returns to the client as is."""
     headers = [
         base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key="content-type", value="application/json")),
@@ -75,7 +84,7 @@ def denied(http_status: int, grpc_code: int, message: str, reason: str) -> authz
         denied_response=authz_pb.DeniedHttpResponse(
             status=http_status_pb2.HttpStatus(code=http_status),
             headers=headers,
-            body=error_body(grpc_code, message, reason),
+            body=error_body(grpc_code, message, reason, metadata),
         ),
     )
 
@@ -102,7 +111,15 @@ def allowed(identity: Identity) -> authz_pb.CheckResponse:
 class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
     """ext_authz servicer: verify the bearer key with the ledger (cached briefly in Redis)."""
 
-    def __init__(self, ledger: grpc.aio.Channel, cache: redis.Redis, *, cache_seconds: float) -> None:
+    def __init__(
+        self,
+        ledger: grpc.aio.Channel,
+        cache: redis.Redis,
+        *,
+        cache_seconds: float,
+        body_fields: BodyFields | None = None,
+    ) -> None:
+        self._body_fields = body_fields
         self._credentials = cred_grpc.CredentialServiceStub(ledger)
         self._cache = cache
         self._cache_ms = int(cache_seconds * 1000)
@@ -112,7 +129,11 @@ class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
     async def Check(self, request: authz_pb.CheckRequest, context: Any) -> authz_pb.CheckResponse:
         """Allow or deny one HTTP request."""
         http = request.attributes.request.http
-        admin_route = http.path.startswith("/admin/")
+        # The listener says which kind of key it takes (Envoy sets it per listener; clients cannot). Without it
+        # (an older config) the path decides, as before the admin listener existed.
+        surface = request.attributes.context_extensions.get(SURFACE_KEY)
+        admin_route = surface == "admin" if surface else http.path.startswith("/admin/")
+        client_address = request.attributes.source.address.socket_address.address
         authorization = http.headers.get("authorization", "")
         scheme, _, token = authorization.partition(" ")
         if not authorization:
@@ -129,7 +150,7 @@ class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
                 "the Authorization header must be `Bearer <API key>`",
                 "API_KEY_MALFORMED",
             )
-        identity = await self._verify(token.strip())
+        identity = await self._verify(token.strip(), client_address)
         if isinstance(identity, authz_pb.CheckResponse):
             return identity
         if admin_route and identity.kind != "admin":
@@ -146,10 +167,31 @@ class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
                 "this API takes a merchant key (sk_…), not an admin key",
                 "MERCHANT_KEY_REQUIRED",
             )
-        return allowed(identity)
+        return self._body_refusal(http) or allowed(identity)
 
-    async def _verify(self, token: str) -> Identity | authz_pb.CheckResponse:
-        cache_key = "authz:" + hashlib.sha256(token.encode()).hexdigest()
+    def _body_refusal(self, http: Any) -> authz_pb.CheckResponse | None:
+        """400 for a body or query the operation does not take (edge/bodycheck.py), or an overlong Idempotency-Key."""
+        if len(http.headers.get("idempotency-key", "")) > MAX_IDEMPOTENCY_KEY:
+            return denied(
+                http_status_pb2.BadRequest,
+                code_pb2.INVALID_ARGUMENT,
+                f"the Idempotency-Key header takes at most {MAX_IDEMPOTENCY_KEY} characters",
+                "FIELD_TOO_LONG",
+                {"field": "Idempotency-Key"},
+            )
+        if self._body_fields is None:
+            return None
+        found = self._body_fields.refusal(http.method, http.path, http.raw_body or http.body.encode())
+        if found is None:
+            return None
+        return denied(
+            http_status_pb2.BadRequest, code_pb2.INVALID_ARGUMENT, found.message, found.reason, {"field": found.field}
+        )
+
+    async def _verify(self, token: str, client_address: str) -> Identity | authz_pb.CheckResponse:
+        # The answer depends on the address too (a key's allowed_ip_ranges, checked by the ledger), so the
+        # address is part of the cache key.
+        cache_key = "authz:" + hashlib.sha256(f"{client_address}|{token}".encode()).hexdigest()
         local = self._local.get(cache_key)
         if local is not None and local[0] > time.monotonic():
             return local[1]
@@ -165,7 +207,7 @@ class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
                 return Identity(**json.loads(cached))
         try:
             reply = await self._credentials.VerifyCredential(
-                cred_pb.VerifyCredentialRequest(credential=token), timeout=3
+                cred_pb.VerifyCredentialRequest(credential=token, client_address=client_address), timeout=3
             )
         except grpc.aio.AioRpcError as exc:
             http_status = _HTTP_FOR.get(exc.code())

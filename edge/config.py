@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
@@ -28,6 +29,10 @@ class EdgeSettings(ServiceSettings):
     )
     merchant_requests_per_second: int = Field(
         default=50, ge=1, le=100000, description="Requests per second one merchant may make (all routes)."
+    )
+    descriptor_path: Path = Field(
+        default=Path(__file__).resolve().parent.parent / "gen" / "stablegate_descriptor.binpb",
+        description="The descriptor set Envoy's transcoder reads; names the JSON body fields each operation takes.",
     )
     route_requests_per_second: int = Field(
         default=20, ge=1, le=100000, description="Requests per second one merchant may make to one route group."

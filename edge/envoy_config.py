@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +56,18 @@ IDENTITY_HEADERS = (
     "x-stablegate-key-id",
     "x-stablegate-scopes",
     "x-stablegate-admin",
+    "x-stablegate-client-address",
 )
-"""Headers only ext_authz may set; Envoy removes them from every client request first."""
+"""Headers only ext_authz and Envoy may set; Envoy removes them from every client request first."""
+
+CLIENT_ADDRESS_HEADER = "x-stablegate-client-address"
+"""The client's address as Envoy saw it (see `EdgePlan.trusted_proxy_hops`), set on every upstream call; the
+ledger believes it only from the `edge` mesh role, to check a key's allowed_ip_ranges."""
+
+MERCHANT_PACKAGE = "stablegate.merchant.v1."
+ADMIN_PACKAGE = "stablegate.admin.v1."
+ADMIN_OPENAPI_PATH = "/admin/v1/openapi.json"
+ADMIN_REFERENCE_PATH = "/admin/v1/reference"
 
 SECURITY_HEADERS = (
     ("strict-transport-security", "max-age=63072000; includeSubDomains"),
@@ -75,6 +86,11 @@ TRANSCODED_MARKER = "x-envoy-original-path"
 
 UNROUTED_CLUSTER = "unrouted"
 """A cluster without endpoints behind the catch-all REST route (a reserved upstream name)."""
+
+IDEMPOTENCY_HEADER = "idempotency-key"
+CLIENT_LIMIT_FILTER = "envoy.filters.http.local_ratelimit"
+MAX_TRACKED_CLIENTS = 100_000
+"""Client addresses with a bucket of their own at once (least recently used evicted beyond)."""
 
 RATELIMIT_DOMAIN = "stablegate"
 MERCHANT_DESCRIPTOR_KEY = "merchant_id"
@@ -120,10 +136,15 @@ class TlsFiles:
 
 @dataclass(frozen=True)
 class ApiDocs:
-    """The generated OpenAPI document and reference page the edge serves itself (Envoy reads them at start)."""
+    """The generated OpenAPI documents and reference pages the edge serves itself (Envoy reads them at start).
+
+    The merchant API's on the public listener, the admin API's on the admin listener.
+    """
 
     openapi_json: Path = GEN_ROOT / "openapi.json"
     reference_html: Path = GEN_ROOT / "reference.html"
+    admin_openapi_json: Path = GEN_ROOT / "admin_openapi.json"
+    admin_reference_html: Path = GEN_ROOT / "admin_reference.html"
 
 
 @dataclass(frozen=True)
@@ -135,6 +156,8 @@ class RpcMethod:
     http_verb: str | None
     response_body: str | None = None
     """The response field REST returns by itself (google.api.http `response_body`), unwrapped at the edge."""
+    http_path: str | None = None
+    """The REST path template of its `google.api.http` rule, e.g. `/v1/invoices/{id}:cancel`."""
 
     @property
     def grpc_path(self) -> str:
@@ -161,10 +184,35 @@ class EdgePlan:
     host: str = "127.0.0.1"
     # The admin interface can stop Envoy (POST /quitquitquit): it stays on loopback even when `host` is public.
     admin_host: str = "127.0.0.1"
+    admin_api_port: int | None = None
+    """The admin API's own listener (`/admin/v1/…`, admin keys only); None: the admin API is not served. The
+    public listener never serves it."""
+    admin_api_host: str = "127.0.0.1"
+    """Where the admin API listens: loopback by default, a private interface when operators reach it remotely."""
+    client_requests_per_second: int = 100
+    """Requests per second one client address may make to a listener, counted before the key is checked."""
+    client_burst: int | None = None
+    """Requests one client address may make at once (the token bucket's size); None: one second's worth."""
+    trusted_proxy_hops: int = 0
+    """How many proxies in front of Envoy append to X-Forwarded-For. 0 (the default): the client address is the
+    TCP peer and X-Forwarded-For is ignored, so a client cannot pick the address its limits count against. Set it
+    only when that many trusted load balancers stand in front; Envoy then takes the address that many hops from
+    the right of X-Forwarded-For."""
     ext_authz: Upstream | None = None
     ratelimit: Upstream | None = None
     max_request_bytes: int = 64 * 1024
     request_timeout: float = 15.0
+    """How long an upstream may take to answer a call (504 after)."""
+    request_receive_timeout: float = 30.0
+    """How long a client may take to send a whole request, headers and body, and get its answer (408 if the
+    request was not received in time); bounds slow-body (slowloris) clients."""
+    request_headers_timeout: float = 10.0
+    """How long a client may take to send a request's headers (the connection is closed after)."""
+    idle_timeout: float = 300.0
+    """How long a client connection may stay open without a request in flight."""
+    max_heap_bytes: int = 1024 * 1024 * 1024
+    """Envoy's heap budget for the overload manager: past 95 % it frees memory, past 98 % it stops accepting
+    requests (503) rather than be killed for memory."""
     connect_timeout: float = 1.0
     ext_authz_timeout: float = 0.5
     ratelimit_timeout: float = 0.25
@@ -197,13 +245,64 @@ class EdgePlan:
         roles = [u.role for u in (*self.upstreams, self.ext_authz, self.ratelimit) if u is not None]
         if unknown_roles := sorted(set(roles) - ROLES):
             raise ValueError(f"upstreams name unknown mesh roles {unknown_roles}; known: {sorted(ROLES)}")
-        if self.max_request_bytes <= 0 or self.request_timeout <= 0:
-            raise ValueError("max_request_bytes and request_timeout must be positive")
+        if self.max_request_bytes <= 0 or self.request_timeout <= 0 or self.request_receive_timeout <= 0:
+            raise ValueError("max_request_bytes, request_timeout and request_receive_timeout must be positive")
+        if self.client_requests_per_second <= 0 or (self.client_burst is not None and self.client_burst <= 0):
+            raise ValueError("client_requests_per_second and client_burst must be positive")
+        if self.trusted_proxy_hops < 0:
+            raise ValueError("trusted_proxy_hops must not be negative")
+        if self.admin_api_port is not None and self.admin_api_port in (self.listen_port, self.admin_port):
+            raise ValueError("admin_api_port must differ from listen_port and admin_port")
 
     @property
     def services(self) -> tuple[str, ...]:
         """Every routed public service, in route order."""
         return tuple(s for services in self.routes.values() for s in services)
+
+    def surfaces(self) -> tuple[Surface, ...]:
+        """The listeners: the public one (merchant API), and the admin API's when `admin_api_port` is set."""
+        docs = self.api_docs
+        public = Surface(
+            "public",
+            "merchant",
+            self.host,
+            self.listen_port,
+            MERCHANT_PACKAGE,
+            () if docs is None else ((OPENAPI_PATH, docs.openapi_json), (REFERENCE_PATH, docs.reference_html)),
+        )
+        if self.admin_api_port is None:
+            return (public,)
+        admin = Surface(
+            "admin_api",
+            "admin",
+            self.admin_api_host,
+            self.admin_api_port,
+            ADMIN_PACKAGE,
+            ()
+            if docs is None
+            else ((ADMIN_OPENAPI_PATH, docs.admin_openapi_json), (ADMIN_REFERENCE_PATH, docs.admin_reference_html)),
+        )
+        return (public, admin)
+
+
+@dataclass(frozen=True)
+class Surface:
+    """One listener of the edge and what it serves: the public merchant API or the private admin API."""
+
+    name: str
+    """The listener's and its stats' name."""
+    audience: str
+    """`merchant` or `admin`: the kind of key ext_authz demands here (its `surface` context extension)."""
+    host: str
+    port: int
+    package: str
+    """The proto package whose services this listener routes."""
+    docs: tuple[tuple[str, Path], ...]
+    """(path, file) of the OpenAPI document and the reference page served here without a key."""
+
+    def services(self, plan: EdgePlan) -> tuple[str, ...]:
+        """The plan's routed services this listener serves."""
+        return tuple(s for s in plan.services if s.startswith(self.package))
 
 
 def public_routes_from_served(served: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
@@ -246,7 +345,9 @@ def _method(
                 f"{service}.{method.name}: response_body {body!r} can be unwrapped at the edge only when it is the "
                 f"response's one field (it has {fields})"
             )
-    return RpcMethod(service, method.name, None if verb in (None, "custom") else verb, body)
+    if verb in (None, "custom"):
+        return RpcMethod(service, method.name, None, body)
+    return RpcMethod(service, method.name, verb, body, str(getattr(rule, verb)))
 
 
 def transcoder_descriptor(source: Path, dest: Path) -> Path:
@@ -296,6 +397,17 @@ local function valid_utf8(s)
 end
 
 function envoy_on_request(handle)
+  -- Headers travel on to the services as gRPC metadata, whose names are [0-9a-z_.-] only: drop the others
+  -- (a client's `*: x` would otherwise fail the call inside the service).
+  local unfit = {}
+  for key, _ in pairs(handle:headers()) do
+    if string.sub(key, 1, 1) ~= ":" and not string.match(key, "^[0-9a-z_%.%-]+$") then
+      table.insert(unfit, key)
+    end
+  end
+  for _, key in ipairs(unfit) do
+    handle:headers():remove(key)
+  end
   local path = handle:headers():get(":path") or ""
   if not string.find(path, "%%[89A-Fa-f]") then
     return
@@ -343,29 +455,58 @@ def envoy_config(plan: EdgePlan, transcoder_descriptor_path: Path | None = None)
     clusters += [_cluster(u, plan, health_checked=False) for u in (plan.ext_authz, plan.ratelimit) if u is not None]
     # Without endpoints: a REST request the transcoder neither transcoded nor rejected would get 503 here.
     clusters.append({"name": UNROUTED_CLUSTER, "type": "STATIC", "connect_timeout": "1s"})
-    listener: dict[str, Any] = {
-        "name": "public",
-        "address": _address(plan.host, plan.listen_port),
-        "filter_chains": [
-            {"filters": [_connection_manager(plan, methods, transcoder_descriptor_path or plan.descriptor_path)]}
-        ],
-    }
-    if plan.tls is not None:
-        listener["filter_chains"][0]["transport_socket"] = _downstream_tls(plan.tls)
+    descriptor = transcoder_descriptor_path or plan.descriptor_path
+    listeners = []
+    for surface in plan.surfaces():
+        listener: dict[str, Any] = {
+            "name": surface.name,
+            "address": _address(surface.host, surface.port),
+            "per_connection_buffer_limit_bytes": 64 * 1024,
+            "filter_chains": [{"filters": [_connection_manager(plan, surface, methods, descriptor)]}],
+        }
+        if plan.tls is not None:
+            listener["filter_chains"][0]["transport_socket"] = _downstream_tls(plan.tls)
+        listeners.append(listener)
     return {
         "admin": {"address": _address(plan.admin_host, plan.admin_port)},
-        "static_resources": {"listeners": [listener], "clusters": clusters},
-        "overload_manager": {
-            "resource_monitors": [
-                {
-                    "name": "envoy.resource_monitors.global_downstream_max_connections",
-                    "typed_config": _typed(
-                        "envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
-                        max_active_downstream_connections=plan.max_connections,
-                    ),
-                }
-            ]
-        },
+        "static_resources": {"listeners": listeners, "clusters": clusters},
+        "overload_manager": _overload_manager(plan),
+    }
+
+
+def _overload_manager(plan: EdgePlan) -> dict[str, Any]:
+    """Connection cap and heap budget for Envoy's overload manager.
+
+    Under pressure Envoy sheds load (503s, no keep-alive) rather than fall over.
+    """
+    heap = "envoy.resource_monitors.fixed_heap"
+
+    def at(threshold: float) -> dict[str, Any]:
+        return {"triggers": [{"name": heap, "threshold": {"value": threshold}}]}
+
+    return {
+        "refresh_interval": "0.25s",
+        "resource_monitors": [
+            {
+                "name": "envoy.resource_monitors.global_downstream_max_connections",
+                "typed_config": _typed(
+                    "envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+                    max_active_downstream_connections=plan.max_connections,
+                ),
+            },
+            {
+                "name": heap,
+                "typed_config": _typed(
+                    "envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig",
+                    max_heap_size_bytes=plan.max_heap_bytes,
+                ),
+            },
+        ],
+        "actions": [
+            {"name": "envoy.overload_actions.shrink_heap", **at(0.95)},
+            {"name": "envoy.overload_actions.stop_accepting_requests", **at(0.98)},
+            {"name": "envoy.overload_actions.disable_http_keepalive", **at(0.95)},
+        ],
     }
 
 
@@ -417,36 +558,47 @@ def _downstream_tls(tls: TlsFiles) -> dict[str, Any]:
 
 
 def _connection_manager(
-    plan: EdgePlan, methods: Mapping[str, tuple[RpcMethod, ...]], descriptor: Path
+    plan: EdgePlan, surface: Surface, methods: Mapping[str, tuple[RpcMethod, ...]], descriptor: Path
 ) -> dict[str, Any]:
     config: dict[str, Any] = {
         "@type": _HCM,
-        "stat_prefix": "public",
+        "stat_prefix": surface.name,
         "codec_type": "AUTO",
+        # The client address is the TCP peer, or with trusted proxies in front the address they appended to
+        # X-Forwarded-For that many hops from the right; a client's own X-Forwarded-For entries never count.
         "use_remote_address": True,
+        "xff_num_trusted_hops": plan.trusted_proxy_hops,
         "normalize_path": True,
         "merge_slashes": True,
         "path_with_escaped_slashes_action": "REJECT_REQUEST",
-        "common_http_protocol_options": {"headers_with_underscores_action": "REJECT_REQUEST"},
+        "common_http_protocol_options": {
+            "headers_with_underscores_action": "REJECT_REQUEST",
+            "idle_timeout": _duration(plan.idle_timeout),
+        },
+        "http2_protocol_options": {"max_concurrent_streams": 100, "initial_stream_window_size": 65536},
+        # A method Envoy's HTTP/1 parser does not know (QUERY, …) reaches the route table, which answers 405 on
+        # a declared path (404 elsewhere), instead of a bare 400 from the parser.
+        "http_protocol_options": {"allow_custom_methods": True},
         # PASS_THROUGH: Envoy adds no `server: envoy` of its own; the header_mutation filter removes any the
         # upstream sends, so no response carries a server banner.
         "server_header_transformation": "PASS_THROUGH",
-        "request_headers_timeout": "10s",
+        "request_headers_timeout": _duration(plan.request_headers_timeout),
+        "request_timeout": _duration(plan.request_receive_timeout),
         "stream_idle_timeout": "60s",
         "route_config": {
-            "name": "public",
-            "virtual_hosts": [_virtual_host(plan, methods)],
+            "name": surface.name,
+            "virtual_hosts": [_virtual_host(plan, surface, methods)],
             "max_direct_response_body_size_bytes": MAX_DIRECT_RESPONSE_BYTES,
         },
-        "local_reply_config": _local_reply_config(),
-        "http_filters": _http_filters(plan, descriptor),
+        "local_reply_config": _local_reply_config([m for s in surface.services(plan) for m in methods[s]]),
+        "http_filters": _http_filters(plan, surface, descriptor),
     }
     return {"name": "envoy.filters.network.http_connection_manager", "typed_config": config}
 
 
-def _http_filters(plan: EdgePlan, descriptor: Path) -> list[dict[str, Any]]:
-    filters = [_header_mutation()]
-    if plan.cors_origins:
+def _http_filters(plan: EdgePlan, surface: Surface, descriptor: Path) -> list[dict[str, Any]]:
+    filters = [_header_mutation(), _client_address_limit(plan, surface)]
+    if plan.cors_origins and surface.audience == "merchant":
         filters.append({"name": _CORS, "typed_config": _typed("envoy.extensions.filters.http.cors.v3.Cors")})
     filters.append(
         {
@@ -457,7 +609,7 @@ def _http_filters(plan: EdgePlan, descriptor: Path) -> list[dict[str, Any]]:
         }
     )
     if plan.ext_authz is not None:
-        filters.append(_ext_authz(plan.ext_authz, plan.ext_authz_timeout))
+        filters.append(_ext_authz(plan.ext_authz, plan.ext_authz_timeout, plan.max_request_bytes))
     filters.append(
         {
             "name": _LUA,
@@ -466,13 +618,41 @@ def _http_filters(plan: EdgePlan, descriptor: Path) -> list[dict[str, Any]]:
             ),
         }
     )
-    filters.append(_transcoder(plan, descriptor))
+    filters.append(_transcoder(surface.services(plan), descriptor))
     if plan.ratelimit is not None:
         filters.append(_ratelimit(plan.ratelimit, plan.ratelimit_timeout))
     filters.append(
         {"name": "envoy.filters.http.router", "typed_config": _typed("envoy.extensions.filters.http.router.v3.Router")}
     )
     return filters
+
+
+def _client_address_limit(plan: EdgePlan, surface: Surface) -> dict[str, Any]:
+    """A token bucket per client address, in Envoy itself, before the key is checked.
+
+    It bounds what one address can make the key check (and the ledger lookup behind it) do, however many
+    different keys it tries. Each address gets its own bucket (a descriptor entry without a value is a wildcard:
+    Envoy keeps one bucket per value seen, up to `max_dynamic_descriptors`, least recently used evicted).
+    """
+    rate = plan.client_requests_per_second
+    burst = plan.client_burst or rate
+    bucket = {"max_tokens": burst, "tokens_per_fill": rate, "fill_interval": "1s"}
+    everything = {"default_value": {"numerator": 100, "denominator": "HUNDRED"}, "runtime_key": "edge.client_limit"}
+    return {
+        "name": CLIENT_LIMIT_FILTER,
+        "typed_config": _typed(
+            "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+            stat_prefix=f"{surface.name}_client_address",
+            # Far above any one address's bucket: only the per-address descriptors below bite.
+            token_bucket={"max_tokens": 1_000_000_000, "tokens_per_fill": 1_000_000_000, "fill_interval": "1s"},
+            filter_enabled=everything,
+            filter_enforced=everything,
+            max_dynamic_descriptors=MAX_TRACKED_CLIENTS,
+            rate_limits=[{"actions": [{"remote_address": {}}]}],
+            descriptors=[{"entries": [{"key": "remote_address"}], "token_bucket": bucket}],
+            response_headers_to_add=[_header("retry-after", "1")],
+        ),
+    }
 
 
 def _header_mutation() -> dict[str, Any]:
@@ -495,7 +675,7 @@ def _header_mutation() -> dict[str, Any]:
     }
 
 
-def _ext_authz(upstream: Upstream, timeout: float) -> dict[str, Any]:
+def _ext_authz(upstream: Upstream, timeout: float, max_body: int) -> dict[str, Any]:
     return {
         "name": _EXT_AUTHZ,
         "typed_config": _typed(
@@ -505,18 +685,22 @@ def _ext_authz(upstream: Upstream, timeout: float) -> dict[str, Any]:
             failure_mode_allow=False,
             # An unreachable authorization service is an outage (503, UNAVAILABLE), not the caller's fault.
             status_on_error={"code": "ServiceUnavailable"},
-            allowed_headers={"patterns": [{"exact": "authorization"}, {"exact": "x-request-id"}]},
+            allowed_headers={
+                "patterns": [{"exact": "authorization"}, {"exact": "x-request-id"}, {"exact": IDEMPOTENCY_HEADER}]
+            },
+            # The body too, so the edge can refuse fields the operation does not take (edge/bodycheck.py).
+            with_request_body={"max_request_bytes": max_body, "allow_partial_message": False, "pack_as_bytes": True},
         ),
     }
 
 
-def _transcoder(plan: EdgePlan, descriptor: Path) -> dict[str, Any]:
+def _transcoder(services: Sequence[str], descriptor: Path) -> dict[str, Any]:
     return {
         "name": _TRANSCODER,
         "typed_config": _typed(
             "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
             proto_descriptor=str(descriptor.resolve()),
-            services=list(plan.services),
+            services=list(services),
             # False (the default, spelled out): after transcoding the route cache is cleared and the route is
             # matched again on the gRPC path, which is what the route table matches.
             match_incoming_request_route=False,
@@ -547,24 +731,31 @@ def _ratelimit(upstream: Upstream, timeout: float) -> dict[str, Any]:
 # --- routes -----------------------------------------------------------------------------------------------
 
 
-def _virtual_host(plan: EdgePlan, methods: Mapping[str, tuple[RpcMethod, ...]]) -> dict[str, Any]:
-    host: dict[str, Any] = {"name": "stablegate", "domains": ["*"], "routes": _routes(plan, methods)}
-    if plan.cors_origins:
-        host["typed_per_filter_config"] = {
-            _CORS: _typed(
-                "envoy.extensions.filters.http.cors.v3.CorsPolicy",
-                allow_origin_string_match=[{"exact": origin} for origin in plan.cors_origins],
-                allow_methods="GET, POST, PATCH, DELETE",
-                allow_headers=CORS_ALLOW_HEADERS,
-                expose_headers=CORS_EXPOSE_HEADERS,
-                max_age="600",
-                allow_credentials=False,
-            )
-        }
+def _virtual_host(plan: EdgePlan, surface: Surface, methods: Mapping[str, tuple[RpcMethod, ...]]) -> dict[str, Any]:
+    host: dict[str, Any] = {"name": surface.name, "domains": ["*"], "routes": _routes(plan, surface, methods)}
+    per_filter: dict[str, Any] = {}
+    if plan.cors_origins and surface.audience == "merchant":
+        per_filter[_CORS] = _typed(
+            "envoy.extensions.filters.http.cors.v3.CorsPolicy",
+            allow_origin_string_match=[{"exact": origin} for origin in plan.cors_origins],
+            allow_methods="GET, POST, PATCH, DELETE",
+            allow_headers=CORS_ALLOW_HEADERS,
+            expose_headers=CORS_EXPOSE_HEADERS,
+            max_age="600",
+            allow_credentials=False,
+        )
+    if plan.ext_authz is not None:
+        # Tells the authorization service which kind of key this listener takes; clients cannot set it.
+        per_filter[_EXT_AUTHZ] = _typed(
+            "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute",
+            check_settings={"context_extensions": {"surface": surface.audience}},
+        )
+    if per_filter:
+        host["typed_per_filter_config"] = per_filter
     return host
 
 
-def _routes(plan: EdgePlan, methods: Mapping[str, tuple[RpcMethod, ...]]) -> list[dict[str, Any]]:
+def _routes(plan: EdgePlan, surface: Surface, methods: Mapping[str, tuple[RpcMethod, ...]]) -> list[dict[str, Any]]:
     routes: list[dict[str, Any]] = [
         {
             "name": "healthz",
@@ -579,25 +770,32 @@ def _routes(plan: EdgePlan, methods: Mapping[str, tuple[RpcMethod, ...]]) -> lis
             **_plain_http(plan),
         }
     ]
-    if plan.api_docs is not None:
-        routes += _api_doc_routes(plan, plan.api_docs)
-    for upstream, services in plan.routes.items():
-        for service in services:
-            # Safe methods get an exact-path route each, with retries; the service prefix catches the rest
-            # (writes, and gRPC-only methods) without retries.
-            # Rate limits group them per service as `<service>:read` and `<service>:write`.
-            # A method whose REST response is one field of its gRPC response gets its own route too, carrying
-            # that field's name for the Lua filter that unwraps it.
-            for method in methods[service]:
-                if method.safe or method.response_body:
-                    match = {"path": method.grpc_path}
-                    group = f"{service}:read" if method.safe else f"{service}:write"
-                    route = _upstream_route(plan, upstream, method.grpc_path, group, match, retry=method.safe)
-                    if method.response_body:
-                        route["metadata"] = {"filter_metadata": {_LUA: {"response_body": method.response_body}}}
-                    routes.append(route)
-            prefix = {"prefix": f"/{service}/"}
-            routes.append(_upstream_route(plan, upstream, f"/{service}/", f"{service}:write", prefix, retry=False))
+    routes += _api_doc_routes(plan, surface.docs)
+    # The other listener's paths are no paths here: 404 before any key check, so a merchant key never reaches
+    # the admin API and an admin path on the public listener looks like any unknown path.
+    foreign = "/v1/" if surface.audience == "admin" else "/admin/"
+    routes.append({"name": f"not_here {foreign}", "match": {"prefix": foreign}, "direct_response": {"status": 404}})
+    routes[-1].update(_plain_http(plan))
+    services = surface.services(plan)
+    routes += _method_not_allowed_routes(plan, [m for s in services for m in methods[s]])
+    upstream_of = {service: upstream for upstream, names in plan.routes.items() for service in names}
+    for service in services:
+        upstream = upstream_of[service]
+        # Safe methods get an exact-path route each, with retries; the service prefix catches the rest
+        # (writes, and gRPC-only methods) without retries.
+        # Rate limits group them per service as `<service>:read` and `<service>:write`.
+        # A method whose REST response is one field of its gRPC response gets its own route too, carrying
+        # that field's name for the Lua filter that unwraps it.
+        for method in methods[service]:
+            if method.safe or method.response_body:
+                match = {"path": method.grpc_path}
+                group = f"{service}:read" if method.safe else f"{service}:write"
+                route = _upstream_route(plan, upstream, method.grpc_path, group, match, retry=method.safe)
+                if method.response_body:
+                    route["metadata"] = {"filter_metadata": {_LUA: {"response_body": method.response_body}}}
+                routes.append(route)
+        prefix = {"prefix": f"/{service}/"}
+        routes.append(_upstream_route(plan, upstream, f"/{service}/", f"{service}:write", prefix, retry=False))
     # Before the transcoder runs, a REST path matches no route above. These two give the filters before it
     # a route to read their settings from (CORS even needs one with a cluster). After transcoding, the gRPC
     # path matches a route above; the router reaches these only for requests the transcoder passed through
@@ -607,40 +805,113 @@ def _routes(plan: EdgePlan, methods: Mapping[str, tuple[RpcMethod, ...]]) -> lis
     return routes
 
 
-def _api_doc_routes(plan: EdgePlan, docs: ApiDocs) -> list[dict[str, Any]]:
+def path_regex(template: str) -> str:
+    """A RE2 regex matching the paths of a `google.api.http` template.
+
+    `{id}` is one segment without a colon (so `/v1/invoices/{id}` does not match `/v1/invoices/x:cancel`, the
+    path of another method), `{x=**}` anything.
+    """
+    out, rest = "^", template
+    while rest:
+        start = rest.find("{")
+        if start < 0:
+            out += re.escape(rest)
+            break
+        out += re.escape(rest[:start])
+        end = rest.index("}", start)
+        variable = rest[start + 1 : end]
+        out += ".+" if variable.endswith("**") else "[^/:]+"
+        rest = rest[end + 1 :]
+    return out + "$"
+
+
+def _declared_verbs(methods: Sequence[RpcMethod]) -> dict[str, list[str]]:
+    """Each REST path template with the HTTP methods declared on it."""
+    verbs: dict[str, set[str]] = {}
+    for method in methods:
+        if method.http_path is not None and method.http_verb is not None:
+            verbs.setdefault(method.http_path, set()).add(method.http_verb.upper())
+    return {template: sorted(verbs[template]) for template in sorted(verbs)}
+
+
+def _method_not_allowed_routes(plan: EdgePlan, methods: Sequence[RpcMethod]) -> list[dict[str, Any]]:
+    """405 with `Allow` for a declared path called with an undeclared HTTP method (before any key check).
+
+    A path is matched by its own template's regex only (`path_regex`), so a request to one template is never
+    refused for the methods of another.
+    """
+    routes = []
+    for template, allowed in _declared_verbs(methods).items():
+        allow = ", ".join(allowed)
+        # With CORS on, OPTIONS is the preflight, which the CORS filter answers on the catch-all route.
+        passed = allowed + (["OPTIONS"] if plan.cors_origins else [])
+        routes.append(
+            {
+                "name": f"method_not_allowed {template}",
+                "match": {
+                    "safe_regex": {"regex": path_regex(template)},
+                    "headers": [
+                        {
+                            "name": ":method",
+                            "string_match": {"safe_regex": {"regex": f"^({'|'.join(passed)})$"}},
+                            "invert_match": True,
+                        }
+                    ],
+                },
+                "direct_response": {
+                    "status": 405,
+                    "body": {"inline_string": _error_json(3, f"this path takes {allow}", "METHOD_NOT_ALLOWED")},
+                },
+                "response_headers_to_add": [_header("allow", allow), _header("content-type", "application/json")],
+                **_plain_http(plan),
+            }
+        )
+    return routes
+
+
+def _api_doc_routes(plan: EdgePlan, docs: Sequence[tuple[str, Path]]) -> list[dict[str, Any]]:
     # Envoy reads the files when it loads the config: a missing or oversized one would stop it with a less
     # helpful message, so both are checked here.
-    for path in (docs.openapi_json, docs.reference_html):
+    for _, path in docs:
         if not path.is_file():
             raise ValueError(f"{path} does not exist; generate it with gateway.codegen")
         if path.stat().st_size > MAX_DIRECT_RESPONSE_BYTES:
             raise ValueError(f"{path} is over {MAX_DIRECT_RESPONSE_BYTES} bytes, Envoy's direct response cap here")
     get = [{"name": ":method", "string_match": {"exact": "GET"}}]
-    openapi = {
-        "name": "openapi",
-        "match": {"path": OPENAPI_PATH, "headers": get},
-        "direct_response": {"status": 200, "body": {"filename": str(docs.openapi_json.resolve())}},
-        "response_headers_to_add": [_header("content-type", "application/json")],
-        **_plain_http(plan),
-    }
-    reference = {
-        "name": "reference",
-        "match": {"path": REFERENCE_PATH, "headers": get},
-        "direct_response": {"status": 200, "body": {"filename": str(docs.reference_html.resolve())}},
-        "response_headers_to_add": [_header("content-type", "text/html; charset=utf-8")],
-        **_plain_http(plan),
-    }
-    # The page's looser CSP replaces the API's strict one in the header_mutation filter itself, which sets the
-    # strict one on every response (route-level headers would be overwritten by it).
-    reference["typed_per_filter_config"][_HEADER_MUTATION] = _typed(
-        "envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute",
-        mutations={
-            "response_mutations": [
-                {"append": _header("content-security-policy", REFERENCE_CSP)},
-            ]
-        },
-    )
-    return [openapi, reference]
+    routes = []
+    for url, path in docs:
+        page = path.suffix == ".html"
+        route: dict[str, Any] = {
+            "name": url,
+            "match": {"path": url, "headers": get},
+            "direct_response": {"status": 200, "body": {"filename": str(path.resolve())}},
+            "response_headers_to_add": [
+                _header("content-type", "text/html; charset=utf-8" if page else "application/json")
+            ],
+            **_plain_http(plan),
+        }
+        if page:
+            # The page's looser CSP replaces the API's strict one in the header_mutation filter itself, which
+            # sets the strict one on every response (route-level headers would be overwritten by it).
+            route["typed_per_filter_config"][_HEADER_MUTATION] = _typed(
+                "envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute",
+                mutations={"response_mutations": [{"append": _header("content-security-policy", REFERENCE_CSP)}]},
+            )
+        routes.append(route)
+        # Any other method on a document's path is 405, like the API's own paths.
+        routes.append(
+            {
+                "name": f"method_not_allowed {url}",
+                "match": {"path": url},
+                "direct_response": {
+                    "status": 405,
+                    "body": {"inline_string": _error_json(3, "this path takes GET", "METHOD_NOT_ALLOWED")},
+                },
+                "response_headers_to_add": [_header("allow", "GET"), _header("content-type", "application/json")],
+                **_plain_http(plan),
+            }
+        )
+    return routes
 
 
 def _header(key: str, value: str) -> dict[str, Any]:
@@ -679,49 +950,125 @@ def _upstream_route(
     # Only calls the transcoder made (it sets the original path; clients' copies are stripped first): a native
     # gRPC client would otherwise pass ext_authz, which tells admin from merchant routes by the REST path.
     transcoded = {"name": TRANSCODED_MARKER, "present_match": True}
-    return {"name": name, "match": {**match, "grpc": {}, "headers": [transcoded]}, "route": action}
+    return {
+        "name": name,
+        "match": {**match, "grpc": {}, "headers": [transcoded]},
+        "route": action,
+        # The client's address for the ledger's allow-list check (a client's own copy was removed first).
+        "request_headers_to_add": [_header(CLIENT_ADDRESS_HEADER, "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%")],
+    }
 
 
 # --- Envoy's own error replies ----------------------------------------------------------------------------
 
-# (HTTP status of a local reply, gRPC code, message; None: the reply's own text): Envoy's own replies in the
-# API's error shape. ext_authz denials (401/403) carry our authorization service's JSON body and are left
-# alone; 400 comes from the transcoder (bad JSON, unknown query parameter) and its text names the problem.
-LOCAL_REPLIES: tuple[tuple[int, int, str | None], ...] = (
-    (429, 8, "rate limit exceeded; retry after the Retry-After seconds"),
-    (413, 3, "request body too large"),
-    (404, 5, "no such method or path"),
-    (503, 14, "service unavailable; retry later"),
-    (400, 3, None),
+# (HTTP status of a local reply, gRPC code, reason, message; None: the reply's own text): Envoy's own replies
+# in the API's error shape, each with an ErrorInfo reason. ext_authz denials (401/403) carry our authorization
+# service's JSON body and are left alone; 400 comes from the transcoder (bad JSON, unknown query parameter, an
+# unknown body field) and its text names the problem.
+LOCAL_REPLIES: tuple[tuple[int, int, str, str | None], ...] = (
+    (429, 8, "RATE_LIMITED", "rate limit exceeded; retry after the Retry-After seconds"),
+    (413, 3, "BODY_TOO_LARGE", "request body too large"),
+    (408, 4, "REQUEST_TIMEOUT", "the request was not received in time"),
+    (404, 5, "NOT_FOUND", "no such method or path"),
+    (405, 3, "METHOD_NOT_ALLOWED", "this path does not take this HTTP method"),
+    (502, 14, "UPSTREAM_FAILED", "a service failed to answer; retry later"),
+    (503, 14, "UNAVAILABLE", "service unavailable; retry later"),
+    (504, 4, "UPSTREAM_TIMEOUT", "a service did not answer in time; retry later"),
+    (400, 3, "INVALID_REQUEST", None),
 )
 
 
-def _local_reply_config() -> dict[str, Any]:
+def _query_method_not_allowed(methods: Sequence[RpcMethod]) -> list[dict[str, Any]]:
+    """405 for QUERY on a declared path: Envoy refuses a QUERY without a content type (400) before routing."""
     mappers = []
-    for status, code, message in LOCAL_REPLIES:
-        status_filter = {
-            "comparison": {"op": "EQ", "value": {"default_value": status, "runtime_key": f"edge.{status}"}}
-        }
+    for template, allowed in _declared_verbs(methods).items():
+        allow = ", ".join(allowed)
+        path = path_regex(template)[:-1] + r"(\?.*)?$"
+        request = [
+            {"header_filter": {"header": {"name": ":method", "string_match": {"exact": "QUERY"}}}},
+            {"header_filter": {"header": {"name": ":path", "string_match": {"safe_regex": {"regex": path}}}}},
+        ]
         mappers.append(
             {
-                "filter": {"status_code_filter": status_filter},
+                "filter": {"and_filter": {"filters": request}},
+                "status_code": 405,
+                "headers_to_add": [_header("allow", allow)],
                 "body_format_override": {
-                    # json_format escapes the reply's text into a JSON string; a fixed message needs no escaping.
-                    "json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%", "details": []},
-                    "content_type": "application/json",
-                }
-                if message is None
-                else {
-                    "text_format_source": {"inline_string": _error_json(code, message)},
+                    "text_format_source": {
+                        "inline_string": _error_json(3, f"this path takes {allow}", "METHOD_NOT_ALLOWED")
+                    },
                     "content_type": "application/json",
                 },
             }
         )
+    return mappers
+
+
+def _local_reply_config(methods: Sequence[RpcMethod]) -> dict[str, Any]:
+    # A request Envoy could not parse as HTTP (a downstream protocol error) has no text of its own to show.
+    unparsable = {
+        "filter": {
+            "and_filter": {
+                "filters": [
+                    {
+                        "status_code_filter": {
+                            "comparison": {"op": "EQ", "value": {"default_value": 400, "runtime_key": "edge.400p"}}
+                        }
+                    },
+                    {"response_flag_filter": {"flags": ["DPE"]}},
+                ]
+            }
+        },
+        "body_format_override": {
+            "text_format_source": {
+                "inline_string": _error_json(3, "the request is not valid HTTP", "HTTP_REQUEST_INVALID")
+            },
+            "content_type": "application/json",
+        },
+    }
+    # ext_authz denials (flag UAEX, 400/401/403) already carry our JSON body with their own reason: left as they
+    # are. An unreachable authorization service (UAEX too, but 503 and no body) gets the 503 mapper below.
+    denial_status = {"comparison": {"op": "LE", "value": {"default_value": 403, "runtime_key": "edge.denials"}}}
+    authz_denial = {
+        "filter": {
+            "and_filter": {
+                "filters": [
+                    {"response_flag_filter": {"flags": ["UAEX"]}},
+                    {"status_code_filter": denial_status},
+                ]
+            }
+        }
+    }
+    mappers = [authz_denial, *_query_method_not_allowed(methods), unparsable]
+    for status, code, reason, message in LOCAL_REPLIES:
+        status_filter = {
+            "comparison": {"op": "EQ", "value": {"default_value": status, "runtime_key": f"edge.{status}"}}
+        }
+        if message is None:
+            # json_format escapes the reply's text into a JSON string.
+            body = {
+                "json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%", "details": [_error_info(reason)]},
+                "content_type": "application/json",
+            }
+        else:
+            body = {
+                "text_format_source": {"inline_string": _error_json(code, message, reason)},
+                "content_type": "application/json",
+            }
+        mappers.append({"filter": {"status_code_filter": status_filter}, "body_format_override": body})
     return {"mappers": mappers}
 
 
-def _error_json(code: int, message: str) -> str:
-    return json.dumps({"code": code, "message": message, "details": []}, separators=(",", ":"))
+def _status_value(status: int) -> dict[str, Any]:
+    return {"default_value": status, "runtime_key": f"edge.{status}"}
+
+
+def _error_info(reason: str) -> dict[str, Any]:
+    return {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": "stablegate"}
+
+
+def _error_json(code: int, message: str, reason: str) -> str:
+    return json.dumps({"code": code, "message": message, "details": [_error_info(reason)]}, separators=(",", ":"))
 
 
 # --- clusters ---------------------------------------------------------------------------------------------

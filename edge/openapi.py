@@ -35,6 +35,12 @@ from google.protobuf import descriptor_pb2
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OPENAPI_NAME = "openapi.json"
 REFERENCE_NAME = "reference.html"
+ADMIN_OPENAPI_NAME = "admin_openapi.json"
+ADMIN_REFERENCE_NAME = "admin_reference.html"
+MERCHANT_PACKAGE = "stablegate.merchant.v1."
+ADMIN_PACKAGE = "stablegate.admin.v1."
+OPENAPI_PATH = "/v1/openapi.json"
+ADMIN_OPENAPI_PATH = "/admin/v1/openapi.json"
 OPENAPI_VERSION = "3.0.3"
 API_TITLE = "stablegate API"
 API_VERSION = "v1"
@@ -46,16 +52,310 @@ BUILT_FROM = (REPO_ROOT / "ledger" / "app.py", REPO_ROOT / "settlement" / "app.p
 """Service wiring modules whose `SERVED` minus `NOT_BUILT` is built."""
 
 ERROR_STATUSES: Mapping[str, str] = {
-    "400": "Invalid argument or failed precondition (the details name the field or the rule).",
-    "401": "Missing, malformed, unknown, expired or revoked API key.",
-    "403": "The key lacks the scope this operation needs, or is the wrong kind of key.",
-    "404": "No such resource for this caller, or no such path.",
-    "409": "A request_id (Idempotency-Key) reused with other content, or a conflicting change.",
-    "413": "Request body over the size limit.",
-    "429": "Rate limit exceeded; retry after the Retry-After seconds.",
-    "503": "A service is unavailable; retry later.",
+    "400": "Invalid argument or failed precondition; the details' ErrorInfo names the field and the reason, e.g. "
+    "FIELD_REQUIRED, FIELD_INVALID, FIELD_TOO_LONG, FIELD_UNKNOWN, ENUM_VALUE_INVALID, AMOUNT_INVALID, "
+    "PAGE_SIZE_INVALID, INVALID_REQUEST (a body or query the transcoder cannot read).",
+    "401": "No usable key: API_KEY_MISSING, API_KEY_MALFORMED, API_KEY_INVALID, API_KEY_REVOKED, API_KEY_EXPIRED.",
+    "403": "The key may not do this: SCOPE_MISSING, ROLE_MISSING, MERCHANT_KEY_REQUIRED, ADMIN_KEY_REQUIRED, "
+    "MERCHANT_SUSPENDED, CLIENT_ADDRESS_NOT_ALLOWED (the key's allowed_ip_ranges).",
+    "404": "No such resource for this caller (e.g. INVOICE_NOT_FOUND), or NOT_FOUND: no such path.",
+    "408": "REQUEST_TIMEOUT: the request was not received in time.",
+    "409": "REQUEST_ID_REUSED: a request_id (Idempotency-Key) reused with other content; or a conflicting change.",
+    "413": "BODY_TOO_LARGE: the request body is over the size limit.",
+    "429": "RATE_LIMITED: too many requests from this address or for this merchant; retry after Retry-After.",
+    "503": "UNAVAILABLE: a service, or the key check, is unavailable; retry later.",
+    "504": "UPSTREAM_TIMEOUT: a service did not answer in time; retry later.",
 }
 """Error statuses every operation may answer, each with the shared `Error` body."""
+
+TOKEN_DECIMALS = 18
+"""Decimals of the gateway's token (BEP20 USDT); amounts with more fractional digits are refused."""
+TEXT = r"^[^\x00-\x08\x0b-\x1f]*$"
+"""Free text: no control characters but tab and newline (ledger/domain/invoices.py `check_text`)."""
+_WHOLE = "[1-9][0-9]{0,58}"
+"""Whole token units without leading zeros, small enough that the base units fit in uint256."""
+_FRACTION = f"[0-9]{{1,{TOKEN_DECIMALS}}}"
+POSITIVE_AMOUNT = (
+    f"^({_WHOLE}(\\.{_FRACTION})?|0\\.("
+    + "|".join(f"{'0' * i}[1-9][0-9]{{0,{TOKEN_DECIMALS - 1 - i}}}" for i in range(TOKEN_DECIMALS))
+    + "))$"
+)
+"""A decimal amount in token units above zero: `10`, `10.50`, `0.000001`; no sign, exponent or leading zeros."""
+NON_NEGATIVE_AMOUNT = f"^((0|{_WHOLE})(\\.{_FRACTION})?)?$"
+"""A decimal amount in token units, zero allowed; empty means zero."""
+
+
+ADDRESS = r"^0x[0-9a-fA-F]{40}$"
+"""A required address: 0x and 40 hex digits (mixed case must also match its EIP-55 checksum: a business rule)."""
+
+
+def _int_range(lo: int, hi: int) -> str:
+    """A regex alternation matching the decimal integers lo..hi (no sign, no leading zeros)."""
+    parts = []
+    for length in range(len(str(lo)), len(str(hi)) + 1):
+        a = max(lo, 10 ** (length - 1) if length > 1 else 0)
+        b = min(hi, 10**length - 1)
+        if a <= b:
+            parts.append(_same_length_range(str(a), str(b)))
+    return "|".join(parts)
+
+
+def _same_length_range(lo: str, hi: str) -> str:
+    """A regex for the digit strings lo..hi of one length (later digits may be zeros)."""
+    n = len(lo)
+    if n == 0:
+        return ""
+    if lo == "0" * n and hi == "9" * n:
+        return f"[0-9]{{{n}}}"
+
+    def group(regex: str) -> str:
+        return f"(?:{regex})" if regex else ""
+
+    if lo[0] == hi[0]:
+        return lo[0] + group(_same_length_range(lo[1:], hi[1:]))
+    parts = [lo[0] + group(_same_length_range(lo[1:], "9" * (n - 1)))]
+    if int(hi[0]) - int(lo[0]) > 1:
+        parts.append(f"[{int(lo[0]) + 1}-{int(hi[0]) - 1}]" + (f"[0-9]{{{n - 1}}}" if n > 1 else ""))
+    parts.append(hi[0] + group(_same_length_range("0" * (n - 1), hi[1:])))
+    return "|".join(parts)
+
+
+def _duration_between(lo: int, hi: int) -> dict[str, Any]:
+    """A protobuf Duration in JSON (`"900s"`, `"1.5s"`) of lo..hi whole seconds."""
+    return {"pattern": f"^({_int_range(lo, hi - 1)})(\\.[0-9]{{1,9}})?s$|^{hi}(\\.0{{1,9}})?s$"}
+
+
+def _text(limit: int) -> dict[str, Any]:
+    return {"maxLength": limit, "pattern": TEXT}
+
+
+def _required_text(limit: int) -> dict[str, Any]:
+    # The server strips whitespace before checking presence: something other than whitespace is required.
+    return {
+        "minLength": 1,
+        "maxLength": limit,
+        "pattern": r"^[^\x00-\x08\x0b-\x1f]*[^\s\x00-\x1f][^\x00-\x08\x0b-\x1f]*$",
+    }
+
+
+FIELD_CONSTRAINTS: Mapping[str, Mapping[str, Any]] = {
+    # What the server enforces on each input field, stated in the document (the ledger's checks, see each
+    # reason in docs/api.md); codegen puts them on the field's schema. Cross-field and time-relative rules
+    # cannot be JSON Schema: operations list them in `x-business-rules`.
+    "stablegate.merchant.v1.CreateInvoiceRequest.request_id": _text(200),
+    "stablegate.merchant.v1.CreateInvoiceRequest.amount": {"pattern": POSITIVE_AMOUNT, "maxLength": 100},
+    "stablegate.merchant.v1.CreateInvoiceRequest.asset": {"enum": ["", "USDT"]},
+    "stablegate.merchant.v1.CreateInvoiceRequest.description": _text(500),
+    "stablegate.merchant.v1.CreateInvoiceRequest.underpayment_tolerance": {"pattern": NON_NEGATIVE_AMOUNT},
+    "stablegate.merchant.v1.CreateInvoiceRequest.order_id": _text(200),
+    "stablegate.merchant.v1.CreateInvoiceRequest.customer_reference": _text(200),
+    "stablegate.merchant.v1.CreateInvoiceRequest.redirect_url": {
+        "maxLength": 2000,
+        "pattern": r"^(https?://.*)?$",
+    },
+    "stablegate.merchant.v1.CreateInvoiceRequest.metadata": {
+        "maxProperties": 20,
+        "additionalProperties": {"type": "string", "maxLength": 500, "pattern": r"^[^\x00]*$"},
+    },
+    "stablegate.merchant.v1.CreateInvoiceRequest.ttl": _duration_between(60, 7 * 86400),
+    "stablegate.merchant.v1.CreateInvoiceRequest.monitoring_window": _duration_between(0, 30 * 86400),
+    "stablegate.merchant.v1.ListInvoicesRequest.order_id": _text(200),
+    "stablegate.merchant.v1.CancelInvoiceRequest.reason": _text(500),
+    "stablegate.merchant.v1.GetBalanceRequest.asset": {"enum": ["", "USDT"]},
+    "stablegate.merchant.v1.EstimateFeeRequest.operation": {
+        "enum": ["FEE_OPERATION_UNSPECIFIED", "FEE_OPERATION_PAYOUT"]
+    },
+    "stablegate.merchant.v1.EstimateFeeRequest.amount": {"pattern": f"^$|{POSITIVE_AMOUNT}", "maxLength": 100},
+    "stablegate.merchant.v1.EstimateFeeRequest.asset": {"enum": ["", "USDT"]},
+    "stablegate.merchant.v1.EstimateFeeRequest.destination_address": {"pattern": r"^(0x[0-9a-fA-F]{40})?$"},
+    "stablegate.merchant.v1.CreateWebhookEndpointRequest.request_id": _text(200),
+    "stablegate.merchant.v1.CreateWebhookEndpointRequest.description": _text(500),
+    "stablegate.merchant.v1.CreateWebhookEndpointRequest.url": {
+        "minLength": 8,
+        "maxLength": 2000,
+        "pattern": r"^https?://[^\x00-\x20\x7f]+$",
+    },
+    "stablegate.merchant.v1.WebhookEndpoint.description": _text(500),
+    "stablegate.merchant.v1.WebhookEndpoint.url": {
+        "maxLength": 2000,
+        "pattern": r"^(https?://[^\x00-\x20\x7f]+)?$",
+    },
+    "stablegate.merchant.v1.RotateWebhookSecretRequest.request_id": _text(200),
+    "stablegate.merchant.v1.RotateWebhookSecretRequest.overlap": _duration_between(0, 7 * 86400),
+    "stablegate.merchant.v1.RedeliverWebhookRequest.request_id": _text(200),
+    "stablegate.merchant.v1.SendTestWebhookRequest.request_id": _text(200),
+    "stablegate.merchant.v1.ListWebhookDeliveriesRequest.event_type": _text(100),
+    "stablegate.merchant.v1.CreateSettlementAddressRequest.request_id": _text(200),
+    "stablegate.merchant.v1.CreateSettlementAddressRequest.address": {"pattern": ADDRESS},
+    "stablegate.merchant.v1.CreateSettlementAddressRequest.label": _text(100),
+    "stablegate.merchant.v1.ConfirmSettlementAddressRequest.code": {"pattern": r"^\s*[0-9]{8}\s*$"},
+    "stablegate.merchant.v1.GetPayoutQuoteRequest.amount": {"pattern": POSITIVE_AMOUNT, "maxLength": 100},
+    "stablegate.merchant.v1.GetPayoutQuoteRequest.asset": {"enum": ["", "USDT"]},
+    "stablegate.merchant.v1.CreatePayoutRequest.request_id": _text(200),
+    "stablegate.merchant.v1.CreatePayoutRequest.amount": {"pattern": POSITIVE_AMOUNT, "maxLength": 100},
+    "stablegate.merchant.v1.CreatePayoutRequest.asset": {"enum": ["", "USDT"]},
+    "stablegate.merchant.v1.CreatePayoutRequest.destination_address": {"pattern": ADDRESS},
+    "stablegate.merchant.v1.CreatePayoutRequest.max_fee": {"pattern": NON_NEGATIVE_AMOUNT, "maxLength": 100},
+    "stablegate.merchant.v1.CreatePayoutRequest.description": _text(500),
+    "stablegate.merchant.v1.CreatePayoutRequest.metadata": {
+        "maxProperties": 20,
+        "additionalProperties": {"type": "string", "maxLength": 500, "pattern": r"^[^\x00]*$"},
+    },
+    "stablegate.merchant.v1.CancelPayoutRequest.reason": _text(500),
+    "stablegate.merchant.v1.CreateRefundRequest.request_id": _text(200),
+    "stablegate.merchant.v1.CreateRefundRequest.invoice_id": {"minLength": 1, "maxLength": 200, "pattern": TEXT},
+    "stablegate.merchant.v1.CreateRefundRequest.refund_address": {"pattern": ADDRESS},
+    "stablegate.merchant.v1.CreateRefundRequest.amount": {"pattern": f"^$|{POSITIVE_AMOUNT}", "maxLength": 100},
+    "stablegate.merchant.v1.CreateRefundRequest.reason": _text(500),
+    "stablegate.merchant.v1.ListRefundsRequest.invoice_id": _text(200),
+    "stablegate.admin.v1.OnboardMerchantRequest.request_id": _text(200),
+    "stablegate.admin.v1.OnboardMerchantRequest.name": _required_text(200),
+    "stablegate.admin.v1.OnboardMerchantRequest.contact_email": {"minLength": 1, "maxLength": 254, "pattern": "@"},
+    "stablegate.admin.v1.OnboardMerchantRequest.payout_address": {"pattern": r"^(0x[0-9a-fA-F]{40})?$"},
+    "stablegate.admin.v1.OnboardMerchantRequest.default_underpayment_tolerance": {"pattern": NON_NEGATIVE_AMOUNT},
+    "stablegate.admin.v1.OnboardMerchantRequest.default_invoice_ttl": _duration_between(60, 7 * 86400),
+    "stablegate.admin.v1.SuspendMerchantRequest.reason": _required_text(500),
+    "stablegate.admin.v1.SetMerchantFeePlanRequest.bps": {"maximum": 10000},
+    "stablegate.admin.v1.SetMerchantFeePlanRequest.fixed": {"pattern": NON_NEGATIVE_AMOUNT, "maxLength": 100},
+    "stablegate.admin.v1.SetMerchantFeePlanRequest.minimum": {"pattern": NON_NEGATIVE_AMOUNT, "maxLength": 100},
+    "stablegate.admin.v1.SetMerchantFeePlanRequest.reason": _required_text(500),
+    "stablegate.admin.v1.ApproveSettlementAddressRequest.reason": _required_text(500),
+    "stablegate.admin.v1.IssueApiKeyRequest.name": _text(200),
+    "stablegate.admin.v1.IssueApiKeyRequest.request_id": _text(200),
+    "stablegate.admin.v1.IssueApiKeyRequest.scopes": {
+        "minItems": 1,
+        "items": {
+            "type": "string",
+            "enum": [
+                "balance:read",
+                "invoices:read",
+                "invoices:write",
+                "payouts:read",
+                "payouts:write",
+                "webhooks:read",
+                "webhooks:write",
+            ],
+        },
+    },
+    "stablegate.admin.v1.IssueApiKeyRequest.allowed_ip_ranges": {"maxItems": 32},
+    "stablegate.admin.v1.RevokeApiKeyRequest.reason": _text(500),
+}
+"""Per-field constraints, keyed by `<message full name>.<field>`."""
+
+
+def _webhook_constraints() -> dict[str, dict[str, Any]]:
+    """Event types and payload versions, from the ledger's literal tuples.
+
+    Read from the source, not imported: see `built_public_services`.
+    """
+    found = _literal_constants(REPO_ROOT / "ledger" / "domain" / "webhooks.py", ("EVENT_TYPES", "API_VERSIONS"))
+    types = list(found.get("EVENT_TYPES", ()))
+    families = sorted({t.split(".", 1)[0] + ".*" for t in types})
+    versions = ["", *found.get("API_VERSIONS", ())]
+    filters = {"maxItems": 50, "items": {"type": "string", "enum": ["*", *families, *types]}}
+    algorithms = {
+        "items": {
+            "type": "string",
+            "enum": ["WEBHOOK_SIGNING_ALGORITHM_HMAC_SHA256", "WEBHOOK_SIGNING_ALGORITHM_ED25519"],
+        }
+    }
+    return {
+        "stablegate.merchant.v1.CreateWebhookEndpointRequest.enabled_events": filters,
+        "stablegate.merchant.v1.CreateWebhookEndpointRequest.api_version": {"enum": versions},
+        "stablegate.merchant.v1.CreateWebhookEndpointRequest.signing_algorithms": algorithms,
+        "stablegate.merchant.v1.SendTestWebhookRequest.event_type": {"enum": ["", *types]},
+        "stablegate.merchant.v1.WebhookEndpoint.enabled_events": filters,
+        "stablegate.merchant.v1.WebhookEndpoint.api_version": {"enum": versions},
+        "stablegate.merchant.v1.WebhookEndpoint.signing_algorithms": algorithms,
+    }
+
+
+_PAGE_TOKEN = {"PAGE_TOKEN_INVALID": "page_token is not one this list returned for the same filters"}
+_ADDRESS_RULES = {
+    "ADDRESS_CHECKSUM_MISMATCH": "an address in mixed case must match its EIP-55 checksum",
+    "ADDRESS_ZERO": "the zero address is refused",
+}
+BUSINESS_RULES: Mapping[str, Mapping[str, str]] = {
+    # Refusals (400) no JSON Schema can state: relative to the current time, across fields, about stored
+    # state, or about what a name resolves to. Each operation lists its own in `x-business-rules`.
+    "InvoiceService_CreateInvoice": {
+        "EXPIRY_OUT_OF_RANGE": "expire_time must fall between 1 minute and 7 days from now",
+        "TOLERANCE_TOO_LARGE": "underpayment_tolerance must be below amount",
+        "METADATA_INVALID": "metadata keys must be 1..40 characters",
+        "METADATA_TOO_LARGE": "metadata takes at most 4 KiB as JSON",
+    },
+    "InvoiceService_ListInvoices": {"RANGE_INVALID": "create_time_start must be before create_time_end", **_PAGE_TOKEN},
+    "InvoiceService_CancelInvoice": {"INVOICE_NOT_CANCELABLE": "only an OPEN invoice with no payment seen"},
+    "WebhookEndpointService_CreateWebhookEndpoint": {
+        "URL_ADDRESS_REFUSED": "url must resolve to public addresses only",
+        "URL_INVALID": "url must be an absolute http(s) URL with a host",
+    },
+    "WebhookEndpointService_UpdateWebhookEndpoint": {
+        "URL_ADDRESS_REFUSED": "url must resolve to public addresses only",
+        "URL_INVALID": "url must be an absolute http(s) URL with a host",
+        "UPDATE_MASK_INVALID": "update_mask names only updatable fields",
+    },
+    "WebhookEndpointService_ListWebhookEndpoints": _PAGE_TOKEN,
+    "WebhookEndpointService_ListWebhookDeliveries": _PAGE_TOKEN,
+    "WebhookEndpointService_ReplayFailedWebhooks": {
+        "TIME_OUT_OF_RANGE": "start_time must be within the last 30 days",
+        "WEBHOOK_ENDPOINT_DISABLED": "the endpoint is disabled",
+    },
+    "WebhookEndpointService_RedeliverWebhook": {"WEBHOOK_ENDPOINT_DISABLED": "the endpoint is disabled"},
+    "WebhookEndpointService_SendTestWebhook": {"WEBHOOK_ENDPOINT_DISABLED": "the endpoint is disabled"},
+    "MerchantAdminService_OnboardMerchant": {"ADDRESS_INVALID": "payout_address must have a valid checksum"},
+    "FeeService_EstimateFee": {
+        "ADDRESS_INVALID": "destination_address in mixed case must match its EIP-55 checksum",
+        "OPERATION_UNSUPPORTED": "only a payout (or an unspecified operation) is quoted today",
+    },
+    "SettlementAddressService_CreateSettlementAddress": {
+        **_ADDRESS_RULES,
+        "SETTLEMENT_ADDRESS_LIMIT": "a merchant has at most the configured number of live settlement addresses",
+        "CONTACT_EMAIL_MISSING": "the merchant needs a contact email to receive the confirmation code",
+    },
+    "SettlementAddressService_ListSettlementAddresses": _PAGE_TOKEN,
+    "SettlementAddressService_ConfirmSettlementAddress": {
+        "CONFIRMATION_CODE_WRONG": "code is not the address's code (each wrong code counts as an attempt)",
+        "CONFIRMATION_ATTEMPTS_EXHAUSTED": "too many wrong codes; only an admin can approve the address now",
+        "CONFIRMATION_CODE_EXPIRED": "the code expired; only an admin can approve the address now",
+        "SETTLEMENT_ADDRESS_REVOKED": "the address was revoked",
+    },
+    "PayoutService_GetPayoutQuote": {"PAYOUT_BELOW_MINIMUM": "amount must be at least the minimum payout"},
+    "PayoutService_CreatePayout": {
+        **_ADDRESS_RULES,
+        "PAYOUT_BELOW_MINIMUM": "amount must be at least the minimum payout",
+        "PAYOUT_FEE_ABOVE_MAX": "the payout's fee is above max_fee",
+        "SETTLEMENT_ADDRESS_NOT_REGISTERED": "destination_address must be one of the merchant's settlement addresses",
+        "SETTLEMENT_ADDRESS_NOT_USABLE": "the settlement address is not ACTIVE (unconfirmed, cooling off, revoked)",
+        "INSUFFICIENT_BALANCE": "the available balance must cover amount plus fee",
+        "METADATA_INVALID": "metadata keys must be 1..40 characters",
+        "METADATA_TOO_LARGE": "metadata takes at most 4 KiB as JSON",
+    },
+    "PayoutService_ListPayouts": _PAGE_TOKEN,
+    "PayoutService_CancelPayout": {"PAYOUT_NOT_CANCELABLE": "only a payout still waiting to be sent"},
+    "RefundService_CreateRefund": {
+        **_ADDRESS_RULES,
+        "REFUND_EXCEEDS_PAID": "amount must be at most what the invoice was paid less earlier refunds",
+        "INSUFFICIENT_BALANCE": "the available balance must cover the refund",
+    },
+    "RefundService_ListRefunds": _PAGE_TOKEN,
+    "RefundService_CancelRefund": {"REFUND_NOT_CANCELABLE": "only a refund still waiting to be sent"},
+    "MerchantAdminService_ApproveSettlementAddress": {"SETTLEMENT_ADDRESS_REVOKED": "the address was revoked"},
+    "MerchantAdminService_ListMerchants": _PAGE_TOKEN,
+    "ApiKeyAdminService_IssueApiKey": {
+        "EXPIRE_TIME_PAST": "expire_time must be in the future",
+        "IP_RANGE_INVALID": "allowed_ip_ranges must be IP networks in CIDR notation without host bits",
+    },
+    "ApiKeyAdminService_ListApiKeys": _PAGE_TOKEN,
+    "AuditLogService_ListAuditEvents": {
+        "TIME_RANGE_INVALID": "event_time_end must be after event_time_start",
+        **_PAGE_TOKEN,
+    },
+}
+"""Per operation id: the reasons of its business-rule refusals and what each means."""
+
+PAGE_SIZE = {"minimum": 0}
+"""Every `page_size`: 0 means the default, anything above the cap is capped, negative is refused."""
 
 ERROR_SCHEMA = "Error"
 SECURITY_SCHEME = "bearerAuth"
@@ -295,7 +595,7 @@ class _SchemaBuilder:
         for field in message.proto.field:
             if field.name in exclude:
                 continue
-            schema = self.field(field)
+            schema = constrained(message.full_name, field, self.field(field))
             description = message.field_comments.get(field.name, "")
             behaviors = _behaviors(field)
             extra: dict[str, Any] = {}
@@ -303,7 +603,9 @@ class _SchemaBuilder:
                 extra["description"] = description
             if "OUTPUT_ONLY" in behaviors:
                 extra["readOnly"] = True
-            properties[field.name] = _annotate(schema, extra)
+            if "REQUIRED" not in behaviors:
+                extra["nullable"] = True  # proto3 JSON reads null as the field's default (no answer has one)
+            properties[field.name] = _annotate(_null_in_enum(schema, extra), extra)
             if "REQUIRED" in behaviors and message.full_name not in self.response_messages:
                 required.append(field.name)
             if field.HasField("oneof_index") and not field.proto3_optional:
@@ -318,6 +620,15 @@ class _SchemaBuilder:
             result["description"] = description.strip()
         if required:
             result["required"] = required
+        # Two members of one oneof in one body are refused by the transcoder: say so in the schema.
+        exclusive = [
+            {"not": {"required": [a, b]}}
+            for members in oneofs.values()
+            for i, a in enumerate(members)
+            for b in members[i + 1 :]
+        ]
+        if exclusive:
+            result["allOf"] = exclusive
         return result
 
     def field(self, field: descriptor_pb2.FieldDescriptorProto) -> dict[str, Any]:
@@ -352,6 +663,32 @@ class _SchemaBuilder:
             if description:
                 self.components[name]["description"] = description
         return _ref(full_name)
+
+
+def constrained(message: str, field: descriptor_pb2.FieldDescriptorProto, schema: dict[str, Any]) -> dict[str, Any]:
+    """The field's schema with what the server enforces on it (FIELD_CONSTRAINTS, page sizes)."""
+    key = f"{message.lstrip('.')}.{field.name}"
+    extra = dict(FIELD_CONSTRAINTS.get(key, {}) or _webhook_constraints().get(key, {}))
+    if field.name == "page_size" and field.type == _F.TYPE_INT32:
+        extra.update(PAGE_SIZE)
+    if not extra:
+        return schema
+    merged = {**schema}
+    for key, value in extra.items():
+        if key == "items" and "$ref" in merged.get(key, {}):
+            merged[key] = value  # a narrower enum than the referenced one
+        elif key in ("items", "additionalProperties") and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _null_in_enum(schema: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenAPI 3.0: a nullable enum lists null among its values."""
+    if extra.get("nullable") and "enum" in schema and None not in schema["enum"]:
+        return {**schema, "enum": [*schema["enum"], None]}
+    return schema
 
 
 def _annotate(schema: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -399,15 +736,7 @@ def _operation(builder: _SchemaBuilder, method: _Method, rule: http_pb2.HttpRule
     path_fields = _PATH_VARIABLE.findall(template)
     path = _PATH_VARIABLE.sub(lambda m: "{" + m.group(1) + "}", template)
     fields = {f.name: f for f in request.proto.field}
-    parameters: list[dict[str, Any]] = []
-    for name in path_fields:
-        top = fields.get(name.split(".")[0])
-        schema: dict[str, Any] = {"type": "string", "minLength": 1}
-        if top is not None and "." not in name:
-            schema = {**builder.field(top), "minLength": 1} if top.type == _F.TYPE_STRING else builder.field(top)
-        parameters.append(
-            _parameter(name, "path", schema, request.field_comments.get(name, ""), required=True),
-        )
+    parameters = _path_parameters(builder, request, path_fields)
     top_level_path = {name.split(".")[0] for name in path_fields}
     operation: dict[str, Any] = {
         "operationId": f"{method.service.rsplit('.', 1)[-1]}_{method.proto.name}",
@@ -418,11 +747,11 @@ def _operation(builder: _SchemaBuilder, method: _Method, rule: http_pb2.HttpRule
         operation["summary"] = _summary(method.comment)
         operation["description"] = method.comment
     if rule.body == "*":
+        body_schema = builder.message(request.full_name, exclude=sorted(top_level_path))
         operation["requestBody"] = {
-            "required": True,
-            "content": {
-                "application/json": {"schema": builder.message(request.full_name, exclude=sorted(top_level_path))}
-            },
+            # No body at all is an empty message: required only when the message has required fields.
+            "required": bool(body_schema.get("required")),
+            "content": {"application/json": {"schema": body_schema}},
         }
     else:
         if rule.body:
@@ -434,7 +763,7 @@ def _operation(builder: _SchemaBuilder, method: _Method, rule: http_pb2.HttpRule
         for field in request.proto.field:
             if field.name in top_level_path or field.name == rule.body or not _query_field(catalog, field):
                 continue
-            schema = builder.field(field)
+            schema = constrained(request.full_name, field, builder.field(field))
             parameters.append(
                 _parameter(field.name, "query", schema, request.field_comments.get(field.name, ""), required=False)
             )
@@ -457,11 +786,41 @@ def _operation(builder: _SchemaBuilder, method: _Method, rule: http_pb2.HttpRule
         response_schema = builder.field(response_field)
     else:
         response_schema = builder.message(response_message)
-    operation["responses"] = {
+    operation["responses"] = _responses(operation["operationId"], response_schema)
+    if operation["operationId"] in BUSINESS_RULES:
+        operation["x-business-rules"] = sorted(BUSINESS_RULES[operation["operationId"]])
+    return path, verb, operation
+
+
+def _path_parameters(builder: _SchemaBuilder, request: _Message, path_fields: Sequence[str]) -> list[dict[str, Any]]:
+    fields = {f.name: f for f in request.proto.field}
+    parameters: list[dict[str, Any]] = []
+    for name in path_fields:
+        top = fields.get(name.split(".")[0])
+        schema: dict[str, Any] = {"type": "string", "minLength": 1}
+        if top is not None and "." not in name:
+            schema = {**builder.field(top), "minLength": 1} if top.type == _F.TYPE_STRING else builder.field(top)
+        parameters.append(
+            _parameter(name, "path", schema, request.field_comments.get(name, ""), required=True),
+        )
+    return parameters
+
+
+def _responses(operation_id: str, response_schema: dict[str, Any]) -> dict[str, Any]:
+    """200 with the response schema, and the shared error responses (400 listing the operation's own rules)."""
+    responses: dict[str, Any] = {
         "200": {"description": "OK", "content": {"application/json": {"schema": response_schema}}},
         **{status: {"$ref": f"#/components/responses/{_error_response(status)}"} for status in ERROR_STATUSES},
     }
-    return path, verb, operation
+    rules = BUSINESS_RULES.get(operation_id, {})
+    if rules:
+        listed = "; ".join(f"{reason}: {text}" for reason, text in rules.items())
+        responses["400"] = {
+            "description": f"{ERROR_STATUSES['400']} Besides the schema's constraints, this operation refuses "
+            f"(reason: rule): {listed}.",
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}}},
+        }
+    return responses
 
 
 def _query_field(catalog: _Catalog, field: descriptor_pb2.FieldDescriptorProto) -> bool:
@@ -548,13 +907,20 @@ def _error_components() -> tuple[dict[str, Any], dict[str, Any]]:
     return schema, responses
 
 
-def build_document(descriptor_path: Path, services: Sequence[str] | None = None) -> dict[str, Any]:
+def build_document(
+    descriptor_path: Path, services: Sequence[str] | None = None, *, admin: bool = False
+) -> dict[str, Any]:
     """The OpenAPI 3.0.3 document (as a dict) for the given services' HTTP-bound methods.
 
-    `services` defaults to `built_public_services()`. Raises ValueError for a service the set lacks, a
-    non-public service, or two methods bound to one path and verb.
+    `services` defaults to the built public services of the surface: the merchant API, or with `admin` the
+    admin API (served on its own listener). Raises ValueError for a service the set lacks, a non-public
+    service, or two methods bound to one path and verb.
     """
-    services = built_public_services() if services is None else tuple(services)
+    if services is None:
+        package = ADMIN_PACKAGE if admin else MERCHANT_PACKAGE
+        services = tuple(s for s in built_public_services() if s.startswith(package))
+    else:
+        services = tuple(services)
     catalog = _Catalog(descriptor_pb2.FileDescriptorSet.FromString(descriptor_path.read_bytes()))
     missing = [s for s in services if s not in catalog.services]
     if missing:
@@ -583,9 +949,14 @@ def build_document(descriptor_path: Path, services: Sequence[str] | None = None)
             "version": API_VERSION,
             "description": (
                 "REST/JSON surface of the stablegate payment gateway, transcoded to gRPC at the edge. JSON field "
-                "names are the proto field names (snake_case); 64-bit integers and amounts are strings. Merchant "
-                "operations (/v1/) take a merchant key (`Authorization: Bearer sk_...`), admin operations "
-                "(/admin/v1/) an admin key (`ak_...`)."
+                "names are the proto field names (snake_case); 64-bit integers and amounts are strings. "
+                + (
+                    "The admin API is served on the edge's admin listener only (a port the operator keeps "
+                    "private); every operation takes an admin key (`Authorization: Bearer ak_...`) whose role "
+                    "allows it (admin, operator or viewer)."
+                    if admin
+                    else "Every operation takes a merchant key (`Authorization: Bearer sk_...`)."
+                )
             ),
         },
         "servers": [{"url": "/"}],
@@ -625,6 +996,7 @@ def render_html(document: Mapping[str, Any]) -> str:
     """
     e = html.escape
     info = document.get("info", {})
+    doc_path = ADMIN_OPENAPI_PATH if all(p.startswith("/admin/") for p in document.get("paths", {})) else OPENAPI_PATH
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -633,7 +1005,7 @@ def render_html(document: Mapping[str, Any]) -> str:
         "</head><body>",
         f"<h1>{e(str(info.get('title', 'API')))} <small>{e(str(info.get('version', '')))}</small></h1>",
         f"<p>{e(str(info.get('description', '')))}</p>",
-        '<p>The machine-readable document: <a href="/v1/openapi.json">/v1/openapi.json</a>.</p>',
+        f'<p>The machine-readable document: <a href="{e(doc_path)}">{e(doc_path)}</a>.</p>',
     ]
     tags = {t["name"]: t.get("description", "") for t in document.get("tags", [])}
     by_tag: dict[str, list[tuple[str, str, Mapping[str, Any]]]] = {name: [] for name in tags}
@@ -697,11 +1069,21 @@ def _type_name(schema: Mapping[str, Any]) -> str:
     return f"{kind} ({schema['format']})" if "format" in schema else kind
 
 
-def write(descriptor_path: Path, out_dir: Path, services: Sequence[str] | None = None) -> list[Path]:
-    """Write `openapi.json` and `reference.html` for the built public services into `out_dir`."""
-    document = build_document(descriptor_path, services)
+def write(descriptor_path: Path, out_dir: Path) -> list[Path]:
+    """Write the built public services' documents into `out_dir`; return their paths.
+
+    The merchant API's `openapi.json` and `reference.html`, the admin API's `admin_openapi.json` and
+    `admin_reference.html`.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, html_path = out_dir / OPENAPI_NAME, out_dir / REFERENCE_NAME
-    json_path.write_text(render_json(document), encoding="utf-8")
-    html_path.write_text(render_html(document), encoding="utf-8")
-    return [json_path, html_path]
+    written: list[Path] = []
+    for admin, json_name, html_name in (
+        (False, OPENAPI_NAME, REFERENCE_NAME),
+        (True, ADMIN_OPENAPI_NAME, ADMIN_REFERENCE_NAME),
+    ):
+        document = build_document(descriptor_path, admin=admin)
+        json_path, html_path = out_dir / json_name, out_dir / html_name
+        json_path.write_text(render_json(document), encoding="utf-8")
+        html_path.write_text(render_html(document), encoding="utf-8")
+        written += [json_path, html_path]
+    return written

@@ -124,17 +124,27 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 def cmd_admin_keys_create(args: argparse.Namespace) -> int:
     """Create an admin key (ak_…) and print it once; only its hash is stored."""
     import asyncio  # noqa: PLC0415
+    import datetime as dt  # noqa: PLC0415
+    import getpass  # noqa: PLC0415
 
     import asyncpg  # noqa: PLC0415
 
-    from ledger.domain.credentials import ADMIN_ROLES, new_admin_key  # noqa: PLC0415
+    from ledger.domain.audit import AuditEvent  # noqa: PLC0415
+    from ledger.domain.credentials import ADMIN_ROLES, new_admin_key, parse_ip_ranges  # noqa: PLC0415
     from ledger.domain.ids import new_id  # noqa: PLC0415
+    from ledger.store.audit import append as append_audit  # noqa: PLC0415
     from ledger.store.credentials import insert_admin_key  # noqa: PLC0415
+    from service_runtime.errors import InvalidArgument  # noqa: PLC0415
 
     roles = sorted(set(args.role or ["admin"]))
     unknown = sorted(set(roles) - ADMIN_ROLES)
     if unknown:
         print(f"error: unknown role {', '.join(unknown)}; known: {', '.join(sorted(ADMIN_ROLES))}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        networks = parse_ip_ranges(list(args.allow_ip or []), field="--allow-ip")
+    except InvalidArgument as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     url: str | None = args.database_url
     if url is None:
@@ -150,9 +160,31 @@ def cmd_admin_keys_create(args: argparse.Namespace) -> int:
         try:
             issued = new_admin_key()
             key_id = new_id("adm")
-            await insert_admin_key(
-                conn, key_id=key_id, prefix=issued.prefix, secret_hash=issued.secret_hash, roles=roles, name=args.name
-            )
+            async with conn.transaction():
+                await insert_admin_key(
+                    conn,
+                    key_id=key_id,
+                    prefix=issued.prefix,
+                    secret_hash=issued.secret_hash,
+                    roles=roles,
+                    name=args.name,
+                    allowed_ip_ranges=networks,
+                )
+                event = AuditEvent(
+                    id=new_id("aud"),
+                    sequence=0,
+                    actor=f"cli:{getpass.getuser()}",
+                    action="admin_key.create",
+                    subject=f"admin_keys/{key_id}",
+                    event_time=dt.datetime.now(dt.UTC),
+                    details={
+                        "name": args.name,
+                        "roles": ",".join(roles),
+                        "prefix": issued.prefix,
+                        "allowedIpRanges": ",".join(str(n) for n in networks),
+                    },
+                )
+                await append_audit(conn, event)
         except asyncpg.UndefinedTableError:
             print("error: the ledger schema is missing: run `stablegate db migrate` first", file=sys.stderr)
             return 1
@@ -447,7 +479,15 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     create = keys_sub.add_parser("create", help="create an admin key (ak_…) and print it once")
     create.add_argument("--name", required=True, help="who or what the key is for")
-    create.add_argument("--role", action="append", help="admin (default) or viewer; repeat for several")
+    create.add_argument(
+        "--role", action="append", help="admin (default), operator or viewer (docs/security.md); repeat for several"
+    )
+    create.add_argument(
+        "--allow-ip",
+        action="append",
+        metavar="CIDR",
+        help="a client network the key may be used from (e.g. 203.0.113.0/24); repeat for several; default: any",
+    )
     create.add_argument("--database-url", default=None, help="Postgres URL (default: STABLEGATE_LEDGER_DATABASE_URL)")
     create.set_defaults(func=cmd_admin_keys_create)
 

@@ -61,6 +61,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "signer_metrics": 9104,
     "edge": 50055,
     "edge_metrics": 9105,
+    "envoy_admin_api": 8081,
 }
 READY_TIMEOUT = 150.0
 LOCAL_DRAIN_TIMEOUT = 5
@@ -98,6 +99,7 @@ def edge_plan(ports: dict[str, int], envoy: MeshFiles) -> EdgePlan:
     return EdgePlan(
         listen_port=ports["envoy"],
         admin_port=ports["envoy_admin"],
+        admin_api_port=ports["envoy_admin_api"],
         descriptor_path=parts.REPO_ROOT / "gen" / "stablegate_descriptor.binpb",
         upstreams=(
             Upstream("ledger", "127.0.0.1", ports["ledger"], Role.LEDGER),
@@ -351,7 +353,8 @@ class LocalGateway:
             ),
             Program(
                 envoy_spec,
-                f"http://127.0.0.1:{ports['envoy']} (REST; admin :{ports['envoy_admin']})",
+                f"http://127.0.0.1:{ports['envoy']} (REST; admin API :{ports['envoy_admin_api']}, "
+                f"Envoy admin :{ports['envoy_admin']})",
                 envoy_spec.ready,
             ),
         ]

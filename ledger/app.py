@@ -7,7 +7,11 @@ import contextlib
 import logging
 
 import grpc
-from stablegate.admin.v1 import api_key_admin_service_pb2_grpc, merchant_admin_service_pb2_grpc
+from stablegate.admin.v1 import (
+    api_key_admin_service_pb2_grpc,
+    audit_log_service_pb2_grpc,
+    merchant_admin_service_pb2_grpc,
+)
 from stablegate.ledger.v1 import (
     chain_observation_service_pb2_grpc,
     credential_service_pb2_grpc,
@@ -27,6 +31,7 @@ from stablegate.merchant.v1 import (
 )
 
 from ledger.api.admin import ApiKeyAdmin, MerchantAdmin
+from ledger.api.audit import AuditLog
 from ledger.api.auth import AuthInterceptor
 from ledger.api.credentials import Credentials
 from ledger.api.deposit_addresses import DepositAddresses
@@ -68,7 +73,7 @@ SERVED = (
     "stablegate.ledger.v1.PayoutLedgerService",
 )
 # Drafted in the protos, built by later issues (Chain, the rest of Ledger): UNIMPLEMENTED for now.
-NOT_BUILT = ("stablegate.admin.v1.AuditLogService",)
+NOT_BUILT: tuple[str, ...] = ()
 
 # Who may call what (docs/security.md). Public APIs: Envoy (edge) and the dashboard, with a merchant or admin key
 # on top. Internal APIs: only the service whose job it is.
@@ -129,6 +134,7 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
         balance_service_pb2_grpc.add_BalanceServiceServicer_to_server(Balances(core), server)
         merchant_admin_service_pb2_grpc.add_MerchantAdminServiceServicer_to_server(MerchantAdmin(core), server)
         api_key_admin_service_pb2_grpc.add_ApiKeyAdminServiceServicer_to_server(ApiKeyAdmin(core), server)
+        audit_log_service_pb2_grpc.add_AuditLogServiceServicer_to_server(AuditLog(core), server)
         credential_service_pb2_grpc.add_CredentialServiceServicer_to_server(Credentials(core), server)
         chain_observation_service_pb2_grpc.add_ChainObservationServiceServicer_to_server(
             ChainObservations(core), server
@@ -153,6 +159,6 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
         startup=startup,
         shutdown=shutdown,
         metrics=core.bind_metrics,
-        interceptors=(AuthInterceptor(lambda: core.verifier),),
+        interceptors=(AuthInterceptor(lambda: core.verifier, trust_domain=settings.tls.trust_domain),),
         roles=ROLES,
     )

@@ -36,13 +36,23 @@ def requirement_for(method: str) -> Requirement:
         return Requirement(scope=METHOD_SCOPES[method])
     service, _, name = method.lstrip("/").partition("/")
     if service.startswith("stablegate.admin."):
-        read_only = name.startswith(("Get", "List"))
-        return Requirement(roles=frozenset({"admin", "viewer"}) if read_only else frozenset({"admin"}))
+        if name.startswith(("Get", "List")):
+            return Requirement(roles=READ_ROLES)
+        return Requirement(roles=ADMIN_METHOD_ROLES.get(method, frozenset({"admin"})))
     if service.startswith(("stablegate.ledger.", "grpc.health.", "grpc.reflection.")):
         # Internal services are reached only inside the mesh (network policy, mutual TLS in production).
         return Requirement(internal=True)
     return Requirement(scope="__undefined__")
 
+
+READ_ROLES = frozenset({"admin", "operator", "viewer"})
+"""Every admin role may read (Get…, List…, the audit log)."""
+ADMIN_METHOD_ROLES: dict[str, frozenset[str]] = {
+    "/stablegate.admin.v1.MerchantAdminService/SuspendMerchant": frozenset({"admin", "operator"}),
+    "/stablegate.admin.v1.MerchantAdminService/ReactivateMerchant": frozenset({"admin", "operator"}),
+    "/stablegate.admin.v1.ApiKeyAdminService/RevokeApiKey": frozenset({"admin", "operator"}),
+}
+"""Admin writes an `operator` may make too (incident response); every other write takes `admin`."""
 
 METHOD_SCOPES: dict[str, str] = {
     "/stablegate.merchant.v1.InvoiceService/CreateInvoice": "invoices:write",
@@ -126,14 +136,18 @@ class CredentialVerifier:
         self._cache: dict[bytes, tuple[float, Principal]] = {}
         self._touched: dict[str, float] = {}
 
-    async def verify(self, credential: str) -> Principal:
-        """The principal behind a key; results are cached for `cache_seconds` (the revocation bound)."""
+    async def verify(self, credential: str, client_address: str | None = None) -> Principal:
+        """The principal behind a key used from `client_address`; lookups are cached for `cache_seconds`.
+
+        The cache bounds how long a revoked key keeps working. A key with an allow-list is refused from an
+        address outside it (or an unknown one), cached or not: this is the one place allow-lists are enforced.
+        """
         kind, prefix = credential_prefix(credential)
         digest = hash_key(credential)
         cached = self._cache.get(digest)
         clock = self._monotonic()
         if cached is not None and cached[0] > clock:
-            return cached[1]
+            return _allowed_from(cached[1], client_address)
         async with self._pool.acquire() as conn:
             match = await store.find_by_prefix(conn, kind, prefix)
             if match is None or not hmac.compare_digest(match.secret_hash, digest):
@@ -154,9 +168,20 @@ class CredentialVerifier:
             scopes=frozenset(match.scopes),
             roles=frozenset(match.roles),
             name=match.name,
+            allowed_ip_ranges=match.allowed_ip_ranges,
         )
         if self._cache_seconds > 0:
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[digest] = (clock + self._cache_seconds, principal)
-        return principal
+        return _allowed_from(principal, client_address)
+
+
+def _allowed_from(principal: Principal, client_address: str | None) -> Principal:
+    if not principal.allows(client_address):
+        raise PermissionDenied(
+            "this API key may not be used from this address (its allowed_ip_ranges)",
+            reason="CLIENT_ADDRESS_NOT_ALLOWED",
+            metadata={"clientAddress": client_address or "unknown"},
+        )
+    return principal

@@ -12,8 +12,10 @@ from stablegate.admin.v1 import merchant_admin_service_pb2 as pb
 from stablegate.admin.v1 import merchant_admin_service_pb2_grpc as pb_grpc
 
 from ledger.api import settlement_addresses as address_api
+from ledger.api.audit import record
 from ledger.api.auth import principal
 from ledger.api.convert import api_key_message, from_timestamp, merchant_message, request_hash, timestamp
+from ledger.api.invoices import idempotency_key
 from ledger.core import LedgerCore
 from ledger.domain import credentials
 from ledger.domain.addresses import parse_address
@@ -74,7 +76,8 @@ class MerchantAdmin(pb_grpc.MerchantAdminServiceServicer):
                 )
         now = self.core.now()
         merchant = Merchant(new_id("mer"), name, "ACTIVE", email, payout, ttl, tolerance, "", now, now, None)
-        request_id = request.request_id or new_id("req")
+        # The REST Idempotency-Key header stands in for request_id, as on the merchant API.
+        request_id = check_text(request.request_id or idempotency_key(context) or new_id("req"), "request_id", 200)
         digest = request_hash(request)
         async with self.core.pool.acquire() as conn, conn.transaction():
             stored, created = await merchant_store.insert(
@@ -85,6 +88,15 @@ class MerchantAdmin(pb_grpc.MerchantAdminServiceServicer):
                     "request_id was already used with a different request",
                     reason="REQUEST_ID_REUSED",
                     metadata={"field": "request_id"},
+                )
+            if created:
+                await record(
+                    conn,
+                    self.core,
+                    context,
+                    action="merchant.onboard",
+                    subject=f"merchants/{stored.id}",
+                    details={"name": stored.name},
                 )
         return pb.OnboardMerchantResponse(merchant=merchant_message(stored, decimals))
 
@@ -115,19 +127,22 @@ class MerchantAdmin(pb_grpc.MerchantAdminServiceServicer):
     async def SuspendMerchant(self, request: pb.SuspendMerchantRequest, context: Context) -> pb.SuspendMerchantResponse:
         """Suspend a merchant: its keys stop working within the credential cache bound."""
         reason = check_text(_required(request.reason, "reason"), "reason", 500)
-        return pb.SuspendMerchantResponse(merchant=await self._set_status(request.id, "SUSPENDED", reason))
+        return pb.SuspendMerchantResponse(merchant=await self._set_status(request.id, "SUSPENDED", reason, context))
 
     async def ReactivateMerchant(
         self, request: pb.ReactivateMerchantRequest, context: Context
     ) -> pb.ReactivateMerchantResponse:
         """Reactivate a suspended merchant."""
-        return pb.ReactivateMerchantResponse(merchant=await self._set_status(request.id, "ACTIVE", ""))
+        return pb.ReactivateMerchantResponse(merchant=await self._set_status(request.id, "ACTIVE", "", context))
 
-    async def _set_status(self, merchant_id: str, status: str, reason: str) -> pb.Merchant:
-        async with self.core.pool.acquire() as conn:
+    async def _set_status(self, merchant_id: str, status: str, reason: str, context: Context) -> pb.Merchant:
+        async with self.core.pool.acquire() as conn, conn.transaction():
             merchant = await merchant_store.set_status(conn, merchant_id, status, reason)
-        if merchant is None:
-            raise NotFound(f"no merchant {merchant_id}", reason="MERCHANT_NOT_FOUND", metadata={"field": "id"})
+            if merchant is None:
+                raise NotFound(f"no merchant {merchant_id}", reason="MERCHANT_NOT_FOUND", metadata={"field": "id"})
+            action = "merchant.suspend" if status == "SUSPENDED" else "merchant.reactivate"
+            details = {"reason": reason} if reason else {}
+            await record(conn, self.core, context, action=action, subject=f"merchants/{merchant_id}", details=details)
         return merchant_message(merchant, self.core.settings.token_decimals)
 
     async def GetMerchantFeePlan(
@@ -172,6 +187,19 @@ class MerchantAdmin(pb_grpc.MerchantAdminServiceServicer):
                     "actor": actor,
                 },
             )
+            await record(
+                conn,
+                self.core,
+                context,
+                action="merchant.set_fee_plan",
+                subject=f"merchants/{request.merchant_id}/fee_plan",
+                details={
+                    "bps": plan.bps,
+                    "fixedBaseUnits": str(plan.fixed),
+                    "minimumBaseUnits": str(plan.minimum),
+                    "reason": reason,
+                },
+            )
         return pb.SetMerchantFeePlanResponse(fee_plan=self._plan_message(stored))
 
     async def ApproveSettlementAddress(
@@ -185,17 +213,25 @@ class MerchantAdmin(pb_grpc.MerchantAdminServiceServicer):
             found = await address_store.get(conn, request.merchant_id, request.id, lock=True)
             if found is None:
                 raise address_api.not_found(request.id)
-            record = found[0]
-            if record.state == "REVOKED":
+            address = found[0]
+            if address.state == "REVOKED":
                 raise FailedPrecondition(
                     "the address was revoked", reason="SETTLEMENT_ADDRESS_REVOKED", metadata={"field": "id"}
                 )
-            if record.state == "PENDING":
-                record = await address_store.confirm(
-                    conn, record.id, by="ADMIN", now=now, approver=actor, reason=reason
+            if address.state == "PENDING":
+                address = await address_store.confirm(
+                    conn, address.id, by="ADMIN", now=now, approver=actor, reason=reason
                 )
-                await address_api.announce(conn, record, now, event_type="settlement_address.confirmed")
-        return pb.ApproveSettlementAddressResponse(settlement_address=address_api.address_message(record, now))
+                await address_api.announce(conn, address, now, event_type="settlement_address.confirmed")
+                await record(
+                    conn,
+                    self.core,
+                    context,
+                    action="settlement_address.approve",
+                    subject=f"merchants/{request.merchant_id}/settlement_addresses/{address.id}",
+                    details={"address": address.address, "reason": reason},
+                )
+        return pb.ApproveSettlementAddressResponse(settlement_address=address_api.address_message(address, now))
 
     @staticmethod
     async def _existing(conn: asyncpg.Connection, merchant_id: str, *, lock: bool = False) -> Merchant:
@@ -228,6 +264,7 @@ class ApiKeyAdmin(keys_grpc.ApiKeyAdminServiceServicer):
     async def IssueApiKey(self, request: keys_pb.IssueApiKeyRequest, context: Context) -> keys_pb.IssueApiKeyResponse:
         """A new key; its plaintext is in this response only and is stored as a hash."""
         scopes = credentials.validate_scopes(list(request.scopes))
+        networks = credentials.parse_ip_ranges(list(request.allowed_ip_ranges))
         name = check_text(request.name, "name", 200)
         now = self.core.now()
         expire = from_timestamp(request.expire_time, "expire_time") if request.HasField("expire_time") else None
@@ -235,6 +272,7 @@ class ApiKeyAdmin(keys_grpc.ApiKeyAdminServiceServicer):
             raise InvalidArgument(
                 "expire_time must be in the future", reason="EXPIRE_TIME_PAST", metadata={"field": "expire_time"}
             )
+        request_id = check_text(request.request_id or idempotency_key(context), "request_id", 200)
         mode: credentials.Mode = "live" if self.core.settings.profile.value == "prod" else "test"
         issued = credentials.new_merchant_key(mode)
         digest = request_hash(request)
@@ -253,11 +291,12 @@ class ApiKeyAdmin(keys_grpc.ApiKeyAdminServiceServicer):
                 mode=mode,
                 scopes=sorted(scopes),
                 expire_time=expire,
-                request_id=request.request_id or None,
+                request_id=request_id or None,
                 request_hash=digest,
+                allowed_ip_ranges=networks,
             )
             if stored is None:
-                found = await key_store.find_by_request(conn, request.merchant_id, request.request_id)
+                found = await key_store.find_by_request(conn, request.merchant_id, request_id)
                 assert found is not None
                 if found[1] != digest:
                     raise AlreadyExists(
@@ -267,6 +306,18 @@ class ApiKeyAdmin(keys_grpc.ApiKeyAdminServiceServicer):
                     )
                 # A replay never shows the secret again: it was shown once.
                 return keys_pb.IssueApiKeyResponse(api_key=api_key_message(found[0], now))
+            await record(
+                conn,
+                self.core,
+                context,
+                action="api_key.issue",
+                subject=f"merchants/{request.merchant_id}/api_keys/{stored.id}",
+                details={
+                    "prefix": stored.prefix,
+                    "scopes": ",".join(stored.scopes),
+                    "allowedIpRanges": ",".join(stored.allowed_ip_ranges),
+                },
+            )
         return keys_pb.IssueApiKeyResponse(api_key=api_key_message(stored, now, issued.plaintext))
 
     async def ListApiKeys(self, request: keys_pb.ListApiKeysRequest, context: Context) -> keys_pb.ListApiKeysResponse:
@@ -286,12 +337,21 @@ class ApiKeyAdmin(keys_grpc.ApiKeyAdminServiceServicer):
         self, request: keys_pb.RevokeApiKeyRequest, context: Context
     ) -> keys_pb.RevokeApiKeyResponse:
         """Revoke a key; it stops working within the credential cache bound."""
-        async with self.core.pool.acquire() as conn:
+        reason = check_text(request.reason, "reason", 500)
+        async with self.core.pool.acquire() as conn, conn.transaction():
             key = await key_store.revoke_api_key(conn, request.merchant_id, request.id)
-        if key is None:
-            raise NotFound(
-                f"no API key {request.id} for merchant {request.merchant_id}",
-                reason="API_KEY_NOT_FOUND",
-                metadata={"field": "id"},
+            if key is None:
+                raise NotFound(
+                    f"no API key {request.id} for merchant {request.merchant_id}",
+                    reason="API_KEY_NOT_FOUND",
+                    metadata={"field": "id"},
+                )
+            await record(
+                conn,
+                self.core,
+                context,
+                action="api_key.revoke",
+                subject=f"merchants/{request.merchant_id}/api_keys/{key.id}",
+                details={"prefix": key.prefix, **({"reason": reason} if reason else {})},
             )
         return keys_pb.RevokeApiKeyResponse(api_key=api_key_message(key, self.core.now()))

@@ -12,6 +12,11 @@ from google.protobuf.message import DecodeError
 from ledger.auth import CredentialVerifier, authorize, requirement_for
 from ledger.domain.credentials import Principal, bearer_token
 from service_runtime.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from service_runtime.mesh import DEFAULT_TRUST_DOMAIN, Role, peer_role
+
+CLIENT_ADDRESS_HEADER = "x-stablegate-client-address"
+"""The client's address as Envoy saw it. Envoy removes a client's copy and sets its own; the ledger believes it
+only from a caller holding the `edge` mesh role (any other caller's own address is what counts)."""
 
 current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
 
@@ -34,8 +39,9 @@ def merchant_id() -> str:
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Verifies the caller's key and scope before the handler runs; deny by default."""
 
-    def __init__(self, verifier: Callable[[], CredentialVerifier]) -> None:
+    def __init__(self, verifier: Callable[[], CredentialVerifier], *, trust_domain: str = DEFAULT_TRUST_DOMAIN) -> None:
         self._verifier = verifier
+        self._trust_domain = trust_domain
 
     async def intercept_service(
         self,
@@ -60,10 +66,16 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         behavior: Any = handler.unary_unary
         deserialize = handler.request_deserializer
         verifier = self._verifier
+        trust_domain = self._trust_domain
 
         async def guarded(raw: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             token = bearer_token(str(authorization) if authorization is not None else None)
-            who = await verifier().verify(token)
+            if peer_role(context, trust_domain) == Role.EDGE:
+                asserted = metadata.get(CLIENT_ADDRESS_HEADER)
+                address = str(asserted) if asserted is not None else None
+            else:
+                address = peer_address(context.peer())
+            who = await verifier().verify(token, address)
             authorize(who, requirement)
             current_principal.set(who)
             return await behavior(parse(raw, deserialize, method), context)
@@ -88,6 +100,18 @@ def parse(raw: Any, deserialize: Callable[[bytes], Any] | None, method: str) -> 
             reason="REQUEST_MALFORMED",
             metadata={"method": method},
         ) from None
+
+
+def peer_address(peer: str | None) -> str | None:
+    """The IP address of a gRPC peer string (`ipv4:1.2.3.4:5678`, `ipv6:[::1]:5678`), None for anything else."""
+    if not peer:
+        return None
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv4":
+        return rest.rsplit(":", 1)[0]
+    if kind == "ipv6":
+        return rest.rsplit(":", 1)[0].strip("[]")
+    return None
 
 
 def _refused(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:

@@ -89,6 +89,7 @@ def api_key_message(key: ApiKeyRecord, now: dt.datetime, plaintext: str = "") ->
         expire_time=timestamp(key.expire_time),
         last_use_time=timestamp(key.last_used_time),
         revoke_time=timestamp(key.revoke_time),
+        allowed_ip_ranges=list(key.allowed_ip_ranges),
     )
 
 

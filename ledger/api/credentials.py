@@ -29,7 +29,7 @@ class Credentials(pb_grpc.CredentialServiceServicer):
         credential = request.credential
         if " " in credential:
             credential = bearer_token(credential)
-        who = await self.core.verifier.verify(credential)
+        who = await self.core.verifier.verify(credential, request.client_address or None)
         until = self.core.now() + dt.timedelta(seconds=self.core.settings.credential_cache_seconds)
         return pb.VerifyCredentialResponse(
             kind=pb.CredentialKind.Value(

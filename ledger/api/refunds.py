@@ -64,7 +64,7 @@ class Refunds(pb_grpc.RefundServiceServicer):
         """The caller's refunds, newest first, optionally of one invoice."""
         owner = merchant_id()
         limit = page_size(request.page_size)
-        invoice_id = request.invoice_id or None
+        invoice_id = rules.check_text(request.invoice_id, "invoice_id", 200) or None
         query = f"merchant={owner}&invoice={invoice_id}"
         after = newest_first_position(request.page_token, query)
         async with self.core.pool.acquire() as conn:

@@ -192,6 +192,13 @@ class SettlementAddresses(pb_grpc.SettlementAddressServiceServicer):
         owner = merchant_id()
         if not request.code.strip():
             raise InvalidArgument("code is required", reason="FIELD_REQUIRED", metadata={"field": "code"})
+        if not rules.CODE_PATTERN.fullmatch(request.code.strip()):
+            # Not a code at all: refused before the address is read, so it is not counted as an attempt.
+            raise InvalidArgument(
+                f"code is the {rules.CODE_DIGITS} digits of the confirmation email",
+                reason="FIELD_INVALID",
+                metadata={"field": "code"},
+            )
         now = self.core.now()
         async with self.core.pool.acquire() as conn, conn.transaction():
             found = await store.get(conn, owner, request.id, lock=True)

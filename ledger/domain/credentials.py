@@ -8,6 +8,7 @@ slow one would only cost latency). The first 8 random characters, with the kind,
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import secrets
 import string
@@ -33,8 +34,13 @@ MERCHANT_SCOPES = frozenset(
         "balance:read",
     }
 )
-ADMIN_ROLES = frozenset({"admin", "viewer"})
-"""`admin` may do everything on the admin API; `viewer` may only read."""
+ADMIN_ROLES = frozenset({"admin", "operator", "viewer"})
+"""`admin` may do everything on the admin API; `operator` may read, suspend and reactivate merchants and revoke
+keys (incident response); `viewer` may only read (ledger/auth.py `requirement_for`, docs/security.md)."""
+MAX_IP_RANGES = 32
+"""At most this many allowed client networks per key."""
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 Mode = Literal["test", "live"]
 
@@ -58,6 +64,22 @@ class Principal:
     scopes: frozenset[str] = frozenset()
     roles: frozenset[str] = frozenset()
     name: str = ""
+    allowed_ip_ranges: tuple[IpNetwork, ...] = ()
+    """Client networks the key may be used from; empty: any."""
+
+    def allows(self, client_address: str | None) -> bool:
+        """True when the key has no allow-list or the client address is in one of its networks."""
+        if not self.allowed_ip_ranges:
+            return True
+        if not client_address:
+            return False
+        try:
+            address = ipaddress.ip_address(client_address)
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.allowed_ip_ranges)
 
 
 def hash_key(plaintext: str) -> bytes:
@@ -122,3 +144,25 @@ def validate_scopes(scopes: list[str], *, field: str = "scopes") -> frozenset[st
             metadata={"field": field, "unknown": ",".join(unknown)},
         )
     return frozenset(scopes)
+
+
+def parse_ip_ranges(values: list[str], *, field: str = "allowed_ip_ranges") -> tuple[IpNetwork, ...]:
+    """Client networks in CIDR notation (a bare address is a /32 or /128), or InvalidArgument naming the bad one.
+
+    A network with host bits set ("10.0.0.1/8") is refused rather than widened: it is most likely a typo.
+    """
+    if len(values) > MAX_IP_RANGES:
+        raise InvalidArgument(
+            f"{field} takes at most {MAX_IP_RANGES} networks", reason="IP_RANGES_TOO_MANY", metadata={"field": field}
+        )
+    networks: list[IpNetwork] = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value.strip(), strict=True))
+        except ValueError:
+            raise InvalidArgument(
+                f"{field}: {value[:60]!r} is not an IP network in CIDR notation (e.g. 203.0.113.0/24, 2001:db8::/32)",
+                reason="IP_RANGE_INVALID",
+                metadata={"field": field, "value": value[:60]},
+            ) from None
+    return tuple(sorted(set(networks), key=lambda n: (n.version, n.network_address, n.prefixlen)))

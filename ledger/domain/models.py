@@ -37,6 +37,8 @@ class ApiKeyRecord:
     expire_time: dt.datetime | None
     revoke_time: dt.datetime | None
     last_used_time: dt.datetime | None
+    allowed_ip_ranges: tuple[str, ...] = ()
+    """Client networks (CIDR) the key may be used from; empty: any."""
 
     def status(self, now: dt.datetime) -> str:
         """ACTIVE, REVOKED or EXPIRED."""

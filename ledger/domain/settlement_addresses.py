@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Literal
@@ -22,6 +23,8 @@ Status = Literal["PENDING_CONFIRMATION", "COOLING_OFF", "ACTIVE", "REVOKED"]
 """What the API shows: the stored state read against the clock."""
 
 CODE_DIGITS = 8
+CODE_PATTERN = re.compile(f"[0-9]{{{CODE_DIGITS}}}")
+"""A code as the merchant types it (surrounding whitespace stripped first)."""
 
 
 @dataclass(frozen=True)

@@ -135,4 +135,7 @@ async def resolve_checked(target: Target, policy: UrlPolicy, resolver: Resolver)
         found = await resolver.resolve(target.host, target.port)
     except OSError as exc:
         raise AddressRefused(f"{target.host} does not resolve ({exc.strerror or exc})") from None
+    except UnicodeError:
+        # Not a DNS name at all (a label over 63 characters, say): the IDNA codec refuses it before any lookup.
+        raise AddressRefused(f"{target.host[:100]} is not a valid host name") from None
     return check_addresses(target.host, found, policy)

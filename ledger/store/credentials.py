@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
+from ledger.domain.credentials import IpNetwork
 from ledger.domain.models import ApiKeyRecord
 
-_COLUMNS = "id, merchant_id, name, prefix, mode, scopes, create_time, expire_time, revoke_time, last_used_time"
+_COLUMNS = (
+    "id, merchant_id, name, prefix, mode, scopes, create_time, expire_time, revoke_time, last_used_time, "
+    "allowed_ip_ranges"
+)
 
 
 def _key(row: asyncpg.Record) -> ApiKeyRecord:
@@ -24,6 +29,7 @@ def _key(row: asyncpg.Record) -> ApiKeyRecord:
         expire_time=row["expire_time"],
         revoke_time=row["revoke_time"],
         last_used_time=row["last_used_time"],
+        allowed_ip_ranges=tuple(str(n) for n in row["allowed_ip_ranges"]),
     )
 
 
@@ -41,6 +47,7 @@ class KeyMatch:
     name: str
     expire_time: dt.datetime | None
     revoke_time: dt.datetime | None
+    allowed_ip_ranges: tuple[IpNetwork, ...] = ()
 
 
 async def insert_api_key(
@@ -56,11 +63,12 @@ async def insert_api_key(
     expire_time: dt.datetime | None,
     request_id: str | None,
     request_hash: bytes | None,
+    allowed_ip_ranges: Sequence[IpNetwork] = (),
 ) -> ApiKeyRecord | None:
     """Store a new key; None when the merchant already used this request id (the caller decides)."""
     row = await conn.fetchrow(
         f"INSERT INTO ledger.api_keys (id, merchant_id, name, prefix, secret_hash, mode, scopes, expire_time, "
-        f"request_id, request_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+        f"request_id, request_hash, allowed_ip_ranges) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
         f"ON CONFLICT (merchant_id, request_id) DO NOTHING RETURNING {_COLUMNS}",
         key_id,
         merchant_id,
@@ -72,6 +80,7 @@ async def insert_api_key(
         expire_time,
         request_id,
         request_hash,
+        list(allowed_ip_ranges),
     )
     return _key(row) if row is not None else None
 
@@ -132,16 +141,25 @@ async def revoke_api_key(conn: asyncpg.Connection, merchant_id: str, key_id: str
 
 
 async def insert_admin_key(
-    conn: asyncpg.Connection, *, key_id: str, prefix: str, secret_hash: bytes, roles: list[str], name: str
+    conn: asyncpg.Connection,
+    *,
+    key_id: str,
+    prefix: str,
+    secret_hash: bytes,
+    roles: list[str],
+    name: str,
+    allowed_ip_ranges: Sequence[IpNetwork] = (),
 ) -> None:
     """Store a new admin key."""
     await conn.execute(
-        "INSERT INTO ledger.admin_keys (id, prefix, secret_hash, roles, name) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO ledger.admin_keys (id, prefix, secret_hash, roles, name, allowed_ip_ranges) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
         key_id,
         prefix,
         secret_hash,
         roles,
         name,
+        list(allowed_ip_ranges),
     )
 
 
@@ -149,7 +167,8 @@ async def find_by_prefix(conn: asyncpg.Connection, kind: str, prefix: str) -> Ke
     """The merchant or admin key a lookup prefix names."""
     if kind == "merchant":
         row = await conn.fetchrow(
-            "SELECT k.id, k.secret_hash, k.merchant_id, m.status, k.scopes, k.name, k.expire_time, k.revoke_time "
+            "SELECT k.id, k.secret_hash, k.merchant_id, m.status, k.scopes, k.name, k.expire_time, k.revoke_time, "
+            "k.allowed_ip_ranges "
             "FROM ledger.api_keys k JOIN ledger.merchants m ON m.id = k.merchant_id WHERE k.prefix = $1",
             prefix,
         )
@@ -166,9 +185,11 @@ async def find_by_prefix(conn: asyncpg.Connection, kind: str, prefix: str) -> Ke
             row["name"],
             row["expire_time"],
             row["revoke_time"],
+            tuple(row["allowed_ip_ranges"]),
         )
     row = await conn.fetchrow(
-        "SELECT id, secret_hash, roles, name, revoke_time FROM ledger.admin_keys WHERE prefix = $1", prefix
+        "SELECT id, secret_hash, roles, name, revoke_time, allowed_ip_ranges FROM ledger.admin_keys WHERE prefix = $1",
+        prefix,
     )
     if row is None:
         return None
@@ -183,6 +204,7 @@ async def find_by_prefix(conn: asyncpg.Connection, kind: str, prefix: str) -> Ke
         row["name"],
         None,
         row["revoke_time"],
+        tuple(row["allowed_ip_ranges"]),
     )
 
 

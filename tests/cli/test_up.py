@@ -81,11 +81,15 @@ def assert_invoices_are_served_through_envoy(ports: dict[str, int], state_dir: P
         check=True,
         timeout=60,
     )
-    admin, envoy = made.stdout.strip(), ports["envoy"]
-    status, merchant = rest(envoy, "POST", "/admin/v1/merchants", admin, {"name": "Up", "contact_email": "a@b.example"})
+    admin, envoy, admin_api = made.stdout.strip(), ports["envoy"], ports["envoy_admin_api"]
+    # The admin API is on its own listener; the public one answers /admin/ with 404.
+    assert rest(envoy, "GET", "/admin/v1/merchants", admin, None)[0] == 404
+    status, merchant = rest(
+        admin_api, "POST", "/admin/v1/merchants", admin, {"name": "Up", "contact_email": "a@b.example"}
+    )
     assert status == 200, merchant
     status, key = rest(
-        envoy,
+        admin_api,
         "POST",
         f"/admin/v1/merchants/{merchant['id']}/api_keys",
         admin,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import secrets
 import ssl
 import subprocess
 import sys
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from chain.deploy import ANVIL_FIRST_ACCOUNT
 from chain.deploy import plan as plan_contracts
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from tests.conftest import AnvilNode, PostgresServer, RedisServer
 
 DESCRIPTOR = parts.REPO_ROOT / "gen" / "stablegate_descriptor.binpb"
-MERCHANT_RPS = 15
+MERCHANT_RPS = 40
 """The stack's per-merchant (and per-route) rate limit, requests per second."""
 
 
@@ -53,8 +54,27 @@ class Stack:
 
     port: int
     admin_key: str
+    admin_api_port: int = 0
+    """The admin API's own listener (`/admin/v1/…`); the public listener (`port`) never serves it."""
     tls_context: ssl.SSLContext | None = None
-    """Set when Envoy's public listener speaks TLS: requests go over https with this context."""
+    """Set when Envoy's listeners speak TLS: requests go over https with this context."""
+    edge_port: int = 0
+    """The edge service's gRPC port (ext_authz and rate limits, for Envoy only)."""
+    ledger_metrics_port: int = 0
+    """The ledger's Prometheus endpoint."""
+    ledger_port: int = 0
+    """The ledger's gRPC port (mesh clients only)."""
+    database_url: str = ""
+    """The stack's own database (for `stablegate admin keys create`)."""
+
+    def admin_key_with(self, *roles: str, allow_ip: tuple[str, ...] = ()) -> str:
+        """A new admin key with these roles (and client networks), made by the CLI like an operator would."""
+        args = [sys.executable, "-m", "gateway", "admin", "keys", "create", "--name", "tests"]
+        args += [f"--role={role}" for role in roles] + [f"--allow-ip={net}" for net in allow_ip]
+        made = subprocess.run(
+            [*args, "--database-url", self.database_url], capture_output=True, text=True, check=True, timeout=60
+        )
+        return made.stdout.strip()
 
     def call(
         self,
@@ -65,21 +85,55 @@ class Stack:
         *,
         headers: dict[str, str] | None = None,
         raw: bytes | None = None,
+        port: int | None = None,
+        source: str | None = None,
     ) -> Reply:
+        """One HTTP request; `/admin/` paths go to the admin listener unless `port` says otherwise.
+
+        `source` binds the client socket to that loopback address (127.0.0.2, …), a client of another address.
+        """
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        scheme = "https" if self.tls_context is not None else "http"
-        request = urllib.request.Request(f"{scheme}://127.0.0.1:{self.port}{path}", data=data, method=method)
-        if data is not None:
-            request.add_header("content-type", "application/json")
+        if port is None:
+            port = self.admin_api_port if path.startswith("/admin/") and self.admin_api_port else self.port
+        send = {"content-type": "application/json"} if data is not None else {}
         if key is not None:
-            request.add_header("authorization", f"Bearer {key}")
-        for name, value in (headers or {}).items():
-            request.add_header(name, value)
+            send["authorization"] = f"Bearer {key}"
+        send.update(headers or {})
+        bind = (source, 0) if source is not None else None
+        conn: http.client.HTTPConnection
+        if self.tls_context is not None:
+            conn = http.client.HTTPSConnection(
+                "127.0.0.1", port, timeout=10, context=self.tls_context, source_address=bind
+            )
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=bind)
         try:
-            with urllib.request.urlopen(request, timeout=10, context=self.tls_context) as resp:
-                return Reply(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read())
-        except urllib.error.HTTPError as exc:
-            return Reply(exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read())
+            conn.request(method, path, body=data, headers=send)
+            resp = conn.getresponse()
+            return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+        finally:
+            conn.close()
+
+    def ledger_metric(self, name: str, labels: dict[str, str]) -> float:
+        """One sample from the ledger's Prometheus endpoint (0 when absent)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.ledger_metrics_port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                    return float(sample.value)
+        return 0.0
+
+    def credential_lookups(self) -> float:
+        """Key verifications the ledger has answered, whatever the outcome (each is a database lookup here:
+        the stack runs the ledger with its credential cache off)."""
+        total = 0.0
+        for code in ("OK", "UNAUTHENTICATED", "PERMISSION_DENIED", "INVALID_ARGUMENT"):
+            total += self.ledger_metric(
+                "grpc_server_handled_total",
+                {"grpc_method": "/stablegate.ledger.v1.CredentialService/VerifyCredential", "grpc_code": code},
+            )
+        return total
 
     def merchant_key(
         self, scopes: tuple[str, ...] = ("invoices:read", "invoices:write", "balance:read")
@@ -106,6 +160,8 @@ def launch_stack(
     profile: str = "test",
     public_tls: TlsFiles | None = None,
     rpc_url: str | None = None,
+    client_requests_per_second: int = 200,
+    request_receive_timeout: float = 30.0,
 ) -> tuple[Stack, int]:
     """Start a ledger, the edge service and Envoy on a fresh database (appending each to `started`).
 
@@ -148,7 +204,8 @@ def launch_stack(
         },
     )
     started.append(parts.start(spec))
-    ledger_port = int(parts.read_ready_file(ready)["grpc_port"] or 0)
+    ledger_ports = parts.read_ready_file(ready)
+    ledger_port = int(ledger_ports["grpc_port"] or 0)
     created = subprocess.run(
         [sys.executable, "-m", "gateway", "admin", "keys", "create", "--name", "tests", "--database-url", dsn],
         capture_output=True,
@@ -199,10 +256,22 @@ def launch_stack(
         mesh=pki.files(Role.EDGE),
         max_request_bytes=16 * 1024,
         tls=public_tls,
+        admin_api_port=parts.free_port(),
+        client_requests_per_second=client_requests_per_second,
+        request_receive_timeout=request_receive_timeout,
     )
     config = write(plan, base / "envoy" / "envoy.yaml")
     started.append(parts.start(parts.prepare_envoy(base / "envoy", config.read_text(), plan.admin_port)))
-    return Stack(plan.listen_port, created.stdout.strip()), ledger_port
+    stack = Stack(
+        plan.listen_port,
+        created.stdout.strip(),
+        admin_api_port=plan.admin_api_port or 0,
+        edge_port=edge_port,
+        ledger_metrics_port=int(ledger_ports["metrics_port"] or 0),
+        ledger_port=ledger_port,
+        database_url=dsn,
+    )
+    return stack, ledger_port
 
 
 @pytest.fixture(scope="module")

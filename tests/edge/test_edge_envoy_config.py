@@ -103,6 +103,12 @@ def run_envoy(base: Path, plan: EdgePlan) -> parts.RunningProcess:
     return parts.start(spec)
 
 
+def envoy_error(code: int, message: str, reason: str) -> dict[str, object]:
+    """The JSON error body of one of Envoy's own replies."""
+    info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": "stablegate"}
+    return {"code": code, "message": message, "details": [info]}
+
+
 def assert_hardened(reply: Reply) -> None:
     for name, value in SECURITY_HEADERS:
         assert reply.headers.get(name) == value, (name, reply.headers)
@@ -121,6 +127,7 @@ def test_full_plan_passes_envoy_validate(tmp_path: Path, descriptor: Path, mesh_
         ratelimit=Upstream("ratelimit", "127.0.0.1", parts.free_port(), Role.EDGE),
         cors_origins=("https://dashboard.example.com",),
         tls=TlsFiles(pair.cert_file, pair.key_file),
+        admin_api_port=parts.free_port(),
     )
     config = write(plan, tmp_path / "edge" / "envoy.yaml")
 
@@ -130,6 +137,7 @@ def test_full_plan_passes_envoy_validate(tmp_path: Path, descriptor: Path, mesh_
     names = [f["name"] for f in _http_filters(plan)]
     assert names == [
         "envoy.filters.http.header_mutation",
+        "envoy.filters.http.local_ratelimit",
         "envoy.filters.http.cors",
         "envoy.filters.http.buffer",
         "envoy.filters.http.ext_authz",
@@ -148,6 +156,7 @@ def test_minimal_plan_passes_envoy_validate(tmp_path: Path, descriptor: Path, me
     names = [f["name"] for f in _http_filters(plan)]
     assert names == [
         "envoy.filters.http.header_mutation",
+        "envoy.filters.http.local_ratelimit",
         "envoy.filters.http.buffer",
         "envoy.filters.http.lua",
         "envoy.filters.http.grpc_json_transcoder",
@@ -237,7 +246,7 @@ def test_unknown_path_is_a_json_not_found(edge: EdgePlan) -> None:
 
     assert reply.status == 404
     assert reply.headers["content-type"] == "application/json"
-    assert reply.json() == {"code": 5, "message": "no such method or path", "details": []}
+    assert reply.json() == envoy_error(5, "no such method or path", "NOT_FOUND")
     assert_hardened(reply)
 
 
@@ -247,7 +256,7 @@ def test_body_over_the_limit_is_413_with_a_json_error(edge: EdgePlan) -> None:
     reply = request(edge.listen_port, "POST", "/v1/invoices", body, {"content-type": "application/json"})
 
     assert reply.status == 413
-    assert reply.json() == {"code": 3, "message": "request body too large", "details": []}
+    assert reply.json() == envoy_error(3, "request body too large", "BODY_TOO_LARGE")
     assert_hardened(reply)
 
 
@@ -265,7 +274,7 @@ def test_unreachable_upstream_is_503_unavailable(edge: EdgePlan) -> None:
     reply = request(edge.listen_port, "GET", "/v1/balance")
 
     assert reply.status == 503
-    assert reply.json() == {"code": 14, "message": "service unavailable; retry later", "details": []}
+    assert reply.json() == envoy_error(14, "service unavailable; retry later", "UNAVAILABLE")
 
 
 @pytest.mark.parametrize(
@@ -299,7 +308,7 @@ def test_authorization_outage_fails_closed_but_healthz_still_answers(
 
     assert health.status == 200
     assert call.status == 503
-    assert call.json() == {"code": 14, "message": "service unavailable; retry later", "details": []}
+    assert call.json() == envoy_error(14, "service unavailable; retry later", "UNAVAILABLE")
 
 
 # --- rate limits: the filter sits after the transcoder, where the gRPC route has matched --------------------
@@ -356,7 +365,9 @@ def test_rate_limited_call_is_429_json_with_retry_after_and_route_descriptors(
     assert reply.json() == {
         "code": 8,
         "message": "rate limit exceeded; retry after the Retry-After seconds",
-        "details": [],
+        "details": [
+            {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "RATE_LIMITED", "domain": "stablegate"}
+        ],
     }
     assert_hardened(reply)
     [asked] = limiter.requests
@@ -461,3 +472,40 @@ def test_envoy_reaches_an_upstream_only_when_its_certificate_names_the_expected_
     # A server of the mesh CA that is not the ledger never sees the request.
     assert impostor.status == 503 and impostor_calls == []
     assert ledger.status == 200 and ledger_calls == ["GetBalance"]
+
+
+def test_abuse_settings_are_in_the_bootstrap(mesh_pki: DevMesh) -> None:
+    """The per-address limit, X-Forwarded-For ignored, timeouts and the overload manager, on both listeners."""
+    plan = replace(
+        minimal_plan(DESCRIPTOR, mesh_pki),
+        admin_api_port=parts.free_port(),
+        client_requests_per_second=7,
+        ext_authz=Upstream("ext_authz", "127.0.0.1", parts.free_port(), Role.EDGE),
+    )
+    config = envoy_config(plan)
+    listeners = config["static_resources"]["listeners"]
+    assert [(lst["name"], lst["address"]["socket_address"]["address"]) for lst in listeners] == [
+        ("public", "127.0.0.1"),
+        ("admin_api", "127.0.0.1"),  # loopback unless the operator says otherwise
+    ]
+    for listener in listeners:
+        manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+        assert manager["xff_num_trusted_hops"] == 0 and manager["use_remote_address"] is True
+        assert (manager["request_timeout"], manager["request_headers_timeout"]) == ("30s", "10s")
+        limit = next(f for f in manager["http_filters"] if f["name"] == "envoy.filters.http.local_ratelimit")
+        assert limit["typed_config"]["rate_limits"] == [{"actions": [{"remote_address": {}}]}]
+        assert limit["typed_config"]["descriptors"][0]["token_bucket"]["tokens_per_fill"] == 7
+        # Before the key check.
+        names = [f["name"] for f in manager["http_filters"]]
+        assert names.index("envoy.filters.http.local_ratelimit") < names.index("envoy.filters.http.ext_authz")
+    overload = config["overload_manager"]
+    monitors = {m["name"] for m in overload["resource_monitors"]}
+    assert monitors == {
+        "envoy.resource_monitors.global_downstream_max_connections",
+        "envoy.resource_monitors.fixed_heap",
+    }
+    assert {a["name"] for a in overload["actions"]} >= {"envoy.overload_actions.stop_accepting_requests"}
+    with pytest.raises(ValueError, match="trusted_proxy_hops"):
+        replace(plan, trusted_proxy_hops=-1)
+    with pytest.raises(ValueError, match="admin_api_port"):
+        replace(plan, admin_api_port=plan.listen_port)

@@ -97,6 +97,13 @@ async def test_a_plan_change_applies_to_invoices_created_afterwards_and_is_kept_
     audit = await ledger.fetch("SELECT merchant_id, payload FROM ledger.outbox WHERE event_type = 'fee_plan.changed'")
     assert len(audit) == 1 and audit[0]["merchant_id"] is None  # operator-level: never a webhook
     assert json.loads(audit[0]["payload"])["data"]["actor"] == "adm_test"
+    logged = await ledger.fetch(
+        "SELECT actor, subject, details->>'bps' AS bps, details->>'reason' AS reason FROM ledger.audit_events "
+        "WHERE action = 'merchant.set_fee_plan'"
+    )
+    assert [(r["actor"], r["subject"], r["bps"], r["reason"]) for r in logged] == [
+        ("admin_key:adm_test", f"merchants/{merchant}/fee_plan", "250", "contract 2026-11")
+    ]
     got = await ledger.merchants.GetMerchantFeePlan(
         admin_pb.GetMerchantFeePlanRequest(merchant_id=merchant), metadata=ledger.auth(ledger.admin_key)
     )
@@ -150,6 +157,7 @@ async def test_bad_plans_are_refused_naming_the_field_and_change_nothing(ledger:
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
     assert await ledger.value("SELECT count(*) FROM ledger.fee_plan_changes") == 0
     assert await ledger.value("SELECT count(*) FROM ledger.fee_plans") == 0
+    assert await ledger.value("SELECT count(*) FROM ledger.audit_events WHERE action = 'merchant.set_fee_plan'") == 0
 
 
 async def test_merchant_keys_cannot_set_a_fee_plan(ledger: Ledger) -> None:

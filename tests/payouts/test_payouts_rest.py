@@ -68,3 +68,8 @@ def test_settlement_addresses_payouts_and_refunds_over_rest(stack: Stack) -> Non
     assert (as_admin.json()["bps"], as_admin.json()["fixed_base_units"]) == (150, str(10**17))
     read = stack.call("GET", f"/admin/v1/merchants/{merchant}/fee_plan", key=stack.admin_key)
     assert read.json()["updated_by"] == as_admin.json()["updated_by"] != ""
+    # The admin routes are on the admin listener only; the change is in the admin audit log.
+    public = stack.call("GET", f"/admin/v1/merchants/{merchant}/fee_plan", key=stack.admin_key, port=stack.port)
+    assert public.status == 404
+    logged = stack.call("GET", "/admin/v1/audit_events?action=merchant.set_fee_plan", key=stack.admin_key)
+    assert [e["subject"] for e in logged.json()["audit_events"]] == [f"merchants/{merchant}/fee_plan"]

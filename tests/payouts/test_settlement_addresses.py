@@ -175,8 +175,36 @@ async def test_after_too_many_wrong_codes_only_an_admin_can_confirm_and_the_cool
     assert approved.confirmed_by == pb.SETTLEMENT_ADDRESS_CONFIRMATION_ADMIN
     row = (await ledger.fetch("SELECT approved_by, approve_reason FROM ledger.settlement_addresses"))[0]
     assert (row["approved_by"], row["approve_reason"]) == ("adm_test", "called the merchant's CFO")
+    logged = await ledger.fetch(
+        "SELECT actor, subject FROM ledger.audit_events WHERE action = 'settlement_address.approve'"
+    )
+    assert [(r["actor"], r["subject"]) for r in logged] == [
+        ("admin_key:adm_test", f"merchants/{created.merchant_id}/settlement_addresses/{created.id}")
+    ]
     ledger.clock.advance(seconds=COOLING_OFF)
     assert await status_of(ledger, key, created.id) == STATUS.SETTLEMENT_ADDRESS_STATUS_ACTIVE
+
+
+async def test_a_code_that_is_not_eight_digits_is_refused_and_not_counted_as_an_attempt(ledger: Ledger) -> None:
+    _merchant, key = await ledger.merchant_with_key(scopes=SCOPES)
+    created = await register(ledger, key)
+    for malformed in ("1234", "12345678a", "abcdefgh", "1234 5678"):
+        bad = await refused(
+            stub(ledger).ConfirmSettlementAddress(
+                pb.ConfirmSettlementAddressRequest(id=created.id, code=malformed), metadata=ledger.auth(key)
+            )
+        )
+        assert (bad.code(), error_info(bad).reason, error_info(bad).metadata["field"]) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "FIELD_INVALID",
+            "code",
+        )
+    assert await ledger.value("SELECT code_attempts FROM ledger.settlement_addresses") == 0
+    code = await emailed_code(ledger, created.id)
+    confirmed = await stub(ledger).ConfirmSettlementAddress(
+        pb.ConfirmSettlementAddressRequest(id=created.id, code=f" {code} "), metadata=ledger.auth(key)
+    )
+    assert confirmed.settlement_address.status == STATUS.SETTLEMENT_ADDRESS_STATUS_COOLING_OFF
 
 
 async def test_an_expired_code_is_refused(ledger_db: str) -> None:

@@ -65,6 +65,7 @@ class ApiKey(_message.Message):
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     LAST_USE_TIME_FIELD_NUMBER: _builtins.int
     REVOKE_TIME_FIELD_NUMBER: _builtins.int
+    ALLOWED_IP_RANGES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique key id, e.g. "key_01HV..."."""
     merchant_id: _builtins.str
@@ -97,6 +98,12 @@ class ApiKey(_message.Message):
     def revoke_time(self) -> _timestamp_pb2.Timestamp:
         """When the key was revoked; unset otherwise."""
 
+    @_builtins.property
+    def allowed_ip_ranges(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Client addresses the key may be used from (IPv4 or IPv6 networks in CIDR notation, e.g. "203.0.113.0/24");
+        empty: any address.
+        """
+
     def __init__(
         self,
         *,
@@ -111,10 +118,11 @@ class ApiKey(_message.Message):
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         last_use_time: _timestamp_pb2.Timestamp | None = ...,
         revoke_time: _timestamp_pb2.Timestamp | None = ...,
+        allowed_ip_ranges: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "last_use_time", b"last_use_time", "revoke_time", b"revoke_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "id", b"id", "last_use_time", b"last_use_time", "merchant_id", b"merchant_id", "name", b"name", "plaintext_key", b"plaintext_key", "prefix", b"prefix", "revoke_time", b"revoke_time", "scopes", b"scopes", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_ip_ranges", b"allowed_ip_ranges", "create_time", b"create_time", "expire_time", b"expire_time", "id", b"id", "last_use_time", b"last_use_time", "merchant_id", b"merchant_id", "name", b"name", "plaintext_key", b"plaintext_key", "prefix", b"prefix", "revoke_time", b"revoke_time", "scopes", b"scopes", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -131,6 +139,7 @@ class IssueApiKeyRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     SCOPES_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    ALLOWED_IP_RANGES_FIELD_NUMBER: _builtins.int
     merchant_id: _builtins.str
     """Merchant id."""
     request_id: _builtins.str
@@ -145,6 +154,12 @@ class IssueApiKeyRequest(_message.Message):
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """When the key should stop working; unset for no expiry."""
 
+    @_builtins.property
+    def allowed_ip_ranges(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Client addresses the key may be used from, in CIDR notation ("203.0.113.0/24", "2001:db8::/32"; a bare
+        address means just that address); at most 32. Empty: any address.
+        """
+
     def __init__(
         self,
         *,
@@ -153,10 +168,11 @@ class IssueApiKeyRequest(_message.Message):
         name: _builtins.str = ...,
         scopes: _abc.Iterable[_builtins.str] | None = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
+        allowed_ip_ranges: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "merchant_id", b"merchant_id", "name", b"name", "request_id", b"request_id", "scopes", b"scopes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_ip_ranges", b"allowed_ip_ranges", "expire_time", b"expire_time", "merchant_id", b"merchant_id", "name", b"name", "request_id", b"request_id", "scopes", b"scopes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-stablegate/ledger/v1/credential_service.proto\x12\x14stablegate.ledger.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"3\n\x17VerifyCredentialRequest\x12\x18\n\ncredential\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xe0\x01\n\x18VerifyCredentialResponse\x12\x32\n\x04kind\x18\x01 \x01(\x0e\x32$.stablegate.ledger.v1.CredentialKind\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\r\n\x05roles\x18\x05 \x03(\t\x12\x16\n\x0e\x61\x64min_identity\x18\x06 \x01(\t\x12\x34\n\x10\x63\x61\x63he_until_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*r\n\x0e\x43redentialKind\x12\x1f\n\x1b\x43REDENTIAL_KIND_UNSPECIFIED\x10\x00\x12 \n\x1c\x43REDENTIAL_KIND_MERCHANT_KEY\x10\x01\x12\x1d\n\x19\x43REDENTIAL_KIND_ADMIN_KEY\x10\x02\x32\x86\x01\n\x11\x43redentialService\x12q\n\x10VerifyCredential\x12-.stablegate.ledger.v1.VerifyCredentialRequest\x1a..stablegate.ledger.v1.VerifyCredentialResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-stablegate/ledger/v1/credential_service.proto\x12\x14stablegate.ledger.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"K\n\x17VerifyCredentialRequest\x12\x18\n\ncredential\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x0e\x63lient_address\x18\x02 \x01(\t\"\xe0\x01\n\x18VerifyCredentialResponse\x12\x32\n\x04kind\x18\x01 \x01(\x0e\x32$.stablegate.ledger.v1.CredentialKind\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\r\n\x05roles\x18\x05 \x03(\t\x12\x16\n\x0e\x61\x64min_identity\x18\x06 \x01(\t\x12\x34\n\x10\x63\x61\x63he_until_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*r\n\x0e\x43redentialKind\x12\x1f\n\x1b\x43REDENTIAL_KIND_UNSPECIFIED\x10\x00\x12 \n\x1c\x43REDENTIAL_KIND_MERCHANT_KEY\x10\x01\x12\x1d\n\x19\x43REDENTIAL_KIND_ADMIN_KEY\x10\x02\x32\x86\x01\n\x11\x43redentialService\x12q\n\x10VerifyCredential\x12-.stablegate.ledger.v1.VerifyCredentialRequest\x1a..stablegate.ledger.v1.VerifyCredentialResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,12 +35,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_VERIFYCREDENTIALREQUEST'].fields_by_name['credential']._loaded_options = None
   _globals['_VERIFYCREDENTIALREQUEST'].fields_by_name['credential']._serialized_options = b'\342A\001\002'
-  _globals['_CREDENTIALKIND']._serialized_start=417
-  _globals['_CREDENTIALKIND']._serialized_end=531
+  _globals['_CREDENTIALKIND']._serialized_start=441
+  _globals['_CREDENTIALKIND']._serialized_end=555
   _globals['_VERIFYCREDENTIALREQUEST']._serialized_start=137
-  _globals['_VERIFYCREDENTIALREQUEST']._serialized_end=188
-  _globals['_VERIFYCREDENTIALRESPONSE']._serialized_start=191
-  _globals['_VERIFYCREDENTIALRESPONSE']._serialized_end=415
-  _globals['_CREDENTIALSERVICE']._serialized_start=534
-  _globals['_CREDENTIALSERVICE']._serialized_end=668
+  _globals['_VERIFYCREDENTIALREQUEST']._serialized_end=212
+  _globals['_VERIFYCREDENTIALRESPONSE']._serialized_start=215
+  _globals['_VERIFYCREDENTIALRESPONSE']._serialized_end=439
+  _globals['_CREDENTIALSERVICE']._serialized_start=558
+  _globals['_CREDENTIALSERVICE']._serialized_end=692
 # @@protoc_insertion_point(module_scope)

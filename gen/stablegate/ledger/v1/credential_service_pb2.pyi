@@ -51,16 +51,22 @@ class VerifyCredentialRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CREDENTIAL_FIELD_NUMBER: _builtins.int
+    CLIENT_ADDRESS_FIELD_NUMBER: _builtins.int
     credential: _builtins.str
     """The bearer token exactly as presented."""
+    client_address: _builtins.str
+    """The IP address the credential was presented from (the client's, as Envoy saw it), checked against the
+    key's allowed_ip_ranges; empty when unknown, which a key with an allow-list refuses.
+    """
     def __init__(
         self,
         *,
         credential: _builtins.str = ...,
+        client_address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_address", b"client_address", "credential", b"credential"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -95,7 +101,7 @@ class VerifyCredentialResponse(_message.Message):
 
     @_builtins.property
     def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Roles of an admin key, e.g. "operator", "approver"."""
+        """Roles of an admin key: "admin", "operator" or "viewer"."""
 
     @_builtins.property
     def cache_until_time(self) -> _timestamp_pb2.Timestamp:
