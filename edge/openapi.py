@@ -354,6 +354,10 @@ BUSINESS_RULES: Mapping[str, Mapping[str, str]] = {
 }
 """Per operation id: the reasons of its business-rule refusals and what each means."""
 
+PATH_SEGMENT = r"^[^/\\]+$"
+"""A string path parameter: no slash or backslash, which Envoy refuses escaped (`%2F`, `%5C`) with 400
+(`path_with_escaped_slashes_action: REJECT_REQUEST` in `edge/envoy_config.py`)."""
+
 PAGE_SIZE = {"minimum": 0}
 """Every `page_size`: 0 means the default, anything above the cap is capped, negative is refused."""
 
@@ -797,9 +801,12 @@ def _path_parameters(builder: _SchemaBuilder, request: _Message, path_fields: Se
     parameters: list[dict[str, Any]] = []
     for name in path_fields:
         top = fields.get(name.split(".")[0])
-        schema: dict[str, Any] = {"type": "string", "minLength": 1}
+        schema: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": PATH_SEGMENT}
         if top is not None and "." not in name:
-            schema = {**builder.field(top), "minLength": 1} if top.type == _F.TYPE_STRING else builder.field(top)
+            if top.type == _F.TYPE_STRING:
+                schema = {"pattern": PATH_SEGMENT, **builder.field(top), "minLength": 1}
+            else:
+                schema = builder.field(top)
         parameters.append(
             _parameter(name, "path", schema, request.field_comments.get(name, ""), required=True),
         )
