@@ -1,0 +1,304 @@
+"""Hot and cold for real: the treasury's excess above its ceiling moves to the cold Safe through the signer (held
+for the approvers' quorum above the approval threshold), lands, and is booked once at finality; alerts."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+from stablegate.signer.v1 import approval_service_pb2 as apb
+from stablegate.signer.v1 import approval_service_pb2_grpc as apb_grpc
+
+from chain.fees import FeeCaps
+from gateway import parts
+from service_runtime.mesh import Role
+from settlement.cold_mover import HotColdMover, HotColdOptions
+from settlement.ledger_client import GrpcTreasuryLedger
+from settlement.signing import SweepSigner
+from signer.domain.purpose import KeyPurpose
+from signer.keystore.base import KeyInfo
+from signer.keystore.workers import WorkerKeyStore
+from tests.conftest import error_info, mesh_channel
+from tests.settlement.settlement_harness import GWEI, UNIT, SweepChain, SweepWorld, eventually, sweep_world
+from tests.settlement.test_sweeper_end_to_end import sweep_until_recorded
+from tests.signer.conftest import hsm_config
+
+OFFICERS: list[LocalAccount] = [Account.create() for _ in range(2)]
+INITIATOR: LocalAccount = Account.create()
+APPROVAL_THRESHOLD = 50 * UNIT
+"""Moves of more than this wait for two officers."""
+
+
+def hot_cold_policy(chain: SweepChain) -> str:
+    """Small moves into cold are signed at once; larger ones need two officers (the initiator never counts)."""
+    return f"""
+  - name: small-cold-moves
+    purposes: [HOT]
+    intents: [cold_move]
+    chain_ids: [97]
+    contracts: [{chain.treasury}]
+    tokens: [{chain.token}]
+    max_amount: {APPROVAL_THRESHOLD}
+    action: ALLOW
+  - name: large-cold-moves
+    purposes: [HOT]
+    intents: [cold_move]
+    chain_ids: [97]
+    contracts: [{chain.treasury}]
+    tokens: [{chain.token}]
+    action: REQUIRE_APPROVAL
+    approval: {{group: officers, threshold: 2}}
+approval_ttl_seconds: 3600
+approver_groups:
+  officers:
+    addresses: [{", ".join(a.address for a in [*OFFICERS, INITIATOR])}]
+"""
+
+
+@pytest.fixture(scope="module")
+async def keys(softhsm_token: parts.SoftHsmToken) -> AsyncIterator[dict[str, KeyInfo]]:
+    """The SWEEPER, HOT and two COLD_OWNER keys, made in the module's HSM token."""
+    store = WorkerKeyStore(hsm_config(softhsm_token), workers=1)
+    await store.start()
+    made = {
+        "sweeper": await store.create_key(KeyPurpose.SWEEPER, "sweeper"),
+        "hot": await store.create_key(KeyPurpose.HOT, "hot"),
+        "owner1": await store.create_key(KeyPurpose.COLD_OWNER, "owner-1"),
+        "owner2": await store.create_key(KeyPurpose.COLD_OWNER, "owner-2"),
+    }
+    yield made
+    await store.close()
+
+
+@pytest.fixture
+async def world(
+    keys: dict[str, KeyInfo],
+    softhsm_token: parts.SoftHsmToken,
+    ledger_db: str,
+    registry: list[parts.RunningProcess],
+    tmp_path: Path,
+) -> AsyncIterator[SweepWorld]:
+    """A fresh world whose treasury's HOT key is the HSM's and whose cold Safe is a real 2-of-2 Safe."""
+    async with sweep_world(
+        ledger_db,
+        keys["sweeper"],
+        softhsm_token,
+        registry,
+        tmp_path,
+        hot=keys["hot"].address,
+        cold_owners=[keys["owner1"].address, keys["owner2"].address],
+        extra_policy=hot_cold_policy,
+    ) as made:
+        yield made
+
+
+def mover(world: SweepWorld, hot: KeyInfo, **changes: Any) -> HotColdMover:
+    """An in-process mover on this world's parts (ceiling 50, target 20 tokens unless changed)."""
+    options = HotColdOptions(
+        chain_id=97,
+        key_id=hot.key_id,
+        hot_address=hot.address.lower(),
+        treasury=world.chain.treasury,
+        token=world.chain.token,
+        ceiling=50 * UNIT,
+        target=20 * UNIT,
+        floor=5 * UNIT,
+        fee_caps=FeeCaps(floor_gas_price_wei=1, max_gas_price_wei=50 * GWEI, priority_fee_wei=GWEI // 10),
+        key_addresses=(hot.address.lower(), world.key.address.lower()),
+        gas_floor_wei=0,
+        initiator=INITIATOR.address,
+        stuck_after_seconds=3600,
+        rebroadcast_seconds=0,
+    )
+    return HotColdMover(
+        world.client(),
+        world.pool,
+        SweepSigner(world.signer.channel()),
+        GrpcTreasuryLedger(world.ledger_channel),
+        options=replace(options, **changes),
+    )
+
+
+async def fill_treasury(world: SweepWorld, amounts: list[int]) -> None:
+    """Pay invoices and sweep them, so the treasury holds their sum on chain and in the ledger."""
+    chain_before = world.chain.token_balance(world.chain.treasury)
+    ledger_before = await world.balance("treasury:USDT")
+    swept = len(await world.rows("SELECT id FROM settlement.sweeps WHERE status = 'RECORDED'"))
+    await world.paid_invoices(amounts)
+    await sweep_until_recorded(world, world.sweeper(), swept + 1)
+    assert world.chain.token_balance(world.chain.treasury) - chain_before == sum(amounts)
+    assert await world.balance("treasury:USDT") - ledger_before == sum(amounts)
+
+
+async def run_until(world: SweepWorld, moving: HotColdMover, status: str, *, within: float = 60) -> dict[str, Any]:
+    """Mover passes, mining between them, until the (only) move reaches `status`; its row."""
+
+    async def reached() -> bool:
+        await moving.tick()
+        world.chain.mine(5)  # anvil's `finalized` trails the head by a few blocks
+        rows = await world.rows("SELECT status FROM settlement.cold_moves")
+        return len(rows) == 1 and rows[0]["status"] == status
+
+    await eventually(reached, f"the move to be {status}", within=within, interval=0.05)
+    return (await world.rows("SELECT * FROM settlement.cold_moves"))[0]
+
+
+async def events(world: SweepWorld, event_type: str) -> list[dict[str, Any]]:
+    """Outbox events of a type, oldest first, with their data."""
+    rows = await world.rows(
+        "SELECT subject_id, merchant_id, payload FROM ledger.outbox WHERE event_type = $1 ORDER BY create_time",
+        event_type,
+    )
+    return [{**r, "data": json.loads(r["payload"])["data"]} for r in rows]
+
+
+async def test_treasury_over_its_ceiling_moves_the_excess_to_cold_and_the_ledger_books_it_once(
+    world: SweepWorld, keys: dict[str, KeyInfo]
+) -> None:
+    amounts = [20 * UNIT, 25 * UNIT + 7]  # 45 tokens and 7 base units: under the ceiling of 50
+    await fill_treasury(world, amounts)
+    moving = mover(world, keys["hot"])
+    await moving.tick()
+    world.chain.mine(5)
+    await moving.tick()
+    assert await world.rows("SELECT id FROM settlement.cold_moves") == []  # under the ceiling: nothing planned
+
+    await fill_treasury(world, [15 * UNIT])  # now 60 tokens + 7: above the ceiling by 10 + 7
+    gas_before = await world.balance("gas_expense:BNB")
+    move = await run_until(world, moving, "RECORDED")
+    excess = sum(amounts) + 15 * UNIT - 20 * UNIT
+    assert int(move["amount"]) == excess == int(move["moved_amount"])  # down to the target, to the base unit
+
+    # Chain: the treasury keeps the target, the Safe holds the excess; one transaction from the HOT key.
+    assert world.chain.token_balance(world.chain.treasury) == 20 * UNIT
+    assert world.chain.token_balance(world.chain.cold_safe) == excess
+    txs = await world.rows("SELECT * FROM settlement.chain_transactions WHERE cold_move_id = $1", move["id"])
+    assert [(t["status"], t["from_address"], t["nonce"]) for t in txs] == [("MINED", keys["hot"].address.lower(), 0)]
+
+    # Ledger: Dr cold_storage / Cr treasury, gas Dr gas_expense / Cr gas_float as the receipt says; one event.
+    assert await world.balance("treasury:USDT") == 20 * UNIT
+    assert await world.balance("cold_storage:USDT") == excess
+    gas = int(move["gas_used"]) * int(move["effective_gas_price_wei"])
+    assert gas > 0
+    assert await world.balance("gas_expense:BNB") - gas_before == gas
+    recorded = await events(world, "cold_move.recorded")
+    assert len(recorded) == 1 and recorded[0]["merchant_id"] is None
+    assert recorded[0]["data"]["amount_base_units"] == str(excess)
+    assert recorded[0]["data"]["journal_transaction_id"] == move["journal_transaction_id"]
+    await world.ledger.assert_books_are_sound()
+
+    # The alert was raised once when the treasury passed its ceiling, with the figures.
+    above = await events(world, "treasury.above_ceiling")
+    assert len(above) == 1
+    assert above[0]["data"]["balance_base_units"] == str(sum(amounts) + 15 * UNIT)
+
+    # Booking again (a crash after RecordColdMove) books nothing new; further passes move nothing.
+    client = GrpcTreasuryLedger(world.ledger_channel)
+    from settlement.ledger_client import ColdMoveRecord
+
+    again = ColdMoveRecord(
+        move_id=move["id"],
+        chain_id=97,
+        into_cold=True,
+        tx_hash=move["landed_tx_hash"],
+        block_number=int(move["block_number"]),
+        block_hash=move["block_hash"],
+        sender_address=keys["hot"].address.lower(),
+        amount=excess,
+        gas_used=int(move["gas_used"]),
+        effective_gas_price_wei=int(move["effective_gas_price_wei"]),
+    )
+    assert await client.record_cold_move(again) == (move["journal_transaction_id"], True)
+    with pytest.raises(grpc.aio.AioRpcError) as other:
+        await client.record_cold_move(replace(again, move_id="cmv_other"))
+    assert error_info(other.value).reason == "COLD_MOVE_TX_ALREADY_RECORDED"
+    for _ in range(3):
+        await moving.tick()
+        world.chain.mine(5)
+    assert len(await world.rows("SELECT id FROM settlement.cold_moves")) == 1
+    assert await world.balance("cold_storage:USDT") == excess
+    await world.ledger.assert_books_are_sound()
+
+
+def approve(approval: apb.Approval, who: LocalAccount) -> apb.ApproveRequest:
+    """What an approver's wallet makes: an eth_signTypedData_v4 signature over the listed typed data."""
+    deadline = int(time.time()) + 600
+    typed = json.loads(approval.typed_data_json)
+    typed["message"]["deadline"] = deadline
+    signed = who.sign_message(encode_typed_data(full_message=typed))
+    return apb.ApproveRequest(
+        id=approval.id, approval=apb.ApproverSignature(signature="0x" + signed.signature.hex(), deadline=deadline)
+    )
+
+
+async def test_a_move_above_the_approval_threshold_waits_for_the_quorum_and_the_initiator_does_not_count(
+    world: SweepWorld, keys: dict[str, KeyInfo]
+) -> None:
+    await fill_treasury(world, [40 * UNIT, 40 * UNIT])  # 80 tokens: 60 above the target, over the threshold
+    moving = mover(world, keys["hot"])
+    move = await run_until(world, moving, "AWAITING_APPROVAL")
+    assert int(move["amount"]) == 60 * UNIT and move["approval_id"]
+    [held] = await world.rows("SELECT * FROM settlement.chain_transactions WHERE cold_move_id = $1", move["id"])
+    assert held["status"] == "SIGNING" and held["raw_transaction"] is None
+
+    # Further passes ask again with the same request id; nothing is signed or sent meanwhile.
+    for _ in range(3):
+        await moving.tick()
+        world.chain.mine(2)
+    again = await world.rows("SELECT * FROM settlement.chain_transactions WHERE cold_move_id = $1", move["id"])
+    assert [(t["request_id"], t["status"]) for t in again] == [(held["request_id"], "SIGNING")]
+    assert world.chain.token_balance(world.chain.cold_safe) == 0
+    assert int(await_nonce(world, keys["hot"].address)) == 0
+    waiting = await events(world, "cold_move.awaiting_approval")
+    assert [e["subject_id"] for e in waiting] == [move["id"]]
+    assert waiting[0]["data"]["approval_id"] == move["approval_id"]
+
+    channel = mesh_channel(world.ledger.pki, Role.OPERATOR, world.signer.port)
+    try:
+        approvals = apb_grpc.ApprovalServiceStub(channel)
+        listed = await approvals.ListApprovals(apb.ListApprovalsRequest(page_size=100))
+        [approval] = [a for a in listed.approvals if a.id == move["approval_id"]]
+        assert approval.initiator_address == INITIATOR.address
+        assert approval.amount_base_units == str(60 * UNIT)
+
+        # The initiator is in the group, yet their approval never counts.
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await approvals.Approve(approve(approval, INITIATOR))
+        assert error_info(refused.value).reason == "INITIATOR_CANNOT_APPROVE"
+        first = await approvals.Approve(approve(approval, OFFICERS[0]))
+        assert first.approval.status == apb.APPROVAL_STATUS_PENDING
+        await moving.tick()
+        world.chain.mine(2)
+        assert (await world.rows("SELECT status FROM settlement.cold_moves"))[0]["status"] == "AWAITING_APPROVAL"
+        assert world.chain.token_balance(world.chain.cold_safe) == 0
+
+        done = await approvals.Approve(approve(approval, OFFICERS[1]))
+        assert done.approval.status == apb.APPROVAL_STATUS_APPROVED
+    finally:
+        await channel.close(None)
+
+    # The next pass gets the signed bytes for the same request id, broadcasts them, and the move lands and books.
+    move = await run_until(world, moving, "RECORDED")
+    [tx] = await world.rows("SELECT * FROM settlement.chain_transactions WHERE cold_move_id = $1", move["id"])
+    assert tx["request_id"] == held["request_id"] and tx["status"] == "MINED" and tx["tx_hash"] == done.approval.tx_hash
+    assert world.chain.token_balance(world.chain.cold_safe) == 60 * UNIT
+    assert world.chain.token_balance(world.chain.treasury) == 20 * UNIT
+    assert await world.balance("cold_storage:USDT") == 60 * UNIT
+    assert await world.balance("treasury:USDT") == 20 * UNIT
+    await world.ledger.assert_books_are_sound()
+
+
+def await_nonce(world: SweepWorld, address: str) -> int:
+    """The mined transaction count of `address`."""
+    from tests.chain.chain_harness import rpc
+
+    return int(rpc(world.chain.url, "eth_getTransactionCount", [address, "latest"]), 16)
