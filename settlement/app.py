@@ -15,6 +15,7 @@ import asyncpg
 import grpc
 from prometheus_client import CollectorRegistry
 from stablegate.merchant.v1 import fee_service_pb2_grpc
+from stablegate.settlement.v1 import cold_storage_service_pb2_grpc
 
 from chain.client import ChainClient, ChainError, ClientOptions
 from chain.fees import FeeCaps
@@ -23,6 +24,7 @@ from service_runtime.lease import Lease
 from service_runtime.mesh import MethodRoles, Role
 from service_runtime.server import ServiceDefinition
 from service_runtime.surface import register_unimplemented
+from settlement.cold_api import ColdStorage
 from settlement.cold_mover import HotColdMetrics, HotColdMover, HotColdOptions
 from settlement.config import SettlementSettings
 from settlement.domain.sweeps import GasBudget
@@ -42,6 +44,7 @@ SERVED = (
     "stablegate.settlement.v1.SweepService",
     "stablegate.settlement.v1.PayoutExecutionService",
     "stablegate.settlement.v1.ReconciliationService",
+    "stablegate.settlement.v1.ColdStorageService",
 )
 # Drafted in the protos, built by later issues (the rest of Settlement, Payouts): UNIMPLEMENTED for now.
 # A literal tuple: edge/openapi.py reads it from the source.
@@ -121,6 +124,7 @@ def hot_cold_options(settings: SettlementSettings) -> HotColdOptions:
         stuck_after_seconds=settings.stuck_after_seconds,
         rebroadcast_seconds=settings.rebroadcast_seconds,
         legacy_fees=settings.legacy_fees,
+        cold_owner_keys=tuple((key, address.lower()) for key, address in sorted(settings.cold_owner_keys.items())),
     )
 
 
@@ -229,6 +233,9 @@ def definition(settings: SettlementSettings) -> ServiceDefinition:
         fees = FeeEstimates(chain, fee_caps(settings), trust_domain=settings.tls.trust_domain)
         fee_service_pb2_grpc.add_FeeServiceServicer_to_server(fees, server)
         reconciliation.register(server)
+        cold_storage_service_pb2_grpc.add_ColdStorageServiceServicer_to_server(
+            ColdStorage(lambda: running.mover), server
+        )
         register_unimplemented(server, NOT_BUILT)
 
     def bind_metrics(registry: CollectorRegistry) -> None:

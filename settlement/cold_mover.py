@@ -17,7 +17,7 @@ ledger), with the HOT key's own nonces in `settlement.nonces`:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
@@ -28,6 +28,7 @@ from chain import abi
 from chain.client import ChainClient, RpcError
 from chain.contracts import load_artifact
 from chain.fees import FeeCaps, FeeQuote, estimate_fees
+from chain.safe import ZERO_ADDRESS, pack_signatures, safe_artifact
 from chain.types import quantity
 from settlement import chain_io
 from settlement.domain.fees import TxFees, bumped
@@ -73,6 +74,8 @@ class HotColdOptions:
     stuck_after_seconds: float = 60.0
     rebroadcast_seconds: float = 15.0
     legacy_fees: bool = False
+    cold_owner_keys: tuple[tuple[str, str], ...] = ()
+    """(signer key id, address) of the COLD_OWNER keys asked to sign moves out of cold."""
 
 
 class HotColdMetrics:
@@ -118,12 +121,15 @@ class HotColdMover:
         self._cold_safe: str | None = None
         self._alerting: set[str] = set()
         self._move_to_cold = load_artifact("Treasury").function("moveToCold")
+        self._transfer = load_artifact("StablegateTestToken").function("transfer")
+        self._exec = safe_artifact().function("execTransaction")
 
     async def tick(self) -> None:
         """One pass: recover the HOT key's nonce (first pass of a leadership), track, watch and plan, send."""
         if not self._recovered:
             await self.recover()
         await self.track()
+        await self.withdraw()
         await self.watch()
         await self.send()
 
@@ -253,6 +259,8 @@ class HotColdMover:
         async with self.pool.acquire() as conn:
             planned = await store.moves_in(conn, self.options.chain_id, ("PLANNED",))
         for move in planned:
+            if move.direction != "INTO_COLD":
+                continue
             quote = await estimate_fees(self.client, self.options.fee_caps)
             if quote.over_cap:
                 log.info("move into cold waits: the fee passes its cap", extra={"move_id": move.id})
@@ -280,41 +288,39 @@ class HotColdMover:
 
     async def _sign_and_broadcast(self, move: ColdMove, tx: ChainTx) -> bool:
         """Ask the signer for a stored request (same request id every time); store the bytes, then broadcast."""
-        result = await self.signer.sign_cold_move(
-            request_id=tx.request_id,
-            key_id=move.key_id,
-            chain_id=move.chain_id,
-            nonce=tx.nonce,
-            gas_limit=tx.gas_limit,
-            fees=tx.fees,
-            treasury=abi.to_checksum_address(move.treasury_address),
-            token=abi.to_checksum_address(move.token_contract),
-            amount=move.amount,
-            initiator=move.initiator_address,
-        )
+        if move.direction == "INTO_COLD":
+            result = await self.signer.sign_cold_move(
+                request_id=tx.request_id,
+                key_id=move.key_id,
+                chain_id=move.chain_id,
+                nonce=tx.nonce,
+                gas_limit=tx.gas_limit,
+                fees=tx.fees,
+                treasury=abi.to_checksum_address(move.treasury_address),
+                token=abi.to_checksum_address(move.token_contract),
+                amount=move.amount,
+                initiator=move.initiator_address,
+            )
+        else:
+            result = await self.signer.sign_safe_execution(
+                request_id=tx.request_id,
+                key_id=move.key_id,
+                chain_id=move.chain_id,
+                nonce=tx.nonce,
+                gas_limit=tx.gas_limit,
+                fees=tx.fees,
+                safe=abi.to_checksum_address(move.cold_safe_address),
+                token=abi.to_checksum_address(move.token_contract),
+                destination=abi.to_checksum_address(move.destination_address),
+                amount=move.amount,
+                owner_signatures=await self._packed_signatures(move),
+                initiator=move.initiator_address,
+            )
         if isinstance(result, Refused) and result.decision == "PENDING_APPROVAL":
             # Held by the signer: the version stays SIGNING (its nonce stays taken, so the approvers approve
             # exactly this transaction) and is asked for again with the same request id every pass.
-            if tx.version == 0 and move.status != "AWAITING_APPROVAL":
-                async with self.pool.acquire() as conn:
-                    await store.set_status(conn, move.id, "AWAITING_APPROVAL", approval_id=result.approval_id)
-                await self.ledger.record_event(
-                    f"cold_move.awaiting_approval:{move.id}",
-                    "cold_move.awaiting_approval",
-                    move.id,
-                    {
-                        "move_id": move.id,
-                        "chain_id": move.chain_id,
-                        "approval_id": result.approval_id,
-                        "amount_base_units": str(move.amount),
-                        "token_contract": move.token_contract,
-                        "treasury_address": move.treasury_address,
-                        "cold_safe_address": move.cold_safe_address,
-                    },
-                )
-                log.warning(
-                    "move into cold awaits the approvers", extra={"move_id": move.id, "approval_id": result.approval_id}
-                )
+            if tx.version == 0:
+                await self._awaiting(move, result.approval_id)
             return False
         if isinstance(result, Refused):
             async with self.pool.acquire() as conn, conn.transaction():
@@ -335,6 +341,149 @@ class HotColdMover:
         if tx.version == 0:
             self.metrics.moves.labels("SENT").inc()
         return True
+
+    async def _awaiting(self, move: ColdMove, approval_id: str) -> None:
+        """Mark a move held by the signer (once) and tell the operators which approval to sign."""
+        if move.status == "AWAITING_APPROVAL":
+            return
+        async with self.pool.acquire() as conn:
+            await store.set_status(conn, move.id, "AWAITING_APPROVAL", approval_id=approval_id)
+        await self.ledger.record_event(
+            f"cold_move.awaiting_approval:{move.id}:{approval_id}",
+            "cold_move.awaiting_approval",
+            move.id,
+            {
+                "move_id": move.id,
+                "direction": move.direction,
+                "chain_id": move.chain_id,
+                "approval_id": approval_id,
+                "amount_base_units": str(move.amount),
+                "token_contract": move.token_contract,
+                "treasury_address": move.treasury_address,
+                "cold_safe_address": move.cold_safe_address,
+            },
+        )
+        log.warning("cold move awaits the approvers", extra={"move_id": move.id, "approval_id": approval_id})
+
+    # --- moves out of cold --------------------------------------------------------------------------------------
+
+    async def _packed_signatures(self, move: ColdMove) -> bytes:
+        """The owners' stored signatures, concatenated in ascending owner order (as the Safe checks them)."""
+        async with self.pool.acquire() as conn:
+            owners = await store.owner_signatures(conn, move.id)
+        return pack_signatures(
+            {
+                o.owner_address: bytes.fromhex(str(o.signature).removeprefix("0x"))
+                for o in owners
+                if o.status == "SIGNED"
+            }
+        )
+
+    async def _collect_owners(self, move: ColdMove) -> None:
+        """Ask each COLD_OWNER key for its signature (same request id every pass); relay once all have signed."""
+        if move.safe_nonce is None:
+            nonce = await call_uint(self.client, move.cold_safe_address, abi.selector("nonce()"))
+            async with self.pool.acquire() as conn:
+                await store.start_owner_requests(conn, move.id, nonce, self.options.cold_owner_keys)
+                refreshed = await store.get(conn, move.id)
+            assert refreshed is not None
+            move = refreshed
+        assert move.safe_nonce is not None
+        async with self.pool.acquire() as conn:
+            owners = await store.owner_signatures(conn, move.id)
+        for owner in owners:
+            if owner.status != "SIGNING":
+                continue
+            result = await self.signer.sign_safe_owner(
+                request_id=owner.request_id,
+                key_id=owner.key_id,
+                chain_id=move.chain_id,
+                safe_nonce=move.safe_nonce,
+                safe=abi.to_checksum_address(move.cold_safe_address),
+                token=abi.to_checksum_address(move.token_contract),
+                destination=abi.to_checksum_address(move.destination_address),
+                amount=move.amount,
+                initiator=move.initiator_address,
+            )
+            if isinstance(result, Signed):
+                async with self.pool.acquire() as conn:
+                    await store.store_owner_answer(
+                        conn,
+                        move.id,
+                        owner.key_id,
+                        status="SIGNED",
+                        signature=result.raw_transaction,
+                        safe_tx_hash=result.tx_hash,
+                    )
+            elif result.decision == "PENDING_APPROVAL":
+                async with self.pool.acquire() as conn:
+                    await store.store_owner_answer(
+                        conn, move.id, owner.key_id, status="SIGNING", approval_id=result.approval_id
+                    )
+                await self._awaiting(move, result.approval_id)
+                move = replace(move, status="AWAITING_APPROVAL")
+            else:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await store.store_owner_answer(
+                        conn, move.id, owner.key_id, status="DENIED", denial=f"{result.decision}:{result.reason}"
+                    )
+                    await store.set_status(conn, move.id, "FAILED", failure=f"OWNER_{result.decision}:{result.reason}")
+                self.metrics.moves.labels(f"SIGNER_{result.decision}").inc()
+                log.error("the signer refused an owner's signature", extra={"move_id": move.id, "key_id": owner.key_id})
+                return
+        async with self.pool.acquire() as conn:
+            owners = await store.owner_signatures(conn, move.id)
+        if not owners or any(o.status != "SIGNED" for o in owners):
+            return
+        await self._relay(move)
+
+    async def _relay(self, move: ColdMove) -> None:
+        """Send execTransaction with the owners' signatures from our key (the estimate is the Safe's verdict first)."""
+        quote = await estimate_fees(self.client, self.options.fee_caps)
+        if quote.over_cap:
+            return
+        inner = self._transfer.calldata((abi.to_checksum_address(move.destination_address), move.amount))
+        calldata = self._exec.calldata(
+            (
+                abi.to_checksum_address(move.token_contract),
+                0,
+                inner,
+                0,
+                0,
+                0,
+                0,
+                ZERO_ADDRESS,
+                ZERO_ADDRESS,
+                await self._packed_signatures(move),
+            )
+        )
+        try:
+            estimate = await chain_io.estimate_gas(self.client, move.sender_address, move.cold_safe_address, calldata)
+        except RpcError as exc:
+            # The Safe refuses it (GS020: fewer owner signatures than its threshold; GS026: not its owners or not
+            # this nonce's SafeTx; GS013: the transfer failed): nothing is sent, nothing booked.
+            async with self.pool.acquire() as conn:
+                await store.set_status(conn, move.id, "FAILED", failure=f"ESTIMATE_FAILED: {exc.rpc_message[:200]}")
+            self.metrics.moves.labels("ESTIMATE_FAILED").inc()
+            log.error(
+                "the Safe refuses the move out of cold; not sent", extra={"move_id": move.id, "error": exc.rpc_message}
+            )
+            return
+        limit = max(estimate, min(estimate + estimate * self.options.gas_margin_percent // 100, self.options.max_gas))
+        latest = await chain_io.transaction_count(self.client, move.sender_address, "latest")
+        async with self.pool.acquire() as conn:
+            tx = await store.start_transaction(conn, move, chain_latest=latest, gas_limit=limit, fees=self._fees(quote))
+            refreshed = await store.get(conn, move.id)
+        assert refreshed is not None
+        await self._sign_and_broadcast(refreshed, tx)
+
+    async def withdraw(self) -> None:
+        """Advance moves out of cold that have no transaction yet: collect owners' signatures, then relay."""
+        async with self.pool.acquire() as conn:
+            waiting = await store.moves_in(conn, self.options.chain_id, ("PLANNED", "AWAITING_APPROVAL"))
+            pending = [m for m in waiting if m.direction == "OUT_OF_COLD" and not await store.versions(conn, m.id)]
+        for move in pending:
+            await self._collect_owners(move)
 
     async def _broadcast(self, tx: ChainTx) -> None:
         assert tx.raw_transaction is not None
@@ -448,13 +597,17 @@ class HotColdMover:
             self.metrics.moves.labels("REVERTED").inc()
             log.error("move into cold reverted on chain", extra={"move_id": move.id})
             return
-        moved = swept_amounts(
-            found.get("logs", []), move.token_contract, move.cold_safe_address, [move.treasury_address]
-        ).get(move.treasury_address.lower(), 0)
+        into_cold = move.direction == "INTO_COLD"
+        source, target = (
+            (move.treasury_address, move.cold_safe_address)
+            if into_cold
+            else (move.cold_safe_address, move.destination_address)
+        )
+        moved = swept_amounts(found.get("logs", []), move.token_contract, target, [source]).get(source.lower(), 0)
         record = ColdMoveRecord(
             move_id=move.id,
             chain_id=move.chain_id,
-            into_cold=True,
+            into_cold=into_cold,
             tx_hash=move.landed_tx_hash,
             block_number=move.block_number,
             block_hash=str(move.block_hash),
@@ -482,3 +635,10 @@ async def token_balance(client: ChainClient, token: str, holder: str, block: int
 async def native_balance(client: ChainClient, address: str, block: int) -> int:
     """BNB wei held by `address` at `block`."""
     return int(await client.call("eth_getBalance", [address, hex(block)], lambda v: quantity(v, "eth_getBalance")))
+
+
+async def call_uint(client: ChainClient, to: str, data: bytes) -> int:
+    """eth_call returning one uint256 word, at `latest`."""
+    return int(
+        await client.call("eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"], lambda v: int(str(v), 16))
+    )

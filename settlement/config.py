@@ -133,6 +133,10 @@ class SettlementSettings(ServiceSettings):
         ge=0,
         description="A signing key (SIGNING_KEY_ADDRESSES, the sweeper and HOT keys) with less BNB raises an alert.",
     )
+    cold_owner_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="The signer's COLD_OWNER keys asked to sign moves out of cold: JSON {key id: owner address}.",
+    )
     cold_move_initiator_address: str = Field(
         default="",
         description="Ethereum address named as the initiator of automatic moves into cold (its approval never "
@@ -180,6 +184,16 @@ class SettlementSettings(ServiceSettings):
     def _optional_address(cls, value: str) -> str:
         if value and not re.fullmatch(ADDRESS, value):
             raise ValueError("must be a 0x-prefixed 20-byte hex address, or empty")
+        return value
+
+    @field_validator("cold_owner_keys")
+    @classmethod
+    def _owners(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [a for a in value.values() if not re.fullmatch(ADDRESS, a)]
+        if bad:
+            raise ValueError(f"owner addresses must be 0x-prefixed 20-byte hex: {', '.join(bad)}")
+        if len({a.lower() for a in value.values()}) != len(value):
+            raise ValueError("an owner address is listed twice")
         return value
 
     @field_validator("signing_key_addresses")

@@ -95,6 +95,74 @@ class SweepSigner:
         )
         return await self._sign(request, fees)
 
+    async def sign_safe_owner(
+        self,
+        *,
+        request_id: str,
+        key_id: str,
+        chain_id: int,
+        safe_nonce: int,
+        safe: str,
+        token: str,
+        destination: str,
+        amount: int,
+        initiator: str = "",
+    ) -> Signed | Refused:
+        """One COLD_OWNER key's signature of the SafeTx transfer(destination, amount) at the Safe's nonce.
+
+        `Signed.raw_transaction` is then the owner's 65-byte signature and `tx_hash` the safeTxHash.
+        """
+        request = pb.SignTransactionRequest(
+            request_id=request_id,
+            key_id=key_id,
+            chain_id=chain_id,
+            nonce=safe_nonce,
+            safe_transaction=pb.SafeTransactionIntent(
+                safe_address=safe, token_contract=token, destination_address=destination, amount_base_units=str(amount)
+            ),
+            initiator_address=initiator,
+        )
+        reply = await self._stub.SignTransaction(request, timeout=self._timeout)
+        if reply.decision == pb.SIGNING_DECISION_ALLOWED:
+            return Signed(reply.signed_transaction, reply.tx_hash.lower())
+        return Refused(
+            pb.SigningDecision.Name(reply.decision).removeprefix("SIGNING_DECISION_"), reply.reason, reply.approval_id
+        )
+
+    async def sign_safe_execution(
+        self,
+        *,
+        request_id: str,
+        key_id: str,
+        chain_id: int,
+        nonce: int,
+        gas_limit: int,
+        fees: TxFees,
+        safe: str,
+        token: str,
+        destination: str,
+        amount: int,
+        owner_signatures: bytes,
+        initiator: str = "",
+    ) -> Signed | Refused:
+        """ExecTransaction on the Safe relaying transfer(destination, amount) with the owners' packed signatures."""
+        request = pb.SignTransactionRequest(
+            request_id=request_id,
+            key_id=key_id,
+            chain_id=chain_id,
+            nonce=nonce,
+            gas_limit=gas_limit,
+            safe_execution=pb.SafeExecutionIntent(
+                safe_address=safe,
+                token_contract=token,
+                destination_address=destination,
+                amount_base_units=str(amount),
+                owner_signatures="0x" + owner_signatures.hex(),
+            ),
+            initiator_address=initiator,
+        )
+        return await self._sign(request, fees)
+
     async def _sign(self, request: pb.SignTransactionRequest, fees: TxFees) -> Signed | Refused:
         if fees.legacy:
             request.legacy.CopyFrom(pb.LegacyFee(gas_price_wei=str(fees.max_fee_per_gas)))

@@ -41,6 +41,9 @@ class ColdMove:
     block_hash: str | None
     journal_transaction_id: str | None
     failure_reason: str | None
+    destination_address: str = ""
+    safe_nonce: int | None = None
+    request_id: str | None = None
 
 
 def new_move_id() -> str:
@@ -69,6 +72,9 @@ def _move(row: asyncpg.Record) -> ColdMove:
         block_hash=row["block_hash"],
         journal_transaction_id=row["journal_transaction_id"],
         failure_reason=row["failure_reason"],
+        destination_address=row["destination_address"],
+        safe_nonce=None if row["safe_nonce"] is None else int(row["safe_nonce"]),
+        request_id=row["request_id"],
     )
 
 
@@ -89,8 +95,8 @@ async def insert_move(
     """Persist a move into cold (PLANNED); False when one is already open for this treasury (nothing written)."""
     done = await conn.fetchval(
         "INSERT INTO settlement.cold_moves (id, chain_id, direction, key_id, sender_address, treasury_address, "
-        "token_contract, cold_safe_address, amount, planned_from_balance, initiator_address, status) "
-        "VALUES ($1, $2, 'INTO_COLD', $3, $4, $5, $6, $7, $8, $9, $10, 'PLANNED') "
+        "token_contract, cold_safe_address, amount, planned_from_balance, initiator_address, status, "
+        "destination_address) VALUES ($1, $2, 'INTO_COLD', $3, $4, $5, $6, $7, $8, $9, $10, 'PLANNED', $7) "
         "ON CONFLICT (chain_id, treasury_address, direction) "
         "WHERE status IN ('PLANNED', 'AWAITING_APPROVAL', 'SENT', 'MINED') DO NOTHING RETURNING id",
         move_id,
@@ -145,14 +151,19 @@ async def set_status(
 async def start_transaction(
     conn: asyncpg.Connection, move: ColdMove, *, chain_latest: int, gas_limit: int, fees: TxFees
 ) -> ChainTx:
-    """Take the key's next nonce for a planned move and store version 0 as SIGNING, atomically.
+    """Take the key's next nonce for a move and store version 0 as SIGNING, atomically.
 
-    Only a PLANNED move takes a nonce (under a row lock), so a move gets one nonce, ever.
+    Only a move without a transaction takes a nonce (under a row lock), so a move gets one nonce, ever.
     """
     async with conn.transaction():
         status = await conn.fetchval("SELECT status FROM settlement.cold_moves WHERE id = $1 FOR UPDATE", move.id)
-        if status != "PLANNED":
-            raise LookupError(f"cold move {move.id} is {status}, not PLANNED")
+        if status not in ("PLANNED", "AWAITING_APPROVAL"):
+            raise LookupError(f"cold move {move.id} is {status}: it has taken its nonce already")
+        taken = await conn.fetchval(
+            "SELECT count(*) FROM settlement.chain_transactions WHERE cold_move_id = $1 AND status <> 'DENIED'", move.id
+        )
+        if taken:
+            raise LookupError(f"cold move {move.id} has a transaction already")
         nonce = await take_nonce(conn, move.chain_id, move.sender_address, chain_latest)
         await conn.execute(
             "UPDATE settlement.cold_moves SET nonce = $2, gas_limit = $3, status = 'SENT', updated_at = now() "
@@ -265,4 +276,113 @@ async def store_recorded(conn: asyncpg.Connection, move_id: str, moved: int, jou
         move_id,
         moved,
         journal_transaction_id,
+    )
+
+
+async def insert_withdrawal(
+    conn: asyncpg.Connection,
+    *,
+    move_id: str,
+    request_id: str,
+    chain_id: int,
+    key_id: str,
+    sender_address: str,
+    treasury_address: str,
+    token_contract: str,
+    cold_safe_address: str,
+    amount: int,
+    initiator_address: str,
+) -> ColdMove | None:
+    """Persist an operator's move out of cold to the treasury (PLANNED); None when another one is open.
+
+    A replayed request id returns the move it made (the caller compares what was asked).
+    """
+    async with conn.transaction():
+        row = await conn.fetchrow("SELECT * FROM settlement.cold_moves WHERE request_id = $1", request_id)
+        if row is not None:
+            return _move(row)
+        done = await conn.fetchval(
+            "INSERT INTO settlement.cold_moves (id, chain_id, direction, request_id, key_id, sender_address, "
+            "treasury_address, token_contract, cold_safe_address, destination_address, amount, planned_from_balance, "
+            "initiator_address, status) VALUES ($1, $2, 'OUT_OF_COLD', $3, $4, $5, $6, $7, $8, $6, $9, 0, $10, "
+            "'PLANNED') ON CONFLICT (chain_id, treasury_address, direction) "
+            "WHERE status IN ('PLANNED', 'AWAITING_APPROVAL', 'SENT', 'MINED') DO NOTHING RETURNING id",
+            move_id,
+            chain_id,
+            request_id,
+            key_id,
+            sender_address.lower(),
+            treasury_address.lower(),
+            token_contract.lower(),
+            cold_safe_address.lower(),
+            amount,
+            initiator_address,
+        )
+        if done is None:
+            return None
+        return await get(conn, move_id)
+
+
+@dataclass(frozen=True)
+class OwnerSignature:
+    """One COLD_OWNER key's signature of a move out of cold, as stored."""
+
+    key_id: str
+    owner_address: str
+    request_id: str
+    status: str
+    approval_id: str | None
+    signature: str | None
+
+
+async def start_owner_requests(
+    conn: asyncpg.Connection, move_id: str, safe_nonce: int, owners: Sequence[tuple[str, str]]
+) -> None:
+    """Fix the Safe nonce the owners sign for and store one SIGNING request per (key id, owner address)."""
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE settlement.cold_moves SET safe_nonce = $2, updated_at = now() WHERE id = $1 AND safe_nonce IS NULL",
+            move_id,
+            safe_nonce,
+        )
+        await conn.executemany(
+            "INSERT INTO settlement.cold_move_owner_signatures (move_id, key_id, owner_address, request_id, status) "
+            "VALUES ($1, $2, $3, $4, 'SIGNING') ON CONFLICT DO NOTHING",
+            [(move_id, key, owner.lower(), f"{move_id}:owner:{key}") for key, owner in owners],
+        )
+
+
+async def owner_signatures(conn: asyncpg.Connection, move_id: str) -> list[OwnerSignature]:
+    """The owners' requests of a move, by key id."""
+    rows = await conn.fetch(
+        "SELECT * FROM settlement.cold_move_owner_signatures WHERE move_id = $1 ORDER BY key_id", move_id
+    )
+    return [
+        OwnerSignature(r["key_id"], r["owner_address"], r["request_id"], r["status"], r["approval_id"], r["signature"])
+        for r in rows
+    ]
+
+
+async def store_owner_answer(
+    conn: asyncpg.Connection,
+    move_id: str,
+    key_id: str,
+    *,
+    status: str,
+    approval_id: str | None = None,
+    signature: str | None = None,
+    safe_tx_hash: str | None = None,
+    denial: str | None = None,
+) -> None:
+    """Store what the signer answered one owner's request."""
+    await conn.execute(
+        "UPDATE settlement.cold_move_owner_signatures SET status = $3, approval_id = coalesce($4, approval_id), "
+        "signature = $5, safe_tx_hash = $6, denial_reason = $7, updated_at = now() WHERE move_id = $1 AND key_id = $2",
+        move_id,
+        key_id,
+        status,
+        approval_id,
+        signature,
+        safe_tx_hash,
+        denial,
     )

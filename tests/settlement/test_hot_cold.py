@@ -15,12 +15,14 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
+from stablegate.settlement.v1 import cold_storage_service_pb2 as cs_pb
 from stablegate.signer.v1 import approval_service_pb2 as apb
 from stablegate.signer.v1 import approval_service_pb2_grpc as apb_grpc
 
 from chain.fees import FeeCaps
 from gateway import parts
 from service_runtime.mesh import Role
+from settlement.cold_api import ColdStorage
 from settlement.cold_mover import HotColdMover, HotColdOptions
 from settlement.ledger_client import GrpcTreasuryLedger
 from settlement.signing import SweepSigner
@@ -302,3 +304,156 @@ def await_nonce(world: SweepWorld, address: str) -> int:
     from tests.chain.chain_harness import rpc
 
     return int(rpc(world.chain.url, "eth_getTransactionCount", [address, "latest"]), 16)
+
+
+def out_of_cold_policy(chain: SweepChain) -> str:
+    """Hot/cold rules plus: owners sign a SafeTx to the treasury only with two officers; HOT relays it."""
+    return f"""
+  - name: cold-owners
+    purposes: [COLD_OWNER]
+    intents: [safe_transaction]
+    chain_ids: [97]
+    contracts: [{chain.cold_safe}]
+    tokens: [{chain.token}]
+    destinations: [{chain.treasury}]
+    action: REQUIRE_APPROVAL
+    approval: {{group: officers, threshold: 2}}
+  - name: relay-out-of-cold
+    purposes: [HOT]
+    intents: [safe_execution]
+    chain_ids: [97]
+    contracts: [{chain.cold_safe}]
+    tokens: [{chain.token}]
+    destinations: [{chain.treasury}]
+    action: ALLOW""" + hot_cold_policy(chain)
+
+
+@pytest.fixture
+async def safe_world(
+    keys: dict[str, KeyInfo],
+    softhsm_token: parts.SoftHsmToken,
+    ledger_db: str,
+    registry: list[parts.RunningProcess],
+    tmp_path: Path,
+) -> AsyncIterator[SweepWorld]:
+    """The world above, with the signer's rules for moves out of cold."""
+    async with sweep_world(
+        ledger_db,
+        keys["sweeper"],
+        softhsm_token,
+        registry,
+        tmp_path,
+        hot=keys["hot"].address,
+        cold_owners=[keys["owner1"].address, keys["owner2"].address],
+        extra_policy=out_of_cold_policy,
+    ) as made:
+        yield made
+
+
+async def approve_owners(world: SweepWorld, move_id: str) -> None:
+    """Two officers approve every owner's held signature request of a move (the initiator's would not count)."""
+    held = await world.rows(
+        "SELECT approval_id FROM settlement.cold_move_owner_signatures WHERE move_id = $1 AND approval_id IS NOT NULL",
+        move_id,
+    )
+    assert held
+    channel = mesh_channel(world.ledger.pki, Role.OPERATOR, world.signer.port)
+    try:
+        approvals = apb_grpc.ApprovalServiceStub(channel)
+        listed = await approvals.ListApprovals(apb.ListApprovalsRequest(page_size=100))
+        for row in held:
+            [approval] = [a for a in listed.approvals if a.id == row["approval_id"]]
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await approvals.Approve(approve(approval, INITIATOR))
+            assert error_info(refused.value).reason == "INITIATOR_CANNOT_APPROVE"
+            for officer in OFFICERS:
+                await approvals.Approve(approve(approval, officer))
+    finally:
+        await channel.close(None)
+
+
+async def test_a_move_out_of_the_safe_needs_its_threshold_of_owner_signatures_and_then_lands_and_is_booked(
+    safe_world: SweepWorld, keys: dict[str, KeyInfo]
+) -> None:
+    world = safe_world
+    await fill_treasury(world, [40 * UNIT, 40 * UNIT])
+    owners = ((keys["owner1"].key_id, keys["owner1"].address), (keys["owner2"].key_id, keys["owner2"].address))
+    into = mover(world, keys["hot"], target=30 * UNIT)  # 50 tokens move at once (not above the approval threshold)
+    await run_until(world, into, "RECORDED")
+    assert world.chain.token_balance(world.chain.cold_safe) == 50 * UNIT
+
+    # With only one owner key asked, the Safe (2-of-2) refuses the execution: GS020, nothing sent, nothing booked.
+    one_owner = mover(world, keys["hot"], target=30 * UNIT, cold_owner_keys=owners[:1])
+    service = ColdStorage(lambda: one_owner)
+    asked = await service.RequestColdWithdrawal(
+        cs_pb.RequestColdWithdrawalRequest(
+            request_id="withdraw-1",
+            amount_base_units=str(10 * UNIT),
+            destination_address=world.chain.treasury,
+            initiator_address=INITIATOR.address,
+        ),
+        None,  # type: ignore[arg-type]
+    )
+    first = asked.move.id
+    assert asked.move.status == "PLANNED" and asked.move.direction == "OUT_OF_COLD"
+    await one_owner.tick()
+    assert (await world.rows("SELECT status FROM settlement.cold_moves WHERE id = $1", first))[0]["status"] == (
+        "AWAITING_APPROVAL"
+    )
+    await approve_owners(world, first)
+    await one_owner.tick()
+    [failed] = await world.rows("SELECT * FROM settlement.cold_moves WHERE id = $1", first)
+    assert failed["status"] == "FAILED" and "GS020" in failed["failure_reason"]
+    assert await world.rows("SELECT id FROM settlement.chain_transactions WHERE cold_move_id = $1", first) == []
+    assert world.chain.token_balance(world.chain.cold_safe) == 50 * UNIT
+    assert await world.balance("cold_storage:USDT") == 50 * UNIT
+    assert len(await world.rows("SELECT id FROM ledger.cold_moves")) == 1
+
+    # Bad requests change nothing.
+    with pytest.raises(Exception) as elsewhere:  # noqa: PT011 - the domain error the interceptor maps
+        await service.RequestColdWithdrawal(
+            cs_pb.RequestColdWithdrawalRequest(
+                request_id="withdraw-x", amount_base_units="1", destination_address=world.chain.cold_safe
+            ),
+            None,  # type: ignore[arg-type]
+        )
+    assert getattr(elsewhere.value, "reason", "") == "DESTINATION_NOT_ALLOWED"
+
+    # With both owners: each owner's signature waits for two officers, then the HOT key relays it and it books.
+    both = mover(world, keys["hot"], target=30 * UNIT, cold_owner_keys=owners)
+    asked = await ColdStorage(lambda: both).RequestColdWithdrawal(
+        cs_pb.RequestColdWithdrawalRequest(
+            request_id="withdraw-2",
+            amount_base_units=str(10 * UNIT),
+            destination_address=world.chain.treasury,
+            initiator_address=INITIATOR.address,
+        ),
+        None,  # type: ignore[arg-type]
+    )
+    second = asked.move.id
+    await both.tick()
+    signing = await world.rows(
+        "SELECT status, approval_id FROM settlement.cold_move_owner_signatures WHERE move_id = $1", second
+    )
+    assert [r["status"] for r in signing] == ["SIGNING", "SIGNING"] and all(r["approval_id"] for r in signing)
+    assert world.chain.token_balance(world.chain.cold_safe) == 50 * UNIT  # no owner signed without the quorum
+    await approve_owners(world, second)
+
+    async def recorded() -> bool:
+        await both.tick()
+        world.chain.mine(5)
+        rows = await world.rows("SELECT status FROM settlement.cold_moves WHERE id = $1", second)
+        return bool(rows[0]["status"] == "RECORDED")
+
+    await eventually(recorded, "the move out of cold to be RECORDED", within=60, interval=0.05)
+    [move] = await world.rows("SELECT * FROM settlement.cold_moves WHERE id = $1", second)
+    assert int(move["moved_amount"]) == 10 * UNIT
+    assert world.chain.token_balance(world.chain.cold_safe) == 40 * UNIT
+    assert world.chain.token_balance(world.chain.treasury) == 40 * UNIT
+    [tx] = await world.rows("SELECT * FROM settlement.chain_transactions WHERE cold_move_id = $1", second)
+    assert tx["from_address"] == keys["hot"].address.lower() and tx["status"] == "MINED"
+    assert await world.balance("cold_storage:USDT") == 40 * UNIT
+    assert await world.balance("treasury:USDT") == 40 * UNIT
+    booked = await events(world, "cold_move.recorded")
+    assert [e["data"]["direction"] for e in booked] == ["INTO_COLD", "OUT_OF_COLD"]
+    await world.ledger.assert_books_are_sound()

@@ -5,7 +5,14 @@
 CREATE TABLE settlement.cold_moves (
     id                      text        PRIMARY KEY,
     chain_id                bigint      NOT NULL,
-    direction               text        NOT NULL CHECK (direction IN ('INTO_COLD')),
+    -- INTO_COLD: moveToCold on the treasury (HOT key); OUT_OF_COLD: a SafeTx out of the cold Safe to the treasury,
+    -- signed by COLD_OWNER keys and relayed by execTransaction from the HOT key.
+    direction               text        NOT NULL CHECK (direction IN ('INTO_COLD', 'OUT_OF_COLD')),
+    -- An operator's idempotency key (moves out of cold); NULL for automatic moves into cold.
+    request_id              text        UNIQUE,
+    destination_address     text        NOT NULL,
+    -- The Safe's nonce the owners sign for (moves out of cold), read when the owners are first asked.
+    safe_nonce              bigint,
     key_id                  text        NOT NULL,
     sender_address          text        NOT NULL,
     treasury_address        text        NOT NULL,
@@ -15,7 +22,7 @@ CREATE TABLE settlement.cold_moves (
     -- The treasury balance the move was planned from (finalized block), for the record.
     planned_from_balance    numeric(78, 0) NOT NULL CHECK (planned_from_balance >= 0),
     initiator_address       text        NOT NULL DEFAULT '',
-    -- PLANNED: intent stored, nothing signed; AWAITING_APPROVAL: a version is held by the signer's
+    -- PLANNED: intent stored, nothing signed; AWAITING_APPROVAL: a version (or an owner's signature) is held by the signer's
     -- REQUIRE_APPROVAL rule (asked again with the same request id every pass); SENT: signed and broadcast;
     -- MINED: a version has a receipt; RECORDED: final and booked; FAILED: refused, or reverted;
     -- DROPPED: its nonce went to another transaction.
@@ -42,3 +49,21 @@ CREATE UNIQUE INDEX cold_moves_one_open ON settlement.cold_moves (chain_id, trea
 ALTER TABLE settlement.chain_transactions ADD COLUMN cold_move_id text REFERENCES settlement.cold_moves (id);
 ALTER TABLE settlement.chain_transactions ADD CONSTRAINT chain_transactions_one_owner
     CHECK (sweep_id IS NULL OR cold_move_id IS NULL);
+
+-- Owners' signatures of a move out of cold: one signer request per COLD_OWNER key, asked again with the same
+-- request id while the signer holds it for the approvers; the signature is stored before anything is relayed.
+CREATE TABLE settlement.cold_move_owner_signatures (
+    move_id         text        NOT NULL REFERENCES settlement.cold_moves (id),
+    key_id          text        NOT NULL,
+    owner_address   text        NOT NULL,
+    request_id      text        NOT NULL UNIQUE,
+    -- SIGNING: asked, no answer yet or held (approval_id set); SIGNED: signature stored; DENIED: refused.
+    status          text        NOT NULL CHECK (status IN ('SIGNING', 'SIGNED', 'DENIED')),
+    approval_id     text,
+    signature       text,
+    safe_tx_hash    text,
+    denial_reason   text,
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (move_id, key_id),
+    CHECK (status <> 'SIGNED' OR signature IS NOT NULL)
+);
