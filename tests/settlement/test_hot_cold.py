@@ -29,6 +29,7 @@ from settlement.signing import SweepSigner
 from signer.domain.purpose import KeyPurpose
 from signer.keystore.base import KeyInfo
 from signer.keystore.workers import WorkerKeyStore
+from tests.chain.chain_harness import rpc
 from tests.conftest import error_info, mesh_channel
 from tests.settlement.settlement_harness import GWEI, UNIT, SweepChain, SweepWorld, eventually, sweep_world
 from tests.settlement.test_sweeper_end_to_end import sweep_until_recorded
@@ -259,7 +260,7 @@ async def test_a_move_above_the_approval_threshold_waits_for_the_quorum_and_the_
     again = await world.rows("SELECT * FROM settlement.chain_transactions WHERE cold_move_id = $1", move["id"])
     assert [(t["request_id"], t["status"]) for t in again] == [(held["request_id"], "SIGNING")]
     assert world.chain.token_balance(world.chain.cold_safe) == 0
-    assert int(await_nonce(world, keys["hot"].address)) == 0
+    assert mined_nonce(world, keys["hot"].address) == 0
     waiting = await events(world, "cold_move.awaiting_approval")
     assert [e["subject_id"] for e in waiting] == [move["id"]]
     assert waiting[0]["data"]["approval_id"] == move["approval_id"]
@@ -299,10 +300,8 @@ async def test_a_move_above_the_approval_threshold_waits_for_the_quorum_and_the_
     await world.ledger.assert_books_are_sound()
 
 
-def await_nonce(world: SweepWorld, address: str) -> int:
+def mined_nonce(world: SweepWorld, address: str) -> int:
     """The mined transaction count of `address`."""
-    from tests.chain.chain_harness import rpc
-
     return int(rpc(world.chain.url, "eth_getTransactionCount", [address, "latest"]), 16)
 
 
@@ -456,4 +455,66 @@ async def test_a_move_out_of_the_safe_needs_its_threshold_of_owner_signatures_an
     assert await world.balance("treasury:USDT") == 40 * UNIT
     booked = await events(world, "cold_move.recorded")
     assert [e["data"]["direction"] for e in booked] == ["INTO_COLD", "OUT_OF_COLD"]
+    await world.ledger.assert_books_are_sound()
+
+
+async def test_alerts_for_a_treasury_under_its_floor_and_a_key_short_of_bnb_are_raised_once_with_metrics(
+    world: SweepWorld, keys: dict[str, KeyInfo]
+) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from settlement.cold_mover import HotColdMetrics
+
+    await fill_treasury(world, [4 * UNIT])  # under the floor of 5 tokens
+    registry = CollectorRegistry()
+    moving = mover(world, keys["hot"], gas_floor_wei=1000 * UNIT)  # every key holds less than 1,000 BNB
+    moving.metrics = HotColdMetrics(registry)
+    for _ in range(3):
+        await moving.tick()
+        world.chain.mine(1)
+    below = await events(world, "treasury.below_floor")
+    assert len(below) == 1 and below[0]["data"]["balance_base_units"] == str(4 * UNIT)
+    low = await events(world, "gas.key_below_floor")
+    assert sorted(e["subject_id"] for e in low) == sorted([keys["hot"].address.lower(), world.key.address.lower()])
+    assert all(e["merchant_id"] is None for e in below + low)
+    assert registry.get_sample_value("settlement_treasury_below_floor") == 1
+    assert registry.get_sample_value("settlement_treasury_above_ceiling") == 0
+    assert registry.get_sample_value("settlement_treasury_balance_base_units") == 4 * UNIT
+    hot = keys["hot"].address.lower()
+    assert registry.get_sample_value("settlement_key_bnb_below_floor", {"address": hot}) == 1
+    assert registry.get_sample_value("settlement_key_bnb_wei", {"address": hot}) == float(
+        int(rpc(world.chain.url, "eth_getBalance", [hot, "latest"]), 16)
+    )
+    assert await world.rows("SELECT id FROM settlement.cold_moves") == []
+
+
+async def test_the_ledger_refuses_a_malformed_cold_move_report_and_books_nothing(world: SweepWorld) -> None:
+    from settlement.ledger_client import ColdMoveRecord
+
+    good = ColdMoveRecord(
+        move_id="cmv_bad",
+        chain_id=97,
+        into_cold=True,
+        tx_hash="0x" + "ab" * 32,
+        block_number=5,
+        block_hash="0x" + "cd" * 32,
+        sender_address="0x" + "11" * 20,
+        amount=UNIT,
+        gas_used=21_000,
+        effective_gas_price_wei=GWEI,
+    )
+    client = GrpcTreasuryLedger(world.ledger_channel)
+    for bad, reason in [
+        (replace(good, tx_hash="0x12"), "HASH_INVALID"),
+        (replace(good, amount=0), None),
+        (replace(good, chain_id=56), "CHAIN_MISMATCH"),
+        (replace(good, block_number=0), "FIELD_REQUIRED"),
+    ]:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await client.record_cold_move(bad)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        if reason:
+            assert error_info(refused.value).reason == reason
+    assert await world.rows("SELECT id FROM ledger.cold_moves") == []
+    assert await events(world, "cold_move.recorded") == []
     await world.ledger.assert_books_are_sound()
