@@ -523,6 +523,11 @@ class LocalGateway:
                 "STABLEGATE_SETTLEMENT_TOKEN_CONTRACT": self._contracts.token,
                 "STABLEGATE_SETTLEMENT_TREASURY_ADDRESS": self._contracts.treasury,
                 "STABLEGATE_SETTLEMENT_SIGNER_TARGET": f"127.0.0.1:{ports['signer']}",
+                # The sweeper moves final deposits into the treasury with the HSM's SWEEPER key.
+                "STABLEGATE_SETTLEMENT_SWEEPER_ENABLED": "true",
+                "STABLEGATE_SETTLEMENT_SWEEPER_KEY_ID": self._keys["dev-sweeper"].key_id,
+                "STABLEGATE_SETTLEMENT_SWEEPER_ADDRESS": self._keys["dev-sweeper"].address,
+                "STABLEGATE_SETTLEMENT_FORWARDER_FACTORY": self._contracts.factory,
                 "STABLEGATE_SIGNER_PKCS11_MODULE": str(token.module),
                 "STABLEGATE_SIGNER_TOKEN_LABEL": token.label,
                 "STABLEGATE_SIGNER_PIN": token.user_pin,

@@ -216,7 +216,6 @@ def start_hot_cold(
 def definition(settings: SettlementSettings) -> ServiceDefinition:
     """Settlement: the sweeper loop (when enabled) beside its gRPC surface."""
     running = Running()
-    reconciliation = ReconciliationPart(settings)
 
     def chain() -> ChainClient:
         """The one chain client (made on first use: at start when the sweeper runs, else on the first estimate)."""
@@ -228,6 +227,8 @@ def definition(settings: SettlementSettings) -> ServiceDefinition:
             )
             running.client = ChainClient(settings.rpc_urls, options, registry=running.registry)
         return running.client
+
+    reconciliation = ReconciliationPart(settings, chain)
 
     def register(server: grpc.aio.Server) -> None:
         fees = FeeEstimates(chain, fee_caps(settings), trust_domain=settings.tls.trust_domain)

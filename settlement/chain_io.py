@@ -114,16 +114,3 @@ async def call_address(client: ChainClient, to: str, data: bytes) -> str:
 
     found: str = await client.call("eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"], parse)
     return found
-
-
-__all__ = [
-    "BroadcastOutcome",
-    "ChainError",
-    "broadcast",
-    "call_address",
-    "canonical_hash",
-    "estimate_gas",
-    "finalized_block",
-    "receipt",
-    "transaction_count",
-]

@@ -274,6 +274,9 @@ class ReconciliationPart:
     """Reconciliation inside the settlement process: its pool, ledger channel, chain client, job and servicer."""
 
     settings: SettlementSettings
+    chain: Callable[[], ChainClient] | None = None
+    """The process's one chain client, when it has one (its metrics are registered once); else reconciliation
+    opens and closes its own."""
     registry: CollectorRegistry | None = None
     reconciler: Reconciler | None = None
     _channel: grpc.aio.Channel | None = None
@@ -296,10 +299,15 @@ class ReconciliationPart:
         # No connection at start: settlement serves (and answers UNIMPLEMENTED) even while Postgres is still coming up.
         self._pool = await asyncpg.create_pool(s.database_url, min_size=0, max_size=4)
         self._channel = mesh.channel(s.ledger_target, s.tls)
-        self._client = ChainClient(s.rpc_urls, ClientOptions(timeout_seconds=10, rounds=2), registry=self.registry)
+        if self.chain is not None:
+            client = self.chain()
+        else:
+            client = self._client = ChainClient(
+                s.rpc_urls, ClientOptions(timeout_seconds=10, rounds=2), registry=self.registry
+            )
         self.reconciler = Reconciler(
             targets=targets_from(s),
-            chain=ChainReader(self._client, s.reconcile_concurrency),
+            chain=ChainReader(client, s.reconcile_concurrency),
             ledger=LedgerReader(self._channel, s.chain_id),
             pool=self._pool,
             metrics=ReconciliationMetrics(self.registry),

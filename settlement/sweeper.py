@@ -347,17 +347,17 @@ class Sweeper:
             out = len(await store.sweeps_in(conn, self.options.chain_id, ("SENT", "MINED")))
             waiting = await store.sweeps_in(conn, self.options.chain_id, ("PLANNED", "HELD"))
         held = 0
-        for sweep in waiting:
+        for index, sweep in enumerate(waiting):
             if out >= self.options.max_in_flight:
                 break
             quote = await estimate_fees(self.client, self.options.fee_caps)
             if quote.over_cap:
                 # Held, not signed: no nonce is taken, so nothing waits behind it. Later passes look again.
-                held = sum(1 for s in waiting if s.status in ("PLANNED", "HELD"))
+                rest = waiting[index:]
+                held = len(rest)
                 async with self.pool.acquire() as conn:
-                    for waiting_sweep in waiting:
-                        if waiting_sweep.status != "HELD":
-                            await store.set_status(conn, waiting_sweep.id, "HELD", hold_reason="FEE_OVER_CAP")
+                    for waiting_sweep in rest:
+                        await store.hold(conn, waiting_sweep.id, "FEE_OVER_CAP")
                 log.info(
                     "sweeps held: the fee passes its cap",
                     extra={
@@ -386,6 +386,8 @@ class Sweeper:
         latest = await chain_io.transaction_count(self.client, sweep.sweeper_address, "latest")
         async with self.pool.acquire() as conn:
             tx = await store.start_sweep_transaction(conn, sweep, chain_latest=latest, gas_limit=limit, fees=fees)
+        if tx is None:
+            return False
         log.info(
             "sweep signing",
             extra={"sweep_id": sweep.id, "nonce": tx.nonce, "addresses": len(sweep.items), "gas_limit": limit},

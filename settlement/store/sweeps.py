@@ -191,6 +191,16 @@ async def set_status(
             await conn.execute("UPDATE settlement.sweep_items SET open = false WHERE sweep_id = $1", sweep_id)
 
 
+async def hold(conn: asyncpg.Connection, sweep_id: str, reason: str) -> None:
+    """Mark a waiting sweep HELD (a sweep already out is left alone: holding never takes back a nonce)."""
+    await conn.execute(
+        "UPDATE settlement.sweeps SET status = 'HELD', hold_reason = $2, updated_at = now() "
+        "WHERE id = $1 AND status IN ('PLANNED', 'HELD')",
+        sweep_id,
+        reason,
+    )
+
+
 # --- nonces ---------------------------------------------------------------------------------------------------
 
 
@@ -302,9 +312,16 @@ async def start_sweep_transaction(
     chain_latest: int,
     gas_limit: int,
     fees: TxFees,
-) -> ChainTx:
-    """Take the key's next nonce for a sweep and store version 0 as SIGNING, atomically (before the signer)."""
+) -> ChainTx | None:
+    """Take the key's next nonce for a sweep and store version 0 as SIGNING, atomically (before the signer).
+
+    None when the sweep is no longer waiting (another sweeper, for a moment also leader, took it first): a sweep
+    gets one nonce, ever.
+    """
     async with conn.transaction():
+        status = await conn.fetchval("SELECT status FROM settlement.sweeps WHERE id = $1 FOR UPDATE", sweep.id)
+        if status not in ("PLANNED", "HELD"):
+            return None
         nonce = await take_nonce(conn, sweep.chain_id, sweep.sweeper_address, chain_latest)
         await conn.execute(
             "UPDATE settlement.sweeps SET nonce = $2, gas_limit = $3, status = 'SENT', hold_reason = NULL, "

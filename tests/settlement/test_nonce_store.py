@@ -45,9 +45,11 @@ async def sweep(conn: asyncpg.Connection, n: int) -> store.Sweep:
 
 
 async def start(conn: asyncpg.Connection, n: int, latest: int = 0) -> store.ChainTx:
-    return await store.start_sweep_transaction(
+    tx = await store.start_sweep_transaction(
         conn, await sweep(conn, n), chain_latest=latest, gas_limit=10**5, fees=FEES
     )
+    assert tx is not None
+    return tx
 
 
 async def test_a_refused_nonce_below_others_is_a_gap_the_next_sweep_fills_before_any_new_nonce(
@@ -89,7 +91,15 @@ async def test_recovery_moves_past_foreign_pending_transactions_and_never_counts
     assert (await start(conn, 10, latest=20)).nonce == 20
 
 
-async def test_one_open_sweep_per_deposit_address(conn: asyncpg.Connection) -> None:
-    await sweep(conn, 1)
+async def test_one_open_sweep_per_deposit_address_and_one_nonce_per_sweep(conn: asyncpg.Connection) -> None:
+    await store.recover_nonce(conn, 97, KEY, latest=0, pending=0)
+    planned = await sweep(conn, 1)
     with pytest.raises(asyncpg.UniqueViolationError):
         await sweep(conn, 1)
+    first = await store.start_sweep_transaction(conn, planned, chain_latest=0, gas_limit=10**5, fees=FEES)
+    assert first is not None
+    # A second sweeper holding a stale copy of the planned sweep gets nothing: no second nonce, nothing held.
+    assert await store.start_sweep_transaction(conn, planned, chain_latest=0, gas_limit=10**5, fees=FEES) is None
+    await store.hold(conn, planned.id, "FEE_OVER_CAP")
+    assert await conn.fetchval("SELECT status FROM settlement.sweeps WHERE id = $1", planned.id) == "SENT"
+    assert await conn.fetchval("SELECT count(*) FROM settlement.chain_transactions") == 1

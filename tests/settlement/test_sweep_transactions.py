@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from chain.fees import FeeCaps
+from settlement import chain_io
 from settlement.sweeper import Sweeper
 from tests.chain.chain_harness import rpc
 from tests.chain.fault_proxy import FaultProxy
@@ -60,6 +61,10 @@ async def test_a_sweep_is_signed_at_the_keys_next_nonce_broadcast_and_mined_into
     assert rpc(world.chain.url, "eth_getRawTransactionByHash", [tx["tx_hash"]]) == tx["raw_transaction"]
     assert world.chain.token_balance(world.chain.treasury) == 15 * UNIT
     assert world.chain.nonce() == 1
+
+    # Sending the same bytes again (as a restarted sweeper would) is no error: the node knows them.
+    again = await chain_io.broadcast(world.client(), tx["raw_transaction"])
+    assert (again.accepted, again.known, again.failed) == (0, 1, {})
 
 
 async def test_a_stored_transaction_no_provider_took_is_rebroadcast_with_the_same_bytes_and_never_resigned(
@@ -217,5 +222,51 @@ async def test_a_sweep_whose_block_is_reorged_away_lands_again_and_is_booked_onc
     assert world.chain.nonce() == 1
     assert world.chain.token_balance(world.chain.treasury) == 7 * UNIT
     assert await world.rows("SELECT block_hash FROM ledger.sweeps") == [{"block_hash": booked["block_hash"]}]
+    assert await world.balance("chain_clearing:USDT") == 0
+    await world.ledger.assert_books_are_sound()
+
+
+async def test_a_sweep_whose_nonce_another_transaction_took_is_dropped_and_its_addresses_swept_again(
+    world: SweepWorld,
+) -> None:
+    sweeper = world.sweeper()
+    (dropped_id,) = await planned(world, sweeper, [5 * UNIT, 6 * UNIT])
+    world.chain.automine(False)
+    await sweeper.recover()
+    await sweeper.send()
+    (ours,) = await versions(world, dropped_id)
+    assert ours["nonce"] == 0 and ours["tx_hash"] in world.chain.pool_hashes()
+
+    # Someone else with the sweeper key outbids it at nonce 0 (a tool run by hand): ours can never land now.
+    key = world.key.address
+    rpc(world.chain.url, "anvil_impersonateAccount", [key])
+    outbid = {
+        "from": key,
+        "to": key,
+        "value": "0x0",
+        "gas": hex(21_000),
+        "nonce": "0x0",
+        "maxFeePerGas": hex(int(ours["max_fee_per_gas_wei"]) * 3),
+        "maxPriorityFeePerGas": hex(int(ours["max_priority_fee_wei"]) * 3),
+    }
+    foreign = rpc(world.chain.url, "eth_sendTransaction", [outbid])
+    rpc(world.chain.url, "anvil_stopImpersonatingAccount", [key])
+    world.chain.mine(1)
+    assert rpc(world.chain.url, "eth_getTransactionReceipt", [foreign]) is not None
+    assert world.chain.nonce() == 1
+
+    await sweeper.track()  # no version of ours has a receipt and the nonce is used: dropped, addresses free
+    (dropped,) = await sweeps(world)
+    assert (dropped["status"], dropped["failure_reason"]) == ("DROPPED", "NONCE_USED_ELSEWHERE")
+    assert await world.rows("SELECT 1 FROM settlement.sweep_items WHERE open") == []
+
+    world.chain.automine(True)
+    retrying = world.sweeper()
+    await retrying.recover()
+    await book(world, retrying, 1)
+    (swept,) = [s for s in await sweeps(world) if s["status"] == "RECORDED"]
+    assert swept["nonce"] == 1
+    assert world.chain.token_balance(world.chain.treasury) == 11 * UNIT
+    assert await world.balance("treasury:USDT") == 11 * UNIT
     assert await world.balance("chain_clearing:USDT") == 0
     await world.ledger.assert_books_are_sound()

@@ -3,11 +3,14 @@ broadcasts, waits for finality and books the sweep in the ledger; treasury and l
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from gateway import parts
@@ -154,4 +157,40 @@ async def test_a_sweep_the_signer_refuses_frees_its_nonce_and_addresses_and_wait
     assert world.chain.nonce() == 1
     assert world.chain.token_balance(world.chain.treasury) == sum(amounts)
     assert await world.balance("chain_clearing:USDT") == 0
+    await world.ledger.assert_books_are_sound()
+
+
+async def test_two_sweepers_leading_at_once_for_a_while_sweep_and_book_each_address_once(world: SweepWorld) -> None:
+    """DECISIONS, "Leases": two leaders for a moment do no harm. Here two sweepers run every pass side by side."""
+    amounts = [(i % 5 + 1) * UNIT + i for i in range(30)]
+    await world.paid_invoices(amounts)
+    first, second = world.sweeper(batch_size=10), world.sweeper(batch_size=10)
+
+    async def pass_of(sweeper: Sweeper) -> None:
+        # As the service's loop does: a pass the other sweeper's rows refuse (a unique index) is retried.
+        with contextlib.suppress(asyncpg.PostgresError):
+            await sweeper.tick()
+
+    # Both see the same planned sweeps and try to send them at the same moment.
+    await asyncio.gather(first.recover(), second.recover())
+    assert len(await first.plan()) == 3
+    await asyncio.gather(first.send(), second.send())
+
+    async def booked() -> bool:
+        await asyncio.gather(pass_of(first), pass_of(second))
+        world.chain.mine(5)
+        rows = await world.rows("SELECT count(*) AS n FROM settlement.sweeps WHERE status = 'RECORDED'")
+        return int(rows[0]["n"]) >= 3
+
+    await eventually(booked, "3 sweeps booked", within=90, interval=0.05)
+    await asyncio.gather(pass_of(first), pass_of(second))  # and once more with nothing left to do
+
+    sweeps = await world.rows("SELECT status, nonce FROM settlement.sweeps ORDER BY nonce")
+    assert sweeps == [{"status": "RECORDED", "nonce": n} for n in range(3)]
+    assert len(await world.rows("SELECT id FROM settlement.chain_transactions")) == 3
+    assert world.chain.nonce() == 3  # one transaction per batch: nothing signed twice
+    assert world.chain.token_balance(world.chain.treasury) == sum(amounts)
+    assert await world.balance("treasury:USDT") == sum(amounts)
+    assert await world.balance("chain_clearing:USDT") == 0
+    assert len(await world.rows("SELECT id FROM ledger.sweeps")) == 3
     await world.ledger.assert_books_are_sound()
