@@ -30,6 +30,7 @@ from signer.domain.purpose import KeyPurpose
 from signer.keystore.base import KeyInfo
 from signer.keystore.workers import WorkerKeyStore
 from tests.chain.chain_harness import rpc
+from tests.chain.fault_proxy import FaultProxy
 from tests.conftest import error_info, mesh_channel
 from tests.settlement.settlement_harness import GWEI, UNIT, SweepChain, SweepWorld, eventually, sweep_world
 from tests.settlement.test_sweeper_end_to_end import sweep_until_recorded
@@ -517,4 +518,40 @@ async def test_the_ledger_refuses_a_malformed_cold_move_report_and_books_nothing
             assert error_info(refused.value).reason == reason
     assert await world.rows("SELECT id FROM ledger.cold_moves") == []
     assert await events(world, "cold_move.recorded") == []
+    await world.ledger.assert_books_are_sound()
+
+
+async def test_a_signed_move_no_provider_took_is_sent_after_a_restart_from_its_stored_bytes_never_resigned(
+    world: SweepWorld, keys: dict[str, KeyInfo]
+) -> None:
+    await fill_treasury(world, [60 * UNIT])
+    refusing = FaultProxy(world.chain.url, refuse={"eth_sendRawTransaction"})
+    await refusing.start()
+    try:
+        # Every read goes through, every broadcast is refused: the move is signed and stored, and sent nowhere.
+        crashed = mover(world, keys["hot"])
+        crashed.client = world.client(refusing.url)
+        world.chain.mine(5)
+        await crashed.tick()
+    finally:
+        await refusing.close()
+    [move] = await world.rows("SELECT * FROM settlement.cold_moves")
+    [tx] = await world.rows("SELECT * FROM settlement.chain_transactions WHERE cold_move_id = $1", move["id"])
+    assert (move["status"], tx["status"], tx["broadcast_count"]) == ("SENT", "SIGNED", 0)
+    assert mined_nonce(world, keys["hot"].address) == 0
+
+    # A new process (a fresh mover, as after a crash) sends those very bytes; the move lands and books once.
+    restarted = mover(world, keys["hot"])
+    done = await run_until(world, restarted, "RECORDED")
+    [after] = await world.rows("SELECT * FROM settlement.chain_transactions WHERE cold_move_id = $1", move["id"])
+    assert (after["tx_hash"], after["raw_transaction"], after["status"]) == (
+        tx["tx_hash"],
+        tx["raw_transaction"],
+        "MINED",
+    )
+    assert done["landed_tx_hash"] == tx["tx_hash"]
+    assert mined_nonce(world, keys["hot"].address) == 1
+    assert world.chain.token_balance(world.chain.cold_safe) == 40 * UNIT
+    assert await world.balance("cold_storage:USDT") == 40 * UNIT
+    assert len(await events(world, "cold_move.recorded")) == 1
     await world.ledger.assert_books_are_sound()
