@@ -290,8 +290,9 @@ async def test_a_move_above_the_approval_threshold_waits_for_the_quorum_and_the_
     finally:
         await channel.close(None)
 
-    # The next pass gets the signed bytes for the same request id, broadcasts them, and the move lands and books.
-    move = await run_until(world, moving, "RECORDED")
+    # The next pass (of a fresh mover, as after a restart: everything it needs is stored) gets the signed bytes for
+    # the same request id, broadcasts them, and the move lands and books.
+    move = await run_until(world, mover(world, keys["hot"]), "RECORDED")
     [tx] = await world.rows("SELECT * FROM settlement.chain_transactions WHERE cold_move_id = $1", move["id"])
     assert tx["request_id"] == held["request_id"] and tx["status"] == "MINED" and tx["tx_hash"] == done.approval.tx_hash
     assert world.chain.token_balance(world.chain.cold_safe) == 60 * UNIT
@@ -516,6 +517,15 @@ async def test_the_ledger_refuses_a_malformed_cold_move_report_and_books_nothing
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         if reason:
             assert error_info(refused.value).reason == reason
+    # Only settlement may book: every other mesh role is refused before any handler runs.
+    for role in (Role.WATCHER, Role.EDGE, Role.OPERATOR, Role.DASHBOARD):
+        channel = mesh_channel(world.ledger.pki, role, world.ledger.grpc_port)
+        try:
+            with pytest.raises(grpc.aio.AioRpcError) as denied:
+                await GrpcTreasuryLedger(channel).record_cold_move(good)
+            assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED, role
+        finally:
+            await channel.close(None)
     assert await world.rows("SELECT id FROM ledger.cold_moves") == []
     assert await events(world, "cold_move.recorded") == []
     await world.ledger.assert_books_are_sound()
