@@ -24,8 +24,9 @@ from gateway import parts
 from service_runtime.mesh import Role
 from settlement.cold_api import ColdStorage
 from settlement.cold_mover import HotColdMover, HotColdOptions
+from settlement.domain.fees import TxFees
 from settlement.ledger_client import GrpcTreasuryLedger
-from settlement.signing import SweepSigner
+from settlement.signing import Signed, SweepSigner
 from signer.domain.purpose import KeyPurpose
 from signer.keystore.base import KeyInfo
 from signer.keystore.workers import WorkerKeyStore
@@ -373,6 +374,48 @@ async def approve_owners(world: SweepWorld, move_id: str) -> None:
         await channel.close(None)
 
 
+async def relaying_one_signature_reverts_on_chain(world: SweepWorld, keys: dict[str, KeyInfo], move_id: str) -> None:
+    """A relay with one owner's signature, sent anyway, reverts on chain with GS020.
+
+    Signed by the signer's relay intent with a fixed gas limit (past any estimate): the relay carries no authority
+    of its own, so nothing moves and nothing is booked.
+    """
+    [(signature,)] = [
+        (r["signature"],)
+        for r in await world.rows(
+            "SELECT signature FROM settlement.cold_move_owner_signatures WHERE move_id = $1", move_id
+        )
+    ]
+    hot = keys["hot"].address
+    relayed = await SweepSigner(world.signer.channel()).sign_safe_execution(
+        request_id="direct-relay-one-signature",
+        key_id=keys["hot"].key_id,
+        chain_id=97,
+        nonce=mined_nonce(world, hot),
+        gas_limit=300_000,
+        fees=TxFees(50 * GWEI, GWEI),
+        safe=world.chain.cold_safe,
+        token=world.chain.token,
+        destination=world.chain.treasury,
+        amount=10 * UNIT,
+        owner_signatures=bytes.fromhex(signature.removeprefix("0x")),
+    )
+    assert isinstance(relayed, Signed)
+    rpc(world.chain.url, "eth_sendRawTransaction", [relayed.raw_transaction])
+    world.chain.mine(1)
+    receipt = rpc(world.chain.url, "eth_getTransactionReceipt", [relayed.tx_hash])
+    assert int(receipt["status"], 16) == 0  # reverted on chain
+    sent = rpc(world.chain.url, "eth_getTransactionByHash", [relayed.tx_hash])
+    with pytest.raises(Exception, match="GS020"):
+        rpc(
+            world.chain.url,
+            "eth_call",
+            [{"from": sent["from"], "to": sent["to"], "data": sent["input"]}, hex(int(receipt["blockNumber"], 16) - 1)],
+        )
+    assert world.chain.token_balance(world.chain.cold_safe) == 50 * UNIT
+    assert await world.balance("cold_storage:USDT") == 50 * UNIT
+
+
 async def test_a_move_out_of_the_safe_needs_its_threshold_of_owner_signatures_and_then_lands_and_is_booked(
     safe_world: SweepWorld, keys: dict[str, KeyInfo]
 ) -> None:
@@ -409,6 +452,8 @@ async def test_a_move_out_of_the_safe_needs_its_threshold_of_owner_signatures_an
     assert world.chain.token_balance(world.chain.cold_safe) == 50 * UNIT
     assert await world.balance("cold_storage:USDT") == 50 * UNIT
     assert len(await world.rows("SELECT id FROM ledger.cold_moves")) == 1
+
+    await relaying_one_signature_reverts_on_chain(world, keys, first)
 
     # Bad requests change nothing.
     with pytest.raises(Exception) as elsewhere:  # noqa: PT011 - the domain error the interceptor maps
