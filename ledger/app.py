@@ -19,6 +19,7 @@ from stablegate.ledger.v1 import (
     journal_service_pb2_grpc,
     operator_event_service_pb2_grpc,
     sweep_ledger_service_pb2_grpc,
+    treasury_ledger_service_pb2_grpc,
 )
 from stablegate.merchant.v1 import balance_service_pb2_grpc, invoice_service_pb2_grpc, webhook_service_pb2_grpc
 
@@ -32,6 +33,7 @@ from ledger.api.journal import Journal
 from ledger.api.observations import ChainObservations
 from ledger.api.operator_events import OperatorEvents
 from ledger.api.sweeps import SweepLedger
+from ledger.api.treasury import TreasuryLedger
 from ledger.api.webhooks import WebhookEndpoints
 from ledger.config import LedgerSettings
 from ledger.core import LedgerCore
@@ -56,6 +58,7 @@ SERVED = (
     "stablegate.ledger.v1.JournalService",
     "stablegate.ledger.v1.SweepLedgerService",
     "stablegate.ledger.v1.OperatorEventService",
+    "stablegate.ledger.v1.TreasuryLedgerService",
 )
 # Drafted in the protos, built by later issues (Chain, the rest of Ledger): UNIMPLEMENTED for now.
 NOT_BUILT: tuple[str, ...] = ()
@@ -73,6 +76,7 @@ ROLES: MethodRoles = {
     "/stablegate.ledger.v1.JournalService/": frozenset({Role.SETTLEMENT}),
     "/stablegate.ledger.v1.SweepLedgerService/": frozenset({Role.SETTLEMENT}),
     "/stablegate.ledger.v1.OperatorEventService/": frozenset({Role.SETTLEMENT}),
+    "/stablegate.ledger.v1.TreasuryLedgerService/": frozenset({Role.SETTLEMENT}),
 }
 
 
@@ -128,6 +132,7 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
         sweep_ledger_service_pb2_grpc.add_SweepLedgerServiceServicer_to_server(SweepLedger(core), server)
         journal_service_pb2_grpc.add_JournalServiceServicer_to_server(Journal(core), server)
         operator_event_service_pb2_grpc.add_OperatorEventServiceServicer_to_server(OperatorEvents(core), server)
+        treasury_ledger_service_pb2_grpc.add_TreasuryLedgerServiceServicer_to_server(TreasuryLedger(core), server)
         register_unimplemented(server, NOT_BUILT)
 
     return ServiceDefinition(
