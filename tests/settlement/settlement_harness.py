@@ -33,7 +33,7 @@ from settlement.signing import SweepSigner
 from settlement.store.db import apply_migrations
 from settlement.sweeper import Sweeper, SweeperOptions
 from signer.keystore.base import KeyInfo
-from tests.chain.chain_harness import Chain, rpc, start_chain
+from tests.chain.chain_harness import Chain, rpc, start_chain, wait_until_fed
 from tests.conftest import mesh_channel
 from tests.ledger.ledger_harness import Ledger, running_ledger
 from watcher.metrics import WatcherMetrics
@@ -273,7 +273,7 @@ class SweepWorld:
             )
             ids.append(reply.invoice.id)
             addresses.append(reply.invoice.deposit_address.lower())
-        await self._feed_shows(set(addresses))
+        await wait_until_fed(self.scanner.reporter, addresses)
         self.chain.chain.mint(self.chain.token, self.chain.chain.accounts[1], sum(amounts))
         for address, amount in zip(addresses, amounts, strict=True):
             self.chain.chain.transfer(address, amount)
@@ -286,18 +286,6 @@ class SweepWorld:
 
         await eventually(all_paid, "every invoice PAID", within=60)
         return ids
-
-    async def _feed_shows(self, addresses: set[str]) -> None:
-        async def shown() -> bool:
-            cursor, seen = "", set()
-            while True:
-                page = await self.scanner.reporter.feed(cursor)
-                seen |= {a.lower() for a, _, _ in page.addresses}
-                cursor = page.next_cursor
-                if page.caught_up:
-                    return addresses <= seen
-
-        await eventually(shown, "the watcher's feed to show every new address", within=20, interval=0.05)
 
     async def balance(self, code: str) -> int:
         """A ledger account's balance (0 when the account does not exist yet)."""
