@@ -196,7 +196,6 @@ def running_stack(envoy_concurrency: int) -> Iterator[Stack]:
             upstreams=(Upstream("ledger", "127.0.0.1", ledger_port, Role.LEDGER),),
             routes=public_routes_from_served({"ledger": LEDGER_SERVED}),
             ext_authz=Upstream("ext_authz", "127.0.0.1", edge_port, Role.EDGE),
-            ratelimit=Upstream("ratelimit", "127.0.0.1", edge_port, Role.EDGE),
             mesh=pki.files(Role.EDGE),
             admin_api_port=parts.free_port(),
             # The load comes from one address: its per-address limit must not be what the benchmark measures.
