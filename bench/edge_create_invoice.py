@@ -458,7 +458,7 @@ def bound_note(healthz: Result, baseline: Result, create: Result, cores: int, en
         text += f"The {busiest} process is saturated ({single}), so the bound is its CPU per request. "
     if total >= 0.85 * cores:
         text += (
-            "The machine is saturated: every part of the path (Envoy, the edge's key check and rate-limit calls, "
+            "The machine is saturated: every part of the path (Envoy, the edge's one call for the key and limits, "
             "the ledger, Postgres, Redis) and the load generator share its cores, so the sum of their CPU per "
             "request bounds the rate. "
         )
