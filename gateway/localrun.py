@@ -91,7 +91,10 @@ def postgres_base_for(state: Path) -> Path:
 
 
 def edge_plan(ports: dict[str, int], envoy: MeshFiles) -> EdgePlan:
-    """The local Envoy: REST on the envoy port, transcoded to the ledger and settlement, keys and limits by edge."""
+    """The local Envoy: REST on the envoy port, transcoded to the ledger and settlement, keys and limits by edge.
+
+    Keys, body checks and merchant limits are one ext_authz call to the edge (no separate rate-limit call).
+    """
     from ledger.app import SERVED as ledger_served  # noqa: PLC0415
     from settlement.app import SERVED as settlement_served  # noqa: PLC0415
 
@@ -107,7 +110,6 @@ def edge_plan(ports: dict[str, int], envoy: MeshFiles) -> EdgePlan:
         ),
         routes=public_routes_from_served({"ledger": ledger_served, "settlement": settlement_served}),
         ext_authz=Upstream("ext_authz", edge.host, edge.port, Role.EDGE),
-        ratelimit=Upstream("ratelimit", edge.host, edge.port, Role.EDGE),
         mesh=envoy,
     )
 

@@ -78,6 +78,77 @@ async def insert(
     return _invoice(row) if row is not None else None
 
 
+def rfc3339_sql(column: str) -> str:
+    """SQL for a timestamptz column as protobuf's JSON prints a Timestamp: UTC, with 0, 3 or 6 fraction digits."""
+    micros = f"(extract(microseconds FROM {column})::bigint % 1000000)"
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (
+        f'CASE WHEN {micros} = 0 THEN to_char({utc}, \'YYYY-MM-DD"T"HH24:MI:SS"Z"\') '
+        f'WHEN {micros} % 1000 = 0 THEN to_char({utc}, \'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\') '
+        f'ELSE to_char({utc}, \'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') END'
+    )
+
+
+_CREATE_WITH_EVENT = (
+    "WITH created AS ("
+    "INSERT INTO ledger.invoices (id, merchant_id, request_id, request_hash, order_id, customer_reference, "
+    "status, asset, chain_id, token_contract, token_decimals, amount, tolerance, deposit_address, description, "
+    "metadata, redirect_url, expire_time, monitor_until) VALUES ($1, $2, $3, $4, $5, $6, 'OPEN', $7, $8, $9, "
+    f"$10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18) ON CONFLICT DO NOTHING RETURNING {_COLUMNS}"
+    "), event AS ("
+    "INSERT INTO ledger.outbox (event_id, event_type, merchant_id, subject_id, payload) "
+    "SELECT $19, $20, created.merchant_id, created.id, "
+    "jsonb_set(jsonb_set($21::jsonb, '{data,create_time}', "
+    f"to_jsonb({rfc3339_sql('created.create_time')})), '{{data,update_time}}', "
+    f"to_jsonb({rfc3339_sql('created.update_time')})) FROM created"
+    f") SELECT {_COLUMNS} FROM created"
+)
+
+
+async def insert_with_event(
+    conn: asyncpg.Connection,
+    new: NewInvoice,
+    terms: ChainTerms,
+    *,
+    request_id: str,
+    request_hash: bytes,
+    event_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+) -> Invoice | None:
+    """Insert an invoice and its outbox event in one statement (one round trip, atomic on its own).
+
+    `payload` is the event as the outbox stores it (`{"id", "type", "data"}`); the database sets `data`'s
+    `create_time` and `update_time` from the row it wrote, printed as protobuf's JSON prints them. None, and no
+    event, when a unique key (request id, order id) is already taken.
+    """
+    row = await conn.fetchrow(
+        _CREATE_WITH_EVENT,
+        new.id,
+        new.merchant_id,
+        request_id,
+        request_hash,
+        new.order_id,
+        new.customer_reference,
+        terms.asset,
+        terms.chain_id,
+        terms.token_contract,
+        terms.token_decimals,
+        new.amount,
+        new.tolerance,
+        new.deposit_address,
+        new.description,
+        json.dumps(new.metadata),
+        new.redirect_url,
+        new.expire_time,
+        new.monitor_until,
+        event_id,
+        event_type,
+        json.dumps(payload),
+    )
+    return _invoice(row) if row is not None else None
+
+
 async def find_by_request(conn: asyncpg.Connection, merchant_id: str, request_id: str) -> tuple[Invoice, bytes] | None:
     """The invoice created earlier under this request id, with its request hash."""
     row = await conn.fetchrow(
