@@ -470,10 +470,11 @@ def bound_note(baseline: Result, create: Result, profile: Profile | None, cores:
             f"holds one of the pool's {pool_size} connections across its round trips to Postgres. "
         )
     text += (
-        "Beyond what the baseline pays (the interceptors, one gRPC round trip), a CreateInvoice makes five round "
-        "trips to Postgres (the replay lookup, BEGIN, the invoice and outbox inserts, COMMIT; the merchant's "
-        "defaults are cached and pooled connections are not reset), renders the invoice message and an outbox "
-        "event to JSON, and computes the CREATE2 address and EIP-55 checksums in Python. "
+        "Beyond what the baseline pays (the interceptors, one gRPC round trip), a CreateInvoice makes one round "
+        "trip to Postgres (the invoice and its outbox event in one statement; a retry's replay lookup only when "
+        "that insert finds the request id taken; the merchant's defaults are cached and pooled connections are "
+        "not reset), renders the invoice message and an outbox event to JSON, and computes the CREATE2 address "
+        "and EIP-55 checksums in Python. "
     )
     if profile is not None:
         areas = ", ".join(f"{area} {share:.0%}" for area, share in profile.by_area[:7])

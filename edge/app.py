@@ -1,4 +1,8 @@
-"""Wiring of the edge service: Envoy's ext_authz check and rate-limit service on one gRPC port."""
+"""Wiring of the edge service: Envoy's ext_authz check and the rate-limit service API on one gRPC port.
+
+The ext_authz check also counts the merchant limits (one external call per request); the rate-limit service
+API serves plans that route limits through Envoy's rate-limit filter instead.
+"""
 
 from __future__ import annotations
 
@@ -43,16 +47,18 @@ def definition(settings: EdgeSettings) -> ServiceDefinition:
         # grpc.aio channels and redis clients bind to the loop they are made in: make them in the server's.
         clients.ledger = mesh.channel(settings.ledger_target, settings.tls)
         clients.cache = redis.from_url(settings.redis_url)
+        limits = {"merchant_id": settings.merchant_requests_per_second, "route": settings.route_requests_per_second}
+        limiter.append(RedisRateLimiter(clients.cache, limits))
         authorizer.append(
             EdgeAuthorizer(
                 clients.ledger,
                 clients.cache,
                 cache_seconds=settings.credential_cache_seconds,
                 body_fields=BodyFields(settings.descriptor_path),
+                # Limits counted in the key check's own call: one external call per request for Envoy.
+                limiter=limiter[0] if settings.limits_in_check else None,
             )
         )
-        limits = {"merchant_id": settings.merchant_requests_per_second, "route": settings.route_requests_per_second}
-        limiter.append(RedisRateLimiter(clients.cache, limits))
 
     def register(server: grpc.aio.Server) -> None:
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(authorizer[0], server)

@@ -1,9 +1,11 @@
 """Envoy's ext_authz check, answered by the ledger's key verification (one function, two callers).
 
-Envoy asks before any request reaches a service. We reject early what is plainly wrong (no key, a malformed,
-unknown, revoked or expired key, the wrong kind of key for the route) with our JSON error body, and on success
-set the identity headers rate limits key on. Envoy strips those headers from client requests first, and the
-services verify the key again themselves: nothing downstream trusts a header a client could have sent.
+Envoy asks before any request reaches a service (after its per-address limit). We reject early what is plainly
+wrong (no key, a malformed, unknown, revoked or expired key, the wrong kind of key for the route, a body field
+the operation does not take) with our JSON error body; then count the request against its merchant's limits
+(429 over them), in this same call, so Envoy makes one external call per request; and on success set the
+identity headers. Envoy strips those headers from client requests first; the ledger believes them only from the
+`edge` mesh role Envoy presents, and any other caller's key is verified again.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from stablegate.ledger.v1 import credential_service_pb2 as cred_pb
 from stablegate.ledger.v1 import credential_service_pb2_grpc as cred_grpc
 
 from edge.bodycheck import BodyFields
+from edge.envoy_config import MERCHANT_DESCRIPTOR_KEY, RATELIMIT_DOMAIN, ROUTE_GROUP_DESCRIPTOR_KEY
+from edge.ratelimit import RedisRateLimiter
 
 log = logging.getLogger("stablegate.edge.authz")
 
@@ -38,6 +42,7 @@ SURFACE_KEY = "surface"
 LOCAL_CACHE_ENTRIES = 10_000
 MAX_IDEMPOTENCY_KEY = 200
 """The Idempotency-Key header is a request_id, which is at most this long (refused even when the body sets one)."""
+RATE_LIMITED_MESSAGE = "rate limit exceeded; retry after the Retry-After seconds"
 REFUSAL_CACHE_SECONDS = 1.0
 """How long a refused key is refused without asking the ledger again (never longer than the key cache)."""
 
@@ -71,11 +76,18 @@ def error_body(code: int, message: str, reason: str, metadata: dict[str, str] | 
 
 
 def denied(
-    http_status: int, grpc_code: int, message: str, reason: str, metadata: dict[str, str] | None = None
+    http_status: int,
+    grpc_code: int,
+    message: str,
+    reason: str,
+    metadata: dict[str, str] | None = None,
+    *,
+    extra_headers: tuple[tuple[str, str], ...] = (),
 ) -> authz_pb.CheckResponse:
     """A denial Envoy returns to the client as is."""
     headers = [
-        base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key="content-type", value="application/json")),
+        base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=k, value=v))
+        for k, v in (("content-type", "application/json"), *extra_headers)
     ]
     if http_status == http_status_pb2.Unauthorized:
         headers.append(base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key="www-authenticate", value="Bearer")))
@@ -118,8 +130,10 @@ class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
         *,
         cache_seconds: float,
         body_fields: BodyFields | None = None,
+        limiter: RedisRateLimiter | None = None,
     ) -> None:
         self._body_fields = body_fields
+        self._limiter = limiter
         self._credentials = cred_grpc.CredentialServiceStub(ledger)
         self._cache = cache
         self._cache_ms = int(cache_seconds * 1000)
@@ -167,7 +181,35 @@ class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
                 "this API takes a merchant key (sk_…), not an admin key",
                 "MERCHANT_KEY_REQUIRED",
             )
-        return self._body_refusal(http) or allowed(identity)
+        return self._body_refusal(http) or await self._over_limit(identity, http) or allowed(identity)
+
+    async def _over_limit(self, identity: Identity, http: Any) -> authz_pb.CheckResponse | None:
+        """429 when the request is past its merchant's limit (all routes) or its merchant and route group's.
+
+        Admin calls count per route group alone. Only requests that passed every other check are counted; a
+        Redis outage lets the request through (limits protect capacity; the key check above failed closed).
+        """
+        if self._limiter is None:
+            return None
+        group = self._body_fields.route_group(http.method, http.path) if self._body_fields is not None else None
+        route = [(ROUTE_GROUP_DESCRIPTOR_KEY, group)] if group else []
+        if identity.kind == "merchant" and identity.merchant_id:
+            merchant = (MERCHANT_DESCRIPTOR_KEY, identity.merchant_id)
+            descriptors = [[merchant], [merchant, *route]] if route else [[merchant]]
+        else:
+            descriptors = [route] if route else []
+        if not descriptors:
+            return None
+        verdict = await self._limiter.count(RATELIMIT_DOMAIN, descriptors)
+        if verdict is None or not verdict.over:
+            return None
+        return denied(
+            http_status_pb2.TooManyRequests,
+            code_pb2.RESOURCE_EXHAUSTED,
+            RATE_LIMITED_MESSAGE,
+            "RATE_LIMITED",
+            extra_headers=(("retry-after", verdict.retry_after),),
+        )
 
     def _body_refusal(self, http: Any) -> authz_pb.CheckResponse | None:
         """400 for a body or query the operation does not take (edge/bodycheck.py), or an overlong Idempotency-Key."""

@@ -37,6 +37,8 @@ class _Operation:
     """Full name (with a leading dot) of the message the JSON body is; None without a body."""
     request_message: str
     """The request message, whose fields not in the path or body are query parameters."""
+    route_group: str
+    """The rate-limit group: `<service>:read` for GET-bound methods, `<service>:write` for the rest."""
 
 
 @dataclass(frozen=True)
@@ -73,13 +75,26 @@ class BodyFields:
                         body_message = field.type_name if field.type == _F.TYPE_MESSAGE else None
                     template = str(getattr(rule, verb))
                     pattern = re.compile(path_regex(template))
-                    self._operations.append(_Operation(verb.upper(), pattern, body_message, method.input_type))
+                    service_name = f"{file.package}.{service.name}"
+                    group = f"{service_name}:{'read' if verb == 'get' else 'write'}"
+                    self._operations.append(_Operation(verb.upper(), pattern, body_message, method.input_type, group))
 
     def _collect(self, scope: str, message: descriptor_pb2.DescriptorProto) -> None:
         name = f"{scope}.{message.name}"
         self._messages[name] = message
         for nested in message.nested_type:
             self._collect(name, nested)
+
+    def _operation(self, method: str, route: str) -> _Operation | None:
+        return next((o for o in self._operations if o.verb == method and o.path.match(route)), None)
+
+    def route_group(self, method: str, path: str) -> str | None:
+        """The rate-limit group of a REST request (`<service>:read|write`, as Envoy's routes name them).
+
+        None for a path no operation matches.
+        """
+        operation = self._operation(method, path.partition("?")[0])
+        return None if operation is None else operation.route_group
 
     def refusal(self, method: str, path: str, body: bytes) -> Refusal | None:
         """Why the request's body or query is refused (an unknown field, an enum by number); None if it is not.
@@ -88,7 +103,7 @@ class BodyFields:
         refuses what it cannot parse).
         """
         route, _, query = path.partition("?")
-        operation = next((o for o in self._operations if o.verb == method and o.path.match(route)), None)
+        operation = self._operation(method, route)
         if operation is None:
             return None
         found = self._query_refusal(operation.request_message, query) if query else None

@@ -34,6 +34,11 @@ class EdgeSettings(ServiceSettings):
         default=Path(__file__).resolve().parent.parent / "gen" / "stablegate_descriptor.binpb",
         description="The descriptor set Envoy's transcoder reads; names the JSON body fields each operation takes.",
     )
+    limits_in_check: bool = Field(
+        default=True,
+        description="Count the merchant limits in the ext_authz check's own call (one external call per request); "
+        "false only for an Envoy plan with a `ratelimit` upstream, which counts them through the rate-limit API.",
+    )
     route_requests_per_second: int = Field(
         default=20, ge=1, le=100000, description="Requests per second one merchant may make to one route group."
     )

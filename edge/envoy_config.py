@@ -11,11 +11,13 @@ How a REST request travels (the filter order, first to last):
    sees Envoy's own local replies).
 2. `cors` (only with configured origins) answers preflights.
 3. `buffer` caps the request body (413 over `max_request_bytes`).
-4. `ext_authz` checks the API key against our authorization service and sets the identity headers.
+4. `ext_authz` checks the API key against our authorization service, counts the request against its merchant's
+   rate limits in the same call (429 over them) and sets the identity headers: one external call per request.
 5. `grpc_json_transcoder` turns the REST call into a gRPC call: the path becomes `/<package>.<Service>/<Method>`
    and, because `match_incoming_request_route` stays false, the route cache is cleared so the route is matched
    again on the gRPC path.
-6. `ratelimit` sends the route's descriptors to our rate-limit service. It comes after the transcoder on
+6. `ratelimit` (only when the plan names a `ratelimit` upstream; the plans we ship do not, since ext_authz counts
+   the same limits) sends the route's descriptors to a rate-limit service. It comes after the transcoder on
    purpose: the filter does nothing when no route with a cluster matched, and before transcoding the REST
    path matches only the catch-all (see `_routes`).
 7. `router` sends the gRPC call to the upstream's HTTP/2 cluster, over mutual TLS: Envoy presents its `edge`
@@ -200,6 +202,9 @@ class EdgePlan:
     the right of X-Forwarded-For."""
     ext_authz: Upstream | None = None
     ratelimit: Upstream | None = None
+    """Envoy's rate-limit filter calling this service: a second external call per request. None in every plan we
+    ship: the edge's ext_authz counts the same limits in its own call. Set it only for an edge service started
+    with `STABLEGATE_EDGE_LIMITS_IN_CHECK=false`, or each request is counted twice."""
     max_request_bytes: int = 64 * 1024
     request_timeout: float = 15.0
     """How long an upstream may take to answer a call (504 after)."""

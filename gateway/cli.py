@@ -220,6 +220,13 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_gas_top_up(args: argparse.Namespace) -> int:
+    """Book a final BNB top-up of a signing key (gateway/gas_cli.py)."""
+    from gateway.gas_cli import cmd_gas_top_up as run  # noqa: PLC0415 - keeps `--help` fast
+
+    return run(args)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the settlement or fee report as CSV (gateway/report_cli.py)."""
     from gateway.report_cli import cmd_report as run  # noqa: PLC0415 - keeps `--help` fast
@@ -413,7 +420,7 @@ def _add_signer_commands(sub: Any) -> None:
 
 
 def _add_settlement_commands(sub: Any) -> None:
-    """`stablegate reconcile` and `stablegate report`."""
+    """`stablegate reconcile`, `stablegate report` and `stablegate gas top-up`."""
     reconcile = sub.add_parser(
         "reconcile",
         help="compare on-chain balances with the ledger at the newest finalized block (settlement's settings); "
@@ -434,6 +441,17 @@ def _add_settlement_commands(sub: Any) -> None:
     report.add_argument("--output", type=Path, default=None, help="write the CSV here (default: standard output)")
     report.add_argument("--database-url", default=None, help="Postgres URL (default: STABLEGATE_LEDGER_DATABASE_URL)")
     report.set_defaults(func=cmd_report)
+
+    gas = sub.add_parser("gas", help="the signing keys' BNB (gas float)")
+    gas_sub = gas.add_subparsers(dest="gas_command", required=True, metavar="ACTION")
+    top_up = gas_sub.add_parser(
+        "top-up",
+        help="book a final BNB transfer to a signing key (Dr gas_float / Cr platform_capital), once per transaction; "
+        "exit 1 when the chain does not show one",
+    )
+    top_up.add_argument("--tx-hash", required=True, help="the funding transaction (0x…)")
+    top_up.add_argument("--json", action="store_true", help="print the result as JSON")
+    top_up.set_defaults(func=cmd_gas_top_up)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -91,7 +91,10 @@ def postgres_base_for(state: Path) -> Path:
 
 
 def edge_plan(ports: dict[str, int], envoy: MeshFiles) -> EdgePlan:
-    """The local Envoy: REST on the envoy port, transcoded to the ledger and settlement, keys and limits by edge."""
+    """The local Envoy: REST on the envoy port, transcoded to the ledger and settlement, keys and limits by edge.
+
+    Keys, body checks and merchant limits are one ext_authz call to the edge (no separate rate-limit call).
+    """
     from ledger.app import SERVED as ledger_served  # noqa: PLC0415
     from settlement.app import SERVED as settlement_served  # noqa: PLC0415
 
@@ -107,7 +110,6 @@ def edge_plan(ports: dict[str, int], envoy: MeshFiles) -> EdgePlan:
         ),
         routes=public_routes_from_served({"ledger": ledger_served, "settlement": settlement_served}),
         ext_authz=Upstream("ext_authz", edge.host, edge.port, Role.EDGE),
-        ratelimit=Upstream("ratelimit", edge.host, edge.port, Role.EDGE),
         mesh=envoy,
     )
 
@@ -151,10 +153,24 @@ class DevKey:
 
 
 def dev_policy(contracts: Plan, chain_id: int = 97) -> str:
-    """The local signer's policy (JSON): sweeps through the deployed factory by SWEEPER keys; nothing else.
+    """The local signer's policy (JSON): sweeps by SWEEPER keys, moves into cold by the HOT key; nothing else.
 
-    The signer refuses by default; payouts, moves to cold and Safe transactions get rules as their issues land.
+    Sweeps go through the deployed factory; moves of the treasury's excess into cold, up to 10,000 tokens each. The
+    signer refuses by default: payouts and Safe transactions out of cold (which need approvers' keys) get
+    rules as their issues land.
     """
+    cold = {
+        "name": "dev-cold-moves",
+        "purposes": ["HOT"],
+        "intents": ["cold_move"],
+        "chain_ids": [chain_id],
+        "contracts": [contracts.treasury],
+        "tokens": [contracts.token],
+        "max_amount": 10_000 * 10**18,
+        "max_gas_limit": 1_000_000,
+        "max_fee_per_gas_wei": 100 * 10**9,
+        "action": "ALLOW",
+    }
     rule = {
         "name": "dev-sweeps",
         "purposes": ["SWEEPER"],
@@ -166,7 +182,7 @@ def dev_policy(contracts: Plan, chain_id: int = 97) -> str:
         "max_fee_per_gas_wei": 100 * 10**9,
         "action": "ALLOW",
     }
-    return json.dumps({"version": 1, "rules": [rule]}, indent=2) + "\n"
+    return json.dumps({"version": 1, "rules": [rule, cold]}, indent=2) + "\n"
 
 
 @dataclass(frozen=True)
@@ -531,6 +547,16 @@ class LocalGateway:
                 "STABLEGATE_SETTLEMENT_SWEEPER_KEY_ID": self._keys["dev-sweeper"].key_id,
                 "STABLEGATE_SETTLEMENT_SWEEPER_ADDRESS": self._keys["dev-sweeper"].address,
                 "STABLEGATE_SETTLEMENT_FORWARDER_FACTORY": self._contracts.factory,
+                # Hot and cold: above 1,000 tokens the treasury's excess over 500 moves to the cold Safe (HOT key).
+                "STABLEGATE_SETTLEMENT_HOT_COLD_ENABLED": "true",
+                "STABLEGATE_SETTLEMENT_HOT_KEY_ID": self._keys["dev-hot"].key_id,
+                "STABLEGATE_SETTLEMENT_HOT_ADDRESS": self._keys["dev-hot"].address,
+                "STABLEGATE_SETTLEMENT_TREASURY_CEILING_BASE_UNITS": str(1_000 * 10**18),
+                "STABLEGATE_SETTLEMENT_TREASURY_TARGET_BASE_UNITS": str(500 * 10**18),
+                "STABLEGATE_SETTLEMENT_KEY_BNB_FLOOR_WEI": str(10**17),
+                "STABLEGATE_SETTLEMENT_COLD_OWNER_KEYS": json.dumps(
+                    {k.key_id: k.address for k in self._keys.values() if k.purpose == "COLD_OWNER"}
+                ),
                 "STABLEGATE_SIGNER_PKCS11_MODULE": str(token.module),
                 "STABLEGATE_SIGNER_TOKEN_LABEL": token.label,
                 "STABLEGATE_SIGNER_PIN": token.user_pin,

@@ -20,6 +20,7 @@ from stablegate.ledger.v1 import (
     operator_event_service_pb2_grpc,
     payout_ledger_service_pb2_grpc,
     sweep_ledger_service_pb2_grpc,
+    treasury_ledger_service_pb2_grpc,
 )
 from stablegate.merchant.v1 import (
     balance_service_pb2_grpc,
@@ -43,6 +44,7 @@ from ledger.api.payouts import PayoutLedger, Payouts
 from ledger.api.refunds import Refunds
 from ledger.api.settlement_addresses import SettlementAddresses
 from ledger.api.sweeps import SweepLedger
+from ledger.api.treasury import TreasuryLedger
 from ledger.api.webhooks import WebhookEndpoints
 from ledger.config import LedgerSettings
 from ledger.core import LedgerCore
@@ -71,6 +73,7 @@ SERVED = (
     "stablegate.ledger.v1.SweepLedgerService",
     "stablegate.ledger.v1.OperatorEventService",
     "stablegate.ledger.v1.PayoutLedgerService",
+    "stablegate.ledger.v1.TreasuryLedgerService",
 )
 # Drafted in the protos, built by later issues (Chain, the rest of Ledger): UNIMPLEMENTED for now.
 NOT_BUILT: tuple[str, ...] = ()
@@ -89,6 +92,7 @@ ROLES: MethodRoles = {
     "/stablegate.ledger.v1.SweepLedgerService/": frozenset({Role.SETTLEMENT}),
     "/stablegate.ledger.v1.OperatorEventService/": frozenset({Role.SETTLEMENT}),
     "/stablegate.ledger.v1.PayoutLedgerService/": frozenset({Role.SETTLEMENT}),
+    "/stablegate.ledger.v1.TreasuryLedgerService/": frozenset({Role.SETTLEMENT}),
 }
 
 
@@ -150,6 +154,7 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
         payout_service_pb2_grpc.add_PayoutServiceServicer_to_server(Payouts(core), server)
         refund_service_pb2_grpc.add_RefundServiceServicer_to_server(Refunds(core), server)
         payout_ledger_service_pb2_grpc.add_PayoutLedgerServiceServicer_to_server(PayoutLedger(core), server)
+        treasury_ledger_service_pb2_grpc.add_TreasuryLedgerServiceServicer_to_server(TreasuryLedger(core), server)
         register_unimplemented(server, NOT_BUILT)
 
     return ServiceDefinition(

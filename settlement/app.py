@@ -9,11 +9,13 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import asyncpg
 import grpc
 from prometheus_client import CollectorRegistry
 from stablegate.merchant.v1 import fee_service_pb2_grpc
+from stablegate.settlement.v1 import cold_storage_service_pb2_grpc
 
 from chain.client import ChainClient, ChainError, ClientOptions
 from chain.fees import FeeCaps
@@ -22,10 +24,12 @@ from service_runtime.lease import Lease
 from service_runtime.mesh import MethodRoles, Role
 from service_runtime.server import ServiceDefinition
 from service_runtime.surface import register_unimplemented
+from settlement.cold_api import ColdStorage
+from settlement.cold_mover import HotColdMetrics, HotColdMover, HotColdOptions
 from settlement.config import SettlementSettings
 from settlement.domain.sweeps import GasBudget
 from settlement.fee_service import FeeEstimates
-from settlement.ledger_client import GrpcSweepLedger
+from settlement.ledger_client import GrpcSweepLedger, GrpcTreasuryLedger
 from settlement.reconcile_service import ReconciliationPart
 from settlement.signing import SweepSigner
 from settlement.store.db import apply_migrations
@@ -39,6 +43,7 @@ SERVED = (
     "stablegate.settlement.v1.SweepService",
     "stablegate.settlement.v1.PayoutExecutionService",
     "stablegate.settlement.v1.ReconciliationService",
+    "stablegate.settlement.v1.ColdStorageService",
 )
 # Drafted in the protos, built by later issues (the rest of Settlement, Payouts): UNIMPLEMENTED for now.
 # A literal tuple: edge/openapi.py reads it from the source. The merchant's PayoutService is the ledger's (it owns
@@ -92,9 +97,44 @@ def sweeper_options(settings: SettlementSettings) -> SweeperOptions:
     )
 
 
+def hot_cold_options(settings: SettlementSettings) -> HotColdOptions:
+    """The hot/cold mover's options from validated settings (hot_cold_enabled guarantees the addresses)."""
+    assert settings.hot_address is not None
+    assert settings.token_contract is not None
+    keys = [a.lower() for a in settings.signing_key_addresses]
+    for own in (settings.hot_address, settings.sweeper_address):
+        if own and own.lower() not in keys:
+            keys.append(own.lower())
+    return HotColdOptions(
+        chain_id=settings.chain_id,
+        key_id=settings.hot_key_id,
+        hot_address=settings.hot_address.lower(),
+        treasury=settings.treasury_address.lower(),
+        token=settings.token_contract.lower(),
+        ceiling=settings.treasury_ceiling_base_units,
+        target=settings.treasury_target_base_units,
+        floor=settings.treasury_floor_base_units,
+        fee_caps=fee_caps(settings),
+        key_addresses=tuple(keys),
+        gas_floor_wei=settings.key_bnb_floor_wei,
+        initiator=settings.cold_move_initiator_address,
+        gas_margin_percent=settings.gas_margin_percent,
+        bump_percent=settings.fee_bump_percent,
+        stuck_after_seconds=settings.stuck_after_seconds,
+        rebroadcast_seconds=settings.rebroadcast_seconds,
+        legacy_fees=settings.legacy_fees,
+        cold_owner_keys=tuple((key, address.lower()) for key, address in sorted(settings.cold_owner_keys.items())),
+    )
+
+
 def sweeper_lease_name(settings: SettlementSettings) -> str:
     """One sweeper per chain and key: the lease's name."""
     return f"stablegate.settlement.sweeper:{settings.chain_id}:{(settings.sweeper_address or '').lower()}"
+
+
+def hot_cold_lease_name(settings: SettlementSettings) -> str:
+    """One hot/cold mover per chain and treasury: the lease's name."""
+    return f"stablegate.settlement.hotcold:{settings.chain_id}:{settings.treasury_address.lower()}"
 
 
 @dataclass
@@ -109,10 +149,25 @@ class Running:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     registry: CollectorRegistry | None = None
     metrics: SweeperMetrics | None = None
+    hot_cold_metrics: HotColdMetrics | None = None
+    mover: HotColdMover | None = None
+    leases: list[Lease] = field(default_factory=list)
 
 
-async def sweep_forever(settings: SettlementSettings, sweeper: Sweeper, lease: Lease) -> None:
-    """Hold the lease (a standby waits for it) and sweep, pass after pass; a failed pass is logged and retried."""
+class Passes(Protocol):
+    """A loop that runs pass after pass under a lease: the sweeper, the hot/cold mover."""
+
+    async def tick(self) -> None:
+        """One pass."""
+        ...
+
+    def lost_leadership(self) -> None:
+        """The lease is gone (or new): recover from the chain before the next pass."""
+        ...
+
+
+async def sweep_forever(settings: SettlementSettings, sweeper: Passes, lease: Lease) -> None:
+    """Hold the lease (a standby waits for it) and run passes; a failed pass is logged and retried."""
     leading = False
     while True:
         try:
@@ -133,6 +188,28 @@ async def sweep_forever(settings: SettlementSettings, sweeper: Sweeper, lease: L
         except Exception:
             log.exception("sweep pass failed unexpectedly; retrying")
         await asyncio.sleep(settings.sweep_interval_seconds)
+
+
+def start_hot_cold(
+    settings: SettlementSettings,
+    running: Running,
+    client: ChainClient,
+    signer_channel: grpc.aio.Channel,
+    ledger_channel: grpc.aio.Channel,
+) -> None:
+    """Start the hot/cold loop under its own lease (beside the sweeper's: the HOT key has its own nonces)."""
+    assert running.pool is not None
+    running.mover = HotColdMover(
+        client,
+        running.pool,
+        SweepSigner(signer_channel),
+        GrpcTreasuryLedger(ledger_channel),
+        options=hot_cold_options(settings),
+        metrics=running.hot_cold_metrics,
+    )
+    lease = Lease(settings.database_url, hot_cold_lease_name(settings))
+    running.leases.append(lease)
+    running.tasks.append(asyncio.create_task(sweep_forever(settings, running.mover, lease)))
 
 
 def definition(settings: SettlementSettings) -> ServiceDefinition:
@@ -156,25 +233,34 @@ def definition(settings: SettlementSettings) -> ServiceDefinition:
         fees = FeeEstimates(chain, fee_caps(settings), trust_domain=settings.tls.trust_domain)
         fee_service_pb2_grpc.add_FeeServiceServicer_to_server(fees, server)
         reconciliation.register(server)
+        cold_storage_service_pb2_grpc.add_ColdStorageServiceServicer_to_server(
+            ColdStorage(lambda: running.mover), server
+        )
         register_unimplemented(server, NOT_BUILT)
 
     def bind_metrics(registry: CollectorRegistry) -> None:
         running.registry = registry
         running.metrics = SweeperMetrics(registry)
+        running.hot_cold_metrics = HotColdMetrics(registry)
         reconciliation.bind_metrics(registry)
 
     async def startup() -> None:
         if settings.migrate_on_start or settings.profile.value == "dev":
             await apply_migrations(settings.database_url)
         await reconciliation.startup()
-        if not settings.sweeper_enabled:
-            log.info("sweeper disabled (STABLEGATE_SETTLEMENT_SWEEPER_ENABLED)")
+        if not settings.sweeper_enabled and not settings.hot_cold_enabled:
+            log.info("sweeper and hot/cold disabled (STABLEGATE_SETTLEMENT_SWEEPER_ENABLED, _HOT_COLD_ENABLED)")
             return
         running.pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
         client = chain()
         signer_channel = mesh.channel(settings.signer_target, settings.tls)
         ledger_channel = mesh.channel(settings.ledger_target, settings.tls)
         running.channels += [signer_channel, ledger_channel]
+        if settings.hot_cold_enabled:
+            start_hot_cold(settings, running, client, signer_channel, ledger_channel)
+        if not settings.sweeper_enabled:
+            log.info("sweeper disabled (STABLEGATE_SETTLEMENT_SWEEPER_ENABLED)")
+            return
         running.sweeper = Sweeper(
             client,
             running.pool,
@@ -194,6 +280,8 @@ def definition(settings: SettlementSettings) -> ServiceDefinition:
                 await task
         if running.lease is not None:
             await running.lease.release()
+        for lease in running.leases:
+            await lease.release()
         if running.client is not None:
             await running.client.close()
         for channel in running.channels:

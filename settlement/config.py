@@ -110,6 +110,39 @@ class SettlementSettings(ServiceSettings):
         default=2.0, gt=0, le=600, description="How often a standby tries to take the sweeper lease."
     )
 
+    # --- hot and cold (docs/settlement.md, "Hot and cold") ---
+    hot_cold_enabled: bool = Field(
+        default=False,
+        description="Run the hot/cold loop: move the treasury's excess to the cold Safe, watch balances, alert.",
+    )
+    hot_key_id: str = Field(default="", description="The signer's key id of the HOT key that calls moveToCold.")
+    hot_address: str | None = Field(
+        default=None, pattern=ADDRESS, description="That key's address (holds HOT_ROLE on the treasury, pays the gas)."
+    )
+    treasury_ceiling_base_units: int = Field(
+        default=0, ge=0, description="Above this token balance (finalized block), the treasury's excess moves to cold."
+    )
+    treasury_target_base_units: int = Field(
+        default=0, ge=0, description="What the treasury keeps after a move into cold (at most the ceiling)."
+    )
+    treasury_floor_base_units: int = Field(
+        default=0, ge=0, description="Below this token balance the treasury raises an alert (0: no floor alert)."
+    )
+    key_bnb_floor_wei: int = Field(
+        default=0,
+        ge=0,
+        description="A signing key (SIGNING_KEY_ADDRESSES, the sweeper and HOT keys) with less BNB raises an alert.",
+    )
+    cold_owner_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="The signer's COLD_OWNER keys asked to sign moves out of cold: JSON {key id: owner address}.",
+    )
+    cold_move_initiator_address: str = Field(
+        default="",
+        description="Ethereum address named as the initiator of automatic moves into cold (its approval never "
+        "counts); empty: none, dual control rests on the signer's threshold alone.",
+    )
+
     # Reconciliation (docs/settlement.md, "Reconciliation").
     asset: str = Field(
         default="USDT", pattern=r"^[A-Z0-9]{2,12}$", description="The token's ledger asset (the ledger's ASSET)."
@@ -141,16 +174,26 @@ class SettlementSettings(ServiceSettings):
     def _urls(cls, value: list[str]) -> list[str]:
         return check_http_urls(value)
 
-    @field_validator("sweeper_address", "forwarder_factory", "token_contract", mode="before")
+    @field_validator("sweeper_address", "forwarder_factory", "token_contract", "hot_address", mode="before")
     @classmethod
     def _empty(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("treasury_address", "cold_safe_address")
+    @field_validator("treasury_address", "cold_safe_address", "cold_move_initiator_address")
     @classmethod
     def _optional_address(cls, value: str) -> str:
         if value and not re.fullmatch(ADDRESS, value):
             raise ValueError("must be a 0x-prefixed 20-byte hex address, or empty")
+        return value
+
+    @field_validator("cold_owner_keys")
+    @classmethod
+    def _owners(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [a for a in value.values() if not re.fullmatch(ADDRESS, a)]
+        if bad:
+            raise ValueError(f"owner addresses must be 0x-prefixed 20-byte hex: {', '.join(bad)}")
+        if len({a.lower() for a in value.values()}) != len(value):
+            raise ValueError("an owner address is listed twice")
         return value
 
     @field_validator("signing_key_addresses")
@@ -186,6 +229,31 @@ class SettlementSettings(ServiceSettings):
                     + ", STABLEGATE_SETTLEMENT_".join(m.upper() for m in missing)
                     + ")"
                 )
+        if self.hot_cold_enabled:
+            missing = [
+                name
+                for name in ("hot_key_id", "hot_address", "treasury_address", "token_contract")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(
+                    "hot_cold_enabled needs "
+                    + ", ".join(missing)
+                    + " (STABLEGATE_SETTLEMENT_"
+                    + ", STABLEGATE_SETTLEMENT_".join(m.upper() for m in missing)
+                    + ")"
+                )
+            if self.treasury_ceiling_base_units <= 0:
+                raise ValueError(
+                    "hot_cold_enabled needs a treasury ceiling above 0 "
+                    "(STABLEGATE_SETTLEMENT_TREASURY_CEILING_BASE_UNITS)"
+                )
+        if self.treasury_target_base_units > self.treasury_ceiling_base_units and self.treasury_ceiling_base_units:
+            raise ValueError(
+                "treasury_target_base_units is above treasury_ceiling_base_units: a move could never reach its target"
+            )
+        if self.treasury_floor_base_units > self.treasury_target_base_units and self.treasury_target_base_units:
+            raise ValueError("treasury_floor_base_units is above treasury_target_base_units: every move would alert")
         if self.fee_floor_gas_price_wei > self.fee_max_gas_price_wei:
             raise ValueError("fee_floor_gas_price_wei is above fee_max_gas_price_wei: no gas price could be paid")
         if self.sweep_max_gas < self.sweep_base_gas + self.sweep_gas_per_forwarder:

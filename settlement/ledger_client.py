@@ -1,14 +1,22 @@
-"""Settlement's view of the ledger's SweepLedgerService: which deposits to sweep, and booking a sweep."""
+"""Settlement's view of the ledger: sweeps, hot/cold moves and top-ups, operator alerts.
+
+SweepLedgerService, TreasuryLedgerService and OperatorEventService, over the mesh as the settlement role.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
+from google.protobuf.struct_pb2 import Struct
+from stablegate.ledger.v1 import operator_event_service_pb2 as event_pb
+from stablegate.ledger.v1 import operator_event_service_pb2_grpc as event_grpc
 from stablegate.ledger.v1 import sweep_ledger_service_pb2 as pb
 from stablegate.ledger.v1 import sweep_ledger_service_pb2_grpc as pb_grpc
+from stablegate.ledger.v1 import treasury_ledger_service_pb2 as treasury_pb
+from stablegate.ledger.v1 import treasury_ledger_service_pb2_grpc as treasury_grpc
 
 from settlement.domain.sweeps import Deposit
 
@@ -93,3 +101,103 @@ class GrpcSweepLedger:
             timeout=self._timeout,
         )
         return reply.journal_transaction_id, reply.already_recorded
+
+
+@dataclass(frozen=True)
+class ColdMoveRecord:
+    """What the ledger books for a final move between the treasury and the cold Safe (idempotent by move_id)."""
+
+    move_id: str
+    chain_id: int
+    into_cold: bool
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    sender_address: str
+    amount: int
+    gas_used: int
+    effective_gas_price_wei: int
+
+
+@dataclass(frozen=True)
+class TopUpRecord:
+    """A final BNB transfer to a signing key, as the chain says (idempotent by tx_hash)."""
+
+    chain_id: int
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    from_address: str
+    key_address: str
+    amount_wei: int
+
+
+class TreasuryLedger(Protocol):
+    """The ledger calls of hot/cold moves and their alerts."""
+
+    async def record_cold_move(self, record: ColdMoveRecord) -> tuple[str, bool]:
+        """Book a final move; (journal transaction id, whether it was already recorded)."""
+        ...
+
+    async def record_event(self, event_id: str, event_type: str, subject_id: str, data: dict[str, Any]) -> None:
+        """Record an operator alert event once per event id."""
+        ...
+
+
+class GrpcTreasuryLedger:
+    """TreasuryLedger over the ledger's TreasuryLedgerService and OperatorEventService (mesh role settlement)."""
+
+    def __init__(self, channel: grpc.aio.Channel, timeout_seconds: float = 30.0) -> None:
+        self._stub = treasury_grpc.TreasuryLedgerServiceStub(channel)
+        self._events = event_grpc.OperatorEventServiceStub(channel)
+        self._timeout = timeout_seconds
+
+    async def record_cold_move(self, record: ColdMoveRecord) -> tuple[str, bool]:
+        """RecordColdMove."""
+        reply = await self._stub.RecordColdMove(
+            treasury_pb.RecordColdMoveRequest(
+                move_id=record.move_id,
+                chain_id=record.chain_id,
+                direction=(
+                    treasury_pb.COLD_MOVE_DIRECTION_INTO_COLD
+                    if record.into_cold
+                    else treasury_pb.COLD_MOVE_DIRECTION_OUT_OF_COLD
+                ),
+                tx_hash=record.tx_hash,
+                block_number=record.block_number,
+                block_hash=record.block_hash,
+                sender_address=record.sender_address,
+                amount_base_units=str(record.amount),
+                gas_used=record.gas_used,
+                effective_gas_price_wei=str(record.effective_gas_price_wei),
+            ),
+            timeout=self._timeout,
+        )
+        return reply.journal_transaction_id, reply.already_recorded
+
+    async def record_top_up(self, record: TopUpRecord) -> tuple[str, bool]:
+        """RecordGasTopUp."""
+        reply = await self._stub.RecordGasTopUp(
+            treasury_pb.RecordGasTopUpRequest(
+                chain_id=record.chain_id,
+                tx_hash=record.tx_hash,
+                block_number=record.block_number,
+                block_hash=record.block_hash,
+                from_address=record.from_address,
+                key_address=record.key_address,
+                amount_wei=str(record.amount_wei),
+            ),
+            timeout=self._timeout,
+        )
+        return reply.journal_transaction_id, reply.already_recorded
+
+    async def record_event(self, event_id: str, event_type: str, subject_id: str, data: dict[str, Any]) -> None:
+        """RecordOperatorEvent (a replay of the same event is a no-op at the ledger)."""
+        body = Struct()
+        body.update(data)
+        await self._events.RecordOperatorEvent(
+            event_pb.RecordOperatorEventRequest(
+                event=event_pb.OperatorEvent(event_id=event_id, event_type=event_type, subject_id=subject_id, data=body)
+            ),
+            timeout=self._timeout,
+        )

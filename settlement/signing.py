@@ -27,10 +27,15 @@ class Refused:
 
     decision: str
     reason: str
+    approval_id: str = ""
+    """The signer's approval to wait for, when PENDING_APPROVAL."""
 
 
 class SweepSigner:
-    """Asks the signer for sweep transactions; one request id always gets the same answer (the signer stores it)."""
+    """Asks the signer for settlement's transactions (sweeps, moves into cold).
+
+    One request id always gets the same answer (the signer stores it).
+    """
 
     def __init__(self, channel: grpc.aio.Channel, timeout_seconds: float = 30.0) -> None:
         self._stub = pb_grpc.SigningServiceStub(channel)
@@ -58,6 +63,107 @@ class SweepSigner:
             gas_limit=gas_limit,
             sweep=pb.SweepIntent(factory_address=factory, token_contract=token, salts=list(salts)),
         )
+        return await self._sign(request, fees)
+
+    async def sign_cold_move(
+        self,
+        *,
+        request_id: str,
+        key_id: str,
+        chain_id: int,
+        nonce: int,
+        gas_limit: int,
+        fees: TxFees,
+        treasury: str,
+        token: str,
+        amount: int,
+        initiator: str = "",
+    ) -> Signed | Refused:
+        """Sign moveToCold(token, amount) on the treasury with the HOT key at `nonce`.
+
+        Above the approval threshold the signer holds it (PENDING_APPROVAL) until the quorum approves; then the same
+        request id returns it signed.
+        """
+        request = pb.SignTransactionRequest(
+            request_id=request_id,
+            key_id=key_id,
+            chain_id=chain_id,
+            nonce=nonce,
+            gas_limit=gas_limit,
+            cold_move=pb.ColdMoveIntent(treasury_address=treasury, token_contract=token, amount_base_units=str(amount)),
+            initiator_address=initiator,
+        )
+        return await self._sign(request, fees)
+
+    async def sign_safe_owner(
+        self,
+        *,
+        request_id: str,
+        key_id: str,
+        chain_id: int,
+        safe_nonce: int,
+        safe: str,
+        token: str,
+        destination: str,
+        amount: int,
+        initiator: str = "",
+    ) -> Signed | Refused:
+        """One COLD_OWNER key's signature of the SafeTx transfer(destination, amount) at the Safe's nonce.
+
+        `Signed.raw_transaction` is then the owner's 65-byte signature and `tx_hash` the safeTxHash.
+        """
+        request = pb.SignTransactionRequest(
+            request_id=request_id,
+            key_id=key_id,
+            chain_id=chain_id,
+            nonce=safe_nonce,
+            safe_transaction=pb.SafeTransactionIntent(
+                safe_address=safe, token_contract=token, destination_address=destination, amount_base_units=str(amount)
+            ),
+            initiator_address=initiator,
+        )
+        reply = await self._stub.SignTransaction(request, timeout=self._timeout)
+        if reply.decision == pb.SIGNING_DECISION_ALLOWED:
+            return Signed(reply.signed_transaction, reply.tx_hash.lower())
+        return Refused(
+            pb.SigningDecision.Name(reply.decision).removeprefix("SIGNING_DECISION_"), reply.reason, reply.approval_id
+        )
+
+    async def sign_safe_execution(
+        self,
+        *,
+        request_id: str,
+        key_id: str,
+        chain_id: int,
+        nonce: int,
+        gas_limit: int,
+        fees: TxFees,
+        safe: str,
+        token: str,
+        destination: str,
+        amount: int,
+        owner_signatures: bytes,
+        initiator: str = "",
+    ) -> Signed | Refused:
+        """ExecTransaction on the Safe relaying transfer(destination, amount) with the owners' packed signatures."""
+        request = pb.SignTransactionRequest(
+            request_id=request_id,
+            key_id=key_id,
+            chain_id=chain_id,
+            nonce=nonce,
+            gas_limit=gas_limit,
+            safe_execution=pb.SafeExecutionIntent(
+                safe_address=safe,
+                token_contract=token,
+                destination_address=destination,
+                amount_base_units=str(amount),
+                owner_signatures="0x" + owner_signatures.hex(),
+            ),
+            initiator_address=initiator,
+        )
+        return await self._sign(request, fees)
+
+    async def _sign(self, request: pb.SignTransactionRequest, fees: TxFees) -> Signed | Refused:
         if fees.legacy:
             request.legacy.CopyFrom(pb.LegacyFee(gas_price_wei=str(fees.max_fee_per_gas)))
         else:
@@ -74,4 +180,6 @@ class SweepSigner:
             if tx_hash != reply.tx_hash.lower():
                 raise ValueError(f"the signer's tx_hash {reply.tx_hash} is not the hash of its raw transaction")
             return Signed(raw, tx_hash)
-        return Refused(pb.SigningDecision.Name(reply.decision).removeprefix("SIGNING_DECISION_"), reply.reason)
+        return Refused(
+            pb.SigningDecision.Name(reply.decision).removeprefix("SIGNING_DECISION_"), reply.reason, reply.approval_id
+        )

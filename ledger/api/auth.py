@@ -18,6 +18,14 @@ CLIENT_ADDRESS_HEADER = "x-stablegate-client-address"
 """The client's address as Envoy saw it. Envoy removes a client's copy and sets its own; the ledger believes it
 only from a caller holding the `edge` mesh role (any other caller's own address is what counts)."""
 
+MERCHANT_ID_HEADER = "x-stablegate-merchant-id"
+KEY_ID_HEADER = "x-stablegate-key-id"
+SCOPES_HEADER = "x-stablegate-scopes"
+"""The merchant identity the edge's ext_authz verified (with the ledger's own `VerifyCredential`, allow-list
+included) and Envoy set on the upstream call. Envoy removes a client's copies first. The ledger trusts them only
+from a caller holding the `edge` mesh role (DECISIONS.md); from any other caller they are ignored and the key is
+verified."""
+
 current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
 
 
@@ -68,9 +76,18 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         verifier = self._verifier
         trust_domain = self._trust_domain
 
+        asserted_identity = edge_asserted_merchant(metadata)
+
         async def guarded(raw: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            from_edge = peer_role(context, trust_domain) == Role.EDGE
+            if from_edge and asserted_identity is not None:
+                # Envoy's ext_authz verified this merchant's key a moment ago (scopes, revocation, allow-list):
+                # no second lookup. Only the edge role gets here; scopes are still checked below.
+                authorize(asserted_identity, requirement)
+                current_principal.set(asserted_identity)
+                return await behavior(parse(raw, deserialize, method), context)
             token = bearer_token(str(authorization) if authorization is not None else None)
-            if peer_role(context, trust_domain) == Role.EDGE:
+            if from_edge:
                 asserted = metadata.get(CLIENT_ADDRESS_HEADER)
                 address = str(asserted) if asserted is not None else None
             else:
@@ -100,6 +117,20 @@ def parse(raw: Any, deserialize: Callable[[bytes], Any] | None, method: str) -> 
             reason="REQUEST_MALFORMED",
             metadata={"method": method},
         ) from None
+
+
+def edge_asserted_merchant(metadata: dict[str, Any]) -> Principal | None:
+    """The merchant identity in the metadata of a call (believed only from the `edge` role), or None.
+
+    Both the merchant and the key id must be there; scopes are a comma-separated list (none: no scope).
+    """
+    merchant = metadata.get(MERCHANT_ID_HEADER)
+    key_id = metadata.get(KEY_ID_HEADER)
+    if not isinstance(merchant, str) or not isinstance(key_id, str) or not merchant or not key_id:
+        return None
+    scopes = metadata.get(SCOPES_HEADER)
+    granted = frozenset(s for s in scopes.split(",") if s) if isinstance(scopes, str) else frozenset()
+    return Principal(kind="merchant", key_id=key_id, merchant_id=merchant, scopes=granted)
 
 
 def peer_address(peer: str | None) -> str | None:

@@ -17,8 +17,9 @@ from ledger.api.convert import from_duration, from_timestamp, invoice_message, r
 from ledger.core import LedgerCore
 from ledger.domain import invoices as rules
 from ledger.domain.ids import looks_like_id, new_id
+from ledger.domain.invoices import ChainTerms
+from ledger.domain.models import Invoice, Merchant
 from ledger.domain.money import format_amount, parse_amount, parse_non_negative_amount
-from ledger.store import fees as fee_store
 from ledger.store import invoices as invoice_store
 from ledger.store import outbox
 from service_runtime.errors import AlreadyExists, InvalidArgument, NotFound
@@ -46,6 +47,35 @@ def invoice_event(invoice_message: invoice_pb2.Invoice) -> dict[str, Any]:
     return MessageToDict(invoice_message, preserving_proto_field_name=True)
 
 
+def _unsaved(new: rules.NewInvoice, terms: ChainTerms, now: dt.datetime) -> Invoice:
+    """The invoice as its row will read once inserted (the database sets the times the event then gets)."""
+    return Invoice(
+        id=new.id,
+        merchant_id=new.merchant_id,
+        status="OPEN",
+        exceptions=(),
+        asset=terms.asset,
+        chain_id=terms.chain_id,
+        token_contract=terms.token_contract,
+        token_decimals=terms.token_decimals,
+        amount=new.amount,
+        amount_paid=0,
+        tolerance=new.tolerance,
+        deposit_address=new.deposit_address,
+        description=new.description,
+        metadata=new.metadata,
+        order_id=new.order_id,
+        customer_reference=new.customer_reference,
+        redirect_url=new.redirect_url,
+        expire_time=new.expire_time,
+        monitor_until=new.monitor_until,
+        create_time=now,
+        update_time=now,
+        paid_time=None,
+        cancel_time=None,
+    )
+
+
 class Invoices(pb_grpc.InvoiceServiceServicer):
     """Create, read, list and cancel the calling merchant's invoices."""
 
@@ -64,7 +94,7 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
             raise InvalidArgument(
                 'amount is required, e.g. "10.50"', reason="FIELD_REQUIRED", metadata={"field": "amount"}
             )
-        amount = parse_amount(request.amount, terms.token_decimals, field="amount")
+        parse_amount(request.amount, terms.token_decimals, field="amount")  # refused before any round trip
         digest = request_hash(request)
         # REST clients send the Idempotency-Key header; Envoy passes it on as gRPC metadata.
         request_id = rules.check_text(
@@ -72,67 +102,35 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
         )
         now = self.core.now()
         async with self.core.pool.acquire() as conn:
-            replay = await invoice_store.find_by_request(conn, owner, request_id)
-            if replay is not None:
-                return self._replay(replay, digest)
-            merchant = await self.core.merchant(conn, owner)
+            merchant = await self.core.merchant(conn, owner)  # cached: no round trip most of the time
             assert merchant is not None
-            tolerance = merchant.default_tolerance
-            if request.underpayment_tolerance:
-                tolerance = parse_non_negative_amount(
-                    request.underpayment_tolerance, terms.token_decimals, field="underpayment_tolerance"
-                )
-            if tolerance >= amount:
-                raise InvalidArgument(
-                    "underpayment_tolerance must be below the amount",
-                    reason="TOLERANCE_TOO_LARGE",
-                    metadata={"field": "underpayment_tolerance"},
-                )
-            expire_time = rules.expiry(
-                now,
-                expire_time=from_timestamp(request.expire_time, "expire_time")
-                if request.HasField("expire_time")
-                else None,
-                ttl=from_duration(request.ttl, "ttl") if request.HasField("ttl") else None,
-                default_ttl=dt.timedelta(seconds=merchant.default_expiry_seconds),
+            try:
+                new = self._new_invoice(request, merchant, owner, now)
+            except InvalidArgument:
+                # A retry of a request that was valid when first made (its expire_time since passed, the
+                # merchant's defaults since changed) gets the stored invoice, as before validation ran first.
+                replay = await invoice_store.find_by_request(conn, owner, request_id)
+                if replay is not None:
+                    return self._replay(replay, digest)
+                raise
+            # The invoice and its `invoice.created` event in one statement: one round trip, atomic on its own.
+            # A taken request id (a retry) or order id inserts neither, and is sorted out below.
+            event_id = new_id("evt")
+            message = invoice_message(_unsaved(new, terms, now), self.core.settings.checkout_base_url)
+            stored = await invoice_store.insert_with_event(
+                conn,
+                new,
+                terms,
+                request_id=request_id,
+                request_hash=digest,
+                event_id=event_id,
+                event_type="invoice.created",
+                payload={"id": event_id, "type": "invoice.created", "data": invoice_event(message)},
+                default_fee_plan=self.core.default_fee_plan,
             )
-            invoice_id = new_id("inv")
-            new = rules.NewInvoice(
-                id=invoice_id,
-                merchant_id=owner,
-                amount=amount,
-                tolerance=tolerance,
-                deposit_address=rules.deposit_address(terms, invoice_id),
-                description=rules.check_text(request.description, "description", rules.MAX_DESCRIPTION),
-                metadata=rules.check_metadata(dict(request.metadata)),
-                order_id=rules.check_text(request.order_id, "order_id", rules.MAX_ORDER_ID) or None,
-                customer_reference=rules.check_text(request.customer_reference, "customer_reference", 200),
-                redirect_url=rules.check_url(request.redirect_url, "redirect_url"),
-                expire_time=expire_time,
-                monitor_until=expire_time
-                + rules.monitoring_window(
-                    from_duration(request.monitoring_window, "monitoring_window")
-                    if request.HasField("monitoring_window")
-                    else None,
-                    terms.monitoring_window,
-                ),
-            )
-            async with conn.transaction():
-                plan = await fee_store.plan_of(conn, owner, self.core.default_fee_plan)
-                stored = await invoice_store.insert(
-                    conn, new, terms, request_id=request_id, request_hash=digest, fee_plan=plan.plan
-                )
-                if stored is not None:
-                    message = invoice_message(stored, self.core.settings.checkout_base_url)
-                    await outbox.append(
-                        conn,
-                        event_type="invoice.created",
-                        merchant_id=owner,
-                        subject_id=stored.id,
-                        data=invoice_event(message),
-                    )
-                    return pb.CreateInvoiceResponse(invoice=message)
-            # Lost a race with the same request id, or the order id is taken.
+            if stored is not None:
+                return pb.CreateInvoiceResponse(invoice=invoice_message(stored, self.core.settings.checkout_base_url))
+            # A retry with the same request id, a lost race with one, or the order id is taken.
             replay = await invoice_store.find_by_request(conn, owner, request_id)
             if replay is not None:
                 return self._replay(replay, digest)
@@ -143,6 +141,51 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
                     metadata={"field": "order_id"},
                 )
             raise AlreadyExists("the invoice conflicts with an existing one", reason="INVOICE_CONFLICT")
+
+    def _new_invoice(
+        self, request: pb.CreateInvoiceRequest, merchant: Merchant, owner: str, now: dt.datetime
+    ) -> rules.NewInvoice:
+        """The validated invoice a request asks for (InvalidArgument naming the field otherwise)."""
+        terms = self.core.terms
+        amount = parse_amount(request.amount, terms.token_decimals, field="amount")
+        tolerance = merchant.default_tolerance
+        if request.underpayment_tolerance:
+            tolerance = parse_non_negative_amount(
+                request.underpayment_tolerance, terms.token_decimals, field="underpayment_tolerance"
+            )
+        if tolerance >= amount:
+            raise InvalidArgument(
+                "underpayment_tolerance must be below the amount",
+                reason="TOLERANCE_TOO_LARGE",
+                metadata={"field": "underpayment_tolerance"},
+            )
+        expire_time = rules.expiry(
+            now,
+            expire_time=from_timestamp(request.expire_time, "expire_time") if request.HasField("expire_time") else None,
+            ttl=from_duration(request.ttl, "ttl") if request.HasField("ttl") else None,
+            default_ttl=dt.timedelta(seconds=merchant.default_expiry_seconds),
+        )
+        invoice_id = new_id("inv")
+        return rules.NewInvoice(
+            id=invoice_id,
+            merchant_id=owner,
+            amount=amount,
+            tolerance=tolerance,
+            deposit_address=rules.deposit_address(terms, invoice_id),
+            description=rules.check_text(request.description, "description", rules.MAX_DESCRIPTION),
+            metadata=rules.check_metadata(dict(request.metadata)),
+            order_id=rules.check_text(request.order_id, "order_id", rules.MAX_ORDER_ID) or None,
+            customer_reference=rules.check_text(request.customer_reference, "customer_reference", 200),
+            redirect_url=rules.check_url(request.redirect_url, "redirect_url"),
+            expire_time=expire_time,
+            monitor_until=expire_time
+            + rules.monitoring_window(
+                from_duration(request.monitoring_window, "monitoring_window")
+                if request.HasField("monitoring_window")
+                else None,
+                terms.monitoring_window,
+            ),
+        )
 
     def _replay(self, replay: tuple[Any, bytes], digest: bytes) -> pb.CreateInvoiceResponse:
         invoice, stored_digest = replay

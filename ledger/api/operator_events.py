@@ -17,7 +17,16 @@ from service_runtime.errors import AlreadyExists, InvalidArgument
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
-OPERATOR_EVENT_TYPES: frozenset[str] = frozenset({"reconciliation.difference", "reconciliation.failed"})
+OPERATOR_EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        "reconciliation.difference",
+        "reconciliation.failed",
+        "treasury.above_ceiling",
+        "treasury.below_floor",
+        "gas.key_below_floor",
+        "cold_move.awaiting_approval",
+    }
+)
 """The event types other services may record: operators' alerts only, never a merchant's event."""
 
 _EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")

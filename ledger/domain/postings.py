@@ -19,8 +19,16 @@ Settlement's sweep, once its transaction is final, is one transaction in two ass
 | sweep final (gas) | Dr gas_expense / Cr gas_float, in BNB wei: gas used * effective gas price (omitted when 0) |
 
 Chain clearing is the platform's claim on tokens sitting at deposit addresses; the sweep moves it to the
-treasury. Gas float is the BNB the signing keys hold for gas; the operator's BNB top-ups of those keys would be
-Dr gas_float / Cr platform_capital (no RPC books them yet).
+treasury. Gas float is the BNB the signing keys hold for gas; the operator's BNB top-ups of those keys are
+Dr gas_float / Cr platform_capital (`TreasuryLedgerService.RecordGasTopUp`).
+
+Moves between the hot treasury and the cold Safe (`TreasuryLedgerService.RecordColdMove`):
+
+| event | entries |
+|---|---|
+| move into cold final | Dr cold_storage / Cr treasury (tokens); Dr gas_expense / Cr gas_float (BNB gas) |
+| move out of cold final | Dr treasury / Cr cold_storage (tokens); Dr gas_expense / Cr gas_float (BNB gas) |
+| BNB top-up of a signing key final | Dr gas_float / Cr platform_capital (BNB) |
 
 A reversal never fails (DECISIONS.md): it always posts in full, and whatever the merchant's available balance
 cannot cover becomes a merchant receivable (what the merchant owes the platform), so merchant balances never go
@@ -76,6 +84,12 @@ UNALLOCATED_PAYMENT_REVERSED = "unallocated_payment_reversed"
 """Posting kind: a reorg dropped a payment held as unallocated."""
 SWEEP = "sweep"
 """Posting kind: a final sweep moved tokens from deposit addresses to the treasury, paying gas in BNB."""
+COLD_MOVE_IN = "cold_move_in"
+"""Posting kind: a final move of tokens from the treasury into the cold Safe, paying gas in BNB."""
+COLD_MOVE_OUT = "cold_move_out"
+"""Posting kind: a final Safe transaction moved tokens out of the cold Safe to the treasury, paying gas in BNB."""
+GAS_TOP_UP = "gas_top_up"
+"""Posting kind: BNB sent to a signing key by the operator (platform capital put into the gas float)."""
 
 PAYOUT_RESERVED = "payout_reserved"
 """Posting kind: a payout was accepted; its amount plus fee is held from the available balance."""
@@ -343,3 +357,39 @@ def payout_confirmed(merchant_id: str, asset: str, amount: int, fee: int, *, ref
         entries.append(Entry(_platform("platform_fees", asset), "C", fee))
     kind, memo = (REFUND_CONFIRMED, "refund") if refund else (PAYOUT_CONFIRMED, "payout")
     return _posting(kind, entries, f"{memo} final on chain: paid from the treasury")
+
+
+def _gas(gas_wei: int) -> list[Entry]:
+    if isinstance(gas_wei, bool) or not isinstance(gas_wei, int) or gas_wei < 0:
+        raise ValueError(f"gas_wei must be a non-negative integer, got {gas_wei!r}")
+    if not gas_wei:
+        return []
+    return [
+        Entry(_platform("gas_expense", GAS_ASSET), "D", gas_wei),
+        Entry(_platform("gas_float", GAS_ASSET), "C", gas_wei),
+    ]
+
+
+def cold_move(asset: str, amount: int, gas_wei: int, *, into_cold: bool) -> Posting:
+    """A final hot/cold move: Dr cold_storage / Cr treasury into cold (the reverse out of it), gas in BNB."""
+    debit, credit = ("cold_storage", "treasury") if into_cold else ("treasury", "cold_storage")
+    entries = [
+        Entry(_platform(debit, asset), "D", amount),
+        Entry(_platform(credit, asset), "C", amount),
+        *_gas(gas_wei),
+    ]
+    if into_cold:
+        return _posting(COLD_MOVE_IN, entries, "move into cold final: treasury excess moved to the cold Safe")
+    return _posting(COLD_MOVE_OUT, entries, "move out of cold final: the cold Safe paid the treasury")
+
+
+def gas_top_up(amount_wei: int) -> Posting:
+    """A final BNB top-up of a signing key: Dr gas_float / Cr platform_capital."""
+    return _posting(
+        GAS_TOP_UP,
+        [
+            Entry(_platform("gas_float", GAS_ASSET), "D", amount_wei),
+            Entry(_platform("platform_capital", GAS_ASSET), "C", amount_wei),
+        ],
+        "BNB top-up of a signing key",
+    )

@@ -94,6 +94,89 @@ async def insert(
     return _invoice(row) if row is not None else None
 
 
+def rfc3339_sql(column: str) -> str:
+    """SQL for a timestamptz column as protobuf's JSON prints a Timestamp: UTC, with 0, 3 or 6 fraction digits."""
+    micros = f"(extract(microseconds FROM {column})::bigint % 1000000)"
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (
+        f'CASE WHEN {micros} = 0 THEN to_char({utc}, \'YYYY-MM-DD"T"HH24:MI:SS"Z"\') '
+        f'WHEN {micros} % 1000 = 0 THEN to_char({utc}, \'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\') '
+        f'ELSE to_char({utc}, \'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') END'
+    )
+
+
+_CREATE_WITH_EVENT = (
+    "WITH created AS ("
+    "INSERT INTO ledger.invoices (id, merchant_id, request_id, request_hash, order_id, customer_reference, "
+    "status, asset, chain_id, token_contract, token_decimals, amount, tolerance, deposit_address, description, "
+    "metadata, redirect_url, expire_time, monitor_until, fee_bps, fee_fixed, fee_minimum) VALUES ($1, $2, $3, $4, "
+    "$5, $6, 'OPEN', $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18, "
+    # The merchant's fee plan, else the default: read in the same statement (still one round trip).
+    "COALESCE((SELECT bps FROM ledger.fee_plans WHERE merchant_id = $2), $22), "
+    "COALESCE((SELECT fixed FROM ledger.fee_plans WHERE merchant_id = $2), $23), "
+    "COALESCE((SELECT minimum FROM ledger.fee_plans WHERE merchant_id = $2), $24)) "
+    f"ON CONFLICT DO NOTHING RETURNING {_COLUMNS}"
+    "), event AS ("
+    "INSERT INTO ledger.outbox (event_id, event_type, merchant_id, subject_id, payload) "
+    "SELECT $19, $20, created.merchant_id, created.id, "
+    "jsonb_set(jsonb_set($21::jsonb, '{data,create_time}', "
+    f"to_jsonb({rfc3339_sql('created.create_time')})), '{{data,update_time}}', "
+    f"to_jsonb({rfc3339_sql('created.update_time')})) FROM created"
+    f") SELECT {_COLUMNS} FROM created"
+)
+
+
+async def insert_with_event(
+    conn: asyncpg.Connection,
+    new: NewInvoice,
+    terms: ChainTerms,
+    *,
+    request_id: str,
+    request_hash: bytes,
+    event_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    default_fee_plan: FeePlan | None = None,
+) -> Invoice | None:
+    """Insert an invoice and its outbox event in one statement (one round trip, atomic on its own).
+
+    The invoice takes the merchant's fee plan, or `default_fee_plan` (free when None) when it has none.
+
+    `payload` is the event as the outbox stores it (`{"id", "type", "data"}`); the database sets `data`'s
+    `create_time` and `update_time` from the row it wrote, printed as protobuf's JSON prints them. None, and no
+    event, when a unique key (request id, order id) is already taken.
+    """
+    default = default_fee_plan or FeePlan()
+    row = await conn.fetchrow(
+        _CREATE_WITH_EVENT,
+        new.id,
+        new.merchant_id,
+        request_id,
+        request_hash,
+        new.order_id,
+        new.customer_reference,
+        terms.asset,
+        terms.chain_id,
+        terms.token_contract,
+        terms.token_decimals,
+        new.amount,
+        new.tolerance,
+        new.deposit_address,
+        new.description,
+        json.dumps(new.metadata),
+        new.redirect_url,
+        new.expire_time,
+        new.monitor_until,
+        event_id,
+        event_type,
+        json.dumps(payload),
+        default.bps,
+        default.fixed,
+        default.minimum,
+    )
+    return _invoice(row) if row is not None else None
+
+
 async def find_by_request(conn: asyncpg.Connection, merchant_id: str, request_id: str) -> tuple[Invoice, bytes] | None:
     """The invoice created earlier under this request id, with its request hash."""
     row = await conn.fetchrow(

@@ -13,10 +13,13 @@ from signer.domain.eip712 import ZERO_ADDRESS
 from signer.domain.ethereum import normalize_address, parse_address
 from signer.domain.intents import (
     MAX_BATCH,
+    MAX_OWNER_SIGNATURES,
+    OWNER_SIGNATURE_LENGTH,
     ColdMoveIntent,
     Intent,
     PayoutIntent,
     PayoutLine,
+    SafeExecutionIntent,
     SafeTransactionIntent,
     SweepIntent,
     TransactionRequest,
@@ -64,6 +67,23 @@ def _batch(count: int, field: str) -> None:
         raise BadRequest(f"{field} holds 1 to {MAX_BATCH} entries", reason="INVALID_INTENT", metadata={"field": field})
 
 
+def _owner_signatures(text: str) -> bytes:
+    """1 to MAX_OWNER_SIGNATURES whole 65-byte signatures, as hex."""
+    bad = BadRequest(
+        f"owner_signatures is 0x hex of 1 to {MAX_OWNER_SIGNATURES} signatures of {OWNER_SIGNATURE_LENGTH} bytes",
+        reason="INVALID_INTENT",
+        metadata={"field": "owner_signatures"},
+    )
+    try:
+        raw = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raise bad from None
+    count, rest = divmod(len(raw), OWNER_SIGNATURE_LENGTH)
+    if rest or not 1 <= count <= MAX_OWNER_SIGNATURES:
+        raise bad
+    return raw
+
+
 def intent_from(message: pb.SignTransactionRequest) -> Intent:
     """The typed intent of a request (BadRequest when missing or malformed)."""
     which = message.WhichOneof("intent")
@@ -103,6 +123,15 @@ def intent_from(message: pb.SignTransactionRequest) -> Intent:
             gas_price=_optional_uint(t.gas_price_wei, "gas_price_wei"),
             gas_token=_optional_address(t.gas_token, "gas_token"),
             refund_receiver=_optional_address(t.refund_receiver, "refund_receiver"),
+        )
+    if which == "safe_execution":
+        e = message.safe_execution
+        return SafeExecutionIntent(
+            safe=_address(e.safe_address, "safe_address"),
+            token=_optional_address(e.token_contract, "token_contract"),
+            destination=_address(e.destination_address, "destination_address"),
+            amount=_uint(e.amount_base_units, "amount_base_units"),
+            signatures=_owner_signatures(e.owner_signatures),
         )
     if which == "sweep":
         s = message.sweep

@@ -1,4 +1,4 @@
-"""The few Solidity ABI encodings the signer's intents need (static words and dynamic arrays of them)."""
+"""The few Solidity ABI encodings the signer's intents need (static words, dynamic arrays of them, bytes)."""
 
 from __future__ import annotations
 
@@ -41,8 +41,15 @@ class WordArray:
     words: Sequence[bytes]
 
 
-def encode_call(signature: str, args: Sequence[bytes | WordArray | bytes]) -> bytes:
-    """Calldata: selector, then heads (static words or offsets), then the tails of dynamic arrays."""
+@dataclass(frozen=True)
+class DynamicBytes:
+    """A `bytes` argument (length word, then the data padded to a whole number of words)."""
+
+    data: bytes
+
+
+def encode_call(signature: str, args: Sequence[bytes | WordArray | DynamicBytes]) -> bytes:
+    """Calldata: selector, then heads (static words or offsets), then the tails of dynamic arguments."""
     heads: list[bytes] = []
     tails: list[bytes] = []
     head_size = 32 * len(args)
@@ -51,6 +58,11 @@ def encode_call(signature: str, args: Sequence[bytes | WordArray | bytes]) -> by
             offset = head_size + sum(len(t) for t in tails)
             heads.append(word_uint(offset))
             tails.append(word_uint(len(arg.words)) + b"".join(arg.words))
+        elif isinstance(arg, DynamicBytes):
+            offset = head_size + sum(len(t) for t in tails)
+            heads.append(word_uint(offset))
+            padding = b"\x00" * (-len(arg.data) % 32)
+            tails.append(word_uint(len(arg.data)) + arg.data + padding)
         else:
             heads.append(arg)
     return selector(signature) + b"".join(heads) + b"".join(tails)

@@ -11,6 +11,9 @@ committed ABI artifacts, so the two cannot drift apart):
 - `flushBatch(bytes32[] salts, uint256[] strayIndexes, address[] strayTokens)` on the forwarder factory
   (SWEEPER key); the token is the factory's own, and no strays are named yet.
 
+- `execTransaction(...)` on the cold Safe (HOT key, `SafeExecutionIntent`): relaying a transfer out of cold with
+  its owners' signatures; the SafeTx is built here, only the signatures come from the caller.
+
 A Safe transaction out of cold storage is no Ethereum transaction: a COLD_OWNER key signs the SafeTx's EIP-712
 hash as one owner (`signer/domain/safe.py`). Its call is one the signer builds itself: an ERC-20
 `transfer(address to, uint256 amount)` from the Safe, or a plain native value transfer; never opaque bytes.
@@ -23,7 +26,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from signer.domain.abi import WordArray, encode_call, word_address, word_bytes32, word_uint
+from signer.domain.abi import DynamicBytes, WordArray, encode_call, word_address, word_bytes32, word_uint
 from signer.domain.ethereum import checksum_address, keccak256, parse_address
 from signer.domain.purpose import KeyPurpose
 from signer.domain.safe import CALL, ZERO, SafeTx
@@ -33,6 +36,11 @@ PAYOUT_BATCH = "payoutBatch(bytes32,address[],uint256[])"
 MOVE_TO_COLD = "moveToCold(address,uint256)"
 FLUSH_BATCH = "flushBatch(bytes32[],uint256[],address[])"
 ERC20_TRANSFER = "transfer(address,uint256)"
+EXEC_TRANSACTION = "execTransaction(address,uint256,bytes,uint8,uint256,uint256,uint256,address,address,bytes)"
+"""Safe 1.4.1's execTransaction(to, value, data, operation, safeTxGas, baseGas, gasPrice, gasToken,
+refundReceiver, signatures)."""
+OWNER_SIGNATURE_LENGTH = 65
+MAX_OWNER_SIGNATURES = 20
 MAX_BATCH = 200
 """The most lines (payouts or forwarders) one intent may carry."""
 
@@ -216,13 +224,68 @@ class SafeTransactionIntent:
         )
 
 
-Intent = PayoutIntent | ColdMoveIntent | SweepIntent | SafeTransactionIntent
+@dataclass(frozen=True)
+class SafeExecutionIntent:
+    """Relaying a transfer out of the cold Safe (HOT): `execTransaction` on the Safe, paid by our key.
+
+    The signer builds the SafeTx's call itself exactly as for `SafeTransactionIntent` (an ERC-20 `transfer`, or a
+    native transfer), always as a plain call (operation 0) with no refund (safeTxGas, baseGas, gasPrice 0, no gas
+    token, no refund receiver); only the owners' packed signatures come from the caller, and they can authorize
+    nothing but this SafeTx: the Safe checks them against the hash of the call built here.
+    """
+
+    kind: ClassVar[str] = "safe_execution"
+    safe: bytes
+    token: bytes
+    """The ERC-20 moved; the zero address moves the chain's native coin."""
+    destination: bytes
+    amount: int
+    signatures: bytes
+    """The owners' 65-byte signatures, concatenated in ascending owner order."""
+
+    @property
+    def contract(self) -> bytes:
+        """The contract called: the Safe (the policy's `contracts`)."""
+        return self.safe
+
+    @property
+    def destinations(self) -> tuple[bytes, ...]:
+        """Where the money goes."""
+        return (self.destination,)
+
+    def safe_call(self) -> SafeTransactionIntent:
+        """The SafeTx's call, built by the same code the owners' signatures are made with."""
+        return SafeTransactionIntent(self.safe, self.token, self.destination, self.amount)
+
+    def calldata(self) -> bytes:
+        """execTransaction(to, value, data, 0, 0, 0, 0, 0x0, 0x0, signatures)."""
+        inner = self.safe_call()
+        native = inner.native
+        return encode_call(
+            EXEC_TRANSACTION,
+            [
+                word_address(self.destination if native else self.token),
+                word_uint(self.amount if native else 0),
+                DynamicBytes(inner.calldata()),
+                word_uint(CALL),
+                word_uint(0),
+                word_uint(0),
+                word_uint(0),
+                word_address(ZERO),
+                word_address(ZERO),
+                DynamicBytes(self.signatures),
+            ],
+        )
+
+
+Intent = PayoutIntent | ColdMoveIntent | SweepIntent | SafeTransactionIntent | SafeExecutionIntent
 
 INTENT_PURPOSE: dict[str, KeyPurpose] = {
     PayoutIntent.kind: KeyPurpose.HOT,
     ColdMoveIntent.kind: KeyPurpose.HOT,
     SweepIntent.kind: KeyPurpose.SWEEPER,
     SafeTransactionIntent.kind: KeyPurpose.COLD_OWNER,
+    SafeExecutionIntent.kind: KeyPurpose.HOT,
 }
 """The one purpose whose keys may sign each intent (checked before any policy rule)."""
 
@@ -325,6 +388,15 @@ def describe(intent: Intent) -> dict[str, object]:
             "gas_token": checksum_address(intent.gas_token),
             "refund_receiver": checksum_address(intent.refund_receiver),
         }
+    if isinstance(intent, SafeExecutionIntent):
+        return {
+            "kind": intent.kind,
+            "safe": checksum_address(intent.safe),
+            "token": checksum_address(intent.token),
+            "destination": checksum_address(intent.destination),
+            "amount": str(intent.amount),
+            "signatures": "0x" + intent.signatures.hex(),
+        }
     return {
         "kind": intent.kind,
         "factory": checksum_address(intent.factory),
@@ -354,6 +426,14 @@ def _intent_of(data: dict[str, Any]) -> Intent:
             int(data["gas_price"]),
             parse_address(data["gas_token"]),
             parse_address(data["refund_receiver"]),
+        )
+    if kind == SafeExecutionIntent.kind:
+        return SafeExecutionIntent(
+            parse_address(data["safe"]),
+            parse_address(data["token"]),
+            parse_address(data["destination"]),
+            int(data["amount"]),
+            bytes.fromhex(str(data["signatures"]).removeprefix("0x")),
         )
     if kind == SweepIntent.kind:
         salts = tuple(bytes.fromhex(s.removeprefix("0x")) for s in data["salts"])

@@ -70,7 +70,7 @@ class Rule(_Model):
 
     name: str = Field(min_length=1)
     purposes: list[KeyPurpose] = Field(min_length=1)
-    intents: list[Literal["payout", "cold_move", "sweep", "safe_transaction"]] | None = None
+    intents: list[Literal["payout", "cold_move", "sweep", "safe_transaction", "safe_execution"]] | None = None
     chain_ids: list[int] = Field(min_length=1, description="Chains the rule covers (always named).")
     contracts: list[str] | None = Field(default=None, description="Contracts the transaction may call.")
     tokens: list[str] | None = Field(default=None, description="Tokens the intent may move.")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chain.build import ARTIFACTS_DIR
 from gateway import parts
+
+if TYPE_CHECKING:
+    from watcher.reporter import LedgerReporter
 
 
 def rpc(url: str, method: str, params: list[Any] | None = None) -> Any:
@@ -108,3 +113,26 @@ def start_chain(base_name: str, registry: list[parts.RunningProcess]) -> Chain:
     chain = Chain(url, [str(a).lower() for a in rpc(url, "eth_accounts")])
     chain.token = chain.deploy_token()
     return chain
+
+
+async def wait_until_fed(reporter: LedgerReporter, addresses: Iterable[str], within: float = 20.0) -> None:
+    """Wait until the ledger's feed (what the watcher reads) shows every address, as a watcher would next tick.
+
+    The feed returns only rows older than every transaction still running (so it never skips one); a concurrent
+    transaction can hold a new address back for a moment, so a test waits for it instead of racing it.
+    """
+    wanted = {a.lower() for a in addresses}
+    deadline = time.monotonic() + within
+    while True:
+        cursor, seen = "", set()
+        while True:
+            page = await reporter.feed(cursor)
+            seen |= {a.lower() for a, _, _ in page.addresses}
+            cursor = page.next_cursor
+            if page.caught_up:
+                break
+        missing = wanted - seen
+        if not missing:
+            return
+        assert time.monotonic() < deadline, f"the feed never showed {sorted(missing)}"
+        await asyncio.sleep(0.02)

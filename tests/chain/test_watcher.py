@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 
@@ -16,7 +15,7 @@ from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
 
 from chain.client import ChainClient, ChainError, ClientOptions
 from gateway import parts
-from tests.chain.chain_harness import Chain, rpc, start_chain
+from tests.chain.chain_harness import Chain, rpc, start_chain, wait_until_fed
 from tests.chain.fault_proxy import FaultProxy
 from tests.ledger.ledger_harness import Ledger, running_ledger
 from watcher.metrics import WatcherMetrics
@@ -51,29 +50,12 @@ class World:
     key: str
 
     async def invoice(self, amount: str) -> invoice_pb2.Invoice:
-        """A new invoice, once the watcher's feed shows its address.
-
-        The feed returns only rows older than every transaction still running (so it never skips one); a
-        concurrent transaction can hold a new address back for a moment, so a test waits for it as a watcher would
-        on its next tick instead of racing it.
-        """
+        """A new invoice, once the watcher's feed shows its address (`wait_until_fed`)."""
         reply = await self.ledger.invoices.CreateInvoice(
             inv_pb.CreateInvoiceRequest(amount=amount), metadata=self.ledger.auth(self.key)
         )
-        address = reply.invoice.deposit_address.lower()
-        deadline = time.monotonic() + 10
-        while True:
-            cursor, seen = "", set()
-            while True:
-                page = await self.scanner.reporter.feed(cursor)
-                seen |= {a.lower() for a, _, _ in page.addresses}
-                cursor = page.next_cursor
-                if page.caught_up:
-                    break
-            if address in seen:
-                return reply.invoice
-            assert time.monotonic() < deadline, f"the feed never showed {address}"
-            await asyncio.sleep(0.02)
+        await wait_until_fed(self.scanner.reporter, [reply.invoice.deposit_address])
+        return reply.invoice
 
     async def status(self, invoice_id: str) -> str:
         reply = await self.ledger.invoices.GetInvoice(

@@ -198,7 +198,10 @@ def assert_the_hsm_keys_hold_the_roles(state: Path, ports: dict[str, int]) -> No
     assert (set(cold.owners), cold.threshold) == (owners, 2)
     assert treasury.call1("coldSafe") == cold.address
     policy = json.loads((state / "signer-policy.json").read_text())
-    assert [(r["name"], r["contracts"]) for r in policy["rules"]] == [("dev-sweeps", [deployed["factory"]])]
+    assert [(r["name"], r["contracts"]) for r in policy["rules"]] == [
+        ("dev-sweeps", [deployed["factory"]]),
+        ("dev-cold-moves", [deployed["treasury"]]),  # the HOT key moves the treasury's excess into cold
+    ]
 
 
 def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path) -> None:

@@ -252,7 +252,6 @@ def launch_stack(
         ),
         routes=public_routes_from_served({"ledger": LEDGER_SERVED, "settlement": SETTLEMENT_SERVED}),
         ext_authz=Upstream("ext_authz", "127.0.0.1", edge_port, Role.EDGE),
-        ratelimit=Upstream("ratelimit", "127.0.0.1", edge_port, Role.EDGE),
         mesh=pki.files(Role.EDGE),
         max_request_bytes=16 * 1024,
         tls=public_tls,

@@ -36,7 +36,7 @@ from edge.envoy_config import (
     transcoder_descriptor,
     write,
 )
-from gateway import parts
+from gateway import localrun, parts
 from ledger.app import SERVED as LEDGER_SERVED
 from service_runtime.devcerts import DevCertificateAuthority, DevMesh
 from service_runtime.mesh import Role
@@ -146,6 +146,17 @@ def test_full_plan_passes_envoy_validate(tmp_path: Path, descriptor: Path, mesh_
         "envoy.filters.http.ratelimit",
         "envoy.filters.http.router",
     ]
+
+
+def test_the_shipped_plan_asks_the_edge_once_per_request(mesh_pki: DevMesh) -> None:
+    """`stablegate up`'s Envoy: key, body and merchant limits in the one ext_authz call; no rate-limit filter."""
+    ports = localrun.assign_ports(None)
+    plan = localrun.edge_plan(ports, mesh_pki.files(Role.EDGE))
+    assert plan.ext_authz is not None
+    assert plan.ratelimit is None
+    names = [f["name"] for f in _http_filters(plan)]
+    assert "envoy.filters.http.ext_authz" in names
+    assert "envoy.filters.http.ratelimit" not in names
 
 
 def test_minimal_plan_passes_envoy_validate(tmp_path: Path, descriptor: Path, mesh_pki: DevMesh) -> None:

@@ -98,6 +98,11 @@ def test_oversized_body_is_413_and_a_burst_is_429_with_retry_after(stack: Stack)
     assert limited, [r.status for r in statuses]
     assert int(limited[0].headers["retry-after"]) >= 1
     assert limited[0].json()["code"] == 8
+    assert limited[0].json()["details"][0]["reason"] == "RATE_LIMITED"
+    # The limit is this merchant's: another merchant's key is not refused meanwhile (from another address, whose
+    # per-address bucket the burst did not touch).
+    _, other_key = stack.merchant_key()
+    assert stack.call("GET", "/v1/balance", key=other_key, source="127.0.0.3").status == 200
 
 
 def test_unknown_body_fields_are_400_naming_the_field_and_create_nothing(stack: Stack) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +14,8 @@ from typing import Any
 import asyncpg
 import grpc
 import pytest
+from google.protobuf import timestamp_pb2
+from google.protobuf.json_format import MessageToDict
 from google.rpc import error_details_pb2
 from stablegate.admin.v1 import api_key_admin_service_pb2 as keys_pb
 from stablegate.admin.v1 import merchant_admin_service_pb2 as merchants_pb
@@ -24,6 +28,7 @@ from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
 
 from ledger.config import LedgerSettings
 from ledger.domain.addresses import create2_address, invoice_salt
+from ledger.store import invoices as invoice_store
 from service_runtime.config import load_settings
 from service_runtime.devcerts import DevMesh
 from tests.conftest import error_info
@@ -178,6 +183,59 @@ async def test_same_request_id_same_body_returns_the_same_invoice_other_body_con
     )
     assert (info.reason, info.metadata["field"]) == ("REQUEST_ID_REUSED", "request_id")
     assert await ledger.value("SELECT count(*) FROM ledger.invoices") == 1
+
+
+async def test_the_created_event_is_the_invoice_as_the_api_returned_it(ledger: Ledger) -> None:
+    """The invoice and its event are one statement; the event's data is the created invoice's public JSON."""
+    _, key = await ledger.merchant_with_key()
+    requests = [
+        inv_pb.CreateInvoiceRequest(amount="1"),
+        inv_pb.CreateInvoiceRequest(
+            amount="12.345", description="d", order_id="E-1", metadata={"k": "v"}, customer_reference="c"
+        ),
+        inv_pb.CreateInvoiceRequest(amount="2", underpayment_tolerance="0.5", redirect_url="https://shop.example/x"),
+    ]
+    for request in requests:
+        created = (await ledger.invoices.CreateInvoice(request, metadata=ledger.auth(key))).invoice
+        rows = await ledger.fetch(
+            "SELECT event_id, merchant_id, payload FROM ledger.outbox WHERE subject_id = $1 "
+            "AND event_type = 'invoice.created'",
+            created.id,
+        )
+        assert len(rows) == 1
+        payload = json.loads(rows[0]["payload"])
+        assert (payload["id"], payload["type"], rows[0]["merchant_id"]) == (
+            rows[0]["event_id"],
+            "invoice.created",
+            created.merchant_id,
+        )
+        assert payload["data"] == MessageToDict(created, preserving_proto_field_name=True)
+
+
+@pytest.mark.parametrize("micros", [0, 1, 120_000, 123_000, 123_456, 999_999])
+async def test_the_database_prints_a_timestamp_as_protobuf_json_does(ledger: Ledger, micros: int) -> None:
+    moment = dt.datetime(2026, 11, 25, 23, 7, 5, micros, tzinfo=dt.UTC)
+    expected = timestamp_pb2.Timestamp()
+    expected.FromDatetime(moment)
+    printed = await ledger.value(f"SELECT {invoice_store.rfc3339_sql('$1::timestamptz')}", moment)
+    assert printed == expected.ToJsonString()
+
+
+async def test_a_retry_after_its_expire_time_became_invalid_returns_the_stored_invoice(ledger: Ledger) -> None:
+    _, key = await ledger.merchant_with_key()
+    expire = timestamp_pb2.Timestamp()
+    expire.FromDatetime(ledger.clock() + dt.timedelta(minutes=2))
+    request = inv_pb.CreateInvoiceRequest(request_id="late-retry", amount="1", expire_time=expire)
+    first = await ledger.invoices.CreateInvoice(request, metadata=ledger.auth(key))
+    ledger.clock.advance(minutes=5)  # the same expire_time is now in the past: a new request would be refused
+    again = await ledger.invoices.CreateInvoice(request, metadata=ledger.auth(key))
+    assert again.invoice == first.invoice
+    fresh = inv_pb.CreateInvoiceRequest(request_id="late-new", amount="1", expire_time=expire)
+    info = await expect_error(
+        ledger.invoices.CreateInvoice(fresh, metadata=ledger.auth(key)), grpc.StatusCode.INVALID_ARGUMENT
+    )
+    assert info.reason == "EXPIRY_OUT_OF_RANGE"
+    assert await ledger.value("SELECT count(*) FROM ledger.outbox WHERE event_type = 'invoice.created'") == 1
 
 
 async def test_fifty_concurrent_identical_creates_make_exactly_one_invoice(ledger: Ledger) -> None:

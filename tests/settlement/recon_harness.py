@@ -3,9 +3,7 @@ settlement service in-process, all on one fresh database and one mesh CA."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from service_runtime.server import ServiceRuntime
 from settlement.app import definition
 from settlement.config import SettlementSettings
 from settlement.store.db import apply_migrations as settlement_migrations
+from tests.chain.chain_harness import wait_until_fed
 from tests.chain.conftest import Deployed, deploy_contracts
 from tests.ledger.ledger_harness import Ledger, running_ledger
 from watcher.metrics import WatcherMetrics
@@ -85,24 +84,12 @@ class World:
 
     async def invoice(self, amount: str, key: str | None = None) -> invoice_pb2.Invoice:
         """A new invoice (of the merchant whose key is given, the world's own by default), once the watcher's feed
-        shows its address (as tests/chain/test_watcher.py waits)."""
+        shows its address (`wait_until_fed`)."""
         reply = await self.ledger.invoices.CreateInvoice(
             inv_pb.CreateInvoiceRequest(amount=amount), metadata=self.ledger.auth(key or self.key)
         )
-        address = reply.invoice.deposit_address.lower()
-        deadline = time.monotonic() + 10
-        while True:
-            cursor, seen = "", set()
-            while True:
-                page = await self.scanner.reporter.feed(cursor)
-                seen |= {a.lower() for a, _, _ in page.addresses}
-                cursor = page.next_cursor
-                if page.caught_up:
-                    break
-            if address in seen:
-                return reply.invoice
-            assert time.monotonic() < deadline, f"the feed never showed {address}"
-            await asyncio.sleep(0.02)
+        await wait_until_fed(self.scanner.reporter, [reply.invoice.deposit_address])
+        return reply.invoice
 
     def pay(self, address: str, amount: int) -> None:
         """A real token transfer from the payer to an address (minted to the payer first)."""

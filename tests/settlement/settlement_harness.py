@@ -22,6 +22,7 @@ from chain.contracts import Contract, load_artifact
 from chain.deploy import Roles, deploy, forwarder_init_code_hash
 from chain.fees import FeeCaps
 from chain.rpc import JsonRpc
+from chain.safe import deploy_safe
 from gateway import parts
 from service_runtime import mesh
 from service_runtime.devcerts import DevMesh
@@ -32,7 +33,7 @@ from settlement.signing import SweepSigner
 from settlement.store.db import apply_migrations
 from settlement.sweeper import Sweeper, SweeperOptions
 from signer.keystore.base import KeyInfo
-from tests.chain.chain_harness import Chain, rpc, start_chain
+from tests.chain.chain_harness import Chain, rpc, start_chain, wait_until_fed
 from tests.conftest import mesh_channel
 from tests.ledger.ledger_harness import Ledger, running_ledger
 from watcher.metrics import WatcherMetrics
@@ -52,6 +53,10 @@ class SweepChain:
     treasury: str
     factory: Contract
     sweeper: str
+    cold_safe: str = ""
+    """The treasury's cold Safe: a Safe 1.4.1 when the chain was made with cold owners, else an anvil account."""
+    hot: str = ""
+    """The address holding HOT_ROLE on the treasury."""
 
     @property
     def url(self) -> str:
@@ -94,15 +99,32 @@ class SweepChain:
         return found
 
 
-def start_sweep_chain(registry: list[parts.RunningProcess], sweeper: str) -> SweepChain:
-    """A fresh anvil (deterministic addresses: token, treasury, factory at the first account's nonces 0, 1, 2)."""
+def start_sweep_chain(
+    registry: list[parts.RunningProcess],
+    sweeper: str,
+    *,
+    hot: str | None = None,
+    cold_owners: list[str] | None = None,
+) -> SweepChain:
+    """A fresh anvil (deterministic addresses: token, treasury, factory at the first account's nonces 0, 1, 2).
+
+    With `cold_owners`, the treasury's cold Safe is a Safe 1.4.1 they own with threshold len(owners) (deployed by
+    another account, so the first account's nonces stay as planned); `hot` (default the first account) holds
+    HOT_ROLE and gets BNB for gas.
+    """
     chain = start_chain("settlement", registry)
     accounts = chain.accounts
-    roles = Roles(admin=accounts[0], sweeper=sweeper, hot=accounts[0], cold_safe=accounts[1], quarantine=accounts[2])
-    deployment = deploy(NodeChain(JsonRpc(chain.url)), accounts[0], roles, token=chain.token)
-    factory = Contract(NodeChain(JsonRpc(chain.url)), deployment.factory, load_artifact("ForwarderFactory"))
+    node = NodeChain(JsonRpc(chain.url))
+    cold_safe = accounts[1]
+    if cold_owners:
+        cold_safe = deploy_safe(node, accounts[3], cold_owners, len(cold_owners)).address
+    hot = hot or accounts[0]
+    roles = Roles(admin=accounts[0], sweeper=sweeper, hot=hot, cold_safe=cold_safe, quarantine=accounts[2])
+    deployment = deploy(node, accounts[0], roles, token=chain.token)
+    factory = Contract(node, deployment.factory, load_artifact("ForwarderFactory"))
     rpc(chain.url, "anvil_setBalance", [sweeper, hex(100 * UNIT)])
-    return SweepChain(chain, deployment.treasury.lower(), factory, sweeper.lower())
+    rpc(chain.url, "anvil_setBalance", [hot, hex(100 * UNIT)])
+    return SweepChain(chain, deployment.treasury.lower(), factory, sweeper.lower(), cold_safe.lower(), hot.lower())
 
 
 def sweep_policy(factory: str, token: str, max_fee_wei: int = 1000 * GWEI) -> str:
@@ -251,7 +273,7 @@ class SweepWorld:
             )
             ids.append(reply.invoice.id)
             addresses.append(reply.invoice.deposit_address.lower())
-        await self._feed_shows(set(addresses))
+        await wait_until_fed(self.scanner.reporter, addresses)
         self.chain.chain.mint(self.chain.token, self.chain.chain.accounts[1], sum(amounts))
         for address, amount in zip(addresses, amounts, strict=True):
             self.chain.chain.transfer(address, amount)
@@ -264,18 +286,6 @@ class SweepWorld:
 
         await eventually(all_paid, "every invoice PAID", within=60)
         return ids
-
-    async def _feed_shows(self, addresses: set[str]) -> None:
-        async def shown() -> bool:
-            cursor, seen = "", set()
-            while True:
-                page = await self.scanner.reporter.feed(cursor)
-                seen |= {a.lower() for a, _, _ in page.addresses}
-                cursor = page.next_cursor
-                if page.caught_up:
-                    return addresses <= seen
-
-        await eventually(shown, "the watcher's feed to show every new address", within=20, interval=0.05)
 
     async def balance(self, code: str) -> int:
         """A ledger account's balance (0 when the account does not exist yet)."""
@@ -300,9 +310,15 @@ async def sweep_world(
     base: Path,
     *,
     policy_max_fee_wei: int = 1000 * GWEI,
+    hot: str | None = None,
+    cold_owners: list[str] | None = None,
+    extra_policy: Callable[[SweepChain], str] | None = None,
 ) -> AsyncIterator[SweepWorld]:
-    """Start every part on a fresh chain and database; stop them at the end."""
-    chain = start_sweep_chain(registry, key.address)
+    """Start every part on a fresh chain and database; stop them at the end.
+
+    `extra_policy` adds rules (and approver groups) to the signer's policy once the contracts' addresses are known.
+    """
+    chain = start_sweep_chain(registry, key.address, hot=hot, cold_owners=cold_owners)
     await apply_watcher_migrations(db)
     await apply_migrations(db)
     init_hash = "0x" + forwarder_init_code_hash(str(chain.factory.call1("implementation"))).hex()
@@ -314,7 +330,8 @@ async def sweep_world(
             base / "signer",
             ledger.pki,
             token,
-            sweep_policy(chain.factory.address, chain.token, policy_max_fee_wei),
+            sweep_policy(chain.factory.address, chain.token, policy_max_fee_wei)
+            + (extra_policy(chain) if extra_policy else ""),
             registry,
         )
         pool = await asyncpg.create_pool(db, min_size=1, max_size=4)

@@ -105,3 +105,33 @@ def test_every_intent_calls_a_function_our_contracts_have() -> None:
     assert {PAYOUT_BATCH, MOVE_TO_COLD} <= functions("Treasury")
     assert FLUSH_BATCH in functions("ForwarderFactory")
     assert ERC20_TRANSFER in functions("StablegateTestToken")  # what a Safe transaction calls on a token
+
+
+def test_the_safe_execution_intent_builds_exectransaction_of_the_safe_with_no_delegate_call_and_no_refund() -> None:
+    import os
+
+    from eth_abi.abi import decode as abi_decode
+    from eth_utils.crypto import keccak
+
+    from chain.safe import safe_artifact
+    from signer.domain.intents import EXEC_TRANSACTION, SafeExecutionIntent, SafeTransactionIntent
+
+    safe_functions = {
+        f"{f['name']}({','.join(i['type'] for i in f['inputs'])})"
+        for f in safe_artifact().abi
+        if f.get("type") == "function"
+    }
+    assert EXEC_TRANSACTION in safe_functions
+    safe, token, dest = os.urandom(20), os.urandom(20), os.urandom(20)
+    signatures = os.urandom(130)
+    intent = SafeExecutionIntent(safe, token, dest, 10**18 + 3, signatures)
+    data = intent.calldata()
+    assert data[:4] == keccak(text=EXEC_TRANSACTION)[:4]
+    fields = abi_decode(
+        ["address", "uint256", "bytes", "uint8", "uint256", "uint256", "uint256", "address", "address", "bytes"],
+        data[4:],
+    )
+    inner = SafeTransactionIntent(safe, token, dest, 10**18 + 3).calldata()
+    plain = tuple(f.lower() if isinstance(f, str) else f for f in fields)
+    assert plain == ("0x" + token.hex(), 0, inner, 0, 0, 0, 0, "0x" + "00" * 20, "0x" + "00" * 20, signatures)
+    assert intent.contract == safe and intent.destinations == (dest,) and intent.amount == 10**18 + 3

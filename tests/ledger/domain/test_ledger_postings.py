@@ -386,3 +386,31 @@ def test_reversal_after_fees_leaves_a_receivable_and_no_negative_balance() -> No
     assert sim.balance(merchant("merchant_receivable")) == 300
     assert sim.balance(platform("platform_fees")) == 300
     assert sim.balance(platform("chain_clearing")) == 0
+
+
+def test_cold_moves_shift_treasury_and_cold_storage_both_ways_and_top_ups_fund_the_gas_float() -> None:
+    from ledger.domain.postings import COLD_MOVE_IN, COLD_MOVE_OUT, GAS_TOP_UP, cold_move, gas_top_up
+
+    into = cold_move(USDT, 900, 5 * 10**13, into_cold=True)
+    assert into.kind == COLD_MOVE_IN
+    after = apply({}, into)
+    assert (after[platform("cold_storage")], after[platform("treasury")]) == (900, -900)
+    assert after[platform("gas_expense", "BNB")] == 5 * 10**13
+    out = cold_move(USDT, 300, 0, into_cold=False)  # no gas lines when none was charged
+    assert out.kind == COLD_MOVE_OUT
+    assert {(e.account.kind, e.side, e.amount) for e in out.entries} == {
+        ("treasury", "D", 300),
+        ("cold_storage", "C", 300),
+    }
+    both = apply(after, out)
+    assert (both[platform("cold_storage")], both[platform("treasury")]) == (600, -600)
+    top = gas_top_up(3 * 10**18)
+    assert top.kind == GAS_TOP_UP
+    funded = apply({}, top)
+    assert funded[platform("gas_float", "BNB")] == 3 * 10**18 == funded[platform("platform_capital", "BNB")]
+    with pytest.raises(ValueError, match="positive"):
+        cold_move(USDT, 0, 1, into_cold=True)
+    with pytest.raises(ValueError, match="gas_wei"):
+        cold_move(USDT, 1, -1, into_cold=False)
+    with pytest.raises(ValueError, match="positive"):
+        gas_top_up(0)

@@ -284,6 +284,7 @@ class SignTransactionRequest(_message.Message):
     PAYOUT_FIELD_NUMBER: _builtins.int
     COLD_MOVE_FIELD_NUMBER: _builtins.int
     SAFE_TRANSACTION_FIELD_NUMBER: _builtins.int
+    SAFE_EXECUTION_FIELD_NUMBER: _builtins.int
     INITIATOR_ADDRESS_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key."""
@@ -323,6 +324,10 @@ class SignTransactionRequest(_message.Message):
     def safe_transaction(self) -> Global___SafeTransactionIntent:
         """A SafeTx out of the cold Safe, signed as one owner (COLD_OWNER keys)."""
 
+    @_builtins.property
+    def safe_execution(self) -> Global___SafeExecutionIntent:
+        """execTransaction on the cold Safe relaying that SafeTx with its owners' signatures (HOT keys pay the gas)."""
+
     def __init__(
         self,
         *,
@@ -337,15 +342,16 @@ class SignTransactionRequest(_message.Message):
         payout: Global___PayoutIntent | None = ...,
         cold_move: Global___ColdMoveIntent | None = ...,
         safe_transaction: Global___SafeTransactionIntent | None = ...,
+        safe_execution: Global___SafeExecutionIntent | None = ...,
         initiator_address: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cold_move", b"cold_move", "eip1559", b"eip1559", "fee", b"fee", "intent", b"intent", "legacy", b"legacy", "payout", b"payout", "safe_transaction", b"safe_transaction", "sweep", b"sweep"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cold_move", b"cold_move", "eip1559", b"eip1559", "fee", b"fee", "intent", b"intent", "legacy", b"legacy", "payout", b"payout", "safe_execution", b"safe_execution", "safe_transaction", b"safe_transaction", "sweep", b"sweep"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "cold_move", b"cold_move", "eip1559", b"eip1559", "fee", b"fee", "gas_limit", b"gas_limit", "initiator_address", b"initiator_address", "intent", b"intent", "key_id", b"key_id", "legacy", b"legacy", "nonce", b"nonce", "payout", b"payout", "request_id", b"request_id", "safe_transaction", b"safe_transaction", "sweep", b"sweep"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "cold_move", b"cold_move", "eip1559", b"eip1559", "fee", b"fee", "gas_limit", b"gas_limit", "initiator_address", b"initiator_address", "intent", b"intent", "key_id", b"key_id", "legacy", b"legacy", "nonce", b"nonce", "payout", b"payout", "request_id", b"request_id", "safe_execution", b"safe_execution", "safe_transaction", b"safe_transaction", "sweep", b"sweep"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_fee: _TypeAlias = _typing.Literal["eip1559", "legacy"]  # noqa: Y015
     _WhichOneofArgType_fee: _TypeAlias = _typing.Literal["fee", b"fee"]  # noqa: Y015
-    _WhichOneofReturnType_intent: _TypeAlias = _typing.Literal["sweep", "payout", "cold_move", "safe_transaction"]  # noqa: Y015
+    _WhichOneofReturnType_intent: _TypeAlias = _typing.Literal["sweep", "payout", "cold_move", "safe_transaction", "safe_execution"]  # noqa: Y015
     _WhichOneofArgType_intent: _TypeAlias = _typing.Literal["intent", b"intent"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType_fee) -> _WhichOneofReturnType_fee | None: ...
@@ -590,6 +596,48 @@ class SafeTransactionIntent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SafeTransactionIntent: _TypeAlias = SafeTransactionIntent  # noqa: Y015
+
+@_typing.final
+class SafeExecutionIntent(_message.Message):
+    """Relaying a transfer out of the cold Safe: execTransaction on the Safe, sent and paid by one of our keys (HOT).
+    The signer builds the SafeTx's call itself as for SafeTransactionIntent (an ERC-20 transfer(to, amount), or a
+    native transfer), always operation 0 (call) with no refund (safeTxGas, baseGas and gasPrice 0, no gas token, no
+    refund receiver); only the owners' signatures come from the caller, and the Safe checks them against that call.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SAFE_ADDRESS_FIELD_NUMBER: _builtins.int
+    TOKEN_CONTRACT_FIELD_NUMBER: _builtins.int
+    DESTINATION_ADDRESS_FIELD_NUMBER: _builtins.int
+    AMOUNT_BASE_UNITS_FIELD_NUMBER: _builtins.int
+    OWNER_SIGNATURES_FIELD_NUMBER: _builtins.int
+    safe_address: _builtins.str
+    """The Safe; must be allowed by policy (`contracts`)."""
+    token_contract: _builtins.str
+    """Token moved; empty (or the zero address) moves the chain's native coin. Checked against the policy's `tokens`."""
+    destination_address: _builtins.str
+    """Recipient (checked against the policy's `destinations`)."""
+    amount_base_units: _builtins.str
+    """Amount, integer string in base units (wei for the native coin)."""
+    owner_signatures: _builtins.str
+    """The owners' 65-byte signatures r || s || v, concatenated in ascending owner address order (0x hex)."""
+    def __init__(
+        self,
+        *,
+        safe_address: _builtins.str = ...,
+        token_contract: _builtins.str = ...,
+        destination_address: _builtins.str = ...,
+        amount_base_units: _builtins.str = ...,
+        owner_signatures: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_base_units", b"amount_base_units", "destination_address", b"destination_address", "owner_signatures", b"owner_signatures", "safe_address", b"safe_address", "token_contract", b"token_contract"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SafeExecutionIntent: _TypeAlias = SafeExecutionIntent  # noqa: Y015
 
 @_typing.final
 class SignTransactionResponse(_message.Message):

@@ -1,7 +1,7 @@
 -- Refunds, ledger side (the Payouts issue): a refund is a transfer out of the merchant's balance like a payout, to
 -- the refund address the merchant gives, for an invoice's credited money. It is kept in ledger.payouts (kind
 -- REFUND, with its invoice; no settlement address), so settlement executes both through the same calls.
--- Self-contained on top of 0011_payouts: it may be renumbered at merge.
+-- Self-contained on top of 0012_payouts: it may be renumbered at merge.
 
 ALTER TABLE ledger.payouts
     ADD COLUMN kind text NOT NULL DEFAULT 'PAYOUT' CHECK (kind IN ('PAYOUT', 'REFUND')),
