@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from chain.contracts import Chain, Contract, load_artifact
 from chain.rpc import JsonRpc
@@ -24,6 +25,11 @@ from gateway import localrun, parts
 from ledger.domain.addresses import invoice_salt
 from service_runtime.devcerts import mesh_files_in
 from service_runtime.mesh import Role
+
+# Each test here bounds its own phases (the gateway up within 180 s, a payment PAID within 120 s, swept within
+# 150 s, a stop within 90 s): the suite's 120 s per-test timeout would cut a slow but healthy run on a loaded
+# 2-core machine (a start alone took over 100 s once) long before any of those deadlines could speak.
+pytestmark = pytest.mark.timeout(600)
 
 
 def free_base_port() -> int:
