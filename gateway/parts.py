@@ -174,6 +174,23 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
+def free_port_block(count: int) -> int:
+    """The first of `count` consecutive free ports on 127.0.0.1, chosen as `free_port` chooses one.
+
+    Below the kernel's ephemeral range, so no outgoing connection takes one of them before their server binds,
+    and never overlapping a port this process handed out before (each of the block is marked handed out).
+    """
+    low, high = 20000, _ephemeral_low() - count
+    for _ in range(500):
+        base = secrets.randbelow(high - low + 1) + low
+        block = range(base, base + count)
+        if _PORTS_HANDED_OUT.intersection(block) or any(port_is_open(port) for port in block):
+            continue
+        _PORTS_HANDED_OUT.update(block)
+        return base
+    raise PartError(f"no {count} consecutive free ports between {low} and {high + count - 1}")
+
+
 def start(spec: ProcessSpec) -> RunningProcess:
     """Start a process in its own session and wait until it is ready, or raise PartError with its log."""
     if spec.port is not None and port_is_open(spec.port):

@@ -107,12 +107,18 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         log.info("rpc", extra=fields)
 
     async def _fail(
-        self, context: grpc.aio.ServicerContext[Any, Any], exc: Exception, method: str, request_id: str
-    ) -> tuple[grpc.StatusCode, DomainError, BaseException]:
-        """Abort the call with the error shape; an unexpected exception is logged here and hidden from clients.
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        exc: Exception,
+        method: str,
+        request_id: str,
+        started: float,
+    ) -> BaseException:
+        """Count the call and abort it with the error shape; an unexpected exception is logged and hidden.
 
-        Returns the code, the error, and the AbortError grpc raised, which the caller must re-raise itself
-        (grpc checks that the exception ending the call is the one `abort` raised).
+        The call is counted first: `abort` sends the status before it raises, and a client (or a scrape) that
+        has the reply must find the call in the metrics already. Returns the AbortError grpc raised, which the
+        caller must re-raise itself (grpc checks that the exception ending the call is the one `abort` raised).
         """
         if isinstance(exc, grpc.aio.AbortError):
             raise exc  # the handler aborted on its own; its status stands
@@ -128,10 +134,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         code = GRPC_CODES[error.kind]
         status = status_for(error)
         trailers = ((STATUS_DETAILS_KEY, status.SerializeToString()), (REQUEST_ID_HEADER, request_id))
+        self._finish(method, started, code, error)
         try:
             await context.abort(code, error.message, trailing_metadata=trailers)
         except grpc.aio.AbortError as abort:
-            return code, error, abort
+            return abort
         raise AssertionError("ServicerContext.abort returned instead of raising")
 
     def _wrap_unary(self, method: str, request_id: str, behavior: Any) -> Any:
@@ -139,18 +146,18 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             self._bind(request_id)
             started = time.perf_counter()
             context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
-            code = grpc.StatusCode.OK
-            error: DomainError | None = None
+            code: grpc.StatusCode | None = grpc.StatusCode.OK  # None once _fail has counted the call
             try:
                 return await behavior(request, context)
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             except Exception as exc:
-                code, error, abort = await self._fail(context, exc, method, request_id)
-                raise abort from None
+                code = None
+                raise await self._fail(context, exc, method, request_id, started) from None
             finally:
-                self._finish(method, started, code, error)
+                if code is not None:
+                    self._finish(method, started, code, None)
 
         return handle
 
@@ -158,8 +165,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
             self._bind(request_id)
             started = time.perf_counter()
-            code = grpc.StatusCode.OK
-            error: DomainError | None = None
+            code: grpc.StatusCode | None = grpc.StatusCode.OK  # None once _fail has counted the call
             try:
                 async for item in behavior(request, context):
                     yield item
@@ -167,9 +173,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             except Exception as exc:
-                code, error, abort = await self._fail(context, exc, method, request_id)
-                raise abort from None
+                code = None
+                raise await self._fail(context, exc, method, request_id, started) from None
             finally:
-                self._finish(method, started, code, error)
+                if code is not None:
+                    self._finish(method, started, code, None)
 
         return handle

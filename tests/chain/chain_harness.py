@@ -51,7 +51,8 @@ class Chain:
 
     def receipt(self, tx_hash: str) -> dict[str, Any]:
         """The transaction's receipt, once anvil has mined it."""
-        for _ in range(100):
+        deadline = time.monotonic() + 10  # anvil mines at once; a loaded machine may still take a moment
+        while time.monotonic() < deadline:
             receipt = rpc(self.url, "eth_getTransactionReceipt", [tx_hash])
             if receipt is not None:
                 return dict(receipt)

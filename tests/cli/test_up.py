@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from chain.contracts import Chain, Contract, load_artifact
 from chain.rpc import JsonRpc
@@ -25,14 +26,15 @@ from ledger.domain.addresses import invoice_salt
 from service_runtime.devcerts import mesh_files_in
 from service_runtime.mesh import Role
 
+# Each test here bounds its own phases (the gateway up within 180 s, a payment PAID within 120 s, swept within
+# 150 s, a stop within 90 s): the suite's 120 s per-test timeout would cut a slow but healthy run on a loaded
+# 2-core machine (a start alone took over 100 s once) long before any of those deadlines could speak.
+pytestmark = pytest.mark.timeout(600)
+
 
 def free_base_port() -> int:
-    """A base port whose whole block of local ports is free right now."""
-    for _ in range(50):
-        base = 20000 + int.from_bytes(os.urandom(2), "big") % 20000
-        if not any(parts.port_is_open(p) for p in localrun.assign_ports(base).values()):
-            return base
-    raise AssertionError("no free block of ports found")
+    """A base port whose whole block of local ports is free right now (below the kernel's ephemeral range)."""
+    return parts.free_port_block(len(localrun.assign_ports(20000)))
 
 
 def start_up(state: Path, base: int, out: Path) -> subprocess.Popen[bytes]:

@@ -171,3 +171,13 @@ def test_the_session_fixtures_answer(
     assert parts.redis_ping(redis_server.port)
     assert parts.json_rpc(anvil.url, "eth_chainId") == "0x61"
     assert parts.http_get(f"http://127.0.0.1:{envoy.admin_port}/ready") == (200, b"LIVE\n")
+
+
+def test_a_block_of_ports_is_free_below_the_ephemeral_range_and_never_handed_out_twice() -> None:
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    blocks = [parts.free_port_block(16) for _ in range(20)]
+    ports = [port for base in blocks for port in range(base, base + 16)]
+    assert len(set(ports)) == len(ports)  # no two blocks overlap
+    assert all(20000 <= port < ephemeral_low for port in ports)
+    assert not any(parts.port_is_open(port) for port in ports)
+    assert parts.free_port() not in ports

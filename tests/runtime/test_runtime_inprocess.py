@@ -102,3 +102,21 @@ async def test_unexpected_exception_is_internal_with_request_id_and_no_details(m
     finally:
         runtime.request_stop()
         await runtime.wait_and_drain()
+
+
+async def test_a_failed_call_is_counted_before_its_caller_holds_the_error(mesh_pki: DevMesh) -> None:
+    # The interceptor aborts with the error's status, and grpc sends that status from inside `abort`: a call
+    # counted only after `abort` returned could be missing from /metrics when its caller already has the reply.
+    runtime = ServiceRuntime(settings(mesh_pki), probe_definition(asyncio.Event()))
+    ports = await runtime.start()
+    labels = {"grpc_method": f"/{SERVICE}/Broken", "grpc_code": "INTERNAL"}
+    try:
+        async with mesh_channel(mesh_pki, Role.OPERATOR, ports.grpc_port) as channel:
+            broken = channel.unary_unary(f"/{SERVICE}/Broken", None, None)
+            for calls in range(1, 101):
+                with pytest.raises(grpc.aio.AioRpcError):
+                    await broken(b"", timeout=5)
+                assert runtime.registry.get_sample_value("grpc_server_handled_total", labels) == calls
+    finally:
+        runtime.request_stop()
+        await runtime.wait_and_drain()

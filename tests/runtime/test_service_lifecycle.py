@@ -88,7 +88,12 @@ def test_service_serves_health_then_drains_on_sigterm(
 
             proc.popen.send_signal(signal.SIGTERM)
             sent = time.monotonic()
-            assert health(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
+            # The service flips health once its loop has handled the signal: a Check sent at once can still
+            # be answered SERVING. Within the drain delay (it still serves then) it must answer NOT_SERVING.
+            while (status := health(channel)) != health_pb2.HealthCheckResponse.NOT_SERVING:
+                assert status == health_pb2.HealthCheckResponse.SERVING
+                assert time.monotonic() - sent < DRAIN_DELAY, "health never turned NOT_SERVING while draining"
+                time.sleep(0.01)
         proc.popen.wait(timeout=DRAIN_DELAY + DRAIN_TIMEOUT + 3)
         assert time.monotonic() - sent <= DRAIN_DELAY + DRAIN_TIMEOUT + 1
         assert proc.popen.returncode == 0, proc.log_tail()
