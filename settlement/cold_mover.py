@@ -563,14 +563,7 @@ class HotColdMover:
             found = await chain_io.receipt(self.client, version.tx_hash)
             if found is None:
                 continue
-            landed = Landed(
-                tx_hash=version.tx_hash,
-                block_number=int(found["blockNumber"], 16),
-                block_hash=str(found["blockHash"]).lower(),
-                status=int(found["status"], 16),
-                gas_used=int(found["gasUsed"], 16),
-                effective_gas_price=int(found.get("effectiveGasPrice") or "0x0", 16),
-            )
+            landed = Landed.from_receipt(version.tx_hash, found)
             async with self.pool.acquire() as conn:
                 await store.store_mined(conn, move.id, landed)
             return True

@@ -13,7 +13,17 @@ from dataclasses import dataclass
 import asyncpg
 
 from settlement.domain.fees import TxFees
-from settlement.store.sweeps import _TX_SELECT, ChainTx, Landed, _tx, take_nonce
+from settlement.store.sweeps import (
+    _TX_SELECT,
+    COLD_MOVES,
+    ChainTx,
+    Landed,
+    _tx,
+    drop_versions,
+    owner_mined,
+    owner_unmined,
+    take_nonce,
+)
 
 OPEN_MOVE = ("PLANNED", "AWAITING_APPROVAL", "SENT", "MINED")
 
@@ -212,59 +222,18 @@ async def versions(conn: asyncpg.Connection, move_id: str) -> list[ChainTx]:
 
 async def store_mined(conn: asyncpg.Connection, move_id: str, landed: Landed) -> None:
     """One version has a receipt: it is MINED, its siblings REPLACED, the move MINED."""
-    async with conn.transaction():
-        await conn.execute(
-            "UPDATE settlement.chain_transactions SET status = CASE WHEN tx_hash = $2 THEN 'MINED' ELSE 'REPLACED' END,"
-            " block_number = CASE WHEN tx_hash = $2 THEN $3::bigint END, "
-            "block_hash = CASE WHEN tx_hash = $2 THEN $4::text END, "
-            "receipt_status = CASE WHEN tx_hash = $2 THEN $5::smallint END, "
-            "gas_used = CASE WHEN tx_hash = $2 THEN $6::numeric END, "
-            "effective_gas_price_wei = CASE WHEN tx_hash = $2 THEN $7::numeric END, updated_at = now() "
-            "WHERE cold_move_id = $1 AND status <> 'DENIED' AND status <> 'SIGNING'",
-            move_id,
-            landed.tx_hash,
-            landed.block_number,
-            landed.block_hash,
-            landed.status,
-            landed.gas_used,
-            landed.effective_gas_price,
-        )
-        await conn.execute(
-            "UPDATE settlement.cold_moves SET status = 'MINED', landed_tx_hash = $2, block_number = $3, "
-            "block_hash = $4, gas_used = $5, effective_gas_price_wei = $6, updated_at = now() WHERE id = $1",
-            move_id,
-            landed.tx_hash,
-            landed.block_number,
-            landed.block_hash,
-            landed.gas_used,
-            landed.effective_gas_price,
-        )
+    await owner_mined(conn, COLD_MOVES, move_id, landed)
 
 
 async def store_unmined(conn: asyncpg.Connection, move_id: str) -> None:
     """The block that held the move was reorged away: back to SENT, every signed version live again."""
-    async with conn.transaction():
-        await conn.execute(
-            "UPDATE settlement.chain_transactions SET status = 'BROADCAST', block_number = NULL, block_hash = NULL, "
-            "receipt_status = NULL, gas_used = NULL, effective_gas_price_wei = NULL, updated_at = now() "
-            "WHERE cold_move_id = $1 AND status IN ('MINED', 'REPLACED')",
-            move_id,
-        )
-        await conn.execute(
-            "UPDATE settlement.cold_moves SET status = 'SENT', landed_tx_hash = NULL, block_number = NULL, "
-            "block_hash = NULL, gas_used = NULL, effective_gas_price_wei = NULL, updated_at = now() WHERE id = $1",
-            move_id,
-        )
+    await owner_unmined(conn, COLD_MOVES, move_id)
 
 
 async def store_dropped(conn: asyncpg.Connection, move_id: str) -> None:
     """The move's nonce was used by a transaction that is none of its versions: it can never land."""
     async with conn.transaction():
-        await conn.execute(
-            "UPDATE settlement.chain_transactions SET status = 'DROPPED', updated_at = now() "
-            "WHERE cold_move_id = $1 AND status IN ('SIGNING', 'SIGNED', 'BROADCAST', 'MINED')",
-            move_id,
-        )
+        await drop_versions(conn, COLD_MOVES, move_id)
         await set_status(conn, move_id, "DROPPED", failure="NONCE_USED_ELSEWHERE")
 
 

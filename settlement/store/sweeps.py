@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -443,9 +444,37 @@ class Landed:
     gas_used: int
     effective_gas_price: int
 
+    @classmethod
+    def from_receipt(cls, tx_hash: str, receipt: dict[str, Any]) -> Landed:
+        """The fields of an `eth_getTransactionReceipt` answer that settlement keeps."""
+        return cls(
+            tx_hash=tx_hash,
+            block_number=int(receipt["blockNumber"], 16),
+            block_hash=str(receipt["blockHash"]).lower(),
+            status=int(receipt["status"], 16),
+            gas_used=int(receipt["gasUsed"], 16),
+            effective_gas_price=int(receipt.get("effectiveGasPrice") or "0x0", 16),
+        )
 
-async def store_mined(conn: asyncpg.Connection, sweep_id: str, landed: Landed) -> None:
-    """One version of the sweep's nonce has a receipt: it is MINED, its siblings REPLACED, the sweep MINED."""
+
+@dataclass(frozen=True)
+class TxOwner:
+    """What a transaction's versions belong to: its table and its column in `settlement.chain_transactions`.
+
+    Sweeps and cold moves share one lifecycle of signed versions (mined, reorged back, dropped); these are fixed
+    identifiers of our schema, never input.
+    """
+
+    table: str
+    column: str
+
+
+SWEEPS = TxOwner("settlement.sweeps", "sweep_id")
+COLD_MOVES = TxOwner("settlement.cold_moves", "cold_move_id")
+
+
+async def owner_mined(conn: asyncpg.Connection, owner: TxOwner, owner_id: str, landed: Landed) -> None:
+    """One version of the owner's nonce has a receipt: it is MINED, its siblings REPLACED, the owner MINED."""
     async with conn.transaction():
         await conn.execute(
             "UPDATE settlement.chain_transactions SET status = CASE WHEN tx_hash = $2 THEN 'MINED' ELSE 'REPLACED' END,"
@@ -454,8 +483,8 @@ async def store_mined(conn: asyncpg.Connection, sweep_id: str, landed: Landed) -
             "receipt_status = CASE WHEN tx_hash = $2 THEN $5::smallint END, "
             "gas_used = CASE WHEN tx_hash = $2 THEN $6::numeric END, "
             "effective_gas_price_wei = CASE WHEN tx_hash = $2 THEN $7::numeric END, updated_at = now() "
-            "WHERE sweep_id = $1 AND status <> 'DENIED' AND status <> 'SIGNING'",
-            sweep_id,
+            f"WHERE {owner.column} = $1 AND status <> 'DENIED' AND status <> 'SIGNING'",
+            owner_id,
             landed.tx_hash,
             landed.block_number,
             landed.block_hash,
@@ -464,9 +493,9 @@ async def store_mined(conn: asyncpg.Connection, sweep_id: str, landed: Landed) -
             landed.effective_gas_price,
         )
         await conn.execute(
-            "UPDATE settlement.sweeps SET status = 'MINED', landed_tx_hash = $2, block_number = $3, block_hash = $4, "
+            f"UPDATE {owner.table} SET status = 'MINED', landed_tx_hash = $2, block_number = $3, block_hash = $4, "
             "gas_used = $5, effective_gas_price_wei = $6, updated_at = now() WHERE id = $1",
-            sweep_id,
+            owner_id,
             landed.tx_hash,
             landed.block_number,
             landed.block_hash,
@@ -475,31 +504,46 @@ async def store_mined(conn: asyncpg.Connection, sweep_id: str, landed: Landed) -
         )
 
 
-async def store_unmined(conn: asyncpg.Connection, sweep_id: str) -> None:
-    """The block that held the sweep was reorged away: back to SENT, every signed version live again."""
+async def owner_unmined(conn: asyncpg.Connection, owner: TxOwner, owner_id: str) -> None:
+    """The block that held the owner's transaction was reorged away: back to SENT, every signed version live."""
     async with conn.transaction():
         await conn.execute(
             "UPDATE settlement.chain_transactions SET status = 'BROADCAST', block_number = NULL, block_hash = NULL, "
             "receipt_status = NULL, gas_used = NULL, effective_gas_price_wei = NULL, updated_at = now() "
-            "WHERE sweep_id = $1 AND status IN ('MINED', 'REPLACED')",
-            sweep_id,
+            f"WHERE {owner.column} = $1 AND status IN ('MINED', 'REPLACED')",
+            owner_id,
         )
         await conn.execute(
-            "UPDATE settlement.sweeps SET status = 'SENT', landed_tx_hash = NULL, block_number = NULL, "
+            f"UPDATE {owner.table} SET status = 'SENT', landed_tx_hash = NULL, block_number = NULL, "
             "block_hash = NULL, gas_used = NULL, effective_gas_price_wei = NULL, updated_at = now() WHERE id = $1",
-            sweep_id,
+            owner_id,
         )
+
+
+async def drop_versions(conn: asyncpg.Connection, owner: TxOwner, owner_id: str) -> None:
+    """Every live version of the owner's nonce is DROPPED (call inside the transaction that ends the owner)."""
+    await conn.execute(
+        f"UPDATE settlement.chain_transactions SET status = 'DROPPED', updated_at = now() "
+        f"WHERE {owner.column} = $1 AND status = ANY($2::text[])",
+        owner_id,
+        list(LIVE_TX),
+    )
+
+
+async def store_mined(conn: asyncpg.Connection, sweep_id: str, landed: Landed) -> None:
+    """One version of the sweep's nonce has a receipt: it is MINED, its siblings REPLACED, the sweep MINED."""
+    await owner_mined(conn, SWEEPS, sweep_id, landed)
+
+
+async def store_unmined(conn: asyncpg.Connection, sweep_id: str) -> None:
+    """The block that held the sweep was reorged away: back to SENT, every signed version live again."""
+    await owner_unmined(conn, SWEEPS, sweep_id)
 
 
 async def store_dropped(conn: asyncpg.Connection, sweep_id: str) -> None:
     """The sweep's nonce was used by a transaction that is none of its versions: it can never land."""
     async with conn.transaction():
-        await conn.execute(
-            "UPDATE settlement.chain_transactions SET status = 'DROPPED', updated_at = now() "
-            "WHERE sweep_id = $1 AND status = ANY($2::text[])",
-            sweep_id,
-            list(LIVE_TX),
-        )
+        await drop_versions(conn, SWEEPS, sweep_id)
         await set_status(conn, sweep_id, "DROPPED", failure="NONCE_USED_ELSEWHERE")
 
 
