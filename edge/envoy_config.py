@@ -1009,28 +1009,45 @@ def _query_method_not_allowed(methods: Sequence[RpcMethod]) -> list[dict[str, An
     return mappers
 
 
+# Envoy's own refusals before any filter runs (the connection manager and the HTTP codecs), told apart by their
+# response code details (a CEL expression on `response.code_details`); their own text is empty or a bare status
+# phrase, so each gets a message of ours: (condition, gRPC code, reason, message). A message with `%…%` would be
+# read as a command operator: none has one (RESPONSE_CODE_DETAILS is added where the details name the problem).
+ENVOY_REFUSALS: tuple[tuple[str, int, str, str], ...] = (
+    (
+        "response.code_details == 'path_normalization_failed'",
+        3,
+        "PATH_INVALID",
+        "the path has an escaped slash or backslash (percent-encoded / or \\), a NUL or a fragment, "
+        "which the edge refuses",
+    ),
+    ("response.code_details == 'missing_host_header'", 3, "HOST_MISSING", "the request has no Host header"),
+    ("response.code_details == 'low_version'", 9, "HTTP_VERSION_UNSUPPORTED", "use HTTP/1.1 or HTTP/2"),
+    (
+        "response.code_details == 'upgrade_failed'",
+        7,
+        "UPGRADE_NOT_SUPPORTED",
+        "this API does not upgrade connections (WebSocket or any other protocol)",
+    ),
+    (
+        "response.code_details == 'http1.headers_too_large' || response.code == 431",
+        3,
+        "HEADERS_TOO_LARGE",
+        "the request's headers are too large",
+    ),
+    (
+        "response.code_details.startsWith('http1.') || response.code_details.startsWith('http2.') "
+        "|| response.code_details.startsWith('http.')",
+        3,
+        "HTTP_REQUEST_INVALID",
+        "the request is not valid HTTP (%RESPONSE_CODE_DETAILS%)",
+    ),
+)
+_CEL_FILTER = "envoy.access_loggers.extension_filters.cel"
+
+
 def _local_reply_config(methods: Sequence[RpcMethod]) -> dict[str, Any]:
-    # A request Envoy could not parse as HTTP (a downstream protocol error) has no text of its own to show.
-    unparsable = {
-        "filter": {
-            "and_filter": {
-                "filters": [
-                    {
-                        "status_code_filter": {
-                            "comparison": {"op": "EQ", "value": {"default_value": 400, "runtime_key": "edge.400p"}}
-                        }
-                    },
-                    {"response_flag_filter": {"flags": ["DPE"]}},
-                ]
-            }
-        },
-        "body_format_override": {
-            "text_format_source": {
-                "inline_string": _error_json(3, "the request is not valid HTTP", "HTTP_REQUEST_INVALID")
-            },
-            "content_type": "application/json",
-        },
-    }
+    """Every reply Envoy makes itself, in our JSON error shape with a reason (first matching mapper wins)."""
     # ext_authz denials (flag UAEX, 400/401/403) already carry our JSON body with their own reason: left as they
     # are. An unreachable authorization service (UAEX too, but 503 and no body) gets the 503 mapper below.
     denial_status = {"comparison": {"op": "LE", "value": {"default_value": 403, "runtime_key": "edge.denials"}}}
@@ -1044,7 +1061,18 @@ def _local_reply_config(methods: Sequence[RpcMethod]) -> dict[str, Any]:
             }
         }
     }
-    mappers = [authz_denial, *_query_method_not_allowed(methods), unparsable]
+    mappers = [authz_denial, *_query_method_not_allowed(methods)]
+    for condition, code, reason, text in ENVOY_REFUSALS:
+        cel = _typed("envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter", expression=condition)
+        mappers.append(
+            {
+                "filter": {"extension_filter": {"name": _CEL_FILTER, "typed_config": cel}},
+                "body_format_override": {
+                    "json_format": {"code": code, "message": text, "details": [_error_info(reason)]},
+                    "content_type": "application/json",
+                },
+            }
+        )
     for status, code, reason, message in LOCAL_REPLIES:
         status_filter = {
             "comparison": {"op": "EQ", "value": {"default_value": status, "runtime_key": f"edge.{status}"}}
@@ -1061,6 +1089,29 @@ def _local_reply_config(methods: Sequence[RpcMethod]) -> dict[str, Any]:
                 "content_type": "application/json",
             }
         mappers.append({"filter": {"status_code_filter": status_filter}, "body_format_override": body})
+    # Any other error Envoy answers itself (a status none of the above names): still our shape, with the
+    # response code details naming what Envoy refused.
+    for low, high, code, reason, text in (
+        (400, 499, 3, "REQUEST_REFUSED", "the edge refused the request (%RESPONSE_CODE_DETAILS%)"),
+        (500, 599, 13, "EDGE_ERROR", "the edge could not handle the request (%RESPONSE_CODE_DETAILS%); retry later"),
+    ):
+        band = {
+            "and_filter": {
+                "filters": [
+                    {"status_code_filter": {"comparison": {"op": "GE", "value": _status_value(low)}}},
+                    {"status_code_filter": {"comparison": {"op": "LE", "value": _status_value(high)}}},
+                ]
+            }
+        }
+        mappers.append(
+            {
+                "filter": band,
+                "body_format_override": {
+                    "json_format": {"code": code, "message": text, "details": [_error_info(reason)]},
+                    "content_type": "application/json",
+                },
+            }
+        )
     return {"mappers": mappers}
 
 

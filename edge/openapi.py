@@ -54,7 +54,8 @@ BUILT_FROM = (REPO_ROOT / "ledger" / "app.py", REPO_ROOT / "settlement" / "app.p
 ERROR_STATUSES: Mapping[str, str] = {
     "400": "Invalid argument or failed precondition; the details' ErrorInfo names the field and the reason, e.g. "
     "FIELD_REQUIRED, FIELD_INVALID, FIELD_TOO_LONG, FIELD_UNKNOWN, ENUM_VALUE_INVALID, AMOUNT_INVALID, "
-    "PAGE_SIZE_INVALID, INVALID_REQUEST (a body or query the transcoder cannot read).",
+    "PAGE_SIZE_INVALID, INVALID_REQUEST (a body or query the transcoder cannot read), PATH_INVALID (an escaped "
+    "slash or backslash, a NUL or a fragment in the path), HOST_MISSING, HTTP_REQUEST_INVALID (not valid HTTP).",
     "401": "No usable key: API_KEY_MISSING, API_KEY_MALFORMED, API_KEY_INVALID, API_KEY_REVOKED, API_KEY_EXPIRED.",
     "403": "The key may not do this: SCOPE_MISSING, ROLE_MISSING, MERCHANT_KEY_REQUIRED, ADMIN_KEY_REQUIRED, "
     "MERCHANT_SUSPENDED, CLIENT_ADDRESS_NOT_ALLOWED (the key's allowed_ip_ranges).",

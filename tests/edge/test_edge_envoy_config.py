@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -259,6 +260,84 @@ def test_unknown_path_is_a_json_not_found(edge: EdgePlan) -> None:
     assert reply.headers["content-type"] == "application/json"
     assert reply.json() == envoy_error(5, "no such method or path", "NOT_FOUND")
     assert_hardened(reply)
+
+
+def raw_request(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes no HTTP client library would send; the reply's status, headers and body (by content-length)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(raw)
+        data = b""
+        while True:
+            head, sep, body = data.partition(b"\r\n\r\n")
+            if sep:
+                lines = head.decode("latin-1").split("\r\n")
+                headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+                if len(body) >= int(headers.get("content-length", "0")):
+                    return int(lines[0].split()[1]), headers, body
+            chunk = conn.recv(65536)
+            assert chunk, f"connection closed after {data!r}"
+            data += chunk
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "code", "reason"),
+    [
+        (b"GET /v1/invoices/a%2Fb HTTP/1.1\r\nHost: x\r\n\r\n", 400, 3, "PATH_INVALID"),
+        (b"GET /v1/invoices/a%2fb HTTP/1.1\r\nHost: x\r\n\r\n", 400, 3, "PATH_INVALID"),
+        (b"GET /v1/invoices/a%5Cb HTTP/1.1\r\nHost: x\r\n\r\n", 400, 3, "PATH_INVALID"),
+        (b"GET /v1/invoices/%00 HTTP/1.1\r\nHost: x\r\n\r\n", 400, 3, "PATH_INVALID"),
+        (b"GET /v1/balance#top HTTP/1.1\r\nHost: x\r\n\r\n", 400, 3, "PATH_INVALID"),
+        (b"GET /v1/balance HTTP/1.1\r\n\r\n", 400, 3, "HOST_MISSING"),
+        (b"GET /v1/balance HTTP/1.0\r\n\r\n", 426, 9, "HTTP_VERSION_UNSUPPORTED"),
+        (
+            b"GET /v1/balance HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+            403,
+            7,
+            "UPGRADE_NOT_SUPPORTED",
+        ),
+        (b"GET /v1/balance HTTP/1.1\r\nHost: x\r\nbig: " + b"a" * 70_000 + b"\r\n\r\n", 431, 3, "HEADERS_TOO_LARGE"),
+        (b"GET /v1/balance HTTP/1.1\r\nHost: x\r\nx_y: 1\r\n\r\n", 400, 3, "HTTP_REQUEST_INVALID"),
+        (b"GET /v1/balance HTTP/1.1\r\nHost: x y\r\n\r\n", 400, 3, "HTTP_REQUEST_INVALID"),
+        (b"GET /v1/bal\x7fance HTTP/1.1\r\nHost: x\r\n\r\n", 400, 3, "HTTP_REQUEST_INVALID"),
+        (
+            b"POST /v1/invoices HTTP/1.1\r\nHost: x\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\nabc",
+            400,
+            3,
+            "HTTP_REQUEST_INVALID",
+        ),
+    ],
+    ids=[
+        "escaped-slash",
+        "escaped-slash-lower",
+        "escaped-backslash",
+        "nul",
+        "fragment",
+        "no-host",
+        "http-1.0",
+        "websocket",
+        "huge-header",
+        "underscore-header",
+        "bad-authority",
+        "control-char",
+        "length-and-chunked",
+    ],
+)
+def test_envoys_own_refusals_are_json_errors_with_a_reason_and_a_message(
+    edge: EdgePlan, raw: bytes, status: int, code: int, reason: str
+) -> None:
+    """Replies Envoy makes before any filter runs (its connection manager and HTTP codec) have no text of their own:
+    each gets our error shape, a reason and a message that says what was wrong, like every other error."""
+    got, headers, body = raw_request(edge.listen_port, raw)
+
+    assert got == status, body
+    assert headers["content-type"] == "application/json"
+    error = json.loads(body)
+    assert error["code"] == code
+    assert error["details"] == [
+        {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": "stablegate"}
+    ]
+    assert len(error["message"]) > 10, error
+    assert "Bad Request" not in error["message"]
 
 
 def test_body_over_the_limit_is_413_with_a_json_error(edge: EdgePlan) -> None:
