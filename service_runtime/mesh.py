@@ -101,13 +101,49 @@ def check_rules(rules: MethodRoles) -> None:
             raise ValueError(f"role rule {key!r} names unknown roles {sorted(unknown)}; known: {sorted(ROLES)}")
 
 
-class MeshRoleInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Refuses a call whose caller's certificate names no role allowed for the method (PERMISSION_DENIED)."""
+class RoleCheck:
+    """One service's role check: PermissionDenied unless the caller's certificate names a role the method allows.
+
+    The roles of each method are worked out once.
+    """
 
     def __init__(self, rules: MethodRoles, trust_domain: str) -> None:
         check_rules(rules)
         self._rules = rules
         self._trust_domain = trust_domain
+        self._allowed: dict[str, frozenset[str]] = {}
+
+    def check(self, method: str, context: _HasAuthContext) -> None:
+        """Raise PermissionDenied (MESH_ROLE_MISSING or MESH_ROLE_NOT_ALLOWED) unless the caller may call it."""
+        allowed = self._allowed.get(method)
+        if allowed is None:
+            allowed = self._allowed[method] = roles_for(self._rules, method)
+        trust_domain = self._trust_domain
+        role = peer_role(context, trust_domain)
+        if role is None:
+            raise PermissionDenied(
+                "the client certificate names no mesh role; mesh certificates carry "
+                f"{spiffe_id(trust_domain, '<role>')}",
+                reason="MESH_ROLE_MISSING",
+                metadata={"method": method},
+            )
+        if role not in allowed:
+            raise PermissionDenied(
+                f"the {role} role may not call this method",
+                reason="MESH_ROLE_NOT_ALLOWED",
+                metadata={"method": method, "peerRole": role, "allowedRoles": ",".join(sorted(allowed))},
+            )
+
+
+class MeshRoleInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Refuses a call whose caller's certificate names no role allowed for the method (PERMISSION_DENIED).
+
+    The runtime does the same check inside its `ServiceInterceptor` (one handler wrap per call); this interceptor
+    is for a server composed without it.
+    """
+
+    def __init__(self, rules: MethodRoles, trust_domain: str) -> None:
+        self._check = RoleCheck(rules, trust_domain)
 
     async def intercept_service(
         self,
@@ -119,24 +155,10 @@ class MeshRoleInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None:  # an unknown method: grpc answers UNIMPLEMENTED
             return None  # type: ignore[return-value]
         method = handler_call_details.method
-        allowed = roles_for(self._rules, method)
-        trust_domain = self._trust_domain
+        role_check = self._check
 
         def check(context: _HasAuthContext) -> None:
-            role = peer_role(context, trust_domain)
-            if role is None:
-                raise PermissionDenied(
-                    "the client certificate names no mesh role; mesh certificates carry "
-                    f"{spiffe_id(trust_domain, '<role>')}",
-                    reason="MESH_ROLE_MISSING",
-                    metadata={"method": method},
-                )
-            if role not in allowed:
-                raise PermissionDenied(
-                    f"the {role} role may not call this method",
-                    reason="MESH_ROLE_NOT_ALLOWED",
-                    metadata={"method": method, "peerRole": role, "allowedRoles": ",".join(sorted(allowed))},
-                )
+            role_check.check(method, context)
 
         return _guarded(handler, check)
 

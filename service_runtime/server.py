@@ -1,6 +1,7 @@
 """grpc.aio server bootstrap shared by every service.
 
-`serve()` builds the server with the shared interceptors (OpenTelemetry, ids in logs, metrics, domain errors),
+`serve()` builds the server with the shared interceptor (mesh role check, OpenTelemetry span, ids in logs,
+metrics, domain errors),
 registers the service's handlers, `grpc.health.v1` health and reflection, binds with mutual TLS (always: the
 caller's certificate names its mesh role, checked against the service's `roles` before any handler runs),
 starts a Prometheus endpoint, and on SIGTERM or SIGINT drains: health turns NOT_SERVING for every service,
@@ -22,7 +23,6 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry, start_http_server
@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from service_runtime.config import S, ServiceSettings, settings_or_exit
 from service_runtime.interceptors import RpcMetrics, ServiceInterceptor
 from service_runtime.logs import configure_logging
-from service_runtime.mesh import MeshRoleInterceptor, MethodRoles
+from service_runtime.mesh import MethodRoles
 
 log = logging.getLogger("stablegate.server")
 
@@ -81,12 +81,16 @@ class ServiceRuntime:
         if definition.metrics is not None:
             definition.metrics(self.registry)
         self.health = HealthServicer()
-        provider = TracerProvider(resource=Resource.create({"service.name": f"stablegate-{definition.name}"}))
+        self.tracer_provider = TracerProvider(
+            resource=Resource.create({"service.name": f"stablegate-{definition.name}"})
+        )
+        """Where the server spans go (add a span processor to export them)."""
         self.server = grpc.aio.server(
             interceptors=[
-                aio_server_interceptor(tracer_provider=provider),  # type: ignore[no-untyped-call]
-                ServiceInterceptor(RpcMetrics(self.registry)),
-                MeshRoleInterceptor(definition.roles, settings.tls.trust_domain),
+                # Role check, span, ids in logs, metrics and the error shape in one wrap per call.
+                ServiceInterceptor(
+                    RpcMetrics(self.registry), definition.roles, settings.tls.trust_domain, self.tracer_provider
+                ),
                 *definition.interceptors,
             ],
             options=[("grpc.so_reuseport", 0)],

@@ -169,3 +169,61 @@ def test_trace_context_from_the_caller_appears_in_the_service_log(tmp_path: Path
     lines = [line for line in (tmp_path / "settlement.log").read_text().splitlines() if "trace-test" in line]
     assert len(lines) == 1
     assert f'"trace_id": "{trace_id}"' in lines[0]
+
+
+async def test_each_call_is_a_server_span_in_the_callers_trace_with_its_status(tmp_path: Path) -> None:
+    """The runtime's one interceptor opens a SERVER span per call, a child of the caller's `traceparent`, and marks
+    refused calls (a role refusal included) as errors; the ids in logs are the span's."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind, StatusCode
+
+    ca = DevCertificateAuthority(tmp_path / "pki")
+    server = ca.issue(Role.SIGNER)
+    settings = load_settings(
+        ServiceSettings,
+        grpc_port=0,
+        metrics_port=None,
+        drain_delay_seconds=0,
+        tls=MeshFiles(server.cert_file, server.key_file, ca.cert_file).settings(),
+    )
+    runtime = ServiceRuntime(settings, vault_definition())
+    exporter = InMemorySpanExporter()
+    runtime.tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    port = (await runtime.start()).grpc_port
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    traceparent = (("traceparent", f"00-{trace_id}-{parent_id}-01"),)
+
+    async def call(role: str, metadata: tuple[tuple[str, str], ...] = ()) -> None:
+        pair = ca.issue(role, file_name=f"{role}-client")
+        creds = mesh.channel_credentials(MeshFiles(pair.cert_file, pair.key_file, ca.cert_file))
+        async with grpc.aio.secure_channel(f"127.0.0.1:{port}", creds) as channel:
+            await channel.unary_unary(f"/{SERVICE}/Open", None, None)(b"", timeout=5, metadata=metadata)
+
+    try:
+        await call(Role.SETTLEMENT, traceparent)
+        with pytest.raises(grpc.aio.AioRpcError):
+            await call(Role.EDGE, traceparent)
+        await call(Role.SETTLEMENT)
+    finally:
+        runtime.request_stop()
+        await asyncio.wait_for(runtime.wait_and_drain(), 15)
+    spans = [s for s in exporter.get_finished_spans() if s.name == f"/{SERVICE}/Open"]
+    assert len(spans) == 3
+    served, refused, fresh = spans
+    for span in spans:
+        assert span.kind == SpanKind.SERVER
+        assert span.attributes is not None
+        assert span.attributes["rpc.system"] == "grpc"
+        assert span.attributes["rpc.service"] == SERVICE
+        assert span.attributes["rpc.method"] == "Open"
+    for span in (served, refused):
+        assert format(span.context.trace_id, "032x") == trace_id
+        assert span.parent is not None and format(span.parent.span_id, "016x") == parent_id
+    assert served.attributes is not None and served.attributes["rpc.grpc.status_code"] == 0
+    assert served.status.status_code == StatusCode.UNSET
+    assert refused.attributes is not None and refused.attributes["rpc.grpc.status_code"] == 7
+    assert refused.status.status_code == StatusCode.ERROR
+    assert refused.status.description == "MESH_ROLE_NOT_ALLOWED"
+    # Without a traceparent the call starts a trace of its own.
+    assert fresh.parent is None and format(fresh.context.trace_id, "032x") != trace_id
