@@ -12,6 +12,7 @@ import json
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, replace
@@ -475,8 +476,9 @@ def test_rate_limited_call_is_429_json_with_retry_after_and_route_descriptors(
 class ScriptedUpstream:
     """A gRPC server for two public methods that fails with UNAVAILABLE as often as told, then answers."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, delay: float = 0.0) -> None:
         self.failures = failures
+        self.delay = delay
         self.calls: list[str] = []
         self.lock = threading.Lock()
 
@@ -487,6 +489,7 @@ class ScriptedUpstream:
             self.failures -= 1
         if fail:
             context.abort(grpc.StatusCode.UNAVAILABLE, "try again")
+        time.sleep(self.delay)
         return reply
 
     def handlers(self) -> tuple[grpc.GenericRpcHandler[bytes, bytes], ...]:
@@ -534,6 +537,32 @@ def test_get_is_retried_on_unavailable_and_a_create_is_not(tmp_path: Path, descr
     assert isinstance(error, dict)
     assert (error["code"], error["message"]) == (14, "try again")
     assert upstream.calls == ["GetBalance", "GetBalance", "CreateInvoice"]
+
+
+def test_an_upstream_too_slow_to_answer_is_504_json(tmp_path: Path, descriptor: Path, mesh_pki: DevMesh) -> None:
+    upstream = ScriptedUpstream(failures=0, delay=2.0)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers(upstream.handlers())
+    health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
+    port = server.add_secure_port("127.0.0.1:0", mesh_server_credentials(mesh_pki, Role.LEDGER))
+    server.start()
+    base = minimal_plan(descriptor, mesh_pki)
+    plan = replace(
+        base, upstreams=(Upstream("ledger", "127.0.0.1", port, Role.LEDGER), base.upstreams[1]), request_timeout=0.5
+    )
+    envoy = run_envoy(tmp_path, plan)
+    try:
+        started = time.monotonic()
+        reply = request(plan.listen_port, "POST", "/v1/invoices", b"{}", {"content-type": "application/json"})
+        waited = time.monotonic() - started
+    finally:
+        envoy.stop()
+        server.stop(grace=None)
+
+    assert reply.status == 504
+    assert reply.json() == envoy_error(4, "a service did not answer in time; retry later", "UPSTREAM_TIMEOUT")
+    assert_hardened(reply)
+    assert waited < 1.9  # Envoy gave up at the route's timeout, not when the upstream finally answered
 
 
 # --- mutual TLS to upstreams: Envoy accepts only the role the plan expects ----------------------------------
