@@ -25,5 +25,5 @@ def test_every_character_is_drawn_at_every_position_about_equally_often() -> Non
     alphabet = set(string.ascii_letters + string.digits)
     for position in counts:
         assert set(position) == alphabet
-        # 500 give or take 7 standard deviations (about 22 each): a skewed draw (a modulo bias, a stuck digit) falls outside.
+        # 500 give or take 7 standard deviations (about 22 each): a skewed draw falls outside.
         assert min(position.values()) > 345 and max(position.values()) < 655
