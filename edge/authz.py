@@ -10,6 +10,7 @@ identity headers. Envoy strips those headers from client requests first; the led
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -101,8 +102,12 @@ def denied(
     )
 
 
+@functools.lru_cache(maxsize=LOCAL_CACHE_ENTRIES)
 def allowed(identity: Identity) -> authz_pb.CheckResponse:
-    """Admit the request, carrying the verified identity to rate limits and services."""
+    """Admit the request, carrying the verified identity to rate limits and services.
+
+    Built once per identity (the answer depends on nothing else; it is only serialized, never changed).
+    """
     overwrite = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
     values = {
         "x-stablegate-key-id": identity.key_id,

@@ -23,7 +23,7 @@ def test_every_character_is_drawn_at_every_position_about_equally_often() -> Non
         for position, char in enumerate(new_id("x")[2:]):
             counts[position][char] += 1
     alphabet = set(string.ascii_letters + string.digits)
-    for position in counts:
-        assert set(position) == alphabet
+    for seen in counts:
+        assert set(seen) == alphabet
         # 500 give or take 7 standard deviations (about 22 each): a skewed draw falls outside.
-        assert min(position.values()) > 345 and max(position.values()) < 655
+        assert min(seen.values()) > 345 and max(seen.values()) < 655
