@@ -251,7 +251,8 @@ class EdgeAuthorizer(authz_grpc.AuthorizationServicer):  # type: ignore[misc]
             except redis.RedisError:
                 cached = None  # the cache is an optimisation: fall through to the ledger
             if cached is not None:
-                return Identity(**json.loads(cached))
+                found = json.loads(cached)
+                return Identity(**{**found, "scopes": tuple(found["scopes"])})
         try:
             reply = await self._credentials.VerifyCredential(
                 cred_pb.VerifyCredentialRequest(credential=token, client_address=client_address), timeout=3

@@ -49,6 +49,13 @@ async def test_a_valid_key_is_checked_once_per_bound_and_a_bad_one_refused_witho
             reply = await authorizer.Check(check(key), None)
             assert reply.status.code == 0
         assert ledger_checks(ledger, "OK") == 1  # the rest came from the cache
+        # Another replica finds the answer in Redis: admitted with the same identity, no ledger call.
+        replica = EdgeAuthorizer(ledger.channel, cache, cache_seconds=2)
+        for _ in range(2):
+            shared = await replica.Check(check(key), None)
+            assert shared.status.code == 0
+            assert shared.ok_response.headers == reply.ok_response.headers
+        assert ledger_checks(ledger, "OK") == 1
 
         bad = key[:-4] + "AAAA"
         for _ in range(5):
