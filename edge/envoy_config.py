@@ -103,6 +103,13 @@ OPENAPI_PATH = "/v1/openapi.json"
 REFERENCE_PATH = "/v1/reference"
 REFERENCE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 """The reference page's CSP: its inline stylesheet and nothing else (no scripts, no external resources)."""
+CHECKOUT_PREFIX = "/checkout/"
+"""The hosted checkout page's paths on the public listener (docs/checkout.md), proxied to the checkout service."""
+CHECKOUT_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+"""The checkout page's CSP: its own script, stylesheet and event stream, nothing inline, nothing third-party."""
 MAX_DIRECT_RESPONSE_BYTES = 1024 * 1024
 """Envoy's cap on a direct response's body (its default, 4 KiB, is far below the OpenAPI document)."""
 
@@ -227,11 +234,15 @@ class EdgePlan:
     health_check_interval: float = 5.0
     api_docs: ApiDocs | None = ApiDocs()
     """Served at `GET /v1/openapi.json` and `GET /v1/reference` without an API key; None serves neither."""
+    checkout: Upstream | None = None
+    """The checkout service's page listener (HTTP/1.1 over mutual TLS), served at `/checkout/` on the public
+    listener without an API key; None: `/checkout/` is an unknown path."""
 
     def __post_init__(self) -> None:
         """Reject plans Envoy would reject later with a less helpful message, or accept and serve wrongly."""
         names = [u.name for u in self.upstreams]
-        extra = [u.name for u in (self.ext_authz, self.ratelimit) if u is not None] + [UNROUTED_CLUSTER]
+        extra = [u.name for u in (self.ext_authz, self.ratelimit, self.checkout) if u is not None]
+        extra.append(UNROUTED_CLUSTER)
         if len(set(names + extra)) != len(names + extra):
             raise ValueError(f"upstream names must be unique: {names + extra}")
         unknown = set(self.routes) - set(names)
@@ -247,7 +258,7 @@ class EdgePlan:
                 seen[service] = upstream
         if not seen:
             raise ValueError("the plan routes no service")
-        roles = [u.role for u in (*self.upstreams, self.ext_authz, self.ratelimit) if u is not None]
+        roles = [u.role for u in (*self.upstreams, self.ext_authz, self.ratelimit, self.checkout) if u is not None]
         if unknown_roles := sorted(set(roles) - ROLES):
             raise ValueError(f"upstreams name unknown mesh roles {unknown_roles}; known: {sorted(ROLES)}")
         if self.max_request_bytes <= 0 or self.request_timeout <= 0 or self.request_receive_timeout <= 0:
@@ -458,6 +469,8 @@ def envoy_config(plan: EdgePlan, transcoder_descriptor_path: Path | None = None)
     methods = read_methods(plan.descriptor_path, plan.services)
     clusters = [_cluster(u, plan, health_checked=True) for u in plan.upstreams]
     clusters += [_cluster(u, plan, health_checked=False) for u in (plan.ext_authz, plan.ratelimit) if u is not None]
+    if plan.checkout is not None:
+        clusters.append(_checkout_cluster(plan.checkout, plan))
     # Without endpoints: a REST request the transcoder neither transcoded nor rejected would get 503 here.
     clusters.append({"name": UNROUTED_CLUSTER, "type": "STATIC", "connect_timeout": "1s"})
     descriptor = transcoder_descriptor_path or plan.descriptor_path
@@ -776,6 +789,8 @@ def _routes(plan: EdgePlan, surface: Surface, methods: Mapping[str, tuple[RpcMet
         }
     ]
     routes += _api_doc_routes(plan, surface.docs)
+    if plan.checkout is not None and surface.audience == "merchant":
+        routes += _checkout_routes(plan, plan.checkout)
     # The other listener's paths are no paths here: 404 before any key check, so a merchant key never reaches
     # the admin API and an admin path on the public listener looks like any unknown path.
     foreign = "/v1/" if surface.audience == "admin" else "/admin/"
@@ -917,6 +932,49 @@ def _api_doc_routes(plan: EdgePlan, docs: Sequence[tuple[str, Path]]) -> list[di
             }
         )
     return routes
+
+
+def _checkout_routes(plan: EdgePlan, upstream: Upstream) -> list[dict[str, Any]]:
+    """The hosted checkout page's routes: GET only, no API key, its own CSP, no route timeout.
+
+    The link's token is checked by the ledger; the live status is a long-lived event stream, kept alive by
+    comment lines within the connection manager's idle timeout.
+    """
+    config = _plain_http(plan)["typed_per_filter_config"]
+    config[_LUA] = _typed("envoy.extensions.filters.http.lua.v3.LuaPerRoute", disabled=True)
+    config[_HEADER_MUTATION] = _typed(
+        "envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute",
+        mutations={"response_mutations": [{"append": _header("content-security-policy", CHECKOUT_CSP)}]},
+    )
+    get = [{"name": ":method", "string_match": {"exact": "GET"}}]
+    return [
+        {
+            "name": "checkout",
+            "match": {"prefix": CHECKOUT_PREFIX, "headers": get},
+            "route": {"cluster": upstream.name, "timeout": "0s", "retry_policy": {"retry_on": RETRY_ON}},
+            "typed_per_filter_config": config,
+        },
+        {
+            "name": "checkout method_not_allowed",
+            "match": {"prefix": CHECKOUT_PREFIX},
+            "direct_response": {
+                "status": 405,
+                "body": {"inline_string": _error_json(3, "the checkout page takes GET", "METHOD_NOT_ALLOWED")},
+            },
+            "response_headers_to_add": [_header("allow", "GET"), _header("content-type", "application/json")],
+            **_plain_http(plan),
+        },
+    ]
+
+
+def _checkout_cluster(upstream: Upstream, plan: EdgePlan) -> dict[str, Any]:
+    """The checkout page's upstream: HTTP/1.1 over mutual TLS, its certificate naming the checkout role."""
+    cluster = _cluster(upstream, plan, health_checked=False)
+    del cluster["typed_extension_protocol_options"]
+    tls = _upstream_tls(plan.mesh, upstream.role)
+    tls["typed_config"]["common_tls_context"]["alpn_protocols"] = ["http/1.1"]
+    cluster["transport_socket"] = tls
+    return cluster
 
 
 def _header(key: str, value: str) -> dict[str, Any]:

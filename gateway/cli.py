@@ -43,6 +43,7 @@ SERVICES: dict[str, ServiceEntry] = {
     "settlement": ServiceEntry("settlement.config:SettlementSettings", "settlement.app:definition"),
     "signer": ServiceEntry("signer.config:SignerSettings", "signer.app:definition"),
     "edge": ServiceEntry("edge.config:EdgeSettings", "edge.app:definition"),
+    "checkout": ServiceEntry("checkout.config:CheckoutSettings", "checkout.app:definition"),
 }
 
 

@@ -43,7 +43,7 @@ from service_runtime.config import DEMO_SECRET_PREFIX
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import MeshFiles, Role
 
-SERVICE_NAMES = ("ledger", "watcher", "settlement", "signer", "edge")
+SERVICE_NAMES = ("ledger", "watcher", "settlement", "signer", "edge", "checkout")
 # Well-known local ports; `--base-port N` moves them all to N + offset (the offset is the order below).
 DEFAULT_PORTS: dict[str, int] = {
     "envoy": 8080,
@@ -62,6 +62,9 @@ DEFAULT_PORTS: dict[str, int] = {
     "edge": 50055,
     "edge_metrics": 9105,
     "envoy_admin_api": 8081,
+    "checkout": 50056,
+    "checkout_metrics": 9106,
+    "checkout_http": 8082,
 }
 READY_TIMEOUT = 150.0
 LOCAL_DRAIN_TIMEOUT = 5
@@ -111,6 +114,8 @@ def edge_plan(ports: dict[str, int], envoy: MeshFiles) -> EdgePlan:
         routes=public_routes_from_served({"ledger": ledger_served, "settlement": settlement_served}),
         ext_authz=Upstream("ext_authz", edge.host, edge.port, Role.EDGE),
         mesh=envoy,
+        # The hosted checkout page at /checkout/ (docs/checkout.md).
+        checkout=Upstream("checkout", "127.0.0.1", ports["checkout_http"], Role.CHECKOUT),
     )
 
 
@@ -564,6 +569,11 @@ class LocalGateway:
                 "STABLEGATE_SIGNER_POLICY_PATH": str(self._write_policy()),
                 "STABLEGATE_EDGE_LEDGER_TARGET": ledger,
                 "STABLEGATE_EDGE_REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
+                "STABLEGATE_CHECKOUT_LEDGER_TARGET": ledger,
+                "STABLEGATE_CHECKOUT_REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
+                "STABLEGATE_CHECKOUT_HTTP_PORT": str(ports["checkout_http"]),
+                # The ledger's checkout links point at the local Envoy, wherever --base-port moved it.
+                "STABLEGATE_LEDGER_CHECKOUT_BASE_URL": f"http://127.0.0.1:{ports['envoy']}/checkout/",
             }
         )
         return env

@@ -14,6 +14,7 @@ from stablegate.admin.v1 import (
 )
 from stablegate.ledger.v1 import (
     chain_observation_service_pb2_grpc,
+    checkout_service_pb2_grpc,
     credential_service_pb2_grpc,
     deposit_address_service_pb2_grpc,
     journal_service_pb2_grpc,
@@ -34,6 +35,7 @@ from stablegate.merchant.v1 import (
 from ledger.api.admin import ApiKeyAdmin, MerchantAdmin
 from ledger.api.audit import AuditLog
 from ledger.api.auth import AuthInterceptor
+from ledger.api.checkout import Checkout
 from ledger.api.credentials import Credentials
 from ledger.api.deposit_addresses import DepositAddresses
 from ledger.api.invoices import Balances, Invoices
@@ -67,6 +69,7 @@ SERVED = (
     "stablegate.admin.v1.ApiKeyAdminService",
     "stablegate.admin.v1.AuditLogService",
     "stablegate.ledger.v1.ChainObservationService",
+    "stablegate.ledger.v1.CheckoutService",
     "stablegate.ledger.v1.CredentialService",
     "stablegate.ledger.v1.DepositAddressService",
     "stablegate.ledger.v1.JournalService",
@@ -85,6 +88,7 @@ ROLES: MethodRoles = {
     "/stablegate.admin.v1.": frozenset({Role.EDGE, Role.DASHBOARD}),
     "/stablegate.ledger.v1.CredentialService/": frozenset({Role.EDGE, Role.DASHBOARD}),
     "/stablegate.ledger.v1.ChainObservationService/": frozenset({Role.WATCHER}),
+    "/stablegate.ledger.v1.CheckoutService/": frozenset({Role.CHECKOUT}),
     "/stablegate.ledger.v1.DepositAddressService/ListDepositAddresses": frozenset({Role.WATCHER, Role.SETTLEMENT}),
     "/stablegate.ledger.v1.DepositAddressService/ListDepositAddressChanges": frozenset({Role.WATCHER}),
     "/stablegate.ledger.v1.DepositAddressService/RegisterDepositAddress": frozenset({Role.SETTLEMENT}),
@@ -144,6 +148,7 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
             ChainObservations(core), server
         )
         deposit_address_service_pb2_grpc.add_DepositAddressServiceServicer_to_server(DepositAddresses(core), server)
+        checkout_service_pb2_grpc.add_CheckoutServiceServicer_to_server(Checkout(core), server)
         webhook_service_pb2_grpc.add_WebhookEndpointServiceServicer_to_server(WebhookEndpoints(core), server)
         sweep_ledger_service_pb2_grpc.add_SweepLedgerServiceServicer_to_server(SweepLedger(core), server)
         journal_service_pb2_grpc.add_JournalServiceServicer_to_server(Journal(core), server)

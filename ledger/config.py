@@ -62,7 +62,14 @@ class LedgerSettings(ServiceSettings):
     checkout_base_url: str = Field(
         default="http://127.0.0.1:8080/checkout/",
         pattern=r"^https?://",
-        description="Base URL of the hosted checkout page; the invoice id is appended.",
+        description="Base URL of the hosted checkout page; the invoice id and its link token are appended "
+        "(`<base><invoice id>/<token>`, docs/checkout.md).",
+    )
+    checkout_token_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Key of the checkout links' tokens (HMAC-SHA256): the base64 of 32 random bytes. Empty: derived "
+        "from WEBHOOK_SECRET_KEY (a separate HMAC, never the key itself); with neither, a random key per process "
+        "(links then change on restart; prod requires the webhook key, so never there).",
     )
     default_invoice_ttl_seconds: int = Field(
         default=900, ge=60, le=604800, description="Invoice expiry when neither request nor merchant sets one."
@@ -163,7 +170,7 @@ class LedgerSettings(ServiceSettings):
     sms_auth_token: SecretStr = Field(default=SecretStr(""), description="SMS provider auth token (never logged).")
     sms_from: str = Field(default="", description="Sender number of notification SMS, E.164.")
 
-    @field_validator("webhook_secret_key")
+    @field_validator("webhook_secret_key", "checkout_token_key")
     @classmethod
     def _key_shape(cls, value: SecretStr) -> SecretStr:
         if value.get_secret_value():

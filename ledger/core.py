@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from ledger.auth import CredentialVerifier
 from ledger.config import LedgerSettings
 from ledger.dispatch import Dispatcher
+from ledger.domain.checkout import CheckoutLinks, derive_key
 from ledger.domain.fees import FeePlan
 from ledger.domain.invoices import ChainTerms
 from ledger.domain.models import Merchant
@@ -88,6 +90,19 @@ class LedgerCore:
         """Seals webhook secrets; None when no key is configured (then no endpoint can be made)."""
         key = self.settings.webhook_secret_key.get_secret_value()
         return SecretBox(parse_key(key)) if key else None
+
+    @functools.cached_property
+    def checkout(self) -> CheckoutLinks:
+        """Makes and checks checkout links (the key: CHECKOUT_TOKEN_KEY, else derived from the webhook key)."""
+        own = self.settings.checkout_token_key.get_secret_value()
+        webhook = self.settings.webhook_secret_key.get_secret_value()
+        if own:
+            key = parse_key(own)
+        elif webhook:
+            key = derive_key(parse_key(webhook))
+        else:
+            key = secrets.token_bytes(32)
+        return CheckoutLinks(key, self.settings.checkout_base_url)
 
     @property
     def url_policy(self) -> UrlPolicy:

@@ -37,6 +37,8 @@ class Role(enum.StrEnum):
     """The signing enclave."""
     DASHBOARD = "dashboard"
     """The web dashboards (a gRPC client like the edge)."""
+    CHECKOUT = "checkout"
+    """The hosted checkout page: reads the invoice a checkout link names, nothing else."""
     OPERATOR = "operator"
     """Operators' tools: health probes, the runner, status and audit reads."""
 

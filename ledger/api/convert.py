@@ -12,6 +12,7 @@ from stablegate.admin.v1 import api_key_admin_service_pb2 as keys_pb
 from stablegate.admin.v1 import merchant_admin_service_pb2 as merchants_pb
 from stablegate.merchant.v1 import invoice_pb2, payout_pb2, refund_service_pb2
 
+from ledger.domain.checkout import CheckoutLinks
 from ledger.domain.models import ApiKeyRecord, Invoice, Merchant
 from ledger.domain.money import format_amount
 from ledger.domain.payment_uri import erc20_transfer_uri
@@ -93,7 +94,7 @@ def api_key_message(key: ApiKeyRecord, now: dt.datetime, plaintext: str = "") ->
     )
 
 
-def invoice_message(invoice: Invoice, checkout_base_url: str) -> invoice_pb2.Invoice:
+def invoice_message(invoice: Invoice, checkout: CheckoutLinks) -> invoice_pb2.Invoice:
     """The merchant API's Invoice: amounts in token units and base units, the payment URI and checkout URL."""
     d = invoice.token_decimals
     return invoice_pb2.Invoice(
@@ -113,7 +114,7 @@ def invoice_message(invoice: Invoice, checkout_base_url: str) -> invoice_pb2.Inv
         payment_uri=erc20_transfer_uri(
             invoice.token_contract, invoice.chain_id, invoice.deposit_address, invoice.amount
         ),
-        checkout_url=checkout_base_url + invoice.id,
+        checkout_url=checkout.url(invoice.id),
         underpayment_tolerance=format_amount(invoice.tolerance, d),
         underpayment_tolerance_base_units=str(invoice.tolerance),
         description=invoice.description,

@@ -116,7 +116,7 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
             # The invoice and its `invoice.created` event in one statement: one round trip, atomic on its own.
             # A taken request id (a retry) or order id inserts neither, and is sorted out below.
             event_id = new_id("evt")
-            message = invoice_message(_unsaved(new, terms, now), self.core.settings.checkout_base_url)
+            message = invoice_message(_unsaved(new, terms, now), self.core.checkout)
             stored = await invoice_store.insert_with_event(
                 conn,
                 new,
@@ -129,7 +129,7 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
                 default_fee_plan=self.core.default_fee_plan,
             )
             if stored is not None:
-                return pb.CreateInvoiceResponse(invoice=invoice_message(stored, self.core.settings.checkout_base_url))
+                return pb.CreateInvoiceResponse(invoice=invoice_message(stored, self.core.checkout))
             # A retry with the same request id, a lost race with one, or the order id is taken.
             replay = await invoice_store.find_by_request(conn, owner, request_id)
             if replay is not None:
@@ -195,7 +195,7 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
                 reason="REQUEST_ID_REUSED",
                 metadata={"field": "request_id"},
             )
-        return pb.CreateInvoiceResponse(invoice=invoice_message(invoice, self.core.settings.checkout_base_url))
+        return pb.CreateInvoiceResponse(invoice=invoice_message(invoice, self.core.checkout))
 
     async def GetInvoice(self, request: pb.GetInvoiceRequest, context: Context) -> pb.GetInvoiceResponse:
         """One of the caller's invoices; another merchant's is NOT_FOUND."""
@@ -206,7 +206,7 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
             invoice = await invoice_store.get(conn, owner, request.id)
         if invoice is None:
             raise _not_found(request.id)
-        return pb.GetInvoiceResponse(invoice=invoice_message(invoice, self.core.settings.checkout_base_url))
+        return pb.GetInvoiceResponse(invoice=invoice_message(invoice, self.core.checkout))
 
     async def ListInvoices(self, request: pb.ListInvoicesRequest, context: Context) -> pb.ListInvoicesResponse:
         """The caller's invoices, newest first, filtered by status, creation range and order id."""
@@ -243,7 +243,7 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
                 after=after,
                 limit=limit,
             )
-        base = self.core.settings.checkout_base_url
+        base = self.core.checkout
         return pb.ListInvoicesResponse(
             invoices=[invoice_message(i, base) for i in rows],
             next_page_token=newest_first_next_token(rows, limit, query),
@@ -260,10 +260,10 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
             if invoice is None:
                 raise _not_found(request.id)
             if invoice.status == "CANCELED":
-                return pb.CancelInvoiceResponse(invoice=invoice_message(invoice, self.core.settings.checkout_base_url))
+                return pb.CancelInvoiceResponse(invoice=invoice_message(invoice, self.core.checkout))
             rules.check_cancelable(invoice.status)
             canceled = await invoice_store.cancel(conn, invoice.id, self.core.now())
-            message = invoice_message(canceled, self.core.settings.checkout_base_url)
+            message = invoice_message(canceled, self.core.checkout)
             await outbox.append(
                 conn,
                 event_type="invoice.canceled",

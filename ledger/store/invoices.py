@@ -251,6 +251,12 @@ async def get(
     return await _with_payments(conn, row) if row is not None else None
 
 
+async def get_any(conn: asyncpg.Connection, invoice_id: str) -> Invoice | None:
+    """One invoice by id whoever its merchant (for a caller that proved it may see it, e.g. a checkout link)."""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM ledger.invoices WHERE id = $1", invoice_id)
+    return await _with_payments(conn, row) if row is not None else None
+
+
 async def list_page(
     conn: asyncpg.Connection,
     merchant_id: str,

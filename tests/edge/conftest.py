@@ -66,6 +66,8 @@ class Stack:
     """The ledger's gRPC port (mesh clients only)."""
     database_url: str = ""
     """The stack's own database (for `stablegate admin keys create`)."""
+    checkout_port: int = 0
+    """The checkout service's page listener (mutual TLS, Envoy only); 0 when the stack has no checkout."""
 
     def admin_key_with(self, *roles: str, allow_ip: tuple[str, ...] = ()) -> str:
         """A new admin key with these roles (and client networks), made by the CLI like an operator would."""
@@ -162,13 +164,16 @@ def launch_stack(
     rpc_url: str | None = None,
     client_requests_per_second: int = 200,
     request_receive_timeout: float = 30.0,
+    checkout: bool = False,
 ) -> tuple[Stack, int]:
     """Start a ledger, the edge service and Envoy on a fresh database (appending each to `started`).
 
     Returns the stack and the ledger's gRPC port. Every hop inside is mutual TLS with `pki`'s certificates;
     `public_tls` puts TLS on Envoy's public listener too. With `rpc_url` (a chain node), settlement runs behind
-    Envoy as well (its fee estimate reads that node); without, its upstream is a port nothing listens on.
+    Envoy as well (its fee estimate reads that node); without, its upstream is a port nothing listens on. With
+    `checkout`, the checkout service runs too and Envoy serves its page at `/checkout/`.
     """
+    listen_port = parts.free_port()
     database = f"edge_{secrets.token_hex(4)}"
     psql = str(parts.postgres_bin_dir() / "psql")
     admin_db = ["-h", "127.0.0.1", "-p", str(postgres.plan.port), "-U", "postgres", "-d", "postgres"]
@@ -195,6 +200,7 @@ def launch_stack(
             "STABLEGATE_LEDGER_MIGRATE_ON_START": "true",
             "STABLEGATE_LEDGER_CREDENTIAL_CACHE_SECONDS": "0",
             "STABLEGATE_LEDGER_LOG_LEVEL": "WARNING",
+            "STABLEGATE_LEDGER_CHECKOUT_BASE_URL": f"{'https' if public_tls else 'http'}://127.0.0.1:{listen_port}/checkout/",
             # Webhook secrets are sealed with this key; prod refuses the dev marker, so prod gets a plain one.
             "STABLEGATE_LEDGER_WEBHOOK_SECRET_KEY": new_dev_key()
             if profile != "prod"
@@ -242,8 +248,26 @@ def launch_stack(
         )
         started.append(parts.start(spec))
         settlement_port = int(parts.read_ready_file(ready)["grpc_port"] or 0)
+    checkout_upstream = None
+    if checkout:
+        checkout_port = parts.free_port()
+        spec, ready = parts.prepare_service(
+            "checkout",
+            base,
+            {
+                "STABLEGATE_CHECKOUT_PROFILE": profile,
+                "STABLEGATE_CHECKOUT_LEDGER_TARGET": f"127.0.0.1:{ledger_port}",
+                "STABLEGATE_CHECKOUT_REDIS_URL": redis_server.url,
+                "STABLEGATE_CHECKOUT_HTTP_PORT": str(checkout_port),
+                "STABLEGATE_CHECKOUT_POLL_INTERVAL_SECONDS": "0.2",
+                "STABLEGATE_CHECKOUT_LOG_LEVEL": "WARNING",
+                **pki.files(Role.CHECKOUT).env("checkout"),
+            },
+        )
+        started.append(parts.start(spec))
+        checkout_upstream = Upstream("checkout", "127.0.0.1", checkout_port, Role.CHECKOUT)
     plan = EdgePlan(
-        listen_port=parts.free_port(),
+        listen_port=listen_port,
         admin_port=parts.free_port(),
         descriptor_path=DESCRIPTOR,
         upstreams=(
@@ -258,6 +282,7 @@ def launch_stack(
         admin_api_port=parts.free_port(),
         client_requests_per_second=client_requests_per_second,
         request_receive_timeout=request_receive_timeout,
+        checkout=checkout_upstream,
     )
     config = write(plan, base / "envoy" / "envoy.yaml")
     started.append(parts.start(parts.prepare_envoy(base / "envoy", config.read_text(), plan.admin_port)))
@@ -269,6 +294,7 @@ def launch_stack(
         ledger_metrics_port=int(ledger_ports["metrics_port"] or 0),
         ledger_port=ledger_port,
         database_url=dsn,
+        checkout_port=checkout_upstream.port if checkout_upstream is not None else 0,
     )
     return stack, ledger_port
 

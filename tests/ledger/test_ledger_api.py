@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -68,7 +69,10 @@ async def test_invoice_lifecycle_create_get_list_cancel_with_outbox_events(ledge
     assert invoice.payment_uri == (
         f"ethereum:{ledger.settings.token_contract}@97/transfer?address={expected_address}&uint256={105 * 10**17}"
     )
-    assert invoice.checkout_url.endswith(invoice.id)
+    # The checkout URL is the invoice id and its link token (docs/checkout.md), not the id alone.
+    prefix, token = invoice.checkout_url.rsplit("/", 1)
+    assert prefix == ledger.settings.checkout_base_url + invoice.id
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", token)
     assert (invoice.expire_time.ToDatetime() - invoice.create_time.ToDatetime()).total_seconds() == pytest.approx(
         900, abs=2
     )

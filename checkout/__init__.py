@@ -1,0 +1,1 @@
+"""The hosted checkout page: what a customer sees and pays from, served through Envoy (docs/checkout.md)."""

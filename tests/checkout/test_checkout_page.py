@@ -1,0 +1,318 @@
+"""The hosted checkout page through Envoy, on a real ledger, Redis and the checkout service, in headless Chromium.
+
+What a customer must see is asserted on the rendered page (visible, inside the viewport, not overlapping) at
+desktop and phone sizes; the status is driven as the watcher would drive it (ChainObservationService) and must
+change on the open page without a reload. Screenshots go to docs/img/ (not compared: the browser changes often).
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import secrets
+import ssl
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import pytest
+from playwright.sync_api import Browser, FloatRect, Page, ViewportSize, expect, sync_playwright
+from stablegate.ledger.v1 import chain_observation_service_pb2 as obs_pb
+from stablegate.ledger.v1 import chain_observation_service_pb2_grpc as obs_grpc
+from stablegate.ledger.v1 import checkout_service_pb2 as co_pb
+from stablegate.ledger.v1 import checkout_service_pb2_grpc as co_grpc
+
+from edge.envoy_config import CHECKOUT_CSP
+from gateway import parts
+from ledger.config import DEV_TOKEN
+from service_runtime.devcerts import DevMesh
+from service_runtime.mesh import Role
+from tests.conftest import mesh_sync_channel
+from tests.edge.conftest import Stack
+
+CHROMIUM = "/usr/bin/chromium"
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+SHOTS = parts.REPO_ROOT / "docs" / "img"
+CUSTOMER_SEES = ("#amount", "#address", "#qr svg", "#status", "#countdown", "#copy")
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """The parts of a created invoice the tests use."""
+
+    id: str
+    amount: str
+    address: str
+    url: str
+    """The checkout URL as the ledger made it (Envoy's public listener)."""
+
+    @property
+    def path(self) -> str:
+        return urllib.parse.urlsplit(self.url).path
+
+
+@pytest.fixture(scope="module")
+def merchant(checkout_stack: Stack) -> str:
+    """A merchant's API key."""
+    return checkout_stack.merchant_key()[1]
+
+
+def create_invoice(stack: Stack, key: str, amount: str = "12.5") -> Invoice:
+    made = stack.call("POST", "/v1/invoices", {"amount": amount, "description": "Order 1042"}, key)
+    assert made.status == 200, made.body
+    body = made.json()
+    return Invoice(body["id"], body["amount"], body["deposit_address"], body["checkout_url"])
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright (no downloaded browser)."""
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def observe(pki: DevMesh, ledger_port: int, address: str, amount: int, *, finality: str, tx: str) -> None:
+    """Report a token transfer to the invoice's address, as the watcher would."""
+
+    # Blocking gRPC: Playwright's sync API runs its own event loop in this thread.
+    with mesh_sync_channel(pki, Role.WATCHER, ledger_port) as channel:
+        obs_grpc.ChainObservationServiceStub(channel).RecordTransferObservation(
+            obs_pb.RecordTransferObservationRequest(
+                observation=obs_pb.TransferObservation(
+                    chain_id=97,
+                    token_contract=DEV_TOKEN,
+                    tx_hash=tx,
+                    log_index=0,
+                    block_number=100,
+                    block_hash="0x" + "b" * 64,
+                    from_address="0x" + "c" * 40,
+                    to_address=address,
+                    amount_base_units=str(amount),
+                    finality=obs_pb.ObservationFinality.Value(f"OBSERVATION_FINALITY_{finality}"),
+                )
+            ),
+            timeout=10,
+        )
+
+
+def boxes(page: Page) -> dict[str, FloatRect]:
+    """The bounding box of each element a customer must see (each must exist)."""
+    found: dict[str, FloatRect] = {}
+    for selector in CUSTOMER_SEES:
+        box = page.locator(selector).bounding_box()
+        assert box is not None, f"{selector} is not rendered"
+        found[selector] = box
+    return found
+
+
+def assert_readable(page: Page, size: ViewportSize) -> None:
+    """Every element a customer must see is visible, inside the viewport and overlaps no other."""
+    for selector in CUSTOMER_SEES:
+        expect(page.locator(selector)).to_be_visible()
+    found = boxes(page)
+    for selector, b in found.items():
+        assert b["width"] > 0 and b["height"] > 0, selector
+        assert b["x"] >= 0 and b["y"] >= 0, (selector, b)
+        assert b["x"] + b["width"] <= size["width"] + 0.5, (selector, b, size)
+        assert b["y"] + b["height"] <= size["height"] + 0.5, (selector, b, size)
+    qr = found["#qr svg"]
+    assert qr["width"] >= 150 and abs(qr["width"] - qr["height"]) < 1, qr  # square and large enough to scan
+    names = list(found)
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            a, b = found[first], found[second]
+            apart = (
+                a["x"] + a["width"] <= b["x"]
+                or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"]
+                or b["y"] + b["height"] <= a["y"]
+            )
+            assert apart, f"{first} overlaps {second}: {a} {b}"
+
+
+def open_page(browser: Browser, stack: Stack, invoice: Invoice, size: ViewportSize) -> tuple[Page, Any]:
+    context = browser.new_context(viewport=size, device_scale_factor=1)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    response = page.goto(f"http://127.0.0.1:{stack.port}{invoice.path}")
+    assert response is not None and response.status == 200
+    return page, (context, errors)
+
+
+@pytest.mark.parametrize(("name", "size"), [("desktop", DESKTOP), ("phone", PHONE)])
+def test_customer_sees_amount_address_qr_and_countdown(
+    checkout_stack: Stack, merchant: str, browser: Browser, name: str, size: ViewportSize
+) -> None:
+    invoice = create_invoice(checkout_stack, merchant)
+    page, (context, errors) = open_page(browser, checkout_stack, invoice, size)
+    try:
+        expect(page.locator("#amount-value")).to_have_text("12.5")
+        expect(page.locator("#address")).to_have_text(invoice.address)
+        expect(page.locator("#status-title")).to_have_text("Awaiting payment")
+        # The countdown runs from the invoice's expiry (15 minutes by default): m:ss, under 15:01.
+        expect(page.locator("#countdown")).to_have_text(re.compile(r"^1[0-5]:\d\d$|^\d:\d\d$"))
+        # The QR code holds the invoice's EIP-681 URI (the same one the wallet link opens).
+        uri = page.locator("#wallet").get_attribute("href")
+        assert uri is not None and uri.startswith("ethereum:") and invoice.address in uri
+        assert_readable(page, size)
+        page.screenshot(path=str(SHOTS / f"checkout-{name}.png"))
+        # Nothing the CSP refused (an inline script or a foreign asset would show up here).
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_status_turns_paid_on_the_open_page_without_reload(
+    checkout_stack: Stack, merchant: str, browser: Browser, mesh_pki: DevMesh
+) -> None:
+    invoice = create_invoice(checkout_stack, merchant, "3")
+    page, (context, errors) = open_page(browser, checkout_stack, invoice, PHONE)
+    try:
+        expect(page.locator("#status-title")).to_have_text("Awaiting payment")
+        page.evaluate("window.notReloaded = true")
+        tx = "0x" + secrets.token_hex(32)
+        observe(mesh_pki, checkout_stack.ledger_port, invoice.address, 3 * 10**18, finality="SEEN", tx=tx)
+        expect(page.locator("#status-title")).to_have_text("Payment seen, confirming", timeout=10_000)
+        observe(mesh_pki, checkout_stack.ledger_port, invoice.address, 3 * 10**18, finality="FINAL", tx=tx)
+        expect(page.locator("#status-title")).to_have_text("Paid", timeout=10_000)
+        expect(page.locator("#checkout")).to_have_attribute("data-state", "paid")
+        # Nothing is left to pay: the address and QR code are hidden.
+        expect(page.locator("#pay")).to_be_hidden()
+        assert page.evaluate("window.notReloaded") is True
+        page.screenshot(path=str(SHOTS / "checkout-paid.png"))
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_overpaid_invoice_shows_overpaid_live(
+    checkout_stack: Stack, merchant: str, browser: Browser, mesh_pki: DevMesh
+) -> None:
+    invoice = create_invoice(checkout_stack, merchant, "2")
+    page, (context, _) = open_page(browser, checkout_stack, invoice, DESKTOP)
+    try:
+        tx = "0x" + secrets.token_hex(32)
+        observe(mesh_pki, checkout_stack.ledger_port, invoice.address, 5 * 10**18, finality="FINAL", tx=tx)
+        expect(page.locator("#status-title")).to_have_text("Paid (overpaid)", timeout=10_000)
+        expect(page.locator("#status-detail")).to_contain_text("Received 5 USDT for 2 USDT")
+    finally:
+        context.close()
+
+
+def test_canceled_invoice_shows_canceled_live_and_hides_the_address(
+    checkout_stack: Stack, merchant: str, browser: Browser
+) -> None:
+    invoice = create_invoice(checkout_stack, merchant, "4")
+    page, (context, _) = open_page(browser, checkout_stack, invoice, PHONE)
+    try:
+        canceled = checkout_stack.call("POST", f"/v1/invoices/{invoice.id}:cancel", {}, merchant)
+        assert canceled.status == 200, canceled.body
+        expect(page.locator("#status-title")).to_have_text("Canceled", timeout=10_000)
+        expect(page.locator("#pay")).to_be_hidden()
+        page.screenshot(path=str(SHOTS / "checkout-canceled.png"))
+    finally:
+        context.close()
+
+
+def test_wrong_token_is_404_revealing_nothing(checkout_stack: Stack, merchant: str) -> None:
+    invoice = create_invoice(checkout_stack, merchant, "7.25")
+    other = create_invoice(checkout_stack, merchant, "8")
+    ok = checkout_stack.call("GET", invoice.path)
+    assert ok.status == 200 and b"7.25" in ok.body
+    token = invoice.path.rsplit("/", 1)[1]
+    assert len(token) == 22 and token not in invoice.id
+    wrong = [
+        f"/checkout/{invoice.id}/{'A' * 22}",  # a guessed token
+        f"/checkout/{invoice.id}/{other.path.rsplit('/', 1)[1]}",  # another invoice's token
+        f"/checkout/inv_{'x' * 24}/{token}",  # a real token on an unknown id
+        f"/checkout/{invoice.id}",  # the id alone
+        f"/checkout/{invoice.id}/{'A' * 22}/events",  # the live stream of a wrong link
+    ]
+    bodies = set()
+    for path in wrong:
+        reply = checkout_stack.call("GET", path)
+        assert reply.status == 404, (path, reply.status)
+        for secret in (invoice.id.encode(), b"7.25", invoice.address.encode(), invoice.address.lower().encode()):
+            assert secret not in reply.body, path
+        assert reply.headers["content-security-policy"] == CHECKOUT_CSP
+        bodies.add(reply.body)
+    assert len(bodies) <= 2  # the page's own not-found, and the router's for paths it does not route
+
+
+def test_page_carries_strict_csp_and_security_headers(checkout_stack: Stack, merchant: str) -> None:
+    invoice = create_invoice(checkout_stack, merchant)
+    reply = checkout_stack.call("GET", invoice.path)
+    assert reply.status == 200
+    assert reply.headers["content-type"].startswith("text/html")
+    assert reply.headers["content-security-policy"] == CHECKOUT_CSP
+    assert "'unsafe-inline'" not in CHECKOUT_CSP and "http" not in CHECKOUT_CSP
+    assert reply.headers["x-content-type-options"] == "nosniff"
+    assert reply.headers["referrer-policy"] == "no-referrer"  # the token never leaves in a Referer
+    assert "server" not in reply.headers
+    # No inline script or style, and every asset from the page's own origin.
+    html = reply.body.decode()
+    assert re.search(r"<script(?![^>]*\bsrc=)", html) is None
+    assert "<style" not in html and " style=" not in html
+    assert re.findall(r'(?:src|href)="(?!/checkout/static/|ethereum:)', html) == []
+    script = checkout_stack.call("GET", "/checkout/static/checkout.js")
+    assert script.status == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert checkout_stack.call("POST", invoice.path).status == 405
+
+
+def fetch_once(conn: http.client.HTTPSConnection) -> int:
+    """One GET of the page's script on a connection; its status."""
+    conn.request("GET", "/checkout/static/checkout.js")
+    return conn.getresponse().status
+
+
+def test_page_listener_answers_only_the_edge(checkout_stack: Stack, mesh_pki: DevMesh) -> None:
+    files = mesh_pki.files(Role.LEDGER)
+    context = ssl.create_default_context(cafile=str(files.ca_file))
+    context.check_hostname = False
+    context.load_cert_chain(str(files.cert_file), str(files.key_file))
+    import http.client
+
+    conn = http.client.HTTPSConnection("127.0.0.1", checkout_stack.checkout_port, context=context, timeout=5)
+    try:
+        conn.request("GET", "/checkout/static/checkout.js")
+        assert conn.getresponse().status == 403
+    finally:
+        conn.close()
+    anonymous = ssl.create_default_context(cafile=str(files.ca_file))
+    anonymous.check_hostname = False
+    conn = http.client.HTTPSConnection("127.0.0.1", checkout_stack.checkout_port, context=anonymous, timeout=5)
+    # Without a client certificate the TLS handshake itself fails (the request never reaches the page).
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        fetch_once(conn)
+    conn.close()
+
+
+def test_only_the_checkout_role_reads_checkout_invoices(
+    checkout_stack: Stack, merchant: str, mesh_pki: DevMesh
+) -> None:
+    invoice = create_invoice(checkout_stack, merchant)
+    token = invoice.path.rsplit("/", 1)[1]
+
+    def read(role: str, token: str) -> co_pb.GetCheckoutInvoiceResponse:
+        with mesh_sync_channel(mesh_pki, role, checkout_stack.ledger_port) as channel:
+            stub = co_grpc.CheckoutServiceStub(channel)
+            reply: co_pb.GetCheckoutInvoiceResponse = stub.GetCheckoutInvoice(
+                co_pb.GetCheckoutInvoiceRequest(invoice_id=invoice.id, token=token), timeout=5
+            )
+            return reply
+
+    assert read(Role.CHECKOUT, token).invoice.deposit_address == invoice.address
+    with pytest.raises(grpc.RpcError) as refused:
+        read(Role.EDGE, token)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.RpcError) as wrong:
+        read(Role.CHECKOUT, token[:-1] + ("B" if token[-1] != "B" else "C"))
+    assert wrong.value.code() == grpc.StatusCode.NOT_FOUND
