@@ -35,7 +35,8 @@ from service_runtime.server import ServiceDefinition
 
 log = logging.getLogger("stablegate.checkout")
 
-# The gRPC port serves health only (any mesh role, like every service); nothing else is served there.
+SERVED: tuple[str, ...] = ()
+"""No proto service: the gRPC port serves health only (any mesh role, like every service)."""
 ROLES: MethodRoles = {}
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_TYPES = {
@@ -223,4 +224,4 @@ def definition(settings: CheckoutSettings) -> ServiceDefinition:
         if clients.cache is not None:
             await clients.cache.aclose()
 
-    return ServiceDefinition("checkout", register, (), startup=startup, shutdown=shutdown, roles=ROLES)
+    return ServiceDefinition("checkout", register, SERVED, startup=startup, shutdown=shutdown, roles=ROLES)

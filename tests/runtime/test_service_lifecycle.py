@@ -42,6 +42,8 @@ def service_env(
     if service in ("ledger", "watcher"):
         prefix = f"STABLEGATE_{service.upper()}_"
         env |= {f"{prefix}DATABASE_URL": postgres.dsn, f"{prefix}MIGRATE_ON_START": "true"}
+    if service == "checkout":
+        env["STABLEGATE_CHECKOUT_HTTP_PORT"] = str(parts.free_port())  # the page's listener
     if service == "signer":
         env |= {
             **hsm.env,
