@@ -82,7 +82,7 @@ class StrayFundsAdmin(pb_grpc.StrayFundsAdminServiceServicer):
         limit = page_size(request.page_size)
         kind = pb.StrayFundKind.Name(request.kind).removeprefix("STRAY_FUND_KIND_") if request.kind else None
         status = pb.StrayFundStatus.Name(request.status).removeprefix("STRAY_FUND_STATUS_") if request.status else None
-        merchant = request.merchant_id or None
+        merchant = check_text(request.merchant_id, "merchant_id", 200) or None
         query = f"kind={kind}&status={status}&merchant={merchant}"
         after = newest_first_position(request.page_token, query)
         async with self.core.pool.acquire() as conn:
