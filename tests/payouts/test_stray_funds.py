@@ -22,7 +22,9 @@ from stablegate.ledger.v1 import payout_ledger_service_pb2_grpc as ledger_grpc
 from stablegate.merchant.v1 import invoice_pb2
 from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
 
+from ledger.domain import postings
 from ledger.domain.credentials import new_admin_key
+from ledger.store import journal
 from ledger.store.credentials import insert_admin_key
 from service_runtime import mesh
 from service_runtime.mesh import Role
@@ -379,3 +381,50 @@ async def test_a_revenue_withdrawal_without_a_configured_address_is_refused(ledg
         assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert error_info(refused.value).reason == "REVENUE_ADDRESS_NOT_CONFIGURED"
         assert await ledger.value("SELECT count(*) FROM ledger.payouts") == 0
+
+
+async def test_a_reorg_of_an_allocated_payment_undoes_the_credit_and_a_re_mine_holds_it_unallocated_again(
+    ledger: Ledger,
+) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    expired = await new_invoice(ledger, key)
+    ledger.clock.advance(hours=25)
+    await ledger.core.recorder.expire_due(ledger.clock())
+    tx = "0x" + "ab" * 32
+    reply = await ledger.observe(expired.deposit_address, 10 * UNIT, "SEEN", tx=tx, block_hash="0x" + "1" * 64)
+    target = await new_invoice(ledger, key)
+    await allocate(ledger, reply.payment_id, target.id)
+    assert (await current(ledger, key, target.id)).status == invoice_pb2.INVOICE_STATUS_PAID
+
+    await ledger.observe(expired.deposit_address, 10 * UNIT, "REORGED", tx=tx, block_hash="0x" + "1" * 64)
+    undone = await current(ledger, key, target.id)
+    assert (undone.status, undone.amount_paid) == (invoice_pb2.INVOICE_STATUS_OPEN, "0")
+    assert await ledger.balances(merchant) == {"merchant_available": 0}
+    assert await account(ledger, "unallocated") == 0
+    row = await ledger.fetch(
+        "SELECT invoice_id, status, allocated_from_invoice_id FROM ledger.payments WHERE id = $1", reply.payment_id
+    )
+    assert [tuple(r) for r in row] == [(expired.id, "REVERSED", None)]
+    assert await listed(ledger) == []
+
+    # Re-mined in another block: held as unallocated again (it came after the window), open to allocate.
+    await ledger.observe(expired.deposit_address, 10 * UNIT, "FINAL", tx=tx, block_hash="0x" + "2" * 64)
+    assert [f.status for f in await listed(ledger)] == [STATUS.Value("STRAY_FUND_STATUS_OPEN")]
+    await allocate(ledger, reply.payment_id, target.id)
+    assert (await current(ledger, key, target.id)).amount_paid == "10"
+    await ledger.assert_books_are_sound()
+
+
+async def test_the_reserve_accounts_can_never_go_negative(ledger: Ledger) -> None:
+    """The schema's reserved_balance_not_negative backs the checks taken under the account locks."""
+    for kind in ("STRAY_REFUND", "REVENUE"):
+        posting = postings.platform_transfer(kind, "confirmed", ledger.settings.asset, 1)
+        conn = await asyncpg.connect(ledger.db_url)
+        try:
+            with pytest.raises(asyncpg.CheckViolationError, match="reserved_balance_not_negative"):
+                async with conn.transaction():
+                    await journal.post(conn, posting, request_id=f"overdraw:{kind}")
+        finally:
+            await conn.close()
+    assert await account(ledger, "unallocated_reserved") == 0
+    assert await account(ledger, "platform_fees_reserved") == 0
