@@ -153,7 +153,7 @@ class DevKey:
 
 
 DEV_PLATFORM_REVENUE_ADDRESS = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
-"""Where `up` sends withdrawn platform revenue: anvil's tenth dev account (`STABLEGATE_LEDGER_PLATFORM_REVENUE_ADDRESS`)."""
+"""Where `up` sends withdrawn platform revenue (`STABLEGATE_LEDGER_PLATFORM_REVENUE_ADDRESS`): anvil's tenth account."""
 
 
 def dev_policy(contracts: Plan, chain_id: int = 97, revenue_address: str = DEV_PLATFORM_REVENUE_ADDRESS) -> str:
