@@ -18,7 +18,7 @@ class StrayRow:
     kind: str
     """UNALLOCATED_PAYMENT, UNEXPECTED_TOKEN or NATIVE."""
     status: str
-    """OPEN, ALLOCATED, REFUND_QUEUED, REFUND_BROADCAST, REFUNDED or REVERSED."""
+    """OPEN, ALLOCATED, REFUND_QUEUED, REFUND_BROADCAST or REFUNDED."""
     merchant_id: str
     invoice_id: str
     """The invoice whose deposit address received it."""
@@ -38,7 +38,7 @@ class StrayRow:
     allocate_reason: str
 
 
-STATUSES = ("OPEN", "ALLOCATED", "REFUND_QUEUED", "REFUND_BROADCAST", "REFUNDED", "REVERSED")
+STATUSES = ("OPEN", "ALLOCATED", "REFUND_QUEUED", "REFUND_BROADCAST", "REFUNDED")
 """Every status a stray fund can be listed with."""
 KINDS = ("UNALLOCATED_PAYMENT", "UNEXPECTED_TOKEN", "NATIVE")
 """Every kind of stray fund."""
@@ -48,8 +48,7 @@ SELECT 'UNALLOCATED_PAYMENT' AS kind, p.id, p.chain_id, p.tx_hash, p.log_index,
        coalesce(p.allocated_from_invoice_id, p.invoice_id) AS invoice_id, i.merchant_id,
        CASE WHEN p.allocated_from_invoice_id IS NOT NULL THEN p.invoice_id ELSE '' END AS allocated_invoice_id,
        p.token_contract, p.from_address, p.to_address, p.amount, p.block_number, p.observe_time,
-       CASE WHEN p.allocated_from_invoice_id IS NOT NULL
-                 THEN CASE WHEN p.status = 'REVERSED' THEN 'REVERSED' ELSE 'ALLOCATED' END
+       CASE WHEN p.allocated_from_invoice_id IS NOT NULL THEN 'ALLOCATED'
             WHEN r.status IN ('QUEUED', 'PENDING_APPROVAL') THEN 'REFUND_QUEUED'
             WHEN r.status = 'BROADCAST' THEN 'REFUND_BROADCAST'
             WHEN r.status = 'CONFIRMED' THEN 'REFUNDED'

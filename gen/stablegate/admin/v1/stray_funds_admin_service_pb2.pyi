@@ -67,8 +67,6 @@ class _StrayFundStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Stray
     """The refund's transaction was sent."""
     STRAY_FUND_STATUS_REFUNDED: _StrayFundStatus.ValueType  # 5
     """The refund's transaction is final: the sender has the money back."""
-    STRAY_FUND_STATUS_REVERSED: _StrayFundStatus.ValueType  # 6
-    """An allocated payment's block was reorged away; the allocation is undone."""
 
 class StrayFundStatus(_StrayFundStatus, metaclass=_StrayFundStatusEnumTypeWrapper):
     """Where a stray fund stands."""
@@ -85,8 +83,6 @@ STRAY_FUND_STATUS_REFUND_BROADCAST: StrayFundStatus.ValueType  # 4
 """The refund's transaction was sent."""
 STRAY_FUND_STATUS_REFUNDED: StrayFundStatus.ValueType  # 5
 """The refund's transaction is final: the sender has the money back."""
-STRAY_FUND_STATUS_REVERSED: StrayFundStatus.ValueType  # 6
-"""An allocated payment's block was reorged away; the allocation is undone."""
 Global___StrayFundStatus: _TypeAlias = StrayFundStatus  # noqa: Y015
 
 @_typing.final
