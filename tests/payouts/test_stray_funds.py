@@ -17,6 +17,7 @@ import pytest
 from stablegate.admin.v1 import merchant_admin_service_pb2 as admin_pb
 from stablegate.admin.v1 import stray_funds_admin_service_pb2 as pb
 from stablegate.admin.v1 import stray_funds_admin_service_pb2_grpc as pb_grpc
+from stablegate.ledger.v1 import chain_observation_service_pb2 as obs_pb
 from stablegate.ledger.v1 import payout_ledger_service_pb2 as ledger_pb
 from stablegate.ledger.v1 import payout_ledger_service_pb2_grpc as ledger_grpc
 from stablegate.merchant.v1 import invoice_pb2
@@ -210,38 +211,56 @@ async def test_allocation_refusals_change_nothing(ledger: Ledger) -> None:
     assert error_info(denied.value).reason == "ROLE_MISSING"
 
 
-async def test_a_lookalike_token_is_listed_as_stray_and_never_credited(ledger: Ledger) -> None:
+async def test_lookalike_tokens_and_native_bnb_are_listed_as_stray_and_never_credited(ledger: Ledger) -> None:
     merchant, key = await ledger.merchant_with_key()
     invoice = await new_invoice(ledger, key)
     lookalike = "0x" + "1d" * 20
     await ledger.observe(invoice.deposit_address, 10 * UNIT, "FINAL", token=lookalike)
     _expired, payment_id = await unallocated_payment(ledger, key)
+    ledger.clock.advance(minutes=1)
+    native = obs_pb.TransferObservation(  # as the watcher reports a BNB balance rise: no token, no sender
+        chain_id=ledger.settings.chain_id,
+        asset=obs_pb.TRANSFER_ASSET_NATIVE,
+        tx_hash="0x" + "4e" * 32,
+        log_index=0,
+        block_number=120,
+        block_hash="0x" + "e" * 64,
+        to_address=invoice.deposit_address,
+        amount_base_units=str(3 * 10**16),
+        finality=obs_pb.OBSERVATION_FINALITY_FINAL,
+    )
+    await ledger.observations.RecordTransferObservation(obs_pb.RecordTransferObservationRequest(observation=native))
     everything = await listed(ledger)
     assert [f.kind for f in everything] == [
+        KIND.Value("STRAY_FUND_KIND_NATIVE"),
         KIND.Value("STRAY_FUND_KIND_UNALLOCATED_PAYMENT"),
         KIND.Value("STRAY_FUND_KIND_UNEXPECTED_TOKEN"),
     ]
-    token = everything[1]
-    assert (token.token_contract.lower(), token.amount_base_units, token.invoice_id) == (
-        lookalike,
-        str(10 * UNIT),
-        invoice.id,
-    )
+    bnb, token = everything[0], everything[2]
+    assert (bnb.token_contract, bnb.from_address, bnb.amount_base_units) == ("", "", str(3 * 10**16))
+    assert token.token_contract.lower() == lookalike
+    assert (token.amount_base_units, token.invoice_id, token.merchant_id) == (str(10 * UNIT), invoice.id, merchant)
     only_tokens = await listed(ledger, kind=KIND.Value("STRAY_FUND_KIND_UNEXPECTED_TOKEN"))
     assert [f.id for f in only_tokens] == [token.id]
     only_open_payments = await listed(
         ledger, kind=KIND.Value("STRAY_FUND_KIND_UNALLOCATED_PAYMENT"), status=STATUS.Value("STRAY_FUND_STATUS_OPEN")
     )
     assert [f.id for f in only_open_payments] == [payment_id]
-    first = await admin(ledger).ListStrayFunds(
-        pb.ListStrayFundsRequest(page_size=1), metadata=ledger.auth(ledger.admin_key)
-    )
-    second = await admin(ledger).ListStrayFunds(
-        pb.ListStrayFundsRequest(page_size=1, page_token=first.next_page_token), metadata=ledger.auth(ledger.admin_key)
-    )
-    assert [f.id for f in [*first.stray_funds, *second.stray_funds]] == [payment_id, token.id]
+    assert await listed(ledger, merchant_id="mer_other") == []
+    pages: list[str] = []
+    token_text = ""
+    for _ in range(3):
+        page = await admin(ledger).ListStrayFunds(
+            pb.ListStrayFundsRequest(page_size=1, page_token=token_text), metadata=ledger.auth(ledger.admin_key)
+        )
+        pages += [f.id for f in page.stray_funds]
+        token_text = page.next_page_token
+    assert pages == [bnb.id, payment_id, token.id]
     assert (await current(ledger, key, invoice.id)).amount_paid == "0"
     assert await ledger.balances(merchant) == {}
+    # The same report again is kept once.
+    await ledger.observations.RecordTransferObservation(obs_pb.RecordTransferObservationRequest(observation=native))
+    assert len(await listed(ledger)) == 3
 
 
 async def test_a_stray_refund_goes_to_the_sender_out_of_unallocated_and_is_booked_at_confirmation(
