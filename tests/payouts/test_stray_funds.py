@@ -8,6 +8,7 @@ through PayoutLedgerService called with the settlement mesh role.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from collections.abc import AsyncIterator
 
@@ -25,7 +26,7 @@ from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
 
 from ledger.domain import postings
 from ledger.domain.credentials import new_admin_key
-from ledger.store import journal
+from ledger.store import journal, reports
 from ledger.store.credentials import insert_admin_key
 from service_runtime import mesh
 from service_runtime.mesh import Role
@@ -447,3 +448,27 @@ async def test_the_reserve_accounts_can_never_go_negative(ledger: Ledger) -> Non
             await conn.close()
     assert await account(ledger, "unallocated_reserved") == 0
     assert await account(ledger, "platform_fees_reserved") == 0
+
+
+async def test_reports_count_an_allocation_as_a_credit_and_a_revenue_withdrawal_as_no_fee(ledger: Ledger) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    _expired, payment_id = await unallocated_payment(ledger, key)
+    await ledger.merchants.SetMerchantFeePlan(
+        admin_pb.SetMerchantFeePlanRequest(merchant_id=merchant, bps=100, reason="contract"),
+        metadata=ledger.auth(ledger.admin_key),
+    )
+    await allocate(ledger, payment_id, (await new_invoice(ledger, key)).id)
+    await admin(ledger).WithdrawPlatformRevenue(
+        pb.WithdrawPlatformRevenueRequest(amount="0.05", reason="monthly"), metadata=ledger.auth(ledger.admin_key)
+    )
+    today = dt.datetime.now(dt.UTC).date()
+    conn = await asyncpg.connect(ledger.db_url)
+    try:
+        credited = await reports.settlement_report(conn, today - dt.timedelta(days=1), today + dt.timedelta(days=2))
+        fees = await reports.fee_report(conn, today - dt.timedelta(days=1), today + dt.timedelta(days=2))
+    finally:
+        await conn.close()
+    assert {r.merchant_id for r in credited} == {merchant}
+    assert sum(r.payments_credited for r in credited) == 1
+    assert sum(r.volume for r in credited) == 10 * UNIT - UNIT // 10
+    assert sum(r.fees for r in fees) == UNIT // 10  # earned once; the withdrawal's reservation is not a negative fee
