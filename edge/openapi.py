@@ -243,6 +243,7 @@ FIELD_CONSTRAINTS: Mapping[str, Mapping[str, Any]] = {
     "stablegate.admin.v1.AllocateStrayPaymentRequest.invoice_id": {"minLength": 1, "maxLength": 200, "pattern": TEXT},
     "stablegate.admin.v1.AllocateStrayPaymentRequest.reason": _required_text(500),
     "stablegate.admin.v1.RefundStrayPaymentRequest.reason": _required_text(500),
+    "stablegate.admin.v1.RequestQuarantineRequest.reason": _required_text(500),
     "stablegate.admin.v1.WithdrawPlatformRevenueRequest.request_id": _text(200),
     "stablegate.admin.v1.WithdrawPlatformRevenueRequest.amount": {"pattern": POSITIVE_AMOUNT, "maxLength": 100},
     "stablegate.admin.v1.WithdrawPlatformRevenueRequest.reason": _required_text(500),
@@ -368,6 +369,9 @@ BUSINESS_RULES: Mapping[str, Mapping[str, str]] = {
         "STRAY_REFUND_EXISTS": "the payment is being refunded (or was refunded) to its sender",
         "SENDER_UNKNOWN": "the payment has no sender address to refund to",
         "INSUFFICIENT_UNALLOCATED": "the unallocated balance does not cover the payment",
+    },
+    "StrayFundsAdminService_RequestQuarantine": {
+        "QUARANTINE_NOT_APPLICABLE": "only another token than the gateway's can be quarantined",
     },
     "StrayFundsAdminService_WithdrawPlatformRevenue": {
         "INSUFFICIENT_PLATFORM_FEES": "amount must be at most the collected fees not yet withdrawn",

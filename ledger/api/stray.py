@@ -22,7 +22,7 @@ from ledger.domain.money import format_amount, parse_amount
 from ledger.payments import retrying
 from ledger.payouts import announce_platform
 from ledger.store import stray as store
-from service_runtime.errors import FailedPrecondition, InvalidArgument
+from service_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from service_runtime.pagination import newest_first_next_token, newest_first_position, page_size
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -167,6 +167,42 @@ class StrayFundsAdmin(pb_grpc.StrayFundsAdminServiceServicer):
             )
 
         return await retrying(step)
+
+    async def RequestQuarantine(
+        self, request: pb.RequestQuarantineRequest, context: Context
+    ) -> pb.RequestQuarantineResponse:
+        """Record the request to quarantine a stray token; a second request changes and records nothing."""
+        if not request.id:
+            raise InvalidArgument("id is required", reason="FIELD_REQUIRED", metadata={"field": "id"})
+        reason = _required(request.reason, "reason")
+        actor = principal().key_id
+        async with self.core.pool.acquire() as conn, conn.transaction():
+            found = await store.get(conn, request.id)
+            if found is None:
+                raise NotFound(f"no stray fund {request.id}", reason="STRAY_FUND_NOT_FOUND", metadata={"field": "id"})
+            if found.kind != "UNEXPECTED_TOKEN":
+                raise FailedPrecondition(
+                    "only another token can be quarantined: allocate or refund an unallocated payment; native BNB "
+                    "leaves with the address's next flush, to the treasury",
+                    reason="QUARANTINE_NOT_APPLICABLE",
+                    metadata={"field": "id", "kind": found.kind},
+                )
+            if await store.request_quarantine(conn, found.id, actor=actor, reason=reason, now=self.core.now()):
+                await record(
+                    conn,
+                    self.core,
+                    context,
+                    action="stray.quarantine",
+                    subject=f"stray_funds/{found.id}",
+                    details={
+                        "tokenContract": found.token_contract,
+                        "depositAddress": found.to_address,
+                        "amountBaseUnits": str(found.amount),
+                        "reason": reason,
+                    },
+                )
+            row = await _stray(conn, found.id)
+        return pb.RequestQuarantineResponse(stray_fund=stray_message(row))
 
     async def GetPlatformRevenue(
         self, request: pb.GetPlatformRevenueRequest, context: Context

@@ -18,7 +18,7 @@ class StrayRow:
     kind: str
     """UNALLOCATED_PAYMENT, UNEXPECTED_TOKEN or NATIVE."""
     status: str
-    """OPEN, ALLOCATED, REFUND_QUEUED, REFUND_BROADCAST or REFUNDED."""
+    """OPEN, ALLOCATED, REFUND_QUEUED, REFUND_BROADCAST, REFUNDED or QUARANTINE_REQUESTED."""
     merchant_id: str
     invoice_id: str
     """The invoice whose deposit address received it."""
@@ -35,10 +35,12 @@ class StrayRow:
     """When it was observed (the list's order)."""
     refund_id: str
     allocated_by: str
+    """The admin key that allocated the payment, or that requested a stray token's quarantine."""
     allocate_reason: str
+    """Why (the allocation's or the quarantine request's reason)."""
 
 
-STATUSES = ("OPEN", "ALLOCATED", "REFUND_QUEUED", "REFUND_BROADCAST", "REFUNDED")
+STATUSES = ("OPEN", "ALLOCATED", "REFUND_QUEUED", "REFUND_BROADCAST", "REFUNDED", "QUARANTINE_REQUESTED")
 """Every status a stray fund can be listed with."""
 KINDS = ("UNALLOCATED_PAYMENT", "UNEXPECTED_TOKEN", "NATIVE")
 """Every kind of stray fund."""
@@ -63,7 +65,9 @@ WHERE p.status = 'UNALLOCATED' OR p.allocated_from_invoice_id IS NOT NULL
 UNION ALL
 SELECT CASE WHEN s.asset = 'NATIVE' THEN 'NATIVE' ELSE 'UNEXPECTED_TOKEN' END, s.id, s.chain_id, s.tx_hash,
        s.log_index, s.invoice_id, s.merchant_id, '', s.token_contract, s.from_address, s.to_address, s.amount,
-       s.block_number, s.observe_time, 'OPEN', '', '', ''
+       s.block_number, s.observe_time,
+       CASE WHEN s.quarantine_request_time IS NOT NULL THEN 'QUARANTINE_REQUESTED' ELSE 'OPEN' END, '',
+       s.quarantine_requested_by, s.quarantine_reason
 FROM ledger.stray_deposits s
 """
 
@@ -183,3 +187,18 @@ async def unallocate(conn: asyncpg.Connection, payment_id: str, invoice_id: str)
         payment_id,
         invoice_id,
     )
+
+
+async def request_quarantine(
+    conn: asyncpg.Connection, stray_id: str, *, actor: str, reason: str, now: dt.datetime
+) -> bool:
+    """Record an admin's quarantine request for a stray deposit; False when one was recorded already."""
+    updated = await conn.fetchval(
+        "UPDATE ledger.stray_deposits SET quarantine_request_time = $2, quarantine_requested_by = $3, "
+        "quarantine_reason = $4 WHERE id = $1 AND quarantine_request_time IS NULL RETURNING id",
+        stray_id,
+        now,
+        actor,
+        reason,
+    )
+    return updated is not None

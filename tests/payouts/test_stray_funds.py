@@ -472,3 +472,37 @@ async def test_reports_count_an_allocation_as_a_credit_and_a_revenue_withdrawal_
     assert sum(r.payments_credited for r in credited) == 1
     assert sum(r.volume for r in credited) == 10 * UNIT - UNIT // 10
     assert sum(r.fees for r in fees) == UNIT // 10  # earned once; the withdrawal's reservation is not a negative fee
+
+
+async def test_a_quarantine_request_for_a_stray_token_is_recorded_once_and_refused_for_anything_else(
+    ledger: Ledger,
+) -> None:
+    _merchant, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key)
+    await ledger.observe(invoice.deposit_address, 5 * UNIT, "FINAL", token="0x" + "1d" * 20)
+    _expired, payment_id = await unallocated_payment(ledger, key)
+    [token] = await listed(ledger, kind=KIND.Value("STRAY_FUND_KIND_UNEXPECTED_TOKEN"))
+    auth = ledger.auth(ledger.admin_key)
+    request = pb.RequestQuarantineRequest(id=token.id, reason="lookalike USDT, ticket 7")
+    first = (await admin(ledger).RequestQuarantine(request, metadata=auth)).stray_fund
+    assert (first.status, first.allocated_by, first.allocate_reason) == (
+        STATUS.Value("STRAY_FUND_STATUS_QUARANTINE_REQUESTED"),
+        "adm_test",
+        "lookalike USDT, ticket 7",
+    )
+    again = (await admin(ledger).RequestQuarantine(request, metadata=auth)).stray_fund
+    assert again.status == STATUS.Value("STRAY_FUND_STATUS_QUARANTINE_REQUESTED")
+    assert await ledger.value("SELECT count(*) FROM ledger.audit_events WHERE action = 'stray.quarantine'") == 1
+    requested = await listed(ledger, status=STATUS.Value("STRAY_FUND_STATUS_QUARANTINE_REQUESTED"))
+    assert [f.id for f in requested] == [token.id]
+
+    for stray_id, code, reason in (
+        (payment_id, grpc.StatusCode.FAILED_PRECONDITION, "QUARANTINE_NOT_APPLICABLE"),
+        ("sd_nope", grpc.StatusCode.NOT_FOUND, "STRAY_FUND_NOT_FOUND"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await admin(ledger).RequestQuarantine(pb.RequestQuarantineRequest(id=stray_id, reason="r"), metadata=auth)
+        assert (refused.value.code(), error_info(refused.value).reason) == (code, reason)
+    assert [f.status for f in await listed(ledger, kind=KIND.Value("STRAY_FUND_KIND_UNALLOCATED_PAYMENT"))] == [
+        STATUS.Value("STRAY_FUND_STATUS_OPEN")
+    ]

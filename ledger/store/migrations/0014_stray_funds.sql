@@ -32,6 +32,10 @@ CREATE TABLE ledger.stray_deposits (
     amount         NUMERIC(78,0) NOT NULL CHECK (amount > 0),
     block_number   bigint NOT NULL,
     observe_time   timestamptz NOT NULL,
+    -- An admin's request to move a stray token to quarantine (the on-chain move is not built yet).
+    quarantine_request_time timestamptz,
+    quarantine_requested_by text NOT NULL DEFAULT '',
+    quarantine_reason       text NOT NULL DEFAULT '' CHECK (length(quarantine_reason) <= 500),
     UNIQUE (chain_id, tx_hash, log_index)
 );
 CREATE INDEX stray_deposits_newest ON ledger.stray_deposits (observe_time DESC, id DESC);

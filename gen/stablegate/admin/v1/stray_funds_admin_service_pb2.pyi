@@ -67,6 +67,8 @@ class _StrayFundStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Stray
     """The refund's transaction was sent."""
     STRAY_FUND_STATUS_REFUNDED: _StrayFundStatus.ValueType  # 5
     """The refund's transaction is final: the sender has the money back."""
+    STRAY_FUND_STATUS_QUARANTINE_REQUESTED: _StrayFundStatus.ValueType  # 6
+    """An admin asked for the stray token to be moved to quarantine (the on-chain move is not built yet)."""
 
 class StrayFundStatus(_StrayFundStatus, metaclass=_StrayFundStatusEnumTypeWrapper):
     """Where a stray fund stands."""
@@ -83,6 +85,8 @@ STRAY_FUND_STATUS_REFUND_BROADCAST: StrayFundStatus.ValueType  # 4
 """The refund's transaction was sent."""
 STRAY_FUND_STATUS_REFUNDED: StrayFundStatus.ValueType  # 5
 """The refund's transaction is final: the sender has the money back."""
+STRAY_FUND_STATUS_QUARANTINE_REQUESTED: StrayFundStatus.ValueType  # 6
+"""An admin asked for the stray token to be moved to quarantine (the on-chain move is not built yet)."""
 Global___StrayFundStatus: _TypeAlias = StrayFundStatus  # noqa: Y015
 
 @_typing.final
@@ -140,9 +144,9 @@ class StrayFund(_message.Message):
     refund_id: _builtins.str
     """The latest refund to the sender ("srf_..."), if any."""
     allocated_by: _builtins.str
-    """Id of the admin key that allocated it; empty unless ALLOCATED."""
+    """Id of the admin key that allocated it (ALLOCATED) or asked for its quarantine (QUARANTINE_REQUESTED)."""
     allocate_reason: _builtins.str
-    """Why it was allocated; empty unless ALLOCATED."""
+    """Why it was allocated or its quarantine asked for."""
     @_builtins.property
     def observe_time(self) -> _timestamp_pb2.Timestamp:
         """When it was observed."""
@@ -364,6 +368,56 @@ class RefundStrayPaymentResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RefundStrayPaymentResponse: _TypeAlias = RefundStrayPaymentResponse  # noqa: Y015
+
+@_typing.final
+class RequestQuarantineRequest(_message.Message):
+    """Request to ask for a stray token's quarantine."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The stray fund's id ("sd_...")."""
+    reason: _builtins.str
+    """Why, kept with the request and in the audit log."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestQuarantineRequest: _TypeAlias = RequestQuarantineRequest  # noqa: Y015
+
+@_typing.final
+class RequestQuarantineResponse(_message.Message):
+    """Response to RequestQuarantine."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STRAY_FUND_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def stray_fund(self) -> Global___StrayFund:
+        """The stray fund, now QUARANTINE_REQUESTED."""
+
+    def __init__(
+        self,
+        *,
+        stray_fund: Global___StrayFund | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["stray_fund", b"stray_fund"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["stray_fund", b"stray_fund"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestQuarantineResponse: _TypeAlias = RequestQuarantineResponse  # noqa: Y015
 
 @_typing.final
 class GetPlatformRevenueRequest(_message.Message):

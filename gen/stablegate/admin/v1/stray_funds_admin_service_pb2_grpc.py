@@ -53,6 +53,11 @@ class StrayFundsAdminServiceStub:
                 request_serializer=stablegate_dot_admin_dot_v1_dot_stray__funds__admin__service__pb2.RefundStrayPaymentRequest.SerializeToString,
                 response_deserializer=stablegate_dot_admin_dot_v1_dot_stray__funds__admin__service__pb2.RefundStrayPaymentResponse.FromString,
                 _registered_method=True)
+        self.RequestQuarantine = channel.unary_unary(
+                '/stablegate.admin.v1.StrayFundsAdminService/RequestQuarantine',
+                request_serializer=stablegate_dot_admin_dot_v1_dot_stray__funds__admin__service__pb2.RequestQuarantineRequest.SerializeToString,
+                response_deserializer=stablegate_dot_admin_dot_v1_dot_stray__funds__admin__service__pb2.RequestQuarantineResponse.FromString,
+                _registered_method=True)
         self.GetPlatformRevenue = channel.unary_unary(
                 '/stablegate.admin.v1.StrayFundsAdminService/GetPlatformRevenue',
                 request_serializer=stablegate_dot_admin_dot_v1_dot_stray__funds__admin__service__pb2.GetPlatformRevenueRequest.SerializeToString,
@@ -95,6 +100,15 @@ class StrayFundsAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RequestQuarantine(self, request, context):
+        """Records an admin's request to move a stray token (another token than the gateway's) at a deposit address to
+        quarantine. Only the request is recorded: the on-chain move (the forwarder factory's flush naming the stray
+        token) is not built yet. Native BNB needs none: it leaves with the address's next flush, to the treasury.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetPlatformRevenue(self, request, context):
         """Gets the collected platform fees: what can be withdrawn, what withdrawals in flight hold, and where they go.
         """
@@ -127,6 +141,11 @@ def add_StrayFundsAdminServiceServicer_to_server(servicer, server):
                     servicer.RefundStrayPayment,
                     request_deserializer=stablegate_dot_admin_dot_v1_dot_stray__funds__admin__service__pb2.RefundStrayPaymentRequest.FromString,
                     response_serializer=stablegate_dot_admin_dot_v1_dot_stray__funds__admin__service__pb2.RefundStrayPaymentResponse.SerializeToString,
+            ),
+            'RequestQuarantine': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestQuarantine,
+                    request_deserializer=stablegate_dot_admin_dot_v1_dot_stray__funds__admin__service__pb2.RequestQuarantineRequest.FromString,
+                    response_serializer=stablegate_dot_admin_dot_v1_dot_stray__funds__admin__service__pb2.RequestQuarantineResponse.SerializeToString,
             ),
             'GetPlatformRevenue': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPlatformRevenue,
@@ -224,6 +243,33 @@ class StrayFundsAdminService:
             '/stablegate.admin.v1.StrayFundsAdminService/RefundStrayPayment',
             stablegate_dot_admin_dot_v1_dot_stray__funds__admin__service__pb2.RefundStrayPaymentRequest.SerializeToString,
             stablegate_dot_admin_dot_v1_dot_stray__funds__admin__service__pb2.RefundStrayPaymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestQuarantine(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.admin.v1.StrayFundsAdminService/RequestQuarantine',
+            stablegate_dot_admin_dot_v1_dot_stray__funds__admin__service__pb2.RequestQuarantineRequest.SerializeToString,
+            stablegate_dot_admin_dot_v1_dot_stray__funds__admin__service__pb2.RequestQuarantineResponse.FromString,
             options,
             channel_credentials,
             insecure,

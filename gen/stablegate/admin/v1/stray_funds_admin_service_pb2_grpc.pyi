@@ -47,6 +47,11 @@ class StrayFundsAdminServiceStub:
     """
     RefundStrayPayment: _grpc.UnaryUnaryMultiCallable[_stray_funds_admin_service_pb2.RefundStrayPaymentRequest, _stray_funds_admin_service_pb2.RefundStrayPaymentResponse]
     """Queues the return of an unallocated payment to the address that sent it (executed by settlement like a payout)."""
+    RequestQuarantine: _grpc.UnaryUnaryMultiCallable[_stray_funds_admin_service_pb2.RequestQuarantineRequest, _stray_funds_admin_service_pb2.RequestQuarantineResponse]
+    """Records an admin's request to move a stray token (another token than the gateway's) at a deposit address to
+    quarantine. Only the request is recorded: the on-chain move (the forwarder factory's flush naming the stray
+    token) is not built yet. Native BNB needs none: it leaves with the address's next flush, to the treasury.
+    """
     GetPlatformRevenue: _grpc.UnaryUnaryMultiCallable[_stray_funds_admin_service_pb2.GetPlatformRevenueRequest, _stray_funds_admin_service_pb2.GetPlatformRevenueResponse]
     """Gets the collected platform fees: what can be withdrawn, what withdrawals in flight hold, and where they go."""
     WithdrawPlatformRevenue: _grpc.UnaryUnaryMultiCallable[_stray_funds_admin_service_pb2.WithdrawPlatformRevenueRequest, _stray_funds_admin_service_pb2.WithdrawPlatformRevenueResponse]
@@ -73,6 +78,11 @@ class StrayFundsAdminServiceAsyncStub(StrayFundsAdminServiceStub):
     """
     RefundStrayPayment: _aio.UnaryUnaryMultiCallable[_stray_funds_admin_service_pb2.RefundStrayPaymentRequest, _stray_funds_admin_service_pb2.RefundStrayPaymentResponse]  # type: ignore[assignment]
     """Queues the return of an unallocated payment to the address that sent it (executed by settlement like a payout)."""
+    RequestQuarantine: _aio.UnaryUnaryMultiCallable[_stray_funds_admin_service_pb2.RequestQuarantineRequest, _stray_funds_admin_service_pb2.RequestQuarantineResponse]  # type: ignore[assignment]
+    """Records an admin's request to move a stray token (another token than the gateway's) at a deposit address to
+    quarantine. Only the request is recorded: the on-chain move (the forwarder factory's flush naming the stray
+    token) is not built yet. Native BNB needs none: it leaves with the address's next flush, to the treasury.
+    """
     GetPlatformRevenue: _aio.UnaryUnaryMultiCallable[_stray_funds_admin_service_pb2.GetPlatformRevenueRequest, _stray_funds_admin_service_pb2.GetPlatformRevenueResponse]  # type: ignore[assignment]
     """Gets the collected platform fees: what can be withdrawn, what withdrawals in flight hold, and where they go."""
     WithdrawPlatformRevenue: _aio.UnaryUnaryMultiCallable[_stray_funds_admin_service_pb2.WithdrawPlatformRevenueRequest, _stray_funds_admin_service_pb2.WithdrawPlatformRevenueResponse]  # type: ignore[assignment]
@@ -114,6 +124,17 @@ class StrayFundsAdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_stray_funds_admin_service_pb2.RefundStrayPaymentResponse, _abc.Awaitable[_stray_funds_admin_service_pb2.RefundStrayPaymentResponse]]:
         """Queues the return of an unallocated payment to the address that sent it (executed by settlement like a payout)."""
+
+    @_abc_1.abstractmethod
+    def RequestQuarantine(
+        self,
+        request: _stray_funds_admin_service_pb2.RequestQuarantineRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_stray_funds_admin_service_pb2.RequestQuarantineResponse, _abc.Awaitable[_stray_funds_admin_service_pb2.RequestQuarantineResponse]]:
+        """Records an admin's request to move a stray token (another token than the gateway's) at a deposit address to
+        quarantine. Only the request is recorded: the on-chain move (the forwarder factory's flush naming the stray
+        token) is not built yet. Native BNB needs none: it leaves with the address's next flush, to the treasury.
+        """
 
     @_abc_1.abstractmethod
     def GetPlatformRevenue(
