@@ -29,7 +29,7 @@ from ledger.store import journal, outbox
 from ledger.store import payments as payment_store
 from ledger.store import payouts as payout_store
 from ledger.store import stray as store
-from service_runtime.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound
+from service_runtime.errors import AlreadyExists, FailedPrecondition, NotFound
 
 PAYMENT_ALLOCATED = "payment.allocated"
 """Operator-level event (no merchant, never a webhook): an admin allocated an unallocated payment to an invoice."""
@@ -52,7 +52,11 @@ def _payment_not_found(payment_id: str) -> NotFound:
 
 
 async def _locked_payment(conn: asyncpg.Connection, payment_id: str) -> tuple[Invoice, payment_store.PaymentRow]:
-    """The payment and the invoice whose deposit address received it, both locked (the invoice first)."""
+    """The payment and the invoice whose deposit address received it, both locked (the invoice first).
+
+    The invoice is read before its lock is taken; that is safe because the deposit-address invoice of a payment
+    never changes: allocating keeps it in `allocated_from_invoice_id`, and undoing an allocation puts it back.
+    """
     invoice_id = await conn.fetchval(
         "SELECT coalesce(allocated_from_invoice_id, invoice_id) FROM ledger.payments WHERE id = $1", payment_id
     )
@@ -63,9 +67,6 @@ async def _locked_payment(conn: asyncpg.Connection, payment_id: str) -> tuple[In
     key = await conn.fetchrow("SELECT chain_id, tx_hash, log_index FROM ledger.payments WHERE id = $1", payment_id)
     payment = await payment_store.get(conn, int(key["chain_id"]), key["tx_hash"], key["log_index"])
     assert payment is not None
-    if payment.invoice_id not in (invoice.id, None) and payment.status == "UNALLOCATED":
-        # Moved between the two reads (a reorg undid an allocation): the locks were taken in the wrong order.
-        raise Aborted("the payment changed while it was read; retry", reason="CONTENTION", metadata={})
     return invoice, payment
 
 
