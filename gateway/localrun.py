@@ -152,12 +152,17 @@ class DevKey:
     address: str
 
 
-def dev_policy(contracts: Plan, chain_id: int = 97) -> str:
-    """The local signer's policy (JSON): sweeps by SWEEPER keys, moves into cold by the HOT key; nothing else.
+DEV_PLATFORM_REVENUE_ADDRESS = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
+"""Where `up` sends withdrawn platform revenue (`STABLEGATE_LEDGER_PLATFORM_REVENUE_ADDRESS`): anvil's tenth account."""
 
-    Sweeps go through the deployed factory; moves of the treasury's excess into cold, up to 10,000 tokens each. The
-    signer refuses by default: payouts and Safe transactions out of cold (which need approvers' keys) get
-    rules as their issues land.
+
+def dev_policy(contracts: Plan, chain_id: int = 97, revenue_address: str = DEV_PLATFORM_REVENUE_ADDRESS) -> str:
+    """The local signer's policy (JSON): sweeps by SWEEPER keys; moves into cold and revenue withdrawals by HOT.
+
+    Sweeps go through the deployed factory; moves of the treasury's excess into cold, up to 10,000 tokens each;
+    payouts from the treasury to the platform revenue address only (withdrawals of collected fees, docs/payouts.md,
+    "Platform revenue"), up to 10,000 tokens each. The signer refuses by default: merchant payouts and Safe
+    transactions out of cold (which need approvers' keys) get rules as their issues land.
     """
     cold = {
         "name": "dev-cold-moves",
@@ -182,7 +187,20 @@ def dev_policy(contracts: Plan, chain_id: int = 97) -> str:
         "max_fee_per_gas_wei": 100 * 10**9,
         "action": "ALLOW",
     }
-    return json.dumps({"version": 1, "rules": [rule, cold]}, indent=2) + "\n"
+    revenue = {
+        "name": "dev-platform-revenue",
+        "purposes": ["HOT"],
+        "intents": ["payout"],
+        "chain_ids": [chain_id],
+        "contracts": [contracts.treasury],
+        "tokens": [contracts.token],
+        "destinations": [revenue_address],
+        "max_amount": 10_000 * 10**18,
+        "max_gas_limit": 1_000_000,
+        "max_fee_per_gas_wei": 100 * 10**9,
+        "action": "ALLOW",
+    }
+    return json.dumps({"version": 1, "rules": [rule, cold, revenue]}, indent=2) + "\n"
 
 
 @dataclass(frozen=True)
@@ -529,6 +547,7 @@ class LocalGateway:
                 "STABLEGATE_LEDGER_FORWARDER_INIT_CODE_HASH": "0x" + self._contracts.init_code_hash.hex(),
                 "STABLEGATE_LEDGER_WEBHOOK_SECRET_KEY": self._webhook_key(),
                 "STABLEGATE_LEDGER_WEBHOOK_ALLOW_LOOPBACK": "true",
+                "STABLEGATE_LEDGER_PLATFORM_REVENUE_ADDRESS": DEV_PLATFORM_REVENUE_ADDRESS,
                 "STABLEGATE_WATCHER_RPC_URLS": rpc,
                 "STABLEGATE_WATCHER_LEDGER_TARGET": ledger,
                 "STABLEGATE_WATCHER_DATABASE_URL": pg.dsn,

@@ -20,7 +20,7 @@ from ledger.api.convert import payout_message, refund_message
 from ledger.domain import postings
 from ledger.domain import settlement_addresses as address_rules
 from ledger.domain.ids import new_id
-from ledger.domain.payouts import CANCELABLE, PayoutRecord, payout_fee, refundable
+from ledger.domain.payouts import CANCELABLE, PLATFORM_KINDS, PayoutRecord, payout_fee, refundable
 from ledger.store import invoices as invoice_store
 from ledger.store import journal, outbox
 from ledger.store import merchants as merchant_store
@@ -80,6 +80,25 @@ class Quote:
     def total(self) -> int:
         """Amount plus fee."""
         return self.amount + self.fee
+
+
+PLATFORM_EVENT_PREFIX: dict[str, str] = {"STRAY_REFUND": "stray_refund", "REVENUE": "revenue_withdrawal"}
+"""The operator-level events of the platform's transfers: `stray_refund.*` and `revenue_withdrawal.*` with the steps
+`created`, `broadcast`, `confirmed`, `failed` (no merchant, so never a webhook)."""
+
+
+async def announce_platform(conn: asyncpg.Connection, record: PayoutRecord, step: str, decimals: int) -> None:
+    """Write a platform transfer's operator-level event for `step` in the caller's transaction."""
+    data = MessageToDict(payout_message(record, decimals), preserving_proto_field_name=True)
+    data["kind"] = record.kind
+    data["reason"] = record.reason
+    await outbox.append(
+        conn,
+        event_type=f"{PLATFORM_EVENT_PREFIX[record.kind]}.{step}",
+        merchant_id=None,  # operator-level: never a merchant's webhook
+        subject_id=record.id,
+        data=data,
+    )
 
 
 def _not_found(payout_id: str, field: str = "id") -> NotFound:
@@ -326,9 +345,12 @@ class PayoutBook:
         cancel_reason: str | None = None,
         failure_reason: str | None = None,
     ) -> PayoutRecord:
-        posting = postings.payout_released(
-            payout.merchant_id, payout.asset, payout.amount, payout.fee, refund=payout.kind == "REFUND"
-        )
+        if payout.kind in PLATFORM_KINDS:
+            posting = postings.platform_transfer(payout.kind, "released", payout.asset, payout.amount)
+        else:
+            posting = postings.payout_released(
+                payout.merchant_id, payout.asset, payout.amount, payout.fee, refund=payout.kind == "REFUND"
+            )
         await journal.post(conn, posting, request_id=f"{payout.id}:{posting.kind}")
         moved = await store.update(
             conn, payout.id, status=status, now=now, cancel_reason=cancel_reason, failure_reason=failure_reason
@@ -338,6 +360,9 @@ class PayoutBook:
 
     async def _announce(self, conn: asyncpg.Connection, record: PayoutRecord, step: str) -> None:
         """Write the step's `payout.*` or `refund.*` event in the caller's transaction."""
+        if record.kind in PLATFORM_KINDS:
+            await announce_platform(conn, record, step, self.terms.decimals)
+            return
         if record.kind == "REFUND":
             await self._announce_refund(conn, record, step)
             return
@@ -394,9 +419,12 @@ class PayoutBook:
                     reason="PAYOUT_TX_MISMATCH",
                     metadata={"field": "tx_hash", "broadcastTxHash": payout.tx_hash or ""},
                 )
-            posting = postings.payout_confirmed(
-                payout.merchant_id, payout.asset, payout.amount, payout.fee, refund=payout.kind == "REFUND"
-            )
+            if payout.kind in PLATFORM_KINDS:
+                posting = postings.platform_transfer(payout.kind, "confirmed", payout.asset, payout.amount)
+            else:
+                posting = postings.payout_confirmed(
+                    payout.merchant_id, payout.asset, payout.amount, payout.fee, refund=payout.kind == "REFUND"
+                )
             await journal.post(conn, posting, request_id=f"{payout.id}:{posting.kind}")
             moved = await store.update(conn, payout.id, status="CONFIRMED", now=now, block_number=block_number)
             await self._announce(conn, moved, "confirmed")

@@ -14,8 +14,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["PAYOUT", "REFUND"]
-"""A transfer out of the merchant's balance: a payout, or a refund of an invoice."""
+Kind = Literal["PAYOUT", "REFUND", "STRAY_REFUND", "REVENUE"]
+"""A transfer out: a merchant's payout or refund of an invoice; or the platform's own (docs/payouts.md, "Stray
+funds", "Platform revenue"): an unallocated payment returned to its sender, collected fees withdrawn."""
+PLATFORM_KINDS: frozenset[str] = frozenset({"STRAY_REFUND", "REVENUE"})
+"""Kinds that move platform accounts, not a merchant's balance, and are announced to operators only."""
 Status = Literal["PENDING_APPROVAL", "QUEUED", "BROADCAST", "CONFIRMED", "FAILED", "CANCELED", "REJECTED"]
 """The proto's status names, without the prefix."""
 
@@ -50,11 +53,12 @@ class PayoutRecord:
     confirm_time: dt.datetime | None
     cancel_time: dt.datetime | None
     kind: Kind = "PAYOUT"
-    """PAYOUT (to a settlement address) or REFUND (of an invoice, to the address the merchant gave)."""
+    """PAYOUT (to a settlement address), REFUND (of an invoice, to the address the merchant gave), STRAY_REFUND or
+    REVENUE (the platform's: see `PLATFORM_KINDS`)."""
     invoice_id: str | None = None
     """The invoice a refund refunds; None for a payout."""
     reason: str = ""
-    """Why a refund is made (the merchant's words); empty for a payout."""
+    """Why a refund is made (the merchant's or the admin's words); empty for a payout."""
 
     @property
     def total(self) -> int:

@@ -19,7 +19,7 @@ _COLUMNS = (
 def _record(r: asyncpg.Record) -> PayoutRecord:
     return PayoutRecord(
         id=r["id"],
-        merchant_id=r["merchant_id"],
+        merchant_id=r["merchant_id"] or "",
         settlement_address_id=r["settlement_address_id"],
         destination_address=r["destination_address"],
         asset=r["asset"],
@@ -45,17 +45,25 @@ def _record(r: asyncpg.Record) -> PayoutRecord:
 
 
 async def insert(
-    conn: asyncpg.Connection, payout: PayoutRecord, *, request_id: str, request_hash: bytes
+    conn: asyncpg.Connection,
+    payout: PayoutRecord,
+    *,
+    request_id: str,
+    request_hash: bytes,
+    payment_id: str | None = None,
 ) -> PayoutRecord:
-    """Store an accepted payout (the caller holds the merchant's lock, so its request id is free)."""
+    """Store an accepted payout (the caller holds the merchant's lock, so its request id is free).
+
+    `payment_id` is the unallocated payment a STRAY_REFUND returns; a REVENUE withdrawal has no merchant.
+    """
     r = await conn.fetchrow(
         "INSERT INTO ledger.payouts (id, merchant_id, settlement_address_id, destination_address, asset, chain_id, "
         "token_contract, amount, fee, status, description, metadata, request_id, request_hash, create_time, "
-        "update_time, kind, invoice_id, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, "
-        "$14, $15, $15, $16, $17, $18) "
+        "update_time, kind, invoice_id, reason, payment_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+        "$12::jsonb, $13, $14, $15, $15, $16, $17, $18, $19) "
         f"RETURNING {_COLUMNS}",
         payout.id,
-        payout.merchant_id,
+        payout.merchant_id or None,
         payout.settlement_address_id,
         payout.destination_address,
         payout.asset,
@@ -72,6 +80,7 @@ async def insert(
         payout.kind,
         payout.invoice_id,
         payout.reason,
+        payment_id,
     )
     return _record(r)
 
