@@ -153,11 +153,12 @@ class DevKey:
 
 
 def dev_policy(contracts: Plan, chain_id: int = 97) -> str:
-    """The local signer's policy (JSON): sweeps by SWEEPER keys, moves into cold by the HOT key; nothing else.
+    """The local signer's policy (JSON): sweeps by SWEEPER keys, moves into cold and payouts by the HOT key.
 
-    Sweeps go through the deployed factory; moves of the treasury's excess into cold, up to 10,000 tokens each. The
-    signer refuses by default: payouts and Safe transactions out of cold (which need approvers' keys) get
-    rules as their issues land.
+    Sweeps go through the deployed factory; moves of the treasury's excess into cold, up to 10,000 tokens each;
+    payout batches from the treasury, up to 10,000 tokens each (any destination: the ledger only queues payouts to
+    a merchant's confirmed settlement address or an invoice's refund address). The signer refuses by default: Safe
+    transactions out of cold (which need approvers' keys) get rules as their issues land.
     """
     cold = {
         "name": "dev-cold-moves",
@@ -168,6 +169,18 @@ def dev_policy(contracts: Plan, chain_id: int = 97) -> str:
         "tokens": [contracts.token],
         "max_amount": 10_000 * 10**18,
         "max_gas_limit": 1_000_000,
+        "max_fee_per_gas_wei": 100 * 10**9,
+        "action": "ALLOW",
+    }
+    payouts = {
+        "name": "dev-payouts",
+        "purposes": ["HOT"],
+        "intents": ["payout"],
+        "chain_ids": [chain_id],
+        "contracts": [contracts.treasury],
+        "tokens": [contracts.token],
+        "max_amount": 10_000 * 10**18,
+        "max_gas_limit": 15_000_000,
         "max_fee_per_gas_wei": 100 * 10**9,
         "action": "ALLOW",
     }
@@ -182,7 +195,7 @@ def dev_policy(contracts: Plan, chain_id: int = 97) -> str:
         "max_fee_per_gas_wei": 100 * 10**9,
         "action": "ALLOW",
     }
-    return json.dumps({"version": 1, "rules": [rule, cold]}, indent=2) + "\n"
+    return json.dumps({"version": 1, "rules": [rule, cold, payouts]}, indent=2) + "\n"
 
 
 @dataclass(frozen=True)
@@ -554,6 +567,8 @@ class LocalGateway:
                 "STABLEGATE_SETTLEMENT_TREASURY_CEILING_BASE_UNITS": str(1_000 * 10**18),
                 "STABLEGATE_SETTLEMENT_TREASURY_TARGET_BASE_UNITS": str(500 * 10**18),
                 "STABLEGATE_SETTLEMENT_KEY_BNB_FLOOR_WEI": str(10**17),
+                # Payouts and refunds queued at the ledger are paid in batches from the treasury (HOT key).
+                "STABLEGATE_SETTLEMENT_PAYOUTS_ENABLED": "true",
                 "STABLEGATE_SETTLEMENT_COLD_OWNER_KEYS": json.dumps(
                     {k.key_id: k.address for k in self._keys.values() if k.purpose == "COLD_OWNER"}
                 ),

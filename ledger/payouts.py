@@ -369,11 +369,18 @@ class PayoutBook:
             await outbox.append(conn, event_type="refund.failed", merchant_id=m, subject_id=subject, data=data)
 
     async def mark_broadcast(self, payout_id: str, tx_hash: str, now: dt.datetime) -> PayoutRecord:
-        """QUEUED → BROADCAST with its transaction; the same report again changes nothing."""
+        """QUEUED → BROADCAST with its transaction; the same report again changes nothing.
+
+        A BROADCAST payout reported with another hash (a fee-bump replacement of its transaction) takes that hash.
+        """
         async with self.pool.acquire() as conn, conn.transaction():
             payout = await self._locked(conn, payout_id)
             if payout.status == "BROADCAST" and payout.tx_hash == tx_hash:
                 return payout
+            if payout.status == "BROADCAST":
+                # A fee-bump replacement (same call, same nonce, higher fees) has its own hash: the payout now names
+                # the newest version sent; whichever version lands is reported to mark_confirmed.
+                return await store.replace_tx_hash(conn, payout.id, tx_hash, now)
             if payout.status != "QUEUED":
                 raise self._wrong_state(payout, "QUEUED")
             moved = await store.update(conn, payout.id, status="BROADCAST", now=now, tx_hash=tx_hash)
@@ -381,7 +388,7 @@ class PayoutBook:
             return moved
 
     async def mark_confirmed(self, payout_id: str, tx_hash: str, block_number: int, now: dt.datetime) -> PayoutRecord:
-        """BROADCAST → CONFIRMED: the reservation leaves through the treasury and the fee is earned."""
+        """BROADCAST → CONFIRMED with the transaction that landed: the reservation leaves through the treasury."""
         async with self.pool.acquire() as conn, conn.transaction():
             payout = await self._locked(conn, payout_id)
             if payout.status == "CONFIRMED" and payout.tx_hash == tx_hash:
@@ -389,11 +396,8 @@ class PayoutBook:
             if payout.status != "BROADCAST":
                 raise self._wrong_state(payout, "BROADCAST")
             if payout.tx_hash != tx_hash:
-                raise FailedPrecondition(
-                    "tx_hash is not the payout's broadcast transaction",
-                    reason="PAYOUT_TX_MISMATCH",
-                    metadata={"field": "tx_hash", "broadcastTxHash": payout.tx_hash or ""},
-                )
+                # Any version of the payout's nonce may land (the original or a fee bump): the one that did is kept.
+                payout = await store.replace_tx_hash(conn, payout.id, tx_hash, now)
             posting = postings.payout_confirmed(
                 payout.merchant_id, payout.asset, payout.amount, payout.fee, refund=payout.kind == "REFUND"
             )

@@ -159,6 +159,17 @@ async def queued(conn: asyncpg.Connection, *, after: tuple[dt.datetime, str] | N
     return [_record(r) for r in rows]
 
 
+async def replace_tx_hash(conn: asyncpg.Connection, payout_id: str, tx_hash: str, now: dt.datetime) -> PayoutRecord:
+    """Name another transaction (a replacement of the same nonce) as the payout's, keeping its status."""
+    r = await conn.fetchrow(
+        f"UPDATE ledger.payouts SET tx_hash = $2, update_time = $3 WHERE id = $1 RETURNING {_COLUMNS}",
+        payout_id,
+        tx_hash,
+        now,
+    )
+    return _record(r)
+
+
 async def update(
     conn: asyncpg.Connection,
     payout_id: str,

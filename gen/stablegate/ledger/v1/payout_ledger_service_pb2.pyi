@@ -135,7 +135,7 @@ class MarkPayoutConfirmedRequest(_message.Message):
     payout_id: _builtins.str
     """Payout id."""
     tx_hash: _builtins.str
-    """Transaction hash; must be the broadcast one."""
+    """Hash of the transaction that landed (the broadcast one or a replacement of it)."""
     block_number: _builtins.int
     """Block holding it."""
     def __init__(

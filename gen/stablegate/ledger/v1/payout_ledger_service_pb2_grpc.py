@@ -71,15 +71,17 @@ class PayoutLedgerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def MarkPayoutBroadcast(self, request, context):
-        """A QUEUED payout's transaction was broadcast: BROADCAST with its hash; it can no longer be canceled.
+        """A QUEUED payout's transaction is about to be broadcast: BROADCAST with its hash; it can no longer be canceled.
+        Reported again for a BROADCAST payout with another hash (a fee-bump replacement at the same nonce), the payout
+        takes that hash.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def MarkPayoutConfirmed(self, request, context):
-        """A BROADCAST payout's transaction is final: CONFIRMED; Dr merchant_reserved / Cr treasury (amount),
-        Cr platform_fees (fee).
+        """A BROADCAST payout's transaction is final: CONFIRMED with the hash that landed (any version of its nonce);
+        Dr merchant_reserved / Cr treasury (amount), Cr platform_fees (fee).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -38,10 +38,13 @@ class PayoutLedgerServiceStub:
     ListQueuedPayouts: _grpc.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.ListQueuedPayoutsRequest, _payout_ledger_service_pb2.ListQueuedPayoutsResponse]
     """QUEUED payouts, oldest first: what settlement should send next."""
     MarkPayoutBroadcast: _grpc.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutBroadcastRequest, _payout_ledger_service_pb2.MarkPayoutBroadcastResponse]
-    """A QUEUED payout's transaction was broadcast: BROADCAST with its hash; it can no longer be canceled."""
+    """A QUEUED payout's transaction is about to be broadcast: BROADCAST with its hash; it can no longer be canceled.
+    Reported again for a BROADCAST payout with another hash (a fee-bump replacement at the same nonce), the payout
+    takes that hash.
+    """
     MarkPayoutConfirmed: _grpc.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutConfirmedRequest, _payout_ledger_service_pb2.MarkPayoutConfirmedResponse]
-    """A BROADCAST payout's transaction is final: CONFIRMED; Dr merchant_reserved / Cr treasury (amount),
-    Cr platform_fees (fee).
+    """A BROADCAST payout's transaction is final: CONFIRMED with the hash that landed (any version of its nonce);
+    Dr merchant_reserved / Cr treasury (amount), Cr platform_fees (fee).
     """
     MarkPayoutFailed: _grpc.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutFailedRequest, _payout_ledger_service_pb2.MarkPayoutFailedResponse]
     """A QUEUED or BROADCAST payout will not be paid (its transaction could not be sent, or reverted): FAILED; the
@@ -58,10 +61,13 @@ class PayoutLedgerServiceAsyncStub(PayoutLedgerServiceStub):
     ListQueuedPayouts: _aio.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.ListQueuedPayoutsRequest, _payout_ledger_service_pb2.ListQueuedPayoutsResponse]  # type: ignore[assignment]
     """QUEUED payouts, oldest first: what settlement should send next."""
     MarkPayoutBroadcast: _aio.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutBroadcastRequest, _payout_ledger_service_pb2.MarkPayoutBroadcastResponse]  # type: ignore[assignment]
-    """A QUEUED payout's transaction was broadcast: BROADCAST with its hash; it can no longer be canceled."""
+    """A QUEUED payout's transaction is about to be broadcast: BROADCAST with its hash; it can no longer be canceled.
+    Reported again for a BROADCAST payout with another hash (a fee-bump replacement at the same nonce), the payout
+    takes that hash.
+    """
     MarkPayoutConfirmed: _aio.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutConfirmedRequest, _payout_ledger_service_pb2.MarkPayoutConfirmedResponse]  # type: ignore[assignment]
-    """A BROADCAST payout's transaction is final: CONFIRMED; Dr merchant_reserved / Cr treasury (amount),
-    Cr platform_fees (fee).
+    """A BROADCAST payout's transaction is final: CONFIRMED with the hash that landed (any version of its nonce);
+    Dr merchant_reserved / Cr treasury (amount), Cr platform_fees (fee).
     """
     MarkPayoutFailed: _aio.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutFailedRequest, _payout_ledger_service_pb2.MarkPayoutFailedResponse]  # type: ignore[assignment]
     """A QUEUED or BROADCAST payout will not be paid (its transaction could not be sent, or reverted): FAILED; the
@@ -87,7 +93,10 @@ class PayoutLedgerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _payout_ledger_service_pb2.MarkPayoutBroadcastRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_payout_ledger_service_pb2.MarkPayoutBroadcastResponse, _abc.Awaitable[_payout_ledger_service_pb2.MarkPayoutBroadcastResponse]]:
-        """A QUEUED payout's transaction was broadcast: BROADCAST with its hash; it can no longer be canceled."""
+        """A QUEUED payout's transaction is about to be broadcast: BROADCAST with its hash; it can no longer be canceled.
+        Reported again for a BROADCAST payout with another hash (a fee-bump replacement at the same nonce), the payout
+        takes that hash.
+        """
 
     @_abc_1.abstractmethod
     def MarkPayoutConfirmed(
@@ -95,8 +104,8 @@ class PayoutLedgerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _payout_ledger_service_pb2.MarkPayoutConfirmedRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_payout_ledger_service_pb2.MarkPayoutConfirmedResponse, _abc.Awaitable[_payout_ledger_service_pb2.MarkPayoutConfirmedResponse]]:
-        """A BROADCAST payout's transaction is final: CONFIRMED; Dr merchant_reserved / Cr treasury (amount),
-        Cr platform_fees (fee).
+        """A BROADCAST payout's transaction is final: CONFIRMED with the hash that landed (any version of its nonce);
+        Dr merchant_reserved / Cr treasury (amount), Cr platform_fees (fee).
         """
 
     @_abc_1.abstractmethod

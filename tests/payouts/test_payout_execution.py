@@ -1,0 +1,121 @@
+"""Payouts and refunds executed on chain for real (anvil, contracts, SoftHSM signer, ledger, settlement's executor):
+batched into one payoutBatch, each recipient paid exactly its amount once, every payout CONFIRMED at finality, and
+the journal balanced with every merchant's balance paid out."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from stablegate.merchant.v1 import refund_service_pb2 as rf_pb
+from stablegate.merchant.v1 import refund_service_pb2_grpc as rf_grpc
+
+from signer.keystore.base import KeyInfo
+from tests.conftest import error_info
+from tests.payouts.execution_harness import (
+    COOLING_OFF_SECONDS,
+    SCOPES,
+    active_address,
+    create_payout,
+    executor,
+    fresh_address,
+    keys,
+    pay_invoices,
+    payout_batch_events,
+    registry,
+    run_until_confirmed,
+    world,
+)
+from tests.settlement.settlement_harness import UNIT, SweepWorld
+
+__all__ = ["keys", "registry", "world"]  # fixtures
+
+
+async def test_twenty_merchants_are_paid_out_in_one_payout_batch_each_exactly_its_amount(
+    world: SweepWorld, keys: dict[str, KeyInfo]
+) -> None:
+    merchants = [await world.ledger.merchant_with_key(f"Shop {i}", SCOPES) for i in range(20)]
+    amounts = [(i % 7 + 1) * UNIT + 1000 * i + 1 for i in range(20)]  # distinct, odd base units included
+    await pay_invoices(world, [(key, amount, amount) for (_, key), amount in zip(merchants, amounts, strict=True)])
+    destinations = [fresh_address() for _ in merchants]
+    for (_, key), destination in zip(merchants, destinations, strict=True):
+        await active_address(world, key, destination)
+    world.ledger.clock.advance(seconds=COOLING_OFF_SECONDS)
+    payout_ids = [
+        await create_payout(world, key, destination, amount)
+        for (_, key), destination, amount in zip(merchants, destinations, amounts, strict=True)
+    ]
+    treasury_before = world.chain.token_balance(world.chain.treasury)
+    assert treasury_before == sum(amounts)
+
+    await run_until_confirmed(world, executor(world, keys["hot"]), payout_ids)
+
+    # One batch, one transaction, one PayoutBatch event of 20 lines.
+    (batch,) = await world.rows("SELECT * FROM settlement.payout_batches")
+    assert batch["status"] == "CONFIRMED"
+    txs = await world.rows("SELECT * FROM settlement.chain_transactions WHERE payout_batch_id = $1", batch["id"])
+    assert [(t["status"], t["from_address"], t["nonce"]) for t in txs] == [("MINED", keys["hot"].address.lower(), 0)]
+    (event,) = payout_batch_events(world)
+    assert event == {"batch_id": batch["batch_id"], "tx_hash": txs[0]["tx_hash"], "count": 20, "total": sum(amounts)}
+    payouts = await world.rows("SELECT id, status, tx_hash FROM ledger.payouts ORDER BY create_time, id")
+    assert {p["tx_hash"] for p in payouts} == {txs[0]["tx_hash"]}
+    assert [p["status"] for p in payouts] == ["CONFIRMED"] * 20
+
+    # Each recipient got exactly its amount; the treasury paid exactly the total.
+    assert [world.chain.token_balance(d) for d in destinations] == amounts
+    assert world.chain.token_balance(world.chain.treasury) == 0
+    # The journal: each merchant's balance went out through the treasury; nothing left available or reserved.
+    for merchant_id, _ in merchants:
+        assert await world.ledger.balances(merchant_id) == {
+            "merchant_pending": 0,
+            "merchant_available": 0,
+            "merchant_reserved": 0,
+        }
+    assert await world.balance("treasury:USDT") == 0
+    await world.ledger.assert_books_are_sound()
+
+
+async def test_a_partial_refund_then_the_rest_on_chain_pays_the_payer_exactly_both_and_a_third_is_refused(
+    world: SweepWorld, keys: dict[str, KeyInfo]
+) -> None:
+    merchant_id, key = await world.ledger.merchant_with_key("Refunding shop", SCOPES)
+    (invoice,) = await pay_invoices(world, [(key, 10 * UNIT, 12 * UNIT)])  # overpaid by 2
+    payer = fresh_address()
+    stub = rf_grpc.RefundServiceStub(world.ledger.channel)
+    first = (
+        await stub.CreateRefund(
+            rf_pb.CreateRefundRequest(invoice_id=invoice, amount="2", refund_address=payer, reason="overpayment"),
+            metadata=world.ledger.auth(key),
+        )
+    ).refund
+    world.ledger.clock.advance(seconds=1)
+    rest = (
+        await stub.CreateRefund(
+            rf_pb.CreateRefundRequest(invoice_id=invoice, refund_address=payer), metadata=world.ledger.auth(key)
+        )
+    ).refund
+    assert (first.amount, rest.amount) == ("2", "10")
+    with pytest.raises(grpc.aio.AioRpcError) as third:
+        await stub.CreateRefund(
+            rf_pb.CreateRefundRequest(invoice_id=invoice, amount="0.000000000000000001", refund_address=payer),
+            metadata=world.ledger.auth(key),
+        )
+    assert (third.value.code(), error_info(third.value).reason) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "REFUND_EXCEEDS_PAID",
+    )
+
+    await run_until_confirmed(world, executor(world, keys["hot"]), [first.id, rest.id])
+
+    assert world.chain.token_balance(payer) == 12 * UNIT
+    (event,) = payout_batch_events(world)
+    assert (event["count"], event["total"]) == (2, 12 * UNIT)
+    refunds = await world.rows("SELECT status, tx_hash FROM ledger.payouts WHERE kind = 'REFUND'")
+    assert [r["status"] for r in refunds] == ["CONFIRMED", "CONFIRMED"]
+    assert await world.ledger.balances(merchant_id) == {
+        "merchant_pending": 0,
+        "merchant_available": 0,
+        "merchant_reserved": 0,
+    }
+    assert world.chain.token_balance(world.chain.treasury) == 0
+    assert await world.balance("treasury:USDT") == 0
+    await world.ledger.assert_books_are_sound()
