@@ -308,9 +308,10 @@ class PayoutBook:
                 raise _not_found(payout_id) if kind == "PAYOUT" else _refund_not_found(payout_id)
             if payout.status == "CANCELED":
                 return payout
-            if payout.status not in CANCELABLE:
+            if payout.status not in CANCELABLE or await store.claimed_by(conn, payout.id) is not None:
+                # Claimed: settlement has put it in a batch it is signing; it is being sent.
                 raise FailedPrecondition(
-                    f"a {payout.status} {kind.lower()} cannot be canceled",
+                    f"a {payout.status} {kind.lower()} that is being sent cannot be canceled",
                     reason=f"{kind}_NOT_CANCELABLE",
                     metadata={"field": "id", "status": payout.status},
                 )
@@ -367,6 +368,16 @@ class PayoutBook:
             await outbox.append(conn, event_type="refund.confirmed", merchant_id=m, subject_id=subject, data=data)
         else:
             await outbox.append(conn, event_type="refund.failed", merchant_id=m, subject_id=subject, data=data)
+
+    async def claim(self, payout_id: str, batch_id: str, now: dt.datetime) -> PayoutRecord:
+        """A QUEUED payout is put in a settlement batch about to be signed: no longer cancelable; idempotent."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            payout = await self._locked(conn, payout_id)
+            if payout.status != "QUEUED":
+                raise self._wrong_state(payout, "QUEUED")
+            if await store.claimed_by(conn, payout.id) == batch_id:
+                return payout
+            return await store.claim(conn, payout.id, batch_id, now)
 
     async def mark_broadcast(self, payout_id: str, tx_hash: str, now: dt.datetime) -> PayoutRecord:
         """QUEUED → BROADCAST with its transaction; the same report again changes nothing.

@@ -224,6 +224,10 @@ class PayoutLedger(Protocol):
         """Every QUEUED payout, oldest first."""
         ...
 
+    async def claim(self, payout_id: str, batch_ref: str) -> None:
+        """The payout is in a batch about to be signed: the merchant can no longer cancel it."""
+        ...
+
     async def mark_broadcast(self, payout_id: str, tx_hash: str) -> None:
         """The payout's transaction is about to be sent (or was replaced by `tx_hash`)."""
         ...
@@ -267,6 +271,12 @@ class GrpcPayoutLedger:
             token = reply.next_page_token
             if not token:
                 return found
+
+    async def claim(self, payout_id: str, batch_ref: str) -> None:
+        """ClaimPayout."""
+        await self._stub.ClaimPayout(
+            payout_pb.ClaimPayoutRequest(payout_id=payout_id, batch_id=batch_ref), timeout=self._timeout
+        )
 
     async def mark_broadcast(self, payout_id: str, tx_hash: str) -> None:
         """MarkPayoutBroadcast."""

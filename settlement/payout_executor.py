@@ -10,9 +10,12 @@ finality → ledger), with the HOT key's nonces in `settlement.nonces`:
    (a fee over the cap, or a call the chain would refuse — a treasury short of funds — waits: nothing stored).
 2. **Sign**: ask the signer for every SIGNING version (the request id is derived from the batch, so a crash or a
    held approval asks again and gets the same answer); store the signed bytes.
+   Before the signer is first asked, every payout is claimed at the ledger (`ClaimPayout`: no longer cancelable);
+   a payout refused there (canceled since it was listed) is dropped and the rest re-planned, the nonce free again.
+   The order matters: the signer keeps one call per nonce, so a signed batch holding a canceled payout could be
+   neither sent nor replaced, and every later transaction of the HOT key would wait behind its nonce.
 3. **Tell the ledger, then send**: `MarkPayoutBroadcast` for every payout of the batch with the version's hash before
-   its first broadcast; a payout refused there (canceled meanwhile) is dropped and the rest re-planned in a new
-   batch: a canceled payout is never sent.
+   its first broadcast, so a payout is never on chain without the ledger knowing its transaction.
 4. **Track**: receipts of every version, rebroadcast, fee-bump replacement of a stuck version (its new hash told to
    the ledger before it is sent), and at finality `MarkPayoutConfirmed` with the hash that landed; a reverted batch
    whose id the treasury has not paid fails its payouts (`MarkPayoutFailed`); one already paid (an earlier send of
@@ -252,29 +255,35 @@ class PayoutExecutor:
             stored = next(v for v in await store.versions(conn, batch.id) if v.id == tx.id)
         return stored
 
-    async def _tell_ledger(self, batch: PayoutBatch, tx: ChainTx) -> bool:
-        """MarkPayoutBroadcast for every payout with this version's hash; False (batch re-planned) on a refusal."""
-        assert tx.tx_hash is not None
+    async def _claim(self, batch: PayoutBatch) -> bool:
+        """ClaimPayout for every payout before anything is signed; False (batch re-planned) when one is refused.
+
+        A payout canceled since it was listed is refused here, while nothing is signed for the batch's nonce: the
+        rest are re-planned (the nonce is free again) and the canceled one is never sent.
+        """
         refused: list[str] = []
         for line in batch.lines:
             try:
-                await self.ledger.mark_broadcast(line.payout_id, tx.tx_hash)
+                await self.ledger.claim(line.payout_id, batch.id)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() not in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
                     raise
                 refused.append(line.payout_id)
                 log.warning(
-                    "the ledger refused a payout's broadcast (canceled meanwhile): dropped from its batch",
+                    "the ledger refused a payout's claim (canceled meanwhile): dropped from its batch",
                     extra={"batch": batch.id, "payout_id": line.payout_id, "detail": exc.details()},
                 )
         if not refused:
             return True
-        if batch.status not in ("PLANNED", "AWAITING_APPROVAL", "SIGNED"):
-            # Sent already (a replacement's report refused): never re-plan what may be on chain.
-            raise RuntimeError(f"the ledger refused payouts {refused} of batch {batch.id} that was already sent")
-        await self._replan(batch, [x for x in batch.lines if x.payout_id not in refused], "PAYOUT_REFUSED_BY_LEDGER")
-        self.metrics.payouts.labels("DROPPED_CANCELED").inc(len(refused))
+        await self._replan(batch, [x for x in batch.lines if x.payout_id not in refused], "PAYOUT_NOT_QUEUED")
+        self.metrics.payouts.labels("DROPPED_NOT_QUEUED").inc(len(refused))
         return False
+
+    async def _tell_ledger(self, batch: PayoutBatch, tx: ChainTx) -> None:
+        """MarkPayoutBroadcast for every payout with this version's hash (before it is first broadcast)."""
+        assert tx.tx_hash is not None
+        for line in batch.lines:
+            await self.ledger.mark_broadcast(line.payout_id, tx.tx_hash)
 
     async def _replan(self, batch: PayoutBatch, lines: list[PayoutLine], reason: str) -> None:
         """Abandon a batch that was never sent; its remaining payouts form a new batch with a new nonce."""
@@ -297,8 +306,9 @@ class PayoutExecutor:
         """Broadcast a version; before its first broadcast, the ledger learns its hash (never the other way round)."""
         assert tx.raw_transaction is not None
         if tx.broadcast_count == 0:
-            if not await self._tell_ledger(batch, tx):
-                return
+            # A refusal here (the payouts were claimed, so only a bug or an operator's hand) raises: the batch is
+            # signed, its nonce can carry no other call, and it stays unsent until someone looks.
+            await self._tell_ledger(batch, tx)
             if batch.status == "SIGNED":
                 async with self.pool.acquire() as conn:
                     await store.set_status(conn, batch.id, "SENT")
@@ -320,18 +330,27 @@ class PayoutExecutor:
             else:
                 await self._track_sent(batch)
 
-    async def _track_sent(self, batch: PayoutBatch) -> None:
+    async def _signed(self, batch: PayoutBatch) -> PayoutBatch | None:
+        """Claim (before the first signature) and ask the signer for every SIGNING version; None while waiting."""
         async with self.pool.acquire() as conn:
             versions = await store.versions(conn, batch.id)
+        if batch.status == "PLANNED" and not await self._claim(batch):
+            return None
         for version in versions:
             if version.status == "SIGNING":
-                signed = await self._sign(batch, version)
-                if signed is None:
-                    return
+                if await self._sign(batch, version) is None:
+                    return None
                 async with self.pool.acquire() as conn:
                     refreshed = await store.get(conn, batch.id)
                 assert refreshed is not None
                 batch = refreshed
+        return batch
+
+    async def _track_sent(self, batch: PayoutBatch) -> None:
+        ready = await self._signed(batch)
+        if ready is None:
+            return
+        batch = ready
         async with self.pool.acquire() as conn:
             every = await store.versions(conn, batch.id)
         signed_versions = [v for v in every if v.tx_hash is not None and v.status != "DROPPED"]

@@ -197,6 +197,16 @@ class PayoutLedger(ledger_grpc.PayoutLedgerServiceServicer):
         d = self.core.terms.token_decimals
         return ledger_pb.ListQueuedPayoutsResponse(payouts=[payout_message(p, d) for p in rows], next_page_token=token)
 
+    async def ClaimPayout(
+        self, request: ledger_pb.ClaimPayoutRequest, context: Context
+    ) -> ledger_pb.ClaimPayoutResponse:
+        """A QUEUED payout is in a batch about to be signed: the merchant can no longer cancel it."""
+        batch = rules.check_text(request.batch_id.strip(), "batch_id", 100)
+        if not batch:
+            raise InvalidArgument("batch_id is required", reason="FIELD_REQUIRED", metadata={"field": "batch_id"})
+        payout = await self.core.payouts.claim(_payout_id(request.payout_id), batch, self.core.now())
+        return ledger_pb.ClaimPayoutResponse(payout=payout_message(payout, self.core.terms.token_decimals))
+
     async def MarkPayoutBroadcast(
         self, request: ledger_pb.MarkPayoutBroadcastRequest, context: Context
     ) -> ledger_pb.MarkPayoutBroadcastResponse:

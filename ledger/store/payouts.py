@@ -159,6 +159,23 @@ async def queued(conn: asyncpg.Connection, *, after: tuple[dt.datetime, str] | N
     return [_record(r) for r in rows]
 
 
+async def claimed_by(conn: asyncpg.Connection, payout_id: str) -> str | None:
+    """The settlement batch that claimed the payout, if any."""
+    value = await conn.fetchval("SELECT claimed_by_batch FROM ledger.payouts WHERE id = $1", payout_id)
+    return None if value is None else str(value)
+
+
+async def claim(conn: asyncpg.Connection, payout_id: str, batch_id: str, now: dt.datetime) -> PayoutRecord:
+    """Record the settlement batch that is about to sign the payout (status unchanged)."""
+    r = await conn.fetchrow(
+        f"UPDATE ledger.payouts SET claimed_by_batch = $2, update_time = $3 WHERE id = $1 RETURNING {_COLUMNS}",
+        payout_id,
+        batch_id,
+        now,
+    )
+    return _record(r)
+
+
 async def replace_tx_hash(conn: asyncpg.Connection, payout_id: str, tx_hash: str, now: dt.datetime) -> PayoutRecord:
     """Name another transaction (a replacement of the same nonce) as the payout's, keeping its status."""
     r = await conn.fetchrow(

@@ -16,11 +16,11 @@ import asyncpg
 from settlement.domain.fees import TxFees
 from settlement.store.sweeps import (
     _TX_SELECT,
+    LIVE_TX,
     ChainTx,
     Landed,
     TxOwner,
     _tx,
-    drop_versions,
     owner_mined,
     owner_unmined,
     take_nonce,
@@ -279,12 +279,22 @@ async def store_replanned(
     fees: TxFees,
     batch_id: str,
 ) -> ChainTx | None:
-    """The batch is not sent: its versions DROPPED, it is REPLANNED, and `lines` (if any) form a new batch.
+    """The batch is not sent: its versions ended, it is REPLANNED, and `lines` (if any) form a new batch.
 
-    The new batch takes a new nonce (the signer keeps one call per nonce); version 0 of it is returned.
+    The new batch takes the key's next free nonce: this batch's own when nothing was signed for it (the signer keeps
+    one call per nonce, so a signed nonce is never given to another call); version 0 of it is returned.
     """
     async with conn.transaction():
-        await drop_versions(conn, PAYOUT_BATCHES, batch.id)
+        # A version never signed is DENIED (nothing signed: its nonce is free again, and the new batch takes it
+        # first); a signed one is DROPPED (only when its nonce went to another transaction).
+        await conn.execute(
+            "UPDATE settlement.chain_transactions SET status = CASE WHEN status = 'SIGNING' THEN 'DENIED' "
+            "ELSE 'DROPPED' END, denial_reason = CASE WHEN status = 'SIGNING' THEN $2 ELSE denial_reason END, "
+            "updated_at = now() WHERE payout_batch_id = $1 AND status = ANY($3::text[])",
+            batch.id,
+            f"REPLANNED:{reason}",
+            list(LIVE_TX),
+        )
         await set_status(conn, batch.id, "REPLANNED", failure=reason)
         if not lines or new_batch_ref is None:
             return None

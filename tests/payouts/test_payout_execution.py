@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from stablegate.merchant.v1 import payout_pb2
+from stablegate.merchant.v1 import payout_service_pb2 as po_pb
+from stablegate.merchant.v1 import payout_service_pb2_grpc as po_grpc
 from stablegate.merchant.v1 import refund_service_pb2 as rf_pb
 from stablegate.merchant.v1 import refund_service_pb2_grpc as rf_grpc
 
@@ -118,4 +121,51 @@ async def test_a_partial_refund_then_the_rest_on_chain_pays_the_payer_exactly_bo
     }
     assert world.chain.token_balance(world.chain.treasury) == 0
     assert await world.balance("treasury:USDT") == 0
+    await world.ledger.assert_books_are_sound()
+
+
+async def test_a_payout_canceled_after_its_batch_was_planned_is_never_sent_and_the_rest_are_paid(
+    world: SweepWorld, keys: dict[str, KeyInfo]
+) -> None:
+    merchants = [await world.ledger.merchant_with_key(f"Shop {i}", SCOPES) for i in range(3)]
+    amounts = [3 * UNIT, 4 * UNIT + 1, 5 * UNIT + 2]
+    await pay_invoices(world, [(key, amount, amount) for (_, key), amount in zip(merchants, amounts, strict=True)])
+    destinations = [fresh_address() for _ in merchants]
+    for (_, key), destination in zip(merchants, destinations, strict=True):
+        await active_address(world, key, destination)
+    world.ledger.clock.advance(seconds=COOLING_OFF_SECONDS)
+    payout_ids = [
+        await create_payout(world, key, destination, amount)
+        for (_, key), destination, amount in zip(merchants, destinations, amounts, strict=True)
+    ]
+    paying = executor(world, keys["hot"])
+    await paying.recover()
+    (planned,) = await paying.plan()  # the batch of three is stored with its nonce; nothing claimed or signed yet
+    canceled = await po_grpc.PayoutServiceStub(world.ledger.channel).CancelPayout(
+        po_pb.CancelPayoutRequest(id=payout_ids[1], reason="changed my mind"),
+        metadata=world.ledger.auth(merchants[1][1]),
+    )
+    assert canceled.payout.status == payout_pb2.PAYOUT_STATUS_CANCELED
+
+    await run_until_confirmed(world, paying, [payout_ids[0], payout_ids[2]])
+
+    # The planned batch was never signed: re-planned without the canceled payout, at the same nonce.
+    batches = {b["id"]: b for b in await world.rows("SELECT * FROM settlement.payout_batches")}
+    assert batches[planned]["status"] == "REPLANNED"
+    paid = batches[batches[planned]["replanned_into"]]
+    assert paid["status"] == "CONFIRMED" and paid["nonce"] == batches[planned]["nonce"] == 0
+    txs = await world.rows(
+        "SELECT payout_batch_id, status, nonce FROM settlement.chain_transactions "
+        "WHERE payout_batch_id IS NOT NULL ORDER BY id"
+    )
+    assert [(t["payout_batch_id"], t["status"]) for t in txs] == [(planned, "DENIED"), (paid["id"], "MINED")]
+    (event,) = payout_batch_events(world)
+    assert (event["batch_id"], event["count"], event["total"]) == (paid["batch_id"], 2, amounts[0] + amounts[2])
+    assert [world.chain.token_balance(d) for d in destinations] == [amounts[0], 0, amounts[2]]
+    assert await world.ledger.balances(merchants[1][0]) == {
+        "merchant_pending": 0,
+        "merchant_available": amounts[1],
+        "merchant_reserved": 0,
+    }
+    assert world.chain.token_balance(world.chain.treasury) == amounts[1] == await world.balance("treasury:USDT")
     await world.ledger.assert_books_are_sound()

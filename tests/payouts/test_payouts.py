@@ -280,3 +280,52 @@ async def test_only_settlement_may_execute_payouts(ledger: Ledger) -> None:
     denied = await refused(as_edge.ListQueuedPayouts(ledger_pb.ListQueuedPayoutsRequest(), metadata=ledger.auth(key)))
     assert denied.code() == grpc.StatusCode.PERMISSION_DENIED
     assert await ledger.events(payout.id) == ["payout.created"]
+
+
+async def test_a_claimed_payout_cannot_be_canceled_and_a_replacement_hash_is_kept_and_the_landed_one_confirmed(
+    ledger: Ledger, settlement: ledger_grpc.PayoutLedgerServiceAsyncStub
+) -> None:
+    merchant, key = await funded_merchant(ledger)
+    first, second = await create(ledger, key, "10"), await create(ledger, key, "20")
+    canceled = await create(ledger, key, "5")
+    await payouts(ledger).CancelPayout(pb.CancelPayoutRequest(id=canceled.id), metadata=ledger.auth(key))
+    not_queued = await refused(
+        settlement.ClaimPayout(ledger_pb.ClaimPayoutRequest(payout_id=canceled.id, batch_id="pob_1"))
+    )
+    assert (error_info(not_queued).reason, error_info(not_queued).metadata["status"]) == (
+        "PAYOUT_STATE_CONFLICT",
+        "CANCELED",
+    )
+    no_batch = await refused(settlement.ClaimPayout(ledger_pb.ClaimPayoutRequest(payout_id=first.id)))
+    assert (no_batch.code(), error_info(no_batch).reason) == (grpc.StatusCode.INVALID_ARGUMENT, "FIELD_REQUIRED")
+    for payout in (first, second):
+        claim = ledger_pb.ClaimPayoutRequest(payout_id=payout.id, batch_id="pob_1")
+        claimed = (await settlement.ClaimPayout(claim)).payout
+        assert claimed.status == STATUS.PAYOUT_STATUS_QUEUED
+        assert (await settlement.ClaimPayout(claim)).payout.status == STATUS.PAYOUT_STATUS_QUEUED  # again: no change
+    late = await refused(payouts(ledger).CancelPayout(pb.CancelPayoutRequest(id=first.id), metadata=ledger.auth(key)))
+    assert (late.code(), error_info(late).reason) == (grpc.StatusCode.FAILED_PRECONDITION, "PAYOUT_NOT_CANCELABLE")
+
+    # One batch transaction carries both payouts; a fee bump replaces it; the original lands.
+    bumped = "0x" + "7b" * 32
+    for payout in (first, second):
+        await settlement.MarkPayoutBroadcast(ledger_pb.MarkPayoutBroadcastRequest(payout_id=payout.id, tx_hash=TX))
+        replaced = (
+            await settlement.MarkPayoutBroadcast(
+                ledger_pb.MarkPayoutBroadcastRequest(payout_id=payout.id, tx_hash=bumped)
+            )
+        ).payout
+        assert (replaced.status, replaced.tx_hash) == (STATUS.PAYOUT_STATUS_BROADCAST, bumped)
+        done = (
+            await settlement.MarkPayoutConfirmed(
+                ledger_pb.MarkPayoutConfirmedRequest(payout_id=payout.id, tx_hash=TX, block_number=77)
+            )
+        ).payout
+        assert (done.status, done.tx_hash, done.block_number) == (STATUS.PAYOUT_STATUS_CONFIRMED, TX, 77)
+        assert await ledger.events(payout.id) == ["payout.created", "payout.broadcast", "payout.confirmed"]
+    assert await ledger.balances(merchant) == {
+        "merchant_pending": 0,
+        "merchant_available": 100 * UNIT - 30 * UNIT - 2 * FEE,
+        "merchant_reserved": 0,
+    }
+    await ledger.assert_books_are_sound()

@@ -74,6 +74,56 @@ class ListQueuedPayoutsResponse(_message.Message):
 Global___ListQueuedPayoutsResponse: _TypeAlias = ListQueuedPayoutsResponse  # noqa: Y015
 
 @_typing.final
+class ClaimPayoutRequest(_message.Message):
+    """Request to claim a payout for a batch."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYOUT_ID_FIELD_NUMBER: _builtins.int
+    BATCH_ID_FIELD_NUMBER: _builtins.int
+    payout_id: _builtins.str
+    """Payout id."""
+    batch_id: _builtins.str
+    """Settlement's batch (its own id, up to 100 characters)."""
+    def __init__(
+        self,
+        *,
+        payout_id: _builtins.str = ...,
+        batch_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "payout_id", b"payout_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClaimPayoutRequest: _TypeAlias = ClaimPayoutRequest  # noqa: Y015
+
+@_typing.final
+class ClaimPayoutResponse(_message.Message):
+    """Response to ClaimPayout."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYOUT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def payout(self) -> _payout_pb2.Payout:
+        """The payout (still QUEUED)."""
+
+    def __init__(
+        self,
+        *,
+        payout: _payout_pb2.Payout | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["payout", b"payout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payout", b"payout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClaimPayoutResponse: _TypeAlias = ClaimPayoutResponse  # noqa: Y015
+
+@_typing.final
 class MarkPayoutBroadcastRequest(_message.Message):
     """Request to record a payout's broadcast."""
 

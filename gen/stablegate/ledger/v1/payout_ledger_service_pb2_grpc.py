@@ -41,6 +41,11 @@ class PayoutLedgerServiceStub:
                 request_serializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ListQueuedPayoutsRequest.SerializeToString,
                 response_deserializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ListQueuedPayoutsResponse.FromString,
                 _registered_method=True)
+        self.ClaimPayout = channel.unary_unary(
+                '/stablegate.ledger.v1.PayoutLedgerService/ClaimPayout',
+                request_serializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ClaimPayoutRequest.SerializeToString,
+                response_deserializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ClaimPayoutResponse.FromString,
+                _registered_method=True)
         self.MarkPayoutBroadcast = channel.unary_unary(
                 '/stablegate.ledger.v1.PayoutLedgerService/MarkPayoutBroadcast',
                 request_serializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.MarkPayoutBroadcastRequest.SerializeToString,
@@ -65,6 +70,15 @@ class PayoutLedgerServiceServicer:
 
     def ListQueuedPayouts(self, request, context):
         """QUEUED payouts, oldest first: what settlement should send next.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimPayout(self, request, context):
+        """Settlement put a QUEUED payout in a batch it is about to sign: from here the merchant can no longer cancel it
+        (the signer keeps one transaction per nonce, so a signed batch with a canceled payout could never be replaced).
+        The same claim again, or by a newer batch of the same payout, succeeds; a payout not QUEUED is refused.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -102,6 +116,11 @@ def add_PayoutLedgerServiceServicer_to_server(servicer, server):
                     servicer.ListQueuedPayouts,
                     request_deserializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ListQueuedPayoutsRequest.FromString,
                     response_serializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ListQueuedPayoutsResponse.SerializeToString,
+            ),
+            'ClaimPayout': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimPayout,
+                    request_deserializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ClaimPayoutRequest.FromString,
+                    response_serializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ClaimPayoutResponse.SerializeToString,
             ),
             'MarkPayoutBroadcast': grpc.unary_unary_rpc_method_handler(
                     servicer.MarkPayoutBroadcast,
@@ -148,6 +167,33 @@ class PayoutLedgerService:
             '/stablegate.ledger.v1.PayoutLedgerService/ListQueuedPayouts',
             stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ListQueuedPayoutsRequest.SerializeToString,
             stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ListQueuedPayoutsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimPayout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.ledger.v1.PayoutLedgerService/ClaimPayout',
+            stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ClaimPayoutRequest.SerializeToString,
+            stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ClaimPayoutResponse.FromString,
             options,
             channel_credentials,
             insecure,

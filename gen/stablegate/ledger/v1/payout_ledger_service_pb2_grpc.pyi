@@ -37,6 +37,11 @@ class PayoutLedgerServiceStub:
     def __new__(cls, channel: _aio.Channel) -> PayoutLedgerServiceAsyncStub: ...
     ListQueuedPayouts: _grpc.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.ListQueuedPayoutsRequest, _payout_ledger_service_pb2.ListQueuedPayoutsResponse]
     """QUEUED payouts, oldest first: what settlement should send next."""
+    ClaimPayout: _grpc.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.ClaimPayoutRequest, _payout_ledger_service_pb2.ClaimPayoutResponse]
+    """Settlement put a QUEUED payout in a batch it is about to sign: from here the merchant can no longer cancel it
+    (the signer keeps one transaction per nonce, so a signed batch with a canceled payout could never be replaced).
+    The same claim again, or by a newer batch of the same payout, succeeds; a payout not QUEUED is refused.
+    """
     MarkPayoutBroadcast: _grpc.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutBroadcastRequest, _payout_ledger_service_pb2.MarkPayoutBroadcastResponse]
     """A QUEUED payout's transaction is about to be broadcast: BROADCAST with its hash; it can no longer be canceled.
     Reported again for a BROADCAST payout with another hash (a fee-bump replacement at the same nonce), the payout
@@ -60,6 +65,11 @@ class PayoutLedgerServiceAsyncStub(PayoutLedgerServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListQueuedPayouts: _aio.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.ListQueuedPayoutsRequest, _payout_ledger_service_pb2.ListQueuedPayoutsResponse]  # type: ignore[assignment]
     """QUEUED payouts, oldest first: what settlement should send next."""
+    ClaimPayout: _aio.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.ClaimPayoutRequest, _payout_ledger_service_pb2.ClaimPayoutResponse]  # type: ignore[assignment]
+    """Settlement put a QUEUED payout in a batch it is about to sign: from here the merchant can no longer cancel it
+    (the signer keeps one transaction per nonce, so a signed batch with a canceled payout could never be replaced).
+    The same claim again, or by a newer batch of the same payout, succeeds; a payout not QUEUED is refused.
+    """
     MarkPayoutBroadcast: _aio.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutBroadcastRequest, _payout_ledger_service_pb2.MarkPayoutBroadcastResponse]  # type: ignore[assignment]
     """A QUEUED payout's transaction is about to be broadcast: BROADCAST with its hash; it can no longer be canceled.
     Reported again for a BROADCAST payout with another hash (a fee-bump replacement at the same nonce), the payout
@@ -86,6 +96,17 @@ class PayoutLedgerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_payout_ledger_service_pb2.ListQueuedPayoutsResponse, _abc.Awaitable[_payout_ledger_service_pb2.ListQueuedPayoutsResponse]]:
         """QUEUED payouts, oldest first: what settlement should send next."""
+
+    @_abc_1.abstractmethod
+    def ClaimPayout(
+        self,
+        request: _payout_ledger_service_pb2.ClaimPayoutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payout_ledger_service_pb2.ClaimPayoutResponse, _abc.Awaitable[_payout_ledger_service_pb2.ClaimPayoutResponse]]:
+        """Settlement put a QUEUED payout in a batch it is about to sign: from here the merchant can no longer cancel it
+        (the signer keeps one transaction per nonce, so a signed batch with a canceled payout could never be replaced).
+        The same claim again, or by a newer batch of the same payout, succeeds; a payout not QUEUED is refused.
+        """
 
     @_abc_1.abstractmethod
     def MarkPayoutBroadcast(
