@@ -238,6 +238,7 @@ FIELD_CONSTRAINTS: Mapping[str, Mapping[str, Any]] = {
         },
     },
     "stablegate.admin.v1.IssueApiKeyRequest.allowed_ip_ranges": {"maxItems": 32},
+    "stablegate.admin.v1.IssueApiKeyRequest.owner_address": {"pattern": r"^(0x[0-9a-fA-F]{40})?$"},
     "stablegate.admin.v1.RevokeApiKeyRequest.reason": _text(500),
 }
 """Per-field constraints, keyed by `<message full name>.<field>`."""
@@ -345,6 +346,7 @@ BUSINESS_RULES: Mapping[str, Mapping[str, str]] = {
     "ApiKeyAdminService_IssueApiKey": {
         "EXPIRE_TIME_PAST": "expire_time must be in the future",
         "IP_RANGE_INVALID": "allowed_ip_ranges must be IP networks in CIDR notation without host bits",
+        **_ADDRESS_RULES,
     },
     "ApiKeyAdminService_ListApiKeys": _PAGE_TOKEN,
     "AuditLogService_ListAuditEvents": {

@@ -215,6 +215,8 @@ class QueuedPayout:
     amount: int
     token_contract: str
     chain_id: int
+    initiator_address: str = ""
+    """The Ethereum address of whoever asked for it (its API key's owner address); empty when unknown."""
 
 
 class PayoutLedger(Protocol):
@@ -226,6 +228,10 @@ class PayoutLedger(Protocol):
 
     async def claim(self, payout_id: str, batch_ref: str) -> None:
         """The payout is in a batch about to be signed: the merchant can no longer cancel it."""
+        ...
+
+    async def mark_pending_approval(self, payout_id: str, approval_id: str) -> None:
+        """The signer holds the payout's batch for its approvers."""
         ...
 
     async def mark_broadcast(self, payout_id: str, tx_hash: str) -> None:
@@ -265,6 +271,7 @@ class GrpcPayoutLedger:
                     amount=int(p.amount_base_units),
                     token_contract=p.token_contract.lower(),
                     chain_id=int(p.chain_id),
+                    initiator_address=reply.initiator_addresses.get(p.id, ""),
                 )
                 for p in reply.payouts
             ]
@@ -276,6 +283,13 @@ class GrpcPayoutLedger:
         """ClaimPayout."""
         await self._stub.ClaimPayout(
             payout_pb.ClaimPayoutRequest(payout_id=payout_id, batch_id=batch_ref), timeout=self._timeout
+        )
+
+    async def mark_pending_approval(self, payout_id: str, approval_id: str) -> None:
+        """MarkPayoutPendingApproval."""
+        await self._stub.MarkPayoutPendingApproval(
+            payout_pb.MarkPayoutPendingApprovalRequest(payout_id=payout_id, approval_id=approval_id),
+            timeout=self._timeout,
         )
 
     async def mark_broadcast(self, payout_id: str, tx_hash: str) -> None:

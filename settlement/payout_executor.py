@@ -86,13 +86,22 @@ class PayoutMetrics:
         self.awaiting = Gauge("settlement_payout_batches_awaiting_approval", "Batches held for approvers", **kwargs)
 
 
+def needs_approval(payout: QueuedPayout, approval_threshold: int) -> bool:
+    """Above the threshold: the signer's approval rule will hold it."""
+    return bool(approval_threshold) and payout.amount > approval_threshold
+
+
 def plan_batches(queued: list[QueuedPayout], max_batch: int, approval_threshold: int) -> list[list[QueuedPayout]]:
-    """Oldest first, at most `max_batch` a batch; a payout above the approval threshold alone in its own."""
+    """Oldest first, at most `max_batch` a batch; each payout above the approval threshold alone, after the rest.
+
+    A held batch holds its nonce, so what needs no approval goes out first.
+    """
     batches: list[list[QueuedPayout]] = []
+    singles: list[list[QueuedPayout]] = []
     current: list[QueuedPayout] = []
     for payout in queued:
-        if approval_threshold and payout.amount > approval_threshold:
-            batches.append([payout])
+        if needs_approval(payout, approval_threshold):
+            singles.append([payout])
             continue
         current.append(payout)
         if len(current) == max_batch:
@@ -100,7 +109,7 @@ def plan_batches(queued: list[QueuedPayout], max_batch: int, approval_threshold:
             current = []
     if current:
         batches.append(current)
-    return batches
+    return batches + singles
 
 
 class PayoutExecutor:
@@ -176,6 +185,11 @@ class PayoutExecutor:
     async def plan(self) -> list[str]:
         """Group the QUEUED payouts not in an open batch into batches and store each with its nonce; their ids."""
         opts = self.options
+        async with self.pool.acquire() as conn:
+            if await store.batches_in(conn, opts.chain_id, ("AWAITING_APPROVAL",)):
+                # A held batch holds the HOT key's next nonce: nothing signed after it could land before it. The
+                # rest wait QUEUED (and cancelable) until the approvers decide.
+                return []
         queued = await self.ledger.queued()
         async with self.pool.acquire() as conn:
             taken = await store.open_payout_ids(conn, opts.chain_id)
@@ -187,6 +201,7 @@ class PayoutExecutor:
         made: list[str] = []
         for group in plan_batches(fresh, opts.max_batch, opts.approval_threshold):
             lines = [PayoutLine(p.payout_id, p.destination_address, p.amount) for p in group]
+            initiators = {p.initiator_address for p in group}
             quote = await estimate_fees(self.client, opts.fee_caps)
             if quote.over_cap:
                 log.info("payouts wait: the fee passes its cap")
@@ -206,7 +221,8 @@ class PayoutExecutor:
                     treasury_address=opts.treasury,
                     token_contract=opts.token,
                     batch_id=batch_id([x.payout_id for x in lines]),
-                    initiator_address="",
+                    # Whoever asked, named to the signer: their own approval never counts.
+                    initiator_address=initiators.pop() if len(initiators) == 1 else "",
                     lines=lines,
                     chain_latest=latest,
                     gas_limit=limit,
@@ -215,6 +231,8 @@ class PayoutExecutor:
             made.append(ref)
             self.metrics.batches.labels("PLANNED").inc()
             log.info("payout batch planned", extra={"batch": ref, "lines": len(lines)})
+            if needs_approval(group[0], opts.approval_threshold):
+                return made  # one held batch at a time: nothing is planned behind it until it is decided
         return made
 
     # --- signing, telling the ledger, sending --------------------------------------------------------------------
@@ -234,11 +252,17 @@ class PayoutExecutor:
             initiator=batch.initiator_address,
         )
         if isinstance(result, Refused) and result.decision == "PENDING_APPROVAL":
-            # Held: the version stays SIGNING (its nonce taken, so the approvers approve exactly this transaction).
+            # Held: the version stays SIGNING (its nonce taken, so the approvers approve exactly this transaction)
+            # and is asked for again with the same request id every pass. The ledger hears first (a crash between
+            # the two tells it again).
             if tx.version == 0 and batch.status != "AWAITING_APPROVAL":
+                for line in batch.lines:
+                    await self.ledger.mark_pending_approval(line.payout_id, result.approval_id)
                 async with self.pool.acquire() as conn:
                     await store.set_status(conn, batch.id, "AWAITING_APPROVAL", approval_id=result.approval_id)
-                log.warning("payout batch awaits the approvers", extra={"batch": batch.id})
+                log.warning(
+                    "payout batch awaits the approvers", extra={"batch": batch.id, "approval_id": result.approval_id}
+                )
             return None
         if isinstance(result, Refused):
             async with self.pool.acquire() as conn, conn.transaction():

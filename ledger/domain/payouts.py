@@ -55,6 +55,8 @@ class PayoutRecord:
     """The invoice a refund refunds; None for a payout."""
     reason: str = ""
     """Why a refund is made (the merchant's words); empty for a payout."""
+    approval_id: str = ""
+    """The signer's approval a PENDING_APPROVAL payout waits for."""
 
     @property
     def total(self) -> int:
@@ -69,7 +71,7 @@ def payout_fee(fixed_fee: int, amount: int) -> int:
     return fixed_fee
 
 
-REFUNDING: frozenset[str] = frozenset({"QUEUED", "BROADCAST", "CONFIRMED"})
+REFUNDING: frozenset[str] = frozenset({"PENDING_APPROVAL", "QUEUED", "BROADCAST", "CONFIRMED"})
 """Refund states that count against what an invoice can still be refunded."""
 
 

@@ -46,6 +46,11 @@ class PayoutLedgerServiceStub:
                 request_serializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ClaimPayoutRequest.SerializeToString,
                 response_deserializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ClaimPayoutResponse.FromString,
                 _registered_method=True)
+        self.MarkPayoutPendingApproval = channel.unary_unary(
+                '/stablegate.ledger.v1.PayoutLedgerService/MarkPayoutPendingApproval',
+                request_serializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.MarkPayoutPendingApprovalRequest.SerializeToString,
+                response_deserializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.MarkPayoutPendingApprovalResponse.FromString,
+                _registered_method=True)
         self.MarkPayoutBroadcast = channel.unary_unary(
                 '/stablegate.ledger.v1.PayoutLedgerService/MarkPayoutBroadcast',
                 request_serializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.MarkPayoutBroadcastRequest.SerializeToString,
@@ -84,8 +89,16 @@ class PayoutLedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MarkPayoutPendingApproval(self, request, context):
+        """The signer holds a claimed QUEUED payout's batch for its approvers: PENDING_APPROVAL with the approval id,
+        event `payout.pending_approval` (`refund.pending_approval`). The same report again changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def MarkPayoutBroadcast(self, request, context):
-        """A QUEUED payout's transaction is about to be broadcast: BROADCAST with its hash; it can no longer be canceled.
+        """A QUEUED (or PENDING_APPROVAL) payout's transaction is about to be broadcast: BROADCAST with its hash; it can no longer be canceled.
         Reported again for a BROADCAST payout with another hash (a fee-bump replacement at the same nonce), the payout
         takes that hash.
         """
@@ -102,7 +115,7 @@ class PayoutLedgerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def MarkPayoutFailed(self, request, context):
-        """A QUEUED or BROADCAST payout will not be paid (its transaction could not be sent, or reverted): FAILED; the
+        """A QUEUED, PENDING_APPROVAL or BROADCAST payout will not be paid (its transaction could not be sent, or reverted): FAILED; the
         reservation goes back to the available balance.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -121,6 +134,11 @@ def add_PayoutLedgerServiceServicer_to_server(servicer, server):
                     servicer.ClaimPayout,
                     request_deserializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ClaimPayoutRequest.FromString,
                     response_serializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ClaimPayoutResponse.SerializeToString,
+            ),
+            'MarkPayoutPendingApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkPayoutPendingApproval,
+                    request_deserializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.MarkPayoutPendingApprovalRequest.FromString,
+                    response_serializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.MarkPayoutPendingApprovalResponse.SerializeToString,
             ),
             'MarkPayoutBroadcast': grpc.unary_unary_rpc_method_handler(
                     servicer.MarkPayoutBroadcast,
@@ -194,6 +212,33 @@ class PayoutLedgerService:
             '/stablegate.ledger.v1.PayoutLedgerService/ClaimPayout',
             stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ClaimPayoutRequest.SerializeToString,
             stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ClaimPayoutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkPayoutPendingApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.ledger.v1.PayoutLedgerService/MarkPayoutPendingApproval',
+            stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.MarkPayoutPendingApprovalRequest.SerializeToString,
+            stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.MarkPayoutPendingApprovalResponse.FromString,
             options,
             channel_credentials,
             insecure,

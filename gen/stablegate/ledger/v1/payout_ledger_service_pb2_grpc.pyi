@@ -42,8 +42,12 @@ class PayoutLedgerServiceStub:
     (the signer keeps one transaction per nonce, so a signed batch with a canceled payout could never be replaced).
     The same claim again, or by a newer batch of the same payout, succeeds; a payout not QUEUED is refused.
     """
+    MarkPayoutPendingApproval: _grpc.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutPendingApprovalRequest, _payout_ledger_service_pb2.MarkPayoutPendingApprovalResponse]
+    """The signer holds a claimed QUEUED payout's batch for its approvers: PENDING_APPROVAL with the approval id,
+    event `payout.pending_approval` (`refund.pending_approval`). The same report again changes nothing.
+    """
     MarkPayoutBroadcast: _grpc.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutBroadcastRequest, _payout_ledger_service_pb2.MarkPayoutBroadcastResponse]
-    """A QUEUED payout's transaction is about to be broadcast: BROADCAST with its hash; it can no longer be canceled.
+    """A QUEUED (or PENDING_APPROVAL) payout's transaction is about to be broadcast: BROADCAST with its hash; it can no longer be canceled.
     Reported again for a BROADCAST payout with another hash (a fee-bump replacement at the same nonce), the payout
     takes that hash.
     """
@@ -52,7 +56,7 @@ class PayoutLedgerServiceStub:
     Dr merchant_reserved / Cr treasury (amount), Cr platform_fees (fee).
     """
     MarkPayoutFailed: _grpc.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutFailedRequest, _payout_ledger_service_pb2.MarkPayoutFailedResponse]
-    """A QUEUED or BROADCAST payout will not be paid (its transaction could not be sent, or reverted): FAILED; the
+    """A QUEUED, PENDING_APPROVAL or BROADCAST payout will not be paid (its transaction could not be sent, or reverted): FAILED; the
     reservation goes back to the available balance.
     """
 
@@ -70,8 +74,12 @@ class PayoutLedgerServiceAsyncStub(PayoutLedgerServiceStub):
     (the signer keeps one transaction per nonce, so a signed batch with a canceled payout could never be replaced).
     The same claim again, or by a newer batch of the same payout, succeeds; a payout not QUEUED is refused.
     """
+    MarkPayoutPendingApproval: _aio.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutPendingApprovalRequest, _payout_ledger_service_pb2.MarkPayoutPendingApprovalResponse]  # type: ignore[assignment]
+    """The signer holds a claimed QUEUED payout's batch for its approvers: PENDING_APPROVAL with the approval id,
+    event `payout.pending_approval` (`refund.pending_approval`). The same report again changes nothing.
+    """
     MarkPayoutBroadcast: _aio.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutBroadcastRequest, _payout_ledger_service_pb2.MarkPayoutBroadcastResponse]  # type: ignore[assignment]
-    """A QUEUED payout's transaction is about to be broadcast: BROADCAST with its hash; it can no longer be canceled.
+    """A QUEUED (or PENDING_APPROVAL) payout's transaction is about to be broadcast: BROADCAST with its hash; it can no longer be canceled.
     Reported again for a BROADCAST payout with another hash (a fee-bump replacement at the same nonce), the payout
     takes that hash.
     """
@@ -80,7 +88,7 @@ class PayoutLedgerServiceAsyncStub(PayoutLedgerServiceStub):
     Dr merchant_reserved / Cr treasury (amount), Cr platform_fees (fee).
     """
     MarkPayoutFailed: _aio.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutFailedRequest, _payout_ledger_service_pb2.MarkPayoutFailedResponse]  # type: ignore[assignment]
-    """A QUEUED or BROADCAST payout will not be paid (its transaction could not be sent, or reverted): FAILED; the
+    """A QUEUED, PENDING_APPROVAL or BROADCAST payout will not be paid (its transaction could not be sent, or reverted): FAILED; the
     reservation goes back to the available balance.
     """
 
@@ -109,12 +117,22 @@ class PayoutLedgerServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def MarkPayoutPendingApproval(
+        self,
+        request: _payout_ledger_service_pb2.MarkPayoutPendingApprovalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payout_ledger_service_pb2.MarkPayoutPendingApprovalResponse, _abc.Awaitable[_payout_ledger_service_pb2.MarkPayoutPendingApprovalResponse]]:
+        """The signer holds a claimed QUEUED payout's batch for its approvers: PENDING_APPROVAL with the approval id,
+        event `payout.pending_approval` (`refund.pending_approval`). The same report again changes nothing.
+        """
+
+    @_abc_1.abstractmethod
     def MarkPayoutBroadcast(
         self,
         request: _payout_ledger_service_pb2.MarkPayoutBroadcastRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_payout_ledger_service_pb2.MarkPayoutBroadcastResponse, _abc.Awaitable[_payout_ledger_service_pb2.MarkPayoutBroadcastResponse]]:
-        """A QUEUED payout's transaction is about to be broadcast: BROADCAST with its hash; it can no longer be canceled.
+        """A QUEUED (or PENDING_APPROVAL) payout's transaction is about to be broadcast: BROADCAST with its hash; it can no longer be canceled.
         Reported again for a BROADCAST payout with another hash (a fee-bump replacement at the same nonce), the payout
         takes that hash.
         """
@@ -135,7 +153,7 @@ class PayoutLedgerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _payout_ledger_service_pb2.MarkPayoutFailedRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_payout_ledger_service_pb2.MarkPayoutFailedResponse, _abc.Awaitable[_payout_ledger_service_pb2.MarkPayoutFailedResponse]]:
-        """A QUEUED or BROADCAST payout will not be paid (its transaction could not be sent, or reverted): FAILED; the
+        """A QUEUED, PENDING_APPROVAL or BROADCAST payout will not be paid (its transaction could not be sent, or reverted): FAILED; the
         reservation goes back to the available balance.
         """
 
