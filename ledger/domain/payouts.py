@@ -1,10 +1,11 @@
 """Payouts, ledger side: the record, its states and which moves are allowed.
 
-A payout is accepted QUEUED with its amount plus fee *reserved*: moved from the merchant's available balance to `merchant_reserved` in the
-same transaction, so it can never be spent twice. From QUEUED it is canceled by the merchant (released) until
-settlement claims it for a batch, held PENDING_APPROVAL while the signer's approvers decide, or broadcast; a broadcast payout is confirmed at finality (the reservation leaves through the treasury,
-the fee is earned) or failed (released). Balances never go negative (a database constraint), so no payout can
-overdraw.
+A payout is accepted QUEUED with its amount plus fee *reserved*: moved from the merchant's available balance to
+`merchant_reserved` in the same transaction, so it can never be spent twice. From QUEUED it is canceled by the
+merchant (released) until settlement claims it for a batch; then it is held PENDING_APPROVAL while the signer's
+approvers decide, or broadcast. A broadcast payout is confirmed at finality (the reservation leaves through the
+treasury, the fee is earned) or failed (released). Balances never go negative (a database constraint), so no
+payout can overdraw.
 """
 
 from __future__ import annotations
