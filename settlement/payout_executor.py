@@ -46,6 +46,7 @@ from settlement.store.payout_batches import PayoutBatch, PayoutLine
 from settlement.store.sweeps import ChainTx, Landed
 
 log = logging.getLogger("stablegate.settlement.payouts")
+REFUSALS = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND})
 PAYOUT_BATCH_EVENT = "0x" + abi.keccak256(b"PayoutBatch(bytes32,uint256,uint256)").hex()
 
 
@@ -307,7 +308,7 @@ class PayoutExecutor:
         """MarkPayoutBroadcast for every payout with this version's hash (before it is first broadcast)."""
         assert tx.tx_hash is not None
         for line in batch.lines:
-            await self.ledger.mark_broadcast(line.payout_id, tx.tx_hash)
+            await self.ledger.mark_broadcast(line.payout_id, tx.tx_hash)  # a refusal leaves the bytes unsent
 
     async def _replan(self, batch: PayoutBatch, lines: list[PayoutLine], reason: str) -> None:
         """Abandon a batch that was never sent; its remaining payouts form a new batch with a new nonce."""
@@ -330,8 +331,8 @@ class PayoutExecutor:
         """Broadcast a version; before its first broadcast, the ledger learns its hash (never the other way round)."""
         assert tx.raw_transaction is not None
         if tx.broadcast_count == 0:
-            # A refusal here (the payouts were claimed, so only a bug or an operator's hand) raises: the batch is
-            # signed, its nonce can carry no other call, and it stays unsent until someone looks.
+            # A refusal here (the payouts were claimed, so only a bug or an operator's hand) propagates: the batch
+            # is signed, its nonce can carry no other call, and it stays unsent until someone looks.
             await self._tell_ledger(batch, tx)
             if batch.status == "SIGNED":
                 async with self.pool.acquire() as conn:
@@ -349,10 +350,21 @@ class PayoutExecutor:
             open_batches = await store.batches_in(conn, self.options.chain_id, store.OPEN_BATCH)
         self.metrics.awaiting.set(sum(1 for b in open_batches if b.status == "AWAITING_APPROVAL"))
         for batch in open_batches:
-            if batch.status == "MINED":
-                await self._track_mined(batch)
-            else:
-                await self._track_sent(batch)
+            try:
+                if batch.status == "MINED":
+                    await self._track_mined(batch)
+                else:
+                    await self._track_sent(batch)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in REFUSALS:
+                    raise
+                # The ledger refused a report the batch's state requires (a payout moved by someone else): the
+                # batch stays as it is, retried every pass, and the operators are told by the log and the metric.
+                self.metrics.batches.labels("LEDGER_REFUSED").inc()
+                log.error(
+                    "the ledger refused a payout report; the batch waits",
+                    extra={"batch": batch.id, "code": exc.code().name, "detail": exc.details()},
+                )
 
     async def _signed(self, batch: PayoutBatch) -> PayoutBatch | None:
         """Claim (before the first signature) and ask the signer for every SIGNING version; None while waiting."""

@@ -28,7 +28,7 @@ from tests.payouts.execution_harness import (
     run_until_confirmed,
     world,
 )
-from tests.settlement.settlement_harness import UNIT, SweepWorld
+from tests.settlement.settlement_harness import UNIT, SweepWorld, eventually
 
 __all__ = ["keys", "registry", "world"]  # fixtures
 
@@ -168,4 +168,52 @@ async def test_a_payout_canceled_after_its_batch_was_planned_is_never_sent_and_t
         "merchant_reserved": 0,
     }
     assert world.chain.token_balance(world.chain.treasury) == amounts[1] == await world.balance("treasury:USDT")
+    await world.ledger.assert_books_are_sound()
+
+
+async def test_a_stuck_batch_is_replaced_by_a_fee_bump_the_ledger_follows_the_new_hash_and_it_is_paid_once(
+    world: SweepWorld, keys: dict[str, KeyInfo]
+) -> None:
+    merchants = [await world.ledger.merchant_with_key(f"Shop {i}", SCOPES) for i in range(2)]
+    amounts = [6 * UNIT + 5, 7 * UNIT + 9]
+    await pay_invoices(world, [(key, amount, amount) for (_, key), amount in zip(merchants, amounts, strict=True)])
+    destinations = [fresh_address() for _ in merchants]
+    for (_, key), destination in zip(merchants, destinations, strict=True):
+        await active_address(world, key, destination)
+    world.ledger.clock.advance(seconds=COOLING_OFF_SECONDS)
+    payout_ids = [
+        await create_payout(world, key, destination, amount)
+        for (_, key), destination, amount in zip(merchants, destinations, amounts, strict=True)
+    ]
+    world.chain.automine(False)  # sent, but nothing is mined: the batch gets stuck
+    paying = executor(world, keys["hot"], stuck_after_seconds=0.5)
+
+    async def replaced() -> bool:
+        await paying.tick()
+        rows = await world.rows(
+            "SELECT version, tx_hash FROM settlement.chain_transactions "
+            "WHERE payout_batch_id IS NOT NULL AND tx_hash IS NOT NULL ORDER BY version"
+        )
+        return len(rows) == 2 and rows[1]["tx_hash"] in world.chain.pool_hashes()
+
+    await eventually(replaced, "a fee-bumped replacement in the pool", within=60, interval=0.2)
+    first, bump = await world.rows(
+        "SELECT tx_hash, max_fee_per_gas_wei, nonce FROM settlement.chain_transactions "
+        "WHERE payout_batch_id IS NOT NULL ORDER BY version"
+    )
+    assert bump["nonce"] == first["nonce"] and bump["max_fee_per_gas_wei"] > first["max_fee_per_gas_wei"]
+    told = await world.rows("SELECT status, tx_hash FROM ledger.payouts ORDER BY create_time, id")
+    assert told == [{"status": "BROADCAST", "tx_hash": bump["tx_hash"]}] * 2  # the ledger follows the newest hash
+    world.chain.automine(True)
+    world.chain.mine(1)  # the replacement lands before the next pass could bump again
+
+    await run_until_confirmed(world, paying, payout_ids)
+    (event,) = payout_batch_events(world)
+    assert event["tx_hash"] == bump["tx_hash"] and event["count"] == 2
+    (batch,) = await world.rows("SELECT status, landed_tx_hash FROM settlement.payout_batches")
+    assert batch == {"status": "CONFIRMED", "landed_tx_hash": bump["tx_hash"]}
+    confirmed = await world.rows("SELECT status, tx_hash FROM ledger.payouts ORDER BY create_time, id")
+    assert confirmed == [{"status": "CONFIRMED", "tx_hash": bump["tx_hash"]}] * 2
+    assert [world.chain.token_balance(d) for d in destinations] == amounts
+    assert world.chain.token_balance(world.chain.treasury) == 0 == await world.balance("treasury:USDT")
     await world.ledger.assert_books_are_sound()
