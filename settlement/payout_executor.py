@@ -183,14 +183,20 @@ class PayoutExecutor:
 
     # --- planning -----------------------------------------------------------------------------------------------
 
+    def _held_alone(self, batch: PayoutBatch) -> bool:
+        """A batch of one payout above the approval threshold (the signer will hold it)."""
+        threshold = self.options.approval_threshold
+        return len(batch.lines) == 1 and bool(threshold) and batch.lines[0].amount > threshold
+
     async def plan(self) -> list[str]:
         """Group the QUEUED payouts not in an open batch into batches and store each with its nonce; their ids."""
         opts = self.options
         async with self.pool.acquire() as conn:
-            if await store.batches_in(conn, opts.chain_id, ("AWAITING_APPROVAL",)):
-                # A held batch holds the HOT key's next nonce: nothing signed after it could land before it. The
-                # rest wait QUEUED (and cancelable) until the approvers decide.
-                return []
+            waiting = await store.batches_in(conn, opts.chain_id, ("PLANNED", "AWAITING_APPROVAL"))
+        if any(b.status == "AWAITING_APPROVAL" or self._held_alone(b) for b in waiting):
+            # A held batch holds the HOT key's next nonce: nothing signed after it could land before it. The rest
+            # wait QUEUED (and cancelable) until the approvers decide.
+            return []
         queued = await self.ledger.queued()
         async with self.pool.acquire() as conn:
             taken = await store.open_payout_ids(conn, opts.chain_id)

@@ -162,10 +162,16 @@ async def test_a_payout_above_the_threshold_waits_for_two_approvers_and_the_requ
             po_pb.CancelPayoutRequest(id=payout_id), metadata=world.ledger.auth(key)
         )
     assert error_info(late.value).reason == "PAYOUT_NOT_CANCELABLE"
+    # A small payout asked for meanwhile is not planned behind the held batch (its nonce could not land first): it
+    # waits QUEUED, still cancelable.
+    small = 10 * UNIT
+    small_id = await create_payout(world, key, destination, small)
     for _ in range(3):  # asked again every pass, still held: nothing sent
         await paying.tick()
     assert payout_batch_events(world) == []
     assert world.chain.token_balance(destination) == 0
+    assert [b["id"] for b in await world.rows("SELECT id FROM settlement.payout_batches")] == [batch["id"]]
+    assert await world.ledger.value("SELECT status FROM ledger.payouts WHERE id = $1", small_id) == "QUEUED"
 
     channel = mesh_channel(world.ledger.pki, Role.OPERATOR, world.signer.port)
     try:
@@ -192,10 +198,10 @@ async def test_a_payout_above_the_threshold_waits_for_two_approvers_and_the_requ
     finally:
         await channel.close(None)
 
-    await run_until_confirmed(world, paying, [payout_id])
-    assert world.chain.token_balance(destination) == amount
-    (event,) = payout_batch_events(world)
-    assert (event["count"], event["total"]) == (1, amount)
+    await run_until_confirmed(world, paying, [payout_id, small_id])
+    assert world.chain.token_balance(destination) == amount + small
+    held_event, small_event = payout_batch_events(world)  # the held one first (its nonce), then the small one
+    assert (held_event["count"], held_event["total"], small_event["total"]) == (1, amount, small)
     assert await world.ledger.events(payout_id) == [
         "payout.created",
         "payout.pending_approval",
@@ -204,7 +210,7 @@ async def test_a_payout_above_the_threshold_waits_for_two_approvers_and_the_requ
     ]
     assert await world.ledger.balances(merchant_id) == {
         "merchant_pending": 0,
-        "merchant_available": 100 * UNIT - amount,
+        "merchant_available": 100 * UNIT - amount - small,
         "merchant_reserved": 0,
     }
     await world.ledger.assert_books_are_sound()
