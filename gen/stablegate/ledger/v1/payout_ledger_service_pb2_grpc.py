@@ -74,7 +74,7 @@ class PayoutLedgerServiceServicer:
     """
 
     def ListQueuedPayouts(self, request, context):
-        """QUEUED payouts, oldest first: what settlement should send next.
+        """QUEUED payouts, oldest first: what settlement should send next (claimed ones too: settlement knows its batches).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

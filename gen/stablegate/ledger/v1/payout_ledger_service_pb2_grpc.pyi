@@ -36,7 +36,7 @@ class PayoutLedgerServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> PayoutLedgerServiceAsyncStub: ...
     ListQueuedPayouts: _grpc.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.ListQueuedPayoutsRequest, _payout_ledger_service_pb2.ListQueuedPayoutsResponse]
-    """QUEUED payouts, oldest first: what settlement should send next."""
+    """QUEUED payouts, oldest first: what settlement should send next (claimed ones too: settlement knows its batches)."""
     ClaimPayout: _grpc.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.ClaimPayoutRequest, _payout_ledger_service_pb2.ClaimPayoutResponse]
     """Settlement put a QUEUED payout in a batch it is about to sign: from here the merchant can no longer cancel it
     (the signer keeps one transaction per nonce, so a signed batch with a canceled payout could never be replaced).
@@ -68,7 +68,7 @@ class PayoutLedgerServiceAsyncStub(PayoutLedgerServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListQueuedPayouts: _aio.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.ListQueuedPayoutsRequest, _payout_ledger_service_pb2.ListQueuedPayoutsResponse]  # type: ignore[assignment]
-    """QUEUED payouts, oldest first: what settlement should send next."""
+    """QUEUED payouts, oldest first: what settlement should send next (claimed ones too: settlement knows its batches)."""
     ClaimPayout: _aio.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.ClaimPayoutRequest, _payout_ledger_service_pb2.ClaimPayoutResponse]  # type: ignore[assignment]
     """Settlement put a QUEUED payout in a batch it is about to sign: from here the merchant can no longer cancel it
     (the signer keeps one transaction per nonce, so a signed batch with a canceled payout could never be replaced).
@@ -103,7 +103,7 @@ class PayoutLedgerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _payout_ledger_service_pb2.ListQueuedPayoutsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_payout_ledger_service_pb2.ListQueuedPayoutsResponse, _abc.Awaitable[_payout_ledger_service_pb2.ListQueuedPayoutsResponse]]:
-        """QUEUED payouts, oldest first: what settlement should send next."""
+        """QUEUED payouts, oldest first: what settlement should send next (claimed ones too: settlement knows its batches)."""
 
     @_abc_1.abstractmethod
     def ClaimPayout(
