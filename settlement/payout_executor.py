@@ -217,6 +217,7 @@ class PayoutExecutor:
             if limit is None:
                 return made  # oldest first: later batches wait behind the one the chain refuses now
             latest = await chain_io.transaction_count(self.client, opts.hot_address, "latest")
+            finalized, _ = await chain_io.finalized_block(self.client)
             ref = store.new_batch_ref()
             async with self.pool.acquire() as conn:
                 await store.insert_batch(
@@ -234,6 +235,7 @@ class PayoutExecutor:
                     chain_latest=latest,
                     gas_limit=limit,
                     fees=self._fees(quote),
+                    planned_block=finalized,
                 )
             made.append(ref)
             self.metrics.batches.labels("PLANNED").inc()
@@ -464,7 +466,7 @@ class PayoutExecutor:
             [
                 {
                     "address": batch.treasury_address,
-                    "fromBlock": "0x0",
+                    "fromBlock": hex(batch.planned_block),
                     "toBlock": "latest",
                     "topics": [PAYOUT_BATCH_EVENT, batch.batch_id],
                 }

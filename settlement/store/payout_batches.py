@@ -61,6 +61,8 @@ class PayoutBatch:
     block_hash: str | None
     failure_reason: str | None
     lines: tuple[PayoutLine, ...]
+    planned_block: int = 0
+    """The finalized block when its payouts were first planned (where a search for its payment starts)."""
 
 
 def new_batch_ref() -> str:
@@ -87,6 +89,7 @@ def _batch(row: asyncpg.Record, lines: list[asyncpg.Record]) -> PayoutBatch:
         block_hash=row["block_hash"],
         failure_reason=row["failure_reason"],
         lines=tuple(PayoutLine(r["payout_id"], r["destination_address"], int(r["amount"])) for r in lines),
+        planned_block=int(row["planned_block"]),
     )
 
 
@@ -115,6 +118,7 @@ async def insert_batch(
     chain_latest: int,
     gas_limit: int,
     fees: TxFees,
+    planned_block: int,
 ) -> ChainTx:
     """Persist a batch with its lines, take the HOT key's next nonce and store version 0 SIGNING, atomically.
 
@@ -124,8 +128,8 @@ async def insert_batch(
         nonce = await take_nonce(conn, chain_id, sender_address, chain_latest)
         await conn.execute(
             "INSERT INTO settlement.payout_batches (id, chain_id, key_id, sender_address, treasury_address, "
-            "token_contract, batch_id, initiator_address, status, nonce, gas_limit) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PLANNED', $9, $10)",
+            "token_contract, batch_id, initiator_address, status, nonce, gas_limit, planned_block) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PLANNED', $9, $10, $11)",
             batch_ref,
             chain_id,
             key_id,
@@ -136,6 +140,7 @@ async def insert_batch(
             initiator_address,
             nonce,
             gas_limit,
+            planned_block,
         )
         await conn.executemany(
             "INSERT INTO settlement.payout_batch_lines (batch_ref, position, payout_id, destination_address, amount) "
@@ -313,6 +318,7 @@ async def store_replanned(
             chain_latest=chain_latest,
             gas_limit=batch.gas_limit,
             fees=fees,
+            planned_block=batch.planned_block,
         )
         await conn.execute(
             "UPDATE settlement.payout_batches SET replanned_into = $2 WHERE id = $1", batch.id, new_batch_ref

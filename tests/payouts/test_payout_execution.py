@@ -12,7 +12,9 @@ from stablegate.merchant.v1 import payout_service_pb2_grpc as po_grpc
 from stablegate.merchant.v1 import refund_service_pb2 as rf_pb
 from stablegate.merchant.v1 import refund_service_pb2_grpc as rf_grpc
 
+from chain import abi
 from signer.keystore.base import KeyInfo
+from tests.chain.chain_harness import rpc
 from tests.conftest import error_info
 from tests.payouts.execution_harness import (
     COOLING_OFF_SECONDS,
@@ -28,7 +30,7 @@ from tests.payouts.execution_harness import (
     run_until_confirmed,
     world,
 )
-from tests.settlement.settlement_harness import UNIT, SweepWorld, eventually
+from tests.settlement.settlement_harness import GWEI, UNIT, SweepWorld, eventually
 
 __all__ = ["keys", "registry", "world"]  # fixtures
 
@@ -216,4 +218,79 @@ async def test_a_stuck_batch_is_replaced_by_a_fee_bump_the_ledger_follows_the_ne
     assert confirmed == [{"status": "CONFIRMED", "tx_hash": bump["tx_hash"]}] * 2
     assert [world.chain.token_balance(d) for d in destinations] == amounts
     assert world.chain.token_balance(world.chain.treasury) == 0 == await world.balance("treasury:USDT")
+    await world.ledger.assert_books_are_sound()
+
+
+async def test_a_batch_that_reverts_fails_its_payouts_and_gives_the_merchants_their_money_back(
+    world: SweepWorld, keys: dict[str, KeyInfo]
+) -> None:
+    merchants = [await world.ledger.merchant_with_key(f"Shop {i}", SCOPES) for i in range(2)]
+    amounts = [8 * UNIT + 1, 9 * UNIT + 2]
+    await pay_invoices(world, [(key, amount, amount) for (_, key), amount in zip(merchants, amounts, strict=True)])
+    destinations = [fresh_address() for _ in merchants]
+    for (_, key), destination in zip(merchants, destinations, strict=True):
+        await active_address(world, key, destination)
+    world.ledger.clock.advance(seconds=COOLING_OFF_SECONDS)
+    payout_ids = [
+        await create_payout(world, key, destination, amount)
+        for (_, key), destination, amount in zip(merchants, destinations, amounts, strict=True)
+    ]
+    world.chain.automine(False)
+    paying = executor(world, keys["hot"])
+
+    async def in_pool() -> bool:
+        await paying.tick()
+        rows = await world.rows("SELECT tx_hash FROM settlement.chain_transactions WHERE payout_batch_id IS NOT NULL")
+        return len(rows) == 1 and rows[0]["tx_hash"] in world.chain.pool_hashes()
+
+    await eventually(in_pool, "the batch broadcast and waiting in the pool", within=60, interval=0.2)
+    # The cold Safe (here an anvil account) revokes the HOT key's role with a higher tip: mined first, in the same
+    # block, so the batch reverts on chain after everything settlement checked beforehand had passed.
+    revoke = (
+        "0x"
+        + (
+            abi.selector("revokeRole(bytes32,address)")
+            + abi.encode(
+                ["bytes32", "address"], [abi.keccak256(b"HOT_ROLE"), abi.to_checksum_address(keys["hot"].address)]
+            )
+        ).hex()
+    )
+    rpc(
+        world.chain.url,
+        "eth_sendTransaction",
+        [
+            {
+                "from": world.chain.cold_safe,
+                "to": world.chain.treasury,
+                "data": revoke,
+                "gas": hex(200_000),
+                "maxFeePerGas": hex(1000 * GWEI),
+                "maxPriorityFeePerGas": hex(500 * GWEI),
+            }
+        ],
+    )
+    world.chain.mine(1)
+    world.chain.automine(True)
+    (tx,) = await world.rows("SELECT tx_hash FROM settlement.chain_transactions WHERE payout_batch_id IS NOT NULL")
+    assert rpc(world.chain.url, "eth_getTransactionReceipt", [tx["tx_hash"]])["status"] == "0x0"
+
+    async def failed() -> bool:
+        await paying.tick()
+        world.chain.mine(5)
+        rows = await world.rows("SELECT status FROM ledger.payouts WHERE id = ANY($1::text[])", payout_ids)
+        return [r["status"] for r in rows] == ["FAILED", "FAILED"]
+
+    await eventually(failed, "both payouts FAILED", within=60, interval=0.05)
+    (batch,) = await world.rows("SELECT status, failure_reason FROM settlement.payout_batches")
+    assert batch == {"status": "FAILED", "failure_reason": "REVERTED"}
+    assert {r["failure_reason"] for r in await world.rows("SELECT failure_reason FROM ledger.payouts")} == {"REVERTED"}
+    assert payout_batch_events(world) == []
+    assert [world.chain.token_balance(d) for d in destinations] == [0, 0]
+    for (merchant_id, _), amount in zip(merchants, amounts, strict=True):  # the reservations went back
+        assert await world.ledger.balances(merchant_id) == {
+            "merchant_pending": 0,
+            "merchant_available": amount,
+            "merchant_reserved": 0,
+        }
+    assert world.chain.token_balance(world.chain.treasury) == sum(amounts) == await world.balance("treasury:USDT")
     await world.ledger.assert_books_are_sound()

@@ -13,6 +13,9 @@ CREATE TABLE settlement.payout_batches (
     -- derives it; a batch re-sent with the same payouts carries the same id and is paid at most once.
     batch_id                text        NOT NULL,
     initiator_address       text        NOT NULL DEFAULT '',
+    -- The finalized block when the batch's payouts were first planned (carried into re-planned batches): no
+    -- transaction paying this batch id can be older, so the search for its PayoutBatch event starts there.
+    planned_block           bigint      NOT NULL CHECK (planned_block >= 0),
     -- PLANNED: lines and nonce stored, version 0 asked of the signer; AWAITING_APPROVAL: held by the signer's
     -- REQUIRE_APPROVAL rule (asked again with the same request id every pass); SIGNED: bytes stored, the ledger
     -- being told (MarkPayoutBroadcast) before anything is sent; SENT: every payout marked, broadcast; MINED: a
