@@ -359,6 +359,7 @@ async def test_the_key_owner_is_the_payouts_initiator_and_a_held_payout_is_pendi
     ).api_key
     assert issued.owner_address == owner  # stored checksummed
     owned = await create(ledger, issued.plaintext_key, "30")
+    ledger.clock.advance(seconds=1)  # oldest first: the listing orders by creation time
     anonymous = await create(ledger, plain_key, "20")
     queued = await settlement.ListQueuedPayouts(ledger_pb.ListQueuedPayoutsRequest())
     assert [p.id for p in queued.payouts] == [owned.id, anonymous.id]
