@@ -239,6 +239,7 @@ FIELD_CONSTRAINTS: Mapping[str, Mapping[str, Any]] = {
         },
     },
     "stablegate.admin.v1.IssueApiKeyRequest.allowed_ip_ranges": {"maxItems": 32},
+    "stablegate.admin.v1.IssueApiKeyRequest.owner_address": {"pattern": r"^(0x[0-9a-fA-F]{40})?$"},
     "stablegate.admin.v1.RevokeApiKeyRequest.reason": _text(500),
     "stablegate.admin.v1.ListStrayFundsRequest.merchant_id": _text(200),
     "stablegate.admin.v1.AllocateStrayPaymentRequest.invoice_id": {"minLength": 1, "maxLength": 200, "pattern": TEXT},
@@ -354,6 +355,7 @@ BUSINESS_RULES: Mapping[str, Mapping[str, str]] = {
     "ApiKeyAdminService_IssueApiKey": {
         "EXPIRE_TIME_PAST": "expire_time must be in the future",
         "IP_RANGE_INVALID": "allowed_ip_ranges must be IP networks in CIDR notation without host bits",
+        **_ADDRESS_RULES,
     },
     "ApiKeyAdminService_ListApiKeys": _PAGE_TOKEN,
     "StrayFundsAdminService_ListStrayFunds": _PAGE_TOKEN,

@@ -157,11 +157,13 @@ DEV_PLATFORM_REVENUE_ADDRESS = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
 
 
 def dev_policy(contracts: Plan, chain_id: int = 97, revenue_address: str = DEV_PLATFORM_REVENUE_ADDRESS) -> str:
-    """The local signer's policy (JSON): sweeps by SWEEPER keys; moves into cold and revenue withdrawals by HOT.
+    """The local signer's policy (JSON): sweeps by SWEEPER keys; moves into cold, revenue and payouts by HOT.
 
     Sweeps go through the deployed factory; moves of the treasury's excess into cold, up to 10,000 tokens each;
-    payouts from the treasury to the platform revenue address only (withdrawals of collected fees, docs/payouts.md,
-    "Platform revenue"), up to 10,000 tokens each. The signer refuses by default: merchant payouts and Safe
+    payouts from the treasury to the platform revenue address (withdrawals of collected fees, docs/payouts.md,
+    "Platform revenue"), up to 10,000 tokens each; payout batches from the treasury, up to 10,000 tokens each (any
+    destination: the ledger only queues payouts to a merchant's confirmed settlement address, an invoice's refund
+    address or a stray payment's sender). The signer refuses by default: Safe
     transactions out of cold (which need approvers' keys) get rules as their issues land.
     """
     cold = {
@@ -173,6 +175,18 @@ def dev_policy(contracts: Plan, chain_id: int = 97, revenue_address: str = DEV_P
         "tokens": [contracts.token],
         "max_amount": 10_000 * 10**18,
         "max_gas_limit": 1_000_000,
+        "max_fee_per_gas_wei": 100 * 10**9,
+        "action": "ALLOW",
+    }
+    payouts = {
+        "name": "dev-payouts",
+        "purposes": ["HOT"],
+        "intents": ["payout"],
+        "chain_ids": [chain_id],
+        "contracts": [contracts.treasury],
+        "tokens": [contracts.token],
+        "max_amount": 10_000 * 10**18,
+        "max_gas_limit": 15_000_000,
         "max_fee_per_gas_wei": 100 * 10**9,
         "action": "ALLOW",
     }
@@ -200,7 +214,7 @@ def dev_policy(contracts: Plan, chain_id: int = 97, revenue_address: str = DEV_P
         "max_fee_per_gas_wei": 100 * 10**9,
         "action": "ALLOW",
     }
-    return json.dumps({"version": 1, "rules": [rule, cold, revenue]}, indent=2) + "\n"
+    return json.dumps({"version": 1, "rules": [rule, cold, revenue, payouts]}, indent=2) + "\n"
 
 
 @dataclass(frozen=True)
@@ -573,6 +587,8 @@ class LocalGateway:
                 "STABLEGATE_SETTLEMENT_TREASURY_CEILING_BASE_UNITS": str(1_000 * 10**18),
                 "STABLEGATE_SETTLEMENT_TREASURY_TARGET_BASE_UNITS": str(500 * 10**18),
                 "STABLEGATE_SETTLEMENT_KEY_BNB_FLOOR_WEI": str(10**17),
+                # Payouts and refunds queued at the ledger are paid in batches from the treasury (HOT key).
+                "STABLEGATE_SETTLEMENT_PAYOUTS_ENABLED": "true",
                 "STABLEGATE_SETTLEMENT_COLD_OWNER_KEYS": json.dumps(
                     {k.key_id: k.address for k in self._keys.values() if k.purpose == "COLD_OWNER"}
                 ),

@@ -1,4 +1,4 @@
-"""The local signer policy `up` writes: the HOT key pays treasury payouts to the platform revenue address only."""
+"""The local signer policy `up` writes: the HOT key pays treasury payout batches, each at most 10,000 tokens."""
 
 from __future__ import annotations
 
@@ -22,12 +22,14 @@ def payout_to(destination: str, amount: int = 10**18) -> TransactionRequest:
     return TransactionRequest("dev-hot", 97, 1, 200_000, Eip1559Fee(20 * 10**9, 10**9), intent)
 
 
-def test_the_dev_policy_allows_revenue_withdrawals_to_the_revenue_address_and_no_other_payout() -> None:
+def test_the_dev_policy_allows_revenue_withdrawals_and_payout_batches_up_to_their_cap_and_nothing_more() -> None:
     policy = parse_policy(localrun.dev_policy(plan(ANVIL_FIRST_ACCOUNT, 0)).encode()).policy
     allowed = evaluate(policy, KeyPurpose.HOT, payout_to(localrun.DEV_PLATFORM_REVENUE_ADDRESS), lambda _r, _s: 0)
     assert (allowed.allowed, allowed.rule) == (True, "dev-platform-revenue")
     elsewhere = evaluate(policy, KeyPurpose.HOT, payout_to(ANY_OTHER), lambda _r, _s: 0)
-    assert not elsewhere.allowed
+    assert (elsewhere.allowed, elsewhere.rule) == (True, "dev-payouts")
+    too_much_elsewhere = evaluate(policy, KeyPurpose.HOT, payout_to(ANY_OTHER, 10_001 * 10**18), lambda _r, _s: 0)
+    assert not too_much_elsewhere.allowed
     too_much = evaluate(
         policy, KeyPurpose.HOT, payout_to(localrun.DEV_PLATFORM_REVENUE_ADDRESS, 10_001 * 10**18), lambda _r, _s: 0
     )

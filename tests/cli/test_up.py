@@ -204,6 +204,7 @@ def assert_the_hsm_keys_hold_the_roles(state: Path, ports: dict[str, int]) -> No
         ("dev-sweeps", [deployed["factory"]]),
         ("dev-cold-moves", [deployed["treasury"]]),  # the HOT key moves the treasury's excess into cold
         ("dev-platform-revenue", [deployed["treasury"]]),  # and pays collected fees to the revenue address only
+        ("dev-payouts", [deployed["treasury"]]),  # and pays out merchants' payouts and refunds from the treasury
     ]
 
 

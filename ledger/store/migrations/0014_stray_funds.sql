@@ -1,5 +1,5 @@
--- Stray funds and platform revenue (issue #19 items 6 and 7). Planned as 0016 (0014 and 0015 are taken by other
--- branches); named 0014 here because migrations may not leave a gap: renumber at merge. Self-contained.
+-- Stray funds and platform revenue (issue #19 items 6 and 7): lookalike tokens and native BNB kept as rows, allocation
+-- of unallocated payments, stray refunds and revenue withdrawals. Self-contained.
 --
 -- 1. Transfers the watcher reported at a deposit address that the ledger never credits (a lookalike token, native
 --    BNB) are kept as rows, so operators can list them (before, only a deposit.unexpected_asset event said so).
