@@ -239,7 +239,16 @@ FIELD_CONSTRAINTS: Mapping[str, Mapping[str, Any]] = {
         },
     },
     "stablegate.admin.v1.IssueApiKeyRequest.allowed_ip_ranges": {"maxItems": 32},
+    "stablegate.admin.v1.IssueApiKeyRequest.owner_address": {"pattern": r"^(0x[0-9a-fA-F]{40})?$"},
     "stablegate.admin.v1.RevokeApiKeyRequest.reason": _text(500),
+    "stablegate.admin.v1.ListStrayFundsRequest.merchant_id": _text(200),
+    "stablegate.admin.v1.AllocateStrayPaymentRequest.invoice_id": {"minLength": 1, "maxLength": 200, "pattern": TEXT},
+    "stablegate.admin.v1.AllocateStrayPaymentRequest.reason": _required_text(500),
+    "stablegate.admin.v1.RefundStrayPaymentRequest.reason": _required_text(500),
+    "stablegate.admin.v1.RequestQuarantineRequest.reason": _required_text(500),
+    "stablegate.admin.v1.WithdrawPlatformRevenueRequest.request_id": _text(200),
+    "stablegate.admin.v1.WithdrawPlatformRevenueRequest.amount": {"pattern": POSITIVE_AMOUNT, "maxLength": 100},
+    "stablegate.admin.v1.WithdrawPlatformRevenueRequest.reason": _required_text(500),
 }
 """Per-field constraints, keyed by `<message full name>.<field>`."""
 
@@ -346,8 +355,31 @@ BUSINESS_RULES: Mapping[str, Mapping[str, str]] = {
     "ApiKeyAdminService_IssueApiKey": {
         "EXPIRE_TIME_PAST": "expire_time must be in the future",
         "IP_RANGE_INVALID": "allowed_ip_ranges must be IP networks in CIDR notation without host bits",
+        **_ADDRESS_RULES,
     },
     "ApiKeyAdminService_ListApiKeys": _PAGE_TOKEN,
+    "StrayFundsAdminService_ListStrayFunds": _PAGE_TOKEN,
+    "StrayFundsAdminService_AllocateStrayPayment": {
+        "PAYMENT_ALREADY_ALLOCATED": "the payment was allocated already (to the invoice in metadata invoiceId)",
+        "PAYMENT_NOT_UNALLOCATED": "only an unallocated payment (not reversed by a reorg) can be allocated",
+        "STRAY_REFUND_EXISTS": "the payment is being refunded to its sender",
+        "INVOICE_CANCELED": "a canceled invoice cannot be credited",
+        "ASSET_MISMATCH": "the invoice is in another token than the payment",
+    },
+    "StrayFundsAdminService_RefundStrayPayment": {
+        "PAYMENT_ALREADY_ALLOCATED": "the payment was allocated to an invoice",
+        "PAYMENT_NOT_UNALLOCATED": "only an unallocated payment (not reversed by a reorg) can be refunded",
+        "STRAY_REFUND_EXISTS": "the payment is being refunded (or was refunded) to its sender",
+        "SENDER_UNKNOWN": "the payment has no sender address to refund to",
+        "INSUFFICIENT_UNALLOCATED": "the unallocated balance does not cover the payment",
+    },
+    "StrayFundsAdminService_RequestQuarantine": {
+        "QUARANTINE_NOT_APPLICABLE": "only another token than the gateway's can be quarantined",
+    },
+    "StrayFundsAdminService_WithdrawPlatformRevenue": {
+        "INSUFFICIENT_PLATFORM_FEES": "amount must be at most the collected fees not yet withdrawn",
+        "REVENUE_ADDRESS_NOT_CONFIGURED": "STABLEGATE_LEDGER_PLATFORM_REVENUE_ADDRESS is not set",
+    },
     "AuditLogService_ListAuditEvents": {
         "TIME_RANGE_INVALID": "event_time_end must be after event_time_start",
         **_PAGE_TOKEN,

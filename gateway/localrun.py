@@ -157,12 +157,19 @@ class DevKey:
     address: str
 
 
-def dev_policy(contracts: Plan, chain_id: int = 97) -> str:
-    """The local signer's policy (JSON): sweeps by SWEEPER keys, moves into cold by the HOT key; nothing else.
+DEV_PLATFORM_REVENUE_ADDRESS = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
+"""Where `up` sends withdrawn platform revenue (`STABLEGATE_LEDGER_PLATFORM_REVENUE_ADDRESS`): anvil's tenth account."""
 
-    Sweeps go through the deployed factory; moves of the treasury's excess into cold, up to 10,000 tokens each. The
-    signer refuses by default: payouts and Safe transactions out of cold (which need approvers' keys) get
-    rules as their issues land.
+
+def dev_policy(contracts: Plan, chain_id: int = 97, revenue_address: str = DEV_PLATFORM_REVENUE_ADDRESS) -> str:
+    """The local signer's policy (JSON): sweeps by SWEEPER keys; moves into cold, revenue and payouts by HOT.
+
+    Sweeps go through the deployed factory; moves of the treasury's excess into cold, up to 10,000 tokens each;
+    payouts from the treasury to the platform revenue address (withdrawals of collected fees, docs/payouts.md,
+    "Platform revenue"), up to 10,000 tokens each; payout batches from the treasury, up to 10,000 tokens each (any
+    destination: the ledger only queues payouts to a merchant's confirmed settlement address, an invoice's refund
+    address or a stray payment's sender). The signer refuses by default: Safe
+    transactions out of cold (which need approvers' keys) get rules as their issues land.
     """
     cold = {
         "name": "dev-cold-moves",
@@ -173,6 +180,18 @@ def dev_policy(contracts: Plan, chain_id: int = 97) -> str:
         "tokens": [contracts.token],
         "max_amount": 10_000 * 10**18,
         "max_gas_limit": 1_000_000,
+        "max_fee_per_gas_wei": 100 * 10**9,
+        "action": "ALLOW",
+    }
+    payouts = {
+        "name": "dev-payouts",
+        "purposes": ["HOT"],
+        "intents": ["payout"],
+        "chain_ids": [chain_id],
+        "contracts": [contracts.treasury],
+        "tokens": [contracts.token],
+        "max_amount": 10_000 * 10**18,
+        "max_gas_limit": 15_000_000,
         "max_fee_per_gas_wei": 100 * 10**9,
         "action": "ALLOW",
     }
@@ -187,7 +206,20 @@ def dev_policy(contracts: Plan, chain_id: int = 97) -> str:
         "max_fee_per_gas_wei": 100 * 10**9,
         "action": "ALLOW",
     }
-    return json.dumps({"version": 1, "rules": [rule, cold]}, indent=2) + "\n"
+    revenue = {
+        "name": "dev-platform-revenue",
+        "purposes": ["HOT"],
+        "intents": ["payout"],
+        "chain_ids": [chain_id],
+        "contracts": [contracts.treasury],
+        "tokens": [contracts.token],
+        "destinations": [revenue_address],
+        "max_amount": 10_000 * 10**18,
+        "max_gas_limit": 1_000_000,
+        "max_fee_per_gas_wei": 100 * 10**9,
+        "action": "ALLOW",
+    }
+    return json.dumps({"version": 1, "rules": [rule, cold, revenue, payouts]}, indent=2) + "\n"
 
 
 @dataclass(frozen=True)
@@ -534,6 +566,7 @@ class LocalGateway:
                 "STABLEGATE_LEDGER_FORWARDER_INIT_CODE_HASH": "0x" + self._contracts.init_code_hash.hex(),
                 "STABLEGATE_LEDGER_WEBHOOK_SECRET_KEY": self._webhook_key(),
                 "STABLEGATE_LEDGER_WEBHOOK_ALLOW_LOOPBACK": "true",
+                "STABLEGATE_LEDGER_PLATFORM_REVENUE_ADDRESS": DEV_PLATFORM_REVENUE_ADDRESS,
                 "STABLEGATE_WATCHER_RPC_URLS": rpc,
                 "STABLEGATE_WATCHER_LEDGER_TARGET": ledger,
                 "STABLEGATE_WATCHER_DATABASE_URL": pg.dsn,
@@ -559,6 +592,8 @@ class LocalGateway:
                 "STABLEGATE_SETTLEMENT_TREASURY_CEILING_BASE_UNITS": str(1_000 * 10**18),
                 "STABLEGATE_SETTLEMENT_TREASURY_TARGET_BASE_UNITS": str(500 * 10**18),
                 "STABLEGATE_SETTLEMENT_KEY_BNB_FLOOR_WEI": str(10**17),
+                # Payouts and refunds queued at the ledger are paid in batches from the treasury (HOT key).
+                "STABLEGATE_SETTLEMENT_PAYOUTS_ENABLED": "true",
                 "STABLEGATE_SETTLEMENT_COLD_OWNER_KEYS": json.dumps(
                     {k.key_id: k.address for k in self._keys.values() if k.purpose == "COLD_OWNER"}
                 ),

@@ -11,6 +11,7 @@ from stablegate.admin.v1 import (
     api_key_admin_service_pb2_grpc,
     audit_log_service_pb2_grpc,
     merchant_admin_service_pb2_grpc,
+    stray_funds_admin_service_pb2_grpc,
 )
 from stablegate.ledger.v1 import (
     chain_observation_service_pb2_grpc,
@@ -45,6 +46,7 @@ from ledger.api.operator_events import OperatorEvents
 from ledger.api.payouts import PayoutLedger, Payouts
 from ledger.api.refunds import Refunds
 from ledger.api.settlement_addresses import SettlementAddresses
+from ledger.api.stray import StrayFundsAdmin
 from ledger.api.sweeps import SweepLedger
 from ledger.api.treasury import TreasuryLedger
 from ledger.api.webhooks import WebhookEndpoints
@@ -68,6 +70,7 @@ SERVED = (
     "stablegate.admin.v1.MerchantAdminService",
     "stablegate.admin.v1.ApiKeyAdminService",
     "stablegate.admin.v1.AuditLogService",
+    "stablegate.admin.v1.StrayFundsAdminService",
     "stablegate.ledger.v1.ChainObservationService",
     "stablegate.ledger.v1.CheckoutService",
     "stablegate.ledger.v1.CredentialService",
@@ -143,6 +146,7 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
         merchant_admin_service_pb2_grpc.add_MerchantAdminServiceServicer_to_server(MerchantAdmin(core), server)
         api_key_admin_service_pb2_grpc.add_ApiKeyAdminServiceServicer_to_server(ApiKeyAdmin(core), server)
         audit_log_service_pb2_grpc.add_AuditLogServiceServicer_to_server(AuditLog(core), server)
+        stray_funds_admin_service_pb2_grpc.add_StrayFundsAdminServiceServicer_to_server(StrayFundsAdmin(core), server)
         credential_service_pb2_grpc.add_CredentialServiceServicer_to_server(Credentials(core), server)
         chain_observation_service_pb2_grpc.add_ChainObservationServiceServicer_to_server(
             ChainObservations(core), server

@@ -155,6 +155,11 @@ class LedgerSettings(ServiceSettings):
     payout_minimum_base_units: int = Field(
         default=1, ge=1, description="The smallest payout amount accepted, in base units."
     )
+    platform_revenue_address: str = Field(
+        default="",
+        pattern=r"^(0x[0-9a-fA-F]{40})?$",
+        description="Where withdrawals of collected platform fees go (WithdrawPlatformRevenue); empty: refused.",
+    )
     smtp_host: str = Field(default="", description="SMTP server for email notifications; empty: email is off.")
     smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP server port.")
     smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")

@@ -32,6 +32,7 @@ from ledger.store import fees as fee_store
 from ledger.store import invoices as invoice_store
 from ledger.store import journal, outbox
 from ledger.store import payments as payment_store
+from ledger.store import stray as stray_store
 from service_runtime.errors import Aborted, FailedPrecondition, InvalidArgument
 
 T = TypeVar("T")
@@ -264,6 +265,22 @@ class PaymentRecorder:
                     },
                     event_id=_event_id("unexpected", obs.chain_id, obs.tx_hash, obs.log_index),
                 )
+                if obs.finality != "REORGED":
+                    # Kept as a row too, for the admins' stray funds list (docs/payouts.md, "Stray funds").
+                    await stray_store.record_unexpected(
+                        conn,
+                        chain_id=obs.chain_id,
+                        tx_hash=obs.tx_hash,
+                        log_index=obs.log_index,
+                        invoice_id=invoice.id,
+                        merchant_id=invoice.merchant_id,
+                        token_contract=obs.token_contract,
+                        from_address=obs.from_address,
+                        to_address=obs.to_address,
+                        amount=obs.amount,
+                        block_number=obs.block_number,
+                        observe_time=obs.block_time or now,
+                    )
                 return Recorded("WRONG_ASSET", invoice.id)
             existing = await payment_store.get(conn, obs.chain_id, obs.tx_hash, obs.log_index)
             if existing is None:
@@ -415,6 +432,15 @@ class PaymentRecorder:
         self, conn: asyncpg.Connection, invoice: Invoice, payment: payment_store.PaymentRow, now: dt.datetime
     ) -> Recorded:
         """Undo what this payment did, in full."""
+        if payment.invoice_id is not None and payment.invoice_id != invoice.id:
+            # An unallocated payment an admin allocated to another invoice (`ledger.stray`): undone on the invoice
+            # it was credited to, then back on its own invoice's row, no longer allocated (a re-mine holds it as
+            # unallocated again). The target is locked after the payment, as the allocation locked it.
+            target = await invoice_store.lock(conn, payment.invoice_id)
+            assert target is not None
+            recorded = await self._reverse(conn, target, replace(payment, invoice_id=target.id), now)
+            await stray_store.unallocate(conn, payment.id, invoice.id)
+            return recorded
         merchant, asset, amount = invoice.merchant_id, self.asset, payment.amount
         if payment.status == "SEEN":
             posting = postings.seen_payment_reorged(merchant, asset, amount)

@@ -20,7 +20,7 @@ from ledger.api.convert import payout_message, refund_message
 from ledger.domain import postings
 from ledger.domain import settlement_addresses as address_rules
 from ledger.domain.ids import new_id
-from ledger.domain.payouts import CANCELABLE, PayoutRecord, payout_fee, refundable
+from ledger.domain.payouts import CANCELABLE, PLATFORM_KINDS, PayoutRecord, payout_fee, refundable
 from ledger.store import invoices as invoice_store
 from ledger.store import journal, outbox
 from ledger.store import merchants as merchant_store
@@ -53,6 +53,8 @@ class NewPayout:
     metadata: dict[str, str]
     request_id: str
     request_hash: bytes
+    key_id: str | None = None
+    """The API key that asked (its owner address is the payout's initiator at the signer)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class NewRefund:
     reason: str
     request_id: str
     request_hash: bytes
+    key_id: str | None = None
+    """The API key that asked."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,25 @@ class Quote:
     def total(self) -> int:
         """Amount plus fee."""
         return self.amount + self.fee
+
+
+PLATFORM_EVENT_PREFIX: dict[str, str] = {"STRAY_REFUND": "stray_refund", "REVENUE": "revenue_withdrawal"}
+"""The operator-level events of the platform's transfers: `stray_refund.*` and `revenue_withdrawal.*` with the steps
+`created`, `broadcast`, `confirmed`, `failed` (no merchant, so never a webhook)."""
+
+
+async def announce_platform(conn: asyncpg.Connection, record: PayoutRecord, step: str, decimals: int) -> None:
+    """Write a platform transfer's operator-level event for `step` in the caller's transaction."""
+    data = MessageToDict(payout_message(record, decimals), preserving_proto_field_name=True)
+    data["kind"] = record.kind
+    data["reason"] = record.reason
+    await outbox.append(
+        conn,
+        event_type=f"{PLATFORM_EVENT_PREFIX[record.kind]}.{step}",
+        merchant_id=None,  # operator-level: never a merchant's webhook
+        subject_id=record.id,
+        data=data,
+    )
 
 
 def _not_found(payout_id: str, field: str = "id") -> NotFound:
@@ -193,7 +216,13 @@ class PayoutBook:
                     confirm_time=None,
                     cancel_time=None,
                 )
-                stored = await store.insert(conn, payout, request_id=new.request_id, request_hash=new.request_hash)
+                stored = await store.insert(
+                    conn,
+                    payout,
+                    request_id=new.request_id,
+                    request_hash=new.request_hash,
+                    created_by_key_id=new.key_id,
+                )
                 await journal.post(
                     conn,
                     postings.payout_reserved(new.merchant_id, self.terms.asset, new.amount, fee),
@@ -266,7 +295,9 @@ class PayoutBook:
                     invoice_id=invoice.id,
                     reason=new.reason,
                 )
-                stored = await store.insert(conn, refund, request_id=request_id, request_hash=new.request_hash)
+                stored = await store.insert(
+                    conn, refund, request_id=request_id, request_hash=new.request_hash, created_by_key_id=new.key_id
+                )
                 posting = postings.payout_reserved(new.merchant_id, self.terms.asset, amount, 0, refund=True)
                 await journal.post(conn, posting, request_id=f"{stored.id}:{posting.kind}")
                 await self._announce(conn, stored, "created")
@@ -308,9 +339,10 @@ class PayoutBook:
                 raise _not_found(payout_id) if kind == "PAYOUT" else _refund_not_found(payout_id)
             if payout.status == "CANCELED":
                 return payout
-            if payout.status not in CANCELABLE:
+            if payout.status not in CANCELABLE or await store.claimed_by(conn, payout.id) is not None:
+                # Claimed: settlement has put it in a batch it is signing; it is being sent.
                 raise FailedPrecondition(
-                    f"a {payout.status} {kind.lower()} cannot be canceled",
+                    f"a {payout.status} {kind.lower()} that is being sent cannot be canceled",
                     reason=f"{kind}_NOT_CANCELABLE",
                     metadata={"field": "id", "status": payout.status},
                 )
@@ -326,9 +358,12 @@ class PayoutBook:
         cancel_reason: str | None = None,
         failure_reason: str | None = None,
     ) -> PayoutRecord:
-        posting = postings.payout_released(
-            payout.merchant_id, payout.asset, payout.amount, payout.fee, refund=payout.kind == "REFUND"
-        )
+        if payout.kind in PLATFORM_KINDS:
+            posting = postings.platform_transfer(payout.kind, "released", payout.asset, payout.amount)
+        else:
+            posting = postings.payout_released(
+                payout.merchant_id, payout.asset, payout.amount, payout.fee, refund=payout.kind == "REFUND"
+            )
         await journal.post(conn, posting, request_id=f"{payout.id}:{posting.kind}")
         moved = await store.update(
             conn, payout.id, status=status, now=now, cancel_reason=cancel_reason, failure_reason=failure_reason
@@ -338,6 +373,9 @@ class PayoutBook:
 
     async def _announce(self, conn: asyncpg.Connection, record: PayoutRecord, step: str) -> None:
         """Write the step's `payout.*` or `refund.*` event in the caller's transaction."""
+        if record.kind in PLATFORM_KINDS:
+            await announce_platform(conn, record, step, self.terms.decimals)
+            return
         if record.kind == "REFUND":
             await self._announce_refund(conn, record, step)
             return
@@ -349,6 +387,10 @@ class PayoutBook:
             await outbox.append(conn, event_type="payout.canceled", merchant_id=m, subject_id=subject, data=data)
         elif step == "broadcast":
             await outbox.append(conn, event_type="payout.broadcast", merchant_id=m, subject_id=subject, data=data)
+        elif step == "pending_approval":
+            await outbox.append(
+                conn, event_type="payout.pending_approval", merchant_id=m, subject_id=subject, data=data
+            )
         elif step == "confirmed":
             await outbox.append(conn, event_type="payout.confirmed", merchant_id=m, subject_id=subject, data=data)
         else:
@@ -363,25 +405,63 @@ class PayoutBook:
             await outbox.append(conn, event_type="refund.canceled", merchant_id=m, subject_id=subject, data=data)
         elif step == "broadcast":
             await outbox.append(conn, event_type="refund.broadcast", merchant_id=m, subject_id=subject, data=data)
+        elif step == "pending_approval":
+            await outbox.append(
+                conn, event_type="refund.pending_approval", merchant_id=m, subject_id=subject, data=data
+            )
         elif step == "confirmed":
             await outbox.append(conn, event_type="refund.confirmed", merchant_id=m, subject_id=subject, data=data)
         else:
             await outbox.append(conn, event_type="refund.failed", merchant_id=m, subject_id=subject, data=data)
 
+    async def claim(self, payout_id: str, batch_id: str, now: dt.datetime) -> PayoutRecord:
+        """A QUEUED payout is put in a settlement batch about to be signed: no longer cancelable; idempotent."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            payout = await self._locked(conn, payout_id)
+            if payout.status != "QUEUED":
+                raise self._wrong_state(payout, "QUEUED")
+            if await store.claimed_by(conn, payout.id) == batch_id:
+                return payout
+            return await store.claim(conn, payout.id, batch_id, now)
+
+    async def mark_pending_approval(self, payout_id: str, approval_id: str, now: dt.datetime) -> PayoutRecord:
+        """QUEUED → PENDING_APPROVAL: the signer holds its batch for the approvers; the same report again is a no-op."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            payout = await self._locked(conn, payout_id)
+            if payout.status == "PENDING_APPROVAL" and payout.approval_id == approval_id:
+                return payout
+            if payout.status != "QUEUED":
+                raise self._wrong_state(payout, "QUEUED")
+            moved = await store.set_pending_approval(conn, payout.id, approval_id, now)
+            await self._announce(conn, moved, "pending_approval")
+            return moved
+
+    async def list_initiators(self, payout_ids: list[str]) -> dict[str, str]:
+        """The Ethereum address of whoever asked for each payout (its key's owner address), where known."""
+        async with self.pool.acquire() as conn:
+            return await store.initiators(conn, payout_ids)
+
     async def mark_broadcast(self, payout_id: str, tx_hash: str, now: dt.datetime) -> PayoutRecord:
-        """QUEUED → BROADCAST with its transaction; the same report again changes nothing."""
+        """QUEUED → BROADCAST with its transaction; the same report again changes nothing.
+
+        A BROADCAST payout reported with another hash (a fee-bump replacement of its transaction) takes that hash.
+        """
         async with self.pool.acquire() as conn, conn.transaction():
             payout = await self._locked(conn, payout_id)
             if payout.status == "BROADCAST" and payout.tx_hash == tx_hash:
                 return payout
-            if payout.status != "QUEUED":
-                raise self._wrong_state(payout, "QUEUED")
+            if payout.status == "BROADCAST":
+                # A fee-bump replacement (same call, same nonce, higher fees) has its own hash: the payout now names
+                # the newest version sent; whichever version lands is reported to mark_confirmed.
+                return await store.replace_tx_hash(conn, payout.id, tx_hash, now)
+            if payout.status not in ("QUEUED", "PENDING_APPROVAL"):
+                raise self._wrong_state(payout, "QUEUED or PENDING_APPROVAL")
             moved = await store.update(conn, payout.id, status="BROADCAST", now=now, tx_hash=tx_hash)
             await self._announce(conn, moved, "broadcast")
             return moved
 
     async def mark_confirmed(self, payout_id: str, tx_hash: str, block_number: int, now: dt.datetime) -> PayoutRecord:
-        """BROADCAST → CONFIRMED: the reservation leaves through the treasury and the fee is earned."""
+        """BROADCAST → CONFIRMED with the transaction that landed: the reservation leaves through the treasury."""
         async with self.pool.acquire() as conn, conn.transaction():
             payout = await self._locked(conn, payout_id)
             if payout.status == "CONFIRMED" and payout.tx_hash == tx_hash:
@@ -389,14 +469,14 @@ class PayoutBook:
             if payout.status != "BROADCAST":
                 raise self._wrong_state(payout, "BROADCAST")
             if payout.tx_hash != tx_hash:
-                raise FailedPrecondition(
-                    "tx_hash is not the payout's broadcast transaction",
-                    reason="PAYOUT_TX_MISMATCH",
-                    metadata={"field": "tx_hash", "broadcastTxHash": payout.tx_hash or ""},
+                # Any version of the payout's nonce may land (the original or a fee bump): the one that did is kept.
+                payout = await store.replace_tx_hash(conn, payout.id, tx_hash, now)
+            if payout.kind in PLATFORM_KINDS:
+                posting = postings.platform_transfer(payout.kind, "confirmed", payout.asset, payout.amount)
+            else:
+                posting = postings.payout_confirmed(
+                    payout.merchant_id, payout.asset, payout.amount, payout.fee, refund=payout.kind == "REFUND"
                 )
-            posting = postings.payout_confirmed(
-                payout.merchant_id, payout.asset, payout.amount, payout.fee, refund=payout.kind == "REFUND"
-            )
             await journal.post(conn, posting, request_id=f"{payout.id}:{posting.kind}")
             moved = await store.update(conn, payout.id, status="CONFIRMED", now=now, block_number=block_number)
             await self._announce(conn, moved, "confirmed")
@@ -408,8 +488,8 @@ class PayoutBook:
             payout = await self._locked(conn, payout_id)
             if payout.status == "FAILED":
                 return payout
-            if payout.status not in ("QUEUED", "BROADCAST"):
-                raise self._wrong_state(payout, "QUEUED or BROADCAST")
+            if payout.status not in ("QUEUED", "PENDING_APPROVAL", "BROADCAST"):
+                raise self._wrong_state(payout, "QUEUED, PENDING_APPROVAL or BROADCAST")
             return await self._release(conn, payout, "FAILED", now, failure_reason=reason)
 
     async def list_queued(self, after: tuple[dt.datetime, str] | None, limit: int) -> list[PayoutRecord]:

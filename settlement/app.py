@@ -1,4 +1,4 @@
-"""Wiring of the settlement service: the sweeper under its lease, the fee estimate, reconciliation, drafted RPCs.
+"""Wiring of settlement: the sweeper and the HOT key's loop (hot/cold, payouts) under leases, fees, reconciliation.
 
 Drafted RPCs answer UNIMPLEMENTED until later issues build them.
 """
@@ -29,7 +29,8 @@ from settlement.cold_mover import HotColdMetrics, HotColdMover, HotColdOptions
 from settlement.config import SettlementSettings
 from settlement.domain.sweeps import GasBudget
 from settlement.fee_service import FeeEstimates
-from settlement.ledger_client import GrpcSweepLedger, GrpcTreasuryLedger
+from settlement.ledger_client import GrpcPayoutLedger, GrpcSweepLedger, GrpcTreasuryLedger
+from settlement.payout_executor import PayoutExecutor, PayoutMetrics, PayoutOptions
 from settlement.reconcile_service import ReconciliationPart
 from settlement.signing import SweepSigner
 from settlement.store.db import apply_migrations
@@ -127,13 +128,35 @@ def hot_cold_options(settings: SettlementSettings) -> HotColdOptions:
     )
 
 
+def payout_options(settings: SettlementSettings) -> PayoutOptions:
+    """The payout executor's options from validated settings (payouts_enabled guarantees the addresses)."""
+    assert settings.hot_address is not None
+    assert settings.token_contract is not None
+    return PayoutOptions(
+        chain_id=settings.chain_id,
+        key_id=settings.hot_key_id,
+        hot_address=settings.hot_address.lower(),
+        treasury=settings.treasury_address.lower(),
+        token=settings.token_contract.lower(),
+        fee_caps=fee_caps(settings),
+        max_batch=settings.payout_max_batch,
+        approval_threshold=settings.payout_approval_threshold_base_units,
+        gas_margin_percent=settings.gas_margin_percent,
+        max_gas=settings.payout_max_gas,
+        bump_percent=settings.fee_bump_percent,
+        stuck_after_seconds=settings.stuck_after_seconds,
+        rebroadcast_seconds=settings.rebroadcast_seconds,
+        legacy_fees=settings.legacy_fees,
+    )
+
+
 def sweeper_lease_name(settings: SettlementSettings) -> str:
     """One sweeper per chain and key: the lease's name."""
     return f"stablegate.settlement.sweeper:{settings.chain_id}:{(settings.sweeper_address or '').lower()}"
 
 
 def hot_cold_lease_name(settings: SettlementSettings) -> str:
-    """One hot/cold mover per chain and treasury: the lease's name."""
+    """One HOT key loop (hot/cold mover and payout executor) per chain and treasury: the lease's name."""
     return f"stablegate.settlement.hotcold:{settings.chain_id}:{settings.treasury_address.lower()}"
 
 
@@ -151,6 +174,8 @@ class Running:
     metrics: SweeperMetrics | None = None
     hot_cold_metrics: HotColdMetrics | None = None
     mover: HotColdMover | None = None
+    payout_metrics: PayoutMetrics | None = None
+    executor: PayoutExecutor | None = None
     leases: list[Lease] = field(default_factory=list)
 
 
@@ -190,26 +215,77 @@ async def sweep_forever(settings: SettlementSettings, sweeper: Passes, lease: Le
         await asyncio.sleep(settings.sweep_interval_seconds)
 
 
-def start_hot_cold(
+class HotKeyPasses:
+    """The HOT key's loops in one pass under one lease (they share its nonces): hot/cold moves, then payouts."""
+
+    def __init__(self, parts: list[Passes]) -> None:
+        self.parts = parts
+
+    async def tick(self) -> None:
+        """One pass of each part."""
+        for part in self.parts:
+            await part.tick()
+
+    def lost_leadership(self) -> None:
+        """Each part recovers its nonces before its next pass."""
+        for part in self.parts:
+            part.lost_leadership()
+
+
+def start_hot_key(
     settings: SettlementSettings,
     running: Running,
     client: ChainClient,
     signer_channel: grpc.aio.Channel,
     ledger_channel: grpc.aio.Channel,
 ) -> None:
-    """Start the hot/cold loop under its own lease (beside the sweeper's: the HOT key has its own nonces)."""
+    """Start the HOT key's loop (hot/cold moves and/or payouts) under its own lease, beside the sweeper's."""
     assert running.pool is not None
-    running.mover = HotColdMover(
+    parts: list[Passes] = []
+    if settings.hot_cold_enabled:
+        running.mover = HotColdMover(
+            client,
+            running.pool,
+            SweepSigner(signer_channel),
+            GrpcTreasuryLedger(ledger_channel),
+            options=hot_cold_options(settings),
+            metrics=running.hot_cold_metrics,
+        )
+        parts.append(running.mover)
+    if settings.payouts_enabled:
+        running.executor = PayoutExecutor(
+            client,
+            running.pool,
+            SweepSigner(signer_channel),
+            GrpcPayoutLedger(ledger_channel),
+            options=payout_options(settings),
+            metrics=running.payout_metrics,
+        )
+        parts.append(running.executor)
+    lease = Lease(settings.database_url, hot_cold_lease_name(settings))
+    running.leases.append(lease)
+    running.tasks.append(asyncio.create_task(sweep_forever(settings, HotKeyPasses(parts), lease)))
+
+
+def start_sweeper(
+    settings: SettlementSettings,
+    running: Running,
+    client: ChainClient,
+    signer_channel: grpc.aio.Channel,
+    ledger_channel: grpc.aio.Channel,
+) -> None:
+    """Start the sweeper under its lease."""
+    assert running.pool is not None
+    running.sweeper = Sweeper(
         client,
         running.pool,
         SweepSigner(signer_channel),
-        GrpcTreasuryLedger(ledger_channel),
-        options=hot_cold_options(settings),
-        metrics=running.hot_cold_metrics,
+        GrpcSweepLedger(ledger_channel),
+        options=sweeper_options(settings),
+        metrics=running.metrics,
     )
-    lease = Lease(settings.database_url, hot_cold_lease_name(settings))
-    running.leases.append(lease)
-    running.tasks.append(asyncio.create_task(sweep_forever(settings, running.mover, lease)))
+    running.lease = Lease(settings.database_url, sweeper_lease_name(settings))
+    running.tasks.append(asyncio.create_task(sweep_forever(settings, running.sweeper, running.lease)))
 
 
 def definition(settings: SettlementSettings) -> ServiceDefinition:
@@ -242,35 +318,30 @@ def definition(settings: SettlementSettings) -> ServiceDefinition:
         running.registry = registry
         running.metrics = SweeperMetrics(registry)
         running.hot_cold_metrics = HotColdMetrics(registry)
+        running.payout_metrics = PayoutMetrics(registry)
         reconciliation.bind_metrics(registry)
 
     async def startup() -> None:
         if settings.migrate_on_start or settings.profile.value == "dev":
             await apply_migrations(settings.database_url)
         await reconciliation.startup()
-        if not settings.sweeper_enabled and not settings.hot_cold_enabled:
-            log.info("sweeper and hot/cold disabled (STABLEGATE_SETTLEMENT_SWEEPER_ENABLED, _HOT_COLD_ENABLED)")
+        if not settings.sweeper_enabled and not settings.hot_cold_enabled and not settings.payouts_enabled:
+            log.info(
+                "sweeper, hot/cold and payouts disabled "
+                "(STABLEGATE_SETTLEMENT_SWEEPER_ENABLED, _HOT_COLD_ENABLED, _PAYOUTS_ENABLED)"
+            )
             return
         running.pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
         client = chain()
         signer_channel = mesh.channel(settings.signer_target, settings.tls)
         ledger_channel = mesh.channel(settings.ledger_target, settings.tls)
         running.channels += [signer_channel, ledger_channel]
-        if settings.hot_cold_enabled:
-            start_hot_cold(settings, running, client, signer_channel, ledger_channel)
+        if settings.hot_cold_enabled or settings.payouts_enabled:
+            start_hot_key(settings, running, client, signer_channel, ledger_channel)
         if not settings.sweeper_enabled:
             log.info("sweeper disabled (STABLEGATE_SETTLEMENT_SWEEPER_ENABLED)")
             return
-        running.sweeper = Sweeper(
-            client,
-            running.pool,
-            SweepSigner(signer_channel),
-            GrpcSweepLedger(ledger_channel),
-            options=sweeper_options(settings),
-            metrics=running.metrics,
-        )
-        running.lease = Lease(settings.database_url, sweeper_lease_name(settings))
-        running.tasks.append(asyncio.create_task(sweep_forever(settings, running.sweeper, running.lease)))
+        start_sweeper(settings, running, client, signer_channel, ledger_channel)
 
     async def shutdown() -> None:
         await reconciliation.shutdown()

@@ -143,6 +143,25 @@ class SettlementSettings(ServiceSettings):
         "counts); empty: none, dual control rests on the signer's threshold alone.",
     )
 
+    # --- payouts (docs/payouts.md, "For settlement") ---
+    payouts_enabled: bool = Field(
+        default=False,
+        description="Run the payout executor: pay the ledger's queued payouts and refunds from the treasury with the "
+        "HOT key (needs hot_key_id, hot_address, treasury_address, token_contract).",
+    )
+    payout_max_batch: int = Field(
+        default=50, ge=1, le=200, description="Most payouts in one payoutBatch transaction (the signer allows 200)."
+    )
+    payout_approval_threshold_base_units: int = Field(
+        default=0,
+        ge=0,
+        description="A payout above this many base units goes alone in its batch, so the signer's approval rule "
+        "holds it alone; 0: no threshold.",
+    )
+    payout_max_gas: int = Field(
+        default=10_000_000, ge=100_000, le=100_000_000, description="Gas budget of one payout batch transaction."
+    )
+
     # Reconciliation (docs/settlement.md, "Reconciliation").
     asset: str = Field(
         default="USDT", pattern=r"^[A-Z0-9]{2,12}$", description="The token's ledger asset (the ledger's ASSET)."
@@ -224,6 +243,20 @@ class SettlementSettings(ServiceSettings):
             if missing:
                 raise ValueError(
                     "sweeper_enabled needs "
+                    + ", ".join(missing)
+                    + " (STABLEGATE_SETTLEMENT_"
+                    + ", STABLEGATE_SETTLEMENT_".join(m.upper() for m in missing)
+                    + ")"
+                )
+        if self.payouts_enabled:
+            missing = [
+                name
+                for name in ("hot_key_id", "hot_address", "treasury_address", "token_contract")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(
+                    "payouts_enabled needs "
                     + ", ".join(missing)
                     + " (STABLEGATE_SETTLEMENT_"
                     + ", STABLEGATE_SETTLEMENT_".join(m.upper() for m in missing)

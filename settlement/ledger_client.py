@@ -1,6 +1,7 @@
-"""Settlement's view of the ledger: sweeps, hot/cold moves and top-ups, operator alerts.
+"""Settlement's view of the ledger: sweeps, hot/cold moves and top-ups, payouts, operator alerts.
 
-SweepLedgerService, TreasuryLedgerService and OperatorEventService, over the mesh as the settlement role.
+SweepLedgerService, TreasuryLedgerService, PayoutLedgerService and OperatorEventService, over the mesh as the
+settlement role.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import grpc
 from google.protobuf.struct_pb2 import Struct
 from stablegate.ledger.v1 import operator_event_service_pb2 as event_pb
 from stablegate.ledger.v1 import operator_event_service_pb2_grpc as event_grpc
+from stablegate.ledger.v1 import payout_ledger_service_pb2 as payout_pb
+from stablegate.ledger.v1 import payout_ledger_service_pb2_grpc as payout_grpc
 from stablegate.ledger.v1 import sweep_ledger_service_pb2 as pb
 from stablegate.ledger.v1 import sweep_ledger_service_pb2_grpc as pb_grpc
 from stablegate.ledger.v1 import treasury_ledger_service_pb2 as treasury_pb
@@ -200,4 +203,110 @@ class GrpcTreasuryLedger:
                 event=event_pb.OperatorEvent(event_id=event_id, event_type=event_type, subject_id=subject_id, data=body)
             ),
             timeout=self._timeout,
+        )
+
+
+@dataclass(frozen=True)
+class QueuedPayout:
+    """A QUEUED payout or refund as settlement sends it (every kind alike: a destination and an amount)."""
+
+    payout_id: str
+    destination_address: str
+    amount: int
+    token_contract: str
+    chain_id: int
+    initiator_address: str = ""
+    """The Ethereum address of whoever asked for it (its API key's owner address); empty when unknown."""
+
+
+class PayoutLedger(Protocol):
+    """The ledger calls of the payout executor."""
+
+    async def queued(self) -> list[QueuedPayout]:
+        """Every QUEUED payout, oldest first."""
+        ...
+
+    async def claim(self, payout_id: str, batch_ref: str) -> None:
+        """The payout is in a batch about to be signed: the merchant can no longer cancel it."""
+        ...
+
+    async def mark_pending_approval(self, payout_id: str, approval_id: str) -> None:
+        """The signer holds the payout's batch for its approvers."""
+        ...
+
+    async def mark_broadcast(self, payout_id: str, tx_hash: str) -> None:
+        """The payout's transaction is about to be sent (or was replaced by `tx_hash`)."""
+        ...
+
+    async def mark_confirmed(self, payout_id: str, tx_hash: str, block_number: int) -> None:
+        """The payout landed in `tx_hash` and is final."""
+        ...
+
+    async def mark_failed(self, payout_id: str, reason: str) -> None:
+        """The payout can no longer land; the ledger releases its reservation."""
+        ...
+
+
+class GrpcPayoutLedger:
+    """PayoutLedger over the ledger's PayoutLedgerService (mesh role settlement)."""
+
+    def __init__(self, channel: grpc.aio.Channel, timeout_seconds: float = 30.0, page_size: int = 1000) -> None:
+        self._stub = payout_grpc.PayoutLedgerServiceStub(channel)
+        self._timeout = timeout_seconds
+        self._page_size = page_size
+
+    async def queued(self) -> list[QueuedPayout]:
+        """ListQueuedPayouts, page after page."""
+        found: list[QueuedPayout] = []
+        token = ""
+        while True:
+            reply = await self._stub.ListQueuedPayouts(
+                payout_pb.ListQueuedPayoutsRequest(page_size=self._page_size, page_token=token),
+                timeout=self._timeout,
+            )
+            found += [
+                QueuedPayout(
+                    payout_id=p.id,
+                    destination_address=p.destination_address.lower(),
+                    amount=int(p.amount_base_units),
+                    token_contract=p.token_contract.lower(),
+                    chain_id=int(p.chain_id),
+                    initiator_address=reply.initiator_addresses.get(p.id, ""),
+                )
+                for p in reply.payouts
+            ]
+            token = reply.next_page_token
+            if not token:
+                return found
+
+    async def claim(self, payout_id: str, batch_ref: str) -> None:
+        """ClaimPayout."""
+        await self._stub.ClaimPayout(
+            payout_pb.ClaimPayoutRequest(payout_id=payout_id, batch_id=batch_ref), timeout=self._timeout
+        )
+
+    async def mark_pending_approval(self, payout_id: str, approval_id: str) -> None:
+        """MarkPayoutPendingApproval."""
+        await self._stub.MarkPayoutPendingApproval(
+            payout_pb.MarkPayoutPendingApprovalRequest(payout_id=payout_id, approval_id=approval_id),
+            timeout=self._timeout,
+        )
+
+    async def mark_broadcast(self, payout_id: str, tx_hash: str) -> None:
+        """MarkPayoutBroadcast."""
+        await self._stub.MarkPayoutBroadcast(
+            payout_pb.MarkPayoutBroadcastRequest(payout_id=payout_id, tx_hash=tx_hash), timeout=self._timeout
+        )
+
+    async def mark_confirmed(self, payout_id: str, tx_hash: str, block_number: int) -> None:
+        """MarkPayoutConfirmed."""
+        await self._stub.MarkPayoutConfirmed(
+            payout_pb.MarkPayoutConfirmedRequest(payout_id=payout_id, tx_hash=tx_hash, block_number=block_number),
+            timeout=self._timeout,
+        )
+
+    async def mark_failed(self, payout_id: str, reason: str) -> None:
+        """MarkPayoutFailed."""
+        await self._stub.MarkPayoutFailed(
+            payout_pb.MarkPayoutFailedRequest(payout_id=payout_id, failure_reason=reason), timeout=self._timeout
         )

@@ -95,6 +95,42 @@ class SweepSigner:
         )
         return await self._sign(request, fees)
 
+    async def sign_payout(
+        self,
+        *,
+        request_id: str,
+        key_id: str,
+        chain_id: int,
+        nonce: int,
+        gas_limit: int,
+        fees: TxFees,
+        treasury: str,
+        token: str,
+        lines: Sequence[tuple[str, str, int]],
+        initiator: str = "",
+    ) -> Signed | Refused:
+        """Sign payoutBatch(batchId, recipients, amounts) on the treasury with the HOT key at `nonce`.
+
+        `lines` are (payout id, destination, amount); the signer derives the batch id from the payout ids.
+        """
+        request = pb.SignTransactionRequest(
+            request_id=request_id,
+            key_id=key_id,
+            chain_id=chain_id,
+            nonce=nonce,
+            gas_limit=gas_limit,
+            payout=pb.PayoutIntent(
+                treasury_address=treasury,
+                token_contract=token,
+                lines=[
+                    pb.PayoutLine(destination_address=destination, amount_base_units=str(amount), payout_id=payout_id)
+                    for payout_id, destination, amount in lines
+                ],
+            ),
+            initiator_address=initiator,
+        )
+        return await self._sign(request, fees)
+
     async def sign_safe_owner(
         self,
         *,

@@ -266,6 +266,7 @@ class ApiKeyAdmin(keys_grpc.ApiKeyAdminServiceServicer):
         scopes = credentials.validate_scopes(list(request.scopes))
         networks = credentials.parse_ip_ranges(list(request.allowed_ip_ranges))
         name = check_text(request.name, "name", 200)
+        owner = parse_address(request.owner_address, field="owner_address") if request.owner_address else ""
         now = self.core.now()
         expire = from_timestamp(request.expire_time, "expire_time") if request.HasField("expire_time") else None
         if expire is not None and expire <= now:
@@ -294,6 +295,7 @@ class ApiKeyAdmin(keys_grpc.ApiKeyAdminServiceServicer):
                 request_id=request_id or None,
                 request_hash=digest,
                 allowed_ip_ranges=networks,
+                owner_address=owner,
             )
             if stored is None:
                 found = await key_store.find_by_request(conn, request.merchant_id, request_id)
@@ -316,6 +318,7 @@ class ApiKeyAdmin(keys_grpc.ApiKeyAdminServiceServicer):
                     "prefix": stored.prefix,
                     "scopes": ",".join(stored.scopes),
                     "allowedIpRanges": ",".join(stored.allowed_ip_ranges),
+                    "ownerAddress": stored.owner_address,
                 },
             )
         return keys_pb.IssueApiKeyResponse(api_key=api_key_message(stored, now, issued.plaintext))

@@ -91,6 +91,7 @@ def api_key_message(key: ApiKeyRecord, now: dt.datetime, plaintext: str = "") ->
         last_use_time=timestamp(key.last_used_time),
         revoke_time=timestamp(key.revoke_time),
         allowed_ip_ranges=list(key.allowed_ip_ranges),
+        owner_address=key.owner_address,
     )
 
 
@@ -179,6 +180,7 @@ def payout_message(payout: PayoutRecord, decimals: int) -> payout_pb2.Payout:
         confirm_time=timestamp(payout.confirm_time),
         cancel_time=timestamp(payout.cancel_time),
         invoice_id=payout.invoice_id or "",
+        approval_id=payout.approval_id,
     )
 
 

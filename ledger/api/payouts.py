@@ -12,7 +12,7 @@ from stablegate.merchant.v1 import payout_pb2
 from stablegate.merchant.v1 import payout_service_pb2 as pb
 from stablegate.merchant.v1 import payout_service_pb2_grpc as pb_grpc
 
-from ledger.api.auth import merchant_id
+from ledger.api.auth import merchant_id, principal
 from ledger.api.convert import from_timestamp, payout_message, request_hash
 from ledger.api.invoices import idempotency_key
 from ledger.core import LedgerCore
@@ -103,6 +103,7 @@ class Payouts(pb_grpc.PayoutServiceServicer):
                 request.request_id or idempotency_key(context) or new_id("req"), "request_id", 200
             ),
             request_hash=request_hash(request),
+            key_id=principal().key_id,
         )
         payout = await self.core.payouts.create(new, self.core.now())
         return pb.CreatePayoutResponse(payout=payout_message(payout, self.core.terms.token_decimals))
@@ -195,12 +196,38 @@ class PayoutLedger(ledger_grpc.PayoutLedgerServiceServicer):
             else ""
         )
         d = self.core.terms.token_decimals
-        return ledger_pb.ListQueuedPayoutsResponse(payouts=[payout_message(p, d) for p in rows], next_page_token=token)
+        return ledger_pb.ListQueuedPayoutsResponse(
+            payouts=[payout_message(p, d) for p in rows],
+            next_page_token=token,
+            initiator_addresses=await self.core.payouts.list_initiators([p.id for p in rows]),
+        )
+
+    async def ClaimPayout(
+        self, request: ledger_pb.ClaimPayoutRequest, context: Context
+    ) -> ledger_pb.ClaimPayoutResponse:
+        """A QUEUED payout is in a batch about to be signed: the merchant can no longer cancel it."""
+        batch = rules.check_text(request.batch_id.strip(), "batch_id", 100)
+        if not batch:
+            raise InvalidArgument("batch_id is required", reason="FIELD_REQUIRED", metadata={"field": "batch_id"})
+        payout = await self.core.payouts.claim(_payout_id(request.payout_id), batch, self.core.now())
+        return ledger_pb.ClaimPayoutResponse(payout=payout_message(payout, self.core.terms.token_decimals))
+
+    async def MarkPayoutPendingApproval(
+        self, request: ledger_pb.MarkPayoutPendingApprovalRequest, context: Context
+    ) -> ledger_pb.MarkPayoutPendingApprovalResponse:
+        """QUEUED → PENDING_APPROVAL: the signer holds the payout's batch for its approvers."""
+        approval = rules.check_text(request.approval_id.strip(), "approval_id", 200)
+        if not approval:
+            raise InvalidArgument("approval_id is required", reason="FIELD_REQUIRED", metadata={"field": "approval_id"})
+        payout = await self.core.payouts.mark_pending_approval(_payout_id(request.payout_id), approval, self.core.now())
+        return ledger_pb.MarkPayoutPendingApprovalResponse(
+            payout=payout_message(payout, self.core.terms.token_decimals)
+        )
 
     async def MarkPayoutBroadcast(
         self, request: ledger_pb.MarkPayoutBroadcastRequest, context: Context
     ) -> ledger_pb.MarkPayoutBroadcastResponse:
-        """QUEUED → BROADCAST."""
+        """QUEUED or PENDING_APPROVAL → BROADCAST; a BROADCAST payout takes a replacement's hash."""
         payout = await self.core.payouts.mark_broadcast(
             _payout_id(request.payout_id), _tx_hash(request.tx_hash), self.core.now()
         )
@@ -222,7 +249,7 @@ class PayoutLedger(ledger_grpc.PayoutLedgerServiceServicer):
     async def MarkPayoutFailed(
         self, request: ledger_pb.MarkPayoutFailedRequest, context: Context
     ) -> ledger_pb.MarkPayoutFailedResponse:
-        """QUEUED or BROADCAST → FAILED, releasing the reservation."""
+        """QUEUED, PENDING_APPROVAL or BROADCAST → FAILED, releasing the reservation."""
         reason = rules.check_text(request.failure_reason.strip(), "failure_reason", 500)
         if not reason:
             raise InvalidArgument(

@@ -8,7 +8,7 @@ import grpc
 from stablegate.merchant.v1 import refund_service_pb2 as pb
 from stablegate.merchant.v1 import refund_service_pb2_grpc as pb_grpc
 
-from ledger.api.auth import merchant_id
+from ledger.api.auth import merchant_id, principal
 from ledger.api.convert import refund_message, request_hash
 from ledger.api.invoices import idempotency_key
 from ledger.core import LedgerCore
@@ -51,6 +51,7 @@ class Refunds(pb_grpc.RefundServiceServicer):
                 request.request_id or idempotency_key(context) or new_id("req"), "request_id", 200
             ),
             request_hash=request_hash(request),
+            key_id=principal().key_id,
         )
         refund = await self.core.payouts.create_refund(new, self.core.now())
         return pb.CreateRefundResponse(refund=refund_message(refund, self.core.terms.token_decimals))

@@ -38,6 +38,8 @@ class ApiKeyRecord:
     revoke_time: dt.datetime | None
     last_used_time: dt.datetime | None
     allowed_ip_ranges: tuple[str, ...] = ()
+    owner_address: str = ""
+    """The key holder's own Ethereum address (the initiator of what the key asks for); empty: not given."""
     """Client networks (CIDR) the key may be used from; empty: any."""
 
     def status(self, now: dt.datetime) -> str:

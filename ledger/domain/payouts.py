@@ -1,11 +1,11 @@
 """Payouts, ledger side: the record, its states and which moves are allowed.
 
-A payout is accepted QUEUED (PENDING_APPROVAL is kept for the signer's approval quorum, which settlement will drive)
-with its amount plus fee *reserved*: moved from the merchant's available balance to `merchant_reserved` in the
-same transaction, so it can never be spent twice. From QUEUED it is canceled by the merchant (released), or
-broadcast by settlement; a broadcast payout is confirmed at finality (the reservation leaves through the treasury,
-the fee is earned) or failed (released). Balances never go negative (a database constraint), so no payout can
-overdraw.
+A payout is accepted QUEUED with its amount plus fee *reserved*: moved from the merchant's available balance to
+`merchant_reserved` in the same transaction, so it can never be spent twice. From QUEUED it is canceled by the
+merchant (released) until settlement claims it for a batch; then it is held PENDING_APPROVAL while the signer's
+approvers decide, or broadcast. A broadcast payout is confirmed at finality (the reservation leaves through the
+treasury, the fee is earned) or failed (released). Balances never go negative (a database constraint), so no
+payout can overdraw.
 """
 
 from __future__ import annotations
@@ -14,8 +14,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["PAYOUT", "REFUND"]
-"""A transfer out of the merchant's balance: a payout, or a refund of an invoice."""
+Kind = Literal["PAYOUT", "REFUND", "STRAY_REFUND", "REVENUE"]
+"""A transfer out: a merchant's payout or refund of an invoice; or the platform's own (docs/payouts.md, "Stray
+funds", "Platform revenue"): an unallocated payment returned to its sender, collected fees withdrawn."""
+PLATFORM_KINDS: frozenset[str] = frozenset({"STRAY_REFUND", "REVENUE"})
+"""Kinds that move platform accounts, not a merchant's balance, and are announced to operators only."""
 Status = Literal["PENDING_APPROVAL", "QUEUED", "BROADCAST", "CONFIRMED", "FAILED", "CANCELED", "REJECTED"]
 """The proto's status names, without the prefix."""
 
@@ -50,11 +53,14 @@ class PayoutRecord:
     confirm_time: dt.datetime | None
     cancel_time: dt.datetime | None
     kind: Kind = "PAYOUT"
-    """PAYOUT (to a settlement address) or REFUND (of an invoice, to the address the merchant gave)."""
+    """PAYOUT (to a settlement address), REFUND (of an invoice, to the address the merchant gave), STRAY_REFUND or
+    REVENUE (the platform's: see `PLATFORM_KINDS`)."""
     invoice_id: str | None = None
     """The invoice a refund refunds; None for a payout."""
     reason: str = ""
-    """Why a refund is made (the merchant's words); empty for a payout."""
+    """Why a refund is made (the merchant's or the admin's words); empty for a payout."""
+    approval_id: str = ""
+    """The signer's approval a PENDING_APPROVAL payout waits for."""
 
     @property
     def total(self) -> int:
@@ -69,7 +75,7 @@ def payout_fee(fixed_fee: int, amount: int) -> int:
     return fixed_fee
 
 
-REFUNDING: frozenset[str] = frozenset({"QUEUED", "BROADCAST", "CONFIRMED"})
+REFUNDING: frozenset[str] = frozenset({"PENDING_APPROVAL", "QUEUED", "BROADCAST", "CONFIRMED"})
 """Refund states that count against what an invoice can still be refunded."""
 
 

@@ -62,7 +62,9 @@ NORMAL_SIDE: dict[str, Side] = {
     "merchant_pending": "C",
     "merchant_reserved": "C",
     "unallocated": "C",
+    "unallocated_reserved": "C",
     "platform_fees": "C",
+    "platform_fees_reserved": "C",
     "platform_capital": "C",
 }
 """Each account kind of the schema (`ledger.accounts.kind`) and the side that increases its balance."""
@@ -104,6 +106,21 @@ REFUND_RELEASED = "refund_released"
 """Posting kind: a refund was canceled or failed; its reservation goes back to the available balance."""
 REFUND_CONFIRMED = "refund_confirmed"
 """Posting kind: a refund's transaction is final; the reservation leaves through the treasury."""
+
+UNALLOCATED_PAYMENT_ALLOCATED = "unallocated_payment_allocated"
+"""Posting kind: an admin allocated an unallocated payment to an invoice; credited as a final payment would be."""
+STRAY_REFUND_RESERVED = "stray_refund_reserved"
+"""Posting kind: an admin's refund of an unallocated payment to its sender was accepted; its amount is held."""
+STRAY_REFUND_RELEASED = "stray_refund_released"
+"""Posting kind: a stray refund failed; its amount goes back to `unallocated`."""
+STRAY_REFUND_CONFIRMED = "stray_refund_confirmed"
+"""Posting kind: a stray refund's transaction is final; the amount left through the treasury."""
+REVENUE_RESERVED = "revenue_reserved"
+"""Posting kind: a platform revenue withdrawal was accepted; its amount is held out of `platform_fees`."""
+REVENUE_RELEASED = "revenue_released"
+"""Posting kind: a revenue withdrawal failed; its amount goes back to `platform_fees`."""
+REVENUE_CONFIRMED = "revenue_confirmed"
+"""Posting kind: a revenue withdrawal's transaction is final; the fees left through the treasury."""
 
 GAS_ASSET = "BNB"
 """The asset gas is paid and booked in (amounts in wei)."""
@@ -294,6 +311,55 @@ def unallocated_payment_reversed(asset: str, amount: int) -> Posting:
             Entry(_platform("chain_clearing", asset), "C", amount),
         ],
         "unallocated payment dropped by a reorg",
+    )
+
+
+def unallocated_payment_allocated(merchant_id: str, asset: str, amount: int, fee: int = 0) -> Posting:
+    """An admin allocated an unallocated payment to an invoice: Dr unallocated / Cr available (net), Cr fees.
+
+    A final payment's credit (`payment_final`, fee included), taken from `unallocated` instead of `merchant_pending`.
+    """
+    _check_fee(amount, fee)
+    entries = [Entry(_platform("unallocated", asset), "D", amount)]
+    if amount - fee:
+        entries.append(Entry(_merchant("merchant_available", merchant_id, asset), "C", amount - fee))
+    if fee:
+        entries.append(Entry(_platform("platform_fees", asset), "C", fee))
+    return _posting(UNALLOCATED_PAYMENT_ALLOCATED, entries, "unallocated payment allocated to an invoice by an admin")
+
+
+_HELD = {
+    "STRAY_REFUND": ("unallocated", "unallocated_reserved"),
+    "REVENUE": ("platform_fees", "platform_fees_reserved"),
+}
+_PLATFORM_KINDS = {
+    "STRAY_REFUND": (STRAY_REFUND_RESERVED, STRAY_REFUND_RELEASED, STRAY_REFUND_CONFIRMED),
+    "REVENUE": (REVENUE_RESERVED, REVENUE_RELEASED, REVENUE_CONFIRMED),
+}
+
+
+def platform_transfer(kind: str, step: str, asset: str, amount: int) -> Posting:
+    """A platform transfer out (`kind` STRAY_REFUND or REVENUE) at one `step`: reserved, released or confirmed.
+
+    | kind | reserved | released | confirmed |
+    |---|---|---|---|
+    | STRAY_REFUND | Dr unallocated / Cr unallocated_reserved | the reverse | Dr unallocated_reserved / Cr treasury |
+    | REVENUE | Dr platform_fees / Cr platform_fees_reserved | the reverse | Dr platform_fees_reserved / Cr treasury |
+    """
+    source, reserve = _HELD[kind]
+    reserved_kind, released_kind, confirmed_kind = _PLATFORM_KINDS[kind]
+    if step == "reserved":
+        debit, credit, posting_kind = source, reserve, reserved_kind
+    elif step == "released":
+        debit, credit, posting_kind = reserve, source, released_kind
+    elif step == "confirmed":
+        debit, credit, posting_kind = reserve, "treasury", confirmed_kind
+    else:
+        raise ValueError(f"unknown step {step!r}")
+    return _posting(
+        posting_kind,
+        [Entry(_platform(debit, asset), "D", amount), Entry(_platform(credit, asset), "C", amount)],
+        f"{kind.lower().replace('_', ' ')} {step}",
     )
 
 

@@ -13,7 +13,7 @@ from ledger.domain.models import ApiKeyRecord
 
 _COLUMNS = (
     "id, merchant_id, name, prefix, mode, scopes, create_time, expire_time, revoke_time, last_used_time, "
-    "allowed_ip_ranges"
+    "allowed_ip_ranges, owner_address"
 )
 
 
@@ -30,6 +30,7 @@ def _key(row: asyncpg.Record) -> ApiKeyRecord:
         revoke_time=row["revoke_time"],
         last_used_time=row["last_used_time"],
         allowed_ip_ranges=tuple(str(n) for n in row["allowed_ip_ranges"]),
+        owner_address=row["owner_address"],
     )
 
 
@@ -64,11 +65,13 @@ async def insert_api_key(
     request_id: str | None,
     request_hash: bytes | None,
     allowed_ip_ranges: Sequence[IpNetwork] = (),
+    owner_address: str = "",
 ) -> ApiKeyRecord | None:
     """Store a new key; None when the merchant already used this request id (the caller decides)."""
     row = await conn.fetchrow(
         f"INSERT INTO ledger.api_keys (id, merchant_id, name, prefix, secret_hash, mode, scopes, expire_time, "
-        f"request_id, request_hash, allowed_ip_ranges) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+        f"request_id, request_hash, allowed_ip_ranges, owner_address) "
+        f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
         f"ON CONFLICT (merchant_id, request_id) DO NOTHING RETURNING {_COLUMNS}",
         key_id,
         merchant_id,
@@ -81,6 +84,7 @@ async def insert_api_key(
         request_id,
         request_hash,
         list(allowed_ip_ranges),
+        owner_address,
     )
     return _key(row) if row is not None else None
 

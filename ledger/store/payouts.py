@@ -12,14 +12,14 @@ from ledger.domain.payouts import PayoutRecord
 _COLUMNS = (
     "id, merchant_id, settlement_address_id, destination_address, asset, chain_id, token_contract, amount, fee, "
     "status, description, metadata, tx_hash, block_number, failure_reason, create_time, update_time, "
-    "broadcast_time, confirm_time, cancel_time, kind, invoice_id, reason"
+    "broadcast_time, confirm_time, cancel_time, kind, invoice_id, reason, approval_id"
 )
 
 
 def _record(r: asyncpg.Record) -> PayoutRecord:
     return PayoutRecord(
         id=r["id"],
-        merchant_id=r["merchant_id"],
+        merchant_id=r["merchant_id"] or "",
         settlement_address_id=r["settlement_address_id"],
         destination_address=r["destination_address"],
         asset=r["asset"],
@@ -41,21 +41,31 @@ def _record(r: asyncpg.Record) -> PayoutRecord:
         kind=r["kind"],
         invoice_id=r["invoice_id"],
         reason=r["reason"],
+        approval_id=r["approval_id"],
     )
 
 
 async def insert(
-    conn: asyncpg.Connection, payout: PayoutRecord, *, request_id: str, request_hash: bytes
+    conn: asyncpg.Connection,
+    payout: PayoutRecord,
+    *,
+    request_id: str,
+    request_hash: bytes,
+    payment_id: str | None = None,
+    created_by_key_id: str | None = None,
 ) -> PayoutRecord:
-    """Store an accepted payout (the caller holds the merchant's lock, so its request id is free)."""
+    """Store an accepted payout (the caller holds the merchant's lock, so its request id is free).
+
+    `payment_id` is the unallocated payment a STRAY_REFUND returns; a REVENUE withdrawal has no merchant.
+    """
     r = await conn.fetchrow(
         "INSERT INTO ledger.payouts (id, merchant_id, settlement_address_id, destination_address, asset, chain_id, "
         "token_contract, amount, fee, status, description, metadata, request_id, request_hash, create_time, "
-        "update_time, kind, invoice_id, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, "
-        "$14, $15, $15, $16, $17, $18) "
+        "update_time, kind, invoice_id, reason, payment_id, created_by_key_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+        "$9, $10, $11, $12::jsonb, $13, $14, $15, $15, $16, $17, $18, $19, $20) "
         f"RETURNING {_COLUMNS}",
         payout.id,
-        payout.merchant_id,
+        payout.merchant_id or None,
         payout.settlement_address_id,
         payout.destination_address,
         payout.asset,
@@ -72,6 +82,8 @@ async def insert(
         payout.kind,
         payout.invoice_id,
         payout.reason,
+        payment_id,
+        created_by_key_id,
     )
     return _record(r)
 
@@ -157,6 +169,58 @@ async def queued(conn: asyncpg.Connection, *, after: tuple[dt.datetime, str] | N
         after[1] if after else "",
     )
     return [_record(r) for r in rows]
+
+
+async def initiators(conn: asyncpg.Connection, payout_ids: list[str]) -> dict[str, str]:
+    """The owner address of the key that created each payout, where it has one."""
+    rows = await conn.fetch(
+        "SELECT p.id, k.owner_address FROM ledger.payouts p JOIN ledger.api_keys k ON k.id = p.created_by_key_id "
+        "WHERE p.id = ANY($1::text[]) AND k.owner_address <> ''",
+        payout_ids,
+    )
+    return {str(r["id"]): str(r["owner_address"]) for r in rows}
+
+
+async def set_pending_approval(
+    conn: asyncpg.Connection, payout_id: str, approval_id: str, now: dt.datetime
+) -> PayoutRecord:
+    """QUEUED → PENDING_APPROVAL with the signer's approval id."""
+    r = await conn.fetchrow(
+        "UPDATE ledger.payouts SET status = 'PENDING_APPROVAL', approval_id = $2, update_time = $3 WHERE id = $1 "
+        f"RETURNING {_COLUMNS}",
+        payout_id,
+        approval_id,
+        now,
+    )
+    return _record(r)
+
+
+async def claimed_by(conn: asyncpg.Connection, payout_id: str) -> str | None:
+    """The settlement batch that claimed the payout, if any."""
+    value = await conn.fetchval("SELECT claimed_by_batch FROM ledger.payouts WHERE id = $1", payout_id)
+    return None if value is None else str(value)
+
+
+async def claim(conn: asyncpg.Connection, payout_id: str, batch_id: str, now: dt.datetime) -> PayoutRecord:
+    """Record the settlement batch that is about to sign the payout (status unchanged)."""
+    r = await conn.fetchrow(
+        f"UPDATE ledger.payouts SET claimed_by_batch = $2, update_time = $3 WHERE id = $1 RETURNING {_COLUMNS}",
+        payout_id,
+        batch_id,
+        now,
+    )
+    return _record(r)
+
+
+async def replace_tx_hash(conn: asyncpg.Connection, payout_id: str, tx_hash: str, now: dt.datetime) -> PayoutRecord:
+    """Name another transaction (a replacement of the same nonce) as the payout's, keeping its status."""
+    r = await conn.fetchrow(
+        f"UPDATE ledger.payouts SET tx_hash = $2, update_time = $3 WHERE id = $1 RETURNING {_COLUMNS}",
+        payout_id,
+        tx_hash,
+        now,
+    )
+    return _record(r)
 
 
 async def update(

@@ -4,11 +4,13 @@ Both reports are folds of journal entries by account kind, not by the posting ki
 sweep, a gas top-up or a payout fee posted later is counted without a change here:
 
 - **settlement**: per day, merchant and asset, the final payments credited to the merchant (`merchant_available`
-  credits of `payment_final` postings), what reversals took back, and the invoices paid that day.
+  credits of `payment_final` postings, and of `unallocated_payment_allocated` ones: an admin's allocation of an
+  unallocated payment credits like a final payment), what reversals took back, and the invoices paid that day.
 - **fees**: per day, merchant and asset, platform fees earned (`platform_fees`, net), gas spent (`gas_expense`,
   net), sweeps (transactions that debit `treasury` and credit `chain_clearing`) and the amount they swept. A
   transaction that touches exactly one merchant's accounts is that merchant's; any other is the platform's
-  (merchant empty), as a batched sweep or gas is.
+  (merchant empty), as a batched sweep or gas is. Revenue withdrawals (`revenue_*` postings) move fees already
+  earned to the platform and are not counted as fees (negative or otherwise).
 """
 
 from __future__ import annotations
@@ -48,9 +50,11 @@ class FeeRow:
 _SETTLEMENT = """
 WITH credited AS (
     SELECT (t.create_time AT TIME ZONE 'UTC')::date AS day, a.merchant_id, a.asset,
-           count(DISTINCT t.id) FILTER (WHERE t.kind = 'payment_final') AS payments,
+           count(DISTINCT t.id) FILTER (WHERE t.kind IN ('payment_final', 'unallocated_payment_allocated'))
+               AS payments,
            coalesce(sum(e.amount) FILTER (
-               WHERE t.kind = 'payment_final' AND a.kind = 'merchant_available' AND e.side = 'C'), 0) AS volume,
+               WHERE t.kind IN ('payment_final', 'unallocated_payment_allocated') AND a.kind = 'merchant_available'
+                 AND e.side = 'C'), 0) AS volume,
            coalesce(sum(e.amount) FILTER (
                WHERE t.kind = 'credited_payment_reversed' AND e.side = 'D'), 0) AS reversed
       FROM ledger.journal_entries e
@@ -83,6 +87,7 @@ WITH tx AS (
       JOIN ledger.journal_entries e ON e.transaction_id = t.id
       JOIN ledger.accounts a ON a.id = e.account_id
      WHERE t.create_time >= $1 AND t.create_time < $2
+       AND t.kind NOT IN ('revenue_reserved', 'revenue_released', 'revenue_confirmed')
      GROUP BY t.id
 )
 SELECT tx.day, tx.merchant_id, a.asset,

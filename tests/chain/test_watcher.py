@@ -8,8 +8,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 
 import asyncpg
+import grpc
 import pytest
 from prometheus_client import CollectorRegistry
+from stablegate.admin.v1 import stray_funds_admin_service_pb2 as stray_pb
+from stablegate.admin.v1 import stray_funds_admin_service_pb2_grpc as stray_grpc
 from stablegate.merchant.v1 import invoice_pb2
 from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
 
@@ -17,6 +20,7 @@ from chain.client import ChainClient, ChainError, ClientOptions
 from gateway import parts
 from tests.chain.chain_harness import Chain, rpc, start_chain, wait_until_fed
 from tests.chain.fault_proxy import FaultProxy
+from tests.conftest import error_info
 from tests.ledger.ledger_harness import Ledger, running_ledger
 from watcher.metrics import WatcherMetrics
 from watcher.reporter import LedgerReporter
@@ -413,3 +417,36 @@ async def test_a_provider_flip_flop_reporting_a_payment_in_block_a_then_b_then_a
         rows = await ledger.fetch("SELECT block_hash, status FROM watcher.observations")
         assert sorted((r["block_hash"], r["status"]) for r in rows) == sorted([(hash_a, "FINAL"), (hash_b, "REORGED")])
         await ledger.assert_books_are_sound()
+
+
+async def test_a_transfer_after_the_monitoring_window_is_held_unallocated_and_an_admin_allocates_it_once(
+    world: World,
+) -> None:
+    """Stray funds made the real way: the watcher reports a transfer whose block is past the invoice's window."""
+    late = await world.invoice("4")
+    target = await world.invoice("4")
+    world.chain.pay(late.deposit_address, 4 * UNIT)
+    world.chain.mine(10)
+    # The watcher reports it (final, so without a block time) when the ledger's clock is past the late invoice's
+    # monitoring window (expiry plus 24 h): as after a watcher outage of a day.
+    world.ledger.clock.advance(hours=26)
+    await world.scanner.tick()
+    await world.scanner.tick()
+    rows = await world.ledger.fetch("SELECT id, status FROM ledger.payments WHERE invoice_id = $1", late.id)
+    assert [r["status"] for r in rows] == ["UNALLOCATED"]
+    payment_id = rows[0]["id"]
+    stray = stray_grpc.StrayFundsAdminServiceStub(world.ledger.channel)
+    auth = world.ledger.auth(world.ledger.admin_key)
+    listed = await stray.ListStrayFunds(stray_pb.ListStrayFundsRequest(), metadata=auth)
+    assert [(f.id, f.invoice_id) for f in listed.stray_funds] == [(payment_id, late.id)]
+
+    allocate = stray_pb.AllocateStrayPaymentRequest(payment_id=payment_id, invoice_id=target.id, reason="late payer")
+    await stray.AllocateStrayPayment(allocate, metadata=auth)
+    assert await world.status(target.id) == "PAID"
+    assert (await world.ledger.balances(late.merchant_id))["merchant_available"] == 4 * UNIT
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stray.AllocateStrayPayment(allocate, metadata=auth)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_info(refused.value).reason == "PAYMENT_ALREADY_ALLOCATED"
+    assert (await world.ledger.balances(late.merchant_id))["merchant_available"] == 4 * UNIT
+    await world.ledger.assert_books_are_sound()

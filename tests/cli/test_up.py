@@ -203,6 +203,8 @@ def assert_the_hsm_keys_hold_the_roles(state: Path, ports: dict[str, int]) -> No
     assert [(r["name"], r["contracts"]) for r in policy["rules"]] == [
         ("dev-sweeps", [deployed["factory"]]),
         ("dev-cold-moves", [deployed["treasury"]]),  # the HOT key moves the treasury's excess into cold
+        ("dev-platform-revenue", [deployed["treasury"]]),  # and pays collected fees to the revenue address only
+        ("dev-payouts", [deployed["treasury"]]),  # and pays out merchants' payouts and refunds from the treasury
     ]
 
 

@@ -91,6 +91,7 @@ def test_document_lists_exactly_the_built_public_operations() -> None:
         "stablegate.admin.v1.MerchantAdminService",
         "stablegate.admin.v1.ApiKeyAdminService",
         "stablegate.admin.v1.AuditLogService",
+        "stablegate.admin.v1.StrayFundsAdminService",
         "stablegate.merchant.v1.FeeService",
     )
     assert operations(document()) == {
@@ -139,6 +140,12 @@ def test_document_lists_exactly_the_built_public_operations() -> None:
         ("POST", "/admin/v1/merchants/{merchant_id}/fee_plan"),
         ("POST", "/admin/v1/merchants/{merchant_id}/settlement_addresses/{id}:approve"),
         ("GET", "/admin/v1/audit_events"),
+        ("GET", "/admin/v1/stray_funds"),
+        ("POST", "/admin/v1/stray_funds/{payment_id}:allocate"),
+        ("POST", "/admin/v1/stray_funds/{payment_id}:refund"),
+        ("POST", "/admin/v1/stray_funds/{id}:quarantine"),
+        ("GET", "/admin/v1/platform_revenue"),
+        ("POST", "/admin/v1/platform_revenue:withdraw"),
     }
     paths = set(document()["paths"]) | set(admin_document()["paths"])
     assert not any(p.startswith("/v1/statements") for p in paths)  # not built yet
@@ -370,5 +377,5 @@ def test_schemathesis_finds_no_server_error_and_every_response_conforms(stack: S
         schemathesis_config(admin_document()),
         tmp_path,
     )
-    assert "Tested: 12" in admin, admin[-5000:]  # the twelve admin operations
+    assert "Tested: 18" in admin, admin[-5000:]  # the eighteen admin operations
     print(f"schemathesis: {time.monotonic() - started:.1f} s\n{merchant[-3000:]}\n{admin[-3000:]}")

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 import pytest
+from stablegate.admin.v1 import api_key_admin_service_pb2 as keys_pb
 from stablegate.ledger.v1 import payout_ledger_service_pb2 as ledger_pb
 from stablegate.ledger.v1 import payout_ledger_service_pb2_grpc as ledger_grpc
 from stablegate.merchant.v1 import balance_service_pb2 as balance_pb
@@ -280,3 +281,113 @@ async def test_only_settlement_may_execute_payouts(ledger: Ledger) -> None:
     denied = await refused(as_edge.ListQueuedPayouts(ledger_pb.ListQueuedPayoutsRequest(), metadata=ledger.auth(key)))
     assert denied.code() == grpc.StatusCode.PERMISSION_DENIED
     assert await ledger.events(payout.id) == ["payout.created"]
+
+
+async def test_a_claimed_payout_cannot_be_canceled_and_a_replacement_hash_is_kept_and_the_landed_one_confirmed(
+    ledger: Ledger, settlement: ledger_grpc.PayoutLedgerServiceAsyncStub
+) -> None:
+    merchant, key = await funded_merchant(ledger)
+    first, second = await create(ledger, key, "10"), await create(ledger, key, "20")
+    canceled = await create(ledger, key, "5")
+    await payouts(ledger).CancelPayout(pb.CancelPayoutRequest(id=canceled.id), metadata=ledger.auth(key))
+    not_queued = await refused(
+        settlement.ClaimPayout(ledger_pb.ClaimPayoutRequest(payout_id=canceled.id, batch_id="pob_1"))
+    )
+    assert (error_info(not_queued).reason, error_info(not_queued).metadata["status"]) == (
+        "PAYOUT_STATE_CONFLICT",
+        "CANCELED",
+    )
+    no_batch = await refused(settlement.ClaimPayout(ledger_pb.ClaimPayoutRequest(payout_id=first.id)))
+    assert (no_batch.code(), error_info(no_batch).reason) == (grpc.StatusCode.INVALID_ARGUMENT, "FIELD_REQUIRED")
+    for payout in (first, second):
+        claim = ledger_pb.ClaimPayoutRequest(payout_id=payout.id, batch_id="pob_1")
+        claimed = (await settlement.ClaimPayout(claim)).payout
+        assert claimed.status == STATUS.PAYOUT_STATUS_QUEUED
+        assert (await settlement.ClaimPayout(claim)).payout.status == STATUS.PAYOUT_STATUS_QUEUED  # again: no change
+    late = await refused(payouts(ledger).CancelPayout(pb.CancelPayoutRequest(id=first.id), metadata=ledger.auth(key)))
+    assert (late.code(), error_info(late).reason) == (grpc.StatusCode.FAILED_PRECONDITION, "PAYOUT_NOT_CANCELABLE")
+
+    # One batch transaction carries both payouts; a fee bump replaces it; the original lands.
+    bumped = "0x" + "7b" * 32
+    for payout in (first, second):
+        await settlement.MarkPayoutBroadcast(ledger_pb.MarkPayoutBroadcastRequest(payout_id=payout.id, tx_hash=TX))
+        replaced = (
+            await settlement.MarkPayoutBroadcast(
+                ledger_pb.MarkPayoutBroadcastRequest(payout_id=payout.id, tx_hash=bumped)
+            )
+        ).payout
+        assert (replaced.status, replaced.tx_hash) == (STATUS.PAYOUT_STATUS_BROADCAST, bumped)
+        done = (
+            await settlement.MarkPayoutConfirmed(
+                ledger_pb.MarkPayoutConfirmedRequest(payout_id=payout.id, tx_hash=TX, block_number=77)
+            )
+        ).payout
+        assert (done.status, done.tx_hash, done.block_number) == (STATUS.PAYOUT_STATUS_CONFIRMED, TX, 77)
+        assert await ledger.events(payout.id) == ["payout.created", "payout.broadcast", "payout.confirmed"]
+    assert await ledger.balances(merchant) == {
+        "merchant_pending": 0,
+        "merchant_available": 100 * UNIT - 30 * UNIT - 2 * FEE,
+        "merchant_reserved": 0,
+    }
+    await ledger.assert_books_are_sound()
+
+
+async def test_the_key_owner_is_the_payouts_initiator_and_a_held_payout_is_pending_approval_until_sent(
+    ledger: Ledger, settlement: ledger_grpc.PayoutLedgerServiceAsyncStub
+) -> None:
+    merchant, plain_key = await funded_merchant(ledger)
+    owner = "0x87473Be78E8779F9a280E96b30f5bA2020a8EE7B"
+    admin = ledger.auth(ledger.admin_key)
+    mixed = owner[:2] + owner[2:].swapcase()  # mixed case that breaks the checksum
+    bad = await refused(
+        ledger.keys.IssueApiKey(
+            keys_pb.IssueApiKeyRequest(merchant_id=merchant, scopes=list(SCOPES), owner_address=mixed), metadata=admin
+        )
+    )
+    assert (bad.code(), error_info(bad).reason, error_info(bad).metadata["field"]) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "ADDRESS_CHECKSUM_MISMATCH",
+        "owner_address",
+    )
+    listed = await ledger.keys.ListApiKeys(keys_pb.ListApiKeysRequest(merchant_id=merchant), metadata=admin)
+    assert len(listed.api_keys) == 1  # the refusal stored nothing
+    issued = (
+        await ledger.keys.IssueApiKey(
+            keys_pb.IssueApiKeyRequest(merchant_id=merchant, scopes=list(SCOPES), owner_address=owner.lower()),
+            metadata=admin,
+        )
+    ).api_key
+    assert issued.owner_address == owner  # stored checksummed
+    owned = await create(ledger, issued.plaintext_key, "30")
+    ledger.clock.advance(seconds=1)  # oldest first: the listing orders by creation time
+    anonymous = await create(ledger, plain_key, "20")
+    queued = await settlement.ListQueuedPayouts(ledger_pb.ListQueuedPayoutsRequest())
+    assert [p.id for p in queued.payouts] == [owned.id, anonymous.id]
+    assert dict(queued.initiator_addresses) == {owned.id: owner}  # a key without an owner names nobody
+
+    hold = ledger_pb.MarkPayoutPendingApprovalRequest(payout_id=owned.id, approval_id="apr_1")
+    held = (await settlement.MarkPayoutPendingApproval(hold)).payout
+    assert (held.status, held.approval_id) == (STATUS.PAYOUT_STATUS_PENDING_APPROVAL, "apr_1")
+    assert (await settlement.MarkPayoutPendingApproval(hold)).payout.status == STATUS.PAYOUT_STATUS_PENDING_APPROVAL
+    no_id = await refused(
+        settlement.MarkPayoutPendingApproval(ledger_pb.MarkPayoutPendingApprovalRequest(payout_id=owned.id))
+    )
+    assert (no_id.code(), error_info(no_id).reason) == (grpc.StatusCode.INVALID_ARGUMENT, "FIELD_REQUIRED")
+    await settlement.MarkPayoutBroadcast(ledger_pb.MarkPayoutBroadcastRequest(payout_id=anonymous.id, tx_hash=TX))
+    sent = await refused(
+        settlement.MarkPayoutPendingApproval(
+            ledger_pb.MarkPayoutPendingApprovalRequest(payout_id=anonymous.id, approval_id="apr_2")
+        )
+    )
+    assert (error_info(sent).reason, error_info(sent).metadata["status"]) == ("PAYOUT_STATE_CONFLICT", "BROADCAST")
+    assert [p.id for p in (await settlement.ListQueuedPayouts(ledger_pb.ListQueuedPayoutsRequest())).payouts] == []
+    approved = (
+        await settlement.MarkPayoutBroadcast(ledger_pb.MarkPayoutBroadcastRequest(payout_id=owned.id, tx_hash=TX))
+    ).payout
+    assert (approved.status, approved.approval_id) == (STATUS.PAYOUT_STATUS_BROADCAST, "apr_1")
+    assert await ledger.events(owned.id) == ["payout.created", "payout.pending_approval", "payout.broadcast"]
+    assert await ledger.balances(merchant) == {
+        "merchant_pending": 0,
+        "merchant_available": 100 * UNIT - 50 * UNIT - 2 * FEE,
+        "merchant_reserved": 50 * UNIT + 2 * FEE,
+    }

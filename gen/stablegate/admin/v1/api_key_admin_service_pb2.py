@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/stablegate/admin/v1/api_key_admin_service.proto\x12\x13stablegate.admin.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb8\x03\n\x06\x41piKey\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0bmerchant_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x14\n\x06prefix\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\rplaintext_key\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0e\n\x06scopes\x18\x06 \x03(\t\x12\x37\n\x06status\x18\x07 \x01(\x0e\x32!.stablegate.admin.v1.ApiKeyStatusB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12/\n\x0b\x65xpire_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\rlast_use_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1f\n\x11\x61llowed_ip_ranges\x18\x0c \x03(\tB\x04\xe2\x41\x01\x03\"\xb3\x01\n\x12IssueApiKeyRequest\x12\x19\n\x0bmerchant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x14\n\x06scopes\x18\x04 \x03(\tB\x04\xe2\x41\x01\x02\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x61llowed_ip_ranges\x18\x06 \x03(\t\"C\n\x13IssueApiKeyResponse\x12,\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1b.stablegate.admin.v1.ApiKey\"V\n\x12ListApiKeysRequest\x12\x19\n\x0bmerchant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"]\n\x13ListApiKeysResponse\x12-\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1b.stablegate.admin.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"R\n\x13RevokeApiKeyRequest\x12\x19\n\x0bmerchant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x02id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x03 \x01(\t\"D\n\x14RevokeApiKeyResponse\x12,\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1b.stablegate.admin.v1.ApiKey*\x81\x01\n\x0c\x41piKeyStatus\x12\x1e\n\x1a\x41PI_KEY_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41PI_KEY_STATUS_ACTIVE\x10\x01\x12\x1a\n\x16\x41PI_KEY_STATUS_REVOKED\x10\x02\x12\x1a\n\x16\x41PI_KEY_STATUS_EXPIRED\x10\x03\x32\x80\x04\n\x12\x41piKeyAdminService\x12\xa0\x01\n\x0bIssueApiKey\x12\'.stablegate.admin.v1.IssueApiKeyRequest\x1a(.stablegate.admin.v1.IssueApiKeyResponse\">\x82\xd3\xe4\x93\x02\x38\"*/admin/v1/merchants/{merchant_id}/api_keys:\x01*b\x07\x61pi_key\x12\x94\x01\n\x0bListApiKeys\x12\'.stablegate.admin.v1.ListApiKeysRequest\x1a(.stablegate.admin.v1.ListApiKeysResponse\"2\x82\xd3\xe4\x93\x02,\x12*/admin/v1/merchants/{merchant_id}/api_keys\x12\xaf\x01\n\x0cRevokeApiKey\x12(.stablegate.admin.v1.RevokeApiKeyRequest\x1a).stablegate.admin.v1.RevokeApiKeyResponse\"J\x82\xd3\xe4\x93\x02\x44\"6/admin/v1/merchants/{merchant_id}/api_keys/{id}:revoke:\x01*b\x07\x61pi_keyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/stablegate/admin/v1/api_key_admin_service.proto\x12\x13stablegate.admin.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd5\x03\n\x06\x41piKey\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0bmerchant_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x14\n\x06prefix\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\rplaintext_key\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0e\n\x06scopes\x18\x06 \x03(\t\x12\x37\n\x06status\x18\x07 \x01(\x0e\x32!.stablegate.admin.v1.ApiKeyStatusB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12/\n\x0b\x65xpire_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\rlast_use_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1f\n\x11\x61llowed_ip_ranges\x18\x0c \x03(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\rowner_address\x18\r \x01(\tB\x04\xe2\x41\x01\x03\"\xca\x01\n\x12IssueApiKeyRequest\x12\x19\n\x0bmerchant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x14\n\x06scopes\x18\x04 \x03(\tB\x04\xe2\x41\x01\x02\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x61llowed_ip_ranges\x18\x06 \x03(\t\x12\x15\n\rowner_address\x18\x07 \x01(\t\"C\n\x13IssueApiKeyResponse\x12,\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1b.stablegate.admin.v1.ApiKey\"V\n\x12ListApiKeysRequest\x12\x19\n\x0bmerchant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"]\n\x13ListApiKeysResponse\x12-\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1b.stablegate.admin.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"R\n\x13RevokeApiKeyRequest\x12\x19\n\x0bmerchant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x02id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x03 \x01(\t\"D\n\x14RevokeApiKeyResponse\x12,\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1b.stablegate.admin.v1.ApiKey*\x81\x01\n\x0c\x41piKeyStatus\x12\x1e\n\x1a\x41PI_KEY_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41PI_KEY_STATUS_ACTIVE\x10\x01\x12\x1a\n\x16\x41PI_KEY_STATUS_REVOKED\x10\x02\x12\x1a\n\x16\x41PI_KEY_STATUS_EXPIRED\x10\x03\x32\x80\x04\n\x12\x41piKeyAdminService\x12\xa0\x01\n\x0bIssueApiKey\x12\'.stablegate.admin.v1.IssueApiKeyRequest\x1a(.stablegate.admin.v1.IssueApiKeyResponse\">\x82\xd3\xe4\x93\x02\x38\"*/admin/v1/merchants/{merchant_id}/api_keys:\x01*b\x07\x61pi_key\x12\x94\x01\n\x0bListApiKeys\x12\'.stablegate.admin.v1.ListApiKeysRequest\x1a(.stablegate.admin.v1.ListApiKeysResponse\"2\x82\xd3\xe4\x93\x02,\x12*/admin/v1/merchants/{merchant_id}/api_keys\x12\xaf\x01\n\x0cRevokeApiKey\x12(.stablegate.admin.v1.RevokeApiKeyRequest\x1a).stablegate.admin.v1.RevokeApiKeyResponse\"J\x82\xd3\xe4\x93\x02\x44\"6/admin/v1/merchants/{merchant_id}/api_keys/{id}:revoke:\x01*b\x07\x61pi_keyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -52,6 +52,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APIKEY'].fields_by_name['revoke_time']._serialized_options = b'\342A\001\003'
   _globals['_APIKEY'].fields_by_name['allowed_ip_ranges']._loaded_options = None
   _globals['_APIKEY'].fields_by_name['allowed_ip_ranges']._serialized_options = b'\342A\001\003'
+  _globals['_APIKEY'].fields_by_name['owner_address']._loaded_options = None
+  _globals['_APIKEY'].fields_by_name['owner_address']._serialized_options = b'\342A\001\003'
   _globals['_ISSUEAPIKEYREQUEST'].fields_by_name['merchant_id']._loaded_options = None
   _globals['_ISSUEAPIKEYREQUEST'].fields_by_name['merchant_id']._serialized_options = b'\342A\001\002'
   _globals['_ISSUEAPIKEYREQUEST'].fields_by_name['scopes']._loaded_options = None
@@ -68,22 +70,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APIKEYADMINSERVICE'].methods_by_name['ListApiKeys']._serialized_options = b'\202\323\344\223\002,\022*/admin/v1/merchants/{merchant_id}/api_keys'
   _globals['_APIKEYADMINSERVICE'].methods_by_name['RevokeApiKey']._loaded_options = None
   _globals['_APIKEYADMINSERVICE'].methods_by_name['RevokeApiKey']._serialized_options = b'\202\323\344\223\002D\"6/admin/v1/merchants/{merchant_id}/api_keys/{id}:revoke:\001*b\007api_key'
-  _globals['_APIKEYSTATUS']._serialized_start=1200
-  _globals['_APIKEYSTATUS']._serialized_end=1329
+  _globals['_APIKEYSTATUS']._serialized_start=1252
+  _globals['_APIKEYSTATUS']._serialized_end=1381
   _globals['_APIKEY']._serialized_start=169
-  _globals['_APIKEY']._serialized_end=609
-  _globals['_ISSUEAPIKEYREQUEST']._serialized_start=612
-  _globals['_ISSUEAPIKEYREQUEST']._serialized_end=791
-  _globals['_ISSUEAPIKEYRESPONSE']._serialized_start=793
-  _globals['_ISSUEAPIKEYRESPONSE']._serialized_end=860
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=862
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=948
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=950
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1043
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1045
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1127
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1129
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1197
-  _globals['_APIKEYADMINSERVICE']._serialized_start=1332
-  _globals['_APIKEYADMINSERVICE']._serialized_end=1844
+  _globals['_APIKEY']._serialized_end=638
+  _globals['_ISSUEAPIKEYREQUEST']._serialized_start=641
+  _globals['_ISSUEAPIKEYREQUEST']._serialized_end=843
+  _globals['_ISSUEAPIKEYRESPONSE']._serialized_start=845
+  _globals['_ISSUEAPIKEYRESPONSE']._serialized_end=912
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=914
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1000
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1002
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1095
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1097
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1179
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1181
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1249
+  _globals['_APIKEYADMINSERVICE']._serialized_start=1384
+  _globals['_APIKEYADMINSERVICE']._serialized_end=1896
 # @@protoc_insertion_point(module_scope)

@@ -66,6 +66,7 @@ class ApiKey(_message.Message):
     LAST_USE_TIME_FIELD_NUMBER: _builtins.int
     REVOKE_TIME_FIELD_NUMBER: _builtins.int
     ALLOWED_IP_RANGES_FIELD_NUMBER: _builtins.int
+    OWNER_ADDRESS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique key id, e.g. "key_01HV..."."""
     merchant_id: _builtins.str
@@ -78,6 +79,8 @@ class ApiKey(_message.Message):
     """The full key; set only in the IssueApiKey response, empty everywhere else."""
     status: Global___ApiKeyStatus.ValueType
     """Key status."""
+    owner_address: _builtins.str
+    """The key holder's Ethereum address given at issue (EIP-55), empty when none."""
     @_builtins.property
     def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Scopes granted, e.g. "invoices:read", "invoices:write", "webhooks:write", "payouts:write"."""
@@ -119,10 +122,11 @@ class ApiKey(_message.Message):
         last_use_time: _timestamp_pb2.Timestamp | None = ...,
         revoke_time: _timestamp_pb2.Timestamp | None = ...,
         allowed_ip_ranges: _abc.Iterable[_builtins.str] | None = ...,
+        owner_address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "last_use_time", b"last_use_time", "revoke_time", b"revoke_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_ip_ranges", b"allowed_ip_ranges", "create_time", b"create_time", "expire_time", b"expire_time", "id", b"id", "last_use_time", b"last_use_time", "merchant_id", b"merchant_id", "name", b"name", "plaintext_key", b"plaintext_key", "prefix", b"prefix", "revoke_time", b"revoke_time", "scopes", b"scopes", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_ip_ranges", b"allowed_ip_ranges", "create_time", b"create_time", "expire_time", b"expire_time", "id", b"id", "last_use_time", b"last_use_time", "merchant_id", b"merchant_id", "name", b"name", "owner_address", b"owner_address", "plaintext_key", b"plaintext_key", "prefix", b"prefix", "revoke_time", b"revoke_time", "scopes", b"scopes", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -140,12 +144,17 @@ class IssueApiKeyRequest(_message.Message):
     SCOPES_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     ALLOWED_IP_RANGES_FIELD_NUMBER: _builtins.int
+    OWNER_ADDRESS_FIELD_NUMBER: _builtins.int
     merchant_id: _builtins.str
     """Merchant id."""
     request_id: _builtins.str
     """Client-chosen idempotency key; a retry returns the same key."""
     name: _builtins.str
     """Human label."""
+    owner_address: _builtins.str
+    """The key holder's own Ethereum address (0x + 40 hex), optional: named to the signer as the initiator of the
+    payouts and refunds this key creates, so their approval of them never counts.
+    """
     @_builtins.property
     def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Scopes to grant; at least one, e.g. "invoices:write"."""
@@ -169,10 +178,11 @@ class IssueApiKeyRequest(_message.Message):
         scopes: _abc.Iterable[_builtins.str] | None = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         allowed_ip_ranges: _abc.Iterable[_builtins.str] | None = ...,
+        owner_address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_ip_ranges", b"allowed_ip_ranges", "expire_time", b"expire_time", "merchant_id", b"merchant_id", "name", b"name", "request_id", b"request_id", "scopes", b"scopes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_ip_ranges", b"allowed_ip_ranges", "expire_time", b"expire_time", "merchant_id", b"merchant_id", "name", b"name", "owner_address", b"owner_address", "request_id", b"request_id", "scopes", b"scopes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

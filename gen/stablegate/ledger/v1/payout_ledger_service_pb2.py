@@ -26,13 +26,23 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from stablegate.merchant.v1 import payout_pb2 as stablegate_dot_merchant_dot_v1_dot_payout__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0stablegate/ledger/v1/payout_ledger_service.proto\x12\x14stablegate.ledger.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a#stablegate/merchant/v1/payout.proto\"A\n\x18ListQueuedPayoutsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"e\n\x19ListQueuedPayoutsResponse\x12/\n\x07payouts\x18\x01 \x03(\x0b\x32\x1e.stablegate.merchant.v1.Payout\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"L\n\x1aMarkPayoutBroadcastRequest\x12\x17\n\tpayout_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07tx_hash\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"M\n\x1bMarkPayoutBroadcastResponse\x12.\n\x06payout\x18\x01 \x01(\x0b\x32\x1e.stablegate.merchant.v1.Payout\"h\n\x1aMarkPayoutConfirmedRequest\x12\x17\n\tpayout_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07tx_hash\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x62lock_number\x18\x03 \x01(\x04\x42\x04\xe2\x41\x01\x02\"M\n\x1bMarkPayoutConfirmedResponse\x12.\n\x06payout\x18\x01 \x01(\x0b\x32\x1e.stablegate.merchant.v1.Payout\"P\n\x17MarkPayoutFailedRequest\x12\x17\n\tpayout_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0e\x66\x61ilure_reason\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"J\n\x18MarkPayoutFailedResponse\x12.\n\x06payout\x18\x01 \x01(\x0b\x32\x1e.stablegate.merchant.v1.Payout2\xf6\x03\n\x13PayoutLedgerService\x12t\n\x11ListQueuedPayouts\x12..stablegate.ledger.v1.ListQueuedPayoutsRequest\x1a/.stablegate.ledger.v1.ListQueuedPayoutsResponse\x12z\n\x13MarkPayoutBroadcast\x12\x30.stablegate.ledger.v1.MarkPayoutBroadcastRequest\x1a\x31.stablegate.ledger.v1.MarkPayoutBroadcastResponse\x12z\n\x13MarkPayoutConfirmed\x12\x30.stablegate.ledger.v1.MarkPayoutConfirmedRequest\x1a\x31.stablegate.ledger.v1.MarkPayoutConfirmedResponse\x12q\n\x10MarkPayoutFailed\x12-.stablegate.ledger.v1.MarkPayoutFailedRequest\x1a..stablegate.ledger.v1.MarkPayoutFailedResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0stablegate/ledger/v1/payout_ledger_service.proto\x12\x14stablegate.ledger.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a#stablegate/merchant/v1/payout.proto\"A\n\x18ListQueuedPayoutsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\x86\x02\n\x19ListQueuedPayoutsResponse\x12/\n\x07payouts\x18\x01 \x03(\x0b\x32\x1e.stablegate.merchant.v1.Payout\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x64\n\x13initiator_addresses\x18\x03 \x03(\x0b\x32G.stablegate.ledger.v1.ListQueuedPayoutsResponse.InitiatorAddressesEntry\x1a\x39\n\x17InitiatorAddressesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\x12\x43laimPayoutRequest\x12\x17\n\tpayout_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x62\x61tch_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"E\n\x13\x43laimPayoutResponse\x12.\n\x06payout\x18\x01 \x01(\x0b\x32\x1e.stablegate.merchant.v1.Payout\"V\n MarkPayoutPendingApprovalRequest\x12\x17\n\tpayout_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x61pproval_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"S\n!MarkPayoutPendingApprovalResponse\x12.\n\x06payout\x18\x01 \x01(\x0b\x32\x1e.stablegate.merchant.v1.Payout\"L\n\x1aMarkPayoutBroadcastRequest\x12\x17\n\tpayout_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07tx_hash\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"M\n\x1bMarkPayoutBroadcastResponse\x12.\n\x06payout\x18\x01 \x01(\x0b\x32\x1e.stablegate.merchant.v1.Payout\"h\n\x1aMarkPayoutConfirmedRequest\x12\x17\n\tpayout_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07tx_hash\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x62lock_number\x18\x03 \x01(\x04\x42\x04\xe2\x41\x01\x02\"M\n\x1bMarkPayoutConfirmedResponse\x12.\n\x06payout\x18\x01 \x01(\x0b\x32\x1e.stablegate.merchant.v1.Payout\"P\n\x17MarkPayoutFailedRequest\x12\x17\n\tpayout_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0e\x66\x61ilure_reason\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"J\n\x18MarkPayoutFailedResponse\x12.\n\x06payout\x18\x01 \x01(\x0b\x32\x1e.stablegate.merchant.v1.Payout2\xe9\x05\n\x13PayoutLedgerService\x12t\n\x11ListQueuedPayouts\x12..stablegate.ledger.v1.ListQueuedPayoutsRequest\x1a/.stablegate.ledger.v1.ListQueuedPayoutsResponse\x12\x62\n\x0b\x43laimPayout\x12(.stablegate.ledger.v1.ClaimPayoutRequest\x1a).stablegate.ledger.v1.ClaimPayoutResponse\x12\x8c\x01\n\x19MarkPayoutPendingApproval\x12\x36.stablegate.ledger.v1.MarkPayoutPendingApprovalRequest\x1a\x37.stablegate.ledger.v1.MarkPayoutPendingApprovalResponse\x12z\n\x13MarkPayoutBroadcast\x12\x30.stablegate.ledger.v1.MarkPayoutBroadcastRequest\x1a\x31.stablegate.ledger.v1.MarkPayoutBroadcastResponse\x12z\n\x13MarkPayoutConfirmed\x12\x30.stablegate.ledger.v1.MarkPayoutConfirmedRequest\x1a\x31.stablegate.ledger.v1.MarkPayoutConfirmedResponse\x12q\n\x10MarkPayoutFailed\x12-.stablegate.ledger.v1.MarkPayoutFailedRequest\x1a..stablegate.ledger.v1.MarkPayoutFailedResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'stablegate.ledger.v1.payout_ledger_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_LISTQUEUEDPAYOUTSRESPONSE_INITIATORADDRESSESENTRY']._loaded_options = None
+  _globals['_LISTQUEUEDPAYOUTSRESPONSE_INITIATORADDRESSESENTRY']._serialized_options = b'8\001'
+  _globals['_CLAIMPAYOUTREQUEST'].fields_by_name['payout_id']._loaded_options = None
+  _globals['_CLAIMPAYOUTREQUEST'].fields_by_name['payout_id']._serialized_options = b'\342A\001\002'
+  _globals['_CLAIMPAYOUTREQUEST'].fields_by_name['batch_id']._loaded_options = None
+  _globals['_CLAIMPAYOUTREQUEST'].fields_by_name['batch_id']._serialized_options = b'\342A\001\002'
+  _globals['_MARKPAYOUTPENDINGAPPROVALREQUEST'].fields_by_name['payout_id']._loaded_options = None
+  _globals['_MARKPAYOUTPENDINGAPPROVALREQUEST'].fields_by_name['payout_id']._serialized_options = b'\342A\001\002'
+  _globals['_MARKPAYOUTPENDINGAPPROVALREQUEST'].fields_by_name['approval_id']._loaded_options = None
+  _globals['_MARKPAYOUTPENDINGAPPROVALREQUEST'].fields_by_name['approval_id']._serialized_options = b'\342A\001\002'
   _globals['_MARKPAYOUTBROADCASTREQUEST'].fields_by_name['payout_id']._loaded_options = None
   _globals['_MARKPAYOUTBROADCASTREQUEST'].fields_by_name['payout_id']._serialized_options = b'\342A\001\002'
   _globals['_MARKPAYOUTBROADCASTREQUEST'].fields_by_name['tx_hash']._loaded_options = None
@@ -49,20 +59,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MARKPAYOUTFAILEDREQUEST'].fields_by_name['failure_reason']._serialized_options = b'\342A\001\002'
   _globals['_LISTQUEUEDPAYOUTSREQUEST']._serialized_start=144
   _globals['_LISTQUEUEDPAYOUTSREQUEST']._serialized_end=209
-  _globals['_LISTQUEUEDPAYOUTSRESPONSE']._serialized_start=211
-  _globals['_LISTQUEUEDPAYOUTSRESPONSE']._serialized_end=312
-  _globals['_MARKPAYOUTBROADCASTREQUEST']._serialized_start=314
-  _globals['_MARKPAYOUTBROADCASTREQUEST']._serialized_end=390
-  _globals['_MARKPAYOUTBROADCASTRESPONSE']._serialized_start=392
-  _globals['_MARKPAYOUTBROADCASTRESPONSE']._serialized_end=469
-  _globals['_MARKPAYOUTCONFIRMEDREQUEST']._serialized_start=471
-  _globals['_MARKPAYOUTCONFIRMEDREQUEST']._serialized_end=575
-  _globals['_MARKPAYOUTCONFIRMEDRESPONSE']._serialized_start=577
-  _globals['_MARKPAYOUTCONFIRMEDRESPONSE']._serialized_end=654
-  _globals['_MARKPAYOUTFAILEDREQUEST']._serialized_start=656
-  _globals['_MARKPAYOUTFAILEDREQUEST']._serialized_end=736
-  _globals['_MARKPAYOUTFAILEDRESPONSE']._serialized_start=738
-  _globals['_MARKPAYOUTFAILEDRESPONSE']._serialized_end=812
-  _globals['_PAYOUTLEDGERSERVICE']._serialized_start=815
-  _globals['_PAYOUTLEDGERSERVICE']._serialized_end=1317
+  _globals['_LISTQUEUEDPAYOUTSRESPONSE']._serialized_start=212
+  _globals['_LISTQUEUEDPAYOUTSRESPONSE']._serialized_end=474
+  _globals['_LISTQUEUEDPAYOUTSRESPONSE_INITIATORADDRESSESENTRY']._serialized_start=417
+  _globals['_LISTQUEUEDPAYOUTSRESPONSE_INITIATORADDRESSESENTRY']._serialized_end=474
+  _globals['_CLAIMPAYOUTREQUEST']._serialized_start=476
+  _globals['_CLAIMPAYOUTREQUEST']._serialized_end=545
+  _globals['_CLAIMPAYOUTRESPONSE']._serialized_start=547
+  _globals['_CLAIMPAYOUTRESPONSE']._serialized_end=616
+  _globals['_MARKPAYOUTPENDINGAPPROVALREQUEST']._serialized_start=618
+  _globals['_MARKPAYOUTPENDINGAPPROVALREQUEST']._serialized_end=704
+  _globals['_MARKPAYOUTPENDINGAPPROVALRESPONSE']._serialized_start=706
+  _globals['_MARKPAYOUTPENDINGAPPROVALRESPONSE']._serialized_end=789
+  _globals['_MARKPAYOUTBROADCASTREQUEST']._serialized_start=791
+  _globals['_MARKPAYOUTBROADCASTREQUEST']._serialized_end=867
+  _globals['_MARKPAYOUTBROADCASTRESPONSE']._serialized_start=869
+  _globals['_MARKPAYOUTBROADCASTRESPONSE']._serialized_end=946
+  _globals['_MARKPAYOUTCONFIRMEDREQUEST']._serialized_start=948
+  _globals['_MARKPAYOUTCONFIRMEDREQUEST']._serialized_end=1052
+  _globals['_MARKPAYOUTCONFIRMEDRESPONSE']._serialized_start=1054
+  _globals['_MARKPAYOUTCONFIRMEDRESPONSE']._serialized_end=1131
+  _globals['_MARKPAYOUTFAILEDREQUEST']._serialized_start=1133
+  _globals['_MARKPAYOUTFAILEDREQUEST']._serialized_end=1213
+  _globals['_MARKPAYOUTFAILEDRESPONSE']._serialized_start=1215
+  _globals['_MARKPAYOUTFAILEDRESPONSE']._serialized_end=1289
+  _globals['_PAYOUTLEDGERSERVICE']._serialized_start=1292
+  _globals['_PAYOUTLEDGERSERVICE']._serialized_end=2037
 # @@protoc_insertion_point(module_scope)

@@ -51,27 +51,155 @@ class ListQueuedPayoutsResponse(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class InitiatorAddressesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     PAYOUTS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    INITIATOR_ADDRESSES_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Token for the next page; empty at the end."""
     @_builtins.property
     def payouts(self) -> _containers.RepeatedCompositeFieldContainer[_payout_pb2.Payout]:
         """Payouts, oldest first."""
 
+    @_builtins.property
+    def initiator_addresses(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The Ethereum address of whoever requested each payout (the owner address of the API key that created it), by
+        payout id; absent when the key has none. Settlement names it to the signer as the initiator.
+        """
+
     def __init__(
         self,
         *,
         payouts: _abc.Iterable[_payout_pb2.Payout] | None = ...,
         next_page_token: _builtins.str = ...,
+        initiator_addresses: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "payouts", b"payouts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["initiator_addresses", b"initiator_addresses", "next_page_token", b"next_page_token", "payouts", b"payouts"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListQueuedPayoutsResponse: _TypeAlias = ListQueuedPayoutsResponse  # noqa: Y015
+
+@_typing.final
+class ClaimPayoutRequest(_message.Message):
+    """Request to claim a payout for a batch."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYOUT_ID_FIELD_NUMBER: _builtins.int
+    BATCH_ID_FIELD_NUMBER: _builtins.int
+    payout_id: _builtins.str
+    """Payout id."""
+    batch_id: _builtins.str
+    """Settlement's batch (its own id, up to 100 characters)."""
+    def __init__(
+        self,
+        *,
+        payout_id: _builtins.str = ...,
+        batch_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "payout_id", b"payout_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClaimPayoutRequest: _TypeAlias = ClaimPayoutRequest  # noqa: Y015
+
+@_typing.final
+class ClaimPayoutResponse(_message.Message):
+    """Response to ClaimPayout."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYOUT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def payout(self) -> _payout_pb2.Payout:
+        """The payout (still QUEUED)."""
+
+    def __init__(
+        self,
+        *,
+        payout: _payout_pb2.Payout | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["payout", b"payout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payout", b"payout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClaimPayoutResponse: _TypeAlias = ClaimPayoutResponse  # noqa: Y015
+
+@_typing.final
+class MarkPayoutPendingApprovalRequest(_message.Message):
+    """Request to record that the signer holds a payout for approval."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYOUT_ID_FIELD_NUMBER: _builtins.int
+    APPROVAL_ID_FIELD_NUMBER: _builtins.int
+    payout_id: _builtins.str
+    """Payout id."""
+    approval_id: _builtins.str
+    """The signer's approval id."""
+    def __init__(
+        self,
+        *,
+        payout_id: _builtins.str = ...,
+        approval_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_id", b"approval_id", "payout_id", b"payout_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarkPayoutPendingApprovalRequest: _TypeAlias = MarkPayoutPendingApprovalRequest  # noqa: Y015
+
+@_typing.final
+class MarkPayoutPendingApprovalResponse(_message.Message):
+    """Response to MarkPayoutPendingApproval."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYOUT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def payout(self) -> _payout_pb2.Payout:
+        """The payout."""
+
+    def __init__(
+        self,
+        *,
+        payout: _payout_pb2.Payout | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["payout", b"payout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payout", b"payout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarkPayoutPendingApprovalResponse: _TypeAlias = MarkPayoutPendingApprovalResponse  # noqa: Y015
 
 @_typing.final
 class MarkPayoutBroadcastRequest(_message.Message):
@@ -135,7 +263,7 @@ class MarkPayoutConfirmedRequest(_message.Message):
     payout_id: _builtins.str
     """Payout id."""
     tx_hash: _builtins.str
-    """Transaction hash; must be the broadcast one."""
+    """Hash of the transaction that landed (the broadcast one or a replacement of it)."""
     block_number: _builtins.int
     """Block holding it."""
     def __init__(

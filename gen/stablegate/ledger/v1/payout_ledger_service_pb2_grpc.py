@@ -41,6 +41,16 @@ class PayoutLedgerServiceStub:
                 request_serializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ListQueuedPayoutsRequest.SerializeToString,
                 response_deserializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ListQueuedPayoutsResponse.FromString,
                 _registered_method=True)
+        self.ClaimPayout = channel.unary_unary(
+                '/stablegate.ledger.v1.PayoutLedgerService/ClaimPayout',
+                request_serializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ClaimPayoutRequest.SerializeToString,
+                response_deserializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ClaimPayoutResponse.FromString,
+                _registered_method=True)
+        self.MarkPayoutPendingApproval = channel.unary_unary(
+                '/stablegate.ledger.v1.PayoutLedgerService/MarkPayoutPendingApproval',
+                request_serializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.MarkPayoutPendingApprovalRequest.SerializeToString,
+                response_deserializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.MarkPayoutPendingApprovalResponse.FromString,
+                _registered_method=True)
         self.MarkPayoutBroadcast = channel.unary_unary(
                 '/stablegate.ledger.v1.PayoutLedgerService/MarkPayoutBroadcast',
                 request_serializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.MarkPayoutBroadcastRequest.SerializeToString,
@@ -64,29 +74,48 @@ class PayoutLedgerServiceServicer:
     """
 
     def ListQueuedPayouts(self, request, context):
-        """QUEUED payouts, oldest first: what settlement should send next.
+        """QUEUED payouts, oldest first: what settlement should send next (claimed ones too: settlement knows its batches).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimPayout(self, request, context):
+        """Settlement put a QUEUED payout in a batch it is about to sign: from here the merchant can no longer cancel it
+        (the signer keeps one transaction per nonce, so a signed batch with a canceled payout could never be replaced).
+        The same claim again, or by a newer batch of the same payout, succeeds; a payout not QUEUED is refused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkPayoutPendingApproval(self, request, context):
+        """The signer holds a claimed QUEUED payout's batch for its approvers: PENDING_APPROVAL with the approval id,
+        event `payout.pending_approval` (`refund.pending_approval`). The same report again changes nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def MarkPayoutBroadcast(self, request, context):
-        """A QUEUED payout's transaction was broadcast: BROADCAST with its hash; it can no longer be canceled.
+        """A QUEUED (or PENDING_APPROVAL) payout's transaction is about to be broadcast: BROADCAST with its hash; it can no longer be canceled.
+        Reported again for a BROADCAST payout with another hash (a fee-bump replacement at the same nonce), the payout
+        takes that hash.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def MarkPayoutConfirmed(self, request, context):
-        """A BROADCAST payout's transaction is final: CONFIRMED; Dr merchant_reserved / Cr treasury (amount),
-        Cr platform_fees (fee).
+        """A BROADCAST payout's transaction is final: CONFIRMED with the hash that landed (any version of its nonce);
+        Dr merchant_reserved / Cr treasury (amount), Cr platform_fees (fee).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def MarkPayoutFailed(self, request, context):
-        """A QUEUED or BROADCAST payout will not be paid (its transaction could not be sent, or reverted): FAILED; the
+        """A QUEUED, PENDING_APPROVAL or BROADCAST payout will not be paid (its transaction could not be sent, or reverted): FAILED; the
         reservation goes back to the available balance.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -100,6 +129,16 @@ def add_PayoutLedgerServiceServicer_to_server(servicer, server):
                     servicer.ListQueuedPayouts,
                     request_deserializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ListQueuedPayoutsRequest.FromString,
                     response_serializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ListQueuedPayoutsResponse.SerializeToString,
+            ),
+            'ClaimPayout': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimPayout,
+                    request_deserializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ClaimPayoutRequest.FromString,
+                    response_serializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ClaimPayoutResponse.SerializeToString,
+            ),
+            'MarkPayoutPendingApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkPayoutPendingApproval,
+                    request_deserializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.MarkPayoutPendingApprovalRequest.FromString,
+                    response_serializer=stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.MarkPayoutPendingApprovalResponse.SerializeToString,
             ),
             'MarkPayoutBroadcast': grpc.unary_unary_rpc_method_handler(
                     servicer.MarkPayoutBroadcast,
@@ -146,6 +185,60 @@ class PayoutLedgerService:
             '/stablegate.ledger.v1.PayoutLedgerService/ListQueuedPayouts',
             stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ListQueuedPayoutsRequest.SerializeToString,
             stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ListQueuedPayoutsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimPayout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.ledger.v1.PayoutLedgerService/ClaimPayout',
+            stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ClaimPayoutRequest.SerializeToString,
+            stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.ClaimPayoutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkPayoutPendingApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.ledger.v1.PayoutLedgerService/MarkPayoutPendingApproval',
+            stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.MarkPayoutPendingApprovalRequest.SerializeToString,
+            stablegate_dot_ledger_dot_v1_dot_payout__ledger__service__pb2.MarkPayoutPendingApprovalResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -36,15 +36,27 @@ class PayoutLedgerServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> PayoutLedgerServiceAsyncStub: ...
     ListQueuedPayouts: _grpc.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.ListQueuedPayoutsRequest, _payout_ledger_service_pb2.ListQueuedPayoutsResponse]
-    """QUEUED payouts, oldest first: what settlement should send next."""
+    """QUEUED payouts, oldest first: what settlement should send next (claimed ones too: settlement knows its batches)."""
+    ClaimPayout: _grpc.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.ClaimPayoutRequest, _payout_ledger_service_pb2.ClaimPayoutResponse]
+    """Settlement put a QUEUED payout in a batch it is about to sign: from here the merchant can no longer cancel it
+    (the signer keeps one transaction per nonce, so a signed batch with a canceled payout could never be replaced).
+    The same claim again, or by a newer batch of the same payout, succeeds; a payout not QUEUED is refused.
+    """
+    MarkPayoutPendingApproval: _grpc.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutPendingApprovalRequest, _payout_ledger_service_pb2.MarkPayoutPendingApprovalResponse]
+    """The signer holds a claimed QUEUED payout's batch for its approvers: PENDING_APPROVAL with the approval id,
+    event `payout.pending_approval` (`refund.pending_approval`). The same report again changes nothing.
+    """
     MarkPayoutBroadcast: _grpc.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutBroadcastRequest, _payout_ledger_service_pb2.MarkPayoutBroadcastResponse]
-    """A QUEUED payout's transaction was broadcast: BROADCAST with its hash; it can no longer be canceled."""
+    """A QUEUED (or PENDING_APPROVAL) payout's transaction is about to be broadcast: BROADCAST with its hash; it can no longer be canceled.
+    Reported again for a BROADCAST payout with another hash (a fee-bump replacement at the same nonce), the payout
+    takes that hash.
+    """
     MarkPayoutConfirmed: _grpc.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutConfirmedRequest, _payout_ledger_service_pb2.MarkPayoutConfirmedResponse]
-    """A BROADCAST payout's transaction is final: CONFIRMED; Dr merchant_reserved / Cr treasury (amount),
-    Cr platform_fees (fee).
+    """A BROADCAST payout's transaction is final: CONFIRMED with the hash that landed (any version of its nonce);
+    Dr merchant_reserved / Cr treasury (amount), Cr platform_fees (fee).
     """
     MarkPayoutFailed: _grpc.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutFailedRequest, _payout_ledger_service_pb2.MarkPayoutFailedResponse]
-    """A QUEUED or BROADCAST payout will not be paid (its transaction could not be sent, or reverted): FAILED; the
+    """A QUEUED, PENDING_APPROVAL or BROADCAST payout will not be paid (its transaction could not be sent, or reverted): FAILED; the
     reservation goes back to the available balance.
     """
 
@@ -56,15 +68,27 @@ class PayoutLedgerServiceAsyncStub(PayoutLedgerServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListQueuedPayouts: _aio.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.ListQueuedPayoutsRequest, _payout_ledger_service_pb2.ListQueuedPayoutsResponse]  # type: ignore[assignment]
-    """QUEUED payouts, oldest first: what settlement should send next."""
+    """QUEUED payouts, oldest first: what settlement should send next (claimed ones too: settlement knows its batches)."""
+    ClaimPayout: _aio.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.ClaimPayoutRequest, _payout_ledger_service_pb2.ClaimPayoutResponse]  # type: ignore[assignment]
+    """Settlement put a QUEUED payout in a batch it is about to sign: from here the merchant can no longer cancel it
+    (the signer keeps one transaction per nonce, so a signed batch with a canceled payout could never be replaced).
+    The same claim again, or by a newer batch of the same payout, succeeds; a payout not QUEUED is refused.
+    """
+    MarkPayoutPendingApproval: _aio.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutPendingApprovalRequest, _payout_ledger_service_pb2.MarkPayoutPendingApprovalResponse]  # type: ignore[assignment]
+    """The signer holds a claimed QUEUED payout's batch for its approvers: PENDING_APPROVAL with the approval id,
+    event `payout.pending_approval` (`refund.pending_approval`). The same report again changes nothing.
+    """
     MarkPayoutBroadcast: _aio.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutBroadcastRequest, _payout_ledger_service_pb2.MarkPayoutBroadcastResponse]  # type: ignore[assignment]
-    """A QUEUED payout's transaction was broadcast: BROADCAST with its hash; it can no longer be canceled."""
+    """A QUEUED (or PENDING_APPROVAL) payout's transaction is about to be broadcast: BROADCAST with its hash; it can no longer be canceled.
+    Reported again for a BROADCAST payout with another hash (a fee-bump replacement at the same nonce), the payout
+    takes that hash.
+    """
     MarkPayoutConfirmed: _aio.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutConfirmedRequest, _payout_ledger_service_pb2.MarkPayoutConfirmedResponse]  # type: ignore[assignment]
-    """A BROADCAST payout's transaction is final: CONFIRMED; Dr merchant_reserved / Cr treasury (amount),
-    Cr platform_fees (fee).
+    """A BROADCAST payout's transaction is final: CONFIRMED with the hash that landed (any version of its nonce);
+    Dr merchant_reserved / Cr treasury (amount), Cr platform_fees (fee).
     """
     MarkPayoutFailed: _aio.UnaryUnaryMultiCallable[_payout_ledger_service_pb2.MarkPayoutFailedRequest, _payout_ledger_service_pb2.MarkPayoutFailedResponse]  # type: ignore[assignment]
-    """A QUEUED or BROADCAST payout will not be paid (its transaction could not be sent, or reverted): FAILED; the
+    """A QUEUED, PENDING_APPROVAL or BROADCAST payout will not be paid (its transaction could not be sent, or reverted): FAILED; the
     reservation goes back to the available balance.
     """
 
@@ -79,7 +103,28 @@ class PayoutLedgerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _payout_ledger_service_pb2.ListQueuedPayoutsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_payout_ledger_service_pb2.ListQueuedPayoutsResponse, _abc.Awaitable[_payout_ledger_service_pb2.ListQueuedPayoutsResponse]]:
-        """QUEUED payouts, oldest first: what settlement should send next."""
+        """QUEUED payouts, oldest first: what settlement should send next (claimed ones too: settlement knows its batches)."""
+
+    @_abc_1.abstractmethod
+    def ClaimPayout(
+        self,
+        request: _payout_ledger_service_pb2.ClaimPayoutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payout_ledger_service_pb2.ClaimPayoutResponse, _abc.Awaitable[_payout_ledger_service_pb2.ClaimPayoutResponse]]:
+        """Settlement put a QUEUED payout in a batch it is about to sign: from here the merchant can no longer cancel it
+        (the signer keeps one transaction per nonce, so a signed batch with a canceled payout could never be replaced).
+        The same claim again, or by a newer batch of the same payout, succeeds; a payout not QUEUED is refused.
+        """
+
+    @_abc_1.abstractmethod
+    def MarkPayoutPendingApproval(
+        self,
+        request: _payout_ledger_service_pb2.MarkPayoutPendingApprovalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payout_ledger_service_pb2.MarkPayoutPendingApprovalResponse, _abc.Awaitable[_payout_ledger_service_pb2.MarkPayoutPendingApprovalResponse]]:
+        """The signer holds a claimed QUEUED payout's batch for its approvers: PENDING_APPROVAL with the approval id,
+        event `payout.pending_approval` (`refund.pending_approval`). The same report again changes nothing.
+        """
 
     @_abc_1.abstractmethod
     def MarkPayoutBroadcast(
@@ -87,7 +132,10 @@ class PayoutLedgerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _payout_ledger_service_pb2.MarkPayoutBroadcastRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_payout_ledger_service_pb2.MarkPayoutBroadcastResponse, _abc.Awaitable[_payout_ledger_service_pb2.MarkPayoutBroadcastResponse]]:
-        """A QUEUED payout's transaction was broadcast: BROADCAST with its hash; it can no longer be canceled."""
+        """A QUEUED (or PENDING_APPROVAL) payout's transaction is about to be broadcast: BROADCAST with its hash; it can no longer be canceled.
+        Reported again for a BROADCAST payout with another hash (a fee-bump replacement at the same nonce), the payout
+        takes that hash.
+        """
 
     @_abc_1.abstractmethod
     def MarkPayoutConfirmed(
@@ -95,8 +143,8 @@ class PayoutLedgerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _payout_ledger_service_pb2.MarkPayoutConfirmedRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_payout_ledger_service_pb2.MarkPayoutConfirmedResponse, _abc.Awaitable[_payout_ledger_service_pb2.MarkPayoutConfirmedResponse]]:
-        """A BROADCAST payout's transaction is final: CONFIRMED; Dr merchant_reserved / Cr treasury (amount),
-        Cr platform_fees (fee).
+        """A BROADCAST payout's transaction is final: CONFIRMED with the hash that landed (any version of its nonce);
+        Dr merchant_reserved / Cr treasury (amount), Cr platform_fees (fee).
         """
 
     @_abc_1.abstractmethod
@@ -105,7 +153,7 @@ class PayoutLedgerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _payout_ledger_service_pb2.MarkPayoutFailedRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_payout_ledger_service_pb2.MarkPayoutFailedResponse, _abc.Awaitable[_payout_ledger_service_pb2.MarkPayoutFailedResponse]]:
-        """A QUEUED or BROADCAST payout will not be paid (its transaction could not be sent, or reverted): FAILED; the
+        """A QUEUED, PENDING_APPROVAL or BROADCAST payout will not be paid (its transaction could not be sent, or reverted): FAILED; the
         reservation goes back to the available balance.
         """
 

@@ -38,6 +38,8 @@ class _RefundStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RefundSt
     """Could not be sent or reverted; funds released back to available."""
     REFUND_STATUS_CANCELED: _RefundStatus.ValueType  # 5
     """Canceled by the merchant before it was sent; funds released."""
+    REFUND_STATUS_PENDING_APPROVAL: _RefundStatus.ValueType  # 6
+    """Above the approval threshold: held by the signer until its approvers' quorum signs it."""
 
 class RefundStatus(_RefundStatus, metaclass=_RefundStatusEnumTypeWrapper):
     """Status of a refund."""
@@ -54,6 +56,8 @@ REFUND_STATUS_FAILED: RefundStatus.ValueType  # 4
 """Could not be sent or reverted; funds released back to available."""
 REFUND_STATUS_CANCELED: RefundStatus.ValueType  # 5
 """Canceled by the merchant before it was sent; funds released."""
+REFUND_STATUS_PENDING_APPROVAL: RefundStatus.ValueType  # 6
+"""Above the approval threshold: held by the signer until its approvers' quorum signs it."""
 Global___RefundStatus: _TypeAlias = RefundStatus  # noqa: Y015
 
 @_typing.final

@@ -1,0 +1,525 @@
+"""The payout executor: pay the ledger's QUEUED payouts and refunds from the treasury, in batches, exactly once.
+
+One pass (`tick`), run under the HOT key's lease by the settlement process, on the pipeline of sweeps and cold moves
+(persisted intent → nonce and request stored → signer → signed bytes stored → ledger told → broadcast → receipt →
+finality → ledger), with the HOT key's nonces in `settlement.nonces`:
+
+1. **Plan**: list QUEUED payouts (`ListQueuedPayouts`: payouts and refunds alike, oldest first), leave out those in an
+   open batch, and group them into batches of at most `max_batch` lines; a payout above the approval threshold goes
+   alone. Each batch is stored with its lines, its nonce and version 0 of its transaction before the signer is asked
+   (a fee over the cap, or a call the chain would refuse — a treasury short of funds — waits: nothing stored).
+2. **Sign**: ask the signer for every SIGNING version (the request id is derived from the batch, so a crash or a
+   held approval asks again and gets the same answer); store the signed bytes.
+   Before the signer is first asked, every payout is claimed at the ledger (`ClaimPayout`: no longer cancelable);
+   a payout refused there (canceled since it was listed) is dropped and the rest re-planned, the nonce free again.
+   The order matters: the signer keeps one call per nonce, so a signed batch holding a canceled payout could be
+   neither sent nor replaced, and every later transaction of the HOT key would wait behind its nonce.
+3. **Tell the ledger, then send**: `MarkPayoutBroadcast` for every payout of the batch with the version's hash before
+   its first broadcast, so a payout is never on chain without the ledger knowing its transaction.
+4. **Track**: receipts of every version, rebroadcast, fee-bump replacement of a stuck version (its new hash told to
+   the ledger before it is sent), and at finality `MarkPayoutConfirmed` with the hash that landed; a reverted batch
+   whose id the treasury has not paid fails its payouts (`MarkPayoutFailed`); one already paid (an earlier send of
+   the same batch id landed) is confirmed with the transaction that paid it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import grpc
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from chain import abi
+from chain.client import ChainClient, RpcError
+from chain.contracts import load_artifact
+from chain.fees import FeeCaps, FeeQuote, estimate_fees
+from settlement import chain_io
+from settlement.domain.fees import TxFees, bumped
+from settlement.ledger_client import PayoutLedger, QueuedPayout
+from settlement.signing import Refused, Signed, SweepSigner
+from settlement.store import payout_batches as store
+from settlement.store import sweeps as tx_store
+from settlement.store.payout_batches import PayoutBatch, PayoutLine
+from settlement.store.sweeps import ChainTx, Landed
+
+log = logging.getLogger("stablegate.settlement.payouts")
+REFUSALS = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND})
+PAYOUT_BATCH_EVENT = "0x" + abi.keccak256(b"PayoutBatch(bytes32,uint256,uint256)").hex()
+
+
+def batch_id(payout_ids: list[str]) -> str:
+    """The treasury's replay guard for a batch of payouts, as the signer derives it (0x + 32 bytes hex)."""
+    return "0x" + abi.keccak256(("stablegate.payout-batch:" + "|".join(payout_ids)).encode()).hex()
+
+
+@dataclass(frozen=True)
+class PayoutOptions:
+    """The HOT key, the treasury, batching and how batches are priced and replaced."""
+
+    chain_id: int
+    key_id: str
+    hot_address: str
+    treasury: str
+    token: str
+    fee_caps: FeeCaps
+    max_batch: int = 50
+    """Most payouts in one payoutBatch."""
+    approval_threshold: int = 0
+    """A payout above this many base units goes alone in its batch (the signer's approval rule); 0: none."""
+    gas_margin_percent: int = 20
+    max_gas: int = 10_000_000
+    bump_percent: int = 12
+    stuck_after_seconds: float = 60.0
+    rebroadcast_seconds: float = 15.0
+    legacy_fees: bool = False
+
+
+class PayoutMetrics:
+    """Batches and payouts sent, on the service's registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        kwargs: dict[str, Any] = {"registry": registry}
+        self.batches = Counter("settlement_payout_batches_total", "Payout batches, by outcome", ["outcome"], **kwargs)
+        self.payouts = Counter("settlement_payouts_total", "Payouts, by outcome", ["outcome"], **kwargs)
+        self.awaiting = Gauge("settlement_payout_batches_awaiting_approval", "Batches held for approvers", **kwargs)
+
+
+def needs_approval(payout: QueuedPayout, approval_threshold: int) -> bool:
+    """Above the threshold: the signer's approval rule will hold it."""
+    return bool(approval_threshold) and payout.amount > approval_threshold
+
+
+def plan_batches(queued: list[QueuedPayout], max_batch: int, approval_threshold: int) -> list[list[QueuedPayout]]:
+    """Oldest first, at most `max_batch` a batch; each payout above the approval threshold alone, after the rest.
+
+    A held batch holds its nonce, so what needs no approval goes out first.
+    """
+    batches: list[list[QueuedPayout]] = []
+    singles: list[list[QueuedPayout]] = []
+    current: list[QueuedPayout] = []
+    for payout in queued:
+        if needs_approval(payout, approval_threshold):
+            singles.append([payout])
+            continue
+        current.append(payout)
+        if len(current) == max_batch:
+            batches.append(current)
+            current = []
+    if current:
+        batches.append(current)
+    return batches + singles
+
+
+class PayoutExecutor:
+    """The payout passes over persisted state; see the module docstring."""
+
+    def __init__(
+        self,
+        client: ChainClient,
+        pool: asyncpg.Pool,
+        signer: SweepSigner,
+        ledger: PayoutLedger,
+        *,
+        options: PayoutOptions,
+        metrics: PayoutMetrics | None = None,
+    ) -> None:
+        self.client = client
+        self.pool = pool
+        self.signer = signer
+        self.ledger = ledger
+        self.options = options
+        self.metrics = metrics or PayoutMetrics()
+        self._recovered = False
+        self._payout_batch = load_artifact("Treasury").function("payoutBatch")
+
+    async def tick(self) -> None:
+        """One pass: recover the HOT key's nonce (first pass of a leadership), plan, then advance every batch."""
+        if not self._recovered:
+            await self.recover()
+        await self.plan()
+        await self.track()
+
+    def lost_leadership(self) -> None:
+        """The lease is gone: recover nonces from the chain before the next pass."""
+        self._recovered = False
+
+    async def recover(self) -> int:
+        """Set the HOT key's next nonce from the chain and our rows."""
+        address = self.options.hot_address
+        latest = await chain_io.transaction_count(self.client, address, "latest")
+        pending = await chain_io.transaction_count(self.client, address, "pending")
+        async with self.pool.acquire() as conn:
+            following = await tx_store.recover_nonce(conn, self.options.chain_id, address, latest, pending)
+        self._recovered = True
+        return following
+
+    def _fees(self, quote: FeeQuote) -> TxFees:
+        if self.options.legacy_fees:
+            return TxFees(quote.gas_price_wei, quote.gas_price_wei, legacy=True)
+        return TxFees(quote.max_fee_per_gas_wei, quote.max_priority_fee_per_gas_wei)
+
+    def _calldata(self, lines: tuple[PayoutLine, ...] | list[PayoutLine]) -> bytes:
+        ids = [line.payout_id for line in lines]
+        return self._payout_batch.calldata(
+            (
+                bytes.fromhex(batch_id(ids)[2:]),
+                [abi.to_checksum_address(line.destination_address) for line in lines],
+                [line.amount for line in lines],
+            )
+        )
+
+    async def _gas_limit(self, lines: list[PayoutLine]) -> int | None:
+        """The signed gas limit (estimate plus margin), or None when the chain would refuse the call now."""
+        opts = self.options
+        try:
+            estimate = await chain_io.estimate_gas(self.client, opts.hot_address, opts.treasury, self._calldata(lines))
+        except RpcError as exc:
+            log.warning("payout batch would revert now; it waits", extra={"error": exc.rpc_message[:200]})
+            return None
+        return max(estimate, min(estimate + estimate * opts.gas_margin_percent // 100, opts.max_gas))
+
+    # --- planning -----------------------------------------------------------------------------------------------
+
+    def _held_alone(self, batch: PayoutBatch) -> bool:
+        """A batch of one payout above the approval threshold (the signer will hold it)."""
+        threshold = self.options.approval_threshold
+        return len(batch.lines) == 1 and bool(threshold) and batch.lines[0].amount > threshold
+
+    async def plan(self) -> list[str]:
+        """Group the QUEUED payouts not in an open batch into batches and store each with its nonce; their ids."""
+        opts = self.options
+        async with self.pool.acquire() as conn:
+            waiting = await store.batches_in(conn, opts.chain_id, ("PLANNED", "AWAITING_APPROVAL"))
+        if any(b.status == "AWAITING_APPROVAL" or self._held_alone(b) for b in waiting):
+            # A held batch holds the HOT key's next nonce: nothing signed after it could land before it. The rest
+            # wait QUEUED (and cancelable) until the approvers decide.
+            return []
+        queued = await self.ledger.queued()
+        async with self.pool.acquire() as conn:
+            taken = await store.open_payout_ids(conn, opts.chain_id)
+        fresh = [
+            p
+            for p in queued
+            if p.payout_id not in taken and p.chain_id == opts.chain_id and p.token_contract == opts.token
+        ]
+        made: list[str] = []
+        for group in plan_batches(fresh, opts.max_batch, opts.approval_threshold):
+            lines = [PayoutLine(p.payout_id, p.destination_address, p.amount) for p in group]
+            initiators = {p.initiator_address for p in group}
+            quote = await estimate_fees(self.client, opts.fee_caps)
+            if quote.over_cap:
+                log.info("payouts wait: the fee passes its cap")
+                return made
+            limit = await self._gas_limit(lines)
+            if limit is None:
+                return made  # oldest first: later batches wait behind the one the chain refuses now
+            latest = await chain_io.transaction_count(self.client, opts.hot_address, "latest")
+            finalized, _ = await chain_io.finalized_block(self.client)
+            ref = store.new_batch_ref()
+            async with self.pool.acquire() as conn:
+                await store.insert_batch(
+                    conn,
+                    batch_ref=ref,
+                    chain_id=opts.chain_id,
+                    key_id=opts.key_id,
+                    sender_address=opts.hot_address,
+                    treasury_address=opts.treasury,
+                    token_contract=opts.token,
+                    batch_id=batch_id([x.payout_id for x in lines]),
+                    # Whoever asked, named to the signer: their own approval never counts.
+                    initiator_address=initiators.pop() if len(initiators) == 1 else "",
+                    lines=lines,
+                    chain_latest=latest,
+                    gas_limit=limit,
+                    fees=self._fees(quote),
+                    planned_block=finalized,
+                )
+            made.append(ref)
+            self.metrics.batches.labels("PLANNED").inc()
+            log.info("payout batch planned", extra={"batch": ref, "lines": len(lines)})
+            if needs_approval(group[0], opts.approval_threshold):
+                return made  # one held batch at a time: nothing is planned behind it until it is decided
+        return made
+
+    # --- signing, telling the ledger, sending --------------------------------------------------------------------
+
+    async def _sign(self, batch: PayoutBatch, tx: ChainTx) -> ChainTx | None:
+        """Ask the signer for a SIGNING version (same request id every time); the stored version once signed."""
+        result = await self.signer.sign_payout(
+            request_id=tx.request_id,
+            key_id=batch.key_id,
+            chain_id=batch.chain_id,
+            nonce=tx.nonce,
+            gas_limit=tx.gas_limit,
+            fees=tx.fees,
+            treasury=abi.to_checksum_address(batch.treasury_address),
+            token=abi.to_checksum_address(batch.token_contract),
+            lines=[(x.payout_id, abi.to_checksum_address(x.destination_address), x.amount) for x in batch.lines],
+            initiator=batch.initiator_address,
+        )
+        if isinstance(result, Refused) and result.decision == "PENDING_APPROVAL":
+            # Held: the version stays SIGNING (its nonce taken, so the approvers approve exactly this transaction)
+            # and is asked for again with the same request id every pass. The ledger hears first (a crash between
+            # the two tells it again).
+            if tx.version == 0 and batch.status != "AWAITING_APPROVAL":
+                for line in batch.lines:
+                    await self.ledger.mark_pending_approval(line.payout_id, result.approval_id)
+                async with self.pool.acquire() as conn:
+                    await store.set_status(conn, batch.id, "AWAITING_APPROVAL", approval_id=result.approval_id)
+                log.warning(
+                    "payout batch awaits the approvers", extra={"batch": batch.id, "approval_id": result.approval_id}
+                )
+            return None
+        if isinstance(result, Refused):
+            async with self.pool.acquire() as conn, conn.transaction():
+                await tx_store.store_denied(conn, tx, f"{result.decision}:{result.reason}")
+            log.error("the signer refused a payout batch", extra={"batch": batch.id, "reason": result.reason})
+            if tx.version == 0:
+                await self._fail(batch, f"SIGNER_{result.decision}:{result.reason}")
+            return None
+        assert isinstance(result, Signed)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await tx_store.store_signed(conn, tx.id, result.raw_transaction, result.tx_hash)
+            if batch.status in ("PLANNED", "AWAITING_APPROVAL"):
+                await store.set_status(conn, batch.id, "SIGNED")
+            stored = next(v for v in await store.versions(conn, batch.id) if v.id == tx.id)
+        return stored
+
+    async def _claim(self, batch: PayoutBatch) -> bool:
+        """ClaimPayout for every payout before anything is signed; False (batch re-planned) when one is refused.
+
+        A payout canceled since it was listed is refused here, while nothing is signed for the batch's nonce: the
+        rest are re-planned (the nonce is free again) and the canceled one is never sent.
+        """
+        refused: list[str] = []
+        for line in batch.lines:
+            try:
+                await self.ledger.claim(line.payout_id, batch.id)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
+                    raise
+                refused.append(line.payout_id)
+                log.warning(
+                    "the ledger refused a payout's claim (canceled meanwhile): dropped from its batch",
+                    extra={"batch": batch.id, "payout_id": line.payout_id, "detail": exc.details()},
+                )
+        if not refused:
+            return True
+        await self._replan(batch, [x for x in batch.lines if x.payout_id not in refused], "PAYOUT_NOT_QUEUED")
+        self.metrics.payouts.labels("DROPPED_NOT_QUEUED").inc(len(refused))
+        return False
+
+    async def _tell_ledger(self, batch: PayoutBatch, tx: ChainTx) -> None:
+        """MarkPayoutBroadcast for every payout with this version's hash (before it is first broadcast)."""
+        assert tx.tx_hash is not None
+        for line in batch.lines:
+            await self.ledger.mark_broadcast(line.payout_id, tx.tx_hash)  # a refusal leaves the bytes unsent
+
+    async def _replan(self, batch: PayoutBatch, lines: list[PayoutLine], reason: str) -> None:
+        """Abandon a batch that was never sent; its remaining payouts form a new batch with a new nonce."""
+        quote = await estimate_fees(self.client, self.options.fee_caps)
+        latest = await chain_io.transaction_count(self.client, batch.sender_address, "latest")
+        async with self.pool.acquire() as conn:
+            await store.store_replanned(
+                conn,
+                batch,
+                reason=reason,
+                new_batch_ref=store.new_batch_ref() if lines else None,
+                lines=lines,
+                chain_latest=latest,
+                fees=self._fees(quote),
+                batch_id=batch_id([x.payout_id for x in lines]),
+            )
+        self.metrics.batches.labels("REPLANNED").inc()
+
+    async def _send(self, batch: PayoutBatch, tx: ChainTx) -> None:
+        """Broadcast a version; before its first broadcast, the ledger learns its hash (never the other way round)."""
+        assert tx.raw_transaction is not None
+        if tx.broadcast_count == 0:
+            # A refusal here (the payouts were claimed, so only a bug or an operator's hand) propagates: the batch
+            # is signed, its nonce can carry no other call, and it stays unsent until someone looks.
+            await self._tell_ledger(batch, tx)
+            if batch.status == "SIGNED":
+                async with self.pool.acquire() as conn:
+                    await store.set_status(conn, batch.id, "SENT")
+        outcome = await chain_io.broadcast(self.client, tx.raw_transaction)
+        if outcome.reached:
+            async with self.pool.acquire() as conn:
+                await tx_store.mark_broadcast(conn, tx.id)
+
+    # --- tracking -----------------------------------------------------------------------------------------------
+
+    async def track(self) -> None:
+        """Advance every open batch, oldest nonce first."""
+        async with self.pool.acquire() as conn:
+            open_batches = await store.batches_in(conn, self.options.chain_id, store.OPEN_BATCH)
+        self.metrics.awaiting.set(sum(1 for b in open_batches if b.status == "AWAITING_APPROVAL"))
+        for batch in open_batches:
+            try:
+                if batch.status == "MINED":
+                    await self._track_mined(batch)
+                else:
+                    await self._track_sent(batch)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in REFUSALS:
+                    raise
+                # The ledger refused a report the batch's state requires (a payout moved by someone else): the
+                # batch stays as it is, retried every pass, and the operators are told by the log and the metric.
+                self.metrics.batches.labels("LEDGER_REFUSED").inc()
+                log.error(
+                    "the ledger refused a payout report; the batch waits",
+                    extra={"batch": batch.id, "code": exc.code().name, "detail": exc.details()},
+                )
+
+    async def _signed(self, batch: PayoutBatch) -> PayoutBatch | None:
+        """Claim (before the first signature) and ask the signer for every SIGNING version; None while waiting."""
+        async with self.pool.acquire() as conn:
+            versions = await store.versions(conn, batch.id)
+        if batch.status == "PLANNED" and not await self._claim(batch):
+            return None
+        for version in versions:
+            if version.status == "SIGNING":
+                if await self._sign(batch, version) is None:
+                    return None
+                async with self.pool.acquire() as conn:
+                    refreshed = await store.get(conn, batch.id)
+                assert refreshed is not None
+                batch = refreshed
+        return batch
+
+    async def _track_sent(self, batch: PayoutBatch) -> None:
+        ready = await self._signed(batch)
+        if ready is None:
+            return
+        batch = ready
+        async with self.pool.acquire() as conn:
+            every = await store.versions(conn, batch.id)
+        signed_versions = [v for v in every if v.tx_hash is not None and v.status != "DROPPED"]
+        if not signed_versions:
+            return
+        if batch.status == "SIGNED":
+            await self._send(batch, signed_versions[-1])
+            return
+        if await self._find_receipt(batch, signed_versions):
+            return
+        assert batch.nonce is not None
+        latest = await chain_io.transaction_count(self.client, batch.sender_address, "latest")
+        if latest > batch.nonce:
+            if await self._find_receipt(batch, signed_versions):
+                return
+            await self._nonce_used_elsewhere(batch)
+            return
+        newest = signed_versions[-1]
+        if newest.broadcast_count == 0 or newest.since_broadcast >= self.options.rebroadcast_seconds:
+            await self._send(batch, newest)
+        waiting = every[-1].status == "SIGNING" or (
+            every[-1].status == "DENIED" and every[-1].since_created < self.options.stuck_after_seconds
+        )
+        if newest.broadcast_count > 0 and newest.age_seconds >= self.options.stuck_after_seconds and not waiting:
+            await self._replace(batch, newest)
+
+    async def _nonce_used_elsewhere(self, batch: PayoutBatch) -> None:
+        """The batch's nonce went to a transaction that is none of its versions: paid already, or re-send it."""
+        paid = await self._paid_by(batch)
+        if paid is not None:
+            async with self.pool.acquire() as conn:
+                await store.store_landed(conn, batch.id, paid)
+                await store.set_status(conn, batch.id, "MINED")
+            return
+        async with self.pool.acquire() as conn:
+            await tx_store.drop_versions(conn, store.PAYOUT_BATCHES, batch.id)
+        # The same payouts again (the same batch id: the treasury pays it once) at a new nonce.
+        await self._replan(batch, list(batch.lines), "NONCE_USED_ELSEWHERE")
+        log.warning("payout batch re-sent: its nonce went to another transaction", extra={"batch": batch.id})
+
+    async def _replace(self, batch: PayoutBatch, stuck: ChainTx) -> None:
+        """The same call at the same nonce with both fee fields raised (the sweeper's rule)."""
+        quote = await estimate_fees(self.client, self.options.fee_caps)
+        fees = bumped(stuck.fees, self._fees(quote), self.options.bump_percent)
+        if fees.fee_cap > self.options.fee_caps.max_gas_price_wei:
+            return
+        async with self.pool.acquire() as conn:
+            replacement = await store.start_replacement(conn, batch, stuck, fees)
+        log.info("replacing a stuck payout batch", extra={"batch": batch.id, "version": replacement.version})
+        signed = await self._sign(batch, replacement)
+        if signed is not None:
+            await self._send(batch, signed)
+
+    async def _find_receipt(self, batch: PayoutBatch, versions: list[ChainTx]) -> bool:
+        for version in versions:
+            assert version.tx_hash is not None
+            found = await chain_io.receipt(self.client, version.tx_hash)
+            if found is None:
+                continue
+            async with self.pool.acquire() as conn:
+                await store.store_mined(conn, batch.id, Landed.from_receipt(version.tx_hash, found))
+            return True
+        return False
+
+    async def _paid_by(self, batch: PayoutBatch) -> Landed | None:
+        """The transaction whose PayoutBatch event carries this batch id, if the treasury paid it."""
+        logs = await self.client.call(
+            "eth_getLogs",
+            [
+                {
+                    "address": batch.treasury_address,
+                    "fromBlock": hex(batch.planned_block),
+                    "toBlock": "latest",
+                    "topics": [PAYOUT_BATCH_EVENT, batch.batch_id],
+                }
+            ],
+            list,
+        )
+        for entry in logs:
+            if entry.get("removed"):
+                continue
+            found = await chain_io.receipt(self.client, str(entry["transactionHash"]).lower())
+            if found is not None and int(found["status"], 16) == 1:
+                return Landed.from_receipt(str(entry["transactionHash"]).lower(), found)
+        return None
+
+    async def _track_mined(self, batch: PayoutBatch) -> None:
+        assert batch.landed_tx_hash is not None
+        assert batch.block_number is not None
+        found = await chain_io.receipt(self.client, batch.landed_tx_hash)
+        if found is None or str(found["blockHash"]).lower() != batch.block_hash:
+            async with self.pool.acquire() as conn:
+                await store.store_unmined(conn, batch.id)
+            return
+        finalized, _ = await chain_io.finalized_block(self.client)
+        if batch.block_number > finalized:
+            return
+        if await chain_io.canonical_hash(self.client, batch.block_number) != batch.block_hash:
+            async with self.pool.acquire() as conn:
+                await store.store_unmined(conn, batch.id)
+            return
+        landed = Landed.from_receipt(batch.landed_tx_hash, found)
+        if landed.status != 1:
+            # Reverted. BatchAlreadyPaid means an earlier send of this batch id paid it: confirm with that one.
+            paid = await self._paid_by(batch)
+            if paid is None:
+                await self._fail(batch, "REVERTED")
+                return
+            async with self.pool.acquire() as conn:
+                await store.store_landed(conn, batch.id, paid)
+            landed = paid
+        for line in batch.lines:
+            await self.ledger.mark_confirmed(line.payout_id, landed.tx_hash, landed.block_number)
+        async with self.pool.acquire() as conn:
+            await store.set_status(conn, batch.id, "CONFIRMED")
+        self.metrics.batches.labels("CONFIRMED").inc()
+        self.metrics.payouts.labels("CONFIRMED").inc(len(batch.lines))
+        log.info("payout batch final and confirmed", extra={"batch": batch.id, "tx_hash": landed.tx_hash})
+
+    async def _fail(self, batch: PayoutBatch, reason: str) -> None:
+        """The batch can no longer land: every payout failed at the ledger (reservation released), then FAILED."""
+        for line in batch.lines:
+            await self.ledger.mark_failed(line.payout_id, reason)
+        async with self.pool.acquire() as conn:
+            await store.set_status(conn, batch.id, "FAILED", failure=reason)
+        self.metrics.batches.labels("FAILED").inc()
+        self.metrics.payouts.labels("FAILED").inc(len(batch.lines))
+        log.error("payout batch failed", extra={"batch": batch.id, "reason": reason})
