@@ -103,6 +103,10 @@ def assert_invoices_are_served_through_envoy(ports: dict[str, int], state_dir: P
     status, read = rest(envoy, "GET", f"/v1/invoices/{invoice['id']}", key["plaintext_key"])
     assert (status, read["amount"], read["status"]) == (200, "3.25", "INVOICE_STATUS_OPEN")
     (state_dir / "invoice.json").write_text(json.dumps(read))
+    # The invoice's checkout URL points at this Envoy, which serves the checkout service's page there.
+    assert read["checkout_url"].startswith(f"http://127.0.0.1:{envoy}/checkout/{invoice['id']}/")
+    page_status, page = parts.http_get(read["checkout_url"], timeout=5)
+    assert page_status == 200 and b"3.25" in page and read["deposit_address"].encode() in page
 
 
 def assert_deposit_addresses_come_from_the_deployed_factory(state: Path, ports: dict[str, int]) -> None:
@@ -234,7 +238,7 @@ def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path
         db = subprocess.run([*query, "-tAc", "SELECT 1"], capture_output=True, text=True, check=True)
         assert db.stdout.strip() == "1"
         children = psutil.Process(proc.pid).children(recursive=True)
-        assert len(children) >= 10  # supervisord and its nine programs (postgres forks more)
+        assert len(children) >= 10  # supervisord and its ten programs (postgres forks more)
         # The signer's PIN reaches the signer and no other program.
         checked = 0
         for child in children:
