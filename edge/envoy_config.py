@@ -25,7 +25,8 @@ How a REST request travels (the filter order, first to last):
 
 Envoy answers a few routes itself, without an API key and without transcoding (`_plain_http`): `GET /healthz`,
 and the generated OpenAPI document and reference page (`ApiDocs`, written by codegen) at `GET /v1/openapi.json`
-and `GET /v1/reference`; the page alone gets a CSP that allows its inline stylesheet.
+and `GET /v1/reference`; the page alone gets a CSP that allows its inline stylesheet. With `EdgePlan.checkout`,
+`GET /checkout/…` goes without a key to the checkout service (HTTP/1.1 over mutual TLS), with its own CSP.
 
 Routes match gRPC paths and require the marker header the transcoder sets, so only transcoded REST calls reach
 the upstreams: a native gRPC client gets UNIMPLEMENTED (ext_authz tells admin from merchant calls by the REST

@@ -11,6 +11,7 @@ import http.client
 import re
 import secrets
 import ssl
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,18 +19,21 @@ from typing import Any
 
 import grpc
 import pytest
+import redis
 from playwright.sync_api import Browser, FloatRect, Page, ViewportSize, expect, sync_playwright
 from stablegate.ledger.v1 import chain_observation_service_pb2 as obs_pb
 from stablegate.ledger.v1 import chain_observation_service_pb2_grpc as obs_grpc
 from stablegate.ledger.v1 import checkout_service_pb2 as co_pb
 from stablegate.ledger.v1 import checkout_service_pb2_grpc as co_grpc
 
+from checkout.live import channel, encode
+from checkout.page import LiveStatus as PageStatus
 from edge.envoy_config import CHECKOUT_CSP
 from gateway import parts
 from ledger.config import DEV_TOKEN
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
-from tests.conftest import mesh_sync_channel
+from tests.conftest import RedisServer, mesh_sync_channel
 from tests.edge.conftest import Stack
 
 CHROMIUM = "/usr/bin/chromium"
@@ -205,6 +209,36 @@ def test_overpaid_invoice_shows_overpaid_live(
         expect(page.locator("#status-detail")).to_contain_text("Received 5 USDT for 2 USDT")
     finally:
         context.close()
+
+
+def test_a_status_published_on_redis_reaches_every_open_page(
+    checkout_stack: Stack, merchant: str, browser: Browser, redis_server: RedisServer
+) -> None:
+    """The live status is fanned out through Redis: one message on the invoice's channel updates every stream."""
+    invoice = create_invoice(checkout_stack, merchant, "6")
+    first, (first_context, _) = open_page(browser, checkout_stack, invoice, PHONE)
+    second, (second_context, _) = open_page(browser, checkout_stack, invoice, DESKTOP)
+    try:
+        for page in (first, second):
+            expect(page.locator("#status-title")).to_have_text("Awaiting payment")
+        published = PageStatus("PAID", "paid", "Paid", "Received 6 USDT. Thank you.", "6", final=True)
+        client = redis.Redis.from_url(redis_server.url)
+        try:
+            # The poller has published the invoice's real status once (so it will not publish it again while
+            # nothing changes), and both streams are subscribed once their first event arrived.
+            deadline = time.monotonic() + 10
+            while client.get(f"checkout:last:{invoice.id}") is None:
+                assert time.monotonic() < deadline, "the poller never published the invoice's status"
+                time.sleep(0.05)
+            assert client.publish(channel(invoice.id), encode(published)) >= 2
+        finally:
+            client.close()
+        for page in (first, second):
+            expect(page.locator("#status-title")).to_have_text("Paid", timeout=10_000)
+            expect(page.locator("#pay")).to_be_hidden()
+    finally:
+        first_context.close()
+        second_context.close()
 
 
 def test_canceled_invoice_shows_canceled_live_and_hides_the_address(
