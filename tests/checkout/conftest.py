@@ -11,6 +11,9 @@ from gateway import parts
 from service_runtime.devcerts import DevMesh
 from tests.edge.conftest import Stack, launch_stack
 
+REQUEST_TIMEOUT = 3.0
+"""Envoy's request timeout in this stack, seconds."""
+
 if TYPE_CHECKING:
     from tests.conftest import PostgresServer, RedisServer
 
@@ -23,7 +26,10 @@ def checkout_stack(
     started: list[parts.RunningProcess] = []
     try:
         base = tmp_path_factory.mktemp("checkout")
-        yield launch_stack(postgres, redis_server, mesh_pki, base, started, checkout=True)[0]
+        # A short request timeout: the live-status stream must outlive it (test_live_stream_outlives_…).
+        yield launch_stack(
+            postgres, redis_server, mesh_pki, base, started, checkout=True, request_receive_timeout=REQUEST_TIMEOUT
+        )[0]
     finally:
         for proc in reversed(started):
             proc.stop()

@@ -33,6 +33,7 @@ from gateway import parts
 from ledger.config import DEV_TOKEN
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
+from tests.checkout.conftest import REQUEST_TIMEOUT
 from tests.conftest import RedisServer, mesh_sync_channel
 from tests.edge.conftest import Stack
 
@@ -40,6 +41,7 @@ CHROMIUM = "/usr/bin/chromium"
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 SHOTS = parts.REPO_ROOT / "docs" / "img"
+ENVOY_DEFAULT_ROUTE_TIMEOUT = 15.0
 CUSTOMER_SEES = ("#amount", "#address", "#qr svg", "#status", "#countdown", "#copy")
 
 
@@ -239,6 +241,44 @@ def test_a_status_published_on_redis_reaches_every_open_page(
     finally:
         first_context.close()
         second_context.close()
+
+
+def read_event(response: http.client.HTTPResponse) -> str:
+    """The data of the next `status` event on a server-sent event stream (comment lines skipped)."""
+    event, data = "", ""
+    while True:
+        line = response.readline().decode()
+        assert line, "the stream ended"
+        if line == "\n" and event == "status":
+            return data
+        if line.startswith("event: "):
+            event = line.removeprefix("event: ").strip()
+        elif line.startswith("data: "):
+            data = line.removeprefix("data: ").strip()
+
+
+def test_live_stream_outlives_envoys_request_timeout(
+    checkout_stack: Stack, merchant: str, redis_server: RedisServer
+) -> None:
+    invoice = create_invoice(checkout_stack, merchant, "5")
+    conn = http.client.HTTPConnection("127.0.0.1", checkout_stack.port, timeout=30)
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        conn.request("GET", invoice.path + "/events")
+        response = conn.getresponse()
+        assert response.status == 200
+        assert response.headers["content-type"] == "text/event-stream"
+        assert response.headers["content-security-policy"] == CHECKOUT_CSP
+        assert '"state":"awaiting"' in read_event(response)
+        # Past this stack's request timeout and past Envoy's default route timeout (15 s), which the checkout
+        # route turns off: either would have cut the stream.
+        time.sleep(max(REQUEST_TIMEOUT, ENVOY_DEFAULT_ROUTE_TIMEOUT) + 1)
+        published = PageStatus("CANCELED", "canceled", "Canceled", "x", "0", final=True)
+        assert client.publish(channel(invoice.id), encode(published)) >= 1
+        assert read_event(response) == encode(published)
+    finally:
+        client.close()
+        conn.close()
 
 
 def test_canceled_invoice_shows_canceled_live_and_hides_the_address(
