@@ -183,10 +183,15 @@ def make_app(settings: CheckoutSettings, clients: Clients, feed: StatusFeed) -> 
             return _not_found()
         return web.Response(body=static[name], headers={"content-type": STATIC_TYPES[name]})
 
+    async def not_routed(request: web.Request) -> web.StreamResponse:
+        # Any other path gets the same not-found page as a wrong link: the answer tells nothing apart.
+        return _not_found()
+
     app = web.Application(middlewares=[only_edge])
     app.router.add_get("/checkout/static/{name}", asset)
     app.router.add_get(f"/checkout/{{invoice_id:{ID}}}/{{token:{TOKEN}}}", page)
     app.router.add_get(f"/checkout/{{invoice_id:{ID}}}/{{token:{TOKEN}}}/events", events)
+    app.router.add_get("/{tail:.*}", not_routed)
     return app
 
 
