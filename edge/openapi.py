@@ -208,6 +208,17 @@ FIELD_CONSTRAINTS: Mapping[str, Mapping[str, Any]] = {
     "stablegate.merchant.v1.CreateRefundRequest.amount": {"pattern": f"^$|{POSITIVE_AMOUNT}", "maxLength": 100},
     "stablegate.merchant.v1.CreateRefundRequest.reason": _text(500),
     "stablegate.merchant.v1.ListRefundsRequest.invoice_id": _text(200),
+    "stablegate.merchant.v1.UpdatePayoutScheduleRequest.weekday": {"minimum": 0, "maximum": 7},
+    "stablegate.merchant.v1.UpdatePayoutScheduleRequest.hour_utc": {"minimum": 0, "maximum": 23},
+    "stablegate.merchant.v1.UpdatePayoutScheduleRequest.threshold": {
+        "pattern": f"^$|{POSITIVE_AMOUNT}",
+        "maxLength": 100,
+    },
+    "stablegate.merchant.v1.UpdatePayoutScheduleRequest.minimum_amount": {
+        "pattern": f"^$|{POSITIVE_AMOUNT}",
+        "maxLength": 100,
+    },
+    "stablegate.merchant.v1.UpdatePayoutScheduleRequest.settlement_address_id": _text(200),
     "stablegate.admin.v1.OnboardMerchantRequest.request_id": _text(200),
     "stablegate.admin.v1.OnboardMerchantRequest.name": _required_text(200),
     "stablegate.admin.v1.OnboardMerchantRequest.contact_email": {"minLength": 1, "maxLength": 254, "pattern": "@"},
@@ -339,6 +350,14 @@ BUSINESS_RULES: Mapping[str, Mapping[str, str]] = {
         "INSUFFICIENT_BALANCE": "the available balance must cover the refund",
     },
     "RefundService_ListRefunds": _PAGE_TOKEN,
+    "PayoutScheduleService_UpdatePayoutSchedule": {
+        "FIELD_REQUIRED": "settlement_address_id unless MANUAL; threshold for THRESHOLD",
+        "FIELD_NOT_APPLICABLE": "weekday only for WEEKLY, hour_utc only for DAILY and WEEKLY, threshold only for "
+        "THRESHOLD",
+        "WEEKDAY_OUT_OF_RANGE": "weekday must be 1..7 for WEEKLY",
+        "PAYOUT_BELOW_MINIMUM": "minimum_amount must be at least the ledger's minimum payout",
+        "SETTLEMENT_ADDRESS_REVOKED": "the settlement address was revoked",
+    },
     "RefundService_CancelRefund": {"REFUND_NOT_CANCELABLE": "only a refund still waiting to be sent"},
     "MerchantAdminService_ApproveSettlementAddress": {"SETTLEMENT_ADDRESS_REVOKED": "the address was revoked"},
     "MerchantAdminService_ListMerchants": _PAGE_TOKEN,

@@ -25,6 +25,7 @@ from stablegate.ledger.v1 import (
 from stablegate.merchant.v1 import (
     balance_service_pb2_grpc,
     invoice_service_pb2_grpc,
+    payout_schedule_service_pb2_grpc,
     payout_service_pb2_grpc,
     refund_service_pb2_grpc,
     settlement_address_service_pb2_grpc,
@@ -40,6 +41,7 @@ from ledger.api.invoices import Balances, Invoices
 from ledger.api.journal import Journal
 from ledger.api.observations import ChainObservations
 from ledger.api.operator_events import OperatorEvents
+from ledger.api.payout_schedules import PayoutSchedules
 from ledger.api.payouts import PayoutLedger, Payouts
 from ledger.api.refunds import Refunds
 from ledger.api.settlement_addresses import SettlementAddresses
@@ -63,6 +65,7 @@ SERVED = (
     "stablegate.merchant.v1.SettlementAddressService",
     "stablegate.merchant.v1.PayoutService",
     "stablegate.merchant.v1.RefundService",
+    "stablegate.merchant.v1.PayoutScheduleService",
     "stablegate.admin.v1.MerchantAdminService",
     "stablegate.admin.v1.ApiKeyAdminService",
     "stablegate.admin.v1.AuditLogService",
@@ -121,6 +124,10 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
                 log.info("migrated", extra={"migrations": applied})
         core.attach(pool)
         expiry_task.append(asyncio.create_task(expire_forever()))
+        if settings.payout_schedule_interval_seconds > 0:
+            expiry_task.append(
+                asyncio.create_task(core.schedules.run_forever(settings.payout_schedule_interval_seconds, core.now))
+            )
         if settings.webhook_dispatch:
             core.dispatcher.start()
 
@@ -153,6 +160,7 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
         )
         payout_service_pb2_grpc.add_PayoutServiceServicer_to_server(Payouts(core), server)
         refund_service_pb2_grpc.add_RefundServiceServicer_to_server(Refunds(core), server)
+        payout_schedule_service_pb2_grpc.add_PayoutScheduleServiceServicer_to_server(PayoutSchedules(core), server)
         payout_ledger_service_pb2_grpc.add_PayoutLedgerServiceServicer_to_server(PayoutLedger(core), server)
         treasury_ledger_service_pb2_grpc.add_TreasuryLedgerServiceServicer_to_server(TreasuryLedger(core), server)
         register_unimplemented(server, NOT_BUILT)

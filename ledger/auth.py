@@ -66,6 +66,8 @@ METHOD_SCOPES: dict[str, str] = {
     },
     **{f"/stablegate.merchant.v1.PayoutService/{m}": "payouts:write" for m in ("CreatePayout", "CancelPayout")},
     **{f"/stablegate.merchant.v1.RefundService/{m}": "payouts:write" for m in ("CreateRefund", "CancelRefund")},
+    "/stablegate.merchant.v1.PayoutScheduleService/UpdatePayoutSchedule": "payouts:write",
+    "/stablegate.merchant.v1.PayoutScheduleService/GetPayoutSchedule": "payouts:read",
     **{f"/stablegate.merchant.v1.RefundService/{m}": "payouts:read" for m in ("GetRefund", "ListRefunds")},
     **{
         f"/stablegate.merchant.v1.PayoutService/{m}": "payouts:read"

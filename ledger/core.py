@@ -22,6 +22,7 @@ from ledger.metrics import LedgerMetrics
 from ledger.notify import Notifier, SmtpEmail, TwilioSms
 from ledger.payments import PaymentRecorder
 from ledger.payouts import PayoutBook, PayoutTerms
+from ledger.schedules import PayoutScheduler
 from ledger.secretbox import SecretBox, parse_key
 from ledger.store import merchants as merchant_store
 from ledger.webhook_http import SystemResolver, WebhookPoster
@@ -100,6 +101,11 @@ class LedgerCore:
         """Payout operations (only after startup)."""
         assert self._payouts is not None, "the ledger has not started"
         return self._payouts
+
+    @property
+    def schedules(self) -> PayoutScheduler:
+        """The payout scheduler (only after startup)."""
+        return PayoutScheduler(self.payouts)
 
     @property
     def dispatcher(self) -> Dispatcher:

@@ -20,7 +20,8 @@ from ledger.api.convert import payout_message, refund_message
 from ledger.domain import postings
 from ledger.domain import settlement_addresses as address_rules
 from ledger.domain.ids import new_id
-from ledger.domain.payouts import CANCELABLE, PayoutRecord, payout_fee, refundable
+from ledger.domain.payouts import CANCELABLE, PayoutRecord, Trigger, payout_fee, refundable
+from ledger.domain.settlement_addresses import SettlementAddressRecord
 from ledger.store import invoices as invoice_store
 from ledger.store import journal, outbox
 from ledger.store import merchants as merchant_store
@@ -99,6 +100,10 @@ class PayoutBook:
         self.terms = terms
 
     def _refs(self, merchant_id: str) -> tuple[postings.AccountRef, postings.AccountRef]:
+        return self.accounts(merchant_id)
+
+    def accounts(self, merchant_id: str) -> tuple[postings.AccountRef, postings.AccountRef]:
+        """The merchant's `merchant_available` and `merchant_reserved` accounts of this ledger's asset."""
         asset = self.terms.asset
         return (
             postings.AccountRef("merchant_available", merchant_id, asset),
@@ -171,39 +176,73 @@ class PayoutBook:
                 locked = await journal.lock_balances(conn, [available_ref, reserved_ref])
                 if locked[available_ref] < new.amount + fee:
                     raise self._insufficient(locked[available_ref], new.amount + fee)
-                payout = PayoutRecord(
-                    id=new_id("po"),
+                return await self.reserve(
+                    conn,
                     merchant_id=new.merchant_id,
-                    settlement_address_id=address.id,
-                    destination_address=address.address,
-                    asset=self.terms.asset,
-                    chain_id=self.terms.chain_id,
-                    token_contract=self.terms.token_contract,
+                    address=address,
                     amount=new.amount,
                     fee=fee,
-                    status="QUEUED",
                     description=new.description,
                     metadata=new.metadata,
-                    tx_hash=None,
-                    block_number=None,
-                    failure_reason="",
-                    create_time=now,
-                    update_time=now,
-                    broadcast_time=None,
-                    confirm_time=None,
-                    cancel_time=None,
+                    request_id=new.request_id,
+                    request_hash=new.request_hash,
+                    now=now,
                 )
-                stored = await store.insert(conn, payout, request_id=new.request_id, request_hash=new.request_hash)
-                await journal.post(
-                    conn,
-                    postings.payout_reserved(new.merchant_id, self.terms.asset, new.amount, fee),
-                    request_id=f"{stored.id}:{postings.PAYOUT_RESERVED}",
-                )
-                await self._announce(conn, stored, "created")
-                return stored
         except asyncpg.CheckViolationError as exc:
             # The constraint behind the check above: only a bug could get here, and it still refuses.
             raise self._insufficient(0, new.amount + fee) from exc
+
+    async def reserve(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        merchant_id: str,
+        address: SettlementAddressRecord,
+        amount: int,
+        fee: int,
+        description: str,
+        metadata: dict[str, str],
+        request_id: str,
+        request_hash: bytes,
+        now: dt.datetime,
+        trigger: Trigger = "MANUAL",
+    ) -> PayoutRecord:
+        """Store a checked payout QUEUED, post its reservation and write `payout.created`, in the caller's transaction.
+
+        The one way a payout is made, by the merchant (`create`) or its schedule (`ledger/schedules.py`): the caller
+        holds the merchant's row lock and its balance accounts' locks, and has checked the address and the balance.
+        """
+        payout = PayoutRecord(
+            id=new_id("po"),
+            merchant_id=merchant_id,
+            settlement_address_id=address.id,
+            destination_address=address.address,
+            asset=self.terms.asset,
+            chain_id=self.terms.chain_id,
+            token_contract=self.terms.token_contract,
+            amount=amount,
+            fee=fee,
+            status="QUEUED",
+            description=description,
+            metadata=metadata,
+            tx_hash=None,
+            block_number=None,
+            failure_reason="",
+            create_time=now,
+            update_time=now,
+            broadcast_time=None,
+            confirm_time=None,
+            cancel_time=None,
+            trigger=trigger,
+        )
+        stored = await store.insert(conn, payout, request_id=request_id, request_hash=request_hash)
+        await journal.post(
+            conn,
+            postings.payout_reserved(merchant_id, self.terms.asset, amount, fee),
+            request_id=f"{stored.id}:{postings.PAYOUT_RESERVED}",
+        )
+        await self._announce(conn, stored, "created")
+        return stored
 
     async def create_refund(self, new: NewRefund, now: dt.datetime) -> PayoutRecord:
         """Accept a refund of an invoice's credited money, reserving it; or refuse it changing nothing."""

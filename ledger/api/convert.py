@@ -178,6 +178,7 @@ def payout_message(payout: PayoutRecord, decimals: int) -> payout_pb2.Payout:
         confirm_time=timestamp(payout.confirm_time),
         cancel_time=timestamp(payout.cancel_time),
         invoice_id=payout.invoice_id or "",
+        trigger=payout_pb2.PayoutTrigger.Value(f"PAYOUT_TRIGGER_{payout.trigger}"),
     )
 
 

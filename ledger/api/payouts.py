@@ -17,6 +17,7 @@ from ledger.api.convert import from_timestamp, payout_message, request_hash
 from ledger.api.invoices import idempotency_key
 from ledger.core import LedgerCore
 from ledger.domain import invoices as rules
+from ledger.domain import payout_schedules as schedule_rules
 from ledger.domain.addresses import parse_address
 from ledger.domain.ids import new_id
 from ledger.domain.money import format_amount, parse_amount, parse_non_negative_amount
@@ -48,6 +49,17 @@ def _amount(core: LedgerCore, amount: str) -> int:
             'amount is required, e.g. "250.00"', reason="FIELD_REQUIRED", metadata={"field": "amount"}
         )
     return parse_amount(amount, core.terms.token_decimals, field="amount")
+
+
+def _own_request_id(value: str) -> str:
+    """A merchant's request id: scheduled payouts' ids (`schedule:…`) are the scheduler's alone."""
+    if value.startswith(schedule_rules.REQUEST_PREFIX):
+        raise InvalidArgument(
+            f"request_id may not start with {schedule_rules.REQUEST_PREFIX!r} (kept for scheduled payouts)",
+            reason="REQUEST_ID_RESERVED",
+            metadata={"field": "request_id"},
+        )
+    return value
 
 
 class Payouts(pb_grpc.PayoutServiceServicer):
@@ -99,8 +111,8 @@ class Payouts(pb_grpc.PayoutServiceServicer):
             max_fee=max_fee,
             description=rules.check_text(request.description, "description", rules.MAX_DESCRIPTION),
             metadata=rules.check_metadata(dict(request.metadata)),
-            request_id=rules.check_text(
-                request.request_id or idempotency_key(context) or new_id("req"), "request_id", 200
+            request_id=_own_request_id(
+                rules.check_text(request.request_id or idempotency_key(context) or new_id("req"), "request_id", 200)
             ),
             request_hash=request_hash(request),
         )

@@ -18,6 +18,8 @@ Kind = Literal["PAYOUT", "REFUND"]
 """A transfer out of the merchant's balance: a payout, or a refund of an invoice."""
 Status = Literal["PENDING_APPROVAL", "QUEUED", "BROADCAST", "CONFIRMED", "FAILED", "CANCELED", "REJECTED"]
 """The proto's status names, without the prefix."""
+Trigger = Literal["MANUAL", "SCHEDULED"]
+"""What made a payout (the proto's PayoutTrigger names, without the prefix)."""
 
 CANCELABLE: frozenset[str] = frozenset({"PENDING_APPROVAL", "QUEUED"})
 """States the merchant may cancel from (nothing has been sent)."""
@@ -55,6 +57,8 @@ class PayoutRecord:
     """The invoice a refund refunds; None for a payout."""
     reason: str = ""
     """Why a refund is made (the merchant's words); empty for a payout."""
+    trigger: Trigger = "MANUAL"
+    """What made a payout: the merchant (MANUAL) or its payout schedule (SCHEDULED)."""
 
     @property
     def total(self) -> int:
