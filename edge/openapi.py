@@ -219,6 +219,7 @@ FIELD_CONSTRAINTS: Mapping[str, Mapping[str, Any]] = {
         "maxLength": 100,
     },
     "stablegate.merchant.v1.UpdatePayoutScheduleRequest.settlement_address_id": _text(200),
+    "stablegate.merchant.v1.GetStatementRequest.month": {"pattern": r"^[2-9][0-9]{3}-(0[1-9]|1[0-2])$"},
     "stablegate.admin.v1.OnboardMerchantRequest.request_id": _text(200),
     "stablegate.admin.v1.OnboardMerchantRequest.name": _required_text(200),
     "stablegate.admin.v1.OnboardMerchantRequest.contact_email": {"minLength": 1, "maxLength": 254, "pattern": "@"},
@@ -350,6 +351,7 @@ BUSINESS_RULES: Mapping[str, Mapping[str, str]] = {
         "INSUFFICIENT_BALANCE": "the available balance must cover the refund",
     },
     "RefundService_ListRefunds": _PAGE_TOKEN,
+    "StatementService_GetStatement": {"MONTH_IN_FUTURE": "month must not be after the current month (UTC)"},
     "PayoutScheduleService_UpdatePayoutSchedule": {
         "FIELD_REQUIRED": "settlement_address_id unless MANUAL; threshold for THRESHOLD",
         "FIELD_NOT_APPLICABLE": "weekday only for WEEKLY, hour_utc only for DAILY and WEEKLY, threshold only for "

@@ -442,12 +442,18 @@ def _add_settlement_commands(sub: Any) -> None:
     )
     reconcile.set_defaults(func=cmd_reconcile)
 
-    report = sub.add_parser("report", help="settlement and fee reports per UTC day and merchant, as CSV")
-    report.add_argument("report", choices=("settlement", "fees"), help="which report")
+    report = sub.add_parser(
+        "report", help="settlement and fee reports per UTC day and merchant, or a merchant's monthly statement, as CSV"
+    )
+    report.add_argument("report", choices=("settlement", "fees", "statement"), help="which report")
+    report.add_argument("--month", default=None, help="statement: the UTC month, YYYY-MM")
+    report.add_argument("--asset", default="USDT", help="statement: the asset (default USDT)")
     report.add_argument("--since", default=None, help="first UTC day, YYYY-MM-DD (default: today)")
     report.add_argument("--until", default=None, help="last UTC day, included (default: --since)")
-    report.add_argument("--merchant", default=None, help="only this merchant (mer_…)")
-    report.add_argument("--output", type=Path, default=None, help="write the CSV here (default: standard output)")
+    report.add_argument("--merchant", default=None, help="only this merchant (mer_…); required for a statement")
+    report.add_argument(
+        "--output", "--out", type=Path, default=None, help="write the CSV here (default: standard output)"
+    )
     report.add_argument("--database-url", default=None, help="Postgres URL (default: STABLEGATE_LEDGER_DATABASE_URL)")
     report.set_defaults(func=cmd_report)
 

@@ -29,6 +29,7 @@ from stablegate.merchant.v1 import (
     payout_service_pb2_grpc,
     refund_service_pb2_grpc,
     settlement_address_service_pb2_grpc,
+    statement_service_pb2_grpc,
     webhook_service_pb2_grpc,
 )
 
@@ -45,6 +46,7 @@ from ledger.api.payout_schedules import PayoutSchedules
 from ledger.api.payouts import PayoutLedger, Payouts
 from ledger.api.refunds import Refunds
 from ledger.api.settlement_addresses import SettlementAddresses
+from ledger.api.statements import Statements
 from ledger.api.sweeps import SweepLedger
 from ledger.api.treasury import TreasuryLedger
 from ledger.api.webhooks import WebhookEndpoints
@@ -66,6 +68,7 @@ SERVED = (
     "stablegate.merchant.v1.PayoutService",
     "stablegate.merchant.v1.RefundService",
     "stablegate.merchant.v1.PayoutScheduleService",
+    "stablegate.merchant.v1.StatementService",
     "stablegate.admin.v1.MerchantAdminService",
     "stablegate.admin.v1.ApiKeyAdminService",
     "stablegate.admin.v1.AuditLogService",
@@ -161,6 +164,7 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
         payout_service_pb2_grpc.add_PayoutServiceServicer_to_server(Payouts(core), server)
         refund_service_pb2_grpc.add_RefundServiceServicer_to_server(Refunds(core), server)
         payout_schedule_service_pb2_grpc.add_PayoutScheduleServiceServicer_to_server(PayoutSchedules(core), server)
+        statement_service_pb2_grpc.add_StatementServiceServicer_to_server(Statements(core), server)
         payout_ledger_service_pb2_grpc.add_PayoutLedgerServiceServicer_to_server(PayoutLedger(core), server)
         treasury_ledger_service_pb2_grpc.add_TreasuryLedgerServiceServicer_to_server(TreasuryLedger(core), server)
         register_unimplemented(server, NOT_BUILT)

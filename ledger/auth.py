@@ -60,6 +60,7 @@ METHOD_SCOPES: dict[str, str] = {
     "/stablegate.merchant.v1.InvoiceService/GetInvoice": "invoices:read",
     "/stablegate.merchant.v1.InvoiceService/ListInvoices": "invoices:read",
     "/stablegate.merchant.v1.BalanceService/GetBalance": "balance:read",
+    "/stablegate.merchant.v1.StatementService/GetStatement": "balance:read",
     **{
         f"/stablegate.merchant.v1.SettlementAddressService/{m}": "payouts:write"
         for m in ("CreateSettlementAddress", "ConfirmSettlementAddress", "RevokeSettlementAddress")
