@@ -158,6 +158,7 @@ FIELD_CONSTRAINTS: Mapping[str, Mapping[str, Any]] = {
         "additionalProperties": {"type": "string", "maxLength": 500, "pattern": r"^[^\x00]*$"},
     },
     "stablegate.merchant.v1.CreateInvoiceRequest.ttl": _duration_between(60, 7 * 86400),
+    "stablegate.merchant.v1.CreateInvoiceRequest.refund_address": {"pattern": r"^(0x[0-9a-fA-F]{40})?$"},
     "stablegate.merchant.v1.CreateInvoiceRequest.monitoring_window": _duration_between(0, 30 * 86400),
     "stablegate.merchant.v1.ListInvoicesRequest.order_id": _text(200),
     "stablegate.merchant.v1.CancelInvoiceRequest.reason": _text(500),
@@ -291,6 +292,7 @@ BUSINESS_RULES: Mapping[str, Mapping[str, str]] = {
     # Refusals (400) no JSON Schema can state: relative to the current time, across fields, about stored
     # state, or about what a name resolves to. Each operation lists its own in `x-business-rules`.
     "InvoiceService_CreateInvoice": {
+        **_ADDRESS_RULES,
         "EXPIRY_OUT_OF_RANGE": "expire_time must fall between 1 minute and 7 days from now",
         "TOLERANCE_TOO_LARGE": "underpayment_tolerance must be below amount",
         "METADATA_INVALID": "metadata keys must be 1..40 characters",

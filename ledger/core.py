@@ -136,6 +136,7 @@ class LedgerCore:
                 minimum=s.payout_minimum_base_units,
             ),
         )
+        self._recorder.after_credit = self._payouts.auto_refund
         self._dispatcher = Dispatcher(
             database_url=s.database_url,
             pool=pool,

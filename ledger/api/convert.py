@@ -147,6 +147,7 @@ def invoice_message(invoice: Invoice, checkout_base_url: str) -> invoice_pb2.Inv
         fee_base_units=str(invoice.fee_charged),
         net_amount=format_amount(invoice.amount_paid - invoice.fee_charged, d),
         net_amount_base_units=str(invoice.amount_paid - invoice.fee_charged),
+        refund_address=invoice.refund_address,
     )
 
 

@@ -44,6 +44,7 @@ def schedule_message(schedule: rules.ScheduleRecord, decimals: int) -> pb.Payout
         last_run_time=timestamp(schedule.last_run_time),
         last_outcome=schedule.last_outcome,
         last_payout_id=schedule.last_payout_id or "",
+        auto_refund_overpayments=schedule.auto_refund_overpayments,
     )
 
 
@@ -114,6 +115,7 @@ class PayoutSchedules(pb_grpc.PayoutScheduleServiceServicer):
             settlement_address_id=address_id or None,
             minimum_amount=max(minimum, ledger_minimum),
             update_time=None,
+            auto_refund_overpayments=request.auto_refund_overpayments,
         )
 
     async def UpdatePayoutSchedule(

@@ -34,6 +34,8 @@ from service_runtime.pagination import (
 
 Context = grpc.aio.ServicerContext[Any, Any]
 TX_HASH_LENGTH = 66
+RESERVED_REQUEST_PREFIXES = (schedule_rules.REQUEST_PREFIX, "auto_refund:")
+"""Request id prefixes of payouts the ledger makes itself; a merchant's CreatePayout may not use them."""
 
 
 def _asset(core: LedgerCore, asset: str) -> None:
@@ -52,10 +54,10 @@ def _amount(core: LedgerCore, amount: str) -> int:
 
 
 def _own_request_id(value: str) -> str:
-    """A merchant's request id: scheduled payouts' ids (`schedule:…`) are the scheduler's alone."""
-    if value.startswith(schedule_rules.REQUEST_PREFIX):
+    """A merchant's request id: `schedule:…` and `auto_refund:…` are the ledger's own (its automatic payouts)."""
+    if value.startswith(RESERVED_REQUEST_PREFIXES):
         raise InvalidArgument(
-            f"request_id may not start with {schedule_rules.REQUEST_PREFIX!r} (kept for scheduled payouts)",
+            f"request_id may not start with {' or '.join(RESERVED_REQUEST_PREFIXES)} (kept for the ledger's own)",
             reason="REQUEST_ID_RESERVED",
             metadata={"field": "request_id"},
         )

@@ -36,6 +36,8 @@ class ScheduleRecord:
     last_run_time: dt.datetime | None = None
     last_outcome: str = ""
     last_payout_id: str | None = None
+    auto_refund_overpayments: bool = False
+    """Refund an overpaid invoice's excess to its refund address automatically (docs/payouts.md)."""
 
 
 def manual(merchant_id: str) -> ScheduleRecord:

@@ -10,7 +10,7 @@ from ledger.domain.payout_schedules import ScheduleRecord
 
 _COLUMNS = (
     "merchant_id, frequency, weekday, hour_utc, threshold, settlement_address_id, minimum_amount, update_time, "
-    "last_run_time, last_outcome, last_payout_id"
+    "last_run_time, last_outcome, last_payout_id, auto_refund_overpayments"
 )
 
 
@@ -27,6 +27,7 @@ def _record(r: asyncpg.Record) -> ScheduleRecord:
         last_run_time=r["last_run_time"],
         last_outcome=r["last_outcome"],
         last_payout_id=r["last_payout_id"],
+        auto_refund_overpayments=r["auto_refund_overpayments"],
     )
 
 
@@ -43,9 +44,11 @@ async def upsert(conn: asyncpg.Connection, schedule: ScheduleRecord, now: dt.dat
     """Store a merchant's schedule, replacing the one it had (its last run is kept)."""
     r = await conn.fetchrow(
         "INSERT INTO ledger.payout_schedules (merchant_id, frequency, weekday, hour_utc, threshold, "
-        "settlement_address_id, minimum_amount, create_time, update_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) "
+        "settlement_address_id, minimum_amount, create_time, update_time, auto_refund_overpayments) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) "
         "ON CONFLICT (merchant_id) DO UPDATE SET frequency = $2, weekday = $3, hour_utc = $4, threshold = $5, "
-        f"settlement_address_id = $6, minimum_amount = $7, update_time = $8 RETURNING {_COLUMNS}",
+        "settlement_address_id = $6, minimum_amount = $7, update_time = $8, auto_refund_overpayments = $9 "
+        f"RETURNING {_COLUMNS}",
         schedule.merchant_id,
         schedule.frequency,
         schedule.weekday,
@@ -54,8 +57,18 @@ async def upsert(conn: asyncpg.Connection, schedule: ScheduleRecord, now: dt.dat
         schedule.settlement_address_id,
         schedule.minimum_amount,
         now,
+        schedule.auto_refund_overpayments,
     )
     return _record(r)
+
+
+async def auto_refunds(conn: asyncpg.Connection, merchant_id: str) -> bool:
+    """True when the merchant opted in to automatic overpayment refunds."""
+    return bool(
+        await conn.fetchval(
+            "SELECT auto_refund_overpayments FROM ledger.payout_schedules WHERE merchant_id = $1", merchant_id
+        )
+    )
 
 
 async def scheduled_merchants(conn: asyncpg.Connection) -> list[str]:

@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n4stablegate/merchant/v1/payout_schedule_service.proto\x12\x16stablegate.merchant.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x03\n\x0ePayoutSchedule\x12\x19\n\x0bmerchant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12:\n\tfrequency\x18\x02 \x01(\x0e\x32\'.stablegate.merchant.v1.PayoutFrequency\x12\x0f\n\x07weekday\x18\x03 \x01(\x05\x12\x10\n\x08hour_utc\x18\x04 \x01(\x05\x12\x11\n\tthreshold\x18\x05 \x01(\t\x12\"\n\x14threshold_base_units\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x15settlement_address_id\x18\x07 \x01(\t\x12\x16\n\x0eminimum_amount\x18\x08 \x01(\t\x12\'\n\x19minimum_amount_base_units\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x37\n\rlast_run_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1a\n\x0clast_outcome\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0elast_payout_id\x18\r \x01(\tB\x04\xe2\x41\x01\x03\"\x1a\n\x18GetPayoutScheduleRequest\"\\\n\x19GetPayoutScheduleResponse\x12?\n\x0fpayout_schedule\x18\x01 \x01(\x0b\x32&.stablegate.merchant.v1.PayoutSchedule\"\xc6\x01\n\x1bUpdatePayoutScheduleRequest\x12:\n\tfrequency\x18\x01 \x01(\x0e\x32\'.stablegate.merchant.v1.PayoutFrequency\x12\x0f\n\x07weekday\x18\x02 \x01(\x05\x12\x10\n\x08hour_utc\x18\x03 \x01(\x05\x12\x11\n\tthreshold\x18\x04 \x01(\t\x12\x1d\n\x15settlement_address_id\x18\x05 \x01(\t\x12\x16\n\x0eminimum_amount\x18\x06 \x01(\t\"_\n\x1cUpdatePayoutScheduleResponse\x12?\n\x0fpayout_schedule\x18\x01 \x01(\x0b\x32&.stablegate.merchant.v1.PayoutSchedule*\xa9\x01\n\x0fPayoutFrequency\x12 \n\x1cPAYOUT_FREQUENCY_UNSPECIFIED\x10\x00\x12\x1b\n\x17PAYOUT_FREQUENCY_MANUAL\x10\x01\x12\x1a\n\x16PAYOUT_FREQUENCY_DAILY\x10\x02\x12\x1b\n\x17PAYOUT_FREQUENCY_WEEKLY\x10\x03\x12\x1e\n\x1aPAYOUT_FREQUENCY_THRESHOLD\x10\x04\x32\xf5\x02\n\x15PayoutScheduleService\x12\xa6\x01\n\x11GetPayoutSchedule\x12\x30.stablegate.merchant.v1.GetPayoutScheduleRequest\x1a\x31.stablegate.merchant.v1.GetPayoutScheduleResponse\",\x82\xd3\xe4\x93\x02&\x12\x13/v1/payout_scheduleb\x0fpayout_schedule\x12\xb2\x01\n\x14UpdatePayoutSchedule\x12\x33.stablegate.merchant.v1.UpdatePayoutScheduleRequest\x1a\x34.stablegate.merchant.v1.UpdatePayoutScheduleResponse\"/\x82\xd3\xe4\x93\x02)\"\x13/v1/payout_schedule:\x01*b\x0fpayout_scheduleb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n4stablegate/merchant/v1/payout_schedule_service.proto\x12\x16stablegate.merchant.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x03\n\x0ePayoutSchedule\x12\x19\n\x0bmerchant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12:\n\tfrequency\x18\x02 \x01(\x0e\x32\'.stablegate.merchant.v1.PayoutFrequency\x12\x0f\n\x07weekday\x18\x03 \x01(\x05\x12\x10\n\x08hour_utc\x18\x04 \x01(\x05\x12\x11\n\tthreshold\x18\x05 \x01(\t\x12\"\n\x14threshold_base_units\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x15settlement_address_id\x18\x07 \x01(\t\x12\x16\n\x0eminimum_amount\x18\x08 \x01(\t\x12\'\n\x19minimum_amount_base_units\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x37\n\rlast_run_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1a\n\x0clast_outcome\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0elast_payout_id\x18\r \x01(\tB\x04\xe2\x41\x01\x03\x12 \n\x18\x61uto_refund_overpayments\x18\x0e \x01(\x08\"\x1a\n\x18GetPayoutScheduleRequest\"\\\n\x19GetPayoutScheduleResponse\x12?\n\x0fpayout_schedule\x18\x01 \x01(\x0b\x32&.stablegate.merchant.v1.PayoutSchedule\"\xe8\x01\n\x1bUpdatePayoutScheduleRequest\x12:\n\tfrequency\x18\x01 \x01(\x0e\x32\'.stablegate.merchant.v1.PayoutFrequency\x12\x0f\n\x07weekday\x18\x02 \x01(\x05\x12\x10\n\x08hour_utc\x18\x03 \x01(\x05\x12\x11\n\tthreshold\x18\x04 \x01(\t\x12\x1d\n\x15settlement_address_id\x18\x05 \x01(\t\x12\x16\n\x0eminimum_amount\x18\x06 \x01(\t\x12 \n\x18\x61uto_refund_overpayments\x18\x07 \x01(\x08\"_\n\x1cUpdatePayoutScheduleResponse\x12?\n\x0fpayout_schedule\x18\x01 \x01(\x0b\x32&.stablegate.merchant.v1.PayoutSchedule*\xa9\x01\n\x0fPayoutFrequency\x12 \n\x1cPAYOUT_FREQUENCY_UNSPECIFIED\x10\x00\x12\x1b\n\x17PAYOUT_FREQUENCY_MANUAL\x10\x01\x12\x1a\n\x16PAYOUT_FREQUENCY_DAILY\x10\x02\x12\x1b\n\x17PAYOUT_FREQUENCY_WEEKLY\x10\x03\x12\x1e\n\x1aPAYOUT_FREQUENCY_THRESHOLD\x10\x04\x32\xf5\x02\n\x15PayoutScheduleService\x12\xa6\x01\n\x11GetPayoutSchedule\x12\x30.stablegate.merchant.v1.GetPayoutScheduleRequest\x1a\x31.stablegate.merchant.v1.GetPayoutScheduleResponse\",\x82\xd3\xe4\x93\x02&\x12\x13/v1/payout_scheduleb\x0fpayout_schedule\x12\xb2\x01\n\x14UpdatePayoutSchedule\x12\x33.stablegate.merchant.v1.UpdatePayoutScheduleRequest\x1a\x34.stablegate.merchant.v1.UpdatePayoutScheduleResponse\"/\x82\xd3\xe4\x93\x02)\"\x13/v1/payout_schedule:\x01*b\x0fpayout_scheduleb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -52,18 +52,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PAYOUTSCHEDULESERVICE'].methods_by_name['GetPayoutSchedule']._serialized_options = b'\202\323\344\223\002&\022\023/v1/payout_scheduleb\017payout_schedule'
   _globals['_PAYOUTSCHEDULESERVICE'].methods_by_name['UpdatePayoutSchedule']._loaded_options = None
   _globals['_PAYOUTSCHEDULESERVICE'].methods_by_name['UpdatePayoutSchedule']._serialized_options = b'\202\323\344\223\002)\"\023/v1/payout_schedule:\001*b\017payout_schedule'
-  _globals['_PAYOUTFREQUENCY']._serialized_start=1059
-  _globals['_PAYOUTFREQUENCY']._serialized_end=1228
+  _globals['_PAYOUTFREQUENCY']._serialized_start=1127
+  _globals['_PAYOUTFREQUENCY']._serialized_end=1296
   _globals['_PAYOUTSCHEDULE']._serialized_start=177
-  _globals['_PAYOUTSCHEDULE']._serialized_end=636
-  _globals['_GETPAYOUTSCHEDULEREQUEST']._serialized_start=638
-  _globals['_GETPAYOUTSCHEDULEREQUEST']._serialized_end=664
-  _globals['_GETPAYOUTSCHEDULERESPONSE']._serialized_start=666
-  _globals['_GETPAYOUTSCHEDULERESPONSE']._serialized_end=758
-  _globals['_UPDATEPAYOUTSCHEDULEREQUEST']._serialized_start=761
-  _globals['_UPDATEPAYOUTSCHEDULEREQUEST']._serialized_end=959
-  _globals['_UPDATEPAYOUTSCHEDULERESPONSE']._serialized_start=961
-  _globals['_UPDATEPAYOUTSCHEDULERESPONSE']._serialized_end=1056
-  _globals['_PAYOUTSCHEDULESERVICE']._serialized_start=1231
-  _globals['_PAYOUTSCHEDULESERVICE']._serialized_end=1604
+  _globals['_PAYOUTSCHEDULE']._serialized_end=670
+  _globals['_GETPAYOUTSCHEDULEREQUEST']._serialized_start=672
+  _globals['_GETPAYOUTSCHEDULEREQUEST']._serialized_end=698
+  _globals['_GETPAYOUTSCHEDULERESPONSE']._serialized_start=700
+  _globals['_GETPAYOUTSCHEDULERESPONSE']._serialized_end=792
+  _globals['_UPDATEPAYOUTSCHEDULEREQUEST']._serialized_start=795
+  _globals['_UPDATEPAYOUTSCHEDULEREQUEST']._serialized_end=1027
+  _globals['_UPDATEPAYOUTSCHEDULERESPONSE']._serialized_start=1029
+  _globals['_UPDATEPAYOUTSCHEDULERESPONSE']._serialized_end=1124
+  _globals['_PAYOUTSCHEDULESERVICE']._serialized_start=1299
+  _globals['_PAYOUTSCHEDULESERVICE']._serialized_end=1672
 # @@protoc_insertion_point(module_scope)

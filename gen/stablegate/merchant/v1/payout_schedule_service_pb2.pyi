@@ -69,6 +69,7 @@ class PayoutSchedule(_message.Message):
     LAST_RUN_TIME_FIELD_NUMBER: _builtins.int
     LAST_OUTCOME_FIELD_NUMBER: _builtins.int
     LAST_PAYOUT_ID_FIELD_NUMBER: _builtins.int
+    AUTO_REFUND_OVERPAYMENTS_FIELD_NUMBER: _builtins.int
     merchant_id: _builtins.str
     """Id of the merchant it belongs to."""
     frequency: Global___PayoutFrequency.ValueType
@@ -97,6 +98,10 @@ class PayoutSchedule(_message.Message):
     """
     last_payout_id: _builtins.str
     """The payout the last paid run made; empty before."""
+    auto_refund_overpayments: _builtins.bool
+    """When true, an invoice made OVERPAID by a payment credited at finality, and created with a refund_address, has
+    its excess (amount paid - amount due) refunded to that address automatically, once.
+    """
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the schedule was last changed; unset while it was never set."""
@@ -121,10 +126,11 @@ class PayoutSchedule(_message.Message):
         last_run_time: _timestamp_pb2.Timestamp | None = ...,
         last_outcome: _builtins.str = ...,
         last_payout_id: _builtins.str = ...,
+        auto_refund_overpayments: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["last_run_time", b"last_run_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["frequency", b"frequency", "hour_utc", b"hour_utc", "last_outcome", b"last_outcome", "last_payout_id", b"last_payout_id", "last_run_time", b"last_run_time", "merchant_id", b"merchant_id", "minimum_amount", b"minimum_amount", "minimum_amount_base_units", b"minimum_amount_base_units", "settlement_address_id", b"settlement_address_id", "threshold", b"threshold", "threshold_base_units", b"threshold_base_units", "update_time", b"update_time", "weekday", b"weekday"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_refund_overpayments", b"auto_refund_overpayments", "frequency", b"frequency", "hour_utc", b"hour_utc", "last_outcome", b"last_outcome", "last_payout_id", b"last_payout_id", "last_run_time", b"last_run_time", "merchant_id", b"merchant_id", "minimum_amount", b"minimum_amount", "minimum_amount_base_units", b"minimum_amount_base_units", "settlement_address_id", b"settlement_address_id", "threshold", b"threshold", "threshold_base_units", b"threshold_base_units", "update_time", b"update_time", "weekday", b"weekday"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -183,6 +189,7 @@ class UpdatePayoutScheduleRequest(_message.Message):
     THRESHOLD_FIELD_NUMBER: _builtins.int
     SETTLEMENT_ADDRESS_ID_FIELD_NUMBER: _builtins.int
     MINIMUM_AMOUNT_FIELD_NUMBER: _builtins.int
+    AUTO_REFUND_OVERPAYMENTS_FIELD_NUMBER: _builtins.int
     frequency: Global___PayoutFrequency.ValueType
     """How often (UNSPECIFIED: MANUAL)."""
     weekday: _builtins.int
@@ -195,6 +202,8 @@ class UpdatePayoutScheduleRequest(_message.Message):
     """The settlement address scheduled payouts go to; required unless MANUAL. It may still be cooling off."""
     minimum_amount: _builtins.str
     """The smallest scheduled payout in token units; empty: the ledger's minimum payout."""
+    auto_refund_overpayments: _builtins.bool
+    """Refund the excess of overpaid invoices that carry a refund_address automatically (default false)."""
     def __init__(
         self,
         *,
@@ -204,10 +213,11 @@ class UpdatePayoutScheduleRequest(_message.Message):
         threshold: _builtins.str = ...,
         settlement_address_id: _builtins.str = ...,
         minimum_amount: _builtins.str = ...,
+        auto_refund_overpayments: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["frequency", b"frequency", "hour_utc", b"hour_utc", "minimum_amount", b"minimum_amount", "settlement_address_id", b"settlement_address_id", "threshold", b"threshold", "weekday", b"weekday"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_refund_overpayments", b"auto_refund_overpayments", "frequency", b"frequency", "hour_utc", b"hour_utc", "minimum_amount", b"minimum_amount", "settlement_address_id", b"settlement_address_id", "threshold", b"threshold", "weekday", b"weekday"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
