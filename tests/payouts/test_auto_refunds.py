@@ -9,6 +9,8 @@ from typing import Any
 
 import grpc
 import pytest
+from stablegate.admin.v1 import merchant_admin_service_pb2 as admin_pb
+from stablegate.merchant.v1 import invoice_pb2
 from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
 from stablegate.merchant.v1 import payout_schedule_service_pb2 as sched_pb
 from stablegate.merchant.v1 import payout_schedule_service_pb2_grpc as sched_grpc
@@ -154,3 +156,20 @@ async def test_the_opt_in_is_on_the_schedule_and_a_payout_may_not_take_the_refun
             metadata=ledger.auth(key),
         )
     assert error_info(caught.value).reason == "REQUEST_ID_RESERVED"
+
+
+async def test_an_excess_the_balance_does_not_cover_is_skipped_and_the_payment_stays_credited(ledger: Ledger) -> None:
+    merchant_id, key = await merchant(ledger, opted_in=True)
+    # A fee that takes almost all: 12 paid, fee 11, so 1 is available against an excess of 2.
+    await ledger.merchants.SetMerchantFeePlan(
+        admin_pb.SetMerchantFeePlanRequest(merchant_id=merchant_id, bps=0, fixed="0", minimum="11", reason="test"),
+        metadata=ledger.auth(ledger.admin_key),
+    )
+    created = await invoice(ledger, key, "10", refund_address=PAYER)
+    await ledger.observe(created.deposit_address, 12 * UNIT, "FINAL")
+    assert await refunds_of(ledger, created.id) == []
+    got = (await ledger.invoices.GetInvoice(inv_pb.GetInvoiceRequest(id=created.id), metadata=ledger.auth(key))).invoice
+    assert (got.amount_paid, got.fee, got.status) == ("12", "11", invoice_pb2.INVOICE_STATUS_PAID)
+    assert invoice_pb2.INVOICE_EXCEPTION_OVERPAID in got.exceptions  # due, but not covered: skipped
+    assert (await ledger.balances(merchant_id))["merchant_available"] == UNIT
+    await ledger.assert_books_are_sound()
