@@ -17,6 +17,8 @@ from typing import Any
 
 import grpc
 import pytest
+from stablegate.ledger.v1 import payout_ledger_service_pb2 as ledger_pb
+from stablegate.ledger.v1 import payout_ledger_service_pb2_grpc as ledger_grpc
 from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
 from stablegate.merchant.v1 import payout_pb2
 from stablegate.merchant.v1 import payout_schedule_service_pb2 as pb
@@ -27,6 +29,7 @@ from stablegate.merchant.v1 import settlement_address_service_pb2 as sa_pb
 from stablegate.merchant.v1 import settlement_address_service_pb2_grpc as sa_grpc
 
 from ledger.schedules import ADDRESS_NOT_USABLE, ALREADY_PAID, BELOW_MINIMUM, NOT_DUE, PAID, PAYOUT_IN_PROGRESS
+from service_runtime import mesh
 from service_runtime.mesh import Role
 from tests.conftest import error_info
 from tests.ledger.ledger_harness import Ledger, running_ledger
@@ -152,6 +155,14 @@ async def test_a_daily_run_pays_twenty_merchants_balance_less_fee_once_and_empti
             await schedules(ledger).GetPayoutSchedule(pb.GetPayoutScheduleRequest(), metadata=ledger.auth(key))
         ).payout_schedule
         assert (shown.last_outcome, shown.last_payout_id) == (PAID, rows[0]["id"])
+
+    # Settlement's executor sees them with the others, marked as scheduled.
+    async with mesh.channel(f"127.0.0.1:{ledger.grpc_port}", ledger.pki.files(Role.SETTLEMENT)) as channel:
+        queued = await ledger_grpc.PayoutLedgerServiceStub(channel).ListQueuedPayouts(
+            ledger_pb.ListQueuedPayoutsRequest()
+        )
+    assert len(queued.payouts) == 20
+    assert {p.trigger for p in queued.payouts} == {TRIGGER.PAYOUT_TRIGGER_SCHEDULED}
 
     # Money came in again; a second run in the same day (period) pays nothing more.
     await credit(ledger, merchants[0][1], 5 * UNIT)
