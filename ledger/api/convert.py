@@ -148,6 +148,7 @@ def invoice_message(invoice: Invoice, checkout_base_url: str) -> invoice_pb2.Inv
         fee_base_units=str(invoice.fee_charged),
         net_amount=format_amount(invoice.amount_paid - invoice.fee_charged, d),
         net_amount_base_units=str(invoice.amount_paid - invoice.fee_charged),
+        refund_address=invoice.refund_address,
     )
 
 
@@ -180,6 +181,7 @@ def payout_message(payout: PayoutRecord, decimals: int) -> payout_pb2.Payout:
         cancel_time=timestamp(payout.cancel_time),
         invoice_id=payout.invoice_id or "",
         approval_id=payout.approval_id,
+        trigger=payout_pb2.PayoutTrigger.Value(f"PAYOUT_TRIGGER_{payout.trigger}"),
     )
 
 
