@@ -22,7 +22,6 @@ from stablegate.ledger.v1 import payout_ledger_service_pb2_grpc as ledger_grpc
 from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
 from stablegate.merchant.v1 import payout_pb2
 from stablegate.merchant.v1 import payout_schedule_service_pb2 as pb
-from stablegate.merchant.v1 import payout_schedule_service_pb2_grpc as pb_grpc
 from stablegate.merchant.v1 import payout_service_pb2 as payout_service_pb
 from stablegate.merchant.v1 import payout_service_pb2_grpc as payout_grpc
 from stablegate.merchant.v1 import settlement_address_service_pb2 as sa_pb
@@ -33,6 +32,7 @@ from service_runtime import mesh
 from service_runtime.mesh import Role
 from tests.conftest import error_info
 from tests.ledger.ledger_harness import Ledger, running_ledger
+from tests.payouts.ledger_calls import scheduled_payouts, schedules, set_schedule
 
 UNIT = 10**18
 FEE = UNIT // 2
@@ -53,10 +53,6 @@ async def ledger(ledger_db: str) -> AsyncIterator[Ledger]:
         payout_minimum_base_units=UNIT,
     ) as running:
         yield running
-
-
-def schedules(ledger: Ledger) -> pb_grpc.PayoutScheduleServiceAsyncStub:
-    return pb_grpc.PayoutScheduleServiceStub(ledger.channel)
 
 
 def destination(n: int) -> str:
@@ -99,23 +95,10 @@ async def credit(ledger: Ledger, key: str, amount: int) -> None:
     await ledger.observe(invoice.deposit_address, amount, "FINAL")
 
 
-async def set_schedule(ledger: Ledger, key: str, **fields: Any) -> pb.PayoutSchedule:
-    request = pb.UpdatePayoutScheduleRequest(**fields)
-    return (await schedules(ledger).UpdatePayoutSchedule(request, metadata=ledger.auth(key))).payout_schedule
-
-
 async def refused(call: Any) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call
     return caught.value
-
-
-async def scheduled_payouts(ledger: Ledger, merchant: str) -> list[Any]:
-    return await ledger.fetch(
-        "SELECT id, amount, fee, status, request_id, settlement_address_id FROM ledger.payouts "
-        "WHERE merchant_id = $1 AND payout_trigger = 'SCHEDULED' ORDER BY create_time, id",
-        merchant,
-    )
 
 
 async def test_a_daily_run_pays_twenty_merchants_balance_less_fee_once_and_empties_their_available_balance(
