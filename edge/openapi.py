@@ -159,6 +159,7 @@ FIELD_CONSTRAINTS: Mapping[str, Mapping[str, Any]] = {
         "additionalProperties": {"type": "string", "maxLength": 500, "pattern": r"^[^\x00]*$"},
     },
     "stablegate.merchant.v1.CreateInvoiceRequest.ttl": _duration_between(60, 7 * 86400),
+    "stablegate.merchant.v1.CreateInvoiceRequest.refund_address": {"pattern": r"^(0x[0-9a-fA-F]{40})?$"},
     "stablegate.merchant.v1.CreateInvoiceRequest.monitoring_window": _duration_between(0, 30 * 86400),
     "stablegate.merchant.v1.ListInvoicesRequest.order_id": _text(200),
     "stablegate.merchant.v1.CancelInvoiceRequest.reason": _text(500),
@@ -209,6 +210,18 @@ FIELD_CONSTRAINTS: Mapping[str, Mapping[str, Any]] = {
     "stablegate.merchant.v1.CreateRefundRequest.amount": {"pattern": f"^$|{POSITIVE_AMOUNT}", "maxLength": 100},
     "stablegate.merchant.v1.CreateRefundRequest.reason": _text(500),
     "stablegate.merchant.v1.ListRefundsRequest.invoice_id": _text(200),
+    "stablegate.merchant.v1.UpdatePayoutScheduleRequest.weekday": {"minimum": 0, "maximum": 7},
+    "stablegate.merchant.v1.UpdatePayoutScheduleRequest.hour_utc": {"minimum": 0, "maximum": 23},
+    "stablegate.merchant.v1.UpdatePayoutScheduleRequest.threshold": {
+        "pattern": f"^$|{POSITIVE_AMOUNT}",
+        "maxLength": 100,
+    },
+    "stablegate.merchant.v1.UpdatePayoutScheduleRequest.minimum_amount": {
+        "pattern": f"^$|{POSITIVE_AMOUNT}",
+        "maxLength": 100,
+    },
+    "stablegate.merchant.v1.UpdatePayoutScheduleRequest.settlement_address_id": _text(200),
+    "stablegate.merchant.v1.GetStatementRequest.month": {"pattern": r"^[2-9][0-9]{3}-(0[1-9]|1[0-2])$"},
     "stablegate.admin.v1.OnboardMerchantRequest.request_id": _text(200),
     "stablegate.admin.v1.OnboardMerchantRequest.name": _required_text(200),
     "stablegate.admin.v1.OnboardMerchantRequest.contact_email": {"minLength": 1, "maxLength": 254, "pattern": "@"},
@@ -289,6 +302,7 @@ BUSINESS_RULES: Mapping[str, Mapping[str, str]] = {
     # Refusals (400) no JSON Schema can state: relative to the current time, across fields, about stored
     # state, or about what a name resolves to. Each operation lists its own in `x-business-rules`.
     "InvoiceService_CreateInvoice": {
+        **_ADDRESS_RULES,
         "EXPIRY_OUT_OF_RANGE": "expire_time must fall between 1 minute and 7 days from now",
         "TOLERANCE_TOO_LARGE": "underpayment_tolerance must be below amount",
         "METADATA_INVALID": "metadata keys must be 1..40 characters",
@@ -349,6 +363,15 @@ BUSINESS_RULES: Mapping[str, Mapping[str, str]] = {
         "INSUFFICIENT_BALANCE": "the available balance must cover the refund",
     },
     "RefundService_ListRefunds": _PAGE_TOKEN,
+    "StatementService_GetStatement": {"MONTH_IN_FUTURE": "month must not be after the current month (UTC)"},
+    "PayoutScheduleService_UpdatePayoutSchedule": {
+        "FIELD_REQUIRED": "settlement_address_id unless MANUAL; threshold for THRESHOLD",
+        "FIELD_NOT_APPLICABLE": "weekday only for WEEKLY, hour_utc only for DAILY and WEEKLY, threshold only for "
+        "THRESHOLD",
+        "WEEKDAY_OUT_OF_RANGE": "weekday must be 1..7 for WEEKLY",
+        "PAYOUT_BELOW_MINIMUM": "minimum_amount must be at least the ledger's minimum payout",
+        "SETTLEMENT_ADDRESS_REVOKED": "the settlement address was revoked",
+    },
     "RefundService_CancelRefund": {"REFUND_NOT_CANCELABLE": "only a refund still waiting to be sent"},
     "MerchantAdminService_ApproveSettlementAddress": {"SETTLEMENT_ADDRESS_REVOKED": "the address was revoked"},
     "MerchantAdminService_ListMerchants": _PAGE_TOKEN,

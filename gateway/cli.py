@@ -239,6 +239,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     return run(args, url)
 
 
+def cmd_payouts_run_schedules(args: argparse.Namespace) -> int:
+    """Run the payout scheduler once (gateway/schedules_cli.py)."""
+    from gateway.schedules_cli import cmd_run_schedules as run  # noqa: PLC0415 - keeps `--help` fast
+
+    settings, _ = _settings_or_exit("ledger")
+    url: str = args.database_url or str(getattr(settings, "database_url"))  # noqa: B009 - ledger settings carry it
+    return run(args, cast(Any, settings), url)
+
+
 LOCAL_RPC_URL = "http://127.0.0.1:8545"
 
 
@@ -434,14 +443,33 @@ def _add_settlement_commands(sub: Any) -> None:
     )
     reconcile.set_defaults(func=cmd_reconcile)
 
-    report = sub.add_parser("report", help="settlement and fee reports per UTC day and merchant, as CSV")
-    report.add_argument("report", choices=("settlement", "fees"), help="which report")
+    report = sub.add_parser(
+        "report", help="settlement and fee reports per UTC day and merchant, or a merchant's monthly statement, as CSV"
+    )
+    report.add_argument("report", choices=("settlement", "fees", "statement"), help="which report")
+    report.add_argument("--month", default=None, help="statement: the UTC month, YYYY-MM")
+    report.add_argument("--asset", default="USDT", help="statement: the asset (default USDT)")
     report.add_argument("--since", default=None, help="first UTC day, YYYY-MM-DD (default: today)")
     report.add_argument("--until", default=None, help="last UTC day, included (default: --since)")
-    report.add_argument("--merchant", default=None, help="only this merchant (mer_…)")
-    report.add_argument("--output", type=Path, default=None, help="write the CSV here (default: standard output)")
+    report.add_argument("--merchant", default=None, help="only this merchant (mer_…); required for a statement")
+    report.add_argument(
+        "--output", "--out", type=Path, default=None, help="write the CSV here (default: standard output)"
+    )
     report.add_argument("--database-url", default=None, help="Postgres URL (default: STABLEGATE_LEDGER_DATABASE_URL)")
     report.set_defaults(func=cmd_report)
+
+    payouts = sub.add_parser("payouts", help="merchant payouts (ledger side)")
+    payouts_sub = payouts.add_subparsers(dest="payouts_command", required=True, metavar="ACTION")
+    run_schedules = payouts_sub.add_parser(
+        "run-schedules",
+        help="one pass of the payout scheduler now (the ledger's settings); exit 1 when a merchant's payout failed",
+    )
+    run_schedules.add_argument("--at", default=None, help="the time to run at, ISO 8601 with offset (default: now)")
+    run_schedules.add_argument("--json", action="store_true", help="print the outcomes as JSON")
+    run_schedules.add_argument(
+        "--database-url", default=None, help="Postgres URL (default: STABLEGATE_LEDGER_DATABASE_URL)"
+    )
+    run_schedules.set_defaults(func=cmd_payouts_run_schedules)
 
     gas = sub.add_parser("gas", help="the signing keys' BNB (gas float)")
     gas_sub = gas.add_subparsers(dest="gas_command", required=True, metavar="ACTION")

@@ -1,4 +1,7 @@
-"""`stablegate report settlement|fees`: the per-day, per-merchant reports as CSV, read from the ledger's journal.
+"""`stablegate report settlement|fees|statement`: reports as CSV, read from the ledger's journal.
+
+`settlement` and `fees` are per UTC day and merchant; `statement` is one merchant's month (`--merchant`, `--month
+YYYY-MM`), the same figures as `GET /v1/statements/{month}` (ledger/store/statements.py).
 
 The CLI reads the ledger's database directly (as `stablegate db migrate` and `admin keys create` do): the reports
 are read-only folds of the journal (`ledger/store/reports.py`). Exit status: 0 written, 2 bad dates or the
@@ -17,7 +20,10 @@ from typing import TextIO
 
 import asyncpg
 
+from ledger.api.statements import read_statement
+from ledger.errors import InvalidField
 from ledger.store import reports
+from ledger.store.statements import Statement
 
 EXIT_FAILED = 2
 MAX_DAYS = 366
@@ -34,7 +40,22 @@ HEADERS = {
         "reversed_base_units",
     ),
     "fees": ("day", "merchant_id", "asset", "fees_base_units", "gas_spent_base_units", "sweeps", "swept_base_units"),
+    "statement": (
+        "section",
+        "time",
+        "category",
+        "journal_kind",
+        "transaction_id",
+        "reference",
+        "gross_base_units",
+        "fee_base_units",
+        "net_base_units",
+        "balance_base_units",
+        "amount_base_units",
+    ),
 }
+STATEMENT_TOTALS = ("payments", "fees", "payouts", "refunds", "adjustments")
+"""The statement's total rows, in order, between its lines and its closing balance."""
 
 
 def _date(value: str | None, name: str, default: dt.date) -> dt.date:
@@ -62,6 +83,68 @@ async def _rows(url: str, kind: str, since: dt.date, until: dt.date, merchant: s
         await conn.close()
 
 
+def statement_rows(found: Statement) -> list[tuple[object, ...]]:
+    """A statement as CSV rows: opening balance, each line, the totals, closing balance (`amount_base_units`)."""
+    blank = ("",) * 9
+    rows: list[tuple[object, ...]] = [("opening_balance", found.start.isoformat(), *blank[1:], found.opening)]
+    rows += [
+        (
+            "line",
+            line.time.isoformat(),
+            line.category,
+            line.journal_kind,
+            line.transaction_id,
+            line.reference,
+            line.gross,
+            line.fee,
+            line.net,
+            line.balance,
+            "",
+        )
+        for line in found.lines
+    ]
+    rows += [(name, *blank, getattr(found, name)) for name in STATEMENT_TOTALS]
+    rows.append(("closing_balance", found.end.isoformat(), *blank[1:], found.closing))
+    return rows
+
+
+async def statement_csv_rows(url: str, merchant: str, asset: str, month: str) -> list[tuple[object, ...]]:
+    """A merchant's statement for a "YYYY-MM" month as CSV rows, read from the database at `url`."""
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=1, timeout=10)
+    try:
+        return statement_rows(await read_statement(pool, merchant, asset, month, dt.datetime.now(dt.UTC)))
+    finally:
+        await pool.close()
+
+
+def cmd_statement(args: argparse.Namespace, database_url: str) -> int:
+    """Write one merchant's monthly statement as CSV (the same figures as `GET /v1/statements/{month}`)."""
+    if not args.merchant or not args.month:
+        print("error: a statement needs --merchant and --month (YYYY-MM)", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        rows = asyncio.run(statement_csv_rows(database_url, args.merchant, args.asset, args.month))
+    except InvalidField as exc:
+        print(f"error: --month: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        print(
+            f"error: cannot read the ledger's database: {exc}. Is Postgres up? Check --database-url.", file=sys.stderr
+        )
+        return EXIT_FAILED
+    _write(args.output, "statement", rows)
+    return 0
+
+
+def _write(output: Path | None, kind: str, rows: list[tuple[object, ...]]) -> None:
+    if output is None:
+        write_csv(sys.stdout, kind, rows)
+    else:
+        with output.open("w", newline="") as out:
+            write_csv(out, kind, rows)
+        print(f"{len(rows)} rows written to {output}", file=sys.stderr)
+
+
 def write_csv(out: TextIO, kind: str, rows: list[tuple[object, ...]]) -> None:
     """The header, then one line per row (amounts as integers in base units)."""
     writer = csv.writer(out, lineterminator="\n")
@@ -70,7 +153,9 @@ def write_csv(out: TextIO, kind: str, rows: list[tuple[object, ...]]) -> None:
 
 
 def cmd_report(args: argparse.Namespace, database_url: str) -> int:
-    """Write the settlement or fee report for a range of UTC days as CSV."""
+    """Write the settlement or fee report for a range of UTC days (or a monthly statement) as CSV."""
+    if args.report == "statement":
+        return cmd_statement(args, database_url)
     today = dt.datetime.now(dt.UTC).date()
     try:
         since = _date(args.since, "--since", today)
@@ -90,11 +175,5 @@ def cmd_report(args: argparse.Namespace, database_url: str) -> int:
         message = f"error: cannot read the ledger's database: {exc}. Is Postgres up? Check --database-url."
         print(message, file=sys.stderr)
         return EXIT_FAILED
-    output: Path | None = args.output
-    if output is None:
-        write_csv(sys.stdout, args.report, rows)
-    else:
-        with output.open("w", newline="") as out:
-            write_csv(out, args.report, rows)
-        print(f"{len(rows)} rows written to {output}", file=sys.stderr)
+    _write(args.output, args.report, rows)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import grpc
 from stablegate.admin.v1 import (
@@ -27,9 +28,11 @@ from stablegate.ledger.v1 import (
 from stablegate.merchant.v1 import (
     balance_service_pb2_grpc,
     invoice_service_pb2_grpc,
+    payout_schedule_service_pb2_grpc,
     payout_service_pb2_grpc,
     refund_service_pb2_grpc,
     settlement_address_service_pb2_grpc,
+    statement_service_pb2_grpc,
     webhook_service_pb2_grpc,
 )
 
@@ -43,9 +46,11 @@ from ledger.api.invoices import Balances, Invoices
 from ledger.api.journal import Journal
 from ledger.api.observations import ChainObservations
 from ledger.api.operator_events import OperatorEvents
+from ledger.api.payout_schedules import PayoutSchedules
 from ledger.api.payouts import PayoutLedger, Payouts
 from ledger.api.refunds import Refunds
 from ledger.api.settlement_addresses import SettlementAddresses
+from ledger.api.statements import Statements
 from ledger.api.stray import StrayFundsAdmin
 from ledger.api.sweeps import SweepLedger
 from ledger.api.treasury import TreasuryLedger
@@ -67,6 +72,8 @@ SERVED = (
     "stablegate.merchant.v1.SettlementAddressService",
     "stablegate.merchant.v1.PayoutService",
     "stablegate.merchant.v1.RefundService",
+    "stablegate.merchant.v1.PayoutScheduleService",
+    "stablegate.merchant.v1.StatementService",
     "stablegate.admin.v1.MerchantAdminService",
     "stablegate.admin.v1.ApiKeyAdminService",
     "stablegate.admin.v1.AuditLogService",
@@ -128,6 +135,10 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
                 log.info("migrated", extra={"migrations": applied})
         core.attach(pool)
         expiry_task.append(asyncio.create_task(expire_forever()))
+        if settings.payout_schedule_interval_seconds > 0:
+            expiry_task.append(
+                asyncio.create_task(core.schedules.run_forever(settings.payout_schedule_interval_seconds, core.now))
+            )
         if settings.webhook_dispatch:
             core.dispatcher.start()
 
@@ -141,29 +152,31 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
         await core.pool.close()
 
     def register(server: grpc.aio.Server) -> None:
-        invoice_service_pb2_grpc.add_InvoiceServiceServicer_to_server(Invoices(core), server)
-        balance_service_pb2_grpc.add_BalanceServiceServicer_to_server(Balances(core), server)
-        merchant_admin_service_pb2_grpc.add_MerchantAdminServiceServicer_to_server(MerchantAdmin(core), server)
-        api_key_admin_service_pb2_grpc.add_ApiKeyAdminServiceServicer_to_server(ApiKeyAdmin(core), server)
-        audit_log_service_pb2_grpc.add_AuditLogServiceServicer_to_server(AuditLog(core), server)
-        stray_funds_admin_service_pb2_grpc.add_StrayFundsAdminServiceServicer_to_server(StrayFundsAdmin(core), server)
-        credential_service_pb2_grpc.add_CredentialServiceServicer_to_server(Credentials(core), server)
-        chain_observation_service_pb2_grpc.add_ChainObservationServiceServicer_to_server(
-            ChainObservations(core), server
-        )
-        deposit_address_service_pb2_grpc.add_DepositAddressServiceServicer_to_server(DepositAddresses(core), server)
-        checkout_service_pb2_grpc.add_CheckoutServiceServicer_to_server(Checkout(core), server)
-        webhook_service_pb2_grpc.add_WebhookEndpointServiceServicer_to_server(WebhookEndpoints(core), server)
-        sweep_ledger_service_pb2_grpc.add_SweepLedgerServiceServicer_to_server(SweepLedger(core), server)
-        journal_service_pb2_grpc.add_JournalServiceServicer_to_server(Journal(core), server)
-        operator_event_service_pb2_grpc.add_OperatorEventServiceServicer_to_server(OperatorEvents(core), server)
-        settlement_address_service_pb2_grpc.add_SettlementAddressServiceServicer_to_server(
-            SettlementAddresses(core), server
-        )
-        payout_service_pb2_grpc.add_PayoutServiceServicer_to_server(Payouts(core), server)
-        refund_service_pb2_grpc.add_RefundServiceServicer_to_server(Refunds(core), server)
-        payout_ledger_service_pb2_grpc.add_PayoutLedgerServiceServicer_to_server(PayoutLedger(core), server)
-        treasury_ledger_service_pb2_grpc.add_TreasuryLedgerServiceServicer_to_server(TreasuryLedger(core), server)
+        servicers: list[tuple[Any, Any]] = [
+            (invoice_service_pb2_grpc.add_InvoiceServiceServicer_to_server, Invoices),
+            (balance_service_pb2_grpc.add_BalanceServiceServicer_to_server, Balances),
+            (merchant_admin_service_pb2_grpc.add_MerchantAdminServiceServicer_to_server, MerchantAdmin),
+            (api_key_admin_service_pb2_grpc.add_ApiKeyAdminServiceServicer_to_server, ApiKeyAdmin),
+            (audit_log_service_pb2_grpc.add_AuditLogServiceServicer_to_server, AuditLog),
+            (stray_funds_admin_service_pb2_grpc.add_StrayFundsAdminServiceServicer_to_server, StrayFundsAdmin),
+            (credential_service_pb2_grpc.add_CredentialServiceServicer_to_server, Credentials),
+            (chain_observation_service_pb2_grpc.add_ChainObservationServiceServicer_to_server, ChainObservations),
+            (deposit_address_service_pb2_grpc.add_DepositAddressServiceServicer_to_server, DepositAddresses),
+            (checkout_service_pb2_grpc.add_CheckoutServiceServicer_to_server, Checkout),
+            (webhook_service_pb2_grpc.add_WebhookEndpointServiceServicer_to_server, WebhookEndpoints),
+            (sweep_ledger_service_pb2_grpc.add_SweepLedgerServiceServicer_to_server, SweepLedger),
+            (journal_service_pb2_grpc.add_JournalServiceServicer_to_server, Journal),
+            (operator_event_service_pb2_grpc.add_OperatorEventServiceServicer_to_server, OperatorEvents),
+            (settlement_address_service_pb2_grpc.add_SettlementAddressServiceServicer_to_server, SettlementAddresses),
+            (payout_service_pb2_grpc.add_PayoutServiceServicer_to_server, Payouts),
+            (refund_service_pb2_grpc.add_RefundServiceServicer_to_server, Refunds),
+            (payout_schedule_service_pb2_grpc.add_PayoutScheduleServiceServicer_to_server, PayoutSchedules),
+            (statement_service_pb2_grpc.add_StatementServiceServicer_to_server, Statements),
+            (payout_ledger_service_pb2_grpc.add_PayoutLedgerServiceServicer_to_server, PayoutLedger),
+            (treasury_ledger_service_pb2_grpc.add_TreasuryLedgerServiceServicer_to_server, TreasuryLedger),
+        ]
+        for add, servicer in servicers:
+            add(servicer(core), server)
         register_unimplemented(server, NOT_BUILT)
 
     return ServiceDefinition(

@@ -60,12 +60,15 @@ METHOD_SCOPES: dict[str, str] = {
     "/stablegate.merchant.v1.InvoiceService/GetInvoice": "invoices:read",
     "/stablegate.merchant.v1.InvoiceService/ListInvoices": "invoices:read",
     "/stablegate.merchant.v1.BalanceService/GetBalance": "balance:read",
+    "/stablegate.merchant.v1.StatementService/GetStatement": "balance:read",
     **{
         f"/stablegate.merchant.v1.SettlementAddressService/{m}": "payouts:write"
         for m in ("CreateSettlementAddress", "ConfirmSettlementAddress", "RevokeSettlementAddress")
     },
     **{f"/stablegate.merchant.v1.PayoutService/{m}": "payouts:write" for m in ("CreatePayout", "CancelPayout")},
     **{f"/stablegate.merchant.v1.RefundService/{m}": "payouts:write" for m in ("CreateRefund", "CancelRefund")},
+    "/stablegate.merchant.v1.PayoutScheduleService/UpdatePayoutSchedule": "payouts:write",
+    "/stablegate.merchant.v1.PayoutScheduleService/GetPayoutSchedule": "payouts:read",
     **{f"/stablegate.merchant.v1.RefundService/{m}": "payouts:read" for m in ("GetRefund", "ListRefunds")},
     **{
         f"/stablegate.merchant.v1.PayoutService/{m}": "payouts:read"

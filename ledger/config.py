@@ -160,6 +160,13 @@ class LedgerSettings(ServiceSettings):
         pattern=r"^(0x[0-9a-fA-F]{40})?$",
         description="Where withdrawals of collected platform fees go (WithdrawPlatformRevenue); empty: refused.",
     )
+    payout_schedule_interval_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=3600,
+        description="How often the payout scheduler looks for due payout schedules; 0: never (run it with "
+        "`stablegate payouts run-schedules`).",
+    )
     smtp_host: str = Field(default="", description="SMTP server for email notifications; empty: email is off.")
     smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP server port.")
     smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")

@@ -24,6 +24,7 @@ from ledger.metrics import LedgerMetrics
 from ledger.notify import Notifier, SmtpEmail, TwilioSms
 from ledger.payments import PaymentRecorder
 from ledger.payouts import PayoutBook, PayoutTerms
+from ledger.schedules import PayoutScheduler
 from ledger.secretbox import SecretBox, parse_key
 from ledger.store import merchants as merchant_store
 from ledger.webhook_http import SystemResolver, WebhookPoster
@@ -117,6 +118,11 @@ class LedgerCore:
         return self._payouts
 
     @property
+    def schedules(self) -> PayoutScheduler:
+        """The payout scheduler (only after startup)."""
+        return PayoutScheduler(self.payouts)
+
+    @property
     def dispatcher(self) -> Dispatcher:
         """The webhook fan-out and sender (only after startup)."""
         assert self._dispatcher is not None, "the ledger has not started"
@@ -145,6 +151,7 @@ class LedgerCore:
                 minimum=s.payout_minimum_base_units,
             ),
         )
+        self._recorder.after_credit = self._payouts.auto_refund
         self._dispatcher = Dispatcher(
             database_url=s.database_url,
             pool=pool,

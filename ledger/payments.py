@@ -227,6 +227,9 @@ class PaymentRecorder:
         self.token_contract = token_contract
         self.asset = asset
         self.metrics = metrics or LedgerMetrics()
+        self.after_credit: Callable[[asyncpg.Connection, Invoice, dt.datetime], Awaitable[object]] | None = None
+        """Called in the crediting transaction after a payment is credited at finality (the automatic
+        overpayment refund, `PayoutBook.auto_refund`), with the invoice locked and re-evaluated."""
 
     async def record(self, obs: Observation, now: dt.datetime) -> Recorded:
         """Record one observation (idempotent on chain id, tx hash, log index and block hash).
@@ -426,6 +429,8 @@ class PaymentRecorder:
         await payment_store.set_status(conn, payment.id, "FINAL")
         await fee_store.record_charge(conn, invoice.id, payment.id, fee, charged + fee)
         after = await _reevaluate(conn, invoice, now)
+        if self.after_credit is not None:
+            await self.after_credit(conn, after, now)
         return Recorded("MATCHED", invoice.id, payment.id, tx), after
 
     async def _reverse(

@@ -10,6 +10,8 @@ merchant (which serialises one merchant's payouts) and on its balance accounts; 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +22,19 @@ from ledger.api.convert import payout_message, refund_message
 from ledger.domain import postings
 from ledger.domain import settlement_addresses as address_rules
 from ledger.domain.ids import new_id
-from ledger.domain.payouts import CANCELABLE, PLATFORM_KINDS, PayoutRecord, payout_fee, refundable
+from ledger.domain.lifecycle import OVERPAID
+from ledger.domain.models import Invoice
+from ledger.domain.payouts import CANCELABLE, PLATFORM_KINDS, PayoutRecord, Trigger, payout_fee, refundable
+from ledger.domain.settlement_addresses import SettlementAddressRecord
 from ledger.store import invoices as invoice_store
 from ledger.store import journal, outbox
 from ledger.store import merchants as merchant_store
+from ledger.store import payout_schedules as schedule_store
 from ledger.store import payouts as store
 from ledger.store import settlement_addresses as address_store
 from service_runtime.errors import AlreadyExists, FailedPrecondition, NotFound
+
+log = logging.getLogger("stablegate.ledger.payouts")
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,10 @@ class PayoutBook:
         self.terms = terms
 
     def _refs(self, merchant_id: str) -> tuple[postings.AccountRef, postings.AccountRef]:
+        return self.accounts(merchant_id)
+
+    def accounts(self, merchant_id: str) -> tuple[postings.AccountRef, postings.AccountRef]:
+        """The merchant's `merchant_available` and `merchant_reserved` accounts of this ledger's asset."""
         asset = self.terms.asset
         return (
             postings.AccountRef("merchant_available", merchant_id, asset),
@@ -194,45 +206,77 @@ class PayoutBook:
                 locked = await journal.lock_balances(conn, [available_ref, reserved_ref])
                 if locked[available_ref] < new.amount + fee:
                     raise self._insufficient(locked[available_ref], new.amount + fee)
-                payout = PayoutRecord(
-                    id=new_id("po"),
+                return await self.reserve(
+                    conn,
                     merchant_id=new.merchant_id,
-                    settlement_address_id=address.id,
-                    destination_address=address.address,
-                    asset=self.terms.asset,
-                    chain_id=self.terms.chain_id,
-                    token_contract=self.terms.token_contract,
+                    address=address,
                     amount=new.amount,
                     fee=fee,
-                    status="QUEUED",
                     description=new.description,
                     metadata=new.metadata,
-                    tx_hash=None,
-                    block_number=None,
-                    failure_reason="",
-                    create_time=now,
-                    update_time=now,
-                    broadcast_time=None,
-                    confirm_time=None,
-                    cancel_time=None,
-                )
-                stored = await store.insert(
-                    conn,
-                    payout,
                     request_id=new.request_id,
                     request_hash=new.request_hash,
+                    now=now,
                     created_by_key_id=new.key_id,
                 )
-                await journal.post(
-                    conn,
-                    postings.payout_reserved(new.merchant_id, self.terms.asset, new.amount, fee),
-                    request_id=f"{stored.id}:{postings.PAYOUT_RESERVED}",
-                )
-                await self._announce(conn, stored, "created")
-                return stored
         except asyncpg.CheckViolationError as exc:
             # The constraint behind the check above: only a bug could get here, and it still refuses.
             raise self._insufficient(0, new.amount + fee) from exc
+
+    async def reserve(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        merchant_id: str,
+        address: SettlementAddressRecord,
+        amount: int,
+        fee: int,
+        description: str,
+        metadata: dict[str, str],
+        request_id: str,
+        request_hash: bytes,
+        now: dt.datetime,
+        trigger: Trigger = "MANUAL",
+        created_by_key_id: str | None = None,
+    ) -> PayoutRecord:
+        """Store a checked payout QUEUED, post its reservation and write `payout.created`, in the caller's transaction.
+
+        The one way a payout is made, by the merchant (`create`) or its schedule (`ledger/schedules.py`): the caller
+        holds the merchant's row lock and its balance accounts' locks, and has checked the address and the balance.
+        """
+        payout = PayoutRecord(
+            id=new_id("po"),
+            merchant_id=merchant_id,
+            settlement_address_id=address.id,
+            destination_address=address.address,
+            asset=self.terms.asset,
+            chain_id=self.terms.chain_id,
+            token_contract=self.terms.token_contract,
+            amount=amount,
+            fee=fee,
+            status="QUEUED",
+            description=description,
+            metadata=metadata,
+            tx_hash=None,
+            block_number=None,
+            failure_reason="",
+            create_time=now,
+            update_time=now,
+            broadcast_time=None,
+            confirm_time=None,
+            cancel_time=None,
+            trigger=trigger,
+        )
+        stored = await store.insert(
+            conn, payout, request_id=request_id, request_hash=request_hash, created_by_key_id=created_by_key_id
+        )
+        await journal.post(
+            conn,
+            postings.payout_reserved(merchant_id, self.terms.asset, amount, fee),
+            request_id=f"{stored.id}:{postings.PAYOUT_RESERVED}",
+        )
+        await self._announce(conn, stored, "created")
+        return stored
 
     async def create_refund(self, new: NewRefund, now: dt.datetime) -> PayoutRecord:
         """Accept a refund of an invoice's credited money, reserving it; or refuse it changing nothing."""
@@ -270,40 +314,125 @@ class PayoutBook:
                 locked = await journal.lock_balances(conn, [available_ref, reserved_ref])
                 if locked[available_ref] < amount:
                     raise self._insufficient(locked[available_ref], amount)
-                refund = PayoutRecord(
-                    id=new_id("rf"),
+                return await self._reserve_refund(
+                    conn,
                     merchant_id=new.merchant_id,
-                    settlement_address_id=None,
-                    destination_address=new.refund_address,
-                    asset=self.terms.asset,
-                    chain_id=self.terms.chain_id,
-                    token_contract=self.terms.token_contract,
-                    amount=amount,
-                    fee=0,
-                    status="QUEUED",
-                    description="",
-                    metadata={},
-                    tx_hash=None,
-                    block_number=None,
-                    failure_reason="",
-                    create_time=now,
-                    update_time=now,
-                    broadcast_time=None,
-                    confirm_time=None,
-                    cancel_time=None,
-                    kind="REFUND",
                     invoice_id=invoice.id,
+                    address=new.refund_address,
+                    amount=amount,
                     reason=new.reason,
+                    request_id=request_id,
+                    request_hash=new.request_hash,
+                    now=now,
+                    created_by_key_id=new.key_id,
                 )
-                stored = await store.insert(
-                    conn, refund, request_id=request_id, request_hash=new.request_hash, created_by_key_id=new.key_id
-                )
-                posting = postings.payout_reserved(new.merchant_id, self.terms.asset, amount, 0, refund=True)
-                await journal.post(conn, posting, request_id=f"{stored.id}:{posting.kind}")
-                await self._announce(conn, stored, "created")
-                return stored
         except asyncpg.CheckViolationError as exc:
             raise self._insufficient(0, new.amount or 0) from exc
+
+    async def _reserve_refund(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        merchant_id: str,
+        invoice_id: str,
+        address: str,
+        amount: int,
+        reason: str,
+        request_id: str,
+        request_hash: bytes,
+        now: dt.datetime,
+        created_by_key_id: str | None = None,
+    ) -> PayoutRecord:
+        """Store a checked refund QUEUED, post its reservation and write `refund.created` (caller's transaction)."""
+        refund = PayoutRecord(
+            id=new_id("rf"),
+            merchant_id=merchant_id,
+            settlement_address_id=None,
+            destination_address=address,
+            asset=self.terms.asset,
+            chain_id=self.terms.chain_id,
+            token_contract=self.terms.token_contract,
+            amount=amount,
+            fee=0,
+            status="QUEUED",
+            description="",
+            metadata={},
+            tx_hash=None,
+            block_number=None,
+            failure_reason="",
+            create_time=now,
+            update_time=now,
+            broadcast_time=None,
+            confirm_time=None,
+            cancel_time=None,
+            kind="REFUND",
+            invoice_id=invoice_id,
+            reason=reason,
+        )
+        stored = await store.insert(
+            conn, refund, request_id=request_id, request_hash=request_hash, created_by_key_id=created_by_key_id
+        )
+        posting = postings.payout_reserved(merchant_id, self.terms.asset, amount, 0, refund=True)
+        await journal.post(conn, posting, request_id=f"{stored.id}:{posting.kind}")
+        await self._announce(conn, stored, "created")
+        return stored
+
+    async def auto_refund(self, conn: asyncpg.Connection, invoice: Invoice, now: dt.datetime) -> PayoutRecord | None:
+        """Refund an overpaid invoice's excess to its refund address, once, in the crediting transaction.
+
+        Called by the payment recorder after a payment is credited at finality, with the invoice locked. Nothing
+        happens unless the invoice is flagged OVERPAID, carries a refund address and its merchant opted in
+        (`auto_refund_overpayments`). The refund's request id `auto_refund:<invoice id>` makes it once per invoice.
+        The merchant's row is not locked (the invoice is, and the balances are): a concurrent CreateRefund takes
+        the merchant before the invoice, so taking them in the other order here could deadlock. A refund the
+        available balance does not cover, or any failure, is skipped (logged) in a savepoint: crediting the
+        payment never fails because of it.
+        """
+        request_id = await self._auto_refund_due(conn, invoice)
+        if request_id is None:
+            return None
+        try:
+            async with conn.transaction():
+                left = refundable(invoice.amount_paid, await store.refunds_of(conn, invoice.id))
+                amount = min(invoice.amount_paid - invoice.amount, left)
+                if amount <= 0:
+                    return None
+                available_ref, reserved_ref = self._refs(invoice.merchant_id)
+                locked = await journal.lock_balances(conn, [available_ref, reserved_ref])
+                if locked[available_ref] < amount:
+                    log.warning(
+                        "automatic overpayment refund skipped: the available balance does not cover it",
+                        extra={"invoice_id": invoice.id},
+                    )
+                    return None
+                return await self._reserve_refund(
+                    conn,
+                    merchant_id=invoice.merchant_id,
+                    invoice_id=invoice.id,
+                    address=invoice.refund_address,
+                    amount=amount,
+                    reason="automatic refund of an overpayment",
+                    request_id=request_id,
+                    request_hash=hashlib.sha256(request_id.encode()).digest(),
+                    now=now,
+                )
+        except Exception:
+            log.exception(
+                "automatic overpayment refund failed; the payment stays credited", extra={"invoice_id": invoice.id}
+            )
+            return None
+
+    @staticmethod
+    async def _auto_refund_due(conn: asyncpg.Connection, invoice: Invoice) -> str | None:
+        """The automatic refund's request id when one is due for this invoice now, else None."""
+        if not invoice.refund_address or OVERPAID not in invoice.exceptions or invoice.amount_paid <= invoice.amount:
+            return None
+        if not await schedule_store.auto_refunds(conn, invoice.merchant_id):
+            return None
+        request_id = f"auto_refund:{invoice.id}"
+        if await store.find_by_request(conn, invoice.merchant_id, request_id) is not None:
+            return None
+        return request_id
 
     async def get_refund(self, merchant_id: str, refund_id: str) -> PayoutRecord:
         """One of the merchant's refunds."""

@@ -149,6 +149,7 @@ def invoice_message(invoice: Invoice, checkout: CheckoutLinks) -> invoice_pb2.In
         fee_base_units=str(invoice.fee_charged),
         net_amount=format_amount(invoice.amount_paid - invoice.fee_charged, d),
         net_amount_base_units=str(invoice.amount_paid - invoice.fee_charged),
+        refund_address=invoice.refund_address,
     )
 
 
@@ -181,6 +182,7 @@ def payout_message(payout: PayoutRecord, decimals: int) -> payout_pb2.Payout:
         cancel_time=timestamp(payout.cancel_time),
         invoice_id=payout.invoice_id or "",
         approval_id=payout.approval_id,
+        trigger=payout_pb2.PayoutTrigger.Value(f"PAYOUT_TRIGGER_{payout.trigger}"),
     )
 
 

@@ -16,6 +16,7 @@ from ledger.api.auth import merchant_id
 from ledger.api.convert import from_duration, from_timestamp, invoice_message, request_hash
 from ledger.core import LedgerCore
 from ledger.domain import invoices as rules
+from ledger.domain.addresses import parse_address
 from ledger.domain.ids import looks_like_id, new_id
 from ledger.domain.invoices import ChainTerms
 from ledger.domain.models import Invoice, Merchant
@@ -73,6 +74,7 @@ def _unsaved(new: rules.NewInvoice, terms: ChainTerms, now: dt.datetime) -> Invo
         update_time=now,
         paid_time=None,
         cancel_time=None,
+        refund_address=new.refund_address,
     )
 
 
@@ -177,6 +179,9 @@ class Invoices(pb_grpc.InvoiceServiceServicer):
             order_id=rules.check_text(request.order_id, "order_id", rules.MAX_ORDER_ID) or None,
             customer_reference=rules.check_text(request.customer_reference, "customer_reference", 200),
             redirect_url=rules.check_url(request.redirect_url, "redirect_url"),
+            refund_address=parse_address(request.refund_address, field="refund_address")
+            if request.refund_address
+            else "",
             expire_time=expire_time,
             monitor_until=expire_time
             + rules.monitoring_window(

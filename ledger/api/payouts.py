@@ -17,6 +17,7 @@ from ledger.api.convert import from_timestamp, payout_message, request_hash
 from ledger.api.invoices import idempotency_key
 from ledger.core import LedgerCore
 from ledger.domain import invoices as rules
+from ledger.domain import payout_schedules as schedule_rules
 from ledger.domain.addresses import parse_address
 from ledger.domain.ids import new_id
 from ledger.domain.money import format_amount, parse_amount, parse_non_negative_amount
@@ -33,6 +34,8 @@ from service_runtime.pagination import (
 
 Context = grpc.aio.ServicerContext[Any, Any]
 TX_HASH_LENGTH = 66
+RESERVED_REQUEST_PREFIXES = (schedule_rules.REQUEST_PREFIX, "auto_refund:")
+"""Request id prefixes of payouts the ledger makes itself; a merchant's CreatePayout may not use them."""
 
 
 def _asset(core: LedgerCore, asset: str) -> None:
@@ -48,6 +51,17 @@ def _amount(core: LedgerCore, amount: str) -> int:
             'amount is required, e.g. "250.00"', reason="FIELD_REQUIRED", metadata={"field": "amount"}
         )
     return parse_amount(amount, core.terms.token_decimals, field="amount")
+
+
+def _own_request_id(value: str) -> str:
+    """A merchant's request id: `schedule:…` and `auto_refund:…` are the ledger's own (its automatic payouts)."""
+    if value.startswith(RESERVED_REQUEST_PREFIXES):
+        raise InvalidArgument(
+            f"request_id may not start with {' or '.join(RESERVED_REQUEST_PREFIXES)} (kept for the ledger's own)",
+            reason="REQUEST_ID_RESERVED",
+            metadata={"field": "request_id"},
+        )
+    return value
 
 
 class Payouts(pb_grpc.PayoutServiceServicer):
@@ -99,8 +113,8 @@ class Payouts(pb_grpc.PayoutServiceServicer):
             max_fee=max_fee,
             description=rules.check_text(request.description, "description", rules.MAX_DESCRIPTION),
             metadata=rules.check_metadata(dict(request.metadata)),
-            request_id=rules.check_text(
-                request.request_id or idempotency_key(context) or new_id("req"), "request_id", 200
+            request_id=_own_request_id(
+                rules.check_text(request.request_id or idempotency_key(context) or new_id("req"), "request_id", 200)
             ),
             request_hash=request_hash(request),
             key_id=principal().key_id,

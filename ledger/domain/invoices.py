@@ -49,6 +49,8 @@ class NewInvoice:
     redirect_url: str
     expire_time: dt.datetime
     monitor_until: dt.datetime
+    refund_address: str = ""
+    """The payer's address for an automatic overpayment refund; empty: none."""
 
 
 def deposit_address(terms: ChainTerms, invoice_id: str) -> str:

@@ -103,3 +103,5 @@ class Invoice:
     """…and its minimum (base units)."""
     fee_charged: int = 0
     """The platform fee charged so far: fee(amount_paid) under the invoice's plan."""
+    refund_address: str = ""
+    """Where an overpayment's excess is refunded automatically (when the merchant opted in); empty: nowhere."""

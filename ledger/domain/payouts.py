@@ -21,6 +21,8 @@ PLATFORM_KINDS: frozenset[str] = frozenset({"STRAY_REFUND", "REVENUE"})
 """Kinds that move platform accounts, not a merchant's balance, and are announced to operators only."""
 Status = Literal["PENDING_APPROVAL", "QUEUED", "BROADCAST", "CONFIRMED", "FAILED", "CANCELED", "REJECTED"]
 """The proto's status names, without the prefix."""
+Trigger = Literal["MANUAL", "SCHEDULED"]
+"""What made a payout (the proto's PayoutTrigger names, without the prefix)."""
 
 CANCELABLE: frozenset[str] = frozenset({"PENDING_APPROVAL", "QUEUED"})
 """States the merchant may cancel from (nothing has been sent)."""
@@ -61,6 +63,8 @@ class PayoutRecord:
     """Why a refund is made (the merchant's or the admin's words); empty for a payout."""
     approval_id: str = ""
     """The signer's approval a PENDING_APPROVAL payout waits for."""
+    trigger: Trigger = "MANUAL"
+    """What made a payout: the merchant (MANUAL) or its payout schedule (SCHEDULED)."""
 
     @property
     def total(self) -> int:

@@ -47,6 +47,7 @@ EVENT_TYPES = (
     "payout.broadcast",
     "payout.confirmed",
     "payout.failed",
+    "payout_schedule.updated",
     "refund.created",
     "refund.canceled",
     "refund.pending_approval",

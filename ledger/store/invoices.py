@@ -15,7 +15,8 @@ from ledger.domain.models import Invoice, PaymentRecord
 _COLUMNS = (
     "id, merchant_id, status, exceptions, asset, chain_id, token_contract, token_decimals, amount, amount_paid, "
     "tolerance, deposit_address, description, metadata, order_id, customer_reference, redirect_url, expire_time, "
-    "monitor_until, create_time, update_time, paid_time, cancel_time, fee_bps, fee_fixed, fee_minimum, fee_charged"
+    "monitor_until, create_time, update_time, paid_time, cancel_time, fee_bps, fee_fixed, fee_minimum, fee_charged, "
+    "refund_address"
 )
 
 
@@ -49,6 +50,7 @@ def _invoice(row: asyncpg.Record, payments: tuple[PaymentRecord, ...] = ()) -> I
         fee_fixed=int(row["fee_fixed"]),
         fee_minimum=int(row["fee_minimum"]),
         fee_charged=int(row["fee_charged"]),
+        refund_address=row["refund_address"] or "",
     )
 
 
@@ -66,8 +68,9 @@ async def insert(
     row = await conn.fetchrow(
         f"INSERT INTO ledger.invoices (id, merchant_id, request_id, request_hash, order_id, customer_reference, "
         f"status, asset, chain_id, token_contract, token_decimals, amount, tolerance, deposit_address, description, "
-        f"metadata, redirect_url, expire_time, monitor_until, fee_bps, fee_fixed, fee_minimum) VALUES ($1, $2, $3, $4, "
-        f"$5, $6, 'OPEN', $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18, $19, $20, $21) "
+        f"metadata, redirect_url, expire_time, monitor_until, fee_bps, fee_fixed, fee_minimum, refund_address) VALUES "
+        f"($1, $2, $3, $4, $5, $6, 'OPEN', $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18, $19, $20, "
+        f"$21, NULLIF($22, '')) "
         f"ON CONFLICT DO NOTHING RETURNING {_COLUMNS}",
         new.id,
         new.merchant_id,
@@ -90,6 +93,7 @@ async def insert(
         plan.bps,
         plan.fixed,
         plan.minimum,
+        new.refund_address,
     )
     return _invoice(row) if row is not None else None
 
@@ -109,12 +113,12 @@ _CREATE_WITH_EVENT = (
     "WITH created AS ("
     "INSERT INTO ledger.invoices (id, merchant_id, request_id, request_hash, order_id, customer_reference, "
     "status, asset, chain_id, token_contract, token_decimals, amount, tolerance, deposit_address, description, "
-    "metadata, redirect_url, expire_time, monitor_until, fee_bps, fee_fixed, fee_minimum) VALUES ($1, $2, $3, $4, "
-    "$5, $6, 'OPEN', $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18, "
+    "metadata, redirect_url, expire_time, monitor_until, fee_bps, fee_fixed, fee_minimum, refund_address) VALUES ($1, "
+    "$2, $3, $4, $5, $6, 'OPEN', $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18, "
     # The merchant's fee plan, else the default: read in the same statement (still one round trip).
     "COALESCE((SELECT bps FROM ledger.fee_plans WHERE merchant_id = $2), $22), "
     "COALESCE((SELECT fixed FROM ledger.fee_plans WHERE merchant_id = $2), $23), "
-    "COALESCE((SELECT minimum FROM ledger.fee_plans WHERE merchant_id = $2), $24)) "
+    "COALESCE((SELECT minimum FROM ledger.fee_plans WHERE merchant_id = $2), $24), NULLIF($25, '')) "
     f"ON CONFLICT DO NOTHING RETURNING {_COLUMNS}"
     "), event AS ("
     "INSERT INTO ledger.outbox (event_id, event_type, merchant_id, subject_id, payload) "
@@ -173,6 +177,7 @@ async def insert_with_event(
         default.bps,
         default.fixed,
         default.minimum,
+        new.refund_address,
     )
     return _invoice(row) if row is not None else None
 

@@ -12,7 +12,7 @@ from ledger.domain.payouts import PayoutRecord
 _COLUMNS = (
     "id, merchant_id, settlement_address_id, destination_address, asset, chain_id, token_contract, amount, fee, "
     "status, description, metadata, tx_hash, block_number, failure_reason, create_time, update_time, "
-    "broadcast_time, confirm_time, cancel_time, kind, invoice_id, reason, approval_id"
+    "broadcast_time, confirm_time, cancel_time, kind, invoice_id, reason, approval_id, payout_trigger"
 )
 
 
@@ -42,6 +42,7 @@ def _record(r: asyncpg.Record) -> PayoutRecord:
         invoice_id=r["invoice_id"],
         reason=r["reason"],
         approval_id=r["approval_id"],
+        trigger=r["payout_trigger"],
     )
 
 
@@ -61,8 +62,8 @@ async def insert(
     r = await conn.fetchrow(
         "INSERT INTO ledger.payouts (id, merchant_id, settlement_address_id, destination_address, asset, chain_id, "
         "token_contract, amount, fee, status, description, metadata, request_id, request_hash, create_time, "
-        "update_time, kind, invoice_id, reason, payment_id, created_by_key_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-        "$9, $10, $11, $12::jsonb, $13, $14, $15, $15, $16, $17, $18, $19, $20) "
+        "update_time, kind, invoice_id, reason, payment_id, created_by_key_id, payout_trigger) VALUES ($1, $2, $3, $4, "
+        "$5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15, $15, $16, $17, $18, $19, $20, $21) "
         f"RETURNING {_COLUMNS}",
         payout.id,
         payout.merchant_id or None,
@@ -84,6 +85,7 @@ async def insert(
         payout.reason,
         payment_id,
         created_by_key_id,
+        payout.trigger,
     )
     return _record(r)
 

@@ -197,6 +197,8 @@ def test_only_public_services_are_routed(mesh_pki: DevMesh) -> None:
         "stablegate.merchant.v1.SettlementAddressService",
         "stablegate.merchant.v1.PayoutService",
         "stablegate.merchant.v1.RefundService",
+        "stablegate.merchant.v1.PayoutScheduleService",
+        "stablegate.merchant.v1.StatementService",
         "stablegate.admin.v1.MerchantAdminService",
         "stablegate.admin.v1.ApiKeyAdminService",
         "stablegate.admin.v1.AuditLogService",

@@ -227,6 +227,7 @@ async def running_ledger(
             "credential_cache_seconds": 0,
             "drain_delay_seconds": 0,
             "expiry_interval_seconds": 3600,  # tests run expiry by hand, on their own clock
+            "payout_schedule_interval_seconds": 0,  # and the payout scheduler too
             "tls": pki.files(Role.LEDGER).settings(),
             **overrides,
         },

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -83,8 +84,8 @@ async def pay_invoices(world: SweepWorld, invoices: list[tuple[str, int, int]]) 
     return ids
 
 
-async def active_address(world: SweepWorld, key: str, address: str) -> None:
-    """Register `address` as the merchant's settlement address and confirm it with the emailed code."""
+async def active_address(world: SweepWorld, key: str, address: str) -> str:
+    """Register `address` as the merchant's settlement address and confirm it with the emailed code; its id."""
     stub = sa_grpc.SettlementAddressServiceStub(world.ledger.channel)
     created = (
         await stub.CreateSettlementAddress(
@@ -101,6 +102,7 @@ async def active_address(world: SweepWorld, key: str, address: str) -> None:
     await stub.ConfirmSettlementAddress(
         sa_pb.ConfirmSettlementAddressRequest(id=created.id, code=code.group(1)), metadata=world.ledger.auth(key)
     )
+    return created.id
 
 
 async def create_payout(world: SweepWorld, key: str, destination: str, amount: int) -> str:
@@ -192,6 +194,30 @@ def registry() -> Iterator[list[parts.RunningProcess]]:
         proc.stop()
 
 
+@asynccontextmanager
+async def payout_world(
+    keys: dict[str, KeyInfo],
+    softhsm_token: parts.SoftHsmToken,
+    ledger_db: str,
+    registry: list[parts.RunningProcess],
+    tmp_path: Path,
+    **ledger_settings: Any,
+) -> AsyncIterator[SweepWorld]:
+    """A fresh world whose treasury's HOT key is the HSM's, with a signer policy that lets it pay out; the ledger
+    started with `ledger_settings` (e.g. `payout_fee_base_units`)."""
+    async with sweep_world(
+        ledger_db,
+        keys["sweeper"],
+        softhsm_token,
+        registry,
+        tmp_path,
+        hot=keys["hot"].address,
+        extra_policy=payout_policy,
+        ledger_settings=ledger_settings,
+    ) as made:
+        yield made
+
+
 @pytest.fixture
 async def world(
     keys: dict[str, KeyInfo],
@@ -201,13 +227,5 @@ async def world(
     tmp_path: Path,
 ) -> AsyncIterator[SweepWorld]:
     """A fresh world whose treasury's HOT key is the HSM's, with a signer policy that lets it pay out."""
-    async with sweep_world(
-        ledger_db,
-        keys["sweeper"],
-        softhsm_token,
-        registry,
-        tmp_path,
-        hot=keys["hot"].address,
-        extra_policy=payout_policy,
-    ) as made:
+    async with payout_world(keys, softhsm_token, ledger_db, registry, tmp_path) as made:
         yield made

@@ -14,6 +14,7 @@ from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
 
 from tests.conftest import error_info
 from tests.ledger.ledger_harness import Ledger, running_ledger
+from tests.payouts.ledger_calls import set_plan
 
 UNIT = 10**18
 
@@ -22,16 +23,6 @@ UNIT = 10**18
 async def ledger(ledger_db: str) -> AsyncIterator[Ledger]:
     async with running_ledger(ledger_db) as running:
         yield running
-
-
-async def set_plan(ledger: Ledger, merchant: str, bps: int, fixed: str = "", minimum: str = "") -> admin_pb.FeePlan:
-    reply = await ledger.merchants.SetMerchantFeePlan(
-        admin_pb.SetMerchantFeePlanRequest(
-            merchant_id=merchant, bps=bps, fixed=fixed, minimum=minimum, reason="contract 2026-11"
-        ),
-        metadata=ledger.auth(ledger.admin_key),
-    )
-    return reply.fee_plan
 
 
 async def new_invoice(ledger: Ledger, key: str, amount: str) -> invoice_pb2.Invoice:

@@ -313,17 +313,23 @@ async def sweep_world(
     hot: str | None = None,
     cold_owners: list[str] | None = None,
     extra_policy: Callable[[SweepChain], str] | None = None,
+    ledger_settings: dict[str, Any] | None = None,
 ) -> AsyncIterator[SweepWorld]:
     """Start every part on a fresh chain and database; stop them at the end.
 
-    `extra_policy` adds rules (and approver groups) to the signer's policy once the contracts' addresses are known.
+    `extra_policy` adds rules (and approver groups) to the signer's policy once the contracts' addresses are known;
+    `ledger_settings` overrides the ledger's settings (e.g. its payout fee).
     """
     chain = start_sweep_chain(registry, key.address, hot=hot, cold_owners=cold_owners)
     await apply_watcher_migrations(db)
     await apply_migrations(db)
     init_hash = "0x" + forwarder_init_code_hash(str(chain.factory.call1("implementation"))).hex()
     async with running_ledger(
-        db, token_contract=chain.token, forwarder_factory=chain.factory.address, forwarder_init_code_hash=init_hash
+        db,
+        token_contract=chain.token,
+        forwarder_factory=chain.factory.address,
+        forwarder_init_code_hash=init_hash,
+        **(ledger_settings or {}),
     ) as ledger:
         merchant_id, merchant_key = await ledger.merchant_with_key()
         signer = start_signer(

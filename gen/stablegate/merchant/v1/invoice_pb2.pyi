@@ -189,6 +189,7 @@ class Invoice(_message.Message):
     FEE_BASE_UNITS_FIELD_NUMBER: _builtins.int
     NET_AMOUNT_FIELD_NUMBER: _builtins.int
     NET_AMOUNT_BASE_UNITS_FIELD_NUMBER: _builtins.int
+    REFUND_ADDRESS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique invoice id, e.g. "inv_01HV..."."""
     merchant_id: _builtins.str
@@ -239,6 +240,8 @@ class Invoice(_message.Message):
     """What the merchant is credited: amount_paid - fee, decimal string in token units."""
     net_amount_base_units: _builtins.str
     """What the merchant is credited, integer string in base units."""
+    refund_address: _builtins.str
+    """Where an overpayment is refunded to (0x-prefixed, checksummed), as given at creation; empty when none."""
     @_builtins.property
     def exceptions(self) -> _containers.RepeatedScalarFieldContainer[Global___InvoiceException.ValueType]:
         """Exception flags raised on this invoice; empty when none. An invoice may carry several."""
@@ -311,10 +314,11 @@ class Invoice(_message.Message):
         fee_base_units: _builtins.str = ...,
         net_amount: _builtins.str = ...,
         net_amount_base_units: _builtins.str = ...,
+        refund_address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cancel_time", b"cancel_time", "create_time", b"create_time", "expire_time", b"expire_time", "monitor_until_time", b"monitor_until_time", "paid_time", b"paid_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_base_units", b"amount_base_units", "amount_paid", b"amount_paid", "amount_paid_base_units", b"amount_paid_base_units", "asset", b"asset", "cancel_time", b"cancel_time", "chain_id", b"chain_id", "checkout_url", b"checkout_url", "create_time", b"create_time", "customer_reference", b"customer_reference", "deposit_address", b"deposit_address", "description", b"description", "exceptions", b"exceptions", "expire_time", b"expire_time", "fee", b"fee", "fee_base_units", b"fee_base_units", "id", b"id", "merchant_id", b"merchant_id", "metadata", b"metadata", "monitor_until_time", b"monitor_until_time", "net_amount", b"net_amount", "net_amount_base_units", b"net_amount_base_units", "order_id", b"order_id", "paid_time", b"paid_time", "payment_uri", b"payment_uri", "payments", b"payments", "redirect_url", b"redirect_url", "status", b"status", "token_contract", b"token_contract", "token_decimals", b"token_decimals", "underpayment_tolerance", b"underpayment_tolerance", "underpayment_tolerance_base_units", b"underpayment_tolerance_base_units", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_base_units", b"amount_base_units", "amount_paid", b"amount_paid", "amount_paid_base_units", b"amount_paid_base_units", "asset", b"asset", "cancel_time", b"cancel_time", "chain_id", b"chain_id", "checkout_url", b"checkout_url", "create_time", b"create_time", "customer_reference", b"customer_reference", "deposit_address", b"deposit_address", "description", b"description", "exceptions", b"exceptions", "expire_time", b"expire_time", "fee", b"fee", "fee_base_units", b"fee_base_units", "id", b"id", "merchant_id", b"merchant_id", "metadata", b"metadata", "monitor_until_time", b"monitor_until_time", "net_amount", b"net_amount", "net_amount_base_units", b"net_amount_base_units", "order_id", b"order_id", "paid_time", b"paid_time", "payment_uri", b"payment_uri", "payments", b"payments", "redirect_url", b"redirect_url", "refund_address", b"refund_address", "status", b"status", "token_contract", b"token_contract", "token_decimals", b"token_decimals", "underpayment_tolerance", b"underpayment_tolerance", "underpayment_tolerance_base_units", b"underpayment_tolerance_base_units", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

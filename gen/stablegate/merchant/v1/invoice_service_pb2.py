@@ -29,7 +29,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from stablegate.merchant.v1 import invoice_pb2 as stablegate_dot_merchant_dot_v1_dot_invoice__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,stablegate/merchant/v1/invoice_service.proto\x12\x16stablegate.merchant.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$stablegate/merchant/v1/invoice.proto\"\xe8\x03\n\x14\x43reateInvoiceRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x06\x61mount\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05\x61sset\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12L\n\x08metadata\x18\x05 \x03(\x0b\x32:.stablegate.merchant.v1.CreateInvoiceRequest.MetadataEntry\x12\x31\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12(\n\x03ttl\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12\x1e\n\x16underpayment_tolerance\x18\x08 \x01(\t\x12\x10\n\x08order_id\x18\t \x01(\t\x12\x1a\n\x12\x63ustomer_reference\x18\n \x01(\t\x12\x14\n\x0credirect_url\x18\x0b \x01(\t\x12\x34\n\x11monitoring_window\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0c\n\nexpiration\"I\n\x15\x43reateInvoiceResponse\x12\x30\n\x07invoice\x18\x01 \x01(\x0b\x32\x1f.stablegate.merchant.v1.Invoice\"%\n\x11GetInvoiceRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"F\n\x12GetInvoiceResponse\x12\x30\n\x07invoice\x18\x01 \x01(\x0b\x32\x1f.stablegate.merchant.v1.Invoice\"\xf1\x01\n\x13ListInvoicesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x35\n\x06status\x18\x03 \x01(\x0e\x32%.stablegate.merchant.v1.InvoiceStatus\x12\x35\n\x11\x63reate_time_start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x63reate_time_end\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08order_id\x18\x06 \x01(\t\"b\n\x14ListInvoicesResponse\x12\x31\n\x08invoices\x18\x01 \x03(\x0b\x32\x1f.stablegate.merchant.v1.Invoice\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"8\n\x14\x43\x61ncelInvoiceRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x02 \x01(\t\"I\n\x15\x43\x61ncelInvoiceResponse\x12\x30\n\x07invoice\x18\x01 \x01(\x0b\x32\x1f.stablegate.merchant.v1.Invoice2\xc9\x04\n\x0eInvoiceService\x12\x8e\x01\n\rCreateInvoice\x12,.stablegate.merchant.v1.CreateInvoiceRequest\x1a-.stablegate.merchant.v1.CreateInvoiceResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x0c/v1/invoices:\x01*b\x07invoice\x12\x87\x01\n\nGetInvoice\x12).stablegate.merchant.v1.GetInvoiceRequest\x1a*.stablegate.merchant.v1.GetInvoiceResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x11/v1/invoices/{id}b\x07invoice\x12\x7f\n\x0cListInvoices\x12+.stablegate.merchant.v1.ListInvoicesRequest\x1a,.stablegate.merchant.v1.ListInvoicesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/invoices\x12\x9a\x01\n\rCancelInvoice\x12,.stablegate.merchant.v1.CancelInvoiceRequest\x1a-.stablegate.merchant.v1.CancelInvoiceResponse\",\x82\xd3\xe4\x93\x02&\"\x18/v1/invoices/{id}:cancel:\x01*b\x07invoiceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,stablegate/merchant/v1/invoice_service.proto\x12\x16stablegate.merchant.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$stablegate/merchant/v1/invoice.proto\"\x86\x04\n\x14\x43reateInvoiceRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x06\x61mount\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05\x61sset\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12L\n\x08metadata\x18\x05 \x03(\x0b\x32:.stablegate.merchant.v1.CreateInvoiceRequest.MetadataEntry\x12\x31\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12(\n\x03ttl\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12\x1e\n\x16underpayment_tolerance\x18\x08 \x01(\t\x12\x10\n\x08order_id\x18\t \x01(\t\x12\x1a\n\x12\x63ustomer_reference\x18\n \x01(\t\x12\x14\n\x0credirect_url\x18\x0b \x01(\t\x12\x34\n\x11monitoring_window\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1c\n\x0erefund_address\x18\r \x01(\tB\x04\xe2\x41\x01\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0c\n\nexpiration\"I\n\x15\x43reateInvoiceResponse\x12\x30\n\x07invoice\x18\x01 \x01(\x0b\x32\x1f.stablegate.merchant.v1.Invoice\"%\n\x11GetInvoiceRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"F\n\x12GetInvoiceResponse\x12\x30\n\x07invoice\x18\x01 \x01(\x0b\x32\x1f.stablegate.merchant.v1.Invoice\"\xf1\x01\n\x13ListInvoicesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x35\n\x06status\x18\x03 \x01(\x0e\x32%.stablegate.merchant.v1.InvoiceStatus\x12\x35\n\x11\x63reate_time_start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x63reate_time_end\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08order_id\x18\x06 \x01(\t\"b\n\x14ListInvoicesResponse\x12\x31\n\x08invoices\x18\x01 \x03(\x0b\x32\x1f.stablegate.merchant.v1.Invoice\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"8\n\x14\x43\x61ncelInvoiceRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x02 \x01(\t\"I\n\x15\x43\x61ncelInvoiceResponse\x12\x30\n\x07invoice\x18\x01 \x01(\x0b\x32\x1f.stablegate.merchant.v1.Invoice2\xc9\x04\n\x0eInvoiceService\x12\x8e\x01\n\rCreateInvoice\x12,.stablegate.merchant.v1.CreateInvoiceRequest\x1a-.stablegate.merchant.v1.CreateInvoiceResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x0c/v1/invoices:\x01*b\x07invoice\x12\x87\x01\n\nGetInvoice\x12).stablegate.merchant.v1.GetInvoiceRequest\x1a*.stablegate.merchant.v1.GetInvoiceResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x11/v1/invoices/{id}b\x07invoice\x12\x7f\n\x0cListInvoices\x12+.stablegate.merchant.v1.ListInvoicesRequest\x1a,.stablegate.merchant.v1.ListInvoicesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/invoices\x12\x9a\x01\n\rCancelInvoice\x12,.stablegate.merchant.v1.CancelInvoiceRequest\x1a-.stablegate.merchant.v1.CancelInvoiceResponse\",\x82\xd3\xe4\x93\x02&\"\x18/v1/invoices/{id}:cancel:\x01*b\x07invoiceb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,6 +40,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEINVOICEREQUEST_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_CREATEINVOICEREQUEST'].fields_by_name['amount']._loaded_options = None
   _globals['_CREATEINVOICEREQUEST'].fields_by_name['amount']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEINVOICEREQUEST'].fields_by_name['refund_address']._loaded_options = None
+  _globals['_CREATEINVOICEREQUEST'].fields_by_name['refund_address']._serialized_options = b'\342A\001\001'
   _globals['_GETINVOICEREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_GETINVOICEREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_CANCELINVOICEREQUEST'].fields_by_name['id']._loaded_options = None
@@ -53,23 +55,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INVOICESERVICE'].methods_by_name['CancelInvoice']._loaded_options = None
   _globals['_INVOICESERVICE'].methods_by_name['CancelInvoice']._serialized_options = b'\202\323\344\223\002&\"\030/v1/invoices/{id}:cancel:\001*b\007invoice'
   _globals['_CREATEINVOICEREQUEST']._serialized_start=239
-  _globals['_CREATEINVOICEREQUEST']._serialized_end=727
-  _globals['_CREATEINVOICEREQUEST_METADATAENTRY']._serialized_start=666
-  _globals['_CREATEINVOICEREQUEST_METADATAENTRY']._serialized_end=713
-  _globals['_CREATEINVOICERESPONSE']._serialized_start=729
-  _globals['_CREATEINVOICERESPONSE']._serialized_end=802
-  _globals['_GETINVOICEREQUEST']._serialized_start=804
-  _globals['_GETINVOICEREQUEST']._serialized_end=841
-  _globals['_GETINVOICERESPONSE']._serialized_start=843
-  _globals['_GETINVOICERESPONSE']._serialized_end=913
-  _globals['_LISTINVOICESREQUEST']._serialized_start=916
-  _globals['_LISTINVOICESREQUEST']._serialized_end=1157
-  _globals['_LISTINVOICESRESPONSE']._serialized_start=1159
-  _globals['_LISTINVOICESRESPONSE']._serialized_end=1257
-  _globals['_CANCELINVOICEREQUEST']._serialized_start=1259
-  _globals['_CANCELINVOICEREQUEST']._serialized_end=1315
-  _globals['_CANCELINVOICERESPONSE']._serialized_start=1317
-  _globals['_CANCELINVOICERESPONSE']._serialized_end=1390
-  _globals['_INVOICESERVICE']._serialized_start=1393
-  _globals['_INVOICESERVICE']._serialized_end=1978
+  _globals['_CREATEINVOICEREQUEST']._serialized_end=757
+  _globals['_CREATEINVOICEREQUEST_METADATAENTRY']._serialized_start=696
+  _globals['_CREATEINVOICEREQUEST_METADATAENTRY']._serialized_end=743
+  _globals['_CREATEINVOICERESPONSE']._serialized_start=759
+  _globals['_CREATEINVOICERESPONSE']._serialized_end=832
+  _globals['_GETINVOICEREQUEST']._serialized_start=834
+  _globals['_GETINVOICEREQUEST']._serialized_end=871
+  _globals['_GETINVOICERESPONSE']._serialized_start=873
+  _globals['_GETINVOICERESPONSE']._serialized_end=943
+  _globals['_LISTINVOICESREQUEST']._serialized_start=946
+  _globals['_LISTINVOICESREQUEST']._serialized_end=1187
+  _globals['_LISTINVOICESRESPONSE']._serialized_start=1189
+  _globals['_LISTINVOICESRESPONSE']._serialized_end=1287
+  _globals['_CANCELINVOICEREQUEST']._serialized_start=1289
+  _globals['_CANCELINVOICEREQUEST']._serialized_end=1345
+  _globals['_CANCELINVOICERESPONSE']._serialized_start=1347
+  _globals['_CANCELINVOICERESPONSE']._serialized_end=1420
+  _globals['_INVOICESERVICE']._serialized_start=1423
+  _globals['_INVOICESERVICE']._serialized_end=2008
 # @@protoc_insertion_point(module_scope)

@@ -59,6 +59,7 @@ class CreateInvoiceRequest(_message.Message):
     CUSTOMER_REFERENCE_FIELD_NUMBER: _builtins.int
     REDIRECT_URL_FIELD_NUMBER: _builtins.int
     MONITORING_WINDOW_FIELD_NUMBER: _builtins.int
+    REFUND_ADDRESS_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Client-chosen idempotency key; the same key with other content fails with ALREADY_EXISTS."""
     amount: _builtins.str
@@ -75,6 +76,10 @@ class CreateInvoiceRequest(_message.Message):
     """Merchant's customer reference."""
     redirect_url: _builtins.str
     """http(s) URL the checkout page sends the customer to after payment (at most 2000 characters)."""
+    refund_address: _builtins.str
+    """Optional: the payer's address, where the excess of an overpayment is refunded automatically when the merchant
+    opted in (PayoutSchedule.auto_refund_overpayments; docs/payouts.md, "Automatic overpayment refunds").
+    """
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Merchant's own key/value data (at most 20 keys, keys ≤ 40 and values ≤ 500 characters, 4 KiB as JSON)."""
@@ -108,10 +113,11 @@ class CreateInvoiceRequest(_message.Message):
         customer_reference: _builtins.str = ...,
         redirect_url: _builtins.str = ...,
         monitoring_window: _duration_pb2.Duration | None = ...,
+        refund_address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expiration", b"expiration", "expire_time", b"expire_time", "monitoring_window", b"monitoring_window", "ttl", b"ttl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "asset", b"asset", "customer_reference", b"customer_reference", "description", b"description", "expiration", b"expiration", "expire_time", b"expire_time", "metadata", b"metadata", "monitoring_window", b"monitoring_window", "order_id", b"order_id", "redirect_url", b"redirect_url", "request_id", b"request_id", "ttl", b"ttl", "underpayment_tolerance", b"underpayment_tolerance"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "asset", b"asset", "customer_reference", b"customer_reference", "description", b"description", "expiration", b"expiration", "expire_time", b"expire_time", "metadata", b"metadata", "monitoring_window", b"monitoring_window", "order_id", b"order_id", "redirect_url", b"redirect_url", "refund_address", b"refund_address", "request_id", b"request_id", "ttl", b"ttl", "underpayment_tolerance", b"underpayment_tolerance"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_expiration: _TypeAlias = _typing.Literal["expire_time", "ttl"]  # noqa: Y015
     _WhichOneofArgType_expiration: _TypeAlias = _typing.Literal["expiration", b"expiration"]  # noqa: Y015

@@ -20,6 +20,30 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _PayoutTrigger:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PayoutTriggerEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PayoutTrigger.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PAYOUT_TRIGGER_UNSPECIFIED: _PayoutTrigger.ValueType  # 0
+    """Not set; never returned."""
+    PAYOUT_TRIGGER_MANUAL: _PayoutTrigger.ValueType  # 1
+    """The merchant asked for it (CreatePayout)."""
+    PAYOUT_TRIGGER_SCHEDULED: _PayoutTrigger.ValueType  # 2
+    """The merchant's payout schedule made it (docs/payouts.md, "Scheduled payouts")."""
+
+class PayoutTrigger(_PayoutTrigger, metaclass=_PayoutTriggerEnumTypeWrapper):
+    """What made a payout."""
+
+PAYOUT_TRIGGER_UNSPECIFIED: PayoutTrigger.ValueType  # 0
+"""Not set; never returned."""
+PAYOUT_TRIGGER_MANUAL: PayoutTrigger.ValueType  # 1
+"""The merchant asked for it (CreatePayout)."""
+PAYOUT_TRIGGER_SCHEDULED: PayoutTrigger.ValueType  # 2
+"""The merchant's payout schedule made it (docs/payouts.md, "Scheduled payouts")."""
+Global___PayoutTrigger: _TypeAlias = PayoutTrigger  # noqa: Y015
+
 class _PayoutStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -118,6 +142,7 @@ class Payout(_message.Message):
     TOTAL_FIELD_NUMBER: _builtins.int
     TOTAL_BASE_UNITS_FIELD_NUMBER: _builtins.int
     INVOICE_ID_FIELD_NUMBER: _builtins.int
+    TRIGGER_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique payout id, e.g. "po_01HV..."."""
     merchant_id: _builtins.str
@@ -160,6 +185,8 @@ class Payout(_message.Message):
     """Set only on refunds as settlement's internal listing shows them (ids "rf_..."): the invoice refunded. Empty on
     the merchant API's payouts.
     """
+    trigger: Global___PayoutTrigger.ValueType
+    """What made the payout: the merchant (CreatePayout) or its payout schedule."""
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Merchant's own key/value data."""
@@ -213,10 +240,11 @@ class Payout(_message.Message):
         total: _builtins.str = ...,
         total_base_units: _builtins.str = ...,
         invoice_id: _builtins.str = ...,
+        trigger: Global___PayoutTrigger.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["broadcast_time", b"broadcast_time", "cancel_time", b"cancel_time", "confirm_time", b"confirm_time", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_base_units", b"amount_base_units", "approval_id", b"approval_id", "asset", b"asset", "block_number", b"block_number", "broadcast_time", b"broadcast_time", "cancel_time", b"cancel_time", "chain_id", b"chain_id", "confirm_time", b"confirm_time", "create_time", b"create_time", "description", b"description", "destination_address", b"destination_address", "failure_reason", b"failure_reason", "fee", b"fee", "fee_base_units", b"fee_base_units", "id", b"id", "invoice_id", b"invoice_id", "merchant_id", b"merchant_id", "metadata", b"metadata", "settlement_address_id", b"settlement_address_id", "status", b"status", "token_contract", b"token_contract", "total", b"total", "total_base_units", b"total_base_units", "tx_hash", b"tx_hash", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_base_units", b"amount_base_units", "approval_id", b"approval_id", "asset", b"asset", "block_number", b"block_number", "broadcast_time", b"broadcast_time", "cancel_time", b"cancel_time", "chain_id", b"chain_id", "confirm_time", b"confirm_time", "create_time", b"create_time", "description", b"description", "destination_address", b"destination_address", "failure_reason", b"failure_reason", "fee", b"fee", "fee_base_units", b"fee_base_units", "id", b"id", "invoice_id", b"invoice_id", "merchant_id", b"merchant_id", "metadata", b"metadata", "settlement_address_id", b"settlement_address_id", "status", b"status", "token_contract", b"token_contract", "total", b"total", "total_base_units", b"total_base_units", "trigger", b"trigger", "tx_hash", b"tx_hash", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
