@@ -6,6 +6,7 @@ mesh certificate names the `edge` role (Envoy) is answered. Routes, all under `/
 
 - `GET /checkout/<invoice id>/<token>`: the page (404, the same bytes whatever was wrong, for any other link);
 - `GET /checkout/<invoice id>/<token>/events`: the invoice's live status as server-sent events;
+- `POST /checkout/<invoice id>/<token>/refund-address`: the customer's refund address (a form), set once;
 - `GET /checkout/static/checkout.js|checkout.css|favicon.svg`: the page's script, stylesheet and icon.
 """
 
@@ -75,6 +76,25 @@ class Clients:
         found: invoice_pb2.Invoice = reply.invoice
         return found
 
+    async def set_refund_address(self, invoice_id: str, token: str, address: str) -> tuple[int, str]:
+        """Ask the ledger to set the refund address: (HTTP status, message for the customer; empty on success)."""
+        assert self.stub is not None
+        try:
+            await self.stub.SetCheckoutRefundAddress(
+                pb.SetCheckoutRefundAddressRequest(invoice_id=invoice_id, token=token, refund_address=address),
+                timeout=LEDGER_TIMEOUT,
+            )
+        except grpc.aio.AioRpcError as exc:
+            refusals = {
+                grpc.StatusCode.NOT_FOUND: 404,
+                grpc.StatusCode.INVALID_ARGUMENT: 400,
+                grpc.StatusCode.FAILED_PRECONDITION: 409,
+            }
+            if exc.code() in refusals:
+                return refusals[exc.code()], str(exc.details() or "")
+            raise LedgerUnavailable(f"ledger answered {exc.code().name}") from exc
+        return 303, ""
+
     async def status(self, invoice_id: str, token: str) -> LiveStatus | None:
         """The customer's view of the invoice's status (the live feed's reader)."""
         invoice = await self.invoice(invoice_id, token)
@@ -135,8 +155,29 @@ def make_app(settings: CheckoutSettings, clients: Clients, feed: StatusFeed) -> 
             return _unavailable()
         if invoice is None:
             return _not_found()
-        body = render(invoice, f"/checkout/{invoice_id}/{token}/events")
+        link = f"/checkout/{invoice_id}/{token}"
+        body = render(invoice, f"{link}/events", refund_url=f"{link}/refund-address")
         return web.Response(text=body, content_type="text/html", charset="utf-8")
+
+    async def refund_address(request: web.Request) -> web.StreamResponse:
+        invoice_id, token = request.match_info["invoice_id"], request.match_info["token"]
+        link = f"/checkout/{invoice_id}/{token}"
+        form = await request.post()
+        address = form.get("refund_address", "")
+        try:
+            status, problem = await clients.set_refund_address(
+                invoice_id, token, address.strip() if isinstance(address, str) else ""
+            )
+            if status == 303:
+                # Post/redirect/get: a reload does not send the form again.
+                raise web.HTTPSeeOther(location=link)
+            invoice = await clients.invoice(invoice_id, token) if status != 404 else None
+        except LedgerUnavailable:
+            return _unavailable()
+        if invoice is None:
+            return _not_found()
+        body = render(invoice, f"{link}/events", refund_url=f"{link}/refund-address", refund_error=problem)
+        return web.Response(status=status, text=body, content_type="text/html", charset="utf-8")
 
     async def events(request: web.Request) -> web.StreamResponse:
         invoice_id, token = request.match_info["invoice_id"], request.match_info["token"]
@@ -187,10 +228,11 @@ def make_app(settings: CheckoutSettings, clients: Clients, feed: StatusFeed) -> 
         # Any other path gets the same not-found page as a wrong link: the answer tells nothing apart.
         return _not_found()
 
-    app = web.Application(middlewares=[only_edge])
+    app = web.Application(middlewares=[only_edge], client_max_size=4096)
     app.router.add_get("/checkout/static/{name}", asset)
     app.router.add_get(f"/checkout/{{invoice_id:{ID}}}/{{token:{TOKEN}}}", page)
     app.router.add_get(f"/checkout/{{invoice_id:{ID}}}/{{token:{TOKEN}}}/events", events)
+    app.router.add_post(f"/checkout/{{invoice_id:{ID}}}/{{token:{TOKEN}}}/refund-address", refund_address)
     app.router.add_get("/{tail:.*}", not_routed)
     return app
 

@@ -15,7 +15,7 @@ import segno
 from stablegate.merchant.v1 import invoice_pb2
 
 STATIC_PREFIX = "/checkout/static/"
-ASSET_VERSION = "1"
+ASSET_VERSION = "3"
 """Bumped when checkout.js or checkout.css change (the URLs carry it, so a cached old file is not used)."""
 
 END_STATES = frozenset({"PAID", "EXPIRED", "CANCELED"})
@@ -129,10 +129,34 @@ def qr_svg(payment_uri: str) -> str:
     return out.getvalue().decode()
 
 
-def render(invoice: invoice_pb2.Invoice, events_url: str) -> str:
-    """The checkout page of an invoice."""
+def refund_section(invoice: invoice_pb2.Invoice, form_url: str, error: str = "") -> str:
+    """The refund address: shown when set (it cannot be changed here), else a form to set it once."""
+    e = html.escape
+    if invoice.refund_address:
+        return f"""<section class="refund" id="refund">
+<p class="label">Refund address</p>
+<code class="address" id="refund-address">{e(invoice.refund_address)}</code>
+<p class="hint">Refunds go to this address. It cannot be changed here; contact the merchant.</p>
+</section>"""
+    problem = f'<p class="error" id="refund-error" role="alert">{e(error)}</p>' if error else ""
+    return f"""<section class="refund refund-open" id="refund">
+<form method="post" action="{e(form_url)}" id="refund-form">
+<label class="label" for="refund-input">Refund address (optional; can be set once)</label>
+<div class="address-row">
+<input class="address" id="refund-input" name="refund_address" required maxlength="42" autocomplete="off"
+ spellcheck="false" placeholder="0x…">
+<button type="submit" class="copy" id="refund-save">Save</button>
+</div>
+{problem}
+</form>
+</section>"""
+
+
+def render(invoice: invoice_pb2.Invoice, events_url: str, *, refund_url: str = "", refund_error: str = "") -> str:
+    """The checkout page of an invoice (with the refund-address form when `refund_url` is given)."""
     e = html.escape
     live = live_status(invoice)
+    refund = refund_section(invoice, refund_url, refund_error) if refund_url else ""
     expire = invoice.expire_time.ToDatetime().strftime("%Y-%m-%dT%H:%M:%SZ") if invoice.HasField("expire_time") else ""
     description = f'<p class="description">{e(invoice.description)}</p>' if invoice.description else ""
     redirect = (
@@ -176,6 +200,7 @@ def render(invoice: invoice_pb2.Invoice, events_url: str) -> str:
 <p class="hint">Send only {e(invoice.asset)} on this network, in one payment, of exactly the amount above.</p>
 <a class="wallet" id="wallet" href="{e(invoice.payment_uri)}">Open in wallet</a>
 </section>
+{refund}
 {redirect}
 </main>
 </body>

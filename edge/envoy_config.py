@@ -108,9 +108,12 @@ CHECKOUT_PREFIX = "/checkout/"
 """The hosted checkout page's paths on the public listener (docs/checkout.md), proxied to the checkout service."""
 CHECKOUT_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-"""The checkout page's CSP: its own script, stylesheet and event stream, nothing inline, nothing third-party."""
+"""The checkout page's CSP: its own script, stylesheet, event stream and refund-address form, nothing inline,
+nothing third-party."""
+CHECKOUT_FORM_PATH = r"^/checkout/[^/]+/[^/]+/refund-address$"
+"""The one checkout path that takes a POST: the customer's refund address (a form, set once)."""
 MAX_DIRECT_RESPONSE_BYTES = 1024 * 1024
 """Envoy's cap on a direct response's body (its default, 4 KiB, is far below the OpenAPI document)."""
 
@@ -936,7 +939,7 @@ def _api_doc_routes(plan: EdgePlan, docs: Sequence[tuple[str, Path]]) -> list[di
 
 
 def _checkout_routes(plan: EdgePlan, upstream: Upstream) -> list[dict[str, Any]]:
-    """The hosted checkout page's routes: GET only, no API key, its own CSP, no route timeout.
+    """The hosted checkout page's routes: GET (and POST of the refund-address form), no API key, its own CSP.
 
     The link's token is checked by the ledger; the live status is a long-lived event stream, kept alive by
     comment lines within the connection manager's idle timeout.
@@ -948,7 +951,14 @@ def _checkout_routes(plan: EdgePlan, upstream: Upstream) -> list[dict[str, Any]]
         mutations={"response_mutations": [{"append": _header("content-security-policy", CHECKOUT_CSP)}]},
     )
     get = [{"name": ":method", "string_match": {"exact": "GET"}}]
+    post = [{"name": ":method", "string_match": {"exact": "POST"}}]
     return [
+        {
+            "name": "checkout refund_address",
+            "match": {"safe_regex": {"regex": CHECKOUT_FORM_PATH}, "headers": post},
+            "route": {"cluster": upstream.name, "timeout": _duration(plan.request_timeout)},
+            "typed_per_filter_config": config,
+        },
         {
             "name": "checkout",
             "match": {"prefix": CHECKOUT_PREFIX, "headers": get},

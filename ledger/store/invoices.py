@@ -311,6 +311,17 @@ async def cancel(conn: asyncpg.Connection, invoice_id: str, cancel_time: dt.date
     return await _with_payments(conn, row)
 
 
+async def set_refund_address(conn: asyncpg.Connection, invoice_id: str, address: str) -> Invoice | None:
+    """Set the invoice's refund address unless it has one; None when it already had one (nothing changed)."""
+    row = await conn.fetchrow(
+        f"UPDATE ledger.invoices SET refund_address = $2, update_time = now() "
+        f"WHERE id = $1 AND (refund_address IS NULL OR refund_address = '') RETURNING {_COLUMNS}",
+        invoice_id,
+        address,
+    )
+    return await _with_payments(conn, row) if row is not None else None
+
+
 async def merchant_balances(conn: asyncpg.Connection, merchant_id: str) -> dict[tuple[str, str], int]:
     """(asset, kind) → balance of the merchant's accounts."""
     rows = await conn.fetch("SELECT asset, kind, balance FROM ledger.accounts WHERE merchant_id = $1", merchant_id)

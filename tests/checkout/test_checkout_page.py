@@ -392,3 +392,76 @@ def test_only_the_checkout_role_reads_checkout_invoices(
     with pytest.raises(grpc.RpcError) as wrong:
         read(Role.CHECKOUT, token[:-1] + ("B" if token[-1] != "B" else "C"))
     assert wrong.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def outbox_events(stack: Stack, invoice_id: str, event_type: str) -> int:
+    """How many events of a type the ledger's outbox holds for an invoice."""
+    psql = str(parts.postgres_bin_dir() / "psql")
+    query = f"SELECT count(*) FROM ledger.outbox WHERE subject_id = '{invoice_id}' AND event_type = '{event_type}'"
+    return int(parts.run_checked([psql, stack.database_url, "-tAc", query]).strip())
+
+
+def test_customer_sets_the_refund_address_once_and_cannot_change_it(
+    checkout_stack: Stack, merchant: str, browser: Browser
+) -> None:
+    invoice = create_invoice(checkout_stack, merchant, "9")
+    page, (context, errors) = open_page(browser, checkout_stack, invoice, PHONE)
+    mine = "0x" + "5a" * 20
+    try:
+        # A typo is refused with the reason, and nothing is set.
+        page.fill("#refund-input", "0x1234")
+        page.click("#refund-save")
+        expect(page.locator("#refund-error")).to_contain_text("must be an address")
+        assert outbox_events(checkout_stack, invoice.id, "invoice.updated") == 0
+        page.fill("#refund-input", mine)
+        page.click("#refund-save")
+        # Back on the page (post/redirect/get): the address is shown, checksummed, and the form is gone.
+        expect(page.locator("#refund-address")).to_have_text(re.compile(f"^{mine}$", re.IGNORECASE))
+        expect(page.locator("#refund-input")).to_have_count(0)
+        assert page.url.endswith(invoice.path)
+        page.screenshot(path=str(SHOTS / "checkout-refund-address.png"))
+        assert not [e for e in errors if "400" not in e], errors  # the refused typo's 400 is expected
+    finally:
+        context.close()
+    read = checkout_stack.call("GET", f"/v1/invoices/{invoice.id}", key=merchant).json()
+    assert read["refund_address"].lower() == mine
+    assert outbox_events(checkout_stack, invoice.id, "invoice.updated") == 1
+    # Once set, the page cannot change it: 409, the address kept, no new event.
+    other = "0x" + "6b" * 20
+    again = checkout_stack.call(
+        "POST",
+        invoice.path + "/refund-address",
+        raw=f"refund_address={other}".encode(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert again.status == 409 and b"cannot be changed" in again.body
+    assert (
+        checkout_stack.call("GET", f"/v1/invoices/{invoice.id}", key=merchant).json()["refund_address"]
+        == (read["refund_address"])
+    )
+    assert outbox_events(checkout_stack, invoice.id, "invoice.updated") == 1
+    # A wrong link sets nothing either.
+    wrong = checkout_stack.call(
+        "POST",
+        f"/checkout/{invoice.id}/{'A' * 22}/refund-address",
+        raw=f"refund_address={other}".encode(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert wrong.status == 404
+
+
+def test_a_refund_address_the_merchant_gave_is_shown_and_not_editable(checkout_stack: Stack, merchant: str) -> None:
+    given = "0x" + "7c" * 20
+    made = checkout_stack.call("POST", "/v1/invoices", {"amount": "1", "refund_address": given}, merchant)
+    assert made.status == 200, made.body
+    path = urllib.parse.urlsplit(made.json()["checkout_url"]).path
+    page = checkout_stack.call("GET", path)
+    assert page.status == 200
+    assert b'id="refund-address"' in page.body and b'id="refund-input"' not in page.body
+    refused = checkout_stack.call(
+        "POST",
+        path + "/refund-address",
+        raw=f"refund_address={'0x' + '8d' * 20}".encode(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert refused.status == 409

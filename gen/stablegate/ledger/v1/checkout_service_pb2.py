@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from stablegate.merchant.v1 import invoice_pb2 as stablegate_dot_merchant_dot_v1_dot_invoice__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+stablegate/ledger/v1/checkout_service.proto\x12\x14stablegate.ledger.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a$stablegate/merchant/v1/invoice.proto\"J\n\x19GetCheckoutInvoiceRequest\x12\x18\n\ninvoice_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"N\n\x1aGetCheckoutInvoiceResponse\x12\x30\n\x07invoice\x18\x01 \x01(\x0b\x32\x1f.stablegate.merchant.v1.Invoice2\x8a\x01\n\x0f\x43heckoutService\x12w\n\x12GetCheckoutInvoice\x12/.stablegate.ledger.v1.GetCheckoutInvoiceRequest\x1a\x30.stablegate.ledger.v1.GetCheckoutInvoiceResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+stablegate/ledger/v1/checkout_service.proto\x12\x14stablegate.ledger.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a$stablegate/merchant/v1/invoice.proto\"J\n\x19GetCheckoutInvoiceRequest\x12\x18\n\ninvoice_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"N\n\x1aGetCheckoutInvoiceResponse\x12\x30\n\x07invoice\x18\x01 \x01(\x0b\x32\x1f.stablegate.merchant.v1.Invoice\"n\n\x1fSetCheckoutRefundAddressRequest\x12\x18\n\ninvoice_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0erefund_address\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"T\n SetCheckoutRefundAddressResponse\x12\x30\n\x07invoice\x18\x01 \x01(\x0b\x32\x1f.stablegate.merchant.v1.Invoice2\x96\x02\n\x0f\x43heckoutService\x12w\n\x12GetCheckoutInvoice\x12/.stablegate.ledger.v1.GetCheckoutInvoiceRequest\x1a\x30.stablegate.ledger.v1.GetCheckoutInvoiceResponse\x12\x89\x01\n\x18SetCheckoutRefundAddress\x12\x35.stablegate.ledger.v1.SetCheckoutRefundAddressRequest\x1a\x36.stablegate.ledger.v1.SetCheckoutRefundAddressResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,10 +37,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCHECKOUTINVOICEREQUEST'].fields_by_name['invoice_id']._serialized_options = b'\342A\001\002'
   _globals['_GETCHECKOUTINVOICEREQUEST'].fields_by_name['token']._loaded_options = None
   _globals['_GETCHECKOUTINVOICEREQUEST'].fields_by_name['token']._serialized_options = b'\342A\001\002'
+  _globals['_SETCHECKOUTREFUNDADDRESSREQUEST'].fields_by_name['invoice_id']._loaded_options = None
+  _globals['_SETCHECKOUTREFUNDADDRESSREQUEST'].fields_by_name['invoice_id']._serialized_options = b'\342A\001\002'
+  _globals['_SETCHECKOUTREFUNDADDRESSREQUEST'].fields_by_name['token']._loaded_options = None
+  _globals['_SETCHECKOUTREFUNDADDRESSREQUEST'].fields_by_name['token']._serialized_options = b'\342A\001\002'
+  _globals['_SETCHECKOUTREFUNDADDRESSREQUEST'].fields_by_name['refund_address']._loaded_options = None
+  _globals['_SETCHECKOUTREFUNDADDRESSREQUEST'].fields_by_name['refund_address']._serialized_options = b'\342A\001\002'
   _globals['_GETCHECKOUTINVOICEREQUEST']._serialized_start=140
   _globals['_GETCHECKOUTINVOICEREQUEST']._serialized_end=214
   _globals['_GETCHECKOUTINVOICERESPONSE']._serialized_start=216
   _globals['_GETCHECKOUTINVOICERESPONSE']._serialized_end=294
-  _globals['_CHECKOUTSERVICE']._serialized_start=297
-  _globals['_CHECKOUTSERVICE']._serialized_end=435
+  _globals['_SETCHECKOUTREFUNDADDRESSREQUEST']._serialized_start=296
+  _globals['_SETCHECKOUTREFUNDADDRESSREQUEST']._serialized_end=406
+  _globals['_SETCHECKOUTREFUNDADDRESSRESPONSE']._serialized_start=408
+  _globals['_SETCHECKOUTREFUNDADDRESSRESPONSE']._serialized_end=492
+  _globals['_CHECKOUTSERVICE']._serialized_start=495
+  _globals['_CHECKOUTSERVICE']._serialized_end=773
 # @@protoc_insertion_point(module_scope)

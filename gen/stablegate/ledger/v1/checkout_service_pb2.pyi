@@ -66,3 +66,57 @@ class GetCheckoutInvoiceResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetCheckoutInvoiceResponse: _TypeAlias = GetCheckoutInvoiceResponse  # noqa: Y015
+
+@_typing.final
+class SetCheckoutRefundAddressRequest(_message.Message):
+    """Request to set the refund address of the invoice a checkout link names."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVOICE_ID_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    REFUND_ADDRESS_FIELD_NUMBER: _builtins.int
+    invoice_id: _builtins.str
+    """Invoice id from the link."""
+    token: _builtins.str
+    """Token from the link."""
+    refund_address: _builtins.str
+    """The customer's address (0x and 40 hex digits; mixed case must be a valid EIP-55 checksum)."""
+    def __init__(
+        self,
+        *,
+        invoice_id: _builtins.str = ...,
+        token: _builtins.str = ...,
+        refund_address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoice_id", b"invoice_id", "refund_address", b"refund_address", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetCheckoutRefundAddressRequest: _TypeAlias = SetCheckoutRefundAddressRequest  # noqa: Y015
+
+@_typing.final
+class SetCheckoutRefundAddressResponse(_message.Message):
+    """Response of SetCheckoutRefundAddress."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVOICE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def invoice(self) -> _invoice_pb2.Invoice:
+        """The invoice with its refund address set."""
+
+    def __init__(
+        self,
+        *,
+        invoice: _invoice_pb2.Invoice | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["invoice", b"invoice"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoice", b"invoice"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetCheckoutRefundAddressResponse: _TypeAlias = SetCheckoutRefundAddressResponse  # noqa: Y015

@@ -42,6 +42,11 @@ class CheckoutServiceStub:
                 request_serializer=stablegate_dot_ledger_dot_v1_dot_checkout__service__pb2.GetCheckoutInvoiceRequest.SerializeToString,
                 response_deserializer=stablegate_dot_ledger_dot_v1_dot_checkout__service__pb2.GetCheckoutInvoiceResponse.FromString,
                 _registered_method=True)
+        self.SetCheckoutRefundAddress = channel.unary_unary(
+                '/stablegate.ledger.v1.CheckoutService/SetCheckoutRefundAddress',
+                request_serializer=stablegate_dot_ledger_dot_v1_dot_checkout__service__pb2.SetCheckoutRefundAddressRequest.SerializeToString,
+                response_deserializer=stablegate_dot_ledger_dot_v1_dot_checkout__service__pb2.SetCheckoutRefundAddressResponse.FromString,
+                _registered_method=True)
 
 
 class CheckoutServiceServicer:
@@ -58,6 +63,15 @@ class CheckoutServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetCheckoutRefundAddress(self, request, context):
+        """Sets the invoice's refund address from its checkout page, once: an invoice that has one already (given by
+        the merchant at creation or set here before) is FAILED_PRECONDITION (REFUND_ADDRESS_ALREADY_SET) and keeps
+        it. The change and its `invoice.updated` event commit together.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CheckoutServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -65,6 +79,11 @@ def add_CheckoutServiceServicer_to_server(servicer, server):
                     servicer.GetCheckoutInvoice,
                     request_deserializer=stablegate_dot_ledger_dot_v1_dot_checkout__service__pb2.GetCheckoutInvoiceRequest.FromString,
                     response_serializer=stablegate_dot_ledger_dot_v1_dot_checkout__service__pb2.GetCheckoutInvoiceResponse.SerializeToString,
+            ),
+            'SetCheckoutRefundAddress': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetCheckoutRefundAddress,
+                    request_deserializer=stablegate_dot_ledger_dot_v1_dot_checkout__service__pb2.SetCheckoutRefundAddressRequest.FromString,
+                    response_serializer=stablegate_dot_ledger_dot_v1_dot_checkout__service__pb2.SetCheckoutRefundAddressResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -97,6 +116,33 @@ class CheckoutService:
             '/stablegate.ledger.v1.CheckoutService/GetCheckoutInvoice',
             stablegate_dot_ledger_dot_v1_dot_checkout__service__pb2.GetCheckoutInvoiceRequest.SerializeToString,
             stablegate_dot_ledger_dot_v1_dot_checkout__service__pb2.GetCheckoutInvoiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetCheckoutRefundAddress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.ledger.v1.CheckoutService/SetCheckoutRefundAddress',
+            stablegate_dot_ledger_dot_v1_dot_checkout__service__pb2.SetCheckoutRefundAddressRequest.SerializeToString,
+            stablegate_dot_ledger_dot_v1_dot_checkout__service__pb2.SetCheckoutRefundAddressResponse.FromString,
             options,
             channel_credentials,
             insecure,

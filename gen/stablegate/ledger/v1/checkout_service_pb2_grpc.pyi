@@ -40,6 +40,11 @@ class CheckoutServiceStub:
     """The invoice a checkout link names. A token that is not the invoice's, or an unknown or malformed id, is
     NOT_FOUND with the same message (CHECKOUT_NOT_FOUND): the answer never tells which part was wrong.
     """
+    SetCheckoutRefundAddress: _grpc.UnaryUnaryMultiCallable[_checkout_service_pb2.SetCheckoutRefundAddressRequest, _checkout_service_pb2.SetCheckoutRefundAddressResponse]
+    """Sets the invoice's refund address from its checkout page, once: an invoice that has one already (given by
+    the merchant at creation or set here before) is FAILED_PRECONDITION (REFUND_ADDRESS_ALREADY_SET) and keeps
+    it. The change and its `invoice.updated` event commit together.
+    """
 
 @_typing.type_check_only
 class CheckoutServiceAsyncStub(CheckoutServiceStub):
@@ -52,6 +57,11 @@ class CheckoutServiceAsyncStub(CheckoutServiceStub):
     GetCheckoutInvoice: _aio.UnaryUnaryMultiCallable[_checkout_service_pb2.GetCheckoutInvoiceRequest, _checkout_service_pb2.GetCheckoutInvoiceResponse]  # type: ignore[assignment]
     """The invoice a checkout link names. A token that is not the invoice's, or an unknown or malformed id, is
     NOT_FOUND with the same message (CHECKOUT_NOT_FOUND): the answer never tells which part was wrong.
+    """
+    SetCheckoutRefundAddress: _aio.UnaryUnaryMultiCallable[_checkout_service_pb2.SetCheckoutRefundAddressRequest, _checkout_service_pb2.SetCheckoutRefundAddressResponse]  # type: ignore[assignment]
+    """Sets the invoice's refund address from its checkout page, once: an invoice that has one already (given by
+    the merchant at creation or set here before) is FAILED_PRECONDITION (REFUND_ADDRESS_ALREADY_SET) and keeps
+    it. The change and its `invoice.updated` event commit together.
     """
 
 class CheckoutServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -68,6 +78,17 @@ class CheckoutServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_checkout_service_pb2.GetCheckoutInvoiceResponse, _abc.Awaitable[_checkout_service_pb2.GetCheckoutInvoiceResponse]]:
         """The invoice a checkout link names. A token that is not the invoice's, or an unknown or malformed id, is
         NOT_FOUND with the same message (CHECKOUT_NOT_FOUND): the answer never tells which part was wrong.
+        """
+
+    @_abc_1.abstractmethod
+    def SetCheckoutRefundAddress(
+        self,
+        request: _checkout_service_pb2.SetCheckoutRefundAddressRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_checkout_service_pb2.SetCheckoutRefundAddressResponse, _abc.Awaitable[_checkout_service_pb2.SetCheckoutRefundAddressResponse]]:
+        """Sets the invoice's refund address from its checkout page, once: an invoice that has one already (given by
+        the merchant at creation or set here before) is FAILED_PRECONDITION (REFUND_ADDRESS_ALREADY_SET) and keeps
+        it. The change and its `invoice.updated` event commit together.
         """
 
 def add_CheckoutServiceServicer_to_server(servicer: CheckoutServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
