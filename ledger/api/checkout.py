@@ -9,10 +9,10 @@ from stablegate.ledger.v1 import checkout_service_pb2 as pb
 from stablegate.ledger.v1 import checkout_service_pb2_grpc as pb_grpc
 
 from ledger.api.convert import invoice_message
-from ledger.api.invoices import invoice_event
 from ledger.core import LedgerCore
 from ledger.domain.addresses import parse_address
 from ledger.domain.ids import looks_like_id
+from ledger.payments import _invoice_data
 from ledger.store import invoices as invoice_store
 from ledger.store import outbox
 from service_runtime.errors import FailedPrecondition, NotFound
@@ -62,7 +62,9 @@ class Checkout(pb_grpc.CheckoutServiceServicer):
                 event_type="invoice.updated",
                 merchant_id=updated.merchant_id,
                 subject_id=updated.id,
-                data=invoice_event(message),
+                # The summary every invoice.updated carries (docs/webhook-events.schema.json); the merchant reads
+                # the invoice for its new refund_address.
+                data=_invoice_data(updated),
             )
         return pb.SetCheckoutRefundAddressResponse(invoice=message)
 

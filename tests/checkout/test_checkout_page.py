@@ -8,6 +8,7 @@ change on the open page without a reload. Screenshots go to docs/img/ (not compa
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import secrets
 import ssl
@@ -20,6 +21,7 @@ from typing import Any
 import grpc
 import pytest
 import redis
+from jsonschema import Draft202012Validator
 from playwright.sync_api import Browser, FloatRect, Page, ViewportSize, expect, sync_playwright
 from stablegate.ledger.v1 import chain_observation_service_pb2 as obs_pb
 from stablegate.ledger.v1 import chain_observation_service_pb2_grpc as obs_grpc
@@ -354,8 +356,6 @@ def test_page_listener_answers_only_the_edge(checkout_stack: Stack, mesh_pki: De
     context = ssl.create_default_context(cafile=str(files.ca_file))
     context.check_hostname = False
     context.load_cert_chain(str(files.cert_file), str(files.key_file))
-    import http.client
-
     conn = http.client.HTTPSConnection("127.0.0.1", checkout_stack.checkout_port, context=context, timeout=5)
     try:
         conn.request("GET", "/checkout/static/checkout.js")
@@ -394,11 +394,17 @@ def test_only_the_checkout_role_reads_checkout_invoices(
     assert wrong.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+def outbox_payloads(stack: Stack, invoice_id: str, event_type: str) -> list[dict[str, Any]]:
+    """The payloads of the events of a type the ledger's outbox holds for an invoice."""
+    psql = str(parts.postgres_bin_dir() / "psql")
+    query = f"SELECT payload FROM ledger.outbox WHERE subject_id = '{invoice_id}' AND event_type = '{event_type}'"
+    out = parts.run_checked([psql, stack.database_url, "-tAc", query])
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
 def outbox_events(stack: Stack, invoice_id: str, event_type: str) -> int:
     """How many events of a type the ledger's outbox holds for an invoice."""
-    psql = str(parts.postgres_bin_dir() / "psql")
-    query = f"SELECT count(*) FROM ledger.outbox WHERE subject_id = '{invoice_id}' AND event_type = '{event_type}'"
-    return int(parts.run_checked([psql, stack.database_url, "-tAc", query]).strip())
+    return len(outbox_payloads(stack, invoice_id, event_type))
 
 
 def test_customer_sets_the_refund_address_once_and_cannot_change_it(
@@ -425,7 +431,11 @@ def test_customer_sets_the_refund_address_once_and_cannot_change_it(
         context.close()
     read = checkout_stack.call("GET", f"/v1/invoices/{invoice.id}", key=merchant).json()
     assert read["refund_address"].lower() == mine
-    assert outbox_events(checkout_stack, invoice.id, "invoice.updated") == 1
+    (event,) = outbox_payloads(checkout_stack, invoice.id, "invoice.updated")
+    # The event's data is the invoice summary the webhook catalogue documents for invoice.updated.
+    schema = json.loads((parts.REPO_ROOT / "docs" / "webhook-events.schema.json").read_text())
+    Draft202012Validator({"$ref": "#/$defs/invoice_summary", "$defs": schema["$defs"]}).validate(event["data"])
+    assert event["data"]["id"] == invoice.id
     # Once set, the page cannot change it: 409, the address kept, no new event.
     other = "0x" + "6b" * 20
     again = checkout_stack.call(
