@@ -241,6 +241,10 @@ class LedgerSettings(ServiceSettings):
     def prod_violations(self) -> list[tuple[str, str]]:
         """Production also refuses the placeholder token, factory and init-code hash, and webhook dev settings."""
         found = super().prod_violations() + self._webhook_violations()
+        if self.checkout_token_key.get_secret_value().startswith(DEMO_SECRET_PREFIX):
+            found.append(
+                ("checkout_token_key", "prod refuses a demo key; set the base64 of 32 random bytes or leave it empty")
+            )
         fix = "prod refuses the placeholder; set the deployed value (`stablegate chain deploy` writes it)"
         if self.token_contract == to_checksum_address(DEV_TOKEN):
             found.append(("token_contract", fix))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
+
 import pytest
 from stablegate.merchant.v1 import invoice_pb2
 
 from checkout.page import live_status, qr_svg, render
 from ledger.domain.checkout import CheckoutLinks, derive_key
+from tests.cli.test_cli import stablegate
 
 
 def invoice(status: str, *flags: str, paid: str = "0") -> invoice_pb2.Invoice:
@@ -70,3 +74,18 @@ def test_link_tokens_are_per_invoice_and_per_key() -> None:
     assert not links.opens("inv_a", token[:-1])
     assert CheckoutLinks(b"j" * 32, "x").token("inv_a") != token
     assert derive_key(b"k" * 32) != b"k" * 32
+
+
+def test_prod_ledger_refuses_a_demo_checkout_token_key(tmp_path: Path) -> None:
+    made = stablegate("mesh", "certs", "--dir", str(tmp_path / "pki"))
+    env = dict(line.split("=", 1) for line in made.stdout.splitlines())
+    key = "dev-only-" + base64.b64encode(b"k" * 32).decode()
+    checked = stablegate(
+        "config",
+        "check",
+        "ledger",
+        env={**env, "STABLEGATE_LEDGER_PROFILE": "prod", "STABLEGATE_LEDGER_CHECKOUT_TOKEN_KEY": key},
+    )
+    assert checked.returncode == 2
+    assert "STABLEGATE_LEDGER_CHECKOUT_TOKEN_KEY: prod refuses a demo key" in checked.stderr
+    assert key not in checked.stderr + checked.stdout  # the key itself is never printed
