@@ -353,7 +353,10 @@ class Sweeper:
         quarantines = [
             q
             for q in await self.ledger.requested_quarantines(self.options.chain_id)
-            if q.stray_id not in unavailable and q.deposit_address.lower() not in taken
+            if q.stray_id not in unavailable
+            and q.deposit_address.lower() not in taken
+            # The configured token is never a stray (the signer and the factory refuse it); it goes to the treasury.
+            and q.token_contract.lower() != self.options.token.lower()
         ]
         planned: list[str] = []
         for batch, strays in self._batches(deposits, quarantines):
