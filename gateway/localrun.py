@@ -21,7 +21,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -105,27 +104,26 @@ def legacy_postgres_base_for(state: Path) -> Path:
     return Path("/var/tmp") / f"stablegate-{digest}"  # noqa: S108 - only read and moved, after an ownership check
 
 
-def _can_traverse(info: os.stat_result, uid: int, gid: int) -> bool:
-    """True when the mode bits alone let uid/gid enter a directory (an ACL may allow more)."""
-    if info.st_uid == uid:
-        return bool(info.st_mode & stat.S_IXUSR)
-    if info.st_gid == gid:
-        return bool(info.st_mode & stat.S_IXGRP)
-    return bool(info.st_mode & stat.S_IXOTH)
+def can_enter(path: Path, user: str) -> bool:
+    """True when `user` can reach and enter `path` (asked of the system as that user: mode bits and ACLs count)."""
+    ids = parts.drop_privileges_to(user)
+    probe = subprocess.run(
+        ["test", "-x", str(path)], user=ids.user, group=ids.group, extra_groups=ids.extra_groups, check=False
+    )
+    return probe.returncode == 0
 
 
 def grant_traverse(directory: Path, user: str) -> list[Path]:
-    """Let `user` enter `directory` and every directory above it; the directories given an ACL entry.
+    """Let `user` enter `directory` and every directory above it; the directories given an ACL entry now.
 
-    Only directories whose mode bits keep `user` out get one (`setfacl -m u:<user>:x`, traverse only: no listing,
-    no reading); the others are left alone, so a checkout under /work changes nothing and one under /root gets
-    one entry on /root.
+    From / down, only a directory the user cannot enter yet gets one (`setfacl -m u:<user>:x`: traverse only, no
+    listing, no reading); the others are left alone, so a checkout under /work changes nothing, one under /root
+    gets one entry on /root, and a second run changes nothing.
     """
-    pw = pwd.getpwnam(user)
     setfacl = shutil.which("setfacl")
     granted: list[Path] = []
-    for path in [directory, *directory.parents]:
-        if _can_traverse(path.stat(), pw.pw_uid, pw.pw_gid):
+    for path in [*reversed(directory.parents), directory]:
+        if can_enter(path, user):
             continue
         if setfacl is None:
             raise UpError(
@@ -850,7 +848,6 @@ class LocalGateway:
     # -- running -----------------------------------------------------------------------------------------
 
     def _start_supervisord(self, programs: list[Program]) -> None:
-        import pwd  # noqa: PLC0415
 
         conf = self.state / "supervisord.conf"
         user = pwd.getpwuid(os.geteuid()).pw_name
