@@ -666,7 +666,8 @@ class LocalGateway:
         """The demo merchant and its API key: made once through the admin CLI and API, then kept in the state dir.
 
         Each step's result is saved (mode 0600) as soon as it exists, so an interrupted start resumes rather than
-        making a second merchant. A saved key the gateway no longer knows (its database was removed) starts over.
+        making a second merchant. A saved key or merchant the gateway no longer knows (its database was removed) is
+        made again.
         """
         path = self.state / DEMO_FILE
         saved: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
@@ -684,6 +685,12 @@ class LocalGateway:
         def save() -> None:
             write_private(path, json.dumps(saved, indent=2, sort_keys=True) + "\n")
 
+        if saved.get("admin_key") and rest_call(f"{admin}/admin/v1/merchants", saved["admin_key"])[0] == 401:
+            saved = {}  # an interrupted start's admin key this database does not know
+        if saved.get("merchant_id"):
+            status, _ = rest_call(f"{admin}/admin/v1/merchants/{saved['merchant_id']}", saved["admin_key"])
+            if status == 404:
+                del saved["merchant_id"]
         if not saved.get("admin_key"):
             made = subprocess.run(
                 [*ADMIN_KEY_COMMAND, "--name", "up-demo", "--database-url", self._pg_dsn],
