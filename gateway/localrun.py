@@ -16,12 +16,16 @@ import contextlib
 import hashlib
 import json
 import os
+import pwd
 import secrets
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,18 +83,80 @@ BLOCK_SECONDS = 1
 """anvil's block interval once the contracts are deployed (they deploy block by block, at once, before)."""
 DEV_KEY_FUNDING_WEI = 10 * 10**18
 """BNB each dev signing key gets from anvil's first account (the keys pay their own gas)."""
+ADMIN_KEY_COMMAND = (sys.executable, "-m", "gateway", "admin", "keys", "create")
+"""`stablegate admin keys create`, as the operator runs it (docs/api.md, "Authentication")."""
+DEMO_FILE = "demo-merchant.json"
+"""In the state dir, mode 0600: the admin key, demo merchant and merchant key `up` made once (secrets)."""
+DEMO_MERCHANT = {"name": "Demo merchant", "contact_email": "demo@stablegate.example"}
+DEMO_KEY_SCOPES = ("invoices:read", "invoices:write", "balance:read", "payouts:read", "webhooks:read")
+DEMO_INVOICE_BODY = '{"amount": "10.50", "description": "stablegate up demo"}'
 
 
 def postgres_base_for(state: Path) -> Path:
-    """Where `up` keeps its Postgres cluster for a state dir.
+    """Where `up` keeps its Postgres cluster for a state dir: `<state>/postgres` (its data in `pgdata/`).
 
-    As root, Postgres runs as `postgres`, which may not be able to enter the checkout (e.g. under /root), so
-    the cluster lives in a directory of its own under /var/tmp, named after the state dir so it persists.
+    As root, Postgres runs as the `postgres` user, which is given traverse permission (an ACL entry `x`, nothing
+    else) on the directories above it that it could not enter otherwise (`grant_traverse`).
     """
-    if not parts.running_as_root():
-        return state / "postgres"
+    return state / "postgres"
+
+
+def legacy_postgres_base_for(state: Path) -> Path:
+    """Where `up` kept a root-run cluster before it moved into the state dir: /var/tmp/stablegate-<hash>."""
     digest = hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:12]
-    return Path("/var/tmp") / f"stablegate-{digest}"  # noqa: S108 - checked for ownership before use
+    return Path("/var/tmp") / f"stablegate-{digest}"  # noqa: S108 - only read and moved, after an ownership check
+
+
+def can_enter(path: Path, user: str) -> bool:
+    """True when `user` can reach and enter `path` (asked of the system as that user: mode bits and ACLs count)."""
+    ids = parts.drop_privileges_to(user)
+    probe = subprocess.run(
+        ["test", "-x", str(path)], user=ids.user, group=ids.group, extra_groups=ids.extra_groups, check=False
+    )
+    return probe.returncode == 0
+
+
+def grant_traverse(directory: Path, user: str) -> list[Path]:
+    """Let `user` enter `directory` and every directory above it; the directories given an ACL entry now.
+
+    From / down, only a directory the user cannot enter yet gets one (`setfacl -m u:<user>:x`: traverse only, no
+    listing, no reading); the others are left alone, so a checkout under /work changes nothing, one under /root
+    gets one entry on /root, and a second run changes nothing.
+    """
+    setfacl = shutil.which("setfacl")
+    granted: list[Path] = []
+    for path in [*reversed(directory.parents), directory]:
+        if can_enter(path, user):
+            continue
+        if setfacl is None:
+            raise UpError(
+                f"the {user} user cannot enter {path}, and setfacl is missing to let it: run ./dev setup "
+                "(apt-get install acl), or pick a --state-dir it can reach"
+            )
+        parts.run_checked([setfacl, "-m", f"u:{user}:x", str(path)])
+        granted.append(path)
+    return granted
+
+
+def migrate_legacy_postgres(state: Path, base: Path) -> Path | None:
+    """Move a cluster an older `up` kept under /var/tmp into the state dir; where it came from, or None.
+
+    Only when the state dir has no cluster yet and the old one is a real directory owned by us (root): moved
+    with `mv`, which keeps the `postgres` user's ownership and modes.
+    """
+    legacy = legacy_postgres_base_for(state)
+    if (base / "pgdata" / "PG_VERSION").exists() or not (legacy / "pgdata" / "PG_VERSION").exists():
+        return None
+    info = legacy.lstat()
+    if legacy.is_symlink() or info.st_uid != os.geteuid():
+        raise UpError(
+            f"{legacy} holds a Postgres cluster of an older `up` but is not a directory owned by you; move its "
+            f"pgdata/ to {base / 'pgdata'} yourself (keeping owner and modes) or remove it to start empty"
+        )
+    base.mkdir(mode=0o755, parents=True, exist_ok=True)
+    parts.run_checked(["mv", str(legacy / "pgdata"), str(base / "pgdata")])
+    shutil.rmtree(legacy, ignore_errors=True)
+    return legacy
 
 
 def edge_plan(ports: dict[str, int], envoy: MeshFiles) -> EdgePlan:
@@ -155,6 +221,53 @@ class DevKey:
     label: str
     purpose: str
     address: str
+
+
+@dataclass(frozen=True)
+class DemoMerchant:
+    """The merchant `up` onboards once through the admin API, its key, and the admin key that made them."""
+
+    admin_key: str = field(repr=False)
+    merchant_id: str
+    api_key: str = field(repr=False)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a secret file readable by its owner only (0600 from creation, never wider)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+
+
+def rest_call(url: str, key: str, body: object = None, timeout: float = 10.0) -> tuple[int, dict[str, object]]:
+    """One JSON call to the local edge with a bearer key; (status, body), HTTP errors as their status."""
+    request = urllib.request.Request(  # noqa: S310 - loopback URLs of our own Envoy
+        url,
+        data=json.dumps(body).encode() if body is not None else None,
+        method="POST" if body is not None else "GET",
+        headers={"authorization": f"Bearer {key}", "content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
+            status, raw = int(resp.status), resp.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = int(exc.code), exc.read()
+    try:
+        parsed = json.loads(raw) if raw else {}
+    except ValueError:
+        parsed = {"message": raw.decode(errors="replace")}
+    return status, parsed if isinstance(parsed, dict) else {"value": parsed}
+
+
+def curl_create_invoice(edge_url: str, api_key: str) -> str:
+    """The copy-pasteable curl line that creates an invoice through Envoy (docs/api.md, "Invoices, step by step")."""
+    return (
+        f"curl -sS --fail-with-body {edge_url}/v1/invoices "
+        f"-H {shlex.quote('Authorization: Bearer ' + api_key)} "
+        "-H 'Content-Type: application/json' "
+        f"-d {shlex.quote(DEMO_INVOICE_BODY)}"
+    )
 
 
 DEV_PLATFORM_REVENUE_ADDRESS = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
@@ -325,6 +438,70 @@ def stop_leftover_supervisord(state: Path, timeout: float = 60.0) -> int | None:
     return pid
 
 
+def leftover_programs(state: Path) -> list[psutil.Process]:
+    """Processes a supervisord of this state dir started that still run (it was killed before it stopped them).
+
+    supervisord puts `SUPERVISOR_SERVER_URL=unix://<state>/supervisor.sock` into each program's environment, and
+    their children (Postgres backends) inherit it: that marks them as this state dir's, and nothing else. A
+    server that rewrites its title over its environment (Redis does) is known by its executable and working
+    directory instead: Redis and Postgres run in their data directories inside the state dir.
+    """
+    marker = f"unix://{state / 'supervisor.sock'}"
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if process.pid == os.getpid():
+                continue
+            if process.environ().get("SUPERVISOR_SERVER_URL") == marker or _runs_in_data_dir(process, state):
+                found.append(process)
+    return found
+
+
+def _runs_in_data_dir(process: psutil.Process, state: Path) -> bool:
+    """True for a Redis or Postgres server process working in this state dir's data directories."""
+    cwd, name = Path(process.cwd()), process.name()  # the name run, not the exe (redis-server is a symlink)
+    return (name == "redis-server" and cwd == state / "redis") or (
+        name == "postgres" and cwd.is_relative_to(postgres_base_for(state))
+    )
+
+
+def stop_leftover_programs(state: Path, timeout: float = 20.0) -> int:
+    """Stop what `leftover_programs` finds (SIGTERM, then SIGKILL after `timeout`); how many there were."""
+    leftovers = leftover_programs(state)
+    for process in leftovers:
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+    _, alive = psutil.wait_procs(leftovers, timeout=timeout)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(alive, timeout=timeout)
+    return len(leftovers)
+
+
+def remove_stale_postmaster_pid(data_dir: Path) -> bool:
+    """Remove `postmaster.pid` when no live Postgres serves `data_dir`; True when one was removed.
+
+    Postgres clears a lock file whose pid is dead by itself, but refuses to start when that pid now belongs to
+    another process (likely after a SIGKILL and a busy machine), so check what the pid is.
+    """
+    lock = data_dir / "postmaster.pid"
+    try:
+        pid = int(lock.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    try:
+        process = psutil.Process(pid)
+        if Path(process.exe()).name == "postgres" and str(data_dir) in process.cmdline():
+            return False
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.Error:
+        return False  # a process we may not inspect: leave the lock to Postgres's own check
+    lock.unlink(missing_ok=True)
+    return True
+
+
 class LocalGateway:
     """Everything `stablegate up` starts, and the loop that keeps it in the foreground."""
 
@@ -338,6 +515,9 @@ class LocalGateway:
         self._contracts: Plan = plan(ANVIL_FIRST_ACCOUNT, 0)
         self._deployment: Deployment | None = None
         self._keys: dict[str, DevKey] = {}
+        self._pg_dsn = ""
+        self._demo: DemoMerchant | None = None
+        self._ready_seconds = 0.0
 
     def run(self) -> int:
         """Prepare, start, wait until ready, print addresses, then block until Ctrl-C or SIGTERM.
@@ -354,6 +534,11 @@ class LocalGateway:
             leftover = stop_leftover_supervisord(self.state)
             if leftover is not None:
                 self.console.print(f"stopped the processes a previous `up` left running (supervisord {leftover})")
+            orphans = stop_leftover_programs(self.state)
+            if orphans:
+                self.console.print(f"stopped {orphans} processes a killed supervisord of a previous `up` left running")
+            if remove_stale_postmaster_pid(postgres_base_for(self.state) / "pgdata"):
+                self.console.print("removed the stale postmaster.pid of a Postgres that was killed")
             ports = assign_ports(self.base_port)
             taken = [f"{name} ({port})" for name, port in ports.items() if parts.port_is_open(port)]
             if taken:
@@ -362,9 +547,13 @@ class LocalGateway:
                     "or move every port with --base-port N."
                 )
             self._ports = ports
+            started = time.monotonic()
             programs = self._prepare(ports)
             self._start_supervisord(programs)
             self._wait_ready(programs)
+            self._ready_seconds = time.monotonic() - started
+            with self.console.status("the demo merchant and its key…"):
+                self._demo = self._demo_merchant()
             self._print_addresses(programs)
             return self._wait_for_stop()
         except (UpError, parts.PartError) as exc:
@@ -380,7 +569,8 @@ class LocalGateway:
         logs = self.state / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         with self.console.status("preparing Postgres, SoftHSM, Redis, anvil and Envoy…"):
-            pg_plan, pg_spec = parts.prepare_postgres(self._postgres_base(), ports["postgres"])
+            pg_plan, pg_spec = parts.prepare_postgres(self._postgres_base(), ports["postgres"], durable=True)
+            self._pg_dsn = pg_plan.dsn
             token = self._softhsm_token()
             self._keys = self._dev_keys(token)
             redis_spec = parts.prepare_redis(self.state, ports["redis"])
@@ -467,14 +657,73 @@ class LocalGateway:
         self._deployment = deployment
 
     def _postgres_base(self) -> Path:
+        """The cluster's directory in the state dir, reachable by the user Postgres runs as (root: `postgres`)."""
         base = postgres_base_for(self.state)
         base.mkdir(mode=0o755, parents=True, exist_ok=True)
-        info = base.lstat()
-        if base.is_symlink() or info.st_uid != os.geteuid():
-            # A predictable path in a shared directory: refuse one somebody else made.
-            raise UpError(f"{base} is not a directory owned by you; remove it and run again")
-        base.chmod(0o755)
+        if parts.running_as_root():
+            moved = migrate_legacy_postgres(self.state, base)
+            if moved is not None:
+                self.console.print(f"moved the Postgres cluster of an older `up` from {moved} to {base}")
+            grant_traverse(base, "postgres")
         return base
+
+    def _demo_merchant(self) -> DemoMerchant:
+        """The demo merchant and its API key: made once through the admin CLI and API, then kept in the state dir.
+
+        Each step's result is saved (mode 0600) as soon as it exists, so an interrupted start resumes rather than
+        making a second merchant. A saved key or merchant the gateway no longer knows (its database was removed) is
+        made again.
+        """
+        path = self.state / DEMO_FILE
+        saved: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        edge = f"http://127.0.0.1:{self._ports['envoy']}"
+        admin = f"http://127.0.0.1:{self._ports['envoy_admin_api']}"
+        if saved.get("api_key"):
+            status, body = rest_call(f"{edge}/v1/invoices", saved["api_key"])
+            if status == 200:
+                return DemoMerchant(saved["admin_key"], saved["merchant_id"], saved["api_key"])
+            if status != 401:
+                raise UpError(f"checking the demo merchant's key failed ({status}): {body}")
+            self.console.print(f"the demo merchant in {path} is not in this database any more; making a new one")
+            saved = {}
+
+        def save() -> None:
+            write_private(path, json.dumps(saved, indent=2, sort_keys=True) + "\n")
+
+        if saved.get("admin_key") and rest_call(f"{admin}/admin/v1/merchants", saved["admin_key"])[0] == 401:
+            saved = {}  # an interrupted start's admin key this database does not know
+        if saved.get("merchant_id"):
+            status, _ = rest_call(f"{admin}/admin/v1/merchants/{saved['merchant_id']}", saved["admin_key"])
+            if status == 404:
+                del saved["merchant_id"]
+        if not saved.get("admin_key"):
+            made = subprocess.run(
+                [*ADMIN_KEY_COMMAND, "--name", "up-demo", "--database-url", self._pg_dsn],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=60,
+            )
+            if made.returncode != 0:
+                raise UpError(f"making the demo admin key failed: {made.stderr.strip()}")
+            saved["admin_key"] = made.stdout.strip()
+            save()
+        if not saved.get("merchant_id"):
+            status, merchant = rest_call(f"{admin}/admin/v1/merchants", saved["admin_key"], DEMO_MERCHANT)
+            if status != 200:
+                raise UpError(f"onboarding the demo merchant failed ({status}): {merchant}")
+            saved["merchant_id"] = str(merchant["id"])
+            save()
+        status, key = rest_call(
+            f"{admin}/admin/v1/merchants/{saved['merchant_id']}/api_keys",
+            saved["admin_key"],
+            {"scopes": list(DEMO_KEY_SCOPES), "name": "up-demo"},
+        )
+        if status != 200:
+            raise UpError(f"issuing the demo merchant's key failed ({status}): {key}")
+        saved["api_key"] = str(key["plaintext_key"])
+        save()
+        return DemoMerchant(saved["admin_key"], saved["merchant_id"], saved["api_key"])
 
     def _softhsm_token(self) -> parts.SoftHsmToken:
         hsm_dir = self.state / "softhsm"
@@ -616,7 +865,6 @@ class LocalGateway:
     # -- running -----------------------------------------------------------------------------------------
 
     def _start_supervisord(self, programs: list[Program]) -> None:
-        import pwd  # noqa: PLC0415
 
         conf = self.state / "supervisord.conf"
         user = pwd.getpwuid(os.geteuid()).pw_name
@@ -679,12 +927,29 @@ class LocalGateway:
             held = ", ".join(f"{k.label} {k.address}" for k in self._keys.values())
             self.console.print(f"signing keys (SoftHSM): {held}", highlight=False)
         self.console.print(f"logs: {self.state / 'logs'}   control: supervisorctl -c {self.state / 'supervisord.conf'}")
-        self.console.print(
-            f"admin key: .venv/bin/stablegate admin keys create --name you --database-url "
-            f"postgresql://postgres@127.0.0.1:{self._ports['postgres']}/stablegate",
-            highlight=False,
-        )
+        self.console.print(f"healthy in {self._ready_seconds:.0f} s", highlight=False)
+        if self._demo is not None:
+            self._print_demo(self._demo)
         self.console.print("gateway is up; press Ctrl-C to stop everything", highlight=False)
+
+    def _print_demo(self, demo: DemoMerchant) -> None:
+        """The edge and admin URLs, the demo keys (to the terminal only) and the curl line that makes an invoice."""
+        edge = f"http://127.0.0.1:{self._ports['envoy']}"
+        pay = "stablegate demo pay <invoice-id>"
+        if self._ports["postgres"] != DEFAULT_PORTS["postgres"] or self._ports["anvil"] != DEFAULT_PORTS["anvil"]:
+            pay += f" --database-url {self._pg_dsn} --rpc-url http://127.0.0.1:{self._ports['anvil']}"
+        lines = [
+            f"edge (REST):   {edge}",
+            f"admin API:     http://127.0.0.1:{self._ports['envoy_admin_api']}   admin key: {demo.admin_key}",
+            f"demo merchant: {demo.merchant_id}   API key: {demo.api_key}",
+            f"               (kept in {self.state / DEMO_FILE}, mode 0600)",
+            "create an invoice:",
+            f"  {curl_create_invoice(edge, demo.api_key)}",
+            f"then pay it on the local chain: .venv/bin/{pay}",
+        ]
+        for line in lines:
+            # soft_wrap: the curl line stays one line, whatever the terminal's width, so it pastes as it is.
+            self.console.print(line, highlight=False, markup=False, soft_wrap=True)
 
     def _wait_for_stop(self) -> int:
         assert self._supervisord is not None

@@ -293,8 +293,18 @@ class PostgresPlan:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
 
 
-def prepare_postgres(base: Path, port: int) -> tuple[PostgresPlan, ProcessSpec]:
-    """Initdb a cluster in `base/pgdata` (as `postgres` when root) and describe how to run it."""
+FAST_POSTGRES_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+"""Throwaway clusters (tests, benches): a crash may lose or corrupt them, which costs nothing there."""
+DURABLE_POSTGRES_SETTINGS = ("fsync=on", "synchronous_commit=on", "full_page_writes=on")
+"""Clusters whose data is kept (`stablegate up`): a committed transaction survives a crash or a SIGKILL."""
+
+
+def prepare_postgres(base: Path, port: int, *, durable: bool = False) -> tuple[PostgresPlan, ProcessSpec]:
+    """Initdb a cluster in `base/pgdata` (as `postgres` when root) and describe how to run it.
+
+    `durable` runs it with fsync, synchronous commit and full-page writes on (`DURABLE_POSTGRES_SETTINGS`); the
+    default is the fast, crash-unsafe `FAST_POSTGRES_SETTINGS` for throwaway clusters.
+    """
     bindir = postgres_bin_dir()
     user = "postgres" if running_as_root() else None
     data_dir = base / "pgdata"
@@ -303,11 +313,10 @@ def prepare_postgres(base: Path, port: int) -> tuple[PostgresPlan, ProcessSpec]:
         if user:
             pw = pwd.getpwnam(user)
             os.chown(data_dir, pw.pw_uid, pw.pw_gid)
-        run_checked(
-            [str(bindir / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"],
-            user=user,
-        )
+        initdb = [str(bindir / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+        run_checked([*initdb] if durable else [*initdb, "--no-sync"], user=user)
     plan = PostgresPlan(data_dir, port, user)
+    settings = DURABLE_POSTGRES_SETTINGS if durable else FAST_POSTGRES_SETTINGS
 
     def ready() -> bool:
         proc = subprocess.run([str(bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)], check=False)
@@ -325,12 +334,7 @@ def prepare_postgres(base: Path, port: int) -> tuple[PostgresPlan, ProcessSpec]:
             str(port),
             "-k",
             str(data_dir),
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
+            *(arg for setting in settings for arg in ("-c", setting)),
         ],
         ready=ready,
         port=port,

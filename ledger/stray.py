@@ -31,6 +31,8 @@ from ledger.store import payouts as payout_store
 from ledger.store import stray as store
 from service_runtime.errors import AlreadyExists, FailedPrecondition, NotFound
 
+STRAY_QUARANTINED = "stray.quarantined"
+"""Operator-level event (no merchant, never a webhook): a requested stray token's move to quarantine is final."""
 PAYMENT_ALLOCATED = "payment.allocated"
 """Operator-level event (no merchant, never a webhook): an admin allocated an unallocated payment to an invoice."""
 
@@ -311,3 +313,56 @@ def _platform_record(
         invoice_id=invoice_id,
         reason=reason,
     )
+
+
+async def mark_quarantined(
+    conn: asyncpg.Connection,
+    *,
+    chain_id: int,
+    stray_id: str,
+    tx_hash: str,
+    block_number: int,
+    moved: int,
+    now: dt.datetime,
+) -> bool:
+    """Mark a requested stray token quarantined and write `stray.quarantined`; True when it already was.
+
+    The row is locked first, so two calls cannot both write the event. No journal posting: the ledger never booked
+    the stray asset. Refuses a row that is unknown, of another chain, not a token, never requested, or already
+    quarantined by another transaction.
+    """
+    found = await store.lock_for_quarantine(conn, stray_id)
+    if found is None or found.chain_id != chain_id:
+        raise NotFound(f"no stray deposit {stray_id}", reason="STRAY_FUND_NOT_FOUND", metadata={"field": "stray_id"})
+    if found.asset != "TOKEN" or not found.requested:
+        raise FailedPrecondition(
+            f"stray deposit {stray_id} has no quarantine request",
+            reason="QUARANTINE_NOT_REQUESTED",
+            metadata={"field": "stray_id", "strayId": stray_id},
+        )
+    if found.tx_hash is not None:
+        if found.tx_hash == tx_hash:
+            return True
+        raise FailedPrecondition(
+            f"stray deposit {stray_id} was quarantined by another transaction",
+            reason="ALREADY_QUARANTINED",
+            metadata={"field": "tx_hash", "strayId": stray_id, "txHash": found.tx_hash},
+        )
+    await store.mark_quarantined(conn, stray_id, tx_hash=tx_hash, block_number=block_number, moved=moved, now=now)
+    await outbox.append(
+        conn,
+        event_type=STRAY_QUARANTINED,
+        merchant_id=None,
+        subject_id=stray_id,
+        data={
+            "stray_id": stray_id,
+            "chain_id": chain_id,
+            "deposit_address": found.deposit_address,
+            "token_contract": found.token_contract,
+            "amount_base_units": str(found.amount),
+            "moved_base_units": str(moved),
+            "tx_hash": tx_hash,
+            "block_number": block_number,
+        },
+    )
+    return False

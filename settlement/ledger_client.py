@@ -21,7 +21,7 @@ from stablegate.ledger.v1 import sweep_ledger_service_pb2_grpc as pb_grpc
 from stablegate.ledger.v1 import treasury_ledger_service_pb2 as treasury_pb
 from stablegate.ledger.v1 import treasury_ledger_service_pb2_grpc as treasury_grpc
 
-from settlement.domain.sweeps import Deposit
+from settlement.domain.sweeps import Deposit, Quarantine
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,16 @@ class SweepLedger(Protocol):
 
     async def record_sweep(self, record: SweepRecord) -> tuple[str, bool]:
         """Book a final sweep; (journal transaction id, whether it was already recorded)."""
+        ...
+
+    async def requested_quarantines(self, chain_id: int) -> list[Quarantine]:
+        """Every stray token an admin asked to quarantine that is not quarantined yet."""
+        ...
+
+    async def mark_quarantined(
+        self, *, stray_id: str, chain_id: int, tx_hash: str, block_number: int, moved: int
+    ) -> bool:
+        """Mark a requested stray token quarantined by a final flush; True when it already was."""
         ...
 
 
@@ -104,6 +114,46 @@ class GrpcSweepLedger:
             timeout=self._timeout,
         )
         return reply.journal_transaction_id, reply.already_recorded
+
+    async def requested_quarantines(self, chain_id: int) -> list[Quarantine]:
+        """Every requested, not yet quarantined stray token, page after page, oldest request first."""
+        found: list[Quarantine] = []
+        token = ""
+        while True:
+            reply = await self._stub.ListRequestedQuarantines(
+                pb.ListRequestedQuarantinesRequest(chain_id=chain_id, page_size=self._page_size, page_token=token),
+                timeout=self._timeout,
+            )
+            found += [
+                Quarantine(
+                    stray_id=q.stray_id,
+                    deposit_address=q.deposit_address.lower(),
+                    salt=q.salt.lower(),
+                    invoice_id=q.invoice_id,
+                    token_contract=q.token_contract.lower(),
+                    amount=int(q.amount_base_units),
+                )
+                for q in reply.quarantines
+            ]
+            token = reply.next_page_token
+            if not token:
+                return found
+
+    async def mark_quarantined(
+        self, *, stray_id: str, chain_id: int, tx_hash: str, block_number: int, moved: int
+    ) -> bool:
+        """MarkQuarantined; True when the ledger had already marked it (nothing changed)."""
+        reply = await self._stub.MarkQuarantined(
+            pb.MarkQuarantinedRequest(
+                stray_id=stray_id,
+                chain_id=chain_id,
+                tx_hash=tx_hash,
+                block_number=block_number,
+                moved_base_units=str(moved),
+            ),
+            timeout=self._timeout,
+        )
+        return reply.already_quarantined
 
 
 @dataclass(frozen=True)

@@ -53,15 +53,24 @@ class SweepSigner:
         factory: str,
         token: str,
         salts: Sequence[str],
+        strays: Sequence[tuple[int, str]] = (),
     ) -> Signed | Refused:
-        """Sign flushBatch(salts) on the factory with the SWEEPER key at `nonce`."""
+        """Sign flushBatch(salts, strays) on the factory with the SWEEPER key at `nonce`.
+
+        `strays` are (index into `salts`, stray token) pairs moved to the factory's quarantine address.
+        """
         request = pb.SignTransactionRequest(
             request_id=request_id,
             key_id=key_id,
             chain_id=chain_id,
             nonce=nonce,
             gas_limit=gas_limit,
-            sweep=pb.SweepIntent(factory_address=factory, token_contract=token, salts=list(salts)),
+            sweep=pb.SweepIntent(
+                factory_address=factory,
+                token_contract=token,
+                salts=list(salts),
+                strays=[pb.SweepStray(salt_index=index, token_contract=stray) for index, stray in strays],
+            ),
         )
         return await self._sign(request, fees)
 

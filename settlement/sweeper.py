@@ -5,9 +5,12 @@ One pass (`tick`), run under a lease by the settlement process:
 1. **Track** every sweep that is out: sign again what was asked for but not stored signed (same request id,
    so the signer returns the same bytes), broadcast what is signed but was never sent, look for a receipt of
    any version of its nonce, replace a version that is stuck with a fee bump, and once the receipt's block is
-   final (and still canonical) read its Transfer logs and book the sweep in the ledger.
-2. **Plan** new sweeps from the ledger's sweepable deposits (skipping addresses already in an open sweep),
-   persisting each intent (PLANNED) before anything is signed.
+   final (and still canonical) read its Transfer logs and book the sweep in the ledger, then mark its strays
+   quarantined (from its Quarantined logs).
+2. **Plan** new sweeps from the ledger's sweepable deposits and requested quarantines of stray tokens (skipping
+   addresses and strays already in an open sweep), persisting each intent (PLANNED) before anything is signed.
+   Addresses with a stray to quarantine go in sweeps of their own (with their sweepable deposits, if any), so a
+   stray token whose transfer reverts fails only those sweeps; a failed sweep's strays are not planned again.
 3. **Send** planned or held sweeps: a fee over its cap holds the sweep (nothing signed); otherwise take the
    key's next nonce and store the request (SIGNING) in one transaction, ask the signer, store the signed
    bytes, then broadcast them to every provider.
@@ -31,8 +34,8 @@ from chain.contracts import load_artifact
 from chain.fees import FeeCaps, FeeQuote, estimate_fees
 from settlement import chain_io
 from settlement.domain.fees import TxFees, bumped
-from settlement.domain.receipts import swept_amounts
-from settlement.domain.sweeps import GasBudget, batches, gas_limit
+from settlement.domain.receipts import quarantined_amounts, swept_amounts
+from settlement.domain.sweeps import Deposit, GasBudget, Quarantine, batches, gas_limit, stray_entries
 from settlement.ledger_client import SweepLedger, SweepRecord
 from settlement.signing import Refused, Signed, SweepSigner
 from settlement.store import sweeps as store
@@ -271,9 +274,19 @@ class Sweeper:
             effective_gas_price_wei=int(found.get("effectiveGasPrice") or "0x0", 16),
             swept=swept,
         )
-        journal_id, already = await self.ledger.record_sweep(record)
+        journal_id: str | None = None
+        already = False
+        if any(amount > 0 for amount in swept.values()):
+            journal_id, already = await self.ledger.record_sweep(record)
+        else:
+            # A flush that moved only stray tokens: nothing of the ledger's asset to book.
+            log.warning(
+                "a sweep moved none of the token; nothing booked (its gas is not in the journal)",
+                extra={"sweep_id": sweep.id, "gas_used": record.gas_used},
+            )
+        quarantined = await self._mark_quarantined(sweep, found.get("logs", []))
         async with self.pool.acquire() as conn:
-            await store.store_recorded(conn, sweep.id, swept, journal_id)
+            await store.store_recorded(conn, sweep.id, swept, journal_id, quarantined)
         self.metrics.recorded.inc()
         log.info(
             "sweep final and booked",
@@ -285,6 +298,32 @@ class Sweeper:
                 "total": sum(swept.values()),
             },
         )
+
+    async def _mark_quarantined(self, sweep: Sweep, logs: list[dict[str, Any]]) -> dict[str, int]:
+        """Mark each stray of a final sweep quarantined in the ledger; what moved per stray id.
+
+        `moved` is the factory's Quarantined log for the stray's address and token: the forwarder's whole balance
+        of it (0 when nothing was left there).
+        """
+        assert sweep.landed_tx_hash is not None
+        assert sweep.block_number is not None
+        moved = quarantined_amounts(logs, sweep.factory_address)
+        done: dict[str, int] = {}
+        for q in sweep.quarantines:
+            amount = moved.get((q.deposit_address.lower(), q.token_contract.lower()), 0)
+            already = await self.ledger.mark_quarantined(
+                stray_id=q.stray_id,
+                chain_id=sweep.chain_id,
+                tx_hash=sweep.landed_tx_hash,
+                block_number=sweep.block_number,
+                moved=amount,
+            )
+            done[q.stray_id] = amount
+            log.info(
+                "stray token quarantined",
+                extra={"sweep_id": sweep.id, "stray_id": q.stray_id, "moved": amount, "already": already},
+            )
+        return done
 
     async def treasury(self) -> str:
         """The treasury the factory flushes into (read once from the factory)."""
@@ -307,11 +346,20 @@ class Sweeper:
             if since is not None and since < self.options.failure_backoff_seconds:
                 return []
             taken = await store.open_addresses(conn, self.options.chain_id)
+            unavailable = await store.unavailable_strays(conn, self.options.chain_id)
         deposits = [
             d for d in await self.ledger.sweepable(self.options.chain_id) if d.deposit_address.lower() not in taken
         ]
+        quarantines = [
+            q
+            for q in await self.ledger.requested_quarantines(self.options.chain_id)
+            if q.stray_id not in unavailable
+            and q.deposit_address.lower() not in taken
+            # The configured token is never a stray (the signer and the factory refuse it); it goes to the treasury.
+            and q.token_contract.lower() != self.options.token.lower()
+        ]
         planned: list[str] = []
-        for batch in batches(deposits, self.options.batch_size, self.options.budget):
+        for batch, strays in self._batches(deposits, quarantines):
             sweep_id = store.new_sweep_id()
             async with self.pool.acquire() as conn:
                 await store.insert_sweep(
@@ -323,11 +371,38 @@ class Sweeper:
                     factory_address=self.options.factory,
                     token_contract=self.options.token,
                     items=batch,
+                    quarantines=strays,
                 )
             planned.append(sweep_id)
         if planned:
-            log.info("sweeps planned", extra={"sweeps": len(planned), "addresses": len(deposits)})
+            log.info(
+                "sweeps planned",
+                extra={"sweeps": len(planned), "addresses": len(deposits), "strays": len(quarantines)},
+            )
         return planned
+
+    def _batches(
+        self, deposits: list[Deposit], quarantines: list[Quarantine]
+    ) -> list[tuple[tuple[Deposit, ...], tuple[Quarantine, ...]]]:
+        """Deposits in batches; addresses holding a stray to quarantine in batches of their own, with their strays.
+
+        An address with a stray and no sweepable deposit is flushed all the same (it moves the stray, and whatever
+        of the token and BNB is there) under an item expecting 0.
+        """
+        with_strays: dict[str, Deposit] = {}
+        sweepable = {d.deposit_address.lower(): d for d in deposits}
+        for q in quarantines:
+            address = q.deposit_address.lower()
+            if address not in with_strays:
+                with_strays[address] = sweepable.get(address) or Deposit(address, q.salt, q.invoice_id, 0)
+        plain = [d for d in deposits if d.deposit_address.lower() not in with_strays]
+        cut: list[tuple[tuple[Deposit, ...], tuple[Quarantine, ...]]] = [
+            (batch, ()) for batch in batches(plain, self.options.batch_size, self.options.budget)
+        ]
+        for batch in batches(list(with_strays.values()), self.options.batch_size, self.options.budget):
+            inside = {d.deposit_address.lower() for d in batch}
+            cut.append((batch, tuple(q for q in quarantines if q.deposit_address.lower() in inside)))
+        return cut
 
     def _fees(self, quote: FeeQuote) -> TxFees:
         if self.options.legacy_fees:
@@ -366,7 +441,10 @@ class Sweeper:
 
     async def _send_one(self, sweep: Sweep, fees: TxFees) -> bool:
         salts = [bytes.fromhex(d.salt.removeprefix("0x")) for d in sweep.items]
-        calldata = self._flush.calldata((salts, [], []))
+        strays = stray_entries(sweep.items, sweep.quarantines)
+        calldata = self._flush.calldata(
+            (salts, [index for index, _token in strays], [abi.to_checksum_address(token) for _index, token in strays])
+        )
         try:
             estimate = await chain_io.estimate_gas(self.client, sweep.sweeper_address, sweep.factory_address, calldata)
         except RpcError as exc:
@@ -399,6 +477,10 @@ class Sweeper:
             factory=abi.to_checksum_address(sweep.factory_address),
             token=abi.to_checksum_address(sweep.token_contract),
             salts=[d.salt for d in sweep.items],
+            strays=[
+                (index, abi.to_checksum_address(token))
+                for index, token in stray_entries(sweep.items, sweep.quarantines)
+            ],
         )
         if isinstance(result, Refused):
             async with self.pool.acquire() as conn, conn.transaction():

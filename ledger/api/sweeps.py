@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -12,6 +13,9 @@ from stablegate.ledger.v1 import sweep_ledger_service_pb2_grpc as pb_grpc
 from ledger.core import LedgerCore
 from ledger.domain.addresses import invoice_salt, parse_address
 from ledger.domain.money import parse_base_units
+from ledger.payments import retrying
+from ledger.store import stray as stray_store
+from ledger.stray import mark_quarantined
 from ledger.sweeps import SweepBook, SweepReport, unique_addresses
 from service_runtime.errors import InvalidArgument
 from service_runtime.pagination import decode_token, encode_token, page_size
@@ -148,3 +152,71 @@ class SweepLedger(pb_grpc.SweepLedgerServiceServicer):
             already_recorded=done.already_recorded,
             swept_payment_ids=list(done.payment_ids),
         )
+
+    async def ListRequestedQuarantines(
+        self, request: pb.ListRequestedQuarantinesRequest, context: Context
+    ) -> pb.ListRequestedQuarantinesResponse:
+        """Stray tokens an admin asked to quarantine, not yet quarantined, oldest request first."""
+        book = self._book()
+        book.check_chain(request.chain_id)
+        limit = page_size(request.page_size, default=500, maximum=5000)
+        scope = f"quarantines|{book.chain_id}"
+        position = decode_token(request.page_token, scope)
+        after: tuple[dt.datetime, str] | None = None
+        if position is not None:
+            at, stray_id = position.get("t"), position.get("i")
+            if not isinstance(at, str) or not isinstance(stray_id, str):
+                raise InvalidArgument(
+                    "page_token is corrupt", reason="PAGE_TOKEN_INVALID", metadata={"field": "page_token"}
+                )
+            after = (dt.datetime.fromisoformat(at), stray_id)
+        async with self.core.pool.acquire() as conn:
+            rows = await stray_store.requested_quarantines(conn, book.chain_id, after, limit)
+        quarantines = [
+            pb.RequestedQuarantine(
+                stray_id=row.id,
+                deposit_address=row.deposit_address.lower(),
+                salt="0x" + invoice_salt(row.invoice_id).hex(),
+                invoice_id=row.invoice_id,
+                token_contract=row.token_contract.lower(),
+                amount_base_units=str(row.amount),
+            )
+            for row in rows
+        ]
+        token = (
+            encode_token({"t": rows[-1].request_time.isoformat(), "i": rows[-1].id}, scope)
+            if len(rows) == limit
+            else ""
+        )
+        return pb.ListRequestedQuarantinesResponse(quarantines=quarantines, next_page_token=token)
+
+    async def MarkQuarantined(self, request: pb.MarkQuarantinedRequest, context: Context) -> pb.MarkQuarantinedResponse:
+        """A requested stray token's move is final: QUARANTINED and `stray.quarantined`, once; idempotent."""
+        book = self._book()
+        book.check_chain(request.chain_id)
+        if not request.stray_id:
+            raise _required("stray_id is required", "stray_id")
+        tx_hash = _hash(request.tx_hash, "tx_hash")
+        if request.block_number == 0:
+            raise _required("block_number is required", "block_number")
+        if request.block_number > MAX_BLOCK_NUMBER:
+            raise InvalidArgument(
+                "block_number is out of range", reason="OUT_OF_RANGE", metadata={"field": "block_number"}
+            )
+        if not request.moved_base_units:
+            raise _required("moved_base_units is required (0 if nothing was left to move)", "moved_base_units")
+        moved = _wei(request.moved_base_units, "moved_base_units")
+
+        async def step() -> bool:
+            async with self.core.pool.acquire() as conn, conn.transaction():
+                return await mark_quarantined(
+                    conn,
+                    chain_id=book.chain_id,
+                    stray_id=request.stray_id,
+                    tx_hash=tx_hash,
+                    block_number=request.block_number,
+                    moved=moved,
+                    now=self.core.now(),
+                )
+
+        return pb.MarkQuarantinedResponse(already_quarantined=await retrying(step))

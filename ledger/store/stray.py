@@ -18,7 +18,7 @@ class StrayRow:
     kind: str
     """UNALLOCATED_PAYMENT, UNEXPECTED_TOKEN or NATIVE."""
     status: str
-    """OPEN, ALLOCATED, REFUND_QUEUED, REFUND_BROADCAST, REFUNDED or QUARANTINE_REQUESTED."""
+    """OPEN, ALLOCATED, REFUND_QUEUED, REFUND_BROADCAST, REFUNDED, QUARANTINE_REQUESTED or QUARANTINED."""
     merchant_id: str
     invoice_id: str
     """The invoice whose deposit address received it."""
@@ -40,7 +40,15 @@ class StrayRow:
     """Why (the allocation's or the quarantine request's reason)."""
 
 
-STATUSES = ("OPEN", "ALLOCATED", "REFUND_QUEUED", "REFUND_BROADCAST", "REFUNDED", "QUARANTINE_REQUESTED")
+STATUSES = (
+    "OPEN",
+    "ALLOCATED",
+    "REFUND_QUEUED",
+    "REFUND_BROADCAST",
+    "REFUNDED",
+    "QUARANTINE_REQUESTED",
+    "QUARANTINED",
+)
 """Every status a stray fund can be listed with."""
 KINDS = ("UNALLOCATED_PAYMENT", "UNEXPECTED_TOKEN", "NATIVE")
 """Every kind of stray fund."""
@@ -66,7 +74,8 @@ UNION ALL
 SELECT CASE WHEN s.asset = 'NATIVE' THEN 'NATIVE' ELSE 'UNEXPECTED_TOKEN' END, s.id, s.chain_id, s.tx_hash,
        s.log_index, s.invoice_id, s.merchant_id, '', s.token_contract, s.from_address, s.to_address, s.amount,
        s.block_number, s.observe_time,
-       CASE WHEN s.quarantine_request_time IS NOT NULL THEN 'QUARANTINE_REQUESTED' ELSE 'OPEN' END, '',
+       CASE WHEN s.quarantine_tx_hash IS NOT NULL THEN 'QUARANTINED'
+            WHEN s.quarantine_request_time IS NOT NULL THEN 'QUARANTINE_REQUESTED' ELSE 'OPEN' END, '',
        s.quarantine_requested_by, s.quarantine_reason
 FROM ledger.stray_deposits s
 """
@@ -202,3 +211,94 @@ async def request_quarantine(
         reason,
     )
     return updated is not None
+
+
+@dataclass(frozen=True)
+class RequestedQuarantine:
+    """A stray token an admin asked to quarantine, not quarantined yet."""
+
+    id: str
+    deposit_address: str
+    invoice_id: str
+    token_contract: str
+    amount: int
+    request_time: dt.datetime
+
+
+async def requested_quarantines(
+    conn: asyncpg.Connection, chain_id: int, after: tuple[dt.datetime, str] | None, limit: int
+) -> list[RequestedQuarantine]:
+    """Requested, not yet quarantined stray tokens of a chain, oldest request first, after a position."""
+    rows = await conn.fetch(
+        "SELECT id, to_address, invoice_id, token_contract, amount, quarantine_request_time "
+        "FROM ledger.stray_deposits WHERE chain_id = $1 AND asset = 'TOKEN' AND quarantine_request_time IS NOT NULL "
+        "AND quarantine_tx_hash IS NULL AND ($2::timestamptz IS NULL OR (quarantine_request_time, id) > ($2, $3)) "
+        "ORDER BY quarantine_request_time, id LIMIT $4",
+        chain_id,
+        after[0] if after else None,
+        after[1] if after else "",
+        limit,
+    )
+    return [
+        RequestedQuarantine(
+            r["id"],
+            r["to_address"],
+            r["invoice_id"],
+            r["token_contract"],
+            int(r["amount"]),
+            r["quarantine_request_time"],
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class QuarantineState:
+    """A stray deposit's quarantine columns, read under a row lock."""
+
+    id: str
+    chain_id: int
+    merchant_id: str
+    asset: str
+    token_contract: str
+    deposit_address: str
+    amount: int
+    requested: bool
+    tx_hash: str | None
+
+
+async def lock_for_quarantine(conn: asyncpg.Connection, stray_id: str) -> QuarantineState | None:
+    """A stray deposit's quarantine state, its row locked for the rest of the transaction."""
+    r = await conn.fetchrow(
+        "SELECT id, chain_id, merchant_id, asset, token_contract, to_address, amount, quarantine_request_time, "
+        "quarantine_tx_hash FROM ledger.stray_deposits WHERE id = $1 FOR UPDATE",
+        stray_id,
+    )
+    if r is None:
+        return None
+    return QuarantineState(
+        id=r["id"],
+        chain_id=int(r["chain_id"]),
+        merchant_id=r["merchant_id"],
+        asset=r["asset"],
+        token_contract=r["token_contract"],
+        deposit_address=r["to_address"],
+        amount=int(r["amount"]),
+        requested=r["quarantine_request_time"] is not None,
+        tx_hash=r["quarantine_tx_hash"],
+    )
+
+
+async def mark_quarantined(
+    conn: asyncpg.Connection, stray_id: str, *, tx_hash: str, block_number: int, moved: int, now: dt.datetime
+) -> None:
+    """Record the final flush that moved a requested stray token to quarantine (call on a locked row)."""
+    await conn.execute(
+        "UPDATE ledger.stray_deposits SET quarantine_tx_hash = $2, quarantine_block_number = $3, "
+        "quarantine_moved = $4, quarantine_time = $5 WHERE id = $1 AND quarantine_tx_hash IS NULL",
+        stray_id,
+        tx_hash,
+        block_number,
+        moved,
+        now,
+    )

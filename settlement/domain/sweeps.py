@@ -19,6 +19,37 @@ class Deposit:
 
 
 @dataclass(frozen=True)
+class Quarantine:
+    """A stray token an admin asked to quarantine (the ledger's view): moved by the next flush of its address."""
+
+    stray_id: str
+    deposit_address: str
+    salt: str
+    invoice_id: str
+    token_contract: str
+    amount: int
+    """Base units of the stray token the reported transfer brought."""
+
+
+def stray_entries(items: Sequence[Deposit], quarantines: Sequence[Quarantine]) -> list[tuple[int, str]]:
+    """FlushBatch's stray entries for a batch: (index of the address's salt in `items`, token), each pair once.
+
+    A forwarder's whole balance of a token moves with one entry, so two requested transfers of one token to one
+    address make one entry. A quarantine whose address is not in the batch is a caller's error (ValueError).
+    """
+    index = {d.deposit_address.lower(): i for i, d in enumerate(items)}
+    entries: list[tuple[int, str]] = []
+    for q in quarantines:
+        address = q.deposit_address.lower()
+        if address not in index:
+            raise ValueError(f"quarantine {q.stray_id}: {address} is not in the batch")
+        entry = (index[address], q.token_contract.lower())
+        if entry not in entries:
+            entries.append(entry)
+    return entries
+
+
+@dataclass(frozen=True)
 class GasBudget:
     """How much gas one sweep transaction may use, and what each forwarder in it costs.
 

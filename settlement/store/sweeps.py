@@ -1,4 +1,4 @@
-"""Queries over the sweeper's state (schema `settlement`): sweeps, their items, chain transactions, nonces.
+"""Queries over the sweeper's state (schema `settlement`): sweeps, their items and strays, transactions, nonces.
 
 Each function runs on the connection it is given; the caller owns the transaction where several must commit
 together (a nonce taken and the transaction row that uses it).
@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from settlement.domain.fees import TxFees
-from settlement.domain.sweeps import Deposit
+from settlement.domain.sweeps import Deposit, Quarantine
 
 OPEN_SWEEP = ("PLANNED", "HELD", "SENT", "MINED")
 LIVE_TX = ("SIGNING", "SIGNED", "BROADCAST", "MINED")
@@ -38,6 +38,8 @@ class Sweep:
     landed_tx_hash: str | None = None
     block_number: int | None = None
     block_hash: str | None = None
+    quarantines: tuple[Quarantine, ...] = ()
+    """Stray tokens this sweep moves to quarantine (each address among `items`)."""
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,9 @@ async def insert_sweep(
     factory_address: str,
     token_contract: str,
     items: Sequence[Deposit],
+    quarantines: Sequence[Quarantine] = (),
 ) -> None:
-    """Persist a sweep's intent and its deposit addresses (PLANNED) in one transaction.
+    """Persist a sweep's intent, its deposit addresses and its stray tokens (PLANNED) in one transaction.
 
     An address already in an open sweep violates the unique index: the caller skips such addresses beforehand.
     """
@@ -113,6 +116,23 @@ async def insert_sweep(
                 for i, d in enumerate(items)
             ],
         )
+        await conn.executemany(
+            "INSERT INTO settlement.sweep_quarantines (sweep_id, chain_id, stray_id, deposit_address, salt, "
+            "invoice_id, token_contract, amount) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            [
+                (
+                    sweep_id,
+                    chain_id,
+                    q.stray_id,
+                    q.deposit_address.lower(),
+                    q.salt.lower(),
+                    q.invoice_id,
+                    q.token_contract.lower(),
+                    q.amount,
+                )
+                for q in quarantines
+            ],
+        )
 
 
 async def seconds_since_failure(conn: asyncpg.Connection, chain_id: int) -> float | None:
@@ -131,7 +151,15 @@ async def open_addresses(conn: asyncpg.Connection, chain_id: int) -> set[str]:
     return {str(r["deposit_address"]) for r in rows}
 
 
-def _sweep(row: asyncpg.Record, items: list[asyncpg.Record]) -> Sweep:
+async def unavailable_strays(conn: asyncpg.Connection, chain_id: int) -> set[str]:
+    """Stray deposits not to plan: in a sweep that is not over, or in one that failed (not retried on its own)."""
+    rows = await conn.fetch(
+        "SELECT stray_id FROM settlement.sweep_quarantines WHERE chain_id = $1 AND (open OR failed)", chain_id
+    )
+    return {str(r["stray_id"]) for r in rows}
+
+
+def _sweep(row: asyncpg.Record, items: list[asyncpg.Record], strays: list[asyncpg.Record] | None = None) -> Sweep:
     return Sweep(
         id=row["id"],
         chain_id=int(row["chain_id"]),
@@ -152,6 +180,12 @@ def _sweep(row: asyncpg.Record, items: list[asyncpg.Record]) -> Sweep:
         landed_tx_hash=row["landed_tx_hash"],
         block_number=None if row["block_number"] is None else int(row["block_number"]),
         block_hash=row["block_hash"],
+        quarantines=tuple(
+            Quarantine(
+                q["stray_id"], q["deposit_address"], q["salt"], q["invoice_id"], q["token_contract"], int(q["amount"])
+            )
+            for q in strays or []
+        ),
     )
 
 
@@ -169,10 +203,17 @@ async def sweeps_in(conn: asyncpg.Connection, chain_id: int, statuses: Sequence[
         "SELECT * FROM settlement.sweep_items WHERE sweep_id = ANY($1::text[]) ORDER BY sweep_id, position",
         [r["id"] for r in rows],
     )
+    strays = await conn.fetch(
+        "SELECT * FROM settlement.sweep_quarantines WHERE sweep_id = ANY($1::text[]) ORDER BY sweep_id, stray_id",
+        [r["id"] for r in rows],
+    )
     by_sweep: dict[str, list[asyncpg.Record]] = {}
     for item in items:
         by_sweep.setdefault(item["sweep_id"], []).append(item)
-    return [_sweep(r, by_sweep.get(r["id"], [])) for r in rows]
+    strays_of: dict[str, list[asyncpg.Record]] = {}
+    for stray in strays:
+        strays_of.setdefault(stray["sweep_id"], []).append(stray)
+    return [_sweep(r, by_sweep.get(r["id"], []), strays_of.get(r["id"])) for r in rows]
 
 
 async def set_status(
@@ -190,6 +231,12 @@ async def set_status(
         )
         if status in ("FAILED", "DROPPED"):
             await conn.execute("UPDATE settlement.sweep_items SET open = false WHERE sweep_id = $1", sweep_id)
+            # A dropped sweep never reached the chain: its strays are planned again. A failed one keeps them out.
+            await conn.execute(
+                "UPDATE settlement.sweep_quarantines SET open = false, failed = $2 WHERE sweep_id = $1",
+                sweep_id,
+                status == "FAILED",
+            )
 
 
 async def hold(conn: asyncpg.Connection, sweep_id: str, reason: str) -> None:
@@ -548,10 +595,25 @@ async def store_dropped(conn: asyncpg.Connection, sweep_id: str) -> None:
 
 
 async def store_recorded(
-    conn: asyncpg.Connection, sweep_id: str, swept: dict[str, int], journal_transaction_id: str
+    conn: asyncpg.Connection,
+    sweep_id: str,
+    swept: dict[str, int],
+    journal_transaction_id: str | None,
+    quarantined: dict[str, int] | None = None,
 ) -> None:
-    """The ledger booked the sweep: amounts per address, the journal id, the sweep over."""
+    """The ledger booked the sweep and marked its strays: what moved per address and stray, the journal id, over.
+
+    The journal id is None when the flush moved none of the token (nothing to book).
+    """
     async with conn.transaction():
+        for stray_id, moved in (quarantined or {}).items():
+            await conn.execute(
+                "UPDATE settlement.sweep_quarantines SET moved_amount = $3 WHERE sweep_id = $1 AND stray_id = $2",
+                sweep_id,
+                stray_id,
+                moved,
+            )
+        await conn.execute("UPDATE settlement.sweep_quarantines SET open = false WHERE sweep_id = $1", sweep_id)
         for address, amount in swept.items():
             await conn.execute(
                 "UPDATE settlement.sweep_items SET swept_amount = $3 WHERE sweep_id = $1 AND deposit_address = $2",

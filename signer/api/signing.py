@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from stablegate.signer.v1 import signing_service_pb2 as pb
@@ -21,6 +23,7 @@ from signer.domain.intents import (
     PayoutLine,
     SafeExecutionIntent,
     SafeTransactionIntent,
+    StrayEntry,
     SweepIntent,
     TransactionRequest,
 )
@@ -65,6 +68,24 @@ def _salt(text: str) -> bytes:
 def _batch(count: int, field: str) -> None:
     if not 1 <= count <= MAX_BATCH:
         raise BadRequest(f"{field} holds 1 to {MAX_BATCH} entries", reason="INVALID_INTENT", metadata={"field": field})
+
+
+def _strays(strays: Sequence[pb.SweepStray], salts: int) -> tuple[StrayEntry, ...]:
+    """A sweep's stray entries: at most MAX_BATCH, each naming a salt of the batch and a token address."""
+    if len(strays) > MAX_BATCH:
+        raise BadRequest(
+            f"strays holds at most {MAX_BATCH} entries", reason="INVALID_INTENT", metadata={"field": "strays"}
+        )
+    entries: list[StrayEntry] = []
+    for i, stray in enumerate(strays):
+        if stray.salt_index >= salts:
+            raise BadRequest(
+                f"strays[{i}].salt_index names no salt of the batch",
+                reason="INVALID_INTENT",
+                metadata={"field": f"strays[{i}].salt_index"},
+            )
+        entries.append(StrayEntry(stray.salt_index, _address(stray.token_contract, f"strays[{i}].token_contract")))
+    return tuple(entries)
 
 
 def _owner_signatures(text: str) -> bytes:
@@ -140,6 +161,7 @@ def intent_from(message: pb.SignTransactionRequest) -> Intent:
             _address(s.factory_address, "factory_address"),
             _address(s.token_contract, "token_contract"),
             tuple(_salt(x) for x in s.salts),
+            _strays(s.strays, len(s.salts)),
         )
     raise BadRequest("an intent is required", reason="INVALID_INTENT", metadata={"field": "intent"})
 

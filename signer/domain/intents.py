@@ -9,7 +9,9 @@ committed ABI artifacts, so the two cannot drift apart):
 - `moveToCold(address asset, uint256 amount)` on the treasury; the cold Safe's address is fixed in the
   treasury, changeable only by the Safe (HOT key);
 - `flushBatch(bytes32[] salts, uint256[] strayIndexes, address[] strayTokens)` on the forwarder factory
-  (SWEEPER key); the token is the factory's own, and no strays are named yet.
+  (SWEEPER key); the token is the factory's own; each stray entry (an index into the salts, a token) moves that
+  forwarder's whole balance of a stray token to the factory's fixed quarantine address, and a stray token is never
+  the intent's token (refused by the policy as STRAY_IS_CONFIGURED_TOKEN, and by the contract).
 
 - `execTransaction(...)` on the cold Safe (HOT key, `SafeExecutionIntent`): relaying a transfer out of cold with
   its owners' signatures; the SafeTx is built here, only the signatures come from the caller.
@@ -125,13 +127,32 @@ class ColdMoveIntent:
 
 
 @dataclass(frozen=True)
+class StrayEntry:
+    """A stray token to quarantine from the forwarder of `salts[salt_index]` of a sweep."""
+
+    salt_index: int
+    token: bytes
+
+
+@dataclass(frozen=True)
 class SweepIntent:
-    """The factory's batch flush of forwarders into the treasury (SWEEPER)."""
+    """The factory's batch flush of forwarders into the treasury, and of stray tokens to quarantine (SWEEPER)."""
 
     kind: ClassVar[str] = "sweep"
     factory: bytes
     token: bytes
     salts: tuple[bytes, ...]
+    strays: tuple[StrayEntry, ...] = ()
+
+    def refusal(self) -> str | None:
+        """Why the policy refuses this intent before any rule, or None: a stray entry naming the configured token.
+
+        The configured token always goes to the treasury; the factory reverts such a call too
+        (ConfiguredTokenIsNotStray), so signing it would only burn gas.
+        """
+        if any(stray.token == self.token for stray in self.strays):
+            return "STRAY_IS_CONFIGURED_TOKEN"
+        return None
 
     @property
     def contract(self) -> bytes:
@@ -149,9 +170,14 @@ class SweepIntent:
         return 0
 
     def calldata(self) -> bytes:
-        """flushBatch(salts, no stray indexes, no stray tokens)."""
+        """flushBatch(salts, stray indexes, stray tokens)."""
         return encode_call(
-            FLUSH_BATCH, [WordArray([word_bytes32(s) for s in self.salts]), WordArray([]), WordArray([])]
+            FLUSH_BATCH,
+            [
+                WordArray([word_bytes32(s) for s in self.salts]),
+                WordArray([word_uint(x.salt_index) for x in self.strays]),
+                WordArray([word_address(x.token) for x in self.strays]),
+            ],
         )
 
 
@@ -397,12 +423,16 @@ def describe(intent: Intent) -> dict[str, object]:
             "amount": str(intent.amount),
             "signatures": "0x" + intent.signatures.hex(),
         }
-    return {
+    described: dict[str, Any] = {
         "kind": intent.kind,
         "factory": checksum_address(intent.factory),
         "token": checksum_address(intent.token),
         "salts": ["0x" + s.hex() for s in intent.salts],
     }
+    if intent.strays:
+        # Only when present: a sweep without strays is described (and hashed) as it always was.
+        described["strays"] = [[x.salt_index, checksum_address(x.token)] for x in intent.strays]
+    return described
 
 
 def _intent_of(data: dict[str, Any]) -> Intent:
@@ -437,7 +467,8 @@ def _intent_of(data: dict[str, Any]) -> Intent:
         )
     if kind == SweepIntent.kind:
         salts = tuple(bytes.fromhex(s.removeprefix("0x")) for s in data["salts"])
-        return SweepIntent(parse_address(data["factory"]), parse_address(data["token"]), salts)
+        strays = tuple(StrayEntry(int(index), parse_address(token)) for index, token in data.get("strays", []))
+        return SweepIntent(parse_address(data["factory"]), parse_address(data["token"]), salts, strays)
     raise ValueError(f"unknown intent kind {kind!r}")
 
 

@@ -5,7 +5,8 @@ its `purposes` and `intents`; it *matches* when every condition it names also ho
 token, destinations, per-transaction cap, rolling-window cap, gas limit, fee cap). The first matching rule's
 action decides. When none matches the request is denied, with the reason of the first applicable rule that
 failed (e.g. DESTINATION_NOT_ALLOWED), or NO_RULE_MATCHED. A Safe transaction with a delegate call or refund
-parameters is refused before any rule (SAFE_DELEGATE_CALL, SAFE_REFUND_NOT_ALLOWED).
+parameters is refused before any rule (SAFE_DELEGATE_CALL, SAFE_REFUND_NOT_ALLOWED), and so is a sweep that names
+the configured token as a stray (STRAY_IS_CONFIGURED_TOKEN).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from signer.domain.ethereum import normalize_address, parse_address
-from signer.domain.intents import INTENT_PURPOSE, SafeTransactionIntent, TransactionRequest
+from signer.domain.intents import INTENT_PURPOSE, SafeTransactionIntent, SweepIntent, TransactionRequest
 from signer.domain.purpose import KeyPurpose
 
 
@@ -201,7 +202,7 @@ def evaluate(policy: Policy, purpose: KeyPurpose, request: TransactionRequest, s
     kind = request.intent.kind
     if INTENT_PURPOSE[kind] is not purpose:
         return Decision(None, "", "PURPOSE_MISMATCH")
-    if isinstance(request.intent, SafeTransactionIntent):
+    if isinstance(request.intent, SafeTransactionIntent | SweepIntent):
         refusal = request.intent.refusal()
         if refusal is not None:
             return Decision(None, "", refusal)

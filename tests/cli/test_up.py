@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -315,29 +318,146 @@ def test_ctrl_c_while_starting_stops_what_was_started(tmp_path: Path) -> None:
     assert (state / "supervisord.conf").stat().st_mode & 0o777 == 0o600
 
 
-def test_a_second_up_after_a_sigkilled_one_starts(tmp_path: Path) -> None:
-    """`up` killed outright takes its processes down with it; the next `up` on the same state dir starts."""
+def printed(text: str, label: str) -> str:
+    """The value `up` printed after `label` on one of its lines (e.g. "API key: ")."""
+    (line,) = [line for line in text.splitlines() if label in line]
+    return line.split(label, 1)[1].split()[0]
+
+
+def assert_the_printed_curl_line_makes_an_invoice(
+    text: str, state: Path, ports: dict[str, int]
+) -> tuple[str, str, dict[str, Any]]:
+    """`up` printed the URLs, the demo key and a curl line that creates an invoice; the key stays out of the logs;
+    Postgres runs durable. Returns the key, the merchant and the invoice."""
+    key, merchant = printed(text, "API key: "), printed(text, "demo merchant: ")
+    assert key.startswith("sk_test_") and merchant.startswith("mer_")
+    assert f"edge (REST):   http://127.0.0.1:{ports['envoy']}" in text
+    assert f"admin API:     http://127.0.0.1:{ports['envoy_admin_api']}" in text
+    assert "stablegate demo pay <invoice-id>" in text
+    (curl_line,) = [line.strip() for line in text.splitlines() if line.strip().startswith("curl ")]
+    made = subprocess.run(shlex.split(curl_line), capture_output=True, text=True, check=False, timeout=30)
+    assert made.returncode == 0, made.stdout + made.stderr
+    invoice = json.loads(made.stdout)
+    assert (invoice["merchant_id"], invoice["status"], invoice["amount_base_units"]) == (
+        merchant,
+        "INVOICE_STATUS_OPEN",
+        str(1050 * 10**16),
+    )
+    # The keys are secrets: kept private in the state dir, never in a log.
+    demo = state / localrun.DEMO_FILE
+    assert demo.stat().st_mode & 0o777 == 0o600
+    assert json.loads(demo.read_text())["api_key"] == key
+    for log in (state / "logs").iterdir():
+        assert key not in log.read_text(errors="replace"), log
+    # Durable settings: the data survives a crash.
+    psql = str(parts.postgres_bin_dir() / "psql")
+    query = [psql, "-h", "127.0.0.1", "-p", str(ports["postgres"]), "-U", "postgres", "-d", "stablegate", "-tAc"]
+    settings = "ARRAY['fsync', 'synchronous_commit', 'full_page_writes']"
+    show = f"SELECT string_agg(current_setting(s), ',') FROM unnest({settings}) s"
+    assert subprocess.run([*query, show], capture_output=True, text=True, check=True).stdout.strip() == "on,on,on"
+    assert (localrun.postgres_base_for(state) / "pgdata" / "PG_VERSION").exists()
+    return key, merchant, invoice
+
+
+def kill_up_and_supervisord(up: subprocess.Popen[bytes], state: Path) -> list[psutil.Process]:
+    """SIGKILL `up` and its supervisord at once (no one left to stop the programs); the programs left running."""
+    supervisord = psutil.Process(int((state / "supervisord.pid").read_text()))
+    programs = supervisord.children(recursive=True)
+    supervisord.kill()
+    up.kill()
+    up.wait(timeout=10)
+    supervisord.wait(timeout=10)
+    return [p for p in programs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_up_prints_a_working_curl_line_and_keeps_its_data_across_a_stop_and_a_sigkill(tmp_path: Path) -> None:
+    """The README's first command: `up` prints a key and a curl line that makes an invoice through Envoy; a stop
+    and start keep the merchant, its key and the invoice; so does a SIGKILL of `up` and supervisord together, which
+    leaves every program running (ports held, a live postmaster.pid) for the next `up` to clean up. Last, `up`
+    alone SIGKILLed takes everything down with it."""
     base = free_base_port()
     ports = localrun.assign_ports(base)
     state = tmp_path / "state"
-    first_out, second_out = tmp_path / "first.out", tmp_path / "second.out"
-    first = start_up(state, base, first_out)
-    second: subprocess.Popen[bytes] | None = None
+    outs = [tmp_path / f"up{i}.out" for i in range(3)]
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        wait_for_output(first, first_out, b"gateway is up", timeout=180)
-        children = psutil.Process(first.pid).children(recursive=True)
-        first.kill()
-        first.wait(timeout=10)
+        procs.append(start_up(state, base, outs[0]))
+        text = wait_for_output(procs[0], outs[0], b"gateway is up", timeout=180)
+        key, merchant, invoice = assert_the_printed_curl_line_makes_an_invoice(text, state, ports)
+        procs[0].send_signal(signal.SIGINT)
+        assert procs[0].wait(timeout=90) == 0, outs[0].read_text()
+
+        # Stopped and started again: the same merchant and key, the invoice still there.
+        procs.append(start_up(state, base, outs[1]))
+        again = wait_for_output(procs[1], outs[1], b"gateway is up", timeout=180)
+        assert (printed(again, "API key: "), printed(again, "demo merchant: ")) == (key, merchant)
+        status, read = rest(ports["envoy"], "GET", f"/v1/invoices/{invoice['id']}", key)
+        assert (status, read.get("id")) == (200, invoice["id"]), read
+
+        # SIGKILLed with its supervisord: the programs keep running and holding their ports.
+        left = kill_up_and_supervisord(procs[1], state)
+        assert parts.redis_ping(ports["redis"])
+        assert (localrun.postgres_base_for(state) / "pgdata" / "postmaster.pid").exists()
+        procs.append(start_up(state, base, outs[2]))
+        third = wait_for_output(procs[2], outs[2], b"gateway is up", timeout=180)
+        assert "processes a killed supervisord of a previous `up` left running" in third
+        assert not [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert printed(third, "API key: ") == key
+        status, read = rest(ports["envoy"], "GET", f"/v1/invoices/{invoice['id']}", key)
+        assert (status, read.get("amount")) == (200, "10.5"), read
+        # `up` alone SIGKILLed: Linux sends supervisord SIGTERM (PR_SET_PDEATHSIG) and it stops every program.
+        children = psutil.Process(procs[2].pid).children(recursive=True)
+        procs[2].kill()
+        procs[2].wait(timeout=10)
         psutil.wait_procs(children, timeout=60)
         assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-        second = start_up(state, base, second_out)
-        wait_for_output(second, second_out, b"gateway is up", timeout=180)
-        assert parts.http_get(f"http://127.0.0.1:{ports['envoy']}/healthz")[0] == 200
-        second.send_signal(signal.SIGINT)
-        assert second.wait(timeout=90) == 0, second_out.read_text()
     finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
+        for proc in procs:
+            if proc.poll() is None:
                 proc.kill()
-        shutil.rmtree(localrun.postgres_base_for(state), ignore_errors=True)
+        for process in localrun.leftover_programs(state.resolve()):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
     assert not [name for name, port in ports.items() if parts.port_is_open(port)]
+
+
+def test_postgres_may_enter_a_state_dir_it_could_not_reach(tmp_path: Path) -> None:
+    """As root, `up` gives the `postgres` user traverse permission (an ACL `x`, no listing) on what keeps it out."""
+    if not parts.running_as_root():
+        pytest.skip("only root runs Postgres as another user")
+    closed = Path(tempfile.mkdtemp(prefix="stablegate-home-"))  # mode 0700, root's, as /root is
+    try:
+        inner = closed / "checkout" / ".stablegate" / "postgres"
+        inner.mkdir(parents=True)
+        assert not localrun.can_enter(inner, "postgres")
+        assert localrun.grant_traverse(inner, "postgres") == [closed]
+        assert localrun.can_enter(inner, "postgres")
+        # Traverse only: the user still cannot list the closed directory.
+        listing = subprocess.run(["ls", str(closed)], user="postgres", capture_output=True, check=False)
+        assert listing.returncode != 0
+        assert localrun.grant_traverse(inner, "postgres") == []  # a second run changes nothing
+    finally:
+        shutil.rmtree(closed)
+
+
+def test_a_cluster_an_older_up_kept_in_var_tmp_moves_into_the_state_dir(tmp_path: Path) -> None:
+    """Upgrading: the old /var/tmp/stablegate-<hash> cluster moves into the state dir, owner and modes kept."""
+    if not parts.running_as_root():
+        pytest.skip("only root `up`s kept their cluster in /var/tmp")
+    state = (tmp_path / "state").resolve()
+    state.mkdir()
+    legacy = localrun.legacy_postgres_base_for(state)
+    try:
+        (legacy / "pgdata").mkdir(parents=True, mode=0o700)
+        (legacy / "pgdata" / "PG_VERSION").write_text("15\n")
+        pw = pwd.getpwnam("postgres")
+        os.chown(legacy / "pgdata", pw.pw_uid, pw.pw_gid)
+        base = localrun.postgres_base_for(state)
+        assert localrun.migrate_legacy_postgres(state, base) == legacy
+        moved = base / "pgdata"
+        assert (moved / "PG_VERSION").read_text() == "15\n"
+        assert (moved.stat().st_uid, moved.stat().st_mode & 0o777) == (pw.pw_uid, 0o700)
+        assert not legacy.exists()
+        assert localrun.migrate_legacy_postgres(state, base) is None  # once only
+    finally:
+        shutil.rmtree(legacy, ignore_errors=True)

@@ -21,10 +21,13 @@ from stablegate.admin.v1 import stray_funds_admin_service_pb2_grpc as pb_grpc
 from stablegate.ledger.v1 import chain_observation_service_pb2 as obs_pb
 from stablegate.ledger.v1 import payout_ledger_service_pb2 as ledger_pb
 from stablegate.ledger.v1 import payout_ledger_service_pb2_grpc as ledger_grpc
+from stablegate.ledger.v1 import sweep_ledger_service_pb2 as sweep_pb
+from stablegate.ledger.v1 import sweep_ledger_service_pb2_grpc as sweep_grpc
 from stablegate.merchant.v1 import invoice_pb2
 from stablegate.merchant.v1 import invoice_service_pb2 as inv_pb
 
 from ledger.domain import postings
+from ledger.domain.addresses import invoice_salt
 from ledger.domain.credentials import new_admin_key
 from ledger.store import journal, reports
 from ledger.store.credentials import insert_admin_key
@@ -506,3 +509,90 @@ async def test_a_quarantine_request_for_a_stray_token_is_recorded_once_and_refus
     assert [f.status for f in await listed(ledger, kind=KIND.Value("STRAY_FUND_KIND_UNALLOCATED_PAYMENT"))] == [
         STATUS.Value("STRAY_FUND_STATUS_OPEN")
     ]
+
+
+async def test_marking_a_quarantine_writes_its_event_once_and_refuses_bad_input_changing_nothing(
+    ledger: Ledger,
+) -> None:
+    _merchant, key = await ledger.merchant_with_key()
+    invoice = await new_invoice(ledger, key)
+    lookalike = "0x" + "1d" * 20
+    await ledger.observe(invoice.deposit_address, 5 * UNIT, "FINAL", token=lookalike)
+    await ledger.observe(invoice.deposit_address, 2 * UNIT, "FINAL", token=lookalike)
+    first, second = sorted(
+        await listed(ledger, kind=KIND.Value("STRAY_FUND_KIND_UNEXPECTED_TOKEN")), key=lambda f: f.amount_base_units
+    )
+    _expired, payment_id = await unallocated_payment(ledger, key)
+    auth = ledger.auth(ledger.admin_key)
+    await admin(ledger).RequestQuarantine(pb.RequestQuarantineRequest(id=second.id, reason="lookalike"), metadata=auth)
+    tx = "0x" + "5e" * 32
+    chain = ledger.settings.chain_id
+
+    async with mesh.channel(f"127.0.0.1:{ledger.grpc_port}", ledger.pki.files(Role.SETTLEMENT)) as channel:
+        sweeps = sweep_grpc.SweepLedgerServiceStub(channel)
+        listed_requests = await sweeps.ListRequestedQuarantines(
+            sweep_pb.ListRequestedQuarantinesRequest(chain_id=chain)
+        )
+        [requested] = listed_requests.quarantines
+        assert (requested.stray_id, requested.token_contract, requested.amount_base_units) == (
+            second.id,
+            lookalike,
+            str(5 * UNIT),
+        )
+        assert requested.deposit_address == invoice.deposit_address.lower()
+        assert requested.salt == "0x" + invoice_salt(invoice.id).hex()
+
+        def mark(**changes: object) -> sweep_pb.MarkQuarantinedRequest:
+            fields: dict[str, object] = {
+                "stray_id": second.id,
+                "chain_id": chain,
+                "tx_hash": tx,
+                "block_number": 120,
+                "moved_base_units": str(7 * UNIT),
+            }
+            return sweep_pb.MarkQuarantinedRequest(**{**fields, **changes})  # type: ignore[arg-type]
+
+        for request, code, reason in (
+            (mark(stray_id=""), grpc.StatusCode.INVALID_ARGUMENT, "FIELD_REQUIRED"),
+            (mark(tx_hash="0x12"), grpc.StatusCode.INVALID_ARGUMENT, "HASH_INVALID"),
+            (mark(block_number=0), grpc.StatusCode.INVALID_ARGUMENT, "FIELD_REQUIRED"),
+            (mark(moved_base_units="-1"), grpc.StatusCode.INVALID_ARGUMENT, None),
+            (mark(chain_id=chain + 1), grpc.StatusCode.INVALID_ARGUMENT, "CHAIN_MISMATCH"),
+            (mark(stray_id="sd_nope"), grpc.StatusCode.NOT_FOUND, "STRAY_FUND_NOT_FOUND"),
+            (mark(stray_id=first.id), grpc.StatusCode.FAILED_PRECONDITION, "QUARANTINE_NOT_REQUESTED"),
+            (mark(stray_id=payment_id), grpc.StatusCode.NOT_FOUND, "STRAY_FUND_NOT_FOUND"),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await sweeps.MarkQuarantined(request)
+            assert refused.value.code() == code
+            if reason is not None:
+                assert error_info(refused.value).reason == reason
+        assert await ledger.value("SELECT count(*) FROM ledger.outbox WHERE event_type = 'stray.quarantined'") == 0
+        assert (
+            await ledger.value("SELECT count(*) FROM ledger.stray_deposits WHERE quarantine_tx_hash IS NOT NULL") == 0
+        )
+
+        journal_before = await ledger.value("SELECT count(*) FROM ledger.journal_transactions")
+        replies = await asyncio.gather(*(sweeps.MarkQuarantined(mark()) for _ in range(4)))
+        assert sorted(r.already_quarantined for r in replies) == [False, True, True, True]
+        with pytest.raises(grpc.aio.AioRpcError) as other:
+            await sweeps.MarkQuarantined(mark(tx_hash="0x" + "6f" * 32))
+        assert error_info(other.value).reason == "ALREADY_QUARANTINED"
+        assert (
+            await sweeps.ListRequestedQuarantines(sweep_pb.ListRequestedQuarantinesRequest(chain_id=chain))
+        ).quarantines == []
+
+    events = await ledger.fetch("SELECT merchant_id, payload FROM ledger.outbox WHERE event_type = 'stray.quarantined'")
+    assert len(events) == 1 and events[0]["merchant_id"] is None
+    data = json.loads(events[0]["payload"])["data"]
+    assert (data["stray_id"], data["tx_hash"], data["moved_base_units"]) == (second.id, tx, str(7 * UNIT))
+    assert await ledger.value("SELECT count(*) FROM ledger.journal_transactions") == journal_before  # nothing booked
+    statuses = {f.id: f.status for f in await listed(ledger, kind=KIND.Value("STRAY_FUND_KIND_UNEXPECTED_TOKEN"))}
+    assert statuses == {
+        first.id: STATUS.Value("STRAY_FUND_STATUS_OPEN"),
+        second.id: STATUS.Value("STRAY_FUND_STATUS_QUARANTINED"),
+    }
+    # The admin API cannot reach the internal service; settlement's role is the only one let in.
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await sweep_grpc.SweepLedgerServiceStub(ledger.channel).MarkQuarantined(mark(), metadata=auth)
+    assert denied.value.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED)

@@ -13,8 +13,8 @@ from service_runtime.mesh import Role
 from settlement.app import sweeper_options
 from settlement.config import SettlementSettings
 from settlement.domain.fees import TxFees, bumped
-from settlement.domain.receipts import swept_amounts
-from settlement.domain.sweeps import Deposit, GasBudget, batches, gas_limit
+from settlement.domain.receipts import QUARANTINED_TOPIC, quarantined_amounts, swept_amounts
+from settlement.domain.sweeps import Deposit, GasBudget, Quarantine, batches, gas_limit, stray_entries
 
 GWEI = 10**9
 TOKEN, TREASURY, OTHER = "0x" + "aa" * 20, "0x" + "bb" * 20, "0x" + "cc" * 20
@@ -78,6 +78,45 @@ def test_only_the_tokens_transfers_from_the_sweeps_addresses_to_the_treasury_cou
         {"address": TOKEN, "topics": ["0x" + "11" * 32], "data": "0x"},  # not a Transfer
     ]
     assert swept_amounts(logs, TOKEN, TREASURY, [a, b.upper().replace("0X", "0x")]) == {a: 5, b: 7}
+
+
+def test_stray_entries_name_each_address_and_token_once_by_the_index_of_its_salt() -> None:
+    items = (deposit(1), deposit(2))
+    a, b = items[0].deposit_address, items[1].deposit_address
+
+    def stray(i: int, address: str, token: str) -> Quarantine:
+        return Quarantine(f"sd_{i}", address, "0x" + "00" * 32, "inv", token, 1)
+
+    requested = [
+        stray(1, b, OTHER),
+        stray(2, a.upper().replace("0X", "0x"), OTHER),
+        stray(3, b, OTHER),
+        stray(4, b, TOKEN),
+    ]
+    assert stray_entries(items, requested) == [(1, OTHER), (0, OTHER), (1, TOKEN)]
+    with pytest.raises(ValueError, match="not in the batch"):
+        stray_entries(items, [stray(5, "0x" + "09" * 20, OTHER)])
+
+
+def test_only_the_factorys_quarantined_logs_count_per_forwarder_and_token() -> None:
+    factory, forwarder = "0x" + "fa" * 20, "0x" + "01" * 20
+
+    def quarantined(emitter: str, token: str, amount: int) -> dict[str, Any]:
+        topics = [
+            QUARANTINED_TOPIC,
+            "0x" + "00" * 32,
+            "0x" + forwarder[2:].rjust(64, "0"),
+            "0x" + token[2:].rjust(64, "0"),
+        ]
+        return {"address": emitter, "topics": topics, "data": hex(amount)}
+
+    logs = [
+        quarantined(factory, OTHER, 5),
+        quarantined(factory.upper().replace("0X", "0x"), TOKEN, 7),
+        quarantined(OTHER, OTHER, 100),  # a lookalike event from another contract
+        transfer(OTHER, forwarder, TREASURY, 100),  # not a Quarantined log
+    ]
+    assert quarantined_amounts(logs, factory) == {(forwarder, OTHER): 5, (forwarder, TOKEN): 7}
 
 
 def settings(pki: DevMesh, **values: Any) -> SettlementSettings:

@@ -276,3 +276,32 @@ async def test_the_operator_lists_keys_and_reads_the_audit_chain_and_no_other_ro
                 with pytest.raises(grpc.aio.AioRpcError) as refused:
                     await call
                 assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, role
+
+
+async def test_a_sweep_whose_stray_names_no_salt_of_the_batch_is_malformed(signer: RunningSigner) -> None:
+    def sweep(*strays: pb.SweepStray) -> pb.SignTransactionRequest:
+        return pb.SignTransactionRequest(
+            request_id=os.urandom(8).hex(),
+            key_id=signer.hot,
+            chain_id=97,
+            nonce=next(_nonce),
+            gas_limit=200_000,
+            eip1559=pb.Eip1559Fee(max_fee_per_gas_wei=str(20 * GWEI), max_priority_fee_per_gas_wei=str(GWEI)),
+            sweep=pb.SweepIntent(
+                factory_address=TREASURY, token_contract=TOKEN, salts=["0x" + "11" * 32], strays=list(strays)
+            ),
+        )
+
+    async with signer.channel(Role.SETTLEMENT) as channel:
+        stub = pb_grpc.SigningServiceStub(channel)
+        for stray, field in (
+            (pb.SweepStray(salt_index=1, token_contract=STRANGER), "strays[0].salt_index"),
+            (pb.SweepStray(salt_index=0, token_contract="0x12"), "strays[0].token_contract"),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as bad:
+                await stub.SignTransaction(sweep(stray))
+            assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert (error_info(bad.value).reason, error_info(bad.value).metadata["field"]) == ("INVALID_INTENT", field)
+        # Well formed, the request reaches the policy (this module's key is HOT, not SWEEPER).
+        reply = await stub.SignTransaction(sweep(pb.SweepStray(salt_index=0, token_contract=STRANGER)))
+        assert (reply.decision, reply.reason) == (pb.SIGNING_DECISION_DENIED, "PURPOSE_MISMATCH")

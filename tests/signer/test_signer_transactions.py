@@ -19,6 +19,7 @@ from signer.domain.intents import (
     ColdMoveIntent,
     PayoutIntent,
     PayoutLine,
+    StrayEntry,
     SweepIntent,
     TransactionRequest,
 )
@@ -91,6 +92,34 @@ def test_calldata_is_the_abi_encoding_of_the_intent() -> None:
     assert (list(flushed[0]), list(flushed[1]), list(flushed[2])) == (list(salts), [], [])
     move = ColdMoveIntent(treasury, token, 42).calldata()
     assert decode(["address", "uint256"], move[4:])[1] == 42
+
+
+def test_sweep_stray_entries_are_encoded_as_flushbatch_stray_indexes_and_tokens() -> None:
+    from eth_abi.abi import decode
+
+    from signer.domain.intents import describe, request_of
+    from signer.domain.policy import DENY_ALL, evaluate
+
+    factory, token, lookalike, other = (os.urandom(20) for _ in range(4))
+    salts = (os.urandom(32), os.urandom(32), os.urandom(32))
+    intent = SweepIntent(factory, token, salts, (StrayEntry(2, lookalike), StrayEntry(0, other)))
+    calldata = intent.calldata()
+    assert calldata[:4] == selector(FLUSH_BATCH)
+    got = decode(["bytes32[]", "uint256[]", "address[]"], calldata[4:])
+    assert list(got[0]) == list(salts)
+    assert list(got[1]) == [2, 0]
+    assert [parse_address(x) for x in got[2]] == [lookalike, other]
+    # The stored description round-trips with its strays; a sweep without strays is described as before.
+    request = TransactionRequest("k", 97, 0, 100_000, LegacyFee(GWEI), intent)
+    assert request_of(request.canonical()).intent == intent
+    assert "strays" not in describe(SweepIntent(factory, token, salts))
+    # Naming the configured token as a stray is refused before any rule (the factory would revert it).
+    assert intent.refusal() is None
+    bad = TransactionRequest(
+        "k", 97, 0, 100_000, LegacyFee(GWEI), SweepIntent(factory, token, salts, (StrayEntry(1, token),))
+    )
+    decision = evaluate(DENY_ALL.policy, KeyPurpose.SWEEPER, bad, lambda _rule, _seconds: 0)
+    assert decision.reason == "STRAY_IS_CONFIGURED_TOKEN"
 
 
 def test_every_intent_calls_a_function_our_contracts_have() -> None:

@@ -68,7 +68,11 @@ class _StrayFundStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Stray
     STRAY_FUND_STATUS_REFUNDED: _StrayFundStatus.ValueType  # 5
     """The refund's transaction is final: the sender has the money back."""
     STRAY_FUND_STATUS_QUARANTINE_REQUESTED: _StrayFundStatus.ValueType  # 6
-    """An admin asked for the stray token to be moved to quarantine (the on-chain move is not built yet)."""
+    """An admin asked for the stray token to be moved to quarantine; settlement's sweeper moves it with the
+    address's next flush.
+    """
+    STRAY_FUND_STATUS_QUARANTINED: _StrayFundStatus.ValueType  # 7
+    """The flush that moved the stray token to the factory's quarantine address is final."""
 
 class StrayFundStatus(_StrayFundStatus, metaclass=_StrayFundStatusEnumTypeWrapper):
     """Where a stray fund stands."""
@@ -86,7 +90,11 @@ STRAY_FUND_STATUS_REFUND_BROADCAST: StrayFundStatus.ValueType  # 4
 STRAY_FUND_STATUS_REFUNDED: StrayFundStatus.ValueType  # 5
 """The refund's transaction is final: the sender has the money back."""
 STRAY_FUND_STATUS_QUARANTINE_REQUESTED: StrayFundStatus.ValueType  # 6
-"""An admin asked for the stray token to be moved to quarantine (the on-chain move is not built yet)."""
+"""An admin asked for the stray token to be moved to quarantine; settlement's sweeper moves it with the
+address's next flush.
+"""
+STRAY_FUND_STATUS_QUARANTINED: StrayFundStatus.ValueType  # 7
+"""The flush that moved the stray token to the factory's quarantine address is final."""
 Global___StrayFundStatus: _TypeAlias = StrayFundStatus  # noqa: Y015
 
 @_typing.final

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/stablegate/ledger/v1/sweep_ledger_service.proto\x12\x14stablegate.ledger.v1\x1a\x1fgoogle/api/field_behavior.proto\"]\n\x1cListSweepableDepositsRequest\x12\x16\n\x08\x63hain_id\x18\x01 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\xb8\x01\n\x10SweepableDeposit\x12\x1d\n\x0f\x64\x65posit_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04salt\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\ninvoice_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12%\n\x17\x66inal_amount_base_units\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0bpayment_ids\x18\x05 \x03(\t\x12\x1b\n\x13oldest_block_number\x18\x06 \x01(\x04\"r\n\x1dListSweepableDepositsResponse\x12\x38\n\x08\x64\x65posits\x18\x01 \x03(\x0b\x32&.stablegate.ledger.v1.SweepableDeposit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"N\n\x0cSweptDeposit\x12\x1d\n\x0f\x64\x65posit_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\xa8\x02\n\x12RecordSweepRequest\x12\x16\n\x08sweep_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x63hain_id\x18\x02 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x15\n\x07tx_hash\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x62lock_number\x18\x04 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x18\n\nblock_hash\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\x0fsweeper_address\x18\x06 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08gas_used\x18\x07 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12%\n\x17\x65\x66\x66\x65\x63tive_gas_price_wei\x18\x08 \x01(\tB\x04\xe2\x41\x01\x02\x12\x37\n\x05swept\x18\t \x03(\x0b\x32\".stablegate.ledger.v1.SweptDepositB\x04\xe2\x41\x01\x02\"j\n\x13RecordSweepResponse\x12\x1e\n\x16journal_transaction_id\x18\x01 \x01(\t\x12\x18\n\x10\x61lready_recorded\x18\x02 \x01(\x08\x12\x19\n\x11swept_payment_ids\x18\x03 \x03(\t2\xfb\x01\n\x12SweepLedgerService\x12\x80\x01\n\x15ListSweepableDeposits\x12\x32.stablegate.ledger.v1.ListSweepableDepositsRequest\x1a\x33.stablegate.ledger.v1.ListSweepableDepositsResponse\x12\x62\n\x0bRecordSweep\x12(.stablegate.ledger.v1.RecordSweepRequest\x1a).stablegate.ledger.v1.RecordSweepResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/stablegate/ledger/v1/sweep_ledger_service.proto\x12\x14stablegate.ledger.v1\x1a\x1fgoogle/api/field_behavior.proto\"]\n\x1cListSweepableDepositsRequest\x12\x16\n\x08\x63hain_id\x18\x01 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\xb8\x01\n\x10SweepableDeposit\x12\x1d\n\x0f\x64\x65posit_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04salt\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\ninvoice_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12%\n\x17\x66inal_amount_base_units\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0bpayment_ids\x18\x05 \x03(\t\x12\x1b\n\x13oldest_block_number\x18\x06 \x01(\x04\"r\n\x1dListSweepableDepositsResponse\x12\x38\n\x08\x64\x65posits\x18\x01 \x03(\x0b\x32&.stablegate.ledger.v1.SweepableDeposit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"N\n\x0cSweptDeposit\x12\x1d\n\x0f\x64\x65posit_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\xa8\x02\n\x12RecordSweepRequest\x12\x16\n\x08sweep_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x63hain_id\x18\x02 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x15\n\x07tx_hash\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x62lock_number\x18\x04 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x18\n\nblock_hash\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\x0fsweeper_address\x18\x06 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08gas_used\x18\x07 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12%\n\x17\x65\x66\x66\x65\x63tive_gas_price_wei\x18\x08 \x01(\tB\x04\xe2\x41\x01\x02\x12\x37\n\x05swept\x18\t \x03(\x0b\x32\".stablegate.ledger.v1.SweptDepositB\x04\xe2\x41\x01\x02\"j\n\x13RecordSweepResponse\x12\x1e\n\x16journal_transaction_id\x18\x01 \x01(\t\x12\x18\n\x10\x61lready_recorded\x18\x02 \x01(\x08\x12\x19\n\x11swept_payment_ids\x18\x03 \x03(\t\"`\n\x1fListRequestedQuarantinesRequest\x12\x16\n\x08\x63hain_id\x18\x01 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\xb9\x01\n\x13RequestedQuarantine\x12\x16\n\x08stray_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\x0f\x64\x65posit_address\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04salt\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\ninvoice_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0etoken_contract\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\x06 \x01(\tB\x04\xe2\x41\x01\x02\"{\n ListRequestedQuarantinesResponse\x12>\n\x0bquarantines\x18\x01 \x03(\x0b\x32).stablegate.ledger.v1.RequestedQuarantine\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x9b\x01\n\x16MarkQuarantinedRequest\x12\x16\n\x08stray_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x63hain_id\x18\x02 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x15\n\x07tx_hash\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x62lock_number\x18\x04 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x1e\n\x10moved_base_units\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\"6\n\x17MarkQuarantinedResponse\x12\x1b\n\x13\x61lready_quarantined\x18\x01 \x01(\x08\x32\xf7\x03\n\x12SweepLedgerService\x12\x80\x01\n\x15ListSweepableDeposits\x12\x32.stablegate.ledger.v1.ListSweepableDepositsRequest\x1a\x33.stablegate.ledger.v1.ListSweepableDepositsResponse\x12\x62\n\x0bRecordSweep\x12(.stablegate.ledger.v1.RecordSweepRequest\x1a).stablegate.ledger.v1.RecordSweepResponse\x12\x89\x01\n\x18ListRequestedQuarantines\x12\x35.stablegate.ledger.v1.ListRequestedQuarantinesRequest\x1a\x36.stablegate.ledger.v1.ListRequestedQuarantinesResponse\x12n\n\x0fMarkQuarantined\x12,.stablegate.ledger.v1.MarkQuarantinedRequest\x1a-.stablegate.ledger.v1.MarkQuarantinedResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -64,6 +64,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECORDSWEEPREQUEST'].fields_by_name['effective_gas_price_wei']._serialized_options = b'\342A\001\002'
   _globals['_RECORDSWEEPREQUEST'].fields_by_name['swept']._loaded_options = None
   _globals['_RECORDSWEEPREQUEST'].fields_by_name['swept']._serialized_options = b'\342A\001\002'
+  _globals['_LISTREQUESTEDQUARANTINESREQUEST'].fields_by_name['chain_id']._loaded_options = None
+  _globals['_LISTREQUESTEDQUARANTINESREQUEST'].fields_by_name['chain_id']._serialized_options = b'\342A\001\002'
+  _globals['_REQUESTEDQUARANTINE'].fields_by_name['stray_id']._loaded_options = None
+  _globals['_REQUESTEDQUARANTINE'].fields_by_name['stray_id']._serialized_options = b'\342A\001\002'
+  _globals['_REQUESTEDQUARANTINE'].fields_by_name['deposit_address']._loaded_options = None
+  _globals['_REQUESTEDQUARANTINE'].fields_by_name['deposit_address']._serialized_options = b'\342A\001\002'
+  _globals['_REQUESTEDQUARANTINE'].fields_by_name['salt']._loaded_options = None
+  _globals['_REQUESTEDQUARANTINE'].fields_by_name['salt']._serialized_options = b'\342A\001\002'
+  _globals['_REQUESTEDQUARANTINE'].fields_by_name['invoice_id']._loaded_options = None
+  _globals['_REQUESTEDQUARANTINE'].fields_by_name['invoice_id']._serialized_options = b'\342A\001\002'
+  _globals['_REQUESTEDQUARANTINE'].fields_by_name['token_contract']._loaded_options = None
+  _globals['_REQUESTEDQUARANTINE'].fields_by_name['token_contract']._serialized_options = b'\342A\001\002'
+  _globals['_REQUESTEDQUARANTINE'].fields_by_name['amount_base_units']._loaded_options = None
+  _globals['_REQUESTEDQUARANTINE'].fields_by_name['amount_base_units']._serialized_options = b'\342A\001\002'
+  _globals['_MARKQUARANTINEDREQUEST'].fields_by_name['stray_id']._loaded_options = None
+  _globals['_MARKQUARANTINEDREQUEST'].fields_by_name['stray_id']._serialized_options = b'\342A\001\002'
+  _globals['_MARKQUARANTINEDREQUEST'].fields_by_name['chain_id']._loaded_options = None
+  _globals['_MARKQUARANTINEDREQUEST'].fields_by_name['chain_id']._serialized_options = b'\342A\001\002'
+  _globals['_MARKQUARANTINEDREQUEST'].fields_by_name['tx_hash']._loaded_options = None
+  _globals['_MARKQUARANTINEDREQUEST'].fields_by_name['tx_hash']._serialized_options = b'\342A\001\002'
+  _globals['_MARKQUARANTINEDREQUEST'].fields_by_name['block_number']._loaded_options = None
+  _globals['_MARKQUARANTINEDREQUEST'].fields_by_name['block_number']._serialized_options = b'\342A\001\002'
+  _globals['_MARKQUARANTINEDREQUEST'].fields_by_name['moved_base_units']._loaded_options = None
+  _globals['_MARKQUARANTINEDREQUEST'].fields_by_name['moved_base_units']._serialized_options = b'\342A\001\002'
   _globals['_LISTSWEEPABLEDEPOSITSREQUEST']._serialized_start=106
   _globals['_LISTSWEEPABLEDEPOSITSREQUEST']._serialized_end=199
   _globals['_SWEEPABLEDEPOSIT']._serialized_start=202
@@ -76,6 +100,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECORDSWEEPREQUEST']._serialized_end=881
   _globals['_RECORDSWEEPRESPONSE']._serialized_start=883
   _globals['_RECORDSWEEPRESPONSE']._serialized_end=989
-  _globals['_SWEEPLEDGERSERVICE']._serialized_start=992
-  _globals['_SWEEPLEDGERSERVICE']._serialized_end=1243
+  _globals['_LISTREQUESTEDQUARANTINESREQUEST']._serialized_start=991
+  _globals['_LISTREQUESTEDQUARANTINESREQUEST']._serialized_end=1087
+  _globals['_REQUESTEDQUARANTINE']._serialized_start=1090
+  _globals['_REQUESTEDQUARANTINE']._serialized_end=1275
+  _globals['_LISTREQUESTEDQUARANTINESRESPONSE']._serialized_start=1277
+  _globals['_LISTREQUESTEDQUARANTINESRESPONSE']._serialized_end=1400
+  _globals['_MARKQUARANTINEDREQUEST']._serialized_start=1403
+  _globals['_MARKQUARANTINEDREQUEST']._serialized_end=1558
+  _globals['_MARKQUARANTINEDRESPONSE']._serialized_start=1560
+  _globals['_MARKQUARANTINEDRESPONSE']._serialized_end=1614
+  _globals['_SWEEPLEDGERSERVICE']._serialized_start=1617
+  _globals['_SWEEPLEDGERSERVICE']._serialized_end=2120
 # @@protoc_insertion_point(module_scope)

@@ -233,3 +233,165 @@ class RecordSweepResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RecordSweepResponse: _TypeAlias = RecordSweepResponse  # noqa: Y015
+
+@_typing.final
+class ListRequestedQuarantinesRequest(_message.Message):
+    """Request for the stray tokens waiting to be moved to quarantine."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHAIN_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    chain_id: _builtins.int
+    """EIP-155 chain id; must be the ledger's chain."""
+    page_size: _builtins.int
+    """Maximum number to return; 0 means 500, capped at 5000."""
+    page_token: _builtins.str
+    """Opaque token from a previous response's next_page_token."""
+    def __init__(
+        self,
+        *,
+        chain_id: _builtins.int = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRequestedQuarantinesRequest: _TypeAlias = ListRequestedQuarantinesRequest  # noqa: Y015
+
+@_typing.final
+class RequestedQuarantine(_message.Message):
+    """A stray token an admin asked to move to quarantine."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STRAY_ID_FIELD_NUMBER: _builtins.int
+    DEPOSIT_ADDRESS_FIELD_NUMBER: _builtins.int
+    SALT_FIELD_NUMBER: _builtins.int
+    INVOICE_ID_FIELD_NUMBER: _builtins.int
+    TOKEN_CONTRACT_FIELD_NUMBER: _builtins.int
+    AMOUNT_BASE_UNITS_FIELD_NUMBER: _builtins.int
+    stray_id: _builtins.str
+    """The stray fund's id ("sd_...")."""
+    deposit_address: _builtins.str
+    """The deposit address holding it (0x-prefixed, lowercase)."""
+    salt: _builtins.str
+    """The forwarder's CREATE2 salt (0x-prefixed 32-byte hex)."""
+    invoice_id: _builtins.str
+    """The invoice the address was made for."""
+    token_contract: _builtins.str
+    """The stray token's contract (0x-prefixed, lowercase)."""
+    amount_base_units: _builtins.str
+    """What the reported transfer brought, integer string in the stray token's base units."""
+    def __init__(
+        self,
+        *,
+        stray_id: _builtins.str = ...,
+        deposit_address: _builtins.str = ...,
+        salt: _builtins.str = ...,
+        invoice_id: _builtins.str = ...,
+        token_contract: _builtins.str = ...,
+        amount_base_units: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_base_units", b"amount_base_units", "deposit_address", b"deposit_address", "invoice_id", b"invoice_id", "salt", b"salt", "stray_id", b"stray_id", "token_contract", b"token_contract"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestedQuarantine: _TypeAlias = RequestedQuarantine  # noqa: Y015
+
+@_typing.final
+class ListRequestedQuarantinesResponse(_message.Message):
+    """A page of requested quarantines."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUARANTINES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token for the next page; empty at the end."""
+    @_builtins.property
+    def quarantines(self) -> _containers.RepeatedCompositeFieldContainer[Global___RequestedQuarantine]:
+        """Requests, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        quarantines: _abc.Iterable[Global___RequestedQuarantine] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "quarantines", b"quarantines"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRequestedQuarantinesResponse: _TypeAlias = ListRequestedQuarantinesResponse  # noqa: Y015
+
+@_typing.final
+class MarkQuarantinedRequest(_message.Message):
+    """Request to mark a stray token quarantined."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STRAY_ID_FIELD_NUMBER: _builtins.int
+    CHAIN_ID_FIELD_NUMBER: _builtins.int
+    TX_HASH_FIELD_NUMBER: _builtins.int
+    BLOCK_NUMBER_FIELD_NUMBER: _builtins.int
+    MOVED_BASE_UNITS_FIELD_NUMBER: _builtins.int
+    stray_id: _builtins.str
+    """The stray fund's id ("sd_...")."""
+    chain_id: _builtins.int
+    """EIP-155 chain id; must be the ledger's chain."""
+    tx_hash: _builtins.str
+    """The final flush transaction that moved it (0x + 64 hex)."""
+    block_number: _builtins.int
+    """The block it was mined in, now final."""
+    moved_base_units: _builtins.str
+    """What its Quarantined log moved from the forwarder: an integer string in the stray token's base units (the
+    forwarder's whole balance of that token, which may include other transfers of it).
+    """
+    def __init__(
+        self,
+        *,
+        stray_id: _builtins.str = ...,
+        chain_id: _builtins.int = ...,
+        tx_hash: _builtins.str = ...,
+        block_number: _builtins.int = ...,
+        moved_base_units: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["block_number", b"block_number", "chain_id", b"chain_id", "moved_base_units", b"moved_base_units", "stray_id", b"stray_id", "tx_hash", b"tx_hash"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarkQuarantinedRequest: _TypeAlias = MarkQuarantinedRequest  # noqa: Y015
+
+@_typing.final
+class MarkQuarantinedResponse(_message.Message):
+    """Response to MarkQuarantined."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALREADY_QUARANTINED_FIELD_NUMBER: _builtins.int
+    already_quarantined: _builtins.bool
+    """True when the row was already quarantined by this transaction; nothing changed this time."""
+    def __init__(
+        self,
+        *,
+        already_quarantined: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_quarantined", b"already_quarantined"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarkQuarantinedResponse: _TypeAlias = MarkQuarantinedResponse  # noqa: Y015

@@ -46,6 +46,16 @@ class SweepLedgerServiceStub:
                 request_serializer=stablegate_dot_ledger_dot_v1_dot_sweep__ledger__service__pb2.RecordSweepRequest.SerializeToString,
                 response_deserializer=stablegate_dot_ledger_dot_v1_dot_sweep__ledger__service__pb2.RecordSweepResponse.FromString,
                 _registered_method=True)
+        self.ListRequestedQuarantines = channel.unary_unary(
+                '/stablegate.ledger.v1.SweepLedgerService/ListRequestedQuarantines',
+                request_serializer=stablegate_dot_ledger_dot_v1_dot_sweep__ledger__service__pb2.ListRequestedQuarantinesRequest.SerializeToString,
+                response_deserializer=stablegate_dot_ledger_dot_v1_dot_sweep__ledger__service__pb2.ListRequestedQuarantinesResponse.FromString,
+                _registered_method=True)
+        self.MarkQuarantined = channel.unary_unary(
+                '/stablegate.ledger.v1.SweepLedgerService/MarkQuarantined',
+                request_serializer=stablegate_dot_ledger_dot_v1_dot_sweep__ledger__service__pb2.MarkQuarantinedRequest.SerializeToString,
+                response_deserializer=stablegate_dot_ledger_dot_v1_dot_sweep__ledger__service__pb2.MarkQuarantinedResponse.FromString,
+                _registered_method=True)
 
 
 class SweepLedgerServiceServicer:
@@ -71,6 +81,23 @@ class SweepLedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRequestedQuarantines(self, request, context):
+        """Stray tokens an admin asked to quarantine that are not quarantined yet, oldest request first (docs/payouts.md,
+        "Stray funds").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkQuarantined(self, request, context):
+        """Marks a requested quarantine done once the flush that moved the token is final: status QUARANTINED and the
+        operator event stray.quarantined, in one transaction. No journal posting (the ledger never booked the stray
+        token). Idempotent: a row already quarantined by the same transaction answers already_quarantined.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SweepLedgerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -83,6 +110,16 @@ def add_SweepLedgerServiceServicer_to_server(servicer, server):
                     servicer.RecordSweep,
                     request_deserializer=stablegate_dot_ledger_dot_v1_dot_sweep__ledger__service__pb2.RecordSweepRequest.FromString,
                     response_serializer=stablegate_dot_ledger_dot_v1_dot_sweep__ledger__service__pb2.RecordSweepResponse.SerializeToString,
+            ),
+            'ListRequestedQuarantines': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRequestedQuarantines,
+                    request_deserializer=stablegate_dot_ledger_dot_v1_dot_sweep__ledger__service__pb2.ListRequestedQuarantinesRequest.FromString,
+                    response_serializer=stablegate_dot_ledger_dot_v1_dot_sweep__ledger__service__pb2.ListRequestedQuarantinesResponse.SerializeToString,
+            ),
+            'MarkQuarantined': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkQuarantined,
+                    request_deserializer=stablegate_dot_ledger_dot_v1_dot_sweep__ledger__service__pb2.MarkQuarantinedRequest.FromString,
+                    response_serializer=stablegate_dot_ledger_dot_v1_dot_sweep__ledger__service__pb2.MarkQuarantinedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -141,6 +178,60 @@ class SweepLedgerService:
             '/stablegate.ledger.v1.SweepLedgerService/RecordSweep',
             stablegate_dot_ledger_dot_v1_dot_sweep__ledger__service__pb2.RecordSweepRequest.SerializeToString,
             stablegate_dot_ledger_dot_v1_dot_sweep__ledger__service__pb2.RecordSweepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRequestedQuarantines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.ledger.v1.SweepLedgerService/ListRequestedQuarantines',
+            stablegate_dot_ledger_dot_v1_dot_sweep__ledger__service__pb2.ListRequestedQuarantinesRequest.SerializeToString,
+            stablegate_dot_ledger_dot_v1_dot_sweep__ledger__service__pb2.ListRequestedQuarantinesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkQuarantined(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.ledger.v1.SweepLedgerService/MarkQuarantined',
+            stablegate_dot_ledger_dot_v1_dot_sweep__ledger__service__pb2.MarkQuarantinedRequest.SerializeToString,
+            stablegate_dot_ledger_dot_v1_dot_sweep__ledger__service__pb2.MarkQuarantinedResponse.FromString,
             options,
             channel_credentials,
             insecure,

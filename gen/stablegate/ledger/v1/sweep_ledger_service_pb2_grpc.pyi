@@ -45,6 +45,15 @@ class SweepLedgerServiceStub:
     Idempotent by sweep_id: the same request again returns the first result with already_recorded set; another
     request under the same sweep_id is ALREADY_EXISTS (SWEEP_ID_REUSED).
     """
+    ListRequestedQuarantines: _grpc.UnaryUnaryMultiCallable[_sweep_ledger_service_pb2.ListRequestedQuarantinesRequest, _sweep_ledger_service_pb2.ListRequestedQuarantinesResponse]
+    """Stray tokens an admin asked to quarantine that are not quarantined yet, oldest request first (docs/payouts.md,
+    "Stray funds").
+    """
+    MarkQuarantined: _grpc.UnaryUnaryMultiCallable[_sweep_ledger_service_pb2.MarkQuarantinedRequest, _sweep_ledger_service_pb2.MarkQuarantinedResponse]
+    """Marks a requested quarantine done once the flush that moved the token is final: status QUARANTINED and the
+    operator event stray.quarantined, in one transaction. No journal posting (the ledger never booked the stray
+    token). Idempotent: a row already quarantined by the same transaction answers already_quarantined.
+    """
 
 @_typing.type_check_only
 class SweepLedgerServiceAsyncStub(SweepLedgerServiceStub):
@@ -62,6 +71,15 @@ class SweepLedgerServiceAsyncStub(SweepLedgerServiceStub):
     Cr gas_float for its gas, and marks the payments it moved as swept, in one database transaction.
     Idempotent by sweep_id: the same request again returns the first result with already_recorded set; another
     request under the same sweep_id is ALREADY_EXISTS (SWEEP_ID_REUSED).
+    """
+    ListRequestedQuarantines: _aio.UnaryUnaryMultiCallable[_sweep_ledger_service_pb2.ListRequestedQuarantinesRequest, _sweep_ledger_service_pb2.ListRequestedQuarantinesResponse]  # type: ignore[assignment]
+    """Stray tokens an admin asked to quarantine that are not quarantined yet, oldest request first (docs/payouts.md,
+    "Stray funds").
+    """
+    MarkQuarantined: _aio.UnaryUnaryMultiCallable[_sweep_ledger_service_pb2.MarkQuarantinedRequest, _sweep_ledger_service_pb2.MarkQuarantinedResponse]  # type: ignore[assignment]
+    """Marks a requested quarantine done once the flush that moved the token is final: status QUARANTINED and the
+    operator event stray.quarantined, in one transaction. No journal posting (the ledger never booked the stray
+    token). Idempotent: a row already quarantined by the same transaction answers already_quarantined.
     """
 
 class SweepLedgerServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -89,6 +107,27 @@ class SweepLedgerServiceServicer(metaclass=_abc_1.ABCMeta):
         Cr gas_float for its gas, and marks the payments it moved as swept, in one database transaction.
         Idempotent by sweep_id: the same request again returns the first result with already_recorded set; another
         request under the same sweep_id is ALREADY_EXISTS (SWEEP_ID_REUSED).
+        """
+
+    @_abc_1.abstractmethod
+    def ListRequestedQuarantines(
+        self,
+        request: _sweep_ledger_service_pb2.ListRequestedQuarantinesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sweep_ledger_service_pb2.ListRequestedQuarantinesResponse, _abc.Awaitable[_sweep_ledger_service_pb2.ListRequestedQuarantinesResponse]]:
+        """Stray tokens an admin asked to quarantine that are not quarantined yet, oldest request first (docs/payouts.md,
+        "Stray funds").
+        """
+
+    @_abc_1.abstractmethod
+    def MarkQuarantined(
+        self,
+        request: _sweep_ledger_service_pb2.MarkQuarantinedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sweep_ledger_service_pb2.MarkQuarantinedResponse, _abc.Awaitable[_sweep_ledger_service_pb2.MarkQuarantinedResponse]]:
+        """Marks a requested quarantine done once the flush that moved the token is final: status QUARANTINED and the
+        operator event stray.quarantined, in one transaction. No journal posting (the ledger never booked the stray
+        token). Idempotent: a row already quarantined by the same transaction answers already_quarantined.
         """
 
 def add_SweepLedgerServiceServicer_to_server(servicer: SweepLedgerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

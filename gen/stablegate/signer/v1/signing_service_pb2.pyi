@@ -419,6 +419,7 @@ class SweepIntent(_message.Message):
     FACTORY_ADDRESS_FIELD_NUMBER: _builtins.int
     TOKEN_CONTRACT_FIELD_NUMBER: _builtins.int
     SALTS_FIELD_NUMBER: _builtins.int
+    STRAYS_FIELD_NUMBER: _builtins.int
     factory_address: _builtins.str
     """Forwarder factory contract; must be allowed by policy."""
     token_contract: _builtins.str
@@ -427,20 +428,55 @@ class SweepIntent(_message.Message):
     def salts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """CREATE2 salts of the forwarders in the batch (0x-prefixed 32-byte hex each)."""
 
+    @_builtins.property
+    def strays(self) -> _containers.RepeatedCompositeFieldContainer[Global___SweepStray]:
+        """Stray tokens to move from forwarders of the batch to the factory's quarantine address (flushBatch's
+        strayIndexes and strayTokens); none by default. A stray token is never token_contract.
+        """
+
     def __init__(
         self,
         *,
         factory_address: _builtins.str = ...,
         token_contract: _builtins.str = ...,
         salts: _abc.Iterable[_builtins.str] | None = ...,
+        strays: _abc.Iterable[Global___SweepStray] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["factory_address", b"factory_address", "salts", b"salts", "token_contract", b"token_contract"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["factory_address", b"factory_address", "salts", b"salts", "strays", b"strays", "token_contract", b"token_contract"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SweepIntent: _TypeAlias = SweepIntent  # noqa: Y015
+
+@_typing.final
+class SweepStray(_message.Message):
+    """One stray token of a sweep: the whole balance of `token_contract` held by the forwarder of `salts[salt_index]`
+    moves to the factory's fixed quarantine address.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALT_INDEX_FIELD_NUMBER: _builtins.int
+    TOKEN_CONTRACT_FIELD_NUMBER: _builtins.int
+    salt_index: _builtins.int
+    """Index into the intent's salts."""
+    token_contract: _builtins.str
+    """The stray token's contract (0x-prefixed); never the intent's token_contract."""
+    def __init__(
+        self,
+        *,
+        salt_index: _builtins.int = ...,
+        token_contract: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["salt_index", b"salt_index", "token_contract", b"token_contract"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SweepStray: _TypeAlias = SweepStray  # noqa: Y015
 
 @_typing.final
 class PayoutIntent(_message.Message):
