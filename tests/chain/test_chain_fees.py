@@ -7,6 +7,8 @@ the session's node.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -105,7 +107,7 @@ async def test_recent_tips_raise_the_offered_tip_above_the_configured_one(node: 
     set_next_base_fee(node, 2 * GWEI)
     sender = rpc(node, "eth_accounts")[0]
     for _ in range(3):  # anvil mines each one in its own block: three blocks whose going tip is 3 gwei
-        rpc(
+        tx_hash = rpc(
             node,
             "eth_sendTransaction",
             {
@@ -116,6 +118,12 @@ async def test_recent_tips_raise_the_offered_tip_above_the_configured_one(node: 
                 "maxFeePerGas": hex(100 * GWEI),
             },
         )
+        # Automine may still be sealing the block when the hash comes back (seen under load): wait for it, so the
+        # estimate below reads the three blocks and not a pending one (whose base fee it would then predict).
+        deadline = time.monotonic() + 10
+        while rpc(node, "eth_getTransactionReceipt", tx_hash) is None:
+            assert time.monotonic() < deadline, "anvil did not mine the transaction"
+            await asyncio.sleep(0.02)
     quote = await estimate_fees(client, CAPS)
     assert quote.max_priority_fee_per_gas_wei == 3 * GWEI
     latest = rpc(node, "eth_getBlockByNumber", "latest", False)
