@@ -229,10 +229,14 @@ def test_a_status_published_on_redis_reaches_every_open_page(
         client = redis.Redis.from_url(redis_server.url)
         try:
             # The poller has published the invoice's real status once (so it will not publish it again while
-            # nothing changes), and both streams are subscribed once their first event arrived.
+            # nothing changes), and both streams have subscribed to the channel (a page may show its first status
+            # from the HTML before its stream subscribes, so Redis is asked).
             deadline = time.monotonic() + 10
             while client.get(f"checkout:last:{invoice.id}") is None:
                 assert time.monotonic() < deadline, "the poller never published the invoice's status"
+                time.sleep(0.05)
+            while dict(client.pubsub_numsub(channel(invoice.id))).get(channel(invoice.id).encode(), 0) < 2:
+                assert time.monotonic() < deadline, "the two pages' streams never subscribed"
                 time.sleep(0.05)
             assert client.publish(channel(invoice.id), encode(published)) >= 2
         finally:
