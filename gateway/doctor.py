@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chain.client import redact
 from chain.networks import Network, NetworkConfigError, network_from_env
 from chain.rpc import JsonRpc, RpcError, RpcUnavailable
 from service_runtime.config import ConfigError, ServiceSettings, load_settings
@@ -88,8 +89,8 @@ class Doctor:
         self.network: Network | None = None
 
     def add(self, name: str, status: Status, detail: str, fix: str = "") -> None:
-        """Record one outcome."""
-        self.checks.append(Check(name, status, detail, fix))
+        """Record one outcome (credentials in any URL it quotes masked)."""
+        self.checks.append(Check(_safe_url(name), status, _safe_url(detail), fix))
 
     def run(self) -> list[Check]:
         """Run every check that applies to this configuration."""
@@ -290,12 +291,14 @@ class Doctor:
         good: list[JsonRpc] = []
         for url in urls:
             rpc = JsonRpc(url, timeout=self.timeout)
-            label = f"rpc {_safe_url(url)}"
+            shown = redact(url)  # scheme, host and port: providers put API keys in paths
+            label = f"rpc {shown}"
             try:
                 got = int(rpc.request("eth_chainId"), 16)
                 head = rpc.request("eth_getBlockByNumber", "latest", False)
             except (RpcError, RpcUnavailable, ValueError, TypeError) as exc:
-                self.add(label, Status.FAIL, f"unreachable or refusing: {exc}", "fix the URL or the provider")
+                reason = str(exc).replace(url, shown)
+                self.add(label, Status.FAIL, f"unreachable or refusing: {reason}", "fix the URL or the provider")
                 continue
             if chain_id is not None and got != chain_id:
                 self.add(

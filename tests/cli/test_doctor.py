@@ -163,13 +163,15 @@ async def test_a_node_of_another_chain_fails_with_its_chain_id(env: dict[str, st
 
 async def test_an_unreachable_provider_fails_and_a_good_one_still_passes(env: dict[str, str], bsc: Bsc) -> None:
     dead = f"http://127.0.0.1:{parts.free_port()}"
-    env["STABLEGATE_NETWORK_RPC_URLS"] = json.dumps([dead, bsc.url])
+    # Providers carry API keys in their paths: the table names scheme, host and port only.
+    env["STABLEGATE_NETWORK_RPC_URLS"] = json.dumps([dead + "/v1/apikey0123456789", bsc.url])
     bsc.mine()
     code, found, out = doctor(env)
     assert code == 1, out
     assert found[f"rpc {dead}"][0] == "FAIL" and "cannot reach the JSON-RPC node" in found[f"rpc {dead}"][1]
     assert found[f"rpc {bsc.url}"][0] == "PASS"
     assert found[f"token {BSC_MAINNET_USDT}"][0] == "PASS"
+    assert "apikey0123456789" not in out
 
 
 async def test_a_stale_head_fails(env: dict[str, str], bsc: Bsc) -> None:
