@@ -331,9 +331,8 @@ class Doctor:
 
     def _token(self, good: list[JsonRpc]) -> None:
         token = (self.network.token_contract if self.network else None) or self._first("token_contract")
-        decimals = (self.network.token_decimals if self.network else None) or self._first("token_decimals")
-        if self.network is not None and self.network.token_decimals is not None:
-            decimals = self.network.token_decimals
+        pinned = self.network.token_decimals if self.network is not None else None
+        decimals = pinned if pinned is not None else self._first("token_decimals")
         if token is None:
             return
         if not good:

@@ -130,3 +130,12 @@ def test_without_a_network_services_keep_their_own_settings(env: pytest.MonkeyPa
     env.setenv("STABLEGATE_WATCHER_CHAIN_ID", "31337")
     watcher = load_settings(WatcherSettings)
     assert watcher.chain_id == 31337 and watcher.token_decimals is None
+
+
+def test_local_is_up_s_anvil_with_the_token_left_to_each_service(env: pytest.MonkeyPatch) -> None:
+    token = "0x" + "cd" * 20
+    env.setenv("STABLEGATE_NETWORK", "local")
+    env.setenv("STABLEGATE_WATCHER_TOKEN_CONTRACT", token)
+    watcher = load_settings(WatcherSettings)
+    assert watcher.chain_id == 97 and watcher.rpc_urls == ["http://127.0.0.1:8545"]
+    assert watcher.token_contract == token and watcher.token_decimals == 18
