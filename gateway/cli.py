@@ -68,6 +68,24 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check a configuration and what it points at; print PASS/WARN/FAIL with the next step; 1 on any FAIL."""
+    import os  # noqa: PLC0415
+
+    from gateway.doctor import Doctor, Status, load_env_file, render  # noqa: PLC0415
+
+    for path in args.env_file:
+        if not path.is_file():
+            print(f"error: --env-file {path} does not exist", file=sys.stderr)
+            return EXIT_CONFIG
+        os.environ.update(load_env_file(path))
+    checks = Doctor(os.environ, head_max_age=args.head_max_age, timeout=args.timeout).run()
+    render(checks, Console(width=max(Console().width, 200)).print)
+    failed = [c for c in checks if c.status is Status.FAIL]
+    print(f"{len(failed)} FAIL, {sum(c.status is Status.WARN for c in checks)} WARN, {len(checks)} checks")
+    return 1 if failed else 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Bring the whole gateway up locally under supervisord; Ctrl-C stops it."""
     from gateway.localrun import LocalGateway  # noqa: PLC0415
@@ -483,6 +501,24 @@ def _add_settlement_commands(sub: Any) -> None:
     top_up.set_defaults(func=cmd_gas_top_up)
 
 
+def _add_doctor_command(sub: Any) -> None:
+    """`stablegate doctor`."""
+    doctor = sub.add_parser(
+        "doctor", help="check a configuration and its connectivity (Postgres, Redis, RPCs, token, signer, certs)"
+    )
+    doctor.add_argument(
+        "--env-file", type=Path, action="append", default=[], help="env file to read first (repeatable)"
+    )
+    doctor.add_argument(
+        "--head-max-age",
+        type=int,
+        default=None,
+        help="seconds the head block may be old (default: the network's; 60 without one; 0: unchecked)",
+    )
+    doctor.add_argument("--timeout", type=float, default=5.0, help="seconds per connection attempt")
+    doctor.set_defaults(func=cmd_doctor)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `stablegate` command."""
     parser = argparse.ArgumentParser(
@@ -577,6 +613,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_signer_commands(sub)
     add_demo_commands(sub)
     _add_settlement_commands(sub)
+
+    _add_doctor_command(sub)
 
     config = sub.add_parser("config", help="inspect configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")

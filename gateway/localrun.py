@@ -820,6 +820,7 @@ class LocalGateway:
                 "STABLEGATE_WATCHER_LEDGER_TARGET": ledger,
                 "STABLEGATE_WATCHER_DATABASE_URL": pg.dsn,
                 "STABLEGATE_WATCHER_TOKEN_CONTRACT": self._contracts.token,
+                "STABLEGATE_WATCHER_TOKEN_DECIMALS": "18",
                 "STABLEGATE_WATCHER_FORWARDER_FACTORY": self._contracts.factory,
                 # anvil starts empty at every `up`: scan it from its first block.
                 "STABLEGATE_WATCHER_START_BLOCK": "1",

@@ -7,6 +7,7 @@ from typing import ClassVar
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from chain.networks import BSC_MAINNET_USDT
 from ledger.domain.addresses import to_checksum_address
 from ledger.secretbox import SecretKeyInvalid, parse_key
 from service_runtime.config import DEMO_SECRET_PREFIX, FieldsRefused, Profile, ServiceSettings
@@ -19,8 +20,6 @@ DEV_TOKEN = "0x00000000000000000000000000000000000F0002"  # noqa: S105 - an addr
 DEV_FACTORY = "0x00000000000000000000000000000000000F0001"
 DEV_INIT_CODE_HASH = "0x" + "ab" * 32
 BSC_MAINNET_CHAIN_ID = 56
-BSC_MAINNET_USDT = "0x55d398326f99059fF775485246999027B3197955"
-"""BSC-USD on BNB Smart Chain mainnet: a real token there, and nowhere else."""
 
 
 class LedgerSettings(ServiceSettings):

@@ -246,6 +246,16 @@ def load_settings(settings_cls: type[S], **overrides: Any) -> S:
     unknown = unknown_variables(settings_cls, os.environ)
     if unknown:
         raise ConfigError(settings_cls.service_name, unknown)
+    from chain.networks import NetworkConfigError, network_overrides  # noqa: PLC0415 - chain imports are lazy
+
+    try:
+        fed, contradictions = network_overrides(settings_cls.model_fields, env_name(settings_cls, ("",)), os.environ)
+    except NetworkConfigError as exc:
+        raise ConfigError(settings_cls.service_name, [str(exc)]) from None
+    if contradictions:
+        raise ConfigError(settings_cls.service_name, contradictions)
+    # The network feeds what the service does not set itself; explicit keyword overrides still win.
+    overrides = {**fed, **overrides}
     try:
         return settings_cls(**overrides)
     except ValidationError as exc:

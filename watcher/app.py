@@ -119,6 +119,7 @@ def definition(settings: WatcherSettings) -> ServiceDefinition:
         scan = ScanOptions(
             chain_id=settings.chain_id,
             token=settings.token_contract.lower(),
+            token_decimals=settings.token_decimals,
             finality_depth=settings.finality_depth,
             start_block=settings.start_block,
             max_range=settings.max_block_range,

@@ -39,6 +39,13 @@ class WatcherSettings(ServiceSettings):
         pattern=r"^0x[0-9a-fA-F]{40}$",
         description="The token whose transfers are payments (the ledger's TOKEN_CONTRACT).",
     )
+    token_decimals: int | None = Field(
+        default=None,
+        ge=0,
+        le=36,
+        description="The token's pinned decimals, checked against decimals() on chain before the first scan "
+        "(empty: unchecked; the network profile sets it).",
+    )
     forwarder_factory: str | None = Field(
         default=None,
         pattern=r"^0x[0-9a-fA-F]{40}$",
@@ -75,7 +82,7 @@ class WatcherSettings(ServiceSettings):
     def _urls(cls, value: list[str]) -> list[str]:
         return check_http_urls(value)
 
-    @field_validator("start_block", "forwarder_factory", mode="before")
+    @field_validator("start_block", "forwarder_factory", "token_decimals", mode="before")
     @classmethod
     def _empty_start(cls, value: object) -> object:
         return None if value == "" else value

@@ -70,6 +70,8 @@ class ScanOptions:
     chain_id: int
     token: str
     """The configured token's contract, lowercase."""
+    token_decimals: int | None = None
+    """The token's pinned decimals, checked against `decimals()` on chain before the first scan (None: unchecked)."""
     finality_depth: int = 0
     """0: use the node's `finalized` block; N: head minus N where the node has no finality tag."""
     start_block: int | None = None
@@ -153,6 +155,17 @@ class Scanner:
                 raise MisconfiguredChain(
                     f"the configured {what} {address} has no code on chain {self.options.chain_id}: check "
                     f"STABLEGATE_WATCHER_{variable} and the providers (a wrong address or the wrong chain)"
+                )
+        if self.options.token_decimals is not None:
+            raw = await self.client.call(
+                "eth_call", [{"to": self.options.token, "data": "0x313ce567"}, "latest"], _hex_data
+            )
+            on_chain = int(raw, 16) if raw not in ("0x", "") else None
+            if on_chain != self.options.token_decimals:
+                raise MisconfiguredChain(
+                    f"the token {self.options.token} has {on_chain} decimals on chain {self.options.chain_id}, "
+                    f"but {self.options.token_decimals} are pinned (STABLEGATE_WATCHER_TOKEN_DECIMALS, the "
+                    "ledger's TOKEN_DECIMALS, the network profile): amounts would be off by a power of ten"
                 )
         self._token_checked = True
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.config import BSC_MAINNET_USDT, LedgerSettings
+from chain.networks import BSC_MAINNET_USDT
+from ledger.config import LedgerSettings
 from service_runtime.config import ConfigError, load_settings
 from service_runtime.devcerts import DevMesh
 

@@ -284,6 +284,10 @@ async def test_the_watcher_refuses_to_scan_when_the_token_or_factory_is_not_a_co
                 await scanner.tick()
             with pytest.raises(MisconfiguredChain, match=r"forwarder factory 0x5+ has no code"):
                 await Scanner(client, pool, reporter, no_factory, WatcherMetrics()).tick()
+            # The token is a contract, but its decimals() (18) are not the pinned ones: refused, nothing scanned.
+            wrong_decimals = ScanOptions(chain_id=97, token=chain.token, token_decimals=6, start_block=1)
+            with pytest.raises(MisconfiguredChain, match=r"has 18 decimals on chain 97, but 6 are pinned"):
+                await Scanner(client, pool, reporter, wrong_decimals, WatcherMetrics()).tick()
             assert await ledger.value("SELECT count(*) FROM watcher.cursors") == 0  # nothing scanned
         finally:
             await client.close()
