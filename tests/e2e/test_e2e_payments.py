@@ -1,0 +1,206 @@
+"""End to end, as a merchant and a customer: invoice → payment on chain → webhook → sweep → payout → reconciled.
+
+Everything here goes through the gateway's REST API on Envoy (the merchant's key, the operator's admin key), the
+chain (the customer's transfers on anvil) and the merchant's webhook receiver; see tests/e2e/conftest.py. The
+tests run in file order and share one gateway; the reorg test comes last, as it pauses the chain.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from tests.e2e.e2e_harness import COOLING_OFF_SECONDS, UNIT, Gateway, wait_until
+
+# The gateway takes up to a few minutes to start on a loaded 2-core machine; each test bounds its own waits.
+pytestmark = pytest.mark.timeout(600)
+
+
+def flags(invoice: dict[str, Any]) -> set[str]:
+    """The invoice's exception flags without their enum prefix (REST shows `INVOICE_EXCEPTION_…`)."""
+    return {str(f).removeprefix("INVOICE_EXCEPTION_") for f in invoice.get("exceptions", [])} - {"NONE"}
+
+
+def summary(event: dict[str, Any]) -> dict[str, Any]:
+    """The invoice summary of a payment-driven `invoice.*` event."""
+    data: dict[str, Any] = event["data"]
+    invoice: dict[str, Any] = data.get("invoice", data)
+    return invoice
+
+
+def test_an_invoice_paid_on_chain_is_notified_swept_paid_out_to_the_merchant_and_reconciled(gateway: Gateway) -> None:
+    g = gateway
+    available_before = g.available()
+    treasury = g.deployed["treasury"]
+    treasury_before = g.balance_of(treasury)
+    invoice = g.invoice("25", order_id="order-e2e-1", description="the happy path")
+    assert invoice["status"] == "INVOICE_STATUS_OPEN"
+    assert invoice["amount_base_units"] == str(25 * UNIT)
+    assert g.receiver.wait_for("invoice.created", invoice["id"])["data"]["id"] == invoice["id"]
+
+    # The customer pays the exact amount to the deposit address.
+    g.pay(invoice["deposit_address"], 25 * UNIT)
+    paid = g.receiver.wait_for("invoice.paid", invoice["id"])
+    assert summary(paid)["status"] == "PAID"
+    read = g.status(invoice["id"])
+    assert (read["status"], read["amount_paid_base_units"], flags(read)) == (
+        "INVOICE_STATUS_PAID",
+        str(25 * UNIT),
+        set(),
+    )
+    assert g.receiver.events("invoice.payment_detected", invoice["id"])
+    assert g.available() == available_before + 25 * UNIT  # the default fee plan is free
+
+    # Settlement's sweeper moves it from the deposit forwarder into the treasury.
+    wait_until("the sweep", lambda: g.balance_of(invoice["deposit_address"]) == 0, timeout=120)
+    assert g.balance_of(treasury) >= treasury_before + 25 * UNIT
+
+    # The merchant registers a settlement address; the operator approves it; it cools off, then is ACTIVE.
+    destination = Account.create().address
+    address = g.ok("POST", "/v1/settlement_addresses", {"address": destination, "label": "treasury wallet"})
+    assert address["status"] == "SETTLEMENT_ADDRESS_STATUS_PENDING_CONFIRMATION"
+    refused, body = g.api("POST", "/v1/payouts", {"destination_address": destination, "amount": "25"})
+    assert refused == 400 or refused == 412, (refused, body)  # not usable before confirmation and cooling-off
+    status, approved = g.admin(
+        "POST",
+        f"/admin/v1/merchants/{g.merchant_id}/settlement_addresses/{address['id']}:approve",
+        {"reason": "confirmed with the merchant by phone"},
+    )
+    assert status == 200, approved
+    g.receiver.wait_for("settlement_address.created", address["id"])
+    time.sleep(COOLING_OFF_SECONDS)
+    wait_until(
+        "the address ACTIVE",
+        lambda: g.ok("GET", f"/v1/settlement_addresses/{address['id']}")["status"]
+        == "SETTLEMENT_ADDRESS_STATUS_ACTIVE",
+        timeout=30,
+    )
+
+    # An on-demand payout of the whole payment lands at the settlement address.
+    payout = g.ok("POST", "/v1/payouts", {"destination_address": destination, "amount": "25"})
+    assert payout["status"] == "PAYOUT_STATUS_QUEUED", payout
+    g.receiver.wait_for("payout.confirmed", payout["id"], timeout=120)
+    assert g.balance_of(destination) == 25 * UNIT
+    assert g.ok("GET", f"/v1/payouts/{payout['id']}")["status"] == "PAYOUT_STATUS_CONFIRMED"
+    assert g.available() == available_before
+
+    # The operator reconciles: the chain and the ledger agree.
+    def matched() -> dict[str, Any] | None:
+        code, report, _ = g.reconcile()
+        return report if code == 0 and report.get("status") == "MATCHED" else None
+
+    report = wait_until("a MATCHED reconciliation", matched, timeout=90, every=2)
+    assert report["mismatch_count"] == 0
+    treasury_line = next(line for line in report["lines"] if line["account"] == "treasury:USDT")
+    assert treasury_line["chain_balance_base_units"] == treasury_line["ledger_balance_base_units"]
+
+
+def test_an_underpayment_within_the_tolerance_pays_the_invoice_flagged_underpaid(gateway: Gateway) -> None:
+    g = gateway
+    invoice = g.invoice("10", underpayment_tolerance="0.5")
+    g.pay(invoice["deposit_address"], 96 * UNIT // 10)
+    paid = g.receiver.wait_for("invoice.paid", invoice["id"])
+    read = g.status(invoice["id"])
+    assert (read["status"], read["amount_paid_base_units"], flags(read)) == (
+        "INVOICE_STATUS_PAID",
+        str(96 * UNIT // 10),
+        {"UNDERPAID"},
+    )
+    assert summary(paid)["status"] == "PAID"
+
+
+def test_an_underpayment_that_the_expiry_catches_ends_expired_flagged_underpaid(gateway: Gateway) -> None:
+    g = gateway
+    short = g.timed["short"]  # 10 asked, 6 paid at the start, a one-minute expiry
+    expired = g.receiver.wait_for("invoice.expired", short["id"], timeout=120)
+    assert summary(expired)["status"] == "EXPIRED"
+    read = g.status(short["id"])
+    assert (read["status"], read["amount_paid_base_units"], flags(read)) == (
+        "INVOICE_STATUS_EXPIRED",
+        str(6 * UNIT),
+        {"UNDERPAID"},
+    )
+    assert not g.receiver.events("invoice.paid", short["id"])
+
+
+def test_an_overpayment_pays_the_invoice_flagged_overpaid_and_credits_all_of_it(gateway: Gateway) -> None:
+    g = gateway
+    before = g.available()
+    invoice = g.invoice("5")
+    g.pay(invoice["deposit_address"], 7 * UNIT)
+    g.receiver.wait_for("invoice.paid", invoice["id"])
+    read = g.status(invoice["id"])
+    assert (read["status"], read["amount_paid_base_units"], flags(read)) == (
+        "INVOICE_STATUS_PAID",
+        str(7 * UNIT),
+        {"OVERPAID"},
+    )
+    assert g.available() == before + 7 * UNIT
+
+
+def test_a_payment_after_the_monitoring_window_is_held_unallocated_and_never_credited(gateway: Gateway) -> None:
+    g = gateway
+    late = g.timed["late"]  # a one-minute expiry and no monitoring window after it
+    g.receiver.wait_for("invoice.expired", late["id"], timeout=120)
+    before = g.available()
+    tx = g.pay(late["deposit_address"], 4 * UNIT)
+    unallocated = g.receiver.wait_for("payment.unallocated", late["id"])
+    assert tx in str(unallocated["data"]) or late["deposit_address"].lower() in str(unallocated["data"]).lower()
+    read = g.status(late["id"])
+    assert (read["status"], read.get("amount_paid_base_units", "0"), flags(read)) == ("INVOICE_STATUS_EXPIRED", "0", set())
+    assert g.available() == before
+    assert not g.receiver.events("invoice.paid", late["id"])
+    # The operator sees it among the stray funds, to allocate or refund.
+    status, stray = g.admin("GET", "/admin/v1/stray_funds?kind=UNALLOCATED_PAYMENT")
+    assert status == 200, stray
+    assert [s for s in stray.get("stray_funds", []) if late["deposit_address"].lower() in str(s).lower()], stray
+
+
+def test_a_canceled_invoice_paid_afterwards_stays_canceled_and_is_credited_flagged_paid_late(gateway: Gateway) -> None:
+    g = gateway
+    before = g.available()
+    invoice = g.invoice("3")
+    canceled = g.ok("POST", f"/v1/invoices/{invoice['id']}:cancel", {"reason": "out of stock"})
+    assert canceled["status"] == "INVOICE_STATUS_CANCELED"
+    g.receiver.wait_for("invoice.canceled", invoice["id"])
+    g.pay(invoice["deposit_address"], 3 * UNIT)
+    updated = g.receiver.wait_for("invoice.updated", invoice["id"])
+    assert summary(updated)["status"] == "CANCELED"
+    wait_until("the late payment credited", lambda: g.status(invoice["id"])["amount_paid_base_units"] == str(3 * UNIT))
+    read = g.status(invoice["id"])
+    assert (read["status"], flags(read)) == ("INVOICE_STATUS_CANCELED", {"PAID_LATE"})
+    assert g.available() == before + 3 * UNIT
+    assert not g.receiver.events("invoice.paid", invoice["id"])
+
+
+def test_a_payment_reorged_away_before_finality_is_never_credited(gateway: Gateway) -> None:
+    """The chain is paused, the payment mined in one block, seen, then that block replaced by an empty one."""
+    g = gateway
+    before = g.available()
+    invoice = g.invoice("8")
+    g.token.transact("mint", g.customer, 8 * UNIT, sender=g.customer)
+    transfer = g.token.artifact.function("transfer").calldata((invoice["deposit_address"], 8 * UNIT))
+    g.rpc.request("evm_setIntervalMining", 0)  # no blocks but ours from here
+    try:
+        tx = {"from": g.customer, "to": g.token.address, "data": "0x" + transfer.hex(), "gas": hex(200_000)}
+        g.rpc.request("eth_sendTransaction", tx)
+        g.rpc.request("evm_mine")
+        g.receiver.wait_for("invoice.payment_detected", invoice["id"])
+        assert g.status(invoice["id"])["status"] == "INVOICE_STATUS_PROCESSING"
+        g.rpc.request("anvil_reorg", 1, [])  # the block with the payment replaced by an empty one
+    finally:
+        g.rpc.request("evm_setIntervalMining", 1)
+    reversed_ = g.receiver.wait_for("invoice.payment_reversed", invoice["id"])
+    assert summary(reversed_)["status"] in ("PROCESSING", "OPEN")
+    g.wait_status(invoice["id"], "OPEN")
+    assert g.balance_of(invoice["deposit_address"]) == 0
+    # Well past finality, still nothing credited.
+    start = int(g.rpc.request("eth_blockNumber"), 16)
+    wait_until("ten more blocks", lambda: int(g.rpc.request("eth_blockNumber"), 16) >= start + 10, timeout=60)
+    read = g.status(invoice["id"])
+    assert (read["status"], read.get("amount_paid_base_units", "0")) == ("INVOICE_STATUS_OPEN", "0")
+    assert g.available() == before
+    assert not g.receiver.events("invoice.paid", invoice["id"])
