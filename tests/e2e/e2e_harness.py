@@ -142,7 +142,7 @@ def receiving() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             receiver.record({k.lower(): v for k, v in self.headers.items()}, body)
             self.send_response(200)
@@ -150,7 +150,7 @@ def receiving() -> Iterator[WebhookReceiver]:
             self.end_headers()
             self.wfile.write(b"ok")
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the http.server signature
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -169,14 +169,14 @@ def receiving() -> Iterator[WebhookReceiver]:
 
 def rest(port: int, method: str, path: str, key: str, body: object = None) -> tuple[int, dict[str, Any]]:
     """One JSON call to the gateway's Envoy (bearer key); (status, body), HTTP errors as their status."""
-    request = urllib.request.Request(  # noqa: S310 - loopback URLs of our own Envoy
+    request = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}",
         data=json.dumps(body).encode() if body is not None else None,
         method=method,
         headers={"authorization": f"Bearer {key}", "content-type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as resp:
             status, raw = int(resp.status), resp.read()
     except urllib.error.HTTPError as exc:
         status, raw = int(exc.code), exc.read()
