@@ -286,6 +286,24 @@ class Gateway:
         report = json.loads(ran.stdout) if ran.stdout.strip().startswith("{") else {}
         return ran.returncode, report, ran.stderr + ran.stdout[-2000:]
 
+    def reconciled(self, timeout: float = 90.0) -> dict[str, Any]:
+        """Reconcile until a run is MATCHED (settlement work in flight may differ for a moment); that report.
+
+        Fails with the last run's lines that did not match.
+        """
+        last: list[Any] = []
+
+        def matched() -> dict[str, Any] | None:
+            code, report, err = self.reconcile()
+            last[:] = [code, [line for line in report.get("lines", []) if line["status"] != "MATCHED"], err[-500:]]
+            return report if code == 0 and report.get("status") == "MATCHED" else None
+
+        try:
+            found: dict[str, Any] = wait_until("a MATCHED reconciliation", matched, timeout, every=2)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: exit {last[0]}, lines not matched {last[1]}, {last[2]}") from None
+        return found
+
 
 def start_up(state: Path, base: int, out: Path) -> subprocess.Popen[bytes]:
     """`stablegate up` in the background, as `./dev up` runs it, with the suite's two settings."""
