@@ -8,8 +8,8 @@ state dir, everything under supervisord. The suite then acts only as its users w
 - the **customer** through the chain: token transfers from one of anvil's dev accounts to deposit addresses;
 - the **operator** through the admin REST API (its own listener) and `stablegate reconcile`.
 
-Two settings differ from `up`'s defaults, passed in the environment as an operator would set them: a settlement
-address cools off for 3 seconds instead of 24 hours, and the expiry job runs every second.
+Three settings differ from `up`'s defaults, passed in the environment as an operator would set them: a settlement
+address cools off for 3 seconds instead of 24 hours, and the expiry job and the payout scheduler run every second.
 """
 
 from __future__ import annotations
@@ -312,6 +312,7 @@ def start_up(state: Path, base: int, out: Path) -> subprocess.Popen[bytes]:
         "COLUMNS": "200",
         "STABLEGATE_LEDGER_SETTLEMENT_ADDRESS_COOLING_OFF_SECONDS": str(COOLING_OFF_SECONDS),
         "STABLEGATE_LEDGER_EXPIRY_INTERVAL_SECONDS": "1",
+        "STABLEGATE_LEDGER_PAYOUT_SCHEDULE_INTERVAL_SECONDS": "1",
     }
     with out.open("wb") as sink:
         return subprocess.Popen(
@@ -400,3 +401,5 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     finally:
         stop_up(proc, state)
         shutil.rmtree(localrun.postgres_base_for(state), ignore_errors=True)
+    # Ctrl-C stopped everything `up` started.
+    assert not [name for name, port in ports.items() if parts.port_is_open(port)]

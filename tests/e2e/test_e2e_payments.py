@@ -7,6 +7,7 @@ tests run in file order and share one gateway; the reorg test comes last, as it 
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from tests.e2e.e2e_harness import COOLING_OFF_SECONDS, UNIT, Gateway, wait_until
 
@@ -47,6 +49,36 @@ def summary(event: dict[str, Any]) -> dict[str, Any]:
     return invoice
 
 
+def approved_settlement_address(g: Gateway, available: int) -> tuple[str, str]:
+    """The merchant registers a settlement address, the operator approves it, it cools off: (address, its id).
+
+    Before all that, a payout to it is refused and reserves nothing (`available` stays the merchant's balance).
+    """
+    destination = Account.create().address
+    address = g.ok("POST", "/v1/settlement_addresses", {"address": destination, "label": "treasury wallet"})
+    assert address["status"] == "SETTLEMENT_ADDRESS_STATUS_PENDING_CONFIRMATION"
+    refused, body = g.api("POST", "/v1/payouts", {"destination_address": destination, "amount": "25"})
+    # Not usable before its confirmation and cooling-off: FAILED_PRECONDITION, nothing reserved.
+    assert (refused, body["code"], body["details"][0]["reason"]) == (400, 9, "SETTLEMENT_ADDRESS_NOT_USABLE"), body
+    assert g.available() == available
+    status, approved = g.admin(
+        "POST",
+        f"/admin/v1/merchants/{g.merchant_id}/settlement_addresses/{address['id']}:approve",
+        {"reason": "confirmed with the merchant by phone"},
+    )
+    assert status == 200, approved
+    assert approved["status"] == "SETTLEMENT_ADDRESS_STATUS_COOLING_OFF", approved  # confirmed, cooling off
+    g.receiver.wait_for("settlement_address.created", address["id"])
+    wait_until(
+        "the address ACTIVE",
+        lambda: (
+            g.ok("GET", f"/v1/settlement_addresses/{address['id']}")["status"] == "SETTLEMENT_ADDRESS_STATUS_ACTIVE"
+        ),
+        timeout=COOLING_OFF_SECONDS + 30,
+    )
+    return destination, address["id"]
+
+
 def test_an_invoice_paid_on_chain_is_notified_swept_paid_out_to_the_merchant_and_reconciled(gateway: Gateway) -> None:
     g = gateway
     available_before = g.available()
@@ -61,6 +93,11 @@ def test_an_invoice_paid_on_chain_is_notified_swept_paid_out_to_the_merchant_and
     g.pay(invoice["deposit_address"], 25 * UNIT)
     paid = g.receiver.wait_for("invoice.paid", invoice["id"])
     assert summary(paid)["status"] == "PAID"
+    # Every delivery so far verified with the merchant's secret, and would not with another (the check is real).
+    delivery = next(d for d in g.receiver.deliveries if d.headers["webhook-id"] == paid["id"])
+    assert delivery.verified and not g.receiver.unverified()
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + base64.b64encode(b"n" * 32).decode()).verify(delivery.body, delivery.headers)
     read = g.status(invoice["id"])
     assert (read["status"], read["amount_paid_base_units"], flags(read)) == (
         "INVOICE_STATUS_PAID",
@@ -75,28 +112,7 @@ def test_an_invoice_paid_on_chain_is_notified_swept_paid_out_to_the_merchant_and
     assert g.balance_of(treasury) >= treasury_before + 25 * UNIT
 
     # The merchant registers a settlement address; the operator approves it; it cools off, then is ACTIVE.
-    destination = Account.create().address
-    address = g.ok("POST", "/v1/settlement_addresses", {"address": destination, "label": "treasury wallet"})
-    assert address["status"] == "SETTLEMENT_ADDRESS_STATUS_PENDING_CONFIRMATION"
-    refused, body = g.api("POST", "/v1/payouts", {"destination_address": destination, "amount": "25"})
-    # Not usable before its confirmation and cooling-off: FAILED_PRECONDITION, nothing reserved.
-    assert (refused, body["code"], body["details"][0]["reason"]) == (400, 9, "SETTLEMENT_ADDRESS_NOT_USABLE"), body
-    assert g.available() == available_before + 25 * UNIT
-    status, approved = g.admin(
-        "POST",
-        f"/admin/v1/merchants/{g.merchant_id}/settlement_addresses/{address['id']}:approve",
-        {"reason": "confirmed with the merchant by phone"},
-    )
-    assert status == 200, approved
-    g.receiver.wait_for("settlement_address.created", address["id"])
-    time.sleep(COOLING_OFF_SECONDS)
-    wait_until(
-        "the address ACTIVE",
-        lambda: (
-            g.ok("GET", f"/v1/settlement_addresses/{address['id']}")["status"] == "SETTLEMENT_ADDRESS_STATUS_ACTIVE"
-        ),
-        timeout=30,
-    )
+    destination, address_id = approved_settlement_address(g, available_before + 25 * UNIT)
 
     # An on-demand payout of the whole payment lands at the settlement address.
     payout = g.ok("POST", "/v1/payouts", {"destination_address": destination, "amount": "25"})
@@ -105,6 +121,25 @@ def test_an_invoice_paid_on_chain_is_notified_swept_paid_out_to_the_merchant_and
     assert g.balance_of(destination) == 25 * UNIT
     assert g.ok("GET", f"/v1/payouts/{payout['id']}")["status"] == "PAYOUT_STATUS_CONFIRMED"
     assert g.available() == available_before
+
+    # Then the merchant lets the schedule pay out: above a threshold, the whole available balance goes to the address.
+    assert available_before > 0  # the part payment of the "short" invoice, made at the start
+    g.ok(
+        "POST",
+        "/v1/payout_schedule",
+        {"frequency": "PAYOUT_FREQUENCY_THRESHOLD", "threshold": "1", "settlement_address_id": address_id},
+    )
+
+    def scheduled() -> dict[str, Any] | None:
+        payouts = g.ok("GET", "/v1/payouts").get("payouts", [])
+        return next((p for p in payouts if p.get("trigger") == "PAYOUT_TRIGGER_SCHEDULED"), None)
+
+    automatic = wait_until("the scheduled payout", scheduled, timeout=30)
+    g.ok("POST", "/v1/payout_schedule", {"frequency": "PAYOUT_FREQUENCY_MANUAL"})  # the later tests count balances
+    assert automatic["amount_base_units"] == str(available_before)
+    g.receiver.wait_for("payout.confirmed", automatic["id"], timeout=120)
+    assert g.balance_of(destination) == 25 * UNIT + available_before
+    assert g.available() == 0
 
     # The operator reconciles: the chain and the ledger agree.
     report = g.reconciled()
@@ -184,6 +219,7 @@ def test_many_invoices_paid_at_once_are_each_notified_once_and_the_books_balance
     # Exactly one invoice.paid event per invoice (retries and redeliveries share the webhook-id).
     paid = [e for e in g.receiver.events("invoice.paid") if e["data"]["id"] in ids]
     assert len(paid) == INVOICES
+    assert not g.receiver.unverified()
     assert g.available() == before + total
 
     # Every forwarder swept into the treasury, and the operator's reconciliation matches chain and ledger.
