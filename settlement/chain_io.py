@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+
 from chain.client import ChainClient, ChainError, RpcError
 from chain.types import block_hash, quantity
 
@@ -114,3 +116,23 @@ async def call_address(client: ChainClient, to: str, data: bytes) -> str:
 
     found: str = await client.call("eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"], parse)
     return found
+
+
+@dataclass(frozen=True)
+class RecoveredNonce:
+    """A key's transaction counts on chain and the next nonce our rows and the chain agree on."""
+
+    latest: int
+    pending: int
+    following: int
+
+
+async def recover_nonce(client: ChainClient, pool: asyncpg.Pool, chain_id: int, address: str) -> RecoveredNonce:
+    """Read the key's mined and pending counts and set its next nonce from them and our rows (one key, any mover)."""
+    from settlement.store import sweeps as tx_store  # noqa: PLC0415 - the store never imports chain I/O
+
+    latest = await transaction_count(client, address, "latest")
+    pending = await transaction_count(client, address, "pending")
+    async with pool.acquire() as conn:
+        following = await tx_store.recover_nonce(conn, chain_id, address, latest, pending)
+    return RecoveredNonce(latest, pending, following)

@@ -139,13 +139,11 @@ class HotColdMover:
 
     async def recover(self) -> int:
         """Set the HOT key's next nonce from the chain and our rows."""
-        address = self.options.hot_address
-        latest = await chain_io.transaction_count(self.client, address, "latest")
-        pending = await chain_io.transaction_count(self.client, address, "pending")
-        async with self.pool.acquire() as conn:
-            following = await tx_store.recover_nonce(conn, self.options.chain_id, address, latest, pending)
+        recovered = await chain_io.recover_nonce(
+            self.client, self.pool, self.options.chain_id, self.options.hot_address
+        )
         self._recovered = True
-        return following
+        return recovered.following
 
     async def cold_safe(self) -> str:
         """The cold Safe the treasury moves into (read once from the treasury)."""

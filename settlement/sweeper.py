@@ -125,10 +125,9 @@ class Sweeper:
     async def recover(self) -> int:
         """Set the key's next nonce from the chain and our rows; count gaps. Returns the next nonce."""
         address = self.options.sweeper_address
-        latest = await chain_io.transaction_count(self.client, address, "latest")
-        pending = await chain_io.transaction_count(self.client, address, "pending")
+        recovered = await chain_io.recover_nonce(self.client, self.pool, self.options.chain_id, address)
+        latest, pending, following = recovered.latest, recovered.pending, recovered.following
         async with self.pool.acquire() as conn:
-            following = await store.recover_nonce(conn, self.options.chain_id, address, latest, pending)
             holes = await store.gaps(conn, self.options.chain_id, address, latest)
         self.metrics.nonce_gaps.set(len(holes))
         if holes:
