@@ -234,53 +234,26 @@ class SettlementSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _sweeper_complete(self) -> SettlementSettings:
-        if self.sweeper_enabled:
-            missing = [
-                name
-                for name in ("sweeper_key_id", "sweeper_address", "forwarder_factory", "token_contract")
-                if not getattr(self, name)
-            ]
+        hot = ("hot_key_id", "hot_address", "treasury_address", "token_contract")
+        needs = {
+            "sweeper_enabled": ("sweeper_key_id", "sweeper_address", "forwarder_factory", "token_contract"),
+            "payouts_enabled": hot,
+            "hot_cold_enabled": hot,
+        }
+        for switch, names in needs.items():
+            missing = [name for name in names if getattr(self, switch) and not getattr(self, name)]
             if missing:
                 raise ValueError(
-                    "sweeper_enabled needs "
+                    f"{switch} needs "
                     + ", ".join(missing)
                     + " (STABLEGATE_SETTLEMENT_"
                     + ", STABLEGATE_SETTLEMENT_".join(m.upper() for m in missing)
                     + ")"
                 )
-        if self.payouts_enabled:
-            missing = [
-                name
-                for name in ("hot_key_id", "hot_address", "treasury_address", "token_contract")
-                if not getattr(self, name)
-            ]
-            if missing:
-                raise ValueError(
-                    "payouts_enabled needs "
-                    + ", ".join(missing)
-                    + " (STABLEGATE_SETTLEMENT_"
-                    + ", STABLEGATE_SETTLEMENT_".join(m.upper() for m in missing)
-                    + ")"
-                )
-        if self.hot_cold_enabled:
-            missing = [
-                name
-                for name in ("hot_key_id", "hot_address", "treasury_address", "token_contract")
-                if not getattr(self, name)
-            ]
-            if missing:
-                raise ValueError(
-                    "hot_cold_enabled needs "
-                    + ", ".join(missing)
-                    + " (STABLEGATE_SETTLEMENT_"
-                    + ", STABLEGATE_SETTLEMENT_".join(m.upper() for m in missing)
-                    + ")"
-                )
-            if self.treasury_ceiling_base_units <= 0:
-                raise ValueError(
-                    "hot_cold_enabled needs a treasury ceiling above 0 "
-                    "(STABLEGATE_SETTLEMENT_TREASURY_CEILING_BASE_UNITS)"
-                )
+        if self.hot_cold_enabled and self.treasury_ceiling_base_units <= 0:
+            raise ValueError(
+                "hot_cold_enabled needs a treasury ceiling above 0 (STABLEGATE_SETTLEMENT_TREASURY_CEILING_BASE_UNITS)"
+            )
         if self.treasury_target_base_units > self.treasury_ceiling_base_units and self.treasury_ceiling_base_units:
             raise ValueError(
                 "treasury_target_base_units is above treasury_ceiling_base_units: a move could never reach its target"
