@@ -112,6 +112,13 @@ CHECKOUT_CSP = (
 )
 """The checkout page's CSP: its own script, stylesheet, event stream and refund-address form, nothing inline,
 nothing third-party."""
+DASHBOARD_PREFIX = "/dashboard/"
+"""The dashboards' paths on the public listener (docs/dashboard.md), proxied to the dashboard service."""
+DASHBOARD_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+"""The dashboard's CSP: its own stylesheet and icon, forms posted to itself; no script, nothing inline or
+third-party (the dashboard sets the same header itself)."""
 CHECKOUT_FORM_PATH = r"^/checkout/[^/]+/[^/]+/refund-address$"
 """The one checkout path that takes a POST: the customer's refund address (a form, set once)."""
 MAX_DIRECT_RESPONSE_BYTES = 1024 * 1024
@@ -241,11 +248,14 @@ class EdgePlan:
     checkout: Upstream | None = None
     """The checkout service's page listener (HTTP/1.1 over mutual TLS), served at `/checkout/` on the public
     listener without an API key; None: `/checkout/` is an unknown path."""
+    dashboard: Upstream | None = None
+    """The dashboard service's page listener (HTTP/1.1 over mutual TLS), served at `/dashboard/` on the public
+    listener without an API key (it has its own login); None: `/dashboard/` is an unknown path."""
 
     def __post_init__(self) -> None:
         """Reject plans Envoy would reject later with a less helpful message, or accept and serve wrongly."""
         names = [u.name for u in self.upstreams]
-        extra = [u.name for u in (self.ext_authz, self.ratelimit, self.checkout) if u is not None]
+        extra = [u.name for u in (self.ext_authz, self.ratelimit, self.checkout, self.dashboard) if u is not None]
         extra.append(UNROUTED_CLUSTER)
         if len(set(names + extra)) != len(names + extra):
             raise ValueError(f"upstream names must be unique: {names + extra}")
@@ -262,7 +272,11 @@ class EdgePlan:
                 seen[service] = upstream
         if not seen:
             raise ValueError("the plan routes no service")
-        roles = [u.role for u in (*self.upstreams, self.ext_authz, self.ratelimit, self.checkout) if u is not None]
+        roles = [
+            u.role
+            for u in (*self.upstreams, self.ext_authz, self.ratelimit, self.checkout, self.dashboard)
+            if u is not None
+        ]
         if unknown_roles := sorted(set(roles) - ROLES):
             raise ValueError(f"upstreams name unknown mesh roles {unknown_roles}; known: {sorted(ROLES)}")
         if self.max_request_bytes <= 0 or self.request_timeout <= 0 or self.request_receive_timeout <= 0:
@@ -475,6 +489,8 @@ def envoy_config(plan: EdgePlan, transcoder_descriptor_path: Path | None = None)
     clusters += [_cluster(u, plan, health_checked=False) for u in (plan.ext_authz, plan.ratelimit) if u is not None]
     if plan.checkout is not None:
         clusters.append(_checkout_cluster(plan.checkout, plan))
+    if plan.dashboard is not None:
+        clusters.append(_checkout_cluster(plan.dashboard, plan))
     # Without endpoints: a REST request the transcoder neither transcoded nor rejected would get 503 here.
     clusters.append({"name": UNROUTED_CLUSTER, "type": "STATIC", "connect_timeout": "1s"})
     descriptor = transcoder_descriptor_path or plan.descriptor_path
@@ -795,6 +811,8 @@ def _routes(plan: EdgePlan, surface: Surface, methods: Mapping[str, tuple[RpcMet
     routes += _api_doc_routes(plan, surface.docs)
     if plan.checkout is not None and surface.audience == "merchant":
         routes += _checkout_routes(plan, plan.checkout)
+    if plan.dashboard is not None and surface.audience == "merchant":
+        routes += _dashboard_routes(plan, plan.dashboard)
     # The other listener's paths are no paths here: 404 before any key check, so a merchant key never reaches
     # the admin API and an admin path on the public listener looks like any unknown path.
     foreign = "/v1/" if surface.audience == "admin" else "/admin/"
@@ -978,8 +996,51 @@ def _checkout_routes(plan: EdgePlan, upstream: Upstream) -> list[dict[str, Any]]
     ]
 
 
+def _dashboard_routes(plan: EdgePlan, upstream: Upstream) -> list[dict[str, Any]]:
+    """The dashboard's routes: GET and POST (its forms), no API key (it has its own login), its own CSP.
+
+    Forms are small: the connection manager's request-size cap applies as everywhere. Writes are not retried.
+    """
+    config = _plain_http(plan)["typed_per_filter_config"]
+    config[_LUA] = _typed("envoy.extensions.filters.http.lua.v3.LuaPerRoute", disabled=True)
+    config[_HEADER_MUTATION] = _typed(
+        "envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute",
+        mutations={"response_mutations": [{"append": _header("content-security-policy", DASHBOARD_CSP)}]},
+    )
+    get = [{"name": ":method", "string_match": {"exact": "GET"}}]
+    post = [{"name": ":method", "string_match": {"exact": "POST"}}]
+    return [
+        {
+            "name": "dashboard form",
+            "match": {"prefix": DASHBOARD_PREFIX, "headers": post},
+            "route": {"cluster": upstream.name, "timeout": _duration(plan.request_timeout)},
+            "typed_per_filter_config": config,
+        },
+        {
+            "name": "dashboard",
+            "match": {"prefix": DASHBOARD_PREFIX, "headers": get},
+            "route": {
+                "cluster": upstream.name,
+                "timeout": _duration(plan.request_timeout),
+                "retry_policy": {"retry_on": RETRY_ON},
+            },
+            "typed_per_filter_config": config,
+        },
+        {
+            "name": "dashboard method_not_allowed",
+            "match": {"prefix": DASHBOARD_PREFIX},
+            "direct_response": {
+                "status": 405,
+                "body": {"inline_string": _error_json(3, "the dashboard takes GET and POST", "METHOD_NOT_ALLOWED")},
+            },
+            "response_headers_to_add": [_header("allow", "GET, POST"), _header("content-type", "application/json")],
+            **_plain_http(plan),
+        },
+    ]
+
+
 def _checkout_cluster(upstream: Upstream, plan: EdgePlan) -> dict[str, Any]:
-    """The checkout page's upstream: HTTP/1.1 over mutual TLS, its certificate naming the checkout role."""
+    """A page service's upstream (checkout, dashboard): HTTP/1.1 over mutual TLS, its certificate naming its role."""
     cluster = _cluster(upstream, plan, health_checked=False)
     del cluster["typed_extension_protocol_options"]
     tls = _upstream_tls(plan.mesh, upstream.role)

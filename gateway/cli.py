@@ -44,6 +44,7 @@ SERVICES: dict[str, ServiceEntry] = {
     "signer": ServiceEntry("signer.config:SignerSettings", "signer.app:definition"),
     "edge": ServiceEntry("edge.config:EdgeSettings", "edge.app:definition"),
     "checkout": ServiceEntry("checkout.config:CheckoutSettings", "checkout.app:definition"),
+    "dashboard": ServiceEntry("dashboard.config:DashboardSettings", "dashboard.app:definition"),
 }
 
 
@@ -99,6 +100,7 @@ MIGRATIONS: dict[str, Path] = {
     "ledger": Path(__file__).resolve().parent.parent / "ledger" / "store" / "migrations",
     "watcher": Path(__file__).resolve().parent.parent / "watcher" / "store" / "migrations",
     "settlement": Path(__file__).resolve().parent.parent / "settlement" / "store" / "migrations",
+    "dashboard": Path(__file__).resolve().parent.parent / "dashboard" / "store" / "migrations",
 }
 
 

@@ -68,6 +68,8 @@ class Stack:
     """The stack's own database (for `stablegate admin keys create`)."""
     checkout_port: int = 0
     """The checkout service's page listener (mutual TLS, Envoy only); 0 when the stack has no checkout."""
+    dashboard_port: int = 0
+    """The dashboard service's page listener (mutual TLS, Envoy only); 0 when the stack has no dashboard."""
 
     def admin_key_with(self, *roles: str, allow_ip: tuple[str, ...] = ()) -> str:
         """A new admin key with these roles (and client networks), made by the CLI like an operator would."""
@@ -165,13 +167,15 @@ def launch_stack(
     client_requests_per_second: int = 200,
     request_receive_timeout: float = 30.0,
     checkout: bool = False,
+    dashboard_env: dict[str, str] | None = None,
 ) -> tuple[Stack, int]:
     """Start a ledger, the edge service and Envoy on a fresh database (appending each to `started`).
 
     Returns the stack and the ledger's gRPC port. Every hop inside is mutual TLS with `pki`'s certificates;
     `public_tls` puts TLS on Envoy's public listener too. With `rpc_url` (a chain node), settlement runs behind
     Envoy as well (its fee estimate reads that node); without, its upstream is a port nothing listens on. With
-    `checkout`, the checkout service runs too and Envoy serves its page at `/checkout/`.
+    `checkout`, the checkout service runs too and Envoy serves its page at `/checkout/`. With `dashboard_env` (extra
+    settings, e.g. its SMTP server), the dashboard runs too, with an admin key of its own, at `/dashboard/`.
     """
     listen_port = parts.free_port()
     database = f"edge_{secrets.token_hex(4)}"
@@ -266,6 +270,49 @@ def launch_stack(
         )
         started.append(parts.start(spec))
         checkout_upstream = Upstream("checkout", "127.0.0.1", checkout_port, Role.CHECKOUT)
+    dashboard_upstream = None
+    if dashboard_env is not None:
+        dashboard_port = parts.free_port()
+        dashboard_key = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "admin",
+                "keys",
+                "create",
+                "--name",
+                "dashboard",
+                "--role",
+                "admin",
+                "--database-url",
+                dsn,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
+        spec, ready = parts.prepare_service(
+            "dashboard",
+            base,
+            {
+                "STABLEGATE_DASHBOARD_PROFILE": profile,
+                "STABLEGATE_DASHBOARD_LEDGER_TARGET": f"127.0.0.1:{ledger_port}",
+                "STABLEGATE_DASHBOARD_REDIS_URL": redis_server.url,
+                "STABLEGATE_DASHBOARD_DATABASE_URL": dsn,
+                "STABLEGATE_DASHBOARD_MIGRATE_ON_START": "true",
+                "STABLEGATE_DASHBOARD_HTTP_PORT": str(dashboard_port),
+                "STABLEGATE_DASHBOARD_PUBLIC_URL": f"{'https' if public_tls else 'http'}://127.0.0.1:{listen_port}",
+                "STABLEGATE_DASHBOARD_LEDGER_ADMIN_KEY": dashboard_key,
+                "STABLEGATE_DASHBOARD_SECRET_KEY": new_dev_key(),
+                "STABLEGATE_DASHBOARD_LOG_LEVEL": "WARNING",
+                **pki.files(Role.DASHBOARD).env("dashboard"),
+                **dashboard_env,
+            },
+        )
+        started.append(parts.start(spec))
+        dashboard_upstream = Upstream("dashboard", "127.0.0.1", dashboard_port, Role.DASHBOARD)
     plan = EdgePlan(
         listen_port=listen_port,
         admin_port=parts.free_port(),
@@ -283,6 +330,7 @@ def launch_stack(
         client_requests_per_second=client_requests_per_second,
         request_receive_timeout=request_receive_timeout,
         checkout=checkout_upstream,
+        dashboard=dashboard_upstream,
     )
     config = write(plan, base / "envoy" / "envoy.yaml")
     started.append(parts.start(parts.prepare_envoy(base / "envoy", config.read_text(), plan.admin_port)))
@@ -295,6 +343,7 @@ def launch_stack(
         ledger_port=ledger_port,
         database_url=dsn,
         checkout_port=checkout_upstream.port if checkout_upstream is not None else 0,
+        dashboard_port=dashboard_upstream.port if dashboard_upstream is not None else 0,
     )
     return stack, ledger_port
 

@@ -1,0 +1,105 @@
+"""The dashboard service's typed settings."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from dashboard.sealing import SealingKeyInvalid, parse_key
+from service_runtime.config import DEMO_SECRET_PREFIX, TARGET_PATTERN, Profile, ServiceSettings
+
+
+class DashboardSettings(ServiceSettings):
+    """Settings of the dashboard (env prefix STABLEGATE_DASHBOARD_)."""
+
+    model_config = SettingsConfigDict(env_prefix="STABLEGATE_DASHBOARD_")
+    service_name: ClassVar[str] = "dashboard"
+    mesh_role: ClassVar[str | None] = "dashboard"
+
+    http_port: int = Field(
+        default=8091,
+        ge=1,
+        le=65535,
+        description="Port of the pages' HTTPS listener (mutual TLS: only Envoy, with its edge certificate, is "
+        "answered). It binds `host`, like the gRPC port.",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8080",
+        pattern=r"^https?://[^/?#]+$",
+        description="The origin the dashboard is reached at through Envoy (scheme://host[:port], no path): a POST "
+        "whose Origin header differs is refused (CSRF), and emailed links start with it.",
+    )
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/stablegate",
+        description="Postgres connection URL; the dashboard owns schema `dashboard` and reads nothing else.",
+    )
+    database_pool_size: int = Field(default=5, ge=1, le=100, description="Connections in the pool.")
+    migrate_on_start: bool = Field(
+        default=False, description="Apply pending migrations at start (the dev profile always does)."
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0", pattern=r"^rediss?://", description="Redis: the sessions live there."
+    )
+    ledger_target: str = Field(
+        default="127.0.0.1:50051", pattern=TARGET_PATTERN, description="host:port of the ledger (gRPC, mesh TLS)."
+    )
+    ledger_admin_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="An admin API key (`ak_…`) with the `admin` role: the dashboard onboards merchants and issues "
+        "their API keys with it. Empty: sign-up stops at business details with a clear error. Never logged.",
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Base64 of 32 random bytes: seals TOTP secrets and the dashboard's per-merchant read key at "
+        "rest (AES-256-GCM). Empty: a random key per process (TOTP enrolments then do not survive a restart); "
+        "prod requires one and refuses a `dev-only-` key.",
+    )
+    smtp_host: str = Field(default="", description="SMTP server for verification emails; empty: email is off.")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP server port.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_username: str = Field(default="", description="SMTP login; empty: no login.")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password (never logged).")
+    email_from: str = Field(default="stablegate <no-reply@localhost>", description="From: of the emails sent.")
+    session_idle_seconds: int = Field(
+        default=30 * 60, ge=60, le=24 * 3600, description="A session unused this long ends (sliding)."
+    )
+    session_absolute_seconds: int = Field(
+        default=12 * 3600, ge=300, le=7 * 24 * 3600, description="A session ends this long after login, used or not."
+    )
+    verification_ttl_seconds: int = Field(
+        default=24 * 3600, ge=300, le=7 * 24 * 3600, description="How long an email verification link works."
+    )
+    cookie_secure: bool = Field(
+        default=True,
+        description="Mark the session cookie Secure. Browsers accept Secure cookies from http://127.0.0.1 and "
+        "localhost, so only a plain-http non-loopback deployment (never prod) needs false.",
+    )
+
+    @field_validator("secret_key")
+    @classmethod
+    def _key_is_32_bytes(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value():
+            try:
+                parse_key(value.get_secret_value())
+            except SealingKeyInvalid as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    def prod_violations(self) -> list[tuple[str, str]]:
+        """Production requires a real sealing key, Secure cookies, https and an admin key."""
+        found = super().prod_violations()
+        key = self.secret_key.get_secret_value()
+        if not key or key.startswith(DEMO_SECRET_PREFIX):
+            found.append(("secret_key", "prod refuses a missing or demo key; set the base64 of 32 random bytes"))
+        if not self.cookie_secure:
+            found.append(("cookie_secure", "prod always marks the session cookie Secure; set it true"))
+        if not self.public_url.startswith("https://"):
+            found.append(("public_url", "prod serves the dashboard over https; set an https:// origin"))
+        return found
+
+    @property
+    def is_prod(self) -> bool:
+        """True under the prod profile."""
+        return self.profile is Profile.PROD

@@ -1,0 +1,276 @@
+"""The dashboard's HTML: pure functions of what each page shows (no I/O), every value escaped.
+
+No inline script or style anywhere: the only asset is `/dashboard/static/dashboard.css` (same origin), so the
+Content-Security-Policy forbids everything else. The pages work without any script at all; forms post to the
+server, which answers with the next page (post/redirect/get where a reload must not repeat the action).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Mapping, Sequence
+
+import segno
+
+from dashboard.ledger_client import InvoiceRow, IssuedKey
+
+PREFIX = "/dashboard"
+STATIC = f"{PREFIX}/static/"
+ASSET_VERSION = "1"
+e = html.escape
+
+
+def layout(title: str, body: str, *, csrf: str = "", who: str = "") -> str:
+    """A whole page: head, a header (with a logout button when someone is signed in) and the main content."""
+    account = ""
+    if who:
+        account = (
+            f'<form class="logout" method="post" action="{PREFIX}/logout">{csrf_field(csrf)}'
+            f'<span class="who" id="who">{e(who)}</span> <button type="submit" id="logout">Sign out</button></form>'
+        )
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="same-origin">
+<title>{e(title)} · stablegate</title>
+<link rel="stylesheet" href="{STATIC}dashboard.css?v={ASSET_VERSION}">
+<link rel="icon" href="{STATIC}favicon.svg" type="image/svg+xml">
+</head>
+<body>
+<header class="top"><a class="brand" href="{PREFIX}/">stablegate</a>{account}</header>
+<main class="card" id="main">
+<h1>{e(title)}</h1>
+{body}
+</main>
+</body>
+</html>
+"""
+
+
+def csrf_field(token: str) -> str:
+    """The hidden synchronizer token every form carries."""
+    return f'<input type="hidden" name="csrf_token" value="{e(token)}">'
+
+
+def _field(
+    name: str,
+    label: str,
+    *,
+    kind: str = "text",
+    value: str = "",
+    error: str = "",
+    autocomplete: str = "",
+    extra: str = "",
+) -> str:
+    described = f' aria-describedby="{name}-error" aria-invalid="true"' if error else ""
+    auto = f' autocomplete="{autocomplete}"' if autocomplete else ""
+    problem = f'<p class="error" id="{name}-error" role="alert">{e(error)}</p>' if error else ""
+    return (
+        f'<label for="{name}">{e(label)}</label>'
+        f'<input id="{name}" name="{name}" type="{kind}" value="{e(value)}" required{auto}{described}{extra}>'
+        f"{problem}"
+    )
+
+
+def _notice(text: str, *, kind: str = "notice", ident: str = "notice") -> str:
+    return f'<p class="{kind}" id="{ident}" role="status">{e(text)}</p>' if text else ""
+
+
+def signup_page(csrf: str, email: str = "", errors: Mapping[str, str] | None = None, problem: str = "") -> str:
+    """The sign-up form: email and password."""
+    errors = errors or {}
+    body = (
+        f"{_notice(problem, kind='error', ident='problem')}"
+        f'<form method="post" action="{PREFIX}/signup" novalidate>{csrf_field(csrf)}'
+        + _field("email", "Email", kind="email", value=email, error=errors.get("email", ""), autocomplete="email")
+        + _field(
+            "password",
+            "Password (at least 12 characters)",
+            kind="password",
+            error=errors.get("password", ""),
+            autocomplete="new-password",
+        )
+        + '<button type="submit" id="submit">Create account</button></form>'
+        f'<p class="alt">Already have an account? <a href="{PREFIX}/login">Sign in</a></p>'
+    )
+    return layout("Create your merchant account", body)
+
+
+def check_email_page(email: str) -> str:
+    """After sign-up: where the link went (the same page whether or not the address was new)."""
+    body = (
+        f'<p id="sent">We sent a verification link to <strong>{e(email)}</strong>. Open it to continue.</p>'
+        '<p class="hint">The link works once, for 24 hours.</p>'
+    )
+    return layout("Check your email", body)
+
+
+def business_page(csrf: str, token: str, email: str, *, name: str = "", error: str = "", problem: str = "") -> str:
+    """After the verification link: the business details that create the merchant."""
+    body = (
+        f'<p>Email <strong id="verified-email">{e(email)}</strong> confirmed. Tell us about your business.</p>'
+        f"{_notice(problem, kind='error', ident='problem')}"
+        f'<form method="post" action="{PREFIX}/verify/{e(token)}" novalidate>{csrf_field(csrf)}'
+        + _field("name", "Business name", value=name, error=error, autocomplete="organization")
+        + '<button type="submit" id="submit">Create merchant</button></form>'
+    )
+    return layout("Business details", body)
+
+
+def link_invalid_page() -> str:
+    """A verification link that is wrong, used or expired (one page for all: nothing is revealed)."""
+    body = (
+        '<p id="invalid">This link is invalid or has expired. Sign up again to get a new one.</p>'
+        f'<p><a href="{PREFIX}/signup">Sign up</a></p>'
+    )
+    return layout("Link not valid", body)
+
+
+def login_page(csrf: str, email: str = "", error: str = "", notice: str = "") -> str:
+    """Email and password."""
+    body = (
+        f"{_notice(notice)}"
+        f"{_notice(error, kind='error', ident='problem')}"
+        f'<form method="post" action="{PREFIX}/login" novalidate>{csrf_field(csrf)}'
+        + _field("email", "Email", kind="email", value=email, autocomplete="username")
+        + _field("password", "Password", kind="password", autocomplete="current-password")
+        + '<button type="submit" id="submit">Sign in</button></form>'
+        f'<p class="alt">New here? <a href="{PREFIX}/signup">Create an account</a></p>'
+    )
+    return layout("Sign in", body)
+
+
+def qr_svg(uri: str) -> str:
+    """A QR code of the otpauth URI as an inline <svg> element."""
+    out = io.BytesIO()
+    segno.make(uri, error="m", micro=False).save(
+        out,
+        kind="svg",
+        xmldecl=False,
+        svgns=True,
+        nl=False,
+        omitsize=True,
+        border=4,
+        dark="#111",
+        light="#fff",
+        svgclass="qr",
+        title="Authenticator QR code",
+    )
+    return out.getvalue().decode()
+
+
+def enrol_page(csrf: str, secret: str, uri: str, error: str = "") -> str:
+    """TOTP enrolment: the QR code and the secret for manual entry, then the first code to confirm."""
+    grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+    body = (
+        "<p>Scan this code with your authenticator app, then enter the 6-digit code it shows.</p>"
+        f'<div class="qr-box" id="qr">{qr_svg(uri)}</div>'
+        f'<p class="hint">Or enter this key by hand: <code id="totp-secret">{e(grouped)}</code></p>'
+        f'<form method="post" action="{PREFIX}/totp/enrol" novalidate>{csrf_field(csrf)}'
+        + _field(
+            "code",
+            "6-digit code",
+            error=error,
+            autocomplete="one-time-code",
+            extra=' inputmode="numeric" pattern="[0-9]{6}" maxlength="6"',
+        )
+        + '<button type="submit" id="submit">Turn on two-step login</button></form>'
+    )
+    return layout("Set up two-step login", body, csrf=csrf)
+
+
+def code_page(csrf: str, error: str = "") -> str:
+    """The second factor on later logins."""
+    body = (
+        f'<form method="post" action="{PREFIX}/totp" novalidate>{csrf_field(csrf)}'
+        + _field(
+            "code",
+            "6-digit code from your authenticator app",
+            error=error,
+            autocomplete="one-time-code",
+            extra=' inputmode="numeric" pattern="[0-9]{6}" maxlength="6"',
+        )
+        + '<button type="submit" id="submit">Continue</button></form>'
+    )
+    return layout("Two-step login", body)
+
+
+def _status_class(status: str) -> str:
+    return {"PAID": "ok", "OPEN": "open", "PROCESSING": "open"}.get(status, "off")
+
+
+def invoices_table(invoices: Sequence[InvoiceRow]) -> str:
+    """The merchant's newest invoices (read-only), or a line saying there are none yet."""
+    if not invoices:
+        return '<p id="no-invoices">No invoices yet. Create one with an API key (see the API docs).</p>'
+    rows = "".join(
+        f'<tr><td class="mono">{e(i.id)}</td>'
+        f'<td><span class="badge {_status_class(i.status)}">{e(i.status)}</span></td>'
+        f'<td class="num">{e(i.amount)} {e(i.asset)}</td>'
+        f"<td>{e(i.create_time.strftime('%Y-%m-%d %H:%M') if i.create_time else '')}</td></tr>"
+        for i in invoices
+    )
+    return (
+        '<div class="table-wrap"><table id="invoices"><caption>Newest invoices</caption>'
+        '<thead><tr><th scope="col">Invoice</th><th scope="col">Status</th><th scope="col">Amount</th>'
+        f'<th scope="col">Created (UTC)</th></tr></thead><tbody>{rows}</tbody></table></div>'
+    )
+
+
+def home_page(
+    *,
+    csrf: str,
+    email: str,
+    role_label: str,
+    merchant_name: str,
+    merchant_id: str,
+    invoices: Sequence[InvoiceRow] | None,
+    can_create_key: bool,
+    issued: IssuedKey | None = None,
+    key_error: str = "",
+) -> str:
+    """The merchant's home: who they are, their invoices, and the API key action their role allows."""
+    if invoices is None:
+        listing = '<p class="error" id="invoices-unavailable">Invoices are unavailable right now; try again.</p>'
+    else:
+        listing = invoices_table(invoices)
+    if issued is not None:
+        keys = (
+            '<div class="issued" id="issued" role="status">'
+            f"<p><strong>Your new API key</strong> ({e(issued.prefix)}…). Copy it now: it is shown only once.</p>"
+            f'<code class="secret" id="api-key">{e(issued.plaintext)}</code></div>'
+        )
+    elif can_create_key:
+        problem = f'<p class="error" id="name-error" role="alert">{e(key_error)}</p>' if key_error else ""
+        keys = (
+            f'<form method="post" action="{PREFIX}/api-keys" id="create-key-form" novalidate>{csrf_field(csrf)}'
+            '<label for="key-name">Key name</label>'
+            '<input id="key-name" name="name" type="text" value="My first key" required maxlength="64">'
+            f'{problem}<button type="submit" id="create-key">Create API key</button></form>'
+        )
+    else:
+        keys = f'<p id="no-key-permission">Your role ({e(role_label)}) cannot create API keys; ask an owner.</p>'
+    body = (
+        f'<p class="merchant"><strong id="merchant-name">{e(merchant_name)}</strong> '
+        f'<span class="mono" id="merchant-id">{e(merchant_id)}</span></p>'
+        f'<p class="hint">Signed in as {e(email)} · {e(role_label)}</p>'
+        '<section id="invoices-section" aria-labelledby="invoices-h"><h2 id="invoices-h">Invoices</h2>'
+        f"{listing}</section>"
+        f'<section id="keys-section" aria-labelledby="keys-h"><h2 id="keys-h">API keys</h2>{keys}</section>'
+    )
+    return layout("Home", body, csrf=csrf, who=email)
+
+
+def message_page(title: str, text: str, *, ident: str = "message") -> str:
+    """A page with one sentence (refusals, errors, placeholders)."""
+    return layout(title, f'<p id="{ident}">{e(text)}</p><p><a href="{PREFIX}/">Back to the dashboard</a></p>')
+
+
+ADMIN_NOT_CONFIGURED = message_page(
+    "Admin login",
+    "Admin login: not configured. Operators sign in with OpenID Connect once a provider is set up.",
+    ident="admin-not-configured",
+)

@@ -1,0 +1,1 @@
+"""The dashboard's state in Postgres (schema `dashboard`): users, email verifications, merchants' read keys."""

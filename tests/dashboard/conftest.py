@@ -1,0 +1,110 @@
+"""Dashboard fixtures: the dashboard behind a real Envoy, with a real ledger, Postgres, Redis and SMTP server."""
+
+from __future__ import annotations
+
+import email
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import Message
+from typing import TYPE_CHECKING
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import Envelope, Session
+from playwright.sync_api import Browser, sync_playwright
+
+from gateway import parts
+from service_runtime.devcerts import DevMesh
+from tests.edge.conftest import Stack, launch_stack
+
+if TYPE_CHECKING:
+    from tests.conftest import PostgresServer, RedisServer
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@dataclass
+class Mailbox:
+    """What the SMTP server (aiosmtpd, on loopback) accepted, readable from the test's thread."""
+
+    messages: list[Message] = field(default_factory=list)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
+        content = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
+        with self.changed:
+            self.messages.append(email.message_from_bytes(content))
+            self.changed.notify_all()
+        return "250 Message accepted for delivery"
+
+    def wait_for(self, to: str, timeout: float = 10.0) -> Message:
+        """The newest message to `to`, waiting for one to arrive."""
+        with self.changed:
+            found = self.changed.wait_for(lambda: any(m["To"] == to for m in self.messages), timeout=timeout)
+            assert found, f"no email to {to}"
+            return [m for m in self.messages if m["To"] == to][-1]
+
+    def sent_to(self, to: str) -> list[Message]:
+        """Every message to `to` so far."""
+        with self.changed:
+            return [m for m in self.messages if m["To"] == to]
+
+
+@dataclass(frozen=True)
+class DashboardStack:
+    """The stack and its mailbox."""
+
+    stack: Stack
+    mailbox: Mailbox
+
+    @property
+    def url(self) -> str:
+        """The dashboard's public root through Envoy."""
+        return f"http://127.0.0.1:{self.stack.port}/dashboard/"
+
+
+@pytest.fixture(scope="module")
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on a free loopback port."""
+    box = Mailbox()
+    port = parts.free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def dashboard_stack(
+    postgres: PostgresServer,
+    redis_server: RedisServer,
+    mesh_pki: DevMesh,
+    mailbox: tuple[Mailbox, int],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[DashboardStack]:
+    """Envoy serving the merchant API and the dashboard, the ledger, the edge and the dashboard service."""
+    started: list[parts.RunningProcess] = []
+    box, smtp_port = mailbox
+    try:
+        base = tmp_path_factory.mktemp("dashboard")
+        env = {"STABLEGATE_DASHBOARD_SMTP_HOST": "127.0.0.1", "STABLEGATE_DASHBOARD_SMTP_PORT": str(smtp_port)}
+        stack = launch_stack(postgres, redis_server, mesh_pki, base, started, dashboard_env=env)[0]
+        yield DashboardStack(stack, box)
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright (no downloaded browser)."""
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
