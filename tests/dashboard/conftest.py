@@ -13,7 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ViewportSize, sync_playwright
 
 from gateway import parts
 from service_runtime.devcerts import DevMesh
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from tests.conftest import PostgresServer, RedisServer
 
 CHROMIUM = "/usr/bin/chromium"
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 @dataclass
@@ -108,3 +110,14 @@ def browser() -> Iterator[Browser]:
             yield launched
         finally:
             launched.close()
+
+
+@pytest.fixture
+def context(browser: Browser, request: pytest.FixtureRequest) -> Iterator[BrowserContext]:
+    """A fresh browser context (no cookies) at the size the test asks for (desktop unless parametrized)."""
+    size: ViewportSize = getattr(request, "param", DESKTOP)
+    made = browser.new_context(viewport=size, device_scale_factor=1)
+    try:
+        yield made
+    finally:
+        made.close()

@@ -1,0 +1,384 @@
+"""The dashboard's defences, in the browser through Envoy: CSRF (a cross-site form post is refused), RBAC decided
+on the server, bad input refused with clear errors and nothing stored, session cookies, one-time links, the
+listener answering only Envoy, and the admin-login hook."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import http.server
+import re
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+
+import asyncpg
+import pyotp
+import pytest
+from argon2 import PasswordHasher
+from playwright.sync_api import BrowserContext, Page, expect
+
+from dashboard.domain.rbac import TeamRole
+from dashboard.store import users as store
+from edge.envoy_config import DASHBOARD_CSP
+from service_runtime.devcerts import DevMesh
+from service_runtime.mesh import Role
+from tests.dashboard.conftest import DashboardStack
+from tests.dashboard.flows import (
+    PASSWORD,
+    assert_accessible,
+    in_database,
+    new_email,
+    onboard,
+    open_page,
+    sign_in,
+    sign_up,
+    users_with_email,
+    verification_link,
+)
+
+
+def api_keys(dash: DashboardStack, merchant_id: str) -> list[str]:
+    """The merchant's API key ids, as the ledger's admin API lists them."""
+    reply = dash.stack.call("GET", f"/admin/v1/merchants/{merchant_id}/api_keys", key=dash.stack.admin_key)
+    assert reply.status == 200, reply.body
+    return [k["id"] for k in reply.json().get("api_keys", [])]
+
+
+def page_csrf(page: Page) -> str:
+    """The synchronizer token in the page's forms."""
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    assert token
+    return token
+
+
+class _Attacker(http.server.BaseHTTPRequestHandler):
+    page = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/html")
+        self.end_headers()
+        self.wfile.write(self.page)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def attacker() -> Iterator[tuple[type[_Attacker], int]]:
+    """Another origin (a port of its own on loopback) serving a page that posts a form to the dashboard."""
+    handler = type("Attacker", (_Attacker,), {})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield handler, server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_cross_site_form_post_is_refused_and_creates_no_key(
+    dashboard_stack: DashboardStack, context: BrowserContext, attacker: tuple[type[_Attacker], int]
+) -> None:
+    dash = dashboard_stack
+    page, _ = open_page(context)
+    merchant = onboard(page, dash)
+    before = api_keys(dash, merchant.merchant_id)
+    token = page_csrf(page)
+    handler, port = attacker
+    for hidden in ("", f'<input type="hidden" name="csrf_token" value="{token}">'):
+        # Without the token, and even with the victim's real token (leaked somehow): the Origin is not ours.
+        handler.page = (
+            f'<html><body><form method="post" action="{dash.url}api-keys">{hidden}'
+            '<input name="name" value="attacker key"></form>'
+            "<script>document.forms[0].submit()</script></body></html>"
+        ).encode()
+        with page.expect_response(lambda r: r.url.endswith("/dashboard/api-keys")) as posted:
+            page.goto(f"http://127.0.0.1:{port}/")
+        assert posted.value.status == 403
+        expect(page.locator("#csrf-refused")).to_be_visible()
+    assert api_keys(dash, merchant.merchant_id) == before
+    # The same form from the dashboard's own page still works (the session was not harmed).
+    page.goto(dash.url + "home")
+    page.click("#create-key")
+    expect(page.locator("#api-key")).to_be_visible()
+    assert len(api_keys(dash, merchant.merchant_id)) == len(before) + 1
+
+
+def test_a_same_origin_post_without_the_session_token_is_refused(
+    dashboard_stack: DashboardStack, context: BrowserContext
+) -> None:
+    dash = dashboard_stack
+    page, _ = open_page(context)
+    merchant = onboard(page, dash)
+    before = api_keys(dash, merchant.merchant_id)
+    origin = dash.url.removesuffix("/dashboard/")
+    forms: list[dict[str, str | float | bool]] = [{"name": "k"}, {"name": "k", "csrf_token": "not-the-token"}]
+    for form in forms:
+        reply = page.request.post(dash.url + "api-keys", form=form, headers={"origin": origin})
+        assert reply.status == 403
+        assert "could not be accepted" in reply.text()
+    # The right token with no Origin at all is refused too.
+    reply = page.request.post(dash.url + "api-keys", form={"name": "k", "csrf_token": page_csrf(page)})
+    assert reply.status == 403
+    assert api_keys(dash, merchant.merchant_id) == before
+
+
+def add_member(dash: DashboardStack, merchant_id: str, role: TeamRole) -> str:
+    """A verified team member of the merchant with this role (invitations are the next slice), made with the
+    dashboard's own store; their email."""
+    email = new_email()
+    password_hash = PasswordHasher().hash(PASSWORD)
+
+    async def insert(conn: asyncpg.Connection) -> bool:
+        return await store.create_user(
+            conn,
+            "usr_" + email.split("@")[0],
+            email,
+            password_hash,
+            team_role=role.value,
+            merchant_id=merchant_id,
+            verified_at=dt.datetime.now(dt.UTC),
+        )
+
+    assert in_database(dash, insert)
+    return email
+
+
+def enrol(page: Page) -> pyotp.TOTP:
+    """Finish TOTP enrolment on the page shown after the first password login."""
+    expect(page.locator("h1")).to_have_text("Set up two-step login")
+    totp = pyotp.TOTP((page.locator("#totp-secret").text_content() or "").replace(" ", ""))
+    page.fill("#code", totp.now())
+    page.click("#submit")
+    expect(page.locator("h1")).to_have_text("Home")
+    return totp
+
+
+def test_read_only_member_sees_invoices_but_the_server_refuses_them_a_key(
+    dashboard_stack: DashboardStack, context: BrowserContext
+) -> None:
+    dash = dashboard_stack
+    owner_page, _ = open_page(context)
+    merchant = onboard(owner_page, dash, "Read Only Co")
+    owner_page.click("#create-key")
+    key = owner_page.locator("#api-key").text_content() or ""
+    invoice = dash.stack.call("POST", "/v1/invoices", {"amount": "3"}, key).json()["id"]
+    before = api_keys(dash, merchant.merchant_id)
+
+    email = add_member(dash, merchant.merchant_id, TeamRole.READ_ONLY)
+    member_context = context.browser.new_context() if context.browser else None
+    assert member_context is not None
+    try:
+        page, _ = open_page(member_context)
+        sign_in(page, dash, email)
+        enrol(page)
+        expect(page.locator("#invoices")).to_contain_text(invoice)
+        expect(page.locator("#no-key-permission")).to_contain_text("Read-only")
+        expect(page.locator("#create-key")).to_have_count(0)
+        assert_accessible(page)
+        # Not only the page: the server refuses the action itself, with a valid session, token and Origin.
+        origin = dash.url.removesuffix("/dashboard/")
+        reply = page.request.post(
+            dash.url + "api-keys", form={"name": "sneaky", "csrf_token": page_csrf(page)}, headers={"origin": origin}
+        )
+        assert reply.status == 403
+        assert "cannot create API keys" in reply.text()
+    finally:
+        member_context.close()
+    assert api_keys(dash, merchant.merchant_id) == before
+
+
+def test_bad_sign_up_input_gets_clear_errors_and_stores_nothing(
+    dashboard_stack: DashboardStack, context: BrowserContext
+) -> None:
+    dash = dashboard_stack
+    page, _ = open_page(context)
+    cases = [
+        ("not-an-email", PASSWORD, "#email-error", "Enter a valid email address"),
+        ("", PASSWORD, "#email-error", "Enter your email address"),
+        (new_email(), "short", "#password-error", "at least 12 characters"),
+        (new_email(), "password1234", "#password-error", "too easy to guess"),
+        (new_email(), "aaaaaaaaaaaaaaaa", "#password-error", "too easy to guess"),
+    ]
+    for email, password, where, message in cases:
+        sign_up(page, dash, email, password)
+        expect(page.locator(where)).to_contain_text(message)
+        assert_accessible(page)
+        assert users_with_email(dash, email.lower()) == 0
+        assert dash.mailbox.sent_to(email) == []
+    # A second sign-up with a taken address shows the same page, stores nothing new, and tells the owner.
+    email = new_email()
+    sign_up(page, dash, email)
+    expect(page.locator("#sent")).to_be_visible()
+    link = verification_link(dash, email)
+    sign_up(page, dash, email.upper(), "another long password 2")
+    expect(page.locator("#sent")).to_be_visible()
+    assert users_with_email(dash, email) == 1
+    deadline = time.time() + 10
+    while len(dash.mailbox.sent_to(email)) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    notice = dash.mailbox.sent_to(email)[-1].get_payload(decode=True)
+    assert isinstance(notice, bytes) and b"already has one" in notice and b"/verify/" not in notice
+    # A bad business name: refused with the reason, the merchant not created, the link still usable.
+    page.goto(link)
+    page.fill("#name", "x")
+    page.click("#submit")
+    expect(page.locator("#name-error")).to_contain_text("Enter your business name")
+
+    async def merchant_of(conn: asyncpg.Connection) -> object:
+        return await conn.fetchval("SELECT merchant_id FROM dashboard.users WHERE email = $1", email)
+
+    assert in_database(dash, merchant_of) is None
+    page.fill("#name", "Good Name Ltd")
+    page.click("#submit")
+    expect(page.locator("#notice")).to_be_visible()
+    assert in_database(dash, merchant_of) is not None
+    # The link worked once.
+    page.goto(link)
+    expect(page.locator("#invalid")).to_be_visible()
+    assert page.goto(dash.url + "verify/" + "A" * 43) is not None
+    expect(page.locator("#invalid")).to_be_visible()
+
+
+def test_wrong_password_and_wrong_totp_codes_are_refused(
+    dashboard_stack: DashboardStack, context: BrowserContext
+) -> None:
+    dash = dashboard_stack
+    page, _ = open_page(context)
+    email = new_email()
+    sign_up(page, dash, email)
+    page.goto(verification_link(dash, email))
+    page.fill("#name", "Codes Inc")
+    page.click("#submit")
+    sign_in(page, dash, email, "wrong password entirely")
+    expect(page.locator("#problem")).to_have_text("Email or password is not right.")
+    sign_in(page, dash, "nobody-" + email, PASSWORD)
+    expect(page.locator("#problem")).to_have_text("Email or password is not right.")
+
+    sign_in(page, dash, email)
+    expect(page.locator("h1")).to_have_text("Set up two-step login")
+    secret = (page.locator("#totp-secret").text_content() or "").replace(" ", "")
+    totp = pyotp.TOTP(secret)
+    wrong = f"{(int(totp.now()) + 500_000) % 1_000_000:06d}"
+    for code, message in (("12ab56", "Enter the 6-digit code"), (wrong, "That code is not right")):
+        page.fill("#code", code)
+        page.click("#submit")
+        expect(page.locator("#code-error")).to_contain_text(message)
+
+    async def sealed(conn: asyncpg.Connection) -> object:
+        return await conn.fetchval("SELECT totp_secret_sealed FROM dashboard.users WHERE email = $1", email)
+
+    assert in_database(dash, sealed) is None  # nothing stored by a wrong code
+    # The same secret is still offered (the enrolment survives a wrong code), and the right code finishes it.
+    assert (page.locator("#totp-secret").text_content() or "").replace(" ", "") == secret
+    page.fill("#code", totp.now())
+    page.click("#submit")
+    expect(page.locator("h1")).to_have_text("Home")
+    stored = in_database(dash, sealed)
+    assert isinstance(stored, bytes) and secret.encode() not in stored  # sealed, not the plaintext
+
+    page.click("#logout")
+    sign_in(page, dash, email)
+    expect(page.locator("h1")).to_have_text("Two-step login")
+    page.fill("#code", totp.now())  # the code just used for enrolment: a replay
+    page.click("#submit")
+    expect(page.locator("#code-error")).to_contain_text("not right (or was used already)")
+    for _ in range(3):
+        page.fill("#code", wrong)
+        page.click("#submit")
+        expect(page.locator("#code-error")).to_be_visible()
+    # The fifth wrong code ends the session: back to the password.
+    page.fill("#code", wrong)
+    page.click("#submit")
+    expect(page.locator("h1")).to_have_text("Sign in")
+    expect(page.locator("#notice")).to_contain_text("signed out")
+
+
+def test_session_cookie_is_secure_httponly_strict_and_rotates_at_each_login_step(
+    dashboard_stack: DashboardStack, context: BrowserContext
+) -> None:
+    dash = dashboard_stack
+    page, _ = open_page(context)
+    page.goto(dash.url + "login")
+
+    def cookie() -> dict[str, object]:
+        found = [c for c in context.cookies() if c["name"] == "sg_dashboard"]
+        assert len(found) == 1
+        return dict(found[0])
+
+    anonymous = cookie()
+    assert anonymous["secure"] is True and anonymous["httpOnly"] is True and anonymous["sameSite"] == "Strict"
+    assert anonymous["path"] == "/dashboard/"
+    merchant = onboard(page, dash)
+    signed_in = cookie()
+    assert signed_in["value"] != anonymous["value"]
+    # The token from before login opens nothing now.
+    other = context.browser.new_context() if context.browser else None
+    assert other is not None
+    try:
+        other.add_cookies(
+            [{"name": "sg_dashboard", "value": str(anonymous["value"]), "domain": "127.0.0.1", "path": "/dashboard/"}]
+        )
+        stale = other.new_page()
+        stale.goto(dash.url + "home")
+        expect(stale.locator("h1")).to_have_text("Sign in")
+    finally:
+        other.close()
+    page.click("#logout")
+    assert cookie()["value"] != signed_in["value"]
+    page.goto(dash.url + "home")
+    expect(page.locator("h1")).to_have_text("Sign in")
+    del merchant
+
+
+def test_pages_carry_a_strict_csp_and_no_inline_code(dashboard_stack: DashboardStack) -> None:
+    stack = dashboard_stack.stack
+    for path in ("/dashboard/login", "/dashboard/signup", "/dashboard/admin/login"):
+        reply = stack.call("GET", path)
+        assert reply.headers["content-security-policy"] == DASHBOARD_CSP
+        assert "'unsafe-inline'" not in DASHBOARD_CSP and "script-src" not in DASHBOARD_CSP
+        assert reply.headers["x-content-type-options"] == "nosniff"
+        assert reply.headers["x-frame-options"] == "DENY"
+        assert reply.headers["cache-control"] == "no-store"
+        html = reply.body.decode()
+        assert "<script" not in html and "<style" not in html and " style=" not in html
+        assert re.findall(r'(?:src|href)="(?!/dashboard/)', html) == []
+    css = stack.call("GET", "/dashboard/static/dashboard.css")
+    assert css.status == 200 and css.headers["content-type"].startswith("text/css")
+    assert stack.call("PUT", "/dashboard/login").status == 405
+
+
+def test_admin_login_is_a_clear_not_configured_page(dashboard_stack: DashboardStack) -> None:
+    reply = dashboard_stack.stack.call("GET", "/dashboard/admin/login")
+    assert reply.status == 501
+    assert "Admin login: not configured" in reply.body.decode()
+
+
+def test_page_listener_answers_only_the_edge(dashboard_stack: DashboardStack, mesh_pki: DevMesh) -> None:
+    files = mesh_pki.files(Role.DASHBOARD)
+    context = ssl.create_default_context(cafile=str(files.ca_file))
+    context.check_hostname = False
+    context.load_cert_chain(str(files.cert_file), str(files.key_file))
+    conn = http.client.HTTPSConnection("127.0.0.1", dashboard_stack.stack.dashboard_port, context=context, timeout=5)
+    try:
+        conn.request("GET", "/dashboard/login")
+        assert conn.getresponse().status == 403
+    finally:
+        conn.close()
+    anonymous = ssl.create_default_context(cafile=str(files.ca_file))
+    anonymous.check_hostname = False
+    conn = http.client.HTTPSConnection("127.0.0.1", dashboard_stack.stack.dashboard_port, context=anonymous, timeout=5)
+    # Without a client certificate the TLS handshake itself fails (the request never reaches the pages).
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        fetch_once(conn)
+    conn.close()
+
+
+def fetch_once(conn: http.client.HTTPSConnection) -> int:
+    """One GET of the login page on a connection; its status."""
+    conn.request("GET", "/dashboard/login")
+    return conn.getresponse().status
