@@ -44,7 +44,7 @@ from dashboard.ledger_client import (
     LedgerRefused,
     LedgerUnavailable,
 )
-from dashboard.mailer import Mailer, MailFailed, NoMailer, SmtpMailer
+from dashboard.mailer import FileMailer, Mailer, MailFailed, NoMailer, SmtpMailer
 from dashboard.sealing import Sealer, parse_key
 from dashboard.sessions import Session, SessionStore, Stage
 from dashboard.store import users as store
@@ -621,7 +621,7 @@ def definition(settings: DashboardSettings, admin: AdminLogin | None = None) -> 
         parts.pool = await open_pool(settings.database_url, settings.database_pool_size)
         channel = mesh.channel(settings.ledger_target, settings.tls)
         channels.append(channel)
-        parts.ledger = LedgerClient(channel, settings.ledger_admin_key.get_secret_value())
+        parts.ledger = LedgerClient(channel, settings.admin_key)
         cache = redis.from_url(settings.redis_url)
         caches.append(cache)
         parts.sessions = SessionStore(
@@ -629,7 +629,9 @@ def definition(settings: DashboardSettings, admin: AdminLogin | None = None) -> 
         )
         key = settings.secret_key.get_secret_value()
         parts.sealer = Sealer(parse_key(key) if key else secrets.token_bytes(32))
-        if settings.smtp_host:
+        if settings.mail_dir is not None:
+            parts.mailer = FileMailer(settings.mail_dir, settings.email_from)
+        elif settings.smtp_host:
             parts.mailer = SmtpMailer(
                 settings.smtp_host,
                 settings.smtp_port,

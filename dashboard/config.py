@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from dashboard.sealing import SealingKeyInvalid, parse_key
-from service_runtime.config import DEMO_SECRET_PREFIX, TARGET_PATTERN, Profile, ServiceSettings
+from service_runtime.config import DEMO_SECRET_PREFIX, TARGET_PATTERN, ServiceSettings
 
 
 class DashboardSettings(ServiceSettings):
@@ -48,7 +49,13 @@ class DashboardSettings(ServiceSettings):
     ledger_admin_key: SecretStr = Field(
         default=SecretStr(""),
         description="An admin API key (`ak_…`) with the `admin` role: the dashboard onboards merchants and issues "
-        "their API keys with it. Empty: sign-up stops at business details with a clear error. Never logged.",
+        "their API keys with it. Empty: `ledger_admin_key_file` is read instead; with neither, sign-up stops at "
+        "business details with a clear error. Never logged.",
+    )
+    ledger_admin_key_file: Path | None = Field(
+        default=None,
+        description="A file holding that admin key (a mounted secret; `stablegate up` writes one after the ledger "
+        "is up). Read when the key is needed, so it may appear after the dashboard starts.",
     )
     secret_key: SecretStr = Field(
         default=SecretStr(""),
@@ -61,6 +68,11 @@ class DashboardSettings(ServiceSettings):
     smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")
     smtp_username: str = Field(default="", description="SMTP login; empty: no login.")
     smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password (never logged).")
+    mail_dir: Path | None = Field(
+        default=None,
+        description="Development only: write each email as an .eml file here instead of sending it (`stablegate "
+        "up` sets it; prod refuses it).",
+    )
     email_from: str = Field(default="stablegate <no-reply@localhost>", description="From: of the emails sent.")
     session_idle_seconds: int = Field(
         default=30 * 60, ge=60, le=24 * 3600, description="A session unused this long ends (sliding)."
@@ -95,11 +107,19 @@ class DashboardSettings(ServiceSettings):
             found.append(("secret_key", "prod refuses a missing or demo key; set the base64 of 32 random bytes"))
         if not self.cookie_secure:
             found.append(("cookie_secure", "prod always marks the session cookie Secure; set it true"))
+        if self.mail_dir is not None:
+            found.append(("mail_dir", "prod sends email over SMTP; unset MAIL_DIR and set SMTP_HOST"))
         if not self.public_url.startswith("https://"):
             found.append(("public_url", "prod serves the dashboard over https; set an https:// origin"))
         return found
 
-    @property
-    def is_prod(self) -> bool:
-        """True under the prod profile."""
-        return self.profile is Profile.PROD
+    def admin_key(self) -> str:
+        """The admin key: the setting, else the file's first line, else empty (onboarding is then refused)."""
+        if key := self.ledger_admin_key.get_secret_value():
+            return key
+        if self.ledger_admin_key_file is not None:
+            try:
+                return self.ledger_admin_key_file.read_text().strip()
+            except OSError:
+                return ""
+        return ""

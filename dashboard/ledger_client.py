@@ -8,6 +8,7 @@ exactly as it does for any API client. The dashboard never opens the ledger's da
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -68,7 +69,7 @@ def _translate(exc: grpc.aio.AioRpcError) -> Exception:
 class LedgerClient:
     """Stubs over one mesh channel to the ledger."""
 
-    def __init__(self, channel: grpc.aio.Channel, admin_key: str) -> None:
+    def __init__(self, channel: grpc.aio.Channel, admin_key: Callable[[], str]) -> None:
         self._merchants = merchants_grpc.MerchantAdminServiceStub(channel)
         self._keys = keys_grpc.ApiKeyAdminServiceStub(channel)
         self._invoices = invoices_grpc.InvoiceServiceStub(channel)
@@ -77,14 +78,14 @@ class LedgerClient:
     @property
     def can_onboard(self) -> bool:
         """False when no admin key is configured (sign-up then stops at business details)."""
-        return bool(self._admin_key)
+        return bool(self._admin_key())
 
     async def onboard(self, request_id: str, name: str, contact_email: str) -> str:
         """Create the merchant in the ledger (idempotent by request_id); its id."""
         try:
             reply = await self._merchants.OnboardMerchant(
                 merchants_pb.OnboardMerchantRequest(request_id=request_id, name=name, contact_email=contact_email),
-                metadata=_auth(self._admin_key),
+                metadata=_auth(self._admin_key()),
                 timeout=TIMEOUT,
             )
         except grpc.aio.AioRpcError as exc:
@@ -97,7 +98,7 @@ class LedgerClient:
         try:
             reply = await self._keys.IssueApiKey(
                 keys_pb.IssueApiKeyRequest(merchant_id=merchant_id, name=name, scopes=scopes, request_id=request_id),
-                metadata=_auth(self._admin_key),
+                metadata=_auth(self._admin_key()),
                 timeout=TIMEOUT,
             )
         except grpc.aio.AioRpcError as exc:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import smtplib
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Protocol
 
 
@@ -21,6 +24,16 @@ class Mailer(Protocol):
         ...
 
 
+def compose(sender: str, to: str, subject: str, body: str) -> EmailMessage:
+    """A plain-text email."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message.set_content(body)
+    return message
+
+
 @dataclass
 class SmtpMailer:
     """Email through an SMTP server."""
@@ -34,11 +47,7 @@ class SmtpMailer:
     timeout: float = 10.0
 
     def _send(self, to: str, subject: str, body: str) -> None:
-        message = EmailMessage()
-        message["From"] = self.sender
-        message["To"] = to
-        message["Subject"] = subject
-        message.set_content(body)
+        message = compose(self.sender, to, subject, body)
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as client:
             if self.starttls:
                 client.starttls()
@@ -60,3 +69,22 @@ class NoMailer:
     async def send(self, to: str, subject: str, body: str) -> None:
         """Always MailFailed."""
         raise MailFailed("email is not configured (STABLEGATE_DASHBOARD_SMTP_HOST)")
+
+
+@dataclass
+class FileMailer:
+    """Development only: each email written as an .eml file (mode 0600) in a directory, for `stablegate up`."""
+
+    directory: Path
+    sender: str
+
+    async def send(self, to: str, subject: str, body: str) -> None:
+        """Write the email to `<directory>/<time>-<random>.eml`."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            name = f"{time.time_ns()}-{secrets.token_hex(4)}.eml"
+            path = self.directory / name
+            path.touch(mode=0o600)
+            path.write_bytes(bytes(compose(self.sender, to, subject, body)))
+        except OSError as exc:
+            raise MailFailed(f"mail_dir: {type(exc).__name__}") from exc

@@ -47,7 +47,7 @@ from service_runtime.config import DEMO_SECRET_PREFIX
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import MeshFiles, Role
 
-SERVICE_NAMES = ("ledger", "watcher", "settlement", "signer", "edge", "checkout")
+SERVICE_NAMES = ("ledger", "watcher", "settlement", "signer", "edge", "checkout", "dashboard")
 # Well-known local ports; `--base-port N` moves them all to N + offset (the offset is the order below).
 DEFAULT_PORTS: dict[str, int] = {
     "envoy": 8080,
@@ -69,6 +69,9 @@ DEFAULT_PORTS: dict[str, int] = {
     "checkout": 50056,
     "checkout_metrics": 9106,
     "checkout_http": 8082,
+    "dashboard": 50057,
+    "dashboard_metrics": 9107,
+    "dashboard_http": 8083,
 }
 READY_TIMEOUT = 150.0
 LOCAL_DRAIN_TIMEOUT = 5
@@ -90,6 +93,8 @@ DEMO_FILE = "demo-merchant.json"
 DEMO_MERCHANT = {"name": "Demo merchant", "contact_email": "demo@stablegate.example"}
 DEMO_KEY_SCOPES = ("invoices:read", "invoices:write", "balance:read", "payouts:read", "webhooks:read")
 DEMO_INVOICE_BODY = '{"amount": "10.50", "description": "stablegate up demo"}'
+DASHBOARD_ADMIN_KEY_FILE = "dashboard-admin-key"
+"""In the state dir, mode 0600: the admin key the dashboard onboards merchants with (made once `up` is ready)."""
 
 
 def postgres_base_for(state: Path) -> Path:
@@ -182,6 +187,8 @@ def edge_plan(ports: dict[str, int], envoy: MeshFiles) -> EdgePlan:
         mesh=envoy,
         # The hosted checkout page at /checkout/ (docs/checkout.md).
         checkout=Upstream("checkout", "127.0.0.1", ports["checkout_http"], Role.CHECKOUT),
+        # The dashboards at /dashboard/ (docs/dashboard.md).
+        dashboard=Upstream("dashboard", "127.0.0.1", ports["dashboard_http"], Role.DASHBOARD),
     )
 
 
@@ -554,6 +561,7 @@ class LocalGateway:
             self._ready_seconds = time.monotonic() - started
             with self.console.status("the demo merchant and its key…"):
                 self._demo = self._demo_merchant()
+                self._dashboard_admin_key()
             self._print_addresses(programs)
             return self._wait_for_stop()
         except (UpError, parts.PartError) as exc:
@@ -725,6 +733,26 @@ class LocalGateway:
         save()
         return DemoMerchant(saved["admin_key"], saved["merchant_id"], saved["api_key"])
 
+    def _dashboard_admin_key(self) -> None:
+        """The dashboard's admin key (role admin): made once through the admin CLI, kept in the state dir.
+
+        Made again when the database no longer knows it.
+        """
+        path = self.state / DASHBOARD_ADMIN_KEY_FILE
+        admin = f"http://127.0.0.1:{self._ports['envoy_admin_api']}"
+        if path.exists() and rest_call(f"{admin}/admin/v1/merchants", path.read_text().strip())[0] == 200:
+            return
+        made = subprocess.run(
+            [*ADMIN_KEY_COMMAND, "--name", "up-dashboard", "--role", "admin", "--database-url", self._pg_dsn],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        if made.returncode != 0:
+            raise UpError(f"making the dashboard's admin key failed: {made.stderr.strip()}")
+        write_private(path, made.stdout.strip())
+
     def _softhsm_token(self) -> parts.SoftHsmToken:
         hsm_dir = self.state / "softhsm"
         secrets_file = self.state / "dev-secrets.json"
@@ -746,7 +774,11 @@ class LocalGateway:
 
     def _webhook_key(self) -> str:
         """The dev key sealing webhook secrets: made once, kept private in the state dir, refused by prod."""
-        path = self.state / "webhook-secret-key"
+        return self._private_key("webhook-secret-key")
+
+    def _private_key(self, name: str) -> str:
+        """A dev sealing key (`dev-only-`, refused by prod) made once and kept in the state dir, mode 0600."""
+        path = self.state / name
         if path.exists():
             return path.read_text().strip()
         key = new_dev_key()
@@ -859,6 +891,16 @@ class LocalGateway:
                 "STABLEGATE_CHECKOUT_HTTP_PORT": str(ports["checkout_http"]),
                 # The ledger's checkout links point at the local Envoy, wherever --base-port moved it.
                 "STABLEGATE_LEDGER_CHECKOUT_BASE_URL": f"http://127.0.0.1:{ports['envoy']}/checkout/",
+                "STABLEGATE_DASHBOARD_DATABASE_URL": pg.dsn,
+                "STABLEGATE_DASHBOARD_REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
+                "STABLEGATE_DASHBOARD_LEDGER_TARGET": ledger,
+                "STABLEGATE_DASHBOARD_HTTP_PORT": str(ports["dashboard_http"]),
+                "STABLEGATE_DASHBOARD_PUBLIC_URL": f"http://127.0.0.1:{ports['envoy']}",
+                "STABLEGATE_DASHBOARD_SECRET_KEY": self._private_key("dashboard-secret-key"),
+                # Written once the ledger is up (`_dashboard_admin_key`); the dashboard reads it when it needs it.
+                "STABLEGATE_DASHBOARD_LEDGER_ADMIN_KEY_FILE": str(self.state / DASHBOARD_ADMIN_KEY_FILE),
+                # No SMTP server locally: verification emails are written to <state>/mail/ as .eml files.
+                "STABLEGATE_DASHBOARD_MAIL_DIR": str(self.state / "mail"),
             }
         )
         return env
@@ -943,6 +985,8 @@ class LocalGateway:
             f"edge (REST):   {edge}",
             f"admin API:     http://127.0.0.1:{self._ports['envoy_admin_api']}   admin key: {demo.admin_key}",
             f"demo merchant: {demo.merchant_id}   API key: {demo.api_key}",
+            f"dashboard:     http://127.0.0.1:{self._ports['envoy']}/dashboard/   (sign-up emails: "
+            f"{self.state / 'mail'}/*.eml)",
             f"               (kept in {self.state / DEMO_FILE}, mode 0600)",
             "create an invoice:",
             f"  {curl_create_invoice(edge, demo.api_key)}",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import email
+import http.cookiejar
 import json
 import os
 import pwd
+import re
 import shlex
 import shutil
 import signal
@@ -14,6 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -110,6 +114,38 @@ def assert_invoices_are_served_through_envoy(ports: dict[str, int], state_dir: P
     assert read["checkout_url"].startswith(f"http://127.0.0.1:{envoy}/checkout/{invoice['id']}/")
     page_status, page = parts.http_get(read["checkout_url"], timeout=5)
     assert page_status == 200 and b"3.25" in page and read["deposit_address"].encode() in page
+
+
+def assert_a_merchant_signs_up_on_the_dashboard(ports: dict[str, int], state: Path) -> None:
+    """The dashboard at /dashboard/ through Envoy: sign-up (its email lands in <state>/mail), the link, business
+    details (the merchant is created in the ledger with the admin key `up` wrote for it), then the login page."""
+    base = f"http://127.0.0.1:{ports['envoy']}"
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def post(path: str, page: bytes, **form: str) -> tuple[int, str]:
+        token = re.search(rb'name="csrf_token" value="([^"]+)"', page)
+        assert token is not None, page
+        data = urllib.parse.urlencode({**form, "csrf_token": token.group(1).decode()}).encode()
+        request = urllib.request.Request(base + path, data=data, headers={"origin": base}, method="POST")
+        with opener.open(request, timeout=20) as resp:
+            return resp.status, resp.read().decode()
+
+    with opener.open(base + "/dashboard/signup", timeout=10) as resp:
+        signup = resp.read()
+    status, text = post("/dashboard/signup", signup, email="owner@up.example", password="a long enough password 1")
+    assert status == 200 and "owner@up.example" in text, text
+    (mail,) = (state / "mail").glob("*.eml")
+    assert mail.stat().st_mode & 0o777 == 0o600
+    body = email.message_from_bytes(mail.read_bytes()).get_payload(decode=True)
+    assert isinstance(body, bytes)
+    found = re.search(rb"(/dashboard/verify/[A-Za-z0-9_-]+)", body)
+    assert found is not None and body.decode().count(base) == 1, body
+    link = found.group(1).decode()
+    with opener.open(base + link, timeout=10) as resp:
+        details = resp.read()
+    status, text = post(link, details, name="Up Coffee")
+    assert status == 200 and "merchant is created" in text, text
+    assert (state / localrun.DASHBOARD_ADMIN_KEY_FILE).stat().st_mode & 0o777 == 0o600
 
 
 def assert_deposit_addresses_come_from_the_deployed_factory(state: Path, ports: dict[str, int]) -> None:
@@ -231,6 +267,7 @@ def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path
         # REST reaches the ledger through Envoy and the edge's key check (no key: 401 from the edge).
         assert parts.http_get(f"http://127.0.0.1:{ports['envoy']}/v1/invoices")[0] == 401
         assert_invoices_are_served_through_envoy(ports, state)
+        assert_a_merchant_signs_up_on_the_dashboard(ports, state)
         assert parts.redis_ping(ports["redis"])
         assert parts.json_rpc(f"http://127.0.0.1:{ports['anvil']}", "eth_chainId") == "0x61"
         assert_deposit_addresses_come_from_the_deployed_factory(state, ports)
@@ -241,7 +278,7 @@ def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path
         db = subprocess.run([*query, "-tAc", "SELECT 1"], capture_output=True, text=True, check=True)
         assert db.stdout.strip() == "1"
         children = psutil.Process(proc.pid).children(recursive=True)
-        assert len(children) >= 10  # supervisord and its ten programs (postgres forks more)
+        assert len(children) >= 11  # supervisord and its eleven programs (postgres forks more)
         # The signer's PIN reaches the signer and no other program.
         checked = 0
         for child in children:

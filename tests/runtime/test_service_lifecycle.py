@@ -36,14 +36,20 @@ def health(channel: grpc.Channel, service: str = "") -> int:
 def service_env(
     service: str, postgres: PostgresServer, pki: DevMesh, hsm: parts.SoftHsmToken, base: Path
 ) -> dict[str, str]:
-    """What a service needs to start: its mesh certificate (the ledger also its database, migrated at start;
-    the signer its HSM token and state file)."""
+    """What a service needs to start: its mesh certificate (the ledger and the dashboard also a database, migrated
+    at start; the signer its HSM token and state file)."""
     env = pki.files(service).env(service)
     if service in ("ledger", "watcher"):
         prefix = f"STABLEGATE_{service.upper()}_"
         env |= {f"{prefix}DATABASE_URL": postgres.dsn, f"{prefix}MIGRATE_ON_START": "true"}
     if service == "checkout":
         env["STABLEGATE_CHECKOUT_HTTP_PORT"] = str(parts.free_port())  # the page's listener
+    if service == "dashboard":
+        env |= {
+            "STABLEGATE_DASHBOARD_HTTP_PORT": str(parts.free_port()),  # the pages' listener
+            "STABLEGATE_DASHBOARD_DATABASE_URL": postgres.dsn,
+            "STABLEGATE_DASHBOARD_MIGRATE_ON_START": "true",
+        }
     if service == "signer":
         env |= {
             **hsm.env,
