@@ -40,6 +40,7 @@ from dashboard.domain.rbac import LABELS, Permission, TeamRole, allows
 from dashboard.ledger_client import (
     MERCHANT_KEY_SCOPES,
     READ_SCOPES,
+    IssuedKey,
     LedgerClient,
     LedgerRefused,
     LedgerUnavailable,
@@ -451,8 +452,7 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
     async def enrol(request: web.Request) -> web.StreamResponse:
         user = await enrol_user(request)
         session = current(request)
-        code = _form_text(form := await request.post(), "code", 16).strip()
-        del form
+        code = _form_text(await request.post(), "code", 16).strip()
         if not session.pending_totp_sealed:
             raise see_other("/totp/enrol")
         secret = sealer().open(base64.b64decode(session.pending_totp_sealed), user.id)
@@ -504,7 +504,12 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
     # --- the merchant's pages ---
 
     async def render_home(
-        request: web.Request, user: store.User, *, issued: object = None, key_error: str = "", status: int = 200
+        request: web.Request,
+        user: store.User,
+        *,
+        issued: IssuedKey | None = None,
+        key_error: str = "",
+        status: int = 200,
     ) -> web.Response:
         assert user.merchant_id is not None
         async with pool().acquire() as conn:
@@ -524,7 +529,7 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
             merchant_id=user.merchant_id,
             invoices=invoices,
             can_create_key=allows(user.team_role, Permission.CREATE_API_KEY),
-            issued=issued,  # type: ignore[arg-type]
+            issued=issued,
             key_error=key_error,
         )
         return html(body, status)

@@ -102,6 +102,7 @@ class Doctor:
         self._rpc_and_token()
         self._hsm()
         self._signer()
+        self._dashboard()
         self._envoy()
         return self.checks
 
@@ -404,6 +405,43 @@ class Doctor:
             )
         finally:
             channel.close()
+
+    def _dashboard(self) -> None:
+        """The dashboard's admin key (onboarding needs it) and its way to send email."""
+        import socket  # noqa: PLC0415
+
+        from dashboard.config import DashboardSettings  # noqa: PLC0415
+
+        settings = self.settings.get("dashboard")
+        if not isinstance(settings, DashboardSettings):
+            return
+        if settings.admin_key():
+            self.add("dashboard admin key", Status.PASS, "set (onboarding and key issue can reach the ledger)")
+        else:
+            self.add(
+                "dashboard admin key",
+                Status.WARN,
+                "neither LEDGER_ADMIN_KEY nor a readable LEDGER_ADMIN_KEY_FILE: sign-up stops at business details",
+                "make one (`stablegate admin keys create --role admin`), set STABLEGATE_DASHBOARD_LEDGER_ADMIN_KEY",
+            )
+        if settings.mail_dir is not None:
+            self.add("dashboard email", Status.WARN, f"written to {settings.mail_dir} (development only), not sent")
+        elif not settings.smtp_host:
+            self.add(
+                "dashboard email",
+                Status.FAIL,
+                "no SMTP_HOST: sign-up cannot send verification emails",
+                "set STABLEGATE_DASHBOARD_SMTP_HOST (and PORT, USERNAME, PASSWORD)",
+            )
+        else:
+            where = f"{settings.smtp_host}:{settings.smtp_port}"
+            try:
+                with socket.create_connection((settings.smtp_host, settings.smtp_port), timeout=self.timeout):
+                    pass
+            except OSError as exc:
+                self.add(f"dashboard smtp {where}", Status.FAIL, f"cannot connect: {exc}", "start it or fix SMTP_HOST")
+                return
+            self.add(f"dashboard smtp {where}", Status.PASS, "accepts connections")
 
     def _envoy(self) -> None:
         """Render the edge's Envoy config from the edge's settings, and have Envoy validate it when installed."""

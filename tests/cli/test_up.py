@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import email
-import http.cookiejar
 import json
 import os
 import pwd
@@ -120,20 +119,32 @@ def assert_a_merchant_signs_up_on_the_dashboard(ports: dict[str, int], state: Pa
     """The dashboard at /dashboard/ through Envoy: sign-up (its email lands in <state>/mail), the link, business
     details (the merchant is created in the ledger with the admin key `up` wrote for it), then the login page."""
     base = f"http://127.0.0.1:{ports['envoy']}"
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    # The session cookie is Secure: browsers send it to http://127.0.0.1, Python's cookie jar does not, so the
+    # test carries it by hand.
+    cookie: dict[str, str] = {}
 
-    def post(path: str, page: bytes, **form: str) -> tuple[int, str]:
-        token = re.search(rb'name="csrf_token" value="([^"]+)"', page)
+    def call(path: str, form: dict[str, str] | None = None) -> str:
+        headers = {"cookie": "; ".join(f"{k}={v}" for k, v in cookie.items())}
+        data = None
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            headers["origin"] = base
+        request = urllib.request.Request(base + path, data=data, headers=headers)
+        with urllib.request.urlopen(request, timeout=20) as resp:
+            for value in resp.headers.get_all("set-cookie") or []:
+                name, _, rest = value.partition("=")
+                cookie[name] = rest.split(";", 1)[0]
+            text: str = resp.read().decode()
+            return text
+
+    def csrf(page: str) -> str:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
         assert token is not None, page
-        data = urllib.parse.urlencode({**form, "csrf_token": token.group(1).decode()}).encode()
-        request = urllib.request.Request(base + path, data=data, headers={"origin": base}, method="POST")
-        with opener.open(request, timeout=20) as resp:
-            return resp.status, resp.read().decode()
+        return token.group(1)
 
-    with opener.open(base + "/dashboard/signup", timeout=10) as resp:
-        signup = resp.read()
-    status, text = post("/dashboard/signup", signup, email="owner@up.example", password="a long enough password 1")
-    assert status == 200 and "owner@up.example" in text, text
+    signup = call("/dashboard/signup")
+    form = {"email": "owner@up.example", "password": "a long enough password 1", "csrf_token": csrf(signup)}
+    assert "owner@up.example" in call("/dashboard/signup", form)
     (mail,) = (state / "mail").glob("*.eml")
     assert mail.stat().st_mode & 0o777 == 0o600
     body = email.message_from_bytes(mail.read_bytes()).get_payload(decode=True)
@@ -141,10 +152,8 @@ def assert_a_merchant_signs_up_on_the_dashboard(ports: dict[str, int], state: Pa
     found = re.search(rb"(/dashboard/verify/[A-Za-z0-9_-]+)", body)
     assert found is not None and body.decode().count(base) == 1, body
     link = found.group(1).decode()
-    with opener.open(base + link, timeout=10) as resp:
-        details = resp.read()
-    status, text = post(link, details, name="Up Coffee")
-    assert status == 200 and "merchant is created" in text, text
+    details = call(link)
+    assert "merchant is created" in call(link, {"name": "Up Coffee", "csrf_token": csrf(details)})
     assert (state / localrun.DASHBOARD_ADMIN_KEY_FILE).stat().st_mode & 0o777 == 0o600
 
 
