@@ -76,8 +76,11 @@ _DUMMY_HASH_PASSWORD = "not a password of anyone's"  # noqa: S105 - hashed once 
 class AdminLogin(Protocol):
     """The admin sign-in (OpenID Connect) that plugs into the dashboard: it adds its routes under /dashboard/admin/.
 
-    It may use the app's `SESSIONS` store and the per-request session (`request[SESSION]`, `request[TOKEN]`);
-    POSTs it adds get the same CSRF and Origin checks as every other.
+    Its routes get the request's session (`current_session(request)`: CSRF token, stage, and `data` for its own
+    values such as state, nonce and PKCE verifier) and rotate it at sign-in (`rotate_session(request,
+    stage=Stage.ADMIN, user_id=<subject>, data={...})`, which also sets the new cookie); `app[SETTINGS]` holds the
+    dashboard's settings (`public_url` for redirect URIs). Every POST it adds gets the same CSRF and Origin
+    checks as the others; a GET callback (the provider's redirect) must check its `state` itself.
     """
 
     def install(self, app: web.Application) -> None:
@@ -86,8 +89,25 @@ class AdminLogin(Protocol):
 
 
 SESSIONS = web.AppKey("sessions", SessionStore)
-SESSION = "dashboard.session"
-TOKEN = "dashboard.token"  # noqa: S105 - a request key's name
+SETTINGS = web.AppKey("settings", DashboardSettings)
+SESSION = web.RequestKey("session", Session)
+TOKEN = web.RequestKey("session_token", str)
+
+
+def current_session(request: web.Request) -> Session:
+    """The request's session (an anonymous one is made for a visitor without a valid cookie)."""
+    return request[SESSION]
+
+
+async def rotate_session(request: web.Request, **values: str | int | dict[str, str]) -> Session:
+    """Replace the request's session with a new one holding `values` (a change of privilege).
+
+    The new session has a new token and a new CSRF token; the response carries the new cookie.
+    """
+    token, session = await request.app[SESSIONS].rotate(request[TOKEN], **values)
+    request[TOKEN] = token
+    request[SESSION] = session
+    return session
 
 
 @dataclass
@@ -248,16 +268,8 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
             set_cookie(response, request[TOKEN])
         return response
 
-    async def become(request: web.Request, **values: str | int) -> Session:
-        """Rotate the session (new token, new CSRF token) at a change of privilege."""
-        token, session = await sessions().rotate(request[TOKEN], **values)
-        request[TOKEN] = token
-        request[SESSION] = session
-        return session
-
-    def current(request: web.Request) -> Session:
-        found: Session = request[SESSION]
-        return found
+    become = rotate_session
+    current = current_session
 
     async def signed_in_user(request: web.Request) -> store.User:
         """The fully signed-in user of this request, else a redirect to where their login stands."""
@@ -584,6 +596,7 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
 
     app = web.Application(middlewares=[only_edge, headers, mail_down, session_and_csrf], client_max_size=16 * 1024)
     app[SESSIONS] = sessions()
+    app[SETTINGS] = settings
     app.router.add_get(f"{PREFIX}/static/{{name}}", asset)
     app.router.add_get(f"{PREFIX}/", index)
     app.router.add_get(f"{PREFIX}/signup", signup_form)

@@ -30,6 +30,9 @@ class Stage:
     """Password accepted, TOTP enrolled: only the code page."""
     SIGNED_IN = "signed_in"
     """Both factors: the merchant's pages, as the user's team role allows."""
+    ADMIN = "admin"
+    """An operator signed in through the admin login (OpenID Connect); `user_id` is the provider's subject. The
+    merchant pages do not open for it."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class Session:
     """Base64 of the sealed TOTP secret being enrolled (shown once, kept until confirmed)."""
     failures: int = 0
     """Wrong second-factor codes in this session; past the limit the session ends."""
+    data: dict[str, str] = field(default_factory=dict)
+    """Values of a login module plugged into the dashboard (the admin login's state, nonce, PKCE verifier, roles)."""
 
 
 def _key(token: str) -> str:
@@ -80,7 +85,7 @@ class SessionStore:
         await self._cache.expire(_key(token), self._idle)
         return session
 
-    async def start(self, **values: str | int) -> tuple[str, Session]:
+    async def start(self, **values: str | int | dict[str, str]) -> tuple[str, Session]:
         """A new session (fresh token, fresh CSRF token) with these values."""
         token = secrets.token_urlsafe(32)
         session = Session(csrf=secrets.token_urlsafe(32), created=self._clock(), **values)  # type: ignore[arg-type]
@@ -91,7 +96,7 @@ class SessionStore:
         """Store the session under its token, with the idle timeout as the key's TTL."""
         await self._cache.set(_key(token), json.dumps(asdict(session)), ex=self._idle)
 
-    async def rotate(self, old_token: str, **values: str | int) -> tuple[str, Session]:
+    async def rotate(self, old_token: str, **values: str | int | dict[str, str]) -> tuple[str, Session]:
         """End the old session and start a new one with these values (a change of privilege)."""
         await self.end(old_token)
         return await self.start(**values)
@@ -102,6 +107,6 @@ class SessionStore:
             await self._cache.delete(_key(token))
 
     @staticmethod
-    def updated(session: Session, **values: str | int) -> Session:
+    def updated(session: Session, **values: str | int | dict[str, str]) -> Session:
         """The session with these values changed (save it to keep them)."""
         return replace(session, **values)  # type: ignore[arg-type]
