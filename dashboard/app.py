@@ -50,6 +50,7 @@ from dashboard.sealing import Sealer, parse_key
 from dashboard.sessions import Session, SessionStore, Stage
 from dashboard.store import users as store
 from dashboard.store.db import apply_migrations, open_pool
+from dashboard.throttle import LoginThrottle
 from service_runtime import mesh
 from service_runtime.config import Profile
 from service_runtime.mesh import MethodRoles, Role, role_from_spiffe_id
@@ -118,6 +119,7 @@ class Parts:
     sessions: SessionStore | None = None
     ledger: LedgerClient | None = None
     sealer: Sealer | None = None
+    throttle: LoginThrottle | None = None
     mailer: Mailer = field(default_factory=NoMailer)
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
@@ -160,6 +162,11 @@ def see_other(path: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(location=f"{PREFIX}{path}")
 
 
+def _shows_a_form(path: str) -> bool:
+    """Pages an anonymous visitor fills in (they need a session for the CSRF token)."""
+    return path in (f"{PREFIX}/signup", f"{PREFIX}/login") or path.startswith((f"{PREFIX}/verify/", f"{PREFIX}/admin/"))
+
+
 def _form_text(form: object, name: str, limit: int = 1024) -> str:
     value = form.get(name, "") if hasattr(form, "get") else ""
     return value[:limit] if isinstance(value, str) else ""
@@ -189,6 +196,10 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
     def sealer() -> Sealer:
         assert parts.sealer is not None
         return parts.sealer
+
+    def throttle() -> LoginThrottle:
+        assert parts.throttle is not None
+        return parts.throttle
 
     def set_cookie(response: web.StreamResponse, token: str) -> None:
         response.set_cookie(
@@ -253,18 +264,24 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
                     ),
                     403,
                 )
-        fresh = session is None
+        fresh = False
         if session is None:
-            token, session = await sessions().start()
+            if request.method == "GET" and _shows_a_form(request.path):
+                # A visitor's first form: a session to hold its CSRF token.
+                token, session = await sessions().start()
+                fresh = True
+            else:
+                # Nothing to protect yet (a redirect, a 404): no session is stored and no cookie set.
+                token, session = "", Session(csrf="")
         request[SESSION] = session
         request[TOKEN] = token
         try:
             response = await handler(request)
         except web.HTTPException as exc:
-            if request.get(TOKEN) != token or fresh:
+            if request[TOKEN] != token or fresh:
                 set_cookie(exc, request[TOKEN])
             raise
-        if request.get(TOKEN) != token or fresh:
+        if request[TOKEN] != token or fresh:
             set_cookie(response, request[TOKEN])
         return response
 
@@ -396,6 +413,12 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
         form = await request.post()
         email = accounts.normalize_email(_form_text(form, "email", 512))
         password = _form_text(form, "password", 1024)
+        csrf = current(request).csrf
+        if email and await throttle().blocked(email):
+            log.info("login refused: too many failures")
+            wait = settings.login_failure_window_seconds // 60
+            message = f"Too many failed sign-ins for this account. Wait {wait} minutes, then try again."
+            return html(pages.login_page(csrf, email, message), 429)
         async with pool().acquire() as conn:
             user = await store.user_by_email(conn, email) if email else None
         stored = user.password_hash if user is not None else dummy_hash
@@ -407,9 +430,11 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
                 return False
 
         matched = await asyncio.to_thread(check) and user is not None
-        csrf = current(request).csrf
         if not matched or user is None:
+            if email:
+                await throttle().failed(email)
             return html(pages.login_page(csrf, email, "Email or password is not right."), 400)
+        await throttle().succeeded(email)
         if not user.email_verified or user.merchant_id is None:
             return html(pages.login_page(csrf, email, "Verify your email first: open the link we sent you."), 400)
         stage = Stage.ENROL if user.totp_secret_sealed is None else Stage.SECOND_FACTOR
@@ -644,6 +669,9 @@ def definition(settings: DashboardSettings, admin: AdminLogin | None = None) -> 
         caches.append(cache)
         parts.sessions = SessionStore(
             cache, idle_seconds=settings.session_idle_seconds, absolute_seconds=settings.session_absolute_seconds
+        )
+        parts.throttle = LoginThrottle(
+            cache, limit=settings.login_failure_limit, window_seconds=settings.login_failure_window_seconds
         )
         key = settings.secret_key.get_secret_value()
         parts.sealer = Sealer(parse_key(key) if key else secrets.token_bytes(32))

@@ -80,6 +80,12 @@ class DashboardSettings(ServiceSettings):
     session_absolute_seconds: int = Field(
         default=12 * 3600, ge=300, le=7 * 24 * 3600, description="A session ends this long after login, used or not."
     )
+    login_failure_limit: int = Field(
+        default=10, ge=3, le=1000, description="Failed password attempts per account before sign-in is refused."
+    )
+    login_failure_window_seconds: int = Field(
+        default=15 * 60, ge=60, le=24 * 3600, description="How long those failures count (from the first)."
+    )
     verification_ttl_seconds: int = Field(
         default=24 * 3600, ge=300, le=7 * 24 * 3600, description="How long an email verification link works."
     )

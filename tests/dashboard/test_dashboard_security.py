@@ -383,3 +383,37 @@ def fetch_once(conn: http.client.HTTPSConnection) -> int:
     """One GET of the login page on a connection; its status."""
     conn.request("GET", "/dashboard/login")
     return conn.getresponse().status
+
+
+def test_too_many_wrong_passwords_lock_the_account_for_a_while(
+    dashboard_stack: DashboardStack, context: BrowserContext
+) -> None:
+    dash = dashboard_stack
+    page, _ = open_page(context)
+    email = new_email()
+    sign_up(page, dash, email)
+    page.goto(verification_link(dash, email))
+    page.fill("#name", "Locked Ltd")
+    page.click("#submit")
+    for _ in range(10):
+        sign_in(page, dash, email, "not the password at all")
+        expect(page.locator("#problem")).to_have_text("Email or password is not right.")
+    # Now even the right password is not checked: the account waits out the window (15 minutes by default).
+    with page.expect_response(lambda r: r.url.endswith("/dashboard/login") and r.request.method == "POST") as sent:
+        sign_in(page, dash, email)
+    assert sent.value.status == 429
+    expect(page.locator("#problem")).to_contain_text("Too many failed sign-ins for this account. Wait 15 minutes")
+    # Another account is not affected.
+    merchant_page, _ = open_page(context)
+    merchant = onboard(merchant_page, dash)
+    assert merchant.merchant_id
+
+
+def test_only_form_pages_start_a_session(dashboard_stack: DashboardStack) -> None:
+    stack = dashboard_stack.stack
+    for path, status in (("/dashboard/home", 303), ("/dashboard/", 303), ("/dashboard/nothing-here", 404)):
+        reply = stack.call("GET", path)
+        assert reply.status == status, path
+        assert "set-cookie" not in reply.headers, path  # nothing stored in Redis for a cookieless visit
+    for path in ("/dashboard/login", "/dashboard/signup"):
+        assert stack.call("GET", path).headers["set-cookie"].startswith("sg_dashboard="), path
