@@ -1,0 +1,1 @@
+"""The dashboard: the merchants' and operators' web app."""
