@@ -42,6 +42,8 @@ from gateway import parts
 PROVIDER_SCRIPT = Path(__file__).parent / "oidc_provider" / "provider.mjs"
 REDIRECT_URI = "http://127.0.0.1:9/admin/oidc/callback"
 """The callback the fixture's clients register; nothing listens there: the tests stop at the redirect."""
+SIGNED_OUT_URI = "http://127.0.0.1:9/admin/signed-out"
+"""Where the provider may send the browser after RP-initiated logout."""
 SCOPES = ("openid", "email", "profile", "stablegate")
 
 
@@ -163,7 +165,12 @@ def start_oidc_provider(base: Path, redirect_uris: list[str]) -> OidcTestProvide
         )
     )
     pem_file.chmod(0o600)
-    common = {"redirect_uris": redirect_uris, "grant_types": ["authorization_code"], "response_types": ["code"]}
+    common = {
+        "redirect_uris": redirect_uris,
+        "post_logout_redirect_uris": [SIGNED_OUT_URI],
+        "grant_types": ["authorization_code"],
+        "response_types": ["code"],
+    }
     config = {
         "issuer": issuer,
         "port": port,

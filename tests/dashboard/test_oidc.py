@@ -15,6 +15,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,7 @@ from dashboard.oidc import (
 )
 from gateway import parts
 from tests.dashboard.oidc_fixture import (  # noqa: F401 - fixtures
+    SIGNED_OUT_URI,
     LocalIssuer,
     OidcTestProvider,
     local_issuer_fixture,
@@ -260,6 +262,19 @@ async def test_nothing_secret_is_logged(oidc_provider: OidcTestProvider, caplog:
     for secret in (oidc_provider.client_secrets["dashboard"], query["code"], pending["verifier"], pending["nonce"]):
         assert secret not in text
     assert "admin signed in: sub=alice" in caplog.text
+
+
+async def test_logout_url_ends_the_session_at_the_provider(oidc_provider: OidcTestProvider) -> None:
+    async with OidcClient(oidc_provider.settings()) as client:
+        url = await client.logout_url(SIGNED_OUT_URI)
+        with pytest.raises(ValueError, match="https"):
+            await client.logout_url("http://example.com/out")
+    assert url is not None
+    assert url.startswith(f"{oidc_provider.issuer}/session/end?")
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        # The provider accepts the client and the registered return address: it asks to confirm the logout.
+        assert resp.status == 200
+        assert "logout" in (await resp.text()).lower()
 
 
 # --- ID token checks, with tokens from a key the test holds ----------------------------------------------
