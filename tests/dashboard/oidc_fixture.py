@@ -1,9 +1,9 @@
 """A real OpenID Connect provider for the dashboard's tests, and a way to sign in at it without a browser.
 
 `oidc_provider` (session scope; import `oidc_provider_fixture` into a test module to use it) runs npm
-`oidc-provider` (tests/dashboard/oidc_provider/provider.mjs) on a free loopback port with three clients
-(`dashboard`: client_secret_basic and RS256 ID tokens; `dashboard-jwt`: private_key_jwt and ES256;
-`dashboard-public`: no client authentication) and these test users:
+`oidc-provider` (tests/dashboard/oidc_provider/provider.mjs) on a free loopback port with four clients
+(`dashboard`: client_secret_basic and RS256 ID tokens; `dashboard-post`: client_secret_post; `dashboard-jwt`:
+private_key_jwt and ES256; `dashboard-public`: no client authentication) and these test users:
 
 - `alice`: `stablegate_roles: ["stablegate-admin"]`, groups ["ops-admins"]
 - `rita`: `stablegate_roles: ["stablegate-admin-readonly"]`, groups ["ops-viewers"]
@@ -78,7 +78,7 @@ class OidcTestProvider:
     redirect_uri: str = REDIRECT_URI
 
     def settings(self, client: str = "dashboard", **overrides: Any) -> OidcSettings:
-        """Dashboard OIDC settings for one of the provider's clients (dashboard, dashboard-jwt, dashboard-public)."""
+        """Dashboard OIDC settings for one of the provider's clients (see the module docstring)."""
         values: dict[str, Any] = {
             "issuer": self.issuer,
             "client_id": client,
@@ -86,11 +86,12 @@ class OidcTestProvider:
             "scopes": SCOPES,
             "id_token_algorithms": ("RS256", "ES256"),
         }
-        if client == "dashboard":
-            secret_file = self.base / "dashboard.secret"
+        if client in self.client_secrets:
+            secret_file = self.base / f"{client}.secret"
             secret_file.write_text(self.client_secrets[client] + "\n")
             secret_file.chmod(0o600)
             values["client_secret_file"] = secret_file
+            values["client_auth_method"] = "client_secret_post" if client == "dashboard-post" else "client_secret_basic"
         elif client == "dashboard-jwt":
             values |= {
                 "client_auth_method": "private_key_jwt",
@@ -156,7 +157,7 @@ def start_oidc_provider(base: Path, redirect_uris: list[str]) -> OidcTestProvide
     port = parts.free_port()
     issuer = f"http://127.0.0.1:{port}"
     users = default_users()
-    client_secrets = {"dashboard": secrets.token_urlsafe(32)}
+    client_secrets = {"dashboard": secrets.token_urlsafe(32), "dashboard-post": secrets.token_urlsafe(32)}
     client_key = ec.generate_private_key(ec.SECP256R1())
     pem_file = base / "dashboard-jwt.key"
     pem_file.write_bytes(
@@ -178,6 +179,12 @@ def start_oidc_provider(base: Path, redirect_uris: list[str]) -> OidcTestProvide
         "jwks": {"keys": [_rsa_jwk("rsa-1"), _ec_jwk("ec-1")]},
         "clients": [
             {**common, "client_id": "dashboard", "client_secret": client_secrets["dashboard"]},
+            {
+                **common,
+                "client_id": "dashboard-post",
+                "client_secret": client_secrets["dashboard-post"],
+                "token_endpoint_auth_method": "client_secret_post",
+            },
             {
                 **common,
                 "client_id": "dashboard-jwt",

@@ -71,12 +71,12 @@ async def sign_in(
 # --- the flow against the real provider -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("client", ["dashboard", "dashboard-jwt", "dashboard-public"])
+@pytest.mark.parametrize("client", ["dashboard", "dashboard-post", "dashboard-jwt", "dashboard-public"])
 async def test_admin_signs_in_with_code_and_pkce_and_gets_the_admin_role(
     oidc_provider: OidcTestProvider, client: str
 ) -> None:
-    # dashboard: client_secret_basic, RS256 ID tokens; dashboard-jwt: private_key_jwt, ES256 ID tokens;
-    # dashboard-public: no client authentication, PKCE alone binds the code to this sign-in.
+    # dashboard: client_secret_basic, RS256 ID tokens; dashboard-post: client_secret_post; dashboard-jwt:
+    # private_key_jwt, ES256 ID tokens; dashboard-public: no client authentication, PKCE alone binds the code.
     login = OidcLogin(OidcClient(oidc_provider.settings(client)))
     session: dict[str, Any] = {}
     url = await login.start(session)
@@ -106,6 +106,13 @@ async def test_readonly_admin_gets_the_readonly_role(oidc_provider: OidcTestProv
     assert identity.roles == {AdminRole.ADMIN_READONLY}
     assert identity.role is AdminRole.ADMIN_READONLY
     assert not identity.may_change
+
+
+async def test_id_token_algorithm_outside_the_allow_list_is_refused(oidc_provider: OidcTestProvider) -> None:
+    # dashboard-jwt's ID tokens are ES256: a dashboard configured for RS256 only refuses them.
+    login, session, query = await sign_in(oidc_provider, "alice", "dashboard-jwt", id_token_algorithms=("RS256",))
+    with pytest.raises(UnsupportedAlgorithm):
+        await login.finish(session, query)
 
 
 @pytest.mark.parametrize("user", ["nora", "mallory"])
