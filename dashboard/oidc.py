@@ -188,6 +188,10 @@ def _error_code(value: object) -> str:
     return value if isinstance(value, str) and _ERROR_CODE.fullmatch(value) else "unknown"
 
 
+_FLOW_PARAMETERS = frozenset(
+    {"response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method"}
+)
+
 MAX_RESPONSE_BYTES = 1 << 20
 """Largest provider response read (discovery, JWK Set, tokens, userinfo)."""
 
@@ -258,7 +262,6 @@ class OidcClient:
             ) as resp:
                 body = await resp.content.read(MAX_RESPONSE_BYTES + 1)
                 status = resp.status
-                content_type = resp.content_type
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("oidc: %s unreachable: %s", what, type(exc).__name__)
             raise ProviderUnreachable(f"the identity provider's {what} could not be reached") from None
@@ -267,9 +270,7 @@ class OidcClient:
             raise ProviderUnreachable(f"the identity provider's {what} answered HTTP {status}")
         if len(body) > MAX_RESPONSE_BYTES:
             raise ProviderMisconfigured(f"the identity provider's {what} answered more than {MAX_RESPONSE_BYTES} bytes")
-        if content_type not in ("application/json", "application/jwk-set+json"):
-            return status, None
-        try:
+        try:  # whatever the content type says: some providers serve JSON as text/plain
             return status, json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError):
             return status, None
@@ -326,20 +327,24 @@ class OidcClient:
         if found:
             return found
         assert self._keys_at is not None
-        if now - self._keys_at >= self.settings.jwks_refetch_min_seconds:
-            # The provider may have rotated its keys since the last fetch.
-            log.info("oidc: ID token names an unknown key; refetching the JWK Set")
-            async with self._keys_lock:
-                await self._fetch_keys()
+        async with self._keys_lock:
+            # The provider may have rotated its keys since the last fetch (unless a concurrent call just did).
             found = matching()
+            if not found and self._clock() - self._keys_at >= self.settings.jwks_refetch_min_seconds:
+                log.info("oidc: ID token names an unknown key; refetching the JWK Set")
+                await self._fetch_keys()
+                found = matching()
         if not found:
             raise UnknownSigningKey("the ID token is signed with a key the provider does not publish")
         return found
 
     # -- the flow --
 
-    async def authorization_url(self, state: str, nonce: str, code_verifier: str, **extra: str) -> str:
+    async def authorization_url(self, state: str, nonce: str, code_verifier: str, /, **extra: str) -> str:
         """The provider's authorization URL for a code flow with PKCE S256 (extra: prompt, login_hint, ...)."""
+        reserved = set(extra) & _FLOW_PARAMETERS
+        if reserved:
+            raise ValueError(f"{sorted(reserved)} are set by the flow itself and cannot be overridden")
         meta = await self.metadata()
         params = {
             "response_type": "code",

@@ -291,6 +291,7 @@ class LocalIssuer:
     keys: dict[str, jws.PrivateKey] = field(default_factory=dict)
     published: list[str] = field(default_factory=list)
     jwks_fetches: int = 0
+    discovery_overrides: dict[str, Any] = field(default_factory=dict)
 
     def add_key(self, kid: str, kind: str = "RSA") -> None:
         """Create a key and publish it."""
@@ -333,6 +334,7 @@ class LocalIssuer:
                     "jwks_uri": f"{self.issuer}/jwks",
                     "code_challenge_methods_supported": ["S256"],
                 }
+                | self.discovery_overrides
             )
 
         async def jwks_doc(request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 import urllib.parse
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +58,28 @@ from tests.dashboard.oidc_fixture import (  # noqa: F401 - fixtures
 pytestmark = pytest.mark.timeout(60)
 
 
+_OPENED: list[OidcClient] = []
+
+
+def client_for(settings: OidcSettings) -> OidcClient:
+    """An OidcClient closed at the end of the test."""
+    client = OidcClient(settings)
+    _OPENED.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    yield
+    while _OPENED:
+        await _OPENED.pop().close()
+
+
 async def sign_in(
     provider: OidcTestProvider, user: str, client: str = "dashboard", **overrides: Any
 ) -> tuple[OidcLogin, dict[str, Any], dict[str, str]]:
     """Start a sign-in, log the user in at the provider; returns (login, session, callback query)."""
-    login = OidcLogin(OidcClient(provider.settings(client, **overrides)))
+    login = OidcLogin(client_for(provider.settings(client, **overrides)))
     session: dict[str, Any] = {}
     url = await login.start(session)
     query = await sign_in_at_provider(url, user, provider.users[user].password)
@@ -77,7 +95,7 @@ async def test_admin_signs_in_with_code_and_pkce_and_gets_the_admin_role(
 ) -> None:
     # dashboard: client_secret_basic, RS256 ID tokens; dashboard-post: client_secret_post; dashboard-jwt:
     # private_key_jwt, ES256 ID tokens; dashboard-public: no client authentication, PKCE alone binds the code.
-    login = OidcLogin(OidcClient(oidc_provider.settings(client)))
+    login = OidcLogin(client_for(oidc_provider.settings(client)))
     session: dict[str, Any] = {}
     url = await login.start(session)
     params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
@@ -90,7 +108,6 @@ async def test_admin_signs_in_with_code_and_pkce_and_gets_the_admin_role(
 
     query = await sign_in_at_provider(url, "alice", oidc_provider.users["alice"].password)
     identity = await login.finish(session, query)
-    await login.client.close()
 
     assert identity.subject == "alice"
     assert identity.issuer == oidc_provider.issuer
@@ -208,7 +225,7 @@ async def test_wrong_client_secret_is_refused_by_the_provider(oidc_provider: Oid
 async def test_sign_in_that_took_too_long_is_refused(oidc_provider: OidcTestProvider) -> None:
     settings = oidc_provider.settings(login_timeout_seconds=60)
     now = [time.time()]
-    login = OidcLogin(OidcClient(settings), clock=lambda: now[0])
+    login = OidcLogin(client_for(settings), clock=lambda: now[0])
     session: dict[str, Any] = {}
     url = await login.start(session)
     query = await sign_in_at_provider(url, "alice", oidc_provider.users["alice"].password)
@@ -218,7 +235,7 @@ async def test_sign_in_that_took_too_long_is_refused(oidc_provider: OidcTestProv
 
 
 async def test_user_cancelling_at_the_provider_is_a_denied_sign_in(oidc_provider: OidcTestProvider) -> None:
-    login = OidcLogin(OidcClient(oidc_provider.settings()))
+    login = OidcLogin(client_for(oidc_provider.settings()))
     session: dict[str, Any] = {}
     url = await login.start(session)
     query = await sign_in_at_provider(url, "alice", "", cancel=True)
@@ -257,6 +274,18 @@ async def test_discovery_naming_another_issuer_is_refused(oidc_provider: OidcTes
             await client.metadata()
 
 
+async def test_extra_authorization_parameters_cannot_override_the_flow(oidc_provider: OidcTestProvider) -> None:
+    login = OidcLogin(client_for(oidc_provider.settings()))
+    session: dict[str, Any] = {}
+    url = await login.start(session, prompt="login", login_hint="alice")
+    params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+    assert (params["prompt"], params["login_hint"]) == ("login", "alice")
+    for name in ("state", "nonce", "code_challenge_method", "redirect_uri"):
+        with pytest.raises(ValueError, match="set by the flow itself"):
+            await login.start(session, **{name: "attacker"})
+    assert len(session[OidcLogin.SESSION_KEY]) == 1
+
+
 async def test_nothing_secret_is_logged(oidc_provider: OidcTestProvider, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     login, session, query = await sign_in(oidc_provider, "alice")
@@ -285,6 +314,23 @@ async def test_logout_url_ends_the_session_at_the_provider(oidc_provider: OidcTe
 
 
 # --- ID token checks, with tokens from a key the test holds ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"code_challenge_methods_supported": ["plain"]}, "S256"),
+        ({"token_endpoint": "http://idp.example.com/token"}, "must use https"),
+        ({"jwks_uri": None}, "has no jwks_uri"),
+    ],
+)
+async def test_unusable_discovery_documents_are_refused(
+    local_issuer: LocalIssuer, overrides: dict[str, Any], message: str
+) -> None:
+    local_issuer.discovery_overrides = overrides
+    async with OidcClient(local_settings(local_issuer)) as client:
+        with pytest.raises(ProviderMisconfigured, match=message):
+            await client.metadata()
 
 
 def local_settings(issuer: LocalIssuer, **overrides: Any) -> OidcSettings:
