@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ import pytest
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dashboard import jws
+from dashboard import jws, oidc_errors
 from dashboard.oidc import (
     AdminRole,
     AuthorizationDenied,
@@ -511,3 +512,30 @@ def test_bad_settings_are_refused_with_the_reason(overrides: dict[str, Any], mes
     with pytest.raises(ValidationError, match=message) as exc:
         OidcSettings(**(values | overrides))
     assert "top-secret-value" not in str(exc.value)
+
+
+# --- the doc ----------------------------------------------------------------------------------------------
+
+
+def test_doc_lists_every_refusal_with_its_reason_and_existing_tests() -> None:
+    root = Path(__file__).resolve().parents[2]
+    doc = (root / "docs" / "dashboard-oidc.md").read_text()
+    tests = "".join(p.read_text() for p in (root / "tests" / "dashboard").glob("test_oidc*.py"))
+    rows = [line for line in doc.splitlines() if line.startswith("| `")]
+    listed = {}
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        for name, reason in zip(re.findall(r"`(\w+)`", cells[0]), re.findall(r"`(\w+)`", cells[1]), strict=False):
+            listed[name] = reason
+    errors = {
+        name: cls
+        for name, cls in vars(oidc_errors).items()
+        if isinstance(cls, type) and issubclass(cls, oidc_errors.OidcError) and cls.__module__ == oidc_errors.__name__
+    }
+    leaves = {n: c for n, c in errors.items() if not any(o is not c and issubclass(o, c) for o in errors.values())}
+    assert set(leaves) <= set(listed), f"refusals missing from the doc: {set(leaves) - set(listed)}"
+    for name, reason in listed.items():
+        if name in errors:
+            assert errors[name].reason == reason, name
+    for test_name in set(re.findall(r"`(test_\w+)`", doc)):
+        assert f"def {test_name}(" in tests, f"the doc names {test_name}, which does not exist"
