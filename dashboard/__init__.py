@@ -1,1 +1,1 @@
-"""The dashboard: the merchants' and operators' web app."""
+"""The dashboard: merchant sign-up, login (password + TOTP) and home page, server-rendered (docs/dashboard.md)."""

@@ -529,7 +529,8 @@ class OidcLogin:
 
     `start` keeps each pending sign-in (state, nonce, PKCE verifier, start time) in the session under
     `SESSION_KEY`, keyed by state, at most `MAX_PENDING` of them (several tabs); `finish` removes the one the
-    callback names before checking anything else, so a callback URL works once.
+    callback names before checking anything else, so a callback URL works once. The value is one JSON string,
+    so a store that holds only strings (a Redis hash, a dataclass field) can keep it.
     """
 
     SESSION_KEY: ClassVar[str] = "oidc_pending"
@@ -539,24 +540,35 @@ class OidcLogin:
         self.client = client
         self._clock = clock
 
-    def _pending(self, session: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-        stored = session.get(self.SESSION_KEY)
-        if not isinstance(stored, Mapping):
+    @classmethod
+    def pending(cls, session: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """The session's pending sign-ins by state (empty when none, or when the stored value is not ours)."""
+        stored = session.get(cls.SESSION_KEY)
+        try:
+            decoded = json.loads(stored) if isinstance(stored, str) and stored else {}
+        except json.JSONDecodeError:
             return {}
-        return {k: dict(v) for k, v in stored.items() if isinstance(k, str) and isinstance(v, Mapping)}
+        if not isinstance(decoded, dict):
+            return {}
+        return {k: v for k, v in decoded.items() if isinstance(k, str) and isinstance(v, dict)}
+
+    @classmethod
+    def _store(cls, session: MutableMapping[str, Any], pending: Mapping[str, Mapping[str, Any]]) -> None:
+        # Reassigned, never mutated in place: stores that save on assignment see the change.
+        session[cls.SESSION_KEY] = json.dumps(pending, separators=(",", ":"))
 
     async def start(self, session: MutableMapping[str, Any], **extra: str) -> str:
         """Begin a sign-in: remember it in the session and return the provider URL to redirect the browser to."""
         state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(64)
         url = await self.client.authorization_url(state, nonce, verifier, **extra)
-        pending = self._pending(session)
+        pending = self.pending(session)
         now = self._clock()
         timeout = self.client.settings.login_timeout_seconds
         pending = {k: v for k, v in pending.items() if now - float(v.get("created", 0)) <= timeout}
         while len(pending) >= self.MAX_PENDING:
             pending.pop(min(pending, key=lambda k: float(pending[k].get("created", 0))))
         pending[state] = {"nonce": nonce, "verifier": verifier, "created": now}
-        session[self.SESSION_KEY] = pending  # reassigned, so stores that save on set see the change
+        self._store(session, pending)
         return url
 
     async def finish(self, session: MutableMapping[str, Any], query: Mapping[str, str]) -> AdminIdentity:
@@ -570,12 +582,12 @@ class OidcLogin:
     async def _finish(self, session: MutableMapping[str, Any], query: Mapping[str, str]) -> AdminIdentity:
         settings = self.client.settings
         state = query.get("state", "")
-        pending = self._pending(session)
+        pending = self.pending(session)
         match = next((k for k in pending if hmac.compare_digest(k.encode(), state.encode())), None)
         if not state or match is None:
             raise StateMismatch("this sign-in callback does not belong to a sign-in started in this browser")
         login = pending.pop(match)
-        session[self.SESSION_KEY] = pending
+        self._store(session, pending)
         if self._clock() - float(login.get("created", 0)) > settings.login_timeout_seconds:
             raise LoginExpired("the sign-in took too long; start again")
         meta = await self.client.metadata()

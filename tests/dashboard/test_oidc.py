@@ -87,6 +87,13 @@ async def sign_in(
     return login, session, query
 
 
+def tamper(session: dict[str, Any], state: str, **changes: str) -> None:
+    """Change what the session remembers of a pending sign-in (as a corrupted or forged session store would)."""
+    pending = OidcLogin.pending(session)
+    pending[state].update(changes)
+    session[OidcLogin.SESSION_KEY] = json.dumps(pending)
+
+
 # --- the flow against the real provider -------------------------------------------------------------------
 
 
@@ -103,7 +110,8 @@ async def test_admin_signs_in_with_code_and_pkce_and_gets_the_admin_role(
     assert url.startswith(f"{oidc_provider.issuer}/auth?")
     assert params["code_challenge_method"] == "S256"
     assert params["response_type"] == "code"
-    (pending,) = session[OidcLogin.SESSION_KEY].values()
+    (pending,) = OidcLogin.pending(session).values()
+    assert isinstance(session[OidcLogin.SESSION_KEY], str)  # one JSON string: fits any session store
     assert params["nonce"] == pending["nonce"]
     assert pending["verifier"] not in url  # the verifier stays on the server
 
@@ -115,7 +123,7 @@ async def test_admin_signs_in_with_code_and_pkce_and_gets_the_admin_role(
     assert identity.roles == {AdminRole.ADMIN}
     assert identity.may_change
     assert identity.email == "alice@example.test"
-    assert session[OidcLogin.SESSION_KEY] == {}  # the finished sign-in is forgotten
+    assert OidcLogin.pending(session) == {}  # the finished sign-in is forgotten
 
 
 async def test_readonly_admin_gets_the_readonly_role(oidc_provider: OidcTestProvider) -> None:
@@ -200,7 +208,7 @@ async def test_replayed_code_is_refused_by_the_provider(oidc_provider: OidcTestP
 
 async def test_wrong_pkce_verifier_is_refused_by_the_provider(oidc_provider: OidcTestProvider) -> None:
     login, session, query = await sign_in(oidc_provider, "alice")
-    session[OidcLogin.SESSION_KEY][query["state"]]["verifier"] = "x" * 64
+    tamper(session, query["state"], verifier="x" * 64)
     with pytest.raises(CodeExchangeFailed) as exc:
         await login.finish(session, query)
     assert exc.value.error == "invalid_grant"
@@ -208,7 +216,7 @@ async def test_wrong_pkce_verifier_is_refused_by_the_provider(oidc_provider: Oid
 
 async def test_id_token_with_another_sign_ins_nonce_is_refused(oidc_provider: OidcTestProvider) -> None:
     login, session, query = await sign_in(oidc_provider, "alice")
-    session[OidcLogin.SESSION_KEY][query["state"]]["nonce"] = "another-sign-in"
+    tamper(session, query["state"], nonce="another-sign-in")
     with pytest.raises(NonceMismatch) as exc:
         await login.finish(session, query)
     assert exc.value.reason == "NONCE_MISMATCH"
@@ -284,15 +292,15 @@ async def test_extra_authorization_parameters_cannot_override_the_flow(oidc_prov
     for name in ("state", "nonce", "code_challenge_method", "redirect_uri"):
         with pytest.raises(ValueError, match="set by the flow itself"):
             await login.start(session, **{name: "attacker"})
-    assert len(session[OidcLogin.SESSION_KEY]) == 1
+    assert len(OidcLogin.pending(session)) == 1
 
 
 async def test_nothing_secret_is_logged(oidc_provider: OidcTestProvider, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     login, session, query = await sign_in(oidc_provider, "alice")
-    (pending,) = session[OidcLogin.SESSION_KEY].values()
+    (pending,) = OidcLogin.pending(session).values()
+    copy_session = copy.deepcopy(session)
     await login.finish(session, query)
-    copy_session = {OidcLogin.SESSION_KEY: {query["state"]: pending}}
     with pytest.raises(CodeExchangeFailed) as exc:
         await login.finish(copy_session, query)
     text = caplog.text + str(exc.value)

@@ -88,7 +88,7 @@ async def stand_in(
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
+async def chromium() -> AsyncIterator[Browser]:
     async with async_playwright() as p:
         launched = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
         try:
@@ -97,8 +97,8 @@ async def browser() -> AsyncIterator[Browser]:
             await launched.close()
 
 
-async def sign_in_with_browser(browser: Browser, app: AdminApp, user: str, password: str | None = None) -> Any:
-    context = await browser.new_context()
+async def sign_in_with_browser(chromium: Browser, app: AdminApp, user: str, password: str | None = None) -> Any:
+    context = await chromium.new_context()
     tab = await context.new_page()
     await tab.goto(f"{app.url}/admin/login")
     assert tab.url.startswith(app.provider.issuer + "/interaction/")  # the provider's own page, not ours
@@ -110,9 +110,9 @@ async def sign_in_with_browser(browser: Browser, app: AdminApp, user: str, passw
 
 @pytest.mark.parametrize(("user", "role"), [("alice", "admin"), ("rita", "admin-readonly")])
 async def test_admin_signs_in_through_the_provider_in_a_browser(
-    browser: Browser, stand_in: AdminApp, user: str, role: str
+    chromium: Browser, stand_in: AdminApp, user: str, role: str
 ) -> None:
-    context, tab = await sign_in_with_browser(browser, stand_in, user)
+    context, tab = await sign_in_with_browser(chromium, stand_in, user)
     await expect(tab.locator("#who")).to_have_text(f"Signed in as {user} ({role})")
     assert tab.url.startswith(f"{stand_in.url}/admin/oidc/callback?")
     signed_in = [s["admin"] for s in stand_in.sessions.values() if "admin" in s]
@@ -120,15 +120,15 @@ async def test_admin_signs_in_through_the_provider_in_a_browser(
     await context.close()
 
 
-async def test_user_without_the_admin_claim_is_refused_in_a_browser(browser: Browser, stand_in: AdminApp) -> None:
-    context, tab = await sign_in_with_browser(browser, stand_in, "nora")
+async def test_user_without_the_admin_claim_is_refused_in_a_browser(chromium: Browser, stand_in: AdminApp) -> None:
+    context, tab = await sign_in_with_browser(chromium, stand_in, "nora")
     await expect(tab.locator("#refused")).to_have_text("NOT_AN_ADMIN")
     assert all(s.get("admin", {}).get("sub") != "nora" for s in stand_in.sessions.values())
     await context.close()
 
 
-async def test_wrong_password_stays_at_the_provider(browser: Browser, stand_in: AdminApp) -> None:
-    context, tab = await sign_in_with_browser(browser, stand_in, "alice", "not-her-password")
+async def test_wrong_password_stays_at_the_provider(chromium: Browser, stand_in: AdminApp) -> None:
+    context, tab = await sign_in_with_browser(chromium, stand_in, "alice", "not-her-password")
     await expect(tab.locator("#error")).to_have_text("Wrong username or password.")
     assert tab.url.startswith(stand_in.provider.issuer)
     await context.close()
