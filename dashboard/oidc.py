@@ -43,6 +43,7 @@ from dashboard.oidc_errors import (
     OidcError,
     ProviderMisconfigured,
     ProviderUnreachable,
+    StaleAuthentication,
     StateMismatch,
     TokenBindingMismatch,
     TokenExpired,
@@ -73,6 +74,7 @@ __all__ = [
     "ProviderMetadata",
     "ProviderMisconfigured",
     "ProviderUnreachable",
+    "StaleAuthentication",
     "StateMismatch",
     "TokenBindingMismatch",
     "TokenExpired",
@@ -104,6 +106,8 @@ class AdminIdentity:
     roles: frozenset[AdminRole]
     email: str | None = None
     name: str | None = None
+    auth_time: int | None = None
+    """When the user last authenticated at the provider (epoch seconds), if the provider said."""
 
     @property
     def role(self) -> AdminRole:
@@ -559,6 +563,9 @@ class OidcLogin:
 
     async def start(self, session: MutableMapping[str, Any], **extra: str) -> str:
         """Begin a sign-in: remember it in the session and return the provider URL to redirect the browser to."""
+        max_age = extra.get("max_age")
+        if max_age is not None and not (max_age.isascii() and max_age.isdigit() and len(max_age) <= 9):
+            raise ValueError("max_age must be a whole number of seconds")
         state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(64)
         url = await self.client.authorization_url(state, nonce, verifier, **extra)
         pending = self.pending(session)
@@ -568,6 +575,8 @@ class OidcLogin:
         while len(pending) >= self.MAX_PENDING:
             pending.pop(min(pending, key=lambda k: float(pending[k].get("created", 0))))
         pending[state] = {"nonce": nonce, "verifier": verifier, "created": now}
+        if max_age is not None:
+            pending[state]["max_age"] = int(max_age)
         self._store(session, pending)
         return url
 
@@ -609,6 +618,13 @@ class OidcLogin:
                 if info.get("sub") != claims["sub"]:
                     raise TokenBindingMismatch("the userinfo endpoint answered for another user")
                 claims = {**info, **claims}
+        auth_time = claims.get("auth_time")
+        auth_time = int(auth_time) if _is_number(auth_time) else None
+        max_age = login.get("max_age")
+        if isinstance(max_age, int) and (
+            auth_time is None or self._clock() - auth_time > max_age + settings.leeway_seconds
+        ):
+            raise StaleAuthentication(f"the provider did not sign you in within the last {max_age} seconds")
         roles = roles_from_claims(claims, settings.role_claim, settings.role_mapping)
         if not roles:
             raise NotAnAdmin(
@@ -622,6 +638,7 @@ class OidcLogin:
             roles=roles,
             email=email if isinstance(email, str) else None,
             name=name if isinstance(name, str) else None,
+            auth_time=auth_time,
         )
         log.info("oidc: admin signed in: sub=%s role=%s", identity.subject, identity.role)
         return identity

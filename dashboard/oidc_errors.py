@@ -124,6 +124,12 @@ class TokenBindingMismatch(IdTokenInvalid):
     reason = "TOKEN_BINDING_MISMATCH"
 
 
+class StaleAuthentication(IdTokenInvalid):
+    """A sign-in that asked for a fresh login (`max_age`) got an older one, or no `auth_time` to tell."""
+
+    reason = "STALE_AUTHENTICATION"
+
+
 class NotAnAdmin(OidcError):
     """The user signed in, but the role claim grants no dashboard admin role."""
 

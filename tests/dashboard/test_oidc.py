@@ -37,6 +37,7 @@ from dashboard.oidc import (
     OidcSettings,
     ProviderMisconfigured,
     ProviderUnreachable,
+    StaleAuthentication,
     StateMismatch,
     TokenBindingMismatch,
     TokenExpired,
@@ -241,6 +242,30 @@ async def test_sign_in_that_took_too_long_is_refused(oidc_provider: OidcTestProv
     now[0] += 61
     with pytest.raises(LoginExpired):
         await login.finish(session, query)
+
+
+async def test_fresh_sign_in_with_max_age_reports_auth_time_and_refuses_a_stale_one(
+    oidc_provider: OidcTestProvider,
+) -> None:
+    # Step-up before a sensitive action: max_age asks the provider for a recent login, and auth_time proves it.
+    now = [time.time()]
+    login = OidcLogin(client_for(oidc_provider.settings(leeway_seconds=10)), clock=lambda: now[0])
+    session: dict[str, Any] = {}
+    query = await sign_in_at_provider(
+        await login.start(session, max_age="300"), "alice", oidc_provider.users["alice"].password
+    )
+    identity = await login.finish(session, query)
+    assert identity.auth_time is not None
+    assert abs(identity.auth_time - now[0]) < 30
+
+    query = await sign_in_at_provider(
+        await login.start(session, max_age="300"), "alice", oidc_provider.users["alice"].password
+    )
+    now[0] += 400  # the callback arrives when that login is older than max_age allows
+    with pytest.raises(StaleAuthentication):
+        await login.finish(session, query)
+    with pytest.raises(ValueError, match="max_age"):
+        await login.start(session, max_age="-1")
 
 
 async def test_user_cancelling_at_the_provider_is_a_denied_sign_in(oidc_provider: OidcTestProvider) -> None:
