@@ -7,6 +7,7 @@ holds, served over HTTP like a provider's JWK Set.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import logging
@@ -479,6 +480,16 @@ async def test_key_rotation_refetches_the_jwks_once_per_unknown_key(local_issuer
             await client.validate_id_token(local_issuer.sign(local_issuer.claims("dashboard", "n"), "k3"), "n")
         assert exc.value.reason == "UNKNOWN_KEY"
         assert local_issuer.jwks_fetches == 3
+
+
+async def test_concurrent_tokens_from_a_rotated_key_refetch_the_jwks_once(local_issuer: LocalIssuer) -> None:
+    async with OidcClient(local_settings(local_issuer)) as client:
+        await client.validate_id_token(local_issuer.sign(local_issuer.claims("dashboard", "n"), "k1"), "n")
+        local_issuer.add_key("k2")
+        tokens = [local_issuer.sign(local_issuer.claims("dashboard", "n", sub=f"u{i}"), "k2") for i in range(5)]
+        results = await asyncio.gather(*(client.validate_id_token(t, "n") for t in tokens))
+    assert [r["sub"] for r in results] == [f"u{i}" for i in range(5)]
+    assert local_issuer.jwks_fetches == 2
 
 
 async def test_unknown_kids_cannot_make_the_client_hammer_the_provider(local_issuer: LocalIssuer) -> None:
