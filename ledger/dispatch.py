@@ -26,6 +26,7 @@ from ledger.domain import notifications as notification_rules
 from ledger.domain import webhooks as rules
 from ledger.domain.ids import new_id
 from ledger.domain.webhooks import Attempt
+from ledger.metrics import LedgerMetrics
 from ledger.notify import Notifier
 from ledger.secretbox import SecretBox
 from ledger.store import notifications as notification_store
@@ -68,6 +69,8 @@ class Dispatcher:
     disable_after: dt.timedelta
     notifier: Notifier | None = None
     """Sends the email and SMS notifications the fan-out makes (every replica runs one)."""
+    metrics: LedgerMetrics | None = None
+    """Where the sender reports the backlog (`ledger_webhook_deliveries_due`) after each round."""
     random: Callable[[], float] = random.random
     wall_clock: Callable[[], float] = time.time
     stats: DispatchStats = field(default_factory=DispatchStats)
@@ -247,6 +250,9 @@ class Dispatcher:
                 task = asyncio.create_task(self._deliver(item))
                 self._inflight.add(task)
                 task.add_done_callback(self._finished)
+        if self.metrics is not None:
+            async with self.pool.acquire() as conn:
+                self.metrics.webhook_deliveries_due.set(await store.count_due(conn, self.now()))
         if claimed and len(claimed) == free:
             return  # there may be more: claim again once a slot frees (the callback wakes us)
         delay = IDLE_WAKE_SECONDS
