@@ -279,6 +279,17 @@ def test_prod_network_policies_deny_by_default_and_open_only_what_the_mesh_roles
     assert reachers(docs, pods["watcher"], GRPC) == set()
     assert reachers(docs, pods["settlement"], GRPC) == {"envoy"}
     assert "signer" not in set().union(*(reachers(docs, pods[n], GRPC) for n in WORKLOADS))
+    # The signer itself may only look names up: no connection out but DNS.
+    egress = [p["spec"] for p in policies.values() if "Egress" in p["spec"]["policyTypes"]]
+    (signer_out,) = [e for e in egress if selects(e["podSelector"], pods["signer"])]
+    (rule,) = signer_out["egress"]
+    assert {p["port"] for p in rule["ports"]} == {53}
+    assert rule["to"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ]
 
 
 def test_only_the_schema_owners_carry_a_database_url_and_every_secret_is_documented() -> None:
