@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,8 +90,23 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Bring the whole gateway up locally under supervisord; Ctrl-C stops it."""
+    from chain.networks import NETWORK_VAR, NETWORK_VARS  # noqa: PLC0415
     from gateway.localrun import LocalGateway  # noqa: PLC0415
 
+    network = os.environ.get(NETWORK_VAR, "").strip()
+    if network not in ("", "local"):
+        print(
+            f"error: `up` runs the local chain (anvil, chain id 97) with a test token and a SoftHSM token; "
+            f"{NETWORK_VAR}={network} names a real network, which `up` does not run. Unset {NETWORK_VAR} for the "
+            "local gateway; to run against a real network, configure each service (docs/chain.md, 'Networks') and "
+            "check it with `stablegate doctor`.",
+            file=sys.stderr,
+        )
+        return 2
+    # `up` sets every service's chain settings itself (its anvil, its planned token): a network variable left in
+    # the shell would contradict them in every service it starts.
+    for var in NETWORK_VARS:
+        os.environ.pop(var, None)
     gateway = LocalGateway(state_dir=args.state_dir, base_port=args.base_port, console=Console())
     return gateway.run()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib.resources
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +21,10 @@ PROTO_ROOT = REPO_ROOT / "protos"
 GEN_ROOT = REPO_ROOT / "gen"
 DEPS_ROOT = REPO_ROOT / ".build" / "proto-deps"
 DESCRIPTOR_NAME = "stablegate_descriptor.binpb"
+BASELINE_PATH = REPO_ROOT / "api-baseline" / "v1.binpb"
+"""The committed v1 baseline: a buf image of the protos as v1 shipped (DECISIONS, "`buf breaking`"). `buf breaking`
+gates every change against it with the WIRE_JSON rules (tests/protos/test_protos.py); docs/development.md, "The v1
+baseline", says when it may be rewritten (never for `stablegate.merchant.v1`)."""
 # google/api protos our files import; staged for buf, which cannot fetch buf.build deps offline.
 GOOGLE_DEPS = (
     "google/api/annotations.proto",
@@ -110,11 +115,42 @@ def generate(out_dir: Path = GEN_ROOT, proto_root: Path = PROTO_ROOT) -> list[Pa
     return sorted(p for p in out_dir.rglob("*") if p.is_file())
 
 
+def write_baseline(path: Path = BASELINE_PATH) -> Path:
+    """Write the protos as they are now as a buf image (no source info: comments do not gate) to `path`."""
+    from gateway import parts  # noqa: PLC0415 - only this command needs buf
+
+    buf = parts.which("buf", "run ./dev setup (npm install @bufbuild/buf)")
+    stage_deps()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [buf, "build", "--exclude-source-info", "-o", str(path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise CodegenError(f"buf build failed: {result.stderr.strip() or result.stdout.strip()}")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command line: regenerate `gen/` and stage buf's deps."""
+    """Command line: regenerate `gen/` and stage buf's deps (or, with --write-v1-baseline, rewrite the baseline)."""
     parser = argparse.ArgumentParser(prog="codegen", description=__doc__)
     parser.add_argument("--out", type=Path, default=GEN_ROOT, help="output directory (default: gen/)")
+    parser.add_argument(
+        "--write-v1-baseline",
+        action="store_true",
+        help="rewrite api-baseline/v1.binpb from protos/ (a deliberate act: docs/development.md, 'The v1 baseline')",
+    )
     args = parser.parse_args(argv)
+    if args.write_v1_baseline:
+        try:
+            print(f"codegen: wrote the v1 baseline to {write_baseline()}")
+        except CodegenError as exc:
+            print(f"codegen: {exc}", file=sys.stderr)
+            return 1
+        return 0
     stage_deps()
     try:
         written = generate(args.out)

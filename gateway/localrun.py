@@ -91,7 +91,17 @@ ADMIN_KEY_COMMAND = (sys.executable, "-m", "gateway", "admin", "keys", "create")
 DEMO_FILE = "demo-merchant.json"
 """In the state dir, mode 0600: the admin key, demo merchant and merchant key `up` made once (secrets)."""
 DEMO_MERCHANT = {"name": "Demo merchant", "contact_email": "demo@stablegate.example"}
-DEMO_KEY_SCOPES = ("invoices:read", "invoices:write", "balance:read", "payouts:read", "webhooks:read")
+DEMO_KEY_SCOPES = (
+    "invoices:read",
+    "invoices:write",
+    "balance:read",
+    "payouts:read",
+    "payouts:write",
+    "webhooks:read",
+    "webhooks:write",
+)
+"""Every merchant scope: the demo merchant, on a local chain with test money, must be able to register a webhook
+endpoint and ask for a payout as the quickstart does (docs/quickstart.md)."""
 DEMO_INVOICE_BODY = '{"amount": "10.50", "description": "stablegate up demo"}'
 DASHBOARD_ADMIN_KEY_FILE = "dashboard-admin-key"
 """In the state dir, mode 0600: the admin key the dashboard onboards merchants with (made once `up` is ready)."""

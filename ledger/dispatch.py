@@ -26,6 +26,7 @@ from ledger.domain import notifications as notification_rules
 from ledger.domain import webhooks as rules
 from ledger.domain.ids import new_id
 from ledger.domain.webhooks import Attempt
+from ledger.metrics import LedgerMetrics
 from ledger.notify import Notifier
 from ledger.secretbox import SecretBox
 from ledger.store import notifications as notification_store
@@ -42,6 +43,8 @@ LEASE_RETRY_SECONDS = 1.0
 FANOUT_BATCH = 500
 IDLE_WAKE_SECONDS = 30.0
 """Longest sleep without a notification: a safety net for a lost notification or a crashed sender's lease."""
+BACKLOG_REFRESH_SECONDS = 1.0
+"""Shortest interval between two backlog counts while the sender is busy (idle rounds always count)."""
 KEEPALIVES = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
 
 
@@ -68,6 +71,8 @@ class Dispatcher:
     disable_after: dt.timedelta
     notifier: Notifier | None = None
     """Sends the email and SMS notifications the fan-out makes (every replica runs one)."""
+    metrics: LedgerMetrics | None = None
+    """Where the sender reports the backlog (`ledger_webhook_deliveries_due`) after each round."""
     random: Callable[[], float] = random.random
     wall_clock: Callable[[], float] = time.time
     stats: DispatchStats = field(default_factory=DispatchStats)
@@ -77,6 +82,7 @@ class Dispatcher:
     _inflight: set[asyncio.Task[None]] = field(default_factory=set)
 
     _stopping: bool = False
+    _backlog_checked: float = float("-inf")
 
     def start(self, *, fanout: bool = True) -> None:
         """Run the fan-out (if asked) and the sender as background tasks."""
@@ -247,6 +253,7 @@ class Dispatcher:
                 task = asyncio.create_task(self._deliver(item))
                 self._inflight.add(task)
                 task.add_done_callback(self._finished)
+        await self._report_backlog(busy=bool(claimed))
         if claimed and len(claimed) == free:
             return  # there may be more: claim again once a slot frees (the callback wakes us)
         delay = IDLE_WAKE_SECONDS
@@ -260,6 +267,19 @@ class Dispatcher:
                 # Another sender holds due deliveries: wake when its lease runs out, in case it crashed.
                 delay = min(delay, max(lease_wait, 0.01) + 0.05)
         await _wait(self._wake_sender, delay)
+
+    async def _report_backlog(self, *, busy: bool) -> None:
+        """Refresh `ledger_webhook_deliveries_due`: after every idle round, at most once a second while busy.
+
+        The count walks the partial index of open deliveries, so a deep backlog is not counted once per delivery.
+        """
+        if self.metrics is None:
+            return
+        if busy and time.monotonic() - self._backlog_checked < BACKLOG_REFRESH_SECONDS:
+            return
+        async with self.pool.acquire() as conn:
+            self.metrics.webhook_deliveries_due.set(await store.count_due(conn, self.now()))
+        self._backlog_checked = time.monotonic()
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class LedgerMetrics:
@@ -16,5 +16,11 @@ class LedgerMetrics:
             "Payments RecordFinality could not credit because their own transaction failed (by error type); "
             "they stay SEEN and the call goes on with the others.",
             ["error"],
+            registry=registry,
+        )
+        self.webhook_deliveries_due = Gauge(
+            "ledger_webhook_deliveries_due",
+            "Webhook deliveries due now that no sender holds: the dispatcher's backlog. Every replica reports the same "
+            "count (read from the database at each sender round); deploy/kubernetes scales the ledger on it.",
             registry=registry,
         )

@@ -42,7 +42,6 @@ SERVED = (
     "stablegate.merchant.v1.FeeService",
     "stablegate.admin.v1.ApprovalAdminService",
     "stablegate.settlement.v1.SweepService",
-    "stablegate.settlement.v1.PayoutExecutionService",
     "stablegate.settlement.v1.ReconciliationService",
     "stablegate.settlement.v1.ColdStorageService",
 )
@@ -52,7 +51,6 @@ SERVED = (
 NOT_BUILT = (
     "stablegate.admin.v1.ApprovalAdminService",
     "stablegate.settlement.v1.SweepService",
-    "stablegate.settlement.v1.PayoutExecutionService",
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,6 +127,7 @@ def definition(settings: WatcherSettings) -> ServiceDefinition:
             lookback_blocks=settings.lookback_blocks,
             lag_alert_blocks=settings.lag_alert_blocks,
             native_check_seconds=settings.native_check_seconds,
+            retention=dt.timedelta(days=settings.watch_retention_days),
             factory=settings.forwarder_factory.lower() if settings.forwarder_factory else None,
         )
         metrics = running.metrics or WatcherMetrics()

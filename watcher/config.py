@@ -65,6 +65,13 @@ class WatcherSettings(ServiceSettings):
     native_check_seconds: float = Field(
         default=30.0, ge=0, le=86400, description="How often watched addresses' BNB balances are compared; 0: never."
     )
+    watch_retention_days: int = Field(
+        default=30,
+        ge=0,
+        le=366,
+        description="How many days after its monitoring window a deposit address is still watched for the "
+        "configured token, so a late payment is reported and held unallocated for the operator; 0: not after it.",
+    )
     lag_alert_blocks: int = Field(
         default=50, ge=1, description="watcher_behind turns 1 when the scan is this many blocks behind the head."
     )

@@ -7,7 +7,9 @@ One `tick` does, in order:
 3. checks the unfinalized blocks it scanned: if the one at the top no longer has the hash it had, walks down
    to the fork, reports every transfer seen above it as REORGED, and rescans from there;
 4. scans forward from the cursor in chunks (`eth_getLogs`; a refused range halves the chunk, success grows it
-   back): the configured token's Transfer logs, and any token's Transfer logs to watched addresses; for blocks
+   back): the configured token's Transfer logs (one query, matched in memory against addresses inside their
+   monitoring window and those retained after it, `watcher/watchset.py`), and any token's Transfer logs to
+   addresses inside their window; for blocks
    above the finalized one it reads every header and checks the parent-hash chain and each log's block hash,
    so a provider's inconsistent answer stops the tick instead of entering the books;
 5. reports the finalized block to the ledger with the canonical hashes of the scanned blocks below it.
@@ -41,6 +43,7 @@ from watcher.metrics import WatcherMetrics
 from watcher.reporter import LedgerReporter
 from watcher.store import state
 from watcher.store.state import Observed
+from watcher.watchset import WatchSet
 
 log = logging.getLogger("stablegate.watcher.scanner")
 
@@ -88,6 +91,9 @@ class ScanOptions:
     """The forwarder factory, lowercase, checked for code at start like the token (None: not checked)."""
     native_check_seconds: float = 30.0
     """How often watched addresses' native balances are compared at the finalized block; 0: never."""
+    retention: dt.timedelta = dt.timedelta(days=30)
+    """How long after its monitoring window an address is still watched for the configured token (transfers
+    then are held unallocated by the ledger); 0: not after the window."""
 
 
 @dataclass
@@ -115,7 +121,10 @@ class Scanner:
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     status: ScanStatus = field(default_factory=ScanStatus)
     _chunk: int = 0
-    _watched: set[str] = field(default_factory=set)
+    _watch: WatchSet | None = None
+    _feed_cursor: str | None = None
+    """The feed cursor this scanner last wrote: another one in the database means another replica held the
+    lease meanwhile, and the watch set is read again from the database."""
     _token_checked: bool = False
     _native_checked_at: float = 0.0
 
@@ -141,7 +150,7 @@ class Scanner:
         async with self.pool.acquire() as conn:
             cursor = await state.cursor(conn, chain, 0)
         self.status.head, self.status.finalized, self.status.scanned = head, finalized.number, cursor.scanned_number
-        self.status.watched, self.status.update_time = len(self._watched), self.now()
+        self.status.watched, self.status.update_time = len(self.watch), self.now()
         self.metrics.observe_tick(head, finalized.number, cursor.scanned_number, self.options.lag_alert_blocks)
 
     async def _check_token(self) -> None:
@@ -171,23 +180,42 @@ class Scanner:
 
     # -- the watch set -----------------------------------------------------------------------------------
 
+    @property
+    def watch(self) -> WatchSet:
+        """The addresses watched: active (every asset) and retained after their window (the token only)."""
+        if self._watch is None:
+            self._watch = WatchSet(self.options.retention)
+        return self._watch
+
     async def _sync_addresses(self, cursor: state.Cursor) -> None:
         chain, feed_cursor, new = self.options.chain_id, cursor.feed_cursor, []
+        watch = self.watch
+        if self._feed_cursor != feed_cursor:
+            # First pass, or another replica moved the feed while this one did not hold the lease: the whole set
+            # from the database (otherwise it is kept in memory: the feed adds, time moves and drops).
+            async with self.pool.acquire() as conn:
+                watch.load(await state.watched(conn, chain, self.now(), watch.retention), self.now())
+            self._feed_cursor = feed_cursor
         while True:
             page = await self.reporter.feed(feed_cursor)
             async with self.pool.acquire() as conn, conn.transaction():
                 await state.add_addresses(conn, chain, page.addresses)
                 await state.set_feed_cursor(conn, chain, page.next_cursor)
-            new += [a.lower() for a, _, until in page.addresses if until > self.now()]
+            self._feed_cursor = page.next_cursor
+            now = self.now()
+            fresh = [(a.lower(), until) for a, _, until in page.addresses if watch.watched_at(until, now)]
+            watch.add(fresh, now)
+            new += [a for a, _ in fresh]
             feed_cursor = page.next_cursor
             if page.caught_up:
                 break
-        async with self.pool.acquire() as conn:
-            self._watched = await state.watched(conn, chain, self.now())
+        watch.advance(self.now())
         if new and cursor.scanned_number > 0:
             # Blocks already scanned may hold a payment to an address made while they were being scanned.
             low = max(1, cursor.scanned_number - self.options.lookback_blocks + 1)
             logs = await self._logs_to_in_chunks(low, cursor.scanned_number, new)
+            # Past its window an address is watched for the configured token only (as in the forward scan).
+            logs = [t for t in logs if t.token == self.options.token or watch.is_active(t.to_address)]
             async with self.pool.acquire() as conn:
                 known = {h.number: h.hash for h in await state.headers(conn, chain)}
                 last_final = (await state.cursor(conn, chain, 0)).finalized_number
@@ -319,10 +347,12 @@ class Scanner:
         return found
 
     async def _logs(self, start: int, end: int) -> list[TransferLog]:
+        # One query for the configured token's transfers, matched here against active and retained addresses (so
+        # a retained address costs no call); one per `address_batch` active addresses for any other token.
         token_logs = await self._get_logs({"address": self.options.token, "topics": [TRANSFER_TOPIC]}, start, end)
-        matched = [t for t in token_logs if t.to_address in self._watched and not t.removed]
+        matched = [t for t in token_logs if self.watch.matches(t.to_address) and not t.removed]
         self.metrics.matched.inc(len(matched))
-        strays = await self._logs_to(start, end, sorted(self._watched), tokens="others")
+        strays = await self._logs_to(start, end, sorted(self.watch.active), tokens="others")
         return matched + strays
 
     async def _logs_to(
@@ -402,13 +432,14 @@ class Scanner:
         block, and the ledger records it without crediting it.
         """
         interval = self.options.native_check_seconds
-        if interval <= 0 or not self._watched or time.monotonic() - self._native_checked_at < interval:
+        active = self.watch.active  # native BNB is looked for inside the monitoring window only
+        if interval <= 0 or not active or time.monotonic() - self._native_checked_at < interval:
             return
         chain = self.options.chain_id
         async with self.pool.acquire() as conn:
             known = await state.native_balances(conn, chain)
         current: dict[str, int] = {}
-        for address in sorted(self._watched):
+        for address in sorted(active):
             current[address] = await self.client.call(
                 "eth_getBalance", [address, hex(anchor.number)], _balance, min_head=anchor.number
             )

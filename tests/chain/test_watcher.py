@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
@@ -179,7 +180,7 @@ async def test_an_address_made_after_its_block_was_scanned_is_still_found(world:
     invoice = await world.invoice("2")
     world.chain.pay(invoice.deposit_address, 2 * UNIT)
     scanned_before = world.scanner.status.scanned
-    world.scanner._watched = set()  # as if the feed were read before the invoice existed
+    world.scanner.watch.clear()  # as if the feed were read before the invoice existed
     head = await world.scanner.client.head()
     await world.scanner._scan(scanned_before, head, await world.scanner._finalized(head))
     assert await world.status(invoice.id) == "OPEN"  # the scan passed the payment by: the address was not known
@@ -454,3 +455,75 @@ async def test_a_transfer_after_the_monitoring_window_is_held_unallocated_and_an
     assert error_info(refused.value).reason == "PAYMENT_ALREADY_ALLOCATED"
     assert (await world.ledger.balances(late.merchant_id))["merchant_available"] == 4 * UNIT
     await world.ledger.assert_books_are_sound()
+
+
+class WatcherClock:
+    """The watcher's clock, moved by hand (the ledger's is `world.ledger.clock`)."""
+
+    def __init__(self) -> None:
+        self.current = dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.current
+
+
+async def test_a_transfer_just_inside_the_retention_is_held_unallocated_and_one_after_it_is_not_watched(
+    world: World,
+) -> None:
+    """Retained addresses: the configured token matched past the window (held unallocated), dropped after."""
+    retention = dt.timedelta(days=2)
+    world.scanner.options = replace(world.scanner.options, retention=retention)
+    clock = WatcherClock()
+    world.scanner.now = clock
+    inside = await world.invoice("4")
+    after = await world.invoice("6")
+    await world.scanner.tick()  # both addresses in the watch set, inside their windows
+    assert world.scanner.watch.active >= {inside.deposit_address.lower(), after.deposit_address.lower()}
+    lookalike = world.chain.deploy_token()
+
+    # Just inside the retention (a second before it ends): the token's transfer is reported and held
+    # unallocated, never credited to the invoice; another token there is no longer looked for.
+    end = inside.monitor_until_time.ToDatetime(tzinfo=dt.UTC)
+    clock.current = end + retention - dt.timedelta(seconds=1)
+    world.ledger.clock.current = clock.current  # the ledger's time too: the report (final) carries no block time
+    world.chain.pay(inside.deposit_address, 4 * UNIT)
+    world.chain.pay(inside.deposit_address, 1 * UNIT, token=lookalike)
+    world.chain.mine(10)
+    await world.scanner.tick()
+    await world.scanner.tick()
+    rows = await world.ledger.fetch("SELECT status, amount FROM ledger.payments WHERE invoice_id = $1", inside.id)
+    assert [(r["status"], int(r["amount"])) for r in rows] == [("UNALLOCATED", 4 * UNIT)]
+    assert "payment.unallocated" in await world.ledger.events(inside.id)
+    assert await world.status(inside.id) in ("OPEN", "EXPIRED")  # never paid (the expiry job keeps its own time)
+    assert (await world.ledger.balances(inside.merchant_id)).get("merchant_available", 0) == 0
+    assert await world.observations() == [("TOKEN", "FINAL", "MATCHED")]  # the lookalike: not looked for
+    assert inside.deposit_address.lower() in world.scanner.watch.retained
+
+    # At the end of the retention the address is dropped: a transfer then is never reported.
+    end = after.monitor_until_time.ToDatetime(tzinfo=dt.UTC)
+    clock.current = world.ledger.clock.current = end + retention
+    world.chain.pay(after.deposit_address, 6 * UNIT)
+    world.chain.mine(10)
+    await world.scanner.tick()
+    await world.scanner.tick()
+    assert not world.scanner.watch.matches(after.deposit_address.lower())
+    assert await world.ledger.fetch("SELECT id FROM ledger.payments WHERE invoice_id = $1", after.id) == []
+    assert len(await world.observations()) == 1
+    await world.ledger.assert_books_are_sound()
+
+
+async def test_a_scanner_taking_the_lease_back_reads_the_addresses_another_replica_added_meanwhile(
+    world: World,
+) -> None:
+    """The watch set is kept in memory between passes; a feed moved by another replica makes it read again."""
+    await world.scanner.tick()
+    other = Scanner(
+        world.scanner.client, world.scanner.pool, world.scanner.reporter, world.scanner.options, WatcherMetrics()
+    )
+    invoice = await world.invoice("3")
+    await other.tick()  # the other replica reads the feed: the address is stored, the feed cursor moved
+    assert invoice.deposit_address.lower() in other.watch.active
+    world.chain.pay(invoice.deposit_address, 3 * UNIT)
+    await world.scanner.tick()  # the first one again: its feed page is empty, the address comes from the table
+    assert invoice.deposit_address.lower() in world.scanner.watch.active
+    assert await world.status(invoice.id) == "PROCESSING"

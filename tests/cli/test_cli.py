@@ -105,3 +105,14 @@ def test_config_check_masks_secrets(tmp_path: Path) -> None:
     shown = json.loads(result.stdout)
     assert shown["pin"] == "**********"
     assert "s3cret-pin" not in result.stdout
+
+
+@pytest.mark.parametrize("network", ["bsc-mainnet", "bsc-testnet"])
+def test_up_refuses_a_real_network_and_starts_nothing(network: str, tmp_path: Path) -> None:
+    """`up` runs only the local chain: a real network in the shell is refused before any part starts."""
+    state = tmp_path / "state"
+    result = stablegate("up", "--state-dir", str(state), env={"STABLEGATE_NETWORK": network})
+    assert result.returncode == 2
+    assert f"STABLEGATE_NETWORK={network} names a real network" in result.stderr
+    assert "Unset STABLEGATE_NETWORK" in result.stderr
+    assert not state.exists(), "nothing may be created when `up` refuses"

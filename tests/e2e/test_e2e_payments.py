@@ -284,21 +284,24 @@ def test_a_payment_after_the_monitoring_window_is_never_credited(gateway: Gatewa
     g.timed["late_tx"] = {"hash": tx}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="docs/payouts.md says a payment after the monitoring window is held unallocated (payment.unallocated, "
-    "a stray fund), but the watcher stops watching a deposit address when its monitoring window ends "
-    "(watcher/store/state.py, `watched`), so such a payment is never reported to the ledger at all",
-)
 def test_a_payment_after_the_monitoring_window_is_held_unallocated_for_the_operator(gateway: Gateway) -> None:
     g = gateway
     late = g.timed["late"]
     assert "late_tx" in g.timed, "runs after test_a_payment_after_the_monitoring_window_is_never_credited"
     unallocated = g.receiver.wait_for("payment.unallocated", late["id"], timeout=5)
     assert unallocated["data"]["tx_hash"] == g.timed["late_tx"]["hash"]
-    status, stray = g.admin("GET", "/admin/v1/stray_funds?kind=UNALLOCATED_PAYMENT")
+    status, stray = g.admin("GET", "/admin/v1/stray_funds?kind=STRAY_FUND_KIND_UNALLOCATED_PAYMENT")
     assert status == 200, stray
-    assert [s for s in stray.get("stray_funds", []) if late["deposit_address"].lower() in str(s).lower()], stray
+    held = [
+        (s["tx_hash"].lower(), s["to_address"].lower(), s["amount_base_units"], s["status"])
+        for s in stray.get("stray_funds", [])
+        if s.get("invoice_id") == late["id"]
+    ]
+    expected = (g.timed["late_tx"]["hash"].lower(), late["deposit_address"].lower(), str(4 * UNIT))
+    assert held == [(*expected, "STRAY_FUND_STATUS_OPEN")], stray
+    # Held, not credited: the closed invoice is still unpaid.
+    read = g.status(late["id"])
+    assert (read["status"], read.get("amount_paid_base_units", "0")) == ("INVOICE_STATUS_EXPIRED", "0")
 
 
 def test_a_payment_reorged_away_before_finality_is_never_credited(gateway: Gateway) -> None:

@@ -73,16 +73,57 @@ def test_buf_breaking_catches_a_wire_incompatible_change(tmp_path: Path) -> None
     assert "FIELD_WIRE_JSON_COMPATIBLE_TYPE" in rules
 
 
-def test_buf_breaking_against_the_api_v1_tag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """DECISIONS: `buf breaking` gates against tag api-v1 once the end-to-end issue sets it; until then, off."""
-    tags = subprocess.run(["git", "-C", str(REPO), "tag", "-l", "api-v1"], capture_output=True, text=True, check=True)
-    if tags.stdout.strip() != "api-v1":
-        with capsys.disabled():
-            print("\nbuf breaking: off until the tag api-v1 exists (DECISIONS.md: the v1 surface has not settled)")
-        return
-    tagged = workspace_copy(tmp_path / "tagged", ref="api-v1")
-    result = run_buf(["breaking", "--against", str(tagged)], workspace_copy(tmp_path / "now"))
+def breaking_against_baseline(ws: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`buf breaking` of workspace `ws` against the committed v1 baseline, image against image.
+
+    Image against image, because buf matches files by path and a workspace directory names them from its root
+    (`protos/stablegate/...`) while an image names them from the module (`stablegate/...`): a directory against
+    the image would find no file in common and pass whatever changed.
+    """
+    image = ws / "now.binpb"
+    built = run_buf(["build", "--exclude-source-info", "-o", str(image)], ws)
+    assert built.returncode == 0, built.stdout + built.stderr
+    return run_buf(["breaking", str(image), "--against", str(codegen.BASELINE_PATH), *extra], ws)
+
+
+def test_buf_breaking_passes_against_the_committed_v1_baseline(tmp_path: Path) -> None:
+    """DECISIONS, "`buf breaking`": every change is checked against the committed v1 image with WIRE_JSON rules."""
+    assert codegen.BASELINE_PATH.is_file(), "api-baseline/v1.binpb is missing: the v1 baseline is committed"
+    result = breaking_against_baseline(workspace_copy(tmp_path / "now"))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("proto", "before", "after", "rule"),
+    [
+        ("merchant/v1/invoice.proto", "string id = 1 ", "int64 id = 1 ", "FIELD_WIRE_JSON_COMPATIBLE_TYPE"),
+        ("merchant/v1/invoice.proto", "string id = 1 ", "string invoice_id = 1 ", "FIELD_SAME_JSON_NAME"),
+        ("merchant/v1/invoice_service.proto", "rpc CancelInvoice(", "rpc AbandonInvoice(", "RPC_NO_DELETE"),
+    ],
+)
+def test_the_committed_v1_baseline_refuses_a_breaking_change(
+    tmp_path: Path, proto: str, before: str, after: str, rule: str
+) -> None:
+    """The gate bites: a wire-incompatible change or a removed RPC fails against the baseline, naming the rule."""
+    ws = workspace_copy(tmp_path / "ws")
+    path = ws / "protos" / "stablegate" / proto
+    text = path.read_text()
+    assert before in text, f"expected {before!r} in {proto}"
+    path.write_text(text.replace(before, after, 1))
+    result = breaking_against_baseline(ws, "--error-format", "json")
+    assert result.returncode != 0
+    rules = {json.loads(line)["type"] for line in result.stdout.splitlines() if line.strip()}
+    assert rule in rules, result.stdout + result.stderr
+
+
+def test_the_v1_baseline_holds_every_served_package(tmp_path: Path) -> None:
+    """The baseline covers the whole API: every proto file of ours is in the committed image."""
+    ours_now = {p.relative_to(REPO / "protos").as_posix() for p in codegen.proto_files()}
+    listed = run_buf(["ls-files", str(codegen.BASELINE_PATH)], tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    in_baseline = {line.strip() for line in listed.stdout.splitlines() if line.startswith("stablegate/")}
+    assert in_baseline <= ours_now, f"removed since v1: {sorted(in_baseline - ours_now)}"
+    assert in_baseline, "the baseline image lists no stablegate protos"
 
 
 def test_generated_code_is_fresh(tmp_path: Path) -> None:

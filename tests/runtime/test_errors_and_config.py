@@ -143,3 +143,16 @@ def test_rpc_urls_and_targets_are_checked(monkeypatch: pytest.MonkeyPatch) -> No
     assert "STABLEGATE_WATCHER_RPC_URLS" in text
     assert "not http(s) URLs: not a url, ftp://x" in text
     assert "STABLEGATE_WATCHER_LEDGER_TARGET" in text
+
+
+def test_the_retention_setting_defaults_to_30_days_and_refuses_bad_values_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings(WatcherSettings).watch_retention_days == 30
+    monkeypatch.setenv("STABLEGATE_WATCHER_WATCH_RETENTION_DAYS", "0")
+    assert load_settings(WatcherSettings).watch_retention_days == 0
+    for bad in ("-1", "367", "a month"):
+        monkeypatch.setenv("STABLEGATE_WATCHER_WATCH_RETENTION_DAYS", bad)
+        with pytest.raises(ConfigError) as caught:
+            load_settings(WatcherSettings)
+        assert "STABLEGATE_WATCHER_WATCH_RETENTION_DAYS" in str(caught.value)

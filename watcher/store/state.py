@@ -201,12 +201,20 @@ async def add_addresses(conn: asyncpg.Connection, chain_id: int, rows: list[tupl
     )
 
 
-async def watched(conn: asyncpg.Connection, chain_id: int, now: dt.datetime) -> set[str]:
-    """The addresses still inside their monitoring window, lowercase."""
+async def watched(
+    conn: asyncpg.Connection, chain_id: int, now: dt.datetime, retention: dt.timedelta = dt.timedelta(0)
+) -> list[tuple[str, dt.datetime]]:
+    """(address, monitor until) of the addresses still watched at `now`.
+
+    Those inside their monitoring window, or past it by less than `retention` (the `addresses_active` index
+    serves the range).
+    """
     rows = await conn.fetch(
-        "SELECT address FROM watcher.addresses WHERE chain_id = $1 AND monitor_until > $2", chain_id, now
+        "SELECT address, monitor_until FROM watcher.addresses WHERE chain_id = $1 AND monitor_until > $2",
+        chain_id,
+        now - retention,
     )
-    return {r["address"] for r in rows}
+    return [(r["address"], r["monitor_until"]) for r in rows]
 
 
 async def native_balances(conn: asyncpg.Connection, chain_id: int) -> dict[str, int]:

@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# The ledger image (the system of record: merchant and admin APIs, double-entry ledger, webhook dispatcher). Build from the repository root:
+#   docker build -f deploy/docker/ledger.Dockerfile -t stablegate/ledger:$(git rev-parse --short HEAD) .
+# Base pinned by digest (deploy/docker/README.md says where the digest comes from and how to move it).
+# Runs as uid 10001 with a read-only root filesystem: Python writes no bytecode at run time (compiled here),
+# and the only writable paths are the volumes the pod mounts (/tmp).
+
+FROM python:3.11.10-slim-bookworm@sha256:5148c0e4bbb64271bca1d3322360ebf4bfb7564507ae32dd639322e4952a6b16 AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN python -m venv /opt/venv
+COPY deploy/docker/requirements.txt /tmp/requirements.txt
+RUN /opt/venv/bin/pip install --require-virtualenv -r /tmp/requirements.txt
+COPY service_runtime/ /app/service_runtime/
+COPY chain/ /app/chain/
+COPY contracts/artifacts/ /app/contracts/artifacts/
+COPY ledger/ /app/ledger/
+COPY gen/stablegate/admin/ /app/gen/stablegate/admin/
+COPY gen/stablegate/ledger/ /app/gen/stablegate/ledger/
+COPY gen/stablegate/merchant/ /app/gen/stablegate/merchant/
+RUN /opt/venv/bin/python -m compileall -q /app
+
+FROM python:3.11.10-slim-bookworm@sha256:5148c0e4bbb64271bca1d3322360ebf4bfb7564507ae32dd639322e4952a6b16
+RUN groupadd --system --gid 10001 stablegate \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin stablegate
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /app /app
+WORKDIR /app
+ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app:/app/gen PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    STABLEGATE_LEDGER_PROFILE=prod STABLEGATE_LEDGER_HOST=0.0.0.0 \
+    STABLEGATE_LEDGER_GRPC_PORT=50051 STABLEGATE_LEDGER_METRICS_PORT=9090
+USER 10001:10001
+EXPOSE 50051 9090
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-m", "service_runtime.healthprobe", "ledger"]
+ENTRYPOINT ["python", "-m", "ledger"]

@@ -1,0 +1,43 @@
+# syntax=docker/dockerfile:1
+# The settlement image (sweeps, hot/cold moves, payouts and reconciliation; the signer's only signing client). Build from the repository root:
+#   docker build -f deploy/docker/settlement.Dockerfile -t stablegate/settlement:$(git rev-parse --short HEAD) .
+# Base pinned by digest (deploy/docker/README.md says where the digest comes from and how to move it).
+# Runs as uid 10001 with a read-only root filesystem: Python writes no bytecode at run time (compiled here),
+# and the only writable paths are the volumes the pod mounts (/tmp).
+
+FROM python:3.11.10-slim-bookworm@sha256:5148c0e4bbb64271bca1d3322360ebf4bfb7564507ae32dd639322e4952a6b16 AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN python -m venv /opt/venv
+COPY deploy/docker/requirements.txt /tmp/requirements.txt
+RUN /opt/venv/bin/pip install --require-virtualenv -r /tmp/requirements.txt
+COPY service_runtime/ /app/service_runtime/
+COPY chain/ /app/chain/
+COPY contracts/artifacts/ /app/contracts/artifacts/
+COPY settlement/ /app/settlement/
+COPY gen/stablegate/ledger/ /app/gen/stablegate/ledger/
+COPY gen/stablegate/merchant/ /app/gen/stablegate/merchant/
+COPY gen/stablegate/settlement/ /app/gen/stablegate/settlement/
+COPY gen/stablegate/signer/ /app/gen/stablegate/signer/
+# The cold Safe's ABI comes from the Safe package's published build (chain/safe.py), as `./dev setup` gets it:
+# npm from Debian, in this stage only, the version package.json pins; only the one artifact is kept.
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends npm >/dev/null \
+ && npm install --prefix /tmp/safe --no-audit --no-fund --ignore-scripts @safe-global/safe-contracts@1.4.1 \
+ && mkdir -p /app/node_modules/@safe-global/safe-contracts/build/artifacts/contracts/Safe.sol \
+ && cp /tmp/safe/node_modules/@safe-global/safe-contracts/build/artifacts/contracts/Safe.sol/Safe.json \
+       /app/node_modules/@safe-global/safe-contracts/build/artifacts/contracts/Safe.sol/
+RUN /opt/venv/bin/python -m compileall -q /app
+
+FROM python:3.11.10-slim-bookworm@sha256:5148c0e4bbb64271bca1d3322360ebf4bfb7564507ae32dd639322e4952a6b16
+RUN groupadd --system --gid 10001 stablegate \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin stablegate
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /app /app
+WORKDIR /app
+ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app:/app/gen PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    STABLEGATE_SETTLEMENT_PROFILE=prod STABLEGATE_SETTLEMENT_HOST=0.0.0.0 \
+    STABLEGATE_SETTLEMENT_GRPC_PORT=50051 STABLEGATE_SETTLEMENT_METRICS_PORT=9090
+USER 10001:10001
+EXPOSE 50051 9090
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-m", "service_runtime.healthprobe", "settlement"]
+ENTRYPOINT ["python", "-m", "settlement"]
