@@ -164,7 +164,9 @@ def see_other(path: str) -> web.HTTPSeeOther:
 
 def _shows_a_form(path: str) -> bool:
     """Pages an anonymous visitor fills in (they need a session for the CSRF token)."""
-    return path in (f"{PREFIX}/signup", f"{PREFIX}/login") or path.startswith((f"{PREFIX}/verify/", f"{PREFIX}/admin/"))
+    return path in (f"{PREFIX}/signup", f"{PREFIX}/login") or path.startswith(
+        (f"{PREFIX}/verify/", f"{PREFIX}/invite/", f"{PREFIX}/admin/")
+    )
 
 
 def _form_text(form: object, name: str, limit: int = 1024) -> str:
@@ -405,6 +407,8 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
         notice = ""
         if request.query.get("verified") == "1":
             notice = "Your email is verified and your merchant is created. Sign in to continue."
+        elif request.query.get("joined") == "1":
+            notice = "Your account is ready. Sign in to continue."
         elif request.query.get("ended") == "1":
             notice = "You were signed out."
         return html(pages.login_page(current(request).csrf, notice=notice))
@@ -546,11 +550,20 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
         *,
         issued: IssuedKey | None = None,
         key_error: str = "",
+        invite_error: str = "",
+        invite_notice: str = "",
         status: int = 200,
     ) -> web.Response:
         assert user.merchant_id is not None
+        team = ""
         async with pool().acquire() as conn:
             merchant = await store.merchant(conn, user.merchant_id)
+            if allows(user.team_role, Permission.MANAGE_TEAM):
+                members = await store.team(conn, user.merchant_id)
+                labels = {role.value: label for role, label in LABELS.items()}
+                team = pages.team_section(
+                    current(request).csrf, members, labels, error=invite_error, notice=invite_notice
+                )
         invoices = None
         if merchant is not None and allows(user.team_role, Permission.VIEW_INVOICES):
             try:
@@ -568,6 +581,7 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
             can_create_key=allows(user.team_role, Permission.CREATE_API_KEY),
             issued=issued,
             key_error=key_error,
+            team=team,
         )
         return html(body, status)
 
@@ -592,6 +606,81 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
             return await render_home(request, user, key_error="The gateway is unavailable; try again.", status=503)
         log.info("api key created", extra={"user_id": user.id, "key_id": issued.id})
         return await render_home(request, user, issued=issued)
+
+    # --- the team ---
+
+    async def invite(request: web.Request) -> web.StreamResponse:
+        user = await signed_in_user(request)
+        if not allows(user.team_role, Permission.MANAGE_TEAM):
+            log.info("refused: invite", extra={"user_id": user.id, "team_role": user.team_role})
+            message = "Only an owner of this merchant can invite team members."
+            return html(pages.message_page("Not allowed", message, ident="forbidden"), 403)
+        form = await request.post()
+        email = accounts.normalize_email(_form_text(form, "email", 512))
+        role = _form_text(form, "team_role", 32)
+        if (bad := accounts.check_email(email)) is not None:
+            return await render_home(request, user, invite_error=bad.message, status=400)
+        if role not in {value for value, _ in pages.INVITABLE_ROLES}:
+            return await render_home(request, user, invite_error="Choose a role from the list.", status=400)
+        assert user.merchant_id is not None
+        link_token = secrets.token_urlsafe(32)
+        async with pool().acquire() as conn, conn.transaction():
+            if await store.user_by_email(conn, email) is not None:
+                message = "This email already has a stablegate account; invite another address."
+                return await render_home(request, user, invite_error=message, status=409)
+            merchant = await store.merchant(conn, user.merchant_id)
+            expire = parts.now() + dt.timedelta(seconds=settings.verification_ttl_seconds)
+            name = merchant.name if merchant else ""
+            await store.add_invitation(
+                conn,
+                token_hash(link_token),
+                store.Invitation(user.merchant_id, name, email, role),
+                invited_by=user.id,
+                expire_time=expire,
+            )
+            body = (
+                f"{user.email} invited you to join {name or 'their merchant'} on stablegate "
+                f"as {LABELS[TeamRole(role)]}. Open this link to choose your password:\n\n"
+                f"{origin}{PREFIX}/invite/{link_token}\n\nThe link works once, for 24 hours.\n"
+            )
+            try:
+                # Inside the transaction: an invitation whose email was not sent is not kept.
+                await parts.mailer.send(email, "You are invited to a stablegate team", body)
+            except MailFailed:
+                log.warning("invitation email not sent", exc_info=True)
+                raise _MailDown from None
+        log.info("invitation sent", extra={"user_id": user.id, "team_role": role})
+        return await render_home(request, user, invite_notice=f"Invitation sent to {email}.")
+
+    async def invitation_form(request: web.Request) -> web.StreamResponse:
+        link = request.match_info["token"]
+        async with pool().acquire() as conn:
+            found = await store.pending_invitation(conn, token_hash(link), parts.now())
+        if found is None:
+            return html(pages.link_invalid_page(), 404)
+        label = LABELS[TeamRole(found.team_role)]
+        return html(pages.invitation_page(current(request).csrf, link, found, label))
+
+    async def accept(request: web.Request) -> web.StreamResponse:
+        link = request.match_info["token"]
+        password = _form_text(await request.post(), "password", 1024)
+        digest = token_hash(link)
+        async with pool().acquire() as conn:
+            found = await store.pending_invitation(conn, digest, parts.now())
+        if found is None:
+            return html(pages.link_invalid_page(), 404)
+        if (weak := accounts.check_password(password, found.email)) is not None:
+            label = LABELS[TeamRole(found.team_role)]
+            page = pages.invitation_page(current(request).csrf, link, found, label, weak.message)
+            return html(page, 400)
+        password_hash = await asyncio.to_thread(parts.hasher.hash, password)
+        async with pool().acquire() as conn:
+            joined = await store.accept_invitation(
+                conn, digest, "usr_" + secrets.token_urlsafe(16), password_hash, parts.now()
+            )
+        if not joined:
+            return html(pages.link_invalid_page(), 404)
+        raise see_other("/login?joined=1")
 
     # --- the rest ---
 
@@ -637,6 +726,9 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
     app.router.add_post(f"{PREFIX}/logout", logout)
     app.router.add_get(f"{PREFIX}/home", home)
     app.router.add_post(f"{PREFIX}/api-keys", create_key)
+    app.router.add_post(f"{PREFIX}/team/invitations", invite)
+    app.router.add_get(f"{PREFIX}/invite/{{token:[A-Za-z0-9_-]{{20,64}}}}", invitation_form)
+    app.router.add_post(f"{PREFIX}/invite/{{token:[A-Za-z0-9_-]{{20,64}}}}", accept)
     if admin is not None:
         admin.install(app)
     else:

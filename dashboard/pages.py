@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import segno
 
 from dashboard.ledger_client import InvoiceRow, IssuedKey
+from dashboard.store.users import Invitation
 
 PREFIX = "/dashboard"
 STATIC = f"{PREFIX}/static/"
@@ -220,6 +221,50 @@ def invoices_table(invoices: Sequence[InvoiceRow]) -> str:
     )
 
 
+INVITABLE_ROLES: tuple[tuple[str, str], ...] = (
+    ("developer", "Developer (invoices, API keys)"),
+    ("finance", "Finance (invoices)"),
+    ("read_only", "Read-only (invoices)"),
+)
+
+
+def team_section(
+    csrf: str, members: Sequence[tuple[str, str]], labels: Mapping[str, str], *, error: str = "", notice: str = ""
+) -> str:
+    """The team's members and the invitation form (owners only)."""
+    rows = "".join(f"<li>{e(email)} · {e(labels.get(role, role))}</li>" for email, role in members)
+    options = "".join(f'<option value="{value}">{e(label)}</option>' for value, label in INVITABLE_ROLES)
+    problem = f'<p class="error" id="invite-error" role="alert">{e(error)}</p>' if error else ""
+    return (
+        f'<section id="team-section" aria-labelledby="team-h"><h2 id="team-h">Team</h2>'
+        f'<ul id="members">{rows}</ul>{_notice(notice, ident="invited")}'
+        f'<form method="post" action="{PREFIX}/team/invitations" id="invite-form" novalidate>{csrf_field(csrf)}'
+        '<label for="invite-email">Invite by email</label>'
+        '<input id="invite-email" name="email" type="email" required autocomplete="off">'
+        '<label for="invite-role">Role</label>'
+        f'<select id="invite-role" name="team_role">{options}</select>'
+        f'{problem}<button type="submit" id="invite">Send invitation</button></form></section>'
+    )
+
+
+def invitation_page(csrf: str, token: str, invitation: Invitation, role_label: str, error: str = "") -> str:
+    """An invitation link: the invited user chooses a password."""
+    body = (
+        f'<p id="invited-to">Join <strong>{e(invitation.merchant_name)}</strong> as {e(role_label)}, signing in '
+        f"as <strong>{e(invitation.email)}</strong>.</p>"
+        f'<form method="post" action="{PREFIX}/invite/{e(token)}" novalidate>{csrf_field(csrf)}'
+        + _field(
+            "password",
+            "Choose a password (at least 12 characters)",
+            kind="password",
+            error=error,
+            autocomplete="new-password",
+        )
+        + '<button type="submit" id="submit">Join the team</button></form>'
+    )
+    return layout("Accept the invitation", body)
+
+
 def home_page(
     *,
     csrf: str,
@@ -231,6 +276,7 @@ def home_page(
     can_create_key: bool,
     issued: IssuedKey | None = None,
     key_error: str = "",
+    team: str = "",
 ) -> str:
     """The merchant's home: who they are, their invoices, and the API key action their role allows."""
     if invoices is None:
@@ -260,6 +306,7 @@ def home_page(
         '<section id="invoices-section" aria-labelledby="invoices-h"><h2 id="invoices-h">Invoices</h2>'
         f"{listing}</section>"
         f'<section id="keys-section" aria-labelledby="keys-h"><h2 id="keys-h">API keys</h2>{keys}</section>'
+        f"{team}"
     )
     return layout("Home", body, csrf=csrf, who=email)
 

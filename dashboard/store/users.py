@@ -178,3 +178,94 @@ async def accept_totp_step(conn: asyncpg.Connection, user_id: str, step: int) ->
         step,
     )
     return row is not None
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """A pending invitation to a merchant's team."""
+
+    merchant_id: str
+    merchant_name: str
+    email: str
+    team_role: str
+
+
+async def add_invitation(
+    conn: asyncpg.Connection,
+    token_hash: bytes,
+    invitation: Invitation,
+    *,
+    invited_by: str,
+    expire_time: dt.datetime,
+) -> None:
+    """Keep the hash of a new invitation link's token (the invitation's merchant name is not stored)."""
+    await conn.execute(
+        "INSERT INTO dashboard.invitations (token_hash, merchant_id, email, team_role, invited_by, expire_time) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        token_hash,
+        invitation.merchant_id,
+        invitation.email,
+        invitation.team_role,
+        invited_by,
+        expire_time,
+    )
+
+
+async def pending_invitation(conn: asyncpg.Connection, token_hash: bytes, now: dt.datetime) -> Invitation | None:
+    """The invitation a still-usable (unaccepted, unexpired) link stands for, or None."""
+    row = await conn.fetchrow(
+        "SELECT i.merchant_id, m.name, i.email, i.team_role FROM dashboard.invitations i "
+        "JOIN dashboard.merchants m ON m.merchant_id = i.merchant_id "
+        "WHERE i.token_hash = $1 AND i.accept_time IS NULL AND i.expire_time > $2",
+        token_hash,
+        now,
+    )
+    if row is None:
+        return None
+    return Invitation(row["merchant_id"], row["name"], row["email"], row["team_role"])
+
+
+async def accept_invitation(
+    conn: asyncpg.Connection, token_hash: bytes, user_id: str, password_hash: str, now: dt.datetime
+) -> bool:
+    """In one transaction: the invitation used and its user created, verified, in the merchant's team.
+
+    False (nothing written) when the link was used or expired meanwhile, or the email has an account by now.
+    """
+    try:
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                "UPDATE dashboard.invitations SET accept_time = $2 "
+                "WHERE token_hash = $1 AND accept_time IS NULL AND expire_time > $2 "
+                "RETURNING merchant_id, email, team_role",
+                token_hash,
+                now,
+            )
+            if row is None:
+                return False
+            created = await create_user(
+                conn,
+                user_id,
+                row["email"],
+                password_hash,
+                team_role=row["team_role"],
+                merchant_id=row["merchant_id"],
+                verified_at=now,
+            )
+            if not created:
+                raise _Rollback
+    except _Rollback:
+        return False
+    return True
+
+
+class _Rollback(Exception):
+    """Undo an invitation's acceptance (its email got an account in between)."""
+
+
+async def team(conn: asyncpg.Connection, merchant_id: str) -> list[tuple[str, str]]:
+    """(email, team role) of each member of the merchant's team, oldest first."""
+    rows = await conn.fetch(
+        "SELECT email, team_role FROM dashboard.users WHERE merchant_id = $1 ORDER BY create_time, email", merchant_id
+    )
+    return [(r["email"], r["team_role"]) for r in rows]

@@ -4,7 +4,6 @@ listener answering only Envoy, and the admin-login hook."""
 
 from __future__ import annotations
 
-import datetime as dt
 import http.client
 import http.server
 import re
@@ -16,11 +15,8 @@ from collections.abc import Iterator
 import asyncpg
 import pyotp
 import pytest
-from argon2 import PasswordHasher
 from playwright.sync_api import BrowserContext, Page, expect
 
-from dashboard.domain.rbac import TeamRole
-from dashboard.store import users as store
 from edge.envoy_config import DASHBOARD_CSP
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
@@ -127,25 +123,37 @@ def test_a_same_origin_post_without_the_session_token_is_refused(
     assert api_keys(dash, merchant.merchant_id) == before
 
 
-def add_member(dash: DashboardStack, merchant_id: str, role: TeamRole) -> str:
-    """A verified team member of the merchant with this role (invitations are the next slice), made with the
-    dashboard's own store; their email."""
+INVITE_LINK = re.compile(r"(http://\S+/dashboard/invite/[A-Za-z0-9_-]+)")
+
+
+def invite(owner: Page, dash: DashboardStack, role: str) -> str:
+    """The owner invites a new address with this role from the home page; the address."""
     email = new_email()
-    password_hash = PasswordHasher().hash(PASSWORD)
-
-    async def insert(conn: asyncpg.Connection) -> bool:
-        return await store.create_user(
-            conn,
-            "usr_" + email.split("@")[0],
-            email,
-            password_hash,
-            team_role=role.value,
-            merchant_id=merchant_id,
-            verified_at=dt.datetime.now(dt.UTC),
-        )
-
-    assert in_database(dash, insert)
+    owner.goto(dash.url + "home")
+    owner.fill("#invite-email", email)
+    owner.select_option("#invite-role", role)
+    owner.click("#invite")
+    expect(owner.locator("#invited")).to_have_text(f"Invitation sent to {email}.")
     return email
+
+
+def invitation_link(dash: DashboardStack, email: str) -> str:
+    """The link in the invitation email."""
+    body = dash.mailbox.wait_for(email).get_payload(decode=True)
+    assert isinstance(body, bytes)
+    found = INVITE_LINK.search(body.decode())
+    assert found is not None, body
+    return found.group(1)
+
+
+def join(page: Page, dash: DashboardStack, email: str) -> None:
+    """Open the invitation from the email and choose a password."""
+    page.goto(invitation_link(dash, email))
+    expect(page.locator("#invited-to")).to_contain_text(email)
+    assert_accessible(page)
+    page.fill("#password", PASSWORD)
+    page.click("#submit")
+    expect(page.locator("#notice")).to_contain_text("Your account is ready")
 
 
 def enrol(page: Page) -> pyotp.TOTP:
@@ -158,7 +166,19 @@ def enrol(page: Page) -> pyotp.TOTP:
     return totp
 
 
-def test_read_only_member_sees_invoices_but_the_server_refuses_them_a_key(
+def invitations(dash: DashboardStack, merchant_id: str) -> int:
+    """How many invitations the merchant has sent."""
+
+    async def count(conn: asyncpg.Connection) -> int:
+        found: int = await conn.fetchval(
+            "SELECT count(*) FROM dashboard.invitations WHERE merchant_id = $1", merchant_id
+        )
+        return found
+
+    return in_database(dash, count)
+
+
+def test_an_invited_read_only_member_sees_invoices_but_the_server_refuses_them_a_key_and_invitations(
     dashboard_stack: DashboardStack, context: BrowserContext
 ) -> None:
     dash = dashboard_stack
@@ -168,28 +188,91 @@ def test_read_only_member_sees_invoices_but_the_server_refuses_them_a_key(
     key = owner_page.locator("#api-key").text_content() or ""
     invoice = dash.stack.call("POST", "/v1/invoices", {"amount": "3"}, key).json()["id"]
     before = api_keys(dash, merchant.merchant_id)
+    email = invite(owner_page, dash, "read_only")
+    assert_accessible(owner_page)
 
-    email = add_member(dash, merchant.merchant_id, TeamRole.READ_ONLY)
     member_context = context.browser.new_context() if context.browser else None
     assert member_context is not None
     try:
         page, _ = open_page(member_context)
+        join(page, dash, email)
         sign_in(page, dash, email)
         enrol(page)
         expect(page.locator("#invoices")).to_contain_text(invoice)
+        expect(page.locator("#merchant-name")).to_have_text("Read Only Co")
         expect(page.locator("#no-key-permission")).to_contain_text("Read-only")
         expect(page.locator("#create-key")).to_have_count(0)
+        expect(page.locator("#team-section")).to_have_count(0)
         assert_accessible(page)
-        # Not only the page: the server refuses the action itself, with a valid session, token and Origin.
+        # Not only the page: the server refuses the actions themselves, with a valid session, token and Origin.
         origin = dash.url.removesuffix("/dashboard/")
+        token = page_csrf(page)
         reply = page.request.post(
-            dash.url + "api-keys", form={"name": "sneaky", "csrf_token": page_csrf(page)}, headers={"origin": origin}
+            dash.url + "api-keys", form={"name": "sneaky", "csrf_token": token}, headers={"origin": origin}
         )
         assert reply.status == 403
         assert "cannot create API keys" in reply.text()
+        reply = page.request.post(
+            dash.url + "team/invitations",
+            form={"email": new_email(), "team_role": "developer", "csrf_token": token},
+            headers={"origin": origin},
+        )
+        assert reply.status == 403
+        assert "Only an owner" in reply.text()
     finally:
         member_context.close()
     assert api_keys(dash, merchant.merchant_id) == before
+    assert invitations(dash, merchant.merchant_id) == 1
+    owner_page.goto(dash.url + "home")
+    expect(owner_page.locator("#members")).to_contain_text(f"{email} · Read-only")
+
+
+def test_bad_invitations_are_refused_and_an_invitation_works_once(
+    dashboard_stack: DashboardStack, context: BrowserContext
+) -> None:
+    dash = dashboard_stack
+    owner, _ = open_page(context)
+    merchant = onboard(owner, dash, "Invites Inc")
+    owner.fill("#invite-email", "not an email")
+    owner.click("#invite")
+    expect(owner.locator("#invite-error")).to_contain_text("Enter a valid email address")
+    owner.fill("#invite-email", merchant.email)
+    owner.click("#invite")
+    expect(owner.locator("#invite-error")).to_contain_text("already has a stablegate account")
+    origin = dash.url.removesuffix("/dashboard/")
+    for role in ("owner", "admin", ""):
+        reply = owner.request.post(
+            dash.url + "team/invitations",
+            form={"email": new_email(), "team_role": role, "csrf_token": page_csrf(owner)},
+            headers={"origin": origin},
+        )
+        assert reply.status == 400 and "Choose a role from the list." in reply.text(), role
+    assert invitations(dash, merchant.merchant_id) == 0
+
+    email = invite(owner, dash, "developer")
+    link = invitation_link(dash, email)
+    other_context = context.browser.new_context() if context.browser else None
+    assert other_context is not None
+    try:
+        page, _ = open_page(other_context)
+        page.goto(link)
+        page.fill("#password", "short")
+        page.click("#submit")
+        expect(page.locator("#password-error")).to_contain_text("at least 12 characters")
+        assert users_with_email(dash, email) == 0
+        page.fill("#password", PASSWORD)
+        page.click("#submit")
+        expect(page.locator("#notice")).to_contain_text("Your account is ready")
+        assert users_with_email(dash, email) == 1
+        page.goto(link)
+        expect(page.locator("#invalid")).to_be_visible()
+        # A developer may create keys, and sees no team section.
+        sign_in(page, dash, email)
+        enrol(page)
+        expect(page.locator("#create-key")).to_be_visible()
+        expect(page.locator("#team-section")).to_have_count(0)
+    finally:
+        other_context.close()
 
 
 def test_bad_sign_up_input_gets_clear_errors_and_stores_nothing(
