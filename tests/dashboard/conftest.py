@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from tests.conftest import PostgresServer, RedisServer
 
 CHROMIUM = "/usr/bin/chromium"
+REFUSED_PREFIX = "refused-"
+"""The SMTP server refuses mail to addresses starting with this (550), like a real server refusing a mailbox."""
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
@@ -35,6 +38,8 @@ class Mailbox:
     changed: threading.Condition = field(default_factory=threading.Condition)
 
     async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
+        if any(to.startswith(REFUSED_PREFIX) for to in envelope.rcpt_tos):
+            return "550 mailbox unavailable"
         content = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
         with self.changed:
             self.messages.append(email.message_from_bytes(content))
@@ -60,6 +65,8 @@ class DashboardStack:
 
     stack: Stack
     mailbox: Mailbox
+    log: Path
+    """The dashboard service's log (INFO and above)."""
 
     @property
     def url(self) -> str:
@@ -93,9 +100,14 @@ def dashboard_stack(
     box, smtp_port = mailbox
     try:
         base = tmp_path_factory.mktemp("dashboard")
-        env = {"STABLEGATE_DASHBOARD_SMTP_HOST": "127.0.0.1", "STABLEGATE_DASHBOARD_SMTP_PORT": str(smtp_port)}
+        env = {
+            "STABLEGATE_DASHBOARD_SMTP_HOST": "127.0.0.1",
+            "STABLEGATE_DASHBOARD_SMTP_PORT": str(smtp_port),
+            # INFO: the tests read the log for what must never be in it.
+            "STABLEGATE_DASHBOARD_LOG_LEVEL": "INFO",
+        }
         stack = launch_stack(postgres, redis_server, mesh_pki, base, started, dashboard_env=env)[0]
-        yield DashboardStack(stack, box)
+        yield DashboardStack(stack, box, base / "dashboard.log")
     finally:
         for proc in reversed(started):
             proc.stop()

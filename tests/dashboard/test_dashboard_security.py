@@ -20,7 +20,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from edge.envoy_config import DASHBOARD_CSP
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
-from tests.dashboard.conftest import DashboardStack
+from tests.dashboard.conftest import REFUSED_PREFIX, DashboardStack
 from tests.dashboard.flows import (
     PASSWORD,
     assert_accessible,
@@ -327,6 +327,19 @@ def test_bad_sign_up_input_gets_clear_errors_and_stores_nothing(
     expect(page.locator("#invalid")).to_be_visible()
 
 
+def test_an_email_the_server_refuses_leaves_no_account(
+    dashboard_stack: DashboardStack, context: BrowserContext
+) -> None:
+    dash = dashboard_stack
+    page, _ = open_page(context)
+    email = REFUSED_PREFIX + new_email()
+    with page.expect_response(lambda r: r.url.endswith("/dashboard/signup") and r.request.method == "POST") as sent:
+        sign_up(page, dash, email)
+    assert sent.value.status == 503
+    expect(page.locator("#mail-failed")).to_contain_text("no account was created")
+    assert users_with_email(dash, email) == 0
+
+
 def test_wrong_password_and_wrong_totp_codes_are_refused(
     dashboard_stack: DashboardStack, context: BrowserContext
 ) -> None:
@@ -500,3 +513,17 @@ def test_only_form_pages_start_a_session(dashboard_stack: DashboardStack) -> Non
         assert "set-cookie" not in reply.headers, path  # nothing stored in Redis for a cookieless visit
     for path in ("/dashboard/login", "/dashboard/signup"):
         assert stack.call("GET", path).headers["set-cookie"].startswith("sg_dashboard="), path
+
+
+def test_the_log_holds_no_password_key_code_or_link_token(dashboard_stack: DashboardStack) -> None:
+    """Run last in this module: everything above signed up, logged in, made keys and invitations."""
+    log = dashboard_stack.log.read_text()
+    assert '"message": "form refused: csrf"' in log and '"message": "api key created"' in log  # INFO was on
+    assert PASSWORD not in log and "not the password at all" not in log
+    assert "sk_" not in log  # no API key, not even a prefix
+    for message in dashboard_stack.mailbox.messages:
+        body = message.get_payload(decode=True)
+        assert isinstance(body, bytes)
+        for token in re.findall(rb"/dashboard/(?:verify|invite)/([A-Za-z0-9_-]+)", body):
+            assert token.decode() not in log
+    assert "totp_secret" not in log and "otpauth://" not in log
