@@ -165,6 +165,7 @@ class LedgerCore:
             ),
             now=self.now,
             senders=s.webhook_senders,
+            metrics=self.metrics,
             lease_seconds=s.webhook_timeout_seconds + s.webhook_lease_margin_seconds,
             disable_after=dt.timedelta(seconds=s.webhook_disable_after_seconds),
             notifier=Notifier(

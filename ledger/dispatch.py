@@ -26,6 +26,7 @@ from ledger.domain import notifications as notification_rules
 from ledger.domain import webhooks as rules
 from ledger.domain.ids import new_id
 from ledger.domain.webhooks import Attempt
+from ledger.metrics import LedgerMetrics
 from ledger.notify import Notifier
 from ledger.secretbox import SecretBox
 from ledger.store import notifications as notification_store
@@ -42,6 +43,9 @@ LEASE_RETRY_SECONDS = 1.0
 FANOUT_BATCH = 500
 IDLE_WAKE_SECONDS = 30.0
 """Longest sleep without a notification: a safety net for a lost notification or a crashed sender's lease."""
+BACKLOG_SAMPLE_SECONDS = 15.0
+"""How often each replica measures the backlog for its metrics (two indexed queries)."""
+OUTBOX_BACKLOG_CAP = 100_000
 KEEPALIVES = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
 
 
@@ -68,6 +72,8 @@ class Dispatcher:
     disable_after: dt.timedelta
     notifier: Notifier | None = None
     """Sends the email and SMS notifications the fan-out makes (every replica runs one)."""
+    metrics: LedgerMetrics | None = None
+    """Where the backlog is reported (`ledger_webhook_deliveries_due` and its neighbours); none in bare tests."""
     random: Callable[[], float] = random.random
     wall_clock: Callable[[], float] = time.time
     stats: DispatchStats = field(default_factory=DispatchStats)
@@ -83,6 +89,8 @@ class Dispatcher:
         if fanout:
             self._tasks.append(asyncio.create_task(self._lead_forever(), name="webhook-fanout"))
         self._tasks.append(asyncio.create_task(self._send_forever(), name="webhook-sender"))
+        if self.metrics is not None:
+            self._tasks.append(asyncio.create_task(self._sample_forever(), name="webhook-backlog"))
         if self.notifier is not None:
             self._tasks.append(asyncio.create_task(self.notifier.run(), name="notifier"))
 
@@ -103,6 +111,35 @@ class Dispatcher:
         self._wake_sender.set()
         if self.notifier is not None:
             self.notifier.wake()
+
+    # -- backlog metrics ------------------------------------------------------------------------------------
+
+    async def sample_backlog(self) -> None:
+        """Measure the backlog now and set the gauges: due deliveries, the oldest one's wait, unfanned events."""
+        if self.metrics is None:
+            return
+        async with self.pool.acquire() as conn:
+            due, oldest = await store.backlog(conn, self.now())
+            unfanned = await conn.fetchval(
+                "SELECT count(*) FROM (SELECT 1 FROM ledger.outbox o, ledger.outbox_cursors c WHERE c.consumer = $1 "
+                "AND (o.txid, o.id) > (c.last_txid, c.last_id) LIMIT $2) AS pending",
+                CONSUMER,
+                OUTBOX_BACKLOG_CAP,
+            )
+        self.metrics.webhooks_due.set(due)
+        self.metrics.webhooks_oldest_due.set(oldest)
+        self.metrics.outbox_backlog.set(int(unfanned or 0))
+        self.metrics.backlog_sampled.set(self.wall_clock())
+
+    async def _sample_forever(self) -> None:
+        while not self._stopping:
+            try:
+                await self.sample_backlog()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("measuring the webhook backlog failed; retrying")
+            await asyncio.sleep(BACKLOG_SAMPLE_SECONDS)
 
     # -- fan-out ----------------------------------------------------------------------------------------------
 

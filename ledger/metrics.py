@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class LedgerMetrics:
@@ -16,5 +16,25 @@ class LedgerMetrics:
             "Payments RecordFinality could not credit because their own transaction failed (by error type); "
             "they stay SEEN and the call goes on with the others.",
             ["error"],
+            registry=registry,
+        )
+        self.webhooks_due = Gauge(
+            "ledger_webhook_deliveries_due",
+            "Open webhook deliveries (PENDING or RETRYING) whose next attempt is due now: the dispatcher's backlog.",
+            registry=registry,
+        )
+        self.webhooks_oldest_due = Gauge(
+            "ledger_webhook_oldest_due_seconds",
+            "How long the longest-waiting due delivery has been due (0 when none is).",
+            registry=registry,
+        )
+        self.outbox_backlog = Gauge(
+            "ledger_outbox_unfanned_events",
+            "Outbox events the webhook fan-out has not yet turned into deliveries (capped at 100000).",
+            registry=registry,
+        )
+        self.backlog_sampled = Gauge(
+            "ledger_webhook_backlog_sampled_timestamp_seconds",
+            "When this replica last measured the dispatcher's backlog (alert if it stops moving).",
             registry=registry,
         )

@@ -370,6 +370,17 @@ async def next_due_time(conn: asyncpg.Connection, after: dt.datetime) -> dt.date
     return value
 
 
+async def backlog(conn: asyncpg.Connection, now: dt.datetime) -> tuple[int, float]:
+    """How many open deliveries are due at `now`, and for how many seconds the oldest of them has been due."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS due, extract(epoch FROM $1 - min(next_attempt_time))::float8 AS oldest "
+        "FROM ledger.webhook_deliveries WHERE status IN ('PENDING', 'RETRYING') AND next_attempt_time <= $1",
+        now,
+    )
+    assert row is not None
+    return int(row["due"]), max(float(row["oldest"] or 0.0), 0.0)
+
+
 async def lease_wait_seconds(conn: asyncpg.Connection, now: dt.datetime) -> float | None:
     """Seconds until the first lease of a due, open delivery runs out (a crashed sender's work), if any."""
     value: float | None = await conn.fetchval(
