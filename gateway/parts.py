@@ -439,7 +439,7 @@ def json_rpc(url: str, method: str, params: list[object] | None = None, timeout:
     """One JSON-RPC 2.0 call over HTTP; returns `result` or raises PartError with the node's error."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
     req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})  # noqa: S310
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback URL of our own node
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback URL of our own node  # nosec B310
         reply = json.loads(resp.read())
     if "error" in reply:
         raise PartError(f"{method}: {reply['error']}")
@@ -484,7 +484,7 @@ def prepare_anvil(port: int, chain_id: int = 97) -> ProcessSpec:
 def http_get(url: str, timeout: float = 1.0) -> tuple[int, bytes]:
     """GET a URL; returns (status, body), with HTTP errors as their status rather than an exception."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URLs only
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URLs only  # nosec B310
             return int(resp.status), resp.read()
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read()
