@@ -360,36 +360,71 @@ def section(r: Result) -> str:
     host = machine(
         (
             version_of([str(parts.postgres_bin_dir() / "postgres"), "--version"], r"(\d+\.\d+)", "Postgres"),
-            version_of(
-                [str(REPO_ROOT / "node_modules/.bin/anvil"), "--version"], r"anvil (?:Version: )?(\S+)", "anvil"
-            ),
+            version_of([str(REPO_ROOT / "node_modules/.bin/anvil"), "--version"], r"Version: (\S+)", "anvil"),
         )
     )
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     p99 = percentile_ms(r.final_to_notified, 0.99) / 1e3
     worst = max(r.final_to_notified)
     spans = "\n".join(s.line(r.origin) for s in r.spans)
+    by_name = {s.name: s for s in r.spans}
     cores = psutil.cpu_count() or 1
     top = sorted(r.cpu.items(), key=lambda kv: -kv[1])[:6]
     cpu = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in top)
-    busiest = sorted(r.rpcs.items(), key=lambda kv: -kv[1][0] * kv[1][1])[:4]
+    busiest = sorted(r.rpcs.items(), key=lambda kv: -kv[1][0] * kv[1][1])[:3]
     rpcs = ", ".join(f"`{method}` {calls:,} calls of {mean * 1e3:.1f} ms" for method, (calls, mean) in busiest)
+    observe = r.rpcs.get("RecordTransferObservation", (0, float("nan")))[1] * 1e3
     intro = wrap(
         f"The whole gateway as `./dev up` runs it (`python -m gateway up`, every setting at its default: a block "
         f"a second, the watcher scanning every second and reading anvil's `finalized` block), "
         f"{r.invoices:,} invoices created over REST, then paid at once from {len(SENDERS)} anvil dev accounts "
         f"(every transfer sent before the first is mined); the merchant's receiver verifies every delivery with "
         f"the standardwebhooks library. Times are wall clock: a thread polls anvil every "
-        f"{POLL_SECONDS * 1e3:.0f} ms for the head and the `finalized` block; *credited* is the `invoice.paid` "
-        f"event's `created` (the ledger transaction that credited the invoice); *notified* is its first verified "
-        f"receipt. Payments/s runs from the first payment's block being mined to the last `invoice.paid` "
-        f"received."
+        f"{POLL_SECONDS * 1e3:.0f} ms for the head and the `finalized` block; *final* is when `finalized` first "
+        f"reached the payment's block; *credited* is the `invoice.paid` event's `created` (the ledger transaction "
+        f"that credited the invoice); *notified* is its first verified receipt. Payments/s runs from the first "
+        f"payment's block being mined to the last `invoice.paid` received."
+    )
+    setup = wrap(
+        f"Set-up, not measured: {r.invoices:,} invoices created over REST in {r.create_seconds:.1f} s (8 clients, "
+        f"honouring 429); the transfers sent in {r.send_seconds:.1f} s and mined in blocks {r.blocks[0]} to "
+        f"{r.blocks[-1]} ({len(r.blocks)} blocks); {r.resent:,} had to be sent again (anvil sometimes drops a "
+        f"burst's transactions from its pool without telling the sender, foundry-rs/foundry#13352; the payer "
+        f"then sends it again with the same nonce, as a wallet would). `finalized` trailed the head by "
+        f"{'/'.join(str(d) for d in r.depths)} blocks."
+    )
+    correct = wrap(
+        f"Correctness, asserted in the run: exactly one `invoice.paid` event per invoice ({r.paid_deliveries:,} "
+        f"deliveries of them, {r.deliveries:,} deliveries of every type, none failing verification); the "
+        f"merchant's balance grew by the sum of the invoices; every deposit swept into the treasury and "
+        f"`stablegate reconcile` MATCHED ({r.checks_seconds:.0f} s after the last webhook)."
+    )
+    profile = wrap(
+        f"Profile, from the first transfer sent to the last webhook ({r.window:.1f} s, {cores} cores): the machine "
+        f"was {100 * r.machine_busy / (r.window * cores):.0f}% busy (other work included); CPU by part: {cpu}. The "
+        f"ledger's gRPC calls in that window, with their mean server time: {rpcs}."
+    )
+    bound = wrap(
+        f"What bounds it: not the chain (the blocks held all {r.invoices:,} payments within "
+        f"{by_name['payment blocks mined'].last - by_name['payment blocks mined'].first:.0f} s and were final "
+        f"{by_name['payment blocks final'].first - r.origin:.0f} s after the first) and not the webhooks "
+        f"(credited → notified p50 {percentile_ms(r.credited_to_notified, 0.5):.0f} ms), but the watcher → "
+        f"ledger hand-off. The watcher reports each transfer in its own call, one after another "
+        f"(`RecordTransferObservation`, {observe:.0f} ms each here, one Postgres transaction with fsync on), and "
+        f"reports the finalized block (`RecordFinality`, which credits the payments in it) only at the end of a "
+        f"scan pass, after all of the pass's transfers, and as it was when the pass began: so a burst of N "
+        f"payments is detected at about 1 / ({observe:.0f} ms) per second, and a payment whose block became "
+        f"final during a long pass is credited only at the end of the next one. "
+        f"Block time (1 s), the finality depth (4 blocks) and the 1 s scan interval add about 5 s, a fixed cost "
+        f"that matters for a single payment, not for the rate. Reaching the floor needs the watcher to report a "
+        f"pass's transfers in batches (and the ledger to record a batch in one transaction), not faster parts."
     )
     bounds = wrap(
-        f"**Floors** ≥ {FLOOR_RATE:,.0f} payments/s: **{verdict(r.payments_per_s >= FLOOR_RATE)}**; notification "
-        f"< {FLOOR_LATENCY_S:.0f} s (worst {worst:.1f} s): **{verdict(worst < FLOOR_LATENCY_S)}**. **Goals** ≥ "
-        f"{GOAL_RATE:,.0f} payments/s: **{verdict(r.payments_per_s >= GOAL_RATE)}**; p99 ≤ {GOAL_P99_S:.0f} s: "
-        f"**{verdict(p99 <= GOAL_P99_S)}** (reported, not gated)."
+        f"**Floors** ≥ {FLOOR_RATE:,.0f} payments/s: **{verdict(r.payments_per_s >= FLOOR_RATE)}** "
+        f"({r.payments_per_s:,.0f}/s); notification < {FLOOR_LATENCY_S:.0f} s: "
+        f"**{verdict(worst < FLOOR_LATENCY_S)}** (worst {worst:.1f} s). **Goals** ≥ {GOAL_RATE:,.0f} payments/s: "
+        f"**{verdict(r.payments_per_s >= GOAL_RATE)}**; p99 ≤ {GOAL_P99_S:.0f} s: **{verdict(p99 <= GOAL_P99_S)}** "
+        f"({p99:.1f} s). Reported, not gated."
     )
     return f"""{BEGIN}
 ## End to end: invoices paid on chain to verified `invoice.paid` webhooks
@@ -398,23 +433,18 @@ def section(r: Result) -> str:
 
 - Command: `{command_line()}`
 - Date: {when}
-- Machine: {host.line()}; load average {r.load[0]:.1f} before the payments, {r.load[1]:.1f} after (other
-  work shared the machine)
+- Machine: {host.line()}
+- Load average (2 cores, shared with other work): {r.load[0]:.1f} before the payments, {r.load[1]:.1f} after
 - Code: {code_version()}
 
-Set-up, not measured below: {r.invoices:,} invoices created over REST in {r.create_seconds:.1f} s (8 clients,
-honouring 429); the transfers sent in {r.send_seconds:.1f} s ({r.resent:,} sent again after anvil dropped
-them from its pool, see below) and mined in blocks {r.blocks[0]} to {r.blocks[-1]}
-({len(r.blocks)} blocks); `finalized` trailed the head by {"/".join(str(d) for d in r.depths)} blocks.
+{setup}
 
-| phase | count | first (s) | last (s) | span (s) | per second |
+| phase (times from the first payment's block mined) | count | first (s) | last (s) | span (s) | per second |
 |---|---:|---:|---:|---:|---:|
 {spans}
 
-Times are from the first payment's block being mined.
-
-- **Payments per second** (first payment block mined → last `invoice.paid` received): **{r.payments_per_s:,.0f}/s**;
-  from the first payment block final to the last webhook: {r.after_final_per_s:,.0f}/s.
+**Payments per second** (first payment block mined → last `invoice.paid` received): **{r.payments_per_s:,.0f}/s**;
+from the first payment block final to the last webhook: {r.after_final_per_s:,.0f}/s.
 
 | latency from the payment's block final | p50 ms | p99 ms | max ms |
 |---|---:|---:|---:|
@@ -422,14 +452,11 @@ Times are from the first payment's block being mined.
 {latency_row("credited → notified", r.credited_to_notified)}
 {latency_row("**→ `invoice.paid` received**", r.final_to_notified)}
 
-Correctness, asserted in the run: exactly one `invoice.paid` event per invoice ({r.paid_deliveries:,} deliveries
-of them, {r.deliveries:,} deliveries of every type, none failing verification); the merchant's balance grew by the
-sum of the invoices; every deposit swept into the treasury and `stablegate reconcile` MATCHED ({r.checks_seconds:.0f} s
-after the last webhook).
+{correct}
 
-CPU from the first transfer sent to the last webhook ({r.window:.1f} s, {cores} cores): the machine was
-{100 * r.machine_busy / (r.window * cores):.0f}% busy; by part: {cpu}. The ledger's gRPC calls in that window
-(server time each, from its metrics): {rpcs}.
+{profile}
+
+{bound}
 
 {bounds}
 {END}
