@@ -414,8 +414,8 @@ def section(r: Result) -> str:
         f"with fsync on), and "
         f"reports the finalized block (`RecordFinality`, which credits the payments in it) only at the end of a "
         f"scan pass, after all of the pass's transfers, and as it was when the pass began: so a burst of N "
-        f"payments is detected at about {1e3 / observe:.0f} per second (one per {observe:.0f} ms), and a payment whose block became "
-        f"final during a long pass is credited only at the end of the next one. "
+        f"payments is detected at about {1e3 / observe:.0f} per second (one per {observe:.0f} ms), and a payment "
+        f"whose block became final during a long pass is credited only at the end of the next one. "
         f"Block time (1 s), the finality depth (4 blocks) and the 1 s scan interval add about 5 s, a fixed cost "
         f"that matters for a single payment, not for the rate. Reaching the floor needs the watcher to report a "
         f"pass's transfers in batches (and the ledger to record a batch in one transaction), not faster parts."
@@ -435,7 +435,7 @@ def section(r: Result) -> str:
 - Command: `{command_line()}`
 - Date: {when}
 - Machine: {host.line()}
-- Load average (2 cores, shared with other work): {r.load[0]:.1f} before the payments, {r.load[1]:.1f} after
+- Load average (the machine was shared with other work): {r.load[0]:.1f} before the payments, {r.load[1]:.1f} after
 - Code: {code_version()}
 
 {setup}

@@ -149,6 +149,11 @@ def section(r: Result) -> str:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     worst = max(r.first.seconds, r.second.seconds)
     verdict = "met" if worst < ACCEPTANCE_SECONDS else "not met"
+    verdict_text = wrap(
+        f"**Acceptance** healthy in under {ACCEPTANCE_SECONDS / 60:.0f} minutes after installs: **{verdict}** "
+        f"(worst start {worst:.0f} s). The install time is a lower bound: on a machine with cold caches pip and "
+        "npm download everything (and apt installs Postgres, Redis, SoftHSM, Chromium and Node.js when missing)."
+    )
     curl = "yes" if r.first.invoice_created and r.second.invoice_created else "NO"
     intro = wrap(
         "What a new user runs, in a `git clone` of the repository (its committed HEAD) in a temporary directory: "
@@ -165,7 +170,8 @@ def section(r: Result) -> str:
 
 - Command: `{command_line()}`
 - Date: {when}
-- Machine: {host.line()}; load average {r.load[0]:.1f} at the start (other work shared the machine)
+- Machine: {host.line()}
+- Load average (the machine was shared with other work): {r.load[0]:.1f} at the start
 - Code: {code_version()}
 
 | step | seconds |
@@ -179,9 +185,7 @@ def section(r: Result) -> str:
 
 The printed curl line created an invoice after each start: {curl}.
 
-**Acceptance** healthy in under {ACCEPTANCE_SECONDS / 60:.0f} minutes after installs: **{verdict}** (worst start
-{worst:.0f} s). The install time is a lower bound: on a machine with cold caches pip and npm download everything
-(and apt installs Postgres, Redis, SoftHSM, Chromium, Node.js when missing).
+{verdict_text}
 {END}
 """
 
