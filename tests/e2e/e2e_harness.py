@@ -321,9 +321,10 @@ class Gateway:
     def receipts(self, transfers: Sequence[Transfer], timeout: float = 60.0) -> list[dict[str, Any]]:
         """Wait until every transfer is mined, sending again one the node dropped; their receipts, all successful.
 
-        anvil drops a burst's transactions from its pool when a block fills up (foundry-rs/foundry#13352: the
-        sender is not told), as a busy chain's mempool may: a wallet then sends the transaction again, with the
-        same nonce. Each transfer's `resent` counts how often that was needed.
+        anvil sometimes drops part of a burst of about 1,000 transactions from its pool (seen at a block that
+        filled up; why is not known here) without telling the sender (foundry-rs/foundry#13352), as a busy
+        chain's mempool may: a wallet then sends the transaction again, with the same nonce. Each transfer's
+        `resent` counts how often that was needed.
         """
         found: dict[int, dict[str, Any]] = {}
         deadline = time.monotonic() + timeout
