@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ def node_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def ts_package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def ts_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of sdks/typescript compiled by tsc (dist/), resolving openapi-fetch from the repo's node_modules."""
     package = tmp_path_factory.mktemp("ts-sdk") / "sdk"
     shutil.copytree(SDK, package, ignore=shutil.ignore_patterns("dist", "node_modules", "*.tgz"))
@@ -36,7 +35,7 @@ def ts_package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         [tsc, "-p", str(package / "tsconfig.json")], capture_output=True, text=True, timeout=180, check=False
     )
     assert built.returncode == 0, built.stdout + built.stderr
-    yield package
+    return package
 
 
 def test_the_typescript_sdk_suite_passes_against_the_live_edge(
