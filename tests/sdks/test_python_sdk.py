@@ -195,3 +195,14 @@ def test_a_test_event_sent_through_the_sdk_arrives_verifiable(
         assert event.data == {"test": True, "endpoint_id": endpoint.id}
         sg.webhook_endpoints.delete(str(endpoint.id))
         assert list(sg.webhook_endpoints.list()) == []
+
+
+def test_a_client_without_a_key_or_with_a_bad_base_url_is_refused_at_once() -> None:
+    with pytest.raises(ValueError, match="api_key is empty"):
+        Stablegate(" ", base_url="http://127.0.0.1:8080")
+    with pytest.raises(ValueError, match="base_url must start with http"):
+        Stablegate("sk_test_x", base_url="127.0.0.1:8080")
+    with pytest.raises(ValueError, match="at least one endpoint secret"):
+        WebhookVerifier()
+    with pytest.raises(ValueError, match="whsec_ followed by base64"):
+        WebhookVerifier("whsec_not base64!")

@@ -50,6 +50,13 @@ test("create, get, list every page, cancel", async () => {
   assert.deepEqual(open, made.slice(1).map((i) => i.id).reverse());
 });
 
+test("a client without a key or with a bad base URL is refused at once", () => {
+  assert.throws(() => new Stablegate({ apiKey: " ", baseUrl }), /apiKey is empty/);
+  assert.throws(() => new Stablegate({ apiKey: "sk_test_x", baseUrl: "127.0.0.1:8080" }), /baseUrl must start/);
+  assert.throws(() => new WebhookVerifier({}), /at least one endpoint secret/);
+  assert.throws(() => new WebhookVerifier({ secrets: "whsec_not base64!" }), /whsec_ followed by base64/);
+});
+
 test("a payout quote and the balance", async () => {
   const quote = await client.payouts.quote("1");
   assert.deepEqual([quote.amount, quote.available, quote.fee, quote.covered ?? false], ["1", "0", "0", false]);
