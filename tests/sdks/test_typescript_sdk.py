@@ -1,21 +1,29 @@
 """The TypeScript SDK (sdks/typescript): compiled with tsc, its own suite run by `node --test` against the live
 edge (this test starts the stack and hands the suite its URL and keys), and packed into an npm tarball that
-resolves by its package name."""
+resolves by its package name; and the built ESM in headless Chromium (Debian's) creates, lists, cancels and
+verifies a dispatcher-signed webhook."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
 import subprocess
 import tarfile
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+from playwright.sync_api import sync_playwright
+from stablegate_sdk import Stablegate
 
 from gateway import parts, sdkgen
 from tests.edge.conftest import Stack
-from tests.sdks.conftest import FlakyProxy, base_url
+from tests.sdks.conftest import FlakyProxy, WebhookReceiver, base_url
 
 SDK = sdkgen.SDK_ROOT / "typescript"
 
@@ -111,3 +119,121 @@ def test_npm_pack_makes_a_tarball_that_resolves_by_its_package_name(ts_package: 
     )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {"type": "webhook.test", "version": "0.1.0"}
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def same_origin_app(ts_package: Path, sdk_stack: Stack) -> Iterator[str]:
+    """One origin for a browser: the built SDK under /app/ (openapi-fetch through an import map), every other path
+    forwarded to the edge (the edge answers no CORS, as a shop would serve its pages and proxy the API)."""
+    files = {
+        "/app/openapi-fetch.mjs": parts.REPO_ROOT / "node_modules" / "openapi-fetch" / "dist" / "index.mjs",
+        **{f"/app/sdk/{p.relative_to(ts_package / 'dist')}": p for p in (ts_package / "dist").rglob("*.js")},
+    }
+    page = (
+        b'<!doctype html><html><head><meta charset="utf-8">'
+        b'<script type="importmap">{"imports": {"openapi-fetch": "/app/openapi-fetch.mjs"}}</script>'
+        b"</head><body>sdk</body></html>"
+    )
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _handle(self) -> None:
+            if self.path == "/app/index.html":
+                self._send(200, {"content-type": "text/html"}, page)
+                return
+            if self.path in files:
+                self._send(200, {"content-type": "text/javascript"}, files[self.path].read_bytes())
+                return
+            length = int(self.headers.get("content-length", "0"))
+            forward = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "connection", "origin"}}
+            upstream = http.client.HTTPConnection("127.0.0.1", sdk_stack.port, timeout=15)
+            try:
+                upstream.request(
+                    self.command, self.path, body=self.rfile.read(length) if length else None, headers=forward
+                )
+                reply = upstream.getresponse()
+                data = reply.read()
+                kept = {k: v for k, v in reply.getheaders() if k.lower() not in {"content-length", "connection"}}
+            finally:
+                upstream.close()
+            self._send(reply.status, kept, data)
+
+        do_GET = do_POST = do_DELETE = _handle
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+BROWSER_SCRIPT = """
+async ({ key, delivery, secret, publicKey }) => {
+  const sdk = await import("/app/sdk/index.js");
+  const client = new sdk.Stablegate({ apiKey: key, baseUrl: location.origin });
+  const made = [];
+  for (const n of [1, 2, 3]) made.push((await client.invoices.create({ amount: "1.25", order_id: `browser-${n}` })).id);
+  const listed = [];
+  for await (const invoice of client.invoices.list({ page_size: 2 })) listed.push(invoice.id);
+  const canceled = (await client.invoices.cancel(made[0])).status;
+  const missing = await client.invoices.get("inv_doesnotexist000000000000").catch((e) => [e.name, e.reason]);
+  const bySecret = await sdk.verifyWebhook(delivery.body, delivery.headers, { secrets: secret });
+  const byKey = await sdk.verifyWebhook(delivery.body, delivery.headers, { publicKeys: publicKey });
+  const forged = delivery.body.replace('"7"', '"7000"');
+  const tampered = await sdk.verifyWebhook(forged, delivery.headers, { secrets: secret }).catch((e) => e.reason);
+  return { made, listed, canceled, missing, events: [bySecret.type, byKey.id], tampered };
+}
+"""
+
+
+def test_the_typescript_sdk_runs_in_a_browser(
+    same_origin_app: str, sdk_stack: Stack, merchant_key: str, receiver: WebhookReceiver
+) -> None:
+    with Stablegate(merchant_key, base_url=base_url(sdk_stack)) as sg:
+        endpoint = sg.webhook_endpoints.create(
+            receiver.url,
+            enabled_events=["invoice.created"],
+            signing_algorithms=["WEBHOOK_SIGNING_ALGORITHM_HMAC_SHA256", "WEBHOOK_SIGNING_ALGORITHM_ED25519"],
+        )
+        hooked = sg.invoices.create("7", order_id="browser-hook")
+    delivery = receiver.wait_for("invoice.created")
+    assert b'"amount":"7"' in delivery.body.replace(b" ", b"")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(f"{same_origin_app}/app/index.html")
+            result = page.evaluate(
+                BROWSER_SCRIPT,
+                {
+                    "key": merchant_key,
+                    "delivery": {"body": delivery.body.decode(), "headers": delivery.headers},
+                    "secret": endpoint.secret,
+                    "publicKey": endpoint.signing_public_key,
+                },
+            )
+        finally:
+            browser.close()
+    assert result["listed"] == [*reversed(result["made"]), hooked.id], "every page, newest first"
+    assert result["canceled"] == "INVOICE_STATUS_CANCELED"
+    assert result["missing"] == ["NotFoundError", "INVOICE_NOT_FOUND"]
+    assert result["events"] == ["invoice.created", delivery.headers["webhook-id"]]
+    assert result["tampered"] == "SIGNATURE_INVALID"

@@ -31,6 +31,8 @@ from chain.rpc import JsonRpc
 from gateway import localrun, parts, sdkgen
 from tests.e2e.e2e_harness import CUSTOMER_ACCOUNT, UP_TIMEOUT, printed, rest, start_up, stop_up, wait_until
 
+pytestmark = pytest.mark.timeout(600)  # `up` itself may take minutes on a loaded machine (UP_TIMEOUT)
+
 SCOPES = ["invoices:read", "invoices:write", "balance:read", "webhooks:read", "webhooks:write"]
 
 
