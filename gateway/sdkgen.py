@@ -8,7 +8,8 @@ Part of `./dev codegen` (gateway/codegen.py calls `generate` after writing `gen/
 - `sdks/python/stablegate_sdk/generated/`: the Python client from `openapi-python-client` (pinned in pyproject),
   with its post hooks off so the output depends only on the generator's version;
 - `sdks/typescript/src/generated/schema.ts`: the TypeScript types from `openapi-typescript` (pinned in
-  package.json), which `openapi-fetch` reads.
+  package.json), which `openapi-fetch` reads;
+- `sdks/php/src/Model/`: the PHP SDK's models, from our own small generator (gateway/sdkgen_php.py).
 
 Generated files are never edited by hand; `tests/sdks/test_sdk_codegen.py` regenerates from the protos into a
 temporary directory and fails when anything differs from what is committed.
@@ -33,7 +34,8 @@ SCHEMA_PREFIX = "stablegate.merchant.v1."
 SDK_OPENAPI = Path("openapi.json")
 PYTHON_GENERATED = Path("python") / "stablegate_sdk" / "generated"
 TYPESCRIPT_GENERATED = Path("typescript") / "src" / "generated" / "schema.ts"
-GENERATED_PATHS = (SDK_OPENAPI, PYTHON_GENERATED, TYPESCRIPT_GENERATED)
+PHP_GENERATED = Path("php") / "src" / "Model"
+GENERATED_PATHS = (SDK_OPENAPI, PYTHON_GENERATED, TYPESCRIPT_GENERATED, PHP_GENERATED)
 """What `generate` writes under the SDK root, relative to it."""
 PYTHON_GENERATOR_CONFIG = "post_hooks: []\n"
 """openapi-python-client's config: no ruff post hooks (their output would follow whatever ruff is installed)."""
@@ -113,7 +115,18 @@ def generate(served_openapi: Path, sdk_root: Path = SDK_ROOT) -> list[Path]:
     doc_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     generate_python(doc_path, sdk_root / PYTHON_GENERATED)
     generate_typescript(doc_path, sdk_root / TYPESCRIPT_GENERATED)
+    generate_php(document, sdk_root / PHP_GENERATED)
     return generated_files(sdk_root)
+
+
+def generate_php(document: dict[str, Any], out_dir: Path) -> None:
+    """The PHP models (gateway/sdkgen_php.py) into `out_dir`, replacing it."""
+    from gateway.sdkgen_php import php_models  # noqa: PLC0415 - only when generating
+
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    for name, source in php_models(document).items():
+        (out_dir / name).write_text(source)
 
 
 def generated_files(sdk_root: Path = SDK_ROOT) -> list[Path]:

@@ -54,6 +54,7 @@ def test_a_proto_field_changed_without_regenerating_makes_the_sdks_stale(tmp_pat
     stale = stale_files(regenerate(tmp_path / "out", protos))
     assert "python/stablegate_sdk/generated/models/invoice.py" in stale
     assert "typescript/src/generated/schema.ts" in stale
+    assert "php/src/Model/Invoice.php" in stale
     assert "openapi.json" in stale
 
 
