@@ -1,5 +1,5 @@
-"""The worked integrations: each SDK's minimal shop (sdks/python/examples/shop.py, sdks/typescript/examples/shop.mjs)
-completes a paid order on the local chain.
+"""The worked integrations: each SDK's minimal shop (sdks/python/examples/shop.py, sdks/typescript/examples/shop.mjs,
+sdks/php/examples/shop.php) completes a paid order on the local chain.
 
 The gateway runs as `./dev up` runs it (`stablegate up`: anvil with the contracts, the watcher, every service), one
 for the module. For each shop: the merchant registers the shop's webhook URL with the SDK; a customer buys through
@@ -58,8 +58,10 @@ class LocalGateway:
 
 
 @pytest.fixture(scope="module")
-def local_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGateway]:
-    tmp = tmp_path_factory.mktemp("shops")
+def local_gateway() -> Iterator[LocalGateway]:
+    # A directory Postgres (run as `postgres` under root) can enter by its mode bits alone: an ACL on pytest's own
+    # 0700 base dir is undone when a concurrent pytest run chmods that dir (which resets the ACL mask).
+    tmp = parts.make_shared_dir("stablegate-shops-")
     state = tmp / "state"
     base = parts.free_port_block(len(localrun.assign_ports(20000)))
     ports = localrun.assign_ports(base)
@@ -91,6 +93,7 @@ def local_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGat
     finally:
         stop_up(proc, state)
         shutil.rmtree(localrun.postgres_base_for(state), ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def get(url: str) -> tuple[int, dict[str, str], bytes]:
@@ -115,19 +118,23 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
         conn.close()
 
 
-def start_shop(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+def start_shop(args: list[str], cwd: Path, env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """Start a shop and wait until it accepts connections on `port`."""
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_until(
+        "the shop listening",
+        lambda: parts.port_is_open(port) or (proc.poll() is not None and pytest.fail(log.read_text())),
+        timeout=30,
+        every=0.1,
     )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("shop listening on "), line + (proc.stdout.read() if proc.poll() is not None else "")
-    return proc, line.split()[-1]
+    return proc
 
 
-def complete_a_paid_order(gateway: LocalGateway, args: list[str], cwd: Path, extra_env: dict[str, str]) -> None:
+def complete_a_paid_order(
+    gateway: LocalGateway, args: list[str], cwd: Path, extra_env: dict[str, str], *, port: int, log: Path
+) -> None:
     """Register the shop's webhook, buy through it, refuse a forgery, pay on chain, see the order fulfilled."""
-    port = parts.free_port()
     with Stablegate(gateway.api_key, base_url=gateway.url) as merchant:
         endpoint = merchant.webhook_endpoints.create(
             f"http://127.0.0.1:{port}/webhooks/stablegate", enabled_events=["invoice.paid"]
@@ -140,7 +147,8 @@ def complete_a_paid_order(gateway: LocalGateway, args: list[str], cwd: Path, ext
         "SHOP_PORT": str(port),
         **extra_env,
     }
-    shop, shop_url = start_shop(args, cwd, env)
+    shop = start_shop(args, cwd, env, port, log)
+    shop_url = f"http://127.0.0.1:{port}"
     try:
         status, headers, body = get(f"{shop_url}/buy/coffee")
         assert status == 303, body
@@ -179,15 +187,18 @@ def complete_a_paid_order(gateway: LocalGateway, args: list[str], cwd: Path, ext
     finally:
         shop.terminate()
         shop.wait(timeout=10)
+    assert "Traceback" not in log.read_text() and "Fatal" not in log.read_text(), log.read_text()
 
 
-def test_the_python_shop_completes_a_paid_order_on_the_local_chain(local_gateway: LocalGateway) -> None:
+def test_the_python_shop_completes_a_paid_order_on_the_local_chain(local_gateway: LocalGateway, tmp_path: Path) -> None:
     python_sdk = sdkgen.SDK_ROOT / "python"
     complete_a_paid_order(
         local_gateway,
         [sys.executable, str(python_sdk / "examples" / "shop.py")],
         python_sdk,
         {"PYTHONPATH": str(python_sdk)},
+        port=parts.free_port(),
+        log=tmp_path / "shop.log",
     )
 
 
@@ -200,6 +211,22 @@ def test_the_typescript_shop_completes_a_paid_order_on_the_local_chain(
     tsc = parts.which("tsc", "run ./dev setup (npm install typescript)")
     subprocess.run([tsc, "-p", str(package / "tsconfig.json")], check=True, capture_output=True, timeout=180)
     # The example imports "@stablegate/sdk" by name: the package's own `exports` resolve it (self-reference).
+    home = {"HOME": os.environ.get("HOME", "/tmp")}
     complete_a_paid_order(
-        local_gateway, ["node", "examples/shop.mjs"], package, {"HOME": os.environ.get("HOME", "/tmp")}
+        local_gateway, ["node", "examples/shop.mjs"], package, home, port=parts.free_port(), log=tmp_path / "shop.log"
+    )
+
+
+def test_the_php_shop_completes_a_paid_order_on_the_local_chain(local_gateway: LocalGateway, tmp_path: Path) -> None:
+    php_sdk = sdkgen.SDK_ROOT / "php"
+    port = parts.free_port()
+    data = tmp_path / "data"
+    data.mkdir()
+    complete_a_paid_order(
+        local_gateway,
+        ["php", "-S", f"127.0.0.1:{port}", str(php_sdk / "examples" / "shop.php")],
+        php_sdk,
+        {"SHOP_DATA_DIR": str(data)},
+        port=port,
+        log=tmp_path / "shop.log",
     )
