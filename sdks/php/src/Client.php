@@ -72,6 +72,9 @@ final class Client
     /**
      * One API call: the decoded 200 answer, or the typed ApiException.
      *
+     * Retried (connection failures, 429/503/504) only when `$retrySafe`, by default: a GET or DELETE, a request
+     * with an Idempotency-Key header, or a cancel; pass an Idempotency-Key to make another POST retry-safe.
+     *
      * @param array<string, scalar|null> $query
      * @param ?array<string, mixed> $body
      * @param array<string, string> $headers
@@ -83,8 +86,12 @@ final class Client
         array $query = [],
         ?array $body = null,
         array $headers = [],
-        bool $retrySafe = true,
+        ?bool $retrySafe = null,
     ): array {
+        // Safe to send twice: a read, a write carrying an Idempotency-Key, or a cancel (canceling twice is a no-op).
+        $retrySafe ??= in_array($method, ['GET', 'DELETE'], true)
+            || array_key_exists('Idempotency-Key', $headers)
+            || str_ends_with($path, ':cancel');
         $query = array_filter($query, static fn (mixed $v): bool => $v !== null);
         $url = $this->baseUrl . $path . ($query ? '?' . http_build_query($query, '', '&', PHP_QUERY_RFC3986) : '');
         $lines = ["Authorization: Bearer {$this->apiKey}", 'User-Agent: stablegate-sdk-php/' . self::VERSION];

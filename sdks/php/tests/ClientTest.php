@@ -136,6 +136,13 @@ final class ClientTest extends TestCase
         } catch (ServiceUnavailableException $e) {
             $this->assertSame(['UNAVAILABLE', true, 0.0], [$e->reason, $e->retryable(), $e->retryAfter()]);
         }
+        try {
+            // A POST without an Idempotency-Key is not retried: sending it twice could make two invoices.
+            (new Client(self::env('STABLEGATE_KEY'), self::env('STABLEGATE_FLAKY_URL')))->request('POST', '/v1/invoices', body: ['amount' => '1']);
+            $this->fail('the scripted 503 did not surface');
+        } catch (ServiceUnavailableException $e) {
+            $this->assertSame('UNAVAILABLE', $e->reason);
+        }
     }
 
     public function testAClientWithoutAKeyOrWithABadBaseUrlIsRefusedAtOnce(): void
