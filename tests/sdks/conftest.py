@@ -149,8 +149,9 @@ class FlakyProxy:
     """A real HTTP proxy on loopback in front of the edge that misbehaves on a script, then forwards.
 
     Script actions, one per request, in order: `lose` forwards the request and then closes the connection without
-    answering (the call happened, the client never hears of it); `503` answers 503 UNAVAILABLE with
-    `Retry-After: 0` without forwarding. After the script, every request is forwarded.
+    answering (the call happened, the client never hears of it); `503` answers 503 UNAVAILABLE with `Retry-After: 0`
+    without forwarding; `504text` answers 504 in plain text, as Envoy does on its own timeout. After the script, every
+    request is forwarded.
     """
 
     upstream_port: int
@@ -178,6 +179,14 @@ def flaky_proxy(sdk_stack: Stack) -> Iterator[FlakyProxy]:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "connection"}}
             action = proxy.script.pop(0) if proxy.script else "forward"
             proxy.seen.append(Seen(self.command, self.path, {k.lower(): v for k, v in headers.items()}, action))
+            if action == "504text":  # what Envoy itself answers when the service is too slow: plain text
+                payload = b"upstream request timeout"
+                self.send_response(504)
+                self.send_header("content-type", "text/plain")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
             if action == "503":
                 payload = (
                     b'{"code":14,"message":"upstream unavailable","details":[{"@type":'

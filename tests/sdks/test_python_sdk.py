@@ -17,6 +17,7 @@ from stablegate_sdk import (
     RetryPolicy,
     ServiceUnavailableError,
     Stablegate,
+    TimeoutError,
     WebhookVerificationError,
     WebhookVerifier,
     verify_webhook,
@@ -206,3 +207,18 @@ def test_a_client_without_a_key_or_with_a_bad_base_url_is_refused_at_once() -> N
         WebhookVerifier()
     with pytest.raises(ValueError, match="whsec_ followed by base64"):
         WebhookVerifier("whsec_not base64!")
+
+
+def test_envoys_plain_text_timeout_becomes_a_typed_error_with_its_documented_reason(
+    merchant_key: str, flaky_proxy: FlakyProxy
+) -> None:
+    flaky_proxy.script = ["504text", "504text"]
+    delays: list[float] = []
+    with (
+        Stablegate(merchant_key, base_url=flaky_proxy.url, retry=RetryPolicy(max_retries=1), sleep=delays.append) as sg,
+        pytest.raises(TimeoutError) as timed_out,
+    ):
+        sg.invoices.get("inv_any")
+    assert (timed_out.value.status, timed_out.value.code, timed_out.value.reason) == (504, None, "UPSTREAM_TIMEOUT")
+    assert timed_out.value.message == "upstream request timeout"
+    assert len(delays) == 1 and 0.25 <= delays[0] <= 0.5, "one retry after the first backoff (0.5 s with jitter)"
