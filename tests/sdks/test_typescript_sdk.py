@@ -237,3 +237,46 @@ def test_the_typescript_sdk_runs_in_a_browser(
     assert result["missing"] == ["NotFoundError", "INVOICE_NOT_FOUND"]
     assert result["events"] == ["invoice.created", delivery.headers["webhook-id"]]
     assert result["tampered"] == "SIGNATURE_INVALID"
+
+
+CONSUMER = """
+import { Stablegate, verifyWebhook, type Invoice } from "./src/index.js";
+
+const client = new Stablegate({ apiKey: "sk_test_x", baseUrl: "http://127.0.0.1:1" });
+export async function typed(): Promise<string | undefined | null> {
+  const invoice: Invoice = await client.invoices.create({ amount: "10.50", order_id: "o-1" });
+  // @ts-expect-error amounts are decimal strings, never numbers
+  await client.invoices.create({ amount: 10.5 });
+  // @ts-expect-error a field the API does not have
+  await client.invoices.create({ amount: "1", colour: "blue" });
+  // @ts-expect-error status is one of the API's enum values
+  client.invoices.list({ status: "PAID" });
+  // @ts-expect-error a path the API does not have
+  await client.raw.GET("/v1/invoicez");
+  await verifyWebhook("{}", {}, { secrets: "whsec_AAAA" }).catch(() => undefined);
+  return invoice.checkout_url;
+}
+"""
+
+
+def typecheck_consumer(package: Path, source: str) -> subprocess.CompletedProcess[str]:
+    """`tsc --noEmit` over `source` as a consumer.ts beside the SDK's sources, with the SDK's own settings."""
+    (package / "consumer.ts").write_text(source)
+    config = {
+        "extends": "./tsconfig.json",
+        "compilerOptions": {"noEmit": True, "rootDir": "."},
+        "include": ["consumer.ts"],
+    }
+    (package / "tsconfig.consumer.json").write_text(json.dumps(config))
+    tsc = parts.which("tsc", "run ./dev setup (npm install typescript)")
+    return subprocess.run(
+        [tsc, "-p", "tsconfig.consumer.json"], cwd=package, capture_output=True, text=True, timeout=180, check=False
+    )
+
+
+def test_the_generated_types_refuse_what_the_api_refuses(ts_package: Path) -> None:
+    """Each `@ts-expect-error` line must be a type error: tsc fails on one that is not (the types bite)."""
+    checked = typecheck_consumer(ts_package, CONSUMER)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    loosened = typecheck_consumer(ts_package, CONSUMER.replace("// @ts-expect-error amounts are", "// amounts are"))
+    assert loosened.returncode != 0 and "consumer.ts(8," in loosened.stdout, loosened.stdout
