@@ -165,13 +165,15 @@ def launch_stack(
     client_requests_per_second: int = 200,
     request_receive_timeout: float = 30.0,
     checkout: bool = False,
+    ledger_env: dict[str, str] | None = None,
 ) -> tuple[Stack, int]:
     """Start a ledger, the edge service and Envoy on a fresh database (appending each to `started`).
 
     Returns the stack and the ledger's gRPC port. Every hop inside is mutual TLS with `pki`'s certificates;
     `public_tls` puts TLS on Envoy's public listener too. With `rpc_url` (a chain node), settlement runs behind
     Envoy as well (its fee estimate reads that node); without, its upstream is a port nothing listens on. With
-    `checkout`, the checkout service runs too and Envoy serves its page at `/checkout/`.
+    `checkout`, the checkout service runs too and Envoy serves its page at `/checkout/`. `ledger_env` adds
+    settings to the ledger's environment (e.g. `STABLEGATE_LEDGER_WEBHOOK_ALLOW_LOOPBACK`).
     """
     listen_port = parts.free_port()
     database = f"edge_{secrets.token_hex(4)}"
@@ -207,6 +209,7 @@ def launch_stack(
             else base64.b64encode(secrets.token_bytes(32)).decode(),
             **pki.files(Role.LEDGER).env("ledger"),
             **chain_env,
+            **(ledger_env or {}),
         },
     )
     started.append(parts.start(spec))
