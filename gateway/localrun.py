@@ -5,7 +5,7 @@ config with one program per process (the same command lines the test harness use
 foreground, waits until everything answers, prints the addresses, and on Ctrl-C stops it all.
 
 The local chain is kept in the state dir like the ledger's data (`anvil/`): anvil dumps it every
-`CHAIN_DUMP_SECONDS` and on exit, `up` keeps a copy known to be whole (`keep_chain`), and the next start loads
+`CHAIN_DUMP_SECONDS` and on exit, `up` keeps a copy known to be whole (`ChainKeeper`), and the next start loads
 it, so the treasury's balance, the keys' nonces and the watcher's cursor still agree with the chain. A SIGKILL
 loses at most the last few seconds of blocks, which the watcher sees as a reorg and settlement as dropped
 transactions it sends again.
