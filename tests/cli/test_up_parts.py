@@ -14,6 +14,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from rich.console import Console
 
 from gateway import localrun, parts
 from gateway.cli import MIGRATIONS
@@ -156,3 +157,17 @@ def test_a_connection_still_refused_at_the_end_is_a_clear_error() -> None:
     port = parts.free_port()
     with pytest.raises(localrun.UpError, match="did not answer"):
         localrun.rest_call_retrying(f"http://127.0.0.1:{port}/admin/v1/merchants", "k", within=0.3, pause=0.05)
+
+
+def test_the_signer_state_an_older_up_kept_moves_into_a_private_directory(tmp_path: Path) -> None:
+    """`<state>/signer-state.sqlite3` (0644 under an older `up`) and its WAL move to `<state>/signer/`, 0600 in 0700."""
+    old = tmp_path / localrun.SIGNER_STATE_FILE
+    old.write_text("audit")
+    (tmp_path / f"{localrun.SIGNER_STATE_FILE}-wal").write_text("wal")
+    old.chmod(0o644)
+    path = localrun.LocalGateway(tmp_path, None, Console())._signer_state_path()
+    assert path == tmp_path / "signer" / localrun.SIGNER_STATE_FILE
+    assert (path.read_text(), path.stat().st_mode & 0o777) == ("audit", 0o600)
+    assert (path.parent / f"{localrun.SIGNER_STATE_FILE}-wal").read_text() == "wal"
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert not old.exists()
