@@ -46,7 +46,7 @@ class JsonRpc:
             self.url, data=body.encode(), headers={"Content-Type": "application/json"}
         )
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - the Request above (the configured node URL)  # nosec B310
                 reply = json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             # Some nodes send a JSON-RPC error with an HTTP error status; keep the node's words when they exist.

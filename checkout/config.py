@@ -25,7 +25,7 @@ class CheckoutSettings(ServiceSettings):
         "answered). It binds `host`, like the gRPC port.",
     )
     ledger_target: str = Field(
-        default="127.0.0.1:50051", pattern=TARGET_PATTERN, description="host:port of the ledger (invoice reads)."
+        default="127.0.0.1:20051", pattern=TARGET_PATTERN, description="host:port of the ledger (invoice reads)."
     )
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0",

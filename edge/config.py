@@ -19,7 +19,7 @@ class EdgeSettings(ServiceSettings):
     mesh_role: ClassVar[str | None] = "edge"
 
     ledger_target: str = Field(
-        default="127.0.0.1:50051", pattern=TARGET_PATTERN, description="host:port of the ledger (key checks)."
+        default="127.0.0.1:20051", pattern=TARGET_PATTERN, description="host:port of the ledger (key checks)."
     )
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0", pattern=r"^rediss?://", description="Redis for rate limits and caches."

@@ -45,6 +45,9 @@ class EnvoyEnvError(ValueError):
     """A `STABLEGATE_ENVOY_*` variable is missing or malformed; the message names it."""
 
 
+ALL_INTERFACES = "0.0.0.0"  # nosec B104 - a pod's listeners: its Service and NetworkPolicies decide who reaches them
+
+
 def build_routes() -> dict[str, tuple[str, ...]]:
     """The public services each upstream serves (imports the ledger's and settlement's service lists)."""
     from ledger.app import SERVED as ledger_served  # noqa: PLC0415 - only at build time
@@ -82,8 +85,8 @@ def plan_from_env(env: Mapping[str, str], routes: Mapping[str, Sequence[str]]) -
         listen_port=_port(env, "LISTEN_PORT"),
         admin_port=_port(env, "ADMIN_PORT"),
         admin_api_port=_port(env, "ADMIN_API_PORT"),
-        host="0.0.0.0",
-        admin_api_host="0.0.0.0",
+        host=ALL_INTERFACES,
+        admin_api_host=ALL_INTERFACES,
         descriptor_path=GEN_ROOT / "stablegate_descriptor.binpb",
         upstreams=(
             Upstream("ledger", _get(env, "LEDGER_HOST"), _port(env, "LEDGER_PORT"), Role.LEDGER),
@@ -107,7 +110,7 @@ def render(env: Mapping[str, str], routes_file: Path, out_dir: Path) -> Path:
 def ready(admin_port: int, timeout: float = 3.0) -> bool:
     """True when Envoy's admin `/ready` on loopback answers 200 (LIVE)."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=timeout) as reply:
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=timeout) as reply:  # nosec B310 - a fixed loopback http URL
             return bool(reply.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -133,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
             concurrency = _get(env, "CONCURRENCY")
             # Envoy takes this process's place (PID 1 in the container), so it gets the pod's signals directly.
-            os.execv(envoy, [envoy, "-c", str(config), "--disable-hot-restart", "--concurrency", concurrency])  # noqa: S606
+            os.execv(envoy, [envoy, "-c", str(config), "--disable-hot-restart", "--concurrency", concurrency])  # noqa: S606 - envoy, fixed args  # nosec B606
     except EnvoyEnvError as exc:
         print(f"edge.k8s: {exc}", file=sys.stderr)
         return 2

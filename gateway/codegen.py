@@ -3,6 +3,7 @@
 One command (`./dev codegen`, or `python -m gateway.codegen`) writes everything generated from the
 protos into `gen/`: message modules with `.pyi` stubs, gRPC stubs with `.pyi` stubs, the descriptor set
 Envoy's gRPC-JSON transcoder reads, and the OpenAPI document with its reference page (edge/openapi.py).
+Then it regenerates the SDKs' generated code from that document (gateway/sdkgen.py, into `sdks/`).
 Generated files are never edited by hand; the test suite regenerates into a temporary directory and fails if
 anything differs from what is committed.
 """
@@ -143,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="rewrite api-baseline/v1.binpb from protos/ (a deliberate act: docs/development.md, 'The v1 baseline')",
     )
+    parser.add_argument("--sdk-out", type=Path, default=REPO_ROOT / "sdks", help="where the SDKs live (default: sdks/)")
     args = parser.parse_args(argv)
     if args.write_v1_baseline:
         try:
@@ -158,6 +160,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"codegen: {exc}", file=sys.stderr)
         return 1
     print(f"codegen: wrote {len(written)} files to {args.out}")
+    from gateway import sdkgen  # noqa: PLC0415 - the SDK generators are dev tools, needed only here
+
+    try:
+        sdk_files = sdkgen.generate(args.out / "openapi.json", args.sdk_out)
+    except sdkgen.SdkGenError as exc:
+        print(f"codegen: {exc}", file=sys.stderr)
+        return 1
+    print(f"codegen: wrote {len(sdk_files)} SDK files to {args.sdk_out}")
     return 0
 
 

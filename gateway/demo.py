@@ -12,7 +12,7 @@ import asyncio
 import sys
 from decimal import Decimal, InvalidOperation
 
-LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:55432/stablegate"
+LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:15432/stablegate"
 """Where `stablegate up` (default ports) keeps the ledger."""
 LOCAL_RPC_URL = "http://127.0.0.1:8545"
 """Where `stablegate up` (default ports) serves anvil."""

@@ -4,10 +4,19 @@ Prepares each real part (initdb, a SoftHSM token with generated dev PINs, config
 config with one program per process (the same command lines the test harness uses), runs supervisord in the
 foreground, waits until everything answers, prints the addresses, and on Ctrl-C stops it all.
 
-Our contracts are deployed on the local anvil as soon as it answers. Their addresses are known before that:
-anvil starts empty and its first dev account deploys at nonces 0, 1, 2, so `chain.deploy.plan` gives the same
-addresses every run. The ledger's environment carries the planned addresses (it needs no contract to exist,
-only the CREATE2 math) and the deployment is checked against the plan; a mismatch stops `up`.
+The local chain is kept in the state dir like the ledger's data (`anvil/`): anvil dumps it every
+`CHAIN_DUMP_SECONDS` and on exit, `up` keeps a copy known to be whole (`ChainKeeper`), and the next start loads
+it, so the treasury's balance, the keys' nonces and the watcher's cursor still agree with the chain. A SIGKILL
+loses at most the last few seconds of blocks, which the watcher sees as a reorg and settlement as dropped
+transactions it sends again.
+
+Our contracts are deployed on the first start, on an empty anvil, as soon as it answers. Their addresses are
+known before that: anvil's first dev account deploys at nonces 0, 1, 2, so `chain.deploy.plan` gives the same
+addresses every time. The ledger's environment carries the planned addresses (it needs no contract to exist,
+only the CREATE2 math); the deployment is checked against the plan, and a kept chain is checked to hold them.
+A mismatch stops `up`. Without a whole kept chain `up` starts an empty one and forgets the watcher's state,
+unless settlement has sent transactions on the lost chain: then it refuses and says what to do
+(`prepare_database`).
 """
 
 from __future__ import annotations
@@ -48,28 +57,31 @@ from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import MeshFiles, Role
 
 SERVICE_NAMES = ("ledger", "watcher", "settlement", "signer", "edge", "checkout", "dashboard")
-# Well-known local ports; `--base-port N` moves them all to N + offset (the offset is the order below).
+# Well-known local ports; `--base-port N` moves them all to N + offset (the offset is the order below). All of
+# them sit below Linux's ephemeral range (32768-60999 by default): a client retrying a local port that is not
+# listening yet may be handed that very port as its own source port and connect to itself (TCP simultaneous
+# open), and the service meant for it then cannot bind.
 DEFAULT_PORTS: dict[str, int] = {
     "envoy": 8080,
     "envoy_admin": 9901,
-    "postgres": 55432,
-    "redis": 56379,
+    "postgres": 15432,
+    "redis": 16379,
     "anvil": 8545,
-    "ledger": 50051,
-    "watcher": 50052,
-    "settlement": 50053,
-    "signer": 50054,
+    "ledger": 20051,
+    "watcher": 20052,
+    "settlement": 20053,
+    "signer": 20054,
     "ledger_metrics": 9101,
     "watcher_metrics": 9102,
     "settlement_metrics": 9103,
     "signer_metrics": 9104,
-    "edge": 50055,
+    "edge": 20055,
     "edge_metrics": 9105,
     "envoy_admin_api": 8081,
-    "checkout": 50056,
+    "checkout": 20056,
     "checkout_metrics": 9106,
     "checkout_http": 8082,
-    "dashboard": 50057,
+    "dashboard": 20057,
     "dashboard_metrics": 9107,
     "dashboard_http": 8083,
 }
@@ -88,6 +100,9 @@ DEV_KEY_FUNDING_WEI = 10 * 10**18
 """BNB each dev signing key gets from anvil's first account (the keys pay their own gas)."""
 ADMIN_KEY_COMMAND = (sys.executable, "-m", "gateway", "admin", "keys", "create")
 """`stablegate admin keys create`, as the operator runs it (docs/api.md, "Authentication")."""
+SIGNER_DIR = "signer"
+SIGNER_STATE_FILE = "signer-state.sqlite3"
+"""`<state>/signer/signer-state.sqlite3`: the signer's audit log and approvals (directory 0700, file 0600)."""
 DEMO_FILE = "demo-merchant.json"
 """In the state dir, mode 0600: the admin key, demo merchant and merchant key `up` made once (secrets)."""
 DEMO_MERCHANT = {"name": "Demo merchant", "contact_email": "demo@stablegate.example"}
@@ -119,7 +134,7 @@ def postgres_base_for(state: Path) -> Path:
 def legacy_postgres_base_for(state: Path) -> Path:
     """Where `up` kept a root-run cluster before it moved into the state dir: /var/tmp/stablegate-<hash>."""
     digest = hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:12]
-    return Path("/var/tmp") / f"stablegate-{digest}"  # noqa: S108 - only read and moved, after an ownership check
+    return Path("/var/tmp") / f"stablegate-{digest}"  # noqa: S108 - only read and moved, after an ownership check  # nosec B108
 
 
 def can_enter(path: Path, user: str) -> bool:
@@ -202,19 +217,113 @@ def edge_plan(ports: dict[str, int], envoy: MeshFiles) -> EdgePlan:
     )
 
 
-def fresh_database(pg: parts.PostgresPlan) -> None:
-    """The gateway's database, with the watcher's chain state forgotten: `up`'s anvil starts empty every time.
+CHAIN_DIR = "anvil"
+"""In the state dir: the local chain anvil dumps (`state.json`) and the copy `up` keeps of it (`state.kept.json`)."""
+CHAIN_DUMP = "state.json"
+CHAIN_KEPT = "state.kept.json"
+CHAIN_DUMP_SECONDS = 2
+"""anvil dumps its chain this often (and on exit): a SIGKILL of anvil loses at most these last seconds."""
+CHAIN_KEEP_SECONDS = 5
+"""While it runs, `up` copies a whole dump to the kept file this often (anvil writes its dump in place)."""
 
-    The ledger's data stays (its invoices' addresses are CREATE2 math on the same planned factory); the
-    watcher's cursor, headers and observations described the previous run's chain and would stall the scan.
+
+def read_chain_dump(path: Path) -> bytes | None:
+    """The bytes of an anvil state dump when the file is whole (JSON with its blocks), else None."""
+    try:
+        raw = path.read_bytes()
+        parsed = json.loads(raw)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(parsed, dict) or "blocks" not in parsed or "best_block_number" not in parsed:
+        return None
+    return raw
+
+
+class ChainKeeper:
+    """Keeps a whole copy of anvil's chain in the state dir (`keep`), written atomically.
+
+    anvil writes its dump in place (truncate, then write): killed in that instant, it leaves half a file. The
+    copy is only ever replaced by a dump that parses, through a temporary file and a rename, so it is whole.
+    """
+
+    def __init__(self, state: Path) -> None:
+        self.directory = state / CHAIN_DIR
+        self.dump = self.directory / CHAIN_DUMP
+        self.kept = self.directory / CHAIN_KEPT
+        self._seen: tuple[int, int] | None = None
+
+    def keep(self) -> Path | None:
+        """Copy anvil's latest dump over the kept file if it is whole and new; the kept file, or None if none."""
+        with contextlib.suppress(OSError):
+            info = self.dump.stat()
+            seen = (info.st_mtime_ns, info.st_size)
+            if seen != self._seen:
+                raw = read_chain_dump(self.dump)
+                if raw is not None:
+                    self._write(raw)
+                    self._seen = seen
+        return self.kept if read_chain_dump(self.kept) is not None else None
+
+    def _write(self, raw: bytes) -> None:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temporary = self.kept.with_name(CHAIN_KEPT + ".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(raw)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, self.kept)
+        directory = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def _psql(pg: parts.PostgresPlan, sql: str) -> str:
+    psql = str(parts.postgres_bin_dir() / "psql")
+    argv = [psql, "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-d", pg.database, "-tAc", sql]
+    return parts.run_checked(argv).strip()
+
+
+def settlement_transactions(pg: parts.PostgresPlan) -> int:
+    """How many transactions settlement has recorded (signed, sent or mined) on the chain it knew; 0 if none."""
+    exists = "SELECT count(*) FROM pg_tables WHERE schemaname = 'settlement' AND tablename = 'chain_transactions'"
+    if _psql(pg, exists) != "1":
+        return 0
+    return int(_psql(pg, "SELECT count(*) FROM settlement.chain_transactions"))
+
+
+def prepare_database(pg: parts.PostgresPlan, *, fresh_chain: bool, chain_dir: Path) -> None:
+    """The gateway's database; on a fresh chain, with what described the previous chain forgotten.
+
+    The ledger's data stays either way (its invoices' addresses are CREATE2 math on the same planned factory).
+    On a kept chain the watcher scans on from its cursor and settlement keeps its nonces: they describe this
+    chain. On a fresh chain the watcher's cursor, headers and observations described the lost chain (they would
+    stall the scan) and are forgotten, and settlement's nonces are reset to the fresh chain's counts; but if
+    settlement has transactions on the lost chain (sweeps, moves, payouts: nonces the fresh chain never saw, a
+    treasury balance it does not hold), nothing can make them agree, and `up` refuses with what to do.
     """
     parts.create_database(pg)
-    psql = str(parts.postgres_bin_dir() / "psql")
+    if not fresh_chain:
+        return
+    sent = settlement_transactions(pg)
+    if sent:
+        state = chain_dir.parent
+        raise UpError(
+            f"no whole saved chain in {chain_dir} (missing or unreadable: an `up` from before chains were kept, or "
+            f"the files were removed), but the database records {sent} settlement transactions on it: their nonces "
+            "and the treasury's balance cannot match a fresh chain. Put back the saved chain, or start over with "
+            f"no data: `rm -rf {state}` (as the user that runs `up`) and run `up` again"
+        )
     forget = (
         "DO $$ BEGIN IF to_regclass('watcher.cursors') IS NOT NULL THEN "
-        "TRUNCATE watcher.cursors, watcher.headers, watcher.observations; END IF; END $$"
+        "TRUNCATE watcher.cursors, watcher.headers, watcher.observations; END IF; "
+        "IF to_regclass('settlement.nonces') IS NOT NULL THEN "
+        "UPDATE settlement.nonces SET next_nonce = 0, chain_latest = NULL, chain_pending = NULL, recovered_at = NULL; "
+        "END IF; END $$"
     )
-    parts.run_checked([psql, "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-d", pg.database, "-c", forget])
+    _psql(pg, forget)
 
 
 class UpError(RuntimeError):
@@ -222,11 +331,22 @@ class UpError(RuntimeError):
 
 
 def assign_ports(base_port: int | None) -> dict[str, int]:
-    """The port of every process: the well-known defaults, or consecutive ports from `base_port`."""
+    """The port of every process: the well-known defaults, or consecutive ports from `base_port`.
+
+    A block that would overlap the kernel's ephemeral port range is refused (see `DEFAULT_PORTS`).
+    """
     if base_port is None:
         return dict(DEFAULT_PORTS)
     if not 1024 <= base_port <= 65535 - len(DEFAULT_PORTS):
         raise UpError(f"--base-port {base_port} is out of range: pick 1024..{65535 - len(DEFAULT_PORTS)}")
+    low, high = parts.ephemeral_port_range()
+    last = base_port + len(DEFAULT_PORTS) - 1
+    if base_port <= high and last >= low:
+        raise UpError(
+            f"--base-port {base_port} puts ports {base_port}..{last} inside the kernel's ephemeral range {low}..{high} "
+            "(/proc/sys/net/ipv4/ip_local_port_range), where a client's own source port can take a service's port "
+            f"before it binds: pick a base from 1024 to {low - len(DEFAULT_PORTS)}"
+        )
     return {name: base_port + i for i, name in enumerate(DEFAULT_PORTS)}
 
 
@@ -266,7 +386,7 @@ def rest_call(url: str, key: str, body: object = None, timeout: float = 10.0) ->
         headers={"authorization": f"Bearer {key}", "content-type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - the Request above (loopback, our Envoy)  # nosec B310
             status, raw = int(resp.status), resp.read()
     except urllib.error.HTTPError as exc:
         status, raw = int(exc.code), exc.read()
@@ -275,6 +395,33 @@ def rest_call(url: str, key: str, body: object = None, timeout: float = 10.0) ->
     except ValueError:
         parsed = {"message": raw.decode(errors="replace")}
     return status, parsed if isinstance(parsed, dict) else {"value": parsed}
+
+
+TRANSIENT_RETRY_SECONDS = 30.0
+"""How long `up` asks the admin API again while it answers 503 right after readiness (`rest_call_retrying`)."""
+
+
+def rest_call_retrying(
+    url: str, key: str, body: object = None, *, within: float = TRANSIENT_RETRY_SECONDS, pause: float = 0.5
+) -> tuple[int, dict[str, object]]:
+    """`rest_call`, made again while the answer is transient, for up to `within` seconds; the last answer.
+
+    Transient: 503 (Envoy's own when an upstream is not reachable yet, or a service's gRPC UNAVAILABLE) and a
+    connection that fails. Right after every part answers its readiness probe, the admin API's route may still
+    answer so for a moment. Any other answer is returned at once; a connection still failing at the end is an
+    `UpError`.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            status, answer = rest_call(url, key, body)
+        except (urllib.error.URLError, OSError) as exc:
+            if time.monotonic() >= deadline:
+                raise UpError(f"{url.split('?', maxsplit=1)[0]} did not answer: {exc}") from exc
+        else:
+            if status != 503 or time.monotonic() >= deadline:
+                return status, answer
+        time.sleep(pause)
 
 
 def curl_create_invoice(edge_url: str, api_key: str) -> str:
@@ -535,6 +682,8 @@ class LocalGateway:
         self._pg_dsn = ""
         self._demo: DemoMerchant | None = None
         self._ready_seconds = 0.0
+        self._chain = ChainKeeper(self.state)
+        self._kept_chain: Path | None = None
 
     def run(self) -> int:
         """Prepare, start, wait until ready, print addresses, then block until Ctrl-C or SIGTERM.
@@ -592,7 +741,15 @@ class LocalGateway:
             token = self._softhsm_token()
             self._keys = self._dev_keys(token)
             redis_spec = parts.prepare_redis(self.state, ports["redis"])
-            anvil_spec = parts.prepare_anvil(ports["anvil"])
+            # The chain of the previous run if a whole one was kept (then no deployment), else an empty one.
+            self._kept_chain = self._chain.keep() if (self.state / "chain.json").exists() else None
+            self._chain.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            anvil_spec = parts.prepare_anvil(
+                ports["anvil"],
+                load_state=self._kept_chain,
+                dump_state=self._chain.dump,
+                dump_interval=CHAIN_DUMP_SECONDS,
+            )
             # A fresh dev CA and one certificate per mesh role at every start: every process restarts with it.
             mesh = DevMesh(self.state / "pki")
             envoy_dir = self.state / "envoy"
@@ -604,13 +761,21 @@ class LocalGateway:
             )
         programs = [
             # INT is Postgres's fast shutdown; TERM would wait for every client to disconnect.
-            Program(pg_spec, pg_plan.dsn, pg_spec.ready, stop_signal="INT", on_ready=lambda: fresh_database(pg_plan)),
+            Program(
+                pg_spec,
+                pg_plan.dsn,
+                pg_spec.ready,
+                stop_signal="INT",
+                on_ready=lambda: prepare_database(
+                    pg_plan, fresh_chain=self._kept_chain is None, chain_dir=self._chain.directory
+                ),
+            ),
             Program(redis_spec, f"redis://127.0.0.1:{ports['redis']}/0", redis_spec.ready),
             Program(
                 anvil_spec,
                 f"http://127.0.0.1:{ports['anvil']} (chain id 97)",
                 anvil_spec.ready,
-                on_ready=lambda: self._deploy_contracts(f"http://127.0.0.1:{ports['anvil']}"),
+                on_ready=lambda: self._chain_ready(f"http://127.0.0.1:{ports['anvil']}"),
             ),
             Program(
                 envoy_spec,
@@ -639,6 +804,45 @@ class LocalGateway:
             programs.append(Program(spec, address, spec.ready, env=own, stop_wait_seconds=LOCAL_DRAIN_TIMEOUT + 5))
         return programs
 
+    def _chain_ready(self, rpc_url: str) -> None:
+        """On a fresh chain deploy the contracts; on a kept one check they are there; then a block a second."""
+        if self._kept_chain is None:
+            self._deploy_contracts(rpc_url)
+        else:
+            self._check_kept_chain(rpc_url)
+        try:
+            # From here on a block every second, transactions or not, as on a real chain: finality keeps moving
+            # (the watcher credits payments, settlement's transactions become final) without anyone mining.
+            JsonRpc(rpc_url).request("evm_setIntervalMining", BLOCK_SECONDS)
+        except (RpcError, RpcUnavailable) as exc:
+            raise UpError(f"switching anvil to a block every {BLOCK_SECONDS} s failed: {exc}") from exc
+
+    def _check_kept_chain(self, rpc_url: str) -> None:
+        """The kept chain holds the deployment `chain.json` names, at the planned addresses; no redeployment."""
+        saved = json.loads((self.state / "chain.json").read_text())
+        deployment = Deployment(**{**saved, "roles": Roles(**saved["roles"])})
+        got = Plan(deployment.token, deployment.treasury, deployment.factory, deployment.forwarder_implementation)
+        start_over = f"start over with no data: `rm -rf {self.state}` and run `up` again"
+        if got != self._contracts:
+            raise UpError(f"{self.state / 'chain.json'} names {got}, not the planned {self._contracts}; {start_over}")
+        chain = Chain(JsonRpc(rpc_url))
+        contracts = {
+            "token": deployment.token,
+            "treasury": deployment.treasury,
+            "factory": deployment.factory,
+            "cold Safe": deployment.roles.cold_safe,
+        }
+        try:
+            missing = [f"{what} {address}" for what, address in contracts.items() if not chain.code(address)]
+        except (ChainError, RpcError, RpcUnavailable) as exc:
+            raise UpError(f"reading the kept chain from anvil failed: {exc}") from exc
+        if missing:
+            raise UpError(
+                f"the chain kept in {self._chain.directory} has no code for the deployed {', '.join(missing)}: it is "
+                f"not the chain {self.state / 'chain.json'} describes; {start_over}"
+            )
+        self._deployment = deployment
+
     def _deploy_contracts(self, rpc_url: str) -> None:
         """Deploy the test token, treasury and factory on the fresh anvil; they must land where planned."""
         chain = Chain(JsonRpc(rpc_url))
@@ -664,12 +868,6 @@ class LocalGateway:
                 f"the contracts landed at {got}, not at the planned {self._contracts} the ledger was given: "
                 "anvil was not fresh; stop whatever else uses it and run `up` again"
             )
-        try:
-            # From here on a block every second, transactions or not, as on a real chain: finality keeps moving
-            # (the watcher credits payments, settlement's transactions become final) without anyone mining.
-            chain.rpc.request("evm_setIntervalMining", BLOCK_SECONDS)
-        except (RpcError, RpcUnavailable) as exc:
-            raise UpError(f"switching anvil to a block every {BLOCK_SECONDS} s failed: {exc}") from exc
         (self.state / "chain.env").write_text(deployment.env_file_text())
         (self.state / "chain.json").write_text(json.dumps(deployment.as_json(), indent=2, sort_keys=True) + "\n")
         self._deployment = deployment
@@ -697,7 +895,7 @@ class LocalGateway:
         edge = f"http://127.0.0.1:{self._ports['envoy']}"
         admin = f"http://127.0.0.1:{self._ports['envoy_admin_api']}"
         if saved.get("api_key"):
-            status, body = rest_call(f"{edge}/v1/invoices", saved["api_key"])
+            status, body = rest_call_retrying(f"{edge}/v1/invoices", saved["api_key"])
             if status == 200:
                 return DemoMerchant(saved["admin_key"], saved["merchant_id"], saved["api_key"])
             if status != 401:
@@ -708,10 +906,10 @@ class LocalGateway:
         def save() -> None:
             write_private(path, json.dumps(saved, indent=2, sort_keys=True) + "\n")
 
-        if saved.get("admin_key") and rest_call(f"{admin}/admin/v1/merchants", saved["admin_key"])[0] == 401:
+        if saved.get("admin_key") and rest_call_retrying(f"{admin}/admin/v1/merchants", saved["admin_key"])[0] == 401:
             saved = {}  # an interrupted start's admin key this database does not know
         if saved.get("merchant_id"):
-            status, _ = rest_call(f"{admin}/admin/v1/merchants/{saved['merchant_id']}", saved["admin_key"])
+            status, _ = rest_call_retrying(f"{admin}/admin/v1/merchants/{saved['merchant_id']}", saved["admin_key"])
             if status == 404:
                 del saved["merchant_id"]
         if not saved.get("admin_key"):
@@ -727,12 +925,12 @@ class LocalGateway:
             saved["admin_key"] = made.stdout.strip()
             save()
         if not saved.get("merchant_id"):
-            status, merchant = rest_call(f"{admin}/admin/v1/merchants", saved["admin_key"], DEMO_MERCHANT)
+            status, merchant = rest_call_retrying(f"{admin}/admin/v1/merchants", saved["admin_key"], DEMO_MERCHANT)
             if status != 200:
                 raise UpError(f"onboarding the demo merchant failed ({status}): {merchant}")
             saved["merchant_id"] = str(merchant["id"])
             save()
-        status, key = rest_call(
+        status, key = rest_call_retrying(
             f"{admin}/admin/v1/merchants/{saved['merchant_id']}/api_keys",
             saved["admin_key"],
             {"scopes": list(DEMO_KEY_SCOPES), "name": "up-demo"},
@@ -750,7 +948,7 @@ class LocalGateway:
         """
         path = self.state / DASHBOARD_ADMIN_KEY_FILE
         admin = f"http://127.0.0.1:{self._ports['envoy_admin_api']}"
-        if path.exists() and rest_call(f"{admin}/admin/v1/merchants", path.read_text().strip())[0] == 200:
+        if path.exists() and rest_call_retrying(f"{admin}/admin/v1/merchants", path.read_text().strip())[0] == 200:
             return
         made = subprocess.run(
             [*ADMIN_KEY_COMMAND, "--name", "up-dashboard", "--role", "admin", "--database-url", self._pg_dsn],
@@ -796,6 +994,22 @@ class LocalGateway:
         with os.fdopen(fd, "w") as out:
             out.write(key)
         return key
+
+    def _signer_state_path(self) -> Path:
+        """The signer's state file (audit log, approvals): in `<state>/signer/`, mode 0700; the file is 0600.
+
+        A state file an older `up` kept in the state dir itself moves there, with its WAL and shared memory.
+        """
+        directory = self.state / SIGNER_DIR
+        directory.mkdir(mode=0o700, exist_ok=True)
+        directory.chmod(0o700)
+        path = directory / SIGNER_STATE_FILE
+        for suffix in ("", "-wal", "-shm"):
+            old = self.state / (SIGNER_STATE_FILE + suffix)
+            if old.exists() and not (directory / old.name).exists():
+                os.replace(old, directory / old.name)
+                (directory / old.name).chmod(0o600)
+        return path
 
     def _write_policy(self) -> Path:
         """Write the local signer's policy for this run's planned contracts (`dev_policy`)."""
@@ -864,7 +1078,7 @@ class LocalGateway:
                 "STABLEGATE_WATCHER_TOKEN_CONTRACT": self._contracts.token,
                 "STABLEGATE_WATCHER_TOKEN_DECIMALS": "18",
                 "STABLEGATE_WATCHER_FORWARDER_FACTORY": self._contracts.factory,
-                # anvil starts empty at every `up`: scan it from its first block.
+                # A fresh chain is scanned from its first block; on a kept one the watcher goes on from its cursor.
                 "STABLEGATE_WATCHER_START_BLOCK": "1",
                 "STABLEGATE_SETTLEMENT_DATABASE_URL": pg.dsn,
                 "STABLEGATE_SETTLEMENT_RPC_URLS": rpc,
@@ -892,7 +1106,7 @@ class LocalGateway:
                 "STABLEGATE_SIGNER_PKCS11_MODULE": str(token.module),
                 "STABLEGATE_SIGNER_TOKEN_LABEL": token.label,
                 "STABLEGATE_SIGNER_PIN": token.user_pin,
-                "STABLEGATE_SIGNER_STATE_PATH": str(self.state / "signer-state.sqlite3"),
+                "STABLEGATE_SIGNER_STATE_PATH": str(self._signer_state_path()),
                 "STABLEGATE_SIGNER_POLICY_PATH": str(self._write_policy()),
                 "STABLEGATE_EDGE_LEDGER_TARGET": ledger,
                 "STABLEGATE_EDGE_REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
@@ -1008,8 +1222,12 @@ class LocalGateway:
 
     def _wait_for_stop(self) -> int:
         assert self._supervisord is not None
+        kept_at = time.monotonic()
         while not self._stop_requested and self._supervisord.poll() is None:
             time.sleep(0.2)
+            if time.monotonic() - kept_at >= CHAIN_KEEP_SECONDS:
+                self._chain.keep()
+                kept_at = time.monotonic()
         if not self._stop_requested:
             raise UpError(f"supervisord exited; see {self.state / 'logs' / 'supervisord.log'}")
         self._stop()
@@ -1018,7 +1236,10 @@ class LocalGateway:
 
     def _stop(self) -> None:
         proc = self._supervisord
-        if proc is None or proc.poll() is not None:
+        if proc is None:
+            return
+        if proc.poll() is not None:
+            self._chain.keep()
             return
         # Each program runs in its own process group: remember them all in case supervisord hangs.
         programs = psutil.Process(proc.pid).children(recursive=True)
@@ -1030,3 +1251,5 @@ class LocalGateway:
                 with contextlib.suppress(psutil.Error):
                     child.kill()
             proc.wait()
+        # anvil dumped its chain as it stopped: keep that last one.
+        self._chain.keep()

@@ -39,12 +39,18 @@ class PartError(RuntimeError):
 _PORTS_HANDED_OUT: set[int] = set()
 
 
+def ephemeral_port_range() -> tuple[int, int]:
+    """The ports the kernel hands to outgoing connections, inclusive (Linux default 32768-60999)."""
+    try:
+        low, high = (int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2])
+    except (OSError, ValueError):
+        return 32768, 60999
+    return low, high
+
+
 def _ephemeral_low() -> int:
     """The lowest port the kernel hands to outgoing connections (Linux default 32768)."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
+    return ephemeral_port_range()[0]
 
 
 def free_port() -> int:
@@ -439,15 +445,26 @@ def json_rpc(url: str, method: str, params: list[object] | None = None, timeout:
     """One JSON-RPC 2.0 call over HTTP; returns `result` or raises PartError with the node's error."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
     req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})  # noqa: S310
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback URL of our own node
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback URL of our own node  # nosec B310
         reply = json.loads(resp.read())
     if "error" in reply:
         raise PartError(f"{method}: {reply['error']}")
     return reply["result"]
 
 
-def prepare_anvil(port: int, chain_id: int = 97) -> ProcessSpec:
-    """Describe a local EVM node whose `safe`/`finalized` tags trail the head like BSC's fast finality."""
+def prepare_anvil(
+    port: int,
+    chain_id: int = 97,
+    *,
+    load_state: Path | None = None,
+    dump_state: Path | None = None,
+    dump_interval: int | None = None,
+) -> ProcessSpec:
+    """Describe a local EVM node whose `safe`/`finalized` tags trail the head like BSC's fast finality.
+
+    With `load_state` it starts from a chain anvil dumped before; with `dump_state` it writes its chain there on
+    exit and, with `dump_interval`, every that many seconds (in place: the caller keeps a copy known whole).
+    """
     native = REPO_ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
     anvil = str(native) if native.exists() else which("anvil", "run ./dev setup (npm install @foundry-rs/anvil)")
     url = f"http://127.0.0.1:{port}"
@@ -472,6 +489,9 @@ def prepare_anvil(port: int, chain_id: int = 97) -> ProcessSpec:
             "--slots-in-an-epoch",
             "2",
             "--silent",
+            *(["--load-state", str(load_state)] if load_state is not None else []),
+            *(["--dump-state", str(dump_state)] if dump_state is not None else []),
+            *(["--state-interval", str(dump_interval)] if dump_interval is not None else []),
         ],
         ready=ready,
         port=port,
@@ -484,7 +504,7 @@ def prepare_anvil(port: int, chain_id: int = 97) -> ProcessSpec:
 def http_get(url: str, timeout: float = 1.0) -> tuple[int, bytes]:
     """GET a URL; returns (status, body), with HTTP errors as their status rather than an exception."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URLs only
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URLs only  # nosec B310
             return int(resp.status), resp.read()
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read()

@@ -43,8 +43,9 @@ LEASE_RETRY_SECONDS = 1.0
 FANOUT_BATCH = 500
 IDLE_WAKE_SECONDS = 30.0
 """Longest sleep without a notification: a safety net for a lost notification or a crashed sender's lease."""
-BACKLOG_REFRESH_SECONDS = 1.0
-"""Shortest interval between two backlog counts while the sender is busy (idle rounds always count)."""
+BACKLOG_SAMPLE_SECONDS = 15.0
+"""How often each replica measures the backlog for its metrics (two indexed queries)."""
+OUTBOX_BACKLOG_CAP = 100_000
 KEEPALIVES = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
 
 
@@ -72,7 +73,7 @@ class Dispatcher:
     notifier: Notifier | None = None
     """Sends the email and SMS notifications the fan-out makes (every replica runs one)."""
     metrics: LedgerMetrics | None = None
-    """Where the sender reports the backlog (`ledger_webhook_deliveries_due`) after each round."""
+    """Where the backlog is reported (`ledger_webhook_deliveries_due` and its neighbours); none in bare tests."""
     random: Callable[[], float] = random.random
     wall_clock: Callable[[], float] = time.time
     stats: DispatchStats = field(default_factory=DispatchStats)
@@ -82,13 +83,14 @@ class Dispatcher:
     _inflight: set[asyncio.Task[None]] = field(default_factory=set)
 
     _stopping: bool = False
-    _backlog_checked: float = float("-inf")
 
     def start(self, *, fanout: bool = True) -> None:
         """Run the fan-out (if asked) and the sender as background tasks."""
         if fanout:
             self._tasks.append(asyncio.create_task(self._lead_forever(), name="webhook-fanout"))
         self._tasks.append(asyncio.create_task(self._send_forever(), name="webhook-sender"))
+        if self.metrics is not None:
+            self._tasks.append(asyncio.create_task(self._sample_forever(), name="webhook-backlog"))
         if self.notifier is not None:
             self._tasks.append(asyncio.create_task(self.notifier.run(), name="notifier"))
 
@@ -109,6 +111,35 @@ class Dispatcher:
         self._wake_sender.set()
         if self.notifier is not None:
             self.notifier.wake()
+
+    # -- backlog metrics ------------------------------------------------------------------------------------
+
+    async def sample_backlog(self) -> None:
+        """Measure the backlog now and set the gauges: due deliveries, the oldest one's wait, unfanned events."""
+        if self.metrics is None:
+            return
+        async with self.pool.acquire() as conn:
+            due, oldest = await store.backlog(conn, self.now())
+            unfanned = await conn.fetchval(
+                "SELECT count(*) FROM (SELECT 1 FROM ledger.outbox o, ledger.outbox_cursors c WHERE c.consumer = $1 "
+                "AND (o.txid, o.id) > (c.last_txid, c.last_id) LIMIT $2) AS pending",
+                CONSUMER,
+                OUTBOX_BACKLOG_CAP,
+            )
+        self.metrics.webhooks_due.set(due)
+        self.metrics.webhooks_oldest_due.set(oldest)
+        self.metrics.outbox_backlog.set(int(unfanned or 0))
+        self.metrics.backlog_sampled.set(self.wall_clock())
+
+    async def _sample_forever(self) -> None:
+        while not self._stopping:
+            try:
+                await self.sample_backlog()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("measuring the webhook backlog failed; retrying")
+            await asyncio.sleep(BACKLOG_SAMPLE_SECONDS)
 
     # -- fan-out ----------------------------------------------------------------------------------------------
 
@@ -253,7 +284,6 @@ class Dispatcher:
                 task = asyncio.create_task(self._deliver(item))
                 self._inflight.add(task)
                 task.add_done_callback(self._finished)
-        await self._report_backlog(busy=bool(claimed))
         if claimed and len(claimed) == free:
             return  # there may be more: claim again once a slot frees (the callback wakes us)
         delay = IDLE_WAKE_SECONDS
@@ -267,19 +297,6 @@ class Dispatcher:
                 # Another sender holds due deliveries: wake when its lease runs out, in case it crashed.
                 delay = min(delay, max(lease_wait, 0.01) + 0.05)
         await _wait(self._wake_sender, delay)
-
-    async def _report_backlog(self, *, busy: bool) -> None:
-        """Refresh `ledger_webhook_deliveries_due`: after every idle round, at most once a second while busy.
-
-        The count walks the partial index of open deliveries, so a deep backlog is not counted once per delivery.
-        """
-        if self.metrics is None:
-            return
-        if busy and time.monotonic() - self._backlog_checked < BACKLOG_REFRESH_SECONDS:
-            return
-        async with self.pool.acquire() as conn:
-            self.metrics.webhook_deliveries_due.set(await store.count_due(conn, self.now()))
-        self._backlog_checked = time.monotonic()
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)

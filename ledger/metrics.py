@@ -18,9 +18,23 @@ class LedgerMetrics:
             ["error"],
             registry=registry,
         )
-        self.webhook_deliveries_due = Gauge(
+        self.webhooks_due = Gauge(
             "ledger_webhook_deliveries_due",
-            "Webhook deliveries due now that no sender holds: the dispatcher's backlog. Every replica reports the same "
-            "count (read from the database at each sender round); deploy/kubernetes scales the ledger on it.",
+            "Open webhook deliveries (PENDING or RETRYING) whose next attempt is due now: the dispatcher's backlog.",
+            registry=registry,
+        )
+        self.webhooks_oldest_due = Gauge(
+            "ledger_webhook_oldest_due_seconds",
+            "How long the longest-waiting due delivery has been due (0 when none is).",
+            registry=registry,
+        )
+        self.outbox_backlog = Gauge(
+            "ledger_outbox_unfanned_events",
+            "Outbox events the webhook fan-out has not yet turned into deliveries (capped at 100000).",
+            registry=registry,
+        )
+        self.backlog_sampled = Gauge(
+            "ledger_webhook_backlog_sampled_timestamp_seconds",
+            "When this replica last measured the dispatcher's backlog (alert if it stops moving).",
             registry=registry,
         )

@@ -94,7 +94,7 @@ async def retrying(step: Callable[[], Awaitable[T]]) -> T:
                 raise Aborted(
                     "the ledger was too busy to record this; retry", reason="CONTENTION", metadata={}
                 ) from None
-            await asyncio.sleep(0.01 * (attempt + 1) * random.random())  # noqa: S311 - jitter, not security
+            await asyncio.sleep(0.01 * (attempt + 1) * random.random())  # noqa: S311 - jitter, not security  # nosec B311
     raise AssertionError("unreachable")
 
 

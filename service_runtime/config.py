@@ -129,10 +129,16 @@ class ServiceSettings(BaseSettings):
     ready_file: Path | None = Field(
         default=None, description="If set, the bound ports are written here as JSON once serving."
     )
+    otlp_traces_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://[A-Za-z0-9.:\[\]_-]+/?$",
+        description="OTLP/gRPC endpoint the server spans are exported to, e.g. http://otel-collector:4317 "
+        "(https:// for TLS); empty: spans are not exported.",
+    )
 
-    @field_validator("metrics_port", mode="before")
+    @field_validator("metrics_port", "otlp_traces_endpoint", mode="before")
     @classmethod
-    def _empty_disables_metrics(cls, value: object) -> object:
+    def _empty_disables(cls, value: object) -> object:
         return None if value == "" else value
 
     @model_validator(mode="after")

@@ -25,6 +25,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from prometheus_client import CollectorRegistry, start_http_server
 
 from service_runtime.config import S, ServiceSettings, settings_or_exit
@@ -33,6 +34,8 @@ from service_runtime.logs import configure_logging
 from service_runtime.mesh import MethodRoles
 
 log = logging.getLogger("stablegate.server")
+OTLP_TIMEOUT_SECONDS = 5
+"""How long one span export may take (at shutdown too, so an unreachable collector delays a stop by no more)."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,9 @@ class ServiceRuntime:
         self.tracer_provider = TracerProvider(
             resource=Resource.create({"service.name": f"stablegate-{definition.name}"})
         )
-        """Where the server spans go (add a span processor to export them)."""
+        """Where the server spans go: to the OTLP endpoint when one is set (add a span processor for more)."""
+        if settings.otlp_traces_endpoint:
+            self.tracer_provider.add_span_processor(BatchSpanProcessor(otlp_exporter(settings.otlp_traces_endpoint)))
         self.server = grpc.aio.server(
             interceptors=[
                 # Role check, span, ids in logs, metrics and the error shape in one wrap per call.
@@ -149,7 +154,18 @@ class ServiceRuntime:
             self._metrics_server.shutdown()  # type: ignore[attr-defined]
         if self.definition.shutdown is not None:
             await self.definition.shutdown()
+        # Export the spans still queued (bounded by the exporter's timeout), off the event loop.
+        await asyncio.to_thread(self.tracer_provider.shutdown)
         log.info("stopped")
+
+
+def otlp_exporter(endpoint: str) -> SpanExporter:
+    """An OTLP/gRPC span exporter to `endpoint` (plaintext for http://, TLS with the system's CAs for https://)."""
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415 - only when exporting
+        OTLPSpanExporter,
+    )
+
+    return OTLPSpanExporter(endpoint=endpoint, insecure=endpoint.startswith("http://"), timeout=OTLP_TIMEOUT_SECONDS)
 
 
 def write_ready_file(path: Path, bound: BoundPorts) -> None:

@@ -37,10 +37,10 @@ class SettlementSettings(ServiceSettings):
         description="JSON-RPC providers (JSON list); reads fail over in order, transactions go to every one.",
     )
     ledger_target: str = Field(
-        default="127.0.0.1:50051", pattern=TARGET_PATTERN, description="host:port of the ledger."
+        default="127.0.0.1:20051", pattern=TARGET_PATTERN, description="host:port of the ledger."
     )
     signer_target: str = Field(
-        default="127.0.0.1:50054", pattern=TARGET_PATTERN, description="host:port of the signer."
+        default="127.0.0.1:20054", pattern=TARGET_PATTERN, description="host:port of the signer."
     )
     rpc_timeout_seconds: float = Field(default=5.0, gt=0, le=120, description="Timeout of one JSON-RPC call.")
     breaker_fail_max: int = Field(default=3, ge=1, le=100, description="Failures in a row that open a breaker.")

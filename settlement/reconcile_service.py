@@ -80,6 +80,8 @@ class ReconciliationMetrics:
             registry=r,
         )
         self.runs = Counter("settlement_reconciliation_runs", "Reconciliation runs by outcome", ["status"], registry=r)
+        for status in ReportStatus:  # every outcome from 0, so that increase() sees the first of each (alerts)
+            self.runs.labels(status.value)
         self.last_block = Gauge(
             "settlement_reconciliation_block", "Finalized block of the last completed reconciliation", registry=r
         )

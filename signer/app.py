@@ -6,6 +6,7 @@ import logging
 import os
 
 import grpc
+from prometheus_client import CollectorRegistry
 from stablegate.signer.v1 import (
     approval_service_pb2_grpc,
     audit_service_pb2_grpc,
@@ -23,6 +24,7 @@ from signer.core import SignerCore
 from signer.domain.policy import DENY_ALL, load_policy
 from signer.keystore.pkcs11_session import HsmConfig
 from signer.keystore.workers import WorkerKeyStore, stop_resource_tracker
+from signer.metrics import SignerMetrics
 from signer.store.state import SignerState
 
 log = logging.getLogger("stablegate.signer")
@@ -61,6 +63,10 @@ def hsm_config(settings: SignerSettings) -> HsmConfig:
 def definition(settings: SignerSettings) -> ServiceDefinition:
     """The signer's gRPC surface, with its startup (policy, state, workers) and shutdown."""
     holder: dict[str, SignerCore] = {}
+    metrics: list[SignerMetrics] = []
+
+    def bind_metrics(registry: CollectorRegistry) -> None:
+        metrics.append(SignerMetrics(registry))
 
     async def startup() -> None:
         # The PIN is in the settings now; no child process (worker, resource tracker) inherits it from the
@@ -73,7 +79,7 @@ def definition(settings: SignerSettings) -> ServiceDefinition:
         except Exception:
             await keys.close()
             raise
-        core = SignerCore(policy, SignerState(settings.state_path), keys)
+        core = SignerCore(policy, SignerState(settings.state_path), keys, metrics[0] if metrics else None)
         core.record_start()
         holder["core"] = core
         log.info(
@@ -106,4 +112,5 @@ def definition(settings: SignerSettings) -> ServiceDefinition:
         startup=startup,
         shutdown=shutdown,
         roles=ROLES,
+        metrics=bind_metrics,
     )

@@ -23,6 +23,7 @@ from signer.domain.transactions import Eip1559Fee, transaction_hash
 from signer.errors import BadRequest
 from signer.keystore.base import KeyStore
 from signer.keystore.workers import WorkerKeyStore
+from signer.metrics import SignerMetrics
 from signer.store.state import Held, NonceRecord, SignerState
 
 FREEZE_FLAG = "frozen"
@@ -92,16 +93,26 @@ def subject_of(held: Held) -> ApprovalSubject:
 class SignerCore:
     """Decides and signs; records every decision in the audit log."""
 
-    def __init__(self, policy: LoadedPolicy, state: SignerState, keys: KeyStore | WorkerKeyStore) -> None:
+    def __init__(
+        self,
+        policy: LoadedPolicy,
+        state: SignerState,
+        keys: KeyStore | WorkerKeyStore,
+        metrics: SignerMetrics | None = None,
+    ) -> None:
         self.policy = policy
         self.state = state
         self.keys = keys
+        self.metrics = metrics or SignerMetrics()
+        self.metrics.frozen.set(int(self.freeze_state() is not None))
         self._lock = asyncio.Lock()
         self._inflight: dict[str, asyncio.Future[None]] = {}
 
     def audit(self, actor: str, action: str, **fields: object) -> int:
-        """Append one record to the audit chain."""
-        return self.state.append_audit({"actor": actor, "action": action, **fields})
+        """Append one record to the audit chain (and count it in the metrics once it is appended)."""
+        sequence = self.state.append_audit({"actor": actor, "action": action, **fields})
+        self.metrics.audited(action, fields)
+        return sequence
 
     def record_start(self) -> int:
         """Audit the policy the signer started with (its hash)."""

@@ -24,7 +24,7 @@ class WatcherSettings(ServiceSettings):
         description="JSON-RPC providers, tried in order with failover (JSON list).",
     )
     ledger_target: str = Field(
-        default="127.0.0.1:50051", pattern=TARGET_PATTERN, description="host:port of the ledger."
+        default="127.0.0.1:20051", pattern=TARGET_PATTERN, description="host:port of the ledger."
     )
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/stablegate",

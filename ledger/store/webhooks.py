@@ -360,16 +360,6 @@ async def claim_due(conn: asyncpg.Connection, now: dt.datetime, lease_seconds: f
     return [Claimed(_delivery(r), *endpoints[r["endpoint_id"]]) for r in ordered]
 
 
-async def count_due(conn: asyncpg.Connection, now: dt.datetime) -> int:
-    """How many open deliveries are due at `now` and held by no sender's lease (the dispatcher's backlog)."""
-    value: int = await conn.fetchval(
-        "SELECT count(*) FROM ledger.webhook_deliveries WHERE status IN ('PENDING', 'RETRYING') "
-        "AND next_attempt_time <= $1 AND (lease_until IS NULL OR lease_until <= clock_timestamp())",
-        now,
-    )
-    return value
-
-
 async def next_due_time(conn: asyncpg.Connection, after: dt.datetime) -> dt.datetime | None:
     """When the next open delivery falls due, after `after` (for the sender's sleep)."""
     value: dt.datetime | None = await conn.fetchval(
@@ -378,6 +368,17 @@ async def next_due_time(conn: asyncpg.Connection, after: dt.datetime) -> dt.date
         after,
     )
     return value
+
+
+async def backlog(conn: asyncpg.Connection, now: dt.datetime) -> tuple[int, float]:
+    """How many open deliveries are due at `now`, and for how many seconds the oldest of them has been due."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS due, extract(epoch FROM $1 - min(next_attempt_time))::float8 AS oldest "
+        "FROM ledger.webhook_deliveries WHERE status IN ('PENDING', 'RETRYING') AND next_attempt_time <= $1",
+        now,
+    )
+    assert row is not None
+    return int(row["due"]), max(float(row["oldest"] or 0.0), 0.0)
 
 
 async def lease_wait_seconds(conn: asyncpg.Connection, now: dt.datetime) -> float | None:

@@ -139,7 +139,7 @@ _PolicyLoader.yaml_implicit_resolvers["0"].insert(0, ("tag:yaml.org,2002:str", r
 
 def parse_policy(raw: bytes) -> LoadedPolicy:
     """Validate a YAML or JSON policy document (a ValueError names what is wrong)."""
-    data = yaml.load(raw, Loader=_PolicyLoader) if raw.strip() else None  # noqa: S506 - a SafeLoader subclass
+    data = yaml.load(raw, Loader=_PolicyLoader) if raw.strip() else None  # noqa: S506 - a SafeLoader subclass  # nosec B506
     if not isinstance(data, dict):
         raise ValueError("a policy is a mapping with `version` and `rules`")
     return LoadedPolicy(Policy.model_validate(data), hashlib.sha256(raw).hexdigest())

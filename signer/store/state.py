@@ -7,6 +7,7 @@ head in the same transaction.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -84,6 +85,13 @@ class SignerState:
     """The SQLite state behind the signer's decisions."""
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        """Open (or create, mode 0600) the state file; an existing file readable by others is narrowed to 0600.
+
+        SQLite gives its `-wal` and `-shm` files the database file's mode, so they are 0600 too.
+        """
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")

@@ -134,6 +134,30 @@ async def test_a_reorg_that_drops_a_seen_payment_reverses_it_and_never_credits_i
     await world.ledger.assert_books_are_sound()
 
 
+async def test_a_chain_rolled_back_below_the_scan_is_waited_for_then_handled_as_a_reorg(world: World) -> None:
+    """What a SIGKILLed local anvil looks like when `up` loads its last dump: the head goes back below the blocks
+    already scanned (a payment in them gone), then the chain makes other blocks at those heights."""
+    invoice = await world.invoice("5")
+    dumped = rpc(world.chain.url, "evm_snapshot")
+    world.chain.pay(invoice.deposit_address, 5 * UNIT)  # mint and transfer: two blocks after the dump
+    await world.scanner.tick()
+    assert await world.status(invoice.id) == "PROCESSING"
+
+    assert rpc(world.chain.url, "evm_revert", [dumped]) is True  # the chain as of the dump
+    with pytest.raises(InconsistentChain, match="behind the scan"):
+        await world.scanner.tick()  # it waits for the chain rather than scan or report anything
+    assert await world.status(invoice.id) == "PROCESSING"
+    world.chain.mine(3)  # other blocks at the same heights, and one more
+    await world.scanner.tick()
+    assert world.scanner.status.reorgs == 1
+    assert await world.status(invoice.id) == "OPEN"
+    assert "invoice.payment_reversed" in await world.ledger.events(invoice.id)
+    world.chain.mine(10)
+    await world.scanner.tick()
+    assert await world.status(invoice.id) == "OPEN"
+    await world.ledger.assert_books_are_sound()
+
+
 async def test_a_reorg_that_moves_a_payment_to_another_block_credits_it_once(world: World) -> None:
     invoice = await world.invoice("7")
     world.chain.mint(world.chain.token, world.chain.accounts[1], 7 * UNIT)

@@ -315,6 +315,9 @@ def test_up_starts_everything_healthy_and_ctrl_c_stops_everything(tmp_path: Path
     assert not [name for name, port in ports.items() if parts.port_is_open(port)]
     # The dev PINs were generated at setup, kept private, and kept out of the output.
     assert (state / "dev-secrets.json").stat().st_mode & 0o777 == 0o600
+    # The signer's state (audit log, approvals) is the signer's alone: 0600 in a 0700 directory.
+    assert (state / "signer" / localrun.SIGNER_STATE_FILE).stat().st_mode & 0o777 == 0o600
+    assert (state / "signer").stat().st_mode & 0o777 == 0o700
     assert "dev-only-" not in out.read_text()
 
 
@@ -405,6 +408,45 @@ def assert_the_printed_curl_line_makes_an_invoice(
     return key, merchant, invoice
 
 
+def treasury_balance(state: Path, ports: dict[str, int]) -> int:
+    """The test token held by the deployed treasury, read from anvil."""
+    deployed = json.loads((state / "chain.json").read_text())
+    chain = Chain(JsonRpc(f"http://127.0.0.1:{ports['anvil']}"))
+    balance = Contract(chain, deployed["token"], load_artifact("StablegateTestToken")).call1(
+        "balanceOf", deployed["treasury"]
+    )
+    assert isinstance(balance, int)
+    return balance
+
+
+def chain_head(ports: dict[str, int]) -> int:
+    return int(str(parts.json_rpc(f"http://127.0.0.1:{ports['anvil']}", "eth_blockNumber")), 16)
+
+
+def pay_and_wait_swept(state: Path, ports: dict[str, int], key: str, cents: int) -> None:
+    """A new invoice, paid on anvil with `stablegate demo pay`, is swept: the treasury grows by its amount on chain
+    (the sweeper's transaction, signed by the HSM at its stored nonce, landed)."""
+    before = treasury_balance(state, ports)
+    status, invoice = rest(ports["envoy"], "POST", "/v1/invoices", key, {"amount": f"{cents // 100}.{cents % 100:02d}"})
+    assert status == 200, invoice
+    dsn = f"postgresql://postgres@127.0.0.1:{ports['postgres']}/stablegate"
+    url = f"http://127.0.0.1:{ports['anvil']}"
+    demo = [sys.executable, "-m", "gateway", "demo", "pay", "--database-url", dsn, "--rpc-url", url, invoice["id"]]
+    paid = subprocess.run(demo, capture_output=True, text=True, check=False, timeout=60)
+    assert paid.returncode == 0, paid.stderr
+    deadline = time.monotonic() + 180
+    while treasury_balance(state, ports) != before + cents * 10**16:
+        assert time.monotonic() < deadline, (before, treasury_balance(state, ports))
+        time.sleep(0.5)
+
+
+def assert_the_chain_was_kept(state: Path, ports: dict[str, int], deployed: str, balance: int, head: int) -> None:
+    """After a restart: the treasury's balance and the head are still on chain, and nothing was deployed again."""
+    assert treasury_balance(state, ports) == balance
+    assert chain_head(ports) >= head > 0
+    assert (state / "chain.json").read_text() == deployed
+
+
 def kill_up_and_supervisord(up: subprocess.Popen[bytes], state: Path) -> list[psutil.Process]:
     """SIGKILL `up` and its supervisord at once (no one left to stop the programs); the programs left running."""
     supervisord = psutil.Process(int((state / "supervisord.pid").read_text()))
@@ -420,7 +462,12 @@ def test_up_prints_a_working_curl_line_and_keeps_its_data_across_a_stop_and_a_si
     """The README's first command: `up` prints a key and a curl line that makes an invoice through Envoy; a stop
     and start keep the merchant, its key and the invoice; so does a SIGKILL of `up` and supervisord together, which
     leaves every program running (ports held, a live postmaster.pid) for the next `up` to clean up. Last, `up`
-    alone SIGKILLed takes everything down with it."""
+    alone SIGKILLed takes everything down with it.
+
+    The chain is kept too: after the stop and start, and after the SIGKILL (anvil itself SIGKILLed as well, so the
+    chain comes from its last periodic dump), the treasury's balance and the chain's head are still there, the
+    contracts are not deployed again, and a payment made after each restart is swept onto the chain (settlement's
+    stored nonces agree with the chain's)."""
     base = free_base_port()
     ports = localrun.assign_ports(base)
     state = tmp_path / "state"
@@ -430,8 +477,11 @@ def test_up_prints_a_working_curl_line_and_keeps_its_data_across_a_stop_and_a_si
         procs.append(start_up(state, base, outs[0]))
         text = wait_for_output(procs[0], outs[0], b"gateway is up", timeout=180)
         key, merchant, invoice = assert_the_printed_curl_line_makes_an_invoice(text, state, ports)
+        pay_and_wait_swept(state, ports, key, 125)
+        deployed = (state / "chain.json").read_text()
         procs[0].send_signal(signal.SIGINT)
         assert procs[0].wait(timeout=90) == 0, outs[0].read_text()
+        head = int(json.loads((state / "anvil" / "state.kept.json").read_text())["best_block_number"])
 
         # Stopped and started again: the same merchant and key, the invoice still there.
         procs.append(start_up(state, base, outs[1]))
@@ -439,9 +489,17 @@ def test_up_prints_a_working_curl_line_and_keeps_its_data_across_a_stop_and_a_si
         assert (printed(again, "API key: "), printed(again, "demo merchant: ")) == (key, merchant)
         status, read = rest(ports["envoy"], "GET", f"/v1/invoices/{invoice['id']}", key)
         assert (status, read.get("id")) == (200, invoice["id"]), read
+        # The chain too: the swept 1.25 in the treasury, the head at least where it stopped, nothing redeployed.
+        assert_the_chain_was_kept(state, ports, deployed, 125 * 10**16, head)
+        pay_and_wait_swept(state, ports, key, 200)
 
         # SIGKILLed with its supervisord: the programs keep running and holding their ports.
+        time.sleep(localrun.CHAIN_DUMP_SECONDS + 1)  # anvil has dumped the chain with the last sweep in it
         left = kill_up_and_supervisord(procs[1], state)
+        # A crash of the chain as well: anvil SIGKILLed, its chain is its last periodic dump.
+        (anvil,) = [p for p in left if p.name() == "anvil"]
+        anvil.kill()
+        anvil.wait(timeout=10)
         assert parts.redis_ping(ports["redis"])
         assert (localrun.postgres_base_for(state) / "pgdata" / "postmaster.pid").exists()
         procs.append(start_up(state, base, outs[2]))
@@ -451,6 +509,8 @@ def test_up_prints_a_working_curl_line_and_keeps_its_data_across_a_stop_and_a_si
         assert printed(third, "API key: ") == key
         status, read = rest(ports["envoy"], "GET", f"/v1/invoices/{invoice['id']}", key)
         assert (status, read.get("amount")) == (200, "10.5"), read
+        assert_the_chain_was_kept(state, ports, deployed, 325 * 10**16, head)
+        pay_and_wait_swept(state, ports, key, 150)
         # `up` alone SIGKILLed: Linux sends supervisord SIGTERM (PR_SET_PDEATHSIG) and it stops every program.
         children = psutil.Process(procs[2].pid).children(recursive=True)
         procs[2].kill()

@@ -25,7 +25,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -79,6 +80,8 @@ class Delivery:
     headers: dict[str, str]
     body: bytes
     verified: bool
+    received: float = field(default_factory=time.time)
+    """When the request's body had been read (wall clock, seconds since the epoch)."""
 
     @property
     def event(self) -> dict[str, Any]:
@@ -103,13 +106,14 @@ class WebhookReceiver:
 
     def record(self, headers: dict[str, str], body: bytes) -> None:
         """Verify a delivery with the standardwebhooks library (the receiver's only check) and keep it."""
+        received = time.time()
         try:
             Webhook(self.secret).verify(body, headers)
             verified = True
         except WebhookVerificationError:
             verified = False
         with self.lock:
-            self.deliveries.append(Delivery(headers, body, verified))
+            self.deliveries.append(Delivery(headers, body, verified, received))
 
     def events(self, type_: str | None = None, object_id: str | None = None) -> list[dict[str, Any]]:
         """The distinct events received (deduplicated on `webhook-id`), optionally of one type and object."""
@@ -200,6 +204,16 @@ def program_env(state: Path, program: str) -> dict[str, str]:
 
 
 @dataclass
+class Transfer:
+    """A token transfer a customer sent (anvil signs it), and the hash it has now."""
+
+    tx: dict[str, str]
+    hash: str
+    resent: int = 0
+    """How often it was sent again after the node dropped it (see `Gateway.receipts`)."""
+
+
+@dataclass
 class Gateway:
     """A running `stablegate up`, its operator's admin key and a merchant set up for the suite."""
 
@@ -258,6 +272,109 @@ class Gateway:
         self.token.transact("mint", self.customer, units, sender=self.customer)
         return self.token.transact("transfer", address, units, sender=self.customer).tx_hash
 
+    def create_invoice(self, n: int) -> dict[str, Any]:
+        """Create bulk invoice `n` as a shop would: honouring 429 `Retry-After`, retrying with the same body."""
+        body = {"amount": f"{n % 7 + 1}.25", "order_id": f"bulk-{n}"}
+        for _ in range(60):
+            status, reply = self.api("POST", "/v1/invoices", body)
+            if status == 200:
+                return reply
+            assert status == 429, (status, reply)
+            time.sleep(1)
+        raise AssertionError(f"invoice {n} still rate limited after a minute")
+
+    def create_invoices(self, count: int, workers: int = 8) -> list[dict[str, Any]]:
+        """`count` bulk invoices created over REST by `workers` clients at once, in order."""
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(self.create_invoice, range(count)))
+
+    def pay_at_once(self, invoices: Sequence[dict[str, Any]], senders: Sequence[str]) -> list[Transfer]:
+        """Pay every invoice its exact amount, all transfers sent before any is mined; the transfers, in order.
+
+        The invoices are dealt round-robin to `senders` (anvil dev accounts, each minted its share first), and
+        each sender sends its transfers in its own thread, numbering their nonces itself.
+        """
+        shares = {sender: list(range(i, len(invoices), len(senders))) for i, sender in enumerate(senders)}
+        for sender, indexes in shares.items():
+            owed = sum(int(invoices[i]["amount_base_units"]) for i in indexes)
+            self.token.transact("mint", sender, owed, sender=sender)
+        transfer = self.token.artifact.function("transfer")
+        sent: list[Transfer | None] = [None] * len(invoices)
+
+        def send(sender: str) -> None:
+            nonce = int(self.rpc.request("eth_getTransactionCount", sender, "pending"), 16)
+            for n, i in enumerate(shares[sender]):
+                calldata = transfer.calldata((invoices[i]["deposit_address"], int(invoices[i]["amount_base_units"])))
+                tx = {
+                    "from": sender,
+                    "to": self.token.address,
+                    "data": "0x" + calldata.hex(),
+                    "gas": hex(120_000),
+                    "nonce": hex(nonce + n),
+                }
+                sent[i] = Transfer(tx, str(self.rpc.request("eth_sendTransaction", tx)))
+
+        with ThreadPoolExecutor(len(senders)) as pool:
+            list(pool.map(send, senders))
+        return [t for t in sent if t is not None]
+
+    def receipts(self, transfers: Sequence[Transfer], timeout: float = 60.0) -> list[dict[str, Any]]:
+        """Wait until every transfer is mined, sending again one the node dropped; their receipts, all successful.
+
+        anvil sometimes drops part of a burst of about 1,000 transactions from its pool (seen at a block that
+        filled up; why is not known here) without telling the sender (foundry-rs/foundry#13352), as a busy
+        chain's mempool may: a wallet then sends the transaction again, with the same nonce. Each transfer's
+        `resent` counts how often that was needed.
+        """
+        found: dict[int, dict[str, Any]] = {}
+        deadline = time.monotonic() + timeout
+        while len(found) < len(transfers):
+            for index, transfer in enumerate(transfers):
+                if index in found:
+                    continue
+                receipt = self.rpc.request("eth_getTransactionReceipt", transfer.hash)
+                if receipt is not None:
+                    assert receipt["status"] == "0x1", receipt
+                    found[index] = receipt
+                elif self.rpc.request("eth_getTransactionByHash", transfer.hash) is None:
+                    transfer.hash = str(self.rpc.request("eth_sendTransaction", transfer.tx))
+                    transfer.resent += 1
+            if len(found) < len(transfers):
+                assert time.monotonic() < deadline, f"{len(transfers) - len(found)} transfers not mined in {timeout} s"
+                time.sleep(0.25)
+        return [found[i] for i in range(len(transfers))]
+
+    def wait_all_paid(self, invoices: Sequence[dict[str, Any]], timeout: float = 180.0) -> list[dict[str, Any]]:
+        """Wait for an `invoice.paid` webhook about every invoice; those events, exactly one per invoice.
+
+        Retries and redeliveries of one event share its `webhook-id` and count once; a second event about the
+        same invoice fails.
+        """
+        ids = {i["id"] for i in invoices}
+
+        def paid() -> list[dict[str, Any]]:
+            return [e for e in self.receiver.events("invoice.paid") if e["data"]["id"] in ids]
+
+        wait_until(f"{len(ids)} invoice.paid webhooks", lambda: {e["data"]["id"] for e in paid()} >= ids, timeout, 1)
+        events = paid()
+        assert len(events) == len(ids), f"{len(events) - len(ids)} invoice.paid events more than invoices"
+        assert not self.receiver.unverified()
+        return events
+
+    def assert_books_balance(
+        self, invoices: Sequence[dict[str, Any]], available_before: int, timeout: float = 180.0
+    ) -> None:
+        """The paid invoices credited in full, every forwarder swept into the treasury, reconciliation MATCHED."""
+        total = sum(int(i["amount_base_units"]) for i in invoices)
+        assert self.available() == available_before + total
+        wait_until(
+            "every deposit swept",
+            lambda: all(self.balance_of(i["deposit_address"]) == 0 for i in invoices),
+            timeout=timeout,
+            every=2,
+        )
+        assert self.reconciled()["mismatch_count"] == 0
+
     def balance_of(self, address: str) -> int:
         """The token balance of an address on chain."""
         return int(self.token.call1("balanceOf", address))
@@ -305,15 +422,19 @@ class Gateway:
         return found
 
 
-def start_up(state: Path, base: int, out: Path) -> subprocess.Popen[bytes]:
-    """`stablegate up` in the background, as `./dev up` runs it, with the suite's two settings."""
-    env = {
-        **os.environ,
-        "COLUMNS": "200",
-        "STABLEGATE_LEDGER_SETTLEMENT_ADDRESS_COOLING_OFF_SECONDS": str(COOLING_OFF_SECONDS),
-        "STABLEGATE_LEDGER_EXPIRY_INTERVAL_SECONDS": "1",
-        "STABLEGATE_LEDGER_PAYOUT_SCHEDULE_INTERVAL_SECONDS": "1",
-    }
+SUITE_SETTINGS = {
+    "STABLEGATE_LEDGER_SETTLEMENT_ADDRESS_COOLING_OFF_SECONDS": str(COOLING_OFF_SECONDS),
+    "STABLEGATE_LEDGER_EXPIRY_INTERVAL_SECONDS": "1",
+    "STABLEGATE_LEDGER_PAYOUT_SCHEDULE_INTERVAL_SECONDS": "1",
+}
+"""The suite's three settings that differ from `up`'s defaults (see the module docstring)."""
+
+
+def start_up(
+    state: Path, base: int, out: Path, settings: Mapping[str, str] = SUITE_SETTINGS
+) -> subprocess.Popen[bytes]:
+    """`stablegate up` in the background, as `./dev up` runs it, with `settings` added to its environment."""
+    env = {**os.environ, "COLUMNS": "200", **settings}
     with out.open("wb") as sink:
         return subprocess.Popen(
             [sys.executable, "-m", "gateway", "up", "--state-dir", str(state), "--base-port", str(base)],
@@ -338,15 +459,19 @@ def stop_up(proc: subprocess.Popen[bytes], state: Path) -> None:
             process.kill()
 
 
-@pytest.fixture(scope="session")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    """`stablegate up` with a merchant onboarded by the operator, a webhook endpoint and a funded customer."""
-    tmp = tmp_path_factory.mktemp("e2e")
+@contextlib.contextmanager
+def running_gateway(tmp: Path, settings: Mapping[str, str] = SUITE_SETTINGS) -> Iterator[Gateway]:
+    """`stablegate up` in `tmp` with a merchant onboarded by the operator, a webhook endpoint and a customer.
+
+    The merchant's endpoint receives every event type. On leaving, `up` is stopped with Ctrl-C and every port it
+    held must be closed; no delivery may have failed verification. Shared by the suite's fixture and
+    `bench/e2e.py`.
+    """
     state = tmp / "state"
     base = parts.free_port_block(len(localrun.assign_ports(20000)))
     ports = localrun.assign_ports(base)
     out = tmp / "up.out"
-    proc = start_up(state, base, out)
+    proc = start_up(state, base, out, settings)
     try:
         deadline = time.monotonic() + UP_TIMEOUT
         while b"gateway is up" not in out.read_bytes():
@@ -386,16 +511,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             endpoint = world.ok("POST", "/v1/webhook_endpoints", {"url": receiver.url, "enabled_events": ["*"]})
             assert endpoint["secret"].startswith("whsec_")
             receiver.secret = endpoint["secret"]
-            # Made first, as they take a minute to expire: one the customer pays only after its monitoring
-            # window (0 s after expiry), one the customer pays only in part before it expires.
-            world.timed["late"] = world.invoice("4", ttl="60s", monitoring_window="0s", description="late")
-            world.timed["short"] = world.invoice("10", ttl="60s", description="short")
-            world.pay(world.timed["short"]["deposit_address"], 6 * UNIT)
-            short_id = world.timed["short"]["id"]
-            wait_until(  # final before the tests start, so that it moves no balance they look at
-                "the part payment credited",
-                lambda: world.status(short_id).get("amount_paid_base_units") == str(6 * UNIT),
-            )
             yield world
             assert not receiver.unverified(), "a webhook delivery failed standardwebhooks verification"
     finally:
@@ -403,3 +518,20 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         shutil.rmtree(localrun.postgres_base_for(state), ignore_errors=True)
     # Ctrl-C stopped everything `up` started.
     assert not [name for name, port in ports.items() if parts.port_is_open(port)]
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """`stablegate up` with the suite's merchant and customer, and two invoices that take a minute to expire."""
+    with running_gateway(tmp_path_factory.mktemp("e2e")) as world:
+        # Made first, as they take a minute to expire: one the customer pays only after its monitoring
+        # window (0 s after expiry), one the customer pays only in part before it expires.
+        world.timed["late"] = world.invoice("4", ttl="60s", monitoring_window="0s", description="late")
+        world.timed["short"] = world.invoice("10", ttl="60s", description="short")
+        world.pay(world.timed["short"]["deposit_address"], 6 * UNIT)
+        short_id = world.timed["short"]["id"]
+        wait_until(  # final before the tests start, so that it moves no balance they look at
+            "the part payment credited",
+            lambda: world.status(short_id).get("amount_paid_base_units") == str(6 * UNIT),
+        )
+        yield world

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -23,18 +22,6 @@ from tests.e2e.e2e_harness import COOLING_OFF_SECONDS, UNIT, Gateway, wait_until
 pytestmark = pytest.mark.timeout(600)
 
 INVOICES = int(os.environ.get("STABLEGATE_E2E_INVOICES", "300"))
-
-
-def create_invoice(g: Gateway, n: int) -> dict[str, Any]:
-    """Create invoice `n` as a merchant's shop would: honouring 429 `Retry-After`, retrying with the same key."""
-    body = {"amount": f"{n % 7 + 1}.25", "order_id": f"bulk-{n}"}
-    for _ in range(60):
-        status, reply = g.api("POST", "/v1/invoices", body)
-        if status == 200:
-            return reply
-        assert status == 429, (status, reply)
-        time.sleep(1)
-    raise AssertionError(f"invoice {n} still rate limited after a minute")
 
 
 def flags(invoice: dict[str, Any]) -> set[str]:
@@ -182,55 +169,16 @@ def test_a_canceled_invoice_paid_afterwards_stays_canceled_and_is_credited_flagg
 def test_many_invoices_paid_at_once_are_each_notified_once_and_the_books_balance(gateway: Gateway) -> None:
     g = gateway
     before = g.available()
-    with ThreadPoolExecutor(8) as pool:
-        invoices = list(pool.map(lambda n: create_invoice(g, n), range(INVOICES)))
-    total = sum(int(i["amount_base_units"]) for i in invoices)
+    invoices = g.create_invoices(INVOICES)
     assert len({i["deposit_address"] for i in invoices}) == INVOICES
 
-    # The customers pay them all at once: every transfer sent before any is mined.
-    g.token.transact("mint", g.customer, total, sender=g.customer)
-    transfer = g.token.artifact.function("transfer")
-    hashes = [
-        g.rpc.request(
-            "eth_sendTransaction",
-            {
-                "from": g.customer,
-                "to": g.token.address,
-                "data": "0x" + transfer.calldata((i["deposit_address"], int(i["amount_base_units"]))).hex(),
-                "gas": hex(120_000),
-            },
-        )
-        for i in invoices
-    ]
-    for tx_hash in hashes:
+    # The customer pays them all at once: every transfer sent before any is mined.
+    g.receipts(g.pay_at_once(invoices, [g.customer]), timeout=120)
 
-        def mined(h: str = tx_hash) -> Any:
-            return g.rpc.request("eth_getTransactionReceipt", h)
-
-        assert wait_until(f"{tx_hash} mined", mined)["status"] == "0x1"
-
-    ids = {i["id"] for i in invoices}
-
-    def all_paid() -> bool:
-        notified = {e["data"]["id"] for e in g.receiver.events("invoice.paid")}
-        return ids <= notified
-
-    wait_until(f"{INVOICES} invoice.paid webhooks", all_paid, timeout=180, every=1)
     # Exactly one invoice.paid event per invoice (retries and redeliveries share the webhook-id).
-    paid = [e for e in g.receiver.events("invoice.paid") if e["data"]["id"] in ids]
-    assert len(paid) == INVOICES
-    assert not g.receiver.unverified()
-    assert g.available() == before + total
-
-    # Every forwarder swept into the treasury, and the operator's reconciliation matches chain and ledger.
-    wait_until(
-        "every deposit swept",
-        lambda: all(g.balance_of(i["deposit_address"]) == 0 for i in invoices),
-        timeout=180,
-        every=2,
-    )
-
-    assert g.reconciled()["mismatch_count"] == 0
+    g.wait_all_paid(invoices)
+    # All credited, every forwarder swept into the treasury, and the operator's reconciliation matches the chain.
+    g.assert_books_balance(invoices, before)
 
 
 def test_an_underpayment_that_the_expiry_catches_ends_expired_flagged_underpaid(gateway: Gateway) -> None:

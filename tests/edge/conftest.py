@@ -168,6 +168,7 @@ def launch_stack(
     request_receive_timeout: float = 30.0,
     checkout: bool = False,
     dashboard_env: dict[str, str] | None = None,
+    ledger_env: dict[str, str] | None = None,
 ) -> tuple[Stack, int]:
     """Start a ledger, the edge service and Envoy on a fresh database (appending each to `started`).
 
@@ -176,6 +177,7 @@ def launch_stack(
     Envoy as well (its fee estimate reads that node); without, its upstream is a port nothing listens on. With
     `checkout`, the checkout service runs too and Envoy serves its page at `/checkout/`. With `dashboard_env` (extra
     settings, e.g. its SMTP server), the dashboard runs too, with an admin key of its own, at `/dashboard/`.
+    `ledger_env` adds settings to the ledger's environment (e.g. `STABLEGATE_LEDGER_WEBHOOK_ALLOW_LOOPBACK`).
     """
     listen_port = parts.free_port()
     database = f"edge_{secrets.token_hex(4)}"
@@ -211,6 +213,7 @@ def launch_stack(
             else base64.b64encode(secrets.token_bytes(32)).decode(),
             **pki.files(Role.LEDGER).env("ledger"),
             **chain_env,
+            **(ledger_env or {}),
         },
     )
     started.append(parts.start(spec))

@@ -4,6 +4,7 @@ role may ask, every decision is audited, window caps hold across a restart, the 
 from __future__ import annotations
 
 import os
+import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ import grpc
 import pytest
 from eth_account import Account
 from eth_keys.datatypes import PublicKey
+from prometheus_client.parser import text_string_to_metric_families
 from stablegate.signer.v1 import audit_service_pb2 as audit_pb
 from stablegate.signer.v1 import audit_service_pb2_grpc as audit_grpc
 from stablegate.signer.v1 import key_service_pb2 as key_pb
@@ -42,15 +44,26 @@ class RunningSigner:
     hot: str
     hot_address: str
     port: int = 0
+    metrics_port: int = 0
     process: parts.RunningProcess | None = None
 
     def start(self) -> None:
         spec, ready = parts.prepare_service("signer", self.base, self.env)
         self.process = parts.start(spec)
         self.registry.append(self.process)
-        port = parts.read_ready_file(ready)["grpc_port"]
-        assert port is not None
-        self.port = port
+        ports = parts.read_ready_file(ready)
+        assert ports["grpc_port"] is not None and ports["metrics_port"] is not None
+        self.port, self.metrics_port = ports["grpc_port"], ports["metrics_port"]
+
+    def metric(self, name: str, **labels: str) -> float:
+        """A sample from the running signer's /metrics (0 when absent)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and sample.labels == labels:
+                    return float(sample.value)
+        return 0.0
 
     def stop(self) -> None:
         assert self.process is not None
@@ -180,6 +193,22 @@ async def test_off_policy_requests_are_refused_with_a_reason_and_audited(signer:
             await stub.SignTransaction(payout(signer.hot, 10, "0x1234"))
         assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert verify_path(signer.base / "state.sqlite3").ok
+
+
+async def test_refusals_and_signatures_are_counted_on_the_signers_metrics(signer: RunningSigner) -> None:
+    denied = {"decision": "DENIED", "reason": "DESTINATION_NOT_ALLOWED"}
+    allowed = {"decision": "ALLOWED", "reason": ""}
+    before_denied = signer.metric("signer_sign_decisions_total", **denied)
+    before_allowed = signer.metric("signer_sign_decisions_total", **allowed)
+    async with signer.channel(Role.SETTLEMENT) as channel:
+        stub = pb_grpc.SigningServiceStub(channel)
+        refused = payout(signer.hot, 10, STRANGER)
+        for _ in range(2):  # the retry is answered from the stored result: audited and counted once
+            assert (await stub.SignTransaction(refused)).decision == pb.SIGNING_DECISION_DENIED
+        assert (await stub.SignTransaction(payout(signer.hot, 10))).decision == pb.SIGNING_DECISION_ALLOWED
+    assert signer.metric("signer_sign_decisions_total", **denied) == before_denied + 1
+    assert signer.metric("signer_sign_decisions_total", **allowed) == before_allowed + 1
+    assert signer.metric("signer_signing_frozen") == 0
 
 
 async def test_only_settlement_may_ask_for_signatures(signer: RunningSigner) -> None:

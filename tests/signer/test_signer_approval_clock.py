@@ -12,15 +12,17 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from prometheus_client import CollectorRegistry
 
 from service_runtime.errors import DomainError
-from signer.core import PENDING, Signature, SignerCore, subject_of
+from signer.core import DENIED, PENDING, Signature, SignerCore, subject_of
 from signer.domain.ethereum import checksum_address
 from signer.domain.intents import PayoutIntent, PayoutLine, TransactionRequest
 from signer.domain.policy import parse_policy
 from signer.domain.purpose import KeyPurpose
 from signer.domain.transactions import Eip1559Fee
 from signer.keystore.workers import WorkerKeyStore
+from signer.metrics import SignerMetrics
 from signer.store.state import SignerState
 
 TREASURY, TOKEN, DEST = (os.urandom(20) for _ in range(3))
@@ -60,7 +62,13 @@ async def test_a_held_request_lapses_and_is_raised_again_and_unfreezing_needs_a_
 ) -> None:
     hot = await keystore.create_key(KeyPurpose.HOT, "hot-clock")
     clock = Clock()
-    core = SignerCore(parse_policy(POLICY.encode()), SignerState(tmp_path / "state.sqlite3", clock), keystore)
+    first_registry = CollectorRegistry()
+    core = SignerCore(
+        parse_policy(POLICY.encode()),
+        SignerState(tmp_path / "state.sqlite3", clock),
+        keystore,
+        SignerMetrics(first_registry),
+    )
     first = await core.sign("settlement", "req-clock", request(hot.key_id))
     assert first.decision == PENDING
     held = core.state.held(first.approval_id)
@@ -90,6 +98,20 @@ async def test_a_held_request_lapses_and_is_raised_again_and_unfreezing_needs_a_
         await core.unfreeze("operator", frozen.freeze_id, [])
     assert refused.value.reason == "UNFREEZE_NOT_CONFIGURED"
     assert core.freeze_state() == frozen
+    registry = CollectorRegistry()
+    assert registry.get_sample_value("signer_signing_frozen") is None
+    reopened = SignerCore(core.policy, core.state, keystore, SignerMetrics(registry))
+    assert registry.get_sample_value("signer_signing_frozen") == 1  # a restarted signer reports the freeze
+    frozen_refusal = await reopened.sign("settlement", "req-frozen", request(hot.key_id))
+    assert frozen_refusal.reason == "SIGNING_FROZEN"
+    assert (
+        registry.get_sample_value("signer_sign_decisions_total", {"decision": DENIED, "reason": "SIGNING_FROZEN"}) == 1
+    )
+    # Counted as audited: the held request was decided three times (the first ask, the retry after it lapsed, and
+    # again after the accepted approval, still short of the quorum); the freeze is reported.
+    pending = {"decision": PENDING, "reason": "APPROVALS_REQUIRED"}
+    assert first_registry.get_sample_value("signer_sign_decisions_total", pending) == 3
+    assert first_registry.get_sample_value("signer_signing_frozen") == 1
     core.state.close()
 
 

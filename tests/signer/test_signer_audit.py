@@ -93,3 +93,16 @@ def test_an_intact_log_verifies(state_file: Path) -> None:
     )
     assert cli.returncode == 0, cli.stderr
     assert "7 records" in cli.stdout
+
+
+def test_the_state_file_and_its_journal_are_private_to_the_signer(tmp_path: Path) -> None:
+    """The state (audit log, approvals) is made 0600, its WAL too; a file left readable by others is narrowed."""
+    path = tmp_path / "state.sqlite3"
+    state = SignerState(path)
+    state.append_audit({"actor": "settlement", "action": "sign", "request_id": "r1", "decision": "DENIED"})
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "state.sqlite3-wal").stat().st_mode & 0o777 == 0o600
+    state.close()
+    path.chmod(0o644)
+    SignerState(path).close()
+    assert path.stat().st_mode & 0o777 == 0o600

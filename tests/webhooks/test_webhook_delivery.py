@@ -124,7 +124,6 @@ async def test_410_gone_disables_the_endpoint_and_tells_the_merchant(wl: Webhook
 
 
 async def test_a_slow_receiver_times_out_and_is_retried(ledger_db: str) -> None:
-    from tests.webhooks.conftest import webhook_ledger
 
     async with (
         webhook_ledger(ledger_db, webhook_timeout_seconds=0.5) as wl,
@@ -214,32 +213,3 @@ async def test_a_redirect_is_never_followed_and_secrets_are_never_logged(
     for secret in (endpoint.secret, rotated.webhook_endpoint.secret):
         assert secret not in caplog.text and secret.removeprefix("whsec_") not in caplog.text
     assert "whsk_" not in caplog.text
-
-
-async def test_the_backlog_gauge_counts_due_deliveries_no_sender_holds_and_drains_to_zero(ledger_db: str) -> None:
-    """`ledger_webhook_deliveries_due`, the metric deploy/kubernetes scales the ledger on (docs/operations.md)."""
-
-    def backlog(found: WebhookLedger) -> float:
-        (metric,) = found.ledger.core.metrics.webhook_deliveries_due.collect()
-        return metric.samples[0].value
-
-    # One sender, a receiver that takes a second per delivery: one delivery in flight, the rest wait due.
-    async with webhook_ledger(ledger_db, webhook_senders=1) as found, receiving(default=(200, {}, 1.0)) as receiver:
-        endpoint = await found.create(receiver.url, enabled_events=["invoice.created"])
-        receiver.secrets = [endpoint.secret]
-        for _ in range(4):
-            await found.invoice()
-
-        async def waiting() -> bool:
-            return backlog(found) >= 2
-
-        await wait_until(waiting)
-        assert backlog(found) <= 3  # the one being sent is leased, so never counted
-        await receiver.wait_for(4, within=20)
-
-        async def drained() -> bool:
-            statuses = {d.status for d in await found.deliveries(endpoint.id)}
-            return statuses == {wpb.WEBHOOK_DELIVERY_STATUS_SUCCEEDED} and backlog(found) == 0
-
-        await wait_until(drained)
-        assert len(receiver.received) == 4

@@ -1,0 +1,363 @@
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from ...client import AuthenticatedClient, Client
+from ...types import Response, UNSET
+from ... import errors
+
+from ...models.error import Error
+from ...models.list_payouts_response import ListPayoutsResponse
+from ...models.payout_status import PayoutStatus
+from ...types import UNSET, Unset
+from typing import cast
+import datetime
+
+
+
+def _get_kwargs(
+    *,
+    page_size: int | Unset = UNSET,
+    page_token: str | Unset = UNSET,
+    status: PayoutStatus | Unset = UNSET,
+    create_time_start: datetime.datetime | Unset = UNSET,
+    create_time_end: datetime.datetime | Unset = UNSET,
+
+) -> dict[str, Any]:
+    
+
+    
+
+    params: dict[str, Any] = {}
+
+    params["page_size"] = page_size
+
+    params["page_token"] = page_token
+
+    json_status: str | Unset = UNSET
+    if not isinstance(status, Unset):
+        json_status = status.value
+
+    params["status"] = json_status
+
+    json_create_time_start: str | Unset = UNSET
+    if not isinstance(create_time_start, Unset):
+        json_create_time_start = create_time_start.isoformat()
+    params["create_time_start"] = json_create_time_start
+
+    json_create_time_end: str | Unset = UNSET
+    if not isinstance(create_time_end, Unset):
+        json_create_time_end = create_time_end.isoformat()
+    params["create_time_end"] = json_create_time_end
+
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
+
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/v1/payouts",
+        "params": params,
+    }
+
+
+    return _kwargs
+
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Error | ListPayoutsResponse | None:
+    if response.status_code == 200:
+        response_200 = ListPayoutsResponse.from_dict(response.json())
+
+
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = Error.from_dict(response.json())
+
+
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = Error.from_dict(response.json())
+
+
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = Error.from_dict(response.json())
+
+
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = Error.from_dict(response.json())
+
+
+
+        return response_404
+
+    if response.status_code == 408:
+        response_408 = Error.from_dict(response.json())
+
+
+
+        return response_408
+
+    if response.status_code == 409:
+        response_409 = Error.from_dict(response.json())
+
+
+
+        return response_409
+
+    if response.status_code == 413:
+        response_413 = Error.from_dict(response.json())
+
+
+
+        return response_413
+
+    if response.status_code == 429:
+        response_429 = Error.from_dict(response.json())
+
+
+
+        return response_429
+
+    if response.status_code == 503:
+        response_503 = Error.from_dict(response.json())
+
+
+
+        return response_503
+
+    if response.status_code == 504:
+        response_504 = Error.from_dict(response.json())
+
+
+
+        return response_504
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Error | ListPayoutsResponse]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    *,
+    client: AuthenticatedClient,
+    page_size: int | Unset = UNSET,
+    page_token: str | Unset = UNSET,
+    status: PayoutStatus | Unset = UNSET,
+    create_time_start: datetime.datetime | Unset = UNSET,
+    create_time_end: datetime.datetime | Unset = UNSET,
+
+) -> Response[Error | ListPayoutsResponse]:
+    """ Lists the caller's payouts, newest first
+
+     Lists the caller's payouts, newest first.
+
+    Args:
+        page_size (int | Unset):
+        page_token (str | Unset):
+        status (PayoutStatus | Unset): Status of a payout. PAYOUT_STATUS_UNSPECIFIED: Not set;
+            never returned.; PAYOUT_STATUS_PENDING_APPROVAL: Above the approval threshold; waiting for
+            the approvers' quorum. Funds are reserved.; PAYOUT_STATUS_QUEUED: Approved (or below the
+            threshold) and waiting for its batch. Funds are reserved.; PAYOUT_STATUS_BROADCAST: Signed
+            and broadcast; waiting for finality.; PAYOUT_STATUS_CONFIRMED: Its block is final; funds
+            delivered.; PAYOUT_STATUS_FAILED: The transaction failed or could not be sent; funds
+            released back to available.; PAYOUT_STATUS_CANCELED: Canceled by the merchant before
+            broadcast; funds released.; PAYOUT_STATUS_REJECTED: Rejected by an approver; funds
+            released.
+        create_time_start (datetime.datetime | Unset):
+        create_time_end (datetime.datetime | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Error | ListPayoutsResponse]
+     """
+
+
+    kwargs = _get_kwargs(
+        page_size=page_size,
+page_token=page_token,
+status=status,
+create_time_start=create_time_start,
+create_time_end=create_time_end,
+
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+def sync(
+    *,
+    client: AuthenticatedClient,
+    page_size: int | Unset = UNSET,
+    page_token: str | Unset = UNSET,
+    status: PayoutStatus | Unset = UNSET,
+    create_time_start: datetime.datetime | Unset = UNSET,
+    create_time_end: datetime.datetime | Unset = UNSET,
+
+) -> Error | ListPayoutsResponse | None:
+    """ Lists the caller's payouts, newest first
+
+     Lists the caller's payouts, newest first.
+
+    Args:
+        page_size (int | Unset):
+        page_token (str | Unset):
+        status (PayoutStatus | Unset): Status of a payout. PAYOUT_STATUS_UNSPECIFIED: Not set;
+            never returned.; PAYOUT_STATUS_PENDING_APPROVAL: Above the approval threshold; waiting for
+            the approvers' quorum. Funds are reserved.; PAYOUT_STATUS_QUEUED: Approved (or below the
+            threshold) and waiting for its batch. Funds are reserved.; PAYOUT_STATUS_BROADCAST: Signed
+            and broadcast; waiting for finality.; PAYOUT_STATUS_CONFIRMED: Its block is final; funds
+            delivered.; PAYOUT_STATUS_FAILED: The transaction failed or could not be sent; funds
+            released back to available.; PAYOUT_STATUS_CANCELED: Canceled by the merchant before
+            broadcast; funds released.; PAYOUT_STATUS_REJECTED: Rejected by an approver; funds
+            released.
+        create_time_start (datetime.datetime | Unset):
+        create_time_end (datetime.datetime | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Error | ListPayoutsResponse
+     """
+
+
+    return sync_detailed(
+        client=client,
+page_size=page_size,
+page_token=page_token,
+status=status,
+create_time_start=create_time_start,
+create_time_end=create_time_end,
+
+    ).parsed
+
+async def asyncio_detailed(
+    *,
+    client: AuthenticatedClient,
+    page_size: int | Unset = UNSET,
+    page_token: str | Unset = UNSET,
+    status: PayoutStatus | Unset = UNSET,
+    create_time_start: datetime.datetime | Unset = UNSET,
+    create_time_end: datetime.datetime | Unset = UNSET,
+
+) -> Response[Error | ListPayoutsResponse]:
+    """ Lists the caller's payouts, newest first
+
+     Lists the caller's payouts, newest first.
+
+    Args:
+        page_size (int | Unset):
+        page_token (str | Unset):
+        status (PayoutStatus | Unset): Status of a payout. PAYOUT_STATUS_UNSPECIFIED: Not set;
+            never returned.; PAYOUT_STATUS_PENDING_APPROVAL: Above the approval threshold; waiting for
+            the approvers' quorum. Funds are reserved.; PAYOUT_STATUS_QUEUED: Approved (or below the
+            threshold) and waiting for its batch. Funds are reserved.; PAYOUT_STATUS_BROADCAST: Signed
+            and broadcast; waiting for finality.; PAYOUT_STATUS_CONFIRMED: Its block is final; funds
+            delivered.; PAYOUT_STATUS_FAILED: The transaction failed or could not be sent; funds
+            released back to available.; PAYOUT_STATUS_CANCELED: Canceled by the merchant before
+            broadcast; funds released.; PAYOUT_STATUS_REJECTED: Rejected by an approver; funds
+            released.
+        create_time_start (datetime.datetime | Unset):
+        create_time_end (datetime.datetime | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Error | ListPayoutsResponse]
+     """
+
+
+    kwargs = _get_kwargs(
+        page_size=page_size,
+page_token=page_token,
+status=status,
+create_time_start=create_time_start,
+create_time_end=create_time_end,
+
+    )
+
+    response = await client.get_async_httpx_client().request(
+        **kwargs
+    )
+
+    return _build_response(client=client, response=response)
+
+async def asyncio(
+    *,
+    client: AuthenticatedClient,
+    page_size: int | Unset = UNSET,
+    page_token: str | Unset = UNSET,
+    status: PayoutStatus | Unset = UNSET,
+    create_time_start: datetime.datetime | Unset = UNSET,
+    create_time_end: datetime.datetime | Unset = UNSET,
+
+) -> Error | ListPayoutsResponse | None:
+    """ Lists the caller's payouts, newest first
+
+     Lists the caller's payouts, newest first.
+
+    Args:
+        page_size (int | Unset):
+        page_token (str | Unset):
+        status (PayoutStatus | Unset): Status of a payout. PAYOUT_STATUS_UNSPECIFIED: Not set;
+            never returned.; PAYOUT_STATUS_PENDING_APPROVAL: Above the approval threshold; waiting for
+            the approvers' quorum. Funds are reserved.; PAYOUT_STATUS_QUEUED: Approved (or below the
+            threshold) and waiting for its batch. Funds are reserved.; PAYOUT_STATUS_BROADCAST: Signed
+            and broadcast; waiting for finality.; PAYOUT_STATUS_CONFIRMED: Its block is final; funds
+            delivered.; PAYOUT_STATUS_FAILED: The transaction failed or could not be sent; funds
+            released back to available.; PAYOUT_STATUS_CANCELED: Canceled by the merchant before
+            broadcast; funds released.; PAYOUT_STATUS_REJECTED: Rejected by an approver; funds
+            released.
+        create_time_start (datetime.datetime | Unset):
+        create_time_end (datetime.datetime | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Error | ListPayoutsResponse
+     """
+
+
+    return (await asyncio_detailed(
+        client=client,
+page_size=page_size,
+page_token=page_token,
+status=status,
+create_time_start=create_time_start,
+create_time_end=create_time_end,
+
+    )).parsed

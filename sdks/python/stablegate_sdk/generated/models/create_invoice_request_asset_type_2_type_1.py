@@ -1,0 +1,8 @@
+from enum import StrEnum
+
+class CreateInvoiceRequestAssetType2Type1(StrEnum):
+    USDT = "USDT"
+    VALUE_0 = ""
+
+    def __str__(self) -> str:
+        return str(self.value)

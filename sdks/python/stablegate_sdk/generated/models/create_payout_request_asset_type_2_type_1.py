@@ -1,0 +1,8 @@
+from enum import StrEnum
+
+class CreatePayoutRequestAssetType2Type1(StrEnum):
+    USDT = "USDT"
+    VALUE_0 = ""
+
+    def __str__(self) -> str:
+        return str(self.value)

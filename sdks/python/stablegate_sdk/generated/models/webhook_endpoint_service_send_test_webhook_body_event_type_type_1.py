@@ -1,0 +1,37 @@
+from enum import StrEnum
+
+class WebhookEndpointServiceSendTestWebhookBodyEventTypeType1(StrEnum):
+    DEPOSIT_UNEXPECTED_ASSET = "deposit.unexpected_asset"
+    INVOICE_CANCELED = "invoice.canceled"
+    INVOICE_CREATED = "invoice.created"
+    INVOICE_EXPIRED = "invoice.expired"
+    INVOICE_PAID = "invoice.paid"
+    INVOICE_PAYMENT_DETECTED = "invoice.payment_detected"
+    INVOICE_PAYMENT_REVERSED = "invoice.payment_reversed"
+    INVOICE_PROCESSING = "invoice.processing"
+    INVOICE_REOPENED = "invoice.reopened"
+    INVOICE_UPDATED = "invoice.updated"
+    MERCHANT_BALANCE_SHORTFALL = "merchant.balance_shortfall"
+    PAYMENT_UNALLOCATED = "payment.unallocated"
+    PAYOUT_BROADCAST = "payout.broadcast"
+    PAYOUT_CANCELED = "payout.canceled"
+    PAYOUT_CONFIRMED = "payout.confirmed"
+    PAYOUT_CREATED = "payout.created"
+    PAYOUT_FAILED = "payout.failed"
+    PAYOUT_PENDING_APPROVAL = "payout.pending_approval"
+    PAYOUT_SCHEDULE_UPDATED = "payout_schedule.updated"
+    REFUND_BROADCAST = "refund.broadcast"
+    REFUND_CANCELED = "refund.canceled"
+    REFUND_CONFIRMED = "refund.confirmed"
+    REFUND_CREATED = "refund.created"
+    REFUND_FAILED = "refund.failed"
+    REFUND_PENDING_APPROVAL = "refund.pending_approval"
+    SETTLEMENT_ADDRESS_CONFIRMED = "settlement_address.confirmed"
+    SETTLEMENT_ADDRESS_CREATED = "settlement_address.created"
+    SETTLEMENT_ADDRESS_REVOKED = "settlement_address.revoked"
+    VALUE_0 = ""
+    WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+    WEBHOOK_TEST = "webhook.test"
+
+    def __str__(self) -> str:
+        return str(self.value)
