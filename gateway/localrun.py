@@ -1209,9 +1209,8 @@ class LocalGateway:
             f"edge (REST):   {edge}",
             f"admin API:     http://127.0.0.1:{self._ports['envoy_admin_api']}   admin key: {demo.admin_key}",
             f"demo merchant: {demo.merchant_id}   API key: {demo.api_key}",
-            f"dashboard:     http://127.0.0.1:{self._ports['envoy']}/dashboard/   (sign-up emails: "
-            f"{self.state / 'mail'}/*.eml)",
             f"               (kept in {self.state / DEMO_FILE}, mode 0600)",
+            f"dashboard:     {edge}/dashboard/   (sign-up emails land in {self.state / 'mail'}/*.eml)",
             "create an invoice:",
             f"  {curl_create_invoice(edge, demo.api_key)}",
             f"then pay it on the local chain: .venv/bin/{pay}",
