@@ -230,3 +230,47 @@ def test_an_unknown_source_suffix_is_still_a_typo(mesh_pki: DevMesh, monkeypatch
     monkeypatch.setenv("STABLEGATE_LEDGER_ASSET_FILE", "/etc/hostname")  # not a secret setting
     with pytest.raises(ConfigError, match="STABLEGATE_LEDGER_ASSET_FILE: not a setting of the ledger"):
         load_settings(LedgerSettings, tls=mesh_pki.files(Role.LEDGER).settings())
+
+
+def test_ledger_opens_its_kek_token_with_a_pin_from_secrets_manager(
+    secrets_manager: SecretsManager, ledger_db: str, mesh_pki: DevMesh, tmp_path: Path
+) -> None:
+    token = parts.init_softhsm_token(tmp_path / "ledger-hsm", "ledger-kek")
+    pin_file = private_file(tmp_path / "kek-pin", token.user_pin + "\n")
+    base = {
+        **token.env,
+        **mesh_pki.files(Role.LEDGER).env("ledger"),
+        "STABLEGATE_LEDGER_DATABASE_URL": ledger_db,
+        "STABLEGATE_LEDGER_WEBHOOK_KEK_TOKEN_LABEL": token.label,
+    }
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("STABLEGATE_", "AWS_"))}
+    # The first KEK, made by the operator's command, which reads the PIN from a file.
+    made = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "ledger", "kek", "rotate", "--settle-seconds", "0", "--json"],
+        env={**clean, **base, "STABLEGATE_LEDGER_WEBHOOK_KEK_PIN_FILE": str(pin_file)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["version"] == 1
+    # The ledger itself reads the PIN from the secrets manager, opens the token and serves.
+    arn = secrets_manager.put(f"ledger-kek-pin-{tmp_path.name}", token.user_pin)
+    spec, ready_file = parts.prepare_service(
+        "ledger",
+        tmp_path,
+        {**base, **secrets_manager.env, "STABLEGATE_LEDGER_WEBHOOK_KEK_PIN_AWS_SECRET": arn},
+    )
+    proc = parts.start(spec)
+    try:
+        port = int(parts.read_ready_file(ready_file)["grpc_port"] or 0)
+        with mesh_sync_channel(mesh_pki, Role.OPERATOR, port) as channel:
+            check = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert check.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        proc.stop()
+    assert proc.popen.returncode == 0, proc.log_tail()
+    log = (tmp_path / "ledger.log").read_text()
+    assert '"kek_version": 1' in log
+    assert token.user_pin not in log
