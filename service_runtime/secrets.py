@@ -94,8 +94,9 @@ class SecretSources:
         secret_id, _, key = reference.partition("#")
         if not secret_id:
             raise SecretSourceError("name the secret (<name or ARN>[#<json key>])")
-        fetch = self.fetch_aws or aws_fetcher(self.environ)
-        text = fetch(secret_id)
+        if self.fetch_aws is None:
+            self.fetch_aws = aws_fetcher(self.environ)  # one client for all of a start's secrets
+        text = self.fetch_aws(secret_id)
         if not key:
             if not text:
                 raise SecretSourceError(f"secret {secret_id!r} is empty")

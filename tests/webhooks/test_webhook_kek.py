@@ -154,6 +154,8 @@ async def test_a_kek_rotation_keeps_every_webhook_secret_readable_while_deliveri
         code, _, err = await kek.run("retire", "--version", "1")
         assert code == 0, err
         assert await kek.json("status") == {"versions": [2], "newest": 2, "stored_values": {"2": 6}}
+        # Re-wrapping again changes nothing (a stopped run resumes the same way: what is current is skipped).
+        assert await kek.json("rewrap") == {"version": 2, "rewrapped": 0, "current": 4, "refused": []}
 
         # Deliveries go on after the old KEK is gone: each value opens under version 2 only now.
         created += [await wl.invoice("1") for _ in range(3)]
