@@ -282,6 +282,14 @@ def cmd_payouts_run_schedules(args: argparse.Namespace) -> int:
     return run(args, cast(Any, settings), url)
 
 
+def cmd_ledger_kek(args: argparse.Namespace) -> int:
+    """Manage the webhook KEK in the ledger's token (gateway/kek_cli.py)."""
+    from gateway.kek_cli import cmd_kek as run  # noqa: PLC0415 - keeps `--help` fast
+
+    settings, _ = _settings_or_exit("ledger")
+    return run(args, cast(Any, settings))
+
+
 LOCAL_RPC_URL = "http://127.0.0.1:8545"
 
 
@@ -639,7 +647,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("service", choices=sorted(SERVICES))
     check.set_defaults(func=cmd_config_check)
+    _add_ledger_commands(sub)
     return parser
+
+
+def _add_ledger_commands(sub: Any) -> None:
+    from gateway.kek_cli import add_kek_commands  # noqa: PLC0415 - keeps `--help` fast
+
+    add_kek_commands(sub, cmd_ledger_kek)
 
 
 def main(argv: list[str] | None = None) -> int:
