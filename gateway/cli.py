@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from rich.console import Console
 
+from gateway.backup import add_backup_commands
 from gateway.demo import add_demo_commands
 from service_runtime.config import EXIT_CONFIG, ServiceSettings, settings_or_exit
 from service_runtime.server import ServiceDefinition
@@ -628,6 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.set_defaults(func=cmd_chain_deploy)
     _add_signer_commands(sub)
     add_demo_commands(sub)
+    add_backup_commands(sub)
     _add_settlement_commands(sub)
 
     _add_doctor_command(sub)
