@@ -39,7 +39,7 @@ from settlement.domain.fees import TxFees, bumped
 from settlement.domain.receipts import quarantined_amounts, swept_amounts
 from settlement.domain.sweeps import Deposit, GasBudget, Quarantine, batches, gas_limit, stray_entries
 from settlement.ledger_client import SweepLedger, SweepRecord
-from settlement.lost_sweeps import LostSweepFinder
+from settlement.lost_sweeps import LostSweepFinder, token_balance
 from settlement.signing import Refused, Signed, SweepSigner
 from settlement.store import sweeps as store
 from settlement.store.sweeps import ChainTx, Landed, Sweep
@@ -138,9 +138,32 @@ class Sweeper:
         self.metrics.nonce_gaps.set(len(holes))
         if holes:
             log.warning("nonce gaps: the next sweeps fill them", extra={"gaps": holes[:20], "latest": latest})
+        await self._drop_superseded()
         log.info("nonces recovered", extra={"latest": latest, "pending": pending, "next_nonce": following})
         self._recovered = True
         return following
+
+    async def _drop_superseded(self) -> None:
+        """Drop waiting sweeps (nothing signed) whose deposits a transaction we hold no row of already emptied.
+
+        After a restore from a backup, a sweep stored PLANNED or HELD may have been signed and sent by the lost
+        gateway after the backup; sending it again would flush empty forwarders. Dropped, its deposits are free,
+        and the next plan books the transaction that moved them (settlement/lost_sweeps.py).
+        """
+        async with self.pool.acquire() as conn:
+            waiting = await store.sweeps_in(conn, self.options.chain_id, ("PLANNED", "HELD"))
+        for sweep in waiting:
+            for item in sweep.items:
+                if item.amount > 0 and await token_balance(self.client, sweep.token_contract, item.deposit_address) < (
+                    item.amount
+                ):
+                    async with self.pool.acquire() as conn:
+                        await store.set_status(conn, sweep.id, "DROPPED", failure="DEPOSITS_ALREADY_MOVED")
+                    log.warning(
+                        "a waiting sweep's deposit was already moved on chain; sweep dropped",
+                        extra={"sweep_id": sweep.id, "deposit_address": item.deposit_address},
+                    )
+                    break
 
     # --- tracking -----------------------------------------------------------------------------------------------
 
