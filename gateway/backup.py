@@ -213,8 +213,27 @@ def create(
         raise BackupError(f"{to} is not empty: back up into a new directory")
     if hsm_token_dir is not None and not hsm_token_dir.is_dir():
         raise BackupError(f"the HSM token directory {hsm_token_dir} does not exist")
+    if not signer_state.is_file():
+        raise BackupError(
+            f"the signer's store {signer_state} does not exist (STABLEGATE_SIGNER_STATE_PATH / --signer-state)"
+        )
     to.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(to, 0o700)
+    try:
+        return _take(to, database_url, signer_state, hsm_token_dir=hsm_token_dir, rpc_url=rpc_url, say=say)
+    except BaseException:
+        # `to` was new or empty: leave it empty, so no half backup is ever mistaken for one.
+        for child in to.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+        raise
+
+
+def _take(
+    to: Path, database_url: str, signer_state: Path, *, hsm_token_dir: Path | None, rpc_url: str | None, say: Any
+) -> dict[str, Any]:
     started = dt.datetime.now(dt.UTC)
     facts = asyncio.run(_database_facts(database_url))
     head = _chain_head(rpc_url)

@@ -157,6 +157,20 @@ def test_restore_refuses_a_backup_that_does_not_match_its_manifest_and_changes_n
     assert (targets / "signer.sqlite3").read_bytes() == b"keep me"
 
 
+def test_a_backup_that_cannot_finish_leaves_its_directory_empty_and_says_why(gateway: Gateway, tmp_path: Path) -> None:
+    args = backup_args(gateway, tmp_path / "failed")
+    no_db = cli([*args, "--database-url", "postgresql://postgres@127.0.0.1:1/stablegate"])
+    assert no_db.returncode == 1 and "cannot connect to the database" in no_db.stderr, no_db.stderr
+    assert not list((tmp_path / "failed").iterdir())
+    no_signer = cli([*args, "--signer-state", str(tmp_path / "no-such-store.sqlite3")])
+    assert no_signer.returncode == 1 and "no-such-store.sqlite3 does not exist" in no_signer.stderr, no_signer.stderr
+    assert not list((tmp_path / "failed").iterdir())
+    (tmp_path / "garbage.sqlite3").write_bytes(b"not a database" * 100)
+    garbage = cli([*args, "--signer-state", str(tmp_path / "garbage.sqlite3")])
+    assert garbage.returncode == 1 and "copying the signer's store failed" in garbage.stderr, garbage.stderr
+    assert not list((tmp_path / "failed").iterdir())  # the base backup taken before the failure is removed
+
+
 @contextmanager
 def restored_gateway(g: Gateway, backup: Path, base: Path) -> Iterator[dict[str, dict[str, str]]]:
     """`backup restore` into fresh parts, then Postgres and the services on them; yields each service's env."""
