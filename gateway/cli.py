@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from rich.console import Console
 
+from gateway.backup import add_backup_commands
 from gateway.demo import add_demo_commands
 from service_runtime.config import EXIT_CONFIG, ServiceSettings, settings_or_exit
 from service_runtime.server import ServiceDefinition
@@ -636,10 +637,16 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.set_defaults(func=cmd_chain_deploy)
     _add_signer_commands(sub)
     add_demo_commands(sub)
+    add_backup_commands(sub)
     _add_settlement_commands(sub)
 
     _add_doctor_command(sub)
+    _add_config_commands(sub)
+    _add_ledger_commands(sub)
+    return parser
 
+
+def _add_config_commands(sub: Any) -> None:
     config = sub.add_parser("config", help="inspect configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = config_sub.add_parser(
@@ -647,8 +654,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("service", choices=sorted(SERVICES))
     check.set_defaults(func=cmd_config_check)
-    _add_ledger_commands(sub)
-    return parser
 
 
 def _add_ledger_commands(sub: Any) -> None:
