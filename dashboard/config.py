@@ -49,13 +49,14 @@ class DashboardSettings(ServiceSettings):
     ledger_admin_key: SecretStr = Field(
         default=SecretStr(""),
         description="An admin API key (`ak_…`) with the `admin` role: the dashboard onboards merchants and issues "
-        "their API keys with it. Empty: `ledger_admin_key_file` is read instead; with neither, sign-up stops at "
+        "their API keys with it. Empty: `ledger_admin_key_path` is read instead; with neither, sign-up stops at "
         "business details with a clear error. Never logged.",
     )
-    ledger_admin_key_file: Path | None = Field(
+    ledger_admin_key_path: Path | None = Field(
         default=None,
-        description="A file holding that admin key (a mounted secret; `stablegate up` writes one after the ledger "
-        "is up). Read when the key is needed, so it may appear after the dashboard starts.",
+        description="A file holding that admin key, read each time the key is needed, so it may appear after the "
+        "dashboard starts (`stablegate up` writes it once the ledger is up). Not `LEDGER_ADMIN_KEY_FILE`: that "
+        "generic form (service_runtime/secrets.py) reads the file once, at start, and must exist then.",
     )
     secret_key: SecretStr = Field(
         default=SecretStr(""),
@@ -123,9 +124,9 @@ class DashboardSettings(ServiceSettings):
         """The admin key: the setting, else the file's first line, else empty (onboarding is then refused)."""
         if key := self.ledger_admin_key.get_secret_value():
             return key
-        if self.ledger_admin_key_file is not None:
+        if self.ledger_admin_key_path is not None:
             try:
-                return self.ledger_admin_key_file.read_text().strip()
+                return self.ledger_admin_key_path.read_text().strip()
             except OSError:
                 return ""
         return ""

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from rich.console import Console
 
+from gateway.backup import add_backup_commands
 from gateway.demo import add_demo_commands
 from service_runtime.config import EXIT_CONFIG, ServiceSettings, settings_or_exit
 from service_runtime.server import ServiceDefinition
@@ -282,6 +283,14 @@ def cmd_payouts_run_schedules(args: argparse.Namespace) -> int:
     settings, _ = _settings_or_exit("ledger")
     url: str = args.database_url or str(getattr(settings, "database_url"))  # noqa: B009 - ledger settings carry it
     return run(args, cast(Any, settings), url)
+
+
+def cmd_ledger_kek(args: argparse.Namespace) -> int:
+    """Manage the webhook KEK in the ledger's token (gateway/kek_cli.py)."""
+    from gateway.kek_cli import cmd_kek as run  # noqa: PLC0415 - keeps `--help` fast
+
+    settings, _ = _settings_or_exit("ledger")
+    return run(args, cast(Any, settings))
 
 
 LOCAL_RPC_URL = "http://127.0.0.1:8545"
@@ -630,10 +639,16 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.set_defaults(func=cmd_chain_deploy)
     _add_signer_commands(sub)
     add_demo_commands(sub)
+    add_backup_commands(sub)
     _add_settlement_commands(sub)
 
     _add_doctor_command(sub)
+    _add_config_commands(sub)
+    _add_ledger_commands(sub)
+    return parser
 
+
+def _add_config_commands(sub: Any) -> None:
     config = sub.add_parser("config", help="inspect configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = config_sub.add_parser(
@@ -641,7 +656,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("service", choices=sorted(SERVICES))
     check.set_defaults(func=cmd_config_check)
-    return parser
+
+
+def _add_ledger_commands(sub: Any) -> None:
+    from gateway.kek_cli import add_kek_commands  # noqa: PLC0415 - keeps `--help` fast
+
+    add_kek_commands(sub, cmd_ledger_kek)
 
 
 def main(argv: list[str] | None = None) -> int:

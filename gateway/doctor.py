@@ -22,6 +22,7 @@ from typing import Any
 from chain.client import redact
 from chain.networks import Network, NetworkConfigError, network_from_env
 from chain.rpc import JsonRpc, RpcError, RpcUnavailable
+from gateway.localrun import DEFAULT_PORTS
 from service_runtime.config import ConfigError, ServiceSettings, load_settings
 
 CERT_WARN_DAYS = 14
@@ -421,7 +422,7 @@ class Doctor:
             self.add(
                 "dashboard admin key",
                 Status.WARN,
-                "neither LEDGER_ADMIN_KEY nor a readable LEDGER_ADMIN_KEY_FILE: sign-up stops at business details",
+                "neither LEDGER_ADMIN_KEY nor a readable LEDGER_ADMIN_KEY_PATH: sign-up stops at business details",
                 "make one (`stablegate admin keys create --role admin`), set STABLEGATE_DASHBOARD_LEDGER_ADMIN_KEY",
             )
         if settings.mail_dir is not None:
@@ -465,17 +466,18 @@ class Doctor:
         served: dict[str, tuple[str, ...]] = {"ledger": tuple(ledger_served)}
         settlement = self.settings.get("settlement")
         if settlement is not None:
-            upstreams.append(Upstream("settlement", settlement.host, settlement.grpc_port or 50052, Role.SETTLEMENT))
+            port = settlement.grpc_port or DEFAULT_PORTS["settlement"]
+            upstreams.append(Upstream("settlement", settlement.host, port, Role.SETTLEMENT))
             served["settlement"] = tuple(settlement_served)
         with tempfile.TemporaryDirectory(prefix="stablegate-doctor-") as tmp:
             try:
                 plan = EdgePlan(
-                    listen_port=8080,
-                    admin_port=9901,
+                    listen_port=DEFAULT_PORTS["envoy"],
+                    admin_port=DEFAULT_PORTS["envoy_admin"],
                     descriptor_path=descriptor,
                     upstreams=tuple(upstreams),
                     routes=public_routes_from_served(served),
-                    ext_authz=Upstream("ext_authz", edge.host, edge.grpc_port or 50053, Role.EDGE),
+                    ext_authz=Upstream("ext_authz", edge.host, edge.grpc_port or DEFAULT_PORTS["edge"], Role.EDGE),
                     mesh=MeshFiles(tls.cert_file, tls.key_file, tls.ca_file, tls.trust_domain),
                 )
                 config = write(plan, Path(tmp) / "envoy.yaml")

@@ -1122,7 +1122,7 @@ class LocalGateway:
                 "STABLEGATE_DASHBOARD_PUBLIC_URL": f"http://127.0.0.1:{ports['envoy']}",
                 "STABLEGATE_DASHBOARD_SECRET_KEY": self._private_key("dashboard-secret-key"),
                 # Written once the ledger is up (`_dashboard_admin_key`); the dashboard reads it when it needs it.
-                "STABLEGATE_DASHBOARD_LEDGER_ADMIN_KEY_FILE": str(self.state / DASHBOARD_ADMIN_KEY_FILE),
+                "STABLEGATE_DASHBOARD_LEDGER_ADMIN_KEY_PATH": str(self.state / DASHBOARD_ADMIN_KEY_FILE),
                 # No SMTP server locally: verification emails are written to <state>/mail/ as .eml files.
                 "STABLEGATE_DASHBOARD_MAIL_DIR": str(self.state / "mail"),
             }

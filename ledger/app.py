@@ -57,6 +57,7 @@ from ledger.api.treasury import TreasuryLedger
 from ledger.api.webhooks import WebhookEndpoints
 from ledger.config import LedgerSettings
 from ledger.core import LedgerCore
+from ledger.secretbox import EnvelopeBox
 from ledger.store.db import apply_migrations, open_pool
 from service_runtime.config import Profile
 from service_runtime.mesh import MethodRoles, Role
@@ -134,6 +135,11 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
             if applied:
                 log.info("migrated", extra={"migrations": applied})
         core.attach(pool)
+        box = core.secret_box
+        if isinstance(box, EnvelopeBox):
+            # Fail at start, naming the token, when it cannot be opened or holds no KEK yet.
+            version = await asyncio.to_thread(box.current_version, fresh=True)
+            log.info("webhook secrets sealed under the token's KEK", extra={"kek_version": version})
         expiry_task.append(asyncio.create_task(expire_forever()))
         if settings.payout_schedule_interval_seconds > 0:
             expiry_task.append(
@@ -150,6 +156,9 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await core.pool.close()
+        box = core.secret_box
+        if isinstance(box, EnvelopeBox):
+            await asyncio.to_thread(box.close)
 
     def register(server: grpc.aio.Server) -> None:
         servicers: list[tuple[Any, Any]] = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -20,6 +21,7 @@ DEV_TOKEN = "0x00000000000000000000000000000000000F0002"  # noqa: S105 - an addr
 DEV_FACTORY = "0x00000000000000000000000000000000000F0001"
 DEV_INIT_CODE_HASH = "0x" + "ab" * 32
 BSC_MAINNET_CHAIN_ID = 56
+SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 
 
 class LedgerSettings(ServiceSettings):
@@ -86,7 +88,21 @@ class LedgerSettings(ServiceSettings):
     webhook_secret_key: SecretStr = Field(
         default=SecretStr(""),
         description="AES-256-GCM key sealing webhook signing secrets at rest: the base64 of 32 random bytes. "
-        "Empty: webhook endpoints cannot be created (prod refuses to start). `stablegate up` makes a dev key.",
+        "Empty: webhook endpoints cannot be created unless the KEK token is set (then this key only opens "
+        "secrets sealed before, until `stablegate ledger kek rewrap`). `stablegate up` makes a dev key.",
+    )
+    webhook_kek_token_label: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9 ._/-]{0,32}$",
+        description="Label of the ledger's own PKCS#11 token holding the key-encryption keys of webhook secrets "
+        "(envelope encryption, docs/webhooks.md); empty: secrets are sealed with WEBHOOK_SECRET_KEY. Never the "
+        "signer's token.",
+    )
+    webhook_kek_pkcs11_module: Path = Field(
+        default=SOFTHSM_MODULE, description="PKCS#11 library of the KEK token (prod refuses SoftHSM)."
+    )
+    webhook_kek_pin: SecretStr = Field(
+        default=SecretStr(""), description="User PIN of the KEK token (from a file or a secrets manager in production)."
     )
     webhook_allow_loopback: bool = Field(
         default=False, description="Let webhooks reach loopback addresses (dev and test only; prod refuses it)."
@@ -191,13 +207,34 @@ class LedgerSettings(ServiceSettings):
                 raise ValueError(str(exc)) from None
         return value
 
+    @model_validator(mode="after")
+    def _kek_needs_pin(self) -> LedgerSettings:
+        if self.webhook_kek_token_label and not self.webhook_kek_pin.get_secret_value():
+            raise FieldsRefused([("webhook_kek_pin", "set the KEK token's user PIN (WEBHOOK_KEK_TOKEN_LABEL is set)")])
+        return self
+
     def _webhook_violations(self) -> list[tuple[str, str]]:
-        """Production refuses a missing or demo webhook key and loopback webhooks."""
+        """Production refuses a missing or demo webhook key (or a SoftHSM KEK token) and loopback webhooks."""
         found: list[tuple[str, str]] = []
         key = self.webhook_secret_key.get_secret_value()
-        if not key or key.startswith(DEMO_SECRET_PREFIX):
+        if self.webhook_kek_token_label:
+            if "softhsm" in self.webhook_kek_pkcs11_module.name.lower():
+                found.append(
+                    ("webhook_kek_pkcs11_module", "prod refuses SoftHSM; point it at your HSM vendor's PKCS#11 library")
+                )
+            if key.startswith(DEMO_SECRET_PREFIX):
+                found.append(("webhook_secret_key", "prod refuses a demo key; leave it empty or set the real one"))
+            if not key and not self.checkout_token_key.get_secret_value():
+                found.append(
+                    ("checkout_token_key", "prod needs it when WEBHOOK_SECRET_KEY is empty; the base64 of 32 bytes")
+                )
+        elif not key or key.startswith(DEMO_SECRET_PREFIX):
             found.append(
-                ("webhook_secret_key", "prod refuses a missing or demo key; set the base64 of 32 random bytes")
+                (
+                    "webhook_secret_key",
+                    "prod refuses a missing or demo key; set the base64 of 32 random bytes "
+                    "(or WEBHOOK_KEK_TOKEN_LABEL)",
+                )
             )
         if self.webhook_allow_loopback:
             found.append(("webhook_allow_loopback", "prod never lets webhooks reach loopback; set it false"))

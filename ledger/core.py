@@ -20,12 +20,13 @@ from ledger.domain.fees import FeePlan
 from ledger.domain.invoices import ChainTerms
 from ledger.domain.models import Merchant
 from ledger.domain.ssrf import Resolver, UrlPolicy
+from ledger.kek import KekClient, KekConfig
 from ledger.metrics import LedgerMetrics
 from ledger.notify import Notifier, SmtpEmail, TwilioSms
 from ledger.payments import PaymentRecorder
 from ledger.payouts import PayoutBook, PayoutTerms
 from ledger.schedules import PayoutScheduler
-from ledger.secretbox import SecretBox, parse_key
+from ledger.secretbox import EnvelopeBox, Sealer, SecretBox, parse_key
 from ledger.store import merchants as merchant_store
 from ledger.webhook_http import SystemResolver, WebhookPoster
 
@@ -87,10 +88,20 @@ class LedgerCore:
         return self._recorder
 
     @functools.cached_property
-    def secret_box(self) -> SecretBox | None:
-        """Seals webhook secrets; None when no key is configured (then no endpoint can be made)."""
-        key = self.settings.webhook_secret_key.get_secret_value()
-        return SecretBox(parse_key(key)) if key else None
+    def secret_box(self) -> Sealer | None:
+        """Seals webhook secrets: under the KEK token if configured, else with the configuration key.
+
+        None when neither is configured (then no endpoint can be made).
+        """
+        s = self.settings
+        key = s.webhook_secret_key.get_secret_value()
+        legacy = SecretBox(parse_key(key)) if key else None
+        if s.webhook_kek_token_label:
+            config = KekConfig(
+                s.webhook_kek_pkcs11_module, s.webhook_kek_token_label, s.webhook_kek_pin.get_secret_value()
+            )
+            return EnvelopeBox(KekClient(config), legacy)
+        return legacy
 
     @functools.cached_property
     def checkout(self) -> CheckoutLinks:

@@ -28,7 +28,7 @@ from ledger.domain.ids import new_id
 from ledger.domain.webhooks import Attempt
 from ledger.metrics import LedgerMetrics
 from ledger.notify import Notifier
-from ledger.secretbox import SecretBox
+from ledger.secretbox import Sealer
 from ledger.store import notifications as notification_store
 from ledger.store import outbox
 from ledger.store import webhooks as store
@@ -64,7 +64,7 @@ class Dispatcher:
 
     database_url: str
     pool: asyncpg.Pool
-    box: Callable[[], SecretBox | None]
+    box: Callable[[], Sealer | None]
     poster: WebhookPoster
     now: Callable[[], dt.datetime]
     senders: int
@@ -305,7 +305,7 @@ class Dispatcher:
         if not task.cancelled() and task.exception() is not None:
             log.error("webhook delivery task failed", exc_info=task.exception())
 
-    def _secrets(self, endpoint: rules.Endpoint, box: SecretBox) -> tuple[list[str], list[str]]:
+    def _secrets(self, endpoint: rules.Endpoint, box: Sealer) -> tuple[list[str], list[str]]:
         """The HMAC secrets and ed25519 keys that sign now: the current ones and, during a rotation, the old."""
         overlap = endpoint.previous_secret_expire_time is not None and endpoint.previous_secret_expire_time > self.now()
         hmac_secrets: list[str] = []

@@ -1,7 +1,8 @@
 """Typed configuration shared by every service (pydantic-settings), with profiles and a readable failure.
 
 Each service subclasses `ServiceSettings` with its own env prefix (`STABLEGATE_<SERVICE>_`) and fields.
-Values come from the environment; `load_settings` validates them at
+Values come from the environment; a secret setting may instead come from a file or AWS Secrets Manager
+(`<VAR>_FILE`, `<VAR>_AWS_SECRET`: service_runtime/secrets.py). `load_settings` validates them at
 start and turns any failure into a `ConfigError` that names the variable and the fix. The `prod` profile
 refuses development defaults: plaintext gRPC, the SoftHSM module, demo keys.
 """
@@ -22,6 +23,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service_runtime.mesh import DEFAULT_TRUST_DOMAIN, role_from_spiffe_id, spiffe_id
+from service_runtime.secrets import AWS_SUFFIX, FILE_SUFFIX, resolve_secret_settings, source_variables
 
 
 class Profile(enum.StrEnum):
@@ -224,7 +226,7 @@ def env_name(settings_cls: type[ServiceSettings], loc: tuple[int | str, ...]) ->
 def unknown_variables(settings_cls: type[ServiceSettings], environ: Mapping[str, str]) -> list[str]:
     """Problems for variables under the service's prefix that name no setting (typos are never ignored)."""
     prefix = env_name(settings_cls, ("",))
-    known: set[str] = set()
+    known: set[str] = source_variables(prefix, settings_cls.model_fields)
     for name, info in settings_cls.model_fields.items():
         known.add(prefix + name.upper())
         for model in _models_in(info.annotation):
@@ -249,6 +251,7 @@ def load_settings(settings_cls: type[S], **overrides: Any) -> S:
 
     Raises ConfigError naming each bad variable and the fix.
     """
+    overrides_given = set(overrides)
     unknown = unknown_variables(settings_cls, os.environ)
     if unknown:
         raise ConfigError(settings_cls.service_name, unknown)
@@ -260,8 +263,12 @@ def load_settings(settings_cls: type[S], **overrides: Any) -> S:
         raise ConfigError(settings_cls.service_name, [str(exc)]) from None
     if contradictions:
         raise ConfigError(settings_cls.service_name, contradictions)
+    prefix = env_name(settings_cls, ("",))
+    sourced, problems = resolve_secret_settings(prefix, settings_cls.model_fields, os.environ)
+    if problems:
+        raise ConfigError(settings_cls.service_name, problems)
     # The network feeds what the service does not set itself; explicit keyword overrides still win.
-    overrides = {**fed, **overrides}
+    overrides = {**fed, **sourced, **overrides}
     try:
         return settings_cls(**overrides)
     except ValidationError as exc:
@@ -276,8 +283,14 @@ def load_settings(settings_cls: type[S], **overrides: Any) -> S:
                     problems.append(f"{env_name(settings_cls, (field_name,))}: {fix_text}")
                 continue
             name = env_name(settings_cls, tuple(err["loc"]))
-            info = settings_cls.model_fields.get(str(err["loc"][0])) if err["loc"] else None
-            secret = info is not None and info.annotation is SecretStr
+            field_name = str(err["loc"][0]) if err["loc"] else ""
+            info = settings_cls.model_fields.get(field_name) if err["loc"] else None
+            from_source = field_name in sourced and field_name not in overrides_given
+            if from_source:
+                # Name the variable the value came from; a value read from a secret source is never shown.
+                given = FILE_SUFFIX if f"{name}{FILE_SUFFIX}" in os.environ else AWS_SUFFIX
+                name = f"{name} (read from {name}{given})"
+            secret = from_source or (info is not None and info.annotation is SecretStr)
             shown = "" if secret or err["type"] == "missing" else f" (got {redact_url_secrets(repr(err['input']))})"
             desc = f"; expected: {info.description}" if info is not None and info.description else ""
             models = _models_in(info.annotation) if info is not None else []

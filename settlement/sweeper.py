@@ -7,7 +7,9 @@ One pass (`tick`), run under a lease by the settlement process:
    any version of its nonce, replace a version that is stuck with a fee bump, and once the receipt's block is
    final (and still canonical) read its Transfer logs and book the sweep in the ledger, then mark its strays
    quarantined (from its Quarantined logs).
-2. **Plan** new sweeps from the ledger's sweepable deposits and requested quarantines of stray tokens (skipping
+2. **Plan** new sweeps from the ledger's sweepable deposits whose forwarder still holds what the ledger credited
+   (one that holds less was moved by a sweep we hold no row of, after a restore: that sweep is booked from the
+   chain instead, settlement/lost_sweeps.py) and requested quarantines of stray tokens (skipping
    addresses and strays already in an open sweep), persisting each intent (PLANNED) before anything is signed.
    Addresses with a stray to quarantine go in sweeps of their own (with their sweepable deposits, if any), so a
    stray token whose transfer reverts fails only those sweeps; a failed sweep's strays are not planned again.
@@ -37,6 +39,7 @@ from settlement.domain.fees import TxFees, bumped
 from settlement.domain.receipts import quarantined_amounts, swept_amounts
 from settlement.domain.sweeps import Deposit, GasBudget, Quarantine, batches, gas_limit, stray_entries
 from settlement.ledger_client import SweepLedger, SweepRecord
+from settlement.lost_sweeps import LostSweepFinder, token_balance
 from settlement.signing import Refused, Signed, SweepSigner
 from settlement.store import sweeps as store
 from settlement.store.sweeps import ChainTx, Landed, Sweep
@@ -107,6 +110,9 @@ class Sweeper:
         self._recovered = False
         self._treasury: str | None = None
         self._flush = load_artifact("ForwarderFactory").function("flushBatch")
+        self._lost = LostSweepFinder(
+            client, ledger, chain_id=options.chain_id, token=options.token, sweeper_address=options.sweeper_address
+        )
 
     # --- one pass -----------------------------------------------------------------------------------------------
 
@@ -132,9 +138,32 @@ class Sweeper:
         self.metrics.nonce_gaps.set(len(holes))
         if holes:
             log.warning("nonce gaps: the next sweeps fill them", extra={"gaps": holes[:20], "latest": latest})
+        await self._drop_superseded()
         log.info("nonces recovered", extra={"latest": latest, "pending": pending, "next_nonce": following})
         self._recovered = True
         return following
+
+    async def _drop_superseded(self) -> None:
+        """Drop waiting sweeps (nothing signed) whose deposits a transaction we hold no row of already emptied.
+
+        After a restore from a backup, a sweep stored PLANNED or HELD may have been signed and sent by the lost
+        gateway after the backup; sending it again would flush empty forwarders. Dropped, its deposits are free,
+        and the next plan books the transaction that moved them (settlement/lost_sweeps.py).
+        """
+        async with self.pool.acquire() as conn:
+            waiting = await store.sweeps_in(conn, self.options.chain_id, ("PLANNED", "HELD"))
+        for sweep in waiting:
+            for item in sweep.items:
+                if item.amount > 0 and await token_balance(self.client, sweep.token_contract, item.deposit_address) < (
+                    item.amount
+                ):
+                    async with self.pool.acquire() as conn:
+                        await store.set_status(conn, sweep.id, "DROPPED", failure="DEPOSITS_ALREADY_MOVED")
+                    log.warning(
+                        "a waiting sweep's deposit was already moved on chain; sweep dropped",
+                        extra={"sweep_id": sweep.id, "deposit_address": item.deposit_address},
+                    )
+                    break
 
     # --- tracking -----------------------------------------------------------------------------------------------
 
@@ -349,6 +378,10 @@ class Sweeper:
         deposits = [
             d for d in await self.ledger.sweepable(self.options.chain_id) if d.deposit_address.lower() not in taken
         ]
+        if deposits:
+            # Never sweep twice: a deposit a sweep we hold no row of already moved (a restore from an older
+            # backup) is booked from that sweep's receipt instead of planned again (settlement/lost_sweeps.py).
+            deposits = (await self._lost.check(deposits, await self.treasury())).to_plan
         quarantines = [
             q
             for q in await self.ledger.requested_quarantines(self.options.chain_id)

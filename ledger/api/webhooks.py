@@ -17,7 +17,7 @@ from ledger.domain import invoices as text_rules
 from ledger.domain import webhooks as rules
 from ledger.domain.ids import looks_like_id, new_id
 from ledger.domain.ssrf import AddressRefused, UrlPolicy, check_url, resolve_checked
-from ledger.secretbox import SecretBox
+from ledger.secretbox import Sealer
 from ledger.store import webhooks as store
 from ledger.store.webhooks import NewDelivery
 from service_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
@@ -112,7 +112,7 @@ class WebhookEndpoints(pb_grpc.WebhookEndpointServiceServicer):
     def __init__(self, core: LedgerCore) -> None:
         self.core = core
 
-    def _box(self) -> SecretBox:
+    def _box(self) -> Sealer:
         box = self.core.secret_box
         if box is None:
             raise FailedPrecondition(

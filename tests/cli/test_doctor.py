@@ -327,7 +327,7 @@ async def test_the_dashboard_needs_an_admin_key_and_a_way_to_send_email(
     key_file = tmp_path / "admin-key"
     key_file.write_text("ak_written_later\n")
     with socket.create_server(("127.0.0.1", smtp_port)):
-        _, found, out = doctor({**dashboard, "STABLEGATE_DASHBOARD_LEDGER_ADMIN_KEY_FILE": str(key_file)})
+        _, found, out = doctor({**dashboard, "STABLEGATE_DASHBOARD_LEDGER_ADMIN_KEY_PATH": str(key_file)})
     assert found["dashboard admin key"][0] == "PASS", out
     assert found[f"dashboard smtp 127.0.0.1:{smtp_port}"][0] == "PASS", out
     assert "ak_written_later" not in out

@@ -111,7 +111,7 @@ def test_admin_key_comes_from_the_setting_or_else_the_file(
     mesh_pki: DevMesh, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     path = tmp_path / "admin-key"
-    made = settings(mesh_pki, monkeypatch, STABLEGATE_DASHBOARD_LEDGER_ADMIN_KEY_FILE=str(path))
+    made = settings(mesh_pki, monkeypatch, STABLEGATE_DASHBOARD_LEDGER_ADMIN_KEY_PATH=str(path))
     assert made.admin_key() == ""  # not written yet: onboarding is refused until it is
     path.write_text("ak_from_file\n")
     assert made.admin_key() == "ak_from_file"

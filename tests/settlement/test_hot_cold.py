@@ -610,3 +610,53 @@ async def test_a_signed_move_no_provider_took_is_sent_after_a_restart_from_its_s
     assert await world.balance("cold_storage:USDT") == 40 * UNIT
     assert len(await events(world, "cold_move.recorded")) == 1
     await world.ledger.assert_books_are_sound()
+
+
+async def move_sent_then_rows_lost(world: SweepWorld, keys: dict[str, KeyInfo]) -> tuple[int, int]:
+    """A move planned, sent and mined, then settlement's rows of it lost, as a restore of an older backup leaves them.
+
+    Returns (the HOT key's mined nonce, the Safe's token balance) after the move.
+    """
+    await fill_treasury(world, [30 * UNIT, 30 * UNIT])  # 60 tokens: 40 above the target of 20
+    await mover(world, keys["hot"]).tick()  # plans and sends
+    world.chain.mine(5)
+    assert world.chain.token_balance(world.chain.cold_safe) == 40 * UNIT
+    async with world.pool.acquire() as conn:
+        await conn.execute(
+            "TRUNCATE settlement.cold_move_owner_signatures, settlement.chain_transactions, settlement.cold_moves, "
+            "settlement.nonces CASCADE"
+        )
+    return mined_nonce(world, keys["hot"].address), 40 * UNIT
+
+
+async def restored_passes(world: SweepWorld, keys: dict[str, KeyInfo]) -> None:
+    """A new mover (as started on restored data) passes a few times, mining between them."""
+    restored = mover(world, keys["hot"])
+    for _ in range(5):
+        await restored.tick()
+        world.chain.mine(5)
+
+
+async def test_a_cold_move_whose_rows_a_restore_lost_is_not_made_again(
+    world: SweepWorld, keys: dict[str, KeyInfo]
+) -> None:
+    nonce, cold = await move_sent_then_rows_lost(world, keys)
+    await restored_passes(world, keys)
+    # The mover reads the treasury's balance on chain: at its target, nothing moves again.
+    assert mined_nonce(world, keys["hot"].address) == nonce
+    assert world.chain.token_balance(world.chain.cold_safe) == cold
+    assert world.chain.token_balance(world.chain.treasury) == 20 * UNIT
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="not built: a cold move the restored rows do not hold is not looked for on chain, so the ledger keeps the "
+    "tokens in the treasury and reconciliation shows the difference (docs/backup.md)",
+)
+async def test_a_cold_move_whose_rows_a_restore_lost_is_booked_from_the_chain(
+    world: SweepWorld, keys: dict[str, KeyInfo]
+) -> None:
+    _nonce, cold = await move_sent_then_rows_lost(world, keys)
+    await restored_passes(world, keys)
+    assert await world.balance("cold_storage:USDT") == cold
+    assert await world.balance("treasury:USDT") == 20 * UNIT
