@@ -10,6 +10,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
 COPY deploy/docker/requirements.txt /tmp/requirements.txt
 RUN /opt/venv/bin/pip install --require-virtualenv -r /tmp/requirements.txt
+# xds-protos ships an older copy of opentelemetry/proto/*: opentelemetry-proto's must win (./dev does the same).
+RUN /opt/venv/bin/pip install --require-virtualenv --no-deps --force-reinstall \
+    "opentelemetry-proto==$(/opt/venv/bin/python -c 'import importlib.metadata as m; print(m.version("opentelemetry-proto"))')"
 COPY service_runtime/ /app/service_runtime/
 COPY chain/ /app/chain/
 COPY contracts/artifacts/ /app/contracts/artifacts/
