@@ -15,8 +15,6 @@ rotate response.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import secrets
 import threading
 import time
@@ -27,52 +25,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ledger.kek import KekClient, KekError
-from service_runtime.config import DEMO_SECRET_PREFIX
+from service_runtime.sealing import KEY_BYTES, SEAL_VERSION, SealingKeyInvalid, SecretBox, new_dev_key, parse_key
 
-SEAL_VERSION = b"\x01"
-KEY_BYTES = 32
-
-
-class SecretKeyInvalid(ValueError):
-    """The configured key is not the base64 of 32 bytes (the message never repeats the value)."""
-
-
-def parse_key(value: str) -> bytes:
-    """The 32-byte key from its config text: base64, optionally after the `dev-only-` demo marker."""
-    text = value.removeprefix(DEMO_SECRET_PREFIX)
-    try:
-        key = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise SecretKeyInvalid("must be the base64 of 32 random bytes") from None
-    if len(key) != KEY_BYTES:
-        raise SecretKeyInvalid("must be the base64 of 32 random bytes")
-    return key
-
-
-def new_dev_key() -> str:
-    """A fresh key for development and tests, marked `dev-only-` so the prod profile refuses it."""
-    return DEMO_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
-
-
-class SecretBox:
-    """Seals and opens signing secrets with one key."""
-
-    def __init__(self, key: bytes) -> None:
-        self._aead = AESGCM(key)
-
-    def seal(self, plaintext: str, owner: str) -> bytes:
-        """The sealed secret, bound to its owner's id."""
-        nonce = secrets.token_bytes(12)
-        return SEAL_VERSION + nonce + self._aead.encrypt(nonce, plaintext.encode(), owner.encode())
-
-    def open(self, sealed: bytes, owner: str) -> str:
-        """The plaintext; ValueError if the value was not sealed for this owner with this key."""
-        if sealed[:1] != SEAL_VERSION:
-            raise ValueError("unknown sealed-secret version")
-        try:
-            return self._aead.decrypt(sealed[1:13], sealed[13:], owner.encode()).decode()
-        except InvalidTag:
-            raise ValueError("the secret does not open with the configured key") from None
+SecretKeyInvalid = SealingKeyInvalid
+"""The configured key is not the base64 of 32 bytes (the message never repeats the value)."""
+__all__ = ["KEY_BYTES", "SEAL_VERSION", "SecretBox", "SecretKeyInvalid", "new_dev_key", "parse_key"]
 
 
 class Sealer(Protocol):
