@@ -17,8 +17,8 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from gateway import parts
 from service_runtime.devcerts import DevMesh
-from tests.dashboard.conftest import DashboardStack, Mailbox
-from tests.dashboard.flows import assert_accessible, open_page
+from tests.dashboard.conftest import DESKTOP, DashboardStack, Mailbox
+from tests.dashboard.flows import SHOTS, assert_accessible, assert_readable, open_page
 from tests.dashboard.oidc_fixture import OidcTestProvider, start_oidc_provider
 from tests.edge.conftest import Reply, launch_stack
 
@@ -129,6 +129,8 @@ def test_admin_signs_in_and_suspends_then_reactivates_a_merchant(
     expect(page.locator("#done")).to_have_text("Merchant reactivated.")
     expect(page.locator(f"#merchant-{merchant_id} .status")).to_have_text("ACTIVE")
     assert ledger_status(dash, merchant_id) == "MERCHANT_STATUS_ACTIVE"
+    assert_readable(page, ("h1", "#who", f"#merchant-{merchant_id} .status", f"#suspend-{merchant_id} button"), DESKTOP)
+    page.screenshot(path=str(SHOTS / "dashboard-admin-merchants-desktop.png"))
 
     # A suspend without a reason is refused on the server, and nothing changes.
     csrf = page.get_attribute("input[name=csrf_token]", "value")
@@ -192,6 +194,10 @@ def test_admin_pages_need_an_admin_session(admin_stack: tuple[DashboardStack, Oi
     assert reply.status == 303 and reply.headers["location"] == "/dashboard/admin/login"
     start = dash.stack.call("GET", "/dashboard/admin/login")
     assert start.status == 302 and "code_challenge_method=S256" in start.headers["location"]
+    assert "prompt=" not in start.headers["location"]
+    # The fresh sign-in a stale session is sent to makes the provider ask for the password again.
+    fresh = dash.stack.call("GET", "/dashboard/admin/login?fresh=1")
+    assert fresh.status == 302 and "prompt=login" in fresh.headers["location"]
     # A callback that no sign-in started is refused with its reason, and signs no one in.
     stray = dash.stack.call("GET", "/dashboard/admin/callback?code=abc&state=forged")
     assert stray.status == 400 and b"STATE_MISMATCH" in stray.body
