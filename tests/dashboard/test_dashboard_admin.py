@@ -17,7 +17,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from gateway import parts
 from service_runtime.devcerts import DevMesh
-from tests.dashboard.conftest import DESKTOP, DashboardStack, Mailbox
+from tests.dashboard.conftest import DESKTOP, PHONE, DashboardStack, Mailbox
 from tests.dashboard.flows import SHOTS, assert_accessible, assert_readable, open_page
 from tests.dashboard.oidc_fixture import OidcTestProvider, start_oidc_provider
 from tests.edge.conftest import Reply, launch_stack
@@ -170,6 +170,9 @@ def test_read_only_admin_sees_merchants_but_the_server_refuses_her_suspend(
     expect(page.locator("#read-only")).to_be_visible()
     assert page.locator(f"#suspend-{merchant_id}").count() == 0  # the page offers nothing...
     assert_accessible(page)
+    page.set_viewport_size(PHONE)
+    assert_readable(page, ("h1", "#read-only", f"#merchant-{merchant_id} .status"), PHONE)
+    page.screenshot(path=str(SHOTS / "dashboard-admin-merchants-readonly-phone.png"))
 
     csrf = page.get_attribute("input[name=csrf_token]", "value")
     assert csrf
