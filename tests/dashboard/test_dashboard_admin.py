@@ -114,6 +114,9 @@ def test_admin_signs_in_and_suspends_then_reactivates_a_merchant(
     expect(page.locator("#signed-in")).to_contain_text("(Admin)")
     assert_accessible(page)
     page.click("#continue")
+    page.wait_for_url(f"{dash.url}admin/merchants")
+    page.goto(dash.url)  # the dashboard's root knows where an admin belongs
+    page.wait_for_url(f"{dash.url}admin/merchants")
     row = page.locator(f"#merchant-{merchant_id}")
     expect(row.locator(".status")).to_have_text("ACTIVE")
     assert_accessible(page)
