@@ -12,13 +12,15 @@
 - `GET /dashboard/admin/merchants` lists the ledger's merchants (over the mesh, with the dashboard's admin key);
   `POST …/merchants/{id}/suspend` and `…/reactivate` change one, for the role `admin` only: `admin-readonly`
   gets 403 from the server whatever the page showed, and the ledger is not called. A change also needs a
-  sign-in at most `admin_fresh_seconds` old.
+  sign-in at most `admin_fresh_seconds` old (the provider's `auth_time` when it gives one, else the time of the
+  callback); an older one is sent to `/dashboard/admin/login?fresh=1`, which adds `prompt=login`.
+- One pending sign-in per browser: starting a second one (another tab) replaces the first's login cookie, whose
+  callback is then refused with STATE_MISMATCH.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -131,7 +133,8 @@ class OidcAdminLogin:
                 "role": identity.role.value,
                 "email": identity.email or "",
                 "name": identity.name or "",
-                "signed_in_at": str(int(time.time())),
+                # The provider's own login time when it says (a silent SSO sign-in may reuse an old login), else now.
+                "signed_in_at": str(identity.auth_time or int(app[PARTS].clock())),
             }
             session = await rotate_session(request, stage=Stage.ADMIN, user_id=identity.subject, data=data)
             log.info("admin signed in", extra={"subject": identity.subject, "role": identity.role.value})
@@ -181,7 +184,7 @@ class OidcAdminLogin:
                     text = "Your admin role is read-only: it cannot suspend or reactivate merchants."
                     return html(pages.message_page("Not allowed", text, ident="forbidden"), 403)
                 signed_in_at = int(session.data.get("signed_in_at", "0") or 0)
-                if time.time() - signed_in_at > settings.admin_fresh_seconds:
+                if app[PARTS].clock() - signed_in_at > settings.admin_fresh_seconds:
                     text = (
                         "This action needs a recent sign-in. Sign in again at the identity provider, then retry: "
                         f"{settings.public_url.rstrip('/')}{PREFIX}/admin/login?fresh=1"
