@@ -5,8 +5,9 @@ TLS, answered only for a peer whose mesh certificate names the `edge` role (Envo
 `/dashboard/`; every POST must carry the session's CSRF token and an Origin equal to `public_url`; every page
 and action checks the session's stage and the user's team role on the server (docs/dashboard.md).
 
-Admin login is a hook (`AdminLogin`): the OpenID Connect module installs its routes under `/dashboard/admin/`;
-without one, `/dashboard/admin/login` answers a clear "not configured" page.
+Admin login is a hook (`AdminLogin`): the OpenID Connect module (`dashboard/admin.py`, used when the `oidc`
+settings are given) installs its routes under `/dashboard/admin/`; without one, `/dashboard/admin/login` answers
+a clear "not configured" page saying how to configure it.
 """
 
 from __future__ import annotations
@@ -124,6 +125,10 @@ class Parts:
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     clock: Callable[[], float] = time.time
+
+
+PARTS = web.AppKey("parts", Parts)
+"""The app's `Parts` (the admin module reaches the ledger client through it)."""
 
 
 def peer_is_edge(request: web.Request, trust_domain: str) -> bool:
@@ -306,7 +311,12 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
 
     async def index(request: web.Request) -> web.StreamResponse:
         stage = current(request).stage
-        target = {Stage.SIGNED_IN: "/home", Stage.ENROL: "/totp/enrol", Stage.SECOND_FACTOR: "/totp"}
+        target = {
+            Stage.SIGNED_IN: "/home",
+            Stage.ENROL: "/totp/enrol",
+            Stage.SECOND_FACTOR: "/totp",
+            Stage.ADMIN: "/admin/merchants",
+        }
         raise see_other(target.get(stage, "/login"))
 
     # --- sign-up and verification ---
@@ -711,6 +721,7 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
     app = web.Application(middlewares=[only_edge, headers, mail_down, session_and_csrf], client_max_size=16 * 1024)
     app[SESSIONS] = sessions()
     app[SETTINGS] = settings
+    app[PARTS] = parts
     app.router.add_get(f"{PREFIX}/static/{{name}}", asset)
     app.router.add_get(f"{PREFIX}/", index)
     app.router.add_get(f"{PREFIX}/signup", signup_form)
@@ -744,6 +755,10 @@ class _MailDown(Exception):
 def definition(settings: DashboardSettings, admin: AdminLogin | None = None) -> ServiceDefinition:
     """The dashboard service: the pages' HTTPS listener started and stopped with the runtime's gRPC server."""
     parts = Parts()
+    if admin is None and settings.oidc is not None:
+        from dashboard.admin import OidcAdminLogin  # noqa: PLC0415 - the admin module imports this one
+
+        admin = OidcAdminLogin(settings.oidc)
     running: list[web.AppRunner] = []
     channels: list[grpc.aio.Channel] = []
     caches: list[redis.Redis] = []

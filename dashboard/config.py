@@ -8,6 +8,7 @@ from typing import ClassVar
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from dashboard.oidc_settings import OidcSettings
 from dashboard.sealing import SealingKeyInvalid, parse_key
 from service_runtime.config import DEMO_SECRET_PREFIX, TARGET_PATTERN, ServiceSettings
 
@@ -94,6 +95,20 @@ class DashboardSettings(ServiceSettings):
         default=True,
         description="Mark the session cookie Secure. Browsers accept Secure cookies from http://127.0.0.1 and "
         "localhost, so only a plain-http non-loopback deployment (never prod) needs false.",
+    )
+
+    oidc: OidcSettings | None = Field(
+        default=None,
+        description="Admin sign-in through an OpenID Connect provider (`STABLEGATE_DASHBOARD_OIDC__ISSUER`, "
+        "`__CLIENT_ID`, `__CLIENT_SECRET_FILE`, `__REDIRECT_URI` = public_url + /dashboard/admin/callback, ...; "
+        "docs/dashboard-oidc.md). Unset: admin sign-in is off and /dashboard/admin/login says how to configure it.",
+    )
+    admin_fresh_seconds: int = Field(
+        default=15 * 60,
+        ge=60,
+        le=24 * 3600,
+        description="An admin action that changes state (suspend, reactivate) needs a sign-in at most this old; "
+        "an older one is sent to sign in again at the provider (with prompt=login).",
     )
 
     @field_validator("secret_key")

@@ -56,12 +56,40 @@ class InvoiceRow:
     create_time: dt.datetime | None
 
 
+@dataclass(frozen=True)
+class MerchantRow:
+    """What the admin merchants page lists of a merchant."""
+
+    id: str
+    name: str
+    contact_email: str
+    status: str
+    """ACTIVE or SUSPENDED."""
+    suspend_reason: str
+    create_time: dt.datetime | None
+
+
+def _merchant_row(m: merchants_pb.Merchant) -> MerchantRow:
+    return MerchantRow(
+        id=m.id,
+        name=m.name,
+        contact_email=m.contact_email,
+        status=merchants_pb.MerchantStatus.Name(m.status).removeprefix("MERCHANT_STATUS_"),
+        suspend_reason=m.suspend_reason,
+        create_time=m.create_time.ToDatetime(tzinfo=dt.UTC) if m.HasField("create_time") else None,
+    )
+
+
 def _auth(key: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {key}"),)
 
 
 def _translate(exc: grpc.aio.AioRpcError) -> Exception:
-    if exc.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+    if exc.code() in (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.NOT_FOUND,
+    ):
         return LedgerRefused(str(exc.details() or exc.code().name))
     return LedgerUnavailable(f"ledger answered {exc.code().name}")
 
@@ -125,3 +153,39 @@ class LedgerClient:
             )
             for inv in reply.invoices
         ]
+
+    async def list_merchants(self, page_size: int = 100) -> list[MerchantRow]:
+        """The ledger's merchants (first page, newest first as the ledger orders them), with the admin key."""
+        try:
+            reply = await self._merchants.ListMerchants(
+                merchants_pb.ListMerchantsRequest(page_size=page_size),
+                metadata=_auth(self._admin_key()),
+                timeout=TIMEOUT,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from exc
+        return [_merchant_row(m) for m in reply.merchants]
+
+    async def suspend_merchant(self, merchant_id: str, reason: str) -> MerchantRow:
+        """Suspend a merchant (the ledger refuses one already suspended); the merchant as it is now."""
+        try:
+            reply = await self._merchants.SuspendMerchant(
+                merchants_pb.SuspendMerchantRequest(id=merchant_id, reason=reason),
+                metadata=_auth(self._admin_key()),
+                timeout=TIMEOUT,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from exc
+        return _merchant_row(reply.merchant)
+
+    async def reactivate_merchant(self, merchant_id: str, reason: str) -> MerchantRow:
+        """Reactivate a suspended merchant; the merchant as it is now."""
+        try:
+            reply = await self._merchants.ReactivateMerchant(
+                merchants_pb.ReactivateMerchantRequest(id=merchant_id, reason=reason),
+                metadata=_auth(self._admin_key()),
+                timeout=TIMEOUT,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from exc
+        return _merchant_row(reply.merchant)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import segno
 
-from dashboard.ledger_client import InvoiceRow, IssuedKey
+from dashboard.ledger_client import InvoiceRow, IssuedKey, MerchantRow
 from dashboard.store.users import Invitation
 
 PREFIX = "/dashboard"
@@ -318,6 +318,100 @@ def message_page(title: str, text: str, *, ident: str = "message") -> str:
 
 ADMIN_NOT_CONFIGURED = message_page(
     "Admin login",
-    "Admin login: not configured. Operators sign in with OpenID Connect once a provider is set up.",
+    "Admin login: not configured. Operators sign in with OpenID Connect once a provider is set up: set "
+    "STABLEGATE_DASHBOARD_OIDC__ISSUER, STABLEGATE_DASHBOARD_OIDC__CLIENT_ID, "
+    "STABLEGATE_DASHBOARD_OIDC__CLIENT_SECRET_FILE and STABLEGATE_DASHBOARD_OIDC__REDIRECT_URI (this dashboard's "
+    "public URL followed by /dashboard/admin/callback) and restart the dashboard (docs/dashboard.md, Admin sign-in).",
     ident="admin-not-configured",
 )
+
+
+ROLE_LABELS = {"admin": "Admin", "admin-readonly": "Read-only admin"}
+
+
+def admin_signed_in_page(who: str, role: str) -> str:
+    """After the provider's callback: a link onward.
+
+    A plain link, so the next request is same-site and carries the session cookie (SameSite=Strict) even when
+    the provider is on another site.
+    """
+    body = (
+        f'<p id="signed-in">Signed in as <strong>{e(who)}</strong> ({e(ROLE_LABELS.get(role, role))}).</p>'
+        f'<p><a id="continue" href="{PREFIX}/admin/merchants">Continue to the merchants</a></p>'
+    )
+    return layout("Admin sign-in", body)
+
+
+def admin_refused_page(title: str, text: str, *, ident: str, status_reason: str = "") -> str:
+    """A refused or failed admin sign-in, with a way to try again."""
+    reason = f' <span class="mono" id="reason">{e(status_reason)}</span>' if status_reason else ""
+    body = (
+        f'<p id="{ident}">{e(text)}{reason}</p><p><a id="try-again" href="{PREFIX}/admin/login">Sign in again</a></p>'
+    )
+    return layout(title, body)
+
+
+def merchants_table(csrf: str, merchants: Sequence[MerchantRow], *, may_change: bool) -> str:
+    """The ledger's merchants with their status; suspend/reactivate forms only for a role that may change."""
+    if not merchants:
+        return '<p id="no-merchants">No merchants yet.</p>'
+    rows = []
+    for m in merchants:
+        action = ""
+        if may_change:
+            if m.status == "ACTIVE":
+                action = (
+                    f'<form method="post" action="{PREFIX}/admin/merchants/{e(m.id)}/suspend" class="inline" '
+                    f'id="suspend-{e(m.id)}">{csrf_field(csrf)}'
+                    f'<label for="reason-{e(m.id)}">Reason</label>'
+                    f'<input id="reason-{e(m.id)}" name="reason" type="text" required maxlength="500">'
+                    f'<button type="submit">Suspend</button></form>'
+                )
+            else:
+                action = (
+                    f'<form method="post" action="{PREFIX}/admin/merchants/{e(m.id)}/reactivate" class="inline" '
+                    f'id="reactivate-{e(m.id)}">{csrf_field(csrf)}'
+                    f'<button type="submit">Reactivate</button></form>'
+                )
+        badge = "ok" if m.status == "ACTIVE" else "off"
+        why = f" ({e(m.suspend_reason)})" if m.suspend_reason and m.status != "ACTIVE" else ""
+        rows.append(
+            f'<tr id="merchant-{e(m.id)}"><td>{e(m.name)}<br><span class="mono">{e(m.id)}</span></td>'
+            f'<td><span class="badge {badge} status">{e(m.status)}</span>{why}</td>'
+            + (f"<td>{action}</td>" if may_change else "")
+            + "</tr>"
+        )
+    action_head = '<th scope="col">Action</th>' if may_change else ""
+    return (
+        '<div class="table-wrap"><table id="merchants"><caption>Merchants</caption>'
+        f'<thead><tr><th scope="col">Merchant</th><th scope="col">Status</th>{action_head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def admin_merchants_page(
+    *,
+    csrf: str,
+    who: str,
+    role: str,
+    merchants: Sequence[MerchantRow] | None,
+    may_change: bool,
+    notice: str = "",
+    error: str = "",
+) -> str:
+    """The admin's merchants page: list, status, and (role `admin` only) suspend and reactivate."""
+    if merchants is None:
+        listing = '<p class="error" id="merchants-unavailable">Merchants are unavailable right now; try again.</p>'
+    else:
+        listing = merchants_table(csrf, merchants, may_change=may_change)
+    readonly = (
+        ""
+        if may_change
+        else '<p class="hint" id="read-only">Your role is read-only: you can view merchants, not change them.</p>'
+    )
+    problem = f'<p class="error" id="action-error" role="alert">{e(error)}</p>' if error else ""
+    body = (
+        f'<p class="hint">Signed in as {e(who)} · {e(ROLE_LABELS.get(role, role))}</p>'
+        f"{readonly}{_notice(notice, ident='done')}{problem}{listing}"
+    )
+    return layout("Merchants", body, csrf=csrf, who=who)

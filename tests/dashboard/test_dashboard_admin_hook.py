@@ -1,10 +1,13 @@
 """The admin-login hook the OpenID Connect module plugs into: its routes get the session, rotate it, and their
 POSTs get the CSRF and Origin checks; an admin session opens no merchant page. The dashboard's app runs in this
-process on its real mutual-TLS listener, called with the edge's certificate as Envoy would."""
+process on its real mutual-TLS listener, called with the edge's certificate as Envoy would. The last test runs
+the real OIDC admin module (dashboard/admin.py) with no ledger, to pin what its POSTs refuse before any ledger
+call (stale sign-in, read-only role, unknown role)."""
 
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -12,8 +15,10 @@ import pytest
 import redis.asyncio as redis
 from aiohttp import web
 
+from dashboard.admin import OidcAdminLogin
 from dashboard.app import Parts, current_session, make_app, rotate_session, server_ssl
 from dashboard.config import DashboardSettings
+from dashboard.oidc_settings import OidcSettings
 from dashboard.sessions import SessionStore, Stage
 from gateway import parts
 from service_runtime.devcerts import DevMesh
@@ -98,3 +103,61 @@ async def test_an_admin_login_module_rotates_the_session_and_its_posts_are_csrf_
         # An admin session is not a merchant's: the merchant pages send it to the merchant login.
         async with client.get(f"{dashboard_url}/dashboard/home", allow_redirects=False) as resp:
             assert resp.status == 303 and resp.headers["location"] == "/dashboard/login"
+
+
+# --- in process: the server's checks before any ledger call ------------------------------------------------
+
+
+@pytest.fixture
+async def in_process(
+    mesh_pki: DevMesh, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[str, SessionStore]]:
+    """The dashboard's app with the OIDC admin module and no ledger (a call reaching it would fail with 500)."""
+    port = parts.free_port()
+    for name, value in mesh_pki.files(Role.DASHBOARD).env("dashboard").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("STABLEGATE_DASHBOARD_PUBLIC_URL", "https://dash.example")
+    settings = DashboardSettings()  # type: ignore[call-arg]
+    oidc = OidcSettings(
+        issuer="http://127.0.0.1:9",
+        client_id="dashboard",
+        client_auth_method="none",
+        redirect_uri="https://dash.example/dashboard/admin/callback",
+    )
+    cache = redis.from_url(redis_server.url)
+    store = SessionStore(cache, idle_seconds=60, absolute_seconds=600)
+    runner = web.AppRunner(make_app(settings, Parts(sessions=store), admin=OidcAdminLogin(oidc)))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_ssl(settings)).start()
+    try:
+        yield f"https://127.0.0.1:{port}", store
+    finally:
+        await runner.cleanup()
+        await cache.aclose()
+
+
+async def test_a_stale_sign_in_or_a_read_only_role_is_refused_before_the_ledger(
+    in_process: tuple[str, SessionStore], mesh_pki: DevMesh
+) -> None:
+    url, store = in_process
+    long_ago = str(int(time.time()) - 3600)  # older than admin_fresh_seconds (900)
+    cases = [
+        ({"role": "admin", "signed_in_at": long_ago}, 'id="stale-sign-in"'),
+        ({"role": "admin-readonly", "signed_in_at": str(int(time.time()))}, 'id="forbidden"'),
+        ({"role": "not-a-role", "signed_in_at": str(int(time.time()))}, None),
+    ]
+    for data, marker in cases:
+        token, session = await store.start(stage=Stage.ADMIN, user_id="sub-1", data=data)
+        async with edge_client(mesh_pki) as client:
+            client.cookie_jar.update_cookies({"sg_dashboard": token})
+            async with client.post(
+                f"{url}/dashboard/admin/merchants/m_1/suspend",
+                data={"csrf_token": session.csrf, "reason": "test"},
+                headers={"origin": "https://dash.example"},
+                allow_redirects=False,
+            ) as resp:
+                body = await resp.text()
+                if marker is None:  # an unknown role is no admin session: back to the sign-in
+                    assert resp.status == 303 and resp.headers["location"] == "/dashboard/admin/login"
+                else:
+                    assert resp.status == 403 and marker in body, (resp.status, body)

@@ -169,6 +169,7 @@ def launch_stack(
     checkout: bool = False,
     dashboard_env: dict[str, str] | None = None,
     ledger_env: dict[str, str] | None = None,
+    listen_port: int | None = None,
 ) -> tuple[Stack, int]:
     """Start a ledger, the edge service and Envoy on a fresh database (appending each to `started`).
 
@@ -178,8 +179,9 @@ def launch_stack(
     `checkout`, the checkout service runs too and Envoy serves its page at `/checkout/`. With `dashboard_env` (extra
     settings, e.g. its SMTP server), the dashboard runs too, with an admin key of its own, at `/dashboard/`.
     `ledger_env` adds settings to the ledger's environment (e.g. `STABLEGATE_LEDGER_WEBHOOK_ALLOW_LOOPBACK`).
+    `listen_port` fixes Envoy's public port beforehand (e.g. for an OIDC provider's registered redirect URI).
     """
-    listen_port = parts.free_port()
+    listen_port = listen_port or parts.free_port()
     database = f"edge_{secrets.token_hex(4)}"
     psql = str(parts.postgres_bin_dir() / "psql")
     admin_db = ["-h", "127.0.0.1", "-p", str(postgres.plan.port), "-U", "postgres", "-d", "postgres"]
