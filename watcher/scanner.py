@@ -12,7 +12,12 @@ One `tick` does, in order:
    addresses inside their window; for blocks
    above the finalized one it reads every header and checks the parent-hash chain and each log's block hash,
    so a provider's inconsistent answer stops the tick instead of entering the books;
-5. reports the finalized block to the ledger with the canonical hashes of the scanned blocks below it.
+5. reads the finalized block again (a long pass may end well after it moved) and reports it to the ledger,
+   with the canonical hashes of the scanned blocks below it, if the scan checked it (or everything scanned, if
+   the finalized block is past the scan).
+
+A chunk's transfers go to the ledger in batches (`RecordTransferObservations`, `LedgerReporter.batch_size` per
+call, each batch one ledger transaction), in block and log order.
 
 Transfers in blocks at or below the finalized block are reported FINAL at once; above it, SEEN. Reports come
 before the cursor moves, and the ledger is idempotent, so a crash anywhere repeats work and loses nothing.
@@ -146,7 +151,11 @@ class Scanner:
         async with self.pool.acquire() as conn:
             cursor = await state.cursor(conn, chain, 0)
         await self._scan(cursor.scanned_number, head, finalized)
-        await self._report_finality(finalized)
+        # A long pass (a burst of transfers) may end well after the finalized block read at its start moved on:
+        # read it again, so the blocks scanned meanwhile are credited now rather than a whole pass later.
+        # `_report_finality` still reports only a block the scan has checked (its hash is the one scanned).
+        latest = await self._finalized(await self.client.head())
+        await self._report_finality(latest if latest.number > finalized.number else finalized)
         async with self.pool.acquire() as conn:
             cursor = await state.cursor(conn, chain, 0)
         self.status.head, self.status.finalized, self.status.scanned = head, finalized.number, cursor.scanned_number
@@ -286,9 +295,9 @@ class Scanner:
             lost = await state.seen_from(conn, chain, fork)
             below = [h for h in tracked if h.number < fork]
         log.warning("reorg", extra={"chainId": chain, "forkBlock": fork, "lostTransfers": len(lost)})
-        for observed in lost:
-            outcome = await self.reporter.transfer(observed, "REORGED")
-            async with self.pool.acquire() as conn:
+        reported = await self.reporter.transfers([(observed, "REORGED", None) for observed in lost])
+        async with self.pool.acquire() as conn, conn.transaction():
+            for observed, outcome in zip(lost, reported, strict=True):
                 await state.record(conn, chain, observed, "REORGED")
                 await state.set_outcome(conn, chain, observed, outcome)
         async with self.pool.acquire() as conn, conn.transaction():
@@ -413,10 +422,15 @@ class Scanner:
         ]
         async with self.pool.acquire() as conn:
             await state.record_many(conn, chain, observed)
+        times = [(headers or {}).get(obs.block_number) for obs, _ in observed]
+        reported = await self.reporter.transfers(
+            [
+                (obs, finality, header.timestamp if header else None)
+                for (obs, finality), header in zip(observed, times, strict=True)
+            ]
+        )
         outcomes = []
-        for obs, finality in observed:
-            header = (headers or {}).get(obs.block_number)
-            outcome = await self.reporter.transfer(obs, finality, header.timestamp if header else None)
+        for (obs, finality), outcome in zip(observed, reported, strict=True):
             outcomes.append((obs, outcome))
             self.metrics.reported.labels(obs.asset, finality, outcome).inc()
         async with self.pool.acquire() as conn:
@@ -461,10 +475,9 @@ class Scanner:
         if rises:
             async with self.pool.acquire() as conn:
                 await state.record_many(conn, chain, [(r, "FINAL") for r in rises])
-            outcomes = []
-            for rise in rises:
-                outcome = await self.reporter.transfer(rise, "FINAL")
-                outcomes.append((rise, outcome))
+            reported = await self.reporter.transfers([(rise, "FINAL", None) for rise in rises])
+            outcomes = list(zip(rises, reported, strict=True))
+            for _rise, outcome in outcomes:
                 self.metrics.reported.labels("NATIVE", "FINAL", outcome).inc()
             async with self.pool.acquire() as conn:
                 await state.set_outcomes(conn, chain, outcomes)
@@ -488,6 +501,9 @@ class Scanner:
                 return  # the scan followed another fork: the next tick's reorg check settles it first
         else:
             anchor = await self._block(cursor.scanned_number)  # everything scanned is final already
+            by_number = {h.number: h for h in tracked}
+            if anchor.number in by_number and by_number[anchor.number].hash != anchor.hash:
+                return  # the block scanned at that height is not the final one: the reorg check settles it first
         if anchor.number <= cursor.finalized_number:
             return
         canonical = [(h.number, h.hash) for h in tracked if h.number < anchor.number]
