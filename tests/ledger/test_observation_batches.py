@@ -255,3 +255,22 @@ async def test_overlapping_batches_singles_and_finality_all_succeed_and_keep_the
     assert (await ledger.balances(merchant))["merchant_available"] == 150 * UNIT
     for invoice in invoices:
         assert (await current(ledger, key, invoice.id)).status == invoice_pb2.INVOICE_STATUS_PAID
+
+
+async def test_a_failing_payment_in_a_finality_group_is_isolated_and_the_rest_credited(ledger: Ledger) -> None:
+    merchant, key = await ledger.merchant_with_key()
+    ledger.core.recorder.finality_group = 2
+    invoices = [await new_invoice(ledger, key, "1") for _ in range(5)]
+    txs = ["0x" + secrets.token_hex(32) for _ in invoices]
+    await batch(
+        ledger,
+        [observation(ledger, i.deposit_address, UNIT, "SEEN", tx=t) for i, t in zip(invoices, txs, strict=True)],
+    )
+    # A damaged row (crediting it would overdraw the pending balance): its group's transaction fails.
+    await ledger.fetch("UPDATE ledger.payments SET amount = amount * 100 WHERE tx_hash = $1", txs[2])
+    reply = await ledger.finality(100, BLOCK_A)
+    assert (reply.credited_payment_count, reply.paid_invoice_count, reply.failed_payment_count) == (4, 4, 1)
+    statuses = [(await current(ledger, key, i.id)).status for i in invoices]
+    assert statuses.count(invoice_pb2.INVOICE_STATUS_PAID) == 4
+    assert await ledger.balances(merchant) == {"merchant_pending": UNIT, "merchant_available": 4 * UNIT}
+    await ledger.assert_books_are_sound()
