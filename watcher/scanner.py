@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -313,9 +313,12 @@ class Scanner:
         async with self.pool.acquire() as conn:
             tracked = {h.number: h for h in await state.headers(conn, chain)}
         start = scanned + 1
+        # Transfers at or below this block are reported FINAL: the finalized block, or a later one it reached
+        # while a long chunk was being reported (`moved_on`).
+        final_upto = finalized.number
 
         def finality_of(item: TransferLog) -> str:
-            return "FINAL" if item.block_number <= finalized.number else "SEEN"
+            return "FINAL" if item.block_number <= final_upto else "SEEN"
 
         while start <= head:
             end = min(head, start + self._chunk - 1)
@@ -332,7 +335,22 @@ class Scanner:
                 if item.block_number > finalized.number and headers[item.block_number].hash != item.block_hash:
                     raise InconsistentChain(f"a log's block hash is not block {item.block_number}'s: retrying")
             ordered = sorted(logs, key=lambda x: (x.block_number, x.log_index))
-            await self._report_all(ordered, finality_of, headers)
+
+            async def moved_on(end: int = end, headers: dict[int, BlockHeader] = headers) -> None:
+                # Between batches of a long chunk: if the chain finalized blocks of this chunk meanwhile, and the
+                # final chain holds the very block this scan checked at that height (so every checked block
+                # below it is canonical under it), the rest of their transfers are reported FINAL at once.
+                nonlocal final_upto
+                latest = await self._finalized(await self.client.head())
+                top = min(latest.number, end)
+                if top <= final_upto:
+                    return
+                checked = headers.get(top) or tracked.get(top)
+                final = latest if latest.number == top else await self._block(top)
+                if checked is not None and checked.hash == final.hash:
+                    final_upto = top
+
+            await self._report_all(ordered, finality_of, headers, moved_on)
             end_hash = headers[end].hash if end in headers else None
             async with self.pool.acquire() as conn, conn.transaction():
                 await state.put_headers(conn, chain, [h for n, h in headers.items() if n > finalized.number])
@@ -398,43 +416,49 @@ class Scanner:
         items: list[TransferLog],
         finality_of: Callable[[TransferLog], str],
         headers: dict[int, BlockHeader] | None = None,
+        refresh: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """Store a chunk's observations in one round trip, report each to the ledger, store the outcomes."""
-        if not items:
-            return
+        """Report transfers a batch at a time: store each batch's observations, report them, store the outcomes.
+
+        `refresh`, awaited before every batch after the first, may move what `finality_of` answers (the
+        finalized block read again during a long report).
+        """
         chain = self.options.chain_id
-        observed = [
-            (
-                Observed(
-                    tx_hash=item.tx_hash,
-                    log_index=item.log_index,
-                    block_hash=item.block_hash,
-                    block_number=item.block_number,
-                    asset="TOKEN" if item.token == self.options.token else "OTHER_TOKEN",
-                    token=item.token,
-                    from_address=item.from_address,
-                    to_address=item.to_address,
-                    amount=item.amount,
-                ),
-                finality_of(item),
-            )
-            for item in items
-        ]
-        async with self.pool.acquire() as conn:
-            await state.record_many(conn, chain, observed)
-        times = [(headers or {}).get(obs.block_number) for obs, _ in observed]
-        reported = await self.reporter.transfers(
-            [
-                (obs, finality, header.timestamp if header else None)
-                for (obs, finality), header in zip(observed, times, strict=True)
+        size = max(1, self.reporter.batch_size)
+        for start in range(0, len(items), size):
+            if start and refresh is not None:
+                await refresh()
+            observed = [
+                (
+                    Observed(
+                        tx_hash=item.tx_hash,
+                        log_index=item.log_index,
+                        block_hash=item.block_hash,
+                        block_number=item.block_number,
+                        asset="TOKEN" if item.token == self.options.token else "OTHER_TOKEN",
+                        token=item.token,
+                        from_address=item.from_address,
+                        to_address=item.to_address,
+                        amount=item.amount,
+                    ),
+                    finality_of(item),
+                )
+                for item in items[start : start + size]
             ]
-        )
-        outcomes = []
-        for (obs, finality), outcome in zip(observed, reported, strict=True):
-            outcomes.append((obs, outcome))
-            self.metrics.reported.labels(obs.asset, finality, outcome).inc()
-        async with self.pool.acquire() as conn:
-            await state.set_outcomes(conn, chain, outcomes)
+            async with self.pool.acquire() as conn:
+                await state.record_many(conn, chain, observed)
+            known = headers or {}
+            reported = await self.reporter.transfers(
+                [
+                    (obs, finality, known[obs.block_number].timestamp if obs.block_number in known else None)
+                    for obs, finality in observed
+                ]
+            )
+            outcomes = list(zip((obs for obs, _ in observed), reported, strict=True))
+            for (obs, finality), outcome in zip(observed, reported, strict=True):
+                self.metrics.reported.labels(obs.asset, finality, outcome).inc()
+            async with self.pool.acquire() as conn:
+                await state.set_outcomes(conn, chain, outcomes)
 
     # -- native BNB ----------------------------------------------------------------------------------------
 

@@ -94,3 +94,28 @@ async def test_finality_is_read_again_after_a_long_pass_and_only_scanned_blocks_
     head = await world.scanner.client.head()
     assert cursor.finalized_number == cursor.scanned_number < head
     await world.ledger.assert_books_are_sound()
+
+
+async def test_transfers_whose_block_became_final_during_a_long_report_are_reported_final(world: World) -> None:
+    world.scanner.reporter.batch_size = 2
+    invoices = [await world.invoice("1") for _ in range(5)]
+    world.chain.mint(world.chain.token, world.chain.accounts[1], 5 * UNIT)
+    for invoice in invoices:
+        world.chain.transfer(invoice.deposit_address, UNIT)
+    reporter = world.scanner.reporter
+    report = reporter.transfers
+    sent: list[list[str]] = []
+
+    async def slow_batches(items: Sequence[tuple[Observed, str, int | None]]) -> list[str]:
+        sent.append([finality for _, finality, _ in items])
+        done = await report(items)
+        if len(sent) == 1:
+            world.chain.mine(8)  # the first batch took long: every block of the chunk is final now
+        return done
+
+    reporter.transfers = slow_batches  # type: ignore[method-assign]
+    await world.scanner.tick()
+    assert sent[0][-1] == "SEEN"  # not final when the pass began
+    assert sent[1:] == [["FINAL", "FINAL"], ["FINAL"]]  # final by the time they were reported
+    assert [await world.status(i.id) for i in invoices] == ["PAID"] * 5
+    await world.ledger.assert_books_are_sound()
