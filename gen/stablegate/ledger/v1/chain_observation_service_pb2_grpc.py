@@ -77,8 +77,9 @@ class ChainObservationServiceServicer:
 
     def RecordFinality(self, request, context):
         """Records that the chain's finalized block advanced; credits every seen payment at or below it whose block is
-        canonical under the finalized block (see RecordFinalityRequest), each in a transaction of its own, so one
-        payment that fails does not hold back the others.
+        canonical under the finalized block (see RecordFinalityRequest), in groups of up to 50 per transaction; a
+        group that fails is credited again one payment per transaction, so one payment that fails does not hold
+        back the others.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

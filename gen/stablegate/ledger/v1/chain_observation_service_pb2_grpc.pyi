@@ -45,8 +45,9 @@ class ChainObservationServiceStub:
     """
     RecordFinality: _grpc.UnaryUnaryMultiCallable[_chain_observation_service_pb2.RecordFinalityRequest, _chain_observation_service_pb2.RecordFinalityResponse]
     """Records that the chain's finalized block advanced; credits every seen payment at or below it whose block is
-    canonical under the finalized block (see RecordFinalityRequest), each in a transaction of its own, so one
-    payment that fails does not hold back the others.
+    canonical under the finalized block (see RecordFinalityRequest), in groups of up to 50 per transaction; a
+    group that fails is credited again one payment per transaction, so one payment that fails does not hold
+    back the others.
     """
 
 @_typing.type_check_only
@@ -66,8 +67,9 @@ class ChainObservationServiceAsyncStub(ChainObservationServiceStub):
     """
     RecordFinality: _aio.UnaryUnaryMultiCallable[_chain_observation_service_pb2.RecordFinalityRequest, _chain_observation_service_pb2.RecordFinalityResponse]  # type: ignore[assignment]
     """Records that the chain's finalized block advanced; credits every seen payment at or below it whose block is
-    canonical under the finalized block (see RecordFinalityRequest), each in a transaction of its own, so one
-    payment that fails does not hold back the others.
+    canonical under the finalized block (see RecordFinalityRequest), in groups of up to 50 per transaction; a
+    group that fails is credited again one payment per transaction, so one payment that fails does not hold
+    back the others.
     """
 
 class ChainObservationServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -102,8 +104,9 @@ class ChainObservationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_chain_observation_service_pb2.RecordFinalityResponse, _abc.Awaitable[_chain_observation_service_pb2.RecordFinalityResponse]]:
         """Records that the chain's finalized block advanced; credits every seen payment at or below it whose block is
-        canonical under the finalized block (see RecordFinalityRequest), each in a transaction of its own, so one
-        payment that fails does not hold back the others.
+        canonical under the finalized block (see RecordFinalityRequest), in groups of up to 50 per transaction; a
+        group that fails is credited again one payment per transaction, so one payment that fails does not hold
+        back the others.
         """
 
 def add_ChainObservationServiceServicer_to_server(servicer: ChainObservationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
