@@ -26,6 +26,8 @@ _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED, grpc.StatusC
 ATTEMPTS = 5
 REPORT_BATCH = 200
 """Observations per batch call by default: a batch is one ledger transaction, kept short."""
+BATCH_SECONDS_PER_OBSERVATION = 0.05
+"""Added to a batch call's deadline per observation (200: 10 s more), beyond the single call's timeout."""
 log = logging.getLogger("stablegate.watcher.reporter")
 
 
@@ -56,11 +58,11 @@ class LedgerReporter:
         self._observations = obs_grpc.ChainObservationServiceStub(channel)
         self._addresses = dep_grpc.DepositAddressServiceStub(channel)
 
-    async def _retrying(self, call: object, request: object) -> object:
+    async def _retrying(self, call: object, request: object, deadline: float | None = None) -> object:
         delay = 0.1
         for attempt in range(ATTEMPTS):
             try:
-                return await call(request, timeout=self.timeout)  # type: ignore[operator]
+                return await call(request, timeout=deadline or self.timeout)  # type: ignore[operator]
             except grpc.aio.AioRpcError as exc:
                 if exc.code() not in _RETRYABLE or attempt == ATTEMPTS - 1:
                     raise
@@ -120,8 +122,10 @@ class LedgerReporter:
                 continue
             request = obs_pb.RecordTransferObservationsRequest(observations=[self._message(*item) for item in chunk])
             try:
+                # A batch is one ledger transaction doing a call's work per observation: its deadline grows with it.
+                deadline = self.timeout + BATCH_SECONDS_PER_OBSERVATION * len(chunk)
                 reply: obs_pb.RecordTransferObservationsResponse = await self._retrying(  # type: ignore[assignment]
-                    self._observations.RecordTransferObservations, request
+                    self._observations.RecordTransferObservations, request, deadline
                 )
             except grpc.aio.AioRpcError as exc:
                 if exc.code() in _RETRYABLE:
