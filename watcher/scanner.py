@@ -228,10 +228,9 @@ class Scanner:
             async with self.pool.acquire() as conn:
                 known = {h.number: h.hash for h in await state.headers(conn, chain)}
                 last_final = (await state.cursor(conn, chain, 0)).finalized_number
-            for item in logs:
-                if item.block_number > last_final and known.get(item.block_number) != item.block_hash:
-                    continue  # not on the chain the scan followed: the reorg check and rescan will see it
-                await self._report(item, "FINAL" if item.block_number <= last_final else "SEEN")
+            # A log above the finalized block not on the chain the scan followed is left to the reorg check.
+            kept = [t for t in logs if t.block_number <= last_final or known.get(t.block_number) == t.block_hash]
+            await self._report_all(kept, lambda t: "FINAL" if t.block_number <= last_final else "SEEN")
 
     async def _logs_to_in_chunks(self, low: int, high: int, addresses: list[str]) -> list[TransferLog]:
         """`_logs_to` over a range in chunks the providers accept (a refused range halves the chunk)."""
@@ -407,9 +406,6 @@ class Scanner:
             if not start <= item.block_number <= end:
                 raise InconsistentChain(f"a log of block {item.block_number} came back for {start}..{end}")
         return logs
-
-    async def _report(self, item: TransferLog, finality: str, headers: dict[int, BlockHeader] | None = None) -> None:
-        await self._report_all([item], lambda _: finality, headers)
 
     async def _report_all(
         self,
