@@ -1,13 +1,17 @@
-"""The watcher's reports in batches, and finality read again at the end of a long pass (real anvil, real ledger)."""
+"""The watcher's reports in batches, and finality read again during and after a long pass (real anvil, real ledger)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
 import pytest
+from stablegate.ledger.v1 import chain_observation_service_pb2 as obs_pb
+from stablegate.ledger.v1 import chain_observation_service_pb2_grpc as obs_grpc
 
 from tests.chain.test_watcher import UNIT, World, chain, world
+from watcher.reporter import LedgerReporter
 from watcher.store import state
 from watcher.store.state import Observed
 
@@ -119,3 +123,61 @@ async def test_transfers_whose_block_became_final_during_a_long_report_are_repor
     assert sent[1:] == [["FINAL", "FINAL"], ["FINAL"]]  # final by the time they were reported
     assert [await world.status(i.id) for i in invoices] == ["PAID"] * 5
     await world.ledger.assert_books_are_sound()
+
+
+class OlderLedger(obs_grpc.ChainObservationServiceServicer):
+    """A ledger from before the batch call, on a real local gRPC server: single reports only."""
+
+    def __init__(self) -> None:
+        self.singles: list[str] = []
+        self.batch_attempts = 0
+
+    async def RecordTransferObservation(
+        self, request: obs_pb.RecordTransferObservationRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> obs_pb.RecordTransferObservationResponse:
+        self.singles.append(request.observation.tx_hash)
+        return obs_pb.RecordTransferObservationResponse(outcome=obs_pb.OBSERVATION_OUTCOME_MATCHED)
+
+    async def RecordTransferObservations(
+        self, request: obs_pb.RecordTransferObservationsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> obs_pb.RecordTransferObservationsResponse:
+        self.batch_attempts += 1
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")  # what the base class says
+        raise AssertionError("unreachable")
+
+    async def RecordFinality(
+        self, request: obs_pb.RecordFinalityRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> obs_pb.RecordFinalityResponse:
+        return obs_pb.RecordFinalityResponse()
+
+
+async def test_a_ledger_without_the_batch_call_gets_single_reports_in_order() -> None:
+    older = OlderLedger()
+    server = grpc.aio.server()
+    obs_grpc.add_ChainObservationServiceServicer_to_server(older, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            reporter = LedgerReporter(channel, 97, batch_size=2)
+            items = [
+                Observed(
+                    tx_hash=f"0x{n:064x}",
+                    log_index=0,
+                    block_hash="0x" + "b" * 64,
+                    block_number=10 + n,
+                    asset="TOKEN",
+                    token="0x" + "e" * 40,
+                    from_address="0x" + "c" * 40,
+                    to_address="0x" + "d" * 40,
+                    amount=UNIT,
+                )
+                for n in range(5)
+            ]
+            first = await reporter.transfers([(o, "SEEN", None) for o in items[:3]])
+            second = await reporter.transfers([(o, "SEEN", None) for o in items[3:]])
+    finally:
+        await server.stop(None)
+    assert first + second == ["MATCHED"] * 5
+    assert older.singles == [o.tx_hash for o in items]  # every one, in order
+    assert older.batch_attempts == 1  # asked once, then single reports from then on
