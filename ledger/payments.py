@@ -17,7 +17,7 @@ import functools
 import hashlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
@@ -33,7 +33,7 @@ from ledger.store import invoices as invoice_store
 from ledger.store import journal, outbox
 from ledger.store import payments as payment_store
 from ledger.store import stray as stray_store
-from service_runtime.errors import Aborted, FailedPrecondition, InvalidArgument
+from service_runtime.errors import Aborted, DomainError, FailedPrecondition, InvalidArgument
 
 T = TypeVar("T")
 
@@ -82,6 +82,8 @@ def _terms(invoice: Invoice) -> lifecycle.InvoiceTerms:
 
 
 RETRIES = 5
+FINALITY_GROUP = 50
+"""Payments credited together in one transaction at finality; a group that fails is retried one by one."""
 
 
 async def retrying(step: Callable[[], Awaitable[T]]) -> T:
@@ -227,6 +229,8 @@ class PaymentRecorder:
         self.token_contract = token_contract
         self.asset = asset
         self.metrics = metrics or LedgerMetrics()
+        self.finality_group = FINALITY_GROUP
+        """Payments credited per transaction at finality (a group that fails is credited one by one)."""
         self.after_credit: Callable[[asyncpg.Connection, Invoice, dt.datetime], Awaitable[object]] | None = None
         """Called in the crediting transaction after a payment is credited at finality (the automatic
         overpayment refund, `PayoutBook.auto_refund`), with the invoice locked and re-evaluated."""
@@ -245,60 +249,98 @@ class PaymentRecorder:
             )
         return await retrying(lambda: self._record_once(obs, now))
 
-    async def _record_once(self, obs: Observation, now: dt.datetime) -> Recorded:
-        # Lock order everywhere: the invoice, then its payment, then accounts (sorted by code, in journal.post).
+    async def record_many(self, observations: Sequence[Observation], now: dt.datetime) -> list[Recorded]:
+        """Record observations in order, all or none, in one transaction; what each did, in order.
+
+        Each observation has exactly the outcome it would have had recorded alone, in this order (the same
+        steps run on one connection, the invoice re-read before each). The invoices of the whole batch are
+        locked first, in id order, so the batch waits for no invoice while it holds account balances. If one
+        observation is refused (another chain, content contradicting an earlier report), the transaction rolls
+        back, nothing is recorded, and the error names it: its message starts `observations[i]`, and its
+        metadata carries `index`. A deadlock or serialization failure retries the whole batch (idempotent).
+        """
+        for index, obs in enumerate(observations):
+            if obs.chain_id != self.chain_id:
+                raise InvalidArgument(
+                    f"observations[{index}].chain_id {obs.chain_id} is not this ledger's chain ({self.chain_id})",
+                    reason="CHAIN_MISMATCH",
+                    metadata={"field": f"observations[{index}].chain_id", "index": str(index)},
+                )
+        return await retrying(lambda: self._record_many_once(observations, now))
+
+    async def _record_many_once(self, observations: Sequence[Observation], now: dt.datetime) -> list[Recorded]:
         async with self.pool.acquire() as conn, conn.transaction():
-            invoice = await invoice_store.get_by_address(conn, obs.to_address)
-            if invoice is None:
-                return Recorded("UNKNOWN_ADDRESS")
-            if obs.token_contract != self.token_contract:
-                # Lookalike tokens and native BNB at a deposit address: recorded as an event, never credited.
-                await outbox.append(
+            await invoice_store.lock_by_addresses(conn, sorted({o.to_address for o in observations}))
+            done: list[Recorded] = []
+            for index, obs in enumerate(observations):
+                try:
+                    done.append(await self._record_in(conn, obs, now))
+                except DomainError as exc:
+                    raise type(exc)(
+                        f"observations[{index}]: {exc.message}; nothing in this batch was recorded",
+                        reason=exc.reason,
+                        metadata={**exc.metadata, "index": str(index)},
+                    ) from exc
+            return done
+
+    async def _record_once(self, obs: Observation, now: dt.datetime) -> Recorded:
+        async with self.pool.acquire() as conn, conn.transaction():
+            return await self._record_in(conn, obs, now)
+
+    async def _record_in(self, conn: asyncpg.Connection, obs: Observation, now: dt.datetime) -> Recorded:
+        """Record one observation in the caller's transaction."""
+        # Lock order everywhere: the invoice, then its payment, then accounts (sorted by code, in journal.post).
+        invoice = await invoice_store.get_by_address(conn, obs.to_address)
+        if invoice is None:
+            return Recorded("UNKNOWN_ADDRESS")
+        if obs.token_contract != self.token_contract:
+            # Lookalike tokens and native BNB at a deposit address: recorded as an event, never credited.
+            await outbox.append(
+                conn,
+                event_type="deposit.unexpected_asset",
+                merchant_id=invoice.merchant_id,
+                subject_id=invoice.id,
+                data={
+                    "asset": "NATIVE" if not obs.token_contract else "TOKEN",
+                    "token_contract": obs.token_contract,
+                    "tx_hash": obs.tx_hash,
+                    "log_index": obs.log_index,
+                    "amount_base_units": str(obs.amount),
+                    "to_address": obs.to_address,
+                },
+                event_id=_event_id("unexpected", obs.chain_id, obs.tx_hash, obs.log_index),
+            )
+            if obs.finality != "REORGED":
+                # Kept as a row too, for the admins' stray funds list (docs/payouts.md, "Stray funds").
+                await stray_store.record_unexpected(
                     conn,
-                    event_type="deposit.unexpected_asset",
+                    chain_id=obs.chain_id,
+                    tx_hash=obs.tx_hash,
+                    log_index=obs.log_index,
+                    invoice_id=invoice.id,
                     merchant_id=invoice.merchant_id,
-                    subject_id=invoice.id,
-                    data={
-                        "asset": "NATIVE" if not obs.token_contract else "TOKEN",
-                        "token_contract": obs.token_contract,
-                        "tx_hash": obs.tx_hash,
-                        "log_index": obs.log_index,
-                        "amount_base_units": str(obs.amount),
-                        "to_address": obs.to_address,
-                    },
-                    event_id=_event_id("unexpected", obs.chain_id, obs.tx_hash, obs.log_index),
+                    token_contract=obs.token_contract,
+                    from_address=obs.from_address,
+                    to_address=obs.to_address,
+                    amount=obs.amount,
+                    block_number=obs.block_number,
+                    observe_time=obs.block_time or now,
                 )
-                if obs.finality != "REORGED":
-                    # Kept as a row too, for the admins' stray funds list (docs/payouts.md, "Stray funds").
-                    await stray_store.record_unexpected(
-                        conn,
-                        chain_id=obs.chain_id,
-                        tx_hash=obs.tx_hash,
-                        log_index=obs.log_index,
-                        invoice_id=invoice.id,
-                        merchant_id=invoice.merchant_id,
-                        token_contract=obs.token_contract,
-                        from_address=obs.from_address,
-                        to_address=obs.to_address,
-                        amount=obs.amount,
-                        block_number=obs.block_number,
-                        observe_time=obs.block_time or now,
-                    )
-                return Recorded("WRONG_ASSET", invoice.id)
-            existing = await payment_store.get(conn, obs.chain_id, obs.tx_hash, obs.log_index)
-            if existing is None:
-                return await self._first_sight(conn, invoice, obs, now)
-            if (existing.amount, existing.to_address, existing.token_contract) != (
-                obs.amount,
-                obs.to_address,
-                obs.token_contract,
-            ):
-                raise FailedPrecondition(
-                    "this transfer log was recorded with other content; the report contradicts the chain",
-                    reason="OBSERVATION_CONFLICT",
-                    metadata={"paymentId": existing.id},
-                )
-            return await self._again(conn, invoice, existing, obs, now)
+            return Recorded("WRONG_ASSET", invoice.id)
+        existing = await payment_store.get(conn, obs.chain_id, obs.tx_hash, obs.log_index)
+        if existing is None:
+            return await self._first_sight(conn, invoice, obs, now)
+        if (existing.amount, existing.to_address, existing.token_contract) != (
+            obs.amount,
+            obs.to_address,
+            obs.token_contract,
+        ):
+            raise FailedPrecondition(
+                "this transfer log was recorded with other content; the report contradicts the chain",
+                reason="OBSERVATION_CONFLICT",
+                metadata={"paymentId": existing.id},
+            )
+        return await self._again(conn, invoice, existing, obs, now)
 
     async def _first_sight(
         self, conn: asyncpg.Connection, invoice: Invoice, obs: Observation, now: dt.datetime
@@ -490,12 +532,15 @@ class PaymentRecorder:
         return Recorded("REVERSED", invoice.id, payment.id, tx)
 
     async def record_finality(self, chain_id: int, chain: CanonicalChain, now: dt.datetime) -> FinalityResult:
-        """Mark FINAL every SEEN payment whose block is canonical under the finalized block, each on its own.
+        """Mark FINAL every SEEN payment whose block is canonical under the finalized block.
 
-        A SEEN payment at or below the finalized height in a block not shown canonical (`ledger.domain.finality`)
-        is left SEEN, for the watcher's reorg report or a later call. A payment whose transaction fails (after
-        the contention retries) is logged and counted in `ledger_finality_payment_failures_total`, stays SEEN
-        for the next call, and does not stop the others.
+        Payments are credited in groups of `finality_group`, each group one transaction (its invoices locked
+        first, in id order); a group whose transaction fails is credited again one payment per transaction, so
+        one payment that fails does not hold back the others. A SEEN payment at or below the finalized height
+        in a block not shown canonical (`ledger.domain.finality`) is left SEEN, for the watcher's reorg report
+        or a later call. A payment whose own transaction fails (after the contention retries) is logged and
+        counted in `ledger_finality_payment_failures_total`, stays SEEN for the next call, and does not stop
+        the others.
         """
         if chain_id != self.chain_id:
             raise InvalidArgument(
@@ -505,27 +550,26 @@ class PaymentRecorder:
             )
         async with self.pool.acquire() as conn:
             listed = await payment_store.seen_at_or_below(conn, chain_id, chain.finalized_number)
-        credited = paid = failed = not_canonical = 0
-        for seen in listed:
-            if not chain.is_canonical(seen.block_number, seen.block_hash):
-                not_canonical += 1
-                continue
-            tx_hash, log_index = seen.tx_hash, seen.log_index
-            step = functools.partial(self._finalize_one, chain_id, tx_hash, log_index, chain, now)
+        canonical = [seen for seen in listed if chain.is_canonical(seen.block_number, seen.block_hash)]
+        not_canonical = len(listed) - len(canonical)
+        credited = paid = failed = 0
+        for start in range(0, len(canonical), self.finality_group):
+            group = canonical[start : start + self.finality_group]
+            outcomes: list[str]
             try:
-                outcome = await retrying(step)
+                outcomes = list(await retrying(functools.partial(self._finalize_group, chain_id, group, chain, now)))
             except Exception as exc:
-                # Whatever went wrong with this payment, its transaction rolled back: one bad payment must not
-                # stall crediting for the whole chain.
-                failed += 1
-                self.metrics.finality_payment_failures.labels(type(exc).__name__).inc()
-                log.exception(
-                    "a payment could not be credited at finality; it stays SEEN, the others go on",
-                    extra={"chainId": chain_id, "txHash": tx_hash, "logIndex": log_index, "error": type(exc).__name__},
+                log.warning(
+                    "a group of payments could not be credited together; crediting them one by one",
+                    extra={"chainId": chain_id, "count": len(group), "error": type(exc).__name__},
                 )
-                continue
-            credited += outcome != "SKIPPED"
-            paid += outcome == "PAID"
+                outcomes = []
+                for seen in group:
+                    outcome = await self._finalize_alone(chain_id, seen, chain, now)
+                    failed += outcome == "FAILED"
+                    outcomes.append(outcome)
+            credited += sum(o in ("CREDITED", "PAID") for o in outcomes)
+            paid += outcomes.count("PAID")
         if not_canonical:
             log.info(
                 "payments left uncredited at finality: their blocks are not shown canonical",
@@ -533,24 +577,61 @@ class PaymentRecorder:
             )
         return FinalityResult(credited=credited, paid_invoices=paid, failed=failed, not_canonical=not_canonical)
 
+    async def _finalize_alone(
+        self, chain_id: int, seen: payment_store.SeenPayment, chain: CanonicalChain, now: dt.datetime
+    ) -> Literal["CREDITED", "PAID", "SKIPPED", "FAILED"]:
+        """Credit one payment in a transaction of its own; a failure is logged, counted and reported FAILED."""
+        tx_hash, log_index = seen.tx_hash, seen.log_index
+        try:
+            return await retrying(functools.partial(self._finalize_one, chain_id, tx_hash, log_index, chain, now))
+        except Exception as exc:
+            # Whatever went wrong with this payment, its transaction rolled back: one bad payment must not
+            # stall crediting for the whole chain.
+            self.metrics.finality_payment_failures.labels(type(exc).__name__).inc()
+            log.exception(
+                "a payment could not be credited at finality; it stays SEEN, the others go on",
+                extra={"chainId": chain_id, "txHash": tx_hash, "logIndex": log_index, "error": type(exc).__name__},
+            )
+            return "FAILED"
+
+    async def _finalize_group(
+        self, chain_id: int, group: list[payment_store.SeenPayment], chain: CanonicalChain, now: dt.datetime
+    ) -> list[Literal["CREDITED", "PAID", "SKIPPED"]]:
+        """Credit a group of payments in one transaction, their invoices locked first in id order."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await invoice_store.lock_ids(conn, sorted({s.invoice_id for s in group if s.invoice_id is not None}))
+            return [await self._finalize_in(conn, chain_id, (s.tx_hash, s.log_index), chain, now) for s in group]
+
     async def _finalize_one(
         self, chain_id: int, tx_hash: str, log_index: int, chain: CanonicalChain, now: dt.datetime
     ) -> Literal["CREDITED", "PAID", "SKIPPED"]:
         async with self.pool.acquire() as conn, conn.transaction():
-            invoice_id = await payment_store.invoice_of(conn, chain_id, tx_hash, log_index)
-            if invoice_id is None:
-                return "SKIPPED"
-            invoice = await invoice_store.lock(conn, invoice_id)  # the invoice first, as record() does
-            payment = await payment_store.get(conn, chain_id, tx_hash, log_index)
-            if (
-                invoice is None
-                or payment is None
-                or payment.status != "SEEN"
-                or not chain.is_canonical(payment.block_number, payment.block_hash)
-            ):
-                return "SKIPPED"  # moved, reversed or credited since it was listed
-            _recorded, after = await self._finalize_payment(conn, invoice, payment, now)
-            return "PAID" if after.status == "PAID" and invoice.status != "PAID" else "CREDITED"
+            return await self._finalize_in(conn, chain_id, (tx_hash, log_index), chain, now)
+
+    async def _finalize_in(
+        self,
+        conn: asyncpg.Connection,
+        chain_id: int,
+        key: tuple[str, int],
+        chain: CanonicalChain,
+        now: dt.datetime,
+    ) -> Literal["CREDITED", "PAID", "SKIPPED"]:
+        """Credit one SEEN payment (by tx hash and log index) in the caller's transaction, if still due."""
+        tx_hash, log_index = key
+        invoice_id = await payment_store.invoice_of(conn, chain_id, tx_hash, log_index)
+        if invoice_id is None:
+            return "SKIPPED"
+        invoice = await invoice_store.lock(conn, invoice_id)  # the invoice first, as record() does
+        payment = await payment_store.get(conn, chain_id, tx_hash, log_index)
+        if (
+            invoice is None
+            or payment is None
+            or payment.status != "SEEN"
+            or not chain.is_canonical(payment.block_number, payment.block_hash)
+        ):
+            return "SKIPPED"  # moved, reversed or credited since it was listed
+        _recorded, after = await self._finalize_payment(conn, invoice, payment, now)
+        return "PAID" if after.status == "PAID" and invoice.status != "PAID" else "CREDITED"
 
     async def expire_due(self, now: dt.datetime, batch: int = 100) -> int:
         """Re-evaluate invoices past their expiry (OPEN → EXPIRED with `invoice.expired`); returns how many moved."""

@@ -12,7 +12,12 @@ One `tick` does, in order:
    addresses inside their window; for blocks
    above the finalized one it reads every header and checks the parent-hash chain and each log's block hash,
    so a provider's inconsistent answer stops the tick instead of entering the books;
-5. reports the finalized block to the ledger with the canonical hashes of the scanned blocks below it.
+5. reads the finalized block again (a long pass may end well after it moved) and reports it to the ledger,
+   with the canonical hashes of the scanned blocks below it, if the scan checked it (or everything scanned, if
+   the finalized block is past the scan).
+
+A chunk's transfers go to the ledger in batches (`RecordTransferObservations`, `LedgerReporter.batch_size` per
+call, each batch one ledger transaction), in block and log order.
 
 Transfers in blocks at or below the finalized block are reported FINAL at once; above it, SEEN. Reports come
 before the cursor moves, and the ledger is idempotent, so a crash anywhere repeats work and loses nothing.
@@ -23,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -146,7 +151,11 @@ class Scanner:
         async with self.pool.acquire() as conn:
             cursor = await state.cursor(conn, chain, 0)
         await self._scan(cursor.scanned_number, head, finalized)
-        await self._report_finality(finalized)
+        # A long pass (a burst of transfers) may end well after the finalized block read at its start moved on:
+        # read it again, so the blocks scanned meanwhile are credited now rather than a whole pass later.
+        # `_report_finality` still reports only a block the scan has checked (its hash is the one scanned).
+        latest = await self._finalized(await self.client.head())
+        await self._report_finality(latest if latest.number > finalized.number else finalized)
         async with self.pool.acquire() as conn:
             cursor = await state.cursor(conn, chain, 0)
         self.status.head, self.status.finalized, self.status.scanned = head, finalized.number, cursor.scanned_number
@@ -219,10 +228,9 @@ class Scanner:
             async with self.pool.acquire() as conn:
                 known = {h.number: h.hash for h in await state.headers(conn, chain)}
                 last_final = (await state.cursor(conn, chain, 0)).finalized_number
-            for item in logs:
-                if item.block_number > last_final and known.get(item.block_number) != item.block_hash:
-                    continue  # not on the chain the scan followed: the reorg check and rescan will see it
-                await self._report(item, "FINAL" if item.block_number <= last_final else "SEEN")
+            # A log above the finalized block not on the chain the scan followed is left to the reorg check.
+            kept = [t for t in logs if t.block_number <= last_final or known.get(t.block_number) == t.block_hash]
+            await self._report_all(kept, lambda t: "FINAL" if t.block_number <= last_final else "SEEN")
 
     async def _logs_to_in_chunks(self, low: int, high: int, addresses: list[str]) -> list[TransferLog]:
         """`_logs_to` over a range in chunks the providers accept (a refused range halves the chunk)."""
@@ -286,9 +294,9 @@ class Scanner:
             lost = await state.seen_from(conn, chain, fork)
             below = [h for h in tracked if h.number < fork]
         log.warning("reorg", extra={"chainId": chain, "forkBlock": fork, "lostTransfers": len(lost)})
-        for observed in lost:
-            outcome = await self.reporter.transfer(observed, "REORGED")
-            async with self.pool.acquire() as conn:
+        reported = await self.reporter.transfers([(observed, "REORGED", None) for observed in lost])
+        async with self.pool.acquire() as conn, conn.transaction():
+            for observed, outcome in zip(lost, reported, strict=True):
                 await state.record(conn, chain, observed, "REORGED")
                 await state.set_outcome(conn, chain, observed, outcome)
         async with self.pool.acquire() as conn, conn.transaction():
@@ -304,9 +312,12 @@ class Scanner:
         async with self.pool.acquire() as conn:
             tracked = {h.number: h for h in await state.headers(conn, chain)}
         start = scanned + 1
+        # Transfers at or below this block are reported FINAL: the finalized block, or a later one it reached
+        # while a long chunk was being reported (`moved_on`).
+        final_upto = finalized.number
 
         def finality_of(item: TransferLog) -> str:
-            return "FINAL" if item.block_number <= finalized.number else "SEEN"
+            return "FINAL" if item.block_number <= final_upto else "SEEN"
 
         while start <= head:
             end = min(head, start + self._chunk - 1)
@@ -323,7 +334,22 @@ class Scanner:
                 if item.block_number > finalized.number and headers[item.block_number].hash != item.block_hash:
                     raise InconsistentChain(f"a log's block hash is not block {item.block_number}'s: retrying")
             ordered = sorted(logs, key=lambda x: (x.block_number, x.log_index))
-            await self._report_all(ordered, finality_of, headers)
+
+            async def moved_on(end: int = end, headers: dict[int, BlockHeader] = headers) -> None:
+                # Between batches of a long chunk: if the chain finalized blocks of this chunk meanwhile, and the
+                # final chain holds the very block this scan checked at that height (so every checked block
+                # below it is canonical under it), the rest of their transfers are reported FINAL at once.
+                nonlocal final_upto
+                latest = await self._finalized(await self.client.head())
+                top = min(latest.number, end)
+                if top <= final_upto:
+                    return
+                checked = headers.get(top) or tracked.get(top)
+                final = latest if latest.number == top else await self._block(top)
+                if checked is not None and checked.hash == final.hash:
+                    final_upto = top
+
+            await self._report_all(ordered, finality_of, headers, moved_on)
             end_hash = headers[end].hash if end in headers else None
             async with self.pool.acquire() as conn, conn.transaction():
                 await state.put_headers(conn, chain, [h for n, h in headers.items() if n > finalized.number])
@@ -381,46 +407,54 @@ class Scanner:
                 raise InconsistentChain(f"a log of block {item.block_number} came back for {start}..{end}")
         return logs
 
-    async def _report(self, item: TransferLog, finality: str, headers: dict[int, BlockHeader] | None = None) -> None:
-        await self._report_all([item], lambda _: finality, headers)
-
     async def _report_all(
         self,
         items: list[TransferLog],
         finality_of: Callable[[TransferLog], str],
         headers: dict[int, BlockHeader] | None = None,
+        refresh: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """Store a chunk's observations in one round trip, report each to the ledger, store the outcomes."""
-        if not items:
-            return
+        """Report transfers a batch at a time: store each batch's observations, report them, store the outcomes.
+
+        `refresh`, awaited before every batch after the first, may move what `finality_of` answers (the
+        finalized block read again during a long report).
+        """
         chain = self.options.chain_id
-        observed = [
-            (
-                Observed(
-                    tx_hash=item.tx_hash,
-                    log_index=item.log_index,
-                    block_hash=item.block_hash,
-                    block_number=item.block_number,
-                    asset="TOKEN" if item.token == self.options.token else "OTHER_TOKEN",
-                    token=item.token,
-                    from_address=item.from_address,
-                    to_address=item.to_address,
-                    amount=item.amount,
-                ),
-                finality_of(item),
+        size = max(1, self.reporter.batch_size)
+        for start in range(0, len(items), size):
+            if start and refresh is not None:
+                await refresh()
+            observed = [
+                (
+                    Observed(
+                        tx_hash=item.tx_hash,
+                        log_index=item.log_index,
+                        block_hash=item.block_hash,
+                        block_number=item.block_number,
+                        asset="TOKEN" if item.token == self.options.token else "OTHER_TOKEN",
+                        token=item.token,
+                        from_address=item.from_address,
+                        to_address=item.to_address,
+                        amount=item.amount,
+                    ),
+                    finality_of(item),
+                )
+                for item in items[start : start + size]
+            ]
+            async with self.pool.acquire() as conn:
+                await state.record_many(conn, chain, observed)
+            known = headers or {}
+            reported = await self.reporter.transfers(
+                [
+                    (obs, finality, known[obs.block_number].timestamp if obs.block_number in known else None)
+                    for obs, finality in observed
+                ]
             )
-            for item in items
-        ]
-        async with self.pool.acquire() as conn:
-            await state.record_many(conn, chain, observed)
-        outcomes = []
-        for obs, finality in observed:
-            header = (headers or {}).get(obs.block_number)
-            outcome = await self.reporter.transfer(obs, finality, header.timestamp if header else None)
-            outcomes.append((obs, outcome))
-            self.metrics.reported.labels(obs.asset, finality, outcome).inc()
-        async with self.pool.acquire() as conn:
-            await state.set_outcomes(conn, chain, outcomes)
+            outcomes = list(zip((obs for obs, _ in observed), reported, strict=True))
+            for (obs, finality), outcome in zip(observed, reported, strict=True):
+                self.metrics.reported.labels(obs.asset, finality, outcome).inc()
+            async with self.pool.acquire() as conn:
+                await state.set_outcomes(conn, chain, outcomes)
 
     # -- native BNB ----------------------------------------------------------------------------------------
 
@@ -461,10 +495,9 @@ class Scanner:
         if rises:
             async with self.pool.acquire() as conn:
                 await state.record_many(conn, chain, [(r, "FINAL") for r in rises])
-            outcomes = []
-            for rise in rises:
-                outcome = await self.reporter.transfer(rise, "FINAL")
-                outcomes.append((rise, outcome))
+            reported = await self.reporter.transfers([(rise, "FINAL", None) for rise in rises])
+            outcomes = list(zip(rises, reported, strict=True))
+            for _rise, outcome in outcomes:
                 self.metrics.reported.labels("NATIVE", "FINAL", outcome).inc()
             async with self.pool.acquire() as conn:
                 await state.set_outcomes(conn, chain, outcomes)
@@ -488,6 +521,9 @@ class Scanner:
                 return  # the scan followed another fork: the next tick's reorg check settles it first
         else:
             anchor = await self._block(cursor.scanned_number)  # everything scanned is final already
+            by_number = {h.number: h for h in tracked}
+            if anchor.number in by_number and by_number[anchor.number].hash != anchor.hash:
+                return  # the block scanned at that height is not the final one: the reorg check settles it first
         if anchor.number <= cursor.finalized_number:
             return
         canonical = [(h.number, h.hash) for h in tracked if h.number < anchor.number]

@@ -22,6 +22,7 @@ _HASH = re.compile(r"^0x[0-9a-f]{64}$")
 MAX_BLOCK_NUMBER = 2**63 - 1  # Postgres bigint
 MAX_LOG_INDEX = 2**31 - 1  # Postgres integer
 MAX_CANONICAL_BLOCKS = 10_000
+MAX_OBSERVATIONS_PER_CALL = 500
 _FINALITY: dict[int, Finality] = {
     pb.OBSERVATION_FINALITY_SEEN: "SEEN",
     pb.OBSERVATION_FINALITY_FINAL: "FINAL",
@@ -43,9 +44,11 @@ def _hash(value: str, field: str) -> str:
     return lowered
 
 
-def parse_observation(message: pb.TransferObservation) -> Observation:
-    """Validate chain data before it touches the ledger: every field checked, nothing trusted."""
-    f = "observation."
+def parse_observation(message: pb.TransferObservation, f: str = "observation.") -> Observation:
+    """Validate chain data before it touches the ledger: every field checked, nothing trusted.
+
+    `f` prefixes the field names in errors (`observations[3].` for the fourth of a batch).
+    """
     if message.finality not in _FINALITY:
         raise InvalidArgument(
             "finality must be SEEN, FINAL or REORGED", reason="FINALITY_INVALID", metadata={"field": f + "finality"}
@@ -143,6 +146,39 @@ class ChainObservations(pb_grpc.ChainObservationServiceServicer):
             invoice_id=done.invoice_id,
             payment_id=done.payment_id,
             transaction_id=done.transaction_id,
+        )
+
+    async def RecordTransferObservations(
+        self, request: pb.RecordTransferObservationsRequest, context: Context
+    ) -> pb.RecordTransferObservationsResponse:
+        """Record up to 500 observations in order, all or none, in one ledger transaction (see the proto)."""
+        count = len(request.observations)
+        if not 1 <= count <= MAX_OBSERVATIONS_PER_CALL:
+            raise InvalidArgument(
+                f"observations must hold 1 to {MAX_OBSERVATIONS_PER_CALL} entries, got {count}",
+                reason="OBSERVATION_COUNT_INVALID",
+                metadata={"field": "observations"},
+            )
+        parsed = []
+        for index, observation in enumerate(request.observations):
+            try:
+                parsed.append(parse_observation(observation, f"observations[{index}]."))
+            except InvalidArgument as exc:
+                name = f"observations[{index}]"
+                message = exc.message if exc.message.startswith(name) else f"{name}: {exc.message}"
+                metadata = {**exc.metadata, "index": str(index)}
+                raise InvalidArgument(message, reason=exc.reason, metadata=metadata) from exc
+        done = await self.core.recorder.record_many(parsed, self.core.now())
+        return pb.RecordTransferObservationsResponse(
+            results=[
+                pb.RecordTransferObservationResponse(
+                    outcome=_OUTCOME[d.outcome],
+                    invoice_id=d.invoice_id,
+                    payment_id=d.payment_id,
+                    transaction_id=d.transaction_id,
+                )
+                for d in done
+            ]
         )
 
     async def RecordFinality(self, request: pb.RecordFinalityRequest, context: Context) -> pb.RecordFinalityResponse:

@@ -431,3 +431,23 @@ async def addresses_created_after(
         limit,
     )
     return [(r["txid_text"], r["id"], r["deposit_address"], r["invoice_id"], r["monitor_until"]) for r in rows]
+
+
+async def lock_by_addresses(conn: asyncpg.Connection, deposit_addresses: list[str]) -> int:
+    """Lock the invoices owning these deposit addresses, in id order (no deadlock between two such calls).
+
+    Returns how many were locked (an address no invoice owns locks nothing).
+    """
+    rows = await conn.fetch(
+        "SELECT id FROM ledger.invoices WHERE deposit_address = ANY($1::text[]) ORDER BY id FOR UPDATE",
+        deposit_addresses,
+    )
+    return len(rows)
+
+
+async def lock_ids(conn: asyncpg.Connection, invoice_ids: list[str]) -> int:
+    """Lock these invoices, in id order (no deadlock between two such calls); how many were locked."""
+    rows = await conn.fetch(
+        "SELECT id FROM ledger.invoices WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE", invoice_ids
+    )
+    return len(rows)

@@ -37,11 +37,17 @@ async def account_id(conn: asyncpg.Connection, ref: AccountRef) -> int:
 async def _lock(conn: asyncpg.Connection, refs: Iterable[AccountRef]) -> dict[str, tuple[int, int]]:
     """Create (if need be) and lock the accounts in code order; each code's (account id, balance)."""
     # One order everywhere (account code): transactions locking overlapping accounts never deadlock each other.
+    # Found and locked in one round trip; only an account not made yet costs more (once per account).
     by_code = {account_code(ref): ref for ref in refs}
-    ids = [await account_id(conn, ref) for _code, ref in sorted(by_code.items())]
-    rows = await conn.fetch(
-        "SELECT id, code, balance FROM ledger.accounts WHERE id = ANY($1::bigint[]) ORDER BY code FOR UPDATE", ids
-    )
+    codes = sorted(by_code)
+    query = "SELECT id, code, balance FROM ledger.accounts WHERE code = ANY($1::text[]) ORDER BY code FOR UPDATE"
+    rows = await conn.fetch(query, codes)
+    if len(rows) < len(codes):
+        found = {r["code"] for r in rows}
+        for code in codes:
+            if code not in found:
+                await account_id(conn, by_code[code])
+        rows = await conn.fetch(query, codes)
     return {r["code"]: (int(r["id"]), int(r["balance"])) for r in rows}
 
 
@@ -106,14 +112,9 @@ async def post(
                 metadata={"requestId": request_id},
             )
         return None
-    for entry in posting.entries:
-        await conn.execute(
-            "INSERT INTO ledger.journal_entries (transaction_id, account_id, asset, side, amount) "
-            "VALUES ($1, $2, $3, $4, $5)",
-            tx,
-            ids[account_code(entry.account)],
-            entry.account.asset,
-            entry.side,
-            entry.amount,
-        )
+    await conn.executemany(  # one round trip for all the entries
+        "INSERT INTO ledger.journal_entries (transaction_id, account_id, asset, side, amount) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        [(tx, ids[account_code(e.account)], e.account.asset, e.side, e.amount) for e in posting.entries],
+    )
     return int(tx)

@@ -159,14 +159,19 @@ class SeenPayment:
     log_index: int
     block_number: int
     block_hash: str
+    invoice_id: str | None = None
+    """The invoice it was listed under (locked first when payments are credited together)."""
 
 
 async def seen_at_or_below(conn: asyncpg.Connection, chain_id: int, block_number: int) -> list[SeenPayment]:
     """SEEN payments in blocks at or below a finalized block, in block order (read without locking)."""
     rows = await conn.fetch(
-        "SELECT tx_hash, log_index, block_number, block_hash FROM ledger.payments WHERE chain_id = $1 "
+        "SELECT tx_hash, log_index, block_number, block_hash, invoice_id FROM ledger.payments WHERE chain_id = $1 "
         "AND status = 'SEEN' AND block_number <= $2 ORDER BY block_number, tx_hash, log_index",
         chain_id,
         block_number,
     )
-    return [SeenPayment(r["tx_hash"], int(r["log_index"]), int(r["block_number"]), r["block_hash"]) for r in rows]
+    return [
+        SeenPayment(r["tx_hash"], int(r["log_index"]), int(r["block_number"]), r["block_hash"], r["invoice_id"])
+        for r in rows
+    ]

@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n4stablegate/ledger/v1/chain_observation_service.proto\x12\x14stablegate.ledger.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x03\n\x13TransferObservation\x12\x16\n\x08\x63hain_id\x18\x01 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x1c\n\x0etoken_contract\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07tx_hash\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tlog_index\x18\x04 \x01(\r\x12\x1a\n\x0c\x62lock_number\x18\x05 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x18\n\nblock_hash\x18\x06 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x66rom_address\x18\x07 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nto_address\x18\x08 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\t \x01(\tB\x04\xe2\x41\x01\x02\x12\x41\n\x08\x66inality\x18\n \x01(\x0e\x32).stablegate.ledger.v1.ObservationFinalityB\x04\xe2\x41\x01\x02\x12.\n\nblock_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0cobserve_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x05\x61sset\x18\r \x01(\x0e\x32#.stablegate.ledger.v1.TransferAsset\"h\n RecordTransferObservationRequest\x12\x44\n\x0bobservation\x18\x01 \x01(\x0b\x32).stablegate.ledger.v1.TransferObservationB\x04\xe2\x41\x01\x02\"\x9e\x01\n!RecordTransferObservationResponse\x12\x39\n\x07outcome\x18\x01 \x01(\x0e\x32(.stablegate.ledger.v1.ObservationOutcome\x12\x12\n\ninvoice_id\x18\x02 \x01(\t\x12\x12\n\npayment_id\x18\x03 \x01(\t\x12\x16\n\x0etransaction_id\x18\x04 \x01(\t\"\xb9\x01\n\x15RecordFinalityRequest\x12\x16\n\x08\x63hain_id\x18\x01 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12$\n\x16\x66inalized_block_number\x18\x02 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\"\n\x14\x66inalized_block_hash\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12>\n\x10\x63\x61nonical_blocks\x18\x04 \x03(\x0b\x32$.stablegate.ledger.v1.CanonicalBlock\":\n\x0e\x43\x61nonicalBlock\x12\x14\n\x06number\x18\x01 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x12\n\x04hash\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\xb7\x01\n\x16RecordFinalityResponse\x12\x1e\n\x16\x63redited_payment_count\x18\x01 \x01(\x05\x12\x1a\n\x12paid_invoice_count\x18\x02 \x01(\x05\x12\x1e\n\x16\x66inalized_block_number\x18\x03 \x01(\x04\x12\x1c\n\x14\x66\x61iled_payment_count\x18\x04 \x01(\x05\x12#\n\x1bnot_canonical_payment_count\x18\x05 \x01(\x05*d\n\rTransferAsset\x12\x1e\n\x1aTRANSFER_ASSET_UNSPECIFIED\x10\x00\x12\x18\n\x14TRANSFER_ASSET_TOKEN\x10\x01\x12\x19\n\x15TRANSFER_ASSET_NATIVE\x10\x02*\x9c\x01\n\x13ObservationFinality\x12$\n OBSERVATION_FINALITY_UNSPECIFIED\x10\x00\x12\x1d\n\x19OBSERVATION_FINALITY_SEEN\x10\x01\x12\x1e\n\x1aOBSERVATION_FINALITY_FINAL\x10\x02\x12 \n\x1cOBSERVATION_FINALITY_REORGED\x10\x03*\xed\x01\n\x12ObservationOutcome\x12#\n\x1fOBSERVATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1bOBSERVATION_OUTCOME_MATCHED\x10\x01\x12!\n\x1dOBSERVATION_OUTCOME_DUPLICATE\x10\x02\x12\'\n#OBSERVATION_OUTCOME_UNKNOWN_ADDRESS\x10\x03\x12#\n\x1fOBSERVATION_OUTCOME_WRONG_ASSET\x10\x04\x12 \n\x1cOBSERVATION_OUTCOME_REVERSED\x10\x05\x32\x95\x02\n\x17\x43hainObservationService\x12\x8c\x01\n\x19RecordTransferObservation\x12\x36.stablegate.ledger.v1.RecordTransferObservationRequest\x1a\x37.stablegate.ledger.v1.RecordTransferObservationResponse\x12k\n\x0eRecordFinality\x12+.stablegate.ledger.v1.RecordFinalityRequest\x1a,.stablegate.ledger.v1.RecordFinalityResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n4stablegate/ledger/v1/chain_observation_service.proto\x12\x14stablegate.ledger.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x03\n\x13TransferObservation\x12\x16\n\x08\x63hain_id\x18\x01 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x1c\n\x0etoken_contract\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07tx_hash\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tlog_index\x18\x04 \x01(\r\x12\x1a\n\x0c\x62lock_number\x18\x05 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x18\n\nblock_hash\x18\x06 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x66rom_address\x18\x07 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nto_address\x18\x08 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\t \x01(\tB\x04\xe2\x41\x01\x02\x12\x41\n\x08\x66inality\x18\n \x01(\x0e\x32).stablegate.ledger.v1.ObservationFinalityB\x04\xe2\x41\x01\x02\x12.\n\nblock_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0cobserve_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x05\x61sset\x18\r \x01(\x0e\x32#.stablegate.ledger.v1.TransferAsset\"h\n RecordTransferObservationRequest\x12\x44\n\x0bobservation\x18\x01 \x01(\x0b\x32).stablegate.ledger.v1.TransferObservationB\x04\xe2\x41\x01\x02\"\x9e\x01\n!RecordTransferObservationResponse\x12\x39\n\x07outcome\x18\x01 \x01(\x0e\x32(.stablegate.ledger.v1.ObservationOutcome\x12\x12\n\ninvoice_id\x18\x02 \x01(\t\x12\x12\n\npayment_id\x18\x03 \x01(\t\x12\x16\n\x0etransaction_id\x18\x04 \x01(\t\"j\n!RecordTransferObservationsRequest\x12\x45\n\x0cobservations\x18\x01 \x03(\x0b\x32).stablegate.ledger.v1.TransferObservationB\x04\xe2\x41\x01\x02\"n\n\"RecordTransferObservationsResponse\x12H\n\x07results\x18\x01 \x03(\x0b\x32\x37.stablegate.ledger.v1.RecordTransferObservationResponse\"\xb9\x01\n\x15RecordFinalityRequest\x12\x16\n\x08\x63hain_id\x18\x01 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12$\n\x16\x66inalized_block_number\x18\x02 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\"\n\x14\x66inalized_block_hash\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12>\n\x10\x63\x61nonical_blocks\x18\x04 \x03(\x0b\x32$.stablegate.ledger.v1.CanonicalBlock\":\n\x0e\x43\x61nonicalBlock\x12\x14\n\x06number\x18\x01 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x12\n\x04hash\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\xb7\x01\n\x16RecordFinalityResponse\x12\x1e\n\x16\x63redited_payment_count\x18\x01 \x01(\x05\x12\x1a\n\x12paid_invoice_count\x18\x02 \x01(\x05\x12\x1e\n\x16\x66inalized_block_number\x18\x03 \x01(\x04\x12\x1c\n\x14\x66\x61iled_payment_count\x18\x04 \x01(\x05\x12#\n\x1bnot_canonical_payment_count\x18\x05 \x01(\x05*d\n\rTransferAsset\x12\x1e\n\x1aTRANSFER_ASSET_UNSPECIFIED\x10\x00\x12\x18\n\x14TRANSFER_ASSET_TOKEN\x10\x01\x12\x19\n\x15TRANSFER_ASSET_NATIVE\x10\x02*\x9c\x01\n\x13ObservationFinality\x12$\n OBSERVATION_FINALITY_UNSPECIFIED\x10\x00\x12\x1d\n\x19OBSERVATION_FINALITY_SEEN\x10\x01\x12\x1e\n\x1aOBSERVATION_FINALITY_FINAL\x10\x02\x12 \n\x1cOBSERVATION_FINALITY_REORGED\x10\x03*\xed\x01\n\x12ObservationOutcome\x12#\n\x1fOBSERVATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1bOBSERVATION_OUTCOME_MATCHED\x10\x01\x12!\n\x1dOBSERVATION_OUTCOME_DUPLICATE\x10\x02\x12\'\n#OBSERVATION_OUTCOME_UNKNOWN_ADDRESS\x10\x03\x12#\n\x1fOBSERVATION_OUTCOME_WRONG_ASSET\x10\x04\x12 \n\x1cOBSERVATION_OUTCOME_REVERSED\x10\x05\x32\xa7\x03\n\x17\x43hainObservationService\x12\x8c\x01\n\x19RecordTransferObservation\x12\x36.stablegate.ledger.v1.RecordTransferObservationRequest\x1a\x37.stablegate.ledger.v1.RecordTransferObservationResponse\x12\x8f\x01\n\x1aRecordTransferObservations\x12\x37.stablegate.ledger.v1.RecordTransferObservationsRequest\x1a\x38.stablegate.ledger.v1.RecordTransferObservationsResponse\x12k\n\x0eRecordFinality\x12+.stablegate.ledger.v1.RecordFinalityRequest\x1a,.stablegate.ledger.v1.RecordFinalityResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,6 +53,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRANSFEROBSERVATION'].fields_by_name['finality']._serialized_options = b'\342A\001\002'
   _globals['_RECORDTRANSFEROBSERVATIONREQUEST'].fields_by_name['observation']._loaded_options = None
   _globals['_RECORDTRANSFEROBSERVATIONREQUEST'].fields_by_name['observation']._serialized_options = b'\342A\001\002'
+  _globals['_RECORDTRANSFEROBSERVATIONSREQUEST'].fields_by_name['observations']._loaded_options = None
+  _globals['_RECORDTRANSFEROBSERVATIONSREQUEST'].fields_by_name['observations']._serialized_options = b'\342A\001\002'
   _globals['_RECORDFINALITYREQUEST'].fields_by_name['chain_id']._loaded_options = None
   _globals['_RECORDFINALITYREQUEST'].fields_by_name['chain_id']._serialized_options = b'\342A\001\002'
   _globals['_RECORDFINALITYREQUEST'].fields_by_name['finalized_block_number']._loaded_options = None
@@ -63,24 +65,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CANONICALBLOCK'].fields_by_name['number']._serialized_options = b'\342A\001\002'
   _globals['_CANONICALBLOCK'].fields_by_name['hash']._loaded_options = None
   _globals['_CANONICALBLOCK'].fields_by_name['hash']._serialized_options = b'\342A\001\002'
-  _globals['_TRANSFERASSET']._serialized_start=1323
-  _globals['_TRANSFERASSET']._serialized_end=1423
-  _globals['_OBSERVATIONFINALITY']._serialized_start=1426
-  _globals['_OBSERVATIONFINALITY']._serialized_end=1582
-  _globals['_OBSERVATIONOUTCOME']._serialized_start=1585
-  _globals['_OBSERVATIONOUTCOME']._serialized_end=1822
+  _globals['_TRANSFERASSET']._serialized_start=1543
+  _globals['_TRANSFERASSET']._serialized_end=1643
+  _globals['_OBSERVATIONFINALITY']._serialized_start=1646
+  _globals['_OBSERVATIONFINALITY']._serialized_end=1802
+  _globals['_OBSERVATIONOUTCOME']._serialized_start=1805
+  _globals['_OBSERVATIONOUTCOME']._serialized_end=2042
   _globals['_TRANSFEROBSERVATION']._serialized_start=145
   _globals['_TRANSFEROBSERVATION']._serialized_end=620
   _globals['_RECORDTRANSFEROBSERVATIONREQUEST']._serialized_start=622
   _globals['_RECORDTRANSFEROBSERVATIONREQUEST']._serialized_end=726
   _globals['_RECORDTRANSFEROBSERVATIONRESPONSE']._serialized_start=729
   _globals['_RECORDTRANSFEROBSERVATIONRESPONSE']._serialized_end=887
-  _globals['_RECORDFINALITYREQUEST']._serialized_start=890
-  _globals['_RECORDFINALITYREQUEST']._serialized_end=1075
-  _globals['_CANONICALBLOCK']._serialized_start=1077
-  _globals['_CANONICALBLOCK']._serialized_end=1135
-  _globals['_RECORDFINALITYRESPONSE']._serialized_start=1138
-  _globals['_RECORDFINALITYRESPONSE']._serialized_end=1321
-  _globals['_CHAINOBSERVATIONSERVICE']._serialized_start=1825
-  _globals['_CHAINOBSERVATIONSERVICE']._serialized_end=2102
+  _globals['_RECORDTRANSFEROBSERVATIONSREQUEST']._serialized_start=889
+  _globals['_RECORDTRANSFEROBSERVATIONSREQUEST']._serialized_end=995
+  _globals['_RECORDTRANSFEROBSERVATIONSRESPONSE']._serialized_start=997
+  _globals['_RECORDTRANSFEROBSERVATIONSRESPONSE']._serialized_end=1107
+  _globals['_RECORDFINALITYREQUEST']._serialized_start=1110
+  _globals['_RECORDFINALITYREQUEST']._serialized_end=1295
+  _globals['_CANONICALBLOCK']._serialized_start=1297
+  _globals['_CANONICALBLOCK']._serialized_end=1355
+  _globals['_RECORDFINALITYRESPONSE']._serialized_start=1358
+  _globals['_RECORDFINALITYRESPONSE']._serialized_end=1541
+  _globals['_CHAINOBSERVATIONSERVICE']._serialized_start=2045
+  _globals['_CHAINOBSERVATIONSERVICE']._serialized_end=2468
 # @@protoc_insertion_point(module_scope)

@@ -244,6 +244,54 @@ class RecordTransferObservationResponse(_message.Message):
 Global___RecordTransferObservationResponse: _TypeAlias = RecordTransferObservationResponse  # noqa: Y015
 
 @_typing.final
+class RecordTransferObservationsRequest(_message.Message):
+    """Request to record several transfer observations at once."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OBSERVATIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def observations(self) -> _containers.RepeatedCompositeFieldContainer[Global___TransferObservation]:
+        """The observations, 1 to 500, recorded in this order."""
+
+    def __init__(
+        self,
+        *,
+        observations: _abc.Iterable[Global___TransferObservation] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["observations", b"observations"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordTransferObservationsRequest: _TypeAlias = RecordTransferObservationsRequest  # noqa: Y015
+
+@_typing.final
+class RecordTransferObservationsResponse(_message.Message):
+    """Response to RecordTransferObservations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecordTransferObservationResponse]:
+        """What the ledger did with each observation, in the request's order."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___RecordTransferObservationResponse] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordTransferObservationsResponse: _TypeAlias = RecordTransferObservationsResponse  # noqa: Y015
+
+@_typing.final
 class RecordFinalityRequest(_message.Message):
     """Request to record finality."""
 

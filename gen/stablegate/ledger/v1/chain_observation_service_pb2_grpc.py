@@ -41,6 +41,11 @@ class ChainObservationServiceStub:
                 request_serializer=stablegate_dot_ledger_dot_v1_dot_chain__observation__service__pb2.RecordTransferObservationRequest.SerializeToString,
                 response_deserializer=stablegate_dot_ledger_dot_v1_dot_chain__observation__service__pb2.RecordTransferObservationResponse.FromString,
                 _registered_method=True)
+        self.RecordTransferObservations = channel.unary_unary(
+                '/stablegate.ledger.v1.ChainObservationService/RecordTransferObservations',
+                request_serializer=stablegate_dot_ledger_dot_v1_dot_chain__observation__service__pb2.RecordTransferObservationsRequest.SerializeToString,
+                response_deserializer=stablegate_dot_ledger_dot_v1_dot_chain__observation__service__pb2.RecordTransferObservationsResponse.FromString,
+                _registered_method=True)
         self.RecordFinality = channel.unary_unary(
                 '/stablegate.ledger.v1.ChainObservationService/RecordFinality',
                 request_serializer=stablegate_dot_ledger_dot_v1_dot_chain__observation__service__pb2.RecordFinalityRequest.SerializeToString,
@@ -60,10 +65,21 @@ class ChainObservationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordTransferObservations(self, request, context):
+        """Records up to 500 transfer observations in order, all or none: in one ledger transaction, with exactly the
+        outcome each would have had reported alone in that order (each stays idempotent). If any is refused (bad
+        field, another chain, content contradicting an earlier report), none is recorded and the error names it
+        (`observations[i]` in its message and metadata `index`); the caller can then report the others singly.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RecordFinality(self, request, context):
         """Records that the chain's finalized block advanced; credits every seen payment at or below it whose block is
-        canonical under the finalized block (see RecordFinalityRequest), each in a transaction of its own, so one
-        payment that fails does not hold back the others.
+        canonical under the finalized block (see RecordFinalityRequest), in groups of up to 50 per transaction; a
+        group that fails is credited again one payment per transaction, so one payment that fails does not hold
+        back the others.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -76,6 +92,11 @@ def add_ChainObservationServiceServicer_to_server(servicer, server):
                     servicer.RecordTransferObservation,
                     request_deserializer=stablegate_dot_ledger_dot_v1_dot_chain__observation__service__pb2.RecordTransferObservationRequest.FromString,
                     response_serializer=stablegate_dot_ledger_dot_v1_dot_chain__observation__service__pb2.RecordTransferObservationResponse.SerializeToString,
+            ),
+            'RecordTransferObservations': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordTransferObservations,
+                    request_deserializer=stablegate_dot_ledger_dot_v1_dot_chain__observation__service__pb2.RecordTransferObservationsRequest.FromString,
+                    response_serializer=stablegate_dot_ledger_dot_v1_dot_chain__observation__service__pb2.RecordTransferObservationsResponse.SerializeToString,
             ),
             'RecordFinality': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordFinality,
@@ -112,6 +133,33 @@ class ChainObservationService:
             '/stablegate.ledger.v1.ChainObservationService/RecordTransferObservation',
             stablegate_dot_ledger_dot_v1_dot_chain__observation__service__pb2.RecordTransferObservationRequest.SerializeToString,
             stablegate_dot_ledger_dot_v1_dot_chain__observation__service__pb2.RecordTransferObservationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordTransferObservations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.ledger.v1.ChainObservationService/RecordTransferObservations',
+            stablegate_dot_ledger_dot_v1_dot_chain__observation__service__pb2.RecordTransferObservationsRequest.SerializeToString,
+            stablegate_dot_ledger_dot_v1_dot_chain__observation__service__pb2.RecordTransferObservationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

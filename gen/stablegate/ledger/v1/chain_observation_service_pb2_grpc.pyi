@@ -37,10 +37,17 @@ class ChainObservationServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ChainObservationServiceAsyncStub: ...
     RecordTransferObservation: _grpc.UnaryUnaryMultiCallable[_chain_observation_service_pb2.RecordTransferObservationRequest, _chain_observation_service_pb2.RecordTransferObservationResponse]
     """Records a token Transfer log (or its finality or its loss to a reorg)."""
+    RecordTransferObservations: _grpc.UnaryUnaryMultiCallable[_chain_observation_service_pb2.RecordTransferObservationsRequest, _chain_observation_service_pb2.RecordTransferObservationsResponse]
+    """Records up to 500 transfer observations in order, all or none: in one ledger transaction, with exactly the
+    outcome each would have had reported alone in that order (each stays idempotent). If any is refused (bad
+    field, another chain, content contradicting an earlier report), none is recorded and the error names it
+    (`observations[i]` in its message and metadata `index`); the caller can then report the others singly.
+    """
     RecordFinality: _grpc.UnaryUnaryMultiCallable[_chain_observation_service_pb2.RecordFinalityRequest, _chain_observation_service_pb2.RecordFinalityResponse]
     """Records that the chain's finalized block advanced; credits every seen payment at or below it whose block is
-    canonical under the finalized block (see RecordFinalityRequest), each in a transaction of its own, so one
-    payment that fails does not hold back the others.
+    canonical under the finalized block (see RecordFinalityRequest), in groups of up to 50 per transaction; a
+    group that fails is credited again one payment per transaction, so one payment that fails does not hold
+    back the others.
     """
 
 @_typing.type_check_only
@@ -52,10 +59,17 @@ class ChainObservationServiceAsyncStub(ChainObservationServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     RecordTransferObservation: _aio.UnaryUnaryMultiCallable[_chain_observation_service_pb2.RecordTransferObservationRequest, _chain_observation_service_pb2.RecordTransferObservationResponse]  # type: ignore[assignment]
     """Records a token Transfer log (or its finality or its loss to a reorg)."""
+    RecordTransferObservations: _aio.UnaryUnaryMultiCallable[_chain_observation_service_pb2.RecordTransferObservationsRequest, _chain_observation_service_pb2.RecordTransferObservationsResponse]  # type: ignore[assignment]
+    """Records up to 500 transfer observations in order, all or none: in one ledger transaction, with exactly the
+    outcome each would have had reported alone in that order (each stays idempotent). If any is refused (bad
+    field, another chain, content contradicting an earlier report), none is recorded and the error names it
+    (`observations[i]` in its message and metadata `index`); the caller can then report the others singly.
+    """
     RecordFinality: _aio.UnaryUnaryMultiCallable[_chain_observation_service_pb2.RecordFinalityRequest, _chain_observation_service_pb2.RecordFinalityResponse]  # type: ignore[assignment]
     """Records that the chain's finalized block advanced; credits every seen payment at or below it whose block is
-    canonical under the finalized block (see RecordFinalityRequest), each in a transaction of its own, so one
-    payment that fails does not hold back the others.
+    canonical under the finalized block (see RecordFinalityRequest), in groups of up to 50 per transaction; a
+    group that fails is credited again one payment per transaction, so one payment that fails does not hold
+    back the others.
     """
 
 class ChainObservationServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -72,14 +86,27 @@ class ChainObservationServiceServicer(metaclass=_abc_1.ABCMeta):
         """Records a token Transfer log (or its finality or its loss to a reorg)."""
 
     @_abc_1.abstractmethod
+    def RecordTransferObservations(
+        self,
+        request: _chain_observation_service_pb2.RecordTransferObservationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_chain_observation_service_pb2.RecordTransferObservationsResponse, _abc.Awaitable[_chain_observation_service_pb2.RecordTransferObservationsResponse]]:
+        """Records up to 500 transfer observations in order, all or none: in one ledger transaction, with exactly the
+        outcome each would have had reported alone in that order (each stays idempotent). If any is refused (bad
+        field, another chain, content contradicting an earlier report), none is recorded and the error names it
+        (`observations[i]` in its message and metadata `index`); the caller can then report the others singly.
+        """
+
+    @_abc_1.abstractmethod
     def RecordFinality(
         self,
         request: _chain_observation_service_pb2.RecordFinalityRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_chain_observation_service_pb2.RecordFinalityResponse, _abc.Awaitable[_chain_observation_service_pb2.RecordFinalityResponse]]:
         """Records that the chain's finalized block advanced; credits every seen payment at or below it whose block is
-        canonical under the finalized block (see RecordFinalityRequest), each in a transaction of its own, so one
-        payment that fails does not hold back the others.
+        canonical under the finalized block (see RecordFinalityRequest), in groups of up to 50 per transaction; a
+        group that fails is credited again one payment per transaction, so one payment that fails does not hold
+        back the others.
         """
 
 def add_ChainObservationServiceServicer_to_server(servicer: ChainObservationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
