@@ -308,7 +308,12 @@ class PayoutExecutor:
         booked: set[str] = set()
         held: set[str] = set()
         floor: int | None = None
-        for lost in sorted(await self._lost_batches(), key=lambda b: b.block_number):
+        found = await self._lost_batches()
+        if found is None:
+            log.warning("payouts wait: a lost payout batch's transaction could not be read yet")
+            self.metrics.held.set(len(open_payouts))
+            return {p.payout_id for p in open_payouts}  # its lines are unknown: nothing is safe to plan this pass
+        for lost in sorted(found, key=lambda b: b.block_number):
             candidates = [
                 [p for p in by_line.get(line, []) if p.payout_id not in booked and p.payout_id not in held]
                 for line in lost.lines
@@ -391,11 +396,12 @@ class PayoutExecutor:
         )
         return True
 
-    async def _lost_batches(self) -> list[LostBatch]:
+    async def _lost_batches(self) -> list[LostBatch] | None:
         """The treasury's paid batches no stored batch carries, from the stored rows' newest planned block on.
 
         Final blocks are read once (what they hold is kept in memory until booked); blocks after the finalized one
-        are read again every pass.
+        are read again every pass. None when the transaction of one could not be fetched (the provider has not got
+        it yet): read again next pass.
         """
         opts = self.options
         if self._scan is None:
@@ -434,7 +440,10 @@ class PayoutExecutor:
         for event_batch_id, (tx_hash, block_number) in events.items():
             if event_batch_id in known or event_batch_id in scan.final:
                 continue
-            lost = await self._decode(event_batch_id, tx_hash, block_number, block_number <= finalized)
+            tx = await self.client.call("eth_getTransactionByHash", [tx_hash], lambda v: v)
+            if not isinstance(tx, dict):
+                return None  # the cursor stays: these blocks are read again
+            lost = self._decode(event_batch_id, tx_hash, tx, block_number, block_number <= finalized)
             if lost is None:
                 continue
             if lost.final:
@@ -444,9 +453,10 @@ class PayoutExecutor:
         scan.next_block = max(scan.next_block, min(finalized, latest) + 1)
         return [*scan.final.values(), *pending]
 
-    async def _decode(self, event_batch_id: str, tx_hash: str, block_number: int, final: bool) -> LostBatch | None:
-        """The lines of the `payoutBatch` call that emitted the event; None (said so) when it is not one."""
-        tx = await self.client.call("eth_getTransactionByHash", [tx_hash], lambda v: v)
+    def _decode(
+        self, event_batch_id: str, tx_hash: str, tx: dict[str, Any], block_number: int, final: bool
+    ) -> LostBatch | None:
+        """The lines of the `payoutBatch` call (`tx`) that emitted the event; None (said so) when it is not one."""
         try:
             data = bytes.fromhex(str(tx["input"])[2:])
             if str(tx["to"]).lower() != self.options.treasury.lower() or data[:4] != self._payout_batch.selector:
@@ -456,6 +466,8 @@ class PayoutExecutor:
                 raise ValueError("not the payoutBatch arguments")
             if "0x" + called_id.hex() != event_batch_id or len(recipients) != len(amounts):
                 raise ValueError("the call's batch id or lines do not match its event")
+            sender, nonce = str(tx["from"]).lower(), int(str(tx["nonce"]), 16)
+            lines = tuple((str(r).lower(), int(str(a))) for r, a in zip(recipients, amounts, strict=True))
         except (TypeError, KeyError, ValueError) as exc:
             log.error(
                 "a lost PayoutBatch event could not be read as a payoutBatch call; settle it by hand",
@@ -466,9 +478,9 @@ class PayoutExecutor:
             batch_id=event_batch_id,
             tx_hash=tx_hash,
             block_number=block_number,
-            sender_address=str(tx["from"]).lower(),
-            nonce=int(str(tx["nonce"]), 16),
-            lines=tuple((str(r).lower(), int(str(a))) for r, a in zip(recipients, amounts, strict=True)),
+            sender_address=sender,
+            nonce=nonce,
+            lines=lines,
             final=final,
         )
 
