@@ -340,6 +340,8 @@ async def store_landed(conn: asyncpg.Connection, batch_ref: str, landed: Landed)
 
 async def known_batch_ids(conn: asyncpg.Connection, chain_id: int, batch_ids: Sequence[str]) -> set[str]:
     """Which of these treasury batch ids some stored batch carries (in any status)."""
+    if not batch_ids:
+        return set()
     rows = await conn.fetch(
         "SELECT DISTINCT batch_id FROM settlement.payout_batches WHERE chain_id = $1 AND batch_id = ANY($2::text[])",
         chain_id,
