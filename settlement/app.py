@@ -141,6 +141,7 @@ def payout_options(settings: SettlementSettings) -> PayoutOptions:
         approval_threshold=settings.payout_approval_threshold_base_units,
         gas_margin_percent=settings.gas_margin_percent,
         max_gas=settings.payout_max_gas,
+        scan_from_block=settings.payout_scan_from_block,
         bump_percent=settings.fee_bump_percent,
         stuck_after_seconds=settings.stuck_after_seconds,
         rebroadcast_seconds=settings.rebroadcast_seconds,

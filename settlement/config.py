@@ -161,6 +161,12 @@ class SettlementSettings(ServiceSettings):
     payout_max_gas: int = Field(
         default=10_000_000, ge=100_000, le=100_000_000, description="Gas budget of one payout batch transaction."
     )
+    payout_scan_from_block: int = Field(
+        default=0,
+        ge=0,
+        description="Where the search for payout batches lost with a restored database starts when settlement "
+        "stores no batch at all (the treasury's deployment block; docs/backup.md).",
+    )
 
     # Reconciliation (docs/settlement.md, "Reconciliation").
     asset: str = Field(

@@ -5,9 +5,11 @@ One pass (`tick`), run under the HOT key's lease by the settlement process, on t
 finality → ledger), with the HOT key's nonces in `settlement.nonces`:
 
 1. **Plan**: list QUEUED payouts (`ListQueuedPayouts`: payouts and refunds alike, oldest first), leave out those in an
-   open batch, and group them into batches of at most `max_batch` lines; a payout above the approval threshold goes
-   alone. Each batch is stored with its lines, its nonce and version 0 of its transaction before the signer is asked
-   (a fee over the cap, or a call the chain would refuse — a treasury short of funds — waits: nothing stored).
+   open batch and those a batch these rows lost (a restore) paid or may have paid (`recover_lost`: booked from the
+   chain on an exact batch-id match, held otherwise), and group them into batches of at most `max_batch` lines; a
+   payout above the approval threshold goes alone. Each batch is stored with its lines, its nonce and version 0 of
+   its transaction before the signer is asked (a fee over the cap, or a call the chain would refuse — a treasury
+   short of funds — waits: nothing stored).
 2. **Sign**: ask the signer for every SIGNING version (the request id is derived from the batch, so a crash or a
    held approval asks again and gets the same answer); store the signed bytes.
    Before the signer is first asked, every payout is claimed at the ledger (`ClaimPayout`: no longer cancelable);
@@ -24,8 +26,9 @@ finality → ledger), with the HOT key's nonces in `settlement.nonces`:
 
 from __future__ import annotations
 
+import itertools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -36,6 +39,7 @@ from chain import abi
 from chain.client import ChainClient, RpcError
 from chain.contracts import load_artifact
 from chain.fees import FeeCaps, FeeQuote, estimate_fees
+from chain.types import quantity
 from settlement import chain_io
 from settlement.domain.fees import TxFees, bumped
 from settlement.ledger_client import PayoutLedger, QueuedPayout
@@ -75,6 +79,36 @@ class PayoutOptions:
     stuck_after_seconds: float = 60.0
     rebroadcast_seconds: float = 15.0
     legacy_fees: bool = False
+    scan_from_block: int = 0
+    """Where the search for lost batches starts when no batch is stored (the treasury's deployment block)."""
+    log_chunk_blocks: int = 5000
+    """Most blocks one `eth_getLogs` asks about (providers cap the range)."""
+    max_candidate_sets: int = 1000
+    """Most payout combinations tried against one lost batch's id; beyond, its payouts are held as ambiguous."""
+
+
+@dataclass(frozen=True)
+class LostBatch:
+    """A `payoutBatch` the treasury paid whose batch id no stored batch carries (a restore lost its rows)."""
+
+    batch_id: str
+    tx_hash: str
+    block_number: int
+    sender_address: str
+    nonce: int
+    lines: tuple[tuple[str, int], ...]
+    """(destination, amount) per line, in calldata order."""
+    final: bool
+
+
+@dataclass
+class _LostScan:
+    """What the search for lost batches has read so far (in memory, rebuilt at each leadership)."""
+
+    next_block: int
+    """The first block not yet read for good (every block below it is final and read)."""
+    final: dict[str, LostBatch] = field(default_factory=dict)
+    """Final lost batches not booked yet, by batch id."""
 
 
 class PayoutMetrics:
@@ -85,6 +119,11 @@ class PayoutMetrics:
         self.batches = Counter("settlement_payout_batches_total", "Payout batches, by outcome", ["outcome"], **kwargs)
         self.payouts = Counter("settlement_payouts_total", "Payouts, by outcome", ["outcome"], **kwargs)
         self.awaiting = Gauge("settlement_payout_batches_awaiting_approval", "Batches held for approvers", **kwargs)
+        self.held = Gauge(
+            "settlement_payouts_held_lost_batch",
+            "QUEUED payouts not planned: a payout batch these rows do not hold may have paid them (docs/backup.md)",
+            **kwargs,
+        )
 
 
 def needs_approval(payout: QueuedPayout, approval_threshold: int) -> bool:
@@ -134,6 +173,8 @@ class PayoutExecutor:
         self.metrics = metrics or PayoutMetrics()
         self._recovered = False
         self._payout_batch = load_artifact("Treasury").function("payoutBatch")
+        self._scan: _LostScan | None = None
+        self._hold_floor: int | None = None
 
     async def tick(self) -> None:
         """One pass: recover the HOT key's nonce (first pass of a leadership), plan, then advance every batch."""
@@ -152,6 +193,7 @@ class PayoutExecutor:
             self.client, self.pool, self.options.chain_id, self.options.hot_address
         )
         self._recovered = True
+        self._scan = None  # the search for lost batches starts again from the stored rows
         return recovered.following
 
     def _fees(self, quote: FeeQuote) -> TxFees:
@@ -203,6 +245,9 @@ class PayoutExecutor:
             for p in queued
             if p.payout_id not in taken and p.chain_id == opts.chain_id and p.token_contract == opts.token
         ]
+        # Before anything is planned: payouts a batch these rows do not hold paid (booked) or may have paid (held).
+        not_now = await self.recover_lost(fresh)
+        fresh = [p for p in fresh if p.payout_id not in not_now]
         made: list[str] = []
         for group in plan_batches(fresh, opts.max_batch, opts.approval_threshold):
             lines = [PayoutLine(p.payout_id, p.destination_address, p.amount) for p in group]
@@ -233,7 +278,8 @@ class PayoutExecutor:
                     chain_latest=latest,
                     gas_limit=limit,
                     fees=self._fees(quote),
-                    planned_block=finalized,
+                    # Never past a held lost batch: the next search for lost batches starts at the newest of these.
+                    planned_block=finalized if self._hold_floor is None else min(finalized, self._hold_floor),
                 )
             made.append(ref)
             self.metrics.batches.labels("PLANNED").inc()
@@ -241,6 +287,202 @@ class PayoutExecutor:
             if needs_approval(group[0], opts.approval_threshold):
                 return made  # one held batch at a time: nothing is planned behind it until it is decided
         return made
+
+    # --- batches these rows lost (a restore from an older backup) ----------------------------------------------
+
+    async def recover_lost(self, open_payouts: list[QueuedPayout]) -> set[str]:
+        """Book the open payouts a lost batch paid; the ids of those booked or held (not to be planned now).
+
+        A lost batch is a `PayoutBatch` event of the treasury whose batch id no stored batch carries. Its lines
+        (its calldata) are matched to the open payouts by destination and amount, and a combination of them whose
+        batch id is exactly the event's is booked as paid by that transaction (once the block is final). Any other
+        open payout with the destination and amount of one of its lines is held, and said so, never paid again.
+        """
+        if not open_payouts:
+            self._hold_floor = None
+            self.metrics.held.set(0)
+            return set()  # nothing open: nothing could be paid twice
+        by_line: dict[tuple[str, int], list[QueuedPayout]] = {}
+        for payout in open_payouts:
+            by_line.setdefault((payout.destination_address.lower(), payout.amount), []).append(payout)
+        booked: set[str] = set()
+        held: set[str] = set()
+        floor: int | None = None
+        found = await self._lost_batches()
+        if found is None:
+            log.warning("payouts wait: a lost payout batch's transaction could not be read yet")
+            self.metrics.held.set(len(open_payouts))
+            return {p.payout_id for p in open_payouts}  # its lines are unknown: nothing is safe to plan this pass
+        for lost in sorted(found, key=lambda b: b.block_number):
+            candidates = [
+                [p for p in by_line.get(line, []) if p.payout_id not in booked and p.payout_id not in held]
+                for line in lost.lines
+            ]
+            if not any(candidates):
+                continue  # it paid none of the open payouts
+            match = self._exact(lost, candidates) if lost.final else None
+            # Oldest first: a booked batch's row never names a block after a lost batch held before it.
+            if match is not None and await self._book(lost, match, lost.block_number if floor is None else floor):
+                booked |= {p.payout_id for p in match}
+                continue
+            holding = {p.payout_id for c in candidates for p in c}
+            held |= holding
+            floor = lost.block_number if floor is None else min(floor, lost.block_number)
+            if lost.final:
+                log.error(
+                    "payouts held: a payout batch paid on chain that these rows do not hold has their destination "
+                    "and amount but no exact match of its batch id; an operator must settle them (docs/backup.md)",
+                    extra={"tx_hash": lost.tx_hash, "batch_id": lost.batch_id, "payout_ids": sorted(holding)},
+                )
+            else:
+                log.warning(
+                    "payouts held until a lost payout batch is final",
+                    extra={"tx_hash": lost.tx_hash, "payout_ids": sorted(holding)},
+                )
+        self._hold_floor = floor
+        self.metrics.held.set(len(held))
+        return booked | held
+
+    def _exact(self, lost: LostBatch, candidates: list[list[QueuedPayout]]) -> list[QueuedPayout] | None:
+        """The payouts, one a line, whose batch id is exactly the lost batch's; None when none (or too many)."""
+        for tried, combination in enumerate(itertools.product(*candidates)):
+            if tried >= self.options.max_candidate_sets:
+                return None
+            ids = [p.payout_id for p in combination]
+            if len(set(ids)) == len(ids) and batch_id(ids) == lost.batch_id:
+                return list(combination)
+        return None
+
+    async def _book(self, lost: LostBatch, payouts: list[QueuedPayout], planned_block: int) -> bool:
+        """Claim the payouts for a batch row and store it MINED by the lost transaction; False when refused.
+
+        The tracking pass then tells the ledger the transaction and confirms them (final already). `planned_block`
+        is where the next search for lost batches will start: never after one still held.
+        """
+        ref = store.new_batch_ref()
+        for payout in payouts:
+            try:
+                await self.ledger.claim(payout.payout_id, ref)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
+                    raise
+                log.error(
+                    "a payout paid on chain by a lost batch is no longer QUEUED at the ledger; its batch is held",
+                    extra={"tx_hash": lost.tx_hash, "payout_id": payout.payout_id, "detail": exc.details()},
+                )
+                return False
+        found = await chain_io.receipt(self.client, lost.tx_hash)
+        if found is None:
+            return False
+        async with self.pool.acquire() as conn:
+            await store.insert_recovered(
+                conn,
+                batch_ref=ref,
+                chain_id=self.options.chain_id,
+                key_id=self.options.key_id,
+                sender_address=lost.sender_address,
+                treasury_address=self.options.treasury,
+                token_contract=self.options.token,
+                batch_id=lost.batch_id,
+                lines=[PayoutLine(p.payout_id, p.destination_address, p.amount) for p in payouts],
+                nonce=lost.nonce,
+                landed=Landed.from_receipt(lost.tx_hash, found),
+                planned_block=planned_block,
+            )
+        self.metrics.batches.labels("RECOVERED").inc()
+        log.warning(
+            "a payout batch lost with these rows was found paid on chain and booked",
+            extra={"batch": ref, "tx_hash": lost.tx_hash, "payouts": len(payouts)},
+        )
+        return True
+
+    async def _lost_batches(self) -> list[LostBatch] | None:
+        """The treasury's paid batches no stored batch carries, from the stored rows' newest planned block on.
+
+        Final blocks are read once (what they hold is kept in memory until booked); blocks after the finalized one
+        are read again every pass. None when the transaction of one could not be fetched (the provider has not got
+        it yet): read again next pass.
+        """
+        opts = self.options
+        if self._scan is None:
+            async with self.pool.acquire() as conn:
+                newest = await store.newest_planned_block(conn, opts.chain_id)
+            self._scan = _LostScan(next_block=opts.scan_from_block if newest is None else newest)
+        scan = self._scan
+        finalized, _ = await chain_io.finalized_block(self.client)
+        latest: int = await self.client.call("eth_blockNumber", [], lambda v: quantity(v, "blockNumber"))
+        events: dict[str, tuple[str, int]] = {}
+        for low in range(scan.next_block, latest + 1, opts.log_chunk_blocks):
+            entries = await self.client.call(
+                "eth_getLogs",
+                [
+                    {
+                        "address": opts.treasury,
+                        "fromBlock": hex(low),
+                        "toBlock": hex(min(low + opts.log_chunk_blocks - 1, latest)),
+                        "topics": [PAYOUT_BATCH_EVENT],
+                    }
+                ],
+                list,
+            )
+            for entry in entries:
+                if entry.get("removed") or len(entry.get("topics", [])) < 2:
+                    continue
+                events[str(entry["topics"][1]).lower()] = (
+                    str(entry["transactionHash"]).lower(),
+                    int(str(entry["blockNumber"]), 16),
+                )
+        async with self.pool.acquire() as conn:
+            known = await store.known_batch_ids(conn, opts.chain_id, [*events, *scan.final])
+        for booked in known & set(scan.final):
+            del scan.final[booked]
+        pending: list[LostBatch] = []
+        for event_batch_id, (tx_hash, block_number) in events.items():
+            if event_batch_id in known or event_batch_id in scan.final:
+                continue
+            tx = await self.client.call("eth_getTransactionByHash", [tx_hash], lambda v: v)
+            if not isinstance(tx, dict):
+                return None  # the cursor stays: these blocks are read again
+            lost = self._decode(event_batch_id, tx_hash, tx, block_number, block_number <= finalized)
+            if lost is None:
+                continue
+            if lost.final:
+                scan.final[event_batch_id] = lost
+            else:
+                pending.append(lost)
+        scan.next_block = max(scan.next_block, min(finalized, latest) + 1)
+        return [*scan.final.values(), *pending]
+
+    def _decode(
+        self, event_batch_id: str, tx_hash: str, tx: dict[str, Any], block_number: int, final: bool
+    ) -> LostBatch | None:
+        """The lines of the `payoutBatch` call (`tx`) that emitted the event; None (said so) when it is not one."""
+        try:
+            data = bytes.fromhex(str(tx["input"])[2:])
+            if str(tx["to"]).lower() != self.options.treasury.lower() or data[:4] != self._payout_batch.selector:
+                raise ValueError("not a direct payoutBatch call of the treasury")
+            called_id, recipients, amounts = abi.decode(self._payout_batch.inputs, data[4:])
+            if not (isinstance(called_id, bytes) and isinstance(recipients, list) and isinstance(amounts, list)):
+                raise ValueError("not the payoutBatch arguments")
+            if "0x" + called_id.hex() != event_batch_id or len(recipients) != len(amounts):
+                raise ValueError("the call's batch id or lines do not match its event")
+            sender, nonce = str(tx["from"]).lower(), int(str(tx["nonce"]), 16)
+            lines = tuple((str(r).lower(), int(str(a))) for r, a in zip(recipients, amounts, strict=True))
+        except (TypeError, KeyError, ValueError) as exc:
+            log.error(
+                "a lost PayoutBatch event could not be read as a payoutBatch call; settle it by hand",
+                extra={"tx_hash": tx_hash, "batch_id": event_batch_id, "error": str(exc)[:200]},
+            )
+            return None
+        return LostBatch(
+            batch_id=event_batch_id,
+            tx_hash=tx_hash,
+            block_number=block_number,
+            sender_address=sender,
+            nonce=nonce,
+            lines=lines,
+            final=final,
+        )
 
     # --- signing, telling the ledger, sending --------------------------------------------------------------------
 
@@ -504,6 +746,12 @@ class PayoutExecutor:
             async with self.pool.acquire() as conn:
                 await store.store_landed(conn, batch.id, paid)
             landed = paid
+        async with self.pool.acquire() as conn:
+            ours = await store.versions(conn, batch.id)
+        if not ours:
+            # A batch found paid on chain (`_book`): the ledger learns its transaction now, before confirming.
+            for line in batch.lines:
+                await self.ledger.mark_broadcast(line.payout_id, landed.tx_hash)
         for line in batch.lines:
             await self.ledger.mark_confirmed(line.payout_id, landed.tx_hash, landed.block_number)
         async with self.pool.acquire() as conn:

@@ -336,3 +336,74 @@ async def store_landed(conn: asyncpg.Connection, batch_ref: str, landed: Landed)
         landed.block_number,
         landed.block_hash,
     )
+
+
+async def known_batch_ids(conn: asyncpg.Connection, chain_id: int, batch_ids: Sequence[str]) -> set[str]:
+    """Which of these treasury batch ids some stored batch carries (in any status)."""
+    if not batch_ids:
+        return set()
+    rows = await conn.fetch(
+        "SELECT DISTINCT batch_id FROM settlement.payout_batches WHERE chain_id = $1 AND batch_id = ANY($2::text[])",
+        chain_id,
+        [b.lower() for b in batch_ids],
+    )
+    return {str(r["batch_id"]) for r in rows}
+
+
+async def newest_planned_block(conn: asyncpg.Connection, chain_id: int) -> int | None:
+    """The newest `planned_block` of any stored batch (None when none is stored).
+
+    A batch these rows do not hold (one a lost gateway planned after a backup of them) was planned later, so it
+    landed in this block or after it: where the search for lost batches starts.
+    """
+    value = await conn.fetchval(
+        "SELECT max(planned_block) FROM settlement.payout_batches WHERE chain_id = $1", chain_id
+    )
+    return None if value is None else int(value)
+
+
+async def insert_recovered(
+    conn: asyncpg.Connection,
+    *,
+    batch_ref: str,
+    chain_id: int,
+    key_id: str,
+    sender_address: str,
+    treasury_address: str,
+    token_contract: str,
+    batch_id: str,
+    lines: Sequence[PayoutLine],
+    nonce: int,
+    landed: Landed,
+    planned_block: int,
+) -> None:
+    """Store a batch found paid on chain (not in these rows: a restore lost it) as MINED by `landed`.
+
+    It has no chain transaction rows of ours (we never signed it); the tracking pass confirms it at finality.
+    """
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO settlement.payout_batches (id, chain_id, key_id, sender_address, treasury_address, "
+            "token_contract, batch_id, status, nonce, planned_block, landed_tx_hash, block_number, block_hash, "
+            "gas_used, effective_gas_price_wei) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, 'MINED', $8, $9, $10, $11, $12, $13, $14)",
+            batch_ref,
+            chain_id,
+            key_id,
+            sender_address.lower(),
+            treasury_address.lower(),
+            token_contract.lower(),
+            batch_id.lower(),
+            nonce,
+            planned_block,
+            landed.tx_hash,
+            landed.block_number,
+            landed.block_hash,
+            landed.gas_used,
+            landed.effective_gas_price,
+        )
+        await conn.executemany(
+            "INSERT INTO settlement.payout_batch_lines (batch_ref, position, payout_id, destination_address, amount) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            [(batch_ref, i, x.payout_id, x.destination_address.lower(), x.amount) for i, x in enumerate(lines)],
+        )

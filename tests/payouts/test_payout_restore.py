@@ -2,17 +2,16 @@
 the backup is, in the restored rows, a set of QUEUED payouts that settlement holds no batch of.
 
 The restore is simulated by rewinding the rows to that state (settlement's batch rows gone, the ledger's payouts
-QUEUED again) after the batch landed on chain but before it was confirmed. What holds today: the same payouts
-batched the same way are not paid again (the treasury's replay guard on the batch id). What does not, pinned by
-strict xfails: those payouts are never confirmed (the executor waits on a batch the chain refuses), and regrouped
-into other batches they are paid a second time.
+QUEUED again) after the batch landed on chain but before it was confirmed. The restored executor finds the batch
+from the treasury's `PayoutBatch` events and its calldata, books the payouts whose ids give exactly its batch id as
+paid by it (confirmed at finality), and never plans them again, however it would group them; a payout matching a
+lost batch's line without an exact batch-id match is held, not paid.
 """
 
 from __future__ import annotations
 
-import pytest
-
 from signer.keystore.base import KeyInfo
+from tests.chain.chain_harness import rpc
 from tests.payouts.execution_harness import (
     COOLING_OFF_SECONDS,
     SCOPES,
@@ -23,6 +22,7 @@ from tests.payouts.execution_harness import (
     keys,
     pay_invoices,
     registry,
+    run_until_confirmed,
     world,
 )
 from tests.settlement.settlement_harness import UNIT, SweepWorld, eventually
@@ -32,18 +32,24 @@ __all__ = ["keys", "registry", "world"]  # fixtures
 AMOUNTS = [3 * UNIT, 4 * UNIT + 1]
 
 
-async def paid_then_rows_rewound(world: SweepWorld, hot: KeyInfo) -> tuple[list[str], list[str], int]:
+def hot_nonce(world: SweepWorld, hot: KeyInfo) -> int:
+    """The HOT key's transaction count (how many payout batches it has sent)."""
+    return int(rpc(world.chain.url, "eth_getTransactionCount", [hot.address, "latest"]), 16)
+
+
+async def paid_then_rows_rewound(world: SweepWorld, hot: KeyInfo) -> tuple[list[str], list[str], int, tuple[str, str]]:
     """Two payouts paid on chain in one batch, then the rows rewound as an older backup holds them.
 
     The treasury keeps a third merchant's money beside them, so it could pay them twice. Returns (payout ids,
-    destinations, the HOT key's executor transactions so far).
+    destinations, the HOT key's executor transactions so far, (the third merchant's key, its active address)).
     """
     merchants = [await world.ledger.merchant_with_key(f"Shop {i}", SCOPES) for i in range(3)]
     await pay_invoices(
         world, [(key, amount, amount) for (_, key), amount in zip(merchants, [*AMOUNTS, 50 * UNIT], strict=True)]
     )
     destinations = [fresh_address() for _ in AMOUNTS]
-    for (_, key), destination in zip(merchants, destinations, strict=False):
+    third = fresh_address()
+    for (_, key), destination in zip(merchants, [*destinations, third], strict=True):
         await active_address(world, key, destination)
     world.ledger.clock.advance(seconds=COOLING_OFF_SECONDS)
     payout_ids = [
@@ -70,7 +76,7 @@ async def paid_then_rows_rewound(world: SweepWorld, hot: KeyInfo) -> tuple[list[
             "claimed_by_batch = NULL WHERE id = ANY($1::text[])",
             payout_ids,
         )
-    return payout_ids, destinations, world.chain.nonce()
+    return payout_ids, destinations, hot_nonce(world, hot), (merchants[2][1], third)
 
 
 async def restored_passes(world: SweepWorld, hot: KeyInfo, **changes: object) -> None:
@@ -84,33 +90,56 @@ async def restored_passes(world: SweepWorld, hot: KeyInfo, **changes: object) ->
 async def test_a_batch_the_lost_gateway_paid_is_not_paid_again_when_batched_the_same(
     world: SweepWorld, keys: dict[str, KeyInfo]
 ) -> None:
-    _ids, destinations, _ = await paid_then_rows_rewound(world, keys["hot"])
+    _ids, destinations, sent, _ = await paid_then_rows_rewound(world, keys["hot"])
     await restored_passes(world, keys["hot"])
     assert [world.chain.token_balance(d) for d in destinations] == AMOUNTS
+    assert hot_nonce(world, keys["hot"]) == sent
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not built: a payout batch the restored rows do not hold is not found on chain; its payouts stay QUEUED "
-    "(the batch the executor makes again is refused by the treasury's replay guard) (docs/backup.md)",
-)
 async def test_a_batch_the_lost_gateway_paid_is_confirmed_from_the_chain(
     world: SweepWorld, keys: dict[str, KeyInfo]
 ) -> None:
-    payout_ids, _destinations, _ = await paid_then_rows_rewound(world, keys["hot"])
+    payout_ids, _destinations, sent, _ = await paid_then_rows_rewound(world, keys["hot"])
     await restored_passes(world, keys["hot"])
     statuses = await world.rows("SELECT status FROM ledger.payouts WHERE id = ANY($1::text[])", payout_ids)
     assert {r["status"] for r in statuses} == {"CONFIRMED"}
+    assert hot_nonce(world, keys["hot"]) == sent  # nothing sent again: booked from the transaction that paid them
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: payouts the lost gateway paid after the backup, regrouped into other batches by the "
-    "restored executor, carry other batch ids and are paid a second time (docs/backup.md)",
-)
 async def test_a_batch_the_lost_gateway_paid_is_not_paid_again_when_regrouped(
     world: SweepWorld, keys: dict[str, KeyInfo]
 ) -> None:
-    _ids, destinations, _ = await paid_then_rows_rewound(world, keys["hot"])
+    _ids, destinations, sent, _ = await paid_then_rows_rewound(world, keys["hot"])
     await restored_passes(world, keys["hot"], max_batch=1)
     assert [world.chain.token_balance(d) for d in destinations] == AMOUNTS
+    assert hot_nonce(world, keys["hot"]) == sent
+
+
+async def test_a_payout_a_lost_batch_may_have_paid_is_held_without_an_exact_match_even_after_a_restart(
+    world: SweepWorld, keys: dict[str, KeyInfo]
+) -> None:
+    payout_ids, destinations, sent, (third_key, third) = await paid_then_rows_rewound(world, keys["hot"])
+    # The rows hold the first payout QUEUED but not the second: no combination of open payouts gives the lost
+    # batch's id, so nothing proves which payout it paid. Alone in a batch (another batch id) it would be paid twice.
+    async with world.pool.acquire() as conn:
+        await conn.execute("UPDATE ledger.payouts SET status = 'CANCELED' WHERE id = $1", payout_ids[1])
+    restored = executor(world, keys["hot"], max_batch=1)
+    for _ in range(4):
+        await restored.tick()
+        world.chain.mine(2)
+    assert next(iter(restored.metrics.held.collect())).samples[0].value == 1
+    assert await world.rows("SELECT id FROM settlement.payout_batches") == []
+    # Another payout meanwhile is paid, its batch stored with a planned block no later than the held lost batch's:
+    # a restarted executor, which searches from the newest stored planned block, still finds that batch.
+    other = await create_payout(world, third_key, third, 5 * UNIT)
+    await run_until_confirmed(world, restored, [other])
+    assert world.chain.token_balance(third) == 5 * UNIT
+    restarted = executor(world, keys["hot"], max_batch=1)
+    for _ in range(6):
+        await restarted.tick()
+        world.chain.mine(2)
+    assert [world.chain.token_balance(d) for d in destinations] == AMOUNTS
+    statuses = await world.rows("SELECT status FROM ledger.payouts WHERE id = $1", payout_ids[0])
+    assert [r["status"] for r in statuses] == ["QUEUED"]
+    assert next(iter(restarted.metrics.held.collect())).samples[0].value == 1
+    assert hot_nonce(world, keys["hot"]) == sent + 1  # the other payout's batch only
