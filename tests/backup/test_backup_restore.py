@@ -109,7 +109,7 @@ def test_restore_refuses_a_backup_that_does_not_match_its_manifest_and_changes_n
         "postgres/base.tar.gz", "postgres/pg_wal.tar.gz", "postgres/backup_manifest", "signer-state.sqlite3"
     }  # fmt: skip
     assert any(name.startswith("hsm-token/") for name in manifest["files"])
-    assert set(manifest["postgres"]["migrations"]) == {"ledger", "watcher", "settlement"}
+    assert set(manifest["postgres"]["migrations"]) == {"ledger", "watcher", "settlement", "dashboard"}
     assert manifest["chain"]["watcher_cursors_before_backup"][0]["chain_id"] == 97
     assert manifest["chain"]["rpc_at_start"]["head"] > 0
     assert manifest["signer"]["audit_sequence"] > 0  # the key ceremony and sweeps left audit records
