@@ -327,10 +327,11 @@ def run_chaos(
 
     The `FRONT` programs are faulted while the invoices are created; the payments are sent once they exist and
     those faults are over, and the `BACK` programs are faulted from then on, while the payments are processed.
-    After the schedule: one `invoice.paid` event per invoice (`wait_all_paid`), the balance grown by
-    the sum, every deposit swept, reconciliation MATCHED (`assert_books_balance`), and `check_books`. Returns the
-    faults and the times (seconds from the load's start: each fault's `at` and `back`, invoices created, payments
-    sent, all paid, the last `invoice.paid` received, all checked) and the counts.
+    After the schedule: one `invoice.paid` event per invoice (`wait_all_paid`); each invoice PAID with exactly its
+    amount paid (REST); the balance grown by the sum, every deposit swept, reconciliation MATCHED
+    (`assert_books_balance`); and `check_books`. Returns the faults, the counts and the times (seconds from the
+    load's start: each fault's `at` and `back`, invoices created, payments sent, all paid, the last `invoice.paid`
+    received, all checked).
     """
     timings: dict[str, float] = {}
     before = g.available()
@@ -358,6 +359,14 @@ def run_chaos(
     kills = front.kills + back.kills
     paid = g.wait_all_paid(invoices, timeout=600)
     timings["paid"] = time.monotonic() - load
+    with ThreadPoolExecutor(4) as pool:  # as the merchant reads them (honouring 429): PAID, the amount paid once
+        read = list(pool.map(lambda i: call(g.ports["envoy"], "GET", f"/v1/invoices/{i['id']}", g.api_key), invoices))
+    wrong = [
+        (r["id"], r["status"], r.get("amount_paid_base_units"))
+        for r, i in zip(read, invoices, strict=True)
+        if (r["status"], r.get("amount_paid_base_units")) != ("INVOICE_STATUS_PAID", i["amount_base_units"])
+    ]
+    assert not wrong, f"{len(wrong)} invoices not PAID their amount exactly: {wrong[:5]}"
     g.assert_books_balance(invoices, before, timeout=600)
     dsn = program_env(g.state, "ledger")["STABLEGATE_LEDGER_DATABASE_URL"]
     checked = check_books(
