@@ -7,8 +7,10 @@ foreground, waits until everything answers, prints the addresses, and on Ctrl-C 
 The local chain is kept in the state dir like the ledger's data (`anvil/`): anvil dumps it every
 `CHAIN_DUMP_SECONDS` and on exit, `up` keeps a copy known to be whole (`ChainKeeper`), and the next start loads
 it, so the treasury's balance, the keys' nonces and the watcher's cursor still agree with the chain. A SIGKILL
-loses at most the last few seconds of blocks, which the watcher sees as a reorg and settlement as dropped
-transactions it sends again.
+of `up` loses at most the last few seconds of blocks, which the watcher sees as a reorg and settlement as dropped
+transactions it sends again. Not yet handled: anvil alone dying while `up` runs. supervisord restarts it with the
+first start's command line (no `--load-state`) and interval mining is switched on over RPC only at the first start,
+so it comes back as an empty chain that mines nothing; stop and start `up` (docs/e2e.md, "Chaos").
 
 Our contracts are deployed on the first start, on an empty anvil, as soon as it answers. Their addresses are
 known before that: anvil's first dev account deploys at nonces 0, 1, 2, so `chain.deploy.plan` gives the same
