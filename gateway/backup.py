@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import datetime as dt
 import hashlib
+import importlib.metadata
 import json
 import os
 import pwd
@@ -41,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway import parts
+from service_runtime.config import redact_url_secrets
+from service_runtime.secrets import resolve_secret_settings
 
 FORMAT = 1
 """The manifest's format version; `restore` refuses any other."""
@@ -49,8 +52,6 @@ SIGNER_FILE = "signer-state.sqlite3"
 POSTGRES_DIR = "postgres"
 HSM_DIR = "hsm-token"
 EXIT_FAILED = 1
-VERSION = "0.1.0"
-"""stablegate's version (pyproject.toml), recorded in the manifest."""
 
 
 class BackupError(RuntimeError):
@@ -66,15 +67,6 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def redact_url(url: str) -> str:
-    """A database URL with its password replaced by `***` (for messages)."""
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.password is None:
-        return url
-    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@")
-    return urllib.parse.urlunsplit(parsed._replace(netloc=netloc))
-
-
 def _private_tree(root: Path) -> None:
     """Directories 0700, files 0600, under and including `root`."""
     os.chmod(root, 0o700)
@@ -83,6 +75,15 @@ def _private_tree(root: Path) -> None:
             os.chmod(Path(current) / name, 0o700)
         for name in files:
             os.chmod(Path(current) / name, 0o600)
+
+
+def _clear_dir(path: Path) -> None:
+    """Remove everything inside `path`, leaving the directory itself."""
+    for child in path.iterdir():
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
 
 
 def _empty_or_absent(path: Path) -> bool:
@@ -107,13 +108,13 @@ async def _database_facts(url: str) -> DatabaseFacts:
     try:
         conn = await asyncpg.connect(url, timeout=10)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        raise BackupError(f"cannot connect to the database {redact_url(url)}: {exc}") from exc
+        raise BackupError(redact_url_secrets(f"cannot connect to the database {url}: {exc}")) from exc
     try:
         version = str(await conn.fetchval("SHOW server_version"))
         migrations: dict[str, list[str]] = {}
         if await conn.fetchval("SELECT to_regclass('public.stablegate_migrations') IS NOT NULL"):
             for row in await conn.fetch(
-                "SELECT service, version, name, checksum FROM public.stablegate_migrations ORDER BY service, version"
+                "SELECT service, version, name FROM public.stablegate_migrations ORDER BY service, version"
             ):
                 migrations.setdefault(str(row["service"]), []).append(f"{row['version']:04d} {row['name']}")
         cursors: list[dict[str, Any]] = []
@@ -146,6 +147,12 @@ def _base_backup(url: str, target: Path) -> str:
     if not tool.exists():
         raise BackupError(f"{tool} is missing: install Postgres's client tools (./dev setup)")
     target.mkdir(mode=0o700)
+    # The password goes in the environment, never on the command line (`ps` shows argv to every local user).
+    parsed = urllib.parse.urlsplit(url)
+    env = dict(os.environ)
+    if parsed.password is not None:
+        env["PGPASSWORD"] = urllib.parse.unquote(parsed.password)
+        url = urllib.parse.urlunsplit(parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", "@")))
     argv = [
         str(tool),
         "--dbname",
@@ -160,10 +167,10 @@ def _base_backup(url: str, target: Path) -> str:
         "--no-password",
         "--label=stablegate backup",
     ]
-    ran = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=3600)
+    ran = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=3600, env=env)
     if ran.returncode != 0:
-        # pg_basebackup's own messages name the server, never a password.
-        raise BackupError(f"pg_basebackup failed (exit {ran.returncode}): {ran.stderr.strip()[-800:]}")
+        failure = f"pg_basebackup failed (exit {ran.returncode}): {ran.stderr.strip()[-800:]}"
+        raise BackupError(redact_url_secrets(failure))
     version = subprocess.run([str(tool), "--version"], capture_output=True, text=True, check=False)
     return version.stdout.strip()
 
@@ -172,8 +179,6 @@ def _signer_copy(source: Path, target: Path) -> dict[str, Any]:
     """Copy the signer's store with SQLite's online backup API; verify the copy's audit chain; its audit head."""
     from signer.store.state import verify_path  # noqa: PLC0415 - only the backup needs the signer's verifier
 
-    if not source.is_file():
-        raise BackupError(f"the signer's store {source} does not exist (STABLEGATE_SIGNER_STATE_PATH / --signer-state)")
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.close(fd)
@@ -223,11 +228,7 @@ def create(
         return _take(to, database_url, signer_state, hsm_token_dir=hsm_token_dir, rpc_url=rpc_url, say=say)
     except BaseException:
         # `to` was new or empty: leave it empty, so no half backup is ever mistaken for one.
-        for child in to.iterdir():
-            if child.is_dir():
-                shutil.rmtree(child, ignore_errors=True)
-            else:
-                child.unlink(missing_ok=True)
+        _clear_dir(to)
         raise
 
 
@@ -237,7 +238,7 @@ def _take(
     started = dt.datetime.now(dt.UTC)
     facts = asyncio.run(_database_facts(database_url))
     head = _chain_head(rpc_url)
-    say(f"postgres: base backup of {redact_url(database_url)} (WAL streamed)…")
+    say(redact_url_secrets(f"postgres: base backup of {database_url} (WAL streamed)…"))
     tool_version = _base_backup(database_url, to / POSTGRES_DIR)
     say("signer: online copy of its store…")
     signer = _signer_copy(signer_state, to / SIGNER_FILE)
@@ -252,7 +253,7 @@ def _take(
     }
     manifest = {
         "format": FORMAT,
-        "stablegate_version": VERSION,
+        "stablegate_version": importlib.metadata.version("stablegate"),
         "started_at": started.isoformat(),
         "completed_at": dt.datetime.now(dt.UTC).isoformat(),
         "postgres": {
@@ -364,11 +365,7 @@ def _undo(made: list[Path], pgdata: Path) -> None:
         else:
             path.unlink(missing_ok=True)
     if pgdata.exists() and pgdata not in made:
-        for child in pgdata.iterdir():
-            if child.is_dir():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
+        _clear_dir(pgdata)
 
 
 def restore(
@@ -420,12 +417,31 @@ def _env_path(value: Path | None, var: str) -> Path | None:
     return Path(found) if found else None
 
 
+def _ledger_database_url() -> str:
+    """The ledger's database URL as the ledger reads it: the variable, its `_FILE` or its `_AWS_SECRET` source."""
+    from ledger.config import LedgerSettings  # noqa: PLC0415 - keeps `stablegate --help` fast
+
+    field = {"database_url": LedgerSettings.model_fields["database_url"]}
+    sourced, problems = resolve_secret_settings("STABLEGATE_LEDGER_", field)
+    if problems:
+        raise BackupError("; ".join(problems))
+    return sourced.get("database_url") or os.environ.get("STABLEGATE_LEDGER_DATABASE_URL", "").strip()
+
+
 def cmd_backup_create(args: argparse.Namespace) -> int:
     """`stablegate backup create --to DIR`."""
-    url = args.database_url or os.environ.get("STABLEGATE_LEDGER_DATABASE_URL", "").strip()
+    try:
+        url = args.database_url or _ledger_database_url()
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     signer_state = _env_path(args.signer_state, "STABLEGATE_SIGNER_STATE_PATH")
     if not url:
-        print("error: no database: give --database-url or set STABLEGATE_LEDGER_DATABASE_URL", file=sys.stderr)
+        print(
+            "error: no database: give --database-url or set STABLEGATE_LEDGER_DATABASE_URL "
+            "(or its _FILE or _AWS_SECRET)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     if signer_state is None:
         print("error: no signer store: give --signer-state or set STABLEGATE_SIGNER_STATE_PATH", file=sys.stderr)
