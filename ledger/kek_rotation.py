@@ -21,7 +21,7 @@ from collections import Counter
 
 import asyncpg
 
-from ledger.kek import KekError
+from ledger.kek import KekUnwrapRefused
 from ledger.secretbox import KEK_REFRESH_SECONDS, EnvelopeBox, kek_version_of
 
 SEALED_COLUMNS = ("secret_sealed", "previous_secret_sealed", "signing_key_sealed", "previous_signing_key_sealed")
@@ -81,7 +81,7 @@ async def rewrap(conn: asyncpg.Connection, box: EnvelopeBox, *, version: int | N
                         new = await asyncio.to_thread(box.rewrap, old, endpoint_id, target)
                         if new != old:
                             changed[col] = new
-                except (ValueError, KekError):
+                except (ValueError, KekUnwrapRefused):
                     report.refused.append(endpoint_id)
                     continue
                 if not changed:
