@@ -359,6 +359,9 @@ class PayoutExecutor:
         The tracking pass then tells the ledger the transaction and confirms them (final already). `planned_block`
         is where the next search for lost batches will start: never after one still held.
         """
+        found = await chain_io.receipt(self.client, lost.tx_hash)
+        if found is None:
+            return False
         ref = store.new_batch_ref()
         for payout in payouts:
             try:
@@ -371,9 +374,6 @@ class PayoutExecutor:
                     extra={"tx_hash": lost.tx_hash, "payout_id": payout.payout_id, "detail": exc.details()},
                 )
                 return False
-        found = await chain_io.receipt(self.client, lost.tx_hash)
-        if found is None:
-            return False
         async with self.pool.acquire() as conn:
             await store.insert_recovered(
                 conn,
