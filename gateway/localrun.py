@@ -253,6 +253,8 @@ class ChainKeeper:
         self.dump = self.directory / CHAIN_DUMP
         self.kept = self.directory / CHAIN_KEPT
         self._seen: tuple[int, int] | None = None
+        self._kept_whole_as: tuple[int, int] | None = None
+        """(mtime, size) of the kept file when it last parsed whole: unchanged since, it is not parsed again."""
 
     def keep(self) -> Path | None:
         """Copy anvil's latest dump over the kept file if it is whole and new; the kept file, or None if none."""
@@ -264,7 +266,14 @@ class ChainKeeper:
                 if raw is not None:
                     self._write(raw)
                     self._seen = seen
-        return self.kept if read_chain_dump(self.kept) is not None else None
+        try:
+            info = self.kept.stat()
+        except OSError:
+            return None
+        kept_as = (info.st_mtime_ns, info.st_size)
+        if kept_as != self._kept_whole_as:
+            self._kept_whole_as = kept_as if read_chain_dump(self.kept) is not None else None
+        return self.kept if self._kept_whole_as is not None else None
 
     def _write(self, raw: bytes) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -950,8 +959,12 @@ class LocalGateway:
         """
         path = self.state / DASHBOARD_ADMIN_KEY_FILE
         admin = f"http://127.0.0.1:{self._ports['envoy_admin_api']}"
-        if path.exists() and rest_call_retrying(f"{admin}/admin/v1/merchants", path.read_text().strip())[0] == 200:
-            return
+        if path.exists():
+            status, body = rest_call_retrying(f"{admin}/admin/v1/merchants", path.read_text().strip())
+            if status == 200:
+                return
+            if status != 401:  # anything but "unknown key": a new key would only leave another live admin key
+                raise UpError(f"checking the dashboard's admin key failed ({status}): {body}")
         made = subprocess.run(
             [*ADMIN_KEY_COMMAND, "--name", "up-dashboard", "--role", "admin", "--database-url", self._pg_dsn],
             capture_output=True,
@@ -992,9 +1005,7 @@ class LocalGateway:
         if path.exists():
             return path.read_text().strip()
         key = new_dev_key()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(key)
+        write_private(path, key)
         return key
 
     def _signer_state_path(self) -> Path:
