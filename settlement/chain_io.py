@@ -136,3 +136,10 @@ async def recover_nonce(client: ChainClient, pool: asyncpg.Pool, chain_id: int, 
     async with pool.acquire() as conn:
         following = await tx_store.recover_nonce(conn, chain_id, address, latest, pending)
     return RecoveredNonce(latest, pending, following)
+
+
+async def token_balance(client: ChainClient, token: str, holder: str, block: int | str = "latest") -> int:
+    """balanceOf(holder) on `token` at `block` (a number, or a tag such as `latest`)."""
+    data = "0x70a08231" + holder.lower().removeprefix("0x").rjust(64, "0")
+    at = hex(block) if isinstance(block, int) else block
+    return int(await client.call("eth_call", [{"to": token, "data": data}, at], lambda v: int(str(v), 16)))

@@ -170,7 +170,7 @@ class HotColdMover:
         """Read balances at the finalized block, raise alerts, and plan a move when the treasury passes its ceiling."""
         opts = self.options
         block, _ = await chain_io.finalized_block(self.client)
-        balance = await token_balance(self.client, opts.token, opts.treasury, block)
+        balance = await chain_io.token_balance(self.client, opts.token, opts.treasury, block)
         self.metrics.treasury.set(balance)
         above = balance > opts.ceiling
         below = opts.floor > 0 and balance < opts.floor
@@ -615,12 +615,6 @@ class HotColdMover:
             "move into cold final and booked",
             extra={"move_id": move.id, "journal_transaction_id": journal_id, "amount": moved, "already": already},
         )
-
-
-async def token_balance(client: ChainClient, token: str, holder: str, block: int) -> int:
-    """balanceOf(holder) on `token` at `block`."""
-    data = "0x70a08231" + holder.lower().removeprefix("0x").rjust(64, "0")
-    return int(await client.call("eth_call", [{"to": token, "data": data}, hex(block)], lambda v: int(str(v), 16)))
 
 
 async def native_balance(client: ChainClient, address: str, block: int) -> int:

@@ -16,13 +16,13 @@ wait. A short deposit without such a transfer is left alone and logged: reconcil
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from chain.client import ChainClient
-from chain.types import TRANSFER_TOPIC
+from chain.types import TRANSFER_TOPIC, TransferLog, address_topic, parse_transfer_logs
 from settlement import chain_io
 from settlement.domain.receipts import swept_amounts
 from settlement.domain.sweeps import Deposit
@@ -36,10 +36,6 @@ CHUNK_BLOCKS = 5_000
 FOUND_PREFIX = "swp_found_"
 
 
-def _topic(address: str) -> str:
-    return "0x" + address.lower().removeprefix("0x").rjust(64, "0")
-
-
 @dataclass(frozen=True)
 class Finding:
     """What the check decided: deposits to plan as usual, and sweeps found on chain and booked now."""
@@ -48,15 +44,8 @@ class Finding:
     booked: list[str]
 
 
-async def token_balance(client: ChainClient, token: str, holder: str) -> int:
-    """balanceOf(holder) of `token` at `latest`."""
-    data = "0x70a08231" + holder.lower().removeprefix("0x").rjust(64, "0")
-    return int(await client.call("eth_call", [{"to": token, "data": data}, "latest"], lambda v: int(str(v), 16)))
-
-
-async def newest_sweep_of(client: ChainClient, token: str, deposit: str, treasury: str) -> str | None:
+async def newest_sweep_of(client: ChainClient, token: str, deposit: str, treasury: str, head: int) -> str | None:
     """The hash of the newest transaction with a Transfer of `token` from `deposit` to `treasury`, or None."""
-    head = int(await client.call("eth_blockNumber", [], lambda v: int(str(v), 16)))
     end = head
     floor = max(0, head - LOOKBACK_BLOCKS)
     while end >= floor:
@@ -65,13 +54,12 @@ async def newest_sweep_of(client: ChainClient, token: str, deposit: str, treasur
             "address": token,
             "fromBlock": hex(start),
             "toBlock": hex(end),
-            "topics": [TRANSFER_TOPIC, _topic(deposit), _topic(treasury)],
+            "topics": [TRANSFER_TOPIC, address_topic(deposit), address_topic(treasury)],
         }
-        logs: list[Any] = await client.call("eth_getLogs", [params], list)
-        live = [entry for entry in logs if isinstance(entry, dict) and not entry.get("removed")]
+        logs: list[TransferLog] = await client.call("eth_getLogs", [params], parse_transfer_logs)
+        live = [entry for entry in logs if not entry.removed]
         if live:
-            newest = max(live, key=lambda e: (int(str(e["blockNumber"]), 16), int(str(e["logIndex"]), 16)))
-            return str(newest["transactionHash"]).lower()
+            return max(live, key=lambda e: (e.block_number, e.log_index)).tx_hash.lower()
         end = start - 1
     return None
 
@@ -93,15 +81,18 @@ class LostSweepFinder:
         by_address = {d.deposit_address.lower(): d for d in deposits}
         to_plan: list[Deposit] = []
         short: list[Deposit] = []
-        for deposit in deposits:
-            if await token_balance(self.client, self.token, deposit.deposit_address) >= deposit.amount:
-                to_plan.append(deposit)
-            else:
-                short.append(deposit)
+        balances = await asyncio.gather(
+            *(chain_io.token_balance(self.client, self.token, d.deposit_address) for d in deposits)
+        )
+        for deposit, balance in zip(deposits, balances, strict=True):
+            (to_plan if balance >= deposit.amount else short).append(deposit)
         booked: list[str] = []
         seen: set[str] = set()
+        if not short:
+            return Finding(to_plan, booked)
+        head = int(await self.client.call("eth_blockNumber", [], lambda v: int(str(v), 16)))
         for deposit in short:
-            tx_hash = await newest_sweep_of(self.client, self.token, deposit.deposit_address, treasury)
+            tx_hash = await newest_sweep_of(self.client, self.token, deposit.deposit_address, treasury, head)
             if tx_hash is None:
                 log.error(
                     "a sweepable deposit holds less than the ledger credited and no sweep moved it; not swept",

@@ -39,7 +39,7 @@ from settlement.domain.fees import TxFees, bumped
 from settlement.domain.receipts import quarantined_amounts, swept_amounts
 from settlement.domain.sweeps import Deposit, GasBudget, Quarantine, batches, gas_limit, stray_entries
 from settlement.ledger_client import SweepLedger, SweepRecord
-from settlement.lost_sweeps import LostSweepFinder, token_balance
+from settlement.lost_sweeps import LostSweepFinder
 from settlement.signing import Refused, Signed, SweepSigner
 from settlement.store import sweeps as store
 from settlement.store.sweeps import ChainTx, Landed, Sweep
@@ -154,9 +154,10 @@ class Sweeper:
             waiting = await store.sweeps_in(conn, self.options.chain_id, ("PLANNED", "HELD"))
         for sweep in waiting:
             for item in sweep.items:
-                if item.amount > 0 and await token_balance(self.client, sweep.token_contract, item.deposit_address) < (
-                    item.amount
-                ):
+                if item.amount <= 0:
+                    continue
+                held = await chain_io.token_balance(self.client, sweep.token_contract, item.deposit_address)
+                if held < item.amount:
                     async with self.pool.acquire() as conn:
                         await store.set_status(conn, sweep.id, "DROPPED", failure="DEPOSITS_ALREADY_MOVED")
                     log.warning(
