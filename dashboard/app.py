@@ -54,7 +54,7 @@ from dashboard.store.db import apply_migrations, open_pool
 from dashboard.throttle import LoginThrottle
 from service_runtime import mesh
 from service_runtime.config import Profile
-from service_runtime.mesh import MethodRoles, Role, role_from_spiffe_id
+from service_runtime.mesh import MethodRoles, Role, https_listener_ssl, peer_cert_has_role
 from service_runtime.server import ServiceDefinition
 
 log = logging.getLogger("stablegate.dashboard")
@@ -135,21 +135,12 @@ def peer_is_edge(request: web.Request, trust_domain: str) -> bool:
     """True when the TLS peer's verified certificate names the `edge` mesh role (Envoy)."""
     transport = request.transport
     cert = transport.get_extra_info("peercert") if transport is not None else None
-    if not cert:
-        return False
-    return any(
-        kind == "URI" and role_from_spiffe_id(value, trust_domain) == Role.EDGE
-        for kind, value in cert.get("subjectAltName", ())
-    )
+    return peer_cert_has_role(cert, trust_domain, Role.EDGE)
 
 
 def server_ssl(settings: DashboardSettings) -> ssl.SSLContext:
-    """Mutual TLS for the pages' listener: our dashboard certificate, a client certificate from the mesh CA."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(settings.tls.ca_file))
-    context.load_cert_chain(str(settings.tls.cert_file), str(settings.tls.key_file))
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
+    """Mutual TLS for the pages' listener (service_runtime.mesh.https_listener_ssl)."""
+    return https_listener_ssl(settings.tls)
 
 
 def token_hash(token: str) -> bytes:

@@ -12,6 +12,7 @@ the public services through Envoy, which calls them with the `edge` role.
 from __future__ import annotations
 
 import enum
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,3 +239,22 @@ def channel_credentials(tls: ClientTls) -> grpc.ChannelCredentials:
 def channel(target: str, tls: ClientTls, options: list[tuple[str, Any]] | None = None) -> grpc.aio.Channel:
     """A grpc.aio channel to another mesh process, over mutual TLS (make it inside the loop that uses it)."""
     return grpc.aio.secure_channel(target, channel_credentials(tls), options=options)
+
+
+def https_listener_ssl(tls: ClientTls) -> ssl.SSLContext:
+    """Mutual TLS for an HTTP page listener (checkout, dashboard): our certificate; a client one from the mesh CA."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(tls.ca_file))
+    context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def peer_cert_has_role(peercert: Any, trust_domain: str, role: Role) -> bool:
+    """True when a verified TLS peer certificate (`ssl` `getpeercert()` form) names `role` in a URI SAN."""
+    if not peercert:
+        return False
+    return any(
+        kind == "URI" and role_from_spiffe_id(value, trust_domain) == role
+        for kind, value in peercert.get("subjectAltName", ())
+    )
