@@ -60,12 +60,10 @@ class OidcAdminLogin:
 
     def __init__(self, settings: OidcSettings) -> None:
         self.settings = settings
-        self._client: OidcClient | None = None
 
     def install(self, app: web.Application) -> None:  # noqa: PLR0915 - one closure per route, as in app.py
         """Add the admin routes (sign-in, callback, merchants) to the dashboard's app."""
         client = OidcClient(self.settings)
-        self._client = client
         login = OidcLogin(client)
         settings = app[SETTINGS]
 

@@ -73,8 +73,6 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check a configuration and what it points at; print PASS/WARN/FAIL with the next step; 1 on any FAIL."""
-    import os  # noqa: PLC0415
-
     from gateway.doctor import Doctor, Status, load_env_file, render  # noqa: PLC0415
 
     for path in args.env_file:
@@ -369,8 +367,6 @@ def cmd_chain_deploy(args: argparse.Namespace) -> int:
 
 def _signer_pin(args: argparse.Namespace) -> str | None:
     """The token PIN from --pin-file or STABLEGATE_SIGNER_PIN (never from the command line, never printed)."""
-    import os  # noqa: PLC0415
-
     if args.pin_file is not None:
         return str(args.pin_file.read_text().strip())
     return os.environ.get("STABLEGATE_SIGNER_PIN") or None
@@ -378,8 +374,6 @@ def _signer_pin(args: argparse.Namespace) -> str | None:
 
 def _signer_session(args: argparse.Namespace) -> Any:
     """A PKCS#11 session on the signer's token, for the key ceremony (this process only)."""
-    import os  # noqa: PLC0415
-
     from signer.config import SOFTHSM_MODULE  # noqa: PLC0415
     from signer.keystore.pkcs11_session import HsmConfig, Pkcs11Session  # noqa: PLC0415
 
@@ -444,7 +438,6 @@ def cmd_signer_audit_verify(args: argparse.Namespace) -> int:
 
 
 def _add_signer_commands(sub: Any) -> None:
-    import os  # noqa: PLC0415
 
     from signer.domain.purpose import KeyPurpose  # noqa: PLC0415
 

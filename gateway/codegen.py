@@ -144,7 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="rewrite api-baseline/v1.binpb from protos/ (a deliberate act: docs/development.md, 'The v1 baseline')",
     )
-    parser.add_argument("--sdk-out", type=Path, default=REPO_ROOT / "sdks", help="where the SDKs live (default: sdks/)")
+    parser.add_argument(
+        "--sdk-out",
+        type=Path,
+        default=None,
+        help="where the SDKs go (default: sdks/ when --out is gen/; else no SDKs)",
+    )
     args = parser.parse_args(argv)
     if args.write_v1_baseline:
         try:
@@ -160,14 +165,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"codegen: {exc}", file=sys.stderr)
         return 1
     print(f"codegen: wrote {len(written)} files to {args.out}")
+    sdk_out: Path | None = (
+        args.sdk_out if args.sdk_out is not None else (REPO_ROOT / "sdks" if args.out == GEN_ROOT else None)
+    )
+    if sdk_out is None:
+        return 0  # gen/ elsewhere: the committed SDKs are not overwritten from it
     from gateway import sdkgen  # noqa: PLC0415 - the SDK generators are dev tools, needed only here
 
     try:
-        sdk_files = sdkgen.generate(args.out / "openapi.json", args.sdk_out)
+        sdk_files = sdkgen.generate(args.out / "openapi.json", sdk_out)
     except sdkgen.SdkGenError as exc:
         print(f"codegen: {exc}", file=sys.stderr)
         return 1
-    print(f"codegen: wrote {len(sdk_files)} SDK files to {args.sdk_out}")
+    print(f"codegen: wrote {len(sdk_files)} SDK files to {sdk_out}")
     return 0
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -83,9 +82,10 @@ def _run(args: list[str], what: str) -> None:
 
 def generate_python(document: Path, out_dir: Path) -> None:
     """The Python client package (no project metadata) from `document` into `out_dir`, replacing it."""
-    tool = Path(sys.executable).parent / "openapi-python-client"
-    if not tool.exists():
-        raise SdkGenError("openapi-python-client not found in the venv: run ./dev setup")
+    try:
+        tool = parts.which("openapi-python-client", "run ./dev setup")
+    except parts.PartError as exc:
+        raise SdkGenError(str(exc)) from None
     with tempfile.TemporaryDirectory(prefix="sdkgen-") as tmp:
         config = Path(tmp) / "config.yaml"
         config.write_text(PYTHON_GENERATOR_CONFIG)
