@@ -330,7 +330,7 @@ class Dispatcher:
         box = self.box()
         assert box is not None, "deliveries exist only where endpoints could be created"
         timestamp = int(self.wall_clock())
-        hmac_secrets, signing_keys = self._secrets(endpoint, box)
+        hmac_secrets, signing_keys = await asyncio.to_thread(self._secrets, endpoint, box)
         headers = {
             "webhook-id": delivery.event_id,
             "webhook-timestamp": str(timestamp),

@@ -14,14 +14,16 @@ ledger's side of it. The newest version is the one new data keys are wrapped wit
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import re
 import secrets
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +184,8 @@ class KekSession:
 
 _worker: KekSession | None = None
 _worker_error = "the KEK worker has no session"
+STARTUP_TIMEOUT_SECONDS = 60.0
+"""How long a new worker process may take to start and open its token session."""
 
 
 def _open(config: KekConfig) -> None:
@@ -209,25 +213,82 @@ def _call(method: str, *args: Any) -> tuple[str, Any]:
         return "err", ("KekError", f"token call {method} failed: {type(exc).__name__}")
 
 
+def _serve(config: KekConfig, conn: Connection) -> None:
+    """The worker process: open the token session, say so, then answer one call at a time until told to stop."""
+    _open(config)
+    conn.send(("ready", None))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            break
+        if message is None:
+            break
+        method, args = message
+        conn.send(_call(method, *args))
+    if _worker is not None:
+        _worker.close()
+
+
 class KekClient:
-    """The ledger's side of the KEK worker process: synchronous calls, each bounded by CALL_TIMEOUT_SECONDS.
+    """The ledger's side of the KEK worker process: synchronous calls, each bounded by `timeout` seconds.
 
     Calls are short (one C_Encrypt or C_Decrypt of 32 bytes) and rare: data keys are wrapped when a secret is
-    sealed and unwrapped once per sealed value (callers cache them), so they are made in line.
+    sealed and unwrapped once per sealed value (callers cache them). The ledger's handlers make them off the
+    event loop (`ledger.secretbox.seal_async`, `open_async`). One call runs at a time. A worker that does not
+    answer in time (a hung token or library) is killed and the next call starts a fresh one, so one stuck call
+    never leaves the ledger without a token (`tests/webhooks/test_webhook_kek.py::
+    test_a_hung_kek_worker_is_replaced_and_the_ledger_keeps_serving`).
     """
 
-    def __init__(self, config: KekConfig) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_open, initargs=(config,))
+    def __init__(self, config: KekConfig, *, timeout: float = CALL_TIMEOUT_SECONDS) -> None:
+        self._config = config
+        self.timeout = timeout
         self.token_label = config.token_label
+        self._lock = threading.Lock()
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The worker process's pid (None before the first call or after a failure)."""
+        return self._process.pid if self._process is not None else None
+
+    def _start(self) -> Connection:
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        process = context.Process(target=_serve, args=(self._config, theirs), name="ledger-kek", daemon=True)
+        process.start()
+        theirs.close()
+        self._process, self._conn = process, ours
+        if not ours.poll(STARTUP_TIMEOUT_SECONDS):
+            self._discard()
+            raise KekError(f"the KEK worker for token {self.token_label!r} did not start")
+        ours.recv()
+        return ours
+
+    def _discard(self) -> None:
+        """Kill the worker (it may be stuck inside the token library) and forget it."""
+        process, conn = self._process, self._conn
+        self._process = self._conn = None
+        if conn is not None:
+            conn.close()
+        if process is not None:
+            process.kill()
+            process.join(5)
 
     def _run(self, method: str, *args: Any) -> Any:
-        try:
-            status, value = self._pool.submit(_call, method, *args).result(timeout=CALL_TIMEOUT_SECONDS)
-        except FutureTimeout:
-            raise KekError(f"token {self.token_label!r} did not answer within {CALL_TIMEOUT_SECONDS} s") from None
-        except Exception as exc:  # a broken pool (the worker died)
-            raise KekError(f"the KEK worker failed: {type(exc).__name__}") from None
+        with self._lock:
+            try:
+                conn = self._conn if self._conn is not None else self._start()
+                conn.send((method, args))
+                if not conn.poll(self.timeout):
+                    self._discard()
+                    raise KekError(f"token {self.token_label!r} did not answer within {self.timeout:g} s")
+                status, value = conn.recv()
+            except (EOFError, OSError) as exc:  # the worker died
+                self._discard()
+                raise KekError(f"the KEK worker failed: {type(exc).__name__}") from None
         if status == "ok":
             return value
         name, message = value
@@ -258,5 +319,16 @@ class KekClient:
         self._run("destroy", version)
 
     def close(self) -> None:
-        """Stop the worker process."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the worker process (it closes its session first)."""
+        with self._lock:
+            process, conn = self._process, self._conn
+            self._process = self._conn = None
+            if conn is not None:
+                with contextlib.suppress(OSError):
+                    conn.send(None)
+                conn.close()
+            if process is not None:
+                process.join(10)
+                if process.is_alive():
+                    process.kill()
+                    process.join(5)

@@ -15,6 +15,7 @@ rotate response.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import threading
 import time
@@ -24,7 +25,8 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ledger.kek import KekClient, KekError
+from ledger.kek import KekClient, KekError, KekUnwrapRefused
+from service_runtime.errors import Unavailable
 from service_runtime.sealing import KEY_BYTES, SEAL_VERSION, SealingKeyInvalid, SecretBox, new_dev_key, parse_key
 
 SecretKeyInvalid = SealingKeyInvalid
@@ -40,6 +42,24 @@ class Sealer(Protocol):
 
     def open(self, sealed: bytes, owner: str) -> str:
         """The plaintext; ValueError if it does not open for this owner."""
+
+
+async def seal_async(box: Sealer, plaintext: str, owner: str) -> bytes:
+    """`box.seal` off the event loop (an `EnvelopeBox` may wait on its token); a KEK failure is Unavailable."""
+    try:
+        return await asyncio.to_thread(box.seal, plaintext, owner)
+    except KekError as exc:
+        raise Unavailable(f"webhook secrets cannot be sealed now: {exc}", reason="KEK_UNAVAILABLE") from None
+
+
+async def open_async(box: Sealer, sealed: bytes, owner: str) -> str:
+    """`box.open` off the event loop (an `EnvelopeBox` may wait on its token); a KEK failure is Unavailable."""
+    try:
+        return await asyncio.to_thread(box.open, sealed, owner)
+    except KekUnwrapRefused:
+        raise
+    except KekError as exc:
+        raise Unavailable(f"webhook secrets cannot be opened now: {exc}", reason="KEK_UNAVAILABLE") from None
 
 
 ENVELOPE_VERSION = b"\x02"

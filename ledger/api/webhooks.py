@@ -17,7 +17,7 @@ from ledger.domain import invoices as text_rules
 from ledger.domain import webhooks as rules
 from ledger.domain.ids import looks_like_id, new_id
 from ledger.domain.ssrf import AddressRefused, UrlPolicy, check_url, resolve_checked
-from ledger.secretbox import Sealer
+from ledger.secretbox import Sealer, open_async, seal_async
 from ledger.store import webhooks as store
 from ledger.store.webhooks import NewDelivery
 from service_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
@@ -163,6 +163,9 @@ class WebhookEndpoints(pb_grpc.WebhookEndpointServiceServicer):
         endpoint_id = new_id("we")
         secret = rules.new_secret()
         signing_key, public_key = rules.new_signing_key() if rules.ED25519 in algorithms else ("", "")
+        # Sealed before a connection is taken: a token that answers slowly holds no database connection.
+        secret_sealed = await seal_async(box, secret, endpoint_id)
+        signing_key_sealed = await seal_async(box, signing_key, endpoint_id) if signing_key else None
         async with self.core.pool.acquire() as conn:
             replay = await store.find_by_request(conn, owner, request_id)
             if replay is None:
@@ -177,14 +180,14 @@ class WebhookEndpoints(pb_grpc.WebhookEndpointServiceServicer):
                         api_version=version,
                         disabled=False,
                         disabled_reason="",
-                        secret_sealed=box.seal(secret, endpoint_id),
+                        secret_sealed=secret_sealed,
                         previous_secret_sealed=None,
                         previous_secret_expire_time=None,
                         failing_since=None,
                         create_time=now,
                         update_time=now,
                         signing_algorithms=algorithms,
-                        signing_key_sealed=box.seal(signing_key, endpoint_id) if signing_key else None,
+                        signing_key_sealed=signing_key_sealed,
                         signing_public_key=public_key,
                     ),
                     request_id=request_id,
@@ -203,7 +206,7 @@ class WebhookEndpoints(pb_grpc.WebhookEndpointServiceServicer):
                 )
             # The same request again (a lost response): the same endpoint and its current secret.
             return pb.CreateWebhookEndpointResponse(
-                webhook_endpoint=endpoint_message(endpoint, box.open(endpoint.secret_sealed, endpoint.id))
+                webhook_endpoint=endpoint_message(endpoint, await open_async(box, endpoint.secret_sealed, endpoint.id))
             )
 
     async def GetWebhookEndpoint(
@@ -284,7 +287,7 @@ class WebhookEndpoints(pb_grpc.WebhookEndpointServiceServicer):
         async with self.core.pool.acquire() as conn, conn.transaction():
             endpoint = await self._owned(request.id, for_update=True, conn=conn)
             if request_id is not None and await store.rotate_request_id(conn, endpoint.id) == request_id:
-                current = box.open(endpoint.secret_sealed, endpoint.id)
+                current = await open_async(box, endpoint.secret_sealed, endpoint.id)
                 return pb.RotateWebhookSecretResponse(webhook_endpoint=endpoint_message(endpoint, current))
             secret = rules.new_secret()
             ed25519 = rules.ED25519 in endpoint.signing_algorithms
@@ -292,12 +295,12 @@ class WebhookEndpoints(pb_grpc.WebhookEndpointServiceServicer):
             rotated = await store.rotate(
                 conn,
                 endpoint.id,
-                secret_sealed=box.seal(secret, endpoint.id),
+                secret_sealed=await seal_async(box, secret, endpoint.id),
                 previous_sealed=endpoint.secret_sealed,
                 previous_expire_time=now + overlap,
                 request_id=request_id,
                 now=now,
-                signing_key_sealed=box.seal(signing_key, endpoint.id) if ed25519 else None,
+                signing_key_sealed=await seal_async(box, signing_key, endpoint.id) if ed25519 else None,
                 signing_public_key=public_key,
                 previous_signing_key_sealed=endpoint.signing_key_sealed if ed25519 else None,
             )

@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import grpc
 import pytest
 from stablegate.merchant.v1 import webhook_pb2 as wpb
 from stablegate.merchant.v1 import webhook_service_pb2 as pb
@@ -24,7 +27,8 @@ from ledger.kek import KekError, KekUnwrapRefused
 from ledger.secretbox import EnvelopeBox, new_dev_key
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
-from tests.webhooks.conftest import receiving, webhook_ledger
+from tests.conftest import error_info
+from tests.webhooks.conftest import Received, receiving, webhook_ledger
 
 HMAC = wpb.WEBHOOK_SIGNING_ALGORITHM_HMAC_SHA256
 ED25519 = wpb.WEBHOOK_SIGNING_ALGORITHM_ED25519
@@ -235,6 +239,64 @@ async def test_secrets_sealed_with_the_configuration_key_move_under_the_kek(kek:
             )
             (got,) = await receiver.wait_for(1)
             assert got.verified_by == [0]
+
+
+async def endpoint_count(db_url: str) -> int:
+    conn = await asyncpg.connect(db_url)
+    try:
+        count: int = await conn.fetchval("SELECT count(*) FROM ledger.webhook_endpoints")
+        return count
+    finally:
+        await conn.close()
+
+
+async def test_a_hung_kek_worker_is_replaced_and_the_ledger_keeps_serving(kek: Kek) -> None:
+    await kek.json("rotate", "--settle-seconds", "0")
+    async with (
+        webhook_ledger(kek.db_url, **kek.settings, webhook_secret_key="") as wl,
+        receiving() as receiver,
+    ):
+        first = await wl.create(receiver.url)
+        box = wl.ledger.core.secret_box
+        assert isinstance(box, EnvelopeBox)
+        box.kek.timeout = 2.0
+        stuck = box.kek.worker_pid
+        assert stuck is not None
+        stored = await endpoint_count(kek.db_url)
+        # The token hangs: its worker process stops answering mid-call (SIGSTOP; a hung HSM does the same).
+        os.kill(stuck, signal.SIGSTOP)
+        started = time.monotonic()
+        creating = asyncio.create_task(wl.create(receiver.url))
+        # Meanwhile the ledger answers what needs no token at once: its event loop is not held by the call.
+        invoice = await wl.invoice("1")
+        assert invoice and not creating.done()
+        assert time.monotonic() - started < 1.5
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await creating
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert error_info(refused.value).reason == "KEK_UNAVAILABLE"
+        assert f"token {kek.token.label!r} did not answer within 2 s" in (refused.value.details() or "")
+        assert await endpoint_count(kek.db_url) == stored  # nothing stored for the refused create
+        # The stuck worker was killed, and the next call gets a fresh one: the token works again.
+        with pytest.raises(ProcessLookupError):
+            os.kill(stuck, 0)
+        second = await wl.create(receiver.url)
+        assert box.kek.worker_pid not in (None, stuck)
+        assert await endpoint_count(kek.db_url) == stored + 1
+        # Both secrets still open and sign (the first endpoint's data key came back through the new worker).
+        box._keys.clear()
+        receiver.secrets = [first.secret, second.secret]
+        for endpoint in (first, second):
+            await wl.endpoints.SendTestWebhook(pb.SendTestWebhookRequest(id=endpoint.id), metadata=wl.auth)
+
+        def tests() -> list[Received]:
+            return [r for r in receiver.received if r.json["type"] == "webhook.test"]
+
+        for _ in range(300):
+            if len(tests()) >= 2:
+                break
+            await asyncio.sleep(0.1)
+        assert sorted(r.verified_by for r in tests()) == [[0], [1]]
 
 
 def test_kek_settings_need_a_pin_and_prod_needs_a_real_hsm_and_its_own_checkout_key(tmp_path: Path) -> None:
