@@ -326,7 +326,7 @@ ADMIN_NOT_CONFIGURED = message_page(
 )
 
 
-ROLE_LABELS = {"admin": "Admin", "admin-readonly": "Read-only admin"}
+ROLE_LABELS = {"admin": "Admin", "admin-readonly": "Read-only admin", "approver": "Approver"}
 
 
 def admin_signed_in_page(who: str, role: str) -> str:
