@@ -284,7 +284,7 @@ def audit_page(
     role: str,
     signer_verdict: Verdict | None,
     signer_records: Sequence[SignerAuditRecord],
-    after: int,
+    after: int | None,
     more: bool,
     admin_verdict: Verdict | None,
     admin_events: Sequence[AdminEventRow],
@@ -306,12 +306,14 @@ def audit_page(
         else '<p id="no-signer-records">No records on this page.</p>'
     )
     paging = []
-    if after > 0:
-        paging.append(f'<a id="first-page" href="{PREFIX}/admin/audit">First records</a>')
+    if signer_records and signer_records[0].sequence > 1:
+        earlier = max(0, signer_records[0].sequence - 1 - len(signer_records))
+        paging.append(f'<a id="earlier-page" href="{PREFIX}/admin/audit?after={earlier}">Earlier records</a>')
     if more and signer_records:
-        paging.append(
-            f'<a id="next-page" href="{PREFIX}/admin/audit?after={signer_records[-1].sequence}">Next records</a>'
-        )
+        last = signer_records[-1].sequence
+        paging.append(f'<a id="later-page" href="{PREFIX}/admin/audit?after={last}">Later records</a>')
+    if after is not None:
+        paging.append(f'<a id="newest-page" href="{PREFIX}/admin/audit">Newest records</a>')
     admin_rows = "".join(
         f'<tr id="admin-event-{a.sequence}"><td class="num">{a.sequence}</td><td>{_time(a.event_time)}</td>'
         f'<td>{e(a.actor)}</td><td>{e(a.action)}</td><td class="mono">{e(a.subject)}</td></tr>'

@@ -328,8 +328,8 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
 
     async def audit(request: web.Request) -> web.StreamResponse:
         session, role = admin(request)
-        raw = request.query.get("after", "0")
-        after = int(raw) if raw.isdigit() and len(raw) < 12 else 0
+        raw = request.query.get("after", "")
+        after = int(raw) if raw.isdigit() and len(raw) < 12 else None  # None: the newest page
         client = signer()
         signer_verdict: Verdict | None = None
         shown: list[SignerAuditRecord] = []
@@ -343,7 +343,7 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
                 log.warning("signer audit unavailable", exc_info=True)
                 note = UNAVAILABLE
             else:
-                following = [r for r in records if r.sequence > after]
+                following = [r for r in records if r.sequence > after] if after is not None else records[-AUDIT_PAGE:]
                 shown, more = following[:AUDIT_PAGE], len(following) > AUDIT_PAGE
         admin_part = await admin_chain()
         body = pages.audit_page(

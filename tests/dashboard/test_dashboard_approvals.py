@@ -244,6 +244,24 @@ def wallet_signature(page: Page, who: LocalAccount) -> str:
     return "0x" + signed.signature.hex()
 
 
+def browser_wallet(context: BrowserContext, who: LocalAccount) -> None:
+    """A browser wallet in every page of the context: window.ethereum answering eth_requestAccounts and
+    eth_signTypedData_v4 with `who`'s key (the signing done by the test, as the wallet's extension would)."""
+
+    def sign_typed_data(address: str, typed_json: str) -> str:
+        assert address.lower() == who.address.lower()
+        return "0x" + who.sign_message(encode_typed_data(full_message=json.loads(typed_json))).signature.hex()
+
+    context.expose_function("testWalletSign", sign_typed_data)
+    context.add_init_script(
+        "window.ethereum = {request: async ({method, params}) => {"
+        f"  if (method === 'eth_requestAccounts') return ['{who.address}'];"
+        "  if (method === 'eth_signTypedData_v4') return await window.testWalletSign(params[0], params[1]);"
+        "  throw new Error('unsupported ' + method);"
+        "}};"
+    )
+
+
 def submit(page: Page, signature: str) -> None:
     page.fill("#signature", signature)
     page.click("#approve")
@@ -336,13 +354,19 @@ def test_two_approvers_approve_in_the_browser_the_move_lands_and_the_audit_chain
     page.screenshot(path=str(SHOTS / "dashboard-admin-approval-desktop.png"), full_page=True)
     assert mesh.chain.token_balance(mesh.chain.cold_safe) == cold_before  # one approval moves nothing
 
-    # The second approver has the `approver` role only: it may relay approvals.
+    # The second approver has the `approver` role only: it may relay approvals. Bob has a browser wallet (an
+    # EIP-1193 provider holding his key): the page's own script asks it to sign and fills the field in.
     second = browser.new_context(viewport=PHONE, device_scale_factor=1)
     try:
+        browser_wallet(second, OFFICERS[1])
         page2 = open_approval(second, mesh, "bob")
         expect(page2.locator("#approved-by")).to_contain_text(OFFICERS[0].address)
         assert_readable(page2, ("h1", "#intent-kind", "#amount", "#quorum"), PHONE)
-        submit(page2, wallet_signature(page2, OFFICERS[1]))
+        page2.click("#wallet-sign")
+        expect(page2.locator("#wallet-status")).to_contain_text("Signed.")
+        assert page2.input_value("#signature") == wallet_signature(page2, OFFICERS[1])
+        page2.click("#approve")
+        page2.wait_for_load_state()
         expect(page2.locator("#recovered")).to_have_text(OFFICERS[1].address)
         expect(page2.locator("#quorum-progress")).to_contain_text("The quorum is reached")
         expect(page2.locator("#status")).to_have_text("APPROVED")
@@ -368,6 +392,11 @@ def test_two_approvers_approve_in_the_browser_the_move_lands_and_the_audit_chain
     assert_readable(page, ("h1", f"#approval-{mesh.approval_id} .status"), DESKTOP)
     page.screenshot(path=str(SHOTS / "dashboard-admin-approvals-desktop.png"))
 
+    shows_both_decisions_with_verified_chains(page, mesh, tx_hash)
+
+
+def shows_both_decisions_with_verified_chains(page: Page, mesh: ApprovalMesh, tx_hash: str) -> None:
+    """The audit viewer: both decisions, the signed transaction, and both chains verified by the dashboard."""
     # The audit viewer: both decisions, and the chain recomputed by the dashboard from the first record; the
     # ledger's admin audit beside it (an admin action first, so it is not empty).
     onboarded = mesh.dash.stack.call(
@@ -390,5 +419,9 @@ def test_two_approvers_approve_in_the_browser_the_move_lands_and_the_audit_chain
     assert_accessible(page)
     assert_readable(page, ("h1", "#signer-verdict", "#admin-verdict"), DESKTOP)
     page.screenshot(path=str(SHOTS / "dashboard-admin-audit-desktop.png"))
+    # From the first record on: the signer's start (its policy) opens the chain.
+    page.goto(mesh.dash.url + "admin/audit?after=0")
+    expect(page.locator("#signer-record-1 .action")).to_have_text("policy_load")
+    expect(page.locator("#newest-page")).to_be_visible()
     accepted = [r for r in mesh.approve_records() if r["decision"] == "ACCEPTED"]
     assert [r["approver"] for r in accepted] == [o.address for o in OFFICERS]
