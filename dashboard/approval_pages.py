@@ -81,7 +81,8 @@ def approvals_page(
             for h in held
         )
         listing = (
-            '<div class="table-wrap"><table id="approvals"><caption>Held signing requests, newest first</caption>'
+            '<div class="table-wrap" tabindex="0" role="region" aria-label="Held signing requests">'
+            '<table id="approvals"><caption>Held signing requests, newest first</caption>'
             '<thead><tr><th scope="col">Request</th><th scope="col">Amount</th><th scope="col">Status</th>'
             '<th scope="col">Approvals</th><th scope="col">Lapses</th></tr></thead>'
             f"<tbody>{rows}</tbody></table></div>"
@@ -298,7 +299,8 @@ def audit_page(
         for r in signer_records
     )
     signer_table = (
-        '<div class="table-wrap"><table id="signer-audit"><caption>Signer decisions, in order</caption>'
+        '<div class="table-wrap" tabindex="0" role="region" aria-label="Signer audit records">'
+        '<table id="signer-audit"><caption>Signer decisions, in order</caption>'
         '<thead><tr><th scope="col">#</th><th scope="col">Time</th><th scope="col">Caller</th>'
         '<th scope="col">Action</th><th scope="col">Decision</th><th scope="col">Details</th></tr></thead>'
         f"<tbody>{rows}</tbody></table></div>"
@@ -320,7 +322,8 @@ def audit_page(
         for a in admin_events
     )
     admin_table = (
-        '<div class="table-wrap"><table id="admin-audit"><caption>Admin actions, newest first</caption>'
+        '<div class="table-wrap" tabindex="0" role="region" aria-label="Admin audit events">'
+        '<table id="admin-audit"><caption>Admin actions, newest first</caption>'
         '<thead><tr><th scope="col">#</th><th scope="col">Time</th><th scope="col">Actor</th>'
         '<th scope="col">Action</th><th scope="col">Subject</th></tr></thead>'
         f"<tbody>{admin_rows}</tbody></table></div>"

@@ -419,6 +419,10 @@ def shows_both_decisions_with_verified_chains(page: Page, mesh: ApprovalMesh, tx
     assert_accessible(page)
     assert_readable(page, ("h1", "#signer-verdict", "#admin-verdict"), DESKTOP)
     page.screenshot(path=str(SHOTS / "dashboard-admin-audit-desktop.png"))
+    page.set_viewport_size(PHONE)
+    assert_readable(page, ("h1", "#signer-verdict", "#admin-verdict"), PHONE)
+    page.screenshot(path=str(SHOTS / "dashboard-admin-audit-phone.png"))
+    page.set_viewport_size(DESKTOP)
     # From the first record on: the signer's start (its policy) opens the chain.
     page.goto(mesh.dash.url + "admin/audit?after=0")
     expect(page.locator("#signer-record-1 .action")).to_have_text("policy_load")
