@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from dashboard import pages
+from dashboard import approvals, pages
 from dashboard.app import PARTS, PREFIX, SESSIONS, SETTINGS, current_session, html, rotate_session, see_other
 from dashboard.ledger_client import LedgerClient, LedgerRefused, LedgerUnavailable, MerchantRow
 from dashboard.oidc import NotAnAdmin, OidcClient, OidcError, OidcLogin
@@ -214,3 +214,4 @@ class OidcAdminLogin:
         app.router.add_get(f"{PREFIX}/admin/merchants", merchants)
         app.router.add_post(f"{PREFIX}/admin/merchants/{{merchant_id:{MERCHANT_ID}}}/suspend", change("suspend"))
         app.router.add_post(f"{PREFIX}/admin/merchants/{{merchant_id:{MERCHANT_ID}}}/reactivate", change("reactivate"))
+        approvals.install(app)  # the approvals queue and the audit viewer (dashboard/approvals.py)

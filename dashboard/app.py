@@ -49,6 +49,7 @@ from dashboard.ledger_client import (
 from dashboard.mailer import FileMailer, Mailer, MailFailed, NoMailer, SmtpMailer
 from dashboard.sealing import Sealer, parse_key
 from dashboard.sessions import Session, SessionStore, Stage
+from dashboard.signer_client import SignerClient
 from dashboard.store import users as store
 from dashboard.store.db import apply_migrations, open_pool
 from dashboard.throttle import LoginThrottle
@@ -65,11 +66,17 @@ ROLES: MethodRoles = {}
 PREFIX = pages.PREFIX
 COOKIE = "sg_dashboard"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-STATIC_TYPES = {"dashboard.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
+STATIC_TYPES = {
+    "dashboard.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+    "wallet-sign.js": "text/javascript; charset=utf-8",
+}
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
 )
-"""The dashboard's Content-Security-Policy: its own stylesheet and icon, forms to itself; no script at all."""
+"""The dashboard's Content-Security-Policy: its own stylesheet, icon and one script file (the approvals page's
+optional browser-wallet button), forms to itself; no inline script or style, nothing from elsewhere."""
 MAX_CODE_FAILURES = 5
 TOTP_ISSUER = "stablegate"
 _DUMMY_HASH_PASSWORD = "not a password of anyone's"  # noqa: S105 - hashed once to time-equalize unknown emails
@@ -119,6 +126,8 @@ class Parts:
     pool: asyncpg.Pool | None = None
     sessions: SessionStore | None = None
     ledger: LedgerClient | None = None
+    signer: SignerClient | None = None
+    """The signer's approvals and audit (None when `signer_target` is not set)."""
     sealer: Sealer | None = None
     throttle: LoginThrottle | None = None
     mailer: Mailer = field(default_factory=NoMailer)
@@ -763,6 +772,10 @@ def definition(settings: DashboardSettings, admin: AdminLogin | None = None) -> 
         channel = mesh.channel(settings.ledger_target, settings.tls)
         channels.append(channel)
         parts.ledger = LedgerClient(channel, settings.admin_key)
+        if settings.signer_target:
+            signer_channel = mesh.channel(settings.signer_target, settings.tls)
+            channels.append(signer_channel)
+            parts.signer = SignerClient(signer_channel)
         cache = redis.from_url(settings.redis_url)
         caches.append(cache)
         parts.sessions = SessionStore(

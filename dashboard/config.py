@@ -47,6 +47,16 @@ class DashboardSettings(ServiceSettings):
     ledger_target: str = Field(
         default="127.0.0.1:50051", pattern=TARGET_PATTERN, description="host:port of the ledger (gRPC, mesh TLS)."
     )
+    signer_target: str = Field(
+        default="",
+        pattern=r"^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$",
+        description="host:port of the signer (gRPC, mesh TLS with the `dashboard` certificate): the admin approvals "
+        "queue and the signer's audit log read and relay through it. Empty: those pages say the signer is not "
+        "configured.",
+    )
+    token_decimals: int = Field(
+        default=18, ge=0, le=36, description="Decimals of the token (BSC-USD has 18): amounts shown in token units."
+    )
     ledger_admin_key: SecretStr = Field(
         default=SecretStr(""),
         description="An admin API key (`ak_…`) with the `admin` role: the dashboard onboards merchants and issues "

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import grpc
 from stablegate.admin.v1 import api_key_admin_service_pb2 as keys_pb
 from stablegate.admin.v1 import api_key_admin_service_pb2_grpc as keys_grpc
+from stablegate.admin.v1 import audit_log_service_pb2 as audit_pb
+from stablegate.admin.v1 import audit_log_service_pb2_grpc as audit_grpc
 from stablegate.admin.v1 import merchant_admin_service_pb2 as merchants_pb
 from stablegate.admin.v1 import merchant_admin_service_pb2_grpc as merchants_grpc
 from stablegate.merchant.v1 import invoice_pb2
@@ -101,6 +103,7 @@ class LedgerClient:
         self._merchants = merchants_grpc.MerchantAdminServiceStub(channel)
         self._keys = keys_grpc.ApiKeyAdminServiceStub(channel)
         self._invoices = invoices_grpc.InvoiceServiceStub(channel)
+        self._audit = audit_grpc.AuditLogServiceStub(channel)
         self._admin_key = admin_key
 
     @property
@@ -189,3 +192,17 @@ class LedgerClient:
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from exc
         return _merchant_row(reply.merchant)
+
+    async def list_audit_events(
+        self, page_token: str = "", page_size: int = 1000
+    ) -> tuple[list[audit_pb.AuditEvent], str]:
+        """A page of the ledger's admin audit (newest first) with the admin key, and the next page's token."""
+        try:
+            reply = await self._audit.ListAuditEvents(
+                audit_pb.ListAuditEventsRequest(page_size=page_size, page_token=page_token),
+                metadata=_auth(self._admin_key()),
+                timeout=TIMEOUT,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from exc
+        return list(reply.audit_events), reply.next_page_token

@@ -94,7 +94,7 @@ log = logging.getLogger("stablegate.dashboard.oidc")
 
 # --- identity ---------------------------------------------------------------------------------------------
 
-_ROLE_RANK = {AdminRole.ADMIN_READONLY: 1, AdminRole.ADMIN: 2}
+_ROLE_RANK = {AdminRole.ADMIN_READONLY: 1, AdminRole.APPROVER: 2, AdminRole.ADMIN: 3}
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,9 @@ class AdminRole(enum.StrEnum):
     """Every admin page and action."""
     ADMIN_READONLY = "admin-readonly"
     """Every admin page; no action that changes anything."""
+    APPROVER = "approver"
+    """Every admin page, and relaying their own approvals of held signing requests (docs/dashboard.md,
+    "Approvals"); no other action. The approval's authority is still the approver's own wallet signature."""
 
 
 ClientAuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
@@ -97,9 +100,10 @@ class OidcSettings(BaseModel):
         default_factory=lambda: {
             "stablegate-admin": AdminRole.ADMIN,
             "stablegate-admin-readonly": AdminRole.ADMIN_READONLY,
+            "stablegate-approver": AdminRole.APPROVER,
         },
-        description="Claim value -> dashboard role (admin or admin-readonly), as JSON. Values not listed grant "
-        "nothing; a user whose claim grants nothing is refused.",
+        description="Claim value -> dashboard role (admin, approver or admin-readonly), as JSON. Values not listed "
+        "grant nothing; a user whose claim grants nothing is refused.",
     )
     id_token_algorithms: tuple[str, ...] = Field(
         default=("RS256", "ES256"), description="Signature algorithms accepted on ID tokens."

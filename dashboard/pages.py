@@ -326,7 +326,7 @@ ADMIN_NOT_CONFIGURED = message_page(
 )
 
 
-ROLE_LABELS = {"admin": "Admin", "admin-readonly": "Read-only admin"}
+ROLE_LABELS = {"admin": "Admin", "admin-readonly": "Read-only admin", "approver": "Approver"}
 
 
 def admin_signed_in_page(who: str, role: str) -> str:
@@ -410,8 +410,14 @@ def admin_merchants_page(
         else '<p class="hint" id="read-only">Your role is read-only: you can view merchants, not change them.</p>'
     )
     problem = f'<p class="error" id="action-error" role="alert">{e(error)}</p>' if error else ""
+    nav = (
+        '<nav class="admin-nav" aria-label="Admin pages"><ul>'
+        f'<li><a href="{PREFIX}/admin/merchants" aria-current="page">Merchants</a></li>'
+        f'<li><a href="{PREFIX}/admin/approvals">Approvals</a></li>'
+        f'<li><a href="{PREFIX}/admin/audit">Audit log</a></li></ul></nav>'
+    )
     body = (
-        f'<p class="hint">Signed in as {e(who)} · {e(ROLE_LABELS.get(role, role))}</p>'
+        f'{nav}<p class="hint">Signed in as {e(who)} · {e(ROLE_LABELS.get(role, role))}</p>'
         f"{readonly}{_notice(notice, ident='done')}{problem}{listing}"
     )
     return layout("Merchants", body, csrf=csrf, who=who)

@@ -115,10 +115,11 @@ nothing third-party."""
 DASHBOARD_PREFIX = "/dashboard/"
 """The dashboards' paths on the public listener (docs/dashboard.md), proxied to the dashboard service."""
 DASHBOARD_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
 )
-"""The dashboard's CSP: its own stylesheet and icon, forms posted to itself; no script, nothing inline or
-third-party (the dashboard sets the same header itself)."""
+"""The dashboard's CSP: its own stylesheet, icon and script files (the approvals page's optional browser-wallet
+button), forms posted to itself; nothing inline or third-party (the dashboard sets the same header itself)."""
 CHECKOUT_FORM_PATH = r"^/checkout/[^/]+/[^/]+/refund-address$"
 """The one checkout path that takes a POST: the customer's refund address (a form, set once)."""
 MAX_DIRECT_RESPONSE_BYTES = 1024 * 1024

@@ -7,6 +7,7 @@ private_key_jwt and ES256; `dashboard-public`: no client authentication) and the
 
 - `alice`: `stablegate_roles: ["stablegate-admin"]`, groups ["ops-admins"]
 - `rita`: `stablegate_roles: ["stablegate-admin-readonly"]`, groups ["ops-viewers"]
+- `bob`: `stablegate_roles: ["stablegate-approver"]` (may relay approvals, change nothing else)
 - `mallory`: `stablegate_roles: ["merchant-support"]` (a value the dashboard does not map)
 - `nora`: no role claim at all
 
@@ -142,6 +143,7 @@ def default_users() -> dict[str, TestUser]:
         for u in (
             user("alice", stablegate_roles=["stablegate-admin"], groups=["ops-admins"]),
             user("rita", stablegate_roles=["stablegate-admin-readonly"], groups=["ops-viewers"]),
+            user("bob", stablegate_roles=["stablegate-approver"], groups=["ops-approvers"]),
             user("mallory", stablegate_roles=["merchant-support"], groups=["support"]),
             user("nora"),
         )

@@ -50,6 +50,9 @@ WORKLOADS = ("ledger", "watcher", "settlement", "signer", "edge", "checkout", "e
 SCHEMA_OWNERS = {"ledger", "watcher", "settlement"}
 """The services with a schema of their own in Postgres (docs/architecture.md)."""
 APPROVER_POD = {"stablegate.io/signer-client": "approver"}
+DASHBOARD_POD = {"app.kubernetes.io/name": "dashboard"}
+"""The dashboard's pods (no manifest renders them yet; the signer's policy already admits them as the approvers'
+relay, like its mesh role map)."""
 POSTGRES_POD = {"cnpg.io/cluster": "stablegate-db"}
 GRPC, METRICS, POSTGRES = 50051, 9090, 5432
 
@@ -159,9 +162,10 @@ def may_connect(docs: tuple[dict[str, Any], ...], source: dict[str, str], target
 
 
 def reachers(docs: tuple[dict[str, Any], ...], target: dict[str, str], port: int) -> set[str]:
-    """Which rendered workloads (and the approvers' pod, the CNPG instances) may open the port on the target."""
+    """Which rendered workloads (and the approvers' pod, the dashboard's, the CNPG instances) may open the port."""
     sources = {name: pod_labels(w) for name, w in workloads(docs).items()}
     sources["<approver pod>"] = APPROVER_POD
+    sources["<dashboard pod>"] = DASHBOARD_POD
     sources["<postgres instance>"] = POSTGRES_POD
     return {name for name, labels in sources.items() if may_connect(docs, labels, target, port)}
 
@@ -252,8 +256,8 @@ def test_prod_network_policies_deny_by_default_and_open_only_what_the_mesh_roles
     deny = policies["default-deny-ingress"]["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
     pods = {name: pod_labels(w) for name, w in workloads(docs).items()}
-    # The signer: its gRPC port from settlement and the approvers' tools only.
-    assert reachers(docs, pods["signer"], GRPC) == {"settlement", "<approver pod>"}
+    # The signer: its gRPC port from settlement, the approvers' tools and the dashboard (their relay) only.
+    assert reachers(docs, pods["signer"], GRPC) == {"settlement", "<approver pod>", "<dashboard pod>"}
     # Its other rules open only the metrics port, and only to the monitoring namespace.
     for rule in policies["signer"]["spec"]["ingress"]:
         if any(p["port"] != GRPC for p in rule["ports"]):
@@ -275,9 +279,16 @@ def test_prod_network_policies_deny_by_default_and_open_only_what_the_mesh_roles
     assert reachers(docs, pods["edge"], GRPC) == {"envoy"}
     assert reachers(docs, pods["checkout"], 8080) == {"envoy"}
     assert reachers(docs, pods["checkout"], GRPC) == set()
-    assert reachers(docs, pods["ledger"], GRPC) == {"envoy", "edge", "checkout", "watcher", "settlement"}
+    assert reachers(docs, pods["ledger"], GRPC) == {
+        "envoy",
+        "edge",
+        "checkout",
+        "watcher",
+        "settlement",
+        "<dashboard pod>",
+    }
     assert reachers(docs, pods["watcher"], GRPC) == set()
-    assert reachers(docs, pods["settlement"], GRPC) == {"envoy"}
+    assert reachers(docs, pods["settlement"], GRPC) == {"envoy", "<dashboard pod>"}
     assert "signer" not in set().union(*(reachers(docs, pods[n], GRPC) for n in WORKLOADS))
     # The signer itself may only look names up: no connection out but DNS.
     egress = [p["spec"] for p in policies.values() if "Egress" in p["spec"]["policyTypes"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +14,8 @@ import pytest
 from eth_account import Account
 from eth_keys.datatypes import PublicKey
 from prometheus_client.parser import text_string_to_metric_families
+from stablegate.signer.v1 import approval_service_pb2 as approval_pb
+from stablegate.signer.v1 import approval_service_pb2_grpc as approval_grpc
 from stablegate.signer.v1 import audit_service_pb2 as audit_pb
 from stablegate.signer.v1 import audit_service_pb2_grpc as audit_grpc
 from stablegate.signer.v1 import key_service_pb2 as key_pb
@@ -298,13 +300,38 @@ async def test_the_operator_lists_keys_and_reads_the_audit_chain_and_no_other_ro
         assert [r.sequence for r in later.records] == [records[-1].sequence]
     for role in (Role.SETTLEMENT, Role.EDGE, Role.DASHBOARD):
         async with signer.channel(role) as channel:
-            for call in (
-                key_grpc.KeyServiceStub(channel).ListKeys(key_pb.ListKeysRequest()),
-                audit_grpc.AuditServiceStub(channel).ListAuditRecords(audit_pb.ListAuditRecordsRequest()),
-            ):
+            calls: list[Awaitable[object]] = [key_grpc.KeyServiceStub(channel).ListKeys(key_pb.ListKeysRequest())]
+            if role != Role.DASHBOARD:  # the dashboard reads the audit (the next test)
+                calls.append(audit_grpc.AuditServiceStub(channel).ListAuditRecords(audit_pb.ListAuditRecordsRequest()))
+            for call in calls:
                 with pytest.raises(grpc.aio.AioRpcError) as refused:
                     await call
                 assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, role
+
+
+async def test_the_dashboard_relays_approvals_and_reads_the_audit_and_nothing_more(signer: RunningSigner) -> None:
+    async with signer.channel(Role.DASHBOARD) as channel:
+        records = await audit_grpc.AuditServiceStub(channel).ListAuditRecords(audit_pb.ListAuditRecordsRequest())
+        assert records.records and records.records[0].sequence == 1
+        listed = await approval_grpc.ApprovalServiceStub(channel).ListApprovals(approval_pb.ListApprovalsRequest())
+        assert listed is not None
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await approval_grpc.ApprovalServiceStub(channel).Approve(
+                approval_pb.ApproveRequest(
+                    id="apr_none", approval=approval_pb.ApproverSignature(signature="0x" + "00" * 65, deadline=1)
+                )
+            )
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND  # admitted: the signer itself answered
+        signing = pb_grpc.SigningServiceStub(channel)
+        for call in (
+            signing.SignTransaction(payout(signer.hot, 10)),
+            signing.GetPolicy(pb.GetPolicyRequest()),
+            signing.FreezeSigning(pb.FreezeSigningRequest(reason="no")),
+            key_grpc.KeyServiceStub(channel).ListKeys(key_pb.ListKeysRequest()),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await call
+            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_a_sweep_whose_stray_names_no_salt_of_the_batch_is_malformed(signer: RunningSigner) -> None:
