@@ -33,8 +33,8 @@ def test_each_replica_gets_its_own_ports_with_and_without_a_base_port() -> None:
             assert len({tuple(s.values()) for s in seen}) == 3
         assert "signer-2:signer" not in ports
     assert localrun.assign_ports(None, 2)["ledger-2:ledger"] == 20151
-    base = localrun.assign_ports(21000, 2)
-    assert localrun.ledger_target(base) == f"127.0.0.1:{base['ledger']},127.0.0.1:{base['ledger-2:ledger']}"
+    block = localrun.assign_ports(21000, 2)
+    assert localrun.ledger_target(block) == f"127.0.0.1:{block['ledger']},127.0.0.1:{block['ledger-2:ledger']}"
 
 
 @pytest.mark.parametrize("replicas", [0, -1, localrun.MAX_REPLICAS + 1])
