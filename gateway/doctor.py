@@ -459,10 +459,13 @@ class Doctor:
         if edge is None:
             return
         descriptor = Path(getattr(edge, "descriptor_path"))  # noqa: B009 - the edge's settings carry it
-        ledger_host, _, ledger_port = str(getattr(edge, "ledger_target")).rpartition(":")  # noqa: B009
+        # The ledger as the edge names it (a list of replicas: each on the first one's host); settlement (its
+        # public payouts API) where its settings put it.
+        targets = [t.rpartition(":") for t in str(getattr(edge, "ledger_target")).split(",")]  # noqa: B009
+        ledger_host = targets[0][0]
+        more = tuple(int(port) for host, _, port in targets[1:] if host == ledger_host)
         tls = edge.tls
-        # The ledger as the edge names it; settlement (its public payouts API) where its settings put it.
-        upstreams = [Upstream("ledger", ledger_host, int(ledger_port), Role.LEDGER)]
+        upstreams = [Upstream("ledger", ledger_host, int(targets[0][2]), Role.LEDGER, more)]
         served: dict[str, tuple[str, ...]] = {"ledger": tuple(ledger_served)}
         settlement = self.settings.get("settlement")
         if settlement is not None:
