@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from edge.envoy_config import REPLICA_RETRY_ON, envoy_config, write
 from gateway import localrun, parts
 from gateway.cli import build_parser
+from gateway.doctor import ledger_upstream
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role, balanced_target
 from watcher.config import WatcherSettings
@@ -72,6 +73,13 @@ def test_a_target_list_is_balanced_round_robin_and_a_bad_one_refused(mesh_pki: D
     for bad in ("ledger:1,ledger:2", "127.0.0.1:1,", "127.0.0.1", "127.0.0.1:1;127.0.0.1:2"):
         with pytest.raises(ValidationError, match="ledger_target"):
             WatcherSettings(ledger_target=bad, tls=tls)  # type: ignore[arg-type]
+
+
+def test_doctor_renders_the_ledgers_replicas_as_one_upstream() -> None:
+    one = ledger_upstream("ledger.internal:20051")
+    assert (one.host, one.port, one.replica_ports) == ("ledger.internal", 20051, ())
+    listed = ledger_upstream("127.0.0.1:20051,127.0.0.1:20151")
+    assert (listed.host, listed.port, listed.replica_ports) == ("127.0.0.1", 20051, (20151,))
 
 
 def clusters(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
