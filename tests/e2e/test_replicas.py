@@ -155,17 +155,18 @@ def test_requests_through_envoy_reach_both_replicas_of_every_stateless_service(w
 def test_a_ledger_replica_killed_during_a_burst_of_creations_loses_and_doubles_nothing(world: Gateway) -> None:
     count, tag = 80, f"burst-{time.time_ns()}"
     attempts: dict[int, list[object]] = {n: [] for n in range(count)}
-    started = threading.Event()
+    under_way = threading.Semaphore(0)
+    """Released once per invoice created: the replica is killed when the first few are in."""
 
     def create(n: int) -> dict[str, Any]:
         body = {"amount": f"{n % 5 + 1}.75", "order_id": f"{tag}-{n}"}
-        started.set()
         deadline = time.monotonic() + 120
         while True:
             status, reply = rest(world, "POST", "/v1/invoices", body, key=f"{tag}-{n}")
             attempts[n].append(status)
             if status == 200:
                 assert isinstance(reply, dict)
+                under_way.release()
                 return reply
             # Only an outage may fail a call, and the same call with the same key is then made again.
             assert status == 0 or status in RETRIABLE, (n, status, reply)
@@ -179,8 +180,8 @@ def test_a_ledger_replica_killed_during_a_burst_of_creations_loses_and_doubles_n
     served_before = int(envoy_hosts(world)["ledger"][port]["rq_total"])
     with ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(create, n) for n in range(count)]
-        started.wait(10)
-        time.sleep(0.3)  # the burst is under way
+        for _ in range(8):  # the burst is under way: the first 8 created
+            assert under_way.acquire(timeout=60)
         os.killpg(pid, signal.SIGKILL)
         pending_at_kill = sum(1 for f in futures if not f.done())
         made = [f.result() for f in futures]
