@@ -4,7 +4,7 @@ The command: one run of the runner (tests/e2e/chaos.py, `run_chaos`, shared with
 payments, which prints what it killed and counted and writes that into docs/benchmarks.md. What it kills, how,
 and why the chain provider is frozen rather than killed: tests/e2e/chaos.py and docs/e2e.md, "Chaos".
 
-    .venv/bin/python bench/chaos.py [--invoices 1000] [--no-doc]
+    .venv/bin/python bench/chaos.py [--invoices 1000] [--replicas 2] [--no-doc]
 """
 
 from __future__ import annotations
@@ -20,24 +20,31 @@ from pathlib import Path
 from benchlib import REPO_ROOT, code_version, command_line, markers, write_section
 
 sys.path.insert(0, str(REPO_ROOT))  # the chaos runner and the end-to-end harness, shared with the suite
+from gateway.localrun import MAX_REPLICAS
 from tests.e2e.chaos import Checked, Kill, run_chaos
 from tests.e2e.e2e_harness import SUITE_SETTINGS, running_gateway
 
 # --- the command -----------------------------------------------------------------------------------------------
 
 
-def run(count: int, tmp: Path, interval: float, rounds: int) -> tuple[list[Kill], Checked, dict[str, float]]:
-    """Start `up`, kill every program during a `count`-payment run, check everything; (kills, counts, timings)."""
+def run(
+    count: int, tmp: Path, interval: float, rounds: int, replicas: int = 1
+) -> tuple[list[Kill], Checked, dict[str, float]]:
+    """Start `up` (`--replicas`), kill every program during a `count`-payment run, check everything.
+
+    (kills, counts, timings).
+    """
     started = time.monotonic()
-    with running_gateway(tmp, settings=SUITE_SETTINGS) as g:
+    with running_gateway(tmp, settings=SUITE_SETTINGS, replicas=replicas) as g:
         up = time.monotonic() - started
         kills, checked, timings = run_chaos(g, count, interval=interval, rounds=rounds)
     return kills, checked, {"up": up, **timings}
 
 
-def section(count: int, kills: Sequence[Kill], checked: Checked, timings: dict[str, float]) -> str:
+def section(count: int, kills: Sequence[Kill], checked: Checked, timings: dict[str, float], replicas: int = 1) -> str:
     """This benchmark's section of docs/benchmarks.md."""
     begin, end = markers("chaos")
+    how = "`./dev up` does" if replicas == 1 else f"`./dev up --replicas {replicas}` does (every replica killed too)"
     rows = "\n".join(
         f"| {k.program} | {k.how} | {k.at:.1f} | {k.down_seconds:.1f} | {k.pid} → {k.new_pid} |" for k in kills
     )
@@ -45,7 +52,7 @@ def section(count: int, kills: Sequence[Kill], checked: Checked, timings: dict[s
     return f"""{begin}
 ## Chaos: {count:,} payments while every process is killed
 
-`bench/chaos.py` starts the gateway as `./dev up` does, then, while {count:,} invoices are created over REST and
+`bench/chaos.py` starts the gateway as {how}, then, while {count:,} invoices are created over REST and
 paid at once on chain, SIGKILLs each of `up`'s programs in turn (its whole process group, read from `supervisorctl
 status`; supervisord restarts it) and freezes the chain provider (anvil: SIGSTOP, then SIGCONT; why not SIGKILL:
 docs/e2e.md, "Chaos"). The request path (edge, Envoy, checkout, dashboard) is faulted while the invoices are
@@ -80,18 +87,21 @@ def main() -> None:
     parser.add_argument("--invoices", type=int, default=1000)
     parser.add_argument("--interval", type=float, default=3.0, help="seconds between faults")
     parser.add_argument("--rounds", type=int, default=1, help="times every program is faulted")
+    parser.add_argument("--replicas", type=int, default=1, help="`up --replicas`: each replica is killed too")
     parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
     if args.invoices < 1 or args.rounds < 1 or args.interval < 0:
         parser.error("--invoices and --rounds must be at least 1, --interval not negative")
+    if not 1 <= args.replicas <= MAX_REPLICAS:
+        parser.error(f"--replicas must be 1 to {MAX_REPLICAS}")
     with tempfile.TemporaryDirectory(prefix="bench-chaos-") as tmp:
-        kills, checked, timings = run(args.invoices, Path(tmp), args.interval, args.rounds)
+        kills, checked, timings = run(args.invoices, Path(tmp), args.interval, args.rounds, args.replicas)
     for k in kills:
         print(f"{k.program}: {k.how} pid {k.pid} -> {k.new_pid}, down {k.down_seconds:.1f} s")
     print(checked)
     print(timings)
     if not args.no_doc:
-        write_section("chaos", section(args.invoices, kills, checked, timings))
+        write_section("chaos", section(args.invoices, kills, checked, timings, args.replicas))
 
 
 if __name__ == "__main__":

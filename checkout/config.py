@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from service_runtime.config import TARGET_PATTERN, ServiceSettings
+from service_runtime.config import TARGETS_PATTERN, ServiceSettings
 
 
 class CheckoutSettings(ServiceSettings):
@@ -25,7 +25,9 @@ class CheckoutSettings(ServiceSettings):
         "answered). It binds `host`, like the gRPC port.",
     )
     ledger_target: str = Field(
-        default="127.0.0.1:20051", pattern=TARGET_PATTERN, description="host:port of the ledger (invoice reads)."
+        default="127.0.0.1:20051",
+        pattern=TARGETS_PATTERN,
+        description="host:port of the ledger (invoice reads); or IPv4:port,… of its replicas (round-robin).",
     )
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0",

@@ -10,7 +10,7 @@ from pydantic_settings import SettingsConfigDict
 
 from dashboard.oidc_settings import OidcSettings
 from dashboard.sealing import SealingKeyInvalid, parse_key
-from service_runtime.config import DEMO_SECRET_PREFIX, TARGET_PATTERN, ServiceSettings
+from service_runtime.config import DEMO_SECRET_PREFIX, TARGETS_PATTERN, ServiceSettings
 
 
 class DashboardSettings(ServiceSettings):
@@ -45,7 +45,9 @@ class DashboardSettings(ServiceSettings):
         default="redis://127.0.0.1:6379/0", pattern=r"^rediss?://", description="Redis: the sessions live there."
     )
     ledger_target: str = Field(
-        default="127.0.0.1:50051", pattern=TARGET_PATTERN, description="host:port of the ledger (gRPC, mesh TLS)."
+        default="127.0.0.1:50051",
+        pattern=TARGETS_PATTERN,
+        description="host:port of the ledger (gRPC, mesh TLS); or IPv4:port,… of its replicas (round-robin).",
     )
     signer_target: str = Field(
         default="",

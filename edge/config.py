@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from service_runtime.config import TARGET_PATTERN, ServiceSettings
+from service_runtime.config import TARGETS_PATTERN, ServiceSettings
 
 
 class EdgeSettings(ServiceSettings):
@@ -19,7 +19,9 @@ class EdgeSettings(ServiceSettings):
     mesh_role: ClassVar[str | None] = "edge"
 
     ledger_target: str = Field(
-        default="127.0.0.1:20051", pattern=TARGET_PATTERN, description="host:port of the ledger (key checks)."
+        default="127.0.0.1:20051",
+        pattern=TARGETS_PATTERN,
+        description="host:port of the ledger (key checks); or IPv4:port,IPv4:port,… of its replicas (round-robin).",
     )
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0", pattern=r"^rediss?://", description="Redis for rate limits and caches."

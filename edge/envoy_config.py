@@ -82,7 +82,15 @@ SECURITY_HEADERS = (
 """Headers on every response, Envoy's own replies included (the API serves JSON only, hence the strict CSP)."""
 
 RETRY_ON = "unavailable,reset,connect-failure"
-"""What a safe (GET-bound) call is retried on; calls with side effects are never retried by Envoy."""
+"""What a safe (GET-bound) call is retried on; calls with side effects are retried only by `REPLICA_RETRY_ON`."""
+REPLICA_RETRY_ON = "connect-failure,refused-stream,reset-before-request"
+"""What any call to a cluster of several replicas is retried on, on another replica: failures before the request
+reached a service (a replica killed or restarting), so even a call with side effects cannot run twice. A call
+cut off after it was sent is not retried by Envoy; the client retries it with its Idempotency-Key."""
+SAFE_REPLICA_RETRY_ON = ",".join(dict.fromkeys([*RETRY_ON.split(","), *REPLICA_RETRY_ON.split(",")]))
+"""A safe (GET-bound) call to replicas: both."""
+REPLICA_EJECTION_SECONDS = 5
+"""How long a replica that refused connections is left out before Envoy tries it again (outlier detection)."""
 
 TRANSCODED_MARKER = "x-envoy-original-path"
 """Set by the transcoder on every call it made; upstream routes require it, so native gRPC gets UNIMPLEMENTED."""
@@ -145,6 +153,14 @@ class Upstream:
     port: int
     role: str
     """The mesh role the upstream's certificate must name (Envoy checks its SPIFFE ID)."""
+    replica_ports: tuple[int, ...] = ()
+    """More replicas of the same service on `host`, one port each: every one is an endpoint of the cluster, which
+    then routes around a replica that dies (`REPLICA_RETRY_ON`, health checks, outlier detection)."""
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """Every replica's port, `port` first."""
+        return (self.port, *self.replica_ports)
 
 
 @dataclass(frozen=True)
@@ -288,6 +304,11 @@ class EdgePlan:
             raise ValueError("trusted_proxy_hops must not be negative")
         if self.admin_api_port is not None and self.admin_api_port in (self.listen_port, self.admin_port):
             raise ValueError("admin_api_port must differ from listen_port and admin_port")
+
+    def replicated(self) -> frozenset[str]:
+        """The names of the upstreams with more than one replica."""
+        every = (*self.upstreams, self.ext_authz, self.ratelimit, self.checkout, self.dashboard)
+        return frozenset(u.name for u in every if u is not None and u.replica_ports)
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -477,6 +498,7 @@ function envoy_on_response(handle)
 end
 """
 _LUA = "envoy.filters.http.lua"
+_EXT_AUTHZ_RETRY = {"num_retries": 2, "retry_on": REPLICA_RETRY_ON}
 
 
 def envoy_config(plan: EdgePlan, transcoder_descriptor_path: Path | None = None) -> dict[str, Any]:
@@ -719,7 +741,15 @@ def _ext_authz(upstream: Upstream, timeout: float, max_body: int) -> dict[str, A
         "name": _EXT_AUTHZ,
         "typed_config": _typed(
             "envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
-            grpc_service={"envoy_grpc": {"cluster_name": upstream.name}, "timeout": _duration(timeout)},
+            grpc_service={
+                "envoy_grpc": {"cluster_name": upstream.name},
+                "timeout": _duration(timeout),
+                # With replicas, a check refused by a dead one is asked of another (a check has no side effect
+                # until it is answered).
+                **(
+                    {"retry_policy": {"num_retries": 2, "retry_on": REPLICA_RETRY_ON}} if upstream.replica_ports else {}
+                ),
+            },
             transport_api_version="V3",
             failure_mode_allow=False,
             # An unreachable authorization service is an outage (503, UNAVAILABLE), not the caller's fault.
@@ -975,13 +1005,13 @@ def _checkout_routes(plan: EdgePlan, upstream: Upstream) -> list[dict[str, Any]]
         {
             "name": "checkout refund_address",
             "match": {"safe_regex": {"regex": CHECKOUT_FORM_PATH}, "headers": post},
-            "route": {"cluster": upstream.name, "timeout": _duration(plan.request_timeout)},
+            "route": {"cluster": upstream.name, "timeout": _duration(plan.request_timeout), **_page_retry(upstream)},
             "typed_per_filter_config": config,
         },
         {
             "name": "checkout",
             "match": {"prefix": CHECKOUT_PREFIX, "headers": get},
-            "route": {"cluster": upstream.name, "timeout": "0s", "retry_policy": {"retry_on": RETRY_ON}},
+            "route": {"cluster": upstream.name, "timeout": "0s", **_page_retry(upstream, safe=True)},
             "typed_per_filter_config": config,
         },
         {
@@ -1014,7 +1044,7 @@ def _dashboard_routes(plan: EdgePlan, upstream: Upstream) -> list[dict[str, Any]
         {
             "name": "dashboard form",
             "match": {"prefix": DASHBOARD_PREFIX, "headers": post},
-            "route": {"cluster": upstream.name, "timeout": _duration(plan.request_timeout)},
+            "route": {"cluster": upstream.name, "timeout": _duration(plan.request_timeout), **_page_retry(upstream)},
             "typed_per_filter_config": config,
         },
         {
@@ -1023,7 +1053,7 @@ def _dashboard_routes(plan: EdgePlan, upstream: Upstream) -> list[dict[str, Any]
             "route": {
                 "cluster": upstream.name,
                 "timeout": _duration(plan.request_timeout),
-                "retry_policy": {"retry_on": RETRY_ON},
+                **_page_retry(upstream, safe=True),
             },
             "typed_per_filter_config": config,
         },
@@ -1042,12 +1072,33 @@ def _dashboard_routes(plan: EdgePlan, upstream: Upstream) -> list[dict[str, Any]
 
 def _checkout_cluster(upstream: Upstream, plan: EdgePlan) -> dict[str, Any]:
     """A page service's upstream (checkout, dashboard): HTTP/1.1 over mutual TLS, its certificate naming its role."""
-    cluster = _cluster(upstream, plan, health_checked=False)
+    cluster = _cluster(upstream, plan, health_checked=False, page=True)
     del cluster["typed_extension_protocol_options"]
     tls = _upstream_tls(plan.mesh, upstream.role)
     tls["typed_config"]["common_tls_context"]["alpn_protocols"] = ["http/1.1"]
     cluster["transport_socket"] = tls
     return cluster
+
+
+def _page_retry(upstream: Upstream, *, safe: bool = False) -> dict[str, Any]:
+    """A page route's retry policy: GETs on `RETRY_ON`; with replicas, any call also on `REPLICA_RETRY_ON`."""
+    if not upstream.replica_ports:
+        return {"retry_policy": {"retry_on": RETRY_ON}} if safe else {}
+    retry_on = SAFE_REPLICA_RETRY_ON if safe else REPLICA_RETRY_ON
+    return {"retry_policy": {"retry_on": retry_on, "num_retries": 2, **_other_replica()}}
+
+
+def _other_replica() -> dict[str, Any]:
+    """A retry goes to another replica than the one that failed, when there is one."""
+    return {
+        "retry_host_predicate": [
+            {
+                "name": "envoy.retry_host_predicates.previous_hosts",
+                "typed_config": _typed("envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"),
+            }
+        ],
+        "host_selection_retry_max_attempts": 3,
+    }
 
 
 def _header(key: str, value: str) -> dict[str, Any]:
@@ -1073,6 +1124,11 @@ def _upstream_route(
             "num_retries": 2,
             "per_try_timeout": _duration(plan.request_timeout / 3),
         }
+    if upstream in plan.replicated():
+        policy = action.setdefault("retry_policy", {"retry_on": REPLICA_RETRY_ON, "num_retries": 2})
+        if retry:
+            policy["retry_on"] = SAFE_REPLICA_RETRY_ON
+        policy.update(_other_replica())
     if plan.ratelimit is not None:
         merchant = {"header_name": IDENTITY_HEADERS[0], "descriptor_key": MERCHANT_DESCRIPTOR_KEY}
         route_group = {"descriptor_key": ROUTE_GROUP_DESCRIPTOR_KEY, "descriptor_value": group}
@@ -1261,7 +1317,7 @@ def _error_json(code: int, message: str, reason: str) -> str:
 # --- clusters ---------------------------------------------------------------------------------------------
 
 
-def _cluster(upstream: Upstream, plan: EdgePlan, *, health_checked: bool) -> dict[str, Any]:
+def _cluster(upstream: Upstream, plan: EdgePlan, *, health_checked: bool, page: bool = False) -> dict[str, Any]:
     try:
         ipaddress.ip_address(upstream.host)
         discovery = "STATIC"
@@ -1277,10 +1333,17 @@ def _cluster(upstream: Upstream, plan: EdgePlan, *, health_checked: bool) -> dic
         },
         "load_assignment": {
             "cluster_name": upstream.name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(upstream.host, upstream.port)}}]}],
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": _address(upstream.host, p)}} for p in upstream.ports]}
+            ],
         },
     }
     cluster["transport_socket"] = _upstream_tls(plan.mesh, upstream.role)
+    if upstream.replica_ports:
+        # Several replicas: a gRPC health check on each (ext_authz too), and a replica that refuses connections
+        # (killed, restarting) left out at once for a few seconds; page listeners are checked by outlier
+        # detection alone.
+        health_checked = health_checked or not page
     if health_checked:
         cluster["health_checks"] = [
             {
@@ -1297,6 +1360,15 @@ def _cluster(upstream: Upstream, plan: EdgePlan, *, health_checked: bool) -> dic
             "consecutive_gateway_failure": 5,
             "interval": "10s",
             "base_ejection_time": "30s",
+            "max_ejection_percent": 50,
+        }
+    if upstream.replica_ports:
+        cluster["outlier_detection"] = {
+            **cluster.get("outlier_detection", {}),
+            "split_external_local_origin_errors": True,
+            "consecutive_local_origin_failure": 1,
+            "interval": "1s",
+            "base_ejection_time": _duration(REPLICA_EJECTION_SECONDS),
             "max_ejection_percent": 50,
         }
     return cluster

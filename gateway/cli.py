@@ -106,7 +106,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     # the shell would contradict them in every service it starts.
     for var in NETWORK_VARS:
         os.environ.pop(var, None)
-    gateway = LocalGateway(state_dir=args.state_dir, base_port=args.base_port, console=Console())
+    gateway = LocalGateway(
+        state_dir=args.state_dir, base_port=args.base_port, console=Console(), replicas=args.replicas
+    )
     return gateway.run()
 
 
@@ -539,6 +541,13 @@ def _add_doctor_command(sub: Any) -> None:
     doctor.set_defaults(func=cmd_doctor)
 
 
+def _replicas(value: str) -> int:
+    """`--replicas`: a whole number from 1 to 4."""
+    if not value.strip().isdigit() or not 1 <= int(value) <= 4:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of replicas from 1 to 4")
+    return int(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `stablegate` command."""
     parser = argparse.ArgumentParser(
@@ -561,6 +570,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="put every port at an offset from this one instead of the defaults (see docs/development.md)",
+    )
+    up.add_argument(
+        "--replicas",
+        type=_replicas,
+        default=os.environ.get("STABLEGATE_UP_REPLICAS", "1"),
+        help="run this many (1-4) of the ledger, edge, checkout and dashboard behind Envoy, and of the watcher and "
+        "settlement (standbys under their leases); default $STABLEGATE_UP_REPLICAS or 1 (docs/operations.md)",
     )
     up.set_defaults(func=cmd_up)
 

@@ -22,13 +22,26 @@ from typing import Any
 from chain.client import redact
 from chain.networks import Network, NetworkConfigError, network_from_env
 from chain.rpc import JsonRpc, RpcError, RpcUnavailable
+from edge.envoy_config import Upstream
 from gateway.localrun import DEFAULT_PORTS
 from service_runtime.config import ConfigError, ServiceSettings, load_settings
+from service_runtime.mesh import Role
 
 CERT_WARN_DAYS = 14
 """A certificate that expires sooner than this is a WARN."""
 DEFAULT_HEAD_MAX_AGE = 60
 DECIMALS_SELECTOR = "0x313ce567"  # decimals()
+
+
+def ledger_upstream(target: str) -> Upstream:
+    """Envoy's ledger upstream for the edge's `LEDGER_TARGET`: `host:port`, or a list of replicas (`IPv4:port,…`).
+
+    The replicas on the first one's host become its `replica_ports` (an `Upstream` names one host).
+    """
+    targets = [t.strip().rpartition(":") for t in target.split(",")]
+    host = targets[0][0]
+    more = tuple(int(port) for other, _, port in targets[1:] if other == host)
+    return Upstream("ledger", host, int(targets[0][2]), Role.LEDGER, more)
 
 
 class Status(enum.StrEnum):
@@ -459,10 +472,9 @@ class Doctor:
         if edge is None:
             return
         descriptor = Path(getattr(edge, "descriptor_path"))  # noqa: B009 - the edge's settings carry it
-        ledger_host, _, ledger_port = str(getattr(edge, "ledger_target")).rpartition(":")  # noqa: B009
-        tls = edge.tls
         # The ledger as the edge names it; settlement (its public payouts API) where its settings put it.
-        upstreams = [Upstream("ledger", ledger_host, int(ledger_port), Role.LEDGER)]
+        tls = edge.tls
+        upstreams = [ledger_upstream(str(getattr(edge, "ledger_target")))]  # noqa: B009
         served: dict[str, tuple[str, ...]] = {"ledger": tuple(ledger_served)}
         settlement = self.settings.get("settlement")
         if settlement is not None:

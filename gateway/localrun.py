@@ -2,7 +2,10 @@
 
 Prepares each real part (initdb, a SoftHSM token with generated dev PINs, configs), writes a supervisord
 config with one program per process (the same command lines the test harness uses), runs supervisord in the
-foreground, waits until everything answers, prints the addresses, and on Ctrl-C stops it all.
+foreground, waits until everything answers, prints the addresses, and on Ctrl-C stops it all. With `--replicas N`
+it runs N of every service but the signer, each on its own ports (`REPLICATED_SERVICES`, `assign_ports`), listed
+as endpoints of Envoy's clusters and in the ledger's clients' target list (docs/operations.md, "Scaling on one
+machine").
 
 The local chain is kept in the state dir like the ledger's data (`anvil/`): anvil dumps it every
 `CHAIN_DUMP_SECONDS` and on exit, `up` keeps a copy known to be whole (`ChainKeeper`), and the next start loads
@@ -37,7 +40,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -87,6 +90,18 @@ DEFAULT_PORTS: dict[str, int] = {
     "dashboard_metrics": 9107,
     "dashboard_http": 8083,
 }
+REPLICATED_SERVICES = ("ledger", "watcher", "settlement", "edge", "checkout", "dashboard")
+"""The services `up --replicas N` runs N of (every one but the signer). The ledger, edge, checkout and dashboard
+are stateless: Envoy balances over them and the ledger's clients round-robin over its replicas. The watcher's
+scanner and settlement's loops are singletons under leases: their extra replicas are standbys (settlement's gRPC
+surface is served by every replica). docs/operations.md, "Scaling on one machine"."""
+MAX_REPLICAS = 4
+REPLICAS_VAR = "STABLEGATE_UP_REPLICAS"
+"""`up`'s default for `--replicas` (1 when unset)."""
+REPLICA_PORT_STEP = 100
+"""Without --base-port, replica k (2, 3, …) of a service answers on the first one's ports plus (k - 1) * 100."""
+PAGE_PORTS = {"checkout": "checkout_http", "dashboard": "dashboard_http"}
+"""The services with an HTTP page listener beside their gRPC port (its port's name)."""
 READY_TIMEOUT = 150.0
 LOCAL_DRAIN_TIMEOUT = 5
 DEV_KEYS: tuple[tuple[str, str], ...] = (
@@ -199,23 +214,33 @@ def edge_plan(ports: dict[str, int], envoy: MeshFiles) -> EdgePlan:
     from ledger.app import SERVED as ledger_served  # noqa: PLC0415
     from settlement.app import SERVED as settlement_served  # noqa: PLC0415
 
-    edge = Upstream("edge", "127.0.0.1", ports["edge"], Role.EDGE)
+    n = replica_count(ports)
+
+    def more(service: str, port_name: str | None = None) -> tuple[int, ...]:
+        """The ports of a service's replicas after the first."""
+        return tuple(replica_ports(service, k, ports)[port_name or service] for k in range(2, n + 1))
+
+    edge = Upstream("edge", "127.0.0.1", ports["edge"], Role.EDGE, more("edge"))
     return EdgePlan(
         listen_port=ports["envoy"],
         admin_port=ports["envoy_admin"],
         admin_api_port=ports["envoy_admin_api"],
         descriptor_path=parts.REPO_ROOT / "gen" / "stablegate_descriptor.binpb",
         upstreams=(
-            Upstream("ledger", "127.0.0.1", ports["ledger"], Role.LEDGER),
-            Upstream("settlement", "127.0.0.1", ports["settlement"], Role.SETTLEMENT),
+            Upstream("ledger", "127.0.0.1", ports["ledger"], Role.LEDGER, more("ledger")),
+            Upstream("settlement", "127.0.0.1", ports["settlement"], Role.SETTLEMENT, more("settlement")),
         ),
         routes=public_routes_from_served({"ledger": ledger_served, "settlement": settlement_served}),
-        ext_authz=Upstream("ext_authz", edge.host, edge.port, Role.EDGE),
+        ext_authz=Upstream("ext_authz", edge.host, edge.port, Role.EDGE, edge.replica_ports),
         mesh=envoy,
         # The hosted checkout page at /checkout/ (docs/checkout.md).
-        checkout=Upstream("checkout", "127.0.0.1", ports["checkout_http"], Role.CHECKOUT),
+        checkout=Upstream(
+            "checkout", "127.0.0.1", ports["checkout_http"], Role.CHECKOUT, more("checkout", "checkout_http")
+        ),
         # The dashboards at /dashboard/ (docs/dashboard.md).
-        dashboard=Upstream("dashboard", "127.0.0.1", ports["dashboard_http"], Role.DASHBOARD),
+        dashboard=Upstream(
+            "dashboard", "127.0.0.1", ports["dashboard_http"], Role.DASHBOARD, more("dashboard", "dashboard_http")
+        ),
     )
 
 
@@ -341,24 +366,71 @@ class UpError(RuntimeError):
     """The local gateway could not start; the message says what to do."""
 
 
-def assign_ports(base_port: int | None) -> dict[str, int]:
+def replica_name(service: str, k: int) -> str:
+    """The program name of replica `k` (1, 2, …) of a service: the service's name for the first, then `ledger-2`."""
+    return service if k == 1 else f"{service}-{k}"
+
+
+def replica_port_names(service: str) -> tuple[str, ...]:
+    """The names in `DEFAULT_PORTS` of one service's ports: gRPC, metrics and (checkout, dashboard) its page."""
+    return (service, f"{service}_metrics", *((PAGE_PORTS[service],) if service in PAGE_PORTS else ()))
+
+
+def replica_ports(service: str, k: int, ports: Mapping[str, int]) -> dict[str, int]:
+    """Replica `k`'s ports by their first replica's names (`ledger`, `ledger_metrics`, `checkout_http`)."""
+    return {
+        name: ports[name if k == 1 else f"{replica_name(service, k)}:{name}"] for name in replica_port_names(service)
+    }
+
+
+def check_replicas(replicas: int) -> int:
+    """`replicas` when it is 1..MAX_REPLICAS; else an `UpError` saying so."""
+    if not 1 <= replicas <= MAX_REPLICAS:
+        raise UpError(f"--replicas {replicas} is out of range: pick 1..{MAX_REPLICAS} (one machine)")
+    return replicas
+
+
+def assign_ports(base_port: int | None, replicas: int = 1) -> dict[str, int]:
     """The port of every process: the well-known defaults, or consecutive ports from `base_port`.
 
-    A block that would overlap the kernel's ephemeral port range is refused (see `DEFAULT_PORTS`).
+    With `replicas` above 1, each replica k (2, …) of `REPLICATED_SERVICES` gets its own ports, named
+    `<service>-<k>:<port name>` (`ledger-2:ledger`, `ledger-2:ledger_metrics`): the defaults plus
+    `REPLICA_PORT_STEP` * (k - 1), or the next ones of the block after `DEFAULT_PORTS`'. A block that would overlap
+    the kernel's ephemeral port range is refused (see `DEFAULT_PORTS`).
     """
+    check_replicas(replicas)
+    extra = [
+        (f"{replica_name(service, k)}:{name}", DEFAULT_PORTS[name] + REPLICA_PORT_STEP * (k - 1))
+        for k in range(2, replicas + 1)
+        for service in REPLICATED_SERVICES
+        for name in replica_port_names(service)
+    ]
     if base_port is None:
-        return dict(DEFAULT_PORTS)
-    if not 1024 <= base_port <= 65535 - len(DEFAULT_PORTS):
-        raise UpError(f"--base-port {base_port} is out of range: pick 1024..{65535 - len(DEFAULT_PORTS)}")
+        return {**DEFAULT_PORTS, **dict(extra)}
+    names = [*DEFAULT_PORTS, *(name for name, _ in extra)]
+    if not 1024 <= base_port <= 65535 - len(names):
+        raise UpError(f"--base-port {base_port} is out of range: pick 1024..{65535 - len(names)}")
     low, high = parts.ephemeral_port_range()
-    last = base_port + len(DEFAULT_PORTS) - 1
+    last = base_port + len(names) - 1
     if base_port <= high and last >= low:
         raise UpError(
             f"--base-port {base_port} puts ports {base_port}..{last} inside the kernel's ephemeral range {low}..{high} "
             "(/proc/sys/net/ipv4/ip_local_port_range), where a client's own source port can take a service's port "
-            f"before it binds: pick a base from 1024 to {low - len(DEFAULT_PORTS)}"
+            f"before it binds: pick a base from 1024 to {low - len(names)}"
         )
-    return {name: base_port + i for i, name in enumerate(DEFAULT_PORTS)}
+    return {name: base_port + i for i, name in enumerate(names)}
+
+
+def replica_count(ports: Mapping[str, int]) -> int:
+    """How many replicas of each replicated service `ports` (from `assign_ports`) has."""
+    return 1 + sum(1 for name in ports if name.startswith("ledger-") and name.endswith(":ledger"))
+
+
+def ledger_target(ports: Mapping[str, int]) -> str:
+    """The ledger's gRPC target for its clients: `127.0.0.1:<port>`, or every replica's, comma-separated."""
+    return ",".join(
+        f"127.0.0.1:{replica_ports('ledger', k, ports)['ledger']}" for k in range(1, replica_count(ports) + 1)
+    )
 
 
 @dataclass(frozen=True)
@@ -680,9 +752,11 @@ def remove_stale_postmaster_pid(data_dir: Path) -> bool:
 class LocalGateway:
     """Everything `stablegate up` starts, and the loop that keeps it in the foreground."""
 
-    def __init__(self, state_dir: Path, base_port: int | None, console: Console) -> None:
+    def __init__(self, state_dir: Path, base_port: int | None, console: Console, replicas: int = 1) -> None:
         self.state = state_dir.resolve()
         self.base_port = base_port
+        self.replicas = replicas
+        """How many of each of `REPLICATED_SERVICES` run (`--replicas`)."""
         self.console = console
         self._supervisord: subprocess.Popen[bytes] | None = None
         self._ports: dict[str, int] = {}
@@ -716,7 +790,7 @@ class LocalGateway:
                 self.console.print(f"stopped {orphans} processes a killed supervisord of a previous `up` left running")
             if remove_stale_postmaster_pid(postgres_base_for(self.state) / "pgdata"):
                 self.console.print("removed the stale postmaster.pid of a Postgres that was killed")
-            ports = assign_ports(self.base_port)
+            ports = assign_ports(self.base_port, self.replicas)
             taken = [f"{name} ({port})" for name, port in ports.items() if parts.port_is_open(port)]
             if taken:
                 raise UpError(
@@ -813,7 +887,27 @@ class LocalGateway:
             # supervisord loses a stop signal sent in the instant after it spawns a program (the group does not
             # exist yet), so keep its wait short: the drain timeout and a margin.
             programs.append(Program(spec, address, spec.ready, env=own, stop_wait_seconds=LOCAL_DRAIN_TIMEOUT + 5))
+            if name in REPLICATED_SERVICES:
+                programs += [self._replica(name, k, ports, own, probe) for k in range(2, self.replicas + 1)]
         return programs
+
+    def _replica(self, service: str, k: int, ports: dict[str, int], env: dict[str, str], probe: MeshFiles) -> Program:
+        """Replica `k` (2, …) of a service: the first one's program with its own ports (`replica_ports`)."""
+        name = replica_name(service, k)
+        own = replica_ports(service, k, ports)
+        prefix = f"STABLEGATE_{service.upper()}_"
+        env = {**env, prefix + "GRPC_PORT": str(own[service]), prefix + "METRICS_PORT": str(own[f"{service}_metrics"])}
+        if service in PAGE_PORTS:
+            env[prefix + "HTTP_PORT"] = str(own[PAGE_PORTS[service]])
+        port = own[service]
+        spec = parts.ProcessSpec(
+            name=name,
+            argv=[sys.executable, "-m", service],
+            ready=lambda: parts.grpc_serving(port, probe),
+            cwd=parts.REPO_ROOT,
+        )
+        address = f"127.0.0.1:{port} (gRPC), :{own[f'{service}_metrics']}/metrics"
+        return Program(spec, address, spec.ready, env=env, stop_wait_seconds=LOCAL_DRAIN_TIMEOUT + 5)
 
     def _chain_ready(self, rpc_url: str) -> None:
         """On a fresh chain deploy the contracts; on a kept one check they are there; then a block a second."""
@@ -1071,7 +1165,8 @@ class LocalGateway:
             env[prefix + "DRAIN_DELAY_SECONDS"] = "0"
             env[prefix + "DRAIN_TIMEOUT_SECONDS"] = str(LOCAL_DRAIN_TIMEOUT)
         rpc = json.dumps([f"http://127.0.0.1:{ports['anvil']}"])
-        ledger = f"127.0.0.1:{ports['ledger']}"
+        # Every ledger replica, balanced round-robin by each client (service_runtime.mesh.balanced_target).
+        ledger = ledger_target(ports)
         env.update(
             {
                 "STABLEGATE_LEDGER_DATABASE_URL": pg.dsn,

@@ -323,6 +323,9 @@ def settings_or_exit(settings_cls: type[S]) -> S:
 
 TARGET_PATTERN = r"^[A-Za-z0-9.-]+:[0-9]{1,5}$"
 """A gRPC target as host:port."""
+TARGETS_PATTERN = r"^([A-Za-z0-9.-]+:[0-9]{1,5}|[0-9.]+:[0-9]{1,5}(,[0-9.]+:[0-9]{1,5})+)$"
+"""A gRPC target as host:port, or several replicas as a comma-separated list of IPv4:port, balanced round-robin
+by the client (`service_runtime.mesh.balanced_target`; docs/operations.md, "Scaling")."""
 
 
 def check_http_urls(urls: list[str]) -> list[str]:

@@ -12,6 +12,7 @@ the public services through Envoy, which calls them with the `edge` role.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -236,9 +237,41 @@ def channel_credentials(tls: ClientTls) -> grpc.ChannelCredentials:
         )
 
 
+def balanced_target(target: str) -> tuple[str, list[tuple[str, Any]]]:
+    """A target for gRPC and the channel options it needs: one `host:port` as it is, a list balanced round-robin.
+
+    `IPv4:port,IPv4:port,…` (replicas of one service, `TARGETS_PATTERN`) becomes gRPC's `ipv4:` target with the
+    `round_robin` policy: each call goes to the next replica that is connected, and a replica that stops
+    answering is left out until it reconnects. The servers' certificates are checked against the first address
+    (the local replicas share one certificate naming 127.0.0.1).
+    """
+    targets = [t.strip() for t in target.split(",")]
+    if len(targets) == 1:
+        return target, []
+    for one in targets:
+        host, _, port = one.rpartition(":")
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ValueError(f"{one!r} in the target list is not IPv4:port (a list takes IPv4 addresses)") from None
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{one!r} in the target list has no valid port")
+    first_host = targets[0].rpartition(":")[0]
+    options: list[tuple[str, Any]] = [
+        ("grpc.lb_policy_name", "round_robin"),
+        ("grpc.ssl_target_name_override", first_host),
+        ("grpc.default_authority", first_host),
+    ]
+    return "ipv4:" + ",".join(targets), options
+
+
 def channel(target: str, tls: ClientTls, options: list[tuple[str, Any]] | None = None) -> grpc.aio.Channel:
-    """A grpc.aio channel to another mesh process, over mutual TLS (make it inside the loop that uses it)."""
-    return grpc.aio.secure_channel(target, channel_credentials(tls), options=options)
+    """A grpc.aio channel to another mesh process, over mutual TLS (make it inside the loop that uses it).
+
+    `target` is `host:port`, or a list of replicas' `IPv4:port` balanced round-robin (`balanced_target`).
+    """
+    resolved, balancing = balanced_target(target)
+    return grpc.aio.secure_channel(resolved, channel_credentials(tls), options=[*balancing, *(options or [])])
 
 
 def https_listener_ssl(tls: ClientTls) -> ssl.SSLContext:

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from chain.fees import BSC_MIN_GAS_PRICE_WEI
-from service_runtime.config import TARGET_PATTERN, ServiceSettings, check_http_urls
+from service_runtime.config import TARGET_PATTERN, TARGETS_PATTERN, ServiceSettings, check_http_urls
 
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 GWEI = 10**9
@@ -37,7 +37,9 @@ class SettlementSettings(ServiceSettings):
         description="JSON-RPC providers (JSON list); reads fail over in order, transactions go to every one.",
     )
     ledger_target: str = Field(
-        default="127.0.0.1:20051", pattern=TARGET_PATTERN, description="host:port of the ledger."
+        default="127.0.0.1:20051",
+        pattern=TARGETS_PATTERN,
+        description="host:port of the ledger; or IPv4:port,IPv4:port,… of its replicas (round-robin).",
     )
     signer_target: str = Field(
         default="127.0.0.1:20054", pattern=TARGET_PATTERN, description="host:port of the signer."

@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from service_runtime.config import TARGET_PATTERN, ServiceSettings, check_http_urls
+from service_runtime.config import TARGETS_PATTERN, ServiceSettings, check_http_urls
 
 
 class WatcherSettings(ServiceSettings):
@@ -24,7 +24,9 @@ class WatcherSettings(ServiceSettings):
         description="JSON-RPC providers, tried in order with failover (JSON list).",
     )
     ledger_target: str = Field(
-        default="127.0.0.1:20051", pattern=TARGET_PATTERN, description="host:port of the ledger."
+        default="127.0.0.1:20051",
+        pattern=TARGETS_PATTERN,
+        description="host:port of the ledger; or IPv4:port,IPv4:port,… of its replicas (round-robin).",
     )
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/stablegate",

@@ -25,7 +25,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,6 +42,17 @@ BACK = ("ledger", "postgres", "redis", "watcher", "settlement", "signer", "anvil
 KILL_ORDER = FRONT + BACK
 """Every program of `up` (gateway/localrun.py), in the order the runner faults them; anvil is frozen, not killed."""
 FROZEN = frozenset({"anvil"})
+
+
+def with_replicas(order: Sequence[str], programs: Collection[str]) -> tuple[str, ...]:
+    """`order` with each program's replicas (`ledger-2`, … under `up --replicas`) right after it, as they run."""
+    return tuple(
+        name
+        for first in order
+        for name in (first, *sorted(p for p in programs if p.startswith(f"{first}-") and p[len(first) + 1 :].isdigit()))
+    )
+
+
 FREEZE_SECONDS = 5.0
 RESTART_TIMEOUT = 120.0
 
@@ -325,8 +336,9 @@ def run_chaos(
 ) -> tuple[list[Kill], Checked, dict[str, float]]:
     """Fault every program (`Chaos`) while `count` invoices are created and paid at once; then check everything.
 
-    The `FRONT` programs are faulted while the invoices are created; the payments are sent once they exist and
-    those faults are over, and the `BACK` programs are faulted from then on, while the payments are processed.
+    Under `up --replicas N` each replica is a program of its own, faulted right after the first one (`with_replicas`).
+    The `FRONT` programs are faulted while the invoices are created; the payments are sent once they exist and those
+    faults are over, and the `BACK` programs are faulted from then on, while the payments are processed.
     After the schedule: one `invoice.paid` event per invoice (`wait_all_paid`); each invoice PAID with exactly its
     amount paid (REST); the balance grown by the sum, every deposit swept, reconciliation MATCHED
     (`assert_books_balance`); and `check_books`. Returns the faults, the counts and the times (seconds from the
@@ -337,9 +349,11 @@ def run_chaos(
     before = g.available()
     first_block = int(g.rpc.request("eth_blockNumber"), 16)
     load, origin = time.monotonic(), time.time()
-    front = Chaos(g.state, interval=interval, rounds=rounds, order=FRONT)
-    back = Chaos(g.state, interval=interval, rounds=rounds, order=BACK)
-    budget = RESTART_TIMEOUT * (len(KILL_ORDER) * rounds + 1)
+    programs = statuses(g.state)
+    front_order, back_order = with_replicas(FRONT, programs), with_replicas(BACK, programs)
+    front = Chaos(g.state, interval=interval, rounds=rounds, order=front_order)
+    back = Chaos(g.state, interval=interval, rounds=rounds, order=back_order)
+    budget = RESTART_TIMEOUT * ((len(front_order) + len(back_order)) * rounds + 1)
     front.start()
     try:
         invoices = create_invoices(g.ports["envoy"], g.api_key, count, tag=str(first_block))

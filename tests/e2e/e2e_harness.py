@@ -431,13 +431,20 @@ SUITE_SETTINGS = {
 
 
 def start_up(
-    state: Path, base: int, out: Path, settings: Mapping[str, str] = SUITE_SETTINGS
+    state: Path, base: int, out: Path, settings: Mapping[str, str] = SUITE_SETTINGS, replicas: int = 1
 ) -> subprocess.Popen[bytes]:
-    """`stablegate up` in the background, as `./dev up` runs it, with `settings` added to its environment."""
+    """`stablegate up` in the background, as `./dev up` runs it, with `settings` added to its environment.
+
+    `replicas`: `up --replicas` (how many of each service but the signer).
+    """
     env = {**os.environ, "COLUMNS": "200", **settings}
+    env.pop(localrun.REPLICAS_VAR, None)
     with out.open("wb") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "gateway", "up", "--state-dir", str(state), "--base-port", str(base)],
+            [
+                *(sys.executable, "-m", "gateway", "up", "--state-dir", str(state), "--base-port", str(base)),
+                *("--replicas", str(replicas)),
+            ],
             stdout=sink,
             stderr=subprocess.STDOUT,
             cwd=parts.REPO_ROOT,
@@ -460,18 +467,20 @@ def stop_up(proc: subprocess.Popen[bytes], state: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_gateway(tmp: Path, settings: Mapping[str, str] = SUITE_SETTINGS) -> Iterator[Gateway]:
+def running_gateway(tmp: Path, settings: Mapping[str, str] = SUITE_SETTINGS, replicas: int = 1) -> Iterator[Gateway]:
     """`stablegate up` in `tmp` with a merchant onboarded by the operator, a webhook endpoint and a customer.
+
+    `replicas`: how many of each service but the signer `up` runs (`--replicas`).
 
     The merchant's endpoint receives every event type. On leaving, `up` is stopped with Ctrl-C and every port it
     held must be closed; no delivery may have failed verification. Shared by the suite's fixture and
     `bench/e2e.py`.
     """
     state = tmp / "state"
-    base = parts.free_port_block(len(localrun.assign_ports(20000)))
-    ports = localrun.assign_ports(base)
+    base = parts.free_port_block(len(localrun.assign_ports(20000, replicas)))
+    ports = localrun.assign_ports(base, replicas)
     out = tmp / "up.out"
-    proc = start_up(state, base, out, settings)
+    proc = start_up(state, base, out, settings, replicas)
     try:
         deadline = time.monotonic() + UP_TIMEOUT
         while b"gateway is up" not in out.read_bytes():
