@@ -39,9 +39,19 @@ from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
 from tests.conftest import mesh_sync_channel
 from tests.dashboard.conftest import DESKTOP, PHONE, DashboardStack, Mailbox
-from tests.dashboard.flows import SHOTS, assert_accessible, assert_readable, in_database, onboard, open_page
+from tests.dashboard.flows import (
+    SHOTS,
+    assert_accessible,
+    assert_readable,
+    in_database,
+    onboard,
+    open_page,
+    sign_in,
+)
 from tests.dashboard.oidc_fixture import OidcTestProvider, start_oidc_provider
+from tests.dashboard.test_dashboard_admin import post_as
 from tests.dashboard.test_dashboard_admin import sign_in as admin_sign_in
+from tests.dashboard.test_dashboard_security import enrol, invite, join
 from tests.edge.conftest import launch_stack
 
 if TYPE_CHECKING:
@@ -437,3 +447,40 @@ def test_csv_cells_that_could_start_a_formula_are_text() -> None:
         "a=b",
     ]
     assert csv_text(["a", "b"], [['x,"y"', "=2"]]) == 'a,b\r\n"x,""y""",\'=2\r\n'
+
+
+def test_a_developer_anonymous_or_bad_subscription_is_refused_and_changes_nothing(
+    world: World, context: BrowserContext, browser: Browser
+) -> None:
+    owner = merchant_sign_in(context, world)
+    email = invite(owner, world.dash, "developer")
+    other = browser.new_context(viewport=DESKTOP)
+    try:
+        page, _ = open_page(other)
+        join(page, world.dash, email)
+        sign_in(page, world.dash, email)
+        enrol(page)
+        refused = page.goto(f"{world.dash.url}reports")
+        assert refused is not None and refused.status == 403
+        expect(page.locator("#forbidden")).to_contain_text("cannot see reports")
+        assert other.request.get(f"{world.dash.url}reports/volume.csv?{RANGE}").status == 403
+    finally:
+        other.close()
+
+    anonymous = world.dash.stack.call("GET", f"/dashboard/reports/performance.csv?{RANGE}")
+    assert anonymous.status == 303 and anonymous.headers["location"] == "/dashboard/login"
+
+    async def rows(conn: asyncpg.Connection) -> int:
+        found: int = await conn.fetchval("SELECT count(*) FROM dashboard.report_subscriptions")
+        return found
+
+    before = in_database(world.dash, rows)
+    owner.goto(f"{world.dash.url}reports")
+    token = owner.locator("#subscribe-form input[name=csrf_token]").get_attribute("value") or ""
+    bad = post_as(context, world.dash, "/dashboard/reports/subscriptions", {"csrf_token": token, "frequency": "hourly"})
+    assert bad.status == 400 and b"Choose daily or weekly" in bad.body
+    gone = post_as(
+        context, world.dash, "/dashboard/reports/subscriptions/rsub_doesnotexist/delete", {"csrf_token": token}
+    )
+    assert gone.status == 404
+    assert in_database(world.dash, rows) == before
