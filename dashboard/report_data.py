@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -184,9 +185,18 @@ class ReportClient:
         )
 
 
+NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+"""A plain decimal number (a negative amount): no formula, so it stays a number in a spreadsheet."""
+
+
 def safe_cell(value: object) -> str:
-    """A CSV cell a spreadsheet shows as text: one starting with = + - @ or a control character gets a leading '."""
+    """A CSV cell a spreadsheet shows as text: one starting with = + - @ or a control character gets a leading '.
+
+    A plain decimal number ("-9.9", a reversal) is left as it is: nothing in it can be evaluated.
+    """
     text = str(value)
+    if NUMBER.fullmatch(text):
+        return text
     return "'" + text if text.startswith(FORMULA_START) else text
 
 

@@ -435,16 +435,20 @@ def test_two_schedulers_send_each_period_once(world: World, context: BrowserCont
 
 
 def test_csv_cells_that_could_start_a_formula_are_text() -> None:
-    assert [safe_cell(v) for v in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "plain", 12, "a=b")] == [
+    cells = ("=1+1", "+1", "-1+cmd", "-2-3", "@SUM(A1)", "\tx", "\rx", "plain", 12, "a=b", "-9.9", "-10")
+    assert [safe_cell(v) for v in cells] == [
         "'=1+1",
         "'+1",
-        "'-1",
+        "'-1+cmd",
+        "'-2-3",
         "'@SUM(A1)",
         "'\tx",
         "'\rx",
         "plain",
         "12",
         "a=b",
+        "-9.9",  # a plain negative number stays a number
+        "-10",
     ]
     assert csv_text(["a", "b"], [['x,"y"', "=2"]]) == 'a,b\r\n"x,""y""",\'=2\r\n'
 

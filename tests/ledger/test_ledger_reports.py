@@ -289,3 +289,53 @@ async def test_other_refusals_unknown_merchant_long_performance_range_and_mercha
         grpc.StatusCode.PERMISSION_DENIED,
         "ADMIN_KEY_REQUIRED",
     )
+
+
+async def test_a_reversed_payment_takes_its_volume_and_fee_back_in_its_own_bucket(ledger_db: str) -> None:
+    async with running_ledger(ledger_db) as ledger:
+        shop, key = await ledger.merchant_with_key("Shop")
+        await set_plan(ledger, shop, 100)
+        invoice = (
+            await ledger.invoices.CreateInvoice(inv_pb.CreateInvoiceRequest(amount="10"), metadata=ledger.auth(key))
+        ).invoice
+        tx = "0x" + "4" * 64
+        await ledger.observe(invoice.deposit_address, 10 * UNIT, "FINAL", tx=tx)
+        await ledger.observe(invoice.deposit_address, 10 * UNIT, "REORGED", tx=tx)
+        conn = await asyncpg.connect(ledger.db_url)
+        try:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL session_replication_role = replica")
+                for kind, day in (("payment_seen", "2026-11-05"), ("payment_final", "2026-11-05")):
+                    await conn.execute(
+                        "UPDATE ledger.journal_transactions SET create_time = $2 WHERE invoice_id = $1 AND kind = $3",
+                        invoice.id,
+                        at(day, "10:00"),
+                        kind,
+                    )
+                await conn.execute(
+                    "UPDATE ledger.journal_transactions SET create_time = $2 WHERE invoice_id = $1 "
+                    "AND kind = 'credited_payment_reversed'",
+                    invoice.id,
+                    at("2026-11-06", "10:00"),
+                )
+        finally:
+            await conn.close()
+        reply = await pb_grpc.ReportServiceStub(ledger.channel).GetVolumeReport(
+            pb.GetVolumeReportRequest(
+                merchant_id=shop, bucket=pb.REPORT_BUCKET_DAY, start_date="2026-11-05", end_date="2026-11-06"
+            ),
+            metadata=ledger.auth(ledger.admin_key),
+        )
+        # The reorg reopened the invoice: no longer PAID (paid_time cleared), so no bucket counts it as paid.
+        assert await ledger.value("SELECT paid_time FROM ledger.invoices WHERE id = $1", invoice.id) is None
+        assert buckets(reply) == [
+            ("2026-11-05", 0, 1, 10 * UNIT, 100 * MILLI, 9900 * MILLI),
+            ("2026-11-06", 0, 0, -10 * UNIT, -100 * MILLI, -9900 * MILLI),
+        ]
+        assert [b.reversals for b in reply.buckets] == [0, 1]
+        assert (reply.buckets[1].volume, reply.buckets[1].fees, reply.buckets[1].revenue) == ("-10", "-0.1", "-9.9")
+        assert (reply.total.volume_base_units, reply.total.fees_base_units, reply.total.revenue_base_units) == (
+            "0",
+            "0",
+            "0",
+        )
