@@ -351,6 +351,23 @@ def test_admin_sees_totals_and_each_merchant_with_formula_safe_csv(world: World,
     page.goto(f"{world.dash.url}admin/reports?bucket=day&{RANGE}&merchant={world.n}")
     expect(page.locator("#report-scope")).to_contain_text(f"Merchant {world.n}")
     expect(page.locator("#merchant")).to_have_value(world.n)
+    # An admin subscribes to that merchant's weekly report: stored under their OIDC subject, for that merchant.
+    page.select_option("#frequency", "weekly")
+    page.click("#subscribe")
+    expect(page.locator("#subscription-notice")).to_contain_text("Subscribed")
+    expect(page.locator("#subscriptions li")).to_contain_text(f"Weekly to alice@example.test for {world.n}")
+
+    async def admin_rows(conn: asyncpg.Connection) -> list[tuple[str, str | None, str]]:
+        rows = await conn.fetch(
+            "SELECT owner, merchant_id, frequency FROM dashboard.report_subscriptions WHERE owner LIKE 'admin:%'"
+        )
+        return [(r["owner"], r["merchant_id"], r["frequency"]) for r in rows]
+
+    found = in_database(world.dash, admin_rows)
+    assert len(found) == 1 and found[0][1:] == (world.n, "weekly") and found[0][0].startswith("admin:")
+    page.locator("#subscriptions button").click()
+    expect(page.locator("#no-subscriptions")).to_be_visible()
+    assert in_database(world.dash, admin_rows) == []
 
 
 def report_emails(box: Mailbox, to: str) -> list[Message]:
@@ -488,3 +505,50 @@ def test_a_developer_anonymous_or_bad_subscription_is_refused_and_changes_nothin
     )
     assert gone.status == 404
     assert in_database(world.dash, rows) == before
+
+
+def test_a_failed_send_keeps_the_period_and_retries_later(world: World) -> None:
+    today_midnight = dt.datetime.combine(dt.datetime.now(dt.UTC).date(), dt.time(), tzinfo=dt.UTC)
+
+    async def add(conn: asyncpg.Connection) -> None:
+        await conn.execute(
+            "INSERT INTO dashboard.report_subscriptions (id, owner, email, merchant_id, frequency, next_run_time) "
+            "VALUES ('rsub_refusedmail', 'admin:ops', 'refused-ops@ops.example', NULL, 'daily', $1)",
+            today_midnight,
+        )
+
+    in_database(world.dash, add)
+
+    async def one_pass() -> int:
+        pool = await asyncpg.create_pool(world.dash.stack.database_url, min_size=1, max_size=2)
+        target = f"127.0.0.1:{world.dash.stack.ledger_port}"
+        async with mesh.channel(target, world.pki.files(Role.DASHBOARD)) as channel:
+            client = LedgerClient(channel, lambda: world.dash.stack.admin_key)
+            mailer = SmtpMailer("127.0.0.1", world.smtp_port, "reports@stablegate.test")
+            sent = await ReportScheduler(pool, lambda: ReportClient.of(client), lambda: mailer).run_once(
+                dt.datetime.now(dt.UTC)
+            )
+        await pool.close()
+        return sent
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, one_pass()).result(timeout=60) == 0
+
+    async def state(conn: asyncpg.Connection) -> asyncpg.Record:
+        row: asyncpg.Record = await conn.fetchrow(
+            "SELECT next_run_time, retry_time, last_error, sent_count FROM dashboard.report_subscriptions "
+            "WHERE id = 'rsub_refusedmail'"
+        )
+        return row
+
+    row = in_database(world.dash, state)
+    # The SMTP server refused the mailbox (550): the period stays due, tried again in five minutes.
+    assert row["next_run_time"] == today_midnight and row["sent_count"] == 0
+    assert row["last_error"] == "MailFailed"
+    assert row["retry_time"] > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=4)
+    assert world.dash.mailbox.sent_to("refused-ops@ops.example") == []
+
+    async def remove(conn: asyncpg.Connection) -> None:
+        await conn.execute("DELETE FROM dashboard.report_subscriptions WHERE id = 'rsub_refusedmail'")
+
+    in_database(world.dash, remove)
