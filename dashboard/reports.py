@@ -270,7 +270,15 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
     async def admin_subscribe(request: web.Request) -> web.StreamResponse:
         raw = (await request.post()).get("merchant", "")
         merchant = raw if isinstance(raw, str) and _MERCHANT.fullmatch(raw) else ""
-        return await subscribe(request, admin_viewer(request, merchant))
+        viewer = admin_viewer(request, merchant)
+        if merchant:
+            # A subscription for a merchant the ledger does not know would fail at every send: refuse it now.
+            day = today().isoformat()
+            try:
+                await reports().performance(merchant, day, day)
+            except (LedgerRefused, LedgerUnavailable) as exc:
+                return refused(exc)
+        return await subscribe(request, viewer)
 
     async def admin_unsubscribe(request: web.Request) -> web.StreamResponse:
         return await unsubscribe(request, admin_viewer(request, ""))

@@ -368,6 +368,16 @@ def test_admin_sees_totals_and_each_merchant_with_formula_safe_csv(world: World,
     page.locator("#subscriptions button").click()
     expect(page.locator("#no-subscriptions")).to_be_visible()
     assert in_database(world.dash, admin_rows) == []
+    # A merchant the ledger does not know: refused when subscribing, nothing stored.
+    token = page.locator("#subscribe-form input[name=csrf_token]").get_attribute("value") or ""
+    unknown = post_as(
+        context,
+        world.dash,
+        "/dashboard/admin/reports/subscriptions",
+        {"csrf_token": token, "frequency": "daily", "merchant": "mer_unknown0000"},
+    )
+    assert unknown.status == 400 and b"no such merchant" in unknown.body
+    assert in_database(world.dash, admin_rows) == []
 
 
 def report_emails(box: Mailbox, to: str) -> list[Message]:
