@@ -122,6 +122,13 @@ class DashboardSettings(ServiceSettings):
         description="An admin action that changes state (suspend, reactivate) needs a sign-in at most this old; "
         "an older one is sent to sign in again at the provider (with prompt=login).",
     )
+    report_schedule_interval_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="How often each replica looks for scheduled report emails that are due (docs/dashboard.md, "
+        "Reports); 0 turns the scheduler off in this replica. Replicas never send one period twice.",
+    )
 
     @field_validator("secret_key")
     @classmethod

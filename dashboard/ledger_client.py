@@ -105,6 +105,10 @@ class LedgerClient:
         self._invoices = invoices_grpc.InvoiceServiceStub(channel)
         self._audit = audit_grpc.AuditLogServiceStub(channel)
         self._admin_key = admin_key
+        self.channel = channel
+        """The mesh channel (other clients of the ledger, e.g. dashboard/report_data.py, share it)."""
+        self.admin_key = admin_key
+        """The dashboard's admin key, read at each call."""
 
     @property
     def can_onboard(self) -> bool:

@@ -307,6 +307,7 @@ def home_page(
         f"{listing}</section>"
         f'<section id="keys-section" aria-labelledby="keys-h"><h2 id="keys-h">API keys</h2>{keys}</section>'
         f"{team}"
+        f'<p><a id="reports-link" href="{PREFIX}/reports">Reports and analytics</a></p>'
     )
     return layout("Home", body, csrf=csrf, who=email)
 
@@ -419,5 +420,6 @@ def admin_merchants_page(
     body = (
         f'{nav}<p class="hint">Signed in as {e(who)} · {e(ROLE_LABELS.get(role, role))}</p>'
         f"{readonly}{_notice(notice, ident='done')}{problem}{listing}"
+        f'<p><a id="reports-link" href="{PREFIX}/admin/reports">Reports and analytics</a></p>'
     )
     return layout("Merchants", body, csrf=csrf, who=who)

@@ -90,6 +90,10 @@ ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 """A required address: 0x and 40 hex digits (mixed case must also match its EIP-55 checksum: a business rule)."""
 
 
+REPORT_DATE = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+"""A report's UTC day, "YYYY-MM-DD" (a day that does not exist, e.g. 2026-02-30, is a business-rule refusal)."""
+
+
 def _int_range(lo: int, hi: int) -> str:
     """A regex alternation matching the decimal integers lo..hi (no sign, no leading zeros)."""
     parts = []
@@ -260,6 +264,15 @@ FIELD_CONSTRAINTS: Mapping[str, Mapping[str, Any]] = {
     "stablegate.admin.v1.RefundStrayPaymentRequest.reason": _required_text(500),
     "stablegate.admin.v1.RequestQuarantineRequest.reason": _required_text(500),
     "stablegate.admin.v1.WithdrawPlatformRevenueRequest.request_id": _text(200),
+    "stablegate.admin.v1.GetVolumeReportRequest.merchant_id": _text(200),
+    "stablegate.admin.v1.GetVolumeReportRequest.bucket": {
+        "enum": ["REPORT_BUCKET_DAY", "REPORT_BUCKET_WEEK", "REPORT_BUCKET_MONTH"]
+    },
+    "stablegate.admin.v1.GetVolumeReportRequest.start_date": {"pattern": REPORT_DATE},
+    "stablegate.admin.v1.GetVolumeReportRequest.end_date": {"pattern": REPORT_DATE},
+    "stablegate.admin.v1.GetMerchantPerformanceRequest.merchant_id": _text(200),
+    "stablegate.admin.v1.GetMerchantPerformanceRequest.start_date": {"pattern": REPORT_DATE},
+    "stablegate.admin.v1.GetMerchantPerformanceRequest.end_date": {"pattern": REPORT_DATE},
     "stablegate.admin.v1.WithdrawPlatformRevenueRequest.amount": {"pattern": POSITIVE_AMOUNT, "maxLength": 100},
     "stablegate.admin.v1.WithdrawPlatformRevenueRequest.reason": _required_text(500),
 }
@@ -402,6 +415,18 @@ BUSINESS_RULES: Mapping[str, Mapping[str, str]] = {
     "StrayFundsAdminService_WithdrawPlatformRevenue": {
         "INSUFFICIENT_PLATFORM_FEES": "amount must be at most the collected fees not yet withdrawn",
         "REVENUE_ADDRESS_NOT_CONFIGURED": "STABLEGATE_LEDGER_PLATFORM_REVENUE_ADDRESS is not set",
+    },
+    "ReportService_GetVolumeReport": {
+        "DATE_INVALID": "start_date and end_date must be days that exist, in 2000 or later",
+        "DATE_IN_FUTURE": "end_date must not be after today (UTC)",
+        "RANGE_REVERSED": "end_date must not be before start_date",
+        "RANGE_TOO_LONG": "the range spans at most 366 buckets",
+    },
+    "ReportService_GetMerchantPerformance": {
+        "DATE_INVALID": "start_date and end_date must be days that exist, in 2000 or later",
+        "DATE_IN_FUTURE": "end_date must not be after today (UTC)",
+        "RANGE_REVERSED": "end_date must not be before start_date",
+        "RANGE_TOO_LONG": "the range spans at most 366 days",
     },
     "AuditLogService_ListAuditEvents": {
         "TIME_RANGE_INVALID": "event_time_end must be after event_time_start",

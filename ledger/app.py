@@ -12,6 +12,7 @@ from stablegate.admin.v1 import (
     api_key_admin_service_pb2_grpc,
     audit_log_service_pb2_grpc,
     merchant_admin_service_pb2_grpc,
+    report_service_pb2_grpc,
     stray_funds_admin_service_pb2_grpc,
 )
 from stablegate.ledger.v1 import (
@@ -49,6 +50,7 @@ from ledger.api.operator_events import OperatorEvents
 from ledger.api.payout_schedules import PayoutSchedules
 from ledger.api.payouts import PayoutLedger, Payouts
 from ledger.api.refunds import Refunds
+from ledger.api.reports import Reports
 from ledger.api.settlement_addresses import SettlementAddresses
 from ledger.api.statements import Statements
 from ledger.api.stray import StrayFundsAdmin
@@ -79,6 +81,7 @@ SERVED = (
     "stablegate.admin.v1.ApiKeyAdminService",
     "stablegate.admin.v1.AuditLogService",
     "stablegate.admin.v1.StrayFundsAdminService",
+    "stablegate.admin.v1.ReportService",
     "stablegate.ledger.v1.ChainObservationService",
     "stablegate.ledger.v1.CheckoutService",
     "stablegate.ledger.v1.CredentialService",
@@ -168,6 +171,7 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
             (api_key_admin_service_pb2_grpc.add_ApiKeyAdminServiceServicer_to_server, ApiKeyAdmin),
             (audit_log_service_pb2_grpc.add_AuditLogServiceServicer_to_server, AuditLog),
             (stray_funds_admin_service_pb2_grpc.add_StrayFundsAdminServiceServicer_to_server, StrayFundsAdmin),
+            (report_service_pb2_grpc.add_ReportServiceServicer_to_server, Reports),
             (credential_service_pb2_grpc.add_CredentialServiceServicer_to_server, Credentials),
             (chain_observation_service_pb2_grpc.add_ChainObservationServiceServicer_to_server, ChainObservations),
             (deposit_address_service_pb2_grpc.add_DepositAddressServiceServicer_to_server, DepositAddresses),

@@ -203,6 +203,7 @@ def test_only_public_services_are_routed(mesh_pki: DevMesh) -> None:
         "stablegate.admin.v1.ApiKeyAdminService",
         "stablegate.admin.v1.AuditLogService",
         "stablegate.admin.v1.StrayFundsAdminService",
+        "stablegate.admin.v1.ReportService",
     )
     assert public_routes_from_served({"watcher": ("stablegate.watcher.v1.WatcherService",)}) == {}
     with pytest.raises(ValueError, match="not a public service"):

@@ -94,6 +94,7 @@ def test_document_lists_exactly_the_built_public_operations() -> None:
         "stablegate.admin.v1.ApiKeyAdminService",
         "stablegate.admin.v1.AuditLogService",
         "stablegate.admin.v1.StrayFundsAdminService",
+        "stablegate.admin.v1.ReportService",
         "stablegate.merchant.v1.FeeService",
     )
     assert operations(document()) == {
@@ -134,6 +135,8 @@ def test_document_lists_exactly_the_built_public_operations() -> None:
     # The admin API has a document of its own, served on the admin listener only.
     assert operations(admin_document()) == {
         ("POST", "/admin/v1/merchants"),
+        ("GET", "/admin/v1/reports/volume"),
+        ("GET", "/admin/v1/reports/merchant_performance"),
         ("GET", "/admin/v1/merchants"),
         ("GET", "/admin/v1/merchants/{id}"),
         ("POST", "/admin/v1/merchants/{id}:suspend"),
@@ -380,5 +383,5 @@ def test_schemathesis_finds_no_server_error_and_every_response_conforms(stack: S
         schemathesis_config(admin_document()),
         tmp_path,
     )
-    assert "Tested: 18" in admin, admin[-5000:]  # the eighteen admin operations
+    assert "Tested: 20" in admin, admin[-5000:]  # the twenty admin operations
     print(f"schemathesis: {time.monotonic() - started:.1f} s\n{merchant[-3000:]}\n{admin[-3000:]}")
