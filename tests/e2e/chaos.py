@@ -71,6 +71,18 @@ def statuses(state: Path) -> dict[str, tuple[str, int | None]]:
     return found
 
 
+def wait_restarted(state: Path, program: str, old: int) -> int:
+    """Until supervisord reports `program` RUNNING under a pid other than `old`; that pid."""
+    deadline = time.monotonic() + RESTART_TIMEOUT
+    while True:
+        status, pid = statuses(state).get(program, ("MISSING", None))
+        if status == "RUNNING" and pid is not None and pid != old:
+            return pid
+        assert status != "FATAL", f"supervisord gave up restarting {program} (FATAL)"
+        assert time.monotonic() < deadline, f"{program} not RUNNING {RESTART_TIMEOUT:.0f} s after SIGKILL: {status}"
+        time.sleep(0.2)
+
+
 @dataclass(frozen=True)
 class Kill:
     """One fault the runner caused: which program, how, its pid before and after, and when (wall clock)."""
@@ -147,14 +159,7 @@ class Chaos:
         return Kill(program, "SIGKILL", pid, at, time.time(), new_pid)
 
     def _wait_restarted(self, program: str, old: int) -> int:
-        deadline = time.monotonic() + RESTART_TIMEOUT
-        while True:
-            state, pid = statuses(self.state).get(program, ("MISSING", None))
-            if state == "RUNNING" and pid is not None and pid != old:
-                return pid
-            assert state != "FATAL", f"supervisord gave up restarting {program} (FATAL)"
-            assert time.monotonic() < deadline, f"{program} not RUNNING {RESTART_TIMEOUT:.0f} s after SIGKILL: {state}"
-            time.sleep(0.2)
+        return wait_restarted(self.state, program, old)
 
     def wait_all_running(self, timeout: float = RESTART_TIMEOUT) -> None:
         """Until supervisord reports every program RUNNING."""
