@@ -1,8 +1,8 @@
 """Chaos: SIGKILL every process of `stablegate up` in turn, on a schedule, while payments flow (issue 24).
 
 The command: one run of the runner (tests/e2e/chaos.py, `run_chaos`, shared with tests/e2e/test_chaos.py) at 1,000
-payments, which prints what it killed and counted and writes that into docs/benchmarks.md. What it kills, how,
-and why the chain provider is frozen rather than killed: tests/e2e/chaos.py and docs/e2e.md, "Chaos".
+payments, which prints what it killed and counted and writes that into docs/benchmarks.md. What it kills and how
+(the chain, anvil, included: it comes back from its last dump): tests/e2e/chaos.py and docs/e2e.md, "Chaos".
 
     .venv/bin/python bench/chaos.py [--invoices 1000] [--no-doc]
 """
@@ -46,11 +46,11 @@ def section(count: int, kills: Sequence[Kill], checked: Checked, timings: dict[s
 ## Chaos: {count:,} payments while every process is killed
 
 `bench/chaos.py` starts the gateway as `./dev up` does, then, while {count:,} invoices are created over REST and
-paid at once on chain, SIGKILLs each of `up`'s programs in turn (its whole process group, read from `supervisorctl
-status`; supervisord restarts it) and freezes the chain provider (anvil: SIGSTOP, then SIGCONT; why not SIGKILL:
-docs/e2e.md, "Chaos"). The request path (edge, Envoy, checkout, dashboard) is faulted while the invoices are
-created, the rest once the payments are sent. One fault at a time; the next waits until every program is RUNNING
-again.
+paid at once on chain, SIGKILLs each of `up`'s programs in turn, the chain (anvil) included (its whole process
+group, read from `supervisorctl status`; supervisord restarts it, and anvil comes back from its last dump: the
+fault's row shows its head before the kill and after the restart; docs/e2e.md, "Chaos"). The request path (edge,
+Envoy, checkout, dashboard) is faulted while the invoices are created, the rest once the payments are sent. One
+fault at a time; the next waits until every program is RUNNING again.
 
 - Command: `{command_line()}`
 - Date: {when}

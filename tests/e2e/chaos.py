@@ -6,12 +6,12 @@ Shared by tests/e2e/test_chaos.py and `bench/chaos.py` (as `e2e_harness` is by t
 group: Postgres' postmaster and its backends die together, as in an OOM kill), notes when, and waits until
 supervisord has it RUNNING again under a new pid before the next fault.
 
-The chain provider is not SIGKILLed: under `up`, anvil *is* the chain, and supervisord restarts it with the command
-line of `up`'s first start (no `--load-state`, and no interval mining, which `up` switches on over RPC once anvil
-answers): a killed anvil comes back as an empty chain that mines nothing. That is the loss of the chain, not an
-outage of a provider. The provider's outage is modelled by freezing anvil (SIGSTOP, then SIGCONT after
-`FREEZE_SECONDS`): every client's calls hang and time out, nothing is mined, and the chain is whole afterwards, as
-when a provider goes away and comes back (docs/e2e.md, "Chaos").
+The chain is SIGKILLed too: under `up`, anvil *is* the chain, and its supervised command (gateway/anvil_launch.py)
+loads the newest whole dump and mines by itself at every start, so supervisord brings back the same chain, less the
+blocks mined since its last dump (at most `CHAIN_DUMP_SECONDS` of them): the watcher and settlement see a reorg,
+settlement sends again what the lost blocks held, and the customers' wallets (`receipts_through_faults`) send again
+a payment the lost blocks held, as after any dropped transaction. The fault of anvil records its head before the
+kill and after the restart (docs/e2e.md, "Chaos").
 """
 
 from __future__ import annotations
@@ -31,18 +31,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from chain.rpc import JsonRpc
+from chain.rpc import JsonRpc, RpcUnavailable
 from gateway import parts
-from tests.e2e.e2e_harness import Gateway, program_env
+from tests.e2e.e2e_harness import Gateway, Transfer, program_env
 
 FRONT = ("edge", "envoy", "checkout", "dashboard")
 """Killed while the merchant creates invoices over REST (the request path)."""
 BACK = ("ledger", "postgres", "redis", "watcher", "settlement", "signer", "anvil")
 """Killed once the payments are sent, while they are detected, credited, notified and swept."""
 KILL_ORDER = FRONT + BACK
-"""Every program of `up` (gateway/localrun.py), in the order the runner faults them; anvil is frozen, not killed."""
-FROZEN = frozenset({"anvil"})
-FREEZE_SECONDS = 5.0
+"""Every program of `up` (gateway/localrun.py), in the order the runner kills them."""
 RESTART_TIMEOUT = 120.0
 
 
@@ -96,7 +94,7 @@ class Kill:
 
     @property
     def down_seconds(self) -> float:
-        """From the signal to supervisord reporting it RUNNING again (or to SIGCONT for a frozen one)."""
+        """From the signal to supervisord reporting it RUNNING again."""
         return self.back - self.at
 
 
@@ -112,6 +110,8 @@ class Chaos:
     interval: float = 3.0
     rounds: int = 1
     order: Sequence[str] = KILL_ORDER
+    rpc: JsonRpc | None = None
+    """The chain's RPC, to record its head before anvil is killed and after it is back."""
     kills: list[Kill] = field(default_factory=list)
     error: str | None = None
     stop: threading.Event = field(default_factory=threading.Event)
@@ -144,19 +144,31 @@ class Chaos:
             self.error = f"{type(exc).__name__}: {exc}"
 
     def fault(self, program: str) -> Kill:
-        """SIGKILL `program`'s process group (or freeze it, for the chain) and wait until it is back."""
+        """SIGKILL `program`'s process group and wait until it is back (for the chain: its head before and after)."""
         self.wait_all_running()
         state, pid = statuses(self.state)[program]
         assert state == "RUNNING" and pid is not None, (program, state)
+        chain = self.rpc if program == "anvil" else None
+        head = int(chain.request("eth_blockNumber"), 16) if chain is not None else None
         at = time.time()
-        if program in FROZEN:
-            os.kill(pid, signal.SIGSTOP)
-            time.sleep(FREEZE_SECONDS)
-            os.kill(pid, signal.SIGCONT)
-            return Kill(program, f"SIGSTOP {FREEZE_SECONDS:.0f} s", pid, at, time.time(), pid)
         os.killpg(pid, signal.SIGKILL)
         new_pid = self._wait_restarted(program, pid)
-        return Kill(program, "SIGKILL", pid, at, time.time(), new_pid)
+        back = time.time()
+        how = "SIGKILL"
+        if chain is not None:
+            how += f", head {head} → {self._head_answered(chain)}"
+        return Kill(program, how, pid, at, back, new_pid)
+
+    @staticmethod
+    def _head_answered(chain: JsonRpc) -> int:
+        """The restarted chain's first head (it answers once it has loaded its dump)."""
+        deadline = time.monotonic() + RESTART_TIMEOUT
+        while True:
+            try:
+                return int(chain.request("eth_blockNumber"), 16)
+            except RpcUnavailable:
+                assert time.monotonic() < deadline, "the restarted chain does not answer"
+                time.sleep(0.1)
 
     def _wait_restarted(self, program: str, old: int) -> int:
         return wait_restarted(self.state, program, old)
@@ -171,6 +183,17 @@ class Chaos:
                 return
             assert time.monotonic() < deadline, f"not RUNNING after {timeout:.0f} s: {down}"
             time.sleep(0.2)
+
+
+def receipts_through_faults(g: Gateway, transfers: Sequence[Transfer], timeout: float) -> list[dict[str, Any]]:
+    """`Gateway.receipts` (each transfer mined, one the chain lost sent again), asked again while anvil is down."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return g.receipts(transfers, timeout=max(1.0, deadline - time.monotonic()))
+        except RpcUnavailable:
+            assert time.monotonic() < deadline, f"the chain unreachable for {timeout:.0f} s"
+            time.sleep(0.5)
 
 
 # --- a load that tolerates the faults --------------------------------------------------------------------------
@@ -343,7 +366,7 @@ def run_chaos(
     first_block = int(g.rpc.request("eth_blockNumber"), 16)
     load, origin = time.monotonic(), time.time()
     front = Chaos(g.state, interval=interval, rounds=rounds, order=FRONT)
-    back = Chaos(g.state, interval=interval, rounds=rounds, order=BACK)
+    back = Chaos(g.state, interval=interval, rounds=rounds, order=BACK, rpc=g.rpc)
     budget = RESTART_TIMEOUT * (len(KILL_ORDER) * rounds + 1)
     front.start()
     try:
@@ -352,12 +375,14 @@ def run_chaos(
         timings["created"] = time.monotonic() - load
         front.join(timeout=budget)
         senders = [g.chain.accounts()[n] for n in (5, 6, 7, 8)]
-        # Sent straight to the chain (a freeze of it outlasts no call: JsonRpc waits 10 s), never sent twice.
+        # Sent straight to the chain before it is faulted; sent again (same nonce, same hash) only if it is lost.
         transfers = g.pay_at_once(invoices, senders)
         timings["sent"] = time.monotonic() - load
         back.start()
-        g.receipts(transfers, timeout=600)
+        receipts_through_faults(g, transfers, timeout=600)
         back.join(timeout=budget)
+        # After the chain's kill: every payment still mined (one in the blocks it lost is sent again).
+        receipts_through_faults(g, transfers, timeout=600)
     finally:
         front.stop.set()
         back.stop.set()
