@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchlib import REPO_ROOT, code_version, command_line, markers, write_section
+from benchlib import REPO_ROOT, code_version, command_line, machine, markers, version_of, write_section
 
 sys.path.insert(0, str(REPO_ROOT))  # the chaos runner and the end-to-end harness, shared with the suite
+from gateway import parts
 from tests.e2e.chaos import Checked, Kill, run_chaos
 from tests.e2e.e2e_harness import SUITE_SETTINGS, running_gateway
 
@@ -31,8 +33,9 @@ def run(count: int, tmp: Path, interval: float, rounds: int) -> tuple[list[Kill]
     started = time.monotonic()
     with running_gateway(tmp, settings=SUITE_SETTINGS) as g:
         up = time.monotonic() - started
+        load_before = os.getloadavg()[0]
         kills, checked, timings = run_chaos(g, count, interval=interval, rounds=rounds)
-    return kills, checked, {"up": up, **timings}
+    return kills, checked, {"up": up, **timings, "load_before": load_before, "load_after": os.getloadavg()[0]}
 
 
 def section(count: int, kills: Sequence[Kill], checked: Checked, timings: dict[str, float]) -> str:
@@ -42,6 +45,12 @@ def section(count: int, kills: Sequence[Kill], checked: Checked, timings: dict[s
         f"| {k.program} | {k.how} | {k.at:.1f} | {k.down_seconds:.1f} | {k.pid} → {k.new_pid} |" for k in kills
     )
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    host = machine(
+        (
+            version_of([str(parts.postgres_bin_dir() / "postgres"), "--version"], r"(\d+\.\d+)", "Postgres"),
+            version_of([str(REPO_ROOT / "node_modules/.bin/anvil"), "--version"], r"Version: (\S+)", "anvil"),
+        )
+    )
     return f"""{begin}
 ## Chaos: {count:,} payments while every process is killed
 
@@ -55,6 +64,8 @@ fault at a time; the next waits until every program is RUNNING again.
 - Command: `{command_line()}`
 - Date: {when}
 - Code: {code_version()}
+- Machine: {host.line()}; load average {timings["load_before"]:.1f} when the load began, {timings["load_after"]:.1f}
+  at its end (the machine was shared with other work)
 - Times in seconds from the start of the load (the first invoice created): gateway up in {timings["up"]:.0f} s
   before it; invoices created by {timings["created"]:.0f} s; payments sent at {timings["sent"]:.0f} s; the last
   `invoice.paid` received at {timings["last_notified"]:.0f} s; every check passed at {timings["checked"]:.0f} s.
