@@ -79,8 +79,10 @@ Counts, all asserted in the run: {checked.invoices:,} invoices; **{checked.credi
 one per invoice**, delivered {checked.paid_deliveries:,} times (redeliveries share the `webhook-id`), every one
 verified with standardwebhooks; **{checked.swept_once:,} deposits swept exactly once** (one token transfer each to
 the treasury on chain, one `sweep_deposits` row each in the ledger); {checked.journal_transactions:,} journal
-transactions, {checked.unbalanced} unbalanced; the merchant's balance grew by the invoices' sum and `stablegate
-reconcile` MATCHED the chain.
+transactions, {checked.unbalanced} unbalanced; {checked.payments_resent:,} payments sent again by the
+customers' wallets (lost with the blocks the chain's restart lost, or dropped from anvil's pool), and
+{checked.seen_reorged:,} payments seen (not credited) in lost blocks and reorged by the ledger before their credit;
+the merchant's balance grew by the invoices' sum and `stablegate reconcile` MATCHED the chain.
 {end}
 """
 

@@ -37,8 +37,9 @@ from tests.e2e.e2e_harness import Gateway, Transfer, program_env
 
 FRONT = ("edge", "envoy", "checkout", "dashboard")
 """Killed while the merchant creates invoices over REST (the request path)."""
-BACK = ("ledger", "postgres", "redis", "watcher", "settlement", "signer", "anvil")
-"""Killed once the payments are sent, while they are detected, credited, notified and swept."""
+BACK = ("anvil", "ledger", "postgres", "redis", "watcher", "settlement", "signer")
+"""Killed once the payments are sent, while they are detected, credited, notified and swept; the chain first, a
+second after the payments were sent, so that its restart loses blocks holding payments (sent again by the wallets)."""
 KILL_ORDER = FRONT + BACK
 """Every program of `up` (gateway/localrun.py), in the order the runner kills them."""
 RESTART_TIMEOUT = 120.0
@@ -273,6 +274,10 @@ class Checked:
     sweep_rows: int
     journal_transactions: int
     unbalanced: int
+    seen_reorged: int = 0
+    """Payments SEEN in blocks the chain's restart lost, reorged (then credited once when mined again)."""
+    payments_resent: int = 0
+    """Payments the customers' wallets sent again: lost by the chain's restart (or dropped from anvil's pool)."""
 
 
 def check_books(
@@ -296,10 +301,11 @@ def check_books(
     assert not twice, f"invoices credited more than once: {twice}"
     missing = set(ids) - set(credits)
     assert not missing, f"{len(missing)} invoices never credited, e.g. {sorted(missing)[:3]}"
+    # A payment SEEN in blocks the chain lost is reorged (`seen_payment_reorged`); a credit is never reversed.
     reversed_ = psql(
         dsn,
-        "SELECT count(*) FROM ledger.journal_transactions r JOIN ledger.journal_transactions t ON r.reverses = t.id "
-        f"WHERE t.invoice_id IN ({listed})",
+        "SELECT count(*) FROM ledger.journal_transactions "
+        f"WHERE kind = 'credited_payment_reversed' AND invoice_id IN ({listed})",
     )
     assert reversed_ == [["0"]], f"credits reversed: {reversed_}"
     unbalanced = psql(
@@ -309,6 +315,11 @@ def check_books(
     )
     assert unbalanced == [["0"]], f"unbalanced journal transactions: {unbalanced}"
     journal = int(psql(dsn, "SELECT count(*) FROM ledger.journal_transactions")[0][0])
+    reorged = psql(
+        dsn,
+        "SELECT count(*) FROM ledger.journal_transactions "
+        f"WHERE kind = 'seen_payment_reorged' AND invoice_id IN ({listed})",
+    )
     addresses = {str(i["deposit_address"]).lower() for i in invoices}
     rows = psql(dsn, "SELECT lower(deposit_address), count(*) FROM ledger.sweep_deposits GROUP BY 1")
     booked = {row[0]: int(row[1]) for row in rows if row[0] in addresses}
@@ -327,6 +338,7 @@ def check_books(
         sweep_rows=len(booked),
         journal_transactions=journal,
         unbalanced=0,
+        seen_reorged=int(reorged[0][0]),
     )
 
 
@@ -411,6 +423,11 @@ def run_chaos(
     timings["checked"] = time.monotonic() - load
     return (
         [replace(k, at=k.at - origin, back=k.back - origin) for k in kills],
-        replace(checked, webhooks_paid=len(paid), paid_deliveries=deliveries),
+        replace(
+            checked,
+            webhooks_paid=len(paid),
+            paid_deliveries=deliveries,
+            payments_resent=sum(1 for t in transfers if t.resent),
+        ),
         timings,
     )
