@@ -8,12 +8,11 @@ as endpoints of Envoy's clusters and in the ledger's clients' target list (docs/
 machine").
 
 The local chain is kept in the state dir like the ledger's data (`anvil/`): anvil dumps it every
-`CHAIN_DUMP_SECONDS` and on exit, `up` keeps a copy known to be whole (`ChainKeeper`), and the next start loads
-it, so the treasury's balance, the keys' nonces and the watcher's cursor still agree with the chain. A SIGKILL
-of `up` loses at most the last few seconds of blocks, which the watcher sees as a reorg and settlement as dropped
-transactions it sends again. Not yet handled: anvil alone dying while `up` runs. supervisord restarts it with the
-first start's command line (no `--load-state`) and interval mining is switched on over RPC only at the first start,
-so it comes back as an empty chain that mines nothing; stop and start `up` (docs/e2e.md, "Chaos").
+`CHAIN_DUMP_SECONDS` and on exit, `up` keeps a copy known to be whole (`ChainKeeper`), and every start of anvil,
+`up`'s first as supervisord's restart after a crash, loads the newest whole one and mines a block a second by
+itself (`gateway/anvil_launch.py`, anvil's supervised command), so the treasury's balance, the keys' nonces and
+the watcher's cursor still agree with the chain. A SIGKILL of `up` or of anvil alone loses at most the last few
+seconds of blocks, which the watcher sees as a reorg and settlement as dropped transactions it sends again.
 
 Our contracts are deployed on the first start, on an empty anvil, as soon as it answers. Their addresses are
 known before that: anvil's first dev account deploys at nonces 0, 1, 2, so `chain.deploy.plan` gives the same
@@ -41,7 +40,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 
@@ -56,6 +55,7 @@ from chain.rpc import JsonRpc, RpcError, RpcUnavailable
 from chain.safe import deploy_safe
 from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
 from gateway import parts
+from gateway.anvil_launch import CHAIN_DUMP, CHAIN_KEPT, dump_height
 from ledger.secretbox import new_dev_key
 from service_runtime.config import DEMO_SECRET_PREFIX
 from service_runtime.devcerts import DevMesh
@@ -246,12 +246,12 @@ def edge_plan(ports: dict[str, int], envoy: MeshFiles) -> EdgePlan:
 
 CHAIN_DIR = "anvil"
 """In the state dir: the local chain anvil dumps (`state.json`) and the copy `up` keeps of it (`state.kept.json`)."""
-CHAIN_DUMP = "state.json"
-CHAIN_KEPT = "state.kept.json"
 CHAIN_DUMP_SECONDS = 2
 """anvil dumps its chain this often (and on exit): a SIGKILL of anvil loses at most these last seconds."""
 CHAIN_KEEP_SECONDS = 5
 """While it runs, `up` copies a whole dump to the kept file this often (anvil writes its dump in place)."""
+FIRST_DUMP_TIMEOUT = 30.0
+"""How long `up` waits, after deploying on a fresh chain, for anvil's first dump that holds the deployment."""
 
 
 def read_chain_dump(path: Path) -> bytes | None:
@@ -300,6 +300,20 @@ class ChainKeeper:
             self._kept_whole_as = kept_as if read_chain_dump(self.kept) is not None else None
         return self.kept if self._kept_whole_as is not None else None
 
+    def set_aside(self) -> list[Path]:
+        """Rename the files of a chain `up` does not keep (`*.set-aside`, replacing older ones); those renamed.
+
+        A fresh chain is about to start: anvil's launcher loads any whole dump it finds, so none may be left.
+        """
+        moved = []
+        for path in (self.dump, self.kept):
+            if path.exists():
+                aside = path.with_name(path.name + ".set-aside")
+                os.replace(path, aside)
+                moved.append(aside)
+        self._seen = self._kept_whole_as = None
+        return moved
+
     def _write(self, raw: bytes) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         temporary = self.kept.with_name(CHAIN_KEPT + ".tmp")
@@ -314,6 +328,16 @@ class ChainKeeper:
             os.fsync(directory)
         finally:
             os.close(directory)
+
+
+def supervised_anvil(spec: parts.ProcessSpec, chain_dir: Path) -> parts.ProcessSpec:
+    """`spec`'s anvil run through `gateway.anvil_launch`: each start loads the newest whole dump and mines by itself.
+
+    supervisord restarts a program with the command line it was given; the launcher picks the chain when it runs.
+    """
+    launcher = [sys.executable, "-m", "gateway.anvil_launch", "--chain-dir", str(chain_dir)]
+    argv = [*launcher, "--block-seconds", str(BLOCK_SECONDS), "--", *spec.argv]
+    return replace(spec, argv=argv, cwd=parts.REPO_ROOT)
 
 
 def _psql(pg: parts.PostgresPlan, sql: str) -> str:
@@ -829,11 +853,11 @@ class LocalGateway:
             # The chain of the previous run if a whole one was kept (then no deployment), else an empty one.
             self._kept_chain = self._chain.keep() if (self.state / "chain.json").exists() else None
             self._chain.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            anvil_spec = parts.prepare_anvil(
-                ports["anvil"],
-                load_state=self._kept_chain,
-                dump_state=self._chain.dump,
-                dump_interval=CHAIN_DUMP_SECONDS,
+            if self._kept_chain is None:
+                self._chain.set_aside()  # anvil_launch must not load a chain `up` does not keep
+            anvil_spec = supervised_anvil(
+                parts.prepare_anvil(ports["anvil"], dump_state=self._chain.dump, dump_interval=CHAIN_DUMP_SECONDS),
+                self._chain.directory,
             )
             # A fresh dev CA and one certificate per mesh role at every start: every process restarts with it.
             mesh = DevMesh(self.state / "pki")
@@ -917,10 +941,29 @@ class LocalGateway:
             self._check_kept_chain(rpc_url)
         try:
             # From here on a block every second, transactions or not, as on a real chain: finality keeps moving
-            # (the watcher credits payments, settlement's transactions become final) without anyone mining.
+            # (the watcher credits payments, settlement's transactions become final) without anyone mining. A
+            # loaded chain mines so from its start (anvil_launch); a fresh one mined a block per transaction.
             JsonRpc(rpc_url).request("evm_setIntervalMining", BLOCK_SECONDS)
-        except (RpcError, RpcUnavailable) as exc:
+            head = int(JsonRpc(rpc_url).request("eth_blockNumber"), 16)
+        except (RpcError, RpcUnavailable, ValueError) as exc:
             raise UpError(f"switching anvil to a block every {BLOCK_SECONDS} s failed: {exc}") from exc
+        if self._kept_chain is None:
+            self._keep_first_dump(head)
+
+    def _keep_first_dump(self, deployed_at: int) -> None:
+        """Wait for anvil's first dump holding the deployment and keep it: a restart of anvil from now on loads it.
+
+        Without it, an anvil killed in the seconds after the deployment would come back empty (no dump to load).
+        """
+        deadline = time.monotonic() + FIRST_DUMP_TIMEOUT
+        while (dump_height(self._chain.dump) or -1) < deployed_at:
+            if time.monotonic() > deadline:
+                raise UpError(
+                    f"anvil wrote no whole dump of the deployed chain to {self._chain.dump} in "
+                    f"{FIRST_DUMP_TIMEOUT:.0f} s; see {self.state / 'logs' / 'anvil.log'}"
+                )
+            time.sleep(0.2)
+        self._chain.keep()
 
     def _check_kept_chain(self, rpc_url: str) -> None:
         """The kept chain holds the deployment `chain.json` names, at the planned addresses; no redeployment."""

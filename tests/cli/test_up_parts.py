@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 from rich.console import Console
 
-from gateway import localrun, parts
+from gateway import anvil_launch, localrun, parts
 from gateway.cli import MIGRATIONS
 from service_runtime.migrations import discover, migrate
 from tests.conftest import PostgresServer
@@ -43,7 +43,46 @@ def test_the_kept_chain_is_only_ever_replaced_by_a_whole_dump(tmp_path: Path) ->
     keeper.dump.unlink()
     keeper.kept.write_text("{}")  # not a dump at all
     assert keeper.keep() is None
-    assert [p.name for p in keeper.directory.iterdir()] == [localrun.CHAIN_KEPT]  # no temporary file left
+    assert [p.name for p in keeper.directory.iterdir()] == [anvil_launch.CHAIN_KEPT]  # no temporary file left
+
+
+def test_anvil_launch_loads_the_newest_whole_dump_and_mines_by_itself(tmp_path: Path) -> None:
+    """Every start of `up`'s anvil (supervisord's restarts too) loads the whole dump with the highest block."""
+    anvil = ["/bin/anvil", "--port", "1"]
+    assert anvil_launch.newest_whole_dump(tmp_path) is None
+    assert anvil_launch.anvil_argv(anvil, None, 1) == anvil  # fresh: as given (a block per transaction)
+    dump, kept = tmp_path / anvil_launch.CHAIN_DUMP, tmp_path / anvil_launch.CHAIN_KEPT
+    kept.write_text(WHOLE)
+    assert anvil_launch.newest_whole_dump(tmp_path) == kept
+    dump.write_text(WHOLE.replace('"best_block_number": 7', '"best_block_number": "0x9"'))
+    assert anvil_launch.dump_height(dump) == 9
+    assert anvil_launch.newest_whole_dump(tmp_path) == dump
+    assert anvil_launch.anvil_argv(anvil, dump, 1) == [*anvil, "--load-state", str(dump), "--block-time", "1"]
+    dump.write_text(WHOLE[:30])  # torn by a SIGKILL mid-write: the kept copy
+    assert anvil_launch.newest_whole_dump(tmp_path) == kept
+    dump.write_text(WHOLE.replace('"best_block_number": 7', '"best_block_number": 5'))  # older than the kept one
+    assert anvil_launch.newest_whole_dump(tmp_path) == kept
+    with pytest.raises(SystemExit):
+        anvil_launch.main(["--chain-dir", str(tmp_path), "--block-seconds", "1"])  # no anvil after --
+    with pytest.raises(SystemExit):
+        anvil_launch.main(["--chain-dir", str(tmp_path), "--block-seconds", "0", "--", "/bin/anvil"])
+
+
+def test_a_chain_up_does_not_keep_is_set_aside_and_anvil_runs_through_the_launcher(tmp_path: Path) -> None:
+    """A fresh start renames an old chain's files (never loaded, never lost); the supervised command is the launcher."""
+    keeper = localrun.ChainKeeper(tmp_path)
+    keeper.directory.mkdir()
+    keeper.dump.write_text(WHOLE)
+    keeper.kept.write_text(WHOLE)
+    assert sorted(p.name for p in keeper.set_aside()) == [
+        anvil_launch.CHAIN_DUMP + ".set-aside",
+        anvil_launch.CHAIN_KEPT + ".set-aside",
+    ]
+    assert anvil_launch.newest_whole_dump(keeper.directory) is None
+    spec = localrun.supervised_anvil(parts.prepare_anvil(8545, dump_state=keeper.dump), keeper.directory)
+    launcher = ["-m", "gateway.anvil_launch", "--chain-dir", str(keeper.directory), "--block-seconds", "1", "--"]
+    assert spec.argv[1:8] == launcher and Path(spec.argv[8]).name == "anvil"
+    assert "--load-state" not in spec.argv and spec.cwd == parts.REPO_ROOT
 
 
 @pytest.fixture

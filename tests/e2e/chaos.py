@@ -6,12 +6,12 @@ Shared by tests/e2e/test_chaos.py and `bench/chaos.py` (as `e2e_harness` is by t
 group: Postgres' postmaster and its backends die together, as in an OOM kill), notes when, and waits until
 supervisord has it RUNNING again under a new pid before the next fault.
 
-The chain provider is not SIGKILLed: under `up`, anvil *is* the chain, and supervisord restarts it with the command
-line of `up`'s first start (no `--load-state`, and no interval mining, which `up` switches on over RPC once anvil
-answers): a killed anvil comes back as an empty chain that mines nothing. That is the loss of the chain, not an
-outage of a provider. The provider's outage is modelled by freezing anvil (SIGSTOP, then SIGCONT after
-`FREEZE_SECONDS`): every client's calls hang and time out, nothing is mined, and the chain is whole afterwards, as
-when a provider goes away and comes back (docs/e2e.md, "Chaos").
+The chain is SIGKILLed too: under `up`, anvil *is* the chain, and its supervised command (gateway/anvil_launch.py)
+loads the newest whole dump and mines by itself at every start, so supervisord brings back the same chain, less the
+blocks mined since its last dump (at most `CHAIN_DUMP_SECONDS` of them): the watcher and settlement see a reorg,
+settlement sends again what the lost blocks held, and the customers' wallets (`receipts_through_faults`) send again
+a payment the lost blocks held, as after any dropped transaction. The fault of anvil records its head before the
+kill and after the restart (docs/e2e.md, "Chaos").
 """
 
 from __future__ import annotations
@@ -31,17 +31,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from chain.rpc import JsonRpc
+from chain.rpc import JsonRpc, RpcUnavailable
 from gateway import parts
-from tests.e2e.e2e_harness import Gateway, program_env
+from tests.e2e.e2e_harness import Gateway, Transfer, program_env
 
 FRONT = ("edge", "envoy", "checkout", "dashboard")
 """Killed while the merchant creates invoices over REST (the request path)."""
-BACK = ("ledger", "postgres", "redis", "watcher", "settlement", "signer", "anvil")
-"""Killed once the payments are sent, while they are detected, credited, notified and swept."""
+BACK = ("anvil", "ledger", "postgres", "redis", "watcher", "settlement", "signer")
+"""Killed once the payments are sent, while they are detected, credited, notified and swept; the chain first, a
+second after the payments were sent, so that its restart loses blocks holding payments (sent again by the wallets)."""
 KILL_ORDER = FRONT + BACK
-"""Every program of `up` (gateway/localrun.py), in the order the runner faults them; anvil is frozen, not killed."""
-FROZEN = frozenset({"anvil"})
+"""Every program of `up` (gateway/localrun.py), in the order the runner kills them."""
 
 
 def with_replicas(order: Sequence[str], programs: Collection[str]) -> tuple[str, ...]:
@@ -52,8 +52,6 @@ def with_replicas(order: Sequence[str], programs: Collection[str]) -> tuple[str,
         for name in (first, *sorted(p for p in programs if p.startswith(f"{first}-") and p[len(first) + 1 :].isdigit()))
     )
 
-
-FREEZE_SECONDS = 5.0
 RESTART_TIMEOUT = 120.0
 
 
@@ -82,6 +80,18 @@ def statuses(state: Path) -> dict[str, tuple[str, int | None]]:
     return found
 
 
+def wait_restarted(state: Path, program: str, old: int) -> int:
+    """Until supervisord reports `program` RUNNING under a pid other than `old`; that pid."""
+    deadline = time.monotonic() + RESTART_TIMEOUT
+    while True:
+        status, pid = statuses(state).get(program, ("MISSING", None))
+        if status == "RUNNING" and pid is not None and pid != old:
+            return pid
+        assert status != "FATAL", f"supervisord gave up restarting {program} (FATAL)"
+        assert time.monotonic() < deadline, f"{program} not RUNNING {RESTART_TIMEOUT:.0f} s after SIGKILL: {status}"
+        time.sleep(0.2)
+
+
 @dataclass(frozen=True)
 class Kill:
     """One fault the runner caused: which program, how, its pid before and after, and when (wall clock)."""
@@ -95,7 +105,7 @@ class Kill:
 
     @property
     def down_seconds(self) -> float:
-        """From the signal to supervisord reporting it RUNNING again (or to SIGCONT for a frozen one)."""
+        """From the signal to supervisord reporting it RUNNING again."""
         return self.back - self.at
 
 
@@ -111,6 +121,8 @@ class Chaos:
     interval: float = 3.0
     rounds: int = 1
     order: Sequence[str] = KILL_ORDER
+    rpc: JsonRpc | None = None
+    """The chain's RPC, to record its head before anvil is killed and after it is back."""
     kills: list[Kill] = field(default_factory=list)
     error: str | None = None
     stop: threading.Event = field(default_factory=threading.Event)
@@ -143,29 +155,34 @@ class Chaos:
             self.error = f"{type(exc).__name__}: {exc}"
 
     def fault(self, program: str) -> Kill:
-        """SIGKILL `program`'s process group (or freeze it, for the chain) and wait until it is back."""
+        """SIGKILL `program`'s process group and wait until it is back (for the chain: its head before and after)."""
         self.wait_all_running()
         state, pid = statuses(self.state)[program]
         assert state == "RUNNING" and pid is not None, (program, state)
+        chain = self.rpc if program == "anvil" else None
+        head = int(chain.request("eth_blockNumber"), 16) if chain is not None else None
         at = time.time()
-        if program in FROZEN:
-            os.kill(pid, signal.SIGSTOP)
-            time.sleep(FREEZE_SECONDS)
-            os.kill(pid, signal.SIGCONT)
-            return Kill(program, f"SIGSTOP {FREEZE_SECONDS:.0f} s", pid, at, time.time(), pid)
         os.killpg(pid, signal.SIGKILL)
         new_pid = self._wait_restarted(program, pid)
-        return Kill(program, "SIGKILL", pid, at, time.time(), new_pid)
+        back = time.time()
+        how = "SIGKILL"
+        if chain is not None:
+            how += f", head {head} → {self._head_answered(chain)}"
+        return Kill(program, how, pid, at, back, new_pid)
 
-    def _wait_restarted(self, program: str, old: int) -> int:
+    @staticmethod
+    def _head_answered(chain: JsonRpc) -> int:
+        """The restarted chain's first head (it answers once it has loaded its dump)."""
         deadline = time.monotonic() + RESTART_TIMEOUT
         while True:
-            state, pid = statuses(self.state).get(program, ("MISSING", None))
-            if state == "RUNNING" and pid is not None and pid != old:
-                return pid
-            assert state != "FATAL", f"supervisord gave up restarting {program} (FATAL)"
-            assert time.monotonic() < deadline, f"{program} not RUNNING {RESTART_TIMEOUT:.0f} s after SIGKILL: {state}"
-            time.sleep(0.2)
+            try:
+                return int(chain.request("eth_blockNumber"), 16)
+            except RpcUnavailable:
+                assert time.monotonic() < deadline, "the restarted chain does not answer"
+                time.sleep(0.1)
+
+    def _wait_restarted(self, program: str, old: int) -> int:
+        return wait_restarted(self.state, program, old)
 
     def wait_all_running(self, timeout: float = RESTART_TIMEOUT) -> None:
         """Until supervisord reports every program RUNNING."""
@@ -177,6 +194,17 @@ class Chaos:
                 return
             assert time.monotonic() < deadline, f"not RUNNING after {timeout:.0f} s: {down}"
             time.sleep(0.2)
+
+
+def receipts_through_faults(g: Gateway, transfers: Sequence[Transfer], timeout: float) -> list[dict[str, Any]]:
+    """`Gateway.receipts` (each transfer mined, one the chain lost sent again), asked again while anvil is down."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return g.receipts(transfers, timeout=max(1.0, deadline - time.monotonic()))
+        except RpcUnavailable:
+            assert time.monotonic() < deadline, f"the chain unreachable for {timeout:.0f} s"
+            time.sleep(0.5)
 
 
 # --- a load that tolerates the faults --------------------------------------------------------------------------
@@ -256,6 +284,10 @@ class Checked:
     sweep_rows: int
     journal_transactions: int
     unbalanced: int
+    seen_reorged: int = 0
+    """Payments SEEN in blocks the chain's restart lost, reorged (then credited once when mined again)."""
+    payments_resent: int = 0
+    """Payments the customers' wallets sent again: lost by the chain's restart (or dropped from anvil's pool)."""
 
 
 def check_books(
@@ -279,10 +311,11 @@ def check_books(
     assert not twice, f"invoices credited more than once: {twice}"
     missing = set(ids) - set(credits)
     assert not missing, f"{len(missing)} invoices never credited, e.g. {sorted(missing)[:3]}"
+    # A payment SEEN in blocks the chain lost is reorged (`seen_payment_reorged`); a credit is never reversed.
     reversed_ = psql(
         dsn,
-        "SELECT count(*) FROM ledger.journal_transactions r JOIN ledger.journal_transactions t ON r.reverses = t.id "
-        f"WHERE t.invoice_id IN ({listed})",
+        "SELECT count(*) FROM ledger.journal_transactions "
+        f"WHERE kind = 'credited_payment_reversed' AND invoice_id IN ({listed})",
     )
     assert reversed_ == [["0"]], f"credits reversed: {reversed_}"
     unbalanced = psql(
@@ -292,6 +325,11 @@ def check_books(
     )
     assert unbalanced == [["0"]], f"unbalanced journal transactions: {unbalanced}"
     journal = int(psql(dsn, "SELECT count(*) FROM ledger.journal_transactions")[0][0])
+    reorged = psql(
+        dsn,
+        "SELECT count(*) FROM ledger.journal_transactions "
+        f"WHERE kind = 'seen_payment_reorged' AND invoice_id IN ({listed})",
+    )
     addresses = {str(i["deposit_address"]).lower() for i in invoices}
     rows = psql(dsn, "SELECT lower(deposit_address), count(*) FROM ledger.sweep_deposits GROUP BY 1")
     booked = {row[0]: int(row[1]) for row in rows if row[0] in addresses}
@@ -310,6 +348,7 @@ def check_books(
         sweep_rows=len(booked),
         journal_transactions=journal,
         unbalanced=0,
+        seen_reorged=int(reorged[0][0]),
     )
 
 
@@ -352,7 +391,7 @@ def run_chaos(
     programs = statuses(g.state)
     front_order, back_order = with_replicas(FRONT, programs), with_replicas(BACK, programs)
     front = Chaos(g.state, interval=interval, rounds=rounds, order=front_order)
-    back = Chaos(g.state, interval=interval, rounds=rounds, order=back_order)
+    back = Chaos(g.state, interval=interval, rounds=rounds, order=back_order, rpc=g.rpc)
     budget = RESTART_TIMEOUT * ((len(front_order) + len(back_order)) * rounds + 1)
     front.start()
     try:
@@ -361,12 +400,14 @@ def run_chaos(
         timings["created"] = time.monotonic() - load
         front.join(timeout=budget)
         senders = [g.chain.accounts()[n] for n in (5, 6, 7, 8)]
-        # Sent straight to the chain (a freeze of it outlasts no call: JsonRpc waits 10 s), never sent twice.
+        # Sent straight to the chain before it is faulted; sent again (same nonce, same hash) only if it is lost.
         transfers = g.pay_at_once(invoices, senders)
         timings["sent"] = time.monotonic() - load
         back.start()
-        g.receipts(transfers, timeout=600)
+        receipts_through_faults(g, transfers, timeout=600)
         back.join(timeout=budget)
+        # After the chain's kill: every payment still mined (one in the blocks it lost is sent again).
+        receipts_through_faults(g, transfers, timeout=600)
     finally:
         front.stop.set()
         back.stop.set()
@@ -395,6 +436,11 @@ def run_chaos(
     timings["checked"] = time.monotonic() - load
     return (
         [replace(k, at=k.at - origin, back=k.back - origin) for k in kills],
-        replace(checked, webhooks_paid=len(paid), paid_deliveries=deliveries),
+        replace(
+            checked,
+            webhooks_paid=len(paid),
+            paid_deliveries=deliveries,
+            payments_resent=sum(1 for t in transfers if t.resent),
+        ),
         timings,
     )
