@@ -52,6 +52,7 @@ def with_replicas(order: Sequence[str], programs: Collection[str]) -> tuple[str,
         for name in (first, *sorted(p for p in programs if p.startswith(f"{first}-") and p[len(first) + 1 :].isdigit()))
     )
 
+
 RESTART_TIMEOUT = 120.0
 
 
