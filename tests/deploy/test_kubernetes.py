@@ -185,7 +185,7 @@ def test_kubectl_is_the_recorded_binary_and_the_readme_names_it() -> None:
     assert KUBECTL["sha256_x86_64"] in readme
 
 
-@pytest.mark.parametrize("overlay", ["base", "dev", "prod"])
+@pytest.mark.parametrize("overlay", ["base", "dev", "prod", "restore"])
 def test_every_rendered_resource_validates_against_its_schema(overlay: str) -> None:
     docs = render(overlay)
     kinds = {d["kind"] for d in docs}
@@ -508,3 +508,48 @@ def test_each_schema_owner_logs_in_as_its_own_postgres_role(overlay: str) -> Non
         if urls:
             (url,) = urls
             assert url["valueFrom"]["secretKeyRef"]["name"] == roles[name]["passwordSecret"]["name"]
+
+
+def test_the_restore_overlay_recovers_postgres_from_what_prod_backs_up_and_changes_nothing_else() -> None:
+    """overlays/restore: prod, but the Cluster bootstraps with CloudNativePG's recovery from the object store the
+    prod Cluster archives to (same path, its server name, the same credentials), archives to a new server name so
+    the archive it reads is never written, and the signer's volume starts from a snapshot of the old one."""
+    prod, restore = render("prod"), render("restore")
+    old = of_kind(prod, "Cluster")["stablegate-db"]["spec"]
+    new = of_kind(restore, "Cluster")["stablegate-db"]["spec"]
+    validate(of_kind(restore, "Cluster")["stablegate-db"])
+    assert "initdb" not in new["bootstrap"]
+    recovery = new["bootstrap"]["recovery"]
+    (source,) = [c for c in new["externalClusters"] if c["name"] == recovery["source"]]
+    written = old["backup"]["barmanObjectStore"]
+    read = source["barmanObjectStore"]
+    assert read["destinationPath"] == written["destinationPath"]
+    assert read.get("serverName", "stablegate-db") == written.get("serverName", "stablegate-db") == "stablegate-db"
+    assert read["s3Credentials"] == written["s3Credentials"]
+    assert read["wal"]["compression"] == written["wal"]["compression"]
+    assert new["backup"]["barmanObjectStore"]["serverName"] not in (None, "stablegate-db")
+    assert (recovery["database"], recovery["owner"]) == (
+        old["bootstrap"]["initdb"]["database"],
+        old["bootstrap"]["initdb"]["owner"],
+    )
+    assert new["managed"] == old["managed"]  # the roles' passwords are set from their Secrets again
+    # The signer's store: its claim made from a snapshot of the old volume.
+    (claim,) = of_kind(restore, "StatefulSet")["signer"]["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["dataSource"] == {
+        "apiGroup": "snapshot.storage.k8s.io",
+        "kind": "VolumeSnapshot",
+        "name": "stablegate-signer-state",
+    }
+
+    # Everything else is the prod render, unchanged.
+    changed = {("Cluster", "stablegate-db"), ("StatefulSet", "signer")}
+    assert [d for d in restore if (d["kind"], d["metadata"]["name"]) not in changed] == [
+        d for d in prod if (d["kind"], d["metadata"]["name"]) not in changed
+    ]
+    assert (
+        of_kind(restore, "StatefulSet")["signer"]["spec"]["template"]
+        == of_kind(prod, "StatefulSet")["signer"]["spec"]["template"]
+    )
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    assert "## Restore on Kubernetes" in operations
+    assert "overlays/restore" in operations and "stablegate-signer-state" in operations
