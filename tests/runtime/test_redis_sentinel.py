@@ -26,6 +26,9 @@ import redis.asyncio
 from edge.config import EdgeSettings
 from edge.ratelimit import RedisRateLimiter
 from gateway import parts
+from service_runtime.config import ConfigError, load_settings
+from service_runtime.devcerts import DevMesh
+from service_runtime.mesh import Role
 from service_runtime.redis_client import RedisUrlError, async_redis, parse_sentinel_url, sync_redis
 
 pytestmark = pytest.mark.timeout(120)
@@ -175,3 +178,18 @@ def test_settings_take_a_sentinel_url_and_refuse_other_schemes() -> None:
     assert re.match(pattern, "redis+sentinel://10.0.0.1:26379/main")
     assert re.match(pattern, "rediss+sentinel://10.0.0.1:26379/main")
     assert not re.match(pattern, "sentinel://10.0.0.1:26379/main")
+
+
+def test_a_malformed_sentinel_url_is_refused_at_start_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, mesh_pki: DevMesh
+) -> None:
+    for key, value in mesh_pki.files(Role.EDGE).env("edge").items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("STABLEGATE_EDGE_REDIS_URL", "redis+sentinel://:hunter2@10.0.0.1:26379")
+    with pytest.raises(ConfigError) as refused:
+        load_settings(EdgeSettings)
+    assert "STABLEGATE_EDGE_REDIS_URL" in str(refused.value)
+    assert "names the master" in str(refused.value)
+    assert "hunter2" not in str(refused.value)
+    monkeypatch.setenv("STABLEGATE_EDGE_REDIS_URL", "redis+sentinel://:hunter2@10.0.0.1:26379/main")
+    assert load_settings(EdgeSettings).redis_url.endswith("/main")
