@@ -32,6 +32,7 @@ from checkout.live import StatusFeed, channel, encode
 from checkout.page import NOT_FOUND_PAGE, LiveStatus, live_status, render
 from service_runtime import mesh
 from service_runtime.mesh import MethodRoles, Role, https_listener_ssl, peer_cert_has_role
+from service_runtime.redis_client import async_redis
 from service_runtime.server import ServiceDefinition
 
 log = logging.getLogger("stablegate.checkout")
@@ -237,7 +238,7 @@ def definition(settings: CheckoutSettings) -> ServiceDefinition:
     async def startup() -> None:
         clients.ledger = mesh.channel(settings.ledger_target, settings.tls)
         clients.stub = pb_grpc.CheckoutServiceStub(clients.ledger)
-        clients.cache = redis.from_url(settings.redis_url)
+        clients.cache = async_redis(settings.redis_url)
         feed = StatusFeed(clients.cache, clients.status, settings.poll_interval_seconds)
         runner = web.AppRunner(make_app(settings, clients, feed), access_log=None, shutdown_timeout=1.0)
         await runner.setup()

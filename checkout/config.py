@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from service_runtime.config import TARGETS_PATTERN, ServiceSettings
+from service_runtime.redis_client import REDIS_URL_DESCRIPTION, REDIS_URL_PATTERN
 
 
 class CheckoutSettings(ServiceSettings):
@@ -31,8 +32,9 @@ class CheckoutSettings(ServiceSettings):
     )
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0",
-        pattern=r"^rediss?://",
-        description="Redis: live invoice status is published there and fanned out to every replica's streams.",
+        pattern=REDIS_URL_PATTERN,
+        description="Redis: live invoice status is published there and fanned out to every replica's streams. "
+        + REDIS_URL_DESCRIPTION,
     )
     poll_interval_seconds: float = Field(
         default=1.0,

@@ -56,6 +56,7 @@ from dashboard.throttle import LoginThrottle
 from service_runtime import mesh
 from service_runtime.config import Profile
 from service_runtime.mesh import MethodRoles, Role, https_listener_ssl, peer_cert_has_role
+from service_runtime.redis_client import async_redis
 from service_runtime.server import ServiceDefinition
 
 log = logging.getLogger("stablegate.dashboard")
@@ -779,7 +780,7 @@ def definition(settings: DashboardSettings, admin: AdminLogin | None = None) -> 
             signer_channel = mesh.channel(settings.signer_target, settings.tls)
             channels.append(signer_channel)
             parts.signer = SignerClient(signer_channel)
-        cache = redis.from_url(settings.redis_url)
+        cache = async_redis(settings.redis_url)
         caches.append(cache)
         parts.sessions = SessionStore(
             cache, idle_seconds=settings.session_idle_seconds, absolute_seconds=settings.session_absolute_seconds

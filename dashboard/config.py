@@ -11,6 +11,7 @@ from pydantic_settings import SettingsConfigDict
 from dashboard.oidc_settings import OidcSettings
 from dashboard.sealing import SealingKeyInvalid, parse_key
 from service_runtime.config import DEMO_SECRET_PREFIX, TARGETS_PATTERN, ServiceSettings
+from service_runtime.redis_client import REDIS_URL_DESCRIPTION, REDIS_URL_PATTERN
 
 
 class DashboardSettings(ServiceSettings):
@@ -42,7 +43,9 @@ class DashboardSettings(ServiceSettings):
         default=False, description="Apply pending migrations at start (the dev profile always does)."
     )
     redis_url: str = Field(
-        default="redis://127.0.0.1:6379/0", pattern=r"^rediss?://", description="Redis: the sessions live there."
+        default="redis://127.0.0.1:6379/0",
+        pattern=REDIS_URL_PATTERN,
+        description="Redis: the sessions live there. " + REDIS_URL_DESCRIPTION,
     )
     ledger_target: str = Field(
         default="127.0.0.1:50051",

@@ -19,6 +19,7 @@ from edge.config import EdgeSettings
 from edge.ratelimit import RedisRateLimiter
 from service_runtime import mesh
 from service_runtime.mesh import MethodRoles, Role
+from service_runtime.redis_client import async_redis
 from service_runtime.server import ServiceDefinition
 
 SERVED = ("envoy.service.auth.v3.Authorization", "envoy.service.ratelimit.v3.RateLimitService")
@@ -46,7 +47,7 @@ def definition(settings: EdgeSettings) -> ServiceDefinition:
     async def startup() -> None:
         # grpc.aio channels and redis clients bind to the loop they are made in: make them in the server's.
         clients.ledger = mesh.channel(settings.ledger_target, settings.tls)
-        clients.cache = redis.from_url(settings.redis_url)
+        clients.cache = async_redis(settings.redis_url)
         limits = {"merchant_id": settings.merchant_requests_per_second, "route": settings.route_requests_per_second}
         limiter.append(RedisRateLimiter(clients.cache, limits))
         authorizer.append(

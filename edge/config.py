@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from service_runtime.config import TARGETS_PATTERN, ServiceSettings
+from service_runtime.redis_client import REDIS_URL_DESCRIPTION, REDIS_URL_PATTERN
 
 
 class EdgeSettings(ServiceSettings):
@@ -24,7 +25,9 @@ class EdgeSettings(ServiceSettings):
         description="host:port of the ledger (key checks); or IPv4:port,IPv4:port,… of its replicas (round-robin).",
     )
     redis_url: str = Field(
-        default="redis://127.0.0.1:6379/0", pattern=r"^rediss?://", description="Redis for rate limits and caches."
+        default="redis://127.0.0.1:6379/0",
+        pattern=REDIS_URL_PATTERN,
+        description="Redis for rate limits and caches. " + REDIS_URL_DESCRIPTION,
     )
     credential_cache_seconds: float = Field(
         default=2.0, ge=0, le=5, description="How long a verified key is cached in Redis; bounds revocation delay."

@@ -6,7 +6,9 @@ upstreams are Kubernetes Services reached by DNS name, and the mesh files are ce
 
 - `python -m edge.k8s routes OUT.json` (at image build time, where the ledger's and settlement's code is at
   hand): which public gRPC services each upstream serves. The runtime image keeps only that JSON.
-- `python -m edge.k8s serve`: render the bootstrap into `STABLEGATE_ENVOY_CONFIG_DIR` and exec Envoy on it.
+- `python -m edge.k8s serve`: render the bootstrap into `STABLEGATE_ENVOY_CONFIG_DIR` and exec Envoy on it. The
+  public listener serves the API, `/checkout/` (the checkout Service) and `/dashboard/` (the dashboard Service),
+  each page service reached over mutual TLS and checked against its mesh role.
 - `python -m edge.k8s ready`: exit 0 when Envoy's admin interface (loopback only) says it is ready.
 """
 
@@ -35,6 +37,7 @@ DEFAULTS: dict[str, str] = {
     "SETTLEMENT_PORT": "50051",
     "EDGE_PORT": "50051",
     "CHECKOUT_HTTP_PORT": "8080",
+    "DASHBOARD_HTTP_PORT": "8080",
     "TRUSTED_PROXY_HOPS": "0",
     "CONCURRENCY": "2",
 }
@@ -95,6 +98,7 @@ def plan_from_env(env: Mapping[str, str], routes: Mapping[str, Sequence[str]]) -
         routes={name: tuple(services) for name, services in routes.items()},
         ext_authz=Upstream("ext_authz", _get(env, "EDGE_HOST"), _port(env, "EDGE_PORT"), Role.EDGE),
         checkout=Upstream("checkout", _get(env, "CHECKOUT_HOST"), _port(env, "CHECKOUT_HTTP_PORT"), Role.CHECKOUT),
+        dashboard=Upstream("dashboard", _get(env, "DASHBOARD_HOST"), _port(env, "DASHBOARD_HTTP_PORT"), Role.DASHBOARD),
         mesh=mesh,
         tls=public_tls,
         trusted_proxy_hops=int(hops),

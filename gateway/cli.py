@@ -121,6 +121,38 @@ MIGRATIONS: dict[str, Path] = {
 }
 
 
+def cmd_db_roles(args: argparse.Namespace) -> int:
+    """Make (or bring up to date) one role per schema owner (gateway/db_roles.py)."""
+    import asyncio  # noqa: PLC0415
+
+    import asyncpg  # noqa: PLC0415
+
+    from gateway.db_roles import SCHEMA_OWNERS, provision_roles  # noqa: PLC0415
+
+    url: str | None = args.database_url
+    if url is None:
+        settings, _ = _settings_or_exit("ledger")
+        url = str(getattr(settings, "database_url"))  # noqa: B009 - ledger settings carry the URL
+
+    async def run() -> int:
+        try:
+            conn = await asyncpg.connect(url, timeout=10)
+        except (OSError, asyncpg.PostgresError) as exc:
+            print(f"error: cannot connect to the database: {type(exc).__name__}", file=sys.stderr)
+            return 1
+        try:
+            await provision_roles(conn)
+        except asyncpg.PostgresError as exc:
+            print(f"error: setting the roles up failed: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await conn.close()
+        print(f"roles with their own schema: {', '.join(SCHEMA_OWNERS)}")
+        return 0
+
+    return asyncio.run(run())
+
+
 def cmd_db_migrate(args: argparse.Namespace) -> int:
     """Apply every service's pending migrations to the database."""
     import asyncio  # noqa: PLC0415
@@ -548,7 +580,7 @@ def _replicas(value: str) -> int:
     return int(value)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one parser: every command and its options
     """The argument parser of the `stablegate` command."""
     parser = argparse.ArgumentParser(
         prog="stablegate",
@@ -591,6 +623,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-url", default=None, help="Postgres URL (default: STABLEGATE_LEDGER_DATABASE_URL or its default)"
     )
     migrate.set_defaults(func=cmd_db_migrate)
+    roles = db_sub.add_parser(
+        "roles", help="one login role per schema owner, with privileges on its own schema only (idempotent)"
+    )
+    roles.add_argument(
+        "--database-url",
+        default=None,
+        help="Postgres URL of a superuser or the database owner (default: STABLEGATE_LEDGER_DATABASE_URL)",
+    )
+    roles.set_defaults(func=cmd_db_roles)
 
     admin = sub.add_parser("admin", help="administer the gateway")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")

@@ -269,9 +269,11 @@ class Doctor:
     def _redis(self) -> None:
         import redis  # noqa: PLC0415
 
+        from service_runtime.redis_client import sync_redis  # noqa: PLC0415
+
         urls = {u for s in self.settings.values() if isinstance(u := getattr(s, "redis_url", None), str)}
         for url in sorted(urls):
-            client = redis.Redis.from_url(url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout)
+            client = sync_redis(url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout)
             try:
                 client.ping()
                 self.add(f"redis {_safe_url(url)}", Status.PASS, "PING answered")

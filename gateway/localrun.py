@@ -56,6 +56,7 @@ from chain.safe import deploy_safe
 from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, write
 from gateway import parts
 from gateway.anvil_launch import CHAIN_DUMP, CHAIN_KEPT, dump_height
+from gateway.ledger_kek_dev import ledger_kek_env, ledger_kek_token, rewrap_legacy_secrets
 from ledger.secretbox import new_dev_key
 from service_runtime.config import DEMO_SECRET_PREFIX
 from service_runtime.devcerts import DevMesh
@@ -830,6 +831,9 @@ class LocalGateway:
             with self.console.status("the demo merchant and its key…"):
                 self._demo = self._demo_merchant()
                 self._dashboard_admin_key()
+                moved = rewrap_legacy_secrets(self._kek_token, self._pg_dsn, self._webhook_key())
+                if moved:
+                    self.console.print(f"moved {moved} webhook endpoints' secrets under the ledger's KEK")
             self._print_addresses(programs)
             return self._wait_for_stop()
         except (UpError, parts.PartError) as exc:
@@ -849,6 +853,8 @@ class LocalGateway:
             self._pg_dsn = pg_plan.dsn
             token = self._softhsm_token()
             self._keys = self._dev_keys(token)
+            # The ledger's own KEK token beside the signer's: webhook secrets are envelope-encrypted under it.
+            self._kek_token = ledger_kek_token(self.state, token)
             redis_spec = parts.prepare_redis(self.state, ports["redis"])
             # The chain of the previous run if a whole one was kept (then no deployment), else an empty one.
             self._kept_chain = self._chain.keep() if (self.state / "chain.json").exists() else None
@@ -893,7 +899,7 @@ class LocalGateway:
                 envoy_spec.ready,
             ),
         ]
-        env = self._service_env(ports, pg_plan, token, mesh)
+        env = self._service_env(ports, pg_plan, token, mesh) | ledger_kek_env(self._kek_token)
         probe = mesh.files(Role.OPERATOR)
         for name in SERVICE_NAMES:
             port = ports[name]
@@ -905,8 +911,8 @@ class LocalGateway:
             )
             metrics = ports[f"{name}_metrics"]
             own = {k: v for k, v in env.items() if k.startswith(f"STABLEGATE_{name.upper()}_")}
-            if name == "signer":
-                own.update(token.env)
+            if name in ("signer", "ledger"):
+                own.update(token.env)  # one SoftHSM token directory; each opens only its own token
             address = f"127.0.0.1:{port} (gRPC), :{metrics}/metrics"
             # supervisord loses a stop signal sent in the instant after it spawns a program (the group does not
             # exist yet), so keep its wait short: the drain timeout and a margin.

@@ -12,6 +12,7 @@ from chain.networks import BSC_MAINNET_USDT
 from ledger.domain.addresses import to_checksum_address
 from ledger.secretbox import SecretKeyInvalid, parse_key
 from service_runtime.config import DEMO_SECRET_PREFIX, FieldsRefused, Profile, ServiceSettings
+from service_runtime.redis_client import REDIS_URL_DESCRIPTION, REDIS_URL_PATTERN
 
 ZERO_HASH = "0x" + "00" * 32
 # Placeholders for the chain, good for the ledger's own tests (deposit addresses are CREATE2 math, nothing is
@@ -44,7 +45,9 @@ class LedgerSettings(ServiceSettings):
         default=False, description="Apply pending migrations at start (the dev profile always does)."
     )
     redis_url: str = Field(
-        default="redis://127.0.0.1:6379/0", pattern=r"^rediss?://", description="Redis URL for caches."
+        default="redis://127.0.0.1:6379/0",
+        pattern=REDIS_URL_PATTERN,
+        description="Redis URL for caches. " + REDIS_URL_DESCRIPTION,
     )
     chain_id: int = Field(default=97, gt=0, description="EVM chain id of invoices: 56 BSC mainnet, 97 testnet/anvil.")
     asset: str = Field(default="USDT", pattern=r"^[A-Z0-9]{2,12}$", description="The asset symbol invoices are in.")

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service_runtime.mesh import DEFAULT_TRUST_DOMAIN, role_from_spiffe_id, spiffe_id
+from service_runtime.redis_client import RedisUrlError, parse_sentinel_url
 from service_runtime.secrets import AWS_SUFFIX, FILE_SUFFIX, resolve_secret_settings, source_variables
 
 
@@ -142,6 +143,16 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _empty_disables(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("redis_url", check_fields=False)
+    @classmethod
+    def _redis_url_is_usable(cls, value: str) -> str:
+        # A Sentinel URL is parsed at start, so a malformed one names the variable instead of failing later.
+        try:
+            parse_sentinel_url(value)
+        except RedisUrlError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @model_validator(mode="after")
     def _certificate_names_our_role(self) -> ServiceSettings:

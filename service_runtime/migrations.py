@@ -74,7 +74,10 @@ async def applied(conn: asyncpg.Connection, service: str) -> dict[int, tuple[str
 
 async def migrate(conn: asyncpg.Connection, service: str, migrations: list[Migration]) -> list[Migration]:
     """Apply what is missing, in order; verify the checksums of what was applied before. Returns the new ones."""
-    await conn.execute(BOOKKEEPING)
+    # Created only when missing: a service's own role (docs/operations.md, "Postgres roles") may read and add
+    # its rows but not create tables in `public`, and CREATE TABLE IF NOT EXISTS checks that privilege first.
+    if await conn.fetchval("SELECT to_regclass('public.stablegate_migrations')") is None:
+        await conn.execute(BOOKKEEPING)
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
     try:
         done = await applied(conn, service)

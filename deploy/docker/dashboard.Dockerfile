@@ -20,6 +20,7 @@ COPY dashboard/ /app/dashboard/
 COPY gen/stablegate/ledger/ /app/gen/stablegate/ledger/
 COPY gen/stablegate/merchant/ /app/gen/stablegate/merchant/
 COPY gen/stablegate/admin/ /app/gen/stablegate/admin/
+COPY gen/stablegate/signer/ /app/gen/stablegate/signer/
 RUN /opt/venv/bin/python -m compileall -q /app
 
 FROM python:3.11.10-slim-bookworm@sha256:5148c0e4bbb64271bca1d3322360ebf4bfb7564507ae32dd639322e4952a6b16

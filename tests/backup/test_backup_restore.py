@@ -193,6 +193,7 @@ def restored_gateway(g: Gateway, backup: Path, base: Path) -> Iterator[dict[str,
         }
         if name == "signer":
             env["STABLEGATE_SIGNER_STATE_PATH"] = str(signer_state)
+        if name in ("signer", "ledger"):  # the restored token directory holds the signer's and the ledger's KEK token
             env["SOFTHSM2_CONF"] = str(conf)
         envs[name] = env
     assert all(str(old_pg) not in json.dumps(env) for env in envs.values())

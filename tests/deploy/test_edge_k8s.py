@@ -24,6 +24,7 @@ def pod_env(pki: DevMesh, out: Path) -> dict[str, str]:
         "STABLEGATE_ENVOY_SETTLEMENT_HOST": "settlement",
         "STABLEGATE_ENVOY_EDGE_HOST": "edge",
         "STABLEGATE_ENVOY_CHECKOUT_HOST": "checkout",
+        "STABLEGATE_ENVOY_DASHBOARD_HOST": "dashboard",
         "STABLEGATE_ENVOY_TLS__CERT_FILE": str(files.cert_file),
         "STABLEGATE_ENVOY_TLS__KEY_FILE": str(files.key_file),
         "STABLEGATE_ENVOY_TLS__CA_FILE": str(files.ca_file),
@@ -44,10 +45,32 @@ def test_the_rendered_bootstrap_reaches_services_by_name_and_envoy_validates_it(
         ("settlement", "settlement"),
         ("ext_authz", "edge"),
         ("checkout", "checkout"),
+        ("dashboard", "dashboard"),
     ):
         assert clusters[name]["type"] == "STRICT_DNS"
         endpoint = clusters[name]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
         assert endpoint["address"]["socket_address"]["address"] == host
+    # The page services: HTTP/1.1 over mutual TLS, each upstream certificate checked against its mesh role.
+    for page in ("checkout", "dashboard"):
+        tls = clusters[page]["transport_socket"]["typed_config"]
+        assert tls["common_tls_context"]["alpn_protocols"] == ["http/1.1"], page
+        spiffe = json.dumps(tls["common_tls_context"]["validation_context"])
+        assert f"spiffe://stablegate/role/{page}" in spiffe, page
+    # /checkout/ and /dashboard/ on the public listener go to their own clusters, without the API-key check.
+    public = next(
+        listener
+        for listener in bootstrap["static_resources"]["listeners"]
+        if listener["address"]["socket_address"]["port_value"] == 8080
+    )
+    manager = public["filter_chains"][0]["filters"][0]["typed_config"]
+    routes_by_prefix: dict[str, set[str]] = {}
+    for host in manager["route_config"]["virtual_hosts"]:
+        for route in host["routes"]:
+            prefix = route["match"].get("prefix", "")
+            if "route" in route:
+                routes_by_prefix.setdefault(prefix, set()).add(route["route"]["cluster"])
+    assert routes_by_prefix["/dashboard/"] == {"dashboard"}
+    assert routes_by_prefix["/checkout/"] == {"checkout"}
     listeners = {
         listener["address"]["socket_address"]["port_value"]: listener["address"]["socket_address"]["address"]
         for listener in bootstrap["static_resources"]["listeners"]

