@@ -731,6 +731,9 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
     app.router.add_post(f"{PREFIX}/team/invitations", invite)
     app.router.add_get(f"{PREFIX}/invite/{{token:[A-Za-z0-9_-]{{20,64}}}}", invitation_form)
     app.router.add_post(f"{PREFIX}/invite/{{token:[A-Za-z0-9_-]{{20,64}}}}", accept)
+    from dashboard import merchant_pages  # noqa: PLC0415 - the merchant pages import this module
+
+    merchant_pages.install(app)
     if admin is not None:
         admin.install(app)
     else:

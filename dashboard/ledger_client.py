@@ -98,6 +98,8 @@ class LedgerClient:
     """Stubs over one mesh channel to the ledger."""
 
     def __init__(self, channel: grpc.aio.Channel, admin_key: Callable[[], str]) -> None:
+        self.channel = channel
+        """The mesh channel (the merchant pages' stubs share it: dashboard/merchant_client.py)."""
         self._merchants = merchants_grpc.MerchantAdminServiceStub(channel)
         self._keys = keys_grpc.ApiKeyAdminServiceStub(channel)
         self._invoices = invoices_grpc.InvoiceServiceStub(channel)
