@@ -18,9 +18,15 @@ from stablegate.admin.v1 import api_key_admin_service_pb2 as keys_pb
 from stablegate.admin.v1 import api_key_admin_service_pb2_grpc as keys_grpc
 from stablegate.merchant.v1 import balance_service_pb2 as balance_pb
 from stablegate.merchant.v1 import balance_service_pb2_grpc as balance_grpc
-from stablegate.merchant.v1 import invoice_pb2, webhook_pb2
+from stablegate.merchant.v1 import invoice_pb2, payout_pb2, webhook_pb2
 from stablegate.merchant.v1 import invoice_service_pb2 as invoices_pb
 from stablegate.merchant.v1 import invoice_service_pb2_grpc as invoices_grpc
+from stablegate.merchant.v1 import payout_service_pb2 as payouts_pb
+from stablegate.merchant.v1 import payout_service_pb2_grpc as payouts_grpc
+from stablegate.merchant.v1 import refund_service_pb2 as refunds_pb
+from stablegate.merchant.v1 import refund_service_pb2_grpc as refunds_grpc
+from stablegate.merchant.v1 import settlement_address_service_pb2 as addresses_pb
+from stablegate.merchant.v1 import settlement_address_service_pb2_grpc as addresses_grpc
 from stablegate.merchant.v1 import webhook_service_pb2 as webhooks_pb
 from stablegate.merchant.v1 import webhook_service_pb2_grpc as webhooks_grpc
 
@@ -402,3 +408,150 @@ class MerchantApi:
             )
         except grpc.aio.AioRpcError as exc:
             raise _refusal(exc) from exc
+
+
+@dataclass(frozen=True)
+class PayoutView:
+    """A payout as the payouts page lists it (decimal strings in token units)."""
+
+    id: str
+    status: str
+    """PENDING_APPROVAL, QUEUED, BROADCAST, CONFIRMED, FAILED, CANCELED or REJECTED."""
+    amount: str
+    fee: str
+    total: str
+    asset: str
+    destination_address: str
+    approval_id: str
+    tx_hash: str
+    failure_reason: str
+    trigger: str
+    create_time: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class RefundView:
+    """A refund as the payouts page lists it."""
+
+    id: str
+    invoice_id: str
+    status: str
+    amount: str
+    asset: str
+    refund_address: str
+    tx_hash: str
+    create_time: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class AddressView:
+    """A settlement address."""
+
+    id: str
+    address: str
+    label: str
+    status: str
+    """PENDING_CONFIRMATION, COOLING_OFF, ACTIVE or REVOKED."""
+    cooling_off_end_time: dt.datetime | None
+    create_time: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class QuoteView:
+    """What a payout of an amount would cost, and whether the balance covers it."""
+
+    amount: str
+    fee: str
+    total: str
+    available: str
+    covered: bool
+    asset: str
+
+
+class PayoutApi(MerchantApi):
+    """The merchant pages' read-only calls about money going out: payouts, refunds, settlement addresses, quotes."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        super().__init__(channel)
+        self._payouts = payouts_grpc.PayoutServiceStub(channel)
+        self._refunds = refunds_grpc.RefundServiceStub(channel)
+        self._addresses = addresses_grpc.SettlementAddressServiceStub(channel)
+
+    async def payouts(self, key: str) -> list[PayoutView]:
+        """The merchant's newest payouts."""
+        try:
+            reply = await self._payouts.ListPayouts(
+                payouts_pb.ListPayoutsRequest(page_size=100), metadata=_auth(key), timeout=TIMEOUT
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _refusal(exc) from exc
+        return [
+            PayoutView(
+                id=p.id,
+                status=payout_pb2.PayoutStatus.Name(p.status).removeprefix("PAYOUT_STATUS_"),
+                amount=p.amount,
+                fee=p.fee or "0",
+                total=p.total or p.amount,
+                asset=p.asset,
+                destination_address=p.destination_address,
+                approval_id=p.approval_id,
+                tx_hash=p.tx_hash,
+                failure_reason=p.failure_reason,
+                trigger=payout_pb2.PayoutTrigger.Name(p.trigger).removeprefix("PAYOUT_TRIGGER_"),
+                create_time=_time(p, "create_time"),
+            )
+            for p in reply.payouts
+        ]
+
+    async def refunds(self, key: str) -> list[RefundView]:
+        """The merchant's newest refunds."""
+        try:
+            reply = await self._refunds.ListRefunds(
+                refunds_pb.ListRefundsRequest(page_size=100), metadata=_auth(key), timeout=TIMEOUT
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _refusal(exc) from exc
+        return [
+            RefundView(
+                id=r.id,
+                invoice_id=r.invoice_id,
+                status=refunds_pb.RefundStatus.Name(r.status).removeprefix("REFUND_STATUS_"),
+                amount=r.amount,
+                asset=r.asset,
+                refund_address=r.refund_address,
+                tx_hash=r.tx_hash,
+                create_time=_time(r, "create_time"),
+            )
+            for r in reply.refunds
+        ]
+
+    async def addresses(self, key: str) -> list[AddressView]:
+        """The merchant's settlement addresses."""
+        try:
+            reply = await self._addresses.ListSettlementAddresses(
+                addresses_pb.ListSettlementAddressesRequest(page_size=100), metadata=_auth(key), timeout=TIMEOUT
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _refusal(exc) from exc
+        return [
+            AddressView(
+                id=a.id,
+                address=a.address,
+                label=a.label,
+                status=addresses_pb.SettlementAddressStatus.Name(a.status).removeprefix("SETTLEMENT_ADDRESS_STATUS_"),
+                cooling_off_end_time=_time(a, "cooling_off_end_time"),
+                create_time=_time(a, "create_time"),
+            )
+            for a in reply.settlement_addresses
+        ]
+
+    async def quote(self, key: str, amount: str) -> QuoteView:
+        """The fee and total of a payout of `amount`, and whether the available balance covers it."""
+        try:
+            reply = await self._payouts.GetPayoutQuote(
+                payouts_pb.GetPayoutQuoteRequest(amount=amount), metadata=_auth(key), timeout=TIMEOUT
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _refusal(exc) from exc
+        q = reply.payout_quote
+        return QuoteView(q.amount, q.fee or "0", q.total, q.available or "0", q.covered, q.asset)

@@ -30,11 +30,15 @@ from dashboard.merchant_client import (
     DASHBOARD_KEY_SCOPES,
     INVOICE_STATUSES,
     KEY_SCOPES,
+    AddressView,
     DeliveryView,
     EndpointView,
     InvoiceView,
     KeyView,
-    MerchantApi,
+    PayoutApi,
+    PayoutView,
+    QuoteView,
+    RefundView,
 )
 from dashboard.sessions import Stage
 from dashboard.store import merchant_pages as mstore
@@ -53,7 +57,7 @@ WEBHOOK_EVENTS: tuple[tuple[str, str], ...] = (
     ("payout.*", "Payout events"),
     ("refund.*", "Refund events"),
 )
-API = web.AppKey("merchant_api", MerchantApi)
+API = web.AppKey("merchant_api", PayoutApi)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -110,6 +114,8 @@ def _nav(current: str, role: str) -> str:
         ("balances", "Balances", Permission.VIEW_BALANCE),
         ("webhooks", "Webhooks", Permission.VIEW_WEBHOOKS),
         ("api-keys", "API keys", Permission.VIEW_API_KEYS),
+        ("payouts", "Payouts and refunds", Permission.VIEW_PAYOUTS),
+        ("settlement-addresses", "Settlement addresses", Permission.VIEW_PAYOUTS),
         ("notifications", "Notifications", Permission.SET_NOTIFICATIONS),
     ]
     items = "".join(
@@ -132,7 +138,8 @@ def _problem(text: str, ident: str = "problem") -> str:
 
 
 def _badge(status: str) -> str:
-    kind = {"PAID": "ok", "SUCCEEDED": "ok", "FINAL": "ok", "ACTIVE": "ok", "OPEN": "open", "PROCESSING": "open"}
+    done = ("PAID", "SUCCEEDED", "FINAL", "ACTIVE", "CONFIRMED")
+    kind = {**dict.fromkeys(done, "ok"), "OPEN": "open", "PROCESSING": "open"}
     css = kind.get(status, "off" if status in ("FAILED", "REVOKED", "DISABLED") else "open")
     return f'<span class="badge {css}">{e(status)}</span>'
 
@@ -243,7 +250,7 @@ def deliveries_table(deliveries: Sequence[tuple[EndpointView, DeliveryView]], *,
     if not deliveries:
         return f'<p id="{ident}-none">No webhook deliveries.</p>'
     rows = "".join(
-        f'<tr id="delivery-{e(d.id)}"><td>{e(d.event_type)}</td><td>{_badge(d.status)}</td>'
+        f'<tr id="delivery-{e(d.id)}"><td class="mono">{e(d.event_type)}</td><td>{_badge(d.status)}</td>'
         f'<td class="attempts">{d.attempt_count}</td>'
         f"<td>{d.last_response_status or ''}{e(' ' + d.last_error if d.last_error else '')}</td>"
         f'<td class="mono opt">{e(ep.url)}</td><td class="opt">{e(_when(d.last_attempt_time))}</td></tr>'
@@ -252,7 +259,7 @@ def deliveries_table(deliveries: Sequence[tuple[EndpointView, DeliveryView]], *,
     return (
         f'<div class="table-wrap"><table id="{ident}"><caption>{e(caption)}</caption>'
         '<thead><tr><th scope="col">Event</th><th scope="col">Status</th><th scope="col">Attempts</th>'
-        '<th scope="col">Last response</th><th scope="col" class="opt">Endpoint</th>'
+        '<th scope="col"><abbr title="Last HTTP response">HTTP</abbr></th><th scope="col" class="opt">Endpoint</th>'
         '<th scope="col" class="opt">Last attempt (UTC)</th>'
         f"</tr></thead><tbody>{rows}</tbody></table></div>"
     )
@@ -350,7 +357,7 @@ def endpoint_page(
             )
         again = ' <span class="hint">(redelivery)</span>' if d.redelivery_of else ""
         rows.append(
-            f'<tr id="delivery-{e(d.id)}"><td>{e(d.event_type)}{again}</td><td>{_badge(d.status)}</td>'
+            f'<tr id="delivery-{e(d.id)}"><td class="mono">{e(d.event_type)}{again}</td><td>{_badge(d.status)}</td>'
             f'<td class="attempts">{d.attempt_count}</td><td>{d.last_response_status or ""}'
             f"{e(' ' + d.last_error if d.last_error else '')}</td>"
             f'<td class="opt">{e(_when(d.create_time))}</td>' + (f"<td>{action}</td>" if may_manage else "") + "</tr>"
@@ -358,7 +365,8 @@ def endpoint_page(
     listing = (
         '<div class="table-wrap"><table id="deliveries"><caption>Deliveries, newest first</caption>'
         '<thead><tr><th scope="col">Event</th><th scope="col">Status</th><th scope="col">Attempts</th>'
-        '<th scope="col">Last response</th><th scope="col" class="opt">Created (UTC)</th>'
+        '<th scope="col"><abbr title="Last HTTP response">HTTP</abbr></th>'
+        '<th scope="col" class="opt">Created (UTC)</th>'
         + ('<th scope="col">Action</th>' if may_manage else "")
         + f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
         if rows
@@ -440,6 +448,96 @@ def keys_page(
     return shown + pages._notice(notice, ident="done") + _problem(error, "key-error") + listing + form
 
 
+def quote_form(amount: str, quote: QuoteView | None, error: str) -> str:
+    """The fee quote: what a payout of an amount would cost (a GET form: it changes nothing)."""
+    described = ' aria-describedby="quote-error" aria-invalid="true"' if error else ""
+    shown = ""
+    if quote is not None:
+        covered = "yes" if quote.covered else "no: the available balance is too small"
+        shown = (
+            '<dl class="facts" id="quote">'
+            f"<dt>Amount</dt><dd>{e(quote.amount)} {e(quote.asset)}</dd>"
+            f'<dt>Fee</dt><dd id="quote-fee">{e(quote.fee)} {e(quote.asset)}</dd>'
+            f'<dt>Total from the balance</dt><dd id="quote-total">{e(quote.total)} {e(quote.asset)}</dd>'
+            f"<dt>Available</dt><dd>{e(quote.available)} {e(quote.asset)}</dd>"
+            f'<dt>Covered</dt><dd id="quote-covered">{covered}</dd></dl>'
+        )
+    return (
+        f'<form method="get" action="{PREFIX}/payouts" id="quote-form" novalidate>'
+        '<label for="quote-amount">Payout amount (USDT)</label>'
+        f'<input id="quote-amount" name="amount" type="text" inputmode="decimal" value="{e(amount)}" '
+        f'maxlength="32" autocomplete="off"{described}>{_problem(error, "quote-error")}'
+        '<button type="submit" id="get-quote">Get the fee quote</button></form>'
+        f"{shown}"
+    )
+
+
+def payouts_page(
+    payouts: Sequence[PayoutView], refunds: Sequence[RefundView], *, amount: str, quote: QuoteView | None, error: str
+) -> str:
+    """Payouts (with fee and approval state) and refunds, newest first, and the fee quote."""
+    if payouts:
+        rows = "".join(
+            f'<tr id="payout-{e(p.id)}"><td class="mono">{e(p.id)}<br><span class="hint">{e(p.trigger.lower())}'
+            f"</span></td><td>{_badge(p.status)}"
+            + (f'<br><span class="hint">approval {e(p.approval_id)}</span>' if p.approval_id else "")
+            + (f'<br><span class="hint">{e(p.failure_reason)}</span>' if p.failure_reason else "")
+            + f'</td><td class="num">{e(p.amount)}</td><td class="num fee">{e(p.fee)}</td>'
+            f'<td class="num">{e(p.total)} {e(p.asset)}</td><td class="mono opt">{e(p.destination_address)}</td>'
+            f'<td class="mono opt">{e(p.tx_hash)}</td></tr>'
+            for p in payouts
+        )
+        listing = (
+            '<div class="table-wrap"><table id="payouts"><caption>Payouts, newest first</caption>'
+            '<thead><tr><th scope="col">Payout</th><th scope="col">Status / approval</th><th scope="col">Amount</th>'
+            '<th scope="col">Fee</th><th scope="col">Total</th><th scope="col" class="opt">To</th>'
+            f'<th scope="col" class="opt">Transaction</th></tr></thead><tbody>{rows}</tbody></table></div>'
+        )
+    else:
+        listing = '<p id="no-payouts">No payouts yet.</p>'
+    if refunds:
+        rows = "".join(
+            f'<tr id="refund-{e(r.id)}"><td class="mono">{e(r.id)}</td>'
+            f'<td class="mono"><a href="{PREFIX}/invoices/{e(r.invoice_id)}">{e(r.invoice_id)}</a></td>'
+            f'<td>{_badge(r.status)}</td><td class="num">{e(r.amount)} {e(r.asset)}</td>'
+            f'<td class="mono opt">{e(r.refund_address)}</td></tr>'
+            for r in refunds
+        )
+        refunded = (
+            '<div class="table-wrap"><table id="refunds"><caption>Refunds, newest first</caption>'
+            '<thead><tr><th scope="col">Refund</th><th scope="col">Invoice</th><th scope="col">Status</th>'
+            '<th scope="col">Amount</th><th scope="col" class="opt">To</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table></div>"
+        )
+    else:
+        refunded = '<p id="no-refunds">No refunds yet.</p>'
+    return (
+        '<section aria-labelledby="quote-h"><h2 id="quote-h">Fee quote</h2>'
+        f"{quote_form(amount, quote, error)}</section>"
+        f'<section aria-labelledby="payouts-h"><h2 id="payouts-h">Payouts</h2>{listing}</section>'
+        f'<section aria-labelledby="refunds-h"><h2 id="refunds-h">Refunds</h2>{refunded}</section>'
+    )
+
+
+def addresses_page(addresses: Sequence[AddressView]) -> str:
+    """The settlement addresses and where each stands (confirmation, cooling-off, active, revoked)."""
+    if not addresses:
+        return (
+            '<p id="no-addresses">No settlement addresses yet. Register one with the API '
+            "(<code>POST /v1/settlement_addresses</code>); an operator confirms it, then it cools off.</p>"
+        )
+    rows = "".join(
+        f'<tr id="address-{e(a.id)}"><td class="mono">{e(a.address)}</td><td>{e(a.label)}</td>'
+        f'<td>{_badge(a.status)}</td><td class="opt">{e(_when(a.cooling_off_end_time))}</td></tr>'
+        for a in addresses
+    )
+    return (
+        '<div class="table-wrap"><table id="addresses"><caption>Settlement addresses</caption>'
+        '<thead><tr><th scope="col">Address</th><th scope="col">Label</th><th scope="col">Status</th>'
+        f'<th scope="col" class="opt">Cooling off until (UTC)</th></tr></thead><tbody>{rows}</tbody></table></div>'
+    )
+
+
 def notifications_page(csrf: str, prefs: mstore.Preferences, notice: str = "") -> str:
     """The user's email notification preferences."""
     boxes = "".join(
@@ -463,10 +561,10 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
     parts = app[core.PARTS]
     settings = app[core.SETTINGS]
 
-    def api() -> MerchantApi:
+    def api() -> PayoutApi:
         if API not in app:
             assert parts.ledger is not None
-            app[API] = MerchantApi(parts.ledger.channel)
+            app[API] = PayoutApi(parts.ledger.channel)
         return app[API]
 
     async def user_for(request: web.Request, needs: Permission, what: str) -> store.User:
@@ -794,6 +892,43 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
         log.info("api key revoked", extra={"user_id": user.id, "key_id": key_id})
         return await render_keys(request, user, notice=f"Key {target.name} revoked.")
 
+    # --- payouts, refunds, settlement addresses ---
+
+    async def payouts(request: web.Request) -> web.StreamResponse:
+        user = await user_for(request, Permission.VIEW_PAYOUTS, "see payouts")
+        csrf = core.current_session(request).csrf
+        amount = request.query.get("amount", "")[:32].strip()
+        assert user.merchant_id is not None
+        quote: QuoteView | None = None
+        error = ""
+        try:
+            key = await merchant_key(user.merchant_id)
+            if amount:
+                if (bad := check_amount(amount)) is not None:
+                    error = bad
+                else:
+                    try:
+                        quote = await api().quote(key, amount)
+                    except LedgerRefused as exc:
+                        error = str(exc)
+            listed, refunded = await api().payouts(key), await api().refunds(key)
+        except (LedgerUnavailable, LedgerRefused):
+            return unavailable(user, "payouts", csrf)
+        body = payouts_page(listed, refunded, amount=amount, quote=quote, error=error)
+        return _page("Payouts and refunds", body, csrf=csrf, user=user, current="payouts",
+                     status=400 if error else 200)  # fmt: skip
+
+    async def settlement_addresses(request: web.Request) -> web.StreamResponse:
+        user = await user_for(request, Permission.VIEW_PAYOUTS, "see settlement addresses")
+        csrf = core.current_session(request).csrf
+        assert user.merchant_id is not None
+        try:
+            listed = await api().addresses(await merchant_key(user.merchant_id))
+        except (LedgerUnavailable, LedgerRefused):
+            return unavailable(user, "settlement-addresses", csrf)
+        return _page("Settlement addresses", addresses_page(listed), csrf=csrf, user=user,
+                     current="settlement-addresses")  # fmt: skip
+
     # --- notification preferences ---
 
     async def notifications(request: web.Request) -> web.StreamResponse:
@@ -830,5 +965,7 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
     app.router.add_get(f"{PREFIX}/api-keys", keys)
     app.router.add_post(f"{PREFIX}/api-keys/new", create_key)
     app.router.add_post(f"{PREFIX}/api-keys/{ident}/revoke", revoke_key)
+    app.router.add_get(f"{PREFIX}/payouts", payouts)
+    app.router.add_get(f"{PREFIX}/settlement-addresses", settlement_addresses)
     app.router.add_get(f"{PREFIX}/notifications", notifications)
     app.router.add_post(f"{PREFIX}/notifications", save_notifications)

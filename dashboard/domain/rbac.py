@@ -24,8 +24,8 @@ class Permission(enum.StrEnum):
     VIEW_BALANCE = "balance:view"
     VIEW_WEBHOOKS = "webhooks:view"
     MANAGE_WEBHOOKS = "webhooks:manage"
-    VIEW_API_KEYS = "api_keys:view"
-    REVOKE_API_KEY = "api_keys:revoke"
+    VIEW_API_KEYS = "api_keys:view"  # pragma: allowlist secret
+    REVOKE_API_KEY = "api_keys:revoke"  # pragma: allowlist secret
     VIEW_PAYOUTS = "payouts:view"
     SET_NOTIFICATIONS = "notifications:set"
 

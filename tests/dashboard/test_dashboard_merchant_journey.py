@@ -19,6 +19,7 @@ from decimal import Decimal
 
 import pyotp
 import pytest
+from eth_account import Account
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.dashboard.conftest import DESKTOP, PHONE, Mailbox
@@ -176,7 +177,7 @@ def test_a_new_merchant_signs_up_creates_an_invoice_in_the_dashboard_and_sees_it
     page.click("#add-endpoint")
     expect(page.locator("#url-error")).to_have_text("The URL must start with https:// (events are posted over HTTPS).")
     expect(page.locator("#no-endpoints")).to_be_visible()
-    page.fill("#url", "https://user:pw@hooks.example/in")
+    page.fill("#url", "https://user:pw@hooks.example/in")  # pragma: allowlist secret
     page.click("#add-endpoint")
     expect(page.locator("#url-error")).to_contain_text("user name or password")
     page.fill("#url", w.receiver.url)
@@ -262,7 +263,7 @@ def test_a_new_merchant_signs_up_creates_an_invoice_in_the_dashboard_and_sees_it
     )
     page.click("#replay")
     expect(page.locator("#done")).to_have_text("0 failed deliveries sent again.")
-    check_page(page, "webhook-deliveries", ("h1", "#endpoint-url", "#deliveries caption"))
+    check_page(page, "webhook-deliveries", ("h1", "#endpoint-url", "#deliveries"))
 
     # Notification preferences, stored by the dashboard.
     page.goto(w.url + "notifications")
@@ -345,3 +346,70 @@ def test_a_read_only_member_cannot_add_a_webhook_revoke_a_key_or_create_an_invoi
     owner.click(f"#revoke-{key_id}")
     expect(owner.locator("#done")).to_have_text("Key kept key revoked.")
     expect(owner.locator(f"#key-{key_id}")).to_contain_text("REVOKED")
+
+
+def test_payouts_refunds_fee_quotes_and_settlement_addresses_are_shown_as_the_ledger_has_them(
+    world: World, context: BrowserContext
+) -> None:
+    w, g = world, world.gateway
+    page, errors = open_page(context)
+    sign_up(page, w, "Payout Bakery")
+    merchant_id = page.locator("#merchant-id").text_content() or ""
+    scopes = ("invoices:read", "invoices:write", "balance:read", "payouts:read", "payouts:write")
+    key = make_key(page, w, "treasury", scopes)
+    port = g.ports["envoy"]
+    # Money in: an invoice paid on chain (through the API this time), credited.
+    status, made = rest(port, "POST", "/v1/invoices", key, {"amount": "30"})
+    assert status == 200, made
+    g.pay(made["deposit_address"], 30 * UNIT)
+
+    def available() -> bool:
+        reply = rest(port, "GET", "/v1/balance", key)[1]
+        return any(a.get("available_base_units") == str(30 * UNIT) for a in reply.get("assets", []))
+
+    wait_until("the payment credited", available)
+    page.goto(w.url + "settlement-addresses")
+    expect(page.locator("#no-addresses")).to_be_visible()
+    # A settlement address registered with the API, confirmed by the operator, cooling off, then active.
+    destination = Account.create().address
+    status, address = rest(port, "POST", "/v1/settlement_addresses", key, {"address": destination, "label": "bank"})
+    assert status == 200, address
+    page.reload()
+    expect(page.locator(f"#address-{address['id']}")).to_contain_text("PENDING_CONFIRMATION")
+    status, approved = g.admin(
+        "POST",
+        f"/admin/v1/merchants/{merchant_id}/settlement_addresses/{address['id']}:approve",
+        {"reason": "confirmed by phone"},
+    )
+    assert status == 200, approved
+    reload_until(page, f"#address-{address['id']}", "ACTIVE")
+    expect(page.locator(f"#address-{address['id']}")).to_contain_text(destination)
+    check_page(page, "settlement-addresses", ("h1", "#nav-settlement-addresses", "#addresses caption"))
+
+    # The fee quote: what a payout would cost and whether the balance covers it; bad amounts refused.
+    page.goto(w.url + "payouts")
+    expect(page.locator("#no-payouts")).to_be_visible()
+    page.fill("#quote-amount", "10")
+    page.click("#get-quote")
+    expect(page.locator("#quote-covered")).to_have_text("yes")
+    fee = Decimal((page.locator("#quote-fee").text_content() or "").split()[0])
+    expect(page.locator("#quote-total")).to_have_text(f"{Decimal(10) + fee} USDT")
+    page.fill("#quote-amount", "1000")
+    page.click("#get-quote")
+    expect(page.locator("#quote-covered")).to_contain_text("no")
+    page.fill("#quote-amount", "1e3")
+    page.click("#get-quote")
+    expect(page.locator("#quote-error")).to_contain_text("Enter an amount above zero")
+    expect(page.locator("#quote")).to_have_count(0)
+
+    # A payout made with the API is listed with its fee and state.
+    status, payout = rest(port, "POST", "/v1/payouts", key, {"destination_address": destination, "amount": "10"})
+    assert status == 200, payout
+    page.goto(w.url + "payouts")
+    row = page.locator(f"#payout-{payout['id']}")
+    expect(row).to_contain_text(payout["status"].removeprefix("PAYOUT_STATUS_").split("_")[0])
+    expect(row.locator(".fee")).to_have_text(payout.get("fee", "0"))
+    expect(page.locator("#no-refunds")).to_be_visible()
+    reload_until(page, f"#payout-{payout['id']}", "CONFIRMED")
+    check_page(page, "payouts", ("h1", "#nav-payouts", "#quote-amount", "#get-quote"))
+    assert not [m for m in errors if "status of 400" not in m], errors
