@@ -341,6 +341,50 @@ def test_a_read_only_member_cannot_add_a_webhook_revoke_a_key_or_create_an_invoi
         expect(page.locator("#no-invoices")).to_be_visible()
     finally:
         member_context.close()
+    # A finance member sees payouts but not webhooks, and cannot add an endpoint either.
+    finance_email = new_email("finance")
+    owner.goto(w.url + "home")
+    owner.fill("#invite-email", finance_email)
+    owner.select_option("#invite-role", "finance")
+    owner.click("#invite")
+    expect(owner.locator("#invited")).to_have_text(f"Invitation sent to {finance_email}.")
+    finance_context = context.browser.new_context(viewport=DESKTOP) if context.browser else None
+    assert finance_context is not None
+    try:
+        page, _ = open_page(finance_context)
+        page.goto(link_in(w.mailbox, finance_email, INVITE_LINK))
+        page.fill("#password", PASSWORD)
+        page.click("#submit")
+        sign_in(page, w, finance_email)
+        enrol(page)
+        page.goto(w.url + "payouts")
+        expect(page.locator("#no-payouts")).to_be_visible()
+        expect(page.locator("#nav-webhooks")).to_have_count(0)
+        reply = page.request.get(w.url + "webhooks")
+        assert reply.status == 403 and "Your role (Finance) cannot see webhooks" in reply.text()
+        token = page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+        reply = page.request.post(
+            w.url + "webhooks",
+            form={"url": w.receiver.url, "events": "*", "csrf_token": token},
+            headers={"origin": w.origin},
+        )
+        assert reply.status == 403
+    finally:
+        finance_context.close()
+    # The owner's own form posted without its CSRF token (or from another origin) is refused too.
+    reply = owner.request.post(
+        w.url + "webhooks", form={"url": w.receiver.url, "events": "*"}, headers={"origin": w.origin}
+    )
+    assert reply.status == 403 and "Form refused" in reply.text()
+    owner_token = owner.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+    reply = owner.request.post(
+        w.url + "webhooks",
+        form={"url": w.receiver.url, "events": "*", "csrf_token": owner_token},
+        headers={"origin": "http://127.0.0.1:1"},
+    )
+    assert reply.status == 403 and "Form refused" in reply.text()
+    owner.goto(w.url + "webhooks")
+    expect(owner.locator("#no-endpoints")).to_be_visible()
     # The owner may revoke it (the same POST, their role).
     owner.goto(w.url + "api-keys")
     owner.click(f"#revoke-{key_id}")
