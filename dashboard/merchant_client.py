@@ -40,6 +40,7 @@ DASHBOARD_KEY_SCOPES = (
     "invoices:write",
     "balance:read",
     "payouts:read",
+    "payouts:write",
     "webhooks:read",
     "webhooks:write",
 )
@@ -429,6 +430,23 @@ class PayoutView:
     create_time: dt.datetime | None
 
 
+def _payout(p: payout_pb2.Payout) -> PayoutView:
+    return PayoutView(
+        id=p.id,
+        status=payout_pb2.PayoutStatus.Name(p.status).removeprefix("PAYOUT_STATUS_"),
+        amount=p.amount,
+        fee=p.fee or "0",
+        total=p.total or p.amount,
+        asset=p.asset,
+        destination_address=p.destination_address,
+        approval_id=p.approval_id,
+        tx_hash=p.tx_hash,
+        failure_reason=p.failure_reason,
+        trigger=payout_pb2.PayoutTrigger.Name(p.trigger).removeprefix("PAYOUT_TRIGGER_"),
+        create_time=_time(p, "create_time"),
+    )
+
+
 @dataclass(frozen=True)
 class RefundView:
     """A refund as the payouts page lists it."""
@@ -485,23 +503,19 @@ class PayoutApi(MerchantApi):
             )
         except grpc.aio.AioRpcError as exc:
             raise _refusal(exc) from exc
-        return [
-            PayoutView(
-                id=p.id,
-                status=payout_pb2.PayoutStatus.Name(p.status).removeprefix("PAYOUT_STATUS_"),
-                amount=p.amount,
-                fee=p.fee or "0",
-                total=p.total or p.amount,
-                asset=p.asset,
-                destination_address=p.destination_address,
-                approval_id=p.approval_id,
-                tx_hash=p.tx_hash,
-                failure_reason=p.failure_reason,
-                trigger=payout_pb2.PayoutTrigger.Name(p.trigger).removeprefix("PAYOUT_TRIGGER_"),
-                create_time=_time(p, "create_time"),
+        return [_payout(p) for p in reply.payouts]
+
+    async def create_payout(self, key: str, request_id: str, destination: str, amount: str) -> PayoutView:
+        """Pay `amount` out to one of the merchant's ACTIVE settlement addresses (idempotent by request_id)."""
+        try:
+            reply = await self._payouts.CreatePayout(
+                payouts_pb.CreatePayoutRequest(request_id=request_id, destination_address=destination, amount=amount),
+                metadata=_auth(key),
+                timeout=TIMEOUT,
             )
-            for p in reply.payouts
-        ]
+        except grpc.aio.AioRpcError as exc:
+            raise _refusal(exc) from exc
+        return _payout(reply.payout)
 
     async def refunds(self, key: str) -> list[RefundView]:
         """The merchant's newest refunds."""

@@ -472,10 +472,40 @@ def quote_form(amount: str, quote: QuoteView | None, error: str) -> str:
     )
 
 
+def payout_form(csrf: str, addresses: Sequence[AddressView], *, amount: str = "", error: str = "") -> str:
+    """The payout form: an amount to one of the ACTIVE settlement addresses (its request id makes it idempotent)."""
+    active = [a for a in addresses if a.status == "ACTIVE"]
+    if not active:
+        return (
+            '<p id="no-active-address">No ACTIVE settlement address yet: register one (Settlement addresses), '
+            "an operator confirms it, and it cools off before payouts can go to it.</p>"
+        )
+    options = "".join(
+        f'<option value="{e(a.address)}">{e(a.label or a.address)} · {e(a.address)}</option>' for a in active
+    )
+    described = ' aria-describedby="payout-error" aria-invalid="true"' if error else ""
+    return (
+        f'<form method="post" action="{PREFIX}/payouts" id="payout-form" novalidate>{pages.csrf_field(csrf)}'
+        f'<input type="hidden" name="request_id" value="{e(secrets.token_urlsafe(16))}">'
+        f'<label for="destination">To</label><select id="destination" name="destination">{options}</select>'
+        '<label for="payout-amount">Amount (USDT)</label>'
+        f'<input id="payout-amount" name="amount" type="text" inputmode="decimal" value="{e(amount)}" required '
+        f'maxlength="32" autocomplete="off"{described}>{_problem(error, "payout-error")}'
+        '<button type="submit" id="pay-out">Pay out</button></form>'
+    )
+
+
 def payouts_page(
-    payouts: Sequence[PayoutView], refunds: Sequence[RefundView], *, amount: str, quote: QuoteView | None, error: str
+    payouts: Sequence[PayoutView],
+    refunds: Sequence[RefundView],
+    *,
+    amount: str,
+    quote: QuoteView | None,
+    error: str,
+    form: str = "",
+    notice: str = "",
 ) -> str:
-    """Payouts (with fee and approval state) and refunds, newest first, and the fee quote."""
+    """Payouts (with fee and approval state) and refunds, newest first, the fee quote and the payout form."""
     if payouts:
         rows = "".join(
             f'<tr id="payout-{e(p.id)}"><td class="mono">{e(p.id)}<br><span class="hint">{e(p.trigger.lower())}'
@@ -511,9 +541,10 @@ def payouts_page(
         )
     else:
         refunded = '<p id="no-refunds">No refunds yet.</p>'
+    create = f'<section aria-labelledby="pay-h"><h2 id="pay-h">New payout</h2>{form}</section>' if form else ""
     return (
-        '<section aria-labelledby="quote-h"><h2 id="quote-h">Fee quote</h2>'
-        f"{quote_form(amount, quote, error)}</section>"
+        pages._notice(notice, ident="done") + '<section aria-labelledby="quote-h"><h2 id="quote-h">Fee quote</h2>'
+        f"{quote_form(amount, quote, error)}</section>{create}"
         f'<section aria-labelledby="payouts-h"><h2 id="payouts-h">Payouts</h2>{listing}</section>'
         f'<section aria-labelledby="refunds-h"><h2 id="refunds-h">Refunds</h2>{refunded}</section>'
     )
@@ -896,6 +927,11 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
 
     async def payouts(request: web.Request) -> web.StreamResponse:
         user = await user_for(request, Permission.VIEW_PAYOUTS, "see payouts")
+        return await render_payouts(request, user)
+
+    async def render_payouts(
+        request: web.Request, user: store.User, *, payout_amount: str = "", payout_error: str = "", status: int = 200
+    ) -> web.Response:
         csrf = core.current_session(request).csrf
         amount = request.query.get("amount", "")[:32].strip()
         assert user.merchant_id is not None
@@ -912,11 +948,41 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
                     except LedgerRefused as exc:
                         error = str(exc)
             listed, refunded = await api().payouts(key), await api().refunds(key)
+            form = ""
+            if allows(user.team_role, Permission.CREATE_PAYOUT):
+                form = payout_form(csrf, await api().addresses(key), amount=payout_amount, error=payout_error)
         except (LedgerUnavailable, LedgerRefused):
             return unavailable(user, "payouts", csrf)
-        body = payouts_page(listed, refunded, amount=amount, quote=quote, error=error)
+        made = request.query.get("created", "")[:80]
+        notice = f"Payout {made} created." if re.fullmatch(r"po_[A-Za-z0-9]{1,64}", made) else ""
+        body = payouts_page(listed, refunded, amount=amount, quote=quote, error=error, form=form, notice=notice)
         return _page("Payouts and refunds", body, csrf=csrf, user=user, current="payouts",
-                     status=400 if error else 200)  # fmt: skip
+                     status=400 if error else status)  # fmt: skip
+
+    async def create_payout(request: web.Request) -> web.StreamResponse:
+        user = await user_for(request, Permission.CREATE_PAYOUT, "create payouts")
+        form = await request.post()
+        amount = core._form_text(form, "amount", 64).strip()
+        destination = core._form_text(form, "destination", 64).strip()
+        request_id = core._form_text(form, "request_id", 64)
+        if (bad := check_amount(amount)) is not None:
+            return await render_payouts(request, user, payout_amount=amount, payout_error=bad, status=400)
+        if not re.fullmatch(r"0x[0-9a-fA-F]{40}", destination):
+            bad = "Choose one of your ACTIVE settlement addresses."
+            return await render_payouts(request, user, payout_amount=amount, payout_error=bad, status=400)
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,32}", request_id):
+            request_id = secrets.token_urlsafe(16)
+        assert user.merchant_id is not None
+        try:
+            made = await api().create_payout(
+                await merchant_key(user.merchant_id), f"dash-{request_id}", destination, amount
+            )
+        except LedgerRefused as exc:
+            return await render_payouts(request, user, payout_amount=amount, payout_error=str(exc), status=400)
+        except LedgerUnavailable:
+            return unavailable(user, "payouts", core.current_session(request).csrf)
+        log.info("payout created", extra={"user_id": user.id, "payout_id": made.id})
+        raise core.see_other(f"/payouts?created={made.id}")
 
     async def settlement_addresses(request: web.Request) -> web.StreamResponse:
         user = await user_for(request, Permission.VIEW_PAYOUTS, "see settlement addresses")
@@ -966,6 +1032,7 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
     app.router.add_post(f"{PREFIX}/api-keys/new", create_key)
     app.router.add_post(f"{PREFIX}/api-keys/{ident}/revoke", revoke_key)
     app.router.add_get(f"{PREFIX}/payouts", payouts)
+    app.router.add_post(f"{PREFIX}/payouts", create_payout)
     app.router.add_get(f"{PREFIX}/settlement-addresses", settlement_addresses)
     app.router.add_get(f"{PREFIX}/notifications", notifications)
     app.router.add_post(f"{PREFIX}/notifications", save_notifications)

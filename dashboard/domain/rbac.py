@@ -27,6 +27,7 @@ class Permission(enum.StrEnum):
     VIEW_API_KEYS = "api_keys:view"  # pragma: allowlist secret
     REVOKE_API_KEY = "api_keys:revoke"  # pragma: allowlist secret
     VIEW_PAYOUTS = "payouts:view"
+    CREATE_PAYOUT = "payouts:create"
     SET_NOTIFICATIONS = "notifications:set"
 
 
@@ -51,6 +52,7 @@ GRANTS: dict[TeamRole, frozenset[Permission]] = {
             Permission.CREATE_INVOICE,
             Permission.VIEW_BALANCE,
             Permission.VIEW_PAYOUTS,
+            Permission.CREATE_PAYOUT,
             Permission.SET_NOTIFICATIONS,
         }
     ),

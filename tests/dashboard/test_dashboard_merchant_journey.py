@@ -326,6 +326,7 @@ def test_a_read_only_member_cannot_add_a_webhook_revoke_a_key_or_create_an_invoi
             f"api-keys/{key_id}/revoke": {},
             "api-keys/new": {"name": "sneaky", "scopes": "invoices:read"},
             "invoices": {"amount": "5", "description": "sneaky"},
+            "payouts": {"amount": "1", "destination": "0x" + "11" * 20},
         }
         for path, form in posts.items():
             reply = page.request.post(w.url + path, form={**form, "csrf_token": token}, headers=headers)
@@ -392,7 +393,7 @@ def test_a_read_only_member_cannot_add_a_webhook_revoke_a_key_or_create_an_invoi
     expect(owner.locator(f"#key-{key_id}")).to_contain_text("REVOKED")
 
 
-def test_payouts_refunds_fee_quotes_and_settlement_addresses_are_shown_as_the_ledger_has_them(
+def test_a_payout_is_quoted_and_made_from_the_dashboard_to_an_active_settlement_address(  # noqa: PLR0915 - one story
     world: World, context: BrowserContext
 ) -> None:
     w, g = world, world.gateway
@@ -446,14 +447,25 @@ def test_payouts_refunds_fee_quotes_and_settlement_addresses_are_shown_as_the_le
     expect(page.locator("#quote-error")).to_contain_text("Enter an amount above zero")
     expect(page.locator("#quote")).to_have_count(0)
 
-    # A payout made with the API is listed with its fee and state.
-    status, payout = rest(port, "POST", "/v1/payouts", key, {"destination_address": destination, "amount": "10"})
-    assert status == 200, payout
+    # A payout from the dashboard's form to the ACTIVE address: a bad amount is refused, then it is listed with
+    # its fee and state, and lands on chain.
     page.goto(w.url + "payouts")
-    row = page.locator(f"#payout-{payout['id']}")
-    expect(row).to_contain_text(payout["status"].removeprefix("PAYOUT_STATUS_").split("_")[0])
-    expect(row.locator(".fee")).to_have_text(payout.get("fee", "0"))
+    expect(page.locator("#destination")).to_contain_text(destination)
+    page.fill("#payout-amount", "0")
+    page.click("#pay-out")
+    expect(page.locator("#payout-error")).to_contain_text("Enter an amount above zero")
+    expect(page.locator("#no-payouts")).to_be_visible()
+    page.fill("#payout-amount", "10")
+    page.click("#pay-out")
+    expect(page.locator("#done")).to_contain_text("Payout po_")
+    payout_id = (page.locator("#done").text_content() or "").split()[1]
+    row = page.locator(f"#payout-{payout_id}")
+    expect(row).to_contain_text("10")
+    expect(row.locator(".fee")).to_have_text(str(fee))
     expect(page.locator("#no-refunds")).to_be_visible()
-    reload_until(page, f"#payout-{payout['id']}", "CONFIRMED")
+    reload_until(page, f"#payout-{payout_id}", "CONFIRMED")
+    status, read = rest(port, "GET", f"/v1/payouts/{payout_id}", key)
+    assert status == 200 and read["status"] == "PAYOUT_STATUS_CONFIRMED" and read["destination_address"] == destination
+    assert g.balance_of(destination) == 10 * UNIT
     check_page(page, "payouts", ("h1", "#nav-payouts", "#quote-amount", "#get-quote"))
     assert not [m for m in errors if "status of 400" not in m], errors

@@ -51,6 +51,7 @@ def test_only_owners_and_developers_manage_webhooks_and_keys_and_read_only_chang
         Permission.REVOKE_API_KEY,
         Permission.CREATE_API_KEY,
         Permission.CREATE_INVOICE,
+        Permission.CREATE_PAYOUT,
         Permission.MANAGE_TEAM,
     }
     assert not changing & GRANTS[TeamRole.READ_ONLY]
@@ -59,6 +60,7 @@ def test_only_owners_and_developers_manage_webhooks_and_keys_and_read_only_chang
     assert allows("finance", Permission.VIEW_PAYOUTS) and not allows("developer", Permission.VIEW_PAYOUTS)
     assert allows("finance", Permission.CREATE_INVOICE) and not allows("finance", Permission.VIEW_WEBHOOKS)
     assert all(allows(r.value, Permission.VIEW_BALANCE) for r in TeamRole)
+    assert [r for r in TeamRole if allows(r.value, Permission.CREATE_PAYOUT)] == [TeamRole.OWNER, TeamRole.FINANCE]
 
 
 def test_pages_escape_what_the_ledger_returns_and_show_forms_only_to_roles_that_may_act() -> None:
