@@ -569,3 +569,27 @@ class PayoutApi(MerchantApi):
             raise _refusal(exc) from exc
         q = reply.payout_quote
         return QuoteView(q.amount, q.fee or "0", q.total, q.available or "0", q.covered, q.asset)
+
+
+class SettlementApi(PayoutApi):
+    """Adds registering a settlement address (it then waits for confirmation and cools off at the ledger)."""
+
+    async def add_address(self, key: str, request_id: str, address: str, label: str) -> AddressView:
+        """Register a settlement address; as the ledger now has it (PENDING_CONFIRMATION)."""
+        try:
+            reply = await self._addresses.CreateSettlementAddress(
+                addresses_pb.CreateSettlementAddressRequest(request_id=request_id, address=address, label=label),
+                metadata=_auth(key),
+                timeout=TIMEOUT,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _refusal(exc) from exc
+        a = reply.settlement_address
+        return AddressView(
+            id=a.id,
+            address=a.address,
+            label=a.label,
+            status=addresses_pb.SettlementAddressStatus.Name(a.status).removeprefix("SETTLEMENT_ADDRESS_STATUS_"),
+            cooling_off_end_time=_time(a, "cooling_off_end_time"),
+            create_time=_time(a, "create_time"),
+        )

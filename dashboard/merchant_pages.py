@@ -35,10 +35,10 @@ from dashboard.merchant_client import (
     EndpointView,
     InvoiceView,
     KeyView,
-    PayoutApi,
     PayoutView,
     QuoteView,
     RefundView,
+    SettlementApi,
 )
 from dashboard.sessions import Stage
 from dashboard.store import merchant_pages as mstore
@@ -57,7 +57,7 @@ WEBHOOK_EVENTS: tuple[tuple[str, str], ...] = (
     ("payout.*", "Payout events"),
     ("refund.*", "Refund events"),
 )
-API = web.AppKey("merchant_api", PayoutApi)
+API = web.AppKey("merchant_api", SettlementApi)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -550,12 +550,28 @@ def payouts_page(
     )
 
 
-def addresses_page(addresses: Sequence[AddressView]) -> str:
+def address_form(csrf: str, *, address: str = "", label: str = "", error: str = "") -> str:
+    """Register a settlement address (an operator confirms it, then it cools off before payouts may use it)."""
+    described = ' aria-describedby="address-error" aria-invalid="true"' if error else ""
+    return (
+        '<h2 id="add-address-h">Register an address</h2>'
+        f'<form method="post" action="{PREFIX}/settlement-addresses" id="address-form" novalidate>'
+        f'{pages.csrf_field(csrf)}<input type="hidden" name="request_id" value="{e(secrets.token_urlsafe(16))}">'
+        '<label for="address">Address (0x…, BNB Smart Chain)</label>'
+        f'<input id="address" name="address" type="text" value="{e(address)}" required maxlength="42" '
+        f'autocomplete="off" spellcheck="false"{described}>{_problem(error, "address-error")}'
+        '<label for="label">Label</label>'
+        f'<input id="label" name="label" type="text" value="{e(label)}" maxlength="100" autocomplete="off">'
+        '<button type="submit" id="add-address">Register</button></form>'
+    )
+
+
+def addresses_page(addresses: Sequence[AddressView], form: str = "") -> str:
     """The settlement addresses and where each stands (confirmation, cooling-off, active, revoked)."""
     if not addresses:
         return (
-            '<p id="no-addresses">No settlement addresses yet. Register one with the API '
-            "(<code>POST /v1/settlement_addresses</code>); an operator confirms it, then it cools off.</p>"
+            '<p id="no-addresses">No settlement addresses yet. Once registered, an operator confirms an address, '
+            "then it cools off before payouts may go to it.</p>" + form
         )
     rows = "".join(
         f'<tr id="address-{e(a.id)}"><td class="mono">{e(a.address)}</td><td>{e(a.label)}</td>'
@@ -566,6 +582,7 @@ def addresses_page(addresses: Sequence[AddressView]) -> str:
         '<div class="table-wrap"><table id="addresses"><caption>Settlement addresses</caption>'
         '<thead><tr><th scope="col">Address</th><th scope="col">Label</th><th scope="col">Status</th>'
         f'<th scope="col" class="opt">Cooling off until (UTC)</th></tr></thead><tbody>{rows}</tbody></table></div>'
+        + form
     )
 
 
@@ -592,10 +609,10 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
     parts = app[core.PARTS]
     settings = app[core.SETTINGS]
 
-    def api() -> PayoutApi:
+    def api() -> SettlementApi:
         if API not in app:
             assert parts.ledger is not None
-            app[API] = PayoutApi(parts.ledger.channel)
+            app[API] = SettlementApi(parts.ledger.channel)
         return app[API]
 
     async def user_for(request: web.Request, needs: Permission, what: str) -> store.User:
@@ -986,14 +1003,49 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
 
     async def settlement_addresses(request: web.Request) -> web.StreamResponse:
         user = await user_for(request, Permission.VIEW_PAYOUTS, "see settlement addresses")
+        return await render_addresses(request, user)
+
+    async def render_addresses(
+        request: web.Request, user: store.User, *, address: str = "", label: str = "", error: str = "",
+        status: int = 200,
+    ) -> web.Response:  # fmt: skip
         csrf = core.current_session(request).csrf
         assert user.merchant_id is not None
         try:
             listed = await api().addresses(await merchant_key(user.merchant_id))
         except (LedgerUnavailable, LedgerRefused):
             return unavailable(user, "settlement-addresses", csrf)
-        return _page("Settlement addresses", addresses_page(listed), csrf=csrf, user=user,
-                     current="settlement-addresses")  # fmt: skip
+        form = ""
+        if allows(user.team_role, Permission.CREATE_PAYOUT):
+            form = address_form(csrf, address=address, label=label, error=error)
+        return _page("Settlement addresses", addresses_page(listed, form), csrf=csrf, user=user,
+                     current="settlement-addresses", status=status)  # fmt: skip
+
+    async def add_address(request: web.Request) -> web.StreamResponse:
+        user = await user_for(request, Permission.CREATE_PAYOUT, "register settlement addresses")
+        form = await request.post()
+        address = core._form_text(form, "address", 64).strip()
+        label = core._form_text(form, "label", 200).strip()
+        request_id = core._form_text(form, "request_id", 64)
+        bad = ""
+        if not re.fullmatch(r"0x[0-9a-fA-F]{40}", address):
+            bad = "Enter the address as 0x followed by 40 hexadecimal characters."
+        elif len(label) > 100 or any(ord(c) < 32 for c in label):
+            bad = "Keep the label to 100 characters on one line."
+        if bad:
+            return await render_addresses(request, user, address=address, label=label, error=bad, status=400)
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,32}", request_id):
+            request_id = secrets.token_urlsafe(16)
+        assert user.merchant_id is not None
+        try:
+            key = await merchant_key(user.merchant_id)
+            made = await api().add_address(key, f"dash-{request_id}", address, label)
+        except LedgerRefused as exc:
+            return await render_addresses(request, user, address=address, label=label, error=str(exc), status=400)
+        except LedgerUnavailable:
+            return unavailable(user, "settlement-addresses", core.current_session(request).csrf)
+        log.info("settlement address registered", extra={"user_id": user.id, "address_id": made.id})
+        raise core.see_other("/settlement-addresses")
 
     # --- notification preferences ---
 
@@ -1034,5 +1086,6 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
     app.router.add_get(f"{PREFIX}/payouts", payouts)
     app.router.add_post(f"{PREFIX}/payouts", create_payout)
     app.router.add_get(f"{PREFIX}/settlement-addresses", settlement_addresses)
+    app.router.add_post(f"{PREFIX}/settlement-addresses", add_address)
     app.router.add_get(f"{PREFIX}/notifications", notifications)
     app.router.add_post(f"{PREFIX}/notifications", save_notifications)

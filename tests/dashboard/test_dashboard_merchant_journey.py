@@ -327,6 +327,7 @@ def test_a_read_only_member_cannot_add_a_webhook_revoke_a_key_or_create_an_invoi
             "api-keys/new": {"name": "sneaky", "scopes": "invoices:read"},
             "invoices": {"amount": "5", "description": "sneaky"},
             "payouts": {"amount": "1", "destination": "0x" + "11" * 20},
+            "settlement-addresses": {"address": "0x" + "11" * 20, "label": "sneaky"},
         }
         for path, form in posts.items():
             reply = page.request.post(w.url + path, form={**form, "csrf_token": token}, headers=headers)
@@ -415,12 +416,20 @@ def test_a_payout_is_quoted_and_made_from_the_dashboard_to_an_active_settlement_
     wait_until("the payment credited", available)
     page.goto(w.url + "settlement-addresses")
     expect(page.locator("#no-addresses")).to_be_visible()
-    # A settlement address registered with the API, confirmed by the operator, cooling off, then active.
+    # A settlement address registered in the dashboard (a malformed one refused first), confirmed by the
+    # operator, cooling off, then active.
     destination = Account.create().address
-    status, address = rest(port, "POST", "/v1/settlement_addresses", key, {"address": destination, "label": "bank"})
-    assert status == 200, address
-    page.reload()
-    expect(page.locator(f"#address-{address['id']}")).to_contain_text("PENDING_CONFIRMATION")
+    page.fill("#address", destination[:-1])
+    page.click("#add-address")
+    expect(page.locator("#address-error")).to_contain_text("0x followed by 40 hexadecimal characters")
+    page.fill("#address", destination)
+    page.fill("#label", "bank")
+    page.click("#add-address")
+    row = page.locator("#addresses tr", has_text=destination)
+    expect(row).to_contain_text("PENDING_CONFIRMATION")
+    address = {"id": (row.get_attribute("id") or "").removeprefix("address-")}
+    status, listed = rest(port, "GET", f"/v1/settlement_addresses/{address['id']}", key)
+    assert status == 200 and listed["address"] == destination and listed["label"] == "bank", listed
     status, approved = g.admin(
         "POST",
         f"/admin/v1/merchants/{merchant_id}/settlement_addresses/{address['id']}:approve",
