@@ -461,6 +461,19 @@ class RefundView:
     create_time: dt.datetime | None
 
 
+def _refund(r: refunds_pb.Refund) -> RefundView:
+    return RefundView(
+        id=r.id,
+        invoice_id=r.invoice_id,
+        status=refunds_pb.RefundStatus.Name(r.status).removeprefix("REFUND_STATUS_"),
+        amount=r.amount,
+        asset=r.asset,
+        refund_address=r.refund_address,
+        tx_hash=r.tx_hash,
+        create_time=_time(r, "create_time"),
+    )
+
+
 @dataclass(frozen=True)
 class AddressView:
     """A settlement address."""
@@ -525,19 +538,7 @@ class PayoutApi(MerchantApi):
             )
         except grpc.aio.AioRpcError as exc:
             raise _refusal(exc) from exc
-        return [
-            RefundView(
-                id=r.id,
-                invoice_id=r.invoice_id,
-                status=refunds_pb.RefundStatus.Name(r.status).removeprefix("REFUND_STATUS_"),
-                amount=r.amount,
-                asset=r.asset,
-                refund_address=r.refund_address,
-                tx_hash=r.tx_hash,
-                create_time=_time(r, "create_time"),
-            )
-            for r in reply.refunds
-        ]
+        return [_refund(r) for r in reply.refunds]
 
     async def addresses(self, key: str) -> list[AddressView]:
         """The merchant's settlement addresses."""
@@ -593,3 +594,19 @@ class SettlementApi(PayoutApi):
             cooling_off_end_time=_time(a, "cooling_off_end_time"),
             create_time=_time(a, "create_time"),
         )
+
+    async def create_refund(
+        self, key: str, request_id: str, invoice_id: str, *, amount: str, address: str, reason: str
+    ) -> RefundView:
+        """Refund (part of) a paid invoice to an address (idempotent by request_id)."""
+        try:
+            reply = await self._refunds.CreateRefund(
+                refunds_pb.CreateRefundRequest(
+                    request_id=request_id, invoice_id=invoice_id, amount=amount, refund_address=address, reason=reason
+                ),
+                metadata=_auth(key),
+                timeout=TIMEOUT,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _refusal(exc) from exc
+        return _refund(reply.refund)

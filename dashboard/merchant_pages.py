@@ -265,8 +265,29 @@ def deliveries_table(deliveries: Sequence[tuple[EndpointView, DeliveryView]], *,
     )
 
 
-def invoice_detail(invoice: InvoiceView, deliveries: Sequence[tuple[EndpointView, DeliveryView]] | None) -> str:
-    """An invoice: amounts, where to pay, payments, events and the webhooks sent about it."""
+def refund_form(csrf: str, invoice_id: str, *, address: str = "", amount: str = "", error: str = "") -> str:
+    """Refund (part of) a paid invoice to the customer's address."""
+    described = ' aria-describedby="refund-error" aria-invalid="true"' if error else ""
+    return (
+        '<section aria-labelledby="refund-h"><h2 id="refund-h">Refund</h2>'
+        f'<form method="post" action="{PREFIX}/invoices/{e(invoice_id)}/refunds" id="refund-form" novalidate>'
+        f'{pages.csrf_field(csrf)}<input type="hidden" name="request_id" value="{e(secrets.token_urlsafe(16))}">'
+        '<label for="refund-address">Customer\'s address (0x…)</label>'
+        f'<input id="refund-address" name="address" type="text" value="{e(address)}" required maxlength="42" '
+        f'autocomplete="off" spellcheck="false"{described}>'
+        '<label for="refund-amount">Amount (USDT; empty: all that is refundable)</label>'
+        f'<input id="refund-amount" name="amount" type="text" inputmode="decimal" value="{e(amount)}" maxlength="32" '
+        'autocomplete="off">'
+        '<label for="refund-reason">Reason</label>'
+        '<input id="refund-reason" name="reason" type="text" maxlength="500" autocomplete="off">'
+        f'{_problem(error, "refund-error")}<button type="submit" id="refund">Refund</button></form></section>'
+    )
+
+
+def invoice_detail(
+    invoice: InvoiceView, deliveries: Sequence[tuple[EndpointView, DeliveryView]] | None, refund: str = ""
+) -> str:
+    """An invoice: amounts, where to pay, payments, events, the webhooks sent about it, and (paid) a refund form."""
     flags = f" · {e(', '.join(invoice.exceptions))}" if invoice.exceptions else ""
     hooks = (
         '<p class="error" id="deliveries-unavailable">Webhook deliveries are not shown to your role or are '
@@ -288,7 +309,7 @@ def invoice_detail(invoice: InvoiceView, deliveries: Sequence[tuple[EndpointView
         '<section aria-labelledby="payments-h"><h2 id="payments-h">Payments</h2>'
         f"{payments_table(invoice)}</section>"
         f'<section aria-labelledby="events-h"><h2 id="events-h">Events</h2>{events_list(invoice)}</section>'
-        f'<section aria-labelledby="hooks-h"><h2 id="hooks-h">Webhooks</h2>{hooks}</section>'
+        f'<section aria-labelledby="hooks-h"><h2 id="hooks-h">Webhooks</h2>{hooks}</section>{refund}'
     )
 
 
@@ -723,6 +744,11 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
 
     async def invoice(request: web.Request) -> web.StreamResponse:
         user = await user_for(request, Permission.VIEW_INVOICES, "see invoices")
+        return await render_invoice(request, user)
+
+    async def render_invoice(
+        request: web.Request, user: store.User, *, refund: tuple[str, str, str] = ("", "", ""), status: int = 200
+    ) -> web.Response:
         csrf = core.current_session(request).csrf
         invoice_id = request.match_info["id"]
         assert user.merchant_id is not None
@@ -744,7 +770,42 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
             except (LedgerUnavailable, LedgerRefused):
                 log.warning("deliveries unavailable", exc_info=True)
                 deliveries = None
-        return _page("Invoice", invoice_detail(found, deliveries), csrf=csrf, user=user, current="invoices")
+        form = ""
+        if found.status == "PAID" and allows(user.team_role, Permission.CREATE_PAYOUT):
+            form = refund_form(csrf, found.id, address=refund[0], amount=refund[1], error=refund[2])
+        body = invoice_detail(found, deliveries, form)
+        return _page("Invoice", body, csrf=csrf, user=user, current="invoices", status=status)
+
+    async def create_refund(request: web.Request) -> web.StreamResponse:
+        user = await user_for(request, Permission.CREATE_PAYOUT, "refund invoices")
+        form = await request.post()
+        address = core._form_text(form, "address", 64).strip()
+        amount = core._form_text(form, "amount", 64).strip()
+        reason = core._form_text(form, "reason", 1000).strip()
+        request_id = core._form_text(form, "request_id", 64)
+        bad = ""
+        if not re.fullmatch(r"0x[0-9a-fA-F]{40}", address):
+            bad = "Enter the customer's address as 0x followed by 40 hexadecimal characters."
+        elif amount and (why := check_amount(amount)) is not None:
+            bad = why
+        elif len(reason) > MAX_DESCRIPTION or any(ord(c) < 32 for c in reason):
+            bad = f"Keep the reason to {MAX_DESCRIPTION} characters on one line."
+        if bad:
+            return await render_invoice(request, user, refund=(address, amount, bad), status=400)
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,32}", request_id):
+            request_id = secrets.token_urlsafe(16)
+        assert user.merchant_id is not None
+        try:
+            key = await merchant_key(user.merchant_id)
+            made = await api().create_refund(
+                key, f"dash-{request_id}", request.match_info["id"], amount=amount, address=address, reason=reason
+            )
+        except LedgerRefused as exc:
+            return await render_invoice(request, user, refund=(address, amount, str(exc)), status=400)
+        except LedgerUnavailable:
+            return unavailable(user, "invoices", core.current_session(request).csrf)
+        log.info("refund created", extra={"user_id": user.id, "refund_id": made.id})
+        raise core.see_other(f"/payouts?refunded={made.id}")
 
     # --- balances ---
 
@@ -972,6 +1033,9 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
             return unavailable(user, "payouts", csrf)
         made = request.query.get("created", "")[:80]
         notice = f"Payout {made} created." if re.fullmatch(r"po_[A-Za-z0-9]{1,64}", made) else ""
+        refund_id = request.query.get("refunded", "")[:80]
+        if re.fullmatch(r"[a-z]{2,4}_[A-Za-z0-9]{1,64}", refund_id):
+            notice = f"Refund {refund_id} created."
         body = payouts_page(listed, refunded, amount=amount, quote=quote, error=error, form=form, notice=notice)
         return _page("Payouts and refunds", body, csrf=csrf, user=user, current="payouts",
                      status=400 if error else status)  # fmt: skip
@@ -1072,6 +1136,7 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
     app.router.add_get(f"{PREFIX}/invoices", invoices)
     app.router.add_post(f"{PREFIX}/invoices", create_invoice)
     app.router.add_get(f"{PREFIX}/invoices/{ident}", invoice)
+    app.router.add_post(f"{PREFIX}/invoices/{ident}/refunds", create_refund)
     app.router.add_get(f"{PREFIX}/balances", balances)
     app.router.add_get(f"{PREFIX}/webhooks", webhooks)
     app.router.add_post(f"{PREFIX}/webhooks", add_endpoint)

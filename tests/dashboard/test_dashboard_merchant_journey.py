@@ -328,6 +328,7 @@ def test_a_read_only_member_cannot_add_a_webhook_revoke_a_key_or_create_an_invoi
             "invoices": {"amount": "5", "description": "sneaky"},
             "payouts": {"amount": "1", "destination": "0x" + "11" * 20},
             "settlement-addresses": {"address": "0x" + "11" * 20, "label": "sneaky"},
+            "invoices/inv_x/refunds": {"address": "0x" + "11" * 20, "amount": "1"},
         }
         for path, form in posts.items():
             reply = page.request.post(w.url + path, form={**form, "csrf_token": token}, headers=headers)
@@ -476,5 +477,21 @@ def test_a_payout_is_quoted_and_made_from_the_dashboard_to_an_active_settlement_
     status, read = rest(port, "GET", f"/v1/payouts/{payout_id}", key)
     assert status == 200 and read["status"] == "PAYOUT_STATUS_CONFIRMED" and read["destination_address"] == destination
     assert g.balance_of(destination) == 10 * UNIT
+
+    # A refund of part of the paid invoice, from its page, to the customer's address (a bad address refused).
+    customer = Account.create().address
+    page.goto(w.url + f"invoices/{made['id']}")
+    page.fill("#refund-address", "0x1234")
+    page.click("#refund")
+    expect(page.locator("#refund-error")).to_contain_text("0x followed by 40 hexadecimal characters")
+    page.fill("#refund-address", customer)
+    page.fill("#refund-amount", "5")
+    page.fill("#refund-reason", "one cake was missing")
+    page.click("#refund")
+    expect(page.locator("#done")).to_contain_text("Refund ")
+    refund_id = (page.locator("#done").text_content() or "").split()[1]
+    expect(page.locator(f"#refund-{refund_id}")).to_contain_text(made["id"])
+    reload_until(page, f"#refund-{refund_id}", "CONFIRMED")
+    assert g.balance_of(customer) == 5 * UNIT
     check_page(page, "payouts", ("h1", "#nav-payouts", "#quote-amount", "#get-quote"))
     assert not [m for m in errors if "status of 400" not in m], errors
