@@ -100,13 +100,13 @@ class LedgerClient:
     """Stubs over one mesh channel to the ledger."""
 
     def __init__(self, channel: grpc.aio.Channel, admin_key: Callable[[], str]) -> None:
+        self.channel = channel
+        """The mesh channel (other clients of the ledger share it: dashboard/merchant_client.py, report_data.py)."""
         self._merchants = merchants_grpc.MerchantAdminServiceStub(channel)
         self._keys = keys_grpc.ApiKeyAdminServiceStub(channel)
         self._invoices = invoices_grpc.InvoiceServiceStub(channel)
         self._audit = audit_grpc.AuditLogServiceStub(channel)
         self._admin_key = admin_key
-        self.channel = channel
-        """The mesh channel (other clients of the ledger, e.g. dashboard/report_data.py, share it)."""
         self.admin_key = admin_key
         """The dashboard's admin key, read at each call."""
 

@@ -303,6 +303,8 @@ def home_page(
         f'<p class="merchant"><strong id="merchant-name">{e(merchant_name)}</strong> '
         f'<span class="mono" id="merchant-id">{e(merchant_id)}</span></p>'
         f'<p class="hint">Signed in as {e(email)} · {e(role_label)}</p>'
+        f'<p id="more-pages"><a id="to-invoices" href="{PREFIX}/invoices">Invoices, balances, webhooks, API keys '
+        "and notifications</a></p>"
         '<section id="invoices-section" aria-labelledby="invoices-h"><h2 id="invoices-h">Invoices</h2>'
         f"{listing}</section>"
         f'<section id="keys-section" aria-labelledby="keys-h"><h2 id="keys-h">API keys</h2>{keys}</section>'

@@ -1282,10 +1282,12 @@ class LocalGateway:
                 "STABLEGATE_DASHBOARD_SECRET_KEY": self._private_key("dashboard-secret-key"),
                 # Written once the ledger is up (`_dashboard_admin_key`); the dashboard reads it when it needs it.
                 "STABLEGATE_DASHBOARD_LEDGER_ADMIN_KEY_PATH": str(self.state / DASHBOARD_ADMIN_KEY_FILE),
-                # No SMTP server locally: verification emails are written to <state>/mail/ as .eml files.
-                "STABLEGATE_DASHBOARD_MAIL_DIR": str(self.state / "mail"),
             }
         )
+        if not os.environ.get("STABLEGATE_DASHBOARD_SMTP_HOST"):
+            # No SMTP server given: verification emails are written to <state>/mail/ as .eml files. With
+            # STABLEGATE_DASHBOARD_SMTP_HOST (and _SMTP_PORT) in up's environment, the dashboard sends them there.
+            env["STABLEGATE_DASHBOARD_MAIL_DIR"] = str(self.state / "mail")
         return env
 
     # -- running -----------------------------------------------------------------------------------------

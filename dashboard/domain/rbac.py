@@ -20,13 +20,52 @@ class Permission(enum.StrEnum):
     VIEW_INVOICES = "invoices:view"
     CREATE_API_KEY = "api_keys:create"
     MANAGE_TEAM = "team:manage"
+    CREATE_INVOICE = "invoices:create"
+    VIEW_BALANCE = "balance:view"
+    VIEW_WEBHOOKS = "webhooks:view"
+    MANAGE_WEBHOOKS = "webhooks:manage"
+    VIEW_API_KEYS = "api_keys:view"  # pragma: allowlist secret
+    REVOKE_API_KEY = "api_keys:revoke"  # pragma: allowlist secret
+    VIEW_PAYOUTS = "payouts:view"
+    CREATE_PAYOUT = "payouts:create"
+    SET_NOTIFICATIONS = "notifications:set"
 
 
 GRANTS: dict[TeamRole, frozenset[Permission]] = {
     TeamRole.OWNER: frozenset(Permission),
-    TeamRole.DEVELOPER: frozenset({Permission.VIEW_INVOICES, Permission.CREATE_API_KEY}),
-    TeamRole.FINANCE: frozenset({Permission.VIEW_INVOICES}),
-    TeamRole.READ_ONLY: frozenset({Permission.VIEW_INVOICES}),
+    TeamRole.DEVELOPER: frozenset(
+        {
+            Permission.VIEW_INVOICES,
+            Permission.CREATE_API_KEY,
+            Permission.CREATE_INVOICE,
+            Permission.VIEW_BALANCE,
+            Permission.VIEW_WEBHOOKS,
+            Permission.MANAGE_WEBHOOKS,
+            Permission.VIEW_API_KEYS,
+            Permission.REVOKE_API_KEY,
+            Permission.SET_NOTIFICATIONS,
+        }
+    ),
+    TeamRole.FINANCE: frozenset(
+        {
+            Permission.VIEW_INVOICES,
+            Permission.CREATE_INVOICE,
+            Permission.VIEW_BALANCE,
+            Permission.VIEW_PAYOUTS,
+            Permission.CREATE_PAYOUT,
+            Permission.SET_NOTIFICATIONS,
+        }
+    ),
+    TeamRole.READ_ONLY: frozenset(
+        {
+            Permission.VIEW_INVOICES,
+            Permission.VIEW_BALANCE,
+            Permission.VIEW_WEBHOOKS,
+            Permission.VIEW_API_KEYS,
+            Permission.VIEW_PAYOUTS,
+            Permission.SET_NOTIFICATIONS,
+        }
+    ),
 }
 """Deny by default: a permission no role lists is nobody's."""
 

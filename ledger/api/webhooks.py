@@ -317,12 +317,13 @@ class WebhookEndpoints(pb_grpc.WebhookEndpointServiceServicer):
             else None
         )
         event_type = text_rules.check_text(request.event_type, "event_type", 100) or None
-        query = f"webhook_deliveries|{request.id}|{status}|{event_type}"
+        invoice_id = text_rules.check_text(request.invoice_id, "invoice_id", 100) or None
+        query = f"webhook_deliveries|{request.id}|{status}|{event_type}|{invoice_id}"
         after = newest_first_position(request.page_token, query)
         async with self.core.pool.acquire() as conn:
             endpoint = await self._owned(request.id, conn=conn)
             rows = await store.list_deliveries(
-                conn, endpoint.id, status=status, event_type=event_type, after=after, limit=limit
+                conn, endpoint.id, status=status, event_type=event_type, after=after, limit=limit, invoice_id=invoice_id
             )
         return pb.ListWebhookDeliveriesResponse(
             deliveries=[delivery_message(d) for d in rows], next_page_token=newest_first_next_token(rows, limit, query)

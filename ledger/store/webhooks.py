@@ -483,8 +483,13 @@ async def list_deliveries(
     event_type: str | None,
     after: tuple[dt.datetime, str] | None,
     limit: int,
+    invoice_id: str | None = None,
 ) -> list[Delivery]:
-    """An endpoint's deliveries with their attempts, newest first, filtered, after a (create_time, id) position."""
+    """An endpoint's deliveries with their attempts, newest first, filtered, after a (create_time, id) position.
+
+    `invoice_id` keeps the deliveries of events about that invoice: those ordered by it (`order_key`) and the
+    redeliveries of their events (which carry no order key but the same event id).
+    """
     args: list[Any] = [endpoint_id, limit]
     where = ["endpoint_id = $1"]
     if status is not None:
@@ -493,6 +498,12 @@ async def list_deliveries(
     if event_type is not None:
         args.append(event_type)
         where.append(f"event_type = ${len(args)}")
+    if invoice_id is not None:
+        args.append(invoice_id)
+        where.append(
+            f"event_id IN (SELECT event_id FROM ledger.webhook_deliveries WHERE endpoint_id = $1 "
+            f"AND order_key = ${len(args)})"
+        )
     if after is not None:
         args.extend(after)
         where.append(f"(create_time, id) < (${len(args) - 1}, ${len(args)})")

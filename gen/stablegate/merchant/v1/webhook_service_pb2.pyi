@@ -356,6 +356,7 @@ class ListWebhookDeliveriesRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     EVENT_TYPE_FIELD_NUMBER: _builtins.int
+    INVOICE_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Endpoint id."""
     page_size: _builtins.int
@@ -366,6 +367,8 @@ class ListWebhookDeliveriesRequest(_message.Message):
     """Only deliveries with this status; all when unspecified."""
     event_type: _builtins.str
     """Only deliveries of this event type, e.g. "invoice.paid"."""
+    invoice_id: _builtins.str
+    """Only deliveries of events about this invoice ("inv_..."), their redeliveries included."""
     def __init__(
         self,
         *,
@@ -374,10 +377,11 @@ class ListWebhookDeliveriesRequest(_message.Message):
         page_token: _builtins.str = ...,
         status: _webhook_pb2.WebhookDeliveryStatus.ValueType = ...,
         event_type: _builtins.str = ...,
+        invoice_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_type", b"event_type", "id", b"id", "page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_type", b"event_type", "id", b"id", "invoice_id", b"invoice_id", "page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

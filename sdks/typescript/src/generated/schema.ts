@@ -2704,6 +2704,8 @@ export interface operations {
                 status?: components["schemas"]["WebhookDeliveryStatus"];
                 /** @description Only deliveries of this event type, e.g. "invoice.paid". */
                 event_type?: string;
+                /** @description Only deliveries of events about this invoice ("inv_..."), their redeliveries included. */
+                invoice_id?: string;
             };
             header?: never;
             path: {

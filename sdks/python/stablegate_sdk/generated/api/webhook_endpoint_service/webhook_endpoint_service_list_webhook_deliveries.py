@@ -23,6 +23,7 @@ def _get_kwargs(
     page_token: str | Unset = UNSET,
     status: WebhookDeliveryStatus | Unset = UNSET,
     event_type: str | Unset = UNSET,
+    invoice_id: str | Unset = UNSET,
 
 ) -> dict[str, Any]:
     
@@ -42,6 +43,8 @@ def _get_kwargs(
     params["status"] = json_status
 
     params["event_type"] = event_type
+
+    params["invoice_id"] = invoice_id
 
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
@@ -159,6 +162,7 @@ def sync_detailed(
     page_token: str | Unset = UNSET,
     status: WebhookDeliveryStatus | Unset = UNSET,
     event_type: str | Unset = UNSET,
+    invoice_id: str | Unset = UNSET,
 
 ) -> Response[Error | ListWebhookDeliveriesResponse]:
     """ Lists deliveries to an endpoint, newest first
@@ -176,6 +180,7 @@ def sync_detailed(
             2xx.; WEBHOOK_DELIVERY_STATUS_FAILED: Given up: retries exhausted, 410 Gone, or the
             endpoint was disabled or deleted.
         event_type (str | Unset):
+        invoice_id (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -192,6 +197,7 @@ page_size=page_size,
 page_token=page_token,
 status=status,
 event_type=event_type,
+invoice_id=invoice_id,
 
     )
 
@@ -209,6 +215,7 @@ def sync(
     page_token: str | Unset = UNSET,
     status: WebhookDeliveryStatus | Unset = UNSET,
     event_type: str | Unset = UNSET,
+    invoice_id: str | Unset = UNSET,
 
 ) -> Error | ListWebhookDeliveriesResponse | None:
     """ Lists deliveries to an endpoint, newest first
@@ -226,6 +233,7 @@ def sync(
             2xx.; WEBHOOK_DELIVERY_STATUS_FAILED: Given up: retries exhausted, 410 Gone, or the
             endpoint was disabled or deleted.
         event_type (str | Unset):
+        invoice_id (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -243,6 +251,7 @@ page_size=page_size,
 page_token=page_token,
 status=status,
 event_type=event_type,
+invoice_id=invoice_id,
 
     ).parsed
 
@@ -254,6 +263,7 @@ async def asyncio_detailed(
     page_token: str | Unset = UNSET,
     status: WebhookDeliveryStatus | Unset = UNSET,
     event_type: str | Unset = UNSET,
+    invoice_id: str | Unset = UNSET,
 
 ) -> Response[Error | ListWebhookDeliveriesResponse]:
     """ Lists deliveries to an endpoint, newest first
@@ -271,6 +281,7 @@ async def asyncio_detailed(
             2xx.; WEBHOOK_DELIVERY_STATUS_FAILED: Given up: retries exhausted, 410 Gone, or the
             endpoint was disabled or deleted.
         event_type (str | Unset):
+        invoice_id (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -287,6 +298,7 @@ page_size=page_size,
 page_token=page_token,
 status=status,
 event_type=event_type,
+invoice_id=invoice_id,
 
     )
 
@@ -304,6 +316,7 @@ async def asyncio(
     page_token: str | Unset = UNSET,
     status: WebhookDeliveryStatus | Unset = UNSET,
     event_type: str | Unset = UNSET,
+    invoice_id: str | Unset = UNSET,
 
 ) -> Error | ListWebhookDeliveriesResponse | None:
     """ Lists deliveries to an endpoint, newest first
@@ -321,6 +334,7 @@ async def asyncio(
             2xx.; WEBHOOK_DELIVERY_STATUS_FAILED: Given up: retries exhausted, 410 Gone, or the
             endpoint was disabled or deleted.
         event_type (str | Unset):
+        invoice_id (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -338,5 +352,6 @@ page_size=page_size,
 page_token=page_token,
 status=status,
 event_type=event_type,
+invoice_id=invoice_id,
 
     )).parsed
