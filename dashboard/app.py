@@ -741,6 +741,9 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
     from dashboard import recovery  # noqa: PLC0415 - the recovery module imports this one
 
     recovery.install(app)
+    from dashboard import admin_ops  # noqa: PLC0415 - imports this module too
+
+    admin_ops.install(app)
     if admin is not None:
         admin.install(app)
     else:

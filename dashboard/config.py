@@ -12,6 +12,9 @@ from dashboard.oidc_settings import OidcSettings
 from dashboard.sealing import SealingKeyInvalid, parse_key
 from service_runtime.config import DEMO_SECRET_PREFIX, TARGET_PATTERN, ServiceSettings
 
+OPTIONAL_TARGET = r"^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$"
+"""A host:port, or empty for a part the dashboard does not show."""
+
 
 class DashboardSettings(ServiceSettings):
     """Settings of the dashboard (env prefix STABLEGATE_DASHBOARD_)."""
@@ -46,6 +49,22 @@ class DashboardSettings(ServiceSettings):
     )
     ledger_target: str = Field(
         default="127.0.0.1:50051", pattern=TARGET_PATTERN, description="host:port of the ledger (gRPC, mesh TLS)."
+    )
+    watcher_target: str = Field(
+        default="",
+        pattern=OPTIONAL_TARGET,
+        description="host:port of the watcher (gRPC, mesh TLS) for the admin health page; empty: not shown.",
+    )
+    settlement_target: str = Field(
+        default="",
+        pattern=OPTIONAL_TARGET,
+        description="host:port of settlement (gRPC, mesh TLS) for the admin health and reconciliation pages; "
+        "empty: not shown.",
+    )
+    signer_target: str = Field(
+        default="",
+        pattern=OPTIONAL_TARGET,
+        description="host:port of the signer (gRPC, mesh TLS) for the admin health page; empty: not shown.",
     )
     ledger_admin_key: SecretStr = Field(
         default=SecretStr(""),

@@ -60,6 +60,13 @@ ROLES: MethodRoles = {
     "/stablegate.merchant.v1.": frozenset({Role.EDGE, Role.DASHBOARD}),
     "/stablegate.admin.v1.": frozenset({Role.EDGE, Role.DASHBOARD}),
     "/stablegate.settlement.v1.": frozenset({Role.OPERATOR}),
+    # The dashboard's admin reconciliation page reads runs (docs/dashboard.md, "Reconciliation"); it runs none.
+    "/stablegate.settlement.v1.ReconciliationService/ListReconciliationReports": frozenset(
+        {Role.OPERATOR, Role.DASHBOARD}
+    ),
+    "/stablegate.settlement.v1.ReconciliationService/GetReconciliationReport": frozenset(
+        {Role.OPERATOR, Role.DASHBOARD}
+    ),
 }
 
 

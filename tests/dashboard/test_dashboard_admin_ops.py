@@ -1,0 +1,200 @@
+"""The admin health and reconciliation pages against the whole gateway as `stablegate up` runs it (tests/e2e harness):
+the ledger, watcher, settlement, signer (SoftHSM), anvil, Envoy, Postgres and Redis really running.
+
+The admin session is written straight into the dashboard's Redis (the OIDC sign-in that makes one is tested in
+test_dashboard_admin.py and test_oidc_browser.py); everything else goes through Envoy and the browser. Parts are
+stopped with supervisorctl and the signer is frozen over the mesh with the operator's certificate, and the page
+must say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import secrets
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import grpc
+import pytest
+import redis
+from playwright.sync_api import BrowserContext, Page, expect
+from stablegate.signer.v1 import signing_service_pb2 as signing_pb
+from stablegate.signer.v1 import signing_service_pb2_grpc as signing_grpc
+
+from dashboard.ops_client import provider_label
+from dashboard.sessions import KEY_PREFIX, Session, Stage
+from service_runtime.devcerts import mesh_files_in
+from service_runtime.mesh import channel_credentials
+from tests.dashboard.conftest import DESKTOP, PHONE
+from tests.dashboard.flows import SHOTS, assert_accessible, assert_readable, open_page
+from tests.e2e.chaos import supervisorctl
+from tests.e2e.e2e_harness import UNIT, Gateway, running_gateway, wait_until
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """`stablegate up` with its merchant (the e2e suite's world)."""
+    with running_gateway(tmp_path_factory.mktemp("admin-ops")) as gateway:
+        yield gateway
+
+
+def dashboard_url(world: Gateway, path: str) -> str:
+    return f"http://127.0.0.1:{world.ports['envoy']}/dashboard/{path}"
+
+
+def admin_session(world: Gateway, context: BrowserContext, role: str = "admin-readonly") -> None:
+    """An admin session of `role` in the dashboard's Redis, its cookie in the browser."""
+    token = secrets.token_urlsafe(32)
+    now = time.time()
+    session = Session(
+        csrf=secrets.token_urlsafe(32),
+        stage=Stage.ADMIN,
+        user_id="ops-subject",
+        created=now,
+        data={"role": role, "email": "ops@operator.example", "name": "", "signed_in_at": str(int(now))},
+    )
+    cache = redis.Redis(host="127.0.0.1", port=world.ports["redis"])
+    try:
+        key = KEY_PREFIX + hashlib.sha256(token.encode()).hexdigest()
+        cache.set(key, json.dumps(dataclasses.asdict(session)), ex=3600)
+    finally:
+        cache.close()
+    context.add_cookies([{"name": "sg_dashboard", "value": token, "url": dashboard_url(world, "")}])
+
+
+def row(page: Page, ident: str) -> tuple[str, str]:
+    """(level, value) of a health row."""
+    found = page.locator(f"#{ident}")
+    expect(found).to_be_visible()
+    return (found.locator(".level").text_content() or "").strip(), (found.locator(".value").text_content() or "")
+
+
+def chain_head(world: Gateway) -> int:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{world.ports['anvil']}", body, {"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        return int(json.loads(reply.read())["result"], 16)
+
+
+def signer_stub(world: Gateway, role: str) -> tuple[grpc.Channel, signing_grpc.SigningServiceStub]:
+    files = mesh_files_in(world.state / "pki", role)
+    channel = grpc.secure_channel(f"127.0.0.1:{world.ports['signer']}", channel_credentials(files))
+    return channel, signing_grpc.SigningServiceStub(channel)
+
+
+def test_a_provider_is_shown_by_host_only_never_its_key() -> None:
+    assert provider_label("0:https://user:pw@bsc.example:8545/v1/SECRETKEY?apikey=K") == "0: bsc.example:8545"
+    assert provider_label("1:https://rpc.example/KEY") == "1: rpc.example"
+
+
+def test_the_admin_pages_need_an_admin_session(world: Gateway, context: BrowserContext) -> None:
+    page, _ = open_page(context)
+    for path in ("admin/health", "admin/reconciliation"):
+        page.goto(dashboard_url(world, path))
+        # No OIDC in `up`: the admin sign-in answers its "not configured" page; the health page was not shown.
+        assert "/dashboard/admin/login" in page.url, page.url
+        expect(page.locator("#health")).to_have_count(0)
+
+
+def test_health_shows_every_part_with_its_number_and_a_stopped_part_fails(
+    world: Gateway, context: BrowserContext
+) -> None:
+    admin_session(world, context)
+    page, errors = open_page(context)
+    page.goto(dashboard_url(world, "admin/health"))
+    expect(page.locator("h1")).to_have_text("Health")
+    for part in ("ledger", "watcher", "settlement", "signer"):
+        assert row(page, f"health-{part}-grpc-health") == ("OK", "SERVING"), part
+    level, lag = row(page, "health-watcher-scan-lag-blocks")
+    assert level in ("OK", "WARN") and int(lag) >= 0, (level, lag)
+    detail = page.locator("#health-watcher-scan-lag-blocks .detail").text_content() or ""
+    head = int(re.search(r"head (\d+)", detail).group(1))  # type: ignore[union-attr]
+    assert abs(chain_head(world) - head) <= 5, (head, detail)  # the watcher's real head, not a made-up number
+    assert row(page, "health-signer-signing") == ("OK", "NOT FROZEN")
+    breakers = page.locator("tr[id^=health-watcher-breaker]")
+    expect(breakers).to_have_count(1)  # `up` has one provider: anvil, its breaker closed
+    expect(breakers.locator(".level")).to_have_text("OK")
+    expect(breakers.locator(".value")).to_have_text("CLOSED")
+    expect(page.locator("#overall .level")).to_have_text("OK")
+    assert_accessible(page)
+    for name, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(size)
+        assert_readable(page, ("h1", "#overall", "#health-watcher-scan-lag-blocks .value"), size)
+        page.screenshot(path=str(SHOTS / f"dashboard-admin-health-{name}.png"), full_page=True)
+    page.set_viewport_size(DESKTOP)
+
+    # The watcher stops: the page says so (FAIL, with the gRPC code), and the rest still renders.
+    supervisorctl(world.state, "stop", "watcher")
+    try:
+        page.reload()
+        assert row(page, "health-watcher-grpc-health") == ("FAIL", "UNREACHABLE")
+        assert row(page, "health-watcher-scan-lag-blocks") == ("FAIL", "UNAVAILABLE")
+        expect(page.locator("#overall .level")).to_have_text("FAIL")
+        assert row(page, "health-ledger-grpc-health") == ("OK", "SERVING")
+    finally:
+        supervisorctl(world.state, "start", "watcher")
+
+    def back() -> bool:
+        page.reload()
+        return row(page, "health-watcher-grpc-health")[0] == "OK"
+
+    wait_until("the watcher back on the health page", back, timeout=60, every=1)
+
+    # The dashboard's own certificate cannot freeze (read-only reach on the mesh)...
+    channel, stub = signer_stub(world, "dashboard")
+    with channel, pytest.raises(grpc.RpcError) as refused:
+        stub.FreezeSigning(signing_pb.FreezeSigningRequest(reason="not allowed"), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # ...the operator can, and the page shows the signer frozen with the reason.
+    channel, stub = signer_stub(world, "operator")
+    with channel:
+        stub.FreezeSigning(signing_pb.FreezeSigningRequest(reason="health page test"), timeout=10)
+    page.reload()
+    assert row(page, "health-signer-signing") == ("FAIL", "FROZEN")
+    expect(page.locator("#health-signer-signing")).to_contain_text("health page test")
+    expect(page.locator("#overall .level")).to_have_text("FAIL")
+    assert not [error for error in errors if "Content Security Policy" in error]
+
+
+def test_reconciliation_lists_runs_matched_or_with_their_differences(world: Gateway, context: BrowserContext) -> None:
+    admin_session(world, context)
+    page, _ = open_page(context)
+    matched = world.reconciled()
+    page.goto(dashboard_url(world, "admin/reconciliation"))
+    expect(page.locator("h1")).to_have_text("Reconciliation")
+    expect(page.locator(f"#report-{matched['id']} .result")).to_have_text("MATCHED")
+    assert_accessible(page)
+    assert_readable(page, ("h1", f"#report-{matched['id']} .result"), DESKTOP)
+    page.screenshot(path=str(SHOTS / "dashboard-admin-reconciliation-desktop.png"))
+
+    # Tokens sent straight to the treasury: the chain holds more than the ledger books, and the run says so.
+    treasury = world.deployed["treasury"]
+    world.pay(treasury, 5 * UNIT)
+
+    def differs() -> dict[str, object] | None:
+        _, report, _ = world.reconcile()
+        return report if report.get("status") == "MISMATCHED" else None
+
+    mismatched = wait_until("a MISMATCHED reconciliation", differs, timeout=60, every=2)
+    page.reload()
+    expect(page.locator(f"#report-{mismatched['id']} .result")).to_have_text("DIFFERENCE")
+    page.click(f"#report-{mismatched['id']} a")
+    expect(page.locator("h1")).to_have_text("Reconciliation run")
+    expect(page.locator("#report-result .result")).to_have_text("DIFFERENCE")
+    differences = page.locator("tr.line-mismatched .difference").all_text_contents()
+    assert any(str(5 * UNIT) in text.replace(",", "") for text in differences), differences
+    assert_accessible(page)
+    page.set_viewport_size(PHONE)
+    assert_readable(page, ("h1", "#report-result"), PHONE)
+    page.screenshot(path=str(SHOTS / "dashboard-admin-reconciliation-run-phone.png"))
+    # An unknown run is a clear 404 page.
+    reply = page.goto(dashboard_url(world, "admin/reconciliation/rec_nope"))
+    assert reply is not None and reply.status == 404
