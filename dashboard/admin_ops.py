@@ -9,6 +9,9 @@ admin session they redirect to the admin sign-in.
   signer's freeze, judged OK/WARN/FAIL with the number shown (`dashboard/domain/health.py`). A part that does not
   answer is FAIL with the gRPC code; the page itself always renders. A part whose target is not configured
   (`STABLEGATE_DASHBOARD_WATCHER_TARGET`, `…_SETTLEMENT_TARGET`, `…_SIGNER_TARGET`) is left out.
+- `GET /dashboard/admin/config`: each part's effective configuration from its own runtime
+  (`runtime.v1.RuntimeConfigService/GetEffectiveConfig`, secrets masked by the part before they leave it), and
+  the dashboard's own, masked the same way.
 - `GET /dashboard/admin/reconciliation` and `…/reconciliation/<id>`: the runs, MATCHED or DIFFERENCE, and one
   run's balances with the differences first.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import grpc
 from aiohttp import web
@@ -29,6 +33,7 @@ from dashboard.oidc_settings import AdminRole
 from dashboard.ops_client import OpsClient, PartUnavailable, ReconReport
 from dashboard.pages import message_page
 from service_runtime import mesh
+from service_runtime.config_view import effective_config
 
 log = logging.getLogger("stablegate.dashboard.admin_ops")
 
@@ -73,7 +78,7 @@ async def _part_readings(ops: OpsClient, part: str) -> list[health.Reading]:
     return readings
 
 
-def install(app: web.Application) -> None:
+def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per route, as in app.py
     """Add the health and reconciliation pages; their channels open with the app and close with it."""
     settings = app[SETTINGS]
     targets = {
@@ -140,6 +145,22 @@ def install(app: web.Application) -> None:
         body = opages.reconciliation_report_page(csrf=current_session(request).csrf, who=_who(request), report=report)
         return html(body)
 
+    async def config_view(request: web.Request) -> web.StreamResponse:
+        role = _admin(request)
+        ops = request.app[OPS]
+        parts = [part for part in targets if part in ops.channels]
+
+        async def one(part: str) -> tuple[str, dict[str, Any] | None, str]:
+            try:
+                return part, await ops.config(part), ""
+            except PartUnavailable as exc:
+                return part, None, f"{part} answered {exc}"
+
+        shown = [*await asyncio.gather(*(one(part) for part in parts)), ("dashboard", effective_config(settings), "")]
+        body = opages.config_page(csrf=current_session(request).csrf, who=_who(request), role=role.value, parts=shown)
+        return html(body)
+
     app.router.add_get(f"{PREFIX}/admin/health", health_view)
+    app.router.add_get(f"{PREFIX}/admin/config", config_view)
     app.router.add_get(f"{PREFIX}/admin/reconciliation", reports_view)
     app.router.add_get(f"{PREFIX}/admin/reconciliation/{{report_id:{REPORT_ID}}}", report_view)

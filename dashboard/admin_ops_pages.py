@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from dashboard.domain.health import Level, Reading
 from dashboard.ops_client import ReconReport
@@ -13,7 +14,8 @@ def _admin_nav() -> str:
     return (
         '<nav class="admin-nav" aria-label="Admin pages">'
         f'<a href="{PREFIX}/admin/merchants">Merchants</a> · <a href="{PREFIX}/admin/health">Health</a> · '
-        f'<a href="{PREFIX}/admin/reconciliation">Reconciliation</a></nav>'
+        f'<a href="{PREFIX}/admin/reconciliation">Reconciliation</a> · '
+        f'<a href="{PREFIX}/admin/config">Configuration</a></nav>'
     )
 
 
@@ -108,3 +110,43 @@ def reconciliation_report_page(*, csrf: str, who: str, report: ReconReport) -> s
         f'<p><a href="{PREFIX}/admin/reconciliation">All runs</a></p>'
     )
     return layout("Reconciliation run", body, csrf=csrf, who=who)
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        out: list[tuple[str, str]] = []
+        for key in sorted(value):
+            out += _flatten(value[key], f"{prefix}{key}.")
+        return out or [(prefix.rstrip("."), "{}")]
+    if isinstance(value, list):
+        return [(prefix.rstrip("."), ", ".join(str(v) for v in value) if value else "[]")]
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return [(prefix.rstrip("."), "" if value is None else str(value))]
+
+
+def config_page(*, csrf: str, who: str, role: str, parts: Sequence[tuple[str, Mapping[str, Any] | None, str]]) -> str:
+    """Each part's effective configuration (as the part masked it), or why it is unavailable."""
+    sections = []
+    for part, config, problem in parts:
+        if config is None:
+            content = f'<p class="error" id="config-{e(part)}-unavailable">Unavailable: {e(problem)}</p>'
+        else:
+            rows = "".join(
+                f'<tr><th scope="row" class="mono">{e(key)}</th><td class="mono">{e(value)}</td></tr>'
+                for key, value in _flatten(dict(config))
+            )
+            content = (
+                f'{_scroll(part + " settings")}<table class="config" id="config-{e(part)}">'
+                f'<caption>{e(part)}</caption><thead><tr><th scope="col">Setting</th><th scope="col">Value</th>'
+                f"</tr></thead><tbody>{rows}</tbody></table></div>"
+            )
+        sections.append(
+            f'<section aria-labelledby="h-{e(part)}"><h2 id="h-{e(part)}">{e(part)}</h2>{content}</section>'
+        )
+    body = (
+        f"{_admin_nav()}"
+        f'<p class="hint">Signed in as {e(who)} · {e(ROLE_LABELS.get(role, role))}. Read-only: each part reports the '
+        "configuration it runs with; secrets are masked by the part before they leave it.</p>" + "".join(sections)
+    )
+    return layout("Configuration", body, csrf=csrf, who=who)

@@ -3,7 +3,8 @@
 - every part: the standard `grpc.health.v1.Health/Check` (any mesh role may call it);
 - the watcher: `WatcherService/GetStatus` (scan lag, each provider's breaker);
 - the signer: `SigningService/GetFreezeState`;
-- settlement: `ReconciliationService/ListReconciliationReports` and `GetReconciliationReport`.
+- settlement: `ReconciliationService/ListReconciliationReports` and `GetReconciliationReport`;
+- every part: `runtime.v1.RuntimeConfigService/GetEffectiveConfig` (secrets masked by the part itself).
 
 Each read has a short deadline: the health page must render while a part is down, saying so.
 """
@@ -14,9 +15,13 @@ import datetime as dt
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
+from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from stablegate.runtime.v1 import runtime_config_service_pb2 as config_pb
+from stablegate.runtime.v1 import runtime_config_service_pb2_grpc as config_grpc
 from stablegate.settlement.v1 import reconciliation_service_pb2 as recon_pb
 from stablegate.settlement.v1 import reconciliation_service_pb2_grpc as recon_grpc
 from stablegate.signer.v1 import signing_service_pb2 as signing_pb
@@ -152,6 +157,17 @@ class OpsClient:
         except grpc.aio.AioRpcError as exc:
             raise _fail(exc) from exc
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+    async def config(self, part: str) -> dict[str, Any]:
+        """The part's effective configuration as it masks it (RuntimeConfigService, served by every runtime)."""
+        try:
+            reply = await config_grpc.RuntimeConfigServiceStub(self.channels[part]).GetEffectiveConfig(
+                config_pb.GetEffectiveConfigRequest(), timeout=TIMEOUT
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _fail(exc) from exc
+        found: dict[str, Any] = json_format.MessageToDict(reply.config)
+        return found
 
     async def watcher(self) -> WatcherView:
         """The watcher's scan and its providers."""

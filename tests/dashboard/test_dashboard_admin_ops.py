@@ -27,12 +27,13 @@ from stablegate.signer.v1 import signing_service_pb2_grpc as signing_grpc
 
 from dashboard.ops_client import provider_label
 from dashboard.sessions import KEY_PREFIX, Session, Stage
+from service_runtime.config_view import mask_url_parts
 from service_runtime.devcerts import mesh_files_in
 from service_runtime.mesh import channel_credentials
 from tests.dashboard.conftest import DESKTOP, PHONE
 from tests.dashboard.flows import SHOTS, assert_accessible, assert_readable, open_page
 from tests.e2e.chaos import supervisorctl
-from tests.e2e.e2e_harness import UNIT, Gateway, running_gateway, wait_until
+from tests.e2e.e2e_harness import UNIT, Gateway, program_env, running_gateway, wait_until
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -95,9 +96,45 @@ def test_a_provider_is_shown_by_host_only_never_its_key() -> None:
     assert provider_label("1:https://rpc.example/KEY") == "1: rpc.example"
 
 
+def test_config_masks_secrets_url_passwords_and_key_like_url_parts() -> None:
+    url = "https://u:pw@bsc.example/v1/0123456789abcdefKEY?apikey=K"
+    assert mask_url_parts(url) == "https://u:pw@bsc.example/v1/***?***"  # the password is redacted() before this
+    assert mask_url_parts("http://127.0.0.1:8080/checkout/") == "http://127.0.0.1:8080/checkout/"
+
+
+def test_config_shows_each_part_with_its_secrets_masked(world: Gateway, context: BrowserContext) -> None:
+    admin_session(world, context)
+    page, _ = open_page(context)
+    page.goto(dashboard_url(world, "admin/config"))
+    expect(page.locator("h1")).to_have_text("Configuration")
+    for part in ("ledger", "watcher", "settlement", "signer", "dashboard"):
+        expect(page.locator(f"#config-{part}")).to_be_visible()
+    # Real values the parts run with (the settlement ceiling `up` sets), and secrets as the mask.
+    expect(page.locator("#config-settlement")).to_contain_text(str(1_000 * UNIT))
+    pin_row = page.locator("#config-signer tr", has=page.locator("th", has_text=re.compile(r"^pin$")))
+    expect(pin_row.locator("td")).to_have_text("**********")
+    secrets_in_use = {
+        value
+        for program in ("signer", "ledger", "dashboard", "settlement", "watcher")
+        for name, value in program_env(world.state, program).items()
+        if re.search(r"(PIN|SECRET_KEY|PASSWORD)$", name) and len(value) >= 8
+    }
+    assert len(secrets_in_use) >= 3, secrets_in_use  # the signer's PIN, the ledger's and the dashboard's keys
+    html = page.content()
+    log = (world.state / "logs" / "dashboard.log").read_text()
+    for secret in secrets_in_use:
+        assert secret not in html
+        assert secret not in log
+    assert_accessible(page)
+    for name, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(size)
+        assert_readable(page, ("h1", "#h-ledger"), size)
+        page.screenshot(path=str(SHOTS / f"dashboard-admin-config-{name}.png"))
+
+
 def test_the_admin_pages_need_an_admin_session(world: Gateway, context: BrowserContext) -> None:
     page, _ = open_page(context)
-    for path in ("admin/health", "admin/reconciliation"):
+    for path in ("admin/health", "admin/reconciliation", "admin/config"):
         page.goto(dashboard_url(world, path))
         # No OIDC in `up`: the admin sign-in answers its "not configured" page; the health page was not shown.
         assert "/dashboard/admin/login" in page.url, page.url
