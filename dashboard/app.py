@@ -547,8 +547,10 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
         raise see_other("/home")
 
     async def logout(request: web.Request) -> web.StreamResponse:
+        was_admin = current(request).stage == Stage.ADMIN
         await become(request)
-        raise see_other("/login?ended=1")
+        # An admin is offered the sign-out at the identity provider too (dashboard/merchant_review.py).
+        raise see_other("/admin/signed-out" if was_admin else "/login?ended=1")
 
     # --- the merchant's pages ---
 
@@ -744,6 +746,9 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
     from dashboard import admin_ops  # noqa: PLC0415 - imports this module too
 
     admin_ops.install(app)
+    from dashboard import merchant_review  # noqa: PLC0415 - imports this module too
+
+    merchant_review.install(app)
     if admin is not None:
         admin.install(app)
     else:

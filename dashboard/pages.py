@@ -380,7 +380,8 @@ def merchants_table(csrf: str, merchants: Sequence[MerchantRow], *, may_change: 
         badge = "ok" if m.status == "ACTIVE" else "off"
         why = f" ({e(m.suspend_reason)})" if m.suspend_reason and m.status != "ACTIVE" else ""
         rows.append(
-            f'<tr id="merchant-{e(m.id)}"><td>{e(m.name)}<br><span class="mono">{e(m.id)}</span></td>'
+            f'<tr id="merchant-{e(m.id)}"><td><a href="{PREFIX}/admin/merchants/{e(m.id)}" class="review">'
+            f'{e(m.name)}</a><br><span class="mono">{e(m.id)}</span></td>'
             f'<td><span class="badge {badge} status">{e(m.status)}</span>{why}</td>'
             + (f"<td>{action}</td>" if may_change else "")
             + "</tr>"

@@ -30,12 +30,16 @@ from dashboard.sessions import KEY_PREFIX, Session, Stage
 from service_runtime.config_view import mask_url_parts
 from service_runtime.devcerts import mesh_files_in
 from service_runtime.mesh import channel_credentials
-from tests.dashboard.conftest import DESKTOP, PHONE
+from tests.dashboard.conftest import DESKTOP, PHONE, DashboardStack
 from tests.dashboard.flows import SHOTS, assert_accessible, assert_readable, open_page
+from tests.dashboard.oidc_fixture import OidcTestProvider
+from tests.dashboard.test_dashboard_admin import admin_stack, ledger_status, new_merchant, post_as
+from tests.dashboard.test_dashboard_admin import sign_in as admin_sign_in
 from tests.e2e.chaos import supervisorctl
 from tests.e2e.e2e_harness import UNIT, Gateway, program_env, running_gateway, wait_until
 
 pytestmark = pytest.mark.timeout(600)
+__all__ = ["admin_stack"]  # the OIDC stack fixture, used by the review and sign-out tests below
 
 
 @pytest.fixture(scope="module")
@@ -235,3 +239,95 @@ def test_reconciliation_lists_runs_matched_or_with_their_differences(world: Gate
     # An unknown run is a clear 404 page.
     reply = page.goto(dashboard_url(world, "admin/reconciliation/rec_nope"))
     assert reply is not None and reply.status == 404
+
+
+# --- merchant review and sign-out, through the real OIDC provider (test_dashboard_admin's stack) ---
+
+
+def test_admin_reviews_a_suspended_merchant_and_approves_it(
+    admin_stack: tuple[DashboardStack, OidcTestProvider], context: BrowserContext
+) -> None:
+    dash, provider = admin_stack
+    merchant_id = new_merchant(dash, "Review Me GmbH")
+    for name in ("one", "two"):
+        issued = dash.stack.call(
+            "POST",
+            f"/admin/v1/merchants/{merchant_id}/api_keys",
+            {"name": name, "scopes": ["invoices:read"]},
+            dash.stack.admin_key,
+        )
+        assert issued.status == 200, issued.body
+    suspended = dash.stack.call(
+        "POST", f"/admin/v1/merchants/{merchant_id}:suspend", {"reason": "under review"}, dash.stack.admin_key
+    )
+    assert suspended.status == 200, suspended.body
+    page = admin_sign_in(context, dash, provider, "alice")
+    page.click("#continue")
+    page.click(f"#merchant-{merchant_id} a.review")
+    expect(page.locator("h1")).to_have_text("Review: Review Me GmbH")
+    facts = page.locator("#merchant-facts")
+    expect(facts).to_contain_text("ops@shop.example")
+    expect(page.locator("#status")).to_have_text("SUSPENDED")
+    expect(page.locator("#key-count")).to_have_text("2")
+    expect(facts).to_contain_text("under review")
+    assert_accessible(page)
+    for name, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(size)
+        assert_readable(page, ("h1", "#status", "#key-count", "#approve"), size)
+        page.screenshot(path=str(SHOTS / f"dashboard-admin-merchant-review-{name}.png"))
+    page.click("#approve")
+    expect(page.locator("#done")).to_have_text("Merchant reactivated.")
+    assert ledger_status(dash, merchant_id) == "MERCHANT_STATUS_ACTIVE"
+    # An unknown merchant is a clear 404 page.
+    reply = page.goto(dash.url + "admin/merchants/mer_nope")
+    assert reply is not None and reply.status == 404
+
+
+def test_read_only_admin_views_every_admin_page_but_cannot_approve(
+    admin_stack: tuple[DashboardStack, OidcTestProvider], context: BrowserContext
+) -> None:
+    dash, provider = admin_stack
+    merchant_id = new_merchant(dash, "Readonly Review Ltd")
+    suspended = dash.stack.call(
+        "POST", f"/admin/v1/merchants/{merchant_id}:suspend", {"reason": "under review"}, dash.stack.admin_key
+    )
+    assert suspended.status == 200, suspended.body
+    page = admin_sign_in(context, dash, provider, "rita")
+    page.goto(dash.url + f"admin/merchants/{merchant_id}")
+    expect(page.locator("#read-only")).to_be_visible()
+    expect(page.locator("#approve")).to_have_count(0)
+    # The server refuses the approval itself, whatever the page showed; the ledger is unchanged.
+    csrf = page.get_attribute("input[name=csrf_token]", "value")
+    assert csrf
+    refused = post_as(context, dash, f"/dashboard/admin/merchants/{merchant_id}/reactivate", {"csrf_token": csrf})
+    assert refused.status == 403, refused.body
+    assert ledger_status(dash, merchant_id) == "MERCHANT_STATUS_SUSPENDED"
+    # The read-only pages open for her (this stack runs no watcher, settlement or signer: the ledger only).
+    page.goto(dash.url + "admin/health")
+    assert row(page, "health-ledger-grpc-health") == ("OK", "SERVING")
+    page.goto(dash.url + "admin/config")
+    expect(page.locator("#config-ledger")).to_be_visible()
+
+
+def test_admin_sign_out_also_ends_the_session_at_the_provider(
+    admin_stack: tuple[DashboardStack, OidcTestProvider], context: BrowserContext
+) -> None:
+    dash, provider = admin_stack
+    page = admin_sign_in(context, dash, provider, "alice")
+    page.click("#continue")
+    page.click("#logout")
+    expect(page.locator("h1")).to_have_text("Signed out")
+    assert_accessible(page)
+    link = page.get_attribute("#provider-logout", "href") or ""
+    assert link.startswith(provider.issuer) and "client_id=" in link, link
+    # The dashboard session is over: the admin pages send to the sign-in, which the provider (its own session still
+    # alive) answers at once, without asking for the password: why the provider's sign-out matters...
+    page.goto(dash.url + "admin/merchants")
+    page.wait_for_url(f"{dash.url}admin/callback?*")
+    page.goto(link)
+    page.click("button[name=logout][value=yes]")
+    expect(page.locator("body")).to_contain_text("Sign-out Success")
+    # ...and after the provider's sign-out, a new admin sign-in asks for the password again.
+    page.goto(dash.url + "admin/login")
+    assert page.url.startswith(provider.issuer + "/interaction/"), page.url
+    expect(page.locator("#login")).to_be_visible()
