@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -53,6 +54,47 @@ def _admin(request: web.Request) -> AdminRole:
     return role
 
 
+async def _watcher(ops: OpsClient) -> list[health.Reading]:
+    try:
+        view = await ops.watcher()
+    except PartUnavailable as exc:
+        return [health.unavailable("watcher", "scan lag (blocks)", f"gRPC {exc}")]
+    lag = health.watcher_lag(view.lag_blocks, view.lag_seconds, view.head_block, view.cursor_block)
+    return [lag, *(health.breaker("watcher", p.name, p.state, p.consecutive_failures) for p in view.providers)]
+
+
+async def _settlement(ops: OpsClient) -> list[health.Reading]:
+    try:
+        view = await ops.settlement()
+    except PartUnavailable as exc:
+        return [health.unavailable("settlement", "status", f"gRPC {exc}")]
+    readings = [health.breaker("settlement", p.name, p.state, p.consecutive_failures) for p in view.breakers]
+    h = view.hot_cold
+    if h is not None and h.error:
+        readings.append(health.unavailable("settlement", "treasury (hot) balance", h.error))
+    elif h is not None:
+        readings.append(health.treasury(h.treasury, h.ceiling, h.target, h.floor, h.block_number))
+        if h.cold is not None:
+            readings.append(health.cold(h.cold, h.block_number))
+    return readings
+
+
+async def _signer(ops: OpsClient) -> list[health.Reading]:
+    try:
+        freeze = await ops.freeze()
+    except PartUnavailable as exc:
+        return [health.unavailable("signer", "signing", f"gRPC {exc}")]
+    return [health.signer_freeze(freeze.frozen, freeze.reason)]
+
+
+PART_READINGS: dict[str, Callable[[OpsClient], Awaitable[list[health.Reading]]]] = {
+    "watcher": _watcher,
+    "settlement": _settlement,
+    "signer": _signer,
+}
+"""What each part reports beyond its gRPC health."""
+
+
 async def _part_readings(ops: OpsClient, part: str) -> list[health.Reading]:
     try:
         status: str | None = await ops.health(part)
@@ -60,21 +102,8 @@ async def _part_readings(ops: OpsClient, part: str) -> list[health.Reading]:
     except PartUnavailable as exc:
         status, problem = None, f"gRPC {exc}"
     readings = [health.serving(part, status, problem)]
-    if part == "watcher":
-        try:
-            view = await ops.watcher()
-        except PartUnavailable as exc:
-            readings.append(health.unavailable(part, "scan lag (blocks)", f"gRPC {exc}"))
-        else:
-            readings.append(health.watcher_lag(view.lag_blocks, view.lag_seconds, view.head_block, view.cursor_block))
-            readings += [health.breaker(part, p.name, p.state, p.consecutive_failures) for p in view.providers]
-    elif part == "signer":
-        try:
-            freeze = await ops.freeze()
-        except PartUnavailable as exc:
-            readings.append(health.unavailable(part, "signing", f"gRPC {exc}"))
-        else:
-            readings.append(health.signer_freeze(freeze.frozen, freeze.reason))
+    if (more := PART_READINGS.get(part)) is not None:
+        readings += await more(ops)
     return readings
 
 

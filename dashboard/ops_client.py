@@ -24,6 +24,8 @@ from stablegate.runtime.v1 import runtime_config_service_pb2 as config_pb
 from stablegate.runtime.v1 import runtime_config_service_pb2_grpc as config_grpc
 from stablegate.settlement.v1 import reconciliation_service_pb2 as recon_pb
 from stablegate.settlement.v1 import reconciliation_service_pb2_grpc as recon_grpc
+from stablegate.settlement.v1 import settlement_status_service_pb2 as settlement_pb
+from stablegate.settlement.v1 import settlement_status_service_pb2_grpc as settlement_grpc
 from stablegate.signer.v1 import signing_service_pb2 as signing_pb
 from stablegate.signer.v1 import signing_service_pb2_grpc as signing_grpc
 from stablegate.watcher.v1 import watcher_service_pb2 as watcher_pb
@@ -56,6 +58,27 @@ class WatcherView:
     lag_seconds: float
     leader: bool
     providers: tuple[ProviderBreaker, ...]
+
+
+@dataclass(frozen=True)
+class HotCold:
+    """Treasury and cold balances with the treasury's thresholds (base units; 0 for an unset threshold)."""
+
+    block_number: int
+    treasury: int
+    ceiling: int
+    target: int
+    floor: int
+    cold: int | None
+    error: str
+
+
+@dataclass(frozen=True)
+class SettlementView:
+    """Settlement's providers and, when hot/cold runs, its balances."""
+
+    breakers: tuple[ProviderBreaker, ...]
+    hot_cold: HotCold | None
 
 
 @dataclass(frozen=True)
@@ -192,6 +215,39 @@ class OpsClient:
                 )
                 for p in s.providers
             ),
+        )
+
+    async def settlement(self) -> SettlementView:
+        """Settlement's breakers and hot/cold balances."""
+        try:
+            reply = await settlement_grpc.SettlementStatusServiceStub(self.channels["settlement"]).GetSettlementStatus(
+                settlement_pb.GetSettlementStatusRequest(), timeout=TIMEOUT
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _fail(exc) from exc
+        states = {
+            settlement_pb.BREAKER_STATE_CLOSED: "HEALTHY",
+            settlement_pb.BREAKER_STATE_HALF_OPEN: "PROBING",
+            settlement_pb.BREAKER_STATE_OPEN: "OPEN",
+        }
+        hot_cold = None
+        if reply.HasField("hot_cold"):
+            h = reply.hot_cold
+            hot_cold = HotCold(
+                block_number=h.block_number,
+                treasury=int(h.treasury_base_units or 0),
+                ceiling=int(h.treasury_ceiling_base_units or 0),
+                target=int(h.treasury_target_base_units or 0),
+                floor=int(h.treasury_floor_base_units or 0),
+                cold=int(h.cold_base_units) if h.cold_base_units else None,
+                error=h.error,
+            )
+        return SettlementView(
+            breakers=tuple(
+                ProviderBreaker(provider_label(b.name), states.get(b.state, "UNSPECIFIED"), b.consecutive_failures)
+                for b in reply.breakers
+            ),
+            hot_cold=hot_cold,
         )
 
     async def freeze(self) -> FreezeView:

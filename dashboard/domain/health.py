@@ -74,3 +74,24 @@ def overall(readings: list[Reading]) -> Level:
     """The worst level of the page."""
     levels = {r.level for r in readings}
     return Level.FAIL if Level.FAIL in levels else Level.WARN if Level.WARN in levels else Level.OK
+
+
+def treasury(balance: int, ceiling: int, target: int, floor: int, block: int) -> Reading:
+    """The treasury (hot) balance against its thresholds.
+
+    Above the ceiling WARN (the hot/cold loop should be moving the excess to cold), under the floor FAIL (payouts
+    and gas run dry), else OK.
+    """
+    if floor and balance < floor:
+        level = Level.FAIL
+    elif ceiling and balance > ceiling:
+        level = Level.WARN
+    else:
+        level = Level.OK
+    detail = f"ceiling {ceiling}, target {target}, floor {floor or 'none'} (base units), finalized block {block}"
+    return Reading("settlement", "treasury (hot) balance", level, str(balance), detail)
+
+
+def cold(balance: int, block: int) -> Reading:
+    """The cold Safe's balance (no threshold: shown for the operator's eye)."""
+    return Reading("settlement", "cold balance", Level.OK, str(balance), f"base units, finalized block {block}")

@@ -1,5 +1,5 @@
-"""The admin health and reconciliation pages against the whole gateway as `stablegate up` runs it (tests/e2e harness):
-the ledger, watcher, settlement, signer (SoftHSM), anvil, Envoy, Postgres and Redis really running.
+"""The admin health, configuration and reconciliation pages against the whole gateway as `stablegate up` runs it
+(tests/e2e harness): the ledger, watcher, settlement, signer (SoftHSM), anvil, Envoy, Postgres and Redis really running.
 
 The admin session is written straight into the dashboard's Redis (the OIDC sign-in that makes one is tested in
 test_dashboard_admin.py and test_oidc_browser.py); everything else goes through Envoy and the browser. Parts are
@@ -145,66 +145,6 @@ def test_the_admin_pages_need_an_admin_session(world: Gateway, context: BrowserC
         expect(page.locator("#health")).to_have_count(0)
 
 
-def test_health_shows_every_part_with_its_number_and_a_stopped_part_fails(
-    world: Gateway, context: BrowserContext
-) -> None:
-    admin_session(world, context)
-    page, errors = open_page(context)
-    page.goto(dashboard_url(world, "admin/health"))
-    expect(page.locator("h1")).to_have_text("Health")
-    for part in ("ledger", "watcher", "settlement", "signer"):
-        assert row(page, f"health-{part}-grpc-health") == ("OK", "SERVING"), part
-    level, lag = row(page, "health-watcher-scan-lag-blocks")
-    assert level in ("OK", "WARN") and int(lag) >= 0, (level, lag)
-    detail = page.locator("#health-watcher-scan-lag-blocks .detail").text_content() or ""
-    head = int(re.search(r"head (\d+)", detail).group(1))  # type: ignore[union-attr]
-    assert abs(chain_head(world) - head) <= 5, (head, detail)  # the watcher's real head, not a made-up number
-    assert row(page, "health-signer-signing") == ("OK", "NOT FROZEN")
-    breakers = page.locator("tr[id^=health-watcher-breaker]")
-    expect(breakers).to_have_count(1)  # `up` has one provider: anvil, its breaker closed
-    expect(breakers.locator(".level")).to_have_text("OK")
-    expect(breakers.locator(".value")).to_have_text("CLOSED")
-    expect(page.locator("#overall .level")).to_have_text("OK")
-    assert_accessible(page)
-    for name, size in (("desktop", DESKTOP), ("phone", PHONE)):
-        page.set_viewport_size(size)
-        assert_readable(page, ("h1", "#overall", "#health-watcher-scan-lag-blocks .value"), size)
-        page.screenshot(path=str(SHOTS / f"dashboard-admin-health-{name}.png"), full_page=True)
-    page.set_viewport_size(DESKTOP)
-
-    # The watcher stops: the page says so (FAIL, with the gRPC code), and the rest still renders.
-    supervisorctl(world.state, "stop", "watcher")
-    try:
-        page.reload()
-        assert row(page, "health-watcher-grpc-health") == ("FAIL", "UNREACHABLE")
-        assert row(page, "health-watcher-scan-lag-blocks") == ("FAIL", "UNAVAILABLE")
-        expect(page.locator("#overall .level")).to_have_text("FAIL")
-        assert row(page, "health-ledger-grpc-health") == ("OK", "SERVING")
-    finally:
-        supervisorctl(world.state, "start", "watcher")
-
-    def back() -> bool:
-        page.reload()
-        return row(page, "health-watcher-grpc-health")[0] == "OK"
-
-    wait_until("the watcher back on the health page", back, timeout=60, every=1)
-
-    # The dashboard's own certificate cannot freeze (read-only reach on the mesh)...
-    channel, stub = signer_stub(world, "dashboard")
-    with channel, pytest.raises(grpc.RpcError) as refused:
-        stub.FreezeSigning(signing_pb.FreezeSigningRequest(reason="not allowed"), timeout=10)
-    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    # ...the operator can, and the page shows the signer frozen with the reason.
-    channel, stub = signer_stub(world, "operator")
-    with channel:
-        stub.FreezeSigning(signing_pb.FreezeSigningRequest(reason="health page test"), timeout=10)
-    page.reload()
-    assert row(page, "health-signer-signing") == ("FAIL", "FROZEN")
-    expect(page.locator("#health-signer-signing")).to_contain_text("health page test")
-    expect(page.locator("#overall .level")).to_have_text("FAIL")
-    assert not [error for error in errors if "Content Security Policy" in error]
-
-
 def test_reconciliation_lists_runs_matched_or_with_their_differences(world: Gateway, context: BrowserContext) -> None:
     admin_session(world, context)
     page, _ = open_page(context)
@@ -239,6 +179,79 @@ def test_reconciliation_lists_runs_matched_or_with_their_differences(world: Gate
     # An unknown run is a clear 404 page.
     reply = page.goto(dashboard_url(world, "admin/reconciliation/rec_nope"))
     assert reply is not None and reply.status == 404
+
+
+def test_health_shows_every_part_with_its_number_and_a_stopped_part_fails(  # noqa: PLR0915 - one story
+    world: Gateway, context: BrowserContext
+) -> None:
+    admin_session(world, context)
+    page, errors = open_page(context)
+    page.goto(dashboard_url(world, "admin/health"))
+    expect(page.locator("h1")).to_have_text("Health")
+    for part in ("ledger", "watcher", "settlement", "signer"):
+        assert row(page, f"health-{part}-grpc-health") == ("OK", "SERVING"), part
+    level, lag = row(page, "health-watcher-scan-lag-blocks")
+    assert level in ("OK", "WARN") and int(lag) >= 0, (level, lag)
+    detail = page.locator("#health-watcher-scan-lag-blocks .detail").text_content() or ""
+    head = int(re.search(r"head (\d+)", detail).group(1))  # type: ignore[union-attr]
+    assert abs(chain_head(world) - head) <= 5, (head, detail)  # the watcher's real head, not a made-up number
+    assert row(page, "health-signer-signing") == ("OK", "NOT FROZEN")
+    for part in ("watcher", "settlement"):
+        breakers = page.locator(f"tr[id^=health-{part}-breaker]")
+        expect(breakers).to_have_count(1)  # `up` has one provider: anvil, its breaker closed
+        expect(breakers.locator(".level")).to_have_text("OK")
+        expect(breakers.locator(".value")).to_have_text("CLOSED")
+    level, before = row(page, "health-settlement-treasury-hot-balance")
+    assert level == "OK" and int(before) >= 0, (level, before)
+    expect(page.locator("#health-settlement-treasury-hot-balance .detail")).to_contain_text(f"ceiling {1_000 * UNIT}")
+    expect(page.locator("#overall .level")).to_have_text("OK")
+    assert_accessible(page)
+    for name, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(size)
+        assert_readable(page, ("h1", "#overall", "#health-watcher-scan-lag-blocks .value"), size)
+        page.screenshot(path=str(SHOTS / f"dashboard-admin-health-{name}.png"), full_page=True)
+    page.set_viewport_size(DESKTOP)
+
+    # Tokens land in the treasury: once final, the page shows the new balance (read from the chain, not a copy).
+    world.pay(world.deployed["treasury"], 3 * UNIT)
+
+    def grew() -> bool:
+        page.reload()
+        return int(row(page, "health-settlement-treasury-hot-balance")[1]) >= int(before) + 3 * UNIT
+
+    wait_until("the treasury's new balance on the health page", grew, timeout=60, every=1)
+
+    # The watcher stops: the page says so (FAIL, with the gRPC code), and the rest still renders.
+    supervisorctl(world.state, "stop", "watcher")
+    try:
+        page.reload()
+        assert row(page, "health-watcher-grpc-health") == ("FAIL", "UNREACHABLE")
+        assert row(page, "health-watcher-scan-lag-blocks") == ("FAIL", "UNAVAILABLE")
+        expect(page.locator("#overall .level")).to_have_text("FAIL")
+        assert row(page, "health-ledger-grpc-health") == ("OK", "SERVING")
+    finally:
+        supervisorctl(world.state, "start", "watcher")
+
+    def back() -> bool:
+        page.reload()
+        return row(page, "health-watcher-grpc-health")[0] == "OK"
+
+    wait_until("the watcher back on the health page", back, timeout=60, every=1)
+
+    # The dashboard's own certificate cannot freeze (read-only reach on the mesh)...
+    channel, stub = signer_stub(world, "dashboard")
+    with channel, pytest.raises(grpc.RpcError) as refused:
+        stub.FreezeSigning(signing_pb.FreezeSigningRequest(reason="not allowed"), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # ...the operator can, and the page shows the signer frozen with the reason.
+    channel, stub = signer_stub(world, "operator")
+    with channel:
+        stub.FreezeSigning(signing_pb.FreezeSigningRequest(reason="health page test"), timeout=10)
+    page.reload()
+    assert row(page, "health-signer-signing") == ("FAIL", "FROZEN")
+    expect(page.locator("#health-signer-signing")).to_contain_text("health page test")
+    expect(page.locator("#overall .level")).to_have_text("FAIL")
+    assert not [error for error in errors if "Content Security Policy" in error]
 
 
 # --- merchant review and sign-out, through the real OIDC provider (test_dashboard_admin's stack) ---
