@@ -87,7 +87,16 @@ async def _signer(ops: OpsClient) -> list[health.Reading]:
     return [health.signer_freeze(freeze.frozen, freeze.reason)]
 
 
+async def _ledger(ops: OpsClient) -> list[health.Reading]:
+    try:
+        due, oldest, retrying = await ops.dispatcher()
+    except PartUnavailable as exc:
+        return [health.unavailable("ledger", "webhook deliveries due", f"gRPC {exc}")]
+    return [health.dispatcher_backlog(due, oldest, retrying)]
+
+
 PART_READINGS: dict[str, Callable[[OpsClient], Awaitable[list[health.Reading]]]] = {
+    "ledger": _ledger,
     "watcher": _watcher,
     "settlement": _settlement,
     "signer": _signer,

@@ -4,6 +4,7 @@
 - the watcher: `WatcherService/GetStatus` (scan lag, each provider's breaker);
 - the signer: `SigningService/GetFreezeState`;
 - settlement: `ReconciliationService/ListReconciliationReports` and `GetReconciliationReport`;
+- the ledger: `DispatcherStatusService/GetDispatcherStatus` (the webhook backlog);
 - every part: `runtime.v1.RuntimeConfigService/GetEffectiveConfig` (secrets masked by the part itself).
 
 Each read has a short deadline: the health page must render while a part is down, saying so.
@@ -20,6 +21,8 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from stablegate.ledger.v1 import dispatcher_status_service_pb2 as dispatcher_pb
+from stablegate.ledger.v1 import dispatcher_status_service_pb2_grpc as dispatcher_grpc
 from stablegate.runtime.v1 import runtime_config_service_pb2 as config_pb
 from stablegate.runtime.v1 import runtime_config_service_pb2_grpc as config_grpc
 from stablegate.settlement.v1 import reconciliation_service_pb2 as recon_pb
@@ -249,6 +252,16 @@ class OpsClient:
             ),
             hot_cold=hot_cold,
         )
+
+    async def dispatcher(self) -> tuple[int, float, int]:
+        """The ledger's webhook backlog: (due now, seconds the oldest has been due, waiting to retry)."""
+        try:
+            reply = await dispatcher_grpc.DispatcherStatusServiceStub(self.channels["ledger"]).GetDispatcherStatus(
+                dispatcher_pb.GetDispatcherStatusRequest(), timeout=TIMEOUT
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _fail(exc) from exc
+        return reply.due_count, reply.oldest_due_seconds, reply.retrying_count
 
     async def freeze(self) -> FreezeView:
         """Whether the signer's signing is frozen."""

@@ -9,6 +9,10 @@ LAG_WARN_BLOCKS = 20
 """Watcher lag (head minus the last block scanned and reported) above this is WARN (about a minute on BSC)."""
 LAG_FAIL_BLOCKS = 100
 """Above this it is FAIL: payments are being seen late."""
+BACKLOG_WARN_SECONDS = 60
+"""A due webhook delivery waiting longer than this is WARN (the dispatcher is behind)."""
+BACKLOG_FAIL_SECONDS = 300
+"""Longer than this, FAIL."""
 
 
 class Level(Enum):
@@ -95,3 +99,18 @@ def treasury(balance: int, ceiling: int, target: int, floor: int, block: int) ->
 def cold(balance: int, block: int) -> Reading:
     """The cold Safe's balance (no threshold: shown for the operator's eye)."""
     return Reading("settlement", "cold balance", Level.OK, str(balance), f"base units, finalized block {block}")
+
+
+def dispatcher_backlog(due: int, oldest_seconds: float, retrying: int) -> Reading:
+    """The webhook dispatcher's due deliveries, judged by how long the oldest has waited."""
+    if oldest_seconds > BACKLOG_FAIL_SECONDS:
+        level = Level.FAIL
+    elif oldest_seconds > BACKLOG_WARN_SECONDS:
+        level = Level.WARN
+    else:
+        level = Level.OK
+    detail = (
+        f"oldest due {oldest_seconds:.0f} s; {retrying} waiting to retry after a failure; "
+        f"WARN above {BACKLOG_WARN_SECONDS} s, FAIL above {BACKLOG_FAIL_SECONDS} s"
+    )
+    return Reading("ledger", "webhook deliveries due", level, str(due), detail)

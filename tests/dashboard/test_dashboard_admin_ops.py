@@ -27,6 +27,7 @@ from stablegate.signer.v1 import signing_service_pb2_grpc as signing_grpc
 
 from dashboard.ops_client import provider_label
 from dashboard.sessions import KEY_PREFIX, Session, Stage
+from gateway.parts import free_port
 from service_runtime.config_view import mask_url_parts
 from service_runtime.devcerts import mesh_files_in
 from service_runtime.mesh import channel_credentials
@@ -220,6 +221,24 @@ def test_health_shows_every_part_with_its_number_and_a_stopped_part_fails(  # no
         return int(row(page, "health-settlement-treasury-hot-balance")[1]) >= int(before) + 3 * UNIT
 
     wait_until("the treasury's new balance on the health page", grew, timeout=60, every=1)
+
+    # The dispatcher's backlog: a webhook endpoint nothing listens at makes deliveries wait to retry.
+    level, due = row(page, "health-ledger-webhook-deliveries-due")
+    assert level in ("OK", "WARN") and int(due) >= 0, (level, due)
+
+    def retrying() -> int:
+        detail = page.locator("#health-ledger-webhook-deliveries-due .detail").text_content() or ""
+        return int(re.search(r"(\d+) waiting to retry", detail).group(1))  # type: ignore[union-attr]
+
+    before_retrying = retrying()
+    world.ok("POST", "/v1/webhook_endpoints", {"url": f"http://127.0.0.1:{free_port()}/dead", "enabled_events": ["*"]})
+    world.invoice("1", description="for a dead endpoint")
+
+    def backed_up() -> bool:
+        page.reload()
+        return retrying() > before_retrying
+
+    wait_until("a delivery waiting to retry on the health page", backed_up, timeout=60, every=1)
 
     # The watcher stops: the page says so (FAIL, with the gRPC code), and the rest still renders.
     supervisorctl(world.state, "stop", "watcher")
