@@ -125,7 +125,7 @@ def provider_label(name: str) -> str:
     """A provider's name as shown: its index and host only.
 
     A JSON-RPC URL often carries an API key in its path, query or user part, so none of those is ever shown
-    (`0:https://user:pw@rpc.example/v1/KEY` -> `0: rpc.example`).
+    (`0:https://rpc.example/v1/KEY?apikey=K` -> `0: rpc.example`).
     """
     index, _, url = name.partition(":")
     parsed = urllib.parse.urlsplit(url)
