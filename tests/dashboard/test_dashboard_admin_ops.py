@@ -25,6 +25,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from stablegate.signer.v1 import signing_service_pb2 as signing_pb
 from stablegate.signer.v1 import signing_service_pb2_grpc as signing_grpc
 
+from dashboard.domain import health
 from dashboard.ops_client import provider_label
 from dashboard.sessions import KEY_PREFIX, Session, Stage
 from gateway.parts import free_port
@@ -99,6 +100,28 @@ def signer_stub(world: Gateway, role: str) -> tuple[grpc.Channel, signing_grpc.S
 def test_a_provider_is_shown_by_host_only_never_its_key() -> None:
     assert provider_label("0:https://user:pw@bsc.example:8545/v1/SECRETKEY?apikey=K") == "0: bsc.example:8545"
     assert provider_label("1:https://rpc.example/KEY") == "1: rpc.example"
+
+
+def test_health_levels_follow_the_documented_thresholds() -> None:
+    levels = [health.watcher_lag(n, 0.0, 100, 100 - n).level.value for n in (0, 20, 21, 100, 101)]
+    assert levels == ["OK", "OK", "WARN", "WARN", "FAIL"]
+    assert [health.breaker("watcher", "0", s, 0).value for s in ("HEALTHY", "PROBING", "OPEN")] == [
+        "CLOSED",
+        "HALF-OPEN",
+        "OPEN",
+    ]
+    assert [health.breaker("watcher", "0", s, 0).level.value for s in ("HEALTHY", "PROBING", "OPEN")] == [
+        "OK",
+        "WARN",
+        "FAIL",
+    ]
+    treasury = [health.treasury(b, ceiling=100, target=50, floor=10, block=1).level.value for b in (9, 10, 100, 101)]
+    assert treasury == ["FAIL", "OK", "OK", "WARN"]
+    backlog = [health.dispatcher_backlog(1, s, 0).level.value for s in (0, 60, 61, 300, 301)]
+    assert backlog == ["OK", "OK", "WARN", "WARN", "FAIL"]
+    assert health.signer_freeze(True, "incident").level is health.Level.FAIL
+    assert health.serving("ledger", None, "gRPC UNAVAILABLE").value == "UNREACHABLE"
+    assert health.overall([health.serving("a", "SERVING"), health.breaker("b", "0", "PROBING", 1)]).value == "WARN"
 
 
 def test_config_masks_secrets_url_passwords_and_key_like_url_parts() -> None:
