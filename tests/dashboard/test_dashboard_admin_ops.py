@@ -12,8 +12,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import secrets
+import signal
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -37,7 +39,7 @@ from tests.dashboard.flows import SHOTS, assert_accessible, assert_readable, ope
 from tests.dashboard.oidc_fixture import OidcTestProvider
 from tests.dashboard.test_dashboard_admin import admin_stack, ledger_status, new_merchant, post_as
 from tests.dashboard.test_dashboard_admin import sign_in as admin_sign_in
-from tests.e2e.chaos import supervisorctl
+from tests.e2e.chaos import statuses, supervisorctl
 from tests.e2e.e2e_harness import UNIT, Gateway, program_env, running_gateway, wait_until
 
 pytestmark = pytest.mark.timeout(600)
@@ -294,6 +296,35 @@ def test_health_shows_every_part_with_its_number_and_a_stopped_part_fails(  # no
     expect(page.locator("#health-signer-signing")).to_contain_text("health page test")
     expect(page.locator("#overall .level")).to_have_text("FAIL")
     assert not [error for error in errors if "Content Security Policy" in error]
+
+
+def test_a_provider_outage_opens_the_breaker_and_the_page_says_fail(world: Gateway, context: BrowserContext) -> None:
+    """anvil frozen (SIGSTOP, as tests/e2e/chaos.py models a provider outage): calls time out, breakers open."""
+    admin_session(world, context)
+    page, _ = open_page(context)
+    page.goto(dashboard_url(world, "admin/health"))
+    breaker = "tr[id^=health-watcher-breaker]"
+    expect(page.locator(f"{breaker} .value")).to_have_text("CLOSED")
+    pid = statuses(world.state)["anvil"][1]
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+
+        def opened() -> bool:
+            page.reload()
+            return (page.locator(f"{breaker} .value").text_content() or "") == "OPEN"
+
+        wait_until("the watcher's breaker OPEN on the health page", opened, timeout=120, every=1)
+        expect(page.locator(f"{breaker} .level")).to_have_text("FAIL")
+        expect(page.locator("#overall .level")).to_have_text("FAIL")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+    def closed() -> bool:
+        page.reload()
+        return (page.locator(f"{breaker} .value").text_content() or "") == "CLOSED"
+
+    wait_until("the breaker CLOSED again", closed, timeout=120, every=1)
 
 
 # --- merchant review and sign-out, through the real OIDC provider (test_dashboard_admin's stack) ---
