@@ -221,11 +221,7 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
     async def new_authenticator(request: web.Request) -> web.StreamResponse:
         user = await signed_in(request)
         async with pool().acquire() as conn:
-            await conn.execute(
-                "UPDATE dashboard.users SET totp_secret_sealed = NULL, totp_last_step = NULL, update_time = now() "
-                "WHERE id = $1",
-                user.id,
-            )
+            await store.clear_totp(conn, user.id)
         await rotate_session(request, stage=Stage.ENROL, user_id=user.id)
         log.info("totp cleared for a new authenticator", extra={"user_id": user.id})
         raise see_other("/totp/enrol")

@@ -96,3 +96,12 @@ async def codes_left(conn: asyncpg.Connection, user_id: str) -> int:
         "SELECT count(*) FROM dashboard.recovery_codes WHERE user_id = $1 AND use_time IS NULL", user_id
     )
     return count
+
+
+async def clear_totp(conn: asyncpg.Connection, user_id: str) -> None:
+    """Forget the user's TOTP secret (a lost authenticator): the next sign-in enrols a new one."""
+    await conn.execute(
+        "UPDATE dashboard.users SET totp_secret_sealed = NULL, totp_last_step = NULL, update_time = now() "
+        "WHERE id = $1",
+        user_id,
+    )
