@@ -34,6 +34,8 @@ from dashboard.sessions import Session, Stage
 
 log = logging.getLogger("stablegate.dashboard.admin")
 
+PROVIDER_LOGOUT: web.AppKey[Callable[[], Awaitable[str | None]]] = web.AppKey("provider_logout")
+"""The provider's RP-initiated logout URL when it has one (set by the OIDC login; dashboard/merchant_review.py)."""
 LOGIN_COOKIE = "sg_dashboard_login"
 """The pending sign-in's cookie (Lax, so the provider's redirect back carries it; path /dashboard/admin/)."""
 MERCHANT_ID = r"[A-Za-z0-9_-]{1,64}"
@@ -71,6 +73,7 @@ class OidcAdminLogin:
             await client.close()
 
         app.on_cleanup.append(close)
+        app[PROVIDER_LOGOUT] = client.logout_url
 
         def ledger() -> LedgerClient:
             found = app[PARTS].ledger

@@ -50,6 +50,7 @@ from dashboard.mailer import FileMailer, Mailer, MailFailed, NoMailer, SmtpMaile
 from dashboard.sealing import Sealer, parse_key
 from dashboard.sessions import Session, SessionStore, Stage
 from dashboard.signer_client import SignerClient
+from dashboard.store import recovery as recovery_store
 from dashboard.store import users as store
 from dashboard.store.db import apply_migrations, open_pool
 from dashboard.throttle import LoginThrottle
@@ -171,7 +172,7 @@ def see_other(path: str) -> web.HTTPSeeOther:
 def _shows_a_form(path: str) -> bool:
     """Pages an anonymous visitor fills in (they need a session for the CSRF token)."""
     return path in (f"{PREFIX}/signup", f"{PREFIX}/login") or path.startswith(
-        (f"{PREFIX}/verify/", f"{PREFIX}/invite/", f"{PREFIX}/admin/")
+        (f"{PREFIX}/verify/", f"{PREFIX}/invite/", f"{PREFIX}/admin/", f"{PREFIX}/password/")
     )
 
 
@@ -303,7 +304,9 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
             raise see_other("/login")
         async with pool().acquire() as conn:
             user = await store.user_by_id(conn, session.user_id)
-        if user is None or user.merchant_id is None:
+            # A password reset revokes every session the user had (dashboard/recovery.py).
+            revoked = user is not None and await recovery_store.session_revoked(conn, user.id, session.created)
+        if user is None or user.merchant_id is None or revoked:
             await sessions().end(request[TOKEN])
             raise see_other("/login")
         return user
@@ -520,9 +523,10 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
             stored = await store.enrol_totp(conn, user.id, sealer().seal(secret, user.id), step)
         if not stored:
             raise see_other("/login")
-        await become(request, stage=Stage.SIGNED_IN, user_id=user.id)
+        # The new session shows a fresh set of recovery codes once (dashboard/recovery.py).
+        await become(request, stage=Stage.SIGNED_IN, user_id=user.id, data={"recovery_due": "1"})
         log.info("totp enrolled", extra={"user_id": user.id})
-        raise see_other("/home")
+        raise see_other("/recovery-codes/new")
 
     async def code_form(request: web.Request) -> web.StreamResponse:
         if current(request).stage != Stage.SECOND_FACTOR:
@@ -540,6 +544,9 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
             user = await store.user_by_id(conn, session.user_id)
             if user is None or user.totp_secret_sealed is None:
                 raise see_other("/login")
+            if await recovery_store.session_revoked(conn, user.id, session.created):
+                await sessions().end(request[TOKEN])
+                raise see_other("/login")
             step = matching_step(sealer().open(user.totp_secret_sealed, user.id), code)
             # A code is accepted once: a step at or before the last one used is a replay.
             accepted = step is not None and await store.accept_totp_step(conn, user.id, step)
@@ -550,8 +557,10 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
         raise see_other("/home")
 
     async def logout(request: web.Request) -> web.StreamResponse:
+        was_admin = current(request).stage == Stage.ADMIN
         await become(request)
-        raise see_other("/login?ended=1")
+        # An admin is offered the sign-out at the identity provider too (dashboard/merchant_review.py).
+        raise see_other("/admin/signed-out" if was_admin else "/login?ended=1")
 
     # --- the merchant's pages ---
 
@@ -747,6 +756,15 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
     from dashboard import merchant_pages  # noqa: PLC0415 - the merchant pages import this module
 
     merchant_pages.install(app)
+    from dashboard import recovery  # noqa: PLC0415 - the recovery module imports this one
+
+    recovery.install(app)
+    from dashboard import admin_ops  # noqa: PLC0415 - imports this module too
+
+    admin_ops.install(app)
+    from dashboard import merchant_review  # noqa: PLC0415 - imports this module too
+
+    merchant_review.install(app)
     if admin is not None:
         admin.install(app)
     else:

@@ -13,6 +13,9 @@ from dashboard.sealing import SealingKeyInvalid, parse_key
 from service_runtime.config import DEMO_SECRET_PREFIX, TARGETS_PATTERN, ServiceSettings
 from service_runtime.redis_client import REDIS_URL_DESCRIPTION, REDIS_URL_PATTERN
 
+OPTIONAL_TARGET = r"^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$"
+"""A host:port, or empty for a part the dashboard does not show."""
+
 
 class DashboardSettings(ServiceSettings):
     """Settings of the dashboard (env prefix STABLEGATE_DASHBOARD_)."""
@@ -54,13 +57,24 @@ class DashboardSettings(ServiceSettings):
     )
     signer_target: str = Field(
         default="",
-        pattern=r"^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$",
+        pattern=OPTIONAL_TARGET,
         description="host:port of the signer (gRPC, mesh TLS with the `dashboard` certificate): the admin approvals "
-        "queue and the signer's audit log read and relay through it. Empty: those pages say the signer is not "
-        "configured.",
+        "queue and the signer's audit log read and relay through it, the health page reads its freeze state. "
+        "Empty: those pages say the signer is not configured.",
     )
     token_decimals: int = Field(
         default=18, ge=0, le=36, description="Decimals of the token (BSC-USD has 18): amounts shown in token units."
+    )
+    watcher_target: str = Field(
+        default="",
+        pattern=OPTIONAL_TARGET,
+        description="host:port of the watcher (gRPC, mesh TLS) for the admin health page; empty: not shown.",
+    )
+    settlement_target: str = Field(
+        default="",
+        pattern=OPTIONAL_TARGET,
+        description="host:port of settlement (gRPC, mesh TLS) for the admin health and reconciliation pages; "
+        "empty: not shown.",
     )
     ledger_admin_key: SecretStr = Field(
         default=SecretStr(""),

@@ -139,6 +139,7 @@ def login_page(csrf: str, email: str = "", error: str = "", notice: str = "") ->
         + _field("email", "Email", kind="email", value=email, autocomplete="username")
         + _field("password", "Password", kind="password", autocomplete="current-password")
         + '<button type="submit" id="submit">Sign in</button></form>'
+        f'<p class="alt"><a href="{PREFIX}/password/forgot" id="forgot">Forgot your password?</a></p>'
         f'<p class="alt">New here? <a href="{PREFIX}/signup">Create an account</a></p>'
     )
     return layout("Sign in", body)
@@ -195,6 +196,8 @@ def code_page(csrf: str, error: str = "") -> str:
             extra=' inputmode="numeric" pattern="[0-9]{6}" maxlength="6"',
         )
         + '<button type="submit" id="submit">Continue</button></form>'
+        f'<p class="alt"><a href="{PREFIX}/totp/recovery" id="use-recovery">Lost your authenticator? '
+        "Use a recovery code</a></p>"
     )
     return layout("Two-step login", body)
 
@@ -302,7 +305,8 @@ def home_page(
     body = (
         f'<p class="merchant"><strong id="merchant-name">{e(merchant_name)}</strong> '
         f'<span class="mono" id="merchant-id">{e(merchant_id)}</span></p>'
-        f'<p class="hint">Signed in as {e(email)} · {e(role_label)}</p>'
+        f'<p class="hint">Signed in as {e(email)} · {e(role_label)} · '
+        f'<a href="{PREFIX}/security" id="security-link">Two-step login and recovery codes</a></p>'
         f'<p id="more-pages"><a id="to-invoices" href="{PREFIX}/invoices">Invoices, balances, webhooks, API keys '
         "and notifications</a></p>"
         '<section id="invoices-section" aria-labelledby="invoices-h"><h2 id="invoices-h">Invoices</h2>'
@@ -379,7 +383,8 @@ def merchants_table(csrf: str, merchants: Sequence[MerchantRow], *, may_change: 
         badge = "ok" if m.status == "ACTIVE" else "off"
         why = f" ({e(m.suspend_reason)})" if m.suspend_reason and m.status != "ACTIVE" else ""
         rows.append(
-            f'<tr id="merchant-{e(m.id)}"><td>{e(m.name)}<br><span class="mono">{e(m.id)}</span></td>'
+            f'<tr id="merchant-{e(m.id)}"><td><a href="{PREFIX}/admin/merchants/{e(m.id)}" class="review">'
+            f'{e(m.name)}</a><br><span class="mono">{e(m.id)}</span></td>'
             f'<td><span class="badge {badge} status">{e(m.status)}</span>{why}</td>'
             + (f"<td>{action}</td>" if may_change else "")
             + "</tr>"

@@ -16,15 +16,19 @@ KEY_PREFIX = "dashboard:login-failures:"
 class LoginThrottle:
     """At most `limit` failed password attempts per email within `window_seconds` (from the first failure)."""
 
-    def __init__(self, cache: redis.Redis, *, limit: int, window_seconds: int) -> None:
+    def __init__(self, cache: redis.Redis, *, limit: int, window_seconds: int, prefix: str = KEY_PREFIX) -> None:
         self._cache = cache
         self._limit = limit
         self._window = window_seconds
+        self._prefix = prefix
 
-    @staticmethod
-    def _key(email: str) -> str:
+    def sibling(self, prefix: str, *, limit: int, window_seconds: int) -> LoginThrottle:
+        """Another counter of the same kind on the same Redis (e.g. password reset emails per address)."""
+        return LoginThrottle(self._cache, limit=limit, window_seconds=window_seconds, prefix=prefix)
+
+    def _key(self, email: str) -> str:
         # The address is hashed: Redis holds no list of who tried to sign in.
-        return KEY_PREFIX + hashlib.sha256(email.encode()).hexdigest()
+        return self._prefix + hashlib.sha256(email.encode()).hexdigest()
 
     async def blocked(self, email: str) -> bool:
         """True when the email has used up its failed attempts for now."""

@@ -1275,6 +1275,9 @@ class LocalGateway:
                 "STABLEGATE_DASHBOARD_DATABASE_URL": pg.dsn,
                 "STABLEGATE_DASHBOARD_REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
                 "STABLEGATE_DASHBOARD_LEDGER_TARGET": ledger,
+                # The admin health and reconciliation pages read these (docs/dashboard.md).
+                "STABLEGATE_DASHBOARD_WATCHER_TARGET": f"127.0.0.1:{ports['watcher']}",
+                "STABLEGATE_DASHBOARD_SETTLEMENT_TARGET": f"127.0.0.1:{ports['settlement']}",
                 # The approvals queue and the signer's audit viewer relay to the signer (docs/dashboard.md).
                 "STABLEGATE_DASHBOARD_SIGNER_TARGET": f"127.0.0.1:{ports['signer']}",
                 "STABLEGATE_DASHBOARD_HTTP_PORT": str(ports["dashboard_http"]),

@@ -20,6 +20,7 @@ from stablegate.ledger.v1 import (
     checkout_service_pb2_grpc,
     credential_service_pb2_grpc,
     deposit_address_service_pb2_grpc,
+    dispatcher_status_service_pb2_grpc,
     journal_service_pb2_grpc,
     operator_event_service_pb2_grpc,
     payout_ledger_service_pb2_grpc,
@@ -43,6 +44,7 @@ from ledger.api.auth import AuthInterceptor
 from ledger.api.checkout import Checkout
 from ledger.api.credentials import Credentials
 from ledger.api.deposit_addresses import DepositAddresses
+from ledger.api.dispatcher_status import DispatcherStatus
 from ledger.api.invoices import Balances, Invoices
 from ledger.api.journal import Journal
 from ledger.api.observations import ChainObservations
@@ -86,6 +88,7 @@ SERVED = (
     "stablegate.ledger.v1.CheckoutService",
     "stablegate.ledger.v1.CredentialService",
     "stablegate.ledger.v1.DepositAddressService",
+    "stablegate.ledger.v1.DispatcherStatusService",
     "stablegate.ledger.v1.JournalService",
     "stablegate.ledger.v1.SweepLedgerService",
     "stablegate.ledger.v1.OperatorEventService",
@@ -111,6 +114,8 @@ ROLES: MethodRoles = {
     "/stablegate.ledger.v1.OperatorEventService/": frozenset({Role.SETTLEMENT}),
     "/stablegate.ledger.v1.PayoutLedgerService/": frozenset({Role.SETTLEMENT}),
     "/stablegate.ledger.v1.TreasuryLedgerService/": frozenset({Role.SETTLEMENT}),
+    # The dashboard's admin health page: the webhook dispatcher's backlog (read-only).
+    "/stablegate.ledger.v1.DispatcherStatusService/": frozenset({Role.OPERATOR, Role.DASHBOARD}),
 }
 
 
@@ -187,6 +192,7 @@ def definition(settings: LedgerSettings, core: LedgerCore | None = None) -> Serv
             (statement_service_pb2_grpc.add_StatementServiceServicer_to_server, Statements),
             (payout_ledger_service_pb2_grpc.add_PayoutLedgerServiceServicer_to_server, PayoutLedger),
             (treasury_ledger_service_pb2_grpc.add_TreasuryLedgerServiceServicer_to_server, TreasuryLedger),
+            (dispatcher_status_service_pb2_grpc.add_DispatcherStatusServiceServicer_to_server, DispatcherStatus),
         ]
         for add, servicer in servicers:
             add(servicer(core), server)

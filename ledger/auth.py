@@ -39,8 +39,9 @@ def requirement_for(method: str) -> Requirement:
         if name.startswith(("Get", "List")):
             return Requirement(roles=READ_ROLES)
         return Requirement(roles=ADMIN_METHOD_ROLES.get(method, frozenset({"admin"})))
-    if service.startswith(("stablegate.ledger.", "grpc.health.", "grpc.reflection.")):
-        # Internal services are reached only inside the mesh (network policy, mutual TLS in production).
+    if service.startswith(("stablegate.ledger.", "stablegate.runtime.", "grpc.health.", "grpc.reflection.")):
+        # Internal services are reached only inside the mesh (network policy, mutual TLS in production); the
+        # runtime's config view (service_runtime/config_view.py) is limited to operator and dashboard by role.
         return Requirement(internal=True)
     return Requirement(scope="__undefined__")
 

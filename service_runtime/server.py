@@ -28,10 +28,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from prometheus_client import CollectorRegistry, start_http_server
 
+from service_runtime import config_view
 from service_runtime.config import S, ServiceSettings, settings_or_exit
 from service_runtime.interceptors import RpcMetrics, ServiceInterceptor
 from service_runtime.logs import configure_logging
-from service_runtime.mesh import MethodRoles
+from service_runtime.mesh import MethodRoles, Role
 
 log = logging.getLogger("stablegate.server")
 OTLP_TIMEOUT_SECONDS = 5
@@ -74,6 +75,16 @@ def server_credentials(settings: ServiceSettings) -> grpc.ServerCredentials:
     )
 
 
+RUNTIME_ROLES: MethodRoles = {config_view.METHOD_PREFIX: frozenset({Role.OPERATOR, Role.DASHBOARD})}
+"""What every runtime serves besides its service's own methods: its effective configuration, secrets masked, to
+operators and the dashboard's configuration page (docs/security.md, "Every service")."""
+
+
+def runtime_roles(roles: MethodRoles) -> MethodRoles:
+    """The service's ROLES plus the runtime's own (a service's table cannot take the runtime's methods)."""
+    return {**roles, **RUNTIME_ROLES}
+
+
 class ServiceRuntime:
     """One running service: its gRPC server, health, metrics and drain logic."""
 
@@ -94,7 +105,10 @@ class ServiceRuntime:
             interceptors=[
                 # Role check, span, ids in logs, metrics and the error shape in one wrap per call.
                 ServiceInterceptor(
-                    RpcMetrics(self.registry), definition.roles, settings.tls.trust_domain, self.tracer_provider
+                    RpcMetrics(self.registry),
+                    runtime_roles(definition.roles),
+                    settings.tls.trust_domain,
+                    self.tracer_provider,
                 ),
                 *definition.interceptors,
             ],
@@ -109,7 +123,13 @@ class ServiceRuntime:
             await self.definition.startup()
         self.definition.register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        names = [*self.definition.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
+        config_view.register(self.server, self.definition.name, self.settings)
+        names = [
+            *self.definition.service_names,
+            health.SERVICE_NAME,
+            reflection.SERVICE_NAME,
+            config_view.SERVICE_NAME,
+        ]
         reflection.enable_server_reflection(names, self.server)
         address = f"{self.settings.host}:{self.settings.grpc_port}"
         port = self.server.add_secure_port(address, server_credentials(self.settings))

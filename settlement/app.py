@@ -15,7 +15,7 @@ import asyncpg
 import grpc
 from prometheus_client import CollectorRegistry
 from stablegate.merchant.v1 import fee_service_pb2_grpc
-from stablegate.settlement.v1 import cold_storage_service_pb2_grpc
+from stablegate.settlement.v1 import cold_storage_service_pb2_grpc, settlement_status_service_pb2_grpc
 
 from chain.client import ChainClient, ChainError, ClientOptions
 from chain.fees import FeeCaps
@@ -33,6 +33,7 @@ from settlement.ledger_client import GrpcPayoutLedger, GrpcSweepLedger, GrpcTrea
 from settlement.payout_executor import PayoutExecutor, PayoutMetrics, PayoutOptions
 from settlement.reconcile_service import ReconciliationPart
 from settlement.signing import SweepSigner
+from settlement.status_service import SettlementStatus
 from settlement.store.db import apply_migrations
 from settlement.sweeper import Sweeper, SweeperMetrics, SweeperOptions
 
@@ -44,6 +45,7 @@ SERVED = (
     "stablegate.settlement.v1.SweepService",
     "stablegate.settlement.v1.ReconciliationService",
     "stablegate.settlement.v1.ColdStorageService",
+    "stablegate.settlement.v1.SettlementStatusService",
 )
 # Drafted in the protos, built by later issues (the rest of Settlement, Payouts): UNIMPLEMENTED for now.
 # A literal tuple: edge/openapi.py reads it from the source. The merchant's PayoutService is the ledger's (it owns
@@ -60,6 +62,15 @@ ROLES: MethodRoles = {
     "/stablegate.merchant.v1.": frozenset({Role.EDGE, Role.DASHBOARD}),
     "/stablegate.admin.v1.": frozenset({Role.EDGE, Role.DASHBOARD}),
     "/stablegate.settlement.v1.": frozenset({Role.OPERATOR}),
+    # The dashboard's admin reconciliation page reads runs (docs/dashboard.md, "Reconciliation"); it runs none.
+    "/stablegate.settlement.v1.ReconciliationService/ListReconciliationReports": frozenset(
+        {Role.OPERATOR, Role.DASHBOARD}
+    ),
+    "/stablegate.settlement.v1.ReconciliationService/GetReconciliationReport": frozenset(
+        {Role.OPERATOR, Role.DASHBOARD}
+    ),
+    # The dashboard's admin health page: breakers and hot/cold balances (read-only).
+    "/stablegate.settlement.v1.SettlementStatusService/": frozenset({Role.OPERATOR, Role.DASHBOARD}),
 }
 
 
@@ -310,6 +321,9 @@ def definition(settings: SettlementSettings) -> ServiceDefinition:
         reconciliation.register(server)
         cold_storage_service_pb2_grpc.add_ColdStorageServiceServicer_to_server(
             ColdStorage(lambda: running.mover), server
+        )
+        settlement_status_service_pb2_grpc.add_SettlementStatusServiceServicer_to_server(
+            SettlementStatus(settings, chain), server
         )
         register_unimplemented(server, NOT_BUILT)
 

@@ -48,7 +48,7 @@ ROLES: MethodRoles = {
     "/stablegate.signer.v1.SigningService/GetPolicy": frozenset({Role.SETTLEMENT, Role.OPERATOR}),
     "/stablegate.signer.v1.SigningService/FreezeSigning": frozenset({Role.OPERATOR}),
     "/stablegate.signer.v1.SigningService/UnfreezeSigning": frozenset({Role.OPERATOR}),
-    "/stablegate.signer.v1.SigningService/GetFreezeState": frozenset({Role.SETTLEMENT, Role.OPERATOR}),
+    "/stablegate.signer.v1.SigningService/GetFreezeState": frozenset({Role.SETTLEMENT, Role.OPERATOR, Role.DASHBOARD}),
     "/stablegate.signer.v1.ApprovalService/": frozenset({Role.SETTLEMENT, Role.OPERATOR, Role.DASHBOARD}),
     "/stablegate.signer.v1.AuditService/": frozenset({Role.OPERATOR, Role.DASHBOARD}),
     "/stablegate.signer.v1.KeyService/": frozenset({Role.OPERATOR}),

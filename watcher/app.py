@@ -31,7 +31,11 @@ log = logging.getLogger("stablegate.watcher")
 
 SERVED = ("stablegate.watcher.v1.WatcherService",)
 # Who may call what (docs/security.md): operators read the status.
-ROLES: MethodRoles = {"/stablegate.watcher.v1.WatcherService/": frozenset({Role.OPERATOR})}
+ROLES: MethodRoles = {
+    "/stablegate.watcher.v1.WatcherService/": frozenset({Role.OPERATOR}),
+    # The dashboard's admin health page (docs/dashboard.md, "Health").
+    "/stablegate.watcher.v1.WatcherService/GetStatus": frozenset({Role.OPERATOR, Role.DASHBOARD}),
+}
 
 
 @dataclass
@@ -46,6 +50,14 @@ class Running:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     metrics: WatcherMetrics | None = None
     registry: CollectorRegistry | None = None
+
+
+PROVIDER_STATES = {
+    "closed": pb.PROVIDER_STATE_HEALTHY,
+    "half-open": pb.PROVIDER_STATE_PROBING,
+    "open": pb.PROVIDER_STATE_OPEN,
+}
+"""pybreaker's state names as the API's ProviderState."""
 
 
 class WatcherStatus(pb_grpc.WatcherServiceServicer):
@@ -69,7 +81,13 @@ class WatcherStatus(pb_grpc.WatcherServiceServicer):
             if s.update_time is not None:
                 status.update_time.CopyFrom(Timestamp(seconds=int(s.update_time.timestamp())))
             for provider in scanner.client.providers:
-                status.providers.add(name=provider.name, url=provider.name.split(":", 1)[1])
+                status.providers.add(
+                    name=provider.name,
+                    url=provider.name.split(":", 1)[1],
+                    state=PROVIDER_STATES.get(provider.breaker.current_state, pb.PROVIDER_STATE_UNSPECIFIED),
+                    head_block=provider.head or 0,
+                    consecutive_failures=provider.breaker.fail_counter,
+                )
         return pb.GetStatusResponse(status=status)
 
 

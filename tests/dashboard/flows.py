@@ -84,6 +84,9 @@ def onboard(page: Page, dash: DashboardStack, business: str = "Acme Coffee") -> 
     totp = pyotp.TOTP(secret)
     page.fill("#code", totp.now())
     page.click("#submit")
+    # Enrolment shows the recovery codes once, then goes on to the home page.
+    expect(page.locator("h1")).to_have_text("Save your recovery codes")
+    page.click("#continue")
     expect(page.locator("h1")).to_have_text("Home")
     merchant_id = page.locator("#merchant-id").text_content() or ""
     assert merchant_id.startswith("mer_"), merchant_id

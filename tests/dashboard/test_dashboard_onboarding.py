@@ -63,6 +63,8 @@ def test_merchant_signs_up_verifies_enrols_totp_creates_a_key_and_sees_its_invoi
     totp = pyotp.TOTP((page.locator("#totp-secret").text_content() or "").replace(" ", ""))
     page.fill("#code", totp.now())
     page.click("#submit")
+    expect(page.locator("h1")).to_have_text("Save your recovery codes")
+    page.click("#continue")
     expect(page.locator("h1")).to_have_text("Home")
     merchant_id = page.locator("#merchant-id").text_content() or ""
     expect(page.locator("#merchant-name")).to_have_text("Acme Coffee")

@@ -162,6 +162,8 @@ def enrol(page: Page) -> pyotp.TOTP:
     totp = pyotp.TOTP((page.locator("#totp-secret").text_content() or "").replace(" ", ""))
     page.fill("#code", totp.now())
     page.click("#submit")
+    expect(page.locator("h1")).to_have_text("Save your recovery codes")
+    page.click("#continue")
     expect(page.locator("h1")).to_have_text("Home")
     return totp
 
@@ -374,6 +376,8 @@ def test_wrong_password_and_wrong_totp_codes_are_refused(
     used = totp.now()
     page.fill("#code", used)
     page.click("#submit")
+    expect(page.locator("h1")).to_have_text("Save your recovery codes")
+    page.click("#continue")
     expect(page.locator("h1")).to_have_text("Home")
     stored = in_database(dash, sealed)
     assert isinstance(stored, bytes) and secret.encode() not in stored  # sealed, not the plaintext

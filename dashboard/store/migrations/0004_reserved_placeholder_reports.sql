@@ -1,3 +1,0 @@
--- PLACEHOLDER for the branch s28-dash-reports only: migration numbers must have no gap, and 0004 belongs to another
--- branch of this session. At merge, delete this file and keep the real 0004 (no deployed database has applied it).
-SELECT 1;
