@@ -14,6 +14,7 @@ RUN /opt/venv/bin/pip install --require-virtualenv -r /tmp/requirements.txt
 RUN /opt/venv/bin/pip install --require-virtualenv --no-deps --force-reinstall \
     "opentelemetry-proto==$(/opt/venv/bin/python -c 'import importlib.metadata as m; print(m.version("opentelemetry-proto"))')"
 COPY service_runtime/ /app/service_runtime/
+COPY gen/stablegate/runtime/ /app/gen/stablegate/runtime/
 COPY chain/__init__.py /app/chain/__init__.py
 COPY chain/networks.py /app/chain/networks.py
 COPY dashboard/ /app/dashboard/
@@ -21,6 +22,8 @@ COPY gen/stablegate/ledger/ /app/gen/stablegate/ledger/
 COPY gen/stablegate/merchant/ /app/gen/stablegate/merchant/
 COPY gen/stablegate/admin/ /app/gen/stablegate/admin/
 COPY gen/stablegate/signer/ /app/gen/stablegate/signer/
+COPY gen/stablegate/settlement/ /app/gen/stablegate/settlement/
+COPY gen/stablegate/watcher/ /app/gen/stablegate/watcher/
 RUN /opt/venv/bin/python -m compileall -q /app
 
 FROM python:3.11.10-slim-bookworm@sha256:5148c0e4bbb64271bca1d3322360ebf4bfb7564507ae32dd639322e4952a6b16

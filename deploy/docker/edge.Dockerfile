@@ -18,6 +18,7 @@ RUN /opt/venv/bin/pip install --require-virtualenv -r /tmp/requirements.txt -r /
 RUN /opt/venv/bin/pip install --require-virtualenv --no-deps --force-reinstall \
     "opentelemetry-proto==$(/opt/venv/bin/python -c 'import importlib.metadata as m; print(m.version("opentelemetry-proto"))')"
 COPY service_runtime/ /app/service_runtime/
+COPY gen/stablegate/runtime/ /app/gen/stablegate/runtime/
 COPY chain/__init__.py chain/networks.py /app/chain/
 COPY edge/ /app/edge/
 COPY gen/stablegate/ledger/ /app/gen/stablegate/ledger/

@@ -14,6 +14,7 @@ RUN /opt/venv/bin/pip install --require-virtualenv -r /tmp/requirements.txt
 RUN /opt/venv/bin/pip install --require-virtualenv --no-deps --force-reinstall \
     "opentelemetry-proto==$(/opt/venv/bin/python -c 'import importlib.metadata as m; print(m.version("opentelemetry-proto"))')"
 COPY service_runtime/ /app/service_runtime/
+COPY gen/stablegate/runtime/ /app/gen/stablegate/runtime/
 COPY chain/ /app/chain/
 COPY contracts/artifacts/ /app/contracts/artifacts/
 COPY ledger/ /app/ledger/

@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # The signer image: the signing enclave and nothing else. It holds no other service's code: only signer/, the
 # shared runtime (service_runtime/), the two stdlib-only network-profile files the runtime's settings read
-# (chain/__init__.py, chain/networks.py) and the signer's generated protos (tests/deploy/test_dockerfiles.py
+# (chain/__init__.py, chain/networks.py), the signer's generated protos and the runtime's (its configuration view;
+# tests/deploy/test_dockerfiles.py
 # checks every COPY). Build from the repository root:
 #   docker build -f deploy/docker/signer.Dockerfile -t stablegate/signer:$(git rev-parse --short HEAD) .
 # Base pinned by digest (deploy/docker/README.md). Runs as uid 10001 on a read-only root filesystem; writable:
@@ -18,6 +19,7 @@ RUN /opt/venv/bin/pip install --require-virtualenv -r /tmp/requirements.txt
 RUN /opt/venv/bin/pip install --require-virtualenv --no-deps --force-reinstall \
     "opentelemetry-proto==$(/opt/venv/bin/python -c 'import importlib.metadata as m; print(m.version("opentelemetry-proto"))')"
 COPY service_runtime/ /app/service_runtime/
+COPY gen/stablegate/runtime/ /app/gen/stablegate/runtime/
 COPY chain/__init__.py chain/networks.py /app/chain/
 COPY signer/ /app/signer/
 COPY gen/stablegate/signer/ /app/gen/stablegate/signer/

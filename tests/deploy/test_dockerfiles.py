@@ -33,8 +33,10 @@ SIGNER_ALLOWED = (
     "chain/networks.py",
     "signer/",
     "gen/stablegate/signer/",
+    "gen/stablegate/runtime/",
 )
-"""Everything the signer's image may copy from the repository."""
+"""Everything the signer's image may copy from the repository (`runtime/`: the shared runtime's own protos, its
+configuration view every service serves)."""
 
 
 @dataclass
