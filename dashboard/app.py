@@ -169,6 +169,29 @@ def see_other(path: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(location=f"{PREFIX}{path}")
 
 
+async def session_user(
+    request: web.Request, stage: str = Stage.SIGNED_IN, *, elsewhere: str = "/login", need_merchant: bool = True
+) -> store.User:
+    """The user of this request's session at `stage`, else a redirect to `elsewhere`.
+
+    Every handler that acts for a merchant user goes through here: a session a password reset revoked (begun
+    before the user's `sessions_valid_after`), or whose user is gone, is ended and sent to the login page
+    (`tests/dashboard/test_dashboard_recovery.py::test_a_reset_link_works_once_ends_every_session_and_the_old_password_stops_working`).
+    """
+    session = current_session(request)
+    if session.stage != stage:
+        raise see_other(elsewhere)
+    parts = request.app[PARTS]
+    assert parts.pool is not None
+    async with parts.pool.acquire() as conn:
+        user = await store.user_by_id(conn, session.user_id)
+        revoked = user is not None and await recovery_store.session_revoked(conn, user.id, session.created)
+    if user is None or revoked or (need_merchant and user.merchant_id is None):
+        await request.app[SESSIONS].end(request[TOKEN])
+        raise see_other("/login")
+    return user
+
+
 def _shows_a_form(path: str) -> bool:
     """Pages an anonymous visitor fills in (they need a session for the CSRF token)."""
     return path in (f"{PREFIX}/signup", f"{PREFIX}/login") or path.startswith(
@@ -299,17 +322,7 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
 
     async def signed_in_user(request: web.Request) -> store.User:
         """The fully signed-in user of this request, else a redirect to where their login stands."""
-        session = current(request)
-        if session.stage != Stage.SIGNED_IN:
-            raise see_other("/login")
-        async with pool().acquire() as conn:
-            user = await store.user_by_id(conn, session.user_id)
-            # A password reset revokes every session the user had (dashboard/recovery.py).
-            revoked = user is not None and await recovery_store.session_revoked(conn, user.id, session.created)
-        if user is None or user.merchant_id is None or revoked:
-            await sessions().end(request[TOKEN])
-            raise see_other("/login")
-        return user
+        return await session_user(request)
 
     # --- entry ---
 
@@ -460,12 +473,9 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
         raise see_other("/totp/enrol" if stage == Stage.ENROL else "/totp")
 
     async def enrol_user(request: web.Request) -> store.User:
-        session = current(request)
-        if session.stage != Stage.ENROL:
-            raise see_other("/")
-        async with pool().acquire() as conn:
-            user = await store.user_by_id(conn, session.user_id)
-        if user is None or user.totp_secret_sealed is not None:
+        # A revoked session cannot finish an enrolment either (it would come out signed in, newer than the reset).
+        user = await session_user(request, Stage.ENROL, elsewhere="/", need_merchant=False)
+        if user.totp_secret_sealed is not None:
             raise see_other("/login")
         return user
 

@@ -40,7 +40,6 @@ from dashboard.merchant_client import (
     RefundView,
     SettlementApi,
 )
-from dashboard.sessions import Stage
 from dashboard.store import merchant_pages as mstore
 from dashboard.store import users as store
 
@@ -637,14 +636,7 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
         return app[API]
 
     async def user_for(request: web.Request, needs: Permission, what: str) -> store.User:
-        session = core.current_session(request)
-        if session.stage != Stage.SIGNED_IN:
-            raise core.see_other("/login")
-        assert parts.pool is not None
-        async with parts.pool.acquire() as conn:
-            user = await store.user_by_id(conn, session.user_id)
-        if user is None or user.merchant_id is None:
-            raise core.see_other("/login")
+        user = await core.session_user(request)
         if not allows(user.team_role, needs):
             log.info("refused", extra={"user_id": user.id, "team_role": user.team_role, "permission": needs.value})
             label = LABELS.get(TeamRole(user.team_role), user.team_role)

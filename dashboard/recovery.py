@@ -43,6 +43,7 @@ from dashboard.app import (
     html,
     rotate_session,
     see_other,
+    session_user,
     token_hash,
 )
 from dashboard.domain import accounts
@@ -175,16 +176,7 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
     # --- recovery codes ---
 
     async def signed_in(request: web.Request) -> users.User:
-        session = current_session(request)
-        if session.stage != Stage.SIGNED_IN:
-            raise see_other("/login")
-        async with pool().acquire() as conn:
-            user = await users.user_by_id(conn, session.user_id)
-            revoked = user is not None and await store.session_revoked(conn, user.id, session.created)
-        if user is None or user.merchant_id is None or revoked:
-            await app[SESSIONS].end(request[TOKEN])
-            raise see_other("/login")
-        return user
+        return await session_user(request)
 
     async def issue(user_id: str) -> list[str]:
         fresh = codes.new_set()
@@ -227,16 +219,7 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
         raise see_other("/totp/enrol")
 
     async def second_factor_user(request: web.Request) -> users.User:
-        session = current_session(request)
-        if session.stage != Stage.SECOND_FACTOR:
-            raise see_other("/")
-        async with pool().acquire() as conn:
-            user = await users.user_by_id(conn, session.user_id)
-            revoked = user is not None and await store.session_revoked(conn, user.id, session.created)
-        if user is None or revoked:
-            await app[SESSIONS].end(request[TOKEN])
-            raise see_other("/login")
-        return user
+        return await session_user(request, Stage.SECOND_FACTOR, elsewhere="/", need_merchant=False)
 
     async def recovery_form(request: web.Request) -> web.StreamResponse:
         await second_factor_user(request)

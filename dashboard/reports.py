@@ -25,14 +25,12 @@ from aiohttp import web
 
 from dashboard import report_pages as rp
 from dashboard.admin import MERCHANT_ID, role_of
-from dashboard.app import PARTS, PREFIX, SETTINGS, current_session, html, see_other
+from dashboard.app import PARTS, PREFIX, SETTINGS, current_session, html, see_other, session_user
 from dashboard.ledger_client import LedgerClient, LedgerRefused, LedgerUnavailable
 from dashboard.pages import message_page
 from dashboard.report_data import BUCKETS, ReportClient, performance_csv, volume_csv
 from dashboard.report_schedule import REPORT_ROLES, ReportScheduler, first_run
-from dashboard.sessions import Stage
 from dashboard.store import subscriptions as subs
-from dashboard.store import users
 
 log = logging.getLogger("stablegate.dashboard.reports")
 
@@ -96,14 +94,7 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
         return parts.now().astimezone(dt.UTC).date()
 
     async def merchant_viewer(request: web.Request) -> Viewer:
-        session = current_session(request)
-        if session.stage != Stage.SIGNED_IN:
-            raise see_other("/login")
-        assert parts.pool is not None
-        async with parts.pool.acquire() as conn:
-            user = await users.user_by_id(conn, session.user_id)
-        if user is None or user.merchant_id is None:
-            raise see_other("/login")
+        user = await session_user(request)
         if user.team_role not in REPORT_ROLES:
             log.info("refused: reports", extra={"user_id": user.id, "team_role": user.team_role})
             text = "Your role cannot see reports; ask an owner of this merchant."

@@ -133,9 +133,13 @@ def test_a_reset_link_works_once_ends_every_session_and_the_old_password_stops_w
     other.click("#submit")
     expect(other.locator("#reset-done")).to_be_visible()
 
-    # The first browser's session (begun before the reset) is over.
-    page.goto(dash.url + "home")
+    # The first browser's session (begun before the reset) is over, on the merchant pages first (they check it
+    # themselves, dashboard.app.session_user), then everywhere.
+    page.goto(dash.url + "invoices")
     expect(page.locator("h1")).to_have_text("Sign in")
+    for path in ("reports", "home", "security"):
+        page.goto(dash.url + path)
+        expect(page.locator("h1")).to_have_text("Sign in")
 
     # The link works once.
     other.goto(link)
