@@ -184,6 +184,8 @@ class KekSession:
 
 _worker: KekSession | None = None
 _worker_error = "the KEK worker has no session"
+RESTART_BACKOFF_SECONDS = 1.0
+"""After a worker is killed or dies, calls fail at once for this long before a new worker is started."""
 STARTUP_TIMEOUT_SECONDS = 60.0
 """How long a new worker process may take to start and open its token session."""
 
@@ -248,6 +250,7 @@ class KekClient:
         self._lock = threading.Lock()
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
+        self._retry_after = 0.0
 
     @property
     def worker_pid(self) -> int | None:
@@ -268,9 +271,10 @@ class KekClient:
         return ours
 
     def _discard(self) -> None:
-        """Kill the worker (it may be stuck inside the token library) and forget it."""
+        """Kill the worker (it may be stuck inside the token library) and forget it; the next start waits a little."""
         process, conn = self._process, self._conn
         self._process = self._conn = None
+        self._retry_after = time.monotonic() + RESTART_BACKOFF_SECONDS
         if conn is not None:
             conn.close()
         if process is not None:
@@ -278,17 +282,24 @@ class KekClient:
             process.join(5)
 
     def _run(self, method: str, *args: Any) -> Any:
-        with self._lock:
-            try:
-                conn = self._conn if self._conn is not None else self._start()
-                conn.send((method, args))
-                if not conn.poll(self.timeout):
-                    self._discard()
-                    raise KekError(f"token {self.token_label!r} did not answer within {self.timeout:g} s")
-                status, value = conn.recv()
-            except (EOFError, OSError) as exc:  # the worker died
+        # Callers wait for the one worker at most one call's time: a hung token fails them rather than queueing
+        # them (and the threads they run on) behind it.
+        if not self._lock.acquire(timeout=self.timeout):
+            raise KekError(f"token {self.token_label!r} is busy: an earlier call has not come back")
+        try:
+            if self._conn is None and time.monotonic() < self._retry_after:
+                raise KekError(f"the KEK worker for token {self.token_label!r} failed just now; retry shortly")
+            conn = self._conn if self._conn is not None else self._start()
+            conn.send((method, args))
+            if not conn.poll(self.timeout):
                 self._discard()
-                raise KekError(f"the KEK worker failed: {type(exc).__name__}") from None
+                raise KekError(f"token {self.token_label!r} did not answer within {self.timeout:g} s")
+            status, value = conn.recv()
+        except (EOFError, OSError) as exc:  # the worker died
+            self._discard()
+            raise KekError(f"the KEK worker failed: {type(exc).__name__}") from None
+        finally:
+            self._lock.release()
         if status == "ok":
             return value
         name, message = value

@@ -22,6 +22,7 @@ from stablegate.merchant.v1 import webhook_pb2 as wpb
 from stablegate.merchant.v1 import webhook_service_pb2 as pb
 
 from gateway import parts
+from ledger import kek as kek_module
 from ledger import secretbox
 from ledger.kek import KekError, KekUnwrapRefused
 from ledger.secretbox import EnvelopeBox, new_dev_key
@@ -280,6 +281,7 @@ async def test_a_hung_kek_worker_is_replaced_and_the_ledger_keeps_serving(kek: K
         # The stuck worker was killed, and the next call gets a fresh one: the token works again.
         with pytest.raises(ProcessLookupError):
             os.kill(stuck, 0)
+        await asyncio.sleep(kek_module.RESTART_BACKOFF_SECONDS)  # a failed worker is not restarted at once
         second = await wl.create(receiver.url)
         assert box.kek.worker_pid not in (None, stuck)
         assert await endpoint_count(kek.db_url) == stored + 1
