@@ -194,7 +194,8 @@ class ServiceSettings(BaseSettings):
         return _redact(self.model_dump(mode="json"), self)
 
 
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]*)@")
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^/\s]*)@")
+"""The password runs to the authority's last `@` (a password with an unencoded `@` is masked whole)."""
 
 
 def redact_url_secrets(text: str) -> str:

@@ -16,7 +16,7 @@ from google.protobuf import struct_pb2
 from stablegate.runtime.v1 import runtime_config_service_pb2 as pb
 from stablegate.runtime.v1 import runtime_config_service_pb2_grpc as pb_grpc
 
-from service_runtime.config import ServiceSettings
+from service_runtime.config import ServiceSettings, redact_url_secrets
 
 SERVICE_NAME = "stablegate.runtime.v1.RuntimeConfigService"
 METHOD_PREFIX = f"/{SERVICE_NAME}/"
@@ -37,19 +37,20 @@ def mask_url_parts(text: str) -> str:
     return _URL.sub(one, text)
 
 
-def _mask(value: Any) -> Any:
+def mask_value(value: Any) -> Any:
+    """`value` with every URL password and key-like URL part masked, in strings at any depth of lists and maps."""
     if isinstance(value, str):
-        return mask_url_parts(value)
+        return mask_url_parts(redact_url_secrets(value))
     if isinstance(value, list):
-        return [_mask(v) for v in value]
+        return [mask_value(v) for v in value]
     if isinstance(value, dict):
-        return {k: _mask(v) for k, v in value.items()}
+        return {k: mask_value(v) for k, v in value.items()}
     return value
 
 
 def effective_config(settings: ServiceSettings) -> dict[str, Any]:
     """The settings as plain JSON data with every secret masked (see the module docstring)."""
-    masked: dict[str, Any] = _mask(settings.redacted())
+    masked: dict[str, Any] = mask_value(settings.redacted())
     return masked
 
 

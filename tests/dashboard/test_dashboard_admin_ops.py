@@ -31,7 +31,7 @@ from dashboard.domain import health
 from dashboard.ops_client import provider_label
 from dashboard.sessions import KEY_PREFIX, Session, Stage
 from gateway.parts import free_port
-from service_runtime.config_view import mask_url_parts
+from service_runtime.config_view import mask_url_parts, mask_value
 from service_runtime.devcerts import mesh_files_in
 from service_runtime.mesh import channel_credentials
 from tests.dashboard.conftest import DESKTOP, PHONE, DashboardStack
@@ -130,6 +130,13 @@ def test_config_masks_secrets_url_passwords_and_key_like_url_parts() -> None:
     url = "https://u:pw@bsc.example/v1/0123456789abcdefKEY?apikey=K"
     assert mask_url_parts(url) == "https://u:pw@bsc.example/v1/***?***"  # the password is redacted() before this
     assert mask_url_parts("http://127.0.0.1:8080/checkout/") == "http://127.0.0.1:8080/checkout/"
+    # Passwords in URLs at any depth (maps of providers, lists), an unencoded `@` in one included.
+    nested = {"providers": {"a": "https://u:p@ss@bsc.example/x"}, "urls": ["postgresql://app:pw@db:5432/x"], "n": 3}
+    assert mask_value(nested) == {
+        "providers": {"a": "https://u:***@bsc.example/x"},
+        "urls": ["postgresql://app:***@db:5432/x"],
+        "n": 3,
+    }
 
 
 def test_config_shows_each_part_with_its_secrets_masked(world: Gateway, context: BrowserContext) -> None:
