@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,14 +50,19 @@ def ledger_kek_token(state: Path, signer_token: parts.SoftHsmToken) -> parts.Sof
             so_pin=DEMO_SECRET_PREFIX + secrets.token_hex(8),
             user_pin=DEMO_SECRET_PREFIX + secrets.token_hex(8),
         )
-        util = parts.which("softhsm2-util", "run ./dev setup (apt-get install softhsm2)")
-        parts.run_checked(
-            [util, "--init-token", "--free", "--label", token.label, "--so-pin", token.so_pin, "--pin", token.user_pin],
-            env={**os.environ, **token.env},
-        )
+        # The PINs are kept before the token is made: a crash in between leaves PINs for a token still to make,
+        # never a token nobody can open.
         fd = os.open(saved_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             json.dump({"label": token.label, "so_pin": token.so_pin, "user_pin": token.user_pin}, out)
+    util = parts.which("softhsm2-util", "run ./dev setup (apt-get install softhsm2)")
+    env = {**os.environ, **token.env}
+    slots = parts.run_checked([util, "--show-slots"], env=env)
+    if not re.search(rf"^\s*Label:\s+{re.escape(token.label)}\s*$", slots, re.MULTILINE):
+        parts.run_checked(
+            [util, "--init-token", "--free", "--label", token.label, "--so-pin", token.so_pin, "--pin", token.user_pin],
+            env=env,
+        )
     _ensure_a_kek(token)
     return token
 
