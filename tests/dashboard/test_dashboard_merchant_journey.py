@@ -101,6 +101,9 @@ def enrol(page: Page) -> pyotp.TOTP:
     totp = pyotp.TOTP((page.locator("#totp-secret").text_content() or "").replace(" ", ""))
     page.fill("#code", totp.now())
     page.click("#submit")
+    # Enrolment shows the recovery codes once, then goes on to the home page.
+    expect(page.locator("h1")).to_have_text("Save your recovery codes")
+    page.click("#continue")
     expect(page.locator("h1")).to_have_text("Home")
     return totp
 
