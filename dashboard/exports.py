@@ -11,15 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from html import escape as e
 from typing import TypeVar
 
 from aiohttp import web
 
-from dashboard import pages
 from dashboard.ledger_client import LedgerRefused, LedgerUnavailable
+from dashboard.ops_client import PartUnavailable
 from dashboard.report_data import csv_text
 from dashboard.reports import csv_response
+from dashboard.signer_client import SignerRefused, SignerUnavailable
 
 log = logging.getLogger("stablegate.dashboard.exports")
 V = TypeVar("V")
@@ -34,9 +34,13 @@ class NotFound(Exception):
     """The table's subject (an endpoint, a run) does not exist for this viewer."""
 
 
+class Unavailable(Exception):
+    """The part holding the table is not configured or does not answer."""
+
+
 def when(moment: dt.datetime | None) -> str:
-    """A time as the CSV writes it: ISO 8601 in UTC, or empty."""
-    return moment.astimezone(dt.UTC).isoformat() if moment is not None else ""
+    """A time as the pages show it (UTC, to the second: `2026-11-26 07:13:00`), or empty."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if moment is not None else ""
 
 
 def add_csv(
@@ -56,19 +60,9 @@ def add_csv(
             rows = await load(request, viewer)
         except (NotFound, LedgerRefused):
             return web.Response(status=404, text="There is no such table.", content_type="text/plain")
-        except LedgerUnavailable:
+        except (LedgerUnavailable, SignerUnavailable, SignerRefused, PartUnavailable, Unavailable):
             log.warning("export unavailable", extra={"path": request.path}, exc_info=True)
             return web.Response(status=503, text="The gateway is unavailable; try again.", content_type="text/plain")
         return csv_response(csv_text(header, rows), filename(request))
 
     app.router.add_get(path, download)
-
-
-def csv_link(href: str, ident: str, what: str = "this table") -> str:
-    """The download link a table page shows under its table."""
-    return f'<p class="export"><a id="{e(ident)}" href="{e(href)}" download>Download {e(what)} as CSV</a></p>'
-
-
-def href(path: str, query: str = "") -> str:
-    """A dashboard path (and query string) for a CSV link."""
-    return f"{pages.PREFIX}{path}" + (f"?{query}" if query else "")

@@ -25,7 +25,6 @@ from dashboard import app as core
 from dashboard import pages
 from dashboard.domain import accounts
 from dashboard.domain.rbac import LABELS, Permission, TeamRole, allows
-from dashboard.exports import csv_link
 from dashboard.ledger_client import LedgerRefused, LedgerUnavailable
 from dashboard.merchant_client import (
     DASHBOARD_KEY_NAME,
@@ -426,7 +425,7 @@ def endpoint_page(
         '<th scope="col" class="opt">Created (UTC)</th>'
         + ('<th scope="col">Action</th>' if may_manage else "")
         + f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
-        + csv_link(f"{PREFIX}/webhooks/{endpoint.id}/deliveries.csv", "deliveries-csv", "these deliveries")
+        + pages.csv_link(f"{PREFIX}/webhooks/{endpoint.id}/deliveries.csv", "deliveries-csv", "these deliveries")
         if rows
         else '<p id="no-deliveries">No deliveries yet.</p>'
     )
@@ -484,7 +483,7 @@ def keys_page(
         '<th scope="col" class="opt">Last used (UTC)</th>'
         + ('<th scope="col">Action</th>' if may_revoke else "")
         + f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
-        + csv_link(f"{PREFIX}/api-keys.csv", "keys-csv", "the API keys")
+        + pages.csv_link(f"{PREFIX}/api-keys.csv", "keys-csv", "the API keys")
         if rows
         else '<p id="no-keys">No API keys yet.</p>'
     )
@@ -581,7 +580,7 @@ def payouts_page(
             '<thead><tr><th scope="col">Payout</th><th scope="col">Status / approval</th><th scope="col">Amount</th>'
             '<th scope="col">Fee</th><th scope="col">Total</th><th scope="col" class="opt">To</th>'
             f'<th scope="col" class="opt">Transaction</th></tr></thead><tbody>{rows}</tbody></table></div>'
-        ) + csv_link(f"{PREFIX}/payouts.csv", "payouts-csv", "the payouts")
+        ) + pages.csv_link(f"{PREFIX}/payouts.csv", "payouts-csv", "the payouts")
     else:
         listing = '<p id="no-payouts">No payouts yet.</p>'
     if refunds:
@@ -597,7 +596,7 @@ def payouts_page(
             '<thead><tr><th scope="col">Refund</th><th scope="col">Invoice</th><th scope="col">Status</th>'
             '<th scope="col">Amount</th><th scope="col" class="opt">To</th></tr></thead>'
             f"<tbody>{rows}</tbody></table></div>"
-        ) + csv_link(f"{PREFIX}/refunds.csv", "refunds-csv", "the refunds")
+        ) + pages.csv_link(f"{PREFIX}/refunds.csv", "refunds-csv", "the refunds")
     else:
         refunded = '<p id="no-refunds">No refunds yet.</p>'
     create = f'<section aria-labelledby="pay-h"><h2 id="pay-h">New payout</h2>{form}</section>' if form else ""
@@ -641,7 +640,7 @@ def addresses_page(addresses: Sequence[AddressView], form: str = "") -> str:
         '<div class="table-wrap"><table id="addresses"><caption>Settlement addresses</caption>'
         '<thead><tr><th scope="col">Address</th><th scope="col">Label</th><th scope="col">Status</th>'
         f'<th scope="col" class="opt">Cooling off until (UTC)</th></tr></thead><tbody>{rows}</tbody></table></div>'
-        + csv_link(f"{PREFIX}/settlement-addresses.csv", "addresses-csv", "the settlement addresses")
+        + pages.csv_link(f"{PREFIX}/settlement-addresses.csv", "addresses-csv", "the settlement addresses")
         + form
     )
 
@@ -738,7 +737,7 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
         body = create + '<h2 id="list-h">Invoices</h2>' + invoice_filters(status, start_text, end_text, error)
         listing = invoice_list(listed)
         if listed:
-            listing += csv_link(merchant_exports.invoices_csv_href(request), "invoices-csv", "these invoices")
+            listing += pages.csv_link(merchant_exports.invoices_csv_href(request), "invoices-csv", "these invoices")
         return _page("Invoices", body + listing, csrf=csrf, user=user, current="invoices",
                      status=400 if error else status_code)  # fmt: skip
 

@@ -231,6 +231,11 @@ INVITABLE_ROLES: tuple[tuple[str, str], ...] = (
 )
 
 
+def csv_link(href: str, ident: str, what: str = "this table") -> str:
+    """The download link a table page shows under its table (routes: dashboard/exports.py)."""
+    return f'<p class="export"><a id="{e(ident)}" href="{e(href)}" download>Download {e(what)} as CSV</a></p>'
+
+
 def team_section(
     csrf: str, members: Sequence[tuple[str, str]], labels: Mapping[str, str], *, error: str = "", notice: str = ""
 ) -> str:
@@ -394,7 +399,7 @@ def merchants_table(csrf: str, merchants: Sequence[MerchantRow], *, may_change: 
         '<div class="table-wrap"><table id="merchants"><caption>Merchants</caption>'
         f'<thead><tr><th scope="col">Merchant</th><th scope="col">Status</th>{action_head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
+    ) + csv_link(f"{PREFIX}/admin/merchants.csv", "merchants-csv", "the merchants")
 
 
 def admin_merchants_page(
