@@ -663,6 +663,28 @@ def notifications_page(csrf: str, prefs: mstore.Preferences, notice: str = "") -
 # --- the handlers ---
 
 
+async def merchant_user(request: web.Request, needs: Permission, what: str) -> store.User:
+    """The signed-in merchant user if their role grants `needs`: else a redirect to the login page, or `Refused`.
+
+    The user is read again on each request: a removed member has no row (their session ends at once) and a new
+    role applies at once (docs/dashboard.md, "Team").
+    """
+    session = core.current_session(request)
+    if session.stage != Stage.SIGNED_IN:
+        raise core.see_other("/login")
+    pool = request.app[core.PARTS].pool
+    assert pool is not None
+    async with pool.acquire() as conn:
+        user = await store.user_by_id(conn, session.user_id)
+    if user is None or user.merchant_id is None:
+        raise core.see_other("/login")
+    if not allows(user.team_role, needs):
+        log.info("refused", extra={"user_id": user.id, "team_role": user.team_role, "permission": needs.value})
+        label = LABELS.get(TeamRole(user.team_role), user.team_role)
+        raise Refused(f"Your role ({label}) cannot {what}; ask an owner of this merchant.")
+    return user
+
+
 def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per route, like dashboard/app.py
     """Add the merchant pages' routes to the dashboard app (before its catch-all)."""
     from dashboard import merchant_exports  # noqa: PLC0415 - it imports this module
@@ -676,20 +698,7 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
             app[API] = SettlementApi(parts.ledger.channel)
         return app[API]
 
-    async def user_for(request: web.Request, needs: Permission, what: str) -> store.User:
-        session = core.current_session(request)
-        if session.stage != Stage.SIGNED_IN:
-            raise core.see_other("/login")
-        assert parts.pool is not None
-        async with parts.pool.acquire() as conn:
-            user = await store.user_by_id(conn, session.user_id)
-        if user is None or user.merchant_id is None:
-            raise core.see_other("/login")
-        if not allows(user.team_role, needs):
-            log.info("refused", extra={"user_id": user.id, "team_role": user.team_role, "permission": needs.value})
-            label = LABELS.get(TeamRole(user.team_role), user.team_role)
-            raise Refused(f"Your role ({label}) cannot {what}; ask an owner of this merchant.")
-        return user
+    user_for = merchant_user
 
     async def merchant_key(merchant_id: str) -> str:
         """The dashboard's key for this merchant's pages, made (and sealed) the first time it is needed."""

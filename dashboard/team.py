@@ -18,9 +18,8 @@ from aiohttp import web
 
 from dashboard import app as core
 from dashboard import pages
-from dashboard.domain.rbac import LABELS, Permission, TeamRole, allows
-from dashboard.merchant_pages import Refused, _page, _problem
-from dashboard.sessions import Stage
+from dashboard.domain.rbac import LABELS, Permission, TeamRole
+from dashboard.merchant_pages import _page, _problem, merchant_user
 from dashboard.store import team as tstore
 from dashboard.store import users as store
 
@@ -103,7 +102,7 @@ def merchant_of(user: store.User) -> str:
     return user.merchant_id
 
 
-def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per route, as in app.py
+def install(app: web.Application) -> None:
     """Add the team routes to the dashboard app (before its catch-all)."""
     parts = app[core.PARTS]
 
@@ -112,20 +111,7 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
         return parts.pool
 
     async def owner(request: web.Request) -> store.User:
-        session = core.current_session(request)
-        if session.stage != Stage.SIGNED_IN:
-            raise core.see_other("/login")
-        assert parts.pool is not None
-        async with parts.pool.acquire() as conn:
-            user = await store.user_by_id(conn, session.user_id)
-        if user is None or user.merchant_id is None:
-            raise core.see_other("/login")
-        if not allows(user.team_role, Permission.MANAGE_TEAM):
-            log.info("refused: team", extra={"user_id": user.id, "team_role": user.team_role})
-            raise Refused(
-                f"Your role ({_label(user.team_role)}) cannot manage the team; ask an owner of this merchant."
-            )
-        return user
+        return await merchant_user(request, Permission.MANAGE_TEAM, "manage the team")
 
     async def render(request: web.Request, user: store.User, *, notice: str = "", error: str = "") -> web.Response:
         assert parts.pool is not None
