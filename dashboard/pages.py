@@ -245,7 +245,9 @@ def team_section(
     problem = f'<p class="error" id="invite-error" role="alert">{e(error)}</p>' if error else ""
     return (
         f'<section id="team-section" aria-labelledby="team-h"><h2 id="team-h">Team</h2>'
-        f'<ul id="members">{rows}</ul>{_notice(notice, ident="invited")}'
+        f'<ul id="members">{rows}</ul>'
+        f'<p><a href="{PREFIX}/team" id="manage-team">Change roles, remove members, revoke invitations</a></p>'
+        f"{_notice(notice, ident='invited')}"
         f'<form method="post" action="{PREFIX}/team/invitations" id="invite-form" novalidate>{csrf_field(csrf)}'
         '<label for="invite-email">Invite by email</label>'
         '<input id="invite-email" name="email" type="email" required autocomplete="off">'

@@ -62,7 +62,8 @@ def test_an_owner_manages_roles_members_and_invitations_and_the_server_refuses_e
         member_id = user_id_of(dash, developer)
 
         # The owner's team page, readable and accessible at both sizes.
-        owner.goto(dash.url + "team")
+        owner.goto(dash.url + "home")
+        owner.click("#manage-team")
         expect(owner.locator("h1")).to_have_text("Team")
         expect(owner.locator(f"#member-{member_id}")).to_contain_text(developer)
         expect(owner.locator(f"#role-{member_id}")).to_have_value("developer")
