@@ -227,6 +227,8 @@ def test_reconciliation_lists_runs_matched_or_with_their_differences(world: Gate
     # An unknown run is a clear 404 page.
     reply = page.goto(dashboard_url(world, "admin/reconciliation/rec_nope"))
     assert reply is not None and reply.status == 404
+    missing = page.request.get(dashboard_url(world, "admin/reconciliation/rec_nope.csv"))
+    assert missing.status == 404 and "text/csv" not in missing.headers["content-type"]
 
 
 def test_health_shows_every_part_with_its_number_and_a_stopped_part_fails(  # noqa: PLR0915 - one story
