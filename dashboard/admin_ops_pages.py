@@ -7,7 +7,7 @@ from typing import Any
 
 from dashboard.domain.health import Level, Reading
 from dashboard.ops_client import ReconReport
-from dashboard.pages import PREFIX, ROLE_LABELS, e, layout
+from dashboard.pages import PREFIX, ROLE_LABELS, csv_link, e, layout
 
 
 def _admin_nav() -> str:
@@ -76,7 +76,7 @@ def reconciliation_page(
             '<thead><tr><th scope="col">Run</th><th scope="col">Result</th><th scope="col">Differences</th>'
             '<th scope="col">Block</th><th scope="col">Started (UTC)</th></tr></thead>'
             f"<tbody>{rows}</tbody></table></div>"
-        )
+        ) + csv_link(f"{PREFIX}/admin/reconciliation.csv", "reports-csv", "the runs")
     body = f'{_admin_nav()}<p class="hint">Signed in as {e(who)} · {e(ROLE_LABELS.get(role, role))}</p>{listing}'
     return layout("Reconciliation", body, csrf=csrf, who=who)
 
@@ -107,7 +107,8 @@ def reconciliation_report_page(*, csrf: str, who: str, report: ReconReport) -> s
         '<thead><tr><th scope="col">Account</th><th scope="col">Result</th><th scope="col">Chain</th>'
         '<th scope="col">Ledger</th><th scope="col">Difference</th><th scope="col">Note</th></tr></thead>'
         f"<tbody>{rows}</tbody></table></div>"
-        f'<p><a href="{PREFIX}/admin/reconciliation">All runs</a></p>'
+        + csv_link(f"{PREFIX}/admin/reconciliation/{report.id}.csv", "report-lines-csv", "these balances")
+        + f'<p><a href="{PREFIX}/admin/reconciliation">All runs</a></p>'
     )
     return layout("Reconciliation run", body, csrf=csrf, who=who)
 

@@ -775,6 +775,12 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
     from dashboard import merchant_review  # noqa: PLC0415 - imports this module too
 
     merchant_review.install(app)
+    from dashboard import team  # noqa: PLC0415 - imports this module too
+
+    team.install(app)
+    from dashboard import admin_exports  # noqa: PLC0415 - imports this module too
+
+    admin_exports.install(app)
     if admin is not None:
         admin.install(app)
     else:

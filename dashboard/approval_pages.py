@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from dashboard.domain.approvals import REFUSALS, Intent, token_units
 from dashboard.domain.audit_chain import Verdict
-from dashboard.pages import PREFIX, ROLE_LABELS, STATIC, csrf_field, e, layout
+from dashboard.pages import PREFIX, ROLE_LABELS, STATIC, csrf_field, csv_link, e, layout
 from dashboard.signer_client import HeldRequest, Relayed, SignerAuditRecord, SignerRefused
 
 WALLET_SCRIPT = f"{STATIC}wallet-sign.js"
@@ -86,7 +86,8 @@ def approvals_page(
             '<thead><tr><th scope="col">Request</th><th scope="col">Amount</th><th scope="col">Status</th>'
             '<th scope="col">Approvals</th><th scope="col">Lapses</th></tr></thead>'
             f"<tbody>{rows}</tbody></table></div>"
-        )
+        ) + csv_link(f"{PREFIX}/admin/approvals.csv" + (f"?status={status}" if status else ""), "approvals-csv",
+                     "these requests")  # fmt: skip
     more = ""
     if next_token:
         query = f"?page_token={e(next_token)}" + (f"&amp;status={e(status)}" if status else "")
@@ -304,6 +305,7 @@ def audit_page(
         '<thead><tr><th scope="col">#</th><th scope="col">Time</th><th scope="col">Caller</th>'
         '<th scope="col">Action</th><th scope="col">Decision</th><th scope="col">Details</th></tr></thead>'
         f"<tbody>{rows}</tbody></table></div>"
+        + csv_link(f"{PREFIX}/admin/audit/signer.csv", "signer-audit-csv", "every signer record read")
         if signer_records
         else '<p id="no-signer-records">No records on this page.</p>'
     )
@@ -327,6 +329,7 @@ def audit_page(
         '<thead><tr><th scope="col">#</th><th scope="col">Time</th><th scope="col">Actor</th>'
         '<th scope="col">Action</th><th scope="col">Subject</th></tr></thead>'
         f"<tbody>{admin_rows}</tbody></table></div>"
+        + csv_link(f"{PREFIX}/admin/audit/ledger.csv", "ledger-audit-csv", "every admin action read")
         if admin_events
         else '<p id="no-admin-events">No admin actions recorded.</p>'
     )

@@ -16,6 +16,7 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -116,6 +117,7 @@ def _nav(current: str, role: str) -> str:
         ("payouts", "Payouts and refunds", Permission.VIEW_PAYOUTS),
         ("settlement-addresses", "Settlement addresses", Permission.VIEW_PAYOUTS),
         ("notifications", "Notifications", Permission.SET_NOTIFICATIONS),
+        ("team", "Team", Permission.MANAGE_TEAM),
     ]
     items = "".join(
         f'<li><a href="{PREFIX}/{path}"'
@@ -185,6 +187,39 @@ def invoice_list(invoices: Sequence[InvoiceView]) -> str:
         f"<tbody>{rows}</tbody>"
         "</table></div>"
     )
+
+
+@dataclass(frozen=True)
+class InvoiceQuery:
+    """The invoice list's filters as the request gives them (the page and its CSV read them alike)."""
+
+    status: str
+    start_text: str
+    end_text: str
+    start: dt.datetime | None
+    end: dt.datetime | None
+    """Exclusive: the day after `end_text`."""
+    error: str
+
+
+def invoice_query(request: web.Request) -> InvoiceQuery:
+    """The filters of `?status=&from=&to=`: an unknown status means any; bad dates are dropped with an error."""
+    status = request.query.get("status", "")
+    start_text, end_text = request.query.get("from", "")[:10], request.query.get("to", "")[:10]
+    error = ""
+    start = end = None
+    try:
+        if start_text:
+            start = dt.datetime.strptime(start_text, "%Y-%m-%d").replace(tzinfo=dt.UTC)
+        if end_text:
+            end = dt.datetime.strptime(end_text, "%Y-%m-%d").replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
+    except ValueError:
+        error, start, end = "Dates are written YYYY-MM-DD.", None, None
+    if status not in INVOICE_STATUSES:
+        status = ""
+    if start is not None and end is not None and end <= start:
+        error, start, end = "The range ends before it starts.", None, None
+    return InvoiceQuery(status, start_text, end_text, start, end, error)
 
 
 def invoice_filters(status: str, start: str, end: str, error: str = "") -> str:
@@ -389,6 +424,7 @@ def endpoint_page(
         '<th scope="col" class="opt">Created (UTC)</th>'
         + ('<th scope="col">Action</th>' if may_manage else "")
         + f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+        + pages.csv_link(f"{PREFIX}/webhooks/{endpoint.id}/deliveries.csv", "deliveries-csv", "these deliveries")
         if rows
         else '<p id="no-deliveries">No deliveries yet.</p>'
     )
@@ -446,6 +482,7 @@ def keys_page(
         '<th scope="col" class="opt">Last used (UTC)</th>'
         + ('<th scope="col">Action</th>' if may_revoke else "")
         + f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+        + pages.csv_link(f"{PREFIX}/api-keys.csv", "keys-csv", "the API keys")
         if rows
         else '<p id="no-keys">No API keys yet.</p>'
     )
@@ -542,7 +579,7 @@ def payouts_page(
             '<thead><tr><th scope="col">Payout</th><th scope="col">Status / approval</th><th scope="col">Amount</th>'
             '<th scope="col">Fee</th><th scope="col">Total</th><th scope="col" class="opt">To</th>'
             f'<th scope="col" class="opt">Transaction</th></tr></thead><tbody>{rows}</tbody></table></div>'
-        )
+        ) + pages.csv_link(f"{PREFIX}/payouts.csv", "payouts-csv", "the payouts")
     else:
         listing = '<p id="no-payouts">No payouts yet.</p>'
     if refunds:
@@ -558,7 +595,7 @@ def payouts_page(
             '<thead><tr><th scope="col">Refund</th><th scope="col">Invoice</th><th scope="col">Status</th>'
             '<th scope="col">Amount</th><th scope="col" class="opt">To</th></tr></thead>'
             f"<tbody>{rows}</tbody></table></div>"
-        )
+        ) + pages.csv_link(f"{PREFIX}/refunds.csv", "refunds-csv", "the refunds")
     else:
         refunded = '<p id="no-refunds">No refunds yet.</p>'
     create = f'<section aria-labelledby="pay-h"><h2 id="pay-h">New payout</h2>{form}</section>' if form else ""
@@ -602,6 +639,7 @@ def addresses_page(addresses: Sequence[AddressView], form: str = "") -> str:
         '<div class="table-wrap"><table id="addresses"><caption>Settlement addresses</caption>'
         '<thead><tr><th scope="col">Address</th><th scope="col">Label</th><th scope="col">Status</th>'
         f'<th scope="col" class="opt">Cooling off until (UTC)</th></tr></thead><tbody>{rows}</tbody></table></div>'
+        + pages.csv_link(f"{PREFIX}/settlement-addresses.csv", "addresses-csv", "the settlement addresses")
         + form
     )
 
@@ -624,8 +662,25 @@ def notifications_page(csrf: str, prefs: mstore.Preferences, notice: str = "") -
 # --- the handlers ---
 
 
+async def merchant_user(request: web.Request, needs: Permission, what: str) -> store.User:
+    """The signed-in merchant user if their role grants `needs`: else a redirect to the login page, or `Refused`.
+
+    The user is read again on each request: a removed member has no row (their session ends at once) and a new
+    role applies at once (docs/dashboard.md, "Team").
+    """
+    # A removed member, or a session a password reset revoked, is sent to the login page (dashboard.app.session_user).
+    user = await core.session_user(request)
+    if not allows(user.team_role, needs):
+        log.info("refused", extra={"user_id": user.id, "team_role": user.team_role, "permission": needs.value})
+        label = LABELS.get(TeamRole(user.team_role), user.team_role)
+        raise Refused(f"Your role ({label}) cannot {what}; ask an owner of this merchant.")
+    return user
+
+
 def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per route, like dashboard/app.py
     """Add the merchant pages' routes to the dashboard app (before its catch-all)."""
+    from dashboard import merchant_exports  # noqa: PLC0415 - it imports this module
+
     parts = app[core.PARTS]
     settings = app[core.SETTINGS]
 
@@ -635,13 +690,7 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
             app[API] = SettlementApi(parts.ledger.channel)
         return app[API]
 
-    async def user_for(request: web.Request, needs: Permission, what: str) -> store.User:
-        user = await core.session_user(request)
-        if not allows(user.team_role, needs):
-            log.info("refused", extra={"user_id": user.id, "team_role": user.team_role, "permission": needs.value})
-            label = LABELS.get(TeamRole(user.team_role), user.team_role)
-            raise Refused(f"Your role ({label}) cannot {what}; ask an owner of this merchant.")
-        return user
+    user_for = merchant_user
 
     async def merchant_key(merchant_id: str) -> str:
         """The dashboard's key for this merchant's pages, made (and sealed) the first time it is needed."""
@@ -674,21 +723,9 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
         request: web.Request, user: store.User, *, form: str = "", status_code: int = 200
     ) -> web.Response:
         csrf = core.current_session(request).csrf
-        status = request.query.get("status", "")
-        start_text, end_text = request.query.get("from", "")[:10], request.query.get("to", "")[:10]
-        error = ""
-        start = end = None
-        try:
-            if start_text:
-                start = dt.datetime.strptime(start_text, "%Y-%m-%d").replace(tzinfo=dt.UTC)
-            if end_text:
-                end = dt.datetime.strptime(end_text, "%Y-%m-%d").replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
-        except ValueError:
-            error, start, end = "Dates are written YYYY-MM-DD.", None, None
-        if status not in INVOICE_STATUSES:
-            status = ""
-        if start is not None and end is not None and end <= start:
-            error, start, end = "The range ends before it starts.", None, None
+        q = invoice_query(request)
+        status, start, end, error = q.status, q.start, q.end, q.error
+        start_text, end_text = q.start_text, q.end_text
         assert user.merchant_id is not None
         try:
             listed = await api().invoices(await merchant_key(user.merchant_id), status=status, start=start, end=end)
@@ -699,7 +736,10 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
         if allows(user.team_role, Permission.CREATE_INVOICE):
             create = '<h2 id="new-h">New invoice</h2>' + (form or invoice_form(csrf))
         body = create + '<h2 id="list-h">Invoices</h2>' + invoice_filters(status, start_text, end_text, error)
-        return _page("Invoices", body + invoice_list(listed), csrf=csrf, user=user, current="invoices",
+        listing = invoice_list(listed)
+        if listed:
+            listing += pages.csv_link(merchant_exports.invoices_csv_href(request), "invoices-csv", "these invoices")
+        return _page("Invoices", body + listing, csrf=csrf, user=user, current="invoices",
                      status=400 if error else status_code)  # fmt: skip
 
     async def invoices(request: web.Request) -> web.StreamResponse:
@@ -1125,6 +1165,7 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
         raise core.see_other("/notifications?saved=1")
 
     ident = r"{id:[a-z]{2,4}_[A-Za-z0-9]{1,64}}"
+    merchant_exports.install(app, user_for=user_for, api=api, merchant_key=merchant_key, admin_key=settings.admin_key)
     app.router.add_get(f"{PREFIX}/invoices", invoices)
     app.router.add_post(f"{PREFIX}/invoices", create_invoice)
     app.router.add_get(f"{PREFIX}/invoices/{ident}", invoice)

@@ -231,6 +231,11 @@ INVITABLE_ROLES: tuple[tuple[str, str], ...] = (
 )
 
 
+def csv_link(href: str, ident: str, what: str = "this table") -> str:
+    """The download link a table page shows under its table (routes: dashboard/exports.py)."""
+    return f'<p class="export"><a id="{e(ident)}" href="{e(href)}" download>Download {e(what)} as CSV</a></p>'
+
+
 def team_section(
     csrf: str, members: Sequence[tuple[str, str]], labels: Mapping[str, str], *, error: str = "", notice: str = ""
 ) -> str:
@@ -240,7 +245,9 @@ def team_section(
     problem = f'<p class="error" id="invite-error" role="alert">{e(error)}</p>' if error else ""
     return (
         f'<section id="team-section" aria-labelledby="team-h"><h2 id="team-h">Team</h2>'
-        f'<ul id="members">{rows}</ul>{_notice(notice, ident="invited")}'
+        f'<ul id="members">{rows}</ul>'
+        f'<p><a href="{PREFIX}/team" id="manage-team">Change roles, remove members, revoke invitations</a></p>'
+        f"{_notice(notice, ident='invited')}"
         f'<form method="post" action="{PREFIX}/team/invitations" id="invite-form" novalidate>{csrf_field(csrf)}'
         '<label for="invite-email">Invite by email</label>'
         '<input id="invite-email" name="email" type="email" required autocomplete="off">'
@@ -394,7 +401,7 @@ def merchants_table(csrf: str, merchants: Sequence[MerchantRow], *, may_change: 
         '<div class="table-wrap"><table id="merchants"><caption>Merchants</caption>'
         f'<thead><tr><th scope="col">Merchant</th><th scope="col">Status</th>{action_head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
+    ) + csv_link(f"{PREFIX}/admin/merchants.csv", "merchants-csv", "the merchants")
 
 
 def admin_merchants_page(

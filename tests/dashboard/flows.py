@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import csv
+import io
 import re
 import secrets
 from collections.abc import Awaitable, Callable
@@ -152,3 +154,24 @@ def assert_accessible(page: Page) -> None:
     ]
     assert result["passes"], "axe checked nothing"
     assert not serious, serious
+
+
+def download_csv(page: Page, url: str) -> list[list[str]]:
+    """GET a table's CSV export with the page's session: asserted a text/csv attachment; its rows."""
+    reply = page.request.get(url, max_redirects=0)
+    assert reply.status == 200, (url, reply.status, reply.text()[:300])
+    assert reply.headers["content-type"] == "text/csv; charset=utf-8", reply.headers
+    assert reply.headers["content-disposition"].startswith('attachment; filename="'), reply.headers
+    return list(csv.reader(io.StringIO(reply.text(), newline="")))
+
+
+def refused_csv(context: BrowserContext, url: str) -> None:
+    """An anonymous visitor asking for a table's CSV is sent to the login page (and gets no rows)."""
+    assert context.browser is not None
+    anonymous = context.browser.new_context()
+    try:
+        reply = anonymous.request.get(url, max_redirects=0)
+        assert reply.status == 303, (url, reply.status)
+        assert reply.headers["location"].endswith("/dashboard/login")
+    finally:
+        anonymous.close()

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
+from dashboard.admin_exports import MERCHANTS
 from gateway import parts
 from service_runtime.devcerts import DevMesh
 from tests.dashboard.conftest import DESKTOP, PHONE, DashboardStack, Mailbox
-from tests.dashboard.flows import SHOTS, assert_accessible, assert_readable, open_page
+from tests.dashboard.flows import SHOTS, assert_accessible, assert_readable, download_csv, open_page
 from tests.dashboard.oidc_fixture import OidcTestProvider, start_oidc_provider
 from tests.edge.conftest import Reply, launch_stack
 
@@ -134,6 +135,12 @@ def test_admin_signs_in_and_suspends_then_reactivates_a_merchant(
     assert ledger_status(dash, merchant_id) == "MERCHANT_STATUS_ACTIVE"
     assert_readable(page, ("h1", "#who", f"#merchant-{merchant_id} .status", f"#suspend-{merchant_id} button"), DESKTOP)
     page.screenshot(path=str(SHOTS / "dashboard-admin-merchants-desktop.png"))
+    # The merchants as CSV: the page's list, this merchant as the ledger has it.
+    merchants = download_csv(page, dash.url + "admin/merchants.csv")
+    assert merchants[0] == list(MERCHANTS)
+    mine = [r for r in merchants if r[0] == merchant_id]
+    assert len(mine) == 1 and mine[0][:4] == [merchant_id, "Suspend Me Ltd", "ops@shop.example", "ACTIVE"], mine
+    assert len(merchants) - 1 == page.locator("#merchants tbody tr").count()
 
     # A suspend without a reason is refused on the server, and nothing changes.
     csrf = page.get_attribute("input[name=csrf_token]", "value")
@@ -176,6 +183,8 @@ def test_read_only_admin_sees_merchants_but_the_server_refuses_her_suspend(
     page.set_viewport_size(PHONE)
     assert_readable(page, ("h1", "#read-only", f"#merchant-{merchant_id} .status"), PHONE)
     page.screenshot(path=str(SHOTS / "dashboard-admin-merchants-readonly-phone.png"))
+    # The read-only admin may see the page, so its CSV too.
+    assert [merchant_id, "Keep Me Active Ltd"] in [r[:2] for r in download_csv(page, dash.url + "admin/merchants.csv")]
 
     csrf = page.get_attribute("input[name=csrf_token]", "value")
     assert csrf
@@ -196,8 +205,9 @@ def test_read_only_admin_sees_merchants_but_the_server_refuses_her_suspend(
 
 def test_admin_pages_need_an_admin_session(admin_stack: tuple[DashboardStack, OidcTestProvider]) -> None:
     dash, _ = admin_stack
-    reply = dash.stack.call("GET", "/dashboard/admin/merchants")
-    assert reply.status == 303 and reply.headers["location"] == "/dashboard/admin/login"
+    for path in ("merchants", "merchants.csv", "approvals.csv", "audit/signer.csv", "audit/ledger.csv"):
+        reply = dash.stack.call("GET", f"/dashboard/admin/{path}")
+        assert reply.status == 303 and reply.headers["location"] == "/dashboard/admin/login", path
     start = dash.stack.call("GET", "/dashboard/admin/login")
     assert start.status == 302 and "code_challenge_method=S256" in start.headers["location"]
     assert "prompt=" not in start.headers["location"]

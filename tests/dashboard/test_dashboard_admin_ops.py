@@ -27,6 +27,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from stablegate.signer.v1 import signing_service_pb2 as signing_pb
 from stablegate.signer.v1 import signing_service_pb2_grpc as signing_grpc
 
+from dashboard.admin_exports import LINES, RUNS
 from dashboard.domain import health
 from dashboard.ops_client import provider_label
 from dashboard.sessions import KEY_PREFIX, Session, Stage
@@ -35,7 +36,7 @@ from service_runtime.config_view import mask_url_parts, mask_value
 from service_runtime.devcerts import mesh_files_in
 from service_runtime.mesh import channel_credentials
 from tests.dashboard.conftest import DESKTOP, PHONE, DashboardStack
-from tests.dashboard.flows import SHOTS, assert_accessible, assert_readable, open_page
+from tests.dashboard.flows import SHOTS, assert_accessible, assert_readable, download_csv, open_page
 from tests.dashboard.oidc_fixture import OidcTestProvider
 from tests.dashboard.test_dashboard_admin import admin_stack, ledger_status, new_merchant, post_as
 from tests.dashboard.test_dashboard_admin import sign_in as admin_sign_in
@@ -176,6 +177,10 @@ def test_the_admin_pages_need_an_admin_session(world: Gateway, context: BrowserC
         # No OIDC in `up`: the admin sign-in answers its "not configured" page; the health page was not shown.
         assert "/dashboard/admin/login" in page.url, page.url
         expect(page.locator("#health")).to_have_count(0)
+    # The tables' CSV too: no admin session, no rows.
+    for path in ("admin/reconciliation.csv", "admin/reconciliation/rec_x.csv", "admin/merchants.csv"):
+        reply = page.request.get(dashboard_url(world, path), max_redirects=0)
+        assert reply.status == 303 and reply.headers["location"] == "/dashboard/admin/login", path
 
 
 def test_reconciliation_lists_runs_matched_or_with_their_differences(world: Gateway, context: BrowserContext) -> None:
@@ -209,9 +214,28 @@ def test_reconciliation_lists_runs_matched_or_with_their_differences(world: Gate
     page.set_viewport_size(PHONE)
     assert_readable(page, ("h1", "#report-result"), PHONE)
     page.screenshot(path=str(SHOTS / "dashboard-admin-reconciliation-run-phone.png"))
+    # The run's balances as CSV: the page's rows in its order (differences first), exact base-unit strings.
+    shown = [
+        [(cell.text_content() or "").strip() for cell in line.locator("td").all()]
+        for line in page.locator("#report-lines tbody tr").all()
+    ]
+    lines = download_csv(page, dashboard_url(world, f"admin/reconciliation/{mismatched['id']}.csv"))
+    assert lines[0] == list(LINES) and len(lines) == len(shown) + 1, lines
+    for got, cells in zip(lines[1:], shown, strict=True):
+        assert cells[0] == f"{got[0]}{got[1]}" and cells[2:6] == [got[3], got[4], got[5], got[8]], (got, cells)
+    assert lines[1][5] == str(5 * UNIT) and lines[1][7] == "MISMATCHED", lines
+    # The runs as CSV: the matched run as its row on the page says.
+    page.goto(dashboard_url(world, "admin/reconciliation"))
+    block = page.locator(f"#report-{matched['id']} td.num").nth(1).text_content()
+    started = page.locator(f"#report-{matched['id']} td").nth(4).text_content()
+    runs = download_csv(page, dashboard_url(world, "admin/reconciliation.csv"))
+    assert runs[0] == list(RUNS)
+    assert [matched["id"], block, "MATCHED", "0", "", started] in runs, runs
     # An unknown run is a clear 404 page.
     reply = page.goto(dashboard_url(world, "admin/reconciliation/rec_nope"))
     assert reply is not None and reply.status == 404
+    missing = page.request.get(dashboard_url(world, "admin/reconciliation/rec_nope.csv"))
+    assert missing.status == 404 and "text/csv" not in missing.headers["content-type"]
 
 
 def test_health_shows_every_part_with_its_number_and_a_stopped_part_fails(  # noqa: PLR0915 - one story

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 import json
 import re
 import time
@@ -30,6 +31,7 @@ from stablegate.signer.v1 import approval_service_pb2_grpc as apb_grpc
 from stablegate.signer.v1 import audit_service_pb2 as audit_pb
 from stablegate.signer.v1 import audit_service_pb2_grpc as audit_grpc
 
+from dashboard.admin_exports import APPROVALS, LEDGER_AUDIT, SIGNER_AUDIT
 from dashboard.app import CSP
 from edge.envoy_config import DASHBOARD_CSP
 from gateway import parts
@@ -40,7 +42,7 @@ from signer.keystore.base import KeyInfo
 from signer.keystore.workers import WorkerKeyStore
 from tests.conftest import mesh_sync_channel
 from tests.dashboard.conftest import DESKTOP, PHONE, DashboardStack, Mailbox
-from tests.dashboard.flows import SHOTS, assert_accessible, assert_readable, open_page
+from tests.dashboard.flows import SHOTS, assert_accessible, assert_readable, download_csv, open_page
 from tests.dashboard.oidc_fixture import OidcTestProvider, start_oidc_provider
 from tests.dashboard.test_dashboard_admin import post_as, sign_in
 from tests.edge.conftest import launch_stack
@@ -391,6 +393,19 @@ def test_two_approvers_approve_in_the_browser_the_move_lands_and_the_audit_chain
     assert_accessible(page)
     assert_readable(page, ("h1", f"#approval-{mesh.approval_id} .status"), DESKTOP)
     page.screenshot(path=str(SHOTS / "dashboard-admin-approvals-desktop.png"))
+    # The queue as CSV, with the page's filter: the request's row, its amount the exact decimal the page shows.
+    amount = (page.locator(f"#approval-{mesh.approval_id} td.num").first.text_content() or "").removesuffix(" USDT")
+    queue = download_csv(page, mesh.dash.url + "admin/approvals.csv?status=APPROVED")
+    assert queue[0] == list(APPROVALS)
+    mine = [r for r in queue if r[0] == mesh.approval_id]
+    assert len(mine) == 1 and [mine[0][3], *mine[0][4:8], mine[0][12]] == [
+        amount,
+        "USDT",
+        "APPROVED",
+        "2",
+        "2",
+        tx_hash,
+    ]
 
     shows_both_decisions_with_verified_chains(page, mesh, tx_hash)
 
@@ -428,4 +443,14 @@ def shows_both_decisions_with_verified_chains(page: Page, mesh: ApprovalMesh, tx
     expect(page.locator("#signer-record-1 .action")).to_have_text("policy_load")
     expect(page.locator("#newest-page")).to_be_visible()
     accepted = [r for r in mesh.approve_records() if r["decision"] == "ACCEPTED"]
+    # Both audits as CSV: every record read, in chain order, each naming the previous one's hash.
+    for path, header in (("admin/audit/signer.csv", SIGNER_AUDIT), ("admin/audit/ledger.csv", LEDGER_AUDIT)):
+        rows = download_csv(page, mesh.dash.url + path)
+        assert rows[0] == list(header) and len(rows) > 2, rows
+        assert [int(r[0]) for r in rows[1:]] == sorted(int(r[0]) for r in rows[1:])
+        assert all(row[-2] == before[-1] for before, row in itertools.pairwise(rows[1:])), path
+    signer_rows = download_csv(page, mesh.dash.url + "admin/audit/signer.csv")[1:]
+    assert signer_rows[0][3] == "policy_load" and len([r for r in signer_rows if r[3] == "approve"]) == 4
+    assert tx_hash in [r[7] for r in signer_rows]
+    assert "merchant.onboard" in [r[3] for r in download_csv(page, mesh.dash.url + "admin/audit/ledger.csv")]
     assert [r["approver"] for r in accepted] == [o.address for o in OFFICERS]

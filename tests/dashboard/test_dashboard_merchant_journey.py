@@ -22,8 +22,17 @@ import pytest
 from eth_account import Account
 from playwright.sync_api import BrowserContext, Page, expect
 
+from dashboard.merchant_exports import ADDRESSES, INVOICES, PAYOUTS, REFUNDS
 from tests.dashboard.conftest import DESKTOP, PHONE, Mailbox
-from tests.dashboard.flows import PASSWORD, SHOTS, assert_accessible, assert_readable, open_page
+from tests.dashboard.flows import (
+    PASSWORD,
+    SHOTS,
+    assert_accessible,
+    assert_readable,
+    download_csv,
+    open_page,
+    refused_csv,
+)
 from tests.e2e.e2e_harness import (
     SUITE_SETTINGS,
     UNIT,
@@ -101,7 +110,7 @@ def enrol(page: Page) -> pyotp.TOTP:
     totp = pyotp.TOTP((page.locator("#totp-secret").text_content() or "").replace(" ", ""))
     page.fill("#code", totp.now())
     page.click("#submit")
-    # Enrolment shows the recovery codes once, then goes on to the home page.
+    # Enrolment shows the recovery codes once (dashboard/recovery.py), then goes on to the home page.
     expect(page.locator("h1")).to_have_text("Save your recovery codes")
     page.click("#continue")
     expect(page.locator("h1")).to_have_text("Home")
@@ -173,6 +182,12 @@ def test_a_new_merchant_signs_up_creates_an_invoice_in_the_dashboard_and_sees_it
     check_page(page, "api-keys", ("h1", "#nav-api-keys", "#api-key"))
     expect(page.locator("#keys")).to_contain_text("shop backend")
     expect(page.locator("#keys")).to_contain_text("invoices:read webhooks:read")
+    # The keys as CSV: names, prefixes, scopes and states, never a key's secret.
+    expect(page.locator("#keys-csv")).to_have_attribute("href", "/dashboard/api-keys.csv")
+    keys = download_csv(page, w.url + "api-keys.csv")
+    made = [r for r in keys if r[1] == "shop backend"]
+    assert len(made) == 1 and made[0][3:5] == ["invoices:read webhooks:read", "ACTIVE"], keys
+    assert key.startswith(made[0][2]) and not any(key in cell for row in keys for cell in row)
 
     # A webhook endpoint: a bad URL is refused with the reason; the receiver's URL is kept, its secret shown once.
     page.goto(w.url + "webhooks")
@@ -243,6 +258,15 @@ def test_a_new_merchant_signs_up_creates_an_invoice_in_the_dashboard_and_sees_it
     expect(page.locator("#no-invoices")).to_be_visible()
     page.goto(w.url + "invoices?from=2001-02-01&to=2001-01-01")
     expect(page.locator("#filter-error")).to_have_text("The range ends before it starts.")
+    # The list as CSV with the page's filters: the rows the page shows, amounts as exact decimal strings.
+    page.goto(w.url + "invoices?status=PAID")
+    expect(page.locator("#invoices-csv")).to_have_attribute("href", "/dashboard/invoices.csv?status=PAID")
+    created = page.locator("#invoices tbody tr").first.locator("td").nth(4).text_content()
+    paid_rows = [list(INVOICES), [invoice_id, "PAID", "12.5", "USDT", "Two flat whites", created]]
+    assert download_csv(page, w.url + "invoices.csv?status=PAID") == paid_rows
+    assert download_csv(page, w.url + "invoices.csv?status=OPEN") == [list(INVOICES)]
+    assert download_csv(page, w.url + "invoices.csv?from=2001-01-01&to=2001-01-02") == [list(INVOICES)]
+    refused_csv(context, w.url + "invoices.csv")
     page.goto(w.url + "invoices")
     check_page(page, "invoices", ("h1", "#nav-invoices", "#amount", "#create-invoice"))
 
@@ -255,6 +279,7 @@ def test_a_new_merchant_signs_up_creates_an_invoice_in_the_dashboard_and_sees_it
     page.goto(w.url + "webhooks")
     page.click(f"#endpoints a:text('{w.receiver.url}')")
     expect(page.locator("#endpoint-url")).to_have_text(w.receiver.url)
+    endpoint_id = page.url.rstrip("/").rsplit("/", 1)[-1]
     row = page.locator("#deliveries tr", has_text="invoice.paid").first
     delivery_id = (row.get_attribute("id") or "").removeprefix("delivery-")
     before = len([d for d in w.receiver.deliveries if d.headers["webhook-id"] == paid["id"]])
@@ -266,6 +291,13 @@ def test_a_new_merchant_signs_up_creates_an_invoice_in_the_dashboard_and_sees_it
     )
     page.click("#replay")
     expect(page.locator("#done")).to_have_text("0 failed deliveries sent again.")
+    # The deliveries as CSV: the first one as recorded, the redelivery listed too.
+    deliveries = download_csv(page, w.url + f"webhooks/{endpoint_id}/deliveries.csv")
+    first = [r for r in deliveries if r[0] == delivery_id]
+    assert len(first) == 1 and first[0][2:8] == ["invoice.paid", "SUCCEEDED", "1", "200", "", w.receiver.url], (
+        deliveries
+    )
+    assert len([r for r in deliveries[1:] if r[2] == "invoice.paid"]) == 2, deliveries
     check_page(page, "webhook-deliveries", ("h1", "#endpoint-url", "#deliveries"))
 
     # Notification preferences, stored by the dashboard.
@@ -368,6 +400,11 @@ def test_a_read_only_member_cannot_add_a_webhook_revoke_a_key_or_create_an_invoi
         expect(page.locator("#nav-webhooks")).to_have_count(0)
         reply = page.request.get(w.url + "webhooks")
         assert reply.status == 403 and "Your role (Finance) cannot see webhooks" in reply.text()
+        # Its CSV too: a role that cannot see a page cannot download its table.
+        for table in ("api-keys.csv", "webhooks/we_x/deliveries.csv"):
+            reply = page.request.get(w.url + table, max_redirects=0)
+            assert reply.status == 403 and "Your role (Finance)" in reply.text(), table
+            assert "text/csv" not in reply.headers["content-type"]
         token = page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
         reply = page.request.post(
             w.url + "webhooks",
@@ -497,4 +534,32 @@ def test_a_payout_is_quoted_and_made_from_the_dashboard_to_an_active_settlement_
     reload_until(page, f"#refund-{refund_id}", "CONFIRMED")
     assert g.balance_of(customer) == 5 * UNIT
     check_page(page, "payouts", ("h1", "#nav-payouts", "#quote-amount", "#get-quote"))
+
+    # The payouts, refunds and addresses as CSV: the page's rows, exact decimal amounts.
+    page.goto(w.url + "payouts")
+    row = page.locator(f"#payout-{payout_id}")
+    trigger = row.locator(".hint").first.text_content() or ""
+    total = (row.locator("td.num").nth(2).text_content() or "").removesuffix(" USDT")
+    status, read = rest(port, "GET", f"/v1/payouts/{payout_id}", key)
+    created = read["create_time"][:19].replace("T", " ")
+    expected = [payout_id, trigger, "CONFIRMED", "", "", "10", str(fee), total, "USDT", destination, read["tx_hash"]]
+    assert download_csv(page, w.url + "payouts.csv") == [list(PAYOUTS), [*expected, created]]
+    refunds = download_csv(page, w.url + "refunds.csv")
+    assert refunds[0] == list(REFUNDS) and len(refunds) == 2, refunds
+    assert refunds[1][:6] == [refund_id, made["id"], "CONFIRMED", "5", "USDT", customer], refunds
+    assert re.fullmatch(r"0x[0-9a-f]{64}", refunds[1][6]) and re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", refunds[1][7]
+    )
+    addresses = download_csv(page, w.url + "settlement-addresses.csv")
+    assert addresses[0] == list(ADDRESSES) and len(addresses) == 2, addresses
+    assert addresses[1][:4] == [address["id"], destination, "bank", "ACTIVE"], addresses
+    # A cell a spreadsheet would run as a formula is written as text.
+    status, formula = rest(port, "POST", "/v1/invoices", key, {"amount": "7.25", "description": "=1+2"})
+    assert status == 200, formula
+    page.goto(w.url + "invoices?status=OPEN")
+    created = page.locator("#invoices tbody tr").first.locator("td").nth(4).text_content()
+    assert download_csv(page, w.url + "invoices.csv?status=OPEN") == [
+        list(INVOICES),
+        [formula["id"], "OPEN", "7.25", "USDT", "'=1+2", created],
+    ]
     assert not [m for m in errors if "status of 400" not in m], errors
