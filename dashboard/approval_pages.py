@@ -31,7 +31,12 @@ def _time(value: dt.datetime | None) -> str:
 
 def admin_nav(current: str) -> str:
     """Links between the admin pages (the current one marked for assistive technology)."""
-    links = (("merchants", "Merchants"), ("approvals", "Approvals"), ("audit", "Audit log"))
+    links = (
+        ("merchants", "Merchants"),
+        ("approvals", "Approvals"),
+        ("signing", "Signing freeze"),
+        ("audit", "Audit log"),
+    )
     items = "".join(
         f'<li><a href="{PREFIX}/admin/{path}"'
         + (' aria-current="page"' if path == current else "")
