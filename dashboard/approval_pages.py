@@ -31,12 +31,7 @@ def _time(value: dt.datetime | None) -> str:
 
 def admin_nav(current: str) -> str:
     """Links between the admin pages (the current one marked for assistive technology)."""
-    links = (
-        ("merchants", "Merchants"),
-        ("approvals", "Approvals"),
-        ("signing", "Signing freeze"),
-        ("audit", "Audit log"),
-    )
+    links = (("merchants", "Merchants"), ("approvals", "Approvals"), ("audit", "Audit log"))
     items = "".join(
         f'<li><a href="{PREFIX}/admin/{path}"'
         + (' aria-current="page"' if path == current else "")
@@ -101,6 +96,7 @@ def approvals_page(
         '<p class="hint">The signer holds these requests until enough approvers sign them with their own wallets; '
         "the dashboard only relays the signatures.</p>"
         f'<nav aria-label="Status filter"><ul class="filters">{filters}</ul></nav>{listing}{more}'
+        f'<p><a id="signing-link" href="{PREFIX}/admin/signing">Signing freeze: the state, and lifting it</a></p>'
     )
     return layout("Approvals", body, csrf=csrf, who=who)
 
