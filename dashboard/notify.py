@@ -9,11 +9,12 @@ see invoices and whose "An invoice is paid" preference is on.
 Never twice, never lost (the pattern of dashboard/report_schedule.py): a replica claims one merchant's cursor at a
 time with `SELECT … FOR UPDATE SKIP LOCKED` and keeps the row locked while it sends; each email sent is recorded
 (`dashboard.notifications_sent`, one row per event and user) in that transaction, and the cursor moves on only
-when every email of the pass went out. Another replica skips the locked row; once the transaction commits, the
-records and the cursor say what was sent. A failed send keeps the cursor, records what did go out, and sets a
-`retry_time`: the next pass sends only the rest. A crash after the SMTP server took an email but before the
-commit would send that one email again (at least once, never silently lost). The email names the invoice, its
-amount and a link; never a key, a secret or a deposit address.
+when every email of the pass went out, and then only to `SETTLE` before now (a payment stamped earlier but
+committed later is still found; one found again was recorded and is not sent again). Another replica skips the
+locked row; once the transaction commits, the records and the cursor say what was sent. A failed send keeps the
+cursor, records what did go out, and sets a `retry_time`: the next pass sends only the rest. A crash after the
+SMTP server took an email but before the commit would send that one email again (at least once, never silently
+lost). The email names the invoice, its amount and a link; never a key, a secret or a deposit address.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ log = logging.getLogger("stablegate.dashboard.notify")
 LOOKBACK = dt.timedelta(days=7)
 """Paid invoices are looked for among those created this long before the cursor (an invoice is paid within its
 lifetime, which is shorter)."""
+SETTLE = dt.timedelta(minutes=5)
+"""How far behind now the cursor stays: longer than any ledger transaction takes to commit its payment."""
 MAX_PAGES = 10
 """Pages of 200 paid invoices read per merchant and pass."""
 PREFERENCE = "invoice_paid"
@@ -118,10 +121,9 @@ class Notifier:
                     await store.failed(conn, cursor.merchant_id, now + self._retry, type(exc).__name__)
                     continue
                 sent += len(went)
-                if paid:
-                    await store.advance(conn, cursor.merchant_id, max(i.paid_time for i in paid))
-                else:
-                    await store.advance(conn, cursor.merchant_id, cursor.paid_after)
+                # The cursor trails now by SETTLE, not the newest payment seen: a payment the ledger stamped
+                # earlier but committed later is still found; what is found again is in notifications_sent.
+                await store.advance(conn, cursor.merchant_id, now - SETTLE)
 
     async def run_forever(self, interval: float, now: Callable[[], dt.datetime]) -> None:
         """Run `run_once` every `interval` seconds until cancelled; a failing pass is logged and retried."""
@@ -137,7 +139,7 @@ class Notifier:
         token = ""
         for _ in range(MAX_PAGES):
             page, token = await ledger.paid_invoices(read_key, after - LOOKBACK, token)
-            found.extend(i for i in page if i.paid_time > after)
+            found.extend(i for i in page if i.paid_time >= after)
             if not token:
                 break
         return sorted(found, key=lambda i: (i.paid_time, i.id))

@@ -84,7 +84,7 @@ async def record_sent(conn: asyncpg.Connection, event_key: str, user_id: str, me
 
 
 async def advance(conn: asyncpg.Connection, merchant_id: str, paid_after: dt.datetime) -> None:
-    """Move the cursor on after a pass that sent everything; clears a retry."""
+    """Move the cursor on (never back) after a pass that sent everything; clears a retry."""
     await conn.execute(
         "UPDATE dashboard.notification_cursors SET paid_after = GREATEST(paid_after, $2), retry_time = NULL, "
         "last_error = NULL, update_time = now() WHERE merchant_id = $1",

@@ -21,7 +21,7 @@ import pytest
 
 from dashboard.ledger_client import LedgerClient
 from dashboard.mailer import SmtpMailer
-from dashboard.notify import Notifier
+from dashboard.notify import SETTLE, Notifier
 from dashboard.sealing import Sealer
 from gateway import parts
 from service_runtime import mesh
@@ -194,10 +194,14 @@ async def test_a_failed_send_is_retried_later_without_repeating_what_went_out(
                 )
                 assert await notifier.run_once(now + dt.timedelta(seconds=61)) == 1
                 row = await conn.fetchrow(
-                    "SELECT paid_after, retry_time FROM dashboard.notification_cursors WHERE merchant_id = $1",
+                    "SELECT paid_after, retry_time, last_error FROM dashboard.notification_cursors "
+                    "WHERE merchant_id = $1",
                     merchant_id,
                 )
-                assert row["paid_after"] > start and row["retry_time"] is None
+                assert row["retry_time"] is None and row["last_error"] is None
+                assert row["paid_after"] == start  # it trails now by SETTLE, and never moves back
+                # Much later the cursor has passed the payment; still nothing is sent again.
+                assert await notifier.run_once(now + SETTLE + dt.timedelta(hours=1)) == 0
     finally:
         await pool.close()
     assert len(box.sent_to(first)) == 1
