@@ -18,11 +18,16 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
+import redis.asyncio as redis
+from aiohttp import web
 
+from dashboard.app import Parts, make_app
+from dashboard.config import DashboardSettings
 from dashboard.ledger_client import LedgerClient
 from dashboard.mailer import SmtpMailer
 from dashboard.notify import SETTLE, Notifier
 from dashboard.sealing import Sealer
+from dashboard.sessions import SessionStore
 from gateway import parts
 from service_runtime import mesh
 from service_runtime.devcerts import DevMesh
@@ -207,3 +212,52 @@ async def test_a_failed_send_is_retried_later_without_repeating_what_went_out(
     assert len(box.sent_to(first)) == 1
     assert len(box.sent_to(f"b-{tag}@m.example")) == 1
     assert box.sent_to(f"b-{tag}@m.example")[0]["Subject"] == f"Invoice {invoice_id} paid: 5 USDT"
+
+
+async def test_the_dashboard_app_runs_its_notifier_while_it_runs(
+    notify_stack: DashboardStack,
+    mesh_pki: DevMesh,
+    mailbox: tuple[Mailbox, int],
+    redis_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dash, (box, smtp_port) = notify_stack, mailbox
+    tag = secrets.token_hex(3)
+    owner = f"app-{tag}@m.example"
+    merchant_id, key = await make_merchant(dash, SEALER, {owner: ("owner", True)})
+    for name, value in mesh_pki.files(Role.DASHBOARD).env("dashboard").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("STABLEGATE_DASHBOARD_PUBLIC_URL", "https://dash.example")
+    settings = DashboardSettings(notify_interval_seconds=0.2)  # type: ignore[call-arg]
+    pool = await asyncpg.create_pool(dash.stack.database_url, min_size=1, max_size=2)
+    cache = redis.from_url(redis_server.url)
+    target = f"127.0.0.1:{dash.stack.ledger_port}"
+    try:
+        async with mesh.channel(target, mesh_pki.files(Role.DASHBOARD)) as channel:
+            client = LedgerClient(channel, lambda: dash.stack.admin_key)
+            mailer = SmtpMailer("127.0.0.1", smtp_port, "notify@stablegate.test")
+            sessions = SessionStore(cache, idle_seconds=60, absolute_seconds=600)
+            made = Parts(pool=pool, sessions=sessions, ledger=client, sealer=SEALER, mailer=mailer)
+            runner = web.AppRunner(make_app(settings, made))
+            await runner.setup()  # on_startup: the notifier task starts
+            try:
+                async with pool.acquire() as conn:
+                    for _ in range(100):  # its first pass starts the merchant's cursor
+                        if await conn.fetchval(
+                            "SELECT 1 FROM dashboard.notification_cursors WHERE merchant_id = $1", merchant_id
+                        ):
+                            break
+                        await asyncio.sleep(0.1)
+                invoice_id = await asyncio.to_thread(pay, dash, mesh_pki, key, "2", 2 * UNIT)
+                for _ in range(100):
+                    if box.sent_to(owner):
+                        break
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(1)  # five more passes
+            finally:
+                await runner.cleanup()  # on_cleanup: the task is cancelled
+    finally:
+        await pool.close()
+        await cache.aclose()
+    got = box.sent_to(owner)
+    assert len(got) == 1 and got[0]["Subject"] == f"Invoice {invoice_id} paid: 2 USDT"
