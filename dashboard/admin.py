@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from dashboard import approvals, pages
+from dashboard import approvals, freeze, pages
 from dashboard.app import PARTS, PREFIX, SESSIONS, SETTINGS, current_session, html, rotate_session, see_other
 from dashboard.ledger_client import LedgerClient, LedgerRefused, LedgerUnavailable, MerchantRow
 from dashboard.oidc import NotAnAdmin, OidcClient, OidcError, OidcLogin
@@ -218,3 +218,4 @@ class OidcAdminLogin:
         app.router.add_post(f"{PREFIX}/admin/merchants/{{merchant_id:{MERCHANT_ID}}}/suspend", change("suspend"))
         app.router.add_post(f"{PREFIX}/admin/merchants/{{merchant_id:{MERCHANT_ID}}}/reactivate", change("reactivate"))
         approvals.install(app)  # the approvals queue and the audit viewer (dashboard/approvals.py)
+        freeze.install(app)  # the signing freeze and its unfreeze relay (dashboard/freeze.py)

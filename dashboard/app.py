@@ -763,6 +763,9 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
     from dashboard import reports  # noqa: PLC0415 - the reports module imports this one
 
     reports.install(app)
+    from dashboard import notify  # noqa: PLC0415 - the notifier imports this module
+
+    notify.install(app)  # notification emails (dashboard/notify.py)
     from dashboard import merchant_pages  # noqa: PLC0415 - the merchant pages import this module
 
     merchant_pages.install(app)

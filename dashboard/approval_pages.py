@@ -97,6 +97,7 @@ def approvals_page(
         '<p class="hint">The signer holds these requests until enough approvers sign them with their own wallets; '
         "the dashboard only relays the signatures.</p>"
         f'<nav aria-label="Status filter"><ul class="filters">{filters}</ul></nav>{listing}{more}'
+        f'<p><a id="signing-link" href="{PREFIX}/admin/signing">Signing freeze: the state, and lifting it</a></p>'
     )
     return layout("Approvals", body, csrf=csrf, who=who)
 

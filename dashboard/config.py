@@ -146,6 +146,14 @@ class DashboardSettings(ServiceSettings):
         description="How often each replica looks for scheduled report emails that are due (docs/dashboard.md, "
         "Reports); 0 turns the scheduler off in this replica. Replicas never send one period twice.",
     )
+    notify_interval_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="How often each replica asks the ledger for newly paid invoices to email merchant teams about "
+        "(docs/dashboard.md, Notification emails); 0 turns the notifier off in this replica. Replicas never send "
+        "one email twice.",
+    )
 
     @field_validator("secret_key")
     @classmethod

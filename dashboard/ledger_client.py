@@ -59,6 +59,17 @@ class InvoiceRow:
 
 
 @dataclass(frozen=True)
+class PaidInvoice:
+    """A paid invoice, as a notification email names it."""
+
+    id: str
+    amount: str
+    asset: str
+    description: str
+    paid_time: dt.datetime
+
+
+@dataclass(frozen=True)
 class MerchantRow:
     """What the admin merchants page lists of a merchant."""
 
@@ -160,6 +171,25 @@ class LedgerClient:
             )
             for inv in reply.invoices
         ]
+
+    async def paid_invoices(
+        self, read_key: str, created_after: dt.datetime, page_token: str = ""
+    ) -> tuple[list[PaidInvoice], str]:
+        """A page of the merchant's PAID invoices created at or after a time (newest first), and the next token."""
+        request = invoices_pb.ListInvoicesRequest(
+            page_size=200, page_token=page_token, status=invoice_pb2.INVOICE_STATUS_PAID
+        )
+        request.create_time_start.FromDatetime(created_after)
+        try:
+            reply = await self._invoices.ListInvoices(request, metadata=_auth(read_key), timeout=TIMEOUT)
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from exc
+        paid = [
+            PaidInvoice(inv.id, inv.amount, inv.asset, inv.description, inv.paid_time.ToDatetime(tzinfo=dt.UTC))
+            for inv in reply.invoices
+            if inv.HasField("paid_time")
+        ]
+        return paid, reply.next_page_token
 
     async def list_merchants(self, page_size: int = 100) -> list[MerchantRow]:
         """The ledger's merchants (first page, newest first as the ledger orders them), with the admin key."""

@@ -3,7 +3,8 @@
 The dashboard is the approvers' relay in the browser (DECISIONS, "Approvals"): its certificate only admits the
 call; the authority of an approval is the approver's own EIP-712 signature, which the signer recovers and checks
 against its policy's approver group. The dashboard never asks for a signature, freezes or touches keys (the
-signer's role map refuses it).
+signer's role map refuses it); it reads the freeze state and relays the approvers' unfreeze signatures
+(dashboard/freeze.py), whose authority is again the signatures, not the certificate.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from stablegate.signer.v1 import approval_service_pb2 as pb
 from stablegate.signer.v1 import approval_service_pb2_grpc as pb_grpc
 from stablegate.signer.v1 import audit_service_pb2 as audit_pb
 from stablegate.signer.v1 import audit_service_pb2_grpc as audit_grpc
+from stablegate.signer.v1 import signing_service_pb2 as signing_pb
+from stablegate.signer.v1 import signing_service_pb2_grpc as signing_grpc
 
 TIMEOUT = 10.0
 """An approval that completes the quorum signs at once: give the signer's HSM the time it needs."""
@@ -104,6 +107,22 @@ class SignerAuditRecord:
     body_json: str
 
 
+@dataclass(frozen=True)
+class FreezeState:
+    """Whether the signer refuses every signing request, and the freeze's id (what unfreeze approvers sign)."""
+
+    frozen: bool
+    freeze_id: str
+    reason: str
+    freeze_time: dt.datetime | None
+
+
+def freeze_state(state: signing_pb.FreezeState) -> FreezeState:
+    """The page's view of a FreezeState message."""
+    when = state.freeze_time.ToDatetime(tzinfo=dt.UTC) if state.HasField("freeze_time") else None
+    return FreezeState(state.frozen, state.freeze_id, state.reason, when)
+
+
 def held_request(a: pb.Approval) -> HeldRequest:
     """The page's view of an Approval message."""
     return HeldRequest(
@@ -156,6 +175,29 @@ class SignerClient:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._approvals = pb_grpc.ApprovalServiceStub(channel)
         self._audit = audit_grpc.AuditServiceStub(channel)
+        self._signing = signing_grpc.SigningServiceStub(channel)
+
+    async def get_freeze_state(self) -> FreezeState:
+        """Whether signing is frozen now."""
+        try:
+            reply = await self._signing.GetFreezeState(signing_pb.GetFreezeStateRequest(), timeout=TIMEOUT)
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from exc
+        return freeze_state(reply.state)
+
+    async def unfreeze(self, freeze_id: str, signatures: list[str], deadline: int) -> FreezeState:
+        """Relay the approvers' SigningUnfreeze signatures (one deadline each signed); refusals raise SignerRefused."""
+        try:
+            reply = await self._signing.UnfreezeSigning(
+                signing_pb.UnfreezeSigningRequest(
+                    freeze_id=freeze_id,
+                    approvals=[pb.ApproverSignature(signature=s, deadline=deadline) for s in signatures],
+                ),
+                timeout=TIMEOUT,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from exc
+        return freeze_state(reply.state)
 
     async def list_approvals(
         self, status: str = "", page_token: str = "", page_size: int = 50

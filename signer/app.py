@@ -42,12 +42,13 @@ SERVED = (
 # Who may call what (docs/security.md): only settlement asks for signatures; operators freeze signing, manage
 # keys, read the audit and relay approvals and unfreeze signatures (whose authority is the approvers' own
 # signatures, not the caller's certificate). The dashboard is the approvers' relay in the browser: it lists held
-# requests, relays approvals and reads the audit (docs/dashboard.md, "Approvals"), nothing else.
+# requests, relays approvals and unfreeze signatures, reads the freeze state and the audit (docs/dashboard.md,
+# "Approvals", "Unfreezing signing"), nothing else: it cannot freeze, sign or touch keys.
 ROLES: MethodRoles = {
     "/stablegate.signer.v1.SigningService/": frozenset({Role.SETTLEMENT}),
     "/stablegate.signer.v1.SigningService/GetPolicy": frozenset({Role.SETTLEMENT, Role.OPERATOR}),
     "/stablegate.signer.v1.SigningService/FreezeSigning": frozenset({Role.OPERATOR}),
-    "/stablegate.signer.v1.SigningService/UnfreezeSigning": frozenset({Role.OPERATOR}),
+    "/stablegate.signer.v1.SigningService/UnfreezeSigning": frozenset({Role.OPERATOR, Role.DASHBOARD}),
     "/stablegate.signer.v1.SigningService/GetFreezeState": frozenset({Role.SETTLEMENT, Role.OPERATOR, Role.DASHBOARD}),
     "/stablegate.signer.v1.ApprovalService/": frozenset({Role.SETTLEMENT, Role.OPERATOR, Role.DASHBOARD}),
     "/stablegate.signer.v1.AuditService/": frozenset({Role.OPERATOR, Role.DASHBOARD}),

@@ -30,6 +30,8 @@ from stablegate.signer.v1 import approval_service_pb2 as apb
 from stablegate.signer.v1 import approval_service_pb2_grpc as apb_grpc
 from stablegate.signer.v1 import audit_service_pb2 as audit_pb
 from stablegate.signer.v1 import audit_service_pb2_grpc as audit_grpc
+from stablegate.signer.v1 import signing_service_pb2 as signing_pb
+from stablegate.signer.v1 import signing_service_pb2_grpc as signing_grpc
 
 from dashboard.admin_exports import APPROVALS, LEDGER_AUDIT, SIGNER_AUDIT
 from dashboard.app import CSP
@@ -37,6 +39,7 @@ from edge.envoy_config import DASHBOARD_CSP
 from gateway import parts
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
+from signer.domain.eip712 import unfreeze_typed_data
 from signer.domain.purpose import KeyPurpose
 from signer.keystore.base import KeyInfo
 from signer.keystore.workers import WorkerKeyStore
@@ -85,6 +88,7 @@ rules:
     action: REQUIRE_APPROVAL
     approval: {{group: officers, threshold: 2}}
 approval_ttl_seconds: 3600
+unfreeze: {{group: officers, threshold: 2}}
 approver_groups:
   officers:
     addresses: [{group}]
@@ -111,6 +115,34 @@ class ApprovalMesh:
         finally:
             channel.close()
         return [json.loads(r.body_json) for r in reply.records]
+
+    def audit(self, action: str) -> list[dict[str, object]]:
+        """Bodies of the signer's audit records of one action, in order (read as an operator's tool)."""
+        channel = mesh_sync_channel(self.pki, Role.OPERATOR, self.signer.port)
+        try:
+            request = audit_pb.ListAuditRecordsRequest(action=action, page_size=1000)
+            reply = audit_grpc.AuditServiceStub(channel).ListAuditRecords(request, timeout=10)
+        finally:
+            channel.close()
+        return [json.loads(r.body_json) for r in reply.records]
+
+    def freeze(self, reason: str) -> signing_pb.FreezeState:
+        """Freeze all signing as the operator's tool does; the state afterwards."""
+        channel = mesh_sync_channel(self.pki, Role.OPERATOR, self.signer.port)
+        try:
+            stub = signing_grpc.SigningServiceStub(channel)
+            return stub.FreezeSigning(signing_pb.FreezeSigningRequest(reason=reason), timeout=10).state
+        finally:
+            channel.close()
+
+    def freeze_state(self) -> signing_pb.FreezeState:
+        """The signer's freeze state (read as an operator's tool)."""
+        channel = mesh_sync_channel(self.pki, Role.OPERATOR, self.signer.port)
+        try:
+            stub = signing_grpc.SigningServiceStub(channel)
+            return stub.GetFreezeState(signing_pb.GetFreezeStateRequest(), timeout=10).state
+        finally:
+            channel.close()
 
     def held(self) -> list[apb.Approval]:
         """The signer's held requests (read as an operator's tool)."""
@@ -454,3 +486,116 @@ def shows_both_decisions_with_verified_chains(page: Page, mesh: ApprovalMesh, tx
     assert tx_hash in [r[7] for r in signer_rows]
     assert "merchant.onboard" in [r[3] for r in download_csv(page, mesh.dash.url + "admin/audit/ledger.csv")]
     assert [r["approver"] for r in accepted] == [o.address for o in OFFICERS]
+
+
+def unfreeze_signature(page: Page, who: LocalAccount) -> str:
+    """What an approver's wallet makes over the freeze page's typed data, as shown."""
+    typed = json.loads(page.locator("#typed-data").text_content() or "")
+    assert typed["primaryType"] == "SigningUnfreeze"
+    assert str(typed["message"]["deadline"]) == page.get_attribute("#deadline", "value")
+    return "0x" + who.sign_message(encode_typed_data(full_message=typed)).signature.hex()
+
+
+def test_two_approvers_signatures_lift_a_freeze_from_the_dashboard_and_a_read_only_admin_relays_nothing(
+    mesh: ApprovalMesh, context: BrowserContext, browser: Browser
+) -> None:
+    # Runs last in this module: the freeze it sets is lifted again before it ends.
+    sign_in(context, mesh.dash, mesh.provider, "alice")
+    page, errors = open_page(context)
+    page.goto(mesh.dash.url + "admin/signing")
+    expect(page.locator("#freeze-state")).to_contain_text("not frozen")
+    assert page.locator("#unfreeze-form").count() == 0
+
+    frozen = mesh.freeze("incident drill")
+    assert frozen.frozen
+    page.reload()
+    expect(page.locator("#freeze-id")).to_have_text(frozen.freeze_id)
+    expect(page.locator("#freeze-reason")).to_have_text("incident drill")
+    deadline = int(page.get_attribute("#deadline", "value") or 0)
+    assert 0 < deadline - time.time() <= 3600
+    # Exactly the signer's typed data (signer/domain/eip712.py) with the deadline the server filled in.
+    expected = unfreeze_typed_data(frozen.freeze_id)
+    expected["message"] = {"freezeId": frozen.freeze_id, "deadline": deadline}
+    assert json.loads(page.locator("#typed-data").text_content() or "") == expected
+    assert_accessible(page)
+    assert_readable(page, ("h1", "#freeze-state", "#freeze-id", "#freeze-reason"), DESKTOP)
+    page.screenshot(path=str(SHOTS / "dashboard-admin-signing-frozen-desktop.png"), full_page=True)
+    share = page.get_attribute("#share-link", "href") or ""
+    officer_signatures = [unfreeze_signature(page, officer) for officer in OFFICERS]
+    assert errors == []  # no CSP refusal (later the 400 and 409 answers are logged as failed loads, by design)
+
+    # A read-only admin sees the freeze; the server refuses her POST of valid signatures, and nothing is relayed.
+    read_only_relays_nothing(mesh, browser, frozen.freeze_id, deadline, officer_signatures)
+    assert mesh.freeze_state().frozen
+    assert mesh.audit("unfreeze") == []
+
+    # Malformed input: refused by the dashboard, nothing relayed.
+    page.fill("#signatures", officer_signatures[0] + "\n0x1234")
+    page.click("#unfreeze")
+    page.wait_for_load_state()
+    expect(page.locator("#form-error")).to_contain_text("Line 2 is not a signature")
+    assert mesh.audit("unfreeze") == []
+
+    # A stranger's key does not count: one officer and a stranger are below the quorum; the signer says so.
+    page.goto(mesh.dash.url + share.removeprefix("/dashboard/"))
+    assert page.get_attribute("#deadline", "value") == str(deadline)  # the shared link keeps the typed data
+    page.fill("#signatures", unfreeze_signature(page, STRANGER) + "\n" + officer_signatures[0])
+    page.click("#unfreeze")
+    page.wait_for_load_state()
+    expect(page.locator("#refusal-reason")).to_have_text("QUORUM_NOT_MET")
+    expect(page.locator("#refusal-message")).to_contain_text("1 of 2 approvers signed")
+    assert_accessible(page)
+    assert mesh.freeze_state().frozen
+
+    # Bob (role approver) relays both officers' signatures, collected in one form: the freeze is lifted.
+    approver_lifts_the_freeze(mesh, browser, share, officer_signatures)
+    assert not mesh.freeze_state().frozen
+    records = mesh.audit("unfreeze")
+    assert [(r["decision"], r["reason"]) for r in records] == [("REFUSED", "QUORUM_NOT_MET"), ("UNFROZEN", "")]
+    assert records[-1]["approvers"] == [o.address for o in OFFICERS]
+
+
+def read_only_relays_nothing(
+    mesh: ApprovalMesh, browser: Browser, freeze_id: str, deadline: int, signatures: list[str]
+) -> None:
+    """`rita` (admin-readonly) sees the freeze, has no form, and her direct POST of valid signatures is a 403."""
+    readonly = browser.new_context(viewport=PHONE, device_scale_factor=1)
+    try:
+        sign_in(readonly, mesh.dash, mesh.provider, "rita")
+        ro_page, _ = open_page(readonly)
+        ro_page.goto(mesh.dash.url + "admin/signing")
+        expect(ro_page.locator("#read-only")).to_be_visible()
+        assert ro_page.locator("#unfreeze-form").count() == 0
+        assert_accessible(ro_page)
+        assert_readable(ro_page, ("h1", "#freeze-state", "#freeze-id"), PHONE)
+        ro_page.screenshot(path=str(SHOTS / "dashboard-admin-signing-readonly-phone.png"))
+        csrf = ro_page.get_attribute("input[name=csrf_token]", "value") or ""
+        form = {
+            "csrf_token": csrf,
+            "freeze_id": freeze_id,
+            "deadline": str(deadline),
+            "signatures": "\n".join(signatures),
+        }
+        reply = post_as(readonly, mesh.dash, "/dashboard/admin/signing/unfreeze", form)
+        assert reply.status == 403 and b'id="forbidden"' in reply.body
+    finally:
+        readonly.close()
+
+
+def approver_lifts_the_freeze(mesh: ApprovalMesh, browser: Browser, share: str, signatures: list[str]) -> None:
+    """`bob` (approver) opens the shared link on a phone and relays the officers' signatures: the freeze lifts."""
+    second = browser.new_context(viewport=PHONE, device_scale_factor=1)
+    try:
+        sign_in(second, mesh.dash, mesh.provider, "bob")
+        bob, _ = open_page(second)
+        bob.goto(mesh.dash.url + share.removeprefix("/dashboard/"))
+        assert unfreeze_signature(bob, OFFICERS[1]) == signatures[1]  # the same typed data
+        bob.fill("#signatures", "\n".join(signatures))
+        bob.click("#unfreeze")
+        bob.wait_for_load_state()
+        expect(bob.locator("#unfreeze-result")).to_contain_text("no longer frozen")
+        expect(bob.locator("#freeze-state")).to_contain_text("not frozen")
+        assert_accessible(bob)
+        assert_readable(bob, ("h1", "#unfreeze-result", "#freeze-state"), PHONE)
+    finally:
+        second.close()

@@ -312,6 +312,8 @@ def launch_stack(
                 "STABLEGATE_DASHBOARD_LEDGER_ADMIN_KEY": dashboard_key,
                 "STABLEGATE_DASHBOARD_SECRET_KEY": new_dev_key(),
                 "STABLEGATE_DASHBOARD_LOG_LEVEL": "WARNING",
+                # Notification emails off unless a test turns them on (they would add mail to other tests' boxes).
+                "STABLEGATE_DASHBOARD_NOTIFY_INTERVAL_SECONDS": "0",
                 **pki.files(Role.DASHBOARD).env("dashboard"),
                 **dashboard_env,
             },

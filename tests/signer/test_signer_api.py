@@ -323,6 +323,11 @@ async def test_the_dashboard_relays_approvals_and_reads_the_audit_and_nothing_mo
             )
         assert unknown.value.code() == grpc.StatusCode.NOT_FOUND  # admitted: the signer itself answered
         signing = pb_grpc.SigningServiceStub(channel)
+        # Unfreeze signatures are relayed too (their authority is the quorum's): admitted, and the signer answers.
+        with pytest.raises(grpc.aio.AioRpcError) as not_frozen:
+            await signing.UnfreezeSigning(pb.UnfreezeSigningRequest(freeze_id="frz_00"))
+        assert not_frozen.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert (await signing.GetFreezeState(pb.GetFreezeStateRequest())).state.frozen is False
         for call in (
             signing.SignTransaction(payout(signer.hot, 10)),
             signing.GetPolicy(pb.GetPolicyRequest()),
