@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 from google.protobuf import json_format
@@ -72,6 +72,29 @@ def role_of(session: Session) -> AdminRole | None:
 def may_approve(role: AdminRole | None) -> bool:
     """RBAC: `admin` and `approver` may relay approvals; `admin-readonly` may only look."""
     return role in MAY_APPROVE
+
+
+def relay_refused(request: web.Request, session: Session, role: AdminRole, what: str) -> web.Response | None:
+    """The 403 page when this admin may not relay `what` now (a read-only role, or a sign-in too old); else None."""
+    if not may_approve(role):
+        log.info(f"refused: {what}", extra={"subject": session.user_id, "role": role.value})
+        words = f"Your admin role is read-only: it cannot relay {what}. Nothing was sent to the signer."
+        return html(message_page("Not allowed", words, ident="forbidden"), 403)
+    settings = request.app[SETTINGS]
+    signed_in_at = int(session.data.get("signed_in_at", "0") or 0)
+    if request.app[PARTS].clock() - signed_in_at > settings.admin_fresh_seconds:
+        words = (
+            "This action needs a recent sign-in. Sign in again at the identity provider, then retry: "
+            f"{settings.public_url.rstrip('/')}{PREFIX}/admin/login?fresh=1"
+        )
+        return html(message_page("Sign in again", words, ident="stale-sign-in"), 403)
+    return None
+
+
+def form_text(form: Mapping[str, object], name: str, limit: int) -> str:
+    """A posted text field, cut at `limit` characters (empty when missing or not text)."""
+    value = form.get(name, "")
+    return value[:limit] if isinstance(value, str) else ""
 
 
 def _who(session: Session) -> str:
@@ -187,25 +210,15 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
         ttl = int(raw) if raw.isdigit() and len(raw) < 8 else DEFAULT_TTL
         return render(request, session, role, found, ttl=ttl)
 
-    async def approve(request: web.Request) -> web.StreamResponse:  # noqa: PLR0911 - each refusal answers apart
+    async def approve(request: web.Request) -> web.StreamResponse:
         session, role = admin(request)
         approval_id = request.match_info["approval_id"]
-        if not may_approve(role):
-            log.info("refused: approve", extra={"subject": session.user_id, "role": role.value})
-            words = "Your admin role is read-only: it cannot relay approvals. Nothing was sent to the signer."
-            return html(message_page("Not allowed", words, ident="forbidden"), 403)
-        signed_in_at = int(session.data.get("signed_in_at", "0") or 0)
-        if app[PARTS].clock() - signed_in_at > settings.admin_fresh_seconds:
-            words = (
-                "This action needs a recent sign-in. Sign in again at the identity provider, then retry: "
-                f"{settings.public_url.rstrip('/')}{PREFIX}/admin/login?fresh=1"
-            )
-            return html(message_page("Sign in again", words, ident="stale-sign-in"), 403)
+        if (denied := relay_refused(request, session, role, "approvals")) is not None:
+            return denied
         form = await request.post()
 
         def field(name: str, limit: int) -> str:
-            value = form.get(name, "")
-            return value[:limit] if isinstance(value, str) else ""
+            return form_text(form, name, limit)
 
         signature, deadline, comment = field("signature", 400), field("deadline", 40), field("comment", 1000)
         found = await find(request)

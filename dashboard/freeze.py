@@ -20,8 +20,8 @@ import logging
 from aiohttp import web
 
 from dashboard import freeze_pages as pages
-from dashboard.app import PARTS, PREFIX, SETTINGS, current_session, html, see_other
-from dashboard.approvals import NOT_CONFIGURED, UNAVAILABLE, may_approve, role_of
+from dashboard.app import PARTS, PREFIX, current_session, html, see_other
+from dashboard.approvals import NOT_CONFIGURED, UNAVAILABLE, form_text, may_approve, relay_refused, role_of
 from dashboard.domain import unfreeze as rules
 from dashboard.domain.approvals import FormProblem
 from dashboard.oidc_settings import AdminRole
@@ -34,7 +34,6 @@ log = logging.getLogger("stablegate.dashboard.freeze")
 
 def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per route, as in app.py
     """Add the signing-freeze routes (the caller has installed the admin sign-in)."""
-    settings = app[SETTINGS]
 
     def admin(request: web.Request) -> tuple[Session, AdminRole]:
         session = current_session(request)
@@ -98,24 +97,14 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
         deadline = rules.shared_deadline(request.query.get("deadline", ""), now=now())
         return render(session, role, state, deadline=deadline, validity=validity, unavailable=problem)
 
-    async def unfreeze(request: web.Request) -> web.StreamResponse:  # noqa: PLR0911 - each refusal answers apart
+    async def unfreeze(request: web.Request) -> web.StreamResponse:
         session, role = admin(request)
-        if not may_approve(role):
-            log.info("refused: unfreeze", extra={"subject": session.user_id, "role": role.value})
-            words = "Your admin role is read-only: it cannot relay unfreeze signatures. Nothing was sent to the signer."
-            return html(message_page("Not allowed", words, ident="forbidden"), 403)
-        signed_in_at = int(session.data.get("signed_in_at", "0") or 0)
-        if app[PARTS].clock() - signed_in_at > settings.admin_fresh_seconds:
-            words = (
-                "This action needs a recent sign-in. Sign in again at the identity provider, then retry: "
-                f"{settings.public_url.rstrip('/')}{PREFIX}/admin/login?fresh=1"
-            )
-            return html(message_page("Sign in again", words, ident="stale-sign-in"), 403)
+        if (denied := relay_refused(request, session, role, "unfreeze signatures")) is not None:
+            return denied
         form = await request.post()
 
         def field(name: str, limit: int) -> str:
-            value = form.get(name, "")
-            return value[:limit] if isinstance(value, str) else ""
+            return form_text(form, name, limit)
 
         freeze_id, deadline = field("freeze_id", 100), field("deadline", 40)
         signatures = field("signatures", 200 * rules.MAX_SIGNATURES)
