@@ -29,6 +29,8 @@ import secrets
 
 import asyncpg
 from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
 from dashboard import pages
 from dashboard import recovery_pages as rpages
@@ -64,6 +66,13 @@ RECOVERY_DUE = "recovery_due"
 """Session data flag: show a fresh set of recovery codes (set by the TOTP enrolment)."""
 LINK_PATTERN = "{token:[A-Za-z0-9_-]{20,64}}"
 """The route pattern of a reset link's token."""
+
+
+def _password_matches(hasher: PasswordHasher, stored: str, password: str) -> bool:
+    try:
+        return hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per route, as in app.py
@@ -206,16 +215,63 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
             )
         return html(rpages.security_page(current_session(request).csrf, user.email, left, notice=notice))
 
+    async def password_refused(request: web.Request, user: users.User, field: str) -> web.Response | None:
+        """None when the form carries the user's password; else the security page saying why (nothing changed).
+
+        A wrong password counts towards the account's login throttle, like a failed sign-in.
+        """
+        raw = (await request.post()).get(field, "")
+        password = raw[:1024] if isinstance(raw, str) else ""
+        assert parts.throttle is not None
+        blocked = await parts.throttle.blocked(user.email)
+        matched = False
+        if password and not blocked:
+            matched = await asyncio.to_thread(_password_matches, parts.hasher, user.password_hash, password)
+        if blocked:
+            problem = "Too many wrong passwords for this account: wait, then try again."
+        elif matched:
+            await parts.throttle.succeeded(user.email)
+            return None
+        else:
+            if password:
+                await parts.throttle.failed(user.email)
+            problem = "Enter your password to make this change." if not password else "That password is not right."
+        log.info("refused: security change without the password", extra={"user_id": user.id, "form": field})
+        async with pool().acquire() as conn:
+            left = await store.codes_left(conn, user.id)
+        errors = {"codes_error": problem} if field == "codes-password" else {"totp_error": problem}
+        page = rpages.security_page(current_session(request).csrf, user.email, left, **errors)
+        return html(page, 400)
+
     async def regenerate(request: web.Request) -> web.StreamResponse:
         user = await signed_in(request)
-        return html(rpages.codes_page(await issue(user.id), regenerated=True))
+        if (refused := await password_refused(request, user, "codes-password")) is not None:
+            return refused
+        shown = await issue(user.id)
+        mail_later(
+            user.email,
+            "Your stablegate recovery codes were replaced",
+            "A new set of recovery codes was made for your stablegate dashboard account; the old ones no longer "
+            "work. If this was not you, reset your password now and set up a new authenticator.",
+            "recovery codes replaced",
+        )
+        return html(rpages.codes_page(shown, regenerated=True))
 
     async def new_authenticator(request: web.Request) -> web.StreamResponse:
         user = await signed_in(request)
+        if (refused := await password_refused(request, user, "totp-password")) is not None:
+            return refused
         async with pool().acquire() as conn:
             await store.clear_totp(conn, user.id)
         await rotate_session(request, stage=Stage.ENROL, user_id=user.id)
         log.info("totp cleared for a new authenticator", extra={"user_id": user.id})
+        mail_later(
+            user.email,
+            "Two-step login is being set up again on your stablegate account",
+            "The authenticator of your stablegate dashboard account was removed so that a new one can be set up. "
+            "If this was not you, reset your password now.",
+            "authenticator reset",
+        )
         raise see_other("/totp/enrol")
 
     async def second_factor_user(request: web.Request) -> users.User:

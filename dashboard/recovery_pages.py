@@ -81,8 +81,13 @@ def codes_page(codes: Sequence[str], *, regenerated: bool) -> str:
     return layout("Save your recovery codes", body)
 
 
-def security_page(csrf: str, who: str, left: int, *, notice: str = "") -> str:
-    """The user's two-step login: recovery codes left, regenerate them, set up a new authenticator."""
+def security_page(
+    csrf: str, who: str, left: int, *, notice: str = "", codes_error: str = "", totp_error: str = ""
+) -> str:
+    """The user's two-step login: recovery codes left, regenerate them, set up a new authenticator.
+
+    Each change asks for the account's password again (a session alone does not replace a second factor).
+    """
     warn = (
         '<p class="error" id="codes-low" role="alert">You have few recovery codes left: make a new set.</p>'
         if left <= 2
@@ -91,12 +96,14 @@ def security_page(csrf: str, who: str, left: int, *, notice: str = "") -> str:
     body = (
         f"{_notice(notice)}"
         f'<p>Unused recovery codes: <strong id="codes-left">{left}</strong></p>{warn}'
-        f'<form method="post" action="{PREFIX}/security/recovery-codes">{csrf_field(csrf)}'
-        '<button type="submit" id="regenerate">Make new recovery codes</button></form>'
+        f'<form method="post" action="{PREFIX}/security/recovery-codes" novalidate>{csrf_field(csrf)}'
+        + _field("codes-password", "Your password", kind="password", error=codes_error, autocomplete="current-password")
+        + '<button type="submit" id="regenerate">Make new recovery codes</button></form>'
         "<h2>Lost your authenticator?</h2>"
         "<p>Set up a new one: the old app's codes stop working and you scan a new QR code.</p>"
-        f'<form method="post" action="{PREFIX}/security/totp/reset">{csrf_field(csrf)}'
-        '<button type="submit" id="new-authenticator">Set up a new authenticator</button></form>'
+        f'<form method="post" action="{PREFIX}/security/totp/reset" novalidate>{csrf_field(csrf)}'
+        + _field("totp-password", "Your password", kind="password", error=totp_error, autocomplete="current-password")
+        + '<button type="submit" id="new-authenticator">Set up a new authenticator</button></form>'
         f'<p class="alt"><a href="{PREFIX}/home">Back to home</a></p>'
     )
     return layout("Two-step login", body, csrf=csrf, who=who)

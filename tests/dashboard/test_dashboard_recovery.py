@@ -246,6 +246,7 @@ def test_recovery_codes_are_shown_once_stored_hashed_and_each_signs_in_once(  # 
     page.fill("#code", codes[1])
     page.click("#submit")
     expect(page.locator("#codes-left")).to_have_text("8")
+    page.fill("#totp-password", PASSWORD)  # a change of second factor asks for the password again
     page.click("#new-authenticator")
     expect(page.locator("h1")).to_have_text("Set up two-step login")
     totp = pyotp.TOTP((page.locator("#totp-secret").text_content() or "").replace(" ", ""))
@@ -292,6 +293,15 @@ def test_regenerating_recovery_codes_replaces_the_set(dashboard_stack: Dashboard
     merchant = onboard(page, dash)
     before = {h for h, _ in stored_codes(dash, merchant.email)}
     page.click("#security-link")
+    # Without the password, or with a wrong one, nothing changes.
+    page.click("#regenerate")
+    expect(page.locator("#codes-password-error")).to_contain_text("Enter your password")
+    page.fill("#codes-password", "not the password at all")
+    page.click("#regenerate")
+    expect(page.locator("#codes-password-error")).to_contain_text("not right")
+    assert {h for h, _ in stored_codes(dash, merchant.email)} == before
+    assert_accessible(page)
+    page.fill("#codes-password", PASSWORD)
     page.click("#regenerate")
     expect(page.locator("h1")).to_have_text("Save your recovery codes")
     expect(page.locator("#codes-lead")).to_contain_text("old ones no longer work")
@@ -299,6 +309,9 @@ def test_regenerating_recovery_codes_replaces_the_set(dashboard_stack: Dashboard
     after = {h for h, _ in stored_codes(dash, merchant.email)}
     assert len(after) == 10 and not before & after
     assert {hashlib.sha256(c.replace("-", "").encode()).digest() for c in codes} == after
+    # The user hears of it by email (a thief with a session cannot replace the codes unnoticed).
+    notice = dash.mailbox.wait_for(merchant.email)
+    assert notice["Subject"] == "Your stablegate recovery codes were replaced"
 
 
 def test_forgot_and_reset_pages_are_accessible_and_readable(
