@@ -46,6 +46,10 @@ def period(frequency: str, due: dt.datetime) -> tuple[dt.date, dt.date]:
     return last - dt.timedelta(days=PERIOD_DAYS[frequency] - 1), last
 
 
+ADMIN_SUBSCRIPTION_LIFETIME = dt.timedelta(days=90)
+"""An admin's report subscription lapses this long after it was made (docs/dashboard.md, "Reports and analytics")."""
+
+
 class ReportScheduler:
     """Sends due scheduled reports; safe to run in every replica at once."""
 
@@ -70,7 +74,7 @@ class ReportScheduler:
                 due = await store.claim_due(conn, now)
                 if due is None:
                     return sent
-                if not await self._still_allowed(conn, due):
+                if not await self._still_allowed(conn, due, now):
                     log.info("subscription dropped: its owner may no longer read it", extra={"subscription": due.id})
                     await store.drop(conn, due.id)
                     continue
@@ -94,10 +98,17 @@ class ReportScheduler:
                 log.exception("scheduled reports pass failed; retrying")
             await asyncio.sleep(interval)
 
-    async def _still_allowed(self, conn: asyncpg.Connection, sub: store.Subscription) -> bool:
-        """A merchant user's subscription stands only while they are on that merchant's team in a report role."""
+    async def _still_allowed(self, conn: asyncpg.Connection, sub: store.Subscription, now: dt.datetime) -> bool:
+        """A merchant user's subscription stands only while they are on that merchant's team in a report role.
+
+        An admin's lapses `ADMIN_SUBSCRIPTION_LIFETIME` after it was made: the dashboard cannot ask the identity
+        provider whether the admin still holds an admin role, so an admin removed there stops getting every
+        merchant's figures by then; a current admin subscribes again.
+        """
+        if sub.owner.startswith("admin:"):
+            return now - sub.create_time <= ADMIN_SUBSCRIPTION_LIFETIME
         if not sub.owner.startswith("user:"):
-            return True
+            return False
         user = await users.user_by_id(conn, sub.owner.removeprefix("user:"))
         return user is not None and user.merchant_id == sub.merchant_id and user.team_role in REPORT_ROLES
 

@@ -20,9 +20,10 @@ class Subscription:
     next_run_time: dt.datetime
     last_sent_time: dt.datetime | None
     sent_count: int
+    create_time: dt.datetime
 
 
-_COLUMNS = "id, owner, email, merchant_id, frequency, next_run_time, last_sent_time, sent_count"
+_COLUMNS = "id, owner, email, merchant_id, frequency, next_run_time, last_sent_time, sent_count, create_time"
 
 
 def _row(r: asyncpg.Record) -> Subscription:
@@ -35,6 +36,7 @@ def _row(r: asyncpg.Record) -> Subscription:
         r["next_run_time"],
         r["last_sent_time"],
         int(r["sent_count"]),
+        r["create_time"],
     )
 
 

@@ -31,7 +31,7 @@ from stablegate.ledger.v1 import chain_observation_service_pb2_grpc as obs_grpc
 from dashboard.ledger_client import LedgerClient
 from dashboard.mailer import SmtpMailer
 from dashboard.report_data import ReportClient, csv_text, safe_cell
-from dashboard.report_schedule import ReportScheduler, first_run, period
+from dashboard.report_schedule import ADMIN_SUBSCRIPTION_LIFETIME, ReportScheduler, first_run, period
 from gateway import parts
 from ledger.config import DEV_TOKEN
 from service_runtime import mesh
@@ -560,5 +560,39 @@ def test_a_failed_send_keeps_the_period_and_retries_later(world: World) -> None:
 
     async def remove(conn: asyncpg.Connection) -> None:
         await conn.execute("DELETE FROM dashboard.report_subscriptions WHERE id = 'rsub_refusedmail'")
+
+    in_database(world.dash, remove)
+
+
+def test_an_admin_subscription_lapses_after_its_lifetime_and_a_current_one_is_sent(world: World) -> None:
+    """An admin removed at the identity provider stops getting every merchant's figures when the subscription lapses."""
+    today_midnight = dt.datetime.combine(dt.datetime.now(dt.UTC).date(), dt.time(), tzinfo=dt.UTC)
+    made_long_ago = dt.datetime.now(dt.UTC) - ADMIN_SUBSCRIPTION_LIFETIME - dt.timedelta(days=1)
+
+    async def add(conn: asyncpg.Connection) -> None:
+        await conn.execute(
+            "INSERT INTO dashboard.report_subscriptions (id, owner, email, merchant_id, frequency, next_run_time, "
+            "create_time) VALUES ('rsub_lapsed', 'admin:gone', 'gone@ops.example', NULL, 'daily', $1, $2), "
+            "('rsub_current', 'admin:here', 'here@ops.example', NULL, 'daily', $1, now())",
+            today_midnight,
+            made_long_ago,
+        )
+
+    in_database(world.dash, add)
+    # The dashboard's own scheduler (every second here) handles both.
+    deadline = time.monotonic() + 20
+    while not report_emails(world.dash.mailbox, "here@ops.example") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(report_emails(world.dash.mailbox, "here@ops.example")) == 1
+
+    async def ids(conn: asyncpg.Connection) -> list[str]:
+        rows = await conn.fetch("SELECT id FROM dashboard.report_subscriptions WHERE id LIKE 'rsub_%' ORDER BY id")
+        return [r["id"] for r in rows]
+
+    assert in_database(world.dash, ids) == ["rsub_current"]  # the lapsed one dropped, nothing sent to it
+    assert world.dash.mailbox.sent_to("gone@ops.example") == []
+
+    async def remove(conn: asyncpg.Connection) -> None:
+        await conn.execute("DELETE FROM dashboard.report_subscriptions WHERE id = 'rsub_current'")
 
     in_database(world.dash, remove)
