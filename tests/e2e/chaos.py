@@ -198,11 +198,16 @@ class Chaos:
 
 
 def receipts_through_faults(g: Gateway, transfers: Sequence[Transfer], timeout: float) -> list[dict[str, Any]]:
-    """`Gateway.receipts` (each transfer mined, one the chain lost sent again), asked again while anvil is down."""
+    """`Gateway.receipts` (each transfer mined, one the chain lost sent again), asked again while anvil is down.
+
+    The customers' mints (`Gateway.funding`) are checked first the same way: a restart that loses a mint's block
+    would otherwise leave every later payment of that sender queued behind the missing nonce.
+    """
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return g.receipts(transfers, timeout=max(1.0, deadline - time.monotonic()))
+            funded = [*g.funding, *transfers]
+            return g.receipts(funded, timeout=max(1.0, deadline - time.monotonic()))[len(g.funding) :]
         except RpcUnavailable:
             assert time.monotonic() < deadline, f"the chain unreachable for {timeout:.0f} s"
             time.sleep(0.5)
