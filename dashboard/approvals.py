@@ -217,10 +217,11 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
             return denied
         form = await request.post()
 
-        def field(name: str, limit: int) -> str:
-            return form_text(form, name, limit)
-
-        signature, deadline, comment = field("signature", 400), field("deadline", 40), field("comment", 1000)
+        signature, deadline, comment = (
+            form_text(form, "signature", 400),
+            form_text(form, "deadline", 40),
+            form_text(form, "comment", 1000),
+        )
         found = await find(request)
         if isinstance(found, web.Response):
             return found

@@ -103,11 +103,8 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
             return denied
         form = await request.post()
 
-        def field(name: str, limit: int) -> str:
-            return form_text(form, name, limit)
-
-        freeze_id, deadline = field("freeze_id", 100), field("deadline", 40)
-        signatures = field("signatures", 200 * rules.MAX_SIGNATURES)
+        freeze_id, deadline = form_text(form, "freeze_id", 100), form_text(form, "deadline", 40)
+        signatures = form_text(form, "signatures", 200 * rules.MAX_SIGNATURES)
         state, problem = await read_state()
         if state is None:
             return render(session, role, state, unavailable=problem)
