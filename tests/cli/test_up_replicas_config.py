@@ -68,9 +68,9 @@ def test_a_target_list_is_balanced_round_robin_and_a_bad_one_refused(mesh_pki: D
         balanced_target("127.0.0.1:1,127.0.0.1:99999")
     # The settings take one host:port, or a list of IPv4:port; nothing else.
     tls = mesh_pki.files(Role.WATCHER).settings()
-    good = WatcherSettings(ledger_target="10.0.0.1:1,10.0.0.2:1", tls=tls)  # type: ignore[arg-type]
-    assert good.ledger_target == "10.0.0.1:1,10.0.0.2:1"
-    for bad in ("ledger:1,ledger:2", "127.0.0.1:1,", "127.0.0.1", "127.0.0.1:1;127.0.0.1:2"):
+    good = WatcherSettings(ledger_target="10.0.0.1:1,10.0.0.1:2", tls=tls)  # type: ignore[arg-type]
+    assert good.ledger_target == "10.0.0.1:1,10.0.0.1:2"
+    for bad in ("ledger:1,ledger:2", "127.0.0.1:1,", "127.0.0.1", "127.0.0.1:1;127.0.0.1:2", "10.0.0.1:1,10.0.0.2:1"):
         with pytest.raises(ValidationError, match="ledger_target"):
             WatcherSettings(ledger_target=bad, tls=tls)  # type: ignore[arg-type]
 
