@@ -22,7 +22,7 @@ from benchlib import REPO_ROOT, code_version, command_line, machine, markers, ve
 
 sys.path.insert(0, str(REPO_ROOT))  # the chaos runner and the end-to-end harness, shared with the suite
 from gateway import parts
-from gateway.localrun import MAX_REPLICAS
+from gateway.up_options import MAX_REPLICAS
 from tests.e2e.chaos import Checked, Kill, run_chaos
 from tests.e2e.e2e_harness import SUITE_SETTINGS, running_gateway
 

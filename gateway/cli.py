@@ -16,6 +16,7 @@ from rich.console import Console
 
 from gateway.backup import add_backup_commands
 from gateway.demo import add_demo_commands
+from gateway.up_options import MAX_REPLICAS, REPLICAS_VAR, ReplicasError, parse_replicas
 from service_runtime.config import EXIT_CONFIG, ServiceSettings, settings_or_exit
 from service_runtime.server import ServiceDefinition
 
@@ -574,10 +575,11 @@ def _add_doctor_command(sub: Any) -> None:
 
 
 def _replicas(value: str) -> int:
-    """`--replicas`: a whole number from 1 to 4."""
-    if not value.strip().isdigit() or not 1 <= int(value) <= 4:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of replicas from 1 to 4")
-    return int(value)
+    """`--replicas`: a whole number from 1 to `MAX_REPLICAS` (gateway/up_options.py)."""
+    try:
+        return parse_replicas(value)
+    except ReplicasError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (--replicas, or ${REPLICAS_VAR} as its default)") from None
 
 
 def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one parser: every command and its options
@@ -606,9 +608,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one parser: ev
     up.add_argument(
         "--replicas",
         type=_replicas,
-        default=os.environ.get("STABLEGATE_UP_REPLICAS", "1"),
-        help="run this many (1-4) of the ledger, edge, checkout and dashboard behind Envoy, and of the watcher and "
-        "settlement (standbys under their leases); default $STABLEGATE_UP_REPLICAS or 1 (docs/operations.md)",
+        default=os.environ.get(REPLICAS_VAR, "1"),
+        help=f"run this many (1-{MAX_REPLICAS}) of the ledger, edge, checkout and dashboard behind Envoy, and of the "
+        f"watcher and settlement (standbys under their leases); default ${REPLICAS_VAR} or 1 (docs/operations.md)",
     )
     up.set_defaults(func=cmd_up)
 

@@ -26,11 +26,13 @@ from collections.abc import Mapping, Sequence
 
 import asyncpg
 
+from gateway.scram import scram_sha256_verifier
 from service_runtime.migrations import BOOKKEEPING
 
 SCHEMA_OWNERS = ("ledger", "watcher", "settlement", "dashboard")
 """The services that own a schema of the same name; each gets a role of that name."""
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_VERIFIER = re.compile(r"^SCRAM-SHA-256\$[0-9]+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$")
 
 
 class RoleSetupError(ValueError):
@@ -115,17 +117,32 @@ async def provision_roles(
 ) -> None:
     """Set the service roles up in the connection's database, in one transaction (idempotent).
 
-    `passwords` (service → password) sets their passwords; without one a role has none (trust or peer
-    authentication, as `stablegate up`'s local cluster uses).
+    `passwords` (service → password) sets their passwords, sent as SCRAM-SHA-256 verifiers (`password_statement`);
+    without one a role has none (trust or peer authentication, as `stablegate up`'s local cluster uses). A bad
+    name or an empty password is refused before anything runs.
     """
     database = str(await conn.fetchval("SELECT current_database()"))
+    statements = role_statements(database, services)
+    statements += [password_statement(service, password) for service, password in (passwords or {}).items()]
     async with conn.transaction():
-        for statement in role_statements(database, services):
+        for statement in statements:
             await conn.execute(statement)
-        for service, password in (passwords or {}).items():
-            # A utility statement takes no parameters: quote the literal with the server's own quote_literal.
-            literal = await conn.fetchval("SELECT quote_literal($1::text)", password)
-            await conn.execute(f"ALTER ROLE {_ident(service)} PASSWORD {literal}")
+
+
+def password_statement(service: str, password: str, *, salt: bytes | None = None) -> str:
+    """`ALTER ROLE … PASSWORD` with the password's SCRAM-SHA-256 verifier, never the password itself.
+
+    A utility statement takes no parameters, so whatever it carries is in its text, and its text is in the
+    server's log when DDL is logged (`log_statement`). The verifier is computed here (gateway/scram.py) and
+    Postgres stores it as it is (`tests/cli/test_db_roles.py::test_a_password_is_sent_as_a_scram_verifier_only`).
+    """
+    role = _ident(service)
+    if not password:
+        raise RoleSetupError(f"the password of {service!r} is empty")
+    verifier = scram_sha256_verifier(password, salt=salt)
+    if not _VERIFIER.match(verifier):  # base64 and separators only: nothing to quote
+        raise RoleSetupError(f"the SCRAM verifier of {service!r} is malformed")
+    return f"ALTER ROLE {role} PASSWORD '{verifier}'"
 
 
 def service_url(admin_url: str, service: str) -> str:

@@ -57,6 +57,7 @@ from edge.envoy_config import EdgePlan, Upstream, public_routes_from_served, wri
 from gateway import parts
 from gateway.anvil_launch import CHAIN_DUMP, CHAIN_KEPT, dump_height
 from gateway.ledger_kek_dev import ledger_kek_env, ledger_kek_token, rewrap_legacy_secrets
+from gateway.up_options import ReplicasError, parse_replicas
 from ledger.secretbox import new_dev_key
 from service_runtime.config import DEMO_SECRET_PREFIX
 from service_runtime.devcerts import DevMesh
@@ -96,9 +97,6 @@ REPLICATED_SERVICES = ("ledger", "watcher", "settlement", "edge", "checkout", "d
 are stateless: Envoy balances over them and the ledger's clients round-robin over its replicas. The watcher's
 scanner and settlement's loops are singletons under leases: their extra replicas are standbys (settlement's gRPC
 surface is served by every replica). docs/operations.md, "Scaling on one machine"."""
-MAX_REPLICAS = 4
-REPLICAS_VAR = "STABLEGATE_UP_REPLICAS"
-"""`up`'s default for `--replicas` (1 when unset)."""
 REPLICA_PORT_STEP = 100
 """Without --base-port, replica k (2, 3, …) of a service answers on the first one's ports plus (k - 1) * 100."""
 PAGE_PORTS = {"checkout": "checkout_http", "dashboard": "dashboard_http"}
@@ -409,10 +407,11 @@ def replica_ports(service: str, k: int, ports: Mapping[str, int]) -> dict[str, i
 
 
 def check_replicas(replicas: int) -> int:
-    """`replicas` when it is 1..MAX_REPLICAS; else an `UpError` saying so."""
-    if not 1 <= replicas <= MAX_REPLICAS:
-        raise UpError(f"--replicas {replicas} is out of range: pick 1..{MAX_REPLICAS} (one machine)")
-    return replicas
+    """`replicas` when it is 1..MAX_REPLICAS (gateway/up_options.py); else an `UpError` saying so."""
+    try:
+        return parse_replicas(str(replicas))
+    except ReplicasError as exc:
+        raise UpError(f"--replicas: {exc}") from None
 
 
 def assign_ports(base_port: int | None, replicas: int = 1) -> dict[str, int]:

@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service_runtime.mesh import DEFAULT_TRUST_DOMAIN, role_from_spiffe_id, spiffe_id
+from service_runtime.mesh import DEFAULT_TRUST_DOMAIN, balanced_target, role_from_spiffe_id, spiffe_id
 from service_runtime.redis_client import RedisUrlError, parse_sentinel_url
 from service_runtime.secrets import AWS_SUFFIX, FILE_SUFFIX, resolve_secret_settings, source_variables
 
@@ -152,6 +152,13 @@ class ServiceSettings(BaseSettings):
             parse_sentinel_url(value)
         except RedisUrlError as exc:
             raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("ledger_target", check_fields=False)
+    @classmethod
+    def _replicas_share_one_name(cls, value: str) -> str:
+        # A list of replicas is one host's ports (service_runtime.mesh.balanced_target, ReplicaNamesDiffer).
+        balanced_target(value)
         return value
 
     @model_validator(mode="after")
@@ -336,8 +343,8 @@ def settings_or_exit(settings_cls: type[S]) -> S:
 TARGET_PATTERN = r"^[A-Za-z0-9.-]+:[0-9]{1,5}$"
 """A gRPC target as host:port."""
 TARGETS_PATTERN = r"^([A-Za-z0-9.-]+:[0-9]{1,5}|[0-9.]+:[0-9]{1,5}(,[0-9.]+:[0-9]{1,5})+)$"
-"""A gRPC target as host:port, or several replicas as a comma-separated list of IPv4:port, balanced round-robin
-by the client (`service_runtime.mesh.balanced_target`; docs/operations.md, "Scaling")."""
+"""A gRPC target as host:port, or several replicas as a comma-separated list of IPv4:port of one host, balanced
+round-robin by the client (`service_runtime.mesh.balanced_target`; docs/operations.md, "Scaling")."""
 
 
 def check_http_urls(urls: list[str]) -> list[str]:

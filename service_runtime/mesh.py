@@ -242,8 +242,13 @@ def balanced_target(target: str) -> tuple[str, list[tuple[str, Any]]]:
 
     `IPv4:port,IPv4:port,…` (replicas of one service, `TARGETS_PATTERN`) becomes gRPC's `ipv4:` target with the
     `round_robin` policy: each call goes to the next replica that is connected, and a replica that stops
-    answering is left out until it reconnects. The servers' certificates are checked against the first address
-    (the local replicas share one certificate naming 127.0.0.1).
+    answering is left out until it reconnects.
+
+    Every address of a list must be the same host (replicas on one machine, as `stablegate up --replicas`
+    runs them): one gRPC channel checks every server's certificate against one name, so a list of different
+    hosts would accept from each replica a certificate naming only the first. Such a list is refused
+    (`ReplicaNamesDiffer`); replicas on several hosts go behind one name that each of their certificates
+    carries (docs/operations.md, "Scaling on one machine").
     """
     targets = [t.strip() for t in target.split(",")]
     if len(targets) == 1:
@@ -256,13 +261,27 @@ def balanced_target(target: str) -> tuple[str, list[tuple[str, Any]]]:
             raise ValueError(f"{one!r} in the target list is not IPv4:port (a list takes IPv4 addresses)") from None
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"{one!r} in the target list has no valid port")
-    first_host = targets[0].rpartition(":")[0]
+    hosts = sorted({one.rpartition(":")[0] for one in targets})
+    if len(hosts) > 1:
+        raise ReplicaNamesDiffer(hosts)
     options: list[tuple[str, Any]] = [
         ("grpc.lb_policy_name", "round_robin"),
-        ("grpc.ssl_target_name_override", first_host),
-        ("grpc.default_authority", first_host),
+        ("grpc.ssl_target_name_override", hosts[0]),
+        ("grpc.default_authority", hosts[0]),
     ]
     return "ipv4:" + ",".join(targets), options
+
+
+class ReplicaNamesDiffer(ValueError):
+    """A replica list names several hosts: one channel would check every replica's certificate against one."""
+
+    def __init__(self, hosts: list[str]) -> None:
+        super().__init__(
+            f"the replicas in the list are on different hosts ({', '.join(hosts)}); a list must be one host's "
+            "ports, because one mutual-TLS channel checks every replica's certificate against a single name. "
+            "Put replicas on several hosts behind one DNS name their certificates carry and give that host:port"
+        )
+        self.hosts = hosts
 
 
 def channel(target: str, tls: ClientTls, options: list[tuple[str, Any]] | None = None) -> grpc.aio.Channel:

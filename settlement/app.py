@@ -13,7 +13,7 @@ from typing import Protocol
 
 import asyncpg
 import grpc
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 from stablegate.merchant.v1 import fee_service_pb2_grpc
 from stablegate.settlement.v1 import cold_storage_service_pb2_grpc, settlement_status_service_pb2_grpc
 
@@ -29,6 +29,7 @@ from settlement.cold_mover import HotColdMetrics, HotColdMover, HotColdOptions
 from settlement.config import SettlementSettings
 from settlement.domain.sweeps import GasBudget
 from settlement.fee_service import FeeEstimates
+from settlement.leadership import HOT_KEY, SWEEPER, LeaderMetrics
 from settlement.ledger_client import GrpcPayoutLedger, GrpcSweepLedger, GrpcTreasuryLedger
 from settlement.payout_executor import PayoutExecutor, PayoutMetrics, PayoutOptions
 from settlement.reconcile_service import ReconciliationPart
@@ -187,6 +188,7 @@ class Running:
     payout_metrics: PayoutMetrics | None = None
     executor: PayoutExecutor | None = None
     leases: list[Lease] = field(default_factory=list)
+    leader_metrics: LeaderMetrics | None = None
 
 
 class Passes(Protocol):
@@ -201,17 +203,26 @@ class Passes(Protocol):
         ...
 
 
-async def sweep_forever(settings: SettlementSettings, sweeper: Passes, lease: Lease) -> None:
-    """Hold the lease (a standby waits for it) and run passes; a failed pass is logged and retried."""
+async def sweep_forever(
+    settings: SettlementSettings, sweeper: Passes, lease: Lease, leader: Gauge | None = None
+) -> None:
+    """Hold the lease (a standby waits for it) and run passes; a failed pass is logged and retried.
+
+    `leader` (`settlement_leader{lease}`, settlement/leadership.py) is 1 while the lease is held, else 0.
+    """
     leading = False
     while True:
         try:
             if not await lease.acquire():
+                if leader is not None:
+                    leader.set(0)
                 if leading:
                     sweeper.lost_leadership()
                     leading = False
                 await asyncio.sleep(settings.lease_retry_seconds)
                 continue
+            if leader is not None:
+                leader.set(1)
             if not leading:
                 sweeper.lost_leadership()  # a new leadership recovers nonces from the chain first
                 leading = True
@@ -274,7 +285,8 @@ def start_hot_key(
         parts.append(running.executor)
     lease = Lease(settings.database_url, hot_cold_lease_name(settings))
     running.leases.append(lease)
-    running.tasks.append(asyncio.create_task(sweep_forever(settings, HotKeyPasses(parts), lease)))
+    leader = running.leader_metrics.lease(HOT_KEY) if running.leader_metrics else None
+    running.tasks.append(asyncio.create_task(sweep_forever(settings, HotKeyPasses(parts), lease, leader)))
 
 
 def start_sweeper(
@@ -295,10 +307,11 @@ def start_sweeper(
         metrics=running.metrics,
     )
     running.lease = Lease(settings.database_url, sweeper_lease_name(settings))
-    running.tasks.append(asyncio.create_task(sweep_forever(settings, running.sweeper, running.lease)))
+    leader = running.leader_metrics.lease(SWEEPER) if running.leader_metrics else None
+    running.tasks.append(asyncio.create_task(sweep_forever(settings, running.sweeper, running.lease, leader)))
 
 
-def definition(settings: SettlementSettings) -> ServiceDefinition:
+def definition(settings: SettlementSettings) -> ServiceDefinition:  # noqa: PLR0915 - the wiring, one closure each
     """Settlement: the sweeper loop (when enabled) beside its gRPC surface."""
     running = Running()
 
@@ -332,6 +345,7 @@ def definition(settings: SettlementSettings) -> ServiceDefinition:
         running.metrics = SweeperMetrics(registry)
         running.hot_cold_metrics = HotColdMetrics(registry)
         running.payout_metrics = PayoutMetrics(registry)
+        running.leader_metrics = LeaderMetrics(registry)
         reconciliation.bind_metrics(registry)
 
     async def startup() -> None:

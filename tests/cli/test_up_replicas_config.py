@@ -16,6 +16,7 @@ from edge.envoy_config import REPLICA_RETRY_ON, envoy_config, write
 from gateway import localrun, parts
 from gateway.cli import build_parser
 from gateway.doctor import ledger_upstream
+from gateway.up_options import MAX_REPLICAS, REPLICAS_VAR
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role, balanced_target
 from watcher.config import WatcherSettings
@@ -38,22 +39,44 @@ def test_each_replica_gets_its_own_ports_with_and_without_a_base_port() -> None:
     assert localrun.ledger_target(block) == f"127.0.0.1:{block['ledger']},127.0.0.1:{block['ledger-2:ledger']}"
 
 
-@pytest.mark.parametrize("replicas", [0, -1, localrun.MAX_REPLICAS + 1])
+@pytest.mark.parametrize("replicas", [0, -1, MAX_REPLICAS + 1])
 def test_a_number_of_replicas_out_of_range_is_refused(replicas: int) -> None:
     with pytest.raises(localrun.UpError, match="--replicas"):
         localrun.assign_ports(None, replicas)
 
 
-@pytest.mark.parametrize("value", ["0", "5", "two", "", "1.5"])
-def test_the_cli_refuses_a_bad_replicas_value(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("0", "0 replicas: at least 1"),
+        (str(MAX_REPLICAS + 1), f"{MAX_REPLICAS + 1} replicas is above the cap of {MAX_REPLICAS} (MAX_REPLICAS)"),
+        ("two", f"'two' is not a whole number of replicas (1 to {MAX_REPLICAS})"),
+        ("", "is not a whole number"),
+        ("1.5", "is not a whole number"),
+    ],
+)
+def test_the_cli_refuses_a_bad_replicas_value(value: str, says: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["up", "--replicas", value])
-    assert "number of replicas from 1 to 4" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert says in err and "--replicas" in err, err
+
+
+def test_a_replicas_default_above_the_cap_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert build_parser().parse_args(["up", "--replicas", str(MAX_REPLICAS)]).replicas == MAX_REPLICAS
+    monkeypatch.setenv(REPLICAS_VAR, str(MAX_REPLICAS + 1))
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["up"])
+    assert f"above the cap of {MAX_REPLICAS}" in capsys.readouterr().err
+    with pytest.raises(localrun.UpError, match=f"--replicas: {MAX_REPLICAS + 1} replicas is above the cap"):
+        localrun.check_replicas(MAX_REPLICAS + 1)
 
 
 def test_the_replicas_default_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert build_parser().parse_args(["up"]).replicas == 1
-    monkeypatch.setenv(localrun.REPLICAS_VAR, "2")
+    monkeypatch.setenv(REPLICAS_VAR, "2")
     assert build_parser().parse_args(["up"]).replicas == 2
 
 
@@ -68,9 +91,9 @@ def test_a_target_list_is_balanced_round_robin_and_a_bad_one_refused(mesh_pki: D
         balanced_target("127.0.0.1:1,127.0.0.1:99999")
     # The settings take one host:port, or a list of IPv4:port; nothing else.
     tls = mesh_pki.files(Role.WATCHER).settings()
-    good = WatcherSettings(ledger_target="10.0.0.1:1,10.0.0.2:1", tls=tls)  # type: ignore[arg-type]
-    assert good.ledger_target == "10.0.0.1:1,10.0.0.2:1"
-    for bad in ("ledger:1,ledger:2", "127.0.0.1:1,", "127.0.0.1", "127.0.0.1:1;127.0.0.1:2"):
+    good = WatcherSettings(ledger_target="10.0.0.1:1,10.0.0.1:2", tls=tls)  # type: ignore[arg-type]
+    assert good.ledger_target == "10.0.0.1:1,10.0.0.1:2"
+    for bad in ("ledger:1,ledger:2", "127.0.0.1:1,", "127.0.0.1", "127.0.0.1:1;127.0.0.1:2", "10.0.0.1:1,10.0.0.2:1"):
         with pytest.raises(ValidationError, match="ledger_target"):
             WatcherSettings(ledger_target=bad, tls=tls)  # type: ignore[arg-type]
 

@@ -39,6 +39,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from chain.contracts import Chain, Contract, load_artifact
 from chain.rpc import JsonRpc
 from gateway import localrun, parts
+from gateway.up_options import REPLICAS_VAR
 
 UNIT = 10**18
 """One USDT in base units (the local test token has 18 decimals, as BSC's USDT)."""
@@ -452,7 +453,7 @@ def start_up(
     `replicas`: `up --replicas` (how many of each service but the signer).
     """
     env = {**os.environ, "COLUMNS": "200", **settings}
-    env.pop(localrun.REPLICAS_VAR, None)
+    env.pop(REPLICAS_VAR, None)
     with out.open("wb") as sink:
         return subprocess.Popen(
             [

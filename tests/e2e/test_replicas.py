@@ -231,13 +231,12 @@ def one_leader(g: Gateway) -> dict[str, float] | None:
 
 
 def lease_holders(g: Gateway, lease: str) -> set[str]:
-    """The settlement replicas whose log says they took `lease` (JSON log lines, "lease taken")."""
-    holders = set()
-    for name in ("settlement", "settlement-2"):
-        text = (g.state / "logs" / f"{name}.log").read_text(errors="replace")
-        if any("lease taken" in line and lease in line for line in text.splitlines()):
-            holders.add(name)
-    return holders
+    """The settlement replicas whose `settlement_leader{lease="<lease>"}` is 1."""
+    return {
+        name
+        for k, name in ((1, "settlement"), (2, "settlement-2"))
+        if metric(replica_port(g, "settlement", k, "settlement_metrics"), "settlement_leader", f'lease="{lease}"') == 1
+    }
 
 
 def test_only_the_lease_holders_work_and_the_watcher_standby_takes_over_a_killed_leader(world: Gateway) -> None:
@@ -250,7 +249,7 @@ def test_only_the_lease_holders_work_and_the_watcher_standby_takes_over_a_killed
     assert metric(port[leader], "watcher_scanned_blocks_total") > 0
     assert metric(port[standby], "watcher_scanned_blocks_total") == 0
     # Each of settlement's leases is held by one replica.
-    for lease in ("stablegate.settlement.sweeper:", "stablegate.settlement.hotcold:"):
+    for lease in ("sweeper", "hot_key"):
         holders: set[str] = wait_until(f"a holder of {lease}", partial(lease_holders, world, lease))
         assert len(holders) == 1, (lease, holders)
 
