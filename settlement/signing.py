@@ -53,7 +53,8 @@ class SweepSigner:
     async def still_held(self, request_id: str, approval_id: str) -> bool:
         """True while the signer's approval `approval_id` of `request_id` waits for its quorum (a read only).
 
-        False when there is nothing to wait for (no id), when it was signed or lapsed, and when the signer does
+        False when there is nothing to wait for (no id), when it was signed or lapsed, when its quorum is there but
+        nothing was signed yet (the Approve that completed it was refused by a freeze), and when the signer does
         not know it (or it holds another request): then the caller asks `SignTransaction` with the same request id.
         """
         if not approval_id:
@@ -65,7 +66,11 @@ class SweepSigner:
                 return False
             raise
         approval = reply.approval
-        return approval.request_id == request_id and approval.status == apb.APPROVAL_STATUS_PENDING
+        return (
+            approval.request_id == request_id
+            and approval.status == apb.APPROVAL_STATUS_PENDING
+            and len(approval.approvers) < approval.quorum
+        )
 
     @staticmethod
     def _waiting(approval_id: str) -> Refused:
