@@ -5,9 +5,10 @@ One pass (`tick`), run under a lease by the settlement process, on the same pipe
 ledger), with the HOT key's own nonces in `settlement.nonces`:
 
 1. **Track** every open move: ask the signer again for a version stored as SIGNING (the same request id: a move
-   held by the signer's REQUIRE_APPROVAL rule stays AWAITING_APPROVAL until the quorum approves, then the same
-   call returns it signed), broadcast what is signed, look for a receipt of every version, rebroadcast, replace a
-   stuck version with a fee bump, and once final book it (`TreasuryLedgerService.RecordColdMove`).
+   held by the signer's REQUIRE_APPROVAL rule stays AWAITING_APPROVAL, its approval read each pass without asking
+   again, until the quorum approves, then the same call returns it signed; a lapsed approval fails the move),
+   broadcast what is signed, look for a receipt of every version, rebroadcast, replace a stuck version with a fee
+   bump, and once final book it (`TreasuryLedgerService.RecordColdMove`).
 2. **Watch** at the finalized block: the treasury's token balance (above the ceiling: plan a move of everything
    above the target; alerts above the ceiling and below the floor) and each signing key's BNB (alert below the
    floor). Metrics for each, and an operator outbox event when a condition starts.
@@ -298,6 +299,7 @@ class HotColdMover:
                 token=abi.to_checksum_address(move.token_contract),
                 amount=move.amount,
                 initiator=move.initiator_address,
+                awaiting_approval=self._held_under(move, tx),
             )
         else:
             result = await self.signer.sign_safe_execution(
@@ -313,10 +315,13 @@ class HotColdMover:
                 amount=move.amount,
                 owner_signatures=await self._packed_signatures(move),
                 initiator=move.initiator_address,
+                awaiting_approval=self._held_under(move, tx),
             )
         if isinstance(result, Refused) and result.decision == "PENDING_APPROVAL":
             # Held by the signer: the version stays SIGNING (its nonce stays taken, so the approvers approve
-            # exactly this transaction) and is asked for again with the same request id every pass.
+            # exactly this transaction); each pass reads its approval and asks again with the same request id only
+            # once it is no longer pending. A lapsed one is DENIED (APPROVAL_EXPIRED) below: the move fails, its
+            # nonce is free again, and the next pass above the ceiling plans a new move.
             if tx.version == 0:
                 await self._awaiting(move, result.approval_id)
             return False
@@ -339,6 +344,11 @@ class HotColdMover:
         if tx.version == 0:
             self.metrics.moves.labels("SENT").inc()
         return True
+
+    @staticmethod
+    def _held_under(move: ColdMove, tx: ChainTx) -> str:
+        """The approval the signer holds this version under, if any (the signer checks it names this request)."""
+        return (move.approval_id or "") if move.status == "AWAITING_APPROVAL" and tx.version == 0 else ""
 
     async def _awaiting(self, move: ColdMove, approval_id: str) -> None:
         """Mark a move held by the signer (once) and tell the operators which approval to sign."""
@@ -402,6 +412,7 @@ class HotColdMover:
                 destination=abi.to_checksum_address(move.destination_address),
                 amount=move.amount,
                 initiator=move.initiator_address,
+                awaiting_approval=owner.approval_id or "",
             )
             if isinstance(result, Signed):
                 async with self.pool.acquire() as conn:

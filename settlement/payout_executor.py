@@ -10,8 +10,11 @@ finality → ledger), with the HOT key's nonces in `settlement.nonces`:
    payout above the approval threshold goes alone. Each batch is stored with its lines, its nonce and version 0 of
    its transaction before the signer is asked (a fee over the cap, or a call the chain would refuse — a treasury
    short of funds — waits: nothing stored).
-2. **Sign**: ask the signer for every SIGNING version (the request id is derived from the batch, so a crash or a
-   held approval asks again and gets the same answer); store the signed bytes.
+2. **Sign**: ask the signer for every SIGNING version (the request id is derived from the batch, so a crash asks
+   again and gets the same answer); store the signed bytes. A batch the signer holds for approval
+   (`AWAITING_APPROVAL`) is not asked for again while its approval is pending: each pass reads the approval
+   (`GetApproval`) and asks for the signature once the quorum signed; an approval that lapsed is refused for good
+   (`APPROVAL_EXPIRED`), so its payouts fail (released) and its nonce goes to the next transaction.
    Before the signer is first asked, every payout is claimed at the ledger (`ClaimPayout`: no longer cancelable);
    a payout refused there (canceled since it was listed) is dropped and the rest re-planned, the nonce free again.
    The order matters: the signer keeps one call per nonce, so a signed batch holding a canceled payout could be
@@ -499,11 +502,14 @@ class PayoutExecutor:
             token=abi.to_checksum_address(batch.token_contract),
             lines=[(x.payout_id, abi.to_checksum_address(x.destination_address), x.amount) for x in batch.lines],
             initiator=batch.initiator_address,
+            # Held: while its approval is pending the signer is only read (GetApproval), never asked again.
+            awaiting_approval=(batch.approval_id or "") if batch.status == "AWAITING_APPROVAL" else "",
         )
         if isinstance(result, Refused) and result.decision == "PENDING_APPROVAL":
-            # Held: the version stays SIGNING (its nonce taken, so the approvers approve exactly this transaction)
-            # and is asked for again with the same request id every pass. The ledger hears first (a crash between
-            # the two tells it again).
+            # Held: the version stays SIGNING (its nonce taken, so the approvers approve exactly this transaction);
+            # each pass reads its approval and asks for the signature with the same request id once the quorum
+            # signed. The ledger hears first (a crash between the two tells it again). An approval that lapses is
+            # DENIED (APPROVAL_EXPIRED) below: the payouts fail (released), the nonce goes to the next transaction.
             if tx.version == 0 and batch.status != "AWAITING_APPROVAL":
                 for line in batch.lines:
                     await self.ledger.mark_pending_approval(line.payout_id, result.approval_id)

@@ -1,4 +1,10 @@
-"""Settlement's client of the signer: SignTransaction with a SweepIntent, over the mesh (role settlement)."""
+"""Settlement's client of the signer: SignTransaction with settlement's intents, over the mesh (role settlement).
+
+A request the signer holds for its approvers is not asked for again while it waits: given the approval id it got
+back (`awaiting_approval`), the client reads that approval (`ApprovalService.GetApproval`, no audit record at the
+signer) and asks `SignTransaction` again only once it is no longer pending: signed by the quorum (the stored
+signature comes back) or lapsed (the signer answers DENIED `APPROVAL_EXPIRED`, final for that request id).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
+from stablegate.signer.v1 import approval_service_pb2 as apb
+from stablegate.signer.v1 import approval_service_pb2_grpc as apb_grpc
 from stablegate.signer.v1 import signing_service_pb2 as pb
 from stablegate.signer.v1 import signing_service_pb2_grpc as pb_grpc
 
@@ -32,14 +40,41 @@ class Refused:
 
 
 class SweepSigner:
-    """Asks the signer for settlement's transactions (sweeps, moves into cold).
+    """Asks the signer for settlement's transactions (sweeps, payouts, moves into and out of cold).
 
     One request id always gets the same answer (the signer stores it).
     """
 
     def __init__(self, channel: grpc.aio.Channel, timeout_seconds: float = 30.0) -> None:
         self._stub = pb_grpc.SigningServiceStub(channel)
+        self._approvals = apb_grpc.ApprovalServiceStub(channel)
         self._timeout = timeout_seconds
+
+    async def still_held(self, request_id: str, approval_id: str) -> bool:
+        """True while the signer's approval `approval_id` of `request_id` waits for its quorum (a read only).
+
+        False when there is nothing to wait for (no id), when it was signed or lapsed, when its quorum is there but
+        nothing was signed yet (the Approve that completed it was refused by a freeze), and when the signer does
+        not know it (or it holds another request): then the caller asks `SignTransaction` with the same request id.
+        """
+        if not approval_id:
+            return False
+        try:
+            reply = await self._approvals.GetApproval(apb.GetApprovalRequest(id=approval_id), timeout=self._timeout)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return False
+            raise
+        approval = reply.approval
+        return (
+            approval.request_id == request_id
+            and approval.status == apb.APPROVAL_STATUS_PENDING
+            and len(approval.approvers) < approval.quorum
+        )
+
+    @staticmethod
+    def _waiting(approval_id: str) -> Refused:
+        return Refused("PENDING_APPROVAL", "APPROVALS_REQUIRED", approval_id)
 
     async def sign_sweep(
         self,
@@ -72,7 +107,7 @@ class SweepSigner:
                 strays=[pb.SweepStray(salt_index=index, token_contract=stray) for index, stray in strays],
             ),
         )
-        return await self._sign(request, fees)
+        return await self._sign(request, fees, "")
 
     async def sign_cold_move(
         self,
@@ -87,11 +122,12 @@ class SweepSigner:
         token: str,
         amount: int,
         initiator: str = "",
+        awaiting_approval: str = "",
     ) -> Signed | Refused:
         """Sign moveToCold(token, amount) on the treasury with the HOT key at `nonce`.
 
         Above the approval threshold the signer holds it (PENDING_APPROVAL) until the quorum approves; then the same
-        request id returns it signed.
+        request id returns it signed. `awaiting_approval`: the approval id it is held under (module docstring).
         """
         request = pb.SignTransactionRequest(
             request_id=request_id,
@@ -102,7 +138,7 @@ class SweepSigner:
             cold_move=pb.ColdMoveIntent(treasury_address=treasury, token_contract=token, amount_base_units=str(amount)),
             initiator_address=initiator,
         )
-        return await self._sign(request, fees)
+        return await self._sign(request, fees, awaiting_approval)
 
     async def sign_payout(
         self,
@@ -117,6 +153,7 @@ class SweepSigner:
         token: str,
         lines: Sequence[tuple[str, str, int]],
         initiator: str = "",
+        awaiting_approval: str = "",
     ) -> Signed | Refused:
         """Sign payoutBatch(batchId, recipients, amounts) on the treasury with the HOT key at `nonce`.
 
@@ -138,7 +175,7 @@ class SweepSigner:
             ),
             initiator_address=initiator,
         )
-        return await self._sign(request, fees)
+        return await self._sign(request, fees, awaiting_approval)
 
     async def sign_safe_owner(
         self,
@@ -152,6 +189,7 @@ class SweepSigner:
         destination: str,
         amount: int,
         initiator: str = "",
+        awaiting_approval: str = "",
     ) -> Signed | Refused:
         """One COLD_OWNER key's signature of the SafeTx transfer(destination, amount) at the Safe's nonce.
 
@@ -167,6 +205,8 @@ class SweepSigner:
             ),
             initiator_address=initiator,
         )
+        if await self.still_held(request_id, awaiting_approval):
+            return self._waiting(awaiting_approval)
         reply = await self._stub.SignTransaction(request, timeout=self._timeout)
         if reply.decision == pb.SIGNING_DECISION_ALLOWED:
             return Signed(reply.signed_transaction, reply.tx_hash.lower())
@@ -189,6 +229,7 @@ class SweepSigner:
         amount: int,
         owner_signatures: bytes,
         initiator: str = "",
+        awaiting_approval: str = "",
     ) -> Signed | Refused:
         """ExecTransaction on the Safe relaying transfer(destination, amount) with the owners' packed signatures."""
         request = pb.SignTransactionRequest(
@@ -206,9 +247,11 @@ class SweepSigner:
             ),
             initiator_address=initiator,
         )
-        return await self._sign(request, fees)
+        return await self._sign(request, fees, awaiting_approval)
 
-    async def _sign(self, request: pb.SignTransactionRequest, fees: TxFees) -> Signed | Refused:
+    async def _sign(self, request: pb.SignTransactionRequest, fees: TxFees, awaiting_approval: str) -> Signed | Refused:
+        if await self.still_held(request.request_id, awaiting_approval):
+            return self._waiting(awaiting_approval)
         if fees.legacy:
             request.legacy.CopyFrom(pb.LegacyFee(gas_price_wei=str(fees.max_fee_per_gas)))
         else:

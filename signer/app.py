@@ -53,6 +53,8 @@ ROLES: MethodRoles = {
     # The dashboard by exact method: an RPC added to these services later is not open to it by default.
     "/stablegate.signer.v1.ApprovalService/": frozenset({Role.SETTLEMENT, Role.OPERATOR}),
     "/stablegate.signer.v1.ApprovalService/ListApprovals": frozenset({Role.SETTLEMENT, Role.OPERATOR, Role.DASHBOARD}),
+    # Settlement reads the approval it waits for instead of asking for the signature again (docs/settlement.md).
+    "/stablegate.signer.v1.ApprovalService/GetApproval": frozenset({Role.SETTLEMENT, Role.OPERATOR}),
     "/stablegate.signer.v1.ApprovalService/Approve": frozenset({Role.SETTLEMENT, Role.OPERATOR, Role.DASHBOARD}),
     "/stablegate.signer.v1.AuditService/": frozenset({Role.OPERATOR}),
     "/stablegate.signer.v1.AuditService/ListAuditRecords": frozenset({Role.OPERATOR, Role.DASHBOARD}),

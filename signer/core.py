@@ -226,8 +226,9 @@ class SignerCore:
         self, request: TransactionRequest, request_id: str, actor: str, initiator: str
     ) -> SignResult | _Go:
         """A refusal, or what to sign with, the window reservation and nonce recorded."""
-        if self.state.flag(FREEZE_FLAG) is not None:
-            return SignResult(DENIED, "SIGNING_FROZEN")
+        barred = self._barred(request_id)
+        if barred is not None:
+            return barred
         found = await self._purpose_and_address(request.key_id)
         if found is None:
             return SignResult(DENIED, "KEY_NOT_FOUND")
@@ -250,21 +251,34 @@ class SignerCore:
             self.state.record_spend(decision.rule, request.intent.amount, request_id)
         return go
 
+    def _barred(self, request_id: str) -> SignResult | None:
+        """Refused before the policy: the freeze (until it is lifted), or a held request that lapsed unsigned.
+
+        A lapsed one is refused for good (stored as the request's final result), so settlement may give its nonce
+        to another transaction: this one can never be signed after all.
+        """
+        if self.state.flag(FREEZE_FLAG) is not None:
+            return SignResult(DENIED, "SIGNING_FROZEN")
+        held = self.state.held_by_request(request_id)
+        if held is not None and not held.tx_hash and held.expires <= self.state.now():
+            return SignResult(DENIED, "APPROVAL_EXPIRED", held.rule, approval_id=held.approval_id)
+        return None
+
     def _hold(
         self, request: TransactionRequest, request_id: str, actor: str, initiator: str, decision: Decision
     ) -> Held:
-        """The held request for request_id: raised now, renewed when it lapsed, or as it was."""
+        """The held request for request_id: as it was, or raised now (a lapsed one is refused before this)."""
         assert decision.approval is not None
         held = self.state.held_by_request(request_id)
         now = self.state.now()
-        if held is not None and held.expires > now:
+        if held is not None:
             return held
         held = Held(
-            approval_id=held.approval_id if held is not None else "apr_" + secrets.token_hex(12),
+            approval_id="apr_" + secrets.token_hex(12),
             request_id=request_id,
             request_digest=request.digest().hex(),
             request=json.dumps(request.canonical(), sort_keys=True),
-            initiator=held.initiator if held is not None else initiator,
+            initiator=initiator,
             actor=actor,
             rule=decision.rule,
             group=decision.approval.group,

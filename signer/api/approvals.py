@@ -8,6 +8,7 @@ import grpc
 from stablegate.signer.v1 import approval_service_pb2 as pb
 from stablegate.signer.v1 import approval_service_pb2_grpc
 
+from service_runtime.errors import NotFound
 from service_runtime.mesh import peer_role
 from signer.api.signing import timestamp
 from signer.core import Signature, SignerCore, subject_of
@@ -75,6 +76,19 @@ class Approvals(approval_service_pb2_grpc.ApprovalServiceServicer):
         return pb.ListApprovalsResponse(
             approvals=[approval_message(self._core, h) for h in rows[:size]], next_page_token=following
         )
+
+    async def GetApproval(
+        self,
+        request: pb.GetApprovalRequest,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    ) -> pb.GetApprovalResponse:
+        """One held request by its approval id; a read, so nothing is audited."""
+        if not request.id:
+            raise BadRequest("id is required", reason="INVALID_ARGUMENT", metadata={"field": "id"})
+        held = self._core.state.held(request.id)
+        if held is None:
+            raise NotFound("no such approval", reason="APPROVAL_NOT_FOUND", metadata={"id": request.id})
+        return pb.GetApprovalResponse(approval=approval_message(self._core, held))
 
     async def Approve(
         self,

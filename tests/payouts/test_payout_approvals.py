@@ -166,7 +166,7 @@ async def test_a_payout_above_the_threshold_waits_for_two_approvers_and_the_requ
     # waits QUEUED, still cancelable.
     small = 10 * UNIT
     small_id = await create_payout(world, key, destination, small)
-    for _ in range(3):  # asked again every pass, still held: nothing sent
+    for _ in range(3):  # its approval read every pass, still held: nothing sent
         await paying.tick()
     assert payout_batch_events(world) == []
     assert world.chain.token_balance(destination) == 0

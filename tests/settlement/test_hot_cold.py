@@ -255,7 +255,7 @@ async def test_a_move_above_the_approval_threshold_waits_for_the_quorum_and_the_
     [held] = await world.rows("SELECT * FROM settlement.chain_transactions WHERE cold_move_id = $1", move["id"])
     assert held["status"] == "SIGNING" and held["raw_transaction"] is None
 
-    # Further passes ask again with the same request id; nothing is signed or sent meanwhile.
+    # Further passes read the approval (the request id stays the same); nothing is signed or sent meanwhile.
     for _ in range(3):
         await moving.tick()
         world.chain.mine(2)

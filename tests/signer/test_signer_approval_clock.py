@@ -1,4 +1,4 @@
-"""Held requests against the signer's clock: a held request lapses and is raised again; a policy without an
+"""Held requests against the signer's clock: a held request lapses for good (never signed after); a policy without an
 `unfreeze` quorum cannot lift a freeze. The core on a real SoftHSM key store, with the state's clock moved."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def request(key_id: str) -> TransactionRequest:
     return TransactionRequest(key_id, 97, 1, 200_000, Eip1559Fee(20 * 10**9, 10**9), intent)
 
 
-async def test_a_held_request_lapses_and_is_raised_again_and_unfreezing_needs_a_configured_quorum(
+async def test_a_held_request_lapses_for_good_and_unfreezing_needs_a_configured_quorum(
     keystore: WorkerKeyStore, tmp_path: Path
 ) -> None:
     hot = await keystore.create_key(KeyPurpose.HOT, "hot-clock")
@@ -85,11 +85,18 @@ async def test_a_held_request_lapses_and_is_raised_again_and_unfreezing_needs_a_
         await core.approve("operator", held.approval_id, approval)
     assert lapsed.value.reason == "APPROVAL_EXPIRED"
 
-    # A retried SignTransaction raises it again under the same approval id; the approval counts now.
+    # Lapsed for good: a retried SignTransaction is refused (a final answer, audited once), never raised again.
+    # Settlement may then give the nonce to another transaction: this one can never be signed after all.
     again = await core.sign("settlement", "req-clock", request(hot.key_id))
-    assert (again.decision, again.approval_id) == (PENDING, first.approval_id)
-    _, renewed = await core.approve("operator", held.approval_id, approval)
-    assert core.approval_view(renewed) == ("PENDING", [OFFICERS[0].address])
+    assert (again.decision, again.reason, again.approval_id) == (DENIED, "APPROVAL_EXPIRED", first.approval_id)
+    assert again.signed_transaction == ""
+    later = await core.sign("settlement", "req-clock", request(hot.key_id))
+    assert later == again  # the stored result: no second decision
+    assert core.approval_view(held) == ("EXPIRED", [])
+    with pytest.raises(DomainError) as still:
+        await core.approve("operator", held.approval_id, approval)
+    assert still.value.reason == "APPROVAL_EXPIRED"
+    assert core.state.nonce_record(97, hot.address, 1) is None  # nothing was signed for its nonce
 
     await core.freeze("operator", "drill")
     frozen = core.freeze_state()
@@ -107,10 +114,11 @@ async def test_a_held_request_lapses_and_is_raised_again_and_unfreezing_needs_a_
     assert (
         registry.get_sample_value("signer_sign_decisions_total", {"decision": DENIED, "reason": "SIGNING_FROZEN"}) == 1
     )
-    # Counted as audited: the held request was decided three times (the first ask, the retry after it lapsed, and
-    # again after the accepted approval, still short of the quorum); the freeze is reported.
+    # Counted as audited: the held request was decided once as held and once as lapsed; the freeze is reported.
     pending = {"decision": PENDING, "reason": "APPROVALS_REQUIRED"}
-    assert first_registry.get_sample_value("signer_sign_decisions_total", pending) == 3
+    assert first_registry.get_sample_value("signer_sign_decisions_total", pending) == 1
+    lapsed_count = {"decision": DENIED, "reason": "APPROVAL_EXPIRED"}
+    assert first_registry.get_sample_value("signer_sign_decisions_total", lapsed_count) == 1
     assert first_registry.get_sample_value("signer_signing_frozen") == 1
     core.state.close()
 

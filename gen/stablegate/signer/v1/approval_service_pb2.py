@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+stablegate/signer/v1/approval_service.proto\x12\x14stablegate.signer.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x04\n\x08\x41pproval\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0erequest_digest\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0bintent_kind\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0crequest_json\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06key_id\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63hain_id\x18\x07 \x01(\x04\x42\x04\xe2\x41\x01\x03\x12\x1f\n\x11\x61mount_base_units\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1f\n\x11initiator_address\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tapprovers\x18\n \x03(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06quorum\x18\x0b \x01(\x05\x42\x04\xe2\x41\x01\x03\x12:\n\x06status\x18\x0c \x01(\x0e\x32$.stablegate.signer.v1.ApprovalStatusB\x04\xe2\x41\x01\x03\x12\x12\n\x04rule\x18\r \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x61pprover_group\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x65xpire_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x15\n\x07tx_hash\x18\x11 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0ftyped_data_json\x18\x12 \x01(\tB\x04\xe2\x41\x01\x03\"s\n\x14ListApprovalsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x34\n\x06status\x18\x03 \x01(\x0e\x32$.stablegate.signer.v1.ApprovalStatus\"c\n\x15ListApprovalsResponse\x12\x31\n\tapprovals\x18\x01 \x03(\x0b\x32\x1e.stablegate.signer.v1.Approval\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"D\n\x11\x41pproverSignature\x12\x17\n\tsignature\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x64\x65\x61\x64line\x18\x02 \x01(\x04\x42\x04\xe2\x41\x01\x02\"t\n\x0e\x41pproveRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12?\n\x08\x61pproval\x18\x02 \x01(\x0b\x32\'.stablegate.signer.v1.ApproverSignatureB\x04\xe2\x41\x01\x02\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\"]\n\x0f\x41pproveResponse\x12\x30\n\x08\x61pproval\x18\x01 \x01(\x0b\x32\x1e.stablegate.signer.v1.Approval\x12\x18\n\x10\x61pprover_address\x18\x02 \x01(\t*\xa9\x01\n\x0e\x41pprovalStatus\x12\x1f\n\x1b\x41PPROVAL_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41PPROVAL_STATUS_PENDING\x10\x01\x12\x1c\n\x18\x41PPROVAL_STATUS_APPROVED\x10\x02\x12\x1b\n\x17\x41PPROVAL_STATUS_EXPIRED\x10\x04\"\x04\x08\x03\x10\x03*\x18\x41PPROVAL_STATUS_REJECTED2\xd3\x01\n\x0f\x41pprovalService\x12h\n\rListApprovals\x12*.stablegate.signer.v1.ListApprovalsRequest\x1a+.stablegate.signer.v1.ListApprovalsResponse\x12V\n\x07\x41pprove\x12$.stablegate.signer.v1.ApproveRequest\x1a%.stablegate.signer.v1.ApproveResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+stablegate/signer/v1/approval_service.proto\x12\x14stablegate.signer.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x04\n\x08\x41pproval\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0erequest_digest\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0bintent_kind\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0crequest_json\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06key_id\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63hain_id\x18\x07 \x01(\x04\x42\x04\xe2\x41\x01\x03\x12\x1f\n\x11\x61mount_base_units\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1f\n\x11initiator_address\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tapprovers\x18\n \x03(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06quorum\x18\x0b \x01(\x05\x42\x04\xe2\x41\x01\x03\x12:\n\x06status\x18\x0c \x01(\x0e\x32$.stablegate.signer.v1.ApprovalStatusB\x04\xe2\x41\x01\x03\x12\x12\n\x04rule\x18\r \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x61pprover_group\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x65xpire_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x15\n\x07tx_hash\x18\x11 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0ftyped_data_json\x18\x12 \x01(\tB\x04\xe2\x41\x01\x03\"s\n\x14ListApprovalsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x34\n\x06status\x18\x03 \x01(\x0e\x32$.stablegate.signer.v1.ApprovalStatus\"c\n\x15ListApprovalsResponse\x12\x31\n\tapprovals\x18\x01 \x03(\x0b\x32\x1e.stablegate.signer.v1.Approval\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"&\n\x12GetApprovalRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"G\n\x13GetApprovalResponse\x12\x30\n\x08\x61pproval\x18\x01 \x01(\x0b\x32\x1e.stablegate.signer.v1.Approval\"D\n\x11\x41pproverSignature\x12\x17\n\tsignature\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x64\x65\x61\x64line\x18\x02 \x01(\x04\x42\x04\xe2\x41\x01\x02\"t\n\x0e\x41pproveRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12?\n\x08\x61pproval\x18\x02 \x01(\x0b\x32\'.stablegate.signer.v1.ApproverSignatureB\x04\xe2\x41\x01\x02\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\"]\n\x0f\x41pproveResponse\x12\x30\n\x08\x61pproval\x18\x01 \x01(\x0b\x32\x1e.stablegate.signer.v1.Approval\x12\x18\n\x10\x61pprover_address\x18\x02 \x01(\t*\xa9\x01\n\x0e\x41pprovalStatus\x12\x1f\n\x1b\x41PPROVAL_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41PPROVAL_STATUS_PENDING\x10\x01\x12\x1c\n\x18\x41PPROVAL_STATUS_APPROVED\x10\x02\x12\x1b\n\x17\x41PPROVAL_STATUS_EXPIRED\x10\x04\"\x04\x08\x03\x10\x03*\x18\x41PPROVAL_STATUS_REJECTED2\xb7\x02\n\x0f\x41pprovalService\x12h\n\rListApprovals\x12*.stablegate.signer.v1.ListApprovalsRequest\x1a+.stablegate.signer.v1.ListApprovalsResponse\x12\x62\n\x0bGetApproval\x12(.stablegate.signer.v1.GetApprovalRequest\x1a).stablegate.signer.v1.GetApprovalResponse\x12V\n\x07\x41pprove\x12$.stablegate.signer.v1.ApproveRequest\x1a%.stablegate.signer.v1.ApproveResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -69,6 +69,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APPROVAL'].fields_by_name['tx_hash']._serialized_options = b'\342A\001\003'
   _globals['_APPROVAL'].fields_by_name['typed_data_json']._loaded_options = None
   _globals['_APPROVAL'].fields_by_name['typed_data_json']._serialized_options = b'\342A\001\003'
+  _globals['_GETAPPROVALREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_GETAPPROVALREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_APPROVERSIGNATURE'].fields_by_name['signature']._loaded_options = None
   _globals['_APPROVERSIGNATURE'].fields_by_name['signature']._serialized_options = b'\342A\001\002'
   _globals['_APPROVERSIGNATURE'].fields_by_name['deadline']._loaded_options = None
@@ -77,20 +79,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APPROVEREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_APPROVEREQUEST'].fields_by_name['approval']._loaded_options = None
   _globals['_APPROVEREQUEST'].fields_by_name['approval']._serialized_options = b'\342A\001\002'
-  _globals['_APPROVALSTATUS']._serialized_start=1212
-  _globals['_APPROVALSTATUS']._serialized_end=1381
+  _globals['_APPROVALSTATUS']._serialized_start=1325
+  _globals['_APPROVALSTATUS']._serialized_end=1494
   _globals['_APPROVAL']._serialized_start=136
   _globals['_APPROVAL']._serialized_end=708
   _globals['_LISTAPPROVALSREQUEST']._serialized_start=710
   _globals['_LISTAPPROVALSREQUEST']._serialized_end=825
   _globals['_LISTAPPROVALSRESPONSE']._serialized_start=827
   _globals['_LISTAPPROVALSRESPONSE']._serialized_end=926
-  _globals['_APPROVERSIGNATURE']._serialized_start=928
-  _globals['_APPROVERSIGNATURE']._serialized_end=996
-  _globals['_APPROVEREQUEST']._serialized_start=998
-  _globals['_APPROVEREQUEST']._serialized_end=1114
-  _globals['_APPROVERESPONSE']._serialized_start=1116
-  _globals['_APPROVERESPONSE']._serialized_end=1209
-  _globals['_APPROVALSERVICE']._serialized_start=1384
-  _globals['_APPROVALSERVICE']._serialized_end=1595
+  _globals['_GETAPPROVALREQUEST']._serialized_start=928
+  _globals['_GETAPPROVALREQUEST']._serialized_end=966
+  _globals['_GETAPPROVALRESPONSE']._serialized_start=968
+  _globals['_GETAPPROVALRESPONSE']._serialized_end=1039
+  _globals['_APPROVERSIGNATURE']._serialized_start=1041
+  _globals['_APPROVERSIGNATURE']._serialized_end=1109
+  _globals['_APPROVEREQUEST']._serialized_start=1111
+  _globals['_APPROVEREQUEST']._serialized_end=1227
+  _globals['_APPROVERESPONSE']._serialized_start=1229
+  _globals['_APPROVERESPONSE']._serialized_end=1322
+  _globals['_APPROVALSERVICE']._serialized_start=1497
+  _globals['_APPROVALSERVICE']._serialized_end=1808
 # @@protoc_insertion_point(module_scope)

@@ -33,7 +33,9 @@ class _ApprovalStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Approv
     APPROVAL_STATUS_APPROVED: _ApprovalStatus.ValueType  # 2
     """Quorum reached and signed."""
     APPROVAL_STATUS_EXPIRED: _ApprovalStatus.ValueType  # 4
-    """Lapsed before the quorum; a retried SignTransaction raises it again."""
+    """Lapsed before the quorum, for good: Approve answers APPROVAL_EXPIRED, and SignTransaction with its
+    request_id is DENIED with APPROVAL_EXPIRED (a final answer): it is never signed.
+    """
 
 class ApprovalStatus(_ApprovalStatus, metaclass=_ApprovalStatusEnumTypeWrapper):
     """Status of a held signing request."""
@@ -45,7 +47,9 @@ APPROVAL_STATUS_PENDING: ApprovalStatus.ValueType  # 1
 APPROVAL_STATUS_APPROVED: ApprovalStatus.ValueType  # 2
 """Quorum reached and signed."""
 APPROVAL_STATUS_EXPIRED: ApprovalStatus.ValueType  # 4
-"""Lapsed before the quorum; a retried SignTransaction raises it again."""
+"""Lapsed before the quorum, for good: Approve answers APPROVAL_EXPIRED, and SignTransaction with its
+request_id is DENIED with APPROVAL_EXPIRED (a final answer): it is never signed.
+"""
 Global___ApprovalStatus: _TypeAlias = ApprovalStatus  # noqa: Y015
 
 @_typing.final
@@ -206,6 +210,52 @@ class ListApprovalsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListApprovalsResponse: _TypeAlias = ListApprovalsResponse  # noqa: Y015
+
+@_typing.final
+class GetApprovalRequest(_message.Message):
+    """Request to read one held signing request."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Approval id."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetApprovalRequest: _TypeAlias = GetApprovalRequest  # noqa: Y015
+
+@_typing.final
+class GetApprovalResponse(_message.Message):
+    """One held signing request."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPROVAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def approval(self) -> Global___Approval:
+        """The approval as it stands."""
+
+    def __init__(
+        self,
+        *,
+        approval: Global___Approval | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetApprovalResponse: _TypeAlias = GetApprovalResponse  # noqa: Y015
 
 @_typing.final
 class ApproverSignature(_message.Message):

@@ -44,6 +44,11 @@ class ApprovalServiceStub:
                 request_serializer=stablegate_dot_signer_dot_v1_dot_approval__service__pb2.ListApprovalsRequest.SerializeToString,
                 response_deserializer=stablegate_dot_signer_dot_v1_dot_approval__service__pb2.ListApprovalsResponse.FromString,
                 _registered_method=True)
+        self.GetApproval = channel.unary_unary(
+                '/stablegate.signer.v1.ApprovalService/GetApproval',
+                request_serializer=stablegate_dot_signer_dot_v1_dot_approval__service__pb2.GetApprovalRequest.SerializeToString,
+                response_deserializer=stablegate_dot_signer_dot_v1_dot_approval__service__pb2.GetApprovalResponse.FromString,
+                _registered_method=True)
         self.Approve = channel.unary_unary(
                 '/stablegate.signer.v1.ApprovalService/Approve',
                 request_serializer=stablegate_dot_signer_dot_v1_dot_approval__service__pb2.ApproveRequest.SerializeToString,
@@ -66,6 +71,15 @@ class ApprovalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetApproval(self, request, context):
+        """Reads one held signing request by its approval id (settlement polls the approval it waits for with this
+        instead of asking for the signature again; docs/signer.md, "Approvals"). Unknown id: NOT_FOUND
+        (APPROVAL_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Approve(self, request, context):
         """Adds one approver's signature. When the signatures still valid reach the quorum, the held request is
         signed at once (its result is what a retried SignTransaction with the same request_id returns).
@@ -81,6 +95,11 @@ def add_ApprovalServiceServicer_to_server(servicer, server):
                     servicer.ListApprovals,
                     request_deserializer=stablegate_dot_signer_dot_v1_dot_approval__service__pb2.ListApprovalsRequest.FromString,
                     response_serializer=stablegate_dot_signer_dot_v1_dot_approval__service__pb2.ListApprovalsResponse.SerializeToString,
+            ),
+            'GetApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetApproval,
+                    request_deserializer=stablegate_dot_signer_dot_v1_dot_approval__service__pb2.GetApprovalRequest.FromString,
+                    response_serializer=stablegate_dot_signer_dot_v1_dot_approval__service__pb2.GetApprovalResponse.SerializeToString,
             ),
             'Approve': grpc.unary_unary_rpc_method_handler(
                     servicer.Approve,
@@ -120,6 +139,33 @@ class ApprovalService:
             '/stablegate.signer.v1.ApprovalService/ListApprovals',
             stablegate_dot_signer_dot_v1_dot_approval__service__pb2.ListApprovalsRequest.SerializeToString,
             stablegate_dot_signer_dot_v1_dot_approval__service__pb2.ListApprovalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stablegate.signer.v1.ApprovalService/GetApproval',
+            stablegate_dot_signer_dot_v1_dot_approval__service__pb2.GetApprovalRequest.SerializeToString,
+            stablegate_dot_signer_dot_v1_dot_approval__service__pb2.GetApprovalResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -40,6 +40,11 @@ class ApprovalServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ApprovalServiceAsyncStub: ...
     ListApprovals: _grpc.UnaryUnaryMultiCallable[_approval_service_pb2.ListApprovalsRequest, _approval_service_pb2.ListApprovalsResponse]
     """Lists held signing requests, newest first."""
+    GetApproval: _grpc.UnaryUnaryMultiCallable[_approval_service_pb2.GetApprovalRequest, _approval_service_pb2.GetApprovalResponse]
+    """Reads one held signing request by its approval id (settlement polls the approval it waits for with this
+    instead of asking for the signature again; docs/signer.md, "Approvals"). Unknown id: NOT_FOUND
+    (APPROVAL_NOT_FOUND).
+    """
     Approve: _grpc.UnaryUnaryMultiCallable[_approval_service_pb2.ApproveRequest, _approval_service_pb2.ApproveResponse]
     """Adds one approver's signature. When the signatures still valid reach the quorum, the held request is
     signed at once (its result is what a retried SignTransaction with the same request_id returns).
@@ -57,6 +62,11 @@ class ApprovalServiceAsyncStub(ApprovalServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListApprovals: _aio.UnaryUnaryMultiCallable[_approval_service_pb2.ListApprovalsRequest, _approval_service_pb2.ListApprovalsResponse]  # type: ignore[assignment]
     """Lists held signing requests, newest first."""
+    GetApproval: _aio.UnaryUnaryMultiCallable[_approval_service_pb2.GetApprovalRequest, _approval_service_pb2.GetApprovalResponse]  # type: ignore[assignment]
+    """Reads one held signing request by its approval id (settlement polls the approval it waits for with this
+    instead of asking for the signature again; docs/signer.md, "Approvals"). Unknown id: NOT_FOUND
+    (APPROVAL_NOT_FOUND).
+    """
     Approve: _aio.UnaryUnaryMultiCallable[_approval_service_pb2.ApproveRequest, _approval_service_pb2.ApproveResponse]  # type: ignore[assignment]
     """Adds one approver's signature. When the signatures still valid reach the quorum, the held request is
     signed at once (its result is what a retried SignTransaction with the same request_id returns).
@@ -77,6 +87,17 @@ class ApprovalServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_approval_service_pb2.ListApprovalsResponse, _abc.Awaitable[_approval_service_pb2.ListApprovalsResponse]]:
         """Lists held signing requests, newest first."""
+
+    @_abc_1.abstractmethod
+    def GetApproval(
+        self,
+        request: _approval_service_pb2.GetApprovalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_approval_service_pb2.GetApprovalResponse, _abc.Awaitable[_approval_service_pb2.GetApprovalResponse]]:
+        """Reads one held signing request by its approval id (settlement polls the approval it waits for with this
+        instead of asking for the signature again; docs/signer.md, "Approvals"). Unknown id: NOT_FOUND
+        (APPROVAL_NOT_FOUND).
+        """
 
     @_abc_1.abstractmethod
     def Approve(
