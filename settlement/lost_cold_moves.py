@@ -6,17 +6,18 @@ know it. The mover reads the treasury's balance on chain, so it does not move th
 the ledger's treasury and cold storage lines agree with the chain again.
 
 Every pass of the mover, the token's `Transfer` logs from the treasury to the cold Safe are read in final blocks not
-read yet (`eth_getLogs`, at most `CHUNK_BLOCKS` a call). The search starts where the stored rows end: a transaction
-our rows do not hold was signed after the backup, so it landed after every block any stored row names (a landed
-sweep, cold move or payout transaction, a payout batch's planned block, a reconciliation report), less
-`REORG_MARGIN_BLOCKS`; with no block stored at all, at `scan_from_block` (the treasury's deployment block; 0: the
-finalized block of the first pass). It goes on from there pass after pass (the cursor is kept in memory and rebuilt
-at each leadership). A transfer whose transaction settlement stores (a move of its own, in flight or booked) is
-skipped. Any other is looked at once its block is final: sent by our HOT key straight to the treasury and
-successful, it is booked with the ledger (`RecordColdMove`, move id `cmv_found_<tx hash>`: the ledger books one move
-id once, and one transaction once) with its gas, and stored as a `RECORDED` move of that id (so later searches start
-after it; what the treasury held before it is not known, so its `planned_from_balance` is its amount). Anything else
-(another sender, a transaction that is not a call of the treasury) is logged and left to reconciliation.
+read yet (`eth_getLogs`, at most `CHUNK_BLOCKS` a call). How far it has read is stored (`settlement.scan_cursors`,
+after each range read whole), so a restart goes on from there, and a restore of an older backup rewinds it with the
+rows: every block after the backup is read again. With no cursor stored (the first search), it starts where the
+stored rows end: a transaction our rows do not hold was signed after the backup, so it landed after every block any
+stored row names (a landed sweep, cold move or payout transaction, a payout batch's planned block, a reconciliation
+report), less `REORG_MARGIN_BLOCKS`; with no block stored at all, at `scan_from_block` (the treasury's deployment
+block; 0: the finalized block of the first pass). A transfer whose transaction settlement stores (a move of its
+own, in flight or booked) is skipped. Any other is looked at once its block is final: sent by our HOT key straight to
+the treasury and successful, it is booked with the ledger (`RecordColdMove`, move id `cmv_found_<tx hash>`: the
+ledger books one move id once, and one transaction once) with its gas, and stored as a `RECORDED` move of that id
+(what the treasury held before it is not known, so its `planned_from_balance` is its amount). Anything else (another
+sender, a transaction that is not a call of the treasury) is logged and left to reconciliation.
 """
 
 from __future__ import annotations
@@ -94,8 +95,20 @@ class LostColdMoveFinder:
         """Start again from the stored rows at the next pass (a new leadership)."""
         self._next_block = None
 
+    @property
+    def cursor_name(self) -> str:
+        """The search's row in `settlement.scan_cursors`."""
+        return f"lost_cold_moves:{self.scope.treasury.lower()}:{self.scope.token.lower()}"
+
     async def _start(self, finalized: int) -> int:
         async with self.pool.acquire() as conn:
+            stored = await conn.fetchval(
+                "SELECT next_block FROM settlement.scan_cursors WHERE name = $1 AND chain_id = $2",
+                self.cursor_name,
+                self.scope.chain_id,
+            )
+            if stored is not None:
+                return int(stored)
             newest = await newest_stored_block(conn, self.scope.chain_id)
         if newest is not None:
             return max(self.scope.scan_from_block, newest - REORG_MARGIN_BLOCKS, 0)
@@ -133,7 +146,19 @@ class LostColdMoveFinder:
                 if outcome:
                     booked.append(outcome)
             self._next_block = high + 1
+            await self._save_cursor(self._next_block)
         return booked
+
+    async def _save_cursor(self, next_block: int) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO settlement.scan_cursors (name, chain_id, next_block) VALUES ($1, $2, $3) "
+                "ON CONFLICT (name, chain_id) DO UPDATE SET next_block = "
+                "GREATEST(settlement.scan_cursors.next_block, EXCLUDED.next_block), updated_at = now()",
+                self.cursor_name,
+                self.scope.chain_id,
+                next_block,
+            )
 
     async def _book(self, tx_hash: str, cold_safe: str, finalized: int) -> str | None:
         """Book one transaction found on chain: its move id, "" when it is not ours, None when it must wait."""

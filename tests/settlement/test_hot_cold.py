@@ -679,13 +679,20 @@ async def test_a_cold_move_whose_rows_a_restore_lost_is_booked_from_the_chain(
     recorded = await events(world, "cold_move.recorded")
     assert [e["data"]["amount_base_units"] for e in recorded] == [str(cold)]
 
-    # Once: a restart on rows without the found move (found again, booked under the same id) and passes on the
-    # rows that hold it book nothing more.
+    # The search's cursor (restored with the rows, so it stood before the move) has read past it now.
+    cursor = await world.rows("SELECT next_block FROM settlement.scan_cursors")
+    assert len(cursor) == 1 and int(cursor[0]["next_block"]) > int(row["block_number"])
+
+    # Once: a restart on rows without the found move or the cursor (it searches from the newest block the rows
+    # name, finds it again and books it under the same id: the ledger's answer is the same journal transaction),
+    # then passes on the rows that hold it, book nothing more.
     async with world.pool.acquire() as conn:
         await conn.execute("DELETE FROM settlement.cold_moves")
+        await conn.execute("DELETE FROM settlement.scan_cursors")
     await restored_passes(world, keys)
     await restored_passes(world, keys)
-    assert len(await world.rows("SELECT id FROM settlement.cold_moves")) == 1
+    [again] = await world.rows("SELECT id, journal_transaction_id FROM settlement.cold_moves")
+    assert (again["id"], again["journal_transaction_id"]) == (found_id, row["journal_transaction_id"])
     assert len(await world.rows("SELECT id FROM ledger.cold_moves")) == 1
     assert len(await events(world, "cold_move.recorded")) == 1
     assert await world.balance("cold_storage:USDT") == cold
