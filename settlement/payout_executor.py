@@ -694,7 +694,13 @@ class PayoutExecutor:
             # The lost gateway sent this very batch (its batch id is paid): the ledger learns that transaction and
             # it is confirmed from it at finality. Nothing is signed.
             for line in batch.lines:
-                await self.ledger.claim(line.payout_id, batch.id)
+                try:
+                    await self.ledger.claim(line.payout_id, batch.id)
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                        raise
+                    # No longer QUEUED: told already (a crash after MarkPayoutBroadcast), which the report below
+                    # repeats as a no-op, or canceled since the restore, which it refuses (the batch then waits).
                 await self.ledger.mark_broadcast(line.payout_id, paid.tx_hash)
             async with self.pool.acquire() as conn:
                 await store.store_paid_unsigned(conn, batch.id, paid)
