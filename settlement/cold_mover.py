@@ -8,8 +8,8 @@ ledger), with the HOT key's own nonces in `settlement.nonces`:
    held by the signer's REQUIRE_APPROVAL rule stays AWAITING_APPROVAL until the quorum approves, then the same
    call returns it signed), broadcast what is signed, look for a receipt of every version, rebroadcast, replace a
    stuck version with a fee bump, and once final book it (`TreasuryLedgerService.RecordColdMove`).
-   Then **find** moves into cold on chain that our rows do not hold (a restore of an older backup lost them) and
-   book them from their receipts (`settlement/lost_cold_moves.py`).
+   Then **find** moves into and out of cold on chain that our rows do not hold (a restore of an older backup lost
+   them) and book them from their receipts (`settlement/lost_cold_moves.py`).
 2. **Watch** at the finalized block: the treasury's token balance (above the ceiling: plan a move of everything
    above the target; alerts above the ceiling and below the floor) and each signing key's BNB (alert below the
    floor). Metrics for each, and an operator outbox event when a condition starts.
@@ -166,7 +166,7 @@ class HotColdMover:
         return recovered.following
 
     async def book_lost(self) -> list[str]:
-        """Book the moves into cold on chain that our rows do not hold (settlement/lost_cold_moves.py); their ids."""
+        """Book the cold moves on chain that our rows do not hold (settlement/lost_cold_moves.py); their ids."""
         self.lost.client = self.client
         booked = await self.lost.book_lost(await self.cold_safe())
         if booked:

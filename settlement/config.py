@@ -142,7 +142,7 @@ class SettlementSettings(ServiceSettings):
     cold_scan_from_block: int = Field(
         default=0,
         ge=0,
-        description="Where the search for moves into cold lost with a restored database starts when settlement "
+        description="Where the search for cold moves lost with a restored database starts when settlement "
         "stores no block at all (the treasury's deployment block; 0: the finalized block of the first pass; "
         "docs/backup.md).",
     )

@@ -699,3 +699,69 @@ async def test_a_cold_move_whose_rows_a_restore_lost_is_booked_from_the_chain(
     assert await world.balance("gas_expense:BNB") - gas_before == gas
     assert mined_nonce(world, keys["hot"].address) == nonce
     await world.ledger.assert_books_are_sound()
+
+
+async def test_a_move_out_of_cold_whose_rows_a_restore_lost_is_booked_from_the_chain(
+    safe_world: SweepWorld, keys: dict[str, KeyInfo]
+) -> None:
+    world = safe_world
+    await fill_treasury(world, [40 * UNIT, 40 * UNIT])
+    await run_until(world, mover(world, keys["hot"], target=30 * UNIT), "RECORDED")  # 50 tokens into cold
+    [backed_up] = await world.rows("SELECT next_block FROM settlement.scan_cursors")  # the backup is taken here
+    owners = ((keys["owner1"].key_id, keys["owner1"].address), (keys["owner2"].key_id, keys["owner2"].address))
+    lost = mover(world, keys["hot"], target=30 * UNIT, cold_owner_keys=owners)
+    asked = await ColdStorage(lambda: lost).RequestColdWithdrawal(
+        cs_pb.RequestColdWithdrawalRequest(
+            request_id="withdraw-lost",
+            amount_base_units=str(10 * UNIT),
+            destination_address=world.chain.treasury,
+            initiator_address=INITIATOR.address,
+        ),
+        None,  # type: ignore[arg-type]
+    )
+    await lost.tick()
+    await approve_owners(world, asked.move.id)
+
+    async def relayed() -> bool:
+        await lost.tick()
+        world.chain.mine(1)
+        return world.chain.token_balance(world.chain.treasury) == 40 * UNIT
+
+    await eventually(relayed, "the move out of cold to land", within=60, interval=0.05)
+    [sent] = await world.rows(
+        "SELECT tx_hash FROM settlement.chain_transactions WHERE cold_move_id = $1", asked.move.id
+    )
+    tx_hash = str(sent["tx_hash"])
+    assert await world.balance("cold_storage:USDT") == 50 * UNIT  # not booked before the gateway was lost
+    nonce = mined_nonce(world, keys["hot"].address)
+    # The restore: the move's rows are gone (the backup predates the request), the search's cursor is rewound.
+    async with world.pool.acquire() as conn:
+        for table, column in (
+            ("cold_move_owner_signatures", "move_id"),
+            ("chain_transactions", "cold_move_id"),
+            ("cold_moves", "id"),
+        ):
+            await conn.execute(f"DELETE FROM settlement.{table} WHERE {column} = $1", asked.move.id)
+        await conn.execute("UPDATE settlement.scan_cursors SET next_block = $1", backed_up["next_block"])
+        await conn.execute("DELETE FROM settlement.nonces")
+    gas_before = await world.balance("gas_expense:BNB")
+    await restored_passes(world, keys)
+
+    assert await world.balance("cold_storage:USDT") == 40 * UNIT
+    assert await world.balance("treasury:USDT") == 40 * UNIT
+    receipt = rpc(world.chain.url, "eth_getTransactionReceipt", [tx_hash])
+    assert await world.balance("gas_expense:BNB") - gas_before == int(receipt["gasUsed"], 16) * int(
+        receipt["effectiveGasPrice"], 16
+    )
+    [found] = await world.rows(
+        "SELECT id, direction, status, moved_amount FROM settlement.cold_moves WHERE landed_tx_hash = $1", tx_hash
+    )
+    assert (found["id"], found["direction"], found["status"], int(found["moved_amount"])) == (
+        "cmv_found_" + tx_hash.removeprefix("0x")[:40],
+        "OUT_OF_COLD",
+        "RECORDED",
+        10 * UNIT,
+    )
+    assert mined_nonce(world, keys["hot"].address) == nonce  # nothing sent again
+    assert [e["data"]["direction"] for e in await events(world, "cold_move.recorded")] == ["INTO_COLD", "OUT_OF_COLD"]
+    await world.ledger.assert_books_are_sound()
