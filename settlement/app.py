@@ -135,6 +135,7 @@ def hot_cold_options(settings: SettlementSettings) -> HotColdOptions:
         rebroadcast_seconds=settings.rebroadcast_seconds,
         legacy_fees=settings.legacy_fees,
         cold_owner_keys=tuple((key, address.lower()) for key, address in sorted(settings.cold_owner_keys.items())),
+        scan_from_block=settings.cold_scan_from_block,
     )
 
 

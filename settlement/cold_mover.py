@@ -9,6 +9,8 @@ ledger), with the HOT key's own nonces in `settlement.nonces`:
    again, until the quorum approves, then the same call returns it signed; a lapsed approval fails the move),
    broadcast what is signed, look for a receipt of every version, rebroadcast, replace a stuck version with a fee
    bump, and once final book it (`TreasuryLedgerService.RecordColdMove`).
+   Then **find** moves into and out of cold on chain that our rows do not hold (a restore of an older backup lost
+   them) and book them from their receipts (`settlement/lost_cold_moves.py`).
 2. **Watch** at the finalized block: the treasury's token balance (above the ceiling: plan a move of everything
    above the target; alerts above the ceiling and below the floor) and each signing key's BNB (alert below the
    floor). Metrics for each, and an operator outbox event when a condition starts.
@@ -35,6 +37,7 @@ from settlement import chain_io
 from settlement.domain.fees import TxFees, bumped
 from settlement.domain.receipts import swept_amounts
 from settlement.ledger_client import ColdMoveRecord, TreasuryLedger
+from settlement.lost_cold_moves import LostColdMoveFinder, LostColdMoveScope
 from settlement.signing import Refused, Signed, SweepSigner
 from settlement.store import cold_moves as store
 from settlement.store import sweeps as tx_store
@@ -77,6 +80,8 @@ class HotColdOptions:
     legacy_fees: bool = False
     cold_owner_keys: tuple[tuple[str, str], ...] = ()
     """(signer key id, address) of the COLD_OWNER keys asked to sign moves out of cold."""
+    scan_from_block: int = 0
+    """Where the search for moves a restore lost starts when no block is stored (settlement/lost_cold_moves.py)."""
 
 
 class HotColdMetrics:
@@ -124,12 +129,26 @@ class HotColdMover:
         self._move_to_cold = load_artifact("Treasury").function("moveToCold")
         self._transfer = load_artifact("StablegateTestToken").function("transfer")
         self._exec = safe_artifact().function("execTransaction")
+        self.lost = LostColdMoveFinder(
+            client,
+            pool,
+            ledger,
+            LostColdMoveScope(
+                chain_id=options.chain_id,
+                key_id=options.key_id,
+                hot_address=options.hot_address,
+                treasury=options.treasury,
+                token=options.token,
+                scan_from_block=options.scan_from_block,
+            ),
+        )
 
     async def tick(self) -> None:
-        """One pass: recover the HOT key's nonce (first pass of a leadership), track, watch and plan, send."""
+        """One pass: recover the HOT key's nonce (first pass of a leadership), track, find lost moves, watch, send."""
         if not self._recovered:
             await self.recover()
         await self.track()
+        await self.book_lost()
         await self.withdraw()
         await self.watch()
         await self.send()
@@ -144,7 +163,16 @@ class HotColdMover:
             self.client, self.pool, self.options.chain_id, self.options.hot_address
         )
         self._recovered = True
+        self.lost.reset()  # the search for moves a restore lost starts again from the stored rows
         return recovered.following
+
+    async def book_lost(self) -> list[str]:
+        """Book the cold moves on chain that our rows do not hold (settlement/lost_cold_moves.py); their ids."""
+        self.lost.client = self.client
+        booked = await self.lost.book_lost(await self.cold_safe())
+        if booked:
+            self.metrics.moves.labels("RECOVERED").inc(len(booked))
+        return booked
 
     async def cold_safe(self) -> str:
         """The cold Safe the treasury moves into (read once from the treasury)."""

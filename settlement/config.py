@@ -139,6 +139,13 @@ class SettlementSettings(ServiceSettings):
         default_factory=dict,
         description="The signer's COLD_OWNER keys asked to sign moves out of cold: JSON {key id: owner address}.",
     )
+    cold_scan_from_block: int = Field(
+        default=0,
+        ge=0,
+        description="Where the search for cold moves lost with a restored database starts when settlement "
+        "stores no block at all (the treasury's deployment block; 0: the finalized block of the first pass; "
+        "docs/backup.md).",
+    )
     cold_move_initiator_address: str = Field(
         default="",
         description="Ethereum address named as the initiator of automatic moves into cold (its approval never "

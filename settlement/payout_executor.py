@@ -17,6 +17,8 @@ finality → ledger), with the HOT key's nonces in `settlement.nonces`:
    (`APPROVAL_EXPIRED`), so its payouts fail (released) and its nonce goes to the next transaction.
    Before the signer is first asked, every payout is claimed at the ledger (`ClaimPayout`: no longer cancelable);
    a payout refused there (canceled since it was listed) is dropped and the rest re-planned, the nonce free again.
+   A planned batch whose nonce a transaction these rows do not hold has used (only a restore of an older backup
+   leaves one) is released unsigned instead: its payouts are planned again, after `recover_lost` has matched them.
    The order matters: the signer keeps one call per nonce, so a signed batch holding a canceled payout could be
    neither sent nor replaced, and every later transaction of the HOT key would wait behind its nonce.
 3. **Tell the ledger, then send**: `MarkPayoutBroadcast` for every payout of the batch with the version's hash before
@@ -621,7 +623,12 @@ class PayoutExecutor:
                 )
 
     async def _signed(self, batch: PayoutBatch) -> PayoutBatch | None:
-        """Claim (before the first signature) and ask the signer for every SIGNING version; None while waiting."""
+        """Claim (before the first signature) and ask the signer for every SIGNING version; None while waiting.
+
+        A planned batch whose nonce is used on chain already is released instead (None).
+        """
+        if batch.status == "PLANNED" and await self._released_for_a_used_nonce(batch):
+            return None
         async with self.pool.acquire() as conn:
             versions = await store.versions(conn, batch.id)
         if batch.status == "PLANNED" and not await self._claim(batch):
@@ -666,6 +673,55 @@ class PayoutExecutor:
         )
         if newest.broadcast_count > 0 and newest.age_seconds >= self.options.stuck_after_seconds and not waiting:
             await self._replace(batch, newest)
+
+    async def _released_for_a_used_nonce(self, batch: PayoutBatch) -> bool:
+        """A stored batch never signed whose nonce a transaction these rows do not hold used: released; True then.
+
+        Only a restore of an older backup leaves one (the HOT key's nonces are taken from these rows): the lost
+        gateway used the nonce, maybe for a batch of other lines that paid some of these payouts (it re-planned this
+        batch after a cancel). Signed as stored, the batch would be refused at that nonce (the signer keeps one call
+        per nonce: its payouts failed, though the chain paid some) or re-sent at a new one (paid twice). Released
+        instead (`REPLANNED` into nothing, nothing signed or sent), its payouts go back to planning, where
+        `recover_lost` matches them against the lost batches first: booked on an exact batch-id match, held on a
+        line match, the rest planned at a new nonce. One whose own batch id the treasury paid (the lost gateway sent
+        this very batch) is booked as paid by that transaction instead.
+        """
+        if batch.nonce is None:
+            return False
+        latest = await chain_io.transaction_count(self.client, batch.sender_address, "latest")
+        if latest <= batch.nonce:
+            return False
+        async with self.pool.acquire() as conn:
+            versions = await store.versions(conn, batch.id)
+        if any(v.tx_hash is not None for v in versions):
+            return False  # signed: tracked as sent (a version's receipt, or `_nonce_used_elsewhere`)
+        paid = await self._paid_by(batch)
+        if paid is not None:
+            # The lost gateway sent this very batch (its batch id is paid): the ledger learns that transaction and
+            # it is confirmed from it at finality. Nothing is signed.
+            for line in batch.lines:
+                try:
+                    await self.ledger.claim(line.payout_id, batch.id)
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                        raise
+                    # No longer QUEUED: told already (a crash after MarkPayoutBroadcast), which the report below
+                    # repeats as a no-op, or canceled since the restore, which it refuses (the batch then waits).
+                await self.ledger.mark_broadcast(line.payout_id, paid.tx_hash)
+            async with self.pool.acquire() as conn:
+                await store.store_paid_unsigned(conn, batch.id, paid)
+            log.warning(
+                "a planned payout batch was found paid on chain by a transaction these rows do not hold (a restore?)",
+                extra={"batch": batch.id, "tx_hash": paid.tx_hash},
+            )
+            return True
+        await self._replan(batch, [], "NONCE_USED_ELSEWHERE")
+        log.warning(
+            "a planned payout batch's nonce was used by a transaction these rows do not hold (a restore?): its "
+            "payouts are matched against the lost batches before they are planned again",
+            extra={"batch": batch.id, "nonce": batch.nonce, "payout_ids": [x.payout_id for x in batch.lines]},
+        )
+        return True
 
     async def _nonce_used_elsewhere(self, batch: PayoutBatch) -> None:
         """The batch's nonce went to a transaction that is none of its versions: paid already, or re-send it."""

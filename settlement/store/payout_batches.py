@@ -407,3 +407,15 @@ async def insert_recovered(
             "VALUES ($1, $2, $3, $4, $5)",
             [(batch_ref, i, x.payout_id, x.destination_address.lower(), x.amount) for i, x in enumerate(lines)],
         )
+
+
+async def store_paid_unsigned(conn: asyncpg.Connection, batch_ref: str, landed: Landed) -> None:
+    """A batch never signed here was paid by a transaction of its batch id: its versions DENIED, it MINED by that."""
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE settlement.chain_transactions SET status = 'DENIED', denial_reason = 'PAID_BY_ANOTHER_SEND', "
+            "updated_at = now() WHERE payout_batch_id = $1 AND status = 'SIGNING'",
+            batch_ref,
+        )
+        await store_landed(conn, batch_ref, landed)
+        await set_status(conn, batch_ref, "MINED")

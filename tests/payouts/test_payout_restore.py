@@ -10,6 +10,8 @@ lost batch's line without an exact batch-id match is held, not paid.
 
 from __future__ import annotations
 
+import pytest
+
 from signer.keystore.base import KeyInfo
 from tests.chain.chain_harness import rpc
 from tests.payouts.execution_harness import (
@@ -21,6 +23,7 @@ from tests.payouts.execution_harness import (
     fresh_address,
     keys,
     pay_invoices,
+    payout_batch_events,
     registry,
     run_until_confirmed,
     world,
@@ -143,3 +146,101 @@ async def test_a_payout_a_lost_batch_may_have_paid_is_held_without_an_exact_matc
     assert [r["status"] for r in statuses] == ["QUEUED"]
     assert next(iter(restarted.metrics.held.collect())).samples[0].value == 1
     assert hot_nonce(world, keys["hot"]) == sent + 1  # the other payout's batch only
+
+
+_BATCH_TABLES = ("payout_batches", "payout_batch_lines", "nonces")
+
+
+async def take_backup(world: SweepWorld) -> None:
+    """Keep a copy of settlement's payout rows (batches, lines, their transactions, nonces) as a backup holds them."""
+    async with world.pool.acquire() as conn:
+        for table in _BATCH_TABLES:
+            await conn.execute(f"CREATE TABLE settlement.backup_{table} AS SELECT * FROM settlement.{table}")
+        await conn.execute(
+            "CREATE TABLE settlement.backup_chain_transactions AS "
+            "SELECT * FROM settlement.chain_transactions WHERE payout_batch_id IS NOT NULL"
+        )
+
+
+async def restore_backup(world: SweepWorld) -> None:
+    """Put settlement's payout rows back as `take_backup` copied them (what a restore of that backup does)."""
+    async with world.pool.acquire() as conn, conn.transaction():
+        await conn.execute("DELETE FROM settlement.chain_transactions WHERE payout_batch_id IS NOT NULL")
+        await conn.execute("DELETE FROM settlement.payout_batch_lines")
+        await conn.execute("DELETE FROM settlement.payout_batches")
+        await conn.execute("DELETE FROM settlement.nonces")
+        for table in ("payout_batches", "payout_batch_lines", "chain_transactions", "nonces"):
+            await conn.execute(f"INSERT INTO settlement.{table} SELECT * FROM settlement.backup_{table}")
+
+
+@pytest.mark.parametrize("regrouped", [True, False], ids=["regrouped-after-a-cancel", "sent-as-planned"])
+async def test_a_planned_batch_the_backup_holds_whose_nonce_the_lost_gateway_used_pays_nobody_twice(
+    world: SweepWorld, keys: dict[str, KeyInfo], regrouped: bool
+) -> None:
+    hot = keys["hot"]
+    merchants = [await world.ledger.merchant_with_key(f"Shop {i}", SCOPES) for i in range(2)]
+    await pay_invoices(world, [(key, amount, amount) for (_, key), amount in zip(merchants, AMOUNTS, strict=True)])
+    destinations = [fresh_address() for _ in AMOUNTS]
+    for (_, key), destination in zip(merchants, destinations, strict=True):
+        await active_address(world, key, destination)
+    world.ledger.clock.advance(seconds=COOLING_OFF_SECONDS)
+    payout_ids = [
+        await create_payout(world, key, destination, amount)
+        for (_, key), destination, amount in zip(merchants, destinations, AMOUNTS, strict=True)
+    ]
+    # The gateway plans one batch of both payouts (stored PLANNED with its nonce, nothing claimed or signed yet):
+    # the backup is taken then.
+    lost = executor(world, hot)
+    await lost.recover()
+    [planned] = await lost.plan()
+    sent = hot_nonce(world, hot)
+    await take_backup(world)
+    if regrouped:
+        # After the backup the second payout is canceled: the lost gateway drops it from the batch when its claim
+        # is refused and pays the first alone (another batch id, the same nonce) before it is lost.
+        async with world.pool.acquire() as conn:
+            await conn.execute("UPDATE ledger.payouts SET status = 'CANCELED' WHERE id = $1", payout_ids[1])
+    paid_first = AMOUNTS if not regrouped else [AMOUNTS[0], 0]
+
+    async def paid_on_chain() -> bool:
+        await lost.tick()
+        world.chain.mine(1)
+        return [world.chain.token_balance(d) for d in destinations] == paid_first
+
+    await eventually(paid_on_chain, "the lost gateway's batch paid on chain", within=60, interval=0.05)
+    [before] = await world.rows("SELECT status FROM settlement.payout_batches WHERE id = $1", planned)
+    assert before["status"] in (("REPLANNED",) if regrouped else ("SENT", "MINED"))
+    assert hot_nonce(world, hot) == sent + 1
+    [lost_batch] = payout_batch_events(world)
+    assert lost_batch["count"] == (1 if regrouped else 2)
+    # The restore: settlement's rows hold the planned batch of both, the ledger both payouts QUEUED (a cancel lost).
+    await restore_backup(world)
+    async with world.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE ledger.payouts SET status = 'QUEUED', tx_hash = NULL, block_number = NULL, broadcast_time = NULL, "
+            "claimed_by_batch = NULL WHERE id = ANY($1::text[])",
+            payout_ids,
+        )
+    [stored] = await world.rows("SELECT status FROM settlement.payout_batches")
+    assert stored["status"] == "PLANNED"
+
+    restored = executor(world, hot)
+    if not regrouped:
+        # A restored executor that crashed after telling the ledger the first payout's transaction: told again.
+        await restored.ledger.claim(payout_ids[0], planned)
+        await restored.ledger.mark_broadcast(payout_ids[0], lost_batch["tx_hash"])
+    await run_until_confirmed(world, restored, payout_ids)
+    # What the lost gateway paid is paid once and confirmed with its transaction; a payout it did not pay (canceled
+    # in the lost rows, QUEUED in the restored ledger) is paid once in a batch of its own.
+    assert [world.chain.token_balance(d) for d in destinations] == AMOUNTS
+    confirmed = await world.rows("SELECT id, tx_hash FROM ledger.payouts WHERE id = ANY($1::text[])", payout_ids)
+    by_id = {r["id"]: r["tx_hash"] for r in confirmed}
+    assert by_id[payout_ids[0]] == lost_batch["tx_hash"]
+    if regrouped:
+        assert hot_nonce(world, hot) == sent + 2
+        assert by_id[payout_ids[1]] != lost_batch["tx_hash"]
+        assert [e["count"] for e in payout_batch_events(world)] == [1, 1]
+    else:
+        assert hot_nonce(world, hot) == sent + 1  # nothing sent again
+        assert by_id[payout_ids[1]] == lost_batch["tx_hash"]
+        assert len(payout_batch_events(world)) == 1

@@ -612,21 +612,22 @@ async def test_a_signed_move_no_provider_took_is_sent_after_a_restart_from_its_s
     await world.ledger.assert_books_are_sound()
 
 
-async def move_sent_then_rows_lost(world: SweepWorld, keys: dict[str, KeyInfo]) -> tuple[int, int]:
+async def move_sent_then_rows_lost(world: SweepWorld, keys: dict[str, KeyInfo]) -> tuple[int, int, str]:
     """A move planned, sent and mined, then settlement's rows of it lost, as a restore of an older backup leaves them.
 
-    Returns (the HOT key's mined nonce, the Safe's token balance) after the move.
+    Returns (the HOT key's mined nonce, the Safe's token balance, the move's transaction hash) after the move.
     """
     await fill_treasury(world, [30 * UNIT, 30 * UNIT])  # 60 tokens: 40 above the target of 20
     await mover(world, keys["hot"]).tick()  # plans and sends
     world.chain.mine(5)
     assert world.chain.token_balance(world.chain.cold_safe) == 40 * UNIT
+    [sent] = await world.rows("SELECT tx_hash FROM settlement.chain_transactions WHERE cold_move_id IS NOT NULL")
     async with world.pool.acquire() as conn:
         await conn.execute(
             "TRUNCATE settlement.cold_move_owner_signatures, settlement.chain_transactions, settlement.cold_moves, "
             "settlement.nonces CASCADE"
         )
-    return mined_nonce(world, keys["hot"].address), 40 * UNIT
+    return mined_nonce(world, keys["hot"].address), 40 * UNIT, str(sent["tx_hash"])
 
 
 async def restored_passes(world: SweepWorld, keys: dict[str, KeyInfo]) -> None:
@@ -640,7 +641,7 @@ async def restored_passes(world: SweepWorld, keys: dict[str, KeyInfo]) -> None:
 async def test_a_cold_move_whose_rows_a_restore_lost_is_not_made_again(
     world: SweepWorld, keys: dict[str, KeyInfo]
 ) -> None:
-    nonce, cold = await move_sent_then_rows_lost(world, keys)
+    nonce, cold, _tx_hash = await move_sent_then_rows_lost(world, keys)
     await restored_passes(world, keys)
     # The mover reads the treasury's balance on chain: at its target, nothing moves again.
     assert mined_nonce(world, keys["hot"].address) == nonce
@@ -648,15 +649,119 @@ async def test_a_cold_move_whose_rows_a_restore_lost_is_not_made_again(
     assert world.chain.token_balance(world.chain.treasury) == 20 * UNIT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not built: a cold move the restored rows do not hold is not looked for on chain, so the ledger keeps the "
-    "tokens in the treasury and reconciliation shows the difference (docs/backup.md)",
-)
 async def test_a_cold_move_whose_rows_a_restore_lost_is_booked_from_the_chain(
     world: SweepWorld, keys: dict[str, KeyInfo]
 ) -> None:
-    _nonce, cold = await move_sent_then_rows_lost(world, keys)
+    nonce, cold, tx_hash = await move_sent_then_rows_lost(world, keys)
+    gas_before = await world.balance("gas_expense:BNB")
+    assert await world.balance("cold_storage:USDT") == 0  # the lost gateway never booked it
     await restored_passes(world, keys)
+
+    # Booked from its receipt: the tokens, and its gas as the receipt says; nothing sent again.
     assert await world.balance("cold_storage:USDT") == cold
     assert await world.balance("treasury:USDT") == 20 * UNIT
+    receipt = rpc(world.chain.url, "eth_getTransactionReceipt", [tx_hash])
+    gas = int(receipt["gasUsed"], 16) * int(receipt["effectiveGasPrice"], 16)
+    assert gas > 0
+    assert await world.balance("gas_expense:BNB") - gas_before == gas
+    assert mined_nonce(world, keys["hot"].address) == nonce
+    found_id = "cmv_found_" + tx_hash.removeprefix("0x")[:40]
+    [row] = await world.rows("SELECT * FROM settlement.cold_moves")
+    assert (row["id"], row["status"], row["landed_tx_hash"], int(row["moved_amount"])) == (
+        found_id,
+        "RECORDED",
+        tx_hash,
+        cold,
+    )
+    [booked] = await world.rows("SELECT id, tx_hash, journal_transaction_id FROM ledger.cold_moves")
+    assert (booked["id"], booked["tx_hash"]) == (found_id, tx_hash)
+    assert str(booked["journal_transaction_id"]) == row["journal_transaction_id"]
+    recorded = await events(world, "cold_move.recorded")
+    assert [e["data"]["amount_base_units"] for e in recorded] == [str(cold)]
+
+    # The search's cursor (restored with the rows, so it stood before the move) has read past it now.
+    cursor = await world.rows("SELECT next_block FROM settlement.scan_cursors")
+    assert len(cursor) == 1 and int(cursor[0]["next_block"]) > int(row["block_number"])
+
+    # Once: a restart on rows without the found move or the cursor (it searches from the newest block the rows
+    # name, finds it again and books it under the same id: the ledger's answer is the same journal transaction),
+    # then passes on the rows that hold it, book nothing more.
+    async with world.pool.acquire() as conn:
+        await conn.execute("DELETE FROM settlement.cold_moves")
+        await conn.execute("DELETE FROM settlement.scan_cursors")
+    await restored_passes(world, keys)
+    await restored_passes(world, keys)
+    [again] = await world.rows("SELECT id, journal_transaction_id FROM settlement.cold_moves")
+    assert (again["id"], again["journal_transaction_id"]) == (found_id, row["journal_transaction_id"])
+    assert len(await world.rows("SELECT id FROM ledger.cold_moves")) == 1
+    assert len(await events(world, "cold_move.recorded")) == 1
+    assert await world.balance("cold_storage:USDT") == cold
+    assert await world.balance("gas_expense:BNB") - gas_before == gas
+    assert mined_nonce(world, keys["hot"].address) == nonce
+    await world.ledger.assert_books_are_sound()
+
+
+async def test_a_move_out_of_cold_whose_rows_a_restore_lost_is_booked_from_the_chain(
+    safe_world: SweepWorld, keys: dict[str, KeyInfo]
+) -> None:
+    world = safe_world
+    await fill_treasury(world, [40 * UNIT, 40 * UNIT])
+    await run_until(world, mover(world, keys["hot"], target=30 * UNIT), "RECORDED")  # 50 tokens into cold
+    [backed_up] = await world.rows("SELECT next_block FROM settlement.scan_cursors")  # the backup is taken here
+    owners = ((keys["owner1"].key_id, keys["owner1"].address), (keys["owner2"].key_id, keys["owner2"].address))
+    lost = mover(world, keys["hot"], target=30 * UNIT, cold_owner_keys=owners)
+    asked = await ColdStorage(lambda: lost).RequestColdWithdrawal(
+        cs_pb.RequestColdWithdrawalRequest(
+            request_id="withdraw-lost",
+            amount_base_units=str(10 * UNIT),
+            destination_address=world.chain.treasury,
+            initiator_address=INITIATOR.address,
+        ),
+        None,  # type: ignore[arg-type]
+    )
+    await lost.tick()
+    await approve_owners(world, asked.move.id)
+
+    async def relayed() -> bool:
+        await lost.tick()
+        world.chain.mine(1)
+        return world.chain.token_balance(world.chain.treasury) == 40 * UNIT
+
+    await eventually(relayed, "the move out of cold to land", within=60, interval=0.05)
+    [sent] = await world.rows(
+        "SELECT tx_hash FROM settlement.chain_transactions WHERE cold_move_id = $1", asked.move.id
+    )
+    tx_hash = str(sent["tx_hash"])
+    assert await world.balance("cold_storage:USDT") == 50 * UNIT  # not booked before the gateway was lost
+    nonce = mined_nonce(world, keys["hot"].address)
+    # The restore: the move's rows are gone (the backup predates the request), the search's cursor is rewound.
+    async with world.pool.acquire() as conn:
+        for table, column in (
+            ("cold_move_owner_signatures", "move_id"),
+            ("chain_transactions", "cold_move_id"),
+            ("cold_moves", "id"),
+        ):
+            await conn.execute(f"DELETE FROM settlement.{table} WHERE {column} = $1", asked.move.id)
+        await conn.execute("UPDATE settlement.scan_cursors SET next_block = $1", backed_up["next_block"])
+        await conn.execute("DELETE FROM settlement.nonces")
+    gas_before = await world.balance("gas_expense:BNB")
+    await restored_passes(world, keys)
+
+    assert await world.balance("cold_storage:USDT") == 40 * UNIT
+    assert await world.balance("treasury:USDT") == 40 * UNIT
+    receipt = rpc(world.chain.url, "eth_getTransactionReceipt", [tx_hash])
+    assert await world.balance("gas_expense:BNB") - gas_before == int(receipt["gasUsed"], 16) * int(
+        receipt["effectiveGasPrice"], 16
+    )
+    [found] = await world.rows(
+        "SELECT id, direction, status, moved_amount FROM settlement.cold_moves WHERE landed_tx_hash = $1", tx_hash
+    )
+    assert (found["id"], found["direction"], found["status"], int(found["moved_amount"])) == (
+        "cmv_found_" + tx_hash.removeprefix("0x")[:40],
+        "OUT_OF_COLD",
+        "RECORDED",
+        10 * UNIT,
+    )
+    assert mined_nonce(world, keys["hot"].address) == nonce  # nothing sent again
+    assert [e["data"]["direction"] for e in await events(world, "cold_move.recorded")] == ["INTO_COLD", "OUT_OF_COLD"]
+    await world.ledger.assert_books_are_sound()
