@@ -100,10 +100,31 @@ NOT_BUILT: tuple[str, ...] = ()
 
 # Who may call what (docs/security.md). Public APIs: Envoy (edge) and the dashboard, with a merchant or admin key
 # on top. Internal APIs: only the service whose job it is.
+DASHBOARD_ADMIN_METHODS = tuple(
+    f"/stablegate.admin.v1.{method}"
+    for method in (
+        "MerchantAdminService/OnboardMerchant",
+        "MerchantAdminService/GetMerchant",
+        "MerchantAdminService/ListMerchants",
+        "MerchantAdminService/SuspendMerchant",
+        "MerchantAdminService/ReactivateMerchant",
+        "ApiKeyAdminService/IssueApiKey",
+        "ApiKeyAdminService/ListApiKeys",
+        "ApiKeyAdminService/RevokeApiKey",
+        "AuditLogService/ListAuditEvents",
+        "ReportService/GetVolumeReport",
+        "ReportService/GetMerchantPerformance",
+    )
+)
+"""The admin methods the dashboard calls, and the only ones its certificate may: the rest of the admin API is the
+edge's (admin keys through Envoy's admin listener). A test keeps this list equal to the calls in dashboard/
+(tests/ledger/test_ledger_dashboard_scope.py)."""
+
 ROLES: MethodRoles = {
     "/stablegate.merchant.v1.": frozenset({Role.EDGE, Role.DASHBOARD}),
-    "/stablegate.admin.v1.": frozenset({Role.EDGE, Role.DASHBOARD}),
-    "/stablegate.ledger.v1.CredentialService/": frozenset({Role.EDGE, Role.DASHBOARD}),
+    "/stablegate.admin.v1.": frozenset({Role.EDGE}),
+    **{method: frozenset({Role.EDGE, Role.DASHBOARD}) for method in DASHBOARD_ADMIN_METHODS},
+    "/stablegate.ledger.v1.CredentialService/": frozenset({Role.EDGE}),
     "/stablegate.ledger.v1.ChainObservationService/": frozenset({Role.WATCHER}),
     "/stablegate.ledger.v1.CheckoutService/": frozenset({Role.CHECKOUT}),
     "/stablegate.ledger.v1.DepositAddressService/ListDepositAddresses": frozenset({Role.WATCHER, Role.SETTLEMENT}),
