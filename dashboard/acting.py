@@ -5,7 +5,8 @@ key), so the ledger's audit alone would name only the dashboard's key. This modu
 
 - a middleware sets the request's acting user from its session: an operator signed in through the admin login
   (kind `operator`, the provider's subject, the email the provider gave), or a merchant's fully signed-in user
-  (kind `merchant_user`, the dashboard user id, and on a POST the user's email from the dashboard's database);
+  (kind `merchant_user`, the dashboard user id, and the user's email from the dashboard's database, read at the
+  request's first ledger call);
   `act_as` sets it where no session says who it is yet (sign-up's verification link);
 - a gRPC client interceptor on the dashboard's ledger channel sends it as `x-stablegate-acting-user-kind`, `-id`
   and `-email` metadata (percent-encoded UTF-8), replacing any copies the call carried.
@@ -53,17 +54,37 @@ class ActingUser:
         return [(h, urllib.parse.quote(v, safe="@")) for h, v in zip(HEADERS, values, strict=True) if v]
 
 
-_current: contextvars.ContextVar[ActingUser | None] = contextvars.ContextVar("dashboard_acting_user", default=None)
+EmailLookup = Callable[[str], Awaitable[str]]
+"""A merchant user's email by their dashboard user id ("" when unknown)."""
 
 
-def acting_user() -> ActingUser | None:
+class _RequestActor:
+    """The acting user of one request; a merchant user's email is looked up at the first ledger call, if any."""
+
+    def __init__(self, user: ActingUser, lookup: EmailLookup | None = None) -> None:
+        self._user = user
+        self._lookup = lookup
+
+    async def user(self) -> ActingUser:
+        """The acting user, with the email looked up once if it is still missing."""
+        if self._lookup is not None and not self._user.email:
+            lookup, self._lookup = self._lookup, None
+            self._user = ActingUser(self._user.kind, self._user.id, await lookup(self._user.id))
+        return self._user
+
+
+_current: contextvars.ContextVar[_RequestActor | None] = contextvars.ContextVar("dashboard_acting", default=None)
+
+
+async def acting_user() -> ActingUser | None:
     """The acting user of the current request, if any."""
-    return _current.get()
+    current = _current.get()
+    return await current.user() if current is not None else None
 
 
 def act_as(kind: Kind, user_id: str, email: str = "") -> None:
     """Name the acting user for the rest of the current request (where its session does not name them yet)."""
-    _current.set(ActingUser(kind, user_id, email))
+    _current.set(_RequestActor(ActingUser(kind, user_id, email)))
 
 
 def from_session(session: Session | None) -> ActingUser | None:
@@ -93,7 +114,7 @@ class ActingUserInterceptor(_UnaryInterceptor):
         request: Any,
     ) -> Any:
         """The call with the acting user's metadata in place of any the caller set."""
-        acting = _current.get()
+        acting = await acting_user()
         if acting is None:
             return await continuation(client_call_details, request)
         kept = [(k, v) for k, v in (client_call_details.metadata or ()) if k not in HEADERS]
@@ -133,10 +154,10 @@ def install(
             found = from_session(session_of(request))
         except KeyError:  # a static file: no session was loaded
             found = None
-        if found is not None and found.kind == "merchant_user" and request.method == "POST":
-            # Only a POST changes anything the ledger audits; reads do not need the email looked up.
-            found = ActingUser(found.kind, found.id, await email_of(found.id))
-        token = _current.set(found)
+        # A merchant user's email is read only if the request calls the ledger (most pages of theirs do not change
+        # anything the ledger audits, but a page may issue its key on a GET).
+        actor = _RequestActor(found, email_of if found.kind == "merchant_user" else None) if found else None
+        token = _current.set(actor)
         try:
             return await handler(request)
         finally:
