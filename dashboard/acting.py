@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextvars
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -96,6 +96,24 @@ def from_session(session: Session | None) -> ActingUser | None:
     if session.stage == Stage.SIGNED_IN:
         return ActingUser("merchant_user", session.user_id)
     return None
+
+
+def acting_user_cell(details: Mapping[str, Any]) -> str:
+    """The person an audit event's details name, as one CSV cell (`kind:id <email>`); "" when none is named."""
+    user_id = str(details.get("actingUserId", ""))
+    if not user_id:
+        return ""
+    email = str(details.get("actingUserEmail", ""))
+    return f"{details.get('actingUserKind', '')}:{user_id}" + (f" <{email}>" if email else "")
+
+
+def shown_actor(actor: str, details: Mapping[str, Any]) -> str:
+    """How the admin audit shows who acted: the person the ledger recorded (if any) and the key that acted."""
+    who = details.get("actingUserEmail") or details.get("actingUserId")
+    if not who:
+        return actor
+    kind = str(details.get("actingUserKind", "")).replace("_", " ")
+    return f"{who} ({kind}) via {actor}"
 
 
 if TYPE_CHECKING:

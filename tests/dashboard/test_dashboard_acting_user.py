@@ -17,10 +17,11 @@ import asyncpg
 import pytest
 from playwright.sync_api import BrowserContext, expect
 
+from dashboard.admin_exports import LEDGER_AUDIT
 from gateway import parts
 from service_runtime.devcerts import DevMesh
 from tests.dashboard.conftest import DashboardStack, Mailbox
-from tests.dashboard.flows import in_database, onboard, open_page
+from tests.dashboard.flows import download_csv, in_database, onboard, open_page
 from tests.dashboard.oidc_fixture import OidcTestProvider, start_oidc_provider
 from tests.dashboard.test_dashboard_admin import new_merchant, sign_in
 from tests.edge.conftest import launch_stack
@@ -99,6 +100,18 @@ def test_an_operators_suspension_through_the_dashboard_is_audited_naming_the_ope
     assert details["reason"] == "under review"
     # The key that acted is still the actor: the dashboard's own, not the test's.
     assert event["actor"].startswith("admin_key:") and details["adminName"] == "dashboard"
+
+    # The dashboard's audit viewer and its CSV show the person with the key (both inside the verified chain).
+    email = provider.users["alice"].claims["email"]
+    page.goto(dash.url + "admin/audit")
+    shown = page.locator(f"#admin-event-{event['sequence']}")
+    expect(shown).to_contain_text(f"{email} (operator) via {event['actor']}")
+    expect(page.locator("#admin-verdict")).to_contain_text("Chain verified")  # the dashboard's own recomputation
+    rows = download_csv(page, dash.url + "admin/audit/ledger.csv")
+    assert rows[0] == list(LEDGER_AUDIT)
+    [mine] = [r for r in rows[1:] if r[0] == str(event["sequence"])]
+    assert mine[2] == event["actor"] and mine[3] == "merchant.suspend"
+    assert mine[-1] == f"operator:alice <{email}>"
 
 
 def test_a_merchant_users_onboarding_and_new_key_are_audited_naming_the_user(
