@@ -4,7 +4,9 @@
 - `/dashboard/admin/approvals.csv?status=`: the approvals queue (the page's status filter), amounts in token units
   as exact decimal strings.
 - `/dashboard/admin/audit/signer.csv` and `…/audit/ledger.csv`: the signer's and the ledger's admin audit records
-  the audit viewer reads and verifies (in chain order, with each record's hash and the previous one's).
+  the audit viewer reads and verifies (in chain order, with each record's hash and the previous one's; the
+  ledger's `acting_user` column names the person who acted through the dashboard, `kind:id <email>`, when the
+  ledger recorded one).
 - `/dashboard/admin/reconciliation.csv` and `…/reconciliation/<id>.csv`: the runs, and one run's lines.
 
 Without an admin session each redirects to the admin sign-in; a merchant user's session is not an admin session.
@@ -16,8 +18,10 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 
 from aiohttp import web
+from google.protobuf import json_format
 
 from dashboard import approval_pages
+from dashboard.acting import acting_user_cell
 from dashboard.admin import role_of
 from dashboard.admin_ops import OPS, REPORT_ID
 from dashboard.app import PARTS, PREFIX, SETTINGS, current_session, see_other
@@ -36,7 +40,9 @@ APPROVALS = (
 SIGNER_AUDIT = (
     "sequence", "record_time_utc", "actor", "action", "request_id", "key_id", "reason", "tx_hash", "prev_hash", "hash",
 )  # fmt: skip
-LEDGER_AUDIT = ("sequence", "event_time_utc", "actor", "action", "subject", "request_id", "prev_hash", "hash")
+LEDGER_AUDIT = (
+    "sequence", "event_time_utc", "actor", "action", "subject", "request_id", "acting_user", "prev_hash", "hash",
+)  # fmt: skip
 RUNS = ("report_id", "block_number", "status", "mismatch_count", "error", "create_time_utc")
 LINES = (
     "account", "address", "asset", "chain_balance", "ledger_balance", "difference", "kind", "status", "note",
@@ -111,7 +117,7 @@ def install(app: web.Application) -> None:
                 break
         return [
             (ev.sequence, when(ev.event_time.ToDatetime(tzinfo=dt.UTC)), ev.actor, ev.action, ev.subject,
-             ev.request_id, ev.prev_hash, ev.hash)
+             ev.request_id, acting_user_cell(json_format.MessageToDict(ev.details)), ev.prev_hash, ev.hash)
             for ev in reversed(events)
         ]  # fmt: skip
 

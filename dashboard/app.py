@@ -34,7 +34,7 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from dashboard import pages
+from dashboard import acting, pages
 from dashboard.config import DashboardSettings
 from dashboard.domain import accounts
 from dashboard.domain.rbac import LABELS, Permission, TeamRole, allows
@@ -407,6 +407,7 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
             problem = "Merchant sign-up is not configured on this gateway (no admin key); contact the operator."
             return html(pages.business_page(csrf, link, user.email, name=name, problem=problem), 503)
         try:
+            acting.act_as("merchant_user", user.id, user.email)  # no session names them yet
             # Idempotent by request id: a retry after a failure below creates nothing twice.
             merchant_id = await ledger().onboard(f"dashboard-{user.id}", name, user.email)
             read_key = await ledger().issue_key(
@@ -739,6 +740,7 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
             return html(pages.message_page("Email not sent", text, ident="mail-failed"), 503)
 
     app = web.Application(middlewares=[only_edge, headers, mail_down, session_and_csrf], client_max_size=16 * 1024)
+    acting.install(app, current_session, pool)  # names the person at the keyboard on ledger calls (dashboard/acting.py)
     app[SESSIONS] = sessions()
     app[SETTINGS] = settings
     app[PARTS] = parts
@@ -813,7 +815,7 @@ def definition(settings: DashboardSettings, admin: AdminLogin | None = None) -> 
             if applied:
                 log.info("migrated", extra={"migrations": applied})
         parts.pool = await open_pool(settings.database_url, settings.database_pool_size)
-        channel = mesh.channel(settings.ledger_target, settings.tls)
+        channel = acting.ledger_channel(settings.ledger_target, settings.tls)
         channels.append(channel)
         parts.ledger = LedgerClient(channel, settings.admin_key)
         if settings.signer_target:

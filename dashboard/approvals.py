@@ -25,6 +25,7 @@ from aiohttp import web
 from google.protobuf import json_format
 
 from dashboard import approval_pages as pages
+from dashboard.acting import shown_actor
 from dashboard.app import PARTS, PREFIX, SETTINGS, current_session, html, see_other
 from dashboard.domain import approvals as rules
 from dashboard.domain.audit_chain import Verdict, admin_event_link, signer_link, verify_links
@@ -335,7 +336,13 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
         # More events than the viewer reads cannot be checked from the first one: no verdict then (the page says).
         verdict = verify_links(links) if not token else None
         rows = [
-            pages.AdminEventRow(ev.sequence, ev.event_time.ToDatetime(tzinfo=dt.UTC), ev.actor, ev.action, ev.subject)
+            pages.AdminEventRow(
+                ev.sequence,
+                ev.event_time.ToDatetime(tzinfo=dt.UTC),
+                shown_actor(ev.actor, json_format.MessageToDict(ev.details)),  # the person too (dashboard/acting.py)
+                ev.action,
+                ev.subject,
+            )
             for ev in reversed(events[-ADMIN_EVENTS_SHOWN:])
         ]
         return rows, verdict

@@ -60,8 +60,13 @@ IDENTITY_HEADERS = (
     "x-stablegate-scopes",
     "x-stablegate-admin",
     "x-stablegate-client-address",
+    "x-stablegate-acting-user-kind",
+    "x-stablegate-acting-user-id",
+    "x-stablegate-acting-user-email",
 )
-"""Headers only ext_authz and Envoy may set; Envoy removes them from every client request first."""
+"""Headers only ext_authz and Envoy may set; Envoy removes them from every client request first. (The acting-user
+ones only the dashboard sets, on its own mesh calls; the ledger ignores them from the edge anyway:
+ledger/api/acting.py.)"""
 
 CLIENT_ADDRESS_HEADER = "x-stablegate-client-address"
 """The client's address as Envoy saw it (see `EdgePlan.trusted_proxy_hops`), set on every upstream call; the

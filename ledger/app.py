@@ -100,10 +100,57 @@ NOT_BUILT: tuple[str, ...] = ()
 
 # Who may call what (docs/security.md). Public APIs: Envoy (edge) and the dashboard, with a merchant or admin key
 # on top. Internal APIs: only the service whose job it is.
+DASHBOARD_MERCHANT_METHODS = tuple(
+    f"/stablegate.merchant.v1.{method}"
+    for method in (
+        "InvoiceService/CreateInvoice",
+        "InvoiceService/GetInvoice",
+        "InvoiceService/ListInvoices",
+        "WebhookEndpointService/CreateWebhookEndpoint",
+        "WebhookEndpointService/GetWebhookEndpoint",
+        "WebhookEndpointService/ListWebhookEndpoints",
+        "WebhookEndpointService/ListWebhookDeliveries",
+        "WebhookEndpointService/RedeliverWebhook",
+        "WebhookEndpointService/ReplayFailedWebhooks",
+        "BalanceService/GetBalance",
+        "SettlementAddressService/CreateSettlementAddress",
+        "SettlementAddressService/ListSettlementAddresses",
+        "PayoutService/GetPayoutQuote",
+        "PayoutService/CreatePayout",
+        "PayoutService/ListPayouts",
+        "RefundService/CreateRefund",
+        "RefundService/ListRefunds",
+    )
+)
+"""The merchant methods the dashboard's pages call (with a merchant's key), and the only ones its certificate may."""
+DASHBOARD_ADMIN_METHODS = tuple(
+    f"/stablegate.admin.v1.{method}"
+    for method in (
+        "MerchantAdminService/OnboardMerchant",
+        "MerchantAdminService/GetMerchant",
+        "MerchantAdminService/ListMerchants",
+        "MerchantAdminService/SuspendMerchant",
+        "MerchantAdminService/ReactivateMerchant",
+        "ApiKeyAdminService/IssueApiKey",
+        "ApiKeyAdminService/ListApiKeys",
+        "ApiKeyAdminService/RevokeApiKey",
+        "AuditLogService/ListAuditEvents",
+        "ReportService/GetVolumeReport",
+        "ReportService/GetMerchantPerformance",
+    )
+)
+"""The admin methods the dashboard calls, and the only ones its certificate may."""
+DASHBOARD_METHODS = DASHBOARD_MERCHANT_METHODS + DASHBOARD_ADMIN_METHODS
+"""Every public method the dashboard's certificate may call: the rest of the merchant and admin APIs is the edge's
+(keys through Envoy). A test keeps this list equal to the calls in dashboard/
+(tests/ledger/test_ledger_dashboard_scope.py); a page that needs another method adds it here and to
+docs/security.md."""
+
 ROLES: MethodRoles = {
-    "/stablegate.merchant.v1.": frozenset({Role.EDGE, Role.DASHBOARD}),
-    "/stablegate.admin.v1.": frozenset({Role.EDGE, Role.DASHBOARD}),
-    "/stablegate.ledger.v1.CredentialService/": frozenset({Role.EDGE, Role.DASHBOARD}),
+    "/stablegate.merchant.v1.": frozenset({Role.EDGE}),
+    "/stablegate.admin.v1.": frozenset({Role.EDGE}),
+    **{method: frozenset({Role.EDGE, Role.DASHBOARD}) for method in DASHBOARD_METHODS},
+    "/stablegate.ledger.v1.CredentialService/": frozenset({Role.EDGE}),
     "/stablegate.ledger.v1.ChainObservationService/": frozenset({Role.WATCHER}),
     "/stablegate.ledger.v1.CheckoutService/": frozenset({Role.CHECKOUT}),
     "/stablegate.ledger.v1.DepositAddressService/ListDepositAddresses": frozenset({Role.WATCHER, Role.SETTLEMENT}),

@@ -81,7 +81,8 @@ def peer_role(context: _HasAuthContext, trust_domain: str) -> str | None:
 
 MethodRoles = Mapping[str, frozenset[str]]
 """Who may call what: keys are a full method (`/pkg.Service/Method`), a service (`/pkg.Service/`) or a package
-prefix (`/pkg.`); the longest key that prefixes a method decides."""
+prefix (`/pkg.`); the longest key that prefixes a method decides. A full method matches only itself
+(`…/GetMerchant` says nothing of `…/GetMerchantFeePlan`)."""
 
 
 def roles_for(rules: MethodRoles, method: str) -> frozenset[str]:
@@ -90,7 +91,8 @@ def roles_for(rules: MethodRoles, method: str) -> frozenset[str]:
         return ROLES
     best = ""
     for key in rules:
-        if method.startswith(key) and len(key) > len(best):
+        matches = method.startswith(key) if key.endswith(("/", ".")) else method == key
+        if matches and len(key) > len(best):
             best = key
     return rules[best] if best else frozenset()
 

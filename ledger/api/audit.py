@@ -10,6 +10,7 @@ from google.protobuf import struct_pb2
 from stablegate.admin.v1 import audit_log_service_pb2 as pb
 from stablegate.admin.v1 import audit_log_service_pb2_grpc as pb_grpc
 
+from ledger.api.acting import current_acting_user
 from ledger.api.auth import current_principal
 from ledger.api.convert import from_timestamp, timestamp
 from ledger.core import LedgerCore
@@ -47,6 +48,7 @@ async def record(
 ) -> AuditEvent:
     """Append the audit event of an admin action in the action's transaction (both commit, or neither)."""
     actor, who = actor_of_current_call()
+    acting = current_acting_user.get()
     request_id = ""
     if context is not None:
         metadata = dict(context.invocation_metadata() or ())
@@ -58,7 +60,9 @@ async def record(
         action=action,
         subject=subject,
         event_time=core.now(),
-        details={**who, **(details or {})},
+        # The person acting through the dashboard goes next to the key's own details, last so that no detail of
+        # the action can shadow it (ledger/api/acting.py says when it is believed).
+        details={**who, **(details or {}), **(acting.audit_details() if acting is not None else {})},
         request_id=request_id,
     )
     return await audit_store.append(conn, event)

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from ledger.api.acting import asserted_acting_user, current_acting_user
 from ledger.auth import CredentialVerifier, authorize, requirement_for
 from ledger.domain.credentials import Principal, bearer_token
 from service_runtime.errors import InvalidArgument, PermissionDenied, Unauthenticated
@@ -79,7 +80,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         asserted_identity = edge_asserted_merchant(metadata)
 
         async def guarded(raw: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            from_edge = peer_role(context, trust_domain) == Role.EDGE
+            role = peer_role(context, trust_domain)
+            from_edge = role == Role.EDGE
+            # Who is at the dashboard's keyboard: believed from the dashboard role only (ledger/api/acting.py).
+            current_acting_user.set(asserted_acting_user(metadata, role))
             if from_edge and asserted_identity is not None:
                 # Envoy's ext_authz verified this merchant's key a moment ago (scopes, revocation, allow-list):
                 # no second lookup. Only the edge role gets here; scopes are still checked below.

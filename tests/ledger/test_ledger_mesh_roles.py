@@ -44,7 +44,7 @@ async def test_only_the_watcher_may_record_chain_facts_and_only_edge_or_dashboar
                     await inv_grpc.InvoiceServiceStub(channel).ListInvoices(listing, metadata=ledger.auth(key))
                 assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, role
 
-        # The watcher may not verify API keys (that is the edge's and the dashboard's job).
+        # The watcher may not verify API keys (that is the edge's job; tests/ledger/test_ledger_dashboard_scope.py).
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await cred_grpc.CredentialServiceStub(ledger.watcher_channel).VerifyCredential(
                 cred_pb.VerifyCredentialRequest(credential=key)
