@@ -117,6 +117,17 @@ class DashboardSettings(ServiceSettings):
     login_failure_window_seconds: int = Field(
         default=15 * 60, ge=60, le=24 * 3600, description="How long those failures count (from the first)."
     )
+    reset_client_limit: int = Field(
+        default=20,
+        ge=1,
+        le=10_000,
+        description="Password reset requests per client address (IPv6: per /64) within `reset_client_window_seconds`, "
+        "whatever addresses they name; past it the reset form answers 429 and sends nothing. The address is the one "
+        "Envoy saw (dashboard/client_address.py); raise it for many users behind one NAT.",
+    )
+    reset_client_window_seconds: int = Field(
+        default=3600, ge=60, le=24 * 3600, description="How long those reset requests count (from the first)."
+    )
     verification_ttl_seconds: int = Field(
         default=24 * 3600, ge=300, le=7 * 24 * 3600, description="How long an email verification link works."
     )

@@ -65,7 +65,8 @@ IDENTITY_HEADERS = (
 
 CLIENT_ADDRESS_HEADER = "x-stablegate-client-address"
 """The client's address as Envoy saw it (see `EdgePlan.trusted_proxy_hops`), set on every upstream call; the
-ledger believes it only from the `edge` mesh role, to check a key's allowed_ip_ranges."""
+ledger believes it only from the `edge` mesh role, to check a key's allowed_ip_ranges, and the dashboard (which
+answers only the `edge` role) counts its per-client limits by it (dashboard/client_address.py)."""
 
 MERCHANT_PACKAGE = "stablegate.merchant.v1."
 ADMIN_PACKAGE = "stablegate.admin.v1."
@@ -1046,6 +1047,8 @@ def _dashboard_routes(plan: EdgePlan, upstream: Upstream) -> list[dict[str, Any]
             "match": {"prefix": DASHBOARD_PREFIX, "headers": post},
             "route": {"cluster": upstream.name, "timeout": _duration(plan.request_timeout), **_page_retry(upstream)},
             "typed_per_filter_config": config,
+            # The client's address for the dashboard's per-client limits (a client's own copy was removed first).
+            "request_headers_to_add": [_header(CLIENT_ADDRESS_HEADER, "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%")],
         },
         {
             "name": "dashboard",
@@ -1056,6 +1059,7 @@ def _dashboard_routes(plan: EdgePlan, upstream: Upstream) -> list[dict[str, Any]
                 **_page_retry(upstream, safe=True),
             },
             "typed_per_filter_config": config,
+            "request_headers_to_add": [_header(CLIENT_ADDRESS_HEADER, "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%")],
         },
         {
             "name": "dashboard method_not_allowed",
