@@ -1,5 +1,6 @@
 """Small defences of the dashboard, over plain HTTP through the real Envoy, with the real ledger, Postgres, Redis and
-SMTP server: password resets limited per client address as Envoy saw it (not what the client claims).
+SMTP server: password resets limited per client address as Envoy saw it (not what the client claims); anonymous
+visitors' CSRF tokens in a signed cookie, with nothing stored for them.
 
 The stack here runs with a small per-client reset limit; each test talks from loopback addresses of its own
 (127.x.y.z), so its counters are its own.
@@ -11,13 +12,18 @@ import html
 import http.client
 import re
 import secrets
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import asyncpg
 import pytest
+import redis
 
 from dashboard import client_address
+from dashboard import csrf as anonymous_csrf
+from dashboard.app import COOKIE as SESSION_COOKIE
+from dashboard.sessions import KEY_PREFIX as SESSION_KEYS
 from edge import envoy_config
 from gateway import localrun, parts
 from service_runtime.devcerts import DevMesh
@@ -231,3 +237,76 @@ def test_one_client_cannot_spray_resets_over_many_addresses_nor_hide_behind_forg
     assert reset_mails(dash, known) == 1
     log = dash.log.read_text()
     assert "password reset throttled for the client address" in log
+
+
+# --- anonymous visitors: a signed CSRF cookie, no stored session ------------------------------------------------
+
+
+def stored_sessions(redis_server: RedisServer) -> int:
+    """Dashboard sessions in Redis right now."""
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        return sum(1 for _ in client.scan_iter(match=SESSION_KEYS + "*", count=1000))
+    finally:
+        client.close()
+
+
+def test_anonymous_form_pages_store_no_session_and_forged_tokens_are_refused(
+    dashboard_stack: DashboardStack, redis_server: RedisServer
+) -> None:
+    dash = dashboard_stack
+    before = stored_sessions(redis_server)
+    for _ in range(20):
+        visitor = Client(dash)  # a new visitor each time, no cookie
+        for path in ("/dashboard/login", "/dashboard/signup", "/dashboard/password/forgot"):
+            page = visitor.request("GET", path)
+            assert page.status == 200
+            assert SESSION_COOKIE not in page.cookies, path
+        # One CSRF cookie per visitor, set by the first form page and kept by the next ones.
+        assert list(visitor.cookies) == [anonymous_csrf.COOKIE]
+    assert stored_sessions(redis_server) == before
+
+    alice, mallory = Client(dash), Client(dash)
+    alice_token = alice.form_token("/dashboard/login")
+    mallory_token = mallory.form_token("/dashboard/login")
+    login = {"email": new_email(), "password": "not the password at all"}
+    refusals: list[tuple[str, Client, dict[str, str], dict[str, str]]] = [
+        ("no token", alice, login, {}),
+        ("another visitor's token", alice, {**login, "csrf_token": mallory_token}, {}),
+        ("the token, another origin", alice, {**login, "csrf_token": alice_token}, {"origin": "http://evil.example"}),
+    ]
+    for what, client, form, headers in refusals:
+        answer = client.request("POST", "/dashboard/login", form, headers)
+        assert answer.status == 403, what
+        assert 'id="csrf-refused"' in answer.text, what
+    # A cookie of one's own making, or a real token with no cookie at all, is refused too.
+    forger = Client(dash, cookies={anonymous_csrf.COOKIE: f"{int(time.time())}.{'A' * 32}"})
+    forged = forger.request("POST", "/dashboard/login", {**login, "csrf_token": mallory_token})
+    assert forged.status == 403
+    cookieless = Client(dash).request("POST", "/dashboard/login", {**login, "csrf_token": alice_token})
+    assert cookieless.status == 403
+    # The right pair passes the CSRF check and reaches the login (which refuses the password: 400, not 403).
+    answer = alice.request("POST", "/dashboard/login", {**login, "csrf_token": alice_token})
+    assert answer.status == 400 and "Email or password is not right." in answer.text
+    assert stored_sessions(redis_server) == before
+
+
+def test_anonymous_csrf_tokens_bind_to_their_cookie_key_and_age() -> None:
+    now = [1_800_000_000.0]
+    tokens = anonymous_csrf.AnonymousCsrf(b"k" * 32, max_age_seconds=600, clock=lambda: now[0])
+    cookie = tokens.new_cookie()
+    token = tokens.token(cookie)
+    assert tokens.verify(cookie, token)
+    assert not tokens.verify(cookie, "")
+    assert not tokens.verify(tokens.new_cookie(), token)  # another cookie
+    other_key = anonymous_csrf.AnonymousCsrf(b"x" * 32, max_age_seconds=600, clock=lambda: now[0])
+    assert not other_key.verify(cookie, other_key.token(cookie) + "A")
+    assert not other_key.verify(cookie, token)  # another dashboard's key
+    assert not tokens.verify("not a cookie", tokens.token("not a cookie"))
+    now[0] += 599
+    assert tokens.verify(cookie, token)
+    now[0] += 1
+    assert not tokens.verify(cookie, token)  # too old
+    future = f"{int(now[0]) + 3600}.{'B' * 32}"
+    assert not tokens.verify(future, tokens.token(future))
+    assert anonymous_csrf.derive_key(b"s" * 32) != b"s" * 32
