@@ -57,6 +57,7 @@ from dashboard.store.db import apply_migrations, open_pool
 from dashboard.throttle import LoginThrottle
 from service_runtime import mesh
 from service_runtime.config import Profile
+from service_runtime.csp import DASHBOARD_CSP
 from service_runtime.mesh import MethodRoles, Role, https_listener_ssl, peer_cert_has_role
 from service_runtime.redis_client import async_redis
 from service_runtime.server import ServiceDefinition
@@ -74,12 +75,8 @@ STATIC_TYPES = {
     "favicon.svg": "image/svg+xml",
     "wallet-sign.js": "text/javascript; charset=utf-8",
 }
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; "
-    "frame-ancestors 'none'"
-)
-"""The dashboard's Content-Security-Policy: its own stylesheet, icon and one script file (the approvals page's
-optional browser-wallet button), forms to itself; no inline script or style, nothing from elsewhere."""
+CSP = DASHBOARD_CSP
+"""The dashboard's Content-Security-Policy (service_runtime/csp.py, which Envoy's dashboard routes send too)."""
 MAX_CODE_FAILURES = 5
 TOTP_ISSUER = "stablegate"
 _DUMMY_HASH_PASSWORD = "not a password of anyone's"  # noqa: S105 - hashed once to time-equalize unknown emails

@@ -49,6 +49,7 @@ import yaml
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
+from service_runtime import csp
 from service_runtime.mesh import ROLES, MeshFiles, spiffe_id
 
 PUBLIC_PACKAGES = ("stablegate.merchant.v1.", "stablegate.admin.v1.")
@@ -123,12 +124,8 @@ CHECKOUT_CSP = (
 nothing third-party."""
 DASHBOARD_PREFIX = "/dashboard/"
 """The dashboards' paths on the public listener (docs/dashboard.md), proxied to the dashboard service."""
-DASHBOARD_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; "
-    "frame-ancestors 'none'"
-)
-"""The dashboard's CSP: its own stylesheet, icon and script files (the approvals page's optional browser-wallet
-button), forms posted to itself; nothing inline or third-party (the dashboard sets the same header itself)."""
+DASHBOARD_CSP = csp.DASHBOARD_CSP
+"""The dashboard's CSP, defined once in service_runtime/csp.py: the dashboard sends the same policy itself."""
 CHECKOUT_FORM_PATH = r"^/checkout/[^/]+/[^/]+/refund-address$"
 """The one checkout path that takes a POST: the customer's refund address (a form, set once)."""
 MAX_DIRECT_RESPONSE_BYTES = 1024 * 1024

@@ -12,6 +12,7 @@ import html
 import http.client
 import re
 import secrets
+import ssl
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from dashboard.app import COOKIE as SESSION_COOKIE
 from dashboard.sessions import KEY_PREFIX as SESSION_KEYS
 from edge import envoy_config
 from gateway import localrun, parts
+from service_runtime import csp
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
 from tests.conftest import PostgresServer, RedisServer
@@ -310,3 +312,44 @@ def test_anonymous_csrf_tokens_bind_to_their_cookie_key_and_age() -> None:
     future = f"{int(now[0]) + 3600}.{'B' * 32}"
     assert not tokens.verify(future, tokens.token(future))
     assert anonymous_csrf.derive_key(b"s" * 32) != b"s" * 32
+
+
+# --- one Content-Security-Policy, sent by the dashboard and by Envoy --------------------------------------------
+
+
+def test_the_dashboard_and_envoy_send_the_one_csp_defined_in_service_runtime(
+    dashboard_stack: DashboardStack, mesh_pki: DevMesh
+) -> None:
+    # The dashboard's own answer, straight from its listener with the edge's certificate (as Envoy calls it).
+    files = mesh_pki.files(Role.EDGE)
+    context = ssl.create_default_context(cafile=str(files.ca_file))
+    context.check_hostname = False
+    context.load_cert_chain(str(files.cert_file), str(files.key_file))
+    conn = http.client.HTTPSConnection("127.0.0.1", dashboard_stack.stack.dashboard_port, context=context, timeout=5)
+    try:
+        conn.request("GET", "/dashboard/login")
+        direct = conn.getresponse()
+        direct.read()
+        assert direct.status == 200
+        assert direct.headers.get_all("content-security-policy") == [csp.DASHBOARD_CSP]
+    finally:
+        conn.close()
+    # Through Envoy: one header, the same value (Envoy's route sets it over the dashboard's).
+    public = http.client.HTTPConnection("127.0.0.1", dashboard_stack.stack.port, timeout=5)
+    try:
+        public.request("GET", "/dashboard/login")
+        through = public.getresponse()
+        through.read()
+        assert through.headers.get_all("content-security-policy") == [csp.DASHBOARD_CSP]
+    finally:
+        public.close()
+    assert envoy_config.DASHBOARD_CSP is csp.DASHBOARD_CSP
+    # Defined once: no other source file spells the policy out.
+    spelled = "script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'"
+    holders = [
+        str(path.relative_to(parts.REPO_ROOT))
+        for package in ("dashboard", "edge", "service_runtime", "checkout", "gateway")
+        for path in (parts.REPO_ROOT / package).rglob("*.py")
+        if spelled in path.read_text()
+    ]
+    assert holders == ["service_runtime/csp.py"]
