@@ -6,9 +6,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dashboard.approval_pages import admin_nav
 from dashboard.domain.unfreeze import REFUSALS
-from dashboard.pages import PREFIX, ROLE_LABELS, csrf_field, e, layout
+from dashboard.pages import PREFIX, ROLE_LABELS, admin_nav, csrf_field, e, layout
 from dashboard.signer_client import FreezeState, SignerRefused
 
 
@@ -71,7 +70,7 @@ def freeze_page(
 ) -> str:
     """The freeze state and, while frozen, the typed data to sign and the form collecting the quorum's signatures."""
     signed_in = f'<p class="hint">Signed in as {e(who)} · {e(ROLE_LABELS.get(role, role))}</p>'
-    head = f"{admin_nav('signing')}{signed_in}{_outcome(outcome)}"
+    head = f"{admin_nav('signing', role)}{signed_in}{_outcome(outcome)}"
     if state is None:
         body = f'{head}<p class="error" id="freeze-unavailable">{e(unavailable)}</p>'
         return layout("Signing freeze", body, csrf=csrf, who=who)

@@ -64,6 +64,9 @@ CEILING, TARGET, THRESHOLD = 50 * UNIT, 20 * UNIT, 50 * UNIT
 FUNDED = 80 * UNIT
 """The treasury gets 80 tokens: 60 above the target, a move over the approval threshold."""
 
+PHONE_ROOM = 150
+"""Pixels the approval page's decisive facts must leave free below them on a phone (it once passed by 1 px)."""
+
 
 def cold_move_policy(chain: SweepChain) -> str:
     """Cold moves up to 50 tokens are signed at once; larger ones wait for two officers (the initiator never counts)."""
@@ -355,9 +358,11 @@ def test_bad_signatures_are_refused_with_their_reason_and_a_read_only_admin_rela
     try:
         page = open_approval(readonly, mesh, "rita")
         expect(page.locator("#read-only")).to_be_visible()
-        assert page.locator("#approve-form").count() == 0
+        # No form, and her nav does not offer the signing-freeze page she cannot act on.
+        assert page.locator("#approve-form").count() == 0 and page.locator("#nav-signing").count() == 0
         assert_accessible(page)
-        assert_readable(page, ("h1", "#intent-kind", "#amount", "#quorum"), PHONE)
+        # What the approver decides on fits a phone's first screen with room to spare (the facts lead).
+        assert_readable(page, ("h1", "#intent-kind", "#amount", "#quorum"), PHONE, room=PHONE_ROOM)
         page.screenshot(path=str(SHOTS / "dashboard-admin-approval-readonly-phone.png"))
         deadline = int(page.locator("#deadline-shown").text_content() or 0)
         typed = json.loads(page.locator("#typed-data").text_content() or "")
@@ -395,7 +400,9 @@ def test_two_approvers_approve_in_the_browser_the_move_lands_and_the_audit_chain
         browser_wallet(second, OFFICERS[1])
         page2 = open_approval(second, mesh, "bob")
         expect(page2.locator("#approved-by")).to_contain_text(OFFICERS[0].address)
-        assert_readable(page2, ("h1", "#intent-kind", "#amount", "#quorum"), PHONE)
+        assert_readable(page2, ("h1", "#intent-kind", "#amount", "#quorum"), PHONE, room=PHONE_ROOM)
+        # An approver's nav links the signing-freeze page.
+        expect(page2.locator("#nav-signing")).to_have_attribute("href", "/dashboard/admin/signing")
         page2.click("#wallet-sign")
         expect(page2.locator("#wallet-status")).to_contain_text("Signed.")
         assert page2.input_value("#signature") == wallet_signature(page2, OFFICERS[1])

@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 import redis
 
-from dashboard import client_address
+from dashboard import client_address, pages
 from dashboard import csrf as anonymous_csrf
 from dashboard.app import COOKIE as SESSION_COOKIE
 from dashboard.sessions import KEY_PREFIX as SESSION_KEYS
@@ -353,3 +353,20 @@ def test_the_dashboard_and_envoy_send_the_one_csp_defined_in_service_runtime(
         if spelled in path.read_text()
     ]
     assert holders == ["service_runtime/csp.py"]
+
+
+# --- the admin nav ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "linked"), [("approver", True), ("admin", True), ("admin-readonly", False), ("unknown", False)]
+)
+def test_the_admin_nav_links_the_signing_page_for_roles_that_may_act_on_it(role: str, linked: bool) -> None:
+    for current in ("merchants", "approvals", "audit"):
+        nav = pages.admin_nav(current, role)
+        assert ('href="/dashboard/admin/signing"' in nav) is linked, (role, current)
+        assert f'id="nav-{current}" aria-current="page"' in nav
+    # The signing page itself is always in its own nav, marked current.
+    assert 'id="nav-signing" aria-current="page"' in pages.admin_nav("signing", role)
+    merchants = pages.admin_merchants_page(csrf="t", who="w", role=role, merchants=[], may_change=False)
+    assert ('href="/dashboard/admin/signing"' in merchants) is linked
