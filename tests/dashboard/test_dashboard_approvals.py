@@ -542,6 +542,7 @@ def test_two_approvers_signatures_lift_a_freeze_from_the_dashboard_and_a_read_on
     page.wait_for_load_state()
     expect(page.locator("#form-error")).to_contain_text("Line 2 is not a signature")
     assert mesh.audit("unfreeze") == []
+    the_signers_ttl_caps_the_validity(mesh, page, context, frozen.freeze_id, officer_signatures)
 
     # A stranger's key does not count: one officer and a stranger are below the quorum; the signer says so.
     page.goto(mesh.dash.url + share.removeprefix("/dashboard/"))
@@ -560,6 +561,29 @@ def test_two_approvers_signatures_lift_a_freeze_from_the_dashboard_and_a_read_on
     records = mesh.audit("unfreeze")
     assert [(r["decision"], r["reason"]) for r in records] == [("REFUSED", "QUORUM_NOT_MET"), ("UNFROZEN", "")]
     assert records[-1]["approvers"] == [o.address for o in OFFICERS]
+
+
+def the_signers_ttl_caps_the_validity(
+    mesh: ApprovalMesh, page: Page, context: BrowserContext, freeze_id: str, signatures: list[str]
+) -> None:
+    """The page offers no validity beyond the signer's approval TTL (1 hour in this policy, read from
+    GetFreezeState), and a longer deadline posted anyway is refused by the dashboard: nothing is relayed."""
+    page.goto(mesh.dash.url + "admin/signing")
+    offered = [int(v) for v in page.locator("#validity option").evaluate_all("(os) => os.map((o) => o.value)")]
+    assert offered == [300, 900, 3600]
+    expect(page.locator("#approval-ttl")).to_have_text("1 hour")
+    csrf = page.get_attribute("input[name=csrf_token]", "value") or ""
+    form = {
+        "csrf_token": csrf,
+        "freeze_id": freeze_id,
+        "deadline": str(int(time.time()) + 4 * 3600),
+        "signatures": "\n".join(signatures),
+    }
+    reply = post_as(context, mesh.dash, "/dashboard/admin/signing/unfreeze", form)
+    assert reply.status == 400
+    assert b"at most 1 hour (its policy&#x27;s approval_ttl_seconds)" in reply.body, reply.body
+    assert mesh.audit("unfreeze") == []
+    assert mesh.freeze_state().frozen
 
 
 def read_only_relays_nothing(
