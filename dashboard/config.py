@@ -91,8 +91,10 @@ class DashboardSettings(ServiceSettings):
     secret_key: SecretStr = Field(
         default=SecretStr(""),
         description="Base64 of 32 random bytes: seals TOTP secrets and the dashboard's per-merchant read key at "
-        "rest (AES-256-GCM). Empty: a random key per process (TOTP enrolments then do not survive a restart); "
-        "prod requires one and refuses a `dev-only-` key.",
+        "rest (AES-256-GCM), and the admin sign-in's login cookie; a key derived from it signs anonymous visitors' "
+        "CSRF cookies (dashboard/csrf.py). Empty: a random key per process (TOTP enrolments then do not survive a "
+        "restart, and a form opened on one replica is refused by another); prod requires one and refuses a "
+        "`dev-only-` key.",
     )
     smtp_host: str = Field(default="", description="SMTP server for verification emails; empty: email is off.")
     smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP server port.")
