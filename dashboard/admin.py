@@ -3,11 +3,13 @@
 `OidcAdminLogin` plugs into the dashboard's `AdminLogin` hook (docs/dashboard.md, "Admin sign-in"):
 
 - `GET /dashboard/admin/login` starts a sign-in (`OidcLogin.start`) and redirects to the provider. The pending
-  state, nonce and PKCE verifier live server-side in a short-lived login session of their own, named by a
-  `SameSite=Lax` cookie scoped to `/dashboard/admin/`: the provider's redirect back is a cross-site navigation
-  in production, which would not carry the main (`SameSite=Strict`) session cookie.
-- `GET /dashboard/admin/callback` finishes it (`OidcLogin.finish`: state, PKCE, ID token, role claim), ends the
-  login session and rotates the dashboard session to `Stage.ADMIN` with the admin's role: a user whose claim
+  state, nonce and PKCE verifier travel sealed (AES-256-GCM with the dashboard's secret key, `LOGIN_OWNER` as
+  associated data) in a `SameSite=Lax` cookie scoped to `/dashboard/admin/`, so an anonymous visitor stores
+  nothing on the server: the provider's redirect back is a cross-site navigation in production, which would not
+  carry the main (`SameSite=Strict`) session cookie.
+- `GET /dashboard/admin/callback` finishes it (`OidcLogin.finish`: state, PKCE, ID token, role claim, the
+  pending sign-in's age), deletes the login cookie whatever happens (and the provider takes each code once) and
+  rotates the dashboard session to `Stage.ADMIN` with the admin's role: a user whose claim
   grants no admin role gets a 403 page, any other refusal a 400 page naming its reason.
 - `GET /dashboard/admin/merchants` lists the ledger's merchants (over the mesh, with the dashboard's admin key);
   `POST …/merchants/{id}/suspend` and `…/reactivate` change one, for the role `admin` only: `admin-readonly`
@@ -20,13 +22,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from dashboard import approvals, freeze, pages
-from dashboard.app import PARTS, PREFIX, SESSIONS, SETTINGS, current_session, html, rotate_session, see_other
+from dashboard.app import PARTS, PREFIX, SETTINGS, current_session, html, rotate_session, see_other
 from dashboard.ledger_client import LedgerClient, LedgerRefused, LedgerUnavailable, MerchantRow
 from dashboard.oidc import NotAnAdmin, OidcClient, OidcError, OidcLogin
 from dashboard.oidc_settings import AdminRole, OidcSettings
@@ -37,6 +41,8 @@ log = logging.getLogger("stablegate.dashboard.admin")
 PROVIDER_LOGOUT: web.AppKey[Callable[[], Awaitable[str | None]]] = web.AppKey("provider_logout")
 """The provider's RP-initiated logout URL when it has one (set by the OIDC login; dashboard/merchant_review.py)."""
 LOGIN_COOKIE = "sg_dashboard_login"
+LOGIN_OWNER = "dashboard admin login"
+"""Associated data of the sealed login cookie: a value sealed for anything else does not open as one."""
 """The pending sign-in's cookie (Lax, so the provider's redirect back carries it; path /dashboard/admin/)."""
 MERCHANT_ID = r"[A-Za-z0-9_-]{1,64}"
 MAX_REASON = 500
@@ -83,6 +89,21 @@ class OidcAdminLogin:
         def who(session: Session) -> str:
             return session.data.get("email") or session.data.get("name") or session.user_id
 
+        def seal_pending(pending: str) -> str:
+            sealer = app[PARTS].sealer
+            assert sealer is not None
+            return base64.urlsafe_b64encode(sealer.seal(pending, LOGIN_OWNER)).decode().rstrip("=")
+
+        def open_pending(cookie: str) -> str:
+            """The pending sign-ins sealed in the login cookie; empty if absent or not sealed by this dashboard."""
+            sealer = app[PARTS].sealer
+            if sealer is None or not cookie or len(cookie) > 4096:
+                return ""
+            try:
+                return sealer.open(base64.urlsafe_b64decode(cookie + "=" * (-len(cookie) % 4)), LOGIN_OWNER)
+            except (ValueError, binascii.Error):
+                return ""
+
         async def start(request: web.Request) -> web.StreamResponse:
             bag: dict[str, str] = {}
             extra = {"prompt": "login"} if request.query.get("fresh") == "1" else {}
@@ -93,11 +114,10 @@ class OidcAdminLogin:
                 return html(
                     pages.admin_refused_page("Admin sign-in", text, ident="failed", status_reason=exc.reason), 503
                 )
-            token, _ = await app[SESSIONS].start(data={"oidc_pending": bag[OidcLogin.SESSION_KEY]})
             response = web.HTTPFound(url)
             response.set_cookie(
                 LOGIN_COOKIE,
-                token,
+                seal_pending(bag[OidcLogin.SESSION_KEY]),
                 path=f"{PREFIX}/admin/",
                 secure=settings.cookie_secure,
                 httponly=True,
@@ -107,11 +127,8 @@ class OidcAdminLogin:
             raise response
 
         async def callback(request: web.Request) -> web.StreamResponse:
-            sessions = app[SESSIONS]
-            token = request.cookies.get(LOGIN_COOKIE, "")
-            pending = await sessions.load(token)
-            bag = {OidcLogin.SESSION_KEY: pending.data.get("oidc_pending", "") if pending is not None else ""}
-            await sessions.end(token)  # one callback per sign-in, whatever its outcome
+            # One callback per sign-in: the answer deletes the cookie, whatever its outcome.
+            bag = {OidcLogin.SESSION_KEY: open_pending(request.cookies.get(LOGIN_COOKIE, ""))}
             try:
                 identity = await login.finish(bag, request.query)
             except NotAnAdmin:

@@ -34,8 +34,9 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from dashboard import acting, pages
+from dashboard import acting, csrf, pages
 from dashboard.config import DashboardSettings
+from dashboard.csrf import AnonymousCsrf
 from dashboard.domain import accounts
 from dashboard.domain.rbac import LABELS, Permission, TeamRole, allows
 from dashboard.ledger_client import (
@@ -56,6 +57,7 @@ from dashboard.store.db import apply_migrations, open_pool
 from dashboard.throttle import LoginThrottle
 from service_runtime import mesh
 from service_runtime.config import Profile
+from service_runtime.csp import DASHBOARD_CSP
 from service_runtime.mesh import MethodRoles, Role, https_listener_ssl, peer_cert_has_role
 from service_runtime.redis_client import async_redis
 from service_runtime.server import ServiceDefinition
@@ -73,12 +75,8 @@ STATIC_TYPES = {
     "favicon.svg": "image/svg+xml",
     "wallet-sign.js": "text/javascript; charset=utf-8",
 }
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; "
-    "frame-ancestors 'none'"
-)
-"""The dashboard's Content-Security-Policy: its own stylesheet, icon and one script file (the approvals page's
-optional browser-wallet button), forms to itself; no inline script or style, nothing from elsewhere."""
+CSP = DASHBOARD_CSP
+"""The dashboard's Content-Security-Policy (service_runtime/csp.py, which Envoy's dashboard routes send too)."""
 MAX_CODE_FAILURES = 5
 TOTP_ISSUER = "stablegate"
 _DUMMY_HASH_PASSWORD = "not a password of anyone's"  # noqa: S105 - hashed once to time-equalize unknown emails
@@ -106,15 +104,25 @@ TOKEN = web.RequestKey("session_token", str)
 
 
 def current_session(request: web.Request) -> Session:
-    """The request's session (an anonymous one is made for a visitor without a valid cookie)."""
+    """The request's session; for a visitor without one, an unstored anonymous one.
+
+    Its CSRF token then comes from the signed cookie of dashboard/csrf.py (on form pages), else it is empty.
+    """
     return request[SESSION]
 
 
 async def rotate_session(request: web.Request, **values: str | int | dict[str, str]) -> Session:
     """Replace the request's session with a new one holding `values` (a change of privilege).
 
-    The new session has a new token and a new CSRF token; the response carries the new cookie.
+    The new session has a new token and a new CSRF token; the response carries the new cookie. Without `values`
+    (sign-out, a password reset) the session just ends: nothing is stored for an anonymous visitor, and the
+    response deletes the cookie.
     """
+    if not values:
+        await request.app[SESSIONS].end(request[TOKEN])
+        request[TOKEN] = ""
+        request[SESSION] = Session(csrf="")
+        return request[SESSION]
     token, session = await request.app[SESSIONS].rotate(request[TOKEN], **values)
     request[TOKEN] = token
     request[SESSION] = session
@@ -132,6 +140,8 @@ class Parts:
     """The signer's approvals and audit (None when `signer_target` is not set)."""
     sealer: Sealer | None = None
     throttle: LoginThrottle | None = None
+    csrf_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    """Signs anonymous visitors' CSRF cookies (dashboard/csrf.py); derived from `secret_key` at startup."""
     mailer: Mailer = field(default_factory=NoMailer)
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
@@ -193,7 +203,7 @@ async def session_user(
 
 
 def _shows_a_form(path: str) -> bool:
-    """Pages an anonymous visitor fills in (they need a session for the CSRF token)."""
+    """Pages an anonymous visitor fills in (they get the signed CSRF cookie of dashboard/csrf.py)."""
     return path in (f"{PREFIX}/signup", f"{PREFIX}/login") or path.startswith(
         (f"{PREFIX}/verify/", f"{PREFIX}/invite/", f"{PREFIX}/admin/", f"{PREFIX}/password/")
     )
@@ -212,6 +222,7 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
     origin = settings.public_url.rstrip("/")
     static = {name: (STATIC_DIR / name).read_bytes() for name in STATIC_TYPES}
     dummy_hash = parts.hasher.hash(_DUMMY_HASH_PASSWORD)
+    anonymous_csrf = AnonymousCsrf(parts.csrf_key, max_age_seconds=settings.session_absolute_seconds)
 
     def sessions() -> SessionStore:
         assert parts.sessions is not None
@@ -233,9 +244,14 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
         assert parts.throttle is not None
         return parts.throttle
 
-    def set_cookie(response: web.StreamResponse, token: str) -> None:
+    def set_cookie(response: web.StreamResponse, token: str, name: str = COOKIE) -> None:
+        if not token:
+            response.del_cookie(
+                name, path=f"{PREFIX}/", secure=settings.cookie_secure, httponly=True, samesite="Strict"
+            )
+            return
         response.set_cookie(
-            COOKIE,
+            name,
             token,
             path=f"{PREFIX}/",
             secure=settings.cookie_secure,
@@ -279,13 +295,19 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
             return await handler(request)
         token = request.cookies.get(COOKIE, "")
         session = await sessions().load(token)
+        anonymous = request.cookies.get(csrf.COOKIE, "")
         if request.method == "POST":
-            # Synchronizer token + Origin: a form posted from any other origin (or without this session's
-            # token) is refused before its handler runs, whatever the cookie's SameSite did.
+            # Synchronizer token (the session's, or for a visitor without one the token of their signed CSRF
+            # cookie) + Origin: a form posted from any other origin, or without the right token, is refused
+            # before its handler runs, whatever the cookies' SameSite did.
             form = await request.post()
             sent = _form_text(form, "csrf_token", 128)
             same_origin = request.headers.get("origin", "") == origin
-            if session is None or not same_origin or not sent or not hmac.compare_digest(sent, session.csrf):
+            if session is not None:
+                good = bool(sent) and hmac.compare_digest(sent, session.csrf)
+            else:
+                good = anonymous_csrf.verify(anonymous, sent)
+            if not same_origin or not good:
                 log.info("form refused: csrf", extra={"path": request.path, "same_origin": same_origin})
                 return html(
                     pages.message_page(
@@ -296,25 +318,30 @@ def make_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one r
                     ),
                     403,
                 )
-        fresh = False
+        fresh = ""
         if session is None:
-            if request.method == "GET" and _shows_a_form(request.path):
-                # A visitor's first form: a session to hold its CSRF token.
-                token, session = await sessions().start()
-                fresh = True
-            else:
-                # Nothing to protect yet (a redirect, a 404): no session is stored and no cookie set.
-                token, session = "", Session(csrf="")
+            # Nothing is stored for a visitor without a session. On a form page (or a form posted back with an
+            # error) the CSRF token comes from the signed cookie, which the first form page sets.
+            token = ""
+            if not anonymous_csrf.live(anonymous) and request.method == "GET" and _shows_a_form(request.path):
+                anonymous = fresh = anonymous_csrf.new_cookie()
+            live = anonymous_csrf.live(anonymous)
+            session = Session(csrf=anonymous_csrf.token(anonymous) if live else "")
         request[SESSION] = session
         request[TOKEN] = token
+
+        def cookies(response: web.StreamResponse) -> None:
+            if request[TOKEN] != token:
+                set_cookie(response, request[TOKEN])
+            if fresh and not request[TOKEN]:
+                set_cookie(response, fresh, csrf.COOKIE)
+
         try:
             response = await handler(request)
         except web.HTTPException as exc:
-            if request[TOKEN] != token or fresh:
-                set_cookie(exc, request[TOKEN])
+            cookies(exc)
             raise
-        if request[TOKEN] != token or fresh:
-            set_cookie(response, request[TOKEN])
+        cookies(response)
         return response
 
     become = rotate_session
@@ -831,7 +858,9 @@ def definition(settings: DashboardSettings, admin: AdminLogin | None = None) -> 
             cache, limit=settings.login_failure_limit, window_seconds=settings.login_failure_window_seconds
         )
         key = settings.secret_key.get_secret_value()
-        parts.sealer = Sealer(parse_key(key) if key else secrets.token_bytes(32))
+        secret = parse_key(key) if key else secrets.token_bytes(32)
+        parts.sealer = Sealer(secret)
+        parts.csrf_key = csrf.derive_key(secret)
         if settings.mail_dir is not None:
             parts.mailer = FileMailer(settings.mail_dir, settings.email_from)
         elif settings.smtp_host:

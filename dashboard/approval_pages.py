@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from dashboard.domain.approvals import REFUSALS, Intent, token_units
 from dashboard.domain.audit_chain import Verdict
-from dashboard.pages import PREFIX, ROLE_LABELS, STATIC, csrf_field, csv_link, e, layout
+from dashboard.pages import PREFIX, ROLE_LABELS, STATIC, admin_nav, csrf_field, csv_link, e, layout
 from dashboard.signer_client import HeldRequest, Relayed, SignerAuditRecord, SignerRefused
 
 WALLET_SCRIPT = f"{STATIC}wallet-sign.js"
@@ -27,18 +27,6 @@ def _time(value: dt.datetime | None) -> str:
         return ""
     text = value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return f'<time datetime="{e(value.astimezone(dt.UTC).isoformat())}">{e(text)}</time>'
-
-
-def admin_nav(current: str) -> str:
-    """Links between the admin pages (the current one marked for assistive technology)."""
-    links = (("merchants", "Merchants"), ("approvals", "Approvals"), ("audit", "Audit log"))
-    items = "".join(
-        f'<li><a href="{PREFIX}/admin/{path}"'
-        + (' aria-current="page"' if path == current else "")
-        + f">{label}</a></li>"
-        for path, label in links
-    )
-    return f'<nav class="admin-nav" aria-label="Admin pages"><ul>{items}</ul></nav>'
 
 
 def _signed_in(who: str, role: str) -> str:
@@ -93,7 +81,7 @@ def approvals_page(
         query = f"?page_token={e(next_token)}" + (f"&amp;status={e(status)}" if status else "")
         more = f'<p><a id="next-page" href="{PREFIX}/admin/approvals{query}">Older requests</a></p>'
     body = (
-        f"{admin_nav('approvals')}{_signed_in(who, role)}"
+        f"{admin_nav('approvals', role)}{_signed_in(who, role)}"
         '<p class="hint">The signer holds these requests until enough approvers sign them with their own wallets; '
         "the dashboard only relays the signatures.</p>"
         f'<nav aria-label="Status filter"><ul class="filters">{filters}</ul></nav>{listing}{more}'
@@ -152,6 +140,7 @@ def _intent(held: HeldRequest, intent: Intent, decimals: int, asset: str) -> str
     approvers = (
         "".join(f'<li class="mono">{e(a)}</li>' for a in held.approvers) if held.approvers else "<li>nobody yet</li>"
     )
+    # What an approver decides on comes first (on a phone the facts are one column, so order is position).
     rows: tuple[tuple[str, str], ...] = (
         ("Kind", f'<span id="intent-kind">{e(held.intent_kind)}</span>'),
         (
@@ -159,15 +148,15 @@ def _intent(held: HeldRequest, intent: Intent, decimals: int, asset: str) -> str
             f'<span id="amount">{e(token_units(held.amount_base_units, decimals))} {e(asset)}</span> '
             f'<span class="hint">({e(str(held.amount_base_units))} base units)</span>',
         ),
+        ("Quorum", f'<span id="quorum">{len(held.approvers)} of {held.quorum}</span>'),
+        ("Approved by", f'<ul class="plain" id="approved-by">{approvers}</ul>'),
+        ("Status", f'<span class="badge {STATUS_BADGES.get(held.status, "")}" id="status">{e(held.status)}</span>'),
         ("Destination", f'<ul class="plain" id="destination">{destination}</ul>'),
         ("Contract", f'<span class="mono">{e(intent.contract)}</span>'),
         ("Token", f'<span class="mono">{e(intent.token)}</span>'),
         ("Signing key", f'<span class="mono" id="key-id">{e(held.key_id)}</span> (chain {held.chain_id})'),
         ("Policy rule", f'<span id="rule">{e(held.rule)}</span> (approver group {e(held.approver_group)})'),
-        ("Quorum", f'<span id="quorum">{len(held.approvers)} of {held.quorum}</span>'),
-        ("Approved by", f'<ul class="plain" id="approved-by">{approvers}</ul>'),
         ("Initiator", f'<span class="mono">{e(held.initiator)}</span> (never counts)'),
-        ("Status", f'<span class="badge {STATUS_BADGES.get(held.status, "")}" id="status">{e(held.status)}</span>'),
         ("Raised", _time(held.create_time)),
         ("Lapses", f'<span id="expires">{_time(held.expire_time)}</span>'),
         ("Request digest", f'<span class="mono">{e(held.request_digest)}</span>'),
@@ -235,7 +224,7 @@ def approval_page(
             f'<script src="{WALLET_SCRIPT}" defer></script>'
         )
     body = (
-        f"{admin_nav('approvals')}{_signed_in(who, role)}{_outcome(outcome)}"
+        f"{admin_nav('approvals', role)}{_signed_in(who, role)}{_outcome(outcome)}"
         f"<h2>What it does</h2>{_intent(held, intent, decimals, asset)}"
         "<h2>Typed data to sign</h2>"
         f'<p class="hint">Deadline <span id="deadline-shown">{deadline}</span> (Unix time, '
@@ -335,7 +324,7 @@ def audit_page(
         else '<p id="no-admin-events">No admin actions recorded.</p>'
     )
     body = (
-        f"{admin_nav('audit')}{_signed_in(who, role)}"
+        f"{admin_nav('audit', role)}{_signed_in(who, role)}"
         "<p class=\"hint\">Each record's hash covers its content and the previous record's hash; the dashboard "
         "recomputes every hash itself, from the first record on.</p>"
         '<h2 id="checks">Chain checks</h2><ul class="plain verdicts">'

@@ -91,8 +91,10 @@ class DashboardSettings(ServiceSettings):
     secret_key: SecretStr = Field(
         default=SecretStr(""),
         description="Base64 of 32 random bytes: seals TOTP secrets and the dashboard's per-merchant read key at "
-        "rest (AES-256-GCM). Empty: a random key per process (TOTP enrolments then do not survive a restart); "
-        "prod requires one and refuses a `dev-only-` key.",
+        "rest (AES-256-GCM), and the admin sign-in's login cookie; a key derived from it signs anonymous visitors' "
+        "CSRF cookies (dashboard/csrf.py). Empty: a random key per process (TOTP enrolments then do not survive a "
+        "restart, and a form opened on one replica is refused by another); prod requires one and refuses a "
+        "`dev-only-` key.",
     )
     smtp_host: str = Field(default="", description="SMTP server for verification emails; empty: email is off.")
     smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP server port.")
@@ -116,6 +118,17 @@ class DashboardSettings(ServiceSettings):
     )
     login_failure_window_seconds: int = Field(
         default=15 * 60, ge=60, le=24 * 3600, description="How long those failures count (from the first)."
+    )
+    reset_client_limit: int = Field(
+        default=20,
+        ge=1,
+        le=10_000,
+        description="Password reset requests per client address (IPv6: per /64) within `reset_client_window_seconds`, "
+        "whatever addresses they name; past it the reset form answers 429 and sends nothing. The address is the one "
+        "Envoy saw (dashboard/client_address.py); raise it for many users behind one NAT.",
+    )
+    reset_client_window_seconds: int = Field(
+        default=3600, ge=60, le=24 * 3600, description="How long those reset requests count (from the first)."
     )
     verification_ttl_seconds: int = Field(
         default=24 * 3600, ge=300, le=7 * 24 * 3600, description="How long an email verification link works."

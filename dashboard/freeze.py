@@ -64,14 +64,16 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
         state: FreezeState | None,
         *,
         deadline: int | None = None,
-        validity: int = rules.DEFAULT_VALIDITY,
+        validity: int = 0,
         outcome: pages.Outcome | None = None,
         signatures: str = "",
         unavailable: str = "",
         status: int = 200,
     ) -> web.Response:
-        if validity not in rules.deadline_choices():
-            validity = rules.DEFAULT_VALIDITY
+        ttl = state.approval_ttl_seconds if state is not None else 0
+        choices = rules.deadline_choices(ttl)
+        if validity not in choices:
+            validity = rules.default_validity(ttl)
         deadline = deadline if deadline is not None else now() + validity
         body = pages.freeze_page(
             csrf=session.csrf,
@@ -81,7 +83,8 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
             typed_data=rules.typed_data(state.freeze_id, deadline) if state is not None and state.frozen else "",
             deadline=deadline,
             validity=validity,
-            choices=rules.deadline_choices(),
+            choices=choices,
+            limit=rules.max_ahead(ttl) if ttl else 0,
             may_relay=may_approve(role),
             outcome=outcome,
             signatures=signatures,
@@ -93,8 +96,9 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
         session, role = admin(request)
         state, problem = await read_state()
         raw = request.query.get("validity", "")
-        validity = int(raw) if raw.isdigit() and len(raw) < 8 else rules.DEFAULT_VALIDITY
-        deadline = rules.shared_deadline(request.query.get("deadline", ""), now=now())
+        validity = int(raw) if raw.isdigit() and len(raw) < 8 else 0
+        ttl = state.approval_ttl_seconds if state is not None else 0
+        deadline = rules.shared_deadline(request.query.get("deadline", ""), now=now(), ttl=ttl)
         return render(session, role, state, deadline=deadline, validity=validity, unavailable=problem)
 
     async def unfreeze(request: web.Request) -> web.StreamResponse:
@@ -108,9 +112,10 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
         state, problem = await read_state()
         if state is None:
             return render(session, role, state, unavailable=problem)
-        shown = rules.shared_deadline(deadline, now=now())
+        ttl = state.approval_ttl_seconds
+        shown = rules.shared_deadline(deadline, now=now(), ttl=ttl)
         try:
-            checked = rules.check_form(freeze_id, deadline, signatures, now=now())
+            checked = rules.check_form(freeze_id, deadline, signatures, now=now(), ttl=ttl)
         except FormProblem as bad:
             outcome = pages.Outcome(form_error=bad.message, form_field=bad.field)
             return render(session, role, state, deadline=shown, outcome=outcome, signatures=signatures, status=400)

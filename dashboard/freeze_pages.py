@@ -6,9 +6,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dashboard.approval_pages import admin_nav
-from dashboard.domain.unfreeze import REFUSALS
-from dashboard.pages import PREFIX, ROLE_LABELS, csrf_field, e, layout
+from dashboard.domain.unfreeze import REFUSALS, duration_words
+from dashboard.pages import PREFIX, ROLE_LABELS, admin_nav, csrf_field, e, layout
 from dashboard.signer_client import FreezeState, SignerRefused
 
 
@@ -25,12 +24,6 @@ class Outcome:
 def _time(value: dt.datetime) -> str:
     text = value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return f'<time datetime="{e(value.astimezone(dt.UTC).isoformat())}">{e(text)}</time>'
-
-
-def _duration(seconds: int) -> str:
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600} hour" + ("s" if seconds != 3600 else "")
-    return f"{seconds // 60} minutes"
 
 
 def _outcome(outcome: Outcome | None) -> str:
@@ -64,6 +57,7 @@ def freeze_page(
     deadline: int,
     validity: int,
     choices: Sequence[int],
+    limit: int = 0,
     may_relay: bool,
     outcome: Outcome | None = None,
     signatures: str = "",
@@ -71,7 +65,7 @@ def freeze_page(
 ) -> str:
     """The freeze state and, while frozen, the typed data to sign and the form collecting the quorum's signatures."""
     signed_in = f'<p class="hint">Signed in as {e(who)} · {e(ROLE_LABELS.get(role, role))}</p>'
-    head = f"{admin_nav('signing')}{signed_in}{_outcome(outcome)}"
+    head = f"{admin_nav('signing', role)}{signed_in}{_outcome(outcome)}"
     if state is None:
         body = f'{head}<p class="error" id="freeze-unavailable">{e(unavailable)}</p>'
         return layout("Signing freeze", body, csrf=csrf, who=who)
@@ -92,9 +86,15 @@ def freeze_page(
         f"<dt>Frozen</dt><dd>{when.removeprefix(' ') or 'yes'}</dd></dl>"
     )
     options = "".join(
-        f'<option value="{t}"' + (" selected" if t == validity else "") + f">{_duration(t)}</option>" for t in choices
+        f'<option value="{t}"' + (" selected" if t == validity else "") + f">{duration_words(t)}</option>"
+        for t in choices
     )
     share = f"{PREFIX}/admin/signing?deadline={deadline}"
+    ttl_note = (
+        f' (<span id="approval-ttl">{e(duration_words(limit))}</span>), so no longer validity is offered.'
+        if limit
+        else "."
+    )
     validity_form = (
         f'<form method="get" action="{PREFIX}/admin/signing" class="inline" id="validity-form">'
         '<label for="validity">Signatures valid for</label>'
@@ -130,7 +130,7 @@ def freeze_page(
         f"{_time(dt.datetime.fromtimestamp(deadline, dt.UTC))}). Every approver signs this same typed data with "
         "their own wallet (eth_signTypedData_v4); send them this page's link with the deadline fixed: "
         f'<a id="share-link" href="{e(share)}">{e(share)}</a>. The signer refuses a deadline further ahead than its '
-        "policy's approval TTL.</p>"
+        f"policy's approval TTL{ttl_note}</p>"
         f"{validity_form}"
         f'<pre class="typed-data" id="typed-data" tabindex="0" aria-label="EIP-712 typed data">{e(typed_data)}</pre>'
         "<h2>Lift the freeze</h2>"

@@ -404,6 +404,27 @@ def merchants_table(csrf: str, merchants: Sequence[MerchantRow], *, may_change: 
     ) + csv_link(f"{PREFIX}/admin/merchants.csv", "merchants-csv", "the merchants")
 
 
+SIGNING_NAV_ROLES = frozenset({"admin", "approver"})
+"""Admin roles whose nav links the signing-freeze page (they may relay unfreeze signatures; docs/dashboard.md)."""
+
+
+def admin_nav(current: str, role: str) -> str:
+    """Links between the admin pages for this admin role (the current one marked for assistive technology).
+
+    The signing-freeze page is linked for the roles that may act on it (`SIGNING_NAV_ROLES`), and on itself.
+    """
+    links = [("merchants", "Merchants"), ("approvals", "Approvals"), ("audit", "Audit log")]
+    if role in SIGNING_NAV_ROLES or current == "signing":
+        links.append(("signing", "Signing"))
+    items = "".join(
+        f'<li><a href="{PREFIX}/admin/{path}" id="nav-{path}"'
+        + (' aria-current="page"' if path == current else "")
+        + f">{label}</a></li>"
+        for path, label in links
+    )
+    return f'<nav class="admin-nav" aria-label="Admin pages"><ul>{items}</ul></nav>'
+
+
 def admin_merchants_page(
     *,
     csrf: str,
@@ -425,14 +446,8 @@ def admin_merchants_page(
         else '<p class="hint" id="read-only">Your role is read-only: you can view merchants, not change them.</p>'
     )
     problem = f'<p class="error" id="action-error" role="alert">{e(error)}</p>' if error else ""
-    nav = (
-        '<nav class="admin-nav" aria-label="Admin pages"><ul>'
-        f'<li><a href="{PREFIX}/admin/merchants" aria-current="page">Merchants</a></li>'
-        f'<li><a href="{PREFIX}/admin/approvals">Approvals</a></li>'
-        f'<li><a href="{PREFIX}/admin/audit">Audit log</a></li></ul></nav>'
-    )
     body = (
-        f'{nav}<p class="hint">Signed in as {e(who)} · {e(ROLE_LABELS.get(role, role))}</p>'
+        f'{admin_nav("merchants", role)}<p class="hint">Signed in as {e(who)} · {e(ROLE_LABELS.get(role, role))}</p>'
         f"{readonly}{_notice(notice, ident='done')}{problem}{listing}"
         f'<p><a id="reports-link" href="{PREFIX}/admin/reports">Reports and analytics</a></p>'
     )

@@ -5,6 +5,8 @@ Password reset:
   address has an account, and whether or not it is throttled (no account enumeration). The email goes out in a
   background task, so the answer's timing does not depend on the SMTP round trip either. At most
   `RESET_EMAILS_PER_WINDOW` links per address per `RESET_WINDOW_SECONDS` (counted in Redis, by the address's hash).
+  Before that, at most `reset_client_limit` requests per client address (as Envoy saw it) per
+  `reset_client_window_seconds`, whatever emails they name: past it a clear 429 page, nothing stored or sent.
 - The link (`/dashboard/password/reset/<token>`, only its SHA-256 stored) works once, for `RESET_TTL_SECONDS`;
   using it spends every other pending link of the user, replaces the password, clears the login throttle and
   revokes every session of the user (`users.sessions_valid_after`): a session begun before the reset is refused
@@ -48,6 +50,7 @@ from dashboard.app import (
     session_user,
     token_hash,
 )
+from dashboard.client_address import client_key
 from dashboard.domain import accounts
 from dashboard.domain import recovery_codes as codes
 from dashboard.mailer import MailFailed
@@ -62,6 +65,8 @@ RESET_TTL_SECONDS = 30 * 60
 RESET_EMAILS_PER_WINDOW = 3
 RESET_WINDOW_SECONDS = 60 * 60
 RESET_PREFIX = "dashboard:reset-requests:"
+RESET_CLIENT_PREFIX = "dashboard:reset-requests-by-client:"
+"""Reset requests per client address (dashboard/client_address.py), whatever email they name."""
 RECOVERY_DUE = "recovery_due"
 """Session data flag: show a fresh set of recovery codes (set by the TOTP enrolment)."""
 LINK_PATTERN = "{token:[A-Za-z0-9_-]{20,64}}"
@@ -89,6 +94,12 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
     def reset_throttle() -> LoginThrottle:
         assert parts.throttle is not None
         return parts.throttle.sibling(RESET_PREFIX, limit=RESET_EMAILS_PER_WINDOW, window_seconds=RESET_WINDOW_SECONDS)
+
+    def client_throttle() -> LoginThrottle:
+        assert parts.throttle is not None
+        return parts.throttle.sibling(
+            RESET_CLIENT_PREFIX, limit=settings.reset_client_limit, window_seconds=settings.reset_client_window_seconds
+        )
 
     async def mail(to: str, subject: str, body: str, what: str) -> None:
         try:
@@ -120,6 +131,18 @@ def install(app: web.Application) -> None:  # noqa: PLR0915 - one closure per ro
         csrf = current_session(request).csrf
         if (bad := accounts.check_email(email)) is not None:
             return html(rpages.forgot_page(csrf, email, bad.message), 400)
+        # Per client first: one address spraying resets over many emails is stopped before anything is stored,
+        # counted or sent. This says nothing about any account, so it may say so plainly.
+        per_client = client_throttle()
+        client = client_key(request)
+        if await per_client.blocked(client):
+            log.info("password reset throttled for the client address")
+            wait = settings.reset_client_window_seconds // 60
+            text = f"Too many password reset requests came from your network. Wait {wait} minutes, then try again."
+            response = html(pages.message_page("Too many requests", text, ident="reset-throttled"), 429)
+            response.headers["retry-after"] = str(settings.reset_client_window_seconds)
+            return response
+        await per_client.failed(client)  # counts requests, whatever the address
         answer = html(rpages.reset_sent_page(email, RESET_TTL_SECONDS // 60))
         throttle = reset_throttle()
         if await throttle.blocked(email):

@@ -1,8 +1,9 @@
 """Sessions in Redis: an opaque cookie token, only its SHA-256 as the key, an idle and an absolute timeout.
 
-A session exists from a visitor's first form (so sign-up and login forms carry a CSRF token too) and is replaced
-by a new one, new token and new CSRF token, at every change of privilege (password accepted, second factor
-accepted): a token planted before login is worthless after it.
+A session exists from the password accepted (or the admin sign-in) on: a visitor before that stores nothing here,
+their forms' CSRF token comes from a signed cookie (dashboard/csrf.py). A session is replaced by a new one, new
+token and new CSRF token, at every change of privilege (password accepted, second factor accepted): a token
+planted before login is worthless after it; sign-out ends it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class Stage:
     """How far a session has got: the values of `Session.stage`."""
 
     ANONYMOUS = "anonymous"
-    """No one signed in (sign-up, login and verification forms)."""
+    """No one signed in (sign-up, login and verification forms): such a session is never stored."""
     ENROL = "enrol"
     """Password accepted, no TOTP secret yet: only the enrolment page."""
     SECOND_FACTOR = "second_factor"

@@ -115,12 +115,15 @@ class FreezeState:
     freeze_id: str
     reason: str
     freeze_time: dt.datetime | None
+    approval_ttl_seconds: int = 0
+    """The signer's approval TTL (GetFreezeState says it): the furthest ahead an unfreeze signature's deadline may
+    lie. 0 where the reply does not carry it (UnfreezeSigning's, or an older signer's)."""
 
 
-def freeze_state(state: signing_pb.FreezeState) -> FreezeState:
-    """The page's view of a FreezeState message."""
+def freeze_state(state: signing_pb.FreezeState, approval_ttl_seconds: int = 0) -> FreezeState:
+    """The page's view of a FreezeState message (and the signer's approval TTL, when its reply carries it)."""
     when = state.freeze_time.ToDatetime(tzinfo=dt.UTC) if state.HasField("freeze_time") else None
-    return FreezeState(state.frozen, state.freeze_id, state.reason, when)
+    return FreezeState(state.frozen, state.freeze_id, state.reason, when, approval_ttl_seconds)
 
 
 def held_request(a: pb.Approval) -> HeldRequest:
@@ -178,12 +181,12 @@ class SignerClient:
         self._signing = signing_grpc.SigningServiceStub(channel)
 
     async def get_freeze_state(self) -> FreezeState:
-        """Whether signing is frozen now."""
+        """Whether signing is frozen now, and the signer's approval TTL."""
         try:
             reply = await self._signing.GetFreezeState(signing_pb.GetFreezeStateRequest(), timeout=TIMEOUT)
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from exc
-        return freeze_state(reply.state)
+        return freeze_state(reply.state, int(reply.approval_ttl_seconds))
 
     async def unfreeze(self, freeze_id: str, signatures: list[str], deadline: int) -> FreezeState:
         """Relay the approvers' SigningUnfreeze signatures (one deadline each signed); refusals raise SignerRefused."""

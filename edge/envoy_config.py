@@ -49,6 +49,7 @@ import yaml
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
+from service_runtime import csp
 from service_runtime.mesh import ROLES, MeshFiles, spiffe_id
 
 PUBLIC_PACKAGES = ("stablegate.merchant.v1.", "stablegate.admin.v1.")
@@ -70,7 +71,8 @@ ledger/api/acting.py.)"""
 
 CLIENT_ADDRESS_HEADER = "x-stablegate-client-address"
 """The client's address as Envoy saw it (see `EdgePlan.trusted_proxy_hops`), set on every upstream call; the
-ledger believes it only from the `edge` mesh role, to check a key's allowed_ip_ranges."""
+ledger believes it only from the `edge` mesh role, to check a key's allowed_ip_ranges, and the dashboard (which
+answers only the `edge` role) counts its per-client limits by it (dashboard/client_address.py)."""
 
 MERCHANT_PACKAGE = "stablegate.merchant.v1."
 ADMIN_PACKAGE = "stablegate.admin.v1."
@@ -127,12 +129,8 @@ CHECKOUT_CSP = (
 nothing third-party."""
 DASHBOARD_PREFIX = "/dashboard/"
 """The dashboards' paths on the public listener (docs/dashboard.md), proxied to the dashboard service."""
-DASHBOARD_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; "
-    "frame-ancestors 'none'"
-)
-"""The dashboard's CSP: its own stylesheet, icon and script files (the approvals page's optional browser-wallet
-button), forms posted to itself; nothing inline or third-party (the dashboard sets the same header itself)."""
+DASHBOARD_CSP = csp.DASHBOARD_CSP
+"""The dashboard's CSP, defined once in service_runtime/csp.py: the dashboard sends the same policy itself."""
 CHECKOUT_FORM_PATH = r"^/checkout/[^/]+/[^/]+/refund-address$"
 """The one checkout path that takes a POST: the customer's refund address (a form, set once)."""
 MAX_DIRECT_RESPONSE_BYTES = 1024 * 1024
@@ -1051,6 +1049,8 @@ def _dashboard_routes(plan: EdgePlan, upstream: Upstream) -> list[dict[str, Any]
             "match": {"prefix": DASHBOARD_PREFIX, "headers": post},
             "route": {"cluster": upstream.name, "timeout": _duration(plan.request_timeout), **_page_retry(upstream)},
             "typed_per_filter_config": config,
+            # The client's address for the dashboard's per-client limits (a client's own copy was removed first).
+            "request_headers_to_add": [_header(CLIENT_ADDRESS_HEADER, "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%")],
         },
         {
             "name": "dashboard",
@@ -1061,6 +1061,7 @@ def _dashboard_routes(plan: EdgePlan, upstream: Upstream) -> list[dict[str, Any]
                 **_page_retry(upstream, safe=True),
             },
             "typed_per_filter_config": config,
+            "request_headers_to_add": [_header(CLIENT_ADDRESS_HEADER, "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%")],
         },
         {
             "name": "dashboard method_not_allowed",

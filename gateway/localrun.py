@@ -476,6 +476,20 @@ class DemoMerchant:
     api_key: str = field(repr=False)
 
 
+def dashboard_mail_note(environ: Mapping[str, str], state: Path) -> str:
+    """Where the dashboard's emails go under `up`, for the banner: the rule `_dashboard_env` and the dashboard apply.
+
+    A mail folder wins (the dashboard writes there even with SMTP set); else an SMTP host in up's environment gets
+    them; else `up` points the dashboard at `<state>/mail/`.
+    """
+    if folder := environ.get("STABLEGATE_DASHBOARD_MAIL_DIR"):
+        return f"emails are written to {folder}/*.eml, not sent"
+    if host := environ.get("STABLEGATE_DASHBOARD_SMTP_HOST"):
+        port = environ.get("STABLEGATE_DASHBOARD_SMTP_PORT") or "25"
+        return f"emails are sent through SMTP at {host}:{port}"
+    return f"sign-up emails land in {state / 'mail'}/*.eml"
+
+
 def write_private(path: Path, text: str) -> None:
     """Write a secret file readable by its owner only (0600 from creation, never wider)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -1373,7 +1387,7 @@ class LocalGateway:
             f"admin API:     http://127.0.0.1:{self._ports['envoy_admin_api']}   admin key: {demo.admin_key}",
             f"demo merchant: {demo.merchant_id}   API key: {demo.api_key}",
             f"               (kept in {self.state / DEMO_FILE}, mode 0600)",
-            f"dashboard:     {edge}/dashboard/   (sign-up emails land in {self.state / 'mail'}/*.eml)",
+            f"dashboard:     {edge}/dashboard/   ({dashboard_mail_note(os.environ, self.state)})",
             "create an invoice:",
             f"  {curl_create_invoice(edge, demo.api_key)}",
             f"then pay it on the local chain: .venv/bin/{pay}",

@@ -18,9 +18,10 @@ from dashboard.domain.approvals import RECOVERY_IDS, SIGNATURE, FormProblem
 FREEZE_ID = re.compile(r"frz_[0-9a-f]{1,64}")
 """The signer's freeze ids (`frz_` + hex)."""
 DEADLINE_CHOICES = (300, 900, 3600, 4 * 3600, 24 * 3600)
-"""Validity periods offered (seconds from now); the signer refuses any beyond its policy's approval TTL."""
+"""Validity periods offered (seconds from now), up to the signer's approval TTL (`max_ahead`)."""
 DEFAULT_VALIDITY = 900
 MAX_AHEAD = max(DEADLINE_CHOICES)
+"""The furthest ahead a deadline may lie whatever the signer says (and all a signer that does not say gets)."""
 MAX_SIGNATURES = 20
 """More lines than any quorum needs are refused before anything is relayed."""
 
@@ -55,17 +56,41 @@ def typed_data(freeze_id: str, deadline: int) -> str:
     return json.dumps(typed, indent=2, sort_keys=True)
 
 
-def deadline_choices() -> tuple[int, ...]:
-    """The validity periods the page offers."""
-    return DEADLINE_CHOICES
+def max_ahead(ttl: int = 0) -> int:
+    """How far ahead a deadline may lie: the signer's `approval_ttl_seconds`, at most `MAX_AHEAD`.
+
+    `ttl` comes from GetFreezeState; 0 (a signer that does not say) gives `MAX_AHEAD`.
+    """
+    return min(MAX_AHEAD, ttl) if ttl > 0 else MAX_AHEAD
 
 
-def shared_deadline(raw: str, *, now: int) -> int | None:
+def deadline_choices(ttl: int = 0) -> tuple[int, ...]:
+    """The validity periods the page offers: the usual ones the signer accepts, and its limit itself."""
+    limit = max_ahead(ttl)
+    offered = tuple(choice for choice in DEADLINE_CHOICES if choice < limit)
+    return (*offered, limit)
+
+
+def default_validity(ttl: int = 0) -> int:
+    """The validity the page starts with: 15 minutes, or the signer's limit when that is shorter."""
+    return min(DEFAULT_VALIDITY, max_ahead(ttl))
+
+
+def duration_words(seconds: int) -> str:
+    """A validity in words ("1 hour", "15 minutes", "90 seconds")."""
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} hour" + ("s" if seconds != 3600 else "")
+    if seconds % 60 == 0:
+        return f"{seconds // 60} minute" + ("s" if seconds != 60 else "")
+    return f"{seconds} seconds"
+
+
+def shared_deadline(raw: str, *, now: int, ttl: int = 0) -> int | None:
     """A deadline carried in the page's link (so every approver signs the same typed data), if still usable."""
     if not raw.isdigit() or len(raw) > 12:
         return None
     value = int(raw)
-    return value if now < value <= now + MAX_AHEAD else None
+    return value if now < value <= now + max_ahead(ttl) else None
 
 
 @dataclass(frozen=True)
@@ -77,8 +102,11 @@ class UnfreezeForm:
     signatures: tuple[str, ...]
 
 
-def check_form(freeze_id: str, deadline: str, signatures: str, *, now: int) -> UnfreezeForm:
-    """The form's values checked for shape and range; FormProblem names the first bad field."""
+def check_form(freeze_id: str, deadline: str, signatures: str, *, now: int, ttl: int = 0) -> UnfreezeForm:
+    """The form's values checked for shape and range; FormProblem names the first bad field.
+
+    `ttl` is the signer's approval TTL (0 if it did not say): a deadline further ahead is refused here.
+    """
     if not FREEZE_ID.fullmatch(freeze_id):
         raise FormProblem("freeze_id", "The form names no freeze; reload the page.")
     if not deadline.isdigit() or len(deadline) > 12:
@@ -86,8 +114,19 @@ def check_form(freeze_id: str, deadline: str, signatures: str, *, now: int) -> U
     value = int(deadline)
     if value <= now:
         raise FormProblem("deadline", "The deadline has passed: reload the page and sign the new typed data.")
-    if value > now + MAX_AHEAD:
-        raise FormProblem("deadline", f"The deadline is more than {MAX_AHEAD} seconds ahead; reload the page.")
+    limit = max_ahead(ttl)
+    if value > now + limit:
+        why = (
+            f"the signer accepts unfreeze signatures valid for at most {duration_words(limit)} (its policy's "
+            "approval_ttl_seconds)"
+            if limit < MAX_AHEAD
+            else f"the dashboard relays signatures valid for at most {duration_words(limit)}"
+        )
+        raise FormProblem(
+            "deadline",
+            f"The deadline is more than {duration_words(limit)} ahead: {why}. Choose a shorter validity, reload the "
+            "page and sign its typed data.",
+        )
     lines = [line.strip() for line in signatures.splitlines() if line.strip()]
     if not lines:
         raise FormProblem("signatures", "Paste the approvers' signatures, one per line.")

@@ -314,5 +314,8 @@ class Signing(signing_service_pb2_grpc.SigningServiceServicer):
         request: pb.GetFreezeStateRequest,
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> pb.GetFreezeStateResponse:
-        """Whether signing is frozen."""
-        return pb.GetFreezeStateResponse(state=freeze_message(self._core.freeze_state()))
+        """Whether signing is frozen, and how far ahead an unfreeze signature's deadline may lie."""
+        return pb.GetFreezeStateResponse(
+            state=freeze_message(self._core.freeze_state()),
+            approval_ttl_seconds=self._core.policy.policy.approval_ttl_seconds,
+        )

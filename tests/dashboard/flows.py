@@ -95,8 +95,9 @@ def onboard(page: Page, dash: DashboardStack, business: str = "Acme Coffee") -> 
     return Merchant(email, totp, merchant_id)
 
 
-def assert_readable(page: Page, selectors: tuple[str, ...], size: ViewportSize) -> None:
-    """Each element is visible, inside the viewport and overlaps no other."""
+def assert_readable(page: Page, selectors: tuple[str, ...], size: ViewportSize, *, room: float = 0.0) -> None:
+    """Each element is visible, inside the viewport (ending at least `room` px above its bottom) and overlaps no
+    other."""
     found: dict[str, FloatRect] = {}
     for selector in selectors:
         expect(page.locator(selector)).to_be_visible()
@@ -104,7 +105,7 @@ def assert_readable(page: Page, selectors: tuple[str, ...], size: ViewportSize) 
         assert box is not None and box["width"] > 0 and box["height"] > 0, selector
         assert box["x"] >= 0 and box["y"] >= 0, (selector, box)
         assert box["x"] + box["width"] <= size["width"] + 0.5, (selector, box, size)
-        assert box["y"] + box["height"] <= size["height"] + 0.5, (selector, box, size)
+        assert box["y"] + box["height"] <= size["height"] - room + 0.5, (selector, box, size, room)
         found[selector] = box
     names = list(found)
     for i, first in enumerate(names):

@@ -6,6 +6,7 @@ The whole mesh runs: Envoy, the edge, the ledger, the dashboard with OIDC config
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.parse
 from collections.abc import Iterator
@@ -13,9 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import redis
 from playwright.sync_api import BrowserContext, Page, expect
 
 from dashboard.admin_exports import MERCHANTS
+from dashboard.sessions import KEY_PREFIX as SESSION_KEYS
 from gateway import parts
 from service_runtime.devcerts import DevMesh
 from tests.dashboard.conftest import DESKTOP, PHONE, DashboardStack, Mailbox
@@ -217,3 +220,34 @@ def test_admin_pages_need_an_admin_session(admin_stack: tuple[DashboardStack, Oi
     # A callback that no sign-in started is refused with its reason, and signs no one in.
     stray = dash.stack.call("GET", "/dashboard/admin/callback?code=abc&state=forged")
     assert stray.status == 400 and b"STATE_MISMATCH" in stray.body
+
+
+def test_starting_admin_sign_ins_stores_nothing_and_a_forged_login_cookie_opens_nothing(
+    admin_stack: tuple[DashboardStack, OidcTestProvider], redis_server: RedisServer
+) -> None:
+    dash, _ = admin_stack
+    cache = redis.Redis.from_url(redis_server.url)
+    try:
+
+        def stored() -> int:
+            return sum(1 for _ in cache.scan_iter(match=SESSION_KEYS + "*", count=1000))
+
+        before = stored()
+        for _ in range(20):
+            start = dash.stack.call("GET", "/dashboard/admin/login")
+            assert start.status == 302 and "code_challenge_method=S256" in start.headers["location"]
+        # The pending state, nonce and verifier travel sealed in the login cookie: no session per visitor.
+        assert stored() == before
+    finally:
+        cache.close()
+    # The state of a real start, with a login cookie the dashboard did not seal: refused, no one signed in.
+    start = dash.stack.call("GET", "/dashboard/admin/login")
+    state = urllib.parse.parse_qs(urllib.parse.urlparse(start.headers["location"]).query)["state"][0]
+    for forged in ("not-sealed", base64.urlsafe_b64encode(b"\x01" + bytes(40)).decode()):
+        stray = dash.stack.call(
+            "GET",
+            f"/dashboard/admin/callback?code=abc&state={state}",
+            headers={"cookie": f"sg_dashboard_login={forged}"},
+        )
+        assert stray.status == 400 and b"STATE_MISMATCH" in stray.body
+        assert "sg_dashboard=" not in stray.headers.get("set-cookie", "")

@@ -64,6 +64,9 @@ CEILING, TARGET, THRESHOLD = 50 * UNIT, 20 * UNIT, 50 * UNIT
 FUNDED = 80 * UNIT
 """The treasury gets 80 tokens: 60 above the target, a move over the approval threshold."""
 
+PHONE_ROOM = 150
+"""Pixels the approval page's decisive facts must leave free below them on a phone (it once passed by 1 px)."""
+
 
 def cold_move_policy(chain: SweepChain) -> str:
     """Cold moves up to 50 tokens are signed at once; larger ones wait for two officers (the initiator never counts)."""
@@ -355,9 +358,11 @@ def test_bad_signatures_are_refused_with_their_reason_and_a_read_only_admin_rela
     try:
         page = open_approval(readonly, mesh, "rita")
         expect(page.locator("#read-only")).to_be_visible()
-        assert page.locator("#approve-form").count() == 0
+        # No form, and her nav does not offer the signing-freeze page she cannot act on.
+        assert page.locator("#approve-form").count() == 0 and page.locator("#nav-signing").count() == 0
         assert_accessible(page)
-        assert_readable(page, ("h1", "#intent-kind", "#amount", "#quorum"), PHONE)
+        # What the approver decides on fits a phone's first screen with room to spare (the facts lead).
+        assert_readable(page, ("h1", "#intent-kind", "#amount", "#quorum"), PHONE, room=PHONE_ROOM)
         page.screenshot(path=str(SHOTS / "dashboard-admin-approval-readonly-phone.png"))
         deadline = int(page.locator("#deadline-shown").text_content() or 0)
         typed = json.loads(page.locator("#typed-data").text_content() or "")
@@ -395,7 +400,9 @@ def test_two_approvers_approve_in_the_browser_the_move_lands_and_the_audit_chain
         browser_wallet(second, OFFICERS[1])
         page2 = open_approval(second, mesh, "bob")
         expect(page2.locator("#approved-by")).to_contain_text(OFFICERS[0].address)
-        assert_readable(page2, ("h1", "#intent-kind", "#amount", "#quorum"), PHONE)
+        assert_readable(page2, ("h1", "#intent-kind", "#amount", "#quorum"), PHONE, room=PHONE_ROOM)
+        # An approver's nav links the signing-freeze page.
+        expect(page2.locator("#nav-signing")).to_have_attribute("href", "/dashboard/admin/signing")
         page2.click("#wallet-sign")
         expect(page2.locator("#wallet-status")).to_contain_text("Signed.")
         assert page2.input_value("#signature") == wallet_signature(page2, OFFICERS[1])
@@ -535,6 +542,7 @@ def test_two_approvers_signatures_lift_a_freeze_from_the_dashboard_and_a_read_on
     page.wait_for_load_state()
     expect(page.locator("#form-error")).to_contain_text("Line 2 is not a signature")
     assert mesh.audit("unfreeze") == []
+    the_signers_ttl_caps_the_validity(mesh, page, context, frozen.freeze_id, officer_signatures)
 
     # A stranger's key does not count: one officer and a stranger are below the quorum; the signer says so.
     page.goto(mesh.dash.url + share.removeprefix("/dashboard/"))
@@ -553,6 +561,29 @@ def test_two_approvers_signatures_lift_a_freeze_from_the_dashboard_and_a_read_on
     records = mesh.audit("unfreeze")
     assert [(r["decision"], r["reason"]) for r in records] == [("REFUSED", "QUORUM_NOT_MET"), ("UNFROZEN", "")]
     assert records[-1]["approvers"] == [o.address for o in OFFICERS]
+
+
+def the_signers_ttl_caps_the_validity(
+    mesh: ApprovalMesh, page: Page, context: BrowserContext, freeze_id: str, signatures: list[str]
+) -> None:
+    """The page offers no validity beyond the signer's approval TTL (1 hour in this policy, read from
+    GetFreezeState), and a longer deadline posted anyway is refused by the dashboard: nothing is relayed."""
+    page.goto(mesh.dash.url + "admin/signing")
+    offered = [int(v) for v in page.locator("#validity option").evaluate_all("(os) => os.map((o) => o.value)")]
+    assert offered == [300, 900, 3600]
+    expect(page.locator("#approval-ttl")).to_have_text("1 hour")
+    csrf = page.get_attribute("input[name=csrf_token]", "value") or ""
+    form = {
+        "csrf_token": csrf,
+        "freeze_id": freeze_id,
+        "deadline": str(int(time.time()) + 4 * 3600),
+        "signatures": "\n".join(signatures),
+    }
+    reply = post_as(context, mesh.dash, "/dashboard/admin/signing/unfreeze", form)
+    assert reply.status == 400
+    assert b"at most 1 hour (its policy&#x27;s approval_ttl_seconds)" in reply.body, reply.body
+    assert mesh.audit("unfreeze") == []
+    assert mesh.freeze_state().frozen
 
 
 def read_only_relays_nothing(

@@ -9,7 +9,17 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 
 from dashboard.domain.approvals import FormProblem
-from dashboard.domain.unfreeze import MAX_AHEAD, check_form, shared_deadline, typed_data
+from dashboard.domain.unfreeze import (
+    DEADLINE_CHOICES,
+    DEFAULT_VALIDITY,
+    MAX_AHEAD,
+    check_form,
+    deadline_choices,
+    default_validity,
+    duration_words,
+    shared_deadline,
+    typed_data,
+)
 from signer.domain.eip712 import recover_signer, unfreeze_digest
 
 NOW = 1_800_000_000
@@ -54,3 +64,23 @@ def test_a_shared_links_deadline_is_kept_only_while_usable() -> None:
     assert shared_deadline(str(NOW), now=NOW) is None
     assert shared_deadline(str(NOW + MAX_AHEAD + 1), now=NOW) is None
     assert shared_deadline("12ab", now=NOW) is None
+
+
+def test_the_signers_approval_ttl_caps_the_validities_offered_and_the_deadline_accepted() -> None:
+    assert deadline_choices(3600) == (300, 900, 3600)
+    assert deadline_choices(600) == (300, 600) and default_validity(600) == 600
+    assert deadline_choices(120) == (120,) and default_validity(120) == 120
+    # A signer that does not say (0), or one allowing more than a day: the usual choices, up to 24 h.
+    assert deadline_choices(0) == deadline_choices(7 * 24 * 3600) == DEADLINE_CHOICES
+    assert default_validity(0) == DEFAULT_VALIDITY
+    signature = "0x" + "ab" * 64 + "1b"
+    assert check_form(FREEZE, str(NOW + 3600), signature, now=NOW, ttl=3600).deadline == NOW + 3600
+    with pytest.raises(FormProblem) as bad:
+        check_form(FREEZE, str(NOW + 3601), signature, now=NOW, ttl=3600)
+    assert bad.value.field == "deadline"
+    assert "at most 1 hour (its policy's approval_ttl_seconds)" in bad.value.message
+    assert shared_deadline(str(NOW + 3601), now=NOW, ttl=3600) is None
+    assert shared_deadline(str(NOW + 3600), now=NOW, ttl=3600) == NOW + 3600
+    assert (
+        duration_words(90) == "90 seconds" and duration_words(600) == "10 minutes" and duration_words(60) == "1 minute"
+    )

@@ -406,17 +406,20 @@ def test_session_cookie_is_secure_httponly_strict_and_rotates_at_each_login_step
     page, _ = open_page(context)
     page.goto(dash.url + "login")
 
-    def cookie() -> dict[str, object]:
-        found = [c for c in context.cookies() if c["name"] == "sg_dashboard"]
+    def cookie(name: str = "sg_dashboard") -> dict[str, object]:
+        found = [c for c in context.cookies() if c["name"] == name]
         assert len(found) == 1
         return dict(found[0])
 
-    anonymous = cookie()
+    # Before login only the signed CSRF cookie (dashboard/csrf.py): no session is stored for a visitor.
+    assert [c["name"] for c in context.cookies()] == ["sg_dashboard_csrf"]
+    anonymous = cookie("sg_dashboard_csrf")
     assert anonymous["secure"] is True and anonymous["httpOnly"] is True and anonymous["sameSite"] == "Strict"
     assert anonymous["path"] == "/dashboard/"
     merchant = onboard(page, dash)
     signed_in = cookie()
-    assert signed_in["value"] != anonymous["value"]
+    assert signed_in["secure"] is True and signed_in["httpOnly"] is True and signed_in["sameSite"] == "Strict"
+    assert signed_in["path"] == "/dashboard/"
     # The token from before login opens nothing now.
     other = context.browser.new_context() if context.browser else None
     assert other is not None
@@ -430,7 +433,8 @@ def test_session_cookie_is_secure_httponly_strict_and_rotates_at_each_login_step
     finally:
         other.close()
     page.click("#logout")
-    assert cookie()["value"] != signed_in["value"]
+    # Signing out ends the session and deletes its cookie (nothing is stored for the anonymous visitor after).
+    assert [c for c in context.cookies() if c["name"] == "sg_dashboard"] == []
     page.goto(dash.url + "home")
     expect(page.locator("h1")).to_have_text("Sign in")
     del merchant
@@ -509,14 +513,15 @@ def test_too_many_wrong_passwords_lock_the_account_for_a_while(
     assert merchant.merchant_id
 
 
-def test_only_form_pages_start_a_session(dashboard_stack: DashboardStack) -> None:
+def test_only_form_pages_set_a_cookie_and_none_a_session(dashboard_stack: DashboardStack) -> None:
     stack = dashboard_stack.stack
     for path, status in (("/dashboard/home", 303), ("/dashboard/", 303), ("/dashboard/nothing-here", 404)):
         reply = stack.call("GET", path)
         assert reply.status == status, path
-        assert "set-cookie" not in reply.headers, path  # nothing stored in Redis for a cookieless visit
+        assert "set-cookie" not in reply.headers, path
     for path in ("/dashboard/login", "/dashboard/signup"):
-        assert stack.call("GET", path).headers["set-cookie"].startswith("sg_dashboard="), path
+        # The signed CSRF cookie only: nothing stored in Redis for a visitor (test_dashboard_hardening.py counts).
+        assert stack.call("GET", path).headers["set-cookie"].startswith("sg_dashboard_csrf="), path
 
 
 def test_the_log_holds_no_password_key_code_or_link_token(dashboard_stack: DashboardStack) -> None:

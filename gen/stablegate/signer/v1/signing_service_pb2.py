@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from stablegate.signer.v1 import approval_service_pb2 as stablegate_dot_signer_dot_v1_dot_approval__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*stablegate/signer/v1/signing_service.proto\x12\x14stablegate.signer.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+stablegate/signer/v1/approval_service.proto\",\n\x14\x46reezeSigningRequest\x12\x14\n\x06reason\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"s\n\x16UnfreezeSigningRequest\x12\x17\n\tfreeze_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12@\n\tapprovals\x18\x02 \x03(\x0b\x32\'.stablegate.signer.v1.ApproverSignatureB\x04\xe2\x41\x01\x02\"\x17\n\x15GetFreezeStateRequest\"I\n\x15\x46reezeSigningResponse\x12\x30\n\x05state\x18\x01 \x01(\x0b\x32!.stablegate.signer.v1.FreezeState\"K\n\x17UnfreezeSigningResponse\x12\x30\n\x05state\x18\x01 \x01(\x0b\x32!.stablegate.signer.v1.FreezeState\"J\n\x16GetFreezeStateResponse\x12\x30\n\x05state\x18\x01 \x01(\x0b\x32!.stablegate.signer.v1.FreezeState\"q\n\x0b\x46reezeState\x12\x0e\n\x06\x66rozen\x18\x01 \x01(\x08\x12\x11\n\tfreeze_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12/\n\x0b\x66reeze_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x12\n\x10GetPolicyRequest\"8\n\x11GetPolicyResponse\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x13\n\x0bpolicy_json\x18\x02 \x01(\t\"\xcf\x04\n\x16SignTransactionRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06key_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x63hain_id\x18\x03 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\r\n\x05nonce\x18\x04 \x01(\x04\x12\x17\n\tgas_limit\x18\x05 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x33\n\x07\x65ip1559\x18\x06 \x01(\x0b\x32 .stablegate.signer.v1.Eip1559FeeH\x00\x12\x31\n\x06legacy\x18\x07 \x01(\x0b\x32\x1f.stablegate.signer.v1.LegacyFeeH\x00\x12\x32\n\x05sweep\x18\x08 \x01(\x0b\x32!.stablegate.signer.v1.SweepIntentH\x01\x12\x34\n\x06payout\x18\t \x01(\x0b\x32\".stablegate.signer.v1.PayoutIntentH\x01\x12\x39\n\tcold_move\x18\n \x01(\x0b\x32$.stablegate.signer.v1.ColdMoveIntentH\x01\x12G\n\x10safe_transaction\x18\x0c \x01(\x0b\x32+.stablegate.signer.v1.SafeTransactionIntentH\x01\x12\x43\n\x0esafe_execution\x18\r \x01(\x0b\x32).stablegate.signer.v1.SafeExecutionIntentH\x01\x12\x19\n\x11initiator_address\x18\x0b \x01(\tB\x05\n\x03\x66\x65\x65\x42\x08\n\x06intent\"[\n\nEip1559Fee\x12!\n\x13max_fee_per_gas_wei\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12*\n\x1cmax_priority_fee_per_gas_wei\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"(\n\tLegacyFee\x12\x1b\n\rgas_price_wei\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x91\x01\n\x0bSweepIntent\x12\x1d\n\x0f\x66\x61\x63tory_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0etoken_contract\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05salts\x18\x03 \x03(\tB\x04\xe2\x41\x01\x02\x12\x30\n\x06strays\x18\x04 \x03(\x0b\x32 .stablegate.signer.v1.SweepStray\">\n\nSweepStray\x12\x12\n\nsalt_index\x18\x01 \x01(\r\x12\x1c\n\x0etoken_contract\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\x83\x01\n\x0cPayoutIntent\x12\x1e\n\x10treasury_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0etoken_contract\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x35\n\x05lines\x18\x03 \x03(\x0b\x32 .stablegate.signer.v1.PayoutLineB\x04\xe2\x41\x01\x02\"c\n\nPayoutLine\x12!\n\x13\x64\x65stination_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpayout_id\x18\x03 \x01(\t\"o\n\x0e\x43oldMoveIntent\x12\x1e\n\x10treasury_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0etoken_contract\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"\x8c\x02\n\x15SafeTransactionIntent\x12\x1a\n\x0csafe_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x0etoken_contract\x18\x02 \x01(\t\x12!\n\x13\x64\x65stination_address\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\toperation\x18\x05 \x01(\r\x12\x13\n\x0bsafe_tx_gas\x18\x06 \x01(\t\x12\x10\n\x08\x62\x61se_gas\x18\x07 \x01(\t\x12\x15\n\rgas_price_wei\x18\x08 \x01(\t\x12\x11\n\tgas_token\x18\t \x01(\t\x12\x17\n\x0frefund_receiver\x18\n \x01(\t\"\xad\x01\n\x13SafeExecutionIntent\x12\x1a\n\x0csafe_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x0etoken_contract\x18\x02 \x01(\t\x12!\n\x13\x64\x65stination_address\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1e\n\x10owner_signatures\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\"\xca\x01\n\x17SignTransactionResponse\x12\x37\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0e\x32%.stablegate.signer.v1.SigningDecision\x12\x1a\n\x12signed_transaction\x18\x02 \x01(\t\x12\x0f\n\x07tx_hash\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x13\n\x0b\x61pproval_id\x18\x05 \x01(\t\x12\x16\n\x0e\x61udit_sequence\x18\x06 \x01(\x04\x12\x0c\n\x04rule\x18\x07 \x01(\t*\x95\x01\n\x0fSigningDecision\x12 \n\x1cSIGNING_DECISION_UNSPECIFIED\x10\x00\x12\x1c\n\x18SIGNING_DECISION_ALLOWED\x10\x01\x12\x1b\n\x17SIGNING_DECISION_DENIED\x10\x02\x12%\n!SIGNING_DECISION_PENDING_APPROVAL\x10\x03\x32\xa5\x04\n\x0eSigningService\x12n\n\x0fSignTransaction\x12,.stablegate.signer.v1.SignTransactionRequest\x1a-.stablegate.signer.v1.SignTransactionResponse\x12\\\n\tGetPolicy\x12&.stablegate.signer.v1.GetPolicyRequest\x1a\'.stablegate.signer.v1.GetPolicyResponse\x12h\n\rFreezeSigning\x12*.stablegate.signer.v1.FreezeSigningRequest\x1a+.stablegate.signer.v1.FreezeSigningResponse\x12n\n\x0fUnfreezeSigning\x12,.stablegate.signer.v1.UnfreezeSigningRequest\x1a-.stablegate.signer.v1.UnfreezeSigningResponse\x12k\n\x0eGetFreezeState\x12+.stablegate.signer.v1.GetFreezeStateRequest\x1a,.stablegate.signer.v1.GetFreezeStateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*stablegate/signer/v1/signing_service.proto\x12\x14stablegate.signer.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+stablegate/signer/v1/approval_service.proto\",\n\x14\x46reezeSigningRequest\x12\x14\n\x06reason\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"s\n\x16UnfreezeSigningRequest\x12\x17\n\tfreeze_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12@\n\tapprovals\x18\x02 \x03(\x0b\x32\'.stablegate.signer.v1.ApproverSignatureB\x04\xe2\x41\x01\x02\"\x17\n\x15GetFreezeStateRequest\"I\n\x15\x46reezeSigningResponse\x12\x30\n\x05state\x18\x01 \x01(\x0b\x32!.stablegate.signer.v1.FreezeState\"K\n\x17UnfreezeSigningResponse\x12\x30\n\x05state\x18\x01 \x01(\x0b\x32!.stablegate.signer.v1.FreezeState\"h\n\x16GetFreezeStateResponse\x12\x30\n\x05state\x18\x01 \x01(\x0b\x32!.stablegate.signer.v1.FreezeState\x12\x1c\n\x14\x61pproval_ttl_seconds\x18\x02 \x01(\x03\"q\n\x0b\x46reezeState\x12\x0e\n\x06\x66rozen\x18\x01 \x01(\x08\x12\x11\n\tfreeze_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12/\n\x0b\x66reeze_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x12\n\x10GetPolicyRequest\"8\n\x11GetPolicyResponse\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x13\n\x0bpolicy_json\x18\x02 \x01(\t\"\xcf\x04\n\x16SignTransactionRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06key_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x63hain_id\x18\x03 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\r\n\x05nonce\x18\x04 \x01(\x04\x12\x17\n\tgas_limit\x18\x05 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x33\n\x07\x65ip1559\x18\x06 \x01(\x0b\x32 .stablegate.signer.v1.Eip1559FeeH\x00\x12\x31\n\x06legacy\x18\x07 \x01(\x0b\x32\x1f.stablegate.signer.v1.LegacyFeeH\x00\x12\x32\n\x05sweep\x18\x08 \x01(\x0b\x32!.stablegate.signer.v1.SweepIntentH\x01\x12\x34\n\x06payout\x18\t \x01(\x0b\x32\".stablegate.signer.v1.PayoutIntentH\x01\x12\x39\n\tcold_move\x18\n \x01(\x0b\x32$.stablegate.signer.v1.ColdMoveIntentH\x01\x12G\n\x10safe_transaction\x18\x0c \x01(\x0b\x32+.stablegate.signer.v1.SafeTransactionIntentH\x01\x12\x43\n\x0esafe_execution\x18\r \x01(\x0b\x32).stablegate.signer.v1.SafeExecutionIntentH\x01\x12\x19\n\x11initiator_address\x18\x0b \x01(\tB\x05\n\x03\x66\x65\x65\x42\x08\n\x06intent\"[\n\nEip1559Fee\x12!\n\x13max_fee_per_gas_wei\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12*\n\x1cmax_priority_fee_per_gas_wei\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"(\n\tLegacyFee\x12\x1b\n\rgas_price_wei\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x91\x01\n\x0bSweepIntent\x12\x1d\n\x0f\x66\x61\x63tory_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0etoken_contract\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05salts\x18\x03 \x03(\tB\x04\xe2\x41\x01\x02\x12\x30\n\x06strays\x18\x04 \x03(\x0b\x32 .stablegate.signer.v1.SweepStray\">\n\nSweepStray\x12\x12\n\nsalt_index\x18\x01 \x01(\r\x12\x1c\n\x0etoken_contract\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\x83\x01\n\x0cPayoutIntent\x12\x1e\n\x10treasury_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0etoken_contract\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x35\n\x05lines\x18\x03 \x03(\x0b\x32 .stablegate.signer.v1.PayoutLineB\x04\xe2\x41\x01\x02\"c\n\nPayoutLine\x12!\n\x13\x64\x65stination_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpayout_id\x18\x03 \x01(\t\"o\n\x0e\x43oldMoveIntent\x12\x1e\n\x10treasury_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0etoken_contract\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"\x8c\x02\n\x15SafeTransactionIntent\x12\x1a\n\x0csafe_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x0etoken_contract\x18\x02 \x01(\t\x12!\n\x13\x64\x65stination_address\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\toperation\x18\x05 \x01(\r\x12\x13\n\x0bsafe_tx_gas\x18\x06 \x01(\t\x12\x10\n\x08\x62\x61se_gas\x18\x07 \x01(\t\x12\x15\n\rgas_price_wei\x18\x08 \x01(\t\x12\x11\n\tgas_token\x18\t \x01(\t\x12\x17\n\x0frefund_receiver\x18\n \x01(\t\"\xad\x01\n\x13SafeExecutionIntent\x12\x1a\n\x0csafe_address\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x0etoken_contract\x18\x02 \x01(\t\x12!\n\x13\x64\x65stination_address\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11\x61mount_base_units\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1e\n\x10owner_signatures\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\"\xca\x01\n\x17SignTransactionResponse\x12\x37\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0e\x32%.stablegate.signer.v1.SigningDecision\x12\x1a\n\x12signed_transaction\x18\x02 \x01(\t\x12\x0f\n\x07tx_hash\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x13\n\x0b\x61pproval_id\x18\x05 \x01(\t\x12\x16\n\x0e\x61udit_sequence\x18\x06 \x01(\x04\x12\x0c\n\x04rule\x18\x07 \x01(\t*\x95\x01\n\x0fSigningDecision\x12 \n\x1cSIGNING_DECISION_UNSPECIFIED\x10\x00\x12\x1c\n\x18SIGNING_DECISION_ALLOWED\x10\x01\x12\x1b\n\x17SIGNING_DECISION_DENIED\x10\x02\x12%\n!SIGNING_DECISION_PENDING_APPROVAL\x10\x03\x32\xa5\x04\n\x0eSigningService\x12n\n\x0fSignTransaction\x12,.stablegate.signer.v1.SignTransactionRequest\x1a-.stablegate.signer.v1.SignTransactionResponse\x12\\\n\tGetPolicy\x12&.stablegate.signer.v1.GetPolicyRequest\x1a\'.stablegate.signer.v1.GetPolicyResponse\x12h\n\rFreezeSigning\x12*.stablegate.signer.v1.FreezeSigningRequest\x1a+.stablegate.signer.v1.FreezeSigningResponse\x12n\n\x0fUnfreezeSigning\x12,.stablegate.signer.v1.UnfreezeSigningRequest\x1a-.stablegate.signer.v1.UnfreezeSigningResponse\x12k\n\x0eGetFreezeState\x12+.stablegate.signer.v1.GetFreezeStateRequest\x1a,.stablegate.signer.v1.GetFreezeStateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -92,8 +92,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SAFEEXECUTIONINTENT'].fields_by_name['amount_base_units']._serialized_options = b'\342A\001\002'
   _globals['_SAFEEXECUTIONINTENT'].fields_by_name['owner_signatures']._loaded_options = None
   _globals['_SAFEEXECUTIONINTENT'].fields_by_name['owner_signatures']._serialized_options = b'\342A\001\002'
-  _globals['_SIGNINGDECISION']._serialized_start=2730
-  _globals['_SIGNINGDECISION']._serialized_end=2879
+  _globals['_SIGNINGDECISION']._serialized_start=2760
+  _globals['_SIGNINGDECISION']._serialized_end=2909
   _globals['_FREEZESIGNINGREQUEST']._serialized_start=179
   _globals['_FREEZESIGNINGREQUEST']._serialized_end=223
   _globals['_UNFREEZESIGNINGREQUEST']._serialized_start=225
@@ -105,35 +105,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UNFREEZESIGNINGRESPONSE']._serialized_start=442
   _globals['_UNFREEZESIGNINGRESPONSE']._serialized_end=517
   _globals['_GETFREEZESTATERESPONSE']._serialized_start=519
-  _globals['_GETFREEZESTATERESPONSE']._serialized_end=593
-  _globals['_FREEZESTATE']._serialized_start=595
-  _globals['_FREEZESTATE']._serialized_end=708
-  _globals['_GETPOLICYREQUEST']._serialized_start=710
-  _globals['_GETPOLICYREQUEST']._serialized_end=728
-  _globals['_GETPOLICYRESPONSE']._serialized_start=730
-  _globals['_GETPOLICYRESPONSE']._serialized_end=786
-  _globals['_SIGNTRANSACTIONREQUEST']._serialized_start=789
-  _globals['_SIGNTRANSACTIONREQUEST']._serialized_end=1380
-  _globals['_EIP1559FEE']._serialized_start=1382
-  _globals['_EIP1559FEE']._serialized_end=1473
-  _globals['_LEGACYFEE']._serialized_start=1475
-  _globals['_LEGACYFEE']._serialized_end=1515
-  _globals['_SWEEPINTENT']._serialized_start=1518
-  _globals['_SWEEPINTENT']._serialized_end=1663
-  _globals['_SWEEPSTRAY']._serialized_start=1665
-  _globals['_SWEEPSTRAY']._serialized_end=1727
-  _globals['_PAYOUTINTENT']._serialized_start=1730
-  _globals['_PAYOUTINTENT']._serialized_end=1861
-  _globals['_PAYOUTLINE']._serialized_start=1863
-  _globals['_PAYOUTLINE']._serialized_end=1962
-  _globals['_COLDMOVEINTENT']._serialized_start=1964
-  _globals['_COLDMOVEINTENT']._serialized_end=2075
-  _globals['_SAFETRANSACTIONINTENT']._serialized_start=2078
-  _globals['_SAFETRANSACTIONINTENT']._serialized_end=2346
-  _globals['_SAFEEXECUTIONINTENT']._serialized_start=2349
-  _globals['_SAFEEXECUTIONINTENT']._serialized_end=2522
-  _globals['_SIGNTRANSACTIONRESPONSE']._serialized_start=2525
-  _globals['_SIGNTRANSACTIONRESPONSE']._serialized_end=2727
-  _globals['_SIGNINGSERVICE']._serialized_start=2882
-  _globals['_SIGNINGSERVICE']._serialized_end=3431
+  _globals['_GETFREEZESTATERESPONSE']._serialized_end=623
+  _globals['_FREEZESTATE']._serialized_start=625
+  _globals['_FREEZESTATE']._serialized_end=738
+  _globals['_GETPOLICYREQUEST']._serialized_start=740
+  _globals['_GETPOLICYREQUEST']._serialized_end=758
+  _globals['_GETPOLICYRESPONSE']._serialized_start=760
+  _globals['_GETPOLICYRESPONSE']._serialized_end=816
+  _globals['_SIGNTRANSACTIONREQUEST']._serialized_start=819
+  _globals['_SIGNTRANSACTIONREQUEST']._serialized_end=1410
+  _globals['_EIP1559FEE']._serialized_start=1412
+  _globals['_EIP1559FEE']._serialized_end=1503
+  _globals['_LEGACYFEE']._serialized_start=1505
+  _globals['_LEGACYFEE']._serialized_end=1545
+  _globals['_SWEEPINTENT']._serialized_start=1548
+  _globals['_SWEEPINTENT']._serialized_end=1693
+  _globals['_SWEEPSTRAY']._serialized_start=1695
+  _globals['_SWEEPSTRAY']._serialized_end=1757
+  _globals['_PAYOUTINTENT']._serialized_start=1760
+  _globals['_PAYOUTINTENT']._serialized_end=1891
+  _globals['_PAYOUTLINE']._serialized_start=1893
+  _globals['_PAYOUTLINE']._serialized_end=1992
+  _globals['_COLDMOVEINTENT']._serialized_start=1994
+  _globals['_COLDMOVEINTENT']._serialized_end=2105
+  _globals['_SAFETRANSACTIONINTENT']._serialized_start=2108
+  _globals['_SAFETRANSACTIONINTENT']._serialized_end=2376
+  _globals['_SAFEEXECUTIONINTENT']._serialized_start=2379
+  _globals['_SAFEEXECUTIONINTENT']._serialized_end=2552
+  _globals['_SIGNTRANSACTIONRESPONSE']._serialized_start=2555
+  _globals['_SIGNTRANSACTIONRESPONSE']._serialized_end=2757
+  _globals['_SIGNINGSERVICE']._serialized_start=2912
+  _globals['_SIGNINGSERVICE']._serialized_end=3461
 # @@protoc_insertion_point(module_scope)

@@ -171,6 +171,11 @@ class GetFreezeStateResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     STATE_FIELD_NUMBER: _builtins.int
+    APPROVAL_TTL_SECONDS_FIELD_NUMBER: _builtins.int
+    approval_ttl_seconds: _builtins.int
+    """The policy's approval_ttl_seconds: an unfreeze (or approval) signature whose deadline lies further ahead is
+    refused (APPROVAL_DEADLINE_INVALID), so a relay can offer only validities the signer accepts.
+    """
     @_builtins.property
     def state(self) -> Global___FreezeState:
         """The current state."""
@@ -179,10 +184,11 @@ class GetFreezeStateResponse(_message.Message):
         self,
         *,
         state: Global___FreezeState | None = ...,
+        approval_ttl_seconds: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_ttl_seconds", b"approval_ttl_seconds", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
