@@ -353,6 +353,11 @@ class HotColdMover:
             if tx.version == 0:
                 await self._awaiting(move, result.approval_id)
             return False
+        if isinstance(result, Refused) and result.frozen:
+            # Not final: the version stays SIGNING with its nonce, the move open; each pass asks again (reading the
+            # freeze state meanwhile) until the unfreeze signs this same request id.
+            log.info("cold move waits: signing is frozen", extra={"move_id": move.id, "version": tx.version})
+            return False
         if isinstance(result, Refused):
             async with self.pool.acquire() as conn, conn.transaction():
                 await tx_store.store_denied(conn, tx, f"{result.decision}:{result.reason}")
@@ -452,6 +457,10 @@ class HotColdMover:
                         signature=result.raw_transaction,
                         safe_tx_hash=result.tx_hash,
                     )
+            elif result.frozen:
+                # Not final: the owner's request stays SIGNING and is asked for again after the unfreeze.
+                log.info("move out of cold waits: signing is frozen", extra={"move_id": move.id})
+                return
             elif result.decision == "PENDING_APPROVAL":
                 async with self.pool.acquire() as conn:
                     await store.store_owner_answer(

@@ -521,6 +521,11 @@ class PayoutExecutor:
                     "payout batch awaits the approvers", extra={"batch": batch.id, "approval_id": result.approval_id}
                 )
             return None
+        if isinstance(result, Refused) and result.frozen:
+            # Not final: the version stays SIGNING with its nonce, nothing fails or is released, and later passes
+            # ask again (reading the freeze state meanwhile) until the unfreeze signs this same request id.
+            log.info("payout batch waits: signing is frozen", extra={"batch": batch.id, "version": tx.version})
+            return None
         if isinstance(result, Refused):
             async with self.pool.acquire() as conn, conn.transaction():
                 await tx_store.store_denied(conn, tx, f"{result.decision}:{result.reason}")
@@ -636,7 +641,9 @@ class PayoutExecutor:
         for version in versions:
             if version.status == "SIGNING":
                 if await self._sign(batch, version) is None:
-                    return None
+                    if version.version == 0:
+                        return None
+                    continue  # a replacement not signed (held, frozen, refused): the signed versions are tracked
                 async with self.pool.acquire() as conn:
                     refreshed = await store.get(conn, batch.id)
                 assert refreshed is not None
