@@ -504,8 +504,10 @@ class PayoutExecutor:
             token=abi.to_checksum_address(batch.token_contract),
             lines=[(x.payout_id, abi.to_checksum_address(x.destination_address), x.amount) for x in batch.lines],
             initiator=batch.initiator_address,
-            # Held: while its approval is pending the signer is only read (GetApproval), never asked again.
-            awaiting_approval=(batch.approval_id or "") if batch.status == "AWAITING_APPROVAL" else "",
+            # Held: while its approval is pending the signer is only read (GetApproval), never asked again. The
+            # batch keeps the approval its newest held version is held under (the signer checks it names this
+            # version's request id: an older one is simply not waited on).
+            awaiting_approval=batch.approval_id or "",
         )
         if isinstance(result, Refused) and result.decision == "PENDING_APPROVAL":
             # Held: the version stays SIGNING (its nonce taken, so the approvers approve exactly this transaction);
@@ -519,6 +521,15 @@ class PayoutExecutor:
                     await store.set_status(conn, batch.id, "AWAITING_APPROVAL", approval_id=result.approval_id)
                 log.warning(
                     "payout batch awaits the approvers", extra={"batch": batch.id, "approval_id": result.approval_id}
+                )
+            elif result.approval_id and result.approval_id != batch.approval_id:
+                # A fee-bump replacement held again, or a request the signer holds under a new approval (its state
+                # lost the old one: a restore): that approval is the one read from now on.
+                async with self.pool.acquire() as conn:
+                    await store.set_approval(conn, batch.id, result.approval_id)
+                log.warning(
+                    "payout batch awaits the approvers",
+                    extra={"batch": batch.id, "version": tx.version, "approval_id": result.approval_id},
                 )
             return None
         if isinstance(result, Refused) and result.frozen:
