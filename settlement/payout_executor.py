@@ -14,7 +14,9 @@ finality → ledger), with the HOT key's nonces in `settlement.nonces`:
    again and gets the same answer); store the signed bytes. A batch the signer holds for approval
    (`AWAITING_APPROVAL`) is not asked for again while its approval is pending: each pass reads the approval
    (`GetApproval`) and asks for the signature once the quorum signed; an approval that lapsed is refused for good
-   (`APPROVAL_EXPIRED`), so its payouts fail (released) and its nonce goes to the next transaction.
+   (`APPROVAL_EXPIRED`), so its payouts fail (released) and its nonce goes to the next transaction. A fee-bump
+   replacement held again is read the same way (the batch keeps its newest held version's approval id). A freeze
+   (`SIGNING_FROZEN`) is no refusal: the version stays SIGNING with its nonce and is signed after the unfreeze.
    Before the signer is first asked, every payout is claimed at the ledger (`ClaimPayout`: no longer cancelable);
    a payout refused there (canceled since it was listed) is dropped and the rest re-planned, the nonce free again.
    A planned batch whose nonce a transaction these rows do not hold has used (only a restore of an older backup
