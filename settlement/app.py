@@ -33,7 +33,7 @@ from settlement.leadership import HOT_KEY, SWEEPER, LeaderMetrics
 from settlement.ledger_client import GrpcPayoutLedger, GrpcSweepLedger, GrpcTreasuryLedger
 from settlement.payout_executor import PayoutExecutor, PayoutMetrics, PayoutOptions
 from settlement.reconcile_service import ReconciliationPart
-from settlement.signing import SweepSigner
+from settlement.signing import SigningFreeze, SweepSigner
 from settlement.status_service import SettlementStatus
 from settlement.store.db import apply_migrations
 from settlement.sweeper import Sweeper, SweeperMetrics, SweeperOptions
@@ -190,6 +190,8 @@ class Running:
     executor: PayoutExecutor | None = None
     leases: list[Lease] = field(default_factory=list)
     leader_metrics: LeaderMetrics | None = None
+    signing_freeze: SigningFreeze | None = None
+    """What the process knows of the signer's freeze, shared by its signer clients (`settlement_signing_frozen`)."""
 
 
 class Passes(Protocol):
@@ -268,7 +270,7 @@ def start_hot_key(
         running.mover = HotColdMover(
             client,
             running.pool,
-            SweepSigner(signer_channel),
+            SweepSigner(signer_channel, freeze=running.signing_freeze),
             GrpcTreasuryLedger(ledger_channel),
             options=hot_cold_options(settings),
             metrics=running.hot_cold_metrics,
@@ -278,7 +280,7 @@ def start_hot_key(
         running.executor = PayoutExecutor(
             client,
             running.pool,
-            SweepSigner(signer_channel),
+            SweepSigner(signer_channel, freeze=running.signing_freeze),
             GrpcPayoutLedger(ledger_channel),
             options=payout_options(settings),
             metrics=running.payout_metrics,
@@ -302,7 +304,7 @@ def start_sweeper(
     running.sweeper = Sweeper(
         client,
         running.pool,
-        SweepSigner(signer_channel),
+        SweepSigner(signer_channel, freeze=running.signing_freeze),
         GrpcSweepLedger(ledger_channel),
         options=sweeper_options(settings),
         metrics=running.metrics,
@@ -347,6 +349,7 @@ def definition(settings: SettlementSettings) -> ServiceDefinition:  # noqa: PLR0
         running.hot_cold_metrics = HotColdMetrics(registry)
         running.payout_metrics = PayoutMetrics(registry)
         running.leader_metrics = LeaderMetrics(registry)
+        running.signing_freeze = SigningFreeze(registry)
         reconciliation.bind_metrics(registry)
 
     async def startup() -> None:

@@ -350,8 +350,15 @@ class HotColdMover:
             # exactly this transaction); each pass reads its approval and asks again with the same request id only
             # once it is no longer pending. A lapsed one is DENIED (APPROVAL_EXPIRED) below: the move fails, its
             # nonce is free again, and the next pass above the ceiling plans a new move.
-            if tx.version == 0:
+            if tx.version == 0 and move.status != "AWAITING_APPROVAL":
                 await self._awaiting(move, result.approval_id)
+            elif result.approval_id and result.approval_id != move.approval_id:
+                await self._held_again(move, tx, result.approval_id)
+            return False
+        if isinstance(result, Refused) and result.frozen:
+            # Not final: the version stays SIGNING with its nonce, the move open; each pass asks again (reading the
+            # freeze state meanwhile) until the unfreeze signs this same request id.
+            log.info("cold move waits: signing is frozen", extra={"move_id": move.id, "version": tx.version})
             return False
         if isinstance(result, Refused):
             async with self.pool.acquire() as conn, conn.transaction():
@@ -375,8 +382,22 @@ class HotColdMover:
 
     @staticmethod
     def _held_under(move: ColdMove, tx: ChainTx) -> str:
-        """The approval the signer holds this version under, if any (the signer checks it names this request)."""
-        return (move.approval_id or "") if move.status == "AWAITING_APPROVAL" and tx.version == 0 else ""
+        """The approval the move's newest held version waits for, if any.
+
+        The signer's read checks that it names this version's request id, so an approval of another request (an
+        owner's, an earlier version's) is simply not waited on: the version is asked for, and its own approval kept.
+        """
+        return move.approval_id or ""
+
+    async def _held_again(self, move: ColdMove, tx: ChainTx, approval_id: str) -> None:
+        """A replacement held by the signer (or a version held under a new approval): keep and announce its approval."""
+        async with self.pool.acquire() as conn:
+            await store.set_approval(conn, move.id, approval_id)
+        await self._announce(move, approval_id)
+        log.warning(
+            "cold move awaits the approvers",
+            extra={"move_id": move.id, "version": tx.version, "approval_id": approval_id},
+        )
 
     async def _awaiting(self, move: ColdMove, approval_id: str) -> None:
         """Mark a move held by the signer (once) and tell the operators which approval to sign."""
@@ -384,6 +405,11 @@ class HotColdMover:
             return
         async with self.pool.acquire() as conn:
             await store.set_status(conn, move.id, "AWAITING_APPROVAL", approval_id=approval_id)
+        await self._announce(move, approval_id)
+        log.warning("cold move awaits the approvers", extra={"move_id": move.id, "approval_id": approval_id})
+
+    async def _announce(self, move: ColdMove, approval_id: str) -> None:
+        """The operator event naming the approval to sign (one per move and approval)."""
         await self.ledger.record_event(
             f"cold_move.awaiting_approval:{move.id}:{approval_id}",
             "cold_move.awaiting_approval",
@@ -399,7 +425,6 @@ class HotColdMover:
                 "cold_safe_address": move.cold_safe_address,
             },
         )
-        log.warning("cold move awaits the approvers", extra={"move_id": move.id, "approval_id": approval_id})
 
     # --- moves out of cold --------------------------------------------------------------------------------------
 
@@ -452,6 +477,10 @@ class HotColdMover:
                         signature=result.raw_transaction,
                         safe_tx_hash=result.tx_hash,
                     )
+            elif result.frozen:
+                # Not final: the owner's request stays SIGNING and is asked for again after the unfreeze.
+                log.info("move out of cold waits: signing is frozen", extra={"move_id": move.id})
+                return
             elif result.decision == "PENDING_APPROVAL":
                 async with self.pool.acquire() as conn:
                     await store.store_owner_answer(

@@ -14,7 +14,9 @@ finality → ledger), with the HOT key's nonces in `settlement.nonces`:
    again and gets the same answer); store the signed bytes. A batch the signer holds for approval
    (`AWAITING_APPROVAL`) is not asked for again while its approval is pending: each pass reads the approval
    (`GetApproval`) and asks for the signature once the quorum signed; an approval that lapsed is refused for good
-   (`APPROVAL_EXPIRED`), so its payouts fail (released) and its nonce goes to the next transaction.
+   (`APPROVAL_EXPIRED`), so its payouts fail (released) and its nonce goes to the next transaction. A fee-bump
+   replacement held again is read the same way (the batch keeps its newest held version's approval id). A freeze
+   (`SIGNING_FROZEN`) is no refusal: the version stays SIGNING with its nonce and is signed after the unfreeze.
    Before the signer is first asked, every payout is claimed at the ledger (`ClaimPayout`: no longer cancelable);
    a payout refused there (canceled since it was listed) is dropped and the rest re-planned, the nonce free again.
    A planned batch whose nonce a transaction these rows do not hold has used (only a restore of an older backup
@@ -504,8 +506,10 @@ class PayoutExecutor:
             token=abi.to_checksum_address(batch.token_contract),
             lines=[(x.payout_id, abi.to_checksum_address(x.destination_address), x.amount) for x in batch.lines],
             initiator=batch.initiator_address,
-            # Held: while its approval is pending the signer is only read (GetApproval), never asked again.
-            awaiting_approval=(batch.approval_id or "") if batch.status == "AWAITING_APPROVAL" else "",
+            # Held: while its approval is pending the signer is only read (GetApproval), never asked again. The
+            # batch keeps the approval its newest held version is held under (the signer checks it names this
+            # version's request id: an older one is simply not waited on).
+            awaiting_approval=batch.approval_id or "",
         )
         if isinstance(result, Refused) and result.decision == "PENDING_APPROVAL":
             # Held: the version stays SIGNING (its nonce taken, so the approvers approve exactly this transaction);
@@ -520,6 +524,20 @@ class PayoutExecutor:
                 log.warning(
                     "payout batch awaits the approvers", extra={"batch": batch.id, "approval_id": result.approval_id}
                 )
+            elif result.approval_id and result.approval_id != batch.approval_id:
+                # A fee-bump replacement held again, or a request the signer holds under a new approval (its state
+                # lost the old one: a restore): that approval is the one read from now on.
+                async with self.pool.acquire() as conn:
+                    await store.set_approval(conn, batch.id, result.approval_id)
+                log.warning(
+                    "payout batch awaits the approvers",
+                    extra={"batch": batch.id, "version": tx.version, "approval_id": result.approval_id},
+                )
+            return None
+        if isinstance(result, Refused) and result.frozen:
+            # Not final: the version stays SIGNING with its nonce, nothing fails or is released, and later passes
+            # ask again (reading the freeze state meanwhile) until the unfreeze signs this same request id.
+            log.info("payout batch waits: signing is frozen", extra={"batch": batch.id, "version": tx.version})
             return None
         if isinstance(result, Refused):
             async with self.pool.acquire() as conn, conn.transaction():
@@ -636,7 +654,9 @@ class PayoutExecutor:
         for version in versions:
             if version.status == "SIGNING":
                 if await self._sign(batch, version) is None:
-                    return None
+                    if version.version == 0:
+                        return None
+                    continue  # a replacement not signed (held, frozen, refused): the signed versions are tracked
                 async with self.pool.acquire() as conn:
                     refreshed = await store.get(conn, batch.id)
                 assert refreshed is not None

@@ -8,10 +8,12 @@ signature comes back) or lapsed (the signer answers DENIED `APPROVAL_EXPIRED`, f
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
+from prometheus_client import CollectorRegistry, Gauge
 from stablegate.signer.v1 import approval_service_pb2 as apb
 from stablegate.signer.v1 import approval_service_pb2_grpc as apb_grpc
 from stablegate.signer.v1 import signing_service_pb2 as pb
@@ -19,6 +21,9 @@ from stablegate.signer.v1 import signing_service_pb2_grpc as pb_grpc
 
 from chain.abi import keccak256
 from settlement.domain.fees import TxFees
+
+log = logging.getLogger("stablegate.settlement.signing")
+FROZEN_REASON = "SIGNING_FROZEN"
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,39 @@ class Refused:
     approval_id: str = ""
     """The signer's approval to wait for, when PENDING_APPROVAL."""
 
+    @property
+    def frozen(self) -> bool:
+        """Refused because signing is frozen: not final, the same request id is asked again after the unfreeze."""
+        return self.decision == "DENIED" and self.reason == FROZEN_REASON
+
+
+class SigningFreeze:
+    """What settlement knows of the signer's freeze, shared by its signer clients (one per process and registry).
+
+    Set by a `SIGNING_FROZEN` refusal, cleared by a read of the freeze state that finds it lifted;
+    `settlement_signing_frozen` is 1 while set.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.frozen = False
+        self.gauge = Gauge(
+            "settlement_signing_frozen",
+            "1 while the signer refuses settlement's requests with SIGNING_FROZEN (they wait, none fails)",
+            registry=registry,
+        )
+
+    def set(self, frozen: bool) -> None:
+        """Record the freeze state, logging when it changes."""
+        if frozen != self.frozen:
+            if frozen:
+                log.warning(
+                    "signing is frozen at the signer: settlement's requests wait (none fails) until it is lifted"
+                )
+            else:
+                log.warning("signing is no longer frozen: settlement asks for its waiting requests again")
+        self.frozen = frozen
+        self.gauge.set(int(frozen))
+
 
 class SweepSigner:
     """Asks the signer for settlement's transactions (sweeps, payouts, moves into and out of cold).
@@ -45,10 +83,30 @@ class SweepSigner:
     One request id always gets the same answer (the signer stores it).
     """
 
-    def __init__(self, channel: grpc.aio.Channel, timeout_seconds: float = 30.0) -> None:
+    def __init__(
+        self, channel: grpc.aio.Channel, timeout_seconds: float = 30.0, freeze: SigningFreeze | None = None
+    ) -> None:
         self._stub = pb_grpc.SigningServiceStub(channel)
         self._approvals = apb_grpc.ApprovalServiceStub(channel)
         self._timeout = timeout_seconds
+        self.freeze = freeze or SigningFreeze()
+
+    async def _still_frozen(self) -> bool:
+        """After a freeze refusal: True while the signer's freeze state (a read, not audited) says it is frozen."""
+        if not self.freeze.frozen:
+            return False
+        reply = await self._stub.GetFreezeState(pb.GetFreezeStateRequest(), timeout=self._timeout)
+        self.freeze.set(reply.state.frozen)
+        return bool(reply.state.frozen)
+
+    async def _ask(self, request: pb.SignTransactionRequest) -> pb.SignTransactionResponse | Refused:
+        """SignTransaction, unless a freeze known to be still on answers for it (the signer is not asked then)."""
+        if await self._still_frozen():
+            return Refused("DENIED", FROZEN_REASON)
+        reply = await self._stub.SignTransaction(request, timeout=self._timeout)
+        if reply.decision == pb.SIGNING_DECISION_DENIED and reply.reason == FROZEN_REASON:
+            self.freeze.set(True)
+        return reply
 
     async def still_held(self, request_id: str, approval_id: str) -> bool:
         """True while the signer's approval `approval_id` of `request_id` waits for its quorum (a read only).
@@ -207,7 +265,9 @@ class SweepSigner:
         )
         if await self.still_held(request_id, awaiting_approval):
             return self._waiting(awaiting_approval)
-        reply = await self._stub.SignTransaction(request, timeout=self._timeout)
+        reply = await self._ask(request)
+        if isinstance(reply, Refused):
+            return reply
         if reply.decision == pb.SIGNING_DECISION_ALLOWED:
             return Signed(reply.signed_transaction, reply.tx_hash.lower())
         return Refused(
@@ -261,7 +321,9 @@ class SweepSigner:
                     max_priority_fee_per_gas_wei=str(fees.max_priority_fee_per_gas),
                 )
             )
-        reply = await self._stub.SignTransaction(request, timeout=self._timeout)
+        reply = await self._ask(request)
+        if isinstance(reply, Refused):
+            return reply
         if reply.decision == pb.SIGNING_DECISION_ALLOWED:
             raw = reply.signed_transaction
             tx_hash = "0x" + keccak256(bytes.fromhex(raw.removeprefix("0x"))).hex()

@@ -216,8 +216,11 @@ class Sweeper:
         newest = versions[-1]
         if newest.broadcast_count == 0 or newest.since_broadcast >= self.options.rebroadcast_seconds:
             await self._broadcast(newest)
-        # A replacement the signer refused is not asked for again until another stuck period has passed.
-        refused_lately = every[-1].status == "DENIED" and every[-1].since_created < self.options.stuck_after_seconds
+        # A replacement the signer refused is not asked for again until another stuck period has passed; one still
+        # unsigned (asked during a freeze) is asked for again above, never replaced by yet another.
+        refused_lately = every[-1].status == "SIGNING" or (
+            every[-1].status == "DENIED" and every[-1].since_created < self.options.stuck_after_seconds
+        )
         if newest.broadcast_count > 0 and newest.age_seconds >= self.options.stuck_after_seconds and not refused_lately:
             await self._replace(sweep, newest)
 
@@ -515,6 +518,11 @@ class Sweeper:
                 for index, token in stray_entries(sweep.items, sweep.quarantines)
             ],
         )
+        if isinstance(result, Refused) and result.frozen:
+            # Not final: the version stays SIGNING with its nonce, the sweep SENT; each pass asks again (reading the
+            # freeze state meanwhile) until the unfreeze signs this same request id.
+            log.info("sweep waits: signing is frozen", extra={"sweep_id": sweep.id, "version": tx.version})
+            return False
         if isinstance(result, Refused):
             async with self.pool.acquire() as conn, conn.transaction():
                 await store.store_denied(conn, tx, f"{result.decision}:{result.reason}")

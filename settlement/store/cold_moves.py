@@ -158,6 +158,13 @@ async def set_status(
     )
 
 
+async def set_approval(conn: asyncpg.Connection, move_id: str, approval_id: str) -> None:
+    """Keep `approval_id` as the approval the move's newest held version waits for (its status unchanged)."""
+    await conn.execute(
+        "UPDATE settlement.cold_moves SET approval_id = $2, updated_at = now() WHERE id = $1", move_id, approval_id
+    )
+
+
 async def start_transaction(
     conn: asyncpg.Connection, move: ColdMove, *, chain_latest: int, gas_limit: int, fees: TxFees
 ) -> ChainTx:

@@ -257,6 +257,15 @@ async def set_status(
             await conn.execute("UPDATE settlement.payout_batch_lines SET open = false WHERE batch_ref = $1", batch_ref)
 
 
+async def set_approval(conn: asyncpg.Connection, batch_ref: str, approval_id: str) -> None:
+    """Keep `approval_id` as the approval the batch's newest held version waits for (its status unchanged)."""
+    await conn.execute(
+        "UPDATE settlement.payout_batches SET approval_id = $2, updated_at = now() WHERE id = $1",
+        batch_ref,
+        approval_id,
+    )
+
+
 async def versions(conn: asyncpg.Connection, batch_ref: str) -> list[ChainTx]:
     """Every version of a batch's transaction, oldest first."""
     rows = await conn.fetch(_TX_SELECT + " WHERE payout_batch_id = $1 ORDER BY version, id", batch_ref)
