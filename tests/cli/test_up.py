@@ -155,6 +155,12 @@ def assert_a_merchant_signs_up_on_the_dashboard(ports: dict[str, int], state: Pa
     details = call(link)
     assert "merchant is created" in call(link, {"name": "Up Coffee", "csrf_token": csrf(details)})
     assert (state / localrun.DASHBOARD_ADMIN_KEY_FILE).stat().st_mode & 0o777 == 0o600
+    # The key has the role `dashboard`: an admin method the dashboard does not call refuses it (docs/security.md).
+    key = (state / localrun.DASHBOARD_ADMIN_KEY_FILE).read_text().strip()
+    admin_api = f"http://127.0.0.1:{ports['envoy_admin_api']}"
+    assert localrun.rest_call(f"{admin_api}/admin/v1/merchants", key)[0] == 200
+    refused, body = localrun.rest_call(f"{admin_api}/admin/v1/stray_funds", key)
+    assert refused == 403, body
 
 
 def assert_deposit_addresses_come_from_the_deployed_factory(state: Path, ports: dict[str, int]) -> None:
