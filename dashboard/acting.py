@@ -8,11 +8,13 @@ key), so the ledger's audit alone would name only the dashboard's key. This modu
   (kind `merchant_user`, the dashboard user id, and the user's email from the dashboard's database, read at the
   request's first ledger call);
   `act_as` sets it where no session says who it is yet (sign-up's verification link);
-- a gRPC client interceptor on the dashboard's ledger channel sends it as `x-stablegate-acting-user-kind`, `-id`
-  and `-email` metadata (percent-encoded UTF-8), replacing any copies the call carried.
+- a gRPC client interceptor on the dashboard's ledger and signer channels sends it as
+  `x-stablegate-acting-user-kind`, `-id` and `-email` metadata (percent-encoded UTF-8), replacing any copies the
+  call carried.
 
 The ledger believes these only from the `dashboard` mesh role and writes them into the audit rows of what the call
-did, next to the key (ledger/api/acting.py, docs/security.md "The acting user"). Calls made with no one acting
+did, next to the key (ledger/api/acting.py, docs/security.md "The acting user"); the signer likewise, into the
+audit records of the approvals and unfreezes the dashboard relays (signer/api/acting.py). Calls made with no one acting
 (the notification and report schedulers) carry none.
 """
 
@@ -148,6 +150,15 @@ class ActingUserInterceptor(_UnaryInterceptor):
 
 def ledger_channel(target: str, tls: mesh.ClientTls) -> grpc.aio.Channel:
     """The dashboard's mesh channel to the ledger, naming the acting user on each call (as `mesh.channel`)."""
+    return acting_channel(target, tls)
+
+
+def acting_channel(target: str, tls: mesh.ClientTls) -> grpc.aio.Channel:
+    """A mesh channel naming the acting user on each call (as `mesh.channel`).
+
+    The ledger's, and the signer's, which records the operator who relays an approval or an unfreeze
+    (signer/api/acting.py).
+    """
     resolved, balancing = mesh.balanced_target(target)
     return grpc.aio.secure_channel(
         resolved, mesh.channel_credentials(tls), options=balancing, interceptors=[cast(Any, ActingUserInterceptor())]

@@ -55,7 +55,6 @@ from dashboard.store import recovery as recovery_store
 from dashboard.store import users as store
 from dashboard.store.db import apply_migrations, open_pool
 from dashboard.throttle import LoginThrottle
-from service_runtime import mesh
 from service_runtime.config import Profile
 from service_runtime.csp import DASHBOARD_CSP
 from service_runtime.mesh import MethodRoles, Role, https_listener_ssl, peer_cert_has_role
@@ -846,7 +845,7 @@ def definition(settings: DashboardSettings, admin: AdminLogin | None = None) -> 
         channels.append(channel)
         parts.ledger = LedgerClient(channel, settings.admin_key)
         if settings.signer_target:
-            signer_channel = mesh.channel(settings.signer_target, settings.tls)
+            signer_channel = acting.acting_channel(settings.signer_target, settings.tls)
             channels.append(signer_channel)
             parts.signer = SignerClient(signer_channel)
         cache = async_redis(settings.redis_url)

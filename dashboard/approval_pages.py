@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dashboard.acting import shown_actor
 from dashboard.domain.approvals import REFUSALS, Intent, token_units
 from dashboard.domain.audit_chain import Verdict
 from dashboard.pages import PREFIX, ROLE_LABELS, STATIC, admin_nav, csrf_field, csv_link, e, layout
@@ -269,6 +270,20 @@ def _verdict(verdict: Verdict | None, ident: str, what: str) -> str:
     )
 
 
+def _caller(r: SignerAuditRecord) -> str:
+    """The caller's role, and the operator the dashboard relayed for if the record names one (signer/api/acting.py)."""
+    try:
+        body = json.loads(r.body_json or "{}")
+    except ValueError:
+        return r.actor
+    named = {
+        "actingUserKind": body.get("acting_user_kind", ""),
+        "actingUserId": body.get("acting_user_id", ""),
+        "actingUserEmail": body.get("acting_user_email", ""),
+    }
+    return shown_actor(r.actor, named)
+
+
 def audit_page(
     *,
     csrf: str,
@@ -285,7 +300,7 @@ def audit_page(
     """The signer's audit records (paged) and the ledger's admin audit, each with the dashboard's own chain check."""
     rows = "".join(
         f'<tr id="signer-record-{r.sequence}"><td class="num">{r.sequence}</td><td>{_time(r.record_time)}</td>'
-        f'<td>{e(r.actor)}</td><td class="action">{e(r.action)}</td><td>{e(_decision(r))}</td>'
+        f'<td>{e(_caller(r))}</td><td class="action">{e(r.action)}</td><td>{e(_decision(r))}</td>'
         f'<td class="mono">{e(_subject(r))}</td></tr>'
         for r in signer_records
     )

@@ -642,7 +642,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one parser: ev
     create = keys_sub.add_parser("create", help="create an admin key (ak_…) and print it once")
     create.add_argument("--name", required=True, help="who or what the key is for")
     create.add_argument(
-        "--role", action="append", help="admin (default), operator or viewer (docs/security.md); repeat for several"
+        "--role",
+        action="append",
+        help="admin (default), operator, viewer or dashboard (docs/security.md); repeat for several",
     )
     create.add_argument(
         "--allow-ip",

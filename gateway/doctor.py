@@ -438,7 +438,8 @@ class Doctor:
                 "dashboard admin key",
                 Status.WARN,
                 "neither LEDGER_ADMIN_KEY nor a readable LEDGER_ADMIN_KEY_PATH: sign-up stops at business details",
-                "make one (`stablegate admin keys create --role admin`), set STABLEGATE_DASHBOARD_LEDGER_ADMIN_KEY",
+                "make one (`stablegate admin keys create --name dashboard --role dashboard`), "
+                "set STABLEGATE_DASHBOARD_LEDGER_ADMIN_KEY",
             )
         if settings.mail_dir is not None:
             self.add("dashboard email", Status.WARN, f"written to {settings.mail_dir} (development only), not sent")

@@ -1109,20 +1109,23 @@ class LocalGateway:
         return DemoMerchant(saved["admin_key"], saved["merchant_id"], saved["api_key"])
 
     def _dashboard_admin_key(self) -> None:
-        """The dashboard's admin key (role admin): made once through the admin CLI, kept in the state dir.
+        """The dashboard's admin key (role `dashboard`: the admin methods it calls): made once, kept in the state dir.
 
-        Made again when the database no longer knows it.
+        Made again when the database no longer knows it, or when it is a full `admin` key an older `up` made.
         """
         path = self.state / DASHBOARD_ADMIN_KEY_FILE
         admin = f"http://127.0.0.1:{self._ports['envoy_admin_api']}"
         if path.exists():
-            status, body = rest_call_retrying(f"{admin}/admin/v1/merchants", path.read_text().strip())
-            if status == 200:
+            key = path.read_text().strip()
+            status, body = rest_call_retrying(f"{admin}/admin/v1/merchants", key)
+            # A full `admin` key an older `up` made reads stray funds too (200): replaced by a narrow one. The
+            # `dashboard` role may not (403 ROLE_MISSING): kept.
+            if status == 200 and rest_call_retrying(f"{admin}/admin/v1/stray_funds", key)[0] == 403:
                 return
-            if status != 401:  # anything but "unknown key": a new key would only leave another live admin key
+            if status not in (200, 401):  # else "unknown key": a new key would only leave another live admin key
                 raise UpError(f"checking the dashboard's admin key failed ({status}): {body}")
         made = subprocess.run(
-            [*ADMIN_KEY_COMMAND, "--name", "up-dashboard", "--role", "admin", "--database-url", self._pg_dsn],
+            [*ADMIN_KEY_COMMAND, "--name", "up-dashboard", "--role", "dashboard", "--database-url", self._pg_dsn],
             capture_output=True,
             text=True,
             check=False,

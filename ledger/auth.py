@@ -36,9 +36,11 @@ def requirement_for(method: str) -> Requirement:
         return Requirement(scope=METHOD_SCOPES[method])
     service, _, name = method.lstrip("/").partition("/")
     if service.startswith("stablegate.admin."):
-        if name.startswith(("Get", "List")):
-            return Requirement(roles=READ_ROLES)
-        return Requirement(roles=ADMIN_METHOD_ROLES.get(method, frozenset({"admin"})))
+        is_read = name.startswith(("Get", "List"))
+        roles = READ_ROLES if is_read else ADMIN_METHOD_ROLES.get(method, frozenset({"admin"}))
+        if method in DASHBOARD_KEY_METHODS:
+            roles = roles | {"dashboard"}
+        return Requirement(roles=roles)
     if service.startswith(("stablegate.ledger.", "stablegate.runtime.", "grpc.health.", "grpc.reflection.")):
         # Internal services are reached only inside the mesh (network policy, mutual TLS in production); the
         # runtime's config view (service_runtime/config_view.py) is limited to operator and dashboard by role.
@@ -54,6 +56,26 @@ ADMIN_METHOD_ROLES: dict[str, frozenset[str]] = {
     "/stablegate.admin.v1.ApiKeyAdminService/RevokeApiKey": frozenset({"admin", "operator"}),
 }
 """Admin writes an `operator` may make too (incident response); every other write takes `admin`."""
+DASHBOARD_KEY_METHODS = frozenset(
+    f"/stablegate.admin.v1.{method}"
+    for method in (
+        "MerchantAdminService/OnboardMerchant",
+        "MerchantAdminService/GetMerchant",
+        "MerchantAdminService/ListMerchants",
+        "MerchantAdminService/SuspendMerchant",
+        "MerchantAdminService/ReactivateMerchant",
+        "ApiKeyAdminService/IssueApiKey",
+        "ApiKeyAdminService/ListApiKeys",
+        "ApiKeyAdminService/RevokeApiKey",
+        "AuditLogService/ListAuditEvents",
+        "ReportService/GetVolumeReport",
+        "ReportService/GetMerchantPerformance",
+    )
+)
+"""The admin methods an admin key with the role `dashboard` may call: exactly the ones the dashboard calls with its
+admin key (`ledger/app.py` `DASHBOARD_ADMIN_METHODS`, kept equal by
+tests/edge/test_edge_dashboard_admin_key.py), wherever the key is presented (the dashboard's mesh channel or
+Envoy's admin listener). Every other admin method refuses it with ROLE_MISSING."""
 
 METHOD_SCOPES: dict[str, str] = {
     "/stablegate.merchant.v1.InvoiceService/CreateInvoice": "invoices:write",

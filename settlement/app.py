@@ -57,21 +57,22 @@ NOT_BUILT = (
 )
 
 
-# Who may call what (docs/security.md): public APIs come through Envoy (edge) or the dashboard; the internal
-# ones are operators'.
+# Who may call what (docs/security.md): public APIs come through Envoy (edge); the internal ones are operators'.
+DASHBOARD_METHODS = (
+    # The admin health page: breakers and hot/cold balances (read-only).
+    "/stablegate.settlement.v1.SettlementStatusService/GetSettlementStatus",
+    # The admin reconciliation page reads runs (docs/dashboard.md, "Reconciliation"); it runs none.
+    "/stablegate.settlement.v1.ReconciliationService/ListReconciliationReports",
+    "/stablegate.settlement.v1.ReconciliationService/GetReconciliationReport",
+)
+"""Every settlement method the dashboard's certificate may call: exactly the ones its code calls (dashboard/*_client.py,
+kept equal by tests/settlement/test_settlement_dashboard_scope.py); no merchant or admin method (it calls none here).
+A page that needs another method adds it here and to docs/security.md."""
 ROLES: MethodRoles = {
-    "/stablegate.merchant.v1.": frozenset({Role.EDGE, Role.DASHBOARD}),
-    "/stablegate.admin.v1.": frozenset({Role.EDGE, Role.DASHBOARD}),
+    "/stablegate.merchant.v1.": frozenset({Role.EDGE}),
+    "/stablegate.admin.v1.": frozenset({Role.EDGE}),
     "/stablegate.settlement.v1.": frozenset({Role.OPERATOR}),
-    # The dashboard's admin reconciliation page reads runs (docs/dashboard.md, "Reconciliation"); it runs none.
-    "/stablegate.settlement.v1.ReconciliationService/ListReconciliationReports": frozenset(
-        {Role.OPERATOR, Role.DASHBOARD}
-    ),
-    "/stablegate.settlement.v1.ReconciliationService/GetReconciliationReport": frozenset(
-        {Role.OPERATOR, Role.DASHBOARD}
-    ),
-    # The dashboard's admin health page: breakers and hot/cold balances (read-only).
-    "/stablegate.settlement.v1.SettlementStatusService/": frozenset({Role.OPERATOR, Role.DASHBOARD}),
+    **{method: frozenset({Role.OPERATOR, Role.DASHBOARD}) for method in DASHBOARD_METHODS},
 }
 
 

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from service_runtime.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
@@ -304,17 +305,25 @@ class SignerCore:
                 metadata={"field": "deadline"},
             )
 
-    async def approve(self, actor: str, approval_id: str, approval: Signature, comment: str = "") -> tuple[str, Held]:
+    async def approve(
+        self,
+        actor: str,
+        approval_id: str,
+        approval: Signature,
+        comment: str = "",
+        acting: Mapping[str, str] | None = None,
+    ) -> tuple[str, Held]:
         """Record one approver's signature on a held request and sign it when the quorum is reached.
 
         Returns the approver's address and the held request afterwards. Refused (and audited): an unknown,
         signed or lapsed request, a bad deadline or signature, the initiator, an address outside the group.
+        `acting` (the person the dashboard relays for, signer/api/acting.py) goes into the audit records.
         """
         async with self._lock:
             held = self.state.held(approval_id)
             if held is None:
                 raise NotFound("no such approval", reason="APPROVAL_NOT_FOUND", metadata={"id": approval_id})
-            base = {"request_id": held.request_id, "approval_id": approval_id, "comment": comment}
+            base = {"request_id": held.request_id, "approval_id": approval_id, "comment": comment, **(acting or {})}
 
             def refuse(error: DomainError, approver: str = "") -> DomainError:
                 self.audit(actor, "approve", **base, approver=approver, decision="REFUSED", reason=error.reason)
@@ -380,10 +389,15 @@ class SignerCore:
             self.audit(actor, "freeze", freeze_id=frozen.freeze_id, reason=reason, decision="FROZEN")
             return frozen
 
-    async def unfreeze(self, actor: str, freeze_id: str, signatures: list[Signature]) -> list[str]:
-        """Lift the freeze when the policy's `unfreeze` quorum signed its id; returns the approvers that counted."""
+    async def unfreeze(
+        self, actor: str, freeze_id: str, signatures: list[Signature], acting: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """Lift the freeze when the policy's `unfreeze` quorum signed its id; returns the approvers that counted.
+
+        `acting` (the person the dashboard relays for, signer/api/acting.py) goes into the audit record.
+        """
         async with self._lock:
-            base = {"freeze_id": freeze_id}
+            base = {"freeze_id": freeze_id, **(acting or {})}
 
             def refuse(error: DomainError, approvers: list[str] | None = None) -> DomainError:
                 self.audit(

@@ -34,9 +34,10 @@ MERCHANT_SCOPES = frozenset(
         "balance:read",
     }
 )
-ADMIN_ROLES = frozenset({"admin", "operator", "viewer"})
+ADMIN_ROLES = frozenset({"admin", "operator", "viewer", "dashboard"})
 """`admin` may do everything on the admin API; `operator` may read, suspend and reactivate merchants and revoke
-keys (incident response); `viewer` may only read (ledger/auth.py `requirement_for`, docs/security.md)."""
+keys (incident response); `viewer` may only read; `dashboard` (the dashboard's own key) may call exactly the admin
+methods the dashboard calls (ledger/auth.py `requirement_for` and `DASHBOARD_KEY_METHODS`, docs/security.md)."""
 MAX_IP_RANGES = 32
 """At most this many allowed client networks per key."""
 

@@ -10,6 +10,7 @@ from stablegate.signer.v1 import approval_service_pb2_grpc
 
 from service_runtime.errors import NotFound
 from service_runtime.mesh import peer_role
+from signer.api.acting import call_acting_fields
 from signer.api.signing import timestamp
 from signer.core import Signature, SignerCore, subject_of
 from signer.errors import BadRequest
@@ -99,6 +100,7 @@ class Approvals(approval_service_pb2_grpc.ApprovalServiceServicer):
         if not request.id or not request.HasField("approval"):
             raise BadRequest("id and approval are required", reason="INVALID_ARGUMENT", metadata={"field": "id"})
         actor = peer_role(context, self._trust_domain) or "unknown"
+        acting = call_acting_fields(context, self._trust_domain)
         signature = Signature(request.approval.signature, request.approval.deadline)
-        approver, held = await self._core.approve(actor, request.id, signature, request.comment)
+        approver, held = await self._core.approve(actor, request.id, signature, request.comment, acting)
         return pb.ApproveResponse(approval=approval_message(self._core, held), approver_address=approver)

@@ -10,6 +10,7 @@ from stablegate.signer.v1 import signing_service_pb2 as pb
 from stablegate.signer.v1 import signing_service_pb2_grpc
 
 from service_runtime.mesh import peer_role
+from signer.api.acting import call_acting_fields
 from signer.core import Freeze, Signature, SignerCore, SignResult
 from signer.domain.eip712 import ZERO_ADDRESS
 from signer.domain.ethereum import normalize_address, parse_address
@@ -305,8 +306,9 @@ class Signing(signing_service_pb2_grpc.SigningServiceServicer):
     ) -> pb.UnfreezeSigningResponse:
         """Lift the freeze with the approvers' signatures."""
         actor = peer_role(context, self._trust_domain) or "unknown"
+        acting = call_acting_fields(context, self._trust_domain)
         signatures = [Signature(a.signature, a.deadline) for a in request.approvals]
-        await self._core.unfreeze(actor, request.freeze_id, signatures)
+        await self._core.unfreeze(actor, request.freeze_id, signatures, acting)
         return pb.UnfreezeSigningResponse(state=freeze_message(self._core.freeze_state()))
 
     async def GetFreezeState(

@@ -155,6 +155,12 @@ def assert_a_merchant_signs_up_on_the_dashboard(ports: dict[str, int], state: Pa
     details = call(link)
     assert "merchant is created" in call(link, {"name": "Up Coffee", "csrf_token": csrf(details)})
     assert (state / localrun.DASHBOARD_ADMIN_KEY_FILE).stat().st_mode & 0o777 == 0o600
+    # The key has the role `dashboard`: an admin method the dashboard does not call refuses it (docs/security.md).
+    key = (state / localrun.DASHBOARD_ADMIN_KEY_FILE).read_text().strip()
+    admin_api = f"http://127.0.0.1:{ports['envoy_admin_api']}"
+    assert localrun.rest_call(f"{admin_api}/admin/v1/merchants", key)[0] == 200
+    refused, body = localrun.rest_call(f"{admin_api}/admin/v1/stray_funds", key)
+    assert refused == 403, body
 
 
 def assert_deposit_addresses_come_from_the_deployed_factory(state: Path, ports: dict[str, int]) -> None:
@@ -458,7 +464,30 @@ def kill_up_and_supervisord(up: subprocess.Popen[bytes], state: Path) -> list[ps
     return [p for p in programs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
-def test_up_prints_a_working_curl_line_and_keeps_its_data_across_a_stop_and_a_sigkill(tmp_path: Path) -> None:
+def write_a_full_dashboard_key(state: Path, ports: dict[str, int]) -> str:
+    """Put a full `admin` key where `up` keeps the dashboard's (what an older `up` wrote there); returns it."""
+    dsn = f"postgresql://postgres@127.0.0.1:{ports['postgres']}/stablegate"
+    full = subprocess.run(
+        [*localrun.ADMIN_KEY_COMMAND, "--name", "old-up", "--role", "admin", "--database-url", dsn],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+    (state / localrun.DASHBOARD_ADMIN_KEY_FILE).write_text(full)
+    return full
+
+
+def narrow_dashboard_key(state: Path, ports: dict[str, int]) -> str:
+    """The dashboard's key `up` keeps, checked to be refused an admin method the dashboard does not call."""
+    key = (state / localrun.DASHBOARD_ADMIN_KEY_FILE).read_text().strip()
+    assert localrun.rest_call(f"http://127.0.0.1:{ports['envoy_admin_api']}/admin/v1/stray_funds", key)[0] == 403
+    return key
+
+
+def test_up_prints_a_working_curl_line_and_keeps_its_data_across_a_stop_and_a_sigkill(  # noqa: PLR0915 - one story
+    tmp_path: Path,
+) -> None:
     """The README's first command: `up` prints a key and a curl line that makes an invoice through Envoy; a stop
     and start keep the merchant, its key and the invoice; so does a SIGKILL of `up` and supervisord together, which
     leaves every program running (ports held, a live postmaster.pid) for the next `up` to clean up. Last, `up`
@@ -479,6 +508,8 @@ def test_up_prints_a_working_curl_line_and_keeps_its_data_across_a_stop_and_a_si
         key, merchant, invoice = assert_the_printed_curl_line_makes_an_invoice(text, state, ports)
         pay_and_wait_swept(state, ports, key, 125)
         deployed = (state / "chain.json").read_text()
+        # A full `admin` dashboard key, as an older `up` wrote it: the next `up` replaces it with a `dashboard` one.
+        full = write_a_full_dashboard_key(state, ports)
         procs[0].send_signal(signal.SIGINT)
         assert procs[0].wait(timeout=90) == 0, outs[0].read_text()
         head = int(json.loads((state / "anvil" / "state.kept.json").read_text())["best_block_number"])
@@ -487,6 +518,8 @@ def test_up_prints_a_working_curl_line_and_keeps_its_data_across_a_stop_and_a_si
         procs.append(start_up(state, base, outs[1]))
         again = wait_for_output(procs[1], outs[1], b"gateway is up", timeout=180)
         assert (printed(again, "API key: "), printed(again, "demo merchant: ")) == (key, merchant)
+        dashboard_key = narrow_dashboard_key(state, ports)
+        assert dashboard_key != full
         status, read = rest(ports["envoy"], "GET", f"/v1/invoices/{invoice['id']}", key)
         assert (status, read.get("id")) == (200, invoice["id"]), read
         # The chain too: the swept 1.25 in the treasury, the head at least where it stopped, nothing redeployed.
@@ -507,6 +540,7 @@ def test_up_prints_a_working_curl_line_and_keeps_its_data_across_a_stop_and_a_si
         assert "processes a killed supervisord of a previous `up` left running" in third
         assert not [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
         assert printed(third, "API key: ") == key
+        assert narrow_dashboard_key(state, ports) == dashboard_key  # a narrow one is kept
         status, read = rest(ports["envoy"], "GET", f"/v1/invoices/{invoice['id']}", key)
         assert (status, read.get("amount")) == (200, "10.5"), read
         assert_the_chain_was_kept(state, ports, deployed, 325 * 10**16, head)

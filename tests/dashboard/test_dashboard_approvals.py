@@ -464,9 +464,11 @@ def shows_both_decisions_with_verified_chains(page: Page, mesh: ApprovalMesh, tx
     expect(page.locator("#signer-verdict")).to_contain_text("Chain verified:")
     approvals = page.locator("#signer-audit tr", has=page.locator("td.action", has_text="approve"))
     expect(approvals).to_have_count(4)  # the stranger's and the initiator's refusals, then the two officers
-    for officer in OFFICERS:
+    for officer, relayed_for in zip(OFFICERS, ("alice", "bob"), strict=True):
         row = page.locator("#signer-audit tr", has_text=f"approver {officer.address}")
         expect(row.locator("td").nth(4)).to_have_text("ACCEPTED")
+        # The signer recorded the operator the dashboard relayed for (signer/api/acting.py).
+        expect(row.locator("td").nth(2)).to_have_text(f"{relayed_for}@example.test (operator) via dashboard")
     expect(page.locator("#signer-audit")).to_contain_text(tx_hash)
     expect(page.locator("#admin-verdict")).to_contain_text("Chain verified:")
     expect(page.locator("#admin-audit")).to_contain_text("merchant.onboard")

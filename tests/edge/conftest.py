@@ -177,7 +177,8 @@ def launch_stack(
     `public_tls` puts TLS on Envoy's public listener too. With `rpc_url` (a chain node), settlement runs behind
     Envoy as well (its fee estimate reads that node); without, its upstream is a port nothing listens on. With
     `checkout`, the checkout service runs too and Envoy serves its page at `/checkout/`. With `dashboard_env` (extra
-    settings, e.g. its SMTP server), the dashboard runs too, with an admin key of its own, at `/dashboard/`.
+    settings, e.g. its SMTP server), the dashboard runs too, with an admin key of its own (role `dashboard`, as `up`
+    makes it), at `/dashboard/`.
     `ledger_env` adds settings to the ledger's environment (e.g. `STABLEGATE_LEDGER_WEBHOOK_ALLOW_LOOPBACK`).
     `listen_port` fixes Envoy's public port beforehand (e.g. for an OIDC provider's registered redirect URI).
     """
@@ -289,7 +290,7 @@ def launch_stack(
                 "--name",
                 "dashboard",
                 "--role",
-                "admin",
+                "dashboard",
                 "--database-url",
                 dsn,
             ],

@@ -147,8 +147,8 @@ async def test_settlement_trusts_identity_headers_only_from_the_edge(settlement:
     async with mesh.channel(f"127.0.0.1:{port}", pki.files(Role.DASHBOARD)) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await pb_grpc.FeeServiceStub(channel).EstimateFee(pb.EstimateFeeRequest(), metadata=forged)
-    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert error_info(refused.value).reason == "MERCHANT_IDENTITY_MISSING"
+    # The dashboard's certificate may not call the method at all (settlement/app.py DASHBOARD_METHODS).
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
     async with mesh.channel(f"127.0.0.1:{port}", pki.files(Role.EDGE)) as channel:
         stub = pb_grpc.FeeServiceStub(channel)
         reply = await stub.EstimateFee(pb.EstimateFeeRequest(), metadata=forged)
