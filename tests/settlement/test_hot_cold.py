@@ -33,7 +33,15 @@ from signer.keystore.workers import WorkerKeyStore
 from tests.chain.chain_harness import rpc
 from tests.chain.fault_proxy import FaultProxy
 from tests.conftest import error_info, mesh_channel
-from tests.settlement.settlement_harness import GWEI, UNIT, SweepChain, SweepWorld, eventually, sweep_world
+from tests.settlement.settlement_harness import (
+    GWEI,
+    UNIT,
+    SweepChain,
+    SweepWorld,
+    cold_move_rules,
+    eventually,
+    sweep_world,
+)
 from tests.settlement.test_sweeper_end_to_end import sweep_until_recorded
 from tests.signer.conftest import hsm_config
 
@@ -45,28 +53,7 @@ APPROVAL_THRESHOLD = 50 * UNIT
 
 def hot_cold_policy(chain: SweepChain) -> str:
     """Small moves into cold are signed at once; larger ones need two officers (the initiator never counts)."""
-    return f"""
-  - name: small-cold-moves
-    purposes: [HOT]
-    intents: [cold_move]
-    chain_ids: [97]
-    contracts: [{chain.treasury}]
-    tokens: [{chain.token}]
-    max_amount: {APPROVAL_THRESHOLD}
-    action: ALLOW
-  - name: large-cold-moves
-    purposes: [HOT]
-    intents: [cold_move]
-    chain_ids: [97]
-    contracts: [{chain.treasury}]
-    tokens: [{chain.token}]
-    action: REQUIRE_APPROVAL
-    approval: {{group: officers, threshold: 2}}
-approval_ttl_seconds: 3600
-approver_groups:
-  officers:
-    addresses: [{", ".join(a.address for a in [*OFFICERS, INITIATOR])}]
-"""
+    return cold_move_rules(chain, APPROVAL_THRESHOLD, [a.address for a in [*OFFICERS, INITIATOR]])
 
 
 @pytest.fixture(scope="module")
