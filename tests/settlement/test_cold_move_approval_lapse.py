@@ -24,8 +24,17 @@ from settlement.store import cold_moves as move_store
 from signer.keystore.base import KeyInfo
 from tests.conftest import error_info, mesh_channel
 from tests.payouts.test_payout_approval_wait import SHORT_TTL, signing_records
-from tests.settlement.settlement_harness import UNIT, SweepChain, SweepWorld, eventually, sweep_world
-from tests.settlement.test_hot_cold import OFFICERS, fill_treasury, hot_cold_policy, keys, mined_nonce, mover, run_until
+from tests.settlement.settlement_harness import UNIT, SweepChain, SweepWorld, eventually
+from tests.settlement.test_hot_cold import (
+    OFFICERS,
+    fill_treasury,
+    hot_cold_policy,
+    hot_cold_world,
+    keys,
+    mined_nonce,
+    mover,
+    run_until,
+)
 
 __all__ = ["keys"]  # fixtures
 
@@ -87,16 +96,7 @@ async def world(
     tmp_path: Path,
 ) -> AsyncIterator[SweepWorld]:
     """A fresh world whose large moves into cold wait for two officers, for SHORT_TTL seconds at most."""
-    async with sweep_world(
-        ledger_db,
-        keys["sweeper"],
-        softhsm_token,
-        registry,
-        tmp_path,
-        hot=keys["hot"].address,
-        cold_owners=[keys["owner1"].address, keys["owner2"].address],
-        extra_policy=short_ttl_policy,
-    ) as made:
+    async with hot_cold_world(keys, softhsm_token, ledger_db, registry, tmp_path, policy=short_ttl_policy) as made:
         yield made
 
 

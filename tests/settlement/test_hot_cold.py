@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,21 @@ async def world(
     tmp_path: Path,
 ) -> AsyncIterator[SweepWorld]:
     """A fresh world whose treasury's HOT key is the HSM's and whose cold Safe is a real 2-of-2 Safe."""
-    async with sweep_world(
+    async with hot_cold_world(keys, softhsm_token, ledger_db, registry, tmp_path, policy=hot_cold_policy) as made:
+        yield made
+
+
+def hot_cold_world(
+    keys: dict[str, KeyInfo],
+    softhsm_token: parts.SoftHsmToken,
+    ledger_db: str,
+    registry: list[parts.RunningProcess],
+    tmp_path: Path,
+    *,
+    policy: Callable[[SweepChain], str],
+) -> AbstractAsyncContextManager[SweepWorld]:
+    """A world on `keys` (the treasury's HOT key, its 2-of-2 cold Safe's owners) whose signer adds `policy`."""
+    return sweep_world(
         ledger_db,
         keys["sweeper"],
         softhsm_token,
@@ -88,9 +103,8 @@ async def world(
         tmp_path,
         hot=keys["hot"].address,
         cold_owners=[keys["owner1"].address, keys["owner2"].address],
-        extra_policy=hot_cold_policy,
-    ) as made:
-        yield made
+        extra_policy=policy,
+    )
 
 
 def mover(world: SweepWorld, hot: KeyInfo, **changes: Any) -> HotColdMover:
