@@ -8,7 +8,6 @@ next to the dashboard's key. The same headers sent by an admin key holder throug
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,14 +47,8 @@ def admin_stack(
     provider = start_oidc_provider(base / "oidc", [callback])
     started.append(provider.process)
     try:
-        oidc = provider.settings("dashboard")
-        assert oidc.client_secret_file is not None
         env = {
-            "STABLEGATE_DASHBOARD_OIDC__ISSUER": oidc.issuer,
-            "STABLEGATE_DASHBOARD_OIDC__CLIENT_ID": oidc.client_id,
-            "STABLEGATE_DASHBOARD_OIDC__CLIENT_SECRET_FILE": str(oidc.client_secret_file),
-            "STABLEGATE_DASHBOARD_OIDC__REDIRECT_URI": callback,
-            "STABLEGATE_DASHBOARD_OIDC__SCOPES": json.dumps(list(oidc.scopes)),
+            **provider.dashboard_env(callback),
             "STABLEGATE_DASHBOARD_SMTP_HOST": "127.0.0.1",
             "STABLEGATE_DASHBOARD_SMTP_PORT": str(mailbox[1]),
         }

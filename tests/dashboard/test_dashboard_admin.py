@@ -7,7 +7,6 @@ The whole mesh runs: Envoy, the edge, the ledger, the dashboard with OIDC config
 from __future__ import annotations
 
 import base64
-import json
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,14 +47,8 @@ def admin_stack(
     provider = start_oidc_provider(base / "oidc", [callback])
     started.append(provider.process)
     try:
-        oidc = provider.settings("dashboard")
-        assert oidc.client_secret_file is not None
         env = {
-            "STABLEGATE_DASHBOARD_OIDC__ISSUER": oidc.issuer,
-            "STABLEGATE_DASHBOARD_OIDC__CLIENT_ID": oidc.client_id,
-            "STABLEGATE_DASHBOARD_OIDC__CLIENT_SECRET_FILE": str(oidc.client_secret_file),
-            "STABLEGATE_DASHBOARD_OIDC__REDIRECT_URI": callback,
-            "STABLEGATE_DASHBOARD_OIDC__SCOPES": json.dumps(list(oidc.scopes)),
+            **provider.dashboard_env(callback),
             "STABLEGATE_DASHBOARD_LOG_LEVEL": "INFO",
         }
         stack = launch_stack(

@@ -187,14 +187,8 @@ def mesh(  # noqa: PLR0917 - one fixture per part
         callback = f"http://127.0.0.1:{listen_port}/dashboard/admin/callback"
         provider = start_oidc_provider(base / "oidc", [callback])
         started.append(provider.process)
-        oidc = provider.settings("dashboard")
-        assert oidc.client_secret_file is not None
         env = {
-            "STABLEGATE_DASHBOARD_OIDC__ISSUER": oidc.issuer,
-            "STABLEGATE_DASHBOARD_OIDC__CLIENT_ID": oidc.client_id,
-            "STABLEGATE_DASHBOARD_OIDC__CLIENT_SECRET_FILE": str(oidc.client_secret_file),
-            "STABLEGATE_DASHBOARD_OIDC__REDIRECT_URI": callback,
-            "STABLEGATE_DASHBOARD_OIDC__SCOPES": json.dumps(list(oidc.scopes)),
+            **provider.dashboard_env(callback),
             "STABLEGATE_DASHBOARD_SIGNER_TARGET": signer.target,
             "STABLEGATE_DASHBOARD_LOG_LEVEL": "INFO",
         }

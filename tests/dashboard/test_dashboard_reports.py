@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
-import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -100,14 +99,8 @@ def reports_stack(
     started.append(provider.process)
     box, smtp_port = mailbox
     try:
-        oidc = provider.settings("dashboard")
-        assert oidc.client_secret_file is not None
         env = {
-            "STABLEGATE_DASHBOARD_OIDC__ISSUER": oidc.issuer,
-            "STABLEGATE_DASHBOARD_OIDC__CLIENT_ID": oidc.client_id,
-            "STABLEGATE_DASHBOARD_OIDC__CLIENT_SECRET_FILE": str(oidc.client_secret_file),
-            "STABLEGATE_DASHBOARD_OIDC__REDIRECT_URI": callback,
-            "STABLEGATE_DASHBOARD_OIDC__SCOPES": json.dumps(list(oidc.scopes)),
+            **provider.dashboard_env(callback),
             "STABLEGATE_DASHBOARD_SMTP_HOST": "127.0.0.1",
             "STABLEGATE_DASHBOARD_SMTP_PORT": str(smtp_port),
             "STABLEGATE_DASHBOARD_REPORT_SCHEDULE_INTERVAL_SECONDS": "1",
