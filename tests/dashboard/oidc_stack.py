@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING
 
 from gateway import parts
 from service_runtime.devcerts import DevMesh
-from tests.dashboard.conftest import DashboardStack, Mailbox
+from tests.dashboard.conftest import DashboardStack, Mailbox, launched_dashboard
 from tests.dashboard.oidc_fixture import OidcTestProvider, start_oidc_provider
-from tests.edge.conftest import launch_stack
 
 if TYPE_CHECKING:
     from tests.conftest import PostgresServer, RedisServer
@@ -31,22 +30,19 @@ def oidc_dashboard_stack(
 
     `env` is added to the dashboard's environment; every part started here is stopped at the end.
     """
-    started: list[parts.RunningProcess] = []
     listen_port = parts.free_port()
     callback = f"http://127.0.0.1:{listen_port}/dashboard/admin/callback"
     provider = start_oidc_provider(base / "oidc", [callback])
-    started.append(provider.process)
     try:
-        stack = launch_stack(
+        with launched_dashboard(
             postgres,
             redis_server,
             mesh_pki,
+            mailbox,
             base,
-            started,
-            dashboard_env={**provider.dashboard_env(callback), **env},
+            env={**provider.dashboard_env(callback), **env},
             listen_port=listen_port,
-        )[0]
-        yield DashboardStack(stack, mailbox[0], base / "dashboard.log"), provider
+        ) as dash:
+            yield dash, provider
     finally:
-        for proc in reversed(started):
-            proc.stop()
+        provider.process.stop()
