@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -71,6 +72,18 @@ def _refusal(exc: grpc.aio.AioRpcError) -> Exception:
     ):
         return LedgerRefused(str(exc.details() or exc.code().name))
     return LedgerUnavailable(f"ledger answered {exc.code().name}")
+
+
+Request = TypeVar("Request")
+Reply = TypeVar("Reply")
+
+
+async def _call(rpc: grpc.aio.UnaryUnaryMultiCallable[Request, Reply], request: Request, key: str) -> Reply:
+    """One call with `key` as the bearer and the timeout; a ledger error as LedgerRefused or LedgerUnavailable."""
+    try:
+        return await rpc(request, metadata=_auth(key), timeout=TIMEOUT)
+    except grpc.aio.AioRpcError as exc:
+        raise _refusal(exc) from exc
 
 
 def _time(message: object, name: str) -> dt.datetime | None:
@@ -251,24 +264,16 @@ class MerchantApi:
 
     async def create_invoice(self, key: str, request_id: str, amount: str, description: str) -> InvoiceView:
         """Create an invoice (idempotent by request_id: a form posted twice makes one invoice)."""
-        try:
-            reply = await self._invoices.CreateInvoice(
-                invoices_pb.CreateInvoiceRequest(request_id=request_id, amount=amount, description=description),
-                metadata=_auth(key),
-                timeout=TIMEOUT,
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
+        reply = await _call(
+            self._invoices.CreateInvoice,
+            invoices_pb.CreateInvoiceRequest(request_id=request_id, amount=amount, description=description),
+            key,
+        )
         return _invoice(reply.invoice)
 
     async def invoice(self, key: str, invoice_id: str) -> InvoiceView:
         """One invoice with its payments."""
-        try:
-            reply = await self._invoices.GetInvoice(
-                invoices_pb.GetInvoiceRequest(id=invoice_id), metadata=_auth(key), timeout=TIMEOUT
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
+        reply = await _call(self._invoices.GetInvoice, invoices_pb.GetInvoiceRequest(id=invoice_id), key)
         return _invoice(reply.invoice)
 
     async def invoices(
@@ -288,89 +293,65 @@ class MerchantApi:
             request.create_time_start.FromDatetime(start)
         if end is not None:
             request.create_time_end.FromDatetime(end)
-        try:
-            reply = await self._invoices.ListInvoices(request, metadata=_auth(key), timeout=TIMEOUT)
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
+        reply = await _call(self._invoices.ListInvoices, request, key)
         return [_invoice(inv) for inv in reply.invoices]
 
     async def endpoints(self, key: str) -> list[EndpointView]:
         """The merchant's webhook endpoints."""
-        try:
-            reply = await self._webhooks.ListWebhookEndpoints(
-                webhooks_pb.ListWebhookEndpointsRequest(page_size=200), metadata=_auth(key), timeout=TIMEOUT
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
+        reply = await _call(
+            self._webhooks.ListWebhookEndpoints, webhooks_pb.ListWebhookEndpointsRequest(page_size=200), key
+        )
         return [_endpoint(ep) for ep in reply.webhook_endpoints]
 
     async def endpoint(self, key: str, endpoint_id: str) -> EndpointView:
         """One webhook endpoint."""
-        try:
-            reply = await self._webhooks.GetWebhookEndpoint(
-                webhooks_pb.GetWebhookEndpointRequest(id=endpoint_id), metadata=_auth(key), timeout=TIMEOUT
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
+        reply = await _call(
+            self._webhooks.GetWebhookEndpoint, webhooks_pb.GetWebhookEndpointRequest(id=endpoint_id), key
+        )
         return _endpoint(reply.webhook_endpoint)
 
     async def create_endpoint(
         self, key: str, request_id: str, url: str, description: str, events: tuple[str, ...]
     ) -> EndpointView:
         """Register a webhook endpoint; its secret is in the answer, once."""
-        try:
-            reply = await self._webhooks.CreateWebhookEndpoint(
-                webhooks_pb.CreateWebhookEndpointRequest(
-                    request_id=request_id, url=url, description=description, enabled_events=events
-                ),
-                metadata=_auth(key),
-                timeout=TIMEOUT,
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
+        reply = await _call(
+            self._webhooks.CreateWebhookEndpoint,
+            webhooks_pb.CreateWebhookEndpointRequest(
+                request_id=request_id, url=url, description=description, enabled_events=events
+            ),
+            key,
+        )
         return _endpoint(reply.webhook_endpoint)
 
     async def deliveries(self, key: str, endpoint_id: str, *, invoice_id: str = "") -> list[DeliveryView]:
         """An endpoint's deliveries, newest first (only those about `invoice_id` when given)."""
-        try:
-            reply = await self._webhooks.ListWebhookDeliveries(
-                webhooks_pb.ListWebhookDeliveriesRequest(id=endpoint_id, page_size=100, invoice_id=invoice_id),
-                metadata=_auth(key),
-                timeout=TIMEOUT,
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
+        reply = await _call(
+            self._webhooks.ListWebhookDeliveries,
+            webhooks_pb.ListWebhookDeliveriesRequest(id=endpoint_id, page_size=100, invoice_id=invoice_id),
+            key,
+        )
         return [_delivery(d) for d in reply.deliveries]
 
     async def redeliver(self, key: str, endpoint_id: str, delivery_id: str, request_id: str) -> DeliveryView:
         """Send a delivery's event again (a new delivery, same event id)."""
-        try:
-            reply = await self._webhooks.RedeliverWebhook(
-                webhooks_pb.RedeliverWebhookRequest(id=endpoint_id, delivery_id=delivery_id, request_id=request_id),
-                metadata=_auth(key),
-                timeout=TIMEOUT,
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
+        reply = await _call(
+            self._webhooks.RedeliverWebhook,
+            webhooks_pb.RedeliverWebhookRequest(id=endpoint_id, delivery_id=delivery_id, request_id=request_id),
+            key,
+        )
         return _delivery(reply.delivery)
 
     async def replay_failed(self, key: str, endpoint_id: str, since: dt.datetime) -> int:
         """Redeliver the endpoint's failed deliveries created since `since`; how many."""
         request = webhooks_pb.ReplayFailedWebhooksRequest(id=endpoint_id)
         request.start_time.FromDatetime(since)
-        try:
-            reply = await self._webhooks.ReplayFailedWebhooks(request, metadata=_auth(key), timeout=TIMEOUT)
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
+        reply = await _call(self._webhooks.ReplayFailedWebhooks, request, key)
         count: int = reply.replayed_count
         return count
 
     async def balance(self, key: str) -> list[AssetBalanceView]:
         """The merchant's balance per asset."""
-        try:
-            reply = await self._balance.GetBalance(balance_pb.GetBalanceRequest(), metadata=_auth(key), timeout=TIMEOUT)
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
+        reply = await _call(self._balance.GetBalance, balance_pb.GetBalanceRequest(), key)
         return [
             AssetBalanceView(a.asset, a.available or "0", a.pending or "0", a.reserved or "0")
             for a in reply.balance.assets
@@ -378,14 +359,9 @@ class MerchantApi:
 
     async def keys(self, admin_key: str, merchant_id: str) -> list[KeyView]:
         """The merchant's API keys (admin API), newest first."""
-        try:
-            reply = await self._keys.ListApiKeys(
-                keys_pb.ListApiKeysRequest(merchant_id=merchant_id, page_size=200),
-                metadata=_auth(admin_key),
-                timeout=TIMEOUT,
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
+        reply = await _call(
+            self._keys.ListApiKeys, keys_pb.ListApiKeysRequest(merchant_id=merchant_id, page_size=200), admin_key
+        )
         return [
             KeyView(
                 id=k.id,
@@ -401,14 +377,11 @@ class MerchantApi:
 
     async def revoke_key(self, admin_key: str, merchant_id: str, key_id: str, reason: str) -> None:
         """Revoke one of the merchant's keys (admin API; the reason goes to the audit log)."""
-        try:
-            await self._keys.RevokeApiKey(
-                keys_pb.RevokeApiKeyRequest(merchant_id=merchant_id, id=key_id, reason=reason),
-                metadata=_auth(admin_key),
-                timeout=TIMEOUT,
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
+        await _call(
+            self._keys.RevokeApiKey,
+            keys_pb.RevokeApiKeyRequest(merchant_id=merchant_id, id=key_id, reason=reason),
+            admin_key,
+        )
 
 
 @dataclass(frozen=True)
@@ -487,6 +460,17 @@ class AddressView:
     create_time: dt.datetime | None
 
 
+def _address(a: addresses_pb.SettlementAddress) -> AddressView:
+    return AddressView(
+        id=a.id,
+        address=a.address,
+        label=a.label,
+        status=addresses_pb.SettlementAddressStatus.Name(a.status).removeprefix("SETTLEMENT_ADDRESS_STATUS_"),
+        cooling_off_end_time=_time(a, "cooling_off_end_time"),
+        create_time=_time(a, "create_time"),
+    )
+
+
 @dataclass(frozen=True)
 class QuoteView:
     """What a payout of an amount would cost, and whether the balance covers it."""
@@ -510,64 +494,33 @@ class PayoutApi(MerchantApi):
 
     async def payouts(self, key: str) -> list[PayoutView]:
         """The merchant's newest payouts."""
-        try:
-            reply = await self._payouts.ListPayouts(
-                payouts_pb.ListPayoutsRequest(page_size=100), metadata=_auth(key), timeout=TIMEOUT
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
+        reply = await _call(self._payouts.ListPayouts, payouts_pb.ListPayoutsRequest(page_size=100), key)
         return [_payout(p) for p in reply.payouts]
 
     async def create_payout(self, key: str, request_id: str, destination: str, amount: str) -> PayoutView:
         """Pay `amount` out to one of the merchant's ACTIVE settlement addresses (idempotent by request_id)."""
-        try:
-            reply = await self._payouts.CreatePayout(
-                payouts_pb.CreatePayoutRequest(request_id=request_id, destination_address=destination, amount=amount),
-                metadata=_auth(key),
-                timeout=TIMEOUT,
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
+        reply = await _call(
+            self._payouts.CreatePayout,
+            payouts_pb.CreatePayoutRequest(request_id=request_id, destination_address=destination, amount=amount),
+            key,
+        )
         return _payout(reply.payout)
 
     async def refunds(self, key: str) -> list[RefundView]:
         """The merchant's newest refunds."""
-        try:
-            reply = await self._refunds.ListRefunds(
-                refunds_pb.ListRefundsRequest(page_size=100), metadata=_auth(key), timeout=TIMEOUT
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
+        reply = await _call(self._refunds.ListRefunds, refunds_pb.ListRefundsRequest(page_size=100), key)
         return [_refund(r) for r in reply.refunds]
 
     async def addresses(self, key: str) -> list[AddressView]:
         """The merchant's settlement addresses."""
-        try:
-            reply = await self._addresses.ListSettlementAddresses(
-                addresses_pb.ListSettlementAddressesRequest(page_size=100), metadata=_auth(key), timeout=TIMEOUT
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
-        return [
-            AddressView(
-                id=a.id,
-                address=a.address,
-                label=a.label,
-                status=addresses_pb.SettlementAddressStatus.Name(a.status).removeprefix("SETTLEMENT_ADDRESS_STATUS_"),
-                cooling_off_end_time=_time(a, "cooling_off_end_time"),
-                create_time=_time(a, "create_time"),
-            )
-            for a in reply.settlement_addresses
-        ]
+        reply = await _call(
+            self._addresses.ListSettlementAddresses, addresses_pb.ListSettlementAddressesRequest(page_size=100), key
+        )
+        return [_address(a) for a in reply.settlement_addresses]
 
     async def quote(self, key: str, amount: str) -> QuoteView:
         """The fee and total of a payout of `amount`, and whether the available balance covers it."""
-        try:
-            reply = await self._payouts.GetPayoutQuote(
-                payouts_pb.GetPayoutQuoteRequest(amount=amount), metadata=_auth(key), timeout=TIMEOUT
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
+        reply = await _call(self._payouts.GetPayoutQuote, payouts_pb.GetPayoutQuoteRequest(amount=amount), key)
         q = reply.payout_quote
         return QuoteView(q.amount, q.fee or "0", q.total, q.available or "0", q.covered, q.asset)
 
@@ -577,36 +530,22 @@ class SettlementApi(PayoutApi):
 
     async def add_address(self, key: str, request_id: str, address: str, label: str) -> AddressView:
         """Register a settlement address; as the ledger now has it (PENDING_CONFIRMATION)."""
-        try:
-            reply = await self._addresses.CreateSettlementAddress(
-                addresses_pb.CreateSettlementAddressRequest(request_id=request_id, address=address, label=label),
-                metadata=_auth(key),
-                timeout=TIMEOUT,
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
-        a = reply.settlement_address
-        return AddressView(
-            id=a.id,
-            address=a.address,
-            label=a.label,
-            status=addresses_pb.SettlementAddressStatus.Name(a.status).removeprefix("SETTLEMENT_ADDRESS_STATUS_"),
-            cooling_off_end_time=_time(a, "cooling_off_end_time"),
-            create_time=_time(a, "create_time"),
+        reply = await _call(
+            self._addresses.CreateSettlementAddress,
+            addresses_pb.CreateSettlementAddressRequest(request_id=request_id, address=address, label=label),
+            key,
         )
+        return _address(reply.settlement_address)
 
     async def create_refund(
         self, key: str, request_id: str, invoice_id: str, *, amount: str, address: str, reason: str
     ) -> RefundView:
         """Refund (part of) a paid invoice to an address (idempotent by request_id)."""
-        try:
-            reply = await self._refunds.CreateRefund(
-                refunds_pb.CreateRefundRequest(
-                    request_id=request_id, invoice_id=invoice_id, amount=amount, refund_address=address, reason=reason
-                ),
-                metadata=_auth(key),
-                timeout=TIMEOUT,
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _refusal(exc) from exc
+        reply = await _call(
+            self._refunds.CreateRefund,
+            refunds_pb.CreateRefundRequest(
+                request_id=request_id, invoice_id=invoice_id, amount=amount, refund_address=address, reason=reason
+            ),
+            key,
+        )
         return _refund(reply.refund)

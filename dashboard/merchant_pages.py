@@ -138,6 +138,30 @@ def _problem(text: str, ident: str = "problem") -> str:
     return f'<p class="error" id="{ident}" role="alert">{e(text)}</p>' if text else ""
 
 
+def _row_action(csrf: str, action: str, ident: str, label: str, text: str) -> str:
+    """A table row's one-button POST form (with the CSRF field); every value is escaped here."""
+    return (
+        f'<form method="post" action="{e(action)}" class="inline">{pages.csrf_field(csrf)}'
+        f'<button type="submit" id="{e(ident)}" aria-label="{e(label)}">{e(text)}</button></form>'
+    )
+
+
+def _action_table(
+    ident: str, caption: str, head: str, rows: Sequence[str], *, actions: bool, csv: str, empty: str
+) -> str:
+    """A listing whose rows may end in an Action cell, with its CSV link; `empty` when there is no row.
+
+    `head` is the HTML of the other header cells; an Action header follows them when `actions`.
+    """
+    if not rows:
+        return empty
+    return (
+        f'<div class="table-wrap"><table id="{e(ident)}"><caption>{e(caption)}</caption><thead><tr>{head}'
+        + ('<th scope="col">Action</th>' if actions else "")
+        + f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>{csv}"
+    )
+
+
 def _badge(status: str) -> str:
     done = ("PAID", "SUCCEEDED", "FINAL", "ACTIVE", "CONFIRMED")
     kind = {**dict.fromkeys(done, "ok"), "OPEN": "open", "PROCESSING": "open"}
@@ -404,11 +428,12 @@ def endpoint_page(
     for d in deliveries:
         action = ""
         if may_manage:
-            action = (
-                f'<form method="post" action="{PREFIX}/webhooks/{e(endpoint.id)}/deliveries/{e(d.id)}/redeliver" '
-                f'class="inline">{pages.csrf_field(csrf)}'
-                f'<button type="submit" id="redeliver-{e(d.id)}" aria-label="Redeliver {e(d.event_type)} '
-                f'({e(d.id)})">Redeliver</button></form>'
+            action = _row_action(
+                csrf,
+                f"{PREFIX}/webhooks/{endpoint.id}/deliveries/{d.id}/redeliver",
+                f"redeliver-{d.id}",
+                f"Redeliver {d.event_type} ({d.id})",
+                "Redeliver",
             )
         again = ' <span class="hint">(redelivery)</span>' if d.redelivery_of else ""
         rows.append(
@@ -417,16 +442,16 @@ def endpoint_page(
             f"{e(' ' + d.last_error if d.last_error else '')}</td>"
             f'<td class="opt">{e(_when(d.create_time))}</td>' + (f"<td>{action}</td>" if may_manage else "") + "</tr>"
         )
-    listing = (
-        '<div class="table-wrap"><table id="deliveries"><caption>Deliveries, newest first</caption>'
-        '<thead><tr><th scope="col">Event</th><th scope="col">Status</th><th scope="col">Attempts</th>'
+    listing = _action_table(
+        "deliveries",
+        "Deliveries, newest first",
+        '<th scope="col">Event</th><th scope="col">Status</th><th scope="col">Attempts</th>'
         '<th scope="col"><abbr title="Last HTTP response">HTTP</abbr></th>'
-        '<th scope="col" class="opt">Created (UTC)</th>'
-        + ('<th scope="col">Action</th>' if may_manage else "")
-        + f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
-        + pages.csv_link(f"{PREFIX}/webhooks/{endpoint.id}/deliveries.csv", "deliveries-csv", "these deliveries")
-        if rows
-        else '<p id="no-deliveries">No deliveries yet.</p>'
+        '<th scope="col" class="opt">Created (UTC)</th>',
+        rows,
+        actions=may_manage,
+        csv=pages.csv_link(f"{PREFIX}/webhooks/{endpoint.id}/deliveries.csv", "deliveries-csv", "these deliveries"),
+        empty='<p id="no-deliveries">No deliveries yet.</p>',
     )
     replay = ""
     if may_manage:
@@ -466,25 +491,23 @@ def keys_page(
     for k in keys:
         action = ""
         if may_revoke and k.status == "ACTIVE" and not _dashboards_own(k):
-            action = (
-                f'<form method="post" action="{PREFIX}/api-keys/{e(k.id)}/revoke" class="inline">'
-                f'{pages.csrf_field(csrf)}<button type="submit" id="revoke-{e(k.id)}" '
-                f'aria-label="Revoke {e(k.name)}">Revoke</button></form>'
+            action = _row_action(
+                csrf, f"{PREFIX}/api-keys/{k.id}/revoke", f"revoke-{k.id}", f"Revoke {k.name}", "Revoke"
             )
         rows.append(
             f'<tr id="key-{e(k.id)}"><td>{e(k.name)}<br><span class="mono">{e(k.prefix)}…</span></td>'
             f"<td>{e(' '.join(k.scopes))}</td><td>{_badge(k.status)}</td>"
             f'<td class="opt">{e(_when(k.last_use_time))}</td>' + (f"<td>{action}</td>" if may_revoke else "") + "</tr>"
         )
-    listing = (
-        '<div class="table-wrap"><table id="keys"><caption>API keys, newest first</caption>'
-        '<thead><tr><th scope="col">Key</th><th scope="col">Scopes</th><th scope="col">Status</th>'
-        '<th scope="col" class="opt">Last used (UTC)</th>'
-        + ('<th scope="col">Action</th>' if may_revoke else "")
-        + f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
-        + pages.csv_link(f"{PREFIX}/api-keys.csv", "keys-csv", "the API keys")
-        if rows
-        else '<p id="no-keys">No API keys yet.</p>'
+    listing = _action_table(
+        "keys",
+        "API keys, newest first",
+        '<th scope="col">Key</th><th scope="col">Scopes</th><th scope="col">Status</th>'
+        '<th scope="col" class="opt">Last used (UTC)</th>',
+        rows,
+        actions=may_revoke,
+        csv=pages.csv_link(f"{PREFIX}/api-keys.csv", "keys-csv", "the API keys"),
+        empty='<p id="no-keys">No API keys yet.</p>',
     )
     form = ""
     if may_create:

@@ -16,7 +16,7 @@ import datetime as dt
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import json_format
@@ -138,6 +138,18 @@ def _fail(exc: grpc.aio.AioRpcError) -> PartUnavailable:
     return PartUnavailable(exc.code().name)
 
 
+Request = TypeVar("Request")
+Reply = TypeVar("Reply")
+
+
+async def _ask(rpc: grpc.aio.UnaryUnaryMultiCallable[Request, Reply], request: Request) -> Reply:
+    """One call with the read deadline; a gRPC error as PartUnavailable."""
+    try:
+        return await rpc(request, timeout=TIMEOUT)
+    except grpc.aio.AioRpcError as exc:
+        raise _fail(exc) from exc
+
+
 def _time(value: object) -> dt.datetime | None:
     seconds = getattr(value, "seconds", 0)
     return dt.datetime.fromtimestamp(seconds, dt.UTC) if seconds else None
@@ -176,33 +188,25 @@ class OpsClient:
 
     async def health(self, part: str) -> str:
         """The part's overall health status: SERVING, NOT_SERVING, …; PartUnavailable if it does not answer."""
-        try:
-            reply = await health_pb2_grpc.HealthStub(self.channels[part]).Check(
-                health_pb2.HealthCheckRequest(service=""), timeout=TIMEOUT
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _fail(exc) from exc
+        reply = await _ask(
+            health_pb2_grpc.HealthStub(self.channels[part]).Check, health_pb2.HealthCheckRequest(service="")
+        )
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
 
     async def config(self, part: str) -> dict[str, Any]:
         """The part's effective configuration as it masks it (RuntimeConfigService, served by every runtime)."""
-        try:
-            reply = await config_grpc.RuntimeConfigServiceStub(self.channels[part]).GetEffectiveConfig(
-                config_pb.GetEffectiveConfigRequest(), timeout=TIMEOUT
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _fail(exc) from exc
+        reply = await _ask(
+            config_grpc.RuntimeConfigServiceStub(self.channels[part]).GetEffectiveConfig,
+            config_pb.GetEffectiveConfigRequest(),
+        )
         found: dict[str, Any] = json_format.MessageToDict(reply.config)
         return found
 
     async def watcher(self) -> WatcherView:
         """The watcher's scan and its providers."""
-        try:
-            reply = await watcher_grpc.WatcherServiceStub(self.channels["watcher"]).GetStatus(
-                watcher_pb.GetStatusRequest(), timeout=TIMEOUT
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _fail(exc) from exc
+        reply = await _ask(
+            watcher_grpc.WatcherServiceStub(self.channels["watcher"]).GetStatus, watcher_pb.GetStatusRequest()
+        )
         s = reply.status
         return WatcherView(
             head_block=s.head_block,
@@ -222,12 +226,10 @@ class OpsClient:
 
     async def settlement(self) -> SettlementView:
         """Settlement's breakers and hot/cold balances."""
-        try:
-            reply = await settlement_grpc.SettlementStatusServiceStub(self.channels["settlement"]).GetSettlementStatus(
-                settlement_pb.GetSettlementStatusRequest(), timeout=TIMEOUT
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _fail(exc) from exc
+        reply = await _ask(
+            settlement_grpc.SettlementStatusServiceStub(self.channels["settlement"]).GetSettlementStatus,
+            settlement_pb.GetSettlementStatusRequest(),
+        )
         states = {
             settlement_pb.BREAKER_STATE_CLOSED: "HEALTHY",
             settlement_pb.BREAKER_STATE_HALF_OPEN: "PROBING",
@@ -255,32 +257,25 @@ class OpsClient:
 
     async def dispatcher(self) -> tuple[int, float, int]:
         """The ledger's webhook backlog: (due now, seconds the oldest has been due, waiting to retry)."""
-        try:
-            reply = await dispatcher_grpc.DispatcherStatusServiceStub(self.channels["ledger"]).GetDispatcherStatus(
-                dispatcher_pb.GetDispatcherStatusRequest(), timeout=TIMEOUT
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _fail(exc) from exc
+        reply = await _ask(
+            dispatcher_grpc.DispatcherStatusServiceStub(self.channels["ledger"]).GetDispatcherStatus,
+            dispatcher_pb.GetDispatcherStatusRequest(),
+        )
         return reply.due_count, reply.oldest_due_seconds, reply.retrying_count
 
     async def freeze(self) -> FreezeView:
         """Whether the signer's signing is frozen."""
-        try:
-            reply = await signing_grpc.SigningServiceStub(self.channels["signer"]).GetFreezeState(
-                signing_pb.GetFreezeStateRequest(), timeout=TIMEOUT
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _fail(exc) from exc
+        reply = await _ask(
+            signing_grpc.SigningServiceStub(self.channels["signer"]).GetFreezeState, signing_pb.GetFreezeStateRequest()
+        )
         return FreezeView(reply.state.frozen, reply.state.reason)
 
     async def reconciliations(self, page_size: int = 50) -> Sequence[ReconReport]:
         """The newest reconciliation runs, newest first."""
-        try:
-            reply = await recon_grpc.ReconciliationServiceStub(self.channels["settlement"]).ListReconciliationReports(
-                recon_pb.ListReconciliationReportsRequest(page_size=page_size), timeout=TIMEOUT
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _fail(exc) from exc
+        reply = await _ask(
+            recon_grpc.ReconciliationServiceStub(self.channels["settlement"]).ListReconciliationReports,
+            recon_pb.ListReconciliationReportsRequest(page_size=page_size),
+        )
         return [_report(r) for r in reply.reports]
 
     async def reconciliation(self, report_id: str) -> ReconReport | None:

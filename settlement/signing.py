@@ -77,6 +77,13 @@ class SigningFreeze:
         self.gauge.set(int(frozen))
 
 
+def _refused(reply: pb.SignTransactionResponse) -> Refused:
+    """The signer's answer when it did not sign (its decision without the enum's prefix)."""
+    return Refused(
+        pb.SigningDecision.Name(reply.decision).removeprefix("SIGNING_DECISION_"), reply.reason, reply.approval_id
+    )
+
+
 class SweepSigner:
     """Asks the signer for settlement's transactions (sweeps, payouts, moves into and out of cold).
 
@@ -270,9 +277,7 @@ class SweepSigner:
             return reply
         if reply.decision == pb.SIGNING_DECISION_ALLOWED:
             return Signed(reply.signed_transaction, reply.tx_hash.lower())
-        return Refused(
-            pb.SigningDecision.Name(reply.decision).removeprefix("SIGNING_DECISION_"), reply.reason, reply.approval_id
-        )
+        return _refused(reply)
 
     async def sign_safe_execution(
         self,
@@ -330,6 +335,4 @@ class SweepSigner:
             if tx_hash != reply.tx_hash.lower():
                 raise ValueError(f"the signer's tx_hash {reply.tx_hash} is not the hash of its raw transaction")
             return Signed(raw, tx_hash)
-        return Refused(
-            pb.SigningDecision.Name(reply.decision).removeprefix("SIGNING_DECISION_"), reply.reason, reply.approval_id
-        )
+        return _refused(reply)

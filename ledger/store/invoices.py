@@ -54,24 +54,9 @@ def _invoice(row: asyncpg.Record, payments: tuple[PaymentRecord, ...] = ()) -> I
     )
 
 
-async def insert(
-    conn: asyncpg.Connection,
-    new: NewInvoice,
-    terms: ChainTerms,
-    *,
-    request_id: str,
-    request_hash: bytes,
-    fee_plan: FeePlan | None = None,
-) -> Invoice | None:
-    """Insert an invoice under `fee_plan` (free when None); None when a unique key (request id, order id) is taken."""
-    plan = fee_plan or FeePlan()
-    row = await conn.fetchrow(
-        f"INSERT INTO ledger.invoices (id, merchant_id, request_id, request_hash, order_id, customer_reference, "
-        f"status, asset, chain_id, token_contract, token_decimals, amount, tolerance, deposit_address, description, "
-        f"metadata, redirect_url, expire_time, monitor_until, fee_bps, fee_fixed, fee_minimum, refund_address) VALUES "
-        f"($1, $2, $3, $4, $5, $6, 'OPEN', $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18, $19, $20, "
-        f"$21, NULLIF($22, '')) "
-        f"ON CONFLICT DO NOTHING RETURNING {_COLUMNS}",
+def _row_values(new: NewInvoice, terms: ChainTerms, request_id: str, request_hash: bytes) -> tuple[object, ...]:
+    """The new row's values for placeholders $1 to $18, numbered alike in both INSERTs below."""
+    return (
         new.id,
         new.merchant_id,
         request_id,
@@ -90,6 +75,28 @@ async def insert(
         new.redirect_url,
         new.expire_time,
         new.monitor_until,
+    )
+
+
+async def insert(
+    conn: asyncpg.Connection,
+    new: NewInvoice,
+    terms: ChainTerms,
+    *,
+    request_id: str,
+    request_hash: bytes,
+    fee_plan: FeePlan | None = None,
+) -> Invoice | None:
+    """Insert an invoice under `fee_plan` (free when None); None when a unique key (request id, order id) is taken."""
+    plan = fee_plan or FeePlan()
+    row = await conn.fetchrow(
+        f"INSERT INTO ledger.invoices (id, merchant_id, request_id, request_hash, order_id, customer_reference, "
+        f"status, asset, chain_id, token_contract, token_decimals, amount, tolerance, deposit_address, description, "
+        f"metadata, redirect_url, expire_time, monitor_until, fee_bps, fee_fixed, fee_minimum, refund_address) VALUES "
+        f"($1, $2, $3, $4, $5, $6, 'OPEN', $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18, $19, $20, "
+        f"$21, NULLIF($22, '')) "
+        f"ON CONFLICT DO NOTHING RETURNING {_COLUMNS}",
+        *_row_values(new, terms, request_id, request_hash),
         plan.bps,
         plan.fixed,
         plan.minimum,
@@ -153,24 +160,7 @@ async def insert_with_event(
     default = default_fee_plan or FeePlan()
     row = await conn.fetchrow(
         _CREATE_WITH_EVENT,
-        new.id,
-        new.merchant_id,
-        request_id,
-        request_hash,
-        new.order_id,
-        new.customer_reference,
-        terms.asset,
-        terms.chain_id,
-        terms.token_contract,
-        terms.token_decimals,
-        new.amount,
-        new.tolerance,
-        new.deposit_address,
-        new.description,
-        json.dumps(new.metadata),
-        new.redirect_url,
-        new.expire_time,
-        new.monitor_until,
+        *_row_values(new, terms, request_id, request_hash),
         event_id,
         event_type,
         json.dumps(payload),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -96,18 +97,39 @@ def dashboard_stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[DashboardStack]:
     """Envoy serving the merchant API and the dashboard, the ledger, the edge and the dashboard service."""
+    env = {
+        "STABLEGATE_DASHBOARD_SMTP_HOST": "127.0.0.1",
+        "STABLEGATE_DASHBOARD_SMTP_PORT": str(mailbox[1]),
+        # INFO: the tests read the log for what must never be in it.
+        "STABLEGATE_DASHBOARD_LOG_LEVEL": "INFO",
+    }
+    with launched_dashboard(
+        postgres, redis_server, mesh_pki, mailbox, tmp_path_factory.mktemp("dashboard"), env=env
+    ) as made:
+        yield made
+
+
+@contextmanager
+def launched_dashboard(
+    postgres: PostgresServer,
+    redis_server: RedisServer,
+    mesh_pki: DevMesh,
+    mailbox: tuple[Mailbox, int],
+    base: Path,
+    *,
+    env: dict[str, str],
+    listen_port: int | None = None,
+) -> Iterator[DashboardStack]:
+    """The mesh under `base` (tests.edge.conftest.launch_stack) with `env` as the dashboard's extra environment.
+
+    Its mail is read from `mailbox`; every part started here is stopped at the end.
+    """
     started: list[parts.RunningProcess] = []
-    box, smtp_port = mailbox
     try:
-        base = tmp_path_factory.mktemp("dashboard")
-        env = {
-            "STABLEGATE_DASHBOARD_SMTP_HOST": "127.0.0.1",
-            "STABLEGATE_DASHBOARD_SMTP_PORT": str(smtp_port),
-            # INFO: the tests read the log for what must never be in it.
-            "STABLEGATE_DASHBOARD_LOG_LEVEL": "INFO",
-        }
-        stack = launch_stack(postgres, redis_server, mesh_pki, base, started, dashboard_env=env)[0]
-        yield DashboardStack(stack, box, base / "dashboard.log")
+        stack = launch_stack(
+            postgres, redis_server, mesh_pki, base, started, dashboard_env=env, listen_port=listen_port
+        )[0]
+        yield DashboardStack(stack, mailbox[0], base / "dashboard.log")
     finally:
         for proc in reversed(started):
             proc.stop()

@@ -103,6 +103,18 @@ class OidcTestProvider:
             values["client_auth_method"] = "none"
         return OidcSettings(**(values | overrides))
 
+    def dashboard_env(self, redirect_uri: str) -> dict[str, str]:
+        """The dashboard service's environment for signing admins in with the `dashboard` client at `redirect_uri`."""
+        oidc = self.settings("dashboard")
+        assert oidc.client_secret_file is not None
+        return {
+            "STABLEGATE_DASHBOARD_OIDC__ISSUER": oidc.issuer,
+            "STABLEGATE_DASHBOARD_OIDC__CLIENT_ID": oidc.client_id,
+            "STABLEGATE_DASHBOARD_OIDC__CLIENT_SECRET_FILE": str(oidc.client_secret_file),
+            "STABLEGATE_DASHBOARD_OIDC__REDIRECT_URI": redirect_uri,
+            "STABLEGATE_DASHBOARD_OIDC__SCOPES": json.dumps(list(oidc.scopes)),
+        }
+
 
 def _rsa_jwk(kid: str) -> dict[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -8,7 +8,6 @@ next to the dashboard's key. The same headers sent by an admin key holder throug
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,13 +17,12 @@ import pytest
 from playwright.sync_api import BrowserContext, expect
 
 from dashboard.admin_exports import LEDGER_AUDIT
-from gateway import parts
 from service_runtime.devcerts import DevMesh
 from tests.dashboard.conftest import DashboardStack, Mailbox
 from tests.dashboard.flows import download_csv, in_database, onboard, open_page
-from tests.dashboard.oidc_fixture import OidcTestProvider, start_oidc_provider
+from tests.dashboard.oidc_fixture import OidcTestProvider
+from tests.dashboard.oidc_stack import oidc_dashboard_stack
 from tests.dashboard.test_dashboard_admin import new_merchant, sign_in
-from tests.edge.conftest import launch_stack
 
 if TYPE_CHECKING:
     from tests.conftest import PostgresServer, RedisServer
@@ -41,31 +39,18 @@ def admin_stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[DashboardStack, OidcTestProvider]]:
     """The mesh with the dashboard's admin login (a real oidc-provider) and its SMTP server both configured."""
-    started: list[parts.RunningProcess] = []
-    base = Path(tmp_path_factory.mktemp("dashboard-acting"))
-    listen_port = parts.free_port()
-    callback = f"http://127.0.0.1:{listen_port}/dashboard/admin/callback"
-    provider = start_oidc_provider(base / "oidc", [callback])
-    started.append(provider.process)
-    try:
-        oidc = provider.settings("dashboard")
-        assert oidc.client_secret_file is not None
-        env = {
-            "STABLEGATE_DASHBOARD_OIDC__ISSUER": oidc.issuer,
-            "STABLEGATE_DASHBOARD_OIDC__CLIENT_ID": oidc.client_id,
-            "STABLEGATE_DASHBOARD_OIDC__CLIENT_SECRET_FILE": str(oidc.client_secret_file),
-            "STABLEGATE_DASHBOARD_OIDC__REDIRECT_URI": callback,
-            "STABLEGATE_DASHBOARD_OIDC__SCOPES": json.dumps(list(oidc.scopes)),
+    with oidc_dashboard_stack(
+        postgres,
+        redis_server,
+        mesh_pki,
+        mailbox,
+        Path(tmp_path_factory.mktemp("dashboard-acting")),
+        env={
             "STABLEGATE_DASHBOARD_SMTP_HOST": "127.0.0.1",
             "STABLEGATE_DASHBOARD_SMTP_PORT": str(mailbox[1]),
-        }
-        stack = launch_stack(
-            postgres, redis_server, mesh_pki, base, started, dashboard_env=env, listen_port=listen_port
-        )[0]
-        yield DashboardStack(stack, mailbox[0], base / "dashboard.log"), provider
-    finally:
-        for proc in reversed(started):
-            proc.stop()
+        },
+    ) as made:
+        yield made
 
 
 ACTING_KEYS = ("actingUserKind", "actingUserId", "actingUserEmail")

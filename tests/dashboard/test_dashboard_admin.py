@@ -7,7 +7,6 @@ The whole mesh runs: Envoy, the edge, the ledger, the dashboard with OIDC config
 from __future__ import annotations
 
 import base64
-import json
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +18,12 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from dashboard.admin_exports import MERCHANTS
 from dashboard.sessions import KEY_PREFIX as SESSION_KEYS
-from gateway import parts
 from service_runtime.devcerts import DevMesh
 from tests.dashboard.conftest import DESKTOP, PHONE, DashboardStack, Mailbox
 from tests.dashboard.flows import SHOTS, assert_accessible, assert_readable, download_csv, open_page
-from tests.dashboard.oidc_fixture import OidcTestProvider, start_oidc_provider
-from tests.edge.conftest import Reply, launch_stack
+from tests.dashboard.oidc_fixture import OidcTestProvider
+from tests.dashboard.oidc_stack import oidc_dashboard_stack
+from tests.edge.conftest import Reply
 
 if TYPE_CHECKING:
     from tests.conftest import PostgresServer, RedisServer
@@ -41,30 +40,17 @@ def admin_stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[DashboardStack, OidcTestProvider]]:
     """The mesh with the dashboard's OIDC settings pointing at a real oidc-provider on loopback."""
-    started: list[parts.RunningProcess] = []
-    base = Path(tmp_path_factory.mktemp("dashboard-admin"))
-    listen_port = parts.free_port()
-    callback = f"http://127.0.0.1:{listen_port}/dashboard/admin/callback"
-    provider = start_oidc_provider(base / "oidc", [callback])
-    started.append(provider.process)
-    try:
-        oidc = provider.settings("dashboard")
-        assert oidc.client_secret_file is not None
-        env = {
-            "STABLEGATE_DASHBOARD_OIDC__ISSUER": oidc.issuer,
-            "STABLEGATE_DASHBOARD_OIDC__CLIENT_ID": oidc.client_id,
-            "STABLEGATE_DASHBOARD_OIDC__CLIENT_SECRET_FILE": str(oidc.client_secret_file),
-            "STABLEGATE_DASHBOARD_OIDC__REDIRECT_URI": callback,
-            "STABLEGATE_DASHBOARD_OIDC__SCOPES": json.dumps(list(oidc.scopes)),
+    with oidc_dashboard_stack(
+        postgres,
+        redis_server,
+        mesh_pki,
+        mailbox,
+        Path(tmp_path_factory.mktemp("dashboard-admin")),
+        env={
             "STABLEGATE_DASHBOARD_LOG_LEVEL": "INFO",
-        }
-        stack = launch_stack(
-            postgres, redis_server, mesh_pki, base, started, dashboard_env=env, listen_port=listen_port
-        )[0]
-        yield DashboardStack(stack, mailbox[0], base / "dashboard.log"), provider
-    finally:
-        for proc in reversed(started):
-            proc.stop()
+        },
+    ) as made:
+        yield made
 
 
 def new_merchant(dash: DashboardStack, name: str) -> str:

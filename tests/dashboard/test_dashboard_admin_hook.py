@@ -6,24 +6,19 @@ call (stale sign-in, read-only role, unknown role)."""
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
-import redis.asyncio as redis
 from aiohttp import web
 
-from dashboard.admin import OidcAdminLogin
-from dashboard.app import Parts, current_session, make_app, rotate_session, server_ssl
-from dashboard.config import DashboardSettings
-from dashboard.oidc_settings import OidcSettings
+from dashboard.app import current_session, rotate_session
 from dashboard.sessions import SessionStore, Stage
-from gateway import parts
 from service_runtime.devcerts import DevMesh
-from service_runtime.mesh import Role
 from tests.conftest import RedisServer
+from tests.dashboard.admin_app import edge_client, in_process, serve
+
+__all__ = ["in_process"]  # the fixture, used by name
 
 
 class FakeAdminLogin:
@@ -50,30 +45,8 @@ async def dashboard_url(
     mesh_pki: DevMesh, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[str]:
     """The dashboard's app with the fake admin login, on a free port over mutual TLS."""
-    port = parts.free_port()
-    for name, value in mesh_pki.files(Role.DASHBOARD).env("dashboard").items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("STABLEGATE_DASHBOARD_PUBLIC_URL", "https://dash.example")
-    settings = DashboardSettings()  # type: ignore[call-arg]
-    cache = redis.from_url(redis_server.url)
-    store = SessionStore(cache, idle_seconds=60, absolute_seconds=600)
-    runner = web.AppRunner(make_app(settings, Parts(sessions=store), admin=FakeAdminLogin()))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_ssl(settings)).start()
-    try:
-        yield f"https://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-        await cache.aclose()
-
-
-def edge_client(mesh_pki: DevMesh) -> aiohttp.ClientSession:
-    """A client holding the edge's certificate (as Envoy does), keeping cookies for an IP address."""
-    files = mesh_pki.files(Role.EDGE)
-    context = ssl.create_default_context(cafile=str(files.ca_file))
-    context.check_hostname = False
-    context.load_cert_chain(str(files.cert_file), str(files.key_file))
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context), cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with serve(mesh_pki, redis_server, monkeypatch, FakeAdminLogin()) as (url, _):
+        yield url
 
 
 async def test_an_admin_login_module_rotates_the_session_and_its_posts_are_csrf_checked(
@@ -106,34 +79,6 @@ async def test_an_admin_login_module_rotates_the_session_and_its_posts_are_csrf_
 
 
 # --- in process: the server's checks before any ledger call ------------------------------------------------
-
-
-@pytest.fixture
-async def in_process(
-    mesh_pki: DevMesh, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[str, SessionStore]]:
-    """The dashboard's app with the OIDC admin module and no ledger (a call reaching it would fail with 500)."""
-    port = parts.free_port()
-    for name, value in mesh_pki.files(Role.DASHBOARD).env("dashboard").items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("STABLEGATE_DASHBOARD_PUBLIC_URL", "https://dash.example")
-    settings = DashboardSettings()  # type: ignore[call-arg]
-    oidc = OidcSettings(
-        issuer="http://127.0.0.1:9",
-        client_id="dashboard",
-        client_auth_method="none",
-        redirect_uri="https://dash.example/dashboard/admin/callback",
-    )
-    cache = redis.from_url(redis_server.url)
-    store = SessionStore(cache, idle_seconds=60, absolute_seconds=600)
-    runner = web.AppRunner(make_app(settings, Parts(sessions=store), admin=OidcAdminLogin(oidc)))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_ssl(settings)).start()
-    try:
-        yield f"https://127.0.0.1:{port}", store
-    finally:
-        await runner.cleanup()
-        await cache.aclose()
 
 
 async def test_a_stale_sign_in_or_a_read_only_role_is_refused_before_the_ledger(

@@ -49,7 +49,14 @@ from tests.dashboard.flows import SHOTS, assert_accessible, assert_readable, dow
 from tests.dashboard.oidc_fixture import OidcTestProvider, start_oidc_provider
 from tests.dashboard.test_dashboard_admin import post_as, sign_in
 from tests.edge.conftest import launch_stack
-from tests.settlement.settlement_harness import UNIT, SignerProcess, SweepChain, start_signer, start_sweep_chain
+from tests.settlement.settlement_harness import (
+    UNIT,
+    SignerProcess,
+    SweepChain,
+    cold_move_rules,
+    start_signer,
+    start_sweep_chain,
+)
 from tests.signer.conftest import hsm_config
 
 if TYPE_CHECKING:
@@ -70,32 +77,8 @@ PHONE_ROOM = 150
 
 def cold_move_policy(chain: SweepChain) -> str:
     """Cold moves up to 50 tokens are signed at once; larger ones wait for two officers (the initiator never counts)."""
-    group = ", ".join(a.address for a in [*OFFICERS, INITIATOR])
-    return f"""
-version: 1
-rules:
-  - name: small-cold-moves
-    purposes: [HOT]
-    intents: [cold_move]
-    chain_ids: [97]
-    contracts: [{chain.treasury}]
-    tokens: [{chain.token}]
-    max_amount: {THRESHOLD}
-    action: ALLOW
-  - name: large-cold-moves
-    purposes: [HOT]
-    intents: [cold_move]
-    chain_ids: [97]
-    contracts: [{chain.treasury}]
-    tokens: [{chain.token}]
-    action: REQUIRE_APPROVAL
-    approval: {{group: officers, threshold: 2}}
-approval_ttl_seconds: 3600
-unfreeze: {{group: officers, threshold: 2}}
-approver_groups:
-  officers:
-    addresses: [{group}]
-"""
+    approvers = [a.address for a in [*OFFICERS, INITIATOR]]
+    return "\nversion: 1\nrules:" + cold_move_rules(chain, THRESHOLD, approvers, unfreeze=True)
 
 
 @dataclass
@@ -204,14 +187,8 @@ def mesh(  # noqa: PLR0917 - one fixture per part
         callback = f"http://127.0.0.1:{listen_port}/dashboard/admin/callback"
         provider = start_oidc_provider(base / "oidc", [callback])
         started.append(provider.process)
-        oidc = provider.settings("dashboard")
-        assert oidc.client_secret_file is not None
         env = {
-            "STABLEGATE_DASHBOARD_OIDC__ISSUER": oidc.issuer,
-            "STABLEGATE_DASHBOARD_OIDC__CLIENT_ID": oidc.client_id,
-            "STABLEGATE_DASHBOARD_OIDC__CLIENT_SECRET_FILE": str(oidc.client_secret_file),
-            "STABLEGATE_DASHBOARD_OIDC__REDIRECT_URI": callback,
-            "STABLEGATE_DASHBOARD_OIDC__SCOPES": json.dumps(list(oidc.scopes)),
+            **provider.dashboard_env(callback),
             "STABLEGATE_DASHBOARD_SIGNER_TARGET": signer.target,
             "STABLEGATE_DASHBOARD_LOG_LEVEL": "INFO",
         }

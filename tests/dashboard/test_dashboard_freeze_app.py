@@ -8,7 +8,7 @@ import time
 
 from dashboard.sessions import SessionStore, Stage
 from service_runtime.devcerts import DevMesh
-from tests.dashboard.test_dashboard_admin_hook import edge_client, in_process
+from tests.dashboard.admin_app import edge_client, in_process, post_as_admin
 
 __all__ = ["in_process"]  # the fixture, used by name
 
@@ -21,16 +21,7 @@ FORM = {
 
 
 async def post_unfreeze(url: str, store: SessionStore, mesh_pki: DevMesh, data: dict[str, str]) -> tuple[int, str]:
-    token, session = await store.start(stage=Stage.ADMIN, user_id="sub-1", data=data)
-    async with edge_client(mesh_pki) as client:
-        client.cookie_jar.update_cookies({"sg_dashboard": token})
-        async with client.post(
-            url + UNFREEZE,
-            data={"csrf_token": session.csrf, **FORM},
-            headers={"origin": "https://dash.example"},
-            allow_redirects=False,
-        ) as resp:
-            return resp.status, await resp.text()
+    return await post_as_admin(url, store, mesh_pki, UNFREEZE, form=FORM, data=data)
 
 
 async def test_only_admins_and_approvers_with_a_fresh_sign_in_may_relay_unfreeze_signatures(

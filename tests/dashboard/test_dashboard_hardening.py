@@ -31,9 +31,8 @@ from service_runtime import csp
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
 from tests.conftest import PostgresServer, RedisServer
-from tests.dashboard.conftest import DashboardStack, Mailbox
+from tests.dashboard.conftest import DashboardStack, Mailbox, launched_dashboard
 from tests.dashboard.flows import PASSWORD, in_database, new_email
-from tests.edge.conftest import launch_stack
 
 RESET_CLIENT_LIMIT = 3
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]*)"')
@@ -48,21 +47,15 @@ def dashboard_stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[DashboardStack]:
     """The dashboard stack of tests/dashboard/conftest.py, with a per-client reset limit of 3 an hour."""
-    started: list[parts.RunningProcess] = []
-    box, smtp_port = mailbox
-    try:
-        base = tmp_path_factory.mktemp("dashboard-hardening")
-        env = {
-            "STABLEGATE_DASHBOARD_SMTP_HOST": "127.0.0.1",
-            "STABLEGATE_DASHBOARD_SMTP_PORT": str(smtp_port),
-            "STABLEGATE_DASHBOARD_LOG_LEVEL": "INFO",
-            "STABLEGATE_DASHBOARD_RESET_CLIENT_LIMIT": str(RESET_CLIENT_LIMIT),
-        }
-        stack = launch_stack(postgres, redis_server, mesh_pki, base, started, dashboard_env=env)[0]
-        yield DashboardStack(stack, box, base / "dashboard.log")
-    finally:
-        for proc in reversed(started):
-            proc.stop()
+    env = {
+        "STABLEGATE_DASHBOARD_SMTP_HOST": "127.0.0.1",
+        "STABLEGATE_DASHBOARD_SMTP_PORT": str(mailbox[1]),
+        "STABLEGATE_DASHBOARD_LOG_LEVEL": "INFO",
+        "STABLEGATE_DASHBOARD_RESET_CLIENT_LIMIT": str(RESET_CLIENT_LIMIT),
+    }
+    base = tmp_path_factory.mktemp("dashboard-hardening")
+    with launched_dashboard(postgres, redis_server, mesh_pki, mailbox, base, env=env) as made:
+        yield made
 
 
 def new_source() -> str:

@@ -28,13 +28,11 @@ from dashboard.mailer import SmtpMailer
 from dashboard.notify import SETTLE, Notifier
 from dashboard.sealing import Sealer
 from dashboard.sessions import SessionStore
-from gateway import parts
 from service_runtime import mesh
 from service_runtime.devcerts import DevMesh
 from service_runtime.mesh import Role
-from tests.dashboard.conftest import DashboardStack, Mailbox
+from tests.dashboard.conftest import DashboardStack, Mailbox, launched_dashboard
 from tests.dashboard.test_dashboard_reports import UNIT, merchant_key, pay
-from tests.edge.conftest import launch_stack
 
 if TYPE_CHECKING:
     from tests.conftest import PostgresServer, RedisServer
@@ -56,15 +54,10 @@ def notify_stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[DashboardStack]:
     """The mesh with the dashboard (its own notifier off)."""
-    started: list[parts.RunningProcess] = []
     base = Path(tmp_path_factory.mktemp("dashboard-notify"))
-    try:
-        env = {"STABLEGATE_DASHBOARD_LOG_LEVEL": "INFO"}  # launch_stack turns the dashboard's own notifier off
-        stack = launch_stack(postgres, redis_server, mesh_pki, base, started, dashboard_env=env)[0]
-        yield DashboardStack(stack, mailbox[0], base / "dashboard.log")
-    finally:
-        for proc in reversed(started):
-            proc.stop()
+    env = {"STABLEGATE_DASHBOARD_LOG_LEVEL": "INFO"}  # launch_stack turns the dashboard's own notifier off
+    with launched_dashboard(postgres, redis_server, mesh_pki, mailbox, base, env=env) as made:
+        yield made
 
 
 async def make_merchant(dash: DashboardStack, sealer: Sealer, team: dict[str, tuple[str, bool]]) -> tuple[str, str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
-import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -32,7 +31,6 @@ from dashboard.ledger_client import LedgerClient
 from dashboard.mailer import SmtpMailer
 from dashboard.report_data import ReportClient, csv_text, safe_cell
 from dashboard.report_schedule import ADMIN_SUBSCRIPTION_LIFETIME, ReportScheduler, first_run, period
-from gateway import parts
 from ledger.config import DEV_TOKEN
 from service_runtime import mesh
 from service_runtime.devcerts import DevMesh
@@ -48,11 +46,11 @@ from tests.dashboard.flows import (
     open_page,
     sign_in,
 )
-from tests.dashboard.oidc_fixture import OidcTestProvider, start_oidc_provider
+from tests.dashboard.oidc_fixture import OidcTestProvider
+from tests.dashboard.oidc_stack import oidc_dashboard_stack
 from tests.dashboard.test_dashboard_admin import post_as
 from tests.dashboard.test_dashboard_admin import sign_in as admin_sign_in
 from tests.dashboard.test_dashboard_security import enrol, invite, join
-from tests.edge.conftest import launch_stack
 
 if TYPE_CHECKING:
     from tests.conftest import PostgresServer, RedisServer
@@ -92,34 +90,20 @@ def reports_stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[DashboardStack, OidcTestProvider]]:
     """The mesh with the dashboard's OIDC and SMTP settings, and its report scheduler looking every second."""
-    started: list[parts.RunningProcess] = []
-    base = Path(tmp_path_factory.mktemp("dashboard-reports"))
-    listen_port = parts.free_port()
-    callback = f"http://127.0.0.1:{listen_port}/dashboard/admin/callback"
-    provider = start_oidc_provider(base / "oidc", [callback])
-    started.append(provider.process)
-    box, smtp_port = mailbox
-    try:
-        oidc = provider.settings("dashboard")
-        assert oidc.client_secret_file is not None
-        env = {
-            "STABLEGATE_DASHBOARD_OIDC__ISSUER": oidc.issuer,
-            "STABLEGATE_DASHBOARD_OIDC__CLIENT_ID": oidc.client_id,
-            "STABLEGATE_DASHBOARD_OIDC__CLIENT_SECRET_FILE": str(oidc.client_secret_file),
-            "STABLEGATE_DASHBOARD_OIDC__REDIRECT_URI": callback,
-            "STABLEGATE_DASHBOARD_OIDC__SCOPES": json.dumps(list(oidc.scopes)),
+    with oidc_dashboard_stack(
+        postgres,
+        redis_server,
+        mesh_pki,
+        mailbox,
+        Path(tmp_path_factory.mktemp("dashboard-reports")),
+        env={
             "STABLEGATE_DASHBOARD_SMTP_HOST": "127.0.0.1",
-            "STABLEGATE_DASHBOARD_SMTP_PORT": str(smtp_port),
+            "STABLEGATE_DASHBOARD_SMTP_PORT": str(mailbox[1]),
             "STABLEGATE_DASHBOARD_REPORT_SCHEDULE_INTERVAL_SECONDS": "1",
             "STABLEGATE_DASHBOARD_LOG_LEVEL": "INFO",
-        }
-        stack = launch_stack(
-            postgres, redis_server, mesh_pki, base, started, dashboard_env=env, listen_port=listen_port
-        )[0]
-        yield DashboardStack(stack, box, base / "dashboard.log"), provider
-    finally:
-        for proc in reversed(started):
-            proc.stop()
+        },
+    ) as made:
+        yield made
 
 
 def at(day: str, hhmm: str = "00:00") -> dt.datetime:

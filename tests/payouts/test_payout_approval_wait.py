@@ -104,6 +104,27 @@ async def held_batch(
     return batch, batch.approval_id, version.request_id
 
 
+async def refused_once_lapsed(
+    world: SweepWorld, approval_id: str, approval: Callable[[apb.Approval], apb.ApproveRequest], *, what: str
+) -> None:
+    """Wait until the signer shows the approval EXPIRED; then `approval` of it is refused as APPROVAL_EXPIRED."""
+    channel = mesh_channel(world.ledger.pki, Role.OPERATOR, world.signer.port)
+    try:
+        approvals = apb_grpc.ApprovalServiceStub(channel)
+
+        async def lapsed() -> bool:
+            got = (await approvals.GetApproval(apb.GetApprovalRequest(id=approval_id))).approval
+            return bool(got.status == apb.APPROVAL_STATUS_EXPIRED)
+
+        await eventually(lapsed, f"the {what} to lapse", within=SHORT_TTL + 30, interval=0.5)
+        got = (await approvals.GetApproval(apb.GetApprovalRequest(id=approval_id))).approval
+        with pytest.raises(grpc.aio.AioRpcError) as late:
+            await approvals.Approve(approval(got))
+        assert error_info(late.value).reason == "APPROVAL_EXPIRED"
+    finally:
+        await channel.close(None)
+
+
 async def funded_payout(world: SweepWorld, amount: int) -> tuple[str, str, str, str]:
     """(merchant id, key, destination, payout id) of a payout of `amount` asked for by REQUESTER's key."""
     merchant_id, key = await merchant_key_owned_by(world, REQUESTER.address)
@@ -190,22 +211,8 @@ async def test_a_lapsed_approval_fails_the_payout_frees_its_nonce_and_is_never_s
         # Held: the small payout waits behind the held batch's nonce.
         assert await world.ledger.value("SELECT status FROM ledger.payouts WHERE id = $1", small_id) == "QUEUED"
 
-        channel = mesh_channel(world.ledger.pki, Role.OPERATOR, world.signer.port)
-        try:
-            approvals = apb_grpc.ApprovalServiceStub(channel)
-
-            async def lapsed() -> bool:
-                got = (await approvals.GetApproval(apb.GetApprovalRequest(id=approval_id))).approval
-                return bool(got.status == apb.APPROVAL_STATUS_EXPIRED)
-
-            await eventually(lapsed, "the held request to lapse", within=SHORT_TTL + 30, interval=0.5)
-            got = (await approvals.GetApproval(apb.GetApprovalRequest(id=approval_id))).approval
-            # Too late to approve: the approvers are told so, and nothing is signed.
-            with pytest.raises(grpc.aio.AioRpcError) as late:
-                await approvals.Approve(approve(got, APPROVERS[0]))
-            assert error_info(late.value).reason == "APPROVAL_EXPIRED"
-        finally:
-            await channel.close(None)
+        # Too late to approve: the approvers are told so, and nothing is signed.
+        await refused_once_lapsed(world, approval_id, lambda got: approve(got, APPROVERS[0]), what="held request")
 
         await tick_until_status(world, paying, payout_id, "FAILED")
         assert await world.ledger.value("SELECT failure_reason FROM ledger.payouts WHERE id = $1", payout_id) == (

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -141,6 +141,35 @@ rules:
     max_gas_limit: 30000000
     max_fee_per_gas_wei: {max_fee_wei}
     action: ALLOW
+"""
+
+
+def cold_move_rules(chain: SweepChain, threshold: int, approvers: Sequence[str], *, unfreeze: bool = False) -> str:
+    """Signer-policy rules (to follow a `rules:` list) for HOT moves into cold: up to `threshold` base units signed
+    at once, larger ones held for two of the `officers` group (`approvers`), held requests lapsing after an hour;
+    with `unfreeze`, two of them may also lift a freeze."""
+    lift = "unfreeze: {group: officers, threshold: 2}\n" if unfreeze else ""
+    return f"""
+  - name: small-cold-moves
+    purposes: [HOT]
+    intents: [cold_move]
+    chain_ids: [97]
+    contracts: [{chain.treasury}]
+    tokens: [{chain.token}]
+    max_amount: {threshold}
+    action: ALLOW
+  - name: large-cold-moves
+    purposes: [HOT]
+    intents: [cold_move]
+    chain_ids: [97]
+    contracts: [{chain.treasury}]
+    tokens: [{chain.token}]
+    action: REQUIRE_APPROVAL
+    approval: {{group: officers, threshold: 2}}
+approval_ttl_seconds: 3600
+{lift}approver_groups:
+  officers:
+    addresses: [{", ".join(approvers)}]
 """
 
 

@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import grpc
 import pytest
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
@@ -22,10 +21,19 @@ from service_runtime.mesh import Role
 from settlement.signing import Refused, SweepSigner
 from settlement.store import cold_moves as move_store
 from signer.keystore.base import KeyInfo
-from tests.conftest import error_info, mesh_channel
-from tests.payouts.test_payout_approval_wait import SHORT_TTL, signing_records
-from tests.settlement.settlement_harness import UNIT, SweepChain, SweepWorld, eventually, sweep_world
-from tests.settlement.test_hot_cold import OFFICERS, fill_treasury, hot_cold_policy, keys, mined_nonce, mover, run_until
+from tests.conftest import mesh_channel
+from tests.payouts.test_payout_approval_wait import SHORT_TTL, refused_once_lapsed, signing_records
+from tests.settlement.settlement_harness import UNIT, SweepChain, SweepWorld, eventually
+from tests.settlement.test_hot_cold import (
+    OFFICERS,
+    fill_treasury,
+    hot_cold_policy,
+    hot_cold_world,
+    keys,
+    mined_nonce,
+    mover,
+    run_until,
+)
 
 __all__ = ["keys"]  # fixtures
 
@@ -48,21 +56,7 @@ def approve(approval: apb.Approval, who: LocalAccount) -> apb.ApproveRequest:
 
 async def wait_for_lapse(world: SweepWorld, approval_id: str) -> None:
     """Until the signer shows the approval EXPIRED; then an officer's approval is refused as too late."""
-    channel = mesh_channel(world.ledger.pki, Role.OPERATOR, world.signer.port)
-    try:
-        approvals = apb_grpc.ApprovalServiceStub(channel)
-
-        async def lapsed() -> bool:
-            got = (await approvals.GetApproval(apb.GetApprovalRequest(id=approval_id))).approval
-            return bool(got.status == apb.APPROVAL_STATUS_EXPIRED)
-
-        await eventually(lapsed, "the held move to lapse", within=SHORT_TTL + 30, interval=0.5)
-        got = (await approvals.GetApproval(apb.GetApprovalRequest(id=approval_id))).approval
-        with pytest.raises(grpc.aio.AioRpcError) as late:
-            await approvals.Approve(approve(got, OFFICERS[0]))
-        assert error_info(late.value).reason == "APPROVAL_EXPIRED"
-    finally:
-        await channel.close(None)
+    await refused_once_lapsed(world, approval_id, lambda got: approve(got, OFFICERS[0]), what="held move")
 
 
 async def approve_by_both(world: SweepWorld, approval_id: str) -> None:
@@ -87,16 +81,7 @@ async def world(
     tmp_path: Path,
 ) -> AsyncIterator[SweepWorld]:
     """A fresh world whose large moves into cold wait for two officers, for SHORT_TTL seconds at most."""
-    async with sweep_world(
-        ledger_db,
-        keys["sweeper"],
-        softhsm_token,
-        registry,
-        tmp_path,
-        hot=keys["hot"].address,
-        cold_owners=[keys["owner1"].address, keys["owner2"].address],
-        extra_policy=short_ttl_policy,
-    ) as made:
+    async with hot_cold_world(keys, softhsm_token, ledger_db, registry, tmp_path, policy=short_ttl_policy) as made:
         yield made
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,15 @@ from signer.keystore.workers import WorkerKeyStore
 from tests.chain.chain_harness import rpc
 from tests.chain.fault_proxy import FaultProxy
 from tests.conftest import error_info, mesh_channel
-from tests.settlement.settlement_harness import GWEI, UNIT, SweepChain, SweepWorld, eventually, sweep_world
+from tests.settlement.settlement_harness import (
+    GWEI,
+    UNIT,
+    SweepChain,
+    SweepWorld,
+    cold_move_rules,
+    eventually,
+    sweep_world,
+)
 from tests.settlement.test_sweeper_end_to_end import sweep_until_recorded
 from tests.signer.conftest import hsm_config
 
@@ -45,28 +54,7 @@ APPROVAL_THRESHOLD = 50 * UNIT
 
 def hot_cold_policy(chain: SweepChain) -> str:
     """Small moves into cold are signed at once; larger ones need two officers (the initiator never counts)."""
-    return f"""
-  - name: small-cold-moves
-    purposes: [HOT]
-    intents: [cold_move]
-    chain_ids: [97]
-    contracts: [{chain.treasury}]
-    tokens: [{chain.token}]
-    max_amount: {APPROVAL_THRESHOLD}
-    action: ALLOW
-  - name: large-cold-moves
-    purposes: [HOT]
-    intents: [cold_move]
-    chain_ids: [97]
-    contracts: [{chain.treasury}]
-    tokens: [{chain.token}]
-    action: REQUIRE_APPROVAL
-    approval: {{group: officers, threshold: 2}}
-approval_ttl_seconds: 3600
-approver_groups:
-  officers:
-    addresses: [{", ".join(a.address for a in [*OFFICERS, INITIATOR])}]
-"""
+    return cold_move_rules(chain, APPROVAL_THRESHOLD, [a.address for a in [*OFFICERS, INITIATOR]])
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +81,21 @@ async def world(
     tmp_path: Path,
 ) -> AsyncIterator[SweepWorld]:
     """A fresh world whose treasury's HOT key is the HSM's and whose cold Safe is a real 2-of-2 Safe."""
-    async with sweep_world(
+    async with hot_cold_world(keys, softhsm_token, ledger_db, registry, tmp_path, policy=hot_cold_policy) as made:
+        yield made
+
+
+def hot_cold_world(
+    keys: dict[str, KeyInfo],
+    softhsm_token: parts.SoftHsmToken,
+    ledger_db: str,
+    registry: list[parts.RunningProcess],
+    tmp_path: Path,
+    *,
+    policy: Callable[[SweepChain], str],
+) -> AbstractAsyncContextManager[SweepWorld]:
+    """A world on `keys` (the treasury's HOT key, its 2-of-2 cold Safe's owners) whose signer adds `policy`."""
+    return sweep_world(
         ledger_db,
         keys["sweeper"],
         softhsm_token,
@@ -101,9 +103,8 @@ async def world(
         tmp_path,
         hot=keys["hot"].address,
         cold_owners=[keys["owner1"].address, keys["owner2"].address],
-        extra_policy=hot_cold_policy,
-    ) as made:
-        yield made
+        extra_policy=policy,
+    )
 
 
 def mover(world: SweepWorld, hot: KeyInfo, **changes: Any) -> HotColdMover:
