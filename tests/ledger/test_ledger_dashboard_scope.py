@@ -43,7 +43,7 @@ def public_methods() -> list[str]:
 
 def test_the_dashboards_methods_are_the_ones_its_code_calls() -> None:
     source = "\n".join(p.read_text() for p in sorted((REPO_ROOT / "dashboard").rglob("*.py")))
-    called = {m for m in public_methods() if re.search(rf"\.{m.rsplit('/', 1)[1]}\(", source)}
+    called = {m for m in public_methods() if re.search(rf"\.{m.rsplit('/', 1)[1]}\b", source)}
     assert called == set(DASHBOARD_METHODS)
     assert set(DASHBOARD_ADMIN_METHODS) == {m for m in called if m.startswith("/stablegate.admin.")}
     for method in public_methods():

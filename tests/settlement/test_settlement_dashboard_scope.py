@@ -56,7 +56,7 @@ def test_the_dashboards_settlement_methods_are_the_ones_its_clients_call() -> No
     for method in served_methods():
         service, name = method.strip("/").split("/")
         stub = service.rsplit(".", 1)[1] + "Stub"
-        if any(re.search(rf"\b{stub}\(", src) and re.search(rf"\.{name}\(", src) for src in sources):
+        if any(re.search(rf"\b{stub}\(", src) and re.search(rf"\.{name}\b", src) for src in sources):
             called.add(method)
     assert called == set(DASHBOARD_METHODS)
     for method in served_methods():
