@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cache
 
 import asyncpg
 import grpc
 
 from chain.client import ChainClient
+from chain.contracts import load_artifact
+from chain.safe import safe_artifact
 from chain.types import TRANSFER_TOPIC, TransferLog, address_topic, parse_transfer_logs
 from settlement import chain_io
 from settlement.domain.receipts import swept_amounts
@@ -172,18 +175,26 @@ class LostColdMoveFinder:
         # Into cold: moveToCold, a call of the treasury. Out of cold: the Safe's execTransaction, relayed by HOT.
         called, source, target = (treasury, treasury, cold_safe) if into_cold else (cold_safe, cold_safe, treasury)
         found = await chain_io.receipt(self.client, tx_hash)
-        if found is None:
-            return None
+        tx = await self.client.call("eth_getTransactionByHash", [tx_hash], lambda v: v)
+        if found is None or not isinstance(tx, dict):
+            return None  # the provider has not got it: read again
         block = int(found["blockNumber"], 16)
         block_hash = str(found["blockHash"]).lower()
         if block > finalized or await chain_io.canonical_hash(self.client, block) != block_hash:
             return None  # reorged since the logs were read: read again
         sender = str(found.get("from", "")).lower()
         to = str(found.get("to") or "").lower()
-        if sender != scope.hot_address.lower() or to != called or int(found["status"], 16) != 1:
+        # A call of our HOT key other than a move (a payout batch with a line paying the cold Safe) is no move.
+        selector = bytes.fromhex(str(tx.get("input") or "0x")[2:10])
+        if (
+            sender != scope.hot_address.lower()
+            or to != called
+            or int(found["status"], 16) != 1
+            or selector != _move_selector(into_cold)
+        ):
             log.error(
                 "tokens moved between the treasury and the cold Safe by a transaction that is not a move of our HOT "
-                "key; not booked (reconciliation shows it)",
+                "key; not booked as one (reconciliation shows it if nothing else books it)",
                 extra={"tx_hash": tx_hash, "from": sender, "to": to, "into_cold": into_cold},
             )
             return ""
@@ -252,3 +263,11 @@ class LostColdMoveFinder:
         if not isinstance(tx, dict) or tx.get("nonce") is None:
             return None
         return int(str(tx["nonce"]), 16)
+
+
+@cache
+def _move_selector(into_cold: bool) -> bytes:
+    """The 4-byte selector of a move: the treasury's `moveToCold`, or (out of cold) the Safe's `execTransaction`."""
+    if into_cold:
+        return load_artifact("Treasury").function("moveToCold").selector
+    return safe_artifact().function("execTransaction").selector

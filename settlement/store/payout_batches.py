@@ -360,13 +360,19 @@ async def known_batch_ids(conn: asyncpg.Connection, chain_id: int, batch_ids: Se
 
 
 async def newest_planned_block(conn: asyncpg.Connection, chain_id: int) -> int | None:
-    """The newest `planned_block` of any stored batch (None when none is stored).
+    """Where the search for lost batches starts (None when no batch is stored).
 
-    A batch these rows do not hold (one a lost gateway planned after a backup of them) was planned later, so it
-    landed in this block or after it: where the search for lost batches starts.
+    The newest `planned_block` of any stored batch, but no later than the oldest batch released because its nonce
+    was used elsewhere. A batch these rows do not hold (one a lost gateway planned after a backup of them) was
+    planned later, so it landed in this block or after it. A batch released because the lost gateway used its
+    nonce sends its payouts back to planning, where they must meet that gateway's batch again: a restart between
+    the release and that planning, after a newer batch was stored, would otherwise start the search past it (and
+    pay them twice).
     """
     value = await conn.fetchval(
-        "SELECT max(planned_block) FROM settlement.payout_batches WHERE chain_id = $1", chain_id
+        "SELECT least(max(planned_block), min(planned_block) FILTER (WHERE status = 'REPLANNED' "
+        "AND failure_reason = 'NONCE_USED_ELSEWHERE')) FROM settlement.payout_batches WHERE chain_id = $1",
+        chain_id,
     )
     return None if value is None else int(value)
 

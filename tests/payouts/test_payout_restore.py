@@ -244,3 +244,61 @@ async def test_a_planned_batch_the_backup_holds_whose_nonce_the_lost_gateway_use
         assert hot_nonce(world, hot) == sent + 1  # nothing sent again
         assert by_id[payout_ids[1]] == lost_batch["tx_hash"]
         assert len(payout_batch_events(world)) == 1
+
+
+async def test_a_restart_between_a_released_batch_and_its_payouts_planning_again_still_pays_nobody_twice(
+    world: SweepWorld, keys: dict[str, KeyInfo]
+) -> None:
+    """The lost batch is read again after a restart, though a batch planned after it is stored by then."""
+    hot = keys["hot"]
+    merchants = [await world.ledger.merchant_with_key(f"Shop {i}", SCOPES) for i in range(3)]
+    amounts = [*AMOUNTS, 5 * UNIT]
+    await pay_invoices(world, [(key, amount, amount) for (_, key), amount in zip(merchants, amounts, strict=True)])
+    destinations = [fresh_address() for _ in amounts]
+    for (_, key), destination in zip(merchants, destinations, strict=True):
+        await active_address(world, key, destination)
+    world.ledger.clock.advance(seconds=COOLING_OFF_SECONDS)
+    payout_ids = [
+        await create_payout(world, key, destination, amount)
+        for (_, key), destination, amount in zip(merchants[:2], destinations[:2], AMOUNTS, strict=True)
+    ]
+    # One batch of both planned, then the backup; the lost gateway pays the first alone (the second canceled).
+    lost = executor(world, hot)
+    await lost.recover()
+    [planned] = await lost.plan()
+    sent = hot_nonce(world, hot)
+    await take_backup(world)
+    async with world.pool.acquire() as conn:
+        await conn.execute("UPDATE ledger.payouts SET status = 'CANCELED' WHERE id = $1", payout_ids[1])
+
+    async def paid_on_chain() -> bool:
+        await lost.tick()
+        world.chain.mine(1)
+        return world.chain.token_balance(destinations[0]) == AMOUNTS[0]
+
+    await eventually(paid_on_chain, "the lost gateway's batch paid on chain", within=60, interval=0.05)
+    [lost_batch] = payout_batch_events(world)
+    await restore_backup(world)
+    async with world.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE ledger.payouts SET status = 'QUEUED', tx_hash = NULL, block_number = NULL, broadcast_time = NULL, "
+            "claimed_by_batch = NULL WHERE id = ANY($1::text[])",
+            payout_ids,
+        )
+    # A third payout, created after the restore, is planned in the restored executor's first pass, at a finalized
+    # block past the lost batch's; the same pass releases the planned batch (its nonce used). Then a restart.
+    payout_ids.append(await create_payout(world, merchants[2][1], destinations[2], amounts[2]))
+    world.chain.mine(20)
+    first = executor(world, hot)
+    await first.tick()
+    rows = await world.rows("SELECT id, status, planned_block FROM settlement.payout_batches ORDER BY planned_block")
+    assert {r["id"]: r["status"] for r in rows}[planned] == "REPLANNED"
+    receipt = rpc(world.chain.url, "eth_getTransactionReceipt", [lost_batch["tx_hash"]])
+    assert max(r["planned_block"] for r in rows) > int(receipt["blockNumber"], 16)
+    restarted = executor(world, hot)
+    await run_until_confirmed(world, restarted, payout_ids)
+    # The first payout is confirmed with the lost gateway's transaction, never paid again.
+    assert [world.chain.token_balance(d) for d in destinations] == amounts
+    confirmed = await world.rows("SELECT id, tx_hash FROM ledger.payouts WHERE id = ANY($1::text[])", payout_ids)
+    assert {r["id"]: r["tx_hash"] for r in confirmed}[payout_ids[0]] == lost_batch["tx_hash"]
+    assert hot_nonce(world, hot) == sent + 3  # the lost batch, the third payout's, the second payout's
