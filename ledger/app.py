@@ -59,6 +59,7 @@ from ledger.api.stray import StrayFundsAdmin
 from ledger.api.sweeps import SweepLedger
 from ledger.api.treasury import TreasuryLedger
 from ledger.api.webhooks import WebhookEndpoints
+from ledger.auth import DASHBOARD_KEY_METHODS
 from ledger.config import LedgerSettings
 from ledger.core import LedgerCore
 from ledger.secretbox import EnvelopeBox
@@ -123,23 +124,9 @@ DASHBOARD_MERCHANT_METHODS = tuple(
     )
 )
 """The merchant methods the dashboard's pages call (with a merchant's key), and the only ones its certificate may."""
-DASHBOARD_ADMIN_METHODS = tuple(
-    f"/stablegate.admin.v1.{method}"
-    for method in (
-        "MerchantAdminService/OnboardMerchant",
-        "MerchantAdminService/GetMerchant",
-        "MerchantAdminService/ListMerchants",
-        "MerchantAdminService/SuspendMerchant",
-        "MerchantAdminService/ReactivateMerchant",
-        "ApiKeyAdminService/IssueApiKey",
-        "ApiKeyAdminService/ListApiKeys",
-        "ApiKeyAdminService/RevokeApiKey",
-        "AuditLogService/ListAuditEvents",
-        "ReportService/GetVolumeReport",
-        "ReportService/GetMerchantPerformance",
-    )
-)
-"""The admin methods the dashboard calls, and the only ones its certificate may."""
+DASHBOARD_ADMIN_METHODS = tuple(sorted(DASHBOARD_KEY_METHODS))
+"""The admin methods the dashboard calls, and the only ones its certificate may: those its admin key's role
+`dashboard` allows (ledger/auth.py `DASHBOARD_KEY_METHODS`, the one list)."""
 DASHBOARD_METHODS = DASHBOARD_MERCHANT_METHODS + DASHBOARD_ADMIN_METHODS
 """Every public method the dashboard's certificate may call: the rest of the merchant and admin APIs is the edge's
 (keys through Envoy). A test keeps this list equal to the calls in dashboard/

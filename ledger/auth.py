@@ -73,9 +73,9 @@ DASHBOARD_KEY_METHODS = frozenset(
     )
 )
 """The admin methods an admin key with the role `dashboard` may call: exactly the ones the dashboard calls with its
-admin key (`ledger/app.py` `DASHBOARD_ADMIN_METHODS`, kept equal by
-tests/edge/test_edge_dashboard_admin_key.py), wherever the key is presented (the dashboard's mesh channel or
-Envoy's admin listener). Every other admin method refuses it with ROLE_MISSING."""
+admin key (its certificate's admin methods, `ledger/app.py` `DASHBOARD_ADMIN_METHODS`, are this list; the calls in
+dashboard/ are compared with it by tests/ledger/test_ledger_dashboard_scope.py), wherever the key is presented (the
+dashboard's mesh channel or Envoy's admin listener). Every other admin method refuses it with ROLE_MISSING."""
 
 METHOD_SCOPES: dict[str, str] = {
     "/stablegate.merchant.v1.InvoiceService/CreateInvoice": "invoices:write",
