@@ -243,7 +243,7 @@ class LostColdMoveFinder:
                 cold_safe,
                 target,
                 moved,
-                await self._nonce(tx_hash),
+                int(str(tx["nonce"]), 16) if tx.get("nonce") is not None else None,
                 tx_hash,
                 block,
                 block_hash,
@@ -257,12 +257,6 @@ class LostColdMoveFinder:
                    "already_recorded": already, "amount": moved, "into_cold": into_cold},
         )  # fmt: skip
         return move_id
-
-    async def _nonce(self, tx_hash: str) -> int | None:
-        tx = await self.client.call("eth_getTransactionByHash", [tx_hash], lambda v: v)
-        if not isinstance(tx, dict) or tx.get("nonce") is None:
-            return None
-        return int(str(tx["nonce"]), 16)
 
 
 @cache
